@@ -1,0 +1,54 @@
+/*
+ * image.h - grayscale images for glia: decoding (PNG, PGM P5/P2), resizing, 8-bit encoding.
+ *
+ * Models take single-channel input, so every decoded image is grayscale float in [0, 255]:
+ * colour becomes ITU-R BT.601 luma rounded like PIL's convert('L'), alpha is composited over
+ * black (Fashion-MNIST's background), PGM samples are rescaled by maxval. Decoders treat their
+ * input as untrusted: the format is detected from magic bytes, sizes are bounded before any
+ * pixel buffer exists, and failures come back as GLIA_EFORMAT with a message - never a print,
+ * an exit or a leak.
+ */
+#ifndef GLIA_IMAGE_IMAGE_H
+#define GLIA_IMAGE_IMAGE_H
+
+#include <stddef.h>
+
+#include "core/base/err.h"
+
+/* Limits for decoded and resized images: a header cannot ask for more than this. */
+enum {
+    GLIA_IMAGE_MAX_SIDE = 16384,             /* pixels per side */
+    GLIA_IMAGE_MAX_PIXELS = 64 * 1024 * 1024 /* width * height (64 Mpixels) */
+};
+
+typedef struct {
+    int width, height;
+    float *pixels; /* width * height values, row-major, in [0, 255]; owned */
+} glia_image;
+
+/* Decodes a PNG (any colour type and bit depth, interlaced or not) or a PGM (P5 binary with
+ * maxval 1..65535, or P2 ASCII; '#' comments anywhere in the header), chosen by magic bytes.
+ * On failure *out is zeroed: glia_image_free(out) stays safe. */
+glia_status glia_image_decode(const void *buf, size_t len, glia_image *out, glia_err *err);
+
+/* Reads PATH and decodes it; messages name the file. */
+glia_status glia_image_load(const char *path, glia_image *out, glia_err *err);
+
+/* Releases img->pixels and zeroes *img; safe on a zeroed or already freed image. */
+void glia_image_free(glia_image *img);
+
+/* Resizes src to w x h into dst (a new image; dst must not be src). Per axis: area averaging
+ * (box filter over the exact source footprint) when shrinking, bilinear with half-pixel centres
+ * (PyTorch's align_corners=False) when growing, a copy when the size is unchanged. GLIA_EINVAL
+ * when w or h is outside 1..GLIA_IMAGE_MAX_SIDE or w * h is above GLIA_IMAGE_MAX_PIXELS. */
+glia_status glia_image_resize(const glia_image *src, int w, int h, glia_image *dst, glia_err *err);
+
+/* 8-bit grayscale encoders; values are rounded and clamped to 0..255 (NaN becomes 0).
+ * *out_buf is malloc'd (the caller frees it) and *out_len is its length; on failure both are
+ * NULL / 0. */
+glia_status glia_image_encode_png(const glia_image *img, unsigned char **out_buf, size_t *out_len,
+                                  glia_err *err);
+glia_status glia_image_encode_pgm(const glia_image *img, unsigned char **out_buf, size_t *out_len,
+                                  glia_err *err);
+
+#endif

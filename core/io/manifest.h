@@ -1,0 +1,59 @@
+/*
+ * manifest.h - a model bundle's model.yaml: what the model is (task, labels, input
+ * and preprocessing) and its architecture as a PyTorch-like module tree.
+ *
+ * The architecture is a list of named modules, each a list of layers, i.e. PyTorch's
+ *   nn.Sequential(OrderedDict(features=nn.Sequential(...), classifier=nn.Sequential(...)))
+ * so layer i of module "features" is "features.i" and its parameters are
+ * "features.i.weight" / "features.i.bias". tests/parity/glia_torch.py builds the same
+ * tree from the same file; that shared rule is what makes weights interchangeable.
+ *
+ * Results written by `glia train` (evaluation, training time) follow a marker line
+ * (GLIA_MANIFEST_RESULTS_MARKER) and are replaced on every write.
+ */
+#ifndef GLIA_IO_MANIFEST_H
+#define GLIA_IO_MANIFEST_H
+
+#include "core/nn/layer.h"
+
+#define GLIA_MANIFEST_RESULTS_MARKER "# --- results (written by glia train; do not edit below) ---"
+
+enum { GLIA_PATH_MAX = 4096 };
+
+typedef struct {
+    int grayscale;
+    int resize_h, resize_w;
+    int invert;  /* 255 - pixel before scaling: for dark-on-light inputs */
+    float scale; /* pixel * scale */
+    float mean, std;
+} glia_preprocess;
+
+typedef struct {
+    char path[GLIA_PATH_MAX]; /* the model.yaml read */
+    char dir[GLIA_PATH_MAX];  /* its directory: relative paths resolve against it */
+    char name[128];
+    char task[64];
+    long version;
+    char weights[GLIA_PATH_MAX]; /* resolved path of the safetensors file */
+    int nlabels;
+    char **labels; /* owned */
+    glia_shape3 input;
+    glia_preprocess pre;
+    int nlayers;
+    glia_layer *layers; /* owned specs for glia_net_new */
+    double eval_accuracy; /* from the results section, or -1 */
+} glia_manifest;
+
+glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err);
+void glia_manifest_free(glia_manifest *m);
+
+/* Applies preprocessing to 8-bit pixels already at the input size: out[i] =
+ * ((invert ? 255 - p : p) * scale - mean) / std. */
+void glia_preprocess_u8(const glia_preprocess *pre, const uint8_t *pixels, size_t n, float *out);
+
+/* Writes dst_path as src manifest's text up to its results marker, then the marker
+ * and `results_yaml` (atomically: temp file + fsync + rename). */
+glia_status glia_manifest_write_with_results(const char *src_path, const char *dst_path, const char *results_yaml,
+                                             glia_err *err);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * dropout.c - inverted dropout (nn.Dropout): in training each element is zeroed with
+ * probability p and the survivors are scaled by 1/(1-p), so inference is the identity.
+ *
+ * The keep/drop decision is saved as one byte per element for backward. The mask is
+ * drawn from the caller's rng, never a global one, so a seed reproduces a run.
+ */
+#include "core/nn/layer.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static glia_status dropout_init(glia_layer *l, glia_shape3 in, glia_err *err)
+{
+    float p = l->cfg.dropout.p;
+    if (!(p >= 0.0f && p <= 1.0f))
+        return glia_err_set(err, GLIA_EINVAL, "dropout: p must be in [0, 1] (got %g)", (double)p);
+    l->in = in;
+    l->out = in;
+    l->nparams = 0;
+    l->scratch_floats_per_sample = 0;
+    l->saved_bytes_per_sample = glia_shape3_size(in);
+    return GLIA_OK;
+}
+
+static void dropout_reset(glia_layer *l, glia_rng *rng) {}
+
+static void dropout_forward(glia_layer *l, const float *x, float *y, int n, glia_pass *p)
+{
+    size_t total = glia_shape3_size(l->in) * (size_t)n;
+    float prob = l->cfg.dropout.p;
+    if (!p->training || prob == 0.0f) {
+        memcpy(y, x, sizeof(float) * total);
+        if (p->training)
+            memset(p->saved, 1, total);
+        return;
+    }
+    uint8_t *keep = p->saved;
+    float scale = prob < 1.0f ? 1.0f / (1.0f - prob) : 0.0f;
+    for (size_t i = 0; i < total; i++) {
+        keep[i] = glia_rng_uniform(p->rng) >= prob;
+        y[i] = keep[i] ? x[i] * scale : 0.0f;
+    }
+}
+
+static void dropout_backward(glia_layer *l, const float *x, const float *y, const float *dy, float *dx, int n,
+                             glia_pass *p)
+{
+    if (!dx)
+        return;
+    size_t total = glia_shape3_size(l->in) * (size_t)n;
+    float prob = l->cfg.dropout.p;
+    float scale = prob < 1.0f ? 1.0f / (1.0f - prob) : 0.0f;
+    const uint8_t *keep = p->saved;
+    for (size_t i = 0; i < total; i++)
+        dx[i] = keep[i] ? dy[i] * scale : 0.0f;
+}
+
+const glia_layer_ops glia_dropout_ops = {"dropout", dropout_init, dropout_reset, dropout_forward, dropout_backward};

@@ -1,0 +1,346 @@
+/*
+ * net.c - see net.h.
+ *
+ * Buffer plan of a ctx (all sized at creation for max_batch):
+ *   inference: two ping-pong activation buffers of the largest layer output, since a
+ *              layer only needs its input while it runs;
+ *   training:  one output buffer per layer (backward needs them), two ping-pong
+ *              gradient buffers, and each layer's saved state (argmax, masks);
+ *   both:      one scratch buffer of the largest per-layer need, shared by all layers.
+ */
+#include "core/nn/net.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct glia_ctx {
+    int max_batch;
+    int training;
+    int nlayers;
+    float **acts;   /* training: nlayers outputs; inference: acts[0], acts[1] ping-pong */
+    float *grad[2]; /* training only */
+    void **saved;   /* training only: per layer, may be NULL */
+    float *scratch;
+    size_t bytes;
+    const float *input; /* training: x of the last forward */
+    int n;              /* batch of the last forward */
+};
+
+static const char *param_local_name(int i)
+{
+    return i == 0 ? "weight" : "bias";
+}
+
+glia_status glia_net_new(glia_shape3 input, const glia_layer *specs, int nlayers, glia_net **out,
+                         glia_err *err)
+{
+    glia_status rc = GLIA_OK;
+    glia_net *net = calloc(1, sizeof *net);
+    if (!net)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory building the network");
+    net->input = input;
+    net->nlayers = nlayers;
+    net->layers = calloc((size_t)(nlayers > 0 ? nlayers : 1), sizeof *net->layers);
+    if (!net->layers) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory building the network");
+        goto fail;
+    }
+    if (input.c <= 0 || input.h <= 0 || input.w <= 0) {
+        rc = glia_err_set(err, GLIA_EINVAL, "input shape (%d, %d, %d) must be positive", input.c, input.h,
+                          input.w);
+        goto fail;
+    }
+    glia_shape3 shape = input;
+    for (int i = 0; i < nlayers; i++) {
+        glia_layer *l = &net->layers[i];
+        *l = specs[i];
+        l->ops = glia_layer_ops_for(l->kind);
+        rc = l->ops->init(l, shape, err);
+        if (rc != GLIA_OK) {
+            glia_err_prefix(err, "layer %s", l->name);
+            goto fail;
+        }
+        for (int j = 0; j < l->nparams; j++) {
+            int w =
+                snprintf(l->params[j].name, sizeof l->params[j].name, "%s.%s", l->name, param_local_name(j));
+            if (w < 0 || (size_t)w >= sizeof l->params[j].name) {
+                rc = glia_err_set(err, GLIA_EINVAL, "layer name '%s' is too long", l->name);
+                goto fail;
+            }
+            net->size += l->params[j].size;
+            net->nparams++;
+        }
+        shape = l->out;
+    }
+    net->output = shape;
+    net->params = calloc((size_t)(net->nparams > 0 ? net->nparams : 1), sizeof *net->params);
+    net->values = calloc(net->size > 0 ? net->size : 1, sizeof(float));
+    if (!net->params || !net->values) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu parameters", net->size);
+        goto fail;
+    }
+    size_t off = 0;
+    int k = 0;
+    for (int i = 0; i < nlayers; i++) {
+        glia_layer *l = &net->layers[i];
+        for (int j = 0; j < l->nparams; j++) {
+            l->params[j].value = net->values + off;
+            off += l->params[j].size;
+            net->params[k++] = l->params[j];
+        }
+    }
+    *out = net;
+    return GLIA_OK;
+fail:
+    glia_net_free(net);
+    return rc;
+}
+
+void glia_net_free(glia_net *net)
+{
+    if (!net)
+        return;
+    free(net->layers);
+    free(net->params);
+    if (!net->shares_values)
+        free(net->values);
+    free(net->grads);
+    free(net);
+}
+
+glia_status glia_net_replica(const glia_net *master, glia_net **out, glia_err *err)
+{
+    glia_net *r = NULL;
+    glia_status rc;
+    *out = NULL;
+    if ((rc = glia_net_new(master->input, master->layers, master->nlayers, &r, err)))
+        return rc;
+    /* the same specs give the same layout, so offsets carry over */
+    free(r->values);
+    r->values = master->values;
+    r->shares_values = 1;
+    int k = 0;
+    for (int i = 0; i < r->nlayers; i++) {
+        glia_layer *l = &r->layers[i];
+        for (int j = 0; j < l->nparams; j++) {
+            l->params[j].value = master->layers[i].params[j].value;
+            l->params[j].grad = NULL;
+            r->params[k] = l->params[j];
+            k++;
+        }
+    }
+    if ((rc = glia_net_enable_grads(r, err))) {
+        glia_net_free(r);
+        return rc;
+    }
+    *out = r;
+    return GLIA_OK;
+}
+
+void glia_net_reset(glia_net *net, glia_rng *rng)
+{
+    for (int i = 0; i < net->nlayers; i++)
+        net->layers[i].ops->reset(&net->layers[i], rng);
+}
+
+glia_status glia_net_enable_grads(glia_net *net, glia_err *err)
+{
+    if (net->grads)
+        return GLIA_OK;
+    net->grads = calloc(net->size > 0 ? net->size : 1, sizeof(float));
+    if (!net->grads)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu gradients", net->size);
+    int k = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        glia_layer *l = &net->layers[i];
+        for (int j = 0; j < l->nparams; j++) {
+            l->params[j].grad = net->grads + (l->params[j].value - net->values);
+            net->params[k++].grad = l->params[j].grad;
+        }
+    }
+    return GLIA_OK;
+}
+
+void glia_net_zero_grads(glia_net *net)
+{
+    if (net->grads)
+        memset(net->grads, 0, sizeof(float) * net->size);
+}
+
+const glia_param *glia_net_find_param(const glia_net *net, const char *name)
+{
+    for (int i = 0; i < net->nparams; i++)
+        if (strcmp(net->params[i].name, name) == 0)
+            return &net->params[i];
+    return NULL;
+}
+
+static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape)
+{
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < ndim && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+}
+
+glia_status glia_net_load(glia_net *net, const glia_st_file *st, glia_err *err)
+{
+    for (int i = 0; i < net->nparams; i++) {
+        const glia_param *p = &net->params[i];
+        const glia_st_tensor *t = glia_st_find(st, p->name);
+        if (!t)
+            return glia_err_set(err, GLIA_ENOTFOUND, "missing tensor '%s' (expected by the manifest)",
+                                p->name);
+        int same = t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++)
+            same = t->shape[d] == p->shape[d];
+        if (!same) {
+            char want[96], got[96];
+            format_shape(want, sizeof want, p->ndim, p->shape);
+            format_shape(got, sizeof got, t->ndim, t->shape);
+            return glia_err_set(err, GLIA_EINVAL, "tensor '%s' has shape %s but the manifest expects %s",
+                                p->name, got, want);
+        }
+        glia_status rc = glia_st_read_f32(t, p->value, p->size, err);
+        if (rc != GLIA_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < glia_st_count(st); i++) {
+        const glia_st_tensor *t = glia_st_at(st, i);
+        if (!glia_net_find_param(net, t->name))
+            return glia_err_set(err, GLIA_EINVAL,
+                                "unexpected tensor '%s': the manifest's architecture has no such "
+                                "parameter",
+                                t->name);
+    }
+    return GLIA_OK;
+}
+
+glia_status glia_net_save(const glia_net *net, const char *path, const char *const *meta, glia_err *err)
+{
+    glia_st_entry *entries = calloc((size_t)(net->nparams > 0 ? net->nparams : 1), sizeof *entries);
+    if (!entries)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory saving %s", path);
+    for (int i = 0; i < net->nparams; i++) {
+        entries[i].name = net->params[i].name;
+        entries[i].dtype = GLIA_DT_F32;
+        entries[i].ndim = net->params[i].ndim;
+        entries[i].shape = net->params[i].shape;
+        entries[i].data = net->params[i].value;
+    }
+    glia_status rc = glia_st_write(path, entries, (size_t)net->nparams, meta, err);
+    free(entries);
+    return rc;
+}
+
+static void *alloc_tracked(glia_ctx *ctx, size_t bytes)
+{
+    ctx->bytes += bytes;
+    return calloc(bytes ? bytes : 1, 1);
+}
+
+glia_status glia_ctx_new(const glia_net *net, int max_batch, int training, glia_ctx **out, glia_err *err)
+{
+    if (max_batch <= 0)
+        return glia_err_set(err, GLIA_EINVAL, "batch size must be positive (got %d)", max_batch);
+    glia_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a run context");
+    ctx->max_batch = max_batch;
+    ctx->training = training;
+    ctx->nlayers = net->nlayers;
+    size_t largest = glia_shape3_size(net->input), scratch = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        size_t s = glia_shape3_size(net->layers[i].out);
+        largest = s > largest ? s : largest;
+        size_t sc = glia_layer_scratch_floats(&net->layers[i], max_batch);
+        scratch = sc > scratch ? sc : scratch;
+    }
+    int nacts = training ? net->nlayers : 2;
+    ctx->acts = calloc((size_t)(nacts > 0 ? nacts : 1), sizeof *ctx->acts);
+    ctx->saved = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->saved);
+    ctx->scratch = alloc_tracked(ctx, scratch * sizeof(float));
+    if (!ctx->acts || !ctx->saved || !ctx->scratch)
+        goto oom;
+    for (int i = 0; i < nacts; i++) {
+        size_t per = training ? glia_shape3_size(net->layers[i].out) : largest;
+        if (!(ctx->acts[i] = alloc_tracked(ctx, per * (size_t)max_batch * sizeof(float))))
+            goto oom;
+    }
+    if (training) {
+        for (int j = 0; j < 2; j++)
+            if (!(ctx->grad[j] = alloc_tracked(ctx, largest * (size_t)max_batch * sizeof(float))))
+                goto oom;
+        for (int i = 0; i < net->nlayers; i++) {
+            size_t b = net->layers[i].saved_bytes_per_sample * (size_t)max_batch;
+            if (b && !(ctx->saved[i] = alloc_tracked(ctx, b)))
+                goto oom;
+        }
+    }
+    *out = ctx;
+    return GLIA_OK;
+oom:
+    glia_ctx_free(ctx);
+    return glia_err_set(err, GLIA_ENOMEM, "out of memory for a run context of batch %d", max_batch);
+}
+
+void glia_ctx_free(glia_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    int nacts = ctx->training ? ctx->nlayers : 2;
+    for (int i = 0; ctx->acts && i < nacts; i++)
+        free(ctx->acts[i]);
+    for (int i = 0; ctx->saved && i < ctx->nlayers; i++)
+        free(ctx->saved[i]);
+    free(ctx->acts);
+    free(ctx->saved);
+    free(ctx->grad[0]);
+    free(ctx->grad[1]);
+    free(ctx->scratch);
+    free(ctx);
+}
+
+int glia_ctx_max_batch(const glia_ctx *ctx)
+{
+    return ctx->max_batch;
+}
+size_t glia_ctx_bytes(const glia_ctx *ctx)
+{
+    return ctx->bytes;
+}
+
+const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x, int n, glia_rng *rng)
+{
+    GLIA_ASSERT(n > 0 && n <= ctx->max_batch && ctx->nlayers == net->nlayers);
+    GLIA_ASSERT(!ctx->training || rng);
+    ctx->input = x;
+    ctx->n = n;
+    const float *in = x;
+    for (int i = 0; i < net->nlayers; i++) {
+        /* forward does not modify the layer; ops take a mutable pointer for backward's sake */
+        glia_layer *l = (glia_layer *)&net->layers[i];
+        float *y = ctx->training ? ctx->acts[i] : ctx->acts[i & 1];
+        glia_pass pass = {ctx->scratch, ctx->saved[i], ctx->training, rng};
+        l->ops->forward(l, in, y, n, &pass);
+        in = y;
+    }
+    return in;
+}
+
+void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout)
+{
+    GLIA_ASSERT(ctx->training && net->grads && ctx->input);
+    int n = ctx->n;
+    const float *dy = dout;
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        glia_layer *l = &net->layers[i];
+        const float *x = i > 0 ? ctx->acts[i - 1] : ctx->input;
+        float *dx = i > 0 ? ctx->grad[i & 1] : NULL;
+        glia_pass pass = {ctx->scratch, ctx->saved[i], 1, NULL};
+        l->ops->backward(l, x, ctx->acts[i], dy, dx, n, &pass);
+        dy = dx;
+    }
+}

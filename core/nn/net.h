@@ -1,0 +1,73 @@
+/*
+ * net.h - a sequential network: an ordered list of layers whose parameters live in
+ * one flat buffer, in PyTorch state_dict order, under PyTorch's names.
+ *
+ * The network (glia_net) holds only what is shared and read-only while serving: the
+ * layers and their weights. Everything a run writes - activations, saved state for
+ * backward, scratch - lives in a glia_ctx sized once for a maximum batch, so any
+ * number of worker threads can run one net, each with its own ctx, with no lock and
+ * no allocation per request. Training adds a flat gradient buffer to the net
+ * (glia_net_enable_grads) and uses a training ctx, which keeps every layer's output.
+ *
+ * Weights load strictly, like load_state_dict(strict=True): every parameter must be
+ * present with its exact shape, and no unexpected tensor may be in the file.
+ */
+#ifndef GLIA_NN_NET_H
+#define GLIA_NN_NET_H
+
+#include "core/io/safetensors.h"
+#include "core/nn/layer.h"
+
+typedef struct {
+    glia_shape3 input;
+    glia_shape3 output;
+    int nlayers;
+    glia_layer *layers; /* owned */
+    int nparams;
+    glia_param *params; /* owned: every parameter, state_dict order (views shared with layers) */
+    size_t size;        /* total parameter floats */
+    float *values;      /* owned flat parameter buffer */
+    float *grads;       /* owned flat gradient buffer, NULL until glia_net_enable_grads */
+    int shares_values;  /* a replica: values belong to another net */
+} glia_net;
+
+typedef struct glia_ctx glia_ctx;
+
+/* Builds a net from layer specs (kind, name and cfg filled; the rest is computed).
+ * Parameters are zero until glia_net_reset or glia_net_load. */
+glia_status glia_net_new(glia_shape3 input, const glia_layer *specs, int nlayers, glia_net **out,
+                         glia_err *err);
+void glia_net_free(glia_net *net);
+/* A net with master's layers whose parameter values ARE master's (shared, never copied)
+ * and whose gradients are its own (enabled): data-parallel training runs one replica per
+ * thread and sums the gradients. master must outlive the replica. */
+glia_status glia_net_replica(const glia_net *master, glia_net **out, glia_err *err);
+/* PyTorch's default initialisation, drawn from rng in parameter order. */
+void glia_net_reset(glia_net *net, glia_rng *rng);
+glia_status glia_net_enable_grads(glia_net *net, glia_err *err);
+void glia_net_zero_grads(glia_net *net);
+const glia_param *glia_net_find_param(const glia_net *net, const char *name);
+
+/* Strict load from an open safetensors file (converted to float32). */
+glia_status glia_net_load(glia_net *net, const glia_st_file *st, glia_err *err);
+/* Atomic save of every parameter as F32; meta as in glia_st_write. */
+glia_status glia_net_save(const glia_net *net, const char *path, const char *const *meta, glia_err *err);
+
+/* A run context for batches of up to max_batch samples. training = 1 keeps every
+ * activation and the saved state for backward, and applies dropout. */
+glia_status glia_ctx_new(const glia_net *net, int max_batch, int training, glia_ctx **out, glia_err *err);
+void glia_ctx_free(glia_ctx *ctx);
+int glia_ctx_max_batch(const glia_ctx *ctx);
+/* Bytes this ctx holds (for RSS budgets and benchmarks). */
+size_t glia_ctx_bytes(const glia_ctx *ctx);
+
+/* Runs x (n x input, contiguous, n <= max_batch) through the net and returns the
+ * output (n x output), borrowed from ctx and valid until the next call. A training
+ * ctx remembers x (which must stay valid until glia_net_backward) and uses rng for
+ * dropout. */
+const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x, int n, glia_rng *rng);
+/* Backward pass of the last training forward: dout is dL/d(output) (n x output).
+ * Accumulates into net->grads. */
+void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout);
+
+#endif

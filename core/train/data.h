@@ -1,0 +1,42 @@
+/*
+ * data.h - labelled examples in memory, already preprocessed to the model's input.
+ *
+ * A dataset either owns its arrays or is a view of a contiguous range of another
+ * (the validation split is the tail of the training file: no copy). Fashion-MNIST is
+ * read from Debian's dataset-fashion-mnist IDX files; pixels go through the
+ * manifest's preprocessing exactly as an image sent to the daemon would.
+ */
+#ifndef GLIA_TRAIN_DATA_H
+#define GLIA_TRAIN_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/io/manifest.h"
+
+#define GLIA_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+typedef struct {
+    size_t n;
+    glia_shape3 shape;
+    float *x;   /* n x shape */
+    int32_t *y; /* n labels */
+    int nclasses;
+    float background; /* what a 0 pixel becomes after preprocessing: fill for shifts */
+    int owned;
+} glia_dataset;
+
+static inline size_t glia_dataset_sample(const glia_dataset *d)
+{
+    return glia_shape3_size(d->shape);
+}
+
+/* Loads split "train" (60000) or "test" (10000) from dir (NULL = the Debian path),
+ * keeping the first `limit` examples when limit > 0. */
+glia_status glia_dataset_load_fashion(const char *dir, const char *split, const glia_preprocess *pre,
+                                      size_t limit, glia_dataset *ds, glia_err *err);
+/* A view of examples [begin, begin + count) of src. */
+glia_dataset glia_dataset_view(const glia_dataset *src, size_t begin, size_t count);
+void glia_dataset_free(glia_dataset *ds);
+
+#endif

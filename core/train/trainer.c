@@ -1,0 +1,547 @@
+/*
+ * trainer.c - see trainer.h.
+ *
+ * Random streams: weight init, shuffling, batch-size draws, dropout and augmentation
+ * each get their own generator seeded from (seed, stream), so that turning
+ * augmentation on, say, does not change the initial weights.
+ */
+#include "core/train/trainer.h"
+
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/base/pool.h"
+#include "core/base/yamlutil.h"
+#include "core/nn/loss.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- recipe ---- */
+
+static glia_status parse_optimizer(glia_yaml *y, yaml_node_t *n, glia_optim_config *o, glia_err *err)
+{
+    static const char *const keys[] = {"type",         "lr",      "momentum", "dampening", "nesterov",
+                                       "weight_decay", "alpha",   "centered", "beta1",     "beta2",
+                                       "eps",          "amsgrad", NULL};
+    const char *type = "adam";
+    glia_optim_kind kind;
+    glia_status rc;
+    if ((rc = glia_yaml_check_keys(y, n, "optimizer", keys, err)) ||
+        (rc = glia_yaml_opt_string(y, n, "type", &type, err)))
+        return rc;
+    if ((rc = glia_optim_kind_parse(type, &kind, err)))
+        return glia_yaml_error(y, glia_yaml_get(y, n, "type"), rc, err, "optimizer.type: %s", err->msg);
+    glia_optim_defaults(kind, o);
+    if ((rc = glia_yaml_opt_float(y, n, "lr", 0, 1e3, &o->lr, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "momentum", 0, 1, &o->momentum, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "dampening", 0, 1, &o->dampening, err)) ||
+        (rc = glia_yaml_opt_bool(y, n, "nesterov", &o->nesterov, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "weight_decay", 0, 1e3, &o->weight_decay, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "alpha", 0, 1, &o->alpha, err)) ||
+        (rc = glia_yaml_opt_bool(y, n, "centered", &o->centered, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "beta1", 0, 1, &o->beta1, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "beta2", 0, 1, &o->beta2, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "eps", 0, 1, &o->eps, err)) ||
+        (rc = glia_yaml_opt_bool(y, n, "amsgrad", &o->amsgrad, err)))
+        return rc;
+    return GLIA_OK;
+}
+
+static glia_status parse_schedule(glia_yaml *y, yaml_node_t *n, glia_sched_config *s, glia_err *err)
+{
+    static const char *const keys[] = {"type",         "step_size",           "gamma", "min_lr",
+                                       "warmup_steps", "warmup_start_factor", NULL};
+    const char *type = "constant";
+    glia_status rc;
+    if ((rc = glia_yaml_check_keys(y, n, "schedule", keys, err)) ||
+        (rc = glia_yaml_opt_string(y, n, "type", &type, err)))
+        return rc;
+    if ((rc = glia_sched_kind_parse(type, &s->kind, err)))
+        return glia_yaml_error(y, glia_yaml_get(y, n, "type"), rc, err, "schedule.type: %s", err->msg);
+    if ((rc = glia_yaml_opt_int(y, n, "step_size", 1, 1 << 20, &s->step_size, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "gamma", 0, 1e3, &s->gamma, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "min_lr", 0, 1e3, &s->min_lr, err)) ||
+        (rc = glia_yaml_opt_long(y, n, "warmup_steps", 0, 1L << 40, &s->warmup_steps, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "warmup_start_factor", 0, 1, &s->warmup_start_factor, err)))
+        return rc;
+    return GLIA_OK;
+}
+
+static glia_status parse_batch(glia_yaml *y, yaml_node_t *n, glia_batch_config *b, glia_err *err)
+{
+    static const char *const keys[] = {"policy", "size",     "min",       "max",
+                                       "growth", "patience", "min_delta", NULL};
+    const char *policy = "fixed";
+    glia_status rc;
+    if ((rc = glia_yaml_check_keys(y, n, "batch", keys, err)) ||
+        (rc = glia_yaml_opt_string(y, n, "policy", &policy, err)))
+        return rc;
+    if ((rc = glia_batch_kind_parse(policy, &b->kind, err)))
+        return glia_yaml_error(y, glia_yaml_get(y, n, "policy"), rc, err, "batch.policy: %s", err->msg);
+    if ((rc = glia_yaml_opt_int(y, n, "size", 1, 1 << 16, &b->size, err)) ||
+        (rc = glia_yaml_opt_int(y, n, "min", 1, 1 << 16, &b->min, err)) ||
+        (rc = glia_yaml_opt_int(y, n, "max", 1, 1 << 16, &b->max, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "growth", 1, 1e3, &b->growth, err)) ||
+        (rc = glia_yaml_opt_int(y, n, "patience", 1, 1 << 20, &b->patience, err)) ||
+        (rc = glia_yaml_opt_float(y, n, "min_delta", 0, 1e6, &b->min_delta, err)))
+        return rc;
+    return GLIA_OK;
+}
+
+glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
+{
+    static const char *const top_keys[] = {"model",   "dataset",        "seed",     "epochs",
+                                           "batch",   "optimizer",      "schedule", "loss",
+                                           "augment", "clip_grad_norm", "select",   NULL};
+    static const char *const data_keys[] = {"name", "path", "validation", "limit", NULL};
+    static const char *const loss_keys[] = {"label_smoothing", NULL};
+    static const char *const aug_keys[] = {"hflip", "translate", NULL};
+    glia_yaml y;
+    glia_status rc;
+    const char *model = NULL, *dname = NULL, *dpath = "", *select = "best";
+    memset(r, 0, sizeof *r);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    r->seed = 1;
+    r->epochs = 10;
+    r->validation = 5000;
+    r->batch = (glia_batch_config){GLIA_BATCH_FIXED, 64, 16, 256, 2.0f, 2, 0.0f};
+    glia_optim_defaults(GLIA_OPTIM_ADAM, &r->optim);
+    r->sched = (glia_sched_config){.kind = GLIA_SCHED_CONSTANT, .step_size = 1, .gamma = 0.1f};
+    if ((rc = glia_yaml_load_file(path, &y, err)))
+        return rc;
+    yaml_node_t *root = glia_yaml_root(&y), *n;
+    long seed = 1;
+    if ((rc = glia_yaml_check_keys(&y, root, "recipe", top_keys, err)) ||
+        (rc = glia_yaml_string(&y, glia_yaml_get(&y, root, "model"), "model", &model, err)) ||
+        (rc = glia_yaml_opt_long(&y, root, "seed", 0, 0x7fffffffL, &seed, err)) ||
+        (rc = glia_yaml_opt_int(&y, root, "epochs", 1, 100000, &r->epochs, err)) ||
+        (rc = glia_yaml_opt_float(&y, root, "clip_grad_norm", 0, 1e9, &r->clip_norm, err)) ||
+        (rc = glia_yaml_opt_string(&y, root, "select", &select, err)))
+        goto out;
+    r->seed = (unsigned long)seed;
+    {
+        char dir[GLIA_PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path);
+        if (model[0] == '/')
+            snprintf(r->model, sizeof r->model, "%s", model);
+        else
+            snprintf(r->model, sizeof r->model, "%s/%s", dirname(dir), model);
+    }
+    if (strcmp(select, "best") != 0 && strcmp(select, "last") != 0) {
+        rc = glia_yaml_error(&y, glia_yaml_get(&y, root, "select"), GLIA_EINVAL, err,
+                             "select: expected 'best' or 'last', got '%s'", select);
+        goto out;
+    }
+    r->select_best = strcmp(select, "best") == 0;
+    n = glia_yaml_get(&y, root, "dataset");
+    if ((rc = glia_yaml_check_keys(&y, n, "dataset", data_keys, err)) ||
+        (rc = glia_yaml_string(&y, glia_yaml_get(&y, n, "name"), "dataset.name", &dname, err)) ||
+        (rc = glia_yaml_opt_string(&y, n, "path", &dpath, err)) ||
+        (rc = glia_yaml_opt_long(&y, n, "validation", 0, 1L << 40, &r->validation, err)) ||
+        (rc = glia_yaml_opt_long(&y, n, "limit", 0, 1L << 40, &r->limit, err)))
+        goto out;
+    if (strcmp(dname, "fashion-mnist") != 0) {
+        rc = glia_yaml_error(&y, glia_yaml_get(&y, n, "name"), GLIA_EUNSUPPORTED, err,
+                             "dataset.name '%s' is not known (known: fashion-mnist)", dname);
+        goto out;
+    }
+    snprintf(r->dataset, sizeof r->dataset, "%s", dname);
+    snprintf(r->dataset_path, sizeof r->dataset_path, "%s", dpath);
+    if ((n = glia_yaml_get(&y, root, "batch")) && (rc = parse_batch(&y, n, &r->batch, err)))
+        goto out;
+    if ((n = glia_yaml_get(&y, root, "optimizer")) && (rc = parse_optimizer(&y, n, &r->optim, err)))
+        goto out;
+    r->sched.total_epochs = r->epochs;
+    if ((n = glia_yaml_get(&y, root, "schedule")) && (rc = parse_schedule(&y, n, &r->sched, err)))
+        goto out;
+    r->sched.base_lr = r->optim.lr;
+    if ((n = glia_yaml_get(&y, root, "loss")) &&
+        ((rc = glia_yaml_check_keys(&y, n, "loss", loss_keys, err)) ||
+         (rc = glia_yaml_opt_float(&y, n, "label_smoothing", 0, 1, &r->label_smoothing, err))))
+        goto out;
+    if ((n = glia_yaml_get(&y, root, "augment")) &&
+        ((rc = glia_yaml_check_keys(&y, n, "augment", aug_keys, err)) ||
+         (rc = glia_yaml_opt_bool(&y, n, "hflip", &r->hflip, err)) ||
+         (rc = glia_yaml_opt_int(&y, n, "translate", 0, 64, &r->translate, err))))
+        goto out;
+    {
+        glia_batch_policy probe;
+        if ((rc = glia_batch_init(&probe, &r->batch, err)) || (rc = glia_sched_validate(&r->sched, err))) {
+            glia_err_prefix(err, "%s", path);
+            goto out;
+        }
+    }
+out:
+    glia_yaml_free(&y);
+    return rc;
+}
+
+/* ---- training loop ---- */
+
+enum { STREAM_INIT = 1, STREAM_SHUFFLE, STREAM_BATCH, STREAM_DROPOUT, STREAM_AUGMENT, STREAM_LANES = 100 };
+
+static void seed_stream(glia_rng *rng, unsigned long seed, int stream)
+{
+    glia_rng_seed(rng, (uint64_t)seed * 0x100000001b3ULL + (uint64_t)stream);
+}
+
+/* Copies example src into dst, flipped and/or shifted; uncovered pixels take the
+ * background value (what a 0 pixel becomes after preprocessing). */
+static void augment(const float *src, float *dst, glia_shape3 s, int flip, int dy, int dx, float background)
+{
+    for (int c = 0; c < s.c; c++) {
+        const float *sp = src + (size_t)c * s.h * s.w;
+        float *dp = dst + (size_t)c * s.h * s.w;
+        for (int i = 0; i < s.h; i++) {
+            int si = i - dy;
+            for (int j = 0; j < s.w; j++) {
+                int sj = j - dx;
+                if (flip)
+                    sj = s.w - 1 - sj;
+                dp[i * s.w + j] =
+                    (si >= 0 && si < s.h && sj >= 0 && sj < s.w) ? sp[si * s.w + sj] : background;
+            }
+        }
+    }
+}
+
+static double clip_grad_norm(glia_net *net, float max_norm)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < net->size; i++)
+        sum += (double)net->grads[i] * net->grads[i];
+    double norm = sqrt(sum);
+    if (max_norm > 0 && norm > max_norm) {
+        /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) */
+        float scale = (float)(max_norm / (norm + 1e-6));
+        for (size_t i = 0; i < net->size; i++)
+            net->grads[i] *= scale;
+    }
+    return norm;
+}
+
+static int argmax(const float *x, int k)
+{
+    int best = 0;
+    for (int j = 1; j < k; j++)
+        if (x[j] > x[best])
+            best = j;
+    return best;
+}
+
+/* ---- evaluation ---- */
+
+typedef struct {
+    const glia_net *net;
+    const glia_dataset *ds;
+    int batch, lanes;
+    glia_ctx **ctx;
+    double *loss;  /* per lane */
+    size_t *right; /* per lane */
+} eval_job;
+
+/* Lane i takes batches i, i + lanes, ... */
+static void eval_lane(void *arg, int lane)
+{
+    eval_job *j = arg;
+    const int k = j->net->output.c;
+    const size_t sample = glia_dataset_sample(j->ds), step = (size_t)j->batch * (size_t)j->lanes;
+    double total = 0.0;
+    size_t right = 0;
+    for (size_t i = (size_t)lane * (size_t)j->batch; i < j->ds->n; i += step) {
+        int b = (int)(j->ds->n - i < (size_t)j->batch ? j->ds->n - i : (size_t)j->batch);
+        const float *out = glia_net_forward(j->net, j->ctx[lane], j->ds->x + i * sample, b, NULL);
+        total += glia_xent(out, j->ds->y + i, b, k, 0.0f, -100, NULL, NULL) * b;
+        for (int r = 0; r < b; r++)
+            right += argmax(out + (size_t)r * k, k) == j->ds->y[i + (size_t)r];
+    }
+    j->loss[lane] = total;
+    j->right[lane] = right;
+}
+
+static glia_status evaluate_on(glia_pool *pool, const glia_net *net, const glia_dataset *ds, int batch,
+                               double *loss, double *accuracy, glia_err *err)
+{
+    enum { MAX_LANES = 64 };
+    glia_ctx *ctx[MAX_LANES] = {0};
+    double lane_loss[MAX_LANES] = {0};
+    size_t lane_right[MAX_LANES] = {0};
+    int lanes = glia_pool_size(pool) < MAX_LANES ? glia_pool_size(pool) : MAX_LANES;
+    glia_status rc = GLIA_OK;
+    if (batch <= 0)
+        batch = 256;
+    for (int i = 0; i < lanes; i++)
+        if ((rc = glia_ctx_new(net, batch, 0, &ctx[i], err)))
+            goto done;
+    eval_job job = {net, ds, batch, lanes, ctx, lane_loss, lane_right};
+    glia_pool_run(pool, eval_lane, &job);
+    double total = 0.0;
+    size_t right = 0;
+    for (int i = 0; i < lanes; i++) {
+        total += lane_loss[i];
+        right += lane_right[i];
+    }
+    if (loss)
+        *loss = ds->n ? total / ds->n : 0.0;
+    if (accuracy)
+        *accuracy = ds->n ? (double)right / ds->n : 0.0;
+done:
+    for (int i = 0; i < lanes; i++)
+        glia_ctx_free(ctx[i]);
+    return rc;
+}
+
+glia_status glia_evaluate(const glia_net *net, const glia_dataset *ds, int batch, int workers, double *loss,
+                          double *accuracy, glia_err *err)
+{
+    glia_pool *pool = NULL;
+    glia_status rc = glia_pool_new(workers > 1 ? workers : 1, &pool, err);
+    if (rc == GLIA_OK)
+        rc = evaluate_on(pool, net, ds, batch, loss, accuracy, err);
+    glia_pool_free(pool);
+    return rc;
+}
+
+/* ---- one data-parallel training step ---- */
+
+typedef struct {
+    glia_net *net; /* lane 0: the trained net itself; others: replicas sharing its values */
+    glia_ctx *ctx;
+    glia_rng dropout;
+    float *dlogits;
+    int lo, n;   /* this lane's slice of the batch */
+    double loss; /* summed over the slice */
+    size_t right;
+} lane_state;
+
+typedef struct {
+    lane_state *lanes;
+    int nlanes;
+    glia_net *master;
+    const float *x;
+    const int32_t *y;
+    int b, k;
+    size_t sample;
+    float smoothing;
+} step_job;
+
+static void step_lane(void *arg, int i)
+{
+    step_job *j = arg;
+    lane_state *L = &j->lanes[i];
+    L->loss = 0.0;
+    L->right = 0;
+    glia_net_zero_grads(L->net);
+    if (L->n == 0)
+        return;
+    const float *out = glia_net_forward(L->net, L->ctx, j->x + (size_t)L->lo * j->sample, L->n, &L->dropout);
+    for (int r = 0; r < L->n; r++)
+        L->right += argmax(out + (size_t)r * j->k, j->k) == j->y[L->lo + r];
+    L->loss = glia_xent(out, j->y + L->lo, L->n, j->k, j->smoothing, -100, L->dlogits, NULL) * L->n;
+    /* xent averages over the slice; the step's mean is over the whole batch */
+    const float scale = (float)L->n / (float)j->b;
+    for (size_t e = 0; e < (size_t)L->n * (size_t)j->k; e++)
+        L->dlogits[e] *= scale;
+    glia_net_backward(L->net, L->ctx, L->dlogits);
+}
+
+/* Lane i adds every replica's gradient into the master for its share of the parameters. */
+static void reduce_lane(void *arg, int i)
+{
+    step_job *j = arg;
+    size_t size = j->master->size, lo = size * (size_t)i / (size_t)j->nlanes,
+           hi = size * (size_t)(i + 1) / (size_t)j->nlanes;
+    for (int r = 1; r < j->nlanes; r++) {
+        const float *g = j->lanes[r].net->grads;
+        for (size_t e = lo; e < hi; e++)
+            j->master->grads[e] += g[e];
+    }
+}
+
+glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, const glia_dataset *train,
+                       const glia_dataset *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
+                       glia_train_result *result, glia_err *err)
+{
+    glia_status rc = GLIA_OK;
+    glia_pool *pool = NULL;
+    lane_state *lanes = NULL;
+    glia_optim *opt = NULL;
+    glia_batch_policy policy;
+    float *xbuf = NULL, *best = NULL;
+    int32_t *ybuf = NULL;
+    uint32_t *order = NULL;
+    glia_rng rng_init, rng_shuffle, rng_batch, rng_aug;
+    const int k = net->output.c;
+    const size_t sample = glia_dataset_sample(train);
+    const int nlanes = r->workers > 1 ? r->workers : 1;
+
+    memset(result, 0, sizeof *result);
+    if (train->n == 0)
+        return glia_err_set(err, GLIA_EINVAL, "the training split is empty");
+    if (glia_shape3_size(net->input) != sample)
+        return glia_err_set(err, GLIA_EINVAL, "the data's examples have %zu values but the model takes %zu",
+                            sample, glia_shape3_size(net->input));
+    if (k != train->nclasses)
+        return glia_err_set(err, GLIA_EINVAL, "the data set has %d classes but the model outputs %d",
+                            train->nclasses, k);
+    seed_stream(&rng_init, r->seed, STREAM_INIT);
+    seed_stream(&rng_shuffle, r->seed, STREAM_SHUFFLE);
+    seed_stream(&rng_batch, r->seed, STREAM_BATCH);
+    seed_stream(&rng_aug, r->seed, STREAM_AUGMENT);
+    if (!keep_weights)
+        glia_net_reset(net, &rng_init);
+    if ((rc = glia_batch_init(&policy, &r->batch, err)) || (rc = glia_net_enable_grads(net, err)))
+        return rc;
+    const int maxb = glia_batch_max(&policy), lane_max = (maxb + nlanes - 1) / nlanes;
+    if ((rc = glia_pool_new(nlanes, &pool, err)) ||
+        (rc = glia_optim_new(&r->optim, net->params, net->nparams, &opt, err)))
+        goto done;
+    if (!(lanes = calloc((size_t)nlanes, sizeof *lanes))) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for training lanes");
+        goto done;
+    }
+    for (int i = 0; i < nlanes; i++) {
+        lane_state *L = &lanes[i];
+        /* lane 0 keeps the single-threaded stream, so one worker reproduces older runs */
+        seed_stream(&L->dropout, r->seed, i == 0 ? STREAM_DROPOUT : STREAM_LANES + i);
+        if (i == 0)
+            L->net = net;
+        else if ((rc = glia_net_replica(net, &L->net, err)))
+            goto done;
+        if ((rc = glia_ctx_new(L->net, lane_max, 1, &L->ctx, err)))
+            goto done;
+        if (!(L->dlogits = malloc(sizeof(float) * (size_t)k * (size_t)lane_max))) {
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
+            goto done;
+        }
+    }
+    xbuf = malloc(sizeof(float) * sample * (size_t)maxb);
+    ybuf = malloc(sizeof(int32_t) * (size_t)maxb);
+    order = malloc(sizeof(uint32_t) * train->n);
+    best = malloc(sizeof(float) * (net->size ? net->size : 1));
+    if (!xbuf || !ybuf || !order || !best) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
+        goto done;
+    }
+    step_job job = {lanes, nlanes, net, xbuf, ybuf, 0, k, sample, r->label_smoothing};
+    double t0 = now_seconds();
+    long step = 0;
+    result->best_epoch = 0;
+    result->best_val_accuracy = -1.0;
+    for (int epoch = 0; epoch < r->epochs; epoch++) {
+        double te = now_seconds(), loss_sum = 0.0;
+        size_t right = 0;
+        for (size_t i = 0; i < train->n; i++)
+            order[i] = (uint32_t)i;
+        glia_rng_shuffle(&rng_shuffle, order, train->n);
+        float lr = 0.0f;
+        int last_b = 0;
+        for (size_t pos = 0; pos < train->n;) {
+            if (cancel && atomic_load(cancel)) {
+                rc = glia_err_set(err, GLIA_ECANCELLED, "training cancelled at epoch %d, step %ld", epoch + 1,
+                                  step);
+                goto done;
+            }
+            int b = glia_batch_next(&policy, &rng_batch);
+            if ((size_t)b > train->n - pos)
+                b = (int)(train->n - pos);
+            for (int j = 0; j < b; j++) {
+                uint32_t idx = order[pos + (size_t)j];
+                const float *src = train->x + (size_t)idx * sample;
+                float *dst = xbuf + (size_t)j * sample;
+                if (r->hflip || r->translate) {
+                    int flip = r->hflip ? glia_rng_uniform(&rng_aug) < 0.5f : 0;
+                    int span = 2 * r->translate + 1;
+                    int dy = r->translate ? (int)glia_rng_below(&rng_aug, (uint64_t)span) - r->translate : 0;
+                    int dx = r->translate ? (int)glia_rng_below(&rng_aug, (uint64_t)span) - r->translate : 0;
+                    augment(src, dst, train->shape, flip, dy, dx, train->background);
+                } else {
+                    memcpy(dst, src, sizeof(float) * sample);
+                }
+                ybuf[j] = train->y[idx];
+            }
+            job.b = b;
+            for (int i = 0; i < nlanes; i++) {
+                lanes[i].lo = (int)((long)b * i / nlanes);
+                lanes[i].n = (int)((long)b * (i + 1) / nlanes) - lanes[i].lo;
+            }
+            glia_pool_run(pool, step_lane, &job);
+            if (nlanes > 1)
+                glia_pool_run(pool, reduce_lane, &job);
+            double loss = 0.0;
+            for (int i = 0; i < nlanes; i++) {
+                loss += lanes[i].loss;
+                right += lanes[i].right;
+            }
+            if (!isfinite(loss)) {
+                rc = glia_err_set(err, GLIA_EINVAL,
+                                  "the loss became %g at epoch %d, step %ld: lower the learning "
+                                  "rate or enable clip_grad_norm",
+                                  loss / b, epoch + 1, step);
+                goto done;
+            }
+            loss_sum += loss;
+            if (r->clip_norm > 0)
+                clip_grad_norm(net, r->clip_norm);
+            lr = glia_sched_lr(&r->sched, step, epoch);
+            glia_optim_step(opt, lr);
+            step++;
+            pos += (size_t)b;
+            last_b = b;
+        }
+        glia_progress p = {0};
+        p.epoch = epoch + 1;
+        p.epochs = r->epochs;
+        p.step = step;
+        p.batch_size = last_b;
+        p.lr = lr;
+        p.train_loss = loss_sum / train->n;
+        p.train_accuracy = (double)right / train->n;
+        p.samples_per_second = train->n / (now_seconds() - te);
+        p.val_loss = p.val_accuracy = -1.0;
+        if (val && val->n) {
+            if ((rc = evaluate_on(pool, net, val, 256, &p.val_loss, &p.val_accuracy, err)))
+                goto done;
+            glia_batch_end_epoch(&policy, (float)p.val_loss);
+            if (p.val_accuracy > result->best_val_accuracy) {
+                result->best_val_accuracy = p.val_accuracy;
+                result->best_epoch = epoch + 1;
+                memcpy(best, net->values, sizeof(float) * net->size);
+            }
+        }
+        p.seconds = now_seconds() - t0;
+        if (cb && cb(&p, user)) {
+            rc = glia_err_set(err, GLIA_ECANCELLED,
+                              "training stopped by its progress callback after epoch %d", epoch + 1);
+            goto done;
+        }
+    }
+    if (r->select_best && result->best_epoch > 0)
+        memcpy(net->values, best, sizeof(float) * net->size);
+    result->seconds = now_seconds() - t0;
+    result->steps = step;
+done:
+    for (int i = 0; lanes && i < nlanes; i++) {
+        glia_ctx_free(lanes[i].ctx);
+        free(lanes[i].dlogits);
+        if (i > 0)
+            glia_net_free(lanes[i].net);
+    }
+    free(lanes);
+    glia_pool_free(pool);
+    glia_optim_free(opt);
+    free(xbuf);
+    free(ybuf);
+    free(order);
+    free(best);
+    return rc;
+}

@@ -1,0 +1,85 @@
+/*
+ * trainer.h - recipes and the training loop.
+ *
+ * A recipe (YAML) says everything that decides the resulting weights: the model
+ * manifest, the data set and its validation split, seed, epochs, batch-size policy,
+ * optimizer, learning-rate schedule, loss, augmentation and how the final weights
+ * are selected. The same recipe and seed give the same weights, bit for bit, on the
+ * same machine and BLAS: every random draw comes from streams derived from the seed.
+ *
+ * glia_train runs in the caller's thread. It never prints: it reports each epoch
+ * through a callback, and stops between two steps when *cancel becomes non-zero or
+ * the callback returns non-zero (GLIA_ECANCELLED).
+ */
+#ifndef GLIA_TRAIN_TRAINER_H
+#define GLIA_TRAIN_TRAINER_H
+
+#include <stdatomic.h>
+
+#include "core/nn/net.h"
+#include "core/train/batch.h"
+#include "core/train/data.h"
+#include "core/train/optim.h"
+#include "core/train/sched.h"
+
+typedef struct {
+    char path[GLIA_PATH_MAX];
+    char model[GLIA_PATH_MAX];        /* resolved manifest path */
+    char dataset[64];                 /* "fashion-mnist" */
+    char dataset_path[GLIA_PATH_MAX]; /* "" = the default location */
+    long validation;                  /* last N training examples held out */
+    long limit;                       /* use only the first N training examples (0 = all) */
+    unsigned long seed;
+    int epochs;
+    glia_batch_config batch;
+    glia_optim_config optim;
+    glia_sched_config sched;
+    float label_smoothing;
+    int hflip;       /* random horizontal flip, p = 0.5 */
+    int translate;   /* random shift by up to this many pixels, filled with background */
+    float clip_norm; /* clip the global gradient norm to this (0 = off) */
+    int select_best; /* keep the epoch with the best validation accuracy (else the last) */
+    /* Not read from the file: set by the caller. Threads that split every batch (each runs
+     * forward and backward on its slice with its own dropout stream and the gradients are
+     * summed); with more than one, BLAS should run single-threaded. Like the BLAS, the
+     * count is part of what makes a run reproducible. 0 or 1 = the calling thread only. */
+    int workers;
+} glia_recipe;
+
+/* Fills PyTorch-like defaults, then reads path. */
+glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err);
+
+typedef struct {
+    int epoch, epochs; /* epoch is 1-based: the one just finished */
+    long step;
+    int batch_size;
+    double lr;
+    double train_loss, train_accuracy;
+    double val_loss, val_accuracy;
+    double samples_per_second;
+    double seconds; /* since the start of training */
+} glia_progress;
+
+/* Return non-zero to stop training. */
+typedef int (*glia_progress_fn)(const glia_progress *p, void *user);
+
+typedef struct {
+    int best_epoch;
+    double best_val_accuracy;
+    double seconds;
+    long steps;
+} glia_train_result;
+
+/* Trains net (already built from the recipe's manifest) on train, selecting on val
+ * (may be empty: then the last epoch is kept). The net's weights are initialised
+ * from the recipe's seed unless keep_weights is set (fine-tuning). */
+glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, const glia_dataset *train,
+                       const glia_dataset *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
+                       glia_train_result *result, glia_err *err);
+
+/* Mean loss and accuracy (either may be NULL) of net on ds, batch at a time, with
+ * `workers` threads (<= 1: the calling thread only). */
+glia_status glia_evaluate(const glia_net *net, const glia_dataset *ds, int batch, int workers, double *loss,
+                          double *accuracy, glia_err *err);
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * cli.c - the `glia` command-line tool: train, evaluate and run model bundles
+ * offline, with the same core the daemon serves from.
+ *
+ *   glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N]
+ *   glia eval DIR [--limit N] [--threads N]
+ *   glia predict DIR FILE...
+ *   glia forward DIR IN.safetensors OUT.safetensors   (tensor "input" -> "logits")
+ *
+ * This is the only place besides gliad's main that prints or exits.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/image/image.h"
+#include "core/io/bundle.h"
+#include "core/nn/kernels.h"
+#include "core/train/trainer.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage:\n"
+               "  glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N]\n"
+               "  glia eval DIR [--limit N] [--threads N]\n"
+               "  glia predict DIR IMAGE...        (PNG or PGM)\n"
+               "  glia forward DIR IN.safetensors OUT.safetensors\n");
+}
+
+static int fail(const glia_err *err)
+{
+    fprintf(stderr, "glia: %s\n", err->msg);
+    return 1;
+}
+
+static void set_blas_threads(int n)
+{
+#ifdef HAVE_OPENBLAS_THREADS
+    openblas_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+static const char *option(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
+static long option_long(int argc, char **argv, const char *name, long def)
+{
+    const char *v = option(argc, argv, name);
+    if (!v)
+        return def;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < 0) {
+        fprintf(stderr, "glia: %s expects a non-negative integer, got '%s'\n", name, v);
+        exit(2);
+    }
+    return x;
+}
+
+/* --threads N (default: every online core) becomes N glia workers that split each batch,
+ * each calling a single-threaded BLAS: splitting the batch also spreads im2col, pooling and
+ * the element-wise layers, which BLAS threads cannot, and two thread pools never fight over
+ * the cores. Returns N. */
+static int setup_threads(int argc, char **argv)
+{
+    long n = option_long(argc, argv, "--threads", 0);
+    if (n <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? cores : 1;
+    }
+    if (n > 64)
+        n = 64;
+    set_blas_threads(1);
+    return (int)n;
+}
+
+static int print_progress(const glia_progress *p, void *user)
+{
+    (void)user;
+    printf("epoch %d/%d  loss=%.4f  train_acc=%.4f  val_loss=%.4f  val_acc=%.4f  lr=%.6g  images/s=%.0f  "
+           "elapsed=%.0fs\n",
+           p->epoch, p->epochs, p->train_loss, p->train_accuracy, p->val_loss, p->val_accuracy, p->lr,
+           p->samples_per_second, p->seconds);
+    fflush(stdout);
+    return 0;
+}
+
+static int copy_file(const char *src, const char *dst, glia_err *err)
+{
+    if (strcmp(src, dst) == 0)
+        return 0;
+    FILE *in = fopen(src, "rb"), *out = NULL;
+    char buf[65536];
+    size_t got;
+    if (!in)
+        return glia_err_set(err, GLIA_EIO, "%s: %s", src, strerror(errno));
+    if (!(out = fopen(dst, "wb"))) {
+        fclose(in);
+        return glia_err_set(err, GLIA_EIO, "%s: %s", dst, strerror(errno));
+    }
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, got, out);
+    fclose(in);
+    return fclose(out) == 0 ? 0 : glia_err_set(err, GLIA_EIO, "%s: write failed", dst);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    glia_err err = {0};
+    glia_recipe recipe;
+    glia_manifest m = {0};
+    glia_net *net = NULL;
+    glia_dataset all = {0}, test = {0};
+    glia_train_result res;
+    int rc = 1;
+    const char *out = option(argc, argv, "--out");
+    if (argc < 1 || !out) {
+        usage(stderr);
+        return 2;
+    }
+    int workers = setup_threads(argc, argv);
+    if (glia_recipe_load(argv[0], &recipe, &err))
+        return fail(&err);
+    recipe.workers = workers;
+    recipe.epochs = (int)option_long(argc, argv, "--epochs", recipe.epochs);
+    recipe.sched.total_epochs = recipe.epochs;
+    recipe.limit = option_long(argc, argv, "--limit", recipe.limit);
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "glia: cannot create %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+    if (glia_manifest_load(recipe.model, &m, &err) || glia_net_new(m.input, m.layers, m.nlayers, &net, &err))
+        goto done;
+    const char *dpath = recipe.dataset_path[0] ? recipe.dataset_path : NULL;
+    if (glia_dataset_load_fashion(dpath, "train", &m.pre, (size_t)recipe.limit, &all, &err))
+        goto done;
+    size_t nval = (size_t)recipe.validation < all.n ? (size_t)recipe.validation : all.n / 10;
+    glia_dataset train = glia_dataset_view(&all, 0, all.n - nval);
+    glia_dataset val = glia_dataset_view(&all, all.n - nval, nval);
+    printf("training %s on %s: %zu train, %zu validation examples, %zu parameters, %d epochs\n", m.name,
+           recipe.dataset, train.n, val.n, net->size, recipe.epochs);
+    fflush(stdout);
+    if (glia_train(&recipe, net, 0, &train, &val, print_progress, NULL, NULL, &res, &err))
+        goto done;
+    /* the test split is touched once, after selection on the validation split */
+    double test_loss = 0, test_acc = 0;
+    if (glia_dataset_load_fashion(dpath, "test", &m.pre, 0, &test, &err) ||
+        glia_evaluate(net, &test, 256, workers, &test_loss, &test_acc, &err))
+        goto done;
+    char path[GLIA_PATH_MAX + 64], results[2048];
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    char seconds[32];
+    snprintf(seconds, sizeof seconds, "%.0f", res.seconds);
+    const char *meta[] = {"format", "pt", "producer", "glia train", "recipe", recipe.path, NULL};
+    if (glia_net_save(net, path, meta, &err))
+        goto done;
+    time_t now = time(NULL);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
+    snprintf(results, sizeof results,
+             "evaluation:\n"
+             "  dataset: %s\n  split: test\n  examples: %zu\n  accuracy: %.4f\n  loss: %.4f\n"
+             "  validation_examples: %zu\n  validation_accuracy: %.4f\n  selected_epoch: %d\n"
+             "training:\n"
+             "  recipe: recipe.yaml\n  epochs: %d\n  steps: %ld\n  seconds: %s\n  date: %s\n",
+             recipe.dataset, test.n, test_acc, test_loss, val.n, res.best_val_accuracy, res.best_epoch,
+             recipe.epochs, res.steps, seconds, date);
+    snprintf(path, sizeof path, "%s/model.yaml", out);
+    if (glia_manifest_write_with_results(recipe.model, path, results, &err))
+        goto done;
+    snprintf(path, sizeof path, "%s/recipe.yaml", out);
+    if (!same_file(recipe.path, path) && copy_file(recipe.path, path, &err))
+        goto done;
+    if (m.nlabels) {
+        char src[GLIA_PATH_MAX + 16];
+        snprintf(src, sizeof src, "%s/labels.txt", m.dir);
+        snprintf(path, sizeof path, "%s/labels.txt", out);
+        if (!same_file(src, path) && copy_file(src, path, &err))
+            goto done;
+    }
+    printf("selected epoch %d (validation accuracy %.4f); trained in %.0f s\n", res.best_epoch,
+           res.best_val_accuracy, res.seconds);
+    printf("test: examples=%zu loss=%.4f\n", test.n, test_loss);
+    printf("accuracy=%.4f\n", test_acc);
+    rc = 0;
+done:
+    if (rc)
+        fail(&err);
+    glia_dataset_free(&all);
+    glia_dataset_free(&test);
+    glia_net_free(net);
+    glia_manifest_free(&m);
+    return rc;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    glia_err err = {0};
+    glia_bundle b;
+    glia_dataset test = {0};
+    double loss, acc;
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
+    }
+    int workers = setup_threads(argc, argv);
+    if (glia_bundle_load(argv[0], &b, &err))
+        return fail(&err);
+    int rc = 1;
+    if (glia_dataset_load_fashion(getenv("GLIA_FASHION_MNIST"), "test", &b.manifest.pre,
+                                  (size_t)option_long(argc, argv, "--limit", 0), &test, &err) ||
+        glia_evaluate(b.net, &test, 256, workers, &loss, &acc, &err)) {
+        fail(&err);
+        goto done;
+    }
+    printf("model: %s (weights sha256 %s)\n", b.manifest.name, b.manifest.weights[0] ? b.sha256 : "-");
+    printf("test: dataset=fashion-mnist examples=%zu loss=%.4f\n", test.n, loss);
+    printf("accuracy=%.4f\n", acc);
+    rc = 0;
+done:
+    glia_dataset_free(&test);
+    glia_bundle_free(&b);
+    return rc;
+}
+
+static int cmd_predict(int argc, char **argv)
+{
+    glia_err err = {0};
+    glia_bundle b;
+    glia_ctx *ctx = NULL;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    set_blas_threads(1);
+    if (glia_bundle_load(argv[0], &b, &err))
+        return fail(&err);
+    int rc = 0;
+    size_t insize = glia_shape3_size(b.net->input);
+    int k = b.net->output.c;
+    float *x = malloc(sizeof(float) * insize), *probs = malloc(sizeof(float) * (size_t)k);
+    if (!x || !probs || glia_ctx_new(b.net, 1, 0, &ctx, &err)) {
+        rc = fail(&err);
+        goto done;
+    }
+    for (int i = 1; i < argc; i++) {
+        glia_image img = {0};
+        if (glia_image_load(argv[i], &img, &err) || glia_bundle_image_input(&b.manifest, &img, x, &err)) {
+            fprintf(stderr, "glia: %s\n", err.msg);
+            glia_image_free(&img);
+            rc = 1;
+            continue;
+        }
+        glia_image_free(&img);
+        glia_softmax(glia_net_forward(b.net, ctx, x, 1, NULL), probs, 1, k);
+        int best = 0;
+        for (int j = 1; j < k; j++)
+            best = probs[j] > probs[best] ? j : best;
+        printf("%s\t%s\t%.4f\n", argv[i], b.manifest.nlabels ? b.manifest.labels[best] : "?", probs[best]);
+    }
+done:
+    glia_ctx_free(ctx);
+    free(x);
+    free(probs);
+    glia_bundle_free(&b);
+    return rc;
+}
+
+static int cmd_forward(int argc, char **argv)
+{
+    glia_err err = {0};
+    glia_bundle b;
+    glia_st_file *in = NULL;
+    glia_ctx *ctx = NULL;
+    float *x = NULL;
+    int rc = 1;
+    if (argc < 3) {
+        usage(stderr);
+        return 2;
+    }
+    set_blas_threads(1);
+    if (glia_bundle_load(argv[0], &b, &err))
+        return fail(&err);
+    if (glia_st_open(argv[1], &in, &err))
+        goto done;
+    const glia_st_tensor *t = glia_st_find(in, "input");
+    size_t insize = glia_shape3_size(b.net->input);
+    if (!t || t->ndim != 4 || t->shape[1] != b.net->input.c || t->shape[2] != b.net->input.h ||
+        t->shape[3] != b.net->input.w || t->shape[0] < 1) {
+        glia_err_set(&err, GLIA_EINVAL, "%s: expected a tensor 'input' of shape [N, %d, %d, %d]", argv[1],
+                     b.net->input.c, b.net->input.h, b.net->input.w);
+        goto done;
+    }
+    int n = (int)t->shape[0];
+    if (!(x = malloc(sizeof(float) * insize * (size_t)n))) {
+        glia_err_set(&err, GLIA_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (glia_st_read_f32(t, x, insize * (size_t)n, &err) || glia_ctx_new(b.net, n, 0, &ctx, &err))
+        goto done;
+    const float *out = glia_net_forward(b.net, ctx, x, n, NULL);
+    int64_t shape[2] = {n, b.net->output.c};
+    glia_st_entry e = {"logits", GLIA_DT_F32, 2, shape, out};
+    if (glia_st_write(argv[2], &e, 1, NULL, &err))
+        goto done;
+    rc = 0;
+done:
+    if (rc)
+        fail(&err);
+    glia_ctx_free(ctx);
+    free(x);
+    glia_st_close(in);
+    glia_bundle_free(&b);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "train") == 0)
+        return cmd_train(argc - 2, argv + 2);
+    if (strcmp(cmd, "eval") == 0)
+        return cmd_eval(argc - 2, argv + 2);
+    if (strcmp(cmd, "predict") == 0)
+        return cmd_predict(argc - 2, argv + 2);
+    if (strcmp(cmd, "forward") == 0)
+        return cmd_forward(argc - 2, argv + 2);
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "glia: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -180,9 +180,9 @@ static int cmd_train(int argc, char **argv)
              "  dataset: %s\n  split: test\n  examples: %zu\n  accuracy: %.4f\n  loss: %.4f\n"
              "  validation_examples: %zu\n  validation_accuracy: %.4f\n  selected_epoch: %d\n"
              "training:\n"
-             "  recipe: recipe.yaml\n  epochs: %d\n  steps: %ld\n  seconds: %s\n  date: %s\n",
+             "  recipe: recipe.yaml\n  epochs: %d\n  steps: %ld\n  seconds: %s\n  threads: %d\n  date: %s\n",
              recipe.dataset, test.n, test_acc, test_loss, val.n, res.best_val_accuracy, res.best_epoch,
-             recipe.epochs, res.steps, seconds, date);
+             recipe.epochs, res.steps, seconds, recipe.workers, date);
     snprintf(path, sizeof path, "%s/model.yaml", out);
     if (glia_manifest_write_with_results(recipe.model, path, results, &err))
         goto done;

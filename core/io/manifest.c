@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/base/yamlutil.h"
@@ -349,6 +350,15 @@ glia_status glia_manifest_write_with_results(const char *src_path, const char *d
     int fd = mkstemp(tmp);
     if (fd < 0) {
         rc = glia_err_set(err, GLIA_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        goto out;
+    }
+    /* mkstemp makes 0600; a manifest is as public as its bundle (umask still applies) */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0644 & ~mask) != 0) {
+        close(fd);
+        unlink(tmp);
+        rc = glia_err_set(err, GLIA_EIO, "%s: %s", tmp, strerror(errno));
         goto out;
     }
     FILE *f = fdopen(fd, "w");

@@ -14,9 +14,12 @@ tmp=$(mktemp -d /tmp/glia-test-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 n=0
 failed=0
-echo "1..12"
+echo "1..11"
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+not_ok() {
+  n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
+  for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
+}
 # expect NAME WANT_EXIT PATTERN CMD...: exit status and a pattern in stdout+stderr
 expect() {
   local name=$1 want=$2 pattern=$3
@@ -72,7 +75,7 @@ if [ $? -eq 0 ] && grep -qE "^epoch 1/1 .*loss=.*val_acc=.*images/s=" <<<"$out" 
   [[ $(tail -n 1 <<<"$out") =~ ^accuracy=0\.[0-9]{4}$ ]]; then ok "glia train prints a progress line and accuracy="; else
   not_ok "glia train runs" "$out"; fi
 if [ -s "$tmp/trained/model.safetensors" ] && [ -s "$tmp/trained/labels.txt" ] && [ -s "$tmp/trained/recipe.yaml" ] &&
-  grep -q "accuracy:" "$tmp/trained/model.yaml" && grep -q "training_seconds:" "$tmp/trained/model.yaml"; then
+  grep -q "accuracy:" "$tmp/trained/model.yaml" && grep -qE "^  seconds: [0-9]+$" "$tmp/trained/model.yaml"; then
   ok "the trained bundle has weights, labels, recipe and results"; else
   not_ok "the trained bundle is complete" "$(ls -l "$tmp/trained" 2>&1)" "$(tail -n 12 "$tmp/trained/model.yaml" 2>&1)"; fi
 expect "the trained bundle evaluates" 0 "^accuracy=0\.[0-9]{4}$" "$glia" eval "$tmp/trained" --limit 300

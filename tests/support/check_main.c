@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int glia_check_run(Suite *suite)
 {
@@ -28,4 +29,29 @@ const char *glia_test_fashion_dir(void)
 {
     const char *dir = getenv("GLIA_FASHION_MNIST");
     return dir && *dir ? dir : "/usr/share/datasets/fashion-mnist";
+}
+
+void glia_test_mkdtemp(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "/tmp/glia-test-%s-XXXXXX", name);
+    ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+void glia_test_rmtree(const char *dir)
+{
+    char cmd[4200];
+    ck_assert_ptr_null(strchr(dir, '\''));
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+const char *glia_test_write(const char *dir, const char *name, const char *text)
+{
+    static char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+    return path;
 }

@@ -10,6 +10,7 @@
 #define GLIA_TESTS_CHECK_MAIN_H
 
 #include <check.h>
+#include <stddef.h>
 
 int glia_check_run(Suite *suite);
 
@@ -18,5 +19,12 @@ const char *glia_test_path(const char *rel);
 
 /* Directory of Fashion-MNIST (GLIA_FASHION_MNIST env, else the Debian package's). */
 const char *glia_test_fashion_dir(void);
+
+/* Scratch directories for tests that write files: glia_test_mkdtemp fills buf (at least
+ * 64 bytes) with a new /tmp/glia-test-<name>-XXXXXX; glia_test_rmtree removes it again. */
+void glia_test_mkdtemp(char *buf, size_t len, const char *name);
+void glia_test_rmtree(const char *dir);
+/* Writes text to dir/name and returns the path (a static buffer, valid until the next call). */
+const char *glia_test_write(const char *dir, const char *name, const char *text);
 
 #endif

@@ -20,26 +20,17 @@ static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/glia-test-train-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    glia_test_mkdtemp(tmpdir, sizeof tmpdir, "train");
 }
 
 static void teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    glia_test_rmtree(tmpdir);
 }
 
 static const char *write_file(const char *name, const char *text)
 {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-    return path;
+    return glia_test_write(tmpdir, name, text);
 }
 
 /* A small CNN (no dropout unless asked) that trains in seconds even under ASan. */

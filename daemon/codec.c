@@ -1,0 +1,194 @@
+/*
+ * codec.c - see codec.h. The image-classification codec: inputs are {"image": BASE64}
+ * (PNG or PGM, any size: decoded, converted to gray, resized and normalised exactly as
+ * `glia predict` does) or {"tensor": {"shape": [C, H, W], "data": [...]}} (the network's
+ * input, already preprocessed); outputs are the label, its probability and the top k.
+ */
+#include "daemon/codec.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/image/image.h"
+#include "core/nn/kernels.h"
+
+int problem_set(problem *p, int status, const char *fmt, ...)
+{
+    va_list ap;
+    p->status = status;
+    va_start(ap, fmt);
+    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+unsigned char *codec_base64_decode(const char *text, size_t len, size_t *out_len)
+{
+    while (len > 0 && text[len - 1] == '=')
+        len--;
+    if (len % 4 == 1)
+        return NULL;
+    unsigned char *out = malloc(len / 4 * 3 + 3);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64_value((unsigned char)text[i]);
+        if (v < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    *out_len = o;
+    return out;
+}
+
+/* ---- image classification ---- */
+
+static int image_from_bytes(const registry_model *m, const void *buf, size_t len, float *out, problem *p,
+                            const char *what)
+{
+    glia_err err = {0};
+    glia_image img = {0};
+    if (glia_image_decode(buf, len, &img, &err) != GLIA_OK)
+        return problem_set(p, 422, "%s is not a decodable PNG or PGM image: %s", what, err.msg);
+    glia_status rc = glia_bundle_image_input(&m->bundle.manifest, &img, out, &err);
+    glia_image_free(&img);
+    if (rc != GLIA_OK)
+        return problem_set(p, 422, "%s: %s", what, err.msg);
+    return 0;
+}
+
+static int image_decode_json(const registry_model *m, const json_t *input, size_t index, float *out,
+                             problem *p)
+{
+    char what[64];
+    snprintf(what, sizeof what, "inputs[%zu]", index);
+    if (!json_is_object(input))
+        return problem_set(p, 400, "%s must be an object with \"image\" (base64 PNG/PGM) or \"tensor\"",
+                           what);
+    const json_t *image = json_object_get(input, "image"), *tensor = json_object_get(input, "tensor");
+    if ((image != NULL) == (tensor != NULL))
+        return problem_set(p, 400, "%s must have exactly one of \"image\" (base64 PNG/PGM) and \"tensor\"",
+                           what);
+    if (image) {
+        if (!json_is_string(image))
+            return problem_set(p, 400, "%s.image must be a base64 string", what);
+        size_t n = 0;
+        unsigned char *bytes = codec_base64_decode(json_string_value(image), json_string_length(image), &n);
+        if (!bytes)
+            return problem_set(p, 400, "%s.image is not valid base64", what);
+        int rc = image_from_bytes(m, bytes, n, out, p, what);
+        free(bytes);
+        return rc;
+    }
+    const glia_shape3 in = m->bundle.net->input;
+    const json_t *shape = json_object_get(tensor, "shape"), *data = json_object_get(tensor, "data");
+    if (!json_is_object(tensor) || !json_is_array(shape) || !json_is_array(data))
+        return problem_set(p, 400, "%s.tensor must be {\"shape\": [%d, %d, %d], \"data\": [numbers]}", what,
+                           in.c, in.h, in.w);
+    long want[3] = {in.c, in.h, in.w};
+    size_t nd = json_array_size(shape), skip = nd == 4 ? 1 : 0;
+    int ok = nd == 3 || (nd == 4 && json_integer_value(json_array_get(shape, 0)) == 1 &&
+                         json_is_integer(json_array_get(shape, 0)));
+    for (size_t i = 0; ok && i < 3; i++) {
+        const json_t *d = json_array_get(shape, i + skip);
+        ok = json_is_integer(d) && json_integer_value(d) == want[i];
+    }
+    if (!ok)
+        return problem_set(p, 400, "%s.tensor.shape must be [%d, %d, %d] for model %s", what, in.c, in.h,
+                           in.w, m->name);
+    if (json_array_size(data) != m->in_floats)
+        return problem_set(p, 400, "%s.tensor.data has %zu numbers; shape [%d, %d, %d] needs %zu", what,
+                           json_array_size(data), in.c, in.h, in.w, m->in_floats);
+    for (size_t i = 0; i < m->in_floats; i++) {
+        const json_t *v = json_array_get(data, i);
+        if (!json_is_number(v))
+            return problem_set(p, 400, "%s.tensor.data[%zu] is not a number", what, i);
+        double d = json_number_value(v);
+        if (!isfinite(d) || fabs(d) > 3.4e38)
+            return problem_set(p, 400, "%s.tensor.data[%zu] is not a finite float", what, i);
+        out[i] = (float)d;
+    }
+    return 0;
+}
+
+static int image_decode_raw(const registry_model *m, const char *content_type, const void *body, size_t len,
+                            float *out, problem *p)
+{
+    if (!content_type || (strncmp(content_type, "image/png", 9) != 0 &&
+                          strncmp(content_type, "image/x-portable-graymap", 24) != 0))
+        return problem_set(p, 415, "send application/json, image/png or image/x-portable-graymap (got %s)",
+                           content_type ? content_type : "no Content-Type");
+    return image_from_bytes(m, body, len, out, p, "the request body");
+}
+
+static json_t *image_encode(const registry_model *m, const float *y, int top_k)
+{
+    const int k = (int)m->out_floats;
+    float prob[4096];
+    int order[4096];
+    if (k > 4096)
+        return NULL;
+    glia_softmax(y, prob, 1, k);
+    for (int i = 0; i < k; i++)
+        order[i] = i;
+    if (top_k > k)
+        top_k = k;
+    /* partial selection sort: k is small (10 for Fashion-MNIST) */
+    for (int i = 0; i < top_k; i++)
+        for (int j = i + 1; j < k; j++)
+            if (prob[order[j]] > prob[order[i]]) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    const glia_manifest *man = &m->bundle.manifest;
+    json_t *top = json_array();
+    char fallback[32];
+    for (int i = 0; i < top_k; i++) {
+        snprintf(fallback, sizeof fallback, "%d", order[i]);
+        const char *label = order[i] < man->nlabels ? man->labels[order[i]] : fallback;
+        json_array_append_new(top, json_pack("{s:s, s:i, s:f}", "label", label, "index", order[i], "score",
+                                             (double)prob[order[i]]));
+    }
+    const char *best = order[0] < man->nlabels ? man->labels[order[0]] : "0";
+    return json_pack("{s:s, s:i, s:f, s:o}", "label", best, "index", order[0], "score",
+                     (double)prob[order[0]], "top_k", top);
+}
+
+static const codec image_codec = {"image-classification", image_decode_json, image_decode_raw, image_encode};
+
+const codec *codec_for(const registry_model *m)
+{
+    if (strcmp(m->bundle.manifest.task, image_codec.task) == 0)
+        return &image_codec;
+    return NULL;
+}

@@ -1,0 +1,44 @@
+/*
+ * codec.h - between JSON (or raw request bodies) and the core's float tensors, per task.
+ *
+ * Generic over tasks: the server asks codec_for(model) and calls its functions, so the
+ * sentiment and translation tasks plug in here with their own decode/encode without
+ * touching the request path. Every failure is a problem the client can act on: an HTTP
+ * status (400 malformed, 415 media type, 422 undecodable content) and a sentence.
+ * Codecs run on HTTP threads: they decode and encode, they never run a model.
+ */
+#ifndef GLIAD_CODEC_H
+#define GLIAD_CODEC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "daemon/registry.h"
+
+typedef struct {
+    int status;       /* 0 = no problem */
+    char detail[512]; /* what to fix */
+} problem;
+
+/* Sets p (status, printf-style detail) and returns -1, for `return problem_set(...)`. */
+int problem_set(problem *p, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+typedef struct {
+    const char *task;
+    /* One element of "inputs" -> in_floats floats at out. */
+    int (*decode_json)(const registry_model *m, const json_t *input, size_t index, float *out, problem *p);
+    /* A raw body (e.g. image/png) -> one input; -1 with 415 if the type is not taken. */
+    int (*decode_raw)(const registry_model *m, const char *content_type, const void *body, size_t len,
+                      float *out, problem *p);
+    /* One sample's outputs (out_floats raw network outputs) -> a JSON object; top_k >= 1. */
+    json_t *(*encode)(const registry_model *m, const float *y, int top_k);
+} codec;
+
+/* The codec for a model's task, or NULL if gliad cannot serve that task. */
+const codec *codec_for(const registry_model *m);
+
+/* Standard base64 (RFC 4648, padding optional, whitespace refused). Returns a malloc'd
+ * buffer and its length, or NULL if the text is not base64. */
+unsigned char *codec_base64_decode(const char *text, size_t len, size_t *out_len);
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * gliad.c - the serving daemon's main: configuration, models, worker pool, HTTP, signals.
+ *
+ *   gliad --config etc/gliad.yaml [--listen ADDR] [--port N] [--check]
+ *
+ * Signals are taken synchronously by the main thread (sigwait), never in handlers:
+ *   SIGHUP          re-read the config and reload changed models (a bad config or a
+ *                   failing bundle leaves what serves untouched)
+ *   SIGTERM/SIGINT  drain: /readyz turns 503, stop accepting, finish queued and running
+ *                   work (bounded by drain_timeout_ms), exit 0
+ * Under systemd (Type=notify) READY=1 is sent once the models are loaded, RELOADING=1 /
+ * READY=1 around a reload and STOPPING=1 at the start of a drain, to $NOTIFY_SOCKET.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/metrics.h"
+#include "daemon/registry.h"
+#include "daemon/server.h"
+#include "daemon/workq.h"
+
+typedef struct {
+    const char *config_path;
+    const char *listen, *port; /* command-line overrides, or NULL */
+    config cfg;
+    registry *reg;
+    workq *queue;
+    metrics *met;
+    server *http;
+} daemon_state;
+
+/* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET (path or abstract). */
+static void notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || !*path || (path[0] != '/' && path[0] != '@'))
+        return;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = strlen(path);
+    if (len >= sizeof sa.sun_path)
+        return;
+    memcpy(sa.sun_path, path, len);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (sendto(fd, state, strlen(state), 0, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        log_warn("cannot notify systemd: %s", strerror(errno));
+    close(fd);
+}
+
+static glia_status load_config(daemon_state *d, config *cfg, glia_err *err)
+{
+    glia_status rc = config_load(d->config_path, cfg, err);
+    if (rc)
+        return rc;
+    if (d->listen)
+        snprintf(cfg->listen, sizeof cfg->listen, "%s", d->listen);
+    if (d->port) {
+        char *end;
+        long p = strtol(d->port, &end, 10);
+        if (*end || p < 0 || p > 65535) {
+            config_free(cfg);
+            return glia_err_set(err, GLIA_EINVAL, "--port must be 0..65535, got '%s'", d->port);
+        }
+        cfg->port = (int)p;
+    }
+    return GLIA_OK;
+}
+
+/* Loads or reloads the configured models; failures are counted and logged. */
+static int sync_models(daemon_state *d, const config *cfg, int force)
+{
+    const char **names = calloc((size_t)cfg->nmodels + 1, sizeof *names);
+    const char **paths = calloc((size_t)cfg->nmodels + 1, sizeof *paths);
+    if (!names || !paths) {
+        free(names);
+        free(paths);
+        return -1;
+    }
+    for (int i = 0; i < cfg->nmodels; i++) {
+        names[i] = cfg->models[i].name;
+        paths[i] = cfg->models[i].path;
+    }
+    int failures = registry_sync(d->reg, names, paths, cfg->nmodels, force);
+    if (failures > 0) {
+        registry_entry *e;
+        int n = registry_list(d->reg, &e);
+        for (int i = 0; i < n; i++)
+            if (e[i].last_error[0])
+                metrics_model_load_failure(d->met, e[i].name);
+        registry_list_free(e, n > 0 ? n : 0);
+    }
+    free(names);
+    free(paths);
+    return failures;
+}
+
+static glia_status reload_one(void *user, const char *name, glia_err *err)
+{
+    daemon_state *d = user;
+    glia_status rc = registry_reload(d->reg, name, err);
+    if (rc == GLIA_EINVAL || rc == GLIA_EFORMAT || rc == GLIA_EIO)
+        metrics_model_load_failure(d->met, name);
+    return rc;
+}
+
+/* SIGHUP: a new config replaces the old one only if it loads; listen address, port and
+ * thread counts need a restart (said in the log). */
+static void reload(daemon_state *d)
+{
+    glia_err err = {0};
+    config next;
+    notify("RELOADING=1");
+    log_info("reloading %s", d->config_path);
+    if (load_config(d, &next, &err) != GLIA_OK) {
+        log_error("reload refused, the old configuration stays: %s", err.msg);
+        notify("READY=1");
+        return;
+    }
+    if (strcmp(next.listen, d->cfg.listen) != 0 || next.port != d->cfg.port || next.workers != d->cfg.workers)
+        log_warn("listen address, port and workers change only with a restart");
+    log_set_level(next.log_level);
+    int failures = sync_models(d, &next, 0);
+    log_info("reload done: %d model(s) configured, %d failed to load", next.nmodels, failures);
+    /* the server keeps pointing at d->cfg: copy the values it reads per request */
+    d->cfg.request_timeout_ms = next.request_timeout_ms;
+    d->cfg.body_limit = next.body_limit;
+    config_free(&next);
+    notify("READY=1");
+}
+
+static void on_batch(void *user, const registry_model *m, int samples, double seconds)
+{
+    metrics_compute(((daemon_state *)user)->met, m->name, seconds, samples);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: gliad --config FILE [--listen ADDR] [--port N] [--check]\n"
+               "  --check   load the configuration and the models, report, and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+    daemon_state d = {0};
+    glia_err err = {0};
+    char *admin_token = NULL, *inference_token = NULL;
+    int check_only = 0, rc = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            d.config_path = argv[++i];
+        else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+            d.listen = argv[++i];
+        else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+            d.port = argv[++i];
+        else if (strcmp(argv[i], "--check") == 0)
+            check_only = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "gliad: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!d.config_path) {
+        usage(stderr);
+        return 2;
+    }
+    /* signals are blocked in every thread and taken by sigwait below */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    double t0 = workq_now();
+    if (load_config(&d, &d.cfg, &err) != GLIA_OK) {
+        fprintf(stderr, "gliad: %s\n", err.msg);
+        return 1;
+    }
+    log_set_level(d.cfg.log_level);
+    if (d.cfg.admin_token_file[0] && config_read_token(d.cfg.admin_token_file, &admin_token, &err) != GLIA_OK)
+        goto fail;
+    if (d.cfg.inference_token_file[0] &&
+        config_read_token(d.cfg.inference_token_file, &inference_token, &err) != GLIA_OK)
+        goto fail;
+#ifdef HAVE_OPENBLAS_THREADS
+    /* process-wide: with several workers each GEMM should stay on its worker's core */
+    openblas_set_num_threads(d.cfg.blas_threads);
+#endif
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = d.cfg.workers > 0 ? d.cfg.workers : (cores > 0 ? (int)cores : 1);
+    if (!(d.reg = registry_new()) || metrics_new(GLIA_VERSION, &d.met, &err) != GLIA_OK) {
+        glia_err_set(&err, GLIA_ENOMEM, "out of memory");
+        goto fail;
+    }
+    int failures = sync_models(&d, &d.cfg, 0);
+    if (check_only) {
+        printf("%s: configuration ok, %d model(s), %d failed to load\n", d.config_path, d.cfg.nmodels,
+               failures);
+        rc = failures ? 1 : 0;
+        goto done;
+    }
+    workq_config qc = {workers, d.cfg.queue_length, d.cfg.batch_max_size, d.cfg.batch_max_wait_us};
+    if (workq_new(&qc, on_batch, &d, &d.queue, &err) != GLIA_OK)
+        goto fail;
+    server_deps deps = {&d.cfg, d.reg, d.queue, d.met, admin_token, inference_token, workers, reload_one, &d};
+    if (server_start(&deps, &d.http, &err) != GLIA_OK)
+        goto fail;
+    log_info("gliad %s listening on %s port %d: %d worker(s), queue %d, batches up to %d waiting %d us, "
+             "OpenBLAS threads %d; ready in %.0f ms",
+             GLIA_VERSION, d.cfg.listen, server_port(d.http), workers, d.cfg.queue_length,
+             d.cfg.batch_max_size, d.cfg.batch_max_wait_us, d.cfg.blas_threads, (workq_now() - t0) * 1e3);
+    notify("READY=1");
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload(&d);
+            continue;
+        }
+        break;
+    }
+    notify("STOPPING=1");
+    log_info("draining: finishing queued and running requests (at most %d ms)", d.cfg.drain_timeout_ms);
+    server_set_draining(d.http);
+    server_quiesce(d.http);
+    double stop_by = workq_now() + d.cfg.drain_timeout_ms * 1e-3;
+    int cut = workq_drain(d.queue, d.cfg.drain_timeout_ms);
+    /* resumed connections still have to write their answers */
+    while (server_active(d.http) > 0 && workq_now() < stop_by + 1.0) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (cut)
+        log_warn("drain timeout: %d queued request(s) answered 503", cut);
+    log_info("stopped");
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "gliad: %s\n", err.msg);
+    log_error("%s", err.msg);
+done:
+    server_stop(d.http);
+    workq_free(d.queue);
+    registry_free(d.reg);
+    metrics_free(d.met);
+    config_free(&d.cfg);
+    free(admin_token);
+    free(inference_token);
+    return rc;
+}

@@ -1,0 +1,22 @@
+/*
+ * log.h - gliad's log lines on stderr (journald collects them under systemd).
+ *
+ * One line per event: "2026-11-23T03:57:34.123Z LEVEL message". Access-log lines come
+ * through log_info like any other. Thread-safe: a line is written with one write(2).
+ * Never pass secrets (tokens) to these functions.
+ */
+#ifndef GLIAD_LOG_H
+#define GLIAD_LOG_H
+
+enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+void log_set_level(int level);
+int log_enabled(int level);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -3,7 +3,7 @@
  *
  *   gliad --config etc/gliad.yaml [--listen ADDR] [--port N] [--check]
  *
- * Signals are taken synchronously by the main thread (sigwait), never in handlers:
+ * Signals are handled by the main thread (handlers only write to a pipe):
  *   SIGHUP          re-read the config and reload changed models (a bad config or a
  *                   failing bundle leaves what serves untouched)
  *   SIGTERM/SIGINT  drain: /readyz turns 503, stop accepting, finish queued and running
@@ -13,6 +13,8 @@
  */
 #include <cblas.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,17 @@
 #include "daemon/registry.h"
 #include "daemon/server.h"
 #include "daemon/workq.h"
+
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(signal_pipe[1], &b, 1);
+    (void)w;
+    errno = saved;
+}
 
 typedef struct {
     const char *config_path;
@@ -181,13 +194,21 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    /* signals are blocked in every thread and taken by sigwait below */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /* Signals become bytes on a pipe that the main thread reads: a handler may run on any
+     * thread (OpenBLAS starts its own before main), so blocking and sigwait cannot be
+     * relied on; write(2) is async-signal-safe. */
+    if (pipe(signal_pipe) != 0 || fcntl(signal_pipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(signal_pipe[1], F_SETFD, FD_CLOEXEC) != 0 || fcntl(signal_pipe[1], F_SETFL, O_NONBLOCK) != 0) {
+        fprintf(stderr, "gliad: cannot create the signal pipe: %s\n", strerror(errno));
+        return 1;
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     double t0 = workq_now();
@@ -231,8 +252,9 @@ int main(int argc, char **argv)
     notify("READY=1");
 
     for (;;) {
-        int sig = 0;
-        if (sigwait(&sigs, &sig) != 0)
+        struct pollfd pfd = {signal_pipe[0], POLLIN, 0};
+        unsigned char sig = 0;
+        if (poll(&pfd, 1, -1) <= 0 || read(signal_pipe[0], &sig, 1) != 1)
             continue;
         if (sig == SIGHUP) {
             reload(&d);

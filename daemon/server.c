@@ -15,11 +15,14 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/nn/kernels.h"
 #include "daemon/codec.h"
 #include "daemon/log.h"
 
@@ -854,11 +857,12 @@ glia_status server_start(const server_deps *deps, server **out, glia_err *err)
                             c->listen);
     }
     int threads = deps->http_threads > 0 ? deps->http_threads : 1;
-    s->mhd = MHD_start_daemon(flags, (uint16_t)c->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
-                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED,
-                              on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER,
-                              mhd_log, s, MHD_OPTION_END);
+    /* the logger must come first, or MHD prints its own messages until it sees it */
+    s->mhd = MHD_start_daemon(flags, (uint16_t)c->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+                              mhd_log, s, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
+                              (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
     if (!s->mhd) {
         free(s);
         return glia_err_set(err, GLIA_EIO, "cannot listen on %s port %d (in use, or not allowed)", c->listen,

@@ -1,0 +1,50 @@
+/*
+ * config.h - gliad's configuration file (etc/gliad.yaml documents every key).
+ *
+ * Read strictly: an unknown key or a bad value is an error naming the file, the line
+ * and column, and the key, so a typo stops the start (or the reload) instead of being
+ * silently ignored. Relative paths (model bundles, token files) resolve against the
+ * config file's directory. This module only reads; it never applies anything.
+ */
+#ifndef GLIAD_CONFIG_H
+#define GLIAD_CONFIG_H
+
+#include "core/base/err.h"
+
+enum { CONFIG_PATH_MAX = 4096 };
+
+typedef struct {
+    char name[128];             /* [A-Za-z0-9._-]{1,64}, unique */
+    char path[CONFIG_PATH_MAX]; /* bundle directory or model.yaml */
+} config_model;
+
+typedef struct {
+    char path[CONFIG_PATH_MAX]; /* the file read */
+    char listen[256];           /* IPv4 or IPv6 literal; default 127.0.0.1 */
+    int port;                   /* default 8080; 0 = any free port */
+    int workers;                /* inference threads; 0 = one per online core */
+    int queue_length;           /* queued requests at most; default 256 */
+    int request_timeout_ms;     /* default 5000 */
+    int batch_max_size;         /* samples per batch; default 32 */
+    int batch_max_wait_us;      /* default 500 */
+    long body_limit;            /* bytes; default 8 MiB */
+    int drain_timeout_ms;       /* default 10000 */
+    int blas_threads;           /* OpenBLAS threads for the process; default 1 */
+    int nmodels;
+    config_model *models; /* owned */
+    char state_dir[CONFIG_PATH_MAX];
+    char admin_token_file[CONFIG_PATH_MAX];     /* "" = admin routes disabled */
+    char inference_token_file[CONFIG_PATH_MAX]; /* "" = inference open */
+    int log_level;                              /* LOG_ERROR .. LOG_DEBUG (daemon/log.h) */
+} config;
+
+void config_defaults(config *cfg);
+/* Defaults, then the file. On failure cfg holds nothing to free. */
+glia_status config_load(const char *path, config *cfg, glia_err *err);
+void config_free(config *cfg);
+
+/* Reads a secret token: trailing whitespace trimmed; refused if empty, over 4 KiB, or
+ * readable by group or others. *token is malloc'd. */
+glia_status config_read_token(const char *path, char **token, glia_err *err);
+
+#endif

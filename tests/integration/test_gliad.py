@@ -1,0 +1,346 @@
+#!/usr/bin/python3
+# test_gliad.py - gliad end to end: start the real daemon on a free loopback port and
+# speak HTTP to it (TAP output; Python standard library only).
+#
+# Usage: test_gliad.py GLIAD GLIA
+#   GLIAD, GLIA: the built binaries. Fashion-MNIST test images come from the Debian
+#   package (scripts/setup installs it); the expected predictions from `glia predict`.
+import base64
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+
+ROOT = os.environ.get("GLIA_SOURCE_ROOT", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BUNDLE = os.path.join(ROOT, "models", "fashion-cnn")
+FASHION = os.environ.get("GLIA_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(bool(ok))
+    print("%s %d - %s" % ("ok" if ok else "not ok", len(results), name))
+    if not ok and detail:
+        for line in str(detail).splitlines()[:20]:
+            print("# " + line)
+    sys.stdout.flush()
+
+
+# ---- data ----
+
+def fashion_test_images(n):
+    with gzip.open(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")) as f:
+        data = f.read()
+    count, rows, cols = struct.unpack(">III", data[4:16])
+    return [data[16 + i * rows * cols:16 + (i + 1) * rows * cols] for i in range(n)]
+
+
+def png_bytes(pixels, w=28, h=28):
+    raw = b"".join(b"\x00" + pixels[r * w:(r + 1) * w] for r in range(h))
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def pgm_bytes(pixels, w=28, h=28):
+    return b"P5\n%d %d\n255\n" % (w, h) + pixels
+
+
+def preprocess(pixels):
+    # the fashion-cnn manifest: p * (scale/std) - mean/std in float32 (close enough in double here)
+    return [p / 255.0 / 0.3530 - 0.2860 / 0.3530 for p in pixels]
+
+
+# ---- the daemon ----
+
+class Daemon:
+    def __init__(self, gliad, tmp, workers=2, queue=64, max_batch=32, wait_us=500, body="1MiB",
+                 timeout_ms=5000, admin_token="s3cret-admin-token", extra_models=()):
+        self.tmp = tmp
+        token = os.path.join(tmp, "admin.token")
+        with open(token, "w") as f:
+            f.write(admin_token + "\n")
+        os.chmod(token, 0o600)
+        models = "\n".join("  - {name: %s, path: %s}" % (n, p) for n, p in [("fashion-cnn", BUNDLE)] + list(extra_models))
+        self.config = os.path.join(tmp, "gliad.yaml")
+        with open(self.config, "w") as f:
+            f.write("listen: {address: 127.0.0.1, port: 0}\nworkers: %d\nqueue: {length: %d, timeout_ms: %d}\n"
+                    "batching: {max_size: %d, max_wait_us: %d}\nlimits: {body: %s}\ndrain_timeout_ms: 5000\n"
+                    "blas_threads: 1\nmodels:\n%s\nstate_dir: %s\nauth: {admin_token_file: admin.token}\n"
+                    "log: {level: info}\n" % (workers, queue, timeout_ms, max_batch, wait_us, body, models, tmp))
+        self.log_path = os.path.join(tmp, "gliad.log")
+        self.log = open(self.log_path, "w")
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen([gliad, "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT)
+        self.port = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.port is None and self.proc.poll() is None:
+            with open(self.log_path) as f:
+                m = re.search(r"listening on \S+ port (\d+)", f.read())
+            if m:
+                self.port = int(m.group(1))
+            else:
+                time.sleep(0.02)
+        self.ready_after = time.monotonic() - self.t0
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+    def json(self, method, path, body=None, headers=None):
+        status, h, data = self.request(method, path, body, headers)
+        try:
+            return status, h, json.loads(data)
+        except ValueError:
+            return status, h, data
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.log.close()
+        return rc
+
+
+def is_problem(status, h, body, want):
+    return (status == want and h.get("content-type", "").startswith("application/problem+json") and
+            isinstance(body, dict) and body.get("status") == want and body.get("detail") and body.get("title"))
+
+
+def main():
+    gliad, glia = sys.argv[1], sys.argv[2]
+    print("1..33")
+    images = fashion_test_images(64)
+    tmp = tempfile.mkdtemp(prefix="glia-test-gliad-")
+    try:
+        # expected answers from the CLI on the same images
+        files = []
+        for i in range(16):
+            p = os.path.join(tmp, "img%02d.pgm" % i)
+            with open(p, "wb") as f:
+                f.write(pgm_bytes(images[i]))
+            files.append(p)
+        out = subprocess.run([glia, "predict", BUNDLE] + files, check=True, capture_output=True, text=True).stdout
+        expected = [line.split("\t")[1] for line in out.strip().splitlines()]
+
+        d = Daemon(gliad, tmp)
+        check("gliad starts and logs its port", d.port is not None, d.text())
+        if d.port is None:
+            return 1
+        status, _, body = d.json("GET", "/readyz")
+        check("/readyz is 200 once the model is loaded (%.0f ms from exec to listening)" % (d.ready_after * 1e3),
+              status == 200 and body == {"status": "ready"}, body)
+        status, h, body = d.json("GET", "/healthz", headers={"X-Request-Id": "abc-123"})
+        check("/healthz answers and echoes X-Request-Id", status == 200 and h.get("x-request-id") == "abc-123", h)
+
+        # predictions in every input form agree with glia predict
+        req = {"model": "fashion-cnn", "inputs": [{"image": base64.b64encode(png_bytes(images[i])).decode()}
+                                                  for i in range(16)], "top_k": 3}
+        status, _, body = d.json("POST", "/v1/predict", req)
+        labels = [o["label"] for o in body["outputs"]] if status == 200 else []
+        check("base64 PNG predictions equal glia predict's", labels == expected, (status, body, expected))
+        ok = status == 200 and all(len(o["top_k"]) == 3 and o["top_k"][0]["label"] == o["label"] and
+                                   o["top_k"][0]["score"] >= o["top_k"][1]["score"] for o in body["outputs"])
+        check("outputs carry label, score and top_k in order", ok, body)
+        req = {"model": "fashion-cnn", "inputs": [{"tensor": {"shape": [1, 28, 28], "data": preprocess(images[i])}}
+                                                  for i in range(16)]}
+        status, _, body = d.json("POST", "/v1/predict", req)
+        labels = [o["label"] for o in body["outputs"]] if status == 200 else []
+        check("tensor predictions equal glia predict's", labels == expected, (status, body))
+        raw = [d.request("POST", "/v1/models/fashion-cnn/predict", png_bytes(images[i]),
+                         {"Content-Type": "image/png"}) for i in range(4)]
+        labels = [json.loads(b)["outputs"][0]["label"] for s, _, b in raw if s == 200]
+        check("raw image/png bodies predict the same", labels == expected[:4], raw[:1])
+        status, _, body = d.json("POST", "/v1/models/fashion-cnn/predict",
+                                 {"inputs": [{"image": base64.b64encode(pgm_bytes(images[5])).decode()}]})
+        check("/v1/models/{name}/predict takes JSON with PGM", status == 200 and
+              body["outputs"][0]["label"] == expected[5], body)
+
+        # errors
+        r = d.json("POST", "/v1/predict", b'{"model": "fashion-cnn", "inputs": [', {"Content-Type": "application/json"})
+        check("malformed JSON: 400 problem+json with the position", is_problem(*r, 400) and "line" in r[2]["detail"], r)
+        r = d.json("POST", "/v1/predict", {"model": "nope", "inputs": [{"image": ""}]})
+        check("unknown model: 404", is_problem(*r, 404) and "nope" in r[2]["detail"], r)
+        r = d.json("GET", "/v1/nothing")
+        check("unknown route: 404", is_problem(*r, 404), r)
+        r = d.json("GET", "/v1/predict")
+        check("wrong method: 405 with Allow", is_problem(*r, 405) and r[1].get("allow") == "POST", r)
+        # announce a body over the limit and send none of it: the answer must come from the headers alone
+        import socket
+        sock = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 2097152\r\n\r\n")
+        answer = b""
+        while b"}" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        sock.close()
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        check("body over the limit: 413 before the body is sent", head.startswith(b"HTTP/1.1 413") and
+              b"application/problem+json" in head and b"limit" in payload, answer[:500])
+        r = d.json("POST", "/v1/models/fashion-cnn/predict", b"GIF89a", {"Content-Type": "image/gif"})
+        check("unsupported media type: 415", is_problem(*r, 415), r)
+        r = d.json("POST", "/v1/predict", {"model": "fashion-cnn",
+                                           "inputs": [{"image": base64.b64encode(b"not an image").decode()}]})
+        check("undecodable image: 422", is_problem(*r, 422), r)
+        r = d.json("POST", "/v1/predict", {"model": "fashion-cnn", "inputs": [{"tensor": {"shape": [1, 27, 28],
+                                                                                           "data": [0.0] * 756}}]})
+        check("wrong tensor shape: 400 naming the shape", is_problem(*r, 400) and "[1, 28, 28]" in r[2]["detail"], r)
+        r = d.json("POST", "/v1/predict", {"model": "fashion-cnn", "inputs": [], "colour": 1})
+        check("unknown field: 400", is_problem(*r, 400) and "colour" in r[2]["detail"], r)
+
+        # models
+        status, _, body = d.json("GET", "/v1/models")
+        with open(os.path.join(BUNDLE, "model.safetensors"), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        m = body["models"][0] if status == 200 and body.get("models") else {}
+        check("/v1/models describes the bundle", m.get("name") == "fashion-cnn" and m.get("weights_sha256") == digest and
+              len(m.get("labels", [])) == 10 and m.get("evaluation", {}).get("accuracy", 0) >= 0.925, body)
+        r = d.json("GET", "/v1/models/fashion-cnn")
+        check("/v1/models/{name}", r[0] == 200 and r[2].get("input", {}).get("shape") == [1, 28, 28], r)
+
+        # OIP v2
+        live = d.json("GET", "/v2/health/live")
+        ready = d.json("GET", "/v2/health/ready")
+        meta = d.json("GET", "/v2/models/fashion-cnn")
+        check("OIP v2 health and metadata", live[0] == 200 and live[2] == {"live": True} and ready[0] == 200 and
+              meta[0] == 200 and meta[2]["inputs"][0]["shape"] == [-1, 1, 28, 28], (live, ready, meta))
+        data = [v for i in range(3) for v in preprocess(images[i])]
+        r = d.json("POST", "/v2/models/fashion-cnn/infer",
+                   {"inputs": [{"name": "input", "shape": [3, 1, 28, 28], "datatype": "FP32", "data": data}]})
+        ok = r[0] == 200 and r[2]["outputs"][0]["shape"] == [3, 10]
+        if ok:
+            probs = r[2]["outputs"][0]["data"]
+            names = [l.strip() for l in open(os.path.join(BUNDLE, "labels.txt")) if l.strip()]
+            got = [names[max(range(10), key=lambda k: probs[i * 10 + k])] for i in range(3)]
+            ok = got == expected[:3] and abs(sum(probs[:10]) - 1) < 1e-4
+        check("OIP v2 infer gives the same classes", ok, r)
+        r = d.json("GET", "/v2/models/nope")
+        check("OIP v2 errors are {\"error\": ...}", r[0] == 404 and isinstance(r[2], dict) and "error" in r[2], r)
+
+        # admin
+        r = d.json("POST", "/v1/models/fashion-cnn/reload")
+        check("reload without a token: 401", is_problem(*r, 401), r)
+        r = d.json("POST", "/v1/models/fashion-cnn/reload", headers={"Authorization": "Bearer wrong"})
+        check("reload with a wrong token: 403", is_problem(*r, 403), r)
+        r = d.json("POST", "/v1/models/fashion-cnn/reload", headers={"Authorization": "Bearer s3cret-admin-token"})
+        check("reload with the token: 200", r[0] == 200 and r[2].get("loaded") is True, r)
+        check("the token never reaches the log", "s3cret" not in d.text())
+
+        # reload under concurrent load loses nothing
+        failures, done = [], [0]
+        stop = threading.Event()
+        body = {"model": "fashion-cnn", "inputs": [{"tensor": {"shape": [1, 28, 28], "data": preprocess(images[0])}}]}
+
+        def client():
+            while not stop.is_set():
+                s, _, b = d.json("POST", "/v1/predict", body)
+                if s != 200 or b["outputs"][0]["label"] != expected[0]:
+                    failures.append((s, b))
+                done[0] += 1
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for _ in range(5):
+            time.sleep(0.1)
+            d.proc.send_signal(signal.SIGHUP)
+            d.json("POST", "/v1/models/fashion-cnn/reload", headers={"Authorization": "Bearer s3cret-admin-token"})
+        stop.set()
+        for t in threads:
+            t.join()
+        check("10 reloads during %d concurrent requests lose none" % done[0], not failures and done[0] > 0, failures[:3])
+
+        # metrics
+        status, h, text = d.request("GET", "/metrics")
+        text = text.decode()
+        m = re.search(r'glia_inference_requests_total\{model="fashion-cnn",outcome="ok"\} (\d+)', text)
+        check("/metrics counts inference", status == 200 and m and int(m.group(1)) >= done[0] and
+              "glia_http_request_duration_seconds_bucket" in text and "process_resident_memory_bytes" in text,
+              text[:2000])
+        promtool = shutil.which("promtool")
+        if promtool:
+            p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+            check("promtool check metrics passes", p.returncode == 0, p.stdout + p.stderr)
+        else:
+            check("promtool check metrics passes # SKIP promtool not installed (Debian package prometheus)", True)
+        rc = d.stop()
+        check("SIGTERM: exit 0", rc == 0, "exit status %s\n%s" % (rc, d.text()[-2000:]))
+
+        # a tiny queue: overflow gives 503, an expired deadline gives 504 without running
+        d = Daemon(gliad, tmp, workers=1, queue=1, max_batch=1024, wait_us=0, body="64MiB")
+        big = {"model": "fashion-cnn", "inputs": [{"image": base64.b64encode(png_bytes(images[0])).decode()}] * 1024}
+        statuses = []
+
+        def heavy():
+            statuses.append(d.json("POST", "/v1/predict", big)[0])
+        threads = [threading.Thread(target=heavy) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        r503 = [s for s in statuses if s == 503]
+        check("queue full: 503 with Retry-After (%d of 8 refused)" % len(r503), r503 and set(statuses) <= {200, 503},
+              statuses)
+        t = threading.Thread(target=heavy)
+        t.start()
+        busy = False
+        for _ in range(500):  # until the single worker has taken the heavy request
+            busy = "glia_inference_workers_busy 1" in d.request("GET", "/metrics")[2].decode()
+            if busy:
+                break
+            time.sleep(0.01)
+        r = d.json("POST", "/v1/predict", body, {"X-Request-Timeout-Ms": "1"})
+        t.join()
+        check("deadline passed in the queue: 504, not run", busy and is_problem(*r, 504) and
+              "not run" in r[2]["detail"], r)
+
+        # SIGTERM drains in-flight work
+        statuses.clear()
+        threads = [threading.Thread(target=heavy) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.1)
+        d.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join()
+        rc = d.stop()
+        check("SIGTERM drains in-flight requests (%s) and exits 0" % statuses, rc == 0 and 200 in statuses,
+              d.text()[-1500:])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -99,8 +99,13 @@ static glia_status parse_models(glia_yaml *y, yaml_node_t *seq, config *c, glia_
         yaml_node_t *m = glia_yaml_seq_at(y, seq, i);
         const char *name = NULL, *path = NULL;
         glia_status rc;
-        if ((rc = glia_yaml_check_keys(y, m, "models[]", keys, err)) ||
-            (rc = glia_yaml_string(y, glia_yaml_get(y, m, "name"), "models[].name", &name, err)) ||
+        if ((rc = glia_yaml_check_keys(y, m, "models[]", keys, err)))
+            return rc;
+        for (int k = 0; keys[k]; k++)
+            if (!glia_yaml_get(y, m, keys[k]))
+                return glia_yaml_error(y, m, GLIA_EINVAL, err,
+                                       "models[].%s: missing (each model needs a name and a path)", keys[k]);
+        if ((rc = glia_yaml_string(y, glia_yaml_get(y, m, "name"), "models[].name", &name, err)) ||
             (rc = glia_yaml_string(y, glia_yaml_get(y, m, "path"), "models[].path", &path, err)))
             return rc;
         if (!valid_name(name))

@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+# test_openapi.py - api-spec/openapi.yaml is a valid OpenAPI 3.1 document (linted by
+# @seriousme/openapi-schema-validator from the npm registry, which scripts/setup --test
+# installs under .cache/npm), and the real daemon's answers match it: every route and
+# every error is requested, and each body is validated against the schema the spec
+# gives for its path, method, status and media type (python3-jsonschema). TAP output.
+#
+# Usage: test_openapi.py GLIAD GLIA
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import shutil
+
+import jsonschema
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import test_gliad as tg  # noqa: E402
+
+ROOT = tg.ROOT
+SPEC = os.path.join(ROOT, "api-spec", "openapi.yaml")
+VALIDATOR = os.path.join(ROOT, ".cache", "npm", "node_modules", ".bin", "validate-api")
+
+
+def main():
+    gliad = sys.argv[1]
+    print("1..4")
+    if not os.path.exists(VALIDATOR):
+        tg.check("the spec lints clean", False, "%s is missing: run scripts/setup --test" % VALIDATOR)
+    else:
+        p = subprocess.run([VALIDATOR, SPEC], capture_output=True, text=True)
+        tg.check("the spec lints clean (validate-api)", p.returncode == 0 and '"valid": true' in p.stdout,
+                 p.stdout + p.stderr)
+        # the linter must be able to fail: a dangling $ref
+        bad = os.path.join(tempfile.mkdtemp(), "bad.yaml")
+        with open(SPEC) as f, open(bad, "w") as g:
+            g.write(f.read().replace("#/components/schemas/PredictResponse", "#/components/schemas/Nope", 1))
+        p = subprocess.run([VALIDATOR, bad], capture_output=True, text=True)
+        tg.check("and rejects a spec with a dangling $ref", '"valid": true' not in p.stdout, p.stdout)
+        shutil.rmtree(os.path.dirname(bad))
+
+    with open(SPEC) as f:
+        spec = yaml.safe_load(f)
+    resolver = jsonschema.RefResolver.from_schema(spec)
+
+    def schema_for(path, method, status, ctype):
+        op = spec["paths"][path].get(method)
+        if op is None:  # a method the path does not take: the spec's shared 405 answer
+            resp = spec["components"]["responses"]["MethodNotAllowed"] if status == 405 else None
+        else:
+            resp = op["responses"].get(str(status))
+        if resp is None:
+            raise KeyError("status %d is not documented for %s %s" % (status, method.upper(), path))
+        if "$ref" in resp:
+            resp = resolver.resolve(resp["$ref"])[1]
+        media = ctype.split(";")[0].strip()
+        if media not in resp.get("content", {}):
+            raise KeyError("%s %s %d: media type %s is not documented" % (method.upper(), path, status, media))
+        return resp["content"][media]["schema"]
+
+    images = tg.fashion_test_images(2)
+    png = tg.png_bytes(images[0])
+    tmp = tempfile.mkdtemp(prefix="glia-test-openapi-")
+    d = tg.Daemon(gliad, tmp)
+    admin = {"Authorization": "Bearer s3cret-admin-token"}
+    calls = [
+        ("/healthz", "get", "/healthz", None, {}),
+        ("/readyz", "get", "/readyz", None, {}),
+        ("/metrics", "get", "/metrics", None, {}),
+        ("/v1/models", "get", "/v1/models", None, {}),
+        ("/v1/models/{name}", "get", "/v1/models/fashion-cnn", None, {}),
+        ("/v1/models/{name}", "get", "/v1/models/nope", None, {}),
+        ("/v1/models/{name}", "post", "/v1/models/fashion-cnn", b"", {}),
+        ("/v1/predict", "post", "/v1/predict",
+         {"model": "fashion-cnn", "inputs": [{"image": base64.b64encode(png).decode()}]}, {}),
+        ("/v1/predict", "post", "/v1/predict", b"{oops", {"Content-Type": "application/json"}),
+        ("/v1/predict", "post", "/v1/predict", {"model": "nope", "inputs": []}, {}),
+        ("/v1/predict", "post", "/v1/predict", {"model": "fashion-cnn", "inputs": [{"image": "aGVsbG8="}]}, {}),
+        ("/v1/predict", "get", "/v1/predict", None, {}),
+        ("/v1/models/{name}/predict", "post", "/v1/models/fashion-cnn/predict", png, {"Content-Type": "image/png"}),
+        ("/v1/models/{name}/predict", "post", "/v1/models/fashion-cnn/predict", b"x", {"Content-Type": "text/plain"}),
+        ("/v1/models/{name}/reload", "post", "/v1/models/fashion-cnn/reload", b"", {}),
+        ("/v1/models/{name}/reload", "post", "/v1/models/fashion-cnn/reload", b"", admin),
+        ("/v1/models/{name}/reload", "post", "/v1/models/nope/reload", b"", admin),
+        ("/v2", "get", "/v2", None, {}),
+        ("/v2/health/live", "get", "/v2/health/live", None, {}),
+        ("/v2/health/ready", "get", "/v2/health/ready", None, {}),
+        ("/v2/models/{name}", "get", "/v2/models/fashion-cnn", None, {}),
+        ("/v2/models/{name}", "get", "/v2/models/nope", None, {}),
+        ("/v2/models/{name}/ready", "get", "/v2/models/fashion-cnn/ready", None, {}),
+        ("/v2/models/{name}/infer", "post", "/v2/models/fashion-cnn/infer",
+         {"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32",
+                      "data": tg.preprocess(images[1])}]}, {}),
+        ("/v2/models/{name}/infer", "post", "/v2/models/fashion-cnn/infer", {"inputs": []}, {}),
+    ]
+    problems, statuses = [], set()
+    try:
+        for template, method, path, body, headers in calls:
+            status, h, data = d.request(method.upper(), path, body, headers)
+            statuses.add(status)
+            ctype = h.get("content-type", "")
+            try:
+                schema = schema_for(template, method, status, ctype)
+                instance = data.decode() if ctype.startswith("text/") else json.loads(data)
+                jsonschema.Draft202012Validator(schema, resolver=resolver).validate(instance)
+                if "x-request-id" not in h:
+                    raise ValueError("no X-Request-Id header")
+            except (KeyError, ValueError, jsonschema.ValidationError) as e:
+                problems.append("%s %s -> %d %s: %s" % (method.upper(), path, status, ctype, str(e)[:300]))
+        tg.check("%d answers (statuses %s) match the spec" % (len(calls), sorted(statuses)), not problems,
+                 "\n".join(problems))
+        tg.check("the daemon stops cleanly", d.stop() == 0, d.text()[-1000:])
+    finally:
+        if d.proc.poll() is None:
+            d.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if all(tg.results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

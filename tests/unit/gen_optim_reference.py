@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# gen_optim_reference.py - prints the reference values that test_optim.c and
-# test_sched.c compare against, computed by torch.optim (PyTorch 1.13, Debian's
+# gen_optim_reference.py - prints the reference values that test_torch_optim.c
+# compares against, computed by torch.optim (PyTorch 1.13, Debian's
 # python3-torch). Run it to regenerate them; the C tests themselves need no Python.
 import torch
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# http.py - gliad under load: POST /v1/predict (one Fashion-MNIST image as a JSON tensor
-# per request) with wrk at concurrency 1, 8 and 64, with dynamic batching on and off,
+# http.py - gliad under load: POST /v1/predict (one Fashion-MNIST test image, a base64
+# PNG in JSON, per request) with wrk at concurrency 1, 8 and 64, with dynamic batching on and off,
 # next to the in-process throughput of the same model measured in the same run
 # (bench_cnn, batch 64, same threads), so the serving overhead shows as a ratio.
 # Also: start-to-ready time and gliad's RSS with the model loaded. Prints a table.
@@ -8,16 +8,19 @@
 #   /usr/bin/python3 bench/http.py [--build build] [--seconds 10]
 # Needs wrk (Debian package wrk) and a release build (scripts/build).
 import argparse
+import base64
 import gzip
 import json
 import os
 import re
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE = os.path.join(ROOT, "models", "fashion-cnn")
@@ -31,10 +34,16 @@ def free_port():
     return port
 
 
-def image_tensor():
+def image_png_base64():
     with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
         data = f.read()[16:16 + 784]
-    return [round(p / 255.0 / 0.3530 - 0.2860 / 0.3530, 6) for p in data]
+    raw = b"".join(b"\x00" + data[r * 28:(r + 1) * 28] for r in range(28))
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0)) +
+           chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return base64.b64encode(png).decode()
 
 
 def start(build, tmp, port, max_batch, wait_us, workers):
@@ -84,14 +93,13 @@ def main():
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="glia-bench-http-")
     script = os.path.join(tmp, "post.lua")
-    body = json.dumps({"model": "fashion-cnn", "inputs": [{"tensor": {"shape": [1, 28, 28], "data": image_tensor()}}],
-                       "top_k": 1})
+    body = json.dumps({"model": "fashion-cnn", "inputs": [{"image": image_png_base64()}], "top_k": 1})
     with open(script, "w") as f:
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = %s\n'
                 % json.dumps(body))
     inproc = json.loads(subprocess.run([os.path.join(a.build, "bench", "bench_cnn"), BUNDLE, "--threads",
                                         str(a.workers)], capture_output=True, text=True).stdout)
-    print("gliad, POST /v1/predict with one 28x28 image (JSON tensor), %d workers, wrk %d s per row" %
+    print("gliad, POST /v1/predict with one 28x28 image (base64 PNG in JSON), %d workers, wrk %d s per row" %
           (a.workers, a.seconds))
     print("in-process (bench_cnn, same run): %.0f images/s at batch 64, %.3f ms at batch 1" %
           (inproc["throughput_b64"], inproc["latency_b1_ms"]))

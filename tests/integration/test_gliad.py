@@ -68,19 +68,26 @@ def preprocess(pixels):
 
 class Daemon:
     def __init__(self, gliad, tmp, workers=2, queue=64, max_batch=32, wait_us=500, body="1MiB",
-                 timeout_ms=5000, admin_token="s3cret-admin-token", extra_models=()):
+                 timeout_ms=5000, admin_token="s3cret-admin-token", extra_models=(), inference_token=None):
         self.tmp = tmp
         token = os.path.join(tmp, "admin.token")
         with open(token, "w") as f:
             f.write(admin_token + "\n")
         os.chmod(token, 0o600)
+        infer = ""
+        if inference_token:
+            infer = os.path.join(tmp, "inference.token")
+            with open(infer, "w") as f:
+                f.write(inference_token)
+            os.chmod(infer, 0o600)
         models = "\n".join("  - {name: %s, path: %s}" % (n, p) for n, p in [("fashion-cnn", BUNDLE)] + list(extra_models))
         self.config = os.path.join(tmp, "gliad.yaml")
         with open(self.config, "w") as f:
             f.write("listen: {address: 127.0.0.1, port: 0}\nworkers: %d\nqueue: {length: %d, timeout_ms: %d}\n"
                     "batching: {max_size: %d, max_wait_us: %d}\nlimits: {body: %s}\ndrain_timeout_ms: 5000\n"
-                    "blas_threads: 1\nmodels:\n%s\nstate_dir: %s\nauth: {admin_token_file: admin.token}\n"
-                    "log: {level: info}\n" % (workers, queue, timeout_ms, max_batch, wait_us, body, models, tmp))
+                    "blas_threads: 1\nmodels:\n%s\nstate_dir: %s\n"
+                    "auth: {admin_token_file: admin.token, inference_token_file: '%s'}\nlog: {level: info}\n"
+                    % (workers, queue, timeout_ms, max_batch, wait_us, body, models, tmp, infer))
         self.log_path = os.path.join(tmp, "gliad.log")
         self.log = open(self.log_path, "w")
         self.t0 = time.monotonic()
@@ -138,7 +145,7 @@ def is_problem(status, h, body, want):
 
 def main():
     gliad, glia = sys.argv[1], sys.argv[2]
-    print("1..33")
+    print("1..34")
     images = fashion_test_images(64)
     tmp = tempfile.mkdtemp(prefix="glia-test-gliad-")
     try:
@@ -337,6 +344,15 @@ def main():
         rc = d.stop()
         check("SIGTERM drains in-flight requests (%s) and exits 0" % statuses, rc == 0 and 200 in statuses,
               d.text()[-1500:])
+
+        # inference behind its own token
+        d = Daemon(gliad, tmp, inference_token="infer-token-42")
+        r1 = d.json("POST", "/v1/predict", body)
+        r2 = d.json("POST", "/v1/predict", body, {"Authorization": "Bearer infer-token-42"})
+        r3 = d.json("GET", "/healthz")
+        check("an inference token guards predict (401 without, 200 with), not health",
+              is_problem(*r1, 401) and r2[0] == 200 and r3[0] == 200, (r1, r2[0], r3[0]))
+        d.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0 if all(results) else 1

@@ -35,6 +35,38 @@ static void valid_range(int w, int ow_n, int stride, int pad, int kj, int *lo, i
     *hi = h;
 }
 
+/* "Same" convolutions (stride 1, output as large as the input): each column-matrix row
+ * is the whole input plane shifted by (ki - pad) rows and (kj - pad) columns, so it is
+ * one long copy plus zeroing of the columns that wrapped around, instead of one short
+ * copy per output row. */
+static void im2col_same(const float *x, int c, int h, int w, int kernel, int pad, float *col, size_t ld)
+{
+    const long hw = (long)h * w;
+    for (int ci = 0; ci < c; ci++) {
+        const float *xc = x + (size_t)ci * hw;
+        for (int ki = 0; ki < kernel; ki++)
+            for (int kj = 0; kj < kernel; kj++) {
+                float *row = col + ((size_t)(ci * kernel + ki) * kernel + kj) * ld;
+                const int di = ki - pad, dj = kj - pad;
+                const long shift = (long)di * w + dj;
+                long start = shift < 0 ? -shift : 0, end = shift > 0 ? hw - shift : hw;
+                if (end < start)
+                    end = start;
+                memset(row, 0, sizeof(float) * (size_t)start);
+                memcpy(row + start, xc + start + shift, sizeof(float) * (size_t)(end - start));
+                memset(row + end, 0, sizeof(float) * (size_t)(hw - end));
+                if (dj > 0)
+                    for (int i = 0; i < h; i++)
+                        for (int j = w - dj; j < w; j++)
+                            row[(long)i * w + j] = 0.0f;
+                else if (dj < 0)
+                    for (int i = 0; i < h; i++)
+                        for (int j = 0; j < -dj; j++)
+                            row[(long)i * w + j] = 0.0f;
+            }
+    }
+}
+
 /* GCC would turn the row loops back into memcpy/memset calls, whose call overhead
  * dominates on 28-float rows. */
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) void glia_im2col(const float *x, int c, int h,
@@ -42,6 +74,10 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) void glia_im2col(c
                                                                                int pad, int oh_n, int ow_n,
                                                                                float *col, size_t ld)
 {
+    if (stride == 1 && oh_n == h && ow_n == w && pad < w && pad < h) {
+        im2col_same(x, c, h, w, kernel, pad, col, ld);
+        return;
+    }
     for (int ci = 0; ci < c; ci++) {
         const float *xc = x + (size_t)ci * h * w;
         for (int ki = 0; ki < kernel; ki++) {

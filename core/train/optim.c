@@ -6,6 +6,7 @@
 #include "core/train/optim.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +16,21 @@ typedef struct {
     float *buf[MAX_BUFS]; /* per kind: see buffer_names */
 } slot;
 
+/* The coefficients PyTorch derives from the hyper-parameters in Python floats (double) before
+ * its float kernels see them: 1 - beta1 is (float)(1 - 0.9), not 1 - 0.9f (which is 2.4e-7
+ * away; for beta2 = 0.999 the difference is 1.3e-5), and beta^t for the bias corrections
+ * is a power of the double 0.999, not of 0.999f. */
+typedef struct {
+    float one_minus_damp;  /* SGD: 1 - dampening */
+    float one_minus_alpha; /* RMSprop: 1 - alpha */
+    float one_minus_b1;    /* Adam(W): 1 - beta1 */
+    float one_minus_b2;    /* Adam(W): 1 - beta2 */
+    double b1, b2;         /* Adam(W): the betas as the decimals they were written as */
+} coefs;
+
 struct glia_optim {
     glia_optim_config cfg;
+    coefs k;
     glia_param *params;
     int n;
     long steps;
@@ -65,6 +79,29 @@ glia_status glia_optim_kind_parse(const char *name, glia_optim_kind *kind, glia_
     return glia_err_set(err, GLIA_EINVAL, "unknown optimizer '%s' (known: sgd, rmsprop, adam, adamw)", name);
 }
 
+/* The double a recipe's decimal denotes, recovered from its float: the shortest decimal that
+ * rounds to f (what Python's repr prints, and what a user writes: 0.999f gives 0.999). */
+static double decimal_of(float f)
+{
+    char buf[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f)
+            return strtod(buf, NULL);
+    }
+    return (double)f;
+}
+
+static void derive_coefs(const glia_optim_config *c, coefs *k)
+{
+    k->one_minus_damp = (float)(1.0 - decimal_of(c->dampening));
+    k->one_minus_alpha = (float)(1.0 - decimal_of(c->alpha));
+    k->b1 = decimal_of(c->beta1);
+    k->b2 = decimal_of(c->beta2);
+    k->one_minus_b1 = (float)(1.0 - k->b1);
+    k->one_minus_b2 = (float)(1.0 - k->b2);
+}
+
 static glia_status check(const glia_optim_config *c, glia_err *err)
 {
     if (!(c->lr >= 0) || !(c->weight_decay >= 0) || !(c->momentum >= 0))
@@ -99,6 +136,7 @@ glia_status glia_optim_new(const glia_optim_config *cfg, glia_param *params, int
     if (!o)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for the optimizer");
     o->cfg = *cfg;
+    derive_coefs(cfg, &o->k);
     o->params = params;
     o->n = n;
     o->nbufs = cfg->kind == GLIA_OPTIM_SGD ? 1 : 3;
@@ -160,9 +198,9 @@ int glia_optim_buffers(glia_optim *opt, int i, float **bufs, const char **names)
     return opt->nbufs;
 }
 
-static void sgd(const glia_optim_config *c, glia_param *p, float *buf, int first, float lr)
+static void sgd(const glia_optim_config *c, const coefs *k, glia_param *p, float *buf, int first, float lr)
 {
-    const float wd = c->weight_decay, mu = c->momentum, damp = 1.0f - c->dampening;
+    const float wd = c->weight_decay, mu = c->momentum, damp = k->one_minus_damp;
     for (size_t j = 0; j < p->size; j++) {
         float g = p->grad[j];
         if (wd != 0)
@@ -175,18 +213,18 @@ static void sgd(const glia_optim_config *c, glia_param *p, float *buf, int first
     }
 }
 
-static void rmsprop(const glia_optim_config *c, glia_param *p, slot *s, float lr)
+static void rmsprop(const glia_optim_config *c, const coefs *k, glia_param *p, slot *s, float lr)
 {
-    const float wd = c->weight_decay, a = c->alpha, mu = c->momentum;
+    const float wd = c->weight_decay, a = c->alpha, a1 = k->one_minus_alpha, mu = c->momentum;
     float *sq = s->buf[0], *ga = s->buf[1], *mb = s->buf[2];
     for (size_t j = 0; j < p->size; j++) {
         float g = p->grad[j];
         if (wd != 0)
             g += wd * p->value[j];
-        sq[j] = a * sq[j] + (1.0f - a) * g * g;
+        sq[j] = a * sq[j] + a1 * g * g;
         float d;
         if (c->centered) {
-            ga[j] = a * ga[j] + (1.0f - a) * g;
+            ga[j] = a * ga[j] + a1 * g;
             d = sqrtf(sq[j] - ga[j] * ga[j]) + c->eps;
         } else {
             d = sqrtf(sq[j]) + c->eps;
@@ -200,13 +238,14 @@ static void rmsprop(const glia_optim_config *c, glia_param *p, slot *s, float lr
     }
 }
 
-static void adam(const glia_optim_config *c, glia_param *p, slot *s, long t, float lr)
+static void adam(const glia_optim_config *c, const coefs *k, glia_param *p, slot *s, long t, float lr)
 {
     const int decoupled = c->kind == GLIA_OPTIM_ADAMW;
     const float wd = c->weight_decay, b1 = c->beta1, b2 = c->beta2;
+    const float b1c = k->one_minus_b1, b2c = k->one_minus_b2;
     /* PyTorch computes the bias corrections in Python floats (double). */
-    const double bc1 = 1.0 - pow(b1, (double)t);
-    const float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)t));
+    const double bc1 = 1.0 - pow(k->b1, (double)t);
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(k->b2, (double)t));
     const float step = (float)(lr / bc1);
     float *m = s->buf[0], *v = s->buf[1], *vmax = s->buf[2];
     for (size_t j = 0; j < p->size; j++) {
@@ -215,8 +254,8 @@ static void adam(const glia_optim_config *c, glia_param *p, slot *s, long t, flo
             p->value[j] *= 1.0f - lr * wd;
         else if (wd != 0)
             g += wd * p->value[j];
-        m[j] = b1 * m[j] + (1.0f - b1) * g;
-        v[j] = b2 * v[j] + (1.0f - b2) * g * g;
+        m[j] = b1 * m[j] + b1c * g;
+        v[j] = b2 * v[j] + b2c * g * g;
         float den;
         if (c->amsgrad) {
             vmax[j] = fmaxf(vmax[j], v[j]);
@@ -235,10 +274,10 @@ void glia_optim_step(glia_optim *opt, float lr)
     for (int i = 0; i < opt->n; i++) {
         glia_param *p = &opt->params[i];
         switch (opt->cfg.kind) {
-        case GLIA_OPTIM_SGD: sgd(&opt->cfg, p, opt->slots[i].buf[0], first, lr); break;
-        case GLIA_OPTIM_RMSPROP: rmsprop(&opt->cfg, p, &opt->slots[i], lr); break;
+        case GLIA_OPTIM_SGD: sgd(&opt->cfg, &opt->k, p, opt->slots[i].buf[0], first, lr); break;
+        case GLIA_OPTIM_RMSPROP: rmsprop(&opt->cfg, &opt->k, p, &opt->slots[i], lr); break;
         case GLIA_OPTIM_ADAM:
-        case GLIA_OPTIM_ADAMW: adam(&opt->cfg, p, &opt->slots[i], opt->steps, lr); break;
+        case GLIA_OPTIM_ADAMW: adam(&opt->cfg, &opt->k, p, &opt->slots[i], opt->steps, lr); break;
         }
     }
 }

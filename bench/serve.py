@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-# http.py - gliad under load: POST /v1/predict (one Fashion-MNIST test image, a base64
+# serve.py - gliad under load: POST /v1/predict (one Fashion-MNIST test image, a base64
 # PNG in JSON, per request) with wrk at concurrency 1, 8 and 64, with dynamic batching on and off,
 # next to the in-process throughput of the same model measured in the same run
 # (bench_cnn, batch 64, same threads), so the serving overhead shows as a ratio.
 # Also: start-to-ready time and gliad's RSS with the model loaded. Prints a table.
 #
-#   /usr/bin/python3 bench/http.py [--build build] [--seconds 10]
+#   /usr/bin/python3 bench/serve.py [--build build] [--seconds 10]
 # Needs wrk (Debian package wrk) and a release build (scripts/build).
 import argparse
 import base64

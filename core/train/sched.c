@@ -43,10 +43,12 @@ glia_status glia_sched_validate(const glia_sched_config *c, glia_err *err)
     switch (c->kind) {
     case GLIA_SCHED_CONSTANT: break;
     case GLIA_SCHED_STEP:
-    case GLIA_SCHED_EXPONENTIAL:
         if (c->step_size < 1 || !(c->gamma > 0))
-            return glia_err_set(err, GLIA_EINVAL, "schedule: %s needs step_size >= 1 and gamma > 0",
-                                glia_sched_kind_name(c->kind));
+            return glia_err_set(err, GLIA_EINVAL, "schedule: step needs step_size >= 1 and gamma > 0");
+        break;
+    case GLIA_SCHED_EXPONENTIAL:
+        if (!(c->gamma > 0))
+            return glia_err_set(err, GLIA_EINVAL, "schedule: exponential needs gamma > 0");
         break;
     case GLIA_SCHED_COSINE:
         if (c->total_epochs < 1 || !(c->min_lr >= 0) || c->min_lr > c->base_lr)

@@ -7,7 +7,8 @@
  *   step          base_lr * gamma^floor(epoch / step_size)            (StepLR)
  *   exponential   base_lr * gamma^epoch                               (ExponentialLR)
  *   cosine        min_lr + (base_lr - min_lr) * (1 + cos(pi * epoch / total_epochs)) / 2
- *                                                                     (CosineAnnealingLR)
+ *                                                                     (CosineAnnealingLR; after
+ *                 total_epochs glia holds min_lr, where PyTorch's closed form rises again)
  *   inverse_sqrt  base_lr * sqrt(warmup_steps / max(step + 1, warmup_steps))  (per step;
  *                 the Transformer paper's decay after its warmup)
  * Linear warmup composes with any of them: over the first warmup_steps optimizer steps the

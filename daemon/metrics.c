@@ -1,14 +1,31 @@
 /*
  * metrics.c - see metrics.h.
  *
- * Each family keeps a fixed array of series. A series is published by storing its
- * label values first and then incrementing the family's count with release order, so
- * readers (lookups, rendering) scan [0, count) without a lock; only adding a series
- * takes the family's mutex. A double sum is an atomic 64-bit pattern updated by CAS.
+ * A family (one metric name) owns up to METRICS_MAX_SERIES series and an open-addressing
+ * index from the hash of their label values to their slot. Series are never removed and
+ * their labels never change once published, so lookups probe the index without a lock:
+ * a writer (holding the family's mutex) fills a series, stores its pointer in the slot
+ * array and then publishes it with release stores of the series count (read by
+ * rendering) and of the index entry (read by lookups); readers load both with acquire.
+ * A lookup that misses takes the mutex and looks again before adding. The "other" series
+ * is allocated when the family is made, so folding past the cap (or past a failed
+ * malloc) never fails and no increment is dropped; once the family is full its "other"
+ * series is also published in an atomic pointer so that unknown label sets stop taking
+ * the mutex.
+ *
+ * A histogram keeps one counter per bucket (not cumulative) and derives _count from
+ * their total at render time, so the buckets, +Inf and _count of one rendering always
+ * agree even while workers observe. The sum is a double kept as its bit pattern in an
+ * atomic 64-bit word and updated by compare-and-swap. Relaxed ordering is enough for
+ * the values: each is a single atomic object, and no other data hangs off them.
  */
 #include "daemon/metrics.h"
 
+#ifdef HAVE_OPENBLAS_THREADS
+#include <cblas.h>
+#endif
 #include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,178 +34,245 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
-enum { MAX_LABELS = 3, LABEL_MAX = 96, MAX_SERIES = 256, MAX_BUCKETS = 16 };
+enum {
+    MAX_LABELS = 3,
+    MAX_CELLS = 15,                      /* the most buckets of any histogram (latency: 14), plus +Inf */
+    INDEX_SIZE = 2 * METRICS_MAX_SERIES, /* power of two; never more than half full */
+};
+
+typedef char label[METRICS_LABEL_MAX + 1];
 
 typedef struct {
-    char labels[MAX_LABELS][LABEL_MAX];
-    atomic_uint_fast64_t count; /* counter value, or histogram observation count */
-    atomic_uint_fast64_t buckets[MAX_BUCKETS];
-    atomic_uint_fast64_t sum_bits; /* double */
+    uint64_t hash;
+    label labels[MAX_LABELS];
+    /* counter: cells[0]. histogram: cells[i] counts observations in (bounds[i-1],
+     * bounds[i]]; cells[nbounds] those above the last bound (and NaN). */
+    atomic_uint_least64_t cells[MAX_CELLS];
+    atomic_uint_least64_t sum_bits; /* histogram sum, a double */
 } series;
 
+typedef enum { COUNTER, HISTOGRAM } family_kind;
+
 typedef struct {
-    const char *name, *help, *type; /* "counter" or "histogram" */
+    const char *name, *help;
+    family_kind kind;
     int nlabels;
     const char *label_names[MAX_LABELS];
-    const double *bounds; /* histogram upper bounds, without +Inf */
+    const double *bounds; /* histogram upper bounds, ascending, +Inf implied */
     int nbounds;
-    pthread_mutex_t mu;
-    atomic_int n;
-    series s[MAX_SERIES];
+    pthread_mutex_t mu; /* serialises adding series */
+    atomic_int n;       /* slots[0, n) are published */
+    series *slots[METRICS_MAX_SERIES];
+    atomic_int index[INDEX_SIZE]; /* slot + 1, or 0 for empty */
+    _Atomic(series *) overflow;   /* set when full: the "other" series */
+    series *spare;                /* the "other" series until it is published */
 } family;
 
 static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+#define NELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-enum { F_HTTP, F_HTTP_DURATION, F_INFER, F_QUEUE, F_COMPUTE, F_BATCH, F_LOAD_FAIL, NFAMILIES };
+enum { F_HTTP, F_HTTP_DURATION, F_INFERENCE, F_QUEUE, F_COMPUTE, F_BATCH, F_LOAD_FAILURES, NFAMILIES };
 
 struct metrics {
-    char version[64];
+    char *version, *blas;
     family f[NFAMILIES];
 };
 
-static void family_init(family *f, const char *name, const char *help, const char *type, int nlabels,
-                        const char *l0, const char *l1, const char *l2, const double *bounds, int nbounds)
-{
-    f->name = name;
-    f->help = help;
-    f->type = type;
-    f->nlabels = nlabels;
-    f->label_names[0] = l0;
-    f->label_names[1] = l1;
-    f->label_names[2] = l2;
-    f->bounds = bounds;
-    f->nbounds = nbounds;
-    pthread_mutex_init(&f->mu, NULL);
-    atomic_init(&f->n, 0);
-}
+/* ---- label values ---- */
 
-glia_status metrics_new(const char *version, metrics **out, glia_err *err)
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates, at
+ * most U+10FFFF), or 0 if the byte at p does not start one. Stops at a NUL. */
+static size_t utf8_len(const unsigned char *p)
 {
-    metrics *m = calloc(1, sizeof *m);
-    if (!m)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory for metrics");
-    snprintf(m->version, sizeof m->version, "%s", version);
-    const int nlat = (int)(sizeof latency_bounds / sizeof latency_bounds[0]);
-    family_init(&m->f[F_HTTP], "glia_http_requests_total",
-                "HTTP requests answered, by route, method and status.", "counter", 3, "route", "method",
-                "code", NULL, 0);
-    family_init(&m->f[F_HTTP_DURATION], "glia_http_request_duration_seconds",
-                "Time from a request's first byte to its answer, by route.", "histogram", 1, "route", NULL,
-                NULL, latency_bounds, nlat);
-    family_init(&m->f[F_INFER], "glia_inference_requests_total",
-                "Inference requests by model and outcome (ok, error, rejected, timeout).", "counter", 2,
-                "model", "outcome", NULL, NULL, 0);
-    family_init(&m->f[F_QUEUE], "glia_inference_queue_duration_seconds",
-                "Time inference requests waited in the queue before a worker took them.", "histogram", 1,
-                "model", NULL, NULL, latency_bounds, nlat);
-    family_init(&m->f[F_COMPUTE], "glia_inference_compute_duration_seconds",
-                "Time a worker spent running one batch through the model.", "histogram", 1, "model", NULL,
-                NULL, latency_bounds, nlat);
-    family_init(&m->f[F_BATCH], "glia_inference_batch_size", "Samples per batch run by a worker.",
-                "histogram", 1, "model", NULL, NULL, batch_bounds,
-                (int)(sizeof batch_bounds / sizeof batch_bounds[0]));
-    family_init(&m->f[F_LOAD_FAIL], "glia_model_load_failures_total", "Model bundles that failed to load.",
-                "counter", 1, "model", NULL, NULL, NULL, 0);
-    *out = m;
-    return GLIA_OK;
-}
-
-void metrics_free(metrics *m)
-{
-    if (!m)
-        return;
-    for (int i = 0; i < NFAMILIES; i++)
-        pthread_mutex_destroy(&m->f[i].mu);
-    free(m);
-}
-
-static int same_labels(const series *s, const char *const *v, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (strncmp(s->labels[i], v[i], LABEL_MAX - 1) != 0 || strlen(v[i]) >= LABEL_MAX)
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
             return 0;
-    return 1;
+    return len;
 }
 
-/* The series for label values v, created on first use; past the cap, the "other" series. */
-static series *lookup(family *f, const char *const *v)
+/* The stored form of a label value: valid UTF-8 ('?' for each stray byte), cut at a
+ * character boundary to METRICS_LABEL_MAX bytes. Lookups compare stored forms, so two
+ * inputs with the same stored form share a series and the output has no duplicates. */
+static void canonical(const char *in, label out)
 {
-    int n = atomic_load_explicit(&f->n, memory_order_acquire);
-    for (int i = 0; i < n; i++)
-        if (same_labels(&f->s[i], v, f->nlabels))
-            return &f->s[i];
-    pthread_mutex_lock(&f->mu);
-    n = atomic_load_explicit(&f->n, memory_order_relaxed);
-    series *s = NULL;
-    for (int i = 0; i < n && !s; i++)
-        if (same_labels(&f->s[i], v, f->nlabels))
-            s = &f->s[i];
-    if (!s) {
-        const char *other[MAX_LABELS] = {"other", "other", "other"};
-        const char *const *use = n < MAX_SERIES - 1 ? v : other;
-        for (int i = 0; i < n && !s && use == other; i++)
-            if (same_labels(&f->s[i], other, f->nlabels))
-                s = &f->s[i];
-        if (!s) {
-            s = &f->s[n];
-            for (int i = 0; i < f->nlabels; i++)
-                snprintf(s->labels[i], LABEL_MAX, "%s", use[i]);
-            atomic_store_explicit(&f->n, n + 1, memory_order_release);
+    const unsigned char *p = (const unsigned char *)(in ? in : "");
+    size_t j = 0;
+    while (*p) {
+        size_t len = utf8_len(p);
+        if (j + (len ? len : 1) > METRICS_LABEL_MAX)
+            break;
+        if (len) {
+            memcpy(out + j, p, len);
+            p += len;
+            j += len;
+        } else {
+            out[j++] = '?';
+            p++;
         }
     }
+    out[j] = '\0';
+}
+
+static uint64_t hash_labels(label *labels, int n)
+{
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    for (int i = 0; i < n; i++) {
+        for (const unsigned char *p = (const unsigned char *)labels[i]; *p; p++)
+            h = (h ^ *p) * 1099511628211u;
+        h = (h ^ 0xFF) * 1099511628211u; /* 0xFF never occurs in UTF-8: no ambiguity */
+    }
+    return h;
+}
+
+/* ---- series lookup ---- */
+
+static series *series_new(label *labels, int n, uint64_t hash)
+{
+    series *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->hash = hash;
+    for (int i = 0; i < n; i++)
+        memcpy(s->labels[i], labels[i], sizeof s->labels[i]);
+    return s;
+}
+
+static series *find(family *f, label *labels, uint64_t hash)
+{
+    for (size_t i = hash & (INDEX_SIZE - 1);; i = (i + 1) & (INDEX_SIZE - 1)) {
+        int k = atomic_load_explicit(&f->index[i], memory_order_acquire);
+        if (k == 0)
+            return NULL;
+        series *s = f->slots[k - 1];
+        int same = s->hash == hash;
+        for (int j = 0; same && j < f->nlabels; j++)
+            same = strcmp(s->labels[j], labels[j]) == 0;
+        if (same)
+            return s;
+    }
+}
+
+/* With f->mu held and fewer than METRICS_MAX_SERIES published. */
+static void publish(family *f, series *s)
+{
+    int n = atomic_load_explicit(&f->n, memory_order_relaxed);
+    f->slots[n] = s;
+    atomic_store_explicit(&f->n, n + 1, memory_order_release);
+    size_t i = s->hash & (INDEX_SIZE - 1);
+    while (atomic_load_explicit(&f->index[i], memory_order_relaxed))
+        i = (i + 1) & (INDEX_SIZE - 1);
+    atomic_store_explicit(&f->index[i], n + 1, memory_order_release);
+}
+
+/* With f->mu held: the series of label set ("other", ...), published on first need. */
+static series *fold(family *f)
+{
+    label other[MAX_LABELS];
+    for (int i = 0; i < f->nlabels; i++)
+        canonical("other", other[i]);
+    uint64_t h = hash_labels(other, f->nlabels);
+    series *s = find(f, other, h);
+    if (!s) {
+        s = f->spare; /* never NULL here: it is only taken when it becomes findable */
+        f->spare = NULL;
+        publish(f, s);
+    }
+    if (atomic_load_explicit(&f->n, memory_order_relaxed) >= METRICS_MAX_SERIES - 1)
+        atomic_store_explicit(&f->overflow, s, memory_order_release);
+    return s;
+}
+
+/* The series for these label values (f->nlabels of them), added on first use. */
+static series *lookup(family *f, const char *const *values)
+{
+    label labels[MAX_LABELS];
+    for (int i = 0; i < f->nlabels; i++)
+        canonical(values[i], labels[i]);
+    uint64_t h = hash_labels(labels, f->nlabels);
+    series *s = find(f, labels, h);
+    if (s)
+        return s;
+    if ((s = atomic_load_explicit(&f->overflow, memory_order_acquire)))
+        return s;
+    pthread_mutex_lock(&f->mu);
+    s = find(f, labels, h);
+    /* keep the last slot for "other" */
+    if (!s && atomic_load_explicit(&f->n, memory_order_relaxed) < METRICS_MAX_SERIES - 1 &&
+        (s = series_new(labels, f->nlabels, h)))
+        publish(f, s);
+    if (!s)
+        s = fold(f);
     pthread_mutex_unlock(&f->mu);
     return s;
 }
 
-static void add_double(atomic_uint_fast64_t *bits, double v)
+/* ---- recording ---- */
+
+static void count(family *f, const char *const *values)
 {
-    uint_fast64_t old = atomic_load(bits), next;
+    atomic_fetch_add_explicit(&lookup(f, values)->cells[0], 1, memory_order_relaxed);
+}
+
+static void observe(family *f, const char *const *values, double v)
+{
+    series *s = lookup(f, values);
+    int i = 0;
+    while (i < f->nbounds && !(v <= f->bounds[i]))
+        i++;
+    atomic_fetch_add_explicit(&s->cells[i], 1, memory_order_relaxed);
+    uint_least64_t old = atomic_load_explicit(&s->sum_bits, memory_order_relaxed), next;
     do {
+        uint64_t bits = old;
         double d;
-        uint64_t o = old;
-        memcpy(&d, &o, sizeof d);
+        memcpy(&d, &bits, sizeof d);
         d += v;
-        uint64_t nb;
-        memcpy(&nb, &d, sizeof nb);
-        next = nb;
-    } while (!atomic_compare_exchange_weak(bits, &old, next));
-}
-
-static void observe(family *f, const char *const *labels, double v)
-{
-    series *s = lookup(f, labels);
-    for (int i = 0; i < f->nbounds; i++)
-        if (v <= f->bounds[i]) {
-            atomic_fetch_add(&s->buckets[i], 1);
-            break;
-        }
-    add_double(&s->sum_bits, v);
-    atomic_fetch_add(&s->count, 1);
-}
-
-static void count(family *f, const char *const *labels)
-{
-    atomic_fetch_add(&lookup(f, labels)->count, 1);
+        memcpy(&bits, &d, sizeof bits);
+        next = bits;
+    } while (!atomic_compare_exchange_weak_explicit(&s->sum_bits, &old, next, memory_order_relaxed,
+                                                    memory_order_relaxed));
 }
 
 void metrics_http(metrics *m, const char *route, const char *method, int code, double seconds)
 {
     char c[16];
     snprintf(c, sizeof c, "%d", code);
-    const char *l[3] = {route, method, c};
-    count(&m->f[F_HTTP], l);
-    observe(&m->f[F_HTTP_DURATION], l, seconds);
+    const char *values[3] = {route, method, c};
+    count(&m->f[F_HTTP], values);
+    observe(&m->f[F_HTTP_DURATION], values, seconds);
 }
 
 void metrics_inference(metrics *m, const char *model, const char *outcome)
 {
-    const char *l[2] = {model, outcome};
-    count(&m->f[F_INFER], l);
+    static const char *const known[] = {"ok", "error", "rejected", "timeout"};
+    const char *o = "other";
+    for (int i = 0; i < NELEMS(known); i++)
+        if (outcome && strcmp(outcome, known[i]) == 0)
+            o = known[i];
+    const char *values[2] = {model, o};
+    count(&m->f[F_INFERENCE], values);
 }
 
 void metrics_queue_wait(metrics *m, const char *model, double seconds)
@@ -204,7 +288,120 @@ void metrics_compute(metrics *m, const char *model, double seconds, int batch_si
 
 void metrics_model_load_failure(metrics *m, const char *model)
 {
-    count(&m->f[F_LOAD_FAIL], &model);
+    count(&m->f[F_LOAD_FAILURES], &model);
+}
+
+/* ---- life cycle ---- */
+
+static int family_init(family *f, const char *name, const char *help, family_kind kind, const double *bounds,
+                       int nbounds, int nlabels, const char *l0, const char *l1, const char *l2)
+{
+    f->name = name;
+    f->help = help;
+    f->kind = kind;
+    f->bounds = bounds;
+    f->nbounds = nbounds;
+    f->nlabels = nlabels;
+    f->label_names[0] = l0;
+    f->label_names[1] = l1;
+    f->label_names[2] = l2;
+    atomic_init(&f->n, 0);
+    for (int i = 0; i < INDEX_SIZE; i++)
+        atomic_init(&f->index[i], 0);
+    atomic_init(&f->overflow, NULL);
+    label other[MAX_LABELS];
+    for (int i = 0; i < nlabels; i++)
+        canonical("other", other[i]);
+    if (!(f->spare = series_new(other, nlabels, hash_labels(other, nlabels))))
+        return -1;
+    if (pthread_mutex_init(&f->mu, NULL) != 0) {
+        free(f->spare);
+        f->spare = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void family_free(family *f)
+{
+    int n = atomic_load(&f->n);
+    for (int i = 0; i < n; i++)
+        free(f->slots[i]);
+    free(f->spare);
+    pthread_mutex_destroy(&f->mu);
+}
+
+static const char *blas_name(void)
+{
+#ifdef HAVE_OPENBLAS_THREADS
+    const char *config = openblas_get_config(); /* "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell ..." */
+    return config && *config ? config : "openblas";
+#else
+    return "cblas";
+#endif
+}
+
+glia_status metrics_new(const char *version, metrics **out, glia_err *err)
+{
+    *out = NULL;
+    metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for metrics");
+    label v;
+    canonical(version, v);
+    m->version = strdup(v);
+    canonical(blas_name(), v);
+    m->blas = strdup(v);
+    int made = 0, nlat = NELEMS(latency_bounds);
+    if (!m->version || !m->blas)
+        goto fail;
+#define FAMILY(id, ...)                                                                                      \
+    do {                                                                                                     \
+        if (family_init(&m->f[id], __VA_ARGS__) != 0)                                                        \
+            goto fail;                                                                                       \
+        made = id + 1;                                                                                       \
+    } while (0)
+    FAMILY(F_HTTP, "glia_http_requests_total",
+           "HTTP requests answered, by route template, method and status.", COUNTER, NULL, 0, 3, "route",
+           "method", "code");
+    FAMILY(F_HTTP_DURATION, "glia_http_request_duration_seconds",
+           "Time from a request's arrival to the end of its answer, by route template.", HISTOGRAM,
+           latency_bounds, nlat, 1, "route", NULL, NULL);
+    FAMILY(F_INFERENCE, "glia_inference_requests_total",
+           "Inference requests by model and outcome (ok, error, rejected, timeout).", COUNTER, NULL, 0, 2,
+           "model", "outcome", NULL);
+    FAMILY(F_QUEUE, "glia_inference_queue_duration_seconds",
+           "Time inference requests waited in the queue before a worker took them.", HISTOGRAM,
+           latency_bounds, nlat, 1, "model", NULL, NULL);
+    FAMILY(F_COMPUTE, "glia_inference_compute_duration_seconds",
+           "Time a worker spent running one batch through the model.", HISTOGRAM, latency_bounds, nlat, 1,
+           "model", NULL, NULL);
+    FAMILY(F_BATCH, "glia_inference_batch_size", "Samples in each batch run by a worker.", HISTOGRAM,
+           batch_bounds, NELEMS(batch_bounds), 1, "model", NULL, NULL);
+    FAMILY(F_LOAD_FAILURES, "glia_model_load_failures_total",
+           "Attempts to load a model bundle that failed (the previous version, if any, kept serving).",
+           COUNTER, NULL, 0, 1, "model", NULL, NULL);
+#undef FAMILY
+    *out = m;
+    return GLIA_OK;
+fail:
+    for (int i = 0; i < made; i++)
+        family_free(&m->f[i]);
+    free(m->version);
+    free(m->blas);
+    free(m);
+    return glia_err_set(err, GLIA_ENOMEM, "out of memory for metrics");
+}
+
+void metrics_free(metrics *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < NFAMILIES; i++)
+        family_free(&m->f[i]);
+    free(m->version);
+    free(m->blas);
+    free(m);
 }
 
 /* ---- rendering ---- */
@@ -215,197 +412,270 @@ typedef struct {
     int oom;
 } buf;
 
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...)
+/* Room for more bytes plus the terminating NUL. */
+static int reserve(buf *b, size_t more)
 {
     if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+        return 0;
+    if (b->len + more + 1 <= b->cap)
+        return 1;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = 1;
+        return 0;
     }
+    b->p = p;
+    b->cap = cap;
+    return 1;
 }
 
-/* Label value escaping of the text format: backslash, double quote, newline. */
+static void put_mem(buf *b, const char *s, size_t n)
+{
+    if (!reserve(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void put(buf *b, const char *s)
+{
+    put_mem(b, s, strlen(s));
+}
+
+static void putf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(buf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp) { /* only short formats go through here */
+        b->oom = 1;
+        return;
+    }
+    put_mem(b, tmp, (size_t)n);
+}
+
+/* A label value escaped as the text format wants: backslash, double quote, newline. */
 static void put_escaped(buf *b, const char *s)
 {
-    char tmp[2 * LABEL_MAX + 1];
-    size_t j = 0;
-    for (; *s && j + 2 < sizeof tmp; s++) {
-        if (*s == '\\' || *s == '"') {
-            tmp[j++] = '\\';
-            tmp[j++] = *s;
-        } else if (*s == '\n') {
-            tmp[j++] = '\\';
-            tmp[j++] = 'n';
-        } else {
-            tmp[j++] = *s;
-        }
+    for (; *s; s++) {
+        size_t run = strcspn(s, "\\\"\n");
+        put_mem(b, s, run);
+        s += run;
+        if (!*s)
+            break;
+        put(b, *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : "\\n");
     }
-    tmp[j] = '\0';
-    put(b, "%s", tmp);
 }
 
-static void put_labels(buf *b, const family *f, const series *s, const char *le)
+/* Shortest decimal that reads back as the same double; the format's NaN and +Inf. */
+static void put_number(buf *b, double v)
 {
-    int any = f->nlabels > 0 || le;
-    if (!any)
+    if (isnan(v)) {
+        put(b, "NaN");
         return;
+    }
+    if (isinf(v)) {
+        put(b, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    put(b, tmp);
+}
+
+static void put_count(buf *b, uint64_t v)
+{
+    putf(b, "%llu", (unsigned long long)v);
+}
+
+static void put_header(buf *b, const char *name, const char *help, const char *type)
+{
+    putf(b, "# HELP %s ", name);
+    put(b, help);
+    putf(b, "\n# TYPE %s %s\n", name, type);
+}
+
+/* name{labels of s[,le="..."]} */
+static void put_name(buf *b, const family *f, const char *suffix, const series *s, const double *le)
+{
+    put(b, f->name);
+    put(b, suffix);
+    if (f->nlabels == 0 && !le) {
+        put(b, " ");
+        return;
+    }
     put(b, "{");
     for (int i = 0; i < f->nlabels; i++) {
-        put(b, "%s%s=\"", i ? "," : "", f->label_names[i]);
+        putf(b, "%s%s=\"", i ? "," : "", f->label_names[i]);
         put_escaped(b, s->labels[i]);
         put(b, "\"");
     }
-    if (le)
-        put(b, "%sle=\"%s\"", f->nlabels ? "," : "", le);
-    put(b, "}");
+    if (le) {
+        put(b, f->nlabels ? ",le=\"" : "le=\"");
+        put_number(b, *le);
+        put(b, "\"");
+    }
+    put(b, "} ");
 }
 
-static void render_family(buf *b, const family *f)
+static void render_family(buf *b, family *f)
 {
-    put(b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
-    int n = atomic_load_explicit(&((family *)f)->n, memory_order_acquire);
+    put_header(b, f->name, f->help, f->kind == COUNTER ? "counter" : "histogram");
+    int n = atomic_load_explicit(&f->n, memory_order_acquire);
     for (int i = 0; i < n; i++) {
-        const series *s = &f->s[i];
-        if (strcmp(f->type, "counter") == 0) {
-            put(b, "%s", f->name);
-            put_labels(b, f, s, NULL);
-            put(b, " %llu\n", (unsigned long long)atomic_load(&s->count));
+        const series *s = f->slots[i];
+        if (f->kind == COUNTER) {
+            put_name(b, f, "", s, NULL);
+            put_count(b, atomic_load_explicit(&s->cells[0], memory_order_relaxed));
+            put(b, "\n");
             continue;
         }
-        /* read the count first: buckets can only be >= what it implies, and +Inf uses it */
-        uint64_t total = atomic_load(&s->count), cum = 0;
-        char le[32];
-        for (int k = 0; k < f->nbounds; k++) {
-            cum += atomic_load(&s->buckets[k]);
-            if (cum > total)
-                cum = total;
-            snprintf(le, sizeof le, "%g", f->bounds[k]);
-            put(b, "%s_bucket", f->name);
-            put_labels(b, f, s, le);
-            put(b, " %llu\n", (unsigned long long)cum);
+        uint64_t cum = 0;
+        const double inf = INFINITY;
+        for (int k = 0; k <= f->nbounds; k++) {
+            cum += atomic_load_explicit(&s->cells[k], memory_order_relaxed);
+            put_name(b, f, "_bucket", s, k < f->nbounds ? &f->bounds[k] : &inf);
+            put_count(b, cum);
+            put(b, "\n");
         }
-        put(b, "%s_bucket", f->name);
-        put_labels(b, f, s, "+Inf");
-        put(b, " %llu\n", (unsigned long long)total);
-        uint64_t bits = atomic_load(&s->sum_bits);
+        uint64_t bits = atomic_load_explicit(&s->sum_bits, memory_order_relaxed);
         double sum;
         memcpy(&sum, &bits, sizeof sum);
-        put(b, "%s_sum", f->name);
-        put_labels(b, f, s, NULL);
-        put(b, " %.9g\n%s_count", sum, f->name);
-        put_labels(b, f, s, NULL);
-        put(b, " %llu\n", (unsigned long long)total);
+        put_name(b, f, "_sum", s, NULL);
+        put_number(b, sum);
+        put(b, "\n");
+        put_name(b, f, "_count", s, NULL);
+        put_count(b, cum);
+        put(b, "\n");
     }
 }
 
 static void gauge(buf *b, const char *name, const char *help, double v)
 {
-    put(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+    put_header(b, name, help, "gauge");
+    put(b, name);
+    put(b, " ");
+    put_number(b, v);
+    put(b, "\n");
 }
 
+static void render_models(buf *b, const metrics_snapshot *s)
+{
+    label v;
+    put_header(b, "glia_model_info", "The version of each model being served (value 1).", "gauge");
+    for (int i = 0; i < s->nmodels; i++) {
+        const metrics_model *mm = &s->models[i];
+        if (!mm->loaded)
+            continue;
+        canonical(mm->name, v);
+        put(b, "glia_model_info{model=\"");
+        put_escaped(b, v);
+        putf(b, "\",version=\"%ld\",sha256=\"", mm->version);
+        canonical(mm->sha256, v);
+        put_escaped(b, v);
+        put(b, "\"} 1\n");
+    }
+    put_header(b, "glia_model_loaded", "1 if the configured model has a version serving, else 0.", "gauge");
+    for (int i = 0; i < s->nmodels; i++) {
+        canonical(s->models[i].name, v);
+        put(b, "glia_model_loaded{model=\"");
+        put_escaped(b, v);
+        putf(b, "\"} %d\n", s->models[i].loaded ? 1 : 0);
+    }
+}
+
+/* process_* as the Prometheus client libraries define them; a value that /proc does not
+ * give is left out rather than reported as 0. */
 static void render_process(buf *b)
 {
-    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-    char stat[2048];
+    double tick = (double)sysconf(_SC_CLK_TCK), page = (double)sysconf(_SC_PAGESIZE);
+    if (tick <= 0)
+        tick = 100;
+    char stat[1024];
+    size_t got = 0;
     FILE *f = fopen("/proc/self/stat", "r");
-    size_t got = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
-    if (f)
+    if (f) {
+        got = fread(stat, 1, sizeof stat - 1, f);
         fclose(f);
+    }
     stat[got] = '\0';
-    /* fields after the command name, which is in parentheses and may contain spaces */
-    char *p = strrchr(stat, ')');
+    /* fields 3.. follow the command name, which is in parentheses and may hold anything */
+    const char *p = strrchr(stat, ')');
     unsigned long long utime = 0, stime = 0, start = 0, vsize = 0, rss = 0;
-    if (p)
-        sscanf(p + 2,
-               "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %llu",
-               &utime, &stime, &start, &vsize, &rss);
+    int have_stat = p && sscanf(p + 1,
+                                " %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s" /* state .. cmajflt */
+                                " %llu %llu %*s %*s %*s %*s %*s %*s"           /* utime .. itrealvalue */
+                                " %llu %llu %llu",                             /* starttime vsize rss */
+                                &utime, &stime, &start, &vsize, &rss) == 5;
+    if (have_stat) {
+        put_header(b, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                   "counter");
+        put(b, "process_cpu_seconds_total ");
+        put_number(b, (double)(utime + stime) / tick);
+        put(b, "\n");
+        gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.", (double)vsize);
+        gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.", (double)rss * page);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int fds = 0, own = dirfd(d);
+        struct dirent *e;
+        while ((e = readdir(d)))
+            fds += e->d_name[0] != '.' && atoi(e->d_name) != own;
+        closedir(d);
+        gauge(b, "process_open_fds", "Number of open file descriptors.", fds);
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        gauge(b, "process_max_fds", "Maximum number of open file descriptors.", (double)rl.rlim_cur);
     unsigned long long btime = 0;
-    if ((f = fopen("/proc/stat", "r"))) {
+    if (have_stat && (f = fopen("/proc/stat", "r"))) {
         char line[256];
         while (fgets(line, sizeof line, f))
             if (sscanf(line, "btime %llu", &btime) == 1)
                 break;
         fclose(f);
     }
-    int fds = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            fds += e->d_name[0] != '.';
-        closedir(d);
-        fds--; /* the directory stream's own descriptor */
-    }
-    struct rlimit rl = {0};
-    getrlimit(RLIMIT_NOFILE, &rl);
-    put(b,
-        "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
-        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n",
-        (double)(utime + stime) / (double)(tick > 0 ? tick : 100));
-    gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.", (double)rss * (double)page);
-    gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.", (double)vsize);
-    gauge(b, "process_open_fds", "Number of open file descriptors.", fds);
-    gauge(b, "process_max_fds", "Maximum number of open file descriptors.", (double)rl.rlim_cur);
     if (btime)
         gauge(b, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-              (double)btime + (double)start / (double)(tick > 0 ? tick : 100));
+              (double)btime + (double)start / tick);
 }
 
 char *metrics_render(metrics *m, const metrics_snapshot *s)
 {
-    buf b = {malloc(16384), 0, 16384, 0};
-    if (!b.p)
-        return NULL;
-    b.p[0] = '\0';
-    put(&b,
-        "# HELP glia_build_info gliad's version (value 1).\n# TYPE glia_build_info gauge\n"
-        "glia_build_info{version=\"%s\"} 1\n",
-        m->version);
-    for (int i = 0; i < NFAMILIES; i++)
+    const metrics_snapshot none = {0};
+    if (!s)
+        s = &none;
+    buf b = {0};
+    put_header(&b, "glia_build_info", "gliad's version and BLAS library (value 1).", "gauge");
+    put(&b, "glia_build_info{version=\"");
+    put_escaped(&b, m->version);
+    put(&b, "\",blas=\"");
+    put_escaped(&b, m->blas);
+    put(&b, "\"} 1\n");
+    for (int i = F_HTTP; i <= F_BATCH; i++)
         render_family(&b, &m->f[i]);
     gauge(&b, "glia_inference_queue_depth", "Inference requests waiting in the queue.",
           (double)s->queue_depth);
     gauge(&b, "glia_inference_queue_capacity", "Inference requests the queue holds at most.",
           (double)s->queue_capacity);
-    gauge(&b, "glia_inference_workers", "Inference worker threads.", s->workers);
     gauge(&b, "glia_inference_workers_busy", "Inference workers running a batch now.", s->workers_busy);
-    put(&b,
-        "# HELP glia_model_info The model version being served (value 1).\n# TYPE glia_model_info gauge\n");
-    for (int i = 0; i < s->nmodels; i++)
-        if (s->models[i].loaded) {
-            put(&b, "glia_model_info{model=\"");
-            put_escaped(&b, s->models[i].name);
-            put(&b, "\",version=\"%ld\",sha256=\"%s\"} 1\n", s->models[i].version, s->models[i].sha256);
-        }
-    put(&b, "# HELP glia_model_loaded 1 if the configured model has a loaded version.\n"
-            "# TYPE glia_model_loaded gauge\n");
-    for (int i = 0; i < s->nmodels; i++) {
-        put(&b, "glia_model_loaded{model=\"");
-        put_escaped(&b, s->models[i].name);
-        put(&b, "\"} %d\n", s->models[i].loaded ? 1 : 0);
-    }
+    gauge(&b, "glia_inference_workers", "Inference worker threads.", s->workers);
+    render_models(&b, s);
+    render_family(&b, &m->f[F_LOAD_FAILURES]);
     render_process(&b);
-    if (b.oom) {
+    if (b.oom || !b.p) {
         free(b.p);
         return NULL;
     }

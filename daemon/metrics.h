@@ -1,46 +1,71 @@
 /*
- * metrics.h - gliad's Prometheus metrics, rendered in text format 0.0.4.
+ * metrics.h - gliad's Prometheus metrics, rendered in text exposition format 0.0.4.
  *
- * Names carry the glia_ prefix and base units (seconds, bytes). Counters and histograms
- * are updated with C11 atomics, so a worker recording a batch never waits on a lock
- * unless it is the first to use a new label set (route, model); the number of label
- * sets per family is capped and any beyond the cap are counted under "other". Values
- * that are state rather than events (queue depth, busy workers, loaded models) are
- * handed over by the caller at render time in a snapshot. The process_* series follow
- * Prometheus' client conventions and come from /proc.
+ * Names carry the glia_ prefix and base units (seconds, bytes). Events (requests,
+ * batches, load failures) are counted here as they happen; state (queue depth, busy
+ * workers, loaded models) is handed over by the caller at render time in a snapshot, so
+ * this module never reaches into the queue or the registry. The process_* series follow
+ * the Prometheus client conventions and come from Linux /proc.
+ *
+ * Recording must stay cheap for workers and HTTP threads: a series is found by its label
+ * values without a lock and updated with C11 atomics; only the first use of a new label
+ * set takes the family's mutex, briefly. Rendering takes no lock at all, so a scrape
+ * never blocks a worker. Label values are bounded, because routes, methods and model
+ * names can come from clients: each family holds at most METRICS_MAX_SERIES label sets,
+ * beyond which increments are counted under the label value "other" (nothing is lost);
+ * a value longer than METRICS_LABEL_MAX bytes is cut at a character boundary, and bytes
+ * that are not UTF-8 become '?'.
+ *
+ * It must never print, exit, or block a recording thread on a scrape.
  */
 #ifndef GLIAD_METRICS_H
 #define GLIAD_METRICS_H
 
 #include "core/base/err.h"
 
+enum {
+    METRICS_MAX_SERIES = 1024, /* label sets per family, the "other" set included */
+    METRICS_LABEL_MAX = 128,   /* bytes of one label value */
+};
+
 typedef struct metrics metrics;
 
+/* version is the daemon's (glia_build_info); *out is freed with metrics_free. */
 glia_status metrics_new(const char *version, metrics **out, glia_err *err);
 void metrics_free(metrics *m);
 
+/* All recording functions are thread-safe; a NULL label value counts as "". */
+
+/* One answered HTTP request: glia_http_requests_total{route,method,code} and
+ * glia_http_request_duration_seconds{route}. route is a template ("/v1/models/{name}"),
+ * never a raw path, or the cap fills with junk. */
 void metrics_http(metrics *m, const char *route, const char *method, int code, double seconds);
-/* outcome: ok, error, rejected, timeout */
+/* glia_inference_requests_total{model,outcome}; outcome is one of ok, error, rejected,
+ * timeout (anything else is counted as "other"). */
 void metrics_inference(metrics *m, const char *model, const char *outcome);
+/* Time one inference request waited in the queue before a worker took it. */
 void metrics_queue_wait(metrics *m, const char *model, double seconds);
+/* One batch run by a worker: its compute time and its number of samples. */
 void metrics_compute(metrics *m, const char *model, double seconds, int batch_size);
 void metrics_model_load_failure(metrics *m, const char *model);
 
+/* State at render time; all pointers are borrowed for the duration of the call. */
 typedef struct {
     const char *name;
     long version;
     const char *sha256;
-    int loaded;
+    int loaded; /* 0: configured but no version serving (glia_model_info omitted) */
 } metrics_model;
 
 typedef struct {
     long queue_depth, queue_capacity;
     int workers, workers_busy;
-    const metrics_model *models;
+    const metrics_model *models; /* names unique */
     int nmodels;
 } metrics_snapshot;
 
-/* The whole exposition; malloc'd (the caller frees it), NULL when out of memory. */
+/* The whole exposition, NUL-terminated and malloc'd (the caller frees it); NULL when out
+ * of memory. s may be NULL (gauges read 0, no models). */
 char *metrics_render(metrics *m, const metrics_snapshot *s);
 
 #endif

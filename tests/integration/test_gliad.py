@@ -68,7 +68,8 @@ def preprocess(pixels):
 
 class Daemon:
     def __init__(self, gliad, tmp, workers=2, queue=64, max_batch=32, wait_us=500, body="1MiB",
-                 timeout_ms=5000, admin_token="s3cret-admin-token", extra_models=(), inference_token=None):
+                 timeout_ms=5000, admin_token="s3cret-admin-token", extra_models=(), inference_token=None,
+                 env=None):
         self.tmp = tmp
         token = os.path.join(tmp, "admin.token")
         with open(token, "w") as f:
@@ -91,7 +92,8 @@ class Daemon:
         self.log_path = os.path.join(tmp, "gliad.log")
         self.log = open(self.log_path, "w")
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen([gliad, "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([gliad, "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})))
         self.port = None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and self.port is None and self.proc.poll() is None:
@@ -145,7 +147,7 @@ def is_problem(status, h, body, want):
 
 def main():
     gliad, glia = sys.argv[1], sys.argv[2]
-    print("1..34")
+    print("1..35")
     images = fashion_test_images(64)
     tmp = tempfile.mkdtemp(prefix="glia-test-gliad-")
     try:
@@ -344,6 +346,28 @@ def main():
         rc = d.stop()
         check("SIGTERM drains in-flight requests (%s) and exits 0" % statuses, rc == 0 and 200 in statuses,
               d.text()[-1500:])
+
+        # systemd's notify protocol: READY=1 once listening, RELOADING=1/READY=1 around SIGHUP, STOPPING=1
+        import socket
+        nsock_path = os.path.join(tmp, "notify.sock")
+        nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        nsock.bind(nsock_path)
+        nsock.settimeout(10)
+        d = Daemon(gliad, tmp, env={"NOTIFY_SOCKET": nsock_path})
+        got = []
+        try:
+            got.append(nsock.recv(256).decode())
+            d.proc.send_signal(signal.SIGHUP)
+            got.append(nsock.recv(256).decode())
+            got.append(nsock.recv(256).decode())
+            d.proc.send_signal(signal.SIGTERM)
+            got.append(nsock.recv(256).decode())
+        except socket.timeout:
+            pass
+        rc = d.stop()
+        nsock.close()
+        check("sd_notify: READY=1, RELOADING=1, READY=1, STOPPING=1", rc == 0 and
+              got == ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"], got)
 
         # inference behind its own token
         d = Daemon(gliad, tmp, inference_token="infer-token-42")

@@ -1,8 +1,14 @@
 /*
- * test_kernels.c - the kernels under the layers: glia_gemm against a naive triple loop
- * for every transpose combination and odd sizes with padded leading dimensions;
- * col2im as the exact adjoint of im2col (<im2col(x), c> = <x, col2im(c)>) for several
- * strides and paddings; softmax rows that sum to one.
+ * test_kernels.c - the kernels under the layers.
+ *
+ * glia_gemm against a naive triple loop in double for every transpose combination, odd
+ * sizes, sizes past OpenBLAS' blocking, padded leading dimensions and several alpha/beta
+ * (beta = 0 must ignore C's old contents, NaN included: layers hand it dirty scratch).
+ * glia_im2col against a direct gather, on both of its paths (the "same" convolution's
+ * shifted planes and the general one), writing exactly its columns and nothing beside
+ * them; glia_col2im as its exact adjoint (<im2col(x), c> = <x, col2im(c)>) that
+ * accumulates. glia_softmax against a double reference: rows sum to one, huge and
+ * infinite inputs stay finite, in place works.
  */
 #include "core/base/rng.h"
 #include "core/nn/kernels.h"
@@ -10,6 +16,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static float *randoms(size_t n, glia_rng *rng)
 {
@@ -20,85 +27,269 @@ static float *randoms(size_t n, glia_rng *rng)
     return x;
 }
 
+/* ---- GEMM ---- */
+
+static void check_gemm(int ta, int tb, int m, int n, int k, float alpha, float beta, int nan_c, glia_rng *rng)
+{
+    int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
+    float *a = randoms((size_t)(ta ? k : m) * lda, rng), *b = randoms((size_t)(tb ? n : k) * ldb, rng);
+    float *c = randoms((size_t)m * ldc, rng), *c0 = malloc(sizeof(float) * (size_t)m * ldc);
+    ck_assert_ptr_nonnull(c0);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+            if (nan_c)
+                c[i * ldc + j] = NAN;
+    memcpy(c0, c, sizeof(float) * (size_t)m * ldc);
+    glia_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double acc = 0;
+            for (int p = 0; p < k; p++)
+                acc +=
+                    (double)(ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+            double want = alpha * acc + (beta != 0.0f ? beta * (double)c0[i * ldc + j] : 0.0);
+            /* float rounding of a k-term dot product of values in [-1, 1] */
+            double tol = 1e-6 * (k + 4);
+            ck_assert_msg(fabs(c[i * ldc + j] - want) <= tol,
+                          "%dx%dx%d ta=%d tb=%d alpha=%g beta=%g (%d,%d): %g vs %g", m, n, k, ta, tb, alpha,
+                          beta, i, j, c[i * ldc + j], want);
+        }
+    for (int i = 0; i < m; i++) /* the padding columns of C are not touched */
+        for (int j = n; j < ldc; j++)
+            ck_assert_float_eq(c[i * ldc + j], c0[i * ldc + j]);
+    free(a);
+    free(b);
+    free(c);
+    free(c0);
+}
+
 START_TEST(gemm_matches_naive)
 {
-    static const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 1, 9}, {8, 33, 2}, {31, 29, 37}};
+    static const int sizes[][3] = {{1, 1, 1},  {3, 5, 7},    {17, 1, 9},    {1, 13, 6},
+                                   {8, 33, 2}, {31, 29, 37}, {67, 65, 129}, {5, 300, 3}};
+    static const float ab[][2] = {{1.0f, 0.0f}, {0.5f, 2.0f}, {-1.5f, 1.0f}};
     glia_rng rng;
     glia_rng_seed(&rng, 1);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
-            for (int tb = 0; tb < 2; tb++) {
-                int m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
-                int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
-                float *a = randoms((size_t)(ta ? k : m) * lda, &rng),
-                      *b = randoms((size_t)(tb ? n : k) * ldb, &rng);
-                float *c = randoms((size_t)m * ldc, &rng), *c0 = malloc(sizeof(float) * (size_t)m * ldc);
-                for (int i = 0; i < m * ldc; i++)
-                    c0[i] = c[i];
-                glia_gemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 2.0f, c, ldc);
-                for (int i = 0; i < m; i++)
-                    for (int j = 0; j < n; j++) {
-                        double acc = 0;
-                        for (int p = 0; p < k; p++)
-                            acc += (double)(ta ? a[p * lda + i] : a[i * lda + p]) *
-                                   (tb ? b[j * ldb + p] : b[p * ldb + j]);
-                        double want = 0.5 * acc + 2.0 * c0[i * ldc + j];
-                        ck_assert_msg(fabs(c[i * ldc + j] - want) < 1e-4,
-                                      "%dx%dx%d ta=%d tb=%d (%d,%d): %g vs %g", m, n, k, ta, tb, i, j,
-                                      c[i * ldc + j], want);
-                    }
-                for (int i = 0; i < m; i++) /* padding columns untouched */
-                    for (int j = n; j < ldc; j++)
-                        ck_assert_float_eq(c[i * ldc + j], c0[i * ldc + j]);
-                free(a);
-                free(b);
-                free(c);
-                free(c0);
-            }
+            for (int tb = 0; tb < 2; tb++)
+                for (int v = 0; v < 3; v++)
+                    check_gemm(ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], ab[v][0], ab[v][1], 0, &rng);
+}
+END_TEST
+
+START_TEST(gemm_beta_zero_ignores_old_c)
+{
+    glia_rng rng;
+    glia_rng_seed(&rng, 2);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            check_gemm(ta, tb, 9, 11, 5, 1.0f, 0.0f, 1, &rng);
+            check_gemm(ta, tb, 40, 3, 70, 0.25f, 0.0f, 1, &rng);
+        }
+}
+END_TEST
+
+START_TEST(gemm_empty_is_a_no_op)
+{
+    float a[4] = {1, 2, 3, 4}, b[4] = {1, 2, 3, 4}, c[4] = {7, 7, 7, 7};
+    glia_gemm(0, 0, 0, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
+    glia_gemm(0, 0, 2, 0, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(c[i], 7.0f);
+}
+END_TEST
+
+/* ---- im2col / col2im ---- */
+
+/* c, h, w, kernel, stride, pad: "same" convolutions (stride 1, k = 2 pad + 1: the
+ * shifted-plane path) of several sizes, and general ones - valid, strided, even
+ * kernels, padding as wide as the input, non-square, a single row. */
+static const int im_cfgs[][6] = {
+    {1, 5, 5, 3, 1, 1}, {2, 7, 6, 3, 1, 1}, {3, 4, 9, 5, 1, 2},   {1, 2, 2, 3, 1, 1},
+    {2, 3, 3, 5, 1, 2}, {1, 1, 6, 1, 1, 0}, {2, 28, 28, 3, 1, 1}, {2, 7, 6, 3, 2, 1},
+    {3, 4, 5, 2, 1, 0}, {2, 6, 6, 5, 1, 0}, {1, 9, 7, 3, 3, 0},   {1, 2, 3, 3, 1, 3},
+    {2, 1, 6, 3, 1, 1}, {2, 5, 4, 3, 2, 2}, {1, 8, 3, 4, 2, 1},   {2, 6, 7, 1, 2, 0},
+};
+enum { NIM = sizeof im_cfgs / sizeof im_cfgs[0] };
+
+START_TEST(window_out_is_pytorch_formula)
+{
+    ck_assert_int_eq(glia_window_out(28, 3, 1, 1), 28);
+    ck_assert_int_eq(glia_window_out(28, 2, 2, 0), 14);
+    ck_assert_int_eq(glia_window_out(7, 2, 2, 0), 3); /* floor, ceil_mode=False */
+    ck_assert_int_eq(glia_window_out(7, 3, 2, 1), 4);
+    ck_assert_int_eq(glia_window_out(5, 5, 1, 0), 1);
+    ck_assert_int_eq(glia_window_out(2, 3, 1, 3), 6);
+}
+END_TEST
+
+START_TEST(im2col_matches_naive)
+{
+    glia_rng rng;
+    glia_rng_seed(&rng, 3);
+    const float sentinel = 12345.0f;
+    for (int i = 0; i < NIM; i++) {
+        int c = im_cfgs[i][0], h = im_cfgs[i][1], w = im_cfgs[i][2], k = im_cfgs[i][3], s = im_cfgs[i][4],
+            p = im_cfgs[i][5];
+        int oh = glia_window_out(h, k, s, p), ow = glia_window_out(w, k, s, p);
+        size_t ohw = (size_t)oh * ow, rows = (size_t)c * k * k;
+        /* three images side by side, as conv2d lays out a chunk, with a gap column after them */
+        size_t ld = 3 * ohw + 5;
+        float *x = randoms((size_t)3 * c * h * w, &rng), *col = malloc(sizeof(float) * rows * ld);
+        ck_assert_ptr_nonnull(col);
+        for (size_t j = 0; j < rows * ld; j++)
+            col[j] = sentinel;
+        for (int img = 0; img < 3; img++)
+            glia_im2col(x + (size_t)img * c * h * w, c, h, w, k, s, p, oh, ow, col + img * ohw, ld);
+        for (int img = 0; img < 3; img++)
+            for (int ci = 0; ci < c; ci++)
+                for (int a = 0; a < k; a++)
+                    for (int e = 0; e < k; e++)
+                        for (int y = 0; y < oh; y++)
+                            for (int z = 0; z < ow; z++) {
+                                int ih = y * s - p + a, iw = z * s - p + e;
+                                float want = ih < 0 || ih >= h || iw < 0 || iw >= w
+                                                 ? 0.0f
+                                                 : x[(((size_t)img * c + ci) * h + ih) * w + iw];
+                                size_t at =
+                                    ((size_t)(ci * k + a) * k + e) * ld + img * ohw + (size_t)y * ow + z;
+                                ck_assert_msg(
+                                    col[at] == want,
+                                    "config %d, image %d, row (%d,%d,%d), output (%d,%d): %g, want %g", i,
+                                    img, ci, a, e, y, z, col[at], want);
+                            }
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 3 * ohw; j < ld; j++)
+                ck_assert_msg(col[r * ld + j] == sentinel, "config %d wrote past its columns (row %zu)", i,
+                              r);
+        free(x);
+        free(col);
+    }
 }
 END_TEST
 
 START_TEST(col2im_is_the_adjoint_of_im2col)
 {
-    static const int cfg[][6] = {
-        /* c, h, w, kernel, stride, pad */
-        {1, 5, 5, 3, 1, 1}, {2, 7, 6, 3, 2, 1}, {3, 4, 5, 2, 1, 0}, {2, 6, 6, 5, 1, 2}, {1, 9, 7, 3, 3, 0},
-    };
     glia_rng rng;
     glia_rng_seed(&rng, 2);
-    for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
-        int c = cfg[i][0], h = cfg[i][1], w = cfg[i][2], k = cfg[i][3], s = cfg[i][4], p = cfg[i][5];
+    for (int i = 0; i < NIM; i++) {
+        int c = im_cfgs[i][0], h = im_cfgs[i][1], w = im_cfgs[i][2], k = im_cfgs[i][3], s = im_cfgs[i][4],
+            p = im_cfgs[i][5];
         int oh = glia_window_out(h, k, s, p), ow = glia_window_out(w, k, s, p);
-        size_t rows = (size_t)c * k * k, ld = (size_t)oh * ow + 4; /* padded rows */
-        float *x = randoms((size_t)c * h * w, &rng), *col = randoms(rows * ld, &rng),
-              *ccol = randoms(rows * ld, &rng);
-        float *dx = calloc((size_t)c * h * w, sizeof(float));
+        size_t rows = (size_t)c * k * k, ld = (size_t)oh * ow + 4, nx = (size_t)c * h * w;
+        float *x = randoms(nx, &rng), *col = randoms(rows * ld, &rng), *ccol = randoms(rows * ld, &rng);
+        float *dx = calloc(nx, sizeof(float)), *base = randoms(nx, &rng), *acc = malloc(sizeof(float) * nx);
+        ck_assert(dx && acc);
         glia_im2col(x, c, h, w, k, s, p, oh, ow, col, ld);
         glia_col2im(ccol, ld, c, h, w, k, s, p, oh, ow, dx);
-        double lhs = 0, rhs = 0;
+        double lhs = 0, rhs = 0, scale = 0;
         for (size_t r = 0; r < rows; r++)
-            for (size_t j = 0; j < (size_t)oh * ow; j++)
+            for (size_t j = 0; j < (size_t)oh * ow; j++) {
                 lhs += (double)col[r * ld + j] * ccol[r * ld + j];
-        for (size_t j = 0; j < (size_t)c * h * w; j++)
+                scale += fabs((double)col[r * ld + j] * ccol[r * ld + j]);
+            }
+        for (size_t j = 0; j < nx; j++)
             rhs += (double)x[j] * dx[j];
-        ck_assert_msg(fabs(lhs - rhs) < 1e-4 * fmax(1.0, fabs(lhs)), "config %zu: %g vs %g", i, lhs, rhs);
+        ck_assert_msg(fabs(lhs - rhs) <= 1e-6 * fmax(1.0, scale), "config %d: %.9g vs %.9g", i, lhs, rhs);
+        ck_assert(scale > 0.0); /* the identity was not 0 = 0 */
+        /* col2im adds to what dx holds */
+        memcpy(acc, base, sizeof(float) * nx);
+        glia_col2im(ccol, ld, c, h, w, k, s, p, oh, ow, acc);
+        for (size_t j = 0; j < nx; j++)
+            ck_assert_float_eq_tol(acc[j], base[j] + dx[j], 1e-5f);
         free(x);
         free(col);
         free(ccol);
         free(dx);
+        free(base);
+        free(acc);
     }
 }
 END_TEST
 
-START_TEST(softmax_rows_sum_to_one)
+/* ---- softmax ---- */
+
+static void check_softmax_rows(const float *x, const float *y, int n, int k)
 {
-    const float x[6] = {1.0f, 2.0f, 3.0f, 1000.0f, 1000.0f, -1000.0f};
-    float y[6];
-    glia_softmax(x, y, 2, 3);
-    ck_assert_float_eq_tol(y[0] + y[1] + y[2], 1.0f, 1e-6f);
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * k;
+        double max = -INFINITY, sum = 0, ysum = 0;
+        for (int j = 0; j < k; j++)
+            max = fmax(max, xi[j]);
+        for (int j = 0; j < k; j++)
+            sum += exp((double)xi[j] - max);
+        for (int j = 0; j < k; j++) {
+            double want = exp((double)xi[j] - max) / sum;
+            float got = y[(size_t)i * k + j];
+            ck_assert_msg(isfinite(got) && got >= 0.0f, "row %d, column %d: %g", i, j, got);
+            ck_assert_msg(fabs(got - want) <= 2e-6 * want + 1e-12, "row %d, column %d: %.9g vs %.9g", i, j,
+                          got, want);
+            ysum += got;
+        }
+        ck_assert_msg(fabs(ysum - 1.0) <= 1e-5, "row %d sums to %.9g", i, ysum);
+    }
+}
+
+START_TEST(softmax_matches_reference)
+{
+    static const int ks[] = {1, 2, 3, 10, 257, 1000};
+    static const float spread[] = {1.0f, 10.0f, 80.0f};
+    glia_rng rng;
+    glia_rng_seed(&rng, 4);
+    for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++)
+        for (size_t b = 0; b < 3; b++) {
+            int n = 5, k = ks[a];
+            float *x = randoms((size_t)n * k, &rng), *y = malloc(sizeof(float) * (size_t)n * k);
+            ck_assert_ptr_nonnull(y);
+            for (int i = 0; i < n * k; i++)
+                x[i] *= spread[b];
+            glia_softmax(x, y, n, k);
+            check_softmax_rows(x, y, n, k);
+            free(x);
+            free(y);
+        }
+    /* hand values */
+    const float x[3] = {1.0f, 2.0f, 3.0f};
+    float y[3];
+    glia_softmax(x, y, 1, 3);
     ck_assert_float_eq_tol(y[2], expf(3.0f) / (expf(1.0f) + expf(2.0f) + expf(3.0f)), 1e-6f);
-    ck_assert_float_eq_tol(y[3], 0.5f, 1e-6f);
-    ck_assert_float_eq(y[5], 0.0f);
+    ck_assert_float_eq_tol(y[0], 0.09003057317f, 1e-7f);
+}
+END_TEST
+
+START_TEST(softmax_is_stable)
+{
+    /* rows whose exp would overflow or underflow float without the max subtraction */
+    const float x[] = {
+        1000.0f,   1000.0f,      -1000.0f,     /* two equal giants */
+        89.0f,     88.0f,        87.0f,        /* expf(89) is inf */
+        -1e4f,     -1e4f + 1.0f, -1e4f + 2.0f, /* expf(-1e4) is 0 */
+        3e38f,     -3e38f,       0.0f,         /* the float range's ends */
+        -INFINITY, 0.0f,         1.0f,         /* a masked entry */
+        5.0f,      5.0f,         5.0f,         /* ties */
+    };
+    enum { N = 6, K = 3 };
+    float y[N * K];
+    glia_softmax(x, y, N, K);
+    for (int i = 0; i < N * K; i++)
+        ck_assert_msg(isfinite(y[i]), "y[%d] = %g", i, y[i]);
+    ck_assert_float_eq_tol(y[0], 0.5f, 1e-6f);
+    ck_assert_float_eq(y[2], 0.0f);
+    check_softmax_rows(x + 3, y + 3, 2, K); /* same values as {2, 1, 0}, computed in double */
+    ck_assert_float_eq_tol(y[3], 0.66524096f, 1e-6f);
+    ck_assert_float_eq_tol(y[8], 0.66524096f, 1e-6f);
+    ck_assert_float_eq(y[9], 1.0f);
+    ck_assert_float_eq(y[10], 0.0f);
+    ck_assert_float_eq(y[12], 0.0f);
+    ck_assert_float_eq_tol(y[14], 0.73105858f, 1e-6f);
+    for (int j = 15; j < 18; j++)
+        ck_assert_float_eq_tol(y[j], 1.0f / 3.0f, 1e-7f);
+    /* in place (y aliases x) gives the same */
+    float z[N * K];
+    memcpy(z, x, sizeof z);
+    glia_softmax(z, z, N, K);
+    ck_assert_mem_eq(z, y, sizeof z);
 }
 END_TEST
 
@@ -106,9 +297,15 @@ int main(void)
 {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("kernels");
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, gemm_matches_naive);
+    tcase_add_test(tc, gemm_beta_zero_ignores_old_c);
+    tcase_add_test(tc, gemm_empty_is_a_no_op);
+    tcase_add_test(tc, window_out_is_pytorch_formula);
+    tcase_add_test(tc, im2col_matches_naive);
     tcase_add_test(tc, col2im_is_the_adjoint_of_im2col);
-    tcase_add_test(tc, softmax_rows_sum_to_one);
+    tcase_add_test(tc, softmax_matches_reference);
+    tcase_add_test(tc, softmax_is_stable);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

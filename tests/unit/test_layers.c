@@ -1,18 +1,29 @@
 /*
- * test_layers.c - every layer's forward against a naive reference written here, and
- * every layer's backward (input and parameter gradients) against central finite
- * differences; convolution's chunked batch path against one sample at a time; NaN
- * propagation through max-pooling; dropout's mask and scaling; configuration errors.
+ * test_layers.c - every layer kind on its own.
+ *
+ * Forward: against naive references written here (direct convolution loops, window
+ * loops for pooling, a dot product per output for linear, libm for the activations).
+ * Backward: input and parameter gradients against central finite differences
+ * (tests/support/gradcheck), and convolution's also against a direct-loop reference, for
+ * batches that span several of conv2d.c's im2col chunks. The backward contract of
+ * layer.h (parameter gradients accumulate, dx is overwritten, dx may be NULL), PyTorch's
+ * rules (max-pool ties go to the first maximum, NaN wins; dropout scales survivors by
+ * 1/(1-p) and is the identity in evaluation), PyTorch's default initialisation bounds,
+ * and the configurations init() must refuse, with a message naming the problem.
+ * A last case feeds gradcheck deliberately broken backward passes, to show that the
+ * tolerances used here catch a gradient a few per cent off.
  */
+#include "core/nn/kernels.h"
 #include "core/nn/layer.h"
 #include "tests/support/check_main.h"
 #include "tests/support/gradcheck.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const double TOL = 5e-3;
+/* ---- specs and buffers ---- */
 
 static glia_layer conv_spec(int ic, int oc, int k, int s, int p)
 {
@@ -36,6 +47,23 @@ static glia_layer pool_spec(glia_layer_kind kind, int k, int s, int p)
     return l;
 }
 
+static glia_layer linear_spec(int in, int out)
+{
+    glia_layer l = {0};
+    l.kind = GLIA_LAYER_LINEAR;
+    l.cfg.linear.in_features = in;
+    l.cfg.linear.out_features = out;
+    return l;
+}
+
+static glia_layer dropout_spec(float p)
+{
+    glia_layer l = {0};
+    l.kind = GLIA_LAYER_DROPOUT;
+    l.cfg.dropout.p = p;
+    return l;
+}
+
 static glia_layer plain_spec(glia_layer_kind kind)
 {
     glia_layer l = {0};
@@ -43,35 +71,91 @@ static glia_layer plain_spec(glia_layer_kind kind)
     return l;
 }
 
-static float *inputs(size_t n, unsigned seed)
+static float *floats(size_t n)
 {
-    float *x = malloc(sizeof(float) * n);
+    float *x = calloc(n ? n : 1, sizeof(float));
     ck_assert_ptr_nonnull(x);
-    gc_distinct_inputs(x, n, 0.05f, seed);
     return x;
 }
 
-/* Gradient-checks spec at shape in and batch n. Inputs are distinct values in [-2, 2]
- * (magnitudes near 1 keep float rounding far below the tolerance), and the step is a
- * quarter of their spacing, so no perturbation crosses a ReLU kink or reorders a
- * max-pool window. */
-static void check_grads(glia_layer spec, glia_shape3 in, int n, int training, const char *what)
+static float *uniform(size_t n, float lo, float hi, unsigned seed)
+{
+    float *x = floats(n);
+    gc_uniform(x, n, lo, hi, seed);
+    return x;
+}
+
+/* Distinct values in [-2, 2]: no ReLU kink and no max-pool tie within a quarter of their spacing. */
+static float *distinct(size_t n, unsigned seed, float *gap)
+{
+    float *x = floats(n);
+    *gap = 4.0f / (float)n;
+    gc_distinct_inputs(x, n, *gap, seed);
+    return x;
+}
+
+/* |a - b| <= tol * max(1, |b|) for every element, else fails naming the first index. */
+static void expect_close(const float *a, const float *b, size_t n, float tol, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(a[i] - b[i]) <= tol * fmaxf(1.0f, fabsf(b[i])), "%s[%zu]: %.8g, expected %.8g",
+                      what, i, a[i], b[i]);
+}
+
+/* Gradient check of spec at (in, n) in training mode. smooth: inputs uniform in [-1, 1]
+ * and step 1e-2; otherwise distinct values and a step a quarter of their spacing, so no
+ * perturbation crosses a ReLU kink or reorders a max-pool window. */
+static void check_grads(glia_layer spec, glia_shape3 in, int n, int smooth, size_t max_inputs,
+                        const char *what)
 {
     gc_layer g;
-    gc_layer_new(&g, &spec, in, n, training, 7);
-    size_t nx = glia_shape3_size(in) * (size_t)n;
-    float gap = 4.0f / (float)nx, *x = malloc(sizeof(float) * nx);
-    ck_assert_ptr_nonnull(x);
-    gc_distinct_inputs(x, nx, gap, 11);
-    gc_result r = gc_check(&g, x, fminf(0.25f * gap, 1e-2f), 3);
-    ck_assert_msg(r.max_err_x < TOL, "%s: dx off by %g", what, r.max_err_x);
-    ck_assert_msg(r.max_err_param < TOL, "%s: parameter gradient off by %g", what, r.max_err_param);
-    ck_assert_uint_gt(r.checked, 0);
+    gc_layer_new(&g, &spec, in, n, 1, 7);
+    size_t nx = gc_in_size(&g);
+    gc_opts o = gc_defaults();
+    o.max_inputs = max_inputs;
+    float gap, *x;
+    if (smooth) {
+        x = uniform(nx, -1.0f, 1.0f, 11);
+    } else {
+        x = distinct(nx, 11, &gap);
+        o.step = fminf(0.25f * gap, 1e-2f);
+    }
+    gc_result r = gc_check(&g, x, &o);
+    gc_expect(&r, what);
+    ck_assert_uint_eq(r.kinks, 0);
+    ck_assert_uint_eq(r.checked_inputs, max_inputs && max_inputs < nx ? max_inputs : nx);
+    ck_assert_uint_eq(r.checked_params, g.nvalues);
     free(x);
     gc_layer_free(&g);
 }
 
 /* ---- convolution ---- */
+
+/* ic, oc, kernel, stride, pad, h, w, n: square and non-square inputs; "same" convolutions
+ * (im2col's shifted-plane path) and the general path; even kernels; strides 2 and 3;
+ * padding as large as or larger than the input; 1x1 kernels; a 1x1 output. */
+static const int conv_cfgs[][8] = {
+    {1, 2, 3, 1, 1, 5, 5, 2}, {3, 4, 3, 2, 1, 7, 6, 2}, {2, 3, 2, 1, 0, 4, 5, 3}, {2, 2, 5, 1, 2, 6, 6, 1},
+    {1, 1, 1, 1, 0, 3, 3, 1}, {2, 3, 3, 3, 0, 8, 7, 2}, {1, 2, 3, 1, 3, 2, 3, 2}, {2, 2, 3, 2, 2, 5, 4, 2},
+    {3, 2, 1, 2, 0, 5, 7, 2}, {2, 3, 3, 1, 1, 1, 6, 2}, {1, 2, 4, 1, 0, 9, 4, 1}, {2, 1, 3, 1, 0, 3, 3, 2},
+    {2, 3, 3, 1, 1, 2, 9, 3},
+};
+enum { NCONV = sizeof conv_cfgs / sizeof conv_cfgs[0] };
+
+static glia_layer conv_cfg_spec(const int *v)
+{
+    return conv_spec(v[0], v[1], v[2], v[3], v[4]);
+}
+
+static size_t xat(const glia_layer *l, int n, int c, int i, int j)
+{
+    return (((size_t)n * l->in.c + c) * l->in.h + i) * l->in.w + j;
+}
+
+static size_t yat(const glia_layer *l, int n, int c, int i, int j)
+{
+    return (((size_t)n * l->out.c + c) * l->out.h + i) * l->out.w + j;
+}
 
 static void naive_conv(const gc_layer *g, const float *x, float *y)
 {
@@ -89,99 +173,189 @@ static void naive_conv(const gc_layer *g, const float *x, float *y)
                                 int ih = i * s - p + a, iw = j * s - p + e;
                                 if (ih < 0 || ih >= l->in.h || iw < 0 || iw >= l->in.w)
                                     continue;
-                                acc += (double)w[((o * l->in.c + c) * k + a) * k + e] *
-                                       x[((size_t)(n * l->in.c + c) * l->in.h + ih) * l->in.w + iw];
+                                acc +=
+                                    (double)w[((o * l->in.c + c) * k + a) * k + e] * x[xat(l, n, c, ih, iw)];
                             }
-                    y[((size_t)(n * l->out.c + o) * l->out.h + i) * l->out.w + j] = (float)acc;
+                    y[yat(l, n, o, i, j)] = (float)acc;
                 }
 }
 
-START_TEST(conv_forward_matches_naive)
+/* The same sums, differentiated by hand: dx = sum dy * w, dW = sum dy * x, db = sum dy. */
+static void naive_conv_backward(const gc_layer *g, const float *x, const float *dy, float *dx, float *dw,
+                                float *db)
 {
-    static const int cfg[][8] = {
-        /* ic, oc, k, stride, pad, h, w, n */
-        {1, 2, 3, 1, 1, 5, 5, 2}, {3, 4, 3, 2, 1, 7, 6, 2}, {2, 3, 2, 1, 0, 4, 5, 3},
-        {2, 2, 5, 1, 2, 6, 6, 1}, {1, 1, 1, 1, 0, 3, 3, 1}, {2, 3, 3, 3, 0, 8, 7, 2},
-    };
-    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
-        const int *v = cfg[c];
+    const glia_layer *l = &g->l;
+    int k = l->cfg.conv.kernel, s = l->cfg.conv.stride, p = l->cfg.conv.padding;
+    const float *w = l->params[0].value;
+    double *ddx = calloc(gc_in_size(g) + 1, sizeof(double)), *ddw = calloc(l->params[0].size, sizeof(double));
+    double *ddb = calloc(l->params[1].size, sizeof(double));
+    ck_assert(ddx && ddw && ddb);
+    for (int n = 0; n < g->n; n++)
+        for (int o = 0; o < l->out.c; o++)
+            for (int i = 0; i < l->out.h; i++)
+                for (int j = 0; j < l->out.w; j++) {
+                    double d = dy[yat(l, n, o, i, j)];
+                    ddb[o] += d;
+                    for (int c = 0; c < l->in.c; c++)
+                        for (int a = 0; a < k; a++)
+                            for (int e = 0; e < k; e++) {
+                                int ih = i * s - p + a, iw = j * s - p + e;
+                                if (ih < 0 || ih >= l->in.h || iw < 0 || iw >= l->in.w)
+                                    continue;
+                                size_t wi = (size_t)((o * l->in.c + c) * k + a) * k + e;
+                                ddx[xat(l, n, c, ih, iw)] += d * w[wi];
+                                ddw[wi] += d * x[xat(l, n, c, ih, iw)];
+                            }
+                }
+    for (size_t i = 0; i < gc_in_size(g); i++)
+        dx[i] = (float)ddx[i];
+    for (size_t i = 0; i < l->params[0].size; i++)
+        dw[i] = (float)ddw[i];
+    for (size_t i = 0; i < l->params[1].size; i++)
+        db[i] = (float)ddb[i];
+    free(ddx);
+    free(ddw);
+    free(ddb);
+}
+
+/* Forward and backward of spec at (in, n) against the direct loops. */
+static void check_conv_against_naive(glia_layer spec, glia_shape3 in, int n, const char *what)
+{
+    gc_layer g;
+    gc_layer_new(&g, &spec, in, n, 1, 5);
+    size_t nx = gc_in_size(&g), ny = gc_out_size(&g);
+    float *x = uniform(nx, -1.0f, 1.0f, 2), *y = floats(ny), *ref = floats(ny),
+          *dy = uniform(ny, -1.0f, 1.0f, 3);
+    float *dx = floats(nx), *rdx = floats(nx), *rdw = floats(g.l.params[0].size),
+          *rdb = floats(g.l.params[1].size);
+    gc_forward(&g, x, y);
+    naive_conv(&g, x, ref);
+    expect_close(y, ref, ny, 1e-5f, what);
+    gc_backward(&g, x, y, dy, dx);
+    naive_conv_backward(&g, x, dy, rdx, rdw, rdb);
+    /* dW and db sum over the whole batch: scale the tolerance with it */
+    float sum_tol = 1e-5f * sqrtf((float)ny);
+    expect_close(dx, rdx, nx, 1e-5f, "dx");
+    expect_close(g.l.params[0].grad, rdw, g.l.params[0].size, sum_tol, "dweight");
+    expect_close(g.l.params[1].grad, rdb, g.l.params[1].size, sum_tol, "dbias");
+    free(x);
+    free(y);
+    free(ref);
+    free(dy);
+    free(dx);
+    free(rdx);
+    free(rdw);
+    free(rdb);
+    gc_layer_free(&g);
+}
+
+START_TEST(conv_shapes)
+{
+    for (int c = 0; c < NCONV; c++) {
+        const int *v = conv_cfgs[c];
+        glia_layer spec = conv_cfg_spec(v);
         gc_layer g;
-        glia_layer spec = conv_spec(v[0], v[1], v[2], v[3], v[4]);
-        gc_layer_new(&g, &spec, (glia_shape3){v[0], v[5], v[6]}, v[7], 0, 5);
-        size_t nx = glia_shape3_size(g.l.in) * (size_t)v[7], ny = glia_shape3_size(g.l.out) * (size_t)v[7];
-        float *x = inputs(nx, (unsigned)c), *y = malloc(sizeof(float) * ny),
-              *ref = malloc(sizeof(float) * ny);
-        gc_forward(&g, x, y);
-        naive_conv(&g, x, ref);
-        for (size_t i = 0; i < ny; i++)
-            ck_assert_msg(fabsf(y[i] - ref[i]) <= 1e-4f * fmaxf(1.0f, fabsf(ref[i])),
-                          "config %zu, y[%zu] %g vs %g", c, i, y[i], ref[i]);
-        free(x);
-        free(y);
-        free(ref);
+        gc_layer_new(&g, &spec, (glia_shape3){v[0], v[5], v[6]}, v[7], 0, 1);
+        /* PyTorch: floor((in + 2p - k) / s) + 1 */
+        ck_assert_int_eq(g.l.out.c, v[1]);
+        ck_assert_int_eq(g.l.out.h, (v[5] + 2 * v[4] - v[2]) / v[3] + 1);
+        ck_assert_int_eq(g.l.out.w, (v[6] + 2 * v[4] - v[2]) / v[3] + 1);
+        ck_assert_int_eq(g.l.nparams, 2);
+        ck_assert_int_eq(g.l.params[0].ndim, 4);
+        const int64_t want[4] = {v[1], v[0], v[2], v[2]};
+        for (int d = 0; d < 4; d++)
+            ck_assert_int_eq(g.l.params[0].shape[d], want[d]);
+        ck_assert_int_eq(g.l.params[1].ndim, 1);
+        ck_assert_int_eq(g.l.params[1].shape[0], v[1]);
+        ck_assert_uint_eq(g.nvalues, (size_t)v[1] * v[0] * v[2] * v[2] + v[1]);
         gc_layer_free(&g);
+    }
+}
+END_TEST
+
+START_TEST(conv_forward_and_backward_match_naive)
+{
+    for (int c = 0; c < NCONV; c++) {
+        const int *v = conv_cfgs[c];
+        char what[64];
+        snprintf(what, sizeof what, "conv config %d: y", c);
+        check_conv_against_naive(conv_cfg_spec(v), (glia_shape3){v[0], v[5], v[6]}, v[7], what);
     }
 }
 END_TEST
 
 START_TEST(conv_gradients)
 {
-    check_grads(conv_spec(1, 2, 3, 1, 1), (glia_shape3){1, 5, 5}, 2, 1, "conv 1->2 k3 s1 p1");
-    check_grads(conv_spec(3, 4, 3, 2, 1), (glia_shape3){3, 7, 6}, 2, 1, "conv 3->4 k3 s2 p1");
-    check_grads(conv_spec(2, 3, 2, 1, 0), (glia_shape3){2, 4, 5}, 3, 1, "conv 2->3 k2 s1 p0");
-    check_grads(conv_spec(2, 2, 5, 1, 2), (glia_shape3){2, 6, 6}, 1, 1, "conv 2->2 k5 s1 p2");
+    for (int c = 0; c < NCONV; c++) {
+        const int *v = conv_cfgs[c];
+        char what[96];
+        snprintf(what, sizeof what, "conv %d->%d k%d s%d p%d on %dx%d, batch %d", v[0], v[1], v[2], v[3],
+                 v[4], v[5], v[6], v[7]);
+        check_grads(conv_cfg_spec(v), (glia_shape3){v[0], v[5], v[6]}, v[7], 1, 0, what);
+    }
 }
 END_TEST
 
-/* A batch bigger than one im2col chunk gives what one sample at a time gives. */
-START_TEST(conv_chunks_match_single_samples)
+/* A batch of three im2col chunks, the last one partial: forward and backward against the
+ * direct loops, against one sample at a time, and a sampled finite-difference check whose
+ * strata span every chunk. */
+START_TEST(conv_chunked_batch)
 {
-    glia_layer spec = conv_spec(2, 3, 3, 1, 1);
-    const glia_shape3 in = {2, 28, 28};
-    gc_layer all, one;
-    int n = 0;
-    gc_layer_new(&all, &spec, in, 1, 1, 9);
-    n = 2 * glia_chunk_samples(all.l.scratch_floats_per_sample) + 3;
-    gc_layer_free(&all);
-    gc_layer_new(&all, &spec, in, n, 1, 9);
-    gc_layer_new(&one, &spec, in, 1, 1, 9);
-    ck_assert_int_gt(n, glia_chunk_samples(all.l.scratch_floats_per_sample));
-    size_t sx = glia_shape3_size(in), sy = glia_shape3_size(all.l.out);
-    float *x = inputs(sx * (size_t)n, 4), *y = malloc(sizeof(float) * sy * n),
-          *dy = malloc(sizeof(float) * sy * n);
-    float *dx = malloc(sizeof(float) * sx * n), *y1 = malloc(sizeof(float) * sy),
-          *dx1 = malloc(sizeof(float) * sx);
-    float *gsum = calloc(all.nvalues, sizeof(float));
-    for (size_t i = 0; i < sy * (size_t)n; i++)
-        dy[i] = (float)((i * 7919) % 13) / 13.0f - 0.5f;
-    gc_forward(&all, x, y);
-    gc_backward(&all, x, y, dy, dx);
-    for (int s = 0; s < n; s++) {
-        gc_forward(&one, x + (size_t)s * sx, y1);
-        gc_backward(&one, x + (size_t)s * sx, y1, dy + (size_t)s * sy, dx1);
-        for (size_t i = 0; i < sy; i++)
-            ck_assert_float_eq_tol(y1[i], y[(size_t)s * sy + i], 1e-4f);
-        for (size_t i = 0; i < sx; i++)
-            ck_assert_float_eq_tol(dx1[i], dx[(size_t)s * sx + i], 1e-4f);
-        for (size_t i = 0; i < one.nvalues; i++)
-            gsum[i] += one.grads[i];
+    static const int cfg[][5] = {{2, 3, 3, 1, 1}, {3, 2, 3, 2, 1}};
+    for (int c = 0; c < 2; c++) {
+        const glia_shape3 in = {cfg[c][0], 28, 28};
+        glia_layer spec = conv_spec(cfg[c][0], cfg[c][1], cfg[c][2], cfg[c][3], cfg[c][4]);
+        gc_layer probe;
+        gc_layer_new(&probe, &spec, in, 1, 1, 9);
+        int chunk = glia_chunk_samples(probe.l.scratch_floats_per_sample), n = 2 * chunk + 3;
+        gc_layer_free(&probe);
+        ck_assert_int_gt(chunk, 1);
+        ck_assert_int_lt(chunk, 64); /* else this test has stopped exercising the chunking */
+
+        check_conv_against_naive(spec, in, n, "chunked conv: y");
+        check_grads(spec, in, n, 1, 400, "chunked conv");
+
+        gc_layer all, one;
+        gc_layer_new(&all, &spec, in, n, 1, 9);
+        gc_layer_new(&one, &spec, in, 1, 1, 9);
+        size_t sx = glia_shape3_size(in), sy = glia_shape3_size(all.l.out);
+        float *x = uniform(sx * (size_t)n, -1.0f, 1.0f, 4), *y = floats(sy * (size_t)n);
+        float *dy = uniform(sy * (size_t)n, -1.0f, 1.0f, 5), *dx = floats(sx * (size_t)n);
+        float *y1 = floats(sy), *dx1 = floats(sx), *gsum = floats(all.nvalues);
+        gc_forward(&all, x, y);
+        gc_backward(&all, x, y, dy, dx);
+        for (int s = 0; s < n; s++) {
+            gc_forward(&one, x + (size_t)s * sx, y1);
+            gc_backward(&one, x + (size_t)s * sx, y1, dy + (size_t)s * sy, dx1);
+            expect_close(y + (size_t)s * sy, y1, sy, 1e-5f, "batched y");
+            expect_close(dx + (size_t)s * sx, dx1, sx, 1e-5f, "batched dx");
+            for (size_t i = 0; i < one.nvalues; i++)
+                gsum[i] += one.grads[i];
+        }
+        expect_close(all.grads, gsum, all.nvalues, 1e-3f, "batched parameter gradients");
+        free(x);
+        free(y);
+        free(dy);
+        free(dx);
+        free(y1);
+        free(dx1);
+        free(gsum);
+        gc_layer_free(&all);
+        gc_layer_free(&one);
     }
-    for (size_t i = 0; i < all.nvalues; i++)
-        ck_assert_msg(fabsf(gsum[i] - all.grads[i]) <= 1e-3f * fmaxf(1.0f, fabsf(gsum[i])),
-                      "grad %zu: %g vs %g", i, all.grads[i], gsum[i]);
-    free(x);
-    free(y);
-    free(dy);
-    free(dx);
-    free(y1);
-    free(dx1);
-    free(gsum);
-    gc_layer_free(&all);
-    gc_layer_free(&one);
 }
 END_TEST
 
 /* ---- pooling ---- */
+
+/* kernel, stride, pad, c, h, w, n: the 2x2/2 fast path (even and odd sizes), overlapping
+ * windows, padding, non-square inputs, a 1x1 identity. */
+static const int pool_cfgs[][7] = {
+    {2, 2, 0, 2, 6, 6, 2}, {2, 2, 0, 1, 7, 5, 1}, {3, 2, 1, 2, 7, 7, 2}, {3, 1, 0, 1, 5, 5, 1},
+    {2, 1, 0, 2, 4, 5, 2}, {3, 3, 0, 2, 7, 8, 1}, {4, 2, 2, 1, 6, 5, 2}, {1, 1, 0, 2, 3, 3, 1},
+    {3, 2, 1, 2, 4, 6, 3}, {2, 2, 1, 1, 5, 4, 2},
+};
+enum { NPOOL = sizeof pool_cfgs / sizeof pool_cfgs[0] };
 
 static void naive_pool(const gc_layer *g, const float *x, float *y, int is_max)
 {
@@ -199,45 +373,77 @@ static void naive_pool(const gc_layer *g, const float *x, float *y, int is_max)
                         double v = x[((size_t)pl * l->in.h + ih) * l->in.w + iw];
                         acc = is_max ? fmax(acc, v) : acc + v;
                     }
+                /* count_include_pad=True: the divisor is always k*k */
                 y[((size_t)pl * l->out.h + i) * l->out.w + j] = (float)(is_max ? acc : acc / (k * k));
             }
 }
 
-static void check_pool_forward(glia_layer spec, glia_shape3 in, int n, int is_max)
-{
-    gc_layer g;
-    gc_layer_new(&g, &spec, in, n, 1, 3);
-    size_t nx = glia_shape3_size(in) * (size_t)n, ny = glia_shape3_size(g.l.out) * (size_t)n;
-    float *x = inputs(nx, 8), *y = malloc(sizeof(float) * ny), *ref = malloc(sizeof(float) * ny);
-    gc_forward(&g, x, y);
-    naive_pool(&g, x, ref, is_max);
-    for (size_t i = 0; i < ny; i++)
-        ck_assert_float_eq_tol(y[i], ref[i], 1e-5f);
-    free(x);
-    free(y);
-    free(ref);
-    gc_layer_free(&g);
-}
-
 START_TEST(pool_forward_matches_naive)
 {
-    check_pool_forward(pool_spec(GLIA_LAYER_MAXPOOL2D, 2, 2, 0), (glia_shape3){2, 6, 6}, 2, 1);
-    check_pool_forward(pool_spec(GLIA_LAYER_MAXPOOL2D, 2, 2, 0), (glia_shape3){1, 7, 5}, 1,
-                       1); /* odd: floor */
-    check_pool_forward(pool_spec(GLIA_LAYER_MAXPOOL2D, 3, 2, 1), (glia_shape3){2, 7, 7}, 2, 1);
-    check_pool_forward(pool_spec(GLIA_LAYER_AVGPOOL2D, 2, 2, 0), (glia_shape3){2, 6, 6}, 2, 0);
-    check_pool_forward(pool_spec(GLIA_LAYER_AVGPOOL2D, 3, 2, 1), (glia_shape3){2, 7, 7}, 2, 0);
+    for (int kind = 0; kind < 2; kind++)
+        for (int c = 0; c < NPOOL; c++) {
+            const int *v = pool_cfgs[c];
+            glia_layer spec = pool_spec(kind ? GLIA_LAYER_AVGPOOL2D : GLIA_LAYER_MAXPOOL2D, v[0], v[1], v[2]);
+            for (int training = 0; training < 2; training++) {
+                gc_layer g;
+                gc_layer_new(&g, &spec, (glia_shape3){v[3], v[4], v[5]}, v[6], training, 3);
+                ck_assert_int_eq(g.l.out.c, v[3]);
+                ck_assert_int_eq(g.l.out.h, (v[4] + 2 * v[2] - v[0]) / v[1] + 1);
+                ck_assert_int_eq(g.l.out.w, (v[5] + 2 * v[2] - v[0]) / v[1] + 1);
+                ck_assert_int_eq(g.l.nparams, 0);
+                size_t nx = gc_in_size(&g), ny = gc_out_size(&g);
+                float *x = uniform(nx, -3.0f, 3.0f, (unsigned)c), *y = floats(ny), *ref = floats(ny);
+                gc_forward(&g, x, y);
+                naive_pool(&g, x, ref, kind == 0);
+                char what[64];
+                snprintf(what, sizeof what, "%s config %d (training %d)", kind ? "avgpool" : "maxpool", c,
+                         training);
+                expect_close(y, ref, ny, 1e-6f, what);
+                free(x);
+                free(y);
+                free(ref);
+                gc_layer_free(&g);
+            }
+        }
 }
 END_TEST
 
 START_TEST(pool_gradients)
 {
-    check_grads(pool_spec(GLIA_LAYER_MAXPOOL2D, 2, 2, 0), (glia_shape3){2, 6, 6}, 2, 1, "maxpool 2x2");
-    check_grads(pool_spec(GLIA_LAYER_MAXPOOL2D, 3, 2, 1), (glia_shape3){2, 7, 7}, 2, 1, "maxpool k3 s2 p1");
-    check_grads(pool_spec(GLIA_LAYER_MAXPOOL2D, 3, 1, 0), (glia_shape3){1, 5, 5}, 1, 1,
-                "maxpool k3 s1 (overlap)");
-    check_grads(pool_spec(GLIA_LAYER_AVGPOOL2D, 2, 2, 0), (glia_shape3){2, 6, 6}, 2, 1, "avgpool 2x2");
-    check_grads(pool_spec(GLIA_LAYER_AVGPOOL2D, 3, 2, 1), (glia_shape3){2, 7, 7}, 2, 1, "avgpool k3 s2 p1");
+    for (int kind = 0; kind < 2; kind++)
+        for (int c = 0; c < NPOOL; c++) {
+            const int *v = pool_cfgs[c];
+            char what[96];
+            snprintf(what, sizeof what, "%s k%d s%d p%d on %dx%dx%d, batch %d", kind ? "avgpool" : "maxpool",
+                     v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+            glia_layer spec = pool_spec(kind ? GLIA_LAYER_AVGPOOL2D : GLIA_LAYER_MAXPOOL2D, v[0], v[1], v[2]);
+            check_grads(spec, (glia_shape3){v[3], v[4], v[5]}, v[6], kind == 1, 0, what);
+        }
+}
+END_TEST
+
+/* PyTorch's CPU rule: among equal maxima the first in row-major window order takes the
+ * gradient - on the 2x2 fast path and on the general path alike. */
+START_TEST(maxpool_ties_go_to_the_first_maximum)
+{
+    glia_layer specs[2] = {pool_spec(GLIA_LAYER_MAXPOOL2D, 2, 2, 0),
+                           pool_spec(GLIA_LAYER_MAXPOOL2D, 2, 1, 0)};
+    for (int s = 0; s < 2; s++) {
+        gc_layer g;
+        gc_layer_new(&g, &specs[s], (glia_shape3){1, 2, 2}, 1, 1, 1);
+        ck_assert_int_eq(g.l.out.h * g.l.out.w, 1);
+        static const float xs[3][4] = {{5, 5, 5, 5}, {1, 7, 7, 2}, {0, 1, 3, 3}};
+        static const int first[3] = {0, 1, 2};
+        for (int t = 0; t < 3; t++) {
+            float y, dy = 1.0f, dx[4];
+            gc_forward(&g, xs[t], &y);
+            gc_backward(&g, xs[t], &y, &dy, dx);
+            for (int i = 0; i < 4; i++)
+                ck_assert_msg(dx[i] == (i == first[t] ? 1.0f : 0.0f), "spec %d, case %d: dx[%d] = %g", s, t,
+                              i, dx[i]);
+        }
+        gc_layer_free(&g);
+    }
 }
 END_TEST
 
@@ -260,94 +466,316 @@ START_TEST(maxpool_propagates_nan)
 }
 END_TEST
 
-/* ---- linear and element-wise ---- */
+/* ---- linear ---- */
 
-START_TEST(linear_forward_and_gradients)
+START_TEST(linear_forward_matches_naive)
 {
-    glia_layer spec = plain_spec(GLIA_LAYER_LINEAR);
-    spec.cfg.linear.in_features = 7;
-    spec.cfg.linear.out_features = 5;
-    gc_layer g;
-    gc_layer_new(&g, &spec, (glia_shape3){7, 1, 1}, 3, 0, 2);
-    float *x = inputs(21, 1), y[15];
-    gc_forward(&g, x, y);
-    const float *w = g.l.params[0].value, *b = g.l.params[1].value;
-    for (int n = 0; n < 3; n++)
-        for (int o = 0; o < 5; o++) {
-            double acc = b[o];
-            for (int i = 0; i < 7; i++)
-                acc += (double)w[o * 7 + i] * x[n * 7 + i]; /* y = x W^T + b, W is (out, in) */
-            ck_assert_float_eq_tol(y[n * 5 + o], (float)acc, 1e-5f);
+    static const int cfg[][3] = {{7, 5, 3}, {1, 1, 1}, {33, 17, 5}, {4, 9, 1}};
+    for (int c = 0; c < 4; c++) {
+        int fin = cfg[c][0], fout = cfg[c][1], n = cfg[c][2];
+        glia_layer spec = linear_spec(fin, fout);
+        gc_layer g;
+        gc_layer_new(&g, &spec, (glia_shape3){fin, 1, 1}, n, 0, 2);
+        ck_assert_int_eq(g.l.out.c, fout);
+        ck_assert_int_eq(g.l.out.h * g.l.out.w, 1);
+        ck_assert_int_eq(g.l.params[0].shape[0], fout); /* weight is (out, in), as PyTorch's */
+        ck_assert_int_eq(g.l.params[0].shape[1], fin);
+        ck_assert_int_eq(g.l.params[1].shape[0], fout);
+        float *x = uniform((size_t)fin * n, -1.0f, 1.0f, 1), *y = floats((size_t)fout * n);
+        float *ref = floats((size_t)fout * n);
+        gc_forward(&g, x, y);
+        const float *w = g.l.params[0].value, *b = g.l.params[1].value;
+        for (int s = 0; s < n; s++)
+            for (int o = 0; o < fout; o++) {
+                double acc = b[o];
+                for (int i = 0; i < fin; i++)
+                    acc += (double)w[o * fin + i] * x[s * fin + i]; /* y = x W^T + b */
+                ref[s * fout + o] = (float)acc;
+            }
+        expect_close(y, ref, (size_t)fout * n, 1e-5f, "linear y");
+        free(x);
+        free(y);
+        free(ref);
+        gc_layer_free(&g);
+    }
+}
+END_TEST
+
+START_TEST(linear_gradients)
+{
+    check_grads(linear_spec(7, 5), (glia_shape3){7, 1, 1}, 3, 1, 0, "linear 7->5, batch 3");
+    check_grads(linear_spec(1, 1), (glia_shape3){1, 1, 1}, 1, 1, 0, "linear 1->1");
+    check_grads(linear_spec(33, 17), (glia_shape3){33, 1, 1}, 4, 1, 0, "linear 33->17, batch 4");
+    check_grads(linear_spec(4, 9), (glia_shape3){4, 1, 1}, 1, 1, 0, "linear 4->9");
+}
+END_TEST
+
+/* ---- element-wise, flatten ---- */
+
+START_TEST(activation_values)
+{
+    enum { N = 9 };
+    const float x[N] = {-100.0f, -20.0f, -2.0f, -0.5f, 0.0f, 1e-3f, 0.5f, 3.0f, 100.0f};
+    float y[N];
+    glia_layer specs[3] = {plain_spec(GLIA_LAYER_RELU), plain_spec(GLIA_LAYER_TANH),
+                           plain_spec(GLIA_LAYER_SIGMOID)};
+    for (int s = 0; s < 3; s++) {
+        gc_layer g;
+        gc_layer_new(&g, &specs[s], (glia_shape3){1, 3, 3}, 1, 0, 1);
+        ck_assert_int_eq(g.l.out.c, 1);
+        ck_assert_int_eq(g.l.out.h, 3);
+        ck_assert_int_eq(g.l.out.w, 3);
+        gc_forward(&g, x, y);
+        for (int i = 0; i < N; i++) {
+            double want = s == 0 ? fmax(x[i], 0.0) : s == 1 ? tanh(x[i]) : 1.0 / (1.0 + exp(-(double)x[i]));
+            ck_assert_msg(isfinite(y[i]), "layer %d, x = %g gives %g", s, x[i], y[i]);
+            ck_assert_msg(fabs(y[i] - want) <= 1e-6 * fmax(1e-30, fabs(want)) + 1e-37,
+                          "layer %d, x = %g: %.9g vs %.9g", s, x[i], y[i], want);
         }
+        gc_layer_free(&g);
+    }
+}
+END_TEST
+
+START_TEST(flatten_is_a_reshape)
+{
+    glia_layer spec = plain_spec(GLIA_LAYER_FLATTEN);
+    gc_layer g;
+    gc_layer_new(&g, &spec, (glia_shape3){3, 4, 5}, 2, 0, 1);
+    ck_assert_int_eq(g.l.out.c, 60); /* torch.flatten(x, 1): NCHW order, one row per sample */
+    ck_assert_int_eq(g.l.out.h, 1);
+    ck_assert_int_eq(g.l.out.w, 1);
+    float *x = uniform(120, -1.0f, 1.0f, 3), *y = floats(120);
+    gc_forward(&g, x, y);
+    ck_assert_mem_eq(x, y, sizeof(float) * 120);
     free(x);
+    free(y);
     gc_layer_free(&g);
-    check_grads(spec, (glia_shape3){7, 1, 1}, 3, 1, "linear 7->5");
 }
 END_TEST
 
 START_TEST(activation_gradients)
 {
     const glia_shape3 in = {3, 4, 5};
-    check_grads(plain_spec(GLIA_LAYER_RELU), in, 2, 1, "relu");
-    check_grads(plain_spec(GLIA_LAYER_TANH), in, 2, 1, "tanh");
-    check_grads(plain_spec(GLIA_LAYER_SIGMOID), in, 2, 1, "sigmoid");
-    check_grads(plain_spec(GLIA_LAYER_FLATTEN), in, 2, 1, "flatten");
-    glia_layer d = plain_spec(GLIA_LAYER_DROPOUT);
-    d.cfg.dropout.p = 0.4f;
-    check_grads(d, in, 2, 1, "dropout (training, one mask)");
+    check_grads(plain_spec(GLIA_LAYER_RELU), in, 2, 0, 0, "relu");
+    check_grads(plain_spec(GLIA_LAYER_TANH), in, 2, 1, 0, "tanh");
+    check_grads(plain_spec(GLIA_LAYER_SIGMOID), in, 2, 1, 0, "sigmoid");
+    check_grads(plain_spec(GLIA_LAYER_FLATTEN), in, 2, 1, 0, "flatten");
+    /* tanh and sigmoid in their steep and flat parts too */
+    float gap;
+    for (int s = 0; s < 2; s++) {
+        glia_layer spec = plain_spec(s ? GLIA_LAYER_SIGMOID : GLIA_LAYER_TANH);
+        gc_layer g;
+        gc_layer_new(&g, &spec, (glia_shape3){40, 1, 1}, 1, 1, 1);
+        float *x = distinct(40, 2, &gap);
+        for (int i = 0; i < 40; i++)
+            x[i] *= 3.0f; /* [-6, 6] */
+        gc_opts o = gc_defaults();
+        gc_result r = gc_check(&g, x, &o);
+        gc_expect(&r, s ? "sigmoid on [-6, 6]" : "tanh on [-6, 6]");
+        free(x);
+        gc_layer_free(&g);
+    }
 }
 END_TEST
 
-START_TEST(activation_values)
+/* ---- dropout ---- */
+
+START_TEST(dropout_gradients_reuse_the_mask)
 {
-    const float x[4] = {-2.0f, -0.5f, 0.5f, 3.0f};
-    float y[4];
-    gc_layer g;
-    glia_layer specs[3] = {plain_spec(GLIA_LAYER_RELU), plain_spec(GLIA_LAYER_TANH),
-                           plain_spec(GLIA_LAYER_SIGMOID)};
-    for (int s = 0; s < 3; s++) {
-        gc_layer_new(&g, &specs[s], (glia_shape3){4, 1, 1}, 1, 0, 1);
-        gc_forward(&g, x, y);
-        for (int i = 0; i < 4; i++) {
-            float want = s == 0 ? fmaxf(x[i], 0.0f) : s == 1 ? tanhf(x[i]) : 1.0f / (1.0f + expf(-x[i]));
-            ck_assert_float_eq_tol(y[i], want, 1e-6f);
-        }
-        gc_layer_free(&g);
+    static const float ps[] = {0.1f, 0.4f, 0.75f};
+    for (int i = 0; i < 3; i++) {
+        char what[48];
+        snprintf(what, sizeof what, "dropout p=%g (training)", ps[i]);
+        check_grads(dropout_spec(ps[i]), (glia_shape3){3, 4, 5}, 2, 1, 0, what);
     }
-    gc_layer_new(&g, &specs[2], (glia_shape3){2, 1, 1}, 1, 0, 1);
-    const float big[2] = {-100.0f, 100.0f};
-    gc_forward(&g, big, y);
-    ck_assert(y[0] >= 0.0f && y[0] < 1e-30f && y[1] == 1.0f); /* no overflow to NaN */
+    /* the backward's zeros are the forward's: dx = dy / (1-p) exactly where y kept x */
+    gc_layer g;
+    glia_layer spec = dropout_spec(0.5f);
+    gc_layer_new(&g, &spec, (glia_shape3){200, 1, 1}, 3, 1, 4);
+    float *x = uniform(600, 0.5f, 1.5f, 1), *y = floats(600), *dy = uniform(600, 0.5f, 1.5f, 2),
+          *dx = floats(600);
+    gc_forward(&g, x, y);
+    gc_backward(&g, x, y, dy, dx);
+    int dropped = 0;
+    for (int j = 0; j < 600; j++) {
+        if (y[j] == 0.0f) {
+            dropped++;
+            ck_assert_float_eq(dx[j], 0.0f);
+        } else {
+            ck_assert_float_eq_tol(y[j], 2.0f * x[j], 1e-6f);
+            ck_assert_float_eq_tol(dx[j], 2.0f * dy[j], 1e-6f);
+        }
+    }
+    ck_assert_int_gt(dropped, 200);
+    ck_assert_int_lt(dropped, 400);
+    free(x);
+    free(y);
+    free(dy);
+    free(dx);
     gc_layer_free(&g);
 }
 END_TEST
 
 START_TEST(dropout_mask_and_scale)
 {
-    glia_layer spec = plain_spec(GLIA_LAYER_DROPOUT);
-    spec.cfg.dropout.p = 0.25f;
     enum { N = 20000 };
-    float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * N);
+    float *x = floats(N), *y = floats(N), *y2 = floats(N);
     for (int i = 0; i < N; i++)
         x[i] = 1.0f + (float)(i % 7);
-    gc_layer g;
-    gc_layer_new(&g, &spec, (glia_shape3){N, 1, 1}, 1, 1, 4);
-    gc_forward(&g, x, y);
-    int zeros = 0;
-    for (int i = 0; i < N; i++) {
-        if (y[i] == 0.0f)
-            zeros++;
-        else
-            ck_assert_float_eq_tol(y[i], x[i] / 0.75f, 1e-5f);
+    static const float ps[] = {0.25f, 0.5f, 0.9f};
+    for (int k = 0; k < 3; k++) {
+        float p = ps[k];
+        glia_layer spec = dropout_spec(p);
+        gc_layer g;
+        gc_layer_new(&g, &spec, (glia_shape3){N, 1, 1}, 1, 1, 4);
+        gc_forward(&g, x, y);
+        int zeros = 0;
+        for (int i = 0; i < N; i++) {
+            if (y[i] == 0.0f)
+                zeros++;
+            else
+                ck_assert_float_eq_tol(y[i], x[i] / (1.0f - p), 1e-5f * y[i]);
+        }
+        /* binomial(N, p): 5 standard deviations */
+        double sd = sqrt(N * p * (1.0 - p));
+        ck_assert_msg(fabs(zeros - N * p) < 5 * sd, "p=%g: %d of %d dropped", p, zeros, N);
+        /* a fixed stream gives the same mask; another stream another one */
+        gc_forward(&g, x, y2);
+        ck_assert_mem_eq(y, y2, sizeof(float) * N);
+        glia_rng_seed(&g.rng, 99);
+        gc_forward(&g, x, y2);
+        ck_assert(memcmp(y, y2, sizeof(float) * N) != 0);
+        gc_layer_free(&g);
+
+        gc_layer_new(&g, &spec, (glia_shape3){N, 1, 1}, 1, 0, 4); /* evaluation: the identity */
+        gc_forward(&g, x, y);
+        ck_assert_mem_eq(x, y, sizeof(float) * N);
+        gc_layer_free(&g);
     }
-    ck_assert_msg(abs(zeros - N / 4) < 400, "%d of %d dropped, expected about %d", zeros, N, N / 4);
-    gc_layer_free(&g);
-    gc_layer_new(&g, &spec, (glia_shape3){N, 1, 1}, 1, 0, 4); /* evaluation: the identity */
-    gc_forward(&g, x, y);
-    ck_assert_mem_eq(x, y, sizeof(float) * N);
-    gc_layer_free(&g);
+    /* p = 0 keeps everything, p = 1 drops everything (and stays finite) */
+    for (int k = 0; k < 2; k++) {
+        glia_layer spec = dropout_spec((float)k);
+        gc_layer g;
+        gc_layer_new(&g, &spec, (glia_shape3){N, 1, 1}, 1, 1, 4);
+        gc_forward(&g, x, y);
+        gc_backward(&g, x, y, x, y2);
+        for (int i = 0; i < N; i++) {
+            ck_assert_float_eq(y[i], k ? 0.0f : x[i]);
+            ck_assert_float_eq(y2[i], k ? 0.0f : x[i]);
+        }
+        gc_layer_free(&g);
+    }
     free(x);
     free(y);
+    free(y2);
+}
+END_TEST
+
+/* ---- the backward contract of layer.h ---- */
+
+/* Parameter gradients accumulate (+=), dx is overwritten whatever it held, dx may be
+ * NULL (a first layer) without changing the parameter gradients - for every kind. */
+START_TEST(backward_contract)
+{
+    const struct {
+        glia_layer spec;
+        glia_shape3 in;
+    } cases[] = {
+        {conv_spec(2, 3, 3, 2, 1), {2, 6, 5}},
+        {pool_spec(GLIA_LAYER_MAXPOOL2D, 2, 2, 0), {2, 6, 6}},
+        {pool_spec(GLIA_LAYER_MAXPOOL2D, 3, 2, 1), {2, 5, 6}},
+        {pool_spec(GLIA_LAYER_AVGPOOL2D, 3, 2, 1), {2, 5, 6}},
+        {linear_spec(6, 4), {6, 1, 1}},
+        {plain_spec(GLIA_LAYER_RELU), {2, 3, 3}},
+        {plain_spec(GLIA_LAYER_TANH), {2, 3, 3}},
+        {plain_spec(GLIA_LAYER_SIGMOID), {2, 3, 3}},
+        {plain_spec(GLIA_LAYER_FLATTEN), {2, 3, 3}},
+        {dropout_spec(0.3f), {2, 3, 3}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        gc_layer g;
+        gc_layer_new(&g, &cases[c].spec, cases[c].in, 3, 1, 8);
+        size_t nx = gc_in_size(&g), ny = gc_out_size(&g);
+        float gap, *x = distinct(nx, 3, &gap), *y = floats(ny), *dy = uniform(ny, -1.0f, 1.0f, 4);
+        float *dx = floats(nx), *dx2 = floats(nx), *once = floats(g.nvalues);
+        gc_forward(&g, x, y);
+        for (size_t i = 0; i < nx; i++)
+            dx[i] = NAN;
+        gc_backward(&g, x, y, dy, dx);
+        memcpy(once, g.grads, sizeof(float) * g.nvalues);
+        for (size_t i = 0; i < nx; i++) {
+            ck_assert_msg(isfinite(dx[i]), "%s: dx[%zu] kept its old value", g.l.ops->type, i);
+            dx2[i] = 1e30f;
+        }
+        /* again, without zeroing: parameter gradients double, dx is the same */
+        glia_pass pass = {g.scratch, g.saved, 1, NULL};
+        g.l.ops->backward(&g.l, x, y, dy, dx2, g.n, &pass);
+        ck_assert_mem_eq(dx, dx2, sizeof(float) * nx);
+        for (size_t i = 0; i < g.nvalues; i++)
+            ck_assert_msg(fabsf(g.grads[i] - 2.0f * once[i]) <= 1e-6f * fmaxf(1.0f, fabsf(once[i])),
+                          "%s: gradient %zu is %g after two backward passes of %g", g.l.ops->type, i,
+                          g.grads[i], once[i]);
+        /* dx NULL: the same parameter gradients */
+        gc_backward(&g, x, y, dy, NULL);
+        expect_close(g.grads, once, g.nvalues, 1e-6f, g.l.ops->type);
+        if (g.nvalues) {
+            float norm = 0.0f;
+            for (size_t i = 0; i < g.nvalues; i++)
+                norm += fabsf(once[i]);
+            ck_assert_float_gt(norm, 0.0f); /* the comparison above was not 0 == 0 */
+        }
+        free(x);
+        free(y);
+        free(dy);
+        free(dx);
+        free(dx2);
+        free(once);
+        gc_layer_free(&g);
+    }
+}
+END_TEST
+
+/* ---- initialisation ---- */
+
+/* kaiming_uniform(a=sqrt(5)) for weights and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+ * biases: both are U(-b, b) with b = 1/sqrt(fan_in); a seed reproduces them. */
+START_TEST(reset_uses_pytorch_bounds)
+{
+    const struct {
+        glia_layer spec;
+        glia_shape3 in;
+        int fan_in;
+    } cases[] = {
+        {conv_spec(3, 64, 3, 1, 1), {3, 8, 8}, 27},
+        {conv_spec(1, 300, 5, 1, 0), {1, 8, 8}, 25},
+        {linear_spec(50, 200), {50, 1, 1}, 50},
+    };
+    for (int c = 0; c < 3; c++) {
+        gc_layer a, b, d;
+        gc_layer_new(&a, &cases[c].spec, cases[c].in, 1, 0, 5);
+        gc_layer_new(&b, &cases[c].spec, cases[c].in, 1, 0, 5);
+        gc_layer_new(&d, &cases[c].spec, cases[c].in, 1, 0, 6);
+        ck_assert_mem_eq(a.values, b.values, sizeof(float) * a.nvalues);
+        ck_assert(memcmp(a.values, d.values, sizeof(float) * a.nvalues) != 0);
+        float bound = 1.0f / sqrtf((float)cases[c].fan_in);
+        for (int p = 0; p < 2; p++) {
+            const glia_param *prm = &a.l.params[p];
+            double sum = 0.0, peak = 0.0;
+            for (size_t i = 0; i < prm->size; i++) {
+                ck_assert_msg(fabsf(prm->value[i]) <= bound, "param %d[%zu] = %g beyond %g", p, i,
+                              prm->value[i], bound);
+                sum += prm->value[i];
+                peak = fmax(peak, fabs(prm->value[i]));
+            }
+            ck_assert_msg(peak > 0.8 * bound, "param %d peaks at %g of bound %g", p, peak, bound);
+            /* mean of U(-b, b) over s draws: sd b / sqrt(3 s) */
+            ck_assert(fabs(sum / prm->size) < 5.0 * bound / sqrt(3.0 * prm->size));
+        }
+        gc_layer_free(&a);
+        gc_layer_free(&b);
+        gc_layer_free(&d);
+    }
 }
 END_TEST
 
@@ -360,22 +788,121 @@ START_TEST(bad_configurations)
         glia_shape3 in;
         const char *want;
     } cases[] = {
-        {{.kind = GLIA_LAYER_CONV2D, .cfg.conv = {3, 4, 3, 1, 0}}, {2, 8, 8}, "in_channels"},
+        {{.kind = GLIA_LAYER_CONV2D, .cfg.conv = {3, 4, 3, 1, 0}}, {2, 8, 8}, "in_channels is 3"},
         {{.kind = GLIA_LAYER_CONV2D, .cfg.conv = {1, 4, 9, 1, 0}}, {1, 5, 5}, "larger"},
+        {{.kind = GLIA_LAYER_CONV2D, .cfg.conv = {1, 4, 7, 1, 1}}, {1, 9, 4}, "larger"},
         {{.kind = GLIA_LAYER_CONV2D, .cfg.conv = {1, 4, 3, 0, 0}}, {1, 5, 5}, "stride"},
-        {{.kind = GLIA_LAYER_MAXPOOL2D, .cfg.pool = {2, 2, 2}}, {1, 5, 5}, "padding"},
+        {{.kind = GLIA_LAYER_CONV2D, .cfg.conv = {1, 0, 3, 1, 0}}, {1, 5, 5}, "out_channels"},
+        {{.kind = GLIA_LAYER_CONV2D, .cfg.conv = {1, 2, 0, 1, 0}}, {1, 5, 5}, "kernel_size"},
+        {{.kind = GLIA_LAYER_CONV2D, .cfg.conv = {1, 2, 3, 1, -1}}, {1, 5, 5}, "padding"},
+        {{.kind = GLIA_LAYER_MAXPOOL2D, .cfg.pool = {2, 2, 2}}, {1, 5, 5}, "half of kernel_size"},
+        {{.kind = GLIA_LAYER_MAXPOOL2D, .cfg.pool = {2, 0, 0}}, {1, 5, 5}, "stride"},
+        {{.kind = GLIA_LAYER_MAXPOOL2D, .cfg.pool = {6, 1, 0}}, {1, 5, 9}, "larger"},
         {{.kind = GLIA_LAYER_AVGPOOL2D, .cfg.pool = {0, 1, 0}}, {1, 5, 5}, "kernel_size"},
-        {{.kind = GLIA_LAYER_LINEAR, .cfg.linear = {10, 3}}, {12, 1, 1}, "in_features"},
+        {{.kind = GLIA_LAYER_AVGPOOL2D, .cfg.pool = {3, 1, -1}}, {1, 5, 5}, "padding"},
+        {{.kind = GLIA_LAYER_AVGPOOL2D, .cfg.pool = {3, 1, 2}}, {1, 5, 5}, "half of kernel_size"},
+        {{.kind = GLIA_LAYER_LINEAR, .cfg.linear = {10, 3}}, {12, 1, 1}, "in_features is 10"},
         {{.kind = GLIA_LAYER_LINEAR, .cfg.linear = {12, 3}}, {3, 2, 2}, "flatten"},
-        {{.kind = GLIA_LAYER_DROPOUT, .cfg.dropout = {1.5f}}, {3, 2, 2}, "p"},
+        {{.kind = GLIA_LAYER_LINEAR, .cfg.linear = {12, 0}}, {12, 1, 1}, "out_features"},
+        {{.kind = GLIA_LAYER_DROPOUT, .cfg.dropout = {1.5f}}, {3, 2, 2}, "p must be in [0, 1]"},
+        {{.kind = GLIA_LAYER_DROPOUT, .cfg.dropout = {-0.1f}}, {3, 2, 2}, "p must be in [0, 1]"},
+        {{.kind = GLIA_LAYER_DROPOUT, .cfg.dropout = {NAN}}, {3, 2, 2}, "p must be in [0, 1]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         glia_err err = {0};
         glia_layer l = cases[i].spec;
         l.ops = glia_layer_ops_for(l.kind);
-        ck_assert_msg(l.ops->init(&l, cases[i].in, &err) != GLIA_OK, "case %zu accepted", i);
+        ck_assert_msg(l.ops->init(&l, cases[i].in, &err) == GLIA_EINVAL, "case %zu (%s) accepted", i,
+                      l.ops->type);
+        ck_assert_int_eq(err.code, GLIA_EINVAL);
         ck_assert_msg(strstr(err.msg, cases[i].want), "case %zu: '%s' lacks '%s'", i, err.msg, cases[i].want);
+        ck_assert_msg(strncmp(err.msg, l.ops->type, strlen(l.ops->type)) == 0,
+                      "case %zu: '%s' does not name %s", i, err.msg, l.ops->type);
     }
+    /* the boundary cases are accepted: padding k/2, a kernel exactly the padded input */
+    glia_err err = {0};
+    glia_layer ok[3] = {pool_spec(GLIA_LAYER_MAXPOOL2D, 4, 1, 2), conv_spec(1, 1, 7, 1, 1),
+                        dropout_spec(1.0f)};
+    glia_shape3 ok_in[3] = {{1, 1, 1}, {1, 5, 5}, {1, 1, 1}};
+    for (int i = 0; i < 3; i++) {
+        ok[i].ops = glia_layer_ops_for(ok[i].kind);
+        ck_assert_msg(ok[i].ops->init(&ok[i], ok_in[i], &err) == GLIA_OK, "%s", err.msg);
+    }
+    ck_assert_int_eq(ok[1].out.h, 1);
+}
+END_TEST
+
+START_TEST(kind_names)
+{
+    static const char *const names[] = {"conv2d", "maxpool2d", "avgpool2d", "linear", "relu",
+                                        "tanh",   "sigmoid",   "flatten",   "dropout"};
+    for (int i = 0; i < 9; i++) {
+        glia_layer_kind kind;
+        glia_err err = {0};
+        ck_assert_int_eq(glia_layer_kind_parse(names[i], &kind, &err), GLIA_OK);
+        ck_assert_str_eq(glia_layer_ops_for(kind)->type, names[i]);
+    }
+    glia_layer_kind kind;
+    glia_err err = {0};
+    ck_assert_int_eq(glia_layer_kind_parse("Conv2d", &kind, &err), GLIA_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(err.msg, "'Conv2d'"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "known: conv2d"));
+    ck_assert_int_eq(glia_layer_kind_parse("", &kind, &err), GLIA_ENOTFOUND);
+}
+END_TEST
+
+/* ---- the checker itself ---- */
+
+/* Broken variants of linear's backward: the checks above would pass them if the
+ * tolerances were too loose or gradcheck compared the wrong things. */
+static int breakage;
+
+static void broken_linear_backward(glia_layer *l, const float *x, const float *y, const float *dy, float *dx,
+                                   int n, glia_pass *p)
+{
+    glia_linear_ops.backward(l, x, y, dy, dx, n, p);
+    size_t in = glia_shape3_size(l->in) * (size_t)n;
+    switch (breakage) {
+    case 0: /* dx two per cent too large */
+        for (size_t i = 0; dx && i < in; i++)
+            dx[i] *= 1.02f;
+        break;
+    case 1: /* bias gradient from the first sample only */
+        for (int o = 0; o < l->out.c; o++)
+            for (int s = 1; s < n; s++)
+                l->params[1].grad[o] -= dy[(size_t)s * l->out.c + o];
+        break;
+    case 2: /* one weight's gradient a little off */ l->params[0].grad[5] += 0.05f; break;
+    case 3: /* two inputs' gradients swapped */
+        if (dx) {
+            float t = dx[1];
+            dx[1] = dx[2];
+            dx[2] = t;
+        }
+        break;
+    }
+}
+
+START_TEST(gradcheck_catches_wrong_backward)
+{
+    glia_layer_ops broken = glia_linear_ops;
+    broken.backward = broken_linear_backward;
+    glia_layer spec = linear_spec(6, 4);
+    float *x = uniform(18, -1.0f, 1.0f, 1);
+    gc_opts o = gc_defaults();
+    for (breakage = -1; breakage < 4; breakage++) {
+        spec.ops = breakage < 0 ? NULL : &broken;
+        gc_layer g;
+        gc_layer_new(&g, &spec, (glia_shape3){6, 1, 1}, 3, 1, 3);
+        gc_result r = gc_check(&g, x, &o);
+        if (breakage < 0)
+            gc_expect(&r, "intact linear");
+        else
+            ck_assert_msg(r.failed > 0, "breakage %d went unnoticed (worst %g x tolerance)", breakage,
+                          r.worst);
+        gc_layer_free(&g);
+    }
+    free(x);
 }
 END_TEST
 
@@ -383,18 +910,27 @@ int main(void)
 {
     Suite *s = suite_create("layers");
     TCase *tc = tcase_create("layers");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, conv_forward_matches_naive);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, conv_shapes);
+    tcase_add_test(tc, conv_forward_and_backward_match_naive);
     tcase_add_test(tc, conv_gradients);
-    tcase_add_test(tc, conv_chunks_match_single_samples);
+    tcase_add_test(tc, conv_chunked_batch);
     tcase_add_test(tc, pool_forward_matches_naive);
     tcase_add_test(tc, pool_gradients);
+    tcase_add_test(tc, maxpool_ties_go_to_the_first_maximum);
     tcase_add_test(tc, maxpool_propagates_nan);
-    tcase_add_test(tc, linear_forward_and_gradients);
-    tcase_add_test(tc, activation_gradients);
+    tcase_add_test(tc, linear_forward_matches_naive);
+    tcase_add_test(tc, linear_gradients);
     tcase_add_test(tc, activation_values);
+    tcase_add_test(tc, flatten_is_a_reshape);
+    tcase_add_test(tc, activation_gradients);
+    tcase_add_test(tc, dropout_gradients_reuse_the_mask);
     tcase_add_test(tc, dropout_mask_and_scale);
+    tcase_add_test(tc, backward_contract);
+    tcase_add_test(tc, reset_uses_pytorch_bounds);
     tcase_add_test(tc, bad_configurations);
+    tcase_add_test(tc, kind_names);
+    tcase_add_test(tc, gradcheck_catches_wrong_backward);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -1,8 +1,15 @@
 /*
- * test_net.c - sequential networks: the whole backward pass (every layer chained, loss
- * included) against central finite differences; inference and training contexts give
- * the same logits; save and strict load round-trip under PyTorch's names; a missing,
- * extra or misshaped tensor is refused with its name.
+ * test_net.c - sequential networks built from a manifest.
+ *
+ * The module tree gives PyTorch's parameter names and state_dict order; the whole
+ * backward pass (every layer kind chained, with the probe loss and with cross-entropy,
+ * dropout keeping one mask) against central finite differences, and the check shown to
+ * catch one broken layer inside the chain; gradients accumulate until zeroed; inference
+ * and training contexts give the same logits, and dropout only acts in training; save
+ * and strict load round-trip under PyTorch's names, while a missing, extra, misshaped
+ * (even with the right element count) or integer tensor is refused with its name; a
+ * replica shares values but not gradients; the shipped fashion-cnn bundle builds and
+ * loads strictly.
  */
 #include "core/io/manifest.h"
 #include "core/nn/loss.h"
@@ -27,150 +34,445 @@ static void teardown(void)
     glia_test_rmtree(tmpdir);
 }
 
-/* conv, relu, max-pool, avg-pool, tanh, flatten, linear, sigmoid, linear */
-static glia_net *small_net(void)
+/* Every layer kind: conv (same and strided), relu, max-pool, avg-pool with padding, tanh,
+ * [dropout,] flatten, linear, sigmoid, linear. The dropout sits in a module of its own so
+ * that both variants name their parameters alike. */
+static const char *small_manifest(int dropout)
 {
-    glia_err err = {0};
-    glia_manifest m;
-    glia_net *net;
-    const char *p = glia_test_write(
-        tmpdir, "model.yaml",
-        "name: n\ntask: image-classification\ninput: {shape: [2, 6, 6]}\n"
+    char text[2048];
+    snprintf(
+        text, sizeof text,
+        "name: small\ntask: image-classification\ninput: {shape: [2, 6, 6]}\n"
         "architecture:\n  type: sequential\n  modules:\n"
         "    - name: features\n      layers:\n"
         "        - {type: conv2d, in_channels: 2, out_channels: 3, kernel_size: 3, padding: 1}\n"
         "        - {type: relu}\n"
         "        - {type: maxpool2d, kernel_size: 2, stride: 2}\n"
-        "        - {type: avgpool2d, kernel_size: 3, stride: 1, padding: 1}\n"
+        "        - {type: conv2d, in_channels: 3, out_channels: 4, kernel_size: 3, stride: 2, padding: 1}\n"
         "        - {type: tanh}\n"
+        "        - {type: avgpool2d, kernel_size: 3, stride: 1, padding: 1}\n"
+        "%s"
         "    - name: head\n      layers:\n"
         "        - {type: flatten}\n"
-        "        - {type: linear, in_features: 27, out_features: 5}\n"
+        "        - {type: linear, in_features: 16, out_features: 5}\n"
         "        - {type: sigmoid}\n"
-        "        - {type: linear, in_features: 5, out_features: 4}\n");
-    ck_assert_msg(glia_manifest_load(p, &m, &err) == GLIA_OK, "%s", err.msg);
+        "        - {type: linear, in_features: 5, out_features: 4}\n",
+        dropout ? "    - name: drop\n      layers:\n        - {type: dropout, p: 0.5}\n" : "");
+    return glia_test_write(tmpdir, dropout ? "dropout.yaml" : "model.yaml", text);
+}
+
+static glia_net *net_from(const char *manifest_path, unsigned seed)
+{
+    glia_err err = {0};
+    glia_manifest m;
+    glia_net *net = NULL;
+    ck_assert_msg(glia_manifest_load(manifest_path, &m, &err) == GLIA_OK, "%s", err.msg);
     ck_assert_msg(glia_net_new(m.input, m.layers, m.nlayers, &net, &err) == GLIA_OK, "%s", err.msg);
     glia_manifest_free(&m);
     glia_rng rng;
-    glia_rng_seed(&rng, 3);
+    glia_rng_seed(&rng, seed);
     glia_net_reset(net, &rng);
     return net;
 }
 
-static double net_loss(glia_net *net, glia_ctx *ctx, const float *x, const int32_t *y, int n, float *dz)
+static glia_net *small_net(int dropout)
 {
-    glia_rng rng;
-    glia_rng_seed(&rng, 1);
-    const float *z = glia_net_forward(net, ctx, x, n, &rng);
-    return glia_xent(z, y, n, net->output.c, 0.1f, -100, dz, NULL);
+    return net_from(small_manifest(dropout), 3);
+}
+
+static float *batch(glia_net *net, int n, unsigned seed)
+{
+    size_t nx = glia_shape3_size(net->input) * (size_t)n;
+    float *x = malloc(sizeof(float) * nx);
+    ck_assert_ptr_nonnull(x);
+    gc_uniform(x, nx, -1.0f, 1.0f, seed);
+    return x;
+}
+
+/* ---- structure ---- */
+
+START_TEST(names_shapes_and_order_are_pytorch)
+{
+    glia_net *net = small_net(1);
+    static const struct {
+        const char *name;
+        int ndim;
+        int64_t shape[4];
+    } want[] = {
+        {"features.0.weight", 4, {3, 2, 3, 3}}, {"features.0.bias", 1, {3}},
+        {"features.3.weight", 4, {4, 3, 3, 3}}, {"features.3.bias", 1, {4}},
+        {"head.1.weight", 2, {5, 16}},          {"head.1.bias", 1, {5}},
+        {"head.3.weight", 2, {4, 5}},           {"head.3.bias", 1, {4}},
+    };
+    ck_assert_int_eq(net->nparams, 8);
+    ck_assert_int_eq(net->nlayers, 11);
+    size_t off = 0;
+    for (int i = 0; i < 8; i++) {
+        const glia_param *p = &net->params[i];
+        ck_assert_str_eq(p->name, want[i].name);
+        ck_assert_int_eq(p->ndim, want[i].ndim);
+        size_t size = 1;
+        for (int d = 0; d < p->ndim; d++) {
+            ck_assert_int_eq(p->shape[d], want[i].shape[d]);
+            size *= (size_t)p->shape[d];
+        }
+        ck_assert_uint_eq(p->size, size);
+        ck_assert_ptr_eq(p->value, net->values + off); /* one flat buffer, state_dict order */
+        ck_assert_ptr_eq(glia_net_find_param(net, want[i].name), p);
+        off += size;
+    }
+    ck_assert_uint_eq(net->size, off);
+    ck_assert_ptr_null(glia_net_find_param(net, "features.1.weight"));
+    ck_assert_ptr_null(glia_net_find_param(net, "drop.0.weight"));
+    ck_assert_str_eq(net->layers[6].name, "drop.0");
+    ck_assert_int_eq(net->output.c, 4);
+    ck_assert_int_eq(net->output.h * net->output.w, 1);
+    glia_net_free(net);
+}
+END_TEST
+
+START_TEST(bad_layers_are_refused_with_their_name)
+{
+    glia_err err = {0};
+    glia_net *net = NULL;
+    glia_layer specs[3] = {{0}};
+    specs[0].kind = GLIA_LAYER_CONV2D;
+    specs[0].cfg.conv.in_channels = 1;
+    specs[0].cfg.conv.out_channels = 2;
+    specs[0].cfg.conv.kernel = 3;
+    specs[0].cfg.conv.stride = 1;
+    snprintf(specs[0].name, sizeof specs[0].name, "body.0");
+    specs[1].kind = GLIA_LAYER_FLATTEN;
+    snprintf(specs[1].name, sizeof specs[1].name, "body.1");
+    specs[2].kind = GLIA_LAYER_LINEAR;
+    specs[2].cfg.linear.in_features = 9; /* 2 x 2 x 2 = 8 arrive */
+    specs[2].cfg.linear.out_features = 3;
+    snprintf(specs[2].name, sizeof specs[2].name, "head.0");
+    ck_assert_int_eq(glia_net_new((glia_shape3){1, 4, 4}, specs, 3, &net, &err), GLIA_EINVAL);
+    ck_assert_ptr_null(net);
+    ck_assert_msg(strstr(err.msg, "layer head.0: linear: in_features is 9 but its input has 8"), "%s",
+                  err.msg);
+    /* the same specs with the right size build */
+    specs[2].cfg.linear.in_features = 8;
+    ck_assert_msg(glia_net_new((glia_shape3){1, 4, 4}, specs, 3, &net, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_str_eq(net->params[2].name, "head.0.weight");
+    glia_net_free(net);
+    ck_assert_int_eq(glia_net_new((glia_shape3){0, 4, 4}, specs, 3, &net, &err), GLIA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "input shape"));
+}
+END_TEST
+
+/* ---- gradients ---- */
+
+typedef struct {
+    const int32_t *labels;
+    float smoothing;
+    int32_t ignore;
+} xent_args;
+
+static double xent_loss(const float *out, int n, int k, float *dout, void *user)
+{
+    const xent_args *a = user;
+    return glia_xent(out, a->labels, n, k, a->smoothing, a->ignore, dout, NULL);
+}
+
+/* ReLU and max-pool inside a net have kinks the inputs cannot all avoid: accept a few
+ * coordinates where the step crossed one (the analytic value then matches the one-sided
+ * difference on the other side), never a plain disagreement. */
+static void expect_net_grads(const gc_result *r, size_t nparams, const char *what)
+{
+    gc_expect(r, what);
+    ck_assert_uint_eq(r->checked_params, nparams);
+    ck_assert_msg(r->kinks * 50 <= r->checked_params, "%s: %zu of %zu coordinates at kinks", what, r->kinks,
+                  r->checked_params);
 }
 
 START_TEST(whole_net_gradient)
 {
-    glia_err err = {0};
-    glia_net *net = small_net();
-    const int n = 3;
-    ck_assert_str_eq(net->params[0].name, "features.0.weight");
-    ck_assert_str_eq(net->params[net->nparams - 1].name, "head.3.bias");
-    ck_assert_int_eq(glia_net_enable_grads(net, &err), GLIA_OK);
-    glia_ctx *ctx;
-    ck_assert_int_eq(glia_ctx_new(net, n, 1, &ctx, &err), GLIA_OK);
-    size_t nx = glia_shape3_size(net->input) * n;
-    float *x = malloc(sizeof(float) * nx), dz[12];
-    gc_distinct_inputs(x, nx, 4.0f / (float)nx, 5);
-    const int32_t y[3] = {1, 3, 0};
-    glia_net_zero_grads(net);
-    net_loss(net, ctx, x, y, n, dz);
-    glia_net_backward(net, ctx, dz);
-    float *grads = malloc(sizeof(float) * net->size);
-    memcpy(grads, net->grads, sizeof(float) * net->size);
-    double worst = 0;
-    for (size_t i = 0; i < net->size; i++) {
-        const float h = 1e-3f, keep = net->values[i];
-        net->values[i] = keep + h;
-        double lp = net_loss(net, ctx, x, y, n, NULL);
-        net->values[i] = keep - h;
-        double lm = net_loss(net, ctx, x, y, n, NULL);
-        net->values[i] = keep;
-        double num = (lp - lm) / (2.0 * h);
-        worst = fmax(worst, fabs(grads[i] - num) / fmax(0.1, fabs(num)));
+    for (int dropout = 0; dropout < 2; dropout++) {
+        glia_net *net = small_net(dropout);
+        const int n = 3;
+        float *x = batch(net, n, 5);
+        gc_opts o = gc_defaults();
+        /* a smaller step than a lone layer's: every hidden ReLU and max-pool window moves
+         * with a first-layer weight, and fewer of them cross a kink */
+        o.step = 3e-3f;
+        o.allow_kinks = 1;
+        gc_result r = gc_net_check(net, x, n, NULL, NULL, &o);
+        expect_net_grads(&r, net->size,
+                         dropout ? "whole net with dropout, probe loss" : "whole net, probe loss");
+
+        /* cross-entropy with smoothing and an ignored row: the gradients are a mean over
+         * rows and small (down to 1e-4 for the first layer), so is the absolute tolerance;
+         * float rounding of a loss near 1.4 then limits the step from below */
+        const int32_t labels[3] = {1, -100, 3};
+        xent_args a = {labels, 0.1f, -100};
+        o.atol = 3e-5;
+        r = gc_net_check(net, x, n, xent_loss, &a, &o);
+        expect_net_grads(&r, net->size,
+                         dropout ? "whole net with dropout, cross-entropy" : "whole net, cross-entropy");
+        free(x);
+        glia_net_free(net);
     }
-    ck_assert_msg(worst < 5e-3, "parameter gradients off by %g", worst);
+}
+END_TEST
+
+/* A net whose head.1 (linear) passes back a dx five per cent too large: every parameter
+ * before it gets a wrong gradient, those after it stay right. */
+static void inflated_dx_backward(glia_layer *l, const float *x, const float *y, const float *dy, float *dx,
+                                 int n, glia_pass *p)
+{
+    glia_linear_ops.backward(l, x, y, dy, dx, n, p);
+    for (size_t i = 0; dx && i < glia_shape3_size(l->in) * (size_t)n; i++)
+        dx[i] *= 1.05f;
+}
+
+START_TEST(whole_net_check_catches_a_broken_layer)
+{
+    glia_net *net = small_net(0);
+    glia_layer_ops broken = glia_linear_ops;
+    broken.backward = inflated_dx_backward;
+    ck_assert_str_eq(net->layers[7].name, "head.1");
+    net->layers[7].ops = &broken;
+    float *x = batch(net, 2, 6);
+    gc_opts o = gc_defaults();
+    o.step = 3e-3f;
+    o.allow_kinks = 1;
+    gc_result r = gc_net_check(net, x, 2, NULL, NULL, &o);
+    ck_assert_msg(r.failed > 0, "an inflated dx went unnoticed (worst %g x tolerance)", r.worst);
+    ck_assert_msg(strncmp(r.worst_at, "features.", 9) == 0, "worst at %s", r.worst_at);
     free(x);
-    free(grads);
+    glia_net_free(net);
+}
+END_TEST
+
+START_TEST(gradients_accumulate_until_zeroed)
+{
+    glia_err err = {0};
+    glia_net *net = small_net(0);
+    ck_assert_int_eq(glia_net_enable_grads(net, &err), GLIA_OK);
+    for (int i = 0; i < net->nparams; i++)
+        ck_assert_ptr_eq(net->params[i].grad, net->grads + (net->params[i].value - net->values));
+    glia_ctx *ctx;
+    ck_assert_int_eq(glia_ctx_new(net, 2, 1, &ctx, &err), GLIA_OK);
+    float *x = batch(net, 2, 7), dout[8];
+    gc_uniform(dout, 8, -1.0f, 1.0f, 8);
+    glia_rng rng;
+    glia_rng_seed(&rng, 1);
+    float *once = malloc(sizeof(float) * net->size);
+    ck_assert_ptr_nonnull(once);
+    glia_net_zero_grads(net);
+    glia_net_forward(net, ctx, x, 2, &rng);
+    glia_net_backward(net, ctx, dout);
+    memcpy(once, net->grads, sizeof(float) * net->size);
+    glia_net_backward(net, ctx, dout);
+    double norm = 0.0;
+    for (size_t i = 0; i < net->size; i++) {
+        ck_assert_float_eq_tol(net->grads[i], 2.0f * once[i], 1e-6f * fmaxf(1.0f, fabsf(once[i])));
+        norm += fabs(once[i]);
+    }
+    ck_assert(norm > 0.0);
+    glia_net_zero_grads(net);
+    for (size_t i = 0; i < net->size; i++)
+        ck_assert_float_eq(net->grads[i], 0.0f);
+    free(x);
+    free(once);
     glia_ctx_free(ctx);
     glia_net_free(net);
 }
 END_TEST
 
+/* ---- contexts ---- */
+
 START_TEST(inference_and_training_contexts_agree)
 {
     glia_err err = {0};
-    glia_net *net = small_net();
-    glia_ctx *inf, *tr;
-    ck_assert_int_eq(glia_ctx_new(net, 4, 0, &inf, &err), GLIA_OK);
+    glia_net *net = small_net(0), *dnet = small_net(1);
+    ck_assert_uint_eq(net->size, dnet->size);
+    memcpy(dnet->values, net->values, sizeof(float) * net->size);
+    enum { N = 4, K = 4 };
+    glia_ctx *inf, *tr, *one, *dinf, *dtr;
+    ck_assert_int_eq(glia_ctx_new(net, N, 0, &inf, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(net, 1, 0, &one, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(dnet, N, 0, &dinf, &err), GLIA_OK);
     ck_assert_int_eq(glia_net_enable_grads(net, &err), GLIA_OK);
-    ck_assert_int_eq(glia_ctx_new(net, 4, 1, &tr, &err), GLIA_OK);
-    float x[288];
-    gc_distinct_inputs(x, 288, 0.01f, 2);
+    ck_assert_int_eq(glia_net_enable_grads(dnet, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(net, N, 1, &tr, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(dnet, N, 1, &dtr, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_max_batch(inf), N);
+    ck_assert_uint_gt(glia_ctx_bytes(tr), glia_ctx_bytes(inf));
+    float *x = batch(net, N, 2), ref[N * K], got[N * K];
     glia_rng rng;
     glia_rng_seed(&rng, 1);
-    const float *a = glia_net_forward(net, inf, x, 4, NULL);
-    float copy[16];
-    memcpy(copy, a, sizeof copy);
-    const float *b = glia_net_forward(net, tr, x, 4, &rng); /* no dropout in this net */
-    ck_assert_mem_eq(copy, b, sizeof copy);
-    ck_assert_uint_gt(glia_ctx_bytes(tr), glia_ctx_bytes(inf));
+
+    memcpy(ref, glia_net_forward(net, inf, x, N, NULL), sizeof ref);
+    for (int i = 0; i < N * K; i++)
+        ck_assert(isfinite(ref[i]));
+    /* training ctx, no dropout: the same logits */
+    ck_assert_mem_eq(glia_net_forward(net, tr, x, N, &rng), ref, sizeof ref);
+    /* dropout is the identity in inference */
+    ck_assert_mem_eq(glia_net_forward(dnet, dinf, x, N, NULL), ref, sizeof ref);
+    /* ... and acts in training */
+    memcpy(got, glia_net_forward(dnet, dtr, x, N, &rng), sizeof got);
+    ck_assert(memcmp(got, ref, sizeof ref) != 0);
+    /* one sample at a time, and a smaller batch in a bigger ctx */
+    for (int s = 0; s < N; s++) {
+        const float *y = glia_net_forward(net, one, x + (size_t)s * glia_shape3_size(net->input), 1, NULL);
+        for (int j = 0; j < K; j++)
+            ck_assert_float_eq_tol(y[j], ref[s * K + j], 1e-6f);
+    }
+    const float *y = glia_net_forward(net, inf, x, 2, NULL);
+    for (int j = 0; j < 2 * K; j++)
+        ck_assert_float_eq_tol(y[j], ref[j], 1e-6f);
+    /* a new forward in a ctx does not depend on what the ctx held before */
+    memcpy(got, glia_net_forward(net, inf, x, N, NULL), sizeof got);
+    ck_assert_mem_eq(got, ref, sizeof ref);
+
+    glia_ctx *bad = NULL;
+    ck_assert_int_eq(glia_ctx_new(net, 0, 0, &bad, &err), GLIA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "batch size"));
+    free(x);
     glia_ctx_free(inf);
     glia_ctx_free(tr);
+    glia_ctx_free(one);
+    glia_ctx_free(dinf);
+    glia_ctx_free(dtr);
     glia_net_free(net);
+    glia_net_free(dnet);
 }
 END_TEST
 
-START_TEST(save_load_round_trip_and_strictness)
+/* ---- weights ---- */
+
+static const char *path_in_tmp(const char *name)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    return path;
+}
+
+START_TEST(save_load_round_trip)
 {
     glia_err err = {0};
-    glia_net *a = small_net(), *b = small_net();
-    char path[512];
-    snprintf(path, sizeof path, "%s/w.safetensors", tmpdir);
+    glia_net *a = small_net(0), *b = net_from(small_manifest(0), 77);
+    ck_assert(memcmp(a->values, b->values, sizeof(float) * a->size) != 0);
+    const char *path = path_in_tmp("w.safetensors");
     const char *meta[] = {"format", "pt", NULL};
-    ck_assert_int_eq(glia_net_save(a, path, meta, &err), GLIA_OK);
-    memset(b->values, 0, sizeof(float) * b->size);
+    ck_assert_msg(glia_net_save(a, path, meta, &err) == GLIA_OK, "%s", err.msg);
+
     glia_st_file *st;
+    ck_assert_msg(glia_st_open(path, &st, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_uint_eq(glia_st_count(st), (size_t)a->nparams);
+    ck_assert_str_eq(glia_st_metadata(st, "format"), "pt");
+    for (int i = 0; i < a->nparams; i++) {
+        const glia_param *p = &a->params[i];
+        const glia_st_tensor *t = glia_st_find(st, p->name);
+        ck_assert_msg(t != NULL, "%s not saved", p->name);
+        ck_assert_int_eq(t->dtype, GLIA_DT_F32);
+        ck_assert_int_eq(t->ndim, p->ndim);
+        for (int d = 0; d < p->ndim; d++)
+            ck_assert_int_eq(t->shape[d], p->shape[d]);
+        ck_assert_mem_eq(t->data, p->value, sizeof(float) * p->size);
+    }
+    ck_assert_ptr_nonnull(glia_st_find(st, "features.0.weight"));
+    ck_assert_msg(glia_net_load(b, st, &err) == GLIA_OK, "%s", err.msg);
+    glia_st_close(st);
+    ck_assert_mem_eq(a->values, b->values, sizeof(float) * a->size);
+
+    /* the loaded net computes what the saved one did */
+    glia_ctx *ca, *cb;
+    ck_assert_int_eq(glia_ctx_new(a, 2, 0, &ca, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(b, 2, 0, &cb, &err), GLIA_OK);
+    float *x = batch(a, 2, 9);
+    ck_assert_mem_eq(glia_net_forward(a, ca, x, 2, NULL), glia_net_forward(b, cb, x, 2, NULL),
+                     sizeof(float) * 8);
+    free(x);
+    glia_ctx_free(ca);
+    glia_ctx_free(cb);
+
+    /* PyTorch's float64 state dicts convert on load */
+    glia_st_entry *entries = calloc((size_t)a->nparams, sizeof *entries);
+    double *wide = malloc(sizeof(double) * a->size);
+    ck_assert(entries && wide);
+    for (size_t i = 0; i < a->size; i++)
+        wide[i] = (double)a->values[i];
+    for (int i = 0; i < a->nparams; i++)
+        entries[i] = (glia_st_entry){a->params[i].name, GLIA_DT_F64, a->params[i].ndim, a->params[i].shape,
+                                     wide + (a->params[i].value - a->values)};
+    ck_assert_int_eq(glia_st_write(path, entries, (size_t)a->nparams, NULL, &err), GLIA_OK);
+    memset(b->values, 0, sizeof(float) * b->size);
     ck_assert_int_eq(glia_st_open(path, &st, &err), GLIA_OK);
     ck_assert_msg(glia_net_load(b, st, &err) == GLIA_OK, "%s", err.msg);
-    ck_assert_mem_eq(a->values, b->values, sizeof(float) * a->size);
     glia_st_close(st);
+    ck_assert_mem_eq(a->values, b->values, sizeof(float) * a->size);
+    free(entries);
+    free(wide);
+    glia_net_free(a);
+    glia_net_free(b);
+}
+END_TEST
 
-    /* a file with one tensor missing, one misshaped, one extra */
-    const glia_param *w = glia_net_find_param(a, "head.1.weight");
-    ck_assert_ptr_nonnull(w);
-    int64_t wrong[2] = {5, 26}, extra_shape[1] = {2};
-    float extra[2] = {1, 2};
-    const glia_st_entry misshaped = {"head.1.weight", GLIA_DT_F32, 2, wrong, w->value};
-    int nparams = a->nparams;
-    glia_st_entry *all = calloc((size_t)nparams + 1, sizeof *all);
-    for (int pass = 0; pass < 3; pass++) {
-        int n = 0;
-        for (int i = 0; i < nparams; i++) {
-            const glia_param *p = &a->params[i];
-            if (pass == 0 && strcmp(p->name, "head.3.bias") == 0)
-                continue; /* missing */
-            all[n] = (glia_st_entry){p->name, GLIA_DT_F32, p->ndim, p->shape, p->value};
-            if (pass == 1 && strcmp(p->name, "head.1.weight") == 0)
-                all[n] = misshaped;
-            n++;
+/* Writes a's tensors with one change and expects b's strict load to refuse the file with
+ * code, the tensor's name and a phrase. */
+typedef enum { DROP, RESHAPE, EXTRA, INTEGER } change;
+
+static void expect_refused(glia_net *a, glia_net *b, change what, const char *name, glia_status code,
+                           const char *phrase)
+{
+    glia_err err = {0};
+    const char *path = path_in_tmp("bad.safetensors");
+    glia_st_entry *all = calloc((size_t)a->nparams + 1, sizeof *all);
+    ck_assert_ptr_nonnull(all);
+    static int64_t transposed[2], flat[1], extra_shape[1] = {2};
+    static float extra[2] = {1, 2};
+    static int32_t ints[64];
+    size_t n = 0;
+    for (int i = 0; i < a->nparams; i++) {
+        const glia_param *p = &a->params[i];
+        glia_st_entry e = {p->name, GLIA_DT_F32, p->ndim, p->shape, p->value};
+        if (strcmp(p->name, name) == 0) {
+            if (what == DROP)
+                continue;
+            if (what == RESHAPE && p->ndim == 2) { /* same element count, transposed */
+                transposed[0] = p->shape[1];
+                transposed[1] = p->shape[0];
+                e.shape = transposed;
+            } else if (what == RESHAPE) { /* same element count, flattened */
+                flat[0] = (int64_t)p->size;
+                e.ndim = 1;
+                e.shape = flat;
+            } else if (what == INTEGER) {
+                ck_assert_uint_le(p->size, 64);
+                e.dtype = GLIA_DT_I32;
+                e.data = ints;
+            }
         }
-        if (pass == 2)
-            all[n++] = (glia_st_entry){"head.9.weight", GLIA_DT_F32, 1, extra_shape, extra};
-        ck_assert_int_eq(glia_st_write(path, all, n, NULL, &err), GLIA_OK);
-        ck_assert_int_eq(glia_st_open(path, &st, &err), GLIA_OK);
-        ck_assert_int_ne(glia_net_load(b, st, &err), GLIA_OK);
-        const char *want = pass == 0 ? "head.3.bias" : pass == 1 ? "head.1.weight" : "head.9.weight";
-        ck_assert_msg(strstr(err.msg, want), "pass %d: '%s' lacks '%s'", pass, err.msg, want);
-        glia_st_close(st);
+        all[n++] = e;
     }
+    if (what == EXTRA)
+        all[n++] = (glia_st_entry){name, GLIA_DT_F32, 1, extra_shape, extra};
+    ck_assert_msg(glia_st_write(path, all, n, NULL, &err) == GLIA_OK, "%s", err.msg);
+    glia_st_file *st;
+    ck_assert_msg(glia_st_open(path, &st, &err) == GLIA_OK, "%s", err.msg);
+    glia_err_clear(&err);
+    ck_assert_int_eq(glia_net_load(b, st, &err), code);
+    ck_assert_msg(strstr(err.msg, name) && strstr(err.msg, phrase), "'%s' lacks '%s' or '%s'", err.msg, name,
+                  phrase);
+    glia_st_close(st);
     free(all);
+}
+
+START_TEST(strict_load_refuses_mismatches)
+{
+    glia_net *a = small_net(0), *b = small_net(0);
+    expect_refused(a, b, DROP, "head.3.bias", GLIA_ENOTFOUND, "missing");
+    expect_refused(a, b, DROP, "features.0.weight", GLIA_ENOTFOUND, "missing");
+    expect_refused(a, b, RESHAPE, "head.1.weight", GLIA_EINVAL,
+                   "has shape [16, 5] but the manifest expects [5, 16]");
+    expect_refused(a, b, RESHAPE, "features.3.weight", GLIA_EINVAL, "has shape [108]");
+    expect_refused(a, b, EXTRA, "head.9.weight", GLIA_EINVAL, "unexpected");
+    expect_refused(a, b, EXTRA, "features.1.weight", GLIA_EINVAL, "unexpected");
+    expect_refused(a, b, INTEGER, "head.1.bias", GLIA_EUNSUPPORTED, "I32");
     glia_net_free(a);
     glia_net_free(b);
 }
@@ -179,16 +481,81 @@ END_TEST
 START_TEST(replica_shares_values_not_gradients)
 {
     glia_err err = {0};
-    glia_net *net = small_net(), *r;
+    glia_net *net = small_net(0), *r;
     ck_assert_int_eq(glia_net_enable_grads(net, &err), GLIA_OK);
     ck_assert_int_eq(glia_net_replica(net, &r, &err), GLIA_OK);
     ck_assert_ptr_eq(r->values, net->values);
+    ck_assert_ptr_nonnull(r->grads);
     ck_assert_ptr_ne(r->grads, net->grads);
-    ck_assert_ptr_eq(r->params[2].value, net->params[2].value);
+    for (int i = 0; i < net->nparams; i++) {
+        ck_assert_str_eq(r->params[i].name, net->params[i].name);
+        ck_assert_ptr_eq(r->params[i].value, net->params[i].value);
+        ck_assert_ptr_eq(r->params[i].grad, r->grads + (r->params[i].value - r->values));
+    }
     net->values[0] += 1.0f; /* seen through the replica */
     ck_assert_float_eq(r->layers[0].params[0].value[0], net->values[0]);
+    /* a backward through the replica fills its own gradients only */
+    glia_ctx *ctx;
+    ck_assert_int_eq(glia_ctx_new(r, 2, 1, &ctx, &err), GLIA_OK);
+    float *x = batch(net, 2, 3), dout[8];
+    gc_uniform(dout, 8, -1.0f, 1.0f, 4);
+    glia_rng rng;
+    glia_rng_seed(&rng, 1);
+    glia_net_zero_grads(net);
+    glia_net_zero_grads(r);
+    glia_net_forward(r, ctx, x, 2, &rng);
+    glia_net_backward(r, ctx, dout);
+    double in_replica = 0, in_master = 0;
+    for (size_t i = 0; i < net->size; i++) {
+        in_replica += fabs(r->grads[i]);
+        in_master += fabs(net->grads[i]);
+    }
+    ck_assert(in_replica > 0.0);
+    ck_assert(in_master == 0.0);
+    free(x);
+    glia_ctx_free(ctx);
     glia_net_free(r);
     glia_net_free(net); /* the replica did not free the shared values: ASan would say */
+}
+END_TEST
+
+/* ---- the shipped bundle ---- */
+
+START_TEST(fashion_cnn_builds_and_loads)
+{
+    glia_err err = {0};
+    glia_manifest m;
+    glia_net *net;
+    ck_assert_msg(glia_manifest_load(glia_test_path("models/fashion-cnn/model.yaml"), &m, &err) == GLIA_OK,
+                  "%s", err.msg);
+    ck_assert_msg(glia_net_new(m.input, m.layers, m.nlayers, &net, &err) == GLIA_OK, "%s", err.msg);
+    static const char *const names[] = {
+        "features.0.weight",   "features.0.bias",   "features.2.weight",   "features.2.bias",
+        "features.5.weight",   "features.5.bias",   "features.7.weight",   "features.7.bias",
+        "classifier.2.weight", "classifier.2.bias", "classifier.5.weight", "classifier.5.bias",
+    };
+    ck_assert_int_eq(net->nparams, 12);
+    for (int i = 0; i < 12; i++)
+        ck_assert_str_eq(net->params[i].name, names[i]);
+    ck_assert_int_eq(net->params[8].shape[0], 256);
+    ck_assert_int_eq(net->params[8].shape[1], 3136);
+    ck_assert_int_eq(net->output.c, 10);
+    /* 320 + 9248 + 18496 + 36928 + 803072 + 2570 parameters, as PyTorch counts them */
+    ck_assert_uint_eq(net->size, 870634);
+    glia_st_file *st;
+    ck_assert_msg(glia_st_open(m.weights, &st, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_net_load(net, st, &err) == GLIA_OK, "%s", err.msg);
+    glia_st_close(st);
+    glia_ctx *ctx;
+    ck_assert_int_eq(glia_ctx_new(net, 2, 0, &ctx, &err), GLIA_OK);
+    float *x = batch(net, 2, 1);
+    const float *y = glia_net_forward(net, ctx, x, 2, NULL);
+    for (int i = 0; i < 20; i++)
+        ck_assert(isfinite(y[i]));
+    free(x);
+    glia_ctx_free(ctx);
+    glia_net_free(net);
+    glia_manifest_free(&m);
 }
 END_TEST
 
@@ -197,11 +564,17 @@ int main(void)
     Suite *s = suite_create("net");
     TCase *tc = tcase_create("net");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, names_shapes_and_order_are_pytorch);
+    tcase_add_test(tc, bad_layers_are_refused_with_their_name);
     tcase_add_test(tc, whole_net_gradient);
+    tcase_add_test(tc, whole_net_check_catches_a_broken_layer);
+    tcase_add_test(tc, gradients_accumulate_until_zeroed);
     tcase_add_test(tc, inference_and_training_contexts_agree);
-    tcase_add_test(tc, save_load_round_trip_and_strictness);
+    tcase_add_test(tc, save_load_round_trip);
+    tcase_add_test(tc, strict_load_refuses_mismatches);
     tcase_add_test(tc, replica_shares_values_not_gradients);
+    tcase_add_test(tc, fashion_cnn_builds_and_loads);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -54,7 +54,7 @@ typedef struct {
     size_t size;  /* element count */
     float *value; /* borrowed view into the network's parameter buffer */
     float *grad;  /* borrowed view into a gradient buffer, or NULL (inference) */
-    int decay;    /* 1 if weight decay applies (weights), 0 for biases */
+    int decay;    /* informational: the optimizers decay every parameter, as torch.optim does */
 } glia_param;
 
 /* Everything a forward/backward call may touch besides x, y, dx, dy. */

@@ -1,0 +1,714 @@
+/*
+ * rnn.c - see rnn.h.
+ *
+ * Forward, per layer and direction: the input projection of every step at once
+ * (gates[B*T, G*H] = b_ih + b_hh + X W_ih^T, one GEMM over the whole padded block), then
+ * one small GEMM per step for the recurrent term (rec[B, G*H] = h W_hh^T) and the gate
+ * nonlinearities for the sequences still running at that step. A direction walks "steps"
+ * s = 0..max_len-1; sequence b is running while s < lengths[b] and is then at position
+ * s (forward) or lengths[b]-1-s (reverse), so both directions see exactly the steps
+ * pack_padded_sequence would give them and a finished sequence's state simply stops
+ * changing (which is why h_n is the running state after the loop). Rows of finished
+ * sequences still go through the step GEMM - a GEMM row depends only on its own input
+ * row, so this costs time, never correctness - and a batcher that groups sequences of
+ * similar length keeps that waste small.
+ *
+ * Saved state (training): the activated gates and the cell state of every position,
+ * stored by position rather than by step, so backward finds h_{t-1} and c_{t-1} of
+ * either direction with an index and never needs the step order again. The input is
+ * copied with padded positions zeroed: the weight-gradient GEMMs run over the whole
+ * padded block, where 0 * (NaN at a padded position) would otherwise leak into dW.
+ *
+ * Backward walks the steps backwards with the carried dh, dc of each running sequence;
+ * per step it only needs dh_{t-1} += dA W_hh (one GEMM). The pre-activation gradients dA
+ * of every position are kept, so the weight gradients are three GEMMs over the whole
+ * block afterwards: dW_ih += dA^T X, dW_hh += dA^T H_prev, dX (+)= dA W_ih.
+ */
+#include "core/nn/rnn.h"
+
+#include "core/nn/kernels.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- parameters ---- */
+
+static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape)
+{
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < ndim && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+}
+
+glia_status glia_rnn_params_load(const glia_param *params, int n, const glia_st_file *st, glia_err *err)
+{
+    for (int i = 0; i < n; i++) {
+        const glia_param *p = &params[i];
+        GLIA_ASSERT(p->value);
+        const glia_st_tensor *t = glia_st_find(st, p->name);
+        if (!t)
+            return glia_err_set(err, GLIA_ENOTFOUND, "missing tensor '%s'", p->name);
+        int same = t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++)
+            same = t->shape[d] == p->shape[d];
+        if (!same) {
+            char want[96], got[96];
+            format_shape(want, sizeof want, p->ndim, p->shape);
+            format_shape(got, sizeof got, t->ndim, t->shape);
+            return glia_err_set(err, GLIA_EINVAL, "tensor '%s' has shape %s but the module expects %s",
+                                p->name, got, want);
+        }
+        glia_status rc = glia_st_read_f32(t, p->value, p->size, err);
+        if (rc != GLIA_OK)
+            return rc;
+    }
+    return GLIA_OK;
+}
+
+static glia_status set_name(glia_param *p, const char *prefix, const char *local, glia_err *err)
+{
+    int has = prefix && *prefix;
+    int len = snprintf(p->name, sizeof p->name, "%s%s%s", has ? prefix : "", has ? "." : "", local);
+    if (len < 0 || (size_t)len >= sizeof p->name)
+        return glia_err_set(err, GLIA_EINVAL, "parameter name '%s.%s' is longer than %d bytes", prefix, local,
+                            GLIA_NAME_MAX - 1);
+    return GLIA_OK;
+}
+
+/* ---- embedding ---- */
+
+glia_status glia_embedding_init(glia_embedding *e, int num_embeddings, int embedding_dim, int has_padding_idx,
+                                int padding_idx, const char *prefix, glia_err *err)
+{
+    memset(e, 0, sizeof *e);
+    if (num_embeddings <= 0 || embedding_dim <= 0)
+        return glia_err_set(err, GLIA_EINVAL,
+                            "embedding: num_embeddings and embedding_dim must be positive (got %d, %d)",
+                            num_embeddings, embedding_dim);
+    if ((size_t)num_embeddings > SIZE_MAX / sizeof(float) / (size_t)embedding_dim)
+        return glia_err_set(err, GLIA_EINVAL, "embedding: %d x %d is too large", num_embeddings,
+                            embedding_dim);
+    if (has_padding_idx && (padding_idx < -num_embeddings || padding_idx >= num_embeddings))
+        return glia_err_set(err, GLIA_EINVAL, "embedding: padding_idx %d is outside [%d, %d)", padding_idx,
+                            -num_embeddings, num_embeddings);
+    e->num_embeddings = num_embeddings;
+    e->embedding_dim = embedding_dim;
+    e->padding_idx = !has_padding_idx ? -1 : padding_idx < 0 ? num_embeddings + padding_idx : padding_idx;
+    int64_t shape[2] = {num_embeddings, embedding_dim};
+    glia_param_shape(&e->weight, 2, shape, 1);
+    return set_name(&e->weight, prefix, "weight", err);
+}
+
+void glia_embedding_bind(glia_embedding *e, float *values, float *grads)
+{
+    e->weight.value = values;
+    e->weight.grad = grads;
+}
+
+void glia_embedding_reset(glia_embedding *e, glia_rng *rng)
+{
+    GLIA_ASSERT(e->weight.value);
+    for (size_t i = 0; i < e->weight.size; i++)
+        e->weight.value[i] = glia_rng_normal(rng);
+    if (e->padding_idx >= 0)
+        memset(e->weight.value + (size_t)e->padding_idx * (size_t)e->embedding_dim, 0,
+               sizeof(float) * (size_t)e->embedding_dim);
+}
+
+glia_status glia_embedding_forward(const glia_embedding *e, const int32_t *ids, const int32_t *lengths,
+                                   int batch, int steps, float *out, glia_err *err)
+{
+    GLIA_ASSERT(e->weight.value);
+    const size_t dim = (size_t)e->embedding_dim;
+    for (int b = 0; b < batch; b++) {
+        int len = lengths ? lengths[b] : steps;
+        for (int t = 0; t < steps; t++) {
+            size_t at = (size_t)b * (size_t)steps + (size_t)t;
+            float *row = out + at * dim;
+            if (t >= len) {
+                memset(row, 0, sizeof(float) * dim);
+                continue;
+            }
+            int32_t id = ids[at];
+            if (id < 0 || id >= e->num_embeddings)
+                return glia_err_set(err, GLIA_EINVAL,
+                                    "embedding: token id %ld at sequence %d, step %d is outside the "
+                                    "vocabulary [0, %d)",
+                                    (long)id, b, t, e->num_embeddings);
+            memcpy(row, e->weight.value + (size_t)id * dim, sizeof(float) * dim);
+        }
+    }
+    return GLIA_OK;
+}
+
+void glia_embedding_backward(glia_embedding *e, const int32_t *ids, const int32_t *lengths, int batch,
+                             int steps, const float *dout)
+{
+    GLIA_ASSERT(e->weight.grad);
+    const size_t dim = (size_t)e->embedding_dim;
+    for (int b = 0; b < batch; b++) {
+        int len = lengths ? lengths[b] : steps;
+        for (int t = 0; t < len; t++) {
+            size_t at = (size_t)b * (size_t)steps + (size_t)t;
+            int32_t id = ids[at];
+            GLIA_ASSERT(id >= 0 && id < e->num_embeddings);
+            if (id == e->padding_idx)
+                continue;
+            float *restrict g = e->weight.grad + (size_t)id * dim;
+            const float *restrict d = dout + at * dim;
+            for (size_t j = 0; j < dim; j++)
+                g[j] += d[j];
+        }
+    }
+}
+
+/* ---- RNN / LSTM parameters ---- */
+
+glia_status glia_rnn_mode_parse(const char *name, glia_rnn_mode *mode, glia_err *err)
+{
+    if (strcmp(name, "lstm") == 0 || strcmp(name, "LSTM") == 0)
+        *mode = GLIA_RNN_LSTM;
+    else if (strcmp(name, "rnn_tanh") == 0 || strcmp(name, "RNN_TANH") == 0)
+        *mode = GLIA_RNN_TANH;
+    else
+        return glia_err_set(err, GLIA_ENOTFOUND, "unknown recurrent mode '%s' (known: lstm, rnn_tanh)", name);
+    return GLIA_OK;
+}
+
+glia_status glia_rnn_init(glia_rnn *rnn, const glia_rnn_config *cfg, const char *prefix, glia_err *err)
+{
+    memset(rnn, 0, sizeof *rnn);
+    if (cfg->mode != GLIA_RNN_TANH && cfg->mode != GLIA_RNN_LSTM)
+        return glia_err_set(err, GLIA_EINVAL, "rnn: unknown mode %d", (int)cfg->mode);
+    if (cfg->input_size <= 0 || cfg->hidden_size <= 0)
+        return glia_err_set(err, GLIA_EINVAL, "rnn: input_size and hidden_size must be positive (got %d, %d)",
+                            cfg->input_size, cfg->hidden_size);
+    if (cfg->num_layers < 1 || cfg->num_layers > GLIA_RNN_MAX_LAYERS)
+        return glia_err_set(err, GLIA_EINVAL, "rnn: num_layers must be in 1..%d (got %d)",
+                            GLIA_RNN_MAX_LAYERS, cfg->num_layers);
+    if (cfg->bidirectional != 0 && cfg->bidirectional != 1)
+        return glia_err_set(err, GLIA_EINVAL, "rnn: bidirectional must be 0 or 1 (got %d)",
+                            cfg->bidirectional);
+    const int gates = cfg->mode == GLIA_RNN_LSTM ? 4 : 1;
+    /* every GEMM dimension and leading dimension must fit an int */
+    if (cfg->hidden_size > INT_MAX / 8 || cfg->input_size > INT_MAX / 8)
+        return glia_err_set(err, GLIA_EINVAL, "rnn: input_size %d or hidden_size %d is too large",
+                            cfg->input_size, cfg->hidden_size);
+    rnn->cfg = *cfg;
+    rnn->gates = gates;
+    rnn->directions = cfg->bidirectional ? 2 : 1;
+    rnn->output_size = cfg->hidden_size * rnn->directions;
+    const int64_t gh = (int64_t)gates * cfg->hidden_size, h = cfg->hidden_size;
+    static const char *const kinds[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    for (int l = 0; l < cfg->num_layers; l++) {
+        int64_t in = l == 0 ? cfg->input_size : rnn->output_size;
+        for (int d = 0; d < rnn->directions; d++) {
+            for (int k = 0; k < 4; k++) {
+                glia_param *p = &rnn->params[rnn->nparams++];
+                int64_t shape[2] = {gh, k == 0 ? in : h};
+                glia_param_shape(p, k < 2 ? 2 : 1, shape, 1);
+                char local[64];
+                snprintf(local, sizeof local, "%s_l%d%s", kinds[k], l, d ? "_reverse" : "");
+                glia_status rc = set_name(p, prefix, local, err);
+                if (rc != GLIA_OK)
+                    return rc;
+                rnn->size += p->size;
+            }
+        }
+    }
+    return GLIA_OK;
+}
+
+void glia_rnn_bind(glia_rnn *rnn, float *values, float *grads)
+{
+    size_t off = 0;
+    for (int i = 0; i < rnn->nparams; i++) {
+        rnn->params[i].value = values + off;
+        rnn->params[i].grad = grads ? grads + off : NULL;
+        off += rnn->params[i].size;
+    }
+}
+
+void glia_rnn_reset(glia_rnn *rnn, glia_rng *rng)
+{
+    float bound = 1.0f / sqrtf((float)rnn->cfg.hidden_size);
+    for (int i = 0; i < rnn->nparams; i++) {
+        GLIA_ASSERT(rnn->params[i].value);
+        glia_fill_uniform(rnn->params[i].value, rnn->params[i].size, bound, rng);
+    }
+}
+
+/* ---- run context ---- */
+
+struct glia_rnn_ctx {
+    glia_rnn_config cfg;
+    int gates, directions, max_batch, max_steps, training;
+    size_t bytes;
+    float *block;     /* every float buffer below is a slice of this one allocation */
+    int32_t *lengths; /* [max_batch] of the last forward */
+    int batch, steps, max_len, has_forward;
+    float *input;                                   /* training: x with padded positions zeroed */
+    float *outputs[GLIA_RNN_MAX_LAYERS];            /* training: every layer's; else 2, alternating */
+    float *gate_store[GLIA_RNN_MAX_LAYERS * 2];     /* training LSTM: per (layer, direction); else [0] */
+    float *cell_store[GLIA_RNN_MAX_LAYERS * 2];     /* training LSTM: per (layer, direction) */
+    float *h, *c;                                   /* [B, H] running state */
+    float *rec;                                     /* [B, GH] recurrent term of one step */
+    float *h_n, *c_n;                               /* [layers * directions, B, H] */
+    float *dgates, *step_dgates, *dh, *dc, *dh_rec; /* backward: [B*T, GH], [B, GH], [B, H] x 3 */
+    float *h_prev;                                  /* backward: [B*T, H] h_{t-1} of every position */
+    float *dlayer[2];                               /* backward: dL/d(layer output), alternating */
+};
+
+glia_status glia_rnn_ctx_new(const glia_rnn *rnn, int max_batch, int max_steps, int training,
+                             glia_rnn_ctx **out, glia_err *err)
+{
+    *out = NULL;
+    if (max_batch <= 0 || max_steps <= 0)
+        return glia_err_set(err, GLIA_EINVAL, "rnn: max_batch and max_steps must be positive (got %d, %d)",
+                            max_batch, max_steps);
+    const glia_rnn_config *cfg = &rnn->cfg;
+    const size_t H = (size_t)cfg->hidden_size, GH = (size_t)rnn->gates * H, D = (size_t)rnn->output_size;
+    const size_t in = (size_t)cfg->input_size, L = (size_t)cfg->num_layers, dirs = (size_t)rnn->directions;
+    size_t widest = GH > D ? GH : D;
+    widest = widest > in ? widest : in;
+    /* GEMMs see B*T rows and index up to B*T*widest floats with int strides and sizes */
+    if ((size_t)max_batch * (size_t)max_steps > (size_t)INT_MAX / widest)
+        return glia_err_set(err, GLIA_EINVAL, "rnn: a context for %d sequences of %d steps is too large",
+                            max_batch, max_steps);
+    const size_t BT = (size_t)max_batch * (size_t)max_steps, B = (size_t)max_batch;
+    const int lstm = cfg->mode == GLIA_RNN_LSTM, keep_gates = training && lstm;
+
+    glia_rnn_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for an rnn context");
+    ctx->cfg = *cfg;
+    ctx->gates = rnn->gates;
+    ctx->directions = rnn->directions;
+    ctx->max_batch = max_batch;
+    ctx->max_steps = max_steps;
+    ctx->training = training ? 1 : 0;
+
+    /* two passes over the same layout: the first counts, the second hands out slices */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t used = 0;
+        float *base = ctx->block;
+#define SLICE(ptr, n)                                                                                        \
+    do {                                                                                                     \
+        if (pass)                                                                                            \
+            (ptr) = base + used;                                                                             \
+        used += (n);                                                                                         \
+    } while (0)
+        if (training)
+            SLICE(ctx->input, BT * in);
+        for (size_t l = 0; l < (training ? L : 2); l++)
+            SLICE(ctx->outputs[l], BT * D);
+        for (size_t i = 0; i < (keep_gates ? L * dirs : 1); i++)
+            SLICE(ctx->gate_store[i], BT * GH);
+        for (size_t i = 0; i < (keep_gates ? L * dirs : 0); i++)
+            SLICE(ctx->cell_store[i], BT * H);
+        SLICE(ctx->h, B * H);
+        SLICE(ctx->c, B * H);
+        SLICE(ctx->rec, B * GH);
+        SLICE(ctx->h_n, L * dirs * B * H);
+        if (lstm)
+            SLICE(ctx->c_n, L * dirs * B * H);
+        if (training) {
+            SLICE(ctx->dgates, BT * GH);
+            SLICE(ctx->step_dgates, B * GH);
+            SLICE(ctx->dh, B * H);
+            SLICE(ctx->dc, B * H);
+            SLICE(ctx->dh_rec, B * H);
+            SLICE(ctx->h_prev, BT * H);
+            if (L > 1) {
+                SLICE(ctx->dlayer[0], BT * D);
+                SLICE(ctx->dlayer[1], BT * D);
+            }
+        }
+#undef SLICE
+        if (!pass) {
+            if (used > SIZE_MAX / sizeof(float))
+                goto oom;
+            ctx->bytes = used * sizeof(float) + B * sizeof(int32_t) + sizeof *ctx;
+            ctx->block = calloc(used, sizeof(float));
+            ctx->lengths = calloc(B, sizeof(int32_t));
+            if (!ctx->block || !ctx->lengths)
+                goto oom;
+        }
+    }
+    *out = ctx;
+    return GLIA_OK;
+oom:
+    glia_rnn_ctx_free(ctx);
+    return glia_err_set(err, GLIA_ENOMEM, "out of memory for an rnn context of %d sequences of %d steps",
+                        max_batch, max_steps);
+}
+
+void glia_rnn_ctx_free(glia_rnn_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    free(ctx->block);
+    free(ctx->lengths);
+    free(ctx);
+}
+
+size_t glia_rnn_ctx_bytes(const glia_rnn_ctx *ctx)
+{
+    return ctx->bytes;
+}
+
+const float *glia_rnn_h_n(const glia_rnn_ctx *ctx)
+{
+    return ctx->h_n;
+}
+
+const float *glia_rnn_c_n(const glia_rnn_ctx *ctx)
+{
+    return ctx->c_n;
+}
+
+/* ---- forward ---- */
+
+static inline float sigmoidf(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+/* Position of sequence b (length len) at step s of direction d. */
+static inline int position(int d, int len, int s)
+{
+    return d ? len - 1 - s : s;
+}
+
+/* One direction of one layer: x [B*T, in] -> its half of y [B*T, D]; final state into
+ * h_n/c_n slot `slot`. */
+static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer, int d, const float *x,
+                              int in, float *y)
+{
+    const int B = ctx->batch, T = ctx->steps, H = rnn->cfg.hidden_size, GH = rnn->gates * H;
+    const int D = rnn->output_size, slot = layer * rnn->directions + d;
+    const int lstm = rnn->cfg.mode == GLIA_RNN_LSTM, keep = ctx->training && lstm;
+    const glia_param *p = &rnn->params[slot * 4];
+    const float *w_ih = p[0].value, *w_hh = p[1].value, *b_ih = p[2].value, *b_hh = p[3].value;
+    float *gates = keep ? ctx->gate_store[slot] : ctx->gate_store[0];
+    float *cells = keep ? ctx->cell_store[slot] : NULL;
+    float *h = ctx->h, *c = ctx->c, *rec = ctx->rec;
+    const size_t BT = (size_t)B * (size_t)T;
+
+    for (size_t r = 0; r < BT; r++) {
+        float *restrict g = gates + r * (size_t)GH;
+        for (int j = 0; j < GH; j++)
+            g[j] = b_ih[j] + b_hh[j];
+    }
+    glia_gemm(0, 1, (int)BT, GH, in, 1.0f, x, in, w_ih, in, 1.0f, gates, GH);
+    memset(h, 0, sizeof(float) * (size_t)B * (size_t)H);
+    memset(c, 0, sizeof(float) * (size_t)B * (size_t)H);
+
+    for (int s = 0; s < ctx->max_len; s++) {
+        if (s > 0)
+            glia_gemm(0, 1, B, GH, H, 1.0f, h, H, w_hh, H, 0.0f, rec, GH);
+        for (int b = 0; b < B; b++) {
+            const int len = ctx->lengths[b];
+            if (s >= len)
+                continue;
+            const size_t at = (size_t)b * (size_t)T + (size_t)position(d, len, s);
+            float *restrict a = gates + at * (size_t)GH;
+            const float *restrict r = rec + (size_t)b * (size_t)GH;
+            float *restrict hb = h + (size_t)b * (size_t)H, *restrict yb = y + at * (size_t)D + (size_t)d * H;
+            if (s > 0)
+                for (int j = 0; j < GH; j++)
+                    a[j] += r[j];
+            if (!lstm) {
+                for (int j = 0; j < H; j++)
+                    yb[j] = hb[j] = tanhf(a[j]);
+                continue;
+            }
+            float *restrict cb = c + (size_t)b * (size_t)H;
+            for (int j = 0; j < H; j++) {
+                float i = sigmoidf(a[j]), f = sigmoidf(a[H + j]), g = tanhf(a[2 * H + j]),
+                      o = sigmoidf(a[3 * H + j]);
+                float cn = f * cb[j] + i * g;
+                a[j] = i;
+                a[H + j] = f;
+                a[2 * H + j] = g;
+                a[3 * H + j] = o;
+                cb[j] = cn;
+                yb[j] = hb[j] = o * tanhf(cn);
+            }
+            if (cells)
+                memcpy(cells + at * (size_t)H, cb, sizeof(float) * (size_t)H);
+        }
+    }
+    memcpy(ctx->h_n + (size_t)slot * (size_t)B * (size_t)H, h, sizeof(float) * (size_t)B * (size_t)H);
+    if (lstm)
+        memcpy(ctx->c_n + (size_t)slot * (size_t)B * (size_t)H, c, sizeof(float) * (size_t)B * (size_t)H);
+}
+
+glia_status glia_rnn_forward(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float *x, const int32_t *lengths,
+                             int batch, int steps, const float **out, glia_err *err)
+{
+    GLIA_ASSERT(memcmp(&ctx->cfg, &rnn->cfg, sizeof rnn->cfg) == 0);
+    *out = NULL;
+    ctx->has_forward = 0;
+    if (batch < 1 || batch > ctx->max_batch)
+        return glia_err_set(err, GLIA_EINVAL, "rnn: batch of %d sequences; this context takes 1..%d", batch,
+                            ctx->max_batch);
+    if (steps < 1 || steps > ctx->max_steps)
+        return glia_err_set(err, GLIA_EINVAL, "rnn: sequences of %d steps; this context takes 1..%d", steps,
+                            ctx->max_steps);
+    int max_len = 0;
+    for (int b = 0; b < batch; b++) {
+        int len = lengths ? lengths[b] : steps;
+        if (len < 1 || len > steps)
+            return glia_err_set(err, GLIA_EINVAL, "rnn: sequence %d has length %d; lengths must be in 1..%d",
+                                b, len, steps);
+        ctx->lengths[b] = len;
+        max_len = len > max_len ? len : max_len;
+    }
+    ctx->batch = batch;
+    ctx->steps = steps;
+    ctx->max_len = max_len;
+
+    const size_t BT = (size_t)batch * (size_t)steps, D = (size_t)rnn->output_size;
+    int in_size = rnn->cfg.input_size;
+    const float *in = x;
+    if (ctx->training) {
+        const size_t row = (size_t)in_size;
+        for (int b = 0; b < batch; b++) {
+            size_t first = (size_t)b * (size_t)steps, valid = (size_t)ctx->lengths[b];
+            memcpy(ctx->input + first * row, x + first * row, sizeof(float) * valid * row);
+            memset(ctx->input + (first + valid) * row, 0, sizeof(float) * ((size_t)steps - valid) * row);
+        }
+        in = ctx->input;
+    }
+    for (int l = 0; l < rnn->cfg.num_layers; l++) {
+        float *y = ctx->training ? ctx->outputs[l] : ctx->outputs[l & 1];
+        memset(y, 0, sizeof(float) * BT * D); /* padded positions stay 0 */
+        for (int d = 0; d < rnn->directions; d++)
+            forward_direction(rnn, ctx, l, d, in, in_size, y);
+        in = y;
+        in_size = rnn->output_size;
+    }
+    ctx->has_forward = ctx->training;
+    *out = in;
+    return GLIA_OK;
+}
+
+/* ---- backward ---- */
+
+/* One direction of one layer. x [B*T, in] is the layer's input and y [B*T, D] its output;
+ * dy [B*T, D] is dL/dy (read at valid positions only). dx [B*T, in] receives dL/dx,
+ * overwritten (accumulate 0) or added to (1); NULL skips it. */
+static void backward_direction(glia_rnn *rnn, glia_rnn_ctx *ctx, int layer, int d, const float *x, int in,
+                               const float *y, const float *dy, const float *dh_n, const float *dc_n,
+                               float *dx, int accumulate)
+{
+    const int B = ctx->batch, T = ctx->steps, H = rnn->cfg.hidden_size, GH = rnn->gates * H;
+    const int D = rnn->output_size, slot = layer * rnn->directions + d;
+    const int lstm = rnn->cfg.mode == GLIA_RNN_LSTM;
+    glia_param *p = &rnn->params[slot * 4];
+    const float *w_ih = p[0].value, *w_hh = p[1].value;
+    const float *gates = lstm ? ctx->gate_store[slot] : NULL, *cells = lstm ? ctx->cell_store[slot] : NULL;
+    float *dA = ctx->dgates, *step = ctx->step_dgates, *dh = ctx->dh, *dc = ctx->dc, *dh_rec = ctx->dh_rec;
+    const size_t BT = (size_t)B * (size_t)T, BH = (size_t)B * (size_t)H;
+
+    memset(dA, 0, sizeof(float) * BT * (size_t)GH); /* padded positions: no gradient */
+    memset(step, 0, sizeof(float) * (size_t)B * (size_t)GH);
+    if (dh_n)
+        memcpy(dh, dh_n + (size_t)slot * BH, sizeof(float) * BH);
+    else
+        memset(dh, 0, sizeof(float) * BH);
+    if (lstm && dc_n)
+        memcpy(dc, dc_n + (size_t)slot * BH, sizeof(float) * BH);
+    else
+        memset(dc, 0, sizeof(float) * BH);
+
+    for (int s = ctx->max_len - 1; s >= 0; s--) {
+        for (int b = 0; b < B; b++) {
+            const int len = ctx->lengths[b];
+            if (s >= len)
+                continue;
+            const int pos = position(d, len, s);
+            const size_t at = (size_t)b * (size_t)T + (size_t)pos;
+            const float *restrict dyb = dy + at * (size_t)D + (size_t)d * H;
+            float *restrict dhb = dh + (size_t)b * (size_t)H;
+            float *restrict da = dA + at * (size_t)GH, *restrict st = step + (size_t)b * (size_t)GH;
+            if (!lstm) {
+                const float *restrict yb = y + at * (size_t)D + (size_t)d * H;
+                for (int j = 0; j < H; j++) {
+                    float g = dyb[j] + dhb[j];
+                    st[j] = da[j] = g * (1.0f - yb[j] * yb[j]);
+                }
+                continue;
+            }
+            const float *restrict a = gates + at * (size_t)GH, *restrict cb = cells + at * (size_t)H;
+            /* c_{t-1}: the previous step's cell of this direction, 0 before the first */
+            const float *cprev =
+                s > 0 ? cells + ((size_t)b * (size_t)T + (size_t)position(d, len, s - 1)) * H : NULL;
+            float *restrict dcb = dc + (size_t)b * (size_t)H;
+            for (int j = 0; j < H; j++) {
+                float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+                float tc = tanhf(cb[j]), cp = cprev ? cprev[j] : 0.0f;
+                float dhj = dyb[j] + dhb[j];
+                float dcj = dcb[j] + dhj * o * (1.0f - tc * tc);
+                st[j] = da[j] = dcj * g * i * (1.0f - i);
+                st[H + j] = da[H + j] = dcj * cp * f * (1.0f - f);
+                st[2 * H + j] = da[2 * H + j] = dcj * i * (1.0f - g * g);
+                st[3 * H + j] = da[3 * H + j] = dhj * tc * o * (1.0f - o);
+                dcb[j] = dcj * f;
+            }
+        }
+        if (s == 0)
+            break; /* every sequence's first step: nothing earlier to carry to */
+        glia_gemm(0, 0, B, H, GH, 1.0f, step, GH, w_hh, H, 0.0f, dh_rec, H);
+        for (int b = 0; b < B; b++)
+            if (s < ctx->lengths[b])
+                memcpy(dh + (size_t)b * (size_t)H, dh_rec + (size_t)b * (size_t)H, sizeof(float) * (size_t)H);
+    }
+
+    /* h_{t-1} of every position (0 at each sequence's first step and at padding) */
+    float *hp = ctx->h_prev;
+    memset(hp, 0, sizeof(float) * BT * (size_t)H);
+    for (int b = 0; b < B; b++) {
+        const int len = ctx->lengths[b];
+        for (int s = 1; s < len; s++) {
+            size_t at = (size_t)b * (size_t)T + (size_t)position(d, len, s);
+            size_t prev = (size_t)b * (size_t)T + (size_t)position(d, len, s - 1);
+            memcpy(hp + at * (size_t)H, y + prev * (size_t)D + (size_t)d * H, sizeof(float) * (size_t)H);
+        }
+    }
+    if (p[0].grad)
+        glia_gemm(1, 0, GH, in, (int)BT, 1.0f, dA, GH, x, in, 1.0f, p[0].grad, in);
+    if (p[1].grad)
+        glia_gemm(1, 0, GH, H, (int)BT, 1.0f, dA, GH, hp, H, 1.0f, p[1].grad, H);
+    float *gb_ih = p[2].grad, *gb_hh = p[3].grad;
+    if (gb_ih || gb_hh) {
+        for (int b = 0; b < B; b++) {
+            for (int t = 0; t < ctx->lengths[b]; t++) {
+                const float *restrict da = dA + ((size_t)b * (size_t)T + (size_t)t) * (size_t)GH;
+                for (int j = 0; gb_ih && j < GH; j++)
+                    gb_ih[j] += da[j];
+                for (int j = 0; gb_hh && j < GH; j++)
+                    gb_hh[j] += da[j];
+            }
+        }
+    }
+    if (dx)
+        glia_gemm(0, 0, (int)BT, in, GH, 1.0f, dA, GH, w_ih, in, accumulate ? 1.0f : 0.0f, dx, in);
+}
+
+void glia_rnn_backward(glia_rnn *rnn, glia_rnn_ctx *ctx, const float *dout, const float *dh_n,
+                       const float *dc_n, float *dx)
+{
+    GLIA_ASSERT(memcmp(&ctx->cfg, &rnn->cfg, sizeof rnn->cfg) == 0);
+    GLIA_ASSERT(ctx->training && ctx->has_forward);
+    const int L = rnn->cfg.num_layers;
+    const float *dy = dout;
+    for (int l = L - 1; l >= 0; l--) {
+        const float *x = l ? ctx->outputs[l - 1] : ctx->input;
+        const int in = l ? rnn->output_size : rnn->cfg.input_size;
+        float *dx_l = l ? ctx->dlayer[(l - 1) & 1] : dx;
+        for (int d = 0; d < rnn->directions; d++)
+            backward_direction(rnn, ctx, l, d, x, in, ctx->outputs[l], dy, dh_n, dc_n, dx_l, d > 0);
+        dy = dx_l;
+    }
+}
+
+/* ---- pooling over time ---- */
+
+glia_status glia_rnn_pool_parse(const char *name, glia_rnn_pool *pool, glia_err *err)
+{
+    if (strcmp(name, "last") == 0)
+        *pool = GLIA_RNN_POOL_LAST;
+    else if (strcmp(name, "mean") == 0)
+        *pool = GLIA_RNN_POOL_MEAN;
+    else if (strcmp(name, "max") == 0)
+        *pool = GLIA_RNN_POOL_MAX;
+    else
+        return glia_err_set(err, GLIA_ENOTFOUND, "unknown pooling '%s' (known: last, mean, max)", name);
+    return GLIA_OK;
+}
+
+/* The step LAST picks for feature f: the reverse half's last state is at position 0. */
+static inline int last_step(int f, int features, int directions, int len)
+{
+    return directions == 2 && f >= features / 2 ? 0 : len - 1;
+}
+
+/* The step MAX picks for feature f of sequence xb: the first maximum, or the first NaN. */
+static inline int max_step(const float *xb, int f, int features, int len)
+{
+    int best = 0;
+    float v = xb[f];
+    for (int t = 1; t < len && !isnan(v); t++) {
+        float u = xb[(size_t)t * (size_t)features + (size_t)f];
+        if (u > v || isnan(u)) {
+            v = u;
+            best = t;
+        }
+    }
+    return best;
+}
+
+void glia_rnn_pool_forward(glia_rnn_pool pool, const float *x, const int32_t *lengths, int batch, int steps,
+                           int features, int directions, float *y)
+{
+    GLIA_ASSERT(directions == 1 || (directions == 2 && features % 2 == 0));
+    const size_t F = (size_t)features;
+    for (int b = 0; b < batch; b++) {
+        const int len = lengths ? lengths[b] : steps;
+        const float *xb = x + (size_t)b * (size_t)steps * F;
+        float *restrict yb = y + (size_t)b * F;
+        switch (pool) {
+        case GLIA_RNN_POOL_LAST:
+            for (int f = 0; f < features; f++)
+                yb[f] = xb[(size_t)last_step(f, features, directions, len) * F + (size_t)f];
+            break;
+        case GLIA_RNN_POOL_MEAN:
+            memcpy(yb, xb, sizeof(float) * F);
+            for (int t = 1; t < len; t++)
+                for (size_t f = 0; f < F; f++)
+                    yb[f] += xb[(size_t)t * F + f];
+            for (size_t f = 0; f < F; f++)
+                yb[f] /= (float)len;
+            break;
+        case GLIA_RNN_POOL_MAX:
+            for (int f = 0; f < features; f++)
+                yb[f] = xb[(size_t)max_step(xb, f, features, len) * F + (size_t)f];
+            break;
+        }
+    }
+}
+
+void glia_rnn_pool_backward(glia_rnn_pool pool, const float *x, const int32_t *lengths, int batch, int steps,
+                            int features, int directions, const float *dy, float *dx)
+{
+    GLIA_ASSERT(directions == 1 || (directions == 2 && features % 2 == 0));
+    const size_t F = (size_t)features;
+    memset(dx, 0, sizeof(float) * (size_t)batch * (size_t)steps * F);
+    for (int b = 0; b < batch; b++) {
+        const int len = lengths ? lengths[b] : steps;
+        const float *xb = x + (size_t)b * (size_t)steps * F, *dyb = dy + (size_t)b * F;
+        float *dxb = dx + (size_t)b * (size_t)steps * F;
+        switch (pool) {
+        case GLIA_RNN_POOL_LAST:
+            for (int f = 0; f < features; f++)
+                dxb[(size_t)last_step(f, features, directions, len) * F + (size_t)f] = dyb[f];
+            break;
+        case GLIA_RNN_POOL_MEAN:
+            for (int t = 0; t < len; t++)
+                for (size_t f = 0; f < F; f++)
+                    dxb[(size_t)t * F + f] = dyb[f] / (float)len;
+            break;
+        case GLIA_RNN_POOL_MAX:
+            for (int f = 0; f < features; f++)
+                dxb[(size_t)max_step(xb, f, features, len) * F + (size_t)f] = dyb[f];
+            break;
+        }
+    }
+}

@@ -1,6 +1,7 @@
 /* config.c - see config.h. */
 #include "daemon/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -12,6 +13,13 @@
 
 #include "core/base/yamlutil.h"
 #include "daemon/log.h"
+
+_Static_assert((int)CONFIG_LOG_ERROR == (int)LOG_ERROR && (int)CONFIG_LOG_WARN == (int)LOG_WARN &&
+                   (int)CONFIG_LOG_INFO == (int)LOG_INFO && (int)CONFIG_LOG_DEBUG == (int)LOG_DEBUG,
+               "config.log_level is passed to log_set_level as it is");
+
+enum { BODY_MIN = 1024, TOKEN_MAX = 4096 };
+#define BODY_MAX (1L << 30)
 
 void config_defaults(config *c)
 {
@@ -27,7 +35,7 @@ void config_defaults(config *c)
     c->drain_timeout_ms = 10000;
     c->blas_threads = 1;
     snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/gliad");
-    c->log_level = LOG_INFO;
+    c->log_level = CONFIG_LOG_INFO;
 }
 
 void config_free(config *c)
@@ -37,39 +45,90 @@ void config_free(config *c)
     c->nmodels = 0;
 }
 
-static void resolve(const config *c, const char *p, char *out)
+/* A YAML null (`key:`, `key: ~`, `key: null`) as opposed to the string "" or "null". */
+static int is_null(const yaml_node_t *n)
 {
-    if (p[0] == '/' || p[0] == '\0') {
-        snprintf(out, CONFIG_PATH_MAX, "%s", p);
-        return;
-    }
-    char dir[CONFIG_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", c->path);
-    snprintf(out, CONFIG_PATH_MAX, "%s/%s", dirname(dir), p);
+    if (!n || n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    const char *s = (const char *)n->data.scalar.value;
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
-/* "8MiB", "512KiB", "1MB", "1000" -> bytes. */
-static int parse_size(const char *s, long *out)
+/* Integer at map.key, named section.key in messages; absent keeps *out (the default). */
+static glia_status opt_int(glia_yaml *y, yaml_node_t *map, const char *section, const char *key, int min,
+                           int max, int *out, glia_err *err)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || v < 0)
-        return -1;
-    while (*end == ' ')
-        end++;
+    yaml_node_t *n = glia_yaml_get(y, map, key);
+    if (!n)
+        return GLIA_OK;
+    char name[64];
+    snprintf(name, sizeof name, "%s%s%s", section ? section : "", section ? "." : "", key);
+    long v;
+    glia_status rc = glia_yaml_long(y, n, name, min, max, &v, err);
+    if (rc == GLIA_OK)
+        *out = (int)v;
+    return rc;
+}
+
+/* A path at node n (named key): relative to the config file's directory; a YAML null
+ * gives "" when empty_ok. */
+static glia_status path_value(glia_yaml *y, yaml_node_t *n, const char *key, const config *c, int empty_ok,
+                              char *out, glia_err *err)
+{
+    const char *p;
+    if (empty_ok && is_null(n))
+        p = "";
+    else {
+        glia_status rc = glia_yaml_string(y, n, key, &p, err);
+        if (rc)
+            return rc;
+    }
+    if (!*p && !empty_ok)
+        return glia_yaml_error(y, n, GLIA_EINVAL, err, "%s: a path is required here, got an empty string",
+                               key);
+    int len;
+    if (p[0] == '/' || p[0] == '\0')
+        len = snprintf(out, CONFIG_PATH_MAX, "%s", p);
+    else {
+        char dir[CONFIG_PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", c->path);
+        len = snprintf(out, CONFIG_PATH_MAX, "%s/%s", dirname(dir), p);
+    }
+    if (len < 0 || len >= CONFIG_PATH_MAX)
+        return glia_yaml_error(y, n, GLIA_EINVAL, err, "%s: the path is longer than %d bytes", key,
+                               CONFIG_PATH_MAX - 1);
+    return GLIA_OK;
+}
+
+/* "8MiB", "512 KiB", "1.5MB", "1000", "1000B" -> bytes. Decimal only: no sign, hex,
+ * exponent, inf or nan, which strtod would take. Returns -1 when s is not a size. */
+static long parse_size(const char *s)
+{
     static const struct {
         const char *unit;
         double factor;
     } units[] = {{"", 1},     {"B", 1},    {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0},
                  {"KB", 1e3}, {"kB", 1e3}, {"MB", 1e6},     {"GB", 1e9}};
+    const char *p = s;
+    double v = 0;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((v = v * 10 + (*p - '0')) > 1e15)
+            return -1;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return -1;
+        for (double place = 0.1; *p >= '0' && *p <= '9'; p++, place /= 10)
+            v += (*p - '0') * place;
+    }
+    while (*p == ' ')
+        p++;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (strcmp(end, units[i].unit) == 0) {
+        if (strcmp(p, units[i].unit) == 0) {
             double b = v * units[i].factor;
-            if (b > 1e12)
-                return -1;
-            *out = (long)b;
-            return 0;
+            return b > 1e15 ? -1 : (long)b;
         }
     return -1;
 }
@@ -86,9 +145,36 @@ static int valid_name(const char *s)
     return 1;
 }
 
+static glia_status parse_listen(glia_yaml *y, yaml_node_t *map, config *c, glia_err *err)
+{
+    static const char *const keys[] = {"address", "port", NULL};
+    glia_status rc;
+    yaml_node_t *n;
+    const char *s;
+    if ((rc = glia_yaml_check_keys(y, map, "listen", keys, err)) ||
+        (rc = opt_int(y, map, "listen", "port", 0, 65535, &c->port, err)))
+        return rc;
+    if (!(n = glia_yaml_get(y, map, "address")))
+        return GLIA_OK;
+    if ((rc = glia_yaml_string(y, n, "listen.address", &s, err)))
+        return rc;
+    /* A literal, not a host name: gliad resolves nothing, and a name that maps to several
+     * addresses would make "where does it listen" a question of /etc/hosts. */
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (strlen(s) >= sizeof c->listen ||
+        (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1))
+        return glia_yaml_error(
+            y, n, GLIA_EINVAL, err,
+            "listen.address: '%s' is not an IPv4 or IPv6 address (e.g. 127.0.0.1, ::1, 0.0.0.0)", s);
+    snprintf(c->listen, sizeof c->listen, "%s", s);
+    return GLIA_OK;
+}
+
 static glia_status parse_models(glia_yaml *y, yaml_node_t *seq, config *c, glia_err *err)
 {
     static const char *const keys[] = {"name", "path", NULL};
+    if (is_null(seq)) /* "models:" with every entry commented out */
+        return GLIA_OK;
     if (!glia_yaml_is_seq(seq))
         return glia_yaml_error(y, seq, GLIA_EINVAL, err, "models: expected a list of {name, path}");
     int n = glia_yaml_seq_len(seq);
@@ -97,28 +183,57 @@ static glia_status parse_models(glia_yaml *y, yaml_node_t *seq, config *c, glia_
         return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", c->path);
     for (int i = 0; i < n; i++) {
         yaml_node_t *m = glia_yaml_seq_at(y, seq, i);
-        const char *name = NULL, *path = NULL;
+        char what[32], key[48];
+        const char *name;
         glia_status rc;
-        if ((rc = glia_yaml_check_keys(y, m, "models[]", keys, err)))
+        snprintf(what, sizeof what, "models[%d]", i);
+        if ((rc = glia_yaml_check_keys(y, m, what, keys, err)))
             return rc;
         for (int k = 0; keys[k]; k++)
             if (!glia_yaml_get(y, m, keys[k]))
                 return glia_yaml_error(y, m, GLIA_EINVAL, err,
-                                       "models[].%s: missing (each model needs a name and a path)", keys[k]);
-        if ((rc = glia_yaml_string(y, glia_yaml_get(y, m, "name"), "models[].name", &name, err)) ||
-            (rc = glia_yaml_string(y, glia_yaml_get(y, m, "path"), "models[].path", &path, err)))
+                                       "%s.%s: missing (each model needs a name and a path)", what, keys[k]);
+        yaml_node_t *name_node = glia_yaml_get(y, m, "name");
+        snprintf(key, sizeof key, "%s.name", what);
+        if ((rc = glia_yaml_string(y, name_node, key, &name, err)))
             return rc;
         if (!valid_name(name))
-            return glia_yaml_error(y, m, GLIA_EINVAL, err,
-                                   "models[].name: '%s' must be 1-64 letters, digits, '.', '_' or '-'", name);
+            return glia_yaml_error(y, name_node, GLIA_EINVAL, err,
+                                   "%s: '%s' must be 1-64 letters, digits, '.', '_' or '-'", key, name);
         for (int j = 0; j < i; j++)
             if (strcmp(c->models[j].name, name) == 0)
-                return glia_yaml_error(y, m, GLIA_EINVAL, err, "models[].name: '%s' is listed twice", name);
+                return glia_yaml_error(y, name_node, GLIA_EINVAL, err,
+                                       "%s: '%s' is listed twice (also models[%d]); names must be unique",
+                                       key, name, j);
         snprintf(c->models[i].name, sizeof c->models[i].name, "%s", name);
-        resolve(c, path, c->models[i].path);
+        snprintf(key, sizeof key, "%s.path", what);
+        if ((rc = path_value(y, glia_yaml_get(y, m, "path"), key, c, 0, c->models[i].path, err)))
+            return rc;
         c->nmodels = i + 1;
     }
     return GLIA_OK;
+}
+
+static glia_status parse_log(glia_yaml *y, yaml_node_t *map, config *c, glia_err *err)
+{
+    static const char *const keys[] = {"level", NULL};
+    static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
+    glia_status rc;
+    const char *s;
+    yaml_node_t *n;
+    if ((rc = glia_yaml_check_keys(y, map, "log", keys, err)))
+        return rc;
+    if (!(n = glia_yaml_get(y, map, "level")))
+        return GLIA_OK;
+    if ((rc = glia_yaml_string(y, n, "log.level", &s, err)))
+        return rc;
+    for (int i = 0; levels[i]; i++)
+        if (strcmp(s, levels[i]) == 0) {
+            c->log_level = CONFIG_LOG_ERROR + i;
+            return GLIA_OK;
+        }
+    return glia_yaml_error(y, n, GLIA_EINVAL, err, "log.level: '%s' is not one of error, warn, info, debug",
+                           s);
 }
 
 glia_status config_load(const char *path, config *c, glia_err *err)
@@ -126,18 +241,17 @@ glia_status config_load(const char *path, config *c, glia_err *err)
     static const char *const top[] = {
         "listen",       "workers", "queue",     "batching", "limits", "drain_timeout_ms",
         "blas_threads", "models",  "state_dir", "auth",     "log",    NULL};
-    static const char *const listen_keys[] = {"address", "port", NULL};
     static const char *const queue_keys[] = {"length", "timeout_ms", NULL};
     static const char *const batch_keys[] = {"max_size", "max_wait_us", NULL};
     static const char *const limit_keys[] = {"body", NULL};
     static const char *const auth_keys[] = {"admin_token_file", "inference_token_file", NULL};
-    static const char *const log_keys[] = {"level", NULL};
     glia_yaml y;
     glia_status rc;
-    yaml_node_t *root, *n;
-    const char *s;
+    yaml_node_t *root, *n, *v;
     config_defaults(c);
-    snprintf(c->path, sizeof c->path, "%s", path);
+    if (snprintf(c->path, sizeof c->path, "%s", path) >= (int)sizeof c->path)
+        return glia_err_set(err, GLIA_EINVAL, "%.64s...: the config path is longer than %d bytes", path,
+                            CONFIG_PATH_MAX - 1);
     if ((rc = glia_yaml_load_file(path, &y, err)))
         return rc;
     root = glia_yaml_root(&y);
@@ -145,78 +259,58 @@ glia_status config_load(const char *path, config *c, glia_err *err)
         goto out;
     if ((rc = glia_yaml_check_keys(&y, root, "config", top, err)))
         goto out;
-    if ((n = glia_yaml_get(&y, root, "listen"))) {
-        s = NULL;
-        if ((rc = glia_yaml_check_keys(&y, n, "listen", listen_keys, err)) ||
-            (rc = glia_yaml_opt_string(&y, n, "address", &s, err)) ||
-            (rc = glia_yaml_opt_int(&y, n, "port", 0, 65535, &c->port, err)))
-            goto out;
-        if (s) {
-            if (strlen(s) >= sizeof c->listen || !*s) {
-                rc = glia_yaml_error(&y, n, GLIA_EINVAL, err, "listen.address: '%s' is not an address", s);
-                goto out;
-            }
-            snprintf(c->listen, sizeof c->listen, "%s", s);
-        }
-    }
-    if ((rc = glia_yaml_opt_int(&y, root, "workers", 0, 256, &c->workers, err)) ||
-        (rc = glia_yaml_opt_int(&y, root, "drain_timeout_ms", 0, 3600000, &c->drain_timeout_ms, err)) ||
-        (rc = glia_yaml_opt_int(&y, root, "blas_threads", 1, 256, &c->blas_threads, err)))
+    if ((n = glia_yaml_get(&y, root, "listen")) && (rc = parse_listen(&y, n, c, err)))
+        goto out;
+    if ((rc = opt_int(&y, root, NULL, "workers", 0, 256, &c->workers, err)) ||
+        (rc = opt_int(&y, root, NULL, "drain_timeout_ms", 0, 3600000, &c->drain_timeout_ms, err)) ||
+        (rc = opt_int(&y, root, NULL, "blas_threads", 1, 256, &c->blas_threads, err)))
         goto out;
     if ((n = glia_yaml_get(&y, root, "queue")) &&
         ((rc = glia_yaml_check_keys(&y, n, "queue", queue_keys, err)) ||
-         (rc = glia_yaml_opt_int(&y, n, "length", 1, 1000000, &c->queue_length, err)) ||
-         (rc = glia_yaml_opt_int(&y, n, "timeout_ms", 1, 3600000, &c->request_timeout_ms, err))))
+         (rc = opt_int(&y, n, "queue", "length", 1, 1000000, &c->queue_length, err)) ||
+         (rc = opt_int(&y, n, "queue", "timeout_ms", 1, 3600000, &c->request_timeout_ms, err))))
         goto out;
     if ((n = glia_yaml_get(&y, root, "batching")) &&
         ((rc = glia_yaml_check_keys(&y, n, "batching", batch_keys, err)) ||
-         (rc = glia_yaml_opt_int(&y, n, "max_size", 1, 4096, &c->batch_max_size, err)) ||
-         (rc = glia_yaml_opt_int(&y, n, "max_wait_us", 0, 1000000, &c->batch_max_wait_us, err))))
+         (rc = opt_int(&y, n, "batching", "max_size", 1, 4096, &c->batch_max_size, err)) ||
+         (rc = opt_int(&y, n, "batching", "max_wait_us", 0, 1000000, &c->batch_max_wait_us, err))))
         goto out;
     if ((n = glia_yaml_get(&y, root, "limits"))) {
-        s = NULL;
-        if ((rc = glia_yaml_check_keys(&y, n, "limits", limit_keys, err)) ||
-            (rc = glia_yaml_opt_string(&y, n, "body", &s, err)))
+        const char *s;
+        if ((rc = glia_yaml_check_keys(&y, n, "limits", limit_keys, err)))
             goto out;
-        if (s && (parse_size(s, &c->body_limit) != 0 || c->body_limit < 1024 || c->body_limit > (1L << 30))) {
-            rc = glia_yaml_error(&y, glia_yaml_get(&y, n, "body"), GLIA_EINVAL, err,
-                                 "limits.body: '%s' is not a size from 1KiB to 1GiB (e.g. 8MiB)", s);
-            goto out;
+        if ((v = glia_yaml_get(&y, n, "body"))) {
+            if ((rc = glia_yaml_string(&y, v, "limits.body", &s, err)))
+                goto out;
+            long bytes = parse_size(s);
+            if (bytes < BODY_MIN || bytes > BODY_MAX) {
+                rc = glia_yaml_error(
+                    &y, v, GLIA_EINVAL, err,
+                    "limits.body: '%s' is not a size from 1KiB to 1GiB (e.g. 8MiB, 512KiB, 1MB, "
+                    "or bytes)",
+                    s);
+                goto out;
+            }
+            c->body_limit = bytes;
         }
     }
     if ((n = glia_yaml_get(&y, root, "models")) && (rc = parse_models(&y, n, c, err)))
         goto out;
-    s = NULL;
-    if ((rc = glia_yaml_opt_string(&y, root, "state_dir", &s, err)))
+    if ((n = glia_yaml_get(&y, root, "state_dir")) &&
+        (rc = path_value(&y, n, "state_dir", c, 0, c->state_dir, err)))
         goto out;
-    if (s)
-        resolve(c, s, c->state_dir);
     if ((n = glia_yaml_get(&y, root, "auth"))) {
-        const char *admin = "", *infer = "";
-        if ((rc = glia_yaml_check_keys(&y, n, "auth", auth_keys, err)) ||
-            (rc = glia_yaml_opt_string(&y, n, "admin_token_file", &admin, err)) ||
-            (rc = glia_yaml_opt_string(&y, n, "inference_token_file", &infer, err)))
+        if ((rc = glia_yaml_check_keys(&y, n, "auth", auth_keys, err)))
             goto out;
-        resolve(c, admin, c->admin_token_file);
-        resolve(c, infer, c->inference_token_file);
+        if ((v = glia_yaml_get(&y, n, "admin_token_file")) &&
+            (rc = path_value(&y, v, "auth.admin_token_file", c, 1, c->admin_token_file, err)))
+            goto out;
+        if ((v = glia_yaml_get(&y, n, "inference_token_file")) &&
+            (rc = path_value(&y, v, "auth.inference_token_file", c, 1, c->inference_token_file, err)))
+            goto out;
     }
-    if ((n = glia_yaml_get(&y, root, "log"))) {
-        static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
-        s = "info";
-        if ((rc = glia_yaml_check_keys(&y, n, "log", log_keys, err)) ||
-            (rc = glia_yaml_opt_string(&y, n, "level", &s, err)))
-            goto out;
-        int found = -1;
-        for (int i = 0; levels[i]; i++)
-            if (strcmp(s, levels[i]) == 0)
-                found = i;
-        if (found < 0) {
-            rc = glia_yaml_error(&y, glia_yaml_get(&y, n, "level"), GLIA_EINVAL, err,
-                                 "log.level: '%s' is not one of error, warn, info, debug", s);
-            goto out;
-        }
-        c->log_level = found;
-    }
+    if ((n = glia_yaml_get(&y, root, "log")) && (rc = parse_log(&y, n, c, err)))
+        goto out;
 out:
     glia_yaml_free(&y);
     if (rc)
@@ -226,10 +320,10 @@ out:
 
 glia_status config_read_token(const char *path, char **token, glia_err *err)
 {
-    enum { MAX = 4096 };
     struct stat st;
     *token = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put where the token should be must not hang the start */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return glia_err_set(err, GLIA_EIO, "%s: cannot open the token file: %s", path, strerror(errno));
     glia_status rc = GLIA_OK;
@@ -238,27 +332,53 @@ glia_status config_read_token(const char *path, char **token, glia_err *err)
         rc = glia_err_set(err, GLIA_EIO, "%s: %s", path, strerror(errno));
         goto out;
     }
+    if (!S_ISREG(st.st_mode)) {
+        rc = glia_err_set(err, GLIA_EINVAL, "%s: the token file is not a regular file", path);
+        goto out;
+    }
     if (st.st_mode & 077) {
         rc = glia_err_set(err, GLIA_EINVAL,
-                          "%s: the token file is readable by others (mode %03o): chmod 600 it", path,
+                          "%s: the token file is open to group or others (mode %03o): chmod 600 it", path,
                           (unsigned)(st.st_mode & 0777));
         goto out;
     }
-    if (st.st_size > MAX) {
-        rc = glia_err_set(err, GLIA_EINVAL, "%s: a token file holds at most %d bytes", path, MAX);
+    if (st.st_size > TOKEN_MAX) {
+        rc = glia_err_set(err, GLIA_EINVAL, "%s: the token file has %lld bytes, at most %d are allowed", path,
+                          (long long)st.st_size, TOKEN_MAX);
         goto out;
     }
-    buf = malloc(MAX + 1);
-    ssize_t n = buf ? read(fd, buf, MAX) : -1;
-    if (n < 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot read the token file", path);
+    if (!(buf = malloc(TOKEN_MAX + 1))) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "%s: out of memory", path);
         goto out;
     }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-        n--;
-    buf[n] = '\0';
-    if (n == 0) {
+    size_t len = 0;
+    for (;;) {
+        ssize_t got = read(fd, buf + len, TOKEN_MAX + 1 - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = glia_err_set(err, GLIA_EIO, "%s: cannot read the token file: %s", path, strerror(errno));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+        if (len > TOKEN_MAX) { /* grew since fstat */
+            rc = glia_err_set(err, GLIA_EINVAL, "%s: the token file holds more than %d bytes", path,
+                              TOKEN_MAX);
+            goto out;
+        }
+    }
+    while (len > 0 &&
+           (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+        len--;
+    buf[len] = '\0';
+    if (len == 0) {
         rc = glia_err_set(err, GLIA_EINVAL, "%s: the token file is empty", path);
+        goto out;
+    }
+    if (strlen(buf) != len) {
+        rc = glia_err_set(err, GLIA_EINVAL, "%s: the token file holds a NUL byte", path);
         goto out;
     }
     *token = buf;

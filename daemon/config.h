@@ -13,6 +13,10 @@
 
 enum { CONFIG_PATH_MAX = 4096 };
 
+/* log.level; the same numbers as daemon/log.h's LOG_* (config.c checks), so that
+ * log_set_level(cfg.log_level) needs no table. */
+enum { CONFIG_LOG_ERROR = 0, CONFIG_LOG_WARN = 1, CONFIG_LOG_INFO = 2, CONFIG_LOG_DEBUG = 3 };
+
 typedef struct {
     char name[128];             /* [A-Za-z0-9._-]{1,64}, unique */
     char path[CONFIG_PATH_MAX]; /* bundle directory or model.yaml */
@@ -22,20 +26,20 @@ typedef struct {
     char path[CONFIG_PATH_MAX]; /* the file read */
     char listen[256];           /* IPv4 or IPv6 literal; default 127.0.0.1 */
     int port;                   /* default 8080; 0 = any free port */
-    int workers;                /* inference threads; 0 = one per online core */
-    int queue_length;           /* queued requests at most; default 256 */
-    int request_timeout_ms;     /* default 5000 */
-    int batch_max_size;         /* samples per batch; default 32 */
-    int batch_max_wait_us;      /* default 500 */
-    long body_limit;            /* bytes; default 8 MiB */
-    int drain_timeout_ms;       /* default 10000 */
-    int blas_threads;           /* OpenBLAS threads for the process; default 1 */
+    int workers;                /* inference threads, 0..256; 0 = one per online core */
+    int queue_length;           /* queued requests at most, 1..1000000; default 256 */
+    int request_timeout_ms;     /* 1..3600000; default 5000 */
+    int batch_max_size;         /* samples per batch, 1..4096; default 32 */
+    int batch_max_wait_us;      /* 0..1000000; default 500 */
+    long body_limit;            /* bytes, 1 KiB..1 GiB; default 8 MiB */
+    int drain_timeout_ms;       /* 0..3600000; default 10000 */
+    int blas_threads;           /* OpenBLAS threads for the process, 1..256; default 1 */
     int nmodels;
     config_model *models; /* owned */
     char state_dir[CONFIG_PATH_MAX];
     char admin_token_file[CONFIG_PATH_MAX];     /* "" = admin routes disabled */
     char inference_token_file[CONFIG_PATH_MAX]; /* "" = inference open */
-    int log_level;                              /* LOG_ERROR .. LOG_DEBUG (daemon/log.h) */
+    int log_level;                              /* CONFIG_LOG_ERROR .. CONFIG_LOG_DEBUG */
 } config;
 
 void config_defaults(config *cfg);

@@ -24,39 +24,108 @@ static void teardown(void)
     glia_test_rmtree(tmpdir);
 }
 
+/* Loads text as tmpdir/name; on failure the message is in err. */
+static glia_status load_text(const char *name, const char *text, config *c, glia_err *err)
+{
+    return config_load(glia_test_write(tmpdir, name, text), c, err);
+}
+
+/* Every field but path and the model list. */
+static void assert_same_settings(const config *a, const config *b)
+{
+    ck_assert_str_eq(a->listen, b->listen);
+    ck_assert_int_eq(a->port, b->port);
+    ck_assert_int_eq(a->workers, b->workers);
+    ck_assert_int_eq(a->queue_length, b->queue_length);
+    ck_assert_int_eq(a->body_limit, b->body_limit);
+    ck_assert_int_eq(a->request_timeout_ms, b->request_timeout_ms);
+    ck_assert_int_eq(a->batch_max_size, b->batch_max_size);
+    ck_assert_int_eq(a->batch_max_wait_us, b->batch_max_wait_us);
+    ck_assert_int_eq(a->drain_timeout_ms, b->drain_timeout_ms);
+    ck_assert_int_eq(a->blas_threads, b->blas_threads);
+    ck_assert_str_eq(a->state_dir, b->state_dir);
+    ck_assert_str_eq(a->admin_token_file, b->admin_token_file);
+    ck_assert_str_eq(a->inference_token_file, b->inference_token_file);
+    ck_assert_int_eq(a->log_level, b->log_level);
+}
+
 START_TEST(shipped_config)
 {
     glia_err err = {0};
-    config c;
+    config c, d;
     struct stat st;
+    char bundle_yaml[CONFIG_PATH_MAX + 16];
     ck_assert_msg(config_load(glia_test_path("etc/gliad.yaml"), &c, &err) == GLIA_OK, "%s", err.msg);
-    ck_assert_str_eq(c.listen, "127.0.0.1");
-    ck_assert_int_eq(c.port, 8080);
-    ck_assert_int_eq(c.blas_threads, 1);
+    /* etc/README.md promises the shipped file spells out the built-in defaults */
+    config_defaults(&d);
+    assert_same_settings(&c, &d);
     ck_assert_int_eq(c.nmodels, 1);
     ck_assert_str_eq(c.models[0].name, "fashion-cnn");
     ck_assert_msg(stat(c.models[0].path, &st) == 0 && S_ISDIR(st.st_mode), "%s", c.models[0].path);
-    ck_assert_str_eq(c.admin_token_file, "");
+    snprintf(bundle_yaml, sizeof bundle_yaml, "%s/model.yaml", c.models[0].path);
+    ck_assert_msg(access(bundle_yaml, R_OK) == 0, "%s", bundle_yaml);
     config_free(&c);
+    ck_assert_ptr_null(c.models);
+    ck_assert_int_eq(c.nmodels, 0);
 }
 END_TEST
 
-START_TEST(defaults_and_values)
+START_TEST(defaults)
 {
     glia_err err = {0};
     config c;
-    const char *p = glia_test_write(tmpdir, "a.yaml", "");
-    ck_assert_msg(config_load(p, &c, &err) == GLIA_OK, "%s", err.msg);
+    config_defaults(&c);
+    ck_assert_str_eq(c.listen, "127.0.0.1");
+    ck_assert_int_eq(c.port, 8080);
+    ck_assert_int_eq(c.workers, 0);
     ck_assert_int_eq(c.queue_length, 256);
     ck_assert_int_eq(c.body_limit, 8L << 20);
+    ck_assert_int_eq(c.request_timeout_ms, 5000);
+    ck_assert_int_eq(c.batch_max_size, 32);
+    ck_assert_int_eq(c.batch_max_wait_us, 500);
+    ck_assert_int_eq(c.drain_timeout_ms, 10000);
+    ck_assert_int_eq(c.blas_threads, 1);
     ck_assert_int_eq(c.nmodels, 0);
+    ck_assert_ptr_null(c.models);
+    ck_assert_str_eq(c.state_dir, "/var/lib/gliad");
+    ck_assert_str_eq(c.admin_token_file, "");
+    ck_assert_str_eq(c.inference_token_file, "");
+    ck_assert_int_eq(c.log_level, CONFIG_LOG_INFO);
     config_free(&c);
-    p = glia_test_write(tmpdir, "b.yaml",
-                        "listen: {address: '::1', port: 0}\nworkers: 3\nqueue: {length: 9, timeout_ms: 70}\n"
-                        "batching: {max_size: 5, max_wait_us: 0}\nlimits: {body: 512KiB}\n"
-                        "models:\n  - {name: m1, path: bundles/m1}\n  - {name: m-2.x, path: /abs/m2}\n"
-                        "auth: {admin_token_file: admin.token}\nlog: {level: debug}\n");
-    ck_assert_msg(config_load(p, &c, &err) == GLIA_OK, "%s", err.msg);
+
+    /* an empty file, a file of comments, and a models list with every entry commented
+     * out (a YAML null) all mean: the defaults, no models */
+    static const char *const empties[] = {"", "# nothing here\n",
+                                          "models:\n#  - {name: a, path: a}\nauth: {admin_token_file: ~}\n",
+                                          "models: []\nlisten: {}\n"};
+    for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
+        config d;
+        config_defaults(&d);
+        ck_assert_msg(load_text("empty.yaml", empties[i], &c, &err) == GLIA_OK, "case %zu: %s", i, err.msg);
+        assert_same_settings(&c, &d);
+        ck_assert_int_eq(c.nmodels, 0);
+        ck_assert_str_eq(c.path, glia_test_write(tmpdir, "empty.yaml", empties[i]));
+        config_free(&c);
+    }
+}
+END_TEST
+
+START_TEST(every_key)
+{
+    glia_err err = {0};
+    config c;
+    char want[600];
+    ck_assert_msg(
+        load_text("b.yaml",
+                  "listen: {address: '::1', port: 0}\nworkers: 3\nqueue: {length: 9, timeout_ms: 70}\n"
+                  "batching: {max_size: 5, max_wait_us: 0}\nlimits: {body: 512KiB}\n"
+                  "drain_timeout_ms: 0\nblas_threads: 2\n"
+                  "models:\n  - {name: m1, path: bundles/m1}\n  - {name: m-2.x_Y, path: /abs/m2}\n"
+                  "state_dir: state\n"
+                  "auth: {admin_token_file: admin.token, inference_token_file: /etc/infer.token}\n"
+                  "log: {level: debug}\n",
+                  &c, &err) == GLIA_OK,
+        "%s", err.msg);
     ck_assert_str_eq(c.listen, "::1");
     ck_assert_int_eq(c.port, 0);
     ck_assert_int_eq(c.workers, 3);
@@ -65,19 +134,91 @@ START_TEST(defaults_and_values)
     ck_assert_int_eq(c.batch_max_size, 5);
     ck_assert_int_eq(c.batch_max_wait_us, 0);
     ck_assert_int_eq(c.body_limit, 512 * 1024);
+    ck_assert_int_eq(c.drain_timeout_ms, 0);
+    ck_assert_int_eq(c.blas_threads, 2);
     ck_assert_int_eq(c.nmodels, 2);
-    char want[600];
+    ck_assert_str_eq(c.models[0].name, "m1");
+    ck_assert_str_eq(c.models[1].name, "m-2.x_Y");
+    /* relative paths resolve against the config file's directory, absolute ones stay */
     snprintf(want, sizeof want, "%s/bundles/m1", tmpdir);
     ck_assert_str_eq(c.models[0].path, want);
     ck_assert_str_eq(c.models[1].path, "/abs/m2");
+    snprintf(want, sizeof want, "%s/state", tmpdir);
+    ck_assert_str_eq(c.state_dir, want);
     snprintf(want, sizeof want, "%s/admin.token", tmpdir);
     ck_assert_str_eq(c.admin_token_file, want);
-    ck_assert_int_eq(c.log_level, 3);
+    ck_assert_str_eq(c.inference_token_file, "/etc/infer.token");
+    ck_assert_int_eq(c.log_level, CONFIG_LOG_DEBUG);
     config_free(&c);
-    p = glia_test_write(tmpdir, "c.yaml", "limits: {body: 2MB}\n");
-    ck_assert_int_eq(config_load(p, &c, &err), GLIA_OK);
-    ck_assert_int_eq(c.body_limit, 2000000);
+
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "log:\n  level: %s\n", levels[i]);
+        ck_assert_msg(load_text("l.yaml", text, &c, &err) == GLIA_OK, "%s", err.msg);
+        ck_assert_int_eq(c.log_level, CONFIG_LOG_ERROR + i);
+        config_free(&c);
+    }
+    static const char *const addresses[] = {"0.0.0.0", "10.1.2.3", "'::'", "'fe80::1'", "'::ffff:127.0.0.1'"};
+    for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {
+        char text[96];
+        snprintf(text, sizeof text, "listen: {address: %s}\n", addresses[i]);
+        ck_assert_msg(load_text("a.yaml", text, &c, &err) == GLIA_OK, "%s: %s", addresses[i], err.msg);
+        config_free(&c);
+    }
+}
+END_TEST
+
+/* A relative config path: the paths in it stay relative to the file's directory. */
+START_TEST(relative_config_path)
+{
+    glia_err err = {0};
+    config c;
+    char cwd[4096], sub[300];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    snprintf(sub, sizeof sub, "%s/etc", tmpdir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    glia_test_write(sub, "g.yaml",
+                    "models: [{name: m, path: ../models/m}]\nauth: {admin_token_file: a.token}\n");
+    ck_assert_int_eq(chdir(tmpdir), 0);
+    glia_status rc = config_load("etc/g.yaml", &c, &err);
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_msg(rc == GLIA_OK, "%s", err.msg);
+    ck_assert_str_eq(c.models[0].path, "etc/../models/m");
+    ck_assert_str_eq(c.admin_token_file, "etc/a.token");
     config_free(&c);
+}
+END_TEST
+
+START_TEST(size_strings)
+{
+    static const struct {
+        const char *text;
+        long bytes;
+    } good[] = {
+        {"8MiB", 8L << 20},  {"512KiB", 512L << 10}, {"1MB", 1000000},      {"2MB", 2000000},
+        {"1GiB", 1L << 30},  {"1024", 1024},         {"8388608", 8L << 20}, {"1.5KiB", 1536},
+        {"8 MiB", 8L << 20}, {"2000B", 2000},        {"64kB", 64000},       {"'4096'", 4096},
+    };
+    static const char *const bad[] = {
+        "8 parsecs",  "nan", "inf", "0x10KiB", "-1MiB", "1e6", "2GiB",   "1000",
+        "1KB",        "''",  "1.",  ".5MiB",   "8mib",  "[8]", "{a: 1}", "99999999999999999999999",
+        "1MiB extra",
+    };
+    glia_err err = {0};
+    config c;
+    char text[128];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        snprintf(text, sizeof text, "# sizes\nlimits:\n  body: %s\n", good[i].text);
+        ck_assert_msg(load_text("s.yaml", text, &c, &err) == GLIA_OK, "%s: %s", good[i].text, err.msg);
+        ck_assert_msg(c.body_limit == good[i].bytes, "%s: %ld", good[i].text, c.body_limit);
+        config_free(&c);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "# sizes\nlimits:\n  body: %s\n", bad[i]);
+        ck_assert_msg(load_text("s.yaml", text, &c, &err) == GLIA_EINVAL, "%s accepted", bad[i]);
+        ck_assert_msg(strstr(err.msg, "s.yaml:3:9: limits.body:"), "%s: %s", bad[i], err.msg);
+    }
 }
 END_TEST
 
@@ -85,52 +226,152 @@ START_TEST(bad_files_name_file_line_key)
 {
     static const struct {
         const char *text, *key;
-        int line;
+        int line, column;
     } cases[] = {
-        {"workers: 2\nlisten: {adress: 127.0.0.1}\n", "adress", 2},
-        {"workers: many\n", "workers", 1},
-        {"workers: 2\nqueue:\n  length: 0\n", "length", 3},
-        {"batching: {max_size: 32, max_wait_us: -1}\n", "max_wait_us", 1},
-        {"limits: {body: 8 parsecs}\n", "limits.body", 1},
-        {"log: {level: loud}\n", "log.level", 1},
-        {"models:\n  - {name: a, path: x}\n  - {name: a, path: y}\n", "twice", 3},
-        {"models:\n  - {name: 'bad name', path: x}\n", "models[].name", 2},
-        {"models:\n  - {name: a}\n", "path", 2},
-        {"listen: {port: 70000}\n", "port", 1},
-        {"colour: blue\n", "colour", 1},
+        {"workers: 2\nlisten: {adress: 127.0.0.1}\n", "adress", 2, 10},
+        {"colour: blue\n", "colour", 1, 1},
+        {"workers: 2\nqueue:\n  length: 9\n  lenght: 5\n", "lenght", 4, 3},
+        {"batching: {max_size: 4, max_wait: 1}\n", "max_wait", 1, 25},
+        {"limits: {body: 1MiB, header: 1KiB}\n", "header", 1, 22},
+        {"auth: {token: x}\n", "token", 1, 8},
+        {"log: {level: info, file: x}\n", "file", 1, 20},
+        {"models:\n  - {name: a, path: x, version: 2}\n", "version", 2, 24},
+        {"workers: 1\nworkers: 2\n", "workers", 2, 1},
+        {"workers: many\n", "workers", 1, 10},
+        {"workers: 257\n", "workers", 1, 10},
+        {"workers: -1\n", "workers", 1, 10},
+        {"workers: 2.5\n", "workers", 1, 10},
+        {"blas_threads: 0\n", "blas_threads", 1, 15},
+        {"drain_timeout_ms: [1]\n", "drain_timeout_ms", 1, 19},
+        {"workers: 2\nqueue:\n  length: 0\n", "queue.length", 3, 11},
+        {"queue: {timeout_ms: 0}\n", "queue.timeout_ms", 1, 21},
+        {"queue: 5\n", "queue", 1, 8},
+        {"batching: {max_size: 4097}\n", "batching.max_size", 1, 22},
+        {"batching: {max_size: 32, max_wait_us: -1}\n", "batching.max_wait_us", 1, 39},
+        {"listen: {port: 70000}\n", "listen.port", 1, 16},
+        {"listen: {port: http}\n", "listen.port", 1, 16},
+        {"listen: {address: localhost}\n", "listen.address", 1, 19},
+        {"listen: {address: 999.1.1.1}\n", "listen.address", 1, 19},
+        {"listen: {address: ''}\n", "listen.address", 1, 19},
+        {"listen: 8080\n", "listen", 1, 9},
+        {"limits: {body: 8 parsecs}\n", "limits.body", 1, 16},
+        {"log: {level: loud}\n", "log.level", 1, 14},
+        {"log: {level: INFO}\n", "log.level", 1, 14},
+        {"models: {name: a, path: x}\n", "models", 1, 9},
+        {"models:\n  - {name: 'bad name', path: x}\n", "models[0].name", 2, 12},
+        {"models:\n  - {name: '', path: x}\n", "models[0].name", 2, 12},
+        {"models:\n  - name: a\n    path: x\n  - {name: b}\n", "models[1].path", 4, 5},
+        {"models:\n  - {name: a, path: ''}\n", "models[0].path", 2, 21},
+        {"models:\n  - just-a-name\n", "models[0]", 2, 5},
+        {"state_dir: ''\n", "state_dir", 1, 12},
+        {"auth: {admin_token_file: [a]}\n", "auth.admin_token_file", 1, 26},
+        {"- workers\n", "config", 1, 1},
+        {"workers: [\n", "YAML syntax", 2, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         glia_err err = {0};
         config c;
-        const char *p = glia_test_write(tmpdir, "bad.yaml", cases[i].text);
-        ck_assert_msg(config_load(p, &c, &err) != GLIA_OK, "case %zu accepted", i);
-        char where[64];
-        snprintf(where, sizeof where, "bad.yaml:%d:", cases[i].line);
-        ck_assert_msg(strstr(err.msg, where) && strstr(err.msg, cases[i].key),
+        ck_assert_msg(load_text("bad.yaml", cases[i].text, &c, &err) != GLIA_OK, "case %zu accepted", i);
+        /* nothing to free after a failure */
+        ck_assert_ptr_null(c.models);
+        char where[600];
+        snprintf(where, sizeof where, "%s/bad.yaml:%d:%d: ", tmpdir, cases[i].line, cases[i].column);
+        ck_assert_msg(strncmp(err.msg, where, strlen(where)) == 0 && strstr(err.msg, cases[i].key),
                       "case %zu: '%s' lacks '%s' or '%s'", i, err.msg, where, cases[i].key);
     }
 }
 END_TEST
 
+START_TEST(duplicate_model_names)
+{
+    glia_err err = {0};
+    config c;
+    ck_assert_int_eq(
+        load_text("dup.yaml",
+                  "models:\n  - {name: a, path: x}\n  - {name: b, path: y}\n  - {name: a, path: z}\n", &c,
+                  &err),
+        GLIA_EINVAL);
+    ck_assert_msg(strstr(err.msg, "dup.yaml:4:12: models[2].name: 'a' is listed twice (also models[0])"),
+                  "%s", err.msg);
+    ck_assert_ptr_null(c.models);
+    /* names differ in case: two models */
+    ck_assert_msg(load_text("dup.yaml", "models:\n  - {name: a, path: x}\n  - {name: A, path: x}\n", &c,
+                            &err) == GLIA_OK,
+                  "%s", err.msg);
+    ck_assert_int_eq(c.nmodels, 2);
+    config_free(&c);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+    glia_err err = {0};
+    config c;
+    char path[300];
+    snprintf(path, sizeof path, "%s/absent.yaml", tmpdir);
+    ck_assert_int_eq(config_load(path, &c, &err), GLIA_EIO);
+    ck_assert_ptr_nonnull(strstr(err.msg, path));
+    ck_assert_ptr_null(c.models);
+}
+END_TEST
+
+static const char *token_file(const char *name, const char *text, mode_t mode)
+{
+    const char *p = glia_test_write(tmpdir, name, text);
+    ck_assert_int_eq(chmod(p, mode), 0);
+    return p;
+}
+
 START_TEST(token_files)
 {
     glia_err err = {0};
     char *token = NULL;
-    const char *p = glia_test_write(tmpdir, "t1", "s3cret\n");
-    chmod(p, 0600);
+    const char *p = token_file("t1", "s3cret\n", 0600);
     ck_assert_msg(config_read_token(p, &token, &err) == GLIA_OK, "%s", err.msg);
     ck_assert_str_eq(token, "s3cret");
     free(token);
-    chmod(p, 0644);
+    /* only trailing whitespace goes; the inside of a token is its own business */
+    p = token_file("t1b", "a b\tc \r\n\n", 0400);
+    ck_assert_msg(config_read_token(p, &token, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_str_eq(token, "a b\tc");
+    free(token);
+
+    static const mode_t open_modes[] = {0644, 0640, 0604, 0620, 0602};
+    for (size_t i = 0; i < sizeof open_modes / sizeof open_modes[0]; i++) {
+        p = token_file("t2", "s3cret\n", open_modes[i]);
+        ck_assert_int_eq(config_read_token(p, &token, &err), GLIA_EINVAL);
+        ck_assert_ptr_null(token);
+        ck_assert_msg(strstr(err.msg, p) && strstr(err.msg, "chmod 600"), "%s", err.msg);
+    }
+
+    p = token_file("t3", "", 0600);
     ck_assert_int_eq(config_read_token(p, &token, &err), GLIA_EINVAL);
-    ck_assert_ptr_nonnull(strstr(err.msg, "chmod 600"));
-    p = glia_test_write(tmpdir, "t2", " \n");
-    chmod(p, 0600);
+    ck_assert_msg(strstr(err.msg, p) && strstr(err.msg, "empty"), "%s", err.msg);
+    p = token_file("t4", " \n\t\n", 0600);
     ck_assert_int_eq(config_read_token(p, &token, &err), GLIA_EINVAL);
-    ck_assert_ptr_nonnull(strstr(err.msg, "empty"));
-    char missing[512];
-    snprintf(missing, sizeof missing, "%s/none", tmpdir);
-    ck_assert_int_eq(config_read_token(missing, &token, &err), GLIA_EIO);
+    ck_assert_msg(strstr(err.msg, p) && strstr(err.msg, "empty"), "%s", err.msg);
+
+    char big[4098];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    p = token_file("t5", big, 0600); /* 4097 bytes */
+    ck_assert_int_eq(config_read_token(p, &token, &err), GLIA_EINVAL);
+    ck_assert_msg(strstr(err.msg, p) && strstr(err.msg, "4096"), "%s", err.msg);
+    big[4096] = '\0';
+    p = token_file("t6", big, 0600); /* exactly 4 KiB */
+    ck_assert_msg(config_read_token(p, &token, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_uint_eq(strlen(token), 4096);
+    free(token);
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/none", tmpdir);
+    ck_assert_int_eq(config_read_token(path, &token, &err), GLIA_EIO);
+    ck_assert_ptr_nonnull(strstr(err.msg, path));
+    ck_assert_ptr_null(token);
+    snprintf(path, sizeof path, "%s/dir", tmpdir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    ck_assert_int_eq(config_read_token(path, &token, &err), GLIA_EINVAL);
+    ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "regular file"), "%s", err.msg);
     ck_assert_ptr_null(token);
 }
 END_TEST
@@ -141,8 +382,13 @@ int main(void)
     TCase *tc = tcase_create("config");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, shipped_config);
-    tcase_add_test(tc, defaults_and_values);
+    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, every_key);
+    tcase_add_test(tc, relative_config_path);
+    tcase_add_test(tc, size_strings);
     tcase_add_test(tc, bad_files_name_file_line_key);
+    tcase_add_test(tc, duplicate_model_names);
+    tcase_add_test(tc, missing_file);
     tcase_add_test(tc, token_files);
     suite_add_tcase(s, tc);
     return glia_check_run(s);

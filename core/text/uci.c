@@ -1,0 +1,264 @@
+/*
+ * uci.c - see uci.h.
+ *
+ * Design: each file is parsed whole by Jansson (a few hundred kilobytes; duplicate keys refused,
+ * UTF-8 checked by the parser), every element is checked and stripped, and the texts are
+ * deduplicated through one open-addressing table over the kept examples, keyed by the same
+ * FNV-1a hash that decides the split. Examples own their texts (one allocation each); nothing
+ * is kept from a failed load.
+ */
+#include "core/text/uci.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const source_names[GLIA_UCI_NSOURCES] = {"amazon", "imdb", "yelp"};
+static const char *const split_names[GLIA_UCI_NSPLITS] = {"train", "dev", "test"};
+
+/* Examples of one source beyond this are refused: the real files hold 1001 elements each. */
+enum { MAX_ELEMENTS = 1 << 20 };
+
+uint32_t glia_uci_fnv1a32(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint32_t h = 0x811c9dc5u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x01000193u;
+    }
+    return h;
+}
+
+glia_uci_split glia_uci_split_of(uint32_t hash)
+{
+    switch (hash % 10) {
+    case 0: return GLIA_UCI_TEST;
+    case 1: return GLIA_UCI_DEV;
+    default: return GLIA_UCI_TRAIN;
+    }
+}
+
+const char *glia_uci_source_name(glia_uci_source source)
+{
+    return (unsigned)source < GLIA_UCI_NSOURCES ? source_names[source] : "?";
+}
+
+const char *glia_uci_split_name(glia_uci_split split)
+{
+    return (unsigned)split < GLIA_UCI_NSPLITS ? split_names[split] : "?";
+}
+
+void glia_uci_free(glia_uci_set *set)
+{
+    if (!set)
+        return;
+    for (size_t i = 0; set->examples && i < set->n; i++)
+        free(set->examples[i].text);
+    free(set->examples);
+    memset(set, 0, sizeof *set);
+}
+
+static bool is_ascii_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* Dedup table: indices into the kept examples (+1; 0 = empty), sized for every element of all
+ * three files so it never grows. */
+typedef struct {
+    size_t *slots;
+    size_t mask;
+} dedup_table;
+
+/* Returns the kept example with the same text, or NULL after reserving *slot for a new one. */
+static const glia_uci_example *dedup_find(const dedup_table *t, const glia_uci_example *kept,
+                                          const char *text, size_t len, uint32_t hash, size_t *slot)
+{
+    size_t i = hash & t->mask;
+    for (; t->slots[i]; i = (i + 1) & t->mask) {
+        const glia_uci_example *e = &kept[t->slots[i] - 1];
+        if (e->hash == hash && e->len == len && memcmp(e->text, text, len) == 0)
+            return e;
+    }
+    *slot = i;
+    return NULL;
+}
+
+/* Checks element idx of path and appends it to out unless it is the blank trailer or a duplicate. */
+static glia_status take_element(const char *path, glia_uci_source source, size_t idx, json_t *el,
+                                glia_uci_set *out, dedup_table *table, glia_err *err)
+{
+    const char *key;
+    json_t *val, *jtext = NULL, *jclass = NULL;
+    if (!json_is_object(el))
+        return glia_err_set(err, GLIA_EFORMAT, "%s: element %zu: expected an object {\"text\", \"class\"}",
+                            path, idx);
+    json_object_foreach(el, key, val)
+    {
+        if (strcmp(key, "text") == 0)
+            jtext = val;
+        else if (strcmp(key, "class") == 0)
+            jclass = val;
+        else
+            return glia_err_set(err, GLIA_EFORMAT, "%s: element %zu: unknown key \"%.40s\"", path, idx, key);
+    }
+    if (!jtext || !json_is_string(jtext))
+        return glia_err_set(err, GLIA_EFORMAT, "%s: element %zu: \"text\" must be a string", path, idx);
+    if (!jclass)
+        return glia_err_set(err, GLIA_EFORMAT, "%s: element %zu: \"class\" is missing", path, idx);
+
+    const char *text = json_string_value(jtext);
+    size_t len = json_string_length(jtext);
+    if (memchr(text, '\0', len))
+        return glia_err_set(err, GLIA_EFORMAT, "%s: element %zu: text contains a NUL character", path, idx);
+    while (len > 0 && is_ascii_space(text[0]))
+        text++, len--;
+    while (len > 0 && is_ascii_space(text[len - 1]))
+        len--;
+    if (json_is_null(jclass) && len == 0) {
+        out->n_blank[source]++;
+        return GLIA_OK;
+    }
+    if (!json_is_integer(jclass) || (json_integer_value(jclass) != 0 && json_integer_value(jclass) != 1))
+        return glia_err_set(err, GLIA_EFORMAT, "%s: element %zu: \"class\" must be 0 or 1", path, idx);
+    if (len == 0)
+        return glia_err_set(err, GLIA_EFORMAT, "%s: element %zu: the text is empty", path, idx);
+    int label = (int)json_integer_value(jclass);
+
+    uint32_t hash = glia_uci_fnv1a32(text, len);
+    size_t slot = 0;
+    const glia_uci_example *first = dedup_find(table, out->examples, text, len, hash, &slot);
+    if (first) {
+        out->n_duplicates[source]++;
+        out->n_conflicts += first->label != label;
+        return GLIA_OK;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    out->examples[out->n] = (glia_uci_example){
+        .text = copy,
+        .len = len,
+        .label = label,
+        .source = source,
+        .split = glia_uci_split_of(hash),
+        .hash = hash,
+        .index = idx,
+    };
+    table->slots[slot] = ++out->n;
+    return GLIA_OK;
+}
+
+static glia_status parse_file(const char *path, json_t **root, glia_err *err)
+{
+    json_error_t je;
+    FILE *f = fopen(path, "rb");
+    *root = NULL;
+    if (!f)
+        return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
+                            strerror(errno));
+    memset(&je, 0, sizeof je);
+    *root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+    fclose(f);
+    if (!*root) {
+        if (json_error_code(&je) == json_error_out_of_memory || je.text[0] == '\0')
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory parsing %s", path);
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%d:%d: %s (byte %d)", path, je.line, je.column, je.text,
+                            je.position);
+    }
+    if (!json_is_array(*root)) {
+        json_decref(*root);
+        *root = NULL;
+        return glia_err_set(err, GLIA_EFORMAT, "%s: expected a JSON array of {\"text\", \"class\"} objects",
+                            path);
+    }
+    if (json_array_size(*root) > MAX_ELEMENTS) {
+        size_t n = json_array_size(*root);
+        json_decref(*root);
+        *root = NULL;
+        return glia_err_set(err, GLIA_EFORMAT, "%s: %zu elements, more than the %d a source may have", path,
+                            n, MAX_ELEMENTS);
+    }
+    return GLIA_OK;
+}
+
+glia_status glia_uci_load(const char *dir, glia_uci_set *out, glia_err *err)
+{
+    json_t *roots[GLIA_UCI_NSOURCES] = {NULL};
+    char paths[GLIA_UCI_NSOURCES][4096];
+    dedup_table table = {0};
+    glia_status rc;
+    size_t total = 0;
+
+    GLIA_ASSERT(dir != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    for (int s = 0; s < GLIA_UCI_NSOURCES; s++) {
+        int w = snprintf(paths[s], sizeof paths[s], "%s/%s.json", dir, source_names[s]);
+        if (w < 0 || (size_t)w >= sizeof paths[s]) {
+            rc = glia_err_set(err, GLIA_EINVAL, "%s: directory name too long", dir);
+            goto fail;
+        }
+        rc = parse_file(paths[s], &roots[s], err);
+        if (rc != GLIA_OK) {
+            glia_err_prefix(err, "UCI sentiment sentences (scripts/setup fetches them)");
+            goto fail;
+        }
+        total += json_array_size(roots[s]);
+    }
+
+    size_t slots = 16;
+    while (slots < 2 * total)
+        slots *= 2;
+    out->examples = malloc((total ? total : 1) * sizeof *out->examples);
+    table.slots = calloc(slots, sizeof *table.slots);
+    table.mask = slots - 1;
+    if (!out->examples || !table.slots) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu sentences", total);
+        goto fail;
+    }
+    for (int s = 0; s < GLIA_UCI_NSOURCES; s++) {
+        size_t idx;
+        json_t *el;
+        out->n_read[s] = json_array_size(roots[s]);
+        json_array_foreach(roots[s], idx, el)
+        {
+            rc = take_element(paths[s], (glia_uci_source)s, idx, el, out, &table, err);
+            if (rc != GLIA_OK)
+                goto fail;
+        }
+        json_decref(roots[s]);
+        roots[s] = NULL;
+    }
+    free(table.slots);
+    return GLIA_OK;
+
+fail:
+    for (int s = 0; s < GLIA_UCI_NSOURCES; s++)
+        json_decref(roots[s]);
+    free(table.slots);
+    glia_uci_free(out);
+    return rc;
+}
+
+glia_status glia_uci_texts(const glia_uci_set *set, glia_uci_split split, const char ***texts, size_t *n,
+                           glia_err *err)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < set->n; i++)
+        count += set->examples[i].split == split;
+    *texts = malloc((count ? count : 1) * sizeof **texts);
+    *n = 0;
+    if (!*texts)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu texts", count);
+    for (size_t i = 0; i < set->n; i++) {
+        if (set->examples[i].split == split)
+            (*texts)[(*n)++] = set->examples[i].text;
+    }
+    return GLIA_OK;
+}

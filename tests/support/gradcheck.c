@@ -78,6 +78,17 @@ static void compare(gc_result *r, const gc_opts *o, double analytic, double l0, 
     }
 }
 
+void gc_check_coordinate(gc_result *r, const gc_opts *o, float *v, double analytic, double (*loss)(void *),
+                         void *state, int is_param, const char *what, size_t index)
+{
+    double l0 = o->allow_kinks ? loss(state) : NAN; /* only the kink test reads it */
+    compare(r, o, analytic, l0, perturb(v, o->step, loss, state), what, index);
+    if (is_param)
+        r->checked_params++;
+    else
+        r->checked_inputs++;
+}
+
 /* The j-th of m coordinates drawn from total: every coordinate when m is 0 or at least
  * total, else one from each of m equal strata, so that a sample still spans every batch
  * sample and every chunk. */

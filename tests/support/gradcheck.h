@@ -62,6 +62,12 @@ typedef struct {
  * coordinate passed and at least one was compared. */
 void gc_expect(const gc_result *r, const char *what);
 
+/* One coordinate of any scalar function, for modules that are not glia_layers (the
+ * recurrent layers): the central difference of loss at *v (restored afterwards) against
+ * analytic, under o's step and tolerance; counted into r as an input or a parameter. */
+void gc_check_coordinate(gc_result *r, const gc_opts *o, float *v, double analytic, double (*loss)(void *),
+                         void *state, int is_param, const char *what, size_t index);
+
 /* ---- one layer ---- */
 
 typedef struct {

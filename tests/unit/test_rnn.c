@@ -16,7 +16,7 @@
  * the errors, and a case showing the finite-difference tolerance catches a gradient a
  * few per cent off.
  *
- * Tolerance of the finite differences (fd_* below, the same criterion as
+ * Tolerance of the finite differences (fd_check below, i.e. the criterion of
  * tests/support/gradcheck.c): |analytic - numeric| <= 5e-4 + 5e-3 |numeric|, step 1e-2.
  * The forward is float32, L is summed in double. Rounding: a perturbed coordinate moves
  * at most a few hundred outputs, each rounded to ~1e-7 relative, so L(v+h) - L(v-h) is
@@ -74,55 +74,13 @@ static void expect_zero(const float *a, size_t n, const char *what)
 
 /* ---- finite differences ---- */
 
-typedef struct {
-    size_t checked, failed;
-    double worst, worst_analytic, worst_numeric;
-    char worst_at[GLIA_NAME_MAX + 32];
-} fd_result;
-
-static const float FD_STEP = 1e-2f;
-static const double FD_ATOL = 5e-4, FD_RTOL = 5e-3;
-
-typedef double (*fd_loss)(void *state);
-
-/* Central difference of loss at *v, with the steps actually taken in float. */
-static double fd_central(float *v, fd_loss loss, void *state)
+/* The shared finite-difference checker (tests/support/gradcheck) at its defaults:
+ * step 1e-2, |analytic - numeric| <= 5e-4 + 5e-3 |numeric|. */
+static void fd_check(gc_result *r, float *v, double analytic, double (*loss)(void *), void *state,
+                     int is_param, const char *what, size_t index)
 {
-    const float keep = *v;
-    *v = keep + FD_STEP;
-    double dp = (double)*v - (double)keep, lp = loss(state);
-    *v = keep - FD_STEP;
-    double dm = (double)keep - (double)*v, lm = loss(state);
-    *v = keep;
-    return (lp - lm) / (dp + dm);
-}
-
-static void fd_compare(fd_result *r, double analytic, double numeric, const char *what, size_t index)
-{
-    double ratio = fabs(analytic - numeric) / (FD_ATOL + FD_RTOL * fabs(numeric));
-    r->checked++;
-    if (!(ratio <= 1.0)) /* NaN fails too */
-        r->failed++;
-    if (!(ratio <= r->worst) || !r->worst_at[0]) {
-        r->worst = isnan(ratio) ? INFINITY : ratio;
-        r->worst_analytic = analytic;
-        r->worst_numeric = numeric;
-        snprintf(r->worst_at, sizeof r->worst_at, "%s[%zu]", what, index);
-    }
-}
-
-static void fd_expect(const fd_result *r, const char *what)
-{
-    const char *verbose = getenv("GLIA_GRADCHECK_VERBOSE");
-    if (verbose && *verbose && *verbose != '0')
-        fprintf(stderr, "fd %s: %zu coordinates, worst %.3g x tolerance at %s\n", what, r->checked, r->worst,
-                r->worst_at);
-    ck_assert_msg(r->checked > 0, "%s: nothing checked", what);
-    ck_assert_msg(
-        r->failed == 0,
-        "%s: %zu of %zu coordinates beyond tolerance; worst %s: analytic %.7g, numeric %.7g (%.3g x "
-        "tolerance)",
-        what, r->failed, r->checked, r->worst_at, r->worst_analytic, r->worst_numeric, r->worst);
+    const gc_opts o = gc_defaults();
+    gc_check_coordinate(r, &o, v, analytic, loss, state, is_param, what, index);
 }
 
 /* ---- an RNN with its buffers ---- */
@@ -214,9 +172,9 @@ static void case_backward(rnn_case *c)
 /* How check_case breaks the analytic gradient, to show the check notices. */
 typedef enum { INTACT, DX_TWO_PERCENT, ONE_WEIGHT_OFF, STEPS_SWAPPED, HH_GRAD_DROPPED } breakage;
 
-static fd_result check_case(rnn_case *c, breakage broken)
+static gc_result check_case(rnn_case *c, breakage broken)
 {
-    fd_result r = {0};
+    gc_result r = {0};
     case_backward(c);
     float *dx = floats(c->nx), *grads = floats(c->rnn.size);
     memcpy(dx, c->dx, sizeof(float) * c->nx);
@@ -241,12 +199,12 @@ static fd_result check_case(rnn_case *c, breakage broken)
         break;
     }
     for (size_t i = 0; i < c->nx; i++)
-        fd_compare(&r, dx[i], fd_central(&c->x[i], case_loss, c), "dx", i);
+        fd_check(&r, &c->x[i], dx[i], case_loss, c, 0, "dx", i);
     for (int p = 0; p < c->rnn.nparams; p++) {
         glia_param *q = &c->rnn.params[p];
         const float *g = grads + (q->value - c->values);
         for (size_t i = 0; i < q->size; i++)
-            fd_compare(&r, g[i], fd_central(&q->value[i], case_loss, c), q->name, i);
+            fd_check(&r, &q->value[i], g[i], case_loss, c, 1, q->name, i);
     }
     free(dx);
     free(grads);
@@ -562,9 +520,9 @@ static void check_grads(glia_rnn_mode mode, int in, int hidden, int layers, int 
 {
     rnn_case c;
     case_new(&c, mode, in, hidden, layers, bi, batch, steps, lengths, 21);
-    fd_result r = check_case(&c, INTACT);
-    fd_expect(&r, what);
-    ck_assert_uint_eq(r.checked, c.nx + c.rnn.size);
+    gc_result r = check_case(&c, INTACT);
+    gc_expect(&r, what);
+    ck_assert_uint_eq(r.checked_inputs + r.checked_params, c.nx + c.rnn.size);
     /* padded positions: dx is exactly 0 */
     for (int b = 0; b < batch; b++)
         expect_zero(c.dx + ((size_t)b * steps + c.lengths[b]) * in, (size_t)(steps - c.lengths[b]) * in,
@@ -601,9 +559,9 @@ START_TEST(fd_catches_wrong_backward)
     for (breakage broken = INTACT; broken <= HH_GRAD_DROPPED; broken++) {
         rnn_case c;
         case_new(&c, GLIA_RNN_LSTM, 3, 4, 2, 1, 3, 5, padded, 3);
-        fd_result r = check_case(&c, broken);
+        gc_result r = check_case(&c, broken);
         if (broken == INTACT)
-            fd_expect(&r, "intact lstm");
+            gc_expect(&r, "intact lstm");
         else
             ck_assert_msg(r.failed > 0, "breakage %d went unnoticed (worst %g x tolerance at %s)",
                           (int)broken, r.worst, r.worst_at);
@@ -862,10 +820,10 @@ START_TEST(pooling_forward_and_gradients)
 
             glia_rnn_pool_backward(pool, x, lengths, B, T, F, dirs, r, dx);
             pool_run run = {pool, x, y, r, lengths, B, T, F, dirs};
-            fd_result res = {0};
+            gc_result res = {0};
             for (size_t i = 0; i < nx; i++)
-                fd_compare(&res, dx[i], fd_central(&x[i], pool_loss, &run), names[pool], i);
-            fd_expect(&res, names[pool]);
+                fd_check(&res, &x[i], dx[i], pool_loss, &run, 0, names[pool], i);
+            gc_expect(&res, names[pool]);
             for (int b = 0; b < B; b++)
                 expect_zero(dx + ((size_t)b * T + lengths[b]) * F, (size_t)(T - lengths[b]) * F,
                             "pool dx at padding");
@@ -1021,17 +979,17 @@ START_TEST(embedding_lstm_pool_chain_gradients)
         memcpy(grads, k.c.grads, sizeof(float) * k.c.rnn.size);
         memcpy(gw, g, sizeof(float) * V * E);
 
-        fd_result r = {0};
+        gc_result r = {0};
         expect_zero(gw, E, "padding row gradient"); /* PyTorch: used in forward, never trained */
         for (size_t i = E; i < (size_t)V * E; i++)
-            fd_compare(&r, gw[i], fd_central(&w[i], chain_loss, &k), "embedding.weight", i);
+            fd_check(&r, &w[i], gw[i], chain_loss, &k, 1, "embedding.weight", i);
         for (int p = 0; p < k.c.rnn.nparams; p++) {
             glia_param *q = &k.c.rnn.params[p];
             const float *a = grads + (q->value - k.c.values);
             for (size_t i = 0; i < q->size; i++)
-                fd_compare(&r, a[i], fd_central(&q->value[i], chain_loss, &k), q->name, i);
+                fd_check(&r, &q->value[i], a[i], chain_loss, &k, 1, q->name, i);
         }
-        fd_expect(&r, pool == GLIA_RNN_POOL_LAST   ? "chain, last"
+        gc_expect(&r, pool == GLIA_RNN_POOL_LAST   ? "chain, last"
                       : pool == GLIA_RNN_POOL_MEAN ? "chain, mean"
                                                    : "chain, max");
         free(w);

@@ -10,6 +10,8 @@
  */
 #include "core/nn/net.h"
 
+#include "core/nn/params.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,69 +172,17 @@ void glia_net_zero_grads(glia_net *net)
 
 const glia_param *glia_net_find_param(const glia_net *net, const char *name)
 {
-    for (int i = 0; i < net->nparams; i++)
-        if (strcmp(net->params[i].name, name) == 0)
-            return &net->params[i];
-    return NULL;
-}
-
-static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape)
-{
-    size_t used = (size_t)snprintf(buf, len, "[");
-    for (int i = 0; i < ndim && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (used < len)
-        snprintf(buf + used, len - used, "]");
+    return glia_params_find(net->params, net->nparams, name);
 }
 
 glia_status glia_net_load(glia_net *net, const glia_st_file *st, glia_err *err)
 {
-    for (int i = 0; i < net->nparams; i++) {
-        const glia_param *p = &net->params[i];
-        const glia_st_tensor *t = glia_st_find(st, p->name);
-        if (!t)
-            return glia_err_set(err, GLIA_ENOTFOUND, "missing tensor '%s' (expected by the manifest)",
-                                p->name);
-        int same = t->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++)
-            same = t->shape[d] == p->shape[d];
-        if (!same) {
-            char want[96], got[96];
-            format_shape(want, sizeof want, p->ndim, p->shape);
-            format_shape(got, sizeof got, t->ndim, t->shape);
-            return glia_err_set(err, GLIA_EINVAL, "tensor '%s' has shape %s but the manifest expects %s",
-                                p->name, got, want);
-        }
-        glia_status rc = glia_st_read_f32(t, p->value, p->size, err);
-        if (rc != GLIA_OK)
-            return rc;
-    }
-    for (size_t i = 0; i < glia_st_count(st); i++) {
-        const glia_st_tensor *t = glia_st_at(st, i);
-        if (!glia_net_find_param(net, t->name))
-            return glia_err_set(err, GLIA_EINVAL,
-                                "unexpected tensor '%s': the manifest's architecture has no such "
-                                "parameter",
-                                t->name);
-    }
-    return GLIA_OK;
+    return glia_params_load_strict(net->params, net->nparams, st, "manifest", err);
 }
 
 glia_status glia_net_save(const glia_net *net, const char *path, const char *const *meta, glia_err *err)
 {
-    glia_st_entry *entries = calloc((size_t)(net->nparams > 0 ? net->nparams : 1), sizeof *entries);
-    if (!entries)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory saving %s", path);
-    for (int i = 0; i < net->nparams; i++) {
-        entries[i].name = net->params[i].name;
-        entries[i].dtype = GLIA_DT_F32;
-        entries[i].ndim = net->params[i].ndim;
-        entries[i].shape = net->params[i].shape;
-        entries[i].data = net->params[i].value;
-    }
-    glia_status rc = glia_st_write(path, entries, (size_t)net->nparams, meta, err);
-    free(entries);
-    return rc;
+    return glia_params_save(net->params, net->nparams, path, meta, err);
 }
 
 static void *alloc_tracked(glia_ctx *ctx, size_t bytes)

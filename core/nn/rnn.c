@@ -36,40 +36,6 @@
 
 /* ---- parameters ---- */
 
-static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape)
-{
-    size_t used = (size_t)snprintf(buf, len, "[");
-    for (int i = 0; i < ndim && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (used < len)
-        snprintf(buf + used, len - used, "]");
-}
-
-glia_status glia_rnn_params_load(const glia_param *params, int n, const glia_st_file *st, glia_err *err)
-{
-    for (int i = 0; i < n; i++) {
-        const glia_param *p = &params[i];
-        GLIA_ASSERT(p->value);
-        const glia_st_tensor *t = glia_st_find(st, p->name);
-        if (!t)
-            return glia_err_set(err, GLIA_ENOTFOUND, "missing tensor '%s'", p->name);
-        int same = t->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++)
-            same = t->shape[d] == p->shape[d];
-        if (!same) {
-            char want[96], got[96];
-            format_shape(want, sizeof want, p->ndim, p->shape);
-            format_shape(got, sizeof got, t->ndim, t->shape);
-            return glia_err_set(err, GLIA_EINVAL, "tensor '%s' has shape %s but the module expects %s",
-                                p->name, got, want);
-        }
-        glia_status rc = glia_st_read_f32(t, p->value, p->size, err);
-        if (rc != GLIA_OK)
-            return rc;
-    }
-    return GLIA_OK;
-}
-
 static glia_status set_name(glia_param *p, const char *prefix, const char *local, glia_err *err)
 {
     int has = prefix && *prefix;

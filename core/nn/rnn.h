@@ -20,7 +20,7 @@
  * Memory: these modules own no parameter buffers. Their parameters are glia_param views
  * (PyTorch names, shapes) into a flat buffer the caller binds, so a model that composes
  * them keeps one parameter buffer and one gradient buffer and saves/loads them with the
- * safetensors code. Everything a forward/backward writes lives in a glia_rnn_ctx sized
+ * safetensors code (core/nn/params.h). Everything a forward/backward writes lives in a glia_rnn_ctx sized
  * once for (max_batch, max_steps); forward and backward never allocate. A ctx belongs
  * to one thread at a time; any number of ctxs can run one glia_rnn concurrently.
  *
@@ -38,13 +38,6 @@
 #include "core/base/rng.h"
 #include "core/io/safetensors.h"
 #include "core/nn/layer.h"
-
-/* ---- parameters shared by the modules ---- */
-
-/* Loads params[0..n) by name from st (converted to float32), each with its exact shape;
- * tensors of st that are not among params are ignored (the file holds the whole model),
- * a missing or misshapen one is an error naming it. */
-glia_status glia_rnn_params_load(const glia_param *params, int n, const glia_st_file *st, glia_err *err);
 
 /* ---- embedding (nn.Embedding) ---- */
 

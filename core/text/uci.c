@@ -9,6 +9,8 @@
  */
 #include "core/text/uci.h"
 
+#include "core/base/hash.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -24,13 +26,7 @@ enum { MAX_ELEMENTS = 1 << 20 };
 
 uint32_t glia_uci_fnv1a32(const void *data, size_t len)
 {
-    const unsigned char *p = data;
-    uint32_t h = 0x811c9dc5u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x01000193u;
-    }
-    return h;
+    return glia_fnv1a32(data, len);
 }
 
 glia_uci_split glia_uci_split_of(uint32_t hash)

@@ -10,6 +10,8 @@
  */
 #include "core/text/vocab.h"
 
+#include "core/base/hash.h"
+
 #include "core/text/tokenize.h"
 
 #include <errno.h>
@@ -32,16 +34,6 @@ struct glia_vocab {
 /* Longest token quoted in a message. */
 enum { QUOTE_MAX = 60 };
 
-static uint32_t fnv1a(const char *s, size_t len)
-{
-    uint32_t h = 0x811c9dc5u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x01000193u;
-    }
-    return h;
-}
-
 /* Smallest power of two >= 2 * n (and >= 16): the tables stay at most half full. */
 static size_t table_size(size_t n)
 {
@@ -53,7 +45,7 @@ static size_t table_size(size_t n)
 
 static int32_t find(const glia_vocab *v, const char *token, size_t len, size_t *slot)
 {
-    size_t i = fnv1a(token, len) & v->mask;
+    size_t i = glia_fnv1a32(token, len) & v->mask;
     for (;; i = (i + 1) & v->mask) {
         int32_t id = v->slots[i];
         if (id < 0 || (v->lens[id] == len && memcmp(v->tokens[id], token, len) == 0)) {
@@ -171,7 +163,7 @@ static glia_status counter_grow(counter *c, glia_err *err)
     for (size_t i = 0; c->entries && i <= c->mask; i++) {
         if (!c->entries[i].token)
             continue;
-        size_t j = fnv1a(c->entries[i].token, c->entries[i].len) & (size - 1);
+        size_t j = glia_fnv1a32(c->entries[i].token, c->entries[i].len) & (size - 1);
         while (grown[j].token)
             j = (j + 1) & (size - 1);
         grown[j] = c->entries[i];
@@ -188,7 +180,7 @@ static glia_status count_token(void *ctx, const char *token, size_t len, glia_er
     glia_status rc = counter_grow(c, err);
     if (rc != GLIA_OK)
         return rc;
-    size_t i = fnv1a(token, len) & c->mask;
+    size_t i = glia_fnv1a32(token, len) & c->mask;
     for (; c->entries[i].token; i = (i + 1) & c->mask) {
         if (c->entries[i].len == len && memcmp(c->entries[i].token, token, len) == 0) {
             c->entries[i].count++;

@@ -18,6 +18,7 @@
  * for PyTorch to load with load_state_dict(strict=True).
  */
 #include "core/io/safetensors.h"
+#include "core/nn/params.h"
 #include "core/nn/rnn.h"
 
 #include <stdio.h>
@@ -159,7 +160,7 @@ static void run_module(const glia_st_file *st, const char *name, const int32_t *
         die(name, &err);
     float *values = xcalloc(rnn.size, sizeof(float)), *grads = xcalloc(rnn.size, sizeof(float));
     glia_rnn_bind(&rnn, values, grads);
-    if (glia_rnn_params_load(rnn.params, rnn.nparams, st, &err) != GLIA_OK)
+    if (glia_params_load(rnn.params, rnn.nparams, st, "module", &err) != GLIA_OK)
         die(name, &err);
 
     const int D = rnn.output_size, H = cfg.hidden_size, S = cfg.num_layers * rnn.directions;
@@ -229,7 +230,7 @@ static void run_embedding(const glia_st_file *st, const char *name, const int32_
         die(name, &err);
     float *w = xcalloc(e.weight.size, sizeof(float)), *g = xcalloc(e.weight.size, sizeof(float));
     glia_embedding_bind(&e, w, g);
-    if (glia_rnn_params_load(&e.weight, 1, st, &err) != GLIA_OK)
+    if (glia_params_load(&e.weight, 1, st, "module", &err) != GLIA_OK)
         die(name, &err);
     const size_t n = (size_t)B * T, E = (size_t)e.embedding_dim;
     int32_t *ids = read_ints(tensor(st, "", "tokens", n, 1), n);

@@ -27,6 +27,7 @@
  * GLIA_GRADCHECK_VERBOSE=1 prints each check's margin.
  */
 #include "core/io/safetensors.h"
+#include "core/nn/params.h"
 #include "core/nn/rnn.h"
 #include "tests/support/check_main.h"
 #include "tests/support/gradcheck.h"
@@ -1032,21 +1033,21 @@ START_TEST(params_load_by_name)
     ck_assert_int_eq(glia_st_write(path, entries, (size_t)a.nparams + 1, NULL, &err), GLIA_OK);
     glia_st_file *st = NULL;
     ck_assert_int_eq(glia_st_open(path, &st, &err), GLIA_OK);
-    ck_assert_msg(glia_rnn_params_load(b.params, b.nparams, st, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_params_load(b.params, b.nparams, st, "module", &err) == GLIA_OK, "%s", err.msg);
     expect_same(vb, va, a.size, "loaded weights");
     glia_st_close(st);
 
     /* a missing tensor and a misshapen one are named */
     ck_assert_int_eq(glia_st_write(path, entries, 3, NULL, &err), GLIA_OK);
     ck_assert_int_eq(glia_st_open(path, &st, &err), GLIA_OK);
-    ck_assert_int_eq(glia_rnn_params_load(b.params, b.nparams, st, &err), GLIA_ENOTFOUND);
+    ck_assert_int_eq(glia_params_load(b.params, b.nparams, st, "module", &err), GLIA_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "lstm.bias_hh_l0"));
     glia_st_close(st);
     entries[0].ndim = 1;
     entries[0].shape = oshape;
     ck_assert_int_eq(glia_st_write(path, entries, 1, NULL, &err), GLIA_OK);
     ck_assert_int_eq(glia_st_open(path, &st, &err), GLIA_OK);
-    ck_assert_int_eq(glia_rnn_params_load(b.params, 1, st, &err), GLIA_EINVAL);
+    ck_assert_int_eq(glia_params_load(b.params, 1, st, "module", &err), GLIA_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "has shape [2] but the module expects [8, 3]"));
     glia_st_close(st);
     glia_test_rmtree(dir);

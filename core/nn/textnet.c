@@ -1,0 +1,362 @@
+/*
+ * textnet.c - see textnet.h.
+ *
+ * The embedding and lexicon lookups are written to their own buffers and then
+ * interleaved into x [B, T, E + K], so glia_embedding_forward/backward (which work on
+ * contiguous [B, T, dim] blocks) are reused as they are; the copies are a few KB per
+ * sentence, nothing next to the recurrent GEMMs.
+ */
+#include "core/nn/textnet.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/nn/kernels.h"
+#include "core/nn/params.h"
+
+struct glia_textnet_ctx {
+    int max_batch, max_steps, training;
+    size_t bytes;
+    glia_rnn_ctx *rnn;
+    float *block;                    /* one allocation; every float buffer below is a slice of it */
+    float *emb;                      /* [B, T, E] */
+    float *lex;                      /* [B, T, K] */
+    float *x;                        /* [B, T, E + K], after embedding dropout */
+    float *xmask;                    /* training: embedding dropout scale per element of x (0 or 1/(1-p)) */
+    float *pooled, *dropped, *pmask; /* [B, F]: pooled, after dropout, dropout scale */
+    float *logits;                   /* [B, C] */
+    float *dpooled;                  /* backward [B, F] */
+    float *dh;                       /* backward [B, T, F] */
+    float *dx;                       /* backward [B, T, E + K] */
+    int32_t *ids, *lengths;          /* copies of the last forward's */
+    const float *h;                  /* the rnn's output of the last forward (borrowed from rnn ctx) */
+    int batch, steps, has_forward;
+};
+
+static glia_status check_config(const glia_textnet_config *c, glia_err *err)
+{
+    if (c->vocab_size < 2 || c->vocab_size > (1 << 24))
+        return glia_err_set(err, GLIA_EINVAL, "textnet: vocab_size must be in [2, %d] (got %d)", 1 << 24,
+                            c->vocab_size);
+    if (c->embedding_dim < 1 || c->embedding_dim > 4096)
+        return glia_err_set(err, GLIA_EINVAL, "textnet: embedding_dim must be in [1, 4096] (got %d)",
+                            c->embedding_dim);
+    if (c->lexicon_features < 0 || c->lexicon_features > 64)
+        return glia_err_set(err, GLIA_EINVAL, "textnet: lexicon features must be in [0, 64] (got %d)",
+                            c->lexicon_features);
+    if (c->hidden_size < 1 || c->hidden_size > 4096)
+        return glia_err_set(err, GLIA_EINVAL, "textnet: hidden_size must be in [1, 4096] (got %d)",
+                            c->hidden_size);
+    if (c->num_classes < 2 || c->num_classes > 4096)
+        return glia_err_set(err, GLIA_EINVAL, "textnet: num_classes must be in [2, 4096] (got %d)",
+                            c->num_classes);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return glia_err_set(err, GLIA_EINVAL, "textnet: dropout must be in [0, 1) (got %g)",
+                            (double)c->dropout);
+    if (!(c->embedding_dropout >= 0.0f && c->embedding_dropout < 1.0f))
+        return glia_err_set(err, GLIA_EINVAL, "textnet: embedding_dropout must be in [0, 1) (got %g)",
+                            (double)c->embedding_dropout);
+    if (c->pool != GLIA_RNN_POOL_LAST && c->pool != GLIA_RNN_POOL_MEAN && c->pool != GLIA_RNN_POOL_MAX)
+        return glia_err_set(err, GLIA_EINVAL, "textnet: unknown pooling %d", (int)c->pool);
+    return GLIA_OK;
+}
+
+/* Points every view (modules, params[], trainable[]) at values and, if allocated, grads. */
+static void bind_all(glia_textnet *net)
+{
+    float *v = net->values, *g = net->grads;
+    size_t off = 0;
+    glia_embedding_bind(&net->embedding, v, g);
+    off += net->embedding.weight.size;
+    if (net->cfg.lexicon_features > 0) {
+        /* frozen: no gradient, whatever the net's mode */
+        glia_embedding_bind(&net->lexicon, v + off, NULL);
+        off += net->lexicon.weight.size;
+    }
+    glia_rnn_bind(&net->rnn, v + off, g ? g + off : NULL);
+    off = 0;
+    net->ntrainable = 0;
+    for (int i = 0; i < net->nparams; i++) {
+        glia_param *p = &net->params[i];
+        p->value = v + off;
+        int frozen =
+            net->cfg.lexicon_features > 0 && i == 1; /* lexicon.weight, right after embedding.weight */
+        p->grad = g && !frozen ? g + off : NULL;
+        off += p->size;
+        if (!frozen)
+            net->trainable[net->ntrainable++] = *p;
+    }
+}
+
+glia_status glia_textnet_new(const glia_textnet_config *cfg, glia_textnet **out, glia_err *err)
+{
+    *out = NULL;
+    glia_status rc = check_config(cfg, err);
+    if (rc != GLIA_OK)
+        return rc;
+    glia_textnet *net = calloc(1, sizeof *net);
+    if (!net)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory building the text model");
+    net->cfg = *cfg;
+    net->input_size = cfg->embedding_dim + cfg->lexicon_features;
+    glia_rnn_config rc_cfg = {cfg->mode, net->input_size, cfg->hidden_size, cfg->num_layers,
+                              cfg->bidirectional};
+    if ((rc = glia_embedding_init(&net->embedding, cfg->vocab_size, cfg->embedding_dim, 1,
+                                  GLIA_TEXTNET_PAD_ID, "embedding", err)) ||
+        (cfg->lexicon_features > 0 &&
+         (rc = glia_embedding_init(&net->lexicon, cfg->vocab_size, cfg->lexicon_features, 0, 0, "lexicon",
+                                   err))) ||
+        (rc = glia_rnn_init(&net->rnn, &rc_cfg, "rnn", err)))
+        goto fail;
+    net->features = net->rnn.output_size;
+
+    /* The state_dict, in registration order; the lexicon is the one frozen tensor. */
+    net->params[net->nparams++] = net->embedding.weight;
+    if (cfg->lexicon_features > 0)
+        net->params[net->nparams++] = net->lexicon.weight;
+    for (int i = 0; i < net->rnn.nparams; i++)
+        net->params[net->nparams++] = net->rnn.params[i];
+    glia_param *w = &net->params[net->nparams++], *b = &net->params[net->nparams++];
+    int64_t wshape[2] = {cfg->num_classes, net->features}, bshape[1] = {cfg->num_classes};
+    glia_param_shape(w, 2, wshape, 1);
+    glia_param_shape(b, 1, bshape, 0);
+    strcpy(w->name, "fc.weight");
+    strcpy(b->name, "fc.bias");
+    net->fc_weight = w;
+    net->fc_bias = b;
+    for (int i = 0; i < net->nparams; i++)
+        net->size += net->params[i].size;
+    net->values = calloc(net->size, sizeof *net->values);
+    if (!net->values) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu text model parameters", net->size);
+        goto fail;
+    }
+    bind_all(net);
+    *out = net;
+    return GLIA_OK;
+fail:
+    glia_textnet_free(net);
+    return rc;
+}
+
+glia_status glia_textnet_enable_grads(glia_textnet *net, glia_err *err)
+{
+    if (!net->grads) {
+        net->grads = calloc(net->size, sizeof *net->grads);
+        if (!net->grads)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu gradients", net->size);
+    }
+    bind_all(net);
+    return GLIA_OK;
+}
+
+void glia_textnet_free(glia_textnet *net)
+{
+    if (!net)
+        return;
+    free(net->values);
+    free(net->grads);
+    free(net);
+}
+
+void glia_textnet_reset(glia_textnet *net, glia_rng *rng)
+{
+    glia_embedding_reset(&net->embedding, rng);
+    glia_rnn_reset(&net->rnn, rng);
+    float bound = 1.0f / sqrtf((float)net->features);
+    glia_fill_uniform(net->fc_weight->value, net->fc_weight->size, bound, rng);
+    glia_fill_uniform(net->fc_bias->value, net->fc_bias->size, bound, rng);
+}
+
+void glia_textnet_zero_grads(glia_textnet *net)
+{
+    if (net->grads)
+        memset(net->grads, 0, net->size * sizeof *net->grads);
+}
+
+const glia_param *glia_textnet_find_param(const glia_textnet *net, const char *name)
+{
+    return glia_params_find(net->params, net->nparams, name);
+}
+
+glia_status glia_textnet_load(glia_textnet *net, const glia_st_file *st, glia_err *err)
+{
+    return glia_params_load_strict(net->params, net->nparams, st, "manifest", err);
+}
+
+glia_status glia_textnet_save(const glia_textnet *net, const char *path, const char *const *meta,
+                              glia_err *err)
+{
+    return glia_params_save(net->params, net->nparams, path, meta, err);
+}
+
+/* ---- run contexts ---- */
+
+glia_status glia_textnet_ctx_new(const glia_textnet *net, int max_batch, int max_steps, int training,
+                                 glia_textnet_ctx **out, glia_err *err)
+{
+    *out = NULL;
+    if (max_batch <= 0 || max_steps <= 0 || max_batch > (1 << 16) || max_steps > (1 << 16))
+        return glia_err_set(err, GLIA_EINVAL,
+                            "textnet: max_batch and max_steps must be in [1, 65536] (got %d, %d)", max_batch,
+                            max_steps);
+    glia_textnet_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a text model context");
+    ctx->max_batch = max_batch;
+    ctx->max_steps = max_steps;
+    ctx->training = training;
+    const size_t bt = (size_t)max_batch * (size_t)max_steps, B = (size_t)max_batch;
+    const size_t E = (size_t)net->cfg.embedding_dim, K = (size_t)net->cfg.lexicon_features;
+    const size_t X = (size_t)net->input_size, F = (size_t)net->features, C = (size_t)net->cfg.num_classes;
+    size_t floats = bt * (E + K + X) + B * F + B * C;
+    if (training)
+        floats +=
+            bt * X /* xmask */ + 3 * B * F /* dropped, pmask, dpooled */ + bt * F /* dh */ + bt * X /* dx */;
+    glia_status rc = glia_rnn_ctx_new(&net->rnn, max_batch, max_steps, training, &ctx->rnn, err);
+    if (rc != GLIA_OK)
+        goto fail;
+    ctx->block = calloc(floats, sizeof(float));
+    ctx->ids = calloc(bt, sizeof *ctx->ids);
+    ctx->lengths = calloc(B, sizeof *ctx->lengths);
+    if (!ctx->block || !ctx->ids || !ctx->lengths) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for a text model context (%zu floats)", floats);
+        goto fail;
+    }
+    float *p = ctx->block;
+    ctx->emb = p, p += bt * E;
+    ctx->lex = p, p += bt * K;
+    ctx->x = p, p += bt * X;
+    ctx->pooled = p, p += B * F;
+    ctx->logits = p, p += B * C;
+    if (training) {
+        ctx->xmask = p, p += bt * X;
+        ctx->dropped = p, p += B * F;
+        ctx->pmask = p, p += B * F;
+        ctx->dpooled = p, p += B * F;
+        ctx->dh = p, p += bt * F;
+        ctx->dx = p, p += bt * X;
+    }
+    ctx->bytes =
+        sizeof *ctx + floats * sizeof(float) + (bt + B) * sizeof(int32_t) + glia_rnn_ctx_bytes(ctx->rnn);
+    *out = ctx;
+    return GLIA_OK;
+fail:
+    glia_textnet_ctx_free(ctx);
+    return rc;
+}
+
+void glia_textnet_ctx_free(glia_textnet_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    glia_rnn_ctx_free(ctx->rnn);
+    free(ctx->block);
+    free(ctx->ids);
+    free(ctx->lengths);
+    free(ctx);
+}
+
+size_t glia_textnet_ctx_bytes(const glia_textnet_ctx *ctx)
+{
+    return ctx->bytes;
+}
+
+/* Inverted dropout, PyTorch's: keep with probability 1 - p and scale by 1 / (1 - p). */
+static void dropout_mask(float *mask, size_t n, float p, glia_rng *rng)
+{
+    const float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++)
+        mask[i] = glia_rng_uniform(rng) < p ? 0.0f : keep;
+}
+
+glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx, const int32_t *ids,
+                                 const int32_t *lengths, int batch, int steps, glia_rng *rng,
+                                 const float **logits, glia_err *err)
+{
+    *logits = NULL;
+    ctx->has_forward = 0;
+    if (batch < 1 || batch > ctx->max_batch || steps < 1 || steps > ctx->max_steps)
+        return glia_err_set(err, GLIA_EINVAL,
+                            "textnet: batch %d x %d steps does not fit the context's %d x %d", batch, steps,
+                            ctx->max_batch, ctx->max_steps);
+    for (int b = 0; b < batch; b++)
+        if (lengths[b] < 1 || lengths[b] > steps)
+            return glia_err_set(err, GLIA_EINVAL, "textnet: sequence %d has length %d, outside [1, %d]", b,
+                                (int)lengths[b], steps);
+    const int E = net->cfg.embedding_dim, K = net->cfg.lexicon_features, X = net->input_size;
+    const int F = net->features, C = net->cfg.num_classes;
+    const size_t bt = (size_t)batch * (size_t)steps;
+    glia_status rc = glia_embedding_forward(&net->embedding, ids, lengths, batch, steps, ctx->emb, err);
+    if (rc == GLIA_OK && K > 0)
+        rc = glia_embedding_forward(&net->lexicon, ids, lengths, batch, steps, ctx->lex, err);
+    if (rc != GLIA_OK)
+        return rc;
+    for (size_t i = 0; i < bt; i++) {
+        memcpy(ctx->x + i * X, ctx->emb + i * E, sizeof(float) * (size_t)E);
+        if (K > 0)
+            memcpy(ctx->x + i * X + E, ctx->lex + i * K, sizeof(float) * (size_t)K);
+    }
+    const int drop_x = ctx->training && net->cfg.embedding_dropout > 0.0f;
+    if (drop_x) {
+        GLIA_ASSERT(rng);
+        dropout_mask(ctx->xmask, bt * (size_t)X, net->cfg.embedding_dropout, rng);
+        for (size_t i = 0; i < bt * (size_t)X; i++)
+            ctx->x[i] *= ctx->xmask[i];
+    }
+    if ((rc = glia_rnn_forward(&net->rnn, ctx->rnn, ctx->x, lengths, batch, steps, &ctx->h, err)))
+        return rc;
+    glia_rnn_pool_forward(net->cfg.pool, ctx->h, lengths, batch, steps, F, net->rnn.directions, ctx->pooled);
+    const float *fc_in = ctx->pooled;
+    if (ctx->training && net->cfg.dropout > 0.0f) {
+        GLIA_ASSERT(rng);
+        dropout_mask(ctx->pmask, (size_t)batch * F, net->cfg.dropout, rng);
+        for (size_t i = 0; i < (size_t)batch * F; i++)
+            ctx->dropped[i] = ctx->pooled[i] * ctx->pmask[i];
+        fc_in = ctx->dropped;
+    } else if (ctx->training) {
+        memcpy(ctx->dropped, ctx->pooled, sizeof(float) * (size_t)batch * F);
+    }
+    /* logits = fc_in W^T + b */
+    for (int b = 0; b < batch; b++)
+        memcpy(ctx->logits + (size_t)b * C, net->fc_bias->value, sizeof(float) * (size_t)C);
+    glia_gemm(0, 1, batch, C, F, 1.0f, fc_in, F, net->fc_weight->value, F, 1.0f, ctx->logits, C);
+    if (ctx->training) {
+        memcpy(ctx->ids, ids, sizeof(int32_t) * bt);
+        memcpy(ctx->lengths, lengths, sizeof(int32_t) * (size_t)batch);
+    }
+    ctx->batch = batch;
+    ctx->steps = steps;
+    ctx->has_forward = 1;
+    *logits = ctx->logits;
+    return GLIA_OK;
+}
+
+void glia_textnet_backward(glia_textnet *net, glia_textnet_ctx *ctx, const float *dlogits)
+{
+    GLIA_ASSERT(ctx->training && ctx->has_forward && net->grads);
+    const int B = ctx->batch, T = ctx->steps;
+    const int E = net->cfg.embedding_dim, X = net->input_size, F = net->features, C = net->cfg.num_classes;
+    const size_t bt = (size_t)B * (size_t)T;
+    /* fc: dW += dlogits^T fc_in, db += column sums, d(fc_in) = dlogits W */
+    glia_gemm(1, 0, C, F, B, 1.0f, dlogits, C, ctx->dropped, F, 1.0f, net->fc_weight->grad, F);
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++)
+            net->fc_bias->grad[c] += dlogits[(size_t)b * C + c];
+    glia_gemm(0, 0, B, F, C, 1.0f, dlogits, C, net->fc_weight->value, F, 0.0f, ctx->dpooled, F);
+    if (net->cfg.dropout > 0.0f)
+        for (size_t i = 0; i < (size_t)B * F; i++)
+            ctx->dpooled[i] *= ctx->pmask[i];
+    glia_rnn_pool_backward(net->cfg.pool, ctx->h, ctx->lengths, B, T, F, net->rnn.directions, ctx->dpooled,
+                           ctx->dh);
+    glia_rnn_backward(&net->rnn, ctx->rnn, ctx->dh, NULL, NULL, ctx->dx);
+    if (net->cfg.embedding_dropout > 0.0f)
+        for (size_t i = 0; i < bt * (size_t)X; i++)
+            ctx->dx[i] *= ctx->xmask[i];
+    /* The embedding's share of dx, compacted to [B, T, E] (reusing ctx->emb: the forward's
+     * lookups are no longer needed). The lexicon's share is dropped: it is frozen. */
+    for (size_t i = 0; i < bt; i++)
+        memcpy(ctx->emb + i * E, ctx->dx + i * X, sizeof(float) * (size_t)E);
+    glia_embedding_backward(&net->embedding, ctx->ids, ctx->lengths, B, T, ctx->emb);
+}

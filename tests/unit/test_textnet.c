@@ -1,0 +1,321 @@
+/*
+ * test_textnet.c - core/nn/textnet: the text classifier (embedding + frozen lexicon
+ * features -> LSTM/RNN -> pooling over time -> dropout -> linear).
+ *
+ * Backward: every parameter coordinate (a stratified sample for the bigger tensors)
+ * against central finite differences of L = sum(logits * r), through embedding and input
+ * dropout, one and two layers, both directions, each pooling, a padded batch; dropout
+ * masks are replayed by re-seeding the stream before every forward (tolerance as in
+ * tests/support/gradcheck.h). The frozen lexicon table never receives a gradient and is
+ * not among the trainable parameters. Padding invariance: a sentence scores the same
+ * alone and inside a batch of longer neighbours whose padding holds garbage ids. Plus
+ * PyTorch's state_dict names and order, strict save/load, and the errors.
+ */
+#include "core/io/safetensors.h"
+#include "core/nn/textnet.h"
+#include "tests/support/check_main.h"
+#include "tests/support/gradcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static glia_textnet_config small_config(void)
+{
+    return (glia_textnet_config){
+        .vocab_size = 11,
+        .embedding_dim = 4,
+        .lexicon_features = 2,
+        .mode = GLIA_RNN_LSTM,
+        .hidden_size = 3,
+        .num_layers = 1,
+        .bidirectional = 1,
+        .pool = GLIA_RNN_POOL_MAX,
+        .embedding_dropout = 0.0f,
+        .dropout = 0.0f,
+        .num_classes = 2,
+    };
+}
+
+static glia_textnet *build(const glia_textnet_config *cfg, unsigned seed)
+{
+    glia_textnet *net = NULL;
+    glia_err err = {0};
+    ck_assert_msg(glia_textnet_new(cfg, &net, &err) == GLIA_OK, "%s", err.msg);
+    glia_rng rng;
+    glia_rng_seed(&rng, seed);
+    glia_textnet_reset(net, &rng);
+    if (cfg->lexicon_features > 0) {
+        const glia_param *lex = glia_textnet_find_param(net, "lexicon.weight");
+        ck_assert_ptr_nonnull(lex);
+        gc_uniform(lex->value, lex->size, -1.0f, 1.0f, seed + 7);
+    }
+    /* PyTorch's N(0, 1) embedding makes LSTM gates saturate; finite differences want ~0.5. */
+    gc_uniform(net->embedding.weight.value + cfg->embedding_dim,
+               net->embedding.weight.size - cfg->embedding_dim, -0.8f, 0.8f, seed + 3);
+    ck_assert_int_eq(glia_textnet_enable_grads(net, &err), GLIA_OK);
+    return net;
+}
+
+START_TEST(names_and_order)
+{
+    glia_textnet_config cfg = small_config();
+    cfg.num_layers = 2;
+    glia_textnet *net = build(&cfg, 1);
+    static const char *const want[] = {"embedding.weight",
+                                       "lexicon.weight",
+                                       "rnn.weight_ih_l0",
+                                       "rnn.weight_hh_l0",
+                                       "rnn.bias_ih_l0",
+                                       "rnn.bias_hh_l0",
+                                       "rnn.weight_ih_l0_reverse",
+                                       "rnn.weight_hh_l0_reverse",
+                                       "rnn.bias_ih_l0_reverse",
+                                       "rnn.bias_hh_l0_reverse",
+                                       "rnn.weight_ih_l1",
+                                       "rnn.weight_hh_l1",
+                                       "rnn.bias_ih_l1",
+                                       "rnn.bias_hh_l1",
+                                       "rnn.weight_ih_l1_reverse",
+                                       "rnn.weight_hh_l1_reverse",
+                                       "rnn.bias_ih_l1_reverse",
+                                       "rnn.bias_hh_l1_reverse",
+                                       "fc.weight",
+                                       "fc.bias"};
+    ck_assert_int_eq(net->nparams, (int)(sizeof want / sizeof want[0]));
+    for (int i = 0; i < net->nparams; i++)
+        ck_assert_str_eq(net->params[i].name, want[i]);
+    /* shapes: layer 0 takes E + K, layer 1 takes 2H; fc takes 2H */
+    ck_assert_int_eq(net->params[1].shape[0], 11);
+    ck_assert_int_eq(net->params[1].shape[1], 2);
+    ck_assert_int_eq(net->params[2].shape[0], 12);
+    ck_assert_int_eq(net->params[2].shape[1], 6);
+    ck_assert_int_eq(net->params[10].shape[1], 6);
+    ck_assert_int_eq(net->params[18].shape[0], 2);
+    ck_assert_int_eq(net->params[18].shape[1], 6);
+    /* the lexicon is frozen: no gradient, not trainable */
+    ck_assert_int_eq(net->ntrainable, net->nparams - 1);
+    ck_assert_ptr_null(net->params[1].grad);
+    for (int i = 0; i < net->ntrainable; i++) {
+        ck_assert_str_ne(net->trainable[i].name, "lexicon.weight");
+        ck_assert_ptr_nonnull(net->trainable[i].grad);
+    }
+    /* padding row of the embedding is zero after reset */
+    glia_textnet_free(net);
+    cfg.lexicon_features = 0;
+    net = build(&cfg, 1);
+    ck_assert_str_eq(net->params[1].name, "rnn.weight_ih_l0");
+    ck_assert_int_eq(net->params[1].shape[1], 4);
+    ck_assert_int_eq(net->ntrainable, net->nparams);
+    glia_textnet_free(net);
+}
+END_TEST
+
+/* ---- finite differences ---- */
+
+typedef struct {
+    glia_textnet *net;
+    glia_textnet_ctx *ctx;
+    const int32_t *ids, *lengths;
+    int batch, steps;
+    const float *probe; /* [batch, C] */
+    unsigned seed;
+} fd_case;
+
+static double case_loss(void *state)
+{
+    fd_case *c = state;
+    glia_rng rng;
+    glia_rng_seed(&rng, c->seed);
+    const float *logits = NULL;
+    glia_err err = {0};
+    ck_assert_msg(glia_textnet_forward(c->net, c->ctx, c->ids, c->lengths, c->batch, c->steps, &rng, &logits,
+                                       &err) == GLIA_OK,
+                  "%s", err.msg);
+    double l = 0.0;
+    for (int i = 0; i < c->batch * c->net->cfg.num_classes; i++)
+        l += (double)logits[i] * c->probe[i];
+    return l;
+}
+
+static void check_net(const glia_textnet_config *cfg, const char *what)
+{
+    enum { B = 3, T = 5 };
+    glia_textnet *net = build(cfg, 11);
+    glia_textnet_ctx *ctx = NULL;
+    glia_err err = {0};
+    ck_assert_msg(glia_textnet_ctx_new(net, B, T, 1, &ctx, &err) == GLIA_OK, "%s", err.msg);
+    /* ids avoid 0 (the padding row gets no gradient by design, tested separately) */
+    const int32_t ids[B * T] = {3, 4, 5, 6, 7, 2, 9, 10, 1, 1, 8, 3, 99, -5, 42};
+    const int32_t lengths[B] = {5, 3, 2}; /* row 2's padding holds invalid ids: never read */
+    float probe[B * 4];
+    ck_assert_int_le(cfg->num_classes, 4);
+    gc_uniform(probe, B * 4, -1.0f, 1.0f, 5);
+    fd_case c = {net, ctx, ids, lengths, B, T, probe, 77};
+    case_loss(&c);
+    glia_textnet_zero_grads(net);
+    glia_textnet_backward(net, ctx, probe);
+    /* the analytic gradients, copied before the perturbed forwards run */
+    float *g = malloc(net->size * sizeof *g);
+    ck_assert_ptr_nonnull(g);
+    memcpy(g, net->grads, net->size * sizeof *g);
+    gc_opts o = gc_defaults();
+    /* max pooling: a step can move the argmax of a feature (a kink), see gradcheck.h */
+    o.allow_kinks = cfg->pool == GLIA_RNN_POOL_MAX;
+    gc_result r = {0};
+    for (int p = 0; p < net->nparams; p++) {
+        glia_param *q = &net->params[p];
+        if (q->grad) {
+            size_t stride = q->size > 40 ? q->size / 40 : 1;
+            for (size_t i = 0; i < q->size; i += stride)
+                gc_check_coordinate(&r, &o, &q->value[i], g[(size_t)(q->grad - net->grads) + i], case_loss,
+                                    &c, 1, q->name, i);
+        }
+    }
+    gc_expect(&r, what);
+    ck_assert_msg(r.kinks * 10 <= r.checked_params, "%s: %zu of %zu coordinates at a kink", what, r.kinks,
+                  r.checked_params);
+    /* the padding row of the embedding got nothing, and the lexicon has no gradient buffer */
+    for (int j = 0; j < cfg->embedding_dim; j++)
+        ck_assert_float_eq(net->embedding.weight.grad[j], 0.0f);
+    free(g);
+    glia_textnet_ctx_free(ctx);
+    glia_textnet_free(net);
+}
+
+START_TEST(gradients_lstm_bidirectional_pools)
+{
+    static const char *const names[] = {"last", "mean", "max"};
+    for (int pool = 0; pool < 3; pool++) {
+        glia_textnet_config cfg = small_config();
+        cfg.pool = (glia_rnn_pool)pool;
+        check_net(&cfg, names[pool]);
+    }
+}
+END_TEST
+
+START_TEST(gradients_two_layers_with_dropout)
+{
+    glia_textnet_config cfg = small_config();
+    cfg.num_layers = 2;
+    cfg.embedding_dropout = 0.2f;
+    cfg.dropout = 0.5f;
+    cfg.pool = GLIA_RNN_POOL_MEAN;
+    check_net(&cfg, "2-layer bi-LSTM, dropout");
+    cfg.mode = GLIA_RNN_TANH;
+    cfg.bidirectional = 0;
+    cfg.lexicon_features = 0;
+    cfg.num_classes = 3;
+    check_net(&cfg, "2-layer tanh RNN, no lexicon, 3 classes");
+}
+END_TEST
+
+START_TEST(padding_invariance)
+{
+    glia_textnet_config cfg = small_config();
+    glia_textnet *net = build(&cfg, 3);
+    glia_textnet_ctx *one = NULL, *many = NULL;
+    glia_err err = {0};
+    ck_assert_int_eq(glia_textnet_ctx_new(net, 1, 8, 0, &one, &err), GLIA_OK);
+    ck_assert_int_eq(glia_textnet_ctx_new(net, 3, 8, 0, &many, &err), GLIA_OK);
+    const int32_t alone[3] = {4, 9, 2}, len1[1] = {3};
+    const int32_t batch[3 * 8] = {5,    6, 7, 8, 9, 10, 3, 2, 4, 9, 2, -1,
+                                  1000, 7, 7, 7, 3, 3,  3, 3, 3, 3, 3, 3};
+    const int32_t lens[3] = {8, 3, 8};
+    const float *a = NULL, *b = NULL;
+    ck_assert_int_eq(glia_textnet_forward(net, one, alone, len1, 1, 3, NULL, &a, &err), GLIA_OK);
+    ck_assert_int_eq(glia_textnet_forward(net, many, batch, lens, 3, 8, NULL, &b, &err), GLIA_OK);
+    for (int k = 0; k < 2; k++)
+        ck_assert_msg(fabsf(a[k] - b[2 + k]) <= 1e-6f, "logit %d: %g alone, %g in a batch", k, a[k],
+                      b[2 + k]);
+    glia_textnet_ctx_free(one);
+    glia_textnet_ctx_free(many);
+    glia_textnet_free(net);
+}
+END_TEST
+
+START_TEST(save_load_strict)
+{
+    glia_textnet_config cfg = small_config();
+    glia_textnet *net = build(&cfg, 5), *back = NULL;
+    glia_err err = {0};
+    char dir[512], path[600];
+    glia_test_mkdtemp(dir, sizeof dir, "textnet");
+    snprintf(path, sizeof path, "%s/textnet.safetensors", dir);
+    ck_assert_msg(glia_textnet_save(net, path, NULL, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_int_eq(glia_textnet_new(&cfg, &back, &err), GLIA_OK);
+    glia_st_file *st = NULL;
+    ck_assert_msg(glia_st_open(path, &st, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_textnet_load(back, st, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_int_eq(memcmp(net->values, back->values, net->size * sizeof(float)), 0);
+    glia_textnet_free(back);
+    /* the same file into a model without the lexicon: its first layer is narrower */
+    cfg.lexicon_features = 0;
+    ck_assert_int_eq(glia_textnet_new(&cfg, &back, &err), GLIA_OK);
+    ck_assert_int_eq(glia_textnet_load(back, st, &err), GLIA_EINVAL);
+    ck_assert_ptr_nonnull(
+        strstr(err.msg, "'rnn.weight_ih_l0' has shape [12, 6] but the manifest expects [12, 4]"));
+    glia_textnet_free(back);
+    /* and into a wider model: the shape is named */
+    cfg = small_config();
+    cfg.hidden_size = 4;
+    ck_assert_int_eq(glia_textnet_new(&cfg, &back, &err), GLIA_OK);
+    ck_assert_int_eq(glia_textnet_load(back, st, &err), GLIA_EINVAL);
+    ck_assert_ptr_nonnull(
+        strstr(err.msg, "'rnn.weight_ih_l0' has shape [12, 6] but the manifest expects [16, 6]"));
+    glia_textnet_free(back);
+    glia_st_close(st);
+    glia_textnet_free(net);
+    glia_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(errors)
+{
+    glia_err err = {0};
+    glia_textnet *net = NULL;
+    glia_textnet_config cfg = small_config();
+    cfg.vocab_size = 1;
+    ck_assert_int_eq(glia_textnet_new(&cfg, &net, &err), GLIA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "vocab_size"));
+    cfg = small_config();
+    cfg.dropout = 1.0f;
+    ck_assert_int_eq(glia_textnet_new(&cfg, &net, &err), GLIA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "dropout"));
+    cfg = small_config();
+    cfg.num_classes = 1;
+    ck_assert_int_eq(glia_textnet_new(&cfg, &net, &err), GLIA_EINVAL);
+    ck_assert_ptr_null(net);
+    cfg = small_config();
+    net = build(&cfg, 2);
+    glia_textnet_ctx *ctx = NULL;
+    ck_assert_int_eq(glia_textnet_ctx_new(net, 2, 4, 0, &ctx, &err), GLIA_OK);
+    const int32_t ids[8] = {2, 3, 11, 4, 5, 6, 7, 8}, ok_len[2] = {4, 4}, zero_len[2] = {4, 0};
+    const float *out = NULL;
+    ck_assert_int_eq(glia_textnet_forward(net, ctx, ids, ok_len, 2, 4, NULL, &out, &err), GLIA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "11"));
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(glia_textnet_forward(net, ctx, ids + 4, zero_len, 2, 4, NULL, &out, &err), GLIA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "length 0"));
+    ck_assert_int_eq(glia_textnet_forward(net, ctx, ids, ok_len, 3, 4, NULL, &out, &err), GLIA_EINVAL);
+    ck_assert_int_eq(glia_textnet_forward(net, ctx, ids, ok_len, 1, 5, NULL, &out, &err), GLIA_EINVAL);
+    glia_textnet_ctx_free(ctx);
+    glia_textnet_free(net);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("textnet");
+    TCase *tc = tcase_create("textnet");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, names_and_order);
+    tcase_add_test(tc, gradients_lstm_bidirectional_pools);
+    tcase_add_test(tc, gradients_two_layers_with_dropout);
+    tcase_add_test(tc, padding_invariance);
+    tcase_add_test(tc, save_load_strict);
+    tcase_add_test(tc, errors);
+    suite_add_tcase(s, tc);
+    return glia_check_run(s);
+}

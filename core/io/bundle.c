@@ -10,6 +10,69 @@
 #include <string.h>
 #include <sys/stat.h>
 
+static glia_status load_image(glia_bundle *b, const char *manifest_path, const glia_st_file *weights,
+                              glia_err *err)
+{
+    glia_status rc = glia_net_new(b->manifest.input, b->manifest.layers, b->manifest.nlayers, &b->net, err);
+    if (rc != GLIA_OK)
+        return glia_err_prefix(err, "%s", manifest_path);
+    if ((rc = glia_net_load(b->net, weights, err)))
+        return glia_err_prefix(err, "%s", b->manifest.weights);
+    return GLIA_OK;
+}
+
+/* The vocabulary decides the embedding's rows; a manifest that states num_embeddings must
+ * agree with it. */
+static glia_status load_text(glia_bundle *b, const char *manifest_path, const glia_st_file *weights,
+                             glia_err *err)
+{
+    glia_status rc = glia_vocab_load(b->manifest.vocabulary, &b->vocab, err);
+    if (rc != GLIA_OK)
+        return rc;
+    glia_textnet_config cfg = b->manifest.text;
+    int words = (int)glia_vocab_size(b->vocab);
+    if (cfg.vocab_size && cfg.vocab_size != words)
+        return glia_err_set(err, GLIA_EINVAL, "%s: embedding.num_embeddings is %d but %s holds %d tokens",
+                            manifest_path, cfg.vocab_size, b->manifest.vocabulary, words);
+    cfg.vocab_size = words;
+    if ((rc = glia_textnet_new(&cfg, &b->text, err)))
+        return glia_err_prefix(err, "%s", manifest_path);
+    if ((rc = glia_textnet_load(b->text, weights, err)))
+        return glia_err_prefix(err, "%s", b->manifest.weights);
+    return GLIA_OK;
+}
+
+int glia_bundle_classes(const glia_bundle *b)
+{
+    return b->text ? b->text->cfg.num_classes : b->net->output.c;
+}
+
+glia_status glia_bundle_text_input(const glia_bundle *b, const char *const *texts, const size_t *lens, int n,
+                                   int32_t *ids, int32_t *lengths, int *steps, int *truncated, glia_err *err)
+{
+    const int max = b->manifest.max_tokens;
+    int longest = 1;
+    for (int i = 0; i < n; i++) {
+        size_t got = 0, total = 0;
+        glia_status rc = glia_vocab_encode(b->vocab, texts[i], lens[i], (size_t)max, ids + (size_t)i * max,
+                                           &got, &total, err);
+        if (rc != GLIA_OK)
+            return glia_err_prefix(err, "text %d", i);
+        if (got == 0)
+            return glia_err_set(err, GLIA_EINVAL, "text %d has no words", i);
+        lengths[i] = (int32_t)got;
+        if (truncated)
+            truncated[i] = total > got;
+        if ((int)got > longest)
+            longest = (int)got;
+    }
+    /* Rows were written max apart; pack them to the longest text's width. */
+    for (int i = 1; i < n; i++)
+        memmove(ids + (size_t)i * longest, ids + (size_t)i * max, sizeof(int32_t) * (size_t)longest);
+    *steps = longest;
+    return GLIA_OK;
+}
+
 glia_status glia_bundle_load(const char *path, glia_bundle *b, glia_err *err)
 {
     char manifest_path[GLIA_PATH_MAX];
@@ -23,19 +86,17 @@ glia_status glia_bundle_load(const char *path, glia_bundle *b, glia_err *err)
         snprintf(manifest_path, sizeof manifest_path, "%s", path);
     if ((rc = glia_manifest_load(manifest_path, &b->manifest, err)))
         return rc;
-    if ((rc = glia_net_new(b->manifest.input, b->manifest.layers, b->manifest.nlayers, &b->net, err))) {
-        glia_err_prefix(err, "%s", manifest_path);
-        goto fail;
-    }
-    if (b->manifest.nlabels && b->manifest.nlabels != b->net->output.c) {
-        rc = glia_err_set(err, GLIA_EINVAL, "%s: %d labels but the network has %d outputs", manifest_path,
-                          b->manifest.nlabels, b->net->output.c);
-        goto fail;
-    }
     if ((rc = glia_st_open(b->manifest.weights, &weights, err)))
         goto fail;
-    if ((rc = glia_net_load(b->net, weights, err))) {
-        glia_err_prefix(err, "%s", b->manifest.weights);
+    if (b->manifest.kind == GLIA_MODEL_TEXT)
+        rc = load_text(b, manifest_path, weights, err);
+    else
+        rc = load_image(b, manifest_path, weights, err);
+    if (rc != GLIA_OK)
+        goto fail;
+    if (b->manifest.nlabels && b->manifest.nlabels != glia_bundle_classes(b)) {
+        rc = glia_err_set(err, GLIA_EINVAL, "%s: %d labels but the network has %d outputs", manifest_path,
+                          b->manifest.nlabels, glia_bundle_classes(b));
         goto fail;
     }
     if ((rc = glia_sha256_file(b->manifest.weights, b->sha256, err)))
@@ -51,7 +112,11 @@ fail:
 void glia_bundle_free(glia_bundle *b)
 {
     glia_net_free(b->net);
+    glia_textnet_free(b->text);
+    glia_vocab_free(b->vocab);
     b->net = NULL;
+    b->text = NULL;
+    b->vocab = NULL;
     glia_manifest_free(&b->manifest);
 }
 
@@ -101,13 +166,17 @@ static const uint32_t K[64] = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
-static uint32_t ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+static uint32_t ror(uint32_t x, int n)
+{
+    return (x >> n) | (x << (32 - n));
+}
 
 static void sha256_block(sha256_ctx *c, const unsigned char *p)
 {
     uint32_t w[64], s[8];
     for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
+               p[4 * i + 3];
     for (int i = 16; i < 64; i++) {
         uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
         uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
@@ -115,9 +184,10 @@ static void sha256_block(sha256_ctx *c, const unsigned char *p)
     }
     memcpy(s, c->h, sizeof s);
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = s[7] + (ror(s[4], 6) ^ ror(s[4], 11) ^ ror(s[4], 25)) + ((s[4] & s[5]) ^ (~s[4] & s[6])) +
-                      K[i] + w[i];
-        uint32_t t2 = (ror(s[0], 2) ^ ror(s[0], 13) ^ ror(s[0], 22)) + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
+        uint32_t t1 = s[7] + (ror(s[4], 6) ^ ror(s[4], 11) ^ ror(s[4], 25)) +
+                      ((s[4] & s[5]) ^ (~s[4] & s[6])) + K[i] + w[i];
+        uint32_t t2 =
+            (ror(s[0], 2) ^ ror(s[0], 13) ^ ror(s[0], 22)) + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
         memmove(s + 1, s, 7 * sizeof s[0]);
         s[4] += t1;
         s[0] = t1 + t2;

@@ -11,10 +11,16 @@
 #include "core/image/image.h"
 #include "core/io/manifest.h"
 #include "core/nn/net.h"
+#include "core/nn/textnet.h"
+#include "core/text/vocab.h"
 
+/* Exactly one of net (manifest.kind GLIA_MODEL_IMAGE) and text (GLIA_MODEL_TEXT, with
+ * its vocabulary) is set. */
 typedef struct {
     glia_manifest manifest;
     glia_net *net;
+    glia_textnet *text;
+    glia_vocab *vocab;
     char sha256[65]; /* of the weights file, hex */
 } glia_bundle;
 
@@ -25,6 +31,17 @@ void glia_bundle_free(glia_bundle *b);
 /* Converts img to the model's input (out: input C*H*W floats): grayscale image,
  * resized to the input size if needed, then the manifest's preprocessing. */
 glia_status glia_bundle_image_input(const glia_manifest *m, const glia_image *img, float *out, glia_err *err);
+
+/* Number of classes the bundle's model outputs. */
+int glia_bundle_classes(const glia_bundle *b);
+
+/* Encodes texts[0..n) (lens[i] bytes of UTF-8 each) for a text bundle's model: ids
+ * [n, *steps] (padded with GLIA_VOCAB_PAD) and lengths [n], at most manifest.max_tokens
+ * tokens per text (the rest is dropped; truncated[i], may be NULL, is set when that
+ * happened). ids must hold n * max_tokens. A text with no token is GLIA_EINVAL ("text i
+ * has no words"), invalid UTF-8 GLIA_EFORMAT naming the text and the byte offset. */
+glia_status glia_bundle_text_input(const glia_bundle *b, const char *const *texts, const size_t *lens, int n,
+                                   int32_t *ids, int32_t *lengths, int *steps, int *truncated, glia_err *err);
 
 /* Hex SHA-256 of a file (for /v1/models and reproducibility notes). */
 glia_status glia_sha256_file(const char *path, char hex[65], glia_err *err);

@@ -59,7 +59,7 @@ static glia_status read_labels(glia_manifest *m, const char *path, glia_err *err
 static glia_status parse_layer(glia_yaml *y, yaml_node_t *node, const char *module, int index, glia_layer *l,
                                glia_err *err)
 {
-    static const char *const conv_keys[] = {"type", "in_channels", "out_channels", "kernel_size", "stride",
+    static const char *const conv_keys[] = {"type",    "in_channels", "out_channels", "kernel_size", "stride",
                                             "padding", NULL};
     static const char *const pool_keys[] = {"type", "kernel_size", "stride", "padding", NULL};
     static const char *const linear_keys[] = {"type", "in_features", "out_features", NULL};
@@ -70,7 +70,8 @@ static glia_status parse_layer(glia_yaml *y, yaml_node_t *node, const char *modu
     memset(l, 0, sizeof *l);
     snprintf(l->name, sizeof l->name, "%s.%d", module, index);
     if (!glia_yaml_is_map(node))
-        return glia_yaml_error(y, node, GLIA_EINVAL, err, "layer %s: expected a mapping with a 'type'", l->name);
+        return glia_yaml_error(y, node, GLIA_EINVAL, err, "layer %s: expected a mapping with a 'type'",
+                               l->name);
     if ((rc = glia_yaml_string(y, glia_yaml_get(y, node, "type"), "type", &type, err)) != GLIA_OK)
         return glia_err_prefix(err, "layer %s", l->name);
     if ((rc = glia_layer_kind_parse(type, &l->kind, err)) != GLIA_OK)
@@ -97,7 +98,8 @@ static glia_status parse_layer(glia_yaml *y, yaml_node_t *node, const char *modu
             (rc = glia_yaml_opt_int(y, node, "kernel_size", 1, 1024, &l->cfg.pool.kernel, err)))
             return rc;
         if (!l->cfg.pool.kernel)
-            return glia_yaml_error(y, node, GLIA_EINVAL, err, "layer %s: %s needs kernel_size", l->name, type);
+            return glia_yaml_error(y, node, GLIA_EINVAL, err, "layer %s: %s needs kernel_size", l->name,
+                                   type);
         l->cfg.pool.stride = l->cfg.pool.kernel; /* PyTorch: stride defaults to kernel_size */
         if ((rc = glia_yaml_opt_int(y, node, "stride", 1, 1024, &l->cfg.pool.stride, err)) ||
             (rc = glia_yaml_opt_int(y, node, "padding", 0, 1024, &l->cfg.pool.padding, err)))
@@ -109,8 +111,8 @@ static glia_status parse_layer(glia_yaml *y, yaml_node_t *node, const char *modu
             (rc = glia_yaml_opt_int(y, node, "out_features", 1, 1 << 28, &l->cfg.linear.out_features, err)))
             return rc;
         if (!l->cfg.linear.in_features || !l->cfg.linear.out_features)
-            return glia_yaml_error(y, node, GLIA_EINVAL, err, "layer %s: linear needs in_features and out_features",
-                                   l->name);
+            return glia_yaml_error(y, node, GLIA_EINVAL, err,
+                                   "layer %s: linear needs in_features and out_features", l->name);
         break;
     case GLIA_LAYER_DROPOUT:
         l->cfg.dropout.p = 0.5f;
@@ -135,8 +137,10 @@ static glia_status parse_architecture(glia_yaml *y, yaml_node_t *arch, glia_mani
         (rc = glia_yaml_string(y, glia_yaml_get(y, arch, "type"), "architecture.type", &type, err)))
         return rc;
     if (strcmp(type, "sequential") != 0)
-        return glia_yaml_error(y, arch, GLIA_EUNSUPPORTED, err, "architecture.type '%s' is not supported "
-                               "(supported: sequential)", type);
+        return glia_yaml_error(y, arch, GLIA_EUNSUPPORTED, err,
+                               "architecture.type '%s' is not supported "
+                               "(supported: sequential)",
+                               type);
     yaml_node_t *mods = glia_yaml_get(y, arch, "modules");
     if (!glia_yaml_is_seq(mods) || glia_yaml_seq_len(mods) == 0)
         return glia_yaml_error(y, mods ? mods : arch, GLIA_EINVAL, err,
@@ -157,8 +161,8 @@ static glia_status parse_architecture(glia_yaml *y, yaml_node_t *arch, glia_mani
         if ((rc = glia_yaml_string(y, glia_yaml_get(y, mod, "name"), "modules[].name", &name, err)))
             return rc;
         if (!*name || strchr(name, '.') || strlen(name) > 64)
-            return glia_yaml_error(y, mod, GLIA_EINVAL, err, "module name '%s' must be 1-64 characters without '.'",
-                                   name);
+            return glia_yaml_error(y, mod, GLIA_EINVAL, err,
+                                   "module name '%s' must be 1-64 characters without '.'", name);
         yaml_node_t *layers = glia_yaml_get(y, mod, "layers");
         if (!glia_yaml_is_seq(layers))
             return glia_yaml_error(y, mod, GLIA_EINVAL, err, "module %s: 'layers' must be a list", name);
@@ -168,6 +172,79 @@ static glia_status parse_architecture(glia_yaml *y, yaml_node_t *arch, glia_mani
             m->nlayers++;
         }
     }
+    return GLIA_OK;
+}
+
+/* architecture of a text-classification model (type text-rnn), see textnet.h:
+ *   embedding: {num_embeddings: V (optional: the vocabulary's size), embedding_dim: E}
+ *   lexicon: {features: K}                    (optional)
+ *   rnn: {type: lstm|rnn_tanh, hidden_size: H, num_layers: 1, bidirectional: false}
+ *   pooling: last|mean|max, embedding_dropout: 0, dropout: 0
+ *   classifier: {out_features: C}
+ */
+static glia_status parse_text_architecture(glia_yaml *y, yaml_node_t *arch, glia_manifest *m, glia_err *err)
+{
+    static const char *const arch_keys[] = {
+        "type", "embedding", "lexicon", "rnn", "pooling", "embedding_dropout", "dropout", "classifier", NULL};
+    static const char *const emb_keys[] = {"num_embeddings", "embedding_dim", "padding_idx", NULL};
+    static const char *const lex_keys[] = {"features", NULL};
+    static const char *const rnn_keys[] = {"type", "hidden_size", "num_layers", "bidirectional", NULL};
+    static const char *const cls_keys[] = {"out_features", NULL};
+    glia_textnet_config *t = &m->text;
+    const char *type = NULL, *mode = "lstm", *pool = "last";
+    long padding_idx = 0;
+    glia_status rc;
+    *t = (glia_textnet_config){.mode = GLIA_RNN_LSTM, .num_layers = 1, .pool = GLIA_RNN_POOL_LAST};
+    yaml_node_t *emb = glia_yaml_get(y, arch, "embedding"), *lex = glia_yaml_get(y, arch, "lexicon");
+    yaml_node_t *rnn = glia_yaml_get(y, arch, "rnn"), *cls = glia_yaml_get(y, arch, "classifier");
+    if ((rc = glia_yaml_check_keys(y, arch, "architecture", arch_keys, err)) ||
+        (rc = glia_yaml_string(y, glia_yaml_get(y, arch, "type"), "architecture.type", &type, err)))
+        return rc;
+    if (strcmp(type, "text-rnn") != 0)
+        return glia_yaml_error(y, arch, GLIA_EUNSUPPORTED, err,
+                               "architecture.type '%s' is not supported for text-classification (supported: "
+                               "text-rnn)",
+                               type);
+    if (!emb || !rnn || !cls)
+        return glia_yaml_error(y, arch, GLIA_EINVAL, err,
+                               "architecture: text-rnn needs embedding, rnn and classifier");
+    if ((rc = glia_yaml_check_keys(y, emb, "architecture.embedding", emb_keys, err)) ||
+        (rc = glia_yaml_opt_int(y, emb, "num_embeddings", 2, 1 << 24, &t->vocab_size, err)) ||
+        (rc = glia_yaml_opt_int(y, emb, "embedding_dim", 1, 4096, &t->embedding_dim, err)) ||
+        (rc = glia_yaml_opt_long(y, emb, "padding_idx", 0, 0, &padding_idx, err)) ||
+        (lex && ((rc = glia_yaml_check_keys(y, lex, "architecture.lexicon", lex_keys, err)) ||
+                 (rc = glia_yaml_opt_int(y, lex, "features", 0, 64, &t->lexicon_features, err)))) ||
+        (rc = glia_yaml_check_keys(y, rnn, "architecture.rnn", rnn_keys, err)) ||
+        (rc = glia_yaml_opt_string(y, rnn, "type", &mode, err)) ||
+        (rc = glia_yaml_opt_int(y, rnn, "hidden_size", 1, 4096, &t->hidden_size, err)) ||
+        (rc = glia_yaml_opt_int(y, rnn, "num_layers", 1, GLIA_RNN_MAX_LAYERS, &t->num_layers, err)) ||
+        (rc = glia_yaml_opt_bool(y, rnn, "bidirectional", &t->bidirectional, err)) ||
+        (rc = glia_yaml_opt_string(y, arch, "pooling", &pool, err)) ||
+        (rc = glia_yaml_opt_float(y, arch, "embedding_dropout", 0.0, 0.99, &t->embedding_dropout, err)) ||
+        (rc = glia_yaml_opt_float(y, arch, "dropout", 0.0, 0.99, &t->dropout, err)) ||
+        (rc = glia_yaml_check_keys(y, cls, "architecture.classifier", cls_keys, err)) ||
+        (rc = glia_yaml_opt_int(y, cls, "out_features", 2, 4096, &t->num_classes, err)))
+        return rc;
+    if (!t->embedding_dim || !t->hidden_size || !t->num_classes)
+        return glia_yaml_error(
+            y, arch, GLIA_EINVAL, err,
+            "architecture: embedding.embedding_dim, rnn.hidden_size and classifier.out_features "
+            "are required");
+    if ((rc = glia_rnn_mode_parse(mode, &t->mode, err)))
+        return glia_yaml_error(y, rnn, rc, err, "architecture.rnn.type: %s", err->msg);
+    if ((rc = glia_rnn_pool_parse(pool, &t->pool, err)))
+        return glia_yaml_error(y, arch, rc, err, "architecture.pooling: %s", err->msg);
+    return GLIA_OK;
+}
+
+static glia_status parse_text_input(glia_yaml *y, yaml_node_t *input, glia_manifest *m, glia_err *err)
+{
+    static const char *const input_keys[] = {"max_tokens", NULL};
+    m->max_tokens = 128;
+    glia_status rc;
+    if (input && ((rc = glia_yaml_check_keys(y, input, "input", input_keys, err)) ||
+                  (rc = glia_yaml_opt_int(y, input, "max_tokens", 1, 4096, &m->max_tokens, err))))
+        return rc;
     return GLIA_OK;
 }
 
@@ -183,7 +260,8 @@ static glia_status parse_input(glia_yaml *y, yaml_node_t *input, glia_manifest *
         return glia_yaml_error(y, shape ? shape : input, GLIA_EINVAL, err, "input.shape: expected [C, H, W]");
     long dims[3];
     for (int i = 0; i < 3; i++)
-        if ((rc = glia_yaml_long(y, glia_yaml_seq_at(y, shape, i), "input.shape[]", 1, 1 << 16, &dims[i], err)))
+        if ((rc = glia_yaml_long(y, glia_yaml_seq_at(y, shape, i), "input.shape[]", 1, 1 << 16, &dims[i],
+                                 err)))
             return rc;
     m->input = (glia_shape3){(int)dims[0], (int)dims[1], (int)dims[2]};
     glia_preprocess *pre = &m->pre;
@@ -207,8 +285,10 @@ static glia_status parse_input(glia_yaml *y, yaml_node_t *input, glia_manifest *
             (rc = glia_yaml_long(y, glia_yaml_seq_at(y, rs, 1), "resize[1]", 1, 1 << 16, &w, err)))
             return rc;
         if (h != m->input.h || w != m->input.w)
-            return glia_yaml_error(y, rs, GLIA_EINVAL, err, "input.preprocessing.resize [%ld, %ld] must equal the "
-                                   "input shape's H, W [%d, %d]", h, w, m->input.h, m->input.w);
+            return glia_yaml_error(y, rs, GLIA_EINVAL, err,
+                                   "input.preprocessing.resize [%ld, %ld] must equal the "
+                                   "input shape's H, W [%d, %d]",
+                                   h, w, m->input.h, m->input.w);
         pre->resize_h = (int)h;
         pre->resize_w = (int)w;
     }
@@ -219,11 +299,12 @@ static glia_status parse_input(glia_yaml *y, yaml_node_t *input, glia_manifest *
 
 glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err)
 {
-    static const char *const top_keys[] = {"name", "task", "version", "weights", "labels", "input",
-                                           "architecture", "evaluation", "training", NULL};
+    static const char *const top_keys[] = {"name",  "task",         "version",    "weights",  "labels",
+                                           "input", "architecture", "evaluation", "training", "vocabulary",
+                                           NULL};
     glia_yaml y;
     glia_status rc;
-    const char *name = NULL, *task = NULL, *weights = "model.safetensors", *labels = NULL;
+    const char *name = NULL, *task = NULL, *weights = "model.safetensors", *labels = NULL, *vocab = NULL;
     memset(m, 0, sizeof *m);
     m->eval_accuracy = -1.0;
     snprintf(m->path, sizeof m->path, "%s", path);
@@ -241,29 +322,45 @@ glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err
         (rc = glia_yaml_string(&y, glia_yaml_get(&y, root, "task"), "task", &task, err)) ||
         (rc = glia_yaml_opt_long(&y, root, "version", 1, 1L << 40, &m->version, err)) ||
         (rc = glia_yaml_opt_string(&y, root, "weights", &weights, err)) ||
-        (rc = glia_yaml_opt_string(&y, root, "labels", &labels, err)))
+        (rc = glia_yaml_opt_string(&y, root, "labels", &labels, err)) ||
+        (rc = glia_yaml_opt_string(&y, root, "vocabulary", &vocab, err)))
         goto fail;
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->task, sizeof m->task, "%s", task);
-    if (strcmp(task, "image-classification") != 0) {
-        rc = glia_yaml_error(&y, root, GLIA_EUNSUPPORTED, err, "task '%s' is not supported (supported: "
-                             "image-classification)", task);
-        goto fail;
-    }
     resolve(m, weights, m->weights);
-    yaml_node_t *input = glia_yaml_get(&y, root, "input");
-    if (!input) {
-        rc = glia_yaml_error(&y, root, GLIA_EINVAL, err, "missing 'input'");
+    yaml_node_t *input = glia_yaml_get(&y, root, "input"), *arch = glia_yaml_get(&y, root, "architecture");
+    if (strcmp(task, "image-classification") != 0 && strcmp(task, "text-classification") != 0) {
+        rc = glia_yaml_error(
+            &y, root, GLIA_EUNSUPPORTED, err,
+            "task '%s' is not supported (supported: image-classification, text-classification)", task);
         goto fail;
     }
-    if ((rc = parse_input(&y, input, m, err)))
-        goto fail;
-    yaml_node_t *arch = glia_yaml_get(&y, root, "architecture");
+    if (strcmp(task, "image-classification") == 0) {
+        m->kind = GLIA_MODEL_IMAGE;
+        if (!input) {
+            rc = glia_yaml_error(&y, root, GLIA_EINVAL, err, "missing 'input'");
+            goto fail;
+        }
+        if ((rc = parse_input(&y, input, m, err)))
+            goto fail;
+    } else {
+        m->kind = GLIA_MODEL_TEXT;
+        if (!vocab) {
+            rc =
+                glia_yaml_error(&y, root, GLIA_EINVAL, err, "a text-classification model needs 'vocabulary'");
+            goto fail;
+        }
+        resolve(m, vocab, m->vocabulary);
+        if ((rc = parse_text_input(&y, input, m, err)))
+            goto fail;
+    }
     if (!arch) {
         rc = glia_yaml_error(&y, root, GLIA_EINVAL, err, "missing 'architecture'");
         goto fail;
     }
-    if ((rc = parse_architecture(&y, arch, m, err)))
+    rc = m->kind == GLIA_MODEL_TEXT ? parse_text_architecture(&y, arch, m, err)
+                                    : parse_architecture(&y, arch, m, err);
+    if (rc != GLIA_OK)
         goto fail;
     yaml_node_t *eval = glia_yaml_get(&y, root, "evaluation");
     if (eval && (rc = glia_yaml_opt_double(&y, eval, "accuracy", 0.0, 1.0, &m->eval_accuracy, err)))
@@ -332,8 +429,8 @@ static char *read_text(const char *path, size_t *len, glia_err *err)
     return buf;
 }
 
-glia_status glia_manifest_write_with_results(const char *src_path, const char *dst_path, const char *results_yaml,
-                                             glia_err *err)
+glia_status glia_manifest_write_with_results(const char *src_path, const char *dst_path,
+                                             const char *results_yaml, glia_err *err)
 {
     size_t len = 0;
     char *text = read_text(src_path, &len, err);

@@ -15,6 +15,7 @@
 #define GLIA_IO_MANIFEST_H
 
 #include "core/nn/layer.h"
+#include "core/nn/textnet.h"
 
 #define GLIA_MANIFEST_RESULTS_MARKER "# --- results (written by glia train; do not edit below) ---"
 
@@ -28,6 +29,12 @@ typedef struct {
     float mean, std;
 } glia_preprocess;
 
+/* What a manifest's task says the model takes. */
+typedef enum {
+    GLIA_MODEL_IMAGE, /* task image-classification: a sequential net over C x H x W pixels */
+    GLIA_MODEL_TEXT,  /* task text-classification: a textnet over a vocabulary's token ids */
+} glia_model_kind;
+
 typedef struct {
     char path[GLIA_PATH_MAX]; /* the model.yaml read */
     char dir[GLIA_PATH_MAX];  /* its directory: relative paths resolve against it */
@@ -40,8 +47,13 @@ typedef struct {
     glia_shape3 input;
     glia_preprocess pre;
     int nlayers;
-    glia_layer *layers; /* owned specs for glia_net_new */
+    glia_layer *layers;   /* owned specs for glia_net_new */
     double eval_accuracy; /* from the results section, or -1 */
+    glia_model_kind kind;
+    /* text-classification only: */
+    char vocabulary[GLIA_PATH_MAX]; /* resolved path of the vocabulary file */
+    int max_tokens;                 /* input.max_tokens: tokens past this are dropped (truncation) */
+    glia_textnet_config text;       /* text.vocab_size is 0 when the manifest leaves it to the vocabulary */
 } glia_manifest;
 
 glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err);
@@ -53,7 +65,7 @@ void glia_preprocess_u8(const glia_preprocess *pre, const uint8_t *pixels, size_
 
 /* Writes dst_path as src manifest's text up to its results marker, then the marker
  * and `results_yaml` (atomically: temp file + fsync + rename). */
-glia_status glia_manifest_write_with_results(const char *src_path, const char *dst_path, const char *results_yaml,
-                                             glia_err *err);
+glia_status glia_manifest_write_with_results(const char *src_path, const char *dst_path,
+                                             const char *results_yaml, glia_err *err);
 
 #endif

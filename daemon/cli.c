@@ -4,8 +4,9 @@
  *
  *   glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N]
  *   glia eval DIR [--limit N] [--threads N]
- *   glia predict DIR FILE...
- *   glia forward DIR IN.safetensors OUT.safetensors   (tensor "input" -> "logits")
+ *   glia predict DIR FILE...           (image models: PNG/PGM files; text models: sentences)
+ *   glia forward DIR IN.safetensors OUT.safetensors   (tensor "input" -> "logits"; text
+ *                                                      models: "ids" [N, T] + "lengths" [N])
  *
  * This is the only place besides gliad's main that prints or exits.
  */
@@ -22,23 +23,25 @@
 #include "core/io/bundle.h"
 #include "core/nn/kernels.h"
 #include "core/train/trainer.h"
+#include "daemon/cli.h"
 
-static void usage(FILE *f)
+void glia_cli_usage(FILE *f)
 {
     fprintf(f, "usage:\n"
                "  glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N]\n"
                "  glia eval DIR [--limit N] [--threads N]\n"
-               "  glia predict DIR IMAGE...        (PNG or PGM)\n"
+               "  glia predict DIR IMAGE...        (image models: PNG or PGM files)\n"
+               "  glia predict DIR TEXT...         (text models: one sentence per argument)\n"
                "  glia forward DIR IN.safetensors OUT.safetensors\n");
 }
 
-static int fail(const glia_err *err)
+int glia_cli_fail(const glia_err *err)
 {
     fprintf(stderr, "glia: %s\n", err->msg);
     return 1;
 }
 
-static void set_blas_threads(int n)
+void glia_cli_set_blas_threads(int n)
 {
 #ifdef HAVE_OPENBLAS_THREADS
     openblas_set_num_threads(n);
@@ -47,7 +50,7 @@ static void set_blas_threads(int n)
 #endif
 }
 
-static const char *option(int argc, char **argv, const char *name)
+const char *glia_cli_option(int argc, char **argv, const char *name)
 {
     for (int i = 0; i + 1 < argc; i++)
         if (strcmp(argv[i], name) == 0)
@@ -55,9 +58,9 @@ static const char *option(int argc, char **argv, const char *name)
     return NULL;
 }
 
-static long option_long(int argc, char **argv, const char *name, long def)
+long glia_cli_option_long(int argc, char **argv, const char *name, long def)
 {
-    const char *v = option(argc, argv, name);
+    const char *v = glia_cli_option(argc, argv, name);
     if (!v)
         return def;
     char *end;
@@ -73,31 +76,30 @@ static long option_long(int argc, char **argv, const char *name, long def)
  * each calling a single-threaded BLAS: splitting the batch also spreads im2col, pooling and
  * the element-wise layers, which BLAS threads cannot, and two thread pools never fight over
  * the cores. Returns N. */
-static int setup_threads(int argc, char **argv)
+int glia_cli_setup_threads(int argc, char **argv)
 {
-    long n = option_long(argc, argv, "--threads", 0);
+    long n = glia_cli_option_long(argc, argv, "--threads", 0);
     if (n <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = cores > 0 ? cores : 1;
     }
     if (n > 64)
         n = 64;
-    set_blas_threads(1);
+    glia_cli_set_blas_threads(1);
     return (int)n;
 }
 
-static int print_progress(const glia_progress *p, void *user)
+int glia_cli_print_progress(const glia_progress *p, void *user)
 {
-    (void)user;
-    printf("epoch %d/%d  loss=%.4f  train_acc=%.4f  val_loss=%.4f  val_acc=%.4f  lr=%.6g  images/s=%.0f  "
+    printf("epoch %d/%d  loss=%.4f  train_acc=%.4f  val_loss=%.4f  val_acc=%.4f  lr=%.6g  %s/s=%.0f  "
            "elapsed=%.0fs\n",
            p->epoch, p->epochs, p->train_loss, p->train_accuracy, p->val_loss, p->val_accuracy, p->lr,
-           p->samples_per_second, p->seconds);
+           user ? (const char *)user : "images", p->samples_per_second, p->seconds);
     fflush(stdout);
     return 0;
 }
 
-static int copy_file(const char *src, const char *dst, glia_err *err)
+int glia_cli_copy_file(const char *src, const char *dst, glia_err *err)
 {
     if (strcmp(src, dst) == 0)
         return 0;
@@ -116,7 +118,7 @@ static int copy_file(const char *src, const char *dst, glia_err *err)
     return fclose(out) == 0 ? 0 : glia_err_set(err, GLIA_EIO, "%s: write failed", dst);
 }
 
-static int same_file(const char *a, const char *b)
+int glia_cli_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
@@ -131,22 +133,24 @@ static int cmd_train(int argc, char **argv)
     glia_dataset all = {0}, test = {0};
     glia_train_result res;
     int rc = 1;
-    const char *out = option(argc, argv, "--out");
+    const char *out = glia_cli_option(argc, argv, "--out");
     if (argc < 1 || !out) {
-        usage(stderr);
+        glia_cli_usage(stderr);
         return 2;
     }
-    int workers = setup_threads(argc, argv);
+    int workers = glia_cli_setup_threads(argc, argv);
     if (glia_recipe_load(argv[0], &recipe, &err))
-        return fail(&err);
+        return glia_cli_fail(&err);
     recipe.workers = workers;
-    recipe.epochs = (int)option_long(argc, argv, "--epochs", recipe.epochs);
+    recipe.epochs = (int)glia_cli_option_long(argc, argv, "--epochs", recipe.epochs);
     recipe.sched.total_epochs = recipe.epochs;
-    recipe.limit = option_long(argc, argv, "--limit", recipe.limit);
+    recipe.limit = glia_cli_option_long(argc, argv, "--limit", recipe.limit);
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "glia: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
+    if (strcmp(recipe.dataset, "uci-sentiment") == 0)
+        return glia_cli_train_text(&recipe, out);
     if (glia_manifest_load(recipe.model, &m, &err) || glia_net_new(m.input, m.layers, m.nlayers, &net, &err))
         goto done;
     const char *dpath = recipe.dataset_path[0] ? recipe.dataset_path : NULL;
@@ -158,7 +162,7 @@ static int cmd_train(int argc, char **argv)
     printf("training %s on %s: %zu train, %zu validation examples, %zu parameters, %d epochs\n", m.name,
            recipe.dataset, train.n, val.n, net->size, recipe.epochs);
     fflush(stdout);
-    if (glia_train(&recipe, net, 0, &train, &val, print_progress, NULL, NULL, &res, &err))
+    if (glia_train(&recipe, net, 0, &train, &val, glia_cli_print_progress, NULL, NULL, &res, &err))
         goto done;
     /* the test split is touched once, after selection on the validation split */
     double test_loss = 0, test_acc = 0;
@@ -187,13 +191,13 @@ static int cmd_train(int argc, char **argv)
     if (glia_manifest_write_with_results(recipe.model, path, results, &err))
         goto done;
     snprintf(path, sizeof path, "%s/recipe.yaml", out);
-    if (!same_file(recipe.path, path) && copy_file(recipe.path, path, &err))
+    if (!glia_cli_same_file(recipe.path, path) && glia_cli_copy_file(recipe.path, path, &err))
         goto done;
     if (m.nlabels) {
         char src[GLIA_PATH_MAX + 16];
         snprintf(src, sizeof src, "%s/labels.txt", m.dir);
         snprintf(path, sizeof path, "%s/labels.txt", out);
-        if (!same_file(src, path) && copy_file(src, path, &err))
+        if (!glia_cli_same_file(src, path) && glia_cli_copy_file(src, path, &err))
             goto done;
     }
     printf("selected epoch %d (validation accuracy %.4f); trained in %.0f s\n", res.best_epoch,
@@ -203,7 +207,7 @@ static int cmd_train(int argc, char **argv)
     rc = 0;
 done:
     if (rc)
-        fail(&err);
+        glia_cli_fail(&err);
     glia_dataset_free(&all);
     glia_dataset_free(&test);
     glia_net_free(net);
@@ -218,17 +222,21 @@ static int cmd_eval(int argc, char **argv)
     glia_dataset test = {0};
     double loss, acc;
     if (argc < 1) {
-        usage(stderr);
+        glia_cli_usage(stderr);
         return 2;
     }
-    int workers = setup_threads(argc, argv);
+    int workers = glia_cli_setup_threads(argc, argv);
     if (glia_bundle_load(argv[0], &b, &err))
-        return fail(&err);
+        return glia_cli_fail(&err);
     int rc = 1;
+    if (b.text) {
+        rc = glia_cli_eval_text(&b);
+        goto done;
+    }
     if (glia_dataset_load_fashion(getenv("GLIA_FASHION_MNIST"), "test", &b.manifest.pre,
-                                  (size_t)option_long(argc, argv, "--limit", 0), &test, &err) ||
+                                  (size_t)glia_cli_option_long(argc, argv, "--limit", 0), &test, &err) ||
         glia_evaluate(b.net, &test, 256, workers, &loss, &acc, &err)) {
-        fail(&err);
+        glia_cli_fail(&err);
         goto done;
     }
     printf("model: %s (weights sha256 %s)\n", b.manifest.name, b.manifest.weights[0] ? b.sha256 : "-");
@@ -247,18 +255,23 @@ static int cmd_predict(int argc, char **argv)
     glia_bundle b;
     glia_ctx *ctx = NULL;
     if (argc < 2) {
-        usage(stderr);
+        glia_cli_usage(stderr);
         return 2;
     }
-    set_blas_threads(1);
+    glia_cli_set_blas_threads(1);
     if (glia_bundle_load(argv[0], &b, &err))
-        return fail(&err);
+        return glia_cli_fail(&err);
+    if (b.text) {
+        int trc = glia_cli_predict_text(&b, argc - 1, argv + 1);
+        glia_bundle_free(&b);
+        return trc;
+    }
     int rc = 0;
     size_t insize = glia_shape3_size(b.net->input);
     int k = b.net->output.c;
     float *x = malloc(sizeof(float) * insize), *probs = malloc(sizeof(float) * (size_t)k);
     if (!x || !probs || glia_ctx_new(b.net, 1, 0, &ctx, &err)) {
-        rc = fail(&err);
+        rc = glia_cli_fail(&err);
         goto done;
     }
     for (int i = 1; i < argc; i++) {
@@ -293,12 +306,17 @@ static int cmd_forward(int argc, char **argv)
     float *x = NULL;
     int rc = 1;
     if (argc < 3) {
-        usage(stderr);
+        glia_cli_usage(stderr);
         return 2;
     }
-    set_blas_threads(1);
+    glia_cli_set_blas_threads(1);
     if (glia_bundle_load(argv[0], &b, &err))
-        return fail(&err);
+        return glia_cli_fail(&err);
+    if (b.text) {
+        rc = glia_cli_forward_text(&b, argv[1], argv[2]);
+        glia_bundle_free(&b);
+        return rc;
+    }
     if (glia_st_open(argv[1], &in, &err))
         goto done;
     const glia_st_tensor *t = glia_st_find(in, "input");
@@ -324,7 +342,7 @@ static int cmd_forward(int argc, char **argv)
     rc = 0;
 done:
     if (rc)
-        fail(&err);
+        glia_cli_fail(&err);
     glia_ctx_free(ctx);
     free(x);
     glia_st_close(in);
@@ -335,7 +353,7 @@ done:
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        glia_cli_usage(stderr);
         return 2;
     }
     const char *cmd = argv[1];
@@ -348,10 +366,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "forward") == 0)
         return cmd_forward(argc - 2, argv + 2);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        usage(stdout);
+        glia_cli_usage(stdout);
         return 0;
     }
     fprintf(stderr, "glia: unknown command '%s'\n", cmd);
-    usage(stderr);
+    glia_cli_usage(stderr);
     return 2;
 }

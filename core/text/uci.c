@@ -24,6 +24,16 @@ static const char *const split_names[GLIA_UCI_NSPLITS] = {"train", "dev", "test"
 /* Examples of one source beyond this are refused: the real files hold 1001 elements each. */
 enum { MAX_ELEMENTS = 1 << 20 };
 
+#ifndef GLIA_DATA_CACHE
+#define GLIA_DATA_CACHE ".cache/data"
+#endif
+
+const char *glia_uci_default_dir(void)
+{
+    const char *env = getenv("GLIA_UCI_SENTIMENT");
+    return env && *env ? env : GLIA_DATA_CACHE "/uci-sentiment";
+}
+
 uint32_t glia_uci_fnv1a32(const void *data, size_t len)
 {
     return glia_fnv1a32(data, len);

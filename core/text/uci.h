@@ -56,6 +56,10 @@ typedef struct {
  * *out is the caller's (glia_uci_free); zeroed on failure. */
 glia_status glia_uci_load(const char *dir, glia_uci_set *out, glia_err *err);
 
+/* The directory glia_uci_load reads when a recipe names no path: $GLIA_UCI_SENTIMENT, else
+ * where scripts/setup puts the files (the build's GLIA_DATA_CACHE/uci-sentiment). */
+const char *glia_uci_default_dir(void);
+
 /* Releases a set and zeroes it; safe on a zeroed set. */
 void glia_uci_free(glia_uci_set *set);
 

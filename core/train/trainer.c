@@ -97,11 +97,70 @@ static glia_status parse_batch(glia_yaml *y, yaml_node_t *n, glia_batch_config *
     return GLIA_OK;
 }
 
+/* rel resolved against the directory of the recipe at recipe_path (absolute paths kept). */
+static void resolve_path(const char *recipe_path, const char *rel, char out[GLIA_PATH_MAX])
+{
+    char dir[GLIA_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", recipe_path);
+    if (rel[0] == '/')
+        snprintf(out, GLIA_PATH_MAX, "%s", rel);
+    else
+        snprintf(out, GLIA_PATH_MAX, "%s/%s", dirname(dir), rel);
+}
+
+/* vocabulary: {min_count, max_size}, lexicon: [{path, format, scale}], embedding: {pretrained} */
+static glia_status parse_text_options(glia_yaml *y, yaml_node_t *root, const char *path, glia_recipe *r,
+                                      glia_err *err)
+{
+    static const char *const vocab_keys[] = {"min_count", "max_size", NULL};
+    static const char *const lex_keys[] = {"path", "format", "scale", NULL};
+    static const char *const emb_keys[] = {"pretrained", NULL};
+    glia_status rc;
+    yaml_node_t *n;
+    r->vocab_min_count = 1;
+    if ((n = glia_yaml_get(y, root, "vocabulary")) &&
+        ((rc = glia_yaml_check_keys(y, n, "vocabulary", vocab_keys, err)) ||
+         (rc = glia_yaml_opt_long(y, n, "min_count", 1, 1L << 30, &r->vocab_min_count, err)) ||
+         (rc = glia_yaml_opt_long(y, n, "max_size", 0, 1L << 24, &r->vocab_max_size, err))))
+        return rc;
+    if (r->vocab_max_size == 1)
+        return glia_yaml_error(y, n, GLIA_EINVAL, err, "vocabulary.max_size must be 0 (no cap) or >= 2");
+    if ((n = glia_yaml_get(y, root, "lexicon"))) {
+        if (!glia_yaml_is_seq(n) || glia_yaml_seq_len(n) > GLIA_RECIPE_MAX_LEXICONS)
+            return glia_yaml_error(y, n, GLIA_EINVAL, err,
+                                   "lexicon: expected a list of at most %d {path, format, scale}",
+                                   GLIA_RECIPE_MAX_LEXICONS);
+        for (int i = 0; i < glia_yaml_seq_len(n); i++) {
+            yaml_node_t *e = glia_yaml_seq_at(y, n, i);
+            glia_lexicon_source *src = &r->lexicons[r->nlexicons];
+            const char *lpath = NULL, *format = "json";
+            src->scale = 1.0f;
+            if ((rc = glia_yaml_check_keys(y, e, "lexicon[]", lex_keys, err)) ||
+                (rc = glia_yaml_string(y, glia_yaml_get(y, e, "path"), "lexicon[].path", &lpath, err)) ||
+                (rc = glia_yaml_opt_string(y, e, "format", &format, err)) ||
+                (rc = glia_yaml_opt_float(y, e, "scale", -1e6, 1e6, &src->scale, err)))
+                return rc;
+            if ((rc = glia_lexicon_format_parse(format, &src->format, err)))
+                return glia_yaml_error(y, e, rc, err, "lexicon[%d].format: %s", i, err->msg);
+            resolve_path(path, lpath, src->path);
+            r->nlexicons++;
+        }
+    }
+    const char *pre = NULL;
+    if ((n = glia_yaml_get(y, root, "embedding")) &&
+        ((rc = glia_yaml_check_keys(y, n, "embedding", emb_keys, err)) ||
+         (rc = glia_yaml_opt_string(y, n, "pretrained", &pre, err))))
+        return rc;
+    if (pre && *pre)
+        resolve_path(path, pre, r->pretrained);
+    return GLIA_OK;
+}
+
 glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
 {
-    static const char *const top_keys[] = {"model",   "dataset",        "seed",     "epochs",
-                                           "batch",   "optimizer",      "schedule", "loss",
-                                           "augment", "clip_grad_norm", "select",   NULL};
+    static const char *const top_keys[] = {
+        "model",   "dataset",        "seed",   "epochs",     "batch",   "optimizer", "schedule", "loss",
+        "augment", "clip_grad_norm", "select", "vocabulary", "lexicon", "embedding", NULL};
     static const char *const data_keys[] = {"name", "path", "validation", "limit", NULL};
     static const char *const loss_keys[] = {"label_smoothing", NULL};
     static const char *const aug_keys[] = {"hflip", "translate", NULL};
@@ -149,13 +208,16 @@ glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
         (rc = glia_yaml_opt_long(&y, n, "validation", 0, 1L << 40, &r->validation, err)) ||
         (rc = glia_yaml_opt_long(&y, n, "limit", 0, 1L << 40, &r->limit, err)))
         goto out;
-    if (strcmp(dname, "fashion-mnist") != 0) {
+    if (strcmp(dname, "fashion-mnist") != 0 && strcmp(dname, "uci-sentiment") != 0) {
         rc = glia_yaml_error(&y, glia_yaml_get(&y, n, "name"), GLIA_EUNSUPPORTED, err,
-                             "dataset.name '%s' is not known (known: fashion-mnist)", dname);
+                             "dataset.name '%s' is not known (known: fashion-mnist, uci-sentiment)", dname);
         goto out;
     }
     snprintf(r->dataset, sizeof r->dataset, "%s", dname);
-    snprintf(r->dataset_path, sizeof r->dataset_path, "%s", dpath);
+    if (*dpath)
+        resolve_path(path, dpath, r->dataset_path);
+    if ((rc = parse_text_options(&y, root, path, r, err)))
+        goto out;
     if ((n = glia_yaml_get(&y, root, "batch")) && (rc = parse_batch(&y, n, &r->batch, err)))
         goto out;
     if ((n = glia_yaml_get(&y, root, "optimizer")) && (rc = parse_optimizer(&y, n, &r->optim, err)))
@@ -187,9 +249,7 @@ out:
 
 /* ---- training loop ---- */
 
-enum { STREAM_INIT = 1, STREAM_SHUFFLE, STREAM_BATCH, STREAM_DROPOUT, STREAM_AUGMENT, STREAM_LANES = 100 };
-
-static void seed_stream(glia_rng *rng, unsigned long seed, int stream)
+void glia_train_seed_stream(glia_rng *rng, unsigned long seed, int stream)
 {
     glia_rng_seed(rng, (uint64_t)seed * 0x100000001b3ULL + (uint64_t)stream);
 }
@@ -214,17 +274,17 @@ static void augment(const float *src, float *dst, glia_shape3 s, int flip, int d
     }
 }
 
-static double clip_grad_norm(glia_net *net, float max_norm)
+double glia_clip_grad_norm(float *grads, size_t n, float max_norm)
 {
     double sum = 0.0;
-    for (size_t i = 0; i < net->size; i++)
-        sum += (double)net->grads[i] * net->grads[i];
+    for (size_t i = 0; i < n; i++)
+        sum += (double)grads[i] * grads[i];
     double norm = sqrt(sum);
     if (max_norm > 0 && norm > max_norm) {
         /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) */
         float scale = (float)(max_norm / (norm + 1e-6));
-        for (size_t i = 0; i < net->size; i++)
-            net->grads[i] *= scale;
+        for (size_t i = 0; i < n; i++)
+            grads[i] *= scale;
     }
     return norm;
 }
@@ -393,10 +453,10 @@ glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, co
     if (k != train->nclasses)
         return glia_err_set(err, GLIA_EINVAL, "the data set has %d classes but the model outputs %d",
                             train->nclasses, k);
-    seed_stream(&rng_init, r->seed, STREAM_INIT);
-    seed_stream(&rng_shuffle, r->seed, STREAM_SHUFFLE);
-    seed_stream(&rng_batch, r->seed, STREAM_BATCH);
-    seed_stream(&rng_aug, r->seed, STREAM_AUGMENT);
+    glia_train_seed_stream(&rng_init, r->seed, GLIA_STREAM_INIT);
+    glia_train_seed_stream(&rng_shuffle, r->seed, GLIA_STREAM_SHUFFLE);
+    glia_train_seed_stream(&rng_batch, r->seed, GLIA_STREAM_BATCH);
+    glia_train_seed_stream(&rng_aug, r->seed, GLIA_STREAM_AUGMENT);
     if (!keep_weights)
         glia_net_reset(net, &rng_init);
     if ((rc = glia_batch_init(&policy, &r->batch, err)) || (rc = glia_net_enable_grads(net, err)))
@@ -412,7 +472,7 @@ glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, co
     for (int i = 0; i < nlanes; i++) {
         lane_state *L = &lanes[i];
         /* lane 0 keeps the single-threaded stream, so one worker reproduces older runs */
-        seed_stream(&L->dropout, r->seed, i == 0 ? STREAM_DROPOUT : STREAM_LANES + i);
+        glia_train_seed_stream(&L->dropout, r->seed, i == 0 ? GLIA_STREAM_DROPOUT : GLIA_STREAM_LANES + i);
         if (i == 0)
             L->net = net;
         else if ((rc = glia_net_replica(net, &L->net, err)))
@@ -491,7 +551,7 @@ glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, co
             }
             loss_sum += loss;
             if (r->clip_norm > 0)
-                clip_grad_norm(net, r->clip_norm);
+                glia_clip_grad_norm(net->grads, net->size, r->clip_norm);
             lr = glia_sched_lr(&r->sched, step, epoch);
             glia_optim_step(opt, lr);
             step++;

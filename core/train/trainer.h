@@ -21,6 +21,9 @@
 #include "core/train/data.h"
 #include "core/train/optim.h"
 #include "core/train/sched.h"
+#include "core/text/lexicon.h"
+
+enum { GLIA_RECIPE_MAX_LEXICONS = 8 };
 
 typedef struct {
     char path[GLIA_PATH_MAX];
@@ -39,6 +42,13 @@ typedef struct {
     int translate;   /* random shift by up to this many pixels, filled with background */
     float clip_norm; /* clip the global gradient norm to this (0 = off) */
     int select_best; /* keep the epoch with the best validation accuracy (else the last) */
+    /* Text classification (dataset uci-sentiment; see texttrain.h). The dev split selects,
+     * so `validation` is not used. */
+    long vocab_min_count; /* vocabulary.min_count: keep tokens seen this often */
+    long vocab_max_size;  /* vocabulary.max_size (0 = no cap) */
+    int nlexicons;        /* lexicon: one frozen feature column per list */
+    glia_lexicon_source lexicons[GLIA_RECIPE_MAX_LEXICONS]; /* paths resolved against the recipe */
+    char pretrained[GLIA_PATH_MAX]; /* embedding.pretrained: a word2vec output directory, "" = none */
     /* Not read from the file: set by the caller. Threads that split every batch (each runs
      * forward and backward on its slice with its own dropout stream and the gradients are
      * summed); with more than one, BLAS should run single-threaded. Like the BLAS, the
@@ -76,6 +86,23 @@ typedef struct {
 glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, const glia_dataset *train,
                        const glia_dataset *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
                        glia_train_result *result, glia_err *err);
+
+/* The seeded random streams of a training run: each use draws from its own generator,
+ * seeded from (seed, stream), so that turning augmentation on, say, leaves the initial
+ * weights alone. Lane i > 0 of a data-parallel run drops out with GLIA_STREAM_LANES + i. */
+enum {
+    GLIA_STREAM_INIT = 1,
+    GLIA_STREAM_SHUFFLE,
+    GLIA_STREAM_BATCH,
+    GLIA_STREAM_DROPOUT,
+    GLIA_STREAM_AUGMENT,
+    GLIA_STREAM_LANES = 100
+};
+void glia_train_seed_stream(glia_rng *rng, unsigned long seed, int stream);
+
+/* torch.nn.utils.clip_grad_norm_ over one flat gradient buffer: scales grads by
+ * max_norm / (norm + 1e-6) when the L2 norm exceeds max_norm (> 0). Returns the norm. */
+double glia_clip_grad_norm(float *grads, size_t n, float max_norm);
 
 /* Mean loss and accuracy (either may be NULL) of net on ds, batch at a time, with
  * `workers` threads (<= 1: the calling thread only). */

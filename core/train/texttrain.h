@@ -1,0 +1,69 @@
+/*
+ * texttrain.h - training and evaluating the text classifier (textnet.h) on labelled
+ * sentences: the UCI sentiment data set of core/text/uci.h, encoded with a vocabulary.
+ *
+ * The loop is trainer.c's for text: the same recipe (optimizer, schedule, batch policy,
+ * clipping, label smoothing, selection of the best epoch on the held-out split), the same
+ * seeded streams (init, shuffle, batch, dropout), the same progress callback and cancel
+ * flag. A batch is padded to its longest sentence only. glia_text_prepare does what comes
+ * before the loop - vocabulary from the train split, the frozen lexicon table, pre-trained
+ * embeddings - so that `glia train` and the daemon's training jobs build the same model.
+ */
+#ifndef GLIA_TRAIN_TEXTTRAIN_H
+#define GLIA_TRAIN_TEXTTRAIN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/nn/textnet.h"
+#include "core/text/uci.h"
+#include "core/text/vocab.h"
+#include "core/train/trainer.h"
+
+/* Sentences encoded for a textnet: row i is ids[i * max_len ..], lengths[i] >= 1 real ids. */
+typedef struct {
+    int n, max_len;
+    int32_t *ids;     /* owned, [n, max_len], padded with GLIA_VOCAB_PAD */
+    int32_t *lengths; /* owned, [n] */
+    int32_t *labels;  /* owned, [n] */
+    uint8_t *sources; /* owned, [n]: glia_uci_source */
+    int truncated;    /* sentences longer than max_len (their tail was dropped) */
+} glia_text_data;
+
+/* Encodes the examples of one split of set (max_len tokens at most). A sentence without
+ * any token is an error naming it. */
+glia_status glia_text_data_from_uci(const glia_uci_set *set, glia_uci_split split, const glia_vocab *v,
+                                    int max_len, glia_text_data *out, glia_err *err);
+void glia_text_data_free(glia_text_data *d);
+
+/* Everything before the training loop, from a recipe whose manifest is a text model:
+ * loads the data set (r->dataset_path or glia_uci_default_dir()), builds the vocabulary
+ * from the train split (r->vocab_min_count, r->vocab_max_size), builds the net (vocab_size
+ * from the vocabulary), initialises it from r->seed, fills the lexicon table from
+ * r->lexicons (their count must be the manifest's lexicon.features) and copies pre-trained
+ * vectors (r->pretrained) into the embedding. *found_pretrained (may be NULL) receives how
+ * many vocabulary tokens got one. The caller owns everything returned. */
+typedef struct {
+    glia_manifest manifest;
+    glia_uci_set set;
+    glia_vocab *vocab;
+    glia_textnet *net;
+    glia_text_data train, dev, test;
+    size_t lexicon_matched[GLIA_RECIPE_MAX_LEXICONS];
+    size_t pretrained_found;
+} glia_text_job;
+glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err *err);
+void glia_text_job_free(glia_text_job *job);
+
+/* Trains net on train, selecting on val (see trainer.h for the contract). The weights
+ * are used as they are (glia_text_prepare initialised them). */
+glia_status glia_text_train(const glia_recipe *r, glia_textnet *net, const glia_text_data *train,
+                            const glia_text_data *val, glia_progress_fn cb, void *user,
+                            const atomic_int *cancel, glia_train_result *result, glia_err *err);
+
+/* Mean loss and accuracy of net on d (either may be NULL), and accuracy per source
+ * (per_source[GLIA_UCI_NSOURCES], may be NULL; -1 for a source with no example). */
+glia_status glia_text_evaluate(const glia_textnet *net, const glia_text_data *d, double *loss,
+                               double *accuracy, double *per_source, glia_err *err);
+
+#endif

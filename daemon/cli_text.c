@@ -1,0 +1,212 @@
+/*
+ * cli_text.c - `glia train/eval/predict/forward` for text-classification bundles (the
+ * sentiment model): see cli.h. Output formats follow the image commands: one progress
+ * line per epoch, and eval's last line is exactly accuracy=0.XXXX.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/nn/kernels.h"
+#include "core/train/texttrain.h"
+#include "daemon/cli.h"
+
+static void print_per_source(const char *what, const glia_text_data *d, const double *per_source, double acc)
+{
+    printf("%s: examples=%d", what, d->n);
+    for (int s = 0; s < GLIA_UCI_NSOURCES; s++)
+        if (per_source[s] >= 0)
+            printf(" %s=%.4f", glia_uci_source_name((glia_uci_source)s), per_source[s]);
+    printf(" overall=%.4f\n", acc);
+}
+
+int glia_cli_train_text(const glia_recipe *recipe, const char *out)
+{
+    glia_err err = {0};
+    glia_text_job job;
+    glia_train_result res;
+    int rc = 1;
+    if (glia_text_prepare(recipe, &job, &err))
+        return glia_cli_fail(&err);
+    const glia_manifest *m = &job.manifest;
+    printf("training %s on %s: %d train, %d dev sentences, vocabulary %zu tokens (min_count %ld), %zu "
+           "parameters, "
+           "%d epochs\n",
+           m->name, recipe->dataset, job.train.n, job.dev.n, glia_vocab_size(job.vocab),
+           recipe->vocab_min_count, job.net->size, recipe->epochs);
+    for (int i = 0; i < recipe->nlexicons; i++)
+        printf("lexicon %s: %zu vocabulary tokens scored\n", recipe->lexicons[i].path,
+               job.lexicon_matched[i]);
+    if (recipe->pretrained[0])
+        printf("pretrained embeddings %s: %zu of %zu tokens\n", recipe->pretrained, job.pretrained_found,
+               glia_vocab_size(job.vocab));
+    fflush(stdout);
+    if (glia_text_train(recipe, job.net, &job.train, &job.dev, glia_cli_print_progress, "sentences", NULL,
+                        &res, &err))
+        goto done;
+    /* the test split is touched once, after selection on the dev split */
+    double test_loss = 0, test_acc = 0, per_source[GLIA_UCI_NSOURCES];
+    if (glia_text_evaluate(job.net, &job.test, &test_loss, &test_acc, per_source, &err))
+        goto done;
+    char path[GLIA_PATH_MAX + 64], results[2048];
+    const char *meta[] = {"format", "pt", "producer", "glia train", "recipe", recipe->path, NULL};
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    if (glia_textnet_save(job.net, path, meta, &err))
+        goto done;
+    snprintf(path, sizeof path, "%s/%s", out,
+             strrchr(m->vocabulary, '/') ? strrchr(m->vocabulary, '/') + 1 : m->vocabulary);
+    if (glia_vocab_save(job.vocab, path, &err))
+        goto done;
+    time_t now = time(NULL);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
+    snprintf(results, sizeof results,
+             "evaluation:\n"
+             "  dataset: %s\n  split: test\n  examples: %d\n  accuracy: %.4f\n  loss: %.4f\n"
+             "  accuracy_amazon: %.4f\n  accuracy_imdb: %.4f\n  accuracy_yelp: %.4f\n"
+             "  validation_examples: %d\n  validation_accuracy: %.4f\n  selected_epoch: %d\n"
+             "training:\n"
+             "  recipe: recipe.yaml\n  epochs: %d\n  steps: %ld\n  seconds: %.0f\n  threads: 1\n  date: %s\n",
+             recipe->dataset, job.test.n, test_acc, test_loss, per_source[GLIA_UCI_AMAZON],
+             per_source[GLIA_UCI_IMDB], per_source[GLIA_UCI_YELP], job.dev.n, res.best_val_accuracy,
+             res.best_epoch, recipe->epochs, res.steps, res.seconds, date);
+    snprintf(path, sizeof path, "%s/model.yaml", out);
+    if (glia_manifest_write_with_results(recipe->model, path, results, &err))
+        goto done;
+    snprintf(path, sizeof path, "%s/recipe.yaml", out);
+    if (!glia_cli_same_file(recipe->path, path) && glia_cli_copy_file(recipe->path, path, &err))
+        goto done;
+    if (m->nlabels) {
+        char src[GLIA_PATH_MAX + 16];
+        snprintf(src, sizeof src, "%s/labels.txt", m->dir);
+        snprintf(path, sizeof path, "%s/labels.txt", out);
+        if (!glia_cli_same_file(src, path) && glia_cli_copy_file(src, path, &err))
+            goto done;
+    }
+    printf("selected epoch %d (dev accuracy %.4f); trained in %.1f s\n", res.best_epoch,
+           res.best_val_accuracy, res.seconds);
+    print_per_source("test", &job.test, per_source, test_acc);
+    printf("accuracy=%.4f\n", test_acc);
+    rc = 0;
+done:
+    if (rc)
+        glia_cli_fail(&err);
+    glia_text_job_free(&job);
+    return rc;
+}
+
+int glia_cli_eval_text(const glia_bundle *b)
+{
+    glia_err err = {0};
+    glia_uci_set set = {0};
+    glia_text_data test = {0};
+    double loss, acc, per_source[GLIA_UCI_NSOURCES];
+    int rc = 1;
+    if (glia_uci_load(glia_uci_default_dir(), &set, &err) ||
+        glia_text_data_from_uci(&set, GLIA_UCI_TEST, b->vocab, b->manifest.max_tokens, &test, &err) ||
+        glia_text_evaluate(b->text, &test, &loss, &acc, per_source, &err)) {
+        glia_cli_fail(&err);
+        goto done;
+    }
+    printf("model: %s (weights sha256 %s)\n", b->manifest.name, b->sha256);
+    printf("test: dataset=uci-sentiment loss=%.4f truncated=%d\n", loss, test.truncated);
+    print_per_source("test", &test, per_source, acc);
+    printf("accuracy=%.4f\n", acc);
+    rc = 0;
+done:
+    glia_text_data_free(&test);
+    glia_uci_free(&set);
+    return rc;
+}
+
+int glia_cli_predict_text(const glia_bundle *b, int n, char **texts)
+{
+    glia_err err = {0};
+    glia_textnet_ctx *ctx = NULL;
+    const int max = b->manifest.max_tokens, k = b->text->cfg.num_classes;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)max);
+    float *probs = malloc(sizeof(float) * (size_t)k);
+    int rc = 0;
+    if (!ids || !probs || glia_textnet_ctx_new(b->text, 1, max, 0, &ctx, &err)) {
+        rc = glia_cli_fail(&err);
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *text = texts[i];
+        size_t len = strlen(text);
+        int32_t length;
+        int steps;
+        const float *logits = NULL;
+        if (glia_bundle_text_input(b, &text, &len, 1, ids, &length, &steps, NULL, &err) ||
+            glia_textnet_forward(b->text, ctx, ids, &length, 1, steps, NULL, &logits, &err)) {
+            fprintf(stderr, "glia: \"%s\": %s\n", text, err.msg);
+            rc = 1;
+            continue;
+        }
+        glia_softmax(logits, probs, 1, k);
+        int best = 0;
+        for (int j = 1; j < k; j++)
+            best = probs[j] > probs[best] ? j : best;
+        printf("%s\t%.4f\t%s\n", b->manifest.nlabels ? b->manifest.labels[best] : "?", probs[best], text);
+    }
+done:
+    glia_textnet_ctx_free(ctx);
+    free(ids);
+    free(probs);
+    return rc;
+}
+
+int glia_cli_forward_text(const glia_bundle *b, const char *in_path, const char *out_path)
+{
+    glia_err err = {0};
+    glia_st_file *in = NULL;
+    glia_textnet_ctx *ctx = NULL;
+    float *f = NULL;
+    int32_t *ids = NULL, *lengths = NULL;
+    int rc = 1;
+    if (glia_st_open(in_path, &in, &err))
+        goto done;
+    const glia_st_tensor *ti = glia_st_find(in, "ids"), *tl = glia_st_find(in, "lengths");
+    if (!ti || !tl || ti->ndim != 2 || tl->ndim != 1 || ti->shape[0] != tl->shape[0] || ti->shape[0] < 1 ||
+        ti->shape[1] < 1 || ti->shape[0] > 65536 || ti->shape[1] > 65536) {
+        glia_err_set(&err, GLIA_EINVAL, "%s: expected tensors 'ids' [N, T] and 'lengths' [N]", in_path);
+        goto done;
+    }
+    const int n = (int)ti->shape[0], t = (int)ti->shape[1];
+    const size_t count = (size_t)n * (size_t)t;
+    f = malloc(sizeof(float) * count);
+    ids = malloc(sizeof(int32_t) * count);
+    lengths = malloc(sizeof(int32_t) * (size_t)n);
+    if (!f || !ids || !lengths) {
+        glia_err_set(&err, GLIA_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* integer tensors arrive through the float32 reader: exact below 2^24, far above any vocabulary */
+    if (glia_st_read_f32(ti, f, count, &err))
+        goto done;
+    for (size_t i = 0; i < count; i++)
+        ids[i] = (int32_t)f[i];
+    if (glia_st_read_f32(tl, f, (size_t)n, &err))
+        goto done;
+    for (int i = 0; i < n; i++)
+        lengths[i] = (int32_t)f[i];
+    const float *logits = NULL;
+    if (glia_textnet_ctx_new(b->text, n, t, 0, &ctx, &err) ||
+        glia_textnet_forward(b->text, ctx, ids, lengths, n, t, NULL, &logits, &err))
+        goto done;
+    int64_t shape[2] = {n, b->text->cfg.num_classes};
+    glia_st_entry e = {"logits", GLIA_DT_F32, 2, shape, logits};
+    if (glia_st_write(out_path, &e, 1, NULL, &err))
+        goto done;
+    rc = 0;
+done:
+    if (rc)
+        glia_cli_fail(&err);
+    glia_textnet_ctx_free(ctx);
+    glia_st_close(in);
+    free(f);
+    free(ids);
+    free(lengths);
+    return rc;
+}

@@ -190,5 +190,7 @@ const codec *codec_for(const registry_model *m)
 {
     if (strcmp(m->bundle.manifest.task, image_codec.task) == 0)
         return &image_codec;
+    if (strcmp(m->bundle.manifest.task, codec_text.task) == 0)
+        return &codec_text;
     return NULL;
 }

@@ -34,6 +34,9 @@ typedef struct {
     json_t *(*encode)(const registry_model *m, const float *y, int top_k);
 } codec;
 
+/* The text-classification codec (codec_text.c). */
+extern const codec codec_text;
+
 /* The codec for a model's task, or NULL if gliad cannot serve that task. */
 const codec *codec_for(const registry_model *m);
 

@@ -241,6 +241,26 @@ static json_t *shape_json(glia_shape3 s, int batch_dim, int flat)
     return a;
 }
 
+/* A model's input and output tensors as OIP metadata objects {name, datatype, shape}
+ * (batch_dim: a leading -1). A text model takes one BYTES string per sample. */
+static json_t *input_meta(const registry_model *m, int batch_dim)
+{
+    if (m->bundle.text) {
+        json_t *shape = batch_dim ? json_pack("[i]", -1) : json_array();
+        return json_pack("{s:s, s:s, s:o, s:i}", "name", "text", "datatype", "BYTES", "shape", shape,
+                         "max_tokens", m->bundle.manifest.max_tokens);
+    }
+    return json_pack("{s:s, s:s, s:o}", "name", "input", "datatype", "FP32", "shape",
+                     shape_json(m->bundle.net->input, batch_dim, 0));
+}
+
+static json_t *output_meta(const registry_model *m, int batch_dim)
+{
+    glia_shape3 out = {(int)m->out_floats, 1, 1};
+    return json_pack("{s:s, s:s, s:o}", "name", "probabilities", "datatype", "FP32", "shape",
+                     shape_json(out, batch_dim, 1));
+}
+
 static json_t *describe(const registry_entry *e)
 {
     json_t *j = json_pack("{s:s, s:s}", "name", e->name, "path", e->path);
@@ -258,12 +278,8 @@ static json_t *describe(const registry_entry *e)
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_object_set_new(j, "task", json_string(man->task));
     json_object_set_new(j, "version", json_integer(man->version));
-    json_object_set_new(j, "input",
-                        json_pack("{s:s, s:o, s:s}", "name", "input", "shape",
-                                  shape_json(m->bundle.net->input, 0, 0), "datatype", "FP32"));
-    json_object_set_new(j, "output",
-                        json_pack("{s:s, s:o, s:s}", "name", "probabilities", "shape",
-                                  shape_json(m->bundle.net->output, 0, 1), "datatype", "FP32"));
+    json_object_set_new(j, "input", input_meta(m, 0));
+    json_object_set_new(j, "output", output_meta(m, 0));
     json_t *labels = json_array();
     for (int i = 0; i < man->nlabels; i++)
         json_array_append_new(labels, json_string(man->labels[i]));
@@ -318,11 +334,8 @@ static enum MHD_Result v2_model(request *r, const char *name, int ready_only)
     }
     char version[32];
     snprintf(version, sizeof version, "%ld", m->bundle.manifest.version);
-    json_t *j =
-        json_pack("{s:s, s:[s], s:s, s:[{s:s, s:s, s:o}], s:[{s:s, s:s, s:o}]}", "name", name, "versions",
-                  version, "platform", "glia", "inputs", "name", "input", "datatype", "FP32", "shape",
-                  shape_json(m->bundle.net->input, 1, 0), "outputs", "name", "probabilities", "datatype",
-                  "FP32", "shape", shape_json(m->bundle.net->output, 1, 1));
+    json_t *j = json_pack("{s:s, s:[s], s:s, s:[o], s:[o]}", "name", name, "versions", version, "platform",
+                          "glia", "inputs", input_meta(m, 1), "outputs", output_meta(m, 1));
     registry_model_unref(m);
     return send_json(r, 200, j);
 }
@@ -404,7 +417,7 @@ static enum MHD_Result answer_inference(request *r)
     case WORKQ_SHUTDOWN:
         return send_error_h(r, 503, "gliad stopped before this request ran", MHD_HTTP_HEADER_RETRY_AFTER,
                             "1");
-    default: return send_error(r, 500, "the model failed to run (out of memory)");
+    default: return send_error(r, 500, "the model failed to run (gliad's log says why)");
     }
     const size_t k = r->model->out_floats;
     if (r->v2) {
@@ -488,8 +501,8 @@ static enum MHD_Result predict(request *r, const char *name)
     if (!is_json) {
         if (!name)
             return send_error(r, 415,
-                              "POST /v1/predict takes application/json; raw images go to "
-                              "/v1/models/{name}/predict");
+                              "POST /v1/predict takes application/json; raw bodies (images, text/plain) go "
+                              "to /v1/models/{name}/predict");
         if (take_model(r, name, &ret) || alloc_inputs(r, 1, &ret))
             return ret;
         if (r->codec->decode_raw(r->model, type, r->body, r->len, r->x, &p))
@@ -556,7 +569,34 @@ done:
     return ret;
 }
 
-/* POST /v2/models/{name}/infer: one FP32 input tensor [N, C, H, W] (or [C, H, W]). */
+/* The OIP request of a text model: one BYTES tensor of shape [N] (or [N, 1]) whose data
+ * are N strings, each decoded like an element of /v1's "inputs". */
+static enum MHD_Result v2_infer_text(request *r, json_t *in)
+{
+    enum MHD_Result ret;
+    problem p = {0};
+    json_t *shape = json_object_get(in, "shape"), *data = json_object_get(in, "data"),
+           *dt = json_object_get(in, "datatype");
+    if (!json_is_string(dt) || strcmp(json_string_value(dt), "BYTES") != 0)
+        return send_error(r, 400, "model '%s' takes text: datatype must be \"BYTES\"", r->model->name);
+    size_t nd = json_array_size(shape);
+    json_t *d0 = json_array_get(shape, 0), *d1 = json_array_get(shape, 1);
+    if (!(nd == 1 || (nd == 2 && json_is_integer(d1) && json_integer_value(d1) == 1)) ||
+        !json_is_integer(d0) || json_integer_value(d0) < 1)
+        return send_error(r, 400, "shape must be [N] (or [N, 1]) for N strings");
+    size_t n = (size_t)json_integer_value(d0);
+    if (!json_is_array(data) || json_array_size(data) != n)
+        return send_error(r, 400, "data must be a flat array of %zu strings for that shape", n);
+    if (alloc_inputs(r, n, &ret))
+        return ret;
+    for (size_t i = 0; i < n; i++)
+        if (r->codec->decode_json(r->model, json_array_get(data, i), i, r->x + i * r->model->in_floats, &p))
+            return send_error(r, p.status, "%s", p.detail);
+    return enqueue(r);
+}
+
+/* POST /v2/models/{name}/infer: one FP32 input tensor [N, C, H, W] (or [C, H, W]), or for
+ * a text model one BYTES tensor [N]. */
 static enum MHD_Result v2_infer(request *r, const char *name)
 {
     enum MHD_Result ret;
@@ -576,6 +616,10 @@ static enum MHD_Result v2_infer(request *r, const char *name)
     }
     if (take_model(r, name, &ret))
         goto done;
+    if (r->model->bundle.text) {
+        ret = v2_infer_text(r, in);
+        goto done;
+    }
     json_t *shape = json_object_get(in, "shape"), *data = json_object_get(in, "data"),
            *dt = json_object_get(in, "datatype");
     glia_shape3 s = r->model->bundle.net->input;

@@ -90,11 +90,29 @@ static void gather(workq *q, uint64_t id, workq_item **tail, int *samples)
     }
 }
 
+/* A run context for one model version: glia_ctx for an image model, glia_textnet_ctx
+ * (plus the int32 ids it takes) for a text model. */
 typedef struct {
     uint64_t id;
     int cap;
     glia_ctx *ctx;
+    glia_textnet_ctx *tctx;
+    int32_t *ids, *lengths;
 } ctx_slot;
+
+static void slot_clear(ctx_slot *s)
+{
+    glia_ctx_free(s->ctx);
+    glia_textnet_ctx_free(s->tctx);
+    free(s->ids);
+    free(s->lengths);
+    memset(s, 0, sizeof *s);
+}
+
+static int slot_used(const ctx_slot *s)
+{
+    return s->ctx || s->tctx;
+}
 
 typedef struct {
     workq *q;
@@ -104,35 +122,70 @@ typedef struct {
     size_t x_cap;
 } worker;
 
-static glia_ctx *worker_ctx(worker *w, const registry_model *m, int n)
+static ctx_slot *worker_slot(worker *w, const registry_model *m, int n)
 {
     glia_err err = {0};
     int cap = n > w->q->cfg.max_batch ? n : w->q->cfg.max_batch;
     ctx_slot *s = NULL;
     for (int i = 0; i < CTX_CACHE && !s; i++)
-        if (w->slots[i].ctx && w->slots[i].id == m->id)
+        if (slot_used(&w->slots[i]) && w->slots[i].id == m->id)
             s = &w->slots[i];
     if (s && s->cap >= n)
-        return s->ctx;
+        return s;
     if (!s) {
         /* an empty slot, else round-robin: old versions fall out as new ones are used */
         for (int i = 0; i < CTX_CACHE && !s; i++)
-            if (!w->slots[i].ctx)
+            if (!slot_used(&w->slots[i]))
                 s = &w->slots[i];
         if (!s) {
             s = &w->slots[w->next_victim];
             w->next_victim = (w->next_victim + 1) % CTX_CACHE;
         }
     }
-    glia_ctx_free(s->ctx);
-    s->ctx = NULL;
-    if (glia_ctx_new(m->bundle.net, cap, 0, &s->ctx, &err) != GLIA_OK) {
+    slot_clear(s);
+    glia_status rc;
+    if (m->bundle.text) {
+        const int steps = m->bundle.manifest.max_tokens;
+        rc = glia_textnet_ctx_new(m->bundle.text, cap, steps, 0, &s->tctx, &err);
+        s->ids = malloc(sizeof(int32_t) * (size_t)cap * (size_t)steps);
+        s->lengths = malloc(sizeof(int32_t) * (size_t)cap);
+        if (rc == GLIA_OK && (!s->ids || !s->lengths))
+            rc = glia_err_set(&err, GLIA_ENOMEM, "out of memory for a text batch of %d", cap);
+    } else {
+        rc = glia_ctx_new(m->bundle.net, cap, 0, &s->ctx, &err);
+    }
+    if (rc != GLIA_OK) {
         log_error("worker: %s", err.msg);
+        slot_clear(s);
         return NULL;
     }
     s->id = m->id;
     s->cap = cap;
-    return s->ctx;
+    return s;
+}
+
+/* Runs a text model on x: `samples` rows of [length, ids...] (registry.h), packed to the
+ * longest sentence of the batch. NULL (logged) if the rows are not what the codec wrote. */
+static const float *run_text(ctx_slot *s, const registry_model *m, const float *x, int samples)
+{
+    const size_t row = m->in_floats;
+    int steps = 1;
+    for (int i = 0; i < samples; i++) {
+        int len = (int)x[(size_t)i * row];
+        s->lengths[i] = len;
+        steps = len > steps ? len : steps;
+    }
+    for (int i = 0; i < samples; i++)
+        for (int t = 0; t < steps; t++)
+            s->ids[(size_t)i * steps + t] = (int32_t)x[(size_t)i * row + 1 + (size_t)t];
+    const float *logits = NULL;
+    glia_err err = {0};
+    if (glia_textnet_forward(m->bundle.text, s->tctx, s->ids, s->lengths, samples, steps, NULL, &logits,
+                             &err)) {
+        log_error("worker: %s: %s", m->name, err.msg);
+        return NULL;
+    }
+    return logits;
 }
 
 /* Runs the batch (a linked list of items for one model version). */
@@ -156,7 +209,7 @@ static void run_batch(worker *w, workq_item *batch, int samples)
     complete_list(expired, WORKQ_TIMEOUT);
     if (!batch)
         return;
-    glia_ctx *ctx = worker_ctx(w, m, samples);
+    ctx_slot *ctx = worker_slot(w, m, samples);
     const float *x = batch->x;
     size_t need = (size_t)samples * m->in_floats;
     if (ctx && batch->next) { /* several requests: one contiguous input */
@@ -187,8 +240,13 @@ static void run_batch(worker *w, workq_item *batch, int samples)
         it->started = t0;
         it->batch = samples;
     }
-    const float *y = glia_net_forward(m->bundle.net, ctx, x, samples, NULL);
+    const float *y = m->bundle.text ? run_text(ctx, m, x, samples)
+                                    : glia_net_forward(m->bundle.net, ctx->ctx, x, samples, NULL);
     double t1 = workq_now();
+    if (!y) {
+        complete_list(batch, WORKQ_ERROR);
+        return;
+    }
     size_t off = 0;
     for (workq_item *it = batch; it; it = it->next) {
         memcpy(it->y, y + off, sizeof(float) * (size_t)it->n * m->out_floats);
@@ -236,7 +294,7 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_unlock(&q->mu);
     for (int i = 0; i < CTX_CACHE; i++)
-        glia_ctx_free(w->slots[i].ctx);
+        slot_clear(&w->slots[i]);
     free(w->x);
     free(w);
     return NULL;

@@ -442,6 +442,9 @@ glia_status glia_vocab_save(const glia_vocab *v, const char *path, glia_err *err
         free(tmp);
         return rc;
     }
+    /* mkstemp's 0600 would keep the file from a daemon running as another user (a
+     * DynamicUser= gliad reading an installed bundle): vocabularies are not secrets. */
+    (void)fchmod(fd, 0644);
     f = fdopen(fd, "wb");
     if (!f) {
         rc = glia_err_set(err, GLIA_EIO, "%s: %s", tmp, strerror(errno));

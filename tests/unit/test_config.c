@@ -59,11 +59,14 @@ START_TEST(shipped_config)
     /* etc/README.md promises the shipped file spells out the built-in defaults */
     config_defaults(&d);
     assert_same_settings(&c, &d);
-    ck_assert_int_eq(c.nmodels, 1);
+    ck_assert_int_eq(c.nmodels, 2);
     ck_assert_str_eq(c.models[0].name, "fashion-cnn");
-    ck_assert_msg(stat(c.models[0].path, &st) == 0 && S_ISDIR(st.st_mode), "%s", c.models[0].path);
-    snprintf(bundle_yaml, sizeof bundle_yaml, "%s/model.yaml", c.models[0].path);
-    ck_assert_msg(access(bundle_yaml, R_OK) == 0, "%s", bundle_yaml);
+    ck_assert_str_eq(c.models[1].name, "sentiment-lstm");
+    for (int i = 0; i < c.nmodels; i++) {
+        ck_assert_msg(stat(c.models[i].path, &st) == 0 && S_ISDIR(st.st_mode), "%s", c.models[i].path);
+        snprintf(bundle_yaml, sizeof bundle_yaml, "%s/model.yaml", c.models[i].path);
+        ck_assert_msg(access(bundle_yaml, R_OK) == 0, "%s", bundle_yaml);
+    }
     config_free(&c);
     ck_assert_ptr_null(c.models);
     ck_assert_int_eq(c.nmodels, 0);

@@ -1,0 +1,97 @@
+/*
+ * codec_text.c - the text-classification codec (see codec.h): inputs are JSON strings
+ * (or {"text": "..."}), or a text/plain request body; outputs are
+ *   {"label": "positive", "index": 1, "score": 0.97,
+ *    "probabilities": {"negative": 0.03, "positive": 0.97}}.
+ *
+ * Limits, stated to clients in api-spec/openapi.yaml: an empty string, or one without a
+ * single word (only white space), is 422; invalid UTF-8 is 400 when it breaks the JSON
+ * body (jansson refuses it) and 422 in a text/plain body; a text longer than the model's
+ * input.max_tokens tokens is truncated - its tail is dropped, as at training time - and
+ * a single text over CODEC_TEXT_MAX_BYTES is 413.
+ */
+#include "daemon/codec.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/nn/kernels.h"
+
+enum { CODEC_TEXT_MAX_BYTES = 64 * 1024 };
+
+/* One text -> the row [length, ids...] of registry.h. */
+static int text_to_row(const registry_model *m, const char *text, size_t len, float *out, problem *p,
+                       const char *what)
+{
+    const glia_bundle *b = &m->bundle;
+    const int max = b->manifest.max_tokens;
+    int32_t ids[4096], length = 0;
+    int steps = 0;
+    glia_err err = {0};
+    if (len == 0)
+        return problem_set(p, 422, "%s is an empty string: send a sentence", what);
+    if (len > CODEC_TEXT_MAX_BYTES)
+        return problem_set(p, 413,
+                           "%s is %zu bytes; a text may be at most %d bytes (and only its first %d tokens "
+                           "are read)",
+                           what, len, CODEC_TEXT_MAX_BYTES, max);
+    glia_status rc = glia_bundle_text_input(b, &text, &len, 1, ids, &length, &steps, NULL, &err);
+    if (rc == GLIA_EFORMAT)
+        return problem_set(p, 422, "%s is not valid UTF-8 (%s)", what, err.msg);
+    if (rc != GLIA_OK)
+        return problem_set(p, 422, "%s has no words: send a sentence", what);
+    out[0] = (float)length;
+    for (int t = 0; t < max; t++)
+        out[1 + t] = t < length ? (float)ids[t] : 0.0f;
+    return 0;
+}
+
+static int text_decode_json(const registry_model *m, const json_t *input, size_t index, float *out,
+                            problem *p)
+{
+    char what[48];
+    snprintf(what, sizeof what, "inputs[%zu]", index);
+    const json_t *s = input;
+    if (json_is_object(input)) {
+        s = json_object_get(input, "text");
+        if (json_object_size(input) != 1 || !s)
+            return problem_set(p, 400, "%s must be a string or {\"text\": string}", what);
+    }
+    if (!json_is_string(s))
+        return problem_set(p, 400, "%s must be a string (the text to classify) or {\"text\": string}", what);
+    return text_to_row(m, json_string_value(s), json_string_length(s), out, p, what);
+}
+
+static int text_decode_raw(const registry_model *m, const char *content_type, const void *body, size_t len,
+                           float *out, problem *p)
+{
+    if (!content_type || strncmp(content_type, "text/plain", 10) != 0)
+        return problem_set(p, 415, "send application/json or text/plain (got %s)",
+                           content_type ? content_type : "no Content-Type");
+    return text_to_row(m, body ? body : "", len, out, p, "the request body");
+}
+
+static json_t *text_encode(const registry_model *m, const float *y, int top_k)
+{
+    (void)top_k; /* every class is listed in "probabilities" */
+    const int k = (int)m->out_floats;
+    const glia_manifest *man = &m->bundle.manifest;
+    float prob[4096];
+    if (k > 4096)
+        return NULL;
+    glia_softmax(y, prob, 1, k);
+    int best = 0;
+    for (int i = 1; i < k; i++)
+        best = prob[i] > prob[best] ? i : best;
+    json_t *probs = json_object();
+    char fallback[32];
+    for (int i = 0; i < k; i++) {
+        snprintf(fallback, sizeof fallback, "%d", i);
+        json_object_set_new(probs, i < man->nlabels ? man->labels[i] : fallback, json_real(prob[i]));
+    }
+    snprintf(fallback, sizeof fallback, "%d", best);
+    return json_pack("{s:s, s:i, s:f, s:o}", "label", best < man->nlabels ? man->labels[best] : fallback,
+                     "index", best, "score", (double)prob[best], "probabilities", probs);
+}
+
+const codec codec_text = {"text-classification", text_decode_json, text_decode_raw, text_encode};

@@ -4,7 +4,8 @@
 # Runs the real binary the way users do: usage and exit codes, the shipped bundle's
 # evaluation on the 10,000 test images (the foundation issue's bar: accuracy >= 0.925),
 # predictions on the sample images shipped with the bundle, a short training run that
-# writes a complete bundle, and clear messages for bad input.
+# writes a complete bundle, and clear messages for bad input; then the same for the
+# sentiment-lstm text bundle (needs the UCI sentences of scripts/setup --test).
 # Usage: test_cli.sh path/to/glia
 set -u
 glia=$1
@@ -14,7 +15,7 @@ tmp=$(mktemp -d /tmp/glia-test-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 n=0
 failed=0
-echo "1..11"
+echo "1..18"
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() {
   n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
@@ -82,5 +83,49 @@ expect "the trained bundle evaluates" 0 "^accuracy=0\.[0-9]{4}$" "$glia" eval "$
 printf 'model: m.yaml\ndataset: {name: fashion-mnist}\noptimizer: {type: adam, learning_rate: 1}\n' >"$tmp/bad.yaml"
 expect "a bad recipe is refused with file, line and key" 1 "bad.yaml:3:.*learning_rate" \
   "$glia" train "$tmp/bad.yaml" --out "$tmp/never"
+
+# ---- the text model ----
+text=$root/models/sentiment-lstm
+uci=${GLIA_UCI_SENTIMENT:-$root/.cache/data/uci-sentiment}
+if [ ! -s "$uci/yelp.json" ]; then
+  for i in 1 2 3 4 5 6 7; do ok "text model # SKIP no UCI sentences (scripts/setup --test fetches them)"; done
+  [ $failed -eq 0 ]
+  exit
+fi
+out=$("$glia" eval "$text" 2>&1)
+last=$(tail -n 1 <<<"$out")
+if [[ $last =~ ^accuracy=0\.[0-9]{4}$ ]] && awk -v a="${last#accuracy=}" 'BEGIN { exit !(a >= 0.85) }' &&
+  grep -qE "examples=307 amazon=0\.[0-9]{4} imdb=0\.[0-9]{4} yelp=0\.[0-9]{4} overall=" <<<"$out"; then
+  ok "glia eval models/sentiment-lstm: $last on 307 sentences (>= 0.85), per source"; else
+  not_ok "glia eval models/sentiment-lstm reaches 0.85 with per-source lines" "$out"; fi
+out=$("$glia" predict "$text" "I loved it" "The food was awful." 2>&1)
+if [ $? -eq 0 ] && grep -qP "^positive\t0\.\d{4}\tI loved it$" <<<"$out" &&
+  grep -qP "^negative\t0\.\d{4}\tThe food was awful\.$" <<<"$out"; then ok "glia predict on sentences: label, probability, text"; else
+  not_ok "glia predict on sentences" "$out"; fi
+expect "an empty sentence is refused, the others still predicted" 1 "has no words" "$glia" predict "$text" "" "fine"
+sed -e 's/embedding_dim: 100/embedding_dim: 8/' -e 's/hidden_size: 64/hidden_size: 8/' "$text/model.yaml" >"$tmp/model.yaml"
+cp "$text/labels.txt" "$tmp/"
+cat >"$tmp/text-recipe.yaml" <<EOR
+model: model.yaml
+dataset: {name: uci-sentiment, path: $uci}
+seed: 3
+epochs: 2
+vocabulary: {min_count: 2}
+lexicon:
+  - {path: $root/.cache/npm-bench/node_modules/sentiment/languages/en/labels.json, scale: 0.2}
+  - {path: $root/.cache/npm-bench/node_modules/vader-sentiment/vader_lexicon.txt, format: tsv, scale: 0.25}
+batch: {policy: fixed, size: 64}
+optimizer: {type: adam, lr: 0.01}
+EOR
+expect "glia train on uci-sentiment: one line per epoch" 0 "^epoch 2/2 .*sentences/s=" \
+  "$glia" train "$tmp/text-recipe.yaml" --out "$tmp/text"
+if [ -s "$tmp/text/model.safetensors" ] && [ -s "$tmp/text/vocab.txt" ] && [ -s "$tmp/text/labels.txt" ] &&
+  grep -q "accuracy_yelp:" "$tmp/text/model.yaml"; then ok "the trained text bundle has weights, vocabulary, labels and results"; else
+  not_ok "the trained text bundle is complete" "$(ls -l "$tmp/text" 2>&1)"; fi
+expect "the trained text bundle evaluates" 0 "^accuracy=0\.[0-9]{4}$" "$glia" eval "$tmp/text"
+sed -e 's/features: 2/features: 3/' "$tmp/model.yaml" >"$tmp/model3.yaml"
+sed -e 's/model: model.yaml/model: model3.yaml/' "$tmp/text-recipe.yaml" >"$tmp/text-recipe3.yaml"
+expect "a lexicon count that differs from the manifest's is named" 1 "lexicon has 3 features but the recipe lists 2" \
+  "$glia" train "$tmp/text-recipe3.yaml" --out "$tmp/never"
 
 [ $failed -eq 0 ]

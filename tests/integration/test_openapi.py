@@ -65,7 +65,8 @@ def main():
     images = tg.fashion_test_images(2)
     png = tg.png_bytes(images[0])
     tmp = tempfile.mkdtemp(prefix="glia-test-openapi-")
-    d = tg.Daemon(gliad, tmp)
+    d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", os.path.join(ROOT, "models", "sentiment-lstm"))])
+    text = {"Content-Type": "text/plain; charset=utf-8"}
     admin = {"Authorization": "Bearer s3cret-admin-token"}
     calls = [
         ("/healthz", "get", "/healthz", None, {}),
@@ -96,6 +97,18 @@ def main():
          {"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32",
                       "data": tg.preprocess(images[1])}]}, {}),
         ("/v2/models/{name}/infer", "post", "/v2/models/fashion-cnn/infer", {"inputs": []}, {}),
+        # the text model
+        ("/v1/models/{name}", "get", "/v1/models/sentiment-lstm", None, {}),
+        ("/v1/predict", "post", "/v1/predict", {"model": "sentiment-lstm", "inputs": ["I loved it", {"text": "meh"}]}, {}),
+        ("/v1/predict", "post", "/v1/predict", {"model": "sentiment-lstm", "inputs": [""]}, {}),
+        ("/v1/predict", "post", "/v1/predict", {"model": "sentiment-lstm", "inputs": ["x" * 70000]}, {}),
+        ("/v1/models/{name}/predict", "post", "/v1/models/sentiment-lstm/predict", b"Great value", text),
+        ("/v1/models/{name}/predict", "post", "/v1/models/sentiment-lstm/predict", b"\xff", text),
+        ("/v2/models/{name}", "get", "/v2/models/sentiment-lstm", None, {}),
+        ("/v2/models/{name}/infer", "post", "/v2/models/sentiment-lstm/infer",
+         {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["good", "bad"]}]}, {}),
+        ("/v2/models/{name}/infer", "post", "/v2/models/sentiment-lstm/infer",
+         {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [""]}]}, {}),
     ]
     problems, statuses = [], set()
     try:

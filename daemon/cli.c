@@ -118,6 +118,26 @@ int glia_cli_copy_file(const char *src, const char *dst, glia_err *err)
     return fclose(out) == 0 ? 0 : glia_err_set(err, GLIA_EIO, "%s: write failed", dst);
 }
 
+int glia_cli_write_bundle_files(const glia_recipe *recipe, const glia_manifest *m, const char *out,
+                                const char *results, glia_err *err)
+{
+    char path[GLIA_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/model.yaml", out);
+    if (glia_manifest_write_with_results(recipe->model, path, results, err))
+        return 1;
+    snprintf(path, sizeof path, "%s/recipe.yaml", out);
+    if (!glia_cli_same_file(recipe->path, path) && glia_cli_copy_file(recipe->path, path, err))
+        return 1;
+    if (m->nlabels) {
+        char src[GLIA_PATH_MAX + 16];
+        snprintf(src, sizeof src, "%s/labels.txt", m->dir);
+        snprintf(path, sizeof path, "%s/labels.txt", out);
+        if (!glia_cli_same_file(src, path) && glia_cli_copy_file(src, path, err))
+            return 1;
+    }
+    return 0;
+}
+
 int glia_cli_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
@@ -187,19 +207,8 @@ static int cmd_train(int argc, char **argv)
              "  recipe: recipe.yaml\n  epochs: %d\n  steps: %ld\n  seconds: %s\n  threads: %d\n  date: %s\n",
              recipe.dataset, test.n, test_acc, test_loss, val.n, res.best_val_accuracy, res.best_epoch,
              recipe.epochs, res.steps, seconds, recipe.workers, date);
-    snprintf(path, sizeof path, "%s/model.yaml", out);
-    if (glia_manifest_write_with_results(recipe.model, path, results, &err))
+    if (glia_cli_write_bundle_files(&recipe, &m, out, results, &err))
         goto done;
-    snprintf(path, sizeof path, "%s/recipe.yaml", out);
-    if (!glia_cli_same_file(recipe.path, path) && glia_cli_copy_file(recipe.path, path, &err))
-        goto done;
-    if (m.nlabels) {
-        char src[GLIA_PATH_MAX + 16];
-        snprintf(src, sizeof src, "%s/labels.txt", m.dir);
-        snprintf(path, sizeof path, "%s/labels.txt", out);
-        if (!glia_cli_same_file(src, path) && glia_cli_copy_file(src, path, &err))
-            goto done;
-    }
     printf("selected epoch %d (validation accuracy %.4f); trained in %.0f s\n", res.best_epoch,
            res.best_val_accuracy, res.seconds);
     printf("test: examples=%zu loss=%.4f\n", test.n, test_loss);

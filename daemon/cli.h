@@ -25,6 +25,10 @@ int glia_cli_setup_threads(int argc, char **argv);
 int glia_cli_print_progress(const glia_progress *p, void *user);
 int glia_cli_copy_file(const char *src, const char *dst, glia_err *err);
 int glia_cli_same_file(const char *a, const char *b);
+/* The non-weight files of a trained bundle in out: model.yaml (the recipe's manifest with
+ * results_yaml below its results marker), recipe.yaml and labels.txt. 0, or 1 with err. */
+int glia_cli_write_bundle_files(const glia_recipe *recipe, const glia_manifest *m, const char *out,
+                                const char *results, glia_err *err);
 
 /* cli_text.c: the text-classification side of train, eval, predict and forward. */
 int glia_cli_train_text(const glia_recipe *recipe, const char *out);

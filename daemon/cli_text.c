@@ -71,19 +71,8 @@ int glia_cli_train_text(const glia_recipe *recipe, const char *out)
              recipe->dataset, job.test.n, test_acc, test_loss, per_source[GLIA_UCI_AMAZON],
              per_source[GLIA_UCI_IMDB], per_source[GLIA_UCI_YELP], job.dev.n, res.best_val_accuracy,
              res.best_epoch, recipe->epochs, res.steps, res.seconds, date);
-    snprintf(path, sizeof path, "%s/model.yaml", out);
-    if (glia_manifest_write_with_results(recipe->model, path, results, &err))
+    if (glia_cli_write_bundle_files(recipe, m, out, results, &err))
         goto done;
-    snprintf(path, sizeof path, "%s/recipe.yaml", out);
-    if (!glia_cli_same_file(recipe->path, path) && glia_cli_copy_file(recipe->path, path, &err))
-        goto done;
-    if (m->nlabels) {
-        char src[GLIA_PATH_MAX + 16];
-        snprintf(src, sizeof src, "%s/labels.txt", m->dir);
-        snprintf(path, sizeof path, "%s/labels.txt", out);
-        if (!glia_cli_same_file(src, path) && glia_cli_copy_file(src, path, &err))
-            goto done;
-    }
     printf("selected epoch %d (dev accuracy %.4f); trained in %.1f s\n", res.best_epoch,
            res.best_val_accuracy, res.seconds);
     print_per_source("test", &job.test, per_source, test_acc);

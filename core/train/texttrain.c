@@ -10,16 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/nn/loss.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- encoded data ---- */
 
@@ -269,11 +261,11 @@ glia_status glia_text_train(const glia_recipe *r, glia_textnet *net, const glia_
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
         goto done;
     }
-    double t0 = now_seconds();
+    double t0 = glia_train_clock();
     long step = 0;
     result->best_val_accuracy = -1.0;
     for (int epoch = 0; epoch < r->epochs; epoch++) {
-        double te = now_seconds(), loss_sum = 0.0;
+        double te = glia_train_clock(), loss_sum = 0.0;
         size_t right = 0;
         for (int i = 0; i < train->n; i++)
             order[i] = (uint32_t)i;
@@ -315,36 +307,18 @@ glia_status glia_text_train(const glia_recipe *r, glia_textnet *net, const glia_
             pos += b;
             last_b = b;
         }
-        glia_progress p = {0};
-        p.epoch = epoch + 1;
-        p.epochs = r->epochs;
-        p.step = step;
-        p.batch_size = last_b;
-        p.lr = lr;
-        p.train_loss = loss_sum / train->n;
-        p.train_accuracy = (double)right / train->n;
-        p.samples_per_second = train->n / (now_seconds() - te);
-        p.val_loss = p.val_accuracy = -1.0;
-        if (val && val->n) {
-            if ((rc = glia_text_evaluate(net, val, &p.val_loss, &p.val_accuracy, NULL, err)))
-                goto done;
-            glia_batch_end_epoch(&policy, (float)p.val_loss);
-            if (p.val_accuracy > result->best_val_accuracy) {
-                result->best_val_accuracy = p.val_accuracy;
-                result->best_epoch = epoch + 1;
-                memcpy(best, net->values, sizeof(float) * net->size);
-            }
-        }
-        p.seconds = now_seconds() - t0;
-        if (cb && cb(&p, user)) {
-            rc = glia_err_set(err, GLIA_ECANCELLED,
-                              "training stopped by its progress callback after epoch %d", epoch + 1);
+        glia_epoch_tally tally = {loss_sum, right, (size_t)train->n, te, last_b, lr};
+        glia_progress p = glia_train_progress(r, epoch, step, &tally);
+        int has_val = val && val->n;
+        if (has_val && (rc = glia_text_evaluate(net, val, &p.val_loss, &p.val_accuracy, NULL, err)))
             goto done;
-        }
+        if ((rc = glia_train_epoch_done(&p, has_val, &policy, net->values, best, net->size, t0, result, cb,
+                                        user, err)))
+            goto done;
     }
     if (r->select_best && result->best_epoch > 0)
         memcpy(net->values, best, sizeof(float) * net->size);
-    result->seconds = now_seconds() - t0;
+    result->seconds = glia_train_clock() - t0;
     result->steps = step;
 done:
     glia_optim_free(opt);

@@ -18,7 +18,7 @@
 #include "core/base/yamlutil.h"
 #include "core/nn/loss.h"
 
-static double now_seconds(void)
+double glia_train_clock(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -274,6 +274,40 @@ static void augment(const float *src, float *dst, glia_shape3 s, int flip, int d
     }
 }
 
+glia_progress glia_train_progress(const glia_recipe *r, int epoch, long step, const glia_epoch_tally *t)
+{
+    glia_progress p = {0};
+    p.epoch = epoch + 1;
+    p.epochs = r->epochs;
+    p.step = step;
+    p.batch_size = t->last_batch;
+    p.lr = t->lr;
+    p.train_loss = t->seen ? t->loss_sum / (double)t->seen : 0.0;
+    p.train_accuracy = t->seen ? (double)t->right / (double)t->seen : 0.0;
+    p.samples_per_second = (double)t->seen / (glia_train_clock() - t->started);
+    p.val_loss = p.val_accuracy = -1.0;
+    return p;
+}
+
+glia_status glia_train_epoch_done(glia_progress *p, int has_val, glia_batch_policy *policy,
+                                  const float *values, float *best, size_t n, double t0,
+                                  glia_train_result *result, glia_progress_fn cb, void *user, glia_err *err)
+{
+    if (has_val) {
+        glia_batch_end_epoch(policy, (float)p->val_loss);
+        if (p->val_accuracy > result->best_val_accuracy) {
+            result->best_val_accuracy = p->val_accuracy;
+            result->best_epoch = p->epoch;
+            memcpy(best, values, sizeof(float) * n);
+        }
+    }
+    p->seconds = glia_train_clock() - t0;
+    if (cb && cb(p, user))
+        return glia_err_set(err, GLIA_ECANCELLED, "training stopped by its progress callback after epoch %d",
+                            p->epoch);
+    return GLIA_OK;
+}
+
 double glia_clip_grad_norm(float *grads, size_t n, float max_norm)
 {
     double sum = 0.0;
@@ -493,12 +527,12 @@ glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, co
         goto done;
     }
     step_job job = {lanes, nlanes, net, xbuf, ybuf, 0, k, sample, r->label_smoothing};
-    double t0 = now_seconds();
+    double t0 = glia_train_clock();
     long step = 0;
     result->best_epoch = 0;
     result->best_val_accuracy = -1.0;
     for (int epoch = 0; epoch < r->epochs; epoch++) {
-        double te = now_seconds(), loss_sum = 0.0;
+        double te = glia_train_clock(), loss_sum = 0.0;
         size_t right = 0;
         for (size_t i = 0; i < train->n; i++)
             order[i] = (uint32_t)i;
@@ -558,36 +592,18 @@ glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, co
             pos += (size_t)b;
             last_b = b;
         }
-        glia_progress p = {0};
-        p.epoch = epoch + 1;
-        p.epochs = r->epochs;
-        p.step = step;
-        p.batch_size = last_b;
-        p.lr = lr;
-        p.train_loss = loss_sum / train->n;
-        p.train_accuracy = (double)right / train->n;
-        p.samples_per_second = train->n / (now_seconds() - te);
-        p.val_loss = p.val_accuracy = -1.0;
-        if (val && val->n) {
-            if ((rc = evaluate_on(pool, net, val, 256, &p.val_loss, &p.val_accuracy, err)))
-                goto done;
-            glia_batch_end_epoch(&policy, (float)p.val_loss);
-            if (p.val_accuracy > result->best_val_accuracy) {
-                result->best_val_accuracy = p.val_accuracy;
-                result->best_epoch = epoch + 1;
-                memcpy(best, net->values, sizeof(float) * net->size);
-            }
-        }
-        p.seconds = now_seconds() - t0;
-        if (cb && cb(&p, user)) {
-            rc = glia_err_set(err, GLIA_ECANCELLED,
-                              "training stopped by its progress callback after epoch %d", epoch + 1);
+        glia_epoch_tally tally = {loss_sum, right, train->n, te, last_b, lr};
+        glia_progress p = glia_train_progress(r, epoch, step, &tally);
+        int has_val = val && val->n;
+        if (has_val && (rc = evaluate_on(pool, net, val, 256, &p.val_loss, &p.val_accuracy, err)))
             goto done;
-        }
+        if ((rc = glia_train_epoch_done(&p, has_val, &policy, net->values, best, net->size, t0, result, cb,
+                                        user, err)))
+            goto done;
     }
     if (r->select_best && result->best_epoch > 0)
         memcpy(net->values, best, sizeof(float) * net->size);
-    result->seconds = now_seconds() - t0;
+    result->seconds = glia_train_clock() - t0;
     result->steps = step;
 done:
     for (int i = 0; lanes && i < nlanes; i++) {

@@ -100,6 +100,30 @@ enum {
 };
 void glia_train_seed_stream(glia_rng *rng, unsigned long seed, int stream);
 
+/* ---- pieces both training loops (glia_train here, glia_text_train in texttrain.h) share ---- */
+
+/* Monotonic seconds. */
+double glia_train_clock(void);
+
+/* One epoch's running figures. */
+typedef struct {
+    double loss_sum; /* sum over examples of their loss */
+    size_t right;    /* examples predicted right */
+    size_t seen;     /* examples trained on */
+    double started;  /* glia_train_clock() at the epoch's start */
+    int last_batch;
+    float lr;
+} glia_epoch_tally;
+
+/* After an epoch's last step, with p filled from the tally (glia_train_progress) and,
+ * when there is a validation split (has_val), its val_loss and val_accuracy: feeds the
+ * adaptive batch policy, keeps the best weights so far (values -> best, n floats, into
+ * result), stamps p->seconds since t0 and calls cb. GLIA_ECANCELLED when cb says stop. */
+glia_progress glia_train_progress(const glia_recipe *r, int epoch, long step, const glia_epoch_tally *t);
+glia_status glia_train_epoch_done(glia_progress *p, int has_val, glia_batch_policy *policy,
+                                  const float *values, float *best, size_t n, double t0,
+                                  glia_train_result *result, glia_progress_fn cb, void *user, glia_err *err);
+
 /* torch.nn.utils.clip_grad_norm_ over one flat gradient buffer: scales grads by
  * max_norm / (norm + 1e-6) when the L2 norm exceeds max_norm (> 0). Returns the norm. */
 double glia_clip_grad_norm(float *grads, size_t n, float max_norm);

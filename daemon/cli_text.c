@@ -3,6 +3,7 @@
  * sentiment model): see cli.h. Output formats follow the image commands: one progress
  * line per epoch, and eval's last line is exactly accuracy=0.XXXX.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,39 @@ done:
     return rc;
 }
 
+/* t as int32: I32 and I64 (PyTorch's default for token ids) as they are, any float dtype
+ * through the float32 reader (exact below 2^24, far above any vocabulary). scratch holds
+ * count floats. */
+static int read_ints(const glia_st_tensor *t, int32_t *out, size_t count, float *scratch, glia_err *err)
+{
+    if (glia_st_numel(t) != count)
+        return glia_err_set(err, GLIA_EINVAL, "tensor '%s' has %zu elements, expected %zu", t->name,
+                            glia_st_numel(t), count);
+    if (t->dtype == GLIA_DT_I32 || t->dtype == GLIA_DT_I64) {
+        const unsigned char *p = t->data; /* may be unaligned: memcpy */
+        for (size_t i = 0; i < count; i++) {
+            int64_t v = 0;
+            if (t->dtype == GLIA_DT_I32) {
+                int32_t v32;
+                memcpy(&v32, p + i * 4, 4);
+                v = v32;
+            } else {
+                memcpy(&v, p + i * 8, 8);
+            }
+            if (v < INT32_MIN || v > INT32_MAX)
+                return glia_err_set(err, GLIA_EINVAL, "tensor '%s'[%zu] = %lld does not fit int32", t->name,
+                                    i, (long long)v);
+            out[i] = (int32_t)v;
+        }
+        return 0;
+    }
+    if (glia_st_read_f32(t, scratch, count, err))
+        return 1;
+    for (size_t i = 0; i < count; i++)
+        out[i] = (int32_t)scratch[i];
+    return 0;
+}
+
 int glia_cli_forward_text(const glia_bundle *b, const char *in_path, const char *out_path)
 {
     glia_err err = {0};
@@ -171,15 +205,8 @@ int glia_cli_forward_text(const glia_bundle *b, const char *in_path, const char 
         glia_err_set(&err, GLIA_ENOMEM, "out of memory");
         goto done;
     }
-    /* integer tensors arrive through the float32 reader: exact below 2^24, far above any vocabulary */
-    if (glia_st_read_f32(ti, f, count, &err))
+    if (read_ints(ti, ids, count, f, &err) || read_ints(tl, lengths, (size_t)n, f, &err))
         goto done;
-    for (size_t i = 0; i < count; i++)
-        ids[i] = (int32_t)f[i];
-    if (glia_st_read_f32(tl, f, (size_t)n, &err))
-        goto done;
-    for (int i = 0; i < n; i++)
-        lengths[i] = (int32_t)f[i];
     const float *logits = NULL;
     if (glia_textnet_ctx_new(b->text, n, t, 0, &ctx, &err) ||
         glia_textnet_forward(b->text, ctx, ids, lengths, n, t, NULL, &logits, &err))

@@ -312,8 +312,8 @@ glia_status glia_text_train(const glia_recipe *r, glia_textnet *net, const glia_
         int has_val = val && val->n;
         if (has_val && (rc = glia_text_evaluate(net, val, &p.val_loss, &p.val_accuracy, NULL, err)))
             goto done;
-        if ((rc = glia_train_epoch_done(&p, has_val, &policy, net->values, best, net->size, t0, result, cb,
-                                        user, err)))
+        glia_train_epoch_done(&p, has_val, &policy, net->values, best, net->size, t0, result);
+        if ((rc = glia_train_report(&p, cb, user, err)))
             goto done;
     }
     if (r->select_best && result->best_epoch > 0)

@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/base/pool.h"
+#include "core/train/checkpoint.h"
 #include "core/base/yamlutil.h"
 #include "core/nn/loss.h"
 
@@ -289,9 +291,8 @@ glia_progress glia_train_progress(const glia_recipe *r, int epoch, long step, co
     return p;
 }
 
-glia_status glia_train_epoch_done(glia_progress *p, int has_val, glia_batch_policy *policy,
-                                  const float *values, float *best, size_t n, double t0,
-                                  glia_train_result *result, glia_progress_fn cb, void *user, glia_err *err)
+void glia_train_epoch_done(glia_progress *p, int has_val, glia_batch_policy *policy, const float *values,
+                           float *best, size_t n, double t0, glia_train_result *result)
 {
     if (has_val) {
         glia_batch_end_epoch(policy, (float)p->val_loss);
@@ -302,6 +303,10 @@ glia_status glia_train_epoch_done(glia_progress *p, int has_val, glia_batch_poli
         }
     }
     p->seconds = glia_train_clock() - t0;
+}
+
+glia_status glia_train_report(const glia_progress *p, glia_progress_fn cb, void *user, glia_err *err)
+{
     if (cb && cb(p, user))
         return glia_err_set(err, GLIA_ECANCELLED, "training stopped by its progress callback after epoch %d",
                             p->epoch);
@@ -527,11 +532,29 @@ glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, co
         goto done;
     }
     step_job job = {lanes, nlanes, net, xbuf, ybuf, 0, k, sample, r->label_smoothing};
-    double t0 = glia_train_clock();
+    double t0 = glia_train_clock(), earlier = 0.0; /* earlier: seconds of the runs a checkpoint continues */
     long step = 0;
+    int first_epoch = 0;
     result->best_epoch = 0;
     result->best_val_accuracy = -1.0;
-    for (int epoch = 0; epoch < r->epochs; epoch++) {
+    glia_ckpt_model ck = {net->params, net->nparams, net->values, best, opt, net->params, net->nparams};
+    glia_ckpt_state st = {.nlanes = nlanes, .policy = policy};
+    if (r->resume && r->checkpoint[0] && access(r->checkpoint, F_OK) == 0) {
+        if ((rc = glia_ckpt_load(r->checkpoint, &st, &ck, err)))
+            goto done;
+        rng_shuffle = st.shuffle;
+        rng_batch = st.batch;
+        rng_aug = st.augment;
+        for (int i = 0; i < nlanes; i++)
+            lanes[i].dropout = st.dropout[i];
+        policy = st.policy;
+        step = st.step;
+        first_epoch = st.epoch;
+        earlier = st.seconds;
+        result->best_epoch = st.best_epoch;
+        result->best_val_accuracy = st.best_val_accuracy;
+    }
+    for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
         double te = glia_train_clock(), loss_sum = 0.0;
         size_t right = 0;
         for (size_t i = 0; i < train->n; i++)
@@ -597,13 +620,29 @@ glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, co
         int has_val = val && val->n;
         if (has_val && (rc = evaluate_on(pool, net, val, 256, &p.val_loss, &p.val_accuracy, err)))
             goto done;
-        if ((rc = glia_train_epoch_done(&p, has_val, &policy, net->values, best, net->size, t0, result, cb,
-                                        user, err)))
+        glia_train_epoch_done(&p, has_val, &policy, net->values, best, net->size, t0, result);
+        if (r->checkpoint[0]) {
+            st.epoch = epoch + 1;
+            st.step = step;
+            st.seconds = earlier + glia_train_clock() - t0;
+            st.shuffle = rng_shuffle;
+            st.batch = rng_batch;
+            st.augment = rng_aug;
+            st.nlanes = nlanes;
+            for (int i = 0; i < nlanes; i++)
+                st.dropout[i] = lanes[i].dropout;
+            st.policy = policy;
+            st.best_epoch = result->best_epoch;
+            st.best_val_accuracy = result->best_val_accuracy;
+            if ((rc = glia_ckpt_save(r->checkpoint, &st, &ck, err)))
+                goto done;
+        }
+        if ((rc = glia_train_report(&p, cb, user, err)))
             goto done;
     }
     if (r->select_best && result->best_epoch > 0)
         memcpy(net->values, best, sizeof(float) * net->size);
-    result->seconds = glia_train_clock() - t0;
+    result->seconds = earlier + glia_train_clock() - t0;
     result->steps = step;
 done:
     for (int i = 0; lanes && i < nlanes; i++) {

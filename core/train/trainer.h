@@ -54,6 +54,11 @@ typedef struct {
      * summed); with more than one, BLAS should run single-threaded. Like the BLAS, the
      * count is part of what makes a run reproducible. 0 or 1 = the calling thread only. */
     int workers;
+    /* Also set by the caller: a checkpoint file (checkpoint.h) written atomically after every
+     * epoch ("" = none), and whether to continue from it when it exists (resume = 1): the
+     * result is then the one an uninterrupted run would have given. */
+    char checkpoint[GLIA_PATH_MAX];
+    int resume;
 } glia_recipe;
 
 /* Fills PyTorch-like defaults, then reads path. */
@@ -118,11 +123,13 @@ typedef struct {
 /* After an epoch's last step, with p filled from the tally (glia_train_progress) and,
  * when there is a validation split (has_val), its val_loss and val_accuracy: feeds the
  * adaptive batch policy, keeps the best weights so far (values -> best, n floats, into
- * result), stamps p->seconds since t0 and calls cb. GLIA_ECANCELLED when cb says stop. */
+ * result) and stamps p->seconds since t0. Then the loop writes its checkpoint, and only
+ * then reports (glia_train_report), so that a run stopped by its callback can resume. */
 glia_progress glia_train_progress(const glia_recipe *r, int epoch, long step, const glia_epoch_tally *t);
-glia_status glia_train_epoch_done(glia_progress *p, int has_val, glia_batch_policy *policy,
-                                  const float *values, float *best, size_t n, double t0,
-                                  glia_train_result *result, glia_progress_fn cb, void *user, glia_err *err);
+void glia_train_epoch_done(glia_progress *p, int has_val, glia_batch_policy *policy, const float *values,
+                           float *best, size_t n, double t0, glia_train_result *result);
+/* Calls cb (if any); GLIA_ECANCELLED when it says stop. */
+glia_status glia_train_report(const glia_progress *p, glia_progress_fn cb, void *user, glia_err *err);
 
 /* torch.nn.utils.clip_grad_norm_ over one flat gradient buffer: scales grads by
  * max_norm / (norm + 1e-6) when the L2 norm exceeds max_norm (> 0). Returns the norm. */

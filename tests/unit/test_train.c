@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char tmpdir[256];
 
@@ -259,6 +260,55 @@ START_TEST(cancel_and_callback_stop)
 }
 END_TEST
 
+static int stop_after_epoch_2(const glia_progress *p, void *user)
+{
+    return p->epoch == 2;
+}
+
+/* A run stopped after epoch 2 and resumed from its checkpoint ends with the weights, the
+ * selected epoch and the step count of a run that was never stopped - with dropout,
+ * augmentation, random batch sizes, Adam's buffers and two lanes all in play. */
+START_TEST(checkpoint_resume_is_exact)
+{
+    glia_err err = {0};
+    run a, b;
+    glia_train_result ra, rb;
+    const char *recipe = "model: model.yaml\ndataset: {name: fashion-mnist}\nseed: 4\nepochs: 4\n"
+                         "batch: {policy: random, min: 8, max: 24}\noptimizer: {type: adamw, lr: 0.003}\n"
+                         "augment: {hflip: true, translate: 1}\nselect: best\n";
+    write_small_model(1);
+    run_open(&a, recipe, 96, 48);
+    a.r.workers = 2;
+    ck_assert_msg(glia_train(&a.r, a.net, 0, &a.train, &a.val, NULL, NULL, NULL, &ra, &err) == GLIA_OK, "%s",
+                  err.msg);
+    run_open(&b, recipe, 96, 48);
+    b.r.workers = 2;
+    snprintf(b.r.checkpoint, sizeof b.r.checkpoint, "%s/run.ckpt", tmpdir);
+    b.r.resume = 1; /* no file yet: starts from scratch */
+    ck_assert_int_eq(glia_train(&b.r, b.net, 0, &b.train, &b.val, stop_after_epoch_2, NULL, NULL, &rb, &err),
+                     GLIA_ECANCELLED);
+    ck_assert_int_eq(access(b.r.checkpoint, F_OK), 0);
+    glia_net_reset(b.net, &(glia_rng){{1, 2, 3, 4}}); /* whatever the net holds is replaced */
+    ck_assert_msg(glia_train(&b.r, b.net, 0, &b.train, &b.val, NULL, NULL, NULL, &rb, &err) == GLIA_OK, "%s",
+                  err.msg);
+    ck_assert_int_eq(rb.best_epoch, ra.best_epoch);
+    ck_assert_int_eq(rb.steps, ra.steps);
+    ck_assert_msg(memcmp(a.net->values, b.net->values, sizeof(float) * a.net->size) == 0,
+                  "the resumed run's weights differ from the uninterrupted run's");
+    /* another thread count would give another result: refused, named */
+    b.r.workers = 1;
+    ck_assert_int_eq(glia_train(&b.r, b.net, 0, &b.train, &b.val, NULL, NULL, NULL, &rb, &err), GLIA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "2 threads"));
+    /* a file that is not a checkpoint is refused */
+    write_file("run.ckpt", "garbage");
+    b.r.workers = 2;
+    ck_assert_int_ne(glia_train(&b.r, b.net, 0, &b.train, &b.val, NULL, NULL, NULL, &rb, &err), GLIA_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "run.ckpt"));
+    run_close(&a);
+    run_close(&b);
+}
+END_TEST
+
 START_TEST(mismatched_data_rejected)
 {
     glia_err err = {0};
@@ -324,6 +374,7 @@ int main(void)
     tcase_add_test(tc, same_seed_same_weights);
     tcase_add_test(tc, lanes_compute_the_same_step);
     tcase_add_test(tc, cancel_and_callback_stop);
+    tcase_add_test(tc, checkpoint_resume_is_exact);
     tcase_add_test(tc, mismatched_data_rejected);
     suite_add_tcase(s, tc);
     return glia_check_run(s);

@@ -1,0 +1,66 @@
+/*
+ * checkpoint.h - everything a training run needs to continue exactly where it stopped,
+ * in one safetensors file written atomically at the end of every epoch.
+ *
+ * A run resumed from the checkpoint of epoch k gives the same weights, bit for bit, as a
+ * run that was never interrupted: besides the weights the file holds every optimizer
+ * buffer and the step count, the best weights so far and their epoch, the batch policy's
+ * state, and the state of every random stream (shuffling, batch sizes, dropout of each
+ * lane, augmentation). Shuffling happens at the start of an epoch, so an epoch boundary
+ * is a complete position in the data.
+ *
+ * Layout: tensors "model.<param>", "best.<param>" (when there is a best copy) and
+ * "optim.<param>.<buffer>" (PyTorch's state keys: exp_avg, exp_avg_sq, momentum_buffer,
+ * ...), all F32; scalars and random states in the metadata ("glia.checkpoint": "1",
+ * "epoch", "step", ..., "rng.<stream>" as 64 hex digits). A file that does not match the
+ * model (a missing tensor, another shape, another number of lanes) is refused with a
+ * message naming what differs, never half-loaded into a run.
+ */
+#ifndef GLIA_TRAIN_CHECKPOINT_H
+#define GLIA_TRAIN_CHECKPOINT_H
+
+#include "core/base/rng.h"
+#include "core/nn/layer.h"
+#include "core/train/batch.h"
+#include "core/train/optim.h"
+#include "core/train/trainer.h"
+
+enum { GLIA_CKPT_MAX_LANES = 64 };
+
+typedef struct {
+    int epoch;      /* epochs completed */
+    long step;      /* optimizer steps taken */
+    double seconds; /* training time so far (wall clock of the interrupted runs summed) */
+    glia_rng shuffle, batch, augment;
+    int nlanes; /* dropout streams: one per data-parallel lane */
+    glia_rng dropout[GLIA_CKPT_MAX_LANES];
+    glia_batch_policy policy;
+    int best_epoch;
+    double best_val_accuracy;
+} glia_ckpt_state;
+
+/* What a checkpoint holds besides st: the model's parameters (their values), the buffer
+ * they point into (base) and a copy of it holding the best weights so far (best, NULL when
+ * the run keeps none), and the optimizer with the parameters it was created over (the
+ * trainable ones: a text model's frozen lexicon table is a model parameter, not an
+ * optimizer one). */
+typedef struct {
+    const glia_param *params;
+    int nparams;
+    const float *base;
+    float *best;
+    glia_optim *opt;
+    const glia_param *opt_params;
+    int nopt;
+} glia_ckpt_model;
+
+/* Writes path atomically (temp file, fsync, rename). */
+glia_status glia_ckpt_save(const char *path, const glia_ckpt_state *st, const glia_ckpt_model *m,
+                           glia_err *err);
+
+/* Reads path into st, the parameters' values, m->best (when the file has a best copy)
+ * and the optimizer, after checking every tensor's presence and size first: on failure
+ * nothing has been written. */
+glia_status glia_ckpt_load(const char *path, glia_ckpt_state *st, const glia_ckpt_model *m, glia_err *err);
+
+#endif

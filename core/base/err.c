@@ -53,6 +53,7 @@ const char *glia_status_str(glia_status code)
     case GLIA_ENOTFOUND: return "not found";
     case GLIA_EUNSUPPORTED: return "unsupported";
     case GLIA_ECANCELLED: return "cancelled";
+    case GLIA_ETIMEDOUT: return "timed out";
     }
     return "unknown error";
 }

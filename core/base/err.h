@@ -24,6 +24,7 @@ typedef enum {
     GLIA_ENOTFOUND,    /* a named thing (tensor, file, label) does not exist */
     GLIA_EUNSUPPORTED, /* well-formed but not something glia can do (dtype, layer type) */
     GLIA_ECANCELLED,   /* a caller-provided cancel flag stopped the work */
+    GLIA_ETIMEDOUT,    /* a caller-provided deadline passed (e.g. a training job's max runtime) */
 } glia_status;
 
 enum { GLIA_ERR_MSG_MAX = 512 };

@@ -432,6 +432,19 @@ static char *read_text(const char *path, size_t *len, glia_err *err)
 glia_status glia_manifest_write_with_results(const char *src_path, const char *dst_path,
                                              const char *results_yaml, glia_err *err)
 {
+    return glia_manifest_write_version(src_path, dst_path, 0, results_yaml, err);
+}
+
+/* The index after the newline ending the line that starts at i (len at the end). */
+static size_t next_line(const char *text, size_t i, size_t len)
+{
+    const char *nl = memchr(text + i, '\n', len - i);
+    return nl ? (size_t)(nl - text) + 1 : len;
+}
+
+glia_status glia_manifest_write_version(const char *src_path, const char *dst_path, long version,
+                                        const char *results_yaml, glia_err *err)
+{
     size_t len = 0;
     char *text = read_text(src_path, &len, err);
     if (!text)
@@ -465,7 +478,22 @@ glia_status glia_manifest_write_with_results(const char *src_path, const char *d
         rc = glia_err_set(err, GLIA_EIO, "%s: %s", tmp, strerror(errno));
         goto out;
     }
-    fprintf(f, "%.*s\n\n%s\n%s", (int)len, text, GLIA_MANIFEST_RESULTS_MARKER, results_yaml);
+    /* a new version number replaces the top-level "version:" line (or follows "name:") */
+    size_t cut = len, resume = len;
+    for (size_t i = 0; version > 0 && i < len; i = next_line(text, i, len))
+        if (strncmp(text + i, "version:", 8) == 0) {
+            cut = i;
+            resume = next_line(text, i, len);
+            break;
+        }
+    for (size_t i = 0; version > 0 && cut == len && i < len; i = next_line(text, i, len))
+        if (strncmp(text + i, "name:", 5) == 0)
+            cut = resume = next_line(text, i, len);
+    if (version > 0 && cut < len)
+        fprintf(f, "%.*sversion: %ld\n%.*s", (int)cut, text, version, (int)(len - resume), text + resume);
+    else
+        fprintf(f, "%.*s", (int)len, text);
+    fprintf(f, "\n\n%s\n%s", GLIA_MANIFEST_RESULTS_MARKER, results_yaml);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         fclose(f);
         unlink(tmp);

@@ -65,6 +65,10 @@ void glia_preprocess_u8(const glia_preprocess *pre, const uint8_t *pixels, size_
 
 /* Writes dst_path as src manifest's text up to its results marker, then the marker
  * and `results_yaml` (atomically: temp file + fsync + rename). */
+/* The same, with the manifest's top-level "version:" set to version (> 0; 0 keeps it):
+ * a trained version of a model is a copy of its manifest with a new number. */
+glia_status glia_manifest_write_version(const char *src_path, const char *dst_path, long version,
+                                        const char *results_yaml, glia_err *err);
 glia_status glia_manifest_write_with_results(const char *src_path, const char *dst_path,
                                              const char *results_yaml, glia_err *err);
 

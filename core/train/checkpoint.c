@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/io/safetensors.h"
 
@@ -282,4 +283,32 @@ glia_status glia_ckpt_load(const char *path, glia_ckpt_state *st, const glia_ckp
 done:
     glia_st_close(f);
     return rc;
+}
+
+/* ---- the training loops' side ---- */
+
+glia_status glia_ckpt_resume(const glia_recipe *r, glia_ckpt_state *st, const glia_ckpt_model *m,
+                             int *resumed, glia_err *err)
+{
+    *resumed = 0;
+    if (!r->resume || !r->checkpoint[0] || access(r->checkpoint, F_OK) != 0)
+        return GLIA_OK;
+    glia_status rc = glia_ckpt_load(r->checkpoint, st, m, err);
+    *resumed = rc == GLIA_OK;
+    return rc;
+}
+
+glia_status glia_ckpt_after_epoch(const glia_recipe *r, glia_ckpt_state *st, int epochs_done, long step,
+                                  double seconds, const glia_batch_policy *policy,
+                                  const glia_train_result *res, const glia_ckpt_model *m, glia_err *err)
+{
+    if (!r->checkpoint[0])
+        return GLIA_OK;
+    st->epoch = epochs_done;
+    st->step = step;
+    st->seconds = seconds;
+    st->policy = *policy;
+    st->best_epoch = res->best_epoch;
+    st->best_val_accuracy = res->best_val_accuracy;
+    return glia_ckpt_save(r->checkpoint, st, m, err);
 }

@@ -63,4 +63,15 @@ glia_status glia_ckpt_save(const char *path, const glia_ckpt_state *st, const gl
  * nothing has been written. */
 glia_status glia_ckpt_load(const char *path, glia_ckpt_state *st, const glia_ckpt_model *m, glia_err *err);
 
+/* For the training loops: when r asks to resume and its checkpoint exists, loads it into
+ * st (whose nlanes and policy the caller set) and m, and sets *resumed; otherwise leaves
+ * everything alone. */
+glia_status glia_ckpt_resume(const glia_recipe *r, glia_ckpt_state *st, const glia_ckpt_model *m,
+                             int *resumed, glia_err *err);
+/* After `epochs_done` epochs: when r names a checkpoint, completes st (random streams are
+ * the caller's to fill) with the counters, the policy and the selection so far, and saves. */
+glia_status glia_ckpt_after_epoch(const glia_recipe *r, glia_ckpt_state *st, int epochs_done, long step,
+                                  double seconds, const glia_batch_policy *policy,
+                                  const glia_train_result *res, const glia_ckpt_model *m, glia_err *err);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/nn/loss.h"
+#include "core/train/checkpoint.h"
 
 /* ---- encoded data ---- */
 
@@ -261,10 +262,26 @@ glia_status glia_text_train(const glia_recipe *r, glia_textnet *net, const glia_
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
         goto done;
     }
-    double t0 = glia_train_clock();
+    double t0 = glia_train_clock(), earlier = 0.0;
     long step = 0;
+    int first_epoch = 0, resumed = 0;
     result->best_val_accuracy = -1.0;
-    for (int epoch = 0; epoch < r->epochs; epoch++) {
+    glia_ckpt_model ck = {net->params, net->nparams, net->values, best, opt, net->trainable, net->ntrainable};
+    glia_ckpt_state st = {.nlanes = 1, .policy = policy};
+    if ((rc = glia_ckpt_resume(r, &st, &ck, &resumed, err)))
+        goto done;
+    if (resumed) {
+        rng_shuffle = st.shuffle;
+        rng_batch = st.batch;
+        rng_dropout = st.dropout[0];
+        policy = st.policy;
+        step = st.step;
+        first_epoch = st.epoch;
+        earlier = st.seconds;
+        result->best_epoch = st.best_epoch;
+        result->best_val_accuracy = st.best_val_accuracy;
+    }
+    for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
         double te = glia_train_clock(), loss_sum = 0.0;
         size_t right = 0;
         for (int i = 0; i < train->n; i++)
@@ -273,11 +290,8 @@ glia_status glia_text_train(const glia_recipe *r, glia_textnet *net, const glia_
         float lr = 0.0f;
         int last_b = 0;
         for (int pos = 0; pos < train->n;) {
-            if (cancel && atomic_load(cancel)) {
-                rc = glia_err_set(err, GLIA_ECANCELLED, "training cancelled at epoch %d, step %ld", epoch + 1,
-                                  step);
+            if ((rc = glia_train_should_stop(r, cancel, epoch, step, err)))
                 goto done;
-            }
             int b = glia_batch_next(&policy, &rng_batch);
             if (b > train->n - pos)
                 b = train->n - pos;
@@ -313,12 +327,17 @@ glia_status glia_text_train(const glia_recipe *r, glia_textnet *net, const glia_
         if (has_val && (rc = glia_text_evaluate(net, val, &p.val_loss, &p.val_accuracy, NULL, err)))
             goto done;
         glia_train_epoch_done(&p, has_val, &policy, net->values, best, net->size, t0, result);
-        if ((rc = glia_train_report(&p, cb, user, err)))
+        st.shuffle = rng_shuffle;
+        st.batch = rng_batch;
+        st.dropout[0] = rng_dropout;
+        if ((rc = glia_ckpt_after_epoch(r, &st, epoch + 1, step, earlier + glia_train_clock() - t0, &policy,
+                                        result, &ck, err)) ||
+            (rc = glia_train_report(&p, cb, user, err)))
             goto done;
     }
     if (r->select_best && result->best_epoch > 0)
         memcpy(net->values, best, sizeof(float) * net->size);
-    result->seconds = glia_train_clock() - t0;
+    result->seconds = earlier + glia_train_clock() - t0;
     result->steps = step;
 done:
     glia_optim_free(opt);

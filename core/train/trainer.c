@@ -305,6 +305,18 @@ void glia_train_epoch_done(glia_progress *p, int has_val, glia_batch_policy *pol
     p->seconds = glia_train_clock() - t0;
 }
 
+glia_status glia_train_should_stop(const glia_recipe *r, const atomic_int *cancel, int epoch, long step,
+                                   glia_err *err)
+{
+    if (cancel && atomic_load(cancel))
+        return glia_err_set(err, GLIA_ECANCELLED, "training cancelled at epoch %d, step %ld", epoch + 1,
+                            step);
+    if (r->deadline > 0 && glia_train_clock() >= r->deadline)
+        return glia_err_set(err, GLIA_ETIMEDOUT, "training stopped at its time limit, at epoch %d, step %ld",
+                            epoch + 1, step);
+    return GLIA_OK;
+}
+
 glia_status glia_train_report(const glia_progress *p, glia_progress_fn cb, void *user, glia_err *err)
 {
     if (cb && cb(p, user))
@@ -539,9 +551,10 @@ glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, co
     result->best_val_accuracy = -1.0;
     glia_ckpt_model ck = {net->params, net->nparams, net->values, best, opt, net->params, net->nparams};
     glia_ckpt_state st = {.nlanes = nlanes, .policy = policy};
-    if (r->resume && r->checkpoint[0] && access(r->checkpoint, F_OK) == 0) {
-        if ((rc = glia_ckpt_load(r->checkpoint, &st, &ck, err)))
-            goto done;
+    int resumed = 0;
+    if ((rc = glia_ckpt_resume(r, &st, &ck, &resumed, err)))
+        goto done;
+    if (resumed) {
         rng_shuffle = st.shuffle;
         rng_batch = st.batch;
         rng_aug = st.augment;
@@ -563,11 +576,8 @@ glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, co
         float lr = 0.0f;
         int last_b = 0;
         for (size_t pos = 0; pos < train->n;) {
-            if (cancel && atomic_load(cancel)) {
-                rc = glia_err_set(err, GLIA_ECANCELLED, "training cancelled at epoch %d, step %ld", epoch + 1,
-                                  step);
+            if ((rc = glia_train_should_stop(r, cancel, epoch, step, err)))
                 goto done;
-            }
             int b = glia_batch_next(&policy, &rng_batch);
             if ((size_t)b > train->n - pos)
                 b = (int)(train->n - pos);
@@ -621,22 +631,14 @@ glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, co
         if (has_val && (rc = evaluate_on(pool, net, val, 256, &p.val_loss, &p.val_accuracy, err)))
             goto done;
         glia_train_epoch_done(&p, has_val, &policy, net->values, best, net->size, t0, result);
-        if (r->checkpoint[0]) {
-            st.epoch = epoch + 1;
-            st.step = step;
-            st.seconds = earlier + glia_train_clock() - t0;
-            st.shuffle = rng_shuffle;
-            st.batch = rng_batch;
-            st.augment = rng_aug;
-            st.nlanes = nlanes;
-            for (int i = 0; i < nlanes; i++)
-                st.dropout[i] = lanes[i].dropout;
-            st.policy = policy;
-            st.best_epoch = result->best_epoch;
-            st.best_val_accuracy = result->best_val_accuracy;
-            if ((rc = glia_ckpt_save(r->checkpoint, &st, &ck, err)))
-                goto done;
-        }
+        st.shuffle = rng_shuffle;
+        st.batch = rng_batch;
+        st.augment = rng_aug;
+        for (int i = 0; i < nlanes; i++)
+            st.dropout[i] = lanes[i].dropout;
+        if ((rc = glia_ckpt_after_epoch(r, &st, epoch + 1, step, earlier + glia_train_clock() - t0, &policy,
+                                        result, &ck, err)))
+            goto done;
         if ((rc = glia_train_report(&p, cb, user, err)))
             goto done;
     }

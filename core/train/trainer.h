@@ -59,6 +59,9 @@ typedef struct {
      * result is then the one an uninterrupted run would have given. */
     char checkpoint[GLIA_PATH_MAX];
     int resume;
+    /* Also the caller's: stop with GLIA_ETIMEDOUT at the first step after this
+     * glia_train_clock() time (0 = no deadline), e.g. a job's max_runtime_seconds. */
+    double deadline;
 } glia_recipe;
 
 /* Fills PyTorch-like defaults, then reads path. */
@@ -128,6 +131,9 @@ typedef struct {
 glia_progress glia_train_progress(const glia_recipe *r, int epoch, long step, const glia_epoch_tally *t);
 void glia_train_epoch_done(glia_progress *p, int has_val, glia_batch_policy *policy, const float *values,
                            float *best, size_t n, double t0, glia_train_result *result);
+/* Before each step: GLIA_ECANCELLED when *cancel is set, GLIA_ETIMEDOUT past r->deadline. */
+glia_status glia_train_should_stop(const glia_recipe *r, const atomic_int *cancel, int epoch, long step,
+                                   glia_err *err);
 /* Calls cb (if any); GLIA_ECANCELLED when it says stop. */
 glia_status glia_train_report(const glia_progress *p, glia_progress_fn cb, void *user, glia_err *err);
 

@@ -4,14 +4,16 @@
 # Why: glia's weights are safetensors files meant to be interchangeable with
 # PyTorch. This module rebuilds a glia model.yaml "sequential" architecture as
 # the equivalent torch module tree (nn.Sequential of named nn.Sequentials, so
-# state_dict names read "features.0.weight"), reads/writes safetensors by hand
+# state_dict names read "features.0.weight") and a "text-rnn" architecture as
+# TextRNN (core/nn/textnet.h's module), reads/writes safetensors by hand
 # (no safetensors package is needed), applies the manifest's preprocessing the
 # same way the C code does, and offers a CLI so C tests can compare against
 # PyTorch reference outputs. Dependencies: torch, numpy, yaml only.
 #
 # Run with Debian's /usr/bin/python3 (has torch). CLI:
-#   glia_torch.py init    MANIFEST OUT.safetensors [--seed N]
+#   glia_torch.py init    MANIFEST OUT.safetensors [--seed N]      (sequential or text-rnn)
 #   glia_torch.py logits  MANIFEST WEIGHTS.safetensors IN.safetensors OUT.safetensors
+#                         (sequential: tensor "input"; text-rnn: "ids" [N, T], "lengths" [N])
 #   glia_torch.py testset N OUT.safetensors [--manifest MANIFEST]
 import argparse
 import gzip
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import yaml
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -70,13 +73,117 @@ def _layer(spec):
 
 
 def build_module(manifest_path):
-    """torch module for a glia manifest's sequential architecture."""
+    """torch module for a glia manifest's architecture: sequential, or text-rnn (then
+    see build_text_module: a path is needed to find the vocabulary)."""
     m = load_manifest(manifest_path)
     arch = m["architecture"]
+    if arch.get("type") == "text-rnn":
+        return build_text_module(manifest_path)
     if arch.get("type", "sequential") != "sequential":
         raise ValueError("unsupported architecture type: %r" % arch.get("type"))
     return nn.Sequential(OrderedDict(
         (mod["name"], nn.Sequential(*[_layer(l) for l in mod["layers"]])) for mod in arch["modules"]))
+
+
+class TextRNN(nn.Module):
+    """core/nn/textnet.h's text classifier, registered in its state_dict order:
+
+        x      = cat(embedding(ids), lexicon(ids))     [N, T, E + K]   (no lexicon when K = 0)
+        x      = dropout(x, embedding_dropout)
+        h      = rnn(pack_padded_sequence(x, lengths))  [N, T, F]       (F = H * dirs)
+        p      = pool over the valid steps              [N, F]          last (= h_n), mean, max
+        logits = fc(dropout(p))                         [N, C]
+
+    ids [N, T] (any int dtype; padded positions must hold a valid id, e.g. 0) and
+    lengths [N] in 1..T. The lexicon table is frozen (requires_grad False) but, as in glia,
+    part of the state_dict."""
+
+    def __init__(self, vocab_size, embedding_dim, lexicon_features=0, mode="lstm", hidden_size=64,
+                 num_layers=1, bidirectional=False, pooling="last", embedding_dropout=0.0, dropout=0.0,
+                 num_classes=2):
+        super().__init__()
+        if mode not in ("lstm", "rnn_tanh"):
+            raise ValueError("unsupported rnn type: %r" % mode)
+        if pooling not in ("last", "mean", "max"):
+            raise ValueError("unsupported pooling: %r" % pooling)
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        if lexicon_features > 0:
+            self.lexicon = nn.Embedding(vocab_size, lexicon_features)
+            self.lexicon.weight.requires_grad_(False)
+        else:
+            self.lexicon = None
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        cls, kw = (nn.LSTM, {}) if mode == "lstm" else (nn.RNN, {"nonlinearity": "tanh"})
+        self.rnn = cls(embedding_dim + lexicon_features, hidden_size, num_layers=num_layers,
+                       bidirectional=bool(bidirectional), batch_first=True, **kw)
+        self.dirs = 2 if bidirectional else 1
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden_size * self.dirs, num_classes)
+
+    def forward(self, ids, lengths):
+        ids = ids.long()
+        lengths = lengths.long().cpu()
+        n, t = ids.shape
+        x = self.embedding(ids)
+        if self.lexicon is not None:
+            x = torch.cat([x, self.lexicon(ids)], dim=2)
+        x = self.embedding_dropout(x)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed)
+        h_n = state[0] if isinstance(state, tuple) else state
+        if self.pooling == "last":
+            # forward half at lengths-1, reverse half at 0: the last layer's h_n
+            p = torch.cat([h_n[-2], h_n[-1]], dim=1) if self.dirs == 2 else h_n[-1]
+        else:
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
+            mask = (torch.arange(t)[None, :] < lengths[:, None])[:, :, None]
+            if self.pooling == "mean":
+                p = out.sum(1) / lengths[:, None].to(out.dtype)
+            else:
+                p = out.masked_fill(~mask, float("-inf")).max(1).values
+        return self.fc(self.dropout(p))
+
+
+def read_vocab(path):
+    """token list of a vocabulary file: line i is id i (0 <pad>, 1 <unk>)."""
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
+def manifest_vocab_path(manifest_path):
+    """the manifest's vocabulary file, relative to the manifest's directory."""
+    m = load_manifest(manifest_path)
+    return os.path.join(os.path.dirname(os.path.abspath(manifest_path)), m["vocabulary"])
+
+
+def encode_tokens(vocab, tokens):
+    """ids of pre-tokenised (lower-case) words; unknown words get id 1 (<unk>)."""
+    index = {w: i for i, w in enumerate(vocab)}
+    return [index.get(w, 1) for w in tokens]
+
+
+def build_text_module(manifest_path, vocab_size=None):
+    """TextRNN for a text-rnn manifest. num_embeddings: vocab_size if given, else the
+    manifest's embedding.num_embeddings, else the line count of its vocabulary file (the
+    manifest must then be a path, not a dict)."""
+    m = load_manifest(manifest_path)
+    arch = m["architecture"]
+    if arch.get("type") != "text-rnn":
+        raise ValueError("not a text-rnn architecture: %r" % arch.get("type"))
+    emb, rnn = arch["embedding"], arch["rnn"]
+    if emb.get("padding_idx", 0) != 0:
+        raise ValueError("embedding.padding_idx must be 0")
+    v = vocab_size or emb.get("num_embeddings")
+    if v is None:
+        if isinstance(manifest_path, dict):
+            raise ValueError("num_embeddings comes from the vocabulary file: pass a manifest path or vocab_size")
+        v = len(read_vocab(manifest_vocab_path(manifest_path)))
+    return TextRNN(v, emb["embedding_dim"], (arch.get("lexicon") or {}).get("features", 0),
+                   mode=rnn.get("type", "lstm"), hidden_size=rnn["hidden_size"],
+                   num_layers=rnn.get("num_layers", 1), bidirectional=bool(rnn.get("bidirectional", False)),
+                   pooling=arch.get("pooling", "last"), embedding_dropout=arch.get("embedding_dropout", 0.0),
+                   dropout=arch.get("dropout", 0.0), num_classes=arch["classifier"]["out_features"])
 
 
 def preprocess(images, manifest):
@@ -226,7 +333,13 @@ def cmd_logits(a):
     model = build_module(a.manifest)
     model.load_state_dict(load_safetensors(a.weights), strict=True)
     model.eval()
-    x = load_safetensors(a.input)["input"]
+    inputs = load_safetensors(a.input)
+    if isinstance(model, TextRNN):
+        with torch.no_grad():
+            y = model(inputs["ids"], inputs["lengths"])
+        save_safetensors(a.out, {"logits": y.float()})
+        return
+    x = inputs["input"]
     if x.dtype != torch.float32 or x.dim() != 4:
         raise SystemExit("input must be float32 (N,C,H,W), got %s %s" % (x.dtype, tuple(x.shape)))
     with torch.no_grad():
@@ -248,7 +361,7 @@ def main(argv=None):
     p.add_argument("out")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_init)
-    p = sub.add_parser("logits", help="eval-mode logits of tensor 'input' -> tensor 'logits'")
+    p = sub.add_parser("logits", help="eval-mode logits of tensor 'input' (or 'ids', 'lengths') -> 'logits'")
     p.add_argument("manifest")
     p.add_argument("weights")
     p.add_argument("input")

@@ -156,6 +156,58 @@ START_TEST(same_seed_same_weights_and_stopping)
 }
 END_TEST
 
+static int stop_at_2(const glia_progress *p, void *user)
+{
+    return p->epoch == 2;
+}
+
+/* Stopped after epoch 2 and resumed from the checkpoint: the weights of an uninterrupted
+ * run, bit for bit (dropout on, so the dropout stream must be restored too). A deadline
+ * in the past stops the run before its first step. */
+START_TEST(checkpoint_resume_and_deadline)
+{
+    char dir[512];
+    glia_recipe r;
+    toy_recipe(&r, dir, sizeof dir);
+    r.epochs = 4;
+    glia_text_data train, dev;
+    toy_data(&train, 160, 5);
+    toy_data(&dev, 40, 6);
+    glia_textnet *a = toy_net(), *b = NULL;
+    glia_textnet_config cfg = a->cfg;
+    glia_textnet_free(a);
+    a = NULL;
+    glia_err err = {0};
+    cfg.dropout = 0.3f;
+    cfg.embedding_dropout = 0.1f;
+    ck_assert_int_eq(glia_textnet_new(&cfg, &a, &err), GLIA_OK);
+    ck_assert_int_eq(glia_textnet_new(&cfg, &b, &err), GLIA_OK);
+    glia_rng rng;
+    glia_rng_seed(&rng, 3);
+    glia_textnet_reset(a, &rng);
+    memcpy(b->values, a->values, a->size * sizeof(float));
+    glia_train_result ra, rb;
+    ck_assert_int_eq(glia_text_train(&r, a, &train, &dev, NULL, NULL, NULL, &ra, &err), GLIA_OK);
+    snprintf(r.checkpoint, sizeof r.checkpoint, "%s/text.ckpt", dir);
+    r.resume = 1;
+    ck_assert_int_eq(glia_text_train(&r, b, &train, &dev, stop_at_2, NULL, NULL, &rb, &err), GLIA_ECANCELLED);
+    memset(b->values, 0, b->size * sizeof(float));
+    ck_assert_msg(glia_text_train(&r, b, &train, &dev, NULL, NULL, NULL, &rb, &err) == GLIA_OK, "%s",
+                  err.msg);
+    ck_assert_int_eq(rb.steps, ra.steps);
+    ck_assert_int_eq(memcmp(a->values, b->values, a->size * sizeof(float)), 0);
+    r.checkpoint[0] = '\0';
+    r.deadline = glia_train_clock() - 1.0;
+    ck_assert_int_eq(glia_text_train(&r, b, &train, &dev, NULL, NULL, NULL, &rb, &err), GLIA_ETIMEDOUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "time limit"));
+    glia_textnet_free(a);
+    glia_textnet_free(b);
+    glia_text_data_free(&train);
+    glia_text_data_free(&dev);
+    glia_test_rmtree(dir);
+}
+END_TEST
+
 START_TEST(lexicon_tables)
 {
     char dir[512];
@@ -247,6 +299,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, learns_a_rule_that_needs_word_order);
     tcase_add_test(tc, same_seed_same_weights_and_stopping);
+    tcase_add_test(tc, checkpoint_resume_and_deadline);
     tcase_add_test(tc, lexicon_tables);
     tcase_add_test(tc, recipe_text_keys);
     suite_add_tcase(s, tc);

@@ -1,0 +1,50 @@
+/*
+ * run.h - one training run from a recipe to a finished bundle directory: what `glia
+ * train` does and what a daemon training job does, so that both produce the same files.
+ *
+ * For the recipe's model (an image model on fashion-mnist or a text model on
+ * uci-sentiment): load the data, build and initialise the model, train (selecting on the
+ * validation or dev split, with the recipe's checkpoint/resume settings), evaluate once
+ * on the test split, and write into out_dir: model.safetensors, model.yaml (the recipe's
+ * manifest with the results below its marker, and `version` when given), recipe.yaml,
+ * labels.txt and, for text models, the vocabulary. Every file is written atomically; the
+ * weights last but one, the manifest last, so a directory with a manifest is complete.
+ */
+#ifndef GLIA_TRAIN_RUN_H
+#define GLIA_TRAIN_RUN_H
+
+#include <stdatomic.h>
+
+#include "core/text/uci.h"
+#include "core/train/trainer.h"
+
+/* What the run is about to do (for a first progress line). */
+typedef struct {
+    const char *model;   /* the manifest's name */
+    const char *dataset; /* the recipe's data set */
+    size_t train, val;   /* examples */
+    size_t parameters;
+    size_t vocabulary; /* text models: tokens; else 0 */
+} glia_run_info;
+
+typedef struct {
+    void (*start)(const glia_run_info *info, void *user); /* may be NULL */
+    glia_progress_fn progress;                            /* may be NULL */
+    void *user;
+    const atomic_int *cancel; /* may be NULL */
+} glia_run_hooks;
+
+typedef struct {
+    glia_train_result train;
+    size_t test_examples;
+    double test_accuracy, test_loss;
+    int has_per_source; /* text models: accuracy per source of the UCI data */
+    double per_source[GLIA_UCI_NSOURCES];
+    size_t val_examples;
+} glia_run_result;
+
+/* version > 0 writes that number into the manifest. out_dir must exist. */
+glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long version,
+                              const glia_run_hooks *hooks, glia_run_result *res, glia_err *err);
+
+#endif

@@ -22,6 +22,7 @@
 #include "core/image/image.h"
 #include "core/io/bundle.h"
 #include "core/nn/kernels.h"
+#include "core/train/run.h"
 #include "core/train/trainer.h"
 #include "daemon/cli.h"
 
@@ -99,60 +100,23 @@ int glia_cli_print_progress(const glia_progress *p, void *user)
     return 0;
 }
 
-int glia_cli_copy_file(const char *src, const char *dst, glia_err *err)
+static void print_start(const glia_run_info *info, void *user)
 {
-    if (strcmp(src, dst) == 0)
-        return 0;
-    FILE *in = fopen(src, "rb"), *out = NULL;
-    char buf[65536];
-    size_t got;
-    if (!in)
-        return glia_err_set(err, GLIA_EIO, "%s: %s", src, strerror(errno));
-    if (!(out = fopen(dst, "wb"))) {
-        fclose(in);
-        return glia_err_set(err, GLIA_EIO, "%s: %s", dst, strerror(errno));
-    }
-    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
-        fwrite(buf, 1, got, out);
-    fclose(in);
-    return fclose(out) == 0 ? 0 : glia_err_set(err, GLIA_EIO, "%s: write failed", dst);
-}
-
-int glia_cli_write_bundle_files(const glia_recipe *recipe, const glia_manifest *m, const char *out,
-                                const char *results, glia_err *err)
-{
-    char path[GLIA_PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/model.yaml", out);
-    if (glia_manifest_write_with_results(recipe->model, path, results, err))
-        return 1;
-    snprintf(path, sizeof path, "%s/recipe.yaml", out);
-    if (!glia_cli_same_file(recipe->path, path) && glia_cli_copy_file(recipe->path, path, err))
-        return 1;
-    if (m->nlabels) {
-        char src[GLIA_PATH_MAX + 16];
-        snprintf(src, sizeof src, "%s/labels.txt", m->dir);
-        snprintf(path, sizeof path, "%s/labels.txt", out);
-        if (!glia_cli_same_file(src, path) && glia_cli_copy_file(src, path, err))
-            return 1;
-    }
-    return 0;
-}
-
-int glia_cli_same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    (void)user;
+    if (info->vocabulary)
+        printf("training %s on %s: %zu train, %zu dev sentences, vocabulary %zu tokens, %zu parameters\n",
+               info->model, info->dataset, info->train, info->val, info->vocabulary, info->parameters);
+    else
+        printf("training %s on %s: %zu train, %zu validation examples, %zu parameters\n", info->model,
+               info->dataset, info->train, info->val, info->parameters);
+    fflush(stdout);
 }
 
 static int cmd_train(int argc, char **argv)
 {
     glia_err err = {0};
     glia_recipe recipe;
-    glia_manifest m = {0};
-    glia_net *net = NULL;
-    glia_dataset all = {0}, test = {0};
-    glia_train_result res;
-    int rc = 1;
+    glia_run_result res;
     const char *out = glia_cli_option(argc, argv, "--out");
     if (argc < 1 || !out) {
         glia_cli_usage(stderr);
@@ -169,59 +133,18 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "glia: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
-    if (strcmp(recipe.dataset, "uci-sentiment") == 0)
-        return glia_cli_train_text(&recipe, out);
-    if (glia_manifest_load(recipe.model, &m, &err) || glia_net_new(m.input, m.layers, m.nlayers, &net, &err))
-        goto done;
-    const char *dpath = recipe.dataset_path[0] ? recipe.dataset_path : NULL;
-    if (glia_dataset_load_fashion(dpath, "train", &m.pre, (size_t)recipe.limit, &all, &err))
-        goto done;
-    size_t nval = (size_t)recipe.validation < all.n ? (size_t)recipe.validation : all.n / 10;
-    glia_dataset train = glia_dataset_view(&all, 0, all.n - nval);
-    glia_dataset val = glia_dataset_view(&all, all.n - nval, nval);
-    printf("training %s on %s: %zu train, %zu validation examples, %zu parameters, %d epochs\n", m.name,
-           recipe.dataset, train.n, val.n, net->size, recipe.epochs);
-    fflush(stdout);
-    if (glia_train(&recipe, net, 0, &train, &val, glia_cli_print_progress, NULL, NULL, &res, &err))
-        goto done;
-    /* the test split is touched once, after selection on the validation split */
-    double test_loss = 0, test_acc = 0;
-    if (glia_dataset_load_fashion(dpath, "test", &m.pre, 0, &test, &err) ||
-        glia_evaluate(net, &test, 256, workers, &test_loss, &test_acc, &err))
-        goto done;
-    char path[GLIA_PATH_MAX + 64], results[2048];
-    snprintf(path, sizeof path, "%s/model.safetensors", out);
-    char seconds[32];
-    snprintf(seconds, sizeof seconds, "%.0f", res.seconds);
-    const char *meta[] = {"format", "pt", "producer", "glia train", "recipe", recipe.path, NULL};
-    if (glia_net_save(net, path, meta, &err))
-        goto done;
-    time_t now = time(NULL);
-    char date[32];
-    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
-    snprintf(results, sizeof results,
-             "evaluation:\n"
-             "  dataset: %s\n  split: test\n  examples: %zu\n  accuracy: %.4f\n  loss: %.4f\n"
-             "  validation_examples: %zu\n  validation_accuracy: %.4f\n  selected_epoch: %d\n"
-             "training:\n"
-             "  recipe: recipe.yaml\n  epochs: %d\n  steps: %ld\n  seconds: %s\n  threads: %d\n  date: %s\n",
-             recipe.dataset, test.n, test_acc, test_loss, val.n, res.best_val_accuracy, res.best_epoch,
-             recipe.epochs, res.steps, seconds, recipe.workers, date);
-    if (glia_cli_write_bundle_files(&recipe, &m, out, results, &err))
-        goto done;
-    printf("selected epoch %d (validation accuracy %.4f); trained in %.0f s\n", res.best_epoch,
-           res.best_val_accuracy, res.seconds);
-    printf("test: examples=%zu loss=%.4f\n", test.n, test_loss);
-    printf("accuracy=%.4f\n", test_acc);
-    rc = 0;
-done:
-    if (rc)
-        glia_cli_fail(&err);
-    glia_dataset_free(&all);
-    glia_dataset_free(&test);
-    glia_net_free(net);
-    glia_manifest_free(&m);
-    return rc;
+    int text = strcmp(recipe.dataset, "uci-sentiment") == 0;
+    glia_run_hooks hooks = {print_start, glia_cli_print_progress, text ? "sentences" : NULL, NULL};
+    if (glia_run_training(&recipe, out, 0, &hooks, &res, &err))
+        return glia_cli_fail(&err);
+    printf("selected epoch %d (%s accuracy %.4f); trained in %.1f s\n", res.train.best_epoch,
+           text ? "dev" : "validation", res.train.best_val_accuracy, res.train.seconds);
+    printf("test: examples=%zu", res.test_examples);
+    for (int s = 0; res.has_per_source && s < GLIA_UCI_NSOURCES; s++)
+        printf(" %s=%.4f", glia_uci_source_name((glia_uci_source)s), res.per_source[s]);
+    printf(" loss=%.4f\n", res.test_loss);
+    printf("accuracy=%.4f\n", res.test_accuracy);
+    return 0;
 }
 
 static int cmd_eval(int argc, char **argv)

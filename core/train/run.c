@@ -1,0 +1,188 @@
+/*
+ * run.c - see run.h.
+ */
+#include "core/train/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/train/texttrain.h"
+
+/* Copies a small file (a recipe, a label list) atomically: temp file, fsync, rename. */
+static glia_status copy_atomic(const char *src, const char *dst, glia_err *err)
+{
+    struct stat a, b;
+    if (stat(src, &a) == 0 && stat(dst, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        return GLIA_OK; /* training into the bundle's own directory */
+    FILE *in = fopen(src, "rb");
+    if (!in)
+        return glia_err_set(err, GLIA_EIO, "%s: %s", src, strerror(errno));
+    char tmp[GLIA_PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", dst);
+    int fd = mkstemp(tmp);
+    glia_status rc = GLIA_OK;
+    if (fd < 0) {
+        fclose(in);
+        return glia_err_set(err, GLIA_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    }
+    (void)fchmod(fd, 0644); /* bundle files are as public as the bundle */
+    char buf[65536];
+    size_t got;
+    while (rc == GLIA_OK && (got = fread(buf, 1, sizeof buf, in)) > 0)
+        if (write(fd, buf, got) != (ssize_t)got)
+            rc = glia_err_set(err, GLIA_EIO, "%s: write failed: %s", tmp, strerror(errno));
+    if (rc == GLIA_OK && ferror(in))
+        rc = glia_err_set(err, GLIA_EIO, "%s: read failed", src);
+    if (rc == GLIA_OK && fsync(fd) != 0)
+        rc = glia_err_set(err, GLIA_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
+    close(fd);
+    fclose(in);
+    if (rc == GLIA_OK && rename(tmp, dst) != 0)
+        rc = glia_err_set(err, GLIA_EIO, "%s: cannot rename into place: %s", dst, strerror(errno));
+    if (rc != GLIA_OK)
+        unlink(tmp);
+    return rc;
+}
+
+/* recipe.yaml, labels.txt, then model.yaml with the results: the manifest last. */
+static glia_status write_bundle_files(const glia_recipe *r, const glia_manifest *m, const char *out,
+                                      long version, const char *results, glia_err *err)
+{
+    char path[GLIA_PATH_MAX + 64], src[GLIA_PATH_MAX + 16];
+    glia_status rc;
+    snprintf(path, sizeof path, "%s/recipe.yaml", out);
+    if ((rc = copy_atomic(r->path, path, err)))
+        return rc;
+    if (m->nlabels) {
+        snprintf(src, sizeof src, "%s/labels.txt", m->dir);
+        snprintf(path, sizeof path, "%s/labels.txt", out);
+        if ((rc = copy_atomic(src, path, err)))
+            return rc;
+    }
+    snprintf(path, sizeof path, "%s/model.yaml", out);
+    return glia_manifest_write_version(r->model, path, version, results, err);
+}
+
+static void format_training(char *buf, size_t len, const glia_recipe *r, const glia_run_result *res,
+                            int threads)
+{
+    time_t now = time(NULL);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
+    snprintf(buf, len,
+             "training:\n  recipe: recipe.yaml\n  epochs: %d\n  steps: %ld\n  seconds: %.0f\n  threads: %d\n"
+             "  date: %s\n",
+             r->epochs, res->train.steps, res->train.seconds, threads, date);
+}
+
+static glia_status run_image(const glia_recipe *r, const char *out, long version, const glia_run_hooks *h,
+                             glia_run_result *res, glia_err *err)
+{
+    glia_manifest m = {0};
+    glia_net *net = NULL;
+    glia_dataset all = {0}, test = {0};
+    glia_status rc;
+    if ((rc = glia_manifest_load(r->model, &m, err)) ||
+        (rc = glia_net_new(m.input, m.layers, m.nlayers, &net, err)))
+        goto done;
+    const char *dpath = r->dataset_path[0] ? r->dataset_path : NULL;
+    if ((rc = glia_dataset_load_fashion(dpath, "train", &m.pre, (size_t)r->limit, &all, err)))
+        goto done;
+    size_t nval = (size_t)r->validation < all.n ? (size_t)r->validation : all.n / 10;
+    glia_dataset train = glia_dataset_view(&all, 0, all.n - nval);
+    glia_dataset val = glia_dataset_view(&all, all.n - nval, nval);
+    if (h->start) {
+        glia_run_info info = {m.name, r->dataset, train.n, val.n, net->size, 0};
+        h->start(&info, h->user);
+    }
+    if ((rc = glia_train(r, net, 0, &train, &val, h->progress, h->user, h->cancel, &res->train, err)))
+        goto done;
+    /* the test split is touched once, after selection on the validation split */
+    if ((rc = glia_dataset_load_fashion(dpath, "test", &m.pre, 0, &test, err)) ||
+        (rc = glia_evaluate(net, &test, 256, r->workers, &res->test_loss, &res->test_accuracy, err)))
+        goto done;
+    res->test_examples = test.n;
+    res->val_examples = val.n;
+    char path[GLIA_PATH_MAX + 64], results[2048], training[512];
+    const char *meta[] = {"format", "pt", "producer", "glia train", "recipe", r->path, NULL};
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    if ((rc = glia_net_save(net, path, meta, err)))
+        goto done;
+    format_training(training, sizeof training, r, res, r->workers > 1 ? r->workers : 1);
+    snprintf(results, sizeof results,
+             "evaluation:\n"
+             "  dataset: %s\n  split: test\n  examples: %zu\n  accuracy: %.4f\n  loss: %.4f\n"
+             "  validation_examples: %zu\n  validation_accuracy: %.4f\n  selected_epoch: %d\n%s",
+             r->dataset, test.n, res->test_accuracy, res->test_loss, val.n, res->train.best_val_accuracy,
+             res->train.best_epoch, training);
+    rc = write_bundle_files(r, &m, out, version, results, err);
+done:
+    glia_dataset_free(&all);
+    glia_dataset_free(&test);
+    glia_net_free(net);
+    glia_manifest_free(&m);
+    return rc;
+}
+
+static glia_status run_text(const glia_recipe *r, const char *out, long version, const glia_run_hooks *h,
+                            glia_run_result *res, glia_err *err)
+{
+    glia_text_job job;
+    glia_status rc = glia_text_prepare(r, &job, err);
+    if (rc != GLIA_OK)
+        return rc;
+    const glia_manifest *m = &job.manifest;
+    if (h->start) {
+        glia_run_info info = {m->name,           r->dataset,    (size_t)job.train.n,
+                              (size_t)job.dev.n, job.net->size, glia_vocab_size(job.vocab)};
+        h->start(&info, h->user);
+    }
+    if ((rc = glia_text_train(r, job.net, &job.train, &job.dev, h->progress, h->user, h->cancel, &res->train,
+                              err)) ||
+        (rc = glia_text_evaluate(job.net, &job.test, &res->test_loss, &res->test_accuracy, res->per_source,
+                                 err)))
+        goto done;
+    res->has_per_source = 1;
+    res->test_examples = (size_t)job.test.n;
+    res->val_examples = (size_t)job.dev.n;
+    char path[GLIA_PATH_MAX + 64], results[2048], training[512];
+    const char *meta[] = {"format", "pt", "producer", "glia train", "recipe", r->path, NULL};
+    const char *vocab_name = strrchr(m->vocabulary, '/') ? strrchr(m->vocabulary, '/') + 1 : m->vocabulary;
+    snprintf(path, sizeof path, "%s/%s", out, vocab_name);
+    if ((rc = glia_vocab_save(job.vocab, path, err)))
+        goto done;
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    if ((rc = glia_textnet_save(job.net, path, meta, err)))
+        goto done;
+    format_training(training, sizeof training, r, res, 1);
+    snprintf(results, sizeof results,
+             "evaluation:\n"
+             "  dataset: %s\n  split: test\n  examples: %d\n  accuracy: %.4f\n  loss: %.4f\n"
+             "  accuracy_amazon: %.4f\n  accuracy_imdb: %.4f\n  accuracy_yelp: %.4f\n"
+             "  validation_examples: %d\n  validation_accuracy: %.4f\n  selected_epoch: %d\n%s",
+             r->dataset, job.test.n, res->test_accuracy, res->test_loss, res->per_source[GLIA_UCI_AMAZON],
+             res->per_source[GLIA_UCI_IMDB], res->per_source[GLIA_UCI_YELP], job.dev.n,
+             res->train.best_val_accuracy, res->train.best_epoch, training);
+    rc = write_bundle_files(r, m, out, version, results, err);
+done:
+    glia_text_job_free(&job);
+    return rc;
+}
+
+glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long version,
+                              const glia_run_hooks *hooks, glia_run_result *res, glia_err *err)
+{
+    static const glia_run_hooks none = {0};
+    memset(res, 0, sizeof *res);
+    if (!hooks)
+        hooks = &none;
+    if (strcmp(r->dataset, "uci-sentiment") == 0)
+        return run_text(r, out_dir, version, hooks, res, err);
+    return run_image(r, out_dir, version, hooks, res, err);
+}

@@ -121,6 +121,18 @@ double glia_w2v_sgns(const float *center, const float *const *outputs, int n_out
 
 /* ---- recipes ---- */
 
+enum { GLIA_W2V_CORPUS_WORDNET = 1u << 0, GLIA_W2V_CORPUS_UCI = 1u << 1 };
+
+typedef struct {
+    char path[4096];        /* the recipe file, for messages */
+    unsigned corpus;        /* GLIA_W2V_CORPUS_* bits */
+    char wordnet_dir[4096]; /* resolved; GLIA_WORDNET_DEFAULT_DIR when the recipe names none */
+    glia_w2v_config cfg;
+} glia_w2v_recipe;
+
+/* Reads and checks a recipe (format below) without touching the corpus. */
+glia_status glia_w2v_recipe_load(const char *path, glia_w2v_recipe *r, glia_err *err);
+
 /* Runs a word2vec recipe (YAML; unknown keys are errors naming file, line and key):
  *
  *     task: word2vec                      # required

@@ -34,15 +34,16 @@ static glia_status parse_optimizer(glia_yaml *y, yaml_node_t *n, glia_optim_conf
     static const char *const keys[] = {"type",         "lr",      "momentum", "dampening", "nesterov",
                                        "weight_decay", "alpha",   "centered", "beta1",     "beta2",
                                        "eps",          "amsgrad", NULL};
-    const char *type = "adam";
+    const char *type = NULL; /* absent: the optimizer o already holds, with its settings */
     glia_optim_kind kind;
     glia_status rc;
     if ((rc = glia_yaml_check_keys(y, n, "optimizer", keys, err)) ||
         (rc = glia_yaml_opt_string(y, n, "type", &type, err)))
         return rc;
-    if ((rc = glia_optim_kind_parse(type, &kind, err)))
+    if (type && (rc = glia_optim_kind_parse(type, &kind, err)))
         return glia_yaml_error(y, glia_yaml_get(y, n, "type"), rc, err, "optimizer.type: %s", err->msg);
-    glia_optim_defaults(kind, o);
+    if (type)
+        glia_optim_defaults(kind, o);
     if ((rc = glia_yaml_opt_float(y, n, "lr", 0, 1e3, &o->lr, err)) ||
         (rc = glia_yaml_opt_float(y, n, "momentum", 0, 1, &o->momentum, err)) ||
         (rc = glia_yaml_opt_float(y, n, "dampening", 0, 1, &o->dampening, err)) ||
@@ -62,12 +63,12 @@ static glia_status parse_schedule(glia_yaml *y, yaml_node_t *n, glia_sched_confi
 {
     static const char *const keys[] = {"type",         "step_size",           "gamma", "min_lr",
                                        "warmup_steps", "warmup_start_factor", NULL};
-    const char *type = "constant";
+    const char *type = NULL; /* absent: keep the kind s holds */
     glia_status rc;
     if ((rc = glia_yaml_check_keys(y, n, "schedule", keys, err)) ||
         (rc = glia_yaml_opt_string(y, n, "type", &type, err)))
         return rc;
-    if ((rc = glia_sched_kind_parse(type, &s->kind, err)))
+    if (type && (rc = glia_sched_kind_parse(type, &s->kind, err)))
         return glia_yaml_error(y, glia_yaml_get(y, n, "type"), rc, err, "schedule.type: %s", err->msg);
     if ((rc = glia_yaml_opt_int(y, n, "step_size", 1, 1 << 20, &s->step_size, err)) ||
         (rc = glia_yaml_opt_float(y, n, "gamma", 0, 1e3, &s->gamma, err)) ||
@@ -82,12 +83,12 @@ static glia_status parse_batch(glia_yaml *y, yaml_node_t *n, glia_batch_config *
 {
     static const char *const keys[] = {"policy", "size",     "min",       "max",
                                        "growth", "patience", "min_delta", NULL};
-    const char *policy = "fixed";
+    const char *policy = NULL; /* absent: keep the policy b holds */
     glia_status rc;
     if ((rc = glia_yaml_check_keys(y, n, "batch", keys, err)) ||
         (rc = glia_yaml_opt_string(y, n, "policy", &policy, err)))
         return rc;
-    if ((rc = glia_batch_kind_parse(policy, &b->kind, err)))
+    if (policy && (rc = glia_batch_kind_parse(policy, &b->kind, err)))
         return glia_yaml_error(y, glia_yaml_get(y, n, "policy"), rc, err, "batch.policy: %s", err->msg);
     if ((rc = glia_yaml_opt_int(y, n, "size", 1, 1 << 16, &b->size, err)) ||
         (rc = glia_yaml_opt_int(y, n, "min", 1, 1 << 16, &b->min, err)) ||
@@ -158,51 +159,80 @@ static glia_status parse_text_options(glia_yaml *y, yaml_node_t *root, const cha
     return GLIA_OK;
 }
 
+/* The keys a recipe and a job's overrides share: seed, epochs, clip_grad_norm, select,
+ * batch, optimizer, schedule, loss, augment. Each present key changes only what it names. */
+static glia_status apply_training_keys(glia_yaml *y, yaml_node_t *root, glia_recipe *r, glia_err *err)
+{
+    static const char *const loss_keys[] = {"label_smoothing", NULL};
+    static const char *const aug_keys[] = {"hflip", "translate", NULL};
+    glia_status rc;
+    yaml_node_t *n;
+    long seed = (long)r->seed;
+    const char *select = r->select_best ? "best" : "last";
+    if ((rc = glia_yaml_opt_long(y, root, "seed", 0, 0x7fffffffL, &seed, err)) ||
+        (rc = glia_yaml_opt_int(y, root, "epochs", 1, 100000, &r->epochs, err)) ||
+        (rc = glia_yaml_opt_float(y, root, "clip_grad_norm", 0, 1e9, &r->clip_norm, err)) ||
+        (rc = glia_yaml_opt_string(y, root, "select", &select, err)))
+        return rc;
+    r->seed = (unsigned long)seed;
+    if (strcmp(select, "best") != 0 && strcmp(select, "last") != 0)
+        return glia_yaml_error(y, glia_yaml_get(y, root, "select"), GLIA_EINVAL, err,
+                               "select: expected 'best' or 'last', got '%s'", select);
+    r->select_best = strcmp(select, "best") == 0;
+    if (((n = glia_yaml_get(y, root, "batch")) && (rc = parse_batch(y, n, &r->batch, err))) ||
+        ((n = glia_yaml_get(y, root, "optimizer")) && (rc = parse_optimizer(y, n, &r->optim, err))) ||
+        ((n = glia_yaml_get(y, root, "schedule")) && (rc = parse_schedule(y, n, &r->sched, err))))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "loss")) &&
+        ((rc = glia_yaml_check_keys(y, n, "loss", loss_keys, err)) ||
+         (rc = glia_yaml_opt_float(y, n, "label_smoothing", 0, 1, &r->label_smoothing, err))))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "augment")) &&
+        ((rc = glia_yaml_check_keys(y, n, "augment", aug_keys, err)) ||
+         (rc = glia_yaml_opt_bool(y, n, "hflip", &r->hflip, err)) ||
+         (rc = glia_yaml_opt_int(y, n, "translate", 0, 64, &r->translate, err))))
+        return rc;
+    return GLIA_OK;
+}
+
+/* What follows from the keys: the schedule's period and base rate, and the checks that
+ * need several keys at once. */
+static glia_status finish_recipe(glia_recipe *r, const char *what, glia_err *err)
+{
+    glia_batch_policy probe;
+    glia_status rc;
+    r->sched.total_epochs = r->epochs;
+    r->sched.base_lr = r->optim.lr;
+    if ((rc = glia_batch_init(&probe, &r->batch, err)) || (rc = glia_sched_validate(&r->sched, err)))
+        glia_err_prefix(err, "%s", what);
+    return rc;
+}
+
 glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
 {
     static const char *const top_keys[] = {
         "model",   "dataset",        "seed",   "epochs",     "batch",   "optimizer", "schedule", "loss",
         "augment", "clip_grad_norm", "select", "vocabulary", "lexicon", "embedding", NULL};
     static const char *const data_keys[] = {"name", "path", "validation", "limit", NULL};
-    static const char *const loss_keys[] = {"label_smoothing", NULL};
-    static const char *const aug_keys[] = {"hflip", "translate", NULL};
     glia_yaml y;
     glia_status rc;
-    const char *model = NULL, *dname = NULL, *dpath = "", *select = "best";
+    const char *model = NULL, *dname = NULL, *dpath = "";
     memset(r, 0, sizeof *r);
     snprintf(r->path, sizeof r->path, "%s", path);
     r->seed = 1;
     r->epochs = 10;
     r->validation = 5000;
+    r->select_best = 1;
     r->batch = (glia_batch_config){GLIA_BATCH_FIXED, 64, 16, 256, 2.0f, 2, 0.0f};
     glia_optim_defaults(GLIA_OPTIM_ADAM, &r->optim);
     r->sched = (glia_sched_config){.kind = GLIA_SCHED_CONSTANT, .step_size = 1, .gamma = 0.1f};
     if ((rc = glia_yaml_load_file(path, &y, err)))
         return rc;
     yaml_node_t *root = glia_yaml_root(&y), *n;
-    long seed = 1;
     if ((rc = glia_yaml_check_keys(&y, root, "recipe", top_keys, err)) ||
-        (rc = glia_yaml_string(&y, glia_yaml_get(&y, root, "model"), "model", &model, err)) ||
-        (rc = glia_yaml_opt_long(&y, root, "seed", 0, 0x7fffffffL, &seed, err)) ||
-        (rc = glia_yaml_opt_int(&y, root, "epochs", 1, 100000, &r->epochs, err)) ||
-        (rc = glia_yaml_opt_float(&y, root, "clip_grad_norm", 0, 1e9, &r->clip_norm, err)) ||
-        (rc = glia_yaml_opt_string(&y, root, "select", &select, err)))
+        (rc = glia_yaml_string(&y, glia_yaml_get(&y, root, "model"), "model", &model, err)))
         goto out;
-    r->seed = (unsigned long)seed;
-    {
-        char dir[GLIA_PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", path);
-        if (model[0] == '/')
-            snprintf(r->model, sizeof r->model, "%s", model);
-        else
-            snprintf(r->model, sizeof r->model, "%s/%s", dirname(dir), model);
-    }
-    if (strcmp(select, "best") != 0 && strcmp(select, "last") != 0) {
-        rc = glia_yaml_error(&y, glia_yaml_get(&y, root, "select"), GLIA_EINVAL, err,
-                             "select: expected 'best' or 'last', got '%s'", select);
-        goto out;
-    }
-    r->select_best = strcmp(select, "best") == 0;
+    resolve_path(path, model, r->model);
     n = glia_yaml_get(&y, root, "dataset");
     if ((rc = glia_yaml_check_keys(&y, n, "dataset", data_keys, err)) ||
         (rc = glia_yaml_string(&y, glia_yaml_get(&y, n, "name"), "dataset.name", &dname, err)) ||
@@ -218,32 +248,39 @@ glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
     snprintf(r->dataset, sizeof r->dataset, "%s", dname);
     if (*dpath)
         resolve_path(path, dpath, r->dataset_path);
-    if ((rc = parse_text_options(&y, root, path, r, err)))
+    if ((rc = parse_text_options(&y, root, path, r, err)) || (rc = apply_training_keys(&y, root, r, err)))
         goto out;
-    if ((n = glia_yaml_get(&y, root, "batch")) && (rc = parse_batch(&y, n, &r->batch, err)))
+    rc = finish_recipe(r, path, err);
+out:
+    glia_yaml_free(&y);
+    return rc;
+}
+
+glia_status glia_recipe_override(glia_recipe *r, const char *text, size_t len, const char *name,
+                                 glia_err *err)
+{
+    static const char *const keys[] = {"seed",    "epochs", "batch", "optimizer", "schedule",       "loss",
+                                       "augment", "select", "lr",    "dataset",   "clip_grad_norm", NULL};
+    static const char *const data_keys[] = {"validation", "limit", NULL};
+    glia_yaml y;
+    glia_status rc = glia_yaml_load_buffer(text, len, name, &y, err);
+    if (rc != GLIA_OK)
+        return rc;
+    yaml_node_t *root = glia_yaml_root(&y), *n;
+    if (!glia_yaml_is_map(root)) {
+        rc = glia_yaml_error(&y, root, GLIA_EINVAL, err, "expected a mapping of recipe keys");
         goto out;
-    if ((n = glia_yaml_get(&y, root, "optimizer")) && (rc = parse_optimizer(&y, n, &r->optim, err)))
-        goto out;
-    r->sched.total_epochs = r->epochs;
-    if ((n = glia_yaml_get(&y, root, "schedule")) && (rc = parse_schedule(&y, n, &r->sched, err)))
-        goto out;
-    r->sched.base_lr = r->optim.lr;
-    if ((n = glia_yaml_get(&y, root, "loss")) &&
-        ((rc = glia_yaml_check_keys(&y, n, "loss", loss_keys, err)) ||
-         (rc = glia_yaml_opt_float(&y, n, "label_smoothing", 0, 1, &r->label_smoothing, err))))
-        goto out;
-    if ((n = glia_yaml_get(&y, root, "augment")) &&
-        ((rc = glia_yaml_check_keys(&y, n, "augment", aug_keys, err)) ||
-         (rc = glia_yaml_opt_bool(&y, n, "hflip", &r->hflip, err)) ||
-         (rc = glia_yaml_opt_int(&y, n, "translate", 0, 64, &r->translate, err))))
-        goto out;
-    {
-        glia_batch_policy probe;
-        if ((rc = glia_batch_init(&probe, &r->batch, err)) || (rc = glia_sched_validate(&r->sched, err))) {
-            glia_err_prefix(err, "%s", path);
-            goto out;
-        }
     }
+    if ((rc = glia_yaml_check_keys(&y, root, "recipe", keys, err)) ||
+        (rc = apply_training_keys(&y, root, r, err)) ||
+        (rc = glia_yaml_opt_float(&y, root, "lr", 0, 1e3, &r->optim.lr, err)))
+        goto out;
+    if ((n = glia_yaml_get(&y, root, "dataset")) &&
+        ((rc = glia_yaml_check_keys(&y, n, "dataset", data_keys, err)) ||
+         (rc = glia_yaml_opt_long(&y, n, "validation", 0, 1L << 40, &r->validation, err)) ||
+         (rc = glia_yaml_opt_long(&y, n, "limit", 0, 1L << 40, &r->limit, err))))
+        goto out;
+    rc = finish_recipe(r, name, err);
 out:
     glia_yaml_free(&y);
     return rc;

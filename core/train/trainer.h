@@ -67,6 +67,15 @@ typedef struct {
 /* Fills PyTorch-like defaults, then reads path. */
 glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err);
 
+/* Applies overrides to a loaded recipe: text[0..len) is YAML (JSON is YAML too) mapping
+ * any of seed, epochs, batch, optimizer, schedule, loss, augment, select, clip_grad_norm,
+ * dataset {validation, limit} and lr (optimizer.lr) to new values; each key changes only
+ * what it names (optimizer {lr: 0.01} keeps the optimizer and its other settings, a new
+ * optimizer type starts from that type's defaults). Errors name `name`, line and key.
+ * The model, data set and text settings cannot be overridden. */
+glia_status glia_recipe_override(glia_recipe *r, const char *text, size_t len, const char *name,
+                                 glia_err *err);
+
 typedef struct {
     int epoch, epochs; /* epoch is 1-based: the one just finished */
     long step;

@@ -118,6 +118,45 @@ START_TEST(recipe_shipped_loads)
 }
 END_TEST
 
+/* A training job's overrides change what they name and nothing else. */
+START_TEST(recipe_overrides)
+{
+    glia_err err = {0};
+    glia_recipe r;
+    ck_assert_int_eq(glia_recipe_load(glia_test_path("models/fashion-cnn/recipe.yaml"), &r, &err), GLIA_OK);
+    const float wd = r.optim.weight_decay;
+    const char *o =
+        "{\"optimizer\": {\"lr\": 0.01}, \"epochs\": 2, \"dataset\": {\"limit\": 300}, \"seed\": 9}";
+    ck_assert_msg(glia_recipe_override(&r, o, strlen(o), "overrides", &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_int_eq(r.optim.kind, GLIA_OPTIM_ADAMW);
+    ck_assert_float_eq(r.optim.weight_decay, wd);
+    ck_assert_float_eq(r.optim.lr, 0.01f);
+    ck_assert_float_eq(r.sched.base_lr, 0.01f);
+    ck_assert_int_eq(r.sched.total_epochs, 2);
+    ck_assert_int_eq(r.limit, 300);
+    ck_assert_int_eq(r.seed, 9);
+    ck_assert_int_eq(r.sched.kind, GLIA_SCHED_COSINE);
+    o = "{\"optimizer\": {\"type\": \"sgd\", \"momentum\": 0.9}, \"lr\": 0.2, \"schedule\": {\"type\": "
+        "\"constant\"}}";
+    ck_assert_msg(glia_recipe_override(&r, o, strlen(o), "overrides", &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_int_eq(r.optim.kind, GLIA_OPTIM_SGD);
+    ck_assert_float_eq(r.optim.weight_decay, 0.0f); /* a new type starts from its defaults */
+    ck_assert_float_eq(r.optim.lr, 0.2f);
+    ck_assert_int_eq(r.sched.kind, GLIA_SCHED_CONSTANT);
+    static const char *const bad[][2] = {
+        {"{\"epochs\": 0}", "epochs"},
+        {"{\"model\": \"x.yaml\"}", "model"},
+        {"{\"optimizer\": {\"type\": \"adamx\"}}", "optimizer.type"},
+        {"{\"batch\": {\"policy\": \"random\", \"min\": 9, \"max\": 3}}", "overrides"},
+        {"[1, 2]", "mapping"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_ne(glia_recipe_override(&r, bad[i][0], strlen(bad[i][0]), "overrides", &err), GLIA_OK);
+        ck_assert_msg(strstr(err.msg, bad[i][1]), "case %zu: '%s' lacks '%s'", i, err.msg, bad[i][1]);
+    }
+}
+END_TEST
+
 START_TEST(recipe_errors_name_the_place)
 {
     static const struct {
@@ -367,6 +406,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, recipe_shipped_loads);
+    tcase_add_test(tc, recipe_overrides);
     tcase_add_test(tc, recipe_errors_name_the_place);
     tcase_add_test(tc, pool_runs_every_lane_once);
     /* these need Fashion-MNIST (scripts/setup --test installs it): without it they fail */

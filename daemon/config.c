@@ -34,6 +34,9 @@ void config_defaults(config *c)
     c->body_limit = 8L << 20;
     c->drain_timeout_ms = 10000;
     c->blas_threads = 1;
+    c->train_threads = 1;
+    c->train_nice = 10;
+    c->train_max_queued = 16;
     snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/gliad");
     c->log_level = CONFIG_LOG_INFO;
 }
@@ -239,10 +242,11 @@ static glia_status parse_log(glia_yaml *y, yaml_node_t *map, config *c, glia_err
 glia_status config_load(const char *path, config *c, glia_err *err)
 {
     static const char *const top[] = {
-        "listen",       "workers", "queue",     "batching", "limits", "drain_timeout_ms",
-        "blas_threads", "models",  "state_dir", "auth",     "log",    NULL};
+        "listen",    "workers", "queue", "batching", "limits", "drain_timeout_ms", "blas_threads", "models",
+        "state_dir", "auth",    "log",   "training", NULL};
     static const char *const queue_keys[] = {"length", "timeout_ms", NULL};
     static const char *const batch_keys[] = {"max_size", "max_wait_us", NULL};
+    static const char *const train_keys[] = {"threads", "nice", "max_queued", NULL};
     static const char *const limit_keys[] = {"body", NULL};
     static const char *const auth_keys[] = {"admin_token_file", "inference_token_file", NULL};
     glia_yaml y;
@@ -269,6 +273,12 @@ glia_status config_load(const char *path, config *c, glia_err *err)
         ((rc = glia_yaml_check_keys(&y, n, "queue", queue_keys, err)) ||
          (rc = opt_int(&y, n, "queue", "length", 1, 1000000, &c->queue_length, err)) ||
          (rc = opt_int(&y, n, "queue", "timeout_ms", 1, 3600000, &c->request_timeout_ms, err))))
+        goto out;
+    if ((n = glia_yaml_get(&y, root, "training")) &&
+        ((rc = glia_yaml_check_keys(&y, n, "training", train_keys, err)) ||
+         (rc = opt_int(&y, n, "training", "threads", 1, 64, &c->train_threads, err)) ||
+         (rc = opt_int(&y, n, "training", "nice", 0, 19, &c->train_nice, err)) ||
+         (rc = opt_int(&y, n, "training", "max_queued", 1, 10000, &c->train_max_queued, err))))
         goto out;
     if ((n = glia_yaml_get(&y, root, "batching")) &&
         ((rc = glia_yaml_check_keys(&y, n, "batching", batch_keys, err)) ||

@@ -34,6 +34,9 @@ typedef struct {
     long body_limit;            /* bytes, 1 KiB..1 GiB; default 8 MiB */
     int drain_timeout_ms;       /* 0..3600000; default 10000 */
     int blas_threads;           /* OpenBLAS threads for the process, 1..256; default 1 */
+    int train_threads;          /* trainer threads of a training job, 1..64; default 1 */
+    int train_nice;             /* niceness added to the training thread, 0..19; default 10 */
+    int train_max_queued;       /* training jobs waiting at most, 1..10000; default 16 */
     int nmodels;
     config_model *models; /* owned */
     char state_dir[CONFIG_PATH_MAX];

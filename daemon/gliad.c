@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
+#include "daemon/jobs.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
@@ -49,6 +50,7 @@ typedef struct {
     registry *reg;
     workq *queue;
     metrics *met;
+    jobs *jobs;
     server *http;
 } daemon_state;
 
@@ -103,9 +105,18 @@ static int sync_models(daemon_state *d, const config *cfg, int force)
         free(paths);
         return -1;
     }
+    char(*serving)[4096] = calloc((size_t)cfg->nmodels + 1, sizeof *serving);
+    if (!serving) {
+        free(names);
+        free(paths);
+        return -1;
+    }
     for (int i = 0; i < cfg->nmodels; i++) {
         names[i] = cfg->models[i].name;
-        paths[i] = cfg->models[i].path;
+        /* a promoted trained version serves instead of the configured bundle */
+        const char *promoted =
+            d->jobs ? jobs_serving_path(d->jobs, names[i], serving[i], sizeof serving[i]) : NULL;
+        paths[i] = promoted ? promoted : cfg->models[i].path;
     }
     int failures = registry_sync(d->reg, names, paths, cfg->nmodels, force);
     if (failures > 0) {
@@ -118,7 +129,20 @@ static int sync_models(daemon_state *d, const config *cfg, int force)
     }
     free(names);
     free(paths);
+    free(serving);
     return failures;
+}
+
+/* jobs_config.model_path: the bundle a name is configured with (the current config). */
+static const char *configured_path(void *user, const char *name, char *buf, size_t len)
+{
+    daemon_state *d = user;
+    for (int i = 0; i < d->cfg.nmodels; i++)
+        if (strcmp(d->cfg.models[i].name, name) == 0) {
+            snprintf(buf, len, "%s", d->cfg.models[i].path);
+            return buf;
+        }
+    return NULL;
 }
 
 static glia_status reload_one(void *user, const char *name, glia_err *err)
@@ -232,6 +256,14 @@ int main(int argc, char **argv)
         glia_err_set(&err, GLIA_ENOMEM, "out of memory");
         goto fail;
     }
+    if (!check_only) {
+        jobs_config jc = {
+            d.cfg.state_dir, d.reg, d.cfg.train_threads, d.cfg.train_nice, d.cfg.train_max_queued,
+            configured_path, &d};
+        /* without a usable state directory gliad still serves; only training is off */
+        if (jobs_open(&jc, &d.jobs, &err) != GLIA_OK)
+            log_warn("training jobs are disabled (the routes answer 503): %s", err.msg);
+    }
     int failures = sync_models(&d, &d.cfg, 0);
     if (check_only) {
         printf("%s: configuration ok, %d model(s), %d failed to load\n", d.config_path, d.cfg.nmodels,
@@ -242,7 +274,8 @@ int main(int argc, char **argv)
     workq_config qc = {workers, d.cfg.queue_length, d.cfg.batch_max_size, d.cfg.batch_max_wait_us};
     if (workq_new(&qc, on_batch, &d, &d.queue, &err) != GLIA_OK)
         goto fail;
-    server_deps deps = {&d.cfg, d.reg, d.queue, d.met, admin_token, inference_token, workers, reload_one, &d};
+    server_deps deps = {&d.cfg,          d.reg,   d.queue,    d.met, admin_token,
+                        inference_token, workers, reload_one, &d,    d.jobs};
     if (server_start(&deps, &d.http, &err) != GLIA_OK)
         goto fail;
     log_info("gliad %s listening on %s port %d: %d worker(s), queue %d, batches up to %d waiting %d us, "
@@ -283,6 +316,7 @@ fail:
     log_error("%s", err.msg);
 done:
     server_stop(d.http);
+    jobs_close(d.jobs); /* a running job stops at its next step: interrupted, resumable */
     workq_free(d.queue);
     registry_free(d.reg);
     metrics_free(d.met);

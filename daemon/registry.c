@@ -220,6 +220,36 @@ glia_status registry_reload(registry *r, const char *name, glia_err *err)
     return GLIA_OK;
 }
 
+glia_status registry_serve_path(registry *r, const char *name, const char *path, glia_err *err)
+{
+    int known = 0;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++)
+        known |= strcmp(r->entries[i].name, name) == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (!known)
+        return glia_err_set(err, GLIA_ENOTFOUND, "no model named '%s' is configured", name);
+    registry_model *m = load(name, path, err), *old = NULL;
+    if (!m)
+        return err->code ? err->code : GLIA_EINVAL;
+    const long version = m->bundle.manifest.version;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++)
+        if (strcmp(r->entries[i].name, name) == 0) {
+            old = r->entries[i].model;
+            r->entries[i].model = m;
+            m = NULL;
+            snprintf(r->entries[i].path, sizeof r->entries[i].path, "%s", path);
+            r->entries[i].last_error[0] = '\0';
+        }
+    pthread_mutex_unlock(&r->mu);
+    registry_model_unref(m); /* only if the name vanished meanwhile */
+    log_info("model %s: now serving version %ld from %s (was %ld)", name, version, path,
+             old ? old->bundle.manifest.version : 0L);
+    registry_model_unref(old);
+    return GLIA_OK;
+}
+
 registry_model *registry_get(registry *r, const char *name)
 {
     registry_model *m = NULL;

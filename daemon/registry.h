@@ -56,6 +56,11 @@ int registry_sync(registry *r, const char *const *names, const char *const *path
 /* Reloads one configured model from its path. GLIA_ENOTFOUND if name is not configured. */
 glia_status registry_reload(registry *r, const char *name, glia_err *err);
 
+/* Serves name from another bundle (a trained version): loads path, then swaps it in
+ * atomically - requests holding the old version finish on it - and makes path the
+ * entry's path from now on. On failure the old version keeps serving. */
+glia_status registry_serve_path(registry *r, const char *name, const char *path, glia_err *err);
+
 /* A counted reference to the current version of name, or NULL (unknown or not loaded). */
 registry_model *registry_get(registry *r, const char *name);
 void registry_model_ref(registry_model *m);

@@ -72,6 +72,7 @@ static const char *reason(int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
@@ -294,6 +295,16 @@ static json_t *describe(const registry_entry *e)
     return j;
 }
 
+/* describe() plus what the training jobs know: every version and which one serves. */
+static json_t *describe_with_versions(request *r, const registry_entry *e)
+{
+    json_t *j = describe(e);
+    json_t *versions = r->s->d.jobs ? jobs_versions(r->s->d.jobs, e->name) : NULL;
+    if (versions)
+        json_object_set_new(j, "versions", versions);
+    return j;
+}
+
 static enum MHD_Result list_models(request *r)
 {
     registry_entry *e;
@@ -316,7 +327,7 @@ static enum MHD_Result get_model(request *r, const char *name)
     json_t *j = NULL;
     for (int i = 0; i < n && !j; i++)
         if (strcmp(e[i].name, name) == 0)
-            j = describe(&e[i]);
+            j = describe_with_versions(r, &e[i]);
     registry_list_free(e, n);
     if (!j)
         return send_error(r, 404, "no model named '%s' (GET /v1/models lists them)", name);
@@ -660,6 +671,105 @@ done:
     return ret;
 }
 
+/* ---- training jobs ---- */
+
+/* Answers a jobs_* result: a JSON body, or the problem it set. */
+static enum MHD_Result answer_job(request *r, int status, json_t *body, const problem *p,
+                                  const char *location)
+{
+    if (status >= 400)
+        return send_error(r, status, "%s", p->detail);
+    if (!location)
+        return send_json(r, status, body);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text)
+        return send_error(r, 500, "out of memory");
+    enum MHD_Result ret =
+        send_text(r, status, "application/json", text, strlen(text), MHD_HTTP_HEADER_LOCATION, location);
+    free(text);
+    return ret;
+}
+
+/* POST /v1/train, GET /v1/jobs[/{id}], POST /v1/jobs/{id}/cancel|resume, DELETE
+ * /v1/jobs/{id}, POST /v1/models/{name}/versions/{v}/promote: all admin routes. */
+static enum MHD_Result route_training(request *r)
+{
+    server *s = r->s;
+    const char *path = r->path, *rest;
+    char id[128], location[256] = "";
+    int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+    int post = strcmp(r->method, "POST") == 0, del = strcmp(r->method, "DELETE") == 0;
+    enum MHD_Result ret;
+    json_t *out = NULL;
+    problem p = {0};
+    int status = 0;
+    if (strcmp(path, "/v1/train") == 0) {
+        r->route = path;
+        if (!post)
+            return method_not_allowed(r, "POST");
+    } else if (strcmp(path, "/v1/jobs") == 0) {
+        r->route = path;
+        if (!get)
+            return method_not_allowed(r, "GET");
+    } else if (model_path(path, "/v1/jobs/", id, sizeof id, &rest)) {
+        r->route = rest[0] == '\0'                ? "/v1/jobs/{id}"
+                   : strcmp(rest, "/cancel") == 0 ? "/v1/jobs/{id}/cancel"
+                   : strcmp(rest, "/resume") == 0 ? "/v1/jobs/{id}/resume"
+                                                  : "other";
+        if (strcmp(r->route, "other") == 0)
+            return send_error(r, 404, "no route %s %s (see api-spec/openapi.yaml)", r->method, path);
+        if (rest[0] == '\0' ? !(get || del) : !post)
+            return method_not_allowed(r, rest[0] == '\0' ? "GET, DELETE" : "POST");
+    } else if (model_path(path, "/v1/models/", id, sizeof id, &rest) &&
+               strncmp(rest, "/versions/", 10) == 0) {
+        r->route = "/v1/models/{name}/versions/{version}/promote";
+        char *end;
+        long v = strtol(rest + 10, &end, 10);
+        if (strcmp(end, "/promote") != 0 || end == rest + 10)
+            return send_error(r, 404, "no route %s %s (see api-spec/openapi.yaml)", r->method, path);
+        if (!post)
+            return method_not_allowed(r, "POST");
+        if (check_token(r, s->d.admin_token, "admin", &ret))
+            return ret;
+        if (!s->d.jobs)
+            return send_error(r, 503, "training is off: gliad could not use its state_dir (see its log)");
+        if (v < 1)
+            return send_error(r, 400, "the version must be a positive integer");
+        status = jobs_promote(s->d.jobs, id, v, &out, &p);
+        return answer_job(r, status, out, &p, NULL);
+    } else {
+        return send_error(r, 404, "no route %s %s (see api-spec/openapi.yaml)", r->method, path);
+    }
+    if (check_token(r, s->d.admin_token, "admin", &ret))
+        return ret;
+    if (!s->d.jobs)
+        return send_error(r, 503, "training is off: gliad could not use its state_dir (see its log)");
+    if (strcmp(path, "/v1/train") == 0) {
+        json_error_t jerr;
+        json_t *body = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!body)
+            return send_error(r, 400, "the body is not valid JSON: %s at line %d, column %d", jerr.text,
+                              jerr.line, jerr.column);
+        status = jobs_submit(s->d.jobs, body, &out, location, sizeof location, &p);
+        json_decref(body);
+        return answer_job(r, status, out, &p, status == 202 ? location : NULL);
+    }
+    if (strcmp(path, "/v1/jobs") == 0) {
+        const char *st = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "status");
+        status = jobs_list(s->d.jobs, st, &out, &p);
+        return answer_job(r, status, out, &p, NULL);
+    }
+    if (rest[0] == '\0' && get)
+        status = jobs_get(s->d.jobs, id, &out, &p);
+    return answer_job(r, status, out, &p, NULL);
+    if (rest[0] == '\0' || strcmp(rest, "/cancel") == 0)
+        status = jobs_cancel(s->d.jobs, id, &out, &p);
+    return answer_job(r, status, out, &p, NULL);
+    status = jobs_resume(s->d.jobs, id, &out, &p);
+    return answer_job(r, status, out, &p, NULL);
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result route(request *r)
@@ -717,10 +827,22 @@ static enum MHD_Result route(request *r)
         char *text = metrics_render(s->d.met, &snap);
         free(mm);
         registry_list_free(e, n);
-        if (!text)
+        char *train = text && s->d.jobs ? jobs_metrics(s->d.jobs) : NULL;
+        if (!text || (s->d.jobs && !train)) {
+            free(text);
             return send_error(r, 500, "out of memory rendering metrics");
-        ret = send_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL, NULL);
-        free(text);
+        }
+        size_t a = strlen(text), b = train ? strlen(train) : 0;
+        char *all = realloc(text, a + b + 1);
+        if (!all) {
+            free(text);
+            free(train);
+            return send_error(r, 500, "out of memory rendering metrics");
+        }
+        memcpy(all + a, train ? train : "", b + 1);
+        free(train);
+        ret = send_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", all, a + b, NULL, NULL);
+        free(all);
         return ret;
     }
     if (strcmp(path, "/v1/models") == 0) {
@@ -759,6 +881,9 @@ static enum MHD_Result route(request *r)
             return send_json(r, 200, j);
         }
     }
+    if (strcmp(path, "/v1/train") == 0 || strncmp(path, "/v1/jobs", 8) == 0 ||
+        (strncmp(path, "/v1/models/", 11) == 0 && strstr(path, "/versions/")))
+        return route_training(r);
     if (strcmp(path, "/v2") == 0) {
         r->route = path;
         r->v2 = 1;

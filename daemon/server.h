@@ -5,7 +5,9 @@
  * done callback resumes it, and its deadline is enforced by the queue.
  *
  * Routes: /healthz, /readyz, /metrics, /v1/models[/{name}], /v1/predict,
- * /v1/models/{name}/predict, POST /v1/models/{name}/reload (admin), and the KServe Open
+ * /v1/models/{name}/predict, POST /v1/models/{name}/reload (admin), training (admin:
+ * POST /v1/train, GET /v1/jobs[/{id}], POST /v1/jobs/{id}/cancel|resume, DELETE
+ * /v1/jobs/{id}, POST /v1/models/{name}/versions/{v}/promote), and the KServe Open
  * Inference Protocol v2 (/v2, /v2/health/{live,ready}, /v2/models/{name}[/ready|/infer]).
  * Errors on /v1 are application/problem+json (RFC 9457); on /v2 {"error": "..."} as that
  * protocol specifies.
@@ -14,6 +16,7 @@
 #define GLIAD_SERVER_H
 
 #include "daemon/config.h"
+#include "daemon/jobs.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
 #include "daemon/workq.h"
@@ -31,6 +34,7 @@ typedef struct {
     /* POST /v1/models/{name}/reload: called on an HTTP thread; returns 0 or fills err */
     glia_status (*reload)(void *user, const char *name, glia_err *err);
     void *user;
+    jobs *jobs; /* training jobs (admin routes /v1/train, /v1/jobs, promotion); NULL: 503 */
 } server_deps;
 
 glia_status server_start(const server_deps *deps, server **out, glia_err *err);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/io/bundle.h"
 #include "core/train/texttrain.h"
 
 /* Copies a small file (a recipe, a label list) atomically: temp file, fsync, rename. */
@@ -185,4 +186,29 @@ glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long ve
     if (strcmp(r->dataset, "uci-sentiment") == 0)
         return run_text(r, out_dir, version, hooks, res, err);
     return run_image(r, out_dir, version, hooks, res, err);
+}
+
+glia_status glia_run_evaluate(const glia_recipe *r, const char *bundle_path, double *accuracy, glia_err *err)
+{
+    glia_bundle b;
+    glia_status rc = glia_bundle_load(bundle_path, &b, err);
+    if (rc != GLIA_OK)
+        return rc;
+    if (b.text) {
+        glia_uci_set set = {0};
+        glia_text_data test = {0};
+        if (!(rc = glia_uci_load(r->dataset_path[0] ? r->dataset_path : glia_uci_default_dir(), &set, err)) &&
+            !(rc = glia_text_data_from_uci(&set, GLIA_UCI_TEST, b.vocab, b.manifest.max_tokens, &test, err)))
+            rc = glia_text_evaluate(b.text, &test, NULL, accuracy, NULL, err);
+        glia_text_data_free(&test);
+        glia_uci_free(&set);
+    } else {
+        glia_dataset test = {0};
+        if (!(rc = glia_dataset_load_fashion(r->dataset_path[0] ? r->dataset_path : NULL, "test", &b.manifest.pre, 0,
+                                             &test, err)))
+            rc = glia_evaluate(b.net, &test, 256, r->workers, NULL, accuracy, err);
+        glia_dataset_free(&test);
+    }
+    glia_bundle_free(&b);
+    return rc;
 }

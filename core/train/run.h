@@ -47,4 +47,8 @@ typedef struct {
 glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long version,
                               const glia_run_hooks *hooks, glia_run_result *res, glia_err *err);
 
+/* The test-split accuracy of the bundle at path on r's data set, as glia_run_training
+ * measures it: the yardstick of a job's promote: if_better. */
+glia_status glia_run_evaluate(const glia_recipe *r, const char *bundle_path, double *accuracy, glia_err *err);
+
 #endif

@@ -1,0 +1,73 @@
+/*
+ * jobs.h - gliad's training jobs: POST /v1/train queues a job that trains a new version
+ * of a served model on a background thread; the finished weights become a version under
+ * the state directory and, if the job says so, replace the served one without a restart.
+ *
+ * Files (all written atomically: temp file, fsync, rename):
+ *   STATE/jobs/ID.json            the job's record: what was asked, status, progress,
+ *                                 evaluations per epoch, result, error
+ *   STATE/jobs/ID/checkpoint.safetensors   after every epoch (core/train/checkpoint.h)
+ *   STATE/jobs/ID/out/            the bundle being written
+ *   STATE/models/NAME/V/          a finished version: a complete bundle, never changed
+ *                                 again (out/ is renamed here when the job succeeds)
+ *   STATE/models/NAME/serving     the version that serves NAME (absent: the shipped one)
+ * The shipped bundle a model is configured with is never written.
+ *
+ * Lifecycle: queued -> running -> succeeded | failed | cancelled; a job that was running
+ * when gliad stopped (SIGTERM, or kill -9: found at the next start) is interrupted, and
+ * POST /v1/jobs/ID/resume queues it again to continue from its last checkpoint, which
+ * gives the result of an uninterrupted run. One job runs at a time, on a thread with a
+ * lower priority (nice) than the inference workers, with its own trainer thread count.
+ *
+ * Thread-safety: every function may be called from any HTTP thread.
+ */
+#ifndef GLIAD_JOBS_H
+#define GLIAD_JOBS_H
+
+#include <jansson.h>
+
+#include "daemon/codec.h"
+#include "daemon/registry.h"
+
+typedef struct jobs jobs;
+
+typedef struct {
+    const char *state_dir; /* copied */
+    registry *reg;         /* borrowed: promotion swaps versions in it */
+    int threads;           /* trainer lanes of a job (1..64) */
+    int nice;              /* added niceness of the training thread (0..19) */
+    int max_queued;        /* jobs waiting at most */
+    /* The bundle path NAME is configured with (the shipped bundle, whose recipe.yaml is
+     * the base of a job's recipe), or NULL when NAME is not configured. Writes into buf. */
+    const char *(*model_path)(void *user, const char *name, char *buf, size_t len);
+    void *user;
+} jobs_config;
+
+/* Creates the directories, reads every record (a running one becomes interrupted), queues
+ * again what was queued, and starts the job thread. */
+glia_status jobs_open(const jobs_config *cfg, jobs **out, glia_err *err);
+/* Stops the thread: a running job is cancelled at its next step and recorded as
+ * interrupted (resumable). NULL-safe. */
+void jobs_close(jobs *j);
+
+/* The HTTP side: each returns the status to answer with and sets *out (a JSON body) or p.
+ * jobs_submit also writes the new job's Location into location. */
+int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_t location_len, problem *p);
+int jobs_list(jobs *j, const char *status, json_t **out, problem *p);
+int jobs_get(jobs *j, const char *id, json_t **out, problem *p);
+int jobs_cancel(jobs *j, const char *id, json_t **out, problem *p);
+int jobs_resume(jobs *j, const char *id, json_t **out, problem *p);
+int jobs_promote(jobs *j, const char *model, long version, json_t **out, problem *p);
+
+/* Every version of model (the shipped one and the trained ones) with its evaluation and
+ * which one serves: a JSON array, or NULL when model is not configured. */
+json_t *jobs_versions(jobs *j, const char *model);
+
+/* Where model should be served from when it is (re)loaded: the promoted version's
+ * directory (into buf), or NULL for the configured bundle. */
+const char *jobs_serving_path(jobs *j, const char *model, char *buf, size_t len);
+
+/* The glia_train_* metric families, Prometheus text format (malloc'd; NULL on OOM). */
+char *jobs_metrics(jobs *j);
+
+#endif

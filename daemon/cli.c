@@ -3,6 +3,7 @@
  * offline, with the same core the daemon serves from.
  *
  *   glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N]
+ *                                     (a `task: word2vec` recipe writes word vectors instead)
  *   glia eval DIR [--limit N] [--threads N]
  *   glia predict DIR FILE...           (image models: PNG/PGM files; text models: sentences)
  *   glia forward DIR IN.safetensors OUT.safetensors   (tensor "input" -> "logits"; text
@@ -22,6 +23,8 @@
 #include "core/image/image.h"
 #include "core/io/bundle.h"
 #include "core/nn/kernels.h"
+#include "core/base/yamlutil.h"
+#include "core/text/word2vec.h"
 #include "core/train/run.h"
 #include "core/train/trainer.h"
 #include "daemon/cli.h"
@@ -112,6 +115,30 @@ static void print_start(const glia_run_info *info, void *user)
     fflush(stdout);
 }
 
+static void print_w2v(const glia_w2v_progress *p, void *user)
+{
+    (void)user;
+    if (p->epoch == 1)
+        printf("word2vec: %zu texts, %zu tokens, vocabulary %zu\n", p->texts, p->tokens, p->vocab);
+    printf("epoch %d/%d  loss=%.4f  lr=%.6g  words/s=%.0f  elapsed=%.1fs\n", p->epoch, p->epochs, p->loss,
+           (double)p->lr, p->words_per_sec, p->seconds);
+    fflush(stdout);
+}
+
+/* Whether a recipe file says `task: word2vec` (word vectors rather than a model bundle). */
+static int is_word2vec_recipe(const char *path)
+{
+    glia_yaml y;
+    glia_err err = {0};
+    if (glia_yaml_load_file(path, &y, &err) != GLIA_OK)
+        return 0; /* glia_recipe_load will say what is wrong */
+    const char *task = NULL;
+    yaml_node_t *n = glia_yaml_get(&y, glia_yaml_root(&y), "task");
+    int yes = n && glia_yaml_string(&y, n, "task", &task, &err) == GLIA_OK && strcmp(task, "word2vec") == 0;
+    glia_yaml_free(&y);
+    return yes;
+}
+
 static int cmd_train(int argc, char **argv)
 {
     glia_err err = {0};
@@ -123,6 +150,16 @@ static int cmd_train(int argc, char **argv)
         return 2;
     }
     int workers = glia_cli_setup_threads(argc, argv);
+    if (is_word2vec_recipe(argv[0])) {
+        if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "glia: cannot create %s: %s\n", out, strerror(errno));
+            return 1;
+        }
+        if (glia_w2v_recipe_run(argv[0], out, print_w2v, NULL, NULL, &err))
+            return glia_cli_fail(&err);
+        printf("word vectors written to %s (vectors.safetensors, vocab.txt)\n", out);
+        return 0;
+    }
     if (glia_recipe_load(argv[0], &recipe, &err))
         return glia_cli_fail(&err);
     recipe.workers = workers;

@@ -69,16 +69,18 @@ glia_status glia_w2v_config_check(const glia_w2v_config *c, glia_err *err)
     if (c->min_count < 1)
         return glia_err_set(err, GLIA_EINVAL, "word2vec: min_count must be at least 1, got %d", c->min_count);
     if (c->max_vocab < 0 || c->max_vocab == 1 || c->max_vocab == 2)
-        return glia_err_set(err, GLIA_EINVAL,
-                            "word2vec: max_vocab must be 0 (no cap) or at least 3 (\"<pad>\", \"<unk>\" and a "
-                            "word), got %d",
-                            c->max_vocab);
+        return glia_err_set(
+            err, GLIA_EINVAL,
+            "word2vec: max_vocab must be 0 (no cap) or at least 3 (\"<pad>\", \"<unk>\" and a "
+            "word), got %d",
+            c->max_vocab);
     if (c->epochs < 1 || c->epochs > 10000)
         return glia_err_set(err, GLIA_EINVAL, "word2vec: epochs must be in 1..10000, got %d", c->epochs);
     if (!(c->lr > 0 && c->lr <= 1))
         return glia_err_set(err, GLIA_EINVAL, "word2vec: lr must be in (0, 1], got %g", (double)c->lr);
     if (!(c->sample >= 0 && c->sample <= 1))
-        return glia_err_set(err, GLIA_EINVAL, "word2vec: sample must be in [0, 1], got %g", (double)c->sample);
+        return glia_err_set(err, GLIA_EINVAL, "word2vec: sample must be in [0, 1], got %g",
+                            (double)c->sample);
     return GLIA_OK;
 }
 
@@ -110,10 +112,17 @@ static inline float sigmoid(float x)
     return e / (1.0f + e);
 }
 
+/* Eight running sums: the compiler may not reorder a float sum by itself, and one sum is a
+ * chain of dependent adds; eight fixed lanes vectorise and still give the same bits every run. */
 static inline float dot(const float *restrict a, const float *restrict b, int dim)
 {
-    float s = 0;
-    for (int d = 0; d < dim; d++)
+    float lane[8] = {0};
+    int d = 0;
+    for (; d + 8 <= dim; d += 8)
+        for (int j = 0; j < 8; j++)
+            lane[j] += a[d + j] * b[d + j];
+    float s = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+    for (; d < dim; d++)
         s += a[d] * b[d];
     return s;
 }
@@ -137,18 +146,28 @@ static double sgns_coefficients(const float *center, const float *const *outputs
     return loss;
 }
 
-double glia_w2v_sgns(const float *center, const float *const *outputs, int n_outputs, int dim, float *grad_center,
-                     float *const *grad_outputs)
+/* dL/dcenter = sum_k coef[k] outputs[k], into grad[0..dim): the trainer's step and
+ * glia_w2v_sgns share it, so the gradient check covers what training applies. */
+static inline void center_gradient(const float *const *outputs, int n, int dim, const float *restrict coef,
+                                   float *restrict grad)
+{
+    memset(grad, 0, (size_t)dim * sizeof *grad);
+    for (int k = 0; k < n; k++) {
+        const float *restrict u = outputs[k];
+        float g = coef[k];
+        for (int d = 0; d < dim; d++)
+            grad[d] += g * u[d];
+    }
+}
+
+double glia_w2v_sgns(const float *center, const float *const *outputs, int n_outputs, int dim,
+                     float *grad_center, float *const *grad_outputs)
 {
     float coef[128];
     GLIA_ASSERT(n_outputs >= 1 && n_outputs <= (int)(sizeof coef / sizeof coef[0]));
     double loss = sgns_coefficients(center, outputs, n_outputs, dim, coef);
-    if (grad_center) {
-        memset(grad_center, 0, (size_t)dim * sizeof *grad_center);
-        for (int k = 0; k < n_outputs; k++)
-            for (int d = 0; d < dim; d++)
-                grad_center[d] += coef[k] * outputs[k][d];
-    }
+    if (grad_center)
+        center_gradient(outputs, n_outputs, dim, coef, grad_center);
     if (grad_outputs)
         for (int k = 0; k < n_outputs; k++)
             for (int d = 0; d < dim; d++)
@@ -224,8 +243,8 @@ static glia_status build_alias(const size_t *counts, size_t V, float *prob, int3
     while (ns > 0) {
         int32_t s = small[--ns];
         prob[s] = counts[s] ? 1.0f : 0.0f;
-        if (!counts[s]) /* a zero-count word keeps rounding from ever landing on it */
-            alias[s] = alias[s] == s ? (int32_t)(V - 1) : alias[s];
+        if (!counts[s]) /* never a word that does not occur ("<pad>", "<unk>"), even after rounding */
+            alias[s] = (int32_t)(V - 1);
     }
 out:
     free(scaled);
@@ -247,13 +266,7 @@ static inline int32_t draw_noise(glia_rng *rng, const float *prob, const int32_t
 static inline void sgns_step(float *restrict center, float *const *outputs, int n, int dim, float alpha,
                              float *restrict coef, float *restrict grad)
 {
-    memset(grad, 0, (size_t)dim * sizeof *grad);
-    for (int k = 0; k < n; k++) {
-        const float *restrict u = outputs[k];
-        float g = coef[k];
-        for (int d = 0; d < dim; d++)
-            grad[d] += g * u[d];
-    }
+    center_gradient((const float *const *)outputs, n, dim, coef, grad);
     for (int k = 0; k < n; k++) {
         float *restrict u = outputs[k];
         float g = -alpha * coef[k];
@@ -267,13 +280,14 @@ static inline void sgns_step(float *restrict center, float *const *outputs, int 
 typedef struct {
     glia_vocab *vocab;
     size_t V;
-    int32_t *ids;     /* the training stream: in-vocabulary ids of every text, back to back */
-    size_t *starts;   /* text t is ids[starts[t] .. starts[t+1]) */
-    size_t *counts;   /* per id, in the stream */
-    float *keep;      /* per id, probability of surviving subsampling */
-    float *prob;      /* alias table */
+    int32_t *ids;   /* the training stream: in-vocabulary ids of every text, back to back */
+    size_t *starts; /* text t is ids[starts[t] .. starts[t+1]) */
+    size_t *counts; /* per id, in the stream */
+    float *keep;    /* per id, probability of surviving subsampling */
+    float *prob;    /* alias table */
     int32_t *alias;
     int32_t *sentence; /* one subsampled text */
+    uint32_t *order;   /* the texts of an epoch, shuffled */
     float *out;        /* output vectors [V, dim] */
     float *coef, *grad;
     float **outputs;
@@ -290,13 +304,15 @@ static void trainer_free(trainer *t)
     free(t->prob);
     free(t->alias);
     free(t->sentence);
+    free(t->order);
     free(t->out);
     free(t->coef);
     free(t->grad);
     free(t->outputs);
 }
 
-static glia_status prepare(trainer *t, const char *const *texts, size_t n, const glia_w2v_config *c, glia_err *err)
+static glia_status prepare(trainer *t, const char *const *texts, size_t n, const glia_w2v_config *c,
+                           glia_err *err)
 {
     glia_status rc;
     encoder e = {0};
@@ -307,7 +323,10 @@ static glia_status prepare(trainer *t, const char *const *texts, size_t n, const
     if (t->V > INT32_MAX)
         return glia_err_set(err, GLIA_EINVAL, "word2vec: %zu words is more than ids can hold", t->V);
     e.vocab = t->vocab;
-    if (!(t->starts = malloc((n + 1) * sizeof *t->starts)))
+    if (n > UINT32_MAX)
+        return glia_err_set(err, GLIA_EINVAL, "word2vec: %zu texts is more than 2^32 - 1", n);
+    if (!(t->starts = malloc((n + 1) * sizeof *t->starts)) ||
+        !(t->order = malloc((n ? n : 1) * sizeof *t->order)))
         return glia_err_set(err, GLIA_ENOMEM, "word2vec: out of memory for %zu texts", n);
     for (size_t i = 0; i < n; i++) {
         t->starts[i] = e.n;
@@ -339,7 +358,8 @@ static glia_status prepare(trainer *t, const char *const *texts, size_t n, const
     t->outputs = malloc(nout * sizeof *t->outputs);
     if (!t->counts || !t->keep || !t->prob || !t->alias || !t->sentence || !t->out || !t->coef || !t->grad ||
         !t->outputs)
-        return glia_err_set(err, GLIA_ENOMEM, "word2vec: out of memory for %zu words of %zu dimensions", V, dim);
+        return glia_err_set(err, GLIA_ENOMEM, "word2vec: out of memory for %zu words of %zu dimensions", V,
+                            dim);
     for (size_t i = 0; i < e.n; i++)
         t->counts[t->ids[i]]++;
     /* word2vec.c: keep with probability (sqrt(f / t) + 1) * t / f, f = count / stream length */
@@ -351,8 +371,9 @@ static glia_status prepare(trainer *t, const char *const *texts, size_t n, const
     return build_alias(t->counts, V, t->prob, t->alias, err);
 }
 
-glia_status glia_w2v_train(const char *const *texts, size_t n, const glia_w2v_config *cfg, glia_w2v_progress_fn cb,
-                           void *user, const atomic_int *cancel, glia_w2v **out, glia_err *err)
+glia_status glia_w2v_train(const char *const *texts, size_t n, const glia_w2v_config *cfg,
+                           glia_w2v_progress_fn cb, void *user, const atomic_int *cancel, glia_w2v **out,
+                           glia_err *err)
 {
     glia_status rc;
     trainer t = {0};
@@ -383,7 +404,13 @@ glia_status glia_w2v_train(const char *const *texts, size_t n, const glia_w2v_co
     for (int epoch = 1; epoch <= cfg->epochs; epoch++) {
         double started = now_seconds(), loss = 0;
         size_t pairs = 0;
-        for (size_t s = 0; s < n; s++) {
+        /* The sources come in blocks (WordNet's nouns by topic, then verbs, ..., then reviews), so
+         * an unshuffled pass would end every epoch on one topic at the lowest learning rate. */
+        for (size_t i = 0; i < n; i++)
+            t.order[i] = (uint32_t)i;
+        glia_rng_shuffle(&rng, t.order, n);
+        for (size_t i = 0; i < n; i++) {
+            const size_t s = t.order[i];
             if (cancel && atomic_load(cancel)) {
                 rc = glia_err_set(err, GLIA_ECANCELLED, "word2vec: cancelled in epoch %d of %d", epoch,
                                   cfg->epochs);
@@ -455,9 +482,18 @@ void glia_w2v_free(glia_w2v *m)
     free(m);
 }
 
-const glia_vocab *glia_w2v_vocab(const glia_w2v *m) { return m->vocab; }
-int glia_w2v_dim(const glia_w2v *m) { return m->dim; }
-const float *glia_w2v_vectors(const glia_w2v *m) { return m->vectors; }
+const glia_vocab *glia_w2v_vocab(const glia_w2v *m)
+{
+    return m->vocab;
+}
+int glia_w2v_dim(const glia_w2v *m)
+{
+    return m->dim;
+}
+const float *glia_w2v_vectors(const glia_w2v *m)
+{
+    return m->vectors;
+}
 
 static glia_status join(char *out, size_t size, const char *dir, const char *name, glia_err *err)
 {
@@ -479,8 +515,8 @@ glia_status glia_w2v_save(const glia_w2v *m, const char *dir, glia_err *err)
     size_t nmeta = 2;
     if (m->trained) {
         const glia_w2v_config *c = &m->cfg;
-        static const char *const keys[] = {"dim",    "window", "negative", "min_count", "epochs",
-                                           "lr",     "sample", "seed",     "texts"};
+        static const char *const keys[] = {"dim", "window", "negative", "min_count", "epochs",
+                                           "lr",  "sample", "seed",     "texts"};
         snprintf(fields[0], sizeof fields[0], "%d", c->dim);
         snprintf(fields[1], sizeof fields[1], "%d", c->window);
         snprintf(fields[2], sizeof fields[2], "%d", c->negative);
@@ -497,7 +533,8 @@ glia_status glia_w2v_save(const glia_w2v *m, const char *dir, glia_err *err)
     }
     meta[nmeta] = NULL;
     int64_t shape[2] = {(int64_t)glia_vocab_size(m->vocab), m->dim};
-    glia_st_entry entry = {.name = "weight", .dtype = GLIA_DT_F32, .ndim = 2, .shape = shape, .data = m->vectors};
+    glia_st_entry entry = {
+        .name = "weight", .dtype = GLIA_DT_F32, .ndim = 2, .shape = shape, .data = m->vectors};
     if ((rc = join(path, sizeof path, dir, "vectors.safetensors", err)))
         return rc;
     return glia_st_write(path, &entry, 1, meta, err);
@@ -512,21 +549,24 @@ glia_status glia_w2v_load(const char *dir, glia_w2v **out, glia_err *err)
     *out = NULL;
     if (!m)
         return glia_err_set(err, GLIA_ENOMEM, "word2vec: out of memory");
-    if ((rc = join(path, sizeof path, dir, "vocab.txt", err)) || (rc = glia_vocab_load(path, &m->vocab, err)) ||
+    if ((rc = join(path, sizeof path, dir, "vocab.txt", err)) ||
+        (rc = glia_vocab_load(path, &m->vocab, err)) ||
         (rc = join(path, sizeof path, dir, "vectors.safetensors", err)) || (rc = glia_st_open(path, &f, err)))
         goto fail;
     size_t V = glia_vocab_size(m->vocab);
     const glia_st_tensor *w = glia_st_find(f, "weight");
     if (!w) {
-        rc = glia_err_set(err, GLIA_EFORMAT, "%s: no tensor 'weight' (word2vec vectors are [words, dim])", path);
+        rc = glia_err_set(err, GLIA_EFORMAT, "%s: no tensor 'weight' (word2vec vectors are [words, dim])",
+                          path);
         goto fail;
     }
     if (w->ndim != 2 || w->shape[0] != (int64_t)V || w->shape[1] < 1 || w->shape[1] > MAX_DIM) {
-        rc = glia_err_set(err, GLIA_EFORMAT,
-                          "%s: 'weight' must be [%zu, dim] (one row per line of vocab.txt, dim 1..%d), got %d "
-                          "dimensions [%lld, %lld]",
-                          path, V, MAX_DIM, w->ndim, w->ndim > 0 ? (long long)w->shape[0] : 0LL,
-                          w->ndim > 1 ? (long long)w->shape[1] : 0LL);
+        rc =
+            glia_err_set(err, GLIA_EFORMAT,
+                         "%s: 'weight' must be [%zu, dim] (one row per line of vocab.txt, dim 1..%d), got %d "
+                         "dimensions [%lld, %lld]",
+                         path, V, MAX_DIM, w->ndim, w->ndim > 0 ? (long long)w->shape[0] : 0LL,
+                         w->ndim > 1 ? (long long)w->shape[1] : 0LL);
         goto fail;
     }
     m->dim = (int)w->shape[1];
@@ -547,8 +587,8 @@ fail:
     return rc;
 }
 
-glia_status glia_w2v_nearest(const glia_w2v *m, const char *token, int k, int32_t *ids, float *sims, int *found,
-                             glia_err *err)
+glia_status glia_w2v_nearest(const glia_w2v *m, const char *token, int k, int32_t *ids, float *sims,
+                             int *found, glia_err *err)
 {
     const size_t V = glia_vocab_size(m->vocab), dim = (size_t)m->dim;
     int32_t q = glia_vocab_id(m->vocab, token);
@@ -591,10 +631,11 @@ glia_status glia_w2v_apply(const char *dir, const glia_vocab *target, float *wei
     if ((rc = glia_w2v_load(dir, &m, err)))
         return rc;
     if (m->dim != dim) {
-        rc = glia_err_set(err, GLIA_EINVAL,
-                          "%s: the word2vec vectors have %d dimensions but the embedding has %d (train word2vec "
-                          "with dim: %d, or give the embedding %d)",
-                          dir, m->dim, dim, dim, m->dim);
+        rc = glia_err_set(
+            err, GLIA_EINVAL,
+            "%s: the word2vec vectors have %d dimensions but the embedding has %d (train word2vec "
+            "with dim: %d, or give the embedding %d)",
+            dir, m->dim, dim, dim, m->dim);
         goto out;
     }
     for (size_t id = 2; id < glia_vocab_size(target); id++) {
@@ -615,9 +656,9 @@ out:
 
 glia_status glia_w2v_recipe_load(const char *path, glia_w2v_recipe *r, glia_err *err)
 {
-    static const char *const keys[] = {"task",   "corpus", "wordnet_dir", "dim",    "window", "negative",
-                                       "min_count", "max_vocab", "epochs",   "lr",     "sample", "seed",
-                                       NULL};
+    static const char *const keys[] = {"task",     "corpus",    "wordnet_dir", "dim",    "window",
+                                       "negative", "min_count", "max_vocab",   "epochs", "lr",
+                                       "sample",   "seed",      NULL};
     glia_yaml y;
     glia_status rc;
     const char *task = NULL, *wordnet_dir = NULL;
@@ -654,8 +695,8 @@ glia_status glia_w2v_recipe_load(const char *path, glia_w2v_recipe *r, glia_err 
         } else if (strcmp(name, "uci-sentiment") == 0) {
             bit = GLIA_W2V_CORPUS_UCI;
         } else {
-            rc = glia_yaml_error(&y, e, GLIA_EINVAL, err, "corpus: '%s' is not known (known: wordnet, uci-sentiment)",
-                                 name);
+            rc = glia_yaml_error(&y, e, GLIA_EINVAL, err,
+                                 "corpus: '%s' is not known (known: wordnet, uci-sentiment)", name);
             goto out;
         }
         if (r->corpus & bit) {
@@ -702,8 +743,8 @@ out:
     return rc;
 }
 
-glia_status glia_w2v_recipe_run(const char *recipe_path, const char *out_dir, glia_w2v_progress_fn cb, void *user,
-                                const atomic_int *cancel, glia_err *err)
+glia_status glia_w2v_recipe_run(const char *recipe_path, const char *out_dir, glia_w2v_progress_fn cb,
+                                void *user, const atomic_int *cancel, glia_err *err)
 {
     glia_w2v_recipe *r = malloc(sizeof *r);
     glia_wordnet_corpus wordnet = {0};
@@ -734,7 +775,7 @@ glia_status glia_w2v_recipe_run(const char *recipe_path, const char *out_dir, gl
         (rc = glia_w2v_save(m, out_dir, err)))
         goto out;
 out:
-    if (rc && rc != GLIA_ECANCELLED && strncmp(err->msg, recipe_path, strlen(recipe_path)) != 0)
+    if (rc && rc != GLIA_ECANCELLED && err && strncmp(err->msg, recipe_path, strlen(recipe_path)) != 0)
         glia_err_prefix(err, "%s", recipe_path);
     glia_w2v_free(m);
     free(texts);

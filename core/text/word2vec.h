@@ -14,7 +14,9 @@
  * over `negative` noise words drawn from the unigram distribution raised to 0.75, skipping a
  * draw equal to the context word; plain SGD with the learning rate decaying linearly from lr to
  * lr * 1e-4 over all epochs; frequent words dropped with probability 1 - (sqrt(f/t) + 1) t/f
- * (f the word's share of the corpus, t = sample). Input vectors v start uniform in
+ * (f the word's share of the corpus, t = sample). Unlike word2vec.c, the texts are visited in a
+ * new random order every epoch: corpora here come in blocks (WordNet's nouns grouped by topic,
+ * then the reviews), and a fixed order ends each epoch on one block. Input vectors v start uniform in
  * [-0.5/dim, 0.5/dim], output vectors u at zero. The gradient of one pair is taken in full before
  * any vector moves (glia_w2v_sgns), so a training step is exactly an SGD step on that loss.
  *
@@ -39,14 +41,14 @@
 #include "core/text/vocab.h"
 
 typedef struct {
-    int dim;           /* vector size (100) */
-    int window;        /* largest distance to a context word (5) */
-    int negative;      /* noise words per context word (5) */
-    int min_count;     /* tokens seen fewer times are dropped (5) */
-    int max_vocab;     /* 0: no cap; else the vocabulary's size cap, "<pad>"/"<unk>" included */
-    int epochs;        /* passes over the corpus (5) */
-    float lr;          /* starting learning rate (0.025), decaying linearly to lr * 1e-4 */
-    float sample;      /* subsampling threshold t (1e-3); 0 keeps every word */
+    int dim;            /* vector size (100) */
+    int window;         /* largest distance to a context word (5) */
+    int negative;       /* noise words per context word (5) */
+    int min_count;      /* tokens seen fewer times are dropped (5) */
+    int max_vocab;      /* 0: no cap; else the vocabulary's size cap, "<pad>"/"<unk>" included */
+    int epochs;         /* passes over the corpus (5) */
+    float lr;           /* starting learning rate (0.025), decaying linearly to lr * 1e-4 */
+    float sample;       /* subsampling threshold t (1e-3); 0 keeps every word */
     unsigned long seed; /* (1) */
 } glia_w2v_config;
 
@@ -65,10 +67,10 @@ typedef struct {
     float lr;             /* learning rate at the end of the epoch */
     size_t pairs;         /* (centre, context) pairs trained this epoch */
     /* the corpus, the same in every call */
-    size_t texts;         /* texts given */
-    size_t tokens;        /* their tokens, every one */
-    size_t train_tokens;  /* tokens in the vocabulary (not "<unk>"): the training stream */
-    size_t vocab;         /* vocabulary size, "<pad>"/"<unk>" included */
+    size_t texts;        /* texts given */
+    size_t tokens;       /* their tokens, every one */
+    size_t train_tokens; /* tokens in the vocabulary (not "<unk>"): the training stream */
+    size_t vocab;        /* vocabulary size, "<pad>"/"<unk>" included */
 } glia_w2v_progress;
 
 /* Called after every epoch; p is borrowed for the call. */
@@ -80,8 +82,9 @@ typedef struct glia_w2v glia_w2v; /* opaque: a vocabulary and its input vectors 
  * cancel (may be NULL) is read between texts, and a non-zero value stops with GLIA_ECANCELLED.
  * A corpus left with no pair to train on (every token below min_count, every text one word) is
  * GLIA_EINVAL. *out is the caller's (glia_w2v_free); NULL on failure. */
-glia_status glia_w2v_train(const char *const *texts, size_t n, const glia_w2v_config *cfg, glia_w2v_progress_fn cb,
-                           void *user, const atomic_int *cancel, glia_w2v **out, glia_err *err);
+glia_status glia_w2v_train(const char *const *texts, size_t n, const glia_w2v_config *cfg,
+                           glia_w2v_progress_fn cb, void *user, const atomic_int *cancel, glia_w2v **out,
+                           glia_err *err);
 
 /* Reads a directory written by glia_w2v_save; the tensor must be "weight" [V, dim] with V the
  * size of vocab.txt. Errors name the file. */
@@ -101,8 +104,8 @@ const float *glia_w2v_vectors(const glia_w2v *m); /* [glia_vocab_size(vocab), di
 /* Up to k tokens closest to token by cosine similarity (the token itself, "<pad>" and "<unk>"
  * excluded), most similar first: ids[0..*found) and their similarities. GLIA_ENOTFOUND when
  * the vocabulary does not hold token. */
-glia_status glia_w2v_nearest(const glia_w2v *m, const char *token, int k, int32_t *ids, float *sims, int *found,
-                             glia_err *err);
+glia_status glia_w2v_nearest(const glia_w2v *m, const char *token, int k, int32_t *ids, float *sims,
+                             int *found, glia_err *err);
 
 /* Copies into weight (row-major [glia_vocab_size(target), dim]) the vector of every token of
  * target that the word2vec vocabulary in dir holds; every other row, and the rows of "<pad>" and
@@ -116,8 +119,8 @@ glia_status glia_w2v_apply(const char *dir, const glia_vocab *target, float *wei
  *     L = -log s(outputs[0] . center) - sum_{k>=1} log s(-outputs[k] . center).
  * When grad_center is not NULL, writes dL/dcenter there; when grad_outputs is not NULL, writes
  * dL/doutputs[k] to grad_outputs[k]. The trainer's step is built on the same arithmetic. */
-double glia_w2v_sgns(const float *center, const float *const *outputs, int n_outputs, int dim, float *grad_center,
-                     float *const *grad_outputs);
+double glia_w2v_sgns(const float *center, const float *const *outputs, int n_outputs, int dim,
+                     float *grad_center, float *const *grad_outputs);
 
 /* ---- recipes ---- */
 
@@ -144,7 +147,7 @@ glia_status glia_w2v_recipe_load(const char *path, glia_w2v_recipe *r, glia_err 
  * wordnet = the glosses of wordnet.h; uci-sentiment = the TRAIN split of uci.h's data set, from
  * glia_uci_default_dir() (never dev or test: the classifier is judged on those). Trains and
  * saves into out_dir (glia_w2v_save). */
-glia_status glia_w2v_recipe_run(const char *recipe_path, const char *out_dir, glia_w2v_progress_fn cb, void *user,
-                                const atomic_int *cancel, glia_err *err);
+glia_status glia_w2v_recipe_run(const char *recipe_path, const char *out_dir, glia_w2v_progress_fn cb,
+                                void *user, const atomic_int *cancel, glia_err *err);
 
 #endif

@@ -126,15 +126,15 @@ static glia_status read_file(builder *b, const char *path, glia_err *err)
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
             len--;
         if (!glia_tok_utf8_valid(line, len, &bad)) {
-            rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: invalid UTF-8 at byte %zu of the line", path, lineno,
-                              bad);
+            rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: invalid UTF-8 at byte %zu of the line", path,
+                              lineno, bad);
             goto out;
         }
         const char *bar = len ? memchr(line, '|', len) : NULL;
         if (len == 0 || !isdigit((unsigned char)line[0]) || !bar || bar == line || bar[-1] != ' ') {
             rc = glia_err_set(err, GLIA_EFORMAT,
-                              "%s:%zu: expected a synset line (offset, fields, then '| ' and the gloss)", path,
-                              lineno);
+                              "%s:%zu: expected a synset line (offset, fields, then '| ' and the gloss)",
+                              path, lineno);
             goto out;
         }
         b->synsets++;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/nn/loss.h"
+#include "core/text/word2vec.h"
 #include "core/train/checkpoint.h"
 
 /* ---- encoded data ---- */
@@ -124,8 +125,9 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
                  glia_lexicon_table(r->lexicons, r->nlexicons, job->vocab, table, job->lexicon_matched, err)))
             goto fail;
     }
-    if (r->pretrained[0]) {
-        rc = glia_err_set(err, GLIA_EUNSUPPORTED, "%s: embedding.pretrained is not available yet", r->path);
+    if (r->pretrained[0] && (rc = glia_w2v_apply(r->pretrained, job->vocab, job->net->embedding.weight.value,
+                                                 cfg.embedding_dim, &job->pretrained_found, err))) {
+        glia_err_prefix(err, "%s: embedding.pretrained", r->path);
         goto fail;
     }
     if ((rc = glia_text_data_from_uci(&job->set, GLIA_UCI_TRAIN, job->vocab, m->max_tokens, &job->train,

@@ -762,11 +762,10 @@ static enum MHD_Result route_training(request *r)
     }
     if (rest[0] == '\0' && get)
         status = jobs_get(s->d.jobs, id, &out, &p);
-    return answer_job(r, status, out, &p, NULL);
-    if (rest[0] == '\0' || strcmp(rest, "/cancel") == 0)
+    else if (rest[0] == '\0' || strcmp(rest, "/cancel") == 0) /* DELETE /v1/jobs/{id} cancels too */
         status = jobs_cancel(s->d.jobs, id, &out, &p);
-    return answer_job(r, status, out, &p, NULL);
-    status = jobs_resume(s->d.jobs, id, &out, &p);
+    else
+        status = jobs_resume(s->d.jobs, id, &out, &p);
     return answer_job(r, status, out, &p, NULL);
 }
 

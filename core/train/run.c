@@ -99,7 +99,7 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
     glia_dataset train = glia_dataset_view(&all, 0, all.n - nval);
     glia_dataset val = glia_dataset_view(&all, all.n - nval, nval);
     if (h->start) {
-        glia_run_info info = {m.name, r->dataset, train.n, val.n, net->size, 0};
+        glia_run_info info = {m.name, r->dataset, train.n, val.n, net->size, 0, 0};
         h->start(&info, h->user);
     }
     if ((rc = glia_train(r, net, 0, &train, &val, h->progress, h->user, h->cancel, &res->train, err)))
@@ -140,8 +140,13 @@ static glia_status run_text(const glia_recipe *r, const char *out, long version,
         return rc;
     const glia_manifest *m = &job.manifest;
     if (h->start) {
-        glia_run_info info = {m->name,           r->dataset,    (size_t)job.train.n,
-                              (size_t)job.dev.n, job.net->size, glia_vocab_size(job.vocab)};
+        glia_run_info info = {.model = m->name,
+                              .dataset = r->dataset,
+                              .train = (size_t)job.train.n,
+                              .val = (size_t)job.dev.n,
+                              .parameters = job.net->size,
+                              .vocabulary = glia_vocab_size(job.vocab),
+                              .pretrained = job.pretrained_found};
         h->start(&info, h->user);
     }
     if ((rc = glia_text_train(r, job.net, &job.train, &job.dev, h->progress, h->user, h->cancel, &res->train,
@@ -204,8 +209,8 @@ glia_status glia_run_evaluate(const glia_recipe *r, const char *bundle_path, dou
         glia_uci_free(&set);
     } else {
         glia_dataset test = {0};
-        if (!(rc = glia_dataset_load_fashion(r->dataset_path[0] ? r->dataset_path : NULL, "test", &b.manifest.pre, 0,
-                                             &test, err)))
+        if (!(rc = glia_dataset_load_fashion(r->dataset_path[0] ? r->dataset_path : NULL, "test",
+                                             &b.manifest.pre, 0, &test, err)))
             rc = glia_evaluate(b.net, &test, 256, r->workers, NULL, accuracy, err);
         glia_dataset_free(&test);
     }

@@ -25,6 +25,7 @@ typedef struct {
     size_t train, val;   /* examples */
     size_t parameters;
     size_t vocabulary; /* text models: tokens; else 0 */
+    size_t pretrained; /* text models: tokens whose embedding came from embedding.pretrained */
 } glia_run_info;
 
 typedef struct {

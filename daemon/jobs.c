@@ -853,8 +853,8 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
         return fail(p, 422, "%s", errors);
     /* the record, then the recipe it describes: built exactly as the job thread will */
     json_t *rec =
-        json_pack("{s:O, s:s, s:O}", "model", model, "promote", prom ? json_string_value(prom) : "never",
-                  "recipe", recipe ? recipe : json_object());
+        json_pack("{s:O, s:s, s:o}", "model", model, "promote", prom ? json_string_value(prom) : "never",
+                  "recipe", recipe ? json_deep_copy(recipe) : json_object());
     if (json_is_object(dataset))
         json_object_set(rec, "dataset", (json_t *)dataset);
     glia_recipe r;

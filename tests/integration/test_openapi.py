@@ -109,11 +109,36 @@ def main():
          {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["good", "bad"]}]}, {}),
         ("/v2/models/{name}/infer", "post", "/v2/models/sentiment-lstm/infer",
          {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [""]}]}, {}),
+        # training: a dry run and a real (tiny) job, its listing, cancel, resume, promotion
+        ("/v1/train", "post", "/v1/train", {"model": "fashion-cnn", "dry_run": True}, admin),
+        ("/v1/train", "post", "/v1/train", {"model": "fashion-cnn"}, {}),
+        ("/v1/train", "post", "/v1/train", {"model": "fashion-cnn", "recipe": {"epochs": 0}}, admin),
+        ("/v1/train", "post", "/v1/train", {"model": "fashion-cnn", "dataset": {"limit": 300, "validation": 50},
+                                            "recipe": {"epochs": 1}}, admin),
+        ("/v1/train", "get", "/v1/train", None, admin),
+        ("/v1/jobs", "get", "/v1/jobs", None, admin),
+        ("/v1/jobs", "get", "/v1/jobs?status=bogus", None, admin),
+        ("/v1/jobs/{id}", "get", "/v1/jobs/JOB", None, admin),
+        ("/v1/jobs/{id}", "get", "/v1/jobs/nope", None, admin),
+        ("/v1/jobs/{id}/resume", "post", "/v1/jobs/JOB/resume", b"", admin),
+        ("/v1/jobs/{id}/cancel", "post", "/v1/jobs/nope/cancel", b"", admin),
+        ("/v1/jobs/{id}", "delete", "/v1/jobs/JOB", None, admin),
+        ("/v1/models/{name}/versions/{version}/promote", "post", "/v1/models/fashion-cnn/versions/1/promote",
+         b"", admin),
+        ("/v1/models/{name}/versions/{version}/promote", "post", "/v1/models/fashion-cnn/versions/99/promote",
+         b"", admin),
+        ("/v1/models/{name}/versions/{version}/promote", "post", "/v1/models/fashion-cnn/versions/1/promote",
+         b"", {}),
     ]
     problems, statuses = [], set()
     try:
+        job_id = None
         for template, method, path, body, headers in calls:
+            if "JOB" in path:
+                path = path.replace("JOB", job_id or "none")
             status, h, data = d.request(method.upper(), path, body, headers)
+            if template == "/v1/train" and status == 202:
+                job_id = json.loads(data)["id"]
             statuses.add(status)
             ctype = h.get("content-type", "")
             try:

@@ -37,6 +37,7 @@ void config_defaults(config *c)
     c->train_threads = 1;
     c->train_nice = 10;
     c->train_max_queued = 16;
+    c->max_dataset_bytes = 256L << 20;
     snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/gliad");
     c->log_level = CONFIG_LOG_INFO;
 }
@@ -246,7 +247,7 @@ glia_status config_load(const char *path, config *c, glia_err *err)
         "state_dir", "auth",    "log",   "training", NULL};
     static const char *const queue_keys[] = {"length", "timeout_ms", NULL};
     static const char *const batch_keys[] = {"max_size", "max_wait_us", NULL};
-    static const char *const train_keys[] = {"threads", "nice", "max_queued", NULL};
+    static const char *const train_keys[] = {"threads", "nice", "max_queued", "max_dataset", NULL};
     static const char *const limit_keys[] = {"body", NULL};
     static const char *const auth_keys[] = {"admin_token_file", "inference_token_file", NULL};
     glia_yaml y;
@@ -280,6 +281,19 @@ glia_status config_load(const char *path, config *c, glia_err *err)
          (rc = opt_int(&y, n, "training", "nice", 0, 19, &c->train_nice, err)) ||
          (rc = opt_int(&y, n, "training", "max_queued", 1, 10000, &c->train_max_queued, err))))
         goto out;
+    if ((n = glia_yaml_get(&y, root, "training")) && (v = glia_yaml_get(&y, n, "max_dataset"))) {
+        const char *s;
+        if ((rc = glia_yaml_string(&y, v, "training.max_dataset", &s, err)))
+            goto out;
+        long bytes = parse_size(s);
+        if (bytes < 1024 || bytes > (64L << 30)) {
+            rc = glia_yaml_error(&y, v, GLIA_EINVAL, err,
+                                 "training.max_dataset: '%s' is not a size from 1KiB to 64GiB (e.g. 256MiB)",
+                                 s);
+            goto out;
+        }
+        c->max_dataset_bytes = bytes;
+    }
     if ((n = glia_yaml_get(&y, root, "batching")) &&
         ((rc = glia_yaml_check_keys(&y, n, "batching", batch_keys, err)) ||
          (rc = opt_int(&y, n, "batching", "max_size", 1, 4096, &c->batch_max_size, err)) ||

@@ -37,6 +37,7 @@ typedef struct {
     int train_threads;          /* trainer threads of a training job, 1..64; default 1 */
     int train_nice;             /* niceness added to the training thread, 0..19; default 10 */
     int train_max_queued;       /* training jobs waiting at most, 1..10000; default 16 */
+    long max_dataset_bytes;     /* one POST /v1/datasets upload at most, 1 KiB..64 GiB; default 256 MiB */
     int nmodels;
     config_model *models; /* owned */
     char state_dir[CONFIG_PATH_MAX];

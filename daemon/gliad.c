@@ -51,6 +51,7 @@ typedef struct {
     workq *queue;
     metrics *met;
     jobs *jobs;
+    datasets *data;
     server *http;
 } daemon_state;
 
@@ -257,10 +258,17 @@ int main(int argc, char **argv)
         goto fail;
     }
     if (!check_only) {
-        jobs_config jc = {
-            d.cfg.state_dir, d.reg, d.cfg.train_threads, d.cfg.train_nice, d.cfg.train_max_queued,
-            configured_path, &d};
         /* without a usable state directory gliad still serves; only training is off */
+        if (datasets_open(d.cfg.state_dir, d.cfg.max_dataset_bytes, &d.data, &err) != GLIA_OK)
+            log_warn("uploaded data sets are disabled: %s", err.msg);
+        jobs_config jc = {d.cfg.state_dir,
+                          d.reg,
+                          d.cfg.train_threads,
+                          d.cfg.train_nice,
+                          d.cfg.train_max_queued,
+                          configured_path,
+                          &d,
+                          d.data};
         if (jobs_open(&jc, &d.jobs, &err) != GLIA_OK)
             log_warn("training jobs are disabled (the routes answer 503): %s", err.msg);
     }
@@ -274,8 +282,8 @@ int main(int argc, char **argv)
     workq_config qc = {workers, d.cfg.queue_length, d.cfg.batch_max_size, d.cfg.batch_max_wait_us};
     if (workq_new(&qc, on_batch, &d, &d.queue, &err) != GLIA_OK)
         goto fail;
-    server_deps deps = {&d.cfg,          d.reg,   d.queue,    d.met, admin_token,
-                        inference_token, workers, reload_one, &d,    d.jobs};
+    server_deps deps = {&d.cfg,  d.reg,      d.queue, d.met,  admin_token, inference_token,
+                        workers, reload_one, &d,      d.jobs, d.data};
     if (server_start(&deps, &d.http, &err) != GLIA_OK)
         goto fail;
     log_info("gliad %s listening on %s port %d: %d worker(s), queue %d, batches up to %d waiting %d us, "
@@ -317,6 +325,7 @@ fail:
 done:
     server_stop(d.http);
     jobs_close(d.jobs); /* a running job stops at its next step: interrupted, resumable */
+    datasets_close(d.data);
     workq_free(d.queue);
     registry_free(d.reg);
     metrics_free(d.met);

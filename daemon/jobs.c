@@ -434,9 +434,14 @@ static glia_status job_recipe(jobs *j, const json_t *rec, glia_recipe *r, glia_e
         over = json_object();
     json_object_del(over, "max_runtime_seconds");
     const json_t *ds = json_object_get(rec, "dataset");
+    const char *file = json_string_value(json_object_get(ds, "file"));
+    if (file)
+        snprintf(r->dataset_file, sizeof r->dataset_file, "%s", file);
     if (json_is_object(ds)) {
         json_t *d = json_deep_copy(ds);
         json_object_del(d, "name");
+        json_object_del(d, "file");
+        json_object_del(d, "records");
         if (json_object_size(d))
             json_object_set_new(over, "dataset", d);
         else
@@ -450,6 +455,43 @@ static glia_status job_recipe(jobs *j, const json_t *rec, glia_recipe *r, glia_e
     free(text);
     r->workers = j->cfg.threads;
     return rc;
+}
+
+/* Whether an uploaded data set can train model: only text models take one (jsonl), and
+ * every label in it must be one of the model's (by name or index). Fills why if not. */
+static void check_upload_fits(jobs *j, const char *model, const glia_recipe *r, const json_t *meta, char *why,
+                              size_t len)
+{
+    glia_manifest m;
+    glia_err err = {0};
+    const char *format = json_string_value(json_object_get(meta, "format"));
+    if (strcmp(r->dataset, "uci-sentiment") != 0 || !format || strcmp(format, "jsonl") != 0) {
+        snprintf(why, len,
+                 "model %s trains on images (%s); uploaded data sets (jsonl) train text models only", model,
+                 r->dataset);
+        return;
+    }
+    if (glia_manifest_load(r->model, &m, &err) != GLIA_OK) {
+        snprintf(why, len, "%s", err.msg);
+        return;
+    }
+    const char *key;
+    json_t *count;
+    json_object_foreach(json_object_get(meta, "labels"), key, count)
+    {
+        char *end;
+        long idx = strtol(key, &end, 10);
+        int ok = !*end && idx >= 0 && idx < m.nlabels;
+        for (int i = 0; !ok && i < m.nlabels; i++)
+            ok = strcmp(key, m.labels[i]) == 0;
+        if (!ok) {
+            snprintf(why, len, "label '%s' (%lld records) is not one of model %s's %d labels", key,
+                     (long long)json_integer_value(count), model, m.nlabels);
+            break;
+        }
+    }
+    glia_manifest_free(&m);
+    (void)j;
 }
 
 /* ---- the job thread ---- */
@@ -863,16 +905,36 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
         json_decref(rec);
         return fail(p, 422, "%s", err.msg);
     }
+    json_t *upload = NULL; /* an uploaded data set's description */
+    char file[4300];
+    if (dname && json_is_string(dname) && strcmp(json_string_value(dname), r.dataset) != 0 && j->cfg.data &&
+        datasets_find(j->cfg.data, json_string_value(dname), file, sizeof file, &upload)) {
+        char why[512] = "";
+        check_upload_fits(j, json_string_value(model), &r, upload, why, sizeof why);
+        if (why[0]) {
+            json_decref(upload);
+            json_decref(rec);
+            return fail(p, 422, "dataset: %s", why);
+        }
+        json_t *ds = json_pack("{s:O, s:s, s:O}", "name", dname, "file", file, "records",
+                               json_object_get(upload, "records"));
+        json_decref(upload);
+        json_object_set_new(rec, "dataset", ds);
+        snprintf(r.dataset_file, sizeof r.dataset_file, "%s", file);
+        dname = NULL; /* accepted */
+    }
     if (dname && (!json_is_string(dname) || strcmp(json_string_value(dname), r.dataset) != 0)) {
         json_decref(rec);
-        return fail(p, 422,
-                    "dataset: model '%s' trains on '%s'; uploaded data sets are not supported yet, so "
-                    "dataset must be \"%s\" or left out",
-                    json_string_value(model), r.dataset, r.dataset);
+        return fail(
+            p, 422,
+            "dataset: '%s' is neither model %s's data set ('%s') nor an uploaded one (GET /v1/datasets "
+            "lists them)",
+            json_is_string(dname) ? json_string_value(dname) : "?", json_string_value(model), r.dataset);
     }
-    json_object_set_new(rec, "dataset",
-                        json_pack("{s:s, s:I, s:I}", "name", r.dataset, "limit", (json_int_t)r.limit,
-                                  "validation", (json_int_t)r.validation));
+    if (!r.dataset_file[0])
+        json_object_set_new(rec, "dataset",
+                            json_pack("{s:s, s:I, s:I}", "name", r.dataset, "limit", (json_int_t)r.limit,
+                                      "validation", (json_int_t)r.validation));
     json_t *effective =
         json_pack("{s:i, s:I, s:s, s:f, s:s, s:i}", "epochs", r.epochs, "seed", (json_int_t)r.seed,
                   "optimizer", glia_optim_kind_name(r.optim.kind), "lr", (double)r.optim.lr, "schedule",

@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "daemon/codec.h"
+#include "daemon/datasets.h"
 #include "daemon/registry.h"
 
 typedef struct jobs jobs;
@@ -41,6 +42,7 @@ typedef struct {
      * the base of a job's recipe), or NULL when NAME is not configured. Writes into buf. */
     const char *(*model_path)(void *user, const char *name, char *buf, size_t len);
     void *user;
+    datasets *data; /* uploaded data sets a job may name (NULL: none) */
 } jobs_config;
 
 /* Creates the directories, reads every record (a running one becomes interrupted), queues

@@ -58,6 +58,9 @@ typedef struct {
     float *x, *y;
     int n, top_k;
     workq_item item;
+    /* POST /v1/datasets: the body goes to a file as it arrives */
+    int uploading;
+    dataset_upload upload;
 } request;
 
 /* ---- responses ---- */
@@ -66,6 +69,7 @@ static const char *reason(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
     case 202: return "Accepted";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
@@ -880,6 +884,16 @@ static enum MHD_Result route(request *r)
             return send_json(r, 200, j);
         }
     }
+    if (strcmp(path, "/v1/datasets") == 0) {
+        r->route = path;
+        if (!get)
+            return method_not_allowed(r, "GET, POST");
+        if (check_token(r, s->d.admin_token, "admin", &ret))
+            return ret;
+        if (!s->d.data)
+            return send_error(r, 503, "uploads are off: gliad could not use its state_dir (see its log)");
+        return send_json(r, 200, datasets_list(s->d.data));
+    }
     if (strcmp(path, "/v1/train") == 0 || strncmp(path, "/v1/jobs", 8) == 0 ||
         (strncmp(path, "/v1/models/", 11) == 0 && strstr(path, "/versions/")))
         return route_training(r);
@@ -907,6 +921,30 @@ static enum MHD_Result route(request *r)
     return send_error(r, 404, "no route %s %s (see api-spec/openapi.yaml)", r->method, path);
 }
 
+/* The first call of POST /v1/datasets: admin token, size and format are checked before a
+ * byte of the body is read; then the body streams into a temporary file. */
+static enum MHD_Result begin_upload(request *r)
+{
+    server *s = r->s;
+    enum MHD_Result ret;
+    problem p = {0};
+    r->route = "/v1/datasets";
+    if (check_token(r, s->d.admin_token, "admin", &ret))
+        return ret;
+    if (!s->d.data)
+        return send_error(r, 503, "uploads are off: gliad could not use its state_dir (see its log)");
+    const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)datasets_max_bytes(s->d.data))
+        return send_error(
+            r, 413, "the data set has %s bytes; the limit is %ld (training.max_dataset in gliad's config)",
+            cl, datasets_max_bytes(s->d.data));
+    const char *format = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "format");
+    if (datasets_upload_begin(s->d.data, format, header(r, MHD_HTTP_HEADER_CONTENT_TYPE), &r->upload, &p))
+        return send_error(r, p.status, "%s", p.detail);
+    r->uploading = 1;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -927,6 +965,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->v2 = strncmp(url, "/v2", 3) == 0;
         make_request_id(r);
         atomic_fetch_add(&s->active, 1);
+        if (strcmp(url, "/v1/datasets") == 0 && strcmp(method, "POST") == 0)
+            return begin_upload(r); /* streamed to disk under its own limit, not limits.body */
         const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->d.cfg->body_limit)
             return send_error(r, 413,
@@ -939,6 +979,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return answer_inference(r);
     if (ph == PHASE_QUEUED)
         return MHD_YES; /* spurious call while suspended */
+    if (r->uploading && *upload_data_size) {
+        datasets_upload_write(s->d.data, &r->upload, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->uploading) {
+        json_t *out = NULL;
+        problem p = {0};
+        r->uploading = 0;
+        int status = datasets_upload_finish(s->d.data, &r->upload, &out, &p);
+        return status >= 400 ? send_error(r, status, "%s", p.detail) : send_json(r, status, out);
+    }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -978,6 +1030,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int status = r->status ? r->status : 499; /* 499: the client went away before an answer */
     metrics_http(s->d.met, r->route, r->method, status, seconds);
     log_info("%s %s %d %.1fms id=%s", r->method, r->path, status, seconds * 1e3, r->request_id);
+    if (r->uploading) /* the client went away mid-upload */
+        datasets_upload_abort(&r->upload);
     registry_model_unref(r->model);
     free(r->x);
     free(r->y);

@@ -34,7 +34,8 @@ typedef struct {
     /* POST /v1/models/{name}/reload: called on an HTTP thread; returns 0 or fills err */
     glia_status (*reload)(void *user, const char *name, glia_err *err);
     void *user;
-    jobs *jobs; /* training jobs (admin routes /v1/train, /v1/jobs, promotion); NULL: 503 */
+    jobs *jobs;     /* training jobs (admin routes /v1/train, /v1/jobs, promotion); NULL: 503 */
+    datasets *data; /* uploads (admin routes /v1/datasets); NULL: 503 */
 } server_deps;
 
 glia_status server_start(const server_deps *deps, server **out, glia_err *err);

@@ -268,3 +268,127 @@ glia_status glia_uci_texts(const glia_uci_set *set, glia_uci_split split, const 
     }
     return GLIA_OK;
 }
+
+/* The label of one JSON-lines record as an index into labels. */
+static glia_status jsonl_label(const json_t *v, char *const *labels, int nlabels, int *out, char *why,
+                               size_t len)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < nlabels) {
+        *out = (int)json_integer_value(v);
+        return GLIA_OK;
+    }
+    for (int i = 0; json_is_string(v) && i < nlabels; i++)
+        if (strcmp(json_string_value(v), labels[i]) == 0) {
+            *out = i;
+            return GLIA_OK;
+        }
+    size_t used = (size_t)snprintf(why, len, "\"label\" must be one of");
+    for (int i = 0; i < nlabels && used < len; i++)
+        used += (size_t)snprintf(why + used, len - used, "%s \"%s\"", i ? "," : "", labels[i]);
+    if (used < len)
+        snprintf(why + used, len - used, " (or its index 0..%d)", nlabels - 1);
+    return GLIA_EFORMAT;
+}
+
+glia_status glia_uci_load_jsonl(const char *path, char *const *labels, int nlabels, glia_uci_set *out,
+                                glia_err *err)
+{
+    dedup_table table = {0};
+    glia_status rc = GLIA_OK;
+    size_t cap = 0, lineno = 0, linecap = 0;
+    char *line = NULL;
+    ssize_t got;
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
+                            strerror(errno));
+    while ((got = getline(&line, &linecap, f)) >= 0) {
+        lineno++;
+        size_t len = (size_t)got;
+        while (len > 0 && is_ascii_space(line[len - 1]))
+            len--;
+        if (len == 0)
+            continue;
+        if (out->n == cap) { /* grow the examples and rebuild the table (at most half full) */
+            size_t ncap = cap ? cap * 2 : 1024;
+            glia_uci_example *ex = realloc(out->examples, ncap * sizeof *ex);
+            size_t *slots = calloc(ncap * 2, sizeof *slots);
+            if (!ex || !slots) {
+                free(slots);
+                if (ex)
+                    out->examples = ex;
+                rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
+                goto done;
+            }
+            out->examples = ex;
+            free(table.slots);
+            table.slots = slots;
+            table.mask = ncap * 2 - 1;
+            for (size_t i = 0; i < out->n; i++) {
+                size_t slot = 0;
+                dedup_find(&table, out->examples, out->examples[i].text, out->examples[i].len,
+                           out->examples[i].hash, &slot);
+                table.slots[slot] = i + 1;
+            }
+            cap = ncap;
+        }
+        json_error_t je;
+        json_t *el = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+        const json_t *jt = json_object_get(el, "text"), *jl = json_object_get(el, "label");
+        char why[256] = "";
+        int label = 0;
+        if (!el)
+            snprintf(why, sizeof why, "not JSON: %s (column %d)", je.text, je.column);
+        else if (!json_is_object(el) || json_object_size(el) != 2 || !jt || !jl)
+            snprintf(why, sizeof why, "expected {\"text\": STRING, \"label\": STRING or INTEGER}");
+        else if (!json_is_string(jt))
+            snprintf(why, sizeof why, "\"text\" must be a string");
+        else
+            jsonl_label(jl, labels, nlabels, &label, why, sizeof why);
+        const char *text = jt && json_is_string(jt) ? json_string_value(jt) : "";
+        size_t tlen = jt && json_is_string(jt) ? json_string_length(jt) : 0;
+        while (tlen > 0 && is_ascii_space(text[0]))
+            text++, tlen--;
+        while (tlen > 0 && is_ascii_space(text[tlen - 1]))
+            tlen--;
+        if (!why[0] && (tlen == 0 || memchr(text, '\0', tlen)))
+            snprintf(why, sizeof why, "the text is empty or holds a NUL character");
+        if (why[0]) {
+            json_decref(el);
+            rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: %s", path, lineno, why);
+            goto done;
+        }
+        uint32_t hash = glia_uci_fnv1a32(text, tlen);
+        size_t slot = 0;
+        const glia_uci_example *first = dedup_find(&table, out->examples, text, tlen, hash, &slot);
+        if (first) {
+            out->n_duplicates[GLIA_UCI_AMAZON]++;
+            out->n_conflicts += first->label != label;
+            json_decref(el);
+            continue;
+        }
+        char *copy = malloc(tlen + 1);
+        if (!copy) {
+            json_decref(el);
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
+            goto done;
+        }
+        memcpy(copy, text, tlen);
+        copy[tlen] = '\0';
+        json_decref(el);
+        out->examples[out->n] =
+            (glia_uci_example){copy, tlen, label, GLIA_UCI_AMAZON, glia_uci_split_of(hash), hash, lineno - 1};
+        table.slots[slot] = ++out->n;
+        out->n_read[GLIA_UCI_AMAZON]++;
+    }
+    if (ferror(f))
+        rc = glia_err_set(err, GLIA_EIO, "%s: read failed", path);
+done:
+    free(line);
+    free(table.slots);
+    fclose(f);
+    if (rc != GLIA_OK)
+        glia_uci_free(out);
+    return rc;
+}

@@ -60,6 +60,15 @@ glia_status glia_uci_load(const char *dir, glia_uci_set *out, glia_err *err);
  * where scripts/setup puts the files (the build's GLIA_DATA_CACHE/uci-sentiment). */
 const char *glia_uci_default_dir(void);
 
+/* A user's labelled texts in the same shape: a JSON-lines file, one {"text": STRING,
+ * "label": STRING or INTEGER} per line (blank lines skipped), labels mapped to indices of
+ * labels[0..nlabels) (a string must be one of them, an integer in [0, nlabels)). Texts are
+ * stripped and deduplicated and split exactly like the UCI sentences (FNV-1a % 10: 0 test,
+ * 1 dev, else train); every example's source is GLIA_UCI_AMAZON (meaningless here). A bad
+ * line is GLIA_EFORMAT naming path:line and the problem. */
+glia_status glia_uci_load_jsonl(const char *path, char *const *labels, int nlabels, glia_uci_set *out,
+                                glia_err *err);
+
 /* Releases a set and zeroes it; safe on a zeroed set. */
 void glia_uci_free(glia_uci_set *set);
 

@@ -154,7 +154,7 @@ static glia_status run_text(const glia_recipe *r, const char *out, long version,
         (rc = glia_text_evaluate(job.net, &job.test, &res->test_loss, &res->test_accuracy, res->per_source,
                                  err)))
         goto done;
-    res->has_per_source = 1;
+    res->has_per_source = !r->dataset_file[0]; /* a user data set has no sources */
     res->test_examples = (size_t)job.test.n;
     res->val_examples = (size_t)job.dev.n;
     char path[GLIA_PATH_MAX + 64], results[2048], training[512];
@@ -167,14 +167,19 @@ static glia_status run_text(const glia_recipe *r, const char *out, long version,
     if ((rc = glia_textnet_save(job.net, path, meta, err)))
         goto done;
     format_training(training, sizeof training, r, res, 1);
+    char sources[160] = "";
+    if (res->has_per_source)
+        snprintf(sources, sizeof sources,
+                 "  accuracy_amazon: %.4f\n  accuracy_imdb: %.4f\n  accuracy_yelp: %.4f\n",
+                 res->per_source[GLIA_UCI_AMAZON], res->per_source[GLIA_UCI_IMDB],
+                 res->per_source[GLIA_UCI_YELP]);
     snprintf(results, sizeof results,
              "evaluation:\n"
-             "  dataset: %s\n  split: test\n  examples: %d\n  accuracy: %.4f\n  loss: %.4f\n"
-             "  accuracy_amazon: %.4f\n  accuracy_imdb: %.4f\n  accuracy_yelp: %.4f\n"
+             "  dataset: %s\n  split: test\n  examples: %d\n  accuracy: %.4f\n  loss: %.4f\n%s"
              "  validation_examples: %d\n  validation_accuracy: %.4f\n  selected_epoch: %d\n%s",
-             r->dataset, job.test.n, res->test_accuracy, res->test_loss, res->per_source[GLIA_UCI_AMAZON],
-             res->per_source[GLIA_UCI_IMDB], res->per_source[GLIA_UCI_YELP], job.dev.n,
-             res->train.best_val_accuracy, res->train.best_epoch, training);
+             r->dataset_file[0] ? r->dataset_file : r->dataset, job.test.n, res->test_accuracy,
+             res->test_loss, sources, job.dev.n, res->train.best_val_accuracy, res->train.best_epoch,
+             training);
     rc = write_bundle_files(r, m, out, version, results, err);
 done:
     glia_text_job_free(&job);
@@ -202,7 +207,10 @@ glia_status glia_run_evaluate(const glia_recipe *r, const char *bundle_path, dou
     if (b.text) {
         glia_uci_set set = {0};
         glia_text_data test = {0};
-        if (!(rc = glia_uci_load(r->dataset_path[0] ? r->dataset_path : glia_uci_default_dir(), &set, err)) &&
+        rc = r->dataset_file[0]
+                 ? glia_uci_load_jsonl(r->dataset_file, b.manifest.labels, b.manifest.nlabels, &set, err)
+                 : glia_uci_load(r->dataset_path[0] ? r->dataset_path : glia_uci_default_dir(), &set, err);
+        if (!rc &&
             !(rc = glia_text_data_from_uci(&set, GLIA_UCI_TEST, b.vocab, b.manifest.max_tokens, &test, err)))
             rc = glia_text_evaluate(b.text, &test, NULL, accuracy, NULL, err);
         glia_text_data_free(&test);

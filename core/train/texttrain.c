@@ -99,7 +99,10 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
                           r->path, m->text.lexicon_features, r->nlexicons);
         goto fail;
     }
-    if ((rc = glia_uci_load(r->dataset_path[0] ? r->dataset_path : glia_uci_default_dir(), &job->set, err)) ||
+    if ((rc = r->dataset_file[0]
+                  ? glia_uci_load_jsonl(r->dataset_file, m->labels, m->nlabels, &job->set, err)
+                  : glia_uci_load(r->dataset_path[0] ? r->dataset_path : glia_uci_default_dir(), &job->set,
+                                  err)) ||
         (rc = glia_uci_texts(&job->set, GLIA_UCI_TRAIN, &texts, &ntexts, err)) ||
         (rc = glia_vocab_build(texts, ntexts, (size_t)r->vocab_min_count, (size_t)r->vocab_max_size,
                                &job->vocab, err)))

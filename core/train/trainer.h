@@ -62,6 +62,9 @@ typedef struct {
     /* Also the caller's: stop with GLIA_ETIMEDOUT at the first step after this
      * glia_train_clock() time (0 = no deadline), e.g. a job's max_runtime_seconds. */
     double deadline;
+    /* Also the caller's: a user data set replacing the built-in one of a text recipe, as
+     * glia_uci_load_jsonl reads it ("" = the recipe's own data set). */
+    char dataset_file[GLIA_PATH_MAX];
 } glia_recipe;
 
 /* Fills PyTorch-like defaults, then reads path. */

@@ -9,6 +9,7 @@
 #   promotion and rollback while a load generator runs lose no request and answer only the
 #   old or the new version; records, versions and the serving choice survive restarts.
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -55,7 +56,8 @@ def main():
     gliad = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="glia-test-jobs-")
     state = tmp  # the harness uses its directory as state_dir
-    d = tg.Daemon(gliad, tmp)
+    text_bundle = os.path.join(tg.ROOT, "models", "sentiment-lstm")
+    d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", text_bundle)])
     try:
         check("gliad starts", d.port is not None, d.text()[-400:])
 
@@ -179,7 +181,7 @@ def main():
         d.proc.kill()
         d.proc.wait()
         d.log.close()
-        d = tg.Daemon(gliad, tmp)
+        d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", text_bundle)])
         check("gliad restarts after kill -9", d.port is not None, d.text()[-400:])
         s, _, rec = d.json("GET", "/v1/jobs/" + killed["id"], headers=ADMIN)
         check("the job that was running is interrupted, every job is listed",
@@ -204,6 +206,37 @@ def main():
               a != uninterrupted_sha, "%s vs %s; %s" % (a, b2, str(rec)[:300]))
         s, h, b = d.json("POST", "/v1/jobs/%s/resume" % killed["id"], headers=ADMIN)
         check("resuming a finished job -> 409", tg.is_problem(s, h, b, 409), str(b))
+
+        # ---- uploaded data sets ----
+        lines = []
+        for i in range(400):  # a toy sentiment corpus: the label follows the word
+            word = ["awful", "great", "terrible", "wonderful"][i % 4]
+            lines.append(json.dumps({"text": "item %d was %s" % (i, word), "label": ["negative", "positive"][i % 2]}))
+        good = ("\n".join(lines) + "\n").encode()
+        bad_body = ("\n".join(lines[:30] + ['{"text": "no label here"}'] + lines[30:40]) + "\n").encode()
+        nd = dict(ADMIN, **{"Content-Type": "application/x-ndjson"})
+        s, h, b = d.json("POST", "/v1/datasets", bad_body, nd)
+        check("a corrupt upload is rejected with its line number", tg.is_problem(s, h, b, 422) and
+              b["detail"].startswith("line 31:"), str(b))
+        s, h, b = d.json("POST", "/v1/datasets", good, {"Content-Type": "application/x-ndjson"})
+        check("uploads need the admin token", tg.is_problem(s, h, b, 401), str(b))
+        s, h, b = d.json("POST", "/v1/datasets", good, dict(ADMIN, **{"Content-Type": "text/csv"}))
+        check("an upload without a known format -> 415", tg.is_problem(s, h, b, 415), str(b))
+        s, h, up = d.json("POST", "/v1/datasets", good, nd)
+        check("an upload is checked and stored: 201 with records and labels",
+              s == 201 and up.get("records") == 400 and up.get("labels") == {"negative": 200, "positive": 200},
+              str(up))
+        s, _, lst = d.json("GET", "/v1/datasets", headers=ADMIN)
+        check("GET /v1/datasets lists it", s == 200 and [x["id"] for x in lst["datasets"]] == [up.get("id")], str(lst))
+        s, h, b = submit(d, {"model": "fashion-cnn", "dataset": up.get("id")})
+        check("an image model refuses a text data set", tg.is_problem(s, h, b, 422) and "text models" in b["detail"],
+              str(b))
+        s, _, tj = submit(d, {"model": "sentiment-lstm", "dataset": up.get("id"), "recipe": {"epochs": 2}})
+        rec = wait_for(d, tj.get("id", "?"), finished)
+        res = rec.get("result", {})
+        check("a text job trains on the uploaded data set and learns its rule",
+              rec.get("status") == "succeeded" and rec["dataset"].get("name") == up.get("id") and
+              res.get("test_accuracy", 0) >= 0.9 and res.get("promoted") is False, str(rec)[:500])
 
         # ---- metrics ----
         text = d.request("GET", "/metrics")[2].decode()

@@ -46,6 +46,7 @@ static void assert_same_settings(const config *a, const config *b)
     ck_assert_int_eq(a->train_threads, b->train_threads);
     ck_assert_int_eq(a->train_nice, b->train_nice);
     ck_assert_int_eq(a->train_max_queued, b->train_max_queued);
+    ck_assert_int_eq(a->max_dataset_bytes, b->max_dataset_bytes);
     ck_assert_str_eq(a->state_dir, b->state_dir);
     ck_assert_str_eq(a->admin_token_file, b->admin_token_file);
     ck_assert_str_eq(a->inference_token_file, b->inference_token_file);

@@ -109,6 +109,13 @@ def main():
          {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["good", "bad"]}]}, {}),
         ("/v2/models/{name}/infer", "post", "/v2/models/sentiment-lstm/infer",
          {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [""]}]}, {}),
+        # uploads
+        ("/v1/datasets", "post", "/v1/datasets?format=jsonl", b'{"text": "fine", "label": 1}\n', admin),
+        ("/v1/datasets", "post", "/v1/datasets?format=jsonl", b'{"text": "fine"}\n', admin),
+        ("/v1/datasets", "post", "/v1/datasets", b"a\tb\n", dict(admin, **{"Content-Type": "text/csv"})),
+        ("/v1/datasets", "post", "/v1/datasets?format=tsv", b"a\tb\n", {}),
+        ("/v1/datasets", "get", "/v1/datasets", None, admin),
+        ("/v1/datasets", "delete", "/v1/datasets", None, admin),
         # training: a dry run and a real (tiny) job, its listing, cancel, resume, promotion
         ("/v1/train", "post", "/v1/train", {"model": "fashion-cnn", "dry_run": True}, admin),
         ("/v1/train", "post", "/v1/train", {"model": "fashion-cnn"}, {}),

@@ -10,6 +10,7 @@
  * every figure is a median over repeated timings, per the house rule for noisy
  * shared machines.
  */
+#include "bench/bench_util.h"
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,25 +21,6 @@
 #include "core/io/bundle.h"
 #include "core/base/pool.h"
 #include "core/train/trainer.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct {
     const glia_net *net;
@@ -126,11 +108,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < 50; i++)
         glia_net_forward(net, c1, x, 1, NULL);
     for (int i = 0; i < runs; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         glia_net_forward(net, c1, x + (size_t)(i % big) * in, 1, NULL);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    double lat1 = median(t, runs);
+    double lat1 = bench_median(t, runs);
 
     /* batch 64 throughput, split over the threads */
     int reps = 30;
@@ -138,11 +120,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < 3; i++)
         glia_pool_run(pool, infer_lane, &job);
     for (int i = 0; i < reps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         glia_pool_run(pool, infer_lane, &job);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    double thr64 = big / median(t, reps);
+    double thr64 = big / bench_median(t, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_infer = ru.ru_maxrss / 1024.0;
@@ -155,7 +137,8 @@ int main(int argc, char **argv)
     r.epochs = 1;
     r.batch = (glia_batch_config){GLIA_BATCH_FIXED, big, big, big, 2.0f, 1, 0.0f};
     glia_optim_defaults(GLIA_OPTIM_ADAM, &r.optim);
-    r.sched = (glia_sched_config){.kind = GLIA_SCHED_CONSTANT, .base_lr = r.optim.lr, .step_size = 1, .gamma = 1};
+    r.sched =
+        (glia_sched_config){.kind = GLIA_SCHED_CONSTANT, .base_lr = r.optim.lr, .step_size = 1, .gamma = 1};
     r.workers = threads;
     double train = 0;
     glia_train_result res;
@@ -167,7 +150,7 @@ int main(int argc, char **argv)
         }
         trains[rep] = train;
     }
-    train = median(trains, 3);
+    train = bench_median(trains, 3);
     getrusage(RUSAGE_SELF, &ru);
 
     printf("{\"impl\": \"glia\", \"threads\": %d, \"latency_b1_ms\": %.4f, \"throughput_b64\": %.1f, "

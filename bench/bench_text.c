@@ -17,6 +17,7 @@
  * core/nn/rnn.c's forward_direction (input projection, one recurrent GEMM per step,
  * the LSTM nonlinearities).
  */
+#include "bench/bench_util.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,25 +29,6 @@
 #include "core/base/pool.h"
 #include "core/io/bundle.h"
 #include "core/nn/kernels.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct {
     const glia_textnet *net;
@@ -74,11 +56,11 @@ static void infer_lane(void *arg, int i)
             __VA_ARGS__;                                                                                     \
         }                                                                                                    \
         for (int r_ = 0; r_ < (reps); r_++) {                                                                \
-            double t0_ = now();                                                                              \
+            double t0_ = bench_now();                                                                        \
             __VA_ARGS__;                                                                                     \
-            tv[r_] = (now() - t0_) * 1e6;                                                                    \
+            tv[r_] = (bench_now() - t0_) * 1e6;                                                              \
         }                                                                                                    \
-        (out) = median(tv, (reps));                                                                          \
+        (out) = bench_median(tv, (reps));                                                                    \
     } while (0)
 
 static inline float sigm(float x)
@@ -118,7 +100,8 @@ static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, in
         for (int i = 0; i < words; i++) {
             memcpy(x + (size_t)i * X, emb + (size_t)i * E, sizeof(float) * (size_t)E);
             if (K > 0)
-                memcpy(x + (size_t)i * X + E, emb + (size_t)words * E + (size_t)i * K, sizeof(float) * (size_t)K);
+                memcpy(x + (size_t)i * X + E, emb + (size_t)words * E + (size_t)i * K,
+                       sizeof(float) * (size_t)K);
         }
     });
     TIME_US(t_rnn, reps, glia_rnn_forward(&net->rnn, rctx, x, &len, 1, words, &out, &err));
@@ -153,14 +136,16 @@ static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, in
     });
     /* what the rnn should cost if it were only these pieces, per layer and direction */
     double per_dir = t_bias + t_inproj + (words - 1) * t_step_gemm + words * t_gates;
-    printf(", \"profile_b1_us\": {\"embedding_lookups\": %.2f, \"concat\": %.2f, \"rnn_forward\": %.2f, "
-           "\"pool\": %.2f, \"fc\": %.2f, \"total_pieces\": %.2f, "
-           "\"rnn_detail\": {\"directions_x_layers\": %d, \"bias_fill\": %.2f, \"input_projection_gemm\": %.2f, "
-           "\"step_gemm_1x%dx%d\": %.3f, \"steps\": %d, \"step_gemms_total\": %.2f, \"gate_loop_per_step\": %.3f, "
-           "\"gate_loops_total\": %.2f, \"sum_per_direction\": %.2f, \"sum_all\": %.2f}}",
-           t_emb, t_cat, t_rnn, t_pool, t_fc, t_emb + t_cat + t_rnn + t_pool + t_fc, dirs * L, t_bias, t_inproj,
-           GH, H, t_step_gemm, words, (words - 1) * t_step_gemm, t_gates, words * t_gates, per_dir,
-           per_dir * dirs * L);
+    printf(
+        ", \"profile_b1_us\": {\"embedding_lookups\": %.2f, \"concat\": %.2f, \"rnn_forward\": %.2f, "
+        "\"pool\": %.2f, \"fc\": %.2f, \"total_pieces\": %.2f, "
+        "\"rnn_detail\": {\"directions_x_layers\": %d, \"bias_fill\": %.2f, \"input_projection_gemm\": %.2f, "
+        "\"step_gemm_1x%dx%d\": %.3f, \"steps\": %d, \"step_gemms_total\": %.2f, \"gate_loop_per_step\": "
+        "%.3f, "
+        "\"gate_loops_total\": %.2f, \"sum_per_direction\": %.2f, \"sum_all\": %.2f}}",
+        t_emb, t_cat, t_rnn, t_pool, t_fc, t_emb + t_cat + t_rnn + t_pool + t_fc, dirs * L, t_bias, t_inproj,
+        GH, H, t_step_gemm, words, (words - 1) * t_step_gemm, t_gates, words * t_gates, per_dir,
+        per_dir * dirs * L);
     glia_rnn_ctx_free(rctx);
     free(emb);
     free(gates);
@@ -243,14 +228,14 @@ int main(int argc, char **argv)
         glia_textnet_forward(net, c1, ids, lengths, 1, words, NULL, &logits, &err);
     for (int i = 0; i < runs; i++) {
         const int32_t *row = ids + (size_t)(i % big) * (size_t)words;
-        double t0 = now();
+        double t0 = bench_now();
         if (glia_textnet_forward(net, c1, row, lengths, 1, words, NULL, &logits, &err)) {
             fprintf(stderr, "bench_text: %s\n", err.msg);
             return 1;
         }
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    double lat1 = median(t, runs);
+    double lat1 = bench_median(t, runs);
 
     /* batch 64 throughput, split over the threads */
     int reps = 100;
@@ -258,25 +243,26 @@ int main(int argc, char **argv)
     for (int i = 0; i < 10; i++)
         glia_pool_run(pool, infer_lane, &job);
     for (int i = 0; i < reps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         glia_pool_run(pool, infer_lane, &job);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
     if (job.failed) {
         fprintf(stderr, "bench_text: a batch-64 forward failed\n");
         return 1;
     }
-    double thr64 = big / median(t, reps);
+    double thr64 = big / bench_median(t, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
 
-    printf("{\"impl\": \"glia\", \"threads\": %d, \"words\": %d, \"parameters\": %zu, \"latency_b1_ms\": %.4f, "
-           "\"throughput_b64\": %.1f, \"peak_rss_mb\": %.1f, \"coretype\": \"%s\"",
-           threads, words, net->size, lat1 * 1e3, thr64, ru.ru_maxrss / 1024.0,
+    printf(
+        "{\"impl\": \"glia\", \"threads\": %d, \"words\": %d, \"parameters\": %zu, \"latency_b1_ms\": %.4f, "
+        "\"throughput_b64\": %.1f, \"peak_rss_mb\": %.1f, \"coretype\": \"%s\"",
+        threads, words, net->size, lat1 * 1e3, thr64, ru.ru_maxrss / 1024.0,
 #ifdef HAVE_OPENBLAS_THREADS
-           openblas_get_corename()
+        openblas_get_corename()
 #else
-           "unknown"
+        "unknown"
 #endif
     );
     if (profile && profile_b1(net, ids, words, runs))

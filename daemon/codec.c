@@ -25,6 +25,16 @@ int problem_set(problem *p, int status, const char *fmt, ...)
     return -1;
 }
 
+int problem_fail(problem *p, int status, const char *fmt, ...)
+{
+    va_list ap;
+    p->status = status;
+    va_start(ap, fmt);
+    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
 static int b64_value(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')

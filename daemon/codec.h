@@ -23,6 +23,9 @@ typedef struct {
 /* Sets p (status, printf-style detail) and returns -1, for `return problem_set(...)`. */
 int problem_set(problem *p, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The same, returning status: for handlers that answer with the status they chose. */
+int problem_fail(problem *p, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 typedef struct {
     const char *task;
     /* One element of "inputs" -> in_floats floats at out. */

@@ -26,17 +26,6 @@ struct datasets {
     unsigned seq;
 };
 
-static int fail(problem *p, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(problem *p, int status, const char *fmt, ...)
-{
-    va_list ap;
-    p->status = status;
-    va_start(ap, fmt);
-    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
 glia_status datasets_open(const char *state_dir, long max_bytes, datasets **out, glia_err *err)
 {
     datasets *d = calloc(1, sizeof *d);
@@ -83,14 +72,14 @@ int datasets_upload_begin(datasets *d, const char *format, const char *content_t
     else if (!format && strncmp(ct, "text/tab-separated-values", 25) == 0)
         snprintf(u->format, sizeof u->format, "tsv");
     else
-        return fail(
+        return problem_fail(
             p, 415,
             "say the format: ?format=jsonl (or Content-Type: application/x-ndjson) for labelled texts, "
             "?format=tsv (or text/tab-separated-values) for translation pairs");
     snprintf(u->tmp, sizeof u->tmp, "%s/.upload-XXXXXX", d->dir);
     u->fd = mkstemp(u->tmp);
     if (u->fd < 0)
-        return fail(p, 500, "cannot store the upload: %s", strerror(errno));
+        return problem_fail(p, 500, "cannot store the upload: %s", strerror(errno));
     return 0;
 }
 
@@ -176,16 +165,17 @@ int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem
     json_t *labels = json_object();
     FILE *f = NULL;
     if (u->too_large == 1) {
-        code = fail(p, 413, "the data set is over %ld bytes (training.max_dataset_bytes in gliad's config)",
-                    d->max_bytes);
+        code = problem_fail(p, 413,
+                            "the data set is over %ld bytes (training.max_dataset_bytes in gliad's config)",
+                            d->max_bytes);
         goto done;
     }
     if (u->too_large || fsync(u->fd) != 0) {
-        code = fail(p, 500, "cannot store the upload: %s", strerror(errno));
+        code = problem_fail(p, 500, "cannot store the upload: %s", strerror(errno));
         goto done;
     }
     if (lseek(u->fd, 0, SEEK_SET) != 0 || !(f = fdopen(dup(u->fd), "rb"))) {
-        code = fail(p, 500, "cannot read the upload back: %s", strerror(errno));
+        code = problem_fail(p, 500, "cannot read the upload back: %s", strerror(errno));
         goto done;
     }
     while ((got = getline(&line, &cap, f)) >= 0) {
@@ -201,13 +191,13 @@ int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem
         else
             check_tsv(line, len, why, sizeof why);
         if (why[0]) {
-            code = fail(p, 422, "line %zu: %s", lineno, why);
+            code = problem_fail(p, 422, "line %zu: %s", lineno, why);
             goto done;
         }
         records++;
     }
     if (records == 0) {
-        code = fail(p, 422, "the data set holds no record");
+        code = problem_fail(p, 422, "the data set holds no record");
         goto done;
     }
     /* publish: the checked file and its description in a new directory, renamed into place */
@@ -239,7 +229,7 @@ int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem
     free(text);
     if (!ok) {
         json_decref(meta);
-        code = fail(p, 500, "cannot store the data set: %s", strerror(errno));
+        code = problem_fail(p, 500, "cannot store the data set: %s", strerror(errno));
         goto done;
     }
     u->tmp[0] = '\0'; /* renamed: nothing to remove */

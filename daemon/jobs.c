@@ -75,18 +75,6 @@ struct jobs {
     int nmodels;
 };
 
-/* Sets p and returns its status: what every HTTP-side function here answers with. */
-static int fail(problem *p, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(problem *p, int status, const char *fmt, ...)
-{
-    va_list ap;
-    p->status = status;
-    va_start(ap, fmt);
-    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
 /* ---- files ---- */
 
 static int mkdir_p(const char *path)
@@ -341,29 +329,29 @@ static int promote(jobs *j, const char *model, long v, problem *p)
     int is_shipped = v == shipped; /* trained versions are numbered above the shipped one */
     if (is_shipped) {
         if (!j->cfg.model_path(j->cfg.user, model, path, sizeof path))
-            return fail(p, 404, "no model named '%s' is configured", model);
+            return problem_fail(p, 404, "no model named '%s' is configured", model);
     } else {
         char dir[4200];
         versions_dir(j, model, dir, sizeof dir);
         snprintf(path, sizeof path, "%s/%ld", dir, v);
         struct stat st;
         if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-            return fail(p, 404, "model '%s' has no version %ld (GET /v1/models/%s lists them)", model, v,
-                        model);
+            return problem_fail(p, 404, "model '%s' has no version %ld (GET /v1/models/%s lists them)", model,
+                                v, model);
     }
     versions_dir(j, model, file, sizeof file);
     if (mkdir_p(file) != 0)
-        return fail(p, 500, "cannot create %s: %s", file, strerror(errno));
+        return problem_fail(p, 500, "cannot create %s: %s", file, strerror(errno));
     strncat(file, "/serving", sizeof file - strlen(file) - 1);
     snprintf(text, sizeof text, "%ld\n", is_shipped ? 0L : v);
     long before = serving_version(j, model);
     if (write_atomic(file, text, &err) != GLIA_OK)
-        return fail(p, 500, "%s", err.msg);
+        return problem_fail(p, 500, "%s", err.msg);
     if (registry_serve_path(j->cfg.reg, model, path, &err) != GLIA_OK) {
         snprintf(text, sizeof text, "%ld\n", before); /* keep serving, and recording, the old one */
         glia_err ignored = {0};
         write_atomic(file, text, &ignored);
-        return fail(p, 422, "version %ld of '%s' does not load: %s", v, model, err.msg);
+        return problem_fail(p, 422, "version %ld of '%s' does not load: %s", v, model, err.msg);
     }
     return 0;
 }
@@ -850,8 +838,8 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
     char errors[sizeof p->detail] = "", path[4096];
     *out = NULL;
     if (!json_is_object(body))
-        return fail(p, 400,
-                    "the body must be a JSON object {\"model\", \"dataset\", \"recipe\", \"promote\"}");
+        return problem_fail(
+            p, 400, "the body must be a JSON object {\"model\", \"dataset\", \"recipe\", \"promote\"}");
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)body, key, val)
@@ -892,7 +880,7 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
             bad(errors, sizeof errors, "dataset.%s: unknown field (known: name, limit, validation)", key);
     }
     if (errors[0])
-        return fail(p, 422, "%s", errors);
+        return problem_fail(p, 422, "%s", errors);
     /* the record, then the recipe it describes: built exactly as the job thread will */
     json_t *rec =
         json_pack("{s:O, s:s, s:o}", "model", model, "promote", prom ? json_string_value(prom) : "never",
@@ -903,7 +891,7 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
     glia_err err = {0};
     if (job_recipe(j, rec, &r, &err) != GLIA_OK) {
         json_decref(rec);
-        return fail(p, 422, "%s", err.msg);
+        return problem_fail(p, 422, "%s", err.msg);
     }
     json_t *upload = NULL; /* an uploaded data set's description */
     char file[4300];
@@ -914,7 +902,7 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
         if (why[0]) {
             json_decref(upload);
             json_decref(rec);
-            return fail(p, 422, "dataset: %s", why);
+            return problem_fail(p, 422, "dataset: %s", why);
         }
         json_t *ds = json_pack("{s:O, s:s, s:O}", "name", dname, "file", file, "records",
                                json_object_get(upload, "records"));
@@ -925,7 +913,7 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
     }
     if (dname && (!json_is_string(dname) || strcmp(json_string_value(dname), r.dataset) != 0)) {
         json_decref(rec);
-        return fail(
+        return problem_fail(
             p, 422,
             "dataset: '%s' is neither model %s's data set ('%s') nor an uploaded one (GET /v1/datasets "
             "lists them)",
@@ -957,14 +945,15 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
     if (j->queued >= j->cfg.max_queued || j->n >= MAX_JOBS) {
         pthread_mutex_unlock(&j->mu);
         json_decref(rec);
-        return fail(p, 503, "%d training jobs are waiting already; retry when one has finished", j->queued);
+        return problem_fail(p, 503, "%d training jobs are waiting already; retry when one has finished",
+                            j->queued);
     }
     job *jb = calloc(1, sizeof *jb);
     if (!jb || add(j, jb) != 0) {
         pthread_mutex_unlock(&j->mu);
         free(jb);
         json_decref(rec);
-        return fail(p, 503, "out of memory");
+        return problem_fail(p, 503, "out of memory");
     }
     snprintf(jb->id, sizeof jb->id, "%ld-%04u", (long)time(NULL), j->seq++);
     jb->rec = rec;
@@ -984,10 +973,11 @@ int jobs_list(jobs *j, const char *status, json_t **out, problem *p)
         if (strcmp(status, status_names[s]) == 0)
             want = s;
     if (status && want < 0)
-        return fail(p, 400,
-                    "status must be one of queued, running, succeeded, failed, cancelled, interrupted "
-                    "(got '%s')",
-                    status);
+        return problem_fail(
+            p, 400,
+            "status must be one of queued, running, succeeded, failed, cancelled, interrupted "
+            "(got '%s')",
+            status);
     json_t *list = json_array();
     pthread_mutex_lock(&j->mu);
     for (int i = j->n - 1; i >= 0; i--) /* newest first */
@@ -1004,7 +994,7 @@ int jobs_get(jobs *j, const char *id, json_t **out, problem *p)
     job *jb = find(j, id);
     *out = jb ? view(jb) : NULL;
     pthread_mutex_unlock(&j->mu);
-    return jb ? 200 : fail(p, 404, "no job '%s' (GET /v1/jobs lists them)", id);
+    return jb ? 200 : problem_fail(p, 404, "no job '%s' (GET /v1/jobs lists them)", id);
 }
 
 int jobs_cancel(jobs *j, const char *id, json_t **out, problem *p)
@@ -1013,7 +1003,7 @@ int jobs_cancel(jobs *j, const char *id, json_t **out, problem *p)
     job *jb = find(j, id);
     int code = 200;
     if (!jb) {
-        code = fail(p, 404, "no job '%s' (GET /v1/jobs lists them)", id);
+        code = problem_fail(p, 404, "no job '%s' (GET /v1/jobs lists them)", id);
     } else if (jb->status == J_QUEUED || jb->status == J_INTERRUPTED) {
         unqueue(j, jb);
         set_status(j, jb, J_CANCELLED);
@@ -1023,7 +1013,7 @@ int jobs_cancel(jobs *j, const char *id, json_t **out, problem *p)
         atomic_store(&jb->cancel, 1); /* the trainer stops before its next step */
         code = 202;
     } else {
-        code = fail(p, 409, "job %s has already %s", id, status_names[jb->status]);
+        code = problem_fail(p, 409, "job %s has already %s", id, status_names[jb->status]);
     }
     *out = code < 300 ? view(jb) : NULL;
     pthread_mutex_unlock(&j->mu);
@@ -1036,12 +1026,12 @@ int jobs_resume(jobs *j, const char *id, json_t **out, problem *p)
     job *jb = find(j, id);
     int code = 202;
     if (!jb)
-        code = fail(p, 404, "no job '%s' (GET /v1/jobs lists them)", id);
+        code = problem_fail(p, 404, "no job '%s' (GET /v1/jobs lists them)", id);
     else if (jb->status != J_INTERRUPTED)
-        code = fail(p, 409, "job %s is %s; only an interrupted job can be resumed", id,
-                    status_names[jb->status]);
+        code = problem_fail(p, 409, "job %s is %s; only an interrupted job can be resumed", id,
+                            status_names[jb->status]);
     else if (j->queued >= j->cfg.max_queued)
-        code = fail(p, 503, "%d training jobs are waiting already; retry later", j->queued);
+        code = problem_fail(p, 503, "%d training jobs are waiting already; retry later", j->queued);
     if (code == 202) {
         set_status(j, jb, J_QUEUED);
         enqueue(j, jb);
@@ -1055,7 +1045,7 @@ int jobs_promote(jobs *j, const char *model, long version, json_t **out, problem
 {
     char path[4096];
     if (!j->cfg.model_path(j->cfg.user, model, path, sizeof path))
-        return fail(p, 404, "no model named '%s' is configured", model);
+        return problem_fail(p, 404, "no model named '%s' is configured", model);
     if (promote(j, model, version, p) != 0)
         return p->status;
     *out = json_pack("{s:s, s:I, s:o}", "model", model, "serving", (json_int_t)version, "versions",

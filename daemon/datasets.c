@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/io/idx.h"
 #include "core/text/tokenize.h"
 
 enum { MAX_LABELS = 256 };
@@ -64,7 +65,8 @@ int datasets_upload_begin(datasets *d, const char *format, const char *content_t
     memset(u, 0, sizeof *u);
     u->fd = -1;
     const char *ct = content_type ? content_type : "";
-    if (format && (strcmp(format, "jsonl") == 0 || strcmp(format, "tsv") == 0))
+    if (format && (strcmp(format, "jsonl") == 0 || strcmp(format, "tsv") == 0 ||
+                   strcmp(format, "idx-images") == 0 || strcmp(format, "idx-labels") == 0))
         snprintf(u->format, sizeof u->format, "%s", format);
     else if (!format &&
              (strncmp(ct, "application/x-ndjson", 20) == 0 || strncmp(ct, "application/jsonl", 17) == 0))
@@ -75,7 +77,8 @@ int datasets_upload_begin(datasets *d, const char *format, const char *content_t
         return problem_fail(
             p, 415,
             "say the format: ?format=jsonl (or Content-Type: application/x-ndjson) for labelled texts, "
-            "?format=tsv (or text/tab-separated-values) for translation pairs");
+            "?format=tsv (or text/tab-separated-values) for translation pairs, ?format=idx-images and "
+            "?format=idx-labels for an image data set (IDX, plain or gzip)");
     snprintf(u->tmp, sizeof u->tmp, "%s/.upload-XXXXXX", d->dir);
     u->fd = mkstemp(u->tmp);
     if (u->fd < 0)
@@ -178,6 +181,25 @@ int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem
         code = problem_fail(p, 500, "cannot read the upload back: %s", strerror(errno));
         goto done;
     }
+    if (strncmp(u->format, "idx-", 4) == 0) { /* binary: checked whole by the IDX reader */
+        glia_idx idx = {0};
+        glia_err err = {0};
+        int want = strcmp(u->format, "idx-images") == 0 ? 3 : 1;
+        if (glia_idx_load(u->tmp, &idx, &err) != GLIA_OK) {
+            code = problem_fail(p, 422, "not an IDX file: %s",
+                                strstr(err.msg, ": ") ? strstr(err.msg, ": ") + 2 : err.msg);
+            goto done;
+        }
+        records = idx.dims[0];
+        int ndim = idx.ndim;
+        glia_idx_free(&idx);
+        if (ndim != want) {
+            code =
+                problem_fail(p, 422, "an IDX %s file has %d dimensions, not %d", u->format + 4, ndim, want);
+            goto done;
+        }
+        goto publish;
+    }
     while ((got = getline(&line, &cap, f)) >= 0) {
         size_t len = (size_t)got;
         lineno++;
@@ -200,7 +222,8 @@ int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem
         code = problem_fail(p, 422, "the data set holds no record");
         goto done;
     }
-    /* publish: the checked file and its description in a new directory, renamed into place */
+publish:
+    /* the checked file and its description in a new directory, renamed into place */
     char id[48], tmpdir[4300], now[32];
     pthread_mutex_lock(&d->mu);
     snprintf(id, sizeof id, "d%ld-%04u", (long)time(NULL), d->seq++);

@@ -8,6 +8,8 @@
  *          text-classification model (labels are the model's names or indices)
  *   tsv    one "ENGLISH<TAB>SPANISH" per line: translation pairs (kept and checked; no
  *          model trains on them yet)
+ *   idx-images, idx-labels   an IDX pair (N x H x W and N unsigned bytes, plain or gzip),
+ *          uploaded as two data sets that an image job names together
  * A bad record rejects the upload with 422 naming the line and the problem; nothing is
  * kept. Files: STATE/datasets/ID/data.jsonl|data.tsv and STATE/datasets/ID/meta.json,
  * published by renaming a complete, checked directory into place.
@@ -31,7 +33,7 @@ long datasets_max_bytes(const datasets *d);
 typedef struct {
     int fd; /* -1 when not open */
     char tmp[4200];
-    char format[8]; /* "jsonl" or "tsv" */
+    char format[16]; /* "jsonl", "tsv", "idx-images" or "idx-labels" */
     long bytes;
     int too_large;
 } dataset_upload;

@@ -423,13 +423,23 @@ static glia_status job_recipe(jobs *j, const json_t *rec, glia_recipe *r, glia_e
     json_object_del(over, "max_runtime_seconds");
     const json_t *ds = json_object_get(rec, "dataset");
     const char *file = json_string_value(json_object_get(ds, "file"));
+    const char *images = json_string_value(json_object_get(ds, "images_file"));
+    const char *labels = json_string_value(json_object_get(ds, "labels_file"));
     if (file)
         snprintf(r->dataset_file, sizeof r->dataset_file, "%s", file);
+    if (images && labels) {
+        snprintf(r->images_file, sizeof r->images_file, "%s", images);
+        snprintf(r->labels_file, sizeof r->labels_file, "%s", labels);
+    }
     if (json_is_object(ds)) {
         json_t *d = json_deep_copy(ds);
         json_object_del(d, "name");
         json_object_del(d, "file");
         json_object_del(d, "records");
+        json_object_del(d, "images");
+        json_object_del(d, "labels");
+        json_object_del(d, "images_file");
+        json_object_del(d, "labels_file");
         if (json_object_size(d))
             json_object_set_new(over, "dataset", d);
         else
@@ -480,6 +490,37 @@ static void check_upload_fits(jobs *j, const char *model, const glia_recipe *r, 
     }
     glia_manifest_free(&m);
     (void)j;
+}
+
+/* The record's "dataset" for an uploaded IDX pair (NULL with why when it cannot train the
+ * recipe's model). Sets r's images and labels files. */
+static json_t *image_upload(jobs *j, glia_recipe *r, const json_t *images, const json_t *labels, char *why,
+                            size_t len)
+{
+    char ipath[4300], lpath[4300];
+    json_t *im = NULL, *lb = NULL, *out = NULL;
+    if (!j->cfg.data || !json_is_string(images) || !json_is_string(labels) ||
+        !datasets_find(j->cfg.data, json_string_value(images), ipath, sizeof ipath, &im) ||
+        !datasets_find(j->cfg.data, json_string_value(labels), lpath, sizeof lpath, &lb))
+        snprintf(why, len, "images and labels must name uploaded data sets (GET /v1/datasets lists them)");
+    else if (strcmp(r->dataset, "fashion-mnist") != 0)
+        snprintf(why, len, "IDX images train image models; this model trains on %s", r->dataset);
+    else if (strcmp(json_string_value(json_object_get(im, "format")), "idx-images") != 0 ||
+             strcmp(json_string_value(json_object_get(lb, "format")), "idx-labels") != 0)
+        snprintf(why, len, "images must be an idx-images upload and labels an idx-labels one");
+    else if (!json_equal(json_object_get(im, "records"), json_object_get(lb, "records")))
+        snprintf(why, len, "%lld images but %lld labels",
+                 (long long)json_integer_value(json_object_get(im, "records")),
+                 (long long)json_integer_value(json_object_get(lb, "records")));
+    else {
+        snprintf(r->images_file, sizeof r->images_file, "%s", ipath);
+        snprintf(r->labels_file, sizeof r->labels_file, "%s", lpath);
+        out = json_pack("{s:O, s:O, s:s, s:s, s:O}", "images", images, "labels", labels, "images_file", ipath,
+                        "labels_file", lpath, "records", json_object_get(im, "records"));
+    }
+    json_decref(im);
+    json_decref(lb);
+    return out;
 }
 
 /* ---- the job thread ---- */
@@ -875,9 +916,19 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
         bad(errors, sizeof errors, "dataset: a data set name, or {\"name\", \"limit\", \"validation\"}");
     const json_t *dname = json_is_object(dataset) ? json_object_get(dataset, "name") : dataset;
     if (json_is_object(dataset)) {
-        json_object_foreach((json_t *)dataset, key,
-                            val) if (strcmp(key, "name") && strcmp(key, "limit") && strcmp(key, "validation"))
-            bad(errors, sizeof errors, "dataset.%s: unknown field (known: name, limit, validation)", key);
+        json_object_foreach((json_t *)dataset, key, val)
+        {
+            if (strcmp(key, "name") && strcmp(key, "limit") && strcmp(key, "validation") &&
+                strcmp(key, "images") && strcmp(key, "labels"))
+                bad(errors, sizeof errors,
+                    "dataset.%s: unknown field (known: name, limit, validation; images and labels: uploaded "
+                    "IDX "
+                    "data sets)",
+                    key);
+        }
+        if (!json_object_get(dataset, "images") != !json_object_get(dataset, "labels"))
+            bad(errors, sizeof errors,
+                "dataset: images and labels come together (two uploaded IDX data sets)");
     }
     if (errors[0])
         return problem_fail(p, 422, "%s", errors);
@@ -895,6 +946,17 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
     }
     json_t *upload = NULL; /* an uploaded data set's description */
     char file[4300];
+    if (json_is_object(dataset) && json_object_get(dataset, "images")) {
+        char why[512] = "";
+        json_t *ds = image_upload(j, &r, json_object_get(dataset, "images"),
+                                  json_object_get(dataset, "labels"), why, sizeof why);
+        if (!ds) {
+            json_decref(rec);
+            return problem_fail(p, 422, "dataset: %s", why);
+        }
+        json_object_set_new(rec, "dataset", ds);
+        dname = NULL;
+    }
     if (dname && json_is_string(dname) && strcmp(json_string_value(dname), r.dataset) != 0 && j->cfg.data &&
         datasets_find(j->cfg.data, json_string_value(dname), file, sizeof file, &upload)) {
         char why[512] = "";
@@ -919,7 +981,7 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
             "lists them)",
             json_is_string(dname) ? json_string_value(dname) : "?", json_string_value(model), r.dataset);
     }
-    if (!r.dataset_file[0])
+    if (!r.dataset_file[0] && !r.images_file[0])
         json_object_set_new(rec, "dataset",
                             json_pack("{s:s, s:I, s:I}", "name", r.dataset, "limit", (json_int_t)r.limit,
                                       "validation", (json_int_t)r.validation));

@@ -82,22 +82,44 @@ static void format_training(char *buf, size_t len, const glia_recipe *r, const g
              r->epochs, res->train.steps, res->train.seconds, threads, date);
 }
 
+/* The test split of an image recipe: an upload's own, else Fashion-MNIST's test file. */
+static glia_status load_image_test(const glia_recipe *r, const glia_manifest *m, int nclasses,
+                                   glia_dataset *test, glia_err *err)
+{
+    if (r->images_file[0])
+        return glia_dataset_load_idx(r->images_file, r->labels_file, &m->pre, m->input, nclasses, "test",
+                                     test, err);
+    return glia_dataset_load_fashion(r->dataset_path[0] ? r->dataset_path : NULL, "test", &m->pre, 0, test,
+                                     err);
+}
+
 static glia_status run_image(const glia_recipe *r, const char *out, long version, const glia_run_hooks *h,
                              glia_run_result *res, glia_err *err)
 {
     glia_manifest m = {0};
     glia_net *net = NULL;
-    glia_dataset all = {0}, test = {0};
+    glia_dataset all = {0}, dev = {0}, test = {0};
     glia_status rc;
     if ((rc = glia_manifest_load(r->model, &m, err)) ||
         (rc = glia_net_new(m.input, m.layers, m.nlayers, &net, err)))
         goto done;
     const char *dpath = r->dataset_path[0] ? r->dataset_path : NULL;
-    if ((rc = glia_dataset_load_fashion(dpath, "train", &m.pre, (size_t)r->limit, &all, err)))
-        goto done;
-    size_t nval = (size_t)r->validation < all.n ? (size_t)r->validation : all.n / 10;
-    glia_dataset train = glia_dataset_view(&all, 0, all.n - nval);
-    glia_dataset val = glia_dataset_view(&all, all.n - nval, nval);
+    glia_dataset train, val;
+    if (r->images_file[0]) { /* an upload: its own train/dev/test split, held in `all` and `dev` */
+        if ((rc = glia_dataset_load_idx(r->images_file, r->labels_file, &m.pre, m.input, net->output.c,
+                                        "train", &all, err)) ||
+            (rc = glia_dataset_load_idx(r->images_file, r->labels_file, &m.pre, m.input, net->output.c, "dev",
+                                        &dev, err)))
+            goto done;
+        train = glia_dataset_view(&all, 0, all.n);
+        val = glia_dataset_view(&dev, 0, dev.n);
+    } else {
+        if ((rc = glia_dataset_load_fashion(dpath, "train", &m.pre, (size_t)r->limit, &all, err)))
+            goto done;
+        size_t nval = (size_t)r->validation < all.n ? (size_t)r->validation : all.n / 10;
+        train = glia_dataset_view(&all, 0, all.n - nval);
+        val = glia_dataset_view(&all, all.n - nval, nval);
+    }
     if (h->start) {
         glia_run_info info = {m.name, r->dataset, train.n, val.n, net->size, 0, 0};
         h->start(&info, h->user);
@@ -105,7 +127,7 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
     if ((rc = glia_train(r, net, 0, &train, &val, h->progress, h->user, h->cancel, &res->train, err)))
         goto done;
     /* the test split is touched once, after selection on the validation split */
-    if ((rc = glia_dataset_load_fashion(dpath, "test", &m.pre, 0, &test, err)) ||
+    if ((rc = load_image_test(r, &m, net->output.c, &test, err)) ||
         (rc = glia_evaluate(net, &test, 256, r->workers, &res->test_loss, &res->test_accuracy, err)))
         goto done;
     res->test_examples = test.n;
@@ -120,11 +142,12 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
              "evaluation:\n"
              "  dataset: %s\n  split: test\n  examples: %zu\n  accuracy: %.4f\n  loss: %.4f\n"
              "  validation_examples: %zu\n  validation_accuracy: %.4f\n  selected_epoch: %d\n%s",
-             r->dataset, test.n, res->test_accuracy, res->test_loss, val.n, res->train.best_val_accuracy,
-             res->train.best_epoch, training);
+             r->images_file[0] ? r->images_file : r->dataset, test.n, res->test_accuracy, res->test_loss,
+             val.n, res->train.best_val_accuracy, res->train.best_epoch, training);
     rc = write_bundle_files(r, &m, out, version, results, err);
 done:
     glia_dataset_free(&all);
+    glia_dataset_free(&dev);
     glia_dataset_free(&test);
     glia_net_free(net);
     glia_manifest_free(&m);
@@ -217,8 +240,7 @@ glia_status glia_run_evaluate(const glia_recipe *r, const char *bundle_path, dou
         glia_uci_free(&set);
     } else {
         glia_dataset test = {0};
-        if (!(rc = glia_dataset_load_fashion(r->dataset_path[0] ? r->dataset_path : NULL, "test",
-                                             &b.manifest.pre, 0, &test, err)))
+        if (!(rc = load_image_test(r, &b.manifest, b.net->output.c, &test, err)))
             rc = glia_evaluate(b.net, &test, 256, r->workers, NULL, accuracy, err);
         glia_dataset_free(&test);
     }

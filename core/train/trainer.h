@@ -65,6 +65,8 @@ typedef struct {
     /* Also the caller's: a user data set replacing the built-in one of a text recipe, as
      * glia_uci_load_jsonl reads it ("" = the recipe's own data set). */
     char dataset_file[GLIA_PATH_MAX];
+    /* The same for an image recipe: uploaded IDX images and labels (glia_dataset_load_idx). */
+    char images_file[GLIA_PATH_MAX], labels_file[GLIA_PATH_MAX];
 } glia_recipe;
 
 /* Fills PyTorch-like defaults, then reads path. */

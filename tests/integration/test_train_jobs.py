@@ -8,11 +8,13 @@
 #   resume gives the weights of an uninterrupted run with the same seed (same sha256);
 #   promotion and rollback while a load generator runs lose no request and answer only the
 #   old or the new version; records, versions and the serving choice survive restarts.
+import gzip
 import hashlib
 import json
 import os
 import shutil
 import signal
+import struct
 import sys
 import tempfile
 import threading
@@ -237,6 +239,24 @@ def main():
         check("a text job trains on the uploaded data set and learns its rule",
               rec.get("status") == "succeeded" and rec["dataset"].get("name") == up.get("id") and
               res.get("test_accuracy", 0) >= 0.9 and res.get("promoted") is False, str(rec)[:500])
+
+        # an IDX pair (images + labels) trains an image model
+        with gzip.open(os.path.join(tg.FASHION, "train-images-idx3-ubyte.gz")) as f:
+            pix = f.read()[16:16 + 400 * 784]
+        with gzip.open(os.path.join(tg.FASHION, "train-labels-idx1-ubyte.gz")) as f:
+            lab = f.read()[8:8 + 400]
+        idx_images = gzip.compress(struct.pack(">IIII", 0x803, 400, 28, 28) + pix)
+        idx_labels = struct.pack(">II", 0x801, 400) + lab
+        s, h, b = d.json("POST", "/v1/datasets?format=idx-images", idx_images[:500], ADMIN)
+        check("a truncated IDX upload is refused", tg.is_problem(s, h, b, 422) and "IDX" in b["detail"], str(b))
+        s, _, ui = d.json("POST", "/v1/datasets?format=idx-images", idx_images, ADMIN)
+        s2, _, ul = d.json("POST", "/v1/datasets?format=idx-labels", idx_labels, ADMIN)
+        s, _, ij = submit(d, {"model": "fashion-cnn", "dataset": {"images": ui.get("id"), "labels": ul.get("id")},
+                              "recipe": {"epochs": 1}})
+        rec = wait_for(d, ij.get("id", "?"), finished)
+        check("an image job trains on an uploaded IDX pair, split by pixel hash",
+              rec.get("status") == "succeeded" and 0 < rec.get("result", {}).get("test_examples", 0) < 80 and
+              rec.get("train_examples", 0) > 250, str(rec)[:400])
 
         # ---- metrics ----
         text = d.request("GET", "/metrics")[2].decode()

@@ -1,0 +1,718 @@
+/*
+ * gettext.c - see gettext.h.
+ *
+ * Design: each catalog is read whole (the largest, gcc-12.mo, is about 2 MB), checked once
+ * (every descriptor and terminating NUL) and indexed; the pairs are built message by message into
+ * one growing array, each pair's two texts in one allocation, and deduplicated through an
+ * open-addressing table over the kept pairs keyed by the FNV-1a hash that also decides the split.
+ * Nothing is kept from a failed load.
+ */
+#include "core/text/gettext.h"
+
+#include "core/base/hash.h"
+#include "core/text/tokenize.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef GLIA_DATA_CACHE
+#define GLIA_DATA_CACHE ".cache/data"
+#endif
+
+/* Catalogs above this are refused: the real ones are below 3 MB. */
+enum { MAX_FILE_BYTES = 256 << 20, HEADER_BYTES = 28 };
+
+static const char *const split_names[GLIA_GT_NSPLITS] = {"train", "dev", "test"};
+static const char *const skip_names[GLIA_GT_NSKIPS] = {"header",   "context", "empty",
+                                                       "encoding", "length",  "duplicate"};
+
+const char *glia_gt_split_name(glia_gt_split split)
+{
+    return (unsigned)split < GLIA_GT_NSPLITS ? split_names[split] : "?";
+}
+
+const char *glia_gt_skip_name(glia_gt_skip skip)
+{
+    return (unsigned)skip < GLIA_GT_NSKIPS ? skip_names[skip] : "?";
+}
+
+glia_gt_split glia_gt_split_of(uint32_t hash)
+{
+    switch (hash % 20) {
+    case 0: return GLIA_GT_TEST;
+    case 1: return GLIA_GT_DEV;
+    default: return GLIA_GT_TRAIN;
+    }
+}
+
+const char *glia_gt_default_dir(void)
+{
+    const char *env = getenv("GLIA_GETTEXT_EN_ES");
+    return env && *env ? env : GLIA_DATA_CACHE "/" GLIA_GT_DATASET;
+}
+
+/* ---- the .mo reader ------------------------------------------------------------------------ */
+
+static uint32_t rd32(const unsigned char *p, bool big_endian)
+{
+    if (big_endian)
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+void glia_gt_catalog_free(glia_gt_catalog *c)
+{
+    if (!c)
+        return;
+    free(c->messages);
+    free(c->data);
+    memset(c, 0, sizeof *c);
+}
+
+/* One string of a table: descriptor i of the table at table_off; what names "msgid"/"msgstr". */
+static glia_status take_string(const char *name, const glia_gt_catalog *c, uint32_t table_off, size_t i,
+                               const char *what, const char **s, size_t *len, glia_err *err)
+{
+    size_t desc = (size_t)table_off + 8 * i;
+    uint32_t n = rd32(c->data + desc, c->big_endian), off = rd32(c->data + desc + 4, c->big_endian);
+    if ((uint64_t)off + n + 1 > c->size)
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s: %s %zu (descriptor at byte %zu) is %u bytes at byte %u, past the end of the "
+                            "file (%zu bytes)",
+                            name, what, i, desc, n, off, c->size);
+    if (c->data[(size_t)off + n] != '\0')
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s: %s %zu at byte %u is not NUL-terminated (byte %zu is 0x%02x)", name, what, i,
+                            off, (size_t)off + n, c->data[(size_t)off + n]);
+    *s = (const char *)c->data + off;
+    *len = n;
+    return GLIA_OK;
+}
+
+/* Indexes the owned bytes already in c->data/c->size. */
+static glia_status index_catalog(const char *name, glia_gt_catalog *c, glia_err *err)
+{
+    if (c->size < HEADER_BYTES)
+        return glia_err_set(err, GLIA_EFORMAT, "%s: %zu bytes, too short for the %d-byte .mo header", name,
+                            c->size, HEADER_BYTES);
+    if (rd32(c->data, false) == GLIA_GT_MAGIC)
+        c->big_endian = false;
+    else if (rd32(c->data, true) == GLIA_GT_MAGIC)
+        c->big_endian = true;
+    else
+        return glia_err_set(
+            err, GLIA_EFORMAT,
+            "%s: bad magic 0x%08x at byte 0 (a .mo file starts with 0x950412de in either byte "
+            "order)",
+            name, rd32(c->data, false));
+    c->revision = rd32(c->data + 4, c->big_endian);
+    if (c->revision >> 16 > 1)
+        return glia_err_set(err, GLIA_EUNSUPPORTED,
+                            "%s: revision %u.%u at byte 4; glia reads major revisions 0 and 1", name,
+                            c->revision >> 16, c->revision & 0xffff);
+    uint32_t n = rd32(c->data + 8, c->big_endian);
+    uint32_t tables[2] = {rd32(c->data + 12, c->big_endian), rd32(c->data + 16, c->big_endian)};
+    static const char *const what[2] = {"msgid", "msgstr"};
+    for (int k = 0; k < 2; k++)
+        if ((uint64_t)tables[k] + (uint64_t)n * 8 > c->size)
+            return glia_err_set(
+                err, GLIA_EFORMAT,
+                "%s: the %s table at byte %u (%u strings, header byte %d) ends past the end of the "
+                "file (%zu bytes)",
+                name, what[k], tables[k], n, 12 + 4 * k, c->size);
+    c->messages = calloc(n ? n : 1, sizeof *c->messages);
+    if (!c->messages)
+        return glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %u messages", name, n);
+    for (size_t i = 0; i < n; i++) {
+        glia_gt_message *m = &c->messages[i];
+        glia_status rc = take_string(name, c, tables[0], i, what[0], &m->id, &m->id_len, err);
+        if (rc == GLIA_OK)
+            rc = take_string(name, c, tables[1], i, what[1], &m->str, &m->str_len, err);
+        if (rc != GLIA_OK)
+            return rc;
+    }
+    c->n = n;
+    return GLIA_OK;
+}
+
+glia_status glia_gt_mo_parse(const char *name, const void *data, size_t size, glia_gt_catalog *out,
+                             glia_err *err)
+{
+    GLIA_ASSERT(out != NULL && (data != NULL || size == 0));
+    memset(out, 0, sizeof *out);
+    out->data = malloc(size ? size : 1);
+    if (!out->data)
+        return glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %zu bytes", name, size);
+    if (size)
+        memcpy(out->data, data, size);
+    out->size = size;
+    glia_status rc = index_catalog(name, out, err);
+    if (rc != GLIA_OK)
+        glia_gt_catalog_free(out);
+    return rc;
+}
+
+glia_status glia_gt_mo_read(const char *path, glia_gt_catalog *out, glia_err *err)
+{
+    glia_status rc = GLIA_OK;
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
+                            strerror(errno));
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: cannot find the file size: %s", path, strerror(errno));
+        goto done;
+    }
+    if (size > MAX_FILE_BYTES) {
+        rc = glia_err_set(err, GLIA_EFORMAT, "%s: %ld bytes, more than the %d a catalog may have", path, size,
+                          MAX_FILE_BYTES);
+        goto done;
+    }
+    out->data = malloc(size ? (size_t)size : 1);
+    if (!out->data) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %ld bytes", path, size);
+        goto done;
+    }
+    out->size = (size_t)size;
+    if (fread(out->data, 1, out->size, f) != out->size) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: short read", path);
+        goto done;
+    }
+    rc = index_catalog(path, out, err);
+done:
+    fclose(f);
+    if (rc != GLIA_OK)
+        glia_gt_catalog_free(out);
+    return rc;
+}
+
+void glia_gt_catalog_charset(const glia_gt_catalog *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "UTF-8");
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->messages[i].id_len != 0)
+            continue;
+        const char *s = strstr(c->messages[i].str, "charset=");
+        if (!s)
+            return;
+        s += strlen("charset=");
+        size_t n = strcspn(s, " \t\r\n;");
+        if (n > 0)
+            snprintf(buf, len, "%.*s", (int)n, s);
+        return;
+    }
+}
+
+/* ---- cleaning ------------------------------------------------------------------------------ */
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+static bool is_letter(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_alnum(unsigned char c)
+{
+    return is_letter(c) || (c >= '0' && c <= '9');
+}
+
+/* A byte of a word for the accelerator rule: ASCII letters and digits, '_', '&', non-ASCII. */
+static bool is_word_byte(unsigned char c)
+{
+    return is_alnum(c) || c == '_' || c == '&' || c >= 0x80;
+}
+
+/* Collapses white space of in[0..len) into out (at least len bytes); returns the new length. */
+static size_t collapse(const char *in, size_t len, char *out)
+{
+    size_t n = 0;
+    bool gap = false;
+    for (size_t i = 0; i < len; i++) {
+        if (is_space(in[i])) {
+            gap = n > 0;
+            continue;
+        }
+        if (gap)
+            out[n++] = ' ';
+        gap = false;
+        out[n++] = in[i];
+    }
+    return n;
+}
+
+/* s[i] == '&' starts an entity: &name; (a letter, then letters or digits, then ';'). */
+static bool is_entity(const char *s, size_t len, size_t i)
+{
+    size_t j = i + 1;
+    if (j >= len || !is_letter((unsigned char)s[j]))
+        return false;
+    while (j < len && is_alnum((unsigned char)s[j]))
+        j++;
+    return j < len && s[j] == ';';
+}
+
+/* s[i..len) starts with a letter: ASCII, or a two-byte UTF-8 character from U+00C0 to U+07FF
+ * (Latin-1 and Latin Extended letters, Greek, Cyrillic...) other than U+00D7 and U+00F7. */
+static bool starts_letter(const char *s, size_t len, size_t i)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (is_letter(c))
+        return true;
+    if (c < 0xc3 || c > 0xdf || i + 1 >= len)
+        return false;
+    unsigned char d = (unsigned char)s[i + 1];
+    return (d & 0xc0) == 0x80 && !(c == 0xc3 && (d == 0x97 || d == 0xb7));
+}
+
+/* s[i] is an accelerator marker candidate: '_' or '&' before a letter, not an entity. */
+static bool is_marker(const char *s, size_t len, size_t i)
+{
+    if ((s[i] != '_' && s[i] != '&') || i + 1 >= len || !starts_letter(s, len, i + 1))
+        return false;
+    return s[i] == '_' || !is_entity(s, len, i);
+}
+
+/* w[0..wlen) occurs in text[0..len) as a whole word (no word byte on either side). */
+static bool has_word(const char *text, size_t len, const char *w, size_t wlen)
+{
+    for (size_t p = 0; p + wlen <= len; p++) {
+        if (memcmp(text + p, w, wlen) != 0)
+            continue;
+        if ((p == 0 || !is_word_byte((unsigned char)text[p - 1])) &&
+            (p + wlen == len || !is_word_byte((unsigned char)text[p + wlen])))
+            return true;
+    }
+    return false;
+}
+
+/* out[0..n) ends with a lower-case letter: ASCII, or U+00DF..U+00FF but U+00F7. */
+static bool ends_lower(const char *out, size_t n)
+{
+    unsigned char c = (unsigned char)out[n - 1];
+    if (c >= 'a' && c <= 'z')
+        return true;
+    return n >= 2 && (unsigned char)out[n - 2] == 0xc3 && c >= 0x9f && c <= 0xbf && c != 0xb7;
+}
+
+/* Copies the letter at s[i] (a marker was just dropped before it) into out at *n, lower-cased
+ * when it is an upper-case letter (ASCII, or U+00C0..U+00DE but U+00D7); returns its length. */
+static size_t copy_lowered(const char *s, size_t len, size_t i, char *out, size_t *n)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 'A' && c <= 'Z') {
+        out[(*n)++] = (char)(c + 32);
+        return 1;
+    }
+    unsigned char d = i + 1 < len ? (unsigned char)s[i + 1] : 0;
+    if (c == 0xc3 && d >= 0x80 && d <= 0x9e && d != 0x97) {
+        out[(*n)++] = (char)c;
+        out[(*n)++] = (char)(d + 0x20);
+        return 2;
+    }
+    out[(*n)++] = (char)c;
+    return 1;
+}
+
+/* Step 4 on s[0..len) against other[0..olen), into out; returns the new length. A dropped marker
+ * inside a lower-case word also lower-cases the letter after it: Midnight Commander's Spanish
+ * marks accelerators with capitals ("a&Rriba" -> "arriba", "tama&\u00d1os" -> "tama\u00f1os"). */
+static size_t drop_markers(const char *s, size_t len, const char *other, size_t olen, char *out)
+{
+    size_t n = 0, i = 0;
+    while (i < len) {
+        if (!is_word_byte((unsigned char)s[i])) {
+            out[n++] = s[i++];
+            continue;
+        }
+        size_t end = i, markers = 0;
+        while (end < len && is_word_byte((unsigned char)s[end]))
+            markers += is_marker(s, len, end++);
+        bool drop = markers > 0 && !has_word(other, olen, s + i, end - i);
+        while (i < end) {
+            if (!drop || !is_marker(s, len, i))
+                out[n++] = s[i++];
+            else if (n > 0 && ends_lower(out, n) && is_word_byte((unsigned char)s[i - 1]))
+                i += 1 + copy_lowered(s, end, i + 1, out, &n);
+            else
+                i++;
+        }
+    }
+    return n;
+}
+
+size_t glia_gt_words(const char *text, size_t len)
+{
+    size_t words = 0;
+    for (size_t i = 0; i < len; i++)
+        words += !is_space(text[i]) && (i == 0 || is_space(text[i - 1]));
+    return words;
+}
+
+glia_status glia_gt_clean_pair(const char *en, size_t en_len, const char *es, size_t es_len, char **en_out,
+                               char **es_out, glia_err *err)
+{
+    *en_out = *es_out = NULL;
+    char *tmp = malloc(en_len + es_len + 2);
+    char *a = malloc(en_len + 1), *b = malloc(es_len + 1);
+    if (!tmp || !a || !b) {
+        free(tmp), free(a), free(b);
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory cleaning a message of %zu bytes",
+                            en_len + es_len);
+    }
+    size_t na = collapse(en, en_len, tmp), nb = collapse(es, es_len, tmp + na + 1);
+    size_t ma = drop_markers(tmp, na, tmp + na + 1, nb, a);
+    size_t mb = drop_markers(tmp + na + 1, nb, tmp, na, b);
+    a[ma] = b[mb] = '\0';
+    free(tmp);
+    *en_out = a;
+    *es_out = b;
+    return GLIA_OK;
+}
+
+/* ---- charsets ------------------------------------------------------------------------------ */
+
+typedef enum { CS_UTF8, CS_LATIN1, CS_LATIN9 } charset_kind;
+
+static bool same_name(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a,
+             y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
+static bool charset_of(const char *name, charset_kind *kind)
+{
+    static const char *const utf8[] = {"UTF-8", "UTF8", "ASCII", "US-ASCII", "ANSI_X3.4-1968"};
+    static const char *const latin1[] = {"ISO-8859-1", "ISO8859-1", "ISO_8859-1", "LATIN1", "LATIN-1"};
+    static const char *const latin9[] = {"ISO-8859-15", "ISO8859-15", "ISO_8859-15", "LATIN9", "LATIN-9"};
+    for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++)
+        if (same_name(name, utf8[i]))
+            return *kind = CS_UTF8, true;
+    for (size_t i = 0; i < sizeof latin1 / sizeof latin1[0]; i++)
+        if (same_name(name, latin1[i]))
+            return *kind = CS_LATIN1, true;
+    for (size_t i = 0; i < sizeof latin9 / sizeof latin9[0]; i++)
+        if (same_name(name, latin9[i]))
+            return *kind = CS_LATIN9, true;
+    return false;
+}
+
+/* ISO-8859-1/-15 in[0..len) as UTF-8 into out (at least 3 * len bytes); returns the length. */
+static size_t to_utf8(const unsigned char *in, size_t len, charset_kind kind, char *out)
+{
+    /* the eight code points where ISO-8859-15 differs from ISO-8859-1 */
+    static const struct {
+        unsigned char byte;
+        unsigned cp;
+    } latin9[] = {{0xa4, 0x20ac}, {0xa6, 0x160}, {0xa8, 0x161}, {0xb4, 0x17d},
+                  {0xb8, 0x17e},  {0xbc, 0x152}, {0xbd, 0x153}, {0xbe, 0x178}};
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned cp = in[i];
+        for (size_t k = 0; kind == CS_LATIN9 && k < sizeof latin9 / sizeof latin9[0]; k++)
+            if (latin9[k].byte == in[i])
+                cp = latin9[k].cp;
+        if (cp < 0x80) {
+            out[n++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[n++] = (char)(0xc0 | cp >> 6);
+            out[n++] = (char)(0x80 | (cp & 0x3f));
+        } else {
+            out[n++] = (char)(0xe0 | cp >> 12);
+            out[n++] = (char)(0x80 | (cp >> 6 & 0x3f));
+            out[n++] = (char)(0x80 | (cp & 0x3f));
+        }
+    }
+    return n;
+}
+
+/* ---- the set ------------------------------------------------------------------------------- */
+
+void glia_gt_free(glia_gt_set *set)
+{
+    if (!set)
+        return;
+    for (size_t i = 0; set->pairs && i < set->n; i++)
+        free(set->pairs[i].en);
+    for (size_t i = 0; set->files && i < set->n_files; i++)
+        free(set->files[i].name);
+    free(set->pairs);
+    free(set->files);
+    memset(set, 0, sizeof *set);
+}
+
+/* Dedup table over the kept pairs: index + 1, 0 = empty; kept at most half full. */
+typedef struct {
+    size_t *slots;
+    size_t mask;
+    size_t cap_pairs; /* capacity of set->pairs */
+} builder;
+
+static const glia_gt_pair *dedup_find(const builder *b, const glia_gt_set *set, const char *en, size_t len,
+                                      uint32_t hash, size_t *slot)
+{
+    size_t i = hash & b->mask;
+    for (; b->slots[i]; i = (i + 1) & b->mask) {
+        const glia_gt_pair *p = &set->pairs[b->slots[i] - 1];
+        if (p->hash == hash && p->en_len == len && memcmp(p->en, en, len) == 0)
+            return p;
+    }
+    *slot = i;
+    return NULL;
+}
+
+/* Room for one more pair, the table at most half full. */
+static glia_status reserve(builder *b, glia_gt_set *set, glia_err *err)
+{
+    if (set->n < b->cap_pairs)
+        return GLIA_OK;
+    size_t ncap = b->cap_pairs ? 2 * b->cap_pairs : 4096;
+    glia_gt_pair *pairs = realloc(set->pairs, ncap * sizeof *pairs);
+    size_t *slots = calloc(2 * ncap, sizeof *slots);
+    if (pairs)
+        set->pairs = pairs;
+    if (!pairs || !slots) {
+        free(slots);
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu pairs", ncap);
+    }
+    free(b->slots);
+    b->slots = slots;
+    b->mask = 2 * ncap - 1;
+    b->cap_pairs = ncap;
+    for (size_t i = 0; i < set->n; i++) {
+        size_t slot = 0;
+        dedup_find(b, set, set->pairs[i].en, set->pairs[i].en_len, set->pairs[i].hash, &slot);
+        b->slots[slot] = i + 1;
+    }
+    return GLIA_OK;
+}
+
+/* The msgid is "Context|message" (glib's Q_() convention, used by Midnight Commander: "ButtonBar|Edit")
+ * and the msgstr holds no '|': ASCII letters, '|', then something other than white space. */
+static bool pipe_context(const glia_gt_message *m)
+{
+    size_t i = 0;
+    while (i < m->id_len && is_letter((unsigned char)m->id[i]))
+        i++;
+    return i > 0 && i + 1 < m->id_len && m->id[i] == '|' && !is_space(m->id[i + 1]) &&
+           !memchr(m->str, '|', m->str_len);
+}
+
+/* Steps 1-7 for message m of the catalog of file fi. */
+static glia_status take_message(const glia_gt_message *m, uint32_t fi, uint32_t mi, charset_kind cs,
+                                builder *b, glia_gt_set *set, glia_err *err)
+{
+    glia_gt_file *f = &set->files[fi];
+    if (m->id_len == 0 || (m->id_len == 18 && memcmp(m->id, "translator-credits", 18) == 0)) {
+        f->skipped[GLIA_GT_SKIP_HEADER]++;
+        return GLIA_OK;
+    }
+    if (memchr(m->id, '\x04', m->id_len) || pipe_context(m)) {
+        f->skipped[GLIA_GT_SKIP_CONTEXT]++;
+        return GLIA_OK;
+    }
+    /* the singular of plural forms: both strings up to their first NUL */
+    size_t en_len = strlen(m->id), es_len = strlen(m->str);
+    bool plural = en_len < m->id_len;
+    if (es_len == 0) {
+        f->skipped[GLIA_GT_SKIP_EMPTY]++;
+        return GLIA_OK;
+    }
+    char *conv = NULL;
+    const char *es = m->str;
+    if (cs != CS_UTF8) {
+        conv = malloc(3 * es_len + 1);
+        if (!conv)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", f->name);
+        es_len = to_utf8((const unsigned char *)m->str, es_len, cs, conv);
+        es = conv;
+    }
+    if (!glia_tok_utf8_valid(m->id, en_len, NULL) || !glia_tok_utf8_valid(es, es_len, NULL)) {
+        free(conv);
+        f->skipped[GLIA_GT_SKIP_ENCODING]++;
+        return GLIA_OK;
+    }
+    char *en_c, *es_c;
+    glia_status rc = glia_gt_clean_pair(m->id, en_len, es, es_len, &en_c, &es_c, err);
+    free(conv);
+    if (rc != GLIA_OK)
+        return rc;
+    size_t a = strlen(en_c), z = strlen(es_c);
+    glia_gt_skip skip = GLIA_GT_NSKIPS;
+    uint32_t hash = glia_fnv1a32(en_c, a);
+    size_t slot = 0;
+    if (a == 0 || z == 0)
+        skip = GLIA_GT_SKIP_EMPTY;
+    else if (glia_gt_words(en_c, a) > GLIA_GT_MAX_WORDS)
+        skip = GLIA_GT_SKIP_LENGTH;
+    else if ((rc = reserve(b, set, err)) != GLIA_OK) {
+        free(en_c), free(es_c);
+        return rc;
+    } else if (dedup_find(b, set, en_c, a, hash, &slot))
+        skip = GLIA_GT_SKIP_DUPLICATE;
+    if (skip != GLIA_GT_NSKIPS) {
+        free(en_c), free(es_c);
+        f->skipped[skip]++;
+        return GLIA_OK;
+    }
+    char *block = realloc(en_c, a + z + 2);
+    if (!block) {
+        free(en_c), free(es_c);
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", f->name);
+    }
+    memcpy(block + a + 1, es_c, z + 1);
+    free(es_c);
+    glia_gt_split split = glia_gt_split_of(hash);
+    set->pairs[set->n] = (glia_gt_pair){
+        .en = block,
+        .es = block + a + 1,
+        .en_len = a,
+        .es_len = z,
+        .hash = hash,
+        .split = split,
+        .file = fi,
+        .message = mi,
+        .plural = plural,
+    };
+    b->slots[slot] = ++set->n;
+    set->n_split[split]++;
+    f->kept++;
+    f->plural_kept += plural;
+    return GLIA_OK;
+}
+
+static int cmp_names(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The sorted *.mo names of dir (regular files, or links to them). */
+static glia_status list_catalogs(const char *dir, char ***names, size_t *n, glia_err *err)
+{
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return glia_err_set(err, errno == ENOENT || errno == ENOTDIR ? GLIA_ENOTFOUND : GLIA_EIO,
+                            "%s: cannot open the directory: %s", dir, strerror(errno));
+    size_t cap = 0;
+    glia_status rc = GLIA_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len <= 3 || strcmp(e->d_name + len - 3, ".mo") != 0)
+            continue;
+        char path[4096];
+        struct stat st;
+        int w = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (w < 0 || (size_t)w >= sizeof path || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (*n == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            char **grown = realloc(*names, ncap * sizeof *grown);
+            if (!grown) {
+                rc = glia_err_set(err, GLIA_ENOMEM, "out of memory listing %s", dir);
+                break;
+            }
+            *names = grown;
+            cap = ncap;
+        }
+        if (!((*names)[*n] = strdup(e->d_name))) {
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory listing %s", dir);
+            break;
+        }
+        (*n)++;
+    }
+    closedir(d);
+    if (rc == GLIA_OK && *n == 0)
+        rc = glia_err_set(err, GLIA_ENOTFOUND, "%s: no .mo files", dir);
+    if (rc != GLIA_OK) {
+        for (size_t i = 0; i < *n; i++)
+            free((*names)[i]);
+        free(*names);
+        *names = NULL;
+        *n = 0;
+        return rc;
+    }
+    qsort(*names, *n, sizeof **names, cmp_names);
+    return GLIA_OK;
+}
+
+glia_status glia_gt_load_dir(const char *dir, glia_gt_set *out, glia_err *err)
+{
+    GLIA_ASSERT(dir != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    char mo_dir[4096], path[8200];
+    struct stat st;
+    int w = snprintf(mo_dir, sizeof mo_dir, "%s/mo", dir);
+    if (w < 0 || (size_t)w >= sizeof mo_dir)
+        return glia_err_set(err, GLIA_EINVAL, "%s: directory name too long", dir);
+    if (stat(mo_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        snprintf(mo_dir, sizeof mo_dir, "%s", dir);
+
+    char **names = NULL;
+    size_t n_names = 0;
+    builder b = {0};
+    glia_gt_catalog cat = {0};
+    glia_status rc = list_catalogs(mo_dir, &names, &n_names, err);
+    if (rc != GLIA_OK) {
+        glia_err_prefix(err, GLIA_GT_DATASET " catalogs (scripts/setup fetches them)");
+        return rc;
+    }
+    out->files = calloc(n_names, sizeof *out->files);
+    if (!out->files) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu catalogs", n_names);
+        goto done;
+    }
+    for (size_t i = 0; i < n_names; i++) {
+        out->files[i].name = names[i];
+        names[i] = NULL;
+        out->n_files++;
+    }
+    for (size_t fi = 0; fi < out->n_files; fi++) {
+        glia_gt_file *f = &out->files[fi];
+        charset_kind cs;
+        snprintf(path, sizeof path, "%s/%s", mo_dir, f->name);
+        if ((rc = glia_gt_mo_read(path, &cat, err)) != GLIA_OK)
+            goto done;
+        glia_gt_catalog_charset(&cat, f->charset, sizeof f->charset);
+        if (!charset_of(f->charset, &cs)) {
+            rc = glia_err_set(
+                err, GLIA_EUNSUPPORTED,
+                "%s: charset %s (header message); glia reads UTF-8, ASCII, ISO-8859-1 and ISO-8859-15", path,
+                f->charset);
+            goto done;
+        }
+        f->read = cat.n;
+        for (size_t mi = 0; mi < cat.n; mi++)
+            if ((rc = take_message(&cat.messages[mi], (uint32_t)fi, (uint32_t)mi, cs, &b, out, err)) !=
+                GLIA_OK)
+                goto done;
+        glia_gt_catalog_free(&cat);
+    }
+done:
+    glia_gt_catalog_free(&cat);
+    for (size_t i = 0; i < n_names; i++)
+        free(names[i]);
+    free(names);
+    free(b.slots);
+    if (rc != GLIA_OK)
+        glia_gt_free(out);
+    return rc;
+}

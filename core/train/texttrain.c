@@ -122,6 +122,11 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
     glia_rng init;
     glia_train_seed_stream(&init, r->seed, GLIA_STREAM_INIT);
     glia_textnet_reset(job->net, &init);
+    if (r->embedding_init_std > 0) { /* N(0, 1) draws scaled: N(0, std), padding row still 0 */
+        glia_param *w = &job->net->embedding.weight;
+        for (size_t i = 0; i < w->size; i++)
+            w->value[i] *= r->embedding_init_std;
+    }
     if (cfg.lexicon_features > 0) {
         float *table = (float *)glia_textnet_find_param(job->net, "lexicon.weight")->value;
         if ((rc =

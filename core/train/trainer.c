@@ -117,7 +117,7 @@ static glia_status parse_text_options(glia_yaml *y, yaml_node_t *root, const cha
 {
     static const char *const vocab_keys[] = {"min_count", "max_size", NULL};
     static const char *const lex_keys[] = {"path", "format", "scale", NULL};
-    static const char *const emb_keys[] = {"pretrained", NULL};
+    static const char *const emb_keys[] = {"pretrained", "init_std", NULL};
     glia_status rc;
     yaml_node_t *n;
     r->vocab_min_count = 1;
@@ -152,7 +152,8 @@ static glia_status parse_text_options(glia_yaml *y, yaml_node_t *root, const cha
     const char *pre = NULL;
     if ((n = glia_yaml_get(y, root, "embedding")) &&
         ((rc = glia_yaml_check_keys(y, n, "embedding", emb_keys, err)) ||
-         (rc = glia_yaml_opt_string(y, n, "pretrained", &pre, err))))
+         (rc = glia_yaml_opt_string(y, n, "pretrained", &pre, err)) ||
+         (rc = glia_yaml_opt_float(y, n, "init_std", 1e-6, 100, &r->embedding_init_std, err))))
         return rc;
     if (pre && *pre)
         resolve_path(path, pre, r->pretrained);

@@ -49,6 +49,7 @@ typedef struct {
     int nlexicons;        /* lexicon: one frozen feature column per list */
     glia_lexicon_source lexicons[GLIA_RECIPE_MAX_LEXICONS]; /* paths resolved against the recipe */
     char pretrained[GLIA_PATH_MAX]; /* embedding.pretrained: a word2vec output directory, "" = none */
+    float embedding_init_std;       /* embedding.init_std: N(0, std) instead of PyTorch's N(0, 1); 0 = 1 */
     /* Not read from the file: set by the caller. Threads that split every batch (each runs
      * forward and backward on its slice with its own dropout stream and the gradients are
      * summed); with more than one, BLAS should run single-threaded. Like the BLAS, the

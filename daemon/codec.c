@@ -15,12 +15,17 @@
 #include "core/image/image.h"
 #include "core/nn/kernels.h"
 
+static void problem_vset(problem *p, int status, const char *fmt, va_list ap)
+{
+    p->status = status;
+    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
+}
+
 int problem_set(problem *p, int status, const char *fmt, ...)
 {
     va_list ap;
-    p->status = status;
     va_start(ap, fmt);
-    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
+    problem_vset(p, status, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -28,9 +33,8 @@ int problem_set(problem *p, int status, const char *fmt, ...)
 int problem_fail(problem *p, int status, const char *fmt, ...)
 {
     va_list ap;
-    p->status = status;
     va_start(ap, fmt);
-    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
+    problem_vset(p, status, fmt, ap);
     va_end(ap);
     return status;
 }

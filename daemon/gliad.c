@@ -309,7 +309,11 @@ int main(int argc, char **argv)
     server_quiesce(d.http);
     double stop_by = workq_now() + d.cfg.drain_timeout_ms * 1e-3;
     int cut = workq_drain(d.queue, d.cfg.drain_timeout_ms);
-    /* resumed connections still have to write their answers */
+    /* A batch still running past the drain timeout holds a suspended connection, and
+     * libmicrohttpd aborts when it is stopped with one: join the workers (a running batch
+     * ends and resumes its connections; anything still queued is answered 503), then let
+     * the resumed connections write their answers. */
+    workq_stop(d.queue);
     while (server_active(d.http) > 0 && workq_now() < stop_by + 1.0) {
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);

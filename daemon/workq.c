@@ -28,6 +28,7 @@ struct workq {
     int nthreads;
     pthread_t deadline_thread;
     int deadline_started;
+    int joined; /* workq_stop has joined the threads */
 };
 
 double workq_now(void)
@@ -423,20 +424,31 @@ int workq_drain(workq *q, int timeout_ms)
     return cut;
 }
 
-void workq_free(workq *q)
+void workq_stop(workq *q)
 {
     if (!q)
         return;
     workq_drain(q, 0);
     pthread_mutex_lock(&q->mu);
+    int joined = q->joined;
     q->stopping = 1;
+    q->joined = 1;
     pthread_cond_broadcast(&q->work);
     pthread_cond_broadcast(&q->tick);
     pthread_mutex_unlock(&q->mu);
+    if (joined)
+        return;
     for (int i = 0; i < q->nthreads; i++)
         pthread_join(q->threads[i], NULL);
     if (q->deadline_started)
         pthread_join(q->deadline_thread, NULL);
+}
+
+void workq_free(workq *q)
+{
+    if (!q)
+        return;
+    workq_stop(q);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->work);
     pthread_cond_destroy(&q->tick);

@@ -67,7 +67,11 @@ int workq_submit(workq *q, workq_item *it);
 /* Stops accepting, then waits until queued and running work is done or timeout_ms passes;
  * whatever is still queued then is completed WORKQ_SHUTDOWN. Returns items cut off. */
 int workq_drain(workq *q, int timeout_ms);
-/* Joins the threads (drains with timeout 0 first if needed). */
+/* Drains with timeout 0 (what is still queued is completed WORKQ_SHUTDOWN), then joins
+ * the threads: a batch that is running finishes and completes its items first. The
+ * queue stays valid for the observers (depth, busy) and refuses submissions. Idempotent. */
+void workq_stop(workq *q);
+/* workq_stop, then frees. */
 void workq_free(workq *q);
 
 int workq_depth(workq *q);

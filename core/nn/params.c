@@ -7,6 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+void glia_params_bind(glia_param *params, int n, float *values, float *grads)
+{
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        params[i].value = values + off;
+        params[i].grad = grads ? grads + off : NULL;
+        off += params[i].size;
+    }
+}
+
 const glia_param *glia_params_find(const glia_param *params, int n, const char *name)
 {
     for (int i = 0; i < n; i++)

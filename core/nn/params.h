@@ -10,6 +10,10 @@
 #include "core/io/safetensors.h"
 #include "core/nn/layer.h"
 
+/* Points params[0..n) at consecutive slices of values and, if grads is not NULL, of grads
+ * (NULL grads: inference, every grad NULL). Both borrowed. */
+void glia_params_bind(glia_param *params, int n, float *values, float *grads);
+
 /* The param named name among params[0..n), or NULL. */
 const glia_param *glia_params_find(const glia_param *params, int n, const char *name);
 

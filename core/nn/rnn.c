@@ -27,6 +27,7 @@
 #include "core/nn/rnn.h"
 
 #include "core/nn/kernels.h"
+#include "core/nn/params.h"
 
 #include <limits.h>
 #include <math.h>
@@ -192,12 +193,7 @@ glia_status glia_rnn_init(glia_rnn *rnn, const glia_rnn_config *cfg, const char 
 
 void glia_rnn_bind(glia_rnn *rnn, float *values, float *grads)
 {
-    size_t off = 0;
-    for (int i = 0; i < rnn->nparams; i++) {
-        rnn->params[i].value = values + off;
-        rnn->params[i].grad = grads ? grads + off : NULL;
-        off += rnn->params[i].size;
-    }
+    glia_params_bind(rnn->params, rnn->nparams, values, grads);
 }
 
 void glia_rnn_reset(glia_rnn *rnn, glia_rng *rng)

@@ -25,6 +25,7 @@
 #include "core/nn/transformer.h"
 
 #include "core/nn/kernels.h"
+#include "core/nn/params.h"
 
 #include <limits.h>
 #include <math.h>
@@ -398,12 +399,7 @@ glia_status glia_tf_stack_init(glia_tf_stack *st, glia_tf_kind kind, const glia_
 
 void glia_tf_stack_bind(glia_tf_stack *st, float *values, float *grads)
 {
-    size_t off = 0;
-    for (int i = 0; i < st->nparams; i++) {
-        st->params[i].value = values + off;
-        st->params[i].grad = grads ? grads + off : NULL;
-        off += st->params[i].size;
-    }
+    glia_params_bind(st->params, st->nparams, values, grads);
 }
 
 void glia_tf_stack_reset(glia_tf_stack *st, glia_rng *rng)

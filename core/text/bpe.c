@@ -1,0 +1,1596 @@
+/*
+ * bpe.c - see bpe.h.
+ *
+ * Design: every table is a string table (strtab): the strings back to back in one arena, each
+ * NUL-terminated, with an open-addressing hash (FNV-1a, linear probing, at most half full) of
+ * their indices, so an index is an id and the hash is only a second view of the list. Strings
+ * are reached by offset, never by pointer, because the arena moves as it grows.
+ *
+ * Learning: the distinct pieces of the texts (with a 0xFF byte in front of a word's first
+ * piece, a byte UTF-8 never holds) and their counts; the alphabet; each piece as a run of
+ * symbol ids (-1 where a code point stays out of the alphabet: no pair is counted across it);
+ * a table of adjacent pairs with their weighted count and the list of pieces that held them
+ * (entries go stale but are never missing); a max-heap of (count, pair) whose entries are
+ * checked against the table when they surface. A merge revisits only the pieces in its pair's
+ * list: it takes the piece's pairs out of the counts, merges left to right, and puts them back,
+ * pushing the new pairs (the only counts that can grow) onto the heap.
+ *
+ * Encoding applies, within each piece, the merge of lowest rank among its adjacent pairs until
+ * none applies: the same segmentation as replaying the merges in order, in O(piece^2) time on
+ * pieces of at most GLIA_BPE_MAX_PIECE code points.
+ */
+#include "core/text/bpe.h"
+
+#include "core/base/hash.h"
+
+#include "core/text/tokenize.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MARKER_CP      0x2581u
+#define MARKER_LEN     3
+#define HEADER         "glia-bpe 1"
+#define N_HEADER_LINES 4
+
+/* Longest token quoted in a message. */
+enum { QUOTE_MAX = 60 };
+/* Most symbols a piece can start as: the marker, then 4 bytes per code point. */
+enum { PIECE_SYMS = 1 + 4 * GLIA_BPE_MAX_PIECE };
+
+static const char *const specials[GLIA_BPE_N_SPECIAL] = {"<pad>", "<unk>", "<s>", "</s>"};
+
+/* ---- code points ------------------------------------------------------------------------------ */
+
+/* The code point at s[i] of validated UTF-8; returns its length in bytes. */
+static size_t utf8_decode(const unsigned char *s, size_t i, uint32_t *cp)
+{
+    unsigned char b = s[i];
+    if (b < 0x80) {
+        *cp = b;
+        return 1;
+    }
+    if (b < 0xE0) {
+        *cp = (uint32_t)(b & 0x1F) << 6 | (s[i + 1] & 0x3F);
+        return 2;
+    }
+    if (b < 0xF0) {
+        *cp = (uint32_t)(b & 0x0F) << 12 | (uint32_t)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
+        return 3;
+    }
+    *cp = (uint32_t)(b & 0x07) << 18 | (uint32_t)(s[i + 1] & 0x3F) << 12 | (uint32_t)(s[i + 2] & 0x3F) << 6 |
+          (s[i + 3] & 0x3F);
+    return 4;
+}
+
+static bool is_sep(uint32_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* Never in the alphabet: controls (they would make the file unreadable) and a literal U+2581
+ * (so that '▁' in a token always means the marker). */
+static bool is_forced(uint32_t c)
+{
+    return (c < 0x20 && !is_sep(c)) || (c >= 0x7F && c <= 0x9F) || c == MARKER_CP;
+}
+
+/* A piece of its own (see bpe.h). */
+static bool is_punct(uint32_t c)
+{
+    if (c < 0x80)
+        return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
+               (c >= 0x7B && c <= 0x7E);
+    if (c <= 0xFF) {
+        if (c == 0xD7 || c == 0xF7 || c == 0xA0)
+            return true;
+        /* Latin-1 P* and S*; ª º (letters), soft hyphen, ² ³ ¹ µ ¼ ½ ¾ stay in words */
+        return c >= 0xA1 && c <= 0xBF && c != 0xAA && c != 0xAD && c != 0xB2 && c != 0xB3 && c != 0xB5 &&
+               c != 0xB9 && c != 0xBA && c != 0xBC && c != 0xBD && c != 0xBE;
+    }
+    return c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || (c >= 0x2010 && c <= 0x2029) ||
+           (c >= 0x202F && c <= 0x205F) || (c >= 0x20A0 && c <= 0x20CF) || (c >= 0x2E00 && c <= 0x2E7F) ||
+           (c >= 0x3000 && c <= 0x3004) || (c >= 0x3008 && c <= 0x3020) || c == 0x3030 ||
+           (c >= 0x303D && c <= 0x303F) || (c >= 0xFF01 && c <= 0xFF0F) || (c >= 0xFF1A && c <= 0xFF20) ||
+           (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF65);
+}
+
+/* ---- pieces ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    const unsigned char *s;
+    size_t len, i;
+    bool word_start;
+} piece_iter;
+
+static void piece_init(piece_iter *it, const char *s, size_t len)
+{
+    *it = (piece_iter){.s = (const unsigned char *)s, .len = len, .word_start = true};
+}
+
+/* The next piece of validated text: bytes [*start, *end), *marker when it begins a word. */
+static bool piece_next(piece_iter *it, size_t *start, size_t *end, bool *marker)
+{
+    while (it->i < it->len && it->s[it->i] < 0x80 && is_sep(it->s[it->i])) {
+        it->i++;
+        it->word_start = true;
+    }
+    if (it->i >= it->len)
+        return false;
+    *start = it->i;
+    *marker = it->word_start;
+    it->word_start = false;
+    uint32_t c;
+    size_t n = utf8_decode(it->s, it->i, &c);
+    if (is_punct(c)) {
+        it->i += n;
+    } else {
+        size_t count = 0;
+        while (it->i < it->len && count < GLIA_BPE_MAX_PIECE) {
+            n = utf8_decode(it->s, it->i, &c);
+            if (is_sep(c) || is_punct(c))
+                break;
+            it->i += n;
+            count++;
+        }
+    }
+    *end = it->i;
+    return true;
+}
+
+/* ---- string tables ---------------------------------------------------------------------------- */
+
+typedef struct {
+    char *arena; /* the strings back to back, each NUL-terminated */
+    size_t arena_len, arena_cap;
+    size_t *off, *len; /* of string k */
+    size_t n, cap;
+    int32_t *slots; /* indices, -1 = empty; mask + 1 slots */
+    size_t mask;
+} strtab;
+
+static void strtab_free(strtab *t)
+{
+    free(t->arena);
+    free(t->off);
+    free(t->len);
+    free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+static const char *strtab_str(const strtab *t, int32_t id)
+{
+    return t->arena + t->off[id];
+}
+
+static int32_t strtab_find_slot(const strtab *t, const char *s, size_t len, size_t *slot)
+{
+    size_t i = glia_fnv1a32(s, len) & t->mask;
+    for (;; i = (i + 1) & t->mask) {
+        int32_t id = t->slots[i];
+        if (id < 0 || (t->len[id] == len && memcmp(t->arena + t->off[id], s, len) == 0)) {
+            *slot = i;
+            return id;
+        }
+    }
+}
+
+static int32_t strtab_find(const strtab *t, const char *s, size_t len)
+{
+    size_t slot;
+    return t->slots ? strtab_find_slot(t, s, len, &slot) : -1;
+}
+
+static bool strtab_rehash(strtab *t, size_t size)
+{
+    int32_t *slots = malloc(size * sizeof *slots);
+    if (!slots)
+        return false;
+    memset(slots, 0xff, size * sizeof *slots);
+    for (size_t k = 0; k < t->n; k++) {
+        size_t i = glia_fnv1a32(t->arena + t->off[k], t->len[k]) & (size - 1);
+        while (slots[i] >= 0)
+            i = (i + 1) & (size - 1);
+        slots[i] = (int32_t)k;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->mask = size - 1;
+    return true;
+}
+
+/* The id of s[0..len), added when it is new (*added says which). */
+static glia_status strtab_add(strtab *t, const char *s, size_t len, int32_t *id, bool *added, glia_err *err)
+{
+    if (!t->slots || 2 * (t->n + 1) > t->mask + 1) {
+        size_t size = t->slots ? 2 * (t->mask + 1) : 64;
+        if (!strtab_rehash(t, size))
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for a table of %zu strings", t->n + 1);
+    }
+    size_t slot;
+    int32_t found = strtab_find_slot(t, s, len, &slot);
+    if (found >= 0) {
+        *id = found;
+        if (added)
+            *added = false;
+        return GLIA_OK;
+    }
+    if (t->n >= (size_t)INT32_MAX)
+        return glia_err_set(err, GLIA_EUNSUPPORTED, "more than %d strings do not fit 32-bit ids", INT32_MAX);
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 256;
+        size_t *off = realloc(t->off, cap * sizeof *off);
+        if (off)
+            t->off = off;
+        size_t *lens = off ? realloc(t->len, cap * sizeof *lens) : NULL;
+        if (!lens)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for a table of %zu strings", cap);
+        t->len = lens;
+        t->cap = cap;
+    }
+    if (t->arena_cap - t->arena_len < len + 1) {
+        size_t cap = t->arena_cap ? t->arena_cap : 4096;
+        while (cap - t->arena_len < len + 1)
+            cap *= 2;
+        char *arena = realloc(t->arena, cap);
+        if (!arena)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu bytes of strings", cap);
+        t->arena = arena;
+        t->arena_cap = cap;
+    }
+    memcpy(t->arena + t->arena_len, s, len);
+    t->arena[t->arena_len + len] = '\0';
+    t->off[t->n] = t->arena_len;
+    t->len[t->n] = len;
+    t->arena_len += len + 1;
+    t->slots[slot] = (int32_t)t->n;
+    *id = (int32_t)t->n++;
+    if (added)
+        *added = true;
+    return GLIA_OK;
+}
+
+/* ---- code point -> alphabet id ---------------------------------------------------------------- */
+
+typedef struct {
+    uint32_t *keys; /* UINT32_MAX = empty */
+    int32_t *vals;
+    size_t mask, used;
+} cpmap;
+
+static size_t cp_hash(uint32_t c)
+{
+    return (size_t)((c * 0x9E3779B1u) >> 7);
+}
+
+static void cpmap_free(cpmap *m)
+{
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+static int32_t *cpmap_find(const cpmap *m, uint32_t c)
+{
+    if (!m->keys)
+        return NULL;
+    for (size_t i = cp_hash(c) & m->mask;; i = (i + 1) & m->mask) {
+        if (m->keys[i] == c)
+            return &m->vals[i];
+        if (m->keys[i] == UINT32_MAX)
+            return NULL;
+    }
+}
+
+/* The value slot of c, added (as 0) when new. */
+static int32_t *cpmap_get(cpmap *m, uint32_t c, glia_err *err)
+{
+    if (!m->keys || 2 * (m->used + 1) > m->mask + 1) {
+        size_t size = m->keys ? 2 * (m->mask + 1) : 256;
+        uint32_t *keys = malloc(size * sizeof *keys);
+        int32_t *vals = calloc(size, sizeof *vals);
+        if (!keys || !vals) {
+            free(keys);
+            free(vals);
+            glia_err_set(err, GLIA_ENOMEM, "out of memory for a table of %zu characters", m->used + 1);
+            return NULL;
+        }
+        memset(keys, 0xff, size * sizeof *keys);
+        for (size_t i = 0; m->keys && i <= m->mask; i++) {
+            if (m->keys[i] == UINT32_MAX)
+                continue;
+            size_t j = cp_hash(m->keys[i]) & (size - 1);
+            while (keys[j] != UINT32_MAX)
+                j = (j + 1) & (size - 1);
+            keys[j] = m->keys[i];
+            vals[j] = m->vals[i];
+        }
+        free(m->keys);
+        free(m->vals);
+        m->keys = keys;
+        m->vals = vals;
+        m->mask = size - 1;
+    }
+    size_t i = cp_hash(c) & m->mask;
+    for (; m->keys[i] != UINT32_MAX; i = (i + 1) & m->mask) {
+        if (m->keys[i] == c)
+            return &m->vals[i];
+    }
+    m->keys[i] = c;
+    m->vals[i] = 0;
+    m->used++;
+    return &m->vals[i];
+}
+
+/* ---- the tokenizer ---------------------------------------------------------------------------- */
+
+struct glia_bpe {
+    strtab tok; /* id -> text, text -> id */
+    bool byte_fallback;
+    int32_t first_learned; /* first id after the specials and bytes */
+    int32_t marker;        /* id of "▁" */
+    int32_t ascii[128];    /* alphabet id of each ASCII code point, -1 when none */
+    cpmap alpha;           /* alphabet id of every other code point */
+    size_t n_merges;
+    int32_t *m_left, *m_right, *m_result;
+    int32_t *m_slots; /* merge index by (left, right), -1 = empty; m_mask + 1 slots */
+    size_t m_mask;
+};
+
+void glia_bpe_free(glia_bpe *b)
+{
+    if (!b)
+        return;
+    strtab_free(&b->tok);
+    cpmap_free(&b->alpha);
+    free(b->m_left);
+    free(b->m_right);
+    free(b->m_result);
+    free(b->m_slots);
+    free(b);
+}
+
+static size_t pair_hash(int32_t a, int32_t b)
+{
+    uint64_t k = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+    k *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(k >> 29);
+}
+
+/* Index of the merge (a, b), -1 when there is none; *slot gets where it is or would go. */
+static int32_t merge_find(const glia_bpe *b, int32_t l, int32_t r, size_t *slot)
+{
+    size_t i = pair_hash(l, r) & b->m_mask;
+    for (;; i = (i + 1) & b->m_mask) {
+        int32_t k = b->m_slots[i];
+        if (k < 0 || (b->m_left[k] == l && b->m_right[k] == r)) {
+            if (slot)
+                *slot = i;
+            return k;
+        }
+    }
+}
+
+/* An empty tokenizer with its specials (and bytes), room for cap_merges merges. */
+static glia_status bpe_alloc(bool byte_fallback, size_t cap_merges, glia_bpe **out, glia_err *err)
+{
+    glia_status rc;
+    int32_t id;
+    glia_bpe *b = calloc(1, sizeof *b);
+    if (!b)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a tokenizer");
+    b->byte_fallback = byte_fallback;
+    b->marker = -1;
+    size_t slots = 16;
+    while (slots < 2 * cap_merges)
+        slots *= 2;
+    b->m_left = malloc((cap_merges ? cap_merges : 1) * sizeof *b->m_left);
+    b->m_right = malloc((cap_merges ? cap_merges : 1) * sizeof *b->m_right);
+    b->m_result = malloc((cap_merges ? cap_merges : 1) * sizeof *b->m_result);
+    b->m_slots = malloc(slots * sizeof *b->m_slots);
+    if (!b->m_left || !b->m_right || !b->m_result || !b->m_slots) {
+        glia_bpe_free(b);
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu merges", cap_merges);
+    }
+    memset(b->m_slots, 0xff, slots * sizeof *b->m_slots);
+    b->m_mask = slots - 1;
+    for (int i = 0; i < 128; i++)
+        b->ascii[i] = -1;
+    for (int i = 0; i < GLIA_BPE_N_SPECIAL; i++) {
+        if ((rc = strtab_add(&b->tok, specials[i], strlen(specials[i]), &id, NULL, err)) != GLIA_OK)
+            goto fail;
+    }
+    for (int i = 0; byte_fallback && i < 256; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", i);
+        if ((rc = strtab_add(&b->tok, name, strlen(name), &id, NULL, err)) != GLIA_OK)
+            goto fail;
+    }
+    b->first_learned = (int32_t)b->tok.n;
+    *out = b;
+    return GLIA_OK;
+fail:
+    glia_bpe_free(b);
+    return rc;
+}
+
+/* Records a single-code-point learned token in the alphabet maps. */
+static glia_status bpe_alphabet_add(glia_bpe *b, uint32_t c, int32_t id, glia_err *err)
+{
+    if (c < 128) {
+        b->ascii[c] = id;
+        return GLIA_OK;
+    }
+    int32_t *v = cpmap_get(&b->alpha, c, err);
+    if (!v)
+        return GLIA_ENOMEM;
+    *v = id;
+    return GLIA_OK;
+}
+
+/* Appends merge (l, r) -> result; the caller sized the arrays and checked it is new. */
+static void bpe_merge_add(glia_bpe *b, int32_t l, int32_t r, int32_t result)
+{
+    size_t slot;
+    int32_t k = merge_find(b, l, r, &slot);
+    GLIA_ASSERT(k < 0);
+    b->m_left[b->n_merges] = l;
+    b->m_right[b->n_merges] = r;
+    b->m_result[b->n_merges] = result;
+    b->m_slots[slot] = (int32_t)b->n_merges++;
+}
+
+static int32_t alpha_id(const glia_bpe *b, uint32_t c)
+{
+    if (c < 128)
+        return b->ascii[c];
+    if (c == MARKER_CP)
+        return -1; /* a literal U+2581 is not the marker */
+    int32_t *v = cpmap_find(&b->alpha, c);
+    return v ? *v : -1;
+}
+
+size_t glia_bpe_size(const glia_bpe *b)
+{
+    return b->tok.n;
+}
+
+bool glia_bpe_byte_fallback(const glia_bpe *b)
+{
+    return b->byte_fallback;
+}
+
+const char *glia_bpe_token(const glia_bpe *b, int32_t id)
+{
+    return id >= 0 && (size_t)id < b->tok.n ? strtab_str(&b->tok, id) : NULL;
+}
+
+int32_t glia_bpe_id(const glia_bpe *b, const char *token)
+{
+    return strtab_find(&b->tok, token, strlen(token));
+}
+
+size_t glia_bpe_n_merges(const glia_bpe *b)
+{
+    return b->n_merges;
+}
+
+bool glia_bpe_merge(const glia_bpe *b, size_t k, int32_t *left, int32_t *right, int32_t *result)
+{
+    if (k >= b->n_merges)
+        return false;
+    if (left)
+        *left = b->m_left[k];
+    if (right)
+        *right = b->m_right[k];
+    if (result)
+        *result = b->m_result[k];
+    return true;
+}
+
+glia_bpe_opts glia_bpe_defaults(void)
+{
+    return (glia_bpe_opts){
+        .vocab_size = 8000, .max_merges = 0, .min_pair_count = 2, .min_char_count = 1, .byte_fallback = true};
+}
+
+/* ---- learning --------------------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t a, b;
+    int64_t count;
+    uint32_t *where; /* pieces that held the pair (maybe no longer), maybe repeated */
+    uint32_t n_where, cap_where;
+    uint32_t stamp; /* last merge that pushed it */
+} pair_entry;
+
+typedef struct {
+    int64_t count;
+    int32_t pair;
+} heap_entry;
+
+typedef struct {
+    strtab *tok; /* token texts, for the tie rule */
+    pair_entry *pairs;
+    size_t n_pairs, cap_pairs;
+    int32_t *slots; /* pair index by (a, b); mask + 1 */
+    size_t mask;
+    heap_entry *heap;
+    size_t n_heap, cap_heap;
+    int32_t *touched; /* pairs holding the new symbol, pushed once the merge is done */
+    size_t n_touched, cap_touched;
+} pair_stats;
+
+static void stats_free(pair_stats *ps)
+{
+    for (size_t i = 0; i < ps->n_pairs; i++)
+        free(ps->pairs[i].where);
+    free(ps->pairs);
+    free(ps->slots);
+    free(ps->heap);
+    free(ps->touched);
+}
+
+static int32_t stats_pair(pair_stats *ps, int32_t a, int32_t b, glia_err *err)
+{
+    if (!ps->slots || 2 * (ps->n_pairs + 1) > ps->mask + 1) {
+        size_t size = ps->slots ? 2 * (ps->mask + 1) : 1024;
+        int32_t *slots = malloc(size * sizeof *slots);
+        if (!slots) {
+            glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu symbol pairs", ps->n_pairs + 1);
+            return -1;
+        }
+        memset(slots, 0xff, size * sizeof *slots);
+        for (size_t k = 0; k < ps->n_pairs; k++) {
+            size_t i = pair_hash(ps->pairs[k].a, ps->pairs[k].b) & (size - 1);
+            while (slots[i] >= 0)
+                i = (i + 1) & (size - 1);
+            slots[i] = (int32_t)k;
+        }
+        free(ps->slots);
+        ps->slots = slots;
+        ps->mask = size - 1;
+    }
+    size_t i = pair_hash(a, b) & ps->mask;
+    for (; ps->slots[i] >= 0; i = (i + 1) & ps->mask) {
+        pair_entry *p = &ps->pairs[ps->slots[i]];
+        if (p->a == a && p->b == b)
+            return ps->slots[i];
+    }
+    if (ps->n_pairs == ps->cap_pairs) {
+        size_t cap = ps->cap_pairs ? 2 * ps->cap_pairs : 1024;
+        pair_entry *pairs = realloc(ps->pairs, cap * sizeof *pairs);
+        if (pairs)
+            ps->pairs = pairs;
+        if (!pairs || cap > (size_t)INT32_MAX) {
+            glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu symbol pairs", cap);
+            return -1;
+        }
+        ps->pairs = pairs;
+        ps->cap_pairs = cap;
+    }
+    ps->pairs[ps->n_pairs] = (pair_entry){.a = a, .b = b};
+    ps->slots[i] = (int32_t)ps->n_pairs;
+    return (int32_t)ps->n_pairs++;
+}
+
+static bool pair_where_add(pair_entry *p, uint32_t w)
+{
+    if (p->n_where > 0 && p->where[p->n_where - 1] == w)
+        return true;
+    if (p->n_where == p->cap_where) {
+        uint32_t cap = p->cap_where ? 2 * p->cap_where : 4;
+        uint32_t *where = realloc(p->where, cap * sizeof *where);
+        if (!where)
+            return false;
+        p->where = where;
+        p->cap_where = cap;
+    }
+    p->where[p->n_where++] = w;
+    return true;
+}
+
+/* True when x should be merged before y: more frequent, then the left token's text first in
+ * byte order, then the right token's. */
+static bool heap_before(const pair_stats *ps, heap_entry x, heap_entry y)
+{
+    if (x.count != y.count)
+        return x.count > y.count;
+    const pair_entry *p = &ps->pairs[x.pair], *q = &ps->pairs[y.pair];
+    int c = strcmp(strtab_str(ps->tok, p->a), strtab_str(ps->tok, q->a));
+    if (c == 0)
+        c = strcmp(strtab_str(ps->tok, p->b), strtab_str(ps->tok, q->b));
+    return c < 0;
+}
+
+static bool heap_push(pair_stats *ps, int32_t pair)
+{
+    if (ps->n_heap == ps->cap_heap) {
+        size_t cap = ps->cap_heap ? 2 * ps->cap_heap : 1024;
+        heap_entry *heap = realloc(ps->heap, cap * sizeof *heap);
+        if (!heap)
+            return false;
+        ps->heap = heap;
+        ps->cap_heap = cap;
+    }
+    heap_entry e = {ps->pairs[pair].count, pair};
+    size_t i = ps->n_heap++;
+    while (i > 0 && heap_before(ps, e, ps->heap[(i - 1) / 2])) {
+        ps->heap[i] = ps->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    ps->heap[i] = e;
+    return true;
+}
+
+static void heap_pop(pair_stats *ps)
+{
+    heap_entry e = ps->heap[--ps->n_heap];
+    size_t i = 0, n = ps->n_heap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && heap_before(ps, ps->heap[c + 1], ps->heap[c]))
+            c++;
+        if (!heap_before(ps, ps->heap[c], e))
+            break;
+        ps->heap[i] = ps->heap[c];
+        i = c;
+    }
+    if (n > 0)
+        ps->heap[i] = e;
+}
+
+typedef struct {
+    int32_t *syms;  /* all pieces' symbols back to back */
+    size_t *off;    /* piece k starts at syms + off[k] */
+    uint32_t *len;  /* and has len[k] symbols (shrinks as merges apply) */
+    int64_t *count; /* how often the piece occurs */
+    uint32_t *stamp;
+    size_t n;
+} piece_set;
+
+static void pieces_free(piece_set *ps)
+{
+    free(ps->syms);
+    free(ps->off);
+    free(ps->len);
+    free(ps->count);
+    free(ps->stamp);
+}
+
+/* Adds sign * count to every pair of piece w; with sign > 0 also lists w under the pairs that hold
+ * new_id and notes those (once per merge) in st->touched, to be pushed onto the heap with their
+ * final counts: an entry must never show less than its pair's count. */
+static glia_status piece_pairs(pair_stats *st, piece_set *pc, uint32_t w, int sign, int32_t new_id,
+                               uint32_t stamp, glia_err *err)
+{
+    const int32_t *s = pc->syms + pc->off[w];
+    for (uint32_t i = 0; i + 1 < pc->len[w]; i++) {
+        if (s[i] < 0 || s[i + 1] < 0)
+            continue;
+        int32_t k = stats_pair(st, s[i], s[i + 1], err);
+        if (k < 0)
+            return GLIA_ENOMEM;
+        pair_entry *p = &st->pairs[k];
+        p->count += sign * pc->count[w];
+        if (sign > 0 && (s[i] == new_id || s[i + 1] == new_id || new_id < 0)) {
+            if (!pair_where_add(p, w))
+                return glia_err_set(err, GLIA_ENOMEM, "out of memory for symbol pair lists");
+            if (new_id >= 0 && p->stamp != stamp) {
+                p->stamp = stamp;
+                if (st->n_touched == st->cap_touched) {
+                    size_t cap = st->cap_touched ? 2 * st->cap_touched : 256;
+                    int32_t *t = realloc(st->touched, cap * sizeof *t);
+                    if (!t)
+                        return glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
+                    st->touched = t;
+                    st->cap_touched = cap;
+                }
+                st->touched[st->n_touched++] = k;
+            }
+        }
+    }
+    return GLIA_OK;
+}
+
+/* Merges every (a, b) of piece w, left to right; false when it held none. */
+static bool piece_merge(piece_set *pc, uint32_t w, int32_t a, int32_t b, int32_t id)
+{
+    int32_t *s = pc->syms + pc->off[w];
+    uint32_t n = pc->len[w], o = 0;
+    bool any = false;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + 1 < n && s[i] == a && s[i + 1] == b) {
+            s[o++] = id;
+            i++;
+            any = true;
+        } else {
+            s[o++] = s[i];
+        }
+    }
+    pc->len[w] = o;
+    return any;
+}
+
+/* Records the merge (a, b) and returns its result's id in *id: a new token, or the one that
+ * already has the joined text. *cap is the capacity of b's merge arrays. */
+static glia_status learn_merge(glia_bpe *b, int32_t a, int32_t bb, size_t *cap, int32_t *id, glia_err *err)
+{
+    size_t la = b->tok.len[a], lb = b->tok.len[bb];
+    char *joined = malloc(la + lb);
+    if (!joined)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a merged token");
+    memcpy(joined, strtab_str(&b->tok, a), la);
+    memcpy(joined + la, strtab_str(&b->tok, bb), lb);
+    glia_status rc = strtab_add(&b->tok, joined, la + lb, id, NULL, err);
+    free(joined);
+    if (rc != GLIA_OK)
+        return rc;
+    if (b->n_merges == *cap) {
+        /* grow the merge arrays and rebuild their table (4 slots per merge) */
+        size_t grown = 2 * *cap;
+        int32_t *l = realloc(b->m_left, grown * sizeof *l);
+        if (l)
+            b->m_left = l;
+        int32_t *r = l ? realloc(b->m_right, grown * sizeof *r) : NULL;
+        if (r)
+            b->m_right = r;
+        int32_t *res = r ? realloc(b->m_result, grown * sizeof *res) : NULL;
+        if (res)
+            b->m_result = res;
+        int32_t *slots = res ? malloc(4 * grown * sizeof *slots) : NULL;
+        if (!slots)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu merges", grown);
+        free(b->m_slots);
+        b->m_slots = slots;
+        b->m_mask = 4 * grown - 1;
+        memset(slots, 0xff, 4 * grown * sizeof *slots);
+        size_t nm = b->n_merges;
+        b->n_merges = 0;
+        for (size_t k = 0; k < nm; k++)
+            bpe_merge_add(b, b->m_left[k], b->m_right[k], b->m_result[k]);
+        *cap = grown;
+    }
+    bpe_merge_add(b, a, bb, *id);
+    return GLIA_OK;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
+
+glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t n, const glia_bpe_opts *opts,
+                           glia_bpe **out, glia_err *err)
+{
+    strtab keys = {0}; /* distinct pieces: 0xFF for the marker, then the UTF-8 */
+    int64_t *key_count = NULL;
+    size_t key_cap = 0;
+    cpmap chars = {0};
+    uint32_t *alphabet = NULL;
+    piece_set pc = {0};
+    pair_stats st = {0};
+    glia_bpe *b = NULL;
+    char *scratch = NULL;
+    glia_status rc = GLIA_OK;
+    size_t n_alpha = 0;
+    uint32_t merge_round = 0; /* stamps of pieces and pairs: one per merge applied */
+
+    *out = NULL;
+    GLIA_ASSERT(opts != NULL && (texts != NULL || n == 0));
+    if (opts->min_pair_count < 1 || opts->min_char_count < 1)
+        return glia_err_set(err, GLIA_EINVAL, "BPE min_pair_count and min_char_count must be at least 1");
+    if ((scratch = malloc(1 + 4 * GLIA_BPE_MAX_PIECE)) == NULL)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory learning a tokenizer");
+
+    /* 1. the distinct pieces and their counts */
+    for (size_t t = 0; t < n; t++) {
+        size_t len = lens ? lens[t] : strlen(texts[t]), bad, start, end;
+        bool marker;
+        if (!glia_tok_utf8_valid(texts[t], len, &bad)) {
+            rc = glia_err_set(err, GLIA_EFORMAT, "text %zu: invalid UTF-8 at byte %zu", t, bad);
+            goto done;
+        }
+        piece_iter it;
+        piece_init(&it, texts[t], len);
+        while (piece_next(&it, &start, &end, &marker)) {
+            size_t k = 0;
+            int32_t id;
+            if (marker)
+                scratch[k++] = (char)0xFF;
+            memcpy(scratch + k, texts[t] + start, end - start);
+            k += end - start;
+            if ((rc = strtab_add(&keys, scratch, k, &id, NULL, err)) != GLIA_OK)
+                goto done;
+            if ((size_t)id >= key_cap) {
+                size_t cap = key_cap ? 2 * key_cap : 4096;
+                int64_t *grown = realloc(key_count, cap * sizeof *grown);
+                if (!grown) {
+                    rc = glia_err_set(err, GLIA_ENOMEM, "out of memory counting pieces");
+                    goto done;
+                }
+                memset(grown + key_cap, 0, (cap - key_cap) * sizeof *grown);
+                key_count = grown;
+                key_cap = cap;
+            }
+            key_count[id]++;
+        }
+    }
+
+    /* 2. the alphabet: code points seen min_char_count times, the marker always */
+    size_t total_syms = 0;
+    for (size_t k = 0; k < keys.n; k++) {
+        const unsigned char *s = (const unsigned char *)strtab_str(&keys, (int32_t)k);
+        size_t i = s[0] == 0xFF, len = keys.len[k];
+        total_syms += i;
+        while (i < len) {
+            uint32_t c;
+            i += utf8_decode(s, i, &c);
+            int32_t *v = cpmap_get(&chars, c, err);
+            if (!v) {
+                rc = GLIA_ENOMEM;
+                goto done;
+            }
+            /* counts saturate at INT32_MAX: only the comparison with min_char_count matters */
+            int64_t sum = (int64_t)*v + key_count[k];
+            *v = sum > INT32_MAX ? INT32_MAX : (int32_t)sum;
+            total_syms += 4;
+        }
+    }
+    alphabet = malloc((chars.used + 1) * sizeof *alphabet);
+    if (!alphabet) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the alphabet");
+        goto done;
+    }
+    for (size_t i = 0; chars.keys && i <= chars.mask; i++) {
+        uint32_t c = chars.keys[i];
+        if (c != UINT32_MAX && !is_forced(c) && (size_t)chars.vals[i] >= opts->min_char_count)
+            alphabet[n_alpha++] = c;
+    }
+    alphabet[n_alpha++] = MARKER_CP;
+    qsort(alphabet, n_alpha, sizeof *alphabet, cmp_u32);
+
+    size_t base = GLIA_BPE_N_SPECIAL + (opts->byte_fallback ? 256 : 0) + n_alpha;
+    if (opts->vocab_size > 0 && opts->vocab_size < base) {
+        rc = glia_err_set(
+            err, GLIA_EINVAL,
+            "vocab_size %zu is smaller than the %zu ids the special tokens%s and an alphabet of %zu "
+            "characters need (raise vocab_size, or min_char_count to shrink the alphabet)",
+            opts->vocab_size, base, opts->byte_fallback ? ", 256 bytes" : "", n_alpha);
+        goto done;
+    }
+    size_t max_merges = opts->max_merges;
+    size_t cap_merges = 64;
+    if ((rc = bpe_alloc(opts->byte_fallback, cap_merges, &b, err)) != GLIA_OK)
+        goto done;
+    for (size_t i = 0; i < n_alpha; i++) {
+        char u[4];
+        size_t k = 0;
+        uint32_t c = alphabet[i];
+        if (c < 0x80) {
+            u[k++] = (char)c;
+        } else if (c < 0x800) {
+            u[k++] = (char)(0xC0 | c >> 6);
+            u[k++] = (char)(0x80 | (c & 0x3F));
+        } else if (c < 0x10000) {
+            u[k++] = (char)(0xE0 | c >> 12);
+            u[k++] = (char)(0x80 | (c >> 6 & 0x3F));
+            u[k++] = (char)(0x80 | (c & 0x3F));
+        } else {
+            u[k++] = (char)(0xF0 | c >> 18);
+            u[k++] = (char)(0x80 | (c >> 12 & 0x3F));
+            u[k++] = (char)(0x80 | (c >> 6 & 0x3F));
+            u[k++] = (char)(0x80 | (c & 0x3F));
+        }
+        int32_t id;
+        if ((rc = strtab_add(&b->tok, u, k, &id, NULL, err)) != GLIA_OK ||
+            (rc = bpe_alphabet_add(b, c, id, err)) != GLIA_OK)
+            goto done;
+        if (c == MARKER_CP)
+            b->marker = id;
+    }
+    cpmap_free(&chars);
+
+    /* 3. each piece as symbols */
+    pc.n = keys.n;
+    pc.syms = malloc((total_syms ? total_syms : 1) * sizeof *pc.syms);
+    pc.off = malloc((pc.n ? pc.n : 1) * sizeof *pc.off);
+    pc.len = malloc((pc.n ? pc.n : 1) * sizeof *pc.len);
+    pc.stamp = calloc(pc.n ? pc.n : 1, sizeof *pc.stamp);
+    pc.count = key_count;
+    key_count = NULL;
+    if (!pc.syms || !pc.off || !pc.len || !pc.stamp) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu pieces", pc.n);
+        goto done;
+    }
+    size_t at = 0;
+    for (size_t k = 0; k < keys.n; k++) {
+        const unsigned char *s = (const unsigned char *)strtab_str(&keys, (int32_t)k);
+        size_t i = 0, len = keys.len[k];
+        pc.off[k] = at;
+        if (s[0] == 0xFF) {
+            pc.syms[at++] = b->marker;
+            i = 1;
+        }
+        while (i < len) {
+            uint32_t c;
+            i += utf8_decode(s, i, &c);
+            pc.syms[at++] = alpha_id(b, c); /* -1: out of the alphabet, a barrier */
+        }
+        pc.len[k] = (uint32_t)(at - pc.off[k]);
+    }
+    strtab_free(&keys);
+
+    /* 4. pair counts, then merges */
+    st.tok = &b->tok;
+    for (size_t w = 0; w < pc.n; w++) {
+        if ((rc = piece_pairs(&st, &pc, (uint32_t)w, 1, -1, 0, err)) != GLIA_OK)
+            goto done;
+    }
+    for (size_t k = 0; k < st.n_pairs; k++) {
+        if (!heap_push(&st, (int32_t)k)) {
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
+            goto done;
+        }
+    }
+    while (max_merges == 0 || b->n_merges < max_merges) {
+        if (opts->vocab_size > 0 && b->tok.n >= opts->vocab_size)
+            break;
+        int32_t best = -1;
+        while (st.n_heap > 0) {
+            heap_entry top = st.heap[0];
+            heap_pop(&st);
+            int64_t now = st.pairs[top.pair].count;
+            if (now == top.count) {
+                best = top.pair;
+                break;
+            }
+            if (now > 0 && !heap_push(&st, top.pair)) { /* counts only fall: re-queue with the true one */
+                rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
+                goto done;
+            }
+        }
+        if (best < 0 || st.pairs[best].count < (int64_t)opts->min_pair_count || st.pairs[best].count <= 0)
+            break;
+        int32_t a = st.pairs[best].a, bb = st.pairs[best].b, id;
+        int32_t again = merge_find(b, a, bb, NULL);
+        if (again >= 0) {
+            /* a merge that reused an existing token made (a, b) adjacent again after (a, b) was
+             * merged: apply the old merge there too (encoding would), record nothing new */
+            id = b->m_result[again];
+        } else if ((rc = learn_merge(b, a, bb, &cap_merges, &id, err)) != GLIA_OK) {
+            goto done;
+        }
+
+        /* revisit the pieces that held (a, b) */
+        uint32_t stamp = ++merge_round;
+        uint32_t *where = st.pairs[best].where, n_where = st.pairs[best].n_where;
+        st.pairs[best].where = NULL;
+        st.pairs[best].n_where = st.pairs[best].cap_where = 0;
+        for (uint32_t k = 0; k < n_where && rc == GLIA_OK; k++) {
+            uint32_t w = where[k];
+            if (pc.stamp[w] == stamp)
+                continue;
+            pc.stamp[w] = stamp;
+            const int32_t *s = pc.syms + pc.off[w];
+            bool holds = false;
+            for (uint32_t i = 0; i + 1 < pc.len[w] && !holds; i++)
+                holds = s[i] == a && s[i + 1] == bb;
+            if (!holds)
+                continue;
+            if ((rc = piece_pairs(&st, &pc, w, -1, id, stamp, err)) != GLIA_OK)
+                break;
+            piece_merge(&pc, w, a, bb, id);
+            rc = piece_pairs(&st, &pc, w, 1, id, stamp, err);
+        }
+        free(where);
+        for (size_t k = 0; k < st.n_touched && rc == GLIA_OK; k++) {
+            if (!heap_push(&st, st.touched[k]))
+                rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
+        }
+        st.n_touched = 0;
+        if (rc != GLIA_OK)
+            goto done;
+        GLIA_ASSERT(st.pairs[best].count == 0);
+    }
+
+done:
+    free(scratch);
+    strtab_free(&keys);
+    free(key_count);
+    cpmap_free(&chars);
+    free(alphabet);
+    pieces_free(&pc);
+    stats_free(&st);
+    if (rc != GLIA_OK) {
+        glia_bpe_free(b);
+        return rc;
+    }
+    *out = b;
+    return GLIA_OK;
+}
+
+/* ---- encoding and decoding -------------------------------------------------------------------- */
+
+void glia_bpe_ids_free(glia_bpe_ids *ids)
+{
+    free(ids->ids);
+    memset(ids, 0, sizeof *ids);
+}
+
+static bool ids_reserve(glia_bpe_ids *out, size_t more)
+{
+    if (out->cap - out->n >= more)
+        return true;
+    size_t cap = out->cap ? out->cap : 64;
+    while (cap - out->n < more)
+        cap *= 2;
+    int32_t *ids = realloc(out->ids, cap * sizeof *ids);
+    if (!ids)
+        return false;
+    out->ids = ids;
+    out->cap = cap;
+    return true;
+}
+
+glia_status glia_bpe_encode(const glia_bpe *b, const char *text, size_t len, int flags, glia_bpe_ids *out,
+                            glia_err *err)
+{
+    size_t bad, start, end;
+    bool marker;
+    int32_t sym[PIECE_SYMS];
+    GLIA_ASSERT(b != NULL && out != NULL && (text != NULL || len == 0));
+    out->n = 0;
+    if (!glia_tok_utf8_valid(text, len, &bad))
+        return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu", bad);
+    if (!ids_reserve(out, 2))
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory encoding %zu bytes", len);
+    if (flags & GLIA_BPE_ADD_BOS)
+        out->ids[out->n++] = GLIA_BPE_BOS;
+    piece_iter it;
+    piece_init(&it, text, len);
+    while (piece_next(&it, &start, &end, &marker)) {
+        size_t n = 0;
+        if (marker)
+            sym[n++] = b->marker;
+        for (size_t i = start; i < end;) {
+            uint32_t c;
+            size_t k = utf8_decode(it.s, i, &c);
+            int32_t id = alpha_id(b, c);
+            if (id >= 0)
+                sym[n++] = id;
+            else if (b->byte_fallback)
+                for (size_t j = 0; j < k; j++)
+                    sym[n++] = GLIA_BPE_BYTE0 + it.s[i + j];
+            else
+                sym[n++] = GLIA_BPE_UNK;
+            i += k;
+        }
+        for (;;) {
+            int32_t best = INT32_MAX;
+            size_t at = 0;
+            for (size_t i = 0; i + 1 < n; i++) {
+                if (sym[i] < b->first_learned || sym[i + 1] < b->first_learned)
+                    continue;
+                int32_t k = merge_find(b, sym[i], sym[i + 1], NULL);
+                if (k >= 0 && k < best) {
+                    best = k;
+                    at = i;
+                }
+            }
+            if (best == INT32_MAX)
+                break;
+            sym[at] = b->m_result[best];
+            memmove(sym + at + 1, sym + at + 2, (n - at - 2) * sizeof *sym);
+            n--;
+        }
+        if (!ids_reserve(out, n + 1)) {
+            out->n = 0;
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory encoding %zu bytes", len);
+        }
+        memcpy(out->ids + out->n, sym, n * sizeof *sym);
+        out->n += n;
+    }
+    if (flags & GLIA_BPE_ADD_EOS)
+        out->ids[out->n++] = GLIA_BPE_EOS;
+    return GLIA_OK;
+}
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+} buf;
+
+static bool buf_add(buf *o, const void *p, size_t n)
+{
+    if (o->cap - o->len < n + 1) {
+        size_t cap = o->cap ? o->cap : 256;
+        while (cap - o->len < n + 1)
+            cap *= 2;
+        char *s = realloc(o->s, cap);
+        if (!s)
+            return false;
+        o->s = s;
+        o->cap = cap;
+    }
+    memcpy(o->s + o->len, p, n);
+    o->len += n;
+    o->s[o->len] = '\0';
+    return true;
+}
+
+#define REPLACEMENT "\xef\xbf\xbd"
+
+/* Appends the pending bytes of byte tokens, U+FFFD for each byte that starts no valid sequence. */
+static bool flush_bytes(buf *o, buf *pending)
+{
+    size_t i = 0, bad;
+    while (i < pending->len) {
+        if (glia_tok_utf8_valid(pending->s + i, pending->len - i, &bad))
+            bad = pending->len - i;
+        if (!buf_add(o, pending->s + i, bad))
+            return false;
+        i += bad;
+        if (i < pending->len) {
+            if (!buf_add(o, REPLACEMENT, 3))
+                return false;
+            i++;
+        }
+    }
+    pending->len = 0;
+    return true;
+}
+
+glia_status glia_bpe_decode(const glia_bpe *b, const int32_t *ids, size_t n, char **text, size_t *len,
+                            glia_err *err)
+{
+    buf o = {0}, pending = {0};
+    bool ok = buf_add(&o, "", 0);
+    *text = NULL;
+    GLIA_ASSERT(b != NULL && (ids != NULL || n == 0));
+    for (size_t i = 0; i < n && ok; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || (size_t)id >= b->tok.n) {
+            free(o.s);
+            free(pending.s);
+            return glia_err_set(err, GLIA_EINVAL,
+                                "token id %d at position %zu is outside the vocabulary [0, %zu)", id, i,
+                                b->tok.n);
+        }
+        if (b->byte_fallback && id >= GLIA_BPE_BYTE0 && id < GLIA_BPE_BYTE0 + 256) {
+            unsigned char byte = (unsigned char)(id - GLIA_BPE_BYTE0);
+            ok = buf_add(&pending, &byte, 1);
+            continue;
+        }
+        ok = flush_bytes(&o, &pending);
+        if (id == GLIA_BPE_UNK) {
+            ok = ok && buf_add(&o, REPLACEMENT, 3);
+        } else if (id >= b->first_learned) {
+            const char *t = strtab_str(&b->tok, id);
+            size_t tl = b->tok.len[id];
+            if (tl >= MARKER_LEN && memcmp(t, GLIA_BPE_MARKER, MARKER_LEN) == 0) {
+                if (o.len > 0)
+                    ok = ok && buf_add(&o, " ", 1);
+                t += MARKER_LEN;
+                tl -= MARKER_LEN;
+            }
+            ok = ok && buf_add(&o, t, tl);
+        } /* <pad>, <s>, </s>: nothing */
+    }
+    ok = ok && flush_bytes(&o, &pending);
+    free(pending.s);
+    if (!ok) {
+        free(o.s);
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory decoding %zu tokens", n);
+    }
+    *text = o.s;
+    if (len)
+        *len = o.len;
+    return GLIA_OK;
+}
+
+glia_status glia_bpe_normalize(const char *text, size_t len, char **out, size_t *out_len, glia_err *err)
+{
+    size_t bad, o = 0;
+    *out = NULL;
+    if (!glia_tok_utf8_valid(text, len, &bad))
+        return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu", bad);
+    char *s = malloc(len + 1);
+    if (!s)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory normalising %zu bytes", len);
+    bool space = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c < 0x80 && is_sep(c)) {
+            space = true;
+            continue;
+        }
+        if (space && o > 0)
+            s[o++] = ' ';
+        space = false;
+        s[o++] = (char)c;
+    }
+    s[o] = '\0';
+    *out = s;
+    if (out_len)
+        *out_len = o;
+    return GLIA_OK;
+}
+
+/* ---- files ------------------------------------------------------------------------------------ */
+
+static glia_status read_file(const char *path, char **data, size_t *len, glia_err *err)
+{
+    struct stat st;
+    glia_status rc = GLIA_OK;
+    *data = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
+                            strerror(errno));
+    if (fstat(fileno(f), &st) != 0) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: cannot stat: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: not a regular file", path);
+        goto done;
+    }
+    if ((unsigned long long)st.st_size > GLIA_BPE_MAX_FILE_BYTES) {
+        rc = glia_err_set(err, GLIA_EFORMAT, "%s: %lld bytes is larger than a tokenizer file may be (%zu)",
+                          path, (long long)st.st_size, GLIA_BPE_MAX_FILE_BYTES);
+        goto done;
+    }
+    *len = (size_t)st.st_size;
+    *data = malloc(*len + 1);
+    if (!*data) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
+        goto done;
+    }
+    if (fread(*data, 1, *len, f) != *len || fgetc(f) != EOF) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: read failed or the file changed while being read", path);
+        free(*data);
+        *data = NULL;
+        goto done;
+    }
+    (*data)[*len] = '\0';
+done:
+    fclose(f);
+    return rc;
+}
+
+typedef struct {
+    const char *path;
+    const char *data;
+    size_t len, at, line; /* line: number of the line last returned */
+} line_reader;
+
+/* The next line (without '\n') in *s, *n; false at the end of the file. */
+static bool next_line(line_reader *lr, const char **s, size_t *n)
+{
+    if (lr->at >= lr->len)
+        return false;
+    const char *nl = memchr(lr->data + lr->at, '\n', lr->len - lr->at);
+    size_t end = nl ? (size_t)(nl - lr->data) : lr->len;
+    *s = lr->data + lr->at;
+    *n = end - lr->at;
+    lr->at = end + 1;
+    lr->line++;
+    return true;
+}
+
+/* "name N" with N a decimal in [0, max] without sign or leading zeros. */
+static bool parse_count(const char *s, size_t n, const char *name, size_t max, size_t *out)
+{
+    size_t nl = strlen(name), v = 0;
+    if (n <= nl + 1 || memcmp(s, name, nl) != 0 || s[nl] != ' ')
+        return false;
+    s += nl + 1;
+    n -= nl + 1;
+    if (n > 10 || (s[0] == '0' && n > 1))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (size_t)(s[i] - '0');
+    }
+    if (v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Checks a learned token's text; *n_cps gets its code point count. */
+static glia_status check_token(const char *t, size_t n, size_t *n_cps, glia_err *err)
+{
+    size_t bad;
+    if (!glia_tok_utf8_valid(t, n, &bad))
+        return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu of the token", bad);
+    *n_cps = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t c;
+        size_t k = utf8_decode((const unsigned char *)t, i, &c);
+        if (is_sep(c))
+            return glia_err_set(err, GLIA_EFORMAT, "white space (byte 0x%02X) in token '%.*s'", c,
+                                (int)(n < QUOTE_MAX ? n : QUOTE_MAX), t);
+        if (c == MARKER_CP && i > 0)
+            return glia_err_set(err, GLIA_EFORMAT, "the word marker U+2581 after the start of token '%.*s'",
+                                (int)(n < QUOTE_MAX ? n : QUOTE_MAX), t);
+        if (c != MARKER_CP && is_forced(c))
+            return glia_err_set(err, GLIA_EFORMAT, "control character U+%04X at byte %zu of the token", c, i);
+        i += k;
+        (*n_cps)++;
+    }
+    return GLIA_OK;
+}
+
+glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
+{
+    char *data = NULL;
+    size_t len = 0, n_vocab = 0, n_merges = 0, n_cps;
+    glia_bpe *b = NULL;
+    uint32_t *cp_of = NULL; /* code point of each single-character learned token */
+    glia_status rc;
+    const char *s;
+    size_t n;
+    bool bf;
+
+    *out = NULL;
+    if ((rc = read_file(path, &data, &len, err)) != GLIA_OK)
+        return rc;
+    line_reader lr = {.path = path, .data = data, .len = len};
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == '\r') {
+            size_t line = 1;
+            for (size_t j = 0; j < i; j++)
+                line += data[j] == '\n';
+            rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: carriage return; the file must use \\n line ends",
+                              path, line);
+            goto fail;
+        }
+    }
+#define FAIL(...)                                                                                            \
+    do {                                                                                                     \
+        rc = glia_err_set(err, GLIA_EFORMAT, __VA_ARGS__);                                                   \
+        goto fail;                                                                                           \
+    } while (0)
+#define NEXT(what)                                                                                           \
+    do {                                                                                                     \
+        if (!next_line(&lr, &s, &n))                                                                         \
+            FAIL("%s:%zu: the file ends early: expected %s", path, lr.line + 1, what);                       \
+        if (n == 0)                                                                                          \
+            FAIL("%s:%zu: empty line where %s should be", path, lr.line, what);                              \
+    } while (0)
+
+    NEXT("the header '" HEADER "'");
+    if (n != strlen(HEADER) || memcmp(s, HEADER, n) != 0) {
+        if (n > 9 && memcmp(s, "glia-bpe ", 9) == 0)
+            FAIL("%s:1: unsupported tokenizer format version '%.*s' (this glia reads '" HEADER "')", path,
+                 (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
+        FAIL("%s:1: not a glia BPE tokenizer file: the first line must be '" HEADER "'", path);
+    }
+    NEXT("'byte-fallback yes' or 'byte-fallback no'");
+    if (n == 17 && memcmp(s, "byte-fallback yes", 17) == 0)
+        bf = true;
+    else if (n == 16 && memcmp(s, "byte-fallback no", 16) == 0)
+        bf = false;
+    else
+        FAIL("%s:2: expected 'byte-fallback yes' or 'byte-fallback no', not '%.*s'", path,
+             (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
+    size_t fixed = GLIA_BPE_N_SPECIAL + (bf ? 256 : 0);
+    NEXT("'vocab N'");
+    if (!parse_count(s, n, "vocab", INT32_MAX, &n_vocab) || n_vocab <= fixed)
+        FAIL("%s:3: expected 'vocab N' with N from %zu (the special tokens%s and the marker) to %d, not "
+             "'%.*s'",
+             path, fixed + 1, bf ? ", the 256 bytes" : "", INT32_MAX, (int)(n < QUOTE_MAX ? n : QUOTE_MAX),
+             s);
+    NEXT("'merges M'");
+    if (!parse_count(s, n, "merges", INT32_MAX, &n_merges))
+        FAIL("%s:4: expected 'merges M' with M from 0 to %d, not '%.*s'", path, INT32_MAX,
+             (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
+    if (n_vocab + n_merges > len) /* each needs two bytes at least: no allocation for a lying header */
+        FAIL("%s:4: %zu tokens and %zu merges cannot fit a file of %zu bytes", path, n_vocab, n_merges, len);
+
+    if ((rc = bpe_alloc(bf, n_merges, &b, err)) != GLIA_OK)
+        goto fail;
+    cp_of = malloc(n_vocab * sizeof *cp_of);
+    if (!cp_of) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
+        goto fail;
+    }
+
+    /* the vocabulary */
+    size_t first_merged = 0; /* first id of a multi-character token, 0 until one is seen */
+    for (size_t id = 0; id < n_vocab; id++) {
+        int32_t got;
+        bool added;
+        NEXT("a token");
+        if (id < fixed) {
+            const char *want = strtab_str(&b->tok, (int32_t)id);
+            if (strlen(want) != n || memcmp(s, want, n) != 0)
+                FAIL("%s:%zu: must be %s (id %zu), not '%.*s'", path, lr.line, want, id,
+                     (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
+            continue;
+        }
+        if ((rc = check_token(s, n, &n_cps, err)) != GLIA_OK) {
+            glia_err_prefix(err, "%s:%zu", path, lr.line);
+            goto fail;
+        }
+        if ((rc = strtab_add(&b->tok, s, n, &got, &added, err)) != GLIA_OK)
+            goto fail;
+        if (!added)
+            FAIL("%s:%zu: '%.*s' repeats line %d", path, lr.line, (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s,
+                 got + N_HEADER_LINES + 1);
+        if (n_cps == 1) {
+            uint32_t c;
+            utf8_decode((const unsigned char *)s, 0, &c);
+            if (first_merged)
+                FAIL("%s:%zu: single character '%.*s' after the merged tokens (the alphabet comes first)",
+                     path, lr.line, (int)n, s);
+            if (id > fixed && cp_of[id - 1] >= c)
+                FAIL("%s:%zu: '%.*s' (U+%04X) is out of code point order in the alphabet", path, lr.line,
+                     (int)n, s, c);
+            cp_of[id] = c;
+            if ((rc = bpe_alphabet_add(b, c, got, err)) != GLIA_OK)
+                goto fail;
+            if (c == MARKER_CP)
+                b->marker = got;
+        } else if (!first_merged) {
+            first_merged = id;
+        }
+    }
+    if (b->marker < 0)
+        FAIL("%s:3: the alphabet has no word marker '" GLIA_BPE_MARKER "' (U+2581)", path);
+    if (!first_merged)
+        first_merged = n_vocab;
+
+    /* the merges */
+    size_t next_new = first_merged; /* the next merged token a merge must make */
+    for (size_t k = 0; k < n_merges; k++) {
+        NEXT("a merge 'left right'");
+        const char *sp = memchr(s, ' ', n);
+        if (!sp || sp == s || sp == s + n - 1 || memchr(sp + 1, ' ', (size_t)(s + n - sp - 1)))
+            FAIL("%s:%zu: a merge must be two tokens separated by one space, not '%.*s'", path, lr.line,
+                 (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
+        size_t nl = (size_t)(sp - s), nr = n - nl - 1;
+        int32_t part[2] = {strtab_find(&b->tok, s, nl), strtab_find(&b->tok, sp + 1, nr)};
+        const char *ptext[2] = {s, sp + 1};
+        size_t plen[2] = {nl, nr};
+        for (int j = 0; j < 2; j++) {
+            if (part[j] < b->first_learned || (size_t)part[j] >= next_new)
+                FAIL("%s:%zu: '%.*s' is not %s token made before this merge", path, lr.line,
+                     (int)(plen[j] < QUOTE_MAX ? plen[j] : QUOTE_MAX), ptext[j],
+                     part[j] >= 0 && part[j] < b->first_learned ? "a learned" : "a");
+        }
+        if (b->m_slots && merge_find(b, part[0], part[1], NULL) >= 0)
+            FAIL("%s:%zu: merge '%.*s' repeats line %d", path, lr.line, (int)(n < QUOTE_MAX ? n : QUOTE_MAX),
+                 s, merge_find(b, part[0], part[1], NULL) + N_HEADER_LINES + (int)n_vocab + 1);
+        /* the result: the two texts joined (sp is the only space, so the pair is contiguous but
+         * for it) */
+        char *joined = malloc(n);
+        if (!joined) {
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
+            goto fail;
+        }
+        memcpy(joined, s, nl);
+        memcpy(joined + nl, sp + 1, nr);
+        int32_t result = strtab_find(&b->tok, joined, nl + nr);
+        free(joined);
+        if (result < 0)
+            FAIL("%s:%zu: the result '%.*s%.*s' of the merge is not in the vocabulary", path, lr.line,
+                 (int)nl, s, (int)nr, sp + 1);
+        if ((size_t)result > next_new)
+            FAIL("%s:%zu: the merge makes '%.*s%.*s' (line %d) before '%s' (line %zu): merged tokens must be "
+                 "listed in the order their first merge makes them",
+                 path, lr.line, (int)nl, s, (int)nr, sp + 1, result + N_HEADER_LINES + 1,
+                 strtab_str(&b->tok, (int32_t)next_new), next_new + N_HEADER_LINES + 1);
+        if ((size_t)result == next_new)
+            next_new++;
+        bpe_merge_add(b, part[0], part[1], result);
+    }
+    if (next_new < n_vocab)
+        FAIL("%s:%zu: no merge makes '%s'", path, next_new + N_HEADER_LINES + 1,
+             strtab_str(&b->tok, (int32_t)next_new));
+    if (next_line(&lr, &s, &n))
+        FAIL("%s:%zu: unexpected line after the %zu merges the header announces", path, lr.line, n_merges);
+#undef NEXT
+#undef FAIL
+    free(cp_of);
+    free(data);
+    *out = b;
+    return GLIA_OK;
+
+fail:
+    free(cp_of);
+    glia_bpe_free(b);
+    free(data);
+    return rc;
+}
+
+/* The rename is durable only once the directory entry is on disk; file systems that cannot fsync
+ * a directory (EINVAL) get what they can. */
+static glia_status sync_dir(const char *path, glia_err *err)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return glia_err_set(err, GLIA_EIO, "%s is in place but its directory cannot be opened to sync: %s",
+                            path, strerror(errno));
+    int rc = fsync(fd), e = errno;
+    close(fd);
+    if (rc != 0 && e != EINVAL)
+        return glia_err_set(err, GLIA_EIO, "%s is in place but syncing its directory failed: %s", path,
+                            strerror(e));
+    return GLIA_OK;
+}
+
+glia_status glia_bpe_save(const glia_bpe *b, const char *path, glia_err *err)
+{
+    glia_status rc = GLIA_OK;
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
+    FILE *f = NULL;
+    if (!tmp)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a temporary file name");
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    /* mkstemp's 0600 would keep the file from a daemon running as another user */
+    (void)fchmod(fd, 0644);
+    f = fdopen(fd, "wb");
+    if (!f) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: %s", tmp, strerror(errno));
+        close(fd);
+        goto fail;
+    }
+    bool ok = fprintf(f, HEADER "\nbyte-fallback %s\nvocab %zu\nmerges %zu\n",
+                      b->byte_fallback ? "yes" : "no", b->tok.n, b->n_merges) > 0;
+    for (size_t i = 0; i < b->tok.n && ok; i++)
+        ok = fwrite(strtab_str(&b->tok, (int32_t)i), 1, b->tok.len[i], f) == b->tok.len[i] &&
+             fputc('\n', f) != EOF;
+    for (size_t k = 0; k < b->n_merges && ok; k++)
+        ok = fprintf(f, "%s %s\n", strtab_str(&b->tok, b->m_left[k]), strtab_str(&b->tok, b->m_right[k])) > 0;
+    if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: write failed: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    int closed = fclose(f);
+    f = NULL;
+    if (closed != 0) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: close failed: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
+        goto fail;
+    }
+    free(tmp);
+    return sync_dir(path, err);
+
+fail:
+    if (f)
+        fclose(f);
+    unlink(tmp);
+    free(tmp);
+    return rc;
+}

@@ -42,8 +42,13 @@ static void relu_backward(glia_layer *l, const float *x, const float *restrict y
     if (!dx)
         return;
     size_t total = glia_shape3_size(l->in) * (size_t)n;
-    for (size_t i = 0; i < total; i++)
-        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    /* dy is loaded unconditionally: with the load inside the ?: GCC may not speculate
+     * it, keeps the loop scalar and branches on a coin-flip pattern (this loop was 10 %
+     * of a training profile, 6 ms for 1.6 M elements) */
+    for (size_t i = 0; i < total; i++) {
+        float g = dy[i];
+        dx[i] = y[i] > 0.0f ? g : 0.0f;
+    }
 }
 
 static void tanh_forward(glia_layer *l, const float *restrict x, float *restrict y, int n, glia_pass *p)

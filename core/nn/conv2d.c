@@ -10,12 +10,52 @@
  * GEMM stays large enough for OpenBLAS to run near peak.
  * Backward recomputes im2col instead of keeping it, trading a cheap copy for memory:
  *   dW += dY * col^T,   db += sum dY,   dcol = W^T * dY  -> col2im -> dx.
+ *
+ * Small stride-1 images (fashion-cnn's 28x28 and 14x14) take a direct kernel instead
+ * where the CPU has one (kernels.h, glia_conv_direct): forward per sample, and dx as
+ * the transposed convolution (dY padded by k-1-pad, convolved with W flipped in both
+ * taps and with in/out channels swapped), which replaces dcol's GEMM and col2im.
+ * When the network folds the following ReLU in (cfg.conv.relu), forward clamps on
+ * the store and backward masks dY by y > 0 where it reads it.
  */
 #include "core/nn/kernels.h"
 #include "core/nn/layer.h"
 
 #include <math.h>
 #include <string.h>
+
+/* Scratch floats per sample: im2col's columns and the GEMM output; the direct
+ * forward's padded input; the direct backward's GEMM part for dW plus W flipped and
+ * dY's padded copy. 0 where the direct kernel does not serve the shape. */
+static size_t gemm_floats(const glia_layer *l)
+{
+    int k = l->cfg.conv.kernel;
+    return ((size_t)l->in.c * k * k + (size_t)l->out.c) * (size_t)l->out.h * l->out.w;
+}
+
+static size_t direct_fwd_floats(const glia_layer *l)
+{
+    int k = l->cfg.conv.kernel, s = l->cfg.conv.stride, p = l->cfg.conv.padding;
+    if (!glia_conv_direct_ok(l->in.h, l->in.w, k, s, p))
+        return 0;
+    return glia_conv_direct_scratch(l->in.c, l->in.h, l->in.w, k, p);
+}
+
+static size_t direct_bwd_floats(const glia_layer *l)
+{
+    int k = l->cfg.conv.kernel, s = l->cfg.conv.stride, p = l->cfg.conv.padding;
+    if (!glia_conv_direct_ok(l->out.h, l->out.w, k, s, k - 1 - p))
+        return 0;
+    return gemm_floats(l) + (size_t)l->in.c * l->out.c * k * k +
+           glia_conv_direct_scratch(l->out.c, l->out.h, l->out.w, k, k - 1 - p);
+}
+
+/* Whether a direct path runs: it serves the shape now and init() planned scratch for
+ * it (glia_conv_direct_enable may have changed in between). */
+static int direct_planned(const glia_layer *l, size_t need)
+{
+    return need && need <= l->scratch_floats_per_sample;
+}
 
 static glia_status conv_init(glia_layer *l, glia_shape3 in, glia_err *err)
 {
@@ -39,8 +79,9 @@ static glia_status conv_init(glia_layer *l, glia_shape3 in, glia_err *err)
     l->nparams = 2;
     glia_param_shape(&l->params[0], 4, wshape, 1);
     glia_param_shape(&l->params[1], 1, bshape, 1);
-    size_t ohw = (size_t)l->out.h * l->out.w;
-    l->scratch_floats_per_sample = ((size_t)ic * k * k + (size_t)oc) * ohw;
+    size_t gemm = gemm_floats(l), fwd = direct_fwd_floats(l), bwd = direct_bwd_floats(l);
+    size_t need = gemm > fwd ? gemm : fwd;
+    l->scratch_floats_per_sample = need > bwd ? need : bwd;
     l->saved_bytes_per_sample = 0;
     return GLIA_OK;
 }
@@ -61,7 +102,14 @@ static void conv_forward(glia_layer *l, const float *x, float *y, int n, glia_pa
     const size_t in_size = (size_t)ic * h * w, out_size = (size_t)oc * ohw;
     const float *weight = l->params[0].value, *bias = l->params[1].value;
     const int chunk = glia_chunk_samples(l->scratch_floats_per_sample);
+    const int relu = l->cfg.conv.relu;
 
+    if (direct_planned(l, direct_fwd_floats(l))) {
+        for (int s = 0; s < n; s++)
+            glia_conv_direct(x + (size_t)s * in_size, NULL, ic, h, w, weight, ckk, bias, oc, k, pad, relu,
+                             y + (size_t)s * out_size, p->scratch);
+        return;
+    }
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int m = n - s0 < chunk ? n - s0 : chunk;
         size_t ld = (size_t)m * ohw;
@@ -75,11 +123,35 @@ static void conv_forward(glia_layer *l, const float *x, float *y, int n, glia_pa
                 const float *src = out + (size_t)o * ld + s * ohw;
                 float *dst = ys + (size_t)o * ohw;
                 float b = bias[o];
-                for (size_t i = 0; i < ohw; i++)
-                    dst[i] = src[i] + b;
+                if (relu)
+                    for (size_t i = 0; i < ohw; i++) {
+                        float v = src[i] + b;
+                        dst[i] = v > 0.0f ? v : (isnan(v) ? v : 0.0f); /* activation.c's ReLU */
+                    }
+                else
+                    for (size_t i = 0; i < ohw; i++)
+                        dst[i] = src[i] + b;
             }
         }
     }
+}
+
+/* Sum of x[0..n) in 16 interleaved partial sums: one running sum is a chain of
+ * dependent adds the compiler may not reorder (no -ffast-math), 4 cycles per element;
+ * this order vectorises. It is fixed, so results stay deterministic. */
+static float sum16(const float *x, size_t n)
+{
+    float part[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++)
+            part[j] += x[i + j];
+    for (; i < n; i++)
+        part[i % 16] += x[i];
+    float acc = 0.0f;
+    for (int j = 0; j < 16; j++)
+        acc += part[j];
+    return acc;
 }
 
 static void conv_backward(glia_layer *l, const float *x, const float *y, const float *dy, float *dx, int n,
@@ -92,26 +164,44 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
     const float *weight = l->params[0].value;
     float *dweight = l->params[0].grad, *dbias = l->params[1].grad;
     const int chunk = glia_chunk_samples(l->scratch_floats_per_sample);
+    const int relu = l->cfg.conv.relu;
+    const int direct_dx = dx && direct_planned(l, direct_bwd_floats(l));
+    const int kk = k * k;
 
-    if (dx)
+    /* the flipped weights for the direct dx sit after the largest chunk's GEMM part */
+    float *wt = p->scratch + (size_t)(n < chunk ? n : chunk) * (ckk + (size_t)oc) * ohw;
+    float *pad_buf = wt + (size_t)ic * oc * kk;
+    if (direct_dx) {
+        /* wt (ic, oc, k, k): wt[ci][o][t] = w[o][ci][kk-1-t], both taps flipped */
+        for (int ci = 0; ci < ic; ci++)
+            for (int o = 0; o < oc; o++)
+                for (int t = 0; t < kk; t++)
+                    wt[((size_t)ci * oc + o) * kk + t] =
+                        weight[(size_t)o * ckk + (size_t)ci * kk + (kk - 1 - t)];
+    } else if (dx) {
         memset(dx, 0, sizeof(float) * in_size * (size_t)n);
+    }
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int m = n - s0 < chunk ? n - s0 : chunk;
         size_t ld = (size_t)m * ohw;
         float *col = p->scratch, *dout = p->scratch + ckk * ld;
-        /* gather dY into (OC, chunk*OHW) and reduce the bias gradient on the way */
+        /* gather dY into (OC, chunk*OHW), applying the folded ReLU's backward, and
+         * reduce the bias gradient on the way */
         for (int s = 0; s < m; s++) {
             const float *dys = dy + (size_t)(s0 + s) * out_size;
+            const float *ys = relu ? y + (size_t)(s0 + s) * out_size : NULL;
             for (int o = 0; o < oc; o++) {
-                const float *src = dys + (size_t)o * ohw;
+                const float *src = dys + (size_t)o * ohw, *yo = relu ? ys + (size_t)o * ohw : NULL;
                 float *dst = dout + (size_t)o * ld + s * ohw;
-                float acc = 0.0f;
-                for (size_t i = 0; i < ohw; i++) {
-                    dst[i] = src[i];
-                    acc += src[i];
-                }
+                if (relu)
+                    for (size_t i = 0; i < ohw; i++) {
+                        float g = src[i]; /* loaded unconditionally: see relu_backward */
+                        dst[i] = yo[i] > 0.0f ? g : 0.0f;
+                    }
+                else
+                    memcpy(dst, src, sizeof(float) * ohw);
                 if (dbias)
-                    dbias[o] += acc;
+                    dbias[o] += sum16(dst, ohw);
             }
         }
         if (dweight) {
@@ -120,7 +210,13 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
                             ld);
             glia_gemm(0, 1, oc, (int)ckk, (int)ld, 1.0f, dout, (int)ld, col, (int)ld, 1.0f, dweight, (int)ckk);
         }
-        if (dx) {
+        if (direct_dx) {
+            for (int s = 0; s < m; s++)
+                glia_conv_direct(dy + (size_t)(s0 + s) * out_size,
+                                 relu ? y + (size_t)(s0 + s) * out_size : NULL, oc, oh, ow, wt,
+                                 (size_t)oc * kk, NULL, ic, k, k - 1 - pad, 0,
+                                 dx + (size_t)(s0 + s) * in_size, pad_buf);
+        } else if (dx) {
             glia_gemm(1, 0, (int)ckk, (int)ld, oc, 1.0f, weight, (int)ckk, dout, (int)ld, 0.0f, col, (int)ld);
             for (int s = 0; s < m; s++)
                 glia_col2im(col + s * ohw, ld, ic, h, w, k, stride, pad, oh, ow, dx + (size_t)(s0 + s) * in_size);

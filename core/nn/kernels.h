@@ -26,6 +26,26 @@ void glia_im2col(const float *x, int c, int h, int w, int kernel, int stride, in
 void glia_col2im(const float *col, size_t ld, int c, int h, int w, int kernel, int stride, int pad, int oh,
                  int ow, float *dx);
 
+/* Direct (no im2col, no GEMM) stride-1 convolution of ONE sample, for small images:
+ * x is (c, h, w), weight (oc, c, k, k) with the taps of output channel o at
+ * weight + o * wstride (wstride >= c*k*k), bias (oc) or NULL, y (oc, oh, ow) with
+ * oh = h + 2 pad - k + 1 (likewise ow). With relu, y = max(y, 0) as the ReLU layer
+ * computes it (NaN kept); with gate (c, h, w) non-NULL, an input element counts only
+ * where gate > 0 (ReLU's backward folded into a transposed convolution's input).
+ * scratch holds glia_conv_direct_scratch() floats. Sums run in tap order
+ * (ci, ki, kj), not GEMM's, so answers differ from the im2col path by rounding. */
+void glia_conv_direct(const float *x, const float *gate, int c, int h, int w, const float *weight,
+                      size_t wstride, const float *bias, int oc, int k, int pad, int relu, float *y,
+                      float *scratch);
+/* Whether glia_conv_direct serves this shape on this CPU (it needs AVX-512F, stride 1,
+ * 0 <= pad < k and output rows of at most 64; elsewhere callers use im2col + GEMM). */
+int glia_conv_direct_ok(int h, int w, int k, int stride, int pad);
+size_t glia_conv_direct_scratch(int c, int h, int w, int k, int pad);
+/* Tests and benchmarks: 0 turns the direct path off (glia_conv_direct_ok answers 0),
+ * so both paths can be checked on one machine. Set it before building layers: a conv
+ * layer takes the direct path only if its init() planned scratch for it. */
+void glia_conv_direct_enable(int on);
+
 /* Row-wise softmax of x (n x k) into y (may alias x), max-subtracted for stability. */
 void glia_softmax(const float *x, float *y, int n, int k);
 

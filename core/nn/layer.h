@@ -95,6 +95,11 @@ struct glia_layer {
     union {
         struct {
             int in_channels, out_channels, kernel, stride, padding;
+            /* not in manifests: set by the network when a ReLU follows and is folded
+             * in. The layer then computes relu(conv(x)) (y is the ReLU's output, dy is
+             * with respect to it), which saves two passes over the largest activations
+             * per conv; the ReLU layer itself is skipped. */
+            int relu;
         } conv;
         struct {
             int kernel, stride, padding;

@@ -7,6 +7,11 @@
  *   training:  one output buffer per layer (backward needs them), two ping-pong
  *              gradient buffers, and each layer's saved state (argmax, masks);
  *   both:      one scratch buffer of the largest per-layer need, shared by all layers.
+ *
+ * A conv2d followed by a ReLU runs as one layer (cfg.conv.relu, set here): forward
+ * writes relu(conv(x)) straight into the ReLU's output and skips the ReLU, backward
+ * skips the ReLU and lets the conv mask dy. The ReLU's buffers are the ones used, so
+ * every layer's output still sits where it would without the folding.
  */
 #include "core/nn/net.h"
 
@@ -75,6 +80,9 @@ glia_status glia_net_new(glia_shape3 input, const glia_layer *specs, int nlayers
         }
         shape = l->out;
     }
+    for (int i = 0; i < nlayers; i++)
+        if (net->layers[i].kind == GLIA_LAYER_CONV2D)
+            net->layers[i].cfg.conv.relu = i + 1 < nlayers && net->layers[i + 1].kind == GLIA_LAYER_RELU;
     net->output = shape;
     net->params = calloc((size_t)(net->nparams > 0 ? net->nparams : 1), sizeof *net->params);
     net->values = calloc(net->size > 0 ? net->size : 1, sizeof(float));
@@ -185,6 +193,12 @@ glia_status glia_net_save(const glia_net *net, const char *path, const char *con
     return glia_params_save(net->params, net->nparams, path, meta, err);
 }
 
+/* Whether layer l runs the ReLU after it (see the top of this file). */
+static int folds_relu(const glia_layer *l)
+{
+    return l->kind == GLIA_LAYER_CONV2D && l->cfg.conv.relu;
+}
+
 static void *alloc_tracked(glia_ctx *ctx, size_t bytes)
 {
     ctx->bytes += bytes;
@@ -215,7 +229,10 @@ glia_status glia_ctx_new(const glia_net *net, int max_batch, int training, glia_
     if (!ctx->acts || !ctx->saved || !ctx->scratch)
         goto oom;
     for (int i = 0; i < nacts; i++) {
-        size_t per = training ? glia_shape3_size(net->layers[i].out) : largest;
+        /* a conv that runs its ReLU writes the ReLU's buffer; its own stays unused */
+        size_t per = !training                     ? largest
+                     : folds_relu(&net->layers[i]) ? 0
+                                                   : glia_shape3_size(net->layers[i].out);
         if (!(ctx->acts[i] = alloc_tracked(ctx, per * (size_t)max_batch * sizeof(float))))
             goto oom;
     }
@@ -269,13 +286,17 @@ const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x
     ctx->input = x;
     ctx->n = n;
     const float *in = x;
+    int slot = 0; /* inference: the ping-pong buffer the next layer writes */
     for (int i = 0; i < net->nlayers; i++) {
         /* forward does not modify the layer; ops take a mutable pointer for backward's sake */
         glia_layer *l = (glia_layer *)&net->layers[i];
-        float *y = ctx->training ? ctx->acts[i] : ctx->acts[i & 1];
+        int fused = folds_relu(l);
+        float *y = ctx->training ? ctx->acts[i + fused] : ctx->acts[slot];
         glia_pass pass = {ctx->scratch, ctx->saved[i], ctx->training, rng};
         l->ops->forward(l, in, y, n, &pass);
         in = y;
+        slot ^= 1;
+        i += fused;
     }
     return in;
 }
@@ -285,12 +306,17 @@ void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout)
     GLIA_ASSERT(ctx->training && net->grads && ctx->input);
     int n = ctx->n;
     const float *dy = dout;
+    int slot = 0; /* the gradient buffer the next layer writes; dy is in the other */
     for (int i = net->nlayers - 1; i >= 0; i--) {
+        /* a ReLU folded into the conv before it: the conv takes its y and dy */
+        int fused = i > 0 && folds_relu(&net->layers[i - 1]);
+        i -= fused;
         glia_layer *l = &net->layers[i];
         const float *x = i > 0 ? ctx->acts[i - 1] : ctx->input;
-        float *dx = i > 0 ? ctx->grad[i & 1] : NULL;
+        float *dx = i > 0 ? ctx->grad[slot] : NULL;
         glia_pass pass = {ctx->scratch, ctx->saved[i], 1, NULL};
-        l->ops->backward(l, x, ctx->acts[i], dy, dx, n, &pass);
+        l->ops->backward(l, x, ctx->acts[i + fused], dy, dx, n, &pass);
         dy = dx;
+        slot ^= 1;
     }
 }

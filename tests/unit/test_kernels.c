@@ -8,7 +8,10 @@
  * shifted planes and the general one), writing exactly its columns and nothing beside
  * them; glia_col2im as its exact adjoint (<im2col(x), c> = <x, col2im(c)>) that
  * accumulates. glia_softmax against a double reference: rows sum to one, huge and
- * infinite inputs stay finite, in place works.
+ * infinite inputs stay finite, in place works. glia_conv_direct (where this CPU runs
+ * it) against a direct loop in double, with its ReLU, its gate, a weight stride
+ * longer than c*k*k, both of its vector layouts and dirty scratch; and the shapes it
+ * must decline (stride 2, pad >= k, rows over 64).
  */
 #include "core/base/rng.h"
 #include "core/nn/kernels.h"
@@ -26,6 +29,84 @@ static float *randoms(size_t n, glia_rng *rng)
         x[i] = 2.0f * glia_rng_uniform(rng) - 1.0f;
     return x;
 }
+
+/* ---- direct convolution ---- */
+
+/* c, h, w, oc, k, pad: in_channels 1; 28-wide rows (flat vectors); 14-wide (one
+ * vector per row, a 2-vector tail block); 16 and 33 columns (whole and masked
+ * vectors); 5x5 kernels; pad 0; an output-channel count that is not a multiple of 8. */
+static const int direct_cfgs[][6] = {
+    {1, 28, 28, 32, 3, 1}, {3, 14, 14, 9, 3, 1}, {2, 16, 16, 8, 3, 1}, {2, 5, 33, 3, 3, 1},
+    {2, 9, 20, 5, 5, 2},   {3, 6, 35, 4, 3, 0},  {1, 3, 3, 2, 3, 2},
+};
+
+START_TEST(conv_direct_matches_naive)
+{
+    glia_rng rng;
+    glia_rng_seed(&rng, 11);
+    for (size_t t = 0; t < sizeof direct_cfgs / sizeof direct_cfgs[0]; t++) {
+        const int *v = direct_cfgs[t];
+        const int c = v[0], h = v[1], w = v[2], oc = v[3], k = v[4], pad = v[5];
+        if (!glia_conv_direct_ok(h, w, k, 1, pad))
+            return; /* no AVX-512 here: the layers use im2col + GEMM */
+        const int oh = h + 2 * pad - k + 1, ow = w + 2 * pad - k + 1;
+        const size_t wstride = (size_t)c * k * k + 3, nx = (size_t)c * h * w, ny = (size_t)oc * oh * ow;
+        float *x = randoms(nx, &rng), *gate = randoms(nx, &rng), *wt = randoms(wstride * oc, &rng);
+        float *b = randoms((size_t)oc, &rng), *y = malloc(sizeof(float) * ny);
+        size_t ns = glia_conv_direct_scratch(c, h, w, k, pad);
+        float *scratch = malloc(sizeof(float) * ns);
+        ck_assert_ptr_nonnull(y);
+        ck_assert_ptr_nonnull(scratch);
+        for (int variant = 0; variant < 4; variant++) {
+            const int relu = variant & 1, gated = variant >> 1;
+            for (size_t i = 0; i < ns; i++)
+                scratch[i] = NAN; /* dirty: every value the kernel reads must be written first */
+            glia_conv_direct(x, gated ? gate : NULL, c, h, w, wt, wstride, variant == 2 ? NULL : b, oc, k,
+                             pad, relu, y, scratch);
+            for (int o = 0; o < oc; o++)
+                for (int i = 0; i < oh; i++)
+                    for (int j = 0; j < ow; j++) {
+                        double acc = variant == 2 ? 0.0 : b[o];
+                        for (int ci = 0; ci < c; ci++)
+                            for (int a = 0; a < k; a++)
+                                for (int e = 0; e < k; e++) {
+                                    int ih = i - pad + a, iw = j - pad + e;
+                                    if (ih < 0 || ih >= h || iw < 0 || iw >= w)
+                                        continue;
+                                    size_t xi = ((size_t)ci * h + ih) * w + iw;
+                                    if (gated && !(gate[xi] > 0.0f))
+                                        continue;
+                                    acc += (double)wt[o * wstride + ((size_t)ci * k + a) * k + e] * x[xi];
+                                }
+                        if (relu && acc < 0.0)
+                            acc = 0.0;
+                        float got = y[((size_t)o * oh + i) * ow + j];
+                        ck_assert_msg(fabs(got - acc) <= 1e-5 * fmax(1.0, fabs(acc)),
+                                      "config %zu variant %d y[%d][%d][%d]: %.8g, expected %.8g", t, variant,
+                                      o, i, j, got, acc);
+                    }
+        }
+        free(x);
+        free(gate);
+        free(wt);
+        free(b);
+        free(y);
+        free(scratch);
+    }
+}
+END_TEST
+
+START_TEST(conv_direct_declines_other_shapes)
+{
+    ck_assert(!glia_conv_direct_ok(28, 28, 3, 2, 1));  /* stride 2 */
+    ck_assert(!glia_conv_direct_ok(28, 28, 3, 1, 3));  /* pad >= k */
+    ck_assert(!glia_conv_direct_ok(28, 28, 3, 1, -1)); /* a transposed conv's pad k-1-p < 0 */
+    ck_assert(!glia_conv_direct_ok(8, 80, 3, 1, 1));   /* rows over 64 */
+    glia_conv_direct_enable(0);
+    ck_assert(!glia_conv_direct_ok(28, 28, 3, 1, 1));
+    glia_conv_direct_enable(1);
+}
+END_TEST
 
 /* ---- GEMM ---- */
 
@@ -306,6 +387,8 @@ int main(void)
     tcase_add_test(tc, col2im_is_the_adjoint_of_im2col);
     tcase_add_test(tc, softmax_matches_reference);
     tcase_add_test(tc, softmax_is_stable);
+    tcase_add_test(tc, conv_direct_matches_naive);
+    tcase_add_test(tc, conv_direct_declines_other_shapes);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

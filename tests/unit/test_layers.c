@@ -5,7 +5,9 @@
  * loops for pooling, a dot product per output for linear, libm for the activations).
  * Backward: input and parameter gradients against central finite differences
  * (tests/support/gradcheck), and convolution's also against a direct-loop reference, for
- * batches that span several of conv2d.c's im2col chunks. The backward contract of
+ * batches that span several of conv2d.c's im2col chunks; all of it on both convolution
+ * paths (im2col + GEMM, and the direct kernel where the CPU has it), and a conv with
+ * the network's folded ReLU against conv followed by ReLU. The backward contract of
  * layer.h (parameter gradients accumulate, dx is overwritten, dx may be NULL), PyTorch's
  * rules (max-pool ties go to the first maximum, NaN wins; dropout scales survivors by
  * 1/(1-p) and is the identity in evaluation), PyTorch's default initialisation bounds,
@@ -139,6 +141,10 @@ static const int conv_cfgs[][8] = {
     {1, 1, 1, 1, 0, 3, 3, 1}, {2, 3, 3, 3, 0, 8, 7, 2}, {1, 2, 3, 1, 3, 2, 3, 2}, {2, 2, 3, 2, 2, 5, 4, 2},
     {3, 2, 1, 2, 0, 5, 7, 2}, {2, 3, 3, 1, 1, 1, 6, 2}, {1, 2, 4, 1, 0, 9, 4, 1}, {2, 1, 3, 1, 0, 3, 3, 2},
     {2, 3, 3, 1, 1, 2, 9, 3},
+    /* the direct kernel's borders (kernels.c): in_channels 1 with a partial last block
+     * of 8 output channels, rows of 16, 17 and 33 output columns (one whole vector;
+     * flat vectors spanning two rows), a last block of fewer than 3 vectors, a 5x5 kernel */
+    {1, 9, 3, 1, 1, 5, 17, 2}, {3, 10, 3, 1, 1, 4, 16, 1}, {2, 3, 3, 1, 0, 3, 35, 1}, {1, 8, 5, 1, 2, 7, 7, 2},
 };
 enum { NCONV = sizeof conv_cfgs / sizeof conv_cfgs[0] };
 
@@ -273,12 +279,20 @@ START_TEST(conv_shapes)
 }
 END_TEST
 
+/* Both convolution paths, where this CPU has the direct one: loop tests run with
+ * _i = 0 (im2col + GEMM only) and _i = 1 (direct kernel where it applies). */
+static void conv_path(int direct)
+{
+    glia_conv_direct_enable(direct);
+}
+
 START_TEST(conv_forward_and_backward_match_naive)
 {
+    conv_path(_i);
     for (int c = 0; c < NCONV; c++) {
         const int *v = conv_cfgs[c];
         char what[64];
-        snprintf(what, sizeof what, "conv config %d: y", c);
+        snprintf(what, sizeof what, "conv config %d (direct %d): y", c, _i);
         check_conv_against_naive(conv_cfg_spec(v), (glia_shape3){v[0], v[5], v[6]}, v[7], what);
     }
 }
@@ -286,12 +300,91 @@ END_TEST
 
 START_TEST(conv_gradients)
 {
+    conv_path(_i);
     for (int c = 0; c < NCONV; c++) {
         const int *v = conv_cfgs[c];
         char what[96];
-        snprintf(what, sizeof what, "conv %d->%d k%d s%d p%d on %dx%d, batch %d", v[0], v[1], v[2], v[3],
-                 v[4], v[5], v[6], v[7]);
+        snprintf(what, sizeof what, "conv %d->%d k%d s%d p%d on %dx%d, batch %d, direct %d", v[0], v[1], v[2],
+                 v[3], v[4], v[5], v[6], v[7], _i);
         check_grads(conv_cfg_spec(v), (glia_shape3){v[0], v[5], v[6]}, v[7], 1, 0, what);
+    }
+}
+END_TEST
+
+/* fashion-cnn's first layer (in_channels 1, a 28x28 plane: two vectors per row, the
+ * second masked) and a 14x14 one, on the direct path where there is one. */
+START_TEST(conv_direct_model_shapes)
+{
+    conv_path(1);
+    check_conv_against_naive(conv_spec(1, 32, 3, 1, 1), (glia_shape3){1, 28, 28}, 2, "conv 1->32 28x28: y");
+    check_grads(conv_spec(1, 32, 3, 1, 1), (glia_shape3){1, 28, 28}, 1, 1, 300, "conv 1->32 28x28");
+    check_conv_against_naive(conv_spec(4, 6, 3, 1, 1), (glia_shape3){4, 14, 14}, 2, "conv 4->6 14x14: y");
+    check_grads(conv_spec(4, 6, 3, 1, 1), (glia_shape3){4, 14, 14}, 1, 1, 300, "conv 4->6 14x14");
+}
+END_TEST
+
+/* A conv with the ReLU folded in (cfg.conv.relu, as the network sets it) against the
+ * conv layer followed by the ReLU layer: the same values forward, the same gradients
+ * backward (ReLU's mask applied inside the conv), and finite differences on the fused
+ * layer, for both paths and for NaN outputs (kept, as the ReLU layer keeps them). */
+START_TEST(conv_relu_folded)
+{
+    conv_path(_i);
+    static const int cfg[][8] = {
+        {1, 9, 3, 1, 1, 6, 17, 2}, {3, 4, 3, 2, 1, 7, 6, 2}, {2, 5, 3, 1, 1, 14, 14, 3}};
+    for (int c = 0; c < 3; c++) {
+        const int *v = cfg[c];
+        const glia_shape3 in = {v[0], v[5], v[6]};
+        glia_layer fs = conv_cfg_spec(v), ps = conv_cfg_spec(v), rs = plain_spec(GLIA_LAYER_RELU);
+        fs.cfg.conv.relu = 1;
+        gc_layer fused, plain, relu;
+        gc_layer_new(&fused, &fs, in, v[7], 1, 5);
+        gc_layer_new(&plain, &ps, in, v[7], 1, 5);
+        gc_layer_new(&relu, &rs, plain.l.out, v[7], 1, 5);
+        ck_assert_uint_eq(fused.nvalues, plain.nvalues);
+        memcpy(plain.values, fused.values, sizeof(float) * fused.nvalues);
+        size_t nx = gc_in_size(&fused), ny = gc_out_size(&fused);
+        float *x = uniform(nx, -1.0f, 1.0f, 2), *dy = uniform(ny, -1.0f, 1.0f, 3);
+        float *y = floats(ny), *z = floats(ny), *r = floats(ny), *dz = floats(ny), *dx = floats(nx),
+              *rdx = floats(nx);
+        if (c == 0)
+            x[3] = NAN; /* every output that sees it is NaN, on both sides */
+        gc_forward(&fused, x, y);
+        gc_forward(&plain, x, z);
+        gc_forward(&relu, z, r);
+        for (size_t i = 0; i < ny; i++)
+            ck_assert_msg(y[i] == r[i] || (isnan(y[i]) && isnan(r[i])), "folded relu y[%zu]: %g, expected %g",
+                          i, y[i], r[i]);
+        if (c != 0) {
+            gc_backward(&fused, x, y, dy, dx);
+            gc_backward(&relu, z, r, dy, dz);
+            gc_backward(&plain, x, z, dz, rdx);
+            expect_close(dx, rdx, nx, 1e-6f, "folded relu dx");
+            expect_close(fused.grads, plain.grads, fused.nvalues, 1e-6f, "folded relu parameter gradients");
+        }
+        if (c == 1) {
+            /* kinks: a step may move a conv output across 0, and a weight feeds every
+             * output of its channel, so only this small shape (84 outputs per channel)
+             * and a step smaller than the default keep crossings rare; the larger
+             * shapes are covered by the comparison with conv + ReLU above */
+            gc_opts o = gc_defaults();
+            o.allow_kinks = 1;
+            o.step = 2e-3f;
+            gc_result res = gc_check(&fused, x, &o);
+            gc_expect(&res, "conv with folded relu");
+            ck_assert_uint_lt(res.kinks, (res.checked_inputs + res.checked_params) / 20 + 1);
+        }
+        free(x);
+        free(dy);
+        free(y);
+        free(z);
+        free(r);
+        free(dz);
+        free(dx);
+        free(rdx);
+        gc_layer_free(&fused);
+        gc_layer_free(&plain);
+        gc_layer_free(&relu);
     }
 }
 END_TEST
@@ -912,8 +1005,10 @@ int main(void)
     TCase *tc = tcase_create("layers");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, conv_shapes);
-    tcase_add_test(tc, conv_forward_and_backward_match_naive);
-    tcase_add_test(tc, conv_gradients);
+    tcase_add_loop_test(tc, conv_forward_and_backward_match_naive, 0, 2);
+    tcase_add_loop_test(tc, conv_gradients, 0, 2);
+    tcase_add_test(tc, conv_direct_model_shapes);
+    tcase_add_loop_test(tc, conv_relu_folded, 0, 2);
     tcase_add_test(tc, conv_chunked_batch);
     tcase_add_test(tc, pool_forward_matches_naive);
     tcase_add_test(tc, pool_gradients);

@@ -9,7 +9,7 @@
  * and strict load round-trip under PyTorch's names, while a missing, extra, misshaped
  * (even with the right element count) or integer tensor is refused with its name; a
  * replica shares values but not gradients; the shipped fashion-cnn bundle builds and
- * loads strictly.
+ * loads strictly; a conv with its ReLU folded in matches the two run one by one.
  */
 #include "core/io/manifest.h"
 #include "core/nn/loss.h"
@@ -278,6 +278,50 @@ START_TEST(gradients_accumulate_until_zeroed)
     free(x);
     free(once);
     glia_ctx_free(ctx);
+    glia_net_free(net);
+}
+END_TEST
+
+/* A conv followed by a ReLU runs as one layer (net.c): the flag is set exactly there,
+ * and the folded net gives the logits and gradients of the same net run layer by
+ * layer (flags cleared by hand), in inference and in training. */
+START_TEST(folded_conv_relu_matches_layer_by_layer)
+{
+    glia_err err = {0};
+    glia_net *net = small_net(0);
+    ck_assert_int_eq(net->layers[0].cfg.conv.relu, 1); /* conv, relu */
+    ck_assert_int_eq(net->layers[3].cfg.conv.relu, 0); /* conv, tanh */
+    ck_assert_int_eq(glia_net_enable_grads(net, &err), GLIA_OK);
+    float *x = batch(net, 3, 9), dout[12];
+    gc_uniform(dout, 12, -1.0f, 1.0f, 10);
+    float logits[2][2][12], *grads[2];
+    for (int unfold = 0; unfold < 2; unfold++) {
+        net->layers[0].cfg.conv.relu = !unfold;
+        glia_ctx *inf, *tr;
+        ck_assert_int_eq(glia_ctx_new(net, 3, 0, &inf, &err), GLIA_OK);
+        ck_assert_int_eq(glia_ctx_new(net, 3, 1, &tr, &err), GLIA_OK);
+        glia_rng rng;
+        glia_rng_seed(&rng, 1);
+        memcpy(logits[unfold][0], glia_net_forward(net, inf, x, 3, NULL), sizeof logits[0][0]);
+        glia_net_zero_grads(net);
+        memcpy(logits[unfold][1], glia_net_forward(net, tr, x, 3, &rng), sizeof logits[0][1]);
+        glia_net_backward(net, tr, dout);
+        grads[unfold] = malloc(sizeof(float) * net->size);
+        ck_assert_ptr_nonnull(grads[unfold]);
+        memcpy(grads[unfold], net->grads, sizeof(float) * net->size);
+        glia_ctx_free(inf);
+        glia_ctx_free(tr);
+    }
+    for (int i = 0; i < 12; i++) {
+        ck_assert_float_eq(logits[0][0][i], logits[1][0][i]);
+        ck_assert_float_eq(logits[0][1][i], logits[1][1][i]);
+    }
+    /* the folded backward sums the bias gradient in its own order: rounding only */
+    for (size_t i = 0; i < net->size; i++)
+        ck_assert_float_eq_tol(grads[0][i], grads[1][i], 1e-6f * fmaxf(1.0f, fabsf(grads[1][i])));
+    free(grads[0]);
+    free(grads[1]);
+    free(x);
     glia_net_free(net);
 }
 END_TEST
@@ -570,6 +614,7 @@ int main(void)
     tcase_add_test(tc, whole_net_gradient);
     tcase_add_test(tc, whole_net_check_catches_a_broken_layer);
     tcase_add_test(tc, gradients_accumulate_until_zeroed);
+    tcase_add_test(tc, folded_conv_relu_matches_layer_by_layer);
     tcase_add_test(tc, inference_and_training_contexts_agree);
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, strict_load_refuses_mismatches);

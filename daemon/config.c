@@ -35,7 +35,7 @@ void config_defaults(config *c)
     c->drain_timeout_ms = 10000;
     c->blas_threads = 1;
     c->train_threads = 1;
-    c->train_nice = 10;
+    c->train_nice = 19;
     c->train_max_queued = 16;
     c->max_dataset_bytes = 256L << 20;
     snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/gliad");

@@ -35,7 +35,7 @@ typedef struct {
     int drain_timeout_ms;       /* 0..3600000; default 10000 */
     int blas_threads;           /* OpenBLAS threads for the process, 1..256; default 1 */
     int train_threads;          /* trainer threads of a training job, 1..64; default 1 */
-    int train_nice;             /* niceness added to the training thread, 0..19; default 10 */
+    int train_nice;             /* niceness added to the training thread, 0..19; default 19 */
     int train_max_queued;       /* training jobs waiting at most, 1..10000; default 16 */
     long max_dataset_bytes;     /* one POST /v1/datasets upload at most, 1 KiB..64 GiB; default 256 MiB */
     int nmodels;

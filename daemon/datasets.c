@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/base/afile.h"
 #include "core/io/idx.h"
 #include "core/text/tokenize.h"
 
@@ -242,11 +243,9 @@ publish:
     char *text = json_dumps(meta, JSON_INDENT(2));
     int ok = text && mkdir(tmpdir, 0755) == 0 && rename(u->tmp, path) == 0;
     if (ok) {
+        glia_err werr = {0};
         snprintf(path, sizeof path, "%s/meta.json", tmpdir);
-        FILE *m = fopen(path, "w");
-        ok = m && fputs(text, m) >= 0 && fflush(m) == 0 && fsync(fileno(m)) == 0;
-        if (m)
-            fclose(m);
+        ok = glia_afile_write(path, text, strlen(text), 0644, &werr) == GLIA_OK;
         ok = ok && rename(tmpdir, dir) == 0;
     }
     free(text);

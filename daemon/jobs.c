@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/base/afile.h"
 #include "core/io/manifest.h"
 #include "core/train/run.h"
 #include "daemon/log.h"
@@ -91,39 +92,10 @@ static int mkdir_p(const char *path)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* text into path: temp file, fsync, rename, fsync of the directory. */
+/* text into path, whole or not at all (core/base/afile.h). */
 static glia_status write_atomic(const char *path, const char *text, glia_err *err)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return glia_err_set(err, GLIA_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    size_t len = strlen(text), done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    int ok = done == len && fsync(fd) == 0;
-    close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return glia_err_set(err, GLIA_EIO, "%s: cannot write: %s", path, strerror(errno));
-    }
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = '\0';
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-    }
-    return GLIA_OK;
+    return glia_afile_write(path, text, strlen(text), 0600, err);
 }
 
 static void rm_rf(const char *path)

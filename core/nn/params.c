@@ -7,6 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+glia_status glia_param_name(glia_param *p, const char *prefix, const char *local, glia_err *err)
+{
+    int has = prefix && *prefix;
+    int len = snprintf(p->name, sizeof p->name, "%s%s%s", has ? prefix : "", has ? "." : "", local);
+    if (len < 0 || (size_t)len >= sizeof p->name)
+        return glia_err_set(err, GLIA_EINVAL, "parameter name '%s.%s' is longer than %d bytes", prefix, local,
+                            GLIA_NAME_MAX - 1);
+    return GLIA_OK;
+}
+
 void glia_params_bind(glia_param *params, int n, float *values, float *grads)
 {
     size_t off = 0;

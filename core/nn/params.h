@@ -10,6 +10,10 @@
 #include "core/io/safetensors.h"
 #include "core/nn/layer.h"
 
+/* Sets p's name to prefix "." local (just local when prefix is NULL or empty), PyTorch's
+ * dotted state_dict path; GLIA_EINVAL when it does not fit GLIA_NAME_MAX. */
+glia_status glia_param_name(glia_param *p, const char *prefix, const char *local, glia_err *err);
+
 /* Points params[0..n) at consecutive slices of values and, if grads is not NULL, of grads
  * (NULL grads: inference, every grad NULL). Both borrowed. */
 void glia_params_bind(glia_param *params, int n, float *values, float *grads);

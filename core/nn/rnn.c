@@ -37,16 +37,6 @@
 
 /* ---- parameters ---- */
 
-static glia_status set_name(glia_param *p, const char *prefix, const char *local, glia_err *err)
-{
-    int has = prefix && *prefix;
-    int len = snprintf(p->name, sizeof p->name, "%s%s%s", has ? prefix : "", has ? "." : "", local);
-    if (len < 0 || (size_t)len >= sizeof p->name)
-        return glia_err_set(err, GLIA_EINVAL, "parameter name '%s.%s' is longer than %d bytes", prefix, local,
-                            GLIA_NAME_MAX - 1);
-    return GLIA_OK;
-}
-
 /* ---- embedding ---- */
 
 glia_status glia_embedding_init(glia_embedding *e, int num_embeddings, int embedding_dim, int has_padding_idx,
@@ -68,7 +58,7 @@ glia_status glia_embedding_init(glia_embedding *e, int num_embeddings, int embed
     e->padding_idx = !has_padding_idx ? -1 : padding_idx < 0 ? num_embeddings + padding_idx : padding_idx;
     int64_t shape[2] = {num_embeddings, embedding_dim};
     glia_param_shape(&e->weight, 2, shape, 1);
-    return set_name(&e->weight, prefix, "weight", err);
+    return glia_param_name(&e->weight, prefix, "weight", err);
 }
 
 void glia_embedding_bind(glia_embedding *e, float *values, float *grads)
@@ -181,7 +171,7 @@ glia_status glia_rnn_init(glia_rnn *rnn, const glia_rnn_config *cfg, const char 
                 glia_param_shape(p, k < 2 ? 2 : 1, shape, 1);
                 char local[64];
                 snprintf(local, sizeof local, "%s_l%d%s", kinds[k], l, d ? "_reverse" : "");
-                glia_status rc = set_name(p, prefix, local, err);
+                glia_status rc = glia_param_name(p, prefix, local, err);
                 if (rc != GLIA_OK)
                     return rc;
                 rnn->size += p->size;

@@ -35,16 +35,6 @@
 
 /* ---- small helpers ---- */
 
-static glia_status set_name(glia_param *p, const char *prefix, const char *local, glia_err *err)
-{
-    int has = prefix && *prefix;
-    int len = snprintf(p->name, sizeof p->name, "%s%s%s", has ? prefix : "", has ? "." : "", local);
-    if (len < 0 || (size_t)len >= sizeof p->name)
-        return glia_err_set(err, GLIA_EINVAL, "parameter name '%s.%s' is longer than %d bytes", prefix, local,
-                            GLIA_NAME_MAX - 1);
-    return GLIA_OK;
-}
-
 /* y [n, out] (row stride ldy) = x [n, in] w^T + b, w [out, in]. */
 static void linear_forward(const float *x, int n, int in, const float *w, const float *b, int out, float *y,
                            int ldy)
@@ -315,7 +305,7 @@ static glia_status add_param(glia_tf_stack *st, const char *prefix, const char *
     int64_t shape[2] = {d0, d1};
     glia_param_shape(p, ndim, shape, ndim > 1);
     st->size += p->size;
-    return set_name(p, prefix, local, err);
+    return glia_param_name(p, prefix, local, err);
 }
 
 glia_status glia_tf_stack_init(glia_tf_stack *st, glia_tf_kind kind, const glia_tf_config *cfg,

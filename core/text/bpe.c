@@ -21,6 +21,8 @@
  */
 #include "core/text/bpe.h"
 
+#include "core/base/afile.h"
+
 #include "core/base/hash.h"
 
 #include "core/text/tokenize.h"
@@ -1515,82 +1517,19 @@ fail:
     return rc;
 }
 
-/* The rename is durable only once the directory entry is on disk; file systems that cannot fsync
- * a directory (EINVAL) get what they can. */
-static glia_status sync_dir(const char *path, glia_err *err)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return glia_err_set(err, GLIA_EIO, "%s is in place but its directory cannot be opened to sync: %s",
-                            path, strerror(errno));
-    int rc = fsync(fd), e = errno;
-    close(fd);
-    if (rc != 0 && e != EINVAL)
-        return glia_err_set(err, GLIA_EIO, "%s is in place but syncing its directory failed: %s", path,
-                            strerror(e));
-    return GLIA_OK;
-}
-
 glia_status glia_bpe_save(const glia_bpe *b, const char *path, glia_err *err)
 {
-    glia_status rc = GLIA_OK;
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-    FILE *f = NULL;
-    if (!tmp)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a temporary file name");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
+    glia_afile a;
+    glia_status rc = glia_afile_open(&a, path, 0644, err); /* readable by a daemon running as another user */
+    if (rc != GLIA_OK)
         return rc;
+    fprintf(a.f, HEADER "\nbyte-fallback %s\nvocab %zu\nmerges %zu\n", b->byte_fallback ? "yes" : "no",
+            b->tok.n, b->n_merges);
+    for (size_t i = 0; i < b->tok.n; i++) {
+        fwrite(strtab_str(&b->tok, (int32_t)i), 1, b->tok.len[i], a.f);
+        fputc('\n', a.f);
     }
-    /* mkstemp's 0600 would keep the file from a daemon running as another user */
-    (void)fchmod(fd, 0644);
-    f = fdopen(fd, "wb");
-    if (!f) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: %s", tmp, strerror(errno));
-        close(fd);
-        goto fail;
-    }
-    bool ok = fprintf(f, HEADER "\nbyte-fallback %s\nvocab %zu\nmerges %zu\n",
-                      b->byte_fallback ? "yes" : "no", b->tok.n, b->n_merges) > 0;
-    for (size_t i = 0; i < b->tok.n && ok; i++)
-        ok = fwrite(strtab_str(&b->tok, (int32_t)i), 1, b->tok.len[i], f) == b->tok.len[i] &&
-             fputc('\n', f) != EOF;
-    for (size_t k = 0; k < b->n_merges && ok; k++)
-        ok = fprintf(f, "%s %s\n", strtab_str(&b->tok, b->m_left[k]), strtab_str(&b->tok, b->m_right[k])) > 0;
-    if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    int closed = fclose(f);
-    f = NULL;
-    if (closed != 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: close failed: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-        goto fail;
-    }
-    free(tmp);
-    return sync_dir(path, err);
-
-fail:
-    if (f)
-        fclose(f);
-    unlink(tmp);
-    free(tmp);
-    return rc;
+    for (size_t k = 0; k < b->n_merges; k++)
+        fprintf(a.f, "%s %s\n", strtab_str(&b->tok, b->m_left[k]), strtab_str(&b->tok, b->m_right[k]));
+    return glia_afile_commit(&a, err); /* any write error above is caught here */
 }

@@ -10,6 +10,7 @@
  */
 #include "core/text/vocab.h"
 
+#include "core/base/afile.h"
 #include "core/base/hash.h"
 
 #include "core/text/tokenize.h"
@@ -401,85 +402,18 @@ fail:
     return rc;
 }
 
-/* The rename is durable only once the directory entry is on disk; file systems that cannot fsync
- * a directory (EINVAL) get what they can. */
-static glia_status sync_dir(const char *path, glia_err *err)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return glia_err_set(err, GLIA_EIO, "%s is in place but its directory cannot be opened to sync: %s",
-                            path, strerror(errno));
-    int rc = fsync(fd), e = errno;
-    close(fd);
-    if (rc != 0 && e != EINVAL)
-        return glia_err_set(err, GLIA_EIO, "%s is in place but syncing its directory failed: %s", path,
-                            strerror(e));
-    return GLIA_OK;
-}
-
 glia_status glia_vocab_save(const glia_vocab *v, const char *path, glia_err *err)
 {
-    glia_status rc = GLIA_OK;
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-    FILE *f = NULL;
-    int fd = -1;
-    if (!tmp)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a temporary file name");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
+    glia_afile a;
+    /* 0644, not mkstemp's 0600: a DynamicUser= gliad reads installed bundles; vocabularies are not secrets */
+    glia_status rc = glia_afile_open(&a, path, 0644, err);
+    if (rc != GLIA_OK)
         return rc;
-    }
-    /* mkstemp's 0600 would keep the file from a daemon running as another user (a
-     * DynamicUser= gliad reading an installed bundle): vocabularies are not secrets. */
-    (void)fchmod(fd, 0644);
-    f = fdopen(fd, "wb");
-    if (!f) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: %s", tmp, strerror(errno));
-        close(fd);
-        goto fail;
-    }
     for (size_t i = 0; i < v->n; i++) {
-        if (fwrite(v->tokens[i], 1, v->lens[i], f) != v->lens[i] || fputc('\n', f) == EOF) {
-            rc = glia_err_set(err, GLIA_EIO, "%s: write failed: %s", tmp, strerror(errno));
-            goto fail;
-        }
+        fwrite(v->tokens[i], 1, v->lens[i], a.f);
+        fputc('\n', a.f);
     }
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    int closed = fclose(f);
-    f = NULL;
-    if (closed != 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: close failed: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-        goto fail;
-    }
-    free(tmp);
-    return sync_dir(path, err);
-
-fail:
-    if (f)
-        fclose(f);
-    unlink(tmp);
-    free(tmp);
-    return rc;
+    return glia_afile_commit(&a, err); /* any write error above is caught here */
 }
 
 /* ---- encoding --------------------------------------------------------------------------------- */

@@ -12,10 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/base/afile.h"
 #include "core/io/bundle.h"
 #include "core/train/texttrain.h"
 
-/* Copies a small file (a recipe, a label list) atomically: temp file, fsync, rename. */
+/* Copies a small file (a recipe, a label list) atomically (core/base/afile.h). */
 static glia_status copy_atomic(const char *src, const char *dst, glia_err *err)
 {
     struct stat a, b;
@@ -24,31 +25,23 @@ static glia_status copy_atomic(const char *src, const char *dst, glia_err *err)
     FILE *in = fopen(src, "rb");
     if (!in)
         return glia_err_set(err, GLIA_EIO, "%s: %s", src, strerror(errno));
-    char tmp[GLIA_PATH_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", dst);
-    int fd = mkstemp(tmp);
-    glia_status rc = GLIA_OK;
-    if (fd < 0) {
+    glia_afile out;
+    glia_status rc = glia_afile_open(&out, dst, 0644, err); /* bundle files are as public as the bundle */
+    if (rc != GLIA_OK) {
         fclose(in);
-        return glia_err_set(err, GLIA_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        return rc;
     }
-    (void)fchmod(fd, 0644); /* bundle files are as public as the bundle */
     char buf[65536];
     size_t got;
-    while (rc == GLIA_OK && (got = fread(buf, 1, sizeof buf, in)) > 0)
-        if (write(fd, buf, got) != (ssize_t)got)
-            rc = glia_err_set(err, GLIA_EIO, "%s: write failed: %s", tmp, strerror(errno));
-    if (rc == GLIA_OK && ferror(in))
-        rc = glia_err_set(err, GLIA_EIO, "%s: read failed", src);
-    if (rc == GLIA_OK && fsync(fd) != 0)
-        rc = glia_err_set(err, GLIA_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
-    close(fd);
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, got, out.f);
+    int bad = ferror(in);
     fclose(in);
-    if (rc == GLIA_OK && rename(tmp, dst) != 0)
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot rename into place: %s", dst, strerror(errno));
-    if (rc != GLIA_OK)
-        unlink(tmp);
-    return rc;
+    if (bad) {
+        glia_afile_abort(&out);
+        return glia_err_set(err, GLIA_EIO, "%s: read failed", src);
+    }
+    return glia_afile_commit(&out, err);
 }
 
 /* recipe.yaml, labels.txt, then model.yaml with the results: the manifest last. */

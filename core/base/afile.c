@@ -1,0 +1,119 @@
+/*
+ * afile.c - see afile.h.
+ */
+#include "core/base/afile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void release(glia_afile *a)
+{
+    free(a->tmp);
+    free(a->path);
+    a->tmp = a->path = NULL;
+    a->f = NULL;
+}
+
+void glia_afile_abort(glia_afile *a)
+{
+    if (a->f)
+        fclose(a->f);
+    if (a->tmp)
+        unlink(a->tmp);
+    release(a);
+}
+
+glia_status glia_afile_open(glia_afile *a, const char *path, mode_t mode, glia_err *err)
+{
+    size_t plen = strlen(path);
+    memset(a, 0, sizeof *a);
+    a->path = strdup(path);
+    a->tmp = malloc(plen + sizeof ".tmp.XXXXXX");
+    if (!a->path || !a->tmp) {
+        release(a);
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a temporary file name");
+    }
+    memcpy(a->tmp, path, plen);
+    memcpy(a->tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+    int fd = mkstemp(a->tmp);
+    if (fd < 0) {
+        glia_status rc = glia_err_set(err, GLIA_EIO, "%s: cannot create: %s", a->tmp, strerror(errno));
+        release(a);
+        return rc;
+    }
+    (void)fchmod(fd, mode);
+    if (!(a->f = fdopen(fd, "wb"))) {
+        glia_status rc = glia_err_set(err, GLIA_EIO, "%s: %s", a->tmp, strerror(errno));
+        close(fd);
+        glia_afile_abort(a);
+        return rc;
+    }
+    return GLIA_OK;
+}
+
+/* The rename is durable only once the directory entry is on disk; file systems that cannot
+ * fsync a directory (EINVAL) get what they can. */
+static glia_status sync_dir(const char *path, glia_err *err)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return glia_err_set(err, GLIA_EIO, "%s is in place but its directory cannot be opened to sync: %s",
+                            path, strerror(errno));
+    int rc = fsync(fd), e = errno;
+    close(fd);
+    if (rc != 0 && e != EINVAL)
+        return glia_err_set(err, GLIA_EIO, "%s is in place but syncing its directory failed: %s", path,
+                            strerror(e));
+    return GLIA_OK;
+}
+
+glia_status glia_afile_commit(glia_afile *a, glia_err *err)
+{
+    glia_status rc;
+    if (ferror(a->f) || fflush(a->f) != 0 || fsync(fileno(a->f)) != 0) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: write failed: %s", a->tmp, strerror(errno));
+        glia_afile_abort(a);
+        return rc;
+    }
+    int closed = fclose(a->f);
+    a->f = NULL;
+    if (closed != 0) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: close failed: %s", a->tmp, strerror(errno));
+        glia_afile_abort(a);
+        return rc;
+    }
+    if (rename(a->tmp, a->path) != 0) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: cannot rename into place: %s", a->path, strerror(errno));
+        glia_afile_abort(a);
+        return rc;
+    }
+    rc = sync_dir(a->path, err);
+    release(a);
+    return rc;
+}
+
+glia_status glia_afile_write(const char *path, const void *data, size_t len, mode_t mode, glia_err *err)
+{
+    glia_afile a;
+    glia_status rc = glia_afile_open(&a, path, mode, err);
+    if (rc != GLIA_OK)
+        return rc;
+    if (len && fwrite(data, 1, len, a.f) != len) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: write failed: %s", a.tmp, strerror(errno));
+        glia_afile_abort(&a);
+        return rc;
+    }
+    return glia_afile_commit(&a, err);
+}

@@ -1,0 +1,34 @@
+/*
+ * afile.h - files that appear whole or not at all: written to PATH.tmp.XXXXXX in the same
+ * directory, flushed, fsync'd, renamed over PATH, and the directory fsync'd so the rename
+ * survives a crash. Every writer of bundles, vocabularies, tokenizers, job records and
+ * uploads goes through here, so "no file is ever half-written" has one implementation.
+ */
+#ifndef GLIA_BASE_AFILE_H
+#define GLIA_BASE_AFILE_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "core/base/err.h"
+
+typedef struct {
+    FILE *f;    /* write here; errors are collected and reported by glia_afile_commit */
+    char *tmp;  /* the temporary path, owned */
+    char *path; /* the final path, owned */
+} glia_afile;
+
+/* Creates the temporary file with the given mode (mkstemp's 0600 would hide a bundle file
+ * from a daemon running as another user; secrets pass 0600). */
+glia_status glia_afile_open(glia_afile *a, const char *path, mode_t mode, glia_err *err);
+/* Flushes, fsyncs, closes and renames into place; on any failure the temporary file is
+ * removed and err names the problem. a is released either way. */
+glia_status glia_afile_commit(glia_afile *a, glia_err *err);
+/* Drops the temporary file (NULL-safe on a zeroed or released afile). */
+void glia_afile_abort(glia_afile *a);
+
+/* data[0..len) as the whole content of path. */
+glia_status glia_afile_write(const char *path, const void *data, size_t len, mode_t mode, glia_err *err);
+
+#endif

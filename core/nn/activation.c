@@ -99,5 +99,6 @@ static void copy_backward(glia_layer *l, const float *x, const float *y, const f
 
 const glia_layer_ops glia_relu_ops = {"relu", same_shape_init, no_reset, relu_forward, relu_backward};
 const glia_layer_ops glia_tanh_ops = {"tanh", same_shape_init, no_reset, tanh_forward, tanh_backward};
-const glia_layer_ops glia_sigmoid_ops = {"sigmoid", same_shape_init, no_reset, sigmoid_forward, sigmoid_backward};
+const glia_layer_ops glia_sigmoid_ops = {"sigmoid", same_shape_init, no_reset, sigmoid_forward,
+                                         sigmoid_backward};
 const glia_layer_ops glia_flatten_ops = {"flatten", flatten_init, no_reset, copy_forward, copy_backward};

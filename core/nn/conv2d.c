@@ -208,7 +208,8 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
             for (int s = 0; s < m; s++)
                 glia_im2col(x + (size_t)(s0 + s) * in_size, ic, h, w, k, stride, pad, oh, ow, col + s * ohw,
                             ld);
-            glia_gemm(0, 1, oc, (int)ckk, (int)ld, 1.0f, dout, (int)ld, col, (int)ld, 1.0f, dweight, (int)ckk);
+            glia_gemm(0, 1, oc, (int)ckk, (int)ld, 1.0f, dout, (int)ld, col, (int)ld, 1.0f, dweight,
+                      (int)ckk);
         }
         if (direct_dx) {
             for (int s = 0; s < m; s++)
@@ -219,7 +220,8 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
         } else if (dx) {
             glia_gemm(1, 0, (int)ckk, (int)ld, oc, 1.0f, weight, (int)ckk, dout, (int)ld, 0.0f, col, (int)ld);
             for (int s = 0; s < m; s++)
-                glia_col2im(col + s * ohw, ld, ic, h, w, k, stride, pad, oh, ow, dx + (size_t)(s0 + s) * in_size);
+                glia_col2im(col + s * ohw, ld, ic, h, w, k, stride, pad, oh, ow,
+                            dx + (size_t)(s0 + s) * in_size);
         }
     }
 }

@@ -137,14 +137,26 @@ static void check_grads(glia_layer spec, glia_shape3 in, int n, int smooth, size
  * (im2col's shifted-plane path) and the general path; even kernels; strides 2 and 3;
  * padding as large as or larger than the input; 1x1 kernels; a 1x1 output. */
 static const int conv_cfgs[][8] = {
-    {1, 2, 3, 1, 1, 5, 5, 2}, {3, 4, 3, 2, 1, 7, 6, 2}, {2, 3, 2, 1, 0, 4, 5, 3}, {2, 2, 5, 1, 2, 6, 6, 1},
-    {1, 1, 1, 1, 0, 3, 3, 1}, {2, 3, 3, 3, 0, 8, 7, 2}, {1, 2, 3, 1, 3, 2, 3, 2}, {2, 2, 3, 2, 2, 5, 4, 2},
-    {3, 2, 1, 2, 0, 5, 7, 2}, {2, 3, 3, 1, 1, 1, 6, 2}, {1, 2, 4, 1, 0, 9, 4, 1}, {2, 1, 3, 1, 0, 3, 3, 2},
+    {1, 2, 3, 1, 1, 5, 5, 2},
+    {3, 4, 3, 2, 1, 7, 6, 2},
+    {2, 3, 2, 1, 0, 4, 5, 3},
+    {2, 2, 5, 1, 2, 6, 6, 1},
+    {1, 1, 1, 1, 0, 3, 3, 1},
+    {2, 3, 3, 3, 0, 8, 7, 2},
+    {1, 2, 3, 1, 3, 2, 3, 2},
+    {2, 2, 3, 2, 2, 5, 4, 2},
+    {3, 2, 1, 2, 0, 5, 7, 2},
+    {2, 3, 3, 1, 1, 1, 6, 2},
+    {1, 2, 4, 1, 0, 9, 4, 1},
+    {2, 1, 3, 1, 0, 3, 3, 2},
     {2, 3, 3, 1, 1, 2, 9, 3},
     /* the direct kernel's borders (kernels.c): in_channels 1 with a partial last block
      * of 8 output channels, rows of 16, 17 and 33 output columns (one whole vector;
      * flat vectors spanning two rows), a last block of fewer than 3 vectors, a 5x5 kernel */
-    {1, 9, 3, 1, 1, 5, 17, 2}, {3, 10, 3, 1, 1, 4, 16, 1}, {2, 3, 3, 1, 0, 3, 35, 1}, {1, 8, 5, 1, 2, 7, 7, 2},
+    {1, 9, 3, 1, 1, 5, 17, 2},
+    {3, 10, 3, 1, 1, 4, 16, 1},
+    {2, 3, 3, 1, 0, 3, 35, 1},
+    {1, 8, 5, 1, 2, 7, 7, 2},
 };
 enum { NCONV = sizeof conv_cfgs / sizeof conv_cfgs[0] };
 

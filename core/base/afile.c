@@ -117,3 +117,44 @@ glia_status glia_afile_write(const char *path, const void *data, size_t len, mod
     }
     return glia_afile_commit(&a, err);
 }
+
+glia_status glia_file_read(const char *path, size_t max_bytes, const char *what, char **data, size_t *len,
+                           glia_err *err)
+{
+    struct stat st;
+    glia_status rc = GLIA_OK;
+    *data = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
+                            strerror(errno));
+    if (fstat(fileno(f), &st) != 0) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: cannot stat: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: not a regular file", path);
+        goto done;
+    }
+    if ((unsigned long long)st.st_size > max_bytes) {
+        rc = glia_err_set(err, GLIA_EFORMAT, "%s: %lld bytes is larger than %s may be (%zu)", path,
+                          (long long)st.st_size, what, max_bytes);
+        goto done;
+    }
+    *len = (size_t)st.st_size;
+    *data = malloc(*len + 1);
+    if (!*data) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
+        goto done;
+    }
+    if (fread(*data, 1, *len, f) != *len || fgetc(f) != EOF) {
+        rc = glia_err_set(err, GLIA_EIO, "%s: read failed or the file changed while being read", path);
+        free(*data);
+        *data = NULL;
+        goto done;
+    }
+    (*data)[*len] = '\0';
+done:
+    fclose(f);
+    return rc;
+}

@@ -31,4 +31,10 @@ void glia_afile_abort(glia_afile *a);
 /* data[0..len) as the whole content of path. */
 glia_status glia_afile_write(const char *path, const void *data, size_t len, mode_t mode, glia_err *err);
 
+/* The whole regular file at path, NUL-terminated, in *data (caller frees) and its length in
+ * *len. A file larger than max_bytes is GLIA_EFORMAT, naming what it was meant to be
+ * ("a tokenizer file"), so a stray multi-gigabyte path fails clearly instead of eating memory. */
+glia_status glia_file_read(const char *path, size_t max_bytes, const char *what, char **data, size_t *len,
+                           glia_err *err);
+
 #endif

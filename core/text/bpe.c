@@ -1229,46 +1229,6 @@ glia_status glia_bpe_normalize(const char *text, size_t len, char **out, size_t 
 
 /* ---- files ------------------------------------------------------------------------------------ */
 
-static glia_status read_file(const char *path, char **data, size_t *len, glia_err *err)
-{
-    struct stat st;
-    glia_status rc = GLIA_OK;
-    *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
-                            strerror(errno));
-    if (fstat(fileno(f), &st) != 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((unsigned long long)st.st_size > GLIA_BPE_MAX_FILE_BYTES) {
-        rc = glia_err_set(err, GLIA_EFORMAT, "%s: %lld bytes is larger than a tokenizer file may be (%zu)",
-                          path, (long long)st.st_size, GLIA_BPE_MAX_FILE_BYTES);
-        goto done;
-    }
-    *len = (size_t)st.st_size;
-    *data = malloc(*len + 1);
-    if (!*data) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
-        goto done;
-    }
-    if (fread(*data, 1, *len, f) != *len || fgetc(f) != EOF) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: read failed or the file changed while being read", path);
-        free(*data);
-        *data = NULL;
-        goto done;
-    }
-    (*data)[*len] = '\0';
-done:
-    fclose(f);
-    return rc;
-}
-
 typedef struct {
     const char *path;
     const char *data;
@@ -1346,7 +1306,7 @@ glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
     bool bf;
 
     *out = NULL;
-    if ((rc = read_file(path, &data, &len, err)) != GLIA_OK)
+    if ((rc = glia_file_read(path, GLIA_BPE_MAX_FILE_BYTES, "a tokenizer file", &data, &len, err)) != GLIA_OK)
         return rc;
     line_reader lr = {.path = path, .data = data, .len = len};
     for (size_t i = 0; i < len; i++) {

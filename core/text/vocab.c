@@ -280,46 +280,6 @@ fail:
 
 /* ---- files ------------------------------------------------------------------------------------ */
 
-static glia_status read_file(const char *path, char **buf, size_t *len, glia_err *err)
-{
-    struct stat st;
-    glia_status rc = GLIA_OK;
-    *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
-                            strerror(errno));
-    if (fstat(fileno(f), &st) != 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((unsigned long long)st.st_size > GLIA_VOCAB_MAX_FILE_BYTES) {
-        rc = glia_err_set(err, GLIA_EFORMAT, "%s: %lld bytes is larger than a vocabulary may be (%zu)", path,
-                          (long long)st.st_size, GLIA_VOCAB_MAX_FILE_BYTES);
-        goto done;
-    }
-    *len = (size_t)st.st_size;
-    *buf = malloc(*len + 1);
-    if (!*buf) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
-        goto done;
-    }
-    if (fread(*buf, 1, *len, f) != *len || fgetc(f) != EOF) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: read failed or the file changed while being read", path);
-        free(*buf);
-        *buf = NULL;
-        goto done;
-    }
-    (*buf)[*len] = '\0';
-done:
-    fclose(f);
-    return rc;
-}
-
 glia_status glia_vocab_load(const char *path, glia_vocab **out, glia_err *err)
 {
     char *buf = NULL;
@@ -329,7 +289,7 @@ glia_status glia_vocab_load(const char *path, glia_vocab **out, glia_err *err)
     static const char *const reserved[] = {GLIA_VOCAB_PAD_TOKEN, GLIA_VOCAB_UNK_TOKEN};
 
     *out = NULL;
-    if ((rc = read_file(path, &buf, &len, err)) != GLIA_OK)
+    if ((rc = glia_file_read(path, GLIA_VOCAB_MAX_FILE_BYTES, "a vocabulary", &buf, &len, err)) != GLIA_OK)
         return rc;
     for (size_t i = 0; i < len; i++)
         lines += buf[i] == '\n';

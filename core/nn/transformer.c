@@ -1073,11 +1073,17 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
 
 void glia_tf_cache_reorder(glia_tf_cache *c, const int32_t *from)
 {
-    const size_t E = (size_t)c->cfg.d_model, B = (size_t)c->batch;
+    glia_tf_cache_gather(c, from, c->batch);
+}
+
+void glia_tf_cache_gather(glia_tf_cache *c, const int32_t *from, int batch)
+{
+    GLIA_ASSERT(batch >= 1 && batch <= c->max_batch);
+    const size_t E = (size_t)c->cfg.d_model, B = (size_t)batch, old = (size_t)c->batch;
     const size_t self_row = (size_t)c->max_steps * E, mem_row = (size_t)c->max_mem * 2 * E;
     const size_t self_n = (size_t)c->pos * E, mem_n = (size_t)c->mem_steps * 2 * E;
     for (size_t b = 0; b < B; b++)
-        GLIA_ASSERT(from[b] >= 0 && (size_t)from[b] < B);
+        GLIA_ASSERT(from[b] >= 0 && (size_t)from[b] < old);
     for (int l = 0; l < c->cfg.num_layers; l++) {
         float *bufs[2] = {c->k[l], c->v[l]};
         for (int i = 0; i < 2; i++) {
@@ -1094,4 +1100,5 @@ void glia_tf_cache_reorder(glia_tf_cache *c, const int32_t *from)
     for (size_t b = 0; b < B; b++)
         c->tmp_len[b] = c->mem_len[from[b]];
     memcpy(c->mem_len, c->tmp_len, sizeof(int32_t) * B);
+    c->batch = batch;
 }

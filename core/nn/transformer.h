@@ -219,5 +219,9 @@ int glia_tf_cache_position(const glia_tf_cache *c);
 /* Beam search: row r becomes a copy of old row from[r] (keys, values, memory), for
  * r < batch; from[] in [0, batch). The batch size stays the same. */
 void glia_tf_cache_reorder(glia_tf_cache *c, const int32_t *from);
+/* The same with a new batch size (1..max_batch): row r < batch becomes a copy of old row
+ * from[r], from[] in [0, old batch). Grows a batch (one source row per beam) or drops the
+ * rows that finished decoding, so later steps cost only what is still running. */
+void glia_tf_cache_gather(glia_tf_cache *c, const int32_t *from, int batch);
 
 #endif

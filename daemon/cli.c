@@ -36,7 +36,11 @@ void glia_cli_usage(FILE *f)
                "  glia eval DIR [--limit N] [--threads N]\n"
                "  glia predict DIR IMAGE...        (image models: PNG or PGM files)\n"
                "  glia predict DIR TEXT...         (text models: one sentence per argument)\n"
-               "  glia forward DIR IN.safetensors OUT.safetensors\n");
+               "  glia predict DIR TEXT... [--beam N]   (translation models)\n"
+               "  glia eval DIR [--limit N] [--beam N]  (translation: bleu= and chrf= last)\n"
+               "  glia forward DIR IN.safetensors OUT.safetensors\n"
+               "  glia score --hyp FILE --ref FILE   (a sentence per line: bleu= and chrf= last)\n"
+               "  glia gettext [--split train|dev|test] [--side en|es] [--dir DIR]\n");
 }
 
 int glia_cli_fail(const glia_err *err)
@@ -52,6 +56,14 @@ void glia_cli_set_blas_threads(int n)
 #else
     (void)n;
 #endif
+}
+
+int glia_cli_flag(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    return 0;
 }
 
 const char *glia_cli_option(int argc, char **argv, const char *name)
@@ -171,9 +183,32 @@ static int cmd_train(int argc, char **argv)
         return 1;
     }
     int text = strcmp(recipe.dataset, "uci-sentiment") == 0;
-    glia_run_hooks hooks = {print_start, glia_cli_print_progress, text ? "sentences" : NULL, NULL};
+    int translation = strcmp(recipe.dataset, "gettext-en-es") == 0;
+    if (translation) {
+        /* one training stream whose GEMMs the BLAS threads share; a checkpoint after every
+         * epoch in OUT, continued from when the run is started again (--restart: ignore it) */
+        glia_cli_set_blas_threads(workers);
+        snprintf(recipe.checkpoint, sizeof recipe.checkpoint, "%s/checkpoint.safetensors", out);
+        recipe.resume = !glia_cli_flag(argc, argv, "--restart");
+        if (recipe.resume && access(recipe.checkpoint, F_OK) == 0)
+            printf("continuing from %s\n", recipe.checkpoint);
+    }
+    glia_run_hooks hooks = {print_start, glia_cli_print_progress,
+                            text          ? "sentences"
+                            : translation ? "tokens"
+                                          : NULL,
+                            NULL};
     if (glia_run_training(&recipe, out, 0, &hooks, &res, &err))
         return glia_cli_fail(&err);
+    if (translation) {
+        unlink(recipe.checkpoint); /* the bundle is complete: the checkpoint has done its job */
+        printf("selected epoch %d (dev token accuracy %.4f); trained in %.1f s\n", res.train.best_epoch,
+               res.train.best_val_accuracy, res.train.seconds);
+        printf("test: sentences=%zu token_accuracy=%.4f loss=%.4f beam=%d\n", res.test_examples,
+               res.test_accuracy, res.test_loss, recipe.eval_beam);
+        printf("bleu=%.2f\nchrf=%.2f\n", res.bleu, res.chrf);
+        return 0;
+    }
     printf("selected epoch %d (%s accuracy %.4f); trained in %.1f s\n", res.train.best_epoch,
            text ? "dev" : "validation", res.train.best_val_accuracy, res.train.seconds);
     printf("test: examples=%zu", res.test_examples);
@@ -200,6 +235,11 @@ static int cmd_eval(int argc, char **argv)
     int rc = 1;
     if (b.text) {
         rc = glia_cli_eval_text(&b);
+        goto done;
+    }
+    if (b.s2s) {
+        glia_cli_set_blas_threads(workers);
+        rc = glia_cli_eval_translation(&b, argc, argv);
         goto done;
     }
     if (glia_dataset_load_fashion(getenv("GLIA_FASHION_MNIST"), "test", &b.manifest.pre,
@@ -230,8 +270,9 @@ static int cmd_predict(int argc, char **argv)
     glia_cli_set_blas_threads(1);
     if (glia_bundle_load(argv[0], &b, &err))
         return glia_cli_fail(&err);
-    if (b.text) {
-        int trc = glia_cli_predict_text(&b, argc - 1, argv + 1);
+    if (b.text || b.s2s) {
+        int trc = b.text ? glia_cli_predict_text(&b, argc - 1, argv + 1)
+                         : glia_cli_predict_translation(&b, argc, argv);
         glia_bundle_free(&b);
         return trc;
     }
@@ -286,6 +327,11 @@ static int cmd_forward(int argc, char **argv)
         glia_bundle_free(&b);
         return rc;
     }
+    if (b.s2s) {
+        rc = glia_cli_forward_translation(&b, argv[1], argv[2]);
+        glia_bundle_free(&b);
+        return rc;
+    }
     if (glia_st_open(argv[1], &in, &err))
         goto done;
     const glia_st_tensor *t = glia_st_find(in, "input");
@@ -334,6 +380,10 @@ int main(int argc, char **argv)
         return cmd_predict(argc - 2, argv + 2);
     if (strcmp(cmd, "forward") == 0)
         return cmd_forward(argc - 2, argv + 2);
+    if (strcmp(cmd, "score") == 0)
+        return glia_cli_score(argc - 2, argv + 2);
+    if (strcmp(cmd, "gettext") == 0)
+        return glia_cli_gettext(argc - 2, argv + 2);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         glia_cli_usage(stdout);
         return 0;

@@ -86,7 +86,7 @@ done:
 /* t as int32: I32 and I64 (PyTorch's default for token ids) as they are, any float dtype
  * through the float32 reader (exact below 2^24, far above any vocabulary). scratch holds
  * count floats. */
-static int read_ints(const glia_st_tensor *t, int32_t *out, size_t count, float *scratch, glia_err *err)
+int glia_cli_read_ints(const glia_st_tensor *t, int32_t *out, size_t count, float *scratch, glia_err *err)
 {
     if (glia_st_numel(t) != count)
         return glia_err_set(err, GLIA_EINVAL, "tensor '%s' has %zu elements, expected %zu", t->name,
@@ -141,7 +141,7 @@ int glia_cli_forward_text(const glia_bundle *b, const char *in_path, const char 
         glia_err_set(&err, GLIA_ENOMEM, "out of memory");
         goto done;
     }
-    if (read_ints(ti, ids, count, f, &err) || read_ints(tl, lengths, (size_t)n, f, &err))
+    if (glia_cli_read_ints(ti, ids, count, f, &err) || glia_cli_read_ints(tl, lengths, (size_t)n, f, &err))
         goto done;
     const float *logits = NULL;
     if (glia_textnet_ctx_new(b->text, n, t, 0, &ctx, &err) ||

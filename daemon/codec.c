@@ -206,5 +206,7 @@ const codec *codec_for(const registry_model *m)
         return &image_codec;
     if (strcmp(m->bundle.manifest.task, codec_text.task) == 0)
         return &codec_text;
+    if (strcmp(m->bundle.manifest.task, codec_translate.task) == 0)
+        return &codec_translate;
     return NULL;
 }

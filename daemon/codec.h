@@ -37,6 +37,13 @@ typedef struct {
     json_t *(*encode)(const registry_model *m, const float *y, int top_k);
 } codec;
 
+/* The translation codec (codec_translate.c); beam sizes above this are refused. */
+enum { CODEC_TRANSLATE_MAX_BEAM = 16 };
+extern const codec codec_translate;
+/* Stamps a request's "beam_size" and "max_tokens" (or the manifest's defaults) into its n
+ * decoded rows; -1 with a 400 problem when one is not a valid number. */
+int codec_translate_options(const registry_model *m, const json_t *body, float *rows, int n, problem *p);
+
 /* The text-classification codec (codec_text.c). */
 extern const codec codec_text;
 

@@ -435,6 +435,11 @@ static void check_upload_fits(jobs *j, const char *model, const glia_recipe *r, 
     glia_manifest m;
     glia_err err = {0};
     const char *format = json_string_value(json_object_get(meta, "format"));
+    if (strcmp(r->dataset, "gettext-en-es") == 0) { /* translation pairs */
+        if (!format || strcmp(format, "tsv") != 0)
+            snprintf(why, len, "model %s translates: it trains on translation pairs (tsv uploads)", model);
+        return;
+    }
     if (strcmp(r->dataset, "uci-sentiment") != 0 || !format || strcmp(format, "jsonl") != 0) {
         snprintf(why, len,
                  "model %s trains on images (%s); uploaded data sets (jsonl) train text models only", model,
@@ -612,6 +617,11 @@ static job_status run_job(jobs *j, job *jb)
                                "test_accuracy", res.test_accuracy, "test_loss", res.test_loss,
                                "test_examples", (json_int_t)res.test_examples, "selected_epoch",
                                res.train.best_epoch, "training_seconds", res.train.seconds, "promoted", 0);
+    const int translation = strcmp(r.dataset, "gettext-en-es") == 0;
+    if (translation) { /* the yardstick is BLEU; accuracy above is next-token accuracy */
+        json_object_set_new(result, "bleu", json_real(res.bleu));
+        json_object_set_new(result, "chrf", json_real(res.chrf));
+    }
     int do_promote = strcmp(promote_mode, "always") == 0;
     if (strcmp(promote_mode, "if_better") == 0) {
         char serving[4300], cfg_path[4096];
@@ -621,8 +631,9 @@ static job_status run_job(jobs *j, job *jb)
         double serving_acc = -1;
         glia_err e2 = {0};
         if (sp && glia_run_evaluate(&r, sp, &serving_acc, &e2) == GLIA_OK) {
-            json_object_set_new(result, "serving_test_accuracy", json_real(serving_acc));
-            do_promote = res.test_accuracy > serving_acc;
+            json_object_set_new(result, translation ? "serving_bleu" : "serving_test_accuracy",
+                                json_real(serving_acc));
+            do_promote = (translation ? res.bleu : res.test_accuracy) > serving_acc;
         } else {
             log_warn("job %s: cannot evaluate the serving version (%s); not promoting", jb->id, e2.msg);
         }

@@ -28,7 +28,8 @@ typedef struct {
      * floats - the token count, then the ids (padding after them) - so that texts travel
      * the same decode / batch / copy path as images; ids are exact in a float up to 2^24,
      * far past any vocabulary (textnet.h caps it there), and the worker turns them back
-     * into int32. */
+     * into int32. A translation model takes [length, beam_size, max_tokens, ids...] and
+     * gives [tokens, finished, score, ids...] (codec_translate.c). */
     size_t in_floats, out_floats;
     double load_seconds;
     time_t loaded_at;

@@ -250,7 +250,7 @@ static json_t *shape_json(glia_shape3 s, int batch_dim, int flat)
  * (batch_dim: a leading -1). A text model takes one BYTES string per sample. */
 static json_t *input_meta(const registry_model *m, int batch_dim)
 {
-    if (m->bundle.text) {
+    if (m->bundle.text || m->bundle.s2s) {
         json_t *shape = batch_dim ? json_pack("[i]", -1) : json_array();
         return json_pack("{s:s, s:s, s:o, s:i}", "name", "text", "datatype", "BYTES", "shape", shape,
                          "max_tokens", m->bundle.manifest.max_tokens);
@@ -261,6 +261,10 @@ static json_t *input_meta(const registry_model *m, int batch_dim)
 
 static json_t *output_meta(const registry_model *m, int batch_dim)
 {
+    if (m->bundle.s2s) {
+        json_t *shape = batch_dim ? json_pack("[i]", -1) : json_array();
+        return json_pack("{s:s, s:s, s:o}", "name", "translation", "datatype", "BYTES", "shape", shape);
+    }
     glia_shape3 out = {(int)m->out_floats, 1, 1};
     return json_pack("{s:s, s:s, s:o}", "name", "probabilities", "datatype", "FP32", "shape",
                      shape_json(out, batch_dim, 1));
@@ -435,6 +439,28 @@ static enum MHD_Result answer_inference(request *r)
     default: return send_error(r, 500, "the model failed to run (gliad's log says why)");
     }
     const size_t k = r->model->out_floats;
+    if (r->v2 && r->model->bundle.s2s) { /* OIP: the translations as BYTES [N], their lengths INT32 [N] */
+        json_t *texts = json_array(), *tokens = json_array();
+        for (int i = 0; i < r->n; i++) {
+            json_t *o = r->codec->encode(r->model, r->y + (size_t)i * k, r->top_k);
+            if (!o) {
+                json_decref(texts);
+                json_decref(tokens);
+                return send_error(r, 500, "cannot encode the outputs");
+            }
+            json_array_append(texts, json_object_get(o, "translation"));
+            json_array_append(tokens, json_object_get(o, "tokens"));
+            json_decref(o);
+        }
+        char version[32];
+        snprintf(version, sizeof version, "%ld", r->model->bundle.manifest.version);
+        return send_json(r, 200,
+                         json_pack("{s:s, s:s, s:s, s:[{s:s, s:[i], s:s, s:o}, {s:s, s:[i], s:s, s:o}]}",
+                                   "model_name", model, "model_version", version, "id", r->request_id,
+                                   "outputs", "name", "translation", "shape", r->n, "datatype", "BYTES",
+                                   "data", texts, "name", "tokens", "shape", r->n, "datatype", "INT32",
+                                   "data", tokens));
+    }
     if (r->v2) {
         json_t *data = json_array();
         for (int i = 0; i < r->n; i++) {
@@ -520,7 +546,8 @@ static enum MHD_Result predict(request *r, const char *name)
                               "to /v1/models/{name}/predict");
         if (take_model(r, name, &ret) || alloc_inputs(r, 1, &ret))
             return ret;
-        if (r->codec->decode_raw(r->model, type, r->body, r->len, r->x, &p))
+        if (r->codec->decode_raw(r->model, type, r->body, r->len, r->x, &p) ||
+            (r->model->bundle.s2s && codec_translate_options(r->model, NULL, r->x, 1, &p)))
             return send_error(r, p.status, "%s", p.detail);
         r->top_k = DEFAULT_TOP_K;
         return enqueue(r);
@@ -535,7 +562,7 @@ static enum MHD_Result predict(request *r, const char *name)
         ret = send_error(r, 400, "the body must be a JSON object with \"inputs\"");
         goto done;
     }
-    const char *const known[] = {"model", "inputs", "top_k", NULL};
+    const char *const known[] = {"model", "inputs", "top_k", "beam_size", "max_tokens", NULL};
     const char *key;
     json_t *val;
     json_object_foreach(body, key, val)
@@ -544,8 +571,10 @@ static enum MHD_Result predict(request *r, const char *name)
         for (int i = 0; known[i]; i++)
             ok |= strcmp(key, known[i]) == 0;
         if (!ok || (name && strcmp(key, "model") == 0)) {
-            ret = send_error(r, 400, "unknown field \"%s\" (known: %sinputs, top_k)", key,
-                             name ? "" : "model, ");
+            ret = send_error(
+                r, 400,
+                "unknown field \"%s\" (known: %sinputs, top_k; beam_size, max_tokens for translation)", key,
+                name ? "" : "model, ");
             goto done;
         }
     }
@@ -578,6 +607,13 @@ static enum MHD_Result predict(request *r, const char *name)
             ret = send_error(r, p.status, "%s", p.detail);
             goto done;
         }
+    if (r->model->bundle.s2s
+            ? codec_translate_options(r->model, body, r->x, r->n, &p)
+            : (json_object_get(body, "beam_size") || json_object_get(body, "max_tokens")) &&
+                  problem_set(&p, 400, "beam_size and max_tokens are for translation models")) {
+        ret = send_error(r, p.status, "%s", p.detail);
+        goto done;
+    }
     ret = enqueue(r);
 done:
     json_decref(body);
@@ -607,6 +643,8 @@ static enum MHD_Result v2_infer_text(request *r, json_t *in)
     for (size_t i = 0; i < n; i++)
         if (r->codec->decode_json(r->model, json_array_get(data, i), i, r->x + i * r->model->in_floats, &p))
             return send_error(r, p.status, "%s", p.detail);
+    if (r->model->bundle.s2s && codec_translate_options(r->model, NULL, r->x, (int)n, &p))
+        return send_error(r, p.status, "%s", p.detail);
     return enqueue(r);
 }
 
@@ -631,7 +669,7 @@ static enum MHD_Result v2_infer(request *r, const char *name)
     }
     if (take_model(r, name, &ret))
         goto done;
-    if (r->model->bundle.text) {
+    if (r->model->bundle.text || r->model->bundle.s2s) {
         ret = v2_infer_text(r, in);
         goto done;
     }

@@ -14,7 +14,12 @@
 
 #include "daemon/log.h"
 
-enum { CTX_CACHE = 8 };
+enum {
+    CTX_CACHE = 8,
+    /* decoder rows (inputs x beam) one translation call runs at most: 128 rows of a
+     * 256-wide, 3+3-layer model with 160 positions keep ~60 MB of keys and values */
+    TRANSLATE_ROWS = 128,
+};
 
 struct workq {
     workq_config cfg;
@@ -99,12 +104,16 @@ typedef struct {
     glia_ctx *ctx;
     glia_textnet_ctx *tctx;
     int32_t *ids, *lengths;
+    glia_s2s_dec *dec; /* translation: for dec_inputs sources with beams up to dec_beam */
+    int dec_inputs, dec_beam;
+    int translating; /* a translation slot (dec is made per beam size on first use) */
 } ctx_slot;
 
 static void slot_clear(ctx_slot *s)
 {
     glia_ctx_free(s->ctx);
     glia_textnet_ctx_free(s->tctx);
+    glia_s2s_dec_free(s->dec);
     free(s->ids);
     free(s->lengths);
     memset(s, 0, sizeof *s);
@@ -112,7 +121,7 @@ static void slot_clear(ctx_slot *s)
 
 static int slot_used(const ctx_slot *s)
 {
-    return s->ctx || s->tctx;
+    return s->ctx || s->tctx || s->translating;
 }
 
 typedef struct {
@@ -145,7 +154,14 @@ static ctx_slot *worker_slot(worker *w, const registry_model *m, int n)
     }
     slot_clear(s);
     glia_status rc;
-    if (m->bundle.text) {
+    if (m->bundle.s2s) {
+        const int steps = m->bundle.manifest.max_tokens;
+        s->translating = 1;
+        s->ids = malloc(sizeof(int32_t) * TRANSLATE_ROWS * (size_t)steps);
+        s->lengths = malloc(sizeof(int32_t) * TRANSLATE_ROWS);
+        rc = s->ids && s->lengths ? GLIA_OK
+                                  : glia_err_set(&err, GLIA_ENOMEM, "out of memory for a translation slot");
+    } else if (m->bundle.text) {
         const int steps = m->bundle.manifest.max_tokens;
         rc = glia_textnet_ctx_new(m->bundle.text, cap, steps, 0, &s->tctx, &err);
         s->ids = malloc(sizeof(int32_t) * (size_t)cap * (size_t)steps);
@@ -189,6 +205,120 @@ static const float *run_text(ctx_slot *s, const registry_model *m, const float *
     return logits;
 }
 
+/* ---- translation: every request is answered the moment its last sentence is decoded ---- */
+
+typedef struct {
+    workq_item *item;
+    int index; /* the input's position in its item */
+} tr_input;
+
+typedef struct {
+    const registry_model *m;
+    tr_input *inputs; /* the group being decoded */
+    int *remaining;   /* per item of the batch: inputs not decided yet */
+    workq_item **items;
+    int nitems;
+} tr_run;
+
+static void complete_one(workq_item *it, workq_status status)
+{
+    it->next = NULL;
+    it->status = status;
+    it->finished = workq_now();
+    it->done(it);
+}
+
+static int item_index(const tr_run *t, const workq_item *it)
+{
+    for (int i = 0; i < t->nitems; i++)
+        if (t->items[i] == it)
+            return i;
+    return -1;
+}
+
+/* An input is decided: its row [n, finished, score, ids...] into the item's outputs, and the
+ * item answered when it was its last. */
+static void tr_done(void *user, int i, const glia_s2s_output *out)
+{
+    tr_run *t = user;
+    const tr_input *in = &t->inputs[i];
+    float *y = in->item->y + (size_t)in->index * t->m->out_floats;
+    const int cap = (int)t->m->out_floats - 3, n = out->n < cap ? out->n : cap;
+    y[0] = (float)n;
+    y[1] = (float)out->finished;
+    y[2] = (float)out->score;
+    for (int k = 0; k < n; k++)
+        y[3 + k] = (float)out->ids[k];
+    const int at = item_index(t, in->item);
+    if (at >= 0 && --t->remaining[at] == 0) {
+        t->items[at] = NULL;
+        complete_one(in->item, WORKQ_OK);
+    }
+}
+
+/* Decodes the batch's sentences in groups of equal search settings (beam_size, max_tokens)
+ * that fit TRANSLATE_ROWS decoder rows. Returns the sentences decoded; items left
+ * unanswered on failure are completed WORKQ_ERROR by the caller (t->items not NULL). */
+static int run_translation(ctx_slot *s, tr_run *t, workq_item *batch)
+{
+    const registry_model *m = t->m;
+    const size_t row = m->in_floats;
+    int total = 0, done = 0;
+    for (workq_item *it = batch; it; it = it->next)
+        total += it->n;
+    tr_input *all = malloc(sizeof *all * (size_t)total);
+    if (!all)
+        return 0;
+    int k = 0;
+    for (workq_item *it = batch; it; it = it->next)
+        for (int i = 0; i < it->n; i++)
+            all[k++] = (tr_input){it, i};
+    glia_err err = {0};
+    for (int at = 0; at < total;) {
+        const float *first = all[at].item->x + (size_t)all[at].index * row;
+        glia_s2s_search opts = m->bundle.manifest.decoding;
+        opts.beam_size = (int)first[1];
+        opts.max_tokens = (int)first[2];
+        const int max_inputs = TRANSLATE_ROWS / opts.beam_size > 0 ? TRANSLATE_ROWS / opts.beam_size : 1;
+        if (!s->dec || s->dec_beam != opts.beam_size) {
+            glia_s2s_dec_free(s->dec);
+            s->dec = NULL;
+            if (glia_s2s_dec_new(m->bundle.s2s, max_inputs, m->bundle.manifest.max_tokens, opts.beam_size,
+                                 &s->dec, &err)) {
+                log_error("worker: %s: %s", m->name, err.msg);
+                break;
+            }
+            s->dec_beam = opts.beam_size;
+            s->dec_inputs = max_inputs;
+        }
+        int n = 0, steps = 1;
+        while (at + n < total && n < s->dec_inputs) {
+            const float *x = all[at + n].item->x + (size_t)all[at + n].index * row;
+            if ((int)x[1] != opts.beam_size || (int)x[2] != opts.max_tokens)
+                break;
+            steps = (int)x[0] > steps ? (int)x[0] : steps;
+            n++;
+        }
+        for (int j = 0; j < n; j++) {
+            const float *x = all[at + j].item->x + (size_t)all[at + j].index * row;
+            s->lengths[j] = (int32_t)x[0];
+            for (int q = 0; q < steps; q++)
+                s->ids[(size_t)j * (size_t)steps + (size_t)q] = q < (int)x[0] ? (int32_t)x[3 + q] : 0;
+        }
+        glia_s2s_output out[TRANSLATE_ROWS];
+        t->inputs = all + at;
+        if (glia_s2s_translate_cb(m->bundle.s2s, s->dec, s->ids, s->lengths, n, steps, &opts, out, tr_done, t,
+                                  &err)) {
+            log_error("worker: %s: %s", m->name, err.msg);
+            break;
+        }
+        at += n;
+        done += n;
+    }
+    free(all);
+    return done;
+}
+
 /* Runs the batch (a linked list of items for one model version). */
 static void run_batch(worker *w, workq_item *batch, int samples)
 {
@@ -211,6 +341,41 @@ static void run_batch(worker *w, workq_item *batch, int samples)
     if (!batch)
         return;
     ctx_slot *ctx = worker_slot(w, m, samples);
+    if (ctx && m->bundle.s2s) {
+        double t0 = workq_now();
+        int nitems = 0;
+        for (workq_item *it = batch; it; it = it->next) {
+            it->started = t0;
+            it->batch = samples;
+            nitems++;
+        }
+        workq_item **items = malloc(sizeof *items * (size_t)nitems);
+        int *remaining = malloc(sizeof *remaining * (size_t)nitems);
+        if (!items || !remaining) {
+            free(items);
+            free(remaining);
+            complete_list(batch, WORKQ_ERROR);
+            return;
+        }
+        int i = 0;
+        for (workq_item *it = batch; it; it = it->next, i++) {
+            items[i] = it;
+            remaining[i] = it->n;
+        }
+        tr_run t = {m, NULL, remaining, items, nitems};
+        /* items are answered (and may release the model) while the batch still runs */
+        registry_model_ref((registry_model *)m);
+        int decoded = run_translation(ctx, &t, batch);
+        for (i = 0; i < nitems; i++) /* what a failure left unanswered */
+            if (items[i])
+                complete_one(items[i], WORKQ_ERROR);
+        if (w->q->on_batch)
+            w->q->on_batch(w->q->user, m, decoded, workq_now() - t0);
+        registry_model_unref((registry_model *)m);
+        free(items);
+        free(remaining);
+        return;
+    }
     const float *x = batch->x;
     size_t need = (size_t)samples * m->in_floats;
     if (ctx && batch->next) { /* several requests: one contiguous input */

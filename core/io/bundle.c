@@ -44,7 +44,7 @@ static glia_status load_text(glia_bundle *b, const char *manifest_path, const gl
 
 int glia_bundle_classes(const glia_bundle *b)
 {
-    return b->text ? b->text->cfg.num_classes : b->net->output.c;
+    return b->text ? b->text->cfg.num_classes : b->net ? b->net->output.c : 0;
 }
 
 glia_status glia_bundle_text_input(const glia_bundle *b, const char *const *texts, const size_t *lens, int n,
@@ -73,6 +73,25 @@ glia_status glia_bundle_text_input(const glia_bundle *b, const char *const *text
     return GLIA_OK;
 }
 
+/* A translation bundle: the tokenizer decides the vocabulary size unless the manifest pins it. */
+static glia_status load_translation(glia_bundle *b, const char *manifest_path, const glia_st_file *weights,
+                                    glia_err *err)
+{
+    glia_status rc;
+    if ((rc = glia_bpe_load(b->manifest.tokenizer, &b->bpe, err)))
+        return rc;
+    glia_s2s_config cfg = b->manifest.s2s;
+    cfg.vocab_size = (int)glia_bpe_size(b->bpe);
+    if (b->manifest.s2s.vocab_size && b->manifest.s2s.vocab_size != cfg.vocab_size)
+        return glia_err_set(err, GLIA_EINVAL, "%s: architecture.vocab_size %d but the tokenizer has %d ids",
+                            manifest_path, b->manifest.s2s.vocab_size, cfg.vocab_size);
+    if ((rc = glia_s2s_new(&cfg, &b->s2s, err)))
+        return rc;
+    if ((rc = glia_s2s_load(b->s2s, weights, err)))
+        return glia_err_prefix(err, "%s", b->manifest.weights);
+    return GLIA_OK;
+}
+
 glia_status glia_bundle_load(const char *path, glia_bundle *b, glia_err *err)
 {
     char manifest_path[GLIA_PATH_MAX];
@@ -90,6 +109,8 @@ glia_status glia_bundle_load(const char *path, glia_bundle *b, glia_err *err)
         goto fail;
     if (b->manifest.kind == GLIA_MODEL_TEXT)
         rc = load_text(b, manifest_path, weights, err);
+    else if (b->manifest.kind == GLIA_MODEL_TRANSLATION)
+        rc = load_translation(b, manifest_path, weights, err);
     else
         rc = load_image(b, manifest_path, weights, err);
     if (rc != GLIA_OK)
@@ -114,6 +135,10 @@ void glia_bundle_free(glia_bundle *b)
     glia_net_free(b->net);
     glia_textnet_free(b->text);
     glia_vocab_free(b->vocab);
+    glia_s2s_free(b->s2s);
+    glia_bpe_free(b->bpe);
+    b->s2s = NULL;
+    b->bpe = NULL;
     b->net = NULL;
     b->text = NULL;
     b->vocab = NULL;

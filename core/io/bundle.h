@@ -12,15 +12,18 @@
 #include "core/io/manifest.h"
 #include "core/nn/net.h"
 #include "core/nn/textnet.h"
+#include "core/text/bpe.h"
 #include "core/text/vocab.h"
 
-/* Exactly one of net (manifest.kind GLIA_MODEL_IMAGE) and text (GLIA_MODEL_TEXT, with
- * its vocabulary) is set. */
+/* Exactly one of net (manifest.kind GLIA_MODEL_IMAGE), text (GLIA_MODEL_TEXT, with its
+ * vocabulary) and s2s (GLIA_MODEL_TRANSLATION, with its tokenizer) is set. */
 typedef struct {
     glia_manifest manifest;
     glia_net *net;
     glia_textnet *text;
     glia_vocab *vocab;
+    glia_s2s *s2s; /* GLIA_MODEL_TRANSLATION, with its tokenizer */
+    glia_bpe *bpe;
     char sha256[65]; /* of the weights file, hex */
 } glia_bundle;
 

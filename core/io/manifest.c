@@ -248,6 +248,69 @@ static glia_status parse_text_input(glia_yaml *y, yaml_node_t *input, glia_manif
     return GLIA_OK;
 }
 
+/* architecture: {type: transformer-seq2seq, d_model, nhead, num_encoder_layers, ...} and
+ * decoding: {beam_size, max_tokens, length_penalty} */
+static glia_status parse_translation(glia_yaml *y, yaml_node_t *arch, yaml_node_t *dec, glia_manifest *m,
+                                     glia_err *err)
+{
+    static const char *const keys[] = {"type",
+                                       "vocab_size",
+                                       "d_model",
+                                       "nhead",
+                                       "dim_feedforward",
+                                       "num_encoder_layers",
+                                       "num_decoder_layers",
+                                       "dropout",
+                                       "layer_norm_eps",
+                                       "norm_first",
+                                       "tie_embeddings",
+                                       "max_positions",
+                                       NULL};
+    static const char *const dec_keys[] = {"beam_size", "max_tokens", "length_penalty", NULL};
+    glia_s2s_config *c = &m->s2s;
+    const char *type = NULL;
+    glia_status rc;
+    *c = (glia_s2s_config){0, 512, 8, 2048, 6, 6, 0.1f, 1e-5f, 0, 1, 256};
+    if ((rc = glia_yaml_check_keys(y, arch, "architecture", keys, err)) ||
+        (rc = glia_yaml_string(y, glia_yaml_get(y, arch, "type"), "architecture.type", &type, err)))
+        return rc;
+    if (strcmp(type, "transformer-seq2seq") != 0)
+        return glia_yaml_error(y, arch, GLIA_EINVAL, err,
+                               "architecture.type '%s': a translation model is 'transformer-seq2seq'", type);
+    if ((rc = glia_yaml_opt_int(y, arch, "vocab_size", 0, 1 << 20, &c->vocab_size, err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "d_model", 2, 8192, &c->d_model, err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "nhead", 1, 256, &c->nhead, err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "dim_feedforward", 1, 65536, &c->dim_feedforward, err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "num_encoder_layers", 1, GLIA_TF_MAX_LAYERS, &c->num_encoder_layers,
+                                err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "num_decoder_layers", 1, GLIA_TF_MAX_LAYERS, &c->num_decoder_layers,
+                                err)) ||
+        (rc = glia_yaml_opt_float(y, arch, "dropout", 0.0, 0.99, &c->dropout, err)) ||
+        (rc = glia_yaml_opt_float(y, arch, "layer_norm_eps", 1e-12, 1.0, &c->layer_norm_eps, err)) ||
+        (rc = glia_yaml_opt_bool(y, arch, "norm_first", &c->norm_first, err)) ||
+        (rc = glia_yaml_opt_bool(y, arch, "tie_embeddings", &c->tie_embeddings, err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "max_positions", 2, 4096, &c->max_positions, err)))
+        return rc;
+    if (c->d_model % c->nhead != 0 || c->d_model % 2 != 0)
+        return glia_yaml_error(y, arch, GLIA_EINVAL, err,
+                               "architecture.d_model %d must be even and a multiple of nhead %d", c->d_model,
+                               c->nhead);
+    if (m->max_tokens > c->max_positions)
+        return glia_yaml_error(y, arch, GLIA_EINVAL, err,
+                               "input.max_tokens %d exceeds architecture.max_positions %d", m->max_tokens,
+                               c->max_positions);
+    m->decoding = glia_s2s_search_defaults();
+    m->decoding.max_tokens = c->max_positions - 1;
+    if (dec &&
+        ((rc = glia_yaml_check_keys(y, dec, "decoding", dec_keys, err)) ||
+         (rc = glia_yaml_opt_int(y, dec, "beam_size", 1, 64, &m->decoding.beam_size, err)) ||
+         (rc = glia_yaml_opt_int(y, dec, "max_tokens", 1, c->max_positions - 1, &m->decoding.max_tokens,
+                                 err)) ||
+         (rc = glia_yaml_opt_float(y, dec, "length_penalty", 0.0, 10.0, &m->decoding.length_penalty, err))))
+        return rc;
+    return GLIA_OK;
+}
+
 static glia_status parse_input(glia_yaml *y, yaml_node_t *input, glia_manifest *m, glia_err *err)
 {
     static const char *const input_keys[] = {"shape", "preprocessing", NULL};
@@ -299,12 +362,13 @@ static glia_status parse_input(glia_yaml *y, yaml_node_t *input, glia_manifest *
 
 glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err)
 {
-    static const char *const top_keys[] = {"name",  "task",         "version",    "weights",  "labels",
-                                           "input", "architecture", "evaluation", "training", "vocabulary",
-                                           NULL};
+    static const char *const top_keys[] = {
+        "name",       "task",     "version",    "weights",   "labels",   "input", "architecture",
+        "evaluation", "training", "vocabulary", "tokenizer", "decoding", NULL};
     glia_yaml y;
     glia_status rc;
-    const char *name = NULL, *task = NULL, *weights = "model.safetensors", *labels = NULL, *vocab = NULL;
+    const char *name = NULL, *task = NULL, *weights = "model.safetensors", *labels = NULL, *vocab = NULL,
+               *tokenizer = NULL;
     memset(m, 0, sizeof *m);
     m->eval_accuracy = -1.0;
     snprintf(m->path, sizeof m->path, "%s", path);
@@ -323,19 +387,31 @@ glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err
         (rc = glia_yaml_opt_long(&y, root, "version", 1, 1L << 40, &m->version, err)) ||
         (rc = glia_yaml_opt_string(&y, root, "weights", &weights, err)) ||
         (rc = glia_yaml_opt_string(&y, root, "labels", &labels, err)) ||
-        (rc = glia_yaml_opt_string(&y, root, "vocabulary", &vocab, err)))
+        (rc = glia_yaml_opt_string(&y, root, "vocabulary", &vocab, err)) ||
+        (rc = glia_yaml_opt_string(&y, root, "tokenizer", &tokenizer, err)))
         goto fail;
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->task, sizeof m->task, "%s", task);
     resolve(m, weights, m->weights);
     yaml_node_t *input = glia_yaml_get(&y, root, "input"), *arch = glia_yaml_get(&y, root, "architecture");
-    if (strcmp(task, "image-classification") != 0 && strcmp(task, "text-classification") != 0) {
-        rc = glia_yaml_error(
-            &y, root, GLIA_EUNSUPPORTED, err,
-            "task '%s' is not supported (supported: image-classification, text-classification)", task);
+    if (strcmp(task, "image-classification") != 0 && strcmp(task, "text-classification") != 0 &&
+        strcmp(task, "translation") != 0) {
+        rc = glia_yaml_error(&y, root, GLIA_EUNSUPPORTED, err,
+                             "task '%s' is not supported (supported: image-classification, "
+                             "text-classification, translation)",
+                             task);
         goto fail;
     }
-    if (strcmp(task, "image-classification") == 0) {
+    if (strcmp(task, "translation") == 0) {
+        m->kind = GLIA_MODEL_TRANSLATION;
+        if (!tokenizer) {
+            rc = glia_yaml_error(&y, root, GLIA_EINVAL, err, "a translation model needs 'tokenizer'");
+            goto fail;
+        }
+        resolve(m, tokenizer, m->tokenizer);
+        if ((rc = parse_text_input(&y, input, m, err)))
+            goto fail;
+    } else if (strcmp(task, "image-classification") == 0) {
         m->kind = GLIA_MODEL_IMAGE;
         if (!input) {
             rc = glia_yaml_error(&y, root, GLIA_EINVAL, err, "missing 'input'");
@@ -359,7 +435,9 @@ glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err
         goto fail;
     }
     rc = m->kind == GLIA_MODEL_TEXT ? parse_text_architecture(&y, arch, m, err)
-                                    : parse_architecture(&y, arch, m, err);
+         : m->kind == GLIA_MODEL_TRANSLATION
+             ? parse_translation(&y, arch, glia_yaml_get(&y, root, "decoding"), m, err)
+             : parse_architecture(&y, arch, m, err);
     if (rc != GLIA_OK)
         goto fail;
     yaml_node_t *eval = glia_yaml_get(&y, root, "evaluation");

@@ -15,6 +15,7 @@
 #define GLIA_IO_MANIFEST_H
 
 #include "core/nn/layer.h"
+#include "core/nn/seq2seq.h"
 #include "core/nn/textnet.h"
 
 #define GLIA_MANIFEST_RESULTS_MARKER "# --- results (written by glia train; do not edit below) ---"
@@ -31,8 +32,9 @@ typedef struct {
 
 /* What a manifest's task says the model takes. */
 typedef enum {
-    GLIA_MODEL_IMAGE, /* task image-classification: a sequential net over C x H x W pixels */
-    GLIA_MODEL_TEXT,  /* task text-classification: a textnet over a vocabulary's token ids */
+    GLIA_MODEL_IMAGE,       /* task image-classification: a sequential net over C x H x W pixels */
+    GLIA_MODEL_TEXT,        /* task text-classification: a textnet over a vocabulary's token ids */
+    GLIA_MODEL_TRANSLATION, /* task translation: a seq2seq model over a BPE tokenizer's ids */
 } glia_model_kind;
 
 typedef struct {
@@ -54,6 +56,10 @@ typedef struct {
     char vocabulary[GLIA_PATH_MAX]; /* resolved path of the vocabulary file */
     int max_tokens;                 /* input.max_tokens: tokens past this are dropped (truncation) */
     glia_textnet_config text;       /* text.vocab_size is 0 when the manifest leaves it to the vocabulary */
+    /* translation only (max_tokens above caps the source's subword tokens, </s> included): */
+    char tokenizer[GLIA_PATH_MAX]; /* resolved path of the BPE file (core/text/bpe.h) */
+    glia_s2s_config s2s;           /* s2s.vocab_size is 0 when the manifest leaves it to the tokenizer */
+    glia_s2s_search decoding;      /* defaults for requests that name none */
 } glia_manifest;
 
 glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err);

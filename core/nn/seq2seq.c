@@ -224,6 +224,7 @@ glia_status glia_s2s_save(const glia_s2s *m, const char *path, const char *const
 
 struct glia_s2s_ctx {
     int max_batch, max_src, max_tgt, training;
+    size_t max_tokens; /* 0: none */
     glia_tf_ctx *enc, *dec;
     float *x, *y;         /* embedded inputs [B, S, E], [B, T, E] */
     float *xmask, *ymask; /* dropout scales (training, dropout > 0) */
@@ -264,8 +265,8 @@ size_t glia_s2s_ctx_bytes(const glia_s2s_ctx *c)
     return c->bytes + glia_tf_ctx_bytes(c->enc) + glia_tf_ctx_bytes(c->dec);
 }
 
-glia_status glia_s2s_ctx_new(const glia_s2s *m, int max_batch, int max_src, int max_tgt, int training,
-                             glia_s2s_ctx **out, glia_err *err)
+glia_status glia_s2s_ctx_new(const glia_s2s *m, int max_batch, int max_src, int max_tgt, size_t max_tokens,
+                             int training, glia_s2s_ctx **out, glia_err *err)
 {
     glia_status rc;
     *out = NULL;
@@ -283,9 +284,16 @@ glia_status glia_s2s_ctx_new(const glia_s2s *m, int max_batch, int max_src, int 
     c->max_tgt = max_tgt;
     c->training = training;
     const size_t E = (size_t)m->cfg.d_model, V = (size_t)m->cfg.vocab_size, B = (size_t)max_batch;
-    const size_t NS = B * (size_t)max_src, NT = B * (size_t)max_tgt;
-    if ((rc = glia_tf_ctx_new(&m->encoder, max_batch, max_src, max_src, training, &c->enc, err)) ||
-        (rc = glia_tf_ctx_new(&m->decoder, max_batch, max_tgt, max_src, training, &c->dec, err)))
+    size_t NS = B * (size_t)max_src, NT = B * (size_t)max_tgt;
+    if (max_tokens) {
+        NS = NS < max_tokens ? NS : max_tokens;
+        NT = NT < max_tokens ? NT : max_tokens;
+    }
+    c->max_tokens = max_tokens;
+    if ((rc = glia_tf_ctx_new_tokens(&m->encoder, max_batch, max_src, max_src, max_tokens, training, &c->enc,
+                                     err)) ||
+        (rc = glia_tf_ctx_new_tokens(&m->decoder, max_batch, max_tgt, max_src, max_tokens, training, &c->dec,
+                                     err)))
         goto fail;
     c->x = malloc(sizeof(float) * NS * E);
     c->y = malloc(sizeof(float) * NT * E);
@@ -367,6 +375,11 @@ glia_status glia_s2s_forward(const glia_s2s *m, glia_s2s_ctx *c, const int32_t *
         return glia_err_set(err, GLIA_EINVAL,
                             "seq2seq: batch %d of (%d, %d) steps does not fit the context (%d of (%d, %d))",
                             batch, S, T, c->max_batch, c->max_src, c->max_tgt);
+    if (c->max_tokens &&
+        ((size_t)batch * (size_t)S > c->max_tokens || (size_t)batch * (size_t)T > c->max_tokens))
+        return glia_err_set(err, GLIA_EINVAL,
+                            "seq2seq: batch %d x (%d, %d) steps exceeds the context's %zu tokens", batch, S,
+                            T, c->max_tokens);
     int n = 0;
     for (int b = 0; b < batch; b++) {
         if (src_len[b] < 1 || src_len[b] > S || tgt_len[b] < 1 || tgt_len[b] > T)
@@ -599,8 +612,17 @@ static glia_status start(const glia_s2s *m, glia_s2s_dec *d, const int32_t *src,
     return GLIA_OK;
 }
 
+static void finish_greedy(glia_s2s_dec *d, int i, glia_s2s_output *out, glia_s2s_done_fn on_done, void *user)
+{
+    out[i].ids = d->alive[i].ids;
+    out[i].n = d->alive[i].len;
+    out[i].score = d->alive[i].score;
+    if (on_done)
+        on_done(user, i, &out[i]);
+}
+
 static glia_status greedy(const glia_s2s *m, glia_s2s_dec *d, int n, int max_out, glia_s2s_output *out,
-                          glia_err *err)
+                          glia_s2s_done_fn on_done, void *user, glia_err *err)
 {
     glia_status rc;
     const int V = m->cfg.vocab_size;
@@ -631,6 +653,7 @@ static glia_status greedy(const glia_s2s *m, glia_s2s_dec *d, int n, int max_out
             hp->score += (double)z[best] - lse;
             if (best == GLIA_S2S_EOS) {
                 out[d->owner[r]].finished = 1;
+                finish_greedy(d, d->owner[r], out, on_done, user);
                 continue;
             }
             hp->ids[hp->len++] = best;
@@ -643,11 +666,8 @@ static glia_status greedy(const glia_s2s *m, glia_s2s_dec *d, int n, int max_out
             glia_tf_cache_gather(d->cache, d->from, kept);
         rows = kept;
     }
-    for (int i = 0; i < n; i++) {
-        out[i].ids = d->alive[i].ids;
-        out[i].n = d->alive[i].len;
-        out[i].score = d->alive[i].score;
-    }
+    for (int r = 0; r < rows; r++) /* stopped by the length limit */
+        finish_greedy(d, d->owner[r], out, on_done, user);
     return GLIA_OK;
 }
 
@@ -692,7 +712,7 @@ static void add_done(glia_s2s_dec *d, int i, int k, const hyp *h, double norm)
 }
 
 static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int max_out, float alpha,
-                        glia_s2s_output *out, glia_err *err)
+                        glia_s2s_output *out, glia_s2s_done_fn on_done, void *user, glia_err *err)
 {
     glia_status rc;
     const int V = m->cfg.vocab_size;
@@ -766,6 +786,13 @@ static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int ma
             const int finished = d->ndone[i] >= k || last || live == 0;
             if (finished) {
                 kept -= live; /* drop the input's rows */
+                const hyp *best = &d->done[(size_t)i * (size_t)k];
+                out[i].ids = best->ids;
+                out[i].n = best->len;
+                out[i].score = best->score;
+                out[i].finished = best->len < max_out - 1; /* else </s> was forced at the limit */
+                if (on_done)
+                    on_done(user, i, &out[i]);
             } else {
                 for (int s = 0; s < live; s++)
                     copy_hyp(&d->alive[(size_t)i * (size_t)k + (size_t)s],
@@ -779,18 +806,18 @@ static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int ma
             glia_tf_cache_gather(d->cache, d->from, kept);
         rows = kept;
     }
-    for (int i = 0; i < n; i++) {
-        const hyp *best = &d->done[(size_t)i * (size_t)k];
-        out[i].ids = best->ids;
-        out[i].n = best->len;
-        out[i].score = best->score;
-        out[i].finished = best->len < max_out - 1; /* else </s> was forced at the length limit */
-    }
     return GLIA_OK;
 }
 
 glia_status glia_s2s_translate(const glia_s2s *m, glia_s2s_dec *d, const int32_t *src, const int32_t *src_len,
                                int n, int S, const glia_s2s_search *opts, glia_s2s_output *out, glia_err *err)
+{
+    return glia_s2s_translate_cb(m, d, src, src_len, n, S, opts, out, NULL, NULL, err);
+}
+
+glia_status glia_s2s_translate_cb(const glia_s2s *m, glia_s2s_dec *d, const int32_t *src,
+                                  const int32_t *src_len, int n, int S, const glia_s2s_search *opts,
+                                  glia_s2s_output *out, glia_s2s_done_fn on_done, void *user, glia_err *err)
 {
     glia_status rc;
     if (n < 1 || n > d->max_inputs || S < 1 || S > d->max_src)
@@ -811,6 +838,6 @@ glia_status glia_s2s_translate(const glia_s2s *m, glia_s2s_dec *d, const int32_t
     if ((rc = start(m, d, src, src_len, n, S, err)))
         return rc;
     if (opts->beam_size == 1)
-        return greedy(m, d, n, max_out - 1 > 0 ? max_out - 1 : 1, out, err);
-    return beam(m, d, n, opts->beam_size, max_out, opts->length_penalty, out, err);
+        return greedy(m, d, n, max_out - 1 > 0 ? max_out - 1 : 1, out, on_done, user, err);
+    return beam(m, d, n, opts->beam_size, max_out, opts->length_penalty, out, on_done, user, err);
 }

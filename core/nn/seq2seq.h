@@ -102,9 +102,11 @@ glia_status glia_s2s_save(const glia_s2s *m, const char *path, const char *const
 typedef struct glia_s2s_ctx glia_s2s_ctx;
 
 /* For batches of up to max_batch pairs of up to max_src / max_tgt positions (each at most
- * cfg.max_positions). training = 1 keeps activations for backward and applies dropout. */
-glia_status glia_s2s_ctx_new(const glia_s2s *m, int max_batch, int max_src, int max_tgt, int training,
-                             glia_s2s_ctx **out, glia_err *err);
+ * cfg.max_positions) whose batch x steps is at most max_tokens on either side (0: no cap;
+ * see glia_tf_ctx_new_tokens). training = 1 keeps activations for backward and applies
+ * dropout. */
+glia_status glia_s2s_ctx_new(const glia_s2s *m, int max_batch, int max_src, int max_tgt, size_t max_tokens,
+                             int training, glia_s2s_ctx **out, glia_err *err);
 void glia_s2s_ctx_free(glia_s2s_ctx *ctx); /* NULL-safe */
 size_t glia_s2s_ctx_bytes(const glia_s2s_ctx *ctx);
 
@@ -155,5 +157,13 @@ typedef struct {
 glia_status glia_s2s_translate(const glia_s2s *m, glia_s2s_dec *d, const int32_t *src, const int32_t *src_len,
                                int n, int S, const glia_s2s_search *opts, glia_s2s_output *out,
                                glia_err *err);
+
+/* The same, calling on_done(user, i, &out[i]) the moment input i is decided (in the order
+ * inputs finish; out[i] is final then): a server answers a short sentence without waiting
+ * for the longest one of its batch. */
+typedef void (*glia_s2s_done_fn)(void *user, int i, const glia_s2s_output *out);
+glia_status glia_s2s_translate_cb(const glia_s2s *m, glia_s2s_dec *d, const int32_t *src,
+                                  const int32_t *src_len, int n, int S, const glia_s2s_search *opts,
+                                  glia_s2s_output *out, glia_s2s_done_fn on_done, void *user, glia_err *err);
 
 #endif

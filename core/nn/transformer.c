@@ -434,6 +434,7 @@ struct glia_tf_ctx {
     glia_tf_kind kind;
     glia_tf_config cfg;
     int nsub, max_batch, max_steps, max_mem, training;
+    size_t max_rows, max_keys; /* batch x steps and batch x memory steps at most */
     size_t bytes;
     float *block;
     uint8_t *masks;
@@ -462,6 +463,12 @@ static sub_kind kind_of(glia_tf_kind kind, int k)
 glia_status glia_tf_ctx_new(const glia_tf_stack *st, int max_batch, int max_steps, int max_mem_steps,
                             int training, glia_tf_ctx **out, glia_err *err)
 {
+    return glia_tf_ctx_new_tokens(st, max_batch, max_steps, max_mem_steps, 0, training, out, err);
+}
+
+glia_status glia_tf_ctx_new_tokens(const glia_tf_stack *st, int max_batch, int max_steps, int max_mem_steps,
+                                   size_t max_tokens, int training, glia_tf_ctx **out, glia_err *err)
+{
     *out = NULL;
     const int dec = st->kind == GLIA_TF_DECODER;
     if (!dec)
@@ -481,7 +488,12 @@ glia_status glia_tf_ctx_new(const glia_tf_stack *st, int max_batch, int max_step
         return glia_err_set(err, GLIA_EINVAL,
                             "transformer: a context for %d sequences of %d (memory %d) steps is too large",
                             max_batch, max_steps, max_mem_steps);
-    const size_t N = B * T, Nk = B * S, L = (size_t)cfg->num_layers, nsub = (size_t)nsub_of(st->kind);
+    /* rows of the queries and of the memory: a token budget caps batch x steps (sequences of
+     * similar length come in batches of many short or few long ones); attention scores are
+     * at most H x rows x key steps, whatever the batch */
+    const size_t N = max_tokens && max_tokens < B * T ? max_tokens : B * T,
+                 Nk = max_tokens && max_tokens < B * S ? max_tokens : B * S, L = (size_t)cfg->num_layers,
+                 nsub = (size_t)nsub_of(st->kind);
     const int drop = training && cfg->dropout > 0.0f;
 
     glia_tf_ctx *c = calloc(1, sizeof *c);
@@ -493,6 +505,8 @@ glia_status glia_tf_ctx_new(const glia_tf_stack *st, int max_batch, int max_step
     c->max_batch = max_batch;
     c->max_steps = max_steps;
     c->max_mem = max_mem_steps;
+    c->max_rows = N;
+    c->max_keys = Nk;
     c->training = training ? 1 : 0;
 
     for (int pass = 0; pass < 2; pass++) {
@@ -527,9 +541,9 @@ glia_status glia_tf_ctx_new(const glia_tf_stack *st, int max_batch, int max_step
                 const size_t rows_k = kind == SUB_CROSS ? Nk : N, tk = kind == SUB_CROSS ? S : T;
                 SLICE(s->q, N * E);
                 SLICE(s->kv, rows_k * 2 * E);
-                SLICE(s->p, B * H * T * tk);
+                SLICE(s->p, H * N * tk);
                 if (drop)
-                    SLICE(s->pd, B * H * T * tk);
+                    SLICE(s->pd, H * N * tk);
                 else if (pass)
                     s->pd = s->p;
                 SLICE(s->att, N * E);
@@ -718,6 +732,11 @@ glia_status glia_tf_forward(const glia_tf_stack *st, glia_tf_ctx *c, const float
         return glia_err_set(err, GLIA_EINVAL,
                             "transformer: the decoder needs a memory of 1..%d steps (got %s%d)", c->max_mem,
                             memory ? "" : "none, ", mem_steps);
+    if ((size_t)batch * (size_t)steps > c->max_rows ||
+        (dec && (size_t)batch * (size_t)mem_steps > c->max_keys))
+        return glia_err_set(err, GLIA_EINVAL,
+                            "transformer: batch %d x %d (memory %d) steps exceeds the context's %zu tokens",
+                            batch, steps, mem_steps, c->max_rows);
     if (!dec && memory)
         return glia_err_set(err, GLIA_EINVAL, "transformer: an encoder takes no memory");
     glia_status rc = check_lengths(lengths, batch, steps, "sequence", c->len, err);

@@ -172,6 +172,12 @@ typedef struct glia_tf_ctx glia_tf_ctx;
  * dropout; 0 shares one layer's buffers among all layers (inference). */
 glia_status glia_tf_ctx_new(const glia_tf_stack *st, int max_batch, int max_steps, int max_mem_steps,
                             int training, glia_tf_ctx **out, glia_err *err);
+/* The same for batches whose batch x steps (and batch x memory steps) never exceed
+ * max_tokens (0: no cap): training batches cut by a token budget hold many short or few long
+ * sequences, and sizing for max_batch x max_steps would reserve both at once. A forward over
+ * more tokens is GLIA_EINVAL. */
+glia_status glia_tf_ctx_new_tokens(const glia_tf_stack *st, int max_batch, int max_steps, int max_mem_steps,
+                                   size_t max_tokens, int training, glia_tf_ctx **out, glia_err *err);
 void glia_tf_ctx_free(glia_tf_ctx *ctx); /* NULL-safe */
 size_t glia_tf_ctx_bytes(const glia_tf_ctx *ctx);
 

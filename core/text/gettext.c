@@ -515,42 +515,13 @@ static bool pipe_context(const glia_gt_message *m)
 }
 
 /* Steps 1-7 for message m of the catalog of file fi. */
-static glia_status take_message(const glia_gt_message *m, uint32_t fi, uint32_t mi, charset_kind cs,
-                                builder *b, glia_gt_set *set, glia_err *err)
+/* Steps 3-6 for one message already in UTF-8: clean, filter, dedupe, split, keep. */
+static glia_status add_pair(builder *b, glia_gt_set *set, uint32_t fi, uint32_t mi, const char *en,
+                            size_t en_len, const char *es, size_t es_len, bool plural, glia_err *err)
 {
     glia_gt_file *f = &set->files[fi];
-    if (m->id_len == 0 || (m->id_len == 18 && memcmp(m->id, "translator-credits", 18) == 0)) {
-        f->skipped[GLIA_GT_SKIP_HEADER]++;
-        return GLIA_OK;
-    }
-    if (memchr(m->id, '\x04', m->id_len) || pipe_context(m)) {
-        f->skipped[GLIA_GT_SKIP_CONTEXT]++;
-        return GLIA_OK;
-    }
-    /* the singular of plural forms: both strings up to their first NUL */
-    size_t en_len = strlen(m->id), es_len = strlen(m->str);
-    bool plural = en_len < m->id_len;
-    if (es_len == 0) {
-        f->skipped[GLIA_GT_SKIP_EMPTY]++;
-        return GLIA_OK;
-    }
-    char *conv = NULL;
-    const char *es = m->str;
-    if (cs != CS_UTF8) {
-        conv = malloc(3 * es_len + 1);
-        if (!conv)
-            return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", f->name);
-        es_len = to_utf8((const unsigned char *)m->str, es_len, cs, conv);
-        es = conv;
-    }
-    if (!glia_tok_utf8_valid(m->id, en_len, NULL) || !glia_tok_utf8_valid(es, es_len, NULL)) {
-        free(conv);
-        f->skipped[GLIA_GT_SKIP_ENCODING]++;
-        return GLIA_OK;
-    }
     char *en_c, *es_c;
-    glia_status rc = glia_gt_clean_pair(m->id, en_len, es, es_len, &en_c, &es_c, err);
-    free(conv);
+    glia_status rc = glia_gt_clean_pair(en, en_len, es, es_len, &en_c, &es_c, err);
     if (rc != GLIA_OK)
         return rc;
     size_t a = strlen(en_c), z = strlen(es_c);
@@ -595,6 +566,44 @@ static glia_status take_message(const glia_gt_message *m, uint32_t fi, uint32_t 
     f->kept++;
     f->plural_kept += plural;
     return GLIA_OK;
+}
+
+static glia_status take_message(const glia_gt_message *m, uint32_t fi, uint32_t mi, charset_kind cs,
+                                builder *b, glia_gt_set *set, glia_err *err)
+{
+    glia_gt_file *f = &set->files[fi];
+    if (m->id_len == 0 || (m->id_len == 18 && memcmp(m->id, "translator-credits", 18) == 0)) {
+        f->skipped[GLIA_GT_SKIP_HEADER]++;
+        return GLIA_OK;
+    }
+    if (memchr(m->id, '\x04', m->id_len) || pipe_context(m)) {
+        f->skipped[GLIA_GT_SKIP_CONTEXT]++;
+        return GLIA_OK;
+    }
+    /* the singular of plural forms: both strings up to their first NUL */
+    size_t en_len = strlen(m->id), es_len = strlen(m->str);
+    bool plural = en_len < m->id_len;
+    if (es_len == 0) {
+        f->skipped[GLIA_GT_SKIP_EMPTY]++;
+        return GLIA_OK;
+    }
+    char *conv = NULL;
+    const char *es = m->str;
+    if (cs != CS_UTF8) {
+        conv = malloc(3 * es_len + 1);
+        if (!conv)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", f->name);
+        es_len = to_utf8((const unsigned char *)m->str, es_len, cs, conv);
+        es = conv;
+    }
+    if (!glia_tok_utf8_valid(m->id, en_len, NULL) || !glia_tok_utf8_valid(es, es_len, NULL)) {
+        free(conv);
+        f->skipped[GLIA_GT_SKIP_ENCODING]++;
+        return GLIA_OK;
+    }
+    glia_status rc = add_pair(b, set, fi, mi, m->id, en_len, es, es_len, plural, err);
+    free(conv);
+    return rc;
 }
 
 static int cmp_names(const void *x, const void *y)
@@ -711,6 +720,55 @@ done:
     for (size_t i = 0; i < n_names; i++)
         free(names[i]);
     free(names);
+    free(b.slots);
+    if (rc != GLIA_OK)
+        glia_gt_free(out);
+    return rc;
+}
+
+glia_status glia_gt_load_tsv(const char *path, glia_gt_set *out, glia_err *err)
+{
+    GLIA_ASSERT(path != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    builder b = {0};
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t got;
+    glia_status rc = GLIA_OK;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
+                            strerror(errno));
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    out->files = calloc(1, sizeof *out->files);
+    if (!out->files || !(out->files[0].name = strdup(base))) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
+        goto done;
+    }
+    out->n_files = 1;
+    snprintf(out->files[0].charset, sizeof out->files[0].charset, "UTF-8");
+    while ((got = getline(&line, &cap, f)) > 0) {
+        size_t len = (size_t)got;
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        const char *tab = memchr(line, '\t', len);
+        out->files[0].read++;
+        if (!tab || !glia_tok_utf8_valid(line, len, NULL)) {
+            rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: expected UTF-8 \"english<TAB>spanish\"", path,
+                              lineno);
+            goto done;
+        }
+        if ((rc = add_pair(&b, out, 0, (uint32_t)(lineno - 1), line, (size_t)(tab - line), tab + 1,
+                           len - (size_t)(tab - line) - 1, false, err)) != GLIA_OK)
+            goto done;
+    }
+    if (ferror(f))
+        rc = glia_err_set(err, GLIA_EIO, "%s: read failed", path);
+done:
+    if (f)
+        fclose(f);
+    free(line);
     free(b.slots);
     if (rc != GLIA_OK)
         glia_gt_free(out);

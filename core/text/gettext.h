@@ -140,6 +140,12 @@ typedef struct {
  * (its message names the file). *out is the caller's (glia_gt_free); zeroed on failure. */
 glia_status glia_gt_load_dir(const char *dir, glia_gt_set *out, glia_err *err);
 
+/* The same pairs from a user's file of "english<TAB>spanish" lines (a POST /v1/datasets
+ * upload of format tsv): cleaned, filtered, deduped and split exactly like catalog messages;
+ * the set has one file (the path's base name) and message i is line i + 1. A line without a
+ * tab or not UTF-8 is GLIA_EFORMAT naming it. */
+glia_status glia_gt_load_tsv(const char *path, glia_gt_set *out, glia_err *err);
+
 /* Releases a set and zeroes it; safe on a zeroed set. */
 void glia_gt_free(glia_gt_set *set);
 

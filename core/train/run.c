@@ -14,6 +14,7 @@
 
 #include "core/base/afile.h"
 #include "core/io/bundle.h"
+#include "core/train/mttrain.h"
 #include "core/train/texttrain.h"
 
 /* Copies a small file (a recipe, a label list) atomically (core/base/afile.h). */
@@ -202,6 +203,84 @@ done:
     return rc;
 }
 
+/* BLEU and chrF of the model's translations of d against the references (mttrain.h). */
+typedef struct {
+    const glia_gt_set *set;
+    const glia_mt_data *d;
+    glia_mt_stats *stats;
+} score_ctx;
+
+static glia_status score_one(int i, const char *text, size_t len, void *user, glia_err *err)
+{
+    score_ctx *c = user;
+    const glia_gt_pair *p = &c->set->pairs[c->d->pair[i]];
+    return glia_mt_add(c->stats, text, len, p->es, p->es_len, err);
+}
+
+glia_status glia_run_score_translation(const glia_s2s *model, const glia_bpe *bpe, const glia_gt_set *set,
+                                       const glia_mt_data *d, int beam, glia_mt_stats *stats, glia_err *err)
+{
+    glia_s2s_search opts = glia_s2s_search_defaults();
+    opts.beam_size = beam;
+    opts.max_tokens = model->cfg.max_positions - 1;
+    score_ctx c = {set, d, stats};
+    return glia_mt_translate_data(model, bpe, d, &opts, 32, score_one, &c, err);
+}
+
+static glia_status run_translation(const glia_recipe *r, const char *out, long version,
+                                   const glia_run_hooks *h, glia_run_result *res, glia_err *err)
+{
+    glia_mt_job job;
+    glia_mt_stats *stats = NULL;
+    glia_status rc = glia_mt_prepare(r, &job, err);
+    if (rc != GLIA_OK)
+        return rc;
+    const glia_manifest *m = &job.manifest;
+    if (h->start) {
+        glia_run_info info = {.model = m->name,
+                              .dataset = r->dataset,
+                              .train = (size_t)job.train.n,
+                              .val = (size_t)job.dev.n,
+                              .parameters = job.model->size,
+                              .vocabulary = glia_bpe_size(job.bpe)};
+        h->start(&info, h->user);
+    }
+    if ((rc = glia_mt_train(r, job.model, &job.train, &job.dev, h->progress, h->user, h->cancel, &res->train,
+                            err)) ||
+        (rc = glia_mt_evaluate(job.model, &job.test, &res->test_loss, &res->test_accuracy, err)) ||
+        (rc = glia_mt_stats_new(&stats, err)) ||
+        (rc = glia_run_score_translation(job.model, job.bpe, &job.set, &job.test, r->eval_beam, stats, err)))
+        goto done;
+    res->test_examples = (size_t)job.test.n;
+    res->val_examples = (size_t)job.dev.n;
+    res->bleu = glia_mt_bleu(stats);
+    res->chrf = glia_mt_chrf(stats);
+    char path[GLIA_PATH_MAX + 64], results[2048], training[512];
+    const char *meta[] = {"format", "pt", "producer", "glia train", "recipe", r->path, NULL};
+    const char *tok_name = strrchr(m->tokenizer, '/') ? strrchr(m->tokenizer, '/') + 1 : m->tokenizer;
+    snprintf(path, sizeof path, "%s/%s", out, tok_name);
+    if ((rc = glia_bpe_save(job.bpe, path, err)))
+        goto done;
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    if ((rc = glia_s2s_save(job.model, path, meta, err)))
+        goto done;
+    format_training(training, sizeof training, r, res, r->workers > 1 ? r->workers : 1);
+    snprintf(
+        results, sizeof results,
+        "evaluation:\n"
+        "  dataset: %s\n  split: test\n  examples: %d\n  bleu: %.2f\n  chrf: %.2f\n  beam_size: %d\n"
+        "  token_accuracy: %.4f\n  loss: %.4f\n  validation_examples: %d\n  validation_token_accuracy: %.4f\n"
+        "  selected_epoch: %d\n  train_pairs: %d\n  train_pairs_too_long: %d\n%s",
+        r->dataset_file[0] ? r->dataset_file : r->dataset, job.test.n, res->bleu, res->chrf, r->eval_beam,
+        res->test_accuracy, res->test_loss, job.dev.n, res->train.best_val_accuracy, res->train.best_epoch,
+        job.train.n, job.train.dropped, training);
+    rc = write_bundle_files(r, m, out, version, results, err);
+done:
+    glia_mt_stats_free(stats);
+    glia_mt_job_free(&job);
+    return rc;
+}
+
 glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long version,
                               const glia_run_hooks *hooks, glia_run_result *res, glia_err *err)
 {
@@ -211,6 +290,8 @@ glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long ve
         hooks = &none;
     if (strcmp(r->dataset, "uci-sentiment") == 0)
         return run_text(r, out_dir, version, hooks, res, err);
+    if (strcmp(r->dataset, "gettext-en-es") == 0)
+        return run_translation(r, out_dir, version, hooks, res, err);
     return run_image(r, out_dir, version, hooks, res, err);
 }
 
@@ -220,7 +301,21 @@ glia_status glia_run_evaluate(const glia_recipe *r, const char *bundle_path, dou
     glia_status rc = glia_bundle_load(bundle_path, &b, err);
     if (rc != GLIA_OK)
         return rc;
-    if (b.text) {
+    if (b.s2s) { /* the yardstick of a translation model is its test BLEU */
+        glia_gt_set set = {0};
+        glia_mt_data test = {0};
+        glia_mt_stats *stats = NULL;
+        const glia_manifest *m = &b.manifest;
+        if (!(rc = glia_mt_load_pairs(r, &set, err)) &&
+            !(rc = glia_mt_data_encode(&set, GLIA_GT_TEST, b.bpe, m->max_tokens, m->s2s.max_positions, 0,
+                                       r->eval_limit, &test, err)) &&
+            !(rc = glia_mt_stats_new(&stats, err)) &&
+            !(rc = glia_run_score_translation(b.s2s, b.bpe, &set, &test, r->eval_beam, stats, err)))
+            *accuracy = glia_mt_bleu(stats);
+        glia_mt_stats_free(stats);
+        glia_mt_data_free(&test);
+        glia_gt_free(&set);
+    } else if (b.text) {
         glia_uci_set set = {0};
         glia_text_data test = {0};
         rc = r->dataset_file[0]

@@ -15,7 +15,12 @@
 
 #include <stdatomic.h>
 
+#include "core/nn/seq2seq.h"
+#include "core/text/bpe.h"
+#include "core/text/gettext.h"
+#include "core/text/mtscore.h"
 #include "core/text/uci.h"
+#include "core/train/mttrain.h"
 #include "core/train/trainer.h"
 
 /* What the run is about to do (for a first progress line). */
@@ -42,6 +47,7 @@ typedef struct {
     int has_per_source; /* text models: accuracy per source of the UCI data */
     double per_source[GLIA_UCI_NSOURCES];
     size_t val_examples;
+    double bleu, chrf; /* translation: on the test split (core/text/mtscore.h), 0..100 */
 } glia_run_result;
 
 /* version > 0 writes that number into the manifest. out_dir must exist. */
@@ -49,7 +55,14 @@ glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long ve
                               const glia_run_hooks *hooks, glia_run_result *res, glia_err *err);
 
 /* The test-split accuracy of the bundle at path on r's data set, as glia_run_training
- * measures it: the yardstick of a job's promote: if_better. */
+ * measures it - for a translation model its BLEU (0..100) - the yardstick of a job's
+ * promote: if_better. */
 glia_status glia_run_evaluate(const glia_recipe *r, const char *bundle_path, double *accuracy, glia_err *err);
+
+/* Corpus BLEU/chrF statistics of model's translations (beam `beam`, max_positions - 1
+ * tokens) of d's sources against their references in set, added to stats: what `glia
+ * train` and `glia eval` report for a translation model. */
+glia_status glia_run_score_translation(const glia_s2s *model, const glia_bpe *bpe, const glia_gt_set *set,
+                                       const glia_mt_data *d, int beam, glia_mt_stats *stats, glia_err *err);
 
 #endif

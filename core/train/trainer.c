@@ -212,9 +212,12 @@ static glia_status finish_recipe(glia_recipe *r, const char *what, glia_err *err
 glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
 {
     static const char *const top_keys[] = {
-        "model",   "dataset",        "seed",   "epochs",     "batch",   "optimizer", "schedule", "loss",
-        "augment", "clip_grad_norm", "select", "vocabulary", "lexicon", "embedding", NULL};
+        "model",    "dataset",   "seed",      "epochs",         "batch",      "optimizer",
+        "schedule", "loss",      "augment",   "clip_grad_norm", "select",     "vocabulary",
+        "lexicon",  "embedding", "tokenizer", "batch_tokens",   "evaluation", NULL};
     static const char *const data_keys[] = {"name", "path", "validation", "limit", NULL};
+    static const char *const tok_keys[] = {"vocab_size", "min_pair_count", NULL};
+    static const char *const eval_keys[] = {"beam_size", "limit", NULL};
     glia_yaml y;
     glia_status rc;
     const char *model = NULL, *dname = NULL, *dpath = "";
@@ -241,11 +244,28 @@ glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
         (rc = glia_yaml_opt_long(&y, n, "validation", 0, 1L << 40, &r->validation, err)) ||
         (rc = glia_yaml_opt_long(&y, n, "limit", 0, 1L << 40, &r->limit, err)))
         goto out;
-    if (strcmp(dname, "fashion-mnist") != 0 && strcmp(dname, "uci-sentiment") != 0) {
-        rc = glia_yaml_error(&y, glia_yaml_get(&y, n, "name"), GLIA_EUNSUPPORTED, err,
-                             "dataset.name '%s' is not known (known: fashion-mnist, uci-sentiment)", dname);
+    if (strcmp(dname, "fashion-mnist") != 0 && strcmp(dname, "uci-sentiment") != 0 &&
+        strcmp(dname, "gettext-en-es") != 0) {
+        rc = glia_yaml_error(
+            &y, glia_yaml_get(&y, n, "name"), GLIA_EUNSUPPORTED, err,
+            "dataset.name '%s' is not known (known: fashion-mnist, uci-sentiment, gettext-en-es)", dname);
         goto out;
     }
+    /* translation: tokenizer {vocab_size, min_pair_count}, batch_tokens, evaluation {beam_size, limit} */
+    r->bpe_vocab_size = 8000;
+    r->bpe_min_pair_count = 2;
+    r->batch_tokens = 4096;
+    r->eval_beam = 4;
+    if (((n = glia_yaml_get(&y, root, "tokenizer")) &&
+         ((rc = glia_yaml_check_keys(&y, n, "tokenizer", tok_keys, err)) ||
+          (rc = glia_yaml_opt_long(&y, n, "vocab_size", 300, 1L << 20, &r->bpe_vocab_size, err)) ||
+          (rc = glia_yaml_opt_long(&y, n, "min_pair_count", 1, 1L << 30, &r->bpe_min_pair_count, err)))) ||
+        (rc = glia_yaml_opt_long(&y, root, "batch_tokens", 16, 1L << 24, &r->batch_tokens, err)) ||
+        ((n = glia_yaml_get(&y, root, "evaluation")) &&
+         ((rc = glia_yaml_check_keys(&y, n, "evaluation", eval_keys, err)) ||
+          (rc = glia_yaml_opt_int(&y, n, "beam_size", 1, 64, &r->eval_beam, err)) ||
+          (rc = glia_yaml_opt_long(&y, n, "limit", 0, 1L << 40, &r->eval_limit, err)))))
+        goto out;
     snprintf(r->dataset, sizeof r->dataset, "%s", dname);
     if (*dpath)
         resolve_path(path, dpath, r->dataset_path);

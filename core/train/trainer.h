@@ -50,6 +50,13 @@ typedef struct {
     glia_lexicon_source lexicons[GLIA_RECIPE_MAX_LEXICONS]; /* paths resolved against the recipe */
     char pretrained[GLIA_PATH_MAX]; /* embedding.pretrained: a word2vec output directory, "" = none */
     float embedding_init_std;       /* embedding.init_std: N(0, std) instead of PyTorch's N(0, 1); 0 = 1 */
+    /* Translation (dataset gettext-en-es; see mttrain.h). dataset.limit keeps the first N
+     * training pairs; the dev split selects the epoch. */
+    long bpe_vocab_size;     /* tokenizer.vocab_size: the joint BPE vocabulary learned from train */
+    long bpe_min_pair_count; /* tokenizer.min_pair_count */
+    long batch_tokens;       /* batch_tokens: padded source or target tokens per batch, at most */
+    int eval_beam;           /* evaluation.beam_size for the test split's BLEU/chrF */
+    long eval_limit;         /* evaluation.limit: score only the first N test pairs (0 = all) */
     /* Not read from the file: set by the caller. Threads that split every batch (each runs
      * forward and backward on its slice with its own dropout stream and the gradients are
      * summed); with more than one, BLAS should run single-threaded. Like the BLAS, the

@@ -653,6 +653,41 @@ START_TEST(real_is_deterministic)
 }
 END_TEST
 
+/* A user's tsv upload goes through the same cleaning, dedupe and split as the catalogs. */
+START_TEST(tsv_pairs_follow_the_catalog_rules)
+{
+    glia_gt_set set;
+    glia_err err = {0};
+    const char *path = glia_test_write(tmpdir, "pairs.tsv",
+                                       "_Open file\t_Abrir archivo\n"
+                                       "Cannot  open   %s\tNo se puede abrir %s\r\n"
+                                       "_Open file\tAbrir fichero\n" /* the same English: dropped */
+                                       "Empty\t\n"                   /* no translation: dropped */
+                                       "Save\tGuardar");             /* no final newline */
+    ck_assert_msg(glia_gt_load_tsv(path, &set, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_uint_eq(set.n, 3);
+    ck_assert_str_eq(set.pairs[0].en, "Open file");
+    ck_assert_str_eq(set.pairs[0].es, "Abrir archivo");
+    ck_assert_str_eq(set.pairs[1].en, "Cannot open %s");
+    ck_assert_str_eq(set.pairs[1].es, "No se puede abrir %s");
+    ck_assert_str_eq(set.pairs[2].en, "Save");
+    ck_assert_uint_eq(set.pairs[2].message, 4); /* line 5 */
+    ck_assert_uint_eq(set.n_files, 1);
+    ck_assert_str_eq(set.files[0].name, "pairs.tsv");
+    ck_assert_uint_eq(set.files[0].skipped[GLIA_GT_SKIP_DUPLICATE], 1);
+    ck_assert_uint_eq(set.files[0].skipped[GLIA_GT_SKIP_EMPTY], 1);
+    for (size_t i = 0; i < set.n; i++)
+        ck_assert_int_eq(set.pairs[i].split,
+                         glia_gt_split_of(glia_fnv1a32(set.pairs[i].en, set.pairs[i].en_len)));
+    glia_gt_free(&set);
+    path = glia_test_write(tmpdir, "bad.tsv", "Open\tAbrir\nno tab here\n");
+    ck_assert_int_eq(glia_gt_load_tsv(path, &set, &err), GLIA_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "bad.tsv:2"));
+    ck_assert_uint_eq(set.n, 0);
+    ck_assert_int_eq(glia_gt_load_tsv("/nonexistent/x.tsv", &set, &err), GLIA_ENOTFOUND);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("gettext");
@@ -672,6 +707,7 @@ static Suite *suite(void)
     tcase_add_test(tc, load_reads_a_data_set_directory);
     tcase_add_test(tc, load_refuses_unknown_charset);
     tcase_add_test(tc, split_rule);
+    tcase_add_test(tc, tsv_pairs_follow_the_catalog_rules);
     suite_add_tcase(s, tc);
 
     TCase *tr = tcase_create("real");

@@ -92,7 +92,7 @@ static void gradient_case(int tie, int norm_first, float dropout)
     gcase c = {.m = tiny_model(&cfg, 7), .seed = 99};
     glia_err err = {0};
     ck_assert(glia_s2s_enable_grads(c.m, &err) == GLIA_OK);
-    ck_assert(glia_s2s_ctx_new(c.m, B, S, T, 1, &c.ctx, &err) == GLIA_OK);
+    ck_assert(glia_s2s_ctx_new(c.m, B, S, T, 0, 1, &c.ctx, &err) == GLIA_OK);
     /* labels: the target shifted left, </s> last */
     int r = 0;
     for (int b = 0; b < B; b++)
@@ -215,7 +215,7 @@ static int greedy_nocache(const glia_s2s *m, const int32_t *src, int slen, int m
     glia_s2s_ctx *ctx = NULL;
     glia_err err = {0};
     const int V = m->cfg.vocab_size;
-    ck_assert(glia_s2s_ctx_new(m, 1, slen, max_tokens + 1, 0, &ctx, &err) == GLIA_OK);
+    ck_assert(glia_s2s_ctx_new(m, 1, slen, max_tokens + 1, 0, 0, &ctx, &err) == GLIA_OK);
     int32_t prefix[64] = {GLIA_S2S_BOS};
     int n = 0;
     for (; n < max_tokens; n++) {
@@ -243,7 +243,7 @@ static double score_of(const glia_s2s *m, const int32_t *src, int slen, const in
     glia_s2s_ctx *ctx = NULL;
     glia_err err = {0};
     const int V = m->cfg.vocab_size;
-    ck_assert(glia_s2s_ctx_new(m, 1, slen, n + 1, 0, &ctx, &err) == GLIA_OK);
+    ck_assert(glia_s2s_ctx_new(m, 1, slen, n + 1, 0, 0, &ctx, &err) == GLIA_OK);
     int32_t tgt[64] = {GLIA_S2S_BOS};
     memcpy(tgt + 1, ids, sizeof(int32_t) * (size_t)n);
     const float *logits = NULL;
@@ -358,6 +358,54 @@ START_TEST(beam_scores_and_batch_independence)
 }
 END_TEST
 
+/* ---- answering inputs as they finish ---- */
+
+typedef struct {
+    int calls[N_IN], order[N_IN], n;
+    int32_t ids[N_IN][16];
+    int len[N_IN];
+} cb_log;
+
+static void on_done(void *user, int i, const glia_s2s_output *out)
+{
+    cb_log *l = user;
+    ck_assert(i >= 0 && i < N_IN);
+    l->calls[i]++;
+    l->order[l->n++] = i;
+    l->len[i] = out->n;
+    memcpy(l->ids[i], out->ids, sizeof(int32_t) * (size_t)out->n);
+}
+
+START_TEST(each_input_is_reported_once_when_decided)
+{
+    glia_s2s_config cfg = tiny_config(1, 0, 0.0f);
+    glia_s2s *m = tiny_model(&cfg, 5);
+    glia_s2s_dec *d = NULL;
+    glia_err err = {0};
+    ck_assert(glia_s2s_dec_new(m, N_IN, S_IN, 3, &d, &err) == GLIA_OK);
+    for (int k = 1; k <= 3; k += 2) {
+        glia_s2s_search opts = {k, 9, 0.6f};
+        glia_s2s_output out[N_IN];
+        cb_log l = {0};
+        ck_assert(glia_s2s_translate_cb(m, d, IN, IN_LEN, N_IN, S_IN, &opts, out, on_done, &l, &err) ==
+                  GLIA_OK);
+        ck_assert_int_eq(l.n, N_IN);
+        for (int i = 0; i < N_IN; i++) {
+            ck_assert_int_eq(l.calls[i], 1);
+            /* what the callback saw is the final answer */
+            ck_assert_int_eq(l.len[i], out[i].n);
+            ck_assert_int_eq(memcmp(l.ids[i], out[i].ids, sizeof(int32_t) * (size_t)out[i].n), 0);
+        }
+        /* greedy reports inputs as their rows stop: shorter outputs first (a beam input ends
+         * when beam_size hypotheses have, which need not follow its best one's length) */
+        for (int j = 1; k == 1 && j < N_IN; j++)
+            ck_assert_int_le(out[l.order[j - 1]].n, out[l.order[j]].n);
+    }
+    glia_s2s_dec_free(d);
+    glia_s2s_free(m);
+}
+END_TEST
+
 /* ---- learning ---- */
 
 START_TEST(tiny_model_memorises_pairs)
@@ -394,7 +442,7 @@ START_TEST(tiny_model_memorises_pairs)
     glia_optim *opt = NULL;
     glia_s2s_ctx *ctx = NULL;
     ck_assert(glia_optim_new(&oc, m->params, m->nparams, &opt, &err) == GLIA_OK);
-    ck_assert(glia_s2s_ctx_new(m, P, PS, PT, 1, &ctx, &err) == GLIA_OK);
+    ck_assert(glia_s2s_ctx_new(m, P, PS, PT, 0, 1, &ctx, &err) == GLIA_OK);
     float *dl = calloc((size_t)rows * (size_t)cfg.vocab_size, sizeof(float));
     double loss = 0.0;
     for (int step = 0; step < 300; step++) {
@@ -438,6 +486,7 @@ int main(void)
     tcase_add_test(tc, gradients_untied_pre_norm_dropout);
     tcase_add_test(tc, cached_greedy_equals_recomputation_and_beam1);
     tcase_add_test(tc, beam_scores_and_batch_independence);
+    tcase_add_test(tc, each_input_is_reported_once_when_decided);
     tcase_add_test(tc, tiny_model_memorises_pairs);
     suite_add_tcase(s, tc);
     return glia_check_run(s);

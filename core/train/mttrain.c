@@ -1,0 +1,599 @@
+/*
+ * mttrain.c - see mttrain.h.
+ *
+ * One thread drives the loop; the GEMMs inside the model use the BLAS threads the caller
+ * set. Pairs are bucketed by length because gettext messages run from one word to forty:
+ * random batches would pad most rows to the longest message and waste most of the work.
+ */
+#include "core/train/mttrain.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/nn/loss.h"
+#include "core/train/checkpoint.h"
+
+/* ---- encoded data ---- */
+
+void glia_mt_data_free(glia_mt_data *d)
+{
+    free(d->src_off);
+    free(d->src_len);
+    free(d->tgt_off);
+    free(d->tgt_len);
+    free(d->pair);
+    free(d->ids);
+    memset(d, 0, sizeof *d);
+}
+
+static glia_status push_ids(glia_mt_data *d, size_t *cap, const int32_t *ids, size_t n, glia_err *err)
+{
+    if (d->nids + n > *cap) {
+        size_t c = *cap ? *cap : 1 << 16;
+        while (c < d->nids + n)
+            c *= 2;
+        int32_t *grown = realloc(d->ids, c * sizeof *grown);
+        if (!grown)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory encoding pairs");
+        d->ids = grown;
+        *cap = c;
+    }
+    memcpy(d->ids + d->nids, ids, n * sizeof *ids);
+    d->nids += n;
+    return GLIA_OK;
+}
+
+glia_status glia_mt_data_encode(const glia_gt_set *set, glia_gt_split split, const glia_bpe *bpe, int max_src,
+                                int max_positions, int drop, long limit, glia_mt_data *out, glia_err *err)
+{
+    glia_status rc = GLIA_OK;
+    glia_bpe_ids s = {0}, t = {0};
+    size_t n = 0, cap = 0;
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < set->n; i++)
+        n += set->pairs[i].split == split;
+    if (limit > 0 && (size_t)limit < n)
+        n = (size_t)limit;
+    out->src_off = malloc((n + 1) * sizeof(int32_t));
+    out->src_len = malloc((n + 1) * sizeof(int32_t));
+    out->tgt_off = malloc((n + 1) * sizeof(int32_t));
+    out->tgt_len = malloc((n + 1) * sizeof(int32_t));
+    out->pair = malloc((n + 1) * sizeof(uint32_t));
+    if (!out->src_off || !out->src_len || !out->tgt_off || !out->tgt_len || !out->pair) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory encoding %zu pairs", n);
+        goto fail;
+    }
+    const int max_tgt = max_positions - 1; /* <s> + tokens as decoder input, tokens + </s> as labels */
+    for (size_t i = 0; i < set->n && (size_t)out->n < n; i++) {
+        const glia_gt_pair *p = &set->pairs[i];
+        if (p->split != split)
+            continue;
+        if ((rc = glia_bpe_encode(bpe, p->en, p->en_len, GLIA_BPE_ADD_EOS, &s, err)) ||
+            (rc = glia_bpe_encode(bpe, p->es, p->es_len, 0, &t, err))) {
+            glia_err_prefix(err, "gettext pair %zu", i);
+            goto fail;
+        }
+        if (s.n > (size_t)max_src || t.n > (size_t)max_tgt) {
+            if (drop) {
+                out->dropped++;
+                continue;
+            }
+            out->truncated += s.n > (size_t)max_src;
+            if (s.n > (size_t)max_src) {
+                s.n = (size_t)max_src;
+                s.ids[s.n - 1] = GLIA_BPE_EOS;
+            }
+            if (t.n > (size_t)max_tgt)
+                t.n = (size_t)max_tgt;
+        }
+        const int k = out->n++;
+        out->pair[k] = (uint32_t)i;
+        out->src_off[k] = (int32_t)out->nids;
+        out->src_len[k] = (int32_t)s.n;
+        if ((rc = push_ids(out, &cap, s.ids, s.n, err)))
+            goto fail;
+        out->tgt_off[k] = (int32_t)out->nids;
+        out->tgt_len[k] = (int32_t)t.n;
+        if ((rc = push_ids(out, &cap, t.ids, t.n, err)))
+            goto fail;
+        out->src_tokens += s.n;
+        out->tgt_tokens += t.n + 1;
+    }
+    glia_bpe_ids_free(&s);
+    glia_bpe_ids_free(&t);
+    return GLIA_OK;
+fail:
+    glia_bpe_ids_free(&s);
+    glia_bpe_ids_free(&t);
+    glia_mt_data_free(out);
+    return rc;
+}
+
+/* ---- preparation ---- */
+
+glia_status glia_mt_load_pairs(const glia_recipe *r, glia_gt_set *set, glia_err *err)
+{
+    if (r->dataset_file[0])
+        return glia_gt_load_tsv(r->dataset_file, set, err);
+    return glia_gt_load_dir(r->dataset_path[0] ? r->dataset_path : glia_gt_default_dir(), set, err);
+}
+
+void glia_mt_job_free(glia_mt_job *job)
+{
+    glia_mt_data_free(&job->train);
+    glia_mt_data_free(&job->dev);
+    glia_mt_data_free(&job->test);
+    glia_s2s_free(job->model);
+    glia_bpe_free(job->bpe);
+    glia_gt_free(&job->set);
+    glia_manifest_free(&job->manifest);
+    memset(job, 0, sizeof *job);
+}
+
+glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *err)
+{
+    const char **texts = NULL;
+    size_t *lens = NULL, nt = 0;
+    glia_status rc;
+    memset(job, 0, sizeof *job);
+    if ((rc = glia_manifest_load(r->model, &job->manifest, err)))
+        return rc;
+    const glia_manifest *m = &job->manifest;
+    if (m->kind != GLIA_MODEL_TRANSLATION || strcmp(r->dataset, "gettext-en-es") != 0) {
+        rc = glia_err_set(err, GLIA_EINVAL, "%s: a %s model cannot be trained on data set %s", r->path,
+                          m->task, r->dataset);
+        goto fail;
+    }
+    if ((rc = glia_mt_load_pairs(r, &job->set, err)))
+        goto fail;
+    /* the tokenizer learns from the pairs the model trains on: both sides of the train split */
+    texts = malloc(2 * job->set.n * sizeof *texts + 1);
+    lens = malloc(2 * job->set.n * sizeof *lens + 1);
+    if (!texts || !lens) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the tokenizer's texts");
+        goto fail;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < job->set.n; i++) {
+        const glia_gt_pair *p = &job->set.pairs[i];
+        if (p->split != GLIA_GT_TRAIN || (r->limit > 0 && kept >= (size_t)r->limit))
+            continue;
+        kept++;
+        texts[nt] = p->en;
+        lens[nt++] = p->en_len;
+        texts[nt] = p->es;
+        lens[nt++] = p->es_len;
+    }
+    glia_bpe_opts bo = glia_bpe_defaults();
+    bo.vocab_size = (size_t)r->bpe_vocab_size;
+    bo.min_pair_count = (size_t)r->bpe_min_pair_count;
+    if ((rc = glia_bpe_learn(texts, lens, nt, &bo, &job->bpe, err))) {
+        glia_err_prefix(err, "%s: tokenizer", r->path);
+        goto fail;
+    }
+    glia_s2s_config cfg = m->s2s;
+    cfg.vocab_size = (int)glia_bpe_size(job->bpe);
+    if (m->s2s.vocab_size && m->s2s.vocab_size != cfg.vocab_size) {
+        rc = glia_err_set(
+            err, GLIA_EINVAL,
+            "%s: architecture.vocab_size is %d but the tokenizer learned from the train split has %d "
+            "ids (leave vocab_size out to follow the tokenizer)",
+            m->path, m->s2s.vocab_size, cfg.vocab_size);
+        goto fail;
+    }
+    if ((rc = glia_s2s_new(&cfg, &job->model, err)))
+        goto fail;
+    glia_rng init;
+    glia_train_seed_stream(&init, r->seed, GLIA_STREAM_INIT);
+    glia_s2s_reset(job->model, &init);
+    const int P = cfg.max_positions, src_max = m->max_tokens;
+    if ((rc = glia_mt_data_encode(&job->set, GLIA_GT_TRAIN, job->bpe, src_max, P, 1, r->limit, &job->train,
+                                  err)) ||
+        (rc = glia_mt_data_encode(&job->set, GLIA_GT_DEV, job->bpe, src_max, P, 0, r->eval_limit, &job->dev,
+                                  err)) ||
+        (rc = glia_mt_data_encode(&job->set, GLIA_GT_TEST, job->bpe, src_max, P, 0, r->eval_limit, &job->test,
+                                  err)))
+        goto fail;
+    free(texts);
+    free(lens);
+    return GLIA_OK;
+fail:
+    free(texts);
+    free(lens);
+    glia_mt_job_free(job);
+    return rc;
+}
+
+/* ---- batches ---- */
+
+typedef struct {
+    int start, count; /* into the sorted order */
+    int S, T;         /* padded source steps, decoder steps (target + 1) */
+} batch_span;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* order: every pair of d once, by target length, then source length, then position in
+ * `order` as given (a shuffle breaks the ties). keys: d->n scratch words. */
+static void sort_by_length(const glia_mt_data *d, uint32_t *order, uint64_t *keys)
+{
+    for (int k = 0; k < d->n; k++) {
+        const uint32_t p = order[k];
+        keys[k] = (uint64_t)d->tgt_len[p] << 48 | (uint64_t)d->src_len[p] << 32 | (uint32_t)k;
+    }
+    qsort(keys, (size_t)d->n, sizeof *keys, cmp_u64);
+    for (int k = 0; k < d->n; k++) /* reuse the low words as the new order */
+        keys[k] = order[keys[k] & 0xffffffffu];
+    for (int k = 0; k < d->n; k++)
+        order[k] = (uint32_t)keys[k];
+}
+
+/* order: the pairs sorted (ties shuffled by rng when not NULL); spans: the batches, each at
+ * most `tokens` padded tokens on the source and on the decoder side. Returns their number. */
+static int make_batches(const glia_mt_data *d, glia_rng *rng, long tokens, uint32_t *order, uint64_t *keys,
+                        batch_span *spans)
+{
+    for (int i = 0; i < d->n; i++)
+        order[i] = (uint32_t)i;
+    if (rng)
+        glia_rng_shuffle(rng, order, (size_t)d->n);
+    sort_by_length(d, order, keys);
+    int nb = 0;
+    for (int i = 0; i < d->n;) {
+        batch_span sp = {i, 0, 0, 0};
+        while (i < d->n) {
+            const uint32_t p = order[i];
+            int S = sp.S > d->src_len[p] ? sp.S : d->src_len[p];
+            int T = sp.T > d->tgt_len[p] + 1 ? sp.T : d->tgt_len[p] + 1;
+            long c = sp.count + 1;
+            if (sp.count > 0 && (c * S > tokens || c * T > tokens))
+                break;
+            sp.S = S;
+            sp.T = T;
+            sp.count++;
+            i++;
+        }
+        spans[nb++] = sp;
+    }
+    return nb;
+}
+
+/* Fills src [b, S], tgt [b, T] (<s> + target), lengths and the packed labels (target + </s>);
+ * returns the number of label rows. */
+static int gather(const glia_mt_data *d, const uint32_t *idx, const batch_span *sp, int32_t *src,
+                  int32_t *slen, int32_t *tgt, int32_t *tlen, int32_t *labels)
+{
+    int rows = 0;
+    memset(src, 0, sizeof(int32_t) * (size_t)sp->count * (size_t)sp->S);
+    memset(tgt, 0, sizeof(int32_t) * (size_t)sp->count * (size_t)sp->T);
+    for (int j = 0; j < sp->count; j++) {
+        const uint32_t p = idx[j];
+        const int32_t *s = d->ids + d->src_off[p], *t = d->ids + d->tgt_off[p];
+        const int n = d->tgt_len[p];
+        memcpy(src + (size_t)j * (size_t)sp->S, s, sizeof(int32_t) * (size_t)d->src_len[p]);
+        slen[j] = d->src_len[p];
+        int32_t *row = tgt + (size_t)j * (size_t)sp->T;
+        row[0] = GLIA_BPE_BOS;
+        memcpy(row + 1, t, sizeof(int32_t) * (size_t)n);
+        tlen[j] = n + 1;
+        memcpy(labels + rows, t, sizeof(int32_t) * (size_t)n);
+        labels[rows + n] = GLIA_BPE_EOS;
+        rows += n + 1;
+    }
+    return rows;
+}
+
+static size_t count_right(const float *logits, const int32_t *labels, int rows, int V)
+{
+    size_t right = 0;
+    for (int r = 0; r < rows; r++) {
+        const float *z = logits + (size_t)r * (size_t)V;
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (z[v] > z[best])
+                best = v;
+        right += best == labels[r];
+    }
+    return right;
+}
+
+/* Buffers for batches of d under a token budget. */
+typedef struct {
+    uint32_t *order;
+    uint64_t *keys;
+    batch_span *spans;
+    int32_t *src, *tgt, *slen, *tlen, *labels;
+    float *dlogits;
+    int max_batch, max_S, max_T;
+} batch_bufs;
+
+static void bufs_free(batch_bufs *b)
+{
+    free(b->order);
+    free(b->keys);
+    free(b->spans);
+    free(b->src);
+    free(b->tgt);
+    free(b->slen);
+    free(b->tlen);
+    free(b->labels);
+    free(b->dlogits);
+    memset(b, 0, sizeof *b);
+}
+
+static glia_status bufs_new(const glia_mt_data *d, long tokens, int V, int training, batch_bufs *b,
+                            glia_err *err)
+{
+    memset(b, 0, sizeof *b);
+    int maxS = 1, maxT = 2;
+    for (int i = 0; i < d->n; i++) {
+        maxS = d->src_len[i] > maxS ? d->src_len[i] : maxS;
+        maxT = d->tgt_len[i] + 1 > maxT ? d->tgt_len[i] + 1 : maxT;
+    }
+    if (tokens < maxS || tokens < maxT)
+        tokens = maxS > maxT ? maxS : maxT; /* one pair per batch at least */
+    b->max_batch = (int)(tokens < d->n ? tokens : (d->n > 0 ? d->n : 1));
+    b->max_S = maxS;
+    b->max_T = maxT;
+    const size_t n = (size_t)(d->n > 0 ? d->n : 1), B = (size_t)b->max_batch;
+    b->order = malloc(n * sizeof(uint32_t));
+    b->keys = malloc(n * sizeof(uint64_t));
+    b->spans = malloc(n * sizeof(batch_span));
+    b->src = malloc((size_t)tokens * sizeof(int32_t) + B * sizeof(int32_t));
+    b->tgt = malloc((size_t)tokens * sizeof(int32_t) + B * sizeof(int32_t));
+    b->slen = malloc(B * sizeof(int32_t));
+    b->tlen = malloc(B * sizeof(int32_t));
+    b->labels = malloc((size_t)tokens * sizeof(int32_t) + B * sizeof(int32_t));
+    if (training)
+        b->dlogits = malloc((size_t)tokens * (size_t)V * sizeof(float));
+    if (!b->order || !b->keys || !b->spans || !b->src || !b->tgt || !b->slen || !b->tlen || !b->labels ||
+        (training && !b->dlogits)) {
+        bufs_free(b);
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for batches of %ld tokens", tokens);
+    }
+    return GLIA_OK;
+}
+
+enum { EVAL_TOKENS = 8192 };
+
+glia_status glia_mt_evaluate(const glia_s2s *model, const glia_mt_data *d, double *loss, double *accuracy,
+                             glia_err *err)
+{
+    batch_bufs b;
+    glia_s2s_ctx *ctx = NULL;
+    const int V = model->cfg.vocab_size;
+    glia_status rc;
+    double loss_sum = 0.0;
+    size_t right = 0, rows_total = 0;
+    if (d->n == 0) {
+        if (loss)
+            *loss = 0.0;
+        if (accuracy)
+            *accuracy = 0.0;
+        return GLIA_OK;
+    }
+    if ((rc = bufs_new(d, EVAL_TOKENS, V, 0, &b, err)))
+        return rc;
+    if ((rc = glia_s2s_ctx_new(model, b.max_batch, b.max_S, b.max_T, EVAL_TOKENS, 0, &ctx, err)))
+        goto done;
+    const int nb = make_batches(d, NULL, EVAL_TOKENS, b.order, b.keys, b.spans);
+    for (int k = 0; k < nb; k++) {
+        const batch_span *sp = &b.spans[k];
+        int rows = gather(d, b.order + sp->start, sp, b.src, b.slen, b.tgt, b.tlen, b.labels), got = 0;
+        const float *logits = NULL;
+        if ((rc = glia_s2s_forward(model, ctx, b.src, b.slen, sp->S, b.tgt, b.tlen, sp->T, sp->count, NULL,
+                                   &logits, &got, err)))
+            goto done;
+        loss_sum += glia_xent(logits, b.labels, rows, V, 0.0f, -1, NULL, NULL) * rows;
+        right += count_right(logits, b.labels, rows, V);
+        rows_total += (size_t)rows;
+    }
+    if (loss)
+        *loss = loss_sum / (double)rows_total;
+    if (accuracy)
+        *accuracy = (double)right / (double)rows_total;
+done:
+    glia_s2s_ctx_free(ctx);
+    bufs_free(&b);
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+glia_status glia_mt_train(const glia_recipe *r, glia_s2s *model, const glia_mt_data *train,
+                          const glia_mt_data *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
+                          glia_train_result *result, glia_err *err)
+{
+    glia_status rc = GLIA_OK;
+    glia_optim *opt = NULL;
+    glia_s2s_ctx *ctx = NULL;
+    batch_bufs b = {0};
+    glia_batch_policy policy;
+    glia_rng rng_shuffle, rng_batch, rng_dropout;
+    float *best = NULL;
+    uint32_t *border = NULL;
+    const int V = model->cfg.vocab_size;
+
+    memset(result, 0, sizeof *result);
+    if (train->n == 0)
+        return glia_err_set(err, GLIA_EINVAL, "the training split is empty");
+    glia_train_seed_stream(&rng_shuffle, r->seed, GLIA_STREAM_SHUFFLE);
+    glia_train_seed_stream(&rng_batch, r->seed, GLIA_STREAM_BATCH);
+    glia_train_seed_stream(&rng_dropout, r->seed, GLIA_STREAM_DROPOUT);
+    if ((rc = glia_batch_init(&policy, &r->batch, err)) || (rc = glia_s2s_enable_grads(model, err)) ||
+        (rc = bufs_new(train, r->batch_tokens, V, 1, &b, err)))
+        goto done;
+    if ((rc = glia_optim_new(&r->optim, model->params, model->nparams, &opt, err)) ||
+        (rc = glia_s2s_ctx_new(model, b.max_batch, b.max_S, b.max_T, (size_t)r->batch_tokens, 1, &ctx, err)))
+        goto done;
+    best = malloc(sizeof(float) * model->size);
+    border = malloc(sizeof(uint32_t) * (size_t)train->n);
+    if (!best || !border) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
+        goto done;
+    }
+    double t0 = glia_train_clock(), earlier = 0.0;
+    long step = 0;
+    int first_epoch = 0, resumed = 0;
+    result->best_val_accuracy = -1.0;
+    glia_ckpt_model ck = {model->params, model->nparams, model->values, best,
+                          opt,           model->params,  model->nparams};
+    glia_ckpt_state st = {.nlanes = 1, .policy = policy};
+    if ((rc = glia_ckpt_resume(r, &st, &ck, &resumed, err)))
+        goto done;
+    if (resumed) {
+        rng_shuffle = st.shuffle;
+        rng_batch = st.batch;
+        rng_dropout = st.dropout[0];
+        step = st.step;
+        first_epoch = st.epoch;
+        earlier = st.seconds;
+        result->best_epoch = st.best_epoch;
+        result->best_val_accuracy = st.best_val_accuracy;
+    }
+    for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
+        double te = glia_train_clock(), loss_sum = 0.0;
+        size_t right = 0, tokens = 0;
+        const int nb = make_batches(train, &rng_shuffle, r->batch_tokens, b.order, b.keys, b.spans);
+        for (int k = 0; k < nb; k++)
+            border[k] = (uint32_t)k;
+        glia_rng_shuffle(&rng_batch, border, (size_t)nb);
+        float lr = 0.0f;
+        int last_b = 0;
+        for (int k = 0; k < nb; k++) {
+            if ((rc = glia_train_should_stop(r, cancel, epoch, step, err)))
+                goto done;
+            const batch_span *sp = &b.spans[border[k]];
+            int rows = gather(train, b.order + sp->start, sp, b.src, b.slen, b.tgt, b.tlen, b.labels),
+                got = 0;
+            const float *logits = NULL;
+            if ((rc = glia_s2s_forward(model, ctx, b.src, b.slen, sp->S, b.tgt, b.tlen, sp->T, sp->count,
+                                       &rng_dropout, &logits, &got, err)))
+                goto done;
+            double loss = glia_xent(logits, b.labels, rows, V, r->label_smoothing, -1, b.dlogits, NULL);
+            if (!isfinite(loss)) {
+                rc = glia_err_set(
+                    err, GLIA_EINVAL,
+                    "the loss became %g at epoch %d, step %ld: lower the learning rate or enable "
+                    "clip_grad_norm",
+                    loss, epoch + 1, step);
+                goto done;
+            }
+            right += count_right(logits, b.labels, rows, V);
+            loss_sum += loss * rows;
+            tokens += (size_t)rows;
+            glia_s2s_zero_grads(model);
+            glia_s2s_backward(model, ctx, b.dlogits);
+            if (r->clip_norm > 0)
+                glia_clip_grad_norm(model->grads, model->size, r->clip_norm);
+            lr = glia_sched_lr(&r->sched, step, epoch);
+            glia_optim_step(opt, lr);
+            step++;
+            last_b = sp->count;
+        }
+        glia_epoch_tally tally = {loss_sum, right, tokens, te, last_b, lr};
+        glia_progress p = glia_train_progress(r, epoch, step, &tally);
+        const int has_val = val && val->n;
+        if (has_val && (rc = glia_mt_evaluate(model, val, &p.val_loss, &p.val_accuracy, err)))
+            goto done;
+        glia_train_epoch_done(&p, has_val, &policy, model->values, best, model->size, t0, result);
+        st.shuffle = rng_shuffle;
+        st.batch = rng_batch;
+        st.dropout[0] = rng_dropout;
+        if ((rc = glia_ckpt_after_epoch(r, &st, epoch + 1, step, earlier + glia_train_clock() - t0, &policy,
+                                        result, &ck, err)) ||
+            (rc = glia_train_report(&p, cb, user, err)))
+            goto done;
+    }
+    if (r->select_best && result->best_epoch > 0)
+        memcpy(model->values, best, sizeof(float) * model->size);
+    result->seconds = earlier + glia_train_clock() - t0;
+    result->steps = step;
+done:
+    glia_optim_free(opt);
+    glia_s2s_ctx_free(ctx);
+    bufs_free(&b);
+    free(best);
+    free(border);
+    return rc;
+}
+
+/* ---- translating a data set ---- */
+
+glia_status glia_mt_translate_data(const glia_s2s *model, const glia_bpe *bpe, const glia_mt_data *d,
+                                   const glia_s2s_search *opts, int batch, glia_mt_emit_fn emit, void *user,
+                                   glia_err *err)
+{
+    glia_status rc = GLIA_OK;
+    glia_s2s_dec *dec = NULL;
+    glia_s2s_output *out = NULL;
+    uint32_t *order = NULL;
+    uint64_t *keys = NULL;
+    int32_t *src = NULL, *slen = NULL;
+    char **texts = NULL;
+    size_t *tlens = NULL;
+    if (d->n == 0)
+        return GLIA_OK;
+    int maxS = 1;
+    for (int i = 0; i < d->n; i++)
+        maxS = d->src_len[i] > maxS ? d->src_len[i] : maxS;
+    if (batch < 1)
+        batch = 1;
+    order = malloc(sizeof(uint32_t) * (size_t)d->n);
+    keys = malloc(sizeof(uint64_t) * (size_t)d->n);
+    out = malloc(sizeof *out * (size_t)batch);
+    src = malloc(sizeof(int32_t) * (size_t)batch * (size_t)maxS);
+    slen = malloc(sizeof(int32_t) * (size_t)batch);
+    texts = calloc((size_t)d->n, sizeof *texts);
+    tlens = calloc((size_t)d->n, sizeof *tlens);
+    if (!order || !keys || !out || !src || !slen || !texts || !tlens) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory translating %d sentences", d->n);
+        goto done;
+    }
+    if ((rc = glia_s2s_dec_new(model, batch, maxS, opts->beam_size, &dec, err)))
+        goto done;
+    /* sources sorted by length: a batch's members finish at similar steps */
+    for (int i = 0; i < d->n; i++)
+        order[i] = (uint32_t)i;
+    sort_by_length(d, order, keys);
+    for (int at = 0; at < d->n; at += batch) {
+        const int n = d->n - at < batch ? d->n - at : batch;
+        int S = 1;
+        for (int j = 0; j < n; j++)
+            S = d->src_len[order[at + j]] > S ? d->src_len[order[at + j]] : S;
+        GLIA_ASSERT(n >= 1 && n <= batch && S <= maxS);
+        memset(src, 0, sizeof(int32_t) * (size_t)n * (size_t)S);
+        for (int j = 0; j < n; j++) {
+            const uint32_t p = order[at + j];
+            memcpy(src + (size_t)j * (size_t)S, d->ids + d->src_off[p],
+                   sizeof(int32_t) * (size_t)d->src_len[p]);
+            slen[j] = d->src_len[p];
+        }
+        if ((rc = glia_s2s_translate(model, dec, src, slen, n, S, opts, out, err)))
+            goto done;
+        for (int j = 0; j < n; j++)
+            if ((rc = glia_bpe_decode(bpe, out[j].ids, (size_t)out[j].n, &texts[order[at + j]],
+                                      &tlens[order[at + j]], err)))
+                goto done;
+    }
+    for (int i = 0; i < d->n; i++)
+        if ((rc = emit(i, texts[i], tlens[i], user, err)))
+            goto done;
+done:
+    for (int i = 0; texts && i < d->n; i++)
+        free(texts[i]);
+    free(texts);
+    free(tlens);
+    glia_s2s_dec_free(dec);
+    free(out);
+    free(order);
+    free(keys);
+    free(src);
+    free(slen);
+    return rc;
+}

@@ -1,0 +1,87 @@
+/*
+ * mttrain.h - training and evaluating the translation model (core/nn/seq2seq.h) on the
+ * gettext-en-es pairs (core/text/gettext.h), tokenised by a joint BPE (core/text/bpe.h).
+ *
+ * glia_mt_prepare does what comes before the loop, so that `glia train` and the daemon's
+ * training jobs build the same model: load the pairs, learn the tokenizer from the train
+ * split's English and Spanish (both sides: the vocabulary is joint), build the model from the
+ * manifest with the tokenizer's size, initialise it from the recipe's seed, and encode the
+ * three splits. A source is its subwords and </s>; a target its subwords, fed to the decoder
+ * after <s> and predicted followed by </s>. Training pairs longer than the model's positions
+ * are left out (counted); a dev or test source that long is cut, keeping its </s>.
+ *
+ * The loop is the other trainers' (trainer.h): the recipe's optimizer, schedule (per step:
+ * the Transformer's inverse_sqrt with warmup), label smoothing, gradient clipping, seeded
+ * streams, checkpoint after every epoch, progress callback, cancel flag and deadline. A batch
+ * holds pairs of similar length: each epoch the pairs are shuffled, sorted by target then
+ * source length (the shuffle breaks ties), cut into batches of at most batch_tokens padded
+ * tokens on either side, and the batches shuffled. Progress counts target tokens: "samples
+ * per second" are tokens per second and the accuracies are next-token accuracies with
+ * teacher forcing (dev: the epoch selection).
+ */
+#ifndef GLIA_TRAIN_MTTRAIN_H
+#define GLIA_TRAIN_MTTRAIN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/io/manifest.h"
+#include "core/nn/seq2seq.h"
+#include "core/text/bpe.h"
+#include "core/text/gettext.h"
+#include "core/train/trainer.h"
+
+/* Encoded pairs: pair i's source ids at ids + src_off[i] (src_len[i], ending in </s>), its
+ * target ids at ids + tgt_off[i] (tgt_len[i], neither <s> nor </s>). */
+typedef struct {
+    int n;
+    int32_t *src_off, *src_len, *tgt_off, *tgt_len; /* owned, [n] */
+    uint32_t *pair;                                 /* owned, [n]: index into the glia_gt_set */
+    int32_t *ids;                                   /* owned */
+    size_t nids;
+    int dropped;   /* training pairs left out for length */
+    int truncated; /* sources cut to fit (dev, test) */
+    size_t src_tokens, tgt_tokens;
+} glia_mt_data;
+
+/* Encodes one split of set with bpe for a model of max_positions (sources of at most
+ * max_src tokens, </s> included); drop = 1 leaves long pairs out, 0 cuts sources and
+ * targets to fit. limit > 0 keeps the first `limit` pairs of the split. */
+glia_status glia_mt_data_encode(const glia_gt_set *set, glia_gt_split split, const glia_bpe *bpe, int max_src,
+                                int max_positions, int drop, long limit, glia_mt_data *out, glia_err *err);
+void glia_mt_data_free(glia_mt_data *d);
+
+typedef struct {
+    glia_manifest manifest;
+    glia_gt_set set;
+    glia_bpe *bpe;
+    glia_s2s *model;
+    glia_mt_data train, dev, test;
+} glia_mt_job;
+
+/* The recipe's pairs: an uploaded TSV (r->dataset_file, glia_gt_load_tsv) or the catalogs
+ * (r->dataset_path, else glia_gt_default_dir()). */
+glia_status glia_mt_load_pairs(const glia_recipe *r, glia_gt_set *set, glia_err *err);
+glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *err);
+void glia_mt_job_free(glia_mt_job *job);
+
+/* Trains model on train, selecting on val's next-token accuracy (see trainer.h for the
+ * contract of the callback, cancel flag, checkpoint and result). */
+glia_status glia_mt_train(const glia_recipe *r, glia_s2s *model, const glia_mt_data *train,
+                          const glia_mt_data *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
+                          glia_train_result *result, glia_err *err);
+
+/* Teacher-forced mean loss per target token (</s> included, no smoothing) and next-token
+ * accuracy of model on d (either may be NULL). */
+glia_status glia_mt_evaluate(const glia_s2s *model, const glia_mt_data *d, double *loss, double *accuracy,
+                             glia_err *err);
+
+/* Translates every source of d (batches of `batch` sentences sorted by length, beam opts) and
+ * hands each result to emit(i, text, user) in d's order; text is NUL-terminated, borrowed for
+ * the call. */
+typedef glia_status (*glia_mt_emit_fn)(int i, const char *text, size_t len, void *user, glia_err *err);
+glia_status glia_mt_translate_data(const glia_s2s *model, const glia_bpe *bpe, const glia_mt_data *d,
+                                   const glia_s2s_search *opts, int batch, glia_mt_emit_fn emit, void *user,
+                                   glia_err *err);
+
+#endif

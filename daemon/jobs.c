@@ -358,6 +358,10 @@ json_t *jobs_versions(jobs *j, const char *model)
         json_t *eval = json_object();
         if (m.eval_accuracy >= 0)
             json_object_set_new(eval, "accuracy", json_real(m.eval_accuracy));
+        if (m.eval_bleu >= 0)
+            json_object_set_new(eval, "bleu", json_real(m.eval_bleu));
+        if (m.eval_chrf >= 0)
+            json_object_set_new(eval, "chrf", json_real(m.eval_chrf));
         json_object_set_new(e, "evaluation", eval);
         json_array_append_new(list, e);
         glia_manifest_free(&m);

@@ -296,6 +296,10 @@ static json_t *describe(const registry_entry *e)
     json_t *eval = json_object();
     if (man->eval_accuracy >= 0)
         json_object_set_new(eval, "accuracy", json_real(man->eval_accuracy));
+    if (man->eval_bleu >= 0)
+        json_object_set_new(eval, "bleu", json_real(man->eval_bleu));
+    if (man->eval_chrf >= 0)
+        json_object_set_new(eval, "chrf", json_real(man->eval_chrf));
     json_object_set_new(j, "evaluation", eval);
     json_object_set_new(j, "weights_sha256", json_string(m->bundle.sha256));
     json_object_set_new(j, "loaded_at", json_string(when));

@@ -371,6 +371,7 @@ glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err
                *tokenizer = NULL;
     memset(m, 0, sizeof *m);
     m->eval_accuracy = -1.0;
+    m->eval_bleu = m->eval_chrf = -1.0;
     snprintf(m->path, sizeof m->path, "%s", path);
     {
         char tmp[GLIA_PATH_MAX];
@@ -441,7 +442,9 @@ glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err
     if (rc != GLIA_OK)
         goto fail;
     yaml_node_t *eval = glia_yaml_get(&y, root, "evaluation");
-    if (eval && (rc = glia_yaml_opt_double(&y, eval, "accuracy", 0.0, 1.0, &m->eval_accuracy, err)))
+    if (eval && ((rc = glia_yaml_opt_double(&y, eval, "accuracy", 0.0, 1.0, &m->eval_accuracy, err)) ||
+                 (rc = glia_yaml_opt_double(&y, eval, "bleu", 0.0, 100.0, &m->eval_bleu, err)) ||
+                 (rc = glia_yaml_opt_double(&y, eval, "chrf", 0.0, 100.0, &m->eval_chrf, err))))
         goto fail;
     if (labels) {
         char lp[GLIA_PATH_MAX];

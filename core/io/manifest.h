@@ -49,8 +49,9 @@ typedef struct {
     glia_shape3 input;
     glia_preprocess pre;
     int nlayers;
-    glia_layer *layers;   /* owned specs for glia_net_new */
-    double eval_accuracy; /* from the results section, or -1 */
+    glia_layer *layers;          /* owned specs for glia_net_new */
+    double eval_accuracy;        /* from the results section, or -1 */
+    double eval_bleu, eval_chrf; /* translation: from the results section, or -1 */
     glia_model_kind kind;
     /* text-classification only: */
     char vocabulary[GLIA_PATH_MAX]; /* resolved path of the vocabulary file */

@@ -65,7 +65,8 @@ def main():
     images = tg.fashion_test_images(2)
     png = tg.png_bytes(images[0])
     tmp = tempfile.mkdtemp(prefix="glia-test-openapi-")
-    d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", os.path.join(ROOT, "models", "sentiment-lstm"))])
+    d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", os.path.join(ROOT, "models", "sentiment-lstm")),
+                                            ("translate-en-es", os.path.join(ROOT, "models", "translate-en-es"))])
     text = {"Content-Type": "text/plain; charset=utf-8"}
     admin = {"Authorization": "Bearer s3cret-admin-token"}
     calls = [
@@ -109,6 +110,17 @@ def main():
          {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["good", "bad"]}]}, {}),
         ("/v2/models/{name}/infer", "post", "/v2/models/sentiment-lstm/infer",
          {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [""]}]}, {}),
+        # the translation model
+        ("/v1/models/{name}", "get", "/v1/models/translate-en-es", None, {}),
+        ("/v1/predict", "post", "/v1/predict", {"model": "translate-en-es", "inputs": ["Cannot open file"],
+                                                "beam_size": 2, "max_tokens": 32}, {}),
+        ("/v1/predict", "post", "/v1/predict", {"model": "translate-en-es", "inputs": ["File", "x"], "max_tokens": 1}, {}),
+        ("/v1/predict", "post", "/v1/predict", {"model": "translate-en-es", "inputs": [" "]}, {}),
+        ("/v1/predict", "post", "/v1/predict", {"model": "translate-en-es", "inputs": ["ok"], "beam_size": 0}, {}),
+        ("/v1/models/{name}/predict", "post", "/v1/models/translate-en-es/predict", b"Write error", text),
+        ("/v2/models/{name}", "get", "/v2/models/translate-en-es", None, {}),
+        ("/v2/models/{name}/infer", "post", "/v2/models/translate-en-es/infer",
+         {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["File not found", "Done"]}]}, {}),
         # uploads
         ("/v1/datasets", "post", "/v1/datasets?format=jsonl", b'{"text": "fine", "label": 1}\n', admin),
         ("/v1/datasets", "post", "/v1/datasets?format=jsonl", b'{"text": "fine"}\n', admin),

@@ -130,6 +130,14 @@ def main():
                 s, h, body = d.json("POST", "/v1/predict", {"model": name, "inputs": ["Cannot open file"]})
                 t = body["outputs"][0]["translation"] if s == 200 else ""
                 check("the shipped model translates 'Cannot open file' into Spanish", "abrir" in t, t)
+                s, h, m = d.json("GET", "/v1/models/" + name)
+                ev = m.get("evaluation", {}) if s == 200 else {}
+                check("the shipped model's recorded test BLEU beats Apertium's 28.79 by 10 or more",
+                      ev.get("bleu", 0) >= 38.79 and ev.get("chrf", 0) > 48.93, str(ev))
+                ev = subprocess.run([glia, "eval", bundle, "--limit", "300"], capture_output=True, text=True, env=env)
+                m = re.search(r"^bleu=([0-9.]+)$", ev.stdout, re.M)
+                check("glia eval of the shipped model on 300 test sentences: BLEU above 38.79",
+                      m is not None and float(m.group(1)) > 38.79, ev.stdout[-300:] + ev.stderr[-300:])
 
         # concurrent single requests (batched by the queue, with different lengths and beams)
         s, h, base = d.json("POST", "/v1/predict", {"model": "translate-tiny", "inputs": SENTENCES, "beam_size": 2})

@@ -100,60 +100,9 @@ static void batch_free(batch *b)
     free(b->labels_padded);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The same order as mttrain.c's sort_by_length: target length, source length, then the
- * position in the shuffled order. */
-static void sort_by_length(const glia_mt_data *d, uint32_t *order, uint64_t *keys)
-{
-    for (int k = 0; k < d->n; k++) {
-        const uint32_t p = order[k];
-        keys[k] = (uint64_t)d->tgt_len[p] << 48 | (uint64_t)d->src_len[p] << 32 | (uint32_t)k;
-    }
-    qsort(keys, (size_t)d->n, sizeof *keys, cmp_u64);
-    for (int k = 0; k < d->n; k++)
-        keys[k] = order[keys[k] & 0xffffffffu];
-    for (int k = 0; k < d->n; k++)
-        order[k] = (uint32_t)keys[k];
-}
-
-typedef struct {
-    int start, count, S, T;
-} span;
-
-/* mttrain.c's make_batches: spans of at most `tokens` padded tokens on either side. */
-static int make_spans(const glia_mt_data *d, glia_rng *rng, long tokens, uint32_t *order, uint64_t *keys,
-                      span *spans)
-{
-    for (int i = 0; i < d->n; i++)
-        order[i] = (uint32_t)i;
-    glia_rng_shuffle(rng, order, (size_t)d->n);
-    sort_by_length(d, order, keys);
-    int nb = 0;
-    for (int i = 0; i < d->n;) {
-        span sp = {i, 0, 0, 0};
-        while (i < d->n) {
-            const uint32_t p = order[i];
-            int S = sp.S > d->src_len[p] ? sp.S : d->src_len[p];
-            int T = sp.T > d->tgt_len[p] + 1 ? sp.T : d->tgt_len[p] + 1;
-            long c = sp.count + 1;
-            if (sp.count > 0 && (c * S > tokens || c * T > tokens))
-                break;
-            sp.S = S;
-            sp.T = T;
-            sp.count++;
-            i++;
-        }
-        spans[nb++] = sp;
-    }
-    return nb;
-}
-
-static int gather(const glia_mt_data *d, const uint32_t *idx, const span *sp, batch *out)
+/* Span sp's batch as the trainer builds it (glia_mt_gather), plus the labels padded to
+ * [B, T] (0 = padding) for PyTorch's cross-entropy. */
+static int gather(const glia_mt_data *d, const uint32_t *idx, const glia_mt_span *sp, batch *out)
 {
     const int B = sp->count, S = sp->S, T = sp->T;
     out->B = B;
@@ -167,23 +116,9 @@ static int gather(const glia_mt_data *d, const uint32_t *idx, const span *sp, ba
     out->tlen = calloc((size_t)B, sizeof(int32_t));
     if (!out->src || !out->tgt || !out->labels_padded || !out->labels || !out->slen || !out->tlen)
         return 1;
-    int rows = 0;
-    for (int j = 0; j < B; j++) {
-        const uint32_t p = idx[j];
-        const int32_t *s = d->ids + d->src_off[p], *t = d->ids + d->tgt_off[p];
-        const int n = d->tgt_len[p];
-        memcpy(out->src + (size_t)j * S, s, sizeof(int32_t) * (size_t)d->src_len[p]);
-        out->slen[j] = d->src_len[p];
-        int32_t *row = out->tgt + (size_t)j * T, *lab = out->labels_padded + (size_t)j * T;
-        row[0] = GLIA_BPE_BOS;
-        memcpy(row + 1, t, sizeof(int32_t) * (size_t)n);
-        memcpy(lab, t, sizeof(int32_t) * (size_t)n);
-        lab[n] = GLIA_BPE_EOS;
-        out->tlen[j] = n + 1;
-        memcpy(out->labels + rows, lab, sizeof(int32_t) * (size_t)(n + 1));
-        rows += n + 1;
-    }
-    out->rows = rows;
+    out->rows = glia_mt_gather(d, idx, sp, out->src, out->slen, out->tgt, out->tlen, out->labels);
+    for (int j = 0, r = 0; j < B; r += out->tlen[j], j++)
+        memcpy(out->labels_padded + (size_t)j * T, out->labels + r, sizeof(int32_t) * (size_t)out->tlen[j]);
     return 0;
 }
 
@@ -283,7 +218,7 @@ static int cmd_train(int argc, char **argv)
     glia_train_seed_stream(&rng_dropout, r.seed, GLIA_STREAM_DROPOUT);
     uint32_t *order = malloc(sizeof(uint32_t) * (size_t)d->n);
     uint64_t *keys = malloc(sizeof(uint64_t) * (size_t)d->n);
-    span *spans = malloc(sizeof(span) * (size_t)d->n);
+    glia_mt_span *spans = malloc(sizeof(glia_mt_span) * (size_t)d->n);
     uint32_t *border = malloc(sizeof(uint32_t) * (size_t)d->n);
     if (!order || !keys || !spans || !border)
         return 1;
@@ -295,7 +230,7 @@ static int cmd_train(int argc, char **argv)
     }
     if (tokens < maxS || tokens < maxT) /* as mttrain.c: one pair per batch at least */
         tokens = maxS > maxT ? maxS : maxT;
-    const int nb_all = make_spans(d, &rng_shuffle, tokens, order, keys, spans);
+    const int nb_all = glia_mt_spans(d, &rng_shuffle, tokens, order, keys, spans);
     for (int k = 0; k < nb_all; k++)
         border[k] = (uint32_t)k;
     glia_rng_shuffle(&rng_batch, border, (size_t)nb_all);
@@ -313,7 +248,7 @@ static int cmd_train(int argc, char **argv)
         return 1;
     int max_batch = 1;
     for (int k = 0; k < nb; k++) {
-        const span *sp = &spans[border[k]];
+        const glia_mt_span *sp = &spans[border[k]];
         if (gather(d, order + sp->start, sp, &bs[k])) {
             fprintf(stderr, "bench_translate: out of memory\n");
             return 1;

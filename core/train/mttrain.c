@@ -207,11 +207,6 @@ fail:
 
 /* ---- batches ---- */
 
-typedef struct {
-    int start, count; /* into the sorted order */
-    int S, T;         /* padded source steps, decoder steps (target + 1) */
-} batch_span;
-
 static int cmp_u64(const void *a, const void *b)
 {
     const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -233,10 +228,8 @@ static void sort_by_length(const glia_mt_data *d, uint32_t *order, uint64_t *key
         order[k] = (uint32_t)keys[k];
 }
 
-/* order: the pairs sorted (ties shuffled by rng when not NULL); spans: the batches, each at
- * most `tokens` padded tokens on the source and on the decoder side. Returns their number. */
-static int make_batches(const glia_mt_data *d, glia_rng *rng, long tokens, uint32_t *order, uint64_t *keys,
-                        batch_span *spans)
+int glia_mt_spans(const glia_mt_data *d, glia_rng *rng, long tokens, uint32_t *order, uint64_t *keys,
+                  glia_mt_span *spans)
 {
     for (int i = 0; i < d->n; i++)
         order[i] = (uint32_t)i;
@@ -245,7 +238,7 @@ static int make_batches(const glia_mt_data *d, glia_rng *rng, long tokens, uint3
     sort_by_length(d, order, keys);
     int nb = 0;
     for (int i = 0; i < d->n;) {
-        batch_span sp = {i, 0, 0, 0};
+        glia_mt_span sp = {i, 0, 0, 0};
         while (i < d->n) {
             const uint32_t p = order[i];
             int S = sp.S > d->src_len[p] ? sp.S : d->src_len[p];
@@ -263,10 +256,8 @@ static int make_batches(const glia_mt_data *d, glia_rng *rng, long tokens, uint3
     return nb;
 }
 
-/* Fills src [b, S], tgt [b, T] (<s> + target), lengths and the packed labels (target + </s>);
- * returns the number of label rows. */
-static int gather(const glia_mt_data *d, const uint32_t *idx, const batch_span *sp, int32_t *src,
-                  int32_t *slen, int32_t *tgt, int32_t *tlen, int32_t *labels)
+int glia_mt_gather(const glia_mt_data *d, const uint32_t *idx, const glia_mt_span *sp, int32_t *src,
+                   int32_t *slen, int32_t *tgt, int32_t *tlen, int32_t *labels)
 {
     int rows = 0;
     memset(src, 0, sizeof(int32_t) * (size_t)sp->count * (size_t)sp->S);
@@ -306,7 +297,7 @@ static size_t count_right(const float *logits, const int32_t *labels, int rows, 
 typedef struct {
     uint32_t *order;
     uint64_t *keys;
-    batch_span *spans;
+    glia_mt_span *spans;
     int32_t *src, *tgt, *slen, *tlen, *labels;
     float *dlogits;
     int max_batch, max_S, max_T;
@@ -343,7 +334,7 @@ static glia_status bufs_new(const glia_mt_data *d, long tokens, int V, int train
     const size_t n = (size_t)(d->n > 0 ? d->n : 1), B = (size_t)b->max_batch;
     b->order = malloc(n * sizeof(uint32_t));
     b->keys = malloc(n * sizeof(uint64_t));
-    b->spans = malloc(n * sizeof(batch_span));
+    b->spans = malloc(n * sizeof(glia_mt_span));
     b->src = malloc((size_t)tokens * sizeof(int32_t) + B * sizeof(int32_t));
     b->tgt = malloc((size_t)tokens * sizeof(int32_t) + B * sizeof(int32_t));
     b->slen = malloc(B * sizeof(int32_t));
@@ -381,10 +372,11 @@ glia_status glia_mt_evaluate(const glia_s2s *model, const glia_mt_data *d, doubl
         return rc;
     if ((rc = glia_s2s_ctx_new(model, b.max_batch, b.max_S, b.max_T, EVAL_TOKENS, 0, &ctx, err)))
         goto done;
-    const int nb = make_batches(d, NULL, EVAL_TOKENS, b.order, b.keys, b.spans);
+    const int nb = glia_mt_spans(d, NULL, EVAL_TOKENS, b.order, b.keys, b.spans);
     for (int k = 0; k < nb; k++) {
-        const batch_span *sp = &b.spans[k];
-        int rows = gather(d, b.order + sp->start, sp, b.src, b.slen, b.tgt, b.tlen, b.labels), got = 0;
+        const glia_mt_span *sp = &b.spans[k];
+        int rows = glia_mt_gather(d, b.order + sp->start, sp, b.src, b.slen, b.tgt, b.tlen, b.labels),
+            got = 0;
         const float *logits = NULL;
         if ((rc = glia_s2s_forward(model, ctx, b.src, b.slen, sp->S, b.tgt, b.tlen, sp->T, sp->count, NULL,
                                    &logits, &got, err)))
@@ -459,7 +451,7 @@ glia_status glia_mt_train(const glia_recipe *r, glia_s2s *model, const glia_mt_d
     for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
         double te = glia_train_clock(), loss_sum = 0.0;
         size_t right = 0, tokens = 0;
-        const int nb = make_batches(train, &rng_shuffle, r->batch_tokens, b.order, b.keys, b.spans);
+        const int nb = glia_mt_spans(train, &rng_shuffle, r->batch_tokens, b.order, b.keys, b.spans);
         for (int k = 0; k < nb; k++)
             border[k] = (uint32_t)k;
         glia_rng_shuffle(&rng_batch, border, (size_t)nb);
@@ -468,8 +460,8 @@ glia_status glia_mt_train(const glia_recipe *r, glia_s2s *model, const glia_mt_d
         for (int k = 0; k < nb; k++) {
             if ((rc = glia_train_should_stop(r, cancel, epoch, step, err)))
                 goto done;
-            const batch_span *sp = &b.spans[border[k]];
-            int rows = gather(train, b.order + sp->start, sp, b.src, b.slen, b.tgt, b.tlen, b.labels),
+            const glia_mt_span *sp = &b.spans[border[k]];
+            int rows = glia_mt_gather(train, b.order + sp->start, sp, b.src, b.slen, b.tgt, b.tlen, b.labels),
                 got = 0;
             const float *logits = NULL;
             if ((rc = glia_s2s_forward(model, ctx, b.src, b.slen, sp->S, b.tgt, b.tlen, sp->T, sp->count,

@@ -71,6 +71,23 @@ glia_status glia_mt_train(const glia_recipe *r, glia_s2s *model, const glia_mt_d
                           const glia_mt_data *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
                           glia_train_result *result, glia_err *err);
 
+/* The trainer's batches, for tools that must see exactly what it trains on (bench/): order
+ * receives every pair of d once, sorted by target then source length with ties in the order a
+ * shuffle by rng left them (rng NULL: data order); spans the batches over `order`, each at most
+ * `tokens` padded tokens on the source side and on the decoder side (target + 1). order and
+ * keys hold d->n each, spans up to d->n. Returns the number of spans. */
+typedef struct {
+    int start, count; /* into order */
+    int S, T;         /* padded source steps, decoder steps */
+} glia_mt_span;
+int glia_mt_spans(const glia_mt_data *d, glia_rng *rng, long tokens, uint32_t *order, uint64_t *keys,
+                  glia_mt_span *spans);
+/* Span sp's pairs (idx = order + sp->start): src [count, S] and tgt [count, T] (<s> + target)
+ * padded with 0, their lengths, and labels packed row after row (target + </s>, tlen[j] each).
+ * Returns the number of label rows. */
+int glia_mt_gather(const glia_mt_data *d, const uint32_t *idx, const glia_mt_span *sp, int32_t *src,
+                   int32_t *slen, int32_t *tgt, int32_t *tlen, int32_t *labels);
+
 /* Teacher-forced mean loss per target token (</s> included, no smoothing) and next-token
  * accuracy of model on d (either may be NULL). */
 glia_status glia_mt_evaluate(const glia_s2s *model, const glia_mt_data *d, double *loss, double *accuracy,

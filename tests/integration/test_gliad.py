@@ -306,8 +306,12 @@ def main():
         rc = d.stop()
         check("SIGTERM: exit 0", rc == 0, "exit status %s\n%s" % (rc, d.text()[-2000:]))
 
-        # a tiny queue: overflow gives 503, an expired deadline gives 504 without running
-        d = Daemon(gliad, tmp, workers=1, queue=1, max_batch=1024, wait_us=0, body="64MiB")
+        # a tiny queue: overflow gives 503, an expired deadline gives 504 without running. The
+        # queued request waits for a 1024-image batch, which under ASan on a busy machine (other
+        # tests training models in parallel) can take longer than the default 5 s deadline: a
+        # generous default keeps the overflow check about overflow; the deadline check below
+        # sets its own 1 ms.
+        d = Daemon(gliad, tmp, workers=1, queue=1, max_batch=1024, wait_us=0, body="64MiB", timeout_ms=120000)
         big = {"model": "fashion-cnn", "inputs": [{"image": base64.b64encode(png_bytes(images[0])).decode()}] * 1024}
         statuses = []
 

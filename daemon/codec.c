@@ -198,7 +198,8 @@ static json_t *image_encode(const registry_model *m, const float *y, int top_k)
                      (double)prob[order[0]], "top_k", top);
 }
 
-static const codec image_codec = {"image-classification", image_decode_json, image_decode_raw, image_encode};
+static const codec image_codec = {"image-classification", image_decode_json, image_decode_raw, image_encode,
+                                  NULL};
 
 const codec *codec_for(const registry_model *m)
 {

@@ -35,14 +35,16 @@ typedef struct {
                       float *out, problem *p);
     /* One sample's outputs (out_floats raw network outputs) -> a JSON object; top_k >= 1. */
     json_t *(*encode)(const registry_model *m, const float *y, int top_k);
+    /* The request's own settings (e.g. a translation's "beam_size") applied to its n decoded
+     * rows, which decode_* filled with the model's defaults; -1 with a 400 problem for a bad
+     * value. NULL: the task has none (the server refuses such fields). */
+    int (*options)(const registry_model *m, const json_t *body, float *rows, int n, problem *p);
 } codec;
 
-/* The translation codec (codec_translate.c); beam sizes above this are refused. */
+/* The translation codec (codec_translate.c); its options are "beam_size" (at most this)
+ * and "max_tokens". */
 enum { CODEC_TRANSLATE_MAX_BEAM = 16 };
 extern const codec codec_translate;
-/* Stamps a request's "beam_size" and "max_tokens" (or the manifest's defaults) into its n
- * decoded rows; -1 with a 400 problem when one is not a valid number. */
-int codec_translate_options(const registry_model *m, const json_t *body, float *rows, int n, problem *p);
 
 /* The text-classification codec (codec_text.c). */
 extern const codec codec_text;

@@ -94,4 +94,4 @@ static json_t *text_encode(const registry_model *m, const float *y, int top_k)
                      "index", best, "score", (double)prob[best], "probabilities", probs);
 }
 
-const codec codec_text = {"text-classification", text_decode_json, text_decode_raw, text_encode};
+const codec codec_text = {"text-classification", text_decode_json, text_decode_raw, text_encode, NULL};

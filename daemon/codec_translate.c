@@ -5,12 +5,12 @@
  * where tokens counts the output's subword tokens (</s> not included).
  *
  * A row (registry.h) is [length, beam_size, max_tokens, ids...]: the source's subword ids
- * ending in </s>, and the search settings of its request, which the server stamps into
- * every row after decoding (codec_translate_options). An output row is [n, finished, score,
- * ids...]. Limits, stated in api-spec/openapi.yaml: an empty or all-white-space string is
- * 422, invalid UTF-8 is 400 inside JSON (jansson refuses it) and 422 in text/plain, a text
- * over CODEC_TRANSLATE_MAX_BYTES is 413 and one over the manifest's input.max_tokens
- * subword tokens is 422 (a translation of half a sentence is worse than an error).
+ * ending in </s>, and its search settings: the manifest's decoding defaults, which a JSON
+ * request's "beam_size" and "max_tokens" replace (the codec's options). An output row is
+ * [n, finished, score, ids...]. Limits, stated in api-spec/openapi.yaml: an empty or all-white-space string
+ * is 422, invalid UTF-8 is 400 inside JSON (jansson refuses it) and 422 in text/plain, a text over
+ * CODEC_TRANSLATE_MAX_BYTES is 413 and one over the manifest's input.max_tokens subword tokens is 422 (a
+ * translation of half a sentence is worse than an error).
  */
 #include "daemon/codec.h"
 
@@ -101,11 +101,14 @@ static json_t *encode(const registry_model *m, const float *y, int top_k)
     return out;
 }
 
-int codec_translate_options(const registry_model *m, const json_t *body, float *rows, int n, problem *p)
+/* "beam_size" and "max_tokens" over the defaults to_row wrote. */
+static int options(const registry_model *m, const json_t *body, float *rows, int n, problem *p)
 {
     const glia_manifest *man = &m->bundle.manifest;
     int beam = man->decoding.beam_size, max_tokens = man->decoding.max_tokens;
     const json_t *b = json_object_get(body, "beam_size"), *t = json_object_get(body, "max_tokens");
+    if (!b && !t)
+        return 0;
     if (b) {
         if (!json_is_integer(b) || json_integer_value(b) < 1 ||
             json_integer_value(b) > CODEC_TRANSLATE_MAX_BEAM)
@@ -126,4 +129,4 @@ int codec_translate_options(const registry_model *m, const json_t *body, float *
     return 0;
 }
 
-const codec codec_translate = {"translation", decode_json, decode_raw, encode};
+const codec codec_translate = {"translation", decode_json, decode_raw, encode, options};

@@ -550,8 +550,7 @@ static enum MHD_Result predict(request *r, const char *name)
                               "to /v1/models/{name}/predict");
         if (take_model(r, name, &ret) || alloc_inputs(r, 1, &ret))
             return ret;
-        if (r->codec->decode_raw(r->model, type, r->body, r->len, r->x, &p) ||
-            (r->model->bundle.s2s && codec_translate_options(r->model, NULL, r->x, 1, &p)))
+        if (r->codec->decode_raw(r->model, type, r->body, r->len, r->x, &p))
             return send_error(r, p.status, "%s", p.detail);
         r->top_k = DEFAULT_TOP_K;
         return enqueue(r);
@@ -611,10 +610,9 @@ static enum MHD_Result predict(request *r, const char *name)
             ret = send_error(r, p.status, "%s", p.detail);
             goto done;
         }
-    if (r->model->bundle.s2s
-            ? codec_translate_options(r->model, body, r->x, r->n, &p)
-            : (json_object_get(body, "beam_size") || json_object_get(body, "max_tokens")) &&
-                  problem_set(&p, 400, "beam_size and max_tokens are for translation models")) {
+    if (r->codec->options ? r->codec->options(r->model, body, r->x, r->n, &p)
+                          : (json_object_get(body, "beam_size") || json_object_get(body, "max_tokens")) &&
+                                problem_set(&p, 400, "beam_size and max_tokens are for translation models")) {
         ret = send_error(r, p.status, "%s", p.detail);
         goto done;
     }
@@ -647,8 +645,6 @@ static enum MHD_Result v2_infer_text(request *r, json_t *in)
     for (size_t i = 0; i < n; i++)
         if (r->codec->decode_json(r->model, json_array_get(data, i), i, r->x + i * r->model->in_floats, &p))
             return send_error(r, p.status, "%s", p.detail);
-    if (r->model->bundle.s2s && codec_translate_options(r->model, NULL, r->x, (int)n, &p))
-        return send_error(r, p.status, "%s", p.detail);
     return enqueue(r);
 }
 

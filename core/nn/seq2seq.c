@@ -794,9 +794,14 @@ static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int ma
                 if (on_done)
                     on_done(user, i, &out[i]);
             } else {
-                for (int s = 0; s < live; s++)
-                    copy_hyp(&d->alive[(size_t)i * (size_t)k + (size_t)s],
-                             &d->next[(size_t)i * (size_t)k + (size_t)s]);
+                for (int s = 0; s < live; s++) { /* the new hypotheses become the live ones: swap
+                                                    the records (and their id blocks), no copy */
+                    hyp *a = &d->alive[(size_t)i * (size_t)k + (size_t)s],
+                        *b = &d->next[(size_t)i * (size_t)k + (size_t)s];
+                    hyp t = *a;
+                    *a = *b;
+                    *b = t;
+                }
                 for (int s = live; s < k; s++)
                     d->alive[(size_t)i * (size_t)k + (size_t)s].score = -INFINITY;
             }

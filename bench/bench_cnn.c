@@ -18,7 +18,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "core/io/bundle.h"
+#include "core/model/bundle.h"
 #include "core/base/pool.h"
 #include "core/train/trainer.h"
 

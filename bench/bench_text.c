@@ -27,7 +27,7 @@
 #include <time.h>
 
 #include "core/base/pool.h"
-#include "core/io/bundle.h"
+#include "core/model/bundle.h"
 #include "core/nn/kernels.h"
 
 typedef struct {

@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io/bundle.h"
+#include "core/model/bundle.h"
 #include "core/nn/loss.h"
 #include "core/train/mttrain.h"
 

@@ -5,7 +5,7 @@
 //   scripts/setup --test                      # the data set and the pinned npm scorers
 //   node bench/lexicon_baselines.js [--c-test build/tests/test_text] [--runs 5]
 //
-// The split is core/text/uci.c's, reimplemented here: strip ASCII white space, skip the
+// The split is core/data/uci.c's, reimplemented here: strip ASCII white space, skip the
 // {"text": "", "class": null} trailer, drop later duplicates (amazon, imdb, yelp, file order),
 // FNV-1a 32 of the UTF-8 text, % 10 == 0 -> test, == 1 -> dev, else train. The script refuses to
 // score unless its test split is the C one: the counts and digest (FNV-1a over the test texts,
@@ -150,7 +150,7 @@ function verify(examples, cTest) {
     }
   }
   if (problems.length) {
-    fail('not scoring: this split is not verified to be core/text/uci.c\'s (pinned in tests/unit/test_text.c):' +
+    fail('not scoring: this split is not verified to be core/data/uci.c\'s (pinned in tests/unit/test_text.c):' +
       `\n  ${problems.join('\n  ')}`);
   }
   return test;
@@ -231,7 +231,7 @@ function main() {
   }
 
   const positive = test.filter((e) => e.label === 1).length;
-  process.stdout.write(`UCI sentiment sentences, test split of core/text/uci.c: ${test.length} sentences ` +
+  process.stdout.write(`UCI sentiment sentences, test split of core/data/uci.c: ${test.length} sentences ` +
     `(${(100 * positive / test.length).toFixed(1)}% positive), verified against the C split` +
     `${args.cTest ? ` (pinned numbers and ${args.cTest})` : ' (pinned numbers)'}\n`);
   process.stdout.write(`accuracy in %; undecided = share of the test split the scorer could not call ` +

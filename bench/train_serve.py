@@ -184,7 +184,7 @@ def glia_alone(a, build, tmp, threads):
     recipe = os.path.join(tmp, "recipe.yaml")
     with open(recipe, "w") as f:
         f.write(text)
-    p = subprocess.Popen([os.path.join(build, "daemon", "glia"), "train", recipe, "--out", os.path.join(tmp, "alone"),
+    p = subprocess.Popen([os.path.join(build, "cli", "glia"), "train", recipe, "--out", os.path.join(tmp, "alone"),
                           "--threads", str(threads)], stdout=subprocess.PIPE, text=True)
     rates = []
     for line in p.stdout:
@@ -258,7 +258,7 @@ def main():
                               ", ".join("%.2f" % x for x in r["job_p99_all"]), r["bad"]))
     for t, (rate, n) in alone.items():
         print("glia train alone: %s train RECIPE --threads %d: %.0f images/s, median of %d epochs"
-              % (os.path.join(build, "daemon", "glia"), t, rate, n))
+              % (os.path.join(build, "cli", "glia"), t, rate, n))
     print("load average (1 min) before %s, after %s: other processes on the machine add noise to both columns"
           % (load0, load1))
 

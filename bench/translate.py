@@ -333,7 +333,7 @@ def pick_bundle(a, tmp):
         return SHIPPED, "shipped"
     out = os.path.join(tmp, "translate-tiny")
     log("models/translate-en-es has no weights: training the tiny model (%s)" % os.path.relpath(TINY_RECIPE, ROOT))
-    r = subprocess.run([tool(a.build, "daemon", "glia"), "train", TINY_RECIPE, "--out", out, "--threads", "1"],
+    r = subprocess.run([tool(a.build, "cli", "glia"), "train", TINY_RECIPE, "--out", out, "--threads", "1"],
                        capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit("glia train failed:\n" + r.stderr[-3000:])
@@ -341,7 +341,7 @@ def pick_bundle(a, tmp):
 
 
 def test_sentences(a, path):
-    r = subprocess.run([tool(a.build, "daemon", "glia"), "gettext", "--split", "test", "--side", "en"],
+    r = subprocess.run([tool(a.build, "cli", "glia"), "gettext", "--split", "test", "--side", "en"],
                        capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit("glia gettext failed:\n" + r.stderr[-3000:])

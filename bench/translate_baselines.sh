@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # bench/translate_baselines.sh - the English -> Spanish baselines of issue 6 on the test split of
 # gettext-en-es, scored like glia's models (corpus BLEU-4 with the 13a tokenizer and chrF2,
-# core/text/mtscore.h):
+# core/train/mtscore.h):
 #
 #   apertium   Apertium's rule-based eng-spa pair (Debian: apertium, apertium-en-es; installed by
 #              scripts/setup --test), unknown-word marks off (-u)
 #   copy       the English source itself as the "translation": what a system gets for copying
 #              format strings, numbers, names and untranslated words
 #
-#   bench/translate_baselines.sh [BUILD_DIR]     (default: build; it must hold daemon/glia)
+#   bench/translate_baselines.sh [BUILD_DIR]     (default: build; it must hold cli/glia)
 #
 # The texts come from `glia gettext` (GLIA_GETTEXT_EN_ES, else where scripts/setup put them);
 # the outputs stay in BUILD_DIR/translate-baselines/ for inspection.
@@ -25,7 +25,7 @@ set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 case "$build" in /*) ;; *) build=$root/$build ;; esac
-glia=$build/daemon/glia
+glia=$build/cli/glia
 if [ ! -x "$glia" ]; then
   echo "translate_baselines: $glia not found: build first (scripts/build, or ninja -C $build)" >&2
   exit 1

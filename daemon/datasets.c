@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "core/base/afile.h"
-#include "core/io/idx.h"
+#include "core/formats/idx.h"
 #include "core/text/tokenize.h"
 
 enum { MAX_LABELS = 256 };

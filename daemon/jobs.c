@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "core/base/afile.h"
-#include "core/io/manifest.h"
+#include "core/model/manifest.h"
 #include "core/train/run.h"
 #include "daemon/log.h"
 

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "core/io/bundle.h"
+#include "core/model/bundle.h"
 
 typedef struct {
     atomic_long refs;

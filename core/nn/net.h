@@ -15,7 +15,7 @@
 #ifndef GLIA_NN_NET_H
 #define GLIA_NN_NET_H
 
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/nn/layer.h"
 
 typedef struct {

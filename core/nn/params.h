@@ -7,7 +7,7 @@
 #ifndef GLIA_NN_PARAMS_H
 #define GLIA_NN_PARAMS_H
 
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/nn/layer.h"
 
 /* Sets p's name to prefix "." local (just local when prefix is NULL or empty), PyTorch's

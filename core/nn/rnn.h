@@ -36,7 +36,7 @@
 
 #include "core/base/err.h"
 #include "core/base/rng.h"
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/nn/layer.h"
 
 /* ---- embedding (nn.Embedding) ---- */

@@ -47,7 +47,7 @@
 
 #include "core/base/err.h"
 #include "core/base/rng.h"
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/nn/transformer.h"
 
 typedef struct {

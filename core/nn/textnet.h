@@ -28,7 +28,7 @@
 
 #include "core/base/err.h"
 #include "core/base/rng.h"
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/nn/rnn.h"
 
 typedef struct {

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 
 enum { NAME_MAX_LEN = GLIA_NAME_MAX + 48, MAX_META = 64, META_VALUE = 80, MAX_BUFS = 3 };
 

@@ -1,6 +1,6 @@
 /*
  * mttrain.h - training and evaluating the translation model (core/nn/seq2seq.h) on the
- * gettext-en-es pairs (core/text/gettext.h), tokenised by a joint BPE (core/text/bpe.h).
+ * gettext-en-es pairs (core/data/gettext.h), tokenised by a joint BPE (core/text/bpe.h).
  *
  * glia_mt_prepare does what comes before the loop, so that `glia train` and the daemon's
  * training jobs build the same model: load the pairs, learn the tokenizer from the train
@@ -25,10 +25,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "core/io/manifest.h"
+#include "core/model/manifest.h"
 #include "core/nn/seq2seq.h"
 #include "core/text/bpe.h"
-#include "core/text/gettext.h"
+#include "core/data/gettext.h"
 #include "core/train/trainer.h"
 
 /* Encoded pairs: pair i's source ids at ids + src_off[i] (src_len[i], ending in </s>), its

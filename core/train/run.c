@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "core/base/afile.h"
-#include "core/io/bundle.h"
+#include "core/model/bundle.h"
 #include "core/train/mttrain.h"
 #include "core/train/texttrain.h"
 

@@ -17,9 +17,9 @@
 
 #include "core/nn/seq2seq.h"
 #include "core/text/bpe.h"
-#include "core/text/gettext.h"
-#include "core/text/mtscore.h"
-#include "core/text/uci.h"
+#include "core/data/gettext.h"
+#include "core/train/mtscore.h"
+#include "core/data/uci.h"
 #include "core/train/mttrain.h"
 #include "core/train/trainer.h"
 
@@ -47,7 +47,7 @@ typedef struct {
     int has_per_source; /* text models: accuracy per source of the UCI data */
     double per_source[GLIA_UCI_NSOURCES];
     size_t val_examples;
-    double bleu, chrf; /* translation: on the test split (core/text/mtscore.h), 0..100 */
+    double bleu, chrf; /* translation: on the test split (core/train/mtscore.h), 0..100 */
 } glia_run_result;
 
 /* version > 0 writes that number into the manifest. out_dir must exist. */

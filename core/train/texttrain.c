@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/nn/loss.h"
-#include "core/text/word2vec.h"
+#include "core/train/word2vec.h"
 #include "core/train/checkpoint.h"
 
 /* ---- encoded data ---- */

@@ -1,6 +1,6 @@
 /*
  * texttrain.h - training and evaluating the text classifier (textnet.h) on labelled
- * sentences: the UCI sentiment data set of core/text/uci.h, encoded with a vocabulary.
+ * sentences: the UCI sentiment data set of core/data/uci.h, encoded with a vocabulary.
  *
  * The loop is trainer.c's for text: the same recipe (optimizer, schedule, batch policy,
  * clipping, label smoothing, selection of the best epoch on the held-out split), the same
@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "core/nn/textnet.h"
-#include "core/text/uci.h"
+#include "core/data/uci.h"
 #include "core/text/vocab.h"
 #include "core/train/trainer.h"
 

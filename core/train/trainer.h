@@ -18,7 +18,7 @@
 
 #include "core/nn/net.h"
 #include "core/train/batch.h"
-#include "core/train/data.h"
+#include "core/data/images.h"
 #include "core/train/optim.h"
 #include "core/train/sched.h"
 #include "core/text/lexicon.h"

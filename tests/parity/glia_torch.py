@@ -190,7 +190,7 @@ def preprocess(images, manifest):
     """uint8 images (N,H,W) or (N,C,H,W) -> float32 tensor (N,C,H,W).
 
     Computes ((invert ? 255 - p : p) * scale - mean) / std in the same float32
-    form as core/io/manifest.c (p * (scale/std) - mean/std). Grayscale/resize
+    form as core/model/manifest.c (p * (scale/std) - mean/std). Grayscale/resize
     are not applied: images must already have the manifest's input shape."""
     m = load_manifest(manifest)
     pre = m["input"].get("preprocessing", {})

@@ -17,7 +17,7 @@
  * INIT: every module freshly initialised by glia (seed 1) under its own parameter names,
  * for PyTorch to load with load_state_dict(strict=True).
  */
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/nn/params.h"
 #include "core/nn/rnn.h"
 

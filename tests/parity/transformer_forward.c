@@ -15,7 +15,7 @@
  * (the decoder run one position at a time through glia_tf_cache_step), and after a
  * backward "dsrc", "dtgt" and "grad.<parameter name>" for every parameter.
  */
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/nn/params.h"
 #include "core/nn/transformer.h"
 

@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-#include "core/io/manifest.h"
+#include "core/model/manifest.h"
 #include "core/nn/net.h"
 #include "tests/support/check_main.h"
 

@@ -13,7 +13,7 @@
  */
 #include "core/base/rng.h"
 #include "core/text/bpe.h"
-#include "core/text/gettext.h"
+#include "core/data/gettext.h"
 #include "core/text/tokenize.h"
 #include "tests/support/check_main.h"
 

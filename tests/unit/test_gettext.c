@@ -1,5 +1,5 @@
 /*
- * test_gettext.c - the gettext-en-es data set (core/text/gettext.h): the .mo reader on catalogs
+ * test_gettext.c - the gettext-en-es data set (core/data/gettext.h): the .mo reader on catalogs
  * this file writes in both byte orders, malformed catalogs (truncated, bad magic, unknown
  * revision, tables and strings past the end, unterminated strings) refused with the file and
  * byte offset in the message; every cleaning rule (header, contexts, empty translations, plural
@@ -11,7 +11,7 @@
  * of each split, so any change in the fetched packages or in the cleaning is caught.
  */
 #include "core/base/hash.h"
-#include "core/text/gettext.h"
+#include "core/data/gettext.h"
 #include "tests/support/check_main.h"
 
 #include <stdbool.h>

@@ -10,7 +10,7 @@
  * *out zeroed. The real Fashion-MNIST test split is loaded when the Debian package (or
  * GLIA_FASHION_MNIST) provides it, and skipped with a TAP note otherwise.
  */
-#include "core/io/idx.h"
+#include "core/formats/idx.h"
 #include "tests/support/check_main.h"
 
 #include <stdint.h>

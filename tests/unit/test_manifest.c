@@ -7,8 +7,8 @@
  * bundle verifies its weights strictly (missing tensor, wrong shape, wrong label count);
  * the SHA-256 the daemon will report matches the FIPS 180-4 test vectors.
  */
-#include "core/io/bundle.h"
-#include "core/io/manifest.h"
+#include "core/model/bundle.h"
+#include "core/model/manifest.h"
 #include "core/train/trainer.h"
 #include "tests/support/check_main.h"
 

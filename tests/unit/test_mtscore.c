@@ -1,5 +1,5 @@
 /*
- * test_mtscore.c - corpus BLEU and chrF (core/text/mtscore.h) on cases computed by hand: identical
+ * test_mtscore.c - corpus BLEU and chrF (core/train/mtscore.h) on cases computed by hand: identical
  * texts score 100, texts without a common token or character 0, the brevity penalty's exact
  * value, clipped counts summed over a corpus (not averaged per sentence), chrF's averages of
  * precision and recall over the effective orders and its rule that hypothesis n-grams of an order
@@ -10,7 +10,7 @@
  * that makes the tables grow.
  */
 #include "core/base/rng.h"
-#include "core/text/mtscore.h"
+#include "core/train/mtscore.h"
 #include "tests/support/check_main.h"
 
 #include <math.h>

@@ -11,7 +11,7 @@
  * replica shares values but not gradients; the shipped fashion-cnn bundle builds and
  * loads strictly; a conv with its ReLU folded in matches the two run one by one.
  */
-#include "core/io/manifest.h"
+#include "core/model/manifest.h"
 #include "core/nn/loss.h"
 #include "core/nn/net.h"
 #include "tests/support/check_main.h"

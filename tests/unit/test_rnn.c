@@ -26,7 +26,7 @@
  * gradient of size ~0.1 or more exceeds rtol (fd_catches_wrong_backward).
  * GLIA_GRADCHECK_VERBOSE=1 prints each check's margin.
  */
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/nn/params.h"
 #include "core/nn/rnn.h"
 #include "tests/support/check_main.h"

@@ -1,5 +1,5 @@
 /*
- * test_safetensors.c - unit tests for core/io/safetensors.
+ * test_safetensors.c - unit tests for core/formats/safetensors.
  *
  * What the reader and writer promise, checked from outside: round trips through the writer and
  * both openers (bytes, names, shapes, metadata, layout and alignment), float conversions that
@@ -8,7 +8,7 @@
  * Jansson allocation failures (sqlite-style: fail the Nth, N = 0, 1, ... until success).
  * Every file lives in a mkdtemp() directory that the test removes again.
  */
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "tests/support/check_main.h"
 
 #include <dirent.h>

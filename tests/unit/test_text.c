@@ -12,7 +12,7 @@
  * bench/lexicon_baselines.js checks too) and two loads giving the same split.
  */
 #include "core/text/tokenize.h"
-#include "core/text/uci.h"
+#include "core/data/uci.h"
 #include "core/text/vocab.h"
 #include "tests/support/check_main.h"
 

@@ -11,7 +11,7 @@
  * alone and inside a batch of longer neighbours whose padding holds garbage ids. Plus
  * PyTorch's state_dict names and order, strict save/load, and the errors.
  */
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/nn/textnet.h"
 #include "tests/support/check_main.h"
 #include "tests/support/gradcheck.h"

@@ -6,7 +6,7 @@
  * the same step as one thread, cancellation, and the fork-join pool under it all.
  */
 #include "core/base/pool.h"
-#include "core/io/manifest.h"
+#include "core/model/manifest.h"
 #include "core/train/trainer.h"
 #include "tests/support/check_main.h"
 

@@ -1,6 +1,6 @@
 /*
- * test_word2vec.c - skip-gram with negative sampling (core/text/word2vec) and its corpus reader
- * for WordNet's glosses (core/text/wordnet): the pair loss's gradient against central
+ * test_word2vec.c - skip-gram with negative sampling (core/train/word2vec) and its corpus reader
+ * for WordNet's glosses (core/data/wordnet): the pair loss's gradient against central
  * differences, bit-for-bit determinism from the seed, vectors that separate words by the company
  * they keep on a synthetic corpus of co-occurring groups, progress and cancel, the WordNet reader
  * on a hand-written fixture (licence lines, definitions and examples, ';' inside quotes, stray
@@ -9,8 +9,8 @@
  * its line), a save/load/apply round trip, and apply refusing vectors of another dimension.
  */
 #include "core/base/rng.h"
-#include "core/text/word2vec.h"
-#include "core/text/wordnet.h"
+#include "core/train/word2vec.h"
+#include "core/data/wordnet.h"
 #include "tests/support/check_main.h"
 #include "tests/support/gradcheck.h"
 

@@ -1,6 +1,6 @@
 /*
  * cli_translate.c - `glia eval/predict` for translation bundles (translate-en-es): see cli.h.
- * eval's last two lines are exactly bleu=NN.NN and chrf=NN.NN (core/text/mtscore.h), on the
+ * eval's last two lines are exactly bleu=NN.NN and chrf=NN.NN (core/train/mtscore.h), on the
  * test split of gettext-en-es, translated with the manifest's decoding settings unless
  * --beam N says otherwise.
  */
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/train/run.h"
-#include "daemon/cli.h"
+#include "cli/cli.h"
 
 int glia_cli_eval_translation(const glia_bundle *b, int argc, char **argv)
 {

@@ -2,7 +2,7 @@
  * bundle.c - see bundle.h. Includes a small SHA-256 (FIPS 180-4) so that the weights
  * digest needs no extra library.
  */
-#include "core/io/bundle.h"
+#include "core/model/bundle.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -22,8 +22,8 @@
  *
  * Never: print, exit, keep a partly loaded set on failure.
  */
-#ifndef GLIA_TEXT_UCI_H
-#define GLIA_TEXT_UCI_H
+#ifndef GLIA_DATA_UCI_H
+#define GLIA_DATA_UCI_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -44,8 +44,8 @@
  *
  * Never: print, exit, keep a partly loaded set on failure.
  */
-#ifndef GLIA_TEXT_GETTEXT_H
-#define GLIA_TEXT_GETTEXT_H
+#ifndef GLIA_DATA_GETTEXT_H
+#define GLIA_DATA_GETTEXT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,11 +5,11 @@
  * A bundle is read-only once loaded: the daemon shares one among its workers (each
  * with its own glia_ctx) and replaces it as a whole on reload.
  */
-#ifndef GLIA_IO_BUNDLE_H
-#define GLIA_IO_BUNDLE_H
+#ifndef GLIA_MODEL_BUNDLE_H
+#define GLIA_MODEL_BUNDLE_H
 
 #include "core/image/image.h"
-#include "core/io/manifest.h"
+#include "core/model/manifest.h"
 #include "core/nn/net.h"
 #include "core/nn/textnet.h"
 #include "core/text/bpe.h"

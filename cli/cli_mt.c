@@ -6,9 +6,9 @@
  *   glia score --hyp FILE --ref FILE
  *       one sentence per line in each ('\n' ends a line; a last line without one counts; the
  *       same number of lines in both, else nothing is scored); prints sacrebleu's BLEU details
- *       line, then exactly bleu=NN.NN and chrf=NN.NN (core/text/mtscore.h).
+ *       line, then exactly bleu=NN.NN and chrf=NN.NN (core/train/mtscore.h).
  *   glia gettext [--split train|dev|test] [--side en|es] [--dir DIR]
- *       the cleaned texts of one split of gettext-en-es (core/text/gettext.h; default test,
+ *       the cleaned texts of one split of gettext-en-es (core/data/gettext.h; default test,
  *       English, glia_gt_default_dir()), one per line in data-set order. Cleaning collapses all
  *       ASCII white space, so no text holds a '\n'; one that did would stop the command rather
  *       than shift every line after it.
@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "core/base/afile.h"
-#include "core/text/gettext.h"
-#include "core/text/mtscore.h"
-#include "daemon/cli.h"
+#include "core/data/gettext.h"
+#include "core/train/mtscore.h"
+#include "cli/cli.h"
 
 /* A line file's size limit: far above any test set, well below a mistaken path to a model. */
 #define LINES_MAX_BYTES ((size_t)1 << 30)

@@ -7,7 +7,7 @@
  * open-addressing table over the kept pairs keyed by the FNV-1a hash that also decides the split.
  * Nothing is kept from a failed load.
  */
-#include "core/text/gettext.h"
+#include "core/data/gettext.h"
 
 #include "core/base/hash.h"
 #include "core/text/tokenize.h"

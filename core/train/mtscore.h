@@ -57,8 +57,8 @@
  * and adds nothing. Never: print (but glia_mt_print to the stream it is given), exit, allocate
  * per n-gram (an accumulator reuses its scratch buffers from sentence to sentence).
  */
-#ifndef GLIA_TEXT_MTSCORE_H
-#define GLIA_TEXT_MTSCORE_H
+#ifndef GLIA_TRAIN_MTSCORE_H
+#define GLIA_TRAIN_MTSCORE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -30,8 +30,8 @@
  *
  * Never: print, exit, allocate inside the training loop, use a global random state.
  */
-#ifndef GLIA_TEXT_WORD2VEC_H
-#define GLIA_TEXT_WORD2VEC_H
+#ifndef GLIA_TRAIN_WORD2VEC_H
+#define GLIA_TRAIN_WORD2VEC_H
 
 #include <stdatomic.h>
 #include <stddef.h>

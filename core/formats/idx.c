@@ -14,7 +14,7 @@
  * Never: print, exit, read past what the header announces without reporting it, or leave *out
  * half-filled on failure.
  */
-#include "core/io/idx.h"
+#include "core/formats/idx.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "core/base/err.h"
-#include "core/io/bundle.h"
+#include "core/model/bundle.h"
 #include "core/train/trainer.h"
 
 void glia_cli_usage(FILE *f);

@@ -21,13 +21,13 @@
 #include <unistd.h>
 
 #include "core/image/image.h"
-#include "core/io/bundle.h"
+#include "core/model/bundle.h"
 #include "core/nn/kernels.h"
 #include "core/base/yamlutil.h"
-#include "core/text/word2vec.h"
+#include "core/train/word2vec.h"
 #include "core/train/run.h"
 #include "core/train/trainer.h"
-#include "daemon/cli.h"
+#include "cli/cli.h"
 
 void glia_cli_usage(FILE *f)
 {

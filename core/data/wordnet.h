@@ -1,6 +1,6 @@
 /*
  * wordnet.h - the glosses of Princeton WordNet 3.0 as plain English sentences, an unlabelled
- * corpus for word2vec (core/text/word2vec.h) that Debian ships in the package wordnet-base.
+ * corpus for word2vec (core/train/word2vec.h) that Debian ships in the package wordnet-base.
  *
  * WordNet's data.{noun,verb,adj,adv} hold one synset per line: fields (offset, lexicographer
  * file, part of speech, lemmas, pointers, verb frames), then "| " and the gloss, which is one
@@ -17,8 +17,8 @@
  * Never: print, exit, keep a partly read corpus on failure, follow the pointer fields (the
  * lemmas and relations are not running text).
  */
-#ifndef GLIA_TEXT_WORDNET_H
-#define GLIA_TEXT_WORDNET_H
+#ifndef GLIA_DATA_WORDNET_H
+#define GLIA_DATA_WORDNET_H
 
 #include <stddef.h>
 

@@ -6,13 +6,13 @@
  * read from Debian's dataset-fashion-mnist IDX files; pixels go through the
  * manifest's preprocessing exactly as an image sent to the daemon would.
  */
-#ifndef GLIA_TRAIN_DATA_H
-#define GLIA_TRAIN_DATA_H
+#ifndef GLIA_DATA_IMAGES_H
+#define GLIA_DATA_IMAGES_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/io/manifest.h"
+#include "core/model/manifest.h"
 
 #define GLIA_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 

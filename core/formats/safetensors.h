@@ -16,8 +16,8 @@
  * Replacing a mapped file by rename (as glia_st_write does) is safe for open readers;
  * truncating it in place is not (SIGBUS), which is why the writer never writes to PATH directly.
  */
-#ifndef GLIA_IO_SAFETENSORS_H
-#define GLIA_IO_SAFETENSORS_H
+#ifndef GLIA_FORMATS_SAFETENSORS_H
+#define GLIA_FORMATS_SAFETENSORS_H
 
 #include <stdbool.h>
 #include <stddef.h>

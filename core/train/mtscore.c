@@ -15,7 +15,7 @@
  * All its patterns are ASCII and never match inside a multi-byte sequence, so working on bytes
  * gives what sacrebleu's substitutions on code points give.
  */
-#include "core/text/mtscore.h"
+#include "core/train/mtscore.h"
 
 #include "core/base/hash.h"
 #include "core/text/tokenize.h"

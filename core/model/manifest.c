@@ -3,7 +3,7 @@
  * mapping may have, so a typo in a manifest is an error with file:line, never a
  * silently different model.
  */
-#include "core/io/manifest.h"
+#include "core/model/manifest.h"
 
 #include <errno.h>
 #include <fcntl.h>

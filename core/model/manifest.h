@@ -11,8 +11,8 @@
  * Results written by `glia train` (evaluation, training time) follow a marker line
  * (GLIA_MANIFEST_RESULTS_MARKER) and are replaced on every write.
  */
-#ifndef GLIA_IO_MANIFEST_H
-#define GLIA_IO_MANIFEST_H
+#ifndef GLIA_MODEL_MANIFEST_H
+#define GLIA_MODEL_MANIFEST_H
 
 #include "core/nn/layer.h"
 #include "core/nn/seq2seq.h"

@@ -6,8 +6,8 @@
  * (0x08) that image and label files use; other element types are refused as unsupported.
  * The loader reads the whole payload into memory it owns; it never prints or exits.
  */
-#ifndef GLIA_IO_IDX_H
-#define GLIA_IO_IDX_H
+#ifndef GLIA_FORMATS_IDX_H
+#define GLIA_FORMATS_IDX_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -15,14 +15,14 @@
  * one for initialisation and one for training, so changing the subsampling leaves the initial
  * vectors alone.
  */
-#include "core/text/word2vec.h"
+#include "core/train/word2vec.h"
 
 #include "core/base/rng.h"
 #include "core/base/yamlutil.h"
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/text/tokenize.h"
-#include "core/text/uci.h"
-#include "core/text/wordnet.h"
+#include "core/data/uci.h"
+#include "core/data/wordnet.h"
 
 #include <errno.h>
 #include <libgen.h>

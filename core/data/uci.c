@@ -7,7 +7,7 @@
  * FNV-1a hash that decides the split. Examples own their texts (one allocation each); nothing
  * is kept from a failed load.
  */
-#include "core/text/uci.h"
+#include "core/data/uci.h"
 
 #include "core/base/hash.h"
 

@@ -1,7 +1,7 @@
 /*
  * data.c - see data.h.
  */
-#include "core/train/data.h"
+#include "core/data/images.h"
 
 #include "core/base/hash.h"
 
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io/idx.h"
+#include "core/formats/idx.h"
 
 glia_status glia_dataset_load_fashion(const char *dir, const char *split, const glia_preprocess *pre,
                                       size_t limit, glia_dataset *ds, glia_err *err)

@@ -11,7 +11,7 @@
 
 #include "core/nn/kernels.h"
 #include "core/train/texttrain.h"
-#include "daemon/cli.h"
+#include "cli/cli.h"
 
 static void print_per_source(const char *what, const glia_text_data *d, const double *per_source, double acc)
 {

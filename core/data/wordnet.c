@@ -5,7 +5,7 @@
  * buffer moves when it grows; the offsets become pointers once every file has been read. The
  * whole corpus (about 200 000 texts, 9 MB) is then two allocations instead of one per text.
  */
-#include "core/text/wordnet.h"
+#include "core/data/wordnet.h"
 
 #include "core/text/tokenize.h"
 

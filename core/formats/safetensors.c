@@ -18,7 +18,7 @@
  * leave a temp file behind on failure. Tensor data is raw little-endian bytes, handed out
  * zero-copy; the static assert below is what makes that a float the nn code can read.
  */
-#include "core/io/safetensors.h"
+#include "core/formats/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>

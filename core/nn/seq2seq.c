@@ -127,7 +127,8 @@ void glia_s2s_free(glia_s2s *m)
 {
     if (!m)
         return;
-    free(m->values);
+    if (!m->shares_values)
+        free(m->values);
     free(m->grads);
     free(m->pe);
     free(m);
@@ -170,6 +171,24 @@ glia_status glia_s2s_enable_grads(glia_s2s *m, glia_err *err)
     if (!m->grads)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for seq2seq gradients");
     bind_all(m);
+    return GLIA_OK;
+}
+
+glia_status glia_s2s_replica(const glia_s2s *master, glia_s2s **out, glia_err *err)
+{
+    glia_s2s *r = NULL;
+    glia_status rc = glia_s2s_new(&master->cfg, &r, err);
+    if (rc != GLIA_OK)
+        return rc;
+    /* the same config gives the same layout: the master's buffer fits */
+    free(r->values);
+    r->values = master->values;
+    r->shares_values = 1;
+    if ((rc = glia_s2s_enable_grads(r, err))) {
+        glia_s2s_free(r);
+        return rc;
+    }
+    *out = r;
     return GLIA_OK;
 }
 

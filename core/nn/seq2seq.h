@@ -78,10 +78,11 @@ typedef struct {
     const glia_param *gen_bias;
     int nparams; /* every stored tensor, in state_dict order */
     glia_param params[GLIA_S2S_MAX_PARAMS];
-    size_t size;   /* floats of all parameters */
-    float *values; /* owned */
-    float *grads;  /* owned, NULL until glia_s2s_enable_grads */
-    float *pe;     /* owned: the positional table [max_positions, E] */
+    size_t size;       /* floats of all parameters */
+    float *values;     /* owned */
+    float *grads;      /* owned, NULL until glia_s2s_enable_grads */
+    int shares_values; /* a replica: values belong to another model */
+    float *pe;         /* owned: the positional table [max_positions, E] */
 } glia_s2s;
 
 /* Checks cfg (every error names the field) and allocates an unset model. */
@@ -89,6 +90,9 @@ glia_status glia_s2s_new(const glia_s2s_config *cfg, glia_s2s **out, glia_err *e
 void glia_s2s_free(glia_s2s *m); /* NULL-safe */
 void glia_s2s_reset(glia_s2s *m, glia_rng *rng);
 glia_status glia_s2s_enable_grads(glia_s2s *m, glia_err *err);
+/* A model whose parameter values ARE master's (shared, never copied) and whose gradients
+ * are its own (enabled): a data-parallel training lane. master must outlive the replica. */
+glia_status glia_s2s_replica(const glia_s2s *master, glia_s2s **out, glia_err *err);
 void glia_s2s_zero_grads(glia_s2s *m);
 const glia_param *glia_s2s_find_param(const glia_s2s *m, const char *name);
 

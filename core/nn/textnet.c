@@ -151,11 +151,30 @@ glia_status glia_textnet_enable_grads(glia_textnet *net, glia_err *err)
     return GLIA_OK;
 }
 
+glia_status glia_textnet_replica(const glia_textnet *master, glia_textnet **out, glia_err *err)
+{
+    glia_textnet *r = NULL;
+    glia_status rc = glia_textnet_new(&master->cfg, &r, err);
+    if (rc != GLIA_OK)
+        return rc;
+    /* the same config gives the same layout: the master's buffer fits */
+    free(r->values);
+    r->values = master->values;
+    r->shares_values = 1;
+    if ((rc = glia_textnet_enable_grads(r, err))) {
+        glia_textnet_free(r);
+        return rc;
+    }
+    *out = r;
+    return GLIA_OK;
+}
+
 void glia_textnet_free(glia_textnet *net)
 {
     if (!net)
         return;
-    free(net->values);
+    if (!net->shares_values)
+        free(net->values);
     free(net->grads);
     free(net);
 }

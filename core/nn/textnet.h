@@ -64,6 +64,7 @@ typedef struct {
     size_t size;                     /* floats of all parameters */
     float *values;                   /* owned */
     float *grads;                    /* owned, NULL until glia_textnet_enable_grads */
+    int shares_values;               /* a replica: values belong to another net */
 } glia_textnet;
 
 /* Checks cfg (every field named in its message) and builds the net with zero weights. */
@@ -74,6 +75,9 @@ void glia_textnet_free(glia_textnet *net); /* NULL-safe */
  * 1/sqrt(H)), fc kaiming-uniform. The lexicon table is left as it is. */
 void glia_textnet_reset(glia_textnet *net, glia_rng *rng);
 glia_status glia_textnet_enable_grads(glia_textnet *net, glia_err *err);
+/* A net whose parameter values ARE master's (shared, never copied) and whose gradients are
+ * its own (enabled): a data-parallel training lane. master must outlive the replica. */
+glia_status glia_textnet_replica(const glia_textnet *master, glia_textnet **out, glia_err *err);
 void glia_textnet_zero_grads(glia_textnet *net);
 const glia_param *glia_textnet_find_param(const glia_textnet *net, const char *name);
 

@@ -1,0 +1,172 @@
+/*
+ * model.h - the one model interface: what the registry, the worker pool, the codecs, the
+ * trainer and the CLI see of any model, whatever its family.
+ *
+ * A model is a base - its parameters under their PyTorch names and shapes, in state_dict
+ * order, as views into one flat value buffer (and one flat gradient buffer once training
+ * enables it) - plus a const table of operations that its family implements once:
+ *
+ *   create / destroy / reset     from a manifest's architecture; PyTorch's initialisation
+ *   replica                      a data-parallel lane: shares the values, owns its grads
+ *   load / save                  strict safetensors (load_state_dict(strict=True))
+ *   ctx_new / ctx_free           everything a run writes, sized once for a batch
+ *   forward / backward           training: logits rows for a typed batch, and back
+ *   predict                      inference: class logits, or decoded sequences
+ *
+ * Inputs are typed (glia_batch): images are float tensors, texts are token ids with
+ * lengths, decoding options are fields - never floats in a row. Every family answers
+ * `forward` with one row of logits per label (a sample for a classifier, a valid target
+ * position for a sequence model), so one loss and one training loop serve them all.
+ *
+ * One table (glia_model_family) maps a manifest's task to its family; nothing outside
+ * core/model/ names a family. Adding one = one file here and one row in that table.
+ *
+ * Threads: a model is read-only during forward/predict, so any number of threads may run
+ * it, each with its own ctx. backward writes the model's gradient buffer only.
+ */
+#ifndef GLIA_MODEL_MODEL_H
+#define GLIA_MODEL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/err.h"
+#include "core/base/rng.h"
+#include "core/formats/safetensors.h"
+#include "core/model/manifest.h"
+#include "core/nn/layer.h"
+
+typedef struct glia_model glia_model;
+typedef struct glia_model_ctx glia_model_ctx;
+
+/* What a family takes in and gives out: the codecs and the trainer choose by these, not
+ * by the family. */
+typedef enum {
+    GLIA_INPUT_TENSOR, /* float [n, input_size]: preprocessed pixels */
+    GLIA_INPUT_TOKENS, /* int32 ids [n, steps] with lengths [n] */
+} glia_input_kind;
+
+typedef enum {
+    GLIA_OUTPUT_CLASSES,  /* logits [n, outputs] */
+    GLIA_OUTPUT_SEQUENCE, /* one token sequence per input, over a vocabulary of `outputs` ids */
+} glia_output_kind;
+
+/* Which tokenizer a bundle must load beside the weights. */
+typedef enum {
+    GLIA_TOKENIZER_NONE,
+    GLIA_TOKENIZER_WORDS,    /* core/text/vocab.h: one id per word */
+    GLIA_TOKENIZER_SUBWORDS, /* core/text/bpe.h: joint BPE, ids end in </s> */
+} glia_tokenizer_kind;
+
+/* Search settings of a sequence model's predict (the manifest gives the defaults). */
+typedef struct {
+    int beam_size;        /* 1: greedy */
+    int max_tokens;       /* output tokens at most, </s> not counted */
+    float length_penalty; /* beam: score = log P / ((5 + n) / 6)^alpha */
+} glia_decode_opts;
+
+/* A batch of n inputs. Only the fields of the model's input kind are read. */
+typedef struct {
+    int n;
+    const float *x; /* GLIA_INPUT_TENSOR: [n, input_size] */
+    /* GLIA_INPUT_TOKENS: row i holds lengths[i] >= 1 ids, then padding up to steps */
+    const int32_t *ids;
+    const int32_t *lengths;
+    int steps;
+    /* sequence models in training (teacher forcing): the decoder's input <s> w1 .. wm,
+     * row i holds tgt_lengths[i] >= 1 ids; the labels are w1 .. wm </s>, packed */
+    const int32_t *tgt;
+    const int32_t *tgt_lengths;
+    int tgt_steps;
+    /* sequence models in predict: one setting for the whole batch */
+    glia_decode_opts decode;
+} glia_batch;
+
+/* One decoded sequence: ids without <s> and </s>. */
+typedef struct {
+    const int32_t *ids; /* borrowed from the ctx until its next predict */
+    int n;
+    double score; /* log-probability (greedy) or the length-penalised beam score */
+    int finished; /* 1 when </s> ended it, 0 when max_tokens did */
+} glia_sequence;
+
+/* Called the moment input i of a predict is decided (sequence models; in the order inputs
+ * finish), so that a server can answer a short input without waiting for the longest. */
+typedef void (*glia_sequence_fn)(void *user, int i, const glia_sequence *seq);
+
+typedef struct {
+    const float *logits;      /* GLIA_OUTPUT_CLASSES: [n, outputs], borrowed from the ctx */
+    glia_sequence *seqs;      /* GLIA_OUTPUT_SEQUENCE: caller's array of n, filled */
+    glia_sequence_fn on_done; /* may be NULL */
+    void *user;
+} glia_prediction;
+
+/* What a ctx must hold. Inference (training 0) sizes for predict; training for
+ * forward/backward of the largest batch, which keeps activations and applies dropout. */
+typedef struct {
+    int max_batch;     /* inputs per call; for a sequence model's predict: decoder rows */
+    int max_steps;     /* GLIA_INPUT_TOKENS: longest input */
+    int max_tgt_steps; /* sequence models in training: longest decoder input */
+    size_t max_tokens; /* sequence models in training: batch x steps at most on either side (0: no cap) */
+    int max_beam;      /* sequence models in predict: largest beam_size a call may ask (0: 1) */
+    int training;
+} glia_ctx_spec;
+
+typedef struct {
+    const char *task;   /* the manifest's task this family implements */
+    const char *family; /* a short name for messages and metrics: "cnn", "text-classifier", ... */
+    glia_input_kind input;
+    glia_output_kind output;
+    glia_tokenizer_kind tokenizer;
+    /* Builds an unset model (zero weights) from the manifest's architecture; a vocabulary
+     * size of 0 in the manifest must have been filled from the tokenizer before. */
+    glia_status (*create)(const glia_manifest *m, glia_model **out, glia_err *err);
+    void (*destroy)(glia_model *model);
+    /* PyTorch's initialisation, drawn from rng in state_dict order. */
+    void (*reset)(glia_model *model, glia_rng *rng);
+    glia_status (*enable_grads)(glia_model *model, glia_err *err);
+    /* A model whose values ARE master's and whose gradients are its own (enabled). */
+    glia_status (*replica)(const glia_model *master, glia_model **out, glia_err *err);
+    glia_status (*load)(glia_model *model, const glia_st_file *st, glia_err *err);
+    glia_status (*save)(const glia_model *model, const char *path, const char *const *meta, glia_err *err);
+    glia_status (*ctx_new)(const glia_model *model, const glia_ctx_spec *spec, glia_model_ctx **out,
+                           glia_err *err);
+    void (*ctx_free)(glia_model_ctx *ctx);
+    size_t (*ctx_bytes)(const glia_model_ctx *ctx);
+    /* Training ctx: *logits [rows, outputs] borrowed from ctx, one row per label (see the
+     * file comment); rng draws dropout. */
+    glia_status (*forward)(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b, glia_rng *rng,
+                           const float **logits, int *rows, glia_err *err);
+    /* dlogits [rows, outputs] of the last forward; accumulates into model->grads. */
+    void (*backward)(glia_model *model, glia_model_ctx *ctx, const float *dlogits);
+    /* Inference ctx, no dropout. */
+    glia_status (*predict)(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b,
+                           glia_prediction *out, glia_err *err);
+} glia_model_ops;
+
+struct glia_model {
+    const glia_model_ops *ops;
+    int nparams;
+    glia_param *params; /* every stored tensor in state_dict order (views; the family's) */
+    int ntrainable;
+    glia_param *trainable; /* what an optimizer updates (frozen tables left out) */
+    size_t size;           /* floats of all parameters */
+    float *values;         /* the flat parameter buffer */
+    float *grads;          /* the flat gradient buffer, NULL until enable_grads */
+    size_t input_size;     /* GLIA_INPUT_TENSOR: floats per input */
+    int outputs;           /* the width of a logits row: classes, or the vocabulary */
+    void *impl;            /* the family's own object */
+};
+
+/* The family for a task, or NULL when glia has none. */
+const glia_model_ops *glia_model_family(const char *task);
+/* The tasks glia knows, comma-separated, for error messages. */
+const char *glia_model_tasks(void);
+
+/* The manifest's family, or GLIA_EUNSUPPORTED naming the task. */
+glia_status glia_model_new(const glia_manifest *m, glia_model **out, glia_err *err);
+void glia_model_free(glia_model *model); /* NULL-safe */
+void glia_model_zero_grads(glia_model *model);
+const glia_param *glia_model_find_param(const glia_model *model, const char *name);
+
+#endif

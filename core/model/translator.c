@@ -1,0 +1,259 @@
+/*
+ * translator.c - the translation family: a Transformer encoder-decoder over one joint
+ * subword vocabulary (core/nn/seq2seq.h). In training, one logits row per valid target
+ * position (teacher forcing); in predict, greedy or beam search on the cached decoder.
+ *
+ * A predict ctx keeps one decoder state for the beam size last asked: rebuilding it costs
+ * an allocation, so a server that mixes beam sizes pays it only when the size changes.
+ * Inputs beyond what the decoder holds at once are decoded in consecutive groups, and each
+ * decided sequence is copied out of the decoder so that it outlives the next group.
+ */
+#include "core/model/family.h"
+#include "core/nn/seq2seq.h"
+
+#include <string.h>
+
+typedef struct {
+    glia_s2s_ctx *train; /* training ctx */
+    /* predict ctx: */
+    glia_s2s_dec *dec;
+    int dec_beam, dec_inputs;
+    glia_s2s_output *outs; /* [dec_inputs] */
+    int32_t *kept;         /* [kept_rows, row_len]: decided sequences, copied */
+    int kept_rows, row_len;
+    /* the group being decoded */
+    glia_prediction *pred;
+    int first;
+} tr_ctx;
+
+static glia_s2s *s2s_of(const glia_model *model)
+{
+    return model->impl;
+}
+
+static void sync_base(glia_model *model)
+{
+    glia_s2s *m = s2s_of(model);
+    model->nparams = model->ntrainable = m->nparams;
+    model->params = model->trainable = m->params;
+    model->size = m->size;
+    model->values = m->values;
+    model->grads = m->grads;
+    model->input_size = 0;
+    model->outputs = m->cfg.vocab_size;
+}
+
+static glia_status wrap(glia_s2s *m, glia_model **out, glia_err *err)
+{
+    glia_model *model = glia_family_wrap(&glia_family_translator, m);
+    if (!model) {
+        glia_s2s_free(m);
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a model");
+    }
+    sync_base(model);
+    *out = model;
+    return GLIA_OK;
+}
+
+static glia_status tr_create(const glia_manifest *man, glia_model **out, glia_err *err)
+{
+    glia_s2s *m = NULL;
+    *out = NULL;
+    if (man->s2s.vocab_size <= 0)
+        return glia_err_set(err, GLIA_EINVAL, "%s: the vocabulary size is not known", man->path);
+    glia_status rc = glia_s2s_new(&man->s2s, &m, err);
+    return rc ? rc : wrap(m, out, err);
+}
+
+static void tr_destroy(glia_model *model)
+{
+    glia_s2s_free(s2s_of(model));
+    free(model);
+}
+
+static void tr_reset(glia_model *model, glia_rng *rng)
+{
+    glia_s2s_reset(s2s_of(model), rng);
+}
+
+static glia_status tr_enable_grads(glia_model *model, glia_err *err)
+{
+    glia_status rc = glia_s2s_enable_grads(s2s_of(model), err);
+    sync_base(model);
+    return rc;
+}
+
+static glia_status tr_replica(const glia_model *master, glia_model **out, glia_err *err)
+{
+    glia_s2s *m = NULL;
+    *out = NULL;
+    glia_status rc = glia_s2s_replica(s2s_of(master), &m, err);
+    return rc ? rc : wrap(m, out, err);
+}
+
+static glia_status tr_load(glia_model *model, const glia_st_file *st, glia_err *err)
+{
+    return glia_s2s_load(s2s_of(model), st, err);
+}
+
+static glia_status tr_save(const glia_model *model, const char *path, const char *const *meta, glia_err *err)
+{
+    return glia_s2s_save(s2s_of(model), path, meta, err);
+}
+
+static void tr_ctx_free(glia_model_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    tr_ctx *t = ctx->impl;
+    if (t) {
+        glia_s2s_ctx_free(t->train);
+        glia_s2s_dec_free(t->dec);
+        free(t->outs);
+        free(t->kept);
+        free(t);
+    }
+    free(ctx);
+}
+
+static glia_status tr_ctx_new(const glia_model *model, const glia_ctx_spec *spec, glia_model_ctx **out,
+                              glia_err *err)
+{
+    const glia_s2s *m = s2s_of(model);
+    glia_status rc = GLIA_OK;
+    tr_ctx *t = calloc(1, sizeof *t);
+    *out = t ? glia_family_ctx(&glia_family_translator, spec, t) : NULL;
+    if (!*out) {
+        free(t);
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a run context");
+    }
+    t->row_len = m->cfg.max_positions;
+    if (spec->max_batch < 1 || spec->max_steps < 1 || spec->max_steps > m->cfg.max_positions)
+        rc = glia_err_set(err, GLIA_EINVAL, "a translation context needs 1..%d source steps and a batch",
+                          m->cfg.max_positions);
+    else if (spec->training)
+        rc = glia_s2s_ctx_new(m, spec->max_batch, spec->max_steps, spec->max_tgt_steps, spec->max_tokens, 1,
+                              &t->train, err);
+    if (rc) {
+        tr_ctx_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static size_t tr_ctx_bytes(const glia_model_ctx *ctx)
+{
+    const tr_ctx *t = ctx->impl;
+    size_t bytes = sizeof *t;
+    if (t->train)
+        bytes += glia_s2s_ctx_bytes(t->train);
+    if (t->dec)
+        bytes += glia_s2s_dec_bytes(t->dec);
+    return bytes + sizeof(int32_t) * (size_t)t->kept_rows * (size_t)t->row_len;
+}
+
+static glia_status tr_forward(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b,
+                              glia_rng *rng, const float **logits, int *rows, glia_err *err)
+{
+    tr_ctx *t = ctx->impl;
+    if (!t->train)
+        return glia_err_set(err, GLIA_EINVAL, "forward needs a training context");
+    return glia_s2s_forward(s2s_of(model), t->train, b->ids, b->lengths, b->steps, b->tgt, b->tgt_lengths,
+                            b->tgt_steps, b->n, rng, logits, rows, err);
+}
+
+static void tr_backward(glia_model *model, glia_model_ctx *ctx, const float *dlogits)
+{
+    tr_ctx *t = ctx->impl;
+    glia_s2s_backward(s2s_of(model), t->train, dlogits);
+}
+
+/* Input i of the current group is decided: keep a copy, tell the caller. */
+static void on_decided(void *user, int i, const glia_s2s_output *o)
+{
+    tr_ctx *t = user;
+    const int at = t->first + i;
+    int32_t *row = t->kept + (size_t)at * (size_t)t->row_len;
+    const int n = o->n < t->row_len ? o->n : t->row_len;
+    memcpy(row, o->ids, sizeof(int32_t) * (size_t)n);
+    glia_sequence *s = &t->pred->seqs[at];
+    *s = (glia_sequence){row, n, o->score, o->finished};
+    if (t->pred->on_done)
+        t->pred->on_done(t->pred->user, at, s);
+}
+
+/* The decoder for this beam size, and room to keep n decided sequences. */
+static glia_status prepare(const glia_s2s *m, glia_model_ctx *ctx, int beam, int n, glia_err *err)
+{
+    tr_ctx *t = ctx->impl;
+    if (!t->dec || t->dec_beam != beam) {
+        glia_s2s_dec_free(t->dec);
+        free(t->outs);
+        t->dec = NULL;
+        t->outs = NULL;
+        const int inputs = ctx->spec.max_batch / beam > 0 ? ctx->spec.max_batch / beam : 1;
+        glia_status rc = glia_s2s_dec_new(m, inputs, ctx->spec.max_steps, beam, &t->dec, err);
+        if (rc)
+            return rc;
+        if (!(t->outs = malloc(sizeof *t->outs * (size_t)inputs)))
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for decoder outputs");
+        t->dec_beam = beam;
+        t->dec_inputs = inputs;
+    }
+    if (n > t->kept_rows) {
+        int32_t *kept = realloc(t->kept, sizeof(int32_t) * (size_t)n * (size_t)t->row_len);
+        if (!kept)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for %d decoded sequences", n);
+        t->kept = kept;
+        t->kept_rows = n;
+    }
+    return GLIA_OK;
+}
+
+static glia_status tr_predict(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b,
+                              glia_prediction *out, glia_err *err)
+{
+    const glia_s2s *m = s2s_of(model);
+    tr_ctx *t = ctx->impl;
+    const int beam = b->decode.beam_size;
+    const int max_beam = ctx->spec.max_beam > 0 ? ctx->spec.max_beam : 1;
+    if (beam < 1 || beam > max_beam)
+        return glia_err_set(err, GLIA_EINVAL, "beam_size %d is outside 1..%d", beam, max_beam);
+    if (b->n < 1 || b->steps < 1 || b->steps > ctx->spec.max_steps)
+        return glia_err_set(err, GLIA_EINVAL, "%d inputs of %d steps for a context of %d steps", b->n,
+                            b->steps, ctx->spec.max_steps);
+    glia_status rc = prepare(m, ctx, beam, b->n, err);
+    if (rc)
+        return rc;
+    glia_s2s_search opts = {beam, b->decode.max_tokens, b->decode.length_penalty};
+    t->pred = out;
+    for (int at = 0; at < b->n && rc == GLIA_OK; at += t->dec_inputs) {
+        const int count = b->n - at < t->dec_inputs ? b->n - at : t->dec_inputs;
+        t->first = at;
+        rc = glia_s2s_translate_cb(m, t->dec, b->ids + (size_t)at * (size_t)b->steps, b->lengths + at, count,
+                                   b->steps, &opts, t->outs, on_decided, t, err);
+    }
+    t->pred = NULL;
+    return rc;
+}
+
+const glia_model_ops glia_family_translator = {
+    .task = "translation",
+    .family = "translator",
+    .input = GLIA_INPUT_TOKENS,
+    .output = GLIA_OUTPUT_SEQUENCE,
+    .tokenizer = GLIA_TOKENIZER_SUBWORDS,
+    .create = tr_create,
+    .destroy = tr_destroy,
+    .reset = tr_reset,
+    .enable_grads = tr_enable_grads,
+    .replica = tr_replica,
+    .load = tr_load,
+    .save = tr_save,
+    .ctx_new = tr_ctx_new,
+    .ctx_free = tr_ctx_free,
+    .ctx_bytes = tr_ctx_bytes,
+    .forward = tr_forward,
+    .backward = tr_backward,
+    .predict = tr_predict,
+};

@@ -1,0 +1,360 @@
+/*
+ * test_model.c - core/model/model.h: the one model interface over the three families.
+ *
+ * The families' own modules have their own gradient, parity and decoding tests; this suite
+ * checks what the interface adds: the task table; forward/backward through the table
+ * against central differences of the trainer's loss (one logits row per label, whatever
+ * the family); replicas (shared values, own gradients equal to the master's on the same
+ * batch); a sequence model's predict decoding in groups (a decoder smaller than the batch)
+ * gives what one group gives, calls on_done once per input, and keeps every sequence.
+ */
+#include "core/model/model.h"
+#include "core/nn/loss.h"
+#include "tests/support/check_main.h"
+#include "tests/support/gradcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { VOCAB = 11, CLASSES = 3, BATCH = 3, STEPS = 5, TGT = 4 };
+
+static glia_layer cnn_layers[4];
+
+/* Tiny manifests, one per family (dropout 0: the checks replay nothing). */
+static glia_manifest tiny_manifest(const char *task)
+{
+    glia_manifest m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.path, sizeof m.path, "tiny/%s.yaml", task);
+    snprintf(m.task, sizeof m.task, "%s", task);
+    if (strcmp(task, "image-classification") == 0) {
+        memset(cnn_layers, 0, sizeof cnn_layers);
+        m.input = (glia_shape3){1, 3, 3};
+        cnn_layers[0] = (glia_layer){.kind = GLIA_LAYER_FLATTEN, .name = "features.0"};
+        cnn_layers[1] = (glia_layer){.kind = GLIA_LAYER_LINEAR, .name = "features.1"};
+        cnn_layers[1].cfg.linear.in_features = 9;
+        cnn_layers[1].cfg.linear.out_features = 5;
+        cnn_layers[2] = (glia_layer){.kind = GLIA_LAYER_TANH, .name = "features.2"};
+        cnn_layers[3] = (glia_layer){.kind = GLIA_LAYER_LINEAR, .name = "classifier.0"};
+        cnn_layers[3].cfg.linear.in_features = 5;
+        cnn_layers[3].cfg.linear.out_features = CLASSES;
+        m.layers = cnn_layers;
+        m.nlayers = 4;
+    } else if (strcmp(task, "text-classification") == 0) {
+        m.text = (glia_textnet_config){.vocab_size = VOCAB,
+                                       .embedding_dim = 4,
+                                       .mode = GLIA_RNN_LSTM,
+                                       .hidden_size = 3,
+                                       .num_layers = 1,
+                                       .bidirectional = 1,
+                                       .pool = GLIA_RNN_POOL_MEAN,
+                                       .num_classes = CLASSES};
+        m.max_tokens = STEPS;
+    } else {
+        m.s2s = (glia_s2s_config){.vocab_size = VOCAB,
+                                  .d_model = 8,
+                                  .nhead = 2,
+                                  .dim_feedforward = 12,
+                                  .num_encoder_layers = 1,
+                                  .num_decoder_layers = 1,
+                                  .layer_norm_eps = 1e-5f,
+                                  .norm_first = 1,
+                                  .tie_embeddings = 1,
+                                  .max_positions = 12};
+        m.max_tokens = STEPS;
+    }
+    return m;
+}
+
+static const char *const tasks[] = {"image-classification", "text-classification", "translation"};
+
+/* A batch of every input kind at once: each family reads its own fields. */
+typedef struct {
+    float x[BATCH * 9];
+    int32_t ids[BATCH * STEPS], lengths[BATCH];
+    int32_t tgt[BATCH * TGT], tgt_lengths[BATCH];
+    int32_t labels[BATCH * TGT]; /* per row of logits */
+    glia_batch b;
+} tiny_batch;
+
+static void tiny_batch_fill(tiny_batch *t, glia_rng *rng)
+{
+    memset(t, 0, sizeof *t);
+    for (int i = 0; i < BATCH * 9; i++)
+        t->x[i] = glia_rng_uniform(rng) * 2.0f - 1.0f;
+    for (int i = 0; i < BATCH; i++) {
+        t->lengths[i] = STEPS - i; /* padded rows */
+        t->tgt_lengths[i] = TGT - i % 2;
+        for (int s = 0; s < t->lengths[i]; s++)
+            t->ids[i * STEPS + s] = 4 + (int32_t)glia_rng_below(rng, VOCAB - 4);
+        for (int s = 0; s < t->tgt_lengths[i]; s++)
+            t->tgt[i * TGT + s] = s == 0 ? 2 : 4 + (int32_t)glia_rng_below(rng, VOCAB - 4);
+    }
+    for (int i = 0; i < BATCH * TGT; i++)
+        t->labels[i] = (int32_t)glia_rng_below(rng, CLASSES);
+    t->b = (glia_batch){.n = BATCH,
+                        .x = t->x,
+                        .ids = t->ids,
+                        .lengths = t->lengths,
+                        .steps = STEPS,
+                        .tgt = t->tgt,
+                        .tgt_lengths = t->tgt_lengths,
+                        .tgt_steps = TGT};
+}
+
+/* The dropout stream of a training forward (the tiny models have none, but a training
+ * ctx draws from it all the same): replayed identically for every call. */
+static glia_rng *replayed(void)
+{
+    static glia_rng rng;
+    glia_rng_seed(&rng, 99);
+    return &rng;
+}
+
+static glia_model *tiny_model(const char *task, int grads)
+{
+    glia_err err = {0};
+    glia_manifest m = tiny_manifest(task);
+    glia_model *model = NULL;
+    ck_assert_msg(glia_model_new(&m, &model, &err) == GLIA_OK, "%s: %s", task, err.msg);
+    glia_rng rng;
+    glia_rng_seed(&rng, 7);
+    model->ops->reset(model, &rng);
+    if (grads)
+        ck_assert_msg(model->ops->enable_grads(model, &err) == GLIA_OK, "%s", err.msg);
+    return model;
+}
+
+static glia_model_ctx *training_ctx(const glia_model *model)
+{
+    glia_err err = {0};
+    glia_ctx_spec spec = {.max_batch = BATCH, .max_steps = STEPS, .max_tgt_steps = TGT, .training = 1};
+    glia_model_ctx *ctx = NULL;
+    ck_assert_msg(model->ops->ctx_new(model, &spec, &ctx, &err) == GLIA_OK, "%s", err.msg);
+    return ctx;
+}
+
+START_TEST(family_table)
+{
+    for (int i = 0; i < 3; i++) {
+        const glia_model_ops *ops = glia_model_family(tasks[i]);
+        ck_assert_ptr_nonnull(ops);
+        ck_assert_str_eq(ops->task, tasks[i]);
+        ck_assert_ptr_nonnull(strstr(glia_model_tasks(), tasks[i]));
+    }
+    ck_assert_ptr_null(glia_model_family("speech"));
+    ck_assert_ptr_null(glia_model_family(NULL));
+    glia_manifest m = tiny_manifest("image-classification");
+    snprintf(m.task, sizeof m.task, "speech");
+    glia_model *model = NULL;
+    glia_err err = {0};
+    ck_assert_int_eq(glia_model_new(&m, &model, &err), GLIA_EUNSUPPORTED);
+    ck_assert_ptr_null(model);
+    ck_assert_ptr_nonnull(strstr(err.msg, "speech"));
+}
+END_TEST
+
+/* ---- gradients through the interface ---- */
+
+typedef struct {
+    glia_model *model;
+    glia_model_ctx *ctx;
+    tiny_batch *t;
+} loss_state;
+
+static double interface_loss(void *user)
+{
+    loss_state *s = user;
+    const float *logits = NULL;
+    int rows = 0;
+    glia_err err = {0};
+    ck_assert_msg(s->model->ops->forward(s->model, s->ctx, &s->t->b, replayed(), &logits, &rows, &err) ==
+                      GLIA_OK,
+                  "%s", err.msg);
+    return glia_xent(logits, s->t->labels, rows, s->model->outputs, 0.1f, -1, NULL, NULL);
+}
+
+START_TEST(gradients_through_interface)
+{
+    const char *task = tasks[_i];
+    glia_model *model = tiny_model(task, 1);
+    glia_model_ctx *ctx = training_ctx(model);
+    glia_rng rng;
+    glia_rng_seed(&rng, 11);
+    tiny_batch t;
+    tiny_batch_fill(&t, &rng);
+    const float *logits = NULL;
+    int rows = 0;
+    glia_err err = {0};
+    ck_assert_int_eq(model->ops->forward(model, ctx, &t.b, replayed(), &logits, &rows, &err), GLIA_OK);
+    const int want =
+        strcmp(task, "translation") == 0 ? t.tgt_lengths[0] + t.tgt_lengths[1] + t.tgt_lengths[2] : BATCH;
+    ck_assert_int_eq(rows, want);
+    float *dlogits = calloc((size_t)rows * (size_t)model->outputs, sizeof(float));
+    glia_xent(logits, t.labels, rows, model->outputs, 0.1f, -1, dlogits, NULL);
+    glia_model_zero_grads(model);
+    model->ops->backward(model, ctx, dlogits);
+
+    loss_state s = {model, ctx, &t};
+    gc_opts o = gc_defaults();
+    o.step = 3e-3f;
+    o.allow_kinks = 1;
+    gc_result r = {0};
+    /* every 7th coordinate of every trainable parameter */
+    for (int p = 0; p < model->ntrainable; p++) {
+        const glia_param *prm = &model->trainable[p];
+        for (size_t e = (size_t)p % 7; e < prm->size; e += 7)
+            gc_check_coordinate(&r, &o, prm->value + e, prm->grad[e], interface_loss, &s, 1, prm->name, e);
+    }
+    gc_expect(&r, task);
+    ck_assert_msg(r.kinks * 10 <= r.checked_params, "%s: %zu kinks of %zu", task, r.kinks, r.checked_params);
+    free(dlogits);
+    model->ops->ctx_free(ctx);
+    glia_model_free(model);
+}
+END_TEST
+
+/* ---- replicas ---- */
+
+START_TEST(replica_shares_values_owns_grads)
+{
+    const char *task = tasks[_i];
+    glia_err err = {0};
+    glia_model *master = tiny_model(task, 1), *lane = NULL;
+    ck_assert_msg(master->ops->replica(master, &lane, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_ptr_eq(lane->values, master->values);
+    ck_assert_ptr_nonnull(lane->grads);
+    ck_assert_ptr_ne(lane->grads, master->grads);
+    ck_assert_uint_eq(lane->size, master->size);
+    glia_model_ctx *c1 = training_ctx(master), *c2 = training_ctx(lane);
+    glia_rng rng;
+    glia_rng_seed(&rng, 5);
+    tiny_batch t;
+    tiny_batch_fill(&t, &rng);
+    glia_model *both[2] = {master, lane};
+    glia_model_ctx *ctxs[2] = {c1, c2};
+    for (int k = 0; k < 2; k++) {
+        const float *logits = NULL;
+        int rows = 0;
+        ck_assert_int_eq(both[k]->ops->forward(both[k], ctxs[k], &t.b, replayed(), &logits, &rows, &err),
+                         GLIA_OK);
+        float *d = calloc((size_t)rows * (size_t)both[k]->outputs, sizeof(float));
+        glia_xent(logits, t.labels, rows, both[k]->outputs, 0.0f, -1, d, NULL);
+        glia_model_zero_grads(both[k]);
+        both[k]->ops->backward(both[k], ctxs[k], d);
+        free(d);
+    }
+    double norm = 0.0;
+    for (size_t e = 0; e < master->size; e++) {
+        ck_assert_msg(master->grads[e] == lane->grads[e], "%s: gradient %zu differs", task, e);
+        norm += fabs(master->grads[e]);
+    }
+    ck_assert(norm > 0.0);
+    master->ops->ctx_free(c1);
+    lane->ops->ctx_free(c2);
+    glia_model_free(lane); /* before its master */
+    glia_model_free(master);
+}
+END_TEST
+
+/* ---- a sequence model decoding in groups ---- */
+
+typedef struct {
+    int calls[8];
+} done_log;
+
+static void log_done(void *user, int i, const glia_sequence *seq)
+{
+    done_log *l = user;
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_lt(i, 8);
+    ck_assert_int_ge(seq->n, 0);
+    l->calls[i]++;
+}
+
+/* Decodes with a ctx of `rows` decoder rows; the sequences' ids are copied to kept before
+ * the ctx goes. */
+static void decode(glia_model *model, int rows, int beam, const int32_t *ids, const int32_t *lengths, int n,
+                   glia_sequence *seqs, int32_t (*kept)[16], done_log *log)
+{
+    glia_err err = {0};
+    glia_ctx_spec spec = {.max_batch = rows, .max_steps = STEPS, .max_beam = 4};
+    glia_model_ctx *ctx = NULL;
+    ck_assert_msg(model->ops->ctx_new(model, &spec, &ctx, &err) == GLIA_OK, "%s", err.msg);
+    glia_batch b = {.n = n, .ids = ids, .lengths = lengths, .steps = STEPS};
+    b.decode = (glia_decode_opts){beam, 6, 0.6f};
+    glia_prediction out = {.seqs = seqs, .on_done = log_done, .user = log};
+    ck_assert_msg(model->ops->predict(model, ctx, &b, &out, &err) == GLIA_OK, "%s", err.msg);
+    for (int i = 0; i < n; i++)
+        memcpy(kept[i], seqs[i].ids, sizeof(int32_t) * (size_t)seqs[i].n);
+    model->ops->ctx_free(ctx);
+}
+
+START_TEST(sequence_predict_in_groups)
+{
+    glia_model *model = tiny_model("translation", 0);
+    enum { N = 5 };
+    int32_t ids[N * STEPS] = {0}, lengths[N];
+    glia_rng rng;
+    glia_rng_seed(&rng, 3);
+    for (int i = 0; i < N; i++) {
+        lengths[i] = 2 + i % 3;
+        for (int s = 0; s < lengths[i]; s++)
+            ids[i * STEPS + s] = s == lengths[i] - 1 ? 3 : 4 + (int32_t)glia_rng_below(&rng, VOCAB - 4);
+    }
+    for (int beam = 1; beam <= 2; beam++) {
+        glia_sequence whole[N], groups[N];
+        int32_t whole_ids[N][16], group_ids[N][16];
+        done_log a = {{0}}, b = {{0}};
+        glia_err err = {0};
+        glia_ctx_spec spec = {.max_batch = 64, .max_steps = STEPS, .max_beam = 4};
+        glia_model_ctx *ctx = NULL;
+        ck_assert_int_eq(model->ops->ctx_new(model, &spec, &ctx, &err), GLIA_OK);
+        glia_batch bt = {.n = N, .ids = ids, .lengths = lengths, .steps = STEPS};
+        bt.decode = (glia_decode_opts){beam, 6, 0.6f};
+        glia_prediction out = {.seqs = whole, .on_done = log_done, .user = &a};
+        ck_assert_int_eq(model->ops->predict(model, ctx, &bt, &out, &err), GLIA_OK);
+        for (int i = 0; i < N; i++)
+            memcpy(whole_ids[i], whole[i].ids, sizeof(int32_t) * (size_t)whole[i].n);
+        model->ops->ctx_free(ctx);
+        /* 2 decoder rows: groups of 2 inputs (greedy) or 1 (beam 2) */
+        decode(model, 2, beam, ids, lengths, N, groups, group_ids, &b);
+        for (int i = 0; i < N; i++) {
+            ck_assert_int_eq(a.calls[i], 1);
+            ck_assert_int_eq(b.calls[i], 1);
+            ck_assert_int_eq(groups[i].n, whole[i].n);
+            ck_assert_int_eq(groups[i].finished, whole[i].finished);
+            /* every group's sequences were kept while later groups decoded */
+            ck_assert(memcmp(group_ids[i], whole_ids[i], sizeof(int32_t) * (size_t)whole[i].n) == 0);
+            ck_assert(fabs(groups[i].score - whole[i].score) < 1e-4);
+        }
+    }
+    /* a beam larger than the ctx allows is refused, not overflowed */
+    glia_err err = {0};
+    glia_ctx_spec spec = {.max_batch = 8, .max_steps = STEPS, .max_beam = 2};
+    glia_model_ctx *ctx = NULL;
+    ck_assert_int_eq(model->ops->ctx_new(model, &spec, &ctx, &err), GLIA_OK);
+    glia_sequence seqs[N];
+    glia_batch bt = {.n = N, .ids = ids, .lengths = lengths, .steps = STEPS};
+    bt.decode = (glia_decode_opts){3, 6, 0.6f};
+    glia_prediction out = {.seqs = seqs};
+    ck_assert_int_eq(model->ops->predict(model, ctx, &bt, &out, &err), GLIA_EINVAL);
+    model->ops->ctx_free(ctx);
+    glia_model_free(model);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, family_table);
+    tcase_add_loop_test(tc, gradients_through_interface, 0, 3);
+    tcase_add_loop_test(tc, replica_shares_values_owns_grads, 0, 3);
+    tcase_add_test(tc, sequence_predict_in_groups);
+    suite_add_tcase(s, tc);
+    return glia_check_run(s);
+}

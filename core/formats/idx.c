@@ -147,163 +147,154 @@ static const char *cut_note(const src *s)
     return s->z_cut ? " (the gzip stream is cut short)" : "";
 }
 
-glia_status glia_idx_load(const char *path, glia_idx *out, glia_err *err)
+/* Opens path for reading through s, decompressing when it starts with the gzip magic. */
+static glia_status src_open(src *s, const char *path, glia_err *err)
 {
-    src s = {0};
-    glia_idx idx = {0};
-    unsigned char hdr[4 + 4 * GLIA_IDX_MAX_DIMS];
-    size_t avail = 0, got = 0;
-    glia_status rc;
-
-    memset(out, 0, sizeof *out);
+    size_t avail = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
                             strerror(errno));
-    s.f = fdopen(fd, "rb");
-    if (!s.f) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot open: %s", path, strerror(errno));
+    s->f = fdopen(fd, "rb");
+    if (!s->f) {
+        glia_status rc = glia_err_set(err, GLIA_EIO, "%s: cannot open: %s", path, strerror(errno));
         close(fd);
-        goto fail;
+        return rc;
     }
-    s.in = malloc(IN_CHUNK);
-    if (!s.in) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for the read buffer", path);
-        goto fail;
-    }
-    if ((rc = src_fill(&s, path, &avail, err)))
-        goto fail;
-    if (avail >= 2 && s.in[0] == 0x1f && s.in[1] == 0x8b) {
-        s.gz = true;
-        s.zs.zalloc = z_alloc;
-        s.zs.zfree = z_free;
-        int zr = inflateInit2(&s.zs, 15 + 16); /* 15-bit window, gzip wrapper only */
-        if (zr != Z_OK) {
-            rc = glia_err_set(err, zr == Z_MEM_ERROR ? GLIA_ENOMEM : GLIA_EFORMAT,
-                              "%s: cannot start gzip decompression: %s", path, zError(zr));
-            goto fail;
-        }
-        s.z_ready = true;
-    }
+    if (!(s->in = malloc(IN_CHUNK)))
+        return glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for the read buffer", path);
+    glia_status rc = src_fill(s, path, &avail, err);
+    if (rc || avail < 2 || s->in[0] != 0x1f || s->in[1] != 0x8b)
+        return rc;
+    s->gz = true;
+    s->zs.zalloc = z_alloc;
+    s->zs.zfree = z_free;
+    int zr = inflateInit2(&s->zs, 15 + 16); /* 15-bit window, gzip wrapper only */
+    if (zr != Z_OK)
+        return glia_err_set(err, zr == Z_MEM_ERROR ? GLIA_ENOMEM : GLIA_EFORMAT,
+                            "%s: cannot start gzip decompression: %s", path, zError(zr));
+    s->z_ready = true;
+    return GLIA_OK;
+}
 
-    /* ---- header: everything is checked before the payload is allocated ---- */
-    if ((rc = src_read(&s, path, hdr, 4, &got, err)))
-        goto fail;
-    if (got == 0 && !s.z_cut) {
-        rc = glia_err_set(err, GLIA_EFORMAT, "%s: empty file, not an IDX file", path);
-        goto fail;
-    }
-    if (got < 4) {
-        rc = glia_err_set(err, GLIA_EFORMAT, "%s: truncated header: expected 4 magic bytes, found %zu%s",
-                          path, got, cut_note(&s));
-        goto fail;
-    }
-    if (hdr[0] != 0 || hdr[1] != 0) {
-        rc = glia_err_set(err, GLIA_EFORMAT,
-                          "%s: not an IDX file: magic starts %02x %02x, expected 00 00 (type, ndim)", path,
-                          hdr[0], hdr[1]);
-        goto fail;
-    }
-    if (hdr[2] != 0x08) {
-        rc =
-            glia_err_set(err, GLIA_EUNSUPPORTED,
-                         "%s: element type 0x%02X (%s) is not supported; glia reads unsigned-byte (0x08) IDX "
-                         "files only",
-                         path, hdr[2], type_name(hdr[2]));
-        goto fail;
-    }
-    if (hdr[3] == 0 || hdr[3] > GLIA_IDX_MAX_DIMS) {
-        rc = glia_err_set(err, hdr[3] == 0 ? GLIA_EFORMAT : GLIA_EUNSUPPORTED,
-                          "%s: %u dimensions; glia reads IDX files with 1 to %d", path, hdr[3],
-                          GLIA_IDX_MAX_DIMS);
-        goto fail;
-    }
-    idx.ndim = hdr[3];
-    size_t dims_len = 4 * (size_t)idx.ndim;
-    if ((rc = src_read(&s, path, hdr + 4, dims_len, &got, err)))
-        goto fail;
-    if (got < dims_len) {
-        rc = glia_err_set(err, GLIA_EFORMAT,
-                          "%s: truncated header: expected %zu bytes of dimensions, found %zu%s", path,
-                          dims_len, got, cut_note(&s));
-        goto fail;
-    }
-    size_t total = 1;
+static void src_close(src *s)
+{
+    if (s->z_ready)
+        inflateEnd(&s->zs);
+    free(s->in);
+    if (s->f)
+        fclose(s->f);
+}
+
+/* The magic (type, ndim) and the dimensions into idx; *total: the payload's bytes. Everything
+ * is checked before the payload is allocated. */
+static glia_status read_header(src *s, const char *path, glia_idx *idx, size_t *total, glia_err *err)
+{
+    unsigned char hdr[4 + 4 * GLIA_IDX_MAX_DIMS];
+    size_t got = 0;
+    glia_status rc = src_read(s, path, hdr, 4, &got, err);
+    if (rc)
+        return rc;
+    if (got == 0 && !s->z_cut)
+        return glia_err_set(err, GLIA_EFORMAT, "%s: empty file, not an IDX file", path);
+    if (got < 4)
+        return glia_err_set(err, GLIA_EFORMAT, "%s: truncated header: expected 4 magic bytes, found %zu%s",
+                            path, got, cut_note(s));
+    if (hdr[0] != 0 || hdr[1] != 0)
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s: not an IDX file: magic starts %02x %02x, expected 00 00 (type, ndim)", path,
+                            hdr[0], hdr[1]);
+    if (hdr[2] != 0x08)
+        return glia_err_set(err, GLIA_EUNSUPPORTED,
+                            "%s: element type 0x%02X (%s) is not supported; glia reads unsigned-byte (0x08) "
+                            "IDX files only",
+                            path, hdr[2], type_name(hdr[2]));
+    if (hdr[3] == 0 || hdr[3] > GLIA_IDX_MAX_DIMS)
+        return glia_err_set(err, hdr[3] == 0 ? GLIA_EFORMAT : GLIA_EUNSUPPORTED,
+                            "%s: %u dimensions; glia reads IDX files with 1 to %d", path, hdr[3],
+                            GLIA_IDX_MAX_DIMS);
+    idx->ndim = hdr[3];
+    size_t dims_len = 4 * (size_t)idx->ndim;
+    if ((rc = src_read(s, path, hdr + 4, dims_len, &got, err)))
+        return rc;
+    if (got < dims_len)
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s: truncated header: expected %zu bytes of dimensions, found %zu%s", path,
+                            dims_len, got, cut_note(s));
+    *total = 1;
     bool too_big = false;
-    for (int i = 0; i < idx.ndim; i++) {
+    for (int i = 0; i < idx->ndim; i++) {
         const unsigned char *p = hdr + 4 + 4 * i;
         uint32_t d = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-        if (d == 0) {
-            rc = glia_err_set(err, GLIA_EFORMAT, "%s: dimension %d is 0", path, i);
-            goto fail;
-        }
-        idx.dims[i] = d;
+        if (d == 0)
+            return glia_err_set(err, GLIA_EFORMAT, "%s: dimension %d is 0", path, i);
+        idx->dims[i] = d;
         /* Dividing first keeps the product from overflowing whatever the dims are. */
-        if (!too_big && d > GLIA_IDX_MAX_BYTES / total)
+        if (!too_big && d > GLIA_IDX_MAX_BYTES / *total)
             too_big = true;
         else if (!too_big)
-            total *= d;
+            *total *= d;
     }
     if (too_big) {
         char shape[64] = "";
-        for (int i = 0; i < idx.ndim; i++) {
+        for (int i = 0; i < idx->ndim; i++) {
             size_t l = strlen(shape);
-            snprintf(shape + l, sizeof shape - l, "%s%u", i ? " x " : "", idx.dims[i]);
+            snprintf(shape + l, sizeof shape - l, "%s%u", i ? " x " : "", idx->dims[i]);
         }
-        rc = glia_err_set(err, GLIA_EFORMAT, "%s: dimensions %s exceed the %zu-byte (1 GiB) limit", path,
-                          shape, (size_t)GLIA_IDX_MAX_BYTES);
-        goto fail;
+        return glia_err_set(err, GLIA_EFORMAT, "%s: dimensions %s exceed the %zu-byte (1 GiB) limit", path,
+                            shape, (size_t)GLIA_IDX_MAX_BYTES);
     }
+    return GLIA_OK;
+}
 
-    /* ---- payload: exactly total bytes, then the end of the data ---- */
-    idx.data = malloc(total);
-    if (!idx.data) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %zu bytes of data", path, total);
-        goto fail;
-    }
-    idx.size = total;
-    if ((rc = src_read(&s, path, idx.data, total, &got, err)))
-        goto fail;
-    if (got < total) {
-        rc = glia_err_set(err, GLIA_EFORMAT, "%s: truncated: expected %zu bytes of data, found %zu%s", path,
-                          total, got, cut_note(&s));
-        goto fail;
-    }
+/* Exactly total bytes into idx->data (allocated here), then the end of the data. */
+static glia_status read_payload(src *s, const char *path, glia_idx *idx, size_t total, glia_err *err)
+{
+    size_t got = 0;
+    if (!(idx->data = malloc(total)))
+        return glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %zu bytes of data", path, total);
+    idx->size = total;
+    glia_status rc = src_read(s, path, idx->data, total, &got, err);
+    if (rc)
+        return rc;
+    if (got < total)
+        return glia_err_set(err, GLIA_EFORMAT, "%s: truncated: expected %zu bytes of data, found %zu%s", path,
+                            total, got, cut_note(s));
     size_t trailing = 0;
     unsigned char scratch[4096];
     do {
-        if ((rc = src_read(&s, path, scratch, sizeof scratch, &got, err)))
-            goto fail;
+        if ((rc = src_read(s, path, scratch, sizeof scratch, &got, err)))
+            return rc;
         trailing += got;
     } while (got == sizeof scratch && trailing < TRAILING_COUNT_MAX);
-    if (trailing > 0) {
-        rc = glia_err_set(err, GLIA_EFORMAT, "%s: %s%zu unexpected bytes after the %zu bytes of data", path,
-                          trailing >= TRAILING_COUNT_MAX ? "at least " : "", trailing, total);
-        goto fail;
-    }
-    if (s.z_cut) {
-        /* All the data arrived but the CRC and length trailer did not: it cannot be verified. */
-        rc = glia_err_set(err, GLIA_EFORMAT,
-                          "%s: truncated gzip stream: the data is complete but its CRC trailer is missing",
-                          path);
-        goto fail;
-    }
+    if (trailing > 0)
+        return glia_err_set(err, GLIA_EFORMAT, "%s: %s%zu unexpected bytes after the %zu bytes of data", path,
+                            trailing >= TRAILING_COUNT_MAX ? "at least " : "", trailing, total);
+    if (s->z_cut) /* all the data arrived but the CRC and length trailer did not: it cannot be verified */
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s: truncated gzip stream: the data is complete but its CRC trailer is missing",
+                            path);
+    return GLIA_OK;
+}
 
-    if (s.z_ready)
-        inflateEnd(&s.zs);
-    free(s.in);
-    fclose(s.f);
+glia_status glia_idx_load(const char *path, glia_idx *out, glia_err *err)
+{
+    src s = {0};
+    glia_idx idx = {0};
+    size_t total = 0;
+    memset(out, 0, sizeof *out);
+    glia_status rc = src_open(&s, path, err);
+    if (rc == GLIA_OK)
+        rc = read_header(&s, path, &idx, &total, err);
+    if (rc == GLIA_OK)
+        rc = read_payload(&s, path, &idx, total, err);
+    src_close(&s);
+    if (rc != GLIA_OK) {
+        free(idx.data);
+        return rc;
+    }
     *out = idx;
     return GLIA_OK;
-
-fail:
-    free(idx.data);
-    if (s.z_ready)
-        inflateEnd(&s.zs);
-    free(s.in);
-    if (s.f)
-        fclose(s.f);
-    return rc;
 }
 
 void glia_idx_free(glia_idx *idx)

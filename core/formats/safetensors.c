@@ -373,28 +373,108 @@ static glia_status too_short(size_t len, glia_err *err)
         "file is %zu bytes, shorter than the 8-byte header length every safetensors file starts with", len);
 }
 
-static glia_status parse(const unsigned char *buf, size_t len, glia_st_file **out, glia_err *err)
+/* The 8-byte little-endian header length, checked against the limit and the file. */
+static glia_status header_length(const unsigned char *buf, size_t len, uint64_t *hlen, glia_err *err)
 {
-    json_t *root = NULL;
-    glia_st_file *f = NULL;
-    glia_status rc;
-    const char *key;
-    json_t *val, *meta = NULL;
-
     if (len < 8)
         return too_short(len, err);
-    uint64_t hlen = load_u64le(buf);
+    *hlen = load_u64le(buf);
     /* Oversized first: a garbage length is usually both, and "oversized" says more. */
-    if (hlen > GLIA_ST_MAX_HEADER)
+    if (*hlen > GLIA_ST_MAX_HEADER)
         return glia_err_set(err, GLIA_EFORMAT,
                             "header length %" PRIu64 " exceeds the %u-byte limit (oversized header, or not a "
                             "safetensors file)",
-                            hlen, GLIA_ST_MAX_HEADER);
-    if (hlen > len - 8)
+                            *hlen, GLIA_ST_MAX_HEADER);
+    if (*hlen > len - 8)
         return glia_err_set(err, GLIA_EFORMAT,
                             "header length %" PRIu64
                             " but only %zu bytes follow the length field (truncated file)",
-                            hlen, len - 8);
+                            *hlen, len - 8);
+    return GLIA_OK;
+}
+
+/* What the descriptor block needs: tensors, metadata pairs (every value a string) and the
+ * bytes of every name; *meta is the __metadata__ object or NULL. */
+static glia_status measure(json_t *root, json_t **meta, size_t *count, size_t *nmeta, size_t *strbytes,
+                           glia_err *err)
+{
+    const char *key;
+    json_t *val;
+    *meta = NULL;
+    *count = *nmeta = *strbytes = 0;
+    json_object_foreach(root, key, val)
+    {
+        if (strcmp(key, METADATA_KEY) == 0) {
+            *meta = val;
+            continue;
+        }
+        (*count)++;
+        *strbytes += strlen(key) + 1;
+    }
+    if (!*meta)
+        return GLIA_OK;
+    if (!json_is_object(*meta))
+        return glia_err_set(err, GLIA_EFORMAT, METADATA_KEY " is %s, not an object of strings",
+                            json_kind(*meta));
+    json_object_foreach(*meta, key, val)
+    {
+        if (!json_is_string(val))
+            return glia_err_set(err, GLIA_EFORMAT, METADATA_KEY " key '%.160s' holds %s, not a string", key,
+                                json_kind(val));
+        (*nmeta)++;
+        *strbytes += strlen(key) + 1 + json_string_length(val) + 1;
+    }
+    return GLIA_OK;
+}
+
+/* Fills f's descriptors (validating each entry against the data), its metadata, and both
+ * orders (by offset, checked to tile the data; by name, for lookups). */
+static glia_status fill(glia_st_file *f, json_t *root, json_t *meta, char *sp, const unsigned char *data,
+                        size_t data_len, glia_err *err)
+{
+    const char *key;
+    json_t *val;
+    size_t i = 0;
+    json_object_foreach(root, key, val)
+    {
+        if (strcmp(key, METADATA_KEY) == 0)
+            continue;
+        glia_st_tensor *t = &f->tensors[i++];
+        t->name = copy_str(&sp, key);
+        glia_status rc = parse_entry(t, val, data, data_len, err);
+        if (rc != GLIA_OK)
+            return rc;
+    }
+    const size_t count = i;
+    i = 0;
+    if (meta) {
+        json_object_foreach(meta, key, val)
+        {
+            f->meta[i++] = copy_str(&sp, key);
+            f->meta[i++] = copy_str(&sp, json_string_value(val));
+        }
+    }
+    if (count > 1)
+        qsort(f->tensors, count, sizeof *f->tensors, cmp_by_offset);
+    glia_status rc = check_tiling(f, data, data_len, err);
+    if (rc != GLIA_OK)
+        return rc;
+    for (i = 0; i < count; i++)
+        f->by_name[i] = &f->tensors[i];
+    if (count > 1)
+        qsort(f->by_name, count, sizeof *f->by_name, cmp_by_name);
+    return GLIA_OK;
+}
+
+static glia_status parse(const unsigned char *buf, size_t len, glia_st_file **out, glia_err *err)
+{
+    json_t *root = NULL, *meta = NULL;
+    glia_st_file *f = NULL;
+    uint64_t hlen = 0;
+    size_t count = 0, nmeta = 0, strbytes = 0;
+    glia_status rc = header_length(buf, len, &hlen, err);
+    if (rc != GLIA_OK)
+        return rc;
     const unsigned char *data = buf + 8 + hlen;
     size_t data_len = len - 8 - (size_t)hlen;
 
@@ -409,72 +489,16 @@ static glia_status parse(const unsigned char *buf, size_t len, glia_st_file **ou
         rc = glia_err_set(err, GLIA_EFORMAT, "header is %s, not a JSON object", json_kind(root));
         goto fail;
     }
-
     /* Size the block first; values are validated while it is filled. */
-    size_t count = 0, nmeta = 0, strbytes = 0;
-    json_object_foreach(root, key, val)
-    {
-        if (strcmp(key, METADATA_KEY) == 0) {
-            meta = val;
-            continue;
-        }
-        count++;
-        strbytes += strlen(key) + 1;
-    }
-    if (meta) {
-        if (!json_is_object(meta)) {
-            rc = glia_err_set(err, GLIA_EFORMAT, METADATA_KEY " is %s, not an object of strings",
-                              json_kind(meta));
-            goto fail;
-        }
-        json_object_foreach(meta, key, val)
-        {
-            if (!json_is_string(val)) {
-                rc = glia_err_set(err, GLIA_EFORMAT, METADATA_KEY " key '%.160s' holds %s, not a string", key,
-                                  json_kind(val));
-                goto fail;
-            }
-            nmeta++;
-            strbytes += strlen(key) + 1 + json_string_length(val) + 1;
-        }
-    }
-
+    if ((rc = measure(root, &meta, &count, &nmeta, &strbytes, err)))
+        goto fail;
     char *sp;
-    f = alloc_file(count, nmeta, strbytes, &sp);
-    if (!f) {
+    if (!(f = alloc_file(count, nmeta, strbytes, &sp))) {
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu tensor descriptors", count);
         goto fail;
     }
-    size_t i = 0;
-    json_object_foreach(root, key, val)
-    {
-        if (strcmp(key, METADATA_KEY) == 0)
-            continue;
-        glia_st_tensor *t = &f->tensors[i++];
-        t->name = copy_str(&sp, key);
-        rc = parse_entry(t, val, data, data_len, err);
-        if (rc != GLIA_OK)
-            goto fail;
-    }
-    i = 0;
-    if (meta) {
-        json_object_foreach(meta, key, val)
-        {
-            f->meta[i++] = copy_str(&sp, key);
-            f->meta[i++] = copy_str(&sp, json_string_value(val));
-        }
-    }
-
-    if (count > 1)
-        qsort(f->tensors, count, sizeof *f->tensors, cmp_by_offset);
-    rc = check_tiling(f, data, data_len, err);
-    if (rc != GLIA_OK)
+    if ((rc = fill(f, root, meta, sp, data, data_len, err)))
         goto fail;
-    for (i = 0; i < count; i++)
-        f->by_name[i] = &f->tensors[i];
-    if (count > 1)
-        qsort(f->by_name, count, sizeof *f->by_name, cmp_by_name);
-
     json_decref(root);
     *out = f;
     return GLIA_OK;

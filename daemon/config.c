@@ -240,102 +240,113 @@ static glia_status parse_log(glia_yaml *y, yaml_node_t *map, config *c, glia_err
                            s);
 }
 
-glia_status config_load(const char *path, config *c, glia_err *err)
+/* An optional size (e.g. "8MiB", "512KiB", "1MB" or bytes) at n.key, from min to max
+ * (range says so in words for the message). */
+static glia_status opt_size(glia_yaml *y, yaml_node_t *n, const char *what, const char *key, long min,
+                            long max, const char *range, long *out, glia_err *err)
+{
+    yaml_node_t *v = glia_yaml_get(y, n, key);
+    const char *s;
+    char name[64];
+    if (!v)
+        return GLIA_OK;
+    snprintf(name, sizeof name, "%s.%s", what, key);
+    glia_status rc = glia_yaml_string(y, v, name, &s, err);
+    if (rc)
+        return rc;
+    long bytes = parse_size(s);
+    if (bytes < min || bytes > max)
+        return glia_yaml_error(y, v, GLIA_EINVAL, err, "%s: '%s' is not a size from %s", name, s, range);
+    *out = bytes;
+    return GLIA_OK;
+}
+
+static glia_status parse_training(glia_yaml *y, yaml_node_t *n, config *c, glia_err *err)
+{
+    static const char *const keys[] = {"threads", "nice", "max_queued", "max_dataset", NULL};
+    glia_status rc;
+    if ((rc = glia_yaml_check_keys(y, n, "training", keys, err)) ||
+        (rc = opt_int(y, n, "training", "threads", 1, 64, &c->train_threads, err)) ||
+        (rc = opt_int(y, n, "training", "nice", 0, 19, &c->train_nice, err)) ||
+        (rc = opt_int(y, n, "training", "max_queued", 1, 10000, &c->train_max_queued, err)))
+        return rc;
+    return opt_size(y, n, "training", "max_dataset", 1024, 64L << 30, "1KiB to 64GiB (e.g. 256MiB)",
+                    &c->max_dataset_bytes, err);
+}
+
+static glia_status parse_auth(glia_yaml *y, yaml_node_t *n, config *c, glia_err *err)
+{
+    static const char *const keys[] = {"admin_token_file", "inference_token_file", NULL};
+    yaml_node_t *v;
+    glia_status rc = glia_yaml_check_keys(y, n, "auth", keys, err);
+    if (rc == GLIA_OK && (v = glia_yaml_get(y, n, "admin_token_file")))
+        rc = path_value(y, v, "auth.admin_token_file", c, 1, c->admin_token_file, err);
+    if (rc == GLIA_OK && (v = glia_yaml_get(y, n, "inference_token_file")))
+        rc = path_value(y, v, "auth.inference_token_file", c, 1, c->inference_token_file, err);
+    return rc;
+}
+
+/* Every section of a loaded file, in the order the file format documents them. */
+static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_err *err)
 {
     static const char *const top[] = {
         "listen",    "workers", "queue", "batching", "limits", "drain_timeout_ms", "blas_threads", "models",
         "state_dir", "auth",    "log",   "training", NULL};
     static const char *const queue_keys[] = {"length", "timeout_ms", NULL};
     static const char *const batch_keys[] = {"max_size", "max_wait_us", NULL};
-    static const char *const train_keys[] = {"threads", "nice", "max_queued", "max_dataset", NULL};
     static const char *const limit_keys[] = {"body", NULL};
-    static const char *const auth_keys[] = {"admin_token_file", "inference_token_file", NULL};
-    glia_yaml y;
+    yaml_node_t *n;
     glia_status rc;
-    yaml_node_t *root, *n, *v;
+    if ((rc = glia_yaml_check_keys(y, root, "config", top, err)))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "listen")) && (rc = parse_listen(y, n, c, err)))
+        return rc;
+    if ((rc = opt_int(y, root, NULL, "workers", 0, 256, &c->workers, err)) ||
+        (rc = opt_int(y, root, NULL, "drain_timeout_ms", 0, 3600000, &c->drain_timeout_ms, err)) ||
+        (rc = opt_int(y, root, NULL, "blas_threads", 1, 256, &c->blas_threads, err)))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "queue")) &&
+        ((rc = glia_yaml_check_keys(y, n, "queue", queue_keys, err)) ||
+         (rc = opt_int(y, n, "queue", "length", 1, 1000000, &c->queue_length, err)) ||
+         (rc = opt_int(y, n, "queue", "timeout_ms", 1, 3600000, &c->request_timeout_ms, err))))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "training")) && (rc = parse_training(y, n, c, err)))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "batching")) &&
+        ((rc = glia_yaml_check_keys(y, n, "batching", batch_keys, err)) ||
+         (rc = opt_int(y, n, "batching", "max_size", 1, 4096, &c->batch_max_size, err)) ||
+         (rc = opt_int(y, n, "batching", "max_wait_us", 0, 1000000, &c->batch_max_wait_us, err))))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "limits")) &&
+        ((rc = glia_yaml_check_keys(y, n, "limits", limit_keys, err)) ||
+         (rc = opt_size(y, n, "limits", "body", BODY_MIN, BODY_MAX,
+                        "1KiB to 1GiB (e.g. 8MiB, 512KiB, 1MB, or bytes)", &c->body_limit, err))))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "models")) && (rc = parse_models(y, n, c, err)))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "state_dir")) &&
+        (rc = path_value(y, n, "state_dir", c, 0, c->state_dir, err)))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "auth")) && (rc = parse_auth(y, n, c, err)))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "log")) && (rc = parse_log(y, n, c, err)))
+        return rc;
+    return GLIA_OK;
+}
+
+glia_status config_load(const char *path, config *c, glia_err *err)
+{
+    glia_yaml y;
     config_defaults(c);
     if (snprintf(c->path, sizeof c->path, "%s", path) >= (int)sizeof c->path)
         return glia_err_set(err, GLIA_EINVAL, "%.64s...: the config path is longer than %d bytes", path,
                             CONFIG_PATH_MAX - 1);
-    if ((rc = glia_yaml_load_file(path, &y, err)))
+    glia_status rc = glia_yaml_load_file(path, &y, err);
+    if (rc)
         return rc;
-    root = glia_yaml_root(&y);
-    if (!root) /* an empty file: all defaults */
-        goto out;
-    if ((rc = glia_yaml_check_keys(&y, root, "config", top, err)))
-        goto out;
-    if ((n = glia_yaml_get(&y, root, "listen")) && (rc = parse_listen(&y, n, c, err)))
-        goto out;
-    if ((rc = opt_int(&y, root, NULL, "workers", 0, 256, &c->workers, err)) ||
-        (rc = opt_int(&y, root, NULL, "drain_timeout_ms", 0, 3600000, &c->drain_timeout_ms, err)) ||
-        (rc = opt_int(&y, root, NULL, "blas_threads", 1, 256, &c->blas_threads, err)))
-        goto out;
-    if ((n = glia_yaml_get(&y, root, "queue")) &&
-        ((rc = glia_yaml_check_keys(&y, n, "queue", queue_keys, err)) ||
-         (rc = opt_int(&y, n, "queue", "length", 1, 1000000, &c->queue_length, err)) ||
-         (rc = opt_int(&y, n, "queue", "timeout_ms", 1, 3600000, &c->request_timeout_ms, err))))
-        goto out;
-    if ((n = glia_yaml_get(&y, root, "training")) &&
-        ((rc = glia_yaml_check_keys(&y, n, "training", train_keys, err)) ||
-         (rc = opt_int(&y, n, "training", "threads", 1, 64, &c->train_threads, err)) ||
-         (rc = opt_int(&y, n, "training", "nice", 0, 19, &c->train_nice, err)) ||
-         (rc = opt_int(&y, n, "training", "max_queued", 1, 10000, &c->train_max_queued, err))))
-        goto out;
-    if ((n = glia_yaml_get(&y, root, "training")) && (v = glia_yaml_get(&y, n, "max_dataset"))) {
-        const char *s;
-        if ((rc = glia_yaml_string(&y, v, "training.max_dataset", &s, err)))
-            goto out;
-        long bytes = parse_size(s);
-        if (bytes < 1024 || bytes > (64L << 30)) {
-            rc = glia_yaml_error(&y, v, GLIA_EINVAL, err,
-                                 "training.max_dataset: '%s' is not a size from 1KiB to 64GiB (e.g. 256MiB)",
-                                 s);
-            goto out;
-        }
-        c->max_dataset_bytes = bytes;
-    }
-    if ((n = glia_yaml_get(&y, root, "batching")) &&
-        ((rc = glia_yaml_check_keys(&y, n, "batching", batch_keys, err)) ||
-         (rc = opt_int(&y, n, "batching", "max_size", 1, 4096, &c->batch_max_size, err)) ||
-         (rc = opt_int(&y, n, "batching", "max_wait_us", 0, 1000000, &c->batch_max_wait_us, err))))
-        goto out;
-    if ((n = glia_yaml_get(&y, root, "limits"))) {
-        const char *s;
-        if ((rc = glia_yaml_check_keys(&y, n, "limits", limit_keys, err)))
-            goto out;
-        if ((v = glia_yaml_get(&y, n, "body"))) {
-            if ((rc = glia_yaml_string(&y, v, "limits.body", &s, err)))
-                goto out;
-            long bytes = parse_size(s);
-            if (bytes < BODY_MIN || bytes > BODY_MAX) {
-                rc = glia_yaml_error(
-                    &y, v, GLIA_EINVAL, err,
-                    "limits.body: '%s' is not a size from 1KiB to 1GiB (e.g. 8MiB, 512KiB, 1MB, "
-                    "or bytes)",
-                    s);
-                goto out;
-            }
-            c->body_limit = bytes;
-        }
-    }
-    if ((n = glia_yaml_get(&y, root, "models")) && (rc = parse_models(&y, n, c, err)))
-        goto out;
-    if ((n = glia_yaml_get(&y, root, "state_dir")) &&
-        (rc = path_value(&y, n, "state_dir", c, 0, c->state_dir, err)))
-        goto out;
-    if ((n = glia_yaml_get(&y, root, "auth"))) {
-        if ((rc = glia_yaml_check_keys(&y, n, "auth", auth_keys, err)))
-            goto out;
-        if ((v = glia_yaml_get(&y, n, "admin_token_file")) &&
-            (rc = path_value(&y, v, "auth.admin_token_file", c, 1, c->admin_token_file, err)))
-            goto out;
-        if ((v = glia_yaml_get(&y, n, "inference_token_file")) &&
-            (rc = path_value(&y, v, "auth.inference_token_file", c, 1, c->inference_token_file, err)))
-            goto out;
-    }
-    if ((n = glia_yaml_get(&y, root, "log")) && (rc = parse_log(&y, n, c, err)))
-        goto out;
-out:
+    yaml_node_t *root = glia_yaml_root(&y);
+    if (root) /* else an empty file: all defaults */
+        rc = parse_root(&y, root, c, err);
     glia_yaml_free(&y);
     if (rc)
         config_free(c);

@@ -55,7 +55,8 @@ else
 fi
 
 # Without one of the bundles the same check fails and names it.
-last=${models[${#models[@]} - 1]:-}
+last=
+[ "${#models[@]}" -gt 0 ] && last=${models[${#models[@]} - 1]}
 if [ -n "$last" ] && mv "$root$models_dir/$last" "$tmp/moved-away"; then
   out=$("$root$gliad" --config "$check_config" --check 2>&1)
   status=$?

@@ -13,14 +13,9 @@ root=${GLIA_SOURCE_ROOT:-.}
 bundle=$root/models/fashion-cnn
 tmp=$(mktemp -d /tmp/glia-test-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
 echo "1..18"
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
-  for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
+# shellcheck source=tests/support/tap.sh
+. "$(dirname "$0")/../support/tap.sh"
 # expect NAME WANT_EXIT PATTERN CMD...: exit status and a pattern in stdout+stderr
 expect() {
   local name=$1 want=$2 pattern=$3

@@ -140,6 +140,20 @@ class Daemon:
         return rc
 
 
+def worker_taken(d, threads):
+    """Polls /metrics until a worker runs a batch, so that a request is known to be inside the
+    daemon rather than still on its way: on a slow machine a client thread may not even have
+    connected yet. Gives up once every client thread has finished (nothing will ever run) or
+    after 3000 polls, a bound on the loop, not on the daemon's speed. True once busy."""
+    for _ in range(3000):
+        if "glia_inference_workers_busy 1" in d.request("GET", "/metrics")[2].decode():
+            return True
+        if not any(t.is_alive() for t in threads):
+            return False
+        time.sleep(0.01)
+    return False
+
+
 def is_problem(status, h, body, want):
     return (status == want and h.get("content-type", "").startswith("application/problem+json") and
             isinstance(body, dict) and body.get("status") == want and body.get("detail") and body.get("title"))
@@ -327,28 +341,25 @@ def main():
               statuses)
         t = threading.Thread(target=heavy)
         t.start()
-        busy = False
-        for _ in range(500):  # until the single worker has taken the heavy request
-            busy = "glia_inference_workers_busy 1" in d.request("GET", "/metrics")[2].decode()
-            if busy:
-                break
-            time.sleep(0.01)
+        busy = worker_taken(d, [t])  # the single worker holds the heavy request
         r = d.json("POST", "/v1/predict", body, {"X-Request-Timeout-Ms": "1"})
         t.join()
         check("deadline passed in the queue: 504, not run", busy and is_problem(*r, 504) and
               "not run" in r[2]["detail"], r)
 
-        # SIGTERM drains in-flight work
+        # SIGTERM drains in-flight work. The signal goes only once a worker runs a request: sent
+        # earlier (a fixed sleep is not enough on a slow machine), it finds nothing in flight and
+        # both requests, arriving while gliad drains, are rightly refused with 503.
         statuses.clear()
         threads = [threading.Thread(target=heavy) for _ in range(2)]
         for t in threads:
             t.start()
-        time.sleep(0.1)
+        busy = worker_taken(d, threads)
         d.proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join()
         rc = d.stop()
-        check("SIGTERM drains in-flight requests (%s) and exits 0" % statuses, rc == 0 and 200 in statuses,
+        check("SIGTERM drains in-flight requests (%s) and exits 0" % statuses, busy and rc == 0 and 200 in statuses,
               d.text()[-1500:])
 
         # systemd's notify protocol: READY=1 once listening, RELOADING=1/READY=1 around SIGHUP, STOPPING=1

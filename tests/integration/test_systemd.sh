@@ -8,7 +8,8 @@ gliad=$2
 tmp=$(mktemp -d /tmp/glia-test-systemd-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 echo "1..2"
-sed -e "s|@SBINDIR@/gliad|$(realpath "$gliad")|; s|@SYSCONFDIR@|/etc|" "$unit" >"$tmp/gliad.service"
+sed -e "s|@SBINDIR@/gliad|$(realpath "$gliad")|; s|@SYSCONFDIR@|/etc|; s|@DOCDIR@|/usr/share/doc/glia|" "$unit" \
+  >"$tmp/gliad.service"
 if out=$(systemd-analyze verify "$tmp/gliad.service" 2>&1) && [ -z "$out" ]; then
   echo "ok 1 - systemd-analyze verify"
 else

@@ -1,15 +1,18 @@
 /*
  * cli.c - the `glia` command-line tool: train, evaluate and run model bundles
- * offline, with the same core the daemon serves from.
+ * offline, with the same core the daemon serves from. `glia --help` lists the commands,
+ * `glia COMMAND --help` explains one; their rows (arguments, options, handlers) are here
+ * for train, eval, predict and forward, and in cli_mt.c for score and gettext.
  *
- *   glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N]
+ *   glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N] [--restart]
  *                                     (a `task: word2vec` recipe writes word vectors instead)
- *   glia eval DIR [--limit N] [--threads N]
- *   glia predict DIR FILE...           (image models: PNG/PGM files; text models: sentences)
+ *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR]
+ *   glia predict DIR INPUT... [--beam N]   (image models: PNG/PGM files; text models: sentences)
  *   glia forward DIR IN.safetensors OUT.safetensors   (tensor "input" -> "logits"; text
  *                                                      models: "ids" [N, T] + "lengths" [N])
  *
- * This is the only place besides gliad's main that prints or exits.
+ * Exit status: 0 success, 1 the work failed (a message names the file or input), 2 the
+ * command line was wrong. This is the only place besides gliad's main that prints or exits.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -23,25 +26,12 @@
 #include "core/image/image.h"
 #include "core/model/bundle.h"
 #include "core/nn/kernels.h"
+#include "core/nn/version.h"
 #include "core/base/yamlutil.h"
 #include "core/train/word2vec.h"
 #include "core/train/run.h"
 #include "core/train/trainer.h"
 #include "cli/cli.h"
-
-void glia_cli_usage(FILE *f)
-{
-    fprintf(f, "usage:\n"
-               "  glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N]\n"
-               "  glia eval DIR [--limit N] [--threads N]\n"
-               "  glia predict DIR IMAGE...        (image models: PNG or PGM files)\n"
-               "  glia predict DIR TEXT...         (text models: one sentence per argument)\n"
-               "  glia predict DIR TEXT... [--beam N]   (translation models)\n"
-               "  glia eval DIR [--limit N] [--beam N]  (translation: bleu= and chrf= last)\n"
-               "  glia forward DIR IN.safetensors OUT.safetensors\n"
-               "  glia score --hyp FILE --ref FILE   (a sentence per line: bleu= and chrf= last)\n"
-               "  glia gettext [--split train|dev|test] [--side en|es] [--dir DIR]\n");
-}
 
 int glia_cli_fail(const glia_err *err)
 {
@@ -58,43 +48,12 @@ void glia_cli_set_blas_threads(int n)
 #endif
 }
 
-int glia_cli_flag(int argc, char **argv, const char *name)
-{
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return 1;
-    return 0;
-}
-
-const char *glia_cli_option(int argc, char **argv, const char *name)
-{
-    for (int i = 0; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
-    return NULL;
-}
-
-long glia_cli_option_long(int argc, char **argv, const char *name, long def)
-{
-    const char *v = glia_cli_option(argc, argv, name);
-    if (!v)
-        return def;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < 0) {
-        fprintf(stderr, "glia: %s expects a non-negative integer, got '%s'\n", name, v);
-        exit(2);
-    }
-    return x;
-}
-
 /* --threads N (default: every online core) becomes N glia workers that split each batch,
  * each calling a single-threaded BLAS: splitting the batch also spreads im2col, pooling and
  * the element-wise layers, which BLAS threads cannot, and two thread pools never fight over
  * the cores. Returns N. */
-int glia_cli_setup_threads(int argc, char **argv)
+int glia_cli_setup_threads(long n)
 {
-    long n = glia_cli_option_long(argc, argv, "--threads", 0);
     if (n <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = cores > 0 ? cores : 1;
@@ -151,45 +110,49 @@ static int is_word2vec_recipe(const char *path)
     return yes;
 }
 
-static int cmd_train(int argc, char **argv)
+enum { TRAIN_OUT, TRAIN_EPOCHS, TRAIN_LIMIT, TRAIN_THREADS, TRAIN_RESTART };
+
+static int cmd_train(const glia_cli_args *a)
 {
     glia_err err = {0};
     glia_recipe recipe;
     glia_run_result res;
-    const char *out = glia_cli_option(argc, argv, "--out");
-    if (argc < 1 || !out) {
-        glia_cli_usage(stderr);
-        return 2;
-    }
-    int workers = glia_cli_setup_threads(argc, argv);
-    if (is_word2vec_recipe(argv[0])) {
+    const char *path = a->args[0], *out = glia_cli_string(a, TRAIN_OUT);
+    int workers = glia_cli_setup_threads(glia_cli_number(a, TRAIN_THREADS, 0));
+    if (is_word2vec_recipe(path)) {
+        if (glia_cli_refuse(a, GLIA_CLI_ALL & ~GLIA_CLI_BIT(TRAIN_OUT), "word2vec recipes"))
+            return 2;
         if (mkdir(out, 0755) != 0 && errno != EEXIST) {
             fprintf(stderr, "glia: cannot create %s: %s\n", out, strerror(errno));
             return 1;
         }
-        if (glia_w2v_recipe_run(argv[0], out, print_w2v, NULL, NULL, &err))
+        if (glia_w2v_recipe_run(path, out, print_w2v, NULL, NULL, &err))
             return glia_cli_fail(&err);
         printf("word vectors written to %s (vectors.safetensors, vocab.txt)\n", out);
         return 0;
     }
-    if (glia_recipe_load(argv[0], &recipe, &err))
+    if (glia_recipe_load(path, &recipe, &err))
         return glia_cli_fail(&err);
+    int text = strcmp(recipe.dataset, "uci-sentiment") == 0;
+    int translation = strcmp(recipe.dataset, "gettext-en-es") == 0;
+    if ((text && glia_cli_refuse(a, GLIA_CLI_BIT(TRAIN_LIMIT) | GLIA_CLI_BIT(TRAIN_RESTART),
+                                 "text-classification recipes")) ||
+        (!text && !translation && glia_cli_refuse(a, GLIA_CLI_BIT(TRAIN_RESTART), "image recipes")))
+        return 2;
     recipe.workers = workers;
-    recipe.epochs = (int)glia_cli_option_long(argc, argv, "--epochs", recipe.epochs);
+    recipe.epochs = (int)glia_cli_number(a, TRAIN_EPOCHS, recipe.epochs);
     recipe.sched.total_epochs = recipe.epochs;
-    recipe.limit = glia_cli_option_long(argc, argv, "--limit", recipe.limit);
+    recipe.limit = glia_cli_number(a, TRAIN_LIMIT, recipe.limit);
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "glia: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
-    int text = strcmp(recipe.dataset, "uci-sentiment") == 0;
-    int translation = strcmp(recipe.dataset, "gettext-en-es") == 0;
     if (translation) {
         /* one training stream whose GEMMs the BLAS threads share; a checkpoint after every
          * epoch in OUT, continued from when the run is started again (--restart: ignore it) */
         glia_cli_set_blas_threads(workers);
         snprintf(recipe.checkpoint, sizeof recipe.checkpoint, "%s/checkpoint.safetensors", out);
-        recipe.resume = !glia_cli_flag(argc, argv, "--restart");
+        recipe.resume = !a->opt[TRAIN_RESTART].given;
         if (recipe.resume && access(recipe.checkpoint, F_OK) == 0)
             printf("continuing from %s\n", recipe.checkpoint);
     }
@@ -219,31 +182,37 @@ static int cmd_train(int argc, char **argv)
     return 0;
 }
 
-static int cmd_eval(int argc, char **argv)
+enum { EVAL_LIMIT, EVAL_THREADS, EVAL_BEAM, EVAL_DATA };
+
+static int cmd_eval(const glia_cli_args *a)
 {
     glia_err err = {0};
     glia_bundle b;
     glia_dataset test = {0};
     double loss, acc;
-    if (argc < 1) {
-        glia_cli_usage(stderr);
-        return 2;
-    }
-    int workers = glia_cli_setup_threads(argc, argv);
-    if (glia_bundle_load(argv[0], &b, &err))
+    int workers = glia_cli_setup_threads(glia_cli_number(a, EVAL_THREADS, 0));
+    if (glia_bundle_load(a->args[0], &b, &err))
         return glia_cli_fail(&err);
     int rc = 1;
     if (b.text) {
-        rc = glia_cli_eval_text(&b);
+        /* the whole test split on one thread: no option applies */
+        rc = glia_cli_refuse(a, GLIA_CLI_ALL, "text-classification models");
+        if (rc == 0)
+            rc = glia_cli_eval_text(&b);
         goto done;
     }
     if (b.s2s) {
         glia_cli_set_blas_threads(workers);
-        rc = glia_cli_eval_translation(&b, argc, argv);
+        rc = glia_cli_eval_translation(&b, glia_cli_number(a, EVAL_LIMIT, 0),
+                                       (int)glia_cli_number(a, EVAL_BEAM, 0), glia_cli_string(a, EVAL_DATA));
+        goto done;
+    }
+    if (glia_cli_refuse(a, GLIA_CLI_BIT(EVAL_BEAM) | GLIA_CLI_BIT(EVAL_DATA), "image models")) {
+        rc = 2;
         goto done;
     }
     if (glia_dataset_load_fashion(getenv("GLIA_FASHION_MNIST"), "test", &b.manifest.pre,
-                                  (size_t)glia_cli_option_long(argc, argv, "--limit", 0), &test, &err) ||
+                                  (size_t)glia_cli_number(a, EVAL_LIMIT, 0), &test, &err) ||
         glia_evaluate(b.net, &test, 256, workers, &loss, &acc, &err)) {
         glia_cli_fail(&err);
         goto done;
@@ -258,21 +227,26 @@ done:
     return rc;
 }
 
-static int cmd_predict(int argc, char **argv)
+enum { PREDICT_BEAM };
+
+static int cmd_predict(const glia_cli_args *a)
 {
     glia_err err = {0};
     glia_bundle b;
     glia_ctx *ctx = NULL;
-    if (argc < 2) {
-        glia_cli_usage(stderr);
+    const int ninputs = a->nargs - 1;
+    char **inputs = a->args + 1;
+    glia_cli_set_blas_threads(1);
+    if (glia_bundle_load(a->args[0], &b, &err))
+        return glia_cli_fail(&err);
+    if (!b.s2s && glia_cli_refuse(a, GLIA_CLI_ALL, b.text ? "text-classification models" : "image models")) {
+        glia_bundle_free(&b);
         return 2;
     }
-    glia_cli_set_blas_threads(1);
-    if (glia_bundle_load(argv[0], &b, &err))
-        return glia_cli_fail(&err);
     if (b.text || b.s2s) {
-        int trc = b.text ? glia_cli_predict_text(&b, argc - 1, argv + 1)
-                         : glia_cli_predict_translation(&b, argc, argv);
+        int trc = b.text ? glia_cli_predict_text(&b, ninputs, inputs)
+                         : glia_cli_predict_translation(&b, ninputs, inputs,
+                                                        (int)glia_cli_number(a, PREDICT_BEAM, 0));
         glia_bundle_free(&b);
         return trc;
     }
@@ -284,9 +258,9 @@ static int cmd_predict(int argc, char **argv)
         rc = glia_cli_fail(&err);
         goto done;
     }
-    for (int i = 1; i < argc; i++) {
+    for (int i = 0; i < ninputs; i++) {
         glia_image img = {0};
-        if (glia_image_load(argv[i], &img, &err) || glia_bundle_image_input(&b.manifest, &img, x, &err)) {
+        if (glia_image_load(inputs[i], &img, &err) || glia_bundle_image_input(&b.manifest, &img, x, &err)) {
             fprintf(stderr, "glia: %s\n", err.msg);
             glia_image_free(&img);
             rc = 1;
@@ -297,7 +271,7 @@ static int cmd_predict(int argc, char **argv)
         int best = 0;
         for (int j = 1; j < k; j++)
             best = probs[j] > probs[best] ? j : best;
-        printf("%s\t%s\t%.4f\n", argv[i], b.manifest.nlabels ? b.manifest.labels[best] : "?", probs[best]);
+        printf("%s\t%s\t%.4f\n", inputs[i], b.manifest.nlabels ? b.manifest.labels[best] : "?", probs[best]);
     }
 done:
     glia_ctx_free(ctx);
@@ -307,7 +281,7 @@ done:
     return rc;
 }
 
-static int cmd_forward(int argc, char **argv)
+static int cmd_forward(const glia_cli_args *a)
 {
     glia_err err = {0};
     glia_bundle b;
@@ -315,30 +289,27 @@ static int cmd_forward(int argc, char **argv)
     glia_ctx *ctx = NULL;
     float *x = NULL;
     int rc = 1;
-    if (argc < 3) {
-        glia_cli_usage(stderr);
-        return 2;
-    }
+    const char *dir = a->args[0], *in_path = a->args[1], *out_path = a->args[2];
     glia_cli_set_blas_threads(1);
-    if (glia_bundle_load(argv[0], &b, &err))
+    if (glia_bundle_load(dir, &b, &err))
         return glia_cli_fail(&err);
     if (b.text) {
-        rc = glia_cli_forward_text(&b, argv[1], argv[2]);
+        rc = glia_cli_forward_text(&b, in_path, out_path);
         glia_bundle_free(&b);
         return rc;
     }
     if (b.s2s) {
-        rc = glia_cli_forward_translation(&b, argv[1], argv[2]);
+        rc = glia_cli_forward_translation(&b, in_path, out_path);
         glia_bundle_free(&b);
         return rc;
     }
-    if (glia_st_open(argv[1], &in, &err))
+    if (glia_st_open(in_path, &in, &err))
         goto done;
     const glia_st_tensor *t = glia_st_find(in, "input");
     size_t insize = glia_shape3_size(b.net->input);
     if (!t || t->ndim != 4 || t->shape[1] != b.net->input.c || t->shape[2] != b.net->input.h ||
         t->shape[3] != b.net->input.w || t->shape[0] < 1) {
-        glia_err_set(&err, GLIA_EINVAL, "%s: expected a tensor 'input' of shape [N, %d, %d, %d]", argv[1],
+        glia_err_set(&err, GLIA_EINVAL, "%s: expected a tensor 'input' of shape [N, %d, %d, %d]", in_path,
                      b.net->input.c, b.net->input.h, b.net->input.w);
         goto done;
     }
@@ -352,7 +323,7 @@ static int cmd_forward(int argc, char **argv)
     const float *out = glia_net_forward(b.net, ctx, x, n, NULL);
     int64_t shape[2] = {n, b.net->output.c};
     glia_st_entry e = {"logits", GLIA_DT_F32, 2, shape, out};
-    if (glia_st_write(argv[2], &e, 1, NULL, &err))
+    if (glia_st_write(out_path, &e, 1, NULL, &err))
         goto done;
     rc = 0;
 done:
@@ -365,30 +336,190 @@ done:
     return rc;
 }
 
+/* eval's and predict's --beam for translation models (seq2seq decoding takes 1..64). */
+#define BEAM_OPTION                                                                                          \
+    {                                                                                                        \
+        .name = "beam", .kind = GLIA_CLI_NUMBER, .value = "N", .min = 1, .max = 64,                          \
+        .help = "translation models: beam width (default: the manifest's decoding.beam_size)"                \
+    }
+
+static const glia_cli_option train_options[] = {
+    [TRAIN_OUT] = {.name = "out",
+                   .kind = GLIA_CLI_STRING,
+                   .value = "DIR",
+                   .required = 1,
+                   .help = "where the bundle (or the word vectors) goes; created if missing"},
+    [TRAIN_EPOCHS] = {.name = "epochs",
+                      .kind = GLIA_CLI_NUMBER,
+                      .value = "N",
+                      .min = 1,
+                      .max = 100000,
+                      .help = "train N epochs instead of the recipe's"},
+    [TRAIN_LIMIT] = {.name = "limit",
+                     .kind = GLIA_CLI_NUMBER,
+                     .value = "N",
+                     .min = 0,
+                     .max = 1L << 40,
+                     .help = "image and translation recipes: the first N training examples only (0: all)"},
+    [TRAIN_THREADS] =
+        {.name = "threads",
+         .kind = GLIA_CLI_NUMBER,
+         .value = "N",
+         .min = 1,
+         .max = 64,
+         .help = "glia threads that split each batch (translation: OpenBLAS threads); default: every core"},
+    [TRAIN_RESTART] =
+        {.name = "restart",
+         .kind = GLIA_CLI_FLAG,
+         .help = "translation recipes: start over instead of continuing from DIR/checkpoint.safetensors"},
+};
+
+static const glia_cli_command train_command = {
+    .name = "train",
+    .summary = "train a model bundle (or word vectors) from a recipe",
+    .args = "RECIPE.yaml",
+    .min_args = 1,
+    .max_args = 1,
+    .details = "Prints one progress line per epoch, then the test split's results: the last line is\n"
+               "accuracy=0.XXXX (translation: bleu=NN.NN and chrf=NN.NN). A `task: word2vec` recipe\n"
+               "writes vectors.safetensors and vocab.txt instead of a bundle. A translation run writes\n"
+               "DIR/checkpoint.safetensors after every epoch and continues from it when started again.\n",
+    GLIA_CLI_OPTIONS(train_options),
+    .run = cmd_train,
+};
+
+static const glia_cli_option eval_options[] = {
+    [EVAL_LIMIT] = {.name = "limit",
+                    .kind = GLIA_CLI_NUMBER,
+                    .value = "N",
+                    .min = 0,
+                    .max = 1L << 40,
+                    .help = "image and translation models: the first N test examples only (0: all)"},
+    [EVAL_THREADS] = {.name = "threads",
+                      .kind = GLIA_CLI_NUMBER,
+                      .value = "N",
+                      .min = 1,
+                      .max = 64,
+                      .help =
+                          "image models: glia threads; translation: OpenBLAS threads; default: every core"},
+    [EVAL_BEAM] = BEAM_OPTION,
+    [EVAL_DATA] = {.name = "data",
+                   .kind = GLIA_CLI_STRING,
+                   .value = "DIR",
+                   .help = "translation models: the gettext-en-es directory (default: $GLIA_GETTEXT_EN_ES)"},
+};
+
+static const glia_cli_command eval_command = {
+    .name = "eval",
+    .summary = "evaluate a bundle on its data set's test split",
+    .args = "DIR",
+    .min_args = 1,
+    .max_args = 1,
+    .details = "Image models run on Fashion-MNIST's 10,000 test images ($GLIA_FASHION_MNIST), text\n"
+               "models on uci-sentiment's test sentences ($GLIA_UCI_SENTIMENT), translation models on\n"
+               "gettext-en-es's test pairs ($GLIA_GETTEXT_EN_ES); each variable defaults to where\n"
+               "scripts/setup puts the data set. The last line is accuracy=0.XXXX, or for translation\n"
+               "models bleu=NN.NN and chrf=NN.NN.\n",
+    GLIA_CLI_OPTIONS(eval_options),
+    .run = cmd_eval,
+};
+
+static const glia_cli_option predict_options[] = {
+    [PREDICT_BEAM] = BEAM_OPTION,
+};
+
+static const glia_cli_command predict_command = {
+    .name = "predict",
+    .summary = "classify images or sentences, or translate sentences",
+    .args = "DIR INPUT...",
+    .min_args = 2,
+    .max_args = -1,
+    .details =
+        "Image models take PNG or PGM files and print FILE<TAB>LABEL<TAB>PROBABILITY; text models\n"
+        "take sentences and print LABEL<TAB>PROBABILITY<TAB>SENTENCE; translation models take\n"
+        "sentences and print SENTENCE<TAB>TRANSLATION. Put \"--\" before inputs that start with '-'.\n",
+    GLIA_CLI_OPTIONS(predict_options),
+    .run = cmd_predict,
+};
+
+static const glia_cli_command forward_command = {
+    .name = "forward",
+    .summary = "run raw tensors through a bundle (safetensors in, safetensors out)",
+    .args = "DIR IN.safetensors OUT.safetensors",
+    .min_args = 3,
+    .max_args = 3,
+    .details =
+        "Writes tensor \"logits\". IN holds \"input\" [N, C, H, W] for image models, \"ids\" [N, T] and\n"
+        "\"lengths\" [N] for text models, \"src\" [B, S] and \"tgt\" [B, T] token ids (0 = padding)\n"
+        "for translation models.\n",
+    .run = cmd_forward,
+};
+
+static const glia_cli_command *const commands[] = {
+    &train_command,   &eval_command,           &predict_command,
+    &forward_command, &glia_cli_score_command, &glia_cli_gettext_command,
+};
+enum { NCOMMANDS = (int)(sizeof commands / sizeof commands[0]) };
+
+static const glia_cli_command *find_command(const char *name)
+{
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i]->name, name) == 0)
+            return commands[i];
+    return NULL;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: glia COMMAND [ARGUMENTS] [OPTIONS]\n"
+               "       glia --help | --version | help COMMAND\n\ncommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "\n'glia COMMAND --help' shows a command's arguments and options.\n"
+               "Exit status: 0 success, 1 the work failed, 2 a usage error.\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        glia_cli_usage(stderr);
+        usage(stderr);
         return 2;
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "train") == 0)
-        return cmd_train(argc - 2, argv + 2);
-    if (strcmp(cmd, "eval") == 0)
-        return cmd_eval(argc - 2, argv + 2);
-    if (strcmp(cmd, "predict") == 0)
-        return cmd_predict(argc - 2, argv + 2);
-    if (strcmp(cmd, "forward") == 0)
-        return cmd_forward(argc - 2, argv + 2);
-    if (strcmp(cmd, "score") == 0)
-        return glia_cli_score(argc - 2, argv + 2);
-    if (strcmp(cmd, "gettext") == 0)
-        return glia_cli_gettext(argc - 2, argv + 2);
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        glia_cli_usage(stdout);
+    const char *name = argv[1];
+    const int help = strcmp(name, "help") == 0, version = strcmp(name, "--version") == 0;
+    const int top = help || version || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0;
+    if (top && argc > 2 + help) {
+        fprintf(stderr, "glia: unexpected argument '%s'\n", argv[2 + help]);
+        usage(stderr);
+        return 2;
+    }
+    if (version) {
+        char text[512];
+        glia_version_text("glia", text, sizeof text);
+        fputs(text, stdout);
         return 0;
     }
-    fprintf(stderr, "glia: unknown command '%s'\n", cmd);
-    glia_cli_usage(stderr);
-    return 2;
+    if (top && argc == 2) {
+        usage(stdout);
+        return 0;
+    }
+    /* `glia help COMMAND` is `glia COMMAND --help` */
+    const glia_cli_command *cmd = find_command(help ? argv[2] : name);
+    if (!cmd) {
+        fprintf(stderr, "glia: unknown %s '%s'\n", name[0] == '-' ? "option" : "command",
+                help ? argv[2] : name);
+        usage(stderr);
+        return 2;
+    }
+    if (help) {
+        glia_cli_command_usage(cmd, stdout, 1);
+        return 0;
+    }
+    glia_cli_args a;
+    int rc = glia_cli_parse(cmd, argc - 1, argv + 1, &a);
+    if (rc != GLIA_CLI_RUN)
+        return rc;
+    rc = cmd->run(&a);
+    glia_cli_args_free(&a);
+    return rc;
 }

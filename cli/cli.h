@@ -1,9 +1,17 @@
 /*
- * cli.h - what the `glia` tool's command files (cli.c: images and dispatch, cli_text.c:
- * text models) share: option parsing, thread setup, progress lines.
+ * cli.h - what the `glia` tool's command files share: the command table's row, option
+ * parsing, thread setup, progress lines.
+ *
+ * Each command file (cli.c: train, eval, predict, forward; cli_mt.c: score, gettext)
+ * describes its commands as glia_cli_command rows: arguments, options with their ranges,
+ * and a handler that gets them parsed and checked. cli_args.c parses with getopt_long,
+ * so every command answers --help the same way and every usage error (unknown option,
+ * missing argument, bad number, too few or too many arguments) is a message, a usage
+ * line and exit status 2. Handlers return 0 on success and 1 when the work failed.
+ * The command bodies call core directly; only this tool prints or exits.
  */
-#ifndef GLIA_DAEMON_CLI_H
-#define GLIA_DAEMON_CLI_H
+#ifndef GLIA_CLI_CLI_H
+#define GLIA_CLI_CLI_H
 
 #include <stdio.h>
 
@@ -11,38 +19,108 @@
 #include "core/model/bundle.h"
 #include "core/train/trainer.h"
 
-void glia_cli_usage(FILE *f);
+typedef enum {
+    GLIA_CLI_FLAG,   /* --name, no argument */
+    GLIA_CLI_STRING, /* --name VALUE */
+    GLIA_CLI_NUMBER, /* --name N, a decimal integer in [min, max] */
+} glia_cli_kind;
+
+typedef struct {
+    const char *name; /* the long name without "--" */
+    glia_cli_kind kind;
+    const char *value; /* the argument's name in usage lines ("N", "DIR"); NULL for flags */
+    long min, max;     /* GLIA_CLI_NUMBER: the accepted range */
+    int required;      /* the command refuses to run without it */
+    const char *help;  /* one line for `glia COMMAND --help` */
+} glia_cli_option;
+
+enum { GLIA_CLI_MAX_OPTIONS = 8 };
+
+struct glia_cli_args;
+
+typedef struct {
+    const char *name;               /* argv[1] */
+    const char *summary;            /* one line for `glia --help` */
+    const char *args;               /* the positional arguments in usage lines: "DIR INPUT..." */
+    int min_args;                   /* how many positional arguments it needs */
+    int max_args;                   /* and takes at most; -1: no limit */
+    const char *details;            /* paragraph for `glia COMMAND --help` (lines ending in '\n'), or NULL */
+    const glia_cli_option *options; /* noptions of them (at most GLIA_CLI_MAX_OPTIONS) */
+    int noptions;
+    int (*run)(const struct glia_cli_args *a);
+} glia_cli_command;
+
+/* In a glia_cli_command initializer: the option table and its length. */
+#define GLIA_CLI_OPTIONS(table) .options = (table), .noptions = (int)(sizeof(table) / sizeof((table)[0]))
+
+/* A command line parsed against its command: positional arguments in order, and for each
+ * option (same index as cmd->options) whether it was given and its value. */
+typedef struct glia_cli_args {
+    const glia_cli_command *cmd;
+    int nargs;
+    char **args; /* owned array (glia_cli_args_free); the strings are argv's */
+    struct {
+        int given;
+        long number;      /* GLIA_CLI_NUMBER */
+        const char *text; /* GLIA_CLI_STRING, borrowed from argv */
+    } opt[GLIA_CLI_MAX_OPTIONS];
+} glia_cli_args;
+
+/* glia_cli_parse's answer when the command should run (any other answer is the exit status). */
+enum { GLIA_CLI_RUN = -1 };
+
+/* Parses argv (argv[0] is the command's name; getopt_long's messages name "glia COMMAND")
+ * into a. Options may come before, between or after the arguments; "--" ends them, so an
+ * argument may start with '-' after it. Returns GLIA_CLI_RUN (a filled, to be freed),
+ * 0 after printing the command's help for --help, or 2 after a usage error. */
+int glia_cli_parse(const glia_cli_command *cmd, int argc, char **argv, glia_cli_args *a);
+void glia_cli_args_free(glia_cli_args *a);
+
+/* The usage line "usage: glia NAME ARGS [--opt N]..." to f; with full, the summary, the
+ * details and one line per option too (what --help prints). */
+void glia_cli_command_usage(const glia_cli_command *cmd, FILE *f, int full);
+/* Prints "glia COMMAND: <message>", the usage line and a pointer to --help to stderr;
+ * returns 2, the exit status of a usage error. */
+int glia_cli_usage_error(const glia_cli_command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* For options that make no sense for the model or recipe at hand: the first of the options
+ * in mask (GLIA_CLI_BIT(i) for cmd->options[i]) that was given is a usage error ("--beam
+ * does not apply to <what>"), returned as 2; 0 when none was given. */
+int glia_cli_refuse(const glia_cli_args *a, unsigned mask, const char *what);
+#define GLIA_CLI_BIT(option) (1u << (option))
+#define GLIA_CLI_ALL         (~0u)
+/* An option's value, or def when it was not given. */
+long glia_cli_number(const glia_cli_args *a, int option, long def);
+const char *glia_cli_string(const glia_cli_args *a, int option);
+
 /* Prints "glia: <message>" to stderr; returns 1 (the exit code of a failed command). */
 int glia_cli_fail(const glia_err *err);
 void glia_cli_set_blas_threads(int n);
-/* The value after argv's `name`, or NULL. */
-const char *glia_cli_option(int argc, char **argv, const char *name);
-/* Whether a flag (an option without a value) is present. */
-int glia_cli_flag(int argc, char **argv, const char *name);
-/* A non-negative integer option (exits with 2 on a malformed one), def when absent. */
-long glia_cli_option_long(int argc, char **argv, const char *name, long def);
-/* --threads N (default: every online core); BLAS is set to 1 thread. Returns N. */
-int glia_cli_setup_threads(int argc, char **argv);
+/* The --threads value (0: every online core, at most 64) becomes N glia workers; BLAS is
+ * set to 1 thread. Returns N. */
+int glia_cli_setup_threads(long threads);
 /* One line per epoch; user is the unit of samples/s ("images", "sentences") or NULL. */
 int glia_cli_print_progress(const glia_progress *p, void *user);
 
-/* cli_text.c: the text-classification side of train, eval, predict and forward. */
+/* cli_text.c: the text-classification side of eval, predict and forward. */
 int glia_cli_eval_text(const glia_bundle *b);
-/* Translation bundles (cli_translate.c): eval [--limit N] [--beam N] [--data DIR], predict TEXT... [--beam
- * N]. */
-int glia_cli_eval_translation(const glia_bundle *b, int argc, char **argv);
-int glia_cli_predict_translation(const glia_bundle *b, int argc, char **argv);
 int glia_cli_predict_text(const glia_bundle *b, int n, char **texts);
 int glia_cli_forward_text(const glia_bundle *b, const char *in, const char *out);
 
-/* cli_mt.c: `glia score --hyp FILE --ref FILE` (corpus BLEU and chrF of line files) and
- * `glia gettext [--split S] [--side en|es] [--dir DIR]` (one split of the data set, a text per line). */
-int glia_cli_score(int argc, char **argv);
-int glia_cli_gettext(int argc, char **argv);
+/* cli_translate.c: translation bundles. eval on the test split of gettext-en-es in data_dir
+ * (NULL: the default), the first limit pairs (0: all), with beam (0: the manifest's);
+ * predict translates texts with beam (0: the manifest's). */
+int glia_cli_eval_translation(const glia_bundle *b, long limit, int beam, const char *data_dir);
+int glia_cli_predict_translation(const glia_bundle *b, int n, char **texts, int beam);
 /* An integer tensor (I32, I64, or F32 holding integers) of count elements as int32. */
 int glia_cli_read_ints(const glia_st_tensor *t, int32_t *out, size_t count, float *scratch, glia_err *err);
 /* forward IN OUT for a translation bundle: "src" [B, S] and "tgt" [B, T] token ids (0 = padding,
  * trailing) -> "logits" [B, T, V], teacher-forced, 0 at padded positions. */
 int glia_cli_forward_translation(const glia_bundle *b, const char *in, const char *out);
+
+/* cli_mt.c: `glia score` (corpus BLEU and chrF of line files) and `glia gettext` (one split
+ * of the data set, a text per line). */
+extern const glia_cli_command glia_cli_score_command;
+extern const glia_cli_command glia_cli_gettext_command;
 
 #endif

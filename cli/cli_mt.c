@@ -68,14 +68,11 @@ static glia_status line_file_read(const char *path, const char *what, line_file 
     return GLIA_OK;
 }
 
-int glia_cli_score(int argc, char **argv)
+enum { SCORE_HYP, SCORE_REF };
+
+static int score(const glia_cli_args *a)
 {
-    const char *hyp_path = glia_cli_option(argc, argv, "--hyp"),
-               *ref_path = glia_cli_option(argc, argv, "--ref");
-    if (!hyp_path || !ref_path) {
-        glia_cli_usage(stderr);
-        return 2;
-    }
+    const char *hyp_path = glia_cli_string(a, SCORE_HYP), *ref_path = glia_cli_string(a, SCORE_REF);
     glia_err err = {0};
     line_file hyp = {0}, ref = {0};
     glia_mt_stats *stats = NULL;
@@ -106,25 +103,23 @@ done:
     return rc;
 }
 
-int glia_cli_gettext(int argc, char **argv)
+enum { GETTEXT_SPLIT, GETTEXT_SIDE, GETTEXT_DIR };
+
+static int gettext_split(const glia_cli_args *a)
 {
-    const char *split_name = glia_cli_option(argc, argv, "--split");
-    const char *side = glia_cli_option(argc, argv, "--side");
-    const char *dir = glia_cli_option(argc, argv, "--dir");
+    const char *split_name = glia_cli_string(a, GETTEXT_SPLIT);
+    const char *side = glia_cli_string(a, GETTEXT_SIDE);
+    const char *dir = glia_cli_string(a, GETTEXT_DIR);
     glia_gt_split split = GLIA_GT_TEST;
     if (split_name) {
         for (split = 0; split < GLIA_GT_NSPLITS && strcmp(split_name, glia_gt_split_name(split)) != 0;
              split++)
             ;
-        if (split == GLIA_GT_NSPLITS) {
-            fprintf(stderr, "glia: --split expects train, dev or test, got '%s'\n", split_name);
-            return 2;
-        }
+        if (split == GLIA_GT_NSPLITS)
+            return glia_cli_usage_error(a->cmd, "--split expects train, dev or test, got '%s'", split_name);
     }
-    if (side && strcmp(side, "en") != 0 && strcmp(side, "es") != 0) {
-        fprintf(stderr, "glia: --side expects en or es, got '%s'\n", side);
-        return 2;
-    }
+    if (side && strcmp(side, "en") != 0 && strcmp(side, "es") != 0)
+        return glia_cli_usage_error(a->cmd, "--side expects en or es, got '%s'", side);
     const int es = side && strcmp(side, "es") == 0;
     glia_err err = {0};
     glia_gt_set set = {0};
@@ -153,3 +148,53 @@ int glia_cli_gettext(int argc, char **argv)
     glia_gt_free(&set);
     return rc;
 }
+
+static const glia_cli_option score_options[] = {
+    [SCORE_HYP] = {.name = "hyp",
+                   .kind = GLIA_CLI_STRING,
+                   .value = "FILE",
+                   .required = 1,
+                   .help = "the translations, one per line"},
+    [SCORE_REF] = {.name = "ref",
+                   .kind = GLIA_CLI_STRING,
+                   .value = "FILE",
+                   .required = 1,
+                   .help = "the references, one per line, as many lines"},
+};
+
+const glia_cli_command glia_cli_score_command = {
+    .name = "score",
+    .summary = "corpus BLEU and chrF of translations against references",
+    .args = "",
+    .min_args = 0,
+    .max_args = 0,
+    .details = "Prints sacreBLEU's BLEU details line, then exactly bleu=NN.NN and chrf=NN.NN.\n",
+    GLIA_CLI_OPTIONS(score_options),
+    .run = score,
+};
+
+static const glia_cli_option gettext_options[] = {
+    [GETTEXT_SPLIT] = {.name = "split",
+                       .kind = GLIA_CLI_STRING,
+                       .value = "train|dev|test",
+                       .help = "which split (default: test)"},
+    [GETTEXT_SIDE] = {.name = "side",
+                      .kind = GLIA_CLI_STRING,
+                      .value = "en|es",
+                      .help = "which language (default: en)"},
+    [GETTEXT_DIR] = {.name = "dir",
+                     .kind = GLIA_CLI_STRING,
+                     .value = "DIR",
+                     .help = "the gettext-en-es directory (default: $GLIA_GETTEXT_EN_ES)"},
+};
+
+const glia_cli_command glia_cli_gettext_command = {
+    .name = "gettext",
+    .summary = "print one split of the gettext-en-es pairs, a text per line",
+    .args = "",
+    .min_args = 0,
+    .max_args = 0,
+    .details = "The cleaned texts in data-set order, so that the lines of the two sides align.\n",
+    GLIA_CLI_OPTIONS(gettext_options),
+    .run = gettext_split,
+};

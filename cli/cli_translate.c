@@ -12,7 +12,7 @@
 #include "core/train/run.h"
 #include "cli/cli.h"
 
-int glia_cli_eval_translation(const glia_bundle *b, int argc, char **argv)
+int glia_cli_eval_translation(const glia_bundle *b, long limit, int beam_option, const char *dir)
 {
     glia_err err = {0};
     glia_gt_set set = {0};
@@ -21,9 +21,7 @@ int glia_cli_eval_translation(const glia_bundle *b, int argc, char **argv)
     double loss = 0.0, acc = 0.0;
     int rc = 1;
     const glia_manifest *m = &b->manifest;
-    const long limit = glia_cli_option_long(argc, argv, "--limit", 0);
-    const int beam = (int)glia_cli_option_long(argc, argv, "--beam", m->decoding.beam_size);
-    const char *dir = glia_cli_option(argc, argv, "--data");
+    const int beam = beam_option ? beam_option : m->decoding.beam_size;
     if (glia_gt_load_dir(dir ? dir : glia_gt_default_dir(), &set, &err) ||
         glia_mt_data_encode(&set, GLIA_GT_TEST, b->bpe, m->max_tokens, m->s2s.max_positions, 0, limit, &test,
                             &err) ||
@@ -44,7 +42,7 @@ done:
     return rc;
 }
 
-int glia_cli_predict_translation(const glia_bundle *b, int argc, char **argv)
+int glia_cli_predict_translation(const glia_bundle *b, int n, char **texts, int beam)
 {
     glia_err err = {0};
     glia_s2s_dec *dec = NULL;
@@ -52,34 +50,31 @@ int glia_cli_predict_translation(const glia_bundle *b, int argc, char **argv)
     char *text = NULL;
     const glia_manifest *m = &b->manifest;
     glia_s2s_search opts = m->decoding;
-    opts.beam_size = (int)glia_cli_option_long(argc, argv, "--beam", opts.beam_size);
+    if (beam)
+        opts.beam_size = beam;
     int rc = 0;
     if (glia_s2s_dec_new(b->s2s, 1, m->max_tokens, opts.beam_size, &dec, &err))
         return glia_cli_fail(&err);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--beam") == 0) {
-            i++;
-            continue;
-        }
+    for (int i = 0; i < n; i++) {
         glia_s2s_output out;
         int32_t len;
-        if (strspn(argv[i], " \t\n\r\f\v") == strlen(argv[i])) {
-            fprintf(stderr, "glia: argument %d is empty: give a sentence to translate\n", i);
+        if (strspn(texts[i], " \t\n\r\f\v") == strlen(texts[i])) {
+            fprintf(stderr, "glia: argument %d is empty: give a sentence to translate\n", i + 1);
             rc = 1;
             continue;
         }
-        if (glia_bpe_encode(b->bpe, argv[i], strlen(argv[i]), GLIA_BPE_ADD_EOS, &ids, &err) ||
+        if (glia_bpe_encode(b->bpe, texts[i], strlen(texts[i]), GLIA_BPE_ADD_EOS, &ids, &err) ||
             (ids.n > (size_t)m->max_tokens &&
              glia_err_set(&err, GLIA_EINVAL, "%zu tokens: longer than the model's input.max_tokens (%d)",
                           ids.n, m->max_tokens)) ||
             ((len = (int32_t)ids.n),
              glia_s2s_translate(b->s2s, dec, ids.ids, &len, 1, len, &opts, &out, &err)) ||
             glia_bpe_decode(b->bpe, out.ids, (size_t)out.n, &text, NULL, &err)) {
-            fprintf(stderr, "glia: %s: %s\n", argv[i], err.msg);
+            fprintf(stderr, "glia: %s: %s\n", texts[i], err.msg);
             rc = 1;
             continue;
         }
-        printf("%s\t%s\n", argv[i], text);
+        printf("%s\t%s\n", texts[i], text);
         free(text);
         text = NULL;
     }

@@ -2,6 +2,7 @@
  * gliad.c - the serving daemon's main: configuration, models, worker pool, HTTP, signals.
  *
  *   gliad --config etc/gliad.yaml [--listen ADDR] [--port N] [--check]
+ *   gliad --version   (version, git revision, OpenBLAS core and threads)
  *
  * Signals are handled by the main thread (handlers only write to a pipe):
  *   SIGHUP          re-read the config and reload changed models (a bad config or a
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/nn/version.h"
 #include "daemon/config.h"
 #include "daemon/jobs.h"
 #include "daemon/log.h"
@@ -188,7 +190,9 @@ static void on_batch(void *user, const registry_model *m, int samples, double se
 static void usage(FILE *f)
 {
     fprintf(f, "usage: gliad --config FILE [--listen ADDR] [--port N] [--check]\n"
-               "  --check   load the configuration and the models, report, and exit\n");
+               "       gliad --help | --version\n"
+               "  --check     load the configuration and the models, report, and exit\n"
+               "  --version   print the version, the git revision and the BLAS core, and exit\n");
 }
 
 int main(int argc, char **argv)
@@ -208,6 +212,11 @@ int main(int argc, char **argv)
             check_only = 1;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            char text[512];
+            glia_version_text("gliad", text, sizeof text);
+            fputs(text, stdout);
             return 0;
         } else {
             fprintf(stderr, "gliad: unknown argument '%s'\n", argv[i]);

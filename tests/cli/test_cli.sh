@@ -5,15 +5,18 @@
 # evaluation on the 10,000 test images (the foundation issue's bar: accuracy >= 0.925),
 # predictions on the sample images shipped with the bundle, a short training run that
 # writes a complete bundle, and clear messages for bad input; then the same for the
-# sentiment-lstm text bundle (needs the UCI sentences of scripts/setup --test).
-# Usage: test_cli.sh path/to/glia
+# sentiment-lstm text bundle (needs the UCI sentences of scripts/setup --test). The command
+# line itself: every command's --help, usage errors (exit 2, a message and a usage line),
+# options that do not apply to the model, and --version of glia and gliad.
+# Usage: test_cli.sh path/to/glia [path/to/gliad]
 set -u
 glia=$1
+gliad=${2:-}
 root=${GLIA_SOURCE_ROOT:-.}
 bundle=$root/models/fashion-cnn
 tmp=$(mktemp -d /tmp/glia-test-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..18"
+echo "1..39"
 # shellcheck source=tests/support/tap.sh
 . "$(dirname "$0")/../support/tap.sh"
 # expect NAME WANT_EXIT PATTERN CMD...: exit status and a pattern in stdout+stderr
@@ -29,6 +32,41 @@ expect() {
 
 expect "no arguments print usage and exit 2" 2 "usage:" "$glia"
 expect "an unknown command is named" 2 "unknown command 'fly'" "$glia" fly
+
+# ---- the command line: help, usage errors, --version ----
+for c in train eval predict forward score gettext; do
+  expect "glia $c --help prints its usage and options, exit 0" 0 "^usage: glia $c" "$glia" $c --help
+done
+out=$("$glia" --help 2>&1)
+if [ $? -eq 0 ] && grep -q "^usage: glia COMMAND" <<<"$out" && [ "$(grep -cE "^  (train|eval|predict|forward|score|gettext) " <<<"$out")" -eq 6 ]; then
+  ok "glia --help lists the six commands"; else not_ok "glia --help lists the commands" "$out"; fi
+text=$root/models/sentiment-lstm
+translate=$root/models/translate-en-es
+expect "an unknown option is named, exit 2" 2 "unrecognized option '--bogus'" "$glia" eval "$bundle" --bogus
+expect "an option without its argument, exit 2" 2 "option '--limit' requires an argument" "$glia" eval "$bundle" --limit
+expect "a missing argument, exit 2 with a usage line" 2 "^usage: glia forward DIR IN" "$glia" forward "$bundle" "$tmp/in.safetensors"
+expect "an extra argument is named, exit 2" 2 "unexpected argument 'extra'" "$glia" forward "$bundle" a b extra
+expect "--beam x is not a number, exit 2" 2 "--beam expects an integer from 1 to 64, got 'x'" "$glia" predict "$translate" hello --beam x
+expect "--beam 0 is out of range, exit 2" 2 "--beam expects an integer from 1 to 64, got '0'" "$glia" predict "$translate" hello --beam 0
+expect "--beam after the sentences is an option: a text model refuses it, exit 2" 2 \
+  "--beam does not apply to text-classification models" "$glia" predict "$text" "I loved it" --beam 2
+expect "the same with POSIXLY_CORRECT set" 2 "--beam does not apply" env POSIXLY_CORRECT=1 "$glia" predict "$text" "I loved it" --beam 2
+expect "--beam on an image model's eval, exit 2" 2 "--beam does not apply to image models" "$glia" eval "$bundle" --beam 2
+expect "after --, a sentence may start with '-'" 0 $'\t-not bad at all$' "$glia" predict "$text" -- "-not bad at all"
+expect "options may come first: glia predict --beam 1 DIR TEXT" 0 $'^Cannot open file\t' "$glia" predict --beam 1 "$translate" "Cannot open file"
+expect "score without --ref, exit 2" 2 "--ref FILE is required" "$glia" score --hyp "$tmp/hyp"
+version_ok() { # NAME OUTPUT: "NAME X.Y.Z", a revision and the BLAS line
+  grep -qE "^$1 [0-9]+\.[0-9]+\.[0-9]+" <<<"$2" && grep -qE "^revision: [^ ]+$" <<<"$2" &&
+    grep -qE "^blas: (OpenBLAS, core [A-Za-z0-9_]+, [0-9]+ threads?|not OpenBLAS)" <<<"$2"
+}
+out=$("$glia" --version 2>&1)
+if [ $? -eq 0 ] && version_ok glia "$out"; then ok "glia --version: $(tr '\n' ' ' <<<"$out")"; else
+  not_ok "glia --version prints version, revision and BLAS core" "$out"; fi
+if [ -z "$gliad" ]; then ok "gliad --version # SKIP no gliad given"; else
+  dout=$("$gliad" --version 2>&1)
+  if [ $? -eq 0 ] && version_ok gliad "$dout" && [ "$(sed -n 2p <<<"$dout")" = "$(sed -n 2p <<<"$out")" ]; then
+    ok "gliad --version: the same version and revision"; else not_ok "gliad --version" "$dout"; fi
+fi
 
 # The shipped bundle on the whole test split; the last line is exactly accuracy=0.XXXX.
 out=$("$glia" eval "$bundle" 2>&1)
@@ -80,7 +118,6 @@ expect "a bad recipe is refused with file, line and key" 1 "bad.yaml:3:.*learnin
   "$glia" train "$tmp/bad.yaml" --out "$tmp/never"
 
 # ---- the text model ----
-text=$root/models/sentiment-lstm
 uci=${GLIA_UCI_SENTIMENT:-$root/.cache/data/uci-sentiment}
 if [ ! -s "$uci/yelp.json" ]; then
   for i in 1 2 3 4 5 6 7; do ok "text model # SKIP no UCI sentences (scripts/setup --test fetches them)"; done

@@ -233,18 +233,19 @@ static int cmd_eval(int argc, char **argv)
     if (glia_bundle_load(argv[0], &b, &err))
         return glia_cli_fail(&err);
     int rc = 1;
-    if (b.text) {
-        rc = glia_cli_eval_text(&b);
-        goto done;
-    }
-    if (b.s2s) {
+    /* TODO(issue 12, the one training loop): one evaluation through the model interface */
+    if (b.model->ops->output == GLIA_OUTPUT_SEQUENCE) {
         glia_cli_set_blas_threads(workers);
         rc = glia_cli_eval_translation(&b, argc, argv);
         goto done;
     }
+    if (b.model->ops->input == GLIA_INPUT_TOKENS) {
+        rc = glia_cli_eval_text(&b);
+        goto done;
+    }
     if (glia_dataset_load_fashion(getenv("GLIA_FASHION_MNIST"), "test", &b.manifest.pre,
                                   (size_t)glia_cli_option_long(argc, argv, "--limit", 0), &test, &err) ||
-        glia_evaluate(b.net, &test, 256, workers, &loss, &acc, &err)) {
+        glia_evaluate(b.model->impl, &test, 256, workers, &loss, &acc, &err)) {
         glia_cli_fail(&err);
         goto done;
     }
@@ -262,47 +263,23 @@ static int cmd_predict(int argc, char **argv)
 {
     glia_err err = {0};
     glia_bundle b;
-    glia_ctx *ctx = NULL;
     if (argc < 2) {
         glia_cli_usage(stderr);
         return 2;
     }
     glia_cli_set_blas_threads(1);
+    const int beam = (int)glia_cli_option_long(argc, argv, "--beam", 0);
     if (glia_bundle_load(argv[0], &b, &err))
         return glia_cli_fail(&err);
-    if (b.text || b.s2s) {
-        int trc = b.text ? glia_cli_predict_text(&b, argc - 1, argv + 1)
-                         : glia_cli_predict_translation(&b, argc, argv);
-        glia_bundle_free(&b);
-        return trc;
-    }
-    int rc = 0;
-    size_t insize = glia_shape3_size(b.net->input);
-    int k = b.net->output.c;
-    float *x = malloc(sizeof(float) * insize), *probs = malloc(sizeof(float) * (size_t)k);
-    if (!x || !probs || glia_ctx_new(b.net, 1, 0, &ctx, &err)) {
-        rc = glia_cli_fail(&err);
-        goto done;
-    }
+    /* the inputs: every argument after the bundle but --beam N */
+    int n = 0;
     for (int i = 1; i < argc; i++) {
-        glia_image img = {0};
-        if (glia_image_load(argv[i], &img, &err) || glia_bundle_image_input(&b.manifest, &img, x, &err)) {
-            fprintf(stderr, "glia: %s\n", err.msg);
-            glia_image_free(&img);
-            rc = 1;
-            continue;
-        }
-        glia_image_free(&img);
-        glia_softmax(glia_net_forward(b.net, ctx, x, 1, NULL), probs, 1, k);
-        int best = 0;
-        for (int j = 1; j < k; j++)
-            best = probs[j] > probs[best] ? j : best;
-        printf("%s\t%s\t%.4f\n", argv[i], b.manifest.nlabels ? b.manifest.labels[best] : "?", probs[best]);
+        if (strcmp(argv[i], "--beam") == 0)
+            i++;
+        else
+            argv[1 + n++] = argv[i];
     }
-done:
-    glia_ctx_free(ctx);
-    free(x);
-    free(probs);
+    int rc = glia_cli_predict(&b, n, argv + 1, beam);
     glia_bundle_free(&b);
     return rc;
 }
@@ -311,10 +288,6 @@ static int cmd_forward(int argc, char **argv)
 {
     glia_err err = {0};
     glia_bundle b;
-    glia_st_file *in = NULL;
-    glia_ctx *ctx = NULL;
-    float *x = NULL;
-    int rc = 1;
     if (argc < 3) {
         glia_cli_usage(stderr);
         return 2;
@@ -322,45 +295,7 @@ static int cmd_forward(int argc, char **argv)
     glia_cli_set_blas_threads(1);
     if (glia_bundle_load(argv[0], &b, &err))
         return glia_cli_fail(&err);
-    if (b.text) {
-        rc = glia_cli_forward_text(&b, argv[1], argv[2]);
-        glia_bundle_free(&b);
-        return rc;
-    }
-    if (b.s2s) {
-        rc = glia_cli_forward_translation(&b, argv[1], argv[2]);
-        glia_bundle_free(&b);
-        return rc;
-    }
-    if (glia_st_open(argv[1], &in, &err))
-        goto done;
-    const glia_st_tensor *t = glia_st_find(in, "input");
-    size_t insize = glia_shape3_size(b.net->input);
-    if (!t || t->ndim != 4 || t->shape[1] != b.net->input.c || t->shape[2] != b.net->input.h ||
-        t->shape[3] != b.net->input.w || t->shape[0] < 1) {
-        glia_err_set(&err, GLIA_EINVAL, "%s: expected a tensor 'input' of shape [N, %d, %d, %d]", argv[1],
-                     b.net->input.c, b.net->input.h, b.net->input.w);
-        goto done;
-    }
-    int n = (int)t->shape[0];
-    if (!(x = malloc(sizeof(float) * insize * (size_t)n))) {
-        glia_err_set(&err, GLIA_ENOMEM, "out of memory");
-        goto done;
-    }
-    if (glia_st_read_f32(t, x, insize * (size_t)n, &err) || glia_ctx_new(b.net, n, 0, &ctx, &err))
-        goto done;
-    const float *out = glia_net_forward(b.net, ctx, x, n, NULL);
-    int64_t shape[2] = {n, b.net->output.c};
-    glia_st_entry e = {"logits", GLIA_DT_F32, 2, shape, out};
-    if (glia_st_write(argv[2], &e, 1, NULL, &err))
-        goto done;
-    rc = 0;
-done:
-    if (rc)
-        glia_cli_fail(&err);
-    glia_ctx_free(ctx);
-    free(x);
-    glia_st_close(in);
+    int rc = glia_cli_forward(&b, argv[1], argv[2]);
     glia_bundle_free(&b);
     return rc;
 }

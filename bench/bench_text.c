@@ -193,11 +193,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_text: %s\n", err.msg);
         return 1;
     }
-    if (!b.text) {
+    if (strcmp(b.manifest.task, "text-classification") != 0) {
         fprintf(stderr, "bench_text: %s is not a text-classification bundle\n", argv[1]);
         return 1;
     }
-    const glia_textnet *net = b.text;
+    const glia_textnet *net = b.model->impl; /* a benchmark of this family's kernels */
     const int big = 64, V = net->cfg.vocab_size;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)big * (size_t)words);
     int32_t *lengths = malloc(sizeof(int32_t) * big);

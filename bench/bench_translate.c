@@ -403,11 +403,12 @@ static int cmd_decode(int argc, char **argv)
         fprintf(stderr, "bench_translate: %s\n", err.msg);
         return 1;
     }
-    if (!b.s2s) {
+    if (strcmp(b.manifest.task, "translation") != 0) {
         fprintf(stderr, "bench_translate: %s is not a translation bundle\n", bundle);
         return 1;
     }
-    const glia_s2s *m = b.s2s;
+    const glia_s2s *m = b.model->impl; /* a benchmark of this family's kernels */
+    const glia_bpe *bpe = glia_tokenizer_subwords(b.tokenizer);
     glia_s2s_search opts = b.manifest.decoding;
     opts.beam_size = beam;
     if (max_tokens)
@@ -436,7 +437,7 @@ static int cmd_decode(int argc, char **argv)
             if (!src || !slen)
                 return 1;
         }
-        if (glia_bpe_encode(b.bpe, line, ll, GLIA_BPE_ADD_EOS, &ids, &err)) {
+        if (glia_bpe_encode(bpe, line, ll, GLIA_BPE_ADD_EOS, &ids, &err)) {
             fprintf(stderr, "bench_translate: %s line %d: %s\n", sentences, n + 1, err.msg);
             return 1;
         }
@@ -530,7 +531,7 @@ static int cmd_decode(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         char *t = NULL;
         size_t tl = 0;
-        if (glia_bpe_decode(b.bpe, res[i], (size_t)res_n[i], &t, &tl, &err)) {
+        if (glia_bpe_decode(bpe, res[i], (size_t)res_n[i], &t, &tl, &err)) {
             fprintf(stderr, "bench_translate: %s\n", err.msg);
             return 1;
         }

@@ -194,14 +194,7 @@ static int cmd_eval(const glia_cli_args *a)
     if (glia_bundle_load(a->args[0], &b, &err))
         return glia_cli_fail(&err);
     int rc = 1;
-    if (b.text) {
-        /* the whole test split on one thread: no option applies */
-        rc = glia_cli_refuse(a, GLIA_CLI_ALL, "text-classification models");
-        if (rc == 0)
-            rc = glia_cli_eval_text(&b);
-        goto done;
-    }
-    if (b.s2s) {
+    if (b.model->ops->output == GLIA_OUTPUT_SEQUENCE) {
         glia_cli_set_blas_threads(workers);
         rc = glia_cli_eval_translation(&b, glia_cli_number(a, EVAL_LIMIT, 0),
                                        (int)glia_cli_number(a, EVAL_BEAM, 0), glia_cli_string(a, EVAL_DATA));
@@ -211,9 +204,13 @@ static int cmd_eval(const glia_cli_args *a)
         rc = 2;
         goto done;
     }
+    if (b.model->ops->input == GLIA_INPUT_TOKENS) {
+        rc = glia_cli_eval_text(&b);
+        goto done;
+    }
     if (glia_dataset_load_fashion(getenv("GLIA_FASHION_MNIST"), "test", &b.manifest.pre,
                                   (size_t)glia_cli_number(a, EVAL_LIMIT, 0), &test, &err) ||
-        glia_evaluate(b.net, &test, 256, workers, &loss, &acc, &err)) {
+        glia_evaluate(b.model->impl, &test, 256, workers, &loss, &acc, &err)) {
         glia_cli_fail(&err);
         goto done;
     }
@@ -233,50 +230,18 @@ static int cmd_predict(const glia_cli_args *a)
 {
     glia_err err = {0};
     glia_bundle b;
-    glia_ctx *ctx = NULL;
     const int ninputs = a->nargs - 1;
     char **inputs = a->args + 1;
     glia_cli_set_blas_threads(1);
     if (glia_bundle_load(a->args[0], &b, &err))
         return glia_cli_fail(&err);
-    if (!b.s2s && glia_cli_refuse(a, GLIA_CLI_ALL, b.text ? "text-classification models" : "image models")) {
+    if (b.model->ops->output != GLIA_OUTPUT_SEQUENCE &&
+        glia_cli_refuse(a, GLIA_CLI_ALL, b.model->ops->input == GLIA_INPUT_TOKENS ? "text-classification models"
+                                                                                   : "image models")) {
         glia_bundle_free(&b);
         return 2;
     }
-    if (b.text || b.s2s) {
-        int trc = b.text ? glia_cli_predict_text(&b, ninputs, inputs)
-                         : glia_cli_predict_translation(&b, ninputs, inputs,
-                                                        (int)glia_cli_number(a, PREDICT_BEAM, 0));
-        glia_bundle_free(&b);
-        return trc;
-    }
-    int rc = 0;
-    size_t insize = glia_shape3_size(b.net->input);
-    int k = b.net->output.c;
-    float *x = malloc(sizeof(float) * insize), *probs = malloc(sizeof(float) * (size_t)k);
-    if (!x || !probs || glia_ctx_new(b.net, 1, 0, &ctx, &err)) {
-        rc = glia_cli_fail(&err);
-        goto done;
-    }
-    for (int i = 0; i < ninputs; i++) {
-        glia_image img = {0};
-        if (glia_image_load(inputs[i], &img, &err) || glia_bundle_image_input(&b.manifest, &img, x, &err)) {
-            fprintf(stderr, "glia: %s\n", err.msg);
-            glia_image_free(&img);
-            rc = 1;
-            continue;
-        }
-        glia_image_free(&img);
-        glia_softmax(glia_net_forward(b.net, ctx, x, 1, NULL), probs, 1, k);
-        int best = 0;
-        for (int j = 1; j < k; j++)
-            best = probs[j] > probs[best] ? j : best;
-        printf("%s\t%s\t%.4f\n", inputs[i], b.manifest.nlabels ? b.manifest.labels[best] : "?", probs[best]);
-    }
-done:
-    glia_ctx_free(ctx);
-    free(x);
-    free(probs);
+    int rc = glia_cli_predict(&b, ninputs, inputs, (int)glia_cli_number(a, PREDICT_BEAM, 0));
     glia_bundle_free(&b);
     return rc;
 }
@@ -285,53 +250,12 @@ static int cmd_forward(const glia_cli_args *a)
 {
     glia_err err = {0};
     glia_bundle b;
-    glia_st_file *in = NULL;
-    glia_ctx *ctx = NULL;
-    float *x = NULL;
     int rc = 1;
     const char *dir = a->args[0], *in_path = a->args[1], *out_path = a->args[2];
     glia_cli_set_blas_threads(1);
     if (glia_bundle_load(dir, &b, &err))
         return glia_cli_fail(&err);
-    if (b.text) {
-        rc = glia_cli_forward_text(&b, in_path, out_path);
-        glia_bundle_free(&b);
-        return rc;
-    }
-    if (b.s2s) {
-        rc = glia_cli_forward_translation(&b, in_path, out_path);
-        glia_bundle_free(&b);
-        return rc;
-    }
-    if (glia_st_open(in_path, &in, &err))
-        goto done;
-    const glia_st_tensor *t = glia_st_find(in, "input");
-    size_t insize = glia_shape3_size(b.net->input);
-    if (!t || t->ndim != 4 || t->shape[1] != b.net->input.c || t->shape[2] != b.net->input.h ||
-        t->shape[3] != b.net->input.w || t->shape[0] < 1) {
-        glia_err_set(&err, GLIA_EINVAL, "%s: expected a tensor 'input' of shape [N, %d, %d, %d]", in_path,
-                     b.net->input.c, b.net->input.h, b.net->input.w);
-        goto done;
-    }
-    int n = (int)t->shape[0];
-    if (!(x = malloc(sizeof(float) * insize * (size_t)n))) {
-        glia_err_set(&err, GLIA_ENOMEM, "out of memory");
-        goto done;
-    }
-    if (glia_st_read_f32(t, x, insize * (size_t)n, &err) || glia_ctx_new(b.net, n, 0, &ctx, &err))
-        goto done;
-    const float *out = glia_net_forward(b.net, ctx, x, n, NULL);
-    int64_t shape[2] = {n, b.net->output.c};
-    glia_st_entry e = {"logits", GLIA_DT_F32, 2, shape, out};
-    if (glia_st_write(out_path, &e, 1, NULL, &err))
-        goto done;
-    rc = 0;
-done:
-    if (rc)
-        glia_cli_fail(&err);
-    glia_ctx_free(ctx);
-    free(x);
-    glia_st_close(in);
+    rc = glia_cli_forward(&b, in_path, out_path);
     glia_bundle_free(&b);
     return rc;
 }

@@ -102,21 +102,22 @@ int glia_cli_setup_threads(long threads);
 /* One line per epoch; user is the unit of samples/s ("images", "sentences") or NULL. */
 int glia_cli_print_progress(const glia_progress *p, void *user);
 
-/* cli_text.c: the text-classification side of eval, predict and forward. */
+/* cli_text.c: the text-classification side of eval. */
 int glia_cli_eval_text(const glia_bundle *b);
-int glia_cli_predict_text(const glia_bundle *b, int n, char **texts);
-int glia_cli_forward_text(const glia_bundle *b, const char *in, const char *out);
 
 /* cli_translate.c: translation bundles. eval on the test split of gettext-en-es in data_dir
- * (NULL: the default), the first limit pairs (0: all), with beam (0: the manifest's);
- * predict translates texts with beam (0: the manifest's). */
+ * (NULL: the default), the first limit pairs (0: all), with beam (0: the manifest's). */
 int glia_cli_eval_translation(const glia_bundle *b, long limit, int beam, const char *data_dir);
-int glia_cli_predict_translation(const glia_bundle *b, int n, char **texts, int beam);
-/* An integer tensor (I32, I64, or F32 holding integers) of count elements as int32. */
-int glia_cli_read_ints(const glia_st_tensor *t, int32_t *out, size_t count, float *scratch, glia_err *err);
-/* forward IN OUT for a translation bundle: "src" [B, S] and "tgt" [B, T] token ids (0 = padding,
- * trailing) -> "logits" [B, T, V], teacher-forced, 0 at padded positions. */
-int glia_cli_forward_translation(const glia_bundle *b, const char *in, const char *out);
+
+/* cli_predict.c, for every model through the model interface:
+ * predict: args[0..n) are image files (models over tensors) or texts; beam > 0 replaces the
+ * manifest's beam size of a sequence model. One line per input on stdout, one per failure on
+ * stderr; 1 if any failed.
+ * forward IN OUT: "input" [N, C, H, W], or "ids" [N, T] + "lengths" [N] (classifiers over
+ * tokens), or "src" [B, S] + "tgt" [B, T] token ids (sequence models, 0 = trailing padding)
+ * -> "logits" [N, outputs], or [B, T, V] teacher-forced with 0 at padded positions. */
+int glia_cli_predict(const glia_bundle *b, int n, char **args, int beam);
+int glia_cli_forward(const glia_bundle *b, const char *in, const char *out);
 
 /* cli_mt.c: `glia score` (corpus BLEU and chrF of line files) and `glia gettext` (one split
  * of the data set, a text per line). */

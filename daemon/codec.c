@@ -100,9 +100,11 @@ static int image_from_bytes(const registry_model *m, const void *buf, size_t len
     return 0;
 }
 
-static int image_decode_json(const registry_model *m, const json_t *input, size_t index, float *out,
+static int image_decode_json(const registry_model *m, const json_t *input, size_t index, workq_input *in,
                              problem *p)
 {
+    const size_t size = m->bundle.model->input_size;
+    float *out = in->x + index * size;
     char what[64];
     snprintf(what, sizeof what, "inputs[%zu]", index);
     if (!json_is_object(input))
@@ -123,12 +125,12 @@ static int image_decode_json(const registry_model *m, const json_t *input, size_
         free(bytes);
         return rc;
     }
-    const glia_shape3 in = m->bundle.net->input;
+    const glia_shape3 s = m->bundle.manifest.input;
     const json_t *shape = json_object_get(tensor, "shape"), *data = json_object_get(tensor, "data");
     if (!json_is_object(tensor) || !json_is_array(shape) || !json_is_array(data))
         return problem_set(p, 400, "%s.tensor must be {\"shape\": [%d, %d, %d], \"data\": [numbers]}", what,
-                           in.c, in.h, in.w);
-    long want[3] = {in.c, in.h, in.w};
+                           s.c, s.h, s.w);
+    long want[3] = {s.c, s.h, s.w};
     size_t nd = json_array_size(shape), skip = nd == 4 ? 1 : 0;
     int ok = nd == 3 || (nd == 4 && json_integer_value(json_array_get(shape, 0)) == 1 &&
                          json_is_integer(json_array_get(shape, 0)));
@@ -137,12 +139,12 @@ static int image_decode_json(const registry_model *m, const json_t *input, size_
         ok = json_is_integer(d) && json_integer_value(d) == want[i];
     }
     if (!ok)
-        return problem_set(p, 400, "%s.tensor.shape must be [%d, %d, %d] for model %s", what, in.c, in.h,
-                           in.w, m->name);
-    if (json_array_size(data) != m->in_floats)
+        return problem_set(p, 400, "%s.tensor.shape must be [%d, %d, %d] for model %s", what, s.c, s.h, s.w,
+                           m->name);
+    if (json_array_size(data) != size)
         return problem_set(p, 400, "%s.tensor.data has %zu numbers; shape [%d, %d, %d] needs %zu", what,
-                           json_array_size(data), in.c, in.h, in.w, m->in_floats);
-    for (size_t i = 0; i < m->in_floats; i++) {
+                           json_array_size(data), s.c, s.h, s.w, size);
+    for (size_t i = 0; i < size; i++) {
         const json_t *v = json_array_get(data, i);
         if (!json_is_number(v))
             return problem_set(p, 400, "%s.tensor.data[%zu] is not a number", what, i);
@@ -155,18 +157,19 @@ static int image_decode_json(const registry_model *m, const json_t *input, size_
 }
 
 static int image_decode_raw(const registry_model *m, const char *content_type, const void *body, size_t len,
-                            float *out, problem *p)
+                            workq_input *in, problem *p)
 {
     if (!content_type || (strncmp(content_type, "image/png", 9) != 0 &&
                           strncmp(content_type, "image/x-portable-graymap", 24) != 0))
         return problem_set(p, 415, "send application/json, image/png or image/x-portable-graymap (got %s)",
                            content_type ? content_type : "no Content-Type");
-    return image_from_bytes(m, body, len, out, p, "the request body");
+    return image_from_bytes(m, body, len, in->x, p, "the request body");
 }
 
-static json_t *image_encode(const registry_model *m, const float *y, int top_k)
+static json_t *image_encode(const registry_model *m, const float *y, const glia_sequence *seq, int top_k)
 {
-    const int k = (int)m->out_floats;
+    (void)seq;
+    const int k = m->bundle.model->outputs;
     float prob[4096];
     int order[4096];
     if (k > 4096)
@@ -198,8 +201,24 @@ static json_t *image_encode(const registry_model *m, const float *y, int top_k)
                      (double)prob[order[0]], "top_k", top);
 }
 
-static const codec image_codec = {"image-classification", image_decode_json, image_decode_raw, image_encode,
-                                  NULL};
+json_t *codec_v2_probabilities(const registry_model *m, const workq_output *out, int n)
+{
+    const int k = m->bundle.model->outputs;
+    float *prob = malloc(sizeof(float) * (size_t)k);
+    json_t *data = prob ? json_array() : NULL;
+    for (int i = 0; data && i < n; i++) {
+        glia_softmax(out->logits + (size_t)i * (size_t)k, prob, 1, k);
+        for (int j = 0; j < k; j++)
+            json_array_append_new(data, json_real(prob[j]));
+    }
+    free(prob);
+    return data ? json_pack("[{s:s, s:[i, i], s:s, s:o}]", "name", "probabilities", "shape", n, k, "datatype",
+                            "FP32", "data", data)
+                : NULL;
+}
+
+static const codec image_codec = {
+    "image-classification", image_decode_json, image_decode_raw, image_encode, NULL, codec_v2_probabilities};
 
 const codec *codec_for(const registry_model *m)
 {

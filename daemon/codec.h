@@ -1,9 +1,10 @@
 /*
- * codec.h - between JSON (or raw request bodies) and the core's float tensors, per task.
+ * codec.h - between JSON (or raw request bodies) and a model's typed inputs and outputs
+ * (workq.h), one codec per task.
  *
- * Generic over tasks: the server asks codec_for(model) and calls its functions, so the
- * sentiment and translation tasks plug in here with their own decode/encode without
- * touching the request path. Every failure is a problem the client can act on: an HTTP
+ * Generic over tasks: the server asks codec_for(model) and calls its functions, so each task
+ * plugs in here with its own decode/encode without touching the request path; the server
+ * itself never names a task or a family. Every failure is a problem the client can act on: an HTTP
  * status (400 malformed, 415 media type, 422 undecodable content) and a sentence.
  * Codecs run on HTTP threads: they decode and encode, they never run a model.
  */
@@ -13,7 +14,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "daemon/registry.h"
+#include "daemon/workq.h"
 
 typedef struct {
     int status;       /* 0 = no problem */
@@ -28,17 +29,20 @@ int problem_fail(problem *p, int status, const char *fmt, ...) __attribute__((fo
 
 typedef struct {
     const char *task;
-    /* One element of "inputs" -> in_floats floats at out. */
-    int (*decode_json)(const registry_model *m, const json_t *input, size_t index, float *out, problem *p);
-    /* A raw body (e.g. image/png) -> one input; -1 with 415 if the type is not taken. */
+    /* One element of "inputs" -> input index of in (workq_item_inputs sized it). */
+    int (*decode_json)(const registry_model *m, const json_t *input, size_t index, workq_input *in,
+                       problem *p);
+    /* A raw body (e.g. image/png) -> input 0 of in; -1 with 415 if the type is not taken. */
     int (*decode_raw)(const registry_model *m, const char *content_type, const void *body, size_t len,
-                      float *out, problem *p);
-    /* One sample's outputs (out_floats raw network outputs) -> a JSON object; top_k >= 1. */
-    json_t *(*encode)(const registry_model *m, const float *y, int top_k);
-    /* The request's own settings (e.g. a translation's "beam_size") applied to its n decoded
-     * rows, which decode_* filled with the model's defaults; -1 with a 400 problem for a bad
-     * value. NULL: the task has none (the server refuses such fields). */
-    int (*options)(const registry_model *m, const json_t *body, float *rows, int n, problem *p);
+                      workq_input *in, problem *p);
+    /* One input's answer -> a JSON object: its logits row (classes) or its sequence; top_k >= 1. */
+    json_t *(*encode)(const registry_model *m, const float *logits, const glia_sequence *seq, int top_k);
+    /* The request's own settings (e.g. a translation's "beam_size") over the decode defaults
+     * workq_item_inputs wrote; -1 with a 400 problem for a bad value. NULL: the task has none
+     * (the server refuses such fields). */
+    int (*options)(const registry_model *m, const json_t *body, glia_decode_opts *decode, problem *p);
+    /* OIP v2: the "outputs" array of an answer of n inputs (NULL on OOM). */
+    json_t *(*v2_outputs)(const registry_model *m, const workq_output *out, int n);
 } codec;
 
 /* The translation codec (codec_translate.c); its options are "beam_size" (at most this)
@@ -48,6 +52,9 @@ extern const codec codec_translate;
 
 /* The text-classification codec (codec_text.c). */
 extern const codec codec_text;
+
+/* OIP v2 outputs of a classifier: one FP32 tensor "probabilities" [n, classes]. */
+json_t *codec_v2_probabilities(const registry_model *m, const workq_output *out, int n);
 
 /* The codec for a model's task, or NULL if gliad cannot serve that task. */
 const codec *codec_for(const registry_model *m);

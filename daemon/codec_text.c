@@ -19,14 +19,12 @@
 
 enum { CODEC_TEXT_MAX_BYTES = 64 * 1024 };
 
-/* One text -> the row [length, ids...] of registry.h. */
-static int text_to_row(const registry_model *m, const char *text, size_t len, float *out, problem *p,
-                       const char *what)
+/* One text -> input index of in: its ids (the tail past max_tokens dropped) and length. */
+static int text_to_input(const registry_model *m, const char *text, size_t len, workq_input *in, size_t index,
+                         problem *p, const char *what)
 {
     const glia_bundle *b = &m->bundle;
-    const int max = b->manifest.max_tokens;
-    int32_t ids[4096], length = 0;
-    int steps = 0;
+    int n = 0;
     glia_err err = {0};
     if (len == 0)
         return problem_set(p, 422, "%s is an empty string: send a sentence", what);
@@ -34,19 +32,18 @@ static int text_to_row(const registry_model *m, const char *text, size_t len, fl
         return problem_set(p, 413,
                            "%s is %zu bytes; a text may be at most %d bytes (and only its first %d tokens "
                            "are read)",
-                           what, len, CODEC_TEXT_MAX_BYTES, max);
-    glia_status rc = glia_bundle_text_input(b, &text, &len, 1, ids, &length, &steps, NULL, &err);
+                           what, len, CODEC_TEXT_MAX_BYTES, in->stride);
+    glia_status rc = glia_tokenizer_encode(b->tokenizer, text, len, in->stride,
+                                           in->ids + index * (size_t)in->stride, &n, NULL, &err);
     if (rc == GLIA_EFORMAT)
         return problem_set(p, 422, "%s is not valid UTF-8 (%s)", what, err.msg);
     if (rc != GLIA_OK)
         return problem_set(p, 422, "%s has no words: send a sentence", what);
-    out[0] = (float)length;
-    for (int t = 0; t < max; t++)
-        out[1 + t] = t < length ? (float)ids[t] : 0.0f;
+    in->lengths[index] = n;
     return 0;
 }
 
-static int text_decode_json(const registry_model *m, const json_t *input, size_t index, float *out,
+static int text_decode_json(const registry_model *m, const json_t *input, size_t index, workq_input *in,
                             problem *p)
 {
     char what[48];
@@ -59,22 +56,23 @@ static int text_decode_json(const registry_model *m, const json_t *input, size_t
     }
     if (!json_is_string(s))
         return problem_set(p, 400, "%s must be a string (the text to classify) or {\"text\": string}", what);
-    return text_to_row(m, json_string_value(s), json_string_length(s), out, p, what);
+    return text_to_input(m, json_string_value(s), json_string_length(s), in, index, p, what);
 }
 
 static int text_decode_raw(const registry_model *m, const char *content_type, const void *body, size_t len,
-                           float *out, problem *p)
+                           workq_input *in, problem *p)
 {
     if (!content_type || strncmp(content_type, "text/plain", 10) != 0)
         return problem_set(p, 415, "send application/json or text/plain (got %s)",
                            content_type ? content_type : "no Content-Type");
-    return text_to_row(m, body ? body : "", len, out, p, "the request body");
+    return text_to_input(m, body ? body : "", len, in, 0, p, "the request body");
 }
 
-static json_t *text_encode(const registry_model *m, const float *y, int top_k)
+static json_t *text_encode(const registry_model *m, const float *y, const glia_sequence *seq, int top_k)
 {
+    (void)seq;
     (void)top_k; /* every class is listed in "probabilities" */
-    const int k = (int)m->out_floats;
+    const int k = m->bundle.model->outputs;
     const glia_manifest *man = &m->bundle.manifest;
     float prob[4096];
     if (k > 4096)
@@ -94,4 +92,5 @@ static json_t *text_encode(const registry_model *m, const float *y, int top_k)
                      "index", best, "score", (double)prob[best], "probabilities", probs);
 }
 
-const codec codec_text = {"text-classification", text_decode_json, text_decode_raw, text_encode, NULL};
+const codec codec_text = {"text-classification", text_decode_json, text_decode_raw, text_encode, NULL,
+                          codec_v2_probabilities};

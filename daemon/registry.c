@@ -91,18 +91,6 @@ static registry_model *load(const char *name, const char *path, glia_err *err)
     m->id = atomic_fetch_add(&next_id, 1);
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->path, sizeof m->path, "%s", path);
-    if (m->bundle.text) {
-        /* [length, id_0 .. id_{max_tokens-1}] as floats: see registry.h */
-        m->in_floats = (size_t)m->bundle.manifest.max_tokens + 1;
-        m->out_floats = (size_t)m->bundle.text->cfg.num_classes;
-    } else if (m->bundle.s2s) {
-        /* [length, beam_size, max_tokens, ids...] in, [n, finished, score, ids...] out */
-        m->in_floats = (size_t)m->bundle.manifest.max_tokens + 3;
-        m->out_floats = (size_t)m->bundle.s2s->cfg.max_positions + 3;
-    } else {
-        m->in_floats = glia_shape3_size(m->bundle.net->input);
-        m->out_floats = glia_shape3_size(m->bundle.net->output);
-    }
     m->load_seconds = now_seconds() - t0;
     m->loaded_at = time(NULL);
     return m;

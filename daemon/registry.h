@@ -23,14 +23,6 @@ typedef struct {
     char name[128];  /* the name it is served under (from gliad's config) */
     char path[4096]; /* bundle directory or model.yaml, as configured */
     glia_bundle bundle;
-    /* Per sample, what the request path and the queue carry. An image model takes its
-     * preprocessed pixels. A text model takes its encoded sentence as max_tokens + 1
-     * floats - the token count, then the ids (padding after them) - so that texts travel
-     * the same decode / batch / copy path as images; ids are exact in a float up to 2^24,
-     * far past any vocabulary (textnet.h caps it there), and the worker turns them back
-     * into int32. A translation model takes [length, beam_size, max_tokens, ids...] and
-     * gives [tokens, finished, score, ids...] (codec_translate.c). */
-    size_t in_floats, out_floats;
     double load_seconds;
     time_t loaded_at;
     time_t manifest_mtime; /* what the next reload compares against */

@@ -55,9 +55,8 @@ typedef struct {
     int v2; /* answer in OIP v2 form */
     registry_model *model;
     const codec *codec;
-    float *x, *y;
     int n, top_k;
-    workq_item item;
+    workq_item item; /* its inputs and outputs, typed by the model's kinds */
     /* POST /v1/datasets: the body goes to a file as it arrives */
     int uploading;
     dataset_upload upload;
@@ -250,22 +249,22 @@ static json_t *shape_json(glia_shape3 s, int batch_dim, int flat)
  * (batch_dim: a leading -1). A text model takes one BYTES string per sample. */
 static json_t *input_meta(const registry_model *m, int batch_dim)
 {
-    if (m->bundle.text || m->bundle.s2s) {
+    if (m->bundle.model->ops->input == GLIA_INPUT_TOKENS) {
         json_t *shape = batch_dim ? json_pack("[i]", -1) : json_array();
         return json_pack("{s:s, s:s, s:o, s:i}", "name", "text", "datatype", "BYTES", "shape", shape,
                          "max_tokens", m->bundle.manifest.max_tokens);
     }
     return json_pack("{s:s, s:s, s:o}", "name", "input", "datatype", "FP32", "shape",
-                     shape_json(m->bundle.net->input, batch_dim, 0));
+                     shape_json(m->bundle.manifest.input, batch_dim, 0));
 }
 
 static json_t *output_meta(const registry_model *m, int batch_dim)
 {
-    if (m->bundle.s2s) {
+    if (m->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE) {
         json_t *shape = batch_dim ? json_pack("[i]", -1) : json_array();
         return json_pack("{s:s, s:s, s:o}", "name", "translation", "datatype", "BYTES", "shape", shape);
     }
-    glia_shape3 out = {(int)m->out_floats, 1, 1};
+    glia_shape3 out = {m->bundle.model->outputs, 1, 1};
     return json_pack("{s:s, s:s, s:o}", "name", "probabilities", "datatype", "FP32", "shape",
                      shape_json(out, batch_dim, 1));
 }
@@ -380,7 +379,7 @@ static const char *outcome_of(workq_status st)
                                   : "error";
 }
 
-/* Everything is decoded into r->x; suspends and queues. */
+/* Everything is decoded into r->item.in; suspends and queues. */
 static enum MHD_Result enqueue(request *r)
 {
     server *s = r->s;
@@ -393,15 +392,10 @@ static enum MHD_Result enqueue(request *r)
             return send_error(r, 400, "X-Request-Timeout-Ms must be an integer from 1 to 3600000, got '%s'",
                               h);
     }
-    r->y = malloc(sizeof(float) * r->model->out_floats * (size_t)r->n);
-    if (!r->y)
-        return send_error(r, 503, "out of memory for %d outputs", r->n);
+    glia_err err = {0};
     workq_item *it = &r->item;
-    memset(it, 0, sizeof *it);
-    it->model = r->model;
-    it->n = r->n;
-    it->x = r->x;
-    it->y = r->y;
+    if (workq_item_outputs(it, &err))
+        return send_error(r, 503, "%s", err.msg);
     it->deadline = workq_now() + timeout * 1e-3;
     it->done = item_done;
     it->user = r;
@@ -442,47 +436,23 @@ static enum MHD_Result answer_inference(request *r)
                             "1");
     default: return send_error(r, 500, "the model failed to run (gliad's log says why)");
     }
-    const size_t k = r->model->out_floats;
-    if (r->v2 && r->model->bundle.s2s) { /* OIP: the translations as BYTES [N], their lengths INT32 [N] */
-        json_t *texts = json_array(), *tokens = json_array();
-        for (int i = 0; i < r->n; i++) {
-            json_t *o = r->codec->encode(r->model, r->y + (size_t)i * k, r->top_k);
-            if (!o) {
-                json_decref(texts);
-                json_decref(tokens);
-                return send_error(r, 500, "cannot encode the outputs");
-            }
-            json_array_append(texts, json_object_get(o, "translation"));
-            json_array_append(tokens, json_object_get(o, "tokens"));
-            json_decref(o);
-        }
-        char version[32];
-        snprintf(version, sizeof version, "%ld", r->model->bundle.manifest.version);
-        return send_json(r, 200,
-                         json_pack("{s:s, s:s, s:s, s:[{s:s, s:[i], s:s, s:o}, {s:s, s:[i], s:s, s:o}]}",
-                                   "model_name", model, "model_version", version, "id", r->request_id,
-                                   "outputs", "name", "translation", "shape", r->n, "datatype", "BYTES",
-                                   "data", texts, "name", "tokens", "shape", r->n, "datatype", "INT32",
-                                   "data", tokens));
-    }
     if (r->v2) {
-        json_t *data = json_array();
-        for (int i = 0; i < r->n; i++) {
-            float prob[4096];
-            glia_softmax(r->y + (size_t)i * k, prob, 1, (int)k);
-            for (size_t j = 0; j < k; j++)
-                json_array_append_new(data, json_real(prob[j]));
-        }
+        json_t *outputs = r->codec->v2_outputs(r->model, &it->out, r->n);
+        if (!outputs)
+            return send_error(r, 500, "cannot encode the outputs");
         char version[32];
         snprintf(version, sizeof version, "%ld", r->model->bundle.manifest.version);
         return send_json(r, 200,
-                         json_pack("{s:s, s:s, s:s, s:[{s:s, s:[i, i], s:s, s:o}]}", "model_name", model,
-                                   "model_version", version, "id", r->request_id, "outputs", "name",
-                                   "probabilities", "shape", r->n, (int)k, "datatype", "FP32", "data", data));
+                         json_pack("{s:s, s:s, s:s, s:o}", "model_name", model, "model_version", version,
+                                   "id", r->request_id, "outputs", outputs));
     }
+    const glia_model *net = r->model->bundle.model;
+    const int sequence = net->ops->output == GLIA_OUTPUT_SEQUENCE;
     json_t *outs = json_array();
     for (int i = 0; i < r->n; i++) {
-        json_t *o = r->codec->encode(r->model, r->y + (size_t)i * k, r->top_k);
+        json_t *o =
+            r->codec->encode(r->model, sequence ? NULL : it->out.logits + (size_t)i * (size_t)net->outputs,
+                             sequence ? &it->out.seqs[i] : NULL, r->top_k);
         if (!o) {
             json_decref(outs);
             return send_error(r, 500, "cannot encode the outputs");
@@ -525,10 +495,11 @@ static int alloc_inputs(request *r, size_t n, enum MHD_Result *ret)
         *ret = send_error(r, 400, "send between 1 and %d inputs (got %zu)", MAX_INPUTS, n);
         return -1;
     }
+    glia_err err = {0};
     r->n = (int)n;
-    r->x = malloc(sizeof(float) * r->model->in_floats * n);
-    if (!r->x) {
-        *ret = send_error(r, 503, "out of memory for %zu inputs", n);
+    r->item.model = r->model;
+    if (workq_item_inputs(&r->item, r->n, &err)) {
+        *ret = send_error(r, 503, "%s", err.msg);
         return -1;
     }
     return 0;
@@ -550,7 +521,7 @@ static enum MHD_Result predict(request *r, const char *name)
                               "to /v1/models/{name}/predict");
         if (take_model(r, name, &ret) || alloc_inputs(r, 1, &ret))
             return ret;
-        if (r->codec->decode_raw(r->model, type, r->body, r->len, r->x, &p))
+        if (r->codec->decode_raw(r->model, type, r->body, r->len, &r->item.in, &p))
             return send_error(r, p.status, "%s", p.detail);
         r->top_k = DEFAULT_TOP_K;
         return enqueue(r);
@@ -605,12 +576,11 @@ static enum MHD_Result predict(request *r, const char *name)
     if (take_model(r, name, &ret) || alloc_inputs(r, json_array_size(inputs), &ret))
         goto done;
     for (size_t i = 0; i < (size_t)r->n; i++)
-        if (r->codec->decode_json(r->model, json_array_get(inputs, i), i, r->x + i * r->model->in_floats,
-                                  &p)) {
+        if (r->codec->decode_json(r->model, json_array_get(inputs, i), i, &r->item.in, &p)) {
             ret = send_error(r, p.status, "%s", p.detail);
             goto done;
         }
-    if (r->codec->options ? r->codec->options(r->model, body, r->x, r->n, &p)
+    if (r->codec->options ? r->codec->options(r->model, body, &r->item.in.decode, &p)
                           : (json_object_get(body, "beam_size") || json_object_get(body, "max_tokens")) &&
                                 problem_set(&p, 400, "beam_size and max_tokens are for translation models")) {
         ret = send_error(r, p.status, "%s", p.detail);
@@ -643,7 +613,7 @@ static enum MHD_Result v2_infer_text(request *r, json_t *in)
     if (alloc_inputs(r, n, &ret))
         return ret;
     for (size_t i = 0; i < n; i++)
-        if (r->codec->decode_json(r->model, json_array_get(data, i), i, r->x + i * r->model->in_floats, &p))
+        if (r->codec->decode_json(r->model, json_array_get(data, i), i, &r->item.in, &p))
             return send_error(r, p.status, "%s", p.detail);
     return enqueue(r);
 }
@@ -669,13 +639,14 @@ static enum MHD_Result v2_infer(request *r, const char *name)
     }
     if (take_model(r, name, &ret))
         goto done;
-    if (r->model->bundle.text || r->model->bundle.s2s) {
+    if (r->model->bundle.model->ops->input == GLIA_INPUT_TOKENS) {
         ret = v2_infer_text(r, in);
         goto done;
     }
     json_t *shape = json_object_get(in, "shape"), *data = json_object_get(in, "data"),
            *dt = json_object_get(in, "datatype");
-    glia_shape3 s = r->model->bundle.net->input;
+    glia_shape3 s = r->model->bundle.manifest.input;
+    const size_t size = r->model->bundle.model->input_size;
     size_t nd = json_array_size(shape);
     long dims[4] = {0};
     for (size_t i = 0; i < nd && i < 4; i++)
@@ -692,9 +663,8 @@ static enum MHD_Result v2_infer(request *r, const char *name)
         ret = send_error(r, 400, "shape must be [N, %d, %d, %d]", s.c, s.h, s.w);
         goto done;
     }
-    if (!json_is_array(data) || json_array_size(data) != (size_t)n * r->model->in_floats) {
-        ret = send_error(r, 400, "data must be a flat array of %ld numbers for that shape",
-                         n * (long)r->model->in_floats);
+    if (!json_is_array(data) || json_array_size(data) != (size_t)n * size) {
+        ret = send_error(r, 400, "data must be a flat array of %ld numbers for that shape", n * (long)size);
         goto done;
     }
     if (alloc_inputs(r, (size_t)n, &ret))
@@ -705,7 +675,7 @@ static enum MHD_Result v2_infer(request *r, const char *name)
             ret = send_error(r, 400, "data[%zu] is not a number", i);
             goto done;
         }
-        r->x[i] = (float)json_number_value(v);
+        r->item.in.x[i] = (float)json_number_value(v);
     }
     ret = enqueue(r);
 done:
@@ -1071,8 +1041,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->uploading) /* the client went away mid-upload */
         datasets_upload_abort(&r->upload);
     registry_model_unref(r->model);
-    free(r->x);
-    free(r->y);
+    workq_item_release(&r->item);
     free(r->body);
     free(r);
     *con_cls = NULL;

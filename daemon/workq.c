@@ -16,7 +16,7 @@
 
 enum {
     CTX_CACHE = 8,
-    /* decoder rows (inputs x beam) one translation call runs at most: 128 rows of a
+    /* decoder rows (inputs x beam) a sequence model's ctx holds at once: 128 rows of a
      * 256-wide, 3+3-layer model with 160 positions keep ~60 MB of keys and values */
     TRANSLATE_ROWS = 128,
 };
@@ -77,18 +77,33 @@ static void complete_list(workq_item *list, workq_status status)
     }
 }
 
-/* Moves queued items for the same model version as the batch onto the batch's tail
- * while they fit in max_batch samples. Caller holds the mutex. */
-static void gather(workq *q, uint64_t id, workq_item **tail, int *samples)
+static int sequence_model(const registry_model *m)
+{
+    return m->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE;
+}
+
+/* May it run in one batch with first? The same model version, and for a sequence model the
+ * same decode settings (a predict takes one setting for the whole batch). */
+static int joins(const workq_item *first, const workq_item *it)
+{
+    const glia_decode_opts *a = &first->in.decode, *b = &it->in.decode;
+    return it->model->id == first->model->id &&
+           (!sequence_model(it->model) || (a->beam_size == b->beam_size && a->max_tokens == b->max_tokens &&
+                                           a->length_penalty == b->length_penalty));
+}
+
+/* Moves queued items that may join the batch onto its tail while they fit in max_batch
+ * inputs. Caller holds the mutex. */
+static void gather(workq *q, const workq_item *first, workq_item **tail, int *samples)
 {
     workq_item *prev = NULL, *it = q->head;
     while (it && *samples < q->cfg.max_batch) {
         workq_item *next = it->next;
-        if (it->model->id == id && *samples + it->n <= q->cfg.max_batch) {
+        if (joins(first, it) && *samples + it->in.n <= q->cfg.max_batch) {
             unlink_item(q, prev, it);
             (*tail)->next = it;
             *tail = it;
-            *samples += it->n;
+            *samples += it->in.n;
         } else {
             prev = it;
         }
@@ -96,56 +111,70 @@ static void gather(workq *q, uint64_t id, workq_item **tail, int *samples)
     }
 }
 
-/* A run context for one model version: glia_ctx for an image model, glia_textnet_ctx
- * (plus the int32 ids it takes) for a text model. */
+/* A run context for one model version. */
 typedef struct {
     uint64_t id;
-    int cap;
-    glia_ctx *ctx;
-    glia_textnet_ctx *tctx;
-    int32_t *ids, *lengths;
-    glia_s2s_dec *dec; /* translation: for dec_inputs sources with beams up to dec_beam */
-    int dec_inputs, dec_beam;
-    int translating; /* a translation slot (dec is made per beam size on first use) */
+    const glia_model_ops *ops;
+    glia_ctx_spec spec;
+    glia_model_ctx *ctx;
 } ctx_slot;
 
 static void slot_clear(ctx_slot *s)
 {
-    glia_ctx_free(s->ctx);
-    glia_textnet_ctx_free(s->tctx);
-    glia_s2s_dec_free(s->dec);
-    free(s->ids);
-    free(s->lengths);
+    if (s->ctx)
+        s->ops->ctx_free(s->ctx);
     memset(s, 0, sizeof *s);
 }
 
-static int slot_used(const ctx_slot *s)
-{
-    return s->ctx || s->tctx || s->translating;
-}
+/* A batch of items packed into one typed batch, and where each of its inputs came from. */
+typedef struct {
+    float *x;
+    int32_t *ids, *lengths;
+    int *owner;         /* [input]: its item's place in items */
+    int *index;         /* [input]: its place in that item */
+    workq_item **items; /* [item]: NULL once answered (the item may be gone then) */
+    int *remaining;     /* [item]: inputs not decided yet */
+    int nitems, cap, steps_cap;
+} packing;
 
 typedef struct {
     workq *q;
     ctx_slot slots[CTX_CACHE];
     int next_victim;
-    float *x;
-    size_t x_cap;
+    packing pack;
 } worker;
 
-static ctx_slot *worker_slot(worker *w, const registry_model *m, int n)
+/* The ctx a batch of n inputs (beam: its beam size) needs from model m. */
+static glia_ctx_spec spec_for(const worker *w, const registry_model *m, int n, int beam)
+{
+    const glia_model *model = m->bundle.model;
+    const int cap = n > w->q->cfg.max_batch ? n : w->q->cfg.max_batch;
+    /* a sequence model decodes its inputs in groups that fit its decoder rows */
+    return (glia_ctx_spec){.max_batch = sequence_model(m) ? TRANSLATE_ROWS : cap,
+                           .max_steps =
+                               model->ops->input == GLIA_INPUT_TOKENS ? m->bundle.manifest.max_tokens : 0,
+                           .max_beam = beam};
+}
+
+static int slot_fits(const ctx_slot *s, const glia_ctx_spec *want)
+{
+    return s->spec.max_batch >= want->max_batch && s->spec.max_beam >= want->max_beam;
+}
+
+static ctx_slot *worker_slot(worker *w, const registry_model *m, int n, int beam)
 {
     glia_err err = {0};
-    int cap = n > w->q->cfg.max_batch ? n : w->q->cfg.max_batch;
+    const glia_ctx_spec want = spec_for(w, m, n, beam);
     ctx_slot *s = NULL;
     for (int i = 0; i < CTX_CACHE && !s; i++)
-        if (slot_used(&w->slots[i]) && w->slots[i].id == m->id)
+        if (w->slots[i].ctx && w->slots[i].id == m->id)
             s = &w->slots[i];
-    if (s && s->cap >= n)
+    if (s && slot_fits(s, &want))
         return s;
     if (!s) {
         /* an empty slot, else round-robin: old versions fall out as new ones are used */
         for (int i = 0; i < CTX_CACHE && !s; i++)
-            if (!slot_used(&w->slots[i]))
+            if (!w->slots[i].ctx)
                 s = &w->slots[i];
         if (!s) {
             s = &w->slots[w->next_victim];
@@ -153,72 +182,98 @@ static ctx_slot *worker_slot(worker *w, const registry_model *m, int n)
         }
     }
     slot_clear(s);
-    glia_status rc;
-    if (m->bundle.s2s) {
-        const int steps = m->bundle.manifest.max_tokens;
-        s->translating = 1;
-        s->ids = malloc(sizeof(int32_t) * TRANSLATE_ROWS * (size_t)steps);
-        s->lengths = malloc(sizeof(int32_t) * TRANSLATE_ROWS);
-        rc = s->ids && s->lengths ? GLIA_OK
-                                  : glia_err_set(&err, GLIA_ENOMEM, "out of memory for a translation slot");
-    } else if (m->bundle.text) {
-        const int steps = m->bundle.manifest.max_tokens;
-        rc = glia_textnet_ctx_new(m->bundle.text, cap, steps, 0, &s->tctx, &err);
-        s->ids = malloc(sizeof(int32_t) * (size_t)cap * (size_t)steps);
-        s->lengths = malloc(sizeof(int32_t) * (size_t)cap);
-        if (rc == GLIA_OK && (!s->ids || !s->lengths))
-            rc = glia_err_set(&err, GLIA_ENOMEM, "out of memory for a text batch of %d", cap);
-    } else {
-        rc = glia_ctx_new(m->bundle.net, cap, 0, &s->ctx, &err);
-    }
-    if (rc != GLIA_OK) {
-        log_error("worker: %s", err.msg);
-        slot_clear(s);
-        return NULL;
-    }
-    s->id = m->id;
-    s->cap = cap;
-    return s;
-}
-
-/* Runs a text model on x: `samples` rows of [length, ids...] (registry.h), packed to the
- * longest sentence of the batch. NULL (logged) if the rows are not what the codec wrote. */
-static const float *run_text(ctx_slot *s, const registry_model *m, const float *x, int samples)
-{
-    const size_t row = m->in_floats;
-    int steps = 1;
-    for (int i = 0; i < samples; i++) {
-        int len = (int)x[(size_t)i * row];
-        s->lengths[i] = len;
-        steps = len > steps ? len : steps;
-    }
-    for (int i = 0; i < samples; i++)
-        for (int t = 0; t < steps; t++)
-            s->ids[(size_t)i * steps + t] = (int32_t)x[(size_t)i * row + 1 + (size_t)t];
-    const float *logits = NULL;
-    glia_err err = {0};
-    if (glia_textnet_forward(m->bundle.text, s->tctx, s->ids, s->lengths, samples, steps, NULL, &logits,
-                             &err)) {
+    const glia_model *model = m->bundle.model;
+    if (model->ops->ctx_new(model, &want, &s->ctx, &err) != GLIA_OK) {
         log_error("worker: %s: %s", m->name, err.msg);
         return NULL;
     }
-    return logits;
+    s->id = m->id;
+    s->ops = model->ops;
+    s->spec = want;
+    return s;
 }
 
-/* ---- translation: every request is answered the moment its last sentence is decoded ---- */
+/* Room for n inputs of up to steps ids each. */
+static int packing_reserve(packing *p, int n, size_t input_size, int steps)
+{
+    if (n > p->cap || steps > p->steps_cap) {
+        const int cap = n > p->cap ? n : p->cap, steps_cap = steps > p->steps_cap ? steps : p->steps_cap;
+        float *x = realloc(p->x, sizeof(float) * (input_size ? input_size : 1) * (size_t)cap);
+        if (x)
+            p->x = x;
+        int32_t *ids = realloc(p->ids, sizeof(int32_t) * (size_t)cap * (size_t)(steps_cap ? steps_cap : 1));
+        if (ids)
+            p->ids = ids;
+        int32_t *lengths = realloc(p->lengths, sizeof(int32_t) * (size_t)cap);
+        if (lengths)
+            p->lengths = lengths;
+        int *owner = realloc(p->owner, sizeof *owner * (size_t)cap);
+        if (owner)
+            p->owner = owner;
+        int *index = realloc(p->index, sizeof *index * (size_t)cap);
+        if (index)
+            p->index = index;
+        workq_item **items = realloc(p->items, sizeof *items * (size_t)cap);
+        if (items)
+            p->items = items;
+        int *remaining = realloc(p->remaining, sizeof *remaining * (size_t)cap);
+        if (remaining)
+            p->remaining = remaining;
+        if (!x || !ids || !lengths || !owner || !index || !items || !remaining)
+            return -1;
+        p->cap = cap;
+        p->steps_cap = steps_cap;
+    }
+    return 0;
+}
 
-typedef struct {
-    workq_item *item;
-    int index; /* the input's position in its item */
-} tr_input;
+static void packing_free(packing *p)
+{
+    free(p->x);
+    free(p->ids);
+    free(p->lengths);
+    free(p->owner);
+    free(p->index);
+    free(p->items);
+    free(p->remaining);
+}
 
-typedef struct {
-    const registry_model *m;
-    tr_input *inputs; /* the group being decoded */
-    int *remaining;   /* per item of the batch: inputs not decided yet */
-    workq_item **items;
-    int nitems;
-} tr_run;
+/* The items' inputs as one typed batch: tensors one after another, token rows to the
+ * longest input of the batch. -1 when out of memory. */
+static int pack(packing *p, const registry_model *m, workq_item *batch, int samples, glia_batch *b)
+{
+    const glia_model *model = m->bundle.model;
+    const int tokens = model->ops->input == GLIA_INPUT_TOKENS;
+    int steps = 1, k = 0, j = 0;
+    for (workq_item *it = batch; it && tokens; it = it->next)
+        for (int i = 0; i < it->in.n; i++)
+            steps = it->in.lengths[i] > steps ? it->in.lengths[i] : steps;
+    if (packing_reserve(p, samples, model->input_size, tokens ? steps : 0))
+        return -1;
+    *b = (glia_batch){.n = samples, .decode = batch->in.decode};
+    for (workq_item *it = batch; it; it = it->next, j++) {
+        p->items[j] = it;
+        p->remaining[j] = it->in.n;
+        for (int i = 0; i < it->in.n; i++, k++) {
+            p->owner[k] = j;
+            p->index[k] = i;
+            if (!tokens) {
+                memcpy(p->x + (size_t)k * model->input_size, it->in.x + (size_t)i * model->input_size,
+                       sizeof(float) * model->input_size);
+                continue;
+            }
+            p->lengths[k] = it->in.lengths[i];
+            memcpy(p->ids + (size_t)k * (size_t)steps, it->in.ids + (size_t)i * (size_t)it->in.stride,
+                   sizeof(int32_t) * (size_t)steps);
+        }
+    }
+    p->nitems = j;
+    b->x = p->x;
+    b->ids = p->ids;
+    b->lengths = p->lengths;
+    b->steps = tokens ? steps : 0;
+    return 0;
+}
 
 static void complete_one(workq_item *it, workq_status status)
 {
@@ -228,176 +283,54 @@ static void complete_one(workq_item *it, workq_status status)
     it->done(it);
 }
 
-static int item_index(const tr_run *t, const workq_item *it)
+/* Input i of the batch is decided: into its item's outputs, and the item answered when it
+ * was its last. */
+static void sequence_done(void *user, int i, const glia_sequence *seq)
 {
-    for (int i = 0; i < t->nitems; i++)
-        if (t->items[i] == it)
-            return i;
-    return -1;
-}
-
-/* An input is decided: its row [n, finished, score, ids...] into the item's outputs, and the
- * item answered when it was its last. */
-static void tr_done(void *user, int i, const glia_s2s_output *out)
-{
-    tr_run *t = user;
-    const tr_input *in = &t->inputs[i];
-    float *y = in->item->y + (size_t)in->index * t->m->out_floats;
-    const int cap = (int)t->m->out_floats - 3, n = out->n < cap ? out->n : cap;
-    y[0] = (float)n;
-    y[1] = (float)out->finished;
-    y[2] = (float)out->score;
-    for (int k = 0; k < n; k++)
-        y[3 + k] = (float)out->ids[k];
-    const int at = item_index(t, in->item);
-    if (at >= 0 && --t->remaining[at] == 0) {
-        t->items[at] = NULL;
-        complete_one(in->item, WORKQ_OK);
+    packing *p = user;
+    const int j = p->owner[i], at = p->index[i];
+    workq_item *it = p->items[j];
+    const int cap = it->in.decode.max_tokens, n = seq->n < cap ? seq->n : cap;
+    int32_t *row = it->out.tokens + (size_t)at * (size_t)cap;
+    memcpy(row, seq->ids, sizeof(int32_t) * (size_t)n);
+    it->out.seqs[at] = (glia_sequence){row, n, seq->score, seq->finished};
+    if (--p->remaining[j] == 0) {
+        p->items[j] = NULL;
+        complete_one(it, WORKQ_OK);
     }
 }
 
-/* Decodes the batch's sentences in groups of equal search settings (beam_size, max_tokens)
- * that fit TRANSLATE_ROWS decoder rows. Returns the sentences decoded; items left
- * unanswered on failure are completed WORKQ_ERROR by the caller (t->items not NULL). */
-static int run_translation(ctx_slot *s, tr_run *t, workq_item *batch)
+/* Drops from *batch what expired while it was gathered (completed WORKQ_TIMEOUT); returns the
+ * inputs left. */
+static int drop_expired(workq_item **batch, int samples)
 {
-    const registry_model *m = t->m;
-    const size_t row = m->in_floats;
-    int total = 0, done = 0;
-    for (workq_item *it = batch; it; it = it->next)
-        total += it->n;
-    tr_input *all = malloc(sizeof *all * (size_t)total);
-    if (!all)
-        return 0;
-    int k = 0;
-    for (workq_item *it = batch; it; it = it->next)
-        for (int i = 0; i < it->n; i++)
-            all[k++] = (tr_input){it, i};
-    glia_err err = {0};
-    for (int at = 0; at < total;) {
-        const float *first = all[at].item->x + (size_t)all[at].index * row;
-        glia_s2s_search opts = m->bundle.manifest.decoding;
-        opts.beam_size = (int)first[1];
-        opts.max_tokens = (int)first[2];
-        const int max_inputs = TRANSLATE_ROWS / opts.beam_size > 0 ? TRANSLATE_ROWS / opts.beam_size : 1;
-        if (!s->dec || s->dec_beam != opts.beam_size) {
-            glia_s2s_dec_free(s->dec);
-            s->dec = NULL;
-            if (glia_s2s_dec_new(m->bundle.s2s, max_inputs, m->bundle.manifest.max_tokens, opts.beam_size,
-                                 &s->dec, &err)) {
-                log_error("worker: %s: %s", m->name, err.msg);
-                break;
-            }
-            s->dec_beam = opts.beam_size;
-            s->dec_inputs = max_inputs;
-        }
-        int n = 0, steps = 1;
-        while (at + n < total && n < s->dec_inputs) {
-            const float *x = all[at + n].item->x + (size_t)all[at + n].index * row;
-            if ((int)x[1] != opts.beam_size || (int)x[2] != opts.max_tokens)
-                break;
-            steps = (int)x[0] > steps ? (int)x[0] : steps;
-            n++;
-        }
-        for (int j = 0; j < n; j++) {
-            const float *x = all[at + j].item->x + (size_t)all[at + j].index * row;
-            s->lengths[j] = (int32_t)x[0];
-            for (int q = 0; q < steps; q++)
-                s->ids[(size_t)j * (size_t)steps + (size_t)q] = q < (int)x[0] ? (int32_t)x[3 + q] : 0;
-        }
-        glia_s2s_output out[TRANSLATE_ROWS];
-        t->inputs = all + at;
-        if (glia_s2s_translate_cb(m->bundle.s2s, s->dec, s->ids, s->lengths, n, steps, &opts, out, tr_done, t,
-                                  &err)) {
-            log_error("worker: %s: %s", m->name, err.msg);
-            break;
-        }
-        at += n;
-        done += n;
-    }
-    free(all);
-    return done;
-}
-
-/* Runs the batch (a linked list of items for one model version). */
-static void run_batch(worker *w, workq_item *batch, int samples)
-{
-    const registry_model *m = batch->model;
     double now = workq_now();
     workq_item *expired = NULL;
-    /* skip what expired while the batch was gathered */
-    for (workq_item **p = &batch; *p;) {
+    for (workq_item **p = batch; *p;) {
         workq_item *it = *p;
         if (it->deadline > 0 && now >= it->deadline) {
             *p = it->next;
             it->next = expired;
             expired = it;
-            samples -= it->n;
+            samples -= it->in.n;
         } else {
             p = &it->next;
         }
     }
     complete_list(expired, WORKQ_TIMEOUT);
-    if (!batch)
+    return samples;
+}
+
+/* Runs the batch (a linked list of items for one model version) through the model's predict. */
+static void run_batch(worker *w, workq_item *batch, int samples)
+{
+    registry_model *m = batch->model;
+    const glia_model *model = m->bundle.model;
+    if (!(samples = drop_expired(&batch, samples), batch))
         return;
-    ctx_slot *ctx = worker_slot(w, m, samples);
-    if (ctx && m->bundle.s2s) {
-        double t0 = workq_now();
-        int nitems = 0;
-        for (workq_item *it = batch; it; it = it->next) {
-            it->started = t0;
-            it->batch = samples;
-            nitems++;
-        }
-        workq_item **items = malloc(sizeof *items * (size_t)nitems);
-        int *remaining = malloc(sizeof *remaining * (size_t)nitems);
-        if (!items || !remaining) {
-            free(items);
-            free(remaining);
-            complete_list(batch, WORKQ_ERROR);
-            return;
-        }
-        int i = 0;
-        for (workq_item *it = batch; it; it = it->next, i++) {
-            items[i] = it;
-            remaining[i] = it->n;
-        }
-        tr_run t = {m, NULL, remaining, items, nitems};
-        /* items are answered (and may release the model) while the batch still runs */
-        registry_model_ref((registry_model *)m);
-        int decoded = run_translation(ctx, &t, batch);
-        for (i = 0; i < nitems; i++) /* what a failure left unanswered */
-            if (items[i])
-                complete_one(items[i], WORKQ_ERROR);
-        if (w->q->on_batch)
-            w->q->on_batch(w->q->user, m, decoded, workq_now() - t0);
-        registry_model_unref((registry_model *)m);
-        free(items);
-        free(remaining);
-        return;
-    }
-    const float *x = batch->x;
-    size_t need = (size_t)samples * m->in_floats;
-    if (ctx && batch->next) { /* several requests: one contiguous input */
-        if (need > w->x_cap) {
-            float *nx = realloc(w->x, sizeof(float) * need);
-            if (nx) {
-                w->x = nx;
-                w->x_cap = need;
-            }
-        }
-        if (need <= w->x_cap) {
-            size_t off = 0;
-            for (workq_item *it = batch; it; it = it->next) {
-                memcpy(w->x + off, it->x, sizeof(float) * (size_t)it->n * m->in_floats);
-                off += (size_t)it->n * m->in_floats;
-            }
-            x = w->x;
-        } else {
-            ctx = NULL;
-        }
-    }
-    if (!ctx) {
+    ctx_slot *slot = worker_slot(w, m, samples, batch->in.decode.beam_size);
+    glia_batch b;
+    if (!slot || pack(&w->pack, m, batch, samples, &b)) {
         complete_list(batch, WORKQ_ERROR);
         return;
     }
@@ -406,17 +339,43 @@ static void run_batch(worker *w, workq_item *batch, int samples)
         it->started = t0;
         it->batch = samples;
     }
-    const float *y = m->bundle.text ? run_text(ctx, m, x, samples)
-                                    : glia_net_forward(m->bundle.net, ctx->ctx, x, samples, NULL);
-    double t1 = workq_now();
-    if (!y) {
+    glia_prediction out = {0};
+    if (sequence_model(m)) {
+        /* items are answered (and may release the model) while the batch still runs */
+        registry_model_ref(m);
+        out = (glia_prediction){.on_done = sequence_done, .user = &w->pack};
+        if (!(out.seqs = malloc(sizeof *out.seqs * (size_t)samples))) {
+            complete_list(batch, WORKQ_ERROR);
+            registry_model_unref(m);
+            return;
+        }
+    }
+    glia_err err = {0};
+    const int failed = model->ops->predict(model, slot->ctx, &b, &out, &err) != GLIA_OK;
+    const double t1 = workq_now();
+    int decided = samples;
+    if (failed)
+        log_error("worker: %s: %s", m->name, err.msg);
+    if (sequence_model(m)) {
+        for (int j = 0; j < w->pack.nitems; j++) /* what a failure left unanswered */
+            if (w->pack.items[j]) {
+                decided -= w->pack.remaining[j];
+                complete_one(w->pack.items[j], WORKQ_ERROR);
+            }
+        free(out.seqs);
+        if (w->q->on_batch)
+            w->q->on_batch(w->q->user, m, decided, t1 - t0);
+        registry_model_unref(m);
+        return;
+    }
+    if (failed) {
         complete_list(batch, WORKQ_ERROR);
         return;
     }
     size_t off = 0;
     for (workq_item *it = batch; it; it = it->next) {
-        memcpy(it->y, y + off, sizeof(float) * (size_t)it->n * m->out_floats);
-        off += (size_t)it->n * m->out_floats;
+        memcpy(it->out.logits, out.logits + off, sizeof(float) * (size_t)it->in.n * (size_t)model->outputs);
+        off += (size_t)it->in.n * (size_t)model->outputs;
     }
     if (w->q->on_batch)
         w->q->on_batch(w->q->user, m, samples, t1 - t0);
@@ -436,8 +395,8 @@ static void *worker_main(void *arg)
         workq_item *batch = q->head, *tail;
         unlink_item(q, NULL, batch);
         tail = batch;
-        int samples = batch->n;
-        gather(q, batch->model->id, &tail, &samples);
+        int samples = batch->in.n;
+        gather(q, batch, &tail, &samples);
         /* busy from here, so that drain never sees this batch as done */
         int others_busy = q->busy++;
         if (samples < q->cfg.max_batch && q->cfg.max_wait_us > 0 && others_busy > 0) {
@@ -446,7 +405,7 @@ static void *worker_main(void *arg)
             until(&ts, limit);
             while (samples < q->cfg.max_batch && !q->stopping && workq_now() < limit) {
                 int rc = pthread_cond_timedwait(&q->work, &q->mu, &ts);
-                gather(q, batch->model->id, &tail, &samples);
+                gather(q, batch, &tail, &samples);
                 if (rc == ETIMEDOUT)
                     break;
             }
@@ -461,7 +420,7 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&q->mu);
     for (int i = 0; i < CTX_CACHE; i++)
         slot_clear(&w->slots[i]);
-    free(w->x);
+    packing_free(&w->pack);
     free(w);
     return NULL;
 }
@@ -646,4 +605,54 @@ int workq_busy(workq *q)
 int workq_workers(const workq *q)
 {
     return q->cfg.workers;
+}
+
+glia_status workq_item_inputs(workq_item *it, int n, glia_err *err)
+{
+    const glia_bundle *b = &it->model->bundle;
+    const glia_model *model = b->model;
+    workq_input *in = &it->in;
+    *in = (workq_input){.n = n, .decode = glia_model_decode_defaults(&b->manifest)};
+    if (model->ops->input == GLIA_INPUT_TENSOR) {
+        in->x = calloc((size_t)n * (model->input_size ? model->input_size : 1), sizeof(float));
+        if (in->x)
+            return GLIA_OK;
+    } else {
+        in->stride = b->manifest.max_tokens;
+        in->ids = calloc((size_t)n * (size_t)in->stride, sizeof(int32_t));
+        in->lengths = calloc((size_t)n, sizeof(int32_t));
+        if (in->ids && in->lengths)
+            return GLIA_OK;
+    }
+    return glia_err_set(err, GLIA_ENOMEM, "out of memory for %d inputs", n);
+}
+
+glia_status workq_item_outputs(workq_item *it, glia_err *err)
+{
+    const glia_model *model = it->model->bundle.model;
+    const size_t n = (size_t)it->in.n;
+    workq_output *out = &it->out;
+    if (model->ops->output == GLIA_OUTPUT_CLASSES) {
+        if ((out->logits = calloc(n * (size_t)model->outputs, sizeof(float))))
+            return GLIA_OK;
+    } else {
+        const size_t cap = (size_t)(it->in.decode.max_tokens > 0 ? it->in.decode.max_tokens : 1);
+        out->seqs = calloc(n, sizeof *out->seqs);
+        out->tokens = calloc(n * cap, sizeof(int32_t));
+        if (out->seqs && out->tokens)
+            return GLIA_OK;
+    }
+    return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu outputs", n);
+}
+
+void workq_item_release(workq_item *it)
+{
+    free(it->in.x);
+    free(it->in.ids);
+    free(it->in.lengths);
+    free(it->out.logits);
+    free(it->out.seqs);
+    free(it->out.tokens);
+    it->in = (workq_input){0};
+    it->out = (workq_output){0};
 }

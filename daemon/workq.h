@@ -10,13 +10,17 @@
  *     the deadline thread, never run; a worker also skips items that expired while it
  *     was gathering a batch;
  *   - a worker takes the oldest item and every queued item for the same model version
- *     behind it, up to max_batch samples. If the batch is short and other workers are
- *     busy (so more requests are likely on their way), it waits up to max_wait_us from
- *     the oldest item's arrival for more; on an idle server a lone request runs at once;
+ *     (and, for a sequence model, the same decode settings) behind it, up to max_batch
+ *     inputs, and runs them as one typed batch through the model's predict. If the batch is short and other
+ * workers are busy (so more requests are likely on their way), it waits up to max_wait_us from the oldest
+ * item's arrival for more; on an idle server a lone request runs at once;
  *   - workq_drain stops new submissions and waits (bounded) until everything queued and
  *     running is done; workq_free then joins the threads.
- * Each worker keeps one glia_ctx per model version it has run (keyed by the version's id),
- * so running a request allocates nothing.
+ *   - a sequence model's request is answered the moment its last input is decided, not when
+ *     the whole batch is (glia_prediction.on_done).
+ * Each worker keeps one run context per model version it has run (keyed by the version's
+ * id), so running a request allocates nothing. The queue never names a model family: it
+ * asks the model's ops for its input and output kinds.
  */
 #ifndef GLIAD_WORKQ_H
 #define GLIAD_WORKQ_H
@@ -31,29 +35,54 @@ typedef enum {
     WORKQ_ERROR,    /* the run failed (out of memory) */
 } workq_status;
 
+/* One request's inputs, typed by its model's input kind (glia_model_ops.input), as the codecs
+ * write them and the worker reads them: never floats in a row. */
+typedef struct {
+    int n;                   /* inputs */
+    float *x;                /* GLIA_INPUT_TENSOR: [n, model input_size] */
+    int32_t *ids;            /* GLIA_INPUT_TOKENS: [n, stride], lengths[i] ids then padding */
+    int32_t *lengths;        /* GLIA_INPUT_TOKENS: [n] */
+    int stride;              /* GLIA_INPUT_TOKENS: the manifest's max_tokens */
+    glia_decode_opts decode; /* GLIA_OUTPUT_SEQUENCE: the request's search settings */
+} workq_input;
+
+/* One request's outputs, by its model's output kind. */
+typedef struct {
+    float *logits;       /* GLIA_OUTPUT_CLASSES: [n, model outputs] */
+    glia_sequence *seqs; /* GLIA_OUTPUT_SEQUENCE: [n], their ids in tokens */
+    int32_t *tokens;     /* GLIA_OUTPUT_SEQUENCE: [n, decode.max_tokens] */
+} workq_output;
+
 typedef struct workq_item workq_item;
 struct workq_item {
     registry_model *model; /* counted reference owned by the item's creator */
-    int n;                 /* samples */
-    const float *x;        /* n * model->in_floats, borrowed until done */
-    float *y;              /* n * model->out_floats, written by the worker */
+    workq_input in;        /* the creator's (workq_item_inputs), read by the worker */
+    workq_output out;      /* the creator's (workq_item_outputs), written by the worker */
     double deadline;       /* monotonic seconds (workq_now) */
     /* filled by the queue */
     workq_status status;
     double enqueued, started, finished; /* monotonic seconds */
-    int batch;                          /* samples in the batch it ran in */
+    int batch;                          /* inputs in the batch it ran in */
     /* called exactly once, from a worker or the deadline thread, without queue locks held */
     void (*done)(workq_item *it);
     void *user;
     workq_item *next; /* queue link: the queue's own */
 };
 
+/* Room for n inputs of it->model (zeroed), in it->in; decode gets the manifest's defaults.
+ * GLIA_ENOMEM when it cannot. */
+glia_status workq_item_inputs(workq_item *it, int n, glia_err *err);
+/* Room for the outputs of it->in (call once the decode settings are final). */
+glia_status workq_item_outputs(workq_item *it, glia_err *err);
+/* Frees what the two above allocated (not the model reference). */
+void workq_item_release(workq_item *it);
+
 typedef struct workq workq;
 
 typedef struct {
     int workers;     /* threads */
     int capacity;    /* queued items at most */
-    int max_batch;   /* samples per batch at most */
+    int max_batch;   /* inputs per batch at most */
     int max_wait_us; /* how long a short batch may wait for company */
 } workq_config;
 

@@ -10,41 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static glia_status load_image(glia_bundle *b, const char *manifest_path, const glia_st_file *weights,
-                              glia_err *err)
-{
-    glia_status rc = glia_net_new(b->manifest.input, b->manifest.layers, b->manifest.nlayers, &b->net, err);
-    if (rc != GLIA_OK)
-        return glia_err_prefix(err, "%s", manifest_path);
-    if ((rc = glia_net_load(b->net, weights, err)))
-        return glia_err_prefix(err, "%s", b->manifest.weights);
-    return GLIA_OK;
-}
-
-/* The vocabulary decides the embedding's rows; a manifest that states num_embeddings must
- * agree with it. */
-static glia_status load_text(glia_bundle *b, const char *manifest_path, const glia_st_file *weights,
-                             glia_err *err)
-{
-    glia_status rc = glia_vocab_load(b->manifest.vocabulary, &b->vocab, err);
-    if (rc != GLIA_OK)
-        return rc;
-    glia_textnet_config cfg = b->manifest.text;
-    int words = (int)glia_vocab_size(b->vocab);
-    if (cfg.vocab_size && cfg.vocab_size != words)
-        return glia_err_set(err, GLIA_EINVAL, "%s: embedding.num_embeddings is %d but %s holds %d tokens",
-                            manifest_path, cfg.vocab_size, b->manifest.vocabulary, words);
-    cfg.vocab_size = words;
-    if ((rc = glia_textnet_new(&cfg, &b->text, err)))
-        return glia_err_prefix(err, "%s", manifest_path);
-    if ((rc = glia_textnet_load(b->text, weights, err)))
-        return glia_err_prefix(err, "%s", b->manifest.weights);
-    return GLIA_OK;
-}
-
 int glia_bundle_classes(const glia_bundle *b)
 {
-    return b->text ? b->text->cfg.num_classes : b->net ? b->net->output.c : 0;
+    return b->model && b->model->ops->output == GLIA_OUTPUT_CLASSES ? b->model->outputs : 0;
 }
 
 glia_status glia_bundle_text_input(const glia_bundle *b, const char *const *texts, const size_t *lens, int n,
@@ -52,19 +20,21 @@ glia_status glia_bundle_text_input(const glia_bundle *b, const char *const *text
 {
     const int max = b->manifest.max_tokens;
     int longest = 1;
+    if (!b->tokenizer)
+        return glia_err_set(err, GLIA_EINVAL, "model '%s' takes no text", b->manifest.name);
     for (int i = 0; i < n; i++) {
-        size_t got = 0, total = 0;
-        glia_status rc = glia_vocab_encode(b->vocab, texts[i], lens[i], (size_t)max, ids + (size_t)i * max,
-                                           &got, &total, err);
+        int got = 0, total = 0;
+        glia_status rc = glia_tokenizer_encode(b->tokenizer, texts[i], lens[i], max, ids + (size_t)i * max,
+                                               &got, &total, err);
+        if (rc == GLIA_EINVAL) /* the one EINVAL of a valid max: no token */
+            return glia_err_set(err, rc, "text %d has no words", i);
         if (rc != GLIA_OK)
             return glia_err_prefix(err, "text %d", i);
-        if (got == 0)
-            return glia_err_set(err, GLIA_EINVAL, "text %d has no words", i);
         lengths[i] = (int32_t)got;
         if (truncated)
             truncated[i] = total > got;
-        if ((int)got > longest)
-            longest = (int)got;
+        if (got > longest)
+            longest = got;
     }
     /* Rows were written max apart; pack them to the longest text's width. */
     for (int i = 1; i < n; i++)
@@ -73,22 +43,29 @@ glia_status glia_bundle_text_input(const glia_bundle *b, const char *const *text
     return GLIA_OK;
 }
 
-/* A translation bundle: the tokenizer decides the vocabulary size unless the manifest pins it. */
-static glia_status load_translation(glia_bundle *b, const char *manifest_path, const glia_st_file *weights,
-                                    glia_err *err)
+/* The tokenizer the family reads, which decides the vocabulary unless the manifest pins it. */
+static glia_status load_tokenizer(glia_bundle *b, glia_err *err)
 {
-    glia_status rc;
-    if ((rc = glia_bpe_load(b->manifest.tokenizer, &b->bpe, err)))
-        return rc;
-    glia_s2s_config cfg = b->manifest.s2s;
-    cfg.vocab_size = (int)glia_bpe_size(b->bpe);
-    if (b->manifest.s2s.vocab_size && b->manifest.s2s.vocab_size != cfg.vocab_size)
-        return glia_err_set(err, GLIA_EINVAL, "%s: architecture.vocab_size %d but the tokenizer has %d ids",
-                            manifest_path, b->manifest.s2s.vocab_size, cfg.vocab_size);
-    if ((rc = glia_s2s_new(&cfg, &b->s2s, err)))
-        return rc;
-    if ((rc = glia_s2s_load(b->s2s, weights, err)))
+    const glia_model_ops *ops = glia_model_family(b->manifest.task);
+    if (ops->tokenizer == GLIA_TOKENIZER_NONE)
+        return GLIA_OK;
+    glia_status rc = glia_tokenizer_load(ops->tokenizer, b->manifest.tokenizer, &b->tokenizer, err);
+    if (rc == GLIA_OK)
+        rc = ops->set_vocab_size(&b->manifest, glia_tokenizer_size(b->tokenizer), err);
+    return rc;
+}
+
+static glia_status load_model(glia_bundle *b, const glia_st_file *weights, glia_err *err)
+{
+    glia_status rc = glia_model_new(&b->manifest, &b->model, err);
+    if (rc != GLIA_OK)
+        return glia_err_prefix(err, "%s", b->manifest.path);
+    if ((rc = b->model->ops->load(b->model, weights, err)))
         return glia_err_prefix(err, "%s", b->manifest.weights);
+    const int classes = glia_bundle_classes(b);
+    if (b->manifest.nlabels && b->manifest.nlabels != classes)
+        return glia_err_set(err, GLIA_EINVAL, "%s: %d labels but the network has %d outputs",
+                            b->manifest.path, b->manifest.nlabels, classes);
     return GLIA_OK;
 }
 
@@ -105,22 +82,8 @@ glia_status glia_bundle_load(const char *path, glia_bundle *b, glia_err *err)
         snprintf(manifest_path, sizeof manifest_path, "%s", path);
     if ((rc = glia_manifest_load(manifest_path, &b->manifest, err)))
         return rc;
-    if ((rc = glia_st_open(b->manifest.weights, &weights, err)))
-        goto fail;
-    if (b->manifest.kind == GLIA_MODEL_TEXT)
-        rc = load_text(b, manifest_path, weights, err);
-    else if (b->manifest.kind == GLIA_MODEL_TRANSLATION)
-        rc = load_translation(b, manifest_path, weights, err);
-    else
-        rc = load_image(b, manifest_path, weights, err);
-    if (rc != GLIA_OK)
-        goto fail;
-    if (b->manifest.nlabels && b->manifest.nlabels != glia_bundle_classes(b)) {
-        rc = glia_err_set(err, GLIA_EINVAL, "%s: %d labels but the network has %d outputs", manifest_path,
-                          b->manifest.nlabels, glia_bundle_classes(b));
-        goto fail;
-    }
-    if ((rc = glia_sha256_file(b->manifest.weights, b->sha256, err)))
+    if ((rc = load_tokenizer(b, err)) || (rc = glia_st_open(b->manifest.weights, &weights, err)) ||
+        (rc = load_model(b, weights, err)) || (rc = glia_sha256_file(b->manifest.weights, b->sha256, err)))
         goto fail;
     glia_st_close(weights);
     return GLIA_OK;
@@ -132,16 +95,10 @@ fail:
 
 void glia_bundle_free(glia_bundle *b)
 {
-    glia_net_free(b->net);
-    glia_textnet_free(b->text);
-    glia_vocab_free(b->vocab);
-    glia_s2s_free(b->s2s);
-    glia_bpe_free(b->bpe);
-    b->s2s = NULL;
-    b->bpe = NULL;
-    b->net = NULL;
-    b->text = NULL;
-    b->vocab = NULL;
+    glia_model_free(b->model);
+    glia_tokenizer_free(b->tokenizer);
+    b->model = NULL;
+    b->tokenizer = NULL;
     glia_manifest_free(&b->manifest);
 }
 

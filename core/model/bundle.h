@@ -1,30 +1,26 @@
 /*
- * bundle.h - a model bundle directory (model.yaml, model.safetensors, labels) loaded
- * into a ready-to-run network, plus turning an image into that network's input.
+ * bundle.h - a model bundle directory loaded and ready to run: its manifest (model.yaml, with
+ * the labels), its model (model.h: the family the manifest's task names, weights read
+ * strictly from model.safetensors) and the tokenizer the family reads (or none). Plus turning
+ * an image or texts into that model's input.
  *
- * A bundle is read-only once loaded: the daemon shares one among its workers (each
- * with its own glia_ctx) and replaces it as a whole on reload.
+ * A bundle is read-only once loaded: the daemon shares one among its workers (each with its
+ * own run context) and replaces it as a whole on reload. It never runs the model itself and
+ * never names a family: the model's ops say what it takes and gives.
  */
 #ifndef GLIA_MODEL_BUNDLE_H
 #define GLIA_MODEL_BUNDLE_H
 
 #include "core/image/image.h"
 #include "core/model/manifest.h"
-#include "core/nn/net.h"
-#include "core/nn/textnet.h"
-#include "core/text/bpe.h"
-#include "core/text/vocab.h"
+#include "core/model/model.h"
+#include "core/model/tokenizer.h"
 
-/* Exactly one of net (manifest.kind GLIA_MODEL_IMAGE), text (GLIA_MODEL_TEXT, with its
- * vocabulary) and s2s (GLIA_MODEL_TRANSLATION, with its tokenizer) is set. */
 typedef struct {
     glia_manifest manifest;
-    glia_net *net;
-    glia_textnet *text;
-    glia_vocab *vocab;
-    glia_s2s *s2s; /* GLIA_MODEL_TRANSLATION, with its tokenizer */
-    glia_bpe *bpe;
-    char sha256[65]; /* of the weights file, hex */
+    glia_model *model;
+    glia_tokenizer *tokenizer; /* NULL when the family reads none (ops->tokenizer) */
+    char sha256[65];           /* of the weights file, hex */
 } glia_bundle;
 
 /* path is a bundle directory or a model.yaml inside one. */
@@ -35,14 +31,14 @@ void glia_bundle_free(glia_bundle *b);
  * resized to the input size if needed, then the manifest's preprocessing. */
 glia_status glia_bundle_image_input(const glia_manifest *m, const glia_image *img, float *out, glia_err *err);
 
-/* Number of classes the bundle's model outputs. */
+/* Number of classes the bundle's model outputs (0 for a sequence model). */
 int glia_bundle_classes(const glia_bundle *b);
 
-/* Encodes texts[0..n) (lens[i] bytes of UTF-8 each) for a text bundle's model: ids
- * [n, *steps] (padded with GLIA_VOCAB_PAD) and lengths [n], at most manifest.max_tokens
- * tokens per text (the rest is dropped; truncated[i], may be NULL, is set when that
- * happened). ids must hold n * max_tokens. A text with no token is GLIA_EINVAL ("text i
- * has no words"), invalid UTF-8 GLIA_EFORMAT naming the text and the byte offset. */
+/* Encodes texts[0..n) (lens[i] bytes of UTF-8 each) with the bundle's tokenizer: ids
+ * [n, *steps] (padded with 0) and lengths [n], at most manifest.max_tokens tokens per text
+ * (the rest is dropped; truncated[i], may be NULL, is set when that happened). ids must hold
+ * n * max_tokens. A text with no token is GLIA_EINVAL ("text i has no words"), invalid UTF-8
+ * GLIA_EFORMAT naming the text and the byte offset. */
 glia_status glia_bundle_text_input(const glia_bundle *b, const char *const *texts, const size_t *lens, int n,
                                    int32_t *ids, int32_t *lengths, int *steps, int *truncated, glia_err *err);
 

@@ -5,6 +5,192 @@
 #include "core/model/family.h"
 #include "core/nn/net.h"
 
+#include <stdio.h>
+#include <string.h>
+
+/* ---- the manifest: input {shape, preprocessing} and architecture {type: sequential, modules} ---- */
+
+static glia_status parse_layer(glia_yaml *y, yaml_node_t *node, const char *module, int index, glia_layer *l,
+                               glia_err *err)
+{
+    static const char *const conv_keys[] = {"type",    "in_channels", "out_channels", "kernel_size", "stride",
+                                            "padding", NULL};
+    static const char *const pool_keys[] = {"type", "kernel_size", "stride", "padding", NULL};
+    static const char *const linear_keys[] = {"type", "in_features", "out_features", NULL};
+    static const char *const dropout_keys[] = {"type", "p", NULL};
+    static const char *const plain_keys[] = {"type", NULL};
+    const char *type = NULL;
+    glia_status rc;
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "%s.%d", module, index);
+    if (!glia_yaml_is_map(node))
+        return glia_yaml_error(y, node, GLIA_EINVAL, err, "layer %s: expected a mapping with a 'type'",
+                               l->name);
+    if ((rc = glia_yaml_string(y, glia_yaml_get(y, node, "type"), "type", &type, err)) != GLIA_OK)
+        return glia_err_prefix(err, "layer %s", l->name);
+    if ((rc = glia_layer_kind_parse(type, &l->kind, err)) != GLIA_OK)
+        return glia_yaml_error(y, node, rc, err, "layer %s: %s", l->name, err->msg);
+    const int big = 1 << 20;
+    switch (l->kind) {
+    case GLIA_LAYER_CONV2D:
+        l->cfg.conv.stride = 1;
+        if ((rc = glia_yaml_check_keys(y, node, l->name, conv_keys, err)) ||
+            (rc = glia_yaml_opt_int(y, node, "in_channels", 1, big, &l->cfg.conv.in_channels, err)) ||
+            (rc = glia_yaml_opt_int(y, node, "out_channels", 1, big, &l->cfg.conv.out_channels, err)) ||
+            (rc = glia_yaml_opt_int(y, node, "kernel_size", 1, 1024, &l->cfg.conv.kernel, err)) ||
+            (rc = glia_yaml_opt_int(y, node, "stride", 1, 1024, &l->cfg.conv.stride, err)) ||
+            (rc = glia_yaml_opt_int(y, node, "padding", 0, 1024, &l->cfg.conv.padding, err)))
+            return rc;
+        if (!l->cfg.conv.in_channels || !l->cfg.conv.out_channels || !l->cfg.conv.kernel)
+            return glia_yaml_error(y, node, GLIA_EINVAL, err,
+                                   "layer %s: conv2d needs in_channels, out_channels and kernel_size",
+                                   l->name);
+        break;
+    case GLIA_LAYER_MAXPOOL2D:
+    case GLIA_LAYER_AVGPOOL2D:
+        if ((rc = glia_yaml_check_keys(y, node, l->name, pool_keys, err)) ||
+            (rc = glia_yaml_opt_int(y, node, "kernel_size", 1, 1024, &l->cfg.pool.kernel, err)))
+            return rc;
+        if (!l->cfg.pool.kernel)
+            return glia_yaml_error(y, node, GLIA_EINVAL, err, "layer %s: %s needs kernel_size", l->name,
+                                   type);
+        l->cfg.pool.stride = l->cfg.pool.kernel; /* PyTorch: stride defaults to kernel_size */
+        if ((rc = glia_yaml_opt_int(y, node, "stride", 1, 1024, &l->cfg.pool.stride, err)) ||
+            (rc = glia_yaml_opt_int(y, node, "padding", 0, 1024, &l->cfg.pool.padding, err)))
+            return rc;
+        break;
+    case GLIA_LAYER_LINEAR:
+        if ((rc = glia_yaml_check_keys(y, node, l->name, linear_keys, err)) ||
+            (rc = glia_yaml_opt_int(y, node, "in_features", 1, 1 << 28, &l->cfg.linear.in_features, err)) ||
+            (rc = glia_yaml_opt_int(y, node, "out_features", 1, 1 << 28, &l->cfg.linear.out_features, err)))
+            return rc;
+        if (!l->cfg.linear.in_features || !l->cfg.linear.out_features)
+            return glia_yaml_error(y, node, GLIA_EINVAL, err,
+                                   "layer %s: linear needs in_features and out_features", l->name);
+        break;
+    case GLIA_LAYER_DROPOUT:
+        l->cfg.dropout.p = 0.5f;
+        if ((rc = glia_yaml_check_keys(y, node, l->name, dropout_keys, err)) ||
+            (rc = glia_yaml_opt_float(y, node, "p", 0.0, 1.0, &l->cfg.dropout.p, err)))
+            return rc;
+        break;
+    default:
+        if ((rc = glia_yaml_check_keys(y, node, l->name, plain_keys, err)))
+            return rc;
+    }
+    return GLIA_OK;
+}
+
+static glia_status parse_architecture(glia_yaml *y, yaml_node_t *arch, glia_manifest *m, glia_err *err)
+{
+    static const char *const arch_keys[] = {"type", "modules", NULL};
+    static const char *const module_keys[] = {"name", "layers", NULL};
+    const char *type = NULL;
+    glia_status rc;
+    if ((rc = glia_yaml_check_keys(y, arch, "architecture", arch_keys, err)) ||
+        (rc = glia_yaml_string(y, glia_yaml_get(y, arch, "type"), "architecture.type", &type, err)))
+        return rc;
+    if (strcmp(type, "sequential") != 0)
+        return glia_yaml_error(y, arch, GLIA_EUNSUPPORTED, err,
+                               "architecture.type '%s' is not supported "
+                               "(supported: sequential)",
+                               type);
+    yaml_node_t *mods = glia_yaml_get(y, arch, "modules");
+    if (!glia_yaml_is_seq(mods) || glia_yaml_seq_len(mods) == 0)
+        return glia_yaml_error(y, mods ? mods : arch, GLIA_EINVAL, err,
+                               "architecture.modules: expected a list of {name, layers}");
+    int total = 0;
+    for (int i = 0; i < glia_yaml_seq_len(mods); i++) {
+        yaml_node_t *mod = glia_yaml_seq_at(y, mods, i);
+        if ((rc = glia_yaml_check_keys(y, mod, "architecture.modules[]", module_keys, err)))
+            return rc;
+        total += glia_yaml_seq_len(glia_yaml_get(y, mod, "layers"));
+    }
+    m->layers = calloc((size_t)(total ? total : 1), sizeof *m->layers);
+    if (!m->layers)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", m->path);
+    for (int i = 0; i < glia_yaml_seq_len(mods); i++) {
+        yaml_node_t *mod = glia_yaml_seq_at(y, mods, i);
+        const char *name = NULL;
+        if ((rc = glia_yaml_string(y, glia_yaml_get(y, mod, "name"), "modules[].name", &name, err)))
+            return rc;
+        if (!*name || strchr(name, '.') || strlen(name) > 64)
+            return glia_yaml_error(y, mod, GLIA_EINVAL, err,
+                                   "module name '%s' must be 1-64 characters without '.'", name);
+        yaml_node_t *layers = glia_yaml_get(y, mod, "layers");
+        if (!glia_yaml_is_seq(layers))
+            return glia_yaml_error(y, mod, GLIA_EINVAL, err, "module %s: 'layers' must be a list", name);
+        for (int j = 0; j < glia_yaml_seq_len(layers); j++) {
+            if ((rc = parse_layer(y, glia_yaml_seq_at(y, layers, j), name, j, &m->layers[m->nlayers], err)))
+                return rc;
+            m->nlayers++;
+        }
+    }
+    return GLIA_OK;
+}
+
+static glia_status parse_input(glia_yaml *y, yaml_node_t *input, glia_manifest *m, glia_err *err)
+{
+    static const char *const input_keys[] = {"shape", "preprocessing", NULL};
+    static const char *const pre_keys[] = {"grayscale", "resize", "invert", "scale", "mean", "std", NULL};
+    glia_status rc;
+    if ((rc = glia_yaml_check_keys(y, input, "input", input_keys, err)))
+        return rc;
+    yaml_node_t *shape = glia_yaml_get(y, input, "shape");
+    if (glia_yaml_seq_len(shape) != 3)
+        return glia_yaml_error(y, shape ? shape : input, GLIA_EINVAL, err, "input.shape: expected [C, H, W]");
+    long dims[3];
+    for (int i = 0; i < 3; i++)
+        if ((rc = glia_yaml_long(y, glia_yaml_seq_at(y, shape, i), "input.shape[]", 1, 1 << 16, &dims[i],
+                                 err)))
+            return rc;
+    m->input = (glia_shape3){(int)dims[0], (int)dims[1], (int)dims[2]};
+    glia_preprocess *pre = &m->pre;
+    *pre = (glia_preprocess){1, m->input.h, m->input.w, 0, 1.0f / 255.0f, 0.0f, 1.0f};
+    yaml_node_t *pn = glia_yaml_get(y, input, "preprocessing");
+    if (!pn)
+        return GLIA_OK;
+    if ((rc = glia_yaml_check_keys(y, pn, "input.preprocessing", pre_keys, err)) ||
+        (rc = glia_yaml_opt_bool(y, pn, "grayscale", &pre->grayscale, err)) ||
+        (rc = glia_yaml_opt_bool(y, pn, "invert", &pre->invert, err)) ||
+        (rc = glia_yaml_opt_float(y, pn, "scale", 1e-12, 1e12, &pre->scale, err)) ||
+        (rc = glia_yaml_opt_float(y, pn, "mean", -1e12, 1e12, &pre->mean, err)) ||
+        (rc = glia_yaml_opt_float(y, pn, "std", 1e-12, 1e12, &pre->std, err)))
+        return rc;
+    yaml_node_t *rs = glia_yaml_get(y, pn, "resize");
+    if (rs) {
+        long h, w;
+        if (glia_yaml_seq_len(rs) != 2)
+            return glia_yaml_error(y, rs, GLIA_EINVAL, err, "input.preprocessing.resize: expected [H, W]");
+        if ((rc = glia_yaml_long(y, glia_yaml_seq_at(y, rs, 0), "resize[0]", 1, 1 << 16, &h, err)) ||
+            (rc = glia_yaml_long(y, glia_yaml_seq_at(y, rs, 1), "resize[1]", 1, 1 << 16, &w, err)))
+            return rc;
+        if (h != m->input.h || w != m->input.w)
+            return glia_yaml_error(y, rs, GLIA_EINVAL, err,
+                                   "input.preprocessing.resize [%ld, %ld] must equal the "
+                                   "input shape's H, W [%d, %d]",
+                                   h, w, m->input.h, m->input.w);
+        pre->resize_h = (int)h;
+        pre->resize_w = (int)w;
+    }
+    if (m->input.c != 1 && pre->grayscale)
+        return glia_yaml_error(y, pn, GLIA_EINVAL, err, "grayscale preprocessing needs input.shape C = 1");
+    return GLIA_OK;
+}
+
+static glia_status cnn_parse_manifest(glia_yaml *y, yaml_node_t *root, glia_manifest *m, glia_err *err)
+{
+    yaml_node_t *input = glia_manifest_section(y, root, "input", err), *arch = NULL;
+    glia_status rc;
+    if (!input)
+        return err->code;
+    if ((rc = parse_input(y, input, m, err)))
+        return rc;
+    if (!(arch = glia_manifest_section(y, root, "architecture", err)))
+        return err->code;
+    return parse_architecture(y, arch, m, err);
+}
+
 static glia_net *net_of(const glia_model *model)
 {
     return model->impl;
@@ -141,6 +327,7 @@ const glia_model_ops glia_family_cnn = {
     .input = GLIA_INPUT_TENSOR,
     .output = GLIA_OUTPUT_CLASSES,
     .tokenizer = GLIA_TOKENIZER_NONE,
+    .parse_manifest = cnn_parse_manifest,
     .create = cnn_create,
     .destroy = cnn_destroy,
     .reset = cnn_reset,

@@ -26,4 +26,17 @@ glia_model *glia_family_wrap(const glia_model_ops *ops, void *impl);
 /* A ctx of ops around impl, remembering spec (NULL on OOM). */
 glia_model_ctx *glia_family_ctx(const glia_model_ops *ops, const glia_ctx_spec *spec, void *impl);
 
+/* set_vocab_size of a family whose manifest states the vocabulary in *stated (key names it
+ * in messages): fills it with the tokenizer's size, or refuses another number. */
+glia_status glia_family_set_vocab(const glia_manifest *m, int *stated, const char *key, int size,
+                                  glia_err *err);
+
+/* Manifest sections more than one family reads (manifest.c). Errors name file, line, key. */
+/* The tokenizer's file under file_key (required; resolved into m->tokenizer) and the optional
+ * input: {max_tokens} (default 128) of a model over token ids. */
+glia_status glia_manifest_parse_token_input(glia_yaml *y, yaml_node_t *root, const char *file_key,
+                                            glia_manifest *m, glia_err *err);
+/* root's key, or NULL with "missing 'key'" in err. */
+yaml_node_t *glia_manifest_section(glia_yaml *y, yaml_node_t *root, const char *key, glia_err *err);
+
 #endif

@@ -30,13 +30,6 @@ typedef struct {
     float mean, std;
 } glia_preprocess;
 
-/* What a manifest's task says the model takes. */
-typedef enum {
-    GLIA_MODEL_IMAGE,       /* task image-classification: a sequential net over C x H x W pixels */
-    GLIA_MODEL_TEXT,        /* task text-classification: a textnet over a vocabulary's token ids */
-    GLIA_MODEL_TRANSLATION, /* task translation: a seq2seq model over a BPE tokenizer's ids */
-} glia_model_kind;
-
 typedef struct {
     char path[GLIA_PATH_MAX]; /* the model.yaml read */
     char dir[GLIA_PATH_MAX];  /* its directory: relative paths resolve against it */
@@ -52,19 +45,23 @@ typedef struct {
     glia_layer *layers;          /* owned specs for glia_net_new */
     double eval_accuracy;        /* from the results section, or -1 */
     double eval_bleu, eval_chrf; /* translation: from the results section, or -1 */
-    glia_model_kind kind;
-    /* text-classification only: */
-    char vocabulary[GLIA_PATH_MAX]; /* resolved path of the vocabulary file */
-    int max_tokens;                 /* input.max_tokens: tokens past this are dropped (truncation) */
-    glia_textnet_config text;       /* text.vocab_size is 0 when the manifest leaves it to the vocabulary */
-    /* translation only (max_tokens above caps the source's subword tokens, </s> included): */
-    char tokenizer[GLIA_PATH_MAX]; /* resolved path of the BPE file (core/text/bpe.h) */
-    glia_s2s_config s2s;           /* s2s.vocab_size is 0 when the manifest leaves it to the tokenizer */
-    glia_s2s_search decoding;      /* defaults for requests that name none */
+    /* models over token ids (the family's tokenizer reads the file; see model.h): */
+    char tokenizer[GLIA_PATH_MAX]; /* resolved path: a word vocabulary ('vocabulary') or BPE file
+                                      ('tokenizer') */
+    int max_tokens;                /* input.max_tokens: the most tokens an input may have (</s> included) */
+    /* the family's own sections, filled by its parse_manifest (model.h): */
+    glia_textnet_config text; /* text-classification; vocab_size 0: the tokenizer's */
+    glia_s2s_config s2s;      /* translation; vocab_size 0: the tokenizer's */
+    glia_s2s_search decoding; /* translation: defaults for requests that name none */
 } glia_manifest;
 
+/* Reads the common keys, then the task's family (model.h) reads its own sections. A task
+ * glia has no family for is GLIA_EUNSUPPORTED naming the tasks it has. */
 glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err);
 void glia_manifest_free(glia_manifest *m);
+
+/* rel resolved against the manifest's directory (absolute paths stay) into out[GLIA_PATH_MAX]. */
+void glia_manifest_resolve(const glia_manifest *m, const char *rel, char *out);
 
 /* Applies preprocessing to 8-bit pixels already at the input size: out[i] =
  * ((invert ? 255 - p : p) * scale - mean) / std. */

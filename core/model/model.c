@@ -45,6 +45,11 @@ void glia_model_free(glia_model *model)
         model->ops->destroy(model);
 }
 
+glia_decode_opts glia_model_decode_defaults(const glia_manifest *m)
+{
+    return (glia_decode_opts){m->decoding.beam_size, m->decoding.max_tokens, m->decoding.length_penalty};
+}
+
 void glia_model_zero_grads(glia_model *model)
 {
     if (model->grads)
@@ -75,4 +80,14 @@ glia_model_ctx *glia_family_ctx(const glia_model_ops *ops, const glia_ctx_spec *
         ctx->impl = impl;
     }
     return ctx;
+}
+
+glia_status glia_family_set_vocab(const glia_manifest *m, int *stated, const char *key, int size,
+                                  glia_err *err)
+{
+    if (*stated && *stated != size)
+        return glia_err_set(err, GLIA_EINVAL, "%s: %s is %d but the tokenizer %s has %d ids", m->path, key,
+                            *stated, m->tokenizer, size);
+    *stated = size;
+    return GLIA_OK;
 }

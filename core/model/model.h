@@ -32,8 +32,10 @@
 
 #include "core/base/err.h"
 #include "core/base/rng.h"
+#include "core/base/yamlutil.h"
 #include "core/formats/safetensors.h"
 #include "core/model/manifest.h"
+#include "core/model/tokenizer.h"
 #include "core/nn/layer.h"
 
 typedef struct glia_model glia_model;
@@ -50,13 +52,6 @@ typedef enum {
     GLIA_OUTPUT_CLASSES,  /* logits [n, outputs] */
     GLIA_OUTPUT_SEQUENCE, /* one token sequence per input, over a vocabulary of `outputs` ids */
 } glia_output_kind;
-
-/* Which tokenizer a bundle must load beside the weights. */
-typedef enum {
-    GLIA_TOKENIZER_NONE,
-    GLIA_TOKENIZER_WORDS,    /* core/text/vocab.h: one id per word */
-    GLIA_TOKENIZER_SUBWORDS, /* core/text/bpe.h: joint BPE, ids end in </s> */
-} glia_tokenizer_kind;
 
 /* Search settings of a sequence model's predict (the manifest gives the defaults). */
 typedef struct {
@@ -101,12 +96,13 @@ typedef struct {
     void *user;
 } glia_prediction;
 
-/* What a ctx must hold. Inference (training 0) sizes for predict; training for
+/* What a ctx must hold. Inference (training 0) sizes for predict, and for forward without
+ * dropout (evaluation; a sequence model's needs max_tgt_steps > 0); training for
  * forward/backward of the largest batch, which keeps activations and applies dropout. */
 typedef struct {
     int max_batch;     /* inputs per call; for a sequence model's predict: decoder rows */
     int max_steps;     /* GLIA_INPUT_TOKENS: longest input */
-    int max_tgt_steps; /* sequence models in training: longest decoder input */
+    int max_tgt_steps; /* sequence models' forward: longest decoder input */
     size_t max_tokens; /* sequence models in training: batch x steps at most on either side (0: no cap) */
     int max_beam;      /* sequence models in predict: largest beam_size a call may ask (0: 1) */
     int training;
@@ -118,6 +114,14 @@ typedef struct {
     glia_input_kind input;
     glia_output_kind output;
     glia_tokenizer_kind tokenizer;
+    /* The manifest's family sections (input, architecture, the tokenizer's file, decoding)
+     * from its root mapping, into m; glia_manifest_load has read the common keys (name,
+     * task, version, weights, labels, evaluation) and calls this once. Errors name the file,
+     * line and key. */
+    glia_status (*parse_manifest)(glia_yaml *y, yaml_node_t *root, glia_manifest *m, glia_err *err);
+    /* Families with a tokenizer: the architecture's vocabulary is the tokenizer's `size` ids.
+     * Fills it in m when the manifest left it 0; GLIA_EINVAL when the manifest states another. */
+    glia_status (*set_vocab_size)(glia_manifest *m, int size, glia_err *err);
     /* Builds an unset model (zero weights) from the manifest's architecture; a vocabulary
      * size of 0 in the manifest must have been filled from the tokenizer before. */
     glia_status (*create)(const glia_manifest *m, glia_model **out, glia_err *err);
@@ -133,8 +137,8 @@ typedef struct {
                            glia_err *err);
     void (*ctx_free)(glia_model_ctx *ctx);
     size_t (*ctx_bytes)(const glia_model_ctx *ctx);
-    /* Training ctx: *logits [rows, outputs] borrowed from ctx, one row per label (see the
-     * file comment); rng draws dropout. */
+    /* *logits [rows, outputs] borrowed from ctx, one row per label (see the file comment);
+     * rng draws dropout (training ctx; NULL: none). */
     glia_status (*forward)(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b, glia_rng *rng,
                            const float **logits, int *rows, glia_err *err);
     /* dlogits [rows, outputs] of the last forward; accumulates into model->grads. */
@@ -166,6 +170,9 @@ const char *glia_model_tasks(void);
 /* The manifest's family, or GLIA_EUNSUPPORTED naming the task. */
 glia_status glia_model_new(const glia_manifest *m, glia_model **out, glia_err *err);
 void glia_model_free(glia_model *model); /* NULL-safe */
+/* The manifest's decoding settings: what a sequence model's predict uses when a request
+ * names none. */
+glia_decode_opts glia_model_decode_defaults(const glia_manifest *m);
 void glia_model_zero_grads(glia_model *model);
 const glia_param *glia_model_find_param(const glia_model *model, const char *name);
 

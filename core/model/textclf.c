@@ -6,6 +6,86 @@
 #include "core/model/family.h"
 #include "core/nn/textnet.h"
 
+#include <string.h>
+
+/* architecture of a text-classification model (type text-rnn), see textnet.h:
+ *   embedding: {num_embeddings: V (optional: the vocabulary's size), embedding_dim: E}
+ *   lexicon: {features: K}                    (optional)
+ *   rnn: {type: lstm|rnn_tanh, hidden_size: H, num_layers: 1, bidirectional: false}
+ *   pooling: last|mean|max, embedding_dropout: 0, dropout: 0
+ *   classifier: {out_features: C}
+ */
+static glia_status parse_text_architecture(glia_yaml *y, yaml_node_t *arch, glia_manifest *m, glia_err *err)
+{
+    static const char *const arch_keys[] = {
+        "type", "embedding", "lexicon", "rnn", "pooling", "embedding_dropout", "dropout", "classifier", NULL};
+    static const char *const emb_keys[] = {"num_embeddings", "embedding_dim", "padding_idx", NULL};
+    static const char *const lex_keys[] = {"features", NULL};
+    static const char *const rnn_keys[] = {"type", "hidden_size", "num_layers", "bidirectional", NULL};
+    static const char *const cls_keys[] = {"out_features", NULL};
+    glia_textnet_config *t = &m->text;
+    const char *type = NULL, *mode = "lstm", *pool = "last";
+    long padding_idx = 0;
+    glia_status rc;
+    *t = (glia_textnet_config){.mode = GLIA_RNN_LSTM, .num_layers = 1, .pool = GLIA_RNN_POOL_LAST};
+    yaml_node_t *emb = glia_yaml_get(y, arch, "embedding"), *lex = glia_yaml_get(y, arch, "lexicon");
+    yaml_node_t *rnn = glia_yaml_get(y, arch, "rnn"), *cls = glia_yaml_get(y, arch, "classifier");
+    if ((rc = glia_yaml_check_keys(y, arch, "architecture", arch_keys, err)) ||
+        (rc = glia_yaml_string(y, glia_yaml_get(y, arch, "type"), "architecture.type", &type, err)))
+        return rc;
+    if (strcmp(type, "text-rnn") != 0)
+        return glia_yaml_error(y, arch, GLIA_EUNSUPPORTED, err,
+                               "architecture.type '%s' is not supported for text-classification (supported: "
+                               "text-rnn)",
+                               type);
+    if (!emb || !rnn || !cls)
+        return glia_yaml_error(y, arch, GLIA_EINVAL, err,
+                               "architecture: text-rnn needs embedding, rnn and classifier");
+    if ((rc = glia_yaml_check_keys(y, emb, "architecture.embedding", emb_keys, err)) ||
+        (rc = glia_yaml_opt_int(y, emb, "num_embeddings", 2, 1 << 24, &t->vocab_size, err)) ||
+        (rc = glia_yaml_opt_int(y, emb, "embedding_dim", 1, 4096, &t->embedding_dim, err)) ||
+        (rc = glia_yaml_opt_long(y, emb, "padding_idx", 0, 0, &padding_idx, err)) ||
+        (lex && ((rc = glia_yaml_check_keys(y, lex, "architecture.lexicon", lex_keys, err)) ||
+                 (rc = glia_yaml_opt_int(y, lex, "features", 0, 64, &t->lexicon_features, err)))) ||
+        (rc = glia_yaml_check_keys(y, rnn, "architecture.rnn", rnn_keys, err)) ||
+        (rc = glia_yaml_opt_string(y, rnn, "type", &mode, err)) ||
+        (rc = glia_yaml_opt_int(y, rnn, "hidden_size", 1, 4096, &t->hidden_size, err)) ||
+        (rc = glia_yaml_opt_int(y, rnn, "num_layers", 1, GLIA_RNN_MAX_LAYERS, &t->num_layers, err)) ||
+        (rc = glia_yaml_opt_bool(y, rnn, "bidirectional", &t->bidirectional, err)) ||
+        (rc = glia_yaml_opt_string(y, arch, "pooling", &pool, err)) ||
+        (rc = glia_yaml_opt_float(y, arch, "embedding_dropout", 0.0, 0.99, &t->embedding_dropout, err)) ||
+        (rc = glia_yaml_opt_float(y, arch, "dropout", 0.0, 0.99, &t->dropout, err)) ||
+        (rc = glia_yaml_check_keys(y, cls, "architecture.classifier", cls_keys, err)) ||
+        (rc = glia_yaml_opt_int(y, cls, "out_features", 2, 4096, &t->num_classes, err)))
+        return rc;
+    if (!t->embedding_dim || !t->hidden_size || !t->num_classes)
+        return glia_yaml_error(
+            y, arch, GLIA_EINVAL, err,
+            "architecture: embedding.embedding_dim, rnn.hidden_size and classifier.out_features "
+            "are required");
+    if ((rc = glia_rnn_mode_parse(mode, &t->mode, err)))
+        return glia_yaml_error(y, rnn, rc, err, "architecture.rnn.type: %s", err->msg);
+    if ((rc = glia_rnn_pool_parse(pool, &t->pool, err)))
+        return glia_yaml_error(y, arch, rc, err, "architecture.pooling: %s", err->msg);
+    return GLIA_OK;
+}
+
+static glia_status text_parse_manifest(glia_yaml *y, yaml_node_t *root, glia_manifest *m, glia_err *err)
+{
+    glia_status rc = glia_manifest_parse_token_input(y, root, "vocabulary", m, err);
+    if (rc)
+        return rc;
+    yaml_node_t *arch = glia_manifest_section(y, root, "architecture", err);
+    return arch ? parse_text_architecture(y, arch, m, err) : err->code;
+}
+
+/* The vocabulary decides the embedding's rows; a manifest that states num_embeddings must
+ * agree with it. */
+static glia_status text_set_vocab_size(glia_manifest *m, int size, glia_err *err)
+{
+    return glia_family_set_vocab(m, &m->text.vocab_size, "architecture.embedding.num_embeddings", size, err);
+}
+
 static glia_textnet *net_of(const glia_model *model)
 {
     return model->impl;
@@ -139,6 +219,8 @@ const glia_model_ops glia_family_text_classifier = {
     .input = GLIA_INPUT_TOKENS,
     .output = GLIA_OUTPUT_CLASSES,
     .tokenizer = GLIA_TOKENIZER_WORDS,
+    .parse_manifest = text_parse_manifest,
+    .set_vocab_size = text_set_vocab_size,
     .create = text_create,
     .destroy = text_destroy,
     .reset = text_reset,

@@ -26,6 +26,84 @@ typedef struct {
     int first;
 } tr_ctx;
 
+/* architecture: {type: transformer-seq2seq, d_model, nhead, num_encoder_layers, ...} and
+ * decoding: {beam_size, max_tokens, length_penalty} */
+static glia_status parse_translation(glia_yaml *y, yaml_node_t *arch, yaml_node_t *dec, glia_manifest *m,
+                                     glia_err *err)
+{
+    static const char *const keys[] = {"type",
+                                       "vocab_size",
+                                       "d_model",
+                                       "nhead",
+                                       "dim_feedforward",
+                                       "num_encoder_layers",
+                                       "num_decoder_layers",
+                                       "dropout",
+                                       "layer_norm_eps",
+                                       "norm_first",
+                                       "tie_embeddings",
+                                       "max_positions",
+                                       NULL};
+    static const char *const dec_keys[] = {"beam_size", "max_tokens", "length_penalty", NULL};
+    glia_s2s_config *c = &m->s2s;
+    const char *type = NULL;
+    glia_status rc;
+    *c = (glia_s2s_config){0, 512, 8, 2048, 6, 6, 0.1f, 1e-5f, 0, 1, 256};
+    if ((rc = glia_yaml_check_keys(y, arch, "architecture", keys, err)) ||
+        (rc = glia_yaml_string(y, glia_yaml_get(y, arch, "type"), "architecture.type", &type, err)))
+        return rc;
+    if (strcmp(type, "transformer-seq2seq") != 0)
+        return glia_yaml_error(y, arch, GLIA_EINVAL, err,
+                               "architecture.type '%s': a translation model is 'transformer-seq2seq'", type);
+    if ((rc = glia_yaml_opt_int(y, arch, "vocab_size", 0, 1 << 20, &c->vocab_size, err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "d_model", 2, 8192, &c->d_model, err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "nhead", 1, 256, &c->nhead, err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "dim_feedforward", 1, 65536, &c->dim_feedforward, err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "num_encoder_layers", 1, GLIA_TF_MAX_LAYERS, &c->num_encoder_layers,
+                                err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "num_decoder_layers", 1, GLIA_TF_MAX_LAYERS, &c->num_decoder_layers,
+                                err)) ||
+        (rc = glia_yaml_opt_float(y, arch, "dropout", 0.0, 0.99, &c->dropout, err)) ||
+        (rc = glia_yaml_opt_float(y, arch, "layer_norm_eps", 1e-12, 1.0, &c->layer_norm_eps, err)) ||
+        (rc = glia_yaml_opt_bool(y, arch, "norm_first", &c->norm_first, err)) ||
+        (rc = glia_yaml_opt_bool(y, arch, "tie_embeddings", &c->tie_embeddings, err)) ||
+        (rc = glia_yaml_opt_int(y, arch, "max_positions", 2, 4096, &c->max_positions, err)))
+        return rc;
+    if (c->d_model % c->nhead != 0 || c->d_model % 2 != 0)
+        return glia_yaml_error(y, arch, GLIA_EINVAL, err,
+                               "architecture.d_model %d must be even and a multiple of nhead %d", c->d_model,
+                               c->nhead);
+    if (m->max_tokens > c->max_positions)
+        return glia_yaml_error(y, arch, GLIA_EINVAL, err,
+                               "input.max_tokens %d exceeds architecture.max_positions %d", m->max_tokens,
+                               c->max_positions);
+    m->decoding = glia_s2s_search_defaults();
+    m->decoding.max_tokens = c->max_positions - 1;
+    if (dec &&
+        ((rc = glia_yaml_check_keys(y, dec, "decoding", dec_keys, err)) ||
+         (rc = glia_yaml_opt_int(y, dec, "beam_size", 1, 64, &m->decoding.beam_size, err)) ||
+         (rc = glia_yaml_opt_int(y, dec, "max_tokens", 1, c->max_positions - 1, &m->decoding.max_tokens,
+                                 err)) ||
+         (rc = glia_yaml_opt_float(y, dec, "length_penalty", 0.0, 10.0, &m->decoding.length_penalty, err))))
+        return rc;
+    return GLIA_OK;
+}
+
+static glia_status tr_parse_manifest(glia_yaml *y, yaml_node_t *root, glia_manifest *m, glia_err *err)
+{
+    glia_status rc = glia_manifest_parse_token_input(y, root, "tokenizer", m, err);
+    if (rc)
+        return rc;
+    yaml_node_t *arch = glia_manifest_section(y, root, "architecture", err);
+    return arch ? parse_translation(y, arch, glia_yaml_get(y, root, "decoding"), m, err) : err->code;
+}
+
+/* The tokenizer decides the vocabulary unless the manifest pins it. */
+static glia_status tr_set_vocab_size(glia_manifest *m, int size, glia_err *err)
+{
+    return glia_family_set_vocab(m, &m->s2s.vocab_size, "architecture.vocab_size", size, err);
+}
+
 static glia_s2s *s2s_of(const glia_model *model)
 {
     return model->impl;
@@ -131,9 +209,9 @@ static glia_status tr_ctx_new(const glia_model *model, const glia_ctx_spec *spec
     if (spec->max_batch < 1 || spec->max_steps < 1 || spec->max_steps > m->cfg.max_positions)
         rc = glia_err_set(err, GLIA_EINVAL, "a translation context needs 1..%d source steps and a batch",
                           m->cfg.max_positions);
-    else if (spec->training)
-        rc = glia_s2s_ctx_new(m, spec->max_batch, spec->max_steps, spec->max_tgt_steps, spec->max_tokens, 1,
-                              &t->train, err);
+    else if (spec->training || spec->max_tgt_steps > 0) /* teacher forcing, with or without backward */
+        rc = glia_s2s_ctx_new(m, spec->max_batch, spec->max_steps, spec->max_tgt_steps, spec->max_tokens,
+                              spec->training, &t->train, err);
     if (rc) {
         tr_ctx_free(*out);
         *out = NULL;
@@ -157,7 +235,7 @@ static glia_status tr_forward(const glia_model *model, glia_model_ctx *ctx, cons
 {
     tr_ctx *t = ctx->impl;
     if (!t->train)
-        return glia_err_set(err, GLIA_EINVAL, "forward needs a training context");
+        return glia_err_set(err, GLIA_EINVAL, "forward needs a context with max_tgt_steps");
     return glia_s2s_forward(s2s_of(model), t->train, b->ids, b->lengths, b->steps, b->tgt, b->tgt_lengths,
                             b->tgt_steps, b->n, rng, logits, rows, err);
 }
@@ -243,6 +321,8 @@ const glia_model_ops glia_family_translator = {
     .input = GLIA_INPUT_TOKENS,
     .output = GLIA_OUTPUT_SEQUENCE,
     .tokenizer = GLIA_TOKENIZER_SUBWORDS,
+    .parse_manifest = tr_parse_manifest,
+    .set_vocab_size = tr_set_vocab_size,
     .create = tr_create,
     .destroy = tr_destroy,
     .reset = tr_reset,

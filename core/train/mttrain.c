@@ -140,7 +140,7 @@ glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *er
     if ((rc = glia_manifest_load(r->model, &job->manifest, err)))
         return rc;
     const glia_manifest *m = &job->manifest;
-    if (m->kind != GLIA_MODEL_TRANSLATION || strcmp(r->dataset, "gettext-en-es") != 0) {
+    if (strcmp(m->task, "translation") != 0 || strcmp(r->dataset, "gettext-en-es") != 0) {
         rc = glia_err_set(err, GLIA_EINVAL, "%s: a %s model cannot be trained on data set %s", r->path,
                           m->task, r->dataset);
         goto fail;

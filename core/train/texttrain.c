@@ -88,7 +88,7 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
     if ((rc = glia_manifest_load(r->model, &job->manifest, err)))
         return rc;
     const glia_manifest *m = &job->manifest;
-    if (m->kind != GLIA_MODEL_TEXT || strcmp(r->dataset, "uci-sentiment") != 0) {
+    if (strcmp(m->task, "text-classification") != 0 || strcmp(r->dataset, "uci-sentiment") != 0) {
         rc = glia_err_set(err, GLIA_EINVAL, "%s: a %s model cannot be trained on data set %s", r->path,
                           m->task, r->dataset);
         goto fail;

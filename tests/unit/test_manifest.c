@@ -164,9 +164,9 @@ START_TEST(shipped_bundle_loads)
     glia_bundle b;
     char hex[65];
     ck_assert_msg(glia_bundle_load(glia_test_path("models/fashion-cnn"), &b, &err) == GLIA_OK, "%s", err.msg);
-    ck_assert_uint_eq(b.net->size, 870634);
-    ck_assert_ptr_nonnull(glia_net_find_param(b.net, "features.0.weight"));
-    ck_assert_ptr_nonnull(glia_net_find_param(b.net, "classifier.5.bias"));
+    ck_assert_uint_eq(b.model->size, 870634);
+    ck_assert_ptr_nonnull(glia_model_find_param(b.model, "features.0.weight"));
+    ck_assert_ptr_nonnull(glia_model_find_param(b.model, "classifier.5.bias"));
     ck_assert_int_eq(glia_sha256_file(b.manifest.weights, hex, &err), GLIA_OK);
     ck_assert_str_eq(hex, b.sha256);
     glia_bundle_free(&b);
@@ -186,7 +186,7 @@ START_TEST(shipped_bundle_accuracy)
                                             &err) == GLIA_OK,
                   "%s", err.msg);
     ck_assert_uint_eq(test.n, 10000);
-    ck_assert_msg(glia_evaluate(b.net, &test, 250, 2, NULL, &acc, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_evaluate(b.model->impl, &test, 250, 2, NULL, &acc, &err) == GLIA_OK, "%s", err.msg);
     ck_assert_msg(acc >= 0.925, "test accuracy %.4f", acc);
     ck_assert_double_eq_tol(acc, b.manifest.eval_accuracy, 5e-5);
     glia_dataset_free(&test);

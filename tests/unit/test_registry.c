@@ -41,8 +41,8 @@ START_TEST(load_and_get)
     registry_model *m = registry_get(r, "tiny");
     ck_assert_ptr_nonnull(m);
     ck_assert_str_eq(m->name, "tiny");
-    ck_assert_uint_eq(m->in_floats, 16);
-    ck_assert_uint_eq(m->out_floats, 3);
+    ck_assert_uint_eq(m->bundle.model->input_size, 16);
+    ck_assert_int_eq(m->bundle.model->outputs, 3);
     ck_assert_ptr_null(registry_get(r, "other"));
     registry_entry *e;
     ck_assert_int_eq(registry_list(r, &e), 1);
@@ -65,14 +65,14 @@ START_TEST(reload_swaps_and_old_version_lives_on)
     ck_assert_ptr_eq(same, old);
     registry_model_unref(same);
     /* new weights: a new version; the old one still holds its own weights */
-    float w0 = old->bundle.net->values[0];
+    float w0 = old->bundle.model->values[0];
     tiny_bundle_write_weights(tmpdir, 2);
     ck_assert_int_eq(sync_one(r, "tiny", 0), 0);
     registry_model *cur = registry_get(r, "tiny");
     ck_assert_ptr_ne(cur, old);
     ck_assert_uint_gt(cur->id, old->id);
     ck_assert_str_ne(cur->bundle.sha256, old->bundle.sha256);
-    ck_assert_float_eq(old->bundle.net->values[0], w0);
+    ck_assert_float_eq(old->bundle.model->values[0], w0);
     registry_model_unref(old); /* freed here: ASan checks nobody else used it */
     registry_model_unref(cur);
     registry_free(r);
@@ -132,7 +132,7 @@ static void *take_refs(void *arg)
         registry_model *m = registry_get(h->r, "tiny");
         ck_assert_ptr_nonnull(m);
         /* touch the weights the reference guarantees */
-        volatile float v = m->bundle.net->values[m->bundle.net->size - 1];
+        volatile float v = m->bundle.model->values[m->bundle.model->size - 1];
         (void)v;
         registry_model_unref(m);
         atomic_fetch_add(&h->gets, 1);

@@ -57,9 +57,8 @@ static void job_init(job *j, registry_model *m, float seed, double timeout_s)
     for (int i = 0; i < 16; i++)
         j->x[i] = seed + 0.1f * (float)i;
     j->it.model = m;
-    j->it.n = 1;
-    j->it.x = j->x;
-    j->it.y = j->y;
+    j->it.in = (workq_input){.n = 1, .x = j->x};
+    j->it.out = (workq_output){.logits = j->y};
     j->it.deadline = timeout_s > 0 ? workq_now() + timeout_s : 0;
     j->it.done = job_done;
     j->it.user = j;
@@ -94,12 +93,16 @@ START_TEST(answers_match_direct_forward)
     ck_assert_int_eq(workq_submit(q, &j.it), 0);
     wait_calls(&j, 1);
     ck_assert_int_eq(j.it.status, WORKQ_OK);
-    glia_ctx *ctx;
-    ck_assert_int_eq(glia_ctx_new(model->bundle.net, 1, 0, &ctx, &err), GLIA_OK);
-    const float *y = glia_net_forward(model->bundle.net, ctx, j.x, 1, NULL);
+    const glia_model *net = model->bundle.model;
+    glia_model_ctx *ctx;
+    glia_ctx_spec spec = {.max_batch = 1};
+    ck_assert_int_eq(net->ops->ctx_new(net, &spec, &ctx, &err), GLIA_OK);
+    glia_batch b = {.n = 1, .x = j.x};
+    glia_prediction out = {0};
+    ck_assert_int_eq(net->ops->predict(net, ctx, &b, &out, &err), GLIA_OK);
     for (int i = 0; i < 3; i++)
-        ck_assert_float_eq(j.y[i], y[i]);
-    glia_ctx_free(ctx);
+        ck_assert_float_eq(j.y[i], out.logits[i]);
+    net->ops->ctx_free(ctx);
     workq_free(q);
 }
 END_TEST

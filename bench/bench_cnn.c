@@ -20,6 +20,7 @@
 
 #include "core/model/bundle.h"
 #include "core/base/pool.h"
+#include "core/train/imagetrain.h"
 #include "core/train/trainer.h"
 
 typedef struct {
@@ -143,8 +144,13 @@ int main(int argc, char **argv)
     double train = 0;
     glia_train_result res;
     double trains[3];
+    glia_model *model = NULL; /* the bundle's architecture, trained through the model interface */
+    if (glia_model_new(&b.manifest, &model, &err)) {
+        fprintf(stderr, "bench_cnn: %s\n", err.msg);
+        return 1;
+    }
     for (int rep = 0; rep < 3; rep++) {
-        if (glia_train(&r, net, rep > 0, &ds, NULL, progress, &train, NULL, &res, &err)) {
+        if (glia_train(&r, model, rep > 0, &ds, NULL, progress, &train, NULL, &res, &err)) {
             fprintf(stderr, "bench_cnn: %s\n", err.msg);
             return 1;
         }
@@ -169,6 +175,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < threads; i++)
         glia_ctx_free(cl[i]);
     glia_pool_free(pool);
+    glia_model_free(model);
     glia_bundle_free(&b);
     return 0;
 }

@@ -102,7 +102,8 @@ typedef struct {
 typedef struct {
     int max_batch;     /* inputs per call; for a sequence model's predict: decoder rows */
     int max_steps;     /* GLIA_INPUT_TOKENS: longest input */
-    int max_tgt_steps; /* sequence models' forward: longest decoder input */
+    int max_tgt_steps; /* sequence models in training: longest decoder input; > 0 without
+                        * training: forward (teacher-forced evaluation), no dropout, no backward */
     size_t max_tokens; /* sequence models in training: batch x steps at most on either side (0: no cap) */
     int max_beam;      /* sequence models in predict: largest beam_size a call may ask (0: 1) */
     int training;

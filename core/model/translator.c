@@ -209,7 +209,7 @@ static glia_status tr_ctx_new(const glia_model *model, const glia_ctx_spec *spec
     if (spec->max_batch < 1 || spec->max_steps < 1 || spec->max_steps > m->cfg.max_positions)
         rc = glia_err_set(err, GLIA_EINVAL, "a translation context needs 1..%d source steps and a batch",
                           m->cfg.max_positions);
-    else if (spec->training || spec->max_tgt_steps > 0) /* teacher forcing, with or without backward */
+    else if (spec->training || spec->max_tgt_steps > 0)
         rc = glia_s2s_ctx_new(m, spec->max_batch, spec->max_steps, spec->max_tgt_steps, spec->max_tokens,
                               spec->training, &t->train, err);
     if (rc) {
@@ -235,7 +235,9 @@ static glia_status tr_forward(const glia_model *model, glia_model_ctx *ctx, cons
 {
     tr_ctx *t = ctx->impl;
     if (!t->train)
-        return glia_err_set(err, GLIA_EINVAL, "forward needs a context with max_tgt_steps");
+        return glia_err_set(
+            err, GLIA_EINVAL,
+            "forward needs a context with target steps (training or teacher-forced evaluation)");
     return glia_s2s_forward(s2s_of(model), t->train, b->ids, b->lengths, b->steps, b->tgt, b->tgt_lengths,
                             b->tgt_steps, b->n, rng, logits, rows, err);
 }

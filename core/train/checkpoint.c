@@ -73,6 +73,12 @@ static void rng_put(meta_list *m, const char *key, const glia_rng *r)
     meta_put(m, key, "%s", hex);
 }
 
+glia_ckpt_model glia_ckpt_describe(const glia_model *model, float *best, glia_optim *opt)
+{
+    return (glia_ckpt_model){model->params, model->nparams,   model->values,    best,
+                             opt,           model->trainable, model->ntrainable};
+}
+
 /* ---- save ---- */
 
 glia_status glia_ckpt_save(const char *path, const glia_ckpt_state *st, const glia_ckpt_model *m,

@@ -20,6 +20,7 @@
 #define GLIA_TRAIN_CHECKPOINT_H
 
 #include "core/base/rng.h"
+#include "core/model/model.h"
 #include "core/nn/layer.h"
 #include "core/train/batch.h"
 #include "core/train/optim.h"
@@ -53,6 +54,10 @@ typedef struct {
     const glia_param *opt_params;
     int nopt;
 } glia_ckpt_model;
+
+/* The one description of a model for a checkpoint: its parameters and value buffer, and
+ * the optimizer over its trainable ones (best may be NULL). */
+glia_ckpt_model glia_ckpt_describe(const glia_model *model, float *best, glia_optim *opt);
 
 /* Writes path atomically (temp file, fsync, rename). */
 glia_status glia_ckpt_save(const char *path, const glia_ckpt_state *st, const glia_ckpt_model *m,

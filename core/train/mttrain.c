@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "core/nn/loss.h"
-#include "core/train/checkpoint.h"
 
 /* ---- encoded data ---- */
 
@@ -124,7 +123,7 @@ void glia_mt_job_free(glia_mt_job *job)
     glia_mt_data_free(&job->train);
     glia_mt_data_free(&job->dev);
     glia_mt_data_free(&job->test);
-    glia_s2s_free(job->model);
+    glia_model_free(job->model);
     glia_bpe_free(job->bpe);
     glia_gt_free(&job->set);
     glia_manifest_free(&job->manifest);
@@ -172,22 +171,22 @@ glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *er
         glia_err_prefix(err, "%s: tokenizer", r->path);
         goto fail;
     }
-    glia_s2s_config cfg = m->s2s;
-    cfg.vocab_size = (int)glia_bpe_size(job->bpe);
-    if (m->s2s.vocab_size && m->s2s.vocab_size != cfg.vocab_size) {
+    const int vocab_size = (int)glia_bpe_size(job->bpe);
+    if (m->s2s.vocab_size && m->s2s.vocab_size != vocab_size) {
         rc = glia_err_set(
             err, GLIA_EINVAL,
             "%s: architecture.vocab_size is %d but the tokenizer learned from the train split has %d "
             "ids (leave vocab_size out to follow the tokenizer)",
-            m->path, m->s2s.vocab_size, cfg.vocab_size);
+            m->path, m->s2s.vocab_size, vocab_size);
         goto fail;
     }
-    if ((rc = glia_s2s_new(&cfg, &job->model, err)))
+    job->manifest.s2s.vocab_size = vocab_size;
+    if ((rc = glia_model_new(m, &job->model, err)))
         goto fail;
     glia_rng init;
     glia_train_seed_stream(&init, r->seed, GLIA_STREAM_INIT);
-    glia_s2s_reset(job->model, &init);
-    const int P = cfg.max_positions, src_max = m->max_tokens;
+    job->model->ops->reset(job->model, &init);
+    const int P = m->s2s.max_positions, src_max = m->max_tokens;
     if ((rc = glia_mt_data_encode(&job->set, GLIA_GT_TRAIN, job->bpe, src_max, P, 1, r->limit, &job->train,
                                   err)) ||
         (rc = glia_mt_data_encode(&job->set, GLIA_GT_DEV, job->bpe, src_max, P, 0, r->eval_limit, &job->dev,
@@ -395,126 +394,6 @@ done:
     return rc;
 }
 
-/* ---- the loop ---- */
-
-glia_status glia_mt_train(const glia_recipe *r, glia_s2s *model, const glia_mt_data *train,
-                          const glia_mt_data *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
-                          glia_train_result *result, glia_err *err)
-{
-    glia_status rc = GLIA_OK;
-    glia_optim *opt = NULL;
-    glia_s2s_ctx *ctx = NULL;
-    batch_bufs b = {0};
-    glia_batch_policy policy;
-    glia_rng rng_shuffle, rng_batch, rng_dropout;
-    float *best = NULL;
-    uint32_t *border = NULL;
-    const int V = model->cfg.vocab_size;
-
-    memset(result, 0, sizeof *result);
-    if (train->n == 0)
-        return glia_err_set(err, GLIA_EINVAL, "the training split is empty");
-    glia_train_seed_stream(&rng_shuffle, r->seed, GLIA_STREAM_SHUFFLE);
-    glia_train_seed_stream(&rng_batch, r->seed, GLIA_STREAM_BATCH);
-    glia_train_seed_stream(&rng_dropout, r->seed, GLIA_STREAM_DROPOUT);
-    if ((rc = glia_batch_init(&policy, &r->batch, err)) || (rc = glia_s2s_enable_grads(model, err)) ||
-        (rc = bufs_new(train, r->batch_tokens, V, 1, &b, err)))
-        goto done;
-    if ((rc = glia_optim_new(&r->optim, model->params, model->nparams, &opt, err)) ||
-        (rc = glia_s2s_ctx_new(model, b.max_batch, b.max_S, b.max_T, (size_t)r->batch_tokens, 1, &ctx, err)))
-        goto done;
-    best = malloc(sizeof(float) * model->size);
-    border = malloc(sizeof(uint32_t) * (size_t)train->n);
-    if (!best || !border) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
-        goto done;
-    }
-    double t0 = glia_train_clock(), earlier = 0.0;
-    long step = 0;
-    int first_epoch = 0, resumed = 0;
-    result->best_val_accuracy = -1.0;
-    glia_ckpt_model ck = {model->params, model->nparams, model->values, best,
-                          opt,           model->params,  model->nparams};
-    glia_ckpt_state st = {.nlanes = 1, .policy = policy};
-    if ((rc = glia_ckpt_resume(r, &st, &ck, &resumed, err)))
-        goto done;
-    if (resumed) {
-        rng_shuffle = st.shuffle;
-        rng_batch = st.batch;
-        rng_dropout = st.dropout[0];
-        step = st.step;
-        first_epoch = st.epoch;
-        earlier = st.seconds;
-        result->best_epoch = st.best_epoch;
-        result->best_val_accuracy = st.best_val_accuracy;
-    }
-    for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
-        double te = glia_train_clock(), loss_sum = 0.0;
-        size_t right = 0, tokens = 0;
-        const int nb = glia_mt_spans(train, &rng_shuffle, r->batch_tokens, b.order, b.keys, b.spans);
-        for (int k = 0; k < nb; k++)
-            border[k] = (uint32_t)k;
-        glia_rng_shuffle(&rng_batch, border, (size_t)nb);
-        float lr = 0.0f;
-        int last_b = 0;
-        for (int k = 0; k < nb; k++) {
-            if ((rc = glia_train_should_stop(r, cancel, epoch, step, err)))
-                goto done;
-            const glia_mt_span *sp = &b.spans[border[k]];
-            int rows = glia_mt_gather(train, b.order + sp->start, sp, b.src, b.slen, b.tgt, b.tlen, b.labels),
-                got = 0;
-            const float *logits = NULL;
-            if ((rc = glia_s2s_forward(model, ctx, b.src, b.slen, sp->S, b.tgt, b.tlen, sp->T, sp->count,
-                                       &rng_dropout, &logits, &got, err)))
-                goto done;
-            double loss = glia_xent(logits, b.labels, rows, V, r->label_smoothing, -1, b.dlogits, NULL);
-            if (!isfinite(loss)) {
-                rc = glia_err_set(
-                    err, GLIA_EINVAL,
-                    "the loss became %g at epoch %d, step %ld: lower the learning rate or enable "
-                    "clip_grad_norm",
-                    loss, epoch + 1, step);
-                goto done;
-            }
-            right += count_right(logits, b.labels, rows, V);
-            loss_sum += loss * rows;
-            tokens += (size_t)rows;
-            glia_s2s_zero_grads(model);
-            glia_s2s_backward(model, ctx, b.dlogits);
-            if (r->clip_norm > 0)
-                glia_clip_grad_norm(model->grads, model->size, r->clip_norm);
-            lr = glia_sched_lr(&r->sched, step, epoch);
-            glia_optim_step(opt, lr);
-            step++;
-            last_b = sp->count;
-        }
-        glia_epoch_tally tally = {loss_sum, right, tokens, te, last_b, lr};
-        glia_progress p = glia_train_progress(r, epoch, step, &tally);
-        const int has_val = val && val->n;
-        if (has_val && (rc = glia_mt_evaluate(model, val, &p.val_loss, &p.val_accuracy, err)))
-            goto done;
-        glia_train_epoch_done(&p, has_val, &policy, model->values, best, model->size, t0, result);
-        st.shuffle = rng_shuffle;
-        st.batch = rng_batch;
-        st.dropout[0] = rng_dropout;
-        if ((rc = glia_ckpt_after_epoch(r, &st, epoch + 1, step, earlier + glia_train_clock() - t0, &policy,
-                                        result, &ck, err)) ||
-            (rc = glia_train_report(&p, cb, user, err)))
-            goto done;
-    }
-    if (r->select_best && result->best_epoch > 0)
-        memcpy(model->values, best, sizeof(float) * model->size);
-    result->seconds = earlier + glia_train_clock() - t0;
-    result->steps = step;
-done:
-    glia_optim_free(opt);
-    glia_s2s_ctx_free(ctx);
-    bufs_free(&b);
-    free(best);
-    free(border);
-    return rc;
-}
-
 /* ---- translating a data set ---- */
 
 glia_status glia_mt_translate_data(const glia_s2s *model, const glia_bpe *bpe, const glia_mt_data *d,
@@ -587,5 +466,199 @@ done:
     free(keys);
     free(src);
     free(slen);
+    return rc;
+}
+
+/* ---- the batch source ---- */
+
+/* Where one reader gathers a batch: padded sources and decoder inputs, lengths, labels. */
+typedef struct {
+    int32_t *src, *tgt, *slen, *tlen, *labels;
+} gather_bufs;
+
+/* A split cut into spans, and a gather buffer per reader. */
+typedef struct {
+    batch_bufs plan; /* order, keys, spans and the largest batch */
+    int nspans;
+    gather_bufs *readers;
+    int nreaders;
+} split_plan;
+
+typedef struct {
+    glia_source base;
+    const glia_mt_data *split[GLIA_NSPLITS];
+    long batch_tokens;
+    split_plan train, eval;
+    uint32_t *border; /* the epoch's order of the training spans */
+    int next;
+} mt_source;
+
+static void plan_free(split_plan *p)
+{
+    for (int i = 0; p->readers && i < p->nreaders; i++) {
+        free(p->readers[i].src);
+        free(p->readers[i].tgt);
+        free(p->readers[i].slen);
+        free(p->readers[i].tlen);
+        free(p->readers[i].labels);
+    }
+    free(p->readers);
+    bufs_free(&p->plan);
+    memset(p, 0, sizeof *p);
+}
+
+/* Spans of d under `tokens`, and `readers` gather buffers (the plan's own first). */
+static glia_status plan_new(const glia_mt_data *d, long tokens, int readers, split_plan *p, glia_err *err)
+{
+    glia_status rc = bufs_new(d, tokens, 0, 0, &p->plan, err);
+    if (rc)
+        return rc;
+    if (!(p->readers = calloc((size_t)readers, sizeof *p->readers)))
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for batches");
+    p->nreaders = readers;
+    p->readers[0] = (gather_bufs){p->plan.src, p->plan.tgt, p->plan.slen, p->plan.tlen, p->plan.labels};
+    p->plan.src = p->plan.tgt = p->plan.slen = p->plan.tlen = p->plan.labels = NULL;
+    for (int i = 1; i < readers; i++) {
+        batch_bufs b;
+        if ((rc = bufs_new(d, tokens, 0, 0, &b, err)))
+            return rc;
+        p->readers[i] = (gather_bufs){b.src, b.tgt, b.slen, b.tlen, b.labels};
+        b.src = b.tgt = b.slen = b.tlen = b.labels = NULL;
+        bufs_free(&b);
+    }
+    return GLIA_OK;
+}
+
+static void span_batch(const glia_mt_data *d, const split_plan *p, int k, int reader, glia_labelled *out)
+{
+    const glia_mt_span *sp = &p->plan.spans[k];
+    const gather_bufs *g = &p->readers[reader];
+    const int rows =
+        glia_mt_gather(d, p->plan.order + sp->start, sp, g->src, g->slen, g->tgt, g->tlen, g->labels);
+    *out = (glia_labelled){.in = {.n = sp->count,
+                                  .ids = g->src,
+                                  .lengths = g->slen,
+                                  .steps = sp->S,
+                                  .tgt = g->tgt,
+                                  .tgt_lengths = g->tlen,
+                                  .tgt_steps = sp->T},
+                           .labels = g->labels,
+                           .rows = rows};
+}
+
+static void mt_destroy(glia_source *base)
+{
+    mt_source *s = (mt_source *)base;
+    plan_free(&s->train);
+    plan_free(&s->eval);
+    free(s->border);
+    free(s);
+}
+
+static glia_status mt_begin(glia_source *base, const glia_batch_policy *policy, glia_err *err)
+{
+    mt_source *s = (mt_source *)base;
+    const glia_mt_data *train = s->split[GLIA_SPLIT_TRAIN];
+    (void)policy; /* batches are cut by tokens, not by the policy's sizes */
+    glia_status rc = plan_new(train, s->batch_tokens, 1, &s->train, err);
+    if (rc)
+        return rc;
+    const batch_bufs *b = &s->train.plan;
+    long tokens = s->batch_tokens;
+    if (tokens < b->max_S || tokens < b->max_T) /* as bufs_new: one pair per batch at least */
+        tokens = b->max_S > b->max_T ? b->max_S : b->max_T;
+    s->base.train = (glia_ctx_spec){.max_batch = b->max_batch,
+                                    .max_steps = b->max_S,
+                                    .max_tgt_steps = b->max_T,
+                                    .max_tokens = (size_t)s->batch_tokens,
+                                    .training = 1};
+    s->base.train_rows = (size_t)tokens;
+    if (!(s->border = malloc(sizeof(uint32_t) * (size_t)(train->n > 0 ? train->n : 1))))
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
+    return GLIA_OK;
+}
+
+static void mt_epoch(glia_source *base, glia_train_streams *rng)
+{
+    mt_source *s = (mt_source *)base;
+    batch_bufs *b = &s->train.plan;
+    s->train.nspans = glia_mt_spans(s->split[GLIA_SPLIT_TRAIN], &rng->shuffle, s->batch_tokens, b->order,
+                                    b->keys, b->spans);
+    for (int k = 0; k < s->train.nspans; k++)
+        s->border[k] = (uint32_t)k;
+    glia_rng_shuffle(&rng->batch, s->border, (size_t)s->train.nspans);
+    s->next = 0;
+}
+
+static int mt_next(glia_source *base, glia_train_streams *rng, glia_batch_policy *policy, glia_labelled *out)
+{
+    mt_source *s = (mt_source *)base;
+    (void)rng;
+    (void)policy;
+    if (s->next >= s->train.nspans)
+        return 0;
+    span_batch(s->split[GLIA_SPLIT_TRAIN], &s->train, (int)s->border[s->next++], 0, out);
+    return 1;
+}
+
+enum { EVAL_SPAN_TOKENS = EVAL_TOKENS };
+
+static glia_status mt_eval_plan(glia_source *base, glia_split split, int lanes, int *nbatches,
+                                glia_ctx_spec *spec, glia_err *err)
+{
+    mt_source *s = (mt_source *)base;
+    const glia_mt_data *d = s->split[split];
+    plan_free(&s->eval);
+    glia_status rc = plan_new(d, EVAL_SPAN_TOKENS, lanes, &s->eval, err);
+    if (rc)
+        return rc;
+    const batch_bufs *b = &s->eval.plan;
+    s->eval.nspans = glia_mt_spans(d, NULL, EVAL_SPAN_TOKENS, b->order, b->keys, b->spans);
+    *nbatches = s->eval.nspans;
+    /* max_tgt_steps without training: a teacher-forced forward that keeps nothing for backward */
+    *spec = (glia_ctx_spec){.max_batch = b->max_batch,
+                            .max_steps = b->max_S,
+                            .max_tgt_steps = b->max_T,
+                            .max_tokens = EVAL_SPAN_TOKENS};
+    return GLIA_OK;
+}
+
+static void mt_eval_batch(glia_source *base, glia_split split, int k, int lane, glia_labelled *out)
+{
+    mt_source *s = (mt_source *)base;
+    span_batch(s->split[split], &s->eval, k, lane, out);
+}
+
+static const glia_source_ops mt_ops = {mt_destroy, mt_begin, mt_epoch, mt_next, mt_eval_plan, mt_eval_batch};
+
+glia_status glia_mt_source_new(const glia_mt_data *train, const glia_mt_data *val, const glia_mt_data *test,
+                               long batch_tokens, glia_source **out, glia_err *err)
+{
+    const glia_mt_data *split[GLIA_NSPLITS] = {train, val, test};
+    mt_source *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a batch source");
+    s->base.ops = &mt_ops;
+    s->batch_tokens = batch_tokens;
+    for (int i = 0; i < GLIA_NSPLITS; i++) {
+        s->split[i] = split[i];
+        s->base.examples[i] = split[i] ? (size_t)split[i]->n : 0;
+    }
+    *out = &s->base;
+    return GLIA_OK;
+}
+
+glia_status glia_mt_train(const glia_recipe *r, glia_model *model, const glia_mt_data *train,
+                          const glia_mt_data *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
+                          glia_train_result *result, glia_err *err)
+{
+    glia_source *src = NULL;
+    const glia_loop_hooks hooks = {cb, user, cancel};
+    memset(result, 0, sizeof *result);
+    glia_status rc = glia_mt_source_new(train, val, NULL, r->batch_tokens, &src, err);
+    if (rc == GLIA_OK)
+        rc = glia_loop_train(r, model, src, &hooks, result, err);
+    glia_source_free(src);
     return rc;
 }

@@ -29,6 +29,7 @@
 #include "core/nn/seq2seq.h"
 #include "core/text/bpe.h"
 #include "core/data/gettext.h"
+#include "core/train/loop.h"
 #include "core/train/trainer.h"
 
 /* Encoded pairs: pair i's source ids at ids + src_off[i] (src_len[i], ending in </s>), its
@@ -55,7 +56,7 @@ typedef struct {
     glia_manifest manifest;
     glia_gt_set set;
     glia_bpe *bpe;
-    glia_s2s *model;
+    glia_model *model; /* a translator */
     glia_mt_data train, dev, test;
 } glia_mt_job;
 
@@ -65,9 +66,15 @@ glia_status glia_mt_load_pairs(const glia_recipe *r, glia_gt_set *set, glia_err 
 glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *err);
 void glia_mt_job_free(glia_mt_job *job);
 
-/* Trains model on train, selecting on val's next-token accuracy (see trainer.h for the
- * contract of the callback, cancel flag, checkpoint and result). */
-glia_status glia_mt_train(const glia_recipe *r, glia_s2s *model, const glia_mt_data *train,
+/* The batch source of translation (loop.h): pairs of similar length under a token budget
+ * (glia_mt_spans, batch_tokens), the batches in an order shuffled every epoch; evaluation in
+ * spans of 8192 tokens. The data must outlive the source. */
+glia_status glia_mt_source_new(const glia_mt_data *train, const glia_mt_data *val, const glia_mt_data *test,
+                               long batch_tokens, glia_source **out, glia_err *err);
+
+/* Trains model on train, selecting on val's next-token accuracy, through the one loop (see
+ * trainer.h for the contract of the callback, cancel flag, checkpoint and result). */
+glia_status glia_mt_train(const glia_recipe *r, glia_model *model, const glia_mt_data *train,
                           const glia_mt_data *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
                           glia_train_result *result, glia_err *err);
 

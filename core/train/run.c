@@ -14,6 +14,8 @@
 
 #include "core/base/afile.h"
 #include "core/model/bundle.h"
+#include "core/train/imagetrain.h"
+#include "core/train/loop.h"
 #include "core/train/mttrain.h"
 #include "core/train/texttrain.h"
 
@@ -76,6 +78,35 @@ static void format_training(char *buf, size_t len, const glia_recipe *r, const g
              r->epochs, res->train.steps, res->train.seconds, threads, date);
 }
 
+/* The test split of src, through the one evaluation: touched once, after selection. */
+static glia_status evaluate_test(const glia_recipe *r, const glia_model *model, glia_source *src,
+                                 glia_run_result *res, glia_err *err)
+{
+    glia_eval_result ev;
+    glia_status rc = glia_loop_evaluate(model, src, GLIA_SPLIT_TEST, r->workers, &ev, err);
+    if (rc == GLIA_OK) {
+        res->test_loss = ev.loss;
+        res->test_accuracy = ev.accuracy;
+        res->test_examples = src->examples[GLIA_SPLIT_TEST];
+        for (int g = 0; g < ev.ngroups && g < GLIA_UCI_NSOURCES; g++)
+            res->per_source[g] = ev.group_accuracy[g];
+    }
+    return rc;
+}
+
+static const char *const save_meta[] = {"format", "pt", "producer", "glia train", "recipe", NULL, NULL};
+
+/* model.safetensors in out, its metadata naming the recipe. */
+static glia_status save_weights(const glia_recipe *r, const glia_model *model, const char *out, glia_err *err)
+{
+    char path[GLIA_PATH_MAX + 64];
+    const char *meta[sizeof save_meta / sizeof *save_meta];
+    memcpy(meta, save_meta, sizeof meta);
+    meta[5] = r->path;
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    return model->ops->save(model, path, meta, err);
+}
+
 /* The test split of an image recipe: an upload's own, else Fashion-MNIST's test file. */
 static glia_status load_image_test(const glia_recipe *r, const glia_manifest *m, int nclasses,
                                    glia_dataset *test, glia_err *err)
@@ -91,19 +122,19 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
                              glia_run_result *res, glia_err *err)
 {
     glia_manifest m = {0};
-    glia_net *net = NULL;
+    glia_model *model = NULL;
+    glia_source *src = NULL;
     glia_dataset all = {0}, dev = {0}, test = {0};
     glia_status rc;
-    if ((rc = glia_manifest_load(r->model, &m, err)) ||
-        (rc = glia_net_new(m.input, m.layers, m.nlayers, &net, err)))
+    if ((rc = glia_manifest_load(r->model, &m, err)) || (rc = glia_model_new(&m, &model, err)))
         goto done;
     const char *dpath = r->dataset_path[0] ? r->dataset_path : NULL;
     glia_dataset train, val;
     if (r->images_file[0]) { /* an upload: its own train/dev/test split, held in `all` and `dev` */
-        if ((rc = glia_dataset_load_idx(r->images_file, r->labels_file, &m.pre, m.input, net->output.c,
+        if ((rc = glia_dataset_load_idx(r->images_file, r->labels_file, &m.pre, m.input, model->outputs,
                                         "train", &all, err)) ||
-            (rc = glia_dataset_load_idx(r->images_file, r->labels_file, &m.pre, m.input, net->output.c, "dev",
-                                        &dev, err)))
+            (rc = glia_dataset_load_idx(r->images_file, r->labels_file, &m.pre, m.input, model->outputs,
+                                        "dev", &dev, err)))
             goto done;
         train = glia_dataset_view(&all, 0, all.n);
         val = glia_dataset_view(&dev, 0, dev.n);
@@ -115,22 +146,18 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
         val = glia_dataset_view(&all, all.n - nval, nval);
     }
     if (h->start) {
-        glia_run_info info = {m.name, r->dataset, train.n, val.n, net->size, 0, 0};
+        glia_run_info info = {m.name, r->dataset, train.n, val.n, model->size, 0, 0};
         h->start(&info, h->user);
     }
-    if ((rc = glia_train(r, net, 0, &train, &val, h->progress, h->user, h->cancel, &res->train, err)))
+    if ((rc = glia_train(r, model, 0, &train, &val, h->progress, h->user, h->cancel, &res->train, err)))
         goto done;
     /* the test split is touched once, after selection on the validation split */
-    if ((rc = load_image_test(r, &m, net->output.c, &test, err)) ||
-        (rc = glia_evaluate(net, &test, 256, r->workers, &res->test_loss, &res->test_accuracy, err)))
+    if ((rc = load_image_test(r, &m, model->outputs, &test, err)) ||
+        (rc = glia_image_source_new(r, NULL, NULL, &test, 256, &src, err)) ||
+        (rc = evaluate_test(r, model, src, res, err)) || (rc = save_weights(r, model, out, err)))
         goto done;
-    res->test_examples = test.n;
     res->val_examples = val.n;
-    char path[GLIA_PATH_MAX + 64], results[2048], training[512];
-    const char *meta[] = {"format", "pt", "producer", "glia train", "recipe", r->path, NULL};
-    snprintf(path, sizeof path, "%s/model.safetensors", out);
-    if ((rc = glia_net_save(net, path, meta, err)))
-        goto done;
+    char results[2048], training[512];
     format_training(training, sizeof training, r, res, r->workers > 1 ? r->workers : 1);
     snprintf(results, sizeof results,
              "evaluation:\n"
@@ -143,7 +170,8 @@ done:
     glia_dataset_free(&all);
     glia_dataset_free(&dev);
     glia_dataset_free(&test);
-    glia_net_free(net);
+    glia_source_free(src);
+    glia_model_free(model);
     glia_manifest_free(&m);
     return rc;
 }
@@ -161,27 +189,26 @@ static glia_status run_text(const glia_recipe *r, const char *out, long version,
                               .dataset = r->dataset,
                               .train = (size_t)job.train.n,
                               .val = (size_t)job.dev.n,
-                              .parameters = job.net->size,
+                              .parameters = job.model->size,
                               .vocabulary = glia_vocab_size(job.vocab),
                               .pretrained = job.pretrained_found};
         h->start(&info, h->user);
     }
-    if ((rc = glia_text_train(r, job.net, &job.train, &job.dev, h->progress, h->user, h->cancel, &res->train,
-                              err)) ||
-        (rc = glia_text_evaluate(job.net, &job.test, &res->test_loss, &res->test_accuracy, res->per_source,
-                                 err)))
+    glia_source *src = NULL;
+    if ((rc = glia_text_train(r, job.model, &job.train, &job.dev, h->progress, h->user, h->cancel,
+                              &res->train, err)) ||
+        (rc = glia_text_source_new(NULL, NULL, &job.test, job.model->outputs, &src, err)) ||
+        (rc = evaluate_test(r, job.model, src, res, err)))
         goto done;
     res->has_per_source = !r->dataset_file[0]; /* a user data set has no sources */
     res->test_examples = (size_t)job.test.n;
     res->val_examples = (size_t)job.dev.n;
     char path[GLIA_PATH_MAX + 64], results[2048], training[512];
-    const char *meta[] = {"format", "pt", "producer", "glia train", "recipe", r->path, NULL};
     const char *vocab_name = strrchr(m->tokenizer, '/') ? strrchr(m->tokenizer, '/') + 1 : m->tokenizer;
     snprintf(path, sizeof path, "%s/%s", out, vocab_name);
     if ((rc = glia_vocab_save(job.vocab, path, err)))
         goto done;
-    snprintf(path, sizeof path, "%s/model.safetensors", out);
-    if ((rc = glia_textnet_save(job.net, path, meta, err)))
+    if ((rc = save_weights(r, job.model, out, err)))
         goto done;
     format_training(training, sizeof training, r, res, 1);
     char sources[160] = "";
@@ -199,6 +226,7 @@ static glia_status run_text(const glia_recipe *r, const char *out, long version,
              training);
     rc = write_bundle_files(r, m, out, version, results, err);
 done:
+    glia_source_free(src);
     glia_text_job_free(&job);
     return rc;
 }
@@ -232,6 +260,7 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
 {
     glia_mt_job job;
     glia_mt_stats *stats = NULL;
+    glia_source *src = NULL;
     glia_status rc = glia_mt_prepare(r, &job, err);
     if (rc != GLIA_OK)
         return rc;
@@ -245,24 +274,24 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
                               .vocabulary = glia_bpe_size(job.bpe)};
         h->start(&info, h->user);
     }
+    /* BLEU and chrF decode with the translator's own search until the bundle's predict
+     * path is on the model interface: the family's object is the model's impl */
+    const glia_s2s *s2s = job.model->impl;
     if ((rc = glia_mt_train(r, job.model, &job.train, &job.dev, h->progress, h->user, h->cancel, &res->train,
                             err)) ||
-        (rc = glia_mt_evaluate(job.model, &job.test, &res->test_loss, &res->test_accuracy, err)) ||
-        (rc = glia_mt_stats_new(&stats, err)) ||
-        (rc = glia_run_score_translation(job.model, job.bpe, &job.set, &job.test, r->eval_beam, stats, err)))
+        (rc = glia_mt_source_new(NULL, NULL, &job.test, r->batch_tokens, &src, err)) ||
+        (rc = evaluate_test(r, job.model, src, res, err)) || (rc = glia_mt_stats_new(&stats, err)) ||
+        (rc = glia_run_score_translation(s2s, job.bpe, &job.set, &job.test, r->eval_beam, stats, err)))
         goto done;
-    res->test_examples = (size_t)job.test.n;
     res->val_examples = (size_t)job.dev.n;
     res->bleu = glia_mt_bleu(stats);
     res->chrf = glia_mt_chrf(stats);
     char path[GLIA_PATH_MAX + 64], results[2048], training[512];
-    const char *meta[] = {"format", "pt", "producer", "glia train", "recipe", r->path, NULL};
     const char *tok_name = strrchr(m->tokenizer, '/') ? strrchr(m->tokenizer, '/') + 1 : m->tokenizer;
     snprintf(path, sizeof path, "%s/%s", out, tok_name);
     if ((rc = glia_bpe_save(job.bpe, path, err)))
         goto done;
-    snprintf(path, sizeof path, "%s/model.safetensors", out);
-    if ((rc = glia_s2s_save(job.model, path, meta, err)))
+    if ((rc = save_weights(r, job.model, out, err)))
         goto done;
     format_training(training, sizeof training, r, res, r->workers > 1 ? r->workers : 1);
     snprintf(
@@ -276,6 +305,7 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
         job.train.n, job.train.dropped, training);
     rc = write_bundle_files(r, m, out, version, results, err);
 done:
+    glia_source_free(src);
     glia_mt_stats_free(stats);
     glia_mt_job_free(&job);
     return rc;

@@ -13,7 +13,6 @@
 
 #include "core/nn/loss.h"
 #include "core/train/word2vec.h"
-#include "core/train/checkpoint.h"
 
 /* ---- encoded data ---- */
 
@@ -72,7 +71,7 @@ void glia_text_job_free(glia_text_job *job)
     glia_text_data_free(&job->train);
     glia_text_data_free(&job->dev);
     glia_text_data_free(&job->test);
-    glia_textnet_free(job->net);
+    glia_model_free(job->model);
     glia_vocab_free(job->vocab);
     glia_uci_free(&job->set);
     glia_manifest_free(&job->manifest);
@@ -107,34 +106,33 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
         (rc = glia_vocab_build(texts, ntexts, (size_t)r->vocab_min_count, (size_t)r->vocab_max_size,
                                &job->vocab, err)))
         goto fail;
-    glia_textnet_config cfg = m->text;
-    cfg.vocab_size = (int)glia_vocab_size(job->vocab);
-    if (m->text.vocab_size && m->text.vocab_size != cfg.vocab_size) {
+    const int vocab_size = (int)glia_vocab_size(job->vocab);
+    if (m->text.vocab_size && m->text.vocab_size != vocab_size) {
         rc = glia_err_set(
             err, GLIA_EINVAL,
             "%s: embedding.num_embeddings is %d but the vocabulary built from the train split has %d "
             "tokens (leave num_embeddings out to follow the vocabulary)",
-            m->path, m->text.vocab_size, cfg.vocab_size);
+            m->path, m->text.vocab_size, vocab_size);
         goto fail;
     }
-    if ((rc = glia_textnet_new(&cfg, &job->net, err)))
+    job->manifest.text.vocab_size = vocab_size;
+    if ((rc = glia_model_new(m, &job->model, err)))
         goto fail;
     glia_rng init;
     glia_train_seed_stream(&init, r->seed, GLIA_STREAM_INIT);
-    glia_textnet_reset(job->net, &init);
-    if (r->embedding_init_std > 0) { /* N(0, 1) draws scaled: N(0, std), padding row still 0 */
-        glia_param *w = &job->net->embedding.weight;
-        for (size_t i = 0; i < w->size; i++)
-            w->value[i] *= r->embedding_init_std;
-    }
-    if (cfg.lexicon_features > 0) {
-        float *table = (float *)glia_textnet_find_param(job->net, "lexicon.weight")->value;
+    job->model->ops->reset(job->model, &init);
+    glia_param *emb = (glia_param *)glia_model_find_param(job->model, "embedding.weight");
+    if (r->embedding_init_std > 0) /* N(0, 1) draws scaled: N(0, std), padding row still 0 */
+        for (size_t i = 0; i < emb->size; i++)
+            emb->value[i] *= r->embedding_init_std;
+    if (m->text.lexicon_features > 0) {
+        float *table = (float *)glia_model_find_param(job->model, "lexicon.weight")->value;
         if ((rc =
                  glia_lexicon_table(r->lexicons, r->nlexicons, job->vocab, table, job->lexicon_matched, err)))
             goto fail;
     }
-    if (r->pretrained[0] && (rc = glia_w2v_apply(r->pretrained, job->vocab, job->net->embedding.weight.value,
-                                                 cfg.embedding_dim, &job->pretrained_found, err))) {
+    if (r->pretrained[0] && (rc = glia_w2v_apply(r->pretrained, job->vocab, emb->value, m->text.embedding_dim,
+                                                 &job->pretrained_found, err))) {
         glia_err_prefix(err, "%s: embedding.pretrained", r->path);
         goto fail;
     }
@@ -229,134 +227,173 @@ done:
     return rc;
 }
 
-/* ---- the loop ---- */
+/* ---- the batch source ---- */
 
-glia_status glia_text_train(const glia_recipe *r, glia_textnet *net, const glia_text_data *train,
+enum { NGROUPS = GLIA_UCI_NSOURCES };
+
+typedef struct {
+    int32_t *ids, *lengths, *labels;
+    uint8_t *groups;
+} text_bufs;
+
+typedef struct {
+    glia_source base;
+    const glia_text_data *split[GLIA_NSPLITS];
+    uint32_t *order;
+    int pos;
+    text_bufs train;
+    text_bufs *lane; /* evaluation, one per lane */
+    int nlanes;
+} text_source;
+
+static void bufs_free(text_bufs *b)
+{
+    free(b->ids);
+    free(b->lengths);
+    free(b->labels);
+    free(b->groups);
+}
+
+static glia_status bufs_new(text_bufs *b, int n, int max_len, glia_err *err)
+{
+    b->ids = malloc(sizeof(int32_t) * (size_t)n * (size_t)(max_len > 0 ? max_len : 1));
+    b->lengths = malloc(sizeof(int32_t) * (size_t)n);
+    b->labels = malloc(sizeof(int32_t) * (size_t)n);
+    b->groups = malloc((size_t)n);
+    if (!b->ids || !b->lengths || !b->labels || !b->groups)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for batches of %d sentences", n);
+    return GLIA_OK;
+}
+
+/* Rows idx[0..b) of d as a batch padded to its longest sentence. */
+static void text_batch(const glia_text_data *d, const uint32_t *idx, int b, text_bufs *buf,
+                       glia_labelled *out)
+{
+    const int steps = gather(d, idx, b, buf->ids, buf->lengths, buf->labels);
+    for (int j = 0; j < b; j++)
+        buf->groups[j] = d->sources ? d->sources[idx[j]] : 0;
+    *out = (glia_labelled){.in = {.n = b, .ids = buf->ids, .lengths = buf->lengths, .steps = steps},
+                           .labels = buf->labels,
+                           .rows = b,
+                           .groups = d->sources ? buf->groups : NULL};
+}
+
+static void text_destroy(glia_source *base)
+{
+    text_source *s = (text_source *)base;
+    free(s->order);
+    bufs_free(&s->train);
+    for (int i = 0; s->lane && i < s->nlanes; i++)
+        bufs_free(&s->lane[i]);
+    free(s->lane);
+    free(s);
+}
+
+static glia_status text_begin(glia_source *base, const glia_batch_policy *policy, glia_err *err)
+{
+    text_source *s = (text_source *)base;
+    const glia_text_data *train = s->split[GLIA_SPLIT_TRAIN];
+    const int maxb = glia_batch_max(policy);
+    s->base.train = (glia_ctx_spec){.max_batch = maxb, .max_steps = train->max_len, .training = 1};
+    s->base.train_rows = (size_t)maxb;
+    if (!(s->order = malloc(sizeof(uint32_t) * (size_t)(train->n > 0 ? train->n : 1))))
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
+    return bufs_new(&s->train, maxb, train->max_len, err);
+}
+
+static void text_epoch(glia_source *base, glia_train_streams *rng)
+{
+    text_source *s = (text_source *)base;
+    const int n = s->split[GLIA_SPLIT_TRAIN]->n;
+    for (int i = 0; i < n; i++)
+        s->order[i] = (uint32_t)i;
+    glia_rng_shuffle(&rng->shuffle, s->order, (size_t)n);
+    s->pos = 0;
+}
+
+static int text_next(glia_source *base, glia_train_streams *rng, glia_batch_policy *policy,
+                     glia_labelled *out)
+{
+    text_source *s = (text_source *)base;
+    const glia_text_data *train = s->split[GLIA_SPLIT_TRAIN];
+    if (s->pos >= train->n)
+        return 0;
+    int b = glia_batch_next(policy, &rng->batch);
+    if (b > train->n - s->pos)
+        b = train->n - s->pos;
+    text_batch(train, s->order + s->pos, b, &s->train, out);
+    s->pos += b;
+    return 1;
+}
+
+static glia_status text_eval_plan(glia_source *base, glia_split split, int lanes, int *nbatches,
+                                  glia_ctx_spec *spec, glia_err *err)
+{
+    text_source *s = (text_source *)base;
+    const glia_text_data *d = s->split[split];
+    glia_status rc;
+    *nbatches = (d->n + EVAL_BATCH - 1) / EVAL_BATCH;
+    *spec = (glia_ctx_spec){.max_batch = EVAL_BATCH, .max_steps = d->max_len};
+    for (int i = 0; s->lane && i < s->nlanes; i++) /* sized for the largest split: simplest kept fresh */
+        bufs_free(&s->lane[i]);
+    free(s->lane);
+    s->nlanes = 0;
+    if (!(s->lane = calloc((size_t)lanes, sizeof *s->lane)))
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for evaluation buffers");
+    s->nlanes = lanes;
+    for (int i = 0; i < lanes; i++)
+        if ((rc = bufs_new(&s->lane[i], EVAL_BATCH, d->max_len, err)))
+            return rc;
+    return GLIA_OK;
+}
+
+static void text_eval_batch(glia_source *base, glia_split split, int k, int lane, glia_labelled *out)
+{
+    text_source *s = (text_source *)base;
+    const glia_text_data *d = s->split[split];
+    uint32_t idx[EVAL_BATCH];
+    const int pos = k * EVAL_BATCH, b = d->n - pos < EVAL_BATCH ? d->n - pos : EVAL_BATCH;
+    for (int j = 0; j < b; j++)
+        idx[j] = (uint32_t)(pos + j);
+    text_batch(d, idx, b, &s->lane[lane], out);
+}
+
+static const glia_source_ops text_ops = {text_destroy, text_begin,     text_epoch,
+                                         text_next,    text_eval_plan, text_eval_batch};
+
+glia_status glia_text_source_new(const glia_text_data *train, const glia_text_data *val,
+                                 const glia_text_data *test, int nclasses, glia_source **out, glia_err *err)
+{
+    const glia_text_data *split[GLIA_NSPLITS] = {train, val, test};
+    *out = NULL;
+    for (int i = 0; train && i < train->n; i++)
+        if (train->labels[i] < 0 || train->labels[i] >= nclasses)
+            return glia_err_set(err, GLIA_EINVAL,
+                                "training example %d has label %d but the model has %d classes", i,
+                                (int)train->labels[i], nclasses);
+    text_source *s = calloc(1, sizeof *s);
+    if (!s)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a batch source");
+    s->base.ops = &text_ops;
+    s->base.ngroups = NGROUPS;
+    for (int i = 0; i < GLIA_NSPLITS; i++) {
+        s->split[i] = split[i];
+        s->base.examples[i] = split[i] ? (size_t)split[i]->n : 0;
+    }
+    *out = &s->base;
+    return GLIA_OK;
+}
+
+glia_status glia_text_train(const glia_recipe *r, glia_model *model, const glia_text_data *train,
                             const glia_text_data *val, glia_progress_fn cb, void *user,
                             const atomic_int *cancel, glia_train_result *result, glia_err *err)
 {
-    glia_status rc = GLIA_OK;
-    glia_optim *opt = NULL;
-    glia_textnet_ctx *ctx = NULL;
-    glia_batch_policy policy;
-    glia_rng rng_shuffle, rng_batch, rng_dropout;
-    int32_t *ids = NULL, *lengths = NULL, *labels = NULL;
-    float *dlogits = NULL, *best = NULL;
-    uint32_t *order = NULL;
-    const int k = net->cfg.num_classes;
-
+    glia_source *src = NULL;
+    const glia_loop_hooks hooks = {cb, user, cancel};
     memset(result, 0, sizeof *result);
-    if (train->n == 0)
-        return glia_err_set(err, GLIA_EINVAL, "the training split is empty");
-    for (int i = 0; i < train->n; i++)
-        if (train->labels[i] < 0 || train->labels[i] >= k)
-            return glia_err_set(err, GLIA_EINVAL,
-                                "training example %d has label %d but the model has %d classes", i,
-                                (int)train->labels[i], k);
-    glia_train_seed_stream(&rng_shuffle, r->seed, GLIA_STREAM_SHUFFLE);
-    glia_train_seed_stream(&rng_batch, r->seed, GLIA_STREAM_BATCH);
-    glia_train_seed_stream(&rng_dropout, r->seed, GLIA_STREAM_DROPOUT);
-    if ((rc = glia_batch_init(&policy, &r->batch, err)) || (rc = glia_textnet_enable_grads(net, err)))
-        return rc;
-    const int maxb = glia_batch_max(&policy);
-    if ((rc = glia_optim_new(&r->optim, net->trainable, net->ntrainable, &opt, err)) ||
-        (rc = glia_textnet_ctx_new(net, maxb, train->max_len, 1, &ctx, err)))
-        goto done;
-    ids = malloc(sizeof(int32_t) * (size_t)maxb * (size_t)train->max_len);
-    lengths = malloc(sizeof(int32_t) * (size_t)maxb);
-    labels = malloc(sizeof(int32_t) * (size_t)maxb);
-    dlogits = malloc(sizeof(float) * (size_t)maxb * (size_t)k);
-    order = malloc(sizeof(uint32_t) * (size_t)train->n);
-    best = malloc(sizeof(float) * net->size);
-    if (!ids || !lengths || !labels || !dlogits || !order || !best) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
-        goto done;
-    }
-    double t0 = glia_train_clock(), earlier = 0.0;
-    long step = 0;
-    int first_epoch = 0, resumed = 0;
-    result->best_val_accuracy = -1.0;
-    glia_ckpt_model ck = {net->params, net->nparams, net->values, best, opt, net->trainable, net->ntrainable};
-    glia_ckpt_state st = {.nlanes = 1, .policy = policy};
-    if ((rc = glia_ckpt_resume(r, &st, &ck, &resumed, err)))
-        goto done;
-    if (resumed) {
-        rng_shuffle = st.shuffle;
-        rng_batch = st.batch;
-        rng_dropout = st.dropout[0];
-        policy = st.policy;
-        step = st.step;
-        first_epoch = st.epoch;
-        earlier = st.seconds;
-        result->best_epoch = st.best_epoch;
-        result->best_val_accuracy = st.best_val_accuracy;
-    }
-    for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
-        double te = glia_train_clock(), loss_sum = 0.0;
-        size_t right = 0;
-        for (int i = 0; i < train->n; i++)
-            order[i] = (uint32_t)i;
-        glia_rng_shuffle(&rng_shuffle, order, (size_t)train->n);
-        float lr = 0.0f;
-        int last_b = 0;
-        for (int pos = 0; pos < train->n;) {
-            if ((rc = glia_train_should_stop(r, cancel, epoch, step, err)))
-                goto done;
-            int b = glia_batch_next(&policy, &rng_batch);
-            if (b > train->n - pos)
-                b = train->n - pos;
-            int steps = gather(train, order + pos, b, ids, lengths, labels);
-            const float *logits = NULL;
-            if ((rc = glia_textnet_forward(net, ctx, ids, lengths, b, steps, &rng_dropout, &logits, err)))
-                goto done;
-            double loss = glia_xent(logits, labels, b, k, r->label_smoothing, -1, dlogits, NULL);
-            if (!isfinite(loss)) {
-                rc = glia_err_set(
-                    err, GLIA_EINVAL,
-                    "the loss became %g at epoch %d, step %ld: lower the learning rate or enable "
-                    "clip_grad_norm",
-                    loss, epoch + 1, step);
-                goto done;
-            }
-            for (int j = 0; j < b; j++)
-                right += argmax(logits + (size_t)j * k, k) == labels[j];
-            loss_sum += loss * b;
-            glia_textnet_zero_grads(net);
-            glia_textnet_backward(net, ctx, dlogits);
-            if (r->clip_norm > 0)
-                glia_clip_grad_norm(net->grads, net->size, r->clip_norm);
-            lr = glia_sched_lr(&r->sched, step, epoch);
-            glia_optim_step(opt, lr);
-            step++;
-            pos += b;
-            last_b = b;
-        }
-        glia_epoch_tally tally = {loss_sum, right, (size_t)train->n, te, last_b, lr};
-        glia_progress p = glia_train_progress(r, epoch, step, &tally);
-        int has_val = val && val->n;
-        if (has_val && (rc = glia_text_evaluate(net, val, &p.val_loss, &p.val_accuracy, NULL, err)))
-            goto done;
-        glia_train_epoch_done(&p, has_val, &policy, net->values, best, net->size, t0, result);
-        st.shuffle = rng_shuffle;
-        st.batch = rng_batch;
-        st.dropout[0] = rng_dropout;
-        if ((rc = glia_ckpt_after_epoch(r, &st, epoch + 1, step, earlier + glia_train_clock() - t0, &policy,
-                                        result, &ck, err)) ||
-            (rc = glia_train_report(&p, cb, user, err)))
-            goto done;
-    }
-    if (r->select_best && result->best_epoch > 0)
-        memcpy(net->values, best, sizeof(float) * net->size);
-    result->seconds = earlier + glia_train_clock() - t0;
-    result->steps = step;
-done:
-    glia_optim_free(opt);
-    glia_textnet_ctx_free(ctx);
-    free(ids);
-    free(lengths);
-    free(labels);
-    free(dlogits);
-    free(order);
-    free(best);
+    glia_status rc = glia_text_source_new(train, val, NULL, model->outputs, &src, err);
+    if (rc == GLIA_OK)
+        rc = glia_loop_train(r, model, src, &hooks, result, err);
+    glia_source_free(src);
     return rc;
 }

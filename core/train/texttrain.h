@@ -18,6 +18,7 @@
 #include "core/nn/textnet.h"
 #include "core/data/uci.h"
 #include "core/text/vocab.h"
+#include "core/train/loop.h"
 #include "core/train/trainer.h"
 
 /* Sentences encoded for a textnet: row i is ids[i * max_len ..], lengths[i] >= 1 real ids. */
@@ -47,7 +48,7 @@ typedef struct {
     glia_manifest manifest;
     glia_uci_set set;
     glia_vocab *vocab;
-    glia_textnet *net;
+    glia_model *model; /* a text classifier */
     glia_text_data train, dev, test;
     size_t lexicon_matched[GLIA_RECIPE_MAX_LEXICONS];
     size_t pretrained_found;
@@ -55,9 +56,16 @@ typedef struct {
 glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err *err);
 void glia_text_job_free(glia_text_job *job);
 
-/* Trains net on train, selecting on val (see trainer.h for the contract). The weights
- * are used as they are (glia_text_prepare initialised them). */
-glia_status glia_text_train(const glia_recipe *r, glia_textnet *net, const glia_text_data *train,
+/* The batch source of text classification (loop.h): train shuffled every epoch, in
+ * batches the recipe's policy sizes, each padded to its longest sentence; evaluation in
+ * batches of 128 with one group per UCI source. The data must outlive the source; a
+ * training label outside [0, nclasses) is an error. */
+glia_status glia_text_source_new(const glia_text_data *train, const glia_text_data *val,
+                                 const glia_text_data *test, int nclasses, glia_source **out, glia_err *err);
+
+/* Trains model on train, selecting on val, through the one loop (see trainer.h for the
+ * contract). The weights are used as they are (glia_text_prepare initialised them). */
+glia_status glia_text_train(const glia_recipe *r, glia_model *model, const glia_text_data *train,
                             const glia_text_data *val, glia_progress_fn cb, void *user,
                             const atomic_int *cancel, glia_train_result *result, glia_err *err);
 

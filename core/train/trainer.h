@@ -110,13 +110,6 @@ typedef struct {
     long steps;
 } glia_train_result;
 
-/* Trains net (already built from the recipe's manifest) on train, selecting on val
- * (may be empty: then the last epoch is kept). The net's weights are initialised
- * from the recipe's seed unless keep_weights is set (fine-tuning). */
-glia_status glia_train(const glia_recipe *r, glia_net *net, int keep_weights, const glia_dataset *train,
-                       const glia_dataset *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
-                       glia_train_result *result, glia_err *err);
-
 /* The seeded random streams of a training run: each use draws from its own generator,
  * seeded from (seed, stream), so that turning augmentation on, say, leaves the initial
  * weights alone. Lane i > 0 of a data-parallel run drops out with GLIA_STREAM_LANES + i. */

@@ -50,22 +50,56 @@ static void toy_data(glia_text_data *d, int n, unsigned seed)
     }
 }
 
-static glia_textnet *toy_net(void)
+/* A text classifier of cfg through the model interface (the manifest names only its task). */
+static glia_model *model_of(const glia_textnet_config *cfg)
 {
-    glia_textnet_config cfg = {.vocab_size = VOCAB,
-                               .embedding_dim = 8,
-                               .mode = GLIA_RNN_LSTM,
-                               .hidden_size = 16,
-                               .num_layers = 1,
-                               .bidirectional = 1,
-                               .pool = GLIA_RNN_POOL_MAX,
-                               .num_classes = 2};
-    glia_textnet *net = NULL;
+    glia_manifest m = {0};
+    glia_model *model = NULL;
     glia_err err = {0};
-    ck_assert_msg(glia_textnet_new(&cfg, &net, &err) == GLIA_OK, "%s", err.msg);
+    snprintf(m.task, sizeof m.task, "text-classification");
+    m.text = *cfg;
+    ck_assert_msg(glia_model_new(&m, &model, &err) == GLIA_OK, "%s", err.msg);
+    return model;
+}
+
+/* Loss, accuracy and accuracy per source of model on d, through the one evaluation. */
+static glia_status evaluate(const glia_model *model, const glia_text_data *d, double *loss, double *acc,
+                            double *per_source, glia_err *err)
+{
+    glia_source *src = NULL;
+    glia_eval_result ev;
+    glia_status rc = glia_text_source_new(NULL, NULL, d, model->outputs, &src, err);
+    if (rc == GLIA_OK && (rc = glia_loop_evaluate(model, src, GLIA_SPLIT_TEST, 1, &ev, err)) == GLIA_OK) {
+        if (loss)
+            *loss = ev.loss;
+        if (acc)
+            *acc = ev.accuracy;
+        for (int g = 0; per_source && g < GLIA_UCI_NSOURCES; g++)
+            per_source[g] = ev.group_accuracy[g];
+    }
+    glia_source_free(src);
+    return rc;
+}
+
+static glia_textnet_config toy_config(void)
+{
+    return (glia_textnet_config){.vocab_size = VOCAB,
+                                 .embedding_dim = 8,
+                                 .mode = GLIA_RNN_LSTM,
+                                 .hidden_size = 16,
+                                 .num_layers = 1,
+                                 .bidirectional = 1,
+                                 .pool = GLIA_RNN_POOL_MAX,
+                                 .num_classes = 2};
+}
+
+static glia_model *toy_net(void)
+{
+    glia_textnet_config cfg = toy_config();
+    glia_model *net = model_of(&cfg);
     glia_rng rng;
     glia_train_seed_stream(&rng, 7, GLIA_STREAM_INIT);
-    glia_textnet_reset(net, &rng);
+    net->ops->reset(net, &rng);
     return net;
 }
 
@@ -91,22 +125,22 @@ START_TEST(learns_a_rule_that_needs_word_order)
     glia_text_data train, dev;
     toy_data(&train, 800, 1);
     toy_data(&dev, 200, 2);
-    glia_textnet *net = toy_net();
+    glia_model *net = toy_net();
     double before = 0;
     glia_err err = {0};
-    ck_assert_int_eq(glia_text_evaluate(net, &dev, NULL, &before, NULL, &err), GLIA_OK);
+    ck_assert_int_eq(evaluate(net, &dev, NULL, &before, NULL, &err), GLIA_OK);
     glia_train_result res;
     ck_assert_msg(glia_text_train(&r, net, &train, &dev, NULL, NULL, NULL, &res, &err) == GLIA_OK, "%s",
                   err.msg);
     double loss = 0, acc = 0, per_source[GLIA_UCI_NSOURCES];
-    ck_assert_int_eq(glia_text_evaluate(net, &dev, &loss, &acc, per_source, &err), GLIA_OK);
+    ck_assert_int_eq(evaluate(net, &dev, &loss, &acc, per_source, &err), GLIA_OK);
     ck_assert_msg(acc >= 0.95, "dev accuracy %.3f after training (%.3f before), loss %.3f", acc, before,
                   loss);
     ck_assert_msg(res.best_epoch >= 1 && res.best_val_accuracy == acc, "selected epoch %d: %.3f vs %.3f",
                   res.best_epoch, res.best_val_accuracy, acc);
     ck_assert(per_source[GLIA_UCI_AMAZON] == acc &&
               per_source[GLIA_UCI_IMDB] < 0); /* all rows are source 0 */
-    glia_textnet_free(net);
+    glia_model_free(net);
     glia_text_data_free(&train);
     glia_text_data_free(&dev);
     glia_test_rmtree(dir);
@@ -128,7 +162,7 @@ START_TEST(same_seed_same_weights_and_stopping)
     glia_text_data train, dev;
     toy_data(&train, 200, 3);
     toy_data(&dev, 50, 4);
-    glia_textnet *a = toy_net(), *b = toy_net();
+    glia_model *a = toy_net(), *b = toy_net();
     glia_train_result res;
     glia_err err = {0};
     ck_assert_int_eq(glia_text_train(&r, a, &train, &dev, NULL, NULL, NULL, &res, &err), GLIA_OK);
@@ -148,8 +182,8 @@ START_TEST(same_seed_same_weights_and_stopping)
     train.labels[5] = 2;
     ck_assert_int_eq(glia_text_train(&r, a, &train, &dev, NULL, NULL, NULL, &res, &err), GLIA_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "example 5 has label 2"));
-    glia_textnet_free(a);
-    glia_textnet_free(b);
+    glia_model_free(a);
+    glia_model_free(b);
     glia_text_data_free(&train);
     glia_text_data_free(&dev);
     glia_test_rmtree(dir);
@@ -173,18 +207,14 @@ START_TEST(checkpoint_resume_and_deadline)
     glia_text_data train, dev;
     toy_data(&train, 160, 5);
     toy_data(&dev, 40, 6);
-    glia_textnet *a = toy_net(), *b = NULL;
-    glia_textnet_config cfg = a->cfg;
-    glia_textnet_free(a);
-    a = NULL;
+    glia_textnet_config cfg = toy_config();
     glia_err err = {0};
     cfg.dropout = 0.3f;
     cfg.embedding_dropout = 0.1f;
-    ck_assert_int_eq(glia_textnet_new(&cfg, &a, &err), GLIA_OK);
-    ck_assert_int_eq(glia_textnet_new(&cfg, &b, &err), GLIA_OK);
+    glia_model *a = model_of(&cfg), *b = model_of(&cfg);
     glia_rng rng;
     glia_rng_seed(&rng, 3);
-    glia_textnet_reset(a, &rng);
+    a->ops->reset(a, &rng);
     memcpy(b->values, a->values, a->size * sizeof(float));
     glia_train_result ra, rb;
     ck_assert_int_eq(glia_text_train(&r, a, &train, &dev, NULL, NULL, NULL, &ra, &err), GLIA_OK);
@@ -200,8 +230,8 @@ START_TEST(checkpoint_resume_and_deadline)
     r.deadline = glia_train_clock() - 1.0;
     ck_assert_int_eq(glia_text_train(&r, b, &train, &dev, NULL, NULL, NULL, &rb, &err), GLIA_ETIMEDOUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "time limit"));
-    glia_textnet_free(a);
-    glia_textnet_free(b);
+    glia_model_free(a);
+    glia_model_free(b);
     glia_text_data_free(&train);
     glia_text_data_free(&dev);
     glia_test_rmtree(dir);

@@ -7,6 +7,7 @@
  */
 #include "core/base/pool.h"
 #include "core/model/manifest.h"
+#include "core/train/imagetrain.h"
 #include "core/train/trainer.h"
 #include "tests/support/check_main.h"
 
@@ -59,7 +60,7 @@ static void write_small_model(int dropout)
 
 typedef struct {
     glia_manifest m;
-    glia_net *net;
+    glia_model *net; /* an image classifier */
     glia_recipe r;
     glia_dataset all, train, val;
 } run;
@@ -71,8 +72,7 @@ static void run_open(run *u, const char *recipe_text, long n_train, long n_val)
     const char *rp = write_file("recipe.yaml", recipe_text);
     ck_assert_msg(glia_recipe_load(rp, &u->r, &err) == GLIA_OK, "%s", err.msg);
     ck_assert_msg(glia_manifest_load(u->r.model, &u->m, &err) == GLIA_OK, "%s", err.msg);
-    ck_assert_msg(glia_net_new(u->m.input, u->m.layers, u->m.nlayers, &u->net, &err) == GLIA_OK, "%s",
-                  err.msg);
+    ck_assert_msg(glia_model_new(&u->m, &u->net, &err) == GLIA_OK, "%s", err.msg);
     ck_assert_msg(glia_dataset_load_fashion(glia_test_fashion_dir(), "train", &u->m.pre,
                                             (size_t)(n_train + n_val), &u->all, &err) == GLIA_OK,
                   "%s", err.msg);
@@ -83,8 +83,20 @@ static void run_open(run *u, const char *recipe_text, long n_train, long n_val)
 static void run_close(run *u)
 {
     glia_dataset_free(&u->all);
-    glia_net_free(u->net);
+    glia_model_free(u->net);
     glia_manifest_free(&u->m);
+}
+
+/* The accuracy of model on ds, through the one evaluation. */
+static glia_status accuracy_of(const glia_model *model, const glia_dataset *ds, double *acc, glia_err *err)
+{
+    glia_source *src = NULL;
+    glia_eval_result ev;
+    glia_status rc = glia_image_source_new(NULL, NULL, NULL, ds, 100, &src, err);
+    if (rc == GLIA_OK && (rc = glia_loop_evaluate(model, src, GLIA_SPLIT_TEST, 1, &ev, err)) == GLIA_OK)
+        *acc = ev.accuracy;
+    glia_source_free(src);
+    return rc;
 }
 
 enum { MAX_EPOCHS = 8 };
@@ -212,7 +224,7 @@ START_TEST(small_run_learns)
     ck_assert_int_eq(res.steps, 4 * 16);
     /* select: best restores the best epoch's weights */
     double acc;
-    ck_assert(glia_evaluate(u.net, &u.val, 100, 1, NULL, &acc, &err) == GLIA_OK);
+    ck_assert(accuracy_of(u.net, &u.val, &acc, &err) == GLIA_OK);
     ck_assert_double_eq_tol(acc, res.best_val_accuracy, 1e-9);
     run_close(&u);
 }
@@ -327,7 +339,7 @@ START_TEST(checkpoint_resume_is_exact)
     ck_assert_int_eq(glia_train(&b.r, b.net, 0, &b.train, &b.val, stop_after_epoch_2, NULL, NULL, &rb, &err),
                      GLIA_ECANCELLED);
     ck_assert_int_eq(access(b.r.checkpoint, F_OK), 0);
-    glia_net_reset(b.net, &(glia_rng){{1, 2, 3, 4}}); /* whatever the net holds is replaced */
+    b.net->ops->reset(b.net, &(glia_rng){{1, 2, 3, 4}}); /* whatever the net holds is replaced */
     ck_assert_msg(glia_train(&b.r, b.net, 0, &b.train, &b.val, NULL, NULL, NULL, &rb, &err) == GLIA_OK, "%s",
                   err.msg);
     ck_assert_int_eq(rb.best_epoch, ra.best_epoch);

@@ -1,0 +1,445 @@
+/*
+ * loop.c - see loop.h.
+ *
+ * The order of every floating-point sum is fixed by the number of lanes alone (a lane sums
+ * its own slice, the lanes are added in lane order), so a run is reproducible for a given
+ * recipe, lane count and BLAS; with one lane the sums run in data order.
+ */
+#include "core/train/loop.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/pool.h"
+#include "core/nn/loss.h"
+#include "core/train/checkpoint.h"
+
+enum { MAX_LANES = GLIA_CKPT_MAX_LANES };
+
+void glia_source_free(glia_source *s)
+{
+    if (s)
+        s->ops->destroy(s);
+}
+
+static int argmax(const float *x, int k)
+{
+    int best = 0;
+    for (int j = 1; j < k; j++)
+        if (x[j] > x[best])
+            best = j;
+    return best;
+}
+
+/* Label rows of examples [0, n) of b: one per example, or a sequence model's target tokens. */
+static int rows_before(const glia_labelled *b, int n)
+{
+    if (!b->in.tgt_lengths)
+        return n;
+    int rows = 0;
+    for (int i = 0; i < n; i++)
+        rows += b->in.tgt_lengths[i];
+    return rows;
+}
+
+/* Examples [lo, lo + n) of b as a batch of their own (views into b's buffers). */
+static glia_labelled slice(const glia_labelled *b, int lo, int n, size_t input_size)
+{
+    glia_labelled s = *b;
+    const int first = rows_before(b, lo);
+    s.in.n = n;
+    if (b->in.x)
+        s.in.x = b->in.x + (size_t)lo * input_size;
+    if (b->in.ids) {
+        s.in.ids = b->in.ids + (size_t)lo * (size_t)b->in.steps;
+        s.in.lengths = b->in.lengths + lo;
+    }
+    if (b->in.tgt) {
+        s.in.tgt = b->in.tgt + (size_t)lo * (size_t)b->in.tgt_steps;
+        s.in.tgt_lengths = b->in.tgt_lengths + lo;
+    }
+    s.labels = b->labels + first;
+    s.groups = b->groups ? b->groups + first : NULL;
+    s.rows = rows_before(&s, n);
+    return s;
+}
+
+/* ---- evaluation ---- */
+
+typedef struct {
+    glia_model_ctx *ctx;
+    double loss; /* summed over rows */
+    size_t right, rows;
+    size_t group_rows[GLIA_EVAL_MAX_GROUPS], group_right[GLIA_EVAL_MAX_GROUPS];
+    glia_status rc;
+    glia_err err;
+} eval_lane_state;
+
+typedef struct {
+    const glia_model *model;
+    glia_source *src;
+    glia_split split;
+    int nbatches, lanes;
+    eval_lane_state *lane;
+} eval_job;
+
+static void eval_lane(void *arg, int i)
+{
+    eval_job *j = arg;
+    eval_lane_state *L = &j->lane[i];
+    const int k = j->model->outputs;
+    for (int b = i; b < j->nbatches && L->rc == GLIA_OK; b += j->lanes) {
+        glia_labelled in;
+        const float *logits = NULL;
+        int rows = 0;
+        j->src->ops->eval_batch(j->src, j->split, b, i, &in);
+        if ((L->rc = j->model->ops->forward(j->model, L->ctx, &in.in, NULL, &logits, &rows, &L->err)))
+            return;
+        GLIA_ASSERT(rows == in.rows);
+        L->loss += glia_xent(logits, in.labels, rows, k, 0.0f, -1, NULL, NULL) * rows;
+        for (int r = 0; r < rows; r++) {
+            const int ok = argmax(logits + (size_t)r * (size_t)k, k) == in.labels[r];
+            const int g = in.groups ? in.groups[r] : GLIA_EVAL_MAX_GROUPS;
+            L->right += (size_t)ok;
+            if (g < GLIA_EVAL_MAX_GROUPS) {
+                L->group_rows[g]++;
+                L->group_right[g] += (size_t)ok;
+            }
+        }
+        L->rows += (size_t)rows;
+    }
+}
+
+static void eval_sum(const eval_job *job, int ngroups, glia_eval_result *out)
+{
+    size_t right = 0, grows[GLIA_EVAL_MAX_GROUPS] = {0}, gright[GLIA_EVAL_MAX_GROUPS] = {0};
+    double total = 0.0;
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < job->lanes; i++) {
+        const eval_lane_state *L = &job->lane[i];
+        total += L->loss;
+        right += L->right;
+        out->rows += L->rows;
+        for (int g = 0; g < GLIA_EVAL_MAX_GROUPS; g++) {
+            grows[g] += L->group_rows[g];
+            gright[g] += L->group_right[g];
+        }
+    }
+    out->loss = out->rows ? total / (double)out->rows : 0.0;
+    out->accuracy = out->rows ? (double)right / (double)out->rows : 0.0;
+    out->ngroups = ngroups < GLIA_EVAL_MAX_GROUPS ? ngroups : GLIA_EVAL_MAX_GROUPS;
+    for (int g = 0; g < out->ngroups; g++)
+        out->group_accuracy[g] = grows[g] ? (double)gright[g] / (double)grows[g] : -1.0;
+}
+
+static glia_status evaluate_on(glia_pool *pool, const glia_model *model, glia_source *src, glia_split split,
+                               glia_eval_result *out, glia_err *err)
+{
+    eval_lane_state lane[MAX_LANES];
+    const int lanes = glia_pool_size(pool) < MAX_LANES ? glia_pool_size(pool) : MAX_LANES;
+    eval_job job = {model, src, split, 0, lanes, lane};
+    glia_ctx_spec spec;
+    glia_status rc;
+    memset(lane, 0, sizeof lane);
+    memset(out, 0, sizeof *out);
+    if (src->examples[split] == 0)
+        return GLIA_OK;
+    if ((rc = src->ops->eval_plan(src, split, lanes, &job.nbatches, &spec, err)))
+        return rc;
+    for (int i = 0; i < lanes; i++)
+        if ((rc = model->ops->ctx_new(model, &spec, &lane[i].ctx, err)))
+            goto done;
+    glia_pool_run(pool, eval_lane, &job);
+    for (int i = 0; i < lanes && rc == GLIA_OK; i++)
+        if ((rc = lane[i].rc))
+            *err = lane[i].err;
+    if (rc == GLIA_OK)
+        eval_sum(&job, src->ngroups, out);
+done:
+    for (int i = 0; i < lanes; i++)
+        if (lane[i].ctx)
+            model->ops->ctx_free(lane[i].ctx);
+    return rc;
+}
+
+glia_status glia_loop_evaluate(const glia_model *model, glia_source *src, glia_split split, int lanes,
+                               glia_eval_result *out, glia_err *err)
+{
+    glia_pool *pool = NULL;
+    glia_status rc = glia_pool_new(lanes > 1 ? lanes : 1, &pool, err);
+    if (rc == GLIA_OK)
+        rc = evaluate_on(pool, model, src, split, out, err);
+    glia_pool_free(pool);
+    return rc;
+}
+
+/* ---- one data-parallel step ---- */
+
+typedef struct {
+    glia_model *model; /* lane 0: the trained model itself; others: replicas sharing its values */
+    glia_model_ctx *ctx;
+    glia_rng dropout;
+    float *dlogits;
+    glia_labelled part; /* this lane's slice of the batch */
+    double loss;        /* summed over the slice's rows */
+    size_t right;
+    glia_status rc;
+    glia_err err;
+} lane_state;
+
+typedef struct {
+    lane_state *lanes;
+    int nlanes;
+    glia_model *master;
+    int total_rows; /* label rows of the whole batch */
+    float smoothing;
+} step_job;
+
+static void step_lane(void *arg, int i)
+{
+    step_job *j = arg;
+    lane_state *L = &j->lanes[i];
+    const glia_model_ops *ops = L->model->ops;
+    const int k = L->model->outputs;
+    const float *logits = NULL;
+    int rows = 0;
+    L->loss = 0.0;
+    L->right = 0;
+    glia_model_zero_grads(L->model);
+    if (L->part.in.n == 0)
+        return;
+    if ((L->rc = ops->forward(L->model, L->ctx, &L->part.in, &L->dropout, &logits, &rows, &L->err)))
+        return;
+    GLIA_ASSERT(rows == L->part.rows);
+    for (int r = 0; r < rows; r++)
+        L->right += argmax(logits + (size_t)r * (size_t)k, k) == L->part.labels[r];
+    L->loss = glia_xent(logits, L->part.labels, rows, k, j->smoothing, -1, L->dlogits, NULL) * rows;
+    if (rows != j->total_rows) { /* xent averages over the slice; the step's mean is over the batch */
+        const float scale = (float)rows / (float)j->total_rows;
+        for (size_t e = 0; e < (size_t)rows * (size_t)k; e++)
+            L->dlogits[e] *= scale;
+    }
+    ops->backward(L->model, L->ctx, L->dlogits);
+}
+
+/* Lane i adds every replica's gradient into the master for its share of the parameters. */
+static void reduce_lane(void *arg, int i)
+{
+    step_job *j = arg;
+    const size_t size = j->master->size, lo = size * (size_t)i / (size_t)j->nlanes,
+                 hi = size * (size_t)(i + 1) / (size_t)j->nlanes;
+    for (int r = 1; r < j->nlanes; r++) {
+        const float *g = j->lanes[r].model->grads;
+        for (size_t e = lo; e < hi; e++)
+            j->master->grads[e] += g[e];
+    }
+}
+
+/* ---- the run's state ---- */
+
+typedef struct {
+    const glia_recipe *r;
+    glia_model *model;
+    glia_source *src;
+    glia_pool *pool;
+    lane_state *lanes;
+    int nlanes;
+    glia_optim *opt;
+    glia_batch_policy policy;
+    glia_train_streams rng;
+    float *best;
+    glia_ckpt_model ck;
+    glia_ckpt_state st;
+    long step;
+    double t0, earlier; /* earlier: seconds of the runs a checkpoint continues */
+} run_state;
+
+static void run_free(run_state *s)
+{
+    for (int i = 0; s->lanes && i < s->nlanes; i++) {
+        lane_state *L = &s->lanes[i];
+        if (L->ctx)
+            L->model->ops->ctx_free(L->ctx);
+        free(L->dlogits);
+        if (i > 0)
+            glia_model_free(L->model);
+    }
+    free(s->lanes);
+    glia_pool_free(s->pool);
+    glia_optim_free(s->opt);
+    free(s->best);
+}
+
+static glia_status lanes_new(run_state *s, glia_err *err)
+{
+    glia_ctx_spec spec = s->src->train;
+    glia_status rc;
+    spec.max_batch = (spec.max_batch + s->nlanes - 1) / s->nlanes;
+    spec.training = 1;
+    if (!(s->lanes = calloc((size_t)s->nlanes, sizeof *s->lanes)))
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for training lanes");
+    for (int i = 0; i < s->nlanes; i++) {
+        lane_state *L = &s->lanes[i];
+        /* lane 0 keeps the single-threaded stream, so that one lane reproduces older runs */
+        glia_train_seed_stream(&L->dropout, s->r->seed, i == 0 ? GLIA_STREAM_DROPOUT : GLIA_STREAM_LANES + i);
+        if (i == 0)
+            L->model = s->model;
+        else if ((rc = s->model->ops->replica(s->model, &L->model, err)))
+            return rc;
+        if ((rc = L->model->ops->ctx_new(L->model, &spec, &L->ctx, err)))
+            return rc;
+        if (!(L->dlogits = malloc(sizeof(float) * (size_t)s->model->outputs * (s->src->train_rows + 1))))
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
+    }
+    return GLIA_OK;
+}
+
+static glia_status run_open(run_state *s, glia_err *err)
+{
+    const glia_recipe *r = s->r;
+    glia_status rc;
+    glia_train_seed_stream(&s->rng.shuffle, r->seed, GLIA_STREAM_SHUFFLE);
+    glia_train_seed_stream(&s->rng.batch, r->seed, GLIA_STREAM_BATCH);
+    glia_train_seed_stream(&s->rng.augment, r->seed, GLIA_STREAM_AUGMENT);
+    if ((rc = glia_batch_init(&s->policy, &r->batch, err)) ||
+        (rc = s->model->ops->enable_grads(s->model, err)) ||
+        (rc = s->src->ops->begin(s->src, &s->policy, err)) ||
+        (rc = glia_pool_new(s->nlanes, &s->pool, err)) ||
+        (rc = glia_optim_new(&r->optim, s->model->trainable, s->model->ntrainable, &s->opt, err)) ||
+        (rc = lanes_new(s, err)))
+        return rc;
+    if (!(s->best = malloc(sizeof(float) * (s->model->size ? s->model->size : 1))))
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
+    s->ck = glia_ckpt_describe(s->model, s->best, s->opt);
+    s->st = (glia_ckpt_state){.nlanes = s->nlanes, .policy = s->policy};
+    return GLIA_OK;
+}
+
+static glia_status run_resume(run_state *s, int *first_epoch, glia_train_result *result, glia_err *err)
+{
+    int resumed = 0;
+    glia_status rc = glia_ckpt_resume(s->r, &s->st, &s->ck, &resumed, err);
+    if (rc || !resumed)
+        return rc;
+    s->rng.shuffle = s->st.shuffle;
+    s->rng.batch = s->st.batch;
+    s->rng.augment = s->st.augment;
+    for (int i = 0; i < s->nlanes; i++)
+        s->lanes[i].dropout = s->st.dropout[i];
+    s->policy = s->st.policy;
+    s->step = s->st.step;
+    *first_epoch = s->st.epoch;
+    s->earlier = s->st.seconds;
+    result->best_epoch = s->st.best_epoch;
+    result->best_val_accuracy = s->st.best_val_accuracy;
+    return GLIA_OK;
+}
+
+/* One optimizer step on batch b; adds its summed loss and right rows to the tally. */
+static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, glia_epoch_tally *t,
+                            glia_err *err)
+{
+    step_job job = {s->lanes, s->nlanes, s->model, b->rows, s->r->label_smoothing};
+    const size_t input_size = s->model->input_size;
+    for (int i = 0; i < s->nlanes; i++) {
+        const int lo = (int)((long)b->in.n * i / s->nlanes), hi = (int)((long)b->in.n * (i + 1) / s->nlanes);
+        s->lanes[i].part = slice(b, lo, hi - lo, input_size);
+        s->lanes[i].rc = GLIA_OK;
+    }
+    glia_pool_run(s->pool, step_lane, &job);
+    double loss = 0.0;
+    for (int i = 0; i < s->nlanes; i++) {
+        if (s->lanes[i].rc) {
+            *err = s->lanes[i].err;
+            return s->lanes[i].rc;
+        }
+        loss += s->lanes[i].loss;
+        t->right += s->lanes[i].right;
+    }
+    if (!isfinite(loss))
+        return glia_err_set(err, GLIA_EINVAL,
+                            "the loss became %g at epoch %d, step %ld: lower the learning rate or enable "
+                            "clip_grad_norm",
+                            loss / b->rows, epoch + 1, s->step);
+    if (s->nlanes > 1)
+        glia_pool_run(s->pool, reduce_lane, &job);
+    t->loss_sum += loss;
+    t->seen += (size_t)b->rows;
+    if (s->r->clip_norm > 0)
+        glia_clip_grad_norm(s->model->grads, s->model->size, s->r->clip_norm);
+    t->lr = glia_sched_lr(&s->r->sched, s->step, epoch);
+    glia_optim_step(s->opt, t->lr);
+    s->step++;
+    t->last_batch = b->in.n;
+    return GLIA_OK;
+}
+
+/* After an epoch: validation, selection, checkpoint, then the report (so that a run its
+ * callback stops can resume). */
+static glia_status run_epoch_end(run_state *s, int epoch, const glia_epoch_tally *t, const glia_loop_hooks *h,
+                                 glia_train_result *result, glia_err *err)
+{
+    glia_progress p = glia_train_progress(s->r, epoch, s->step, t);
+    const int has_val = s->src->examples[GLIA_SPLIT_VAL] > 0;
+    glia_status rc;
+    if (has_val) {
+        glia_eval_result ev;
+        if ((rc = evaluate_on(s->pool, s->model, s->src, GLIA_SPLIT_VAL, &ev, err)))
+            return rc;
+        p.val_loss = ev.loss;
+        p.val_accuracy = ev.accuracy;
+    }
+    glia_train_epoch_done(&p, has_val, &s->policy, s->model->values, s->best, s->model->size, s->t0, result);
+    s->st.shuffle = s->rng.shuffle;
+    s->st.batch = s->rng.batch;
+    s->st.augment = s->rng.augment;
+    for (int i = 0; i < s->nlanes; i++)
+        s->st.dropout[i] = s->lanes[i].dropout;
+    if ((rc = glia_ckpt_after_epoch(s->r, &s->st, epoch + 1, s->step, s->earlier + glia_train_clock() - s->t0,
+                                    &s->policy, result, &s->ck, err)))
+        return rc;
+    return glia_train_report(&p, h->progress, h->user, err);
+}
+
+glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source *src,
+                            const glia_loop_hooks *hooks, glia_train_result *result, glia_err *err)
+{
+    static const glia_loop_hooks none = {0};
+    run_state s = {.r = r, .model = model, .src = src};
+    int first_epoch = 0;
+    glia_status rc;
+    s.nlanes = r->workers > 1 ? (r->workers < MAX_LANES ? r->workers : MAX_LANES) : 1;
+    if (!hooks)
+        hooks = &none;
+    memset(result, 0, sizeof *result);
+    result->best_val_accuracy = -1.0;
+    if (src->examples[GLIA_SPLIT_TRAIN] == 0)
+        return glia_err_set(err, GLIA_EINVAL, "the training split is empty");
+    if ((rc = run_open(&s, err)))
+        goto done;
+    s.t0 = glia_train_clock();
+    if ((rc = run_resume(&s, &first_epoch, result, err)))
+        goto done;
+    for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
+        glia_epoch_tally t = {.started = glia_train_clock()};
+        glia_labelled b;
+        src->ops->epoch(src, &s.rng);
+        for (;;) {
+            if (!src->ops->next(src, &s.rng, &s.policy, &b))
+                break;
+            if ((rc = glia_train_should_stop(r, hooks->cancel, epoch, s.step, err)) ||
+                (rc = run_step(&s, &b, epoch, &t, err)))
+                goto done;
+        }
+        if ((rc = run_epoch_end(&s, epoch, &t, hooks, result, err)))
+            goto done;
+    }
+    if (r->select_best && result->best_epoch > 0)
+        memcpy(model->values, s.best, sizeof(float) * model->size);
+    result->seconds = s.earlier + glia_train_clock() - s.t0;
+    result->steps = s.step;
+done:
+    run_free(&s);
+    return rc;
+}

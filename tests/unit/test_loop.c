@@ -1,0 +1,259 @@
+/*
+ * test_loop.c - core/train/loop.h: the one training loop over every family.
+ *
+ * Each family trains for a few steps on a tiny synthetic split through its batch source
+ * (images, padded sentences, token-budget pairs): with 2 lanes the epoch's loss is close
+ * to 1 lane's (the same mean, summed in another order and with other GEMM shapes) but
+ * not bit-equal; a 2-lane run stopped after its first epoch and resumed from the
+ * checkpoint gives the uninterrupted run's weights bit for bit (dropout on, so every
+ * lane's dropout stream must be restored).
+ */
+#include "core/train/imagetrain.h"
+#include "core/train/loop.h"
+#include "core/train/mttrain.h"
+#include "core/train/texttrain.h"
+#include "tests/support/check_main.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { N = 48, VOCAB = 11, CLASSES = 3, STEPS = 5, TGT = 4 };
+
+static glia_layer cnn_layers[5];
+
+static glia_manifest tiny_manifest(const char *task, float dropout)
+{
+    glia_manifest m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.task, sizeof m.task, "%s", task);
+    if (strcmp(task, "image-classification") == 0) {
+        memset(cnn_layers, 0, sizeof cnn_layers);
+        m.input = (glia_shape3){1, 3, 3};
+        cnn_layers[0] = (glia_layer){.kind = GLIA_LAYER_FLATTEN, .name = "features.0"};
+        cnn_layers[1] = (glia_layer){.kind = GLIA_LAYER_LINEAR, .name = "features.1"};
+        cnn_layers[1].cfg.linear.in_features = 9;
+        cnn_layers[1].cfg.linear.out_features = 6;
+        cnn_layers[2] = (glia_layer){.kind = GLIA_LAYER_TANH, .name = "features.2"};
+        cnn_layers[3] = (glia_layer){.kind = GLIA_LAYER_DROPOUT, .name = "features.3"};
+        cnn_layers[3].cfg.dropout.p = dropout;
+        cnn_layers[4] = (glia_layer){.kind = GLIA_LAYER_LINEAR, .name = "classifier.0"};
+        cnn_layers[4].cfg.linear.in_features = 6;
+        cnn_layers[4].cfg.linear.out_features = CLASSES;
+        m.layers = cnn_layers;
+        m.nlayers = 5;
+    } else if (strcmp(task, "text-classification") == 0) {
+        m.text = (glia_textnet_config){.vocab_size = VOCAB,
+                                       .embedding_dim = 4,
+                                       .mode = GLIA_RNN_LSTM,
+                                       .hidden_size = 3,
+                                       .num_layers = 1,
+                                       .bidirectional = 1,
+                                       .pool = GLIA_RNN_POOL_MEAN,
+                                       .num_classes = CLASSES,
+                                       .dropout = dropout};
+    } else {
+        m.s2s = (glia_s2s_config){.vocab_size = VOCAB,
+                                  .d_model = 8,
+                                  .nhead = 2,
+                                  .dim_feedforward = 12,
+                                  .num_encoder_layers = 1,
+                                  .num_decoder_layers = 1,
+                                  .dropout = dropout,
+                                  .layer_norm_eps = 1e-5f,
+                                  .norm_first = 1,
+                                  .tie_embeddings = 1,
+                                  .max_positions = 12};
+    }
+    return m;
+}
+
+/* Synthetic splits of every kind; the label follows the first token / the first pixel. */
+typedef struct {
+    float x[N * 9];
+    int32_t y[N];
+    glia_dataset images;
+    int32_t ids[N * STEPS], lengths[N], labels[N];
+    uint8_t sources[N];
+    glia_text_data texts;
+    int32_t src_off[N], src_len[N], tgt_off[N], tgt_len[N], pair_ids[N * (STEPS + TGT)];
+    uint32_t pair[N];
+    glia_mt_data pairs;
+} tiny_data;
+
+static void tiny_data_fill(tiny_data *d)
+{
+    glia_rng rng;
+    glia_rng_seed(&rng, 42);
+    memset(d, 0, sizeof *d);
+    int at = 0;
+    for (int i = 0; i < N; i++) {
+        d->y[i] = d->labels[i] = (int32_t)glia_rng_below(&rng, CLASSES);
+        for (int e = 0; e < 9; e++)
+            d->x[i * 9 + e] = glia_rng_uniform(&rng) + (e == 0 ? (float)d->y[i] : 0.0f);
+        d->lengths[i] = 1 + (int32_t)glia_rng_below(&rng, STEPS);
+        for (int t = 0; t < d->lengths[i]; t++)
+            d->ids[i * STEPS + t] = t == 0 ? 4 + d->labels[i] : 4 + (int32_t)glia_rng_below(&rng, VOCAB - 4);
+        d->sources[i] = (uint8_t)(i % 3);
+        d->src_off[i] = at;
+        d->src_len[i] = 1 + (int32_t)glia_rng_below(&rng, STEPS - 1);
+        for (int t = 0; t < d->src_len[i] - 1; t++)
+            d->pair_ids[at++] = 4 + (int32_t)glia_rng_below(&rng, VOCAB - 4);
+        d->pair_ids[at++] = 3; /* </s> */
+        d->tgt_off[i] = at;
+        d->tgt_len[i] = 1 + (int32_t)glia_rng_below(&rng, TGT - 1);
+        for (int t = 0; t < d->tgt_len[i]; t++)
+            d->pair_ids[at++] = d->pair_ids[d->src_off[i] + (t < d->src_len[i] ? t : 0)];
+        d->pair[i] = (uint32_t)i;
+    }
+    d->images = (glia_dataset){.n = N, .shape = {1, 3, 3}, .x = d->x, .y = d->y, .nclasses = CLASSES};
+    d->texts = (glia_text_data){.n = N,
+                                .max_len = STEPS,
+                                .ids = d->ids,
+                                .lengths = d->lengths,
+                                .labels = d->labels,
+                                .sources = d->sources};
+    d->pairs = (glia_mt_data){.n = N,
+                              .src_off = d->src_off,
+                              .src_len = d->src_len,
+                              .tgt_off = d->tgt_off,
+                              .tgt_len = d->tgt_len,
+                              .pair = d->pair,
+                              .ids = d->pair_ids,
+                              .nids = (size_t)at};
+}
+
+static glia_source *source_of(const char *task, const tiny_data *d)
+{
+    glia_source *src = NULL;
+    glia_err err = {0};
+    glia_status rc;
+    if (strcmp(task, "image-classification") == 0)
+        rc = glia_image_source_new(NULL, &d->images, &d->images, NULL, 16, &src, &err);
+    else if (strcmp(task, "text-classification") == 0)
+        rc = glia_text_source_new(&d->texts, &d->texts, NULL, CLASSES, &src, &err);
+    else
+        rc = glia_mt_source_new(&d->pairs, &d->pairs, NULL, 40, &src, &err);
+    ck_assert_msg(rc == GLIA_OK, "%s", err.msg);
+    return src;
+}
+
+static void tiny_recipe(glia_recipe *r, int epochs, int lanes)
+{
+    memset(r, 0, sizeof *r);
+    r->seed = 3;
+    r->epochs = epochs;
+    r->batch = (glia_batch_config){GLIA_BATCH_FIXED, 8, 8, 8, 2.0f, 1, 0.0f};
+    glia_optim_defaults(GLIA_OPTIM_ADAM, &r->optim);
+    r->optim.lr = 0.01f;
+    r->sched =
+        (glia_sched_config){.kind = GLIA_SCHED_CONSTANT, .base_lr = r->optim.lr, .step_size = 1, .gamma = 1};
+    r->label_smoothing = 0.1f;
+    r->clip_norm = 5.0f;
+    r->workers = lanes;
+}
+
+typedef struct {
+    double loss[4];
+    int n;
+} history;
+
+static int record(const glia_progress *p, void *user)
+{
+    history *h = user;
+    if (h->n < 4)
+        h->loss[h->n++] = p->train_loss;
+    return 0;
+}
+
+static int stop_after_first(const glia_progress *p, void *user)
+{
+    return p->epoch == 1;
+}
+
+/* A fresh model of task, initialised from seed 3, trained by r; *out keeps it. */
+static glia_status train(const char *task, float dropout, const glia_recipe *r, const tiny_data *d,
+                         glia_progress_fn cb, history *h, glia_model **out, glia_err *err)
+{
+    glia_manifest m = tiny_manifest(task, dropout);
+    glia_model *model = *out;
+    if (!model) {
+        ck_assert_msg(glia_model_new(&m, &model, err) == GLIA_OK, "%s", err->msg);
+        glia_rng init;
+        glia_train_seed_stream(&init, 3, GLIA_STREAM_INIT);
+        model->ops->reset(model, &init);
+        *out = model;
+    }
+    glia_source *src = source_of(task, d);
+    glia_train_result res;
+    const glia_loop_hooks hooks = {cb, h, NULL};
+    glia_status rc = glia_loop_train(r, model, src, &hooks, &res, err);
+    glia_source_free(src);
+    return rc;
+}
+
+static const char *const tasks[] = {"image-classification", "text-classification", "translation"};
+
+START_TEST(two_lanes_give_one_lanes_loss)
+{
+    const char *task = tasks[_i];
+    static tiny_data d;
+    tiny_data_fill(&d);
+    glia_recipe r;
+    glia_err err = {0};
+    history one = {0}, two = {0};
+    glia_model *a = NULL, *b = NULL;
+    tiny_recipe(&r, 2, 1);
+    ck_assert_msg(train(task, 0.0f, &r, &d, record, &one, &a, &err) == GLIA_OK, "%s: %s", task, err.msg);
+    tiny_recipe(&r, 2, 2);
+    ck_assert_msg(train(task, 0.0f, &r, &d, record, &two, &b, &err) == GLIA_OK, "%s: %s", task, err.msg);
+    ck_assert_int_eq(one.n, 2);
+    ck_assert_int_eq(two.n, 2);
+    for (int e = 0; e < 2; e++)
+        ck_assert_msg(fabs(one.loss[e] - two.loss[e]) < 1e-4 * (1.0 + fabs(one.loss[e])),
+                      "%s epoch %d: 1 lane %.9f, 2 lanes %.9f", task, e + 1, one.loss[e], two.loss[e]);
+    ck_assert_msg(one.loss[1] < one.loss[0], "%s: the loss did not fall (%.5f -> %.5f)", task, one.loss[0],
+                  one.loss[1]);
+    ck_assert_msg(memcmp(a->values, b->values, sizeof(float) * a->size) != 0,
+                  "%s: 2 lanes gave 1 lane's weights bit for bit: were the lanes used?", task);
+    glia_model_free(a);
+    glia_model_free(b);
+}
+END_TEST
+
+START_TEST(two_lanes_resume_bit_for_bit)
+{
+    const char *task = tasks[_i];
+    static tiny_data d;
+    char dir[256];
+    tiny_data_fill(&d);
+    glia_test_mkdtemp(dir, sizeof dir, "loop");
+    glia_recipe r;
+    glia_err err = {0};
+    glia_model *a = NULL, *b = NULL;
+    tiny_recipe(&r, 3, 2);
+    ck_assert_msg(train(task, 0.2f, &r, &d, NULL, NULL, &a, &err) == GLIA_OK, "%s: %s", task, err.msg);
+    snprintf(r.checkpoint, sizeof r.checkpoint, "%s/run.ckpt", dir);
+    r.resume = 1;
+    ck_assert_int_eq(train(task, 0.2f, &r, &d, stop_after_first, NULL, &b, &err), GLIA_ECANCELLED);
+    memset(b->values, 0, sizeof(float) * b->size); /* the checkpoint must restore everything */
+    ck_assert_msg(train(task, 0.2f, &r, &d, NULL, NULL, &b, &err) == GLIA_OK, "%s: %s", task, err.msg);
+    ck_assert_msg(memcmp(a->values, b->values, sizeof(float) * a->size) == 0, "%s: resumed weights differ",
+                  task);
+    glia_model_free(a);
+    glia_model_free(b);
+    glia_test_rmtree(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("loop");
+    TCase *tc = tcase_create("families");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, two_lanes_give_one_lanes_loss, 0, 3);
+    tcase_add_loop_test(tc, two_lanes_resume_bit_for_bit, 0, 3);
+    suite_add_tcase(s, tc);
+    return glia_check_run(s);
+}

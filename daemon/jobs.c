@@ -71,7 +71,7 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
     glia_err err = {0};
     if ((code = jobrunner_admit(j->runner, p)) == 0) {
         if (jobstore_add(j->store, json_incref(req.rec), req.epochs, &jb, &err) != GLIA_OK)
-            code = problem_fail(p, err.code == GLIA_ENOMEM ? 503 : 500, "%s", err.msg);
+            code = problem_fail(p, 503, "%s", err.msg); /* not on disk: it was never accepted */
     }
     if (jb) {
         jobrunner_enqueue(j->runner, jb);

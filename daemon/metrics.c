@@ -675,6 +675,16 @@ static void put_labelled(buf *b, const char *name, const char *key, const char *
     put(b, "\"} ");
 }
 
+/* v with a fixed number of decimals, as a series has always printed it; the format's
+ * NaN and +Inf where printf would not give a number it reads, or would not fit putf. */
+static void put_fixed(buf *b, int decimals, double v)
+{
+    if (isfinite(v) && fabs(v) < 1e15)
+        putf(b, "%.*f", decimals, v);
+    else
+        put_number(b, v);
+}
+
 static void render_counts(buf *b, const char *name, const char *help, const char *type, const char *key,
                           const metrics_count *counts, int n)
 {
@@ -695,7 +705,8 @@ static void render_training(buf *b, const metrics_training *t)
     put_header(b, "glia_train_samples_total", "Training examples processed (epochs x examples).", "counter");
     for (int i = 0; i < t->nmodels; i++) {
         put_labelled(b, "glia_train_samples_total", "model", t->models[i].model);
-        putf(b, "%.0f\n", t->models[i].samples);
+        put_fixed(b, 0, t->models[i].samples);
+        put(b, "\n");
     }
     put_header(b, "glia_train_loss", "Training loss of the model's last finished epoch.", "gauge");
     for (int i = 0; i < t->nmodels; i++) {
@@ -721,10 +732,7 @@ static void render_training(buf *b, const metrics_training *t)
     cum += t->durations[METRICS_TRAIN_BUCKETS];
     putf(b, "glia_train_job_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
     put(b, "glia_train_job_duration_seconds_sum ");
-    if (t->duration_sum >= 0 && t->duration_sum < 1e15) /* %.3f of a huge one would not fit putf */
-        putf(b, "%.3f", t->duration_sum);
-    else
-        put_number(b, t->duration_sum);
+    put_fixed(b, 3, t->duration_sum);
     putf(b, "\nglia_train_job_duration_seconds_count %lu\n", cum);
 }
 

@@ -453,6 +453,15 @@ START_TEST(training_series)
     ck_assert_int_eq(count_lines(text, "glia_train_job_duration_seconds_bucket{"), METRICS_TRAIN_BUCKETS + 1);
     assert_well_formed(text);
     free(text);
+    /* values printf would not print as a number the format reads, or at length, still render */
+    t.models[1].samples = 1e300;
+    t.duration_sum = INFINITY;
+    text = metrics_render(m, &snap);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(count_lines(text, "glia_train_samples_total{model=\"plain\"} 1e+300\n"), 1);
+    ck_assert_int_eq(count_lines(text, "glia_train_job_duration_seconds_sum +Inf\n"), 1);
+    assert_well_formed(text);
+    free(text);
     /* without training (no state directory) there is no glia_train_* series at all */
     snap.training = NULL;
     text = metrics_render(m, &snap);

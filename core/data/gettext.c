@@ -10,7 +10,7 @@
 #include "core/data/gettext.h"
 
 #include "core/base/hash.h"
-#include "core/text/tokenize.h"
+#include "core/base/utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -428,16 +428,7 @@ static size_t to_utf8(const unsigned char *in, size_t len, charset_kind kind, ch
         for (size_t k = 0; kind == CS_LATIN9 && k < sizeof latin9 / sizeof latin9[0]; k++)
             if (latin9[k].byte == in[i])
                 cp = latin9[k].cp;
-        if (cp < 0x80) {
-            out[n++] = (char)cp;
-        } else if (cp < 0x800) {
-            out[n++] = (char)(0xc0 | cp >> 6);
-            out[n++] = (char)(0x80 | (cp & 0x3f));
-        } else {
-            out[n++] = (char)(0xe0 | cp >> 12);
-            out[n++] = (char)(0x80 | (cp >> 6 & 0x3f));
-            out[n++] = (char)(0x80 | (cp & 0x3f));
-        }
+        n += glia_utf8_encode(cp, out + n);
     }
     return n;
 }
@@ -596,7 +587,7 @@ static glia_status take_message(const glia_gt_message *m, uint32_t fi, uint32_t 
         es_len = to_utf8((const unsigned char *)m->str, es_len, cs, conv);
         es = conv;
     }
-    if (!glia_tok_utf8_valid(m->id, en_len, NULL) || !glia_tok_utf8_valid(es, es_len, NULL)) {
+    if (!glia_utf8_valid(m->id, en_len, NULL) || !glia_utf8_valid(es, es_len, NULL)) {
         free(conv);
         f->skipped[GLIA_GT_SKIP_ENCODING]++;
         return GLIA_OK;
@@ -754,7 +745,7 @@ glia_status glia_gt_load_tsv(const char *path, glia_gt_set *out, glia_err *err)
             len--;
         const char *tab = memchr(line, '\t', len);
         out->files[0].read++;
-        if (!tab || !glia_tok_utf8_valid(line, len, NULL)) {
+        if (!tab || !glia_utf8_valid(line, len, NULL)) {
             rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: expected UTF-8 \"english<TAB>spanish\"", path,
                               lineno);
             goto done;

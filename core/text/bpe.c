@@ -24,8 +24,7 @@
 #include "core/base/afile.h"
 
 #include "core/base/hash.h"
-
-#include "core/text/tokenize.h"
+#include "core/base/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,27 +47,6 @@ enum { PIECE_SYMS = 1 + 4 * GLIA_BPE_MAX_PIECE };
 static const char *const specials[GLIA_BPE_N_SPECIAL] = {"<pad>", "<unk>", "<s>", "</s>"};
 
 /* ---- code points ------------------------------------------------------------------------------ */
-
-/* The code point at s[i] of validated UTF-8; returns its length in bytes. */
-static size_t utf8_decode(const unsigned char *s, size_t i, uint32_t *cp)
-{
-    unsigned char b = s[i];
-    if (b < 0x80) {
-        *cp = b;
-        return 1;
-    }
-    if (b < 0xE0) {
-        *cp = (uint32_t)(b & 0x1F) << 6 | (s[i + 1] & 0x3F);
-        return 2;
-    }
-    if (b < 0xF0) {
-        *cp = (uint32_t)(b & 0x0F) << 12 | (uint32_t)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
-        return 3;
-    }
-    *cp = (uint32_t)(b & 0x07) << 18 | (uint32_t)(s[i + 1] & 0x3F) << 12 | (uint32_t)(s[i + 2] & 0x3F) << 6 |
-          (s[i + 3] & 0x3F);
-    return 4;
-}
 
 static bool is_sep(uint32_t c)
 {
@@ -128,13 +106,13 @@ static bool piece_next(piece_iter *it, size_t *start, size_t *end, bool *marker)
     *marker = it->word_start;
     it->word_start = false;
     uint32_t c;
-    size_t n = utf8_decode(it->s, it->i, &c);
+    size_t n = glia_utf8_decode(it->s, it->i, &c);
     if (is_punct(c)) {
         it->i += n;
     } else {
         size_t count = 0;
         while (it->i < it->len && count < GLIA_BPE_MAX_PIECE) {
-            n = utf8_decode(it->s, it->i, &c);
+            n = glia_utf8_decode(it->s, it->i, &c);
             if (is_sep(c) || is_punct(c))
                 break;
             it->i += n;
@@ -797,7 +775,7 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
     for (size_t t = 0; t < n; t++) {
         size_t len = lens ? lens[t] : strlen(texts[t]), bad, start, end;
         bool marker;
-        if (!glia_tok_utf8_valid(texts[t], len, &bad)) {
+        if (!glia_utf8_valid(texts[t], len, &bad)) {
             rc = glia_err_set(err, GLIA_EFORMAT, "text %zu: invalid UTF-8 at byte %zu", t, bad);
             goto done;
         }
@@ -835,7 +813,7 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
         total_syms += i;
         while (i < len) {
             uint32_t c;
-            i += utf8_decode(s, i, &c);
+            i += glia_utf8_decode(s, i, &c);
             int32_t *v = cpmap_get(&chars, c, err);
             if (!v) {
                 rc = GLIA_ENOMEM;
@@ -875,23 +853,8 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
         goto done;
     for (size_t i = 0; i < n_alpha; i++) {
         char u[4];
-        size_t k = 0;
         uint32_t c = alphabet[i];
-        if (c < 0x80) {
-            u[k++] = (char)c;
-        } else if (c < 0x800) {
-            u[k++] = (char)(0xC0 | c >> 6);
-            u[k++] = (char)(0x80 | (c & 0x3F));
-        } else if (c < 0x10000) {
-            u[k++] = (char)(0xE0 | c >> 12);
-            u[k++] = (char)(0x80 | (c >> 6 & 0x3F));
-            u[k++] = (char)(0x80 | (c & 0x3F));
-        } else {
-            u[k++] = (char)(0xF0 | c >> 18);
-            u[k++] = (char)(0x80 | (c >> 12 & 0x3F));
-            u[k++] = (char)(0x80 | (c >> 6 & 0x3F));
-            u[k++] = (char)(0x80 | (c & 0x3F));
-        }
+        size_t k = glia_utf8_encode(c, u);
         int32_t id;
         if ((rc = strtab_add(&b->tok, u, k, &id, NULL, err)) != GLIA_OK ||
             (rc = bpe_alphabet_add(b, c, id, err)) != GLIA_OK)
@@ -924,7 +887,7 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
         }
         while (i < len) {
             uint32_t c;
-            i += utf8_decode(s, i, &c);
+            i += glia_utf8_decode(s, i, &c);
             pc.syms[at++] = alpha_id(b, c); /* -1: out of the alphabet, a barrier */
         }
         pc.len[k] = (uint32_t)(at - pc.off[k]);
@@ -1051,7 +1014,7 @@ glia_status glia_bpe_encode(const glia_bpe *b, const char *text, size_t len, int
     int32_t sym[PIECE_SYMS];
     GLIA_ASSERT(b != NULL && out != NULL && (text != NULL || len == 0));
     out->n = 0;
-    if (!glia_tok_utf8_valid(text, len, &bad))
+    if (!glia_utf8_valid(text, len, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu", bad);
     if (!ids_reserve(out, 2))
         return glia_err_set(err, GLIA_ENOMEM, "out of memory encoding %zu bytes", len);
@@ -1065,7 +1028,7 @@ glia_status glia_bpe_encode(const glia_bpe *b, const char *text, size_t len, int
             sym[n++] = b->marker;
         for (size_t i = start; i < end;) {
             uint32_t c;
-            size_t k = utf8_decode(it.s, i, &c);
+            size_t k = glia_utf8_decode(it.s, i, &c);
             int32_t id = alpha_id(b, c);
             if (id >= 0)
                 sym[n++] = id;
@@ -1136,7 +1099,7 @@ static bool flush_bytes(buf *o, buf *pending)
 {
     size_t i = 0, bad;
     while (i < pending->len) {
-        if (glia_tok_utf8_valid(pending->s + i, pending->len - i, &bad))
+        if (glia_utf8_valid(pending->s + i, pending->len - i, &bad))
             bad = pending->len - i;
         if (!buf_add(o, pending->s + i, bad))
             return false;
@@ -1203,7 +1166,7 @@ glia_status glia_bpe_normalize(const char *text, size_t len, char **out, size_t 
 {
     size_t bad, o = 0;
     *out = NULL;
-    if (!glia_tok_utf8_valid(text, len, &bad))
+    if (!glia_utf8_valid(text, len, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu", bad);
     char *s = malloc(len + 1);
     if (!s)
@@ -1274,12 +1237,12 @@ static bool parse_count(const char *s, size_t n, const char *name, size_t max, s
 static glia_status check_token(const char *t, size_t n, size_t *n_cps, glia_err *err)
 {
     size_t bad;
-    if (!glia_tok_utf8_valid(t, n, &bad))
+    if (!glia_utf8_valid(t, n, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu of the token", bad);
     *n_cps = 0;
     for (size_t i = 0; i < n;) {
         uint32_t c;
-        size_t k = utf8_decode((const unsigned char *)t, i, &c);
+        size_t k = glia_utf8_decode((const unsigned char *)t, i, &c);
         if (is_sep(c))
             return glia_err_set(err, GLIA_EFORMAT, "white space (byte 0x%02X) in token '%.*s'", c,
                                 (int)(n < QUOTE_MAX ? n : QUOTE_MAX), t);
@@ -1393,7 +1356,7 @@ glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
                  got + N_HEADER_LINES + 1);
         if (n_cps == 1) {
             uint32_t c;
-            utf8_decode((const unsigned char *)s, 0, &c);
+            glia_utf8_decode((const unsigned char *)s, 0, &c);
             if (first_merged)
                 FAIL("%s:%zu: single character '%.*s' after the merged tokens (the alphabet comes first)",
                      path, lr.line, (int)n, s);

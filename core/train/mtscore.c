@@ -18,7 +18,7 @@
 #include "core/train/mtscore.h"
 
 #include "core/base/hash.h"
-#include "core/text/tokenize.h"
+#include "core/base/utf8.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -103,11 +103,6 @@ static void units_free(units *u)
 }
 
 /* ---- code points ------------------------------------------------------------------------------ */
-
-static size_t utf8_seq_len(unsigned char b)
-{
-    return b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-}
 
 /* The length in bytes of the white-space code point at s[i] of valid UTF-8 (n bytes in all), or 0:
  * Python's str.isspace() set, which str.split() and str.rstrip() use. */
@@ -235,7 +230,7 @@ static bool tokenize_13a(text_buf pass[2], const char *text, size_t len, units *
         if (sp) {
             i += sp;
         } else {
-            i += utf8_seq_len(t[i]);
+            i += glia_utf8_seq_len(t[i]);
             keep = i;
         }
     }
@@ -281,7 +276,7 @@ static bool tokenize_13a(text_buf pass[2], const char *text, size_t len, units *
             u->buf[u->len++] = ' ';
         u->start[u->n] = u->len;
         while (i < n && !space_len(p, i, n)) {
-            size_t l = utf8_seq_len(p[i]);
+            size_t l = glia_utf8_seq_len(p[i]);
             memcpy(u->buf + u->len, p + i, l);
             u->len += l;
             i += l;
@@ -305,7 +300,7 @@ static bool chars_of(const char *text, size_t len, units *u)
             i += sp;
             continue;
         }
-        size_t l = utf8_seq_len(t[i]);
+        size_t l = glia_utf8_seq_len(t[i]);
         u->start[u->n] = u->len;
         memcpy(u->buf + u->len, t + i, l);
         u->len += l;
@@ -396,7 +391,7 @@ void glia_mt_stats_free(glia_mt_stats *s)
 static glia_status check_utf8(const char *what, const char *text, size_t len, glia_err *err)
 {
     size_t bad;
-    if (!glia_tok_utf8_valid(text, len, &bad))
+    if (!glia_utf8_valid(text, len, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "%s: invalid UTF-8 at byte %zu", what, bad);
     return GLIA_OK;
 }
@@ -524,7 +519,7 @@ glia_status glia_mt_tokenize_13a(const char *text, size_t len, char **out, size_
     *out = NULL;
     if (out_len)
         *out_len = 0;
-    if (!glia_tok_utf8_valid(text, len, &bad))
+    if (!glia_utf8_valid(text, len, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu", bad);
     glia_status rc = GLIA_OK;
     text_buf pass[2] = {{0}};

@@ -3,13 +3,15 @@
  *
  * Design: each catalog is read whole (the largest, gcc-12.mo, is about 2 MB), checked once
  * (every descriptor and terminating NUL) and indexed; the pairs are built message by message into
- * one growing array, each pair's two texts in one allocation, and deduplicated through an
- * open-addressing table over the kept pairs keyed by the FNV-1a hash that also decides the split.
+ * one growing array, each pair's two texts in one allocation, and deduplicated through a
+ * glia_htable (core/base/htable.h) of the kept English texts, whose id of a text is the index of
+ * its pair.
  * Nothing is kept from a failed load.
  */
 #include "core/data/gettext.h"
 
 #include "core/base/hash.h"
+#include "core/base/htable.h"
 #include "core/base/utf8.h"
 
 #include <dirent.h>
@@ -448,49 +450,23 @@ void glia_gt_free(glia_gt_set *set)
     memset(set, 0, sizeof *set);
 }
 
-/* Dedup table over the kept pairs: index + 1, 0 = empty; kept at most half full. */
+/* The English texts of the kept pairs: text id k is set->pairs[k]'s. */
 typedef struct {
-    size_t *slots;
-    size_t mask;
+    glia_htable seen;
     size_t cap_pairs; /* capacity of set->pairs */
 } builder;
 
-static const glia_gt_pair *dedup_find(const builder *b, const glia_gt_set *set, const char *en, size_t len,
-                                      uint32_t hash, size_t *slot)
-{
-    size_t i = hash & b->mask;
-    for (; b->slots[i]; i = (i + 1) & b->mask) {
-        const glia_gt_pair *p = &set->pairs[b->slots[i] - 1];
-        if (p->hash == hash && p->en_len == len && memcmp(p->en, en, len) == 0)
-            return p;
-    }
-    *slot = i;
-    return NULL;
-}
-
-/* Room for one more pair, the table at most half full. */
+/* Room for one more pair. */
 static glia_status reserve(builder *b, glia_gt_set *set, glia_err *err)
 {
     if (set->n < b->cap_pairs)
         return GLIA_OK;
     size_t ncap = b->cap_pairs ? 2 * b->cap_pairs : 4096;
     glia_gt_pair *pairs = realloc(set->pairs, ncap * sizeof *pairs);
-    size_t *slots = calloc(2 * ncap, sizeof *slots);
-    if (pairs)
-        set->pairs = pairs;
-    if (!pairs || !slots) {
-        free(slots);
+    if (!pairs)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu pairs", ncap);
-    }
-    free(b->slots);
-    b->slots = slots;
-    b->mask = 2 * ncap - 1;
+    set->pairs = pairs;
     b->cap_pairs = ncap;
-    for (size_t i = 0; i < set->n; i++) {
-        size_t slot = 0;
-        dedup_find(b, set, set->pairs[i].en, set->pairs[i].en_len, set->pairs[i].hash, &slot);
-        b->slots[slot] = i + 1;
-    }
     return GLIA_OK;
 }
 
@@ -518,15 +494,17 @@ static glia_status add_pair(builder *b, glia_gt_set *set, uint32_t fi, uint32_t 
     size_t a = strlen(en_c), z = strlen(es_c);
     glia_gt_skip skip = GLIA_GT_NSKIPS;
     uint32_t hash = glia_fnv1a32(en_c, a);
-    size_t slot = 0;
+    int32_t first;
+    bool added = false;
     if (a == 0 || z == 0)
         skip = GLIA_GT_SKIP_EMPTY;
     else if (glia_gt_words(en_c, a) > GLIA_GT_MAX_WORDS)
         skip = GLIA_GT_SKIP_LENGTH;
-    else if ((rc = reserve(b, set, err)) != GLIA_OK) {
+    else if ((rc = reserve(b, set, err)) != GLIA_OK ||
+             (rc = glia_htable_add(&b->seen, en_c, a, &first, &added, err)) != GLIA_OK) {
         free(en_c), free(es_c);
         return rc;
-    } else if (dedup_find(b, set, en_c, a, hash, &slot))
+    } else if (!added)
         skip = GLIA_GT_SKIP_DUPLICATE;
     if (skip != GLIA_GT_NSKIPS) {
         free(en_c), free(es_c);
@@ -552,7 +530,8 @@ static glia_status add_pair(builder *b, glia_gt_set *set, uint32_t fi, uint32_t 
         .message = mi,
         .plural = plural,
     };
-    b->slots[slot] = ++set->n;
+    GLIA_ASSERT((size_t)first == set->n);
+    set->n++;
     set->n_split[split]++;
     f->kept++;
     f->plural_kept += plural;
@@ -711,7 +690,7 @@ done:
     for (size_t i = 0; i < n_names; i++)
         free(names[i]);
     free(names);
-    free(b.slots);
+    glia_htable_free(&b.seen);
     if (rc != GLIA_OK)
         glia_gt_free(out);
     return rc;
@@ -760,7 +739,7 @@ done:
     if (f)
         fclose(f);
     free(line);
-    free(b.slots);
+    glia_htable_free(&b.seen);
     if (rc != GLIA_OK)
         glia_gt_free(out);
     return rc;

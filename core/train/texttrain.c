@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nn/kernels.h"
 #include "core/nn/loss.h"
 #include "core/train/word2vec.h"
 #include "core/train/checkpoint.h"
@@ -172,15 +173,6 @@ static int gather(const glia_text_data *d, const uint32_t *idx, int b, int32_t *
     return steps;
 }
 
-static int argmax(const float *x, int k)
-{
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        if (x[j] > x[best])
-            best = j;
-    return best;
-}
-
 enum { EVAL_BATCH = 128 };
 
 glia_status glia_text_evaluate(const glia_textnet *net, const glia_text_data *d, double *loss,
@@ -208,7 +200,7 @@ glia_status glia_text_evaluate(const glia_textnet *net, const glia_text_data *d,
             goto done;
         loss_sum += glia_xent(logits, labels, b, k, 0.0f, -1, NULL, NULL) * b;
         for (int j = 0; j < b; j++) {
-            int ok = argmax(logits + (size_t)j * k, k) == labels[j];
+            int ok = glia_argmax(logits + (size_t)j * k, k) == labels[j];
             int s = d->sources ? d->sources[pos + j] : 0;
             right += (size_t)ok;
             if (s < GLIA_UCI_NSOURCES) {
@@ -319,7 +311,7 @@ glia_status glia_text_train(const glia_recipe *r, glia_textnet *net, const glia_
                 goto done;
             }
             for (int j = 0; j < b; j++)
-                right += argmax(logits + (size_t)j * k, k) == labels[j];
+                right += glia_argmax(logits + (size_t)j * k, k) == labels[j];
             loss_sum += loss * b;
             glia_textnet_zero_grads(net);
             glia_textnet_backward(net, ctx, dlogits);

@@ -18,6 +18,7 @@
 #include "core/base/pool.h"
 #include "core/train/checkpoint.h"
 #include "core/base/yamlutil.h"
+#include "core/nn/kernels.h"
 #include "core/nn/loss.h"
 
 double glia_train_clock(void)
@@ -398,15 +399,6 @@ double glia_clip_grad_norm(float *grads, size_t n, float max_norm)
     return norm;
 }
 
-static int argmax(const float *x, int k)
-{
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        if (x[j] > x[best])
-            best = j;
-    return best;
-}
-
 /* ---- evaluation ---- */
 
 typedef struct {
@@ -431,7 +423,7 @@ static void eval_lane(void *arg, int lane)
         const float *out = glia_net_forward(j->net, j->ctx[lane], j->ds->x + i * sample, b, NULL);
         total += glia_xent(out, j->ds->y + i, b, k, 0.0f, -100, NULL, NULL) * b;
         for (int r = 0; r < b; r++)
-            right += argmax(out + (size_t)r * k, k) == j->ds->y[i + (size_t)r];
+            right += glia_argmax(out + (size_t)r * k, k) == j->ds->y[i + (size_t)r];
     }
     j->loss[lane] = total;
     j->right[lane] = right;
@@ -514,7 +506,7 @@ static void step_lane(void *arg, int i)
         return;
     const float *out = glia_net_forward(L->net, L->ctx, j->x + (size_t)L->lo * j->sample, L->n, &L->dropout);
     for (int r = 0; r < L->n; r++)
-        L->right += argmax(out + (size_t)r * j->k, j->k) == j->y[L->lo + r];
+        L->right += glia_argmax(out + (size_t)r * j->k, j->k) == j->y[L->lo + r];
     L->loss = glia_xent(out, j->y + L->lo, L->n, j->k, j->smoothing, -100, L->dlogits, NULL) * L->n;
     /* xent averages over the slice; the step's mean is over the whole batch */
     const float scale = (float)L->n / (float)j->b;

@@ -17,7 +17,7 @@
 
 #include "core/base/afile.h"
 #include "core/formats/idx.h"
-#include "core/text/tokenize.h"
+#include "core/base/utf8.h"
 #include "daemon/statedir.h"
 
 enum { MAX_LABELS = 256 };
@@ -155,7 +155,7 @@ static void check_tsv(const char *line, size_t len, char *why, size_t wlen)
         snprintf(why, wlen, "expected exactly one tab between the source and the translation");
     else if (tab == line || tab + 1 == line + len)
         snprintf(why, wlen, "the source or the translation is empty");
-    else if (!glia_tok_utf8_valid(line, len, &bad))
+    else if (!glia_utf8_valid(line, len, &bad))
         snprintf(why, wlen, "invalid UTF-8 at byte %zu", bad);
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nn/kernels.h"
 #include "core/nn/loss.h"
 #include "core/train/word2vec.h"
 
@@ -170,15 +171,6 @@ static int gather(const glia_text_data *d, const uint32_t *idx, int b, int32_t *
     return steps;
 }
 
-static int argmax(const float *x, int k)
-{
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        if (x[j] > x[best])
-            best = j;
-    return best;
-}
-
 enum { EVAL_BATCH = 128 };
 
 glia_status glia_text_evaluate(const glia_textnet *net, const glia_text_data *d, double *loss,
@@ -206,7 +198,7 @@ glia_status glia_text_evaluate(const glia_textnet *net, const glia_text_data *d,
             goto done;
         loss_sum += glia_xent(logits, labels, b, k, 0.0f, -1, NULL, NULL) * b;
         for (int j = 0; j < b; j++) {
-            int ok = argmax(logits + (size_t)j * k, k) == labels[j];
+            int ok = glia_argmax(logits + (size_t)j * k, k) == labels[j];
             int s = d->sources ? d->sources[pos + j] : 0;
             right += (size_t)ok;
             if (s < GLIA_UCI_NSOURCES) {

@@ -18,6 +18,7 @@
 #include "core/base/pool.h"
 #include "core/train/checkpoint.h"
 #include "core/base/yamlutil.h"
+#include "core/nn/kernels.h"
 #include "core/nn/loss.h"
 
 double glia_train_clock(void)
@@ -378,15 +379,6 @@ double glia_clip_grad_norm(float *grads, size_t n, float max_norm)
     return norm;
 }
 
-static int argmax(const float *x, int k)
-{
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        if (x[j] > x[best])
-            best = j;
-    return best;
-}
-
 /* ---- evaluation ---- */
 
 typedef struct {
@@ -411,7 +403,7 @@ static void eval_lane(void *arg, int lane)
         const float *out = glia_net_forward(j->net, j->ctx[lane], j->ds->x + i * sample, b, NULL);
         total += glia_xent(out, j->ds->y + i, b, k, 0.0f, -100, NULL, NULL) * b;
         for (int r = 0; r < b; r++)
-            right += argmax(out + (size_t)r * k, k) == j->ds->y[i + (size_t)r];
+            right += glia_argmax(out + (size_t)r * k, k) == j->ds->y[i + (size_t)r];
     }
     j->loss[lane] = total;
     j->right[lane] = right;

@@ -17,7 +17,8 @@
 
 #include "core/base/afile.h"
 #include "core/formats/idx.h"
-#include "core/text/tokenize.h"
+#include "core/base/utf8.h"
+#include "daemon/statedir.h"
 
 enum { MAX_LABELS = 256 };
 
@@ -36,10 +37,9 @@ glia_status datasets_open(const char *state_dir, long max_bytes, datasets **out,
     snprintf(d->dir, sizeof d->dir, "%s/datasets", state_dir);
     d->max_bytes = max_bytes;
     pthread_mutex_init(&d->mu, NULL);
-    (void)mkdir(state_dir, 0755); /* its parent must exist; jobs_open creates the rest */
-    if (mkdir(d->dir, 0755) != 0 && errno != EEXIST) {
-        glia_status rc =
-            glia_err_set(err, GLIA_EIO, "state_dir: cannot create %s: %s", d->dir, strerror(errno));
+    glia_status rc = statedir_mkdirs(d->dir, err);
+    if (rc != GLIA_OK) {
+        glia_err_prefix(err, "state_dir");
         datasets_close(d);
         return rc;
     }
@@ -155,53 +155,37 @@ static void check_tsv(const char *line, size_t len, char *why, size_t wlen)
         snprintf(why, wlen, "expected exactly one tab between the source and the translation");
     else if (tab == line || tab + 1 == line + len)
         snprintf(why, wlen, "the source or the translation is empty");
-    else if (!glia_tok_utf8_valid(line, len, &bad))
+    else if (!glia_utf8_valid(line, len, &bad))
         snprintf(why, wlen, "invalid UTF-8 at byte %zu", bad);
 }
 
-int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem *p)
+/* An IDX upload, checked whole by the IDX reader: 0 with its records, or a problem. */
+static int check_idx(const dataset_upload *u, size_t *records, problem *p)
 {
-    *out = NULL;
-    char *line = NULL, dir[4300], path[4400], why[300];
-    size_t cap = 0, lineno = 0, records = 0;
+    glia_idx idx = {0};
+    glia_err err = {0};
+    int want = strcmp(u->format, "idx-images") == 0 ? 3 : 1;
+    if (glia_idx_load(u->tmp, &idx, &err) != GLIA_OK)
+        return problem_fail(p, 422, "not an IDX file: %s",
+                            strstr(err.msg, ": ") ? strstr(err.msg, ": ") + 2 : err.msg);
+    *records = idx.dims[0];
+    int ndim = idx.ndim;
+    glia_idx_free(&idx);
+    if (ndim != want)
+        return problem_fail(p, 422, "an IDX %s file has %d dimensions, not %d", u->format + 4, ndim, want);
+    return 0;
+}
+
+/* A jsonl or tsv upload read from f, line by line: 0 with its records (and the jsonl
+ * labels counted), or a problem naming the first bad line. */
+static int check_lines(const dataset_upload *u, FILE *f, json_t *labels, size_t *records, problem *p)
+{
+    char *line = NULL, why[300];
+    size_t cap = 0, lineno = 0;
     ssize_t got;
     int code = 0;
-    json_t *labels = json_object();
-    FILE *f = NULL;
-    if (u->too_large == 1) {
-        code = problem_fail(p, 413,
-                            "the data set is over %ld bytes (training.max_dataset_bytes in gliad's config)",
-                            d->max_bytes);
-        goto done;
-    }
-    if (u->too_large || fsync(u->fd) != 0) {
-        code = problem_fail(p, 500, "cannot store the upload: %s", strerror(errno));
-        goto done;
-    }
-    if (lseek(u->fd, 0, SEEK_SET) != 0 || !(f = fdopen(dup(u->fd), "rb"))) {
-        code = problem_fail(p, 500, "cannot read the upload back: %s", strerror(errno));
-        goto done;
-    }
-    if (strncmp(u->format, "idx-", 4) == 0) { /* binary: checked whole by the IDX reader */
-        glia_idx idx = {0};
-        glia_err err = {0};
-        int want = strcmp(u->format, "idx-images") == 0 ? 3 : 1;
-        if (glia_idx_load(u->tmp, &idx, &err) != GLIA_OK) {
-            code = problem_fail(p, 422, "not an IDX file: %s",
-                                strstr(err.msg, ": ") ? strstr(err.msg, ": ") + 2 : err.msg);
-            goto done;
-        }
-        records = idx.dims[0];
-        int ndim = idx.ndim;
-        glia_idx_free(&idx);
-        if (ndim != want) {
-            code =
-                problem_fail(p, 422, "an IDX %s file has %d dimensions, not %d", u->format + 4, ndim, want);
-            goto done;
-        }
-        goto publish;
-    }
-    while ((got = getline(&line, &cap, f)) >= 0) {
+    *records = 0;
+    while (!code && (got = getline(&line, &cap, f)) >= 0) {
         size_t len = (size_t)got;
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -213,28 +197,28 @@ int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem
             check_jsonl(line, len, why, sizeof why, labels);
         else
             check_tsv(line, len, why, sizeof why);
-        if (why[0]) {
+        if (why[0])
             code = problem_fail(p, 422, "line %zu: %s", lineno, why);
-            goto done;
-        }
-        records++;
+        else
+            (*records)++;
     }
-    if (records == 0) {
+    free(line);
+    if (!code && *records == 0)
         code = problem_fail(p, 422, "the data set holds no record");
-        goto done;
-    }
-publish:
-    /* the checked file and its description in a new directory, renamed into place */
-    char id[48], tmpdir[4300], now[32];
+    return code;
+}
+
+/* The checked file and its description in a new directory, renamed into place: 201 with
+ * the description in *out, or a problem. */
+static int publish(datasets *d, dataset_upload *u, size_t records, json_t *labels, json_t **out, problem *p)
+{
+    char id[48], tmpdir[4300], dir[4300], path[4400], now[32];
     pthread_mutex_lock(&d->mu);
     snprintf(id, sizeof id, "d%ld-%04u", (long)time(NULL), d->seq++);
     pthread_mutex_unlock(&d->mu);
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *meta = json_pack("{s:s, s:s, s:I, s:I, s:s}", "id", id, "format", u->format, "records",
-                             (json_int_t)records, "bytes", (json_int_t)u->bytes, "created_at", now);
+    json_t *meta =
+        json_pack("{s:s, s:s, s:I, s:I, s:s}", "id", id, "format", u->format, "records", (json_int_t)records,
+                  "bytes", (json_int_t)u->bytes, "created_at", statedir_timestamp(now));
     if (strcmp(u->format, "jsonl") == 0)
         json_object_set(meta, "labels", labels);
     snprintf(tmpdir, sizeof tmpdir, "%s/.new-%s", d->dir, id);
@@ -251,16 +235,36 @@ publish:
     free(text);
     if (!ok) {
         json_decref(meta);
-        code = problem_fail(p, 500, "cannot store the data set: %s", strerror(errno));
-        goto done;
+        return problem_fail(p, 500, "cannot store the data set: %s", strerror(errno));
     }
     u->tmp[0] = '\0'; /* renamed: nothing to remove */
     *out = meta;
-    code = 201;
-done:
+    return 201;
+}
+
+int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem *p)
+{
+    *out = NULL;
+    size_t records = 0;
+    int code = 0;
+    json_t *labels = json_object();
+    FILE *f = NULL;
+    if (u->too_large == 1)
+        code = problem_fail(p, 413,
+                            "the data set is over %ld bytes (training.max_dataset_bytes in gliad's config)",
+                            d->max_bytes);
+    else if (u->too_large || fsync(u->fd) != 0)
+        code = problem_fail(p, 500, "cannot store the upload: %s", strerror(errno));
+    else if (strncmp(u->format, "idx-", 4) == 0) /* binary: checked whole by the IDX reader */
+        code = check_idx(u, &records, p);
+    else if (lseek(u->fd, 0, SEEK_SET) != 0 || !(f = fdopen(dup(u->fd), "rb")))
+        code = problem_fail(p, 500, "cannot read the upload back: %s", strerror(errno));
+    else
+        code = check_lines(u, f, labels, &records, p);
+    if (!code)
+        code = publish(d, u, records, labels, out, p);
     if (f)
         fclose(f);
-    free(line);
     json_decref(labels);
     if (u->fd >= 0)
         close(u->fd);

@@ -1,23 +1,24 @@
 /*
- * jobs.h - gliad's training jobs: POST /v1/train queues a job that trains a new version
- * of a served model on a background thread; the finished weights become a version under
- * the state directory and, if the job says so, replace the served one without a restart.
+ * jobs.h - gliad's training jobs as the HTTP side sees them: POST /v1/train queues a job
+ * that trains a new version of a served model on a background thread; the finished
+ * weights become a version under the state directory and, if the job says so, replace
+ * the served one without a restart.
  *
- * Files (all written atomically: temp file, fsync, rename):
- *   STATE/jobs/ID.json            the job's record: what was asked, status, progress,
- *                                 evaluations per epoch, result, error
- *   STATE/jobs/ID/checkpoint.safetensors   after every epoch (core/train/checkpoint.h)
- *   STATE/jobs/ID/out/            the bundle being written
- *   STATE/models/NAME/V/          a finished version: a complete bundle, never changed
- *                                 again (out/ is renamed here when the job succeeds)
- *   STATE/models/NAME/serving     the version that serves NAME (absent: the shipped one)
+ * This is the thin facade over the modules that do the work, each with its own header:
+ *   trainreq.h   the request: the body checked (one 422 naming every bad field) and
+ *                turned into the job's description and recipe
+ *   jobstore.h   the records, durable under STATE/jobs (ID.json; ID/ the checkpoint and
+ *                the bundle being written); a job is on disk before it is answered 202
+ *   jobrunner.h  the training thread: queue, one job at a time, progress, cancel,
+ *                resume, niceness
+ *   versions.h   STATE/models/NAME/V and the serving file: publish, promote, roll back,
+ *                if_better
  * The shipped bundle a model is configured with is never written.
  *
  * Lifecycle: queued -> running -> succeeded | failed | cancelled; a job that was running
  * when gliad stopped (SIGTERM, or kill -9: found at the next start) is interrupted, and
  * POST /v1/jobs/ID/resume queues it again to continue from its last checkpoint, which
- * gives the result of an uninterrupted run. One job runs at a time, on a thread with a
- * lower priority (nice) than the inference workers, with its own trainer thread count.
+ * gives the result of an uninterrupted run.
  *
  * Thread-safety: every function may be called from any HTTP thread.
  */
@@ -28,6 +29,7 @@
 
 #include "daemon/codec.h"
 #include "daemon/datasets.h"
+#include "daemon/metrics.h"
 #include "daemon/registry.h"
 
 typedef struct jobs jobs;
@@ -69,7 +71,7 @@ json_t *jobs_versions(jobs *j, const char *model);
  * directory (into buf), or NULL for the configured bundle. */
 const char *jobs_serving_path(jobs *j, const char *model, char *buf, size_t len);
 
-/* The glia_train_* metric families, Prometheus text format (malloc'd; NULL on OOM). */
-char *jobs_metrics(jobs *j);
+/* The training figures that /metrics renders (metrics.h), copied into *out; returns out. */
+const metrics_training *jobs_figures(jobs *j, metrics_training *out);
 
 #endif

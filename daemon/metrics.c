@@ -652,6 +652,90 @@ static void render_process(buf *b)
               (double)btime + (double)start / tick);
 }
 
+/* ---- training ---- */
+
+static const double train_duration_bounds[METRICS_TRAIN_BUCKETS] = {1,   5,    15,         60,         300,
+                                                                    900, 3600, 4 * 3600.0, 24 * 3600.0};
+
+int metrics_train_bucket(double seconds)
+{
+    int b = 0;
+    while (b < METRICS_TRAIN_BUCKETS && seconds > train_duration_bounds[b])
+        b++;
+    return b;
+}
+
+/* name{label="value"} with the value sanitised and escaped like every other label. */
+static void put_labelled(buf *b, const char *name, const char *key, const char *value)
+{
+    label v;
+    canonical(value, v);
+    putf(b, "%s{%s=\"", name, key);
+    put_escaped(b, v);
+    put(b, "\"} ");
+}
+
+/* v with a fixed number of decimals, as a series has always printed it; the format's
+ * NaN and +Inf where printf would not give a number it reads, or would not fit putf. */
+static void put_fixed(buf *b, int decimals, double v)
+{
+    if (isfinite(v) && fabs(v) < 1e15)
+        putf(b, "%.*f", decimals, v);
+    else
+        put_number(b, v);
+}
+
+static void render_counts(buf *b, const char *name, const char *help, const char *type, const char *key,
+                          const metrics_count *counts, int n)
+{
+    put_header(b, name, help, type);
+    for (int i = 0; i < n; i++) {
+        put_labelled(b, name, key, counts[i].label);
+        putf(b, "%lu\n", counts[i].count);
+    }
+}
+
+/* The glia_train_* families. Their values keep the formats they have always had (whole
+ * samples, loss to 6 significant digits, the duration sum to milliseconds). */
+static void render_training(buf *b, const metrics_training *t)
+{
+    render_counts(b, "glia_train_jobs", "Training jobs by status now.", "gauge", "status", t->jobs, t->njobs);
+    render_counts(b, "glia_train_jobs_total", "Training jobs finished, by outcome.", "counter", "outcome",
+                  t->finished, t->nfinished);
+    put_header(b, "glia_train_samples_total", "Training examples processed (epochs x examples).", "counter");
+    for (int i = 0; i < t->nmodels; i++) {
+        put_labelled(b, "glia_train_samples_total", "model", t->models[i].model);
+        put_fixed(b, 0, t->models[i].samples);
+        put(b, "\n");
+    }
+    put_header(b, "glia_train_loss", "Training loss of the model's last finished epoch.", "gauge");
+    for (int i = 0; i < t->nmodels; i++) {
+        put_labelled(b, "glia_train_loss", "model", t->models[i].model);
+        if (isfinite(t->models[i].loss))
+            putf(b, "%.6g\n", t->models[i].loss);
+        else {
+            put_number(b, t->models[i].loss); /* the format's NaN and +Inf, not printf's */
+            put(b, "\n");
+        }
+    }
+    put_header(b, "glia_train_epoch", "The model's last finished training epoch.", "gauge");
+    for (int i = 0; i < t->nmodels; i++) {
+        put_labelled(b, "glia_train_epoch", "model", t->models[i].model);
+        putf(b, "%d\n", t->models[i].epoch);
+    }
+    put_header(b, "glia_train_job_duration_seconds", "Run time of finished training jobs.", "histogram");
+    unsigned long cum = 0;
+    for (int k = 0; k < METRICS_TRAIN_BUCKETS; k++) {
+        cum += t->durations[k];
+        putf(b, "glia_train_job_duration_seconds_bucket{le=\"%g\"} %lu\n", train_duration_bounds[k], cum);
+    }
+    cum += t->durations[METRICS_TRAIN_BUCKETS];
+    putf(b, "glia_train_job_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+    put(b, "glia_train_job_duration_seconds_sum ");
+    put_fixed(b, 3, t->duration_sum);
+    putf(b, "\nglia_train_job_duration_seconds_count %lu\n", cum);
+}
+
 char *metrics_render(metrics *m, const metrics_snapshot *s)
 {
     const metrics_snapshot none = {0};
@@ -675,6 +759,8 @@ char *metrics_render(metrics *m, const metrics_snapshot *s)
     render_models(&b, s);
     render_family(&b, &m->f[F_LOAD_FAILURES]);
     render_process(&b);
+    if (s->training)
+        render_training(&b, s->training);
     if (b.oom || !b.p) {
         free(b.p);
         return NULL;

@@ -3,9 +3,11 @@
  *
  * Names carry the glia_ prefix and base units (seconds, bytes). Events (requests,
  * batches, load failures) are counted here as they happen; state (queue depth, busy
- * workers, loaded models) is handed over by the caller at render time in a snapshot, so
- * this module never reaches into the queue or the registry. The process_* series follow
- * the Prometheus client conventions and come from Linux /proc.
+ * workers, loaded models, the training jobs' figures) is handed over by the caller at
+ * render time in a snapshot, so this module never reaches into the queue, the registry
+ * or the jobs. Every series gliad exposes is rendered here, so names, types, help texts
+ * and label escaping have one implementation. The process_* series follow the Prometheus
+ * client conventions and come from Linux /proc.
  *
  * Recording must stay cheap for workers and HTTP threads: a series is found by its label
  * values without a lock and updated with C11 atomics; only the first use of a new label
@@ -57,11 +59,48 @@ typedef struct {
     int loaded; /* 0: configured but no version serving (glia_model_info omitted) */
 } metrics_model;
 
+/* The training jobs' figures (the glia_train_* families), filled by the jobs side. */
+enum {
+    METRICS_TRAIN_LABELS = 8,  /* series of glia_train_jobs and of glia_train_jobs_total, at most */
+    METRICS_TRAIN_MODELS = 64, /* models with training figures, at most */
+    METRICS_TRAIN_BUCKETS = 9, /* bounds of glia_train_job_duration_seconds, +Inf aside */
+};
+
+typedef struct {
+    const char *label; /* a static string: the status or outcome */
+    unsigned long count;
+} metrics_count;
+
+typedef struct {
+    char model[128];
+    double samples; /* training examples processed, over all its jobs' epochs */
+    double loss;    /* training loss of its last finished epoch */
+    int epoch;      /* its last finished epoch */
+} metrics_train_model;
+
+typedef struct {
+    metrics_count jobs[METRICS_TRAIN_LABELS]; /* glia_train_jobs{status}: jobs by status now */
+    int njobs;
+    metrics_count finished[METRICS_TRAIN_LABELS]; /* glia_train_jobs_total{outcome} */
+    int nfinished;
+    metrics_train_model models[METRICS_TRAIN_MODELS];
+    int nmodels;
+    /* Finished jobs by run time: durations[b] counts those in bucket b of
+     * metrics_train_bucket (not cumulative); the last one those above every bound. */
+    unsigned long durations[METRICS_TRAIN_BUCKETS + 1];
+    double duration_sum; /* seconds */
+} metrics_training;
+
+/* The bucket (0..METRICS_TRAIN_BUCKETS) of glia_train_job_duration_seconds that a job
+ * which ran for `seconds` counts in. */
+int metrics_train_bucket(double seconds);
+
 typedef struct {
     long queue_depth, queue_capacity;
     int workers, workers_busy;
     const metrics_model *models; /* names unique */
     int nmodels;
+    const metrics_training *training; /* NULL: training is off, no glia_train_* series */
 } metrics_snapshot;
 
 /* The whole exposition, NUL-terminated and malloc'd (the caller frees it); NULL when out

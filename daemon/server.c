@@ -829,31 +829,21 @@ static enum MHD_Result route(request *r)
             mm[i].sha256 = e[i].model ? e[i].model->bundle.sha256 : "";
             mm[i].loaded = e[i].model != NULL;
         }
+        metrics_training train;
         metrics_snapshot snap = {workq_depth(s->d.queue),
                                  workq_capacity(s->d.queue),
                                  workq_workers(s->d.queue),
                                  workq_busy(s->d.queue),
                                  mm,
-                                 mm ? n : 0};
+                                 mm ? n : 0,
+                                 s->d.jobs ? jobs_figures(s->d.jobs, &train) : NULL};
         char *text = metrics_render(s->d.met, &snap);
         free(mm);
         registry_list_free(e, n);
-        char *train = text && s->d.jobs ? jobs_metrics(s->d.jobs) : NULL;
-        if (!text || (s->d.jobs && !train)) {
-            free(text);
+        if (!text)
             return send_error(r, 500, "out of memory rendering metrics");
-        }
-        size_t a = strlen(text), b = train ? strlen(train) : 0;
-        char *all = realloc(text, a + b + 1);
-        if (!all) {
-            free(text);
-            free(train);
-            return send_error(r, 500, "out of memory rendering metrics");
-        }
-        memcpy(all + a, train ? train : "", b + 1);
-        free(train);
-        ret = send_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", all, a + b, NULL, NULL);
-        free(all);
+        ret = send_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL, NULL);
+        free(text);
         return ret;
     }
     if (strcmp(path, "/v1/models") == 0) {

@@ -1,7 +1,7 @@
 /*
  * hash.h - FNV-1a, 32 bits (offset basis 0x811c9dc5, prime 0x01000193, xor then multiply,
  * per byte): the hash of glia's reproducible data splits (the issues define splits by it,
- * so it must never change) and of its small open-addressing tables.
+ * so it must never change) and of the one hash table, core/base/htable.h.
  */
 #ifndef GLIA_BASE_HASH_H
 #define GLIA_BASE_HASH_H

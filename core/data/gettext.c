@@ -1,16 +1,16 @@
 /*
  * gettext.c - see gettext.h.
  *
- * Design: each catalog is read whole (the largest, gcc-12.mo, is about 2 MB), checked once
- * (every descriptor and terminating NUL) and indexed; the pairs are built message by message into
- * one growing array, each pair's two texts in one allocation, and deduplicated through an
- * open-addressing table over the kept pairs keyed by the FNV-1a hash that also decides the split.
- * Nothing is kept from a failed load.
+ * Design: each catalog is read by core/formats/mo.h; the pairs are built message by message into
+ * one growing array, each pair's two texts in one allocation, and deduplicated through a
+ * glia_htable (core/base/htable.h) of the kept English texts, whose id of a text is the index of
+ * its pair. Nothing is kept from a failed load.
  */
 #include "core/data/gettext.h"
 
 #include "core/base/hash.h"
-#include "core/text/tokenize.h"
+#include "core/base/htable.h"
+#include "core/base/utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,9 +22,6 @@
 #ifndef GLIA_DATA_CACHE
 #define GLIA_DATA_CACHE ".cache/data"
 #endif
-
-/* Catalogs above this are refused: the real ones are below 3 MB. */
-enum { MAX_FILE_BYTES = 256 << 20, HEADER_BYTES = 28 };
 
 static const char *const split_names[GLIA_GT_NSPLITS] = {"train", "dev", "test"};
 static const char *const skip_names[GLIA_GT_NSKIPS] = {"header",   "context", "empty",
@@ -53,162 +50,6 @@ const char *glia_gt_default_dir(void)
 {
     const char *env = getenv("GLIA_GETTEXT_EN_ES");
     return env && *env ? env : GLIA_DATA_CACHE "/" GLIA_GT_DATASET;
-}
-
-/* ---- the .mo reader ------------------------------------------------------------------------ */
-
-static uint32_t rd32(const unsigned char *p, bool big_endian)
-{
-    if (big_endian)
-        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-
-void glia_gt_catalog_free(glia_gt_catalog *c)
-{
-    if (!c)
-        return;
-    free(c->messages);
-    free(c->data);
-    memset(c, 0, sizeof *c);
-}
-
-/* One string of a table: descriptor i of the table at table_off; what names "msgid"/"msgstr". */
-static glia_status take_string(const char *name, const glia_gt_catalog *c, uint32_t table_off, size_t i,
-                               const char *what, const char **s, size_t *len, glia_err *err)
-{
-    size_t desc = (size_t)table_off + 8 * i;
-    uint32_t n = rd32(c->data + desc, c->big_endian), off = rd32(c->data + desc + 4, c->big_endian);
-    if ((uint64_t)off + n + 1 > c->size)
-        return glia_err_set(err, GLIA_EFORMAT,
-                            "%s: %s %zu (descriptor at byte %zu) is %u bytes at byte %u, past the end of the "
-                            "file (%zu bytes)",
-                            name, what, i, desc, n, off, c->size);
-    if (c->data[(size_t)off + n] != '\0')
-        return glia_err_set(err, GLIA_EFORMAT,
-                            "%s: %s %zu at byte %u is not NUL-terminated (byte %zu is 0x%02x)", name, what, i,
-                            off, (size_t)off + n, c->data[(size_t)off + n]);
-    *s = (const char *)c->data + off;
-    *len = n;
-    return GLIA_OK;
-}
-
-/* Indexes the owned bytes already in c->data/c->size. */
-static glia_status index_catalog(const char *name, glia_gt_catalog *c, glia_err *err)
-{
-    if (c->size < HEADER_BYTES)
-        return glia_err_set(err, GLIA_EFORMAT, "%s: %zu bytes, too short for the %d-byte .mo header", name,
-                            c->size, HEADER_BYTES);
-    if (rd32(c->data, false) == GLIA_GT_MAGIC)
-        c->big_endian = false;
-    else if (rd32(c->data, true) == GLIA_GT_MAGIC)
-        c->big_endian = true;
-    else
-        return glia_err_set(
-            err, GLIA_EFORMAT,
-            "%s: bad magic 0x%08x at byte 0 (a .mo file starts with 0x950412de in either byte "
-            "order)",
-            name, rd32(c->data, false));
-    c->revision = rd32(c->data + 4, c->big_endian);
-    if (c->revision >> 16 > 1)
-        return glia_err_set(err, GLIA_EUNSUPPORTED,
-                            "%s: revision %u.%u at byte 4; glia reads major revisions 0 and 1", name,
-                            c->revision >> 16, c->revision & 0xffff);
-    uint32_t n = rd32(c->data + 8, c->big_endian);
-    uint32_t tables[2] = {rd32(c->data + 12, c->big_endian), rd32(c->data + 16, c->big_endian)};
-    static const char *const what[2] = {"msgid", "msgstr"};
-    for (int k = 0; k < 2; k++)
-        if ((uint64_t)tables[k] + (uint64_t)n * 8 > c->size)
-            return glia_err_set(
-                err, GLIA_EFORMAT,
-                "%s: the %s table at byte %u (%u strings, header byte %d) ends past the end of the "
-                "file (%zu bytes)",
-                name, what[k], tables[k], n, 12 + 4 * k, c->size);
-    c->messages = calloc(n ? n : 1, sizeof *c->messages);
-    if (!c->messages)
-        return glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %u messages", name, n);
-    for (size_t i = 0; i < n; i++) {
-        glia_gt_message *m = &c->messages[i];
-        glia_status rc = take_string(name, c, tables[0], i, what[0], &m->id, &m->id_len, err);
-        if (rc == GLIA_OK)
-            rc = take_string(name, c, tables[1], i, what[1], &m->str, &m->str_len, err);
-        if (rc != GLIA_OK)
-            return rc;
-    }
-    c->n = n;
-    return GLIA_OK;
-}
-
-glia_status glia_gt_mo_parse(const char *name, const void *data, size_t size, glia_gt_catalog *out,
-                             glia_err *err)
-{
-    GLIA_ASSERT(out != NULL && (data != NULL || size == 0));
-    memset(out, 0, sizeof *out);
-    out->data = malloc(size ? size : 1);
-    if (!out->data)
-        return glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %zu bytes", name, size);
-    if (size)
-        memcpy(out->data, data, size);
-    out->size = size;
-    glia_status rc = index_catalog(name, out, err);
-    if (rc != GLIA_OK)
-        glia_gt_catalog_free(out);
-    return rc;
-}
-
-glia_status glia_gt_mo_read(const char *path, glia_gt_catalog *out, glia_err *err)
-{
-    glia_status rc = GLIA_OK;
-    memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
-                            strerror(errno));
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot find the file size: %s", path, strerror(errno));
-        goto done;
-    }
-    if (size > MAX_FILE_BYTES) {
-        rc = glia_err_set(err, GLIA_EFORMAT, "%s: %ld bytes, more than the %d a catalog may have", path, size,
-                          MAX_FILE_BYTES);
-        goto done;
-    }
-    out->data = malloc(size ? (size_t)size : 1);
-    if (!out->data) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %ld bytes", path, size);
-        goto done;
-    }
-    out->size = (size_t)size;
-    if (fread(out->data, 1, out->size, f) != out->size) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: short read", path);
-        goto done;
-    }
-    rc = index_catalog(path, out, err);
-done:
-    fclose(f);
-    if (rc != GLIA_OK)
-        glia_gt_catalog_free(out);
-    return rc;
-}
-
-void glia_gt_catalog_charset(const glia_gt_catalog *c, char *buf, size_t len)
-{
-    snprintf(buf, len, "UTF-8");
-    for (size_t i = 0; i < c->n; i++) {
-        if (c->messages[i].id_len != 0)
-            continue;
-        const char *s = strstr(c->messages[i].str, "charset=");
-        if (!s)
-            return;
-        s += strlen("charset=");
-        size_t n = strcspn(s, " \t\r\n;");
-        if (n > 0)
-            snprintf(buf, len, "%.*s", (int)n, s);
-        return;
-    }
 }
 
 /* ---- cleaning ------------------------------------------------------------------------------ */
@@ -428,16 +269,7 @@ static size_t to_utf8(const unsigned char *in, size_t len, charset_kind kind, ch
         for (size_t k = 0; kind == CS_LATIN9 && k < sizeof latin9 / sizeof latin9[0]; k++)
             if (latin9[k].byte == in[i])
                 cp = latin9[k].cp;
-        if (cp < 0x80) {
-            out[n++] = (char)cp;
-        } else if (cp < 0x800) {
-            out[n++] = (char)(0xc0 | cp >> 6);
-            out[n++] = (char)(0x80 | (cp & 0x3f));
-        } else {
-            out[n++] = (char)(0xe0 | cp >> 12);
-            out[n++] = (char)(0x80 | (cp >> 6 & 0x3f));
-            out[n++] = (char)(0x80 | (cp & 0x3f));
-        }
+        n += glia_utf8_encode(cp, out + n);
     }
     return n;
 }
@@ -457,55 +289,29 @@ void glia_gt_free(glia_gt_set *set)
     memset(set, 0, sizeof *set);
 }
 
-/* Dedup table over the kept pairs: index + 1, 0 = empty; kept at most half full. */
+/* The English texts of the kept pairs: text id k is set->pairs[k]'s. */
 typedef struct {
-    size_t *slots;
-    size_t mask;
+    glia_htable seen;
     size_t cap_pairs; /* capacity of set->pairs */
 } builder;
 
-static const glia_gt_pair *dedup_find(const builder *b, const glia_gt_set *set, const char *en, size_t len,
-                                      uint32_t hash, size_t *slot)
-{
-    size_t i = hash & b->mask;
-    for (; b->slots[i]; i = (i + 1) & b->mask) {
-        const glia_gt_pair *p = &set->pairs[b->slots[i] - 1];
-        if (p->hash == hash && p->en_len == len && memcmp(p->en, en, len) == 0)
-            return p;
-    }
-    *slot = i;
-    return NULL;
-}
-
-/* Room for one more pair, the table at most half full. */
+/* Room for one more pair. */
 static glia_status reserve(builder *b, glia_gt_set *set, glia_err *err)
 {
     if (set->n < b->cap_pairs)
         return GLIA_OK;
     size_t ncap = b->cap_pairs ? 2 * b->cap_pairs : 4096;
     glia_gt_pair *pairs = realloc(set->pairs, ncap * sizeof *pairs);
-    size_t *slots = calloc(2 * ncap, sizeof *slots);
-    if (pairs)
-        set->pairs = pairs;
-    if (!pairs || !slots) {
-        free(slots);
+    if (!pairs)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu pairs", ncap);
-    }
-    free(b->slots);
-    b->slots = slots;
-    b->mask = 2 * ncap - 1;
+    set->pairs = pairs;
     b->cap_pairs = ncap;
-    for (size_t i = 0; i < set->n; i++) {
-        size_t slot = 0;
-        dedup_find(b, set, set->pairs[i].en, set->pairs[i].en_len, set->pairs[i].hash, &slot);
-        b->slots[slot] = i + 1;
-    }
     return GLIA_OK;
 }
 
 /* The msgid is "Context|message" (glib's Q_() convention, used by Midnight Commander: "ButtonBar|Edit")
  * and the msgstr holds no '|': ASCII letters, '|', then something other than white space. */
-static bool pipe_context(const glia_gt_message *m)
+static bool pipe_context(const glia_mo_message *m)
 {
     size_t i = 0;
     while (i < m->id_len && is_letter((unsigned char)m->id[i]))
@@ -527,15 +333,17 @@ static glia_status add_pair(builder *b, glia_gt_set *set, uint32_t fi, uint32_t 
     size_t a = strlen(en_c), z = strlen(es_c);
     glia_gt_skip skip = GLIA_GT_NSKIPS;
     uint32_t hash = glia_fnv1a32(en_c, a);
-    size_t slot = 0;
+    int32_t first;
+    bool added = false;
     if (a == 0 || z == 0)
         skip = GLIA_GT_SKIP_EMPTY;
     else if (glia_gt_words(en_c, a) > GLIA_GT_MAX_WORDS)
         skip = GLIA_GT_SKIP_LENGTH;
-    else if ((rc = reserve(b, set, err)) != GLIA_OK) {
+    else if ((rc = reserve(b, set, err)) != GLIA_OK ||
+             (rc = glia_htable_add(&b->seen, en_c, a, &first, &added, err)) != GLIA_OK) {
         free(en_c), free(es_c);
         return rc;
-    } else if (dedup_find(b, set, en_c, a, hash, &slot))
+    } else if (!added)
         skip = GLIA_GT_SKIP_DUPLICATE;
     if (skip != GLIA_GT_NSKIPS) {
         free(en_c), free(es_c);
@@ -561,14 +369,15 @@ static glia_status add_pair(builder *b, glia_gt_set *set, uint32_t fi, uint32_t 
         .message = mi,
         .plural = plural,
     };
-    b->slots[slot] = ++set->n;
+    GLIA_ASSERT((size_t)first == set->n);
+    set->n++;
     set->n_split[split]++;
     f->kept++;
     f->plural_kept += plural;
     return GLIA_OK;
 }
 
-static glia_status take_message(const glia_gt_message *m, uint32_t fi, uint32_t mi, charset_kind cs,
+static glia_status take_message(const glia_mo_message *m, uint32_t fi, uint32_t mi, charset_kind cs,
                                 builder *b, glia_gt_set *set, glia_err *err)
 {
     glia_gt_file *f = &set->files[fi];
@@ -596,7 +405,7 @@ static glia_status take_message(const glia_gt_message *m, uint32_t fi, uint32_t 
         es_len = to_utf8((const unsigned char *)m->str, es_len, cs, conv);
         es = conv;
     }
-    if (!glia_tok_utf8_valid(m->id, en_len, NULL) || !glia_tok_utf8_valid(es, es_len, NULL)) {
+    if (!glia_utf8_valid(m->id, en_len, NULL) || !glia_utf8_valid(es, es_len, NULL)) {
         free(conv);
         f->skipped[GLIA_GT_SKIP_ENCODING]++;
         return GLIA_OK;
@@ -678,7 +487,7 @@ glia_status glia_gt_load_dir(const char *dir, glia_gt_set *out, glia_err *err)
     char **names = NULL;
     size_t n_names = 0;
     builder b = {0};
-    glia_gt_catalog cat = {0};
+    glia_mo_catalog cat = {0};
     glia_status rc = list_catalogs(mo_dir, &names, &n_names, err);
     if (rc != GLIA_OK) {
         glia_err_prefix(err, GLIA_GT_DATASET " catalogs (scripts/setup fetches them)");
@@ -698,9 +507,9 @@ glia_status glia_gt_load_dir(const char *dir, glia_gt_set *out, glia_err *err)
         glia_gt_file *f = &out->files[fi];
         charset_kind cs;
         snprintf(path, sizeof path, "%s/%s", mo_dir, f->name);
-        if ((rc = glia_gt_mo_read(path, &cat, err)) != GLIA_OK)
+        if ((rc = glia_mo_read(path, &cat, err)) != GLIA_OK)
             goto done;
-        glia_gt_catalog_charset(&cat, f->charset, sizeof f->charset);
+        glia_mo_catalog_charset(&cat, f->charset, sizeof f->charset);
         if (!charset_of(f->charset, &cs)) {
             rc = glia_err_set(
                 err, GLIA_EUNSUPPORTED,
@@ -713,14 +522,14 @@ glia_status glia_gt_load_dir(const char *dir, glia_gt_set *out, glia_err *err)
             if ((rc = take_message(&cat.messages[mi], (uint32_t)fi, (uint32_t)mi, cs, &b, out, err)) !=
                 GLIA_OK)
                 goto done;
-        glia_gt_catalog_free(&cat);
+        glia_mo_catalog_free(&cat);
     }
 done:
-    glia_gt_catalog_free(&cat);
+    glia_mo_catalog_free(&cat);
     for (size_t i = 0; i < n_names; i++)
         free(names[i]);
     free(names);
-    free(b.slots);
+    glia_htable_free(&b.seen);
     if (rc != GLIA_OK)
         glia_gt_free(out);
     return rc;
@@ -754,7 +563,7 @@ glia_status glia_gt_load_tsv(const char *path, glia_gt_set *out, glia_err *err)
             len--;
         const char *tab = memchr(line, '\t', len);
         out->files[0].read++;
-        if (!tab || !glia_tok_utf8_valid(line, len, NULL)) {
+        if (!tab || !glia_utf8_valid(line, len, NULL)) {
             rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: expected UTF-8 \"english<TAB>spanish\"", path,
                               lineno);
             goto done;
@@ -769,7 +578,7 @@ done:
     if (f)
         fclose(f);
     free(line);
-    free(b.slots);
+    glia_htable_free(&b.seen);
     if (rc != GLIA_OK)
         glia_gt_free(out);
     return rc;

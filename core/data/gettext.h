@@ -2,17 +2,7 @@
  * gettext.h - the gettext-en-es data set (issue 6): English -> Spanish message pairs from the
  * Spanish GNU gettext catalogs (.mo) of a pinned list of Debian packages. scripts/fetch-gettext
  * (called by scripts/setup) copies them into .cache/data/gettext-en-es/mo/ beside a MANIFEST of
- * package, version and sha256; this module reads them.
- *
- * The .mo format (GNU gettext manual, "The Format of GNU MO Files"): a header of 32-bit words in
- * the byte order of the machine that wrote it - magic 0x950412de (read back as 0xde120495 when
- * the order is the other one), revision (major << 16 | minor; majors 0 and 1 are read, 1 only
- * adds system-dependent strings, which glia ignores), N strings, offset O of the msgid table,
- * offset T of the msgstr table, hash table size S and offset H (unused here). Each table is N
- * (length, offset) pairs; a string is `length` bytes at `offset` followed by a NUL. A msgid
- * "ctxt\x04id" has a context; "id\0plural" has plural forms, and its msgstr is the forms
- * separated by NULs. glia_gt_mo_* check every offset and length against the file size and the
- * terminating NUL, and name the file and the byte offset of what is wrong.
+ * package, version and sha256; this module reads them (through core/formats/mo.h) into pairs.
  *
  * The pairs, for each catalog in byte order of the file name, each message in catalog order:
  *  1. skipped: the header (empty msgid) and GNOME's "translator-credits" (the translators'
@@ -52,44 +42,11 @@
 #include <stdint.h>
 
 #include "core/base/err.h"
+#include "core/formats/mo.h"
 
-#define GLIA_GT_MAGIC     0x950412deu
 #define GLIA_GT_MAX_WORDS 40
 /* The data set name of training jobs. */
 #define GLIA_GT_DATASET "gettext-en-es"
-
-/* ---- the .mo reader ------------------------------------------------------------------------ */
-
-typedef struct {
-    const char *id;  /* msgid bytes (may hold \x04 and \0 as described above); NUL-terminated */
-    size_t id_len;   /* length without the terminating NUL */
-    const char *str; /* msgstr bytes; NUL-terminated */
-    size_t str_len;
-} glia_gt_message;
-
-typedef struct {
-    size_t n;                  /* number of messages */
-    glia_gt_message *messages; /* pointers into data */
-    uint32_t revision;
-    bool big_endian;     /* the byte order the file was written in */
-    unsigned char *data; /* owned copy of the file */
-    size_t size;
-} glia_gt_catalog;
-
-/* Checks data[0..size) as a .mo file and indexes its messages into *out (the caller's:
- * glia_gt_catalog_free; the bytes are copied; zeroed on failure). name is used in messages only.
- * Anything out of bounds or unterminated is GLIA_EFORMAT "name: ... at byte OFFSET ...". */
-glia_status glia_gt_mo_parse(const char *name, const void *data, size_t size, glia_gt_catalog *out,
-                             glia_err *err);
-
-/* glia_gt_mo_parse of the file at path (GLIA_ENOTFOUND when it does not exist). */
-glia_status glia_gt_mo_read(const char *path, glia_gt_catalog *out, glia_err *err);
-
-void glia_gt_catalog_free(glia_gt_catalog *c);
-
-/* The charset the header message names ("UTF-8" when there is no header or no charset=), copied
- * into buf (NUL-terminated, truncated to len). */
-void glia_gt_catalog_charset(const glia_gt_catalog *c, char *buf, size_t len);
 
 /* ---- the pairs ----------------------------------------------------------------------------- */
 

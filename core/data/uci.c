@@ -3,13 +3,14 @@
  *
  * Design: each file is parsed whole by Jansson (a few hundred kilobytes; duplicate keys refused,
  * UTF-8 checked by the parser), every element is checked and stripped, and the texts are
- * deduplicated through one open-addressing table over the kept examples, keyed by the same
- * FNV-1a hash that decides the split. Examples own their texts (one allocation each); nothing
+ * deduplicated through a glia_htable (core/base/htable.h) of the kept texts, whose id of a text
+ * is the index of its example. Examples own their texts (one allocation each); nothing
  * is kept from a failed load.
  */
 #include "core/data/uci.h"
 
 #include "core/base/hash.h"
+#include "core/base/htable.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -73,30 +74,24 @@ static bool is_ascii_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
-/* Dedup table: indices into the kept examples (+1; 0 = empty), sized for every element of all
- * three files so it never grows. */
-typedef struct {
-    size_t *slots;
-    size_t mask;
-} dedup_table;
-
-/* Returns the kept example with the same text, or NULL after reserving *slot for a new one. */
-static const glia_uci_example *dedup_find(const dedup_table *t, const glia_uci_example *kept,
-                                          const char *text, size_t len, uint32_t hash, size_t *slot)
+/* The kept example with the same text, NULL after recording text for the next example (*out
+ * holds the examples kept so far; text id k is example k's). */
+static glia_status dedup(glia_htable *seen, const glia_uci_set *out, const char *text, size_t len,
+                         const glia_uci_example **first, glia_err *err)
 {
-    size_t i = hash & t->mask;
-    for (; t->slots[i]; i = (i + 1) & t->mask) {
-        const glia_uci_example *e = &kept[t->slots[i] - 1];
-        if (e->hash == hash && e->len == len && memcmp(e->text, text, len) == 0)
-            return e;
-    }
-    *slot = i;
-    return NULL;
+    int32_t id;
+    bool added;
+    glia_status rc = glia_htable_add(seen, text, len, &id, &added, err);
+    if (rc != GLIA_OK)
+        return rc;
+    GLIA_ASSERT(!added || (size_t)id == out->n);
+    *first = added ? NULL : &out->examples[id];
+    return GLIA_OK;
 }
 
 /* Checks element idx of path and appends it to out unless it is the blank trailer or a duplicate. */
 static glia_status take_element(const char *path, glia_uci_source source, size_t idx, json_t *el,
-                                glia_uci_set *out, dedup_table *table, glia_err *err)
+                                glia_uci_set *out, glia_htable *seen, glia_err *err)
 {
     const char *key;
     json_t *val, *jtext = NULL, *jclass = NULL;
@@ -136,8 +131,10 @@ static glia_status take_element(const char *path, glia_uci_source source, size_t
     int label = (int)json_integer_value(jclass);
 
     uint32_t hash = glia_uci_fnv1a32(text, len);
-    size_t slot = 0;
-    const glia_uci_example *first = dedup_find(table, out->examples, text, len, hash, &slot);
+    const glia_uci_example *first;
+    glia_status rc = dedup(seen, out, text, len, &first, err);
+    if (rc != GLIA_OK)
+        return rc;
     if (first) {
         out->n_duplicates[source]++;
         out->n_conflicts += first->label != label;
@@ -157,7 +154,7 @@ static glia_status take_element(const char *path, glia_uci_source source, size_t
         .hash = hash,
         .index = idx,
     };
-    table->slots[slot] = ++out->n;
+    out->n++;
     return GLIA_OK;
 }
 
@@ -198,7 +195,7 @@ glia_status glia_uci_load(const char *dir, glia_uci_set *out, glia_err *err)
 {
     json_t *roots[GLIA_UCI_NSOURCES] = {NULL};
     char paths[GLIA_UCI_NSOURCES][4096];
-    dedup_table table = {0};
+    glia_htable seen = {0};
     glia_status rc;
     size_t total = 0;
 
@@ -218,13 +215,8 @@ glia_status glia_uci_load(const char *dir, glia_uci_set *out, glia_err *err)
         total += json_array_size(roots[s]);
     }
 
-    size_t slots = 16;
-    while (slots < 2 * total)
-        slots *= 2;
     out->examples = malloc((total ? total : 1) * sizeof *out->examples);
-    table.slots = calloc(slots, sizeof *table.slots);
-    table.mask = slots - 1;
-    if (!out->examples || !table.slots) {
+    if (!out->examples) {
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu sentences", total);
         goto fail;
     }
@@ -234,20 +226,20 @@ glia_status glia_uci_load(const char *dir, glia_uci_set *out, glia_err *err)
         out->n_read[s] = json_array_size(roots[s]);
         json_array_foreach(roots[s], idx, el)
         {
-            rc = take_element(paths[s], (glia_uci_source)s, idx, el, out, &table, err);
+            rc = take_element(paths[s], (glia_uci_source)s, idx, el, out, &seen, err);
             if (rc != GLIA_OK)
                 goto fail;
         }
         json_decref(roots[s]);
         roots[s] = NULL;
     }
-    free(table.slots);
+    glia_htable_free(&seen);
     return GLIA_OK;
 
 fail:
     for (int s = 0; s < GLIA_UCI_NSOURCES; s++)
         json_decref(roots[s]);
-    free(table.slots);
+    glia_htable_free(&seen);
     glia_uci_free(out);
     return rc;
 }
@@ -293,7 +285,7 @@ static glia_status jsonl_label(const json_t *v, char *const *labels, int nlabels
 glia_status glia_uci_load_jsonl(const char *path, char *const *labels, int nlabels, glia_uci_set *out,
                                 glia_err *err)
 {
-    dedup_table table = {0};
+    glia_htable seen = {0};
     glia_status rc = GLIA_OK;
     size_t cap = 0, lineno = 0, linecap = 0;
     char *line = NULL;
@@ -310,27 +302,14 @@ glia_status glia_uci_load_jsonl(const char *path, char *const *labels, int nlabe
             len--;
         if (len == 0)
             continue;
-        if (out->n == cap) { /* grow the examples and rebuild the table (at most half full) */
+        if (out->n == cap) {
             size_t ncap = cap ? cap * 2 : 1024;
             glia_uci_example *ex = realloc(out->examples, ncap * sizeof *ex);
-            size_t *slots = calloc(ncap * 2, sizeof *slots);
-            if (!ex || !slots) {
-                free(slots);
-                if (ex)
-                    out->examples = ex;
+            if (!ex) {
                 rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
                 goto done;
             }
             out->examples = ex;
-            free(table.slots);
-            table.slots = slots;
-            table.mask = ncap * 2 - 1;
-            for (size_t i = 0; i < out->n; i++) {
-                size_t slot = 0;
-                dedup_find(&table, out->examples, out->examples[i].text, out->examples[i].len,
-                           out->examples[i].hash, &slot);
-                table.slots[slot] = i + 1;
-            }
             cap = ncap;
         }
         json_error_t je;
@@ -360,8 +339,11 @@ glia_status glia_uci_load_jsonl(const char *path, char *const *labels, int nlabe
             goto done;
         }
         uint32_t hash = glia_uci_fnv1a32(text, tlen);
-        size_t slot = 0;
-        const glia_uci_example *first = dedup_find(&table, out->examples, text, tlen, hash, &slot);
+        const glia_uci_example *first;
+        if ((rc = dedup(&seen, out, text, tlen, &first, err)) != GLIA_OK) {
+            json_decref(el);
+            goto done;
+        }
         if (first) {
             out->n_duplicates[GLIA_UCI_AMAZON]++;
             out->n_conflicts += first->label != label;
@@ -379,14 +361,14 @@ glia_status glia_uci_load_jsonl(const char *path, char *const *labels, int nlabe
         json_decref(el);
         out->examples[out->n] =
             (glia_uci_example){copy, tlen, label, GLIA_UCI_AMAZON, glia_uci_split_of(hash), hash, lineno - 1};
-        table.slots[slot] = ++out->n;
+        out->n++;
         out->n_read[GLIA_UCI_AMAZON]++;
     }
     if (ferror(f))
         rc = glia_err_set(err, GLIA_EIO, "%s: read failed", path);
 done:
     free(line);
-    free(table.slots);
+    glia_htable_free(&seen);
     fclose(f);
     if (rc != GLIA_OK)
         glia_uci_free(out);

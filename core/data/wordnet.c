@@ -7,7 +7,7 @@
  */
 #include "core/data/wordnet.h"
 
-#include "core/text/tokenize.h"
+#include "core/base/utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -125,7 +125,7 @@ static glia_status read_file(builder *b, const char *path, glia_err *err)
             continue; /* the licence */
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
             len--;
-        if (!glia_tok_utf8_valid(line, len, &bad)) {
+        if (!glia_utf8_valid(line, len, &bad)) {
             rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: invalid UTF-8 at byte %zu of the line", path,
                               lineno, bad);
             goto out;

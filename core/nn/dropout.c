@@ -5,6 +5,7 @@
  * The keep/drop decision is saved as one byte per element for backward. The mask is
  * drawn from the caller's rng, never a global one, so a seed reproduces a run.
  */
+#include "core/nn/kernels.h"
 #include "core/nn/layer.h"
 
 #include <stdint.h>
@@ -35,12 +36,7 @@ static void dropout_forward(glia_layer *l, const float *x, float *y, int n, glia
             memset(p->saved, 1, total);
         return;
     }
-    uint8_t *keep = p->saved;
-    float scale = prob < 1.0f ? 1.0f / (1.0f - prob) : 0.0f;
-    for (size_t i = 0; i < total; i++) {
-        keep[i] = glia_rng_uniform(p->rng) >= prob;
-        y[i] = keep[i] ? x[i] * scale : 0.0f;
-    }
+    glia_dropout_forward(x, y, p->saved, total, prob, p->rng);
 }
 
 static void dropout_backward(glia_layer *l, const float *x, const float *y, const float *dy, float *dx, int n,
@@ -48,12 +44,8 @@ static void dropout_backward(glia_layer *l, const float *x, const float *y, cons
 {
     if (!dx)
         return;
-    size_t total = glia_shape3_size(l->in) * (size_t)n;
-    float prob = l->cfg.dropout.p;
-    float scale = prob < 1.0f ? 1.0f / (1.0f - prob) : 0.0f;
-    const uint8_t *keep = p->saved;
-    for (size_t i = 0; i < total; i++)
-        dx[i] = keep[i] ? dy[i] * scale : 0.0f;
+    glia_dropout_backward(dy, dx, p->saved, glia_shape3_size(l->in) * (size_t)n, l->cfg.dropout.p);
 }
 
-const glia_layer_ops glia_dropout_ops = {"dropout", dropout_init, dropout_reset, dropout_forward, dropout_backward};
+const glia_layer_ops glia_dropout_ops = {"dropout", dropout_init, dropout_reset, dropout_forward,
+                                         dropout_backward};

@@ -23,6 +23,61 @@ void glia_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const
                 k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+void glia_linear_forward(const float *x, int n, int in, const float *w, const float *b, int out, float *y,
+                         int ldy)
+{
+    for (int i = 0; i < n; i++)
+        memcpy(y + (size_t)i * (size_t)ldy, b, sizeof(float) * (size_t)out);
+    glia_gemm(0, 1, n, out, in, 1.0f, x, in, w, in, 1.0f, y, ldy);
+}
+
+void glia_linear_backward(const float *x, int n, int in, const float *w, float *dw, float *db, int out,
+                          const float *dy, int lddy, float *dx, float beta)
+{
+    if (dw)
+        glia_gemm(1, 0, out, in, n, 1.0f, dy, lddy, x, in, 1.0f, dw, in);
+    if (db)
+        for (int i = 0; i < n; i++) {
+            const float *restrict r = dy + (size_t)i * (size_t)lddy;
+            for (int j = 0; j < out; j++)
+                db[j] += r[j];
+        }
+    if (dx)
+        glia_gemm(0, 0, n, in, out, 1.0f, dy, lddy, w, in, beta, dx, in);
+}
+
+static float dropout_scale(float p)
+{
+    return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+}
+
+void glia_dropout_forward(const float *x, float *y, uint8_t *keep, size_t n, float p, glia_rng *rng)
+{
+    const float scale = dropout_scale(p);
+    for (size_t i = 0; i < n; i++) {
+        const int k = glia_rng_uniform(rng) >= p;
+        if (keep)
+            keep[i] = (uint8_t)k;
+        y[i] = k ? x[i] * scale : 0.0f;
+    }
+}
+
+void glia_dropout_backward(const float *dy, float *dx, const uint8_t *keep, size_t n, float p)
+{
+    const float scale = dropout_scale(p);
+    for (size_t i = 0; i < n; i++)
+        dx[i] = keep[i] ? dy[i] * scale : 0.0f;
+}
+
+int glia_argmax(const float *x, int k)
+{
+    int best = 0;
+    for (int j = 1; j < k; j++)
+        if (x[j] > x[best])
+            best = j;
+    return best;
+}
+
 /* The range of output columns ow whose input column ow*stride - pad + kj lies in [0, w). */
 static void valid_range(int w, int ow_n, int stride, int pad, int kj, int *lo, int *hi)
 {

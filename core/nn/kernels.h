@@ -1,20 +1,48 @@
 /*
- * kernels.h - the numeric kernels under the layers: GEMM, im2col/col2im, softmax.
+ * kernels.h - the numeric kernels under the layers: GEMM, linear, dropout, im2col/col2im,
+ * softmax, argmax.
  *
  * Kernels take raw pointers and sizes, never tensors or layers (llm.c's habit): they
  * are what the benchmarks time and what the naive reference tests compare against.
- * Matrix products go to OpenBLAS' cblas_sgemm; everything else is written as plain
- * loops that the compiler vectorises.
+ * Every matrix product of libglia goes through glia_gemm (OpenBLAS' cblas_sgemm), and every
+ * layer calls the one linear, dropout and argmax here instead of writing its own: the same
+ * arithmetic in the same order everywhere, so a model's outputs do not depend on which layer
+ * computed them. Everything else is written as plain loops that the compiler vectorises.
  */
 #ifndef GLIA_NN_KERNELS_H
 #define GLIA_NN_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/rng.h"
 
 /* Row-major C = alpha * op(A) * op(B) + beta * C, op(A) is (m x k), op(B) is (k x n).
  * lda/ldb/ldc are row strides. */
 void glia_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                const float *b, int ldb, float beta, float *c, int ldc);
+
+/* nn.Linear: y [n, out] (rows ldy apart) = x [n, in] w^T + b, w (out, in), b (out). The bias
+ * is copied into y first and the GEMM adds x w^T to it. */
+void glia_linear_forward(const float *x, int n, int in, const float *w, const float *b, int out, float *y,
+                         int ldy);
+
+/* Its backward for dy [n, out] (rows lddy apart): dw += dy^T x and db += the column sums of dy
+ * (each skipped when NULL), then dx = dy w + beta dx when dx is not NULL (dx may be x: x is read
+ * first). */
+void glia_linear_backward(const float *x, int n, int in, const float *w, float *dw, float *db, int out,
+                          const float *dy, int lddy, float *dx, float beta);
+
+/* Inverted dropout (nn.Dropout in training), PyTorch's arithmetic: one glia_rng_uniform draw per
+ * element, in order, keeps it when the draw is >= p; y = x / (1 - p) where kept, +0 where dropped
+ * (p = 1 drops everything). keep (may be NULL) records the decisions for backward; y may be x. */
+void glia_dropout_forward(const float *x, float *y, uint8_t *keep, size_t n, float p, glia_rng *rng);
+
+/* dx = dy / (1 - p) where keep says kept, else 0; dx may be dy. */
+void glia_dropout_backward(const float *dy, float *dx, const uint8_t *keep, size_t n, float p);
+
+/* The index of the first largest of x[0..k) (k >= 1); a NaN never beats an earlier value. */
+int glia_argmax(const float *x, int k);
 
 /* One image x (c, h, w) into columns: row (ci*kernel + ki)*kernel + kj, column oh*ow_n + ow
  * of col, whose rows are ld floats apart (so several images can sit side by side).

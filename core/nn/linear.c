@@ -15,8 +15,8 @@ static glia_status linear_init(glia_layer *l, glia_shape3 in, glia_err *err)
 {
     int fin = l->cfg.linear.in_features, fout = l->cfg.linear.out_features;
     if (fin <= 0 || fout <= 0)
-        return glia_err_set(err, GLIA_EINVAL, "linear: in_features and out_features must be positive (got %d, %d)",
-                            fin, fout);
+        return glia_err_set(err, GLIA_EINVAL,
+                            "linear: in_features and out_features must be positive (got %d, %d)", fin, fout);
     if (in.h != 1 || in.w != 1)
         return glia_err_set(err, GLIA_EINVAL,
                             "linear: input has shape (%d, %d, %d); add a flatten layer before it", in.c, in.h,
@@ -46,26 +46,15 @@ static void linear_reset(glia_layer *l, glia_rng *rng)
 static void linear_forward(glia_layer *l, const float *x, float *y, int n, glia_pass *p)
 {
     const int fin = l->cfg.linear.in_features, fout = l->cfg.linear.out_features;
-    const float *bias = l->params[1].value;
-    for (int i = 0; i < n; i++)
-        for (int o = 0; o < fout; o++)
-            y[(size_t)i * fout + o] = bias[o];
-    glia_gemm(0, 1, n, fout, fin, 1.0f, x, fin, l->params[0].value, fin, 1.0f, y, fout);
+    glia_linear_forward(x, n, fin, l->params[0].value, l->params[1].value, fout, y, fout);
 }
 
 static void linear_backward(glia_layer *l, const float *x, const float *y, const float *dy, float *dx, int n,
                             glia_pass *p)
 {
     const int fin = l->cfg.linear.in_features, fout = l->cfg.linear.out_features;
-    float *dbias = l->params[1].grad;
-    if (l->params[0].grad)
-        glia_gemm(1, 0, fout, fin, n, 1.0f, dy, fout, x, fin, 1.0f, l->params[0].grad, fin);
-    if (dbias)
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < fout; o++)
-                dbias[o] += dy[(size_t)i * fout + o];
-    if (dx)
-        glia_gemm(0, 0, n, fin, fout, 1.0f, dy, fout, l->params[0].value, fin, 0.0f, dx, fin);
+    glia_linear_backward(x, n, fin, l->params[0].value, l->params[0].grad, l->params[1].grad, fout, dy, fout,
+                         dx, 0.0f);
 }
 
 const glia_layer_ops glia_linear_ops = {"linear", linear_init, linear_reset, linear_forward, linear_backward};

@@ -352,12 +352,11 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
     float *h = ctx->h, *c = ctx->c, *rec = ctx->rec;
     const size_t BT = (size_t)B * (size_t)T;
 
-    for (size_t r = 0; r < BT; r++) {
-        float *restrict g = gates + r * (size_t)GH;
-        for (int j = 0; j < GH; j++)
-            g[j] = b_ih[j] + b_hh[j];
-    }
-    glia_gemm(0, 1, (int)BT, GH, in, 1.0f, x, in, w_ih, in, 1.0f, gates, GH);
+    /* gates = x W_ih^T + (b_ih + b_hh) at every position at once; rec holds the summed bias
+     * until the recurrence overwrites it */
+    for (int j = 0; j < GH; j++)
+        rec[j] = b_ih[j] + b_hh[j];
+    glia_linear_forward(x, (int)BT, in, w_ih, rec, GH, gates, GH);
     memset(h, 0, sizeof(float) * (size_t)B * (size_t)H);
     memset(c, 0, sizeof(float) * (size_t)B * (size_t)H);
 
@@ -534,8 +533,7 @@ static void backward_direction(glia_rnn *rnn, glia_rnn_ctx *ctx, int layer, int 
             memcpy(hp + at * (size_t)H, y + prev * (size_t)D + (size_t)d * H, sizeof(float) * (size_t)H);
         }
     }
-    if (p[0].grad)
-        glia_gemm(1, 0, GH, in, (int)BT, 1.0f, dA, GH, x, in, 1.0f, p[0].grad, in);
+    glia_linear_backward(x, (int)BT, in, w_ih, p[0].grad, NULL, GH, dA, GH, NULL, 0.0f);
     if (p[1].grad)
         glia_gemm(1, 0, GH, H, (int)BT, 1.0f, dA, GH, hp, H, 1.0f, p[1].grad, H);
     float *gb_ih = p[2].grad, *gb_hh = p[3].grad;
@@ -550,8 +548,8 @@ static void backward_direction(glia_rnn *rnn, glia_rnn_ctx *ctx, int layer, int 
             }
         }
     }
-    if (dx)
-        glia_gemm(0, 0, (int)BT, in, GH, 1.0f, dA, GH, w_ih, in, accumulate ? 1.0f : 0.0f, dx, in);
+    /* the input projection's dx; its bias gradient is the two biases' sums over valid steps above */
+    glia_linear_backward(x, (int)BT, in, w_ih, NULL, NULL, GH, dA, GH, dx, accumulate ? 1.0f : 0.0f);
 }
 
 void glia_rnn_backward(glia_rnn *rnn, glia_rnn_ctx *ctx, const float *dout, const float *dh_n,

@@ -14,12 +14,12 @@
  */
 #include "core/nn/seq2seq.h"
 
-#include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nn/kernels.h"
 #include "core/nn/params.h"
 
 /* ---- the model ---- */
@@ -245,10 +245,10 @@ struct glia_s2s_ctx {
     int max_batch, max_src, max_tgt, training;
     size_t max_tokens; /* 0: none */
     glia_tf_ctx *enc, *dec;
-    float *x, *y;         /* embedded inputs [B, S, E], [B, T, E] */
-    float *xmask, *ymask; /* dropout scales (training, dropout > 0) */
-    float *hv;            /* valid decoder rows [rows, E] */
-    float *logits;        /* [rows, V] */
+    float *x, *y;           /* embedded inputs [B, S, E], [B, T, E] */
+    uint8_t *xkeep, *ykeep; /* dropout's keep decisions (training, dropout > 0) */
+    float *hv;              /* valid decoder rows [rows, E] */
+    float *logits;          /* [rows, V] */
     float *dh, *dmem, *dx, *dy;
     /* the last forward */
     int batch, S, T, rows;
@@ -264,8 +264,8 @@ void glia_s2s_ctx_free(glia_s2s_ctx *c)
     glia_tf_ctx_free(c->dec);
     free(c->x);
     free(c->y);
-    free(c->xmask);
-    free(c->ymask);
+    free(c->xkeep);
+    free(c->ykeep);
     free(c->hv);
     free(c->logits);
     free(c->dh);
@@ -330,11 +330,11 @@ glia_status glia_s2s_ctx_new(const glia_s2s *m, int max_batch, int max_src, int 
         c->dy = malloc(sizeof(float) * NT * E);
         c->bytes += sizeof(float) * (2 * NT * E + 2 * NS * E);
         if (m->cfg.dropout > 0.0f) {
-            c->xmask = malloc(sizeof(float) * NS * E);
-            c->ymask = malloc(sizeof(float) * NT * E);
-            c->bytes += sizeof(float) * (NS + NT) * E;
+            c->xkeep = malloc(NS * E);
+            c->ykeep = malloc(NT * E);
+            c->bytes += (NS + NT) * E;
         }
-        if (!c->dh || !c->dmem || !c->dx || !c->dy || (m->cfg.dropout > 0.0f && (!c->xmask || !c->ymask)))
+        if (!c->dh || !c->dmem || !c->dx || !c->dy || (m->cfg.dropout > 0.0f && (!c->xkeep || !c->ykeep)))
             goto oom;
     }
     if (!c->x || !c->y || !c->hv || !c->logits || !c->src || !c->tgt || !c->src_len || !c->tgt_len)
@@ -349,39 +349,31 @@ fail:
     return rc;
 }
 
-/* Inverted dropout on the valid rows of x [batch, steps, E]; mask keeps the scales. */
-static void dropout_rows(float *x, float *mask, const int32_t *len, int batch, int steps, int E, float p,
+/* Inverted dropout on the valid rows of x [batch, steps, E] (each sequence's rows are contiguous);
+ * keep records the decisions. */
+static void dropout_rows(float *x, uint8_t *keep, const int32_t *len, int batch, int steps, int E, float p,
                          glia_rng *rng)
 {
-    const float keep = 1.0f / (1.0f - p);
-    for (int b = 0; b < batch; b++)
-        for (int t = 0; t < len[b]; t++) {
-            size_t o = ((size_t)b * (size_t)steps + (size_t)t) * (size_t)E;
-            for (int e = 0; e < E; e++) {
-                mask[o + e] = glia_rng_uniform(rng) < p ? 0.0f : keep;
-                x[o + e] *= mask[o + e];
-            }
-        }
+    for (int b = 0; b < batch; b++) {
+        size_t o = (size_t)b * (size_t)steps * (size_t)E;
+        glia_dropout_forward(x + o, x + o, keep + o, (size_t)len[b] * (size_t)E, p, rng);
+    }
 }
 
-static void dropout_back(float *dx, const float *mask, const int32_t *len, int batch, int steps, int E)
+static void dropout_back(float *dx, const uint8_t *keep, const int32_t *len, int batch, int steps, int E,
+                         float p)
 {
-    for (int b = 0; b < batch; b++)
-        for (int t = 0; t < len[b]; t++) {
-            size_t o = ((size_t)b * (size_t)steps + (size_t)t) * (size_t)E;
-            for (int e = 0; e < E; e++)
-                dx[o + e] *= mask[o + e];
-        }
+    for (int b = 0; b < batch; b++) {
+        size_t o = (size_t)b * (size_t)steps * (size_t)E;
+        glia_dropout_backward(dx + o, dx + o, keep + o, (size_t)len[b] * (size_t)E, p);
+    }
 }
 
 /* logits [rows, V] = h [rows, E] W^T + bias */
 static void generator_forward(const glia_s2s *m, const float *h, int rows, float *logits)
 {
-    const int V = m->cfg.vocab_size, E = m->cfg.d_model;
-    for (int r = 0; r < rows; r++)
-        memcpy(logits + (size_t)r * (size_t)V, m->gen_bias->value, sizeof(float) * (size_t)V);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, V, E, 1.0f, h, E, m->gen_weight->value, E,
-                1.0f, logits, V);
+    glia_linear_forward(h, rows, m->cfg.d_model, m->gen_weight->value, m->gen_bias->value, m->cfg.vocab_size,
+                        logits, m->cfg.vocab_size);
 }
 
 glia_status glia_s2s_forward(const glia_s2s *m, glia_s2s_ctx *c, const int32_t *src, const int32_t *src_len,
@@ -411,8 +403,8 @@ glia_status glia_s2s_forward(const glia_s2s *m, glia_s2s_ctx *c, const int32_t *
         (rc = glia_tf_embed_forward(&m->embedding, m->pe, tgt, tgt_len, batch, T, 0, c->y, err)))
         return rc;
     if (drop) {
-        dropout_rows(c->x, c->xmask, src_len, batch, S, E, m->cfg.dropout, rng);
-        dropout_rows(c->y, c->ymask, tgt_len, batch, T, E, m->cfg.dropout, rng);
+        dropout_rows(c->x, c->xkeep, src_len, batch, S, E, m->cfg.dropout, rng);
+        dropout_rows(c->y, c->ykeep, tgt_len, batch, T, E, m->cfg.dropout, rng);
     }
     const float *memory = NULL, *h = NULL;
     if ((rc = glia_tf_forward(&m->encoder, c->enc, c->x, src_len, batch, S, NULL, NULL, 0, rng, &memory,
@@ -444,17 +436,9 @@ void glia_s2s_backward(glia_s2s *m, glia_s2s_ctx *c, const float *dlogits)
     GLIA_ASSERT(c->training && m->grads);
     const int E = m->cfg.d_model, V = m->cfg.vocab_size, B = c->batch, S = c->S, T = c->T, n = c->rows;
     /* generator: dW += dlogits^T hv, db += column sums, dhv = dlogits W (into c->hv's rows of dh) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, E, n, 1.0f, dlogits, V, c->hv, E, 1.0f,
-                m->gen_weight->grad, E);
-    float *db = m->gen_bias->grad;
-    for (int r = 0; r < n; r++) {
-        const float *g = dlogits + (size_t)r * (size_t)V;
-        for (int v = 0; v < V; v++)
-            db[v] += g[v];
-    }
-    float *dhv = c->hv; /* hv is no longer needed: reuse it for dL/d(hv) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, E, V, 1.0f, dlogits, V, m->gen_weight->value, E,
-                0.0f, dhv, E);
+    float *dhv = c->hv; /* hv is no longer needed once read: reuse it for dL/d(hv) */
+    glia_linear_backward(c->hv, n, E, m->gen_weight->value, m->gen_weight->grad, m->gen_bias->grad, V,
+                         dlogits, V, dhv, 0.0f);
     memset(c->dh, 0, sizeof(float) * (size_t)B * (size_t)T * (size_t)E);
     int r = 0;
     for (int b = 0; b < B; b++)
@@ -463,9 +447,9 @@ void glia_s2s_backward(glia_s2s *m, glia_s2s_ctx *c, const float *dlogits)
                    sizeof(float) * (size_t)E);
     glia_tf_backward(&m->decoder, c->dec, c->dh, c->dy, c->dmem);
     glia_tf_backward(&m->encoder, c->enc, c->dmem, c->dx, NULL);
-    if (c->xmask) {
-        dropout_back(c->dx, c->xmask, c->src_len, B, S, E);
-        dropout_back(c->dy, c->ymask, c->tgt_len, B, T, E);
+    if (c->xkeep) {
+        dropout_back(c->dx, c->xkeep, c->src_len, B, S, E, m->cfg.dropout);
+        dropout_back(c->dy, c->ykeep, c->tgt_len, B, T, E, m->cfg.dropout);
     }
     glia_tf_embed_backward(&m->embedding, c->src, c->src_len, B, S, c->dx);
     glia_tf_embed_backward(&m->embedding, c->tgt, c->tgt_len, B, T, c->dy);
@@ -662,10 +646,7 @@ static glia_status greedy(const glia_s2s *m, glia_s2s_dec *d, int n, int max_out
         int kept = 0;
         for (int r = 0; r < rows; r++) {
             float *z = d->logits + (size_t)r * (size_t)V;
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (z[v] > z[best])
-                    best = v;
+            int best = glia_argmax(z, V);
             double lse;
             logsumexp(z, V, &lse);
             hyp *hp = &d->alive[d->owner[r]];

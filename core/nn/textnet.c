@@ -19,18 +19,19 @@ struct glia_textnet_ctx {
     int max_batch, max_steps, training;
     size_t bytes;
     glia_rnn_ctx *rnn;
-    float *block;                    /* one allocation; every float buffer below is a slice of it */
-    float *emb;                      /* [B, T, E] */
-    float *lex;                      /* [B, T, K] */
-    float *x;                        /* [B, T, E + K], after embedding dropout */
-    float *xmask;                    /* training: embedding dropout scale per element of x (0 or 1/(1-p)) */
-    float *pooled, *dropped, *pmask; /* [B, F]: pooled, after dropout, dropout scale */
-    float *logits;                   /* [B, C] */
-    float *dpooled;                  /* backward [B, F] */
-    float *dh;                       /* backward [B, T, F] */
-    float *dx;                       /* backward [B, T, E + K] */
-    int32_t *ids, *lengths;          /* copies of the last forward's */
-    const float *h;                  /* the rnn's output of the last forward (borrowed from rnn ctx) */
+    float *block;            /* one allocation; every float buffer below is a slice of it */
+    float *emb;              /* [B, T, E] */
+    float *lex;              /* [B, T, K] */
+    float *x;                /* [B, T, E + K], after embedding dropout */
+    uint8_t *xkeep;          /* training: embedding dropout's keep decision per element of x */
+    float *pooled, *dropped; /* [B, F]: pooled, after dropout */
+    uint8_t *pkeep;          /* training [B, F]: dropout's keep decisions */
+    float *logits;           /* [B, C] */
+    float *dpooled;          /* backward [B, F] */
+    float *dh;               /* backward [B, T, F] */
+    float *dx;               /* backward [B, T, E + K] */
+    int32_t *ids, *lengths;  /* copies of the last forward's */
+    const float *h;          /* the rnn's output of the last forward (borrowed from rnn ctx) */
     int batch, steps, has_forward;
 };
 
@@ -231,15 +232,16 @@ glia_status glia_textnet_ctx_new(const glia_textnet *net, int max_batch, int max
     const size_t X = (size_t)net->input_size, F = (size_t)net->features, C = (size_t)net->cfg.num_classes;
     size_t floats = bt * (E + K + X) + B * F + B * C;
     if (training)
-        floats +=
-            bt * X /* xmask */ + 3 * B * F /* dropped, pmask, dpooled */ + bt * F /* dh */ + bt * X /* dx */;
+        floats += 2 * B * F /* dropped, dpooled */ + bt * F /* dh */ + bt * X /* dx */;
+    const size_t keep_bytes = training ? bt * X + B * F : 0; /* xkeep, pkeep */
     glia_status rc = glia_rnn_ctx_new(&net->rnn, max_batch, max_steps, training, &ctx->rnn, err);
     if (rc != GLIA_OK)
         goto fail;
     ctx->block = calloc(floats, sizeof(float));
     ctx->ids = calloc(bt, sizeof *ctx->ids);
     ctx->lengths = calloc(B, sizeof *ctx->lengths);
-    if (!ctx->block || !ctx->ids || !ctx->lengths) {
+    ctx->xkeep = keep_bytes ? malloc(keep_bytes) : NULL;
+    if (!ctx->block || !ctx->ids || !ctx->lengths || (keep_bytes && !ctx->xkeep)) {
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for a text model context (%zu floats)", floats);
         goto fail;
     }
@@ -250,15 +252,14 @@ glia_status glia_textnet_ctx_new(const glia_textnet *net, int max_batch, int max
     ctx->pooled = p, p += B * F;
     ctx->logits = p, p += B * C;
     if (training) {
-        ctx->xmask = p, p += bt * X;
+        ctx->pkeep = ctx->xkeep + bt * X;
         ctx->dropped = p, p += B * F;
-        ctx->pmask = p, p += B * F;
         ctx->dpooled = p, p += B * F;
         ctx->dh = p, p += bt * F;
         ctx->dx = p, p += bt * X;
     }
-    ctx->bytes =
-        sizeof *ctx + floats * sizeof(float) + (bt + B) * sizeof(int32_t) + glia_rnn_ctx_bytes(ctx->rnn);
+    ctx->bytes = sizeof *ctx + floats * sizeof(float) + keep_bytes + (bt + B) * sizeof(int32_t) +
+                 glia_rnn_ctx_bytes(ctx->rnn);
     *out = ctx;
     return GLIA_OK;
 fail:
@@ -272,6 +273,7 @@ void glia_textnet_ctx_free(glia_textnet_ctx *ctx)
         return;
     glia_rnn_ctx_free(ctx->rnn);
     free(ctx->block);
+    free(ctx->xkeep);
     free(ctx->ids);
     free(ctx->lengths);
     free(ctx);
@@ -280,14 +282,6 @@ void glia_textnet_ctx_free(glia_textnet_ctx *ctx)
 size_t glia_textnet_ctx_bytes(const glia_textnet_ctx *ctx)
 {
     return ctx->bytes;
-}
-
-/* Inverted dropout, PyTorch's: keep with probability 1 - p and scale by 1 / (1 - p). */
-static void dropout_mask(float *mask, size_t n, float p, glia_rng *rng)
-{
-    const float keep = 1.0f / (1.0f - p);
-    for (size_t i = 0; i < n; i++)
-        mask[i] = glia_rng_uniform(rng) < p ? 0.0f : keep;
 }
 
 glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx, const int32_t *ids,
@@ -320,9 +314,7 @@ glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx,
     const int drop_x = ctx->training && net->cfg.embedding_dropout > 0.0f;
     if (drop_x) {
         GLIA_ASSERT(rng);
-        dropout_mask(ctx->xmask, bt * (size_t)X, net->cfg.embedding_dropout, rng);
-        for (size_t i = 0; i < bt * (size_t)X; i++)
-            ctx->x[i] *= ctx->xmask[i];
+        glia_dropout_forward(ctx->x, ctx->x, ctx->xkeep, bt * (size_t)X, net->cfg.embedding_dropout, rng);
     }
     if ((rc = glia_rnn_forward(&net->rnn, ctx->rnn, ctx->x, lengths, batch, steps, &ctx->h, err)))
         return rc;
@@ -330,17 +322,12 @@ glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx,
     const float *fc_in = ctx->pooled;
     if (ctx->training && net->cfg.dropout > 0.0f) {
         GLIA_ASSERT(rng);
-        dropout_mask(ctx->pmask, (size_t)batch * F, net->cfg.dropout, rng);
-        for (size_t i = 0; i < (size_t)batch * F; i++)
-            ctx->dropped[i] = ctx->pooled[i] * ctx->pmask[i];
+        glia_dropout_forward(ctx->pooled, ctx->dropped, ctx->pkeep, (size_t)batch * F, net->cfg.dropout, rng);
         fc_in = ctx->dropped;
     } else if (ctx->training) {
         memcpy(ctx->dropped, ctx->pooled, sizeof(float) * (size_t)batch * F);
     }
-    /* logits = fc_in W^T + b */
-    for (int b = 0; b < batch; b++)
-        memcpy(ctx->logits + (size_t)b * C, net->fc_bias->value, sizeof(float) * (size_t)C);
-    glia_gemm(0, 1, batch, C, F, 1.0f, fc_in, F, net->fc_weight->value, F, 1.0f, ctx->logits, C);
+    glia_linear_forward(fc_in, batch, F, net->fc_weight->value, net->fc_bias->value, C, ctx->logits, C);
     if (ctx->training) {
         memcpy(ctx->ids, ids, sizeof(int32_t) * bt);
         memcpy(ctx->lengths, lengths, sizeof(int32_t) * (size_t)batch);
@@ -359,20 +346,15 @@ void glia_textnet_backward(glia_textnet *net, glia_textnet_ctx *ctx, const float
     const int E = net->cfg.embedding_dim, X = net->input_size, F = net->features, C = net->cfg.num_classes;
     const size_t bt = (size_t)B * (size_t)T;
     /* fc: dW += dlogits^T fc_in, db += column sums, d(fc_in) = dlogits W */
-    glia_gemm(1, 0, C, F, B, 1.0f, dlogits, C, ctx->dropped, F, 1.0f, net->fc_weight->grad, F);
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++)
-            net->fc_bias->grad[c] += dlogits[(size_t)b * C + c];
-    glia_gemm(0, 0, B, F, C, 1.0f, dlogits, C, net->fc_weight->value, F, 0.0f, ctx->dpooled, F);
+    glia_linear_backward(ctx->dropped, B, F, net->fc_weight->value, net->fc_weight->grad, net->fc_bias->grad,
+                         C, dlogits, C, ctx->dpooled, 0.0f);
     if (net->cfg.dropout > 0.0f)
-        for (size_t i = 0; i < (size_t)B * F; i++)
-            ctx->dpooled[i] *= ctx->pmask[i];
+        glia_dropout_backward(ctx->dpooled, ctx->dpooled, ctx->pkeep, (size_t)B * F, net->cfg.dropout);
     glia_rnn_pool_backward(net->cfg.pool, ctx->h, ctx->lengths, B, T, F, net->rnn.directions, ctx->dpooled,
                            ctx->dh);
     glia_rnn_backward(&net->rnn, ctx->rnn, ctx->dh, NULL, NULL, ctx->dx);
     if (net->cfg.embedding_dropout > 0.0f)
-        for (size_t i = 0; i < bt * (size_t)X; i++)
-            ctx->dx[i] *= ctx->xmask[i];
+        glia_dropout_backward(ctx->dx, ctx->dx, ctx->xkeep, bt * (size_t)X, net->cfg.embedding_dropout);
     /* The embedding's share of dx, compacted to [B, T, E] (reusing ctx->emb: the forward's
      * lookups are no longer needed). The lexicon's share is dropped: it is frozen. */
     for (size_t i = 0; i < bt; i++)

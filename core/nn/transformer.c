@@ -33,34 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- small helpers ---- */
-
-/* y [n, out] (row stride ldy) = x [n, in] w^T + b, w [out, in]. */
-static void linear_forward(const float *x, int n, int in, const float *w, const float *b, int out, float *y,
-                           int ldy)
-{
-    for (int i = 0; i < n; i++)
-        memcpy(y + (size_t)i * (size_t)ldy, b, sizeof(float) * (size_t)out);
-    glia_gemm(0, 1, n, out, in, 1.0f, x, in, w, in, 1.0f, y, ldy);
-}
-
-/* dw += dy^T x, db += column sums of dy (dy [n, out] with row stride lddy), and, when dx
- * is not NULL, dx = dy w + beta dx. */
-static void linear_backward(const float *x, int n, int in, const float *w, float *dw, float *db, int out,
-                            const float *dy, int lddy, float *dx, float beta)
-{
-    if (dw)
-        glia_gemm(1, 0, out, in, n, 1.0f, dy, lddy, x, in, 1.0f, dw, in);
-    if (db)
-        for (int i = 0; i < n; i++) {
-            const float *restrict r = dy + (size_t)i * (size_t)lddy;
-            for (int j = 0; j < out; j++)
-                db[j] += r[j];
-        }
-    if (dx)
-        glia_gemm(0, 0, n, in, out, 1.0f, dy, lddy, w, in, beta, dx, in);
-}
-
 /* ---- layer norm ---- */
 
 void glia_layernorm_forward(const float *x, int n, int dim, const float *weight, const float *bias, float eps,
@@ -126,7 +98,6 @@ void glia_attention_forward(const glia_attn_shape *s, const float *q, int ldq, c
     const int B = s->batch, H = s->heads, Dh = s->head_dim, T = s->q_steps, S = s->kv_steps;
     const float scale = 1.0f / sqrtf((float)Dh);
     const int drop = dropout > 0.0f && rng && pd != p;
-    const float keep_scale = dropout < 1.0f ? 1.0f / (1.0f - dropout) : 0.0f;
     for (int b = 0; b < B; b++) {
         const int tq = s->q_lengths[b], sk = s->kv_lengths[b];
         for (int h = 0; h < H; h++) {
@@ -158,9 +129,8 @@ void glia_attention_forward(const glia_attn_shape *s, const float *q, int ldq, c
                     row[j] *= inv;
                 memset(row + lim, 0, sizeof(float) * (size_t)(S - lim));
                 if (drop) {
-                    float *restrict dr = pdb + (size_t)t * (size_t)S;
-                    for (int j = 0; j < lim; j++)
-                        dr[j] = glia_rng_uniform(rng) >= dropout ? row[j] * keep_scale : 0.0f;
+                    float *dr = pdb + (size_t)t * (size_t)S;
+                    glia_dropout_forward(row, dr, NULL, (size_t)lim, dropout, rng);
                     memset(dr + lim, 0, sizeof(float) * (size_t)(S - lim));
                 }
             }
@@ -629,29 +599,26 @@ static void f_forward(glia_tf_ctx *c, const glia_param *pp, sub_kind kind, tf_su
 {
     const int E = c->cfg.d_model, F = c->cfg.dim_feedforward, N = c->batch * c->steps;
     if (kind == SUB_FF) {
-        linear_forward(u, N, E, pp[0].value, pp[1].value, F, s->hid, F);
+        glia_linear_forward(u, N, E, pp[0].value, pp[1].value, F, s->hid, F);
         const size_t n = (size_t)N * (size_t)F;
         float *restrict hid = s->hid;
-        if (c->dropping) {
-            const float p = c->cfg.dropout, scale = 1.0f / (1.0f - p);
-            for (size_t i = 0; i < n; i++)
-                hid[i] = glia_rng_uniform(rng) >= p && hid[i] > 0.0f ? hid[i] * scale : 0.0f;
-        } else {
-            for (size_t i = 0; i < n; i++)
-                hid[i] = hid[i] > 0.0f ? hid[i] : 0.0f;
-        }
-        linear_forward(s->hid, N, F, pp[2].value, pp[3].value, E, c->f, E);
+        for (size_t i = 0; i < n; i++)
+            hid[i] = hid[i] > 0.0f ? hid[i] : 0.0f;
+        /* drop(relu(z)): a dropped or non-positive z is +0, a kept positive one z / (1 - p) */
+        if (c->dropping)
+            glia_dropout_forward(hid, hid, NULL, n, c->cfg.dropout, rng);
+        glia_linear_forward(s->hid, N, F, pp[2].value, pp[3].value, E, c->f, E);
         return;
     }
     const float *src = kind == SUB_CROSS ? c->mem : u;
     const int Nk = kind == SUB_CROSS ? c->batch * c->mem_steps : N;
     const float *w = pp[0].value, *b = pp[1].value;
-    linear_forward(u, N, E, w, b, E, s->q, E);
-    linear_forward(src, Nk, E, w + (size_t)E * (size_t)E, b + E, 2 * E, s->kv, 2 * E);
+    glia_linear_forward(u, N, E, w, b, E, s->q, E);
+    glia_linear_forward(src, Nk, E, w + (size_t)E * (size_t)E, b + E, 2 * E, s->kv, 2 * E);
     glia_attn_shape sh = attn_shape(c, kind);
     glia_attention_forward(&sh, s->q, E, s->kv, s->kv + E, 2 * E, s->p, s->pd,
                            c->dropping ? c->cfg.dropout : 0.0f, c->dropping ? rng : NULL, s->att, E);
-    linear_forward(s->att, N, E, pp[2].value, pp[3].value, E, c->f, E);
+    glia_linear_forward(s->att, N, E, pp[2].value, pp[3].value, E, c->f, E);
 }
 
 /* out = x + drop(f) (pre-norm) or aux = x + drop(f), out = norm(aux) (post-norm). */
@@ -666,17 +633,11 @@ static void sub_forward(glia_tf_ctx *c, const glia_param *pp, const glia_param *
     f_forward(c, pp, kind, s, pre ? s->aux : x, rng);
     const size_t n = (size_t)N * (size_t)E;
     float *restrict r = pre ? s->out : s->aux;
+    if (c->dropping) /* c->f is scratch: dropped in place */
+        glia_dropout_forward(c->f, c->f, s->mask, n, c->cfg.dropout, rng);
     const float *restrict f = c->f;
-    if (c->dropping) {
-        const float p = c->cfg.dropout, scale = 1.0f / (1.0f - p);
-        for (size_t i = 0; i < n; i++) {
-            s->mask[i] = glia_rng_uniform(rng) >= p;
-            r[i] = x[i] + (s->mask[i] ? f[i] * scale : 0.0f);
-        }
-    } else {
-        for (size_t i = 0; i < n; i++)
-            r[i] = x[i] + f[i];
-    }
+    for (size_t i = 0; i < n; i++)
+        r[i] = x[i] + f[i];
     if (!pre)
         glia_layernorm_forward(s->aux, N, E, norm[0].value, norm[1].value, eps, s->out, s->mean, s->rstd);
 }
@@ -779,29 +740,29 @@ static void f_backward(glia_tf_ctx *c, const glia_param *pp, sub_kind kind, tf_s
 {
     const int E = c->cfg.d_model, F = c->cfg.dim_feedforward, N = c->batch * c->steps;
     if (kind == SUB_FF) {
-        linear_backward(s->hid, N, F, pp[2].value, pp[2].grad, pp[3].grad, E, df, E, c->dhid, 0.0f);
+        glia_linear_backward(s->hid, N, F, pp[2].value, pp[2].grad, pp[3].grad, E, df, E, c->dhid, 0.0f);
         const float scale = c->dropping ? 1.0f / (1.0f - c->cfg.dropout) : 1.0f;
         const size_t n = (size_t)N * (size_t)F;
         float *restrict dh = c->dhid;
         const float *restrict hid = s->hid;
         for (size_t i = 0; i < n; i++)
             dh[i] = hid[i] > 0.0f ? dh[i] * scale : 0.0f;
-        linear_backward(u, N, E, pp[0].value, pp[0].grad, pp[1].grad, F, c->dhid, F, du, 0.0f);
+        glia_linear_backward(u, N, E, pp[0].value, pp[0].grad, pp[1].grad, F, c->dhid, F, du, 0.0f);
         return;
     }
     const float *src = kind == SUB_CROSS ? c->mem : u;
     const int Nk = kind == SUB_CROSS ? c->batch * c->mem_steps : N;
     const size_t EE = (size_t)E * (size_t)E;
-    linear_backward(s->att, N, E, pp[2].value, pp[2].grad, pp[3].grad, E, df, E, c->datt, 0.0f);
+    glia_linear_backward(s->att, N, E, pp[2].value, pp[2].grad, pp[3].grad, E, df, E, c->datt, 0.0f);
     glia_attn_shape sh = attn_shape(c, kind);
     glia_attention_backward(&sh, s->q, E, s->kv, s->kv + E, 2 * E, s->p, s->pd,
                             c->dropping ? c->cfg.dropout : 0.0f, c->datt, E, c->dq, c->dkv, c->dkv + E,
                             c->dp);
     float *w = pp[0].value, *gw = pp[0].grad, *gb = pp[1].grad;
-    linear_backward(u, N, E, w, gw, gb, E, c->dq, E, du, 0.0f);
+    glia_linear_backward(u, N, E, w, gw, gb, E, c->dq, E, du, 0.0f);
     float *dsrc = kind == SUB_CROSS ? dmem : du;
-    linear_backward(src, Nk, E, w + EE, gw ? gw + EE : NULL, gb ? gb + E : NULL, 2 * E, c->dkv, 2 * E, dsrc,
-                    1.0f);
+    glia_linear_backward(src, Nk, E, w + EE, gw ? gw + EE : NULL, gb ? gb + E : NULL, 2 * E, c->dkv, 2 * E,
+                         dsrc, 1.0f);
 }
 
 /* dx (overwritten) for dout of one sublayer with input x. */
@@ -819,13 +780,10 @@ static void sub_backward(glia_tf_ctx *c, const glia_param *pp, const glia_param 
                                 norm[1].grad);
         dr = du;
     }
-    if (c->dropping) {
-        const float scale = 1.0f / (1.0f - c->cfg.dropout);
-        for (size_t i = 0; i < n; i++)
-            df[i] = s->mask[i] ? dr[i] * scale : 0.0f;
-    } else {
+    if (c->dropping)
+        glia_dropout_backward(dr, df, s->mask, n, c->cfg.dropout);
+    else
         memcpy(df, dr, sizeof(float) * n);
-    }
     if (pre) {
         f_backward(c, pp, kind, s, s->aux, df, du, dmem);
         glia_layernorm_backward(x, s->mean, s->rstd, norm[0].value, du, N, E, dx, norm[0].grad, norm[1].grad);
@@ -976,9 +934,9 @@ glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, cons
     for (int l = 0; l < c->cfg.num_layers; l++) {
         const glia_param *pp = block_of(dec, l, 1);
         for (int b = 0; b < batch; b++)
-            linear_forward(memory + (size_t)b * (size_t)mem_steps * (size_t)E, c->mem_len[b], E,
-                           pp[0].value + EE, pp[1].value + E, 2 * E,
-                           c->ckv[l] + (size_t)b * (size_t)c->max_mem * 2 * (size_t)E, 2 * E);
+            glia_linear_forward(memory + (size_t)b * (size_t)mem_steps * (size_t)E, c->mem_len[b], E,
+                                pp[0].value + EE, pp[1].value + E, 2 * E,
+                                c->ckv[l] + (size_t)b * (size_t)c->max_mem * 2 * (size_t)E, 2 * E);
     }
     c->started = 1;
     return GLIA_OK;
@@ -1049,7 +1007,7 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
         /* causal self-attention over positions 0..pos */
         const glia_param *pp = block_of(dec, l, 0);
         const float *u = step_input(c, norm_of(dec, l, 0));
-        linear_forward(u, B, E, pp[0].value, pp[1].value, 3 * E, c->qkv, 3 * E);
+        glia_linear_forward(u, B, E, pp[0].value, pp[1].value, 3 * E, c->qkv, 3 * E);
         for (int b = 0; b < B; b++) {
             const size_t row = ((size_t)b * (size_t)T + (size_t)pos) * (size_t)E;
             memcpy(c->k[l] + row, c->qkv + (size_t)b * 3 * E + E, sizeof(float) * (size_t)E);
@@ -1058,28 +1016,28 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
             attend_one(c, c->qkv + (size_t)b * 3 * E, c->k[l] + seq, c->v[l] + seq, E, pos + 1,
                        c->att + (size_t)b * (size_t)E);
         }
-        linear_forward(c->att, B, E, pp[2].value, pp[3].value, E, c->f, E);
+        glia_linear_forward(c->att, B, E, pp[2].value, pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 0));
 
         /* cross-attention over the memory's valid positions */
         pp = block_of(dec, l, 1);
         u = step_input(c, norm_of(dec, l, 1));
-        linear_forward(u, B, E, pp[0].value, pp[1].value, E, c->qkv, E);
+        glia_linear_forward(u, B, E, pp[0].value, pp[1].value, E, c->qkv, E);
         for (int b = 0; b < B; b++) {
             const float *kv = c->ckv[l] + (size_t)b * (size_t)c->max_mem * 2 * (size_t)E;
             attend_one(c, c->qkv + (size_t)b * (size_t)E, kv, kv + E, 2 * E, c->mem_len[b],
                        c->att + (size_t)b * E);
         }
-        linear_forward(c->att, B, E, pp[2].value, pp[3].value, E, c->f, E);
+        glia_linear_forward(c->att, B, E, pp[2].value, pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 1));
 
         /* feed-forward */
         pp = block_of(dec, l, 2);
         u = step_input(c, norm_of(dec, l, 2));
-        linear_forward(u, B, E, pp[0].value, pp[1].value, F, c->hid, F);
+        glia_linear_forward(u, B, E, pp[0].value, pp[1].value, F, c->hid, F);
         for (size_t i = 0; i < (size_t)B * (size_t)F; i++)
             c->hid[i] = c->hid[i] > 0.0f ? c->hid[i] : 0.0f;
-        linear_forward(c->hid, B, F, pp[2].value, pp[3].value, E, c->f, E);
+        glia_linear_forward(c->hid, B, F, pp[2].value, pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 2));
     }
     (void)EE;

@@ -1,10 +1,10 @@
 /*
  * bpe.c - see bpe.h.
  *
- * Design: every table is a string table (strtab): the strings back to back in one arena, each
- * NUL-terminated, with an open-addressing hash (FNV-1a, linear probing, at most half full) of
- * their indices, so an index is an id and the hash is only a second view of the list. Strings
- * are reached by offset, never by pointer, because the arena moves as it grows.
+ * Design: every table is a glia_htable (core/base/htable.h) - token texts, pieces, code points
+ * (their 4 bytes), merges and symbol pairs (their two ids' 8 bytes) - so an id is the order of
+ * insertion and each table's values are arrays indexed by it; nothing depends on hash order.
+ * Strings are reached by id, never by pointer, because a table's arena moves as it grows.
  *
  * Learning: the distinct pieces of the texts (with a 0xFF byte in front of a word's first
  * piece, a byte UTF-8 never holds) and their counts; the alphabet; each piece as a run of
@@ -23,9 +23,8 @@
 
 #include "core/base/afile.h"
 
-#include "core/base/hash.h"
-
-#include "core/text/tokenize.h"
+#include "core/base/htable.h"
+#include "core/base/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,27 +47,6 @@ enum { PIECE_SYMS = 1 + 4 * GLIA_BPE_MAX_PIECE };
 static const char *const specials[GLIA_BPE_N_SPECIAL] = {"<pad>", "<unk>", "<s>", "</s>"};
 
 /* ---- code points ------------------------------------------------------------------------------ */
-
-/* The code point at s[i] of validated UTF-8; returns its length in bytes. */
-static size_t utf8_decode(const unsigned char *s, size_t i, uint32_t *cp)
-{
-    unsigned char b = s[i];
-    if (b < 0x80) {
-        *cp = b;
-        return 1;
-    }
-    if (b < 0xE0) {
-        *cp = (uint32_t)(b & 0x1F) << 6 | (s[i + 1] & 0x3F);
-        return 2;
-    }
-    if (b < 0xF0) {
-        *cp = (uint32_t)(b & 0x0F) << 12 | (uint32_t)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
-        return 3;
-    }
-    *cp = (uint32_t)(b & 0x07) << 18 | (uint32_t)(s[i + 1] & 0x3F) << 12 | (uint32_t)(s[i + 2] & 0x3F) << 6 |
-          (s[i + 3] & 0x3F);
-    return 4;
-}
 
 static bool is_sep(uint32_t c)
 {
@@ -128,13 +106,13 @@ static bool piece_next(piece_iter *it, size_t *start, size_t *end, bool *marker)
     *marker = it->word_start;
     it->word_start = false;
     uint32_t c;
-    size_t n = utf8_decode(it->s, it->i, &c);
+    size_t n = glia_utf8_decode(it->s, it->i, &c);
     if (is_punct(c)) {
         it->i += n;
     } else {
         size_t count = 0;
         while (it->i < it->len && count < GLIA_BPE_MAX_PIECE) {
-            n = utf8_decode(it->s, it->i, &c);
+            n = glia_utf8_decode(it->s, it->i, &c);
             if (is_sep(c) || is_punct(c))
                 break;
             it->i += n;
@@ -145,237 +123,89 @@ static bool piece_next(piece_iter *it, size_t *start, size_t *end, bool *marker)
     return true;
 }
 
-/* ---- string tables ---------------------------------------------------------------------------- */
+/* ---- code point -> value ---------------------------------------------------------------------- */
 
 typedef struct {
-    char *arena; /* the strings back to back, each NUL-terminated */
-    size_t arena_len, arena_cap;
-    size_t *off, *len; /* of string k */
-    size_t n, cap;
-    int32_t *slots; /* indices, -1 = empty; mask + 1 slots */
-    size_t mask;
-} strtab;
-
-static void strtab_free(strtab *t)
-{
-    free(t->arena);
-    free(t->off);
-    free(t->len);
-    free(t->slots);
-    memset(t, 0, sizeof *t);
-}
-
-static const char *strtab_str(const strtab *t, int32_t id)
-{
-    return t->arena + t->off[id];
-}
-
-static int32_t strtab_find_slot(const strtab *t, const char *s, size_t len, size_t *slot)
-{
-    size_t i = glia_fnv1a32(s, len) & t->mask;
-    for (;; i = (i + 1) & t->mask) {
-        int32_t id = t->slots[i];
-        if (id < 0 || (t->len[id] == len && memcmp(t->arena + t->off[id], s, len) == 0)) {
-            *slot = i;
-            return id;
-        }
-    }
-}
-
-static int32_t strtab_find(const strtab *t, const char *s, size_t len)
-{
-    size_t slot;
-    return t->slots ? strtab_find_slot(t, s, len, &slot) : -1;
-}
-
-static bool strtab_rehash(strtab *t, size_t size)
-{
-    int32_t *slots = malloc(size * sizeof *slots);
-    if (!slots)
-        return false;
-    memset(slots, 0xff, size * sizeof *slots);
-    for (size_t k = 0; k < t->n; k++) {
-        size_t i = glia_fnv1a32(t->arena + t->off[k], t->len[k]) & (size - 1);
-        while (slots[i] >= 0)
-            i = (i + 1) & (size - 1);
-        slots[i] = (int32_t)k;
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->mask = size - 1;
-    return true;
-}
-
-/* The id of s[0..len), added when it is new (*added says which). */
-static glia_status strtab_add(strtab *t, const char *s, size_t len, int32_t *id, bool *added, glia_err *err)
-{
-    if (!t->slots || 2 * (t->n + 1) > t->mask + 1) {
-        size_t size = t->slots ? 2 * (t->mask + 1) : 64;
-        if (!strtab_rehash(t, size))
-            return glia_err_set(err, GLIA_ENOMEM, "out of memory for a table of %zu strings", t->n + 1);
-    }
-    size_t slot;
-    int32_t found = strtab_find_slot(t, s, len, &slot);
-    if (found >= 0) {
-        *id = found;
-        if (added)
-            *added = false;
-        return GLIA_OK;
-    }
-    if (t->n >= (size_t)INT32_MAX)
-        return glia_err_set(err, GLIA_EUNSUPPORTED, "more than %d strings do not fit 32-bit ids", INT32_MAX);
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 256;
-        size_t *off = realloc(t->off, cap * sizeof *off);
-        if (off)
-            t->off = off;
-        size_t *lens = off ? realloc(t->len, cap * sizeof *lens) : NULL;
-        if (!lens)
-            return glia_err_set(err, GLIA_ENOMEM, "out of memory for a table of %zu strings", cap);
-        t->len = lens;
-        t->cap = cap;
-    }
-    if (t->arena_cap - t->arena_len < len + 1) {
-        size_t cap = t->arena_cap ? t->arena_cap : 4096;
-        while (cap - t->arena_len < len + 1)
-            cap *= 2;
-        char *arena = realloc(t->arena, cap);
-        if (!arena)
-            return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu bytes of strings", cap);
-        t->arena = arena;
-        t->arena_cap = cap;
-    }
-    memcpy(t->arena + t->arena_len, s, len);
-    t->arena[t->arena_len + len] = '\0';
-    t->off[t->n] = t->arena_len;
-    t->len[t->n] = len;
-    t->arena_len += len + 1;
-    t->slots[slot] = (int32_t)t->n;
-    *id = (int32_t)t->n++;
-    if (added)
-        *added = true;
-    return GLIA_OK;
-}
-
-/* ---- code point -> alphabet id ---------------------------------------------------------------- */
-
-typedef struct {
-    uint32_t *keys; /* UINT32_MAX = empty */
-    int32_t *vals;
-    size_t mask, used;
+    glia_htable keys; /* code points, as their 4 bytes */
+    int32_t *vals;    /* by id */
+    size_t cap;
 } cpmap;
-
-static size_t cp_hash(uint32_t c)
-{
-    return (size_t)((c * 0x9E3779B1u) >> 7);
-}
 
 static void cpmap_free(cpmap *m)
 {
-    free(m->keys);
+    glia_htable_free(&m->keys);
     free(m->vals);
     memset(m, 0, sizeof *m);
 }
 
 static int32_t *cpmap_find(const cpmap *m, uint32_t c)
 {
-    if (!m->keys)
-        return NULL;
-    for (size_t i = cp_hash(c) & m->mask;; i = (i + 1) & m->mask) {
-        if (m->keys[i] == c)
-            return &m->vals[i];
-        if (m->keys[i] == UINT32_MAX)
-            return NULL;
-    }
+    int32_t id = glia_htable_find(&m->keys, &c, sizeof c);
+    return id >= 0 ? &m->vals[id] : NULL;
+}
+
+static uint32_t cpmap_key(const cpmap *m, int32_t id)
+{
+    uint32_t c;
+    memcpy(&c, glia_htable_key(&m->keys, id), sizeof c);
+    return c;
 }
 
 /* The value slot of c, added (as 0) when new. */
 static int32_t *cpmap_get(cpmap *m, uint32_t c, glia_err *err)
 {
-    if (!m->keys || 2 * (m->used + 1) > m->mask + 1) {
-        size_t size = m->keys ? 2 * (m->mask + 1) : 256;
-        uint32_t *keys = malloc(size * sizeof *keys);
-        int32_t *vals = calloc(size, sizeof *vals);
-        if (!keys || !vals) {
-            free(keys);
-            free(vals);
-            glia_err_set(err, GLIA_ENOMEM, "out of memory for a table of %zu characters", m->used + 1);
+    int32_t id;
+    bool added;
+    if (glia_htable_add(&m->keys, &c, sizeof c, &id, &added, err) != GLIA_OK)
+        return NULL;
+    if ((size_t)id >= m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 256;
+        int32_t *vals = realloc(m->vals, cap * sizeof *vals);
+        if (!vals) {
+            glia_err_set(err, GLIA_ENOMEM, "out of memory for a table of %zu characters", cap);
             return NULL;
         }
-        memset(keys, 0xff, size * sizeof *keys);
-        for (size_t i = 0; m->keys && i <= m->mask; i++) {
-            if (m->keys[i] == UINT32_MAX)
-                continue;
-            size_t j = cp_hash(m->keys[i]) & (size - 1);
-            while (keys[j] != UINT32_MAX)
-                j = (j + 1) & (size - 1);
-            keys[j] = m->keys[i];
-            vals[j] = m->vals[i];
-        }
-        free(m->keys);
-        free(m->vals);
-        m->keys = keys;
         m->vals = vals;
-        m->mask = size - 1;
+        m->cap = cap;
     }
-    size_t i = cp_hash(c) & m->mask;
-    for (; m->keys[i] != UINT32_MAX; i = (i + 1) & m->mask) {
-        if (m->keys[i] == c)
-            return &m->vals[i];
-    }
-    m->keys[i] = c;
-    m->vals[i] = 0;
-    m->used++;
-    return &m->vals[i];
+    if (added)
+        m->vals[id] = 0;
+    return &m->vals[id];
 }
 
 /* ---- the tokenizer ---------------------------------------------------------------------------- */
 
 struct glia_bpe {
-    strtab tok; /* id -> text, text -> id */
+    glia_htable tok; /* id -> text, text -> id */
     bool byte_fallback;
     int32_t first_learned; /* first id after the specials and bytes */
     int32_t marker;        /* id of "▁" */
     int32_t ascii[128];    /* alphabet id of each ASCII code point, -1 when none */
     cpmap alpha;           /* alphabet id of every other code point */
     size_t n_merges;
-    int32_t *m_left, *m_right, *m_result;
-    int32_t *m_slots; /* merge index by (left, right), -1 = empty; m_mask + 1 slots */
-    size_t m_mask;
+    int32_t *m_left, *m_right, *m_result; /* of merge k, room for m_cap */
+    size_t m_cap;
+    glia_htable m_index; /* merge k is key k: its (left, right) ids */
 };
 
 void glia_bpe_free(glia_bpe *b)
 {
     if (!b)
         return;
-    strtab_free(&b->tok);
+    glia_htable_free(&b->tok);
     cpmap_free(&b->alpha);
     free(b->m_left);
     free(b->m_right);
     free(b->m_result);
-    free(b->m_slots);
+    glia_htable_free(&b->m_index);
     free(b);
 }
 
-static size_t pair_hash(int32_t a, int32_t b)
+/* Index of the merge (l, r), -1 when there is none. */
+static int32_t merge_find(const glia_bpe *b, int32_t l, int32_t r)
 {
-    uint64_t k = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-    k *= 0x9E3779B97F4A7C15ull;
-    return (size_t)(k >> 29);
-}
-
-/* Index of the merge (a, b), -1 when there is none; *slot gets where it is or would go. */
-static int32_t merge_find(const glia_bpe *b, int32_t l, int32_t r, size_t *slot)
-{
-    size_t i = pair_hash(l, r) & b->m_mask;
-    for (;; i = (i + 1) & b->m_mask) {
-        int32_t k = b->m_slots[i];
-        if (k < 0 || (b->m_left[k] == l && b->m_right[k] == r)) {
-            if (slot)
-                *slot = i;
-            return k;
-        }
-    }
+    const int32_t key[2] = {l, r};
+    return glia_htable_find(&b->m_index, key, sizeof key);
 }
 
 /* An empty tokenizer with its specials (and bytes), room for cap_merges merges. */
@@ -388,32 +218,27 @@ static glia_status bpe_alloc(bool byte_fallback, size_t cap_merges, glia_bpe **o
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for a tokenizer");
     b->byte_fallback = byte_fallback;
     b->marker = -1;
-    size_t slots = 16;
-    while (slots < 2 * cap_merges)
-        slots *= 2;
-    b->m_left = malloc((cap_merges ? cap_merges : 1) * sizeof *b->m_left);
-    b->m_right = malloc((cap_merges ? cap_merges : 1) * sizeof *b->m_right);
-    b->m_result = malloc((cap_merges ? cap_merges : 1) * sizeof *b->m_result);
-    b->m_slots = malloc(slots * sizeof *b->m_slots);
-    if (!b->m_left || !b->m_right || !b->m_result || !b->m_slots) {
+    b->m_cap = cap_merges ? cap_merges : 1;
+    b->m_left = malloc(b->m_cap * sizeof *b->m_left);
+    b->m_right = malloc(b->m_cap * sizeof *b->m_right);
+    b->m_result = malloc(b->m_cap * sizeof *b->m_result);
+    if (!b->m_left || !b->m_right || !b->m_result) {
         glia_bpe_free(b);
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu merges", cap_merges);
     }
-    memset(b->m_slots, 0xff, slots * sizeof *b->m_slots);
-    b->m_mask = slots - 1;
     for (int i = 0; i < 128; i++)
         b->ascii[i] = -1;
     for (int i = 0; i < GLIA_BPE_N_SPECIAL; i++) {
-        if ((rc = strtab_add(&b->tok, specials[i], strlen(specials[i]), &id, NULL, err)) != GLIA_OK)
+        if ((rc = glia_htable_add(&b->tok, specials[i], strlen(specials[i]), &id, NULL, err)) != GLIA_OK)
             goto fail;
     }
     for (int i = 0; byte_fallback && i < 256; i++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", i);
-        if ((rc = strtab_add(&b->tok, name, strlen(name), &id, NULL, err)) != GLIA_OK)
+        if ((rc = glia_htable_add(&b->tok, name, strlen(name), &id, NULL, err)) != GLIA_OK)
             goto fail;
     }
-    b->first_learned = (int32_t)b->tok.n;
+    b->first_learned = (int32_t)glia_htable_size(&b->tok);
     *out = b;
     return GLIA_OK;
 fail:
@@ -435,16 +260,35 @@ static glia_status bpe_alphabet_add(glia_bpe *b, uint32_t c, int32_t id, glia_er
     return GLIA_OK;
 }
 
-/* Appends merge (l, r) -> result; the caller sized the arrays and checked it is new. */
-static void bpe_merge_add(glia_bpe *b, int32_t l, int32_t r, int32_t result)
+/* Appends merge (l, r) -> result; the caller checked it is new. */
+static glia_status bpe_merge_add(glia_bpe *b, int32_t l, int32_t r, int32_t result, glia_err *err)
 {
-    size_t slot;
-    int32_t k = merge_find(b, l, r, &slot);
-    GLIA_ASSERT(k < 0);
-    b->m_left[b->n_merges] = l;
-    b->m_right[b->n_merges] = r;
-    b->m_result[b->n_merges] = result;
-    b->m_slots[slot] = (int32_t)b->n_merges++;
+    if (b->n_merges == b->m_cap) {
+        size_t grown = 2 * b->m_cap;
+        int32_t *left = realloc(b->m_left, grown * sizeof *left);
+        if (left)
+            b->m_left = left;
+        int32_t *right = left ? realloc(b->m_right, grown * sizeof *right) : NULL;
+        if (right)
+            b->m_right = right;
+        int32_t *res = right ? realloc(b->m_result, grown * sizeof *res) : NULL;
+        if (!res)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu merges", grown);
+        b->m_result = res;
+        b->m_cap = grown;
+    }
+    const int32_t key[2] = {l, r};
+    int32_t k;
+    bool added;
+    glia_status rc = glia_htable_add(&b->m_index, key, sizeof key, &k, &added, err);
+    if (rc != GLIA_OK)
+        return rc;
+    GLIA_ASSERT(added && (size_t)k == b->n_merges);
+    b->m_left[k] = l;
+    b->m_right[k] = r;
+    b->m_result[k] = result;
+    b->n_merges++;
+    return GLIA_OK;
 }
 
 static int32_t alpha_id(const glia_bpe *b, uint32_t c)
@@ -459,7 +303,7 @@ static int32_t alpha_id(const glia_bpe *b, uint32_t c)
 
 size_t glia_bpe_size(const glia_bpe *b)
 {
-    return b->tok.n;
+    return glia_htable_size(&b->tok);
 }
 
 bool glia_bpe_byte_fallback(const glia_bpe *b)
@@ -469,12 +313,12 @@ bool glia_bpe_byte_fallback(const glia_bpe *b)
 
 const char *glia_bpe_token(const glia_bpe *b, int32_t id)
 {
-    return id >= 0 && (size_t)id < b->tok.n ? strtab_str(&b->tok, id) : NULL;
+    return id >= 0 && (size_t)id < glia_htable_size(&b->tok) ? glia_htable_key(&b->tok, id) : NULL;
 }
 
 int32_t glia_bpe_id(const glia_bpe *b, const char *token)
 {
-    return strtab_find(&b->tok, token, strlen(token));
+    return glia_htable_find(&b->tok, token, strlen(token));
 }
 
 size_t glia_bpe_n_merges(const glia_bpe *b)
@@ -517,11 +361,10 @@ typedef struct {
 } heap_entry;
 
 typedef struct {
-    strtab *tok; /* token texts, for the tie rule */
-    pair_entry *pairs;
+    const glia_htable *tok; /* token texts, for the tie rule */
+    pair_entry *pairs;      /* pair k is key k of index: its (a, b) ids */
     size_t n_pairs, cap_pairs;
-    int32_t *slots; /* pair index by (a, b); mask + 1 */
-    size_t mask;
+    glia_htable index;
     heap_entry *heap;
     size_t n_heap, cap_heap;
     int32_t *touched; /* pairs holding the new symbol, pushed once the merge is done */
@@ -533,51 +376,32 @@ static void stats_free(pair_stats *ps)
     for (size_t i = 0; i < ps->n_pairs; i++)
         free(ps->pairs[i].where);
     free(ps->pairs);
-    free(ps->slots);
+    glia_htable_free(&ps->index);
     free(ps->heap);
     free(ps->touched);
 }
 
 static int32_t stats_pair(pair_stats *ps, int32_t a, int32_t b, glia_err *err)
 {
-    if (!ps->slots || 2 * (ps->n_pairs + 1) > ps->mask + 1) {
-        size_t size = ps->slots ? 2 * (ps->mask + 1) : 1024;
-        int32_t *slots = malloc(size * sizeof *slots);
-        if (!slots) {
-            glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu symbol pairs", ps->n_pairs + 1);
-            return -1;
-        }
-        memset(slots, 0xff, size * sizeof *slots);
-        for (size_t k = 0; k < ps->n_pairs; k++) {
-            size_t i = pair_hash(ps->pairs[k].a, ps->pairs[k].b) & (size - 1);
-            while (slots[i] >= 0)
-                i = (i + 1) & (size - 1);
-            slots[i] = (int32_t)k;
-        }
-        free(ps->slots);
-        ps->slots = slots;
-        ps->mask = size - 1;
-    }
-    size_t i = pair_hash(a, b) & ps->mask;
-    for (; ps->slots[i] >= 0; i = (i + 1) & ps->mask) {
-        pair_entry *p = &ps->pairs[ps->slots[i]];
-        if (p->a == a && p->b == b)
-            return ps->slots[i];
-    }
+    const int32_t key[2] = {a, b};
+    int32_t k;
+    bool added;
+    if (glia_htable_add(&ps->index, key, sizeof key, &k, &added, err) != GLIA_OK)
+        return -1;
+    if (!added)
+        return k;
     if (ps->n_pairs == ps->cap_pairs) {
         size_t cap = ps->cap_pairs ? 2 * ps->cap_pairs : 1024;
         pair_entry *pairs = realloc(ps->pairs, cap * sizeof *pairs);
-        if (pairs)
-            ps->pairs = pairs;
-        if (!pairs || cap > (size_t)INT32_MAX) {
+        if (!pairs) {
             glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu symbol pairs", cap);
             return -1;
         }
         ps->pairs = pairs;
         ps->cap_pairs = cap;
     }
+    GLIA_ASSERT((size_t)k == ps->n_pairs);
     ps->pairs[ps->n_pairs] = (pair_entry){.a = a, .b = b};
-    ps->slots[i] = (int32_t)ps->n_pairs;
     return (int32_t)ps->n_pairs++;
 }
 
@@ -604,9 +428,9 @@ static bool heap_before(const pair_stats *ps, heap_entry x, heap_entry y)
     if (x.count != y.count)
         return x.count > y.count;
     const pair_entry *p = &ps->pairs[x.pair], *q = &ps->pairs[y.pair];
-    int c = strcmp(strtab_str(ps->tok, p->a), strtab_str(ps->tok, q->a));
+    int c = strcmp(glia_htable_key(ps->tok, p->a), glia_htable_key(ps->tok, q->a));
     if (c == 0)
-        c = strcmp(strtab_str(ps->tok, p->b), strtab_str(ps->tok, q->b));
+        c = strcmp(glia_htable_key(ps->tok, p->b), glia_htable_key(ps->tok, q->b));
     return c < 0;
 }
 
@@ -722,46 +546,20 @@ static bool piece_merge(piece_set *pc, uint32_t w, int32_t a, int32_t b, int32_t
 }
 
 /* Records the merge (a, b) and returns its result's id in *id: a new token, or the one that
- * already has the joined text. *cap is the capacity of b's merge arrays. */
-static glia_status learn_merge(glia_bpe *b, int32_t a, int32_t bb, size_t *cap, int32_t *id, glia_err *err)
+ * already has the joined text. */
+static glia_status learn_merge(glia_bpe *b, int32_t a, int32_t bb, int32_t *id, glia_err *err)
 {
-    size_t la = b->tok.len[a], lb = b->tok.len[bb];
+    size_t la = glia_htable_key_len(&b->tok, a), lb = glia_htable_key_len(&b->tok, bb);
     char *joined = malloc(la + lb);
     if (!joined)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for a merged token");
-    memcpy(joined, strtab_str(&b->tok, a), la);
-    memcpy(joined + la, strtab_str(&b->tok, bb), lb);
-    glia_status rc = strtab_add(&b->tok, joined, la + lb, id, NULL, err);
+    memcpy(joined, glia_htable_key(&b->tok, a), la);
+    memcpy(joined + la, glia_htable_key(&b->tok, bb), lb);
+    glia_status rc = glia_htable_add(&b->tok, joined, la + lb, id, NULL, err);
     free(joined);
     if (rc != GLIA_OK)
         return rc;
-    if (b->n_merges == *cap) {
-        /* grow the merge arrays and rebuild their table (4 slots per merge) */
-        size_t grown = 2 * *cap;
-        int32_t *l = realloc(b->m_left, grown * sizeof *l);
-        if (l)
-            b->m_left = l;
-        int32_t *r = l ? realloc(b->m_right, grown * sizeof *r) : NULL;
-        if (r)
-            b->m_right = r;
-        int32_t *res = r ? realloc(b->m_result, grown * sizeof *res) : NULL;
-        if (res)
-            b->m_result = res;
-        int32_t *slots = res ? malloc(4 * grown * sizeof *slots) : NULL;
-        if (!slots)
-            return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu merges", grown);
-        free(b->m_slots);
-        b->m_slots = slots;
-        b->m_mask = 4 * grown - 1;
-        memset(slots, 0xff, 4 * grown * sizeof *slots);
-        size_t nm = b->n_merges;
-        b->n_merges = 0;
-        for (size_t k = 0; k < nm; k++)
-            bpe_merge_add(b, b->m_left[k], b->m_right[k], b->m_result[k]);
-        *cap = grown;
-    }
-    bpe_merge_add(b, a, bb, *id);
-    return GLIA_OK;
+    return bpe_merge_add(b, a, bb, *id, err);
 }
 
 static int cmp_u32(const void *x, const void *y)
@@ -773,7 +571,7 @@ static int cmp_u32(const void *x, const void *y)
 glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t n, const glia_bpe_opts *opts,
                            glia_bpe **out, glia_err *err)
 {
-    strtab keys = {0}; /* distinct pieces: 0xFF for the marker, then the UTF-8 */
+    glia_htable keys = {0}; /* distinct pieces: 0xFF for the marker, then the UTF-8 */
     int64_t *key_count = NULL;
     size_t key_cap = 0;
     cpmap chars = {0};
@@ -797,7 +595,7 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
     for (size_t t = 0; t < n; t++) {
         size_t len = lens ? lens[t] : strlen(texts[t]), bad, start, end;
         bool marker;
-        if (!glia_tok_utf8_valid(texts[t], len, &bad)) {
+        if (!glia_utf8_valid(texts[t], len, &bad)) {
             rc = glia_err_set(err, GLIA_EFORMAT, "text %zu: invalid UTF-8 at byte %zu", t, bad);
             goto done;
         }
@@ -810,7 +608,7 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
                 scratch[k++] = (char)0xFF;
             memcpy(scratch + k, texts[t] + start, end - start);
             k += end - start;
-            if ((rc = strtab_add(&keys, scratch, k, &id, NULL, err)) != GLIA_OK)
+            if ((rc = glia_htable_add(&keys, scratch, k, &id, NULL, err)) != GLIA_OK)
                 goto done;
             if ((size_t)id >= key_cap) {
                 size_t cap = key_cap ? 2 * key_cap : 4096;
@@ -829,13 +627,13 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
 
     /* 2. the alphabet: code points seen min_char_count times, the marker always */
     size_t total_syms = 0;
-    for (size_t k = 0; k < keys.n; k++) {
-        const unsigned char *s = (const unsigned char *)strtab_str(&keys, (int32_t)k);
-        size_t i = s[0] == 0xFF, len = keys.len[k];
+    for (size_t k = 0; k < glia_htable_size(&keys); k++) {
+        const unsigned char *s = (const unsigned char *)glia_htable_key(&keys, (int32_t)k);
+        size_t i = s[0] == 0xFF, len = glia_htable_key_len(&keys, (int32_t)k);
         total_syms += i;
         while (i < len) {
             uint32_t c;
-            i += utf8_decode(s, i, &c);
+            i += glia_utf8_decode(s, i, &c);
             int32_t *v = cpmap_get(&chars, c, err);
             if (!v) {
                 rc = GLIA_ENOMEM;
@@ -847,14 +645,14 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
             total_syms += 4;
         }
     }
-    alphabet = malloc((chars.used + 1) * sizeof *alphabet);
+    alphabet = malloc((glia_htable_size(&chars.keys) + 1) * sizeof *alphabet);
     if (!alphabet) {
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the alphabet");
         goto done;
     }
-    for (size_t i = 0; chars.keys && i <= chars.mask; i++) {
-        uint32_t c = chars.keys[i];
-        if (c != UINT32_MAX && !is_forced(c) && (size_t)chars.vals[i] >= opts->min_char_count)
+    for (size_t k = 0; k < glia_htable_size(&chars.keys); k++) {
+        uint32_t c = cpmap_key(&chars, (int32_t)k);
+        if (!is_forced(c) && (size_t)chars.vals[k] >= opts->min_char_count)
             alphabet[n_alpha++] = c;
     }
     alphabet[n_alpha++] = MARKER_CP;
@@ -870,30 +668,14 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
         goto done;
     }
     size_t max_merges = opts->max_merges;
-    size_t cap_merges = 64;
-    if ((rc = bpe_alloc(opts->byte_fallback, cap_merges, &b, err)) != GLIA_OK)
+    if ((rc = bpe_alloc(opts->byte_fallback, 64, &b, err)) != GLIA_OK)
         goto done;
     for (size_t i = 0; i < n_alpha; i++) {
         char u[4];
-        size_t k = 0;
         uint32_t c = alphabet[i];
-        if (c < 0x80) {
-            u[k++] = (char)c;
-        } else if (c < 0x800) {
-            u[k++] = (char)(0xC0 | c >> 6);
-            u[k++] = (char)(0x80 | (c & 0x3F));
-        } else if (c < 0x10000) {
-            u[k++] = (char)(0xE0 | c >> 12);
-            u[k++] = (char)(0x80 | (c >> 6 & 0x3F));
-            u[k++] = (char)(0x80 | (c & 0x3F));
-        } else {
-            u[k++] = (char)(0xF0 | c >> 18);
-            u[k++] = (char)(0x80 | (c >> 12 & 0x3F));
-            u[k++] = (char)(0x80 | (c >> 6 & 0x3F));
-            u[k++] = (char)(0x80 | (c & 0x3F));
-        }
+        size_t k = glia_utf8_encode(c, u);
         int32_t id;
-        if ((rc = strtab_add(&b->tok, u, k, &id, NULL, err)) != GLIA_OK ||
+        if ((rc = glia_htable_add(&b->tok, u, k, &id, NULL, err)) != GLIA_OK ||
             (rc = bpe_alphabet_add(b, c, id, err)) != GLIA_OK)
             goto done;
         if (c == MARKER_CP)
@@ -902,7 +684,7 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
     cpmap_free(&chars);
 
     /* 3. each piece as symbols */
-    pc.n = keys.n;
+    pc.n = glia_htable_size(&keys);
     pc.syms = malloc((total_syms ? total_syms : 1) * sizeof *pc.syms);
     pc.off = malloc((pc.n ? pc.n : 1) * sizeof *pc.off);
     pc.len = malloc((pc.n ? pc.n : 1) * sizeof *pc.len);
@@ -914,9 +696,9 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
         goto done;
     }
     size_t at = 0;
-    for (size_t k = 0; k < keys.n; k++) {
-        const unsigned char *s = (const unsigned char *)strtab_str(&keys, (int32_t)k);
-        size_t i = 0, len = keys.len[k];
+    for (size_t k = 0; k < pc.n; k++) {
+        const unsigned char *s = (const unsigned char *)glia_htable_key(&keys, (int32_t)k);
+        size_t i = 0, len = glia_htable_key_len(&keys, (int32_t)k);
         pc.off[k] = at;
         if (s[0] == 0xFF) {
             pc.syms[at++] = b->marker;
@@ -924,12 +706,12 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
         }
         while (i < len) {
             uint32_t c;
-            i += utf8_decode(s, i, &c);
+            i += glia_utf8_decode(s, i, &c);
             pc.syms[at++] = alpha_id(b, c); /* -1: out of the alphabet, a barrier */
         }
         pc.len[k] = (uint32_t)(at - pc.off[k]);
     }
-    strtab_free(&keys);
+    glia_htable_free(&keys);
 
     /* 4. pair counts, then merges */
     st.tok = &b->tok;
@@ -944,7 +726,7 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
         }
     }
     while (max_merges == 0 || b->n_merges < max_merges) {
-        if (opts->vocab_size > 0 && b->tok.n >= opts->vocab_size)
+        if (opts->vocab_size > 0 && glia_htable_size(&b->tok) >= opts->vocab_size)
             break;
         int32_t best = -1;
         while (st.n_heap > 0) {
@@ -963,12 +745,12 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
         if (best < 0 || st.pairs[best].count < (int64_t)opts->min_pair_count || st.pairs[best].count <= 0)
             break;
         int32_t a = st.pairs[best].a, bb = st.pairs[best].b, id;
-        int32_t again = merge_find(b, a, bb, NULL);
+        int32_t again = merge_find(b, a, bb);
         if (again >= 0) {
             /* a merge that reused an existing token made (a, b) adjacent again after (a, b) was
              * merged: apply the old merge there too (encoding would), record nothing new */
             id = b->m_result[again];
-        } else if ((rc = learn_merge(b, a, bb, &cap_merges, &id, err)) != GLIA_OK) {
+        } else if ((rc = learn_merge(b, a, bb, &id, err)) != GLIA_OK) {
             goto done;
         }
 
@@ -1006,7 +788,7 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
 
 done:
     free(scratch);
-    strtab_free(&keys);
+    glia_htable_free(&keys);
     free(key_count);
     cpmap_free(&chars);
     free(alphabet);
@@ -1051,7 +833,7 @@ glia_status glia_bpe_encode(const glia_bpe *b, const char *text, size_t len, int
     int32_t sym[PIECE_SYMS];
     GLIA_ASSERT(b != NULL && out != NULL && (text != NULL || len == 0));
     out->n = 0;
-    if (!glia_tok_utf8_valid(text, len, &bad))
+    if (!glia_utf8_valid(text, len, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu", bad);
     if (!ids_reserve(out, 2))
         return glia_err_set(err, GLIA_ENOMEM, "out of memory encoding %zu bytes", len);
@@ -1065,7 +847,7 @@ glia_status glia_bpe_encode(const glia_bpe *b, const char *text, size_t len, int
             sym[n++] = b->marker;
         for (size_t i = start; i < end;) {
             uint32_t c;
-            size_t k = utf8_decode(it.s, i, &c);
+            size_t k = glia_utf8_decode(it.s, i, &c);
             int32_t id = alpha_id(b, c);
             if (id >= 0)
                 sym[n++] = id;
@@ -1082,7 +864,7 @@ glia_status glia_bpe_encode(const glia_bpe *b, const char *text, size_t len, int
             for (size_t i = 0; i + 1 < n; i++) {
                 if (sym[i] < b->first_learned || sym[i + 1] < b->first_learned)
                     continue;
-                int32_t k = merge_find(b, sym[i], sym[i + 1], NULL);
+                int32_t k = merge_find(b, sym[i], sym[i + 1]);
                 if (k >= 0 && k < best) {
                     best = k;
                     at = i;
@@ -1136,7 +918,7 @@ static bool flush_bytes(buf *o, buf *pending)
 {
     size_t i = 0, bad;
     while (i < pending->len) {
-        if (glia_tok_utf8_valid(pending->s + i, pending->len - i, &bad))
+        if (glia_utf8_valid(pending->s + i, pending->len - i, &bad))
             bad = pending->len - i;
         if (!buf_add(o, pending->s + i, bad))
             return false;
@@ -1160,12 +942,12 @@ glia_status glia_bpe_decode(const glia_bpe *b, const int32_t *ids, size_t n, cha
     GLIA_ASSERT(b != NULL && (ids != NULL || n == 0));
     for (size_t i = 0; i < n && ok; i++) {
         int32_t id = ids[i];
-        if (id < 0 || (size_t)id >= b->tok.n) {
+        if (id < 0 || (size_t)id >= glia_htable_size(&b->tok)) {
             free(o.s);
             free(pending.s);
             return glia_err_set(err, GLIA_EINVAL,
                                 "token id %d at position %zu is outside the vocabulary [0, %zu)", id, i,
-                                b->tok.n);
+                                glia_htable_size(&b->tok));
         }
         if (b->byte_fallback && id >= GLIA_BPE_BYTE0 && id < GLIA_BPE_BYTE0 + 256) {
             unsigned char byte = (unsigned char)(id - GLIA_BPE_BYTE0);
@@ -1176,8 +958,8 @@ glia_status glia_bpe_decode(const glia_bpe *b, const int32_t *ids, size_t n, cha
         if (id == GLIA_BPE_UNK) {
             ok = ok && buf_add(&o, REPLACEMENT, 3);
         } else if (id >= b->first_learned) {
-            const char *t = strtab_str(&b->tok, id);
-            size_t tl = b->tok.len[id];
+            const char *t = glia_htable_key(&b->tok, id);
+            size_t tl = glia_htable_key_len(&b->tok, id);
             if (tl >= MARKER_LEN && memcmp(t, GLIA_BPE_MARKER, MARKER_LEN) == 0) {
                 if (o.len > 0)
                     ok = ok && buf_add(&o, " ", 1);
@@ -1203,7 +985,7 @@ glia_status glia_bpe_normalize(const char *text, size_t len, char **out, size_t 
 {
     size_t bad, o = 0;
     *out = NULL;
-    if (!glia_tok_utf8_valid(text, len, &bad))
+    if (!glia_utf8_valid(text, len, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu", bad);
     char *s = malloc(len + 1);
     if (!s)
@@ -1274,12 +1056,12 @@ static bool parse_count(const char *s, size_t n, const char *name, size_t max, s
 static glia_status check_token(const char *t, size_t n, size_t *n_cps, glia_err *err)
 {
     size_t bad;
-    if (!glia_tok_utf8_valid(t, n, &bad))
+    if (!glia_utf8_valid(t, n, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu of the token", bad);
     *n_cps = 0;
     for (size_t i = 0; i < n;) {
         uint32_t c;
-        size_t k = utf8_decode((const unsigned char *)t, i, &c);
+        size_t k = glia_utf8_decode((const unsigned char *)t, i, &c);
         if (is_sep(c))
             return glia_err_set(err, GLIA_EFORMAT, "white space (byte 0x%02X) in token '%.*s'", c,
                                 (int)(n < QUOTE_MAX ? n : QUOTE_MAX), t);
@@ -1376,7 +1158,7 @@ glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
         bool added;
         NEXT("a token");
         if (id < fixed) {
-            const char *want = strtab_str(&b->tok, (int32_t)id);
+            const char *want = glia_htable_key(&b->tok, (int32_t)id);
             if (strlen(want) != n || memcmp(s, want, n) != 0)
                 FAIL("%s:%zu: must be %s (id %zu), not '%.*s'", path, lr.line, want, id,
                      (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
@@ -1386,14 +1168,14 @@ glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
             glia_err_prefix(err, "%s:%zu", path, lr.line);
             goto fail;
         }
-        if ((rc = strtab_add(&b->tok, s, n, &got, &added, err)) != GLIA_OK)
+        if ((rc = glia_htable_add(&b->tok, s, n, &got, &added, err)) != GLIA_OK)
             goto fail;
         if (!added)
             FAIL("%s:%zu: '%.*s' repeats line %d", path, lr.line, (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s,
                  got + N_HEADER_LINES + 1);
         if (n_cps == 1) {
             uint32_t c;
-            utf8_decode((const unsigned char *)s, 0, &c);
+            glia_utf8_decode((const unsigned char *)s, 0, &c);
             if (first_merged)
                 FAIL("%s:%zu: single character '%.*s' after the merged tokens (the alphabet comes first)",
                      path, lr.line, (int)n, s);
@@ -1423,7 +1205,7 @@ glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
             FAIL("%s:%zu: a merge must be two tokens separated by one space, not '%.*s'", path, lr.line,
                  (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
         size_t nl = (size_t)(sp - s), nr = n - nl - 1;
-        int32_t part[2] = {strtab_find(&b->tok, s, nl), strtab_find(&b->tok, sp + 1, nr)};
+        int32_t part[2] = {glia_htable_find(&b->tok, s, nl), glia_htable_find(&b->tok, sp + 1, nr)};
         const char *ptext[2] = {s, sp + 1};
         size_t plen[2] = {nl, nr};
         for (int j = 0; j < 2; j++) {
@@ -1432,9 +1214,9 @@ glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
                      (int)(plen[j] < QUOTE_MAX ? plen[j] : QUOTE_MAX), ptext[j],
                      part[j] >= 0 && part[j] < b->first_learned ? "a learned" : "a");
         }
-        if (b->m_slots && merge_find(b, part[0], part[1], NULL) >= 0)
+        if (merge_find(b, part[0], part[1]) >= 0)
             FAIL("%s:%zu: merge '%.*s' repeats line %d", path, lr.line, (int)(n < QUOTE_MAX ? n : QUOTE_MAX),
-                 s, merge_find(b, part[0], part[1], NULL) + N_HEADER_LINES + (int)n_vocab + 1);
+                 s, merge_find(b, part[0], part[1]) + N_HEADER_LINES + (int)n_vocab + 1);
         /* the result: the two texts joined (sp is the only space, so the pair is contiguous but
          * for it) */
         char *joined = malloc(n);
@@ -1444,7 +1226,7 @@ glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
         }
         memcpy(joined, s, nl);
         memcpy(joined + nl, sp + 1, nr);
-        int32_t result = strtab_find(&b->tok, joined, nl + nr);
+        int32_t result = glia_htable_find(&b->tok, joined, nl + nr);
         free(joined);
         if (result < 0)
             FAIL("%s:%zu: the result '%.*s%.*s' of the merge is not in the vocabulary", path, lr.line,
@@ -1453,14 +1235,15 @@ glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
             FAIL("%s:%zu: the merge makes '%.*s%.*s' (line %d) before '%s' (line %zu): merged tokens must be "
                  "listed in the order their first merge makes them",
                  path, lr.line, (int)nl, s, (int)nr, sp + 1, result + N_HEADER_LINES + 1,
-                 strtab_str(&b->tok, (int32_t)next_new), next_new + N_HEADER_LINES + 1);
+                 glia_htable_key(&b->tok, (int32_t)next_new), next_new + N_HEADER_LINES + 1);
         if ((size_t)result == next_new)
             next_new++;
-        bpe_merge_add(b, part[0], part[1], result);
+        if ((rc = bpe_merge_add(b, part[0], part[1], result, err)) != GLIA_OK)
+            goto fail;
     }
     if (next_new < n_vocab)
         FAIL("%s:%zu: no merge makes '%s'", path, next_new + N_HEADER_LINES + 1,
-             strtab_str(&b->tok, (int32_t)next_new));
+             glia_htable_key(&b->tok, (int32_t)next_new));
     if (next_line(&lr, &s, &n))
         FAIL("%s:%zu: unexpected line after the %zu merges the header announces", path, lr.line, n_merges);
 #undef NEXT
@@ -1484,12 +1267,13 @@ glia_status glia_bpe_save(const glia_bpe *b, const char *path, glia_err *err)
     if (rc != GLIA_OK)
         return rc;
     fprintf(a.f, HEADER "\nbyte-fallback %s\nvocab %zu\nmerges %zu\n", b->byte_fallback ? "yes" : "no",
-            b->tok.n, b->n_merges);
-    for (size_t i = 0; i < b->tok.n; i++) {
-        fwrite(strtab_str(&b->tok, (int32_t)i), 1, b->tok.len[i], a.f);
+            glia_htable_size(&b->tok), b->n_merges);
+    for (size_t i = 0; i < glia_htable_size(&b->tok); i++) {
+        fwrite(glia_htable_key(&b->tok, (int32_t)i), 1, glia_htable_key_len(&b->tok, (int32_t)i), a.f);
         fputc('\n', a.f);
     }
     for (size_t k = 0; k < b->n_merges; k++)
-        fprintf(a.f, "%s %s\n", strtab_str(&b->tok, b->m_left[k]), strtab_str(&b->tok, b->m_right[k]));
+        fprintf(a.f, "%s %s\n", glia_htable_key(&b->tok, b->m_left[k]),
+                glia_htable_key(&b->tok, b->m_right[k]));
     return glia_afile_commit(&a, err); /* any write error above is caught here */
 }

@@ -10,7 +10,7 @@
  * decoder can emit any source piece.
  *
  * Normalisation and pre-tokenisation, in the order they apply:
- *  - The input must be valid UTF-8 (glia_tok_utf8_valid: RFC 3629); the first bad byte is
+ *  - The input must be valid UTF-8 (glia_utf8_valid: RFC 3629); the first bad byte is
  *    GLIA_EFORMAT "invalid UTF-8 at byte N".
  *  - ASCII white space (space, \t, \n, \v, \f, \r) separates words; a run of it counts as one
  *    space and none is kept at either end - the same collapse as gettext.h's cleaning, so a

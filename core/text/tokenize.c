@@ -13,6 +13,8 @@
  */
 #include "core/text/tokenize.h"
 
+#include "core/base/utf8.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,98 +31,6 @@ typedef enum {
     CL_EXTEND,  /* combining marks, variation selectors, joiners, skin tones: stay with the token */
     CL_REGIONAL /* regional indicator letters: two make a flag */
 } char_class;
-
-/* ---- UTF-8 ------------------------------------------------------------------------------------ */
-
-bool glia_tok_utf8_valid(const char *s, size_t len, size_t *bad_offset)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char b = u[i];
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if (b >= 0xC2 && b <= 0xDF) {
-            need = 1;
-        } else if (b >= 0xE0 && b <= 0xEF) {
-            need = 2;
-            if (b == 0xE0)
-                lo = 0xA0; /* overlong */
-            else if (b == 0xED)
-                hi = 0x9F; /* surrogates */
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            need = 3;
-            if (b == 0xF0)
-                lo = 0x90; /* overlong */
-            else if (b == 0xF4)
-                hi = 0x8F; /* above U+10FFFF */
-        } else {
-            goto bad; /* continuation byte without a lead, C0/C1 overlong leads, F5..FF */
-        }
-        if (len - i <= need)
-            goto bad;
-        if (u[i + 1] < lo || u[i + 1] > hi)
-            goto bad;
-        for (size_t k = 2; k <= need; k++) {
-            if ((u[i + k] & 0xC0) != 0x80)
-                goto bad;
-        }
-        i += need + 1;
-    }
-    return true;
-bad:
-    if (bad_offset)
-        *bad_offset = i;
-    return false;
-}
-
-/* Decodes the code point at s[i] of text already known to be valid; returns its length. */
-static size_t decode(const unsigned char *s, size_t i, uint32_t *cp)
-{
-    unsigned char b = s[i];
-    if (b < 0x80) {
-        *cp = b;
-        return 1;
-    }
-    if (b < 0xE0) {
-        *cp = ((uint32_t)(b & 0x1F) << 6) | (s[i + 1] & 0x3F);
-        return 2;
-    }
-    if (b < 0xF0) {
-        *cp = ((uint32_t)(b & 0x0F) << 12) | ((uint32_t)(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
-        return 3;
-    }
-    *cp = ((uint32_t)(b & 0x07) << 18) | ((uint32_t)(s[i + 1] & 0x3F) << 12) |
-          ((uint32_t)(s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
-    return 4;
-}
-
-static size_t encode(uint32_t c, char *out)
-{
-    if (c < 0x80) {
-        out[0] = (char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        out[0] = (char)(0xC0 | (c >> 6));
-        out[1] = (char)(0x80 | (c & 0x3F));
-        return 2;
-    }
-    if (c < 0x10000) {
-        out[0] = (char)(0xE0 | (c >> 12));
-        out[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (c >> 18));
-    out[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (c & 0x3F));
-    return 4;
-}
 
 /* ---- character tables ------------------------------------------------------------------------- */
 
@@ -302,7 +212,7 @@ static glia_status emit_word(scanner *sc, const char *w, size_t n)
 /* Appends code point c to the word buffer. */
 static void word_put(scanner *sc, uint32_t c)
 {
-    sc->word_len += encode(c, sc->word + sc->word_len);
+    sc->word_len += glia_utf8_encode(c, sc->word + sc->word_len);
 }
 
 /* Scans the word starting at i (a CL_WORD code point) into sc->word; returns the index after it. */
@@ -311,16 +221,17 @@ static size_t scan_word(scanner *sc, size_t i)
     uint32_t prev = 0, c, next;
     sc->word_len = 0;
     while (i < sc->len) {
-        size_t n = decode(sc->s, i, &c);
+        size_t n = glia_utf8_decode(sc->s, i, &c);
         char_class k = classify(c);
         if (k == CL_WORD || k == CL_EXTEND) {
             word_put(sc, lower_cp(c));
         } else if (k == CL_DROP) {
             /* removed, the word goes on */
-        } else if (i + n < sc->len && is_apostrophe(c) && (decode(sc->s, i + n, &next), is_letter(next))) {
+        } else if (i + n < sc->len && is_apostrophe(c) &&
+                   (glia_utf8_decode(sc->s, i + n, &next), is_letter(next))) {
             word_put(sc, '\'');
         } else if (i + n < sc->len && (c == '.' || c == ',' || c == ':') && is_digit(prev) &&
-                   (decode(sc->s, i + n, &next), is_digit(next))) {
+                   (glia_utf8_decode(sc->s, i + n, &next), is_digit(next))) {
             word_put(sc, c);
         } else {
             break;
@@ -336,13 +247,13 @@ static size_t scan_extenders(scanner *sc, size_t i)
 {
     uint32_t c, next;
     while (i < sc->len) {
-        size_t n = decode(sc->s, i, &c);
+        size_t n = glia_utf8_decode(sc->s, i, &c);
         if (classify(c) != CL_EXTEND)
             break;
         word_put(sc, c);
         i += n;
         if (c == 0x200D && i < sc->len) { /* ZWJ sequence: the next pictograph joins the emoji */
-            size_t m = decode(sc->s, i, &next);
+            size_t m = glia_utf8_decode(sc->s, i, &next);
             /* pictographs only: U+2190 on (arrows, symbols, dingbats, emoji), not quotes or dashes */
             if (next >= 0x2190 && (classify(next) == CL_PUNCT || classify(next) == CL_REGIONAL)) {
                 word_put(sc, next);
@@ -357,7 +268,7 @@ glia_status glia_tok_each(const char *text, size_t len, glia_tok_fn fn, void *ct
 {
     size_t bad;
     GLIA_ASSERT(fn != NULL && (text != NULL || len == 0));
-    if (!glia_tok_utf8_valid(text, len, &bad))
+    if (!glia_utf8_valid(text, len, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu", bad);
     if (len > (SIZE_MAX - 2 * SCRATCH_SLACK) / 2)
         return glia_err_set(err, GLIA_ENOMEM, "text of %zu bytes is too large to tokenize", len);
@@ -373,7 +284,7 @@ glia_status glia_tok_each(const char *text, size_t len, glia_tok_fn fn, void *ct
     size_t i = 0;
     uint32_t c;
     while (i < len && rc == GLIA_OK) {
-        size_t n = decode(sc.s, i, &c);
+        size_t n = glia_utf8_decode(sc.s, i, &c);
         switch (classify(c)) {
         /* a mark with no token before it has nothing to attach to: it goes like a space */
         case CL_SPACE:
@@ -389,7 +300,7 @@ glia_status glia_tok_each(const char *text, size_t len, glia_tok_fn fn, void *ct
             i += n;
             if (i < len) {
                 uint32_t c2;
-                size_t m = decode(sc.s, i, &c2);
+                size_t m = glia_utf8_decode(sc.s, i, &c2);
                 if (classify(c2) == CL_REGIONAL) {
                     word_put(&sc, c2);
                     i += m;
@@ -500,12 +411,12 @@ glia_status glia_tok_check_token(const char *token, size_t len, glia_err *err)
     size_t bad;
     if (len == 0)
         return glia_err_set(err, GLIA_EFORMAT, "empty token");
-    if (!glia_tok_utf8_valid(token, len, &bad))
+    if (!glia_utf8_valid(token, len, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu", bad);
     const unsigned char *s = (const unsigned char *)token;
     for (size_t i = 0; i < len;) {
         uint32_t c;
-        size_t n = decode(s, i, &c);
+        size_t n = glia_utf8_decode(s, i, &c);
         char_class k = classify(c);
         if (k == CL_SPACE)
             return glia_err_set(err, GLIA_EFORMAT, "white space or control character U+%04X at byte %zu",

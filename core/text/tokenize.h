@@ -5,8 +5,8 @@
  * request, so a model sees at serving time exactly the tokens it was trained on. The rules, in
  * the order they apply:
  *
- *  - The input must be valid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
- *    U+10FFFF); the first bad byte sequence is an error that gives its byte offset.
+ *  - The input must be valid UTF-8 (glia_utf8_valid: RFC 3629, no overlong forms, no surrogates,
+ *    nothing above U+10FFFF); the first bad byte sequence is an error that gives its byte offset.
  *  - White space separates tokens: ASCII white space, every C0/C1 control character (so the
  *    U+0085/U+0096 that Windows-1252 text decoded as Latin-1 leaves behind), NO-BREAK SPACE and
  *    the other Unicode spaces, ZERO WIDTH SPACE, BOM. Soft hyphen and bidi marks are dropped
@@ -46,10 +46,6 @@
 
 /* The token negation becomes (see above). */
 #define GLIA_TOK_NOT "not"
-
-/* True when s[0..len) is valid UTF-8; otherwise false with *bad_offset (may be NULL) set to the
- * offset of the first byte of the first invalid or truncated sequence. */
-bool glia_tok_utf8_valid(const char *s, size_t len, size_t *bad_offset);
 
 /* Called once per token, in order. token is lower-cased UTF-8, NUL-terminated, len bytes long,
  * and borrowed: it is only valid during the call. A status other than GLIA_OK stops the split and

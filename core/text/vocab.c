@@ -1,17 +1,16 @@
 /*
  * vocab.c - see vocab.h.
  *
- * Design: tokens live in one array indexed by id; lookup is an open-addressing hash table
- * (FNV-1a, linear probing, at most half full) of ids, so the table is only a second view of
- * the array and never disagrees with it. Building counts tokens in a table of the same kind,
- * then sorts the survivors once. Loading reads the whole file (bounded by
- * GLIA_VOCAB_MAX_FILE_BYTES), checks every line before anything is kept, and reports the
+ * Design: the tokens are the keys of one glia_htable (core/base/htable.h), whose ids are the
+ * vocabulary's ids because tokens are added in id order. Building counts tokens in another such
+ * table (counts in an array by id), then sorts the survivors once by count and text. Loading reads the whole
+ * file (bounded by GLIA_VOCAB_MAX_FILE_BYTES), checks every line before anything is kept, and reports the
  * first problem with its line number.
  */
 #include "core/text/vocab.h"
 
 #include "core/base/afile.h"
-#include "core/base/hash.h"
+#include "core/base/htable.h"
 
 #include "core/text/tokenize.h"
 
@@ -25,189 +24,97 @@
 #include <unistd.h>
 
 struct glia_vocab {
-    size_t n;
-    char **tokens;  /* n tokens, each owned */
-    size_t *lens;   /* their lengths in bytes */
-    int32_t *slots; /* hash table of ids, -1 = empty; mask + 1 slots */
-    size_t mask;
+    glia_htable tokens; /* token id is key id */
 };
 
 /* Longest token quoted in a message. */
 enum { QUOTE_MAX = 60 };
 
-/* Smallest power of two >= 2 * n (and >= 16): the tables stay at most half full. */
-static size_t table_size(size_t n)
-{
-    size_t size = 16;
-    while (size < 2 * n)
-        size *= 2;
-    return size;
-}
-
-static int32_t find(const glia_vocab *v, const char *token, size_t len, size_t *slot)
-{
-    size_t i = glia_fnv1a32(token, len) & v->mask;
-    for (;; i = (i + 1) & v->mask) {
-        int32_t id = v->slots[i];
-        if (id < 0 || (v->lens[id] == len && memcmp(v->tokens[id], token, len) == 0)) {
-            if (slot)
-                *slot = i;
-            return id;
-        }
-    }
-}
-
 void glia_vocab_free(glia_vocab *v)
 {
     if (!v)
         return;
-    if (v->tokens) {
-        for (size_t i = 0; i < v->n; i++)
-            free(v->tokens[i]);
-    }
-    free(v->tokens);
-    free(v->lens);
-    free(v->slots);
+    glia_htable_free(&v->tokens);
     free(v);
 }
 
-/* An empty vocabulary with room for cap tokens and its table. */
-static glia_status vocab_alloc(size_t cap, glia_vocab **out, glia_err *err)
+static glia_status vocab_alloc(glia_vocab **out, glia_err *err)
 {
-    glia_vocab *v = calloc(1, sizeof *v);
-    size_t slots = table_size(cap);
-    if (v) {
-        v->tokens = calloc(cap ? cap : 1, sizeof *v->tokens);
-        v->lens = calloc(cap ? cap : 1, sizeof *v->lens);
-        v->slots = malloc(slots * sizeof *v->slots);
-    }
-    if (!v || !v->tokens || !v->lens || !v->slots) {
-        glia_vocab_free(v);
-        *out = NULL;
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a vocabulary of %zu tokens", cap);
-    }
-    memset(v->slots, 0xff, slots * sizeof *v->slots);
-    v->mask = slots - 1;
-    *out = v;
-    return GLIA_OK;
+    *out = calloc(1, sizeof **out);
+    return *out ? GLIA_OK : glia_err_set(err, GLIA_ENOMEM, "out of memory for a vocabulary");
 }
 
-/* Appends token (ownership passes to v) unless v already holds it: then *dup_id is its id and
- * the token is left to the caller. The caller sized v for it. */
-static bool vocab_add(glia_vocab *v, char *token, size_t len, int32_t *dup_id)
+/* Appends token[0..len) unless v already holds it: then *dup_id is its id (-1 when added). */
+static glia_status vocab_add(glia_vocab *v, const char *token, size_t len, int32_t *dup_id, glia_err *err)
 {
-    size_t slot;
-    int32_t id = find(v, token, len, &slot);
-    if (id >= 0) {
-        *dup_id = id;
-        return false;
-    }
-    v->tokens[v->n] = token;
-    v->lens[v->n] = len;
-    v->slots[slot] = (int32_t)v->n;
-    v->n++;
-    return true;
-}
-
-static glia_status add_copy(glia_vocab *v, const char *token, size_t len, glia_err *err)
-{
-    char *copy = malloc(len + 1);
-    int32_t dup;
-    if (!copy)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory for a vocabulary token");
-    memcpy(copy, token, len);
-    copy[len] = '\0';
-    if (!vocab_add(v, copy, len, &dup)) {
-        free(copy);
-        GLIA_ASSERT(!"duplicate token added to a vocabulary");
-    }
-    return GLIA_OK;
+    int32_t id;
+    bool added;
+    glia_status rc = glia_htable_add(&v->tokens, token, len, &id, &added, err);
+    *dup_id = added ? -1 : id;
+    return rc;
 }
 
 size_t glia_vocab_size(const glia_vocab *v)
 {
-    return v->n;
+    return glia_htable_size(&v->tokens);
 }
 
 const char *glia_vocab_token(const glia_vocab *v, int32_t id)
 {
-    return id >= 0 && (size_t)id < v->n ? v->tokens[id] : NULL;
+    return id >= 0 && (size_t)id < glia_htable_size(&v->tokens) ? glia_htable_key(&v->tokens, id) : NULL;
 }
 
 int32_t glia_vocab_id(const glia_vocab *v, const char *token)
 {
-    int32_t id = find(v, token, strlen(token), NULL);
+    int32_t id = glia_htable_find(&v->tokens, token, strlen(token));
     return id >= 0 ? id : GLIA_VOCAB_UNK;
 }
 
 /* ---- building --------------------------------------------------------------------------------- */
 
 typedef struct {
-    char *token;
+    const char *token; /* borrowed from the counter's table */
     size_t len;
     size_t count;
 } count_entry;
 
+/* Distinct tokens (table ids) and how often each occurs (count[id]). */
 typedef struct {
-    count_entry *entries; /* mask + 1 slots; token == NULL is empty */
-    size_t mask, used;
+    glia_htable seen;
+    size_t *count;
+    size_t cap;
 } counter;
-
-static glia_status counter_grow(counter *c, glia_err *err)
-{
-    size_t size = table_size(c->used + 1);
-    if (c->entries && size <= c->mask + 1)
-        return GLIA_OK;
-    count_entry *grown = calloc(size, sizeof *grown);
-    if (!grown)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory counting %zu distinct tokens", c->used + 1);
-    for (size_t i = 0; c->entries && i <= c->mask; i++) {
-        if (!c->entries[i].token)
-            continue;
-        size_t j = glia_fnv1a32(c->entries[i].token, c->entries[i].len) & (size - 1);
-        while (grown[j].token)
-            j = (j + 1) & (size - 1);
-        grown[j] = c->entries[i];
-    }
-    free(c->entries);
-    c->entries = grown;
-    c->mask = size - 1;
-    return GLIA_OK;
-}
 
 static glia_status count_token(void *ctx, const char *token, size_t len, glia_err *err)
 {
     counter *c = ctx;
-    glia_status rc = counter_grow(c, err);
+    int32_t id;
+    bool added;
+    glia_status rc = glia_htable_add(&c->seen, token, len, &id, &added, err);
     if (rc != GLIA_OK)
         return rc;
-    size_t i = glia_fnv1a32(token, len) & c->mask;
-    for (; c->entries[i].token; i = (i + 1) & c->mask) {
-        if (c->entries[i].len == len && memcmp(c->entries[i].token, token, len) == 0) {
-            c->entries[i].count++;
-            return GLIA_OK;
-        }
+    if ((size_t)id >= c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 1024;
+        size_t *count = realloc(c->count, cap * sizeof *count);
+        if (!count)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory counting %zu distinct tokens", cap);
+        c->count = count;
+        c->cap = cap;
     }
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory counting tokens");
-    memcpy(copy, token, len + 1);
-    c->entries[i] = (count_entry){copy, len, 1};
-    c->used++;
+    c->count[id] = added ? 1 : c->count[id] + 1;
     return GLIA_OK;
 }
 
 static void counter_free(counter *c)
 {
-    for (size_t i = 0; c->entries && i <= c->mask; i++)
-        free(c->entries[i].token);
-    free(c->entries);
+    glia_htable_free(&c->seen);
+    free(c->count);
     memset(c, 0, sizeof *c);
 }
 
 static int cmp_count_desc(const void *a, const void *b)
 {
-    const count_entry *x = *(const count_entry *const *)a, *y = *(const count_entry *const *)b;
+    const count_entry *x = a, *y = b;
     if (x->count != y->count)
         return x->count > y->count ? -1 : 1;
     return strcmp(x->token, y->token);
@@ -217,7 +124,7 @@ glia_status glia_vocab_build(const char *const *texts, size_t n, size_t min_coun
                              glia_vocab **out, glia_err *err)
 {
     counter c = {0};
-    count_entry **kept = NULL;
+    count_entry *kept = NULL;
     glia_vocab *v = NULL;
     glia_status rc;
 
@@ -236,15 +143,16 @@ glia_status glia_vocab_build(const char *const *texts, size_t n, size_t min_coun
         }
     }
 
-    size_t nkept = 0;
-    kept = malloc((c.used ? c.used : 1) * sizeof *kept);
+    size_t nkept = 0, distinct = glia_htable_size(&c.seen);
+    kept = malloc((distinct ? distinct : 1) * sizeof *kept);
     if (!kept) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory sorting %zu tokens", c.used);
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory sorting %zu tokens", distinct);
         goto fail;
     }
-    for (size_t i = 0; c.entries && i <= c.mask; i++) {
-        if (c.entries[i].token && c.entries[i].count >= min_count)
-            kept[nkept++] = &c.entries[i];
+    for (size_t i = 0; i < distinct; i++) {
+        if (c.count[i] >= min_count)
+            kept[nkept++] = (count_entry){glia_htable_key(&c.seen, (int32_t)i),
+                                          glia_htable_key_len(&c.seen, (int32_t)i), c.count[i]};
     }
     qsort(kept, nkept, sizeof *kept, cmp_count_desc);
     if (max_size > 0 && nkept > max_size - 2)
@@ -254,17 +162,17 @@ glia_status glia_vocab_build(const char *const *texts, size_t n, size_t min_coun
         goto fail;
     }
 
-    if ((rc = vocab_alloc(nkept + 2, &v, err)) != GLIA_OK)
+    if ((rc = vocab_alloc(&v, err)) != GLIA_OK)
         goto fail;
-    if ((rc = add_copy(v, GLIA_VOCAB_PAD_TOKEN, strlen(GLIA_VOCAB_PAD_TOKEN), err)) != GLIA_OK ||
-        (rc = add_copy(v, GLIA_VOCAB_UNK_TOKEN, strlen(GLIA_VOCAB_UNK_TOKEN), err)) != GLIA_OK)
+    int32_t dup;
+    if ((rc = vocab_add(v, GLIA_VOCAB_PAD_TOKEN, strlen(GLIA_VOCAB_PAD_TOKEN), &dup, err)) != GLIA_OK ||
+        (rc = vocab_add(v, GLIA_VOCAB_UNK_TOKEN, strlen(GLIA_VOCAB_UNK_TOKEN), &dup, err)) != GLIA_OK)
         goto fail;
     for (size_t i = 0; i < nkept; i++) {
-        int32_t dup;
+        if ((rc = vocab_add(v, kept[i].token, kept[i].len, &dup, err)) != GLIA_OK)
+            goto fail;
         /* The tokenizer never produces "<pad>" or "<unk>" (it splits off '<' and '>'). */
-        if (!vocab_add(v, kept[i]->token, kept[i]->len, &dup))
-            GLIA_ASSERT(!"a counted token repeats a reserved one");
-        kept[i]->token = NULL; /* now v's */
+        GLIA_ASSERT(dup < 0);
     }
     free(kept);
     counter_free(&c);
@@ -304,7 +212,7 @@ glia_status glia_vocab_load(const char *path, glia_vocab **out, glia_err *err)
         rc = glia_err_set(err, GLIA_EUNSUPPORTED, "%s: %zu lines do not fit 32-bit ids", path, lines);
         goto fail;
     }
-    if ((rc = vocab_alloc(lines, &v, err)) != GLIA_OK)
+    if ((rc = vocab_alloc(&v, err)) != GLIA_OK)
         goto fail;
 
     size_t start = 0;
@@ -337,17 +245,11 @@ glia_status glia_vocab_load(const char *path, glia_vocab **out, glia_err *err)
             glia_err_prefix(err, "%s:%zu", path, line);
             goto fail;
         }
-        char *copy = malloc(n + 1);
-        if (!copy) {
-            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
+        if ((rc = vocab_add(v, tok, n, &dup, err)) != GLIA_OK)
             goto fail;
-        }
-        memcpy(copy, tok, n);
-        copy[n] = '\0';
-        if (!vocab_add(v, copy, n, &dup)) {
+        if (dup >= 0) {
             rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: '%.*s' repeats line %d", path, line,
-                              (int)(n < QUOTE_MAX ? n : QUOTE_MAX), copy, dup + 1);
-            free(copy);
+                              (int)(n < QUOTE_MAX ? n : QUOTE_MAX), tok, dup + 1);
             goto fail;
         }
         start = end + 1;
@@ -369,8 +271,8 @@ glia_status glia_vocab_save(const glia_vocab *v, const char *path, glia_err *err
     glia_status rc = glia_afile_open(&a, path, 0644, err);
     if (rc != GLIA_OK)
         return rc;
-    for (size_t i = 0; i < v->n; i++) {
-        fwrite(v->tokens[i], 1, v->lens[i], a.f);
+    for (size_t i = 0; i < glia_htable_size(&v->tokens); i++) {
+        fwrite(glia_htable_key(&v->tokens, (int32_t)i), 1, glia_htable_key_len(&v->tokens, (int32_t)i), a.f);
         fputc('\n', a.f);
     }
     return glia_afile_commit(&a, err); /* any write error above is caught here */
@@ -389,7 +291,7 @@ static glia_status encode_token(void *ctx, const char *token, size_t len, glia_e
     encoder *e = ctx;
     (void)err;
     if (e->n_ids < e->max_len) {
-        int32_t id = find(e->v, token, len, NULL);
+        int32_t id = glia_htable_find(&e->v->tokens, token, len);
         e->ids[e->n_ids++] = id >= 0 ? id : GLIA_VOCAB_UNK;
     }
     e->n_tokens++;

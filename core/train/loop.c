@@ -7,6 +7,8 @@
  */
 #include "core/train/loop.h"
 
+#include "core/nn/kernels.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +23,6 @@ void glia_source_free(glia_source *s)
 {
     if (s)
         s->ops->destroy(s);
-}
-
-static int argmax(const float *x, int k)
-{
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        if (x[j] > x[best])
-            best = j;
-    return best;
 }
 
 /* Label rows of examples [0, n) of b: one per example, or a sequence model's target tokens. */
@@ -99,7 +92,7 @@ static void eval_lane(void *arg, int i)
         GLIA_ASSERT(rows == in.rows);
         L->loss += glia_xent(logits, in.labels, rows, k, 0.0f, -1, NULL, NULL) * rows;
         for (int r = 0; r < rows; r++) {
-            const int ok = argmax(logits + (size_t)r * (size_t)k, k) == in.labels[r];
+            const int ok = glia_argmax(logits + (size_t)r * (size_t)k, k) == in.labels[r];
             const int g = in.groups ? in.groups[r] : GLIA_EVAL_MAX_GROUPS;
             L->right += (size_t)ok;
             if (g < GLIA_EVAL_MAX_GROUPS) {
@@ -213,7 +206,7 @@ static void step_lane(void *arg, int i)
         return;
     GLIA_ASSERT(rows == L->part.rows);
     for (int r = 0; r < rows; r++)
-        L->right += argmax(logits + (size_t)r * (size_t)k, k) == L->part.labels[r];
+        L->right += glia_argmax(logits + (size_t)r * (size_t)k, k) == L->part.labels[r];
     L->loss = glia_xent(logits, L->part.labels, rows, k, j->smoothing, -1, L->dlogits, NULL) * rows;
     if (rows != j->total_rows) { /* xent averages over the slice; the step's mean is over the batch */
         const float scale = (float)rows / (float)j->total_rows;

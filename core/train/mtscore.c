@@ -5,10 +5,10 @@
  * the code points left after dropping white space for chrF - with the byte range of each unit.
  * An n-gram of units i..i+n-1 is then the byte range start[i]..end[i+n-1], and two n-grams are
  * equal exactly when their bytes are (tokens hold no space; UTF-8 is a prefix code), so n-grams
- * are compared and hashed as byte ranges and never copied. Per sentence and order the
- * reference's n-grams go into an open-addressing table (FNV-1a, linear probing, at most half
- * full) holding their counts; each hypothesis n-gram found there takes one of them, which is the
- * clipped count. Every buffer and the table belong to the accumulator and only ever grow.
+ * are compared and hashed as byte ranges. Per sentence and order the reference's n-grams go into
+ * a glia_htable (core/base/htable.h) with a count per id; each hypothesis n-gram found there
+ * takes one of them, which is the clipped count. Every buffer and the table belong to the
+ * accumulator and only ever grow.
  *
  * The 13a tokenizer is its regular expressions run one after the other over the text, each as a
  * pass from one scratch buffer into the other, sized by a counting run of the same pass first.
@@ -17,8 +17,8 @@
  */
 #include "core/train/mtscore.h"
 
-#include "core/base/hash.h"
-#include "core/text/tokenize.h"
+#include "core/base/htable.h"
+#include "core/base/utf8.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -38,12 +38,11 @@ typedef struct {
     size_t len, cap;
 } text_buf;
 
-/* One reference n-gram: its bytes in the reference's units, how often the reference has it and
- * how many of those the hypothesis has taken. len == 0 marks an empty slot (n-grams never are). */
+/* Of the reference n-gram with table id k: how often the reference has it and how many of those
+ * the hypothesis has taken. */
 typedef struct {
-    size_t off, len;
-    uint32_t hash, ref, hyp;
-} slot;
+    uint32_t ref, hyp;
+} ngram_count;
 
 struct glia_mt_stats {
     size_t sentences;
@@ -53,8 +52,9 @@ struct glia_mt_stats {
     /* scratch */
     text_buf pass[2];
     units hyp, ref;
-    slot *table;
-    size_t table_cap;
+    glia_htable ngrams; /* the reference n-grams of one order */
+    ngram_count *counts;
+    size_t counts_cap;
 };
 
 /* ---- buffers ---------------------------------------------------------------------------------- */
@@ -103,11 +103,6 @@ static void units_free(units *u)
 }
 
 /* ---- code points ------------------------------------------------------------------------------ */
-
-static size_t utf8_seq_len(unsigned char b)
-{
-    return b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-}
 
 /* The length in bytes of the white-space code point at s[i] of valid UTF-8 (n bytes in all), or 0:
  * Python's str.isspace() set, which str.split() and str.rstrip() use. */
@@ -235,7 +230,7 @@ static bool tokenize_13a(text_buf pass[2], const char *text, size_t len, units *
         if (sp) {
             i += sp;
         } else {
-            i += utf8_seq_len(t[i]);
+            i += glia_utf8_seq_len(t[i]);
             keep = i;
         }
     }
@@ -281,7 +276,7 @@ static bool tokenize_13a(text_buf pass[2], const char *text, size_t len, units *
             u->buf[u->len++] = ' ';
         u->start[u->n] = u->len;
         while (i < n && !space_len(p, i, n)) {
-            size_t l = utf8_seq_len(p[i]);
+            size_t l = glia_utf8_seq_len(p[i]);
             memcpy(u->buf + u->len, p + i, l);
             u->len += l;
             i += l;
@@ -305,7 +300,7 @@ static bool chars_of(const char *text, size_t len, units *u)
             i += sp;
             continue;
         }
-        size_t l = utf8_seq_len(t[i]);
+        size_t l = glia_utf8_seq_len(t[i]);
         u->start[u->n] = u->len;
         memcpy(u->buf + u->len, t + i, l);
         u->len += l;
@@ -330,42 +325,30 @@ static uint64_t clipped_matches(glia_mt_stats *s, const units *hyp, const units 
     const size_t nh = ngrams(hyp, order), nr = ngrams(ref, order);
     if (nh == 0 || nr == 0)
         return 0;
-    size_t cap = 16;
-    while (cap < 2 * nr)
-        cap *= 2;
-    size_t have = s->table_cap;
-    if (!reserve((void **)&s->table, &have, cap, sizeof(slot))) {
+    glia_htable_clear(&s->ngrams);
+    if (!reserve((void **)&s->counts, &s->counts_cap, nr, sizeof *s->counts)) {
         *ok = false;
         return 0;
     }
-    s->table_cap = have;
-    slot *tab = s->table;
-    memset(tab, 0, cap * sizeof(slot));
-    const size_t mask = cap - 1;
     for (size_t i = 0; i < nr; i++) {
         const size_t off = ref->start[i], len = ref->end[i + order - 1] - off;
-        const uint32_t h = glia_fnv1a32(ref->buf + off, len);
-        size_t j = h & mask;
-        while (tab[j].len && !(tab[j].hash == h && tab[j].len == len &&
-                               !memcmp(ref->buf + tab[j].off, ref->buf + off, len)))
-            j = (j + 1) & mask;
-        if (!tab[j].len)
-            tab[j] = (slot){.off = off, .len = len, .hash = h};
-        tab[j].ref++;
+        int32_t k;
+        bool added;
+        if (glia_htable_add(&s->ngrams, ref->buf + off, len, &k, &added, NULL) != GLIA_OK) {
+            *ok = false;
+            return 0;
+        }
+        if (added)
+            s->counts[k] = (ngram_count){0, 0};
+        s->counts[k].ref++;
     }
     uint64_t matches = 0;
     for (size_t i = 0; i < nh; i++) {
         const size_t off = hyp->start[i], len = hyp->end[i + order - 1] - off;
-        const char *g = hyp->buf + off;
-        const uint32_t h = glia_fnv1a32(g, len);
-        for (size_t j = h & mask; tab[j].len; j = (j + 1) & mask) {
-            if (tab[j].hash == h && tab[j].len == len && !memcmp(ref->buf + tab[j].off, g, len)) {
-                if (tab[j].hyp < tab[j].ref) {
-                    tab[j].hyp++;
-                    matches++;
-                }
-                break;
-            }
+        const int32_t k = glia_htable_find(&s->ngrams, hyp->buf + off, len);
+        if (k >= 0 && s->counts[k].hyp < s->counts[k].ref) {
+            s->counts[k].hyp++;
+            matches++;
         }
     }
     return matches;
@@ -389,14 +372,15 @@ void glia_mt_stats_free(glia_mt_stats *s)
     free(s->pass[1].p);
     units_free(&s->hyp);
     units_free(&s->ref);
-    free(s->table);
+    glia_htable_free(&s->ngrams);
+    free(s->counts);
     free(s);
 }
 
 static glia_status check_utf8(const char *what, const char *text, size_t len, glia_err *err)
 {
     size_t bad;
-    if (!glia_tok_utf8_valid(text, len, &bad))
+    if (!glia_utf8_valid(text, len, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "%s: invalid UTF-8 at byte %zu", what, bad);
     return GLIA_OK;
 }
@@ -524,7 +508,7 @@ glia_status glia_mt_tokenize_13a(const char *text, size_t len, char **out, size_
     *out = NULL;
     if (out_len)
         *out_len = 0;
-    if (!glia_tok_utf8_valid(text, len, &bad))
+    if (!glia_utf8_valid(text, len, &bad))
         return glia_err_set(err, GLIA_EFORMAT, "invalid UTF-8 at byte %zu", bad);
     glia_status rc = GLIA_OK;
     text_buf pass[2] = {{0}};

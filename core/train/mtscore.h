@@ -53,7 +53,7 @@
  *    match[n] / hyp[n], R = the mean of match[n] / ref[n] (0 and 0 when there is none);
  *    chrF = 100 * (1 + beta^2) P R / (beta^2 P + R), or 0 when P + R is 0.
  *
- * Texts must be valid UTF-8 (RFC 3629, as glia_tok_utf8_valid); anything else is GLIA_EFORMAT
+ * Texts must be valid UTF-8 (RFC 3629, as glia_utf8_valid); anything else is GLIA_EFORMAT
  * and adds nothing. Never: print (but glia_mt_print to the stream it is given), exit, allocate
  * per n-gram (an accumulator reuses its scratch buffers from sentence to sentence).
  */

@@ -14,7 +14,7 @@
 #include "core/base/rng.h"
 #include "core/text/bpe.h"
 #include "core/data/gettext.h"
-#include "core/text/tokenize.h"
+#include "core/base/utf8.h"
 #include "tests/support/check_main.h"
 
 #include <stdio.h>
@@ -68,7 +68,7 @@ static size_t round_trip_len(const glia_bpe *b, const char *text, size_t len)
     ck_assert_msg(glia_bpe_normalize(text, len, &want, &want_len, &err) == GLIA_OK, "%s", err.msg);
     ck_assert_msg(back_len == want_len && memcmp(back, want, want_len) == 0,
                   "round trip of '%.*s' gave '%s', want '%s'", (int)len, text, back, want);
-    ck_assert(glia_tok_utf8_valid(back, back_len, NULL));
+    ck_assert(glia_utf8_valid(back, back_len, NULL));
     size_t n = ids.n;
     free(back);
     free(want);
@@ -324,7 +324,7 @@ START_TEST(round_trips_english_spanish)
     /* every token is valid UTF-8: no merge splits a sequence */
     for (size_t i = 0; i < glia_bpe_size(b); i++) {
         const char *t = glia_bpe_token(b, (int32_t)i);
-        ck_assert_msg(glia_tok_utf8_valid(t, strlen(t), NULL), "token %zu", i);
+        ck_assert_msg(glia_utf8_valid(t, strlen(t), NULL), "token %zu", i);
     }
     /* encoding is the same with or without the other texts around it */
     ck_assert_uint_lt(round_trip(b, "El archivo no se pudo abrir."), 20); /* of 28 code points */
@@ -401,7 +401,7 @@ START_TEST(round_trips_random_utf8)
     size_t lens[N];
     for (size_t i = 0; i < N; i++) {
         lens[i] = random_utf8(&rng, texts[i], MAX_CPS);
-        ck_assert(glia_tok_utf8_valid(texts[i], lens[i], NULL));
+        ck_assert(glia_utf8_valid(texts[i], lens[i], NULL));
         ptrs[i] = texts[i];
     }
     /* a tokenizer of natural text, and one learned from the random strings themselves (lens:

@@ -1,7 +1,7 @@
 /*
- * test_gettext.c - the gettext-en-es data set (core/data/gettext.h): the .mo reader on catalogs
- * this file writes in both byte orders, malformed catalogs (truncated, bad magic, unknown
- * revision, tables and strings past the end, unterminated strings) refused with the file and
+ * test_gettext.c - the gettext-en-es data set (core/data/gettext.h) and the .mo reader under
+ * it (core/formats/mo.h): catalogs this file writes in both byte orders, malformed catalogs (truncated, bad
+ * magic, unknown revision, tables and strings past the end, unterminated strings) refused with the file and
  * byte offset in the message; every cleaning rule (header, contexts, empty translations, plural
  * singulars, invalid UTF-8, white space, accelerator markers and the identifiers and entities
  * they must not touch, 1-40 English words, deduplication in file-name order, charsets); the
@@ -12,6 +12,7 @@
  */
 #include "core/base/hash.h"
 #include "core/data/gettext.h"
+#include "core/formats/mo.h"
 #include "tests/support/check_main.h"
 
 #include <stdbool.h>
@@ -63,7 +64,7 @@ static bytes mo_bytes(const msg *m, size_t n, bool big_endian)
                 (m[i].str_len < 0 ? strlen(m[i].str) : (size_t)m[i].str_len) + 1;
     bytes out = {calloc(1, size), size};
     ck_assert_ptr_nonnull(out.b);
-    put32(out.b, GLIA_GT_MAGIC, big_endian);
+    put32(out.b, GLIA_MO_MAGIC, big_endian);
     put32(out.b + 4, 0, big_endian);
     put32(out.b + 8, (uint32_t)n, big_endian);
     put32(out.b + 12, 28, big_endian);
@@ -129,9 +130,9 @@ START_TEST(mo_reads_both_byte_orders)
 {
     for (int be = 0; be < 2; be++) {
         bytes b = mo_bytes(basic, N(basic), be);
-        glia_gt_catalog c;
+        glia_mo_catalog c;
         glia_err err = {0};
-        ck_assert_msg(glia_gt_mo_parse("basic.mo", b.b, b.n, &c, &err) == GLIA_OK, "%s", err.msg);
+        ck_assert_msg(glia_mo_parse("basic.mo", b.b, b.n, &c, &err) == GLIA_OK, "%s", err.msg);
         ck_assert_int_eq(c.big_endian, be);
         ck_assert_uint_eq(c.revision, 0);
         ck_assert_uint_eq(c.n, N(basic));
@@ -145,17 +146,17 @@ START_TEST(mo_reads_both_byte_orders)
             ck_assert_int_eq(c.messages[i].id[il], '\0');
         }
         char cs[32];
-        glia_gt_catalog_charset(&c, cs, sizeof cs);
+        glia_mo_catalog_charset(&c, cs, sizeof cs);
         ck_assert_str_eq(cs, "UTF-8");
-        glia_gt_catalog_free(&c);
+        glia_mo_catalog_free(&c);
         ck_assert_ptr_null(c.data);
 
         /* and from a file */
         const char *path = write_bytes(tmpdir, be ? "be.mo" : "le.mo", b.b, b.n);
-        ck_assert_msg(glia_gt_mo_read(path, &c, &err) == GLIA_OK, "%s", err.msg);
+        ck_assert_msg(glia_mo_read(path, &c, &err) == GLIA_OK, "%s", err.msg);
         ck_assert_uint_eq(c.n, N(basic));
         ck_assert_str_eq(c.messages[1].str, "No se puede abrir el archivo");
-        glia_gt_catalog_free(&c);
+        glia_mo_catalog_free(&c);
         free(b.b);
     }
 }
@@ -163,15 +164,15 @@ END_TEST
 
 START_TEST(mo_empty_catalog_and_no_header)
 {
-    glia_gt_catalog c;
+    glia_mo_catalog c;
     glia_err err = {0};
     bytes b = mo_bytes(NULL, 0, false);
-    ck_assert_msg(glia_gt_mo_parse("empty.mo", b.b, b.n, &c, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_mo_parse("empty.mo", b.b, b.n, &c, &err) == GLIA_OK, "%s", err.msg);
     ck_assert_uint_eq(c.n, 0);
     char cs[32];
-    glia_gt_catalog_charset(&c, cs, sizeof cs);
+    glia_mo_catalog_charset(&c, cs, sizeof cs);
     ck_assert_str_eq(cs, "UTF-8"); /* no header: UTF-8 */
-    glia_gt_catalog_free(&c);
+    glia_mo_catalog_free(&c);
     free(b.b);
 }
 END_TEST
@@ -217,9 +218,9 @@ START_TEST(mo_refuses_malformed)
         size = 0;
     if (k->set)
         put32(b.b + k->at, k->value, false);
-    glia_gt_catalog c;
+    glia_mo_catalog c;
     glia_err err = {0};
-    ck_assert_int_eq(glia_gt_mo_parse("bad.mo", b.b, size, &c, &err), k->code);
+    ck_assert_int_eq(glia_mo_parse("bad.mo", b.b, size, &c, &err), k->code);
     ck_assert_msg(strstr(err.msg, "bad.mo: ") == err.msg, "%s: %s", k->what, err.msg);
     ck_assert_msg(strstr(err.msg, k->want1) && strstr(err.msg, k->want2), "%s: %s", k->what, err.msg);
     ck_assert_ptr_null(c.data);
@@ -240,12 +241,12 @@ END_TEST
 
 START_TEST(mo_missing_file_and_directory)
 {
-    glia_gt_catalog c;
+    glia_mo_catalog c;
     glia_gt_set set;
     glia_err err = {0};
     char path[512];
     snprintf(path, sizeof path, "%s/none.mo", tmpdir);
-    ck_assert_int_eq(glia_gt_mo_read(path, &c, &err), GLIA_ENOTFOUND);
+    ck_assert_int_eq(glia_mo_read(path, &c, &err), GLIA_ENOTFOUND);
     ck_assert_msg(strstr(err.msg, path) != NULL, "%s", err.msg);
 
     /* a directory without catalogs, one that does not exist */

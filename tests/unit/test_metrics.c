@@ -2,9 +2,10 @@
  * test_metrics.c - gliad's Prometheus exposition: counters, cumulative histogram buckets
  * with sum and count, bucket edges, label escaping and sanitising, HELP/TYPE exactly once
  * per family (also for families without series), the cap on label sets folding into
- * "other" without losing a count, snapshot gauges, plausible process_* values, exact
- * totals from many threads while a scraper renders alongside, and - where Debian's
- * prometheus package is installed - `promtool check metrics` on the real output
+ * "other" without losing a count, snapshot gauges, the training jobs' glia_train_*
+ * families (a model name escaped in every series that carries it), plausible process_*
+ * values, exact totals from many threads while a scraper renders alongside, and - where
+ * Debian's prometheus package is installed - `promtool check metrics` on the real output
  * (skipped with a TAP note where it is not).
  */
 #include "daemon/metrics.h"
@@ -33,7 +34,7 @@ static metrics *fresh(void)
 static char *render(metrics *m)
 {
     static const metrics_model models[2] = {{"fashion-cnn", 3, "ab12", 1}, {"broken", 0, "", 0}};
-    metrics_snapshot s = {4, 256, 2, 1, models, 2};
+    metrics_snapshot s = {4, 256, 2, 1, models, 2, NULL};
     char *text = metrics_render(m, &s);
     ck_assert_ptr_nonnull(text);
     return text;
@@ -185,6 +186,18 @@ static void assert_well_formed(const char *text)
     free(keys);
 }
 
+/* Each family (name, type) has its HELP and its TYPE line exactly once. */
+static void assert_families(const char *text, const char *const (*families)[2], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "# HELP %s ", families[i][0]);
+        ck_assert_msg(count_lines(text, line) == 1, "%s", line);
+        snprintf(line, sizeof line, "# TYPE %s %s\n", families[i][0], families[i][1]);
+        ck_assert_msg(count_lines(text, line) == 1, "%s", line);
+    }
+}
+
 /* ---- tests ---- */
 
 START_TEST(counters_and_histograms)
@@ -308,13 +321,7 @@ START_TEST(help_and_type_once_even_without_series)
         /* round 0: nothing recorded and no snapshot; round 1: every family has series */
         char *t = round ? render(m) : metrics_render(m, NULL);
         ck_assert_ptr_nonnull(t);
-        for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
-            char line[128];
-            snprintf(line, sizeof line, "# HELP %s ", families[i][0]);
-            ck_assert_msg(count_lines(t, line) == 1, "%s", line);
-            snprintf(line, sizeof line, "# TYPE %s %s\n", families[i][0], families[i][1]);
-            ck_assert_msg(count_lines(t, line) == 1, "%s", line);
-        }
+        assert_families(t, families, sizeof families / sizeof families[0]);
         ck_assert_int_eq(count_lines(t, "# HELP "), (int)(sizeof families / sizeof families[0]));
         ck_assert_int_eq(count_lines(t, "# TYPE "), (int)(sizeof families / sizeof families[0]));
         if (round == 0) {
@@ -352,7 +359,7 @@ START_TEST(escaping_and_sanitising)
     longname[300] = '\0'; /* differs only past the cut */
     metrics_model_load_failure(m, longname);
     metrics_model model = {"snap\"shot\\\n", 7, "sh\"a", 1};
-    metrics_snapshot snap = {0, 1, 1, 0, &model, 1};
+    metrics_snapshot snap = {0, 1, 1, 0, &model, 1, NULL};
     char *t = metrics_render(m, &snap);
     ck_assert_ptr_nonnull(t);
     assert_value(t, "glia_inference_requests_total{model=\"we\\\"ird\\\\name\\nx\",outcome=\"ok\"}", 1);
@@ -377,6 +384,153 @@ START_TEST(escaping_and_sanitising)
     ck_assert_int_eq(count_lines(t, "glia_build_info{version=\"1.0\\\"\\n\\\\\",blas=\""), 1);
     assert_well_formed(t);
     free(t);
+    metrics_free(m);
+}
+END_TEST
+
+/* Training figures as the jobs side hands them over: two statuses, one outcome, a model
+ * named name and one whose last loss was NaN, and four finished jobs of 0.5 s, 100 s
+ * (twice) and 1e6 s. */
+static void training_figures(metrics_training *t, const char *name)
+{
+    memset(t, 0, sizeof *t);
+    t->njobs = 2;
+    t->jobs[0] = (metrics_count){"queued", 1};
+    t->jobs[1] = (metrics_count){"succeeded", 3};
+    t->nfinished = 1;
+    t->finished[0] = (metrics_count){"succeeded", 3};
+    t->nmodels = 2;
+    snprintf(t->models[0].model, sizeof t->models[0].model, "%s", name);
+    t->models[0].samples = 1500;
+    t->models[0].loss = 0.25;
+    t->models[0].epoch = 3;
+    snprintf(t->models[1].model, sizeof t->models[1].model, "plain");
+    t->models[1].loss = NAN;
+    t->durations[metrics_train_bucket(0.5)]++;
+    t->durations[metrics_train_bucket(100)] += 2;
+    t->durations[metrics_train_bucket(1e6)]++;
+    t->duration_sum = 0.5 + 200 + 1e6;
+}
+
+START_TEST(training_series)
+{
+    static const char *const families[][2] = {
+        {"glia_train_jobs", "gauge"},
+        {"glia_train_jobs_total", "counter"},
+        {"glia_train_samples_total", "counter"},
+        {"glia_train_loss", "gauge"},
+        {"glia_train_epoch", "gauge"},
+        {"glia_train_job_duration_seconds", "histogram"},
+    };
+    metrics *m = fresh();
+    metrics_training t;
+    training_figures(&t, "fashion-cnn");
+    metrics_snapshot snap = {0, 1, 1, 0, NULL, 0, &t};
+    char *text = metrics_render(m, &snap);
+    ck_assert_ptr_nonnull(text);
+    assert_families(text, families, sizeof families / sizeof families[0]);
+    /* the values in the formats the series have always had */
+    static const char *const lines[] = {
+        "glia_train_jobs{status=\"queued\"} 1\n",
+        "glia_train_jobs{status=\"succeeded\"} 3\n",
+        "glia_train_jobs_total{outcome=\"succeeded\"} 3\n",
+        "glia_train_samples_total{model=\"fashion-cnn\"} 1500\n",
+        "glia_train_samples_total{model=\"plain\"} 0\n",
+        "glia_train_loss{model=\"fashion-cnn\"} 0.25\n",
+        "glia_train_loss{model=\"plain\"} NaN\n",
+        "glia_train_epoch{model=\"fashion-cnn\"} 3\n",
+        "glia_train_job_duration_seconds_bucket{le=\"1\"} 1\n",
+        "glia_train_job_duration_seconds_bucket{le=\"60\"} 1\n",
+        "glia_train_job_duration_seconds_bucket{le=\"300\"} 3\n",
+        "glia_train_job_duration_seconds_bucket{le=\"14400\"} 3\n",
+        "glia_train_job_duration_seconds_bucket{le=\"86400\"} 3\n",
+        "glia_train_job_duration_seconds_bucket{le=\"+Inf\"} 4\n",
+        "glia_train_job_duration_seconds_sum 1000200.500\n",
+        "glia_train_job_duration_seconds_count 4\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        ck_assert_msg(count_lines(text, lines[i]) == 1, "missing: %s", lines[i]);
+    ck_assert_int_eq(count_lines(text, "glia_train_job_duration_seconds_bucket{"), METRICS_TRAIN_BUCKETS + 1);
+    assert_well_formed(text);
+    free(text);
+    /* values printf would not print as a number the format reads, or at length, still render */
+    t.models[1].samples = 1e300;
+    t.duration_sum = INFINITY;
+    text = metrics_render(m, &snap);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(count_lines(text, "glia_train_samples_total{model=\"plain\"} 1e+300\n"), 1);
+    ck_assert_int_eq(count_lines(text, "glia_train_job_duration_seconds_sum +Inf\n"), 1);
+    assert_well_formed(text);
+    free(text);
+    /* without training (no state directory) there is no glia_train_* series at all */
+    snap.training = NULL;
+    text = metrics_render(m, &snap);
+    ck_assert_int_eq(count_lines(text, "glia_train_"), 0);
+    ck_assert_int_eq(count_lines(text, "# HELP glia_train_"), 0);
+    free(text);
+    metrics_free(m);
+}
+END_TEST
+
+/* A model name with a double quote, a backslash and a newline, in every series that
+ * carries a model label - the training ones included - comes out escaped as the text
+ * format 0.0.4 wants, and never raw. */
+START_TEST(model_name_escaped_everywhere)
+{
+    static const char name[] = "we\"ird\\name\nx";
+    static const char escaped[] = "model=\"we\\\"ird\\\\name\\nx\"";
+    metrics *m = fresh();
+    metrics_inference(m, name, "ok");
+    metrics_queue_wait(m, name, 0.001);
+    metrics_compute(m, name, 0.002, 2);
+    metrics_model_load_failure(m, name);
+    metrics_model model = {name, 2, "ab", 1};
+    metrics_training t;
+    training_figures(&t, name);
+    metrics_snapshot snap = {0, 1, 1, 0, &model, 1, &t};
+    char *text = metrics_render(m, &snap);
+    ck_assert_ptr_nonnull(text);
+    /* per family: the series that carry the model label, all of them escaped */
+    static const struct {
+        const char *prefix;
+        int series;
+    } carriers[] = {
+        {"glia_inference_requests_total{", 1},
+        {"glia_inference_queue_duration_seconds_", 15 + 2}, /* buckets, sum, count */
+        {"glia_inference_compute_duration_seconds_", 15 + 2},
+        {"glia_inference_batch_size_", 10 + 2},
+        {"glia_model_load_failures_total{", 1},
+        {"glia_model_info{", 1},
+        {"glia_model_loaded{", 1},
+        {"glia_train_samples_total{", 1},
+        {"glia_train_loss{", 1},
+        {"glia_train_epoch{", 1},
+    };
+    int total = 0;
+    for (size_t i = 0; i < sizeof carriers / sizeof carriers[0]; i++) {
+        int n = 0;
+        size_t len = strlen(carriers[i].prefix);
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+            const char *end = strchr(p, '\n');
+            const char *hit = strstr(p, escaped);
+            n += strncmp(p, carriers[i].prefix, len) == 0 && hit && hit < end;
+        }
+        ck_assert_msg(n == carriers[i].series, "%s: %d of %d series with the escaped name",
+                      carriers[i].prefix, n, carriers[i].series);
+        total += n;
+    }
+    /* and nowhere else, and never raw (a raw newline would start a line with x") */
+    int anywhere = 0;
+    for (const char *p = strstr(text, escaped); p; p = strstr(p + 1, escaped))
+        anywhere++;
+    ck_assert_int_eq(anywhere, total);
+    ck_assert_ptr_null(strstr(text, "model=\"we\"ird"));
+    ck_assert_int_eq(count_lines(text, "x\""), 0);
+    assert_value(text, "glia_train_samples_total{model=\"we\\\"ird\\\\name\\nx\"}", 1500);
+    assert_value(text, "glia_train_loss{model=\"we\\\"ird\\\\name\\nx\"}", 0.25);
+    assert_value(text, "glia_train_epoch{model=\"we\\\"ird\\\\name\\nx\"}", 3);
+    assert_well_formed(text);
+    free(text);
     metrics_free(m);
 }
 END_TEST
@@ -587,7 +741,12 @@ START_TEST(promtool_accepts_it)
         snprintf(name, sizeof name, "m%d", i);
         metrics_model_load_failure(m, name);
     }
-    char *t = render(m);
+    static const metrics_model models[1] = {{"fashion-cnn", 3, "ab12", 1}};
+    metrics_training train;
+    training_figures(&train, "we\"ird\\name\nx");
+    metrics_snapshot snap = {4, 256, 2, 1, models, 1, &train};
+    char *t = metrics_render(m, &snap);
+    ck_assert_ptr_nonnull(t);
     char dir[256], cmd[700];
     glia_test_mkdtemp(dir, sizeof dir, "metrics");
     const char *p = glia_test_write(dir, "metrics.txt", t);
@@ -626,6 +785,8 @@ int main(void)
     tcase_add_test(tc, bucket_edges_and_batch_buckets);
     tcase_add_test(tc, help_and_type_once_even_without_series);
     tcase_add_test(tc, escaping_and_sanitising);
+    tcase_add_test(tc, training_series);
+    tcase_add_test(tc, model_name_escaped_everywhere);
     tcase_add_test(tc, series_cap_folds_into_other);
     tcase_add_test(tc, process_series);
     tcase_add_test(tc, concurrent_updates_are_exact);

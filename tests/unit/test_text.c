@@ -11,6 +11,7 @@
  * proportions near 80/10/10, labels near balanced, a digest of each split (the one
  * bench/lexicon_baselines.js checks too) and two loads giving the same split.
  */
+#include "core/base/utf8.h"
 #include "core/text/tokenize.h"
 #include "core/data/uci.h"
 #include "core/text/vocab.h"
@@ -252,7 +253,7 @@ START_TEST(tok_rejects_invalid_utf8)
     const bad_utf8 *b = &bad_texts[_i];
     size_t len = strlen(b->text), off = 99;
     glia_err err = {0};
-    ck_assert(!glia_tok_utf8_valid(b->text, len, &off));
+    ck_assert(!glia_utf8_valid(b->text, len, &off));
     ck_assert_uint_eq(off, b->offset);
     glia_tok_list list = {.n = 7};
     ck_assert_int_eq(glia_tok_split(b->text, len, &list, &err), GLIA_EFORMAT);
@@ -283,7 +284,7 @@ START_TEST(tok_accepts_utf8_edges)
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         size_t off = 0;
-        ck_assert_msg(glia_tok_utf8_valid(good[i], strlen(good[i]), &off), "case %zu at %zu", i, off);
+        ck_assert_msg(glia_utf8_valid(good[i], strlen(good[i]), &off), "case %zu at %zu", i, off);
         tokens_of(good[i]);
     }
 }

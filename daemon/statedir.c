@@ -1,0 +1,63 @@
+/*
+ * statedir.c - see statedir.h.
+ */
+#include "daemon/statedir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { PATH_MAX_LEN = 4096 };
+
+static int make_one(const char *path)
+{
+    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+glia_status statedir_mkdirs(const char *path, glia_err *err)
+{
+    char buf[PATH_MAX_LEN];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return glia_err_set(err, GLIA_EINVAL, "cannot create %.200s...: the path is too long", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (make_one(buf) != 0)
+                return glia_err_set(err, GLIA_EIO, "cannot create %s: %s", buf, strerror(errno));
+            *p = '/';
+        }
+    if (make_one(buf) != 0)
+        return glia_err_set(err, GLIA_EIO, "cannot create %s: %s", buf, strerror(errno));
+    return GLIA_OK;
+}
+
+void statedir_remove(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        unlink(path);
+        return;
+    }
+    struct dirent *e;
+    char sub[PATH_MAX_LEN + 300];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            statedir_remove(sub);
+        }
+    closedir(d);
+    rmdir(path);
+}
+
+const char *statedir_timestamp(char buf[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}

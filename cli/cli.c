@@ -133,7 +133,7 @@ static int cmd_train(const glia_cli_args *a)
     }
     if (glia_recipe_load(path, &recipe, &err))
         return glia_cli_fail(&err);
-    const glia_data_kind kind = glia_data_find(recipe.dataset)->kind; /* the recipe checked the name */
+    const glia_data_kind kind = glia_recipe_kind(&recipe);
     const int text = kind == GLIA_DATA_TEXTS, translation = kind == GLIA_DATA_PAIRS;
     if ((text && glia_cli_refuse(a, GLIA_CLI_BIT(TRAIN_LIMIT) | GLIA_CLI_BIT(TRAIN_RESTART),
                                  "text-classification recipes")) ||
@@ -157,7 +157,7 @@ static int cmd_train(const glia_cli_args *a)
             printf("continuing from %s\n", recipe.checkpoint);
     }
     /* what samples/s counts: examples, or target tokens for translation */
-    static const char *const unit[GLIA_DATA_NKINDS] = {
+    static const char *const unit[GLIA_DATA_NKINDS + 1] = {
         [GLIA_DATA_IMAGES] = "images", [GLIA_DATA_TEXTS] = "sentences", [GLIA_DATA_PAIRS] = "tokens"};
     glia_run_hooks hooks = {print_start, glia_cli_print_progress, (void *)unit[kind], NULL};
     if (glia_run_training(&recipe, out, 0, &hooks, &res, &err))

@@ -304,3 +304,9 @@ out:
     glia_yaml_free(&y);
     return rc;
 }
+
+glia_data_kind glia_recipe_kind(const glia_recipe *r)
+{
+    const glia_data_set *data = glia_data_find(r->dataset);
+    return data ? data->kind : GLIA_DATA_NKINDS;
+}

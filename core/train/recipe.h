@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 
+#include "core/data/catalog.h"
 #include "core/model/manifest.h"
 #include "core/train/batch.h"
 #include "core/train/optim.h"
@@ -100,6 +101,11 @@ typedef struct {
 /* Fills PyTorch-like defaults, then reads path. A dataset.name that is not a built-in data
  * set (core/data/catalog.h) is an error. */
 glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err);
+
+/* The kind of the recipe's data set (core/data/catalog.h): what chooses its loader, batch
+ * source and messages. GLIA_DATA_NKINDS for a name the table does not have, which a recipe
+ * read by glia_recipe_load never has. */
+glia_data_kind glia_recipe_kind(const glia_recipe *r);
 
 /* Applies overrides to a loaded recipe: text[0..len) is YAML (JSON is YAML too) mapping
  * any of seed, epochs, batch, optimizer, schedule, loss, augment, select, clip_grad_norm,

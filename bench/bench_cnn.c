@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "core/model/bundle.h"
+#include "core/nn/net.h"
 #include "core/base/pool.h"
 #include "core/train/imagetrain.h"
 #include "core/train/trainer.h"

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "core/model/bundle.h"
+#include "core/nn/seq2seq.h"
 #include "core/nn/loss.h"
 #include "core/train/mttrain.h"
 
@@ -200,7 +201,7 @@ static int cmd_train(int argc, char **argv)
     }
     if (limit >= 0)
         r.limit = limit;
-    r.eval_limit = 1; /* the dev and test splits are not used here */
+    r.translation.eval_limit = 1; /* the dev and test splits are not used here */
     double t_prep = bench_now();
     if (glia_mt_prepare(&r, &job, &err)) {
         fprintf(stderr, "bench_translate: %s\n", err.msg);
@@ -222,7 +223,7 @@ static int cmd_train(int argc, char **argv)
     uint32_t *border = malloc(sizeof(uint32_t) * (size_t)d->n);
     if (!order || !keys || !spans || !border)
         return 1;
-    long tokens = r.batch_tokens;
+    long tokens = r.translation.batch_tokens;
     int maxS = 1, maxT = 2;
     for (int i = 0; i < d->n; i++) {
         maxS = d->src_len[i] > maxS ? d->src_len[i] : maxS;

@@ -133,8 +133,8 @@ static int cmd_train(const glia_cli_args *a)
     }
     if (glia_recipe_load(path, &recipe, &err))
         return glia_cli_fail(&err);
-    int text = strcmp(recipe.dataset, "uci-sentiment") == 0;
-    int translation = strcmp(recipe.dataset, "gettext-en-es") == 0;
+    const glia_data_kind kind = glia_recipe_kind(&recipe);
+    const int text = kind == GLIA_DATA_TEXTS, translation = kind == GLIA_DATA_PAIRS;
     if ((text && glia_cli_refuse(a, GLIA_CLI_BIT(TRAIN_LIMIT) | GLIA_CLI_BIT(TRAIN_RESTART),
                                  "text-classification recipes")) ||
         (!text && !translation && glia_cli_refuse(a, GLIA_CLI_BIT(TRAIN_RESTART), "image recipes")))
@@ -156,11 +156,10 @@ static int cmd_train(const glia_cli_args *a)
         if (recipe.resume && access(recipe.checkpoint, F_OK) == 0)
             printf("continuing from %s\n", recipe.checkpoint);
     }
-    glia_run_hooks hooks = {print_start, glia_cli_print_progress,
-                            text          ? "sentences"
-                            : translation ? "tokens"
-                                          : NULL,
-                            NULL};
+    /* what samples/s counts: examples, or target tokens for translation */
+    static const char *const unit[GLIA_DATA_NKINDS + 1] = {
+        [GLIA_DATA_IMAGES] = "images", [GLIA_DATA_TEXTS] = "sentences", [GLIA_DATA_PAIRS] = "tokens"};
+    glia_run_hooks hooks = {print_start, glia_cli_print_progress, (void *)unit[kind], NULL};
     if (glia_run_training(&recipe, out, 0, &hooks, &res, &err))
         return glia_cli_fail(&err);
     if (translation) {
@@ -168,7 +167,7 @@ static int cmd_train(const glia_cli_args *a)
         printf("selected epoch %d (dev token accuracy %.4f); trained in %.1f s\n", res.train.best_epoch,
                res.train.best_val_accuracy, res.train.seconds);
         printf("test: sentences=%zu token_accuracy=%.4f loss=%.4f beam=%d\n", res.test_examples,
-               res.test_accuracy, res.test_loss, recipe.eval_beam);
+               res.test_accuracy, res.test_loss, recipe.translation.eval_beam);
         printf("bleu=%.2f\nchrf=%.2f\n", res.bleu, res.chrf);
         return 0;
     }
@@ -184,42 +183,64 @@ static int cmd_train(const glia_cli_args *a)
 
 enum { EVAL_LIMIT, EVAL_THREADS, EVAL_BEAM, EVAL_DATA };
 
+/* eval's lines per kind of data set; the last is accuracy=0.XXXX, or bleu= and chrf=. */
+static void print_test(const glia_bundle *b, const glia_test_result *t)
+{
+    const glia_eval_result *e = &t->eval;
+    const char *sha = b->manifest.weights[0] ? b->sha256 : "-";
+    printf("model: %s (weights sha256 %s)\n", b->manifest.name, sha);
+    switch (t->data->kind) {
+    case GLIA_DATA_PAIRS:
+        printf("test: dataset=%s sentences=%zu token_accuracy=%.4f loss=%.4f beam=%d truncated=%d\n",
+               t->data->name, t->examples, e->accuracy, e->loss, t->beam, t->truncated);
+        glia_mt_print(t->stats, stdout);
+        return;
+    case GLIA_DATA_TEXTS:
+        printf("test: dataset=%s loss=%.4f truncated=%d\n", t->data->name, e->loss, t->truncated);
+        printf("test: examples=%zu", t->examples);
+        for (int g = 0; g < e->ngroups && g < GLIA_UCI_NSOURCES; g++)
+            if (e->group_accuracy[g] >= 0)
+                printf(" %s=%.4f", glia_uci_source_name((glia_uci_source)g), e->group_accuracy[g]);
+        printf(" overall=%.4f\n", e->accuracy);
+        break;
+    default: printf("test: dataset=%s examples=%zu loss=%.4f\n", t->data->name, t->examples, e->loss);
+    }
+    printf("accuracy=%.4f\n", e->accuracy);
+}
+
 static int cmd_eval(const glia_cli_args *a)
 {
     glia_err err = {0};
     glia_bundle b;
-    glia_dataset test = {0};
-    double loss, acc;
-    int workers = glia_cli_setup_threads(glia_cli_number(a, EVAL_THREADS, 0));
+    glia_test_result res = {0};
+    int rc = 1, workers = glia_cli_setup_threads(glia_cli_number(a, EVAL_THREADS, 0));
     if (glia_bundle_load(a->args[0], &b, &err))
         return glia_cli_fail(&err);
-    int rc = 1;
-    if (b.model->ops->output == GLIA_OUTPUT_SEQUENCE) {
+    const glia_data_set *data = glia_data_for_model(b.model->ops);
+    glia_test_spec spec = {.limit = glia_cli_number(a, EVAL_LIMIT, 0), .lanes = workers};
+    if (data && data->kind == GLIA_DATA_PAIRS) {
+        /* one evaluation stream whose GEMMs the BLAS threads share */
         glia_cli_set_blas_threads(workers);
-        rc = glia_cli_eval_translation(&b, glia_cli_number(a, EVAL_LIMIT, 0),
-                                       (int)glia_cli_number(a, EVAL_BEAM, 0), glia_cli_string(a, EVAL_DATA));
-        goto done;
-    }
-    if (glia_cli_refuse(a, GLIA_CLI_BIT(EVAL_BEAM) | GLIA_CLI_BIT(EVAL_DATA), "image models")) {
+        spec.lanes = 1;
+        spec.beam = (int)glia_cli_number(a, EVAL_BEAM, 0);
+        spec.dir = glia_cli_string(a, EVAL_DATA);
+    } else if (glia_cli_refuse(a, GLIA_CLI_BIT(EVAL_BEAM) | GLIA_CLI_BIT(EVAL_DATA), "image models")) {
         rc = 2;
         goto done;
+    } else if (data && data->kind == GLIA_DATA_TEXTS) {
+        spec.limit = 0; /* the ~300 test sentences, in one stream */
+        spec.lanes = 1;
+    } else {
+        spec.dir = getenv("GLIA_FASHION_MNIST");
     }
-    if (b.model->ops->input == GLIA_INPUT_TOKENS) {
-        rc = glia_cli_eval_text(&b);
-        goto done;
-    }
-    if (glia_dataset_load_fashion(getenv("GLIA_FASHION_MNIST"), "test", &b.manifest.pre,
-                                  (size_t)glia_cli_number(a, EVAL_LIMIT, 0), &test, &err) ||
-        glia_evaluate(b.model->impl, &test, 256, workers, &loss, &acc, &err)) {
+    if (glia_run_test(&b, &spec, &res, &err)) {
         glia_cli_fail(&err);
         goto done;
     }
-    printf("model: %s (weights sha256 %s)\n", b.manifest.name, b.manifest.weights[0] ? b.sha256 : "-");
-    printf("test: dataset=fashion-mnist examples=%zu loss=%.4f\n", test.n, loss);
-    printf("accuracy=%.4f\n", acc);
+    print_test(&b, &res);
     rc = 0;
 done:
-    glia_dataset_free(&test);
+    glia_test_result_free(&res);
     glia_bundle_free(&b);
     return rc;
 }
@@ -236,8 +257,9 @@ static int cmd_predict(const glia_cli_args *a)
     if (glia_bundle_load(a->args[0], &b, &err))
         return glia_cli_fail(&err);
     if (b.model->ops->output != GLIA_OUTPUT_SEQUENCE &&
-        glia_cli_refuse(a, GLIA_CLI_ALL, b.model->ops->input == GLIA_INPUT_TOKENS ? "text-classification models"
-                                                                                   : "image models")) {
+        glia_cli_refuse(a, GLIA_CLI_ALL,
+                        b.model->ops->input == GLIA_INPUT_TOKENS ? "text-classification models"
+                                                                 : "image models")) {
         glia_bundle_free(&b);
         return 2;
     }

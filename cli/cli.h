@@ -102,13 +102,6 @@ int glia_cli_setup_threads(long threads);
 /* One line per epoch; user is the unit of samples/s ("images", "sentences") or NULL. */
 int glia_cli_print_progress(const glia_progress *p, void *user);
 
-/* cli_text.c: the text-classification side of eval. */
-int glia_cli_eval_text(const glia_bundle *b);
-
-/* cli_translate.c: translation bundles. eval on the test split of gettext-en-es in data_dir
- * (NULL: the default), the first limit pairs (0: all), with beam (0: the manifest's). */
-int glia_cli_eval_translation(const glia_bundle *b, long limit, int beam, const char *data_dir);
-
 /* cli_predict.c, for every model through the model interface:
  * predict: args[0..n) are image files (models over tensors) or texts; beam > 0 replaces the
  * manifest's beam size of a sequence model. One line per input on stdout, one per failure on

@@ -232,7 +232,7 @@ static void promote_if_asked(jobrunner *r, const job *jb, const json_t *rec, con
 {
     const char *model = json_string_value(json_object_get(rec, "model"));
     const char *mode = json_string_value(json_object_get(rec, "promote"));
-    const int translation = strcmp(recipe->dataset, "gettext-en-es") == 0;
+    const int translation = glia_recipe_kind(recipe) == GLIA_DATA_PAIRS;
     int promote = strcmp(mode, "always") == 0;
     if (strcmp(mode, "if_better") == 0) {
         double serving = -1;
@@ -284,7 +284,7 @@ static job_status run_job(jobrunner *r, job *jb)
     }
     if (rc != GLIA_OK || versions_publish(r->cfg.ver, model, version, out, &err) != GLIA_OK)
         goto done;
-    json_t *result = result_of(&res, version, strcmp(recipe.dataset, "gettext-en-es") == 0);
+    json_t *result = result_of(&res, version, glia_recipe_kind(&recipe) == GLIA_DATA_PAIRS);
     promote_if_asked(r, jb, rec, &recipe, &res, version, result);
     jobstore_lock(r->cfg.store);
     json_object_set_new(jb->rec, "result", result);

@@ -174,13 +174,14 @@ static void check_upload_fits(const char *model, const glia_recipe *r, const jso
 {
     glia_manifest m;
     glia_err err = {0};
-    const char *format = json_string_value(json_object_get(meta, "format"));
-    if (strcmp(r->dataset, "gettext-en-es") == 0) { /* translation pairs */
-        if (!format || strcmp(format, "tsv") != 0)
+    const glia_data_set *upload = glia_data_upload(json_string_value(json_object_get(meta, "format")));
+    const glia_data_kind kind = glia_recipe_kind(r);
+    if (kind == GLIA_DATA_PAIRS) {
+        if (!upload || upload->kind != GLIA_DATA_PAIRS)
             snprintf(why, len, "model %s translates: it trains on translation pairs (tsv uploads)", model);
         return;
     }
-    if (strcmp(r->dataset, "uci-sentiment") != 0 || !format || strcmp(format, "jsonl") != 0) {
+    if (kind != GLIA_DATA_TEXTS || !upload || upload->kind != GLIA_DATA_TEXTS) {
         snprintf(why, len,
                  "model %s trains on images (%s); uploaded data sets (jsonl) train text models only", model,
                  r->dataset);
@@ -215,14 +216,16 @@ static json_t *image_upload(const trainreq_env *env, glia_recipe *r, const json_
 {
     char ipath[4300], lpath[4300];
     json_t *im = NULL, *lb = NULL, *out = NULL;
+    const glia_data_set *up;
     if (!env->data || !json_is_string(images) || !json_is_string(labels) ||
         !datasets_find(env->data, json_string_value(images), ipath, sizeof ipath, &im) ||
         !datasets_find(env->data, json_string_value(labels), lpath, sizeof lpath, &lb))
         snprintf(why, len, "images and labels must name uploaded data sets (GET /v1/datasets lists them)");
-    else if (strcmp(r->dataset, "fashion-mnist") != 0)
+    else if (glia_recipe_kind(r) != GLIA_DATA_IMAGES)
         snprintf(why, len, "IDX images train image models; this model trains on %s", r->dataset);
-    else if (strcmp(json_string_value(json_object_get(im, "format")), "idx-images") != 0 ||
-             strcmp(json_string_value(json_object_get(lb, "format")), "idx-labels") != 0)
+    else if (!(up = glia_data_upload(json_string_value(json_object_get(im, "format")))) ||
+             up->kind != GLIA_DATA_IMAGES || !up->with ||
+             strcmp(json_string_value(json_object_get(lb, "format")), up->with) != 0)
         snprintf(why, len, "images must be an idx-images upload and labels an idx-labels one");
     else if (!json_equal(json_object_get(im, "records"), json_object_get(lb, "records")))
         snprintf(why, len, "%lld images but %lld labels",

@@ -140,8 +140,8 @@ glia_status glia_image_source_new(const glia_recipe *r, const glia_dataset *trai
             s->base.examples[i] = s->split[i]->n;
             s->sample = glia_dataset_sample(s->split[i]);
         }
-    s->hflip = r ? r->hflip : 0;
-    s->translate = r ? r->translate : 0;
+    s->hflip = r ? r->image.hflip : 0;
+    s->translate = r ? r->image.translate : 0;
     s->eval_batch = eval_batch > 0 ? eval_batch : 256;
     *out = &s->base;
     return GLIA_OK;

@@ -12,7 +12,7 @@
 #include "core/train/loop.h"
 
 /* A source over train, val and test (each may be NULL: an empty split), evaluated in
- * batches of eval_batch images (<= 0: 256). Augmentation follows r->images (NULL: none). */
+ * batches of eval_batch images (<= 0: 256). Augmentation follows r->image (r NULL: none). */
 glia_status glia_image_source_new(const glia_recipe *r, const glia_dataset *train, const glia_dataset *val,
                                   const glia_dataset *test, int eval_batch, glia_source **out, glia_err *err);
 

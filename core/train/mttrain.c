@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/nn/loss.h"
+#include "core/data/catalog.h"
 
 /* ---- encoded data ---- */
 
@@ -139,7 +139,9 @@ glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *er
     if ((rc = glia_manifest_load(r->model, &job->manifest, err)))
         return rc;
     const glia_manifest *m = &job->manifest;
-    if (strcmp(m->task, "translation") != 0 || strcmp(r->dataset, "gettext-en-es") != 0) {
+    const glia_data_set *takes = glia_data_for_model(glia_model_family(m->task)),
+                        *data = glia_data_find(r->dataset);
+    if (!takes || takes->kind != GLIA_DATA_PAIRS || !data || data->kind != GLIA_DATA_PAIRS) {
         rc = glia_err_set(err, GLIA_EINVAL, "%s: a %s model cannot be trained on data set %s", r->path,
                           m->task, r->dataset);
         goto fail;
@@ -165,8 +167,8 @@ glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *er
         lens[nt++] = p->es_len;
     }
     glia_bpe_opts bo = glia_bpe_defaults();
-    bo.vocab_size = (size_t)r->bpe_vocab_size;
-    bo.min_pair_count = (size_t)r->bpe_min_pair_count;
+    bo.vocab_size = (size_t)r->translation.bpe_vocab_size;
+    bo.min_pair_count = (size_t)r->translation.bpe_min_pair_count;
     if ((rc = glia_bpe_learn(texts, lens, nt, &bo, &job->bpe, err))) {
         glia_err_prefix(err, "%s: tokenizer", r->path);
         goto fail;
@@ -189,10 +191,10 @@ glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *er
     const int P = m->s2s.max_positions, src_max = m->max_tokens;
     if ((rc = glia_mt_data_encode(&job->set, GLIA_GT_TRAIN, job->bpe, src_max, P, 1, r->limit, &job->train,
                                   err)) ||
-        (rc = glia_mt_data_encode(&job->set, GLIA_GT_DEV, job->bpe, src_max, P, 0, r->eval_limit, &job->dev,
-                                  err)) ||
-        (rc = glia_mt_data_encode(&job->set, GLIA_GT_TEST, job->bpe, src_max, P, 0, r->eval_limit, &job->test,
-                                  err)))
+        (rc = glia_mt_data_encode(&job->set, GLIA_GT_DEV, job->bpe, src_max, P, 0, r->translation.eval_limit,
+                                  &job->dev, err)) ||
+        (rc = glia_mt_data_encode(&job->set, GLIA_GT_TEST, job->bpe, src_max, P, 0, r->translation.eval_limit,
+                                  &job->test, err)))
         goto fail;
     free(texts);
     free(lens);
@@ -278,27 +280,12 @@ int glia_mt_gather(const glia_mt_data *d, const uint32_t *idx, const glia_mt_spa
     return rows;
 }
 
-static size_t count_right(const float *logits, const int32_t *labels, int rows, int V)
-{
-    size_t right = 0;
-    for (int r = 0; r < rows; r++) {
-        const float *z = logits + (size_t)r * (size_t)V;
-        int best = 0;
-        for (int v = 1; v < V; v++)
-            if (z[v] > z[best])
-                best = v;
-        right += best == labels[r];
-    }
-    return right;
-}
-
 /* Buffers for batches of d under a token budget. */
 typedef struct {
     uint32_t *order;
     uint64_t *keys;
     glia_mt_span *spans;
     int32_t *src, *tgt, *slen, *tlen, *labels;
-    float *dlogits;
     int max_batch, max_S, max_T;
 } batch_bufs;
 
@@ -312,12 +299,10 @@ static void bufs_free(batch_bufs *b)
     free(b->slen);
     free(b->tlen);
     free(b->labels);
-    free(b->dlogits);
     memset(b, 0, sizeof *b);
 }
 
-static glia_status bufs_new(const glia_mt_data *d, long tokens, int V, int training, batch_bufs *b,
-                            glia_err *err)
+static glia_status bufs_new(const glia_mt_data *d, long tokens, batch_bufs *b, glia_err *err)
 {
     memset(b, 0, sizeof *b);
     int maxS = 1, maxT = 2;
@@ -339,70 +324,22 @@ static glia_status bufs_new(const glia_mt_data *d, long tokens, int V, int train
     b->slen = malloc(B * sizeof(int32_t));
     b->tlen = malloc(B * sizeof(int32_t));
     b->labels = malloc((size_t)tokens * sizeof(int32_t) + B * sizeof(int32_t));
-    if (training)
-        b->dlogits = malloc((size_t)tokens * (size_t)V * sizeof(float));
-    if (!b->order || !b->keys || !b->spans || !b->src || !b->tgt || !b->slen || !b->tlen || !b->labels ||
-        (training && !b->dlogits)) {
+    if (!b->order || !b->keys || !b->spans || !b->src || !b->tgt || !b->slen || !b->tlen || !b->labels) {
         bufs_free(b);
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for batches of %ld tokens", tokens);
     }
     return GLIA_OK;
 }
 
-enum { EVAL_TOKENS = 8192 };
-
-glia_status glia_mt_evaluate(const glia_s2s *model, const glia_mt_data *d, double *loss, double *accuracy,
-                             glia_err *err)
-{
-    batch_bufs b;
-    glia_s2s_ctx *ctx = NULL;
-    const int V = model->cfg.vocab_size;
-    glia_status rc;
-    double loss_sum = 0.0;
-    size_t right = 0, rows_total = 0;
-    if (d->n == 0) {
-        if (loss)
-            *loss = 0.0;
-        if (accuracy)
-            *accuracy = 0.0;
-        return GLIA_OK;
-    }
-    if ((rc = bufs_new(d, EVAL_TOKENS, V, 0, &b, err)))
-        return rc;
-    if ((rc = glia_s2s_ctx_new(model, b.max_batch, b.max_S, b.max_T, EVAL_TOKENS, 0, &ctx, err)))
-        goto done;
-    const int nb = glia_mt_spans(d, NULL, EVAL_TOKENS, b.order, b.keys, b.spans);
-    for (int k = 0; k < nb; k++) {
-        const glia_mt_span *sp = &b.spans[k];
-        int rows = glia_mt_gather(d, b.order + sp->start, sp, b.src, b.slen, b.tgt, b.tlen, b.labels),
-            got = 0;
-        const float *logits = NULL;
-        if ((rc = glia_s2s_forward(model, ctx, b.src, b.slen, sp->S, b.tgt, b.tlen, sp->T, sp->count, NULL,
-                                   &logits, &got, err)))
-            goto done;
-        loss_sum += glia_xent(logits, b.labels, rows, V, 0.0f, -1, NULL, NULL) * rows;
-        right += count_right(logits, b.labels, rows, V);
-        rows_total += (size_t)rows;
-    }
-    if (loss)
-        *loss = loss_sum / (double)rows_total;
-    if (accuracy)
-        *accuracy = (double)right / (double)rows_total;
-done:
-    glia_s2s_ctx_free(ctx);
-    bufs_free(&b);
-    return rc;
-}
-
 /* ---- translating a data set ---- */
 
-glia_status glia_mt_translate_data(const glia_s2s *model, const glia_bpe *bpe, const glia_mt_data *d,
-                                   const glia_s2s_search *opts, int batch, glia_mt_emit_fn emit, void *user,
+glia_status glia_mt_translate_data(const glia_model *model, const glia_bpe *bpe, const glia_mt_data *d,
+                                   const glia_decode_opts *opts, int batch, glia_mt_emit_fn emit, void *user,
                                    glia_err *err)
 {
     glia_status rc = GLIA_OK;
-    glia_s2s_dec *dec = NULL;
-    glia_s2s_output *out = NULL;
+    glia_model_ctx *ctx = NULL;
+    glia_sequence *seqs = NULL;
     uint32_t *order = NULL;
     uint64_t *keys = NULL;
     int32_t *src = NULL, *slen = NULL;
@@ -417,16 +354,19 @@ glia_status glia_mt_translate_data(const glia_s2s *model, const glia_bpe *bpe, c
         batch = 1;
     order = malloc(sizeof(uint32_t) * (size_t)d->n);
     keys = malloc(sizeof(uint64_t) * (size_t)d->n);
-    out = malloc(sizeof *out * (size_t)batch);
+    seqs = malloc(sizeof *seqs * (size_t)batch);
     src = malloc(sizeof(int32_t) * (size_t)batch * (size_t)maxS);
     slen = malloc(sizeof(int32_t) * (size_t)batch);
     texts = calloc((size_t)d->n, sizeof *texts);
     tlens = calloc((size_t)d->n, sizeof *tlens);
-    if (!order || !keys || !out || !src || !slen || !texts || !tlens) {
+    if (!order || !keys || !seqs || !src || !slen || !texts || !tlens) {
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory translating %d sentences", d->n);
         goto done;
     }
-    if ((rc = glia_s2s_dec_new(model, batch, maxS, opts->beam_size, &dec, err)))
+    /* decoder rows for `batch` inputs of beam_size hypotheses each: one predict per batch */
+    const glia_ctx_spec spec = {
+        .max_batch = batch * opts->beam_size, .max_steps = maxS, .max_beam = opts->beam_size};
+    if ((rc = model->ops->ctx_new(model, &spec, &ctx, err)))
         goto done;
     /* sources sorted by length: a batch's members finish at similar steps */
     for (int i = 0; i < d->n; i++)
@@ -445,10 +385,12 @@ glia_status glia_mt_translate_data(const glia_s2s *model, const glia_bpe *bpe, c
                    sizeof(int32_t) * (size_t)d->src_len[p]);
             slen[j] = d->src_len[p];
         }
-        if ((rc = glia_s2s_translate(model, dec, src, slen, n, S, opts, out, err)))
+        const glia_batch in = {.n = n, .ids = src, .lengths = slen, .steps = S, .decode = *opts};
+        glia_prediction pred = {.seqs = seqs};
+        if ((rc = model->ops->predict(model, ctx, &in, &pred, err)))
             goto done;
         for (int j = 0; j < n; j++)
-            if ((rc = glia_bpe_decode(bpe, out[j].ids, (size_t)out[j].n, &texts[order[at + j]],
+            if ((rc = glia_bpe_decode(bpe, seqs[j].ids, (size_t)seqs[j].n, &texts[order[at + j]],
                                       &tlens[order[at + j]], err)))
                 goto done;
     }
@@ -460,8 +402,9 @@ done:
         free(texts[i]);
     free(texts);
     free(tlens);
-    glia_s2s_dec_free(dec);
-    free(out);
+    if (ctx)
+        model->ops->ctx_free(ctx);
+    free(seqs);
     free(order);
     free(keys);
     free(src);
@@ -510,7 +453,7 @@ static void plan_free(split_plan *p)
 /* Spans of d under `tokens`, and `readers` gather buffers (the plan's own first). */
 static glia_status plan_new(const glia_mt_data *d, long tokens, int readers, split_plan *p, glia_err *err)
 {
-    glia_status rc = bufs_new(d, tokens, 0, 0, &p->plan, err);
+    glia_status rc = bufs_new(d, tokens, &p->plan, err);
     if (rc)
         return rc;
     if (!(p->readers = calloc((size_t)readers, sizeof *p->readers)))
@@ -520,7 +463,7 @@ static glia_status plan_new(const glia_mt_data *d, long tokens, int readers, spl
     p->plan.src = p->plan.tgt = p->plan.slen = p->plan.tlen = p->plan.labels = NULL;
     for (int i = 1; i < readers; i++) {
         batch_bufs b;
-        if ((rc = bufs_new(d, tokens, 0, 0, &b, err)))
+        if ((rc = bufs_new(d, tokens, &b, err)))
             return rc;
         p->readers[i] = (gather_bufs){b.src, b.tgt, b.slen, b.tlen, b.labels};
         b.src = b.tgt = b.slen = b.tlen = b.labels = NULL;
@@ -601,7 +544,8 @@ static int mt_next(glia_source *base, glia_train_streams *rng, glia_batch_policy
     return 1;
 }
 
-enum { EVAL_SPAN_TOKENS = EVAL_TOKENS };
+/* evaluation batches: spans of this many padded tokens on either side */
+enum { EVAL_SPAN_TOKENS = 8192 };
 
 static glia_status mt_eval_plan(glia_source *base, glia_split split, int lanes, int *nbatches,
                                 glia_ctx_spec *spec, glia_err *err)
@@ -656,7 +600,7 @@ glia_status glia_mt_train(const glia_recipe *r, glia_model *model, const glia_mt
     glia_source *src = NULL;
     const glia_loop_hooks hooks = {cb, user, cancel};
     memset(result, 0, sizeof *result);
-    glia_status rc = glia_mt_source_new(train, val, NULL, r->batch_tokens, &src, err);
+    glia_status rc = glia_mt_source_new(train, val, NULL, r->translation.batch_tokens, &src, err);
     if (rc == GLIA_OK)
         rc = glia_loop_train(r, model, src, &hooks, result, err);
     glia_source_free(src);

@@ -1,5 +1,5 @@
 /*
- * mttrain.h - training and evaluating the translation model (core/nn/seq2seq.h) on the
+ * mttrain.h - training a translation model (a sequence model of core/model/model.h) on the
  * gettext-en-es pairs (core/data/gettext.h), tokenised by a joint BPE (core/text/bpe.h).
  *
  * glia_mt_prepare does what comes before the loop, so that `glia train` and the daemon's
@@ -26,7 +26,6 @@
 #include <stdint.h>
 
 #include "core/model/manifest.h"
-#include "core/nn/seq2seq.h"
 #include "core/text/bpe.h"
 #include "core/data/gettext.h"
 #include "core/train/loop.h"
@@ -95,17 +94,12 @@ int glia_mt_spans(const glia_mt_data *d, glia_rng *rng, long tokens, uint32_t *o
 int glia_mt_gather(const glia_mt_data *d, const uint32_t *idx, const glia_mt_span *sp, int32_t *src,
                    int32_t *slen, int32_t *tgt, int32_t *tlen, int32_t *labels);
 
-/* Teacher-forced mean loss per target token (</s> included, no smoothing) and next-token
- * accuracy of model on d (either may be NULL). */
-glia_status glia_mt_evaluate(const glia_s2s *model, const glia_mt_data *d, double *loss, double *accuracy,
-                             glia_err *err);
-
-/* Translates every source of d (batches of `batch` sentences sorted by length, beam opts) and
- * hands each result to emit(i, text, user) in d's order; text is NUL-terminated, borrowed for
- * the call. */
+/* Translates every source of d with model's predict (a sequence model over bpe's ids; batches
+ * of `batch` sentences sorted by length, decoded with opts) and hands each result to
+ * emit(i, text, user) in d's order; text is NUL-terminated, borrowed for the call. */
 typedef glia_status (*glia_mt_emit_fn)(int i, const char *text, size_t len, void *user, glia_err *err);
-glia_status glia_mt_translate_data(const glia_s2s *model, const glia_bpe *bpe, const glia_mt_data *d,
-                                   const glia_s2s_search *opts, int batch, glia_mt_emit_fn emit, void *user,
+glia_status glia_mt_translate_data(const glia_model *model, const glia_bpe *bpe, const glia_mt_data *d,
+                                   const glia_decode_opts *opts, int batch, glia_mt_emit_fn emit, void *user,
                                    glia_err *err);
 
 #endif

@@ -107,14 +107,25 @@ static glia_status save_weights(const glia_recipe *r, const glia_model *model, c
     return model->ops->save(model, path, meta, err);
 }
 
-/* The test split of an image recipe: an upload's own, else Fashion-MNIST's test file. */
-static glia_status load_image_test(const glia_recipe *r, const glia_manifest *m, int nclasses,
+/* The test spec of a recipe: its data set's directory or its upload. */
+static glia_test_spec recipe_test_spec(const glia_recipe *r, long limit, int beam)
+{
+    return (glia_test_spec){.dir = r->dataset_path[0] ? r->dataset_path : NULL,
+                            .file = r->dataset_file[0] ? r->dataset_file : NULL,
+                            .images = r->images_file[0] ? r->images_file : NULL,
+                            .labels = r->labels_file[0] ? r->labels_file : NULL,
+                            .limit = limit,
+                            .beam = beam,
+                            .lanes = r->workers};
+}
+
+/* The test split of images: an upload's own, else Fashion-MNIST's test file. */
+static glia_status load_image_test(const glia_test_spec *s, const glia_manifest *m, int nclasses,
                                    glia_dataset *test, glia_err *err)
 {
-    if (r->images_file[0])
-        return glia_dataset_load_idx(r->images_file, r->labels_file, &m->pre, m->input, nclasses, "test",
-                                     test, err);
-    return glia_dataset_load_fashion(r->dataset_path[0] ? r->dataset_path : NULL, "test", &m->pre, 0, test,
+    if (s->images)
+        return glia_dataset_load_idx(s->images, s->labels, &m->pre, m->input, nclasses, "test", test, err);
+    return glia_dataset_load_fashion(s->dir, "test", &m->pre, (size_t)(s->limit > 0 ? s->limit : 0), test,
                                      err);
 }
 
@@ -152,7 +163,8 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
     if ((rc = glia_train(r, model, 0, &train, &val, h->progress, h->user, h->cancel, &res->train, err)))
         goto done;
     /* the test split is touched once, after selection on the validation split */
-    if ((rc = load_image_test(r, &m, model->outputs, &test, err)) ||
+    const glia_test_spec spec = recipe_test_spec(r, 0, 0);
+    if ((rc = load_image_test(&spec, &m, model->outputs, &test, err)) ||
         (rc = glia_image_source_new(r, NULL, NULL, &test, 256, &src, err)) ||
         (rc = evaluate_test(r, model, src, res, err)) || (rc = save_weights(r, model, out, err)))
         goto done;
@@ -245,12 +257,16 @@ static glia_status score_one(int i, const char *text, size_t len, void *user, gl
     return glia_mt_add(c->stats, text, len, p->es, p->es_len, err);
 }
 
-glia_status glia_run_score_translation(const glia_s2s *model, const glia_bpe *bpe, const glia_gt_set *set,
-                                       const glia_mt_data *d, int beam, glia_mt_stats *stats, glia_err *err)
+/* Corpus BLEU/chrF statistics of model's translations of d's sources (through its predict,
+ * beam `beam`, up to max_positions - 1 tokens, the manifest's length penalty) against their
+ * references in set, added to stats: what `glia train` and `glia eval` report. */
+static glia_status score_translation(const glia_model *model, const glia_manifest *m, const glia_bpe *bpe,
+                                     const glia_gt_set *set, const glia_mt_data *d, int beam,
+                                     glia_mt_stats *stats, glia_err *err)
 {
-    glia_s2s_search opts = glia_s2s_search_defaults();
+    glia_decode_opts opts = glia_model_decode_defaults(m);
     opts.beam_size = beam;
-    opts.max_tokens = model->cfg.max_positions - 1;
+    opts.max_tokens = m->s2s.max_positions - 1;
     score_ctx c = {set, d, stats};
     return glia_mt_translate_data(model, bpe, d, &opts, 32, score_one, &c, err);
 }
@@ -274,14 +290,12 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
                               .vocabulary = glia_bpe_size(job.bpe)};
         h->start(&info, h->user);
     }
-    /* BLEU and chrF decode with the translator's own search until the bundle's predict
-     * path is on the model interface: the family's object is the model's impl */
-    const glia_s2s *s2s = job.model->impl;
     if ((rc = glia_mt_train(r, job.model, &job.train, &job.dev, h->progress, h->user, h->cancel, &res->train,
                             err)) ||
-        (rc = glia_mt_source_new(NULL, NULL, &job.test, r->batch_tokens, &src, err)) ||
+        (rc = glia_mt_source_new(NULL, NULL, &job.test, r->translation.batch_tokens, &src, err)) ||
         (rc = evaluate_test(r, job.model, src, res, err)) || (rc = glia_mt_stats_new(&stats, err)) ||
-        (rc = glia_run_score_translation(s2s, job.bpe, &job.set, &job.test, r->eval_beam, stats, err)))
+        (rc = score_translation(job.model, m, job.bpe, &job.set, &job.test, r->translation.eval_beam, stats,
+                                err)))
         goto done;
     res->val_examples = (size_t)job.dev.n;
     res->bleu = glia_mt_bleu(stats);
@@ -300,9 +314,9 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
         "  dataset: %s\n  split: test\n  examples: %d\n  bleu: %.2f\n  chrf: %.2f\n  beam_size: %d\n"
         "  token_accuracy: %.4f\n  loss: %.4f\n  validation_examples: %d\n  validation_token_accuracy: %.4f\n"
         "  selected_epoch: %d\n  train_pairs: %d\n  train_pairs_too_long: %d\n%s",
-        r->dataset_file[0] ? r->dataset_file : r->dataset, job.test.n, res->bleu, res->chrf, r->eval_beam,
-        res->test_accuracy, res->test_loss, job.dev.n, res->train.best_val_accuracy, res->train.best_epoch,
-        job.train.n, job.train.dropped, training);
+        r->dataset_file[0] ? r->dataset_file : r->dataset, job.test.n, res->bleu, res->chrf,
+        r->translation.eval_beam, res->test_accuracy, res->test_loss, job.dev.n, res->train.best_val_accuracy,
+        res->train.best_epoch, job.train.n, job.train.dropped, training);
     rc = write_bundle_files(r, m, out, version, results, err);
 done:
     glia_source_free(src);
@@ -311,61 +325,133 @@ done:
     return rc;
 }
 
+/* ---- the kinds of data set: how each trains and tests ---- */
+
+/* The test split of a bundle's kind, loaded, and its batch source. */
+typedef struct {
+    glia_dataset images;
+    glia_uci_set uci;
+    glia_text_data texts;
+    glia_gt_set pairs;
+    glia_mt_data mt;
+    glia_source *src;
+} test_split;
+
+static void test_split_free(test_split *t)
+{
+    glia_source_free(t->src);
+    glia_dataset_free(&t->images);
+    glia_text_data_free(&t->texts);
+    glia_uci_free(&t->uci);
+    glia_mt_data_free(&t->mt);
+    glia_gt_free(&t->pairs);
+}
+
+static glia_status test_images(const glia_bundle *b, const glia_test_spec *s, test_split *t,
+                               glia_test_result *out, glia_err *err)
+{
+    glia_status rc = load_image_test(s, &b->manifest, b->model->outputs, &t->images, err);
+    if (rc == GLIA_OK)
+        rc = glia_image_source_new(NULL, NULL, NULL, &t->images, 256, &t->src, err);
+    out->examples = t->images.n;
+    return rc;
+}
+
+static glia_status test_texts(const glia_bundle *b, const glia_test_spec *s, test_split *t,
+                              glia_test_result *out, glia_err *err)
+{
+    const glia_manifest *m = &b->manifest;
+    glia_status rc = s->file ? glia_uci_load_jsonl(s->file, m->labels, m->nlabels, &t->uci, err)
+                             : glia_uci_load(s->dir ? s->dir : glia_uci_default_dir(), &t->uci, err);
+    if (rc == GLIA_OK)
+        rc = glia_text_data_from_uci(&t->uci, GLIA_UCI_TEST, glia_tokenizer_words(b->tokenizer),
+                                     m->max_tokens, &t->texts, err);
+    if (rc == GLIA_OK)
+        rc = glia_text_source_new(NULL, NULL, &t->texts, b->model->outputs, &t->src, err);
+    out->examples = (size_t)t->texts.n;
+    out->truncated = t->texts.truncated;
+    return rc;
+}
+
+/* The teacher-forced source, and BLEU/chrF of the decoded test split. */
+static glia_status test_pairs(const glia_bundle *b, const glia_test_spec *s, test_split *t,
+                              glia_test_result *out, glia_err *err)
+{
+    const glia_manifest *m = &b->manifest;
+    const glia_bpe *bpe = glia_tokenizer_subwords(b->tokenizer);
+    glia_status rc = s->file ? glia_gt_load_tsv(s->file, &t->pairs, err)
+                             : glia_gt_load_dir(s->dir ? s->dir : glia_gt_default_dir(), &t->pairs, err);
+    out->beam = s->beam > 0 ? s->beam : m->decoding.beam_size;
+    if (rc == GLIA_OK)
+        rc = glia_mt_data_encode(&t->pairs, GLIA_GT_TEST, bpe, m->max_tokens, m->s2s.max_positions, 0,
+                                 s->limit, &t->mt, err);
+    out->examples = (size_t)t->mt.n;
+    out->truncated = t->mt.truncated;
+    if (rc == GLIA_OK)
+        rc = glia_mt_source_new(NULL, NULL, &t->mt, 0, &t->src, err);
+    if (rc == GLIA_OK)
+        rc = glia_mt_stats_new(&out->stats, err);
+    if (rc == GLIA_OK)
+        rc = score_translation(b->model, m, bpe, &t->pairs, &t->mt, out->beam, out->stats, err);
+    return rc;
+}
+
+typedef struct {
+    glia_status (*train)(const glia_recipe *r, const char *out, long version, const glia_run_hooks *h,
+                         glia_run_result *res, glia_err *err);
+    glia_status (*test)(const glia_bundle *b, const glia_test_spec *s, test_split *t, glia_test_result *out,
+                        glia_err *err);
+} kind_ops;
+
+static const kind_ops kinds[GLIA_DATA_NKINDS] = {
+    [GLIA_DATA_IMAGES] = {run_image, test_images},
+    [GLIA_DATA_TEXTS] = {run_text, test_texts},
+    [GLIA_DATA_PAIRS] = {run_translation, test_pairs},
+};
+
 glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long version,
                               const glia_run_hooks *hooks, glia_run_result *res, glia_err *err)
 {
     static const glia_run_hooks none = {0};
+    const glia_data_set *data = glia_data_find(r->dataset);
     memset(res, 0, sizeof *res);
-    if (!hooks)
-        hooks = &none;
-    if (strcmp(r->dataset, "uci-sentiment") == 0)
-        return run_text(r, out_dir, version, hooks, res, err);
-    if (strcmp(r->dataset, "gettext-en-es") == 0)
-        return run_translation(r, out_dir, version, hooks, res, err);
-    return run_image(r, out_dir, version, hooks, res, err);
+    if (!data)
+        return glia_err_set(err, GLIA_EUNSUPPORTED, "%s: data set '%s' is not known", r->path, r->dataset);
+    return kinds[data->kind].train(r, out_dir, version, hooks ? hooks : &none, res, err);
+}
+
+void glia_test_result_free(glia_test_result *r)
+{
+    glia_mt_stats_free(r->stats);
+    r->stats = NULL;
+}
+
+glia_status glia_run_test(const glia_bundle *b, const glia_test_spec *spec, glia_test_result *out,
+                          glia_err *err)
+{
+    test_split t = {0};
+    memset(out, 0, sizeof *out);
+    if (!(out->data = glia_data_for_model(b->model->ops)))
+        return glia_err_set(err, GLIA_EUNSUPPORTED, "%s: no data set to test a %s model on", b->manifest.path,
+                            b->manifest.task);
+    glia_status rc = kinds[out->data->kind].test(b, spec, &t, out, err);
+    if (rc == GLIA_OK)
+        rc = glia_loop_evaluate(b->model, t.src, GLIA_SPLIT_TEST, spec->lanes, &out->eval, err);
+    test_split_free(&t);
+    return rc;
 }
 
 glia_status glia_run_evaluate(const glia_recipe *r, const char *bundle_path, double *accuracy, glia_err *err)
 {
     glia_bundle b;
+    glia_test_result res;
     glia_status rc = glia_bundle_load(bundle_path, &b, err);
     if (rc != GLIA_OK)
         return rc;
-    /* TODO(issue 12, the one training loop): evaluate through the model interface; until then
-     * the families' own evaluators, on the family objects behind the interface */
-    if (b.model->ops->output ==
-        GLIA_OUTPUT_SEQUENCE) { /* the yardstick of a translation model is its test BLEU */
-        const glia_bpe *bpe = glia_tokenizer_subwords(b.tokenizer);
-        glia_gt_set set = {0};
-        glia_mt_data test = {0};
-        glia_mt_stats *stats = NULL;
-        const glia_manifest *m = &b.manifest;
-        if (!(rc = glia_mt_load_pairs(r, &set, err)) &&
-            !(rc = glia_mt_data_encode(&set, GLIA_GT_TEST, bpe, m->max_tokens, m->s2s.max_positions, 0,
-                                       r->eval_limit, &test, err)) &&
-            !(rc = glia_mt_stats_new(&stats, err)) &&
-            !(rc = glia_run_score_translation(b.model->impl, bpe, &set, &test, r->eval_beam, stats, err)))
-            *accuracy = glia_mt_bleu(stats);
-        glia_mt_stats_free(stats);
-        glia_mt_data_free(&test);
-        glia_gt_free(&set);
-    } else if (b.model->ops->input == GLIA_INPUT_TOKENS) {
-        glia_uci_set set = {0};
-        glia_text_data test = {0};
-        rc = r->dataset_file[0]
-                 ? glia_uci_load_jsonl(r->dataset_file, b.manifest.labels, b.manifest.nlabels, &set, err)
-                 : glia_uci_load(r->dataset_path[0] ? r->dataset_path : glia_uci_default_dir(), &set, err);
-        if (!rc && !(rc = glia_text_data_from_uci(&set, GLIA_UCI_TEST, glia_tokenizer_words(b.tokenizer),
-                                                  b.manifest.max_tokens, &test, err)))
-            rc = glia_text_evaluate(b.model->impl, &test, NULL, accuracy, NULL, err);
-        glia_text_data_free(&test);
-        glia_uci_free(&set);
-    } else {
-        glia_dataset test = {0};
-        if (!(rc = load_image_test(r, &b.manifest, b.model->outputs, &test, err)))
-            rc = glia_evaluate(b.model->impl, &test, 256, r->workers, NULL, accuracy, err);
-        glia_dataset_free(&test);
-    }
+    const glia_test_spec spec = recipe_test_spec(r, r->translation.eval_limit, r->translation.eval_beam);
+    if ((rc = glia_run_test(&b, &spec, &res, err)) == GLIA_OK) /* a translation model's yardstick: BLEU */
+        *accuracy = res.stats ? glia_mt_bleu(res.stats) : res.eval.accuracy;
+    glia_test_result_free(&res);
     glia_bundle_free(&b);
     return rc;
 }

@@ -2,10 +2,10 @@
  * run.h - one training run from a recipe to a finished bundle directory: what `glia
  * train` does and what a daemon training job does, so that both produce the same files.
  *
- * For the recipe's model (an image model on fashion-mnist or a text model on
- * uci-sentiment): load the data, build and initialise the model, train (selecting on the
- * validation or dev split, with the recipe's checkpoint/resume settings), evaluate once
- * on the test split, and write into out_dir: model.safetensors, model.yaml (the recipe's
+ * For the recipe's model and data set (core/data/catalog.h: images, sentences or
+ * translation pairs, each kind with its loader and batch source): load the data, build and initialise the
+ * model, train (selecting on the validation or dev split, with the recipe's checkpoint/resume settings),
+ * evaluate once on the test split, and write into out_dir: model.safetensors, model.yaml (the recipe's
  * manifest with the results below its marker, and `version` when given), recipe.yaml,
  * labels.txt and, for text models, the vocabulary. Every file is written atomically; the
  * weights last but one, the manifest last, so a directory with a manifest is complete.
@@ -15,12 +15,11 @@
 
 #include <stdatomic.h>
 
-#include "core/nn/seq2seq.h"
-#include "core/text/bpe.h"
-#include "core/data/gettext.h"
-#include "core/train/mtscore.h"
+#include "core/data/catalog.h"
 #include "core/data/uci.h"
-#include "core/train/mttrain.h"
+#include "core/model/bundle.h"
+#include "core/train/loop.h"
+#include "core/train/mtscore.h"
 #include "core/train/trainer.h"
 
 /* What the run is about to do (for a first progress line). */
@@ -54,15 +53,37 @@ typedef struct {
 glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long version,
                               const glia_run_hooks *hooks, glia_run_result *res, glia_err *err);
 
-/* The test-split accuracy of the bundle at path on r's data set, as glia_run_training
- * measures it - for a translation model its BLEU (0..100) - the yardstick of a job's
+/* Where and how to test a bundle: on the test split of the built-in data set of its kind
+ * (core/data/catalog.h), or of an upload of that kind. */
+typedef struct {
+    const char *dir;             /* the built-in data set's directory (NULL: its default) */
+    const char *file;            /* an uploaded file of sentences or pairs instead (NULL: none) */
+    const char *images, *labels; /* uploaded IDX images and labels instead (NULL: none) */
+    long limit;                  /* images and pairs: the first N test examples (0: all) */
+    int beam;                    /* sequence models: the beam to decode with (0: the manifest's) */
+    int lanes;                   /* threads of the evaluation (<= 1: the calling thread) */
+} glia_test_spec;
+
+typedef struct {
+    const glia_data_set *data; /* the built-in data set of the bundle's kind */
+    size_t examples;           /* images, sentences or pairs tested */
+    int truncated;             /* sentences or sources cut to the model's input length */
+    glia_eval_result eval;     /* through the one evaluation (loop.h): a sequence model's loss
+                                * and accuracy are per target token, teacher-forced */
+    int beam;                  /* sequence models: the beam decoded with */
+    glia_mt_stats *stats;      /* sequence models: BLEU/chrF of the decoded outputs (owned) */
+} glia_test_result;
+
+/* Tests the bundle b as spec says: what `glia eval` prints. The caller frees out with
+ * glia_test_result_free, also after an error. */
+glia_status glia_run_test(const glia_bundle *b, const glia_test_spec *spec, glia_test_result *out,
+                          glia_err *err);
+void glia_test_result_free(glia_test_result *r);
+
+/* The test-split accuracy of the bundle at path on r's data set (an upload of r's when r
+ * names one), as glia_run_training measures it - for a translation model its BLEU (0..100,
+ * beam evaluation.beam_size, the first evaluation.limit pairs) - the yardstick of a job's
  * promote: if_better. */
 glia_status glia_run_evaluate(const glia_recipe *r, const char *bundle_path, double *accuracy, glia_err *err);
-
-/* Corpus BLEU/chrF statistics of model's translations (beam `beam`, max_positions - 1
- * tokens) of d's sources against their references in set, added to stats: what `glia
- * train` and `glia eval` report for a translation model. */
-glia_status glia_run_score_translation(const glia_s2s *model, const glia_bpe *bpe, const glia_gt_set *set,
-                                       const glia_mt_data *d, int beam, glia_mt_stats *stats, glia_err *err);
 
 #endif

@@ -8,11 +8,12 @@
 #include "core/train/texttrain.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/nn/kernels.h"
-#include "core/nn/loss.h"
+#include "core/data/catalog.h"
+#include "core/text/lexicon.h"
 #include "core/train/word2vec.h"
 
 /* ---- encoded data ---- */
@@ -79,6 +80,21 @@ void glia_text_job_free(glia_text_job *job)
     memset(job, 0, sizeof *job);
 }
 
+/* The recipe's lexicon files, as core/text/lexicon.h reads them, into the frozen table. */
+static glia_status lexicon_table(const glia_recipe_text *t, const glia_vocab *v, float *table,
+                                 size_t *matched, glia_err *err)
+{
+    glia_lexicon_source src[GLIA_RECIPE_MAX_LEXICONS];
+    for (int i = 0; i < t->nlexicons; i++) {
+        glia_status rc = glia_lexicon_format_parse(t->lexicons[i].format, &src[i].format, err);
+        if (rc != GLIA_OK) /* the recipe checked it: only a recipe built by hand gets here */
+            return rc;
+        snprintf(src[i].path, sizeof src[i].path, "%s", t->lexicons[i].path);
+        src[i].scale = t->lexicons[i].scale;
+    }
+    return glia_lexicon_table(src, t->nlexicons, v, table, matched, err);
+}
+
 glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err *err)
 {
     const char **texts = NULL;
@@ -88,15 +104,17 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
     if ((rc = glia_manifest_load(r->model, &job->manifest, err)))
         return rc;
     const glia_manifest *m = &job->manifest;
-    if (strcmp(m->task, "text-classification") != 0 || strcmp(r->dataset, "uci-sentiment") != 0) {
+    const glia_data_set *takes = glia_data_for_model(glia_model_family(m->task)),
+                        *data = glia_data_find(r->dataset);
+    if (!takes || takes->kind != GLIA_DATA_TEXTS || !data || data->kind != GLIA_DATA_TEXTS) {
         rc = glia_err_set(err, GLIA_EINVAL, "%s: a %s model cannot be trained on data set %s", r->path,
                           m->task, r->dataset);
         goto fail;
     }
-    if (m->text.lexicon_features != r->nlexicons) {
+    if (m->text.lexicon_features != r->text.nlexicons) {
         rc = glia_err_set(err, GLIA_EINVAL,
                           "%s: the manifest's lexicon has %d features but the recipe lists %d lexicon files",
-                          r->path, m->text.lexicon_features, r->nlexicons);
+                          r->path, m->text.lexicon_features, r->text.nlexicons);
         goto fail;
     }
     if ((rc = r->dataset_file[0]
@@ -104,7 +122,7 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
                   : glia_uci_load(r->dataset_path[0] ? r->dataset_path : glia_uci_default_dir(), &job->set,
                                   err)) ||
         (rc = glia_uci_texts(&job->set, GLIA_UCI_TRAIN, &texts, &ntexts, err)) ||
-        (rc = glia_vocab_build(texts, ntexts, (size_t)r->vocab_min_count, (size_t)r->vocab_max_size,
+        (rc = glia_vocab_build(texts, ntexts, (size_t)r->text.vocab_min_count, (size_t)r->text.vocab_max_size,
                                &job->vocab, err)))
         goto fail;
     const int vocab_size = (int)glia_vocab_size(job->vocab);
@@ -123,17 +141,16 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
     glia_train_seed_stream(&init, r->seed, GLIA_STREAM_INIT);
     job->model->ops->reset(job->model, &init);
     glia_param *emb = (glia_param *)glia_model_find_param(job->model, "embedding.weight");
-    if (r->embedding_init_std > 0) /* N(0, 1) draws scaled: N(0, std), padding row still 0 */
+    if (r->text.embedding_init_std > 0) /* N(0, 1) draws scaled: N(0, std), padding row still 0 */
         for (size_t i = 0; i < emb->size; i++)
-            emb->value[i] *= r->embedding_init_std;
+            emb->value[i] *= r->text.embedding_init_std;
     if (m->text.lexicon_features > 0) {
         float *table = (float *)glia_model_find_param(job->model, "lexicon.weight")->value;
-        if ((rc =
-                 glia_lexicon_table(r->lexicons, r->nlexicons, job->vocab, table, job->lexicon_matched, err)))
+        if ((rc = lexicon_table(&r->text, job->vocab, table, job->lexicon_matched, err)))
             goto fail;
     }
-    if (r->pretrained[0] && (rc = glia_w2v_apply(r->pretrained, job->vocab, emb->value, m->text.embedding_dim,
-                                                 &job->pretrained_found, err))) {
+    if (r->text.pretrained[0] && (rc = glia_w2v_apply(r->text.pretrained, job->vocab, emb->value,
+                                                      m->text.embedding_dim, &job->pretrained_found, err))) {
         glia_err_prefix(err, "%s: embedding.pretrained", r->path);
         goto fail;
     }
@@ -171,53 +188,8 @@ static int gather(const glia_text_data *d, const uint32_t *idx, int b, int32_t *
     return steps;
 }
 
+/* evaluation batches: sentences */
 enum { EVAL_BATCH = 128 };
-
-glia_status glia_text_evaluate(const glia_textnet *net, const glia_text_data *d, double *loss,
-                               double *accuracy, double *per_source, glia_err *err)
-{
-    glia_textnet_ctx *ctx = NULL;
-    const int k = net->cfg.num_classes;
-    int32_t *ids = malloc(sizeof(int32_t) * EVAL_BATCH * (size_t)(d->max_len > 0 ? d->max_len : 1));
-    int32_t lengths[EVAL_BATCH], labels[EVAL_BATCH];
-    uint32_t idx[EVAL_BATCH];
-    size_t right = 0, src_n[GLIA_UCI_NSOURCES] = {0}, src_right[GLIA_UCI_NSOURCES] = {0};
-    double loss_sum = 0.0;
-    glia_status rc = GLIA_OK;
-    if (!ids)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory evaluating");
-    if (d->n > 0 && (rc = glia_textnet_ctx_new(net, EVAL_BATCH, d->max_len, 0, &ctx, err)))
-        goto done;
-    for (int pos = 0; pos < d->n; pos += EVAL_BATCH) {
-        int b = d->n - pos < EVAL_BATCH ? d->n - pos : EVAL_BATCH;
-        for (int j = 0; j < b; j++)
-            idx[j] = (uint32_t)(pos + j);
-        int steps = gather(d, idx, b, ids, lengths, labels);
-        const float *logits = NULL;
-        if ((rc = glia_textnet_forward(net, ctx, ids, lengths, b, steps, NULL, &logits, err)))
-            goto done;
-        loss_sum += glia_xent(logits, labels, b, k, 0.0f, -1, NULL, NULL) * b;
-        for (int j = 0; j < b; j++) {
-            int ok = glia_argmax(logits + (size_t)j * k, k) == labels[j];
-            int s = d->sources ? d->sources[pos + j] : 0;
-            right += (size_t)ok;
-            if (s < GLIA_UCI_NSOURCES) {
-                src_n[s]++;
-                src_right[s] += (size_t)ok;
-            }
-        }
-    }
-    if (loss)
-        *loss = d->n ? loss_sum / d->n : 0.0;
-    if (accuracy)
-        *accuracy = d->n ? (double)right / d->n : 0.0;
-    for (int s = 0; per_source && s < GLIA_UCI_NSOURCES; s++)
-        per_source[s] = src_n[s] ? (double)src_right[s] / (double)src_n[s] : -1.0;
-done:
-    glia_textnet_ctx_free(ctx);
-    free(ids);
-    return rc;
-}
 
 /* ---- the batch source ---- */
 

@@ -1,8 +1,9 @@
 /*
- * texttrain.h - training and evaluating the text classifier (textnet.h) on labelled
- * sentences: the UCI sentiment data set of core/data/uci.h, encoded with a vocabulary.
+ * texttrain.h - training a text classifier (a model over tokens, core/model/model.h) on
+ * labelled sentences: the UCI sentiment data set of core/data/uci.h or an upload of the same
+ * kind, encoded with a vocabulary.
  *
- * The loop is trainer.c's for text: the same recipe (optimizer, schedule, batch policy,
+ * The loop is loop.h's: the same recipe (optimizer, schedule, batch policy,
  * clipping, label smoothing, selection of the best epoch on the held-out split), the same
  * seeded streams (init, shuffle, batch, dropout), the same progress callback and cancel
  * flag. A batch is padded to its longest sentence only. glia_text_prepare does what comes
@@ -15,7 +16,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "core/nn/textnet.h"
 #include "core/data/uci.h"
 #include "core/text/vocab.h"
 #include "core/train/loop.h"
@@ -39,10 +39,10 @@ void glia_text_data_free(glia_text_data *d);
 
 /* Everything before the training loop, from a recipe whose manifest is a text model:
  * loads the data set (r->dataset_path or glia_uci_default_dir()), builds the vocabulary
- * from the train split (r->vocab_min_count, r->vocab_max_size), builds the net (vocab_size
+ * from the train split (r->text.vocab_min_count, r->text.vocab_max_size), builds the net (vocab_size
  * from the vocabulary), initialises it from r->seed, fills the lexicon table from
- * r->lexicons (their count must be the manifest's lexicon.features) and copies pre-trained
- * vectors (r->pretrained) into the embedding. *found_pretrained (may be NULL) receives how
+ * r->text.lexicons (their count must be the manifest's lexicon.features) and copies pre-trained
+ * vectors (r->text.pretrained) into the embedding. *found_pretrained (may be NULL) receives how
  * many vocabulary tokens got one. The caller owns everything returned. */
 typedef struct {
     glia_manifest manifest;
@@ -68,10 +68,5 @@ glia_status glia_text_source_new(const glia_text_data *train, const glia_text_da
 glia_status glia_text_train(const glia_recipe *r, glia_model *model, const glia_text_data *train,
                             const glia_text_data *val, glia_progress_fn cb, void *user,
                             const atomic_int *cancel, glia_train_result *result, glia_err *err);
-
-/* Mean loss and accuracy of net on d (either may be NULL), and accuracy per source
- * (per_source[GLIA_UCI_NSOURCES], may be NULL; -1 for a source with no example). */
-glia_status glia_text_evaluate(const glia_textnet *net, const glia_text_data *d, double *loss,
-                               double *accuracy, double *per_source, glia_err *err);
 
 #endif

@@ -9,6 +9,8 @@
  */
 #include "core/model/bundle.h"
 #include "core/model/manifest.h"
+#include "core/nn/net.h"
+#include "core/train/run.h"
 #include "core/train/trainer.h"
 #include "tests/support/check_main.h"
 
@@ -179,17 +181,16 @@ START_TEST(shipped_bundle_accuracy)
 {
     glia_err err = {0};
     glia_bundle b;
-    glia_dataset test = {0};
-    double acc = 0;
+    glia_test_result res;
+    const glia_test_spec spec = {.dir = glia_test_fashion_dir(), .lanes = 2};
     ck_assert_msg(glia_bundle_load(glia_test_path("models/fashion-cnn"), &b, &err) == GLIA_OK, "%s", err.msg);
-    ck_assert_msg(glia_dataset_load_fashion(glia_test_fashion_dir(), "test", &b.manifest.pre, 0, &test,
-                                            &err) == GLIA_OK,
-                  "%s", err.msg);
-    ck_assert_uint_eq(test.n, 10000);
-    ck_assert_msg(glia_evaluate(b.model->impl, &test, 250, 2, NULL, &acc, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_run_test(&b, &spec, &res, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_uint_eq(res.examples, 10000);
+    ck_assert_str_eq(res.data->name, "fashion-mnist");
+    const double acc = res.eval.accuracy;
     ck_assert_msg(acc >= 0.925, "test accuracy %.4f", acc);
     ck_assert_double_eq_tol(acc, b.manifest.eval_accuracy, 5e-5);
-    glia_dataset_free(&test);
+    glia_test_result_free(&res);
     glia_bundle_free(&b);
 }
 END_TEST

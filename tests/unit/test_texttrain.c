@@ -295,15 +295,15 @@ START_TEST(recipe_text_keys)
                         "lexicon:\n  - {path: a.json}\n  - {path: /abs/v.txt, format: tsv, scale: 0.25}\n"
                         "embedding: {pretrained: w2v}\n");
     ck_assert_msg(glia_recipe_load(path, &r, &err) == GLIA_OK, "%s", err.msg);
-    ck_assert_int_eq(r.vocab_min_count, 2);
-    ck_assert_int_eq(r.vocab_max_size, 500);
-    ck_assert_int_eq(r.nlexicons, 2);
-    ck_assert_int_eq(r.lexicons[0].format, GLIA_LEXICON_JSON);
-    ck_assert_float_eq(r.lexicons[0].scale, 1.0f);
-    ck_assert_str_eq(r.lexicons[1].path, "/abs/v.txt");
-    ck_assert_ptr_nonnull(strstr(r.lexicons[0].path, "/a.json"));
+    ck_assert_int_eq(r.text.vocab_min_count, 2);
+    ck_assert_int_eq(r.text.vocab_max_size, 500);
+    ck_assert_int_eq(r.text.nlexicons, 2);
+    ck_assert_str_eq(r.text.lexicons[0].format, "json");
+    ck_assert_float_eq(r.text.lexicons[0].scale, 1.0f);
+    ck_assert_str_eq(r.text.lexicons[1].path, "/abs/v.txt");
+    ck_assert_ptr_nonnull(strstr(r.text.lexicons[0].path, "/a.json"));
     ck_assert_ptr_nonnull(strstr(r.dataset_path, dir)); /* relative paths resolve against the recipe */
-    ck_assert_ptr_nonnull(strstr(r.pretrained, "/w2v"));
+    ck_assert_ptr_nonnull(strstr(r.text.pretrained, "/w2v"));
     static const char *const bad[][2] = {
         {"model: m.yaml\ndataset: {name: imdb}\n", "dataset.name 'imdb'"},
         {"model: m.yaml\ndataset: {name: uci-sentiment}\nlexicon:\n  - {path: a, format: csv}\n",

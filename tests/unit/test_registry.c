@@ -9,6 +9,7 @@
 #include "tests/support/tiny_bundle.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -147,8 +148,15 @@ START_TEST(references_survive_concurrent_reloads)
     pthread_t t[8];
     for (int i = 0; i < 8; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, take_refs, &h), 0);
-    for (int i = 0; i < 30; i++)
+    /* Each reload waits until the readers took more references: on a busy machine the 30
+     * reloads could otherwise all finish before a reader thread is first scheduled, and the
+     * test would check nothing. */
+    for (int i = 0; i < 30; i++) {
+        const long before = atomic_load(&h.gets);
         ck_assert_int_eq(sync_one(h.r, "tiny", 1), 0);
+        while (atomic_load(&h.gets) == before)
+            sched_yield();
+    }
     atomic_store(&h.stop, 1);
     for (int i = 0; i < 8; i++)
         pthread_join(t[i], NULL);

@@ -568,69 +568,86 @@ static int cmp_u32(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t n, const glia_bpe_opts *opts,
-                           glia_bpe **out, glia_err *err)
+/* The distinct pieces of the texts - a 0xFF byte for the marker, then the UTF-8 - and how often
+ * each occurs: learning works on these, not on the texts. */
+typedef struct {
+    glia_htable keys;
+    int64_t *count; /* by id */
+    size_t cap;
+} piece_counts;
+
+static void piece_counts_free(piece_counts *pk)
 {
-    glia_htable keys = {0}; /* distinct pieces: 0xFF for the marker, then the UTF-8 */
-    int64_t *key_count = NULL;
-    size_t key_cap = 0;
-    cpmap chars = {0};
-    uint32_t *alphabet = NULL;
-    piece_set pc = {0};
-    pair_stats st = {0};
-    glia_bpe *b = NULL;
-    char *scratch = NULL;
+    glia_htable_free(&pk->keys);
+    free(pk->count);
+    pk->count = NULL;
+    pk->cap = 0;
+}
+
+/* Adds one occurrence of the piece s[0, len). */
+static glia_status piece_count(piece_counts *pk, const char *s, size_t len, glia_err *err)
+{
+    int32_t id;
+    glia_status rc = glia_htable_add(&pk->keys, s, len, &id, NULL, err);
+    if (rc != GLIA_OK)
+        return rc;
+    if ((size_t)id >= pk->cap) {
+        size_t cap = pk->cap ? 2 * pk->cap : 4096;
+        int64_t *grown = realloc(pk->count, cap * sizeof *grown);
+        if (!grown)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory counting pieces");
+        memset(grown + pk->cap, 0, (cap - pk->cap) * sizeof *grown);
+        pk->count = grown;
+        pk->cap = cap;
+    }
+    pk->count[id]++;
+    return GLIA_OK;
+}
+
+/* Step 1: the distinct pieces of all the texts and their counts. */
+static glia_status count_pieces(const char *const *texts, const size_t *lens, size_t n, piece_counts *pk,
+                                glia_err *err)
+{
     glia_status rc = GLIA_OK;
-    size_t n_alpha = 0;
-    uint32_t merge_round = 0; /* stamps of pieces and pairs: one per merge applied */
-
-    *out = NULL;
-    GLIA_ASSERT(opts != NULL && (texts != NULL || n == 0));
-    if (opts->min_pair_count < 1 || opts->min_char_count < 1)
-        return glia_err_set(err, GLIA_EINVAL, "BPE min_pair_count and min_char_count must be at least 1");
-    if ((scratch = malloc(1 + 4 * GLIA_BPE_MAX_PIECE)) == NULL)
+    char *scratch = malloc(1 + 4 * GLIA_BPE_MAX_PIECE);
+    if (!scratch)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory learning a tokenizer");
-
-    /* 1. the distinct pieces and their counts */
-    for (size_t t = 0; t < n; t++) {
+    for (size_t t = 0; t < n && rc == GLIA_OK; t++) {
         size_t len = lens ? lens[t] : strlen(texts[t]), bad, start, end;
         bool marker;
         if (!glia_utf8_valid(texts[t], len, &bad)) {
             rc = glia_err_set(err, GLIA_EFORMAT, "text %zu: invalid UTF-8 at byte %zu", t, bad);
-            goto done;
+            break;
         }
         piece_iter it;
         piece_init(&it, texts[t], len);
-        while (piece_next(&it, &start, &end, &marker)) {
+        while (rc == GLIA_OK && piece_next(&it, &start, &end, &marker)) {
             size_t k = 0;
-            int32_t id;
             if (marker)
                 scratch[k++] = (char)0xFF;
             memcpy(scratch + k, texts[t] + start, end - start);
             k += end - start;
-            if ((rc = glia_htable_add(&keys, scratch, k, &id, NULL, err)) != GLIA_OK)
-                goto done;
-            if ((size_t)id >= key_cap) {
-                size_t cap = key_cap ? 2 * key_cap : 4096;
-                int64_t *grown = realloc(key_count, cap * sizeof *grown);
-                if (!grown) {
-                    rc = glia_err_set(err, GLIA_ENOMEM, "out of memory counting pieces");
-                    goto done;
-                }
-                memset(grown + key_cap, 0, (cap - key_cap) * sizeof *grown);
-                key_count = grown;
-                key_cap = cap;
-            }
-            key_count[id]++;
+            rc = piece_count(pk, scratch, k, err);
         }
     }
+    free(scratch);
+    return rc;
+}
 
-    /* 2. the alphabet: code points seen min_char_count times, the marker always */
-    size_t total_syms = 0;
-    for (size_t k = 0; k < glia_htable_size(&keys); k++) {
-        const unsigned char *s = (const unsigned char *)glia_htable_key(&keys, (int32_t)k);
-        size_t i = s[0] == 0xFF, len = glia_htable_key_len(&keys, (int32_t)k);
-        total_syms += i;
+/* Step 2: the alphabet, sorted - the code points seen min_char_count times, the marker always -
+ * in *alphabet (the caller frees it), and in *total_syms the symbols every piece can start as
+ * (4 per code point, so that a piece's run has room whatever the alphabet holds). */
+static glia_status learn_alphabet(const piece_counts *pk, size_t min_char_count, uint32_t **alphabet,
+                                  size_t *n_alpha, size_t *total_syms, glia_err *err)
+{
+    cpmap chars = {0}; /* code point -> occurrences */
+    glia_status rc = GLIA_OK;
+    *total_syms = 0;
+    *n_alpha = 0;
+    for (size_t k = 0; k < glia_htable_size(&pk->keys); k++) {
+        const unsigned char *s = (const unsigned char *)glia_htable_key(&pk->keys, (int32_t)k);
+        size_t i = s[0] == 0xFF, len = glia_htable_key_len(&pk->keys, (int32_t)k);
+        *total_syms += i;
         while (i < len) {
             uint32_t c;
             i += glia_utf8_decode(s, i, &c);
@@ -640,108 +657,175 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
                 goto done;
             }
             /* counts saturate at INT32_MAX: only the comparison with min_char_count matters */
-            int64_t sum = (int64_t)*v + key_count[k];
+            int64_t sum = (int64_t)*v + pk->count[k];
             *v = sum > INT32_MAX ? INT32_MAX : (int32_t)sum;
-            total_syms += 4;
+            *total_syms += 4;
         }
     }
-    alphabet = malloc((glia_htable_size(&chars.keys) + 1) * sizeof *alphabet);
-    if (!alphabet) {
+    uint32_t *a = malloc((glia_htable_size(&chars.keys) + 1) * sizeof *a);
+    if (!a) {
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the alphabet");
         goto done;
     }
     for (size_t k = 0; k < glia_htable_size(&chars.keys); k++) {
         uint32_t c = cpmap_key(&chars, (int32_t)k);
-        if (!is_forced(c) && (size_t)chars.vals[k] >= opts->min_char_count)
-            alphabet[n_alpha++] = c;
+        if (!is_forced(c) && (size_t)chars.vals[k] >= min_char_count)
+            a[(*n_alpha)++] = c;
     }
-    alphabet[n_alpha++] = MARKER_CP;
-    qsort(alphabet, n_alpha, sizeof *alphabet, cmp_u32);
+    a[(*n_alpha)++] = MARKER_CP;
+    qsort(a, *n_alpha, sizeof *a, cmp_u32);
+    *alphabet = a;
+done:
+    cpmap_free(&chars);
+    return rc;
+}
 
+/* A tokenizer of the specials (and bytes) and the alphabet, once vocab_size leaves room for it. */
+static glia_status alphabet_tokenizer(const glia_bpe_opts *opts, const uint32_t *alphabet, size_t n_alpha,
+                                      glia_bpe **out, glia_err *err)
+{
     size_t base = GLIA_BPE_N_SPECIAL + (opts->byte_fallback ? 256 : 0) + n_alpha;
-    if (opts->vocab_size > 0 && opts->vocab_size < base) {
-        rc = glia_err_set(
+    if (opts->vocab_size > 0 && opts->vocab_size < base)
+        return glia_err_set(
             err, GLIA_EINVAL,
             "vocab_size %zu is smaller than the %zu ids the special tokens%s and an alphabet of %zu "
             "characters need (raise vocab_size, or min_char_count to shrink the alphabet)",
             opts->vocab_size, base, opts->byte_fallback ? ", 256 bytes" : "", n_alpha);
-        goto done;
-    }
-    size_t max_merges = opts->max_merges;
-    if ((rc = bpe_alloc(opts->byte_fallback, 64, &b, err)) != GLIA_OK)
-        goto done;
+    glia_bpe *b;
+    glia_status rc = bpe_alloc(opts->byte_fallback, 64, &b, err);
+    if (rc != GLIA_OK)
+        return rc;
     for (size_t i = 0; i < n_alpha; i++) {
         char u[4];
         uint32_t c = alphabet[i];
         size_t k = glia_utf8_encode(c, u);
         int32_t id;
         if ((rc = glia_htable_add(&b->tok, u, k, &id, NULL, err)) != GLIA_OK ||
-            (rc = bpe_alphabet_add(b, c, id, err)) != GLIA_OK)
-            goto done;
+            (rc = bpe_alphabet_add(b, c, id, err)) != GLIA_OK) {
+            glia_bpe_free(b);
+            return rc;
+        }
         if (c == MARKER_CP)
             b->marker = id;
     }
-    cpmap_free(&chars);
+    *out = b;
+    return GLIA_OK;
+}
 
-    /* 3. each piece as symbols */
-    pc.n = glia_htable_size(&keys);
-    pc.syms = malloc((total_syms ? total_syms : 1) * sizeof *pc.syms);
-    pc.off = malloc((pc.n ? pc.n : 1) * sizeof *pc.off);
-    pc.len = malloc((pc.n ? pc.n : 1) * sizeof *pc.len);
-    pc.stamp = calloc(pc.n ? pc.n : 1, sizeof *pc.stamp);
-    pc.count = key_count;
-    key_count = NULL;
-    if (!pc.syms || !pc.off || !pc.len || !pc.stamp) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu pieces", pc.n);
-        goto done;
-    }
+/* Step 3: each piece as a run of symbol ids; pc takes over pk's counts. */
+static glia_status pieces_build(piece_set *pc, piece_counts *pk, size_t total_syms, const glia_bpe *b,
+                                glia_err *err)
+{
+    pc->n = glia_htable_size(&pk->keys);
+    pc->syms = malloc((total_syms ? total_syms : 1) * sizeof *pc->syms);
+    pc->off = malloc((pc->n ? pc->n : 1) * sizeof *pc->off);
+    pc->len = malloc((pc->n ? pc->n : 1) * sizeof *pc->len);
+    pc->stamp = calloc(pc->n ? pc->n : 1, sizeof *pc->stamp);
+    pc->count = pk->count;
+    pk->count = NULL;
+    if (!pc->syms || !pc->off || !pc->len || !pc->stamp)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu pieces", pc->n);
     size_t at = 0;
-    for (size_t k = 0; k < pc.n; k++) {
-        const unsigned char *s = (const unsigned char *)glia_htable_key(&keys, (int32_t)k);
-        size_t i = 0, len = glia_htable_key_len(&keys, (int32_t)k);
-        pc.off[k] = at;
+    for (size_t k = 0; k < pc->n; k++) {
+        const unsigned char *s = (const unsigned char *)glia_htable_key(&pk->keys, (int32_t)k);
+        size_t i = 0, len = glia_htable_key_len(&pk->keys, (int32_t)k);
+        pc->off[k] = at;
         if (s[0] == 0xFF) {
-            pc.syms[at++] = b->marker;
+            pc->syms[at++] = b->marker;
             i = 1;
         }
         while (i < len) {
             uint32_t c;
             i += glia_utf8_decode(s, i, &c);
-            pc.syms[at++] = alpha_id(b, c); /* -1: out of the alphabet, a barrier */
+            pc->syms[at++] = alpha_id(b, c); /* -1: out of the alphabet, a barrier */
         }
-        pc.len[k] = (uint32_t)(at - pc.off[k]);
+        pc->len[k] = (uint32_t)(at - pc->off[k]);
     }
-    glia_htable_free(&keys);
+    return GLIA_OK;
+}
 
-    /* 4. pair counts, then merges */
-    st.tok = &b->tok;
-    for (size_t w = 0; w < pc.n; w++) {
-        if ((rc = piece_pairs(&st, &pc, (uint32_t)w, 1, -1, 0, err)) != GLIA_OK)
-            goto done;
+/* Every adjacent pair of every piece counted, and all of them on the heap. */
+static glia_status count_pairs(pair_stats *st, piece_set *pc, glia_err *err)
+{
+    glia_status rc;
+    for (size_t w = 0; w < pc->n; w++) {
+        if ((rc = piece_pairs(st, pc, (uint32_t)w, 1, -1, 0, err)) != GLIA_OK)
+            return rc;
     }
-    for (size_t k = 0; k < st.n_pairs; k++) {
-        if (!heap_push(&st, (int32_t)k)) {
-            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
-            goto done;
+    for (size_t k = 0; k < st->n_pairs; k++) {
+        if (!heap_push(st, (int32_t)k))
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
+    }
+    return GLIA_OK;
+}
+
+/* The pair of the first heap entry whose count is still current in *best, -1 when the heap runs
+ * out. Counts only fall, so a stale entry goes back with its true count (or away at 0). */
+static glia_status heap_best(pair_stats *st, int32_t *best, glia_err *err)
+{
+    *best = -1;
+    while (st->n_heap > 0) {
+        heap_entry top = st->heap[0];
+        heap_pop(st);
+        int64_t now = st->pairs[top.pair].count;
+        if (now == top.count) {
+            *best = top.pair;
+            return GLIA_OK;
         }
+        if (now > 0 && !heap_push(st, top.pair))
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
     }
-    while (max_merges == 0 || b->n_merges < max_merges) {
+    return GLIA_OK;
+}
+
+/* Applies the merge of pair best into id in the pieces listed under it (once each: stamp marks
+ * the ones seen), then pushes the pairs it made with their final counts. */
+static glia_status revisit(pair_stats *st, piece_set *pc, int32_t best, int32_t id, uint32_t stamp,
+                           glia_err *err)
+{
+    glia_status rc = GLIA_OK;
+    const int32_t a = st->pairs[best].a, bb = st->pairs[best].b;
+    uint32_t *where = st->pairs[best].where, n_where = st->pairs[best].n_where;
+    st->pairs[best].where = NULL;
+    st->pairs[best].n_where = st->pairs[best].cap_where = 0;
+    for (uint32_t k = 0; k < n_where && rc == GLIA_OK; k++) {
+        uint32_t w = where[k];
+        if (pc->stamp[w] == stamp)
+            continue;
+        pc->stamp[w] = stamp;
+        const int32_t *s = pc->syms + pc->off[w];
+        bool holds = false;
+        for (uint32_t i = 0; i + 1 < pc->len[w] && !holds; i++)
+            holds = s[i] == a && s[i + 1] == bb;
+        if (!holds)
+            continue; /* a stale entry of the list */
+        if ((rc = piece_pairs(st, pc, w, -1, id, stamp, err)) != GLIA_OK)
+            break;
+        piece_merge(pc, w, a, bb, id);
+        rc = piece_pairs(st, pc, w, 1, id, stamp, err);
+    }
+    free(where);
+    for (size_t k = 0; k < st->n_touched && rc == GLIA_OK; k++) {
+        if (!heap_push(st, st->touched[k]))
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
+    }
+    st->n_touched = 0;
+    return rc;
+}
+
+/* Step 4: merges the most frequent pair until the vocabulary is full, max_merges are made or no
+ * pair occurs min_pair_count times. */
+static glia_status learn_merges(glia_bpe *b, piece_set *pc, const glia_bpe_opts *opts, glia_err *err)
+{
+    pair_stats st = {.tok = &b->tok};
+    uint32_t merge_round = 0; /* stamps of pieces and pairs: one per merge applied */
+    glia_status rc = count_pairs(&st, pc, err);
+    while (rc == GLIA_OK && (opts->max_merges == 0 || b->n_merges < opts->max_merges)) {
         if (opts->vocab_size > 0 && glia_htable_size(&b->tok) >= opts->vocab_size)
             break;
-        int32_t best = -1;
-        while (st.n_heap > 0) {
-            heap_entry top = st.heap[0];
-            heap_pop(&st);
-            int64_t now = st.pairs[top.pair].count;
-            if (now == top.count) {
-                best = top.pair;
-                break;
-            }
-            if (now > 0 && !heap_push(&st, top.pair)) { /* counts only fall: re-queue with the true one */
-                rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
-                goto done;
-            }
-        }
+        int32_t best;
+        if ((rc = heap_best(&st, &best, err)) != GLIA_OK)
+            break;
         if (best < 0 || st.pairs[best].count < (int64_t)opts->min_pair_count || st.pairs[best].count <= 0)
             break;
         int32_t a = st.pairs[best].a, bb = st.pairs[best].b, id;
@@ -751,49 +835,41 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
              * merged: apply the old merge there too (encoding would), record nothing new */
             id = b->m_result[again];
         } else if ((rc = learn_merge(b, a, bb, &id, err)) != GLIA_OK) {
-            goto done;
+            break;
         }
-
-        /* revisit the pieces that held (a, b) */
-        uint32_t stamp = ++merge_round;
-        uint32_t *where = st.pairs[best].where, n_where = st.pairs[best].n_where;
-        st.pairs[best].where = NULL;
-        st.pairs[best].n_where = st.pairs[best].cap_where = 0;
-        for (uint32_t k = 0; k < n_where && rc == GLIA_OK; k++) {
-            uint32_t w = where[k];
-            if (pc.stamp[w] == stamp)
-                continue;
-            pc.stamp[w] = stamp;
-            const int32_t *s = pc.syms + pc.off[w];
-            bool holds = false;
-            for (uint32_t i = 0; i + 1 < pc.len[w] && !holds; i++)
-                holds = s[i] == a && s[i + 1] == bb;
-            if (!holds)
-                continue;
-            if ((rc = piece_pairs(&st, &pc, w, -1, id, stamp, err)) != GLIA_OK)
-                break;
-            piece_merge(&pc, w, a, bb, id);
-            rc = piece_pairs(&st, &pc, w, 1, id, stamp, err);
-        }
-        free(where);
-        for (size_t k = 0; k < st.n_touched && rc == GLIA_OK; k++) {
-            if (!heap_push(&st, st.touched[k]))
-                rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
-        }
-        st.n_touched = 0;
-        if (rc != GLIA_OK)
-            goto done;
+        if ((rc = revisit(&st, pc, best, id, ++merge_round, err)) != GLIA_OK)
+            break;
         GLIA_ASSERT(st.pairs[best].count == 0);
     }
+    stats_free(&st);
+    return rc;
+}
 
+glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t n, const glia_bpe_opts *opts,
+                           glia_bpe **out, glia_err *err)
+{
+    piece_counts pk = {0};
+    uint32_t *alphabet = NULL;
+    size_t n_alpha, total_syms;
+    piece_set pc = {0};
+    glia_bpe *b = NULL;
+    glia_status rc;
+
+    *out = NULL;
+    GLIA_ASSERT(opts != NULL && (texts != NULL || n == 0));
+    if (opts->min_pair_count < 1 || opts->min_char_count < 1)
+        return glia_err_set(err, GLIA_EINVAL, "BPE min_pair_count and min_char_count must be at least 1");
+    if ((rc = count_pieces(texts, lens, n, &pk, err)) != GLIA_OK ||
+        (rc = learn_alphabet(&pk, opts->min_char_count, &alphabet, &n_alpha, &total_syms, err)) != GLIA_OK ||
+        (rc = alphabet_tokenizer(opts, alphabet, n_alpha, &b, err)) != GLIA_OK ||
+        (rc = pieces_build(&pc, &pk, total_syms, b, err)) != GLIA_OK)
+        goto done;
+    piece_counts_free(&pk); /* the pieces are symbol runs now: free their texts before merging */
+    rc = learn_merges(b, &pc, opts, err);
 done:
-    free(scratch);
-    glia_htable_free(&keys);
-    free(key_count);
-    cpmap_free(&chars);
+    piece_counts_free(&pk);
     free(alphabet);
     pieces_free(&pc);
-    stats_free(&st);
     if (rc != GLIA_OK) {
         glia_bpe_free(b);
         return rc;

@@ -1152,188 +1152,279 @@ static glia_status check_token(const char *t, size_t n, size_t *n_cps, glia_err 
     return GLIA_OK;
 }
 
+/* The width to quote a token of n bytes with in a message ("%.*s"). */
+static int quoted(size_t n)
+{
+    return (int)(n < QUOTE_MAX ? n : QUOTE_MAX);
+}
+
+/* The next line, which must be there and not empty; what says what it should hold. */
+static glia_status need_line(line_reader *lr, const char *what, const char **s, size_t *n, glia_err *err)
+{
+    if (!next_line(lr, s, n))
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: the file ends early: expected %s", lr->path,
+                            lr->line + 1, what);
+    if (*n == 0)
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: empty line where %s should be", lr->path, lr->line,
+                            what);
+    return GLIA_OK;
+}
+
+/* A '\r' anywhere is an error of its own: otherwise a file saved with \r\n line ends would fail
+ * on a token that looks right. */
+static glia_status check_line_ends(const line_reader *lr, glia_err *err)
+{
+    const char *cr = memchr(lr->data, '\r', lr->len);
+    if (!cr)
+        return GLIA_OK;
+    size_t line = 1;
+    for (const char *p = lr->data; p < cr; p++)
+        line += *p == '\n';
+    return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: carriage return; the file must use \\n line ends",
+                        lr->path, line);
+}
+
+typedef struct {
+    bool byte_fallback;
+    size_t n_vocab, n_merges;
+} bpe_header;
+
+/* Lines 1-4: the format, byte fallback, the vocabulary size and the number of merges. */
+static glia_status parse_header(line_reader *lr, bpe_header *h, glia_err *err)
+{
+    const char *s, *path = lr->path;
+    size_t n;
+    glia_status rc;
+    if ((rc = need_line(lr, "the header '" HEADER "'", &s, &n, err)) != GLIA_OK)
+        return rc;
+    if (n != strlen(HEADER) || memcmp(s, HEADER, n) != 0) {
+        if (n > 9 && memcmp(s, "glia-bpe ", 9) == 0)
+            return glia_err_set(err, GLIA_EFORMAT,
+                                "%s:1: unsupported tokenizer format version '%.*s' (this glia reads '" HEADER
+                                "')",
+                                path, quoted(n), s);
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:1: not a glia BPE tokenizer file: the first line must be '" HEADER "'", path);
+    }
+    if ((rc = need_line(lr, "'byte-fallback yes' or 'byte-fallback no'", &s, &n, err)) != GLIA_OK)
+        return rc;
+    if (n == 17 && memcmp(s, "byte-fallback yes", 17) == 0)
+        h->byte_fallback = true;
+    else if (n == 16 && memcmp(s, "byte-fallback no", 16) == 0)
+        h->byte_fallback = false;
+    else
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:2: expected 'byte-fallback yes' or 'byte-fallback no', not '%.*s'", path,
+                            quoted(n), s);
+    size_t fixed = GLIA_BPE_N_SPECIAL + (h->byte_fallback ? 256 : 0);
+    if ((rc = need_line(lr, "'vocab N'", &s, &n, err)) != GLIA_OK)
+        return rc;
+    if (!parse_count(s, n, "vocab", INT32_MAX, &h->n_vocab) || h->n_vocab <= fixed)
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:3: expected 'vocab N' with N from %zu (the special tokens%s and the marker) "
+                            "to %d, not '%.*s'",
+                            path, fixed + 1, h->byte_fallback ? ", the 256 bytes" : "", INT32_MAX, quoted(n),
+                            s);
+    if ((rc = need_line(lr, "'merges M'", &s, &n, err)) != GLIA_OK)
+        return rc;
+    if (!parse_count(s, n, "merges", INT32_MAX, &h->n_merges))
+        return glia_err_set(err, GLIA_EFORMAT, "%s:4: expected 'merges M' with M from 0 to %d, not '%.*s'",
+                            path, INT32_MAX, quoted(n), s);
+    if (h->n_vocab + h->n_merges >
+        lr->len) /* each needs two bytes at least: no allocation for a lying header */
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:4: %zu tokens and %zu merges cannot fit a file of %zu bytes", path,
+                            h->n_vocab, h->n_merges, lr->len);
+    return GLIA_OK;
+}
+
+/* The learned token s (line id + 5) added to b. Single characters (the alphabet) come first, in
+ * code point order (cp_of keeps each one's code point to check it); *first_merged is the id of
+ * the first longer token, 0 until there is one. */
+static glia_status load_token(line_reader *lr, glia_bpe *b, const char *s, size_t n, size_t id,
+                              uint32_t *cp_of, size_t *first_merged, glia_err *err)
+{
+    size_t n_cps = 0;
+    int32_t got;
+    bool added;
+    glia_status rc;
+    if ((rc = check_token(s, n, &n_cps, err)) != GLIA_OK) {
+        glia_err_prefix(err, "%s:%zu", lr->path, lr->line);
+        return rc;
+    }
+    if ((rc = glia_htable_add(&b->tok, s, n, &got, &added, err)) != GLIA_OK)
+        return rc;
+    if (!added)
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: '%.*s' repeats line %d", lr->path, lr->line,
+                            quoted(n), s, got + N_HEADER_LINES + 1);
+    if (n_cps != 1) {
+        if (!*first_merged)
+            *first_merged = id;
+        return GLIA_OK;
+    }
+    uint32_t c;
+    glia_utf8_decode((const unsigned char *)s, 0, &c);
+    if (*first_merged)
+        return glia_err_set(
+            err, GLIA_EFORMAT,
+            "%s:%zu: single character '%.*s' after the merged tokens (the alphabet comes first)", lr->path,
+            lr->line, (int)n, s);
+    if (id > (size_t)b->first_learned && cp_of[id - 1] >= c)
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:%zu: '%.*s' (U+%04X) is out of code point order in the alphabet", lr->path,
+                            lr->line, (int)n, s, c);
+    cp_of[id] = c;
+    if ((rc = bpe_alphabet_add(b, c, got, err)) != GLIA_OK)
+        return rc;
+    if (c == MARKER_CP)
+        b->marker = got;
+    return GLIA_OK;
+}
+
+/* The n_vocab token lines: first the specials (and bytes) exactly as bpe_alloc made them, then
+ * the learned tokens; *first_merged gets the id of the first merged one (n_vocab when none). */
+static glia_status parse_vocab(line_reader *lr, glia_bpe *b, size_t n_vocab, size_t *first_merged,
+                               glia_err *err)
+{
+    const size_t fixed = (size_t)b->first_learned;
+    const char *s;
+    size_t n;
+    glia_status rc = GLIA_OK;
+    uint32_t *cp_of = malloc(n_vocab * sizeof *cp_of); /* code point of each single-character token */
+    if (!cp_of)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", lr->path);
+    *first_merged = 0;
+    for (size_t id = 0; id < n_vocab && rc == GLIA_OK; id++) {
+        if ((rc = need_line(lr, "a token", &s, &n, err)) != GLIA_OK)
+            break;
+        if (id >= fixed) {
+            rc = load_token(lr, b, s, n, id, cp_of, first_merged, err);
+            continue;
+        }
+        const char *want = glia_htable_key(&b->tok, (int32_t)id);
+        if (strlen(want) != n || memcmp(s, want, n) != 0)
+            rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: must be %s (id %zu), not '%.*s'", lr->path,
+                              lr->line, want, id, quoted(n), s);
+    }
+    free(cp_of);
+    if (rc == GLIA_OK && b->marker < 0)
+        rc = glia_err_set(err, GLIA_EFORMAT,
+                          "%s:3: the alphabet has no word marker '" GLIA_BPE_MARKER "' (U+2581)", lr->path);
+    if (!*first_merged)
+        *first_merged = n_vocab;
+    return rc;
+}
+
+/* The two tokens of the merge line s in part[] and the left one's length in *nl: each a learned
+ * token that exists before this merge (ids below next_new). */
+static glia_status merge_parts(const line_reader *lr, const glia_bpe *b, const char *s, size_t n,
+                               size_t next_new, int32_t part[2], size_t *nl, glia_err *err)
+{
+    const char *sp = memchr(s, ' ', n);
+    if (!sp || sp == s || sp == s + n - 1 || memchr(sp + 1, ' ', (size_t)(s + n - sp - 1)))
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:%zu: a merge must be two tokens separated by one space, not '%.*s'", lr->path,
+                            lr->line, quoted(n), s);
+    *nl = (size_t)(sp - s);
+    const char *ptext[2] = {s, sp + 1};
+    const size_t plen[2] = {*nl, n - *nl - 1};
+    for (int j = 0; j < 2; j++)
+        part[j] = glia_htable_find(&b->tok, ptext[j], plen[j]);
+    for (int j = 0; j < 2; j++) {
+        if (part[j] < b->first_learned || (size_t)part[j] >= next_new)
+            return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: '%.*s' is not %s token made before this merge",
+                                lr->path, lr->line, quoted(plen[j]), ptext[j],
+                                part[j] >= 0 && part[j] < b->first_learned ? "a learned" : "a");
+    }
+    return GLIA_OK;
+}
+
+/* The merge line s (left text, a space at s[nl], right text) recorded in b: its result must be
+ * in the vocabulary, and be either made before or the next merged token (*next_new, which it
+ * then advances). */
+static glia_status load_merge(const line_reader *lr, glia_bpe *b, const char *s, size_t n, size_t n_vocab,
+                              size_t *next_new, glia_err *err)
+{
+    int32_t part[2] = {-1, -1};
+    size_t nl = 0;
+    glia_status rc = merge_parts(lr, b, s, n, *next_new, part, &nl, err);
+    if (rc != GLIA_OK)
+        return rc;
+    const char *right = s + nl + 1;
+    const size_t nr = n - nl - 1;
+    int32_t again = merge_find(b, part[0], part[1]);
+    if (again >= 0)
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: merge '%.*s' repeats line %d", lr->path, lr->line,
+                            quoted(n), s, again + N_HEADER_LINES + (int)n_vocab + 1);
+    char *joined = malloc(n); /* the two texts without the space */
+    if (!joined)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", lr->path);
+    memcpy(joined, s, nl);
+    memcpy(joined + nl, right, nr);
+    int32_t result = glia_htable_find(&b->tok, joined, nl + nr);
+    free(joined);
+    if (result < 0)
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:%zu: the result '%.*s%.*s' of the merge is not in the vocabulary", lr->path,
+                            lr->line, (int)nl, s, (int)nr, right);
+    if ((size_t)result > *next_new)
+        return glia_err_set(
+            err, GLIA_EFORMAT,
+            "%s:%zu: the merge makes '%.*s%.*s' (line %d) before '%s' (line %zu): merged tokens "
+            "must be listed in the order their first merge makes them",
+            lr->path, lr->line, (int)nl, s, (int)nr, right, result + N_HEADER_LINES + 1,
+            glia_htable_key(&b->tok, (int32_t)*next_new), *next_new + N_HEADER_LINES + 1);
+    if ((size_t)result == *next_new)
+        (*next_new)++;
+    return bpe_merge_add(b, part[0], part[1], result, err);
+}
+
+/* The n_merges merge lines, after which every merged token must have been made and the file
+ * must end. */
+static glia_status parse_merges(line_reader *lr, glia_bpe *b, size_t n_vocab, size_t n_merges,
+                                size_t first_merged, glia_err *err)
+{
+    const char *s;
+    size_t n, next_new = first_merged; /* the next merged token a merge must make */
+    glia_status rc;
+    for (size_t k = 0; k < n_merges; k++) {
+        if ((rc = need_line(lr, "a merge 'left right'", &s, &n, err)) != GLIA_OK ||
+            (rc = load_merge(lr, b, s, n, n_vocab, &next_new, err)) != GLIA_OK)
+            return rc;
+    }
+    if (next_new < n_vocab)
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: no merge makes '%s'", lr->path,
+                            next_new + N_HEADER_LINES + 1, glia_htable_key(&b->tok, (int32_t)next_new));
+    if (next_line(lr, &s, &n))
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:%zu: unexpected line after the %zu merges the header announces", lr->path,
+                            lr->line, n_merges);
+    return GLIA_OK;
+}
+
 glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
 {
     char *data = NULL;
-    size_t len = 0, n_vocab = 0, n_merges = 0, n_cps;
+    size_t len = 0, first_merged = 0;
+    bpe_header h = {0};
     glia_bpe *b = NULL;
-    uint32_t *cp_of = NULL; /* code point of each single-character learned token */
     glia_status rc;
-    const char *s;
-    size_t n;
-    bool bf;
 
     *out = NULL;
     if ((rc = glia_file_read(path, GLIA_BPE_MAX_FILE_BYTES, "a tokenizer file", &data, &len, err)) != GLIA_OK)
         return rc;
     line_reader lr = {.path = path, .data = data, .len = len};
-    for (size_t i = 0; i < len; i++) {
-        if (data[i] == '\r') {
-            size_t line = 1;
-            for (size_t j = 0; j < i; j++)
-                line += data[j] == '\n';
-            rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: carriage return; the file must use \\n line ends",
-                              path, line);
-            goto fail;
-        }
-    }
-#define FAIL(...)                                                                                            \
-    do {                                                                                                     \
-        rc = glia_err_set(err, GLIA_EFORMAT, __VA_ARGS__);                                                   \
-        goto fail;                                                                                           \
-    } while (0)
-#define NEXT(what)                                                                                           \
-    do {                                                                                                     \
-        if (!next_line(&lr, &s, &n))                                                                         \
-            FAIL("%s:%zu: the file ends early: expected %s", path, lr.line + 1, what);                       \
-        if (n == 0)                                                                                          \
-            FAIL("%s:%zu: empty line where %s should be", path, lr.line, what);                              \
-    } while (0)
-
-    NEXT("the header '" HEADER "'");
-    if (n != strlen(HEADER) || memcmp(s, HEADER, n) != 0) {
-        if (n > 9 && memcmp(s, "glia-bpe ", 9) == 0)
-            FAIL("%s:1: unsupported tokenizer format version '%.*s' (this glia reads '" HEADER "')", path,
-                 (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
-        FAIL("%s:1: not a glia BPE tokenizer file: the first line must be '" HEADER "'", path);
-    }
-    NEXT("'byte-fallback yes' or 'byte-fallback no'");
-    if (n == 17 && memcmp(s, "byte-fallback yes", 17) == 0)
-        bf = true;
-    else if (n == 16 && memcmp(s, "byte-fallback no", 16) == 0)
-        bf = false;
-    else
-        FAIL("%s:2: expected 'byte-fallback yes' or 'byte-fallback no', not '%.*s'", path,
-             (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
-    size_t fixed = GLIA_BPE_N_SPECIAL + (bf ? 256 : 0);
-    NEXT("'vocab N'");
-    if (!parse_count(s, n, "vocab", INT32_MAX, &n_vocab) || n_vocab <= fixed)
-        FAIL("%s:3: expected 'vocab N' with N from %zu (the special tokens%s and the marker) to %d, not "
-             "'%.*s'",
-             path, fixed + 1, bf ? ", the 256 bytes" : "", INT32_MAX, (int)(n < QUOTE_MAX ? n : QUOTE_MAX),
-             s);
-    NEXT("'merges M'");
-    if (!parse_count(s, n, "merges", INT32_MAX, &n_merges))
-        FAIL("%s:4: expected 'merges M' with M from 0 to %d, not '%.*s'", path, INT32_MAX,
-             (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
-    if (n_vocab + n_merges > len) /* each needs two bytes at least: no allocation for a lying header */
-        FAIL("%s:4: %zu tokens and %zu merges cannot fit a file of %zu bytes", path, n_vocab, n_merges, len);
-
-    if ((rc = bpe_alloc(bf, n_merges, &b, err)) != GLIA_OK)
-        goto fail;
-    cp_of = malloc(n_vocab * sizeof *cp_of);
-    if (!cp_of) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
-        goto fail;
-    }
-
-    /* the vocabulary */
-    size_t first_merged = 0; /* first id of a multi-character token, 0 until one is seen */
-    for (size_t id = 0; id < n_vocab; id++) {
-        int32_t got;
-        bool added;
-        NEXT("a token");
-        if (id < fixed) {
-            const char *want = glia_htable_key(&b->tok, (int32_t)id);
-            if (strlen(want) != n || memcmp(s, want, n) != 0)
-                FAIL("%s:%zu: must be %s (id %zu), not '%.*s'", path, lr.line, want, id,
-                     (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
-            continue;
-        }
-        if ((rc = check_token(s, n, &n_cps, err)) != GLIA_OK) {
-            glia_err_prefix(err, "%s:%zu", path, lr.line);
-            goto fail;
-        }
-        if ((rc = glia_htable_add(&b->tok, s, n, &got, &added, err)) != GLIA_OK)
-            goto fail;
-        if (!added)
-            FAIL("%s:%zu: '%.*s' repeats line %d", path, lr.line, (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s,
-                 got + N_HEADER_LINES + 1);
-        if (n_cps == 1) {
-            uint32_t c;
-            glia_utf8_decode((const unsigned char *)s, 0, &c);
-            if (first_merged)
-                FAIL("%s:%zu: single character '%.*s' after the merged tokens (the alphabet comes first)",
-                     path, lr.line, (int)n, s);
-            if (id > fixed && cp_of[id - 1] >= c)
-                FAIL("%s:%zu: '%.*s' (U+%04X) is out of code point order in the alphabet", path, lr.line,
-                     (int)n, s, c);
-            cp_of[id] = c;
-            if ((rc = bpe_alphabet_add(b, c, got, err)) != GLIA_OK)
-                goto fail;
-            if (c == MARKER_CP)
-                b->marker = got;
-        } else if (!first_merged) {
-            first_merged = id;
-        }
-    }
-    if (b->marker < 0)
-        FAIL("%s:3: the alphabet has no word marker '" GLIA_BPE_MARKER "' (U+2581)", path);
-    if (!first_merged)
-        first_merged = n_vocab;
-
-    /* the merges */
-    size_t next_new = first_merged; /* the next merged token a merge must make */
-    for (size_t k = 0; k < n_merges; k++) {
-        NEXT("a merge 'left right'");
-        const char *sp = memchr(s, ' ', n);
-        if (!sp || sp == s || sp == s + n - 1 || memchr(sp + 1, ' ', (size_t)(s + n - sp - 1)))
-            FAIL("%s:%zu: a merge must be two tokens separated by one space, not '%.*s'", path, lr.line,
-                 (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
-        size_t nl = (size_t)(sp - s), nr = n - nl - 1;
-        int32_t part[2] = {glia_htable_find(&b->tok, s, nl), glia_htable_find(&b->tok, sp + 1, nr)};
-        const char *ptext[2] = {s, sp + 1};
-        size_t plen[2] = {nl, nr};
-        for (int j = 0; j < 2; j++) {
-            if (part[j] < b->first_learned || (size_t)part[j] >= next_new)
-                FAIL("%s:%zu: '%.*s' is not %s token made before this merge", path, lr.line,
-                     (int)(plen[j] < QUOTE_MAX ? plen[j] : QUOTE_MAX), ptext[j],
-                     part[j] >= 0 && part[j] < b->first_learned ? "a learned" : "a");
-        }
-        if (merge_find(b, part[0], part[1]) >= 0)
-            FAIL("%s:%zu: merge '%.*s' repeats line %d", path, lr.line, (int)(n < QUOTE_MAX ? n : QUOTE_MAX),
-                 s, merge_find(b, part[0], part[1]) + N_HEADER_LINES + (int)n_vocab + 1);
-        /* the result: the two texts joined (sp is the only space, so the pair is contiguous but
-         * for it) */
-        char *joined = malloc(n);
-        if (!joined) {
-            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
-            goto fail;
-        }
-        memcpy(joined, s, nl);
-        memcpy(joined + nl, sp + 1, nr);
-        int32_t result = glia_htable_find(&b->tok, joined, nl + nr);
-        free(joined);
-        if (result < 0)
-            FAIL("%s:%zu: the result '%.*s%.*s' of the merge is not in the vocabulary", path, lr.line,
-                 (int)nl, s, (int)nr, sp + 1);
-        if ((size_t)result > next_new)
-            FAIL("%s:%zu: the merge makes '%.*s%.*s' (line %d) before '%s' (line %zu): merged tokens must be "
-                 "listed in the order their first merge makes them",
-                 path, lr.line, (int)nl, s, (int)nr, sp + 1, result + N_HEADER_LINES + 1,
-                 glia_htable_key(&b->tok, (int32_t)next_new), next_new + N_HEADER_LINES + 1);
-        if ((size_t)result == next_new)
-            next_new++;
-        if ((rc = bpe_merge_add(b, part[0], part[1], result, err)) != GLIA_OK)
-            goto fail;
-    }
-    if (next_new < n_vocab)
-        FAIL("%s:%zu: no merge makes '%s'", path, next_new + N_HEADER_LINES + 1,
-             glia_htable_key(&b->tok, (int32_t)next_new));
-    if (next_line(&lr, &s, &n))
-        FAIL("%s:%zu: unexpected line after the %zu merges the header announces", path, lr.line, n_merges);
-#undef NEXT
-#undef FAIL
-    free(cp_of);
+    if ((rc = check_line_ends(&lr, err)) == GLIA_OK && (rc = parse_header(&lr, &h, err)) == GLIA_OK &&
+        (rc = bpe_alloc(h.byte_fallback, h.n_merges, &b, err)) == GLIA_OK &&
+        (rc = parse_vocab(&lr, b, h.n_vocab, &first_merged, err)) == GLIA_OK)
+        rc = parse_merges(&lr, b, h.n_vocab, h.n_merges, first_merged, err);
     free(data);
+    if (rc != GLIA_OK) {
+        glia_bpe_free(b);
+        return rc;
+    }
     *out = b;
     return GLIA_OK;
-
-fail:
-    free(cp_of);
-    glia_bpe_free(b);
-    free(data);
-    return rc;
 }
 
 glia_status glia_bpe_save(const glia_bpe *b, const char *path, glia_err *err)

@@ -711,11 +711,94 @@ static void add_done(glia_s2s_dec *d, int i, int k, const hyp *h, double norm)
     }
 }
 
+/* The best 2k continuations of input i's live rows r0..r1 into the candidate list, best first
+ * (at the last step only </s>); returns how many there are. */
+static int beam_candidates(const glia_s2s *m, glia_s2s_dec *d, int i, int r0, int r1, int k, int last)
+{
+    const int V = m->cfg.vocab_size;
+    int nc = 0;
+    for (int r = r0; r < r1; r++) {
+        const hyp *hp = &d->alive[(size_t)i * (size_t)k + (size_t)d->slot[r]];
+        if (hp->score == -INFINITY)
+            continue;
+        float *z = d->logits + (size_t)r * (size_t)V;
+        double lse;
+        logsumexp(z, V, &lse);
+        for (int v = 0; v < V; v++) {
+            if (last && v != GLIA_S2S_EOS)
+                continue;
+            double s = hp->score + ((double)z[v] - lse);
+            if (nc == 2 * k && !(s > d->cand_score[2 * k - 1]))
+                continue;
+            cand_insert(d, &nc, 2 * k, s, r, v);
+        }
+    }
+    return nc;
+}
+
+/* Takes input i's nc candidates in order: </s> ends the parent hypothesis (when ranked within the
+ * first k), any other token extends it into d->next and a new row at *kept, until k are live.
+ * Returns how many are. */
+static int beam_extend(glia_s2s_dec *d, int i, int nc, int k, float alpha, int *kept)
+{
+    int live = 0;
+    for (int c = 0; c < nc && live < k; c++) {
+        const int r = d->cand_row[c];
+        const hyp *parent = &d->alive[(size_t)i * (size_t)k + (size_t)d->slot[r]];
+        if (d->cand_tok[c] == GLIA_S2S_EOS) {
+            /* only candidates ranked within the first k may end a hypothesis */
+            if (c < k) {
+                hyp tmp = {d->cand_score[c], parent->len, parent->ids};
+                add_done(d, i, k, &tmp, d->cand_score[c] / length_penalty(parent->len + 1, alpha));
+            }
+            continue;
+        }
+        hyp *nh = &d->next[(size_t)i * (size_t)k + (size_t)live];
+        copy_hyp(nh, parent);
+        nh->ids[nh->len++] = d->cand_tok[c];
+        nh->score = d->cand_score[c];
+        d->from[*kept] = r;
+        d->owner[*kept] = i;
+        d->slot[*kept] = live;
+        d->tok[*kept] = d->cand_tok[c];
+        (*kept)++;
+        live++;
+    }
+    return live;
+}
+
+/* Input i's output: its best finished hypothesis. */
+static void beam_finish(glia_s2s_dec *d, int i, int k, int max_out, glia_s2s_output *out,
+                        glia_s2s_done_fn on_done, void *user)
+{
+    const hyp *best = &d->done[(size_t)i * (size_t)k];
+    out[i].ids = best->ids;
+    out[i].n = best->len;
+    out[i].score = best->score;
+    out[i].finished = best->len < max_out - 1; /* else </s> was forced at the limit */
+    if (on_done)
+        on_done(user, i, &out[i]);
+}
+
+/* Input i's live new hypotheses become its live ones: the records (and their id blocks) swap,
+ * nothing is copied; the slots past them are dead. */
+static void beam_advance(glia_s2s_dec *d, int i, int k, int live)
+{
+    for (int s = 0; s < live; s++) {
+        hyp *a = &d->alive[(size_t)i * (size_t)k + (size_t)s],
+            *b = &d->next[(size_t)i * (size_t)k + (size_t)s];
+        hyp t = *a;
+        *a = *b;
+        *b = t;
+    }
+    for (int s = live; s < k; s++)
+        d->alive[(size_t)i * (size_t)k + (size_t)s].score = -INFINITY;
+}
+
 static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int max_out, float alpha,
                         glia_s2s_output *out, glia_s2s_done_fn on_done, void *user, glia_err *err)
 {
     glia_status rc;
-    const int V = m->cfg.vocab_size;
     /* one row per (input, beam); at the first step only beam 0 of each input counts */
     int rows = n * k;
     for (int r = 0; r < rows; r++) {
@@ -737,73 +820,18 @@ static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int ma
             return rc;
         generator_forward(m, h, rows, d->logits);
         int kept = 0;
-        for (int r0 = 0; r0 < rows;) {
+        for (int r0 = 0; r0 < rows;) { /* input i's live rows are r0..r1 */
             const int i = d->owner[r0];
             int r1 = r0;
             while (r1 < rows && d->owner[r1] == i)
                 r1++;
-            /* the best 2k continuations of input i's live rows r0..r1 */
-            int nc = 0;
-            for (int r = r0; r < r1; r++) {
-                const hyp *hp = &d->alive[(size_t)i * (size_t)k + (size_t)d->slot[r]];
-                if (hp->score == -INFINITY)
-                    continue;
-                float *z = d->logits + (size_t)r * (size_t)V;
-                double lse;
-                logsumexp(z, V, &lse);
-                for (int v = 0; v < V; v++) {
-                    if (last && v != GLIA_S2S_EOS)
-                        continue;
-                    double s = hp->score + ((double)z[v] - lse);
-                    if (nc == 2 * k && !(s > d->cand_score[2 * k - 1]))
-                        continue;
-                    cand_insert(d, &nc, 2 * k, s, r, v);
-                }
-            }
-            int live = 0;
-            for (int c = 0; c < nc && live < k; c++) {
-                const int r = d->cand_row[c];
-                const hyp *parent = &d->alive[(size_t)i * (size_t)k + (size_t)d->slot[r]];
-                if (d->cand_tok[c] == GLIA_S2S_EOS) {
-                    /* only candidates ranked within the first k may end a hypothesis */
-                    if (c < k) {
-                        hyp tmp = {d->cand_score[c], parent->len, parent->ids};
-                        add_done(d, i, k, &tmp, d->cand_score[c] / length_penalty(parent->len + 1, alpha));
-                    }
-                    continue;
-                }
-                hyp *nh = &d->next[(size_t)i * (size_t)k + (size_t)live];
-                copy_hyp(nh, parent);
-                nh->ids[nh->len++] = d->cand_tok[c];
-                nh->score = d->cand_score[c];
-                d->from[kept] = r;
-                d->owner[kept] = i;
-                d->slot[kept] = live;
-                d->tok[kept] = d->cand_tok[c];
-                kept++;
-                live++;
-            }
-            const int finished = d->ndone[i] >= k || last || live == 0;
-            if (finished) {
+            const int nc = beam_candidates(m, d, i, r0, r1, k, last);
+            const int live = beam_extend(d, i, nc, k, alpha, &kept);
+            if (d->ndone[i] >= k || last || live == 0) {
                 kept -= live; /* drop the input's rows */
-                const hyp *best = &d->done[(size_t)i * (size_t)k];
-                out[i].ids = best->ids;
-                out[i].n = best->len;
-                out[i].score = best->score;
-                out[i].finished = best->len < max_out - 1; /* else </s> was forced at the limit */
-                if (on_done)
-                    on_done(user, i, &out[i]);
+                beam_finish(d, i, k, max_out, out, on_done, user);
             } else {
-                for (int s = 0; s < live; s++) { /* the new hypotheses become the live ones: swap
-                                                    the records (and their id blocks), no copy */
-                    hyp *a = &d->alive[(size_t)i * (size_t)k + (size_t)s],
-                        *b = &d->next[(size_t)i * (size_t)k + (size_t)s];
-                    hyp t = *a;
-                    *a = *b;
-                    *b = t;
-                }
-                for (int s = live; s < k; s++)
-                    d->alive[(size_t)i * (size_t)k + (size_t)s].score = -INFINITY;
+                beam_advance(d, i, k, live);
             }
             r0 = r1;
         }

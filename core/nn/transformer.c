@@ -436,13 +436,10 @@ glia_status glia_tf_ctx_new(const glia_tf_stack *st, int max_batch, int max_step
     return glia_tf_ctx_new_tokens(st, max_batch, max_steps, max_mem_steps, 0, training, out, err);
 }
 
-glia_status glia_tf_ctx_new_tokens(const glia_tf_stack *st, int max_batch, int max_steps, int max_mem_steps,
-                                   size_t max_tokens, int training, glia_tf_ctx **out, glia_err *err)
+/* GEMM sizes and strides are ints: a context whose products would overflow one is refused. */
+static glia_status ctx_check_size(const glia_tf_stack *st, int max_batch, int max_steps, int max_mem_steps,
+                                  glia_err *err)
 {
-    *out = NULL;
-    const int dec = st->kind == GLIA_TF_DECODER;
-    if (!dec)
-        max_mem_steps = max_steps;
     if (max_batch <= 0 || max_steps <= 0 || max_mem_steps <= 0)
         return glia_err_set(
             err, GLIA_EINVAL,
@@ -452,107 +449,139 @@ glia_status glia_tf_ctx_new_tokens(const glia_tf_stack *st, int max_batch, int m
     const size_t E = (size_t)cfg->d_model, F = (size_t)cfg->dim_feedforward, H = (size_t)cfg->nhead;
     const size_t widest = F > 3 * E ? F : 3 * E;
     const size_t B = (size_t)max_batch, T = (size_t)max_steps, S = (size_t)max_mem_steps;
-    /* GEMM sizes and strides are ints */
     if (B * T > (size_t)INT_MAX / widest || B * S > (size_t)INT_MAX / widest || T * S > (size_t)INT_MAX ||
         B * H * T > (size_t)INT_MAX / (T > S ? T : S))
         return glia_err_set(err, GLIA_EINVAL,
                             "transformer: a context for %d sequences of %d (memory %d) steps is too large",
                             max_batch, max_steps, max_mem_steps);
-    /* rows of the queries and of the memory: a token budget caps batch x steps (sequences of
-     * similar length come in batches of many short or few long ones); attention scores are
-     * at most H x rows x key steps, whatever the batch */
-    const size_t N = max_tokens && max_tokens < B * T ? max_tokens : B * T,
-                 Nk = max_tokens && max_tokens < B * S ? max_tokens : B * S, L = (size_t)cfg->num_layers,
-                 nsub = (size_t)nsub_of(st->kind);
-    const int drop = training && cfg->dropout > 0.0f;
+    return GLIA_OK;
+}
 
+/* A walk over a context's arrays in their order in its float block and its mask block: counting
+ * (place 0) sums their sizes so that each block is allocated once; placing (place 1) points the
+ * arrays into the blocks. */
+typedef struct {
+    int place;
+    size_t used, mused; /* floats and mask bytes so far */
+} ctx_layout;
+
+static void slice(glia_tf_ctx *c, ctx_layout *lay, float **p, size_t n)
+{
+    if (lay->place)
+        *p = c->block + lay->used;
+    lay->used += n;
+}
+
+/* The arrays of one sublayer (layer l's sublayer k when training: inference reuses one set). */
+static void layout_sub(glia_tf_ctx *c, ctx_layout *lay, tf_sub *s, sub_kind kind)
+{
+    const size_t E = (size_t)c->cfg.d_model, F = (size_t)c->cfg.dim_feedforward, H = (size_t)c->cfg.nhead;
+    const size_t N = c->max_rows, T = (size_t)c->max_steps;
+    const int drop = c->training && c->cfg.dropout > 0.0f;
+    slice(c, lay, &s->aux, N * E);
+    slice(c, lay, &s->mean, N);
+    slice(c, lay, &s->rstd, N);
+    slice(c, lay, &s->out, N * E);
+    if (drop) {
+        if (lay->place)
+            s->mask = c->masks + lay->mused;
+        lay->mused += N * E;
+    }
+    if (kind == SUB_FF) {
+        slice(c, lay, &s->hid, N * F);
+        return;
+    }
+    const size_t rows_k = kind == SUB_CROSS ? c->max_keys : N,
+                 tk = kind == SUB_CROSS ? (size_t)c->max_mem : T;
+    slice(c, lay, &s->q, N * E);
+    slice(c, lay, &s->kv, rows_k * 2 * E);
+    slice(c, lay, &s->p, H * N * tk);
+    if (drop)
+        slice(c, lay, &s->pd, H * N * tk);
+    else if (lay->place)
+        s->pd = s->p;
+    slice(c, lay, &s->att, N * E);
+}
+
+/* Every array of the context, in block order: the sublayers, the final norm, then backward scratch. */
+static void layout(glia_tf_ctx *c, ctx_layout *lay)
+{
+    const size_t E = (size_t)c->cfg.d_model, F = (size_t)c->cfg.dim_feedforward;
+    const size_t N = c->max_rows, Nk = c->max_keys, T = (size_t)c->max_steps, S = (size_t)c->max_mem;
+    const size_t L = (size_t)c->cfg.num_layers;
+    slice(c, lay, &c->input, N * E);
+    if (c->kind == GLIA_TF_DECODER)
+        slice(c, lay, &c->mem, Nk * E);
+    for (size_t l = 0; l < (c->training ? L : 1); l++)
+        for (int k = 0; k < c->nsub; k++)
+            layout_sub(c, lay, &c->sub[l][k], kind_of(c->kind, k));
+    slice(c, lay, &c->fin_mean, N);
+    slice(c, lay, &c->fin_rstd, N);
+    slice(c, lay, &c->out, N * E);
+    slice(c, lay, &c->f, N * E);
+    if (c->training) {
+        slice(c, lay, &c->g[0], N * E);
+        slice(c, lay, &c->g[1], N * E);
+        slice(c, lay, &c->df, N * E);
+        slice(c, lay, &c->du, N * E);
+        slice(c, lay, &c->datt, N * E);
+        slice(c, lay, &c->dq, N * E);
+        slice(c, lay, &c->dkv, (Nk > N ? Nk : N) * 2 * E);
+        slice(c, lay, &c->dp, T * (S > T ? S : T));
+        slice(c, lay, &c->dhid, N * F);
+    }
+}
+
+/* The blocks a counting walk sized, zeroed; false when memory runs out. */
+static bool ctx_alloc(glia_tf_ctx *c, const ctx_layout *count)
+{
+    const size_t B = (size_t)c->max_batch;
+    if (count->used > SIZE_MAX / sizeof(float))
+        return false;
+    c->bytes = count->used * sizeof(float) + count->mused + 2 * B * sizeof(int32_t) + sizeof *c;
+    c->block = calloc(count->used, sizeof(float));
+    c->masks = calloc(count->mused ? count->mused : 1, 1);
+    c->len = calloc(B, sizeof(int32_t));
+    c->mem_len = calloc(B, sizeof(int32_t));
+    return c->block && c->masks && c->len && c->mem_len;
+}
+
+glia_status glia_tf_ctx_new_tokens(const glia_tf_stack *st, int max_batch, int max_steps, int max_mem_steps,
+                                   size_t max_tokens, int training, glia_tf_ctx **out, glia_err *err)
+{
+    *out = NULL;
+    if (st->kind != GLIA_TF_DECODER)
+        max_mem_steps = max_steps;
+    glia_status rc = ctx_check_size(st, max_batch, max_steps, max_mem_steps, err);
+    if (rc != GLIA_OK)
+        return rc;
     glia_tf_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for a transformer context");
+    const size_t B = (size_t)max_batch, T = (size_t)max_steps, S = (size_t)max_mem_steps;
     c->kind = st->kind;
-    c->cfg = *cfg;
-    c->nsub = (int)nsub;
+    c->cfg = st->cfg;
+    c->nsub = nsub_of(st->kind);
     c->max_batch = max_batch;
     c->max_steps = max_steps;
     c->max_mem = max_mem_steps;
-    c->max_rows = N;
-    c->max_keys = Nk;
+    /* rows of the queries and of the memory: a token budget caps batch x steps (sequences of
+     * similar length come in batches of many short or few long ones); attention scores are
+     * at most H x rows x key steps, whatever the batch */
+    c->max_rows = max_tokens && max_tokens < B * T ? max_tokens : B * T;
+    c->max_keys = max_tokens && max_tokens < B * S ? max_tokens : B * S;
     c->training = training ? 1 : 0;
-
-    for (int pass = 0; pass < 2; pass++) {
-        size_t used = 0, mused = 0;
-        float *base = c->block;
-#define SLICE(ptr, n)                                                                                        \
-    do {                                                                                                     \
-        if (pass)                                                                                            \
-            (ptr) = base + used;                                                                             \
-        used += (n);                                                                                         \
-    } while (0)
-        SLICE(c->input, N * E);
-        if (dec)
-            SLICE(c->mem, Nk * E);
-        for (size_t l = 0; l < (training ? L : 1); l++)
-            for (size_t k = 0; k < nsub; k++) {
-                tf_sub *s = &c->sub[l][k];
-                sub_kind kind = kind_of(st->kind, (int)k);
-                SLICE(s->aux, N * E);
-                SLICE(s->mean, N);
-                SLICE(s->rstd, N);
-                SLICE(s->out, N * E);
-                if (drop) {
-                    if (pass)
-                        s->mask = c->masks + mused;
-                    mused += N * E;
-                }
-                if (kind == SUB_FF) {
-                    SLICE(s->hid, N * F);
-                    continue;
-                }
-                const size_t rows_k = kind == SUB_CROSS ? Nk : N, tk = kind == SUB_CROSS ? S : T;
-                SLICE(s->q, N * E);
-                SLICE(s->kv, rows_k * 2 * E);
-                SLICE(s->p, H * N * tk);
-                if (drop)
-                    SLICE(s->pd, H * N * tk);
-                else if (pass)
-                    s->pd = s->p;
-                SLICE(s->att, N * E);
-            }
-        SLICE(c->fin_mean, N);
-        SLICE(c->fin_rstd, N);
-        SLICE(c->out, N * E);
-        SLICE(c->f, N * E);
-        if (training) {
-            SLICE(c->g[0], N * E);
-            SLICE(c->g[1], N * E);
-            SLICE(c->df, N * E);
-            SLICE(c->du, N * E);
-            SLICE(c->datt, N * E);
-            SLICE(c->dq, N * E);
-            SLICE(c->dkv, (Nk > N ? Nk : N) * 2 * E);
-            SLICE(c->dp, T * (S > T ? S : T));
-            SLICE(c->dhid, N * F);
-        }
-#undef SLICE
-        if (!pass) {
-            if (used > SIZE_MAX / sizeof(float))
-                goto oom;
-            c->bytes = used * sizeof(float) + mused + 2 * B * sizeof(int32_t) + sizeof *c;
-            c->block = calloc(used, sizeof(float));
-            c->masks = calloc(mused ? mused : 1, 1);
-            c->len = calloc(B, sizeof(int32_t));
-            c->mem_len = calloc(B, sizeof(int32_t));
-            if (!c->block || !c->masks || !c->len || !c->mem_len)
-                goto oom;
-        }
+    ctx_layout count = {.place = 0}, place = {.place = 1};
+    layout(c, &count);
+    if (!ctx_alloc(c, &count)) {
+        glia_tf_ctx_free(c);
+        return glia_err_set(err, GLIA_ENOMEM,
+                            "out of memory for a transformer context of %d sequences of %d steps", max_batch,
+                            max_steps);
     }
+    layout(c, &place);
     *out = c;
     return GLIA_OK;
-oom:
-    glia_tf_ctx_free(c);
-    return glia_err_set(err, GLIA_ENOMEM,
-                        "out of memory for a transformer context of %d sequences of %d steps", max_batch,
-                        max_steps);
 }
 
 void glia_tf_ctx_free(glia_tf_ctx *c)

@@ -568,69 +568,86 @@ static int cmp_u32(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t n, const glia_bpe_opts *opts,
-                           glia_bpe **out, glia_err *err)
+/* The distinct pieces of the texts - a 0xFF byte for the marker, then the UTF-8 - and how often
+ * each occurs: learning works on these, not on the texts. */
+typedef struct {
+    glia_htable keys;
+    int64_t *count; /* by id */
+    size_t cap;
+} piece_counts;
+
+static void piece_counts_free(piece_counts *pk)
 {
-    glia_htable keys = {0}; /* distinct pieces: 0xFF for the marker, then the UTF-8 */
-    int64_t *key_count = NULL;
-    size_t key_cap = 0;
-    cpmap chars = {0};
-    uint32_t *alphabet = NULL;
-    piece_set pc = {0};
-    pair_stats st = {0};
-    glia_bpe *b = NULL;
-    char *scratch = NULL;
+    glia_htable_free(&pk->keys);
+    free(pk->count);
+    pk->count = NULL;
+    pk->cap = 0;
+}
+
+/* Adds one occurrence of the piece s[0, len). */
+static glia_status piece_count(piece_counts *pk, const char *s, size_t len, glia_err *err)
+{
+    int32_t id;
+    glia_status rc = glia_htable_add(&pk->keys, s, len, &id, NULL, err);
+    if (rc != GLIA_OK)
+        return rc;
+    if ((size_t)id >= pk->cap) {
+        size_t cap = pk->cap ? 2 * pk->cap : 4096;
+        int64_t *grown = realloc(pk->count, cap * sizeof *grown);
+        if (!grown)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory counting pieces");
+        memset(grown + pk->cap, 0, (cap - pk->cap) * sizeof *grown);
+        pk->count = grown;
+        pk->cap = cap;
+    }
+    pk->count[id]++;
+    return GLIA_OK;
+}
+
+/* Step 1: the distinct pieces of all the texts and their counts. */
+static glia_status count_pieces(const char *const *texts, const size_t *lens, size_t n, piece_counts *pk,
+                                glia_err *err)
+{
     glia_status rc = GLIA_OK;
-    size_t n_alpha = 0;
-    uint32_t merge_round = 0; /* stamps of pieces and pairs: one per merge applied */
-
-    *out = NULL;
-    GLIA_ASSERT(opts != NULL && (texts != NULL || n == 0));
-    if (opts->min_pair_count < 1 || opts->min_char_count < 1)
-        return glia_err_set(err, GLIA_EINVAL, "BPE min_pair_count and min_char_count must be at least 1");
-    if ((scratch = malloc(1 + 4 * GLIA_BPE_MAX_PIECE)) == NULL)
+    char *scratch = malloc(1 + 4 * GLIA_BPE_MAX_PIECE);
+    if (!scratch)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory learning a tokenizer");
-
-    /* 1. the distinct pieces and their counts */
-    for (size_t t = 0; t < n; t++) {
+    for (size_t t = 0; t < n && rc == GLIA_OK; t++) {
         size_t len = lens ? lens[t] : strlen(texts[t]), bad, start, end;
         bool marker;
         if (!glia_utf8_valid(texts[t], len, &bad)) {
             rc = glia_err_set(err, GLIA_EFORMAT, "text %zu: invalid UTF-8 at byte %zu", t, bad);
-            goto done;
+            break;
         }
         piece_iter it;
         piece_init(&it, texts[t], len);
-        while (piece_next(&it, &start, &end, &marker)) {
+        while (rc == GLIA_OK && piece_next(&it, &start, &end, &marker)) {
             size_t k = 0;
-            int32_t id;
             if (marker)
                 scratch[k++] = (char)0xFF;
             memcpy(scratch + k, texts[t] + start, end - start);
             k += end - start;
-            if ((rc = glia_htable_add(&keys, scratch, k, &id, NULL, err)) != GLIA_OK)
-                goto done;
-            if ((size_t)id >= key_cap) {
-                size_t cap = key_cap ? 2 * key_cap : 4096;
-                int64_t *grown = realloc(key_count, cap * sizeof *grown);
-                if (!grown) {
-                    rc = glia_err_set(err, GLIA_ENOMEM, "out of memory counting pieces");
-                    goto done;
-                }
-                memset(grown + key_cap, 0, (cap - key_cap) * sizeof *grown);
-                key_count = grown;
-                key_cap = cap;
-            }
-            key_count[id]++;
+            rc = piece_count(pk, scratch, k, err);
         }
     }
+    free(scratch);
+    return rc;
+}
 
-    /* 2. the alphabet: code points seen min_char_count times, the marker always */
-    size_t total_syms = 0;
-    for (size_t k = 0; k < glia_htable_size(&keys); k++) {
-        const unsigned char *s = (const unsigned char *)glia_htable_key(&keys, (int32_t)k);
-        size_t i = s[0] == 0xFF, len = glia_htable_key_len(&keys, (int32_t)k);
-        total_syms += i;
+/* Step 2: the alphabet, sorted - the code points seen min_char_count times, the marker always -
+ * in *alphabet (the caller frees it), and in *total_syms the symbols every piece can start as
+ * (4 per code point, so that a piece's run has room whatever the alphabet holds). */
+static glia_status learn_alphabet(const piece_counts *pk, size_t min_char_count, uint32_t **alphabet,
+                                  size_t *n_alpha, size_t *total_syms, glia_err *err)
+{
+    cpmap chars = {0}; /* code point -> occurrences */
+    glia_status rc = GLIA_OK;
+    *total_syms = 0;
+    *n_alpha = 0;
+    for (size_t k = 0; k < glia_htable_size(&pk->keys); k++) {
+        const unsigned char *s = (const unsigned char *)glia_htable_key(&pk->keys, (int32_t)k);
+        size_t i = s[0] == 0xFF, len = glia_htable_key_len(&pk->keys, (int32_t)k);
+        *total_syms += i;
         while (i < len) {
             uint32_t c;
             i += glia_utf8_decode(s, i, &c);
@@ -640,108 +657,175 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
                 goto done;
             }
             /* counts saturate at INT32_MAX: only the comparison with min_char_count matters */
-            int64_t sum = (int64_t)*v + key_count[k];
+            int64_t sum = (int64_t)*v + pk->count[k];
             *v = sum > INT32_MAX ? INT32_MAX : (int32_t)sum;
-            total_syms += 4;
+            *total_syms += 4;
         }
     }
-    alphabet = malloc((glia_htable_size(&chars.keys) + 1) * sizeof *alphabet);
-    if (!alphabet) {
+    uint32_t *a = malloc((glia_htable_size(&chars.keys) + 1) * sizeof *a);
+    if (!a) {
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the alphabet");
         goto done;
     }
     for (size_t k = 0; k < glia_htable_size(&chars.keys); k++) {
         uint32_t c = cpmap_key(&chars, (int32_t)k);
-        if (!is_forced(c) && (size_t)chars.vals[k] >= opts->min_char_count)
-            alphabet[n_alpha++] = c;
+        if (!is_forced(c) && (size_t)chars.vals[k] >= min_char_count)
+            a[(*n_alpha)++] = c;
     }
-    alphabet[n_alpha++] = MARKER_CP;
-    qsort(alphabet, n_alpha, sizeof *alphabet, cmp_u32);
+    a[(*n_alpha)++] = MARKER_CP;
+    qsort(a, *n_alpha, sizeof *a, cmp_u32);
+    *alphabet = a;
+done:
+    cpmap_free(&chars);
+    return rc;
+}
 
+/* A tokenizer of the specials (and bytes) and the alphabet, once vocab_size leaves room for it. */
+static glia_status alphabet_tokenizer(const glia_bpe_opts *opts, const uint32_t *alphabet, size_t n_alpha,
+                                      glia_bpe **out, glia_err *err)
+{
     size_t base = GLIA_BPE_N_SPECIAL + (opts->byte_fallback ? 256 : 0) + n_alpha;
-    if (opts->vocab_size > 0 && opts->vocab_size < base) {
-        rc = glia_err_set(
+    if (opts->vocab_size > 0 && opts->vocab_size < base)
+        return glia_err_set(
             err, GLIA_EINVAL,
             "vocab_size %zu is smaller than the %zu ids the special tokens%s and an alphabet of %zu "
             "characters need (raise vocab_size, or min_char_count to shrink the alphabet)",
             opts->vocab_size, base, opts->byte_fallback ? ", 256 bytes" : "", n_alpha);
-        goto done;
-    }
-    size_t max_merges = opts->max_merges;
-    if ((rc = bpe_alloc(opts->byte_fallback, 64, &b, err)) != GLIA_OK)
-        goto done;
+    glia_bpe *b;
+    glia_status rc = bpe_alloc(opts->byte_fallback, 64, &b, err);
+    if (rc != GLIA_OK)
+        return rc;
     for (size_t i = 0; i < n_alpha; i++) {
         char u[4];
         uint32_t c = alphabet[i];
         size_t k = glia_utf8_encode(c, u);
         int32_t id;
         if ((rc = glia_htable_add(&b->tok, u, k, &id, NULL, err)) != GLIA_OK ||
-            (rc = bpe_alphabet_add(b, c, id, err)) != GLIA_OK)
-            goto done;
+            (rc = bpe_alphabet_add(b, c, id, err)) != GLIA_OK) {
+            glia_bpe_free(b);
+            return rc;
+        }
         if (c == MARKER_CP)
             b->marker = id;
     }
-    cpmap_free(&chars);
+    *out = b;
+    return GLIA_OK;
+}
 
-    /* 3. each piece as symbols */
-    pc.n = glia_htable_size(&keys);
-    pc.syms = malloc((total_syms ? total_syms : 1) * sizeof *pc.syms);
-    pc.off = malloc((pc.n ? pc.n : 1) * sizeof *pc.off);
-    pc.len = malloc((pc.n ? pc.n : 1) * sizeof *pc.len);
-    pc.stamp = calloc(pc.n ? pc.n : 1, sizeof *pc.stamp);
-    pc.count = key_count;
-    key_count = NULL;
-    if (!pc.syms || !pc.off || !pc.len || !pc.stamp) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu pieces", pc.n);
-        goto done;
-    }
+/* Step 3: each piece as a run of symbol ids; pc takes over pk's counts. */
+static glia_status pieces_build(piece_set *pc, piece_counts *pk, size_t total_syms, const glia_bpe *b,
+                                glia_err *err)
+{
+    pc->n = glia_htable_size(&pk->keys);
+    pc->syms = malloc((total_syms ? total_syms : 1) * sizeof *pc->syms);
+    pc->off = malloc((pc->n ? pc->n : 1) * sizeof *pc->off);
+    pc->len = malloc((pc->n ? pc->n : 1) * sizeof *pc->len);
+    pc->stamp = calloc(pc->n ? pc->n : 1, sizeof *pc->stamp);
+    pc->count = pk->count;
+    pk->count = NULL;
+    if (!pc->syms || !pc->off || !pc->len || !pc->stamp)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu pieces", pc->n);
     size_t at = 0;
-    for (size_t k = 0; k < pc.n; k++) {
-        const unsigned char *s = (const unsigned char *)glia_htable_key(&keys, (int32_t)k);
-        size_t i = 0, len = glia_htable_key_len(&keys, (int32_t)k);
-        pc.off[k] = at;
+    for (size_t k = 0; k < pc->n; k++) {
+        const unsigned char *s = (const unsigned char *)glia_htable_key(&pk->keys, (int32_t)k);
+        size_t i = 0, len = glia_htable_key_len(&pk->keys, (int32_t)k);
+        pc->off[k] = at;
         if (s[0] == 0xFF) {
-            pc.syms[at++] = b->marker;
+            pc->syms[at++] = b->marker;
             i = 1;
         }
         while (i < len) {
             uint32_t c;
             i += glia_utf8_decode(s, i, &c);
-            pc.syms[at++] = alpha_id(b, c); /* -1: out of the alphabet, a barrier */
+            pc->syms[at++] = alpha_id(b, c); /* -1: out of the alphabet, a barrier */
         }
-        pc.len[k] = (uint32_t)(at - pc.off[k]);
+        pc->len[k] = (uint32_t)(at - pc->off[k]);
     }
-    glia_htable_free(&keys);
+    return GLIA_OK;
+}
 
-    /* 4. pair counts, then merges */
-    st.tok = &b->tok;
-    for (size_t w = 0; w < pc.n; w++) {
-        if ((rc = piece_pairs(&st, &pc, (uint32_t)w, 1, -1, 0, err)) != GLIA_OK)
-            goto done;
+/* Every adjacent pair of every piece counted, and all of them on the heap. */
+static glia_status count_pairs(pair_stats *st, piece_set *pc, glia_err *err)
+{
+    glia_status rc;
+    for (size_t w = 0; w < pc->n; w++) {
+        if ((rc = piece_pairs(st, pc, (uint32_t)w, 1, -1, 0, err)) != GLIA_OK)
+            return rc;
     }
-    for (size_t k = 0; k < st.n_pairs; k++) {
-        if (!heap_push(&st, (int32_t)k)) {
-            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
-            goto done;
+    for (size_t k = 0; k < st->n_pairs; k++) {
+        if (!heap_push(st, (int32_t)k))
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
+    }
+    return GLIA_OK;
+}
+
+/* The pair of the first heap entry whose count is still current in *best, -1 when the heap runs
+ * out. Counts only fall, so a stale entry goes back with its true count (or away at 0). */
+static glia_status heap_best(pair_stats *st, int32_t *best, glia_err *err)
+{
+    *best = -1;
+    while (st->n_heap > 0) {
+        heap_entry top = st->heap[0];
+        heap_pop(st);
+        int64_t now = st->pairs[top.pair].count;
+        if (now == top.count) {
+            *best = top.pair;
+            return GLIA_OK;
         }
+        if (now > 0 && !heap_push(st, top.pair))
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
     }
-    while (max_merges == 0 || b->n_merges < max_merges) {
+    return GLIA_OK;
+}
+
+/* Applies the merge of pair best into id in the pieces listed under it (once each: stamp marks
+ * the ones seen), then pushes the pairs it made with their final counts. */
+static glia_status revisit(pair_stats *st, piece_set *pc, int32_t best, int32_t id, uint32_t stamp,
+                           glia_err *err)
+{
+    glia_status rc = GLIA_OK;
+    const int32_t a = st->pairs[best].a, bb = st->pairs[best].b;
+    uint32_t *where = st->pairs[best].where, n_where = st->pairs[best].n_where;
+    st->pairs[best].where = NULL;
+    st->pairs[best].n_where = st->pairs[best].cap_where = 0;
+    for (uint32_t k = 0; k < n_where && rc == GLIA_OK; k++) {
+        uint32_t w = where[k];
+        if (pc->stamp[w] == stamp)
+            continue;
+        pc->stamp[w] = stamp;
+        const int32_t *s = pc->syms + pc->off[w];
+        bool holds = false;
+        for (uint32_t i = 0; i + 1 < pc->len[w] && !holds; i++)
+            holds = s[i] == a && s[i + 1] == bb;
+        if (!holds)
+            continue; /* a stale entry of the list */
+        if ((rc = piece_pairs(st, pc, w, -1, id, stamp, err)) != GLIA_OK)
+            break;
+        piece_merge(pc, w, a, bb, id);
+        rc = piece_pairs(st, pc, w, 1, id, stamp, err);
+    }
+    free(where);
+    for (size_t k = 0; k < st->n_touched && rc == GLIA_OK; k++) {
+        if (!heap_push(st, st->touched[k]))
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
+    }
+    st->n_touched = 0;
+    return rc;
+}
+
+/* Step 4: merges the most frequent pair until the vocabulary is full, max_merges are made or no
+ * pair occurs min_pair_count times. */
+static glia_status learn_merges(glia_bpe *b, piece_set *pc, const glia_bpe_opts *opts, glia_err *err)
+{
+    pair_stats st = {.tok = &b->tok};
+    uint32_t merge_round = 0; /* stamps of pieces and pairs: one per merge applied */
+    glia_status rc = count_pairs(&st, pc, err);
+    while (rc == GLIA_OK && (opts->max_merges == 0 || b->n_merges < opts->max_merges)) {
         if (opts->vocab_size > 0 && glia_htable_size(&b->tok) >= opts->vocab_size)
             break;
-        int32_t best = -1;
-        while (st.n_heap > 0) {
-            heap_entry top = st.heap[0];
-            heap_pop(&st);
-            int64_t now = st.pairs[top.pair].count;
-            if (now == top.count) {
-                best = top.pair;
-                break;
-            }
-            if (now > 0 && !heap_push(&st, top.pair)) { /* counts only fall: re-queue with the true one */
-                rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
-                goto done;
-            }
-        }
+        int32_t best;
+        if ((rc = heap_best(&st, &best, err)) != GLIA_OK)
+            break;
         if (best < 0 || st.pairs[best].count < (int64_t)opts->min_pair_count || st.pairs[best].count <= 0)
             break;
         int32_t a = st.pairs[best].a, bb = st.pairs[best].b, id;
@@ -751,49 +835,41 @@ glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t 
              * merged: apply the old merge there too (encoding would), record nothing new */
             id = b->m_result[again];
         } else if ((rc = learn_merge(b, a, bb, &id, err)) != GLIA_OK) {
-            goto done;
+            break;
         }
-
-        /* revisit the pieces that held (a, b) */
-        uint32_t stamp = ++merge_round;
-        uint32_t *where = st.pairs[best].where, n_where = st.pairs[best].n_where;
-        st.pairs[best].where = NULL;
-        st.pairs[best].n_where = st.pairs[best].cap_where = 0;
-        for (uint32_t k = 0; k < n_where && rc == GLIA_OK; k++) {
-            uint32_t w = where[k];
-            if (pc.stamp[w] == stamp)
-                continue;
-            pc.stamp[w] = stamp;
-            const int32_t *s = pc.syms + pc.off[w];
-            bool holds = false;
-            for (uint32_t i = 0; i + 1 < pc.len[w] && !holds; i++)
-                holds = s[i] == a && s[i + 1] == bb;
-            if (!holds)
-                continue;
-            if ((rc = piece_pairs(&st, &pc, w, -1, id, stamp, err)) != GLIA_OK)
-                break;
-            piece_merge(&pc, w, a, bb, id);
-            rc = piece_pairs(&st, &pc, w, 1, id, stamp, err);
-        }
-        free(where);
-        for (size_t k = 0; k < st.n_touched && rc == GLIA_OK; k++) {
-            if (!heap_push(&st, st.touched[k]))
-                rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the pair heap");
-        }
-        st.n_touched = 0;
-        if (rc != GLIA_OK)
-            goto done;
+        if ((rc = revisit(&st, pc, best, id, ++merge_round, err)) != GLIA_OK)
+            break;
         GLIA_ASSERT(st.pairs[best].count == 0);
     }
+    stats_free(&st);
+    return rc;
+}
 
+glia_status glia_bpe_learn(const char *const *texts, const size_t *lens, size_t n, const glia_bpe_opts *opts,
+                           glia_bpe **out, glia_err *err)
+{
+    piece_counts pk = {0};
+    uint32_t *alphabet = NULL;
+    size_t n_alpha, total_syms;
+    piece_set pc = {0};
+    glia_bpe *b = NULL;
+    glia_status rc;
+
+    *out = NULL;
+    GLIA_ASSERT(opts != NULL && (texts != NULL || n == 0));
+    if (opts->min_pair_count < 1 || opts->min_char_count < 1)
+        return glia_err_set(err, GLIA_EINVAL, "BPE min_pair_count and min_char_count must be at least 1");
+    if ((rc = count_pieces(texts, lens, n, &pk, err)) != GLIA_OK ||
+        (rc = learn_alphabet(&pk, opts->min_char_count, &alphabet, &n_alpha, &total_syms, err)) != GLIA_OK ||
+        (rc = alphabet_tokenizer(opts, alphabet, n_alpha, &b, err)) != GLIA_OK ||
+        (rc = pieces_build(&pc, &pk, total_syms, b, err)) != GLIA_OK)
+        goto done;
+    piece_counts_free(&pk); /* the pieces are symbol runs now: free their texts before merging */
+    rc = learn_merges(b, &pc, opts, err);
 done:
-    free(scratch);
-    glia_htable_free(&keys);
-    free(key_count);
-    cpmap_free(&chars);
+    piece_counts_free(&pk);
     free(alphabet);
     pieces_free(&pc);
-    stats_free(&st);
     if (rc != GLIA_OK) {
         glia_bpe_free(b);
         return rc;
@@ -1076,188 +1152,279 @@ static glia_status check_token(const char *t, size_t n, size_t *n_cps, glia_err 
     return GLIA_OK;
 }
 
+/* The width to quote a token of n bytes with in a message ("%.*s"). */
+static int quoted(size_t n)
+{
+    return (int)(n < QUOTE_MAX ? n : QUOTE_MAX);
+}
+
+/* The next line, which must be there and not empty; what says what it should hold. */
+static glia_status need_line(line_reader *lr, const char *what, const char **s, size_t *n, glia_err *err)
+{
+    if (!next_line(lr, s, n))
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: the file ends early: expected %s", lr->path,
+                            lr->line + 1, what);
+    if (*n == 0)
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: empty line where %s should be", lr->path, lr->line,
+                            what);
+    return GLIA_OK;
+}
+
+/* A '\r' anywhere is an error of its own: otherwise a file saved with \r\n line ends would fail
+ * on a token that looks right. */
+static glia_status check_line_ends(const line_reader *lr, glia_err *err)
+{
+    const char *cr = memchr(lr->data, '\r', lr->len);
+    if (!cr)
+        return GLIA_OK;
+    size_t line = 1;
+    for (const char *p = lr->data; p < cr; p++)
+        line += *p == '\n';
+    return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: carriage return; the file must use \\n line ends",
+                        lr->path, line);
+}
+
+typedef struct {
+    bool byte_fallback;
+    size_t n_vocab, n_merges;
+} bpe_header;
+
+/* Lines 1-4: the format, byte fallback, the vocabulary size and the number of merges. */
+static glia_status parse_header(line_reader *lr, bpe_header *h, glia_err *err)
+{
+    const char *s, *path = lr->path;
+    size_t n;
+    glia_status rc;
+    if ((rc = need_line(lr, "the header '" HEADER "'", &s, &n, err)) != GLIA_OK)
+        return rc;
+    if (n != strlen(HEADER) || memcmp(s, HEADER, n) != 0) {
+        if (n > 9 && memcmp(s, "glia-bpe ", 9) == 0)
+            return glia_err_set(err, GLIA_EFORMAT,
+                                "%s:1: unsupported tokenizer format version '%.*s' (this glia reads '" HEADER
+                                "')",
+                                path, quoted(n), s);
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:1: not a glia BPE tokenizer file: the first line must be '" HEADER "'", path);
+    }
+    if ((rc = need_line(lr, "'byte-fallback yes' or 'byte-fallback no'", &s, &n, err)) != GLIA_OK)
+        return rc;
+    if (n == 17 && memcmp(s, "byte-fallback yes", 17) == 0)
+        h->byte_fallback = true;
+    else if (n == 16 && memcmp(s, "byte-fallback no", 16) == 0)
+        h->byte_fallback = false;
+    else
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:2: expected 'byte-fallback yes' or 'byte-fallback no', not '%.*s'", path,
+                            quoted(n), s);
+    size_t fixed = GLIA_BPE_N_SPECIAL + (h->byte_fallback ? 256 : 0);
+    if ((rc = need_line(lr, "'vocab N'", &s, &n, err)) != GLIA_OK)
+        return rc;
+    if (!parse_count(s, n, "vocab", INT32_MAX, &h->n_vocab) || h->n_vocab <= fixed)
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:3: expected 'vocab N' with N from %zu (the special tokens%s and the marker) "
+                            "to %d, not '%.*s'",
+                            path, fixed + 1, h->byte_fallback ? ", the 256 bytes" : "", INT32_MAX, quoted(n),
+                            s);
+    if ((rc = need_line(lr, "'merges M'", &s, &n, err)) != GLIA_OK)
+        return rc;
+    if (!parse_count(s, n, "merges", INT32_MAX, &h->n_merges))
+        return glia_err_set(err, GLIA_EFORMAT, "%s:4: expected 'merges M' with M from 0 to %d, not '%.*s'",
+                            path, INT32_MAX, quoted(n), s);
+    if (h->n_vocab + h->n_merges >
+        lr->len) /* each needs two bytes at least: no allocation for a lying header */
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:4: %zu tokens and %zu merges cannot fit a file of %zu bytes", path,
+                            h->n_vocab, h->n_merges, lr->len);
+    return GLIA_OK;
+}
+
+/* The learned token s (line id + 5) added to b. Single characters (the alphabet) come first, in
+ * code point order (cp_of keeps each one's code point to check it); *first_merged is the id of
+ * the first longer token, 0 until there is one. */
+static glia_status load_token(line_reader *lr, glia_bpe *b, const char *s, size_t n, size_t id,
+                              uint32_t *cp_of, size_t *first_merged, glia_err *err)
+{
+    size_t n_cps = 0;
+    int32_t got;
+    bool added;
+    glia_status rc;
+    if ((rc = check_token(s, n, &n_cps, err)) != GLIA_OK) {
+        glia_err_prefix(err, "%s:%zu", lr->path, lr->line);
+        return rc;
+    }
+    if ((rc = glia_htable_add(&b->tok, s, n, &got, &added, err)) != GLIA_OK)
+        return rc;
+    if (!added)
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: '%.*s' repeats line %d", lr->path, lr->line,
+                            quoted(n), s, got + N_HEADER_LINES + 1);
+    if (n_cps != 1) {
+        if (!*first_merged)
+            *first_merged = id;
+        return GLIA_OK;
+    }
+    uint32_t c;
+    glia_utf8_decode((const unsigned char *)s, 0, &c);
+    if (*first_merged)
+        return glia_err_set(
+            err, GLIA_EFORMAT,
+            "%s:%zu: single character '%.*s' after the merged tokens (the alphabet comes first)", lr->path,
+            lr->line, (int)n, s);
+    if (id > (size_t)b->first_learned && cp_of[id - 1] >= c)
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:%zu: '%.*s' (U+%04X) is out of code point order in the alphabet", lr->path,
+                            lr->line, (int)n, s, c);
+    cp_of[id] = c;
+    if ((rc = bpe_alphabet_add(b, c, got, err)) != GLIA_OK)
+        return rc;
+    if (c == MARKER_CP)
+        b->marker = got;
+    return GLIA_OK;
+}
+
+/* The n_vocab token lines: first the specials (and bytes) exactly as bpe_alloc made them, then
+ * the learned tokens; *first_merged gets the id of the first merged one (n_vocab when none). */
+static glia_status parse_vocab(line_reader *lr, glia_bpe *b, size_t n_vocab, size_t *first_merged,
+                               glia_err *err)
+{
+    const size_t fixed = (size_t)b->first_learned;
+    const char *s;
+    size_t n;
+    glia_status rc = GLIA_OK;
+    uint32_t *cp_of = malloc(n_vocab * sizeof *cp_of); /* code point of each single-character token */
+    if (!cp_of)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", lr->path);
+    *first_merged = 0;
+    for (size_t id = 0; id < n_vocab && rc == GLIA_OK; id++) {
+        if ((rc = need_line(lr, "a token", &s, &n, err)) != GLIA_OK)
+            break;
+        if (id >= fixed) {
+            rc = load_token(lr, b, s, n, id, cp_of, first_merged, err);
+            continue;
+        }
+        const char *want = glia_htable_key(&b->tok, (int32_t)id);
+        if (strlen(want) != n || memcmp(s, want, n) != 0)
+            rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: must be %s (id %zu), not '%.*s'", lr->path,
+                              lr->line, want, id, quoted(n), s);
+    }
+    free(cp_of);
+    if (rc == GLIA_OK && b->marker < 0)
+        rc = glia_err_set(err, GLIA_EFORMAT,
+                          "%s:3: the alphabet has no word marker '" GLIA_BPE_MARKER "' (U+2581)", lr->path);
+    if (!*first_merged)
+        *first_merged = n_vocab;
+    return rc;
+}
+
+/* The two tokens of the merge line s in part[] and the left one's length in *nl: each a learned
+ * token that exists before this merge (ids below next_new). */
+static glia_status merge_parts(const line_reader *lr, const glia_bpe *b, const char *s, size_t n,
+                               size_t next_new, int32_t part[2], size_t *nl, glia_err *err)
+{
+    const char *sp = memchr(s, ' ', n);
+    if (!sp || sp == s || sp == s + n - 1 || memchr(sp + 1, ' ', (size_t)(s + n - sp - 1)))
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:%zu: a merge must be two tokens separated by one space, not '%.*s'", lr->path,
+                            lr->line, quoted(n), s);
+    *nl = (size_t)(sp - s);
+    const char *ptext[2] = {s, sp + 1};
+    const size_t plen[2] = {*nl, n - *nl - 1};
+    for (int j = 0; j < 2; j++)
+        part[j] = glia_htable_find(&b->tok, ptext[j], plen[j]);
+    for (int j = 0; j < 2; j++) {
+        if (part[j] < b->first_learned || (size_t)part[j] >= next_new)
+            return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: '%.*s' is not %s token made before this merge",
+                                lr->path, lr->line, quoted(plen[j]), ptext[j],
+                                part[j] >= 0 && part[j] < b->first_learned ? "a learned" : "a");
+    }
+    return GLIA_OK;
+}
+
+/* The merge line s (left text, a space at s[nl], right text) recorded in b: its result must be
+ * in the vocabulary, and be either made before or the next merged token (*next_new, which it
+ * then advances). */
+static glia_status load_merge(const line_reader *lr, glia_bpe *b, const char *s, size_t n, size_t n_vocab,
+                              size_t *next_new, glia_err *err)
+{
+    int32_t part[2] = {-1, -1};
+    size_t nl = 0;
+    glia_status rc = merge_parts(lr, b, s, n, *next_new, part, &nl, err);
+    if (rc != GLIA_OK)
+        return rc;
+    const char *right = s + nl + 1;
+    const size_t nr = n - nl - 1;
+    int32_t again = merge_find(b, part[0], part[1]);
+    if (again >= 0)
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: merge '%.*s' repeats line %d", lr->path, lr->line,
+                            quoted(n), s, again + N_HEADER_LINES + (int)n_vocab + 1);
+    char *joined = malloc(n); /* the two texts without the space */
+    if (!joined)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", lr->path);
+    memcpy(joined, s, nl);
+    memcpy(joined + nl, right, nr);
+    int32_t result = glia_htable_find(&b->tok, joined, nl + nr);
+    free(joined);
+    if (result < 0)
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:%zu: the result '%.*s%.*s' of the merge is not in the vocabulary", lr->path,
+                            lr->line, (int)nl, s, (int)nr, right);
+    if ((size_t)result > *next_new)
+        return glia_err_set(
+            err, GLIA_EFORMAT,
+            "%s:%zu: the merge makes '%.*s%.*s' (line %d) before '%s' (line %zu): merged tokens "
+            "must be listed in the order their first merge makes them",
+            lr->path, lr->line, (int)nl, s, (int)nr, right, result + N_HEADER_LINES + 1,
+            glia_htable_key(&b->tok, (int32_t)*next_new), *next_new + N_HEADER_LINES + 1);
+    if ((size_t)result == *next_new)
+        (*next_new)++;
+    return bpe_merge_add(b, part[0], part[1], result, err);
+}
+
+/* The n_merges merge lines, after which every merged token must have been made and the file
+ * must end. */
+static glia_status parse_merges(line_reader *lr, glia_bpe *b, size_t n_vocab, size_t n_merges,
+                                size_t first_merged, glia_err *err)
+{
+    const char *s;
+    size_t n, next_new = first_merged; /* the next merged token a merge must make */
+    glia_status rc;
+    for (size_t k = 0; k < n_merges; k++) {
+        if ((rc = need_line(lr, "a merge 'left right'", &s, &n, err)) != GLIA_OK ||
+            (rc = load_merge(lr, b, s, n, n_vocab, &next_new, err)) != GLIA_OK)
+            return rc;
+    }
+    if (next_new < n_vocab)
+        return glia_err_set(err, GLIA_EFORMAT, "%s:%zu: no merge makes '%s'", lr->path,
+                            next_new + N_HEADER_LINES + 1, glia_htable_key(&b->tok, (int32_t)next_new));
+    if (next_line(lr, &s, &n))
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "%s:%zu: unexpected line after the %zu merges the header announces", lr->path,
+                            lr->line, n_merges);
+    return GLIA_OK;
+}
+
 glia_status glia_bpe_load(const char *path, glia_bpe **out, glia_err *err)
 {
     char *data = NULL;
-    size_t len = 0, n_vocab = 0, n_merges = 0, n_cps;
+    size_t len = 0, first_merged = 0;
+    bpe_header h = {0};
     glia_bpe *b = NULL;
-    uint32_t *cp_of = NULL; /* code point of each single-character learned token */
     glia_status rc;
-    const char *s;
-    size_t n;
-    bool bf;
 
     *out = NULL;
     if ((rc = glia_file_read(path, GLIA_BPE_MAX_FILE_BYTES, "a tokenizer file", &data, &len, err)) != GLIA_OK)
         return rc;
     line_reader lr = {.path = path, .data = data, .len = len};
-    for (size_t i = 0; i < len; i++) {
-        if (data[i] == '\r') {
-            size_t line = 1;
-            for (size_t j = 0; j < i; j++)
-                line += data[j] == '\n';
-            rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu: carriage return; the file must use \\n line ends",
-                              path, line);
-            goto fail;
-        }
-    }
-#define FAIL(...)                                                                                            \
-    do {                                                                                                     \
-        rc = glia_err_set(err, GLIA_EFORMAT, __VA_ARGS__);                                                   \
-        goto fail;                                                                                           \
-    } while (0)
-#define NEXT(what)                                                                                           \
-    do {                                                                                                     \
-        if (!next_line(&lr, &s, &n))                                                                         \
-            FAIL("%s:%zu: the file ends early: expected %s", path, lr.line + 1, what);                       \
-        if (n == 0)                                                                                          \
-            FAIL("%s:%zu: empty line where %s should be", path, lr.line, what);                              \
-    } while (0)
-
-    NEXT("the header '" HEADER "'");
-    if (n != strlen(HEADER) || memcmp(s, HEADER, n) != 0) {
-        if (n > 9 && memcmp(s, "glia-bpe ", 9) == 0)
-            FAIL("%s:1: unsupported tokenizer format version '%.*s' (this glia reads '" HEADER "')", path,
-                 (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
-        FAIL("%s:1: not a glia BPE tokenizer file: the first line must be '" HEADER "'", path);
-    }
-    NEXT("'byte-fallback yes' or 'byte-fallback no'");
-    if (n == 17 && memcmp(s, "byte-fallback yes", 17) == 0)
-        bf = true;
-    else if (n == 16 && memcmp(s, "byte-fallback no", 16) == 0)
-        bf = false;
-    else
-        FAIL("%s:2: expected 'byte-fallback yes' or 'byte-fallback no', not '%.*s'", path,
-             (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
-    size_t fixed = GLIA_BPE_N_SPECIAL + (bf ? 256 : 0);
-    NEXT("'vocab N'");
-    if (!parse_count(s, n, "vocab", INT32_MAX, &n_vocab) || n_vocab <= fixed)
-        FAIL("%s:3: expected 'vocab N' with N from %zu (the special tokens%s and the marker) to %d, not "
-             "'%.*s'",
-             path, fixed + 1, bf ? ", the 256 bytes" : "", INT32_MAX, (int)(n < QUOTE_MAX ? n : QUOTE_MAX),
-             s);
-    NEXT("'merges M'");
-    if (!parse_count(s, n, "merges", INT32_MAX, &n_merges))
-        FAIL("%s:4: expected 'merges M' with M from 0 to %d, not '%.*s'", path, INT32_MAX,
-             (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
-    if (n_vocab + n_merges > len) /* each needs two bytes at least: no allocation for a lying header */
-        FAIL("%s:4: %zu tokens and %zu merges cannot fit a file of %zu bytes", path, n_vocab, n_merges, len);
-
-    if ((rc = bpe_alloc(bf, n_merges, &b, err)) != GLIA_OK)
-        goto fail;
-    cp_of = malloc(n_vocab * sizeof *cp_of);
-    if (!cp_of) {
-        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
-        goto fail;
-    }
-
-    /* the vocabulary */
-    size_t first_merged = 0; /* first id of a multi-character token, 0 until one is seen */
-    for (size_t id = 0; id < n_vocab; id++) {
-        int32_t got;
-        bool added;
-        NEXT("a token");
-        if (id < fixed) {
-            const char *want = glia_htable_key(&b->tok, (int32_t)id);
-            if (strlen(want) != n || memcmp(s, want, n) != 0)
-                FAIL("%s:%zu: must be %s (id %zu), not '%.*s'", path, lr.line, want, id,
-                     (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
-            continue;
-        }
-        if ((rc = check_token(s, n, &n_cps, err)) != GLIA_OK) {
-            glia_err_prefix(err, "%s:%zu", path, lr.line);
-            goto fail;
-        }
-        if ((rc = glia_htable_add(&b->tok, s, n, &got, &added, err)) != GLIA_OK)
-            goto fail;
-        if (!added)
-            FAIL("%s:%zu: '%.*s' repeats line %d", path, lr.line, (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s,
-                 got + N_HEADER_LINES + 1);
-        if (n_cps == 1) {
-            uint32_t c;
-            glia_utf8_decode((const unsigned char *)s, 0, &c);
-            if (first_merged)
-                FAIL("%s:%zu: single character '%.*s' after the merged tokens (the alphabet comes first)",
-                     path, lr.line, (int)n, s);
-            if (id > fixed && cp_of[id - 1] >= c)
-                FAIL("%s:%zu: '%.*s' (U+%04X) is out of code point order in the alphabet", path, lr.line,
-                     (int)n, s, c);
-            cp_of[id] = c;
-            if ((rc = bpe_alphabet_add(b, c, got, err)) != GLIA_OK)
-                goto fail;
-            if (c == MARKER_CP)
-                b->marker = got;
-        } else if (!first_merged) {
-            first_merged = id;
-        }
-    }
-    if (b->marker < 0)
-        FAIL("%s:3: the alphabet has no word marker '" GLIA_BPE_MARKER "' (U+2581)", path);
-    if (!first_merged)
-        first_merged = n_vocab;
-
-    /* the merges */
-    size_t next_new = first_merged; /* the next merged token a merge must make */
-    for (size_t k = 0; k < n_merges; k++) {
-        NEXT("a merge 'left right'");
-        const char *sp = memchr(s, ' ', n);
-        if (!sp || sp == s || sp == s + n - 1 || memchr(sp + 1, ' ', (size_t)(s + n - sp - 1)))
-            FAIL("%s:%zu: a merge must be two tokens separated by one space, not '%.*s'", path, lr.line,
-                 (int)(n < QUOTE_MAX ? n : QUOTE_MAX), s);
-        size_t nl = (size_t)(sp - s), nr = n - nl - 1;
-        int32_t part[2] = {glia_htable_find(&b->tok, s, nl), glia_htable_find(&b->tok, sp + 1, nr)};
-        const char *ptext[2] = {s, sp + 1};
-        size_t plen[2] = {nl, nr};
-        for (int j = 0; j < 2; j++) {
-            if (part[j] < b->first_learned || (size_t)part[j] >= next_new)
-                FAIL("%s:%zu: '%.*s' is not %s token made before this merge", path, lr.line,
-                     (int)(plen[j] < QUOTE_MAX ? plen[j] : QUOTE_MAX), ptext[j],
-                     part[j] >= 0 && part[j] < b->first_learned ? "a learned" : "a");
-        }
-        if (merge_find(b, part[0], part[1]) >= 0)
-            FAIL("%s:%zu: merge '%.*s' repeats line %d", path, lr.line, (int)(n < QUOTE_MAX ? n : QUOTE_MAX),
-                 s, merge_find(b, part[0], part[1]) + N_HEADER_LINES + (int)n_vocab + 1);
-        /* the result: the two texts joined (sp is the only space, so the pair is contiguous but
-         * for it) */
-        char *joined = malloc(n);
-        if (!joined) {
-            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
-            goto fail;
-        }
-        memcpy(joined, s, nl);
-        memcpy(joined + nl, sp + 1, nr);
-        int32_t result = glia_htable_find(&b->tok, joined, nl + nr);
-        free(joined);
-        if (result < 0)
-            FAIL("%s:%zu: the result '%.*s%.*s' of the merge is not in the vocabulary", path, lr.line,
-                 (int)nl, s, (int)nr, sp + 1);
-        if ((size_t)result > next_new)
-            FAIL("%s:%zu: the merge makes '%.*s%.*s' (line %d) before '%s' (line %zu): merged tokens must be "
-                 "listed in the order their first merge makes them",
-                 path, lr.line, (int)nl, s, (int)nr, sp + 1, result + N_HEADER_LINES + 1,
-                 glia_htable_key(&b->tok, (int32_t)next_new), next_new + N_HEADER_LINES + 1);
-        if ((size_t)result == next_new)
-            next_new++;
-        if ((rc = bpe_merge_add(b, part[0], part[1], result, err)) != GLIA_OK)
-            goto fail;
-    }
-    if (next_new < n_vocab)
-        FAIL("%s:%zu: no merge makes '%s'", path, next_new + N_HEADER_LINES + 1,
-             glia_htable_key(&b->tok, (int32_t)next_new));
-    if (next_line(&lr, &s, &n))
-        FAIL("%s:%zu: unexpected line after the %zu merges the header announces", path, lr.line, n_merges);
-#undef NEXT
-#undef FAIL
-    free(cp_of);
+    if ((rc = check_line_ends(&lr, err)) == GLIA_OK && (rc = parse_header(&lr, &h, err)) == GLIA_OK &&
+        (rc = bpe_alloc(h.byte_fallback, h.n_merges, &b, err)) == GLIA_OK &&
+        (rc = parse_vocab(&lr, b, h.n_vocab, &first_merged, err)) == GLIA_OK)
+        rc = parse_merges(&lr, b, h.n_vocab, h.n_merges, first_merged, err);
     free(data);
+    if (rc != GLIA_OK) {
+        glia_bpe_free(b);
+        return rc;
+    }
     *out = b;
     return GLIA_OK;
-
-fail:
-    free(cp_of);
-    glia_bpe_free(b);
-    free(data);
-    return rc;
 }
 
 glia_status glia_bpe_save(const glia_bpe *b, const char *path, glia_err *err)

@@ -466,13 +466,12 @@ static enum MHD_Result answer_inference(request *r)
                                    "data", tokens));
     }
     if (r->v2) {
+        /* in place: the raw outputs are not needed after this, and no buffer of a fixed
+         * size has to hold a model's k (any number of classes) */
+        glia_softmax(r->y, r->y, r->n, (int)k);
         json_t *data = json_array();
-        for (int i = 0; i < r->n; i++) {
-            float prob[4096];
-            glia_softmax(r->y + (size_t)i * k, prob, 1, (int)k);
-            for (size_t j = 0; j < k; j++)
-                json_array_append_new(data, json_real(prob[j]));
-        }
+        for (size_t i = 0; i < (size_t)r->n * k; i++)
+            json_array_append_new(data, json_real(r->y[i]));
         char version[32];
         snprintf(version, sizeof version, "%ld", r->model->bundle.manifest.version);
         return send_json(r, 200,

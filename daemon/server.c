@@ -65,28 +65,6 @@ typedef struct {
 
 /* ---- responses ---- */
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
-    }
-}
-
 /* Queues text (copied) with its type and the request id; extra is "Name: value" or NULL. */
 static enum MHD_Result send_text(request *r, int status, const char *type, const char *text, size_t len,
                                  const char *extra_name, const char *extra_value)
@@ -126,8 +104,7 @@ static enum MHD_Result send_error_h(request *r, int status, const char *detail, 
         j = json_pack("{s:s}", "error", detail);
         type = "application/json";
     } else {
-        j = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title", reason(status), "status",
-                      status, "detail", detail, "instance", r->path);
+        j = problem_json(status, detail, r->path);
         type = "application/problem+json";
     }
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;

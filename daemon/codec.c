@@ -7,37 +7,12 @@
 #include "daemon/codec.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/image/image.h"
 #include "core/nn/kernels.h"
-
-static void problem_vset(problem *p, int status, const char *fmt, va_list ap)
-{
-    p->status = status;
-    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
-}
-
-int problem_set(problem *p, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    problem_vset(p, status, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-int problem_fail(problem *p, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    problem_vset(p, status, fmt, ap);
-    va_end(ap);
-    return status;
-}
 
 static int b64_value(unsigned char c)
 {

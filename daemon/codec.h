@@ -14,18 +14,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "daemon/problem.h"
 #include "daemon/workq.h"
-
-typedef struct {
-    int status;       /* 0 = no problem */
-    char detail[512]; /* what to fix */
-} problem;
-
-/* Sets p (status, printf-style detail) and returns -1, for `return problem_set(...)`. */
-int problem_set(problem *p, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* The same, returning status: for handlers that answer with the status they chose. */
-int problem_fail(problem *p, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 typedef struct {
     const char *task;

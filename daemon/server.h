@@ -11,6 +11,9 @@
  * Inference Protocol v2 (/v2, /v2/health/{live,ready}, /v2/models/{name}[/ready|/infer]).
  * Errors on /v1 are application/problem+json (RFC 9457); on /v2 {"error": "..."} as that
  * protocol specifies.
+ *
+ * Inside: http.c speaks libmicrohttpd, server.c holds the route table (router.c matches
+ * it), and routes/ has one file per route group.
  */
 #ifndef GLIAD_SERVER_H
 #define GLIAD_SERVER_H

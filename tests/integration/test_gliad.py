@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import http.client
 import json
+import math
 import os
 import re
 import shutil
@@ -62,6 +63,38 @@ def pgm_bytes(pixels, w=28, h=28):
 def preprocess(pixels):
     # the fashion-cnn manifest: p * (scale/std) - mean/std in float32 (close enough in double here)
     return [p / 255.0 / 0.3530 - 0.2860 / 0.3530 for p in pixels]
+
+
+def write_wide_bundle(path, classes=5000):
+    # A linear image model with more outputs than the OIP answer once had room for on the
+    # stack (4096): 1x2x2 input, flatten, linear 4 -> classes; weights from a formula.
+    os.makedirs(path)
+    weight = [((j * 7 + i * 3) % 11 - 5) * 0.25 for j in range(classes) for i in range(4)]
+    bias = [(j % 13) * 0.05 for j in range(classes)]
+    header = {"fc.1.weight": {"dtype": "F32", "shape": [classes, 4], "data_offsets": [0, 16 * classes]},
+              "fc.1.bias": {"dtype": "F32", "shape": [classes], "data_offsets": [16 * classes, 20 * classes]}}
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(os.path.join(path, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + struct.pack("<%df" % (5 * classes), *(weight + bias)))
+    with open(os.path.join(path, "labels.txt"), "w") as f:
+        f.write("".join("c%d\n" % j for j in range(classes)))
+    with open(os.path.join(path, "model.yaml"), "w") as f:
+        f.write("name: wide\ntask: image-classification\nversion: 1\nlabels: labels.txt\n"
+                "input:\n  shape: [1, 2, 2]\n  preprocessing: {scale: 0.00392156862745098, mean: 0.5, std: 0.25}\n"
+                "architecture:\n  type: sequential\n  modules:\n    - name: fc\n      layers:\n"
+                "        - {type: flatten}\n        - {type: linear, in_features: 4, out_features: %d}\n" % classes)
+    return weight, bias
+
+
+def softmax_rows(weight, bias, rows):
+    out = []
+    for x in rows:
+        logits = [sum(weight[j * 4 + i] * x[i] for i in range(4)) + bias[j] for j in range(len(bias))]
+        top = max(logits)
+        e = [math.exp(v - top) for v in logits]
+        out += [v / sum(e) for v in e]
+    return out
 
 
 # ---- the daemon ----
@@ -161,7 +194,7 @@ def is_problem(status, h, body, want):
 
 def main():
     gliad, glia = sys.argv[1], sys.argv[2]
-    print("1..35")
+    print("1..36")
     images = fashion_test_images(64)
     tmp = tempfile.mkdtemp(prefix="glia-test-gliad-")
     try:
@@ -391,6 +424,23 @@ def main():
         r3 = d.json("GET", "/healthz")
         check("an inference token guards predict (401 without, 200 with), not health",
               is_problem(*r1, 401) and r2[0] == 200 and r3[0] == 200, (r1, r2[0], r3[0]))
+        d.stop()
+
+        # OIP v2 answers a model with more classes than any fixed buffer would hold
+        wide = os.path.join(tmp, "wide")
+        weight, bias = write_wide_bundle(wide)
+        d = Daemon(gliad, tmp, extra_models=[("wide", wide)])
+        rows = [[0.5, -1.0, 0.25, 2.0], [-0.75, 0.0, 1.5, -0.5]]
+        try:
+            r = d.json("POST", "/v2/models/wide/infer", {"inputs": [{"name": "input", "shape": [2, 1, 2, 2],
+                                                                      "datatype": "FP32", "data": rows[0] + rows[1]}]})
+        except (OSError, http.client.HTTPException) as e:  # gliad died answering
+            r = (0, {}, repr(e))
+        want = softmax_rows(weight, bias, rows)
+        got = r[2]["outputs"][0]["data"] if r[0] == 200 else []
+        check("OIP v2 infer of a 5000-class model: [2, 5000] probabilities equal the softmax",
+              r[0] == 200 and r[2]["outputs"][0]["shape"] == [2, 5000] and len(got) == len(want) and
+              max(abs(a - b) for a, b in zip(got, want)) < 1e-5, (r[0], str(r[2])[:300], d.text()[-1500:]))
         d.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

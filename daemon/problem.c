@@ -1,0 +1,57 @@
+/* problem.c - see problem.h. */
+#include "daemon/problem.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static void problem_vset(problem *p, int status, const char *fmt, va_list ap)
+{
+    p->status = status;
+    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
+}
+
+int problem_set(problem *p, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    problem_vset(p, status, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int problem_fail(problem *p, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    problem_vset(p, status, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+const char *problem_title(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Error";
+    }
+}
+
+json_t *problem_json(int status, const char *detail, const char *instance)
+{
+    return json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title", problem_title(status),
+                     "status", status, "detail", detail, "instance", instance);
+}

@@ -1,0 +1,79 @@
+/* describe.c - see routes.h: what GET /v1/models and the OIP metadata say of a model. */
+#include <time.h>
+
+#include "daemon/routes/routes.h"
+
+static json_t *shape_json(glia_shape3 s, int batch_dim, int flat)
+{
+    json_t *a = json_array();
+    if (batch_dim)
+        json_array_append_new(a, json_integer(-1));
+    if (flat) {
+        json_array_append_new(a, json_integer((json_int_t)glia_shape3_size(s)));
+    } else {
+        json_array_append_new(a, json_integer(s.c));
+        json_array_append_new(a, json_integer(s.h));
+        json_array_append_new(a, json_integer(s.w));
+    }
+    return a;
+}
+
+/* A text model takes one BYTES string per sample. */
+json_t *describe_input(const registry_model *m, int batch_dim)
+{
+    if (m->bundle.model->ops->input == GLIA_INPUT_TOKENS) {
+        json_t *shape = batch_dim ? json_pack("[i]", -1) : json_array();
+        return json_pack("{s:s, s:s, s:o, s:i}", "name", "text", "datatype", "BYTES", "shape", shape,
+                         "max_tokens", m->bundle.manifest.max_tokens);
+    }
+    return json_pack("{s:s, s:s, s:o}", "name", "input", "datatype", "FP32", "shape",
+                     shape_json(m->bundle.manifest.input, batch_dim, 0));
+}
+
+json_t *describe_output(const registry_model *m, int batch_dim)
+{
+    if (m->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE) {
+        json_t *shape = batch_dim ? json_pack("[i]", -1) : json_array();
+        return json_pack("{s:s, s:s, s:o}", "name", "translation", "datatype", "BYTES", "shape", shape);
+    }
+    glia_shape3 out = {m->bundle.model->outputs, 1, 1};
+    return json_pack("{s:s, s:s, s:o}", "name", "probabilities", "datatype", "FP32", "shape",
+                     shape_json(out, batch_dim, 1));
+}
+
+json_t *describe_model(const registry_entry *e)
+{
+    json_t *j = json_pack("{s:s, s:s}", "name", e->name, "path", e->path);
+    json_object_set_new(j, "loaded", json_boolean(e->model != NULL));
+    if (e->last_error[0])
+        json_object_set_new(j, "last_error", json_string(e->last_error));
+    json_object_set_new(j, "load_failures", json_integer(e->failures));
+    if (!e->model)
+        return j;
+    const registry_model *m = e->model;
+    const glia_manifest *man = &m->bundle.manifest;
+    char when[32];
+    struct tm tm;
+    gmtime_r(&m->loaded_at, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_object_set_new(j, "task", json_string(man->task));
+    json_object_set_new(j, "version", json_integer(man->version));
+    json_object_set_new(j, "input", describe_input(m, 0));
+    json_object_set_new(j, "output", describe_output(m, 0));
+    json_t *labels = json_array();
+    for (int i = 0; i < man->nlabels; i++)
+        json_array_append_new(labels, json_string(man->labels[i]));
+    json_object_set_new(j, "labels", labels);
+    json_t *eval = json_object();
+    if (man->eval_accuracy >= 0)
+        json_object_set_new(eval, "accuracy", json_real(man->eval_accuracy));
+    if (man->eval_bleu >= 0)
+        json_object_set_new(eval, "bleu", json_real(man->eval_bleu));
+    if (man->eval_chrf >= 0)
+        json_object_set_new(eval, "chrf", json_real(man->eval_chrf));
+    json_object_set_new(j, "evaluation", eval);
+    json_object_set_new(j, "weights_sha256", json_string(m->bundle.sha256));
+    json_object_set_new(j, "loaded_at", json_string(when));
+    json_object_set_new(j, "load_seconds", json_real(m->load_seconds));
+    return j;
+}

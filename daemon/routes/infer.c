@@ -1,0 +1,140 @@
+/*
+ * infer.c - see routes.h. A request's inference: the model version it holds, its decoded
+ * inputs, its trip through the queue, and the answers when the trip fails. The routes
+ * decode and encode; this is the part they share.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/routes/routes.h"
+
+enum { MAX_INPUTS = 1024 };
+
+static void infer_free(http_request *r)
+{
+    infer *in = r->state;
+    workq_item_release(&in->item);
+    registry_model_unref(in->model);
+    free(in);
+}
+
+/* 1 if name is in gliad's config (loaded or not). */
+static int configured(registry *reg, const char *name)
+{
+    registry_entry *e;
+    int n = registry_list(reg, &e), found = 0;
+    for (int i = 0; i < n; i++)
+        found |= strcmp(e[i].name, name) == 0;
+    registry_list_free(e, n > 0 ? n : 0);
+    return found;
+}
+
+infer *infer_take_model(http_request *r, const char *name, http_ret *ret)
+{
+    server *s = route_server(r);
+    infer *in = calloc(1, sizeof *in);
+    if (!in) {
+        *ret = http_fail(r, 503, "out of memory");
+        return NULL;
+    }
+    in->r = r;
+    r->state = in;
+    r->state_free = infer_free;
+    in->model = registry_get(s->d.reg, name);
+    if (!in->model) {
+        *ret = configured(s->d.reg, name)
+                   ? http_fail_with(r, 503, "Retry-After", "5",
+                                    "the model is configured but not loaded (see GET /v1/models)")
+                   : http_fail(r, 404, "no model named '%s' (GET /v1/models lists them)", name);
+        return NULL;
+    }
+    in->codec = codec_for(in->model);
+    if (!in->codec) {
+        *ret = http_fail(r, 500, "model '%s' has task '%s', which this gliad cannot serve", name,
+                         in->model->bundle.manifest.task);
+        return NULL;
+    }
+    return in;
+}
+
+int infer_alloc_inputs(infer *in, size_t n, http_ret *ret)
+{
+    if (n == 0 || n > MAX_INPUTS) {
+        *ret = http_fail(in->r, 400, "send between 1 and %d inputs (got %zu)", MAX_INPUTS, n);
+        return -1;
+    }
+    glia_err err = {0};
+    in->n = (int)n;
+    in->item.model = in->model;
+    if (workq_item_inputs(&in->item, in->n, &err)) {
+        *ret = http_fail(in->r, 503, "%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *outcome_of(workq_status st)
+{
+    return st == WORKQ_OK         ? "ok"
+           : st == WORKQ_TIMEOUT  ? "timeout"
+           : st == WORKQ_SHUTDOWN ? "rejected"
+                                  : "error";
+}
+
+/* Resumed: counts the outcome, answers a failed trip, else lets the route answer. */
+static http_ret answer(http_request *r)
+{
+    infer *in = r->state;
+    server *s = route_server(r);
+    const char *model = in->model->name;
+    if (in->rejected) {
+        metrics_inference(s->d.met, model, "rejected");
+        return http_fail_with(r, 503, "Retry-After", "1",
+                              atomic_load(&s->draining) ? "gliad is shutting down"
+                                                        : "the inference queue is full; retry");
+    }
+    workq_item *it = &in->item;
+    metrics_inference(s->d.met, model, outcome_of(it->status));
+    if (it->status == WORKQ_OK || it->status == WORKQ_TIMEOUT)
+        metrics_queue_wait(s->d.met, model,
+                           (it->status == WORKQ_OK ? it->started : it->finished) - it->enqueued);
+    switch (it->status) {
+    case WORKQ_OK: return in->answer(in);
+    case WORKQ_TIMEOUT:
+        return http_fail(r, 504, "the request waited %.0f ms in the queue, past its deadline; it was not run",
+                         (it->finished - it->enqueued) * 1e3);
+    case WORKQ_SHUTDOWN:
+        return http_fail_with(r, 503, "Retry-After", "1", "gliad stopped before this request ran");
+    default: return http_fail(r, 500, "the model failed to run (gliad's log says why)");
+    }
+}
+
+static void item_done(workq_item *it)
+{
+    infer *in = it->user;
+    http_resume(in->r);
+}
+
+http_ret infer_enqueue(infer *in, http_ret (*answer_outputs)(infer *in))
+{
+    server *s = route_server(in->r);
+    http_ret ret;
+    double deadline;
+    if (http_deadline(in->r, s->d.cfg->request_timeout_ms, &deadline, &ret))
+        return ret;
+    glia_err err = {0};
+    workq_item *it = &in->item;
+    if (workq_item_outputs(it, &err))
+        return http_fail(in->r, 503, "%s", err.msg);
+    in->answer = answer_outputs;
+    it->deadline = deadline;
+    it->done = item_done;
+    it->user = in;
+    /* suspend first: the worker may finish before this function returns */
+    http_suspend(in->r, answer);
+    if (workq_submit(s->d.queue, it) != 0) {
+        in->rejected = 1;
+        http_resume(in->r);
+    }
+    return HTTP_KEEP;
+}

@@ -1,0 +1,72 @@
+/*
+ * jobs.c - training jobs over HTTP (admin): POST /v1/train, GET /v1/jobs[?status=],
+ * GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel (or DELETE /v1/jobs/{id}),
+ * POST /v1/jobs/{id}/resume. daemon/jobs.h does the work; this turns its answers into HTTP.
+ */
+#include "daemon/routes/routes.h"
+
+http_ret route_training_off(http_request *r)
+{
+    return http_fail(r, 503, "training is off: gliad could not use its state_dir (see its log)");
+}
+
+http_ret route_answer_job(http_request *r, int status, json_t *body, const problem *p, const char *location)
+{
+    if (status >= 400)
+        return http_fail(r, status, "%s", p->detail);
+    if (!location)
+        return http_reply_json(r, status, body);
+    return http_reply_json_with(r, status, body, "Location", location);
+}
+
+http_ret route_train(http_request *r, const route_params *p)
+{
+    jobs *j = route_server(r)->d.jobs;
+    char location[256] = "";
+    json_t *out = NULL;
+    problem pr = {0};
+    if (!j)
+        return route_training_off(r);
+    json_error_t jerr;
+    json_t *body = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body)
+        return http_fail(r, 400, "the body is not valid JSON: %s at line %d, column %d", jerr.text, jerr.line,
+                         jerr.column);
+    int status = jobs_submit(j, body, &out, location, sizeof location, &pr);
+    json_decref(body);
+    return route_answer_job(r, status, out, &pr, status == 202 ? location : NULL);
+}
+
+/* The routes on the jobs: which jobs_* call answers (given a job's id, or a status
+ * filter) is all that differs. */
+static http_ret on_jobs(http_request *r, const char *arg,
+                        int (*act)(jobs *, const char *, json_t **, problem *))
+{
+    jobs *j = route_server(r)->d.jobs;
+    json_t *out = NULL;
+    problem pr = {0};
+    if (!j)
+        return route_training_off(r);
+    int status = act(j, arg, &out, &pr);
+    return route_answer_job(r, status, out, &pr, NULL);
+}
+
+http_ret route_job_get(http_request *r, const route_params *p)
+{
+    return on_jobs(r, p->name, jobs_get);
+}
+
+http_ret route_job_cancel(http_request *r, const route_params *p)
+{
+    return on_jobs(r, p->name, jobs_cancel);
+}
+
+http_ret route_job_resume(http_request *r, const route_params *p)
+{
+    return on_jobs(r, p->name, jobs_resume);
+}
+
+http_ret route_jobs_list(http_request *r, const route_params *p)
+{
+    return on_jobs(r, http_query(r, "status"), jobs_list);
+}

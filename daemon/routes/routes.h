@@ -1,0 +1,96 @@
+/*
+ * routes.h - the server's inside, shared by server.c (the route table) and the route
+ * groups in this folder, one file each: v1 inference, OIP v2, models and versions, jobs,
+ * data sets, health and metrics. Handlers run on HTTP threads; they decode, queue and
+ * answer, and never run a model (workers do) nor wait for one (inference suspends).
+ */
+#ifndef GLIAD_ROUTES_H
+#define GLIAD_ROUTES_H
+
+#include <stdatomic.h>
+
+#include "daemon/codec.h"
+#include "daemon/http.h"
+#include "daemon/router.h"
+#include "daemon/server.h"
+
+struct server {
+    server_deps d;
+    http_server *http;
+    atomic_int draining; /* /readyz says so; refused inference says why */
+};
+
+/* The server a request came to. */
+static inline server *route_server(http_request *r)
+{
+    return r->user;
+}
+
+/* ---- inference, shared by /v1 and /v2 (infer.c) ---- */
+
+typedef struct infer infer;
+struct infer {
+    http_request *r;
+    registry_model *model; /* counted reference, released with the request */
+    const codec *codec;
+    int n, top_k;
+    workq_item item;               /* its inputs and outputs, typed by the model's kinds */
+    int rejected;                  /* the queue refused it */
+    http_ret (*answer)(infer *in); /* writes the outputs in the route's form */
+};
+
+/* The request's inference state, holding the model named; NULL with 404 (unknown), 503
+ * (configured, not loaded) or 500 queued in *ret. Freed with the request. */
+infer *infer_take_model(http_request *r, const char *name, http_ret *ret);
+/* Room for n inputs: 0, or -1 with 400 (n out of range) or 503 queued in *ret. */
+int infer_alloc_inputs(infer *in, size_t n, http_ret *ret);
+/* Inputs decoded: suspends the request and queues it; answer() writes the outputs once a
+ * worker has run it (failures - queue full, deadline, shutdown - are answered here). */
+http_ret infer_enqueue(infer *in, http_ret (*answer)(infer *in));
+
+/* ---- models as JSON (describe.c) ---- */
+
+/* A configured model: name, path, load state; and when loaded its task, version, input,
+ * output, labels, evaluation, weights digest and load time. */
+json_t *describe_model(const registry_entry *e);
+/* A model's input and output tensors as OIP metadata {name, datatype, shape}
+ * (batch_dim: a leading -1). */
+json_t *describe_input(const registry_model *m, int batch_dim);
+json_t *describe_output(const registry_model *m, int batch_dim);
+
+/* ---- the routes, by group ---- */
+
+/* jobs.c: the 503 of a training route when gliad has no jobs (no usable state_dir). */
+http_ret route_training_off(http_request *r);
+/* jobs.c: answers a jobs_* result, its JSON body (with Location when not NULL) or the
+ * problem it set. */
+http_ret route_answer_job(http_request *r, int status, json_t *body, const problem *p, const char *location);
+
+/* inference_v1.c */
+http_ret route_predict(http_request *r, const route_params *p);
+http_ret route_model_predict(http_request *r, const route_params *p);
+/* oip_v2.c */
+http_ret route_oip_server(http_request *r, const route_params *p);
+http_ret route_oip_model(http_request *r, const route_params *p);
+http_ret route_oip_model_ready(http_request *r, const route_params *p);
+http_ret route_oip_infer(http_request *r, const route_params *p);
+/* models.c */
+http_ret route_models_list(http_request *r, const route_params *p);
+http_ret route_model_get(http_request *r, const route_params *p);
+http_ret route_model_reload(http_request *r, const route_params *p);
+http_ret route_version_promote(http_request *r, const route_params *p);
+/* jobs.c */
+http_ret route_train(http_request *r, const route_params *p);
+http_ret route_jobs_list(http_request *r, const route_params *p);
+http_ret route_job_get(http_request *r, const route_params *p);
+http_ret route_job_cancel(http_request *r, const route_params *p);
+http_ret route_job_resume(http_request *r, const route_params *p);
+/* datasets.c */
+http_ret route_datasets_list(http_request *r, const route_params *p);
+http_ret route_dataset_upload(http_request *r, const route_params *p); /* begin: streams to disk */
+/* health.c */
+http_ret route_live(http_request *r, const route_params *p);
+http_ret route_ready(http_request *r, const route_params *p);
+http_ret route_metrics(http_request *r, const route_params *p);
+
+#endif

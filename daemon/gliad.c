@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -195,46 +196,63 @@ static void usage(FILE *f)
                "  --version   print the version, the git revision and the BLAS core, and exit\n");
 }
 
-int main(int argc, char **argv)
+/* The command line into d: -1 to go on, else the exit status (0 after --help/--version,
+ * 2 for a usage error). */
+static int parse_args(int argc, char **argv, daemon_state *d, int *check_only)
 {
-    daemon_state d = {0};
-    glia_err err = {0};
-    char *admin_token = NULL, *inference_token = NULL;
-    int check_only = 0, rc = 1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            d.config_path = argv[++i];
-        else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
-            d.listen = argv[++i];
-        else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-            d.port = argv[++i];
-        else if (strcmp(argv[i], "--check") == 0)
-            check_only = 1;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--version") == 0) {
-            char text[512];
+    enum { OPT_CONFIG = 1, OPT_LISTEN, OPT_PORT, OPT_CHECK, OPT_VERSION };
+    static const struct option options[] = {{"config", required_argument, NULL, OPT_CONFIG},
+                                            {"listen", required_argument, NULL, OPT_LISTEN},
+                                            {"port", required_argument, NULL, OPT_PORT},
+                                            {"check", no_argument, NULL, OPT_CHECK},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {"version", no_argument, NULL, OPT_VERSION},
+                                            {NULL, 0, NULL, 0}};
+    char text[512];
+    int c;
+    opterr = 0; /* the messages below name the argument and end with the usage */
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_CONFIG: d->config_path = optarg; break;
+        case OPT_LISTEN: d->listen = optarg; break;
+        case OPT_PORT: d->port = optarg; break;
+        case OPT_CHECK: *check_only = 1; break;
+        case 'h': usage(stdout); return 0;
+        case OPT_VERSION:
             glia_version_text("gliad", text, sizeof text);
             fputs(text, stdout);
             return 0;
-        } else {
-            fprintf(stderr, "gliad: unknown argument '%s'\n", argv[i]);
+        case ':':
+            fprintf(stderr, "gliad: %s needs a value\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        default:
+            fprintf(stderr, "gliad: unknown argument '%s'\n", argv[optind - 1]);
             usage(stderr);
             return 2;
         }
     }
-    if (!d.config_path) {
+    if (optind < argc) {
+        fprintf(stderr, "gliad: unknown argument '%s'\n", argv[optind]);
         usage(stderr);
         return 2;
     }
-    /* Signals become bytes on a pipe that the main thread reads: a handler may run on any
-     * thread (OpenBLAS starts its own before main), so blocking and sigwait cannot be
-     * relied on; write(2) is async-signal-safe. */
+    if (!d->config_path) {
+        usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+/* Signals become bytes on a pipe that the main thread reads: a handler may run on any
+ * thread (OpenBLAS starts its own before main), so blocking and sigwait cannot be relied
+ * on; write(2) is async-signal-safe. */
+static int install_signals(void)
+{
     if (pipe(signal_pipe) != 0 || fcntl(signal_pipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
         fcntl(signal_pipe[1], F_SETFD, FD_CLOEXEC) != 0 || fcntl(signal_pipe[1], F_SETFL, O_NONBLOCK) != 0) {
         fprintf(stderr, "gliad: cannot create the signal pipe: %s\n", strerror(errno));
-        return 1;
+        return -1;
     }
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -244,7 +262,78 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
 
+/* Uploads and training jobs: without a usable state directory gliad still serves; only
+ * these are off. */
+static void open_training(daemon_state *d)
+{
+    glia_err err = {0};
+    if (datasets_open(d->cfg.state_dir, d->cfg.max_dataset_bytes, &d->data, &err) != GLIA_OK)
+        log_warn("uploaded data sets are disabled: %s", err.msg);
+    jobs_config jc = {d->cfg.state_dir,
+                      d->reg,
+                      d->cfg.train_threads,
+                      d->cfg.train_nice,
+                      d->cfg.train_max_queued,
+                      configured_path,
+                      d,
+                      d->data};
+    if (jobs_open(&jc, &d->jobs, &err) != GLIA_OK)
+        log_warn("training jobs are disabled (the routes answer 503): %s", err.msg);
+}
+
+/* Serves until SIGTERM or SIGINT; SIGHUP reloads. */
+static void wait_for_stop(daemon_state *d)
+{
+    for (;;) {
+        struct pollfd pfd = {signal_pipe[0], POLLIN, 0};
+        unsigned char sig = 0;
+        if (poll(&pfd, 1, -1) <= 0 || read(signal_pipe[0], &sig, 1) != 1)
+            continue;
+        if (sig != SIGHUP)
+            return;
+        reload(d);
+    }
+}
+
+static void drain(daemon_state *d)
+{
+    notify("STOPPING=1");
+    log_info("draining: finishing queued and running requests (at most %d ms)", d->cfg.drain_timeout_ms);
+    server_set_draining(d->http);
+    server_quiesce(d->http);
+    int cut = workq_drain(d->queue, d->cfg.drain_timeout_ms);
+    /* A batch still running past the drain timeout holds a suspended connection, and
+     * libmicrohttpd aborts when it is stopped with one: join the workers (a running batch
+     * ends and resumes its connections; anything still queued is answered 503), then let
+     * the resumed connections write their answers. */
+    workq_stop(d->queue);
+    /* The answers of that last batch are written by libmicrohttpd's thread after the workers
+     * end, which may be well past the drain timeout: a batch cannot be cut short, so its
+     * answers get their second from when it ended, not from when the drain began. */
+    const double written_by = workq_now() + 1.0;
+    while (server_active(d->http) > 0 && workq_now() < written_by) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (cut)
+        log_warn("drain timeout: %d queued request(s) answered 503", cut);
+    log_info("stopped");
+}
+
+int main(int argc, char **argv)
+{
+    daemon_state d = {0};
+    glia_err err = {0};
+    char *admin_token = NULL, *inference_token = NULL;
+    int check_only = 0, rc = parse_args(argc, argv, &d, &check_only);
+    if (rc >= 0)
+        return rc;
+    rc = 1;
+    if (install_signals() != 0)
+        return 1;
     double t0 = workq_now();
     if (load_config(&d, &d.cfg, &err) != GLIA_OK) {
         fprintf(stderr, "gliad: %s\n", err.msg);
@@ -266,21 +355,8 @@ int main(int argc, char **argv)
         glia_err_set(&err, GLIA_ENOMEM, "out of memory");
         goto fail;
     }
-    if (!check_only) {
-        /* without a usable state directory gliad still serves; only training is off */
-        if (datasets_open(d.cfg.state_dir, d.cfg.max_dataset_bytes, &d.data, &err) != GLIA_OK)
-            log_warn("uploaded data sets are disabled: %s", err.msg);
-        jobs_config jc = {d.cfg.state_dir,
-                          d.reg,
-                          d.cfg.train_threads,
-                          d.cfg.train_nice,
-                          d.cfg.train_max_queued,
-                          configured_path,
-                          &d,
-                          d.data};
-        if (jobs_open(&jc, &d.jobs, &err) != GLIA_OK)
-            log_warn("training jobs are disabled (the routes answer 503): %s", err.msg);
-    }
+    if (!check_only)
+        open_training(&d);
     int failures = sync_models(&d, &d.cfg, 0);
     if (check_only) {
         printf("%s: configuration ok, %d model(s), %d failed to load\n", d.config_path, d.cfg.nmodels,
@@ -300,39 +376,8 @@ int main(int argc, char **argv)
              GLIA_VERSION, d.cfg.listen, server_port(d.http), workers, d.cfg.queue_length,
              d.cfg.batch_max_size, d.cfg.batch_max_wait_us, d.cfg.blas_threads, (workq_now() - t0) * 1e3);
     notify("READY=1");
-
-    for (;;) {
-        struct pollfd pfd = {signal_pipe[0], POLLIN, 0};
-        unsigned char sig = 0;
-        if (poll(&pfd, 1, -1) <= 0 || read(signal_pipe[0], &sig, 1) != 1)
-            continue;
-        if (sig == SIGHUP) {
-            reload(&d);
-            continue;
-        }
-        break;
-    }
-    notify("STOPPING=1");
-    log_info("draining: finishing queued and running requests (at most %d ms)", d.cfg.drain_timeout_ms);
-    server_set_draining(d.http);
-    server_quiesce(d.http);
-    int cut = workq_drain(d.queue, d.cfg.drain_timeout_ms);
-    /* A batch still running past the drain timeout holds a suspended connection, and
-     * libmicrohttpd aborts when it is stopped with one: join the workers (a running batch
-     * ends and resumes its connections; anything still queued is answered 503), then let
-     * the resumed connections write their answers. */
-    workq_stop(d.queue);
-    /* The answers of that last batch are written by libmicrohttpd's thread after the workers
-     * end, which may be well past the drain timeout: a batch cannot be cut short, so its
-     * answers get their second from when it ended, not from when the drain began. */
-    const double written_by = workq_now() + 1.0;
-    while (server_active(d.http) > 0 && workq_now() < written_by) {
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (cut)
-        log_warn("drain timeout: %d queued request(s) answered 503", cut);
-    log_info("stopped");
+    wait_for_stop(&d);
+    drain(&d);
     rc = 0;
     goto done;
 fail:

@@ -120,9 +120,7 @@ static glia_status print_answer(const predictor *p, const char *arg, const glia_
     }
     const int k = p->b->model->outputs;
     glia_softmax(out->logits, p->probs, 1, k);
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        best = p->probs[j] > p->probs[best] ? j : best;
+    const int best = glia_argmax(p->probs, k);
     const char *label = m->nlabels ? m->labels[best] : "?";
     if (p->ops->input == GLIA_INPUT_TENSOR)
         printf("%s\t%s\t%.4f\n", arg, label, p->probs[best]);

@@ -13,6 +13,7 @@
 #include "daemon/codec.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/nn/kernels.h"
@@ -74,22 +75,22 @@ static json_t *text_encode(const registry_model *m, const float *y, const glia_s
     (void)top_k; /* every class is listed in "probabilities" */
     const int k = m->bundle.model->outputs;
     const glia_manifest *man = &m->bundle.manifest;
-    float prob[4096];
-    if (k > 4096)
+    float *prob = malloc(sizeof(float) * (size_t)k); /* any number of classes */
+    if (!prob)
         return NULL;
     glia_softmax(y, prob, 1, k);
-    int best = 0;
-    for (int i = 1; i < k; i++)
-        best = prob[i] > prob[best] ? i : best;
+    const int best = glia_argmax(prob, k);
     json_t *probs = json_object();
     char fallback[32];
     for (int i = 0; i < k; i++) {
         snprintf(fallback, sizeof fallback, "%d", i);
         json_object_set_new(probs, i < man->nlabels ? man->labels[i] : fallback, json_real(prob[i]));
     }
+    const double score = prob[best];
+    free(prob);
     snprintf(fallback, sizeof fallback, "%d", best);
     return json_pack("{s:s, s:i, s:f, s:o}", "label", best < man->nlabels ? man->labels[best] : fallback,
-                     "index", best, "score", (double)prob[best], "probabilities", probs);
+                     "index", best, "score", score, "probabilities", probs);
 }
 
 const codec codec_text = {"text-classification", text_decode_json, text_decode_raw, text_encode, NULL,

@@ -148,8 +148,11 @@ static int cmd_train(const glia_cli_args *a)
         return 1;
     }
     if (translation) {
-        /* one training stream whose GEMMs the BLAS threads share; a checkpoint after every
-         * epoch in OUT, continued from when the run is started again (--restart: ignore it) */
+        /* one training stream whose GEMMs the BLAS threads share, as the shipped model was
+         * trained (the loop's lanes would multiply with the BLAS threads on the same cores);
+         * a checkpoint after every epoch in OUT, continued from when the run is started again
+         * (--restart: ignore it) */
+        recipe.workers = 1;
         glia_cli_set_blas_threads(workers);
         snprintf(recipe.checkpoint, sizeof recipe.checkpoint, "%s/checkpoint.safetensors", out);
         recipe.resume = !a->opt[TRAIN_RESTART].given;

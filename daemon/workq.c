@@ -128,13 +128,15 @@ static void slot_clear(ctx_slot *s)
 
 /* A batch of items packed into one typed batch, and where each of its inputs came from. */
 typedef struct {
-    float *x;
-    int32_t *ids, *lengths;
-    int *owner;         /* [input]: its item's place in items */
-    int *index;         /* [input]: its place in that item */
-    workq_item **items; /* [item]: NULL once answered (the item may be gone then) */
-    int *remaining;     /* [item]: inputs not decided yet */
+    float *x;               /* [x_cap] floats: several items' tensors */
+    int32_t *ids, *lengths; /* [cap, steps_cap], [cap] */
+    int *owner;             /* [input]: its item's place in items */
+    int *index;             /* [input]: its place in that item */
+    workq_item **items;     /* [item]: NULL once answered (the item may be gone then) */
+    int *remaining;         /* [item]: inputs not decided yet */
+    glia_sequence *seqs;    /* [input]: a sequence model's predictions */
     int nitems, cap, steps_cap;
+    size_t x_cap;
 } packing;
 
 typedef struct {
@@ -193,33 +195,37 @@ static ctx_slot *worker_slot(worker *w, const registry_model *m, int n, int beam
     return s;
 }
 
-/* Room for n inputs of up to steps ids each. */
+/* *buf holds at least n elements of size bytes (*cap counts them); grows, never shrinks. */
+static int reserve(void **buf, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap)
+        return 0;
+    void *grown = realloc(*buf, size * n);
+    if (!grown)
+        return -1;
+    *buf = grown;
+    *cap = n;
+    return 0;
+}
+
+/* Room for n inputs of input_size floats (tensors) or of up to steps ids each. The float
+ * buffer is sized in floats, not inputs: the next batch may be for a model with larger
+ * inputs. */
 static int packing_reserve(packing *p, int n, size_t input_size, int steps)
 {
+    if (reserve((void **)&p->x, &p->x_cap, (size_t)n * input_size, sizeof(float)))
+        return -1;
     if (n > p->cap || steps > p->steps_cap) {
         const int cap = n > p->cap ? n : p->cap, steps_cap = steps > p->steps_cap ? steps : p->steps_cap;
-        float *x = realloc(p->x, sizeof(float) * (input_size ? input_size : 1) * (size_t)cap);
-        if (x)
-            p->x = x;
-        int32_t *ids = realloc(p->ids, sizeof(int32_t) * (size_t)cap * (size_t)(steps_cap ? steps_cap : 1));
-        if (ids)
-            p->ids = ids;
-        int32_t *lengths = realloc(p->lengths, sizeof(int32_t) * (size_t)cap);
-        if (lengths)
-            p->lengths = lengths;
-        int *owner = realloc(p->owner, sizeof *owner * (size_t)cap);
-        if (owner)
-            p->owner = owner;
-        int *index = realloc(p->index, sizeof *index * (size_t)cap);
-        if (index)
-            p->index = index;
-        workq_item **items = realloc(p->items, sizeof *items * (size_t)cap);
-        if (items)
-            p->items = items;
-        int *remaining = realloc(p->remaining, sizeof *remaining * (size_t)cap);
-        if (remaining)
-            p->remaining = remaining;
-        if (!x || !ids || !lengths || !owner || !index || !items || !remaining)
+        size_t have = 0; /* each array below is regrown to cap (realloc keeps what fits) */
+        if (reserve((void **)&p->ids, &have, (size_t)cap * (size_t)(steps_cap ? steps_cap : 1),
+                    sizeof(int32_t)) ||
+            (have = 0, reserve((void **)&p->lengths, &have, (size_t)cap, sizeof(int32_t))) ||
+            (have = 0, reserve((void **)&p->owner, &have, (size_t)cap, sizeof(int))) ||
+            (have = 0, reserve((void **)&p->index, &have, (size_t)cap, sizeof(int))) ||
+            (have = 0, reserve((void **)&p->items, &have, (size_t)cap, sizeof(workq_item *))) ||
+            (have = 0, reserve((void **)&p->remaining, &have, (size_t)cap, sizeof(int))) ||
+            (have = 0, reserve((void **)&p->seqs, &have, (size_t)cap, sizeof(glia_sequence))))
             return -1;
         p->cap = cap;
         p->steps_cap = steps_cap;
@@ -236,6 +242,7 @@ static void packing_free(packing *p)
     free(p->index);
     free(p->items);
     free(p->remaining);
+    free(p->seqs);
 }
 
 /* The items' inputs as one typed batch: tensors one after another, token rows to the
@@ -258,8 +265,9 @@ static int pack(packing *p, const registry_model *m, workq_item *batch, int samp
             p->owner[k] = j;
             p->index[k] = i;
             if (!tokens) {
-                memcpy(p->x + (size_t)k * model->input_size, it->in.x + (size_t)i * model->input_size,
-                       sizeof(float) * model->input_size);
+                if (batch->next) /* one item is run from its own buffer */
+                    memcpy(p->x + (size_t)k * model->input_size, it->in.x + (size_t)i * model->input_size,
+                           sizeof(float) * model->input_size);
                 continue;
             }
             p->lengths[k] = it->in.lengths[i];
@@ -268,7 +276,7 @@ static int pack(packing *p, const registry_model *m, workq_item *batch, int samp
         }
     }
     p->nitems = j;
-    b->x = p->x;
+    b->x = !tokens && !batch->next ? batch->in.x : p->x;
     b->ids = p->ids;
     b->lengths = p->lengths;
     b->steps = tokens ? steps : 0;
@@ -343,12 +351,7 @@ static void run_batch(worker *w, workq_item *batch, int samples)
     if (sequence_model(m)) {
         /* items are answered (and may release the model) while the batch still runs */
         registry_model_ref(m);
-        out = (glia_prediction){.on_done = sequence_done, .user = &w->pack};
-        if (!(out.seqs = malloc(sizeof *out.seqs * (size_t)samples))) {
-            complete_list(batch, WORKQ_ERROR);
-            registry_model_unref(m);
-            return;
-        }
+        out = (glia_prediction){.seqs = w->pack.seqs, .on_done = sequence_done, .user = &w->pack};
     }
     glia_err err = {0};
     const int failed = model->ops->predict(model, slot->ctx, &b, &out, &err) != GLIA_OK;
@@ -362,7 +365,6 @@ static void run_batch(worker *w, workq_item *batch, int samples)
                 decided -= w->pack.remaining[j];
                 complete_one(w->pack.items[j], WORKQ_ERROR);
             }
-        free(out.seqs);
         if (w->q->on_batch)
             w->q->on_batch(w->q->user, m, decided, t1 - t0);
         registry_model_unref(m);

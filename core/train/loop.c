@@ -189,6 +189,74 @@ typedef struct {
     float smoothing;
 } step_job;
 
+/* ---- one epoch's bookkeeping: progress, the best weights, stopping, reporting ---- */
+
+/* One epoch's running figures. */
+typedef struct {
+    double loss_sum; /* sum over examples of their loss */
+    size_t right;    /* examples predicted right */
+    size_t seen;     /* examples trained on */
+    double started;  /* glia_train_clock() at the epoch's start */
+    int last_batch;
+    float lr;
+} epoch_tally;
+
+static glia_progress epoch_progress(const glia_recipe *r, int epoch, long step, const epoch_tally *t)
+{
+    glia_progress p = {0};
+    p.epoch = epoch + 1;
+    p.epochs = r->epochs;
+    p.step = step;
+    p.batch_size = t->last_batch;
+    p.lr = t->lr;
+    p.train_loss = t->seen ? t->loss_sum / (double)t->seen : 0.0;
+    p.train_accuracy = t->seen ? (double)t->right / (double)t->seen : 0.0;
+    p.samples_per_second = (double)t->seen / (glia_train_clock() - t->started);
+    p.val_loss = p.val_accuracy = -1.0;
+    return p;
+}
+
+/* After an epoch's last step, with p filled from the tally and, when there is a validation
+ * split (has_val), its val_loss and val_accuracy: feeds the adaptive batch policy, keeps the
+ * best weights so far (values -> best, n floats, into result) and stamps p->seconds since t0.
+ * Then the loop writes its checkpoint, and only then reports, so that a run stopped by its
+ * callback can resume. */
+static void epoch_done(glia_progress *p, int has_val, glia_batch_policy *policy, const float *values,
+                       float *best, size_t n, double t0, glia_train_result *result)
+{
+    if (has_val) {
+        glia_batch_end_epoch(policy, (float)p->val_loss);
+        if (p->val_accuracy > result->best_val_accuracy) {
+            result->best_val_accuracy = p->val_accuracy;
+            result->best_epoch = p->epoch;
+            memcpy(best, values, sizeof(float) * n);
+        }
+    }
+    p->seconds = glia_train_clock() - t0;
+}
+
+/* Before each step: GLIA_ECANCELLED when *cancel is set, GLIA_ETIMEDOUT past r->deadline. */
+static glia_status should_stop(const glia_recipe *r, const atomic_int *cancel, int epoch, long step,
+                               glia_err *err)
+{
+    if (cancel && atomic_load(cancel))
+        return glia_err_set(err, GLIA_ECANCELLED, "training cancelled at epoch %d, step %ld", epoch + 1,
+                            step);
+    if (r->deadline > 0 && glia_train_clock() >= r->deadline)
+        return glia_err_set(err, GLIA_ETIMEDOUT, "training stopped at its time limit, at epoch %d, step %ld",
+                            epoch + 1, step);
+    return GLIA_OK;
+}
+
+/* Calls cb (if any); GLIA_ECANCELLED when it says stop. */
+static glia_status report(const glia_progress *p, glia_progress_fn cb, void *user, glia_err *err)
+{
+    if (cb && cb(p, user))
+        return glia_err_set(err, GLIA_ECANCELLED, "training stopped by its progress callback after epoch %d",
+                            p->epoch);
+    return GLIA_OK;
+}
+
 static void step_lane(void *arg, int i)
 {
     step_job *j = arg;
@@ -330,8 +398,7 @@ static glia_status run_resume(run_state *s, int *first_epoch, glia_train_result 
 }
 
 /* One optimizer step on batch b; adds its summed loss and right rows to the tally. */
-static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, glia_epoch_tally *t,
-                            glia_err *err)
+static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epoch_tally *t, glia_err *err)
 {
     step_job job = {s->lanes, s->nlanes, s->model, b->rows, s->r->label_smoothing};
     const size_t input_size = s->model->input_size;
@@ -370,10 +437,10 @@ static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, gli
 
 /* After an epoch: validation, selection, checkpoint, then the report (so that a run its
  * callback stops can resume). */
-static glia_status run_epoch_end(run_state *s, int epoch, const glia_epoch_tally *t, const glia_loop_hooks *h,
+static glia_status run_epoch_end(run_state *s, int epoch, const epoch_tally *t, const glia_loop_hooks *h,
                                  glia_train_result *result, glia_err *err)
 {
-    glia_progress p = glia_train_progress(s->r, epoch, s->step, t);
+    glia_progress p = epoch_progress(s->r, epoch, s->step, t);
     const int has_val = s->src->examples[GLIA_SPLIT_VAL] > 0;
     glia_status rc;
     if (has_val) {
@@ -383,7 +450,7 @@ static glia_status run_epoch_end(run_state *s, int epoch, const glia_epoch_tally
         p.val_loss = ev.loss;
         p.val_accuracy = ev.accuracy;
     }
-    glia_train_epoch_done(&p, has_val, &s->policy, s->model->values, s->best, s->model->size, s->t0, result);
+    epoch_done(&p, has_val, &s->policy, s->model->values, s->best, s->model->size, s->t0, result);
     s->st.shuffle = s->rng.shuffle;
     s->st.batch = s->rng.batch;
     s->st.augment = s->rng.augment;
@@ -392,7 +459,7 @@ static glia_status run_epoch_end(run_state *s, int epoch, const glia_epoch_tally
     if ((rc = glia_ckpt_after_epoch(s->r, &s->st, epoch + 1, s->step, s->earlier + glia_train_clock() - s->t0,
                                     &s->policy, result, &s->ck, err)))
         return rc;
-    return glia_train_report(&p, h->progress, h->user, err);
+    return report(&p, h->progress, h->user, err);
 }
 
 glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source *src,
@@ -415,13 +482,13 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
     if ((rc = run_resume(&s, &first_epoch, result, err)))
         goto done;
     for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
-        glia_epoch_tally t = {.started = glia_train_clock()};
+        epoch_tally t = {.started = glia_train_clock()};
         glia_labelled b;
         src->ops->epoch(src, &s.rng);
         for (;;) {
             if (!src->ops->next(src, &s.rng, &s.policy, &b))
                 break;
-            if ((rc = glia_train_should_stop(r, hooks->cancel, epoch, s.step, err)) ||
+            if ((rc = should_stop(r, hooks->cancel, epoch, s.step, err)) ||
                 (rc = run_step(&s, &b, epoch, &t, err)))
                 goto done;
         }

@@ -13,61 +13,14 @@
 #include "core/train/mttrain.h"
 #include "core/train/texttrain.h"
 #include "tests/support/check_main.h"
+#include "tests/support/tiny_models.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { N = 48, VOCAB = 11, CLASSES = 3, STEPS = 5, TGT = 4 };
-
-static glia_layer cnn_layers[5];
-
-static glia_manifest tiny_manifest(const char *task, float dropout)
-{
-    glia_manifest m;
-    memset(&m, 0, sizeof m);
-    snprintf(m.task, sizeof m.task, "%s", task);
-    if (strcmp(task, "image-classification") == 0) {
-        memset(cnn_layers, 0, sizeof cnn_layers);
-        m.input = (glia_shape3){1, 3, 3};
-        cnn_layers[0] = (glia_layer){.kind = GLIA_LAYER_FLATTEN, .name = "features.0"};
-        cnn_layers[1] = (glia_layer){.kind = GLIA_LAYER_LINEAR, .name = "features.1"};
-        cnn_layers[1].cfg.linear.in_features = 9;
-        cnn_layers[1].cfg.linear.out_features = 6;
-        cnn_layers[2] = (glia_layer){.kind = GLIA_LAYER_TANH, .name = "features.2"};
-        cnn_layers[3] = (glia_layer){.kind = GLIA_LAYER_DROPOUT, .name = "features.3"};
-        cnn_layers[3].cfg.dropout.p = dropout;
-        cnn_layers[4] = (glia_layer){.kind = GLIA_LAYER_LINEAR, .name = "classifier.0"};
-        cnn_layers[4].cfg.linear.in_features = 6;
-        cnn_layers[4].cfg.linear.out_features = CLASSES;
-        m.layers = cnn_layers;
-        m.nlayers = 5;
-    } else if (strcmp(task, "text-classification") == 0) {
-        m.text = (glia_textnet_config){.vocab_size = VOCAB,
-                                       .embedding_dim = 4,
-                                       .mode = GLIA_RNN_LSTM,
-                                       .hidden_size = 3,
-                                       .num_layers = 1,
-                                       .bidirectional = 1,
-                                       .pool = GLIA_RNN_POOL_MEAN,
-                                       .num_classes = CLASSES,
-                                       .dropout = dropout};
-    } else {
-        m.s2s = (glia_s2s_config){.vocab_size = VOCAB,
-                                  .d_model = 8,
-                                  .nhead = 2,
-                                  .dim_feedforward = 12,
-                                  .num_encoder_layers = 1,
-                                  .num_decoder_layers = 1,
-                                  .dropout = dropout,
-                                  .layer_norm_eps = 1e-5f,
-                                  .norm_first = 1,
-                                  .tie_embeddings = 1,
-                                  .max_positions = 12};
-    }
-    return m;
-}
+enum { N = 48, VOCAB = TINY_VOCAB, CLASSES = TINY_CLASSES, STEPS = TINY_STEPS, TGT = 4 };
 
 /* Synthetic splits of every kind; the label follows the first token / the first pixel. */
 typedef struct {
@@ -176,7 +129,7 @@ static int stop_after_first(const glia_progress *p, void *user)
 static glia_status train(const char *task, float dropout, const glia_recipe *r, const tiny_data *d,
                          glia_progress_fn cb, history *h, glia_model **out, glia_err *err)
 {
-    glia_manifest m = tiny_manifest(task, dropout);
+    glia_manifest m = tiny_models_manifest(task, dropout);
     glia_model *model = *out;
     if (!model) {
         ck_assert_msg(glia_model_new(&m, &model, err) == GLIA_OK, "%s", err->msg);

@@ -11,6 +11,7 @@
 #include "core/model/model.h"
 #include "core/nn/loss.h"
 #include "tests/support/check_main.h"
+#include "tests/support/tiny_models.h"
 #include "tests/support/gradcheck.h"
 
 #include <math.h>
@@ -18,55 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { VOCAB = 11, CLASSES = 3, BATCH = 3, STEPS = 5, TGT = 4 };
-
-static glia_layer cnn_layers[4];
-
-/* Tiny manifests, one per family (dropout 0: the checks replay nothing). */
-static glia_manifest tiny_manifest(const char *task)
-{
-    glia_manifest m;
-    memset(&m, 0, sizeof m);
-    snprintf(m.path, sizeof m.path, "tiny/%s.yaml", task);
-    snprintf(m.task, sizeof m.task, "%s", task);
-    if (strcmp(task, "image-classification") == 0) {
-        memset(cnn_layers, 0, sizeof cnn_layers);
-        m.input = (glia_shape3){1, 3, 3};
-        cnn_layers[0] = (glia_layer){.kind = GLIA_LAYER_FLATTEN, .name = "features.0"};
-        cnn_layers[1] = (glia_layer){.kind = GLIA_LAYER_LINEAR, .name = "features.1"};
-        cnn_layers[1].cfg.linear.in_features = 9;
-        cnn_layers[1].cfg.linear.out_features = 5;
-        cnn_layers[2] = (glia_layer){.kind = GLIA_LAYER_TANH, .name = "features.2"};
-        cnn_layers[3] = (glia_layer){.kind = GLIA_LAYER_LINEAR, .name = "classifier.0"};
-        cnn_layers[3].cfg.linear.in_features = 5;
-        cnn_layers[3].cfg.linear.out_features = CLASSES;
-        m.layers = cnn_layers;
-        m.nlayers = 4;
-    } else if (strcmp(task, "text-classification") == 0) {
-        m.text = (glia_textnet_config){.vocab_size = VOCAB,
-                                       .embedding_dim = 4,
-                                       .mode = GLIA_RNN_LSTM,
-                                       .hidden_size = 3,
-                                       .num_layers = 1,
-                                       .bidirectional = 1,
-                                       .pool = GLIA_RNN_POOL_MEAN,
-                                       .num_classes = CLASSES};
-        m.max_tokens = STEPS;
-    } else {
-        m.s2s = (glia_s2s_config){.vocab_size = VOCAB,
-                                  .d_model = 8,
-                                  .nhead = 2,
-                                  .dim_feedforward = 12,
-                                  .num_encoder_layers = 1,
-                                  .num_decoder_layers = 1,
-                                  .layer_norm_eps = 1e-5f,
-                                  .norm_first = 1,
-                                  .tie_embeddings = 1,
-                                  .max_positions = 12};
-        m.max_tokens = STEPS;
-    }
-    return m;
-}
+enum { VOCAB = TINY_VOCAB, CLASSES = TINY_CLASSES, BATCH = 3, STEPS = TINY_STEPS, TGT = 4 };
 
 static const char *const tasks[] = {"image-classification", "text-classification", "translation"};
 
@@ -116,7 +69,7 @@ static glia_rng *replayed(void)
 static glia_model *tiny_model(const char *task, int grads)
 {
     glia_err err = {0};
-    glia_manifest m = tiny_manifest(task);
+    glia_manifest m = tiny_models_manifest(task, 0.0f);
     glia_model *model = NULL;
     ck_assert_msg(glia_model_new(&m, &model, &err) == GLIA_OK, "%s: %s", task, err.msg);
     glia_rng rng;
@@ -146,7 +99,7 @@ START_TEST(family_table)
     }
     ck_assert_ptr_null(glia_model_family("speech"));
     ck_assert_ptr_null(glia_model_family(NULL));
-    glia_manifest m = tiny_manifest("image-classification");
+    glia_manifest m = tiny_models_manifest("image-classification", 0.0f);
     snprintf(m.task, sizeof m.task, "speech");
     glia_model *model = NULL;
     glia_err err = {0};

@@ -161,7 +161,7 @@ class Daemon:
         except ValueError:
             return status, h, data
 
-    def stop(self, sig=signal.SIGTERM, timeout=30):
+    def stop(self, sig=signal.SIGTERM, timeout=120):  # bounds a hang, not the drain
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:

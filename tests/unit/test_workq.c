@@ -66,7 +66,8 @@ static void job_init(job *j, registry_model *m, float seed, double timeout_s)
 
 static void wait_calls(job *j, int n)
 {
-    for (int i = 0; i < 4000 && atomic_load(&j->calls) < n; i++) {
+    /* up to a minute: a bound on a hang, not on how fast a busy machine answers */
+    for (int i = 0; i < 60000 && atomic_load(&j->calls) < n; i++) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }

@@ -32,6 +32,13 @@ void config_defaults(config *c)
     c->batch_max_size = 32;
     c->batch_max_wait_us = 500;
     c->body_limit = 8L << 20;
+    c->max_connections = 1000;
+    c->connections_per_client = 64;
+    c->connections_reserve = 50;
+    c->idle_timeout_ms = 30000;
+    c->header_timeout_ms = 10000;
+    c->body_timeout_ms = 30000;
+    c->body_min_rate = 64L << 10;
     c->drain_timeout_ms = 10000;
     c->blas_threads = 1;
     c->train_threads = 1;
@@ -286,6 +293,27 @@ static glia_status parse_auth(glia_yaml *y, yaml_node_t *n, config *c, glia_err 
     return rc;
 }
 
+/* The limits.* keys on connections; n is the limits map. */
+static glia_status parse_connection_limits(glia_yaml *y, yaml_node_t *n, config *c, glia_err *err)
+{
+    glia_status rc;
+    if ((rc = opt_int(y, n, "limits", "connections", 2, 1000000, &c->max_connections, err)) ||
+        (rc = opt_int(y, n, "limits", "connections_per_client", 0, 1000000, &c->connections_per_client,
+                      err)) ||
+        (rc = opt_int(y, n, "limits", "connections_reserve", 1, 1000000, &c->connections_reserve, err)) ||
+        (rc = opt_int(y, n, "limits", "idle_timeout_ms", 100, 3600000, &c->idle_timeout_ms, err)) ||
+        (rc = opt_int(y, n, "limits", "header_timeout_ms", 100, 3600000, &c->header_timeout_ms, err)) ||
+        (rc = opt_int(y, n, "limits", "body_timeout_ms", 100, 3600000, &c->body_timeout_ms, err)) ||
+        (rc = opt_size(y, n, "limits", "body_min_rate", 1, BODY_MAX, "1B to 1GiB a second (e.g. 64KiB)",
+                       &c->body_min_rate, err)))
+        return rc;
+    if (c->connections_reserve >= c->max_connections)
+        return glia_yaml_error(y, n, GLIA_EINVAL, err,
+                               "limits.connections_reserve: %d must be below limits.connections (%d)",
+                               c->connections_reserve, c->max_connections);
+    return GLIA_OK;
+}
+
 /* Every section of a loaded file, in the order the file format documents them. */
 static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_err *err)
 {
@@ -294,7 +322,15 @@ static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_e
         "state_dir", "auth",    "log",   "training", NULL};
     static const char *const queue_keys[] = {"length", "timeout_ms", NULL};
     static const char *const batch_keys[] = {"max_size", "max_wait_us", NULL};
-    static const char *const limit_keys[] = {"body", NULL};
+    static const char *const limit_keys[] = {"body",
+                                             "connections",
+                                             "connections_per_client",
+                                             "connections_reserve",
+                                             "idle_timeout_ms",
+                                             "header_timeout_ms",
+                                             "body_timeout_ms",
+                                             "body_min_rate",
+                                             NULL};
     yaml_node_t *n;
     glia_status rc;
     if ((rc = glia_yaml_check_keys(y, root, "config", top, err)))
@@ -320,7 +356,8 @@ static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_e
     if ((n = glia_yaml_get(y, root, "limits")) &&
         ((rc = glia_yaml_check_keys(y, n, "limits", limit_keys, err)) ||
          (rc = opt_size(y, n, "limits", "body", BODY_MIN, BODY_MAX,
-                        "1KiB to 1GiB (e.g. 8MiB, 512KiB, 1MB, or bytes)", &c->body_limit, err))))
+                        "1KiB to 1GiB (e.g. 8MiB, 512KiB, 1MB, or bytes)", &c->body_limit, err)) ||
+         (rc = parse_connection_limits(y, n, c, err))))
         return rc;
     if ((n = glia_yaml_get(y, root, "models")) && (rc = parse_models(y, n, c, err)))
         return rc;

@@ -44,6 +44,20 @@ typedef struct {
     char admin_token_file[CONFIG_PATH_MAX];     /* "" = admin routes disabled */
     char inference_token_file[CONFIG_PATH_MAX]; /* "" = inference open */
     int log_level;                              /* CONFIG_LOG_ERROR .. CONFIG_LOG_DEBUG */
+
+    /* Connections (limits.*): open at most (2..1000000; default 1000), from one client
+     * address at most (0..1000000, 0 = no limit; default 64), slots kept free for new
+     * clients by closing idle or unfinished ones (1..connections-1; default 50); the
+     * deadlines of a kept-alive connection waiting for a request, of a request's headers
+     * and of its body (ms, 100..3600000; defaults 30000, 10000, 30000), and the rate a body
+     * may arrive at beyond its deadline (bytes/s, 1..1GiB; default 64 KiB). */
+    int max_connections;
+    int connections_per_client;
+    int connections_reserve;
+    int idle_timeout_ms;
+    int header_timeout_ms;
+    int body_timeout_ms;
+    long body_min_rate;
 } config;
 
 void config_defaults(config *cfg);

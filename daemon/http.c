@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -17,9 +18,14 @@
 struct http_server {
     http_config cfg;
     struct MHD_Daemon *mhd;
+    conns *conns;
     int port;
     atomic_int active;
 };
+
+/* What on_uri hands the first access-handler call (as *con_cls) for a request target
+ * that holds a control character: only its address matters. */
+static char bad_target;
 
 /* READING until a handler suspends; RESUMED once the work is done and MHD may call again. */
 typedef enum { PHASE_READING, PHASE_SUSPENDED, PHASE_RESUMED } phase;
@@ -99,6 +105,16 @@ http_ret http_fail(http_request *r, int status, const char *fmt, ...)
     return http_fail_with(r, status, NULL, NULL, detail);
 }
 
+int http_method_known(const char *method)
+{
+    static const char *const methods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                          "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+        if (strcmp(method, methods[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* ---- the request's life ---- */
 
 void http_stream_body(http_request *r, const http_stream *s)
@@ -154,23 +170,53 @@ static void make_request_id(http_request *r)
              (unsigned long long)(v & 0xffffffffu));
 }
 
+/* The connection's entry in the connection table (its socket context), or NULL. */
+static conns_entry *tracked(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The path of a request target: an absolute-form target (RFC 9112 3.2.2: "http://host/p",
+ * which a client talking to a proxy sends and a server must accept) is routed by its path;
+ * the authority names this server whatever it says, as for the Host header. */
+static const char *target_path(const char *url)
+{
+    const char *rest = strncasecmp(url, "http://", 7) == 0    ? url + 7
+                       : strncasecmp(url, "https://", 8) == 0 ? url + 8
+                                                              : NULL;
+    if (!rest)
+        return url;
+    const char *slash = strchr(rest, '/');
+    return slash ? slash : "/";
+}
+
 /* The first call: headers only. */
 static enum MHD_Result begin(http_server *h, struct MHD_Connection *conn, const char *url, const char *method,
                              void **con_cls)
 {
+    int bad = *con_cls == &bad_target;
     http_request *r = calloc(1, sizeof *r);
     if (!r)
         return MHD_NO;
     *con_cls = r;
     r->server = h;
     r->conn = conn;
+    r->tracked = tracked(conn);
     r->user = h->cfg.user;
     r->t0 = workq_now();
     r->route = "other";
     snprintf(r->method, sizeof r->method, "%s", method);
-    snprintf(r->path, sizeof r->path, "%s", url);
+    snprintf(r->path, sizeof r->path, "%s", target_path(url));
     make_request_id(r);
     atomic_fetch_add(&h->active, 1);
+    conns_headers_done(h->conns, r->tracked);
+    if (bad) {
+        r->oip = strncmp(r->path, "/v2", 3) == 0;
+        return to_mhd(http_fail(r, 400,
+                                "the request target holds a control character, raw or percent-encoded "
+                                "(%%00-%%1F, %%7F); no gliad route has one"));
+    }
     http_ret ret = h->cfg.begin(r);
     if (ret == HTTP_DROP || r->status || r->stream)
         return to_mhd(ret);
@@ -212,7 +258,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     http_server *h = cls;
     http_request *r = *con_cls;
-    if (!r)
+    if (!r || r == (void *)&bad_target)
         return begin(h, conn, url, method, con_cls);
     int ph = atomic_load(&r->phase);
     if (ph == PHASE_RESUMED)
@@ -224,11 +270,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        conns_body_bytes(h->conns, r->tracked, n);
         if (!r->stream)
             return take_chunk(r, upload_data, n);
         r->stream->write(r, upload_data, n);
         return MHD_YES;
     }
+    conns_request_read(h->conns, r->tracked);
     if (r->stream) {
         const http_stream *s = r->stream;
         r->stream = NULL;
@@ -250,8 +298,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     double seconds = workq_now() - r->t0;
     int status = r->status ? r->status : 499; /* 499: the client went away before an answer */
-    metrics_http(h->cfg.met, r->route, r->method, status, seconds);
-    log_info("%s %s %d %.1fms id=%s", r->method, r->path, status, seconds * 1e3, r->id);
+    char method[4 * sizeof r->method], path[4 * sizeof r->path];
+    conns_answered(h->conns, r->tracked);
+    /* an invented method is one label, or each new one would take a series of the family */
+    metrics_http(h->cfg.met, r->route, http_method_known(r->method) ? r->method : "other", status, seconds);
+    log_info("%s %s %d %.1fms id=%s", log_escape(r->method, method, sizeof method),
+             log_escape(r->path, path, sizeof path), status, seconds * 1e3, r->id);
     if (r->state_free)
         r->state_free(r);
     free(r->body);
@@ -262,12 +314,54 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char line[512];
+    char line[512], escaped[4 * sizeof line];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    log_warn("http: %s", line);
+    /* MHD quotes what clients sent in some of its messages */
+    log_warn("http: %s", log_escape(line, escaped, sizeof escaped));
+}
+
+/* 1 if a raw request target holds a control character, or a percent-encoded one that
+ * decoding would bring back (%00 ends the decoded path, %0A starts a new log line). */
+static int has_control(const char *uri)
+{
+    for (const unsigned char *p = (const unsigned char *)uri; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
+        if (*p == '%' && (p[1] == '0' || p[1] == '1') && p[2] && strchr("0123456789abcdefABCDEF", p[2]))
+            return 1;
+        if (*p == '%' && p[1] == '7' && (p[2] == 'f' || p[2] == 'F'))
+            return 1;
+    }
+    return 0;
+}
+
+/* MHD's URI callback: the request line has arrived, the headers are still to come. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    http_server *h = cls;
+    conns_request_line(h->conns, tracked(conn));
+    return has_control(uri) ? &bad_target : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conns_close(h->conns, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context = ci ? conns_open(h->conns, ci->connect_fd) : NULL;
+}
+
+static void connection_closed(void *user, const char *reason)
+{
+    metrics_connection_closed(((http_server *)user)->cfg.met, reason);
 }
 
 /* ---- the server ---- */
@@ -299,13 +393,26 @@ glia_status http_start(const http_config *cfg, http_server **out, glia_err *err)
                             cfg->listen);
     }
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 1;
+    h->cfg.conns.closed = connection_closed;
+    h->cfg.conns.user = h;
+    glia_status rc = conns_new(&h->cfg.conns, &h->conns, err);
+    if (rc != GLIA_OK) {
+        free(h);
+        return rc;
+    }
+    /* MHD's own timeout restarts with every byte, so it bounds only a connection that goes
+     * silent (a stalled answer too); conns bounds the slow ones. It is the idle deadline
+     * rounded up, never 0 (which MHD takes as "never"). */
+    unsigned idle = (unsigned)cfg->conns.idle_s + 1;
     /* the logger must come first, or MHD prints its own messages until it sees it */
-    h->mhd = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR, addr,
-                              MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                              h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+    h->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+        MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        h, MHD_OPTION_CONNECTION_TIMEOUT, idle, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->conns.max,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_client, MHD_OPTION_END);
     if (!h->mhd) {
+        conns_free(h->conns);
         free(h);
         return glia_err_set(err, GLIA_EIO, "cannot listen on %s port %d (in use, or not allowed)",
                             cfg->listen, cfg->port);
@@ -338,5 +445,6 @@ void http_stop(http_server *h)
     if (!h)
         return;
     MHD_stop_daemon(h->mhd);
+    conns_free(h->conns); /* after MHD: its threads call into the table until they end */
     free(h);
 }

@@ -10,7 +10,15 @@
  * the complete request to `handle`, which answers, or suspends the connection while a
  * worker runs (http_suspend), to be called back once resumed (http_resume, any thread).
  * When MHD is done with it, the request's access line is logged (method, path, status,
- * duration, request id), its route counted in metrics, and the route's state freed.
+ * duration, request id; bytes a client chose are escaped), its route counted in metrics,
+ * and the route's state freed.
+ *
+ * Before any of that, the raw request target is checked: a control character in it, raw
+ * or percent-encoded (%00 would cut the path short once decoded, %0A forge a log line),
+ * is answered 400. An absolute-form target (http://host/path, RFC 9112 3.2.2) is routed
+ * by its path. Every connection is in the connection table (conns.h), which closes those
+ * that take too long to send a request and keeps a reserve of slots for new clients;
+ * MHD refuses connections beyond per_client from one address.
  *
  * Every answer carries X-Request-Id (the client's, if it is sane, or a new one). Error
  * answers are problem+json (RFC 9457), or {"error": ...} where the request's route speaks
@@ -24,6 +32,7 @@
 #include <stddef.h>
 
 #include "core/base/err.h"
+#include "daemon/conns.h"
 #include "daemon/metrics.h"
 
 /* What a callback tells MHD: keep the connection, or drop it (MHD_YES, MHD_NO). */
@@ -54,6 +63,7 @@ struct http_request {
     /* http.c's own */
     struct MHD_Connection *conn;
     struct http_server *server;
+    conns_entry *tracked; /* the connection's entry in the connection table; NULL if untracked */
     double t0;
     size_t cap;
     int too_large;
@@ -70,10 +80,14 @@ typedef struct {
     int port;           /* 0: any free port (http_port says which) */
     int threads;        /* MHD's polling threads */
     long body_limit;    /* bytes a body may have in memory */
-    metrics *met;       /* borrowed: every request is counted by route, method and status */
-    http_fn begin;      /* headers read, no body yet: may answer, or claim the body (http_stream_body) */
-    http_fn handle;     /* the body is complete: answer, or suspend */
-    void *user;         /* handed to the callbacks as r->user */
+    /* Connections: limits, deadlines and reserve (conns.h; closed and user are http.c's),
+     * and how many one client address may hold (0: no limit). */
+    conns_config conns;
+    int per_client;
+    metrics *met;   /* borrowed: every request is counted by route, method and status */
+    http_fn begin;  /* headers read, no body yet: may answer, or claim the body (http_stream_body) */
+    http_fn handle; /* the body is complete: answer, or suspend */
+    void *user;     /* handed to the callbacks as r->user */
 } http_config;
 
 glia_status http_start(const http_config *cfg, http_server **out, glia_err *err);
@@ -85,6 +99,10 @@ void http_quiesce(http_server *h);
 int http_active(const http_server *h);
 /* Stops MHD's threads; no connection may be suspended any more. NULL-safe. */
 void http_stop(http_server *h);
+
+/* 1 if method is one HTTP defines (RFC 9110 9.3: GET, HEAD, POST, PUT, DELETE, CONNECT,
+ * OPTIONS, TRACE; RFC 5789: PATCH), whether a route takes it or not. */
+int http_method_known(const char *method);
 
 /* A request header, or NULL. */
 const char *http_header(http_request *r, const char *name);

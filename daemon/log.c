@@ -44,3 +44,24 @@ void log_msg(int level, const char *fmt, ...)
     ssize_t w = write(STDERR_FILENO, line, (size_t)n);
     (void)w;
 }
+
+const char *log_escape(const char *s, char *buf, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int plain = *p >= 0x20 && *p < 0x7f && *p != '\\';
+        if (n + (plain ? 1 : 4) >= len)
+            break;
+        if (plain) {
+            buf[n++] = (char)*p;
+            continue;
+        }
+        buf[n++] = '\\';
+        buf[n++] = 'x';
+        buf[n++] = hex[*p >> 4];
+        buf[n++] = hex[*p & 15];
+    }
+    buf[n] = '\0';
+    return buf;
+}

@@ -8,11 +8,19 @@
 #ifndef GLIAD_LOG_H
 #define GLIAD_LOG_H
 
+#include <stddef.h>
+
 enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 void log_set_level(int level);
 int log_enabled(int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* s as it may go into a log line: every byte outside printable ASCII, and the backslash,
+ * written as \xHH, so that what a client sent (a path, a method) can neither start a
+ * forged line nor hide as a terminal escape. Into buf (len > 0, cut short at a whole
+ * escape when it is full); returns buf. */
+const char *log_escape(const char *s, char *buf, size_t len);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

@@ -75,7 +75,17 @@ static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 #define NELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-enum { F_HTTP, F_HTTP_DURATION, F_INFERENCE, F_QUEUE, F_COMPUTE, F_BATCH, F_LOAD_FAILURES, NFAMILIES };
+enum {
+    F_HTTP,
+    F_HTTP_DURATION,
+    F_INFERENCE,
+    F_QUEUE,
+    F_COMPUTE,
+    F_BATCH,
+    F_LOAD_FAILURES,
+    F_CONN_CLOSED,
+    NFAMILIES
+};
 
 struct metrics {
     char *version, *blas;
@@ -291,6 +301,11 @@ void metrics_model_load_failure(metrics *m, const char *model)
     count(&m->f[F_LOAD_FAILURES], &model);
 }
 
+void metrics_connection_closed(metrics *m, const char *reason)
+{
+    count(&m->f[F_CONN_CLOSED], &reason);
+}
+
 /* ---- life cycle ---- */
 
 static int family_init(family *f, const char *name, const char *help, family_kind kind, const double *bounds,
@@ -381,6 +396,10 @@ glia_status metrics_new(const char *version, metrics **out, glia_err *err)
     FAMILY(F_LOAD_FAILURES, "glia_model_load_failures_total",
            "Attempts to load a model bundle that failed (the previous version, if any, kept serving).",
            COUNTER, NULL, 0, 1, "model", NULL, NULL);
+    FAMILY(F_CONN_CLOSED, "glia_http_connections_closed_total",
+           "Connections gliad closed because a request took too long to arrive (header, body), one sat "
+           "idle too long (idle), or to keep slots free for new clients (reserve).",
+           COUNTER, NULL, 0, 1, "reason", NULL, NULL);
 #undef FAMILY
     *out = m;
     return GLIA_OK;
@@ -758,6 +777,7 @@ char *metrics_render(metrics *m, const metrics_snapshot *s)
     gauge(&b, "glia_inference_workers", "Inference worker threads.", s->workers);
     render_models(&b, s);
     render_family(&b, &m->f[F_LOAD_FAILURES]);
+    render_family(&b, &m->f[F_CONN_CLOSED]);
     render_process(&b);
     if (s->training)
         render_training(&b, s->training);

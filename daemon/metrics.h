@@ -40,7 +40,8 @@ void metrics_free(metrics *m);
 
 /* One answered HTTP request: glia_http_requests_total{route,method,code} and
  * glia_http_request_duration_seconds{route}. route is a template ("/v1/models/{name}"),
- * never a raw path, or the cap fills with junk. */
+ * never a raw path, or the cap fills with junk; likewise method is one of HTTP's own or
+ * "other" (http_method_known). */
 void metrics_http(metrics *m, const char *route, const char *method, int code, double seconds);
 /* glia_inference_requests_total{model,outcome}; outcome is one of ok, error, rejected,
  * timeout (anything else is counted as "other"). */
@@ -50,6 +51,9 @@ void metrics_queue_wait(metrics *m, const char *model, double seconds);
 /* One batch run by a worker: its compute time and its number of samples. */
 void metrics_compute(metrics *m, const char *model, double seconds, int batch_size);
 void metrics_model_load_failure(metrics *m, const char *model);
+/* A connection gliad closed: glia_http_connections_closed_total{reason}; reason is a
+ * static string (conns.h: idle, header, body, reserve). */
+void metrics_connection_closed(metrics *m, const char *reason);
 
 /* State at render time; all pointers are borrowed for the duration of the call. */
 typedef struct {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon/routes/routes.h"
 
@@ -57,17 +58,21 @@ static int authorize(server *s, http_request *r, route_auth auth, http_ret *ret)
     if (auth == ROUTE_OPEN || (auth == ROUTE_INFERENCE && !token))
         return 0;
     const char *given = http_header(r, "Authorization");
-    if (!given || strncmp(given, "Bearer ", 7) != 0) {
+    /* the scheme is case-insensitive and followed by one or more spaces (RFC 9110 11.4) */
+    if (!given || strncasecmp(given, "Bearer", 6) != 0 || given[6] != ' ') {
         *ret = http_fail_with(r, 401, "WWW-Authenticate", "Bearer",
                               "this route needs \"Authorization: Bearer TOKEN\"");
         return -1;
     }
+    given += 6;
+    while (*given == ' ')
+        given++;
     if (!token) {
         *ret =
             http_fail(r, 403, "the %s API is disabled: set auth.%s_token_file in gliad's config", what, what);
         return -1;
     }
-    if (!same_secret(given + 7, token)) {
+    if (!same_secret(given, token)) {
         *ret = http_fail(r, 403, "the bearer token is not the %s token", what);
         return -1;
     }
@@ -111,6 +116,9 @@ static http_ret on_handle(http_request *r)
     }
     default:
         r->oip = strncmp(r->path, "/v2/", 4) == 0;
+        if (!http_method_known(r->method)) /* RFC 9110 15.6.2: a method the server does not know */
+            return http_fail(r, 501, "gliad does not implement the method %s; its routes take %s", r->method,
+                             "GET, HEAD, POST or DELETE");
         return http_fail(r, 404, "no route %s %s (see api-spec/openapi.yaml)", r->method, r->path);
     }
 }
@@ -122,8 +130,22 @@ glia_status server_start(const server_deps *deps, server **out, glia_err *err)
     if (!s)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory starting the HTTP server");
     s->d = *deps;
-    http_config hc = {deps->cfg->listen, deps->cfg->port, deps->http_threads, deps->cfg->body_limit,
-                      deps->met,         on_begin,        on_handle,          s};
+    const config *c = deps->cfg;
+    http_config hc = {.listen = c->listen,
+                      .port = c->port,
+                      .threads = deps->http_threads,
+                      .body_limit = c->body_limit,
+                      .conns = {.max = c->max_connections,
+                                .reserve = c->connections_reserve,
+                                .idle_s = c->idle_timeout_ms * 1e-3,
+                                .header_s = c->header_timeout_ms * 1e-3,
+                                .body_s = c->body_timeout_ms * 1e-3,
+                                .body_min_rate = (double)c->body_min_rate},
+                      .per_client = c->connections_per_client,
+                      .met = deps->met,
+                      .begin = on_begin,
+                      .handle = on_handle,
+                      .user = s};
     glia_status rc = http_start(&hc, &s->http, err);
     if (rc != GLIA_OK) {
         free(s);

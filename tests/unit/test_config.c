@@ -38,6 +38,13 @@ static void assert_same_settings(const config *a, const config *b)
     ck_assert_int_eq(a->workers, b->workers);
     ck_assert_int_eq(a->queue_length, b->queue_length);
     ck_assert_int_eq(a->body_limit, b->body_limit);
+    ck_assert_int_eq(a->max_connections, b->max_connections);
+    ck_assert_int_eq(a->connections_per_client, b->connections_per_client);
+    ck_assert_int_eq(a->connections_reserve, b->connections_reserve);
+    ck_assert_int_eq(a->idle_timeout_ms, b->idle_timeout_ms);
+    ck_assert_int_eq(a->header_timeout_ms, b->header_timeout_ms);
+    ck_assert_int_eq(a->body_timeout_ms, b->body_timeout_ms);
+    ck_assert_int_eq(a->body_min_rate, b->body_min_rate);
     ck_assert_int_eq(a->request_timeout_ms, b->request_timeout_ms);
     ck_assert_int_eq(a->batch_max_size, b->batch_max_size);
     ck_assert_int_eq(a->batch_max_wait_us, b->batch_max_wait_us);
@@ -88,6 +95,13 @@ START_TEST(defaults)
     ck_assert_int_eq(c.workers, 0);
     ck_assert_int_eq(c.queue_length, 256);
     ck_assert_int_eq(c.body_limit, 8L << 20);
+    ck_assert_int_eq(c.max_connections, 1000);
+    ck_assert_int_eq(c.connections_per_client, 64);
+    ck_assert_int_eq(c.connections_reserve, 50);
+    ck_assert_int_eq(c.idle_timeout_ms, 30000);
+    ck_assert_int_eq(c.header_timeout_ms, 10000);
+    ck_assert_int_eq(c.body_timeout_ms, 30000);
+    ck_assert_int_eq(c.body_min_rate, 64 * 1024);
     ck_assert_int_eq(c.request_timeout_ms, 5000);
     ck_assert_int_eq(c.batch_max_size, 32);
     ck_assert_int_eq(c.batch_max_wait_us, 500);
@@ -124,15 +138,18 @@ START_TEST(every_key)
     config c;
     char want[600];
     ck_assert_msg(
-        load_text("b.yaml",
-                  "listen: {address: '::1', port: 0}\nworkers: 3\nqueue: {length: 9, timeout_ms: 70}\n"
-                  "batching: {max_size: 5, max_wait_us: 0}\nlimits: {body: 512KiB}\n"
-                  "drain_timeout_ms: 0\nblas_threads: 2\n"
-                  "models:\n  - {name: m1, path: bundles/m1}\n  - {name: m-2.x_Y, path: /abs/m2}\n"
-                  "state_dir: state\n"
-                  "auth: {admin_token_file: admin.token, inference_token_file: /etc/infer.token}\n"
-                  "log: {level: debug}\n",
-                  &c, &err) == GLIA_OK,
+        load_text(
+            "b.yaml",
+            "listen: {address: '::1', port: 0}\nworkers: 3\nqueue: {length: 9, timeout_ms: 70}\n"
+            "batching: {max_size: 5, max_wait_us: 0}\n"
+            "limits: {body: 512KiB, connections: 40, connections_per_client: 0, connections_reserve: 39,\n"
+            "  idle_timeout_ms: 100, header_timeout_ms: 250, body_timeout_ms: 3600000, body_min_rate: 1B}\n"
+            "drain_timeout_ms: 0\nblas_threads: 2\n"
+            "models:\n  - {name: m1, path: bundles/m1}\n  - {name: m-2.x_Y, path: /abs/m2}\n"
+            "state_dir: state\n"
+            "auth: {admin_token_file: admin.token, inference_token_file: /etc/infer.token}\n"
+            "log: {level: debug}\n",
+            &c, &err) == GLIA_OK,
         "%s", err.msg);
     ck_assert_str_eq(c.listen, "::1");
     ck_assert_int_eq(c.port, 0);
@@ -142,6 +159,13 @@ START_TEST(every_key)
     ck_assert_int_eq(c.batch_max_size, 5);
     ck_assert_int_eq(c.batch_max_wait_us, 0);
     ck_assert_int_eq(c.body_limit, 512 * 1024);
+    ck_assert_int_eq(c.max_connections, 40);
+    ck_assert_int_eq(c.connections_per_client, 0);
+    ck_assert_int_eq(c.connections_reserve, 39);
+    ck_assert_int_eq(c.idle_timeout_ms, 100);
+    ck_assert_int_eq(c.header_timeout_ms, 250);
+    ck_assert_int_eq(c.body_timeout_ms, 3600000);
+    ck_assert_int_eq(c.body_min_rate, 1);
     ck_assert_int_eq(c.drain_timeout_ms, 0);
     ck_assert_int_eq(c.blas_threads, 2);
     ck_assert_int_eq(c.nmodels, 2);
@@ -263,6 +287,16 @@ START_TEST(bad_files_name_file_line_key)
         {"listen: {address: ''}\n", "listen.address", 1, 19},
         {"listen: 8080\n", "listen", 1, 9},
         {"limits: {body: 8 parsecs}\n", "limits.body", 1, 16},
+        {"limits: {connections: 1}\n", "limits.connections", 1, 23},
+        {"limits: {connections_per_client: -1}\n", "limits.connections_per_client", 1, 34},
+        {"limits: {connections_reserve: 0}\n", "limits.connections_reserve", 1, 31},
+        {"limits: {connections: 40, connections_reserve: 40}\n", "limits.connections_reserve", 1, 9},
+        {"limits: {connections_reserve: 1000}\n", "limits.connections_reserve", 1, 9},
+        {"limits: {idle_timeout_ms: 99}\n", "limits.idle_timeout_ms", 1, 27},
+        {"limits: {header_timeout_ms: 0}\n", "limits.header_timeout_ms", 1, 29},
+        {"limits: {body_timeout_ms: 3600001}\n", "limits.body_timeout_ms", 1, 27},
+        {"limits: {body_min_rate: 0}\n", "limits.body_min_rate", 1, 25},
+        {"limits: {body_min_rate: fast}\n", "limits.body_min_rate", 1, 25},
         {"log: {level: loud}\n", "log.level", 1, 14},
         {"log: {level: INFO}\n", "log.level", 1, 14},
         {"models: {name: a, path: x}\n", "models", 1, 9},

@@ -309,6 +309,7 @@ START_TEST(help_and_type_once_even_without_series)
         {"glia_model_info", "gauge"},
         {"glia_model_loaded", "gauge"},
         {"glia_model_load_failures_total", "counter"},
+        {"glia_http_connections_closed_total", "counter"},
         {"process_cpu_seconds_total", "counter"},
         {"process_resident_memory_bytes", "gauge"},
         {"process_virtual_memory_bytes", "gauge"},
@@ -336,7 +337,11 @@ START_TEST(help_and_type_once_even_without_series)
         metrics_queue_wait(m, "a", 0.001);
         metrics_compute(m, "a", 0.001, 1);
         metrics_model_load_failure(m, "a");
+        metrics_connection_closed(m, "header");
     }
+    char *text = render(m);
+    assert_value(text, "glia_http_connections_closed_total{reason=\"header\"}", 2); /* once a round */
+    free(text);
     metrics_free(m);
 }
 END_TEST

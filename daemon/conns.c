@@ -11,14 +11,18 @@
 /* How often the reaper looks: deadlines are seconds, a tenth of one is close enough. */
 #define REAP_EVERY_S 0.1
 
-typedef enum { PHASE_HEAD, PHASE_BODY, PHASE_BUSY, PHASE_IDLE } conn_phase;
+typedef enum { PHASE_HEAD, PHASE_BODY, PHASE_BUSY, PHASE_WRITE, PHASE_IDLE } conn_phase;
+
+/* Why a connection past its phase's deadline was shut down (the metrics label). */
+static const char *const late[] = {
+    [PHASE_HEAD] = "header", [PHASE_BODY] = "body", [PHASE_WRITE] = "write", [PHASE_IDLE] = "idle"};
 
 struct conns_entry {
     int fd;
     conn_phase phase;
-    double since;     /* the phase's start (workq_now) */
-    double body_seen; /* BODY: bytes received */
-    int shut;         /* shut down already; MHD has yet to close it */
+    double since; /* the phase's start (workq_now) */
+    double bytes; /* BODY: bytes received; WRITE: bytes to send */
+    int shut;     /* shut down already; MHD has yet to close it */
     conns_entry *prev, *next;
 };
 
@@ -37,7 +41,8 @@ static double deadline(const conns *c, const conns_entry *e)
 {
     switch (e->phase) {
     case PHASE_HEAD: return e->since + c->cfg.header_s;
-    case PHASE_BODY: return e->since + c->cfg.body_s + e->body_seen / c->cfg.body_min_rate;
+    case PHASE_BODY:
+    case PHASE_WRITE: return e->since + c->cfg.body_s + e->bytes / c->cfg.body_min_rate;
     case PHASE_IDLE: return e->since + c->cfg.idle_s;
     default: return 0;
     }
@@ -90,7 +95,7 @@ static void *reap(void *arg)
         for (conns_entry *e = c->head; e; e = e->next) {
             double due = e->shut ? 0 : deadline(c, e);
             if (due > 0 && now > due)
-                shut(c, e, e->phase == PHASE_HEAD ? "header" : e->phase == PHASE_BODY ? "body" : "idle");
+                shut(c, e, late[e->phase]);
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -196,8 +201,9 @@ void conns_close(conns *c, conns_entry *e)
     free(e);
 }
 
-/* Moves e to phase from now; when only_from is not -1, only from that phase. */
-static void set_phase(conns *c, conns_entry *e, conn_phase phase, int only_from)
+/* Moves e to phase from now, with `bytes` to send (WRITE); when only_from is not -1, only
+ * from that phase. */
+static void set_phase(conns *c, conns_entry *e, conn_phase phase, int only_from, size_t bytes)
 {
     if (!e)
         return;
@@ -205,7 +211,7 @@ static void set_phase(conns *c, conns_entry *e, conn_phase phase, int only_from)
     if (only_from < 0 || e->phase == (conn_phase)only_from) {
         e->phase = phase;
         e->since = workq_now();
-        e->body_seen = 0;
+        e->bytes = (double)bytes;
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -213,12 +219,12 @@ static void set_phase(conns *c, conns_entry *e, conn_phase phase, int only_from)
 void conns_request_line(conns *c, conns_entry *e)
 {
     /* a new connection's HEAD runs from its accept: its request line does not restart it */
-    set_phase(c, e, PHASE_HEAD, PHASE_IDLE);
+    set_phase(c, e, PHASE_HEAD, PHASE_IDLE, 0);
 }
 
 void conns_headers_done(conns *c, conns_entry *e)
 {
-    set_phase(c, e, PHASE_BODY, -1);
+    set_phase(c, e, PHASE_BODY, -1, 0);
 }
 
 void conns_body_bytes(conns *c, conns_entry *e, size_t bytes)
@@ -226,18 +232,23 @@ void conns_body_bytes(conns *c, conns_entry *e, size_t bytes)
     if (!e)
         return;
     pthread_mutex_lock(&c->mu);
-    e->body_seen += (double)bytes;
+    e->bytes += (double)bytes;
     pthread_mutex_unlock(&c->mu);
 }
 
 void conns_request_read(conns *c, conns_entry *e)
 {
-    set_phase(c, e, PHASE_BUSY, -1);
+    set_phase(c, e, PHASE_BUSY, -1, 0);
+}
+
+void conns_answering(conns *c, conns_entry *e, size_t bytes)
+{
+    set_phase(c, e, PHASE_WRITE, -1, bytes);
 }
 
 void conns_answered(conns *c, conns_entry *e)
 {
-    set_phase(c, e, PHASE_IDLE, -1);
+    set_phase(c, e, PHASE_IDLE, -1, 0);
 }
 
 int conns_count(conns *c)

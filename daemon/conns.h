@@ -11,15 +11,18 @@
  *         until its headers are complete: header_s
  *   BODY  headers complete, body not yet: body_s, plus the time the bytes received so
  *         far would take at body_min_rate (a large upload at a fair rate goes on)
- *   BUSY  the request is complete and being answered: no deadline here (the work queue
- *         has its own)
+ *   BUSY  the request is complete and its answer being made: no deadline here (the work
+ *         queue has its own)
+ *   WRITE the answer is queued and being sent: body_s plus its bytes at body_min_rate (a
+ *         client that reads a byte now and then holds a connection like one that sends
+ *         them so)
  *   IDLE  kept alive after an answer, waiting for the next request line: idle_s
  * A reaper thread shuts down (shutdown(2)) the socket of a connection past its deadline;
  * MHD then reads the end of the stream and closes the connection itself on its own
  * thread, so nothing here calls into MHD. And when a new connection takes the open count
  * past max - reserve, the oldest IDLE connection is shut down to make room for it, or else
  * the oldest HEAD or BODY one: a new client finds a slot while others hold the rest, and
- * a connection whose request is being answered is never cut.
+ * a connection whose request is being answered (BUSY, WRITE) is never cut for it.
  *
  * Thread-safe: one mutex, taken briefly by MHD's callbacks and the reaper. A socket is
  * shut down only under the mutex while its entry is in the table, and MHD closes a socket
@@ -42,7 +45,7 @@ typedef struct {
     double body_s;        /* BODY deadline before the rate allowance */
     double body_min_rate; /* bytes per second a body is allowed on top of body_s */
     /* Called (under the mutex: keep it short) for each connection shut down, with the
-     * reason: "idle", "header", "body" (past a deadline) or "reserve" (evicted). */
+     * reason: "idle", "header", "body", "write" (past a deadline) or "reserve" (evicted). */
     void (*closed)(void *user, const char *reason);
     void *user;
 } conns_config;
@@ -63,6 +66,7 @@ void conns_request_line(conns *c, conns_entry *e);             /* IDLE -> HEAD *
 void conns_headers_done(conns *c, conns_entry *e);             /* -> BODY */
 void conns_body_bytes(conns *c, conns_entry *e, size_t bytes); /* in BODY: bytes received */
 void conns_request_read(conns *c, conns_entry *e);             /* -> BUSY */
+void conns_answering(conns *c, conns_entry *e, size_t bytes);  /* -> WRITE, an answer of bytes */
 void conns_answered(conns *c, conns_entry *e);                 /* -> IDLE (kept alive) */
 
 /* Connections open and not yet shut down. */

@@ -58,6 +58,7 @@ http_ret http_reply(http_request *r, int status, const char *type, const char *t
     if (name)
         MHD_add_response_header(resp, name, value);
     r->status = status;
+    conns_answering(r->server->conns, r->tracked, len);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ret == MHD_YES ? HTTP_KEEP : HTTP_DROP;

@@ -397,8 +397,9 @@ glia_status metrics_new(const char *version, metrics **out, glia_err *err)
            "Attempts to load a model bundle that failed (the previous version, if any, kept serving).",
            COUNTER, NULL, 0, 1, "model", NULL, NULL);
     FAMILY(F_CONN_CLOSED, "glia_http_connections_closed_total",
-           "Connections gliad closed because a request took too long to arrive (header, body), one sat "
-           "idle too long (idle), or to keep slots free for new clients (reserve).",
+           "Connections gliad closed because a request took too long to arrive (header, body), an answer "
+           "to be read (write), one sat idle too long (idle), or to keep slots free for new clients "
+           "(reserve).",
            COUNTER, NULL, 0, 1, "reason", NULL, NULL);
 #undef FAMILY
     *out = m;

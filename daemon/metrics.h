@@ -52,7 +52,7 @@ void metrics_queue_wait(metrics *m, const char *model, double seconds);
 void metrics_compute(metrics *m, const char *model, double seconds, int batch_size);
 void metrics_model_load_failure(metrics *m, const char *model);
 /* A connection gliad closed: glia_http_connections_closed_total{reason}; reason is a
- * static string (conns.h: idle, header, body, reserve). */
+ * static string (conns.h: idle, header, body, write, reserve). */
 void metrics_connection_closed(metrics *m, const char *reason);
 
 /* State at render time; all pointers are borrowed for the duration of the call. */

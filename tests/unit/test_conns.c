@@ -1,10 +1,10 @@
 /*
  * test_conns.c - gliad's connection table on socket pairs: a connection past the deadline
  * of its phase is shut down (its peer reads the end of the stream) and counted by reason,
- * a body's deadline grows with its bytes at the minimum rate, a request being answered is
- * never cut; past max - reserve a new connection evicts the oldest idle one, else the oldest
- * unfinished one, never itself nor a busy one. Deadlines are 0.2 s; every wait for a
- * closure is a bound on a hang (30 s), never a measure of speed.
+ * a body's deadline (and an answer's) grows with its bytes at the minimum rate, a request
+ * being answered is never cut; past max - reserve a new connection evicts the oldest idle one, else the
+ * oldest unfinished one, never itself nor a busy one. Deadlines are 0.2 s; every wait for a closure is a
+ * bound on a hang (30 s), never a measure of speed.
  */
 #include "daemon/conns.h"
 #include "tests/support/check_main.h"
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 typedef struct {
-    int header, body, idle, reserve;
+    int header, body, write, idle, reserve;
 } tally;
 
 static void count(void *user, const char *reason)
@@ -25,6 +25,8 @@ static void count(void *user, const char *reason)
         t->header++;
     else if (strcmp(reason, "body") == 0)
         t->body++;
+    else if (strcmp(reason, "write") == 0)
+        t->write++;
     else if (strcmp(reason, "idle") == 0)
         t->idle++;
     else if (strcmp(reason, "reserve") == 0)
@@ -81,35 +83,44 @@ START_TEST(deadlines_by_phase)
 {
     tally t = {0};
     conns *c = table(100, 10, 0.2, 1000, &t);
-    pair head, body, big, busy;
+    pair head, body, big, busy, answer, long_answer;
     open_pair(c, &head);
     open_pair(c, &body);
     open_pair(c, &big);
     open_pair(c, &busy);
+    open_pair(c, &answer);
+    open_pair(c, &long_answer);
     conns_request_line(c, head.e); /* not IDLE: the HEAD deadline still runs from the accept */
     conns_headers_done(c, body.e);
     conns_body_bytes(c, body.e, 10); /* 10 ms more at 1000 B/s */
     conns_headers_done(c, big.e);
     conns_body_bytes(c, big.e, 1000000); /* 1000 s more */
     conns_request_read(c, busy.e);
+    conns_answering(c, answer.e, 10);           /* an answer the client does not read */
+    conns_answering(c, long_answer.e, 1000000); /* one it may take 1000 s more to read */
     ck_assert(shut_down(&head, HANG_MS));
     ck_assert(shut_down(&body, HANG_MS));
+    ck_assert(shut_down(&answer, HANG_MS));
     /* the other two are past the 0.2 s too, but a large body at its rate goes on, and a
      * request being answered has no deadline here */
     ck_assert(!shut_down(&big, 300));
     ck_assert(!shut_down(&busy, 0));
-    ck_assert_int_eq(conns_count(c), 2);
+    ck_assert(!shut_down(&long_answer, 0));
+    ck_assert_int_eq(conns_count(c), 3);
     /* kept alive after its answer: the idle deadline */
     conns_answered(c, busy.e);
     ck_assert(shut_down(&busy, HANG_MS));
     ck_assert_int_eq(t.header, 1);
     ck_assert_int_eq(t.body, 1);
     ck_assert_int_eq(t.idle, 1);
+    ck_assert_int_eq(t.write, 1);
     ck_assert_int_eq(t.reserve, 0);
-    ck_assert_int_eq(conns_count(c), 1);
+    ck_assert_int_eq(conns_count(c), 2);
     close_pair(c, &head);
     close_pair(c, &body);
     close_pair(c, &busy);
+    close_pair(c, &answer);
+    close_pair(c, &long_answer);
     conns_free(c); /* big is still in the table: freed here */
     close(big.fd[0]);
     close(big.fd[1]);
@@ -147,7 +158,7 @@ START_TEST(reserve_evicts_the_least_useful)
     ck_assert_int_eq(conns_count(c), 4);
     ck_assert(!shut_down(&p[1], 0) && !shut_down(&p[4], 0) && !shut_down(&p[5], 0) && !shut_down(&p[6], 0));
     ck_assert_int_eq(t.reserve, 3);
-    ck_assert_int_eq(t.header + t.body + t.idle, 0);
+    ck_assert_int_eq(t.header + t.body + t.write + t.idle, 0);
     /* closed connections free their slots: the next newcomer evicts nobody */
     close_pair(c, &p[1]);
     close_pair(c, &p[4]);

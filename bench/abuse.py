@@ -211,6 +211,18 @@ def measure(port, model, requests, seconds, timeout):
             "p99": times[min(len(times) - 1, int(0.99 * len(times)))] * 1e3, "failed": failed}
 
 
+def closed_by_reason(port):
+    """glia_http_connections_closed_total by reason, as "header 12, reserve 3"; "" without it."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+    except (OSError, http.client.HTTPException):
+        return ""
+    found = re.findall(r'^glia_http_connections_closed_total\{reason="(\w+)"\} (\d+)', text, re.M)
+    return ", ".join("%s %s" % f for f in found)
+
+
 def attack(name, port, a):
     """Starts scenario `name`'s abusers; returns (stop function, describe function)."""
     if name == "translation":
@@ -285,6 +297,9 @@ def main():
             sys.stdout.flush()
         if finish:
             notes.append("%s: %s" % (name, finish()))
+        closed = closed_by_reason(port)
+        if closed:
+            notes.append("%s: connections gliad closed, by reason: %s" % (name, closed))
         notes.append("%s: gliad RSS %.0f MB at most (sampled after each model)" % (name, peak))
         stop(p)
     print()

@@ -158,9 +158,9 @@ int infer_outputs_finite(infer *in, http_ret *ret)
             float lo, hi;
             glia_bundle_input_range(&in->model->bundle.manifest, &lo, &hi);
             *ret = http_fail(in->r, 422,
-                             "the model's outputs are not finite for input %d: its values are too extreme "
-                             "for the network; inputs are expected within [%g, %g] (pixels 0..255 after "
-                             "the model's preprocessing)",
+                             "the model's outputs are not finite for input %d (its values overflow the "
+                             "network); inputs are expected within [%g, %g] (pixels 0..255 after the "
+                             "model's preprocessing)",
                              i, (double)lo, (double)hi);
         } else {
             *ret = http_fail(in->r, 422, "the model's outputs are not finite for input %d", i);

@@ -709,8 +709,9 @@ START_TEST(test_check_finite)
         {"clean", GLIA_DT_F32, 1, s3, clean},
     };
     glia_st_file *f = write_and_open(dir, "nan.safetensors", e, sizeof e / sizeof e[0]);
-    assert_not_finite(f, "fc.weight", "tensor 'fc.weight' holds a NaN at element 17 (2 of its 40 values");
-    assert_not_finite(f, "fc.bias", "tensor 'fc.bias' holds +Inf at element 3 (1 of its 4 values");
+    assert_not_finite(f, "fc.weight",
+                      "tensor 'fc.weight' holds a NaN at element 17 (non-finite values: 2 of 40)");
+    assert_not_finite(f, "fc.bias", "tensor 'fc.bias' holds +Inf at element 3 (non-finite values: 1 of 4)");
     assert_not_finite(f, "half", "tensor 'half' holds -Inf at element 2");
     assert_not_finite(f, "bf", "tensor 'bf' holds a NaN at element 1");
     assert_not_finite(f, "dbl", "tensor 'dbl' holds 1e+300 (beyond float32's range) at element 3");
@@ -826,7 +827,8 @@ START_TEST(test_truncated_while_loading)
     }
     atomic_store(&r.stop, 1);
     pthread_join(writer, NULL);
-    fprintf(stderr, "# %ld loads succeeded, %ld failed, %ld rewrites\n", ok, failed, atomic_load(&r.rewrites));
+    fprintf(stderr, "# %ld loads succeeded, %ld failed, %ld rewrites\n", ok, failed,
+            atomic_load(&r.rewrites));
     /* Both outcomes, or the race was not run: a scheduler that never interleaved the two. */
     ck_assert_msg(ok > 0 && failed > 0, "%ld loads succeeded, %ld failed, %ld rewrites", ok, failed,
                   atomic_load(&r.rewrites));

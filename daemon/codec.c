@@ -123,11 +123,20 @@ static int image_decode_json(const registry_model *m, const json_t *input, size_
         const json_t *v = json_array_get(data, i);
         if (!json_is_number(v))
             return problem_set(p, 400, "%s.tensor.data[%zu] is not a number", what, i);
-        double d = json_number_value(v);
-        if (!isfinite(d) || fabs(d) > 3.4e38)
-            return problem_set(p, 400, "%s.tensor.data[%zu] is not a finite float", what, i);
-        out[i] = (float)d;
+        if (codec_float32(json_number_value(v), &out[i]))
+            return problem_set(p, 400,
+                               "%s.tensor.data[%zu] is %g, not a finite float32 (" CODEC_FLOAT32_RANGE ")",
+                               what, i, json_number_value(v));
     }
+    return 0;
+}
+
+int codec_float32(double d, float *out)
+{
+    const float f = (float)d;
+    if (!isfinite(f))
+        return -1;
+    *out = f;
     return 0;
 }
 
@@ -183,8 +192,13 @@ json_t *codec_v2_probabilities(const registry_model *m, const workq_output *out,
     json_t *data = prob ? json_array() : NULL;
     for (int i = 0; data && i < n; i++) {
         glia_softmax(out->logits + (size_t)i * (size_t)k, prob, 1, k);
-        for (int j = 0; j < k; j++)
-            json_array_append_new(data, json_real(prob[j]));
+        /* json_real refuses NaN: a value that cannot be encoded fails the answer, rather than
+         * leaving a "data" array shorter than its "shape" says. */
+        for (int j = 0; data && j < k; j++)
+            if (json_array_append_new(data, json_real(prob[j]))) {
+                json_decref(data);
+                data = NULL;
+            }
     }
     free(prob);
     return data ? json_pack("[{s:s, s:[i, i], s:s, s:o}]", "name", "probabilities", "shape", n, k, "datatype",

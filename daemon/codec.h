@@ -46,6 +46,11 @@ extern const codec codec_text;
 /* OIP v2 outputs of a classifier: one FP32 tensor "probabilities" [n, classes]. */
 json_t *codec_v2_probabilities(const registry_model *m, const workq_output *out, int n);
 
+/* d as a float32 in *out: 0, or -1 when it is not finite as a float32. JSON has no NaN, but
+ * 1e39 is a valid JSON number that becomes inf as a float32, and a model fed inf answers NaN. */
+int codec_float32(double d, float *out);
+#define CODEC_FLOAT32_RANGE "float32 holds magnitudes up to 3.4e38"
+
 /* The codec for a model's task, or NULL if gliad cannot serve that task. */
 const codec *codec_for(const registry_model *m);
 

@@ -108,6 +108,20 @@ static int changed(const registry_model *m, const char *path)
     return strcmp(hex, m->bundle.sha256) != 0;
 }
 
+/* Did the last load of name fail? Its bundle is then tried again on the next sync even when
+ * the files match the version serving: an operator who puts the served bundle back (or fixes
+ * a file the change check does not look at, such as the vocabulary) must see last_error go. */
+static int last_load_failed(registry *r, const char *name)
+{
+    int failed = 0;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++)
+        if (strcmp(r->entries[i].name, name) == 0)
+            failed = r->entries[i].last_error[0] != '\0';
+    pthread_mutex_unlock(&r->mu);
+    return failed;
+}
+
 /* Loads name from path and installs it in entry i (looked up again by name under the lock,
  * since the table may change meanwhile). Returns 0 on success. */
 static int load_into(registry *r, const char *name, const char *path)
@@ -176,7 +190,7 @@ int registry_sync(registry *r, const char *const *names, const char *const *path
     /* 2. load what is new or changed, outside the lock */
     for (int j = 0; j < n; j++) {
         registry_model *cur = registry_get(r, names[j]);
-        int need = !cur || force || changed(cur, paths[j]);
+        int need = !cur || force || last_load_failed(r, names[j]) || changed(cur, paths[j]);
         registry_model_unref(cur);
         if (need) {
             if (load_into(r, names[j], paths[j]) != 0)

@@ -1,5 +1,6 @@
 /*
- * safetensors.c - safetensors reader (mmap + strict header validation) and atomic writer.
+ * safetensors.c - safetensors reader (read into owned memory + strict header validation) and
+ * atomic writer.
  *
  * Reading: the 8-byte length and the JSON header (parsed by Jansson, duplicates rejected) are
  * checked completely before a file object exists: every entry must be exactly
@@ -7,16 +8,17 @@
  * bytes inside the data section, and, as the spec demands ("the byte buffer needs to be entirely
  * indexed"), the tensors sorted by offset must tile [0, data_len) with no hole and no overlap.
  * A file object is one allocation (struct, tensor table, name index, metadata, strings), so a
- * failed open has one thing to release and close is one free plus one munmap.
+ * failed open has one thing to release and close is one free plus one munmap (of the bytes read).
  *
  * Writing: the header is built with Jansson, padded with spaces to a multiple of 8 (data starts
  * 8-aligned, like the reference writer), tensors are laid out by decreasing element size so each
  * stays aligned to its dtype, and the bytes go to PATH.tmp.XXXXXX, fsync, rename, fsync of the
  * directory: readers see the old file or the new one, never a mix.
  *
- * Never: read a header field before checking it, write through the mapping, print, exit, or
- * leave a temp file behind on failure. Tensor data is raw little-endian bytes, handed out
- * zero-copy; the static assert below is what makes that a float the nn code can read.
+ * Never: read a header field before checking it, map the file (a file truncated under a mapping
+ * faults its reader), write to the bytes read, print, exit, or leave a temp file behind on
+ * failure. Tensor data is raw little-endian bytes, handed out without a copy; the static assert
+ * below is what makes that a float the nn code can read.
  */
 #include "core/formats/safetensors.h"
 
@@ -24,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +36,7 @@
 #include <unistd.h>
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-               "safetensors data is little-endian and handed out zero-copy: big-endian hosts need a "
+               "safetensors data is little-endian and handed out as read: big-endian hosts need a "
                "byte-swapping path");
 _Static_assert(sizeof(float) == 4, "float32 must be IEEE binary32");
 
@@ -58,8 +61,9 @@ static const struct {
 enum { N_DTYPES = sizeof dtype_info / sizeof dtype_info[0] };
 
 struct glia_st_file {
-    void *map; /* the mmap()ed file, or NULL when the buffer is the caller's */
-    size_t map_len;
+    void *owned;                /* the file's bytes, read into memory we own; NULL: the caller's */
+    const unsigned char *bytes; /* the whole file or buffer, header included */
+    size_t len;
     size_t count;
     glia_st_tensor *tensors;        /* sorted by data offset */
     const glia_st_tensor **by_name; /* the same tensors sorted by name, for glia_st_find */
@@ -517,13 +521,69 @@ glia_status glia_st_open_buffer(const void *buf, size_t len, glia_st_file **out,
         return glia_err_set(err, GLIA_EINVAL, "NULL buffer of %zu bytes", len);
     if (len < 8)
         return too_short(len, err);
-    return parse(buf, len, out, err);
+    glia_status rc = parse(buf, len, out, err);
+    if (rc == GLIA_OK) {
+        (*out)->bytes = buf;
+        (*out)->len = len;
+    }
+    return rc;
+}
+
+/* Anonymous memory the process owns: a file shrinking under it cannot fault it. Not malloc: a
+ * weights-sized block freed after loading would raise glibc's mmap threshold to its size, so the
+ * next load's block could come from the heap and stay in the process after it is freed.
+ * MAP_POPULATE: every page is about to be written, and faulting them in one call is cheaper. */
+static unsigned char *alloc_bytes(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static bool same_file_state(const struct stat *a, const struct stat *b)
+{
+    return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Reads exactly len bytes from fd's start into buf. A file cut short while it is read (an
+ * operator copying a new bundle over the old one) ends the reads early; one that grows or is
+ * rewritten shows a new size or mtime afterwards: either way the bytes may mix two versions,
+ * so both are an error, never a fault and never a load. */
+static glia_status read_exactly(int fd, unsigned char *buf, size_t len, const struct stat *before,
+                                glia_err *err)
+{
+    size_t got = 0;
+    struct stat after;
+    while (got < len) {
+        /* Linux moves at most ~2 GiB per call; smaller chunks keep partial reads ordinary. */
+        size_t chunk = len - got < ((size_t)1 << 30) ? len - got : (size_t)1 << 30;
+        ssize_t r = pread(fd, buf + got, chunk, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return glia_err_set(err, GLIA_EIO, "cannot read at byte %zu: %s", got, strerror(errno));
+        if (r == 0)
+            return glia_err_set(err, GLIA_EIO,
+                                "the file changed size while being read: %zu bytes when opened, it ended "
+                                "after %zu (is it being written? write the new file beside it and rename "
+                                "it into place)",
+                                len, got);
+        got += (size_t)r;
+    }
+    if (fstat(fd, &after) != 0)
+        return glia_err_set(err, GLIA_EIO, "cannot stat: %s", strerror(errno));
+    if (!same_file_state(before, &after))
+        return glia_err_set(err, GLIA_EIO,
+                            "the file changed while being read (%zu bytes when opened, %jd now; is it being "
+                            "written? write the new file beside it and rename it into place)",
+                            len, (intmax_t)after.st_size);
+    return GLIA_OK;
 }
 
 glia_status glia_st_open(const char *path, glia_st_file **out, glia_err *err)
 {
     int fd = -1;
-    void *map = NULL;
+    unsigned char *bytes = NULL;
     size_t len = 0;
     glia_status rc;
     struct stat st;
@@ -545,7 +605,7 @@ glia_status glia_st_open(const char *path, glia_st_file **out, glia_err *err)
         goto fail;
     }
     if ((uintmax_t)st.st_size > SIZE_MAX) {
-        rc = glia_err_set(err, GLIA_EIO, "file of %jd bytes is too large to map", (intmax_t)st.st_size);
+        rc = glia_err_set(err, GLIA_EIO, "file of %jd bytes is too large to read", (intmax_t)st.st_size);
         goto fail;
     }
     len = (size_t)st.st_size;
@@ -553,24 +613,27 @@ glia_status glia_st_open(const char *path, glia_st_file **out, glia_err *err)
         rc = too_short(len, err); /* and mmap() of 0 bytes would fail with a less useful EINVAL */
         goto fail;
     }
-    map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-        map = NULL;
-        rc = glia_err_set(err, GLIA_EIO, "cannot mmap %zu bytes: %s", len, strerror(errno));
+    if (!(bytes = alloc_bytes(len))) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for the file's %zu bytes", len);
         goto fail;
     }
-    close(fd); /* the mapping keeps the file alive */
+    if ((rc = read_exactly(fd, bytes, len, &st, err)))
+        goto fail;
+    close(fd);
     fd = -1;
-    rc = parse(map, len, out, err);
+    /* Read-only from here: tensors are handed out as const, and a stray write should fault. */
+    mprotect(bytes, len, PROT_READ);
+    rc = parse(bytes, len, out, err);
     if (rc != GLIA_OK)
         goto fail;
-    (*out)->map = map;
-    (*out)->map_len = len;
+    (*out)->owned = bytes;
+    (*out)->bytes = bytes;
+    (*out)->len = len;
     return GLIA_OK;
 
 fail:
-    if (map)
-        munmap(map, len);
+    if (bytes)
+        munmap(bytes, len);
     if (fd >= 0)
         close(fd);
     glia_err_prefix(err, "%s", path);
@@ -581,9 +644,15 @@ void glia_st_close(glia_st_file *f)
 {
     if (!f)
         return;
-    if (f->map)
-        munmap(f->map, f->map_len);
+    if (f->owned)
+        munmap(f->owned, f->len);
     free(f);
+}
+
+const void *glia_st_bytes(const glia_st_file *f, size_t *len)
+{
+    *len = f->len;
+    return f->bytes;
 }
 
 size_t glia_st_count(const glia_st_file *f)
@@ -666,55 +735,92 @@ static float f16_to_f32(uint16_t h)
     return f;
 }
 
+static double element_f64(const unsigned char *src, size_t i)
+{
+    double v;
+    memcpy(&v, src + 8 * i, 8);
+    return v;
+}
+
+/* Element i of a float tensor's raw bytes as float32 (src may be unaligned, hence memcpy). */
+static float element_f32(glia_dtype dt, const unsigned char *src, size_t i)
+{
+    uint16_t h;
+    uint32_t bits;
+    float f;
+    switch (dt) {
+    case GLIA_DT_F32: memcpy(&f, src + 4 * i, 4); return f;
+    case GLIA_DT_F16: memcpy(&h, src + 2 * i, 2); return f16_to_f32(h);
+    case GLIA_DT_BF16:
+        /* bf16 is the top half of a float32: widening is a shift, as c10::BFloat16 does it. */
+        memcpy(&h, src + 2 * i, 2);
+        bits = (uint32_t)h << 16;
+        memcpy(&f, &bits, 4);
+        return f;
+    case GLIA_DT_F64:
+        /* static_cast<float> in PyTorch: round to nearest even, overflow to inf (IEEE, Annex F). */
+        return (float)element_f64(src, i);
+    default: GLIA_ASSERT(0 && "a float dtype"); return 0.0f;
+    }
+}
+
+static bool is_float_dtype(glia_dtype dt)
+{
+    return dt == GLIA_DT_F32 || dt == GLIA_DT_F16 || dt == GLIA_DT_BF16 || dt == GLIA_DT_F64;
+}
+
 glia_status glia_st_read_f32(const glia_st_tensor *t, float *dst, size_t count, glia_err *err)
 {
     const unsigned char *src = t->data;
-    size_t esize = glia_dtype_size(t->dtype);
 
-    if (t->dtype != GLIA_DT_F32 && t->dtype != GLIA_DT_F16 && t->dtype != GLIA_DT_BF16 &&
-        t->dtype != GLIA_DT_F64)
+    if (!is_float_dtype(t->dtype))
         return glia_err_set(err, GLIA_EUNSUPPORTED,
                             "tensor " NAME_FMT " is %s; only F32, F16, BF16 and F64 convert to float32",
                             t->name, glia_dtype_name(t->dtype));
-    /* nbytes / esize, not the shape product: it is exactly what the mapping holds. */
-    size_t n = t->nbytes / esize;
+    /* nbytes / esize, not the shape product: it is exactly what the file holds. */
+    size_t n = t->nbytes / glia_dtype_size(t->dtype);
     if (n != count)
         return glia_err_set(err, GLIA_EINVAL,
                             "tensor " NAME_FMT " has %zu elements but the destination holds %zu", t->name, n,
                             count);
-    /* memcpy per element: t->data may be unaligned. */
-    switch (t->dtype) {
-    case GLIA_DT_F32:
+    if (t->dtype == GLIA_DT_F32) {
         if (n)
             memcpy(dst, src, n * sizeof *dst);
-        break;
-    case GLIA_DT_F16:
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = f16_to_f32(h);
-        }
-        break;
-    case GLIA_DT_BF16:
-        /* bf16 is the top half of a float32: widening is a shift, as c10::BFloat16 does it. */
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            uint32_t bits = (uint32_t)h << 16;
-            memcpy(&dst[i], &bits, 4);
-        }
-        break;
-    case GLIA_DT_F64:
-        /* static_cast<float> in PyTorch: round to nearest even, overflow to inf (IEEE, Annex F). */
-        for (size_t i = 0; i < n; i++) {
-            double v;
-            memcpy(&v, src + 8 * i, 8);
-            dst[i] = (float)v;
-        }
-        break;
-    default: GLIA_ASSERT(0 && "dtype checked above");
+        return GLIA_OK;
     }
+    for (size_t i = 0; i < n; i++)
+        dst[i] = element_f32(t->dtype, src, i);
     return GLIA_OK;
+}
+
+glia_status glia_st_check_finite(const glia_st_tensor *t, glia_err *err)
+{
+    if (!is_float_dtype(t->dtype))
+        return GLIA_OK;
+    const unsigned char *src = t->data;
+    const size_t n = t->nbytes / glia_dtype_size(t->dtype);
+    size_t first = 0, bad = 0;
+    /* Counting them all costs nothing more than the scan a clean tensor needs anyway, and
+     * "1 value" and "every value" point at different causes (a corrupt byte, a diverged run). */
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(element_f32(t->dtype, src, i)) && bad++ == 0)
+            first = i;
+    }
+    if (bad == 0)
+        return GLIA_OK;
+    char what[64];
+    float f = element_f32(t->dtype, src, first);
+    if (isnan(f))
+        snprintf(what, sizeof what, "a NaN");
+    else if (t->dtype == GLIA_DT_F64 && isfinite(element_f64(src, first)))
+        snprintf(what, sizeof what, "%g (beyond float32's range)", element_f64(src, first));
+    else
+        snprintf(what, sizeof what, "%sInf", f > 0 ? "+" : "-");
+    return glia_err_set(err, GLIA_EFORMAT,
+                        "tensor " NAME_FMT
+                        " holds %s at element %zu (non-finite values: %zu of %zu); weights "
+                        "must be finite numbers",
+                        t->name, what, first, bad, n);
 }
 
 /* ---- writer ---------------------------------------------------------------------------- */

@@ -55,6 +55,8 @@ static glia_status load_tokenizer(glia_bundle *b, glia_err *err)
     return rc;
 }
 
+static void sha256_buffer(const void *p, size_t n, char hex[65]);
+
 static glia_status load_model(glia_bundle *b, const glia_st_file *weights, glia_err *err)
 {
     glia_status rc = glia_model_new(&b->manifest, &b->model, err);
@@ -83,8 +85,13 @@ glia_status glia_bundle_load(const char *path, glia_bundle *b, glia_err *err)
     if ((rc = glia_manifest_load(manifest_path, &b->manifest, err)))
         return rc;
     if ((rc = load_tokenizer(b, err)) || (rc = glia_st_open(b->manifest.weights, &weights, err)) ||
-        (rc = load_model(b, weights, err)) || (rc = glia_sha256_file(b->manifest.weights, b->sha256, err)))
+        (rc = load_model(b, weights, err)))
         goto fail;
+    /* The digest of the bytes the weights came from, not of a second read that could see
+     * another file (one copied over it meanwhile). */
+    size_t len;
+    const void *bytes = glia_st_bytes(weights, &len);
+    sha256_buffer(bytes, len, b->sha256);
     glia_st_close(weights);
     return GLIA_OK;
 fail:
@@ -102,6 +109,20 @@ void glia_bundle_free(glia_bundle *b)
     glia_manifest_free(&b->manifest);
 }
 
+/* One pixel (0..255) as the network sees it. */
+static float preprocess(const glia_preprocess *pre, float p)
+{
+    const float scale = pre->scale / pre->std, shift = pre->mean / pre->std;
+    return p * scale - shift;
+}
+
+void glia_bundle_input_range(const glia_manifest *m, float *lo, float *hi)
+{
+    const float a = preprocess(&m->pre, 0.0f), b = preprocess(&m->pre, 255.0f);
+    *lo = a < b ? a : b;
+    *hi = a < b ? b : a;
+}
+
 glia_status glia_bundle_image_input(const glia_manifest *m, const glia_image *img, float *out, glia_err *err)
 {
     const glia_preprocess *pre = &m->pre;
@@ -116,14 +137,13 @@ glia_status glia_bundle_image_input(const glia_manifest *m, const glia_image *im
             return rc;
         src = &resized;
     }
-    const float scale = pre->scale / pre->std, shift = pre->mean / pre->std;
     size_t n = (size_t)m->input.h * m->input.w;
     for (size_t i = 0; i < n; i++) {
         float p = src->pixels[i];
         p = p < 0.0f ? 0.0f : (p > 255.0f ? 255.0f : p);
         if (pre->invert)
             p = 255.0f - p;
-        out[i] = p * scale - shift;
+        out[i] = preprocess(pre, p);
     }
     glia_image_free(&resized);
     return GLIA_OK;
@@ -215,6 +235,14 @@ static void sha256_final(sha256_ctx *c, char hex[65])
     sha256_update(c, lenbuf, 8);
     for (int i = 0; i < 8; i++)
         snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
+}
+
+static void sha256_buffer(const void *p, size_t n, char hex[65])
+{
+    sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, p, n);
+    sha256_final(&c, hex);
 }
 
 glia_status glia_sha256_file(const char *path, char hex[65], glia_err *err)

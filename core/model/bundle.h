@@ -31,6 +31,11 @@ void glia_bundle_free(glia_bundle *b);
  * resized to the input size if needed, then the manifest's preprocessing. */
 glia_status glia_bundle_image_input(const glia_manifest *m, const glia_image *img, float *out, glia_err *err);
 
+/* The range glia_bundle_image_input's values lie in (pixels 0..255 after the manifest's
+ * preprocessing): what a model taking preprocessed tensors was trained on, for messages about
+ * inputs far outside it. */
+void glia_bundle_input_range(const glia_manifest *m, float *lo, float *hi);
+
 /* Number of classes the bundle's model outputs (0 for a sequence model). */
 int glia_bundle_classes(const glia_bundle *b);
 

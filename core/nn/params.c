@@ -64,7 +64,10 @@ glia_status glia_params_load(const glia_param *params, int n, const glia_st_file
             return glia_err_set(err, GLIA_EINVAL, "tensor '%s' has shape %s but the %s expects %s", p->name,
                                 got, owner, want);
         }
-        glia_status rc = glia_st_read_f32(t, p->value, p->size, err);
+        /* Checked before the copy: a NaN weight would load fine and turn every answer into NaN. */
+        glia_status rc = glia_st_check_finite(t, err);
+        if (rc == GLIA_OK)
+            rc = glia_st_read_f32(t, p->value, p->size, err);
         if (rc != GLIA_OK)
             return rc;
     }

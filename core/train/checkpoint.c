@@ -191,6 +191,13 @@ static glia_status find_sized(const glia_st_file *f, const char *name, size_t co
     return GLIA_OK;
 }
 
+/* The checking pass proves a tensor finite (a NaN checkpoint resumes a run that can only
+ * produce NaN); the applying pass copies it, so nothing is applied from a file the first refuses. */
+static glia_status take(const glia_st_tensor *t, float *dst, size_t count, int apply, glia_err *err)
+{
+    return apply ? glia_st_read_f32(t, dst, count, err) : glia_st_check_finite(t, err);
+}
+
 /* Walks every tensor the model needs; with apply == 0 only checks, else reads. */
 static glia_status walk(const glia_st_file *f, const glia_ckpt_model *m, int has_best, int apply,
                         glia_err *err)
@@ -201,13 +208,12 @@ static glia_status walk(const glia_st_file *f, const glia_ckpt_model *m, int has
     for (int i = 0; i < m->nparams; i++) {
         const glia_param *p = &m->params[i];
         snprintf(name, sizeof name, "model.%s", p->name);
-        if ((rc = find_sized(f, name, p->size, &t, err)) ||
-            (apply && (rc = glia_st_read_f32(t, p->value, p->size, err))))
+        if ((rc = find_sized(f, name, p->size, &t, err)) || (rc = take(t, p->value, p->size, apply, err)))
             return rc;
         if (has_best && m->best) {
             snprintf(name, sizeof name, "best.%s", p->name);
             if ((rc = find_sized(f, name, p->size, &t, err)) ||
-                (apply && (rc = glia_st_read_f32(t, m->best + (p->value - m->base), p->size, err))))
+                (rc = take(t, m->best + (p->value - m->base), p->size, apply, err)))
                 return rc;
         }
     }
@@ -218,7 +224,7 @@ static glia_status walk(const glia_st_file *f, const glia_ckpt_model *m, int has
         for (int j = 0; j < k; j++) {
             snprintf(name, sizeof name, "optim.%s.%s", m->opt_params[i].name, bnames[j]);
             if ((rc = find_sized(f, name, m->opt_params[i].size, &t, err)) ||
-                (apply && (rc = glia_st_read_f32(t, bufs[j], m->opt_params[i].size, err))))
+                (rc = take(t, bufs[j], m->opt_params[i].size, apply, err)))
                 return rc;
         }
     }

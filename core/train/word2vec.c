@@ -574,7 +574,8 @@ glia_status glia_w2v_load(const char *dir, glia_w2v **out, glia_err *err)
         rc = glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %zu x %d vectors", path, V, m->dim);
         goto fail;
     }
-    if ((rc = glia_st_read_f32(w, m->vectors, V * (size_t)m->dim, err))) {
+    if ((rc = glia_st_check_finite(w, err)) ||
+        (rc = glia_st_read_f32(w, m->vectors, V * (size_t)m->dim, err))) {
         glia_err_prefix(err, "%s", path);
         goto fail;
     }

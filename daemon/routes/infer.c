@@ -3,6 +3,7 @@
  * inputs, its trip through the queue, and the answers when the trip fails. The routes
  * decode and encode; this is the part they share.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,4 +138,34 @@ http_ret infer_enqueue(infer *in, http_ret (*answer_outputs)(infer *in))
         http_resume(in->r);
     }
     return HTTP_KEEP;
+}
+
+int infer_outputs_finite(infer *in, http_ret *ret)
+{
+    const glia_model *net = in->model->bundle.model;
+    /* a sequence model answers token ids, which are always valid; only logits can overflow */
+    if (net->ops->output != GLIA_OUTPUT_CLASSES)
+        return 0;
+    const size_t k = (size_t)net->outputs;
+    for (int i = 0; i < in->n; i++) {
+        const float *row = in->item.out.logits + (size_t)i * k;
+        size_t j = 0;
+        while (j < k && isfinite(row[j]))
+            j++;
+        if (j == k)
+            continue;
+        if (net->ops->input == GLIA_INPUT_TENSOR) {
+            float lo, hi;
+            glia_bundle_input_range(&in->model->bundle.manifest, &lo, &hi);
+            *ret = http_fail(in->r, 422,
+                             "the model's outputs are not finite for input %d (its values overflow the "
+                             "network); inputs are expected within [%g, %g] (pixels 0..255 after the "
+                             "model's preprocessing)",
+                             i, (double)lo, (double)hi);
+        } else {
+            *ret = http_fail(in->r, 422, "the model's outputs are not finite for input %d", i);
+        }
+        return -1;
+    }
+    return 0;
 }

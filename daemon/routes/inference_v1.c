@@ -15,6 +15,9 @@ static http_ret answer_v1(infer *in)
     const glia_model *net = in->model->bundle.model;
     const int sequence = net->ops->output == GLIA_OUTPUT_SEQUENCE;
     const workq_output *out = &in->item.out;
+    http_ret ret;
+    if (infer_outputs_finite(in, &ret))
+        return ret;
     json_t *outs = json_array();
     for (int i = 0; i < in->n; i++) {
         json_t *o =

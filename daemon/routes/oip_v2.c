@@ -44,6 +44,9 @@ http_ret route_oip_model_ready(http_request *r, const route_params *p)
  * texts and lengths); the answer around them is the protocol's. */
 static http_ret answer_oip(infer *in)
 {
+    http_ret ret;
+    if (infer_outputs_finite(in, &ret))
+        return ret;
     json_t *outputs = in->codec->v2_outputs(in->model, &in->item.out, in->n);
     if (!outputs)
         return http_fail(in->r, 500, "cannot encode the outputs");
@@ -109,7 +112,11 @@ static http_ret infer_image(infer *in, json_t *tensor)
         json_t *v = json_array_get(data, i);
         if (!json_is_number(v))
             return http_fail(in->r, 400, "data[%zu] is not a number", i);
-        in->item.in.x[i] = (float)json_number_value(v);
+        if (codec_float32(json_number_value(v), &in->item.in.x[i]))
+            return http_fail(in->r, 400,
+                             "data[%zu] (input %zu, element %zu) is %g, not a finite FP32 value "
+                             "(" CODEC_FLOAT32_RANGE ")",
+                             i, i / size, i % size, json_number_value(v));
     }
     return infer_enqueue(in, answer_oip);
 }

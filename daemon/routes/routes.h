@@ -47,6 +47,10 @@ int infer_alloc_inputs(infer *in, size_t n, http_ret *ret);
 /* Inputs decoded: suspends the request and queues it; answer() writes the outputs once a
  * worker has run it (failures - queue full, deadline, shutdown - are answered here). */
 http_ret infer_enqueue(infer *in, http_ret (*answer)(infer *in));
+/* 0 if every output the model gave is finite; else -1 with 422 queued in *ret naming the
+ * input (and, for a model of preprocessed tensors, the range its inputs are expected in):
+ * finite but extreme inputs can overflow a network, and NaN is no answer. */
+int infer_outputs_finite(infer *in, http_ret *ret);
 
 /* ---- models as JSON (describe.c) ---- */
 

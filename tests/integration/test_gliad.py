@@ -193,9 +193,100 @@ def is_problem(status, h, body, want):
             isinstance(body, dict) and body.get("status") == want and body.get("detail") and body.get("title"))
 
 
+def sighup_and_wait(d):
+    """SIGHUP, then polls the log until this reload is done (3000 polls bound a hang only)."""
+    done = d.text().count("reload done")
+    d.proc.send_signal(signal.SIGHUP)
+    for _ in range(3000):
+        if d.text().count("reload done") > done or d.proc.poll() is not None:
+            break
+        time.sleep(0.01)
+
+
+def model_entry(d, name):
+    status, _, body = d.json("GET", "/v1/models")
+    return next((m for m in body.get("models", []) if m.get("name") == name), {}) if status == 200 else {}
+
+
+def with_nan(weights, element):
+    """The safetensors bytes with one element of the first F32 tensor (by offset) set to NaN,
+    and that tensor's name."""
+    hlen = struct.unpack("<Q", weights[:8])[0]
+    header = json.loads(weights[8:8 + hlen])
+    name = min((k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "F32"),
+               key=lambda k: header[k]["data_offsets"][0])
+    bad = bytearray(weights)
+    struct.pack_into("<f", bad, 8 + hlen + header[name]["data_offsets"][0] + 4 * element, float("nan"))
+    return bytes(bad), name
+
+
+def replace_file(path, data):
+    with open(path + ".new", "wb") as f:
+        f.write(data)
+    os.replace(path + ".new", path)
+
+
+def weights_and_finite_numbers(gliad, tmp, images):
+    """Weights that fail to load (cut short in place, NaN) leave the old version serving and
+    say why; a fixed bundle clears the error; inputs and outputs that are not finite are 4xx."""
+    copy = os.path.join(tmp, "copy")
+    shutil.copytree(BUNDLE, copy)
+    weights = os.path.join(copy, "model.safetensors")
+    with open(weights, "rb") as f:
+        good = f.read()
+    d = Daemon(gliad, tmp, extra_models=[("copy", copy)])
+    admin = {"Authorization": "Bearer s3cret-admin-token"}
+    one = {"inputs": [{"tensor": {"shape": [1, 28, 28], "data": preprocess(images[0])}}]}
+
+    def label():
+        r = d.json("POST", "/v1/models/copy/predict", one)
+        return r[2]["outputs"][0]["label"] if r[0] == 200 else r
+    before = label()
+    with open(weights, "r+b") as f:  # what cp over the old file leaves midway
+        f.truncate(len(good) // 2)
+    sighup_and_wait(d)
+    alive = d.proc.poll() is None
+    entry = model_entry(d, "copy") if alive else {}
+    check("weights cut short in place + SIGHUP: gliad lives, the old version answers, /v1/models says why",
+          alive and label() == before and "model.safetensors" in entry.get("last_error", "") and
+          entry.get("loaded") is True, (entry, d.text()[-1500:]))
+
+    nan, tensor = with_nan(good, 17)
+    replace_file(weights, nan)
+    r = d.json("POST", "/v1/models/copy/reload", headers=admin)
+    want = "tensor '%s' holds a NaN at element 17" % tensor
+    check("NaN weights: reload is 422 naming the tensor and element, the old version answers",
+          is_problem(*r, 422) and want in r[2]["detail"] and label() == before, r)
+
+    replace_file(weights, good)
+    sighup_and_wait(d)
+    entry = model_entry(d, "copy")
+    check("the fixed bundle + SIGHUP clears last_error", entry.get("loaded") is True and "last_error" not in entry and
+          label() == before, entry)
+
+    extreme = [-3.3e38] * 784
+    r = d.json("POST", "/v1/models/fashion-cnn/predict", {"inputs": [{"tensor": {"shape": [1, 28, 28], "data": extreme}}]})
+    check("784 x -3.3e38 on /v1: 422, the outputs are not finite (with the expected input range)",
+          is_problem(*r, 422) and "not finite for input 0" in r[2]["detail"] and "expected within" in r[2]["detail"], r)
+    r = d.json("POST", "/v2/models/fashion-cnn/infer",
+               {"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": extreme}]})
+    check("784 x -3.3e38 on /v2: 422 {\"error\"}, no empty data", r[0] == 422 and isinstance(r[2], dict) and
+          "not finite" in r[2].get("error", ""), r)
+    data = preprocess(images[0])
+    data[5] = 1e39  # valid JSON, inf as a float32
+    r = d.json("POST", "/v2/models/fashion-cnn/infer",
+               {"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": data}]})
+    r1 = d.json("POST", "/v1/predict", {"model": "fashion-cnn", "inputs": [{"tensor": {"shape": [1, 28, 28], "data": data}}]})
+    check("1e39 in an input: 400 naming the element on /v2 and /v1",
+          r[0] == 400 and "data[5]" in r[2].get("error", "") and "float32" in r[2]["error"].lower() and
+          is_problem(*r1, 400) and "inputs[0].tensor.data[5]" in r1[2]["detail"], (r, r1))
+    rc = d.stop()
+    check("and gliad stops cleanly after all that", rc == 0, d.text()[-1500:])
+
+
 def main():
     gliad, glia = sys.argv[1], sys.argv[2]
-    print("1..36")
+    print("1..43")
     images = fashion_test_images(64)
     tmp = tempfile.mkdtemp(prefix="glia-test-gliad-")
     try:
@@ -443,6 +534,8 @@ def main():
               r[0] == 200 and r[2]["outputs"][0]["shape"] == [2, 5000] and len(got) == len(want) and
               max(abs(a - b) for a, b in zip(got, want)) < 1e-5, (r[0], str(r[2])[:300], d.text()[-1500:]))
         d.stop()
+
+        weights_and_finite_numbers(gliad, tmp, images)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0 if all(results) else 1

@@ -6,8 +6,9 @@
  * to 1 lane's (the same mean, summed in another order and with other GEMM shapes) but
  * not bit-equal; a 2-lane run stopped after its first epoch and resumed from the
  * checkpoint gives the uninterrupted run's weights bit for bit (dropout on, so every
- * lane's dropout stream must be restored).
+ * lane's dropout stream must be restored); a checkpoint holding a NaN is refused whole.
  */
+#include "core/formats/safetensors.h"
 #include "core/train/imagetrain.h"
 #include "core/train/loop.h"
 #include "core/train/mttrain.h"
@@ -200,6 +201,71 @@ START_TEST(two_lanes_resume_bit_for_bit)
 }
 END_TEST
 
+/* Rewrites the checkpoint at path (tensors and metadata) with element 0 of its last
+ * optimizer tensor set to NaN; returns that tensor's name in name. */
+static void poison_checkpoint(const char *path, char *name, size_t len)
+{
+    glia_err err = {0};
+    glia_st_file *f = NULL;
+    ck_assert_msg(glia_st_open(path, &f, &err) == GLIA_OK, "%s", err.msg);
+    const size_t n = glia_st_count(f), nmeta = glia_st_metadata_count(f);
+    glia_st_entry *e = calloc(n, sizeof *e);
+    float **values = calloc(n, sizeof *values);
+    const char **meta = calloc(2 * nmeta + 1, sizeof *meta);
+    size_t poisoned = n;
+    ck_assert(e && values && meta);
+    for (size_t i = 0; i < n; i++) {
+        const glia_st_tensor *t = glia_st_at(f, i);
+        values[i] = malloc(sizeof(float) * (glia_st_numel(t) + 1));
+        ck_assert_int_eq(glia_st_read_f32(t, values[i], glia_st_numel(t), &err), GLIA_OK);
+        e[i] = (glia_st_entry){t->name, GLIA_DT_F32, t->ndim, t->shape, values[i]};
+        if (strncmp(t->name, "optim.", 6) == 0 && glia_st_numel(t) > 0)
+            poisoned = i;
+    }
+    for (size_t i = 0; i < nmeta; i++) {
+        meta[2 * i] = glia_st_metadata_key(f, i);
+        meta[2 * i + 1] = glia_st_metadata(f, meta[2 * i]);
+    }
+    ck_assert_uint_lt(poisoned, n);
+    values[poisoned][0] = NAN;
+    snprintf(name, len, "%s", e[poisoned].name);
+    ck_assert_msg(glia_st_write(path, e, n, meta, &err) == GLIA_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        free(values[i]);
+    free(values);
+    free(e);
+    free(meta);
+    glia_st_close(f);
+}
+
+/* A checkpoint holding a NaN (here in an optimizer buffer) cannot resume a run that means
+ * anything: the resume is refused naming the tensor, and nothing of the file is applied. */
+START_TEST(nan_checkpoint_is_refused)
+{
+    static tiny_data d;
+    char dir[256], name[256];
+    tiny_data_fill(&d);
+    glia_test_mkdtemp(dir, sizeof dir, "loop");
+    glia_recipe r;
+    glia_err err = {0};
+    glia_model *b = NULL;
+    tiny_recipe(&r, 3, 1);
+    snprintf(r.checkpoint, sizeof r.checkpoint, "%s/run.ckpt", dir);
+    r.resume = 1;
+    ck_assert_int_eq(train(tasks[0], 0.0f, &r, &d, stop_after_first, NULL, &b, &err), GLIA_ECANCELLED);
+    poison_checkpoint(r.checkpoint, name, sizeof name);
+    memset(b->values, 0, sizeof(float) * b->size);
+    ck_assert_int_eq(train(tasks[0], 0.0f, &r, &d, NULL, NULL, &b, &err), GLIA_EFORMAT);
+    char want[320];
+    snprintf(want, sizeof want, "tensor '%s' holds a NaN at element 0", name);
+    ck_assert_msg(strstr(err.msg, want) && strstr(err.msg, "run.ckpt"), "got '%s', want '%s'", err.msg, want);
+    for (size_t i = 0; i < b->size; i++)
+        ck_assert_msg(b->values[i] == 0.0f, "value %zu was applied from a refused checkpoint", i);
+    glia_model_free(b);
+    glia_test_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loop");
@@ -207,6 +273,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, two_lanes_give_one_lanes_loss, 0, 3);
     tcase_add_loop_test(tc, two_lanes_resume_bit_for_bit, 0, 3);
+    tcase_add_test(tc, nan_checkpoint_is_refused);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -1,15 +1,20 @@
 /*
  * test_registry.c - gliad's model registry: loading, change detection, hot swap with
  * counted references (an old version stays usable until its last holder lets go), a
- * failing reload that leaves the old version serving, removal, and many threads taking
+ * failing reload that leaves the old version serving (and a fixed bundle that clears its
+ * error), removal, and many threads taking
  * references while the main thread reloads (ASan turns any use-after-free into a failure).
  */
 #include "daemon/registry.h"
 #include "tests/support/check_main.h"
 #include "tests/support/tiny_bundle.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,6 +111,87 @@ START_TEST(failed_reload_keeps_serving)
 }
 END_TEST
 
+/* Rewrites the bundle's weights with element `index` of its first tensor set to NaN. */
+static void poison_weights(size_t index)
+{
+    char path[512];
+    glia_err err = {0};
+    glia_st_file *f = NULL;
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
+    ck_assert_msg(glia_st_open(path, &f, &err) == GLIA_OK, "%s", err.msg);
+    const size_t n = glia_st_count(f);
+    glia_st_entry e[8];
+    float *values[8];
+    ck_assert_uint_le(n, 8);
+    for (size_t i = 0; i < n; i++) {
+        const glia_st_tensor *t = glia_st_at(f, i);
+        values[i] = malloc(sizeof(float) * glia_st_numel(t));
+        ck_assert_int_eq(glia_st_read_f32(t, values[i], glia_st_numel(t), &err), GLIA_OK);
+        e[i] = (glia_st_entry){t->name, GLIA_DT_F32, t->ndim, t->shape, values[i]};
+    }
+    ck_assert_uint_gt(glia_st_numel(glia_st_at(f, 0)), index);
+    values[0][index] = NAN;
+    ck_assert_msg(glia_st_write(path, e, n, NULL, &err) == GLIA_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        free(values[i]);
+    glia_st_close(f);
+}
+
+static void assert_last_error(registry *r, const char *want, long failures)
+{
+    registry_entry *e;
+    ck_assert_int_eq(registry_list(r, &e), 1);
+    ck_assert_msg(strstr(e[0].last_error, want) != NULL, "last_error '%s', want '%s'", e[0].last_error, want);
+    ck_assert_int_eq(e[0].failures, failures);
+    registry_list_free(e, 1);
+}
+
+/* A bundle that fails (weights cut short, then NaN weights) leaves the old version serving,
+ * through a sync (SIGHUP) and through registry_reload (the admin route); putting the served
+ * bundle back clears last_error on the next sync, though the files then match what is served. */
+START_TEST(fixed_bundle_clears_last_error)
+{
+    glia_err err = {0};
+    char path[512];
+    registry *r = registry_new();
+    ck_assert_int_eq(sync_one(r, "tiny", 0), 0);
+    registry_model *before = registry_get(r, "tiny");
+
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(truncate(path, st.st_size - 5), 0);
+    ck_assert_int_eq(sync_one(r, "tiny", 0), 1);
+    assert_last_error(r, "model.safetensors", 1);
+
+    tiny_bundle_write_weights(tmpdir, 1);
+    poison_weights(1);
+    ck_assert_int_eq(sync_one(r, "tiny", 0), 1);
+    ck_assert_int_ne(registry_reload(r, "tiny", &err), GLIA_OK);
+    ck_assert_msg(strstr(err.msg, "holds a NaN at element 1") != NULL, "%s", err.msg);
+    assert_last_error(r, "holds a NaN at element 1", 3);
+    registry_model *during = registry_get(r, "tiny");
+    ck_assert_ptr_eq(during, before);
+    registry_model_unref(during);
+
+    tiny_bundle_write_weights(tmpdir, 1); /* the bundle that is serving, back in place */
+    ck_assert_int_eq(sync_one(r, "tiny", 0), 0);
+    assert_last_error(r, "", 3);
+    registry_model *after = registry_get(r, "tiny");
+    ck_assert_str_eq(after->bundle.sha256, before->bundle.sha256);
+    registry_model_unref(after);
+    /* and with nothing failed, an unchanged bundle is not loaded again */
+    after = registry_get(r, "tiny");
+    ck_assert_int_eq(sync_one(r, "tiny", 0), 0);
+    registry_model *again = registry_get(r, "tiny");
+    ck_assert_ptr_eq(again, after);
+    registry_model_unref(again);
+    registry_model_unref(after);
+    registry_model_unref(before);
+    registry_free(r);
+}
+END_TEST
+
 START_TEST(never_loaded_is_not_ready)
 {
     registry *r = registry_new();
@@ -177,6 +263,7 @@ int main(void)
     tcase_add_test(tc, load_and_get);
     tcase_add_test(tc, reload_swaps_and_old_version_lives_on);
     tcase_add_test(tc, failed_reload_keeps_serving);
+    tcase_add_test(tc, fixed_bundle_clears_last_error);
     tcase_add_test(tc, never_loaded_is_not_ready);
     tcase_add_test(tc, references_survive_concurrent_reloads);
     suite_add_tcase(s, tc);

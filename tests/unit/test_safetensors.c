@@ -12,8 +12,12 @@
 #include "tests/support/check_main.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -662,6 +666,183 @@ START_TEST(test_open_file_errors)
 }
 END_TEST
 
+/* ---- finite values, and files that change while they are read ---------------------------- */
+
+/* Writes the given entries to dir/name and opens the file, which must succeed. */
+static glia_st_file *write_and_open(const char *dir, const char *name, const glia_st_entry *e, size_t n)
+{
+    char path[512];
+    glia_err err = {0};
+    glia_st_file *f = NULL;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ck_assert_msg(glia_st_write(path, e, n, NULL, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_st_open(path, &f, &err) == GLIA_OK, "%s", err.msg);
+    return f;
+}
+
+static void assert_not_finite(const glia_st_file *f, const char *tensor, const char *want)
+{
+    glia_err err = {0};
+    ck_assert_int_eq(glia_st_check_finite(glia_st_find(f, tensor), &err), GLIA_EFORMAT);
+    ck_assert_msg(strstr(err.msg, want) != NULL, "got '%s', want '%s'", err.msg, want);
+}
+
+/* Every float dtype is checked as float32 would hold it; the message names the tensor, the
+ * first bad element and how many there are; integer and finite tensors pass. */
+START_TEST(test_check_finite)
+{
+    char *dir = make_tmpdir();
+    float w[40], inf_row[4] = {1, 2, 3, INFINITY}, clean[3] = {0.5f, -FLT_MAX, FLT_MAX};
+    for (int i = 0; i < 40; i++)
+        w[i] = (float)i * 0.25f;
+    w[17] = NAN;
+    w[30] = -INFINITY;
+    const uint16_t half[3] = {0x3c00, 0x7bff, 0xfc00}; /* 1, 65504, -inf */
+    const uint16_t bf[2] = {0x3f80, 0x7fc0};           /* 1, NaN */
+    const double dbl[4] = {0.1, -2.0, 3e38, 1e300};    /* the last overflows float32 */
+    const int32_t ints[2] = {-1, 0x7f800000};          /* an Inf's bits, but an integer */
+    const int64_t s40[] = {4, 10}, s4[] = {4}, s3[] = {3}, s2[] = {2};
+    const glia_st_entry e[] = {
+        {"fc.weight", GLIA_DT_F32, 2, s40, w}, {"fc.bias", GLIA_DT_F32, 1, s4, inf_row},
+        {"half", GLIA_DT_F16, 1, s3, half},    {"bf", GLIA_DT_BF16, 1, s2, bf},
+        {"dbl", GLIA_DT_F64, 1, s4, dbl},      {"ints", GLIA_DT_I32, 1, s2, ints},
+        {"clean", GLIA_DT_F32, 1, s3, clean},
+    };
+    glia_st_file *f = write_and_open(dir, "nan.safetensors", e, sizeof e / sizeof e[0]);
+    assert_not_finite(f, "fc.weight",
+                      "tensor 'fc.weight' holds a NaN at element 17 (non-finite values: 2 of 40)");
+    assert_not_finite(f, "fc.bias", "tensor 'fc.bias' holds +Inf at element 3 (non-finite values: 1 of 4)");
+    assert_not_finite(f, "half", "tensor 'half' holds -Inf at element 2");
+    assert_not_finite(f, "bf", "tensor 'bf' holds a NaN at element 1");
+    assert_not_finite(f, "dbl", "tensor 'dbl' holds 1e+300 (beyond float32's range) at element 3");
+    ck_assert_int_eq(glia_st_check_finite(glia_st_find(f, "ints"), NULL), GLIA_OK);
+    ck_assert_int_eq(glia_st_check_finite(glia_st_find(f, "clean"), NULL), GLIA_OK);
+    glia_st_close(f);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+/* A file cut at any length is refused with a report, never read past its end; a file read
+ * whole hands out the very bytes it holds (glia_st_bytes). */
+START_TEST(test_open_truncated_file)
+{
+    char *dir = make_tmpdir();
+    char path[512];
+    glia_err err = {0};
+    glia_st_file *f = NULL;
+    fill_rt();
+    snprintf(path, sizeof path, "%s/cut.safetensors", dir);
+    ck_assert_int_eq(glia_st_write(path, rt_entries, RT_N, rt_meta, &err), GLIA_OK);
+    size_t len;
+    unsigned char *whole = read_whole(path, &len);
+    ck_assert_msg(glia_st_open(path, &f, &err) == GLIA_OK, "%s", err.msg);
+    size_t got;
+    const void *bytes = glia_st_bytes(f, &got);
+    ck_assert_uint_eq(got, len);
+    ck_assert_mem_eq(bytes, whole, len);
+    glia_st_close(f);
+    for (size_t cut = 0; cut < len; cut++) {
+        ck_assert_int_eq(truncate(path, (off_t)cut), 0);
+        f = NULL;
+        glia_status rc = glia_st_open(path, &f, &err);
+        ck_assert_msg(rc == GLIA_EFORMAT, "cut at %zu of %zu: %s", cut, len, err.msg);
+        ck_assert_ptr_null(f);
+        ck_assert_uint_eq(strncmp(err.msg, path, strlen(path)), 0);
+    }
+    free(whole);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+enum { RACE_FLOATS = 1 << 18 }; /* 1 MiB of data: a read long enough to be cut short */
+
+typedef struct {
+    const char *path;
+    const unsigned char *image; /* the file's bytes */
+    size_t len;
+    atomic_int stop;
+    atomic_long rewrites;
+} race;
+
+/* What an operator copying a bundle over the old one does to the file, over and over: cut it
+ * short in place, leave it short for a moment, write it back (the same bytes, so a read that
+ * succeeds knows what it must hold), leave it whole for a moment. */
+static void *cut_and_rewrite(void *arg)
+{
+    race *r = arg;
+    int fd = open(r->path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    while (!atomic_load(&r->stop)) {
+        ck_assert_int_eq(ftruncate(fd, 4096), 0);
+        usleep(200);
+        for (size_t off = 4096; off < r->len;) {
+            ssize_t w = pwrite(fd, r->image + off, r->len - off < 65536 ? r->len - off : 65536, (off_t)off);
+            ck_assert_int_gt(w, 0);
+            off += (size_t)w;
+        }
+        atomic_fetch_add(&r->rewrites, 1);
+        usleep(200);
+    }
+    close(fd);
+    return NULL;
+}
+
+/* Loads race a writer that truncates the file in place. Mapped, the reader died of SIGBUS;
+ * read into owned memory, each open either fails with a report (cut short, or changed while
+ * being read) or holds exactly the file's bytes. Runs until every outcome was seen often (bounded
+ * by a count: about 1 s here). */
+START_TEST(test_truncated_while_loading)
+{
+    char *dir = make_tmpdir();
+    char path[512];
+    glia_err err = {0};
+    float *a = malloc(sizeof(float) * RACE_FLOATS), *out = malloc(sizeof(float) * RACE_FLOATS);
+    ck_assert(a && out);
+    for (size_t i = 0; i < RACE_FLOATS; i++)
+        a[i] = (float)i;
+    const int64_t shape[] = {RACE_FLOATS / 2};
+    const glia_st_entry e[] = {{"first", GLIA_DT_F32, 1, shape, a},
+                               {"second", GLIA_DT_F32, 1, shape, a + RACE_FLOATS / 2}};
+    snprintf(path, sizeof path, "%s/race.safetensors", dir);
+    ck_assert_int_eq(glia_st_write(path, e, 2, NULL, &err), GLIA_OK);
+    race r = {.path = path};
+    r.image = read_whole(path, &r.len);
+    pthread_t writer;
+    ck_assert_int_eq(pthread_create(&writer, NULL, cut_and_rewrite, &r), 0);
+    long ok = 0, failed = 0, changed = 0;
+    for (long i = 0;
+         i < 20000 && (ok < 100 || failed < 100 || changed < 10 || atomic_load(&r.rewrites) < 100); i++) {
+        glia_st_file *f = NULL;
+        if (glia_st_open(path, &f, &err) != GLIA_OK) {
+            ck_assert_msg(err.code == GLIA_EFORMAT || strstr(err.msg, "changed") != NULL, "%s", err.msg);
+            ck_assert_ptr_null(f);
+            changed += strstr(err.msg, "changed") != NULL;
+            failed++;
+            continue;
+        }
+        for (size_t t = 0; t < 2; t++) {
+            ck_assert_int_eq(glia_st_read_f32(glia_st_find(f, e[t].name), out, RACE_FLOATS / 2, &err),
+                             GLIA_OK);
+            ck_assert_mem_eq(out, e[t].data, sizeof(float) * RACE_FLOATS / 2);
+        }
+        glia_st_close(f);
+        ok++;
+    }
+    atomic_store(&r.stop, 1);
+    pthread_join(writer, NULL);
+    fprintf(stderr, "# %ld loads succeeded, %ld failed (%ld changed while read), %ld rewrites\n", ok, failed,
+            changed, atomic_load(&r.rewrites));
+    /* Both outcomes, a read cut short among the failures, or the race was not run. */
+    ck_assert_msg(ok > 0 && changed > 0,
+                  "%ld loads succeeded, %ld failed (%ld changed while read), %ld rewrites", ok, failed,
+                  changed, atomic_load(&r.rewrites));
+    free((void *)r.image);
+    free(a);
+    free(out);
+    remove_tmpdir(dir);
+}
+END_TEST
+
 /* ---- writer failures --------------------------------------------------------------------- */
 
 START_TEST(test_write_missing_dir)
@@ -847,7 +1028,14 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_good_header, 0, N_GOOD);
     tcase_add_test(tc, test_bad_length);
     tcase_add_test(tc, test_open_file_errors);
+    tcase_add_test(tc, test_check_finite);
+    tcase_add_test(tc, test_open_truncated_file);
     suite_add_tcase(s, tc);
+
+    TCase *tr = tcase_create("race");
+    tcase_set_timeout(tr, 120); /* a bound on a hang only: the loop ends by its count */
+    tcase_add_test(tr, test_truncated_while_loading);
+    suite_add_tcase(s, tr);
 
     TCase *tw = tcase_create("writer");
     tcase_add_test(tw, test_write_missing_dir);

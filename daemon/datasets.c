@@ -298,8 +298,7 @@ int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem
     json_t *labels = json_object();
     FILE *f = NULL;
     if (u->too_large)
-        code = problem_fail(p, 413,
-                            "the data set is over %ld bytes (training.max_dataset_bytes in gliad's config)",
+        code = problem_fail(p, 413, "the data set is over %ld bytes (training.max_dataset in gliad's config)",
                             d->max_bytes);
     else if (u->disk_error)
         code = disk_refused(p, "writing the upload", u->disk_error);

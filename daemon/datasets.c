@@ -18,9 +18,38 @@
 #include "core/base/afile.h"
 #include "core/formats/idx.h"
 #include "core/base/utf8.h"
+#include "daemon/log.h"
 #include "daemon/statedir.h"
 
 enum { MAX_LABELS = 256 };
+
+/* The two temporaries of an upload in STATE/datasets: the body as it arrives, and the
+ * directory that becomes the data set when it is renamed. */
+static const char UPLOAD_PREFIX[] = ".upload-", NEW_PREFIX[] = ".new-";
+
+/* The answer when the disk refused part of an upload (errnum: why). */
+static int disk_refused(problem *p, const char *what, int errnum)
+{
+    return problem_fail(p, 507, "cannot store the data set (%s): %s", what, strerror(errnum));
+}
+
+/* Removes what uploads cut short by a stop or a crash left: nothing finishes them. */
+static void sweep_unfinished(const char *dir)
+{
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    char path[4400];
+    while (dd && (e = readdir(dd))) {
+        if (strncmp(e->d_name, UPLOAD_PREFIX, sizeof UPLOAD_PREFIX - 1) != 0 &&
+            strncmp(e->d_name, NEW_PREFIX, sizeof NEW_PREFIX - 1) != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        statedir_remove(path);
+        log_warn("removed %s: an upload that gliad was stopped in the middle of", path);
+    }
+    if (dd)
+        closedir(dd);
+}
 
 struct datasets {
     char dir[4096];
@@ -43,6 +72,7 @@ glia_status datasets_open(const char *state_dir, long max_bytes, datasets **out,
         datasets_close(d);
         return rc;
     }
+    sweep_unfinished(d->dir);
     *out = d;
     return GLIA_OK;
 }
@@ -80,16 +110,16 @@ int datasets_upload_begin(datasets *d, const char *format, const char *content_t
             "say the format: ?format=jsonl (or Content-Type: application/x-ndjson) for labelled texts, "
             "?format=tsv (or text/tab-separated-values) for translation pairs, ?format=idx-images and "
             "?format=idx-labels for an image data set (IDX, plain or gzip)");
-    snprintf(u->tmp, sizeof u->tmp, "%s/.upload-XXXXXX", d->dir);
+    snprintf(u->tmp, sizeof u->tmp, "%s/%sXXXXXX", d->dir, UPLOAD_PREFIX);
     u->fd = mkstemp(u->tmp);
     if (u->fd < 0)
-        return problem_fail(p, 500, "cannot store the upload: %s", strerror(errno));
+        return disk_refused(p, "creating a file in the state directory", errno);
     return 0;
 }
 
 void datasets_upload_write(datasets *d, dataset_upload *u, const char *data, size_t n)
 {
-    if (u->fd < 0 || u->too_large)
+    if (u->fd < 0 || u->too_large || u->disk_error)
         return;
     if (u->bytes + (long)n > d->max_bytes) {
         u->too_large = 1;
@@ -98,8 +128,10 @@ void datasets_upload_write(datasets *d, dataset_upload *u, const char *data, siz
     size_t done = 0;
     while (done < n) {
         ssize_t w = write(u->fd, data + done, n - done);
-        if (w <= 0) {
-            u->too_large = 2; /* the disk refused: reported as a 500 */
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) { /* the disk refused: reported (507) when the body has arrived */
+            u->disk_error = w < 0 ? errno : ENOSPC;
             return;
         }
         done += (size_t)w;
@@ -208,11 +240,14 @@ static int check_lines(const dataset_upload *u, FILE *f, json_t *labels, size_t 
     return code;
 }
 
-/* The checked file and its description in a new directory, renamed into place: 201 with
- * the description in *out, or a problem. */
+/* The checked file and its description in a new directory (.new-ID), synced and renamed
+ * into place: 201 with the description in *out, or a problem (507 when the disk refused
+ * any step; then no part of the data set is left). */
 static int publish(datasets *d, dataset_upload *u, size_t records, json_t *labels, json_t **out, problem *p)
 {
     char id[48], tmpdir[4300], dir[4300], path[4400], now[32];
+    glia_err werr = {0};
+    int code = 0, made = 0;
     pthread_mutex_lock(&d->mu);
     snprintf(id, sizeof id, "d%ld-%04u", (long)time(NULL), d->seq++);
     pthread_mutex_unlock(&d->mu);
@@ -221,23 +256,36 @@ static int publish(datasets *d, dataset_upload *u, size_t records, json_t *label
                   "bytes", (json_int_t)u->bytes, "created_at", statedir_timestamp(now));
     if (strcmp(u->format, "jsonl") == 0)
         json_object_set(meta, "labels", labels);
-    snprintf(tmpdir, sizeof tmpdir, "%s/.new-%s", d->dir, id);
+    snprintf(tmpdir, sizeof tmpdir, "%s/%s%s", d->dir, NEW_PREFIX, id);
     snprintf(dir, sizeof dir, "%s/%s", d->dir, id);
     snprintf(path, sizeof path, "%s/data.%s", tmpdir, u->format);
     char *text = json_dumps(meta, JSON_INDENT(2));
-    int ok = text && mkdir(tmpdir, 0755) == 0 && rename(u->tmp, path) == 0;
-    if (ok) {
-        glia_err werr = {0};
+    if (!text)
+        code = problem_fail(p, 500, "cannot store the data set: out of memory");
+    else if (!(made = mkdir(tmpdir, 0755) == 0))
+        code = disk_refused(p, "creating its directory", errno);
+    else if (rename(u->tmp, path) != 0)
+        code = disk_refused(p, "moving the upload into its directory", errno);
+    if (!code) {
+        u->tmp[0] = '\0'; /* in tmpdir now, and removed with it on failure */
         snprintf(path, sizeof path, "%s/meta.json", tmpdir);
-        ok = glia_afile_write(path, text, strlen(text), 0644, &werr) == GLIA_OK;
-        ok = ok && rename(tmpdir, dir) == 0;
+        /* meta.json's directory sync also makes the data file's rename durable */
+        if (glia_afile_write(path, text, strlen(text), 0644, &werr) != GLIA_OK)
+            code = problem_fail(p, 507, "cannot store the data set: %s", werr.msg);
+        else if (rename(tmpdir, dir) != 0)
+            code = disk_refused(p, "renaming it into place", errno);
+        else if (glia_afile_sync_parent(dir, &werr) != GLIA_OK) {
+            code = problem_fail(p, 507, "cannot store the data set: %s", werr.msg);
+            statedir_remove(dir); /* refused, so it must not appear after a restart */
+        }
     }
     free(text);
-    if (!ok) {
+    if (code) {
+        if (made)
+            statedir_remove(tmpdir);
         json_decref(meta);
-        return problem_fail(p, 500, "cannot store the data set: %s", strerror(errno));
+        return code;
     }
-    u->tmp[0] = '\0'; /* renamed: nothing to remove */
     *out = meta;
     return 201;
 }
@@ -249,12 +297,13 @@ int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem
     int code = 0;
     json_t *labels = json_object();
     FILE *f = NULL;
-    if (u->too_large == 1)
-        code = problem_fail(p, 413,
-                            "the data set is over %ld bytes (training.max_dataset_bytes in gliad's config)",
+    if (u->too_large)
+        code = problem_fail(p, 413, "the data set is over %ld bytes (training.max_dataset in gliad's config)",
                             d->max_bytes);
-    else if (u->too_large || fsync(u->fd) != 0)
-        code = problem_fail(p, 500, "cannot store the upload: %s", strerror(errno));
+    else if (u->disk_error)
+        code = disk_refused(p, "writing the upload", u->disk_error);
+    else if (fsync(u->fd) != 0) /* checked and published only once it is on disk */
+        code = disk_refused(p, "syncing the upload", errno);
     else if (strncmp(u->format, "idx-", 4) == 0) /* binary: checked whole by the IDX reader */
         code = check_idx(u, &records, p);
     else if (lseek(u->fd, 0, SEEK_SET) != 0 || !(f = fdopen(dup(u->fd), "rb")))

@@ -13,6 +13,12 @@
  * A bad record rejects the upload with 422 naming the line and the problem; nothing is
  * kept. Files: STATE/datasets/ID/data.jsonl|data.tsv and STATE/datasets/ID/meta.json,
  * published by renaming a complete, checked directory into place.
+ *
+ * Durability: an upload is answered 201 only once its directory is in place and synced
+ * (data and meta.json fsync'd, the renames' directories fsync'd), so that it survives a
+ * crash; when the disk refuses any of it (full, read-only, failing) the answer is 507 with
+ * the reason, and nothing of the upload is left. The temporaries a kill leaves behind
+ * (.upload-XXXXXX, .new-ID/) are removed when gliad starts.
  */
 #ifndef GLIAD_DATASETS_H
 #define GLIAD_DATASETS_H
@@ -24,7 +30,8 @@
 
 typedef struct datasets datasets;
 
-/* max_bytes bounds one upload. Creates STATE/datasets. */
+/* max_bytes bounds one upload. Creates STATE/datasets and removes the unfinished uploads
+ * a stop in the middle of one left there (logged). */
 glia_status datasets_open(const char *state_dir, long max_bytes, datasets **out, glia_err *err);
 void datasets_close(datasets *d); /* NULL-safe */
 long datasets_max_bytes(const datasets *d);
@@ -36,6 +43,7 @@ typedef struct {
     char format[16]; /* "jsonl", "tsv", "idx-images" or "idx-labels" */
     long bytes;
     int too_large;
+    int disk_error; /* errno of a write the disk refused (then nothing more is written) */
 } dataset_upload;
 
 /* The format from ?format= or the Content-Type (application/x-ndjson, application/jsonl,
@@ -44,8 +52,9 @@ int datasets_upload_begin(datasets *d, const char *format, const char *content_t
                           problem *p);
 /* Appends a chunk; past max_bytes the upload is marked too large (and nothing more is written). */
 void datasets_upload_write(datasets *d, dataset_upload *u, const char *data, size_t n);
-/* Checks every record and publishes it: 201 with the data set's description, or a
- * problem (413, 422 naming the line). The temporary file is gone either way. */
+/* Checks every record and publishes it durably: 201 with the data set's description, or
+ * a problem (413, 422 naming the line, 507 when the disk refused). The temporary file is
+ * gone either way. */
 int datasets_upload_finish(datasets *d, dataset_upload *u, json_t **out, problem *p);
 void datasets_upload_abort(dataset_upload *u);
 

@@ -6,9 +6,12 @@
  *
  * Signals are handled by the main thread (handlers only write to a pipe):
  *   SIGHUP          re-read the config and reload changed models (a bad config or a
- *                   failing bundle leaves what serves untouched)
+ *                   failing bundle leaves what serves untouched), on a thread of its own;
+ *                   SIGHUPs that arrive while a reload runs make one more reload, not one
+ *                   each
  *   SIGTERM/SIGINT  drain: /readyz turns 503, stop accepting, finish queued and running
- *                   work (bounded by drain_timeout_ms), exit 0
+ *                   work (bounded by drain_timeout_ms), exit 0; no reload starts after it,
+ *                   and the drain does not wait for the reloads that were asked for
  * Under systemd (Type=notify) READY=1 is sent once the models are loaded, RELOADING=1 /
  * READY=1 around a reload and STOPPING=1 at the start of a drain, to $NOTIFY_SOCKET.
  */
@@ -17,6 +20,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +50,19 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+/* SIGHUP's reloads run on this thread so that the main thread always sees SIGTERM at once.
+ * A reload reads the whole config, so one reload after the last SIGHUP gives the state that
+ * one reload per signal would: signals that arrive while one runs set `pending` once. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* pending, stopping or finished changed */
+    int pending;       /* a SIGHUP came after the running reload began */
+    int stopping;      /* gliad drains: no reload starts, and none says READY=1 */
+    int finished;      /* the thread has returned (or is about to) */
+    pthread_t thread;
+    int started;
+} reloader;
+
 typedef struct {
     const char *config_path;
     const char *listen, *port; /* command-line overrides, or NULL */
@@ -56,6 +73,7 @@ typedef struct {
     jobs *jobs;
     datasets *data;
     server *http;
+    reloader rl;
 } daemon_state;
 
 /* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET (path or abstract). */
@@ -164,11 +182,8 @@ static void reload(daemon_state *d)
 {
     glia_err err = {0};
     config next;
-    notify("RELOADING=1");
-    log_info("reloading %s", d->config_path);
     if (load_config(d, &next, &err) != GLIA_OK) {
         log_error("reload refused, the old configuration stays: %s", err.msg);
-        notify("READY=1");
         return;
     }
     if (strcmp(next.listen, d->cfg.listen) != 0 || next.port != d->cfg.port || next.workers != d->cfg.workers)
@@ -180,7 +195,95 @@ static void reload(daemon_state *d)
     d->cfg.request_timeout_ms = next.request_timeout_ms;
     d->cfg.body_limit = next.body_limit;
     config_free(&next);
-    notify("READY=1");
+}
+
+static void *reload_thread(void *arg)
+{
+    daemon_state *d = arg;
+    reloader *rl = &d->rl;
+    pthread_mutex_lock(&rl->mu);
+    for (;;) {
+        while (!rl->pending && !rl->stopping)
+            pthread_cond_wait(&rl->cv, &rl->mu);
+        if (rl->stopping)
+            break;
+        rl->pending = 0; /* from here on a SIGHUP asks for the next reload */
+        /* said under the lock, so that both come before the drain's STOPPING=1 and its log
+         * line, or not at all */
+        notify("RELOADING=1");
+        log_info("reloading %s", d->config_path);
+        pthread_mutex_unlock(&rl->mu);
+        reload(d);
+        pthread_mutex_lock(&rl->mu);
+        if (!rl->stopping) /* after STOPPING=1, systemd must not hear READY=1 again */
+            notify("READY=1");
+    }
+    rl->finished = 1;
+    pthread_cond_broadcast(&rl->cv);
+    pthread_mutex_unlock(&rl->mu);
+    return NULL;
+}
+
+static int reloader_start(daemon_state *d)
+{
+    reloader *rl = &d->rl;
+    pthread_condattr_t attr;
+    pthread_mutex_init(&rl->mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines come from workq_now() */
+    pthread_cond_init(&rl->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&rl->thread, NULL, reload_thread, d) != 0)
+        return -1;
+    rl->started = 1;
+    return 0;
+}
+
+static void reloader_request(reloader *rl)
+{
+    pthread_mutex_lock(&rl->mu);
+    rl->pending = 1;
+    pthread_cond_signal(&rl->cv);
+    pthread_mutex_unlock(&rl->mu);
+}
+
+/* No reload starts after this; one that runs goes on (it swaps models safely while the
+ * drain runs) and is waited for by reloader_join, after the drain. */
+static void reloader_stop(reloader *rl)
+{
+    if (!rl->started)
+        return;
+    pthread_mutex_lock(&rl->mu);
+    rl->stopping = 1;
+    pthread_cond_broadcast(&rl->cv);
+    pthread_mutex_unlock(&rl->mu);
+}
+
+/* Stops the thread and waits for a reload it runs to end, until by (workq_now() seconds;
+ * 0: no bound): 0 once it has ended, -1 when it still runs at by. A reload's model loads
+ * cannot be cut short, and what it uses cannot be freed while it runs. */
+static int reloader_join(reloader *rl, double by)
+{
+    if (!rl->started)
+        return 0;
+    reloader_stop(rl);
+    pthread_mutex_lock(&rl->mu);
+    while (!rl->finished && by > 0) {
+        struct timespec ts;
+        ts.tv_sec = (time_t)by;
+        ts.tv_nsec = (long)((by - (double)ts.tv_sec) * 1e9);
+        if (pthread_cond_timedwait(&rl->cv, &rl->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    const int finished = rl->finished || by <= 0;
+    pthread_mutex_unlock(&rl->mu);
+    if (!finished)
+        return -1;
+    pthread_join(rl->thread, NULL);
+    pthread_cond_destroy(&rl->cv);
+    pthread_mutex_destroy(&rl->mu);
+    rl->started = 0;
+    return 0;
 }
 
 static void on_batch(void *user, const registry_model *m, int samples, double seconds)
@@ -284,22 +387,30 @@ static void open_training(daemon_state *d)
         log_warn("training jobs are disabled (the routes answer 503): %s", err.msg);
 }
 
-/* Serves until SIGTERM or SIGINT; SIGHUP reloads. */
+/* Serves until SIGTERM or SIGINT; SIGHUP asks the reload thread for a reload. Every
+ * signal waiting in the pipe is read at once: a SIGTERM among them wins over the SIGHUPs. */
 static void wait_for_stop(daemon_state *d)
 {
     for (;;) {
         struct pollfd pfd = {signal_pipe[0], POLLIN, 0};
-        unsigned char sig = 0;
-        if (poll(&pfd, 1, -1) <= 0 || read(signal_pipe[0], &sig, 1) != 1)
+        unsigned char sigs[64];
+        if (poll(&pfd, 1, -1) <= 0)
             continue;
-        if (sig != SIGHUP)
-            return;
-        reload(d);
+        ssize_t n = read(signal_pipe[0], sigs, sizeof sigs);
+        int hup = 0;
+        for (ssize_t i = 0; i < n; i++) {
+            if (sigs[i] != SIGHUP)
+                return;
+            hup = 1;
+        }
+        if (hup)
+            reloader_request(&d->rl);
     }
 }
 
 static void drain(daemon_state *d)
 {
+    reloader_stop(&d->rl); /* first: no READY=1 may follow STOPPING=1 */
     notify("STOPPING=1");
     log_info("draining: finishing queued and running requests (at most %d ms)", d->cfg.drain_timeout_ms);
     server_set_draining(d->http);
@@ -320,7 +431,6 @@ static void drain(daemon_state *d)
     }
     if (cut)
         log_warn("drain timeout: %d queued request(s) answered 503", cut);
-    log_info("stopped");
 }
 
 int main(int argc, char **argv)
@@ -371,19 +481,33 @@ int main(int argc, char **argv)
                         workers, reload_one, &d,      d.jobs, d.data};
     if (server_start(&deps, &d.http, &err) != GLIA_OK)
         goto fail;
+    if (reloader_start(&d) != 0) {
+        glia_err_set(&err, GLIA_ENOMEM, "cannot start the reload thread");
+        goto fail;
+    }
     log_info("gliad %s listening on %s port %d: %d worker(s), queue %d, batches up to %d waiting %d us, "
              "OpenBLAS threads %d; ready in %.0f ms",
              GLIA_VERSION, d.cfg.listen, server_port(d.http), workers, d.cfg.queue_length,
              d.cfg.batch_max_size, d.cfg.batch_max_wait_us, d.cfg.blas_threads, (workq_now() - t0) * 1e3);
     notify("READY=1");
     wait_for_stop(&d);
+    const double stop_by = workq_now() + d.cfg.drain_timeout_ms / 1e3;
     drain(&d);
+    if (reloader_join(&d.rl, stop_by) != 0) {
+        /* the reload holds the registry, the jobs and the config that everything below
+         * frees: the process ends without freeing them. A running training job is found
+         * running at the next start and becomes interrupted, as after a crash. */
+        log_warn("drain timeout: a reload is still loading models; exiting without waiting for it");
+        _exit(0);
+    }
+    log_info("stopped");
     rc = 0;
     goto done;
 fail:
     fprintf(stderr, "gliad: %s\n", err.msg);
     log_error("%s", err.msg);
 done:
+    reloader_join(&d.rl, 0); /* a reload that was running when the drain began uses all below */
     server_stop(d.http);
     jobs_close(d.jobs); /* a running job stops at its next step: interrupted, resumable */
     datasets_close(d.data);

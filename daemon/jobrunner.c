@@ -275,12 +275,14 @@ static job_status run_job(jobrunner *r, job *jb)
         st = jb->user_cancelled ? JOB_CANCELLED : JOB_INTERRUPTED;
         goto done;
     }
-    if (rc == GLIA_ETIMEDOUT) {
-        char why[GLIA_ERR_MSG_MAX];
-        snprintf(why, sizeof why, "%s", err.msg);
-        glia_err_set(
-            &err, GLIA_ETIMEDOUT, "%s (max_runtime_seconds %g)", why,
-            json_number_value(json_object_get(json_object_get(rec, "recipe"), "max_runtime_seconds")));
+    if (rc == GLIA_ETIMEDOUT) { /* the loop says where it stopped; the user wants why first */
+        char where[GLIA_ERR_MSG_MAX];
+        const double limit =
+            json_number_value(json_object_get(json_object_get(rec, "recipe"), "max_runtime_seconds"));
+        snprintf(where, sizeof where, "%s", err.msg); /* copied: err is rewritten from it */
+        glia_err_set(&err, GLIA_ETIMEDOUT,
+                     "stopped after %.0f s: the job ran over max_runtime_seconds (%g); %s",
+                     glia_train_clock() - (recipe.deadline - limit), limit, where);
     }
     if (rc != GLIA_OK || versions_publish(r->cfg.ver, model, version, out, &err) != GLIA_OK)
         goto done;

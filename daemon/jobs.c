@@ -70,8 +70,10 @@ int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_
     job *jb = NULL;
     glia_err err = {0};
     if ((code = jobrunner_admit(j->runner, p)) == 0) {
+        /* not on disk: it was never accepted. 507 when the disk refused (full, read-only,
+         * failing): retrying will not help until an operator frees space */
         if (jobstore_add(j->store, json_incref(req.rec), req.epochs, &jb, &err) != GLIA_OK)
-            code = problem_fail(p, 503, "%s", err.msg); /* not on disk: it was never accepted */
+            code = problem_fail(p, err.code == GLIA_EIO ? 507 : 503, "%s", err.msg);
     }
     if (jb) {
         jobrunner_enqueue(j->runner, jb);

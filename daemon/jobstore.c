@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/base/afile.h"
 #include "daemon/log.h"
@@ -80,10 +81,16 @@ const char *jobstore_job_dir(const jobstore *s, const job *jb, char *buf, size_t
     return buf;
 }
 
+static const char *record_path(const jobstore *s, const job *jb, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s.json", s->dir, jb->id);
+    return buf;
+}
+
 static glia_status write_record(jobstore *s, const job *jb, glia_err *err)
 {
     char path[4300];
-    snprintf(path, sizeof path, "%s/%s.json", s->dir, jb->id);
+    record_path(s, jb, path, sizeof path);
     char *text = json_dumps(jb->rec, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (!text)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory");
@@ -163,6 +170,10 @@ glia_status jobstore_add(jobstore *s, json_t *rec, int epochs, job **out, glia_e
     json_object_set_new(rec, "evaluations", json_array());
     glia_status rc = write_record(s, jb, err);
     if (rc != GLIA_OK) { /* not on disk: it never existed */
+        char path[4300];
+        /* the one failure after the rename is the directory's sync: the record is in place
+         * but may not survive a crash, and the submission is refused, so it must go */
+        unlink(record_path(s, jb, path, sizeof path));
         s->n--;
         job_free(jb);
         return glia_err_prefix(err, "cannot record the job");
@@ -250,6 +261,8 @@ glia_status jobstore_open(const char *state_dir, jobstore **out, glia_err *err)
         glia_err_prefix(err, "state_dir");
         goto fail;
     }
+    /* unfinished job records, checkpoints and bundle files (STATE/jobs/ID/out) */
+    statedir_sweep(s->dir, 2);
     if ((rc = load_records(s, err)) != GLIA_OK)
         goto fail;
     *out = s;

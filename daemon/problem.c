@@ -46,6 +46,7 @@ const char *problem_title(int status)
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 507: return "Insufficient Storage";
     default: return "Error";
     }
 }

@@ -3,6 +3,7 @@
  */
 #include "daemon/statedir.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "daemon/log.h"
 
 enum { PATH_MAX_LEN = 4096 };
 
@@ -51,6 +54,51 @@ void statedir_remove(const char *path)
         }
     closedir(d);
     rmdir(path);
+}
+
+int statedir_is_temp(const char *name)
+{
+    static const char mark[] = ".tmp.";
+    const size_t len = strlen(name), suffix = sizeof mark - 1 + 6;
+    if (len <= suffix || memcmp(name + len - suffix, mark, sizeof mark - 1) != 0)
+        return 0;
+    for (size_t i = len - 6; i < len; i++)
+        if (!isalnum((unsigned char)name[i]))
+            return 0;
+    return 1;
+}
+
+int statedir_sweep(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    struct stat st;
+    char path[PATH_MAX_LEN + 300];
+    int removed = 0;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth > 0)
+                removed += statedir_sweep(path, depth - 1);
+        } else if (S_ISREG(st.st_mode) && statedir_is_temp(e->d_name)) {
+            if (unlink(path) == 0) {
+                log_warn("removed %s (%lld bytes): a write that gliad was stopped in the middle of", path,
+                         (long long)st.st_size);
+                removed++;
+            } else {
+                log_warn("cannot remove %s, a write that gliad was stopped in the middle of: %s", path,
+                         strerror(errno));
+            }
+        }
+    }
+    closedir(d);
+    return removed;
 }
 
 const char *statedir_timestamp(char buf[32])

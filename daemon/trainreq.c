@@ -16,6 +16,8 @@
 
 #include "core/model/manifest.h"
 
+enum { MAX_RUNTIME_SECONDS = 30 * 86400 }; /* a job's max_runtime_seconds at most: 30 days */
+
 /* ---- from a record to a recipe ---- */
 
 /* The directory of the configured bundle of model (its recipe.yaml lives there). */
@@ -113,6 +115,87 @@ static int one_of(const char *s, const char *const *names)
     return 0;
 }
 
+/* The JSON type of every numeric and boolean field a submission may hold. The recipe's
+ * overrides go on to core/train/recipe.c's YAML reader, for which "3" and 3 are the same
+ * scalar: without this check "epochs": "3" would train 3 epochs, and a client's bug would
+ * pass unnoticed. Strings need no entry: a number where a name belongs is no known name. */
+typedef enum { FIELD_INTEGER, FIELD_NUMBER, FIELD_BOOLEAN } field_type;
+
+static const struct {
+    const char *path; /* dotted, from the body */
+    field_type type;
+} typed_fields[] = {
+    {"dry_run", FIELD_BOOLEAN},
+    {"dataset.limit", FIELD_INTEGER},
+    {"dataset.validation", FIELD_INTEGER},
+    {"recipe.max_runtime_seconds", FIELD_NUMBER},
+    {"recipe.seed", FIELD_INTEGER},
+    {"recipe.epochs", FIELD_INTEGER},
+    {"recipe.clip_grad_norm", FIELD_NUMBER},
+    {"recipe.lr", FIELD_NUMBER},
+    {"recipe.dataset.limit", FIELD_INTEGER},
+    {"recipe.dataset.validation", FIELD_INTEGER},
+    {"recipe.batch.size", FIELD_INTEGER},
+    {"recipe.batch.min", FIELD_INTEGER},
+    {"recipe.batch.max", FIELD_INTEGER},
+    {"recipe.batch.growth", FIELD_NUMBER},
+    {"recipe.batch.patience", FIELD_INTEGER},
+    {"recipe.batch.min_delta", FIELD_NUMBER},
+    {"recipe.optimizer.lr", FIELD_NUMBER},
+    {"recipe.optimizer.momentum", FIELD_NUMBER},
+    {"recipe.optimizer.dampening", FIELD_NUMBER},
+    {"recipe.optimizer.nesterov", FIELD_BOOLEAN},
+    {"recipe.optimizer.weight_decay", FIELD_NUMBER},
+    {"recipe.optimizer.alpha", FIELD_NUMBER},
+    {"recipe.optimizer.centered", FIELD_BOOLEAN},
+    {"recipe.optimizer.beta1", FIELD_NUMBER},
+    {"recipe.optimizer.beta2", FIELD_NUMBER},
+    {"recipe.optimizer.eps", FIELD_NUMBER},
+    {"recipe.optimizer.amsgrad", FIELD_BOOLEAN},
+    {"recipe.schedule.step_size", FIELD_INTEGER},
+    {"recipe.schedule.gamma", FIELD_NUMBER},
+    {"recipe.schedule.min_lr", FIELD_NUMBER},
+    {"recipe.schedule.warmup_steps", FIELD_INTEGER},
+    {"recipe.schedule.warmup_start_factor", FIELD_NUMBER},
+    {"recipe.loss.label_smoothing", FIELD_NUMBER},
+    {"recipe.augment.hflip", FIELD_BOOLEAN},
+    {"recipe.augment.translate", FIELD_INTEGER},
+};
+
+/* The value at a dotted path of body, or NULL when any part of it is absent (or not an
+ * object: the checks of the fields themselves say so). */
+static const json_t *field_at(const json_t *body, const char *path)
+{
+    char key[64];
+    const json_t *v = body;
+    while (v && *path) {
+        size_t len = strcspn(path, ".");
+        snprintf(key, sizeof key, "%.*s", (int)len, path);
+        v = json_is_object(v) ? json_object_get(v, key) : NULL;
+        path += len + (path[len] == '.');
+    }
+    return v;
+}
+
+/* Every field of typed_fields given as another JSON type, named with the type it must be,
+ * into errors. */
+static void check_types(const json_t *body, char *errors, size_t len)
+{
+    static const char *const expected[] = {"an integer", "a number", "true or false"};
+    for (size_t i = 0; i < sizeof typed_fields / sizeof typed_fields[0]; i++) {
+        const json_t *v = field_at(body, typed_fields[i].path);
+        const field_type t = typed_fields[i].type;
+        if (!v || (t == FIELD_INTEGER && json_is_integer(v)) || (t == FIELD_NUMBER && json_is_number(v)) ||
+            (t == FIELD_BOOLEAN && json_is_boolean(v)))
+            continue;
+        char *given = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_ENSURE_ASCII |
+                                        JSON_REAL_PRECISION(9)); /* "3" stays "3" */
+        bad(errors, len, "%s: expected %s, got %.24s%s", typed_fields[i].path, expected[t],
+            given ? given : "?", given && strlen(given) > 24 ? "..." : "");
+        free(given);
+    }
+}
+
 /* The fields of "dataset" when it is an object. */
 static void check_dataset(const json_t *dataset, char *errors, size_t len)
 {
@@ -149,7 +232,7 @@ static void check_fields(const trainreq_env *env, const json_t *body, char *erro
             bad(errors, len, "%s: unknown field (known: model, dataset, recipe, promote, dry_run)", key);
     }
     const json_t *model = json_object_get(body, "model"), *recipe = json_object_get(body, "recipe");
-    const json_t *prom = json_object_get(body, "promote"), *dry = json_object_get(body, "dry_run");
+    const json_t *prom = json_object_get(body, "promote");
     if (!json_is_string(model))
         bad(errors, len, "model: required, the name of a configured model");
     else if (!versions_configured(env->ver, json_string_value(model), path, sizeof path))
@@ -157,13 +240,11 @@ static void check_fields(const trainreq_env *env, const json_t *body, char *erro
             json_string_value(model));
     if (recipe && !json_is_object(recipe))
         bad(errors, len, "recipe: must be an object of overrides");
-    const json_t *mr = json_object_get(recipe, "max_runtime_seconds");
-    if (mr && (!json_is_number(mr) || json_number_value(mr) <= 0 || json_number_value(mr) > 30 * 86400))
-        bad(errors, len, "recipe.max_runtime_seconds: a number of seconds in (0, 2592000]");
+    const json_t *mr = json_object_get(recipe, "max_runtime_seconds"); /* a number: check_types */
+    if (mr && (json_number_value(mr) <= 0 || json_number_value(mr) > MAX_RUNTIME_SECONDS))
+        bad(errors, len, "recipe.max_runtime_seconds: a number of seconds in (0, %d]", MAX_RUNTIME_SECONDS);
     if (prom && !one_of(json_string_value(prom), promotes))
         bad(errors, len, "promote: one of \"never\", \"always\", \"if_better\"");
-    if (dry && !json_is_boolean(dry))
-        bad(errors, len, "dry_run: true or false");
     check_dataset(json_object_get(body, "dataset"), errors, len);
 }
 
@@ -307,6 +388,9 @@ int trainreq_parse(const trainreq_env *env, const json_t *body, trainreq *out, p
     if (!json_is_object(body))
         return problem_fail(
             p, 400, "the body must be a JSON object {\"model\", \"dataset\", \"recipe\", \"promote\"}");
+    check_types(body, errors, sizeof errors);
+    if (errors[0]) /* a client's encoding bug, before what the values mean */
+        return problem_fail(p, 400, "%s", errors);
     check_fields(env, body, errors, sizeof errors);
     if (errors[0])
         return problem_fail(p, 422, "%s", errors);

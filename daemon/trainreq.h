@@ -35,7 +35,9 @@ typedef struct {
 } trainreq;
 
 /* Checks body into *out: 0, or the status of the problem it filled (400 for a body that is
- * not an object, 422 naming every bad field, or why the recipe or data set cannot train).
+ * not an object or numbers and booleans given as another JSON type, such as "epochs": "3",
+ * each field named with the type it takes; 422 naming every bad field, or why the recipe
+ * or data set cannot train).
  * On success release *out with trainreq_release. */
 int trainreq_parse(const trainreq_env *env, const json_t *body, trainreq *out, problem *p);
 void trainreq_release(trainreq *t);

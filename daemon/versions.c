@@ -41,6 +41,7 @@ glia_status versions_open(const versions_config *cfg, versions **out, glia_err *
         free(v);
         return rc;
     }
+    statedir_sweep(dir, 2); /* unfinished serving files (NAME/serving.tmp.*), version files */
     *out = v;
     return GLIA_OK;
 }

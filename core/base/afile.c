@@ -57,7 +57,7 @@ glia_status glia_afile_open(glia_afile *a, const char *path, mode_t mode, glia_e
 
 /* The rename is durable only once the directory entry is on disk; file systems that cannot
  * fsync a directory (EINVAL) get what they can. */
-static glia_status sync_dir(const char *path, glia_err *err)
+glia_status glia_afile_sync_parent(const char *path, glia_err *err)
 {
     char dir[4096];
     const char *slash = strrchr(path, '/');
@@ -99,7 +99,7 @@ glia_status glia_afile_commit(glia_afile *a, glia_err *err)
         glia_afile_abort(a);
         return rc;
     }
-    rc = sync_dir(a->path, err);
+    rc = glia_afile_sync_parent(a->path, err);
     release(a);
     return rc;
 }

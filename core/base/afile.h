@@ -28,6 +28,11 @@ glia_status glia_afile_commit(glia_afile *a, glia_err *err);
 /* Drops the temporary file (NULL-safe on a zeroed or released afile). */
 void glia_afile_abort(glia_afile *a);
 
+/* Makes path's directory entry durable (a rename or a new file in place survives a crash):
+ * fsyncs the directory that holds path. Done by glia_afile_commit; for callers that rename
+ * something else into place, such as a whole directory. */
+glia_status glia_afile_sync_parent(const char *path, glia_err *err);
+
 /* data[0..len) as the whole content of path. */
 glia_status glia_afile_write(const char *path, const void *data, size_t len, mode_t mode, glia_err *err);
 

@@ -65,25 +65,34 @@ def preprocess(pixels):
     return [p / 255.0 / 0.3530 - 0.2860 / 0.3530 for p in pixels]
 
 
-def write_wide_bundle(path, classes=5000):
-    # A linear image model with more outputs than the OIP answer once had room for on the
-    # stack (4096): 1x2x2 input, flatten, linear 4 -> classes; weights from a formula.
+def write_linear_bundle(path, name, shape, classes, values):
+    """An image bundle of one linear layer (flatten, then prod(shape) -> classes) whose
+    weights and bias are values: packed float32 bytes, weight rows first."""
+    inputs = math.prod(shape)
     os.makedirs(path)
-    weight = [((j * 7 + i * 3) % 11 - 5) * 0.25 for j in range(classes) for i in range(4)]
-    bias = [(j % 13) * 0.05 for j in range(classes)]
-    header = {"fc.1.weight": {"dtype": "F32", "shape": [classes, 4], "data_offsets": [0, 16 * classes]},
-              "fc.1.bias": {"dtype": "F32", "shape": [classes], "data_offsets": [16 * classes, 20 * classes]}}
+    header = {"fc.1.weight": {"dtype": "F32", "shape": [classes, inputs], "data_offsets": [0, 4 * classes * inputs]},
+              "fc.1.bias": {"dtype": "F32", "shape": [classes],
+                            "data_offsets": [4 * classes * inputs, 4 * classes * (inputs + 1)]}}
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     with open(os.path.join(path, "model.safetensors"), "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + struct.pack("<%df" % (5 * classes), *(weight + bias)))
+        f.write(struct.pack("<Q", len(text)) + text + values)
     with open(os.path.join(path, "labels.txt"), "w") as f:
         f.write("".join("c%d\n" % j for j in range(classes)))
     with open(os.path.join(path, "model.yaml"), "w") as f:
-        f.write("name: wide\ntask: image-classification\nversion: 1\nlabels: labels.txt\n"
-                "input:\n  shape: [1, 2, 2]\n  preprocessing: {scale: 0.00392156862745098, mean: 0.5, std: 0.25}\n"
+        f.write("name: %s\ntask: image-classification\nversion: 1\nlabels: labels.txt\n"
+                "input:\n  shape: %s\n  preprocessing: {scale: 0.00392156862745098, mean: 0.5, std: 0.25}\n"
                 "architecture:\n  type: sequential\n  modules:\n    - name: fc\n      layers:\n"
-                "        - {type: flatten}\n        - {type: linear, in_features: 4, out_features: %d}\n" % classes)
+                "        - {type: flatten}\n        - {type: linear, in_features: %d, out_features: %d}\n"
+                % (name, list(shape), inputs, classes))
+
+
+def write_wide_bundle(path, classes=5000):
+    # A linear image model with more outputs than the OIP answer once had room for on the
+    # stack (4096): 1x2x2 input, flatten, linear 4 -> classes; weights from a formula.
+    weight = [((j * 7 + i * 3) % 11 - 5) * 0.25 for j in range(classes) for i in range(4)]
+    bias = [(j % 13) * 0.05 for j in range(classes)]
+    write_linear_bundle(path, "wide", [1, 2, 2], classes, struct.pack("<%df" % (5 * classes), *(weight + bias)))
     return weight, bias
 
 
@@ -102,7 +111,7 @@ def softmax_rows(weight, bias, rows):
 class Daemon:
     def __init__(self, gliad, tmp, workers=2, queue=64, max_batch=32, wait_us=500, body="1MiB",
                  timeout_ms=5000, admin_token="s3cret-admin-token", extra_models=(), inference_token=None,
-                 env=None, limits=""):
+                 env=None, limits="", state_dir=None):
         self.tmp = tmp
         token = os.path.join(tmp, "admin.token")
         with open(token, "w") as f:
@@ -121,8 +130,8 @@ class Daemon:
                     "batching: {max_size: %d, max_wait_us: %d}\nlimits: {body: %s%s}\ndrain_timeout_ms: 5000\n"
                     "blas_threads: 1\nmodels:\n%s\nstate_dir: %s\n"
                     "auth: {admin_token_file: admin.token, inference_token_file: '%s'}\nlog: {level: info}\n"
-                    % (workers, queue, timeout_ms, max_batch, wait_us, body, limits and ", " + limits, models, tmp,
-                       infer))
+                    % (workers, queue, timeout_ms, max_batch, wait_us, body, limits and ", " + limits, models,
+                       state_dir or tmp, infer))
         self.log_path = os.path.join(tmp, "gliad.log")
         self.log = open(self.log_path, "w")
         self.t0 = time.monotonic()

@@ -80,6 +80,11 @@ def main():
               detail)
         s, h, b = submit(d, {"model": "fashion-cnn", "recipe": {"epochs": 0}})
         check("a bad override names its key", tg.is_problem(s, h, b, 422) and "epochs" in b["detail"], str(b))
+        s, h, b = submit(d, {"model": "fashion-cnn", "recipe": {"epochs": "3", "optimizer": {"amsgrad": "true"}},
+                             "dry_run": True})
+        check("numbers and booleans given as strings -> 400 naming each field and its type",
+              tg.is_problem(s, h, b, 400) and "recipe.epochs: expected an integer" in b["detail"] and
+              "recipe.optimizer.amsgrad: expected true or false" in b["detail"], str(b))
         s, h, b = submit(d, {"model": "fashion-cnn", "recipe": {"optimizer": {"type": "adamx"}}})
         check("an unknown optimizer is named", tg.is_problem(s, h, b, 422) and "optimizer.type" in b["detail"], str(b))
         s, h, b = submit(d, {"model": "fashion-cnn", "dataset": "uci-sentiment"})
@@ -174,8 +179,9 @@ def main():
         s, _, timed = submit(d, {"model": "fashion-cnn", "dataset": {"limit": 3000, "validation": 100},
                                  "recipe": {"epochs": 50, "max_runtime_seconds": 1.5}})
         rec = wait_for(d, timed["id"], finished)
-        check("max_runtime_seconds stops the job and says so",
-              rec.get("status") == "failed" and "max_runtime_seconds" in rec.get("error", ""), str(rec)[:300])
+        check("max_runtime_seconds stops the job and says so, reason first",
+              rec.get("status") == "failed" and rec.get("error", "").startswith("stopped after ") and
+              ": the job ran over max_runtime_seconds (1.5)" in rec.get("error", ""), str(rec)[:300])
         s, _, lst = d.json("GET", "/v1/jobs?status=cancelled", headers=ADMIN)
         check("GET /v1/jobs filters by status", s == 200 and [j["id"] for j in lst["jobs"]] == [long_job["id"]],
               str(lst)[:300])

@@ -1,0 +1,48 @@
+/*
+ * fault.h - fault injection for tests, as sqlite's test_malloc.c does it: fail the Nth call
+ * of a class of library functions, and sweep N = 1, 2, ... through a scenario until it no
+ * longer reaches the Nth call.
+ *
+ * The wrappers (fault.c) replace the functions at link time with GNU ld's --wrap, so only
+ * the objects linked statically into the test executable are affected: libglia, libgliad,
+ * this support library and, for the fault test, the static archives of libyaml and Jansson
+ * (tests/meson.build links them in for that reason). Shared libraries (libc's own internal
+ * allocations, OpenBLAS, libpng) and the sanitizers are untouched. Production code carries
+ * no hook.
+ *
+ * Two classes, counted separately while armed:
+ *   FAULT_ALLOC  malloc, calloc, realloc, strdup, strndup, getline (-> NULL / -1, ENOMEM;
+ *                getline also sets the stream's error indicator, as POSIX says it does)
+ *   FAULT_IO     open, openat... the calls glia reads and writes files with: open, read,
+ *                write, fsync, close, rename, mkstemp, fopen, fdopen, fread, fwrite, fputc,
+ *                fputs, fprintf, fflush, fclose, mmap (-> -1 / NULL / EOF / short count with
+ *                the stream's error indicator set; errno EIO, or ENOSPC for a write).
+ *                close and fclose release the descriptor all the same and then report the
+ *                failure, as Linux does with a deferred write error.
+ *
+ * Not thread-aware beyond atomic counters: a scenario that runs threads sees its calls in
+ * whatever order they come, so sweep single-threaded scenarios.
+ */
+#ifndef GLIA_TESTS_FAULT_H
+#define GLIA_TESTS_FAULT_H
+
+typedef enum { FAULT_ALLOC, FAULT_IO, FAULT_NKINDS } fault_kind;
+
+/* From now on, count calls of kind and fail the nth (1-based) one; every later call of
+ * the class succeeds (one failure per run: what a caller must survive is one refusal). */
+void fault_arm(fault_kind kind, long n);
+/* Stops counting; returns the number of calls of the armed kind seen since fault_arm. */
+long fault_disarm(void);
+/* Whether the armed failure was injected (the scenario reached the nth call). */
+int fault_fired(void);
+/* The name of the function whose call was failed ("" before any). */
+const char *fault_fired_name(void);
+
+const char *fault_kind_name(fault_kind kind);
+
+/* 1 when the process runs under LeakSanitizer and fault_leaks can see leaks. */
+int fault_leak_check_available(void);
+/* Runs a leak check now: 1 when leaks are found (LeakSanitizer prints them), else 0. */
+int fault_leaks(void);
+
+#endif

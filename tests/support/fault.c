@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,8 +18,11 @@
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
 #define FAULT_HAVE_LSAN 1
+/* sanitizer/allocator_interface.h, which gcc 12 does not ship */
+size_t __sanitizer_get_current_allocated_bytes(void);
 #else
 #define FAULT_HAVE_LSAN 0
 #endif
@@ -28,6 +32,7 @@ static atomic_int armed = -1;
 static atomic_long calls, target;
 static atomic_int fired;
 static const char *_Atomic fired_name = "";
+static void *_Atomic fired_pc;
 
 void fault_arm(fault_kind kind, long n)
 {
@@ -35,6 +40,7 @@ void fault_arm(fault_kind kind, long n)
     atomic_store(&target, n);
     atomic_store(&fired, 0);
     atomic_store(&fired_name, "");
+    atomic_store(&fired_pc, NULL);
     atomic_store(&armed, (int)kind);
 }
 
@@ -59,6 +65,38 @@ const char *fault_kind_name(fault_kind kind)
     return kind == FAULT_ALLOC ? "alloc" : "io";
 }
 
+size_t fault_heap_in_use(void)
+{
+#if FAULT_HAVE_LSAN
+    return __sanitizer_get_current_allocated_bytes();
+#else
+    return mallinfo2().uordblks;
+#endif
+}
+
+static const char *_Atomic crash_line = "";
+
+#if FAULT_HAVE_LSAN
+static void print_crash_line(void)
+{
+    const char *line = atomic_load(&crash_line);
+    if (line[0])
+        fprintf(stderr, "%s\n", line);
+}
+#endif
+
+void fault_on_crash(const char *line)
+{
+#if FAULT_HAVE_LSAN
+    static int installed;
+    if (!installed) {
+        __sanitizer_set_death_callback(print_crash_line);
+        installed = 1;
+    }
+#endif
+    atomic_store(&crash_line, line);
+}
+
 int fault_leak_check_available(void)
 {
     return FAULT_HAVE_LSAN;
@@ -73,13 +111,28 @@ int fault_leaks(void)
 #endif
 }
 
-static int should_fail(fault_kind kind, const char *name)
+const char *fault_fired_caller(char *buf, size_t len)
+{
+    buf[0] = '\0';
+#if FAULT_HAVE_LSAN
+    /* the return address less one is inside the call instruction */
+    if (atomic_load(&fired_pc))
+        __sanitizer_symbolize_pc((char *)atomic_load(&fired_pc) - 1, "%f", buf, len);
+#endif
+    return buf;
+}
+
+/* A macro, so that the return address is the wrapper's: inside the code that called it. */
+#define should_fail(kind, name) should_fail_at(kind, name, __builtin_return_address(0))
+
+static int should_fail_at(fault_kind kind, const char *name, void *pc)
 {
     if (atomic_load(&armed) != (int)kind)
         return 0;
     if (atomic_fetch_add(&calls, 1) + 1 != atomic_load(&target))
         return 0;
     atomic_store(&fired_name, name);
+    atomic_store(&fired_pc, pc);
     atomic_store(&fired, 1);
     return 1;
 }
@@ -161,6 +214,10 @@ ssize_t __wrap_getline(char **line, size_t *cap, FILE *f)
 /* ---- files ---- */
 
 int __real_open(const char *path, int flags, ...);
+int __real_open64(const char *path, int flags, ...);
+int __real_mkstemp64(char *tmpl);
+FILE *__real_fopen64(const char *path, const char *mode);
+void *__real_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 ssize_t __real_read(int fd, void *buf, size_t n);
 ssize_t __real_write(int fd, const void *buf, size_t n);
 int __real_fsync(int fd);
@@ -177,20 +234,37 @@ int __real_fflush(FILE *f);
 int __real_fclose(FILE *f);
 void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 
+/* -D_FILE_OFFSET_BITS=64 (meson's default) makes glia call open64, fopen64, mkstemp64 and
+ * mmap64; static archives built without it call the plain names. Both are wrapped. */
+static int open_mode(int flags, va_list ap)
+{
+    return flags & O_CREAT ? va_arg(ap, int) : 0;
+}
+
 int __wrap_open(const char *path, int flags, ...)
 {
-    mode_t mode = 0;
-    if (flags & O_CREAT) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, flags);
+    const int mode = open_mode(flags, ap);
+    va_end(ap);
     if (should_fail(FAULT_IO, "open")) {
         errno = flags & O_CREAT ? ENOSPC : EIO;
         return -1;
     }
     return __real_open(path, flags, mode);
+}
+
+int __wrap_open64(const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    const int mode = open_mode(flags, ap);
+    va_end(ap);
+    if (should_fail(FAULT_IO, "open")) {
+        errno = flags & O_CREAT ? ENOSPC : EIO;
+        return -1;
+    }
+    return __real_open64(path, flags, mode);
 }
 
 ssize_t __wrap_read(int fd, void *buf, size_t n)
@@ -248,6 +322,15 @@ int __wrap_mkstemp(char *tmpl)
     return __real_mkstemp(tmpl);
 }
 
+int __wrap_mkstemp64(char *tmpl)
+{
+    if (should_fail(FAULT_IO, "mkstemp")) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return __real_mkstemp64(tmpl);
+}
+
 FILE *__wrap_fopen(const char *path, const char *mode)
 {
     if (should_fail(FAULT_IO, "fopen")) {
@@ -255,6 +338,15 @@ FILE *__wrap_fopen(const char *path, const char *mode)
         return NULL;
     }
     return __real_fopen(path, mode);
+}
+
+FILE *__wrap_fopen64(const char *path, const char *mode)
+{
+    if (should_fail(FAULT_IO, "fopen")) {
+        errno = strchr(mode, 'w') ? ENOSPC : EIO;
+        return NULL;
+    }
+    return __real_fopen64(path, mode);
 }
 
 FILE *__wrap_fdopen(int fd, const char *mode)
@@ -348,4 +440,13 @@ void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
         return MAP_FAILED;
     }
     return __real_mmap(addr, len, prot, flags, fd, off);
+}
+
+void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    if (should_fail(FAULT_IO, "mmap")) {
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    return __real_mmap64(addr, len, prot, flags, fd, off);
 }

@@ -13,7 +13,7 @@
  * Two classes, counted separately while armed:
  *   FAULT_ALLOC  malloc, calloc, realloc, strdup, strndup, getline (-> NULL / -1, ENOMEM;
  *                getline also sets the stream's error indicator, as POSIX says it does)
- *   FAULT_IO     open, openat... the calls glia reads and writes files with: open, read,
+ *   FAULT_IO     the calls glia reads and writes files with: open, read,
  *                write, fsync, close, rename, mkstemp, fopen, fdopen, fread, fwrite, fputc,
  *                fputs, fprintf, fflush, fclose, mmap (-> -1 / NULL / EOF / short count with
  *                the stream's error indicator set; errno EIO, or ENOSPC for a write).
@@ -26,6 +26,8 @@
 #ifndef GLIA_TESTS_FAULT_H
 #define GLIA_TESTS_FAULT_H
 
+#include <stddef.h>
+
 typedef enum { FAULT_ALLOC, FAULT_IO, FAULT_NKINDS } fault_kind;
 
 /* From now on, count calls of kind and fail the nth (1-based) one; every later call of
@@ -37,12 +39,22 @@ long fault_disarm(void);
 int fault_fired(void);
 /* The name of the function whose call was failed ("" before any). */
 const char *fault_fired_name(void);
+/* The name of the function that made the failed call, into buf ("" when the build cannot
+ * symbolize: only sanitizer builds can), e.g. "yaml_realloc" for an allocation of libyaml. */
+const char *fault_fired_caller(char *buf, size_t len);
 
 const char *fault_kind_name(fault_kind kind);
 
-/* 1 when the process runs under LeakSanitizer and fault_leaks can see leaks. */
+/* Bytes of heap in use now: ASan's count of live allocations under ASan, else glibc's
+ * (mallinfo2). Every allocation counts, libc's own for a FILE or a getline buffer too, so a
+ * run that returns the heap to where it found it leaked nothing. */
+size_t fault_heap_in_use(void);
+/* 1 when the process runs under LeakSanitizer and fault_leaks can report leaks. */
 int fault_leak_check_available(void);
 /* Runs a leak check now: 1 when leaks are found (LeakSanitizer prints them), else 0. */
 int fault_leaks(void);
+/* Under ASan, prints line (if not "") to stderr when the process dies of an error report:
+ * what was being tried when it crashed. line is borrowed until the next call. */
+void fault_on_crash(const char *line);
 
 #endif

@@ -37,11 +37,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 enum { SWEEP_ALL = 3000, SWEEP_BUDGET = 3000 };
 
 static char dir[256];
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+/* LeakSanitizer's reports (at exit, and the one judge prints) leave out libyaml's own leak
+ * (see judge), which would otherwise fail the process at exit; judge decides on leaks by
+ * the heap in use, which this does not change. */
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:yaml_parser_load\n";
+}
+#endif
 
 static const char *at(const char *name)
 {
@@ -208,6 +220,27 @@ static int afile_complete(const char *path)
     return ok;
 }
 
+#define RESULTS "evaluation: {accuracy: 0.5}\n"
+#define HEAD_V7 "name: tiny-text\ntask: text-classification\nversion: 7\n"
+
+/* A trained version's manifest: the source's text with a new version and results. */
+static glia_status write_manifest(const char *arg, glia_err *err)
+{
+    return glia_manifest_write_version(at("text/model.yaml"), at("out"), 7, RESULTS, err);
+}
+
+static int manifest_complete(const char *path)
+{
+    char *data = NULL;
+    size_t len = 0;
+    glia_err err = {0};
+    int ok = glia_file_read(path, 1 << 16, "a manifest", &data, &len, &err) == GLIA_OK &&
+             strncmp(data, HEAD_V7, strlen(HEAD_V7)) == 0 && len > strlen(RESULTS) &&
+             strcmp(data + len - strlen(RESULTS), RESULTS) == 0;
+    free(data);
+    return ok;
+}
+
 /* ---- (b) configuration ---- */
 
 static void make_config(void)
@@ -229,6 +262,7 @@ static void make_config(void)
     ck_assert_int_eq(chmod(at("infer.token"), 0600), 0);
 }
 
+/* No ck_assert while armed: Check's own allocations and writes would be failed. */
 static glia_status load_config(const char *arg, glia_err *err)
 {
     config cfg;
@@ -237,10 +271,9 @@ static glia_status load_config(const char *arg, glia_err *err)
     if (rc != GLIA_OK)
         return rc;
     if ((rc = config_read_token(cfg.admin_token_file, &admin, err)) == GLIA_OK &&
-        (rc = config_read_token(cfg.inference_token_file, &infer, err)) == GLIA_OK)
-        ck_assert_msg(cfg.nmodels == 4 && strcmp(admin, "s3cret-admin") == 0 &&
-                          strcmp(infer, "s3cret-inference") == 0,
-                      "the configuration was read wrong");
+        (rc = config_read_token(cfg.inference_token_file, &infer, err)) == GLIA_OK &&
+        (cfg.nmodels != 4 || strcmp(admin, "s3cret-admin") != 0 || strcmp(infer, "s3cret-inference") != 0))
+        rc = glia_err_set(err, GLIA_EINVAL, "the configuration was read wrong");
     free(admin);
     free(infer);
     config_free(&cfg);
@@ -506,6 +539,7 @@ static const scenario scenarios[] = {
     {"save vocab", save_vocab, NULL, vocab_complete},
     {"save bpe", save_bpe, NULL, bpe_complete},
     {"afile write", write_afile, NULL, afile_complete},
+    {"manifest write", write_manifest, NULL, manifest_complete},
     {"config", load_config, NULL, NULL},
     {"recipes", load_recipes, NULL, NULL},
     {"data idx", load_idx_files, "images.idx labels.idx", NULL},
@@ -545,7 +579,7 @@ static void teardown(void)
     glia_test_rmtree(dir);
 }
 
-/* Any name in dir with ".tmp." in it: what a writer left behind. */
+/* Any name in dir with ".tmp" in it: what a writer left behind. */
 static const char *leftover_temp(void)
 {
     static char name[256];
@@ -553,7 +587,7 @@ static const char *leftover_temp(void)
     DIR *d = opendir(dir);
     ck_assert_ptr_nonnull(d);
     for (struct dirent *e; (e = readdir(d)) != NULL && !found;)
-        if (strstr(e->d_name, ".tmp.")) {
+        if (strstr(e->d_name, ".tmp")) {
             snprintf(name, sizeof name, "%s", e->d_name);
             found = name;
         }
@@ -573,11 +607,12 @@ static int holds_old(const char *path)
 }
 
 typedef struct {
-    long calls;    /* calls of the kind in a run that failed none */
-    long points;   /* values of N tried */
-    long failed;   /* ... that came back with an error code and a message */
-    long absorbed; /* ... that succeeded all the same */
-    char absorbed_names[256];
+    long calls;      /* calls of the kind in a run that failed none */
+    long points;     /* values of N tried */
+    long failed;     /* ... that came back with an error code and a message */
+    long absorbed;   /* ... that succeeded all the same */
+    long yaml_leaks; /* ... where libyaml leaked on its own failed allocation (see below) */
+    char absorbed_names[512];
 } sweep_result;
 
 /* One run with the nth call of kind failing (0: none); *calls gets the calls it made. */
@@ -592,58 +627,114 @@ static glia_status run_once(const scenario *s, fault_kind kind, long n, glia_err
     return rc;
 }
 
-static void check_point(const scenario *s, fault_kind kind, long n, glia_status rc, const glia_err *err,
-                        sweep_result *res)
+/* What a run at one N found. */
+typedef struct {
+    int fired;
+    glia_status rc;
+    int yaml_leak;
+    char what[96];
+    char problem[1024]; /* "" when the point passed */
+} point;
+
+/* The verdict on one failed run (see the file comment); heap_before is the heap in use
+ * before it. */
+static void judge(const scenario *s, glia_status rc, const glia_err *err, size_t heap_before, point *p)
 {
-    const char *what = fault_fired_name();
-    res->points++;
-    if (rc == GLIA_OK) {
-        res->absorbed++;
-        if (!strstr(res->absorbed_names, what) && strlen(res->absorbed_names) + strlen(what) + 2 < 256)
-            strcat(strcat(res->absorbed_names, " "), what);
-    } else {
-        ck_assert_msg(err->code == rc && err->msg[0] != '\0',
-                      "%s, %s %ld (%s): status %s with %s message '%s'", s->name, fault_kind_name(kind), n,
-                      what, glia_status_str(rc), err->code == rc ? "the" : "another code's", err->msg);
-        res->failed++;
+    char caller[128];
+    if (rc != GLIA_OK && (err->code != rc || err->msg[0] == '\0')) {
+        snprintf(p->problem, sizeof p->problem, "status %s with %s message '%s'", glia_status_str(rc),
+                 err->code == rc ? "the" : "another code's", err->msg);
+        return;
     }
-    ck_assert_msg(!fault_leaks(), "%s, %s %ld (%s): leaks (LeakSanitizer's report above); the error was '%s'",
-                  s->name, fault_kind_name(kind), n, what, err->msg);
+    const size_t heap = fault_heap_in_use();
+    if (heap != heap_before) {
+        fault_fired_caller(caller, sizeof caller);
+        /* libyaml 0.2.5 leaks a new sequence's or mapping's item stack when it cannot push the
+         * node (loader.c, yaml_parser_load_sequence/_mapping): its bug, not glia's, which
+         * deletes the parser and gets no document. Counted, not failed. */
+        if (strncmp(caller, "yaml_", 5) == 0 && heap > heap_before && heap - heap_before <= 128) {
+            p->yaml_leak = 1;
+        } else {
+            fault_leaks(); /* LeakSanitizer's report, for the reader */
+            snprintf(p->problem, sizeof p->problem,
+                     "the heap holds %+ld bytes more after the run (the failed call came from %s); the "
+                     "error was '%s'",
+                     (long)(heap - heap_before), caller[0] ? caller : "?", err->msg);
+            return;
+        }
+    }
     if (s->complete) {
         const char *out = at("out"), *tmp = leftover_temp();
-        ck_assert_msg(!tmp, "%s, %s %ld (%s): left %s behind ('%s')", s->name, fault_kind_name(kind), n, what,
-                      tmp, err->msg);
-        ck_assert_msg(
-            holds_old(out) || s->complete(out),
-            "%s, %s %ld (%s): the destination is neither its old content nor a whole new file ('%s')",
-            s->name, fault_kind_name(kind), n, what, err->msg);
-        if (rc == GLIA_OK)
-            ck_assert_msg(s->complete(out), "%s: succeeded without writing the file", s->name);
+        if (tmp)
+            snprintf(p->problem, sizeof p->problem, "left %s behind ('%s')", tmp, err->msg);
+        else if (!holds_old(out) && !s->complete(out))
+            snprintf(p->problem, sizeof p->problem,
+                     "the destination is neither its old content nor a whole new file ('%s')", err->msg);
+        else if (rc == GLIA_OK && !s->complete(out))
+            snprintf(p->problem, sizeof p->problem, "succeeded without writing the file");
     }
+}
+
+static point run_point(const scenario *s, fault_kind kind, long n)
+{
+    static char crash[256];
+    point p;
+    glia_err err;
+    long calls;
+    memset(&p, 0, sizeof p);
+    snprintf(crash, sizeof crash, "test_fault: the crash above is %s, %s %ld", s->name, fault_kind_name(kind),
+             n);
+    fault_on_crash(crash);
+    if (s->complete)
+        write_text(at("out"), OLD); /* before the heap is counted: it allocates */
+    const size_t heap = fault_heap_in_use();
+    p.rc = run_once(s, kind, n, &err, &calls);
+    p.fired = fault_fired();
+    char caller[64];
+    fault_fired_caller(caller, sizeof caller);
+    snprintf(p.what, sizeof p.what, "%s%s%s", fault_fired_name(), caller[0] ? " in " : "", caller);
+    if (p.fired)
+        judge(s, p.rc, &err, heap, &p);
+    else if (p.rc != GLIA_OK)
+        snprintf(p.problem, sizeof p.problem, "no fault, yet '%s'", err.msg);
+    fault_on_crash("");
+    ck_assert_msg(p.problem[0] == '\0', "%s, %s %ld (%s): %s", s->name, fault_kind_name(kind), n, p.what,
+                  p.problem);
+    return p;
 }
 
 static sweep_result sweep(const scenario *s, fault_kind kind)
 {
     sweep_result res = {0};
     glia_err err;
+    /* GLIA_FAULT_ONLY=NAME: sweep only the scenarios whose name has NAME in it (debugging) */
+    const char *only = getenv("GLIA_FAULT_ONLY");
+    if (only && !strstr(s->name, only))
+        return res;
     /* The reference run: how many calls there are, and that the scenario works at all. */
     glia_status rc = run_once(s, kind, 0, &err, &res.calls);
     ck_assert_msg(rc == GLIA_OK, "%s without a fault: %s", s->name, err.msg);
     const long stride = res.calls <= SWEEP_ALL ? 1 : (res.calls - SWEEP_ALL) / SWEEP_BUDGET + 1;
     for (long n = 1;; n += n < SWEEP_ALL ? 1 : stride) {
-        long calls;
-        rc = run_once(s, kind, n, &err, &calls);
-        if (!fault_fired()) {
-            ck_assert_msg(rc == GLIA_OK, "%s, %s %ld: no fault, yet %s", s->name, fault_kind_name(kind), n,
-                          err.msg);
+        point p = run_point(s, kind, n);
+        if (!p.fired)
             break;
+        res.points++;
+        res.yaml_leaks += p.yaml_leak;
+        if (p.rc != GLIA_OK) {
+            res.failed++;
+        } else {
+            res.absorbed++;
+            if (!strstr(res.absorbed_names, p.what) &&
+                strlen(res.absorbed_names) + strlen(p.what) + 3 < sizeof res.absorbed_names)
+                strcat(strcat(res.absorbed_names, res.absorbed_names[0] ? ", " : " "), p.what);
         }
-        check_point(s, kind, n, rc, &err, &res);
     }
     fprintf(stderr,
-            "# %s %s: %ld calls, %ld points (stride %ld past %d), %ld failed cleanly, %ld absorbed%s%s\n",
+            "# %s %s: %ld calls, %ld points (stride %ld past %d), %ld failed cleanly, %ld absorbed%s%s, "
+            "%ld libyaml leaks\n",
             s->name, fault_kind_name(kind), res.calls, res.points, stride, SWEEP_ALL, res.failed,
-            res.absorbed, res.absorbed ? " by" : "", res.absorbed_names);
+            res.absorbed, res.absorbed ? " by" : "", res.absorbed_names, res.yaml_leaks);
     return res;
 }
 

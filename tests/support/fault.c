@@ -236,35 +236,33 @@ void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 
 /* -D_FILE_OFFSET_BITS=64 (meson's default) makes glia call open64, fopen64, mkstemp64 and
  * mmap64; static archives built without it call the plain names. Both are wrapped. */
-static int open_mode(int flags, va_list ap)
+static int wrapped_open(int (*real)(const char *, int, ...), const char *path, int flags, va_list ap,
+                        void *pc)
 {
-    return flags & O_CREAT ? va_arg(ap, int) : 0;
+    const int mode = flags & O_CREAT ? va_arg(ap, int) : 0;
+    if (should_fail_at(FAULT_IO, "open", pc)) {
+        errno = flags & O_CREAT ? ENOSPC : EIO;
+        return -1;
+    }
+    return real(path, flags, mode);
 }
 
 int __wrap_open(const char *path, int flags, ...)
 {
     va_list ap;
     va_start(ap, flags);
-    const int mode = open_mode(flags, ap);
+    const int fd = wrapped_open(__real_open, path, flags, ap, __builtin_return_address(0));
     va_end(ap);
-    if (should_fail(FAULT_IO, "open")) {
-        errno = flags & O_CREAT ? ENOSPC : EIO;
-        return -1;
-    }
-    return __real_open(path, flags, mode);
+    return fd;
 }
 
 int __wrap_open64(const char *path, int flags, ...)
 {
     va_list ap;
     va_start(ap, flags);
-    const int mode = open_mode(flags, ap);
+    const int fd = wrapped_open(__real_open64, path, flags, ap, __builtin_return_address(0));
     va_end(ap);
-    if (should_fail(FAULT_IO, "open")) {
-        errno = flags & O_CREAT ? ENOSPC : EIO;
-        return -1;
-    }
-    return __real_open64(path, flags, mode);
+    return fd;
 }
 
 ssize_t __wrap_read(int fd, void *buf, size_t n)

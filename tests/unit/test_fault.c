@@ -26,6 +26,7 @@
 #include "core/model/bundle.h"
 #include "core/text/bpe.h"
 #include "core/text/vocab.h"
+#include "core/train/run.h"
 #include "daemon/config.h"
 #include "tests/support/check_main.h"
 #include "tests/support/fault.h"
@@ -522,6 +523,34 @@ static int checkpoint_complete(const char *path)
     return 1;
 }
 
+/* ---- (d) a whole training run: data, training, evaluation, the bundle written ---- */
+
+static glia_recipe run_recipes[2];
+
+static void make_run_recipes(void)
+{
+    glia_err err = {0};
+    write_text(at("cnn-recipe.yaml"),
+               "model: cnn/model.yaml\ndataset: {name: fashion-mnist}\nseed: 1\nepochs: 1\n"
+               "batch: {policy: fixed, size: 8}\noptimizer: {type: adam, lr: 0.01}\n"
+               "schedule: {type: constant}\n");
+    ck_assert_msg(glia_recipe_load(at("cnn-recipe.yaml"), &run_recipes[0], &err) == GLIA_OK, "%s", err.msg);
+    snprintf(run_recipes[0].images_file, sizeof run_recipes[0].images_file, "%s", at("images.idx"));
+    snprintf(run_recipes[0].labels_file, sizeof run_recipes[0].labels_file, "%s", at("labels.idx"));
+    write_text(at("text-recipe.yaml"), "model: text/model.yaml\ndataset: {name: uci-sentiment}\nseed: 1\n"
+                                       "epochs: 1\nbatch: {policy: fixed, size: 8}\n"
+                                       "optimizer: {type: adam, lr: 0.01}\nschedule: {type: constant}\n");
+    ck_assert_msg(glia_recipe_load(at("text-recipe.yaml"), &run_recipes[1], &err) == GLIA_OK, "%s", err.msg);
+    snprintf(run_recipes[1].dataset_file, sizeof run_recipes[1].dataset_file, "%s", at("texts.jsonl"));
+}
+
+/* arg: "0" the image model, "1" the text model. */
+static glia_status train_run(const char *arg, glia_err *err)
+{
+    glia_run_result res;
+    return glia_run_training(&run_recipes[arg[0] - '0'], at("run"), 2, &(glia_run_hooks){0}, &res, err);
+}
+
 /* ---- the sweep ---- */
 
 typedef struct {
@@ -529,29 +558,32 @@ typedef struct {
     glia_status (*run)(const char *arg, glia_err *err);
     const char *arg;
     int (*complete)(const char *path); /* writers: dir/out is a whole new file; NULL: a loader */
+    const char *outdir;                /* a training run's output directory, emptied before each run */
 } scenario;
 
 static const scenario scenarios[] = {
-    {"bundle cnn", load_bundle, "cnn", NULL},
-    {"bundle text", load_bundle, "text", NULL},
-    {"bundle mt", load_bundle, "mt", NULL},
-    {"save weights", save_weights, NULL, weights_complete},
-    {"save vocab", save_vocab, NULL, vocab_complete},
-    {"save bpe", save_bpe, NULL, bpe_complete},
-    {"afile write", write_afile, NULL, afile_complete},
-    {"manifest write", write_manifest, NULL, manifest_complete},
-    {"config", load_config, NULL, NULL},
-    {"recipes", load_recipes, NULL, NULL},
-    {"data idx", load_idx_files, "images.idx labels.idx", NULL},
-    {"data idx gz", load_idx_files, "images.idx.gz labels.idx.gz", NULL},
-    {"data jsonl", data_jsonl, NULL, NULL},
-    {"data tsv", data_tsv, NULL, NULL},
-    {"data uci", data_uci, NULL, NULL},
-    {"data mo", data_mo, NULL, NULL},
-    {"data gettext dir", data_gettext_dir, NULL, NULL},
-    {"train cnn", train_step, "image-classification", checkpoint_complete},
-    {"train text", train_step, "text-classification", checkpoint_complete},
-    {"train mt", train_step, "translation", checkpoint_complete},
+    {"bundle cnn", load_bundle, "cnn", NULL, NULL},
+    {"bundle text", load_bundle, "text", NULL, NULL},
+    {"bundle mt", load_bundle, "mt", NULL, NULL},
+    {"save weights", save_weights, NULL, weights_complete, NULL},
+    {"save vocab", save_vocab, NULL, vocab_complete, NULL},
+    {"save bpe", save_bpe, NULL, bpe_complete, NULL},
+    {"afile write", write_afile, NULL, afile_complete, NULL},
+    {"manifest write", write_manifest, NULL, manifest_complete, NULL},
+    {"config", load_config, NULL, NULL, NULL},
+    {"recipes", load_recipes, NULL, NULL, NULL},
+    {"data idx", load_idx_files, "images.idx labels.idx", NULL, NULL},
+    {"data idx gz", load_idx_files, "images.idx.gz labels.idx.gz", NULL, NULL},
+    {"data jsonl", data_jsonl, NULL, NULL, NULL},
+    {"data tsv", data_tsv, NULL, NULL, NULL},
+    {"data uci", data_uci, NULL, NULL, NULL},
+    {"data mo", data_mo, NULL, NULL, NULL},
+    {"data gettext dir", data_gettext_dir, NULL, NULL, NULL},
+    {"train cnn", train_step, "image-classification", checkpoint_complete, NULL},
+    {"train text", train_step, "text-classification", checkpoint_complete, NULL},
+    {"train mt", train_step, "translation", checkpoint_complete, NULL},
+    {"run cnn", train_run, "0", NULL, "run"},
+    {"run text", train_run, "1", NULL, "run"},
 };
 enum { NSCENARIOS = sizeof scenarios / sizeof *scenarios };
 
@@ -564,6 +596,7 @@ static void setup(void)
     make_texts();
     make_mo();
     tiny_data_fill(&td, 8);
+    make_run_recipes();
     glia_err err = {0};
     ck_assert_msg(glia_bundle_load(at("text"), &saved, &err) == GLIA_OK, "%s", err.msg);
     glia_bundle mt;
@@ -580,11 +613,11 @@ static void teardown(void)
 }
 
 /* Any name in dir with ".tmp" in it: what a writer left behind. */
-static const char *leftover_temp(void)
+static const char *leftover_temp(const char *in)
 {
     static char name[256];
     const char *found = NULL;
-    DIR *d = opendir(dir);
+    DIR *d = opendir(in);
     ck_assert_ptr_nonnull(d);
     for (struct dirent *e; (e = readdir(d)) != NULL && !found;)
         if (strstr(e->d_name, ".tmp")) {
@@ -620,6 +653,10 @@ static glia_status run_once(const scenario *s, fault_kind kind, long n, glia_err
 {
     if (s->complete)
         write_text(at("out"), OLD);
+    if (s->outdir) {
+        glia_test_rmtree(at(s->outdir));
+        ck_assert_int_eq(mkdir(at(s->outdir), 0755), 0);
+    }
     memset(err, 0, sizeof *err);
     fault_arm(kind, n);
     glia_status rc = s->run(s->arg, err);
@@ -663,8 +700,25 @@ static void judge(const scenario *s, glia_status rc, const glia_err *err, size_t
             return;
         }
     }
+    if (s->outdir) {
+        /* The manifest is written last: a directory with one must be a complete bundle. A
+         * run can fail after that, when the manifest's directory cannot be synced ("is in
+         * place but ..."): the files are whole, only their durability is in doubt. */
+        const char *tmp = leftover_temp(at(s->outdir));
+        struct stat st;
+        glia_bundle b;
+        glia_err lerr = {0};
+        if (tmp)
+            snprintf(p->problem, sizeof p->problem, "left %s behind ('%s')", tmp, err->msg);
+        else if ((rc == GLIA_OK || stat(at("run/model.yaml"), &st) == 0) &&
+                 glia_bundle_load(at(s->outdir), &b, &lerr) != GLIA_OK)
+            snprintf(p->problem, sizeof p->problem,
+                     "wrote a manifest ('%s'), but the bundle does not load: %s", err->msg, lerr.msg);
+        else if (rc == GLIA_OK || stat(at("run/model.yaml"), &st) == 0)
+            glia_bundle_free(&b);
+    }
     if (s->complete) {
-        const char *out = at("out"), *tmp = leftover_temp();
+        const char *out = at("out"), *tmp = leftover_temp(dir);
         if (tmp)
             snprintf(p->problem, sizeof p->problem, "left %s behind ('%s')", tmp, err->msg);
         else if (!holds_old(out) && !s->complete(out))
@@ -685,8 +739,7 @@ static point run_point(const scenario *s, fault_kind kind, long n)
     snprintf(crash, sizeof crash, "test_fault: the crash above is %s, %s %ld", s->name, fault_kind_name(kind),
              n);
     fault_on_crash(crash);
-    if (s->complete)
-        write_text(at("out"), OLD); /* before the heap is counted: it allocates */
+
     const size_t heap = fault_heap_in_use();
     p.rc = run_once(s, kind, n, &err, &calls);
     p.fired = fault_fired();

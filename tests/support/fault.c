@@ -97,11 +97,6 @@ void fault_on_crash(const char *line)
     atomic_store(&crash_line, line);
 }
 
-int fault_leak_check_available(void)
-{
-    return FAULT_HAVE_LSAN;
-}
-
 int fault_leaks(void)
 {
 #if FAULT_HAVE_LSAN

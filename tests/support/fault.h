@@ -49,9 +49,8 @@ const char *fault_kind_name(fault_kind kind);
  * (mallinfo2). Every allocation counts, libc's own for a FILE or a getline buffer too, so a
  * run that returns the heap to where it found it leaked nothing. */
 size_t fault_heap_in_use(void);
-/* 1 when the process runs under LeakSanitizer and fault_leaks can report leaks. */
-int fault_leak_check_available(void);
-/* Runs a leak check now: 1 when leaks are found (LeakSanitizer prints them), else 0. */
+/* Runs LeakSanitizer's check now, when the build has it: 1 when leaks are found (it prints
+ * them), else 0. */
 int fault_leaks(void);
 /* Under ASan, prints line (if not "") to stderr when the process dies of an error report:
  * what was being tried when it crashed. line is borrowed until the next call. */

@@ -5,23 +5,25 @@
  *
  * The wrappers (fault.c) replace the functions at link time with GNU ld's --wrap, so only
  * the objects linked statically into the test executable are affected: libglia, libgliad,
- * this support library and, for the fault test, the static archives of libyaml and Jansson
- * (tests/meson.build links them in for that reason). Shared libraries (libc's own internal
- * allocations, OpenBLAS, libpng) and the sanitizers are untouched. Production code carries
- * no hook.
+ * the test support code and, for test_fault, the static archives of libyaml and Jansson
+ * (tests/meson.build links them in for that reason; Check's own archive too, so a test must
+ * not ck_assert while armed). Shared libraries (libc's internal allocations, OpenBLAS,
+ * libpng, zlib) and the sanitizers are untouched. Production code carries no hook.
  *
  * Two classes, counted separately while armed:
  *   FAULT_ALLOC  malloc, calloc, realloc, strdup, strndup, getline (-> NULL / -1, ENOMEM;
  *                getline also sets the stream's error indicator, as POSIX says it does)
- *   FAULT_IO     the calls glia reads and writes files with: open, read,
- *                write, fsync, close, rename, mkstemp, fopen, fdopen, fread, fwrite, fputc,
- *                fputs, fprintf, fflush, fclose, mmap (-> -1 / NULL / EOF / short count with
- *                the stream's error indicator set; errno EIO, or ENOSPC for a write).
- *                close and fclose release the descriptor all the same and then report the
- *                failure, as Linux does with a deferred write error.
+ *   FAULT_IO     the calls glia reads and writes files with: open, read, write, fsync,
+ *                close, rename, mkstemp, fopen, fdopen, fread, fwrite, fputc, fputs,
+ *                fprintf, fflush, fclose, mmap and the 64-bit names of open, mkstemp, fopen
+ *                and mmap (-> -1 / NULL / EOF / a zero count with the stream's error
+ *                indicator set; errno EIO, ENOSPC for a write or a create, ENOMEM for
+ *                fdopen and mmap). close and fclose release the descriptor all the same
+ *                and then report the failure, as Linux does with a deferred write error.
  *
- * Not thread-aware beyond atomic counters: a scenario that runs threads sees its calls in
- * whatever order they come, so sweep single-threaded scenarios.
+ * The counters are atomic, so threads may run while armed; which of them makes the Nth
+ * call then depends on their order, and a sweep of such a scenario checks every N all the
+ * same but not always the same call site.
  */
 #ifndef GLIA_TESTS_FAULT_H
 #define GLIA_TESTS_FAULT_H

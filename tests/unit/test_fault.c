@@ -1,21 +1,38 @@
 /*
  * test_fault.c - fault injection (tests/support/fault.h), as sqlite does it: every scenario
  * runs once for each N = 1, 2, ... with the Nth allocation (then, separately, the Nth file
- * call) failing, until it runs without reaching N. At every N the scenario must come back
- * with an error code and a message (or succeed, when the failure was one it may absorb, such
- * as a failed close of a file it only read), leak nothing (LeakSanitizer, under ASan), not
- * crash, and leave no partial file: a file it was writing holds its old content or the whole
- * new one, and no temporary file is left beside it.
+ * call) failing, until it runs without reaching N. At every N the scenario must:
+ *  - come back with an error code and a message, or succeed when the failure was one it
+ *    may absorb (a failed close of a file it only read) - and then with the very data a run
+ *    without a failure loads (a digest of it);
+ *  - leak nothing: the heap in use after the run is what it was before (fault.h), which
+ *    pins a leak to its N; LeakSanitizer's report is printed for the reader;
+ *  - not crash (the ASan report names the scenario and N);
+ *  - leave no partial file: a file it was writing holds its old content or the whole new
+ *    one, a training run's directory holds a loadable bundle or no manifest, and no
+ *    temporary file is left beside them.
  *
- * Scenarios: (a) loading a bundle of each family (manifest, labels, tokenizer, weights) and
- * saving weights and tokenizers; (b) gliad's configuration with several models and both
- * token files, and the training recipes; (c) every data set loader: IDX images and labels
- * (plain and gzip), JSON lines, TSV pairs, gettext .mo catalogs, the UCI JSON files;
- * (d) one training step of each family through the one loop, with its checkpoint write.
+ * Scenarios: (a) loading a bundle of each family (manifest, labels, tokenizer, weights);
+ * saving weights, a vocabulary, a BPE tokenizer, an atomic file and a trained version's
+ * manifest; (b) gliad's configuration with four models and both token files, the shipped
+ * training recipes and an override; (c) every data set loader: IDX images and labels
+ * (plain and gzip), JSON lines, TSV pairs, a gettext .mo catalog and a directory of them,
+ * the UCI JSON files; (d) one training step of each family through the one loop with its
+ * checkpoint write (and the text model with two lanes: two threads allocating), and a
+ * whole training run (glia_run_training) of the image and the text model, which loads the
+ * data, trains, evaluates and writes the bundle.
  *
- * Every N is swept up to SWEEP_ALL calls; beyond that the first SWEEP_ALL and then every
- * stride-th, the stride chosen so that a scenario tries about SWEEP_BUDGET points. The
- * counts are printed as TAP diagnostics ("# bundle cnn alloc: 812 of 812 points, ...").
+ * Not covered: allocations inside shared libraries (libc's own, OpenBLAS, libpng, zlib)
+ * and failures of calls glia does not route through the wrapped names (stat, opendir,
+ * fchmod, lseek). libyaml 0.2.5 leaks a node's item stack when it cannot push the node
+ * (its bug; glia deletes the parser and gets no document): counted as "libyaml leaks"
+ * rather than failed, and left out of LeakSanitizer's reports.
+ *
+ * Every N is swept up to SWEEP_ALL calls (the largest scenario makes about 4000); beyond
+ * that the first SWEEP_ALL and then every stride-th, the stride chosen so that a scenario
+ * tries about SWEEP_BUDGET more points. The counts are printed on stderr as TAP comments
+ * ("# bundle cnn alloc: 368 calls, 368 points ..."). GLIA_FAULT_ONLY=NAME sweeps only the
+ * scenarios whose name has NAME in it.
  */
 #include "core/base/afile.h"
 #include "core/base/hash.h"
@@ -42,7 +59,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-enum { SWEEP_ALL = 3000, SWEEP_BUDGET = 3000 };
+enum { SWEEP_ALL = 5000, SWEEP_BUDGET = 3000 };
 
 static char dir[256];
 

@@ -70,7 +70,8 @@ size_t fault_heap_in_use(void)
 #if FAULT_HAVE_LSAN
     return __sanitizer_get_current_allocated_bytes();
 #else
-    return mallinfo2().uordblks;
+    const struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd; /* small blocks in use, and the large ones mmap'd apart */
 #endif
 }
 

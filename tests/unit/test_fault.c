@@ -17,7 +17,8 @@
  * manifest; (b) gliad's configuration with four models and both token files, the shipped
  * training recipes and an override; (c) every data set loader: IDX images and labels
  * (plain and gzip), JSON lines, TSV pairs, a gettext .mo catalog and a directory of them,
- * the UCI JSON files; (d) one training step of each family through the one loop with its
+ * the UCI JSON files; images (PNG and PGM files decoded, resized, preprocessed for a model
+ * and encoded again); (d) one training step of each family through the one loop with its
  * checkpoint write (and the text model with two lanes: two threads allocating), and a
  * whole training run (glia_run_training) of the image and the text model, which loads the
  * data, trains, evaluates and writes the bundle.
@@ -179,7 +180,8 @@ static glia_status load_bundle(const char *name, glia_err *err)
 /* The writers' destination, holding OLD before every run. */
 #define OLD "old content\n"
 
-static glia_bundle saved; /* the model whose weights save_weights writes */
+static glia_bundle saved;     /* the model whose weights save_weights writes */
+static glia_bundle saved_cnn; /* the manifest images are preprocessed for */
 
 static glia_status save_weights(const char *arg, glia_err *err)
 {
@@ -529,6 +531,46 @@ static glia_status data_gettext_dir(const char *arg, glia_err *err)
     return rc;
 }
 
+/* ---- (c) images: what a predict request or a file gives ---- */
+
+static void make_images(void)
+{
+    float pixels[6 * 5];
+    glia_image img = {6, 5, pixels};
+    unsigned char *png = NULL, *pgm = NULL;
+    size_t npng = 0, npgm = 0;
+    glia_err err = {0};
+    for (int i = 0; i < 6 * 5; i++)
+        pixels[i] = (float)(i * 37 % 256);
+    ck_assert_msg(glia_image_encode_png(&img, &png, &npng, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_image_encode_pgm(&img, &pgm, &npgm, &err) == GLIA_OK, "%s", err.msg);
+    write_bytes(at("image.png"), png, npng);
+    write_bytes(at("image.pgm"), pgm, npgm);
+    free(png);
+    free(pgm);
+}
+
+/* Decoded, resized to the cnn bundle's 4x4 input, preprocessed, and encoded back. */
+static glia_status load_image(const char *name, glia_err *err)
+{
+    glia_image img = {0}, small = {0};
+    unsigned char *png = NULL;
+    size_t npng = 0;
+    float input[16];
+    glia_status rc;
+    if ((rc = glia_image_load(at(name), &img, err)) == GLIA_OK &&
+        (rc = glia_image_resize(&img, 4, 4, &small, err)) == GLIA_OK &&
+        (rc = glia_bundle_image_input(&saved_cnn.manifest, &small, input, err)) == GLIA_OK &&
+        (rc = glia_image_encode_png(&small, &png, &npng, err)) == GLIA_OK) {
+        digest_add(input, sizeof input);
+        digest_add(png, npng);
+    }
+    free(png);
+    glia_image_free(&small);
+    glia_image_free(&img);
+    return rc;
+}
+
 /* ---- (d) a training step ---- */
 
 static tiny_data td;
@@ -630,6 +672,8 @@ static const scenario scenarios[] = {
     {"data uci", data_uci, NULL, NULL, NULL},
     {"data mo", data_mo, NULL, NULL, NULL},
     {"data gettext dir", data_gettext_dir, NULL, NULL, NULL},
+    {"image png", load_image, "image.png", NULL, NULL},
+    {"image pgm", load_image, "image.pgm", NULL, NULL},
     {"train cnn", train_step, "image-classification", checkpoint_complete, NULL},
     {"train text", train_step, "text-classification", checkpoint_complete, NULL},
     {"train mt", train_step, "translation", checkpoint_complete, NULL},
@@ -657,6 +701,8 @@ static void setup(void)
     make_run_recipes();
     glia_err err = {0};
     ck_assert_msg(glia_bundle_load(at("text"), &saved, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_bundle_load(at("cnn"), &saved_cnn, &err) == GLIA_OK, "%s", err.msg);
+    make_images();
     glia_bundle mt;
     ck_assert_msg(glia_bundle_load(at("mt"), &mt, &err) == GLIA_OK, "%s", err.msg);
     ck_assert_msg(glia_bpe_load(mt.manifest.tokenizer, &saved_bpe, &err) == GLIA_OK, "%s", err.msg);
@@ -666,6 +712,7 @@ static void setup(void)
 static void teardown(void)
 {
     glia_bundle_free(&saved);
+    glia_bundle_free(&saved_cnn);
     glia_bpe_free(saved_bpe);
     glia_test_rmtree(dir);
 }

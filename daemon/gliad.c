@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/base/jsonmem.h"
 #include "core/nn/version.h"
 #include "daemon/config.h"
 #include "daemon/jobs.h"
@@ -442,6 +443,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     rc = 1;
+    glia_json_watch(); /* Jansson's allocation functions, before any thread (jsonmem.h) */
     if (install_signals() != 0)
         return 1;
     double t0 = workq_now();

@@ -13,9 +13,13 @@
 static glia_status parse(yaml_parser_t *parser, glia_yaml *y, glia_err *err)
 {
     if (!yaml_parser_load(parser, &y->doc)) {
-        glia_status rc = glia_err_set(err, GLIA_EFORMAT, "%s:%zu:%zu: YAML syntax error: %s", y->name,
-                                      parser->problem_mark.line + 1, parser->problem_mark.column + 1,
-                                      parser->problem ? parser->problem : "unknown problem");
+        /* libyaml reports a failed allocation as an error without a problem or a mark: not
+         * the file's fault, and not a syntax error */
+        glia_status rc = parser->error == YAML_MEMORY_ERROR
+                             ? glia_err_set(err, GLIA_ENOMEM, "%s: out of memory reading YAML", y->name)
+                             : glia_err_set(err, GLIA_EFORMAT, "%s:%zu:%zu: YAML syntax error: %s", y->name,
+                                            parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+                                            parser->problem ? parser->problem : "unknown problem");
         yaml_parser_delete(parser);
         return rc;
     }
@@ -61,8 +65,8 @@ void glia_yaml_free(glia_yaml *y)
     }
 }
 
-glia_status glia_yaml_error(glia_yaml *y, const yaml_node_t *n, glia_status code, glia_err *err, const char *fmt,
-                            ...)
+glia_status glia_yaml_error(glia_yaml *y, const yaml_node_t *n, glia_status code, glia_err *err,
+                            const char *fmt, ...)
 {
     char msg[GLIA_ERR_MSG_MAX];
     va_list ap;
@@ -70,15 +74,24 @@ glia_status glia_yaml_error(glia_yaml *y, const yaml_node_t *n, glia_status code
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (n)
-        return glia_err_set(err, code, "%s:%zu:%zu: %s", y->name, n->start_mark.line + 1, n->start_mark.column + 1,
-                            msg);
+        return glia_err_set(err, code, "%s:%zu:%zu: %s", y->name, n->start_mark.line + 1,
+                            n->start_mark.column + 1, msg);
     return glia_err_set(err, code, "%s: %s", y->name, msg);
 }
 
-yaml_node_t *glia_yaml_root(glia_yaml *y) { return y->loaded ? yaml_document_get_root_node(&y->doc) : NULL; }
+yaml_node_t *glia_yaml_root(glia_yaml *y)
+{
+    return y->loaded ? yaml_document_get_root_node(&y->doc) : NULL;
+}
 
-int glia_yaml_is_map(const yaml_node_t *n) { return n && n->type == YAML_MAPPING_NODE; }
-int glia_yaml_is_seq(const yaml_node_t *n) { return n && n->type == YAML_SEQUENCE_NODE; }
+int glia_yaml_is_map(const yaml_node_t *n)
+{
+    return n && n->type == YAML_MAPPING_NODE;
+}
+int glia_yaml_is_seq(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SEQUENCE_NODE;
+}
 
 int glia_yaml_seq_len(const yaml_node_t *n)
 {
@@ -92,7 +105,10 @@ yaml_node_t *glia_yaml_seq_at(glia_yaml *y, yaml_node_t *seq, int i)
     return yaml_document_get_node(&y->doc, seq->data.sequence.items.start[i]);
 }
 
-static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+static const char *scalar(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
 
 yaml_node_t *glia_yaml_get(glia_yaml *y, yaml_node_t *map, const char *key)
 {
@@ -122,9 +138,10 @@ glia_status glia_yaml_check_keys(glia_yaml *y, yaml_node_t *map, const char *wha
             char list[256] = "";
             size_t used = 0;
             for (const char *const *a = allowed; *a && used < sizeof list; a++)
-                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", a == allowed ? "" : ", ", *a);
-            return glia_yaml_error(y, k, GLIA_EINVAL, err, "%s: unknown key '%s' (allowed: %s)", what, scalar(k),
-                                   list);
+                used +=
+                    (size_t)snprintf(list + used, sizeof list - used, "%s%s", a == allowed ? "" : ", ", *a);
+            return glia_yaml_error(y, k, GLIA_EINVAL, err, "%s: unknown key '%s' (allowed: %s)", what,
+                                   scalar(k), list);
         }
         for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
             yaml_node_t *k2 = yaml_document_get_node(&y->doc, q->key);
@@ -155,13 +172,14 @@ glia_status glia_yaml_long(glia_yaml *y, yaml_node_t *n, const char *key, long m
     if (!*s || *end || errno)
         return glia_yaml_error(y, n, GLIA_EINVAL, err, "%s: expected an integer, got '%s'", key, s);
     if (v < min || v > max)
-        return glia_yaml_error(y, n, GLIA_EINVAL, err, "%s: %ld is out of range [%ld, %ld]", key, v, min, max);
+        return glia_yaml_error(y, n, GLIA_EINVAL, err, "%s: %ld is out of range [%ld, %ld]", key, v, min,
+                               max);
     *out = v;
     return GLIA_OK;
 }
 
-glia_status glia_yaml_double(glia_yaml *y, yaml_node_t *n, const char *key, double min, double max, double *out,
-                             glia_err *err)
+glia_status glia_yaml_double(glia_yaml *y, yaml_node_t *n, const char *key, double min, double max,
+                             double *out, glia_err *err)
 {
     glia_status rc = need_scalar(y, n, key, "a number", err);
     if (rc != GLIA_OK)
@@ -188,7 +206,8 @@ glia_status glia_yaml_bool(glia_yaml *y, yaml_node_t *n, const char *key, int *o
     else if (strcmp(scalar(n), "false") == 0)
         *out = 0;
     else
-        return glia_yaml_error(y, n, GLIA_EINVAL, err, "%s: expected true or false, got '%s'", key, scalar(n));
+        return glia_yaml_error(y, n, GLIA_EINVAL, err, "%s: expected true or false, got '%s'", key,
+                               scalar(n));
     return GLIA_OK;
 }
 
@@ -240,7 +259,8 @@ glia_status glia_yaml_opt_bool(glia_yaml *y, yaml_node_t *map, const char *key, 
     return n ? glia_yaml_bool(y, n, key, out, err) : GLIA_OK;
 }
 
-glia_status glia_yaml_opt_string(glia_yaml *y, yaml_node_t *map, const char *key, const char **out, glia_err *err)
+glia_status glia_yaml_opt_string(glia_yaml *y, yaml_node_t *map, const char *key, const char **out,
+                                 glia_err *err)
 {
     yaml_node_t *n = glia_yaml_get(y, map, key);
     return n ? glia_yaml_string(y, n, key, out, err) : GLIA_OK;

@@ -11,6 +11,7 @@
 
 #include "core/base/hash.h"
 #include "core/base/htable.h"
+#include "core/base/jsonmem.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -167,8 +168,14 @@ static glia_status parse_file(const char *path, json_t **root, glia_err *err)
         return glia_err_set(err, errno == ENOENT ? GLIA_ENOTFOUND : GLIA_EIO, "%s: cannot open: %s", path,
                             strerror(errno));
     memset(&je, 0, sizeof je);
+    glia_json_watch();
     *root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
     fclose(f);
+    if (*root && glia_json_failed()) { /* a string may have lost bytes (jsonmem.h) */
+        json_decref(*root);
+        *root = NULL;
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory parsing %s", path);
+    }
     if (!*root) {
         if (json_error_code(&je) == json_error_out_of_memory || je.text[0] == '\0')
             return glia_err_set(err, GLIA_ENOMEM, "out of memory parsing %s", path);
@@ -313,7 +320,13 @@ glia_status glia_uci_load_jsonl(const char *path, char *const *labels, int nlabe
             cap = ncap;
         }
         json_error_t je;
+        glia_json_watch();
         json_t *el = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+        if (glia_json_failed()) { /* out of memory, or a string that lost bytes (jsonmem.h) */
+            json_decref(el);
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
+            goto done;
+        }
         const json_t *jt = json_object_get(el, "text"), *jl = json_object_get(el, "label");
         char why[256] = "";
         int label = 0;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/base/afile.h"
 #include "core/base/yamlutil.h"
 #include "core/model/family.h"
 
@@ -163,41 +164,14 @@ void glia_preprocess_u8(const glia_preprocess *pre, const uint8_t *pixels, size_
     }
 }
 
-static char *read_text(const char *path, size_t *len, glia_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        glia_err_set(err, GLIA_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, used = 0, got;
-    do {
-        if (used + 4096 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *grown = realloc(buf, cap + 1);
-            if (!grown) {
-                free(buf);
-                fclose(f);
-                glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", path);
-                return NULL;
-            }
-            buf = grown;
-        }
-        got = fread(buf + used, 1, cap - used, f);
-        used += got;
-    } while (got > 0);
-    fclose(f);
-    buf[used] = '\0';
-    *len = used;
-    return buf;
-}
-
 glia_status glia_manifest_write_with_results(const char *src_path, const char *dst_path,
                                              const char *results_yaml, glia_err *err)
 {
     return glia_manifest_write_version(src_path, dst_path, 0, results_yaml, err);
 }
+
+/* A manifest is a page of YAML: a file much larger than this is not one. */
+enum { MANIFEST_MAX_BYTES = 1 << 20 };
 
 /* The index after the newline ending the line that starts at i (len at the end). */
 static size_t next_line(const char *text, size_t i, size_t len)
@@ -210,38 +184,16 @@ glia_status glia_manifest_write_version(const char *src_path, const char *dst_pa
                                         const char *results_yaml, glia_err *err)
 {
     size_t len = 0;
-    char *text = read_text(src_path, &len, err);
-    if (!text)
-        return err ? err->code : GLIA_EIO;
+    char *text = NULL;
+    glia_afile out;
+    glia_status rc = glia_file_read(src_path, MANIFEST_MAX_BYTES, "a manifest", &text, &len, err);
+    if (rc != GLIA_OK)
+        return rc;
     char *mark = strstr(text, GLIA_MANIFEST_RESULTS_MARKER);
     if (mark)
         len = (size_t)(mark - text);
     while (len > 0 && text[len - 1] == '\n')
         len--;
-    char tmp[GLIA_PATH_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", dst_path);
-    glia_status rc = GLIA_OK;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
-    }
-    /* mkstemp makes 0600; a manifest is as public as its bundle (umask still applies) */
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0644 & ~mask) != 0) {
-        close(fd);
-        unlink(tmp);
-        rc = glia_err_set(err, GLIA_EIO, "%s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        rc = glia_err_set(err, GLIA_EIO, "%s: %s", tmp, strerror(errno));
-        goto out;
-    }
     /* a new version number replaces the top-level "version:" line (or follows "name:") */
     size_t cut = len, resume = len;
     for (size_t i = 0; version > 0 && i < len; i = next_line(text, i, len))
@@ -253,23 +205,16 @@ glia_status glia_manifest_write_version(const char *src_path, const char *dst_pa
     for (size_t i = 0; version > 0 && cut == len && i < len; i = next_line(text, i, len))
         if (strncmp(text + i, "name:", 5) == 0)
             cut = resume = next_line(text, i, len);
-    if (version > 0 && cut < len)
-        fprintf(f, "%.*sversion: %ld\n%.*s", (int)cut, text, version, (int)(len - resume), text + resume);
-    else
-        fprintf(f, "%.*s", (int)len, text);
-    fprintf(f, "\n\n%s\n%s", GLIA_MANIFEST_RESULTS_MARKER, results_yaml);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        fclose(f);
-        unlink(tmp);
-        rc = glia_err_set(err, GLIA_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        goto out;
+    /* a manifest is as public as its bundle; a failed print is caught by the commit */
+    if ((rc = glia_afile_open(&out, dst_path, 0644, err)) == GLIA_OK) {
+        if (version > 0 && cut < len)
+            fprintf(out.f, "%.*sversion: %ld\n%.*s", (int)cut, text, version, (int)(len - resume),
+                    text + resume);
+        else
+            fprintf(out.f, "%.*s", (int)len, text);
+        fprintf(out.f, "\n\n%s\n%s", GLIA_MANIFEST_RESULTS_MARKER, results_yaml);
+        rc = glia_afile_commit(&out, err);
     }
-    fclose(f);
-    if (rename(tmp, dst_path) != 0) {
-        unlink(tmp);
-        rc = glia_err_set(err, GLIA_EIO, "%s: cannot rename into place: %s", dst_path, strerror(errno));
-    }
-out:
     free(text);
     return rc;
 }

@@ -50,8 +50,10 @@ static glia_status vocab_add(glia_vocab *v, const char *token, size_t len, int32
     int32_t id;
     bool added;
     glia_status rc = glia_htable_add(&v->tokens, token, len, &id, &added, err);
+    if (rc != GLIA_OK) /* id and added are unset */
+        return rc;
     *dup_id = added ? -1 : id;
-    return rc;
+    return GLIA_OK;
 }
 
 size_t glia_vocab_size(const glia_vocab *v)

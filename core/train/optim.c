@@ -153,9 +153,11 @@ glia_status glia_optim_new(const glia_optim_config *cfg, glia_param *params, int
     /* Zero-initialised state is what PyTorch starts from (SGD's first step is special-cased). */
     o->memory = calloc(total * (size_t)o->nbufs + 1, sizeof(float));
     if (!o->slots || !o->memory) {
+        /* the message before the free: it reads o->nbufs */
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for optimizer state (%zu floats)",
+                          total * (size_t)o->nbufs);
         glia_optim_free(o);
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory for optimizer state (%zu floats)",
-                            total * (size_t)o->nbufs);
+        return rc;
     }
     float *p = o->memory;
     for (int i = 0; i < n; i++)

@@ -11,8 +11,6 @@
 #include "core/formats/safetensors.h"
 #include "core/train/imagetrain.h"
 #include "core/train/loop.h"
-#include "core/train/mttrain.h"
-#include "core/train/texttrain.h"
 #include "tests/support/check_main.h"
 #include "tests/support/tiny_models.h"
 
@@ -21,91 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { N = 48, VOCAB = TINY_VOCAB, CLASSES = TINY_CLASSES, STEPS = TINY_STEPS, TGT = 4 };
-
-/* Synthetic splits of every kind; the label follows the first token / the first pixel. */
-typedef struct {
-    float x[N * 9];
-    int32_t y[N];
-    glia_dataset images;
-    int32_t ids[N * STEPS], lengths[N], labels[N];
-    uint8_t sources[N];
-    glia_text_data texts;
-    int32_t src_off[N], src_len[N], tgt_off[N], tgt_len[N], pair_ids[N * (STEPS + TGT)];
-    uint32_t pair[N];
-    glia_mt_data pairs;
-} tiny_data;
-
-static void tiny_data_fill(tiny_data *d)
-{
-    glia_rng rng;
-    glia_rng_seed(&rng, 42);
-    memset(d, 0, sizeof *d);
-    int at = 0;
-    for (int i = 0; i < N; i++) {
-        d->y[i] = d->labels[i] = (int32_t)glia_rng_below(&rng, CLASSES);
-        for (int e = 0; e < 9; e++)
-            d->x[i * 9 + e] = glia_rng_uniform(&rng) + (e == 0 ? (float)d->y[i] : 0.0f);
-        d->lengths[i] = 1 + (int32_t)glia_rng_below(&rng, STEPS);
-        for (int t = 0; t < d->lengths[i]; t++)
-            d->ids[i * STEPS + t] = t == 0 ? 4 + d->labels[i] : 4 + (int32_t)glia_rng_below(&rng, VOCAB - 4);
-        d->sources[i] = (uint8_t)(i % 3);
-        d->src_off[i] = at;
-        d->src_len[i] = 1 + (int32_t)glia_rng_below(&rng, STEPS - 1);
-        for (int t = 0; t < d->src_len[i] - 1; t++)
-            d->pair_ids[at++] = 4 + (int32_t)glia_rng_below(&rng, VOCAB - 4);
-        d->pair_ids[at++] = 3; /* </s> */
-        d->tgt_off[i] = at;
-        d->tgt_len[i] = 1 + (int32_t)glia_rng_below(&rng, TGT - 1);
-        for (int t = 0; t < d->tgt_len[i]; t++)
-            d->pair_ids[at++] = d->pair_ids[d->src_off[i] + (t < d->src_len[i] ? t : 0)];
-        d->pair[i] = (uint32_t)i;
-    }
-    d->images = (glia_dataset){.n = N, .shape = {1, 3, 3}, .x = d->x, .y = d->y, .nclasses = CLASSES};
-    d->texts = (glia_text_data){.n = N,
-                                .max_len = STEPS,
-                                .ids = d->ids,
-                                .lengths = d->lengths,
-                                .labels = d->labels,
-                                .sources = d->sources};
-    d->pairs = (glia_mt_data){.n = N,
-                              .src_off = d->src_off,
-                              .src_len = d->src_len,
-                              .tgt_off = d->tgt_off,
-                              .tgt_len = d->tgt_len,
-                              .pair = d->pair,
-                              .ids = d->pair_ids,
-                              .nids = (size_t)at};
-}
-
 static glia_source *source_of(const char *task, const tiny_data *d)
 {
     glia_source *src = NULL;
     glia_err err = {0};
-    glia_status rc;
-    if (strcmp(task, "image-classification") == 0)
-        rc = glia_image_source_new(NULL, &d->images, &d->images, NULL, 16, &src, &err);
-    else if (strcmp(task, "text-classification") == 0)
-        rc = glia_text_source_new(&d->texts, &d->texts, NULL, CLASSES, &src, &err);
-    else
-        rc = glia_mt_source_new(&d->pairs, &d->pairs, NULL, 40, &src, &err);
-    ck_assert_msg(rc == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(tiny_source_new(task, d, &src, &err) == GLIA_OK, "%s", err.msg);
     return src;
-}
-
-static void tiny_recipe(glia_recipe *r, int epochs, int lanes)
-{
-    memset(r, 0, sizeof *r);
-    r->seed = 3;
-    r->epochs = epochs;
-    r->batch = (glia_batch_config){GLIA_BATCH_FIXED, 8, 8, 8, 2.0f, 1, 0.0f};
-    glia_optim_defaults(GLIA_OPTIM_ADAM, &r->optim);
-    r->optim.lr = 0.01f;
-    r->sched =
-        (glia_sched_config){.kind = GLIA_SCHED_CONSTANT, .base_lr = r->optim.lr, .step_size = 1, .gamma = 1};
-    r->label_smoothing = 0.1f;
-    r->clip_norm = 5.0f;
-    r->workers = lanes;
 }
 
 typedef struct {
@@ -153,7 +72,7 @@ START_TEST(two_lanes_give_one_lanes_loss)
 {
     const char *task = tasks[_i];
     static tiny_data d;
-    tiny_data_fill(&d);
+    tiny_data_fill(&d, TINY_DATA_N);
     glia_recipe r;
     glia_err err = {0};
     history one = {0}, two = {0};
@@ -181,7 +100,7 @@ START_TEST(two_lanes_resume_bit_for_bit)
     const char *task = tasks[_i];
     static tiny_data d;
     char dir[256];
-    tiny_data_fill(&d);
+    tiny_data_fill(&d, TINY_DATA_N);
     glia_test_mkdtemp(dir, sizeof dir, "loop");
     glia_recipe r;
     glia_err err = {0};

@@ -163,7 +163,7 @@ START_TEST(nan_checkpoint_is_refused)
 {
     static tiny_data d;
     char dir[256], name[256];
-    tiny_data_fill(&d);
+    tiny_data_fill(&d, TINY_DATA_N);
     glia_test_mkdtemp(dir, sizeof dir, "loop");
     glia_recipe r;
     glia_err err = {0};

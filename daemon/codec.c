@@ -61,14 +61,31 @@ unsigned char *codec_base64_decode(const char *text, size_t len, size_t *out_len
 
 /* ---- image classification ---- */
 
-static int image_from_bytes(const registry_model *m, const void *buf, size_t len, float *out, problem *p,
-                            const char *what)
+/* An encoded image -> input index of in. Its header's size is checked against
+ * in->max_pixels first, so that a decompression bomb is refused without being decoded. */
+static int image_from_bytes(const registry_model *m, const void *buf, size_t len, workq_input *in,
+                            size_t index, problem *p, const char *what)
 {
     glia_err err = {0};
     glia_image img = {0};
+    long w = 0, h = 0;
+    if (glia_image_size(buf, len, &w, &h, &err) != GLIA_OK)
+        return problem_set(p, 422, "%s is not a decodable PNG or PGM image: %s", what, err.msg);
+    if (in->max_pixels > 0 && w * h > in->max_pixels)
+        return problem_set(p, 413,
+                           "%s is a %ld x %ld image (%ld pixels); limits.max_pixels is %ld: send a smaller "
+                           "image",
+                           what, w, h, w * h, in->max_pixels);
+    if (in->max_request_pixels > 0 && in->pixels + w * h > in->max_request_pixels)
+        return problem_set(p, 413,
+                           "with %s the request's images hold %ld pixels; limits.max_request_pixels is %ld: "
+                           "send fewer or smaller images per request",
+                           what, in->pixels + w * h, in->max_request_pixels);
     if (glia_image_decode(buf, len, &img, &err) != GLIA_OK)
         return problem_set(p, 422, "%s is not a decodable PNG or PGM image: %s", what, err.msg);
-    glia_status rc = glia_bundle_image_input(&m->bundle.manifest, &img, out, &err);
+    in->pixels += (long)img.width * img.height;
+    glia_status rc =
+        glia_bundle_image_input(&m->bundle.manifest, &img, in->x + index * m->bundle.model->input_size, &err);
     glia_image_free(&img);
     if (rc != GLIA_OK)
         return problem_set(p, 422, "%s: %s", what, err.msg);
@@ -96,7 +113,7 @@ static int image_decode_json(const registry_model *m, const json_t *input, size_
         unsigned char *bytes = codec_base64_decode(json_string_value(image), json_string_length(image), &n);
         if (!bytes)
             return problem_set(p, 400, "%s.image is not valid base64", what);
-        int rc = image_from_bytes(m, bytes, n, out, p, what);
+        int rc = image_from_bytes(m, bytes, n, in, index, p, what);
         free(bytes);
         return rc;
     }
@@ -128,6 +145,7 @@ static int image_decode_json(const registry_model *m, const json_t *input, size_
             return problem_set(p, 400, "%s.tensor.data[%zu] is not a finite float", what, i);
         out[i] = (float)d;
     }
+    in->pixels += (long)size;
     return 0;
 }
 
@@ -138,7 +156,7 @@ static int image_decode_raw(const registry_model *m, const char *content_type, c
                           strncmp(content_type, "image/x-portable-graymap", 24) != 0))
         return problem_set(p, 415, "send application/json, image/png or image/x-portable-graymap (got %s)",
                            content_type ? content_type : "no Content-Type");
-    return image_from_bytes(m, body, len, in->x, p, "the request body");
+    return image_from_bytes(m, body, len, in, 0, p, "the request body");
 }
 
 static json_t *image_encode(const registry_model *m, const float *y, const glia_sequence *seq, int top_k)

@@ -2,8 +2,10 @@
  * workq.c - see workq.h.
  *
  * One mutex guards the queue; workers sleep on `work`, the deadline thread on `tick`,
- * drain on `idle`. Items are completed (done callbacks) only with the mutex released,
- * because a callback resumes an HTTP connection and must not wait on the queue.
+ * drain on `idle`. `running` says which model each worker runs (the per-model cap counts
+ * it); a request's turns are slices [taken, taken + slice) of its inputs. Items are completed (done
+ * callbacks) only with the mutex released, because a callback resumes an HTTP connection and must not wait on
+ * the queue.
  */
 #include "daemon/workq.h"
 
@@ -29,6 +31,8 @@ struct workq {
     pthread_cond_t work, tick, idle;
     workq_item *head, *tail;
     int depth, busy, draining, stopping;
+    int closed; /* drain has cut the queue: a request's next turn is not queued any more */
+    const registry_model **running; /* [workers]: what each one runs, NULL when idle */
     pthread_t *threads;
     int nthreads;
     pthread_t deadline_thread;
@@ -65,6 +69,18 @@ static void unlink_item(workq *q, workq_item *prev, workq_item *it)
     q->depth--;
 }
 
+/* Puts it at the tail of the queue. Caller holds the mutex. */
+static void append(workq *q, workq_item *it)
+{
+    it->next = NULL;
+    if (q->tail)
+        q->tail->next = it;
+    else
+        q->head = it;
+    q->tail = it;
+    q->depth++;
+}
+
 static void complete_list(workq_item *list, workq_status status)
 {
     while (list) {
@@ -80,6 +96,42 @@ static void complete_list(workq_item *list, workq_status status)
 static int sequence_model(const registry_model *m)
 {
     return m->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE;
+}
+
+/* Inputs of it the next turn runs: the rest, or for a sequence model as many as fit in
+ * chunk_tokens decoder tokens (at least one: a single input is never split). */
+static int turn_inputs(const workq *q, const workq_item *it)
+{
+    const int rest = it->in.n - it->taken;
+    if (!sequence_model(it->model) || q->cfg.chunk_tokens <= 0)
+        return rest;
+    const long per = (long)(it->in.decode.beam_size > 0 ? it->in.decode.beam_size : 1) *
+                     (it->in.decode.max_tokens > 0 ? it->in.decode.max_tokens : 1);
+    const long fit = q->cfg.chunk_tokens / per;
+    return fit < 1 ? 1 : fit < rest ? (int)fit : rest;
+}
+
+/* May a worker start it now? Not when its model already runs on model_workers workers
+ * (by name: an old and a new version of a model share its cap). Caller holds the mutex. */
+static int under_cap(const workq *q, const workq_item *it)
+{
+    if (q->cfg.model_workers <= 0 || q->cfg.model_workers >= q->cfg.workers)
+        return 1;
+    int n = 0;
+    for (int i = 0; i < q->nthreads; i++)
+        n += q->running[i] && strcmp(q->running[i]->name, it->model->name) == 0;
+    return n < q->cfg.model_workers;
+}
+
+/* The oldest queued item a worker may start, unlinked, or NULL. Caller holds the mutex. */
+static workq_item *take_next(workq *q)
+{
+    for (workq_item *prev = NULL, *it = q->head; it; prev = it, it = it->next)
+        if (under_cap(q, it)) {
+            unlink_item(q, prev, it);
+            return it;
+        }
+    return NULL;
 }
 
 /* May it run in one batch with first? The same model version, and for a sequence model the
@@ -99,11 +151,13 @@ static void gather(workq *q, const workq_item *first, workq_item **tail, int *sa
     workq_item *prev = NULL, *it = q->head;
     while (it && *samples < q->cfg.max_batch) {
         workq_item *next = it->next;
-        if (joins(first, it) && *samples + it->in.n <= q->cfg.max_batch) {
+        const int n = joins(first, it) ? turn_inputs(q, it) : 0;
+        if (n > 0 && *samples + n <= q->cfg.max_batch) {
             unlink_item(q, prev, it);
+            it->slice = n;
             (*tail)->next = it;
             *tail = it;
-            *samples += it->in.n;
+            *samples += n;
         } else {
             prev = it;
         }
@@ -133,7 +187,7 @@ typedef struct {
     int *owner;             /* [input]: its item's place in items */
     int *index;             /* [input]: its place in that item */
     workq_item **items;     /* [item]: NULL once answered (the item may be gone then) */
-    int *remaining;         /* [item]: inputs not decided yet */
+    int *remaining;         /* [item]: inputs of its turn not decided yet */
     glia_sequence *seqs;    /* [input]: a sequence model's predictions */
     int nitems, cap, steps_cap;
     size_t x_cap;
@@ -141,6 +195,7 @@ typedef struct {
 
 typedef struct {
     workq *q;
+    int index; /* in q->running */
     ctx_slot slots[CTX_CACHE];
     int next_victim;
     packing pack;
@@ -253,15 +308,15 @@ static int pack(packing *p, const registry_model *m, workq_item *batch, int samp
     const int tokens = model->ops->input == GLIA_INPUT_TOKENS;
     int steps = 1, k = 0, j = 0;
     for (workq_item *it = batch; it && tokens; it = it->next)
-        for (int i = 0; i < it->in.n; i++)
+        for (int i = it->taken; i < it->taken + it->slice; i++)
             steps = it->in.lengths[i] > steps ? it->in.lengths[i] : steps;
     if (packing_reserve(p, samples, model->input_size, tokens ? steps : 0))
         return -1;
     *b = (glia_batch){.n = samples, .decode = batch->in.decode};
     for (workq_item *it = batch; it; it = it->next, j++) {
         p->items[j] = it;
-        p->remaining[j] = it->in.n;
-        for (int i = 0; i < it->in.n; i++, k++) {
+        p->remaining[j] = it->slice;
+        for (int i = it->taken; i < it->taken + it->slice; i++, k++) {
             p->owner[k] = j;
             p->index[k] = i;
             if (!tokens) {
@@ -302,7 +357,8 @@ static void sequence_done(void *user, int i, const glia_sequence *seq)
     int32_t *row = it->out.tokens + (size_t)at * (size_t)cap;
     memcpy(row, seq->ids, sizeof(int32_t) * (size_t)n);
     it->out.seqs[at] = (glia_sequence){row, n, seq->score, seq->finished};
-    if (--p->remaining[j] == 0) {
+    p->remaining[j]--;
+    if (--it->left == 0) {
         p->items[j] = NULL;
         complete_one(it, WORKQ_OK);
     }
@@ -320,13 +376,36 @@ static int drop_expired(workq_item **batch, int samples)
             *p = it->next;
             it->next = expired;
             expired = it;
-            samples -= it->in.n;
+            samples -= it->slice;
         } else {
             p = &it->next;
         }
     }
     complete_list(expired, WORKQ_TIMEOUT);
     return samples;
+}
+
+/* Puts started requests back at the tail of the queue for their next turn, without a
+ * deadline (they are running) and over the capacity (they were admitted); once drain has
+ * cut the queue they are completed WORKQ_SHUTDOWN instead. */
+static void requeue(workq *q, workq_item *list)
+{
+    if (!list)
+        return;
+    pthread_mutex_lock(&q->mu);
+    if (q->closed || q->stopping) {
+        pthread_mutex_unlock(&q->mu);
+        complete_list(list, WORKQ_SHUTDOWN);
+        return;
+    }
+    while (list) {
+        workq_item *it = list;
+        list = it->next;
+        it->deadline = 0;
+        append(q, it);
+    }
+    pthread_cond_broadcast(&q->work);
+    pthread_mutex_unlock(&q->mu);
 }
 
 /* Runs the batch (a linked list of items for one model version) through the model's predict. */
@@ -344,7 +423,8 @@ static void run_batch(worker *w, workq_item *batch, int samples)
     }
     double t0 = workq_now();
     for (workq_item *it = batch; it; it = it->next) {
-        it->started = t0;
+        if (it->taken == 0)
+            it->started = t0;
         it->batch = samples;
     }
     glia_prediction out = {0};
@@ -360,11 +440,22 @@ static void run_batch(worker *w, workq_item *batch, int samples)
     if (failed)
         log_error("worker: %s: %s", m->name, err.msg);
     if (sequence_model(m)) {
-        for (int j = 0; j < w->pack.nitems; j++) /* what a failure left unanswered */
-            if (w->pack.items[j]) {
-                decided -= w->pack.remaining[j];
-                complete_one(w->pack.items[j], WORKQ_ERROR);
+        workq_item *again = NULL, **end = &again;
+        for (int j = 0; j < w->pack.nitems; j++) {
+            workq_item *it = w->pack.items[j];
+            if (!it) /* answered */
+                continue;
+            decided -= w->pack.remaining[j];
+            if (failed || w->pack.remaining[j] > 0) {
+                complete_one(it, WORKQ_ERROR);
+                continue;
             }
+            it->taken += it->slice; /* its turn is done and inputs are left: another turn */
+            *end = it;
+            end = &it->next;
+        }
+        *end = NULL;
+        requeue(w->q, again);
         if (w->q->on_batch)
             w->q->on_batch(w->q->user, m, decided, t1 - t0);
         registry_model_unref(m);
@@ -390,14 +481,15 @@ static void *worker_main(void *arg)
     workq *q = w->q;
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!q->head && !q->stopping)
+        workq_item *batch, *tail;
+        /* a model at its cap leaves its items queued: wait for a worker to finish */
+        while (!(batch = take_next(q)) && !(q->stopping && !q->head))
             pthread_cond_wait(&q->work, &q->mu);
-        if (!q->head)
+        if (!batch)
             break;
-        workq_item *batch = q->head, *tail;
-        unlink_item(q, NULL, batch);
+        q->running[w->index] = batch->model;
         tail = batch;
-        int samples = batch->in.n;
+        int samples = batch->slice = turn_inputs(q, batch);
         gather(q, batch, &tail, &samples);
         /* busy from here, so that drain never sees this batch as done */
         int others_busy = q->busy++;
@@ -416,7 +508,10 @@ static void *worker_main(void *arg)
         run_batch(w, batch, samples);
         pthread_mutex_lock(&q->mu);
         q->busy--;
-        if (!q->head && q->busy == 0)
+        q->running[w->index] = NULL;
+        if (q->head) /* items of a model that was at its cap may start now */
+            pthread_cond_broadcast(&q->work);
+        else if (q->busy == 0)
             pthread_cond_broadcast(&q->idle);
     }
     pthread_mutex_unlock(&q->mu);
@@ -486,14 +581,17 @@ glia_status workq_new(const workq_config *cfg, workq_batch_fn on_batch, void *us
     pthread_cond_init(&q->idle, &ca);
     pthread_condattr_destroy(&ca);
     q->threads = calloc((size_t)cfg->workers, sizeof *q->threads);
-    if (!q->threads) {
+    q->running = calloc((size_t)cfg->workers, sizeof *q->running);
+    if (!q->threads || !q->running) {
         workq_free(q);
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for the work queue");
     }
     for (int i = 0; i < cfg->workers; i++) {
         worker *w = calloc(1, sizeof *w);
-        if (w)
+        if (w) {
             w->q = q;
+            w->index = i;
+        }
         if (!w || pthread_create(&q->threads[i], NULL, worker_main, w) != 0) {
             free(w);
             workq_free(q);
@@ -520,13 +618,11 @@ int workq_submit(workq *q, workq_item *it)
     it->status = WORKQ_PENDING;
     it->enqueued = workq_now();
     it->next = NULL;
-    if (q->tail)
-        q->tail->next = it;
-    else
-        q->head = it;
-    q->tail = it;
-    q->depth++;
-    pthread_cond_signal(&q->work);
+    it->taken = it->slice = 0;
+    it->left = it->in.n;
+    append(q, it);
+    /* every waiter: the one woken may be gathering a batch of another model */
+    pthread_cond_broadcast(&q->work);
     if (it->deadline > 0)
         pthread_cond_signal(&q->tick);
     pthread_mutex_unlock(&q->mu);
@@ -541,6 +637,7 @@ int workq_drain(workq *q, int timeout_ms)
     q->draining = 1;
     while ((q->head || q->busy) && pthread_cond_timedwait(&q->idle, &q->mu, &ts) != ETIMEDOUT)
         ;
+    q->closed = 1;
     workq_item *rest = q->head;
     int cut = q->depth;
     q->head = q->tail = NULL;
@@ -580,7 +677,16 @@ void workq_free(workq *q)
     pthread_cond_destroy(&q->tick);
     pthread_cond_destroy(&q->idle);
     free(q->threads);
+    free(q->running);
     free(q);
+}
+
+void workq_set_model_workers(workq *q, int model_workers)
+{
+    pthread_mutex_lock(&q->mu);
+    q->cfg.model_workers = model_workers;
+    pthread_cond_broadcast(&q->work); /* a raised cap may let queued items start */
+    pthread_mutex_unlock(&q->mu);
 }
 
 int workq_depth(workq *q)

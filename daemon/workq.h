@@ -14,6 +14,14 @@
  *     inputs, and runs them as one typed batch through the model's predict. If the batch is short and other
  * workers are busy (so more requests are likely on their way), it waits up to max_wait_us from the oldest
  * item's arrival for more; on an idle server a lone request runs at once;
+ *   - fairness across models: a model (by name, whatever its version) runs on at most
+ *     model_workers workers at once; a worker skips the queued items of a model at its cap
+ *     and takes the oldest item of another, so a slow model cannot hold every worker;
+ *   - a sequence model's request runs in turns of at most chunk_tokens decoder tokens
+ *     (inputs x beam_size x max_tokens): after each turn what is left goes back to the tail
+ *     of the queue (no deadline any more: it has started), so a request that arrived
+ *     meanwhile waits for one turn, not for the whole long request. Its outputs are those of
+ *     one run: each input is decoded on its own rows, whatever else shares the batch;
  *   - workq_drain stops new submissions and waits (bounded) until everything queued and
  *     running is done; workq_free then joins the threads.
  *   - a sequence model's request is answered the moment its last input is decided, not when
@@ -44,6 +52,10 @@ typedef struct {
     int32_t *lengths;        /* GLIA_INPUT_TOKENS: [n] */
     int stride;              /* GLIA_INPUT_TOKENS: the manifest's max_tokens */
     glia_decode_opts decode; /* GLIA_OUTPUT_SEQUENCE: the request's search settings */
+    /* GLIA_INPUT_TENSOR from encoded images: the codec refuses an image whose header declares
+     * more than max_pixels, or more than max_request_pixels with the images before it (0: no
+     * limit), before decoding it; pixels adds up what it decoded */
+    long max_pixels, max_request_pixels, pixels;
 } workq_input;
 
 /* One request's outputs, by its model's output kind. */
@@ -62,7 +74,8 @@ struct workq_item {
     /* filled by the queue */
     workq_status status;
     double enqueued, started, finished; /* monotonic seconds */
-    int batch;                          /* inputs in the batch it ran in */
+    int batch;                          /* inputs in the batch it ran in (its last turn's) */
+    int taken, slice, left; /* the queue's: inputs run in past turns, in this turn, not yet decided */
     /* called exactly once, from a worker or the deadline thread, without queue locks held */
     void (*done)(workq_item *it);
     void *user;
@@ -80,10 +93,12 @@ void workq_item_release(workq_item *it);
 typedef struct workq workq;
 
 typedef struct {
-    int workers;     /* threads */
-    int capacity;    /* queued items at most */
-    int max_batch;   /* inputs per batch at most */
-    int max_wait_us; /* how long a short batch may wait for company */
+    int workers;       /* threads */
+    int capacity;      /* queued items at most */
+    int max_batch;     /* inputs per batch at most */
+    int max_wait_us;   /* how long a short batch may wait for company */
+    int model_workers; /* workers one model may hold at once; 0: all of them */
+    long chunk_tokens; /* a sequence model's turn: inputs x beam_size x max_tokens at most; 0: no split */
 } workq_config;
 
 /* Called by a worker after each batch, outside locks (for metrics). */
@@ -102,6 +117,9 @@ int workq_drain(workq *q, int timeout_ms);
 void workq_stop(workq *q);
 /* workq_stop, then frees. */
 void workq_free(workq *q);
+
+/* A new per-model cap (0: all workers), e.g. after a reload changed the models served. */
+void workq_set_model_workers(workq *q, int model_workers);
 
 int workq_depth(workq *q);
 int workq_capacity(const workq *q);

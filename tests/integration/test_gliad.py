@@ -102,7 +102,7 @@ def softmax_rows(weight, bias, rows):
 class Daemon:
     def __init__(self, gliad, tmp, workers=2, queue=64, max_batch=32, wait_us=500, body="1MiB",
                  timeout_ms=5000, admin_token="s3cret-admin-token", extra_models=(), inference_token=None,
-                 env=None):
+                 env=None, limits=None):
         self.tmp = tmp
         token = os.path.join(tmp, "admin.token")
         with open(token, "w") as f:
@@ -121,7 +121,8 @@ class Daemon:
                     "batching: {max_size: %d, max_wait_us: %d}\nlimits: {body: %s}\ndrain_timeout_ms: 5000\n"
                     "blas_threads: 1\nmodels:\n%s\nstate_dir: %s\n"
                     "auth: {admin_token_file: admin.token, inference_token_file: '%s'}\nlog: {level: info}\n"
-                    % (workers, queue, timeout_ms, max_batch, wait_us, body, models, tmp, infer))
+                    % (workers, queue, timeout_ms, max_batch, wait_us,
+                       body + "".join(", %s: %s" % kv for kv in (limits or {}).items()), models, tmp, infer))
         self.log_path = os.path.join(tmp, "gliad.log")
         self.log = open(self.log_path, "w")
         self.t0 = time.monotonic()

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -364,25 +365,32 @@ static void sequence_done(void *user, int i, const glia_sequence *seq)
     }
 }
 
-/* Drops from *batch what expired while it was gathered (completed WORKQ_TIMEOUT); returns the
- * inputs left. */
-static int drop_expired(workq_item **batch, int samples)
+/* Takes the items refuse() is true of out of *batch and completes them with status; returns
+ * the inputs left. */
+static int drop_from_batch(workq_item **batch, int samples, int (*refuse)(workq_item *it, double now),
+                           workq_status status)
 {
-    double now = workq_now();
-    workq_item *expired = NULL;
+    const double now = workq_now();
+    workq_item *dropped = NULL;
     for (workq_item **p = batch; *p;) {
         workq_item *it = *p;
-        if (it->deadline > 0 && now >= it->deadline) {
+        if (refuse(it, now)) {
             *p = it->next;
-            it->next = expired;
-            expired = it;
+            it->next = dropped;
+            dropped = it;
             samples -= it->slice;
         } else {
             p = &it->next;
         }
     }
-    complete_list(expired, WORKQ_TIMEOUT);
+    complete_list(dropped, status);
     return samples;
+}
+
+/* It expired while its batch was gathered. */
+static int expired(workq_item *it, double now)
+{
+    return it->deadline > 0 && now >= it->deadline;
 }
 
 /* Puts started requests back at the tail of the queue for their next turn, without a
@@ -408,12 +416,34 @@ static void requeue(workq *q, workq_item *list)
     pthread_mutex_unlock(&q->mu);
 }
 
+/* Prepares the inputs the codecs left encoded (decodes images) in its turn: 1 when one cannot
+ * be (it->error says why) and it must leave the batch. */
+static int unprepared(workq_item *it, double now)
+{
+    workq_input *in = &it->in;
+    const size_t size = it->model->bundle.model->input_size;
+    int failed = 0;
+    for (int i = it->taken; in->raw && i < it->taken + it->slice; i++) {
+        char what[32];
+        if (!in->raw[i])
+            continue;
+        snprintf(what, sizeof what, in->n == 1 ? "the image" : "inputs[%d]", i);
+        failed = failed || in->prepare(it->model, in->raw[i], in->raw_len[i], in->x + (size_t)i * size, what,
+                                       it->error, sizeof it->error);
+        free(in->raw[i]); /* its memory goes as soon as it is decoded */
+        in->raw[i] = NULL;
+    }
+    return failed;
+}
+
 /* Runs the batch (a linked list of items for one model version) through the model's predict. */
 static void run_batch(worker *w, workq_item *batch, int samples)
 {
     registry_model *m = batch->model;
     const glia_model *model = m->bundle.model;
-    if (!(samples = drop_expired(&batch, samples), batch))
+    samples = drop_from_batch(&batch, samples, expired, WORKQ_TIMEOUT);
+    samples = drop_from_batch(&batch, samples, unprepared, WORKQ_INVALID);
+    if (!batch)
         return;
     ctx_slot *slot = worker_slot(w, m, samples, batch->in.decode.beam_size);
     glia_batch b;
@@ -753,8 +783,30 @@ glia_status workq_item_outputs(workq_item *it, glia_err *err)
     return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu outputs", n);
 }
 
+glia_status workq_input_keep_raw(workq_input *in, int index, const void *bytes, size_t len,
+                                 workq_prepare_fn prepare, glia_err *err)
+{
+    if (!in->raw) {
+        in->raw = calloc((size_t)in->n, sizeof *in->raw);
+        in->raw_len = calloc((size_t)in->n, sizeof *in->raw_len);
+    }
+    unsigned char *copy = in->raw && in->raw_len ? malloc(len ? len : 1) : NULL;
+    if (!copy)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for an encoded input of %zu bytes", len);
+    memcpy(copy, bytes, len);
+    free(in->raw[index]);
+    in->raw[index] = copy;
+    in->raw_len[index] = len;
+    in->prepare = prepare;
+    return GLIA_OK;
+}
+
 void workq_item_release(workq_item *it)
 {
+    for (int i = 0; it->in.raw && i < it->in.n; i++)
+        free(it->in.raw[i]);
+    free(it->in.raw);
+    free(it->in.raw_len);
     free(it->in.x);
     free(it->in.ids);
     free(it->in.lengths);

@@ -41,7 +41,14 @@ typedef enum {
     WORKQ_TIMEOUT,  /* expired in the queue: not run */
     WORKQ_SHUTDOWN, /* the daemon stopped before it ran */
     WORKQ_ERROR,    /* the run failed (out of memory) */
+    WORKQ_INVALID,  /* an input could not be prepared (an undecodable image): not run; error says why */
 } workq_status;
+
+/* Turns an encoded input (raw, len bytes: e.g. a PNG whose header an HTTP thread has read)
+ * into the model's input x, on a worker: 0, or -1 with a sentence for the client in msg that
+ * names the input as `what`. */
+typedef int (*workq_prepare_fn)(const registry_model *m, const unsigned char *raw, size_t len, float *x,
+                                const char *what, char *msg, size_t cap);
 
 /* One request's inputs, typed by its model's input kind (glia_model_ops.input), as the codecs
  * write them and the worker reads them: never floats in a row. */
@@ -56,6 +63,12 @@ typedef struct {
      * more than max_pixels, or more than max_request_pixels with the images before it (0: no
      * limit), before decoding it; pixels adds up what it decoded */
     long max_pixels, max_request_pixels, pixels;
+    /* GLIA_INPUT_TENSOR: inputs left encoded by the codec (raw[i], raw_len[i] bytes, malloc'd;
+     * NULL: input i is in x already). A worker prepares them just before running them, so
+     * that decoding, resizing and its memory are the workers' work, never an HTTP thread's. */
+    unsigned char **raw;
+    size_t *raw_len;
+    workq_prepare_fn prepare;
 } workq_input;
 
 /* One request's outputs, by its model's output kind. */
@@ -75,6 +88,7 @@ struct workq_item {
     workq_status status;
     double enqueued, started, finished; /* monotonic seconds */
     int batch;                          /* inputs in the batch it ran in (its last turn's) */
+    char error[256];                    /* WORKQ_INVALID: why, for the client */
     int taken, slice, left; /* the queue's: inputs run in past turns, in this turn, not yet decided */
     /* called exactly once, from a worker or the deadline thread, without queue locks held */
     void (*done)(workq_item *it);
@@ -87,7 +101,11 @@ struct workq_item {
 glia_status workq_item_inputs(workq_item *it, int n, glia_err *err);
 /* Room for the outputs of it->in (call once the decode settings are final). */
 glia_status workq_item_outputs(workq_item *it, glia_err *err);
-/* Frees what the two above allocated (not the model reference). */
+/* Room to keep input index of in encoded (the bytes are copied) for prepare to finish on a
+ * worker; GLIA_ENOMEM when it cannot. */
+glia_status workq_input_keep_raw(workq_input *in, int index, const void *bytes, size_t len,
+                                 workq_prepare_fn prepare, glia_err *err);
+/* Frees what the three above allocated (not the model reference). */
 void workq_item_release(workq_item *it);
 
 typedef struct workq workq;

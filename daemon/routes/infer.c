@@ -140,6 +140,8 @@ static http_ret answer(http_request *r)
                                                         : "the inference queue is full; retry");
     }
     workq_item *it = &in->item;
+    if (it->status == WORKQ_INVALID) /* the client's input, as when a codec refuses it: not counted */
+        return http_fail(r, 422, "%s", it->error);
     metrics_inference(s->d.met, model, outcome_of(it->status));
     if (it->status == WORKQ_OK || it->status == WORKQ_TIMEOUT)
         metrics_queue_wait(s->d.met, model,

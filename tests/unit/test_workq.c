@@ -224,20 +224,26 @@ START_TEST(drain_completes_everything_once)
 }
 END_TEST
 
+/* A queue with config c, and hold ready for occupy. */
+static workq *held_queue(workq_config c, sem_t *hold)
+{
+    glia_err err = {0};
+    workq *q;
+    sem_init(hold, 0, 0);
+    ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
+    return q;
+}
+
 /* Two models, one worker each at most: with one worker held by model "tiny", a queued
  * request of "other" is run by the second worker before the older queued request of
  * "tiny", which waits for its model's worker (without the cap it would run first). */
 START_TEST(a_model_at_its_cap_leaves_a_worker_to_others)
 {
-    glia_err err = {0};
     const char *names[] = {"tiny", "other"}, *paths[] = {tmpdir, tmpdir};
     ck_assert_int_eq(registry_sync(reg, names, paths, 2, 0), 0);
     registry_model *other = registry_get(reg, "other");
-    workq *q;
-    workq_config c = {2, 16, 8, 0, 1, 0};
     sem_t hold;
-    sem_init(&hold, 0, 0);
-    ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
+    workq *q = held_queue((workq_config){2, 16, 8, 0, 1, 0}, &hold);
     job blocker, same, next;
     occupy(q, &blocker, &hold);
     job_init(&same, model, 1.0f, 0);
@@ -254,6 +260,60 @@ START_TEST(a_model_at_its_cap_leaves_a_worker_to_others)
     workq_free(q);
     sem_destroy(&hold);
     registry_model_unref(other);
+}
+END_TEST
+
+/* A stand-in for an image decoder: raw "!" cannot be prepared; any other byte v fills the
+ * input with v. */
+static int fake_prepare(const registry_model *m, const unsigned char *raw, size_t len, float *x,
+                        const char *what, char *msg, size_t cap)
+{
+    if (raw[0] == '!') {
+        snprintf(msg, cap, "%s is broken", what);
+        return -1;
+    }
+    for (size_t i = 0; i < m->bundle.model->input_size; i++)
+        x[i] = (float)raw[0];
+    return 0;
+}
+
+/* Inputs left encoded are prepared by the worker: a request whose input cannot be is
+ * completed INVALID with the reason, not run; one batched with it still runs, on the prepared
+ * values (its answer equals that of the same values sent as a tensor). */
+START_TEST(encoded_inputs_are_prepared_by_the_worker)
+{
+    glia_err err = {0};
+    sem_t hold;
+    workq *q = held_queue((workq_config){1, 16, 8, 0, 0, 0}, &hold);
+    job blocker, broken, encoded, plain;
+    occupy(q, &blocker, &hold);
+    job_init(&broken, model, 0.0f, 0);
+    job_init(&encoded, model, 0.0f, 0);
+    job_init(&plain, model, 0.0f, 0);
+    for (int i = 0; i < 16; i++)
+        plain.x[i] = 7.0f;
+    ck_assert_int_eq(workq_input_keep_raw(&broken.it.in, 0, "!", 1, fake_prepare, &err), GLIA_OK);
+    ck_assert_int_eq(workq_input_keep_raw(&encoded.it.in, 0, "\x07", 1, fake_prepare, &err), GLIA_OK);
+    ck_assert_int_eq(workq_submit(q, &broken.it), 0);
+    ck_assert_int_eq(workq_submit(q, &encoded.it), 0);
+    ck_assert_int_eq(workq_submit(q, &plain.it), 0);
+    sem_post(&hold);
+    wait_calls(&broken, 1);
+    wait_calls(&encoded, 1);
+    wait_calls(&plain, 1);
+    ck_assert_int_eq(broken.it.status, WORKQ_INVALID);
+    ck_assert_str_eq(broken.it.error, "the image is broken");
+    ck_assert_int_eq(encoded.it.status, WORKQ_OK);
+    ck_assert_int_eq(encoded.it.batch, 2);    /* it ran with plain, without broken */
+    ck_assert_ptr_null(encoded.it.in.raw[0]); /* freed once decoded */
+    for (int i = 0; i < 3; i++)
+        ck_assert_float_eq(encoded.y[i], plain.y[i]);
+    free(broken.it.in.raw); /* the rest of the jobs' inputs and outputs are their own arrays */
+    free(broken.it.in.raw_len);
+    free(encoded.it.in.raw);
+    free(encoded.it.in.raw_len);
+    workq_free(q);
+    sem_destroy(&hold);
 }
 END_TEST
 
@@ -389,6 +449,7 @@ int main(void)
     tcase_add_test(tc, drain_completes_everything_once);
     tcase_add_test(tc, a_model_at_its_cap_leaves_a_worker_to_others);
     tcase_add_test(tc, long_decodes_run_in_turns);
+    tcase_add_test(tc, encoded_inputs_are_prepared_by_the_worker);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -10,7 +10,7 @@
 # p50/p99 (ms), its request count and its failures (any status but 200, e.g. 504). Before the
 # limits (an older gliad) the abuse requests are served; with them, they are refused 413.
 #
-#   /usr/bin/python3 bench/starvation.py [--gliad build-rel/daemon/gliad] [--idle 200]
+#   /usr/bin/python3 bench/starvation.py [--gliad build-rel/daemon/gliad] [--idle 200] [--limits 'K: V, ...']
 # Use a release build (meson setup build-rel -Dbuildtype=release).
 import argparse
 import http.client
@@ -28,11 +28,11 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from test_limits import SENTENCES  # noqa: E402  (the test's sentences: gettext-like messages)
 
 
-def start(gliad, tmp):
+def start(gliad, tmp, limits):
     cfg = os.path.join(tmp, "gliad.yaml")
     with open(cfg, "w") as f:
-        f.write("listen: {address: 127.0.0.1, port: 0}\nworkers: 2\nblas_threads: 1\nstate_dir: %s\nmodels:\n%s\n"
-                % (tmp, "\n".join("  - {name: %s, path: %s/models/%s}" % (m, ROOT, m)
+        f.write("listen: {address: 127.0.0.1, port: 0}\nworkers: 2\nblas_threads: 1\nstate_dir: %s\n%smodels:\n%s\n"
+                % (tmp, "limits: {%s}\n" % limits if limits else "", "\n".join("  - {name: %s, path: %s/models/%s}" % (m, ROOT, m)
                                   for m in ("fashion-cnn", "sentiment-lstm", "translate-en-es"))))
     log = open(os.path.join(tmp, "gliad.log"), "w+")
     proc = subprocess.Popen([gliad, "--config", cfg], stdout=log, stderr=subprocess.STDOUT,
@@ -95,9 +95,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gliad", default=os.path.join(ROOT, "build-rel", "daemon", "gliad"))
     ap.add_argument("--idle", type=int, default=200)
+    ap.add_argument("--limits", default="", help="gliad.yaml limits keys, e.g. 'max_translation_tokens: 1000000' "
+                    "(serves the abuse requests: the cap and the turns alone)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="glia-starvation-")
-    proc, port = start(a.gliad, tmp)
+    proc, port = start(a.gliad, tmp, a.limits)
     try:
         lat, failed = client(port, lambda: False, a.idle)
         print("%-8s               sentiment p50 %8.1f ms  p99 %8.1f ms  (%d requests, %d failed)"

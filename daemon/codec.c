@@ -1,8 +1,9 @@
 /*
  * codec.c - see codec.h. The image-classification codec: inputs are {"image": BASE64}
- * (PNG or PGM, up to limits.max_pixels as its header says: decoded on a worker, converted
- * to gray, resized and normalised exactly as `glia predict` does) or {"tensor": {"shape": [C, H, W], "data":
- * [...]}} (the network's input, already preprocessed); outputs are the label, its probability and the top k.
+ * (PNG or PGM up to limits.max_pixels, as its header says; a worker decodes it, converts it
+ * to gray, resizes and normalises it exactly as `glia predict` does) or {"tensor": {"shape":
+ * [C, H, W], "data": [...]}} (the network's input, already preprocessed); outputs are the
+ * label, its probability and the top k.
  */
 #include "daemon/codec.h"
 

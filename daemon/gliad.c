@@ -195,7 +195,8 @@ static void reload(daemon_state *d)
     d->cfg.max_request_tokens = next.max_request_tokens;
     d->cfg.max_translation_tokens = next.max_translation_tokens;
     d->cfg.model_workers = next.model_workers;
-    workq_set_model_workers(d->queue, model_workers(&next, workq_workers(d->queue)));
+    d->cfg.translation_turn_tokens = next.translation_turn_tokens;
+    workq_set_fairness(d->queue, model_workers(&next, workq_workers(d->queue)), next.translation_turn_tokens);
     config_free(&next);
     notify("READY=1");
 }

@@ -3,9 +3,9 @@
  *
  * One mutex guards the queue; workers sleep on `work`, the deadline thread on `tick`,
  * drain on `idle`. `running` says which model each worker runs (the per-model cap counts
- * it); a request's turns are slices [taken, taken + slice) of its inputs. Items are completed (done
- * callbacks) only with the mutex released, because a callback resumes an HTTP connection and must not wait on
- * the queue.
+ * it); a request's turns are slices [taken, taken + slice) of its inputs. Items are
+ * completed (done callbacks) only with the mutex released, because a callback resumes an
+ * HTTP connection and must not wait on the queue.
  */
 #include "daemon/workq.h"
 
@@ -100,15 +100,15 @@ static int sequence_model(const registry_model *m)
 }
 
 /* Inputs of it the next turn runs: the rest, or for a sequence model as many as fit in
- * chunk_tokens decoder tokens (at least one: a single input is never split). */
+ * turn_tokens decoder tokens (at least one: a single input is never split). */
 static int turn_inputs(const workq *q, const workq_item *it)
 {
     const int rest = it->in.n - it->taken;
-    if (!sequence_model(it->model) || q->cfg.chunk_tokens <= 0)
+    if (!sequence_model(it->model) || q->cfg.turn_tokens <= 0)
         return rest;
     const long per = (long)(it->in.decode.beam_size > 0 ? it->in.decode.beam_size : 1) *
                      (it->in.decode.max_tokens > 0 ? it->in.decode.max_tokens : 1);
-    const long fit = q->cfg.chunk_tokens / per;
+    const long fit = q->cfg.turn_tokens / per;
     return fit < 1 ? 1 : fit < rest ? (int)fit : rest;
 }
 
@@ -711,10 +711,11 @@ void workq_free(workq *q)
     free(q);
 }
 
-void workq_set_model_workers(workq *q, int model_workers)
+void workq_set_fairness(workq *q, int model_workers, long turn_tokens)
 {
     pthread_mutex_lock(&q->mu);
     q->cfg.model_workers = model_workers;
+    q->cfg.turn_tokens = turn_tokens;
     pthread_cond_broadcast(&q->work); /* a raised cap may let queued items start */
     pthread_mutex_unlock(&q->mu);
 }

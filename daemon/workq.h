@@ -17,7 +17,7 @@
  *   - fairness across models: a model (by name, whatever its version) runs on at most
  *     model_workers workers at once; a worker skips the queued items of a model at its cap
  *     and takes the oldest item of another, so a slow model cannot hold every worker;
- *   - a sequence model's request runs in turns of at most chunk_tokens decoder tokens
+ *   - a sequence model's request runs in turns of at most turn_tokens decoder tokens
  *     (inputs x beam_size x max_tokens): after each turn what is left goes back to the tail
  *     of the queue (no deadline any more: it has started), so a request that arrived
  *     meanwhile waits for one turn, not for the whole long request. Its outputs are those of
@@ -61,7 +61,8 @@ typedef struct {
     glia_decode_opts decode; /* GLIA_OUTPUT_SEQUENCE: the request's search settings */
     /* GLIA_INPUT_TENSOR from encoded images: the codec refuses an image whose header declares
      * more than max_pixels, or more than max_request_pixels with the images before it (0: no
-     * limit), before decoding it; pixels adds up what it decoded */
+     * limit), before decoding it; pixels adds up the inputs' sizes (an image's as its header
+     * declares it, a tensor's C x H x W) */
     long max_pixels, max_request_pixels, pixels;
     /* GLIA_INPUT_TENSOR: inputs left encoded by the codec (raw[i], raw_len[i] bytes, malloc'd;
      * NULL: input i is in x already). A worker prepares them just before running them, so
@@ -116,7 +117,7 @@ typedef struct {
     int max_batch;     /* inputs per batch at most */
     int max_wait_us;   /* how long a short batch may wait for company */
     int model_workers; /* workers one model may hold at once; 0: all of them */
-    long chunk_tokens; /* a sequence model's turn: inputs x beam_size x max_tokens at most; 0: no split */
+    long turn_tokens;  /* a sequence model's turn: inputs x beam_size x max_tokens at most; 0: no split */
 } workq_config;
 
 /* Called by a worker after each batch, outside locks (for metrics). */
@@ -136,8 +137,9 @@ void workq_stop(workq *q);
 /* workq_stop, then frees. */
 void workq_free(workq *q);
 
-/* A new per-model cap (0: all workers), e.g. after a reload changed the models served. */
-void workq_set_model_workers(workq *q, int model_workers);
+/* New fairness settings (model_workers, turn_tokens; as in workq_config), e.g. after a
+ * reload changed them or the models served. */
+void workq_set_fairness(workq *q, int model_workers, long turn_tokens);
 
 int workq_depth(workq *q);
 int workq_capacity(const workq *q);

@@ -10,11 +10,12 @@
 #   (the daemon's peak RSS does not move) and a corrupt one is 422 from the worker that decodes
 #   it; with 2 workers and two translation requests of the
 #   largest allowed cost in flight, a sentiment request is answered while both still run; a
-#   translation decoded in turns is the same as decoded in one run.
+#   translation decoded in turns is the same as decoded in one run; a SIGHUP applies new limits.
 #   Cost: about 20 s under ASan on a 2-core machine (two daemons, a few seconds of decoding).
 import base64
 import os
 import re
+import signal
 import struct
 import sys
 import tempfile
@@ -214,6 +215,19 @@ def main():
         # 4 turns each; a turn of one may share a batch with the other's (same settings)
         n = batches(d, before + 4) - before
         check("the long requests were decoded in turns: 4 batches or more", n >= 4, "%d batches" % n)
+        # a reload (SIGHUP) applies new limits at once
+        with open(d.config) as f:
+            text = f.read()
+        with open(d.config, "w") as f:
+            f.write(text.replace("max_request_tokens: 40", "max_request_tokens: 20"))
+        d.proc.send_signal(signal.SIGHUP)
+        for _ in range(3000):  # a bound on a hang
+            if "reload done" in d.text():
+                break
+            time.sleep(0.01)
+        s, h, b = d.json("POST", "/v1/predict", {"model": "sentiment-lstm", "inputs": ["good film"] * 20})
+        check("after a SIGHUP with max_request_tokens 20, 40 tokens -> 413 naming 40 and 20",
+              names(s, h, b, False, "max_request_tokens", 40, 20), str(b)[:300])
         rc = d.stop()
         check("SIGTERM drains and exits 0; no sanitizer report", rc == 0 and "Sanitizer" not in d.text() and
               "runtime error" not in d.text(), d.text()[-800:])

@@ -389,7 +389,7 @@ static void seq_init(seq_job *j, registry_model *m, int n)
     j->it.user = j;
 }
 
-/* A 10-sentence request in turns of 2 (chunk_tokens 8 = 2 x beam 1 x max_tokens 4): a
+/* A 10-sentence request in turns of 2 (turn_tokens 8 = 2 x beam 1 x max_tokens 4): a
  * request submitted while its first turn runs is answered before it, and its answers are
  * those of one run. */
 START_TEST(long_decodes_run_in_turns)

@@ -1,8 +1,9 @@
 /*
  * codec.c - see codec.h. The image-classification codec: inputs are {"image": BASE64}
- * (PNG or PGM, any size: decoded, converted to gray, resized and normalised exactly as
- * `glia predict` does) or {"tensor": {"shape": [C, H, W], "data": [...]}} (the network's
- * input, already preprocessed); outputs are the label, its probability and the top k.
+ * (PNG or PGM up to limits.max_pixels, as its header says; a worker decodes it, converts it
+ * to gray, resizes and normalises it exactly as `glia predict` does) or {"tensor": {"shape":
+ * [C, H, W], "data": [...]}} (the network's input, already preprocessed); outputs are the
+ * label, its probability and the top k.
  */
 #include "daemon/codec.h"
 
@@ -61,17 +62,49 @@ unsigned char *codec_base64_decode(const char *text, size_t len, size_t *out_len
 
 /* ---- image classification ---- */
 
-static int image_from_bytes(const registry_model *m, const void *buf, size_t len, float *out, problem *p,
-                            const char *what)
+/* On a worker: an encoded image decoded, converted to gray, resized and normalised into x. */
+static int image_prepare(const registry_model *m, const unsigned char *raw, size_t len, float *x,
+                         const char *what, char *msg, size_t cap)
 {
     glia_err err = {0};
     glia_image img = {0};
-    if (glia_image_decode(buf, len, &img, &err) != GLIA_OK)
-        return problem_set(p, 422, "%s is not a decodable PNG or PGM image: %s", what, err.msg);
-    glia_status rc = glia_bundle_image_input(&m->bundle.manifest, &img, out, &err);
+    glia_status rc = glia_image_decode(raw, len, &img, &err);
+    if (rc != GLIA_OK) {
+        snprintf(msg, cap, "%s is not a decodable PNG or PGM image: %s", what, err.msg);
+        return -1;
+    }
+    rc = glia_bundle_image_input(&m->bundle.manifest, &img, x, &err);
     glia_image_free(&img);
-    if (rc != GLIA_OK)
-        return problem_set(p, 422, "%s: %s", what, err.msg);
+    if (rc != GLIA_OK) {
+        snprintf(msg, cap, "%s: %s", what, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* An encoded image -> input index of in, kept encoded for a worker to decode (image_prepare):
+ * here only its header is read, and its size checked against in->max_pixels and, with the
+ * images before it, in->max_request_pixels, so that a decompression bomb costs nothing. */
+static int image_from_bytes(const void *buf, size_t len, workq_input *in, size_t index, problem *p,
+                            const char *what)
+{
+    glia_err err = {0};
+    long w = 0, h = 0;
+    if (glia_image_size(buf, len, &w, &h, &err) != GLIA_OK)
+        return problem_set(p, 422, "%s is not a decodable PNG or PGM image: %s", what, err.msg);
+    if (in->max_pixels > 0 && w * h > in->max_pixels)
+        return problem_set(p, 413,
+                           "%s is a %ld x %ld image (%ld pixels); limits.max_pixels is %ld: send a smaller "
+                           "image",
+                           what, w, h, w * h, in->max_pixels);
+    if (in->max_request_pixels > 0 && in->pixels + w * h > in->max_request_pixels)
+        return problem_set(p, 413,
+                           "with %s the request's images hold %ld pixels; limits.max_request_pixels is %ld: "
+                           "send fewer or smaller images per request",
+                           what, in->pixels + w * h, in->max_request_pixels);
+    if (workq_input_keep_raw(in, (int)index, buf, len, image_prepare, &err) != GLIA_OK)
+        return problem_set(p, 503, "%s", err.msg);
+    in->pixels += w * h;
     return 0;
 }
 
@@ -96,7 +129,7 @@ static int image_decode_json(const registry_model *m, const json_t *input, size_
         unsigned char *bytes = codec_base64_decode(json_string_value(image), json_string_length(image), &n);
         if (!bytes)
             return problem_set(p, 400, "%s.image is not valid base64", what);
-        int rc = image_from_bytes(m, bytes, n, out, p, what);
+        int rc = image_from_bytes(bytes, n, in, index, p, what);
         free(bytes);
         return rc;
     }
@@ -128,6 +161,7 @@ static int image_decode_json(const registry_model *m, const json_t *input, size_
                                "%s.tensor.data[%zu] is %g, not a finite float32 (" CODEC_FLOAT32_RANGE ")",
                                what, i, json_number_value(v));
     }
+    in->pixels += (long)size;
     return 0;
 }
 
@@ -147,7 +181,7 @@ static int image_decode_raw(const registry_model *m, const char *content_type, c
                           strncmp(content_type, "image/x-portable-graymap", 24) != 0))
         return problem_set(p, 415, "send application/json, image/png or image/x-portable-graymap (got %s)",
                            content_type ? content_type : "no Content-Type");
-    return image_from_bytes(m, body, len, in->x, p, "the request body");
+    return image_from_bytes(body, len, in, 0, p, "the request body");
 }
 
 static json_t *image_encode(const registry_model *m, const float *y, const glia_sequence *seq, int top_k)

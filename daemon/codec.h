@@ -6,7 +6,9 @@
  * plugs in here with its own decode/encode without touching the request path; the server
  * itself never names a task or a family. Every failure is a problem the client can act on: an HTTP
  * status (400 malformed, 415 media type, 422 undecodable content) and a sentence.
- * Codecs run on HTTP threads: they decode and encode, they never run a model.
+ * Codecs run on HTTP threads: they parse and encode, they never run a model; work that costs
+ * (decoding an image) is left to a worker (workq_input_keep_raw) once its size is known to be
+ * within the limits.
  */
 #ifndef GLIAD_CODEC_H
 #define GLIAD_CODEC_H

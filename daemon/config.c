@@ -39,6 +39,11 @@ void config_defaults(config *c)
     c->header_timeout_ms = 10000;
     c->body_timeout_ms = 30000;
     c->body_min_rate = 64L << 10;
+    c->max_pixels = 4L << 20;
+    c->max_request_pixels = 16L << 20;
+    c->max_request_tokens = 64L << 10;
+    c->max_translation_tokens = 128L << 10;
+    c->translation_turn_tokens = 16L << 10;
     c->drain_timeout_ms = 10000;
     c->blas_threads = 1;
     c->train_threads = 1;
@@ -66,18 +71,23 @@ static int is_null(const yaml_node_t *n)
 }
 
 /* Integer at map.key, named section.key in messages; absent keeps *out (the default). */
-static glia_status opt_int(glia_yaml *y, yaml_node_t *map, const char *section, const char *key, int min,
-                           int max, int *out, glia_err *err)
+static glia_status opt_long(glia_yaml *y, yaml_node_t *map, const char *section, const char *key, long min,
+                            long max, long *out, glia_err *err)
 {
     yaml_node_t *n = glia_yaml_get(y, map, key);
     if (!n)
         return GLIA_OK;
     char name[64];
     snprintf(name, sizeof name, "%s%s%s", section ? section : "", section ? "." : "", key);
-    long v;
-    glia_status rc = glia_yaml_long(y, n, name, min, max, &v, err);
-    if (rc == GLIA_OK)
-        *out = (int)v;
+    return glia_yaml_long(y, n, name, min, max, out, err);
+}
+
+static glia_status opt_int(glia_yaml *y, yaml_node_t *map, const char *section, const char *key, int min,
+                           int max, int *out, glia_err *err)
+{
+    long v = *out;
+    glia_status rc = opt_long(y, map, section, key, min, max, &v, err);
+    *out = (int)v;
     return rc;
 }
 
@@ -330,6 +340,12 @@ static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_e
                                              "header_timeout_ms",
                                              "body_timeout_ms",
                                              "body_min_rate",
+                                             "max_pixels",
+                                             "max_request_pixels",
+                                             "max_request_tokens",
+                                             "max_translation_tokens",
+                                             "translation_turn_tokens",
+                                             "model_workers",
                                              NULL};
     yaml_node_t *n;
     glia_status rc;
@@ -357,7 +373,15 @@ static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_e
         ((rc = glia_yaml_check_keys(y, n, "limits", limit_keys, err)) ||
          (rc = opt_size(y, n, "limits", "body", BODY_MIN, BODY_MAX,
                         "1KiB to 1GiB (e.g. 8MiB, 512KiB, 1MB, or bytes)", &c->body_limit, err)) ||
-         (rc = parse_connection_limits(y, n, c, err))))
+         (rc = parse_connection_limits(y, n, c, err)) ||
+         (rc = opt_long(y, n, "limits", "max_pixels", 1, 64L << 20, &c->max_pixels, err)) ||
+         (rc = opt_long(y, n, "limits", "max_request_pixels", 1, 1L << 40, &c->max_request_pixels, err)) ||
+         (rc = opt_long(y, n, "limits", "max_request_tokens", 1, 1L << 40, &c->max_request_tokens, err)) ||
+         (rc = opt_long(y, n, "limits", "max_translation_tokens", 1, 1L << 40, &c->max_translation_tokens,
+                        err)) ||
+         (rc = opt_long(y, n, "limits", "translation_turn_tokens", 0, 1L << 40, &c->translation_turn_tokens,
+                        err)) ||
+         (rc = opt_int(y, n, "limits", "model_workers", 0, 256, &c->model_workers, err))))
         return rc;
     if ((n = glia_yaml_get(y, root, "models")) && (rc = parse_models(y, n, c, err)))
         return rc;

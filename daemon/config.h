@@ -58,6 +58,14 @@ typedef struct {
     int header_timeout_ms;
     int body_timeout_ms;
     long body_min_rate;
+
+    /* work per request (limits.*; 413 beyond, naming the key) and fairness across models */
+    long max_pixels;              /* one image's width x height, read from its header; default 4 Mi */
+    long max_request_pixels;      /* a request's images x pixels; default 16 Mi */
+    long max_request_tokens;      /* a text classifier request's tokens, all texts; default 64 Ki */
+    long max_translation_tokens;  /* a translation request's sentences x beam_size x max_tokens; 128 Ki */
+    long translation_turn_tokens; /* the same, decoded per turn before the worker takes other work */
+    int model_workers;            /* workers one model may hold; 0 = workers - 1 if several models */
 } config;
 
 void config_defaults(config *cfg);

@@ -177,6 +177,17 @@ static glia_status reload_one(void *user, const char *name, glia_err *err)
     return rc;
 }
 
+/* limits.model_workers, 0 = automatic: with several models, one worker stays out of any
+ * single model's reach, so that a model whose requests are slow (long translations) can
+ * never hold every worker while the others' requests wait; with one model (or one worker)
+ * a cap would only idle workers. */
+static int model_workers(const config *cfg, int workers)
+{
+    if (cfg->model_workers > 0)
+        return cfg->model_workers;
+    return workers > 1 && cfg->nmodels > 1 ? workers - 1 : 0;
+}
+
 /* SIGHUP: a new config replaces the old one only if it loads; listen address, port and
  * thread counts need a restart (said in the log). */
 static void reload(daemon_state *d)
@@ -195,6 +206,13 @@ static void reload(daemon_state *d)
     /* the server keeps pointing at d->cfg: copy the values it reads per request */
     d->cfg.request_timeout_ms = next.request_timeout_ms;
     d->cfg.body_limit = next.body_limit;
+    d->cfg.max_pixels = next.max_pixels;
+    d->cfg.max_request_pixels = next.max_request_pixels;
+    d->cfg.max_request_tokens = next.max_request_tokens;
+    d->cfg.max_translation_tokens = next.max_translation_tokens;
+    d->cfg.model_workers = next.model_workers;
+    d->cfg.translation_turn_tokens = next.translation_turn_tokens;
+    workq_set_fairness(d->queue, model_workers(&next, workq_workers(d->queue)), next.translation_turn_tokens);
     config_free(&next);
 }
 
@@ -476,7 +494,12 @@ int main(int argc, char **argv)
         rc = failures ? 1 : 0;
         goto done;
     }
-    workq_config qc = {workers, d.cfg.queue_length, d.cfg.batch_max_size, d.cfg.batch_max_wait_us};
+    workq_config qc = {workers,
+                       d.cfg.queue_length,
+                       d.cfg.batch_max_size,
+                       d.cfg.batch_max_wait_us,
+                       model_workers(&d.cfg, workers),
+                       d.cfg.translation_turn_tokens};
     if (workq_new(&qc, on_batch, &d, &d.queue, &err) != GLIA_OK)
         goto fail;
     server_deps deps = {&d.cfg,  d.reg,      d.queue, d.met,  admin_token, inference_token,

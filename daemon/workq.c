@@ -2,13 +2,16 @@
  * workq.c - see workq.h.
  *
  * One mutex guards the queue; workers sleep on `work`, the deadline thread on `tick`,
- * drain on `idle`. Items are completed (done callbacks) only with the mutex released,
- * because a callback resumes an HTTP connection and must not wait on the queue.
+ * drain on `idle`. `running` says which model each worker runs (the per-model cap counts
+ * it); a request's turns are slices [taken, taken + slice) of its inputs. Items are
+ * completed (done callbacks) only with the mutex released, because a callback resumes an
+ * HTTP connection and must not wait on the queue.
  */
 #include "daemon/workq.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +32,8 @@ struct workq {
     pthread_cond_t work, tick, idle;
     workq_item *head, *tail;
     int depth, busy, draining, stopping;
+    int closed; /* drain has cut the queue: a request's next turn is not queued any more */
+    const registry_model **running; /* [workers]: what each one runs, NULL when idle */
     pthread_t *threads;
     int nthreads;
     pthread_t deadline_thread;
@@ -65,6 +70,18 @@ static void unlink_item(workq *q, workq_item *prev, workq_item *it)
     q->depth--;
 }
 
+/* Puts it at the tail of the queue. Caller holds the mutex. */
+static void append(workq *q, workq_item *it)
+{
+    it->next = NULL;
+    if (q->tail)
+        q->tail->next = it;
+    else
+        q->head = it;
+    q->tail = it;
+    q->depth++;
+}
+
 static void complete_list(workq_item *list, workq_status status)
 {
     while (list) {
@@ -80,6 +97,42 @@ static void complete_list(workq_item *list, workq_status status)
 static int sequence_model(const registry_model *m)
 {
     return m->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE;
+}
+
+/* Inputs of it the next turn runs: the rest, or for a sequence model as many as fit in
+ * turn_tokens decoder tokens (at least one: a single input is never split). */
+static int turn_inputs(const workq *q, const workq_item *it)
+{
+    const int rest = it->in.n - it->taken;
+    if (!sequence_model(it->model) || q->cfg.turn_tokens <= 0)
+        return rest;
+    const long per = (long)(it->in.decode.beam_size > 0 ? it->in.decode.beam_size : 1) *
+                     (it->in.decode.max_tokens > 0 ? it->in.decode.max_tokens : 1);
+    const long fit = q->cfg.turn_tokens / per;
+    return fit < 1 ? 1 : fit < rest ? (int)fit : rest;
+}
+
+/* May a worker start it now? Not when its model already runs on model_workers workers
+ * (by name: an old and a new version of a model share its cap). Caller holds the mutex. */
+static int under_cap(const workq *q, const workq_item *it)
+{
+    if (q->cfg.model_workers <= 0 || q->cfg.model_workers >= q->cfg.workers)
+        return 1;
+    int n = 0;
+    for (int i = 0; i < q->nthreads; i++)
+        n += q->running[i] && strcmp(q->running[i]->name, it->model->name) == 0;
+    return n < q->cfg.model_workers;
+}
+
+/* The oldest queued item a worker may start, unlinked, or NULL. Caller holds the mutex. */
+static workq_item *take_next(workq *q)
+{
+    for (workq_item *prev = NULL, *it = q->head; it; prev = it, it = it->next)
+        if (under_cap(q, it)) {
+            unlink_item(q, prev, it);
+            return it;
+        }
+    return NULL;
 }
 
 /* May it run in one batch with first? The same model version, and for a sequence model the
@@ -99,11 +152,13 @@ static void gather(workq *q, const workq_item *first, workq_item **tail, int *sa
     workq_item *prev = NULL, *it = q->head;
     while (it && *samples < q->cfg.max_batch) {
         workq_item *next = it->next;
-        if (joins(first, it) && *samples + it->in.n <= q->cfg.max_batch) {
+        const int n = joins(first, it) ? turn_inputs(q, it) : 0;
+        if (n > 0 && *samples + n <= q->cfg.max_batch) {
             unlink_item(q, prev, it);
+            it->slice = n;
             (*tail)->next = it;
             *tail = it;
-            *samples += it->in.n;
+            *samples += n;
         } else {
             prev = it;
         }
@@ -133,7 +188,7 @@ typedef struct {
     int *owner;             /* [input]: its item's place in items */
     int *index;             /* [input]: its place in that item */
     workq_item **items;     /* [item]: NULL once answered (the item may be gone then) */
-    int *remaining;         /* [item]: inputs not decided yet */
+    int *remaining;         /* [item]: inputs of its turn not decided yet */
     glia_sequence *seqs;    /* [input]: a sequence model's predictions */
     int nitems, cap, steps_cap;
     size_t x_cap;
@@ -141,6 +196,7 @@ typedef struct {
 
 typedef struct {
     workq *q;
+    int index; /* in q->running */
     ctx_slot slots[CTX_CACHE];
     int next_victim;
     packing pack;
@@ -253,15 +309,15 @@ static int pack(packing *p, const registry_model *m, workq_item *batch, int samp
     const int tokens = model->ops->input == GLIA_INPUT_TOKENS;
     int steps = 1, k = 0, j = 0;
     for (workq_item *it = batch; it && tokens; it = it->next)
-        for (int i = 0; i < it->in.n; i++)
+        for (int i = it->taken; i < it->taken + it->slice; i++)
             steps = it->in.lengths[i] > steps ? it->in.lengths[i] : steps;
     if (packing_reserve(p, samples, model->input_size, tokens ? steps : 0))
         return -1;
     *b = (glia_batch){.n = samples, .decode = batch->in.decode};
     for (workq_item *it = batch; it; it = it->next, j++) {
         p->items[j] = it;
-        p->remaining[j] = it->in.n;
-        for (int i = 0; i < it->in.n; i++, k++) {
+        p->remaining[j] = it->slice;
+        for (int i = it->taken; i < it->taken + it->slice; i++, k++) {
             p->owner[k] = j;
             p->index[k] = i;
             if (!tokens) {
@@ -302,31 +358,82 @@ static void sequence_done(void *user, int i, const glia_sequence *seq)
     int32_t *row = it->out.tokens + (size_t)at * (size_t)cap;
     memcpy(row, seq->ids, sizeof(int32_t) * (size_t)n);
     it->out.seqs[at] = (glia_sequence){row, n, seq->score, seq->finished};
-    if (--p->remaining[j] == 0) {
+    p->remaining[j]--;
+    if (--it->left == 0) {
         p->items[j] = NULL;
         complete_one(it, WORKQ_OK);
     }
 }
 
-/* Drops from *batch what expired while it was gathered (completed WORKQ_TIMEOUT); returns the
- * inputs left. */
-static int drop_expired(workq_item **batch, int samples)
+/* Takes the items refuse() is true of out of *batch and completes them with status; returns
+ * the inputs left. */
+static int drop_from_batch(workq_item **batch, int samples, int (*refuse)(workq_item *it, double now),
+                           workq_status status)
 {
-    double now = workq_now();
-    workq_item *expired = NULL;
+    const double now = workq_now();
+    workq_item *dropped = NULL;
     for (workq_item **p = batch; *p;) {
         workq_item *it = *p;
-        if (it->deadline > 0 && now >= it->deadline) {
+        if (refuse(it, now)) {
             *p = it->next;
-            it->next = expired;
-            expired = it;
-            samples -= it->in.n;
+            it->next = dropped;
+            dropped = it;
+            samples -= it->slice;
         } else {
             p = &it->next;
         }
     }
-    complete_list(expired, WORKQ_TIMEOUT);
+    complete_list(dropped, status);
     return samples;
+}
+
+/* It expired while its batch was gathered. */
+static int expired(workq_item *it, double now)
+{
+    return it->deadline > 0 && now >= it->deadline;
+}
+
+/* Puts started requests back at the tail of the queue for their next turn, without a
+ * deadline (they are running) and over the capacity (they were admitted); once drain has
+ * cut the queue they are completed WORKQ_SHUTDOWN instead. */
+static void requeue(workq *q, workq_item *list)
+{
+    if (!list)
+        return;
+    pthread_mutex_lock(&q->mu);
+    if (q->closed || q->stopping) {
+        pthread_mutex_unlock(&q->mu);
+        complete_list(list, WORKQ_SHUTDOWN);
+        return;
+    }
+    while (list) {
+        workq_item *it = list;
+        list = it->next;
+        it->deadline = 0;
+        append(q, it);
+    }
+    pthread_cond_broadcast(&q->work);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Prepares the inputs the codecs left encoded (decodes images) in its turn: 1 when one cannot
+ * be (it->error says why) and it must leave the batch. */
+static int unprepared(workq_item *it, double now)
+{
+    workq_input *in = &it->in;
+    const size_t size = it->model->bundle.model->input_size;
+    int failed = 0;
+    for (int i = it->taken; in->raw && i < it->taken + it->slice; i++) {
+        char what[32];
+        if (!in->raw[i])
+            continue;
+        snprintf(what, sizeof what, in->n == 1 ? "the image" : "inputs[%d]", i);
+        failed = failed || in->prepare(it->model, in->raw[i], in->raw_len[i], in->x + (size_t)i * size, what,
+                                       it->error, sizeof it->error);
+        free(in->raw[i]); /* its memory goes as soon as it is decoded */
+        in->raw[i] = NULL;
+    }
+    return failed;
 }
 
 /* Runs the batch (a linked list of items for one model version) through the model's predict. */
@@ -334,7 +441,9 @@ static void run_batch(worker *w, workq_item *batch, int samples)
 {
     registry_model *m = batch->model;
     const glia_model *model = m->bundle.model;
-    if (!(samples = drop_expired(&batch, samples), batch))
+    samples = drop_from_batch(&batch, samples, expired, WORKQ_TIMEOUT);
+    samples = drop_from_batch(&batch, samples, unprepared, WORKQ_INVALID);
+    if (!batch)
         return;
     ctx_slot *slot = worker_slot(w, m, samples, batch->in.decode.beam_size);
     glia_batch b;
@@ -344,7 +453,8 @@ static void run_batch(worker *w, workq_item *batch, int samples)
     }
     double t0 = workq_now();
     for (workq_item *it = batch; it; it = it->next) {
-        it->started = t0;
+        if (it->taken == 0)
+            it->started = t0;
         it->batch = samples;
     }
     glia_prediction out = {0};
@@ -360,11 +470,22 @@ static void run_batch(worker *w, workq_item *batch, int samples)
     if (failed)
         log_error("worker: %s: %s", m->name, err.msg);
     if (sequence_model(m)) {
-        for (int j = 0; j < w->pack.nitems; j++) /* what a failure left unanswered */
-            if (w->pack.items[j]) {
-                decided -= w->pack.remaining[j];
-                complete_one(w->pack.items[j], WORKQ_ERROR);
+        workq_item *again = NULL, **end = &again;
+        for (int j = 0; j < w->pack.nitems; j++) {
+            workq_item *it = w->pack.items[j];
+            if (!it) /* answered */
+                continue;
+            decided -= w->pack.remaining[j];
+            if (failed || w->pack.remaining[j] > 0) {
+                complete_one(it, WORKQ_ERROR);
+                continue;
             }
+            it->taken += it->slice; /* its turn is done and inputs are left: another turn */
+            *end = it;
+            end = &it->next;
+        }
+        *end = NULL;
+        requeue(w->q, again);
         if (w->q->on_batch)
             w->q->on_batch(w->q->user, m, decided, t1 - t0);
         registry_model_unref(m);
@@ -390,14 +511,15 @@ static void *worker_main(void *arg)
     workq *q = w->q;
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!q->head && !q->stopping)
+        workq_item *batch, *tail;
+        /* a model at its cap leaves its items queued: wait for a worker to finish */
+        while (!(batch = take_next(q)) && !(q->stopping && !q->head))
             pthread_cond_wait(&q->work, &q->mu);
-        if (!q->head)
+        if (!batch)
             break;
-        workq_item *batch = q->head, *tail;
-        unlink_item(q, NULL, batch);
+        q->running[w->index] = batch->model;
         tail = batch;
-        int samples = batch->in.n;
+        int samples = batch->slice = turn_inputs(q, batch);
         gather(q, batch, &tail, &samples);
         /* busy from here, so that drain never sees this batch as done */
         int others_busy = q->busy++;
@@ -416,7 +538,10 @@ static void *worker_main(void *arg)
         run_batch(w, batch, samples);
         pthread_mutex_lock(&q->mu);
         q->busy--;
-        if (!q->head && q->busy == 0)
+        q->running[w->index] = NULL;
+        if (q->head) /* items of a model that was at its cap may start now */
+            pthread_cond_broadcast(&q->work);
+        else if (q->busy == 0)
             pthread_cond_broadcast(&q->idle);
     }
     pthread_mutex_unlock(&q->mu);
@@ -486,14 +611,17 @@ glia_status workq_new(const workq_config *cfg, workq_batch_fn on_batch, void *us
     pthread_cond_init(&q->idle, &ca);
     pthread_condattr_destroy(&ca);
     q->threads = calloc((size_t)cfg->workers, sizeof *q->threads);
-    if (!q->threads) {
+    q->running = calloc((size_t)cfg->workers, sizeof *q->running);
+    if (!q->threads || !q->running) {
         workq_free(q);
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for the work queue");
     }
     for (int i = 0; i < cfg->workers; i++) {
         worker *w = calloc(1, sizeof *w);
-        if (w)
+        if (w) {
             w->q = q;
+            w->index = i;
+        }
         if (!w || pthread_create(&q->threads[i], NULL, worker_main, w) != 0) {
             free(w);
             workq_free(q);
@@ -520,13 +648,11 @@ int workq_submit(workq *q, workq_item *it)
     it->status = WORKQ_PENDING;
     it->enqueued = workq_now();
     it->next = NULL;
-    if (q->tail)
-        q->tail->next = it;
-    else
-        q->head = it;
-    q->tail = it;
-    q->depth++;
-    pthread_cond_signal(&q->work);
+    it->taken = it->slice = 0;
+    it->left = it->in.n;
+    append(q, it);
+    /* every waiter: the one woken may be gathering a batch of another model */
+    pthread_cond_broadcast(&q->work);
     if (it->deadline > 0)
         pthread_cond_signal(&q->tick);
     pthread_mutex_unlock(&q->mu);
@@ -541,6 +667,7 @@ int workq_drain(workq *q, int timeout_ms)
     q->draining = 1;
     while ((q->head || q->busy) && pthread_cond_timedwait(&q->idle, &q->mu, &ts) != ETIMEDOUT)
         ;
+    q->closed = 1;
     workq_item *rest = q->head;
     int cut = q->depth;
     q->head = q->tail = NULL;
@@ -580,7 +707,17 @@ void workq_free(workq *q)
     pthread_cond_destroy(&q->tick);
     pthread_cond_destroy(&q->idle);
     free(q->threads);
+    free(q->running);
     free(q);
+}
+
+void workq_set_fairness(workq *q, int model_workers, long turn_tokens)
+{
+    pthread_mutex_lock(&q->mu);
+    q->cfg.model_workers = model_workers;
+    q->cfg.turn_tokens = turn_tokens;
+    pthread_cond_broadcast(&q->work); /* a raised cap may let queued items start */
+    pthread_mutex_unlock(&q->mu);
 }
 
 int workq_depth(workq *q)
@@ -647,8 +784,30 @@ glia_status workq_item_outputs(workq_item *it, glia_err *err)
     return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu outputs", n);
 }
 
+glia_status workq_input_keep_raw(workq_input *in, int index, const void *bytes, size_t len,
+                                 workq_prepare_fn prepare, glia_err *err)
+{
+    if (!in->raw) {
+        in->raw = calloc((size_t)in->n, sizeof *in->raw);
+        in->raw_len = calloc((size_t)in->n, sizeof *in->raw_len);
+    }
+    unsigned char *copy = in->raw && in->raw_len ? malloc(len ? len : 1) : NULL;
+    if (!copy)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for an encoded input of %zu bytes", len);
+    memcpy(copy, bytes, len);
+    free(in->raw[index]);
+    in->raw[index] = copy;
+    in->raw_len[index] = len;
+    in->prepare = prepare;
+    return GLIA_OK;
+}
+
 void workq_item_release(workq_item *it)
 {
+    for (int i = 0; it->in.raw && i < it->in.n; i++)
+        free(it->in.raw[i]);
+    free(it->in.raw);
+    free(it->in.raw_len);
     free(it->in.x);
     free(it->in.ids);
     free(it->in.lengths);

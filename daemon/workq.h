@@ -14,6 +14,14 @@
  *     inputs, and runs them as one typed batch through the model's predict. If the batch is short and other
  * workers are busy (so more requests are likely on their way), it waits up to max_wait_us from the oldest
  * item's arrival for more; on an idle server a lone request runs at once;
+ *   - fairness across models: a model (by name, whatever its version) runs on at most
+ *     model_workers workers at once; a worker skips the queued items of a model at its cap
+ *     and takes the oldest item of another, so a slow model cannot hold every worker;
+ *   - a sequence model's request runs in turns of at most turn_tokens decoder tokens
+ *     (inputs x beam_size x max_tokens): after each turn what is left goes back to the tail
+ *     of the queue (no deadline any more: it has started), so a request that arrived
+ *     meanwhile waits for one turn, not for the whole long request. Its outputs are those of
+ *     one run: each input is decoded on its own rows, whatever else shares the batch;
  *   - workq_drain stops new submissions and waits (bounded) until everything queued and
  *     running is done; workq_free then joins the threads.
  *   - a sequence model's request is answered the moment its last input is decided, not when
@@ -33,7 +41,14 @@ typedef enum {
     WORKQ_TIMEOUT,  /* expired in the queue: not run */
     WORKQ_SHUTDOWN, /* the daemon stopped before it ran */
     WORKQ_ERROR,    /* the run failed (out of memory) */
+    WORKQ_INVALID,  /* an input could not be prepared (an undecodable image): not run; error says why */
 } workq_status;
+
+/* Turns an encoded input (raw, len bytes: e.g. a PNG whose header an HTTP thread has read)
+ * into the model's input x, on a worker: 0, or -1 with a sentence for the client in msg that
+ * names the input as `what`. */
+typedef int (*workq_prepare_fn)(const registry_model *m, const unsigned char *raw, size_t len, float *x,
+                                const char *what, char *msg, size_t cap);
 
 /* One request's inputs, typed by its model's input kind (glia_model_ops.input), as the codecs
  * write them and the worker reads them: never floats in a row. */
@@ -44,6 +59,17 @@ typedef struct {
     int32_t *lengths;        /* GLIA_INPUT_TOKENS: [n] */
     int stride;              /* GLIA_INPUT_TOKENS: the manifest's max_tokens */
     glia_decode_opts decode; /* GLIA_OUTPUT_SEQUENCE: the request's search settings */
+    /* GLIA_INPUT_TENSOR from encoded images: the codec refuses an image whose header declares
+     * more than max_pixels, or more than max_request_pixels with the images before it (0: no
+     * limit), before decoding it; pixels adds up the inputs' sizes (an image's as its header
+     * declares it, a tensor's C x H x W) */
+    long max_pixels, max_request_pixels, pixels;
+    /* GLIA_INPUT_TENSOR: inputs left encoded by the codec (raw[i], raw_len[i] bytes, malloc'd;
+     * NULL: input i is in x already). A worker prepares them just before running them, so
+     * that decoding, resizing and its memory are the workers' work, never an HTTP thread's. */
+    unsigned char **raw;
+    size_t *raw_len;
+    workq_prepare_fn prepare;
 } workq_input;
 
 /* One request's outputs, by its model's output kind. */
@@ -62,7 +88,9 @@ struct workq_item {
     /* filled by the queue */
     workq_status status;
     double enqueued, started, finished; /* monotonic seconds */
-    int batch;                          /* inputs in the batch it ran in */
+    int batch;                          /* inputs in the batch it ran in (its last turn's) */
+    char error[256];                    /* WORKQ_INVALID: why, for the client */
+    int taken, slice, left; /* the queue's: inputs run in past turns, in this turn, not yet decided */
     /* called exactly once, from a worker or the deadline thread, without queue locks held */
     void (*done)(workq_item *it);
     void *user;
@@ -74,16 +102,22 @@ struct workq_item {
 glia_status workq_item_inputs(workq_item *it, int n, glia_err *err);
 /* Room for the outputs of it->in (call once the decode settings are final). */
 glia_status workq_item_outputs(workq_item *it, glia_err *err);
-/* Frees what the two above allocated (not the model reference). */
+/* Room to keep input index of in encoded (the bytes are copied) for prepare to finish on a
+ * worker; GLIA_ENOMEM when it cannot. */
+glia_status workq_input_keep_raw(workq_input *in, int index, const void *bytes, size_t len,
+                                 workq_prepare_fn prepare, glia_err *err);
+/* Frees what the three above allocated (not the model reference). */
 void workq_item_release(workq_item *it);
 
 typedef struct workq workq;
 
 typedef struct {
-    int workers;     /* threads */
-    int capacity;    /* queued items at most */
-    int max_batch;   /* inputs per batch at most */
-    int max_wait_us; /* how long a short batch may wait for company */
+    int workers;       /* threads */
+    int capacity;      /* queued items at most */
+    int max_batch;     /* inputs per batch at most */
+    int max_wait_us;   /* how long a short batch may wait for company */
+    int model_workers; /* workers one model may hold at once; 0: all of them */
+    long turn_tokens;  /* a sequence model's turn: inputs x beam_size x max_tokens at most; 0: no split */
 } workq_config;
 
 /* Called by a worker after each batch, outside locks (for metrics). */
@@ -102,6 +136,10 @@ int workq_drain(workq *q, int timeout_ms);
 void workq_stop(workq *q);
 /* workq_stop, then frees. */
 void workq_free(workq *q);
+
+/* New fairness settings (model_workers, turn_tokens; as in workq_config), e.g. after a
+ * reload changed them or the models served. */
+void workq_set_fairness(workq *q, int model_workers, long turn_tokens);
 
 int workq_depth(workq *q);
 int workq_capacity(const workq *q);

@@ -565,6 +565,32 @@ glia_status glia_image_decode(const void *buf, size_t len, glia_image *out, glia
     return glia_err_set(err, GLIA_EFORMAT, "not a PNG or PGM image");
 }
 
+glia_status glia_image_size(const void *buf, size_t len, long *width, long *height, glia_err *err)
+{
+    const unsigned char *p = buf;
+    uint64_t w = 0, h = 0;
+    glia_status rc = GLIA_OK;
+    enum { IHDR_END = 8 + 8 + 8 }; /* signature, chunk length and type, width and height */
+    if (p && len >= IHDR_END && memcmp(p, png_signature, sizeof png_signature) == 0) {
+        /* the PNG specification puts IHDR first; libpng refuses a file where it is not */
+        if (memcmp(p + 12, "IHDR", 4) != 0)
+            return glia_err_set(err, GLIA_EFORMAT, "corrupt PNG image: it does not start with IHDR");
+        for (int i = 0; i < 4; i++) {
+            w = w << 8 | p[16 + i];
+            h = h << 8 | p[20 + i];
+        }
+    } else if (p && len >= 3 && p[0] == 'P' && (p[1] == '5' || p[1] == '2')) {
+        cursor c = {p, len, 2};
+        if ((rc = header_number(&c, "width", &w, err)) || (rc = header_number(&c, "height", &h, err)))
+            return rc;
+    } else {
+        return glia_err_set(err, GLIA_EFORMAT, "not a PNG or PGM image (or too short to hold its size)");
+    }
+    *width = (long)w;
+    *height = (long)h;
+    return GLIA_OK;
+}
+
 glia_status glia_image_load(const char *path, glia_image *out, glia_err *err)
 {
     unsigned char *buf = NULL;

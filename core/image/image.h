@@ -31,6 +31,13 @@ typedef struct {
  * On failure *out is zeroed: glia_image_free(out) stays safe. */
 glia_status glia_image_decode(const void *buf, size_t len, glia_image *out, glia_err *err);
 
+/* The width and height a PNG or PGM header declares, read without decoding or allocating
+ * anything, so that a caller can refuse a decompression bomb (a few KB of PNG that inflate
+ * to gigabytes) before it costs memory or time. GLIA_EFORMAT when buf is not a PNG or PGM
+ * whose header holds a size; the size is not checked against the limits above (decode
+ * does that). */
+glia_status glia_image_size(const void *buf, size_t len, long *width, long *height, glia_err *err);
+
 /* Reads PATH and decodes it; messages name the file. */
 glia_status glia_image_load(const char *path, glia_image *out, glia_err *err);
 

@@ -4,6 +4,7 @@
  * decode and encode; this is the part they share.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +72,52 @@ int infer_alloc_inputs(infer *in, size_t n, http_ret *ret)
         *ret = http_fail(in->r, 503, "%s", err.msg);
         return -1;
     }
+    in->item.in.max_pixels = route_server(in->r)->d.cfg->max_pixels;
+    in->item.in.max_request_pixels = route_server(in->r)->d.cfg->max_request_pixels;
     return 0;
+}
+
+/* The work a request asks for, against its limit in gliad.yaml (limits.*): 0, or -1 with a
+ * 413 naming the key and both numbers. Decided from the decoded inputs and the request's
+ * decode settings, before any output is allocated or anything is queued, on every route. */
+static int within_limits(infer *in, http_ret *ret)
+{
+    const config *cfg = route_server(in->r)->d.cfg;
+    const glia_model *net = in->model->bundle.model;
+    const workq_input *x = &in->item.in;
+    char what[160];
+    const char *key, *fix, *unit;
+    long cost = 0, limit;
+    if (net->ops->output == GLIA_OUTPUT_SEQUENCE) {
+        cost = (long)x->n * x->decode.beam_size * x->decode.max_tokens;
+        limit = cfg->max_translation_tokens;
+        key = "max_translation_tokens";
+        unit = "decoder tokens";
+        fix = "send fewer sentences per request, or a smaller beam_size or max_tokens";
+        snprintf(what, sizeof what, "asks for up to %d sentences x beam_size %d x max_tokens %d =", x->n,
+                 x->decode.beam_size, x->decode.max_tokens);
+    } else if (net->ops->input == GLIA_INPUT_TOKENS) {
+        for (int i = 0; i < x->n; i++)
+            cost += x->lengths[i];
+        limit = cfg->max_request_tokens;
+        key = "max_request_tokens";
+        unit = "tokens";
+        fix = "send fewer texts per request";
+        snprintf(what, sizeof what, "'s %d texts hold", x->n);
+    } else {
+        /* images: what their headers declared, or the network's input size for tensors */
+        cost = x->pixels > 0 ? x->pixels : (long)x->n * (long)net->input_size;
+        limit = cfg->max_request_pixels;
+        key = "max_request_pixels";
+        unit = "pixels";
+        fix = "send fewer or smaller images per request";
+        snprintf(what, sizeof what, "'s %d images hold", x->n);
+    }
+    if (cost <= limit)
+        return 0;
+    *ret = http_fail(in->r, 413, "the request%s%s %ld %s; limits.%s is %ld: %s", what[0] == '\'' ? "" : " ",
+                     what, cost, unit, key, limit, fix);
+    return -1;
 }
 
 static const char *outcome_of(workq_status st)
@@ -95,6 +141,8 @@ static http_ret answer(http_request *r)
                                                         : "the inference queue is full; retry");
     }
     workq_item *it = &in->item;
+    if (it->status == WORKQ_INVALID) /* the client's input, as when a codec refuses it: not counted */
+        return http_fail(r, 422, "%s", it->error);
     metrics_inference(s->d.met, model, outcome_of(it->status));
     if (it->status == WORKQ_OK || it->status == WORKQ_TIMEOUT)
         metrics_queue_wait(s->d.met, model,
@@ -121,7 +169,7 @@ http_ret infer_enqueue(infer *in, http_ret (*answer_outputs)(infer *in))
     server *s = route_server(in->r);
     http_ret ret;
     double deadline;
-    if (http_deadline(in->r, s->d.cfg->request_timeout_ms, &deadline, &ret))
+    if (within_limits(in, &ret) || http_deadline(in->r, s->d.cfg->request_timeout_ms, &deadline, &ret))
         return ret;
     glia_err err = {0};
     workq_item *it = &in->item;

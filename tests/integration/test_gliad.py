@@ -113,6 +113,8 @@ class Daemon:
                  timeout_ms=5000, admin_token="s3cret-admin-token", extra_models=(), inference_token=None,
                  env=None, limits="", state_dir=None):
         self.tmp = tmp
+        if isinstance(limits, dict):  # extra keys of the limits: map, as a dict or as "key: value, ..."
+            limits = ", ".join("%s: %s" % kv for kv in limits.items())
         token = os.path.join(tmp, "admin.token")
         with open(token, "w") as f:
             f.write(admin_token + "\n")

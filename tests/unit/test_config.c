@@ -30,6 +30,18 @@ static glia_status load_text(const char *name, const char *text, config *c, glia
     return config_load(glia_test_write(tmpdir, name, text), c, err);
 }
 
+/* The limits.* keys of the work per request and of fairness across models. */
+static void assert_limits(const config *c, long pixels, long request_pixels, long tokens, long translation,
+                          long turn, int model_workers)
+{
+    ck_assert_int_eq(c->max_pixels, pixels);
+    ck_assert_int_eq(c->max_request_pixels, request_pixels);
+    ck_assert_int_eq(c->max_request_tokens, tokens);
+    ck_assert_int_eq(c->max_translation_tokens, translation);
+    ck_assert_int_eq(c->translation_turn_tokens, turn);
+    ck_assert_int_eq(c->model_workers, model_workers);
+}
+
 /* Every field but path and the model list. */
 static void assert_same_settings(const config *a, const config *b)
 {
@@ -58,6 +70,8 @@ static void assert_same_settings(const config *a, const config *b)
     ck_assert_str_eq(a->admin_token_file, b->admin_token_file);
     ck_assert_str_eq(a->inference_token_file, b->inference_token_file);
     ck_assert_int_eq(a->log_level, b->log_level);
+    assert_limits(a, b->max_pixels, b->max_request_pixels, b->max_request_tokens, b->max_translation_tokens,
+                  b->translation_turn_tokens, b->model_workers);
 }
 
 START_TEST(shipped_config)
@@ -113,6 +127,7 @@ START_TEST(defaults)
     ck_assert_str_eq(c.admin_token_file, "");
     ck_assert_str_eq(c.inference_token_file, "");
     ck_assert_int_eq(c.log_level, CONFIG_LOG_INFO);
+    assert_limits(&c, 4L << 20, 16L << 20, 65536, 131072, 16384, 0);
     config_free(&c);
 
     /* an empty file, a file of comments, and a models list with every entry commented
@@ -143,7 +158,9 @@ START_TEST(every_key)
             "listen: {address: '::1', port: 0}\nworkers: 3\nqueue: {length: 9, timeout_ms: 70}\n"
             "batching: {max_size: 5, max_wait_us: 0}\n"
             "limits: {body: 512KiB, connections: 40, connections_per_client: 0, connections_reserve: 39,\n"
-            "  idle_timeout_ms: 100, header_timeout_ms: 250, body_timeout_ms: 3600000, body_min_rate: 1B}\n"
+            "  idle_timeout_ms: 100, header_timeout_ms: 250, body_timeout_ms: 3600000, body_min_rate: 1B,\n"
+            "  max_pixels: 1000, max_request_pixels: 2000, max_request_tokens: 30,\n"
+            "  max_translation_tokens: 4000, translation_turn_tokens: 0, model_workers: 2}\n"
             "drain_timeout_ms: 0\nblas_threads: 2\n"
             "models:\n  - {name: m1, path: bundles/m1}\n  - {name: m-2.x_Y, path: /abs/m2}\n"
             "state_dir: state\n"
@@ -166,6 +183,7 @@ START_TEST(every_key)
     ck_assert_int_eq(c.header_timeout_ms, 250);
     ck_assert_int_eq(c.body_timeout_ms, 3600000);
     ck_assert_int_eq(c.body_min_rate, 1);
+    assert_limits(&c, 1000, 2000, 30, 4000, 0, 2);
     ck_assert_int_eq(c.drain_timeout_ms, 0);
     ck_assert_int_eq(c.blas_threads, 2);
     ck_assert_int_eq(c.nmodels, 2);
@@ -297,6 +315,13 @@ START_TEST(bad_files_name_file_line_key)
         {"limits: {body_timeout_ms: 3600001}\n", "limits.body_timeout_ms", 1, 27},
         {"limits: {body_min_rate: 0}\n", "limits.body_min_rate", 1, 25},
         {"limits: {body_min_rate: fast}\n", "limits.body_min_rate", 1, 25},
+        {"limits: {max_pixels: 0}\n", "limits.max_pixels", 1, 22},
+        {"limits: {max_pixels: 67108865}\n", "limits.max_pixels", 1, 22},
+        {"limits: {max_request_pixels: 4MiB}\n", "limits.max_request_pixels", 1, 30},
+        {"limits: {max_request_tokens: -5}\n", "limits.max_request_tokens", 1, 30},
+        {"limits: {max_translation_tokens: 0}\n", "limits.max_translation_tokens", 1, 34},
+        {"limits: {translation_turn_tokens: -1}\n", "limits.translation_turn_tokens", 1, 35},
+        {"limits: {model_workers: 257}\n", "limits.model_workers", 1, 25},
         {"log: {level: loud}\n", "log.level", 1, 14},
         {"log: {level: INFO}\n", "log.level", 1, 14},
         {"models: {name: a, path: x}\n", "models", 1, 9},

@@ -284,6 +284,33 @@ static void patch_ihdr(unsigned char *png, uint32_t w, uint32_t h)
 /* ---- PNG decoding
  * ------------------------------------------------------------------------- */
 
+/* glia_image_size reads the header only: a PNG whose IHDR declares 16384 x 4096 (with
+ * pixel data for 5 x 3) and a PGM header give their sizes, and what is not an image (or too
+ * short to hold a size) is refused. */
+START_TEST(size_from_header)
+{
+    glia_err err = {0};
+    size_t len;
+    long w = 0, h = 0;
+    unsigned char *png = gray_png(5, 3, 0, &len);
+    ck_assert_int_eq(glia_image_size(png, len, &w, &h, &err), GLIA_OK);
+    ck_assert(w == 5 && h == 3);
+    patch_ihdr(png, 16384, 4096);
+    ck_assert_int_eq(glia_image_size(png, len, &w, &h, &err), GLIA_OK);
+    ck_assert(w == 16384 && h == 4096);
+    ck_assert_int_eq(glia_image_size(png, 20, &w, &h, &err), GLIA_EFORMAT);
+    png[12] = 'X'; /* IHDR must come first */
+    ck_assert_int_eq(glia_image_size(png, len, &w, &h, &err), GLIA_EFORMAT);
+    free(png);
+    static const char pgm[] = "P5\n# a comment\n640 480\n255\n";
+    ck_assert_int_eq(glia_image_size(pgm, sizeof pgm - 1, &w, &h, &err), GLIA_OK);
+    ck_assert(w == 640 && h == 480);
+    ck_assert_int_eq(glia_image_size("P2 12", 5, &w, &h, &err), GLIA_EFORMAT);
+    ck_assert_int_eq(glia_image_size("GIF89a", 6, &w, &h, &err), GLIA_EFORMAT);
+    ck_assert_int_eq(glia_image_size(NULL, 0, &w, &h, &err), GLIA_EFORMAT);
+}
+END_TEST
+
 START_TEST(png_gray8)
 {
     enum { W = 13, H = 11 }; /* odd sizes: every Adam7 pass is partial */
@@ -1004,6 +1031,7 @@ static Suite *suite(void)
     tcase_add_test(tm, rejects_truncated_png);
     tcase_add_test(tm, rejects_corrupt_png);
     tcase_add_test(tm, untrusted_input);
+    tcase_add_test(tm, size_from_header);
     suite_add_tcase(s, tm);
 
     TCase *tr = tcase_create("resize");

@@ -2,7 +2,9 @@
  * test_workq.c - gliad's inference queue: answers equal a direct forward pass; requests
  * waiting together run as one batch (and only with their own model version); a full queue
  * refuses instead of blocking; a queued request past its deadline is completed TIMEOUT
- * without running; drain completes everything exactly once. A worker is held busy by an
+ * without running; drain completes everything exactly once; a model at its worker cap
+ * leaves the other worker to another model; a long sequence request runs in turns that let
+ * a later request through. A worker is held busy by an
  * item whose done callback blocks, which makes every scenario deterministic.
  */
 #include "daemon/workq.h"
@@ -87,7 +89,7 @@ START_TEST(answers_match_direct_forward)
 {
     glia_err err = {0};
     workq *q;
-    workq_config c = {2, 16, 8, 0};
+    workq_config c = {2, 16, 8, 0, 0, 0};
     ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
     job j;
     job_init(&j, model, 0.3f, 0);
@@ -112,7 +114,7 @@ START_TEST(waiting_requests_batch_by_model_version)
 {
     glia_err err = {0};
     workq *q;
-    workq_config c = {1, 64, 6, 0};
+    workq_config c = {1, 64, 6, 0, 0, 0};
     sem_t hold;
     sem_init(&hold, 0, 0);
     ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
@@ -149,7 +151,7 @@ START_TEST(full_queue_refuses)
 {
     glia_err err = {0};
     workq *q;
-    workq_config c = {1, 3, 4, 0};
+    workq_config c = {1, 3, 4, 0, 0, 0};
     sem_t hold;
     sem_init(&hold, 0, 0);
     ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
@@ -174,7 +176,7 @@ START_TEST(expired_requests_are_not_run)
 {
     glia_err err = {0};
     workq *q;
-    workq_config c = {1, 8, 4, 0};
+    workq_config c = {1, 8, 4, 0, 0, 0};
     sem_t hold;
     sem_init(&hold, 0, 0);
     ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
@@ -197,7 +199,7 @@ START_TEST(drain_completes_everything_once)
 {
     glia_err err = {0};
     workq *q;
-    workq_config c = {1, 8, 2, 0};
+    workq_config c = {1, 8, 2, 0, 0, 0};
     sem_t hold;
     sem_init(&hold, 0, 0);
     ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
@@ -222,6 +224,218 @@ START_TEST(drain_completes_everything_once)
 }
 END_TEST
 
+/* A queue with config c, and hold ready for occupy. */
+static workq *held_queue(workq_config c, sem_t *hold)
+{
+    glia_err err = {0};
+    workq *q;
+    sem_init(hold, 0, 0);
+    ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
+    return q;
+}
+
+/* Two models, one worker each at most: with one worker held by model "tiny", a queued
+ * request of "other" is run by the second worker before the older queued request of
+ * "tiny", which waits for its model's worker (without the cap it would run first). */
+START_TEST(a_model_at_its_cap_leaves_a_worker_to_others)
+{
+    const char *names[] = {"tiny", "other"}, *paths[] = {tmpdir, tmpdir};
+    ck_assert_int_eq(registry_sync(reg, names, paths, 2, 0), 0);
+    registry_model *other = registry_get(reg, "other");
+    sem_t hold;
+    workq *q = held_queue((workq_config){2, 16, 8, 0, 1, 0}, &hold);
+    job blocker, same, next;
+    occupy(q, &blocker, &hold);
+    job_init(&same, model, 1.0f, 0);
+    job_init(&next, other, 2.0f, 0);
+    ck_assert_int_eq(workq_submit(q, &same.it), 0);
+    ck_assert_int_eq(workq_submit(q, &next.it), 0);
+    wait_calls(&next, 1);
+    ck_assert_int_eq(next.it.status, WORKQ_OK);
+    ck_assert_int_eq(atomic_load(&same.calls), 0); /* still queued behind its model's cap */
+    ck_assert_int_eq(workq_depth(q), 1);
+    sem_post(&hold);
+    wait_calls(&same, 1);
+    ck_assert_int_eq(same.it.status, WORKQ_OK);
+    workq_free(q);
+    sem_destroy(&hold);
+    registry_model_unref(other);
+}
+END_TEST
+
+/* A stand-in for an image decoder: raw "!" cannot be prepared; any other byte v fills the
+ * input with v. */
+static int fake_prepare(const registry_model *m, const unsigned char *raw, size_t len, float *x,
+                        const char *what, char *msg, size_t cap)
+{
+    if (raw[0] == '!') {
+        snprintf(msg, cap, "%s is broken", what);
+        return -1;
+    }
+    for (size_t i = 0; i < m->bundle.model->input_size; i++)
+        x[i] = (float)raw[0];
+    return 0;
+}
+
+/* Inputs left encoded are prepared by the worker: a request whose input cannot be is
+ * completed INVALID with the reason, not run; one batched with it still runs, on the prepared
+ * values (its answer equals that of the same values sent as a tensor). */
+START_TEST(encoded_inputs_are_prepared_by_the_worker)
+{
+    glia_err err = {0};
+    sem_t hold;
+    workq *q = held_queue((workq_config){1, 16, 8, 0, 0, 0}, &hold);
+    job blocker, broken, encoded, plain;
+    occupy(q, &blocker, &hold);
+    job_init(&broken, model, 0.0f, 0);
+    job_init(&encoded, model, 0.0f, 0);
+    job_init(&plain, model, 0.0f, 0);
+    for (int i = 0; i < 16; i++)
+        plain.x[i] = 7.0f;
+    ck_assert_int_eq(workq_input_keep_raw(&broken.it.in, 0, "!", 1, fake_prepare, &err), GLIA_OK);
+    ck_assert_int_eq(workq_input_keep_raw(&encoded.it.in, 0, "\x07", 1, fake_prepare, &err), GLIA_OK);
+    ck_assert_int_eq(workq_submit(q, &broken.it), 0);
+    ck_assert_int_eq(workq_submit(q, &encoded.it), 0);
+    ck_assert_int_eq(workq_submit(q, &plain.it), 0);
+    sem_post(&hold);
+    wait_calls(&broken, 1);
+    wait_calls(&encoded, 1);
+    wait_calls(&plain, 1);
+    ck_assert_int_eq(broken.it.status, WORKQ_INVALID);
+    ck_assert_str_eq(broken.it.error, "the image is broken");
+    ck_assert_int_eq(encoded.it.status, WORKQ_OK);
+    ck_assert_int_eq(encoded.it.batch, 2);    /* it ran with plain, without broken */
+    ck_assert_ptr_null(encoded.it.in.raw[0]); /* freed once decoded */
+    for (int i = 0; i < 3; i++)
+        ck_assert_float_eq(encoded.y[i], plain.y[i]);
+    free(broken.it.in.raw); /* the rest of the jobs' inputs and outputs are their own arrays */
+    free(broken.it.in.raw_len);
+    free(encoded.it.in.raw);
+    free(encoded.it.in.raw_len);
+    workq_free(q);
+    sem_destroy(&hold);
+}
+END_TEST
+
+/* ---- a sequence model's requests in turns ----
+ * A stand-in sequence model: input i's output is one id, the input's first id plus 100. Its
+ * predict counts its calls and, while `gate_armed`, waits on `gate` (the worker stays in the
+ * first turn until the test lets it go). */
+static sem_t gate;
+static atomic_int gate_armed, predicts, entered;
+static int fake_ctx;
+
+static glia_status fake_ctx_new(const glia_model *m, const glia_ctx_spec *spec, glia_model_ctx **out,
+                                glia_err *err)
+{
+    *out = (glia_model_ctx *)&fake_ctx;
+    return GLIA_OK;
+}
+
+static void fake_ctx_free(glia_model_ctx *ctx) {}
+
+static glia_status fake_predict(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b,
+                                glia_prediction *out, glia_err *err)
+{
+    atomic_fetch_add(&entered, 1);
+    if (atomic_exchange(&gate_armed, 0))
+        sem_wait(&gate);
+    atomic_fetch_add(&predicts, 1);
+    for (int i = 0; i < b->n; i++) {
+        int32_t *id = malloc(sizeof *id);
+        *id = b->ids[(size_t)i * (size_t)b->steps] + 100;
+        out->seqs[i] = (glia_sequence){id, 1, 0.0, 1};
+        out->on_done(out->user, i, &out->seqs[i]);
+        free(id);
+    }
+    return GLIA_OK;
+}
+
+static const glia_model_ops fake_ops = {.task = "fake",
+                                        .input = GLIA_INPUT_TOKENS,
+                                        .output = GLIA_OUTPUT_SEQUENCE,
+                                        .ctx_new = fake_ctx_new,
+                                        .ctx_free = fake_ctx_free,
+                                        .predict = fake_predict};
+
+typedef struct {
+    workq_item it;
+    int32_t ids[32], lengths[32], tokens[32 * 4];
+    glia_sequence seqs[32];
+    atomic_int calls;
+    job *before; /* its calls when this one was answered */
+    int before_calls;
+} seq_job;
+
+static void seq_done(workq_item *it)
+{
+    seq_job *j = it->user;
+    if (j->before)
+        j->before_calls = atomic_load(&j->before->calls);
+    atomic_fetch_add(&j->calls, 1);
+}
+
+static void seq_init(seq_job *j, registry_model *m, int n)
+{
+    memset(j, 0, sizeof *j);
+    for (int i = 0; i < n; i++) {
+        j->ids[i] = i + 1;
+        j->lengths[i] = 1;
+    }
+    j->it.model = m;
+    j->it.in = (workq_input){.n = n, .ids = j->ids, .lengths = j->lengths, .stride = 1, .decode = {1, 4, 0}};
+    j->it.out = (workq_output){.seqs = j->seqs, .tokens = j->tokens};
+    j->it.done = seq_done;
+    j->it.user = j;
+}
+
+/* A 10-sentence request in turns of 2 (turn_tokens 8 = 2 x beam 1 x max_tokens 4): a
+ * request submitted while its first turn runs is answered before it, and its answers are
+ * those of one run. */
+START_TEST(long_decodes_run_in_turns)
+{
+    glia_err err = {0};
+    glia_model net = {.ops = &fake_ops};
+    registry_model *seq = calloc(1, sizeof *seq);
+    atomic_init(&seq->refs, 1);
+    seq->id = 1000;
+    snprintf(seq->name, sizeof seq->name, "seq");
+    seq->bundle.model = &net;
+    seq->bundle.manifest.max_tokens = 1;
+    sem_init(&gate, 0, 0);
+    atomic_store(&gate_armed, 1);
+    workq *q;
+    workq_config c = {1, 16, 64, 0, 0, 8};
+    ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
+    seq_job longer;
+    job shorter;
+    seq_init(&longer, seq, 10);
+    ck_assert_int_eq(workq_submit(q, &longer.it), 0);
+    for (int i = 0; i < 60000 && atomic_load(&entered) == 0; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_int_eq(atomic_load(&entered), 1); /* its first turn is running */
+    job_init(&shorter, model, 1.0f, 0);
+    longer.before = &shorter;
+    ck_assert_int_eq(workq_submit(q, &shorter.it), 0);
+    sem_post(&gate);
+    wait_calls(&shorter, 1);
+    for (int i = 0; i < 60000 && atomic_load(&longer.calls) == 0; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_int_eq(atomic_load(&longer.calls), 1);
+    ck_assert_int_eq(longer.it.status, WORKQ_OK);
+    ck_assert_int_eq(longer.before_calls, 1); /* the short one was answered first */
+    ck_assert_int_eq(atomic_load(&predicts), 5);
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(longer.seqs[i].n, 1);
+        ck_assert_int_eq(longer.seqs[i].ids[0], i + 1 + 100);
+    }
+    workq_free(q);
+    sem_destroy(&gate);
+    ck_assert_int_eq(atomic_load(&seq->refs), 1); /* the queue let go of it */
+    free(seq);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("workq");
@@ -233,6 +447,9 @@ int main(void)
     tcase_add_test(tc, full_queue_refuses);
     tcase_add_test(tc, expired_requests_are_not_run);
     tcase_add_test(tc, drain_completes_everything_once);
+    tcase_add_test(tc, a_model_at_its_cap_leaves_a_worker_to_others);
+    tcase_add_test(tc, long_decodes_run_in_turns);
+    tcase_add_test(tc, encoded_inputs_are_prepared_by_the_worker);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

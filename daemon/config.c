@@ -43,7 +43,7 @@ void config_defaults(config *c)
     c->max_request_pixels = 16L << 20;
     c->max_request_tokens = 64L << 10;
     c->max_translation_tokens = 128L << 10;
-    c->translation_turn_tokens = 16L << 10;
+    c->translation_turn_tokens = 4L << 10;
     c->drain_timeout_ms = 10000;
     c->blas_threads = 1;
     c->train_threads = 1;

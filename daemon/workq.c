@@ -10,6 +10,7 @@
 #include "daemon/workq.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,17 +100,25 @@ static int sequence_model(const registry_model *m)
     return m->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE;
 }
 
-/* Inputs of it the next turn runs: the rest, or for a sequence model as many as fit in
- * turn_tokens decoder tokens (at least one: a single input is never split). */
-static int turn_inputs(const workq *q, const workq_item *it)
+/* Inputs one turn of a batch whose first item is it may hold: for a sequence model as many
+ * as fit in turn_tokens decoder tokens (at least one: a single input is never split), else
+ * no bound. Items that join a batch share its decode settings, so this bounds the whole
+ * batch: two long requests batched together still make one turn, not two. */
+static int turn_cap(const workq *q, const workq_item *it)
 {
-    const int rest = it->in.n - it->taken;
     if (!sequence_model(it->model) || q->cfg.turn_tokens <= 0)
-        return rest;
+        return INT_MAX;
     const long per = (long)(it->in.decode.beam_size > 0 ? it->in.decode.beam_size : 1) *
                      (it->in.decode.max_tokens > 0 ? it->in.decode.max_tokens : 1);
     const long fit = q->cfg.turn_tokens / per;
-    return fit < 1 ? 1 : fit < rest ? (int)fit : rest;
+    return fit < 1 ? 1 : fit < INT_MAX ? (int)fit : INT_MAX;
+}
+
+/* Inputs of it the next turn runs: the rest, or as many as turn_cap allows. */
+static int turn_inputs(const workq *q, const workq_item *it)
+{
+    const int rest = it->in.n - it->taken, cap = turn_cap(q, it);
+    return cap < rest ? cap : rest;
 }
 
 /* May a worker start it now? Not when its model already runs on model_workers workers
@@ -149,11 +158,14 @@ static int joins(const workq_item *first, const workq_item *it)
  * inputs. Caller holds the mutex. */
 static void gather(workq *q, const workq_item *first, workq_item **tail, int *samples)
 {
+    const int cap = turn_cap(q, first) < q->cfg.max_batch ? turn_cap(q, first) : q->cfg.max_batch;
     workq_item *prev = NULL, *it = q->head;
-    while (it && *samples < q->cfg.max_batch) {
+    while (it && *samples < cap) {
         workq_item *next = it->next;
-        const int n = joins(first, it) ? turn_inputs(q, it) : 0;
-        if (n > 0 && *samples + n <= q->cfg.max_batch) {
+        int n = joins(first, it) ? turn_inputs(q, it) : 0;
+        if (n > cap - *samples && q->cfg.turn_tokens > 0 && sequence_model(it->model))
+            n = cap - *samples; /* a slice of it: the rest waits for its next turn */
+        if (n > 0 && *samples + n <= cap) {
             unlink_item(q, prev, it);
             it->slice = n;
             (*tail)->next = it;

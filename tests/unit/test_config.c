@@ -127,7 +127,7 @@ START_TEST(defaults)
     ck_assert_str_eq(c.admin_token_file, "");
     ck_assert_str_eq(c.inference_token_file, "");
     ck_assert_int_eq(c.log_level, CONFIG_LOG_INFO);
-    assert_limits(&c, 4L << 20, 16L << 20, 65536, 131072, 16384, 0);
+    assert_limits(&c, 4L << 20, 16L << 20, 65536, 131072, 4096, 0);
     config_free(&c);
 
     /* an empty file, a file of comments, and a models list with every entry commented

@@ -43,8 +43,12 @@ static void decode_body(registry_model *m, const codec *c, const uint8_t *data, 
 
 static void decode_raw(registry_model *m, const codec *c, const uint8_t *data, size_t size)
 {
-    static const char *const types[] = {"image/png", "image/x-portable-graymap", "text/plain",
-                                        "text/plain; charset=utf-8", "application/octet-stream", NULL};
+    static const char *const types[] = {"image/png",
+                                        "image/x-portable-graymap",
+                                        "text/plain",
+                                        "text/plain; charset=utf-8",
+                                        "application/octet-stream",
+                                        NULL};
     if (size < 1)
         return;
     workq_item it = {.model = m};

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -251,6 +252,14 @@ static glia_status read_header(src *s, const char *path, glia_idx *idx, size_t *
 static glia_status read_payload(src *s, const char *path, glia_idx *idx, size_t total, glia_err *err)
 {
     size_t got = 0;
+    struct stat st;
+    /* A raw file's size is known: a header announcing more than the file holds (a 20-byte
+     * upload claiming 1 GiB) is refused before the buffer exists, not after. A gzip stream's
+     * size is only known by inflating it, which the read below does. */
+    const size_t header = 4 + 4 * (size_t)idx->ndim;
+    if (!s->gz && fstat(fileno(s->f), &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size - header < total)
+        return glia_err_set(err, GLIA_EFORMAT, "%s: truncated: expected %zu bytes of data, found %zu", path,
+                            total, (size_t)st.st_size - header);
     if (!(idx->data = malloc(total)))
         return glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %zu bytes of data", path, total);
     idx->size = total;

@@ -18,5 +18,8 @@ done
 # ASan: abort on the first report (libFuzzer saves the input); leaks are checked per input.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-}:abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-}:print_stacktrace=1:halt_on_error=1
+# One allocation over 512 MiB is a failure: every input here is a few KiB, and no parser
+# should size a buffer from a header it has not checked against the bytes it has.
 exec "$exe" $dict ${GLIA_FUZZ_ARGS:-} -max_total_time="${GLIA_FUZZ_SECONDS:-3}" -timeout=60 -rss_limit_mb=2560 \
+  -malloc_limit_mb=512 \
   -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" $dirs

@@ -147,7 +147,9 @@ def main():
                      "images": j({"model": "fashion-cnn", "dataset": {"images": "d1-0000", "labels": "d1-0001"}}),
                      "translate": j({"model": "translate-en-es", "dataset": "gettext-en-es", "promote": "always"})},
         "datasets": {"jsonl": b"\0" + jsonl, "tsv": b"\1" + tsv, "idx-images": b"\2" + idx([2, 2, 2], bytes(8)),
-                     "idx-labels": b"\3" + idx([2], b"\1\2")},
+                     "idx-labels": b"\3" + idx([2], b"\1\2"),
+                     "meta": b"\4" + j({"id": "d1-0000", "format": "jsonl", "records": 2, "bytes": 80,
+                                        "created_at": "2026-01-01T00:00:00Z", "labels": {"positive": 1, "0": 1}})},
         "http": {
             "healthz": http("GET", "/healthz"), "readyz": http("GET", "/readyz"), "metrics": http("GET", "/metrics"),
             "models": http("GET", "/v1/models"), "model": http("HEAD", "/v1/models/fashion-cnn"),

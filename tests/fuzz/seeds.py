@@ -150,6 +150,7 @@ def main():
                      "idx-labels": b"\3" + idx([2], b"\1\2"),
                      "meta": b"\4" + j({"id": "d1-0000", "format": "jsonl", "records": 2, "bytes": 80,
                                         "created_at": "2026-01-01T00:00:00Z", "labels": {"positive": 1, "0": 1}})},
+        "records": {"jsonl": b"\0" + jsonl + b'\n{"text": "  Great   phone  ", "label": "positive"}\n', "tsv": b"\1" + tsv},
         "http": {
             "healthz": http("GET", "/healthz"), "readyz": http("GET", "/readyz"), "metrics": http("GET", "/metrics"),
             "models": http("GET", "/v1/models"), "model": http("HEAD", "/v1/models/fashion-cnn"),
@@ -197,7 +198,7 @@ def main():
              "yaml": [q(k + ":") for k in yaml_keys] + ['"- "', '"{"', '"}"', '"&a"', '"*a"', '"!!"'],
              "http": [q(w) for w in http_words] + [q('"%s"' % k) for k in json_keys[:12]]}
     uses = {"codec_image": "json", "codec_text": "json", "codec_translate": "json", "trainreq": "json",
-            "predict": "json", "datasets": "json", "manifest": "yaml", "recipe": "yaml", "config": "yaml",
+            "predict": "json", "datasets": "json", "records": "json", "manifest": "yaml", "recipe": "yaml", "config": "yaml",
             "http": "http"}
     shutil.rmtree(os.path.join(HERE, "corpus"), ignore_errors=True)
     shutil.rmtree(os.path.join(HERE, "dict"), ignore_errors=True)

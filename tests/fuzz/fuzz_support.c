@@ -182,12 +182,23 @@ int fuzz_http(const uint8_t *request, size_t len)
         start_front();
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)front.port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+    /* libFuzzer's timers interrupt system calls: an interrupted connect is tried again on a
+     * new socket (the interrupted one may still be connecting) */
+    int fd = -1, rc;
+    do {
+        if (fd >= 0)
+            close(fd);
+        if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+            die("socket", strerror(errno));
+        rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0)
         die("connect", strerror(errno));
     /* the server may answer (and close) before reading everything: a failed send is fine */
     for (size_t done = 0; done < len;) {
         ssize_t w = send(fd, request + done, len - done, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
             break;
         done += (size_t)w;

@@ -194,7 +194,7 @@ def is_problem(status, h, body, want):
 
 def main():
     gliad, glia = sys.argv[1], sys.argv[2]
-    print("1..36")
+    print("1..37")
     images = fashion_test_images(64)
     tmp = tempfile.mkdtemp(prefix="glia-test-gliad-")
     try:

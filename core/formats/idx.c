@@ -23,11 +23,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 /* File input is read in chunks of this size (inflate input, raw-mode header bytes). */
 enum { IN_CHUNK = 64 * 1024 };
+
+/* A gzip payload's buffer starts at this size and doubles as the data arrives. */
+enum { GZ_FIRST_BYTES = 1 << 20 };
 
 /* Trailing bytes are counted up to this many for the message, then reported as "at least". */
 enum { TRAILING_COUNT_MAX = 1 << 20 };
@@ -250,13 +254,33 @@ static glia_status read_header(src *s, const char *path, glia_idx *idx, size_t *
 /* Exactly total bytes into idx->data (allocated here), then the end of the data. */
 static glia_status read_payload(src *s, const char *path, glia_idx *idx, size_t total, glia_err *err)
 {
-    size_t got = 0;
-    if (!(idx->data = malloc(total)))
-        return glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %zu bytes of data", path, total);
+    size_t got = 0, cap = total, chunk = 0;
+    struct stat st;
+    glia_status rc = GLIA_OK;
+    /* The header's size is not trusted with memory before the data backs it (a 20-byte upload
+     * claiming 1 GiB). A raw file's size is known: more than it holds is refused before the
+     * buffer exists. A gzip stream's size is only known by inflating it: the buffer starts
+     * small and doubles as data arrives, so memory follows what the stream really holds. */
+    const size_t header = 4 + 4 * (size_t)idx->ndim;
+    if (!s->gz && fstat(fileno(s->f), &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size - header < total)
+        return glia_err_set(err, GLIA_EFORMAT, "%s: truncated: expected %zu bytes of data, found %zu", path,
+                            total, (size_t)st.st_size - header);
+    if (s->gz && cap > GZ_FIRST_BYTES)
+        cap = GZ_FIRST_BYTES;
+    if (!(idx->data = malloc(cap)))
+        return glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %zu bytes of data", path, cap);
     idx->size = total;
-    glia_status rc = src_read(s, path, idx->data, total, &got, err);
-    if (rc)
-        return rc;
+    for (;;) {
+        if ((rc = src_read(s, path, idx->data + got, cap - got, &chunk, err)))
+            return rc;
+        got += chunk;
+        if (got < cap || cap == total)
+            break;
+        unsigned char *grown = realloc(idx->data, cap = cap > total / 2 ? total : 2 * cap);
+        if (!grown)
+            return glia_err_set(err, GLIA_ENOMEM, "%s: out of memory for %zu bytes of data", path, cap);
+        idx->data = grown;
+    }
     if (got < total)
         return glia_err_set(err, GLIA_EFORMAT, "%s: truncated: expected %zu bytes of data, found %zu%s", path,
                             total, got, cut_note(s));

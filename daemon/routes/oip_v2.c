@@ -103,11 +103,12 @@ static http_ret infer_image(infer *in, json_t *tensor)
         return http_fail(in->r, 400, "datatype must be \"FP32\"");
     if (!(nd == 3 || nd == 4) || chw[0] != s.c || chw[1] != s.h || chw[2] != s.w || n < 1)
         return http_fail(in->r, 400, "shape must be [N, %d, %d, %d]", s.c, s.h, s.w);
+    /* N is bounded first: the count N x C x H x W of an unbounded N overflows */
+    if (infer_alloc_inputs(in, (size_t)n, &ret))
+        return ret;
     if (!json_is_array(data) || json_array_size(data) != (size_t)n * size)
         return http_fail(in->r, 400, "data must be a flat array of %ld numbers for that shape",
                          n * (long)size);
-    if (infer_alloc_inputs(in, (size_t)n, &ret))
-        return ret;
     for (size_t i = 0; i < json_array_size(data); i++) {
         json_t *v = json_array_get(data, i);
         if (!json_is_number(v))

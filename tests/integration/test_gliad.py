@@ -297,7 +297,7 @@ def weights_and_finite_numbers(gliad, tmp, images):
 
 def main():
     gliad, glia = sys.argv[1], sys.argv[2]
-    print("1..43")
+    print("1..44")
     images = fashion_test_images(64)
     tmp = tempfile.mkdtemp(prefix="glia-test-gliad-")
     try:
@@ -407,6 +407,10 @@ def main():
         check("OIP v2 infer gives the same classes", ok, r)
         r = d.json("GET", "/v2/models/nope")
         check("OIP v2 errors are {\"error\": ...}", r[0] == 404 and isinstance(r[2], dict) and "error" in r[2], r)
+        # found by tests/fuzz: N x 784 overflowed a long before N was bounded (UBSan stopped gliad)
+        r = d.json("POST", "/v2/models/fashion-cnn/infer",
+                   {"inputs": [{"name": "input", "shape": [2**63 - 1, 1, 28, 28], "datatype": "FP32", "data": []}]})
+        check("OIP v2 infer with a huge N: 400 naming the input count", r[0] == 400 and "inputs" in r[2].get("error", ""), r)
 
         # admin
         r = d.json("POST", "/v1/models/fashion-cnn/reload")

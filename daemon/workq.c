@@ -127,6 +127,12 @@ static int under_cap(const workq *q, const workq_item *it)
 {
     if (q->cfg.model_workers <= 0 || q->cfg.model_workers >= q->cfg.workers)
         return 1;
+    /* A sequence model's request that fits in one turn holds a worker no longer than a turn,
+     * the wait the cap bounds anyway: it may take the worker the cap keeps from its model,
+     * so that a short translation is not queued behind the long ones of its own model. */
+    if (sequence_model(it->model) && q->cfg.turn_tokens > 0 && it->taken == 0 &&
+        turn_inputs(q, it) == it->in.n)
+        return 1;
     int n = 0;
     for (int i = 0; i < q->nthreads; i++)
         n += q->running[i] && strcmp(q->running[i]->name, it->model->name) == 0;

@@ -322,7 +322,7 @@ END_TEST
  * predict counts its calls and, while `gate_armed`, waits on `gate` (the worker stays in the
  * first turn until the test lets it go). */
 static sem_t gate;
-static atomic_int gate_armed, predicts, entered;
+static atomic_int gate_armed, predicts, entered, largest;
 static int fake_ctx;
 
 static glia_status fake_ctx_new(const glia_model *m, const glia_ctx_spec *spec, glia_model_ctx **out,
@@ -338,6 +338,8 @@ static glia_status fake_predict(const glia_model *model, glia_model_ctx *ctx, co
                                 glia_prediction *out, glia_err *err)
 {
     atomic_fetch_add(&entered, 1);
+    for (int n = atomic_load(&largest); b->n > n && !atomic_compare_exchange_weak(&largest, &n, b->n);)
+        ;
     if (atomic_exchange(&gate_armed, 0))
         sem_wait(&gate);
     atomic_fetch_add(&predicts, 1);
@@ -388,6 +390,66 @@ static void seq_init(seq_job *j, registry_model *m, int n)
     j->it.done = seq_done;
     j->it.user = j;
 }
+
+/* The stand-in sequence model as a registry entry named "seq". */
+static registry_model *seq_model(glia_model *net)
+{
+    *net = (glia_model){.ops = &fake_ops};
+    registry_model *seq = calloc(1, sizeof *seq);
+    atomic_init(&seq->refs, 1);
+    seq->id = 1000;
+    snprintf(seq->name, sizeof seq->name, "seq");
+    seq->bundle.model = net;
+    seq->bundle.manifest.max_tokens = 1;
+    return seq;
+}
+
+/* Two workers, one per model at most, turns of 2 inputs. While a 10-input request's first
+ * turn holds its model's worker, a second long one waits for it, but a 1-input request of
+ * the same model (it fits in one turn) takes the other worker at once; and when the two
+ * long ones later share a batch, the batch is still one turn (2 inputs), not two. */
+START_TEST(a_short_decode_takes_the_worker_the_cap_keeps)
+{
+    glia_err err = {0};
+    glia_model net;
+    registry_model *seq = seq_model(&net);
+    sem_init(&gate, 0, 0);
+    atomic_store(&gate_armed, 1);
+    atomic_store(&entered, 0);
+    atomic_store(&largest, 0);
+    workq *q;
+    workq_config c = {2, 16, 64, 0, 1, 8};
+    ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
+    static seq_job first, second, shortest;
+    seq_init(&first, seq, 10);
+    seq_init(&second, seq, 10);
+    seq_init(&shortest, seq, 1);
+    ck_assert_int_eq(workq_submit(q, &first.it), 0);
+    for (int i = 0; i < 60000 && atomic_load(&entered) == 0; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_int_eq(atomic_load(&entered), 1); /* its first turn is held at the gate */
+    ck_assert_int_eq(workq_submit(q, &second.it), 0);
+    ck_assert_int_eq(workq_submit(q, &shortest.it), 0);
+    for (int i = 0; i < 60000 && atomic_load(&shortest.calls) == 0; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_int_eq(atomic_load(&shortest.calls), 1);
+    ck_assert_int_eq(shortest.it.status, WORKQ_OK);
+    ck_assert_int_eq(shortest.seqs[0].ids[0], 101);
+    ck_assert_int_eq(atomic_load(&entered), 2); /* the second long one never started */
+    sem_post(&gate);
+    for (int i = 0; i < 60000 && (atomic_load(&first.calls) == 0 || atomic_load(&second.calls) == 0); i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_int_eq(first.it.status, WORKQ_OK);
+    ck_assert_int_eq(second.it.status, WORKQ_OK);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(first.seqs[i].ids[0] + second.seqs[i].ids[0], 2 * (i + 1 + 100));
+    ck_assert_int_le(atomic_load(&largest), 2);
+    workq_free(q);
+    sem_destroy(&gate);
+    ck_assert_int_eq(atomic_load(&seq->refs), 1);
+    free(seq);
+}
+END_TEST
 
 /* A 10-sentence request in turns of 2 (turn_tokens 8 = 2 x beam 1 x max_tokens 4): a
  * request submitted while its first turn runs is answered before it, and its answers are
@@ -449,6 +511,7 @@ int main(void)
     tcase_add_test(tc, drain_completes_everything_once);
     tcase_add_test(tc, a_model_at_its_cap_leaves_a_worker_to_others);
     tcase_add_test(tc, long_decodes_run_in_turns);
+    tcase_add_test(tc, a_short_decode_takes_the_worker_the_cap_keeps);
     tcase_add_test(tc, encoded_inputs_are_prepared_by_the_worker);
     suite_add_tcase(s, tc);
     return glia_check_run(s);

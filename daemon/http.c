@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/base/jsonmem.h"
 #include "daemon/log.h"
 #include "daemon/problem.h"
 #include "daemon/workq.h" /* workq_now: the clock deadlines are kept on */
@@ -114,6 +115,22 @@ int http_method_known(const char *method)
         if (strcmp(method, methods[i]) == 0)
             return 1;
     return 0;
+}
+
+json_t *http_body_json(http_request *r, size_t flags, http_ret *ret)
+{
+    json_error_t jerr;
+    glia_json_watch();
+    json_t *body = json_loadb(r->body ? r->body : "", r->len, flags, &jerr);
+    if (glia_json_failed() || (!body && json_error_code(&jerr) == json_error_out_of_memory)) {
+        json_decref(body);
+        *ret = http_fail_with(r, 503, "Retry-After", "1", "out of memory while parsing the body");
+        return NULL;
+    }
+    if (!body)
+        *ret = http_fail(r, 400, "the body is not valid JSON: %s at line %d, column %d (byte %d)", jerr.text,
+                         jerr.line, jerr.column, jerr.position);
+    return body;
 }
 
 /* ---- the request's life ---- */

@@ -121,6 +121,11 @@ http_ret http_fail(http_request *r, int status, const char *fmt, ...) __attribut
 /* The same with one more header (Retry-After, Allow, WWW-Authenticate) and a plain detail. */
 http_ret http_fail_with(http_request *r, int status, const char *name, const char *value, const char *detail);
 
+/* The body parsed as JSON (Jansson's flags), or NULL with an answer queued in *ret: 400
+ * saying where it is not JSON, or 503 when memory ran out while parsing (Jansson can then
+ * return strings with bytes missing, so the result is refused: core/base/jsonmem.h). */
+json_t *http_body_json(http_request *r, size_t flags, http_ret *ret);
+
 /* From `begin`: the body goes to s as it arrives; s->finish answers at the end. */
 void http_stream_body(http_request *r, const http_stream *s);
 

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/base/jsonmem.h"
+
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "safetensors data is little-endian and handed out as read: big-endian hosts need a "
                "byte-swapping path");
@@ -484,7 +486,12 @@ static glia_status parse(const unsigned char *buf, size_t len, glia_st_file **ou
 
     json_error_t je;
     memset(&je, 0, sizeof je);
+    glia_json_watch(); /* a failed allocation must not leave a tensor name short */
     root = json_loadb((const char *)buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
+    if (root && glia_json_failed()) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory while parsing the header");
+        goto fail;
+    }
     if (!root) {
         rc = json_failure(&je, err);
         goto fail;

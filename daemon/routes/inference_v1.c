@@ -131,12 +131,11 @@ static http_ret predict(http_request *r, const char *name)
                              "to /v1/models/{name}/predict");
         return predict_raw(r, name, type);
     }
-    json_error_t jerr;
-    json_t *body = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+    http_ret ret;
+    json_t *body = http_body_json(r, JSON_REJECT_DUPLICATES, &ret);
     if (!body)
-        return http_fail(r, 400, "the body is not valid JSON: %s at line %d, column %d (byte %d)", jerr.text,
-                         jerr.line, jerr.column, jerr.position);
-    http_ret ret = predict_json(r, name, body);
+        return ret;
+    ret = predict_json(r, name, body);
     json_decref(body);
     return ret;
 }

@@ -27,11 +27,10 @@ http_ret route_train(http_request *r, const route_params *p)
     problem pr = {0};
     if (!j)
         return route_training_off(r);
-    json_error_t jerr;
-    json_t *body = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+    http_ret ret;
+    json_t *body = http_body_json(r, JSON_REJECT_DUPLICATES, &ret);
     if (!body)
-        return http_fail(r, 400, "the body is not valid JSON: %s at line %d, column %d", jerr.text, jerr.line,
-                         jerr.column);
+        return ret;
     int status = jobs_submit(j, body, &out, location, sizeof location, &pr);
     json_decref(body);
     return route_answer_job(r, status, out, &pr, status == 202 ? location : NULL);

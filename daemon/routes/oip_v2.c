@@ -140,12 +140,11 @@ static http_ret infer_body(http_request *r, const char *name, json_t *body)
 
 http_ret route_oip_infer(http_request *r, const route_params *p)
 {
-    json_error_t jerr;
-    json_t *body = json_loadb(r->body ? r->body : "", r->len, 0, &jerr);
+    http_ret ret;
+    json_t *body = http_body_json(r, 0, &ret);
     if (!body)
-        return http_fail(r, 400, "the body is not valid JSON: %s at line %d, column %d", jerr.text, jerr.line,
-                         jerr.column);
-    http_ret ret = infer_body(r, p->name, body);
+        return ret;
+    ret = infer_body(r, p->name, body);
     json_decref(body);
     return ret;
 }

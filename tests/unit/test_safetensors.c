@@ -8,6 +8,7 @@
  * Jansson allocation failures (sqlite-style: fail the Nth, N = 0, 1, ... until success).
  * Every file lives in a mkdtemp() directory that the test removes again.
  */
+#include "core/base/jsonmem.h"
 #include "core/formats/safetensors.h"
 #include "tests/support/check_main.h"
 
@@ -953,6 +954,7 @@ START_TEST(test_open_alloc_failures)
     size_t len;
     unsigned char *img = make_image(header, NULL, 12, &len);
     int nomem = 0;
+    glia_json_watch(); /* installs glia's functions now, once, so that the faulty ones set below stay */
     for (fail_at = 0;; fail_at++) {
         ck_assert_uint_lt(fail_at, 10000);
         glia_st_file *f = NULL;

@@ -15,6 +15,7 @@
  * command line was wrong. This is the only place besides gliad's main that prints or exits.
  */
 #include <cblas.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/base/afile.h"
 #include "core/image/image.h"
 #include "core/model/bundle.h"
 #include "core/nn/kernels.h"
@@ -112,6 +114,24 @@ static int is_word2vec_recipe(const char *path)
 
 enum { TRAIN_OUT, TRAIN_EPOCHS, TRAIN_LIMIT, TRAIN_THREADS, TRAIN_RESTART };
 
+/* An earlier run killed in the middle of writing a checkpoint or a bundle file leaves a
+ * temporary (glia_afile_is_temp) in OUT that nothing would finish: removed, and said. */
+static void sweep_temporaries(const char *out)
+{
+    DIR *d = opendir(out);
+    if (!d)
+        return;
+    char path[4400];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!glia_afile_is_temp(e->d_name))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", out, e->d_name);
+        if (unlink(path) == 0)
+            printf("removed %s, an unfinished write of an earlier run\n", path);
+    }
+    closedir(d);
+}
+
 static int cmd_train(const glia_cli_args *a)
 {
     glia_err err = {0};
@@ -147,6 +167,7 @@ static int cmd_train(const glia_cli_args *a)
         fprintf(stderr, "glia: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
+    sweep_temporaries(out);
     if (translation) {
         /* one training stream whose GEMMs the BLAS threads share, as the shipped model was
          * trained (the loop's lanes would multiply with the BLAS threads on the same cores);

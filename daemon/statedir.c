@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/base/afile.h"
 #include "daemon/log.h"
 
 enum { PATH_MAX_LEN = 4096 };
@@ -56,18 +57,6 @@ void statedir_remove(const char *path)
     rmdir(path);
 }
 
-int statedir_is_temp(const char *name)
-{
-    static const char mark[] = ".tmp.";
-    const size_t len = strlen(name), suffix = sizeof mark - 1 + 6;
-    if (len <= suffix || memcmp(name + len - suffix, mark, sizeof mark - 1) != 0)
-        return 0;
-    for (size_t i = len - 6; i < len; i++)
-        if (!isalnum((unsigned char)name[i]))
-            return 0;
-    return 1;
-}
-
 int statedir_sweep(const char *dir, int depth)
 {
     DIR *d = opendir(dir);
@@ -86,7 +75,7 @@ int statedir_sweep(const char *dir, int depth)
         if (S_ISDIR(st.st_mode)) {
             if (depth > 0)
                 removed += statedir_sweep(path, depth - 1);
-        } else if (S_ISREG(st.st_mode) && statedir_is_temp(e->d_name)) {
+        } else if (S_ISREG(st.st_mode) && glia_afile_is_temp(e->d_name)) {
             if (unlink(path) == 0) {
                 log_warn("removed %s (%lld bytes): a write that gliad was stopped in the middle of", path,
                          (long long)st.st_size);

@@ -20,12 +20,7 @@ glia_status statedir_mkdirs(const char *path, glia_err *err);
  * callers remove leftovers before they write anew, and say so if that write fails). */
 void statedir_remove(const char *path);
 
-/* Whether name is one of glia's own temporary files: NAME.tmp.XXXXXX (six letters or
- * digits), as core/base/afile.h and the safetensors writer (weights, checkpoints) make
- * them. Nothing else in the state directory has that shape. */
-int statedir_is_temp(const char *name);
-
-/* Removes glia's temporary files (statedir_is_temp) from dir and from its subdirectories
+/* Removes glia's temporary files (glia_afile_is_temp) from dir and from its subdirectories
  * down to depth levels below it; each removal is logged. A write that a kill -9 or a
  * crash cut short leaves one, and nothing ever finishes it: the file it was to become is
  * either the previous whole one or absent. Only for a start, before anything writes

@@ -3,6 +3,7 @@
  */
 #include "core/base/afile.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -157,4 +158,16 @@ glia_status glia_file_read(const char *path, size_t max_bytes, const char *what,
 done:
     fclose(f);
     return rc;
+}
+
+int glia_afile_is_temp(const char *name)
+{
+    static const char mark[] = ".tmp.";
+    const size_t len = strlen(name), suffix = sizeof mark - 1 + 6;
+    if (len <= suffix || memcmp(name + len - suffix, mark, sizeof mark - 1) != 0)
+        return 0;
+    for (size_t i = len - 6; i < len; i++)
+        if (!isalnum((unsigned char)name[i]))
+            return 0;
+    return 1;
 }

@@ -33,6 +33,12 @@ void glia_afile_abort(glia_afile *a);
  * something else into place, such as a whole directory. */
 glia_status glia_afile_sync_parent(const char *path, glia_err *err);
 
+/* Whether a file name is one of glia_afile's temporaries: NAME.tmp.XXXXXX (six letters or
+ * digits; the safetensors writer makes them the same way). A kill or a crash in the middle
+ * of a write leaves one, and nothing ever finishes it: the file it was to become is either
+ * the previous whole one or absent, so a start may remove it. */
+int glia_afile_is_temp(const char *name);
+
 /* data[0..len) as the whole content of path. */
 glia_status glia_afile_write(const char *path, const void *data, size_t len, mode_t mode, glia_err *err);
 

@@ -16,7 +16,7 @@ root=${GLIA_SOURCE_ROOT:-.}
 bundle=$root/models/fashion-cnn
 tmp=$(mktemp -d /tmp/glia-test-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..39"
+echo "1..40"
 # shellcheck source=tests/support/tap.sh
 . "$(dirname "$0")/../support/tap.sh"
 # expect NAME WANT_EXIT PATTERN CMD...: exit status and a pattern in stdout+stderr
@@ -104,8 +104,15 @@ epochs: 1
 batch: {policy: fixed, size: 32}
 optimizer: {type: adam, lr: 0.001}
 YAML
+mkdir -p "$tmp/trained"  # what a kill during a checkpoint write leaves, and a file that only looks like it
+touch "$tmp/trained/checkpoint.safetensors.tmp.Ab12Cd" "$tmp/trained/notes.tmp.1"
 out=$("$glia" train "$tmp/recipe.yaml" --out "$tmp/trained" --limit 700 --threads 2 2>&1)
-if [ $? -eq 0 ] && grep -qE "^epoch 1/1 .*loss=.*val_acc=.*images/s=" <<<"$out" &&
+status=$?
+if [ ! -e "$tmp/trained/checkpoint.safetensors.tmp.Ab12Cd" ] && [ -e "$tmp/trained/notes.tmp.1" ] &&
+  grep -q "removed $tmp/trained/checkpoint.safetensors.tmp.Ab12Cd" <<<"$out"; then
+  ok "glia train removes an earlier run's unfinished temporary from OUT, and only that"; else
+  not_ok "glia train removes stale temporaries" "$out" "$(ls -la "$tmp/trained" 2>&1)"; fi
+if [ $status -eq 0 ] && grep -qE "^epoch 1/1 .*loss=.*val_acc=.*images/s=" <<<"$out" &&
   [[ $(tail -n 1 <<<"$out") =~ ^accuracy=0\.[0-9]{4}$ ]]; then ok "glia train prints a progress line and accuracy="; else
   not_ok "glia train runs" "$out"; fi
 if [ -s "$tmp/trained/model.safetensors" ] && [ -s "$tmp/trained/labels.txt" ] && [ -s "$tmp/trained/recipe.yaml" ] &&

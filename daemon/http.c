@@ -240,17 +240,17 @@ static enum MHD_Result begin(http_server *h, struct MHD_Connection *conn, const 
         return to_mhd(ret);
     /* answered now, MHD drops the body unread instead of receiving what it cannot keep */
     const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg.body_limit)
+    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)*h->cfg.body_limit)
         return to_mhd(http_fail(r, 413,
                                 "the body has %s bytes; the limit is %ld (limits.body in gliad's config)", cl,
-                                h->cfg.body_limit));
+                                *h->cfg.body_limit));
     return MHD_YES;
 }
 
 /* A chunk of the body: kept up to the limit, then only counted as too large. */
 static enum MHD_Result take_chunk(http_request *r, const char *data, size_t n)
 {
-    if (r->too_large || r->len + n > (size_t)r->server->cfg.body_limit) {
+    if (r->too_large || r->len + n > (size_t)*r->server->cfg.body_limit) {
         r->too_large = 1;
         return MHD_YES;
     }
@@ -303,7 +303,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->too_large)
         return to_mhd(http_fail(r, 413,
                                 "the body is over the limit of %ld bytes (limits.body in gliad's config)",
-                                h->cfg.body_limit));
+                                *h->cfg.body_limit));
     return to_mhd(h->cfg.handle(r));
 }
 

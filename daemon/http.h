@@ -76,10 +76,10 @@ struct http_request {
 typedef struct http_server http_server;
 
 typedef struct {
-    const char *listen; /* an IPv4 or IPv6 literal */
-    int port;           /* 0: any free port (http_port says which) */
-    int threads;        /* MHD's polling threads */
-    long body_limit;    /* bytes a body may have in memory */
+    const char *listen;     /* an IPv4 or IPv6 literal */
+    int port;               /* 0: any free port (http_port says which) */
+    int threads;            /* MHD's polling threads */
+    const long *body_limit; /* bytes a body may have in memory; read per request (a reload changes it) */
     /* Connections: limits, deadlines and reserve (conns.h; closed and user are http.c's),
      * and how many one client address may hold (0: no limit). */
     conns_config conns;

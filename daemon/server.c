@@ -134,7 +134,7 @@ glia_status server_start(const server_deps *deps, server **out, glia_err *err)
     http_config hc = {.listen = c->listen,
                       .port = c->port,
                       .threads = deps->http_threads,
-                      .body_limit = c->body_limit,
+                      .body_limit = &c->body_limit,
                       .conns = {.max = c->max_connections,
                                 .reserve = c->connections_reserve,
                                 .idle_s = c->idle_timeout_ms * 1e-3,

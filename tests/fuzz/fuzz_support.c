@@ -157,7 +157,8 @@ static void start_front(void)
     snprintf(front.cfg.listen, sizeof front.cfg.listen, "127.0.0.1");
     front.cfg.port = 0;
     front.cfg.request_timeout_ms = 2000;
-    front.cfg.body_limit = 1 << 20;
+    static const long body_limit = 1 << 20;
+    front.cfg.body_limit = &body_limit;
     if (!(front.reg = registry_new()) || registry_sync(front.reg, names, p, 2, 0) != 0)
         die("registry", "cannot load fashion-cnn and sentiment-lstm");
     if (metrics_new(GLIA_VERSION, &front.met, &err) != GLIA_OK)

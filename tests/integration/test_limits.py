@@ -219,7 +219,7 @@ def main():
         with open(d.config) as f:
             text = f.read()
         with open(d.config, "w") as f:
-            f.write(text.replace("max_request_tokens: 40", "max_request_tokens: 20"))
+            f.write(text.replace("max_request_tokens: 40", "max_request_tokens: 20").replace("body: 1MiB", "body: 2KiB"))
         d.proc.send_signal(signal.SIGHUP)
         for _ in range(3000):  # a bound on a hang
             if "reload done" in d.text():
@@ -228,6 +228,8 @@ def main():
         s, h, b = d.json("POST", "/v1/predict", {"model": "sentiment-lstm", "inputs": ["good film"] * 20})
         check("after a SIGHUP with max_request_tokens 20, 40 tokens -> 413 naming 40 and 20",
               names(s, h, b, False, "max_request_tokens", 40, 20), str(b)[:300])
+        s, h, b = d.json("POST", "/v1/predict", {"model": "sentiment-lstm", "inputs": ["good film " * 250]})
+        check("... and limits.body 2KiB: a 3 KB body -> 413 naming 2048", s == 413 and "2048" in str(b), str(b)[:300])
         rc = d.stop()
         check("SIGTERM drains and exits 0; no sanitizer report", rc == 0 and "Sanitizer" not in d.text() and
               "runtime error" not in d.text(), d.text()[-800:])

@@ -34,7 +34,10 @@ struct workq {
     workq_item *head, *tail;
     int depth, busy, draining, stopping;
     int closed; /* drain has cut the queue: a request's next turn is not queued any more */
-    const registry_model **running; /* [workers]: what each one runs, NULL when idle */
+    /* [workers]: the name of the model each one runs, "" when idle. A copy, not the model:
+     * a batch's requests may release the last reference to an old version (a promote
+     * swapped it out) before its worker is done, while the others still read this. */
+    char (*running)[sizeof((registry_model *)0)->name];
     pthread_t *threads;
     int nthreads;
     pthread_t deadline_thread;
@@ -135,7 +138,7 @@ static int under_cap(const workq *q, const workq_item *it)
         return 1;
     int n = 0;
     for (int i = 0; i < q->nthreads; i++)
-        n += q->running[i] && strcmp(q->running[i]->name, it->model->name) == 0;
+        n += strcmp(q->running[i], it->model->name) == 0;
     return n < q->cfg.model_workers;
 }
 
@@ -535,7 +538,7 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&q->work, &q->mu);
         if (!batch)
             break;
-        q->running[w->index] = batch->model;
+        snprintf(q->running[w->index], sizeof q->running[w->index], "%s", batch->model->name);
         tail = batch;
         int samples = batch->slice = turn_inputs(q, batch);
         gather(q, batch, &tail, &samples);
@@ -556,7 +559,7 @@ static void *worker_main(void *arg)
         run_batch(w, batch, samples);
         pthread_mutex_lock(&q->mu);
         q->busy--;
-        q->running[w->index] = NULL;
+        q->running[w->index][0] = '\0';
         if (q->head) /* items of a model that was at its cap may start now */
             pthread_cond_broadcast(&q->work);
         else if (q->busy == 0)

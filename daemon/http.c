@@ -312,6 +312,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     http_server *h = cls;
     http_request *r = *con_cls;
+    if (r == (void *)&bad_target) { /* on_uri's mark, and MHD ended the request before its headers */
+        *con_cls = NULL;
+        return;
+    }
     if (!r)
         return;
     double seconds = workq_now() - r->t0;

@@ -586,6 +586,12 @@ glia_status glia_image_size(const void *buf, size_t len, long *width, long *heig
     } else {
         return glia_err_set(err, GLIA_EFORMAT, "not a PNG or PGM image (or too short to hold its size)");
     }
+    /* PNG caps each side at 2^31 - 1 (libpng refuses more), and so does this for PGM: the
+     * caller multiplies the two (pixels against limits.max_pixels), which then fits a long */
+    if (w == 0 || h == 0 || w > 0x7fffffff || h > 0x7fffffff)
+        return glia_err_set(
+            err, GLIA_EFORMAT,
+            "the image declares %" PRIu64 " x %" PRIu64 " pixels: each side must be 1 to 2147483647", w, h);
     *width = (long)w;
     *height = (long)h;
     return GLIA_OK;

@@ -157,13 +157,12 @@ static void start_front(void)
     snprintf(front.cfg.listen, sizeof front.cfg.listen, "127.0.0.1");
     front.cfg.port = 0;
     front.cfg.request_timeout_ms = 2000;
-    static const long body_limit = 1 << 20;
-    front.cfg.body_limit = &body_limit;
+    front.cfg.body_limit = 1 << 20;
     if (!(front.reg = registry_new()) || registry_sync(front.reg, names, p, 2, 0) != 0)
         die("registry", "cannot load fashion-cnn and sentiment-lstm");
     if (metrics_new(GLIA_VERSION, &front.met, &err) != GLIA_OK)
         die("metrics", err.msg);
-    workq_config qc = {1, 64, 32, 0};
+    workq_config qc = {.workers = 1, .capacity = 64, .max_batch = 32};
     if (workq_new(&qc, NULL, NULL, &front.queue, &err) != GLIA_OK)
         die("workq", err.msg);
     server_deps deps = {&front.cfg,   front.reg, front.queue, front.met, FUZZ_ADMIN_TOKEN, NULL, 1,

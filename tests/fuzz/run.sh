@@ -20,6 +20,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-}:abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-}:print_stacktrace=1:halt_on_error=1
 # One allocation over 512 MiB is a failure: every input here is a few KiB, and no parser
 # should size a buffer from a header it has not checked against the bytes it has.
+# -error_exitcode: libFuzzer's default, 77, is what meson reads as a skipped test.
 exec "$exe" $dict ${GLIA_FUZZ_ARGS:-} -max_total_time="${GLIA_FUZZ_SECONDS:-3}" -timeout=60 -rss_limit_mb=2560 \
-  -malloc_limit_mb=512 \
+  -malloc_limit_mb=512 -error_exitcode=1 \
   -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" $dirs

@@ -72,8 +72,11 @@ int jobrunner_admit(jobrunner *r, problem *p)
 int jobrunner_cancel(jobrunner *r, job *jb, problem *p)
 {
     if (jb->status == JOB_QUEUED || jb->status == JOB_INTERRUPTED) {
+        glia_err err = {0};
+        if (jobstore_change_status(r->cfg.store, jb, JOB_CANCELLED, &err) != GLIA_OK)
+            return problem_fail(p, err.code == GLIA_ENOMEM ? 503 : 507, "job %s is not cancelled: %s", jb->id,
+                                err.msg);
         unqueue(r, jb);
-        jobstore_set_status(r->cfg.store, jb, JOB_CANCELLED);
         r->fig.finished[JOB_CANCELLED - JOB_SUCCEEDED].count++;
         return 200;
     }
@@ -92,7 +95,10 @@ int jobrunner_resume(jobrunner *r, job *jb, problem *p)
                             jobstore_status_name(jb->status));
     if (r->queued >= r->cfg.max_queued)
         return problem_fail(p, 503, "%d training jobs are waiting already; retry later", r->queued);
-    jobstore_set_status(r->cfg.store, jb, JOB_QUEUED);
+    glia_err err = {0};
+    if (jobstore_change_status(r->cfg.store, jb, JOB_QUEUED, &err) != GLIA_OK)
+        return problem_fail(p, err.code == GLIA_ENOMEM ? 503 : 507, "job %s is not resumed: %s", jb->id,
+                            err.msg);
     jobrunner_enqueue(r, jb);
     return 202;
 }

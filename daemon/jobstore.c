@@ -118,6 +118,28 @@ void jobstore_set_status(jobstore *s, job *jb, job_status st)
     jobstore_save(s, jb);
 }
 
+glia_status jobstore_change_status(jobstore *s, job *jb, job_status st, glia_err *err)
+{
+    const job_status was = jb->status;
+    json_t *old = json_deep_copy(jb->rec);
+    if (!old)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory");
+    char now[32];
+    jb->status = st;
+    json_object_set_new(jb->rec, "status", json_string(status_names[st]));
+    if (st >= JOB_SUCCEEDED)
+        json_object_set_new(jb->rec, "finished_at", json_string(statedir_timestamp(now)));
+    glia_status rc = write_record(s, jb, err);
+    if (rc != GLIA_OK) {
+        json_decref(jb->rec);
+        jb->rec = old;
+        jb->status = was;
+        return rc;
+    }
+    json_decref(old);
+    return GLIA_OK;
+}
+
 json_t *jobstore_view(const job *jb)
 {
     json_t *v = json_deep_copy(jb->rec);

@@ -77,6 +77,10 @@ void jobstore_save(jobstore *s, job *jb);
 /* With the lock held: sets the status and its time stamps (started_at, finished_at) and
  * writes the record. */
 void jobstore_set_status(jobstore *s, job *jb, job_status st);
+/* The same for a change a client is told about (a cancel, a resume): it counts only once
+ * on disk. On a failed write jb keeps its previous status and record, in memory and on
+ * disk (the old file stays whole), and err says why. */
+glia_status jobstore_change_status(jobstore *s, job *jb, job_status st, glia_err *err);
 
 /* With the lock held: the record as the HTTP side shows it (a new reference). */
 json_t *jobstore_view(const job *jb);

@@ -248,6 +248,43 @@ START_TEST(job_record_refused)
 }
 END_TEST
 
+/* A cancel (or resume) the disk refuses does not happen: the job keeps its status and its
+ * record, in memory and after a reopen; once the disk takes it, it is there after a reopen. */
+START_TEST(status_change_refused)
+{
+    jobstore *s = NULL;
+    glia_err err = {0};
+    job *jb = NULL;
+    char id[40];
+    ck_assert_int_eq(jobstore_open(tmpdir, &s, &err), GLIA_OK);
+    jobstore_lock(s);
+    ck_assert_int_eq(jobstore_add(s, job_record(), 3, &jb, &err), GLIA_OK);
+    snprintf(id, sizeof id, "%s", jb->id);
+    arm(CALL_FSYNC, 1, ENOSPC);
+    glia_status rc = jobstore_change_status(s, jb, JOB_CANCELLED, &err);
+    disarm();
+    ck_assert_int_eq(fault.failed, 1);
+    ck_assert_int_eq(rc, GLIA_EIO);
+    ck_assert_msg(strstr(err.msg, "No space left on device"), "%s", err.msg);
+    ck_assert_int_eq(jb->status, JOB_QUEUED);
+    ck_assert_str_eq(json_string_value(json_object_get(jb->rec, "status")), "queued");
+    ck_assert_ptr_null(json_object_get(jb->rec, "finished_at"));
+    jobstore_unlock(s);
+    jobstore_close(s);
+    ck_assert_int_eq(jobstore_open(tmpdir, &s, &err), GLIA_OK);
+    jobstore_lock(s);
+    ck_assert_int_eq(jobstore_find(s, id)->status, JOB_QUEUED);
+    ck_assert_int_eq(jobstore_change_status(s, jobstore_find(s, id), JOB_CANCELLED, &err), GLIA_OK);
+    jobstore_unlock(s);
+    jobstore_close(s);
+    ck_assert_int_eq(jobstore_open(tmpdir, &s, &err), GLIA_OK);
+    jobstore_lock(s);
+    ck_assert_int_eq(jobstore_find(s, id)->status, JOB_CANCELLED);
+    jobstore_unlock(s);
+    jobstore_close(s);
+}
+END_TEST
+
 /* The start removes the temporaries that a kill in the middle of a write leaves (job
  * records, checkpoints, bundle files being written) and nothing that merely looks alike. */
 START_TEST(start_removes_temporaries)
@@ -411,6 +448,7 @@ static Suite *durable_suite(void)
     tcase_add_test(tc, afile_refused);
     tcase_add_test(tc, afile_directory_sync_refused);
     tcase_add_test(tc, job_record_refused);
+    tcase_add_test(tc, status_change_refused);
     tcase_add_test(tc, start_removes_temporaries);
     tcase_add_test(tc, upload_refused);
     tcase_add_test(tc, start_removes_unfinished_uploads);

@@ -276,7 +276,7 @@ void metrics_http(metrics *m, const char *route, const char *method, int code, d
 
 void metrics_inference(metrics *m, const char *model, const char *outcome)
 {
-    static const char *const known[] = {"ok", "error", "rejected", "timeout"};
+    static const char *const known[] = {"ok", "error", "rejected", "timeout", "limited"};
     const char *o = "other";
     for (int i = 0; i < NELEMS(known); i++)
         if (outcome && strcmp(outcome, known[i]) == 0)
@@ -383,8 +383,8 @@ glia_status metrics_new(const char *version, metrics **out, glia_err *err)
            "Time from a request's arrival to the end of its answer, by route template.", HISTOGRAM,
            latency_bounds, nlat, 1, "route", NULL, NULL);
     FAMILY(F_INFERENCE, "glia_inference_requests_total",
-           "Inference requests by model and outcome (ok, error, rejected, timeout).", COUNTER, NULL, 0, 2,
-           "model", "outcome", NULL);
+           "Inference requests by model and outcome (ok, error, rejected, timeout, limited).", COUNTER, NULL,
+           0, 2, "model", "outcome", NULL);
     FAMILY(F_QUEUE, "glia_inference_queue_duration_seconds",
            "Time inference requests waited in the queue before a worker took them.", HISTOGRAM,
            latency_bounds, nlat, 1, "model", NULL, NULL);

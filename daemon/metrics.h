@@ -44,7 +44,7 @@ void metrics_free(metrics *m);
  * "other" (http_method_known). */
 void metrics_http(metrics *m, const char *route, const char *method, int code, double seconds);
 /* glia_inference_requests_total{model,outcome}; outcome is one of ok, error, rejected,
- * timeout (anything else is counted as "other"). */
+ * timeout, limited (a 413: over a size or cost limit); anything else is counted as "other". */
 void metrics_inference(metrics *m, const char *model, const char *outcome);
 /* Time one inference request waited in the queue before a worker took it. */
 void metrics_queue_wait(metrics *m, const char *model, double seconds);

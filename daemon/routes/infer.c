@@ -15,6 +15,10 @@ enum { MAX_INPUTS = 1024 };
 static void infer_free(http_request *r)
 {
     infer *in = r->state;
+    /* a 413 for a model is a size or cost limit (limits.*, a text's bytes): counted, so that
+     * an operator sees clients hit one before they complain */
+    if (r->status == 413 && in->model)
+        metrics_inference(route_server(r)->d.met, in->model->name, "limited");
     workq_item_release(&in->item);
     registry_model_unref(in->model);
     free(in);

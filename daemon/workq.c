@@ -163,11 +163,17 @@ static int joins(const workq_item *first, const workq_item *it)
                                            a->length_penalty == b->length_penalty));
 }
 
-/* Moves queued items that may join the batch onto its tail while they fit in max_batch
- * inputs. Caller holds the mutex. */
-static void gather(workq *q, const workq_item *first, workq_item **tail, int *samples)
+/* Inputs a batch whose first item is first may hold: max_batch, or less for one turn. */
+static int batch_cap(const workq *q, const workq_item *first)
 {
-    const int cap = turn_cap(q, first) < q->cfg.max_batch ? turn_cap(q, first) : q->cfg.max_batch;
+    const int turn = turn_cap(q, first);
+    return turn < q->cfg.max_batch ? turn : q->cfg.max_batch;
+}
+
+/* Moves queued items that may join the batch onto its tail while they fit in cap inputs.
+ * Caller holds the mutex. */
+static void gather(workq *q, const workq_item *first, int cap, workq_item **tail, int *samples)
+{
     workq_item *prev = NULL, *it = q->head;
     while (it && *samples < cap) {
         workq_item *next = it->next;
@@ -541,16 +547,17 @@ static void *worker_main(void *arg)
         snprintf(q->running[w->index], sizeof q->running[w->index], "%s", batch->model->name);
         tail = batch;
         int samples = batch->slice = turn_inputs(q, batch);
-        gather(q, batch, &tail, &samples);
+        const int cap = batch_cap(q, batch);
+        gather(q, batch, cap, &tail, &samples);
         /* busy from here, so that drain never sees this batch as done */
         int others_busy = q->busy++;
-        if (samples < q->cfg.max_batch && q->cfg.max_wait_us > 0 && others_busy > 0) {
+        if (samples < cap && q->cfg.max_wait_us > 0 && others_busy > 0) {
             struct timespec ts;
             double limit = batch->enqueued + q->cfg.max_wait_us * 1e-6;
             until(&ts, limit);
-            while (samples < q->cfg.max_batch && !q->stopping && workq_now() < limit) {
+            while (samples < cap && !q->stopping && workq_now() < limit) {
                 int rc = pthread_cond_timedwait(&q->work, &q->mu, &ts);
-                gather(q, batch, &tail, &samples);
+                gather(q, batch, cap, &tail, &samples);
                 if (rc == ETIMEDOUT)
                     break;
             }

@@ -15,7 +15,6 @@
  * command line was wrong. This is the only place besides gliad's main that prints or exits.
  */
 #include <cblas.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,21 +114,11 @@ static int is_word2vec_recipe(const char *path)
 enum { TRAIN_OUT, TRAIN_EPOCHS, TRAIN_LIMIT, TRAIN_THREADS, TRAIN_RESTART };
 
 /* An earlier run killed in the middle of writing a checkpoint or a bundle file leaves a
- * temporary (glia_afile_is_temp) in OUT that nothing would finish: removed, and said. */
-static void sweep_temporaries(const char *out)
+ * temporary in OUT that nothing would finish: glia train removes it, and says so. */
+static void print_removal(const char *path, long long bytes, int error, void *user)
 {
-    DIR *d = opendir(out);
-    if (!d)
-        return;
-    char path[4400];
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!glia_afile_is_temp(e->d_name))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", out, e->d_name);
-        if (unlink(path) == 0)
-            printf("removed %s, an unfinished write of an earlier run\n", path);
-    }
-    closedir(d);
+    if (error == 0)
+        printf("removed %s, an unfinished write of an earlier run\n", path);
 }
 
 static int cmd_train(const glia_cli_args *a)
@@ -167,7 +156,7 @@ static int cmd_train(const glia_cli_args *a)
         fprintf(stderr, "glia: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
-    sweep_temporaries(out);
+    glia_afile_sweep(out, 0, print_removal, NULL);
     if (translation) {
         /* one training stream whose GEMMs the BLAS threads share, as the shipped model was
          * trained (the loop's lanes would multiply with the BLAS threads on the same cores);

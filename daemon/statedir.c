@@ -3,7 +3,6 @@
  */
 #include "daemon/statedir.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -57,37 +56,18 @@ void statedir_remove(const char *path)
     rmdir(path);
 }
 
+static void log_removal(const char *path, long long bytes, int error, void *user)
+{
+    if (error == 0)
+        log_warn("removed %s (%lld bytes): a write that gliad was stopped in the middle of", path, bytes);
+    else
+        log_warn("cannot remove %s, a write that gliad was stopped in the middle of: %s", path,
+                 strerror(error));
+}
+
 int statedir_sweep(const char *dir, int depth)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    struct dirent *e;
-    struct stat st;
-    char path[PATH_MAX_LEN + 300];
-    int removed = 0;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (depth > 0)
-                removed += statedir_sweep(path, depth - 1);
-        } else if (S_ISREG(st.st_mode) && glia_afile_is_temp(e->d_name)) {
-            if (unlink(path) == 0) {
-                log_warn("removed %s (%lld bytes): a write that gliad was stopped in the middle of", path,
-                         (long long)st.st_size);
-                removed++;
-            } else {
-                log_warn("cannot remove %s, a write that gliad was stopped in the middle of: %s", path,
-                         strerror(errno));
-            }
-        }
-    }
-    closedir(d);
-    return removed;
+    return glia_afile_sweep(dir, depth, log_removal, NULL);
 }
 
 const char *statedir_timestamp(char buf[32])

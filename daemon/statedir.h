@@ -20,11 +20,9 @@ glia_status statedir_mkdirs(const char *path, glia_err *err);
  * callers remove leftovers before they write anew, and say so if that write fails). */
 void statedir_remove(const char *path);
 
-/* Removes glia's temporary files (glia_afile_is_temp) from dir and from its subdirectories
- * down to depth levels below it; each removal is logged. A write that a kill -9 or a
- * crash cut short leaves one, and nothing ever finishes it: the file it was to become is
- * either the previous whole one or absent. Only for a start, before anything writes
- * there. Returns the number removed. */
+/* glia_afile_sweep with each removal logged: a write that a kill -9 or a crash cut short
+ * leaves a temporary that nothing ever finishes. Only for a start. Returns the number
+ * removed. */
 int statedir_sweep(const char *dir, int depth);
 
 /* The current time as ISO 8601 in UTC ("2026-11-23T03:57:34Z") into buf; returns buf. */

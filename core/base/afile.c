@@ -4,8 +4,10 @@
 #include "core/base/afile.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -170,4 +172,34 @@ int glia_afile_is_temp(const char *name)
         if (!isalnum((unsigned char)name[i]))
             return 0;
     return 1;
+}
+
+int glia_afile_sweep(const char *dir, int depth,
+                     void (*seen)(const char *path, long long bytes, int error, void *user), void *user)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    struct stat st;
+    char path[4400];
+    int removed = 0;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth > 0)
+                removed += glia_afile_sweep(path, depth - 1, seen, user);
+        } else if (S_ISREG(st.st_mode) && glia_afile_is_temp(e->d_name)) {
+            const int error = unlink(path) == 0 ? 0 : errno;
+            removed += error == 0;
+            if (seen)
+                seen(path, (long long)st.st_size, error, user);
+        }
+    }
+    closedir(d);
+    return removed;
 }

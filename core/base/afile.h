@@ -39,6 +39,13 @@ glia_status glia_afile_sync_parent(const char *path, glia_err *err);
  * the previous whole one or absent, so a start may remove it. */
 int glia_afile_is_temp(const char *name);
 
+/* Removes the temporaries (glia_afile_is_temp) from dir and its subdirectories down to depth
+ * levels below it; each removal, or failure to remove (errno), is reported to seen (may be
+ * NULL: the library never logs). Only for a start, before anything writes there. Returns
+ * the number removed. */
+int glia_afile_sweep(const char *dir, int depth,
+                     void (*seen)(const char *path, long long bytes, int error, void *user), void *user);
+
 /* data[0..len) as the whole content of path. */
 glia_status glia_afile_write(const char *path, const void *data, size_t len, mode_t mode, glia_err *err);
 

@@ -267,6 +267,16 @@ registry_model *registry_get(registry *r, const char *name)
     return m;
 }
 
+registry_model *registry_get_version(registry *r, const char *name, long version)
+{
+    registry_model *m = registry_get(r, name);
+    if (m && m->bundle.manifest.version != version) {
+        registry_model_unref(m);
+        m = NULL;
+    }
+    return m;
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(((const registry_entry *)a)->name, ((const registry_entry *)b)->name);

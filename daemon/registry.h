@@ -56,6 +56,10 @@ glia_status registry_serve_path(registry *r, const char *name, const char *path,
 
 /* A counted reference to the current version of name, or NULL (unknown or not loaded). */
 registry_model *registry_get(registry *r, const char *name);
+/* A counted reference to version `version` of name if that version is loaded, or NULL.
+ * (Today only the serving version is loaded; the model repository, issue 14, loads the
+ * versions its policy names, and this is the seam the per-version routes use.) */
+registry_model *registry_get_version(registry *r, const char *name, long version);
 void registry_model_ref(registry_model *m);
 void registry_model_unref(registry_model *m);
 

@@ -277,6 +277,17 @@ registry_model *registry_get_version(registry *r, const char *name, long version
     return m;
 }
 
+int registry_loaded_versions(registry *r, const char *name, long *out, int cap)
+{
+    registry_model *m = registry_get(r, name);
+    if (!m)
+        return 0;
+    if (cap > 0)
+        out[0] = m->bundle.manifest.version;
+    registry_model_unref(m);
+    return 1;
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(((const registry_entry *)a)->name, ((const registry_entry *)b)->name);

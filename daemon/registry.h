@@ -60,6 +60,9 @@ registry_model *registry_get(registry *r, const char *name);
  * (Today only the serving version is loaded; the model repository, issue 14, loads the
  * versions its policy names, and this is the seam the per-version routes use.) */
 registry_model *registry_get_version(registry *r, const char *name, long version);
+/* The version numbers of name that are loaded, ascending, into out[0..cap); returns how
+ * many there are (which may exceed cap), 0 when none or name is unknown. */
+int registry_loaded_versions(registry *r, const char *name, long *out, int cap);
 void registry_model_ref(registry_model *m);
 void registry_model_unref(registry_model *m);
 

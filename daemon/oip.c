@@ -132,7 +132,7 @@ static int read_binary(const json_t *size_j, size_t index, const unsigned char *
     char shape[128];
     if (!json_is_integer(size_j) || json_integer_value(size_j) < 0)
         return problem_set(p, 400, "inputs[%zu].parameters.binary_data_size must be an integer >= 0", index);
-    if (!bin)
+    if (!bin || !*bin)
         return problem_set(p, 400,
                            "inputs[%zu] has binary_data_size, but the request has no binary part (send the "
                            "header Inference-Header-Content-Length: the JSON's length in bytes)",

@@ -19,6 +19,7 @@
 #define GLIAD_SERVER_H
 
 #include "daemon/config.h"
+#include "daemon/cors.h"
 #include "daemon/jobs.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
@@ -39,6 +40,9 @@ typedef struct {
     void *user;
     jobs *jobs;     /* training jobs (admin routes /v1/train, /v1/jobs, promotion); NULL: 503 */
     datasets *data; /* uploads (admin routes /v1/datasets); NULL: 503 */
+    /* CORS's allowed origins (borrowed; NULL: none). TLS is on when cfg has listen.tls, with
+     * tls.h's serving pair. */
+    cors *cors;
 } server_deps;
 
 glia_status server_start(const server_deps *deps, server **out, glia_err *err);

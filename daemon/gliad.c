@@ -6,7 +6,9 @@
  *
  * Signals are handled by the main thread (handlers only write to a pipe):
  *   SIGHUP          re-read the config and reload changed models (a bad config or a
- *                   failing bundle leaves what serves untouched), on a thread of its own;
+ *                   failing bundle leaves what serves untouched), the TLS certificate and
+ *                   key (a pair that does not load leaves the serving one) and the CORS
+ *                   origins, on a thread of its own;
  *                   SIGHUPs that arrive while a reload runs make one more reload, not one
  *                   each
  *   SIGTERM/SIGINT  drain: /readyz turns 503, stop accepting, finish queued and running

@@ -484,8 +484,9 @@ glia_status http_start(const http_config *cfg, http_server **out, glia_err *err)
     if (!h->mhd) {
         conns_free(h->conns);
         free(h);
-        return glia_err_set(err, GLIA_EIO, "cannot listen on %s port %d (in use, or not allowed)",
-                            cfg->listen, cfg->port);
+        return glia_err_set(err, GLIA_EIO, "cannot listen on %s port %d (in use, or not allowed%s)",
+                            cfg->listen, cfg->port,
+                            cfg->tls ? ", or TLS could not be set up: see the log" : "");
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : cfg->port;

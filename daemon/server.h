@@ -10,7 +10,8 @@
  * /v1/jobs/{id}, POST /v1/models/{name}/versions/{v}/promote), and the KServe Open
  * Inference Protocol v2 (/v2, /v2/health/{live,ready}, /v2/models/{name}[/ready|/infer]).
  * Errors on /v1 are application/problem+json (RFC 9457); on /v2 {"error": "..."} as that
- * protocol specifies.
+ * protocol specifies. OPTIONS on any route's path is 204 with Allow, and a CORS preflight
+ * from an allowed origin also gets the Access-Control-* headers (http_options).
  *
  * Inside: http.c speaks libmicrohttpd, server.c holds the route table (router.c matches
  * it), and routes/ has one file per route group.

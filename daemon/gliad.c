@@ -203,8 +203,10 @@ static glia_status serve_tls(const config *cfg, glia_err *err)
     if (rc)
         return rc;
     tls_pair_describe(p, what, sizeof what);
-    log_info("TLS: serving %s (%s)", cfg->tls_cert_file, what);
-    tls_serve(p);
+    if (tls_serve(p)) /* steals p */
+        log_info("TLS: serving %s (%s)", cfg->tls_cert_file, what);
+    else
+        log_info("TLS: %s is unchanged (%s)", cfg->tls_cert_file, what);
     return GLIA_OK;
 }
 

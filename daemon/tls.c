@@ -166,12 +166,32 @@ void tls_pair_describe(const tls_pair *p, char *buf, size_t len)
  * only loads the pointer. */
 static pthread_mutex_t swap_mu = PTHREAD_MUTEX_INITIALIZER;
 
-void tls_serve(tls_pair *p)
+/* 1 if a and b hold the same certificate chain (and so the same key: the key was checked
+ * to be the leaf's). */
+static int same_chain(const tls_pair *a, const tls_pair *b)
+{
+    if (!a || !b || a->ncerts != b->ncerts)
+        return 0;
+    for (unsigned i = 0; i < a->ncerts; i++)
+        if (a->certs[i].cert.size != b->certs[i].cert.size ||
+            memcmp(a->certs[i].cert.data, b->certs[i].cert.data, a->certs[i].cert.size) != 0)
+            return 0;
+    return 1;
+}
+
+int tls_serve(tls_pair *p)
 {
     pthread_mutex_lock(&swap_mu);
-    p->retired = atomic_load(&serving);
-    atomic_store(&serving, p);
+    tls_pair *old = atomic_load(&serving);
+    int changed = !same_chain(old, p);
+    if (changed) {
+        p->retired = old;
+        atomic_store(&serving, p);
+    }
     pthread_mutex_unlock(&swap_mu);
+    if (!changed)
+        tls_pair_free(p);
+    return changed;
 }
 
 int tls_serving(void)

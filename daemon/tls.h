@@ -13,7 +13,8 @@
  * pair swapped out is not freed then, as a handshake on another of MHD's threads may still
  * be using it (GnuTLS borrows the certificate and key for the whole handshake, and we are
  * not told when it ends): retired pairs are kept until tls_clear, after MHD has stopped.
- * A pair is a few kilobytes and reloads are rare, so that costs nothing worth a scheme.
+ * A pair is a few kilobytes, only a changed certificate is retired, and renewals are rare,
+ * so that costs nothing worth a scheme.
  *
  * Never called with a lock held by MHD in mind: tls_retrieve takes no lock at all.
  */
@@ -40,8 +41,10 @@ void tls_pair_free(tls_pair *p); /* NULL-safe; only for a pair never served */
  * the certificate expires, e.g. "SHA-256 AB:CD:..., expires 2027-12-07 05:49 UTC". */
 void tls_pair_describe(const tls_pair *p, char *buf, size_t len);
 
-/* Makes p the pair new handshakes get (steals p); the one served before is retired. */
-void tls_serve(tls_pair *p);
+/* Makes p the pair new handshakes get (steals p); the one served before is retired.
+ * Returns 0 (p freed, nothing retired) when p holds the chain already served: a reload
+ * that changed nothing costs no memory until tls_clear. */
+int tls_serve(tls_pair *p);
 /* 1 once a pair is served. */
 int tls_serving(void);
 /* Frees the served and retired pairs: only once MHD has stopped. */

@@ -10,7 +10,8 @@
 #   sends nothing, before or after its handshake, is closed by the header deadline; a
 #   missing, non-PEM or world-readable file and a key that is not the certificate's stop the
 #   start with a message naming the file (gliad --check as well); a SIGHUP serves a new
-#   certificate to new connections, and a bad new pair leaves the old one serving.
+#   certificate to new connections, the same one again retires nothing, and a bad new pair
+#   leaves the old one serving.
 #   CORS: preflights from allowed and other origins, the headers on answers and on errors
 #   (404, 405, 413, OIP's {"error"}), OPTIONS without CORS answered 204 with Allow, and a
 #   SIGHUP changing the allowed origins.
@@ -236,6 +237,10 @@ def reload_checks(d, tmp, ca_first, live_cert, live_key):
     v, fp = handshake(d, context(cert2))
     check("after SIGHUP new connections get the new certificate", v and fp == fp2 and fp2 != fp1,
           (v, fp, fp2, fp1))
+    d.reload()
+    v, fp = handshake(d, context(cert2))
+    check("a SIGHUP with the same files keeps the pair (logged as unchanged, nothing retired)",
+          fp == fp2 and "TLS: server.crt is unchanged" in d.text().replace(tmp + "/", ""), (fp, d.text()[-400:]))
     _, _, _ = make_pair(tmp, "third")
     with open(os.path.join(tmp, "third.key"), "rb") as f, open(live_key, "wb") as g:
         g.write(f.read())  # the key of another certificate

@@ -27,6 +27,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -162,6 +163,20 @@ def tls_checks(gliad, d, tmp, ca):
     pred = json.loads(b) if s == 200 else b
     check("a predict over TLS (suspended, run by a worker, resumed) answers 200 with a label",
           s == 200 and isinstance(pred, dict) and pred.get("outputs", [{}])[0].get("label"), (s, b[:300]))
+
+    # concurrent clients: handshakes on MHD's threads while workers resume other connections
+    statuses = []
+
+    def client():
+        for _ in range(3):
+            statuses.append(https(d, ctx, "POST", "/v1/models/fashion-cnn/predict", tg.png_bytes(img),
+                                  {"Content-Type": "image/png"})[0])
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)  # bounds a hang
+    check("24 predicts from 8 concurrent TLS clients all answer 200", statuses == [200] * 24, statuses)
 
     c = http.client.HTTPSConnection("localhost", d.port, context=ctx, timeout=30)
     answers, socks = [], []

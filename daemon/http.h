@@ -20,6 +20,10 @@
  * that take too long to send a request and keeps a reserve of slots for new clients;
  * MHD refuses connections beyond per_client from one address.
  *
+ * With http_config.tls the port speaks HTTPS only (tls.h's pair, TLS 1.2 and 1.3); all of
+ * the above is the same over it. With http_config.cors, every answer http.c makes carries
+ * CORS's headers (cors.h), and OPTIONS on a route's path is answered by http_options.
+ *
  * Every answer carries X-Request-Id (the client's, if it is sane, or a new one). Error
  * answers are problem+json (RFC 9457), or {"error": ...} where the request's route speaks
  * the Open Inference Protocol v2 (http_request.oip).

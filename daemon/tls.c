@@ -118,12 +118,19 @@ glia_status tls_pair_load(const char *cert_file, const char *key_file, tls_pair 
     if ((rc = read_pem(cert_file, "certificate file", 0, &cert, err)) ||
         (rc = read_pem(key_file, "key file", 1, &key, err)))
         goto fail;
+    /* GnuTLS would otherwise keep the first CHAIN_MAX certificates of a longer file, and
+     * serve a chain in whatever order the file has */
     p->ncerts = CHAIN_MAX;
-    g = gnutls_pcert_list_import_x509_raw(p->certs, &p->ncerts, &cert, GNUTLS_X509_FMT_PEM, 0);
+    g = gnutls_pcert_list_import_x509_raw(p->certs, &p->ncerts, &cert, GNUTLS_X509_FMT_PEM,
+                                          GNUTLS_X509_CRT_LIST_IMPORT_FAIL_IF_EXCEED |
+                                              GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
     if (g < 0) {
         p->ncerts = 0;
         rc = glia_err_set(err, GLIA_EFORMAT, "%s: not a PEM certificate chain%s: %s", cert_file,
-                          g == GNUTLS_E_SHORT_MEMORY_BUFFER ? " of at most 16 certificates" : "",
+                          g == GNUTLS_E_SHORT_MEMORY_BUFFER         ? " of at most 16 certificates"
+                          : g == GNUTLS_E_CERTIFICATE_LIST_UNSORTED ? " in order (the server's certificate "
+                                                                      "first, each followed by its issuer)"
+                                                                    : "",
                           gnutls_strerror(g));
         goto fail;
     }

@@ -12,11 +12,14 @@
 #include <unistd.h>
 
 #include "core/base/yamlutil.h"
+#include "daemon/cors.h"
 #include "daemon/log.h"
 
 _Static_assert((int)CONFIG_LOG_ERROR == (int)LOG_ERROR && (int)CONFIG_LOG_WARN == (int)LOG_WARN &&
                    (int)CONFIG_LOG_INFO == (int)LOG_INFO && (int)CONFIG_LOG_DEBUG == (int)LOG_DEBUG,
                "config.log_level is passed to log_set_level as it is");
+
+_Static_assert(sizeof((config *)0)->cors_origins[0] == CORS_ORIGIN_MAX, "an origin fits as cors.c takes it");
 
 enum { BODY_MIN = 1024, TOKEN_MAX = 4096 };
 #define BODY_MAX (1L << 30)
@@ -52,6 +55,7 @@ void config_defaults(config *c)
     c->max_dataset_bytes = 256L << 20;
     snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/gliad");
     c->log_level = CONFIG_LOG_INFO;
+    c->cors_max_age_s = 600;
 }
 
 void config_free(config *c)
@@ -59,6 +63,9 @@ void config_free(config *c)
     free(c->models);
     c->models = NULL;
     c->nmodels = 0;
+    free(c->cors_origins);
+    c->cors_origins = NULL;
+    c->ncors_origins = 0;
 }
 
 /* A YAML null (`key:`, `key: ~`, `key: null`) as opposed to the string "" or "null". */
@@ -166,14 +173,18 @@ static int valid_name(const char *s)
     return 1;
 }
 
+static glia_status parse_tls(glia_yaml *y, yaml_node_t *map, config *c, glia_err *err);
+
 static glia_status parse_listen(glia_yaml *y, yaml_node_t *map, config *c, glia_err *err)
 {
-    static const char *const keys[] = {"address", "port", NULL};
+    static const char *const keys[] = {"address", "port", "tls", NULL};
     glia_status rc;
     yaml_node_t *n;
     const char *s;
     if ((rc = glia_yaml_check_keys(y, map, "listen", keys, err)) ||
         (rc = opt_int(y, map, "listen", "port", 0, 65535, &c->port, err)))
+        return rc;
+    if ((n = glia_yaml_get(y, map, "tls")) && (rc = parse_tls(y, n, c, err)))
         return rc;
     if (!(n = glia_yaml_get(y, map, "address")))
         return GLIA_OK;
@@ -324,12 +335,71 @@ static glia_status parse_connection_limits(glia_yaml *y, yaml_node_t *n, config 
     return GLIA_OK;
 }
 
+/* ---- TLS and CORS (issue 14) ---- */
+
+/* listen.tls: {cert_file, key_file}, both required; a YAML null (every key commented
+ * out) is plain HTTP. The files are read and checked by tls.c, at start and at reload. */
+static glia_status parse_tls(glia_yaml *y, yaml_node_t *map, config *c, glia_err *err)
+{
+    static const char *const keys[] = {"cert_file", "key_file", NULL};
+    glia_status rc;
+    if (is_null(map))
+        return GLIA_OK;
+    if ((rc = glia_yaml_check_keys(y, map, "listen.tls", keys, err)))
+        return rc;
+    for (int k = 0; keys[k]; k++)
+        if (!glia_yaml_get(y, map, keys[k]))
+            return glia_yaml_error(y, map, GLIA_EINVAL, err,
+                                   "listen.tls.%s: missing (TLS needs both cert_file and key_file)", keys[k]);
+    if ((rc = path_value(y, glia_yaml_get(y, map, "cert_file"), "listen.tls.cert_file", c, 0,
+                         c->tls_cert_file, err)))
+        return rc;
+    return path_value(y, glia_yaml_get(y, map, "key_file"), "listen.tls.key_file", c, 0, c->tls_key_file,
+                      err);
+}
+
+/* cors: {allowed_origins: [...], max_age_s}; each origin checked as cors.c will compare it. */
+static glia_status parse_cors(glia_yaml *y, yaml_node_t *map, config *c, glia_err *err)
+{
+    static const char *const keys[] = {"allowed_origins", "max_age_s", NULL};
+    glia_status rc;
+    yaml_node_t *seq;
+    if ((rc = glia_yaml_check_keys(y, map, "cors", keys, err)) ||
+        (rc = opt_int(y, map, "cors", "max_age_s", 0, 86400, &c->cors_max_age_s, err)))
+        return rc;
+    if (!(seq = glia_yaml_get(y, map, "allowed_origins")) || is_null(seq))
+        return GLIA_OK;
+    if (!glia_yaml_is_seq(seq))
+        return glia_yaml_error(y, seq, GLIA_EINVAL, err,
+                               "cors.allowed_origins: expected a list of origins (or [\"*\"])");
+    int n = glia_yaml_seq_len(seq);
+    if (!(c->cors_origins = calloc((size_t)(n > 0 ? n : 1), sizeof *c->cors_origins)))
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", c->path);
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *v = glia_yaml_seq_at(y, seq, i);
+        char key[48], why[256];
+        const char *s;
+        snprintf(key, sizeof key, "cors.allowed_origins[%d]", i);
+        if ((rc = glia_yaml_string(y, v, key, &s, err)))
+            return rc;
+        if (cors_origin_check(s, why, sizeof why) != 0)
+            return glia_yaml_error(y, v, GLIA_EINVAL, err, "%s: '%s': %s", key, s, why);
+        if (strcmp(s, "*") == 0 && n > 1)
+            return glia_yaml_error(y, v, GLIA_EINVAL, err,
+                                   "%s: \"*\" allows every origin; list it alone or list origins", key);
+        snprintf(c->cors_origins[i], sizeof c->cors_origins[i], "%s", s);
+        c->ncors_origins = i + 1;
+    }
+    return GLIA_OK;
+}
+
 /* Every section of a loaded file, in the order the file format documents them. */
 static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_err *err)
 {
     static const char *const top[] = {
-        "listen",    "workers", "queue", "batching", "limits", "drain_timeout_ms", "blas_threads", "models",
-        "state_dir", "auth",    "log",   "training", NULL};
+        "listen",       "workers", "queue",     "batching", "limits", "drain_timeout_ms",
+        "blas_threads", "models",  "state_dir", "auth",     "log",    "training",
+        "cors",         NULL};
     static const char *const queue_keys[] = {"length", "timeout_ms", NULL};
     static const char *const batch_keys[] = {"max_size", "max_wait_us", NULL};
     static const char *const limit_keys[] = {"body",
@@ -391,6 +461,8 @@ static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_e
     if ((n = glia_yaml_get(y, root, "auth")) && (rc = parse_auth(y, n, c, err)))
         return rc;
     if ((n = glia_yaml_get(y, root, "log")) && (rc = parse_log(y, n, c, err)))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "cors")) && (rc = parse_cors(y, n, c, err)))
         return rc;
     return GLIA_OK;
 }

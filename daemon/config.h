@@ -66,6 +66,15 @@ typedef struct {
     long max_translation_tokens;  /* a translation request's sentences x beam_size x max_tokens; 128 Ki */
     long translation_turn_tokens; /* the same, decoded per turn before the worker takes other work */
     int model_workers;            /* workers one model may hold; 0 = workers - 1 if several models */
+
+    /* TLS and CORS (issue 14). listen.tls: PEM certificate (chain) and key; "" = plain HTTP. */
+    char tls_cert_file[CONFIG_PATH_MAX];
+    char tls_key_file[CONFIG_PATH_MAX];
+    /* cors.allowed_origins: exact origins, or "*" alone; none = no CORS headers. cors.max_age_s:
+     * how long a browser may cache a preflight's answer, 0..86400; default 600. */
+    int ncors_origins;
+    char (*cors_origins)[256]; /* owned */
+    int cors_max_age_s;
 } config;
 
 void config_defaults(config *cfg);

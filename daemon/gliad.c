@@ -6,7 +6,9 @@
  *
  * Signals are handled by the main thread (handlers only write to a pipe):
  *   SIGHUP          re-read the config and reload changed models (a bad config or a
- *                   failing bundle leaves what serves untouched), on a thread of its own;
+ *                   failing bundle leaves what serves untouched), the TLS certificate and
+ *                   key (a pair that does not load leaves the serving one) and the CORS
+ *                   origins, on a thread of its own;
  *                   SIGHUPs that arrive while a reload runs make one more reload, not one
  *                   each
  *   SIGTERM/SIGINT  drain: /readyz turns 503, stop accepting, finish queued and running
@@ -38,6 +40,7 @@
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
+#include "daemon/tls.h"
 #include "daemon/workq.h"
 
 static int signal_pipe[2] = {-1, -1};
@@ -75,6 +78,7 @@ typedef struct {
     datasets *data;
     server *http;
     reloader rl;
+    cors *cors; /* cors.allowed_origins, replaced on reload */
 } daemon_state;
 
 /* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET (path or abstract). */
@@ -188,6 +192,39 @@ static int model_workers(const config *cfg, int workers)
     return workers > 1 && cfg->nmodels > 1 ? workers - 1 : 0;
 }
 
+/* ---- TLS and CORS (issue 14) ---- */
+
+/* Reads and checks cfg's certificate and key (tls.h) and serves them to new handshakes. */
+static glia_status serve_tls(const config *cfg, glia_err *err)
+{
+    tls_pair *p;
+    char what[160];
+    glia_status rc = tls_pair_load(cfg->tls_cert_file, cfg->tls_key_file, &p, err);
+    if (rc)
+        return rc;
+    tls_pair_describe(p, what, sizeof what);
+    if (tls_serve(p)) /* steals p */
+        log_info("TLS: serving %s (%s)", cfg->tls_cert_file, what);
+    else
+        log_info("TLS: %s is unchanged (%s)", cfg->tls_cert_file, what);
+    return GLIA_OK;
+}
+
+/* A reload's TLS and CORS: the certificate files are read again (a renewed certificate
+ * keeps its path), and a pair that does not load leaves the serving one. Turning TLS on or
+ * off needs a restart: the listening socket speaks one or the other. */
+static void reload_tls_cors(daemon_state *d, const config *next)
+{
+    glia_err err = {0};
+    if (!d->cfg.tls_cert_file[0] != !next->tls_cert_file[0])
+        log_warn("listen.tls is turned on or off only with a restart; gliad goes on serving %s",
+                 d->cfg.tls_cert_file[0] ? "HTTPS with the certificate it has" : "plain HTTP");
+    else if (next->tls_cert_file[0] && serve_tls(next, &err) != GLIA_OK)
+        log_error("TLS: the new certificate is refused, the one serving stays: %s", err.msg);
+    if (cors_set(d->cors, next->cors_origins, next->ncors_origins, next->cors_max_age_s, &err) != GLIA_OK)
+        log_error("cors: the old allowed origins stay: %s", err.msg);
+}
+
 /* SIGHUP: a new config replaces the old one only if it loads; listen address, port and
  * thread counts need a restart (said in the log). */
 static void reload(daemon_state *d)
@@ -201,6 +238,7 @@ static void reload(daemon_state *d)
     if (strcmp(next.listen, d->cfg.listen) != 0 || next.port != d->cfg.port || next.workers != d->cfg.workers)
         log_warn("listen address, port and workers change only with a restart");
     log_set_level(next.log_level);
+    reload_tls_cors(d, &next);
     int failures = sync_models(d, &next, 0);
     log_info("reload done: %d model(s) configured, %d failed to load", next.nmodels, failures);
     /* the server keeps pointing at d->cfg: copy the values it reads per request */
@@ -485,12 +523,17 @@ int main(int argc, char **argv)
         glia_err_set(&err, GLIA_ENOMEM, "out of memory");
         goto fail;
     }
+    if (d.cfg.tls_cert_file[0] && serve_tls(&d.cfg, &err) != GLIA_OK)
+        goto fail;
+    if (cors_new(&d.cors, &err) != GLIA_OK ||
+        cors_set(d.cors, d.cfg.cors_origins, d.cfg.ncors_origins, d.cfg.cors_max_age_s, &err) != GLIA_OK)
+        goto fail;
     if (!check_only)
         open_training(&d);
     int failures = sync_models(&d, &d.cfg, 0);
     if (check_only) {
-        printf("%s: configuration ok, %d model(s), %d failed to load\n", d.config_path, d.cfg.nmodels,
-               failures);
+        printf("%s: configuration ok, %d model(s), %d failed to load%s\n", d.config_path, d.cfg.nmodels,
+               failures, d.cfg.tls_cert_file[0] ? "; TLS certificate and key ok" : "");
         rc = failures ? 1 : 0;
         goto done;
     }
@@ -503,7 +546,7 @@ int main(int argc, char **argv)
     if (workq_new(&qc, on_batch, &d, &d.queue, &err) != GLIA_OK)
         goto fail;
     server_deps deps = {&d.cfg,  d.reg,      d.queue, d.met,  admin_token, inference_token,
-                        workers, reload_one, &d,      d.jobs, d.data};
+                        workers, reload_one, &d,      d.jobs, d.data,      d.cors};
     if (server_start(&deps, &d.http, &err) != GLIA_OK)
         goto fail;
     if (reloader_start(&d) != 0) {
@@ -534,6 +577,8 @@ fail:
 done:
     reloader_join(&d.rl, 0); /* a reload that was running when the drain began uses all below */
     server_stop(d.http);
+    tls_clear(); /* after MHD: its handshakes borrow the pairs */
+    cors_free(d.cors);
     jobs_close(d.jobs); /* a running job stops at its next step: interrupted, resumable */
     datasets_close(d.data);
     workq_free(d.queue);

@@ -14,6 +14,7 @@
 #include "core/base/jsonmem.h"
 #include "daemon/log.h"
 #include "daemon/problem.h"
+#include "daemon/tls.h"
 #include "daemon/workq.h" /* workq_now: the clock deadlines are kept on */
 
 struct http_server {
@@ -48,16 +49,38 @@ const char *http_query(http_request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* What every answer carries: its request id, and CORS's headers for an allowed Origin
+ * (the answer's own headers are the page's to read only if exposed). */
+static void add_common_headers(http_request *r, struct MHD_Response *resp)
+{
+    cors_decision d;
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    cors_decide(r->server->cfg.cors, http_header(r, "Origin"), &d);
+    if (d.on) /* caches must keep answers to different origins apart */
+        MHD_add_response_header(resp, "Vary", "Origin");
+    if (!d.allowed)
+        return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", d.allow_origin);
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+}
+
 http_ret http_reply(http_request *r, int status, const char *type, const char *text, size_t len,
                     const char *name, const char *value)
+{
+    return http_reply_headers(r, status, type, text, len, &name, &value, name ? 1 : 0);
+}
+
+http_ret http_reply_headers(http_request *r, int status, const char *type, const char *text, size_t len,
+                            const char *const *names, const char *const *values, int n)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return HTTP_DROP;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(resp, "X-Request-Id", r->id);
-    if (name)
-        MHD_add_response_header(resp, name, value);
+    if (type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    add_common_headers(r, resp);
+    for (int i = 0; i < n; i++)
+        MHD_add_response_header(resp, names[i], values[i]);
     r->status = status;
     conns_answering(r->server->conns, r->tracked, len);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
@@ -105,6 +128,22 @@ http_ret http_fail(http_request *r, int status, const char *fmt, ...)
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
     return http_fail_with(r, status, NULL, NULL, detail);
+}
+
+http_ret http_options(http_request *r, const char *allow)
+{
+    char methods[96], max_age[16];
+    cors_decision d;
+    /* a row taking GET takes HEAD (router.h), and every known path now takes OPTIONS */
+    snprintf(methods, sizeof methods, "%s%s, OPTIONS", allow, strstr(allow, "GET") ? ", HEAD" : "");
+    cors_decide(r->server->cfg.cors, http_header(r, "Origin"), &d);
+    if (!d.allowed || !http_header(r, "Access-Control-Request-Method"))
+        return http_reply(r, 204, NULL, "", 0, "Allow", methods);
+    snprintf(max_age, sizeof max_age, "%d", d.max_age_s);
+    const char *names[] = {"Allow", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+                           "Access-Control-Max-Age"};
+    const char *values[] = {methods, methods, CORS_ALLOW_HEADERS, max_age};
+    return http_reply_headers(r, 204, NULL, "", 0, names, values, 4);
 }
 
 int http_method_known(const char *method)
@@ -419,6 +458,12 @@ glia_status http_start(const http_config *cfg, http_server **out, glia_err *err)
         return glia_err_set(err, GLIA_EINVAL, "listen address '%s' is not an IPv4 or IPv6 literal",
                             cfg->listen);
     }
+    if (cfg->tls && !tls_serving()) {
+        free(h);
+        return glia_err_set(err, GLIA_EINVAL, "TLS is on but no certificate is loaded");
+    }
+    if (cfg->tls)
+        flags |= MHD_USE_TLS;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 1;
     h->cfg.conns.closed = connection_closed;
     h->cfg.conns.user = h;
@@ -437,12 +482,16 @@ glia_status http_start(const http_config *cfg, http_server **out, glia_err *err)
         MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
         h, MHD_OPTION_CONNECTION_TIMEOUT, idle, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->conns.max,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_client, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_client,
+        /* TLS options last: MHD_OPTION_END in their place ends the list for plain HTTP */
+        cfg->tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, TLS_PRIORITIES,
+        MHD_OPTION_HTTPS_CERT_CALLBACK, tls_retrieve, MHD_OPTION_END);
     if (!h->mhd) {
         conns_free(h->conns);
         free(h);
-        return glia_err_set(err, GLIA_EIO, "cannot listen on %s port %d (in use, or not allowed)",
-                            cfg->listen, cfg->port);
+        return glia_err_set(err, GLIA_EIO, "cannot listen on %s port %d (in use, or not allowed%s)",
+                            cfg->listen, cfg->port,
+                            cfg->tls ? ", or TLS could not be set up: see the log" : "");
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : cfg->port;

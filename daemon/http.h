@@ -20,6 +20,10 @@
  * that take too long to send a request and keeps a reserve of slots for new clients;
  * MHD refuses connections beyond per_client from one address.
  *
+ * With http_config.tls the port speaks HTTPS only (tls.h's pair, TLS 1.2 and 1.3); all of
+ * the above is the same over it. With http_config.cors, every answer http.c makes carries
+ * CORS's headers (cors.h), and OPTIONS on a route's path is answered by http_options.
+ *
  * Every answer carries X-Request-Id (the client's, if it is sane, or a new one). Error
  * answers are problem+json (RFC 9457), or {"error": ...} where the request's route speaks
  * the Open Inference Protocol v2 (http_request.oip).
@@ -33,6 +37,7 @@
 
 #include "core/base/err.h"
 #include "daemon/conns.h"
+#include "daemon/cors.h"
 #include "daemon/metrics.h"
 
 /* What a callback tells MHD: keep the connection, or drop it (MHD_YES, MHD_NO). */
@@ -88,6 +93,11 @@ typedef struct {
     http_fn begin;  /* headers read, no body yet: may answer, or claim the body (http_stream_body) */
     http_fn handle; /* the body is complete: answer, or suspend */
     void *user;     /* handed to the callbacks as r->user */
+    /* TLS and CORS (issue 14). tls: HTTPS only, with tls.h's serving pair (served before
+     * http_start), TLS 1.2 and 1.3. cors: borrowed, may be NULL; every answer carries its
+     * headers (http_reply), and http_options answers preflights. */
+    int tls;
+    cors *cors;
 } http_config;
 
 glia_status http_start(const http_config *cfg, http_server **out, glia_err *err);
@@ -112,6 +122,14 @@ const char *http_query(http_request *r, const char *name);
 /* Queues an answer: text (copied) of a type, plus one more header when name is not NULL. */
 http_ret http_reply(http_request *r, int status, const char *type, const char *text, size_t len,
                     const char *name, const char *value);
+/* The same with n more headers: names[i]: values[i]. */
+http_ret http_reply_headers(http_request *r, int status, const char *type, const char *text, size_t len,
+                            const char *const *names, const char *const *values, int n);
+/* OPTIONS on a path whose methods are allow (router_find's list): 204 with Allow (RFC 9110
+ * 9.3.7), and for a CORS preflight from an allowed origin the Access-Control-Allow-*
+ * headers too. From any other origin the same 204 without them: the browser then refuses
+ * the request, and a client that is not a browser learns nothing it could not from Allow. */
+http_ret http_options(http_request *r, const char *allow);
 /* A JSON answer (steals body; 500 if it is NULL or cannot be written). */
 http_ret http_reply_json(http_request *r, int status, json_t *body);
 /* The same with one more header (e.g. Location). */

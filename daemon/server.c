@@ -115,6 +115,8 @@ static http_ret on_handle(http_request *r)
         char detail[128];
         r->route = m.row->pattern;
         r->oip = m.row->oip;
+        if (strcmp(r->method, "OPTIONS") == 0) /* no row takes OPTIONS: http.c answers it */
+            return http_options(r, m.allow);
         snprintf(detail, sizeof detail, "%s does not take %s; use %s", r->path, r->method, m.allow);
         return http_fail_with(r, 405, "Allow", m.allow, detail);
     }
@@ -149,7 +151,9 @@ glia_status server_start(const server_deps *deps, server **out, glia_err *err)
                       .met = deps->met,
                       .begin = on_begin,
                       .handle = on_handle,
-                      .user = s};
+                      .user = s,
+                      .tls = c->tls_cert_file[0] != '\0',
+                      .cors = deps->cors};
     glia_status rc = http_start(&hc, &s->http, err);
     if (rc != GLIA_OK) {
         free(s);

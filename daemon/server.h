@@ -10,7 +10,8 @@
  * /v1/jobs/{id}, POST /v1/models/{name}/versions/{v}/promote), and the KServe Open
  * Inference Protocol v2 (/v2, /v2/health/{live,ready}, /v2/models/{name}[/ready|/infer]).
  * Errors on /v1 are application/problem+json (RFC 9457); on /v2 {"error": "..."} as that
- * protocol specifies.
+ * protocol specifies. OPTIONS on any route's path is 204 with Allow, and a CORS preflight
+ * from an allowed origin also gets the Access-Control-* headers (http_options).
  *
  * Inside: http.c speaks libmicrohttpd, server.c holds the route table (router.c matches
  * it), and routes/ has one file per route group.
@@ -19,6 +20,7 @@
 #define GLIAD_SERVER_H
 
 #include "daemon/config.h"
+#include "daemon/cors.h"
 #include "daemon/jobs.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
@@ -39,6 +41,9 @@ typedef struct {
     void *user;
     jobs *jobs;     /* training jobs (admin routes /v1/train, /v1/jobs, promotion); NULL: 503 */
     datasets *data; /* uploads (admin routes /v1/datasets); NULL: 503 */
+    /* CORS's allowed origins (borrowed; NULL: none). TLS is on when cfg has listen.tls, with
+     * tls.h's serving pair. */
+    cors *cors;
 } server_deps;
 
 glia_status server_start(const server_deps *deps, server **out, glia_err *err);

@@ -126,6 +126,7 @@ static struct {
     metrics *met;
     server *srv;
     int port;
+    cors *cors; /* one allowed origin, so that Origin and preflight headers take CORS's paths */
 } front;
 
 /* POST /v1/models/{name}/reload answers as if the bundle was read again: a real reload
@@ -165,8 +166,11 @@ static void start_front(void)
     workq_config qc = {.workers = 1, .capacity = 64, .max_batch = 32};
     if (workq_new(&qc, NULL, NULL, &front.queue, &err) != GLIA_OK)
         die("workq", err.msg);
+    static const char origins[][CORS_ORIGIN_MAX] = {"https://fuzz.example"};
+    if (cors_new(&front.cors, &err) != GLIA_OK || cors_set(front.cors, origins, 1, 600, &err) != GLIA_OK)
+        die("cors", err.msg);
     server_deps deps = {&front.cfg,   front.reg, front.queue, front.met, FUZZ_ADMIN_TOKEN, NULL, 1,
-                        reload_model, NULL,      NULL,        NULL};
+                        reload_model, NULL,      NULL,        NULL,      front.cors};
     if (server_start(&deps, &front.srv, &err) != GLIA_OK)
         die("server", err.msg);
     front.port = server_port(front.srv);

@@ -177,6 +177,12 @@ def main():
             "v2-binary": http("POST", "/v2/models/sentiment-lstm/versions/1/infer", j(v2_text_bin) + words,
                               [("Inference-Header-Content-Length", str(len(j(v2_text_bin))))]),
             "405": http("PUT", "/v1/models"), "404": http("GET", "/v1/nope%00.yaml"),
+            # CORS: a preflight from the allowed origin, an answer to another origin, a plain OPTIONS
+            "preflight": http("OPTIONS", "/v2/models/fashion-cnn/infer", b"",
+                              [("Origin", "https://fuzz.example"), ("Access-Control-Request-Method", "POST"),
+                               ("Access-Control-Request-Headers", "content-type, authorization")]),
+            "cors-other": http("GET", "/v1/models", b"", [("Origin", "https://other.example")]),
+            "options": http("OPTIONS", "/v1/models/fashion-cnn/predict"),
         },
         "predict": {"v1": b"\0" + j({"model": "fashion-cnn", **image_inputs, "top_k": 3}),
                     "v1-model": b"\1" + j({"inputs": [tensor]}), "v1-text": b"\2" + j(text_inputs),
@@ -196,6 +202,7 @@ def main():
                  "length", "timeout_ms", "batching", "max_size", "max_wait_us", "limits", "body", "drain_timeout_ms",
                  "models", "path", "state_dir", "auth", "admin_token_file", "inference_token_file", "log", "level",
                  "listen", "training", "threads", "nice", "max_queued", "max_dataset",
+                 "tls", "cert_file", "key_file", "cors", "allowed_origins", "max_age_s",
                  "dataset", "seed", "epochs", "optimizer", "schedule", "loss", "lr", "momentum", "weight_decay",
                  "batch", "size", "augment", "select", "clip_grad_norm", "type", "image-classification",
                  "text-classification", "translation", "conv2d", "linear", "relu", "maxpool2d", "flatten", "dropout",
@@ -205,7 +212,8 @@ def main():
                   "X-Request-Id: ", "X-Request-Timeout-Ms: ", "/v1/predict", "/v1/models/", "fashion-cnn",
                   "sentiment-lstm", "/predict", "/reload", "/versions/", "/promote", "/v1/train", "/v1/jobs/",
                   "/cancel", "/resume", "/v1/datasets", "?format=", "/v2/models/", "/infer", "/ready", "/healthz",
-                  "/readyz", "/metrics", "%00", "%0a", "Inference-Header-Content-Length: "]
+                  "/readyz", "/metrics", "%00", "%0a", "Inference-Header-Content-Length: ",
+                  "OPTIONS ", "Origin: ", "https://fuzz.example", "Access-Control-Request-Method: "]
     # libFuzzer's dictionary escapes: \\, \" and \xNN only
     q = lambda w: '"' + "".join(chr(b) if 32 <= b < 127 and chr(b) not in '"\\' else "\\x%02x" % b
                                 for b in w.encode()) + '"'

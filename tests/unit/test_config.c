@@ -304,6 +304,18 @@ START_TEST(bad_files_name_file_line_key)
         {"listen: {address: 999.1.1.1}\n", "listen.address", 1, 19},
         {"listen: {address: ''}\n", "listen.address", 1, 19},
         {"listen: 8080\n", "listen", 1, 9},
+        /* listen.tls and cors (issue 14) */
+        {"listen: {tls: {cert_file: a.pem}}\n", "listen.tls.key_file: missing", 1, 15},
+        {"listen: {tls: {cert_file: a.pem, key: b.pem}}\n", "key", 1, 34},
+        {"listen: {tls: {cert_file: '', key_file: b.pem}}\n", "listen.tls.cert_file", 1, 27},
+        {"listen: {tls: a.pem}\n", "listen.tls", 1, 15},
+        {"cors: {allowed_origins: '*'}\n", "cors.allowed_origins", 1, 25},
+        {"cors: {allowed_origins: [https://A.example]}\n", "cors.allowed_origins[0]", 1, 26},
+        {"cors: {allowed_origins: [https://a.example, '*']}\n", "cors.allowed_origins[1]", 1, 45},
+        {"cors: {allowed_origins: [https://a.example/app]}\n", "no path", 1, 26},
+        {"cors: {allowed_origins: ['null']}\n", "sandboxed", 1, 26},
+        {"cors: {max_age_s: 86401}\n", "cors.max_age_s", 1, 19},
+        {"cors: {origins: []}\n", "origins", 1, 8},
         {"limits: {body: 8 parsecs}\n", "limits.body", 1, 16},
         {"limits: {connections: 1}\n", "limits.connections", 1, 23},
         {"limits: {connections_per_client: -1}\n", "limits.connections_per_client", 1, 34},
@@ -341,11 +353,44 @@ START_TEST(bad_files_name_file_line_key)
         ck_assert_msg(load_text("bad.yaml", cases[i].text, &c, &err) != GLIA_OK, "case %zu accepted", i);
         /* nothing to free after a failure */
         ck_assert_ptr_null(c.models);
+        ck_assert_ptr_null(c.cors_origins);
         char where[600];
         snprintf(where, sizeof where, "%s/bad.yaml:%d:%d: ", tmpdir, cases[i].line, cases[i].column);
         ck_assert_msg(strncmp(err.msg, where, strlen(where)) == 0 && strstr(err.msg, cases[i].key),
                       "case %zu: '%s' lacks '%s' or '%s'", i, err.msg, where, cases[i].key);
     }
+}
+END_TEST
+
+/* listen.tls and cors (issue 14): paths relative to the file, origins as browsers send
+ * them (the bad values are among bad_files_name_file_line_key's cases). */
+START_TEST(tls_and_cors)
+{
+    glia_err err = {0};
+    config c;
+    char want[CONFIG_PATH_MAX];
+    ck_assert_msg(load_text("tls.yaml",
+                            "listen: {tls: {cert_file: tls/cert.pem, key_file: /etc/k.pem}}\n"
+                            "cors: {allowed_origins: [https://console.example.com, 'http://[::1]:3000']}\n",
+                            &c, &err) == GLIA_OK,
+                  "%s", err.msg);
+    snprintf(want, sizeof want, "%s/tls/cert.pem", tmpdir);
+    ck_assert_str_eq(c.tls_cert_file, want);
+    ck_assert_str_eq(c.tls_key_file, "/etc/k.pem");
+    ck_assert_int_eq(c.ncors_origins, 2);
+    ck_assert_str_eq(c.cors_origins[0], "https://console.example.com");
+    ck_assert_str_eq(c.cors_origins[1], "http://[::1]:3000");
+    ck_assert_int_eq(c.cors_max_age_s, 600);
+    config_free(&c);
+    ck_assert_ptr_null(c.cors_origins);
+    /* the defaults: plain HTTP, no CORS; a null tls or list (keys commented out) is the same */
+    ck_assert_msg(load_text("tls.yaml", "listen: {tls: }\ncors: {allowed_origins: , max_age_s: 0}\n", &c,
+                            &err) == GLIA_OK,
+                  "%s", err.msg);
+    ck_assert_str_eq(c.tls_cert_file, "");
+    ck_assert_int_eq(c.ncors_origins, 0);
+    ck_assert_int_eq(c.cors_max_age_s, 0);
+    config_free(&c);
 }
 END_TEST
 
@@ -457,6 +502,7 @@ int main(void)
     tcase_add_test(tc, duplicate_model_names);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, token_files);
+    tcase_add_test(tc, tls_and_cors);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

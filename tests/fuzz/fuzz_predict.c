@@ -22,6 +22,7 @@ static const struct {
     {"/v1/models/sentiment-lstm/predict", "text/plain; charset=utf-8"},
     {"/v2/models/fashion-cnn/infer", "application/json"},
     {"/v2/models/sentiment-lstm/infer", "application/json"},
+    {"/v1/models/fashion-cnn/predict", "image/jpeg"},
 };
 enum { NTARGETS = sizeof targets / sizeof targets[0] };
 

@@ -441,8 +441,8 @@ static glia_status decode_pgm(const unsigned char *buf, size_t len, glia_image *
     char found[8];
 
     if (c.pos < len && !is_space(buf[c.pos]) && buf[c.pos] != '#')
-        return glia_err_set(err, GLIA_EFORMAT, "not a PNG, JPEG or PGM image (P%c not followed by whitespace)",
-                            buf[1]);
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "not a PNG, JPEG or PGM image (P%c not followed by whitespace)", buf[1]);
     if ((rc = header_number(&c, "width", &w, err)) || (rc = header_number(&c, "height", &h, err)) ||
         (rc = header_number(&c, "maxval", &maxval, err)))
         return rc;

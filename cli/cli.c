@@ -7,7 +7,7 @@
  *   glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N] [--restart]
  *                                     (a `task: word2vec` recipe writes word vectors instead)
  *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR]
- *   glia predict DIR INPUT... [--beam N]   (image models: PNG/PGM files; text models: sentences)
+ *   glia predict DIR INPUT... [--beam N]   (image models: PNG/JPEG/PGM files; text models: sentences)
  *   glia forward DIR IN.safetensors OUT.safetensors   (tensor "input" -> "logits"; text
  *                                                      models: "ids" [N, T] + "lengths" [N])
  *
@@ -394,7 +394,7 @@ static const glia_cli_command predict_command = {
     .min_args = 2,
     .max_args = -1,
     .details =
-        "Image models take PNG or PGM files and print FILE<TAB>LABEL<TAB>PROBABILITY; text models\n"
+        "Image models take PNG, JPEG or PGM files and print FILE<TAB>LABEL<TAB>PROBABILITY; text models\n"
         "take sentences and print LABEL<TAB>PROBABILITY<TAB>SENTENCE; translation models take\n"
         "sentences and print SENTENCE<TAB>TRANSLATION. Put \"--\" before inputs that start with '-'.\n",
     GLIA_CLI_OPTIONS(predict_options),

@@ -1,6 +1,6 @@
 /*
  * codec.c - see codec.h. The image-classification codec: inputs are {"image": BASE64}
- * (PNG or PGM up to limits.max_pixels, as its header says; a worker decodes it, converts it
+ * (PNG, JPEG or PGM up to limits.max_pixels, as its header says; a worker decodes it, converts it
  * to gray, resizes and normalises it exactly as `glia predict` does) or {"tensor": {"shape":
  * [C, H, W], "data": [...]}} (the network's input, already preprocessed); outputs are the
  * label, its probability and the top k.
@@ -70,7 +70,7 @@ static int image_prepare(const registry_model *m, const unsigned char *raw, size
     glia_image img = {0};
     glia_status rc = glia_image_decode(raw, len, &img, &err);
     if (rc != GLIA_OK) {
-        snprintf(msg, cap, "%s is not a decodable PNG or PGM image: %s", what, err.msg);
+        snprintf(msg, cap, "%s is not a decodable PNG, JPEG or PGM image: %s", what, err.msg);
         return -1;
     }
     rc = glia_bundle_image_input(&m->bundle.manifest, &img, x, &err);
@@ -91,7 +91,7 @@ static int image_from_bytes(const void *buf, size_t len, workq_input *in, size_t
     glia_err err = {0};
     long w = 0, h = 0;
     if (glia_image_size(buf, len, &w, &h, &err) != GLIA_OK)
-        return problem_set(p, 422, "%s is not a decodable PNG or PGM image: %s", what, err.msg);
+        return problem_set(p, 422, "%s is not a decodable PNG, JPEG or PGM image: %s", what, err.msg);
     if (in->max_pixels > 0 && w * h > in->max_pixels)
         return problem_set(p, 413,
                            "%s is a %ld x %ld image (%ld pixels); limits.max_pixels is %ld: send a smaller "
@@ -116,12 +116,12 @@ static int image_decode_json(const registry_model *m, const json_t *input, size_
     char what[64];
     snprintf(what, sizeof what, "inputs[%zu]", index);
     if (!json_is_object(input))
-        return problem_set(p, 400, "%s must be an object with \"image\" (base64 PNG/PGM) or \"tensor\"",
+        return problem_set(p, 400, "%s must be an object with \"image\" (base64 PNG/JPEG/PGM) or \"tensor\"",
                            what);
     const json_t *image = json_object_get(input, "image"), *tensor = json_object_get(input, "tensor");
     if ((image != NULL) == (tensor != NULL))
-        return problem_set(p, 400, "%s must have exactly one of \"image\" (base64 PNG/PGM) and \"tensor\"",
-                           what);
+        return problem_set(
+            p, 400, "%s must have exactly one of \"image\" (base64 PNG/JPEG/PGM) and \"tensor\"", what);
     if (image) {
         if (!json_is_string(image))
             return problem_set(p, 400, "%s.image must be a base64 string", what);
@@ -177,10 +177,13 @@ int codec_float32(double d, float *out)
 static int image_decode_raw(const registry_model *m, const char *content_type, const void *body, size_t len,
                             workq_input *in, problem *p)
 {
-    if (!content_type || (strncmp(content_type, "image/png", 9) != 0 &&
-                          strncmp(content_type, "image/x-portable-graymap", 24) != 0))
-        return problem_set(p, 415, "send application/json, image/png or image/x-portable-graymap (got %s)",
-                           content_type ? content_type : "no Content-Type");
+    /* The type only admits the body; the decoder goes by the magic bytes, as for base64 images. */
+    if (!content_type ||
+        (strncmp(content_type, "image/png", 9) != 0 && strncmp(content_type, "image/jpeg", 10) != 0 &&
+         strncmp(content_type, "image/x-portable-graymap", 24) != 0))
+        return problem_set(
+            p, 415, "send application/json, image/png, image/jpeg or image/x-portable-graymap (got %s)",
+            content_type ? content_type : "no Content-Type");
     return image_from_bytes(body, len, in, 0, p, "the request body");
 }
 

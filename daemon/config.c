@@ -248,13 +248,20 @@ static glia_status parse_models(glia_yaml *y, yaml_node_t *seq, config *c, glia_
 
 static glia_status parse_log(glia_yaml *y, yaml_node_t *map, config *c, glia_err *err)
 {
-    static const char *const keys[] = {"level", NULL};
+    static const char *const keys[] = {"level", "format", NULL};
     static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
     glia_status rc;
     const char *s;
     yaml_node_t *n;
     if ((rc = glia_yaml_check_keys(y, map, "log", keys, err)))
         return rc;
+    if ((n = glia_yaml_get(y, map, "format"))) {
+        if ((rc = glia_yaml_string(y, n, "log.format", &s, err)))
+            return rc;
+        if (strcmp(s, "text") != 0 && strcmp(s, "json") != 0)
+            return glia_yaml_error(y, n, GLIA_EINVAL, err, "log.format: '%s' is not one of text, json", s);
+        c->log_json = strcmp(s, "json") == 0;
+    }
     if (!(n = glia_yaml_get(y, map, "level")))
         return GLIA_OK;
     if ((rc = glia_yaml_string(y, n, "log.level", &s, err)))

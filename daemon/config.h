@@ -44,6 +44,7 @@ typedef struct {
     char admin_token_file[CONFIG_PATH_MAX];     /* "" = admin routes disabled */
     char inference_token_file[CONFIG_PATH_MAX]; /* "" = inference open */
     int log_level;                              /* CONFIG_LOG_ERROR .. CONFIG_LOG_DEBUG */
+    int log_json;                               /* log.format: 0 text (default), 1 json (issue 14) */
 
     /* Connections (limits.*): open at most (2..1000000; default 1000), from one client
      * address at most (0..1000000, 0 = no limit; default 64), slots kept free for new

@@ -239,6 +239,7 @@ static void reload(daemon_state *d)
         log_warn("listen address, port and workers change only with a restart");
     log_set_level(next.log_level);
     reload_tls_cors(d, &next);
+    log_set_json(next.log_json);
     int failures = sync_models(d, &next, 0);
     log_info("reload done: %d model(s) configured, %d failed to load", next.nmodels, failures);
     /* the server keeps pointing at d->cfg: copy the values it reads per request */
@@ -508,6 +509,7 @@ int main(int argc, char **argv)
         return 1;
     }
     log_set_level(d.cfg.log_level);
+    log_set_json(d.cfg.log_json);
     if (d.cfg.admin_token_file[0] && config_read_token(d.cfg.admin_token_file, &admin_token, &err) != GLIA_OK)
         goto fail;
     if (d.cfg.inference_token_file[0] &&
@@ -572,7 +574,8 @@ int main(int argc, char **argv)
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "gliad: %s\n", err.msg);
+    if (!d.cfg.log_json) /* with log.format json every line must parse: the JSON one only */
+        fprintf(stderr, "gliad: %s\n", err.msg);
     log_error("%s", err.msg);
 done:
     reloader_join(&d.rl, 0); /* a reload that was running when the drain began uses all below */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/base/jsonmem.h"
+#include "core/base/utf8.h"
 #include "daemon/log.h"
 #include "daemon/problem.h"
 #include "daemon/tls.h"
@@ -82,10 +83,17 @@ http_ret http_reply_headers(http_request *r, int status, const char *type, const
     for (int i = 0; i < n; i++)
         MHD_add_response_header(resp, names[i], values[i]);
     r->status = status;
+    r->bytes = len;
     conns_answering(r->server->conns, r->tracked, len);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ret == MHD_YES ? HTTP_KEEP : HTTP_DROP;
+}
+
+void http_note_model(http_request *r, const char *name, long version)
+{
+    snprintf(r->model, sizeof r->model, "%s", name);
+    r->version = version;
 }
 
 /* Steals j. */
@@ -111,12 +119,23 @@ http_ret http_reply_json_with(http_request *r, int status, json_t *body, const c
     return reply_json_typed(r, status, "application/json", body, name, value);
 }
 
+/* s as a JSON string can hold it: itself when it is UTF-8, else log_escape'd into buf. A path
+ * a client percent-encoded as invalid UTF-8 (%FF) made Jansson refuse the answer, which came
+ * out as a 500 "out of memory" instead of the 4xx it was. */
+static const char *utf8_or_escaped(const char *s, char *buf, size_t len)
+{
+    return glia_utf8_valid(s, strlen(s), NULL) ? s : log_escape(s, buf, len);
+}
+
 http_ret http_fail_with(http_request *r, int status, const char *name, const char *value, const char *detail)
 {
+    char detail_buf[4 * 768], path_buf[4 * sizeof r->path];
+    detail = utf8_or_escaped(detail, detail_buf, sizeof detail_buf);
+    const char *instance = utf8_or_escaped(r->path, path_buf, sizeof path_buf);
     if (r->oip)
         return reply_json_typed(r, status, "application/json", json_pack("{s:s}", "error", detail), name,
                                 value);
-    return reply_json_typed(r, status, "application/problem+json", problem_json(status, detail, r->path),
+    return reply_json_typed(r, status, "application/problem+json", problem_json(status, detail, instance),
                             name, value);
 }
 
@@ -364,12 +383,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     double seconds = workq_now() - r->t0;
     int status = r->status ? r->status : 499; /* 499: the client went away before an answer */
-    char method[4 * sizeof r->method], path[4 * sizeof r->path];
     conns_answered(h->conns, r->tracked);
     /* an invented method is one label, or each new one would take a series of the family */
     metrics_http(h->cfg.met, r->route, http_method_known(r->method) ? r->method : "other", status, seconds);
-    log_info("%s %s %d %.1fms id=%s", log_escape(r->method, method, sizeof method),
-             log_escape(r->path, path, sizeof path), status, seconds * 1e3, r->id);
+    const union MHD_ConnectionInfo *peer = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    log_access(&(log_access_line){.method = r->method,
+                                  .path = r->path,
+                                  .request_id = r->id,
+                                  .model = r->model,
+                                  .client = peer ? peer->client_addr : NULL,
+                                  .status = status,
+                                  .seconds = seconds,
+                                  .bytes = r->bytes,
+                                  .version = r->version});
     if (r->state_free)
         r->state_free(r);
     free(r->body);

@@ -76,7 +76,15 @@ struct http_request {
     const http_stream *stream;
     http_fn resumed;
     atomic_int phase;
+    /* for the access line (issue 14): the answer's body bytes, and the model version the
+     * request ran (http_note_model; model "" when none) */
+    size_t bytes;
+    char model[128];
+    long version;
 };
+
+/* Records that r runs model name at version, for its access line. */
+void http_note_model(http_request *r, const char *name, long version);
 
 typedef struct http_server http_server;
 

@@ -54,6 +54,25 @@ static int same_secret(const char *a, const char *b)
     return diff == 0;
 }
 
+/* The token of r's "Authorization: Bearer TOKEN" header, or NULL when there is none. */
+static const char *bearer_token(http_request *r)
+{
+    const char *given = http_header(r, "Authorization");
+    /* the scheme is case-insensitive and followed by one or more spaces (RFC 9110 11.4) */
+    if (!given || strncasecmp(given, "Bearer", 6) != 0 || given[6] != ' ')
+        return NULL;
+    given += 6;
+    while (*given == ' ')
+        given++;
+    return given;
+}
+
+int server_is_admin(http_request *r)
+{
+    const char *token = route_server(r)->d.admin_token, *given = bearer_token(r);
+    return token && given && same_secret(given, token);
+}
+
 /* 0 if the row's auth class lets r in; otherwise 401/403 is queued in *ret. */
 static int authorize(server *s, http_request *r, route_auth auth, http_ret *ret)
 {
@@ -61,16 +80,12 @@ static int authorize(server *s, http_request *r, route_auth auth, http_ret *ret)
     const char *what = auth == ROUTE_ADMIN ? "admin" : "inference";
     if (auth == ROUTE_OPEN || (auth == ROUTE_INFERENCE && !token))
         return 0;
-    const char *given = http_header(r, "Authorization");
-    /* the scheme is case-insensitive and followed by one or more spaces (RFC 9110 11.4) */
-    if (!given || strncasecmp(given, "Bearer", 6) != 0 || given[6] != ' ') {
+    const char *given = bearer_token(r);
+    if (!given) {
         *ret = http_fail_with(r, 401, "WWW-Authenticate", "Bearer",
                               "this route needs \"Authorization: Bearer TOKEN\"");
         return -1;
     }
-    given += 6;
-    while (*given == ' ')
-        given++;
     if (!token) {
         *ret =
             http_fail(r, 403, "the %s API is disabled: set auth.%s_token_file in gliad's config", what, what);

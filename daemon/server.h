@@ -21,6 +21,7 @@
 
 #include "daemon/config.h"
 #include "daemon/cors.h"
+#include "daemon/http.h"
 #include "daemon/jobs.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
@@ -49,6 +50,9 @@ typedef struct {
 glia_status server_start(const server_deps *deps, server **out, glia_err *err);
 /* The bound port (useful with port 0). */
 int server_port(const server *s);
+/* 1 when r carries the admin token (the same check as admin routes); on open routes a
+ * missing or wrong token is no error, only less to see (issue 14: no file paths). */
+int server_is_admin(http_request *r);
 /* /readyz answers 503 from now on; new inference is refused with 503. */
 void server_set_draining(server *s);
 /* Stops accepting connections; open ones are served to the end. */

@@ -1,5 +1,5 @@
 /*
- * image.c - grayscale image decoding (PNG, PGM), resizing and 8-bit encoding.
+ * image.c - grayscale image decoding (PNG, PGM; JPEG in jpeg.c), resizing and 8-bit encoding.
  *
  * Decoding: the format comes from magic bytes only (a file name or a Content-Type can lie). PGM
  * is parsed here - header tokens with '#' comments anywhere, P5 8/16-bit big-endian samples or
@@ -25,6 +25,7 @@
  * still owns something, trust a size from a header, or leave *out half-filled on failure.
  */
 #include "core/image/image.h"
+#include "core/image/jpeg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +47,7 @@ static const unsigned char png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 
 /* ---- common ------------------------------------------------------------------------------- */
 
 /* Refuses zero and oversized images from a header before anything is allocated for them. */
-static glia_status check_size(const char *what, uint64_t w, uint64_t h, glia_err *err)
+glia_status glia_image_check_size(const char *what, uint64_t w, uint64_t h, glia_err *err)
 {
     if (w == 0 || h == 0)
         return glia_err_set(err, GLIA_EFORMAT, "%s image has zero size (%" PRIu64 " x %" PRIu64 ")", what, w,
@@ -180,7 +181,7 @@ static int png_decode_run(png_job *job)
     png_read_info(job->png, job->info);
     job->width = png_get_image_width(job->png, job->info);
     job->height = png_get_image_height(job->png, job->info);
-    if (check_size("PNG", job->width, job->height, NULL) != GLIA_OK) {
+    if (glia_image_check_size("PNG", job->width, job->height, NULL) != GLIA_OK) {
         job->bad_size = true;
         return -1;
     }
@@ -221,7 +222,7 @@ static glia_status decode_png(const unsigned char *buf, size_t len, glia_image *
         if (job.oom)
             rc = glia_err_set(err, GLIA_ENOMEM, "out of memory while decoding a PNG image");
         else if (job.bad_size)
-            rc = check_size("PNG", job.width, job.height, err);
+            rc = glia_image_check_size("PNG", job.width, job.height, err);
         else if (job.truncated)
             rc = glia_err_set(err, GLIA_EFORMAT, "truncated PNG image: the data ends after %zu bytes", len);
         else
@@ -238,8 +239,7 @@ static glia_status decode_png(const unsigned char *buf, size_t len, glia_image *
         case 1: g = p[0]; break;
         case 2: g = p[0], a = p[1]; break;
         default:
-            /* PIL's convert('L'): 0.299 R + 0.587 G + 0.114 B in 16-bit fixed point, rounded. */
-            g = (p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16;
+            g = glia_image_luma(p[0], p[1], p[2]);
             if (job.channels == 4)
                 a = p[3];
             break;
@@ -441,12 +441,12 @@ static glia_status decode_pgm(const unsigned char *buf, size_t len, glia_image *
     char found[8];
 
     if (c.pos < len && !is_space(buf[c.pos]) && buf[c.pos] != '#')
-        return glia_err_set(err, GLIA_EFORMAT, "not a PNG or PGM image (P%c not followed by whitespace)",
-                            buf[1]);
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "not a PNG, JPEG or PGM image (P%c not followed by whitespace)", buf[1]);
     if ((rc = header_number(&c, "width", &w, err)) || (rc = header_number(&c, "height", &h, err)) ||
         (rc = header_number(&c, "maxval", &maxval, err)))
         return rc;
-    if ((rc = check_size("PGM", w, h, err)))
+    if ((rc = glia_image_check_size("PGM", w, h, err)))
         return rc;
     if (maxval == 0 || maxval > 65535)
         return glia_err_set(err, GLIA_EFORMAT, "corrupt PGM header: maxval %" PRIu64 " is not in 1..65535",
@@ -545,7 +545,7 @@ glia_status glia_image_decode(const void *buf, size_t len, glia_image *out, glia
 
     memset(out, 0, sizeof *out);
     if (len == 0)
-        return glia_err_set(err, GLIA_EFORMAT, "empty image data: not a PNG or PGM image");
+        return glia_err_set(err, GLIA_EFORMAT, "empty image data: not a PNG, JPEG or PGM image");
     if (!p)
         return glia_err_set(err, GLIA_EINVAL, "image data is NULL");
     if (memcmp(p, png_signature, len < sizeof png_signature ? len : sizeof png_signature) == 0) {
@@ -554,15 +554,17 @@ glia_status glia_image_decode(const void *buf, size_t len, glia_image *out, glia
                                 "truncated PNG image: %zu bytes, no more than the signature", len);
         return decode_png(p, len, out, err);
     }
+    if (glia_jpeg_magic(p, len))
+        return glia_jpeg_decode(p, len, out, err);
     if (len >= 2 && p[0] == 'P' && (p[1] == '5' || p[1] == '2'))
         return decode_pgm(p, len, out, err);
     if (len >= 2 && p[0] == 'P' && p[1] >= '1' && p[1] <= '7')
         return glia_err_set(
             err, GLIA_EFORMAT,
-            "not a PNG or PGM image (netpbm P%c; only grayscale P2/P5 is read, convert it to PGM "
+            "not a PNG, JPEG or PGM image (netpbm P%c; only grayscale P2/P5 is read, convert it to PGM "
             "or PNG)",
             p[1]);
-    return glia_err_set(err, GLIA_EFORMAT, "not a PNG or PGM image");
+    return glia_err_set(err, GLIA_EFORMAT, "not a PNG, JPEG or PGM image");
 }
 
 glia_status glia_image_size(const void *buf, size_t len, long *width, long *height, glia_err *err)
@@ -579,12 +581,16 @@ glia_status glia_image_size(const void *buf, size_t len, long *width, long *heig
             w = w << 8 | p[16 + i];
             h = h << 8 | p[20 + i];
         }
+    } else if (p && glia_jpeg_magic(p, len)) {
+        if ((rc = glia_jpeg_size(p, len, &w, &h, err)))
+            return rc;
     } else if (p && len >= 3 && p[0] == 'P' && (p[1] == '5' || p[1] == '2')) {
         cursor c = {p, len, 2};
         if ((rc = header_number(&c, "width", &w, err)) || (rc = header_number(&c, "height", &h, err)))
             return rc;
     } else {
-        return glia_err_set(err, GLIA_EFORMAT, "not a PNG or PGM image (or too short to hold its size)");
+        return glia_err_set(err, GLIA_EFORMAT,
+                            "not a PNG, JPEG or PGM image (or too short to hold its size)");
     }
     /* PNG caps each side at 2^31 - 1 (libpng refuses more), and so does this for PGM: the
      * caller multiplies the two (pixels against limits.max_pixels), which then fits a long */

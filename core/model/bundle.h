@@ -47,7 +47,10 @@ int glia_bundle_classes(const glia_bundle *b);
 glia_status glia_bundle_text_input(const glia_bundle *b, const char *const *texts, const size_t *lens, int n,
                                    int32_t *ids, int32_t *lengths, int *steps, int *truncated, glia_err *err);
 
-/* Hex SHA-256 of a file (for /v1/models and reproducibility notes). */
+/* Hex SHA-256 of a file (for /v1/models and reproducibility notes), and of n bytes in memory
+ * (the weights as they were read). Both through GnuTLS; GLIA_EIO when the file cannot be read,
+ * GLIA_ENOMEM when GnuTLS cannot set up the hash. */
 glia_status glia_sha256_file(const char *path, char hex[65], glia_err *err);
+glia_status glia_sha256_buffer(const void *p, size_t n, char hex[65], glia_err *err);
 
 #endif

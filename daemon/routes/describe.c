@@ -1,4 +1,6 @@
 /* describe.c - see routes.h: what GET /v1/models and the OIP metadata say of a model. */
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "daemon/routes/routes.h"
@@ -76,4 +78,88 @@ json_t *describe_model(const registry_entry *e)
     json_object_set_new(j, "loaded_at", json_string(when));
     json_object_set_new(j, "load_seconds", json_real(m->load_seconds));
     return j;
+}
+
+/* Where an absolute path may start in a message: at its start or after one of these. */
+static int path_may_start(const char *text, const char *at)
+{
+    return at == text || strchr(" \t'\"(=[,", at[-1]) != NULL;
+}
+
+/* Where the path at p ends: white space, a quote, a bracket or ':' (messages say "PATH: what"). */
+static size_t path_length(const char *p)
+{
+    return strcspn(p, " \t\n'\"()[],:");
+}
+
+/* text with every absolute path cut to its last component ("/srv/m/model.yaml: bad key" ->
+ * "model.yaml: bad key": the file stays named, the machine's layout does not show); NULL
+ * when nothing changes or memory runs out (the caller then drops the string). */
+static char *without_paths(const char *text, int *changed)
+{
+    const size_t n = strlen(text);
+    char *out = malloc(n + 1);
+    size_t o = 0;
+    *changed = 0;
+    if (!out)
+        return NULL;
+    for (const char *p = text; *p;) {
+        if (*p == '/' && path_may_start(text, p) && path_length(p) > 1) {
+            const size_t len = path_length(p);
+            const char *last = p;
+            for (size_t i = 0; i < len; i++)
+                if (p[i] == '/' && i + 1 < len)
+                    last = p + i + 1;
+            const size_t keep = (size_t)(p + len - last);
+            memcpy(out + o, last, keep);
+            o += keep;
+            p += len;
+            *changed = 1;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+void describe_hide_paths(json_t *j)
+{
+    if (json_is_object(j)) {
+        const char *key;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(j, tmp, key, v)
+        {
+            if (strcmp(key, "path") == 0 ||
+                (strlen(key) > 5 && strcmp(key + strlen(key) - 5, "_path") == 0)) {
+                json_object_del(j, key);
+                continue;
+            }
+            if (json_is_string(v)) {
+                int changed;
+                char *clean = without_paths(json_string_value(v), &changed);
+                if (!clean)
+                    json_object_del(j, key); /* out of memory: less said, never a path */
+                else if (changed)
+                    json_object_set_new(j, key, json_string(clean));
+                free(clean);
+            } else {
+                describe_hide_paths(v);
+            }
+        }
+    } else if (json_is_array(j)) {
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            json_t *v = json_array_get(j, i);
+            if (!json_is_string(v)) {
+                describe_hide_paths(v);
+                continue;
+            }
+            int changed;
+            char *clean = without_paths(json_string_value(v), &changed);
+            if (changed || !clean)
+                json_array_set_new(j, i, json_string(clean ? clean : ""));
+            free(clean);
+        }
+    }
 }

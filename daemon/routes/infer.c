@@ -56,6 +56,7 @@ infer *infer_take_model(http_request *r, const char *name, http_ret *ret)
                    : http_fail(r, 404, "no model named '%s' (GET /v1/models lists them)", name);
         return NULL;
     }
+    http_note_model(r, in->model->name, in->model->bundle.manifest.version);
     in->codec = codec_for(in->model);
     if (!in->codec) {
         *ret = http_fail(r, 500, "model '%s' has task '%s', which this gliad cannot serve", name,

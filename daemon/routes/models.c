@@ -17,6 +17,8 @@ http_ret route_models_list(http_request *r, const route_params *p)
     for (int i = 0; i < n; i++)
         json_array_append_new(a, describe_model(&e[i]));
     registry_list_free(e, n);
+    if (!server_is_admin(r)) /* file paths show the machine's layout: the admin's to see */
+        describe_hide_paths(a);
     return http_reply_json(r, 200, json_pack("{s:o}", "models", a));
 }
 
@@ -46,6 +48,8 @@ http_ret route_model_get(http_request *r, const route_params *p)
         return http_fail(r, 500, "out of memory");
     if (!j)
         return http_fail(r, 404, "no model named '%s' (GET /v1/models lists them)", p->name);
+    if (!server_is_admin(r))
+        describe_hide_paths(j);
     return http_reply_json(r, 200, j);
 }
 

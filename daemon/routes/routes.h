@@ -64,6 +64,10 @@ int infer_outputs_finite(infer *in, http_ret *ret);
 /* A configured model: name, path, load state; and when loaded its task, version, input,
  * output, labels, evaluation, weights digest and load time. */
 json_t *describe_model(const registry_entry *e);
+/* What an anonymous caller of /v1/models may see of j (issue 14): every "path" and "*_path"
+ * key removed, and every absolute path inside a string value cut to its last component,
+ * recursively; in place. */
+void describe_hide_paths(json_t *j);
 /* A model's input and output tensors as OIP metadata {name, datatype, shape}
  * (batch_dim: a leading -1). */
 json_t *describe_input(const registry_model *m, int batch_dim);

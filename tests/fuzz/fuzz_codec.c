@@ -48,6 +48,7 @@ static void decode_raw(registry_model *m, const codec *c, const uint8_t *data, s
                                         "text/plain",
                                         "text/plain; charset=utf-8",
                                         "application/octet-stream",
+                                        "image/jpeg",
                                         NULL};
     if (size < 1)
         return;
@@ -55,7 +56,7 @@ static void decode_raw(registry_model *m, const codec *c, const uint8_t *data, s
     glia_err err = {0};
     problem p = {0};
     if (workq_item_inputs(&it, 1, &err) == GLIA_OK)
-        c->decode_raw(m, types[data[0] % 6], data + 1, size - 1, &it.in, &p);
+        c->decode_raw(m, types[data[0] % 7], data + 1, size - 1, &it.in, &p);
     workq_item_release(&it);
 }
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_image.c - PNG and PGM (P5, P2) decoding, chosen by magic bytes as for a raw predict
+ * fuzz_image.c - PNG, JPEG and PGM (P5, P2) decoding, chosen by magic bytes as for a raw predict
  * body, then the resize and 8-bit encoders a decoded image goes through.
  */
 #include <stdlib.h>

@@ -27,6 +27,7 @@ static const struct {
     {"/v2/models/sentiment-lstm/infer", "application/json", 0},
     {"/v2/models/fashion-cnn/infer", "application/octet-stream", 1},
     {"/v2/models/sentiment-lstm/infer", "application/octet-stream", 1},
+    {"/v1/models/fashion-cnn/predict", "image/jpeg", 0},
 };
 enum { NTARGETS = sizeof targets / sizeof targets[0] };
 

@@ -4,11 +4,13 @@ dictionaries (dict/NAME.dict): small valid inputs of every format, taken from th
 inputs and the shipped models, so that each harness starts from the parser's accepted paths
 instead of rediscovering them. Run from anywhere; it rewrites corpus/ and dict/ whole.
 Standard library only (zlib, struct, json, base64)."""
-import base64, gzip, json, os, shutil, struct, zlib
+import base64, gzip, json, os, shutil, struct, sys, zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MODELS = os.path.join(ROOT, "models")
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+from jpegenc import jpeg_bytes  # noqa: E402 (baseline gray JPEG, standard library only)
 
 
 def read(*parts):
@@ -92,6 +94,9 @@ def main():
     vocab_head = b"".join(read(MODELS, "sentiment-lstm", "vocab.txt").splitlines(True)[:60])
     samples = os.path.join(MODELS, "fashion-cnn", "samples")
     bag, dress = read(samples, "bag.png"), read(samples, "dress.pgm")
+    dress_jpg = jpeg_bytes(dress[-28 * 28:])  # the PGM's pixels as a JPEG
+    # the same with an Adobe APP14 marker (transform 0) after SOI: the decoder's CMYK/inversion path keys on it
+    adobe_jpg = dress_jpg[:2] + b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x00" + dress_jpg[2:]
     tensor = {"tensor": {"shape": [1, 28, 28], "data": [0.5] * 784}}
     image_inputs = {"inputs": [{"image": base64.b64encode(bag).decode()},
                                {"image": base64.b64encode(dress).decode()}, tensor]}
@@ -125,7 +130,8 @@ def main():
         },
         "image": {"bag.png": bag, "dress.pgm": dress, "rgb.png": png(5, 4, 2), "rgba.png": png(3, 3, 6),
                   "gray16.png": png(4, 2, 0, 16), "gray1.png": png(9, 2, 0, 1), "la.png": png(2, 2, 4),
-                  "p5-16.pgm": pgm_p5(3, 2, 1000), "p2.pgm": pgm_p2(4, 3)},
+                  "p5-16.pgm": pgm_p5(3, 2, 1000), "p2.pgm": pgm_p2(4, 3),
+                  "dress.jpg": dress_jpg, "adobe.jpg": adobe_jpg, "odd.jpg": jpeg_bytes(bytes(range(45)), 9, 5)},
         "idx": {"images": idx([2, 3, 3], bytes(range(18))), "labels": idx([4], bytes([0, 1, 2, 9])),
                 "images.gz": gzip.compress(idx([1, 2, 2], b"\1\2\3\4"), mtime=0)},
         "mo": {"le.mo": mo([(b"", b"Content-Type: text/plain; charset=UTF-8\n"), (b"Open", b"Abrir"),
@@ -144,6 +150,7 @@ def main():
                       "subwords": "\2¿Dónde está el archivo «%s»? Cannot open file".encode(),
                       "ids": b"\3" + struct.pack("<8H", 2, 5, 300, 301, 4, 70, 3, 0)},
         "codec_image": {"json": b"\0" + j(image_inputs), "png": b"\1\0" + bag, "pgm": b"\1\1" + dress,
+                        "jpeg": b"\1\5" + dress_jpg, "json-jpeg": b"\0" + j({"inputs": [{"image": base64.b64encode(dress_jpg).decode()}]}),
                         "logits": b"\2\3" + f32(*[0.1 * i for i in range(10)])},
         "codec_text": {"json": b"\0" + j(text_inputs), "raw": b"\1\2Great phone, works perfectly",
                        "logits": b"\2\1" + f32(0.3, -0.2)},
@@ -166,6 +173,7 @@ def main():
             "predict": http("POST", "/v1/predict", j({"model": "sentiment-lstm", "inputs": ["fine"], "top_k": 1}),
                             [JSON, ("X-Request-Id", "abc-123"), ("X-Request-Timeout-Ms", "1500")]),
             "predict-png": http("POST", "/v1/models/fashion-cnn/predict", bag, [("Content-Type", "image/png")]),
+            "predict-jpeg": http("POST", "/v1/models/fashion-cnn/predict", dress_jpg, [("Content-Type", "image/jpeg")]),
             "reload": http("POST", "/v1/models/sentiment-lstm/reload", b"", [ADMIN]),
             "promote": http("POST", "/v1/models/fashion-cnn/versions/2/promote", b"", [ADMIN]),
             "train": http("POST", "/v1/train", j({"model": "fashion-cnn", "dry_run": True}), [ADMIN, JSON]),
@@ -190,7 +198,8 @@ def main():
                     "v2-image": b"\6" + j(v2_image), "v2-text": b"\7" + j(v2_text),
                     "v2-image-binary": b"\x08" + binary(v2_image_bin, bytes(range(256)) * 3 + bytes(16)),
                     "v2-text-binary": b"\x09" + binary(v2_text_bin, words),
-                    "v2-ids-binary": b"\x09" + binary(v2_ids_bin, struct.pack("<3q", 7, 30, 32))},
+                    "v2-ids-binary": b"\x09" + binary(v2_ids_bin, struct.pack("<3q", 7, 30, 32)),
+                    "jpeg": b"\x0a" + dress_jpg},
     }
     json_keys = ["model", "inputs", "top_k", "beam_size", "max_tokens", "image", "tensor", "text", "shape", "data",
                  "name", "datatype", "FP32", "BYTES", "UINT8", "INT64", "parameters", "outputs",
@@ -200,7 +209,7 @@ def main():
     yaml_keys = ["name", "task", "version", "weights", "labels", "input", "architecture", "evaluation", "training",
                  "vocabulary", "tokenizer", "decoding", "address", "port", "workers", "blas_threads", "queue",
                  "length", "timeout_ms", "batching", "max_size", "max_wait_us", "limits", "body", "drain_timeout_ms",
-                 "models", "path", "state_dir", "auth", "admin_token_file", "inference_token_file", "log", "level",
+                 "models", "path", "state_dir", "auth", "admin_token_file", "inference_token_file", "log", "level", "format",
                  "listen", "training", "threads", "nice", "max_queued", "max_dataset",
                  "tls", "cert_file", "key_file", "cors", "allowed_origins", "max_age_s",
                  "dataset", "seed", "epochs", "optimizer", "schedule", "loss", "lr", "momentum", "weight_decay",
@@ -208,7 +217,7 @@ def main():
                  "text-classification", "translation", "conv2d", "linear", "relu", "maxpool2d", "flatten", "dropout",
                  "lstm", "embedding", "max_tokens", "beam_size", "preprocess", "mean", "std", "invert", "true", "false"]
     http_words = ["GET ", "POST ", "HEAD ", "DELETE ", " HTTP/1.1\r\n", "\r\n", "Authorization: Bearer ",
-                  "fuzz-admin-token", "Content-Type: ", "application/json", "image/png", "text/plain",
+                  "fuzz-admin-token", "Content-Type: ", "application/json", "image/png", "image/jpeg", "text/plain",
                   "X-Request-Id: ", "X-Request-Timeout-Ms: ", "/v1/predict", "/v1/models/", "fashion-cnn",
                   "sentiment-lstm", "/predict", "/reload", "/versions/", "/promote", "/v1/train", "/v1/jobs/",
                   "/cancel", "/resume", "/v1/datasets", "?format=", "/v2/models/", "/infer", "/ready", "/healthz",

@@ -24,6 +24,8 @@ import time
 import zlib
 
 ROOT = os.environ.get("GLIA_SOURCE_ROOT", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+from jpegenc import jpeg_bytes  # noqa: E402 (a baseline JPEG encoder: the standard library has none)
 BUNDLE = os.path.join(ROOT, "models", "fashion-cnn")
 FASHION = os.environ.get("GLIA_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 results = []
@@ -261,6 +263,10 @@ def weights_and_finite_numbers(gliad, tmp, images):
     check("weights cut short in place + SIGHUP: gliad lives, the old version answers, /v1/models says why",
           alive and label() == before and "model.safetensors" in entry.get("last_error", "") and
           entry.get("loaded") is True, (entry, d.text()[-1500:]))
+    s, _, b = d.json("GET", "/v1/models/copy", headers=admin)
+    check("last_error: the file named, its directory only with the admin token",
+          tmp not in entry.get("last_error", "") and "path" not in entry and
+          tmp in b.get("last_error", "") and b.get("path") == copy, (entry, b))
 
     nan, tensor = with_nan(good, 17)
     replace_file(weights, nan)
@@ -274,6 +280,19 @@ def weights_and_finite_numbers(gliad, tmp, images):
     entry = model_entry(d, "copy")
     check("the fixed bundle + SIGHUP clears last_error", entry.get("loaded") is True and "last_error" not in entry and
           label() == before, entry)
+
+    # log.format json follows SIGHUP: from the reload on every line is one JSON object
+    start = len(d.text())
+    with open(d.config) as f:
+        config = f.read()
+    with open(d.config, "w") as f:
+        f.write(config.replace("log: {level: info}", "log: {level: info, format: json}"))
+    sighup_and_wait(d)
+    predicted = d.request("POST", "/v1/models/copy/predict", json.dumps(one).encode(),
+                  {"X-Request-Id": "json-log-1", "Content-Type": "application/json"})
+    d.request("GET", "/v1/no%22such%5C%E2%98%83/%22routeA")
+    bad_utf8 = d.json("GET", "/v1/bad%FFutf8/routeB")
+    d.request("GET", "/v1/models", headers={"Authorization": "Bearer s3cret-admin-token"})
 
     extreme = [-3.3e38] * 784
     r = d.json("POST", "/v1/models/fashion-cnn/predict", {"inputs": [{"tensor": {"shape": [1, 28, 28], "data": extreme}}]})
@@ -293,11 +312,37 @@ def weights_and_finite_numbers(gliad, tmp, images):
           is_problem(*r1, 400) and "inputs[0].tensor.data[5]" in r1[2]["detail"], (r, r1))
     rc = d.stop()
     check("and gliad stops cleanly after all that", rc == 0, d.text()[-1500:])
+    lines = d.text()[start:].splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith("{")), len(lines))
+    parsed, bad = [], []
+    for line in lines[first:]:
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            bad.append(line)
+    access = [p for p in parsed if p.get("request_id") == "json-log-1"]
+    a = access[0] if access else {}
+    check("log.format json after SIGHUP: every line from the reload on parses, {time, level, msg} or access",
+          len(parsed) > 5 and not bad and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", p.get("time", ""))
+                                               and p.get("level") in ("error", "warn", "info", "debug")
+                                               and ("msg" in p or "status" in p) for p in parsed) and
+          any(p.get("msg") == "stopped" for p in parsed), (bad[:3], lines[:first][-3:], parsed[-3:]))
+    check("a JSON access line: method, path, status, duration_ms, bytes, model, version, request_id, client",
+          predicted[0] == 200 and a.get("method") == "POST" and a.get("path") == "/v1/models/copy/predict" and
+          a.get("status") == 200 and isinstance(a.get("duration_ms"), float) and a["duration_ms"] >= 0 and
+          a.get("bytes") == len(predicted[2]) and a.get("model") == "copy" and
+          a.get("version") == 1 and a.get("client") == "127.0.0.1", (a, predicted))
+    check("a path of invalid UTF-8 (%FF): 404 problem+json, its bytes escaped (not a 500)",
+          is_problem(*bad_utf8, 404) and bad_utf8[2].get("instance") == "/v1/bad\\xffutf8/routeB", bad_utf8)
+    odd = [p for p in parsed if "route" in p.get("path", "")]
+    check("a client's bytes in the path stay inside the JSON string (quote, backslash, snowman; bad UTF-8 as \\xff)",
+          [p["path"] for p in odd] == ["/v1/no\"such\\\u2603/\"routeA", "/v1/bad\\xffutf8/routeB"] and
+          all(p.get("status") == 404 and "model" not in p for p in odd), odd or parsed[-5:])
 
 
 def main():
     gliad, glia = sys.argv[1], sys.argv[2]
-    print("1..44")
+    print("1..54")
     images = fashion_test_images(64)
     tmp = tempfile.mkdtemp(prefix="glia-test-gliad-")
     try:
@@ -344,6 +389,36 @@ def main():
         check("/v1/models/{name}/predict takes JSON with PGM", status == 200 and
               body["outputs"][0]["label"] == expected[5], body)
 
+        # JPEG (issue 14): raw image/jpeg bodies and base64 JPEG in JSON predict as the PGM did,
+        # the shipped samples too; a truncated JPEG is a clear 422
+        jpegs = [jpeg_bytes(images[i]) for i in range(16)]
+        raw = [d.request("POST", "/v1/models/fashion-cnn/predict", jpegs[i], {"Content-Type": "image/jpeg"})
+               for i in range(8)]
+        labels = [json.loads(b)["outputs"][0]["label"] for s, _, b in raw if s == 200]
+        status, _, body = d.json("POST", "/v1/predict", {"model": "fashion-cnn", "inputs": [
+            {"image": base64.b64encode(j).decode()} for j in jpegs]})
+        labels += [o["label"] for o in body["outputs"]] if status == 200 else []
+        check("JPEG (raw image/jpeg and base64) predictions equal glia predict's",
+              labels == expected[:8] + expected, (raw[:1], status, str(body)[:300], labels, expected))
+        samples = os.path.join(BUNDLE, "samples")
+        same = []
+        for name in sorted(os.listdir(samples)):
+            if name.endswith(".pgm"):
+                with open(os.path.join(samples, name), "rb") as f:
+                    pgm = f.read()
+                w, h = (int(v) for v in pgm.split(b"\n")[1].split())
+                pixels = pgm[-w * h:]
+                a = d.json("POST", "/v1/models/fashion-cnn/predict", pgm, {"Content-Type": "image/x-portable-graymap"})
+                b = d.json("POST", "/v1/models/fashion-cnn/predict", jpeg_bytes(pixels, w, h),
+                           {"Content-Type": "image/jpeg"})
+                same.append((name, a[0] == 200 and b[0] == 200 and
+                             a[2]["outputs"][0]["label"] == b[2]["outputs"][0]["label"],
+                             b[2]["outputs"][0]["label"] if b[0] == 200 else b))
+        check("a JPEG of each shipped sample has the PGM's top-1 (%d samples)" % len(same),
+              len(same) >= 5 and all(ok for _, ok, _ in same), same)
+        r = d.json("POST", "/v1/models/fashion-cnn/predict", jpegs[0][:len(jpegs[0]) // 2], {"Content-Type": "image/jpeg"})
+        check("a truncated JPEG: 422 saying so", is_problem(*r, 422) and "truncated JPEG" in r[2]["detail"], r)
+
         # errors
         r = d.json("POST", "/v1/predict", b'{"model": "fashion-cnn", "inputs": [', {"Content-Type": "application/json"})
         check("malformed JSON: 400 problem+json with the position", is_problem(*r, 400) and "line" in r[2]["detail"], r)
@@ -388,6 +463,17 @@ def main():
               len(m.get("labels", [])) == 10 and m.get("evaluation", {}).get("accuracy", 0) >= 0.925, body)
         r = d.json("GET", "/v1/models/fashion-cnn")
         check("/v1/models/{name}", r[0] == 200 and r[2].get("input", {}).get("shape") == [1, 28, 28], r)
+
+        # no file paths for anonymous callers (issue 14); the admin token shows them
+        anon = [d.request("GET", p, headers=hd) for p in ("/v1/models", "/v1/models/fashion-cnn")
+                for hd in ({}, {"Authorization": "Bearer wrong"})]
+        admin = [d.request("GET", p, headers={"Authorization": "Bearer s3cret-admin-token"})
+                 for p in ("/v1/models", "/v1/models/fashion-cnn")]
+        check("/v1/models without the admin token (or with a wrong one): 200, no absolute path, no \"path\"",
+              all(s == 200 and BUNDLE.encode() not in b and not re.search(rb'(^|[\s"\'(=\[,])/[A-Za-z]', b) and
+                  b'"path"' not in b and b'"weights_sha256"' in b for s, _, b in anon), anon[:2])
+        check("/v1/models with the admin token shows the bundle's path",
+              all(s == 200 and json.dumps(BUNDLE).encode()[1:-1] in b for s, _, b in admin), admin)
 
         # OIP v2
         live = d.json("GET", "/v2/health/live")

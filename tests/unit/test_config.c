@@ -127,6 +127,7 @@ START_TEST(defaults)
     ck_assert_str_eq(c.admin_token_file, "");
     ck_assert_str_eq(c.inference_token_file, "");
     ck_assert_int_eq(c.log_level, CONFIG_LOG_INFO);
+    ck_assert_int_eq(c.log_json, 0);
     assert_limits(&c, 4L << 20, 16L << 20, 65536, 131072, 4096, 0);
     config_free(&c);
 
@@ -209,6 +210,16 @@ START_TEST(every_key)
         ck_assert_int_eq(c.log_level, CONFIG_LOG_ERROR + i);
         config_free(&c);
     }
+    /* log.format (issue 14): text (the default) or json */
+    ck_assert_msg(load_text("f.yaml", "log: {format: json}\n", &c, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_int_eq(c.log_json, 1);
+    ck_assert_int_eq(c.log_level, CONFIG_LOG_INFO);
+    config_free(&c);
+    ck_assert_msg(load_text("f.yaml", "log: {level: warn, format: text}\n", &c, &err) == GLIA_OK, "%s",
+                  err.msg);
+    ck_assert_int_eq(c.log_json, 0);
+    ck_assert_int_eq(c.log_level, CONFIG_LOG_WARN);
+    config_free(&c);
     static const char *const addresses[] = {"0.0.0.0", "10.1.2.3", "'::'", "'fe80::1'", "'::ffff:127.0.0.1'"};
     for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {
         char text[96];
@@ -336,6 +347,8 @@ START_TEST(bad_files_name_file_line_key)
         {"limits: {model_workers: 257}\n", "limits.model_workers", 1, 25},
         {"log: {level: loud}\n", "log.level", 1, 14},
         {"log: {level: INFO}\n", "log.level", 1, 14},
+        {"log: {format: JSON}\n", "log.format", 1, 15},
+        {"log: {format: [json]}\n", "log.format", 1, 15},
         {"models: {name: a, path: x}\n", "models", 1, 9},
         {"models:\n  - {name: 'bad name', path: x}\n", "models[0].name", 2, 12},
         {"models:\n  - {name: '', path: x}\n", "models[0].name", 2, 12},

@@ -20,11 +20,16 @@
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+
+#include <jpeglib.h>
+
+#include "core/image/jpeg.h"
 
 /* BEGIN GENERATED image by tests/unit/gen_optim_reference.py (torch 1.13.0a0); do not edit */
 // clang-format off
@@ -122,6 +127,21 @@ static void decode_fails(const void *buf, size_t len, glia_status code, const ch
     ck_assert_ptr_null(img.pixels);
     ck_assert_int_eq(img.width, 0);
     ck_assert_int_eq(img.height, 0);
+}
+
+/* Every prefix of buf (len bytes) fails to decode with GLIA_EFORMAT. */
+static void prefixes_fail(const unsigned char *buf, size_t len, const char *kind)
+{
+    for (size_t cut = 0; cut < len; cut++) {
+        /* a copy of exactly cut bytes, so ASan catches any read past the end */
+        unsigned char *part = malloc(cut ? cut : 1);
+        ck_assert_ptr_nonnull(part);
+        memcpy(part, buf, cut);
+        char what[96];
+        snprintf(what, sizeof what, "%s cut at %zu of %zu", kind, cut, len);
+        decode_fails(part, cut, GLIA_EFORMAT, NULL, what);
+        free(part);
+    }
 }
 
 static void assert_pixels(const glia_image *img, const float *want, const char *what)
@@ -283,6 +303,105 @@ static void patch_ihdr(unsigned char *png, uint32_t w, uint32_t h)
 
 /* ---- PNG decoding
  * ------------------------------------------------------------------------- */
+
+/* ---- writing test JPEGs with libjpeg's compress API ------------------------------------------ */
+
+typedef struct {
+    J_COLOR_SPACE in;  /* JCS_GRAYSCALE, JCS_RGB or JCS_CMYK: what pixels holds */
+    J_COLOR_SPACE out; /* the file's colour space (JCS_UNKNOWN: libjpeg's default for in) */
+    int adobe;         /* -1: libjpeg's default marker choice; 0: none; 1: an Adobe APP14 marker */
+    bool progressive;
+    int quality;
+} jpeg_spec;
+
+/* A w x h JPEG of pixels (w * h * components bytes) in memory; the caller frees *out. */
+static unsigned char *make_jpeg(const jpeg_spec *spec, int w, int h, const unsigned char *pixels, size_t *len)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    unsigned char *buf = NULL;
+    unsigned long size = 0;
+    const int comps = spec->in == JCS_GRAYSCALE ? 1 : spec->in == JCS_RGB ? 3 : 4;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &buf, &size);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = comps;
+    c.in_color_space = spec->in;
+    jpeg_set_defaults(&c);
+    if (spec->out != JCS_UNKNOWN)
+        jpeg_set_colorspace(&c, spec->out);
+    if (spec->adobe >= 0)
+        c.write_Adobe_marker = spec->adobe ? TRUE : FALSE;
+    jpeg_set_quality(&c, spec->quality ? spec->quality : 100, TRUE);
+    if (spec->progressive)
+        jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)(pixels + (size_t)c.next_scanline * (size_t)w * (size_t)comps);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    *len = size;
+    return buf;
+}
+
+/* A w x h image of one solid value per channel, made into a JPEG. */
+static unsigned char *solid_jpeg(const jpeg_spec *spec, int w, int h, const unsigned char *value, size_t *len)
+{
+    const int comps = spec->in == JCS_GRAYSCALE ? 1 : spec->in == JCS_RGB ? 3 : 4;
+    unsigned char *px = malloc((size_t)w * (size_t)h * (size_t)comps);
+    ck_assert_ptr_nonnull(px);
+    for (size_t i = 0; i < (size_t)w * (size_t)h; i++)
+        memcpy(px + i * (size_t)comps, value, (size_t)comps);
+    unsigned char *jpg = make_jpeg(spec, w, h, px, len);
+    free(px);
+    return jpg;
+}
+
+/* The 23 x 9 gradient the PNG tests use, as a gray JPEG (baseline or progressive). */
+static unsigned char *gray_jpeg(int w, int h, bool progressive, size_t *len)
+{
+    glia_image img = test_image(h, w);
+    unsigned char *px = malloc((size_t)w * (size_t)h);
+    ck_assert_ptr_nonnull(px);
+    for (size_t i = 0; i < (size_t)w * (size_t)h; i++)
+        px[i] = (unsigned char)img.pixels[i];
+    const jpeg_spec spec = {.in = JCS_GRAYSCALE, .adobe = -1, .progressive = progressive, .quality = 90};
+    unsigned char *jpg = make_jpeg(&spec, w, h, px, len);
+    free(px);
+    glia_image_free(&img);
+    return jpg;
+}
+
+/* Every pixel of img is want, give or take tol (JPEG is lossy even at quality 100). */
+static void assert_solid(const glia_image *img, double want, double tol, const char *what)
+{
+    for (size_t i = 0; i < (size_t)img->width * (size_t)img->height; i++)
+        ck_assert_msg(fabs(img->pixels[i] - want) <= tol, "%s: pixel %zu is %g, want %g +- %g", what, i,
+                      (double)img->pixels[i], want, tol);
+}
+
+/* The offset of the first SOFn marker's segment (its length field) in a JPEG made here. */
+static size_t sof_offset(const unsigned char *jpg, size_t len)
+{
+    for (size_t i = 2; i + 9 < len; i++)
+        if (jpg[i] == 0xff && (jpg[i + 1] == 0xc0 || jpg[i + 1] == 0xc2))
+            return i + 2;
+    ck_abort_msg("no SOF marker");
+    return 0;
+}
+
+static void patch_sof(unsigned char *jpg, size_t len, unsigned w, unsigned h)
+{
+    size_t at = sof_offset(jpg, len);
+    jpg[at + 3] = (unsigned char)(h >> 8);
+    jpg[at + 4] = (unsigned char)h;
+    jpg[at + 5] = (unsigned char)(w >> 8);
+    jpg[at + 6] = (unsigned char)w;
+}
 
 /* glia_image_size reads the header only: a PNG whose IHDR declares 16384 x 4096 (with
  * pixel data for 5 x 3) and a PGM header give their sizes, and what is not an image (or too
@@ -646,22 +765,23 @@ START_TEST(rejects_bad_magic)
         size_t len;
         const char *want;
     } cases[] = {
-        {S("GIF89a\x01\x00\x01\x00"), "not a PNG or PGM"},
-        {S("BM\x36\x00\x00\x00"), "not a PNG or PGM"},
-        {S("\xff\xd8\xff\xe0\x00\x10JFIF"), "not a PNG or PGM"},
-        {S("\x89PNX\r\n\x1a\n\x00\x00\x00\x0dIHDR"), "not a PNG or PGM"},
+        {S("GIF89a\x01\x00\x01\x00"), "not a PNG, JPEG or PGM"},
+        {S("BM\x36\x00\x00\x00"), "not a PNG, JPEG or PGM"},
+        {S("\xff\xd8\xff\xe0\x00\x10JFIF"), "truncated JPEG"},
+        {S("\xff\xd8\xfe"), "not a PNG, JPEG or PGM"},
+        {S("\x89PNX\r\n\x1a\n\x00\x00\x00\x0dIHDR"), "not a PNG, JPEG or PGM"},
         {S("\x89PNG\r\n\x1a"), "truncated PNG"},
         {S("\x89PNG\r\n\x1a\n"), "truncated PNG"},
-        {S("P"), "not a PNG or PGM"},
-        {S("p5 1 1 255\n\x00"), "not a PNG or PGM"},
+        {S("P"), "not a PNG, JPEG or PGM"},
+        {S("p5 1 1 255\n\x00"), "not a PNG, JPEG or PGM"},
         {S("P6 1 1 255\n\x00\x00\x00"), "P6"},
         {S("P3 1 1 255\n0 0 0"), "P3"},
         {S("P1 1 1\n1"), "P1"},
         {S("P4 8 1\n\x00"), "P4"},
         {S("P7\nWIDTH 1\n"), "P7"},
-        {S("P8 1 1 255\n\x00"), "not a PNG or PGM"},
+        {S("P8 1 1 255\n\x00"), "not a PNG, JPEG or PGM"},
         {S("P5x 1 1 255\n\x00"), "whitespace"},
-        {S("\0\0\0\0"), "not a PNG or PGM"},
+        {S("\0\0\0\0"), "not a PNG, JPEG or PGM"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char what[32];
@@ -721,16 +841,9 @@ START_TEST(rejects_truncated_png)
     for (int interlace = 0; interlace < 2; interlace++) {
         size_t len;
         unsigned char *png = gray_png(23, 9, interlace, &len);
-        for (size_t cut = 0; cut < len; cut++) {
-            /* a copy of exactly cut bytes, so ASan catches any read past the end */
-            unsigned char *part = malloc(cut ? cut : 1);
-            ck_assert_ptr_nonnull(part);
-            memcpy(part, png, cut);
-            char what[64];
-            snprintf(what, sizeof what, "PNG (interlace %d) cut at %zu of %zu", interlace, cut, len);
-            decode_fails(part, cut, GLIA_EFORMAT, NULL, what);
-            free(part);
-        }
+        char what[48];
+        snprintf(what, sizeof what, "PNG (interlace %d)", interlace);
+        prefixes_fail(png, len, what);
         glia_image ok;
         decode_ok(png, len, &ok, 23, 9);
         glia_image_free(&ok);
@@ -999,6 +1112,326 @@ START_TEST(untrusted_input)
 }
 END_TEST
 
+/* ---- JPEG ------------------------------------------------------------------------------------- */
+
+START_TEST(jpeg_gray)
+{
+    for (int progressive = 0; progressive < 2; progressive++) {
+        const jpeg_spec spec = {.in = JCS_GRAYSCALE, .adobe = -1, .progressive = progressive};
+        for (int v = 0; v < 256; v += 51) {
+            const unsigned char value = (unsigned char)v;
+            size_t len;
+            unsigned char *jpg = solid_jpeg(&spec, 16, 8, &value, &len);
+            glia_image img;
+            decode_ok(jpg, len, &img, 16, 8);
+            char what[48];
+            snprintf(what, sizeof what, "gray %d, progressive %d", v, progressive);
+            assert_solid(&img, v, 1.0, what);
+            glia_image_free(&img);
+            free(jpg);
+        }
+    }
+    /* a gradient: progressive and baseline code the same quantised coefficients, so the
+     * two files decode to the same pixels */
+    size_t blen, plen;
+    unsigned char *base = gray_jpeg(23, 9, false, &blen), *prog = gray_jpeg(23, 9, true, &plen);
+    ck_assert(blen != plen || memcmp(base, prog, blen) != 0);
+    glia_image a, b, want = test_image(9, 23);
+    decode_ok(base, blen, &a, 23, 9);
+    decode_ok(prog, plen, &b, 23, 9);
+    assert_pixels(&b, a.pixels, "progressive against baseline");
+    for (int i = 0; i < 23 * 9; i++) /* quality 90 of a busy gradient: close, not exact */
+        ck_assert_msg(fabsf(a.pixels[i] - want.pixels[i]) <= 24.0f, "pixel %d: %g, want %g", i,
+                      (double)a.pixels[i], (double)want.pixels[i]);
+    glia_image_free(&a);
+    glia_image_free(&b);
+    glia_image_free(&want);
+    free(base);
+    free(prog);
+}
+END_TEST
+
+/* Colour becomes the luma PIL's convert('L') gives, as for PNG: solid 16 x 16 images (one
+ * MCU, so chroma subsampling does not blur across colours) against the PIL table. */
+START_TEST(jpeg_colour_is_pils_luma)
+{
+    for (int progressive = 0; progressive < 2; progressive++)
+        for (size_t i = 0; i < sizeof ref_luma / sizeof ref_luma[0]; i++) {
+            const unsigned char rgb[3] = {ref_luma[i].r, ref_luma[i].g, ref_luma[i].b};
+            const jpeg_spec spec = {.in = JCS_RGB, .adobe = -1, .progressive = progressive};
+            size_t len;
+            unsigned char *jpg = solid_jpeg(&spec, 16, 16, rgb, &len);
+            glia_image img;
+            decode_ok(jpg, len, &img, 16, 16);
+            char what[64];
+            snprintf(what, sizeof what, "rgb %u %u %u, progressive %d", rgb[0], rgb[1], rgb[2], progressive);
+            /* YCbCr <-> RGB rounding moves a channel by a step or two */
+            assert_solid(&img, ref_luma[i].l, 2.0, what);
+            glia_image_free(&img);
+            free(jpg);
+        }
+    /* an RGB (not YCbCr) JPEG, the Adobe transform-0 kind */
+    const unsigned char rgb[3] = {200, 100, 50};
+    const jpeg_spec spec = {.in = JCS_RGB, .out = JCS_RGB, .adobe = -1};
+    size_t len;
+    unsigned char *jpg = solid_jpeg(&spec, 16, 16, rgb, &len);
+    glia_image img;
+    decode_ok(jpg, len, &img, 16, 16);
+    assert_solid(&img, 124, 1.0, "RGB-coded JPEG");
+    glia_image_free(&img);
+    free(jpg);
+}
+END_TEST
+
+/* Pillow's CMYK -> RGB (R = (255 - K)(255 - C) / 255 ...) and then the luma, in double. */
+static double cmyk_luma(const unsigned char ink[4])
+{
+    double rgb[3];
+    for (int k = 0; k < 3; k++)
+        rgb[k] = (255.0 - ink[3]) * (255.0 - ink[k]) / 255.0;
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
+}
+
+/* CMYK three ways: plain samples without an Adobe marker, Adobe's inverted samples with
+ * the marker (what Photoshop writes), and YCCK (inverted, with the marker); each must give
+ * the ink's luma, so the inversion is applied exactly when the marker says so. */
+START_TEST(jpeg_cmyk)
+{
+    static const unsigned char inks[][4] = {
+        {0, 0, 0, 0},   {255, 0, 0, 0},   {0, 255, 0, 0},   {0, 0, 255, 0},
+        {0, 0, 0, 255}, {255, 0, 0, 128}, {30, 60, 90, 20}, {255, 255, 255, 255},
+    };
+    for (size_t i = 0; i < sizeof inks / sizeof inks[0]; i++) {
+        unsigned char inverted[4];
+        for (int k = 0; k < 4; k++)
+            inverted[k] = (unsigned char)(255 - inks[i][k]);
+        const struct {
+            jpeg_spec spec;
+            const unsigned char *samples;
+            const char *name;
+        } kinds[] = {
+            {{.in = JCS_CMYK, .out = JCS_CMYK, .adobe = 0}, inks[i], "plain CMYK"},
+            {{.in = JCS_CMYK, .out = JCS_CMYK, .adobe = 1}, inverted, "Adobe CMYK"},
+            {{.in = JCS_CMYK, .out = JCS_YCCK, .adobe = 1}, inverted, "Adobe YCCK"},
+            {{.in = JCS_CMYK, .out = JCS_CMYK, .adobe = 1, .progressive = true},
+             inverted,
+             "progressive CMYK"},
+        };
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            size_t len;
+            unsigned char *jpg = solid_jpeg(&kinds[k].spec, 16, 16, kinds[k].samples, &len);
+            glia_image img;
+            decode_ok(jpg, len, &img, 16, 16);
+            char what[80];
+            snprintf(what, sizeof what, "%s ink %u %u %u %u", kinds[k].name, inks[i][0], inks[i][1],
+                     inks[i][2], inks[i][3]);
+            assert_solid(&img, cmyk_luma(inks[i]), 2.0, what);
+            glia_image_free(&img);
+            free(jpg);
+        }
+    }
+}
+END_TEST
+
+/* Every prefix of a JPEG is refused, the ones that hold every scan line but not EOI too:
+ * libjpeg would pad them with gray and only warn. */
+START_TEST(jpeg_truncated)
+{
+    for (int progressive = 0; progressive < 2; progressive++) {
+        size_t len;
+        unsigned char *jpg = gray_jpeg(23, 9, progressive, &len);
+        char what[48];
+        snprintf(what, sizeof what, "JPEG (progressive %d)", progressive);
+        prefixes_fail(jpg, len, what);
+        /* cut inside the scan data: the message says so */
+        glia_err err = {0};
+        glia_image img;
+        ck_assert_int_eq(glia_image_decode(jpg, len - 20, &img, &err), GLIA_EFORMAT);
+        ck_assert_msg(strstr(err.msg, "truncated JPEG"), "%s", err.msg);
+        glia_image ok;
+        decode_ok(jpg, len, &ok, 23, 9);
+        glia_image_free(&ok);
+        free(jpg);
+    }
+}
+END_TEST
+
+START_TEST(jpeg_corrupt)
+{
+    size_t len;
+    unsigned char *jpg = gray_jpeg(23, 9, false, &len);
+    const size_t sof = sof_offset(jpg, len);
+    static const struct {
+        int at; /* offset from the SOF segment's length field; -2 is the marker code */
+        unsigned char byte;
+        const char *want;
+    } edits[] = {
+        {-2, 0xc3, "corrupt JPEG"}, /* SOF3, lossless: not supported */
+        {-2, 0xd9, "corrupt JPEG"}, /* EOI where the frame should be */
+        {-2, 0xda, "corrupt JPEG"}, /* a scan before any frame */
+        {0, 0xff, "corrupt JPEG"},  /* segment length 65k, beyond the file */
+        {2, 12, "corrupt JPEG"},    /* 12-bit samples */
+        {7, 0, "corrupt JPEG"},     /* zero components */
+        {7, 2, "corrupt JPEG"},     /* two components, but one declared */
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        unsigned char *bad = malloc(len);
+        ck_assert_ptr_nonnull(bad);
+        memcpy(bad, jpg, len);
+        bad[(size_t)((long)sof + edits[i].at)] = edits[i].byte;
+        char what[48];
+        snprintf(what, sizeof what, "JPEG edit %zu", i);
+        decode_fails(bad, len, GLIA_EFORMAT, edits[i].want, what);
+        free(bad);
+    }
+    /* entropy-coded data: a marker in the middle of the scan, then every byte flipped in
+     * turn. A flip may give other pixels (JPEG has no checksum) but never a crash, a leak or
+     * an image of the wrong size; libjpeg's corrupt-data warnings are errors. */
+    unsigned char *bad = malloc(len);
+    ck_assert_ptr_nonnull(bad);
+    memcpy(bad, jpg, len);
+    bad[len - 12] = 0xff;
+    bad[len - 11] = 0xd9;
+    decode_fails(bad, len, GLIA_EFORMAT, "JPEG", "EOI inside the scan");
+    int refused = 0;
+    for (size_t at = 2; at < len; at++) {
+        memcpy(bad, jpg, len);
+        bad[at] ^= 0x10;
+        glia_err err = {0};
+        glia_image img;
+        glia_status rc = glia_image_decode(bad, len, &img, &err);
+        if (rc == GLIA_OK) {
+            ck_assert(img.width > 0 && img.height > 0 && img.pixels);
+            glia_image_free(&img);
+        } else {
+            ck_assert_msg(rc == GLIA_EFORMAT, "byte %zu: status %d: %s", at, (int)rc, err.msg);
+            ck_assert_msg(strstr(err.msg, "JPEG") != NULL, "byte %zu: %s", at, err.msg);
+            ck_assert_ptr_null(img.pixels);
+            refused++;
+        }
+    }
+    ck_assert_int_gt(refused, 0);
+    free(bad);
+    free(jpg);
+}
+END_TEST
+
+/* A tiny file whose SOF declares a huge image: the header gives the size (the daemon's
+ * max_pixels check reads it), decode refuses it before allocating anything for it. */
+START_TEST(jpeg_huge_declared_size)
+{
+    size_t len;
+    unsigned char *jpg = gray_jpeg(23, 9, false, &len);
+    long w = 0, h = 0;
+    glia_err err = {0};
+    ck_assert_int_eq(glia_image_size(jpg, len, &w, &h, &err), GLIA_OK);
+    ck_assert(w == 23 && h == 9);
+    static const struct {
+        unsigned w, h;
+        const char *want;
+    } sizes[] = {
+        {65500, 65500, "at most"},
+        {GLIA_IMAGE_MAX_SIDE + 1, 9, "at most"},
+        {GLIA_IMAGE_MAX_SIDE, GLIA_IMAGE_MAX_PIXELS / GLIA_IMAGE_MAX_SIDE + 1, "at most"},
+        {65535, 65535, "65500"}, /* beyond libjpeg's JPEG_MAX_DIMENSION: its message */
+        {0, 9, "JPEG"},
+        {23, 0, "JPEG"},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *bad = malloc(len);
+        ck_assert_ptr_nonnull(bad);
+        memcpy(bad, jpg, len);
+        patch_sof(bad, len, sizes[i].w, sizes[i].h);
+        char what[64];
+        snprintf(what, sizeof what, "JPEG claiming %u x %u", sizes[i].w, sizes[i].h);
+        decode_fails(bad, len, GLIA_EFORMAT, sizes[i].want, what);
+        glia_status rc = glia_image_size(bad, len, &w, &h, &err);
+        if (sizes[i].w && sizes[i].h) {
+            ck_assert_msg(rc == GLIA_OK, "%s: %s", what, err.msg);
+            ck_assert(w == (long)sizes[i].w && h == (long)sizes[i].h);
+        } else {
+            ck_assert_int_eq(rc, GLIA_EFORMAT);
+        }
+        free(bad);
+    }
+    /* the SOF walk: cut before the frame header, a broken segment length, a scan first */
+    const size_t sof = sof_offset(jpg, len);
+    ck_assert_int_eq(glia_image_size(jpg, sof, &w, &h, &err), GLIA_EFORMAT);
+    ck_assert_msg(strstr(err.msg, "truncated JPEG"), "%s", err.msg);
+    unsigned char *bad = malloc(len);
+    ck_assert_ptr_nonnull(bad);
+    memcpy(bad, jpg, len);
+    bad[sof] = 0;
+    bad[sof + 1] = 1; /* length 1: shorter than its own length field */
+    ck_assert_int_eq(glia_image_size(bad, len, &w, &h, &err), GLIA_EFORMAT);
+    ck_assert_msg(strstr(err.msg, "corrupt JPEG"), "%s", err.msg);
+    memcpy(bad, jpg, len);
+    bad[sof - 1] = 0xda;
+    ck_assert_int_eq(glia_image_size(bad, len, &w, &h, &err), GLIA_EFORMAT);
+    ck_assert_msg(strstr(err.msg, "before any frame"), "%s", err.msg);
+    free(bad);
+    /* fill bytes (extra FFs) before a marker are allowed */
+    bad = malloc(len + 3);
+    ck_assert_ptr_nonnull(bad);
+    memcpy(bad, jpg, 2);
+    memset(bad + 2, 0xff, 3);
+    memcpy(bad + 5, jpg + 2, len - 2);
+    ck_assert_msg(glia_image_size(bad, len + 3, &w, &h, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert(w == 23 && h == 9);
+    free(bad);
+    free(jpg);
+}
+END_TEST
+
+/* A progressive JPEG with far more scans than any real file: refused, not decoded for ever. */
+START_TEST(jpeg_too_many_scans)
+{
+    size_t len;
+    unsigned char *jpg = gray_jpeg(16, 16, true, &len);
+    /* repeat the last scan (SOS .. before EOI) many times: each repeat is a valid
+     * refinement scan to libjpeg's parser, so only the scan limit stops it */
+    size_t sos = 0;
+    for (size_t i = len - 2; i > 2; i--)
+        if (jpg[i] == 0xff && jpg[i + 1] == 0xda) {
+            sos = i;
+            break;
+        }
+    ck_assert_uint_gt(sos, 0);
+    const size_t scan = len - 2 - sos, copies = 200;
+    unsigned char *big = malloc(sos + scan * copies + 2);
+    ck_assert_ptr_nonnull(big);
+    memcpy(big, jpg, sos);
+    for (size_t i = 0; i < copies; i++)
+        memcpy(big + sos + i * scan, jpg + sos, scan);
+    memcpy(big + sos + scan * copies, jpg + len - 2, 2);
+    decode_fails(big, sos + scan * copies + 2, GLIA_EFORMAT, "JPEG", "200 copies of a scan");
+    free(big);
+    free(jpg);
+}
+END_TEST
+
+/* glia_image_load reads JPEG files like the others (the CLI's path). */
+START_TEST(jpeg_load_file)
+{
+    size_t len;
+    unsigned char *jpg = gray_jpeg(23, 9, true, &len);
+    char dir[512], path[600];
+    glia_test_mkdtemp(dir, sizeof dir, "jpeg");
+    snprintf(path, sizeof path, "%s/img.jpg", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(jpg, 1, len, f), len);
+    fclose(f);
+    glia_image img;
+    glia_err err = {0};
+    ck_assert_msg(glia_image_load(path, &img, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert(img.width == 23 && img.height == 9);
+    glia_image_free(&img);
+    glia_test_rmtree(dir);
+    free(jpg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("image");
@@ -1033,6 +1466,17 @@ static Suite *suite(void)
     tcase_add_test(tm, untrusted_input);
     tcase_add_test(tm, size_from_header);
     suite_add_tcase(s, tm);
+
+    TCase *tj = tcase_create("jpeg");
+    tcase_add_test(tj, jpeg_gray);
+    tcase_add_test(tj, jpeg_colour_is_pils_luma);
+    tcase_add_test(tj, jpeg_cmyk);
+    tcase_add_test(tj, jpeg_truncated);
+    tcase_add_test(tj, jpeg_corrupt);
+    tcase_add_test(tj, jpeg_huge_declared_size);
+    tcase_add_test(tj, jpeg_too_many_scans);
+    tcase_add_test(tj, jpeg_load_file);
+    suite_add_tcase(s, tj);
 
     TCase *tr = tcase_create("resize");
     tcase_add_loop_test(tr, resize_matches_torch, 0, (int)(sizeof ref_resize / sizeof ref_resize[0]));

@@ -208,6 +208,21 @@ START_TEST(sha256_vectors)
                          &err),
         GLIA_OK);
     ck_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    /* a million 'a's: FIPS 180-2's long vector, read in several chunks */
+    char *million = malloc(1000001);
+    ck_assert_ptr_nonnull(million);
+    memset(million, 'a', 1000000);
+    million[1000000] = '\0';
+    ck_assert_int_eq(glia_sha256_file(write_file("million", million), hex, &err), GLIA_OK);
+    ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    /* the in-memory digest (what a bundle load takes) agrees with the file one */
+    ck_assert_int_eq(glia_sha256_buffer(million, 1000000, hex, &err), GLIA_OK);
+    ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    ck_assert_int_eq(glia_sha256_buffer("", 0, hex, &err), GLIA_OK);
+    ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    ck_assert_int_eq(glia_sha256_buffer("abc", 3, hex, &err), GLIA_OK);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    free(million);
     char missing[512];
     snprintf(missing, sizeof missing, "%s/none", tmpdir);
     ck_assert_int_eq(glia_sha256_file(missing, hex, &err), GLIA_EIO);

@@ -58,6 +58,8 @@ http_ret http_reply(http_request *r, int status, const char *type, const char *t
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     if (name)
         MHD_add_response_header(resp, name, value);
+    if (r->model_version[0])
+        MHD_add_response_header(resp, "X-Model-Version", r->model_version);
     r->status = status;
     conns_answering(r->server->conns, r->tracked, len);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);

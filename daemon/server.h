@@ -22,6 +22,7 @@
 #include "daemon/jobs.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
+#include "daemon/repository.h"
 #include "daemon/workq.h"
 
 typedef struct server server;
@@ -37,8 +38,9 @@ typedef struct {
     /* POST /v1/models/{name}/reload: called on an HTTP thread; returns 0 or fills err */
     glia_status (*reload)(void *user, const char *name, glia_err *err);
     void *user;
-    jobs *jobs;     /* training jobs (admin routes /v1/train, /v1/jobs, promotion); NULL: 503 */
-    datasets *data; /* uploads (admin routes /v1/datasets); NULL: 503 */
+    jobs *jobs;       /* training jobs (admin routes /v1/train, /v1/jobs, promotion); NULL: 503 */
+    datasets *data;   /* uploads (admin routes /v1/datasets); NULL: 503 */
+    repository *repo; /* the model repository (the /v2/repository routes, labels); NULL: none configured */
 } server_deps;
 
 glia_status server_start(const server_deps *deps, server **out, glia_err *err);

@@ -156,11 +156,14 @@ http_ret route_labels_put(http_request *r, const route_params *p)
         return ret;
     registry_labels labels = {label_value(body, "stable", 1L << 40), label_value(body, "canary", 1L << 40),
                               (int)label_value(body, "canary_percent", 100)};
-    const char *bad = NULL;
-    json_object_foreach(body, key, value) if (strcmp(key, "stable") && strcmp(key, "canary") &&
-                                              strcmp(key, "canary_percent")) bad = key;
+    char bad[64] = ""; /* copied: the key goes with the body */
+    json_object_foreach(body, key, value)
+    {
+        if (strcmp(key, "stable") && strcmp(key, "canary") && strcmp(key, "canary_percent"))
+            snprintf(bad, sizeof bad, "%s", key);
+    }
     json_decref(body);
-    if (bad)
+    if (bad[0])
         return http_fail(r, 400, "unknown field '%s': the labels are stable, canary and canary_percent", bad);
     if (labels.stable < 0 || labels.canary < 0)
         return http_fail(r, 400, "stable and canary are positive version numbers (or null for none)");

@@ -96,8 +96,10 @@ static registry_model *choose_default(registry_entry *e)
     registry_model *old = e->model, *m = loaded_version(e, e->labels.stable);
     for (int i = e->nversions - 1; i >= 0 && !m; i--)
         m = e->versions[i].model;
-    if (m)
+    if (m) {
         registry_model_ref(m);
+        snprintf(e->path, sizeof e->path, "%s", m->path); /* what /v1/models shows */
+    }
     e->model = m;
     return old;
 }

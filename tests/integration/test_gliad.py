@@ -448,7 +448,7 @@ def main():
         # metrics
         status, h, text = d.request("GET", "/metrics")
         text = text.decode()
-        m = re.search(r'glia_inference_requests_total\{model="fashion-cnn",outcome="ok"\} (\d+)', text)
+        m = re.search(r'glia_inference_requests_total\{model="fashion-cnn",version="1",outcome="ok"\} (\d+)', text)
         check("/metrics counts inference", status == 200 and m and int(m.group(1)) >= done[0] and
               "glia_http_request_duration_seconds_bucket" in text and "process_resident_memory_bytes" in text,
               text[:2000])

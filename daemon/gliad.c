@@ -147,8 +147,8 @@ static int sync_models(daemon_state *d, const config *cfg, int force)
     if (failures > 0) {
         registry_entry *e;
         int n = registry_list(d->reg, &e);
-        for (int i = 0; i < n; i++)
-            if (e[i].last_error[0])
+        for (int i = 0; i < n; i++) /* the repository's models count their own failures */
+            if (e[i].last_error[0] && !e[i].repository)
                 metrics_model_load_failure(d->met, e[i].name);
         registry_list_free(e, n > 0 ? n : 0);
     }

@@ -220,6 +220,10 @@ static int labels_read(const repository *repo, const char *name, registry_labels
     out->canary = (long)json_integer_value(json_object_get(j, "canary"));
     out->canary_percent = (int)json_integer_value(json_object_get(j, "canary_percent"));
     json_decref(j);
+    if (out->stable < 0 || out->canary < 0 || out->canary_percent < 0 || out->canary_percent > 100) {
+        log_warn("model %s: %s holds labels out of range; the config's labels apply", name, path);
+        return -1;
+    }
     return 0;
 }
 

@@ -181,7 +181,7 @@ def batches(d, at_least=0):
     until the count reaches at_least."""
     for _ in range(3000):
         text = d.request("GET", "/metrics")[2].decode()
-        m = re.search(r'^glia_inference_batch_size_count\{model="translate-en-es"\} (\d+)', text, re.M)
+        m = re.search(r'^glia_inference_batch_size_count\{model="translate-en-es",version="1"\} (\d+)', text, re.M)
         n = int(m.group(1)) if m else 0
         if n >= at_least:
             return n

@@ -213,6 +213,19 @@ static int load_into(registry *r, const char *name, const char *path)
     return 0;
 }
 
+/* Does a config sync keep entry e as it is? A repository model, unless the config now
+ * names it (a name is served from one place; the config's load refuses a name that is
+ * also a repository directory, so this is a model whose directory went). */
+static int kept_repository(const registry_entry *e, const char *const *names, int n)
+{
+    if (!e->repository)
+        return 0;
+    for (int j = 0; j < n; j++)
+        if (strcmp(names[j], e->name) == 0)
+            return 0;
+    return 1;
+}
+
 int registry_sync(registry *r, const char *const *names, const char *const *paths, int n, int force)
 {
     int failures = 0;
@@ -221,7 +234,7 @@ int registry_sync(registry *r, const char *const *names, const char *const *path
     pthread_mutex_lock(&r->mu);
     int nrepo = 0;
     for (int i = 0; i < r->n; i++)
-        nrepo += r->entries[i].repository;
+        nrepo += kept_repository(&r->entries[i], names, n);
     registry_entry *next = calloc((size_t)(n + nrepo > 0 ? n + nrepo : 1), sizeof *next);
     if (!next) {
         pthread_mutex_unlock(&r->mu);
@@ -239,7 +252,7 @@ int registry_sync(registry *r, const char *const *names, const char *const *path
             }
     }
     for (int i = 0, k = n; i < r->n; i++)
-        if (r->entries[i].repository) {
+        if (kept_repository(&r->entries[i], names, n)) {
             next[k++] = r->entries[i]; /* moved with its references */
             r->entries[i].model = NULL;
             r->entries[i].nversions = 0;
@@ -436,6 +449,10 @@ int registry_repo_sync(registry *r, const char *name, const registry_version_spe
             have->model = NULL;
         } else if (fresh[j]) {
             v.model = fresh[j];
+            if (have && have->model) { /* the earlier copy of this version: released */
+                drop[ndrop++] = have->model;
+                have->model = NULL;
+            }
         } else {
             snprintf(v.reason, sizeof v.reason, "%s", why[j]);
             e->failures++;

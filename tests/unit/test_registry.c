@@ -394,6 +394,38 @@ START_TEST(repository_broken_version_keeps_old_ones)
 }
 END_TEST
 
+START_TEST(repository_reloaded_version_is_not_kept_twice)
+{
+    const long v[] = {1, 2};
+    long got[REGISTRY_MAX_VERSIONS];
+    char paths[2][512];
+    registry_version_spec want[2];
+    repo_versions("tiny", v, 2);
+    specs(want, paths, v, 2, 0);
+    registry *r = registry_new();
+    ck_assert_int_eq(registry_repo_sync(r, "tiny", want, 2, 0, NULL), 0);
+    registry_model *old2 = registry_get_version(r, "tiny", 2);
+    /* version 2 changes on disk while a broken 3 arrives: the new 2 replaces the old one,
+     * 1 stays for the broken 3, and no version is there twice */
+    const long next[] = {2, 3};
+    specs(want, paths, next, 2, 7);
+    ck_assert_int_eq(registry_repo_sync(r, "tiny", want, 2, 0, NULL), 1); /* no bundle at .../3 */
+    ck_assert_int_eq(loaded(r, got), 2);
+    ck_assert_int_eq(got[0], 1);
+    ck_assert_int_eq(got[1], 2);
+    registry_model *new2 = registry_get_version(r, "tiny", 2);
+    ck_assert_ptr_ne(new2, old2);
+    ck_assert_int_eq(atomic_load(&old2->refs), 1); /* released by the registry, held by us */
+    registry_model_unref(old2);
+    registry_model_unref(new2);
+    registry_entry *e;
+    ck_assert_int_eq(registry_list(r, &e), 1);
+    ck_assert_int_eq(e[0].nversions, 3);
+    registry_list_free(e, 1);
+    registry_free(r);
+}
+END_TEST
+
 START_TEST(labels_and_canary_share)
 {
     const long v[] = {1, 2, 3};
@@ -501,6 +533,7 @@ int main(void)
     tcase_add_test(tc, references_survive_concurrent_reloads);
     tcase_add_test(tc, repository_versions_load_together);
     tcase_add_test(tc, repository_broken_version_keeps_old_ones);
+    tcase_add_test(tc, repository_reloaded_version_is_not_kept_twice);
     tcase_add_test(tc, labels_and_canary_share);
     tcase_add_test(tc, policies_choose_versions);
     suite_add_tcase(s, tc);

@@ -176,19 +176,25 @@ static glia_status record_serving(const char *file, long version, glia_err *err)
     return glia_afile_write(file, text, (size_t)n, 0600, err);
 }
 
-/* A repository model's promotion: version becomes its stable label (a canary on that
- * same version is dropped: it has become the stable one). */
+/* A repository model's promotion: version becomes its stable label. The canary stays,
+ * unless it is that same version (it has become the stable one) or no longer loaded (a
+ * promotion must not fail for a label the policy already retired). */
 static int promote_in_repository(versions *v, const char *model, long version, problem *p)
 {
     registry_labels labels = {version, 0, 0};
     registry_entry *e;
     glia_err err = {0};
     int n = registry_list(v->cfg.reg, &e);
-    for (int i = 0; i < n; i++)
-        if (strcmp(e[i].name, model) == 0 && e[i].labels.canary != version) {
+    for (int i = 0; i < n; i++) {
+        registry_model *canary = strcmp(e[i].name, model) == 0 && e[i].labels.canary != version
+                                     ? registry_get_version(v->cfg.reg, model, e[i].labels.canary)
+                                     : NULL;
+        if (canary) {
             labels.canary = e[i].labels.canary;
             labels.canary_percent = e[i].labels.canary_percent;
         }
+        registry_model_unref(canary);
+    }
     if (n >= 0)
         registry_list_free(e, n);
     glia_status rc = repository_set_labels(v->cfg.repo, model, &labels, &err);

@@ -91,7 +91,7 @@ def metric(d, prefix):
 
 def config(poll_ms):
     return ("model_repository: repo\nrepository:\n  poll_interval_ms: %d\n  version_policy: {latest: 2}\n"
-            "  models:\n    - {name: cnn-b, version_policy: {specific: [1]}}\n" % poll_ms)
+            "  models:\n    - {name: cnn-b, version_policy: {specific: [1]}, labels: {stable: 1}}\n" % poll_ms)
 
 
 def main():
@@ -124,9 +124,11 @@ def main():
                                                                       "datatype": "FP32", "data": [0.0] * 784}]})
         check("an OIP answer carries X-Model-Version", s == 200 and h.get("x-model-version") == "2", (s, h, b))
         s, h, b = d.json("GET", "/v1/models/cnn-b/labels")
-        check("GET labels: none set, the default version and what is loaded",
-              s == 200 and b["stable"] is None and b["canary"] is None and b["loaded_versions"] == [1] and
+        check("GET labels: the config's stable label, the default version and what is loaded",
+              s == 200 and b["stable"] == 1 and b["canary"] is None and b["loaded_versions"] == [1] and
               b["default_version"] == 1, b)
+        s, h, b = d.json("POST", "/v2/repository/index", {"ready": "yes"}, ADMIN)
+        check("an index body that is not {\"ready\": bool} -> 400 {\"error\"}", s == 400 and "error" in b, (s, b))
 
         # ---- a version dropped in appears; the policy unloads the oldest ----
         add_version(repo, "cnn", 3)
@@ -206,6 +208,12 @@ def main():
         check("with polling off, a new model is not picked up by itself", not rows(d, "cnn-c"), index(d))
         tg.sighup_and_wait(d)
         check("... SIGHUP rescans the repository and loads it", set(rows(d, "cnn-c")) == {"1"}, index(d))
+        with open(d.config) as f:
+            text = f.read()
+        with open(d.config, "w") as f:  # the same config, but cnn-b's policy names 1 and 2
+            f.write(text.replace("specific: [1]", "specific: [1, 2]"))
+        tg.sighup_and_wait(d)
+        check("a policy changed by SIGHUP applies at once", set(rows(d, "cnn-b")) == {"1", "2"}, index(d))
 
         # ---- a trained version lands in the repository ----
         s, h, b = d.json("POST", "/v1/train", {"model": "cnn", "dataset": {"limit": 300, "validation": 100},
@@ -225,6 +233,13 @@ def main():
         s, h, b = d.json("GET", "/v1/models/cnn/labels")
         check("promote: always made it stable, and it serves (the canary stays)",
               b.get("stable") == 4 and b.get("canary") == 3 and predict(d)[:2] in ((200, "4"), (200, "3")), b)
+        shutil.rmtree(os.path.join(repo, "cnn", "3"))  # the canary leaves the disk
+        tg.sighup_and_wait(d)
+        s, h, b = d.json("POST", "/v1/models/cnn/versions/2/promote", None, ADMIN)
+        s2, h2, labels = d.json("GET", "/v1/models/cnn/labels")
+        check("promoting a version when the canary has gone succeeds and drops the canary",
+              s == 200 and labels.get("stable") == 2 and labels.get("canary") is None and
+              labels.get("loaded_versions") == [2, 4], (s, b, labels))
         rc = d.stop()
         check("gliad stops cleanly", rc == 0, d.text()[-500:])
         check("no sanitizer report", "Sanitizer" not in d.text() and "runtime error" not in d.text(), d.text()[-800:])

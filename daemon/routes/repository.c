@@ -154,6 +154,11 @@ http_ret route_labels_put(http_request *r, const route_params *p)
     json_t *value, *body = http_body_json(r, 0, &ret);
     if (!body)
         return ret;
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return http_fail(r, 400,
+                         "the body is an object: {\"stable\": N, \"canary\": N, \"canary_percent\": P}");
+    }
     registry_labels labels = {label_value(body, "stable", 1L << 40), label_value(body, "canary", 1L << 40),
                               (int)label_value(body, "canary_percent", 100)};
     char bad[64] = ""; /* copied: the key goes with the body */

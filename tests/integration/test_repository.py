@@ -161,6 +161,8 @@ def main():
               tg.is_problem(s, h, b, 409) and "loaded: 2, 3" in b["detail"], b)
         s, h, b = d.json("PUT", "/v1/models/cnn/labels", {"stable": 2, "canary_percent": 101, "colour": 1}, ADMIN)
         check("a bad body -> 400", tg.is_problem(s, h, b, 400), b)
+        s, h, b = d.json("PUT", "/v1/models/cnn/labels", [2, 3], ADMIN)
+        check("a body that is not an object -> 400", tg.is_problem(s, h, b, 400), b)
         s, h, b = d.json("PUT", "/v1/models/fashion-cnn/labels", {"canary": 1, "canary_percent": 5}, ADMIN)
         check("a canary on a config model -> 409", tg.is_problem(s, h, b, 409), b)
         s, h, b = d.json("PUT", "/v1/models/cnn/labels", {"stable": 2, "canary": 3, "canary_percent": 10}, ADMIN)

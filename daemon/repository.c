@@ -48,6 +48,7 @@ struct repository {
     nameset complained;   /* entries already logged as ignored */
     pthread_t thread;
     int started, stopping;
+    int unlisted; /* the last scan could not list the repository (under scan_mu) */
 };
 
 /* ---- small helpers ---- */
@@ -341,8 +342,10 @@ static int scan_all(repository *repo)
     int failures = 0, wanted;
     DIR *d = opendir(repo->dir);
     struct dirent *e;
-    if (!d)
-        log_error("model repository %s: cannot list it: %s", repo->dir, strerror(errno));
+    if (!d && !repo->unlisted) /* said once per outage, not at every poll */
+        log_error("model repository %s: cannot list it (what is loaded keeps serving): %s", repo->dir,
+                  strerror(errno));
+    repo->unlisted = !d;
     while (d && (e = readdir(d))) {
         char path[CONFIG_PATH_MAX + 128];
         if (e->d_name[0] == '.')

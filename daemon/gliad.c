@@ -502,11 +502,11 @@ int main(int argc, char **argv)
     }
     if (d.cfg.model_repository[0] && repository_open(&d.cfg, d.reg, d.met, &d.repo, &err) != GLIA_OK)
         goto fail;
+    /* the repository's models first: a job queued before a restart may start at once */
+    int failures = d.repo ? repository_scan(d.repo) : 0;
     if (!check_only)
         open_training(&d);
-    int failures = sync_models(&d, &d.cfg, 0);
-    if (d.repo)
-        failures += repository_scan(d.repo);
+    failures += sync_models(&d, &d.cfg, 0);
     if (check_only) {
         printf("%s: configuration ok, %d model(s), %d failed to load\n", d.config_path, d.cfg.nmodels,
                failures);

@@ -56,6 +56,9 @@ void config_defaults(config *c)
     snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/gliad");
     c->log_level = CONFIG_LOG_INFO;
     c->cors_max_age_s = 600;
+    c->repo_poll_interval_ms = 5000;
+    c->repo_policy.kind = CONFIG_POLICY_LATEST;
+    c->repo_policy.latest = 1;
 }
 
 void config_free(config *c)
@@ -66,6 +69,9 @@ void config_free(config *c)
     free(c->cors_origins);
     c->cors_origins = NULL;
     c->ncors_origins = 0;
+    free(c->repo_models);
+    c->repo_models = NULL;
+    c->nrepo_models = 0;
 }
 
 /* A YAML null (`key:`, `key: ~`, `key: null`) as opposed to the string "" or "null". */
@@ -400,13 +406,178 @@ static glia_status parse_cors(glia_yaml *y, yaml_node_t *map, config *c, glia_er
     return GLIA_OK;
 }
 
+/* ---- the model repository (issue 14) ---- */
+
+/* A version_policy at n (named what): `all`, {all: }, {latest: N} or {specific: [N, ...]}. */
+static glia_status parse_policy(glia_yaml *y, yaml_node_t *n, const char *what, config_policy *out,
+                                glia_err *err)
+{
+    static const char *const keys[] = {"latest", "specific", "all", NULL};
+    char key[200];
+    glia_status rc;
+    if (n->type == YAML_SCALAR_NODE && strcmp((const char *)n->data.scalar.value, "all") == 0) {
+        out->kind = CONFIG_POLICY_ALL;
+        return GLIA_OK;
+    }
+    if (!glia_yaml_is_map(n) || n->data.mapping.pairs.top - n->data.mapping.pairs.start != 1)
+        return glia_yaml_error(y, n, GLIA_EINVAL, err,
+                               "%s: expected one of all, {latest: N} or {specific: [N, ...]}", what);
+    if ((rc = glia_yaml_check_keys(y, n, what, keys, err)))
+        return rc;
+    yaml_node_t *v;
+    memset(out, 0, sizeof *out);
+    if (glia_yaml_get(y, n, "all")) {
+        out->kind = CONFIG_POLICY_ALL;
+    } else if ((v = glia_yaml_get(y, n, "latest"))) {
+        long latest;
+        snprintf(key, sizeof key, "%s.latest", what);
+        if ((rc = glia_yaml_long(y, v, key, 1, CONFIG_POLICY_MAX, &latest, err)))
+            return rc;
+        out->kind = CONFIG_POLICY_LATEST;
+        out->latest = (int)latest;
+    } else {
+        v = glia_yaml_get(y, n, "specific");
+        snprintf(key, sizeof key, "%s.specific", what);
+        int count = glia_yaml_is_seq(v) ? glia_yaml_seq_len(v) : 0;
+        if (count < 1 || count > CONFIG_POLICY_MAX)
+            return glia_yaml_error(y, v, GLIA_EINVAL, err, "%s: expected a list of 1 to %d version numbers",
+                                   key, CONFIG_POLICY_MAX);
+        out->kind = CONFIG_POLICY_SPECIFIC;
+        for (int i = 0; i < count; i++) {
+            snprintf(key, sizeof key, "%s.specific[%d]", what, i);
+            if ((rc = glia_yaml_long(y, glia_yaml_seq_at(y, v, i), key, 1, 1L << 40, &out->specific[i], err)))
+                return rc;
+        }
+        out->nspecific = count;
+    }
+    return GLIA_OK;
+}
+
+/* repository.models[i].labels: {stable: N, canary: N, canary_percent: P}. */
+static glia_status parse_labels(glia_yaml *y, yaml_node_t *n, const char *what, config_repo_model *m,
+                                glia_err *err)
+{
+    static const char *const keys[] = {"stable", "canary", "canary_percent", NULL};
+    glia_status rc;
+    if ((rc = glia_yaml_check_keys(y, n, what, keys, err)) ||
+        (rc = opt_long(y, n, what, "stable", 1, 1L << 40, &m->stable, err)) ||
+        (rc = opt_long(y, n, what, "canary", 1, 1L << 40, &m->canary, err)) ||
+        (rc = opt_int(y, n, what, "canary_percent", 0, 100, &m->canary_percent, err)))
+        return rc;
+    if (m->canary_percent > 0 && !m->canary)
+        return glia_yaml_error(y, n, GLIA_EINVAL, err, "%s: canary_percent needs a canary version", what);
+    m->has_labels = 1;
+    return GLIA_OK;
+}
+
+static glia_status parse_repo_models(glia_yaml *y, yaml_node_t *seq, config *c, glia_err *err)
+{
+    static const char *const keys[] = {"name", "version_policy", "labels", NULL};
+    if (!glia_yaml_is_seq(seq))
+        return glia_yaml_error(y, seq, GLIA_EINVAL, err,
+                               "repository.models: expected a list of {name, version_policy, labels}");
+    int n = glia_yaml_seq_len(seq);
+    c->repo_models = calloc((size_t)(n > 0 ? n : 1), sizeof *c->repo_models);
+    if (!c->repo_models)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory reading %s", c->path);
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *m = glia_yaml_seq_at(y, seq, i), *v;
+        config_repo_model *rm = &c->repo_models[i];
+        char what[64], key[96];
+        const char *name;
+        glia_status rc;
+        snprintf(what, sizeof what, "repository.models[%d]", i);
+        snprintf(key, sizeof key, "%s.name", what);
+        if ((rc = glia_yaml_check_keys(y, m, what, keys, err)))
+            return rc;
+        if (!(v = glia_yaml_get(y, m, "name")))
+            return glia_yaml_error(y, m, GLIA_EINVAL, err, "%s.name: missing", what);
+        if ((rc = glia_yaml_string(y, v, key, &name, err)))
+            return rc;
+        if (!valid_name(name))
+            return glia_yaml_error(y, v, GLIA_EINVAL, err,
+                                   "%s: '%s' must be 1-64 letters, digits, '.', '_' or '-'", key, name);
+        if (config_repo_model_find(c, name))
+            return glia_yaml_error(y, v, GLIA_EINVAL, err, "%s: '%s' is listed twice", key, name);
+        for (int j = 0; j < c->nmodels; j++)
+            if (strcmp(c->models[j].name, name) == 0)
+                return glia_yaml_error(
+                    y, v, GLIA_EINVAL, err,
+                    "%s: '%s' is a model of models: (models[%d]); a name is served from the "
+                    "config or from the repository, not both",
+                    key, name, j);
+        snprintf(rm->name, sizeof rm->name, "%s", name);
+        snprintf(key, sizeof key, "%s.version_policy", what);
+        if ((v = glia_yaml_get(y, m, "version_policy"))) {
+            if ((rc = parse_policy(y, v, key, &rm->policy, err)))
+                return rc;
+            rm->has_policy = 1;
+        }
+        snprintf(key, sizeof key, "%s.labels", what);
+        if ((v = glia_yaml_get(y, m, "labels")) && (rc = parse_labels(y, v, key, rm, err)))
+            return rc;
+        c->nrepo_models = i + 1;
+    }
+    return GLIA_OK;
+}
+
+/* model_repository: DIR and the repository: block; a models: entry whose name is also a
+ * directory of the repository is an error (a name is served from one place). */
+static glia_status parse_model_repository(glia_yaml *y, yaml_node_t *root, config *c, glia_err *err)
+{
+    static const char *const keys[] = {"poll_interval_ms", "version_policy", "models", NULL};
+    yaml_node_t *dir = glia_yaml_get(y, root, "model_repository"),
+                *block = glia_yaml_get(y, root, "repository"), *n;
+    glia_status rc;
+    struct stat st;
+    if (dir && (rc = path_value(y, dir, "model_repository", c, 1, c->model_repository, err)))
+        return rc;
+    if (block && !c->model_repository[0])
+        return glia_yaml_error(y, block, GLIA_EINVAL, err, "repository: needs model_repository: DIR");
+    if (!c->model_repository[0])
+        return GLIA_OK;
+    if (stat(c->model_repository, &st) != 0 || !S_ISDIR(st.st_mode))
+        return glia_yaml_error(y, dir, GLIA_EINVAL, err, "model_repository: '%s' is not a directory",
+                               c->model_repository);
+    for (int i = 0; i < c->nmodels; i++) {
+        char sub[CONFIG_PATH_MAX + 200];
+        snprintf(sub, sizeof sub, "%s/%s", c->model_repository, c->models[i].name);
+        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+            return glia_yaml_error(
+                y, dir, GLIA_EINVAL, err,
+                "models[%d].name: '%s' is also a model of model_repository (%s); a name is "
+                "served from the config or from the repository, not both",
+                i, c->models[i].name, sub);
+    }
+    if (!block)
+        return GLIA_OK;
+    if ((rc = glia_yaml_check_keys(y, block, "repository", keys, err)) ||
+        (rc = opt_int(y, block, "repository", "poll_interval_ms", 0, 86400000, &c->repo_poll_interval_ms,
+                      err)))
+        return rc;
+    if ((n = glia_yaml_get(y, block, "version_policy")) &&
+        (rc = parse_policy(y, n, "repository.version_policy", &c->repo_policy, err)))
+        return rc;
+    if ((n = glia_yaml_get(y, block, "models")) && !is_null(n) && (rc = parse_repo_models(y, n, c, err)))
+        return rc;
+    return GLIA_OK;
+}
+
+const config_repo_model *config_repo_model_find(const config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->nrepo_models; i++)
+        if (strcmp(cfg->repo_models[i].name, name) == 0)
+            return &cfg->repo_models[i];
+    return NULL;
+}
+
 /* Every section of a loaded file, in the order the file format documents them. */
 static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_err *err)
 {
     static const char *const top[] = {
-        "listen",       "workers", "queue",     "batching", "limits", "drain_timeout_ms",
-        "blas_threads", "models",  "state_dir", "auth",     "log",    "training",
-        "cors",         NULL};
+        "listen",           "workers",    "queue",     "batching", "limits", "drain_timeout_ms",
+        "blas_threads",     "models",     "state_dir", "auth",     "log",    "training",
+        "model_repository", "repository", "cors", NULL};
     static const char *const queue_keys[] = {"length", "timeout_ms", NULL};
     static const char *const batch_keys[] = {"max_size", "max_wait_us", NULL};
     static const char *const limit_keys[] = {"body",
@@ -471,7 +642,7 @@ static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_e
         return rc;
     if ((n = glia_yaml_get(y, root, "cors")) && (rc = parse_cors(y, n, c, err)))
         return rc;
-    return GLIA_OK;
+    return parse_model_repository(y, root, c, err);
 }
 
 glia_status config_load(const char *path, config *c, glia_err *err)

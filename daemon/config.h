@@ -22,6 +22,28 @@ typedef struct {
     char path[CONFIG_PATH_MAX]; /* bundle directory or model.yaml */
 } config_model;
 
+/* ---- the model repository (model_repository:, repository:; issue 14) ---- */
+enum { CONFIG_POLICY_LATEST = 0, CONFIG_POLICY_SPECIFIC = 1, CONFIG_POLICY_ALL = 2 };
+enum { CONFIG_POLICY_MAX = 32 }; /* versions one policy may name; registry.h's REGISTRY_MAX_VERSIONS */
+
+/* Which versions on disk a repository model loads. */
+typedef struct {
+    int kind;      /* CONFIG_POLICY_* */
+    int latest;    /* LATEST: the N highest numbers, 1..CONFIG_POLICY_MAX */
+    int nspecific; /* SPECIFIC: these numbers (those on disk) */
+    long specific[CONFIG_POLICY_MAX];
+} config_policy;
+
+/* repository.models[i]: one repository model's own policy and initial labels. */
+typedef struct {
+    char name[128];
+    int has_policy;
+    config_policy policy;
+    int has_labels;
+    long stable, canary; /* 0: none */
+    int canary_percent;  /* 0..100 */
+} config_repo_model;
+
 typedef struct {
     char path[CONFIG_PATH_MAX]; /* the file read */
     char listen[256];           /* IPv4 or IPv6 literal; default 127.0.0.1 */
@@ -76,7 +98,18 @@ typedef struct {
     int ncors_origins;
     char (*cors_origins)[256]; /* owned */
     int cors_max_age_s;
+    /* the model repository: DIR/<model>/<version>/ ("" = none), polled every
+     * repo_poll_interval_ms (0 = only on SIGHUP and the repository routes; default 5000),
+     * each model loading what repo_policy (default latest 1) or its own entry names */
+    char model_repository[CONFIG_PATH_MAX];
+    int repo_poll_interval_ms;
+    config_policy repo_policy;
+    int nrepo_models;
+    config_repo_model *repo_models; /* owned */
 } config;
+
+/* Repository model name's entry (labels, policy), or NULL. */
+const config_repo_model *config_repo_model_find(const config *cfg, const char *name);
 
 void config_defaults(config *cfg);
 /* Defaults, then the file. On failure cfg holds nothing to free. */

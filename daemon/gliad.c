@@ -39,6 +39,7 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
+#include "daemon/repository.h"
 #include "daemon/server.h"
 #include "daemon/tls.h"
 #include "daemon/workq.h"
@@ -79,6 +80,7 @@ typedef struct {
     server *http;
     reloader rl;
     cors *cors; /* cors.allowed_origins, replaced on reload */
+    repository *repo; /* NULL without model_repository */
 } daemon_state;
 
 /* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET (path or abstract). */
@@ -149,8 +151,8 @@ static int sync_models(daemon_state *d, const config *cfg, int force)
     if (failures > 0) {
         registry_entry *e;
         int n = registry_list(d->reg, &e);
-        for (int i = 0; i < n; i++)
-            if (e[i].last_error[0])
+        for (int i = 0; i < n; i++) /* the repository's models count their own failures */
+            if (e[i].last_error[0] && !e[i].repository)
                 metrics_model_load_failure(d->met, e[i].name);
         registry_list_free(e, n > 0 ? n : 0);
     }
@@ -169,13 +171,19 @@ static const char *configured_path(void *user, const char *name, char *buf, size
             snprintf(buf, len, "%s", d->cfg.models[i].path);
             return buf;
         }
-    return NULL;
+    /* a repository model: its default version's bundle (what training starts from) */
+    registry_model *m = d->repo && repository_has(d->repo, name) ? registry_get(d->reg, name) : NULL;
+    if (m)
+        snprintf(buf, len, "%s", m->path);
+    registry_model_unref(m);
+    return m ? buf : NULL;
 }
 
 static glia_status reload_one(void *user, const char *name, glia_err *err)
 {
     daemon_state *d = user;
-    glia_status rc = registry_reload(d->reg, name, err);
+    glia_status rc = d->repo && repository_has(d->repo, name) ? repository_load(d->repo, name, err)
+                                                              : registry_reload(d->reg, name, err);
     if (rc == GLIA_EINVAL || rc == GLIA_EFORMAT || rc == GLIA_EIO)
         metrics_model_load_failure(d->met, name);
     return rc;
@@ -241,6 +249,12 @@ static void reload(daemon_state *d)
     reload_tls_cors(d, &next);
     log_set_json(next.log_json);
     int failures = sync_models(d, &next, 0);
+    if (strcmp(next.model_repository, d->cfg.model_repository) != 0)
+        log_warn("model_repository changes only with a restart");
+    if (d->repo) {
+        repository_configure(d->repo, &next);
+        failures += repository_scan(d->repo);
+    }
     log_info("reload done: %d model(s) configured, %d failed to load", next.nmodels, failures);
     /* the server keeps pointing at d->cfg: copy the values it reads per request */
     d->cfg.request_timeout_ms = next.request_timeout_ms;
@@ -346,7 +360,7 @@ static int reloader_join(reloader *rl, double by)
 
 static void on_batch(void *user, const registry_model *m, int samples, double seconds)
 {
-    metrics_compute(((daemon_state *)user)->met, m->name, seconds, samples);
+    metrics_compute(((daemon_state *)user)->met, m->name, m->bundle.manifest.version, seconds, samples);
 }
 
 static void usage(FILE *f)
@@ -440,7 +454,8 @@ static void open_training(daemon_state *d)
                       d->cfg.train_max_queued,
                       configured_path,
                       d,
-                      d->data};
+                      d->data,
+                      d->repo};
     if (jobs_open(&jc, &d->jobs, &err) != GLIA_OK)
         log_warn("training jobs are disabled (the routes answer 503): %s", err.msg);
 }
@@ -530,9 +545,13 @@ int main(int argc, char **argv)
     if (cors_new(&d.cors, &err) != GLIA_OK ||
         cors_set(d.cors, d.cfg.cors_origins, d.cfg.ncors_origins, d.cfg.cors_max_age_s, &err) != GLIA_OK)
         goto fail;
+    if (d.cfg.model_repository[0] && repository_open(&d.cfg, d.reg, d.met, &d.repo, &err) != GLIA_OK)
+        goto fail;
+    /* the repository's models first: a job queued before a restart may start at once */
+    int failures = d.repo ? repository_scan(d.repo) : 0;
     if (!check_only)
         open_training(&d);
-    int failures = sync_models(&d, &d.cfg, 0);
+    failures += sync_models(&d, &d.cfg, 0);
     if (check_only) {
         printf("%s: configuration ok, %d model(s), %d failed to load%s\n", d.config_path, d.cfg.nmodels,
                failures, d.cfg.tls_cert_file[0] ? "; TLS certificate and key ok" : "");
@@ -548,8 +567,11 @@ int main(int argc, char **argv)
     if (workq_new(&qc, on_batch, &d, &d.queue, &err) != GLIA_OK)
         goto fail;
     server_deps deps = {&d.cfg,  d.reg,      d.queue, d.met,  admin_token, inference_token,
-                        workers, reload_one, &d,      d.jobs, d.data,      d.cors};
+                        workers, reload_one, &d,      d.jobs, d.data,      d.cors,
+                        d.repo};
     if (server_start(&deps, &d.http, &err) != GLIA_OK)
+        goto fail;
+    if (d.repo && repository_start(d.repo, &err) != GLIA_OK)
         goto fail;
     if (reloader_start(&d) != 0) {
         glia_err_set(&err, GLIA_ENOMEM, "cannot start the reload thread");
@@ -584,6 +606,7 @@ done:
     cors_free(d.cors);
     jobs_close(d.jobs); /* a running job stops at its next step: interrupted, resumable */
     datasets_close(d.data);
+    repository_close(d.repo); /* after the jobs: a job publishes into the repository */
     workq_free(d.queue);
     registry_free(d.reg);
     metrics_free(d.met);

@@ -61,6 +61,8 @@ struct http_request {
     const char *route; /* the metrics label (a route's pattern); "other" until one claims it */
     int oip;           /* errors in OIP v2's {"error": ...} form instead of problem+json */
     void *user;        /* http_config.user */
+    /* When set, every answer carries it as X-Model-Version (the version that answered). */
+    char model_version[24];
     /* A route's state for this request, freed by state_free(r) when the request is done. */
     void *state;
     void (*state_free)(http_request *r);

@@ -26,7 +26,7 @@ glia_status jobs_open(const jobs_config *cfg, jobs **out, glia_err *err)
     jobs *j = calloc(1, sizeof *j);
     if (!j)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory");
-    versions_config vc = {cfg->state_dir, cfg->reg, cfg->model_path, cfg->user};
+    versions_config vc = {cfg->state_dir, cfg->reg, cfg->model_path, cfg->user, cfg->repo};
     glia_status rc = versions_open(&vc, &j->ver, err);
     if (rc == GLIA_OK)
         rc = jobstore_open(cfg->state_dir, &j->store, err);

@@ -31,6 +31,7 @@
 #include "daemon/datasets.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
+#include "daemon/repository.h"
 
 typedef struct jobs jobs;
 
@@ -44,7 +45,8 @@ typedef struct {
      * the base of a job's recipe), or NULL when NAME is not configured. Writes into buf. */
     const char *(*model_path)(void *user, const char *name, char *buf, size_t len);
     void *user;
-    datasets *data; /* uploaded data sets a job may name (NULL: none) */
+    datasets *data;   /* uploaded data sets a job may name (NULL: none) */
+    repository *repo; /* the model repository its models' versions are published into (NULL: none) */
 } jobs_config;
 
 /* Creates the directories, reads every record (a running one becomes interrupted), queues

@@ -274,26 +274,34 @@ void metrics_http(metrics *m, const char *route, const char *method, int code, d
     observe(&m->f[F_HTTP_DURATION], values, seconds);
 }
 
-void metrics_inference(metrics *m, const char *model, const char *outcome)
+void metrics_inference(metrics *m, const char *model, long version, const char *outcome)
 {
+    char v[24];
+    snprintf(v, sizeof v, "%ld", version);
     static const char *const known[] = {"ok", "error", "rejected", "timeout", "limited"};
     const char *o = "other";
     for (int i = 0; i < NELEMS(known); i++)
         if (outcome && strcmp(outcome, known[i]) == 0)
             o = known[i];
-    const char *values[2] = {model, o};
+    const char *values[3] = {model, v, o};
     count(&m->f[F_INFERENCE], values);
 }
 
-void metrics_queue_wait(metrics *m, const char *model, double seconds)
+void metrics_queue_wait(metrics *m, const char *model, long version, double seconds)
 {
-    observe(&m->f[F_QUEUE], &model, seconds);
+    char v[24];
+    snprintf(v, sizeof v, "%ld", version);
+    const char *values[2] = {model, v};
+    observe(&m->f[F_QUEUE], values, seconds);
 }
 
-void metrics_compute(metrics *m, const char *model, double seconds, int batch_size)
+void metrics_compute(metrics *m, const char *model, long version, double seconds, int batch_size)
 {
-    observe(&m->f[F_COMPUTE], &model, seconds);
-    observe(&m->f[F_BATCH], &model, (double)batch_size);
+    char v[24];
+    snprintf(v, sizeof v, "%ld", version);
+    const char *values[2] = {model, v};
+    observe(&m->f[F_COMPUTE], values, seconds);
+    observe(&m->f[F_BATCH], values, (double)batch_size);
 }
 
 void metrics_model_load_failure(metrics *m, const char *model)
@@ -383,16 +391,16 @@ glia_status metrics_new(const char *version, metrics **out, glia_err *err)
            "Time from a request's arrival to the end of its answer, by route template.", HISTOGRAM,
            latency_bounds, nlat, 1, "route", NULL, NULL);
     FAMILY(F_INFERENCE, "glia_inference_requests_total",
-           "Inference requests by model and outcome (ok, error, rejected, timeout, limited).", COUNTER, NULL,
-           0, 2, "model", "outcome", NULL);
+           "Inference requests by model, version and outcome (ok, error, rejected, timeout, limited).",
+           COUNTER, NULL, 0, 3, "model", "version", "outcome");
     FAMILY(F_QUEUE, "glia_inference_queue_duration_seconds",
            "Time inference requests waited in the queue before a worker took them.", HISTOGRAM,
-           latency_bounds, nlat, 1, "model", NULL, NULL);
+           latency_bounds, nlat, 2, "model", "version", NULL);
     FAMILY(F_COMPUTE, "glia_inference_compute_duration_seconds",
-           "Time a worker spent running one batch through the model.", HISTOGRAM, latency_bounds, nlat, 1,
-           "model", NULL, NULL);
+           "Time a worker spent running one batch through the model.", HISTOGRAM, latency_bounds, nlat, 2,
+           "model", "version", NULL);
     FAMILY(F_BATCH, "glia_inference_batch_size", "Samples in each batch run by a worker.", HISTOGRAM,
-           batch_bounds, NELEMS(batch_bounds), 1, "model", NULL, NULL);
+           batch_bounds, NELEMS(batch_bounds), 2, "model", "version", NULL);
     FAMILY(F_LOAD_FAILURES, "glia_model_load_failures_total",
            "Attempts to load a model bundle that failed (the previous version, if any, kept serving).",
            COUNTER, NULL, 0, 1, "model", NULL, NULL);

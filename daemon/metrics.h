@@ -43,13 +43,15 @@ void metrics_free(metrics *m);
  * never a raw path, or the cap fills with junk; likewise method is one of HTTP's own or
  * "other" (http_method_known). */
 void metrics_http(metrics *m, const char *route, const char *method, int code, double seconds);
-/* glia_inference_requests_total{model,outcome}; outcome is one of ok, error, rejected,
- * timeout, limited (a 413: over a size or cost limit); anything else is counted as "other". */
-void metrics_inference(metrics *m, const char *model, const char *outcome);
+/* glia_inference_requests_total{model,version,outcome}; outcome is one of ok, error,
+ * rejected, timeout, limited (a 413: over a size or cost limit); anything else is counted
+ * as "other". version is the loaded version that answered (so that a canary can be
+ * compared with stable); only loaded versions reach here, which bounds the series. */
+void metrics_inference(metrics *m, const char *model, long version, const char *outcome);
 /* Time one inference request waited in the queue before a worker took it. */
-void metrics_queue_wait(metrics *m, const char *model, double seconds);
+void metrics_queue_wait(metrics *m, const char *model, long version, double seconds);
 /* One batch run by a worker: its compute time and its number of samples. */
-void metrics_compute(metrics *m, const char *model, double seconds, int batch_size);
+void metrics_compute(metrics *m, const char *model, long version, double seconds, int batch_size);
 void metrics_model_load_failure(metrics *m, const char *model);
 /* A connection gliad closed: glia_http_connections_closed_total{reason}; reason is a
  * static string (conns.h: idle, header, body, write, reserve). */

@@ -48,12 +48,68 @@ void registry_model_unref(registry_model *m)
     }
 }
 
+/* Drops an entry's counted references: its default version and every loaded version. */
+static void entry_release(registry_entry *e)
+{
+    registry_model_unref(e->model);
+    e->model = NULL;
+    for (int i = 0; i < e->nversions; i++) {
+        registry_model_unref(e->versions[i].model);
+        e->versions[i].model = NULL;
+    }
+    e->nversions = 0;
+}
+
+/* Takes one more reference on everything e holds (a copy of e is about to hold them). */
+static void entry_ref(registry_entry *e)
+{
+    if (e->model)
+        registry_model_ref(e->model);
+    for (int i = 0; i < e->nversions; i++)
+        if (e->versions[i].model)
+            registry_model_ref(e->versions[i].model);
+}
+
+/* With r->mu held: the entry named name, or NULL. */
+static registry_entry *find_entry(registry *r, const char *name)
+{
+    for (int i = 0; i < r->n; i++)
+        if (strcmp(r->entries[i].name, name) == 0)
+            return &r->entries[i];
+    return NULL;
+}
+
+/* With r->mu held: the loaded model of version v of repository entry e, or NULL. */
+static registry_model *loaded_version(const registry_entry *e, long v)
+{
+    for (int i = 0; i < e->nversions && v > 0; i++)
+        if (e->versions[i].version == v)
+            return e->versions[i].model;
+    return NULL;
+}
+
+/* With r->mu held: points e->model (counted) at the stable label's version if loaded, else
+ * at the highest loaded version, else NULL; the reference it held is returned to the
+ * caller to release outside the lock. */
+static registry_model *choose_default(registry_entry *e)
+{
+    registry_model *old = e->model, *m = loaded_version(e, e->labels.stable);
+    for (int i = e->nversions - 1; i >= 0 && !m; i--)
+        m = e->versions[i].model;
+    if (m) {
+        registry_model_ref(m);
+        snprintf(e->path, sizeof e->path, "%s", m->path); /* what /v1/models shows */
+    }
+    e->model = m;
+    return old;
+}
+
 void registry_free(registry *r)
 {
     if (!r)
         return;
     for (int i = 0; i < r->n; i++)
-        registry_model_unref(r->entries[i].model);
+        entry_release(&r->entries[i]);
     free(r->entries);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -132,7 +188,7 @@ static int load_into(registry *r, const char *name, const char *path)
     pthread_mutex_lock(&r->mu);
     for (int i = 0; i < r->n; i++) {
         registry_entry *e = &r->entries[i];
-        if (strcmp(e->name, name) != 0)
+        if (strcmp(e->name, name) != 0 || e->repository)
             continue;
         if (m) {
             old = e->model;
@@ -157,34 +213,59 @@ static int load_into(registry *r, const char *name, const char *path)
     return 0;
 }
 
+/* Does a config sync keep entry e as it is? A repository model, unless the config now
+ * names it (a name is served from one place; the config's load refuses a name that is
+ * also a repository directory, so this is a model whose directory went). */
+static int kept_repository(const registry_entry *e, const char *const *names, int n)
+{
+    if (!e->repository)
+        return 0;
+    for (int j = 0; j < n; j++)
+        if (strcmp(names[j], e->name) == 0)
+            return 0;
+    return 1;
+}
+
 int registry_sync(registry *r, const char *const *names, const char *const *paths, int n, int force)
 {
     int failures = 0;
-    /* 1. the new table: keep entries (and their models) for names still listed */
-    registry_entry *next = calloc((size_t)(n > 0 ? n : 1), sizeof *next);
-    if (!next)
-        return n > 0 ? n : 1;
+    /* 1. the new table: keep entries (and their models) for names still listed, and every
+     * repository model (the repository's scan manages those) */
     pthread_mutex_lock(&r->mu);
+    int nrepo = 0;
+    for (int i = 0; i < r->n; i++)
+        nrepo += kept_repository(&r->entries[i], names, n);
+    registry_entry *next = calloc((size_t)(n + nrepo > 0 ? n + nrepo : 1), sizeof *next);
+    if (!next) {
+        pthread_mutex_unlock(&r->mu);
+        return n > 0 ? n : 1;
+    }
     for (int j = 0; j < n; j++) {
         snprintf(next[j].name, sizeof next[j].name, "%s", names[j]);
         snprintf(next[j].path, sizeof next[j].path, "%s", paths[j]);
         for (int i = 0; i < r->n; i++)
-            if (strcmp(r->entries[i].name, names[j]) == 0) {
+            if (!r->entries[i].repository && strcmp(r->entries[i].name, names[j]) == 0) {
                 next[j].model = r->entries[i].model;
                 r->entries[i].model = NULL;
                 next[j].failures = r->entries[i].failures;
                 snprintf(next[j].last_error, sizeof next[j].last_error, "%s", r->entries[i].last_error);
             }
     }
+    for (int i = 0, k = n; i < r->n; i++)
+        if (kept_repository(&r->entries[i], names, n)) {
+            next[k++] = r->entries[i]; /* moved with its references */
+            r->entries[i].model = NULL;
+            r->entries[i].nversions = 0;
+        }
     registry_entry *gone = r->entries;
     int ngone = r->n;
     r->entries = next;
-    r->n = n;
+    r->n = n + nrepo;
     pthread_mutex_unlock(&r->mu);
     for (int i = 0; i < ngone; i++) {
         if (gone[i].model)
             log_info("model %s: removed from the configuration, unloading", gone[i].name);
-        registry_model_unref(gone[i].model);
+        entry_release(&gone[i]);
     }
     free(gone);
     /* 2. load what is new or changed, outside the lock */
@@ -208,11 +289,16 @@ int registry_sync(registry *r, const char *const *names, const char *const *path
 glia_status registry_reload(registry *r, const char *name, glia_err *err)
 {
     char path[4096] = "";
+    int repository = 0;
     pthread_mutex_lock(&r->mu);
     for (int i = 0; i < r->n; i++)
-        if (strcmp(r->entries[i].name, name) == 0)
+        if (strcmp(r->entries[i].name, name) == 0) {
             snprintf(path, sizeof path, "%s", r->entries[i].path);
+            repository = r->entries[i].repository;
+        }
     pthread_mutex_unlock(&r->mu);
+    if (repository) /* its versions are the repository's: a scan reloads them */
+        return glia_err_set(err, GLIA_EUNSUPPORTED, "model '%s' comes from the model repository", name);
     if (!path[0])
         return glia_err_set(err, GLIA_ENOTFOUND, "no model named '%s' is configured", name);
     if (load_into(r, name, path) != 0) {
@@ -231,7 +317,7 @@ glia_status registry_serve_path(registry *r, const char *name, const char *path,
     int known = 0;
     pthread_mutex_lock(&r->mu);
     for (int i = 0; i < r->n; i++)
-        known |= strcmp(r->entries[i].name, name) == 0;
+        known |= strcmp(r->entries[i].name, name) == 0 && !r->entries[i].repository;
     pthread_mutex_unlock(&r->mu);
     if (!known)
         return glia_err_set(err, GLIA_ENOTFOUND, "no model named '%s' is configured", name);
@@ -256,6 +342,230 @@ glia_status registry_serve_path(registry *r, const char *name, const char *path,
     return GLIA_OK;
 }
 
+/* With r->mu held: a new, empty repository entry for name, or NULL on OOM. */
+static registry_entry *add_repo_entry(registry *r, const char *name, const registry_labels *initial)
+{
+    registry_entry *grown = realloc(r->entries, sizeof *grown * (size_t)(r->n + 1));
+    if (!grown)
+        return NULL;
+    r->entries = grown;
+    registry_entry *e = &r->entries[r->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->repository = 1;
+    if (initial)
+        e->labels = *initial;
+    return e;
+}
+
+/* With r->mu held: the version record of v in e, or NULL. */
+static registry_version *version_of(registry_entry *e, long v)
+{
+    for (int i = 0; i < e->nversions; i++)
+        if (e->versions[i].version == v)
+            return &e->versions[i];
+    return NULL;
+}
+
+static int by_version(const void *a, const void *b)
+{
+    long x = ((const registry_version *)a)->version, y = ((const registry_version *)b)->version;
+    return (x > y) - (x < y);
+}
+
+/* With r->mu held: e's last_error is its newest failure still standing ("" if none). */
+static void summarise_errors(registry_entry *e)
+{
+    e->last_error[0] = '\0';
+    for (int i = 0; i < e->nversions; i++)
+        if (e->versions[i].reason[0])
+            snprintf(e->last_error, sizeof e->last_error, "version %ld: %s", e->versions[i].version,
+                     e->versions[i].reason);
+}
+
+int registry_repo_sync(registry *r, const char *name, const registry_version_spec *want, int n, int force,
+                       const registry_labels *initial)
+{
+    enum { MAX = REGISTRY_MAX_VERSIONS };
+    int need[MAX] = {0}, failures = 0, ndrop = 0;
+    registry_model *fresh[MAX] = {0}, *drop[2 * MAX + 1];
+    char why[MAX][256];
+    if (n > MAX)
+        n = MAX;
+    /* 1. what to load: new versions and changed files; a failed version again only when its
+     * files change (or when forced), not at every poll */
+    pthread_mutex_lock(&r->mu);
+    registry_entry *e = find_entry(r, name);
+    if (e && !e->repository) {
+        pthread_mutex_unlock(&r->mu);
+        return -1;
+    }
+    if (!e && !(e = add_repo_entry(r, name, initial))) {
+        pthread_mutex_unlock(&r->mu);
+        return n;
+    }
+    for (int j = 0; j < n; j++) {
+        const registry_version *have = version_of(e, want[j].version);
+        need[j] = force || !have || have->stamp != want[j].stamp;
+    }
+    pthread_mutex_unlock(&r->mu);
+    /* 2. load outside the lock */
+    for (int j = 0; j < n; j++) {
+        glia_err err = {0};
+        if (!need[j])
+            continue;
+        why[j][0] = '\0';
+        if (!(fresh[j] = load(name, want[j].path, &err))) {
+            snprintf(why[j], sizeof why[j], "%s", err.msg);
+            log_error("model %s: version %ld does not load (%s): %s", name, want[j].version, want[j].path,
+                      err.msg);
+            failures++;
+            continue;
+        }
+        /* the directory's number is the version, as in Triton: what the manifest says is
+         * overridden so that every answer and registry_get_version agree */
+        if (fresh[j]->bundle.manifest.version != want[j].version)
+            log_info("model %s: %s says version %ld; the directory's number, %ld, is its version", name,
+                     want[j].path, fresh[j]->bundle.manifest.version, want[j].version);
+        fresh[j]->bundle.manifest.version = want[j].version;
+        log_info("model %s: loaded version %ld from %s in %.0f ms (weights sha256 %s)", name, want[j].version,
+                 want[j].path, fresh[j]->load_seconds * 1e3, fresh[j]->bundle.sha256);
+    }
+    /* 3. swap under the lock */
+    registry_version next[MAX];
+    pthread_mutex_lock(&r->mu);
+    e = find_entry(r, name);
+    if (!e || !e->repository) { /* dropped meanwhile */
+        pthread_mutex_unlock(&r->mu);
+        for (int j = 0; j < n; j++)
+            registry_model_unref(fresh[j]);
+        return failures;
+    }
+    for (int j = 0; j < n; j++) {
+        registry_version *have = version_of(e, want[j].version);
+        registry_version v = {want[j].version, NULL, want[j].stamp, ""};
+        if (!need[j] && have) {
+            v = *have;
+            have->model = NULL;
+        } else if (fresh[j]) {
+            v.model = fresh[j];
+            if (have && have->model) { /* the earlier copy of this version: released */
+                drop[ndrop++] = have->model;
+                have->model = NULL;
+            }
+        } else {
+            snprintf(v.reason, sizeof v.reason, "%s", why[j]);
+            e->failures++;
+            if (have) { /* an earlier copy keeps serving */
+                v.model = have->model;
+                have->model = NULL;
+            }
+        }
+        next[j] = v;
+    }
+    /* a wanted version that does not load must not cost a loaded one its place: as many
+     * versions the policy dropped (the highest first) stay as wanted ones failed */
+    int holes = 0, kept = n;
+    for (int j = 0; j < n; j++)
+        holes += next[j].model == NULL;
+    for (int i = e->nversions - 1; i >= 0; i--) {
+        registry_version *old = &e->versions[i];
+        if (!old->model)
+            continue;
+        if (holes > 0 && kept < MAX) {
+            holes--;
+            next[kept] = *old;
+            next[kept++].reason[0] = '\0';
+            log_debug("model %s: version %ld stays loaded while a newer one does not load", name,
+                      old->version);
+            continue;
+        }
+        log_info("model %s: version %ld unloaded (requests holding it finish on it)", name, old->version);
+        drop[ndrop++] = old->model;
+    }
+    qsort(next, (size_t)kept, sizeof *next, by_version);
+    memcpy(e->versions, next, sizeof *next * (size_t)kept);
+    e->nversions = kept;
+    summarise_errors(e);
+    drop[ndrop++] = choose_default(e);
+    pthread_mutex_unlock(&r->mu);
+    for (int i = 0; i < ndrop; i++)
+        registry_model_unref(drop[i]);
+    return failures;
+}
+
+glia_status registry_repo_drop(registry *r, const char *name, glia_err *err)
+{
+    registry_entry gone;
+    int found = 0;
+    pthread_mutex_lock(&r->mu);
+    registry_entry *e = find_entry(r, name);
+    if (e && e->repository) {
+        gone = *e;
+        memmove(e, e + 1, sizeof *e * (size_t)(r->n - 1 - (e - r->entries)));
+        r->n--;
+        found = 1;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!found)
+        return glia_err_set(err, GLIA_ENOTFOUND, "no repository model named '%s' is loaded", name);
+    log_info("model %s: unloaded (requests holding a version finish on it)", name);
+    entry_release(&gone);
+    return GLIA_OK;
+}
+
+/* With r->mu held: "1, 2" - the loaded versions of e, for a message. */
+static void loaded_text(const registry_entry *e, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < e->nversions && used < len; i++)
+        if (e->versions[i].model)
+            used +=
+                (size_t)snprintf(buf + used, len - used, "%s%ld", used ? ", " : "", e->versions[i].version);
+    if (!buf[0])
+        snprintf(buf, len, "none");
+}
+
+glia_status registry_set_labels(registry *r, const char *name, const registry_labels *labels, int strict,
+                                glia_err *err)
+{
+    registry_model *old = NULL;
+    char loaded[256];
+    glia_status rc = GLIA_OK;
+    if (labels->canary_percent < 0 || labels->canary_percent > 100 || labels->stable < 0 ||
+        labels->canary < 0)
+        return glia_err_set(err, GLIA_EINVAL, "versions are positive and canary_percent is 0..100");
+    pthread_mutex_lock(&r->mu);
+    registry_entry *e = find_entry(r, name);
+    if (!e) {
+        rc = glia_err_set(err, GLIA_ENOTFOUND, "no model named '%s'", name);
+        goto out;
+    }
+    if (!e->repository) {
+        rc = glia_err_set(err, GLIA_EUNSUPPORTED,
+                          "model '%s' comes from gliad's config and serves one version; promote a version "
+                          "to make it serve (labels need a model repository model)",
+                          name);
+        goto out;
+    }
+    const long named[2] = {labels->stable, labels->canary};
+    for (int i = 0; i < 2 && strict; i++)
+        if (named[i] > 0 && !loaded_version(e, named[i])) {
+            loaded_text(e, loaded, sizeof loaded);
+            rc = glia_err_set(err, GLIA_EINVAL, "version %ld of '%s' is not loaded (loaded: %s)", named[i],
+                              name, loaded);
+            goto out;
+        }
+    e->labels = *labels;
+    e->canary_credit = 0;
+    old = choose_default(e);
+out:
+    pthread_mutex_unlock(&r->mu);
+    registry_model_unref(old);
+    return rc;
+}
+
 registry_model *registry_get(registry *r, const char *name)
 {
     registry_model *m = NULL;
@@ -269,23 +579,63 @@ registry_model *registry_get(registry *r, const char *name)
 
 registry_model *registry_get_version(registry *r, const char *name, long version)
 {
-    registry_model *m = registry_get(r, name);
-    if (m && m->bundle.manifest.version != version) {
-        registry_model_unref(m);
-        m = NULL;
+    registry_model *m = NULL;
+    pthread_mutex_lock(&r->mu);
+    const registry_entry *e = find_entry(r, name);
+    if (e && e->repository) {
+        for (int i = 0; i < e->nversions && !m; i++)
+            if (e->versions[i].version == version)
+                m = e->versions[i].model;
+    } else if (e && e->model && e->model->bundle.manifest.version == version) {
+        m = e->model;
     }
+    if (m)
+        registry_model_ref(m);
+    pthread_mutex_unlock(&r->mu);
     return m;
 }
 
 int registry_loaded_versions(registry *r, const char *name, long *out, int cap)
 {
-    registry_model *m = registry_get(r, name);
-    if (!m)
-        return 0;
-    if (cap > 0)
-        out[0] = m->bundle.manifest.version;
-    registry_model_unref(m);
-    return 1;
+    int n = 0;
+    pthread_mutex_lock(&r->mu);
+    const registry_entry *e = find_entry(r, name);
+    if (e && e->repository) {
+        for (int i = 0; i < e->nversions; i++)
+            if (e->versions[i].model) {
+                if (n < cap)
+                    out[n] = e->versions[i].version;
+                n++;
+            }
+    } else if (e && e->model) {
+        if (cap > 0)
+            out[0] = e->model->bundle.manifest.version;
+        n = 1;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+registry_model *registry_pick(registry *r, const char *name)
+{
+    registry_model *m = NULL;
+    pthread_mutex_lock(&r->mu);
+    registry_entry *e = find_entry(r, name);
+    if (e && (m = e->model)) {
+        registry_model *canary = e->repository ? loaded_version(e, e->labels.canary) : NULL;
+        if (canary && canary != m && e->labels.canary_percent > 0) {
+            /* the smooth split: exact over every 100 calls, and never two canary turns in a
+             * row while the canary's share is at most a half */
+            e->canary_credit += e->labels.canary_percent;
+            if (e->canary_credit >= 100) {
+                e->canary_credit -= 100;
+                m = canary;
+            }
+        }
+        registry_model_ref(m);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return m;
 }
 
 static int by_name(const void *a, const void *b)
@@ -301,8 +651,7 @@ int registry_list(registry *r, registry_entry **out)
     if (e) {
         memcpy(e, r->entries, sizeof *e * (size_t)n);
         for (int i = 0; i < n; i++)
-            if (e[i].model)
-                registry_model_ref(e[i].model);
+            entry_ref(&e[i]);
     }
     pthread_mutex_unlock(&r->mu);
     if (!e)
@@ -315,7 +664,7 @@ int registry_list(registry *r, registry_entry **out)
 void registry_list_free(registry_entry *entries, int n)
 {
     for (int i = 0; i < n; i++)
-        registry_model_unref(entries[i].model);
+        entry_release(&entries[i]);
     free(entries);
 }
 

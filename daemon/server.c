@@ -24,6 +24,12 @@ static const route routes[] = {
     {"POST", "/v1/models/{name}/predict", ROUTE_INFERENCE, 0, route_model_predict, NULL},
     {"POST", "/v1/models/{name}/reload", ROUTE_ADMIN, 0, route_model_reload, NULL},
     {"POST", "/v1/models/{name}/versions/{version}/promote", ROUTE_ADMIN, 0, route_version_promote, NULL},
+    /* the model repository and version labels (issue 14) */
+    {"GET", "/v1/models/{name}/labels", ROUTE_OPEN, 0, route_labels_get, NULL},
+    {"PUT", "/v1/models/{name}/labels", ROUTE_ADMIN, 0, route_labels_put, NULL},
+    {"POST", "/v2/repository/index", ROUTE_ADMIN, 1, route_repo_index, NULL},
+    {"POST", "/v2/repository/models/{name}/load", ROUTE_ADMIN, 1, route_repo_load, NULL},
+    {"POST", "/v2/repository/models/{name}/unload", ROUTE_ADMIN, 1, route_repo_unload, NULL},
     {"GET", "/v1/datasets", ROUTE_ADMIN, 0, route_datasets_list, NULL},
     {"POST", "/v1/datasets", ROUTE_ADMIN, 0, NULL, route_dataset_upload},
     {"POST", "/v1/train", ROUTE_ADMIN, 0, route_train, NULL},

@@ -25,6 +25,7 @@
 #include "daemon/jobs.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
+#include "daemon/repository.h"
 #include "daemon/workq.h"
 
 typedef struct server server;
@@ -45,6 +46,9 @@ typedef struct {
     /* CORS's allowed origins (borrowed; NULL: none). TLS is on when cfg has listen.tls, with
      * tls.h's serving pair. */
     cors *cors;
+    jobs *jobs;       /* training jobs (admin routes /v1/train, /v1/jobs, promotion); NULL: 503 */
+    datasets *data;   /* uploads (admin routes /v1/datasets); NULL: 503 */
+    repository *repo; /* the model repository (the /v2/repository routes, labels); NULL: none configured */
 } server_deps;
 
 glia_status server_start(const server_deps *deps, server **out, glia_err *err);

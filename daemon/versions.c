@@ -62,10 +62,18 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* STATE/models/NAME: the trained versions and the serving file. */
+/* Is model one of the model repository's? */
+static int in_repository(const versions *v, const char *model)
+{
+    return v->cfg.repo && repository_has(v->cfg.repo, model);
+}
+
+/* STATE/models/NAME: the trained versions and the serving file; DIR/NAME for a model of
+ * the repository. */
 static void model_dir(const versions *v, const char *model, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/models/%s", v->state, model);
+    if (!in_repository(v, model) || !repository_model_dir(v->cfg.repo, model, buf, len))
+        snprintf(buf, len, "%s/models/%s", v->state, model);
 }
 
 /* The manifest of a bundle path: the path itself, or DIR/model.yaml. */
@@ -80,8 +88,8 @@ static long shipped_version(versions *v, const char *model)
     char path[4096], manifest[4200];
     glia_manifest m;
     glia_err err = {0};
-    if (!versions_configured(v, model, path, sizeof path))
-        return 0;
+    if (in_repository(v, model) || !versions_configured(v, model, path, sizeof path))
+        return 0; /* a repository model's versions are all directories */
     manifest_of(path, manifest, sizeof manifest);
     if (glia_manifest_load(manifest, &m, &err) != GLIA_OK)
         return 0;
@@ -141,13 +149,17 @@ glia_status versions_publish(versions *v, const char *model, long version, const
     snprintf(final_dir, sizeof final_dir, "%s/%ld", versions_dir, version);
     statedir_remove(final_dir); /* a half-published earlier attempt of this same version */
     if (rename(dir, final_dir) != 0)
-        return glia_err_set(err, GLIA_EIO, "cannot publish %s: %s", final_dir, strerror(errno));
+        return glia_err_set(err, GLIA_EIO, "cannot publish %s: %s%s", final_dir, strerror(errno),
+                            errno == EXDEV ? " (state_dir and model_repository must be on one filesystem)"
+                                           : "");
+    if (in_repository(v, model)) /* serve it as soon as its policy names it, not at the next poll */
+        repository_scan(v->cfg.repo);
     return GLIA_OK;
 }
 
 const char *versions_serving_path(versions *v, const char *model, char *buf, size_t len)
 {
-    long version = serving_version(v, model);
+    long version = in_repository(v, model) ? 0 : serving_version(v, model);
     if (version <= 0)
         return NULL;
     char dir[4200];
@@ -164,10 +176,43 @@ static glia_status record_serving(const char *file, long version, glia_err *err)
     return glia_afile_write(file, text, (size_t)n, 0600, err);
 }
 
+/* A repository model's promotion: version becomes its stable label. The canary stays,
+ * unless it is that same version (it has become the stable one) or no longer loaded (a
+ * promotion must not fail for a label the policy already retired). */
+static int promote_in_repository(versions *v, const char *model, long version, problem *p)
+{
+    registry_labels labels = {version, 0, 0};
+    registry_entry *e;
+    glia_err err = {0};
+    int n = registry_list(v->cfg.reg, &e);
+    for (int i = 0; i < n; i++) {
+        registry_model *canary = strcmp(e[i].name, model) == 0 && e[i].labels.canary != version
+                                     ? registry_get_version(v->cfg.reg, model, e[i].labels.canary)
+                                     : NULL;
+        if (canary) {
+            labels.canary = e[i].labels.canary;
+            labels.canary_percent = e[i].labels.canary_percent;
+        }
+        registry_model_unref(canary);
+    }
+    if (n >= 0)
+        registry_list_free(e, n);
+    glia_status rc = repository_set_labels(v->cfg.repo, model, &labels, &err);
+    if (rc == GLIA_OK)
+        return 0;
+    return problem_fail(p,
+                        rc == GLIA_ENOTFOUND ? 404
+                        : rc == GLIA_EINVAL  ? 422
+                                             : 500,
+                        "cannot make version %ld of '%s' stable: %s", version, model, err.msg);
+}
+
 int versions_promote(versions *v, const char *model, long version, problem *p)
 {
     char path[4200], file[4300];
     glia_err err = {0};
+    if (in_repository(v, model))
+        return promote_in_repository(v, model, version, p);
     int is_shipped = version == shipped_version(v, model); /* trained versions are numbered above it */
     if (is_shipped) {
         if (!versions_configured(v, model, path, sizeof path))
@@ -196,14 +241,14 @@ int versions_promote(versions *v, const char *model, long version, problem *p)
 }
 
 /* {"version", "source", "serving", "evaluation"} of the bundle whose manifest is at path. */
-static json_t *describe(const char *manifest, int shipped, int serving)
+static json_t *describe(const char *manifest, long number, const char *source, int serving)
 {
     glia_manifest m;
     glia_err err = {0};
     if (glia_manifest_load(manifest, &m, &err) != GLIA_OK)
         return NULL;
-    json_t *e = json_pack("{s:I, s:s, s:b}", "version", (json_int_t)m.version, "source",
-                          shipped ? "shipped" : "trained", "serving", serving);
+    json_t *e = json_pack("{s:I, s:s, s:b}", "version", (json_int_t)(number > 0 ? number : m.version),
+                          "source", source, "serving", serving);
     json_t *eval = json_object();
     if (m.eval_accuracy >= 0)
         json_object_set_new(eval, "accuracy", json_real(m.eval_accuracy));
@@ -216,25 +261,70 @@ static json_t *describe(const char *manifest, int shipped, int serving)
     return e;
 }
 
+static int by_number(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Appends to list the versions in dir (its numbered directories holding a model.yaml, in
+ * order) as `source`, the one numbered serving marked so. The directory is listed rather
+ * than counted up to its highest number, which may be any number a user named a folder. */
+static void append_numbered(json_t *list, const char *dir, const char *source, long serving)
+{
+    long *numbers = NULL;
+    size_t n = 0, cap = 0;
+    DIR *d = opendir(dir);
+    struct dirent *ent;
+    while (d && (ent = readdir(d))) {
+        char *end;
+        long number = strtol(ent->d_name, &end, 10);
+        if (!*ent->d_name || *end || number <= 0)
+            continue;
+        if (n == cap) {
+            long *grown = realloc(numbers, sizeof *numbers * (cap = cap ? 2 * cap : 16));
+            if (!grown)
+                break;
+            numbers = grown;
+        }
+        numbers[n++] = number;
+    }
+    if (d)
+        closedir(d);
+    if (n > 1)
+        qsort(numbers, n, sizeof *numbers, by_number);
+    for (size_t i = 0; i < n; i++) {
+        char manifest[4400];
+        struct stat st;
+        json_t *e;
+        snprintf(manifest, sizeof manifest, "%s/%ld/model.yaml", dir, numbers[i]);
+        if (stat(manifest, &st) == 0 && (e = describe(manifest, numbers[i], source, serving == numbers[i])))
+            json_array_append_new(list, e);
+    }
+    free(numbers);
+}
+
 json_t *versions_list(versions *v, const char *model)
 {
     char path[4096], dir[4200], manifest[4400];
-    if (!versions_configured(v, model, path, sizeof path))
-        return NULL;
-    long serving = serving_version(v, model), shipped = shipped_version(v, model);
-    long newest = newest_version(v, model);
     json_t *list = json_array();
     model_dir(v, model, dir, sizeof dir);
+    if (in_repository(v, model)) { /* every numbered directory; serving: the default version */
+        registry_model *def = registry_get(v->cfg.reg, model);
+        append_numbered(list, dir, "repository", def ? def->bundle.manifest.version : 0);
+        registry_model_unref(def);
+        return list;
+    }
+    if (!versions_configured(v, model, path, sizeof path)) {
+        json_decref(list);
+        return NULL;
+    }
+    long serving = serving_version(v, model), shipped = shipped_version(v, model);
     manifest_of(path, manifest, sizeof manifest);
-    json_t *e = describe(manifest, 1, serving == 0 || serving == shipped);
+    json_t *e = describe(manifest, 0, "shipped", serving == 0 || serving == shipped);
     if (e)
         json_array_append_new(list, e);
-    for (long n = 1; n <= newest; n++) {
-        struct stat st;
-        snprintf(manifest, sizeof manifest, "%s/%ld/model.yaml", dir, n);
-        if (stat(manifest, &st) == 0 && (e = describe(manifest, 0, serving == n)))
-            json_array_append_new(list, e);
-    }
+    append_numbered(list, dir, "trained", serving);
     return list;
 }
 

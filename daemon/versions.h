@@ -11,6 +11,11 @@
  * what was last promoted; a version that does not load leaves the old one serving, and
  * recorded. This module never trains and never speaks HTTP beyond filling a problem.
  *
+ * A model of the model repository (issue 14) has no shipped version: its versions are
+ * the numbered directories DIR/NAME/V, training publishes into DIR/NAME/V (renamed into
+ * place whole; state_dir and model_repository must then be on one filesystem) and has
+ * the repository scan it at once, and promotion sets its `stable` label.
+ *
  * Thread-safety: every function may be called from any thread; promotions of one model
  * are expected one at a time (the HTTP admin route and the single training thread).
  */
@@ -23,6 +28,7 @@
 #include "core/train/trainer.h"
 #include "daemon/codec.h"
 #include "daemon/registry.h"
+#include "daemon/repository.h"
 
 /* The bundle path NAME is configured with (a directory or its model.yaml) into buf, or
  * NULL when NAME is not configured. */
@@ -33,6 +39,7 @@ typedef struct {
     registry *reg;                  /* borrowed: promotion swaps versions in it */
     versions_model_path model_path; /* with user */
     void *user;
+    repository *repo; /* borrowed; NULL without a model repository */
 } versions_config;
 
 typedef struct versions versions;

@@ -18,7 +18,8 @@ static void infer_free(http_request *r)
     /* a 413 for a model is a size or cost limit (limits.*, a text's bytes): counted, so that
      * an operator sees clients hit one before they complain */
     if (r->status == 413 && in->model)
-        metrics_inference(route_server(r)->d.met, in->model->name, "limited");
+        metrics_inference(route_server(r)->d.met, in->model->name, in->model->bundle.manifest.version,
+                          "limited");
     workq_item_release(&in->item);
     registry_model_unref(in->model);
     if (in->route_state_free)
@@ -48,7 +49,10 @@ infer *infer_take_model(http_request *r, const char *name, http_ret *ret)
     in->r = r;
     r->state = in;
     r->state_free = infer_free;
-    in->model = registry_get(s->d.reg, name);
+    /* no version named: the labels choose (stable, or the canary for its share) */
+    in->model = registry_pick(s->d.reg, name);
+    if (in->model) /* every answer on the model says which version answered */
+        snprintf(r->model_version, sizeof r->model_version, "%ld", in->model->bundle.manifest.version);
     if (!in->model) {
         *ret = configured(s->d.reg, name)
                    ? http_fail_with(r, 503, "Retry-After", "5",
@@ -162,8 +166,9 @@ static http_ret answer(http_request *r)
     infer *in = r->state;
     server *s = route_server(r);
     const char *model = in->model->name;
+    const long version = in->model->bundle.manifest.version;
     if (in->rejected) {
-        metrics_inference(s->d.met, model, "rejected");
+        metrics_inference(s->d.met, model, version, "rejected");
         return http_fail_with(r, 503, "Retry-After", "1",
                               atomic_load(&s->draining) ? "gliad is shutting down"
                                                         : "the inference queue is full; retry");
@@ -171,9 +176,9 @@ static http_ret answer(http_request *r)
     workq_item *it = &in->item;
     if (it->status == WORKQ_INVALID) /* the client's input, as when a codec refuses it: not counted */
         return http_fail(r, 422, "%s", it->error);
-    metrics_inference(s->d.met, model, outcome_of(it->status));
+    metrics_inference(s->d.met, model, version, outcome_of(it->status));
     if (it->status == WORKQ_OK || it->status == WORKQ_TIMEOUT)
-        metrics_queue_wait(s->d.met, model,
+        metrics_queue_wait(s->d.met, model, version,
                            (it->status == WORKQ_OK ? it->started : it->finished) - it->enqueued);
     switch (it->status) {
     case WORKQ_OK: return in->answer(in);

@@ -98,6 +98,12 @@ http_ret route_models_list(http_request *r, const route_params *p);
 http_ret route_model_get(http_request *r, const route_params *p);
 http_ret route_model_reload(http_request *r, const route_params *p);
 http_ret route_version_promote(http_request *r, const route_params *p);
+/* repository.c: the model repository (Triton's extension) and version labels */
+http_ret route_repo_index(http_request *r, const route_params *p);
+http_ret route_repo_load(http_request *r, const route_params *p);
+http_ret route_repo_unload(http_request *r, const route_params *p);
+http_ret route_labels_get(http_request *r, const route_params *p);
+http_ret route_labels_put(http_request *r, const route_params *p);
 /* jobs.c */
 http_ret route_train(http_request *r, const route_params *p);
 http_ret route_jobs_list(http_request *r, const route_params *p);

@@ -113,7 +113,7 @@ def softmax_rows(weight, bias, rows):
 class Daemon:
     def __init__(self, gliad, tmp, workers=2, queue=64, max_batch=32, wait_us=500, body="1MiB",
                  timeout_ms=5000, admin_token="s3cret-admin-token", extra_models=(), inference_token=None,
-                 env=None, limits="", state_dir=None):
+                 env=None, limits="", state_dir=None, extra=""):
         self.tmp = tmp
         if isinstance(limits, dict):  # extra keys of the limits: map, as a dict or as "key: value, ..."
             limits = ", ".join("%s: %s" % kv for kv in limits.items())
@@ -136,6 +136,7 @@ class Daemon:
                     "auth: {admin_token_file: admin.token, inference_token_file: '%s'}\nlog: {level: info}\n"
                     % (workers, queue, timeout_ms, max_batch, wait_us, body, limits and ", " + limits, models,
                        state_dir or tmp, infer))
+            f.write(extra)  # more top-level keys (model_repository:, repository:)
         self.log_path = os.path.join(tmp, "gliad.log")
         self.log = open(self.log_path, "w")
         self.t0 = time.monotonic()
@@ -533,7 +534,7 @@ def main():
         # metrics
         status, h, text = d.request("GET", "/metrics")
         text = text.decode()
-        m = re.search(r'glia_inference_requests_total\{model="fashion-cnn",outcome="ok"\} (\d+)', text)
+        m = re.search(r'glia_inference_requests_total\{model="fashion-cnn",version="1",outcome="ok"\} (\d+)', text)
         check("/metrics counts inference", status == 200 and m and int(m.group(1)) >= done[0] and
               "glia_http_request_duration_seconds_bucket" in text and "process_resident_memory_bytes" in text,
               text[:2000])

@@ -181,7 +181,7 @@ def batches(d, at_least=0):
     until the count reaches at_least."""
     for _ in range(3000):
         text = d.request("GET", "/metrics")[2].decode()
-        m = re.search(r'^glia_inference_batch_size_count\{model="translate-en-es"\} (\d+)', text, re.M)
+        m = re.search(r'^glia_inference_batch_size_count\{model="translate-en-es",version="1"\} (\d+)', text, re.M)
         n = int(m.group(1)) if m else 0
         if n >= at_least:
             return n
@@ -232,7 +232,7 @@ def main():
         check("... and limits.body 2KiB: a 3 KB body -> 413 naming 2048", s == 413 and "2048" in str(b), str(b)[:300])
         metrics = d.request("GET", "/metrics")[2].decode()
         limited = {m: sum(float(line.split()[-1]) for line in metrics.splitlines()
-                          if line.startswith('glia_inference_requests_total{model="%s",outcome="limited"}' % m))
+                          if line.startswith('glia_inference_requests_total{model="%s",version="1",outcome="limited"}' % m))
                    for m in ("fashion-cnn", "sentiment-lstm", "translate-en-es")}
         check("refusals by a limit are counted: glia_inference_requests_total{outcome=\"limited\"} per model",
               all(v > 0 for v in limited.values()), str(limited))

@@ -119,7 +119,7 @@ def main():
                 break
         check("concurrent single requests (batched by the queue) give the batch's probabilities", agree,
               str([r[2] for r in singles if r[0] != 200][:2]))
-        m = re.findall(r'glia_inference_batch_size_bucket\{model="sentiment-lstm",le="1"\} (\d+)', d.request("GET", "/metrics")[2].decode())
+        m = re.findall(r'glia_inference_batch_size_bucket\{model="sentiment-lstm",version="1",le="1"\} (\d+)', d.request("GET", "/metrics")[2].decode())
         check("/metrics counts the text model's batches", bool(m))
 
         # raw text/plain body, OIP v2 with BYTES

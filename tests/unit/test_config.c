@@ -428,6 +428,70 @@ START_TEST(duplicate_model_names)
 }
 END_TEST
 
+START_TEST(model_repository)
+{
+    glia_err err = {0};
+    config c;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/repo", tmpdir);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    /* defaults: none; with a directory, polling every 5 s and latest 1 */
+    ck_assert_int_eq(load_text("r.yaml", "model_repository: repo\n", &c, &err), GLIA_OK);
+    ck_assert_str_eq(c.model_repository, dir);
+    ck_assert_int_eq(c.repo_poll_interval_ms, 5000);
+    ck_assert_int_eq(c.repo_policy.kind, CONFIG_POLICY_LATEST);
+    ck_assert_int_eq(c.repo_policy.latest, 1);
+    config_free(&c);
+    ck_assert_msg(
+        load_text("r.yaml",
+                  "model_repository: repo\nrepository:\n  poll_interval_ms: 0\n  version_policy: all\n"
+                  "  models:\n    - {name: a, version_policy: {specific: [3, 1]}}\n"
+                  "    - {name: b, version_policy: {latest: 2}, labels: {stable: 1, canary: 2, "
+                  "canary_percent: 10}}\n",
+                  &c, &err) == GLIA_OK,
+        "%s", err.msg);
+    ck_assert_int_eq(c.repo_poll_interval_ms, 0);
+    ck_assert_int_eq(c.repo_policy.kind, CONFIG_POLICY_ALL);
+    const config_repo_model *a = config_repo_model_find(&c, "a"), *b = config_repo_model_find(&c, "b");
+    ck_assert_int_eq(a->policy.kind, CONFIG_POLICY_SPECIFIC);
+    ck_assert_int_eq(a->policy.nspecific, 2);
+    ck_assert_int_eq(a->policy.specific[0], 3);
+    ck_assert_int_eq(a->has_labels, 0);
+    ck_assert_int_eq(b->policy.latest, 2);
+    ck_assert_int_eq(b->canary, 2);
+    ck_assert_int_eq(b->canary_percent, 10);
+    ck_assert_ptr_null(config_repo_model_find(&c, "c"));
+    config_free(&c);
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"repository: {poll_interval_ms: 5}\n", "repository: needs model_repository"},
+        {"model_repository: nowhere\n", "model_repository: '"},
+        {"model_repository: repo\nrepository: {version_policy: {latest: 0}}\n", "version_policy.latest"},
+        {"model_repository: repo\nrepository: {version_policy: {latest: 1, all: }}\n", "expected one of all"},
+        {"model_repository: repo\nrepository: {version_policy: newest}\n", "expected one of all"},
+        {"model_repository: repo\nrepository: {models: [{name: a, labels: {canary_percent: 5}}]}\n",
+         "canary_percent needs a canary"},
+        {"model_repository: repo\nrepository: {models: [{name: a, labels: {stable: 1, canary: 2, "
+         "canary_percent: "
+         "101}}]}\n",
+         "canary_percent"},
+        {"models: [{name: a, path: x}]\nmodel_repository: repo\nrepository: {models: [{name: a}]}\n",
+         "not both"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(load_text("r.yaml", bad[i].text, &c, &err), GLIA_EINVAL);
+        ck_assert_msg(strstr(err.msg, bad[i].want), "%s: %s", bad[i].text, err.msg);
+    }
+    /* a name in models: that is also a directory of the repository */
+    snprintf(dir, sizeof dir, "%s/repo/a", tmpdir);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_int_eq(load_text("r.yaml", "models: [{name: a, path: x}]\nmodel_repository: repo\n", &c, &err),
+                     GLIA_EINVAL);
+    ck_assert_msg(strstr(err.msg, "models[0].name: 'a' is also a model of model_repository"), "%s", err.msg);
+}
+END_TEST
+
 START_TEST(missing_file)
 {
     glia_err err = {0};
@@ -516,6 +580,7 @@ int main(void)
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, token_files);
     tcase_add_test(tc, tls_and_cors);
+    tcase_add_test(tc, model_repository);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -207,10 +207,10 @@ START_TEST(counters_and_histograms)
     metrics_http(m, "/v1/predict", "POST", 200, 0.25);
     metrics_http(m, "/v1/predict", "POST", 400, 0.0001);
     metrics_http(m, "/metrics", "GET", 200, 0.001);
-    metrics_compute(m, "fashion-cnn", 0.004, 3);
-    metrics_inference(m, "fashion-cnn", "ok");
-    metrics_inference(m, "fashion-cnn", "ok");
-    metrics_inference(m, "fashion-cnn", "timeout");
+    metrics_compute(m, "fashion-cnn", 1, 0.004, 3);
+    metrics_inference(m, "fashion-cnn", 1, "ok");
+    metrics_inference(m, "fashion-cnn", 1, "ok");
+    metrics_inference(m, "fashion-cnn", 1, "timeout");
     char *t = render(m);
     assert_value(t, "glia_http_requests_total{route=\"/v1/predict\",method=\"POST\",code=\"200\"}", 2);
     assert_value(t, "glia_http_requests_total{route=\"/v1/predict\",method=\"POST\",code=\"400\"}", 1);
@@ -232,12 +232,13 @@ START_TEST(counters_and_histograms)
     assert_value(t, "glia_http_request_duration_seconds_count{route=\"/v1/predict\"}", 3);
     assert_value(t, "glia_http_request_duration_seconds_sum{route=\"/v1/predict\"}", 0.003 + 0.25 + 0.0001);
     assert_value(t, "glia_http_request_duration_seconds_count{route=\"/metrics\"}", 1);
-    assert_value(t, "glia_inference_compute_duration_seconds_count{model=\"fashion-cnn\"}", 1);
-    assert_value(t, "glia_inference_batch_size_bucket{model=\"fashion-cnn\",le=\"2\"}", 0);
-    assert_value(t, "glia_inference_batch_size_bucket{model=\"fashion-cnn\",le=\"4\"}", 1);
-    assert_value(t, "glia_inference_batch_size_sum{model=\"fashion-cnn\"}", 3);
-    assert_value(t, "glia_inference_requests_total{model=\"fashion-cnn\",outcome=\"ok\"}", 2);
-    assert_value(t, "glia_inference_requests_total{model=\"fashion-cnn\",outcome=\"timeout\"}", 1);
+    assert_value(t, "glia_inference_compute_duration_seconds_count{model=\"fashion-cnn\",version=\"1\"}", 1);
+    assert_value(t, "glia_inference_batch_size_bucket{model=\"fashion-cnn\",version=\"1\",le=\"2\"}", 0);
+    assert_value(t, "glia_inference_batch_size_bucket{model=\"fashion-cnn\",version=\"1\",le=\"4\"}", 1);
+    assert_value(t, "glia_inference_batch_size_sum{model=\"fashion-cnn\",version=\"1\"}", 3);
+    assert_value(t, "glia_inference_requests_total{model=\"fashion-cnn\",version=\"1\",outcome=\"ok\"}", 2);
+    assert_value(t, "glia_inference_requests_total{model=\"fashion-cnn\",version=\"1\",outcome=\"timeout\"}",
+                 1);
     /* snapshot gauges */
     assert_value(t, "glia_inference_queue_depth", 4);
     assert_value(t, "glia_inference_queue_capacity", 256);
@@ -260,32 +261,35 @@ START_TEST(bucket_edges_and_batch_buckets)
     metrics *m = fresh();
     static const int sizes[] = {1, 2, 3, 256, 257, 1000};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        metrics_compute(m, "x", 10.0, sizes[i]);
-    metrics_queue_wait(m, "x", 10.5);  /* past the last bound: only +Inf */
-    metrics_queue_wait(m, "x", 0.0);   /* in the first bucket */
-    metrics_queue_wait(m, "x", -1e-3); /* clocks can step; still the first bucket */
-    metrics_queue_wait(m, "nan", NAN);
+        metrics_compute(m, "x", 1, 10.0, sizes[i]);
+    metrics_queue_wait(m, "x", 1, 10.5);  /* past the last bound: only +Inf */
+    metrics_queue_wait(m, "x", 1, 0.0);   /* in the first bucket */
+    metrics_queue_wait(m, "x", 1, -1e-3); /* clocks can step; still the first bucket */
+    metrics_queue_wait(m, "nan", 1, NAN);
     char *t = render(m);
     /* the issue's buckets for batch sizes, exactly: 1 .. 256 and +Inf */
-    ck_assert_int_eq(count_lines(t, "glia_inference_batch_size_bucket{model=\"x\","), 10);
-    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",le=\"1\"}", 1);
-    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",le=\"2\"}", 2);
-    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",le=\"4\"}", 3);
-    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",le=\"128\"}", 3);
-    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",le=\"256\"}", 4);
-    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",le=\"+Inf\"}", 6);
-    assert_value(t, "glia_inference_batch_size_count{model=\"x\"}", 6);
-    assert_value(t, "glia_inference_batch_size_sum{model=\"x\"}", 1519);
-    assert_value(t, "glia_inference_compute_duration_seconds_bucket{model=\"x\",le=\"5\"}", 0);
-    assert_value(t, "glia_inference_compute_duration_seconds_bucket{model=\"x\",le=\"10\"}", 6);
-    assert_value(t, "glia_inference_compute_duration_seconds_sum{model=\"x\"}", 60);
-    assert_value(t, "glia_inference_queue_duration_seconds_bucket{model=\"x\",le=\"0.0005\"}", 2);
-    assert_value(t, "glia_inference_queue_duration_seconds_bucket{model=\"x\",le=\"10\"}", 2);
-    assert_value(t, "glia_inference_queue_duration_seconds_bucket{model=\"x\",le=\"+Inf\"}", 3);
-    assert_value(t, "glia_inference_queue_duration_seconds_sum{model=\"x\"}", 10.5 - 1e-3);
-    assert_value(t, "glia_inference_queue_duration_seconds_bucket{model=\"nan\",le=\"+Inf\"}", 1);
-    assert_value(t, "glia_inference_queue_duration_seconds_bucket{model=\"nan\",le=\"10\"}", 0);
-    ck_assert_int_eq(count_lines(t, "glia_inference_queue_duration_seconds_sum{model=\"nan\"} NaN\n"), 1);
+    ck_assert_int_eq(count_lines(t, "glia_inference_batch_size_bucket{model=\"x\",version=\"1\","), 10);
+    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",version=\"1\",le=\"1\"}", 1);
+    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",version=\"1\",le=\"2\"}", 2);
+    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",version=\"1\",le=\"4\"}", 3);
+    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",version=\"1\",le=\"128\"}", 3);
+    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",version=\"1\",le=\"256\"}", 4);
+    assert_value(t, "glia_inference_batch_size_bucket{model=\"x\",version=\"1\",le=\"+Inf\"}", 6);
+    assert_value(t, "glia_inference_batch_size_count{model=\"x\",version=\"1\"}", 6);
+    assert_value(t, "glia_inference_batch_size_sum{model=\"x\",version=\"1\"}", 1519);
+    assert_value(t, "glia_inference_compute_duration_seconds_bucket{model=\"x\",version=\"1\",le=\"5\"}", 0);
+    assert_value(t, "glia_inference_compute_duration_seconds_bucket{model=\"x\",version=\"1\",le=\"10\"}", 6);
+    assert_value(t, "glia_inference_compute_duration_seconds_sum{model=\"x\",version=\"1\"}", 60);
+    assert_value(t, "glia_inference_queue_duration_seconds_bucket{model=\"x\",version=\"1\",le=\"0.0005\"}",
+                 2);
+    assert_value(t, "glia_inference_queue_duration_seconds_bucket{model=\"x\",version=\"1\",le=\"10\"}", 2);
+    assert_value(t, "glia_inference_queue_duration_seconds_bucket{model=\"x\",version=\"1\",le=\"+Inf\"}", 3);
+    assert_value(t, "glia_inference_queue_duration_seconds_sum{model=\"x\",version=\"1\"}", 10.5 - 1e-3);
+    assert_value(t, "glia_inference_queue_duration_seconds_bucket{model=\"nan\",version=\"1\",le=\"+Inf\"}",
+                 1);
+    assert_value(t, "glia_inference_queue_duration_seconds_bucket{model=\"nan\",version=\"1\",le=\"10\"}", 0);
+    ck_assert_int_eq(
+        count_lines(t, "glia_inference_queue_duration_seconds_sum{model=\"nan\",version=\"1\"} NaN\n"), 1);
     assert_well_formed(t);
     free(t);
     metrics_free(m);
@@ -333,9 +337,9 @@ START_TEST(help_and_type_once_even_without_series)
         assert_well_formed(t);
         free(t);
         metrics_http(m, "/healthz", "GET", 200, 0.001);
-        metrics_inference(m, "a", "ok");
-        metrics_queue_wait(m, "a", 0.001);
-        metrics_compute(m, "a", 0.001, 1);
+        metrics_inference(m, "a", 1, "ok");
+        metrics_queue_wait(m, "a", 1, 0.001);
+        metrics_compute(m, "a", 1, 0.001, 1);
         metrics_model_load_failure(m, "a");
         metrics_connection_closed(m, "header");
     }
@@ -349,12 +353,12 @@ END_TEST
 START_TEST(escaping_and_sanitising)
 {
     metrics *m = fresh();
-    metrics_inference(m, "we\"ird\\name\nx", "ok");
-    metrics_inference(m, "bad\xff\xc3(utf8\xe2\x82", "ok");
-    metrics_inference(m, "caf\xc3\xa9 \xe2\x82\xac", "ok"); /* valid UTF-8 is kept */
-    metrics_inference(m, NULL, "ok");
-    metrics_inference(m, "a", "bogus");
-    metrics_inference(m, "a", NULL);
+    metrics_inference(m, "we\"ird\\name\nx", 1, "ok");
+    metrics_inference(m, "bad\xff\xc3(utf8\xe2\x82", 1, "ok");
+    metrics_inference(m, "caf\xc3\xa9 \xe2\x82\xac", 1, "ok"); /* valid UTF-8 is kept */
+    metrics_inference(m, NULL, 1, "ok");
+    metrics_inference(m, "a", 1, "bogus");
+    metrics_inference(m, "a", 1, NULL);
     /* too long: cut to METRICS_LABEL_MAX bytes at a character boundary, one series */
     char longname[400];
     memset(longname, 'x', sizeof longname);
@@ -367,11 +371,15 @@ START_TEST(escaping_and_sanitising)
     metrics_snapshot snap = {0, 1, 1, 0, &model, 1, NULL};
     char *t = metrics_render(m, &snap);
     ck_assert_ptr_nonnull(t);
-    assert_value(t, "glia_inference_requests_total{model=\"we\\\"ird\\\\name\\nx\",outcome=\"ok\"}", 1);
-    assert_value(t, "glia_inference_requests_total{model=\"bad?\?(utf8?\?\",outcome=\"ok\"}", 1);
-    assert_value(t, "glia_inference_requests_total{model=\"caf\xc3\xa9 \xe2\x82\xac\",outcome=\"ok\"}", 1);
-    assert_value(t, "glia_inference_requests_total{model=\"\",outcome=\"ok\"}", 1);
-    assert_value(t, "glia_inference_requests_total{model=\"a\",outcome=\"other\"}", 2);
+    assert_value(
+        t, "glia_inference_requests_total{model=\"we\\\"ird\\\\name\\nx\",version=\"1\",outcome=\"ok\"}", 1);
+    assert_value(t, "glia_inference_requests_total{model=\"bad?\?(utf8?\?\",version=\"1\",outcome=\"ok\"}",
+                 1);
+    assert_value(
+        t, "glia_inference_requests_total{model=\"caf\xc3\xa9 \xe2\x82\xac\",version=\"1\",outcome=\"ok\"}",
+        1);
+    assert_value(t, "glia_inference_requests_total{model=\"\",version=\"1\",outcome=\"ok\"}", 1);
+    assert_value(t, "glia_inference_requests_total{model=\"a\",version=\"1\",outcome=\"other\"}", 2);
     char key[300];
     snprintf(key, sizeof key, "glia_model_load_failures_total{model=\"%.*s\"}", METRICS_LABEL_MAX - 1,
              longname);
@@ -485,9 +493,9 @@ START_TEST(model_name_escaped_everywhere)
     static const char name[] = "we\"ird\\name\nx";
     static const char escaped[] = "model=\"we\\\"ird\\\\name\\nx\"";
     metrics *m = fresh();
-    metrics_inference(m, name, "ok");
-    metrics_queue_wait(m, name, 0.001);
-    metrics_compute(m, name, 0.002, 2);
+    metrics_inference(m, name, 1, "ok");
+    metrics_queue_wait(m, name, 1, 0.001);
+    metrics_compute(m, name, 1, 0.002, 2);
     metrics_model_load_failure(m, name);
     metrics_model model = {name, 2, "ab", 1};
     metrics_training t;
@@ -629,8 +637,8 @@ static void *hammer(void *arg)
     worker_arg *w = arg;
     char name[32];
     for (int i = 0; i < PER_THREAD; i++) {
-        metrics_inference(w->m, i % 2 ? "a" : "b", "ok");
-        metrics_queue_wait(w->m, "a", 0.5); /* exact in binary: the sum must be exact too */
+        metrics_inference(w->m, i % 2 ? "a" : "b", 1, "ok");
+        metrics_queue_wait(w->m, "a", 1, 0.5); /* exact in binary: the sum must be exact too */
         metrics_http(w->m, "/v1/predict", "POST", 200 + i % 3, 0.001 * (i % 7));
         if (i < SHARED) { /* every thread races to create the same series */
             snprintf(name, sizeof name, "shared-%d", i);
@@ -699,12 +707,14 @@ START_TEST(concurrent_updates_are_exact)
 
     char *text = render(m);
     const double total = (double)THREADS * PER_THREAD;
-    assert_value(text, "glia_inference_requests_total{model=\"a\",outcome=\"ok\"}", total / 2);
-    assert_value(text, "glia_inference_requests_total{model=\"b\",outcome=\"ok\"}", total / 2);
-    assert_value(text, "glia_inference_queue_duration_seconds_count{model=\"a\"}", total);
-    assert_value(text, "glia_inference_queue_duration_seconds_bucket{model=\"a\",le=\"0.25\"}", 0);
-    assert_value(text, "glia_inference_queue_duration_seconds_bucket{model=\"a\",le=\"0.5\"}", total);
-    assert_value(text, "glia_inference_queue_duration_seconds_sum{model=\"a\"}", total * 0.5);
+    assert_value(text, "glia_inference_requests_total{model=\"a\",version=\"1\",outcome=\"ok\"}", total / 2);
+    assert_value(text, "glia_inference_requests_total{model=\"b\",version=\"1\",outcome=\"ok\"}", total / 2);
+    assert_value(text, "glia_inference_queue_duration_seconds_count{model=\"a\",version=\"1\"}", total);
+    assert_value(text, "glia_inference_queue_duration_seconds_bucket{model=\"a\",version=\"1\",le=\"0.25\"}",
+                 0);
+    assert_value(text, "glia_inference_queue_duration_seconds_bucket{model=\"a\",version=\"1\",le=\"0.5\"}",
+                 total);
+    assert_value(text, "glia_inference_queue_duration_seconds_sum{model=\"a\",version=\"1\"}", total * 0.5);
     assert_value(text, "glia_http_request_duration_seconds_count{route=\"/v1/predict\"}", total);
     double codes = 0;
     for (int c = 200; c < 203; c++) {
@@ -736,10 +746,10 @@ START_TEST(promtool_accepts_it)
     metrics *m = fresh();
     metrics_http(m, "/v1/predict", "POST", 200, 0.003);
     metrics_http(m, "/v1/models/{name}", "GET", 404, 0.0002);
-    metrics_compute(m, "fashion-cnn", 0.004, 3);
-    metrics_queue_wait(m, "fashion-cnn", 0.0001);
-    metrics_inference(m, "fashion-cnn", "timeout");
-    metrics_inference(m, "we\"ird\\name\nx", "ok");
+    metrics_compute(m, "fashion-cnn", 1, 0.004, 3);
+    metrics_queue_wait(m, "fashion-cnn", 1, 0.0001);
+    metrics_inference(m, "fashion-cnn", 1, "timeout");
+    metrics_inference(m, "we\"ird\\name\nx", 1, "ok");
     metrics_model_load_failure(m, "fashion-cnn");
     for (int i = 0; i < 2 * METRICS_MAX_SERIES; i++) {
         char name[32];

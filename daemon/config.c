@@ -577,7 +577,7 @@ static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_e
     static const char *const top[] = {
         "listen",           "workers",    "queue",     "batching", "limits", "drain_timeout_ms",
         "blas_threads",     "models",     "state_dir", "auth",     "log",    "training",
-        "model_repository", "repository", "cors", NULL};
+        "model_repository", "repository", "cors",      NULL};
     static const char *const queue_keys[] = {"length", "timeout_ms", NULL};
     static const char *const batch_keys[] = {"max_size", "max_wait_us", NULL};
     static const char *const limit_keys[] = {"body",

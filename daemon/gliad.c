@@ -79,7 +79,7 @@ typedef struct {
     datasets *data;
     server *http;
     reloader rl;
-    cors *cors; /* cors.allowed_origins, replaced on reload */
+    cors *cors;       /* cors.allowed_origins, replaced on reload */
     repository *repo; /* NULL without model_repository */
 } daemon_state;
 
@@ -566,9 +566,8 @@ int main(int argc, char **argv)
                        d.cfg.translation_turn_tokens};
     if (workq_new(&qc, on_batch, &d, &d.queue, &err) != GLIA_OK)
         goto fail;
-    server_deps deps = {&d.cfg,  d.reg,      d.queue, d.met,  admin_token, inference_token,
-                        workers, reload_one, &d,      d.jobs, d.data,      d.cors,
-                        d.repo};
+    server_deps deps = {&d.cfg,     d.reg, d.queue, d.met,  admin_token, inference_token, workers,
+                        reload_one, &d,    d.jobs,  d.data, d.cors,      d.repo};
     if (server_start(&deps, &d.http, &err) != GLIA_OK)
         goto fail;
     if (d.repo && repository_start(d.repo, &err) != GLIA_OK)

@@ -46,8 +46,6 @@ typedef struct {
     /* CORS's allowed origins (borrowed; NULL: none). TLS is on when cfg has listen.tls, with
      * tls.h's serving pair. */
     cors *cors;
-    jobs *jobs;       /* training jobs (admin routes /v1/train, /v1/jobs, promotion); NULL: 503 */
-    datasets *data;   /* uploads (admin routes /v1/datasets); NULL: 503 */
     repository *repo; /* the model repository (the /v2/repository routes, labels); NULL: none configured */
 } server_deps;
 

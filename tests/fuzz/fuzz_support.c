@@ -170,7 +170,7 @@ static void start_front(void)
     if (cors_new(&front.cors, &err) != GLIA_OK || cors_set(front.cors, origins, 1, 600, &err) != GLIA_OK)
         die("cors", err.msg);
     server_deps deps = {&front.cfg,   front.reg, front.queue, front.met, FUZZ_ADMIN_TOKEN, NULL, 1,
-                        reload_model, NULL,      NULL,        NULL,      front.cors};
+                        reload_model, NULL,      NULL,        NULL,      front.cors,       NULL};
     if (server_start(&deps, &front.srv, &err) != GLIA_OK)
         die("server", err.msg);
     front.port = server_port(front.srv);

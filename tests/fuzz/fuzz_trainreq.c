@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     glia_err err = {0};
     if (!env.ver) {
         static registry *reg;
-        versions_config vc = {fuzz_dir(), NULL, configured, NULL};
+        versions_config vc = {.state_dir = fuzz_dir(), .model_path = configured};
         if (!(reg = registry_new()))
             return -1;
         vc.reg = reg;

@@ -82,8 +82,11 @@ http_ret http_reply_headers(http_request *r, int status, const char *type, const
     add_common_headers(r, resp);
     for (int i = 0; i < n; i++)
         MHD_add_response_header(resp, names[i], values[i]);
-    if (r->model_version[0])
-        MHD_add_response_header(resp, "X-Model-Version", r->model_version);
+    if (r->model[0]) {
+        char version[24];
+        snprintf(version, sizeof version, "%ld", r->version);
+        MHD_add_response_header(resp, "X-Model-Version", version);
+    }
     r->status = status;
     r->bytes = len;
     conns_answering(r->server->conns, r->tracked, len);

@@ -61,8 +61,6 @@ struct http_request {
     const char *route; /* the metrics label (a route's pattern); "other" until one claims it */
     int oip;           /* errors in OIP v2's {"error": ...} form instead of problem+json */
     void *user;        /* http_config.user */
-    /* When set, every answer carries it as X-Model-Version (the version that answered). */
-    char model_version[24];
     /* A route's state for this request, freed by state_free(r) when the request is done. */
     void *state;
     void (*state_free)(http_request *r);
@@ -79,13 +77,14 @@ struct http_request {
     http_fn resumed;
     atomic_int phase;
     /* for the access line (issue 14): the answer's body bytes, and the model version the
-     * request ran (http_note_model; model "" when none) */
+     * request ran (http_note_model; model "" when none), which every answer then names in
+     * X-Model-Version */
     size_t bytes;
     char model[128];
     long version;
 };
 
-/* Records that r runs model name at version, for its access line. */
+/* Records that r runs model name at version: its access line and X-Model-Version say so. */
 void http_note_model(http_request *r, const char *name, long version);
 
 typedef struct http_server http_server;

@@ -38,7 +38,9 @@ static int configured(registry *reg, const char *name)
     return found;
 }
 
-infer *infer_take_model(http_request *r, const char *name, http_ret *ret)
+/* The request's inference state holding version `version` of name, or (version < 0) the
+ * version the model's labels choose: stable, or the canary for its share. */
+static infer *take(http_request *r, const char *name, long version, http_ret *ret)
 {
     server *s = route_server(r);
     infer *in = calloc(1, sizeof *in);
@@ -49,46 +51,36 @@ infer *infer_take_model(http_request *r, const char *name, http_ret *ret)
     in->r = r;
     r->state = in;
     r->state_free = infer_free;
-    /* no version named: the labels choose (stable, or the canary for its share) */
-    in->model = registry_pick(s->d.reg, name);
-    if (in->model) /* every answer on the model says which version answered */
-        snprintf(r->model_version, sizeof r->model_version, "%ld", in->model->bundle.manifest.version);
+    in->model = version < 0 ? registry_pick(s->d.reg, name) : registry_get_version(s->d.reg, name, version);
     if (!in->model) {
-        *ret = configured(s->d.reg, name)
-                   ? http_fail_with(r, 503, "Retry-After", "5",
-                                    "the model is configured but not loaded (see GET /v1/models)")
-                   : http_fail(r, 404, "no model named '%s' (GET /v1/models lists them)", name);
+        if (!configured(s->d.reg, name))
+            *ret = http_fail(r, 404, "no model named '%s' (GET /v1/models lists them)", name);
+        else if (version >= 0)
+            *ret = http_fail(r, 404, "model '%s' has no version %ld loaded", name, version);
+        else
+            *ret = http_fail_with(r, 503, "Retry-After", "5",
+                                  "the model is configured but not loaded (see GET /v1/models)");
         return NULL;
     }
+    /* the access line and every answer (X-Model-Version) say which version ran */
     http_note_model(r, in->model->name, in->model->bundle.manifest.version);
     in->codec = codec_for(in->model);
     if (!in->codec) {
-        *ret = http_fail(r, 500, "model '%s' has task '%s', which this gliad cannot serve", name,
-                         in->model->bundle.manifest.task);
+        *ret = http_fail(r, 500, "model '%s' version %ld has task '%s', which this gliad cannot serve", name,
+                         in->model->bundle.manifest.version, in->model->bundle.manifest.task);
         return NULL;
     }
     return in;
 }
 
+infer *infer_take_model(http_request *r, const char *name, http_ret *ret)
+{
+    return take(r, name, -1, ret);
+}
+
 infer *infer_take_version(http_request *r, const char *name, long version, http_ret *ret)
 {
-    infer *in = infer_take_model(r, name, ret);
-    if (!in || version < 0 || in->model->bundle.manifest.version == version)
-        return in;
-    /* another version than the one taken: the request holds that one instead, if loaded */
-    registry_model_unref(in->model);
-    in->model = registry_get_version(route_server(r)->d.reg, name, version);
-    if (!in->model) {
-        *ret = http_fail(r, 404, "model '%s' has no version %ld loaded", name, version);
-        return NULL;
-    }
-    in->codec = codec_for(in->model);
-    if (!in->codec) {
-        *ret = http_fail(r, 500, "model '%s' version %ld has task '%s', which this gliad cannot serve", name,
-                         version, in->model->bundle.manifest.task);
-        return NULL;
-    }
-    return in;
+    return take(r, name, version, ret);
 }
 
 int infer_alloc_inputs(infer *in, size_t n, http_ret *ret)

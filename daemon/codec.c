@@ -240,8 +240,13 @@ json_t *codec_v2_probabilities(const registry_model *m, const workq_output *out,
                 : NULL;
 }
 
-static const codec image_codec = {
-    "image-classification", image_decode_json, image_decode_raw, image_encode, NULL, codec_v2_probabilities};
+static const codec image_codec = {"image-classification",
+                                  image_decode_json,
+                                  image_decode_raw,
+                                  image_encode,
+                                  NULL,
+                                  codec_v2_probabilities,
+                                  NULL /* OIP v2 takes pixels and tensors, no token ids */};
 
 const codec *codec_for(const registry_model *m)
 {

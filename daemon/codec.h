@@ -35,6 +35,11 @@ typedef struct {
     int (*options)(const registry_model *m, const json_t *body, glia_decode_opts *decode, problem *p);
     /* OIP v2: the "outputs" array of an answer of n inputs (NULL on OOM). */
     json_t *(*v2_outputs)(const registry_model *m, const workq_output *out, int n);
+    /* OIP v2: a row of raw token ids ids[0..t) (0 = padding) -> input index of in; -1 with a
+     * 400 problem (an id outside the vocabulary, no token, too many). NULL: the task takes no
+     * token ids. */
+    int (*decode_ids)(const registry_model *m, const int64_t *ids, int t, size_t index, workq_input *in,
+                      problem *p);
 } codec;
 
 /* The translation codec (codec_translate.c); its options are "beam_size" (at most this)
@@ -47,6 +52,12 @@ extern const codec codec_text;
 
 /* OIP v2 outputs of a classifier: one FP32 tensor "probabilities" [n, classes]. */
 json_t *codec_v2_probabilities(const registry_model *m, const workq_output *out, int n);
+
+/* For decode_ids (codec_ids.c): ids[0..t) copied into row index of in->ids, checked against the
+ * model's vocabulary; *len gets the row's length (its last non-zero id, plus one), at most
+ * room. 0, or -1 with a 400 problem naming inputs' row index. */
+int codec_ids_row(const registry_model *m, const int64_t *ids, int t, int room, size_t index, workq_input *in,
+                  int *len, problem *p);
 
 /* d as a float32 in *out: 0, or -1 when it is not finite as a float32. JSON has no NaN, but
  * 1e39 is a valid JSON number that becomes inf as a float32, and a model fed inf answers NaN. */

@@ -93,5 +93,17 @@ static json_t *text_encode(const registry_model *m, const float *y, const glia_s
                      "index", best, "score", score, "probabilities", probs);
 }
 
-const codec codec_text = {"text-classification", text_decode_json, text_decode_raw, text_encode, NULL,
-                          codec_v2_probabilities};
+/* Raw ids: up to input.max_tokens of them, as a text's tokens would be (here a longer row
+ * is refused rather than cut: the client chose those ids). */
+static int text_decode_ids(const registry_model *m, const int64_t *ids, int t, size_t index, workq_input *in,
+                           problem *p)
+{
+    int n = 0;
+    if (codec_ids_row(m, ids, t, in->stride, index, in, &n, p))
+        return -1;
+    in->lengths[index] = n;
+    return 0;
+}
+
+const codec codec_text = {"text-classification",  text_decode_json, text_decode_raw, text_encode, NULL,
+                          codec_v2_probabilities, text_decode_ids};

@@ -131,4 +131,27 @@ static int options(const registry_model *m, const json_t *body, glia_decode_opts
     return 0;
 }
 
-const codec codec_translate = {"translation", decode_json, decode_raw, encode, options, v2_outputs};
+/* Raw source ids: the subwords of a sentence, which end in </s> as the tokenizer's do; a row
+ * without it gets it appended, so a client may send the pieces alone. */
+static int decode_ids(const registry_model *m, const int64_t *ids, int t, size_t index, workq_input *in,
+                      problem *p)
+{
+    int n = 0;
+    if (codec_ids_row(m, ids, t, in->stride, index, in, &n, p))
+        return -1;
+    int32_t *row = in->ids + index * (size_t)in->stride;
+    if (row[n - 1] != GLIA_BPE_EOS) {
+        if (n == in->stride)
+            return problem_set(
+                p, 400,
+                "row %zu has %d token ids and no </s> (id %d); this model translates at most %d "
+                "subword tokens (input.max_tokens in its manifest) plus </s>",
+                index, n, GLIA_BPE_EOS, in->stride - 1);
+        row[n++] = GLIA_BPE_EOS;
+    }
+    in->lengths[index] = n;
+    return 0;
+}
+
+const codec codec_translate = {"translation", decode_json, decode_raw, encode,
+                               options,       v2_outputs,  decode_ids};

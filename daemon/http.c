@@ -119,9 +119,14 @@ int http_method_known(const char *method)
 
 json_t *http_body_json(http_request *r, size_t flags, http_ret *ret)
 {
+    return http_body_json_prefix(r, r->len, flags, ret);
+}
+
+json_t *http_body_json_prefix(http_request *r, size_t len, size_t flags, http_ret *ret)
+{
     json_error_t jerr;
     glia_json_watch();
-    json_t *body = json_loadb(r->body ? r->body : "", r->len, flags, &jerr);
+    json_t *body = json_loadb(r->body ? r->body : "", r->body ? len : 0, flags, &jerr);
     if (glia_json_failed() || (!body && json_error_code(&jerr) == json_error_out_of_memory)) {
         json_decref(body);
         *ret = http_fail_with(r, 503, "Retry-After", "1", "out of memory while parsing the body");

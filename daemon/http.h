@@ -125,6 +125,9 @@ http_ret http_fail_with(http_request *r, int status, const char *name, const cha
  * saying where it is not JSON, or 503 when memory ran out while parsing (Jansson can then
  * return strings with bytes missing, so the result is refused: core/base/jsonmem.h). */
 json_t *http_body_json(http_request *r, size_t flags, http_ret *ret);
+/* The same for the body's first len bytes (<= r->len) alone: the JSON header of a body that
+ * carries binary data after it (OIP v2's binary tensor extension). */
+json_t *http_body_json_prefix(http_request *r, size_t len, size_t flags, http_ret *ret);
 
 /* From `begin`: the body goes to s as it arrives; s->finish answers at the end. */
 void http_stream_body(http_request *r, const http_stream *s);

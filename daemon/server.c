@@ -38,6 +38,10 @@ static const route routes[] = {
     {"GET", "/v2/models/{name}", ROUTE_OPEN, 1, route_oip_model, NULL},
     {"GET", "/v2/models/{name}/ready", ROUTE_OPEN, 1, route_oip_model_ready, NULL},
     {"POST", "/v2/models/{name}/infer", ROUTE_INFERENCE, 1, route_oip_infer, NULL},
+    /* OIP v2 per version (issue 14) */
+    {"GET", "/v2/models/{name}/versions/{version}", ROUTE_OPEN, 1, route_oip_version, NULL},
+    {"GET", "/v2/models/{name}/versions/{version}/ready", ROUTE_OPEN, 1, route_oip_version_ready, NULL},
+    {"POST", "/v2/models/{name}/versions/{version}/infer", ROUTE_INFERENCE, 1, route_oip_version_infer, NULL},
 };
 
 /* Constant-time comparison: the time taken does not depend on where the strings differ. */

@@ -21,6 +21,8 @@ static void infer_free(http_request *r)
         metrics_inference(route_server(r)->d.met, in->model->name, "limited");
     workq_item_release(&in->item);
     registry_model_unref(in->model);
+    if (in->route_state_free)
+        in->route_state_free(in->route_state);
     free(in);
 }
 
@@ -58,6 +60,27 @@ infer *infer_take_model(http_request *r, const char *name, http_ret *ret)
     if (!in->codec) {
         *ret = http_fail(r, 500, "model '%s' has task '%s', which this gliad cannot serve", name,
                          in->model->bundle.manifest.task);
+        return NULL;
+    }
+    return in;
+}
+
+infer *infer_take_version(http_request *r, const char *name, long version, http_ret *ret)
+{
+    infer *in = infer_take_model(r, name, ret);
+    if (!in || version < 0 || in->model->bundle.manifest.version == version)
+        return in;
+    /* another version than the one taken: the request holds that one instead, if loaded */
+    registry_model_unref(in->model);
+    in->model = registry_get_version(route_server(r)->d.reg, name, version);
+    if (!in->model) {
+        *ret = http_fail(r, 404, "model '%s' has no version %ld loaded", name, version);
+        return NULL;
+    }
+    in->codec = codec_for(in->model);
+    if (!in->codec) {
+        *ret = http_fail(r, 500, "model '%s' version %ld has task '%s', which this gliad cannot serve", name,
+                         version, in->model->bundle.manifest.task);
         return NULL;
     }
     return in;

@@ -37,11 +37,18 @@ struct infer {
     workq_item item;               /* its inputs and outputs, typed by the model's kinds */
     int rejected;                  /* the queue refused it */
     http_ret (*answer)(infer *in); /* writes the outputs in the route's form */
+    /* the route's own settings for its answer (OIP v2: the outputs asked for, the id), owned:
+     * freed by route_state_free with the request */
+    void *route_state;
+    void (*route_state_free)(void *state);
 };
 
 /* The request's inference state, holding the model named; NULL with 404 (unknown), 503
  * (configured, not loaded) or 500 queued in *ret. Freed with the request. */
 infer *infer_take_model(http_request *r, const char *name, http_ret *ret);
+/* The same for version `version` of name (any version loaded; version < 0: as
+ * infer_take_model); a version not loaded is 404. */
+infer *infer_take_version(http_request *r, const char *name, long version, http_ret *ret);
 /* Room for n inputs: 0, or -1 with 400 (n out of range) or 503 queued in *ret. */
 int infer_alloc_inputs(infer *in, size_t n, http_ret *ret);
 /* Inputs decoded: suspends the request and queues it; answer() writes the outputs once a
@@ -78,6 +85,10 @@ http_ret route_oip_server(http_request *r, const route_params *p);
 http_ret route_oip_model(http_request *r, const route_params *p);
 http_ret route_oip_model_ready(http_request *r, const route_params *p);
 http_ret route_oip_infer(http_request *r, const route_params *p);
+/* ... and their /versions/{version} forms (issue 14) */
+http_ret route_oip_version(http_request *r, const route_params *p);
+http_ret route_oip_version_ready(http_request *r, const route_params *p);
+http_ret route_oip_version_infer(http_request *r, const route_params *p);
 /* models.c */
 http_ret route_models_list(http_request *r, const route_params *p);
 http_ret route_model_get(http_request *r, const route_params *p);

@@ -140,13 +140,25 @@ def schema_errors(name, obj):
 
 # ---- checks and their tally ------------------------------------------------------------------
 
-failures = []
+failures, known = [], []
 
 
-def check(name, ok, detail=""):
-    tg.check(name, ok, detail)
+def check(name, ok, detail="", todo=None):
+    """One TAP line. todo names a known bug of the server (reported, not yet fixed): the line
+    is then a TAP TODO, which does not fail the run while the bug stands and shows as an
+    unexpected pass once it is fixed (then drop the todo)."""
+    if todo is None:
+        tg.check(name, ok, detail)
+        if not ok:
+            failures.append(name)
+        return bool(ok)
+    tg.results.append(True)
+    print("%s %d - %s # TODO %s" % ("ok" if ok else "not ok", len(tg.results), name, todo))
     if not ok:
-        failures.append(name)
+        known.append(name)
+        for line in str(detail).splitlines()[:5]:
+            print("# " + line)
+    sys.stdout.flush()
     return bool(ok)
 
 
@@ -339,12 +351,15 @@ def check_infer_answer(what, r, model, version=None, request_id=None, binary=Fal
     return out
 
 
-def check_error(what, r, statuses=(400,), needle=None):
+def check_error(what, r, statuses=(400,), needle=None, todo=None):
     """An error answer: one of statuses, application/json, exactly {"error": STRING}; the
     message names needle when given (an error a user can act on)."""
     status, h, obj = r[0], r[1], r[2]
     ok = status in statuses and h.get("content-type", "").startswith("application/json")
-    check("%s: %s, application/json" % (what, "/".join(map(str, statuses))), ok, (status, h.get("content-type"), obj))
+    good = check("%s: %s, application/json" % (what, "/".join(map(str, statuses))), ok,
+                 (status, h.get("content-type"), obj), todo)
+    if todo is not None:
+        return
     good = check_schema(what, "error_response", obj)
     if needle is not None and good:
         check("%s: the error names %r" % (what, needle), needle.lower() in obj["error"].lower(), obj["error"])
@@ -452,6 +467,10 @@ def model_routes(d, model):
             check("GET %s: name and ready" % path, body == {"name": model, "ready": True}, body)
     for path in ("/v2/models/%s/versions/999999" % model, "/v2/models/%s/versions/999999/ready" % model):
         check_error("GET %s (unknown version)" % path, d.json("GET", path), (404,), "999999")
+    # -1 is no version: gliad's "the serving one" inside must not leak into the URL
+    for path in ("/v2/models/%s/versions/-1" % model, "/v2/models/%s/versions/-1/ready" % model):
+        check_error("GET %s (version -1)" % path, d.json("GET", path), (400, 404),
+                    todo="h14-oip answers /versions/-1 with the serving version")
     return meta, version
 
 
@@ -533,7 +552,7 @@ def image_errors(d, images):
         return {"inputs": [{k: v for k, v in t.items() if v is not None}]}
     check_error("unknown version on infer", d.json("POST", "/v2/models/fashion-cnn/versions/999999/infer",
                                                      {"inputs": [one]}), (404,), "999999")
-    check_error("bad datatype FP64", d.json("POST", path, with_input(datatype="FP64")), (400,), "datatype")
+    check_error("bad datatype FP64", d.json("POST", path, with_input(datatype="FP64")), (400,), "FP64")
     check_error("datatype not in the protocol (FLOAT)", d.json("POST", path, with_input(datatype="FLOAT")), (400,),
                 "datatype")
     check_error("bad shape [1,1,28,27]", d.json("POST", path, with_input(shape=[1, 1, 28, 27])), (400,), "shape")
@@ -558,6 +577,25 @@ def image_errors(d, images):
     check_error("no inputs", d.json("POST", path, {"inputs": []}), (400,))
     check_error("\"id\" that is not a string", d.json("POST", path, {"id": 42, "inputs": [one]}), (400,), "id")
 
+    # [OIP] Request Input "name": the name of the input tensor, one the metadata lists
+    check_error("an input name the metadata does not list", d.json("POST", path, with_input(name="no_such_input")),
+                (400,), "no_such_input", todo="h14-oip picks the input by datatype and ignores its name")
+    check_error("POST /versions/-1/infer", d.json("POST", "/v2/models/fashion-cnn/versions/-1/infer", {"inputs": [one]}),
+                (400, 404), todo="h14-oip answers /versions/-1 with the serving version")
+    check_error("two input tensors for a one-input model", d.json("POST", path, {"inputs": [one, one]}), (400,))
+    check_error("a negative dimension", d.json("POST", path, with_input(shape=[-1, 1, 28, 28])), (400,))
+    check_error("a dimension that is not an integer", d.json("POST", path, with_input(shape=[1, 1, 28, 28.5])), (400,))
+    check_error("\"data\": null", d.json("POST", path, {"inputs": [dict(one, data=None)]}), (400,))
+    check_error("an empty body", post(d, path, b"", {"Content-Type": "application/json"}), (400,))
+    check_error("a JSON array body", post(d, path, b"[]", {"Content-Type": "application/json"}), (400,))
+    check_error("a version that is not a number", d.json("POST", "/v2/models/fashion-cnn/versions/latest/infer",
+                                                           {"inputs": [one]}), (400, 404))
+    # parameters.top_k (gliad's): the classification of the classifier's output
+    r = check_infer_answer("parameters.top_k 2", post(d, path, {"parameters": {"top_k": 2}, "inputs": [one]}),
+                           "fashion-cnn")
+    check("parameters.top_k 2: BYTES [1, 2]", r.get("probabilities", [None])[0] == [1, 2] and
+          r["probabilities"][1] == "BYTES", r)
+
     # [BIN]: the lengths must add up
     blob = struct.pack("<784f", *one["data"])
     header = {"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32",
@@ -577,6 +615,14 @@ def image_errors(d, images):
                 post(d, path, body, {"Inference-Header-Content-Length": str(n - 1)}), (400,))
     check_error("binary: binary_data_size without Inference-Header-Content-Length",
                 post(d, path, body, {"Content-Type": "application/octet-stream"}), (400,))
+    huge = json.loads(json.dumps(header))
+    huge["inputs"][0]["parameters"]["binary_data_size"] = 2**62
+    check_error("binary: binary_data_size 2**62", post_binary(d, path, huge, [blob]), (400, 413))
+    # [BIN] a header length equal to the body: a JSON request with no binary part; taken
+    r = post(d, path, json.dumps({"inputs": [one]}).encode(),
+             {"Inference-Header-Content-Length": str(len(json.dumps({"inputs": [one]}))),
+              "Content-Type": "application/json"})
+    check_infer_answer("Inference-Header-Content-Length == the whole JSON body", r, "fashion-cnn")
     both = json.loads(json.dumps(header))
     both["inputs"][0]["data"] = one["data"]
     check_error("binary: both data and binary_data_size", post_binary(d, path, both, [blob]), (400,))
@@ -613,9 +659,39 @@ def text_family(d, version):
     r = check_infer_answer("text classification: 1", post(d, path, req3), model, version)
     if name in r:
         check_classification("text classification: 1", r[name][2], r[name][0], 1, probs, 2, labels)
+    # every input the metadata lists must be taken in the datatype it lists: the token-id
+    # input (ids of vocab.txt's words, 0 = padding) in INT32, INT64 and binary INT64 agree
+    meta = d.json("GET", "/v2/models/" + model)[2]
+    ids_input = next((t for t in meta.get("inputs", []) if t["datatype"] in ("INT32", "INT64")), None)
+    if check("text metadata lists a token-id input (INT32/INT64)", ids_input is not None, meta):
+        with open(os.path.join(MODELS[model], "vocab.txt")) as f:
+            vocab = [line.rstrip("\n") for line in f]
+        rows = [[vocab.index(w) for w in ("i", "loved", "it")], [vocab.index(w) for w in ("it", "is", "bad")] + [0]]
+        rows[0] += [0]
+        got = {}
+        for dt in ("INT32", "INT64"):
+            r = check_infer_answer("text infer %s %s [2, 4]" % (ids_input["name"], dt), post(d, path, {
+                "inputs": [{"name": ids_input["name"], "shape": [2, 4], "datatype": dt, "data": rows}]}), model, version)
+            got[dt] = next(iter(r.values()), (0, 0, []))[2]
+        blob = struct.pack("<8q", *[v for row in rows for v in row])
+        r = check_infer_answer("text infer binary INT64 ids", post_binary(d, path, {"inputs": [
+            {"name": ids_input["name"], "shape": [2, 4], "datatype": "INT64",
+             "parameters": {"binary_data_size": len(blob)}}]}, [blob]), model, version)
+        got["binary"] = next(iter(r.values()), (0, 0, []))[2]
+        check("token ids: INT32, INT64 and binary INT64 agree, and sentence 0 is positive",
+              len(got["INT32"]) == 4 and close(got["INT32"], got["INT64"], 0) and
+              close(got["INT32"], got["binary"], 0) and got["INT32"][1] > 0.5, got)
+        check_error("text: INT32 id 2**31 (not an INT32)", d.json("POST", path, {"inputs": [
+            {"name": ids_input["name"], "shape": [1, 1], "datatype": "INT32", "data": [2**31]}]}), (400,))
+        check_error("text: token id outside the vocabulary", d.json("POST", path, {"inputs": [
+            {"name": ids_input["name"], "shape": [1, 1], "datatype": "INT64", "data": [len(vocab) + 5]}]}), (400,))
+    # gliad's own "top_k" request parameter: the classification of every classifier output
+    r = check_infer_answer("text parameters.top_k 1", post(d, path, dict(req, parameters={"top_k": 1})), model, version)
+    if name in r:
+        check_classification("text parameters.top_k 1", r[name][2], r[name][0], 1, probs, 2, labels)
     # errors
     check_error("text: FP32 datatype", d.json("POST", path, {"inputs": [
-        {"name": "text", "shape": [1], "datatype": "FP32", "data": [1.0]}]}), (400,), "datatype")
+        {"name": "text", "shape": [1], "datatype": "FP32", "data": [1.0]}]}), (400,), "FP32")
     check_error("text: shape [3] for 2 strings", d.json("POST", path, {"inputs": [
         dict(req["inputs"][0], shape=[3])]}), (400,))
     check_error("text: unknown output", d.json("POST", path, dict(req, outputs=[{"name": "nope"}])), (400,), "nope")
@@ -663,7 +739,7 @@ def translation_family(d, version):
         check_error("translate parameters %s" % json.dumps(bad), d.json("POST", path, dict(req, parameters=bad)), (400,),
                     list(bad)[0])
     check_error("translate: UINT8 datatype", d.json("POST", path, {"inputs": [
-        {"name": "text", "shape": [1], "datatype": "UINT8", "data": [1]}]}), (400,), "datatype")
+        {"name": "text", "shape": [1], "datatype": "UINT8", "data": [1]}]}), (400,), "UINT8")
     check_error("translate: classification on a translation", d.json("POST", path, dict(req, outputs=[
         {"name": "translation", "parameters": {"classification": 2}}])), (400,))
 
@@ -745,8 +821,9 @@ def main():
     finally:
         if d.proc.poll() is None:
             d.stop(timeout=5)
-    passed = sum(tg.results)
-    print("# conformance: %d checks passed" % passed)
+    print("# conformance: %d checks passed" % (len(tg.results) - len(failures) - len(known)))
+    for name in known:
+        print("# KNOWN BUG (TODO): " + name)
     for name in failures:
         print("# FAILED: " + name)
     print("1..%d" % len(tg.results))

@@ -79,6 +79,26 @@ def answer(port, body, headers):
     return max(range(len(probs)), key=lambda k: probs[k])
 
 
+def in_process(build, workers):
+    """bench_cnn's figures (batch-1 latency on one thread, batch-64 throughput over the workers)."""
+    return json.loads(subprocess.run([os.path.join(build, "bench", "bench_cnn"), serve.BUNDLE, "--threads",
+                                      str(workers)], capture_output=True, text=True, check=True).stdout)
+
+
+def parse_costs(build, forms, scripts):
+    """{form: microseconds} to take the tensor out of one body: the JSON numbers, or the
+    binary FP32 bytes after their JSON header."""
+    out = {}
+    for label in ("JSON FP32 (784 numbers)", "binary FP32 (3136 bytes)"):
+        headers = forms[label][1]
+        extra = (["--header-length", headers["Inference-Header-Content-Length"]]
+                 if "Inference-Header-Content-Length" in headers else [])
+        r = subprocess.run([os.path.join(build, "bench", "bench_json_tensor"), scripts[label][1]] + extra,
+                           capture_output=True, text=True, check=True)
+        out[label] = json.loads(r.stdout)["median_us"]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(serve.ROOT, "build"))
@@ -93,17 +113,6 @@ def main():
     for i, (label, (body, headers)) in enumerate(forms.items()):
         scripts[label] = wrk_script(tmp, "form%d" % i, body, headers)
 
-    inproc = json.loads(subprocess.run([os.path.join(a.build, "bench", "bench_cnn"), serve.BUNDLE, "--threads",
-                                        str(a.workers)], capture_output=True, text=True, check=True).stdout)
-    parse = {}
-    for label, extra in (("JSON FP32 (784 numbers)", []), ("binary FP32 (3136 bytes)", None)):
-        body, headers = forms[label]
-        if extra is None:
-            extra = ["--header-length", headers["Inference-Header-Content-Length"]]
-        parse[label] = json.loads(subprocess.run([os.path.join(a.build, "bench", "bench_json_tensor"),
-                                                  scripts[label][1]] + extra,
-                                                 capture_output=True, text=True, check=True).stdout)
-
     port = serve.free_port()
     p, _ = serve.start(a.build, tmp, port, 32, 500, a.workers)
     try:
@@ -111,19 +120,25 @@ def main():
         print("gliad, POST %s, one 28x28 image per request, %d workers, batching on (max 32, 500 us), "
               "wrk at concurrency %d, %d s per run, %d alternating rounds (medians)" %
               (PATH, a.workers, a.concurrency, a.seconds, a.rounds))
-        print("OpenBLAS core: %s; in-process (bench_cnn, same run, %d threads): %.0f images/s at batch 64, "
-              "%.3f ms per image at batch 1" % (inproc["coretype"], a.workers, inproc["throughput_b64"],
-                                                inproc["latency_b1_ms"]))
         print("class each form gets for the image: %s" % ", ".join("%s: %s" % kv for kv in classes.items()))
-        print()
-        runs = {label: [] for label in forms}
+        sys.stdout.flush()
+        # each round: the in-process figures, the parse costs, then every form under load,
+        # so that what else runs on the machine weighs on all of them alike
+        runs, inprocs, parses = {label: [] for label in forms}, [], []
         for _ in range(a.rounds):
+            inprocs.append(in_process(a.build, a.workers))
+            parses.append(parse_costs(a.build, forms, scripts))
             for label in forms:
                 runs[label].append(serve.wrk(port, a.concurrency, a.seconds, scripts[label][0]))
-                sys.stdout.flush()
     finally:
         p.terminate()
         p.wait()
+    inproc = {k: statistics.median(r[k] for r in inprocs) for k in ("throughput_b64", "latency_b1_ms")}
+    parse = {label: statistics.median(r[label] for r in parses) for label in parses[0]}
+    print("OpenBLAS core: %s; in-process (bench_cnn, same run, %d threads, median of %d): %.0f images/s at "
+          "batch 64, %.3f ms per image at batch 1" % (inprocs[0]["coretype"], a.workers, len(inprocs),
+                                                      inproc["throughput_b64"], inproc["latency_b1_ms"]))
+    print()
 
     print("| form | body (bytes) | requests/s | p50 (ms) | p99 (ms) | non-2xx | HTTP / in-process |")
     print("|---|---|---|---|---|---|---|")
@@ -138,13 +153,13 @@ def main():
     print()
     print("| taking one request's tensor apart, or running the model on it | microseconds |")
     print("|---|---|")
-    for label, r in parse.items():
+    for label, us in parse.items():
         what = ("Jansson parse + 784 numbers to float32 (%d-byte body)" if label.startswith("JSON")
-                else "Jansson parse of the JSON header + copy of the raw bytes (%d-byte body)") % r["bytes"]
-        print("| %s | %.1f |" % (what, r["median_us"]))
+                else "Jansson parse of the JSON header + copy of the raw bytes (%d-byte body)") % len(forms[label][0])
+        print("| %s | %.1f |" % (what, us))
     print("| the model, one image at batch 1 (bench_cnn, 1 thread) | %.1f |" % (inproc["latency_b1_ms"] * 1e3))
-    print("| the model, per image at batch 64 (bench_cnn, %d threads) | %.1f |" % (
-        a.workers, 1e6 / inproc["throughput_b64"]))
+    print("| the model, CPU time per image at batch 64 (bench_cnn: %d threads / throughput) | %.1f |" % (
+        a.workers, a.workers * 1e6 / inproc["throughput_b64"]))
 
 
 if __name__ == "__main__":

@@ -782,6 +782,18 @@ def stock_client(d, images, probs, text_probs):
                                                                         [blob], None), "sentiment-lstm", binary=True)
     got = next(iter(r.values()), (0, 0, []))[2]
     check("tritonclient BYTES: the JSON answer", close(got, text_probs, 1e-6), r)
+    # KServe's Python client (kserve/kserve python/kserve/kserve/protocol/infer_type.py,
+    # InferRequest.to_rest): always an "id" (a uuid4 when none is set) and "model_name" in the
+    # body; raw inputs follow a JSON part whose length it returns for the header. [BIN]'s own
+    # example request carries "model_name" too.
+    kserve_json = {"id": "0b6a4a1e-8d0f-4a55-9a0e-3c1f1b0e2d7c", "model_name": "fashion-cnn",
+                   "inputs": [fp32_input(images)]}
+    r = post(d, path, kserve_json)
+    check("kserve client: JSON request with \"model_name\" in the body: 200", r[0] == 200, r[2],
+          todo="h14-oip refuses the body's \"model_name\" as an unknown field")
+    r = post_binary(d, path, {"id": "0b6a4a1e", "model_name": "fashion-cnn", "inputs": [inp]}, [fp32])
+    check("kserve client: binary request with \"model_name\" in the body: 200", r[0] == 200, r[2],
+          todo="h14-oip refuses the body's \"model_name\" as an unknown field")
     # the JSON form of InferInput(binary_data=False): flat "data", no parameters at all
     r = check_infer_answer("tritonclient: JSON FP32 in (binary_data=False)", post(d, path, {
         "inputs": [fp32_input(images)], "outputs": [{"name": "probabilities", "parameters": {"binary_data": False}}]}),

@@ -277,8 +277,9 @@ int oip_tensor_number(const oip_tensor *t, size_t index, size_t i, double *out, 
         return 0;
     }
     if (fp ? !json_is_number(v) : !json_is_integer(v))
-        return problem_set(p, 400, "inputs[%zu].data element %zu is not %s (datatype %s)", index, i,
-                           fp ? "a number" : "an integer", oip_datatype_name(t->type));
+        return problem_set(
+            p, 400, "inputs[%zu].data[%zu] is not %s (datatype %s; nested data counts in row-major order)",
+            index, i, fp ? "a number" : "an integer", oip_datatype_name(t->type));
     *out = json_number_value(v);
     return 0;
 }
@@ -294,7 +295,7 @@ int oip_tensor_bytes(const oip_tensor *t, size_t index, size_t i, const char **s
     }
     const json_t *v = t->leaves[i];
     if (!json_is_string(v))
-        return problem_set(p, 400, "inputs[%zu].data element %zu is not a string (datatype BYTES)", index, i);
+        return problem_set(p, 400, "inputs[%zu].data[%zu] is not a string (datatype BYTES)", index, i);
     *s = json_string_value(v);
     *len = json_string_length(v);
     return 0;

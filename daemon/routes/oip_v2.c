@@ -306,11 +306,11 @@ static int decode_image(infer *in, const oip_tensor *t, problem *p, http_ret *re
             break;
         if (t->type == OIP_FP32 && codec_float32(v, x))
             rc = problem_set(p, 400,
-                             "data element %zu (input %zu, element %zu) is %g, not a finite FP32 value "
+                             "data[%zu] (input %zu, element %zu) is %g, not a finite FP32 value "
                              "(" CODEC_FLOAT32_RANGE ")",
                              i, i / size, i % size, v);
         else if (t->type == OIP_UINT8 && (v < 0 || v > 255))
-            rc = problem_set(p, 400, "data element %zu is %g, not a UINT8 pixel (0..255)", i, v);
+            rc = problem_set(p, 400, "data[%zu] is %g, not a UINT8 pixel (0..255)", i, v);
         else if (t->type == OIP_UINT8)
             pixels[i % size] = (unsigned char)v;
         if (rc == 0 && t->type == OIP_UINT8 && i % size == size - 1)
@@ -334,7 +334,7 @@ static int decode_texts(infer *in, const oip_tensor *t, problem *p, http_ret *re
             return -1;
         json_t *s = json_stringn(text, len);
         if (!s)
-            return problem_set(p, 400, "data element %zu is not valid UTF-8", i);
+            return problem_set(p, 400, "data[%zu] is not valid UTF-8", i);
         int rc = in->codec->decode_json(in->model, s, i, &in->item.in, p);
         json_decref(s);
         if (rc)

@@ -102,6 +102,15 @@ def main():
     v2_image = {"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": [0.1] * 784}]}
     v2_text = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["good", "bad"]}]}
     j = lambda o: json.dumps(o).encode()
+    # OIP v2's binary form: a JSON header, then the tensors' bytes (BYTES: 4-byte length, then the text)
+    v2_image_bin = {"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "UINT8",
+                                "parameters": {"binary_data_size": 784}}], "parameters": {"binary_data_output": True}}
+    v2_text_bin = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": 15}}],
+                   "outputs": [{"name": "probabilities", "parameters": {"classification": 1, "binary_data": True}}]}
+    v2_ids_bin = {"inputs": [{"name": "input_ids", "shape": [1, 3], "datatype": "INT64",
+                              "parameters": {"binary_data_size": 24}}]}
+    words = b"".join(struct.pack("<I", len(w)) + w for w in (b"good", b"bad"))
+    binary = lambda o, payload: struct.pack("<H", len(j(o))) + j(o) + payload
     tsv = "Cannot open file\tNo se puede abrir el archivo\nPrint the version\tMuestra la versión\n".encode()
     jsonl = b'{"text": "I loved it", "label": "positive"}\n{"text": "cold food", "label": 0}\n'
 
@@ -165,15 +174,21 @@ def main():
             "datasets": http("POST", "/v1/datasets?format=jsonl", jsonl, [ADMIN]),
             "v2": http("GET", "/v2"), "v2-ready": http("GET", "/v2/models/fashion-cnn/ready"),
             "v2-infer": http("POST", "/v2/models/sentiment-lstm/infer", j(v2_text), [JSON]),
+            "v2-binary": http("POST", "/v2/models/sentiment-lstm/versions/1/infer", j(v2_text_bin) + words,
+                              [("Inference-Header-Content-Length", str(len(j(v2_text_bin))))]),
             "405": http("PUT", "/v1/models"), "404": http("GET", "/v1/nope%00.yaml"),
         },
         "predict": {"v1": b"\0" + j({"model": "fashion-cnn", **image_inputs, "top_k": 3}),
                     "v1-model": b"\1" + j({"inputs": [tensor]}), "v1-text": b"\2" + j(text_inputs),
                     "png": b"\3" + bag, "pgm": b"\4" + dress, "text": b"\5I loved it",
-                    "v2-image": b"\6" + j(v2_image), "v2-text": b"\7" + j(v2_text)},
+                    "v2-image": b"\6" + j(v2_image), "v2-text": b"\7" + j(v2_text),
+                    "v2-image-binary": b"\x08" + binary(v2_image_bin, bytes(range(256)) * 3 + bytes(16)),
+                    "v2-text-binary": b"\x09" + binary(v2_text_bin, words),
+                    "v2-ids-binary": b"\x09" + binary(v2_ids_bin, struct.pack("<3q", 7, 30, 32))},
     }
     json_keys = ["model", "inputs", "top_k", "beam_size", "max_tokens", "image", "tensor", "text", "shape", "data",
-                 "name", "datatype", "FP32", "BYTES", "recipe", "dataset", "promote", "dry_run", "limit", "validation",
+                 "name", "datatype", "FP32", "BYTES", "UINT8", "INT64", "parameters", "outputs",
+                 "binary_data_size", "binary_data", "binary_data_output", "classification", "recipe", "dataset", "promote", "dry_run", "limit", "validation",
                  "images", "labels", "epochs", "seed", "lr", "optimizer", "schedule", "batch", "loss", "augment",
                  "select", "clip_grad_norm", "max_runtime_seconds", "type", "never", "always", "if_better", "label"]
     yaml_keys = ["name", "task", "version", "weights", "labels", "input", "architecture", "evaluation", "training",
@@ -190,7 +205,7 @@ def main():
                   "X-Request-Id: ", "X-Request-Timeout-Ms: ", "/v1/predict", "/v1/models/", "fashion-cnn",
                   "sentiment-lstm", "/predict", "/reload", "/versions/", "/promote", "/v1/train", "/v1/jobs/",
                   "/cancel", "/resume", "/v1/datasets", "?format=", "/v2/models/", "/infer", "/ready", "/healthz",
-                  "/readyz", "/metrics", "%00", "%0a"]
+                  "/readyz", "/metrics", "%00", "%0a", "Inference-Header-Content-Length: "]
     # libFuzzer's dictionary escapes: \\, \" and \xNN only
     q = lambda w: '"' + "".join(chr(b) if 32 <= b < 127 and chr(b) not in '"\\' else "\\x%02x" % b
                                 for b in w.encode()) + '"'

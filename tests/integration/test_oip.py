@@ -10,7 +10,6 @@
 import json
 import os
 import re
-import socket
 import struct
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_gliad as tg  # noqa: E402  (the Daemon harness and the TAP helpers)
+import test_http_hardening as th  # noqa: E402  (raw requests)
 
 check = tg.check
 MODELS = os.path.join(tg.ROOT, "models")
@@ -354,19 +354,11 @@ def run(d, images, fashion_labels):
     check("an unknown model: 404", is_error(d.json("POST", "/v2/models/nope/infer", {
         "inputs": [tensor("input", "FP32", [1, 1, 28, 28], fp32[:784])]}), 404))
     # a binary body announced over limits.body (1 MiB here): answered from the headers alone
-    sock = socket.create_connection(("127.0.0.1", d.port), timeout=10)
-    sock.sendall(b"POST /v2/models/fashion-cnn/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-                 b"Inference-Header-Content-Length: 100\r\nContent-Length: 2097152\r\n\r\n")
-    answer = b""
-    while b"}" not in answer:
-        got = sock.recv(4096)
-        if not got:
-            break
-        answer += got
-    sock.close()
-    head, _, payload = answer.partition(b"\r\n\r\n")
-    check("a binary body over limits.body: 413 {error}", head.startswith(b"HTTP/1.1 413") and
-          payload.startswith(b'{"error"'), answer[:500])
+    status, head, payload = th.raw(d.port, b"POST /v2/models/fashion-cnn/infer HTTP/1.1\r\nHost: x\r\n"
+                                   b"Connection: close\r\nInference-Header-Content-Length: 100\r\n"
+                                   b"Content-Length: 2097152\r\n\r\n")
+    check("a binary body over limits.body: 413 {error}", status == 413 and payload.startswith(b'{"error"'),
+          (status, head, payload))
 
     # ---- metrics label the new routes by pattern ----
     text = d.request("GET", "/metrics")[2].decode()

@@ -25,6 +25,7 @@ import os
 import struct
 import sys
 import tempfile
+import threading
 
 import jsonschema
 
@@ -540,7 +541,49 @@ def image_family(d, images, version):
     if "probabilities" in r:
         check_classification("classification: 3, binary", r["probabilities"][2], r["probabilities"][0], 3, probs, 10,
                              labels)
+    concurrent_forms(d, images, probs)
     return probs
+
+
+def concurrent_forms(d, images, probs):
+    """Requests in every form at once (JSON FP32, binary FP32, binary UINT8, binary output),
+    which the batcher may run together: each answer must be its own image's."""
+    path = "/v2/models/fashion-cnn/infer"
+
+    def one(i, form):
+        img = images[i]
+        if form == 0:
+            return post(d, path, {"inputs": [fp32_input([img])]})
+        if form == 1:
+            blob = struct.pack("<784f", *tg.preprocess(img))
+            return post_binary(d, path, {"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32",
+                                                     "parameters": {"binary_data_size": 3136}}]}, [blob])
+        if form == 2:
+            return post_binary(d, path, {"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "UINT8",
+                                                     "parameters": {"binary_data_size": 784}}]}, [img])
+        return post(d, path, {"parameters": {"binary_data_output": True}, "inputs": [uint8_input([img])]})
+
+    jobs = [(k % len(images), k % 4) for k in range(24)]
+    answers = [None] * len(jobs)
+
+    def run(k):
+        answers[k] = one(*jobs[k])
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    wrong = []
+    for (i, form), r in zip(jobs, answers):
+        if r is None or r[0] != 200 or r[4] is not None:
+            wrong.append((i, form, r and r[0], r and str(r[2])[:200]))
+            continue
+        o = r[2]["outputs"][0]
+        values = tensor_values(o, r[3])[0] or []
+        if not close(values, probs[i * 10:(i + 1) * 10], 1e-5):
+            wrong.append((i, form, values))
+    check("24 concurrent requests in four forms: each gets its own image's answer", not wrong and len(probs) == 30,
+          wrong[:5])
 
 
 def image_errors(d, images):

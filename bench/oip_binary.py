@@ -113,6 +113,7 @@ def main():
     for i, (label, (body, headers)) in enumerate(forms.items()):
         scripts[label] = wrk_script(tmp, "form%d" % i, body, headers)
 
+    load_before = os.getloadavg()[0]
     port = serve.free_port()
     p, _ = serve.start(a.build, tmp, port, 32, 500, a.workers)
     try:
@@ -148,6 +149,10 @@ def main():
             label, len(forms[label][0]), rps, statistics.median(r[1] for r in rows),
             statistics.median(r[2] for r in rows), sum(r[3] for r in rows), rps / inproc["throughput_b64"]))
     print()
+    json_rps = statistics.median(r[0] for r in runs["JSON FP32 (784 numbers)"])
+    print("binary / JSON requests/s: %s" % ", ".join(
+        "%s %.2fx" % (label.split(" (")[0], statistics.median(r[0] for r in rows) / json_rps)
+        for label, rows in runs.items() if label.startswith("binary")))
     print("requests/s per round: %s" % "; ".join("%s: %s" % (label, ", ".join("%.0f" % r[0] for r in rows))
                                               for label, rows in runs.items()))
     print()
@@ -160,6 +165,9 @@ def main():
     print("| the model, one image at batch 1 (bench_cnn, 1 thread) | %.1f |" % (inproc["latency_b1_ms"] * 1e3))
     print("| the model, CPU time per image at batch 64 (bench_cnn: %d threads / throughput) | %.1f |" % (
         a.workers, a.workers * 1e6 / inproc["throughput_b64"]))
+    print()
+    print("load average (1 min) of the machine: %.1f before, %.1f after (%d cores)" % (
+        load_before, os.getloadavg()[0], os.cpu_count()))
 
 
 if __name__ == "__main__":

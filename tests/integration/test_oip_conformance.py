@@ -742,14 +742,9 @@ def text_family(d, version):
         {"name": "text", "shape": [1], "datatype": "FP32", "data": [1.0]}]}), (400,), "FP32")
     check_error("text: shape [3] for 2 strings", d.json("POST", path, {"inputs": [
         dict(req["inputs"][0], shape=[3])]}), (400,))
-    check_error("text: unknown output", d.json("POST", path, dict(req, outputs=[{"name": "nope"}])), (400,), "nope")
-    check_error("text: unknown parameter", d.json("POST", path, dict(req, parameters={"temperature": 0.5})), (400,),
-                "temperature")
     check_error("text: binary BYTES whose length prefix overruns",
                 post_binary(d, path, dict(header, inputs=[dict(header["inputs"][0])]),
                             [struct.pack("<I", 1000) + blob[4:]]), (400,))
-    check_error("text: unknown version on infer", d.json("POST", "/v2/models/sentiment-lstm/versions/999999/infer",
-                                                         req), (404,), "999999")
     return probs
 
 
@@ -790,6 +785,26 @@ def translation_family(d, version):
         {"name": "text", "shape": [1], "datatype": "UINT8", "data": [1]}]}), (400,), "UINT8")
     check_error("translate: classification on a translation", d.json("POST", path, dict(req, outputs=[
         {"name": "translation", "parameters": {"classification": 2}}])), (400,))
+
+
+def every_family_errors(d, model, tensor):
+    """The error classes every family shares, given one good input tensor of the model's."""
+    path = "/v2/models/%s/infer" % model
+    req = {"inputs": [tensor]}
+    check_error("%s: unknown version on infer" % model,
+                d.json("POST", "/v2/models/%s/versions/999999/infer" % model, req), (404,), "999999")
+    check_error("%s: malformed JSON" % model, post(d, path, json.dumps(req).encode()[:-3],
+                                                   {"Content-Type": "application/json"}), (400,))
+    check_error("%s: unknown request parameter" % model, d.json("POST", path, dict(req, parameters={"temperature": 0.5})),
+                (400,), "temperature")
+    check_error("%s: unknown output" % model, d.json("POST", path, dict(req, outputs=[{"name": "nope"}])), (400,),
+                "nope")
+    check_error("%s: unknown output parameter" % model, d.json("POST", path, dict(req, outputs=[
+        {"name": "nope", "parameters": {"no_such_param": 1}}])), (400,))
+    check_error("%s: shape of rank 0" % model, d.json("POST", path, {"inputs": [dict(tensor, shape=[])]}), (400,))
+    check_error("%s: binary part shorter than binary_data_size" % model, post_binary(d, path, {"inputs": [
+        {k: v for k, v in tensor.items() if k != "data"} | {"parameters": {"binary_data_size": 64}}]}, [b"\0" * 10]),
+                (400,))
 
 
 def stock_client(d, images, probs, text_probs):
@@ -873,6 +888,10 @@ def main():
         image_errors(d, images)
         text_probs = text_family(d, versions["sentiment-lstm"])
         translation_family(d, versions["translate-en-es"])
+        for model, tensor in (("fashion-cnn", fp32_input(images[:1])),
+                              ("sentiment-lstm", {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["Fine."]}),
+                              ("translate-en-es", {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["Fine."]})):
+            every_family_errors(d, model, tensor)
         stock_client(d, images, probs, text_probs)
         rc = d.stop()
         check("SIGTERM drains and exits 0", rc == 0, "exit %s" % rc)

@@ -79,6 +79,14 @@ def answer(port, body, headers):
     return max(range(len(probs)), key=lambda k: probs[k])
 
 
+def cpu_seconds(pid):
+    """User + system CPU time gliad has used so far (/proc/PID/stat): per request it is a cost
+    the machine's other load does not inflate, unlike wall-clock rates."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def in_process(build, workers):
     """bench_cnn's figures (batch-1 latency on one thread, batch-64 throughput over the workers)."""
     return json.loads(subprocess.run([os.path.join(build, "bench", "bench_cnn"), serve.BUNDLE, "--threads",
@@ -130,7 +138,9 @@ def main():
             inprocs.append(in_process(a.build, a.workers))
             parses.append(parse_costs(a.build, forms, scripts))
             for label in forms:
-                runs[label].append(serve.wrk(port, a.concurrency, a.seconds, scripts[label][0]))
+                cpu0 = cpu_seconds(p.pid)
+                rps, p50, p99, bad = serve.wrk(port, a.concurrency, a.seconds, scripts[label][0])
+                runs[label].append((rps, p50, p99, bad, (cpu_seconds(p.pid) - cpu0) / (rps * a.seconds) * 1e6))
     finally:
         p.terminate()
         p.wait()
@@ -141,13 +151,15 @@ def main():
                                                       inproc["throughput_b64"], inproc["latency_b1_ms"]))
     print()
 
-    print("| form | body (bytes) | requests/s | p50 (ms) | p99 (ms) | non-2xx | HTTP / in-process |")
-    print("|---|---|---|---|---|---|---|")
+    print("| form | body (bytes) | requests/s | p50 (ms) | p99 (ms) | non-2xx | gliad CPU per request (us) "
+          "| HTTP / in-process |")
+    print("|---|---|---|---|---|---|---|---|")
     for label, rows in runs.items():
         rps = statistics.median(r[0] for r in rows)
-        print("| %s | %d | %.0f | %.2f | %.2f | %d | %.2f |" % (
+        print("| %s | %d | %.0f | %.2f | %.2f | %d | %.0f | %.2f |" % (
             label, len(forms[label][0]), rps, statistics.median(r[1] for r in rows),
-            statistics.median(r[2] for r in rows), sum(r[3] for r in rows), rps / inproc["throughput_b64"]))
+            statistics.median(r[2] for r in rows), sum(r[3] for r in rows), statistics.median(r[4] for r in rows),
+            rps / inproc["throughput_b64"]))
     print()
     json_rps = statistics.median(r[0] for r in runs["JSON FP32 (784 numbers)"])
     print("binary / JSON requests/s: %s" % ", ".join(

@@ -151,15 +151,19 @@ def main():
                                                       inproc["throughput_b64"], inproc["latency_b1_ms"]))
     print()
 
+    # Two HTTP / in-process ratios: requests/s over bench_cnn's batch-64 images/s (serve.py's
+    # ratio; wall clock, so only as steady as the machine), and the model's own time per image
+    # (batch 1, one thread: a median, which preemption barely moves) over gliad's CPU per
+    # request (the share of gliad's CPU that is the model's work).
     print("| form | body (bytes) | requests/s | p50 (ms) | p99 (ms) | non-2xx | gliad CPU per request (us) "
-          "| HTTP / in-process |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| HTTP / in-process (requests/s) | in-process / HTTP (CPU per image) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label, rows in runs.items():
-        rps = statistics.median(r[0] for r in rows)
-        print("| %s | %d | %.0f | %.2f | %.2f | %d | %.0f | %.2f |" % (
+        rps, cpu = statistics.median(r[0] for r in rows), statistics.median(r[4] for r in rows)
+        print("| %s | %d | %.0f | %.2f | %.2f | %d | %.0f | %.2f | %.2f |" % (
             label, len(forms[label][0]), rps, statistics.median(r[1] for r in rows),
-            statistics.median(r[2] for r in rows), sum(r[3] for r in rows), statistics.median(r[4] for r in rows),
-            rps / inproc["throughput_b64"]))
+            statistics.median(r[2] for r in rows), sum(r[3] for r in rows), cpu, rps / inproc["throughput_b64"],
+            inproc["latency_b1_ms"] * 1e3 / cpu))
     print()
     json_rps = statistics.median(r[0] for r in runs["JSON FP32 (784 numbers)"])
     print("binary / JSON requests/s: %s" % ", ".join(

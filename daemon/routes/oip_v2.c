@@ -113,9 +113,21 @@ http_ret route_oip_model(http_request *r, const route_params *p)
     return metadata(r, p->name, -1);
 }
 
+/* 1 with a 404 queued when a route's {version} cannot name a version (they count from 1;
+ * a negative one must not fall through to "the serving version"). */
+static int no_such_version(http_request *r, const route_params *p, http_ret *ret)
+{
+    if (p->version >= 1)
+        return 0;
+    *ret =
+        http_fail(r, 404, "model '%s' has no version %ld: versions are numbered from 1", p->name, p->version);
+    return 1;
+}
+
 http_ret route_oip_version(http_request *r, const route_params *p)
 {
-    return metadata(r, p->name, p->version);
+    http_ret ret;
+    return no_such_version(r, p, &ret) ? ret : metadata(r, p->name, p->version);
 }
 
 http_ret route_oip_model_ready(http_request *r, const route_params *p)
@@ -125,7 +137,8 @@ http_ret route_oip_model_ready(http_request *r, const route_params *p)
 
 http_ret route_oip_version_ready(http_request *r, const route_params *p)
 {
-    return ready(r, p->name, p->version);
+    http_ret ret;
+    return no_such_version(r, p, &ret) ? ret : ready(r, p->name, p->version);
 }
 
 /* ---- a request's settings ---- */
@@ -591,5 +604,6 @@ http_ret route_oip_infer(http_request *r, const route_params *p)
 
 http_ret route_oip_version_infer(http_request *r, const route_params *p)
 {
-    return infer_request(r, p->name, p->version);
+    http_ret ret;
+    return no_such_version(r, p, &ret) ? ret : infer_request(r, p->name, p->version);
 }

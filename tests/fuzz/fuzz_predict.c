@@ -17,14 +17,14 @@ static const struct {
     const char *path, *type;
     int binary; /* OIP v2's binary tensor data: two bytes of header length first */
 } targets[] = {
-    {"/v1/predict", "application/json"},
-    {"/v1/models/fashion-cnn/predict", "application/json"},
-    {"/v1/models/sentiment-lstm/predict", "application/json"},
-    {"/v1/models/fashion-cnn/predict", "image/png"},
-    {"/v1/models/fashion-cnn/predict", "image/x-portable-graymap"},
-    {"/v1/models/sentiment-lstm/predict", "text/plain; charset=utf-8"},
-    {"/v2/models/fashion-cnn/infer", "application/json"},
-    {"/v2/models/sentiment-lstm/infer", "application/json"},
+    {"/v1/predict", "application/json", 0},
+    {"/v1/models/fashion-cnn/predict", "application/json", 0},
+    {"/v1/models/sentiment-lstm/predict", "application/json", 0},
+    {"/v1/models/fashion-cnn/predict", "image/png", 0},
+    {"/v1/models/fashion-cnn/predict", "image/x-portable-graymap", 0},
+    {"/v1/models/sentiment-lstm/predict", "text/plain; charset=utf-8", 0},
+    {"/v2/models/fashion-cnn/infer", "application/json", 0},
+    {"/v2/models/sentiment-lstm/infer", "application/json", 0},
     {"/v2/models/fashion-cnn/infer", "application/octet-stream", 1},
     {"/v2/models/sentiment-lstm/infer", "application/octet-stream", 1},
 };

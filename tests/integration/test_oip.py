@@ -150,6 +150,9 @@ def run(d, images, fashion_labels):
     check("GET .../versions/1/ready", r[0] == 200 and r[2] == {"name": "fashion-cnn", "ready": True}, r)
     check("ready of a version not loaded: 404", is_error(d.json("GET", cnn + "/versions/7/ready"), 404))
     check("ready of an unknown model: 404", is_error(d.json("GET", "/v2/models/nope/ready"), 404))
+    check("a negative version is no version (not the serving one): 404",
+          all(is_error(d.json(m, cnn + "/versions/-1" + tail, body), 404, "numbered from 1")
+              for m, tail, body in [("GET", "", None), ("GET", "/ready", None), ("POST", "/infer", {"inputs": []})]))
 
     # ---- FP32 images: flat, nested, per version; id echoed ----
     fp32 = [v for i in range(2) for v in tg.preprocess(images[i])]

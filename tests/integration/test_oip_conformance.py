@@ -470,8 +470,7 @@ def model_routes(d, model):
         check_error("GET %s (unknown version)" % path, d.json("GET", path), (404,), "999999")
     # -1 is no version: gliad's "the serving one" inside must not leak into the URL
     for path in ("/v2/models/%s/versions/-1" % model, "/v2/models/%s/versions/-1/ready" % model):
-        check_error("GET %s (version -1)" % path, d.json("GET", path), (400, 404),
-                    todo="h14-oip answers /versions/-1 with the serving version")
+        check_error("GET %s (version -1)" % path, d.json("GET", path), (400, 404))
     return meta, version
 
 
@@ -624,7 +623,7 @@ def image_errors(d, images):
     check_error("an input name the metadata does not list", d.json("POST", path, with_input(name="no_such_input")),
                 (400,), "no_such_input", todo="h14-oip picks the input by datatype and ignores its name")
     check_error("POST /versions/-1/infer", d.json("POST", "/v2/models/fashion-cnn/versions/-1/infer", {"inputs": [one]}),
-                (400, 404), todo="h14-oip answers /versions/-1 with the serving version")
+                (400, 404))
     check_error("two input tensors for a one-input model", d.json("POST", path, {"inputs": [one, one]}), (400,))
     check_error("a negative dimension", d.json("POST", path, with_input(shape=[-1, 1, 28, 28])), (400,))
     check_error("a dimension that is not an integer", d.json("POST", path, with_input(shape=[1, 1, 28, 28.5])), (400,))

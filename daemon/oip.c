@@ -76,8 +76,9 @@ static int read_shape(const json_t *shape, size_t index, oip_tensor *t, problem 
     return 0;
 }
 
-/* The leaves of nested data a at depth d into t->leaves[*k..]: each level an array as long
- * as its dimension, the last level's elements not arrays. */
+/* The leaves of nested data a at depth d into t->leaves[*k..] (NULL: only checked and
+ * counted): each level an array as long as its dimension, the last level's elements not
+ * arrays. */
 static int flatten(const json_t *a, size_t index, oip_tensor *t, int d, size_t *k, problem *p)
 {
     char shape[128];
@@ -97,7 +98,9 @@ static int flatten(const json_t *a, size_t index, oip_tensor *t, int d, size_t *
             return problem_set(p, 400, "inputs[%zu].data is nested deeper than shape %s", index,
                                shape_text(t, shape, sizeof shape));
         } else {
-            t->leaves[(*k)++] = v;
+            if (t->leaves)
+                t->leaves[*k] = v;
+            (*k)++;
         }
     }
     return 0;
@@ -110,15 +113,20 @@ static int read_json_data(const json_t *data, size_t index, oip_tensor *t, probl
         return problem_set(
             p, 400, "inputs[%zu] needs \"data\" (an array, flat or nested) or parameters.binary_data_size",
             index);
+    /* the data are checked against the shape before anything is sized from the shape: a
+     * shape of 10^12 elements with three numbers is a 400, not a terabyte malloc */
+    const int nested = json_array_size(data) > 0 && json_is_array(json_array_get(data, 0));
+    size_t k = 0;
+    if (nested ? flatten(data, index, t, 0, &k, p) != 0 : json_array_size(data) != t->count)
+        return nested ? -1
+                      : problem_set(p, 400, "inputs[%zu].data has %zu elements; shape %s holds %zu", index,
+                                    json_array_size(data), shape_text(t, shape, sizeof shape), t->count);
     t->leaves = malloc(sizeof *t->leaves * (t->count ? t->count : 1));
     if (!t->leaves)
         return problem_set(p, 503, "out of memory reading inputs[%zu]", index);
-    size_t k = 0;
-    if (json_array_size(data) > 0 && json_is_array(json_array_get(data, 0)))
+    k = 0;
+    if (nested)
         return flatten(data, index, t, 0, &k, p);
-    if (json_array_size(data) != t->count)
-        return problem_set(p, 400, "inputs[%zu].data has %zu elements; shape %s holds %zu", index,
-                           json_array_size(data), shape_text(t, shape, sizeof shape), t->count);
     for (size_t i = 0; i < t->count; i++)
         t->leaves[i] = json_array_get(data, i);
     return 0;
@@ -154,6 +162,12 @@ static int read_binary(const json_t *size_j, size_t index, const unsigned char *
             t->count, el, t->count * el);
     if (!el) {
         /* BYTES: count elements, each a 4-byte length then its bytes, filling size exactly */
+        if (t->count > size / 4)
+            return problem_set(
+                p, 400,
+                "inputs[%zu].parameters.binary_data_size is %llu bytes; %zu BYTES elements need at "
+                "least 4 each (their lengths)",
+                index, (unsigned long long)size, t->count);
         t->offsets = malloc(sizeof *t->offsets * (t->count ? t->count : 1));
         if (!t->offsets)
             return problem_set(p, 503, "out of memory reading inputs[%zu]", index);

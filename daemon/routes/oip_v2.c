@@ -537,8 +537,10 @@ static json_t *split_body(http_request *r, const unsigned char **bin, size_t *bi
             r->len, h);
         return NULL;
     }
-    *bin = (const unsigned char *)r->body + len;
-    *bin_left = r->len - (size_t)len;
+    if (r->body) { /* an empty body has none, and NULL + 0 is no pointer either */
+        *bin = (const unsigned char *)r->body + len;
+        *bin_left = r->len - (size_t)len;
+    }
     return http_body_json_prefix(r, (size_t)len, 0, ret);
 }
 

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -179,6 +180,25 @@ def main():
               s == 200 and outs[0]["datatype"] == "BYTES" and outs[0]["data"] ==
               [o["translation"] for o in base["outputs"][:2]] and outs[1]["data"] ==
               [o["tokens"] for o in base["outputs"][:2]], str(body)[:300])
+        # OIP v2's parameters and binary tensors on the tiny bundle: the same search as /v1's
+        s1, h, v1 = d.json("POST", "/v1/predict", {"model": "translate-tiny", "inputs": SENTENCES[:2],
+                                                   "beam_size": 1, "max_tokens": 3})
+        texts = b"".join(struct.pack("<I", len(t.encode())) + t.encode() for t in SENTENCES[:2])
+        header = json.dumps({"parameters": {"beam_size": 1, "max_tokens": 3, "binary_data_output": True},
+                             "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES",
+                                         "parameters": {"binary_data_size": len(texts)}}],
+                             "outputs": [{"name": "translation"}]}).encode()
+        s, h, raw = d.request("POST", "/v2/models/translate-tiny/versions/1/infer", header + texts,
+                              {"Inference-Header-Content-Length": str(len(header))})
+        got = []
+        if s == 200 and h.get("content-type") == "application/octet-stream":
+            at = int(h["inference-header-content-length"])
+            while at < len(raw):
+                (n,) = struct.unpack_from("<I", raw, at)
+                got.append(raw[at + 4:at + 4 + n].decode())
+                at += 4 + n
+        check("OIP binary BYTES in and out, beam_size/max_tokens as parameters: /v1's translations",
+              s1 == 200 and got == [o["translation"] for o in v1["outputs"]], (s, h, raw[:300], v1))
 
         # bad input: clear 4xx problems, and the daemon keeps serving
         bad = [

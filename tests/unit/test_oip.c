@@ -77,6 +77,9 @@ START_TEST(malformed_tensors_are_400)
         "{\"name\":\"x\",\"shape\":[4294967296,4294967296,4294967296],\"datatype\":\"FP32\",\"data\":[]}",
         "{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":4}}",
         "{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\"}", /* no data at all */
+        /* shapes far larger than their data: refused before anything is sized from them */
+        "{\"name\":\"x\",\"shape\":[1000000000000],\"datatype\":\"FP32\",\"data\":[1,2]}",
+        "{\"name\":\"x\",\"shape\":[1,1000000000000],\"datatype\":\"FP32\",\"data\":[[1,2]]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         oip_tensor t;
@@ -174,6 +177,12 @@ START_TEST(binary_bytes_lengths_add_up)
             "{\"name\":\"x\",\"shape\":[1],\"datatype\":\"BYTES\",\"parameters\":{\"binary_data_size\":10}}",
             two, sizeof two, &t, &p),
         -1);
+    oip_tensor_free(&t);
+    /* far more elements than bytes: refused before the offsets are sized */
+    ck_assert_int_eq(read_text("{\"name\":\"x\",\"shape\":[1000000000000],\"datatype\":\"BYTES\","
+                               "\"parameters\":{\"binary_data_size\":10}}",
+                               two, sizeof two, &t, &p),
+                     -1);
     oip_tensor_free(&t);
     /* a length past the end */
     const unsigned char past[] = {0xff, 0xff, 0xff, 0xff, 'x'};

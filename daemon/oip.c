@@ -276,6 +276,41 @@ static double binary_number(oip_datatype type, const unsigned char *b)
     }
 }
 
+int oip_tensor_integer(const oip_tensor *t, size_t index, size_t i, int64_t *out, problem *p)
+{
+    switch (t->type) {
+    case OIP_INT8:
+    case OIP_INT16:
+    case OIP_INT32:
+    case OIP_INT64:
+    case OIP_UINT8:
+    case OIP_UINT16:
+    case OIP_UINT32:
+    case OIP_UINT64: break;
+    default: return problem_set(p, 400, "inputs[%zu] is %s, not integers", index, oip_datatype_name(t->type));
+    }
+    if (t->bin) {
+        const size_t size = oip_datatype_size(t->type);
+        const uint64_t v = read_le(t->bin + i * size, size);
+        switch (t->type) {
+        case OIP_INT8: *out = (int8_t)v; break;
+        case OIP_INT16: *out = (int16_t)v; break;
+        case OIP_INT32: *out = (int32_t)v; break;
+        case OIP_INT64: *out = (int64_t)v; break;
+        default: *out = v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v; break;
+        }
+        return 0;
+    }
+    const json_t *v = t->leaves[i];
+    if (!json_is_integer(v))
+        return problem_set(p, 400,
+                           "inputs[%zu].data[%zu] is not an integer (datatype %s; nested data counts in "
+                           "row-major order)",
+                           index, i, oip_datatype_name(t->type));
+    *out = (int64_t)json_integer_value(v);
+    return 0;
+}
+
 int oip_tensor_number(const oip_tensor *t, size_t index, size_t i, double *out, problem *p)
 {
     if (t->type == OIP_BYTES || t->type == OIP_FP16 || t->type == OIP_NO_TYPE)

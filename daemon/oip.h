@@ -71,6 +71,10 @@ void oip_tensor_free(oip_tensor *t);
 /* Element i as a number: FP32/FP64/integer types as a double (JSON: any number for FP
  * types, an integer for the others). 0, or -1 with a 400 problem naming the element. */
 int oip_tensor_number(const oip_tensor *t, size_t index, size_t i, double *out, problem *p);
+/* Element i of an integer tensor exactly (a double would round ids past 2^53): JSON integers
+ * and INT8..INT64, UINT8..UINT64 binary elements; a UINT64 past INT64_MAX reads as INT64_MAX. 0, or -1 with a
+ * 400 problem naming the element. */
+int oip_tensor_integer(const oip_tensor *t, size_t index, size_t i, int64_t *out, problem *p);
 /* Element i of a BYTES tensor: its bytes (not NUL-terminated) and length. */
 int oip_tensor_bytes(const oip_tensor *t, size_t index, size_t i, const char **s, size_t *len, problem *p);
 

@@ -369,12 +369,8 @@ static int decode_ids(infer *in, const oip_tensor *t, problem *p, http_ret *ret)
         return problem_set(p, 503, "out of memory");
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < (size_t)in->n; i++) {
-        for (size_t j = 0; rc == 0 && j < cols; j++) {
-            double v;
-            rc = oip_tensor_number(t, 0, i * cols + j, &v, p);
-            /* out of int64's range is out of any vocabulary: kept out of it, and refused */
-            row[j] = v < -1e18 ? -1 : v > 1e18 ? (int64_t)1e18 : (int64_t)v;
-        }
+        for (size_t j = 0; rc == 0 && j < cols; j++)
+            rc = oip_tensor_integer(t, 0, i * cols + j, &row[j], p);
         if (rc == 0)
             rc = in->codec->decode_ids(in->model, row, (int)cols, i, &in->item.in, p);
     }
@@ -382,14 +378,29 @@ static int decode_ids(infer *in, const oip_tensor *t, problem *p, http_ret *ret)
     return rc;
 }
 
+/* 1 with a 400 in *p when the tensor's name is not `want`, the input its datatype feeds (a
+ * client that names another input has the wrong model or the wrong metadata). */
+static int misnamed(const infer *in, const oip_tensor *t, const char *want, problem *p)
+{
+    if (t->name && strcmp(t->name, want) == 0)
+        return 0;
+    const int tokens = in->model->bundle.model->ops->input == GLIA_INPUT_TOKENS;
+    problem_set(p, 400, "inputs[0] is named \"%s\"; model '%s' has the input%s %s (its metadata lists them)",
+                t->name ? t->name : "", in->model->name, tokens && in->codec->decode_ids ? "s" : "",
+                !tokens                 ? "\"input\" (FP32 or UINT8)"
+                : in->codec->decode_ids ? "\"text\" (BYTES) and \"input_ids\" (INT32/INT64)"
+                                        : "\"text\" (BYTES)");
+    return 1;
+}
+
 static int decode_input(infer *in, const oip_tensor *t, problem *p, http_ret *ret)
 {
     if (in->model->bundle.model->ops->input != GLIA_INPUT_TOKENS)
-        return decode_image(in, t, p, ret);
+        return misnamed(in, t, "input", p) ? -1 : decode_image(in, t, p, ret);
     if (t->type == OIP_BYTES)
-        return decode_texts(in, t, p, ret);
+        return misnamed(in, t, "text", p) ? -1 : decode_texts(in, t, p, ret);
     if ((t->type == OIP_INT32 || t->type == OIP_INT64) && in->codec->decode_ids)
-        return decode_ids(in, t, p, ret);
+        return misnamed(in, t, "input_ids", p) ? -1 : decode_ids(in, t, p, ret);
     return problem_set(p, 400, "model '%s' takes BYTES texts [N] or INT32/INT64 token ids [N, T]; got %s",
                        in->model->name, oip_datatype_name(t->type));
 }
@@ -544,6 +555,36 @@ static json_t *split_body(http_request *r, const unsigned char **bin, size_t *bi
     return http_body_json_prefix(r, (size_t)len, 0, ret);
 }
 
+/* KServe's Python client repeats the route's model (and version) in the body as
+ * "model_name" and "model_version": accepted when they agree with the route, and a body's
+ * version picks the version on the unversioned route. 1 with a 400 queued otherwise. */
+static int body_names_other(http_request *r, const json_t *body, const char *name, long *version,
+                            http_ret *ret)
+{
+    const json_t *mn = json_object_get(body, "model_name"), *mv = json_object_get(body, "model_version");
+    if (mn && !(json_is_string(mn) && strcmp(json_string_value(mn), name) == 0)) {
+        *ret = http_fail(r, 400, "\"model_name\" in the body must be the route's model, \"%s\"", name);
+        return 1;
+    }
+    if (!mv || (json_is_string(mv) && json_string_length(mv) == 0))
+        return 0;
+    const char *text = json_string_value(mv);
+    char *end = NULL;
+    long v = text ? strtol(text, &end, 10) : 0;
+    if (!text || *end || end == text || v < 1 || (*version >= 1 && v != *version)) {
+        *ret = *version >= 1 ? http_fail(r, 400,
+                                         "\"model_version\" in the body must be the route's version, "
+                                         "\"%ld\"",
+                                         *version)
+                             : http_fail(r, 400,
+                                         "\"model_version\" must be a version number as a string "
+                                         "(\"1\", \"2\", ...)");
+        return 1;
+    }
+    *version = v;
+    return 0;
+}
+
 static http_ret infer_request(http_request *r, const char *name, long version)
 {
     http_ret ret;
@@ -566,11 +607,16 @@ static http_ret infer_request(http_request *r, const char *name, long version)
     json_object_foreach(body, key, v)
     {
         if (strcmp(key, "id") && strcmp(key, "parameters") && strcmp(key, "inputs") &&
-            strcmp(key, "outputs")) {
-            ret = http_fail(r, 400, "unknown field \"%s\" (known: id, parameters, inputs, outputs)", key);
+            strcmp(key, "outputs") && strcmp(key, "model_name") && strcmp(key, "model_version")) {
+            ret = http_fail(r, 400,
+                            "unknown field \"%s\" (known: id, parameters, inputs, outputs; model_name, "
+                            "model_version as KServe's client repeats them)",
+                            key);
             goto done;
         }
     }
+    if (body_names_other(r, body, name, &version, &ret))
+        goto done;
     if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
         ret = http_fail(r, 400, "\"inputs\" must hold exactly one tensor {name, shape, datatype, data}");
         goto done;

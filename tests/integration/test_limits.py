@@ -78,7 +78,7 @@ def tensor(n):
 
 
 def v2_images(n):
-    return {"inputs": [{"name": "x", "shape": [n, 1, 28, 28], "datatype": "FP32", "data": [0.5] * (784 * n)}]}
+    return {"inputs": [{"name": "input", "shape": [n, 1, 28, 28], "datatype": "FP32", "data": [0.5] * (784 * n)}]}
 
 
 def ceilings(d):

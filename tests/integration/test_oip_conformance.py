@@ -623,7 +623,7 @@ def image_errors(d, images):
 
     # [OIP] Request Input "name": the name of the input tensor, one the metadata lists
     check_error("an input name the metadata does not list", d.json("POST", path, with_input(name="no_such_input")),
-                (400,), "no_such_input", todo="h14-oip picks the input by datatype and ignores its name")
+                (400,), "no_such_input")
     check_error("POST /versions/-1/infer", d.json("POST", "/v2/models/fashion-cnn/versions/-1/infer", {"inputs": [one]}),
                 (400, 404))
     # a shape far larger than its data must be refused before anything is sized from it
@@ -742,8 +742,7 @@ def text_family(d, version):
                     str(len(vocab) + 5))
         r = d.json("POST", path, {"inputs": [{"name": ids_input["name"], "shape": [1, 1], "datatype": "INT64",
                                               "data": [2**62]}]})
-        check("text: INT64 id 2**62: 400 naming the id sent", r[0] == 400 and str(2**62) in str(r[2]), r,
-              todo="h14-oip reads ids through a double clamped to 1e18, and names 1e18")
+        check("text: INT64 id 2**62: 400 naming the id sent", r[0] == 400 and str(2**62) in str(r[2]), r)
     # gliad's own "top_k" request parameter: the classification of every classifier output
     r = check_infer_answer("text parameters.top_k 1", post(d, path, dict(req, parameters={"top_k": 1})), model, version)
     if name in r:
@@ -863,11 +862,18 @@ def stock_client(d, images, probs, text_probs):
     kserve_json = {"id": "0b6a4a1e-8d0f-4a55-9a0e-3c1f1b0e2d7c", "model_name": "fashion-cnn",
                    "inputs": [fp32_input(images)]}
     r = post(d, path, kserve_json)
-    check("kserve client: JSON request with \"model_name\" in the body: 200", r[0] == 200, r[2],
-          todo="h14-oip refuses the body's \"model_name\" as an unknown field")
+    check("kserve client: JSON request with \"model_name\" in the body: 200", r[0] == 200, r[2])
     r = post_binary(d, path, {"id": "0b6a4a1e", "model_name": "fashion-cnn", "inputs": [inp]}, [fp32])
-    check("kserve client: binary request with \"model_name\" in the body: 200", r[0] == 200, r[2],
-          todo="h14-oip refuses the body's \"model_name\" as an unknown field")
+    check("kserve client: binary request with \"model_name\" in the body: 200", r[0] == 200, r[2])
+    check_error("a body's \"model_name\" that is not the route's model",
+                post(d, path, dict(kserve_json, model_name="sentiment-lstm")), (400,), "model_name")
+    versions = d.json("GET", "/v2/models/fashion-cnn")[2]["versions"]
+    r = post(d, path, dict(kserve_json, model_version=versions[-1]))
+    check("kserve client: \"model_version\" %s in the body: 200 from that version" % versions[-1],
+          r[0] == 200 and r[2].get("model_version") == versions[-1], r[2])
+    check_error("a body's \"model_version\" that is not the route's version",
+                post(d, "/v2/models/fashion-cnn/versions/%s/infer" % versions[-1],
+                     dict(kserve_json, model_version=str(int(versions[-1]) + 1))), (400,), "model_version")
     # tritonclient's request_compression_algorithm="gzip": gliad does not inflate bodies, so
     # the client must hear so in a 4xx, not get a model run on bytes it did not mean
     body = gzip.compress(json.dumps({"inputs": [fp32_input(images)]}).encode())

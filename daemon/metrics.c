@@ -601,7 +601,7 @@ static void gauge(buf *b, const char *name, const char *help, double v)
 static void render_models(buf *b, const metrics_snapshot *s)
 {
     label v;
-    put_header(b, "glia_model_info", "The version of each model being served (value 1).", "gauge");
+    put_header(b, "glia_model_info", "Each loaded version of each model (value 1).", "gauge");
     for (int i = 0; i < s->nmodels; i++) {
         const metrics_model *mm = &s->models[i];
         if (!mm->loaded)
@@ -616,6 +616,8 @@ static void render_models(buf *b, const metrics_snapshot *s)
     }
     put_header(b, "glia_model_loaded", "1 if the configured model has a version serving, else 0.", "gauge");
     for (int i = 0; i < s->nmodels; i++) {
+        if (s->models[i].other)
+            continue;
         canonical(s->models[i].name, v);
         put(b, "glia_model_loaded{model=\"");
         put_escaped(b, v);

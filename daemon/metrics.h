@@ -63,6 +63,8 @@ typedef struct {
     long version;
     const char *sha256;
     int loaded; /* 0: configured but no version serving (glia_model_info omitted) */
+    int other;  /* 1: another loaded version of the model named (a repository's canary or
+                   older versions): a glia_model_info series of its own, no glia_model_loaded */
 } metrics_model;
 
 /* The training jobs' figures (the glia_train_* families), filled by the jobs side. */

@@ -36,12 +36,24 @@ static char *render_serving(server *s)
     int n = registry_list(s->d.reg, &e);
     if (n < 0)
         return NULL;
-    metrics_model *mm = calloc((size_t)(n > 0 ? n : 1), sizeof *mm);
+    /* one row per model (its default version), then one per other loaded version of a
+     * repository model, so that a canary and its stable both show in glia_model_info */
+    int rows = n;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < e[i].nversions; k++)
+            rows += e[i].versions[k].model && e[i].versions[k].model != e[i].model;
+    metrics_model *mm = calloc((size_t)(rows > 0 ? rows : 1), sizeof *mm);
+    int m = 0;
     for (int i = 0; mm && i < n; i++) {
-        mm[i].name = e[i].name;
-        mm[i].version = e[i].model ? e[i].model->bundle.manifest.version : 0;
-        mm[i].sha256 = e[i].model ? e[i].model->bundle.sha256 : "";
-        mm[i].loaded = e[i].model != NULL;
+        mm[m].name = e[i].name;
+        mm[m].version = e[i].model ? e[i].model->bundle.manifest.version : 0;
+        mm[m].sha256 = e[i].model ? e[i].model->bundle.sha256 : "";
+        mm[m++].loaded = e[i].model != NULL;
+        for (int k = 0; k < e[i].nversions; k++) {
+            const registry_model *vm = e[i].versions[k].model;
+            if (vm && vm != e[i].model)
+                mm[m++] = (metrics_model){e[i].name, vm->bundle.manifest.version, vm->bundle.sha256, 1, 1};
+        }
     }
     metrics_training train;
     metrics_snapshot snap = {workq_depth(s->d.queue),
@@ -49,7 +61,7 @@ static char *render_serving(server *s)
                              workq_workers(s->d.queue),
                              workq_busy(s->d.queue),
                              mm,
-                             mm ? n : 0,
+                             mm ? m : 0,
                              s->d.jobs ? jobs_figures(s->d.jobs, &train) : NULL};
     char *text = metrics_render(s->d.met, &snap);
     free(mm);

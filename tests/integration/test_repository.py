@@ -177,6 +177,10 @@ def main():
               after - before == counts.get("3", 0), (before, after))
         check("the compute histogram has a version label too",
               metric(d, 'glia_inference_compute_duration_seconds_count{model="cnn",version="2"}') > 0)
+        check("glia_model_info has a series for the stable and for the canary, glia_model_loaded one",
+              metric(d, 'glia_model_info{model="cnn",version="2"') == 1 and
+              metric(d, 'glia_model_info{model="cnn",version="3"') == 1 and
+              metric(d, 'glia_model_loaded{model="cnn"}') == 1)
 
         # ---- unload drains, load brings it back ----
         big = {"inputs": [{"tensor": {"shape": [1, 28, 28], "data": [0.5] * 784}}] * 1000}

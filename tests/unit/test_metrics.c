@@ -33,8 +33,10 @@ static metrics *fresh(void)
 
 static char *render(metrics *m)
 {
-    static const metrics_model models[2] = {{"fashion-cnn", 3, "ab12", 1}, {"broken", 0, "", 0}};
-    metrics_snapshot s = {4, 256, 2, 1, models, 2, NULL};
+    /* fashion-cnn serves 3 by default and has 4 loaded beside it (a repository's canary) */
+    static const metrics_model models[3] = {
+        {"fashion-cnn", 3, "ab12", 1, 0}, {"fashion-cnn", 4, "cd34", 1, 1}, {"broken", 0, "", 0, 0}};
+    metrics_snapshot s = {4, 256, 2, 1, models, 3, NULL};
     char *text = metrics_render(m, &s);
     ck_assert_ptr_nonnull(text);
     return text;
@@ -245,8 +247,10 @@ START_TEST(counters_and_histograms)
     assert_value(t, "glia_inference_workers", 2);
     assert_value(t, "glia_inference_workers_busy", 1);
     assert_value(t, "glia_model_info{model=\"fashion-cnn\",version=\"3\",sha256=\"ab12\"}", 1);
-    ck_assert_int_eq(count_lines(t, "glia_model_info{"), 1); /* not for the model that failed */
+    assert_value(t, "glia_model_info{model=\"fashion-cnn\",version=\"4\",sha256=\"cd34\"}", 1);
+    ck_assert_int_eq(count_lines(t, "glia_model_info{"), 2); /* not for the model that failed */
     assert_value(t, "glia_model_loaded{model=\"fashion-cnn\"}", 1);
+    ck_assert_int_eq(count_lines(t, "glia_model_loaded{model=\"fashion-cnn\"}"), 1);
     assert_value(t, "glia_model_loaded{model=\"broken\"}", 0);
     ck_assert_int_eq(count_lines(t, "glia_build_info{version=\"9.9.9\",blas=\""), 1);
     ck_assert_ptr_nonnull(strstr(t, "\"} 1\n# HELP glia_http_requests_total "));
@@ -367,7 +371,7 @@ START_TEST(escaping_and_sanitising)
     metrics_model_load_failure(m, longname);
     longname[300] = '\0'; /* differs only past the cut */
     metrics_model_load_failure(m, longname);
-    metrics_model model = {"snap\"shot\\\n", 7, "sh\"a", 1};
+    metrics_model model = {"snap\"shot\\\n", 7, "sh\"a", 1, 0};
     metrics_snapshot snap = {0, 1, 1, 0, &model, 1, NULL};
     char *t = metrics_render(m, &snap);
     ck_assert_ptr_nonnull(t);
@@ -497,7 +501,7 @@ START_TEST(model_name_escaped_everywhere)
     metrics_queue_wait(m, name, 1, 0.001);
     metrics_compute(m, name, 1, 0.002, 2);
     metrics_model_load_failure(m, name);
-    metrics_model model = {name, 2, "ab", 1};
+    metrics_model model = {name, 2, "ab", 1, 0};
     metrics_training t;
     training_figures(&t, name);
     metrics_snapshot snap = {0, 1, 1, 0, &model, 1, &t};
@@ -756,7 +760,7 @@ START_TEST(promtool_accepts_it)
         snprintf(name, sizeof name, "m%d", i);
         metrics_model_load_failure(m, name);
     }
-    static const metrics_model models[1] = {{"fashion-cnn", 3, "ab12", 1}};
+    static const metrics_model models[1] = {{"fashion-cnn", 3, "ab12", 1, 0}};
     metrics_training train;
     training_figures(&train, "we\"ird\\name\nx");
     metrics_snapshot snap = {4, 256, 2, 1, models, 1, &train};

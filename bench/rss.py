@@ -111,11 +111,12 @@ def main():
         peak = status_kib(proc.pid, "VmHWM")
         proc.terminate()
         proc.wait(60)
-        print("| workers | clients | seconds | requests (cnn/text/translate) | errors | RSS idle (MiB) "
+        print("| workers | clients | seconds | requests (cnn/text/translate) | errors (count x status) | RSS idle (MiB) "
               "| RSS under load, max sampled (MiB) | VmHWM peak (MiB) |")
         print("|---|---|---|---|---|---|---|---|")
-        print("| %d | %d | %.0f | %d/%d/%d | %d | %.1f | %.1f | %.1f |" % (
-            a.workers, a.clients, a.seconds, counts[0], counts[1], counts[2], len(errors),
+        print("| %d | %d | %.0f | %d/%d/%d | %s | %.1f | %.1f | %.1f |" % (
+            a.workers, a.clients, a.seconds, counts[0], counts[1], counts[2],
+            ", ".join("%d x %d" % (errors.count(s), s) for s in sorted(set(errors))) or "0",
             idle / 1024, loaded / 1024, peak / 1024))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -252,7 +252,7 @@ def check_pod(problems, what, pod, c, cm, cfg, config_path, listen_port, probes)
             problems.append("%s: no %s" % (what, probe))
             continue
         if h.get("path") != path:
-            problems.append("%s: %s asks %s, gliad answers it at %s" % (what, probe, h.get("path"), path))
+            problems.append("%s: %s asks %s, gliad's is %s" % (what, probe, h.get("path"), path))
         if resolve_port(c, h.get("port")) != listen_port:
             problems.append("%s: %s's port %s is not gliad's listen port %s" % (what, probe, h.get("port"),
                                                                                listen_port))

@@ -657,24 +657,20 @@ glia_status repository_set_labels(repository *repo, const char *name, const regi
                                   glia_err *err)
 {
     registry_labels before = {0, 0, 0};
-    registry_entry *e;
-    int n = registry_list(repo->reg, &e);
-    for (int i = 0; i < n; i++)
-        if (strcmp(e[i].name, name) == 0)
-            before = e[i].labels;
-    if (n >= 0)
-        registry_list_free(e, n);
+    /* one at a time with scans: a scan that read the shared file just before it is replaced
+     * must not put the old labels back in between */
+    pthread_mutex_lock(&repo->scan_mu);
+    registry_get_labels(repo->reg, name, &before);
     glia_status rc = registry_set_labels(repo->reg, name, labels, 1, err);
-    if (rc != GLIA_OK)
-        return rc;
-    if ((rc = labels_write(repo, name, labels, err)) != GLIA_OK) {
+    if (rc == GLIA_OK && (rc = labels_write(repo, name, labels, err)) != GLIA_OK) {
         glia_err ignored = {0};
         registry_set_labels(repo->reg, name, &before, 0, &ignored); /* what is served is what is recorded */
-        return rc;
     }
-    log_info("model %s: labels stable %ld, canary %ld at %d %%", name, labels->stable, labels->canary,
-             labels->canary_percent);
-    return GLIA_OK;
+    pthread_mutex_unlock(&repo->scan_mu);
+    if (rc == GLIA_OK)
+        log_info("model %s: labels stable %ld, canary %ld at %d %%", name, labels->stable, labels->canary,
+                 labels->canary_percent);
+    return rc;
 }
 
 const char *repository_model_dir(repository *repo, const char *name, char *buf, size_t len)

@@ -15,7 +15,8 @@
 #   409 naming training.enabled, and nginx's log shows the retries that hid the failures.
 #   The p99 latency during the events, the failed-request count and how long each replica
 #   took to follow are printed as TAP comments (measured, never asserted: no wall-clock
-#   assertion). Skipped, saying so, when nginx is not installed.
+#   assertion). Skipped, saying so, when nginx is not installed. GLIA_TEST_KEEP=1 keeps the
+#   scratch directory (nginx's access and error logs, each replica's log and state).
 import http.client
 import json
 import os
@@ -517,6 +518,19 @@ def main():
         check("the repository holds versions 1 and 2 and the labels only",
               sorted(os.listdir(os.path.join(repo, MODEL))) == ["1", "2", "labels"],
               os.listdir(os.path.join(repo, MODEL)))
+
+        # ---- the shared labels file: unreadable, then removed ----
+        labels_file = os.path.join(repo, MODEL, "labels")
+        tg.replace_file(labels_file, b"{stable: 2")
+        noticed = poll(lambda: all("ignoring %s/labels" % MODEL in r.text() for r in replicas), 60)
+        check("a labels file that is not JSON is reported by every replica at its poll, once",
+              noticed and all(r.text().count("ignoring %s/labels" % MODEL) == 1 for r in replicas),
+              [r.text()[-300:] for r in replicas])
+        check("... and changes nothing: every replica still serves version 1",
+              [r.version() for r in replicas] == ["1", "1", "1"])
+        os.remove(labels_file)
+        check("removed, the config's labels (none: the highest version) apply on every replica",
+              follow(replicas, "2", time.monotonic()).count(None) == 0)
         rcs = [r.stop() for r in replicas]
         check("every replica stops cleanly", rcs == [0, 0, 0], rcs)
         texts = "".join(r.text() for r in replicas)
@@ -529,7 +543,10 @@ def main():
             if r.proc and r.proc.poll() is None:
                 r.stop(timeout=10)
         ng.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("GLIA_TEST_KEEP"):  # the logs of nginx and of each replica, to read
+            print("# kept %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     print("1..%d" % len(tg.results))
     return 0 if all(tg.results) else 1
 

@@ -52,6 +52,7 @@ void config_defaults(config *c)
     c->train_threads = 1;
     c->train_nice = 19;
     c->train_max_queued = 16;
+    c->train_enabled = 1;
     c->max_dataset_bytes = 256L << 20;
     snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/gliad");
     c->log_level = CONFIG_LOG_INFO;
@@ -304,10 +305,15 @@ static glia_status opt_size(glia_yaml *y, yaml_node_t *n, const char *what, cons
 
 static glia_status parse_training(glia_yaml *y, yaml_node_t *n, config *c, glia_err *err)
 {
-    static const char *const keys[] = {"threads", "nice", "max_queued", "max_dataset", NULL};
+    static const char *const keys[] = {"enabled", "threads", "nice", "max_queued", "max_dataset", NULL};
     glia_status rc;
-    if ((rc = glia_yaml_check_keys(y, n, "training", keys, err)) ||
-        (rc = opt_int(y, n, "training", "threads", 1, 64, &c->train_threads, err)) ||
+    yaml_node_t *v;
+    if ((rc = glia_yaml_check_keys(y, n, "training", keys, err)))
+        return rc;
+    if ((v = glia_yaml_get(y, n, "enabled")) &&
+        (rc = glia_yaml_bool(y, v, "training.enabled", &c->train_enabled, err)))
+        return rc;
+    if ((rc = opt_int(y, n, "training", "threads", 1, 64, &c->train_threads, err)) ||
         (rc = opt_int(y, n, "training", "nice", 0, 19, &c->train_nice, err)) ||
         (rc = opt_int(y, n, "training", "max_queued", 1, 10000, &c->train_max_queued, err)))
         return rc;
@@ -525,7 +531,7 @@ static glia_status parse_repo_models(glia_yaml *y, yaml_node_t *seq, config *c, 
  * directory of the repository is an error (a name is served from one place). */
 static glia_status parse_model_repository(glia_yaml *y, yaml_node_t *root, config *c, glia_err *err)
 {
-    static const char *const keys[] = {"poll_interval_ms", "version_policy", "models", NULL};
+    static const char *const keys[] = {"poll_interval_ms", "version_policy", "shared_labels", "models", NULL};
     yaml_node_t *dir = glia_yaml_get(y, root, "model_repository"),
                 *block = glia_yaml_get(y, root, "repository"), *n;
     glia_status rc;
@@ -554,6 +560,9 @@ static glia_status parse_model_repository(glia_yaml *y, yaml_node_t *root, confi
     if ((rc = glia_yaml_check_keys(y, block, "repository", keys, err)) ||
         (rc = opt_int(y, block, "repository", "poll_interval_ms", 0, 86400000, &c->repo_poll_interval_ms,
                       err)))
+        return rc;
+    if ((n = glia_yaml_get(y, block, "shared_labels")) &&
+        (rc = glia_yaml_bool(y, n, "repository.shared_labels", &c->repo_shared_labels, err)))
         return rc;
     if ((n = glia_yaml_get(y, block, "version_policy")) &&
         (rc = parse_policy(y, n, "repository.version_policy", &c->repo_policy, err)))

@@ -59,6 +59,7 @@ typedef struct {
     int train_threads;          /* trainer threads of a training job, 1..64; default 1 */
     int train_nice;             /* niceness added to the training thread, 0..19; default 19 */
     int train_max_queued;       /* training jobs waiting at most, 1..10000; default 16 */
+    int train_enabled;          /* training.enabled: 0 = this replica runs no job (issue 16); default 1 */
     long max_dataset_bytes;     /* one POST /v1/datasets upload at most, 1 KiB..64 GiB; default 256 MiB */
     int nmodels;
     config_model *models; /* owned */
@@ -103,6 +104,10 @@ typedef struct {
      * each model loading what repo_policy (default latest 1) or its own entry names */
     char model_repository[CONFIG_PATH_MAX];
     int repo_poll_interval_ms;
+    /* repository.shared_labels (issue 16): 1 = labels live in DIR/<model>/labels, read at
+     * every scan, so replicas sharing the repository share them; 0 (default) = per replica,
+     * in state_dir */
+    int repo_shared_labels;
     config_policy repo_policy;
     int nrepo_models;
     config_repo_model *repo_models; /* owned */

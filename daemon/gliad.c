@@ -251,6 +251,8 @@ static void reload(daemon_state *d)
     int failures = sync_models(d, &next, 0);
     if (strcmp(next.model_repository, d->cfg.model_repository) != 0)
         log_warn("model_repository changes only with a restart");
+    if (next.train_enabled != d->cfg.train_enabled) /* the training thread exists or not from the start */
+        log_warn("training.enabled changes only with a restart");
     if (d->repo) {
         repository_configure(d->repo, &next);
         failures += repository_scan(d->repo);
@@ -455,7 +457,10 @@ static void open_training(daemon_state *d)
                       configured_path,
                       d,
                       d->data,
-                      d->repo};
+                      d->repo,
+                      d->cfg.train_enabled};
+    if (!d->cfg.train_enabled)
+        log_info("training.enabled is false: this gliad runs no training jobs and publishes no version");
     if (jobs_open(&jc, &d->jobs, &err) != GLIA_OK)
         log_warn("training jobs are disabled (the routes answer 503): %s", err.msg);
 }

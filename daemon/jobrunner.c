@@ -368,6 +368,10 @@ glia_status jobrunner_start(const jobrunner_config *cfg, jobrunner **out, glia_e
             jobrunner_enqueue(r, jb);
     }
     jobstore_unlock(r->cfg.store);
+    if (!r->cfg.enabled) { /* a replica that only serves: it must never publish a version */
+        *out = r;
+        return GLIA_OK;
+    }
     if (pthread_create(&r->thread, NULL, job_thread, r) != 0) {
         jobrunner_stop(r);
         return glia_err_set(err, GLIA_ENOMEM, "cannot start the training thread");

@@ -26,11 +26,13 @@ typedef struct {
     trainreq_env req; /* how a job's record becomes its recipe */
     int nice;         /* added niceness of the training thread (0..19) */
     int max_queued;   /* jobs waiting at most */
+    int enabled;      /* training.enabled: 0 = no thread, and no job ever runs (issue 16) */
 } jobrunner_config;
 
 typedef struct jobrunner jobrunner;
 
-/* Queues the store's queued jobs (oldest first) and starts the thread. */
+/* Queues the store's queued jobs (oldest first) and starts the thread (unless !enabled:
+ * then queued jobs wait, listed and cancellable, for a gliad that trains). */
 glia_status jobrunner_start(const jobrunner_config *cfg, jobrunner **out, glia_err *err);
 /* Stops the thread: a running job is cancelled at its next step and recorded as
  * interrupted (resumable). NULL-safe. Call before closing the store. */

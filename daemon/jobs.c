@@ -18,6 +18,7 @@ struct jobs {
     jobstore *store;
     jobrunner *runner;
     trainreq_env req; /* how a body becomes a job */
+    int enabled;      /* training.enabled */
 };
 
 glia_status jobs_open(const jobs_config *cfg, jobs **out, glia_err *err)
@@ -31,8 +32,9 @@ glia_status jobs_open(const jobs_config *cfg, jobs **out, glia_err *err)
     if (rc == GLIA_OK)
         rc = jobstore_open(cfg->state_dir, &j->store, err);
     j->req = (trainreq_env){j->ver, cfg->data, cfg->threads};
+    j->enabled = cfg->enabled;
     if (rc == GLIA_OK) {
-        jobrunner_config runner = {j->store, j->ver, j->req, cfg->nice, cfg->max_queued};
+        jobrunner_config runner = {j->store, j->ver, j->req, cfg->nice, cfg->max_queued, cfg->enabled};
         rc = jobrunner_start(&runner, &j->runner, err);
     }
     if (rc != GLIA_OK) {
@@ -53,10 +55,22 @@ void jobs_close(jobs *j)
     free(j);
 }
 
+int jobs_accepting(jobs *j, problem *p)
+{
+    if (j->enabled)
+        return 1;
+    problem_fail(p, 409,
+                 "this gliad runs no training jobs (training.enabled is false in its configuration): send "
+                 "POST /v1/train, job resumes and data set uploads to the replica that trains");
+    return 0;
+}
+
 int jobs_submit(jobs *j, const json_t *body, json_t **out, char *location, size_t location_len, problem *p)
 {
     trainreq req;
     *out = NULL;
+    if (!jobs_accepting(j, p)) /* before the body is judged: it is the wrong replica, whatever it asks */
+        return p->status;
     int code = trainreq_parse(&j->req, body, &req, p);
     if (code)
         return code;
@@ -134,6 +148,9 @@ int jobs_cancel(jobs *j, const char *id, json_t **out, problem *p)
 
 int jobs_resume(jobs *j, const char *id, json_t **out, problem *p)
 {
+    *out = NULL;
+    if (!jobs_accepting(j, p))
+        return p->status;
     return with_job(j, id, jobrunner_resume, out, p);
 }
 

@@ -47,6 +47,7 @@ typedef struct {
     void *user;
     datasets *data;   /* uploaded data sets a job may name (NULL: none) */
     repository *repo; /* the model repository its models' versions are published into (NULL: none) */
+    int enabled;      /* training.enabled: 0 = jobs are listed but none is accepted or run */
 } jobs_config;
 
 /* Creates the directories, reads every record (a running one becomes interrupted), queues
@@ -55,6 +56,11 @@ glia_status jobs_open(const jobs_config *cfg, jobs **out, glia_err *err);
 /* Stops the thread: a running job is cancelled at its next step and recorded as
  * interrupted (resumable). NULL-safe. */
 void jobs_close(jobs *j);
+
+/* 1 when this gliad runs training jobs (training.enabled). Else 0, with p filled with the
+ * 409 that POST /v1/train, a resume and a data set upload answer on a replica that only
+ * serves (several replicas share a model repository and one of them trains, issue 16). */
+int jobs_accepting(jobs *j, problem *p);
 
 /* The HTTP side: each returns the status to answer with and sets *out (a JSON body) or p.
  * jobs_submit also writes the new job's Location into location. */

@@ -566,6 +566,19 @@ out:
     return rc;
 }
 
+glia_status registry_get_labels(registry *r, const char *name, registry_labels *out)
+{
+    glia_status rc = GLIA_ENOTFOUND;
+    pthread_mutex_lock(&r->mu);
+    const registry_entry *e = find_entry(r, name);
+    if (e && e->repository) {
+        *out = e->labels;
+        rc = GLIA_OK;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
 registry_model *registry_get(registry *r, const char *name)
 {
     registry_model *m = NULL;

@@ -109,6 +109,9 @@ glia_status registry_repo_drop(registry *r, const char *name, glia_err *err);
 glia_status registry_set_labels(registry *r, const char *name, const registry_labels *labels, int strict,
                                 glia_err *err);
 
+/* The labels of repository model name into *out; GLIA_ENOTFOUND when there is none. */
+glia_status registry_get_labels(registry *r, const char *name, registry_labels *out);
+
 /* A counted reference to the default version of name (the stable label, or the highest
  * loaded; for a config model the one serving), or NULL (unknown or nothing loaded). */
 registry_model *registry_get(registry *r, const char *name);

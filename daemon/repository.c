@@ -40,6 +40,7 @@ struct repository {
     metrics *met;
     /* settings from the config, under mu */
     int poll_ms;
+    int shared_labels; /* labels in DIR/NAME/labels (every replica's) rather than in STATE */
     config_policy policy;
     config_repo_model *models; /* owned copy */
     int nmodels;
@@ -196,25 +197,50 @@ static int apply_policy(const config_policy *policy, registry_version_spec *v, i
 
 /* ---- labels on disk ---- */
 
-static void labels_path(const repository *repo, const char *name, char *buf, size_t len)
+/* The labels file of a model of the repository, beside its versions (shared_labels), and
+ * its temporaries while glia_afile_write replaces it: never a version directory. */
+static const char LABELS_FILE[] = "labels", LABELS_TEMP[] = "labels.tmp.";
+
+static int shared_labels(repository *repo)
 {
-    snprintf(buf, len, "%s/models/%s/labels", repo->state, name);
+    pthread_mutex_lock(&repo->mu);
+    const int shared = repo->shared_labels;
+    pthread_mutex_unlock(&repo->mu);
+    return shared;
 }
 
-/* The labels recorded for name; 0 when there is a file, -1 when there is none. */
-static int labels_read(const repository *repo, const char *name, registry_labels *out)
+/* Where name's labels are recorded: DIR/NAME/labels when the replicas sharing the
+ * repository share them, else this gliad's STATE/models/NAME/labels. */
+static void labels_path(repository *repo, const char *name, char *buf, size_t len)
 {
-    char path[CONFIG_PATH_MAX + 256];
+    if (shared_labels(repo))
+        snprintf(buf, len, "%s/%s/%s", repo->dir, name, LABELS_FILE);
+    else
+        snprintf(buf, len, "%s/models/%s/labels", repo->state, name);
+}
+
+/* The labels recorded for name: 0 when read, 1 when there is no file, -1 when the file
+ * cannot be read or holds no labels (said once). */
+static int labels_read(repository *repo, const char *name, registry_labels *out)
+{
+    char path[CONFIG_PATH_MAX + 256], entry[NAME_MAX_LEN * 2 + 2], why[CONFIG_PATH_MAX + 512];
     char *text = NULL;
     size_t len = 0;
     glia_err err = {0};
+    struct stat st;
     labels_path(repo, name, path, sizeof path);
-    if (glia_file_read(path, 4096, "a labels file", &text, &len, &err) != GLIA_OK)
+    snprintf(entry, sizeof entry, "%s/%s", name, LABELS_FILE);
+    if (stat(path, &st) != 0 && errno == ENOENT)
+        return 1;
+    if (glia_file_read(path, 4096, "a labels file", &text, &len, &err) != GLIA_OK) {
+        complain_once(repo, entry, err.msg);
         return -1;
+    }
     json_t *j = json_loadb(text, len, 0, NULL);
     free(text);
     if (!j) {
-        log_warn("model %s: %s is not JSON; the config's labels apply", name, path);
+        snprintf(why, sizeof why, "%s is not JSON; it is not followed", path);
+        complain_once(repo, entry, why);
         return -1;
     }
     out->stable = (long)json_integer_value(json_object_get(j, "stable"));
@@ -222,32 +248,34 @@ static int labels_read(const repository *repo, const char *name, registry_labels
     out->canary_percent = (int)json_integer_value(json_object_get(j, "canary_percent"));
     json_decref(j);
     if (out->stable < 0 || out->canary < 0 || out->canary_percent < 0 || out->canary_percent > 100) {
-        log_warn("model %s: %s holds labels out of range; the config's labels apply", name, path);
+        snprintf(why, sizeof why, "%s holds labels out of range; it is not followed", path);
+        complain_once(repo, entry, why);
         return -1;
     }
     return 0;
 }
 
-static glia_status labels_write(const repository *repo, const char *name, const registry_labels *l,
-                                glia_err *err)
+static glia_status labels_write(repository *repo, const char *name, const registry_labels *l, glia_err *err)
 {
     char path[CONFIG_PATH_MAX + 256], text[160];
-    snprintf(path, sizeof path, "%s/models/%s", repo->state, name);
-    glia_status rc = statedir_mkdirs(path, err);
-    if (rc != GLIA_OK)
-        return rc;
+    const int shared = shared_labels(repo);
+    if (!shared) {
+        snprintf(path, sizeof path, "%s/models/%s", repo->state, name);
+        glia_status rc = statedir_mkdirs(path, err);
+        if (rc != GLIA_OK)
+            return rc;
+    }
     labels_path(repo, name, path, sizeof path);
     int n = snprintf(text, sizeof text, "{\"stable\": %ld, \"canary\": %ld, \"canary_percent\": %d}\n",
                      l->stable, l->canary, l->canary_percent);
-    return glia_afile_write(path, text, (size_t)n, 0600, err);
+    /* a shared file is read by every replica, which may run as other users of one group */
+    return glia_afile_write(path, text, (size_t)n, shared ? 0644 : 0600, err);
 }
 
-/* The labels a model starts with: recorded ones, else the config's, else none. */
-static registry_labels initial_labels(repository *repo, const char *name)
+/* The config's labels of name, or none. */
+static registry_labels config_labels(repository *repo, const char *name)
 {
     registry_labels l = {0, 0, 0};
-    if (labels_read(repo, name, &l) == 0)
-        return l;
     pthread_mutex_lock(&repo->mu);
     for (int i = 0; i < repo->nmodels; i++)
         if (strcmp(repo->models[i].name, name) == 0 && repo->models[i].has_labels)
@@ -255,6 +283,37 @@ static registry_labels initial_labels(repository *repo, const char *name)
                                   repo->models[i].canary_percent};
     pthread_mutex_unlock(&repo->mu);
     return l;
+}
+
+/* The labels a model starts with: recorded ones, else the config's, else none. */
+static registry_labels initial_labels(repository *repo, const char *name)
+{
+    registry_labels l = {0, 0, 0};
+    return labels_read(repo, name, &l) == 0 ? l : config_labels(repo, name);
+}
+
+/* With shared labels, after a scan of name: the labels file is the truth for every replica,
+ * so what it says (or the config's labels, once it is removed) replaces what serves when
+ * they differ. A file that cannot be read changes nothing: a passing error must not move
+ * traffic. Labels naming a version this replica has not loaded wait until it has. */
+static void follow_shared_labels(repository *repo, const char *name)
+{
+    registry_labels want = {0, 0, 0}, have;
+    glia_err err = {0};
+    const int got = labels_read(repo, name, &want);
+    if (got < 0 || registry_get_labels(repo->reg, name, &have) != GLIA_OK)
+        return;
+    if (got == 1)
+        want = config_labels(repo, name);
+    if (want.stable == have.stable && want.canary == have.canary &&
+        want.canary_percent == have.canary_percent)
+        return;
+    if (registry_set_labels(repo->reg, name, &want, 0, &err) != GLIA_OK) {
+        log_warn("model %s: the repository's labels do not apply: %s", name, err.msg);
+        return;
+    }
+    log_info("model %s: labels from the model repository: stable %ld, canary %ld at %d %%", name, want.stable,
+             want.canary, want.canary_percent);
 }
 
 /* ---- scanning ---- */
@@ -273,8 +332,9 @@ static int scan_model(repository *repo, const char *name, int force, int *wanted
     struct dirent *e;
     while (d && (e = readdir(d))) {
         char entry[NAME_MAX_LEN * 2 + 2];
-        if (e->d_name[0] == '.')
-            continue; /* ., .., and hidden work directories */
+        if (e->d_name[0] == '.' || strcmp(e->d_name, LABELS_FILE) == 0 ||
+            strncmp(e->d_name, LABELS_TEMP, sizeof LABELS_TEMP - 1) == 0)
+            continue; /* ., .., hidden work directories, the shared labels */
         long number = version_number(e->d_name);
         snprintf(entry, sizeof entry, "%s/%.64s", name, e->d_name);
         if (!number) {
@@ -327,6 +387,8 @@ static int scan_model(repository *repo, const char *name, int force, int *wanted
         failures = registry_repo_sync(repo->reg, name, v, n, force, &initial);
         for (int i = 0; i < failures; i++)
             metrics_model_load_failure(repo->met, name);
+        if (shared_labels(repo)) /* after the versions: labels may name one just loaded */
+            follow_shared_labels(repo, name);
     } else {
         registry_repo_drop(repo->reg, name, &(glia_err){0});
     }
@@ -419,6 +481,7 @@ void repository_configure(repository *repo, const config *cfg)
     repo->config_names = names;
     repo->policy = cfg->repo_policy;
     repo->poll_ms = cfg->repo_poll_interval_ms;
+    repo->shared_labels = cfg->repo_shared_labels;
     pthread_cond_broadcast(&repo->cv); /* a new interval applies at once */
     pthread_mutex_unlock(&repo->mu);
 }
@@ -594,24 +657,20 @@ glia_status repository_set_labels(repository *repo, const char *name, const regi
                                   glia_err *err)
 {
     registry_labels before = {0, 0, 0};
-    registry_entry *e;
-    int n = registry_list(repo->reg, &e);
-    for (int i = 0; i < n; i++)
-        if (strcmp(e[i].name, name) == 0)
-            before = e[i].labels;
-    if (n >= 0)
-        registry_list_free(e, n);
+    /* one at a time with scans: a scan that read the shared file just before it is replaced
+     * must not put the old labels back in between */
+    pthread_mutex_lock(&repo->scan_mu);
+    registry_get_labels(repo->reg, name, &before);
     glia_status rc = registry_set_labels(repo->reg, name, labels, 1, err);
-    if (rc != GLIA_OK)
-        return rc;
-    if ((rc = labels_write(repo, name, labels, err)) != GLIA_OK) {
+    if (rc == GLIA_OK && (rc = labels_write(repo, name, labels, err)) != GLIA_OK) {
         glia_err ignored = {0};
         registry_set_labels(repo->reg, name, &before, 0, &ignored); /* what is served is what is recorded */
-        return rc;
     }
-    log_info("model %s: labels stable %ld, canary %ld at %d %%", name, labels->stable, labels->canary,
-             labels->canary_percent);
-    return GLIA_OK;
+    pthread_mutex_unlock(&repo->scan_mu);
+    if (rc == GLIA_OK)
+        log_info("model %s: labels stable %ld, canary %ld at %d %%", name, labels->stable, labels->canary,
+                 labels->canary_percent);
+    return rc;
 }
 
 const char *repository_model_dir(repository *repo, const char *name, char *buf, size_t len)

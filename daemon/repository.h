@@ -11,7 +11,11 @@
  *
  * The labels stable and canary (and the canary's share) of every repository model are
  * kept durably in STATE/models/NAME/labels (fsync and rename), so that a restart keeps
- * what an admin set; without that file, the config's labels apply.
+ * what an admin set; without that file, the config's labels apply. With
+ * repository.shared_labels (issue 16: replicas behind a load balancer share one
+ * repository) they are kept in DIR/NAME/labels instead and read at every scan, so a
+ * promotion, a rollback or a canary set through any replica reaches every replica within
+ * its poll interval, as version labels in a polled model config do in TF Serving.
  *
  * This module never speaks HTTP beyond building JSON answers, and never runs a model.
  * Thread-safety: every function may be called from any thread.

@@ -55,6 +55,10 @@ http_ret route_dataset_upload(http_request *r, const route_params *p)
     problem pr = {0};
     if (!d)
         return http_fail(r, 503, "%s", UPLOADS_OFF);
+    /* a replica that does not train would keep the data where no job of the cluster reads it */
+    jobs *j = route_server(r)->d.jobs;
+    if (j && !jobs_accepting(j, &pr))
+        return http_fail(r, pr.status, "%s", pr.detail);
     const char *cl = http_header(r, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > (unsigned long long)datasets_max_bytes(d))
         return http_fail(

@@ -65,6 +65,7 @@ static void assert_same_settings(const config *a, const config *b)
     ck_assert_int_eq(a->train_threads, b->train_threads);
     ck_assert_int_eq(a->train_nice, b->train_nice);
     ck_assert_int_eq(a->train_max_queued, b->train_max_queued);
+    ck_assert_int_eq(a->train_enabled, b->train_enabled);
     ck_assert_int_eq(a->max_dataset_bytes, b->max_dataset_bytes);
     ck_assert_str_eq(a->state_dir, b->state_dir);
     ck_assert_str_eq(a->admin_token_file, b->admin_token_file);
@@ -128,6 +129,8 @@ START_TEST(defaults)
     ck_assert_str_eq(c.inference_token_file, "");
     ck_assert_int_eq(c.log_level, CONFIG_LOG_INFO);
     ck_assert_int_eq(c.log_json, 0);
+    ck_assert_int_eq(c.train_enabled, 1);
+    ck_assert_int_eq(c.repo_shared_labels, 0);
     assert_limits(&c, 4L << 20, 16L << 20, 65536, 131072, 4096, 0);
     config_free(&c);
 
@@ -345,6 +348,9 @@ START_TEST(bad_files_name_file_line_key)
         {"limits: {max_translation_tokens: 0}\n", "limits.max_translation_tokens", 1, 34},
         {"limits: {translation_turn_tokens: -1}\n", "limits.translation_turn_tokens", 1, 35},
         {"limits: {model_workers: 257}\n", "limits.model_workers", 1, 25},
+        {"training: {enabled: no}\n", "training.enabled", 1, 21},
+        {"training: {enabled: 0}\n", "training.enabled", 1, 21},
+        {"training: {enable: false}\n", "enable", 1, 12},
         {"log: {level: loud}\n", "log.level", 1, 14},
         {"log: {level: INFO}\n", "log.level", 1, 14},
         {"log: {format: JSON}\n", "log.format", 1, 15},
@@ -441,6 +447,16 @@ START_TEST(model_repository)
     ck_assert_int_eq(c.repo_poll_interval_ms, 5000);
     ck_assert_int_eq(c.repo_policy.kind, CONFIG_POLICY_LATEST);
     ck_assert_int_eq(c.repo_policy.latest, 1);
+    ck_assert_int_eq(c.repo_shared_labels, 0);
+    config_free(&c);
+    /* replicas sharing the repository (issue 16): shared labels, one that trains */
+    ck_assert_msg(load_text("r.yaml",
+                            "model_repository: repo\nrepository: {shared_labels: true}\n"
+                            "training: {enabled: false}\n",
+                            &c, &err) == GLIA_OK,
+                  "%s", err.msg);
+    ck_assert_int_eq(c.repo_shared_labels, 1);
+    ck_assert_int_eq(c.train_enabled, 0);
     config_free(&c);
     ck_assert_msg(
         load_text("r.yaml",
@@ -466,6 +482,7 @@ START_TEST(model_repository)
         const char *text, *want;
     } bad[] = {
         {"repository: {poll_interval_ms: 5}\n", "repository: needs model_repository"},
+        {"model_repository: repo\nrepository: {shared_labels: yes}\n", "repository.shared_labels"},
         {"model_repository: nowhere\n", "model_repository: '"},
         {"model_repository: repo\nrepository: {version_policy: {latest: 0}}\n", "version_policy.latest"},
         {"model_repository: repo\nrepository: {version_policy: {latest: 1, all: }}\n", "expected one of all"},

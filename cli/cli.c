@@ -32,6 +32,7 @@
 #include "core/train/word2vec.h"
 #include "core/train/run.h"
 #include "core/train/trainer.h"
+#include "cli/cli_mpi.h"
 #include "cli/cli.h"
 
 int glia_cli_fail(const glia_err *err)
@@ -121,13 +122,60 @@ static void print_removal(const char *path, long long bytes, int error, void *us
         printf("removed %s, an unfinished write of an earlier run\n", path);
 }
 
+/* Rank 0 of a run across processes speaks for it; the others print only their errors. */
+static int cli_quiet;
+
+static int print_progress(const glia_progress *p, void *user)
+{
+    return cli_quiet ? 0 : glia_cli_print_progress(p, user);
+}
+
+static void print_start_once(const glia_run_info *info, void *user)
+{
+    if (!cli_quiet)
+        print_start(info, user);
+}
+
+static int train_one(const glia_cli_args *a, const glia_reducer *red);
+
+/* glia train, alone or as one rank of `mpirun -np N glia train` (cli_mpi.h): then every
+ * rank trains its shard of each batch, rank 0 writes OUT, and an error on any rank ends
+ * them all (the others would wait for it in their next sum). */
 static int cmd_train(const glia_cli_args *a)
+{
+    glia_err err = {0};
+    glia_reducer *red = NULL;
+    if (!glia_cli_mpi_launched())
+        return train_one(a, NULL);
+    if (glia_cli_mpi_start(&red, &err))
+        return glia_cli_fail(&err);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "rank %d of %d", red->rank, red->size);
+    cli_quiet = red->rank != 0;
+    int rc = train_one(a, red);
+    if (rc != 0) {
+        fprintf(stderr, "glia: %s: stopping every rank\n", prefix);
+        glia_cli_mpi_abort(red, rc);
+    }
+    glia_cli_mpi_finish(red);
+    return 0;
+}
+
+static int train_one(const glia_cli_args *a, const glia_reducer *red)
 {
     glia_err err = {0};
     glia_recipe recipe;
     glia_run_result res;
     const char *path = a->args[0], *out = glia_cli_string(a, TRAIN_OUT);
-    int workers = glia_cli_setup_threads(glia_cli_number(a, TRAIN_THREADS, 0));
+    /* processes on one machine share its cores */
+    long default_threads = 0; /* every core */
+    if (red && (default_threads = sysconf(_SC_NPROCESSORS_ONLN) / glia_cli_mpi_local_size()) < 1)
+        default_threads = 1;
+    int workers = glia_cli_setup_threads(glia_cli_number(a, TRAIN_THREADS, default_threads));
+    if (red && is_word2vec_recipe(path)) {
+        fprintf(stderr, "glia: word2vec recipes train in one process: run glia train without mpirun\n");
+        return 1;
+    }
     if (is_word2vec_recipe(path)) {
         if (glia_cli_refuse(a, GLIA_CLI_ALL & ~GLIA_CLI_BIT(TRAIN_OUT), "word2vec recipes"))
             return 2;
@@ -144,10 +192,13 @@ static int cmd_train(const glia_cli_args *a)
         return glia_cli_fail(&err);
     const glia_data_kind kind = glia_recipe_kind(&recipe);
     const int text = kind == GLIA_DATA_TEXTS, translation = kind == GLIA_DATA_PAIRS;
-    if ((text && glia_cli_refuse(a, GLIA_CLI_BIT(TRAIN_LIMIT) | GLIA_CLI_BIT(TRAIN_RESTART),
+    /* across processes every family checkpoints (a run over machines is the one most likely
+     * to lose a process), so --restart applies to each */
+    if ((text && glia_cli_refuse(a, GLIA_CLI_BIT(TRAIN_LIMIT) | (red ? 0 : GLIA_CLI_BIT(TRAIN_RESTART)),
                                  "text-classification recipes")) ||
-        (!text && !translation && glia_cli_refuse(a, GLIA_CLI_BIT(TRAIN_RESTART), "image recipes")))
+        (!red && !text && !translation && glia_cli_refuse(a, GLIA_CLI_BIT(TRAIN_RESTART), "image recipes")))
         return 2;
+    recipe.reducer = red;
     recipe.workers = workers;
     recipe.epochs = (int)glia_cli_number(a, TRAIN_EPOCHS, recipe.epochs);
     recipe.sched.total_epochs = recipe.epochs;
@@ -156,27 +207,53 @@ static int cmd_train(const glia_cli_args *a)
         fprintf(stderr, "glia: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
-    glia_afile_sweep(out, 0, print_removal, NULL);
-    if (translation) {
+    if (!red || red->rank == 0) /* the others might remove rank 0's file being written */
+        glia_afile_sweep(out, 0, print_removal, NULL);
+    if (translation || red) {
         /* one training stream whose GEMMs the BLAS threads share, as the shipped model was
          * trained (the loop's lanes would multiply with the BLAS threads on the same cores);
          * a checkpoint after every epoch in OUT, continued from when the run is started again
          * (--restart: ignore it) */
-        recipe.workers = 1;
-        glia_cli_set_blas_threads(workers);
+        if (translation) {
+            recipe.workers = 1;
+            glia_cli_set_blas_threads(workers);
+        }
         snprintf(recipe.checkpoint, sizeof recipe.checkpoint, "%s/checkpoint.safetensors", out);
         recipe.resume = !a->opt[TRAIN_RESTART].given;
-        if (recipe.resume && access(recipe.checkpoint, F_OK) == 0)
+        if (recipe.resume && access(recipe.checkpoint, F_OK) == 0 && !cli_quiet)
             printf("continuing from %s\n", recipe.checkpoint);
+    }
+    if (red) {
+        char message[900];
+        snprintf(
+            message, sizeof message,
+            "glia: rank %d of %d: stopped by SIGTERM, which mpirun sends when another rank fails (see "
+            "its message); %s keeps the last completed epoch: run the same command with -np %d to resume",
+            red->rank, red->size, recipe.checkpoint, red->size);
+        glia_cli_mpi_on_sigterm(message);
+        if (!cli_quiet)
+            printf("data-parallel over %d processes x %d thread%s: each takes 1/%d of every batch\n",
+                   red->size, recipe.workers, recipe.workers == 1 ? "" : "s", red->size);
     }
     /* what samples/s counts: examples, or target tokens for translation */
     static const char *const unit[GLIA_DATA_NKINDS + 1] = {
         [GLIA_DATA_IMAGES] = "images", [GLIA_DATA_TEXTS] = "sentences", [GLIA_DATA_PAIRS] = "tokens"};
-    glia_run_hooks hooks = {print_start, glia_cli_print_progress, (void *)unit[kind], NULL};
-    if (glia_run_training(&recipe, out, 0, &hooks, &res, &err))
-        return glia_cli_fail(&err);
-    if (translation) {
+    glia_run_hooks hooks = {print_start_once, print_progress, (void *)unit[kind], NULL};
+    if (glia_run_training(&recipe, out, 0, &hooks, &res, &err)) {
+        if (red)
+            fprintf(stderr, "glia: rank %d of %d: %s\n", red->rank, red->size, err.msg);
+        else
+            glia_cli_fail(&err);
+        return 1;
+    }
+    if (cli_quiet)
+        return 0;
+    if (recipe.checkpoint[0])
         unlink(recipe.checkpoint); /* the bundle is complete: the checkpoint has done its job */
+    if (red)
+        printf("allreduce: %.2f s of %.2f s training (rank 0)\n", glia_cli_mpi_seconds(red),
+               res.train.seconds);
+    if (translation) {
         printf("selected epoch %d (dev token accuracy %.4f); trained in %.1f s\n", res.train.best_epoch,
                res.train.best_val_accuracy, res.train.seconds);
         printf("test: sentences=%zu token_accuracy=%.4f loss=%.4f beam=%d\n", res.test_examples,
@@ -327,10 +404,11 @@ static const glia_cli_option train_options[] = {
          .min = 1,
          .max = 64,
          .help = "glia threads that split each batch (translation: OpenBLAS threads); default: every core"},
-    [TRAIN_RESTART] =
-        {.name = "restart",
-         .kind = GLIA_CLI_FLAG,
-         .help = "translation recipes: start over instead of continuing from DIR/checkpoint.safetensors"},
+    [TRAIN_RESTART] = {.name = "restart",
+                       .kind = GLIA_CLI_FLAG,
+                       .help =
+                           "translation recipes (any, under mpirun): start over instead of continuing from "
+                           "DIR/checkpoint.safetensors"},
 };
 
 static const glia_cli_command train_command = {
@@ -342,7 +420,11 @@ static const glia_cli_command train_command = {
     .details = "Prints one progress line per epoch, then the test split's results: the last line is\n"
                "accuracy=0.XXXX (translation: bleu=NN.NN and chrf=NN.NN). A `task: word2vec` recipe\n"
                "writes vectors.safetensors and vocab.txt instead of a bundle. A translation run writes\n"
-               "DIR/checkpoint.safetensors after every epoch and continues from it when started again.\n",
+               "DIR/checkpoint.safetensors after every epoch and continues from it when started again.\n"
+               "Under `mpirun -np N` (a glia built with Open MPI) the N processes train one model: each\n"
+               "takes 1/N of every batch, the gradients are summed with MPI_Allreduce, rank 0 writes DIR\n"
+               "and, for every family, the checkpoint (resume with the same N); --threads defaults to the\n"
+               "cores divided by the processes on the machine.\n",
     GLIA_CLI_OPTIONS(train_options),
     .run = cmd_train,
 };

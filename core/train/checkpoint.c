@@ -16,7 +16,13 @@
 
 #include "core/formats/safetensors.h"
 
-enum { NAME_MAX_LEN = GLIA_NAME_MAX + 48, MAX_META = 64, META_VALUE = 80, MAX_BUFS = 3 };
+/* MAX_META: the fixed keys and one random state per lane */
+enum {
+    NAME_MAX_LEN = GLIA_NAME_MAX + 48,
+    MAX_META = 32 + GLIA_CKPT_MAX_LANES,
+    META_VALUE = 80,
+    MAX_BUFS = 3
+};
 
 /* ---- names and metadata ---- */
 
@@ -134,6 +140,7 @@ glia_status glia_ckpt_save(const char *path, const glia_ckpt_state *st, const gl
     rng_put(meta, "rng.batch", &st->batch);
     rng_put(meta, "rng.augment", &st->augment);
     meta_put(meta, "lanes", "%d", st->nlanes);
+    meta_put(meta, "ranks", "%d", st->nranks > 1 ? st->nranks : 1);
     for (int i = 0; i < st->nlanes; i++) {
         char key[32];
         snprintf(key, sizeof key, "rng.dropout.%d", i);
@@ -235,7 +242,7 @@ glia_status glia_ckpt_load(const char *path, glia_ckpt_state *st, const glia_ckp
 {
     glia_st_file *f = NULL;
     glia_ckpt_state s;
-    long epoch, step, optim_steps, best_epoch, has_best, lanes, current, stale, have_best;
+    long epoch, step, optim_steps, best_epoch, has_best, lanes, ranks = 1, current, stale, have_best;
     double best_loss;
     glia_status rc = glia_st_open(path, &f, err);
     if (rc != GLIA_OK)
@@ -262,15 +269,28 @@ glia_status glia_ckpt_load(const char *path, glia_ckpt_state *st, const glia_ckp
         (rc = rng_parse(glia_st_metadata(f, "rng.batch"), &s.batch, "rng.batch", err)) ||
         (rc = rng_parse(glia_st_metadata(f, "rng.augment"), &s.augment, "rng.augment", err)))
         goto done;
+    /* a checkpoint from before processes were counted is one process's */
+    if (glia_st_metadata(f, "ranks") && (rc = meta_long(f, "ranks", 1, GLIA_CKPT_MAX_LANES, &ranks, err)))
+        goto done;
+    const long want_ranks = st->nranks > 1 ? st->nranks : 1;
+    if (ranks != want_ranks) {
+        rc =
+            glia_err_set(err, GLIA_EINVAL,
+                         "%s was written by a run of %ld process%s (mpirun -np %ld); resume it with the same "
+                         "number (not %ld), or the result would differ",
+                         path, ranks, ranks == 1 ? "" : "es", ranks, want_ranks);
+        goto done;
+    }
     if (lanes != st->nlanes) {
         rc =
             glia_err_set(err, GLIA_EINVAL,
-                         "%s was written by a run with %ld threads; resume it with the same number (not %d), "
-                         "or the result would differ",
-                         path, lanes, st->nlanes);
+                         "%s was written by a run with %ld threads%s; resume it with the same number (not "
+                         "%ld), or the result would differ",
+                         path, lanes / ranks, ranks > 1 ? " per process" : "", (long)st->nlanes / want_ranks);
         goto done;
     }
     s.nlanes = (int)lanes;
+    s.nranks = (int)ranks;
     for (int i = 0; i < s.nlanes; i++) {
         char key[32];
         snprintf(key, sizeof key, "rng.dropout.%d", i);

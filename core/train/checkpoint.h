@@ -13,7 +13,7 @@
  * "optim.<param>.<buffer>" (PyTorch's state keys: exp_avg, exp_avg_sq, momentum_buffer,
  * ...), all F32; scalars and random states in the metadata ("glia.checkpoint": "1",
  * "epoch", "step", ..., "rng.<stream>" as 64 hex digits). A file that does not match the
- * model (a missing tensor, another shape, another number of lanes) is refused with a
+ * model (a missing tensor, another shape, another number of lanes or processes) is refused with a
  * message naming what differs, never half-loaded into a run.
  */
 #ifndef GLIA_TRAIN_CHECKPOINT_H
@@ -26,14 +26,16 @@
 #include "core/train/optim.h"
 #include "core/train/trainer.h"
 
-enum { GLIA_CKPT_MAX_LANES = 64 };
+/* Lanes of the whole run: threads of one process, or processes x threads (reduce.h). */
+enum { GLIA_CKPT_MAX_LANES = 256 };
 
 typedef struct {
     int epoch;      /* epochs completed */
     long step;      /* optimizer steps taken */
     double seconds; /* training time so far (wall clock of the interrupted runs summed) */
     glia_rng shuffle, batch, augment;
-    int nlanes; /* dropout streams: one per data-parallel lane */
+    int nlanes; /* dropout streams: one per data-parallel lane of the whole run */
+    int nranks; /* processes the lanes are spread over (1: one process); resume needs the same */
     glia_rng dropout[GLIA_CKPT_MAX_LANES];
     glia_batch_policy policy;
     int best_epoch;

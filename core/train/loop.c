@@ -13,11 +13,67 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/hash.h"
 #include "core/base/pool.h"
 #include "core/nn/loss.h"
 #include "core/train/checkpoint.h"
 
-enum { MAX_LANES = GLIA_CKPT_MAX_LANES };
+/* Threads of one process; a checkpoint holds the dropout streams of every process's lanes. */
+enum { MAX_LANES = 64 };
+
+/* ---- across processes (reduce.h): every function here is collective ---- */
+
+/* Whether any rank says yes (mine: this rank's answer); without a reducer, mine. */
+static glia_status any_rank(const glia_reducer *red, int mine, int *any, glia_err *err)
+{
+    double votes = mine ? 1.0 : 0.0;
+    glia_status rc = red ? red->sum_f64(red, &votes, 1, err) : GLIA_OK;
+    *any = votes > 0.0;
+    return rc;
+}
+
+/* Where a rank stands: the same on every rank of a healthy run. */
+typedef struct {
+    int32_t resumed, epoch;
+    int64_t step;
+    uint32_t weights; /* FNV-1a of the weights' bytes */
+    uint32_t pad;
+} rank_position;
+
+/* Every rank must hold the same weights at the same step, or the run is no longer one run:
+ * a rank that did not see the checkpoint (OUT not shared), or another recipe or data set. */
+static glia_status ranks_agree(const glia_reducer *red, const glia_model *model, int resumed, int epoch,
+                               long step, const char *when, glia_err *err)
+{
+    if (!red || red->size <= 1)
+        return GLIA_OK;
+    rank_position mine = {resumed, epoch, step, glia_fnv1a32(model->values, sizeof(float) * model->size), 0};
+    rank_position *all = calloc((size_t)red->size, sizeof *all);
+    glia_status rc;
+    if (!all)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory comparing the ranks");
+    if ((rc = red->gather(red, &mine, sizeof mine, all, err)))
+        goto done;
+    for (int i = 1; i < red->size; i++) {
+        const rank_position *a = &all[0], *b = &all[i];
+        if (a->resumed != b->resumed || a->epoch != b->epoch)
+            rc = glia_err_set(err, GLIA_EINVAL,
+                              "%s: rank 0 %s, rank %d %s: every rank must see the same output directory "
+                              "(a shared filesystem) to resume",
+                              when, a->resumed ? "continues from the checkpoint" : "starts afresh", i,
+                              b->resumed ? "continues from the checkpoint" : "starts afresh");
+        else if (a->step != b->step || a->weights != b->weights)
+            rc = glia_err_set(err, GLIA_EINVAL,
+                              "%s: rank %d holds other weights than rank 0 (step %lld, not %lld): every "
+                              "rank must run the same glia build on the same recipe and data",
+                              when, i, (long long)b->step, (long long)a->step);
+        if (rc)
+            break;
+    }
+done:
+    free(all);
+    return rc;
+}
 
 void glia_source_free(glia_source *s)
 {
@@ -74,6 +130,7 @@ typedef struct {
     glia_source *src;
     glia_split split;
     int nbatches, lanes;
+    int first, stride; /* lane i takes batches first + i, + stride, ... (ranks x lanes) */
     eval_lane_state *lane;
 } eval_job;
 
@@ -82,7 +139,7 @@ static void eval_lane(void *arg, int i)
     eval_job *j = arg;
     eval_lane_state *L = &j->lane[i];
     const int k = j->model->outputs;
-    for (int b = i; b < j->nbatches && L->rc == GLIA_OK; b += j->lanes) {
+    for (int b = j->first + i; b < j->nbatches && L->rc == GLIA_OK; b += j->stride) {
         glia_labelled in;
         const float *logits = NULL;
         int rows = 0;
@@ -104,34 +161,51 @@ static void eval_lane(void *arg, int i)
     }
 }
 
-static void eval_sum(const eval_job *job, int ngroups, glia_eval_result *out)
+/* The lanes' tallies, summed over the ranks under a reducer (counts as doubles: exact). */
+static glia_status eval_sum(const eval_job *job, int ngroups, const glia_reducer *red, glia_eval_result *out,
+                            glia_err *err)
 {
-    size_t right = 0, grows[GLIA_EVAL_MAX_GROUPS] = {0}, gright[GLIA_EVAL_MAX_GROUPS] = {0};
-    double total = 0.0;
+    enum {
+        LOSS,
+        RIGHT,
+        ROWS,
+        GROWS,
+        GRIGHT = GROWS + GLIA_EVAL_MAX_GROUPS,
+        NTALLY = GRIGHT + GLIA_EVAL_MAX_GROUPS
+    };
+    double t[NTALLY] = {0};
     memset(out, 0, sizeof *out);
     for (int i = 0; i < job->lanes; i++) {
         const eval_lane_state *L = &job->lane[i];
-        total += L->loss;
-        right += L->right;
-        out->rows += L->rows;
+        t[LOSS] += L->loss;
+        t[RIGHT] += (double)L->right;
+        t[ROWS] += (double)L->rows;
         for (int g = 0; g < GLIA_EVAL_MAX_GROUPS; g++) {
-            grows[g] += L->group_rows[g];
-            gright[g] += L->group_right[g];
+            t[GROWS + g] += (double)L->group_rows[g];
+            t[GRIGHT + g] += (double)L->group_right[g];
         }
     }
-    out->loss = out->rows ? total / (double)out->rows : 0.0;
-    out->accuracy = out->rows ? (double)right / (double)out->rows : 0.0;
+    glia_status rc = red ? red->sum_f64(red, t, NTALLY, err) : GLIA_OK;
+    if (rc)
+        return rc;
+    out->rows = (size_t)t[ROWS];
+    out->loss = out->rows ? t[LOSS] / t[ROWS] : 0.0;
+    out->accuracy = out->rows ? t[RIGHT] / t[ROWS] : 0.0;
     out->ngroups = ngroups < GLIA_EVAL_MAX_GROUPS ? ngroups : GLIA_EVAL_MAX_GROUPS;
     for (int g = 0; g < out->ngroups; g++)
-        out->group_accuracy[g] = grows[g] ? (double)gright[g] / (double)grows[g] : -1.0;
+        out->group_accuracy[g] = t[GROWS + g] > 0 ? t[GRIGHT + g] / t[GROWS + g] : -1.0;
+    return GLIA_OK;
 }
 
+/* Under a reducer the ranks share the split's batches (rank r's lane i takes batches
+ * r * lanes + i, + ranks * lanes, ...) and every rank gets the summed result. */
 static glia_status evaluate_on(glia_pool *pool, const glia_model *model, glia_source *src, glia_split split,
-                               glia_eval_result *out, glia_err *err)
+                               const glia_reducer *red, glia_eval_result *out, glia_err *err)
 {
     eval_lane_state lane[MAX_LANES];
     const int lanes = glia_pool_size(pool) < MAX_LANES ? glia_pool_size(pool) : MAX_LANES;
-    eval_job job = {model, src, split, 0, lanes, lane};
+    const int rank = red ? red->rank : 0, ranks = red ? red->size : 1;
+    eval_job job = {model, src, split, 0, lanes, rank * lanes, ranks * lanes, lane};
     glia_ctx_spec spec;
     glia_status rc;
     memset(lane, 0, sizeof lane);
@@ -148,7 +222,7 @@ static glia_status evaluate_on(glia_pool *pool, const glia_model *model, glia_so
         if ((rc = lane[i].rc))
             *err = lane[i].err;
     if (rc == GLIA_OK)
-        eval_sum(&job, src->ngroups, out);
+        rc = eval_sum(&job, src->ngroups, red, out, err);
 done:
     for (int i = 0; i < lanes; i++)
         if (lane[i].ctx)
@@ -162,7 +236,7 @@ glia_status glia_loop_evaluate(const glia_model *model, glia_source *src, glia_s
     glia_pool *pool = NULL;
     glia_status rc = glia_pool_new(lanes > 1 ? lanes : 1, &pool, err);
     if (rc == GLIA_OK)
-        rc = evaluate_on(pool, model, src, split, out, err);
+        rc = evaluate_on(pool, model, src, split, NULL, out, err);
     glia_pool_free(pool);
     return rc;
 }
@@ -235,28 +309,6 @@ static void epoch_done(glia_progress *p, int has_val, glia_batch_policy *policy,
     p->seconds = glia_train_clock() - t0;
 }
 
-/* Before each step: GLIA_ECANCELLED when *cancel is set, GLIA_ETIMEDOUT past r->deadline. */
-static glia_status should_stop(const glia_recipe *r, const atomic_int *cancel, int epoch, long step,
-                               glia_err *err)
-{
-    if (cancel && atomic_load(cancel))
-        return glia_err_set(err, GLIA_ECANCELLED, "training cancelled at epoch %d, step %ld", epoch + 1,
-                            step);
-    if (r->deadline > 0 && glia_train_clock() >= r->deadline)
-        return glia_err_set(err, GLIA_ETIMEDOUT, "training stopped at its time limit, at epoch %d, step %ld",
-                            epoch + 1, step);
-    return GLIA_OK;
-}
-
-/* Calls cb (if any); GLIA_ECANCELLED when it says stop. */
-static glia_status report(const glia_progress *p, glia_progress_fn cb, void *user, glia_err *err)
-{
-    if (cb && cb(p, user))
-        return glia_err_set(err, GLIA_ECANCELLED, "training stopped by its progress callback after epoch %d",
-                            p->epoch);
-    return GLIA_OK;
-}
-
 static void step_lane(void *arg, int i)
 {
     step_job *j = arg;
@@ -305,7 +357,9 @@ typedef struct {
     glia_source *src;
     glia_pool *pool;
     lane_state *lanes;
-    int nlanes;
+    int nlanes;              /* this process's */
+    const glia_reducer *red; /* NULL: this process alone */
+    int rank, nranks;        /* lane i of rank r is lane r * nlanes + i of the whole run */
     glia_optim *opt;
     glia_batch_policy policy;
     glia_train_streams rng;
@@ -342,8 +396,11 @@ static glia_status lanes_new(run_state *s, glia_err *err)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for training lanes");
     for (int i = 0; i < s->nlanes; i++) {
         lane_state *L = &s->lanes[i];
-        /* lane 0 keeps the single-threaded stream, so that one lane reproduces older runs */
-        glia_train_seed_stream(&L->dropout, s->r->seed, i == 0 ? GLIA_STREAM_DROPOUT : GLIA_STREAM_LANES + i);
+        /* lane 0 keeps the single-threaded stream, so that one lane reproduces older runs; a
+         * lane's stream is its place in the whole run, so that 2 ranks x 1 thread draw the
+         * dropout masks of 1 rank x 2 threads */
+        const int g = s->rank * s->nlanes + i;
+        glia_train_seed_stream(&L->dropout, s->r->seed, g == 0 ? GLIA_STREAM_DROPOUT : GLIA_STREAM_LANES + g);
         if (i == 0)
             L->model = s->model;
         else if ((rc = s->model->ops->replica(s->model, &L->model, err)))
@@ -360,6 +417,10 @@ static glia_status run_open(run_state *s, glia_err *err)
 {
     const glia_recipe *r = s->r;
     glia_status rc;
+    if (s->nranks * s->nlanes > GLIA_CKPT_MAX_LANES)
+        return glia_err_set(err, GLIA_EINVAL,
+                            "%d processes x %d threads make %d data-parallel lanes; at most %d are supported",
+                            s->nranks, s->nlanes, s->nranks * s->nlanes, GLIA_CKPT_MAX_LANES);
     glia_train_seed_stream(&s->rng.shuffle, r->seed, GLIA_STREAM_SHUFFLE);
     glia_train_seed_stream(&s->rng.batch, r->seed, GLIA_STREAM_BATCH);
     glia_train_seed_stream(&s->rng.augment, r->seed, GLIA_STREAM_AUGMENT);
@@ -373,7 +434,7 @@ static glia_status run_open(run_state *s, glia_err *err)
     if (!(s->best = malloc(sizeof(float) * (s->model->size ? s->model->size : 1))))
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
     s->ck = glia_ckpt_describe(s->model, s->best, s->opt);
-    s->st = (glia_ckpt_state){.nlanes = s->nlanes, .policy = s->policy};
+    s->st = (glia_ckpt_state){.nlanes = s->nranks * s->nlanes, .nranks = s->nranks, .policy = s->policy};
     return GLIA_OK;
 }
 
@@ -381,13 +442,16 @@ static glia_status run_resume(run_state *s, int *first_epoch, glia_train_result 
 {
     int resumed = 0;
     glia_status rc = glia_ckpt_resume(s->r, &s->st, &s->ck, &resumed, err);
-    if (rc || !resumed)
+    if (rc ||
+        (rc = ranks_agree(s->red, s->model, resumed, resumed ? s->st.epoch : 0, resumed ? s->st.step : 0,
+                          "at the start", err)) ||
+        !resumed)
         return rc;
     s->rng.shuffle = s->st.shuffle;
     s->rng.batch = s->st.batch;
     s->rng.augment = s->st.augment;
     for (int i = 0; i < s->nlanes; i++)
-        s->lanes[i].dropout = s->st.dropout[i];
+        s->lanes[i].dropout = s->st.dropout[s->rank * s->nlanes + i];
     s->policy = s->st.policy;
     s->step = s->st.step;
     *first_epoch = s->st.epoch;
@@ -397,33 +461,66 @@ static glia_status run_resume(run_state *s, int *first_epoch, glia_train_result 
     return GLIA_OK;
 }
 
-/* One optimizer step on batch b; adds its summed loss and right rows to the tally. */
+/* Before each step: GLIA_ECANCELLED when *cancel is set, GLIA_ETIMEDOUT past r->deadline.
+ * Across processes a stop is agreed on (any rank's stops every rank at the same step), so
+ * that no rank is left waiting in a sum the others never join. */
+static glia_status should_stop(const run_state *s, const atomic_int *cancel, int epoch, glia_err *err)
+{
+    double votes[2] = {cancel && atomic_load(cancel),
+                       s->r->deadline > 0 && glia_train_clock() >= s->r->deadline};
+    glia_status rc = s->red ? s->red->sum_f64(s->red, votes, 2, err) : GLIA_OK;
+    if (rc)
+        return rc;
+    if (votes[0] > 0)
+        return glia_err_set(err, GLIA_ECANCELLED, "training cancelled at epoch %d, step %ld", epoch + 1,
+                            s->step);
+    if (votes[1] > 0)
+        return glia_err_set(err, GLIA_ETIMEDOUT, "training stopped at its time limit, at epoch %d, step %ld",
+                            epoch + 1, s->step);
+    return GLIA_OK;
+}
+
+/* One optimizer step on batch b; adds its summed loss and right rows to the tally. Every
+ * rank holds the whole batch b; the run's lane g of G (rank * nlanes + thread) takes
+ * examples [n g / G, n (g + 1) / G), so a rank's shard is [n r / N, n (r + 1) / N). Each
+ * lane's loss is scaled by its share of b's rows, so the gradients summed over every lane
+ * of every rank are the mean over the whole batch. */
 static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epoch_tally *t, glia_err *err)
 {
     step_job job = {s->lanes, s->nlanes, s->model, b->rows, s->r->label_smoothing};
     const size_t input_size = s->model->input_size;
+    const long lanes = (long)s->nranks * s->nlanes;
+    glia_status rc;
     for (int i = 0; i < s->nlanes; i++) {
-        const int lo = (int)((long)b->in.n * i / s->nlanes), hi = (int)((long)b->in.n * (i + 1) / s->nlanes);
+        const long g = (long)s->rank * s->nlanes + i;
+        const int lo = (int)((long)b->in.n * g / lanes), hi = (int)((long)b->in.n * (g + 1) / lanes);
         s->lanes[i].part = slice(b, lo, hi - lo, input_size);
         s->lanes[i].rc = GLIA_OK;
     }
     glia_pool_run(s->pool, step_lane, &job);
-    double loss = 0.0;
+    double counts[2] = {0.0, 0.0}; /* loss summed over rows, rows predicted right */
     for (int i = 0; i < s->nlanes; i++) {
         if (s->lanes[i].rc) {
             *err = s->lanes[i].err;
             return s->lanes[i].rc;
         }
-        loss += s->lanes[i].loss;
-        t->right += s->lanes[i].right;
+        counts[0] += s->lanes[i].loss;
+        counts[1] += (double)s->lanes[i].right;
     }
+    if (s->nlanes > 1)
+        glia_pool_run(s->pool, reduce_lane, &job);
+    /* no overlap with the backward pass: a model's backward is one call of its ops table,
+     * so the whole buffer is summed once it returns (README: the share this costs) */
+    if (s->red && ((rc = s->red->sum_f32(s->red, s->model->grads, s->model->size, err)) ||
+                   (rc = s->red->sum_f64(s->red, counts, 2, err))))
+        return rc;
+    const double loss = counts[0];
+    t->right += (size_t)counts[1];
     if (!isfinite(loss))
         return glia_err_set(err, GLIA_EINVAL,
                             "the loss became %g at epoch %d, step %ld: lower the learning rate or enable "
                             "clip_grad_norm",
                             loss / b->rows, epoch + 1, s->step);
-    if (s->nlanes > 1)
-        glia_pool_run(s->pool, reduce_lane, &job);
     t->loss_sum += loss;
     t->seen += (size_t)b->rows;
     if (s->r->clip_norm > 0)
@@ -445,7 +542,7 @@ static glia_status run_epoch_end(run_state *s, int epoch, const epoch_tally *t, 
     glia_status rc;
     if (has_val) {
         glia_eval_result ev;
-        if ((rc = evaluate_on(s->pool, s->model, s->src, GLIA_SPLIT_VAL, &ev, err)))
+        if ((rc = evaluate_on(s->pool, s->model, s->src, GLIA_SPLIT_VAL, s->red, &ev, err)))
             return rc;
         p.val_loss = ev.loss;
         p.val_accuracy = ev.accuracy;
@@ -454,22 +551,38 @@ static glia_status run_epoch_end(run_state *s, int epoch, const epoch_tally *t, 
     s->st.shuffle = s->rng.shuffle;
     s->st.batch = s->rng.batch;
     s->st.augment = s->rng.augment;
+    glia_rng mine[MAX_LANES];
     for (int i = 0; i < s->nlanes; i++)
-        s->st.dropout[i] = s->lanes[i].dropout;
-    if ((rc = glia_ckpt_after_epoch(s->r, &s->st, epoch + 1, s->step, s->earlier + glia_train_clock() - s->t0,
+        mine[i] = s->lanes[i].dropout;
+    if (!s->red)
+        memcpy(s->st.dropout, mine, sizeof(glia_rng) * (size_t)s->nlanes);
+    else if ((rc = s->red->gather(s->red, mine, sizeof(glia_rng) * (size_t)s->nlanes, s->st.dropout, err)) ||
+             (rc = ranks_agree(s->red, s->model, 0, 0, s->step, "after an epoch", err)))
+        return rc;
+    if ((!s->red || s->rank == 0) &&
+        (rc = glia_ckpt_after_epoch(s->r, &s->st, epoch + 1, s->step, s->earlier + glia_train_clock() - s->t0,
                                     &s->policy, result, &s->ck, err)))
         return rc;
-    return report(&p, h->progress, h->user, err);
+    int stop = 0;
+    if (h->progress)
+        stop = h->progress(&p, h->user) != 0;
+    if ((rc = any_rank(s->red, stop, &stop, err)))
+        return rc;
+    return stop ? glia_err_set(err, GLIA_ECANCELLED,
+                               "training stopped by its progress callback after epoch %d", p.epoch)
+                : GLIA_OK;
 }
 
 glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source *src,
                             const glia_loop_hooks *hooks, glia_train_result *result, glia_err *err)
 {
     static const glia_loop_hooks none = {0};
-    run_state s = {.r = r, .model = model, .src = src};
+    run_state s = {.r = r, .model = model, .src = src, .red = r->reducer};
     int first_epoch = 0;
     glia_status rc;
     s.nlanes = r->workers > 1 ? (r->workers < MAX_LANES ? r->workers : MAX_LANES) : 1;
+    s.rank = s.red ? s.red->rank : 0;
+    s.nranks = s.red ? s.red->size : 1;
     if (!hooks)
         hooks = &none;
     memset(result, 0, sizeof *result);
@@ -488,8 +601,7 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
         for (;;) {
             if (!src->ops->next(src, &s.rng, &s.policy, &b))
                 break;
-            if ((rc = should_stop(r, hooks->cancel, epoch, s.step, err)) ||
-                (rc = run_step(&s, &b, epoch, &t, err)))
+            if ((rc = should_stop(&s, hooks->cancel, epoch, err)) || (rc = run_step(&s, &b, epoch, &t, err)))
                 goto done;
         }
         if ((rc = run_epoch_end(&s, epoch, &t, hooks, result, err)))

@@ -10,8 +10,8 @@
  * sentences; tokenizer, token budget and evaluation for translation pairs. Every part is
  * read from every recipe, so that a file is accepted or refused whatever its data set.
  *
- * The recipe is plain data (no pointers): it is copied freely. It never trains, loads a
- * data set or knows a model family.
+ * The recipe is plain data: it is copied freely (its one pointer, the caller's reducer, is
+ * borrowed). It never trains, loads a data set or knows a model family.
  */
 #ifndef GLIA_TRAIN_RECIPE_H
 #define GLIA_TRAIN_RECIPE_H
@@ -22,6 +22,7 @@
 #include "core/model/manifest.h"
 #include "core/train/batch.h"
 #include "core/train/optim.h"
+#include "core/train/reduce.h"
 #include "core/train/sched.h"
 
 enum { GLIA_RECIPE_MAX_LEXICONS = 8 };
@@ -96,6 +97,10 @@ typedef struct {
     char dataset_file[GLIA_PATH_MAX];
     /* ... or IDX images and labels (glia_dataset_load_idx). */
     char images_file[GLIA_PATH_MAX], labels_file[GLIA_PATH_MAX];
+    /* Also the caller's: the processes this run is one of (reduce.h; borrowed, NULL: this
+     * process alone). Each takes its shard of every batch; rank 0 alone writes the
+     * checkpoint and the bundle. workers then counts this process's threads. */
+    const glia_reducer *reducer;
 } glia_recipe;
 
 /* Fills PyTorch-like defaults, then reads path. A dataset.name that is not a built-in data

@@ -19,6 +19,14 @@
 #include "core/train/mttrain.h"
 #include "core/train/texttrain.h"
 
+/* Whether this process writes the bundle: the only one, or rank 0 of a run across
+ * processes, the others having trained their shards alongside it (reduce.h). The test
+ * split is evaluated where the bundle is written. */
+static int writes_bundle(const glia_recipe *r)
+{
+    return !r->reducer || r->reducer->rank == 0;
+}
+
 /* Copies a small file (a recipe, a label list) atomically (core/base/afile.h). */
 static glia_status copy_atomic(const char *src, const char *dst, glia_err *err)
 {
@@ -72,10 +80,13 @@ static void format_training(char *buf, size_t len, const glia_recipe *r, const g
     time_t now = time(NULL);
     char date[32];
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
+    char processes[32] = ""; /* data-parallel over processes: threads are each one's */
+    if (r->reducer && r->reducer->size > 1)
+        snprintf(processes, sizeof processes, "  processes: %d\n", r->reducer->size);
     snprintf(buf, len,
              "training:\n  recipe: recipe.yaml\n  epochs: %d\n  steps: %ld\n  seconds: %.0f\n  threads: %d\n"
-             "  date: %s\n",
-             r->epochs, res->train.steps, res->train.seconds, threads, date);
+             "%s  date: %s\n",
+             r->epochs, res->train.steps, res->train.seconds, threads, processes, date);
 }
 
 /* The test split of src, through the one evaluation: touched once, after selection. */
@@ -160,7 +171,8 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
         glia_run_info info = {m.name, r->dataset, train.n, val.n, model->size, 0, 0};
         h->start(&info, h->user);
     }
-    if ((rc = glia_train(r, model, 0, &train, &val, h->progress, h->user, h->cancel, &res->train, err)))
+    if ((rc = glia_train(r, model, 0, &train, &val, h->progress, h->user, h->cancel, &res->train, err)) ||
+        !writes_bundle(r))
         goto done;
     /* the test split is touched once, after selection on the validation split */
     const glia_test_spec spec = recipe_test_spec(r, 0, 0);
@@ -209,6 +221,7 @@ static glia_status run_text(const glia_recipe *r, const char *out, long version,
     glia_source *src = NULL;
     if ((rc = glia_text_train(r, job.model, &job.train, &job.dev, h->progress, h->user, h->cancel,
                               &res->train, err)) ||
+        !writes_bundle(r) ||
         (rc = glia_text_source_new(NULL, NULL, &job.test, job.model->outputs, &src, err)) ||
         (rc = evaluate_test(r, job.model, src, res, err)))
         goto done;
@@ -292,6 +305,7 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
     }
     if ((rc = glia_mt_train(r, job.model, &job.train, &job.dev, h->progress, h->user, h->cancel, &res->train,
                             err)) ||
+        !writes_bundle(r) ||
         (rc = glia_mt_source_new(NULL, NULL, &job.test, r->translation.batch_tokens, &src, err)) ||
         (rc = evaluate_test(r, job.model, src, res, err)) || (rc = glia_mt_stats_new(&stats, err)) ||
         (rc = score_translation(job.model, m, job.bpe, &job.set, &job.test, r->translation.eval_beam, stats,

@@ -7,6 +7,9 @@
  * not bit-equal; a 2-lane run stopped after its first epoch and resumed from the
  * checkpoint gives the uninterrupted run's weights bit for bit (dropout on, so every
  * lane's dropout stream must be restored); a checkpoint holding a NaN is refused whole.
+ * Across processes (core/train/reduce.h, here two threads playing two ranks through a
+ * reducer of their own, so that the seam is tested without MPI): 2 ranks x 1 lane give
+ * 1 process x 2 lanes' weights and losses bit for bit, and rank 1 writes no checkpoint.
  */
 #include "core/formats/safetensors.h"
 #include "core/train/imagetrain.h"
@@ -15,7 +18,9 @@
 #include "tests/support/tiny_models.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,6 +190,144 @@ START_TEST(nan_checkpoint_is_refused)
 }
 END_TEST
 
+/* ---- a reducer over threads: each "rank" is a thread of this process ---- */
+
+enum { RANKS = 2, SLOT = 1 << 20 };
+
+typedef struct {
+    pthread_barrier_t barrier;
+    unsigned char slot[RANKS][SLOT]; /* each rank's contribution */
+    int calls[RANKS];
+} thread_comm;
+
+typedef struct {
+    glia_reducer base;
+    thread_comm *comm;
+} thread_rank;
+
+/* Every rank posts its bytes; between the two barriers each reads every slot. */
+static thread_comm *post(const glia_reducer *red, const void *mine, size_t bytes)
+{
+    thread_comm *c = ((const thread_rank *)red)->comm;
+    ck_assert(bytes <= SLOT);
+    memcpy(c->slot[red->rank], mine, bytes);
+    c->calls[red->rank]++;
+    pthread_barrier_wait(&c->barrier);
+    return c;
+}
+
+/* Sums in rank order, as the loop adds its lanes. */
+static glia_status thread_sum_f32(const glia_reducer *red, float *buf, size_t n, glia_err *err)
+{
+    for (size_t done = 0; done < n;) {
+        const size_t part = n - done < SLOT / sizeof(float) ? n - done : SLOT / sizeof(float);
+        thread_comm *c = post(red, buf + done, part * sizeof(float));
+        for (size_t e = 0; e < part; e++) {
+            float sum = ((const float *)c->slot[0])[e];
+            for (int r = 1; r < RANKS; r++)
+                sum += ((const float *)c->slot[r])[e];
+            buf[done + e] = sum;
+        }
+        pthread_barrier_wait(&c->barrier);
+        done += part;
+    }
+    return GLIA_OK;
+}
+
+static glia_status thread_sum_f64(const glia_reducer *red, double *buf, size_t n, glia_err *err)
+{
+    thread_comm *c = post(red, buf, n * sizeof(double));
+    for (size_t e = 0; e < n; e++) {
+        double sum = ((const double *)c->slot[0])[e];
+        for (int r = 1; r < RANKS; r++)
+            sum += ((const double *)c->slot[r])[e];
+        buf[e] = sum;
+    }
+    pthread_barrier_wait(&c->barrier);
+    return GLIA_OK;
+}
+
+static glia_status thread_gather(const glia_reducer *red, const void *mine, size_t bytes, void *all,
+                                 glia_err *err)
+{
+    thread_comm *c = post(red, mine, bytes);
+    for (int r = 0; r < RANKS; r++)
+        memcpy((unsigned char *)all + (size_t)r * bytes, c->slot[r], bytes);
+    pthread_barrier_wait(&c->barrier);
+    return GLIA_OK;
+}
+
+typedef struct {
+    const char *task;
+    const tiny_data *d;
+    glia_recipe r;
+    thread_rank rank;
+    history h;
+    glia_model *model;
+    glia_status rc;
+    glia_err err;
+} rank_run;
+
+static void *run_rank(void *arg)
+{
+    rank_run *x = arg;
+    x->r.reducer = &x->rank.base;
+    x->rc = train(x->task, 0.3f, &x->r, x->d, record, &x->h, &x->model, &x->err);
+    return NULL;
+}
+
+START_TEST(two_ranks_are_two_lanes)
+{
+    const char *task = tasks[_i];
+    static tiny_data d;
+    static thread_comm comm;
+    char dir[128];
+    glia_test_mkdtemp(dir, sizeof dir, "loop-ranks");
+    tiny_data_fill(&d, TINY_DATA_N);
+    glia_err err = {0};
+    glia_recipe r;
+    history lanes = {0};
+    glia_model *one = NULL;
+    tiny_recipe(&r, 2, 2); /* dropout on: every lane's stream is its place in the run */
+    ck_assert_msg(train(task, 0.3f, &r, &d, record, &lanes, &one, &err) == GLIA_OK, "%s: %s", task, err.msg);
+
+    memset(&comm, 0, sizeof comm);
+    pthread_barrier_init(&comm.barrier, NULL, RANKS);
+    rank_run run[RANKS];
+    pthread_t th[RANKS];
+    for (int k = 0; k < RANKS; k++) {
+        memset(&run[k], 0, sizeof run[k]);
+        run[k].task = task;
+        run[k].d = &d;
+        tiny_recipe(&run[k].r, 2, 1);
+        /* each rank its own path, to see which writes: only rank 0 may */
+        snprintf(run[k].r.checkpoint, sizeof run[k].r.checkpoint, "%s/rank%d.ckpt", dir, k);
+        run[k].rank = (thread_rank){{k, RANKS, thread_sum_f32, thread_sum_f64, thread_gather, NULL}, &comm};
+        ck_assert_int_eq(pthread_create(&th[k], NULL, run_rank, &run[k]), 0);
+    }
+    for (int k = 0; k < RANKS; k++)
+        pthread_join(th[k], NULL);
+    pthread_barrier_destroy(&comm.barrier);
+    for (int k = 0; k < RANKS; k++) {
+        ck_assert_msg(run[k].rc == GLIA_OK, "%s rank %d: %s", task, k, run[k].err.msg);
+        ck_assert_msg(memcmp(one->values, run[k].model->values, sizeof(float) * one->size) == 0,
+                      "%s: rank %d's weights differ from 2 lanes'", task, k);
+        ck_assert_int_eq(run[k].h.n, 2);
+        for (int e = 0; e < 2; e++)
+            ck_assert_msg(run[k].h.loss[e] == lanes.loss[e], "%s rank %d epoch %d: loss %.9f, 2 lanes %.9f",
+                          task, k, e + 1, run[k].h.loss[e], lanes.loss[e]);
+    }
+    ck_assert_int_eq(comm.calls[0], comm.calls[1]);
+    ck_assert_msg(comm.calls[0] > 0, "%s: the reducer was never called", task);
+    ck_assert_msg(access(run[0].r.checkpoint, F_OK) == 0, "%s: rank 0 wrote no checkpoint", task);
+    ck_assert_msg(access(run[1].r.checkpoint, F_OK) != 0, "%s: rank 1 wrote a checkpoint", task);
+    for (int k = 0; k < RANKS; k++)
+        glia_model_free(run[k].model);
+    glia_model_free(one);
+    glia_test_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loop");
@@ -193,6 +336,7 @@ int main(void)
     tcase_add_loop_test(tc, two_lanes_give_one_lanes_loss, 0, 3);
     tcase_add_loop_test(tc, two_lanes_resume_bit_for_bit, 0, 3);
     tcase_add_test(tc, nan_checkpoint_is_refused);
+    tcase_add_loop_test(tc, two_ranks_are_two_lanes, 0, 3);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

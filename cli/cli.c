@@ -8,6 +8,7 @@
  *                                     (a `task: word2vec` recipe writes word vectors instead)
  *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR]
  *   glia predict DIR INPUT... [--beam N]   (image models: PNG/JPEG/PGM files; text models: sentences)
+ *   glia plot HISTORY --out FILE.svg|FILE.png   (cli_history.c)
  *   glia forward DIR IN.safetensors OUT.safetensors   (tensor "input" -> "logits"; text
  *                                                      models: "ids" [N, T] + "lengths" [N])
  *
@@ -172,8 +173,17 @@ static int cmd_train(const glia_cli_args *a)
     /* what samples/s counts: examples, or target tokens for translation */
     static const char *const unit[GLIA_DATA_NKINDS + 1] = {
         [GLIA_DATA_IMAGES] = "images", [GLIA_DATA_TEXTS] = "sentences", [GLIA_DATA_PAIRS] = "tokens"};
-    glia_run_hooks hooks = {print_start, glia_cli_print_progress, (void *)unit[kind], NULL};
-    if (glia_run_training(&recipe, out, 0, &hooks, &res, &err))
+    glia_run_hooks hooks = {print_start, NULL, NULL, NULL, NULL};
+    glia_cli_progress *progress = NULL;
+    const int continuing = translation && recipe.resume && access(recipe.checkpoint, F_OK) == 0;
+    if (glia_cli_progress_open(out, continuing, unit[kind], &progress, &err))
+        return glia_cli_fail(&err);
+    glia_cli_progress_hooks(progress, &hooks);
+    glia_status rc = glia_run_training(&recipe, out, 0, &hooks, &res, &err);
+    glia_err herr = {0};
+    if (glia_cli_progress_close(progress, &herr) != GLIA_OK)
+        fprintf(stderr, "glia: %s\n", herr.msg); /* the bundle is still good */
+    if (rc)
         return glia_cli_fail(&err);
     if (translation) {
         unlink(recipe.checkpoint); /* the bundle is complete: the checkpoint has done its job */
@@ -339,10 +349,13 @@ static const glia_cli_command train_command = {
     .args = "RECIPE.yaml",
     .min_args = 1,
     .max_args = 1,
-    .details = "Prints one progress line per epoch, then the test split's results: the last line is\n"
+    .details = "Shows a progress bar on a terminal (else prints one line per epoch), then the test split's\n"
+               "results: the last line is\n"
                "accuracy=0.XXXX (translation: bleu=NN.NN and chrf=NN.NN). A `task: word2vec` recipe\n"
                "writes vectors.safetensors and vocab.txt instead of a bundle. A translation run writes\n"
-               "DIR/checkpoint.safetensors after every epoch and continues from it when started again.\n",
+               "DIR/checkpoint.safetensors after every epoch and continues from it when started again.\n"
+               "Every step's loss, learning rate and speed, and every evaluation, go into\n"
+               "DIR/history.jsonl as they happen (`glia plot` draws them).\n",
     GLIA_CLI_OPTIONS(train_options),
     .run = cmd_train,
 };
@@ -415,8 +428,9 @@ static const glia_cli_command forward_command = {
 };
 
 static const glia_cli_command *const commands[] = {
-    &train_command,   &eval_command,           &predict_command,
-    &forward_command, &glia_cli_score_command, &glia_cli_gettext_command,
+    &train_command,         &eval_command,           &predict_command,
+    &forward_command,       &glia_cli_score_command, &glia_cli_gettext_command,
+    &glia_cli_plot_command,
 };
 enum { NCOMMANDS = (int)(sizeof commands / sizeof commands[0]) };
 

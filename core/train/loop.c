@@ -452,7 +452,9 @@ static void record_step(const run_state *s, const glia_loop_hooks *h, int epoch,
                                    .done = (epoch + in_epoch) / s->r->epochs,
                                    .loss = rows > 0 ? (t->loss_sum - loss_before) / rows : 0.0,
                                    .lr = t->lr,
-                                   .examples_per_s = (double)done / (now - t->started)};
+                                   /* as the epoch's report counts: label rows (a sequence
+                                    * model's target tokens) */
+                                   .examples_per_s = (double)t->seen / (now - t->started)};
     h->record(&rec, h->user);
 }
 

@@ -42,7 +42,7 @@ typedef struct {
     /* GLIA_RECORD_STEP */
     double loss;           /* this step's mean loss over its label rows (with label smoothing) */
     double lr;             /* the learning rate this step used */
-    double examples_per_s; /* over the epoch so far */
+    double examples_per_s; /* over the epoch so far; label rows, as samples_per_second */
     /* GLIA_RECORD_EVAL: the epoch's mean training figures, and the validation split's
      * (-1 when there is no validation split) */
     double train_loss, train_accuracy, val_loss, val_accuracy;

@@ -8,6 +8,7 @@
  *                                     (a `task: word2vec` recipe writes word vectors instead)
  *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR]
  *   glia predict DIR INPUT... [--beam N]   (image models: PNG/JPEG/PGM files; text models: sentences)
+ *   glia plot HISTORY --out FILE.svg|FILE.png   (cli_history.c)
  *   glia forward DIR IN.safetensors OUT.safetensors   (tensor "input" -> "logits"; text
  *                                                      models: "ids" [N, T] + "lengths" [N])
  *
@@ -125,11 +126,6 @@ static void print_removal(const char *path, long long bytes, int error, void *us
 /* Rank 0 of a run across processes speaks for it; the others print only their errors. */
 static int cli_quiet;
 
-static int print_progress(const glia_progress *p, void *user)
-{
-    return cli_quiet ? 0 : glia_cli_print_progress(p, user);
-}
-
 static void print_start_once(const glia_run_info *info, void *user)
 {
     if (!cli_quiet)
@@ -238,8 +234,20 @@ static int train_one(const glia_cli_args *a, const glia_reducer *red)
     /* what samples/s counts: examples, or target tokens for translation */
     static const char *const unit[GLIA_DATA_NKINDS + 1] = {
         [GLIA_DATA_IMAGES] = "images", [GLIA_DATA_TEXTS] = "sentences", [GLIA_DATA_PAIRS] = "tokens"};
-    glia_run_hooks hooks = {print_start_once, print_progress, (void *)unit[kind], NULL};
-    if (glia_run_training(&recipe, out, 0, &hooks, &res, &err)) {
+    glia_run_hooks hooks = {print_start_once, NULL, NULL, NULL, NULL};
+    /* the bar and history.jsonl: rank 0's alone under mpirun (the others are quiet) */
+    glia_cli_progress *progress = NULL;
+    const int continuing = recipe.resume && recipe.checkpoint[0] && access(recipe.checkpoint, F_OK) == 0;
+    if (!cli_quiet) {
+        if (glia_cli_progress_open(out, continuing, unit[kind], &progress, &err))
+            return glia_cli_fail(&err);
+        glia_cli_progress_hooks(progress, &hooks);
+    }
+    glia_status rc = glia_run_training(&recipe, out, 0, &hooks, &res, &err);
+    glia_err herr = {0};
+    if (glia_cli_progress_close(progress, &herr) != GLIA_OK)
+        fprintf(stderr, "glia: %s\n", herr.msg); /* the bundle is still good */
+    if (rc) {
         if (red)
             fprintf(stderr, "glia: rank %d of %d: %s\n", red->rank, red->size, err.msg);
         else
@@ -417,14 +425,17 @@ static const glia_cli_command train_command = {
     .args = "RECIPE.yaml",
     .min_args = 1,
     .max_args = 1,
-    .details = "Prints one progress line per epoch, then the test split's results: the last line is\n"
+    .details = "Shows a progress bar on a terminal (else prints one line per epoch), then the test split's\n"
+               "results: the last line is\n"
                "accuracy=0.XXXX (translation: bleu=NN.NN and chrf=NN.NN). A `task: word2vec` recipe\n"
                "writes vectors.safetensors and vocab.txt instead of a bundle. A translation run writes\n"
                "DIR/checkpoint.safetensors after every epoch and continues from it when started again.\n"
                "Under `mpirun -np N` (a glia built with Open MPI) the N processes train one model: each\n"
                "takes 1/N of every batch, the gradients are summed with MPI_Allreduce, rank 0 writes DIR\n"
                "and, for every family, the checkpoint (resume with the same N); --threads defaults to the\n"
-               "cores divided by the processes on the machine.\n",
+               "cores divided by the processes on the machine.\n"
+               "Every step's loss, learning rate and speed, and every evaluation, go into\n"
+               "DIR/history.jsonl as they happen (`glia plot` draws them).\n",
     GLIA_CLI_OPTIONS(train_options),
     .run = cmd_train,
 };
@@ -497,8 +508,9 @@ static const glia_cli_command forward_command = {
 };
 
 static const glia_cli_command *const commands[] = {
-    &train_command,   &eval_command,           &predict_command,
-    &forward_command, &glia_cli_score_command, &glia_cli_gettext_command,
+    &train_command,         &eval_command,           &predict_command,
+    &forward_command,       &glia_cli_score_command, &glia_cli_gettext_command,
+    &glia_cli_plot_command,
 };
 enum { NCOMMANDS = (int)(sizeof commands / sizeof commands[0]) };
 

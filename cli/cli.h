@@ -17,6 +17,7 @@
 
 #include "core/base/err.h"
 #include "core/model/bundle.h"
+#include "core/train/run.h"
 #include "core/train/trainer.h"
 
 typedef enum {
@@ -101,6 +102,19 @@ void glia_cli_set_blas_threads(int n);
 int glia_cli_setup_threads(long threads);
 /* One line per epoch; user is the unit of samples/s ("images", "sentences") or NULL. */
 int glia_cli_print_progress(const glia_progress *p, void *user);
+
+/* cli_history.c: glia train's display and history. A progress bar redrawn in place when
+ * stdout is a terminal, else the lines of glia_cli_print_progress; every step and evaluation
+ * into DIR/history.jsonl (continued, with append, by a run resumed from a checkpoint). */
+typedef struct glia_cli_progress glia_cli_progress;
+glia_status glia_cli_progress_open(const char *dir, int append, const char *unit, glia_cli_progress **out,
+                                   glia_err *err);
+/* Sets h's progress, record and user to p's. */
+void glia_cli_progress_hooks(glia_cli_progress *p, glia_run_hooks *h);
+/* Clears the bar and closes the history (NULL-safe); GLIA_EIO when a write failed. */
+glia_status glia_cli_progress_close(glia_cli_progress *p, glia_err *err);
+/* `glia plot HISTORY --out FILE.svg|FILE.png` */
+extern const glia_cli_command glia_cli_plot_command;
 
 /* cli_predict.c, for every model through the model interface:
  * predict: args[0..n) are image files (models over tensors) or texts; beam > 0 replaces the

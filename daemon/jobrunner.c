@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/train/history.h"
 #include "core/train/run.h"
 #include "daemon/log.h"
 #include "daemon/statedir.h"
@@ -144,6 +145,7 @@ typedef struct {
     jobrunner *r;
     job *jb;
     const char *model;
+    glia_history *history; /* STATE/jobs/ID/history.jsonl (NULL: could not be opened) */
 } run_ctx;
 
 static void on_start(const glia_run_info *info, void *user)
@@ -154,6 +156,13 @@ static void on_start(const glia_run_info *info, void *user)
     json_object_set_new(c->jb->rec, "validation_examples", json_integer((json_int_t)info->val));
     json_object_set_new(c->jb->rec, "parameters", json_integer((json_int_t)info->parameters));
     jobstore_unlock(c->r->cfg.store);
+}
+
+/* Every step's and evaluation's figures into the job's history file (GET /v1/jobs/ID/history):
+ * appended, beside the record, so they survive a restart and cost no memory. */
+static void on_record(const glia_train_record *rec, void *user)
+{
+    glia_history_add(((run_ctx *)user)->history, rec);
 }
 
 static int on_progress(const glia_progress *pr, void *user)
@@ -274,9 +283,17 @@ static job_status run_job(jobrunner *r, job *jb)
     const char *model = json_string_value(json_object_get(rec, "model"));
     if (prepare(r, jb, rec, &recipe, &version, out, sizeof out, &err) != GLIA_OK)
         goto done;
-    run_ctx c = {r, jb, model};
-    glia_run_hooks hooks = {on_start, on_progress, &c, &jb->cancel};
+    run_ctx c = {r, jb, model, NULL};
+    char history[4300];
+    glia_err herr = {0};
+    /* appended: a resumed job's first step drops what followed its checkpoint, and redoes it */
+    if (glia_history_open(jobstore_history_path(r->cfg.store, jb, history, sizeof history), 1, &c.history,
+                          &herr) != GLIA_OK)
+        log_warn("job %s: no step history: %s", jb->id, herr.msg);
+    glia_run_hooks hooks = {on_start, on_progress, &c, &jb->cancel, on_record};
     glia_status rc = glia_run_training(&recipe, out, version, &hooks, &res, &err);
+    if (glia_history_close(c.history, &herr) != GLIA_OK)
+        log_warn("job %s: the step history is incomplete: %s", jb->id, herr.msg);
     if (rc == GLIA_ECANCELLED) {
         st = jb->user_cancelled ? JOB_CANCELLED : JOB_INTERRUPTED;
         goto done;

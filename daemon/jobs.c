@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/train/history.h"
 #include "daemon/jobrunner.h"
 #include "daemon/jobstore.h"
 #include "daemon/trainreq.h"
@@ -152,6 +153,31 @@ int jobs_resume(jobs *j, const char *id, json_t **out, problem *p)
     if (!jobs_accepting(j, p))
         return p->status;
     return with_job(j, id, jobrunner_resume, out, p);
+}
+
+int jobs_history(jobs *j, const char *id, long since, long limit, json_t **out, problem *p)
+{
+    char path[4300];
+    glia_history_page page = {0};
+    glia_err err = {0};
+    *out = NULL;
+    jobstore_lock(j->store);
+    job *jb = jobstore_find(j->store, id);
+    const char *status = jb ? jobstore_status_name(jb->status) : NULL;
+    if (jb)
+        jobstore_history_path(j->store, jb, path, sizeof path);
+    jobstore_unlock(j->store);
+    if (!jb)
+        return problem_fail(p, 404, "no job '%s' (GET /v1/jobs lists them)", id);
+    /* read outside the lock: the trainer appends whole lines and a cut last line is skipped */
+    glia_status rc = glia_history_read(path, since, (size_t)limit, &page, &err);
+    if (rc != GLIA_OK && rc != GLIA_ENOTFOUND) { /* not found: a queued job has no step yet */
+        glia_history_page_free(&page);
+        return problem_fail(p, 500, "the job's history cannot be read: %s", err.msg);
+    }
+    *out = json_pack("{s:s, s:s, s:o, s:o, s:o}", "id", id, "status", status, "steps", page.steps, "evals",
+                     page.evals, "next", page.next >= 0 ? json_integer(page.next) : json_null());
+    return 200;
 }
 
 int jobs_promote(jobs *j, const char *model, long version, json_t **out, problem *p)

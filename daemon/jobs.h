@@ -71,6 +71,13 @@ int jobs_cancel(jobs *j, const char *id, json_t **out, problem *p);
 int jobs_resume(jobs *j, const char *id, json_t **out, problem *p);
 int jobs_promote(jobs *j, const char *model, long version, json_t **out, problem *p);
 
+/* GET /v1/jobs/ID/history: the job's steps after since (-1: from the start), at most limit
+ * of them (1..JOBS_HISTORY_MAX_STEPS), and its evaluations up to the last step answered:
+ * {"id", "status", "steps": [..], "evals": [..], "next": STEP or null}. next is where the
+ * following page starts (since=next) when the page is full. */
+enum { JOBS_HISTORY_MAX_STEPS = 10000 };
+int jobs_history(jobs *j, const char *id, long since, long limit, json_t **out, problem *p);
+
 /* Every version of model (the shipped one and the trained ones) with its evaluation and
  * which one serves: a JSON array, or NULL when model is not configured. */
 json_t *jobs_versions(jobs *j, const char *model);

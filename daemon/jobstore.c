@@ -81,6 +81,12 @@ const char *jobstore_job_dir(const jobstore *s, const job *jb, char *buf, size_t
     return buf;
 }
 
+const char *jobstore_history_path(const jobstore *s, const job *jb, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s/history.jsonl", s->dir, jb->id);
+    return buf;
+}
+
 static const char *record_path(const jobstore *s, const job *jb, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/%s.json", s->dir, jb->id);

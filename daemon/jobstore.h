@@ -87,5 +87,7 @@ json_t *jobstore_view(const job *jb);
 
 /* STATE/jobs/ID: the job's working directory (checkpoint, bundle being written). */
 const char *jobstore_job_dir(const jobstore *s, const job *jb, char *buf, size_t len);
+/* STATE/jobs/ID/history.jsonl: every step's figures (core/train/history.h), kept with the job. */
+const char *jobstore_history_path(const jobstore *s, const job *jb, char *buf, size_t len);
 
 #endif

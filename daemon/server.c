@@ -38,6 +38,7 @@ static const route routes[] = {
     {"DELETE", "/v1/jobs/{id}", ROUTE_ADMIN, 0, route_job_cancel, NULL},
     {"POST", "/v1/jobs/{id}/cancel", ROUTE_ADMIN, 0, route_job_cancel, NULL},
     {"POST", "/v1/jobs/{id}/resume", ROUTE_ADMIN, 0, route_job_resume, NULL},
+    {"GET", "/v1/jobs/{id}/history", ROUTE_ADMIN, 0, route_job_history, NULL},
     {"GET", "/v2", ROUTE_OPEN, 1, route_oip_server, NULL},
     {"GET", "/v2/health/live", ROUTE_OPEN, 1, route_live, NULL},
     {"GET", "/v2/health/ready", ROUTE_OPEN, 1, route_ready, NULL},

@@ -151,8 +151,15 @@ glia_status glia_train(const glia_recipe *r, glia_model *model, int keep_weights
                        const glia_dataset *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
                        glia_train_result *result, glia_err *err)
 {
+    const glia_loop_hooks hooks = {cb, user, cancel, NULL};
+    return glia_train_hooked(r, model, keep_weights, train, val, &hooks, result, err);
+}
+
+glia_status glia_train_hooked(const glia_recipe *r, glia_model *model, int keep_weights,
+                              const glia_dataset *train, const glia_dataset *val,
+                              const glia_loop_hooks *hooks, glia_train_result *result, glia_err *err)
+{
     glia_source *src = NULL;
-    const glia_loop_hooks hooks = {cb, user, cancel};
     memset(result, 0, sizeof *result);
     if (train->n == 0)
         return glia_err_set(err, GLIA_EINVAL, "the training split is empty");
@@ -169,7 +176,7 @@ glia_status glia_train(const glia_recipe *r, glia_model *model, int keep_weights
     }
     glia_status rc = glia_image_source_new(r, train, val, NULL, 256, &src, err);
     if (rc == GLIA_OK)
-        rc = glia_loop_train(r, model, src, &hooks, result, err);
+        rc = glia_loop_train(r, model, src, hooks, result, err);
     glia_source_free(src);
     return rc;
 }

@@ -22,5 +22,9 @@ glia_status glia_image_source_new(const glia_recipe *r, const glia_dataset *trai
 glia_status glia_train(const glia_recipe *r, glia_model *model, int keep_weights, const glia_dataset *train,
                        const glia_dataset *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
                        glia_train_result *result, glia_err *err);
+/* The same with the loop's hooks (loop.h; NULL: none), the per-step recorder among them. */
+glia_status glia_train_hooked(const glia_recipe *r, glia_model *model, int keep_weights,
+                              const glia_dataset *train, const glia_dataset *val,
+                              const glia_loop_hooks *hooks, glia_train_result *result, glia_err *err);
 
 #endif

@@ -532,6 +532,47 @@ static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epo
     return GLIA_OK;
 }
 
+/* The per-step record after a step on examples more of the epoch's (done so far), whose
+ * summed loss took the tally from loss_before: the step's own mean loss, not the epoch's. */
+static void record_step(const run_state *s, const glia_loop_hooks *h, int epoch, const epoch_tally *t,
+                        double loss_before, int rows, size_t done)
+{
+    if (!h->record)
+        return;
+    const double now = glia_train_clock(), n = (double)s->src->examples[GLIA_SPLIT_TRAIN];
+    const double in_epoch = (double)done < n ? (double)done / n : 1.0;
+    const glia_train_record rec = {.kind = GLIA_RECORD_STEP,
+                                   .step = s->step,
+                                   .epoch = epoch + 1,
+                                   .epochs = s->r->epochs,
+                                   .time_s = s->earlier + now - s->t0,
+                                   .done = (epoch + in_epoch) / s->r->epochs,
+                                   .loss = rows > 0 ? (t->loss_sum - loss_before) / rows : 0.0,
+                                   .lr = t->lr,
+                                   /* as the epoch's report counts: label rows (a sequence
+                                    * model's target tokens) */
+                                   .examples_per_s = (double)t->seen / (now - t->started)};
+    h->record(&rec, h->user);
+}
+
+/* The evaluation record of an epoch's report p (its validation figures filled). */
+static void record_eval(const run_state *s, const glia_loop_hooks *h, const glia_progress *p)
+{
+    if (!h->record)
+        return;
+    const glia_train_record rec = {.kind = GLIA_RECORD_EVAL,
+                                   .step = p->step,
+                                   .epoch = p->epoch,
+                                   .epochs = p->epochs,
+                                   .time_s = s->earlier + p->seconds,
+                                   .done = (double)p->epoch / p->epochs,
+                                   .train_loss = p->train_loss,
+                                   .train_accuracy = p->train_accuracy,
+                                   .val_loss = p->val_loss,
+                                   .val_accuracy = p->val_accuracy};
+    h->record(&rec, h->user);
+}
+
 /* After an epoch: validation, selection, checkpoint, then the report (so that a run its
  * callback stops can resume). */
 static glia_status run_epoch_end(run_state *s, int epoch, const epoch_tally *t, const glia_loop_hooks *h,
@@ -563,6 +604,7 @@ static glia_status run_epoch_end(run_state *s, int epoch, const epoch_tally *t, 
         (rc = glia_ckpt_after_epoch(s->r, &s->st, epoch + 1, s->step, s->earlier + glia_train_clock() - s->t0,
                                     &s->policy, result, &s->ck, err)))
         return rc;
+    record_eval(s, h, &p);
     int stop = 0;
     if (h->progress)
         stop = h->progress(&p, h->user) != 0;
@@ -597,12 +639,16 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
     for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
         epoch_tally t = {.started = glia_train_clock()};
         glia_labelled b;
+        size_t done_examples = 0; /* of this epoch, for the per-step record */
         src->ops->epoch(src, &s.rng);
         for (;;) {
             if (!src->ops->next(src, &s.rng, &s.policy, &b))
                 break;
+            const double loss_before = t.loss_sum;
             if ((rc = should_stop(&s, hooks->cancel, epoch, err)) || (rc = run_step(&s, &b, epoch, &t, err)))
                 goto done;
+            done_examples += (size_t)b.in.n;
+            record_step(&s, hooks, epoch, &t, loss_before, b.rows, done_examples);
         }
         if ((rc = run_epoch_end(&s, epoch, &t, hooks, result, err)))
             goto done;

@@ -92,6 +92,7 @@ typedef struct {
     glia_progress_fn progress; /* may be NULL */
     void *user;
     const atomic_int *cancel; /* may be NULL */
+    glia_record_fn record;    /* may be NULL: every step's and evaluation's figures, with user */
 } glia_loop_hooks;
 
 /* Trains model (initialised by the caller) on src's train split, selecting on its

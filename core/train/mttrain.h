@@ -76,6 +76,10 @@ glia_status glia_mt_source_new(const glia_mt_data *train, const glia_mt_data *va
 glia_status glia_mt_train(const glia_recipe *r, glia_model *model, const glia_mt_data *train,
                           const glia_mt_data *val, glia_progress_fn cb, void *user, const atomic_int *cancel,
                           glia_train_result *result, glia_err *err);
+/* The same with the loop's hooks (loop.h; NULL: none), the per-step recorder among them. */
+glia_status glia_mt_train_hooked(const glia_recipe *r, glia_model *model, const glia_mt_data *train,
+                                 const glia_mt_data *val, const glia_loop_hooks *hooks,
+                                 glia_train_result *result, glia_err *err);
 
 /* The trainer's batches, for tools that must see exactly what it trains on (bench/): order
  * receives every pair of d once, sorted by target then source length with ties in the order a

@@ -140,9 +140,16 @@ static glia_status load_image_test(const glia_test_spec *s, const glia_manifest 
                                      err);
 }
 
+/* The run's hooks as the loop takes them. */
+static glia_loop_hooks loop_hooks(const glia_run_hooks *h)
+{
+    return (glia_loop_hooks){h->progress, h->user, h->cancel, h->record};
+}
+
 static glia_status run_image(const glia_recipe *r, const char *out, long version, const glia_run_hooks *h,
                              glia_run_result *res, glia_err *err)
 {
+    const glia_loop_hooks loop = loop_hooks(h);
     glia_manifest m = {0};
     glia_model *model = NULL;
     glia_source *src = NULL;
@@ -171,7 +178,7 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
         glia_run_info info = {m.name, r->dataset, train.n, val.n, model->size, 0, 0};
         h->start(&info, h->user);
     }
-    if ((rc = glia_train(r, model, 0, &train, &val, h->progress, h->user, h->cancel, &res->train, err)) ||
+    if ((rc = glia_train_hooked(r, model, 0, &train, &val, &loop, &res->train, err)) ||
         !writes_bundle(r))
         goto done;
     /* the test split is touched once, after selection on the validation split */
@@ -203,6 +210,7 @@ done:
 static glia_status run_text(const glia_recipe *r, const char *out, long version, const glia_run_hooks *h,
                             glia_run_result *res, glia_err *err)
 {
+    const glia_loop_hooks loop = loop_hooks(h);
     glia_text_job job;
     glia_status rc = glia_text_prepare(r, &job, err);
     if (rc != GLIA_OK)
@@ -219,8 +227,7 @@ static glia_status run_text(const glia_recipe *r, const char *out, long version,
         h->start(&info, h->user);
     }
     glia_source *src = NULL;
-    if ((rc = glia_text_train(r, job.model, &job.train, &job.dev, h->progress, h->user, h->cancel,
-                              &res->train, err)) ||
+    if ((rc = glia_text_train_hooked(r, job.model, &job.train, &job.dev, &loop, &res->train, err)) ||
         !writes_bundle(r) ||
         (rc = glia_text_source_new(NULL, NULL, &job.test, job.model->outputs, &src, err)) ||
         (rc = evaluate_test(r, job.model, src, res, err)))
@@ -287,6 +294,7 @@ static glia_status score_translation(const glia_model *model, const glia_manifes
 static glia_status run_translation(const glia_recipe *r, const char *out, long version,
                                    const glia_run_hooks *h, glia_run_result *res, glia_err *err)
 {
+    const glia_loop_hooks loop = loop_hooks(h);
     glia_mt_job job;
     glia_mt_stats *stats = NULL;
     glia_source *src = NULL;
@@ -303,8 +311,7 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
                               .vocabulary = glia_bpe_size(job.bpe)};
         h->start(&info, h->user);
     }
-    if ((rc = glia_mt_train(r, job.model, &job.train, &job.dev, h->progress, h->user, h->cancel, &res->train,
-                            err)) ||
+    if ((rc = glia_mt_train_hooked(r, job.model, &job.train, &job.dev, &loop, &res->train, err)) ||
         !writes_bundle(r) ||
         (rc = glia_mt_source_new(NULL, NULL, &job.test, r->translation.batch_tokens, &src, err)) ||
         (rc = evaluate_test(r, job.model, src, res, err)) || (rc = glia_mt_stats_new(&stats, err)) ||

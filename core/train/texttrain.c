@@ -352,12 +352,19 @@ glia_status glia_text_train(const glia_recipe *r, glia_model *model, const glia_
                             const glia_text_data *val, glia_progress_fn cb, void *user,
                             const atomic_int *cancel, glia_train_result *result, glia_err *err)
 {
+    const glia_loop_hooks hooks = {cb, user, cancel, NULL};
+    return glia_text_train_hooked(r, model, train, val, &hooks, result, err);
+}
+
+glia_status glia_text_train_hooked(const glia_recipe *r, glia_model *model, const glia_text_data *train,
+                                   const glia_text_data *val, const glia_loop_hooks *hooks,
+                                   glia_train_result *result, glia_err *err)
+{
     glia_source *src = NULL;
-    const glia_loop_hooks hooks = {cb, user, cancel};
     memset(result, 0, sizeof *result);
     glia_status rc = glia_text_source_new(train, val, NULL, model->outputs, &src, err);
     if (rc == GLIA_OK)
-        rc = glia_loop_train(r, model, src, &hooks, result, err);
+        rc = glia_loop_train(r, model, src, hooks, result, err);
     glia_source_free(src);
     return rc;
 }

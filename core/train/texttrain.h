@@ -68,5 +68,9 @@ glia_status glia_text_source_new(const glia_text_data *train, const glia_text_da
 glia_status glia_text_train(const glia_recipe *r, glia_model *model, const glia_text_data *train,
                             const glia_text_data *val, glia_progress_fn cb, void *user,
                             const atomic_int *cancel, glia_train_result *result, glia_err *err);
+/* The same with the loop's hooks (loop.h; NULL: none), the per-step recorder among them. */
+glia_status glia_text_train_hooked(const glia_recipe *r, glia_model *model, const glia_text_data *train,
+                                   const glia_text_data *val, const glia_loop_hooks *hooks,
+                                   glia_train_result *result, glia_err *err);
 
 #endif

@@ -28,6 +28,30 @@ typedef struct {
 /* Return non-zero to stop training. */
 typedef int (*glia_progress_fn)(const glia_progress *p, void *user);
 
+/* One optimizer step's figures, or one evaluation's at an epoch's end: the per-step history
+ * (core/train/history.h) that progress bars, curves and GET /v1/jobs/ID/history are made of.
+ * Reported through a callback of its own, so the per-epoch report above stays as it is. */
+typedef enum { GLIA_RECORD_STEP, GLIA_RECORD_EVAL } glia_record_kind;
+
+typedef struct {
+    glia_record_kind kind;
+    long step;         /* optimizer steps done, this one included */
+    int epoch, epochs; /* 1-based: the epoch this step belongs to, or the one just evaluated */
+    double time_s;     /* seconds of training so far (earlier runs a checkpoint continues included) */
+    double done;       /* fraction of the run done, 0..1: what an ETA is drawn from */
+    /* GLIA_RECORD_STEP */
+    double loss;           /* this step's mean loss over its label rows (with label smoothing) */
+    double lr;             /* the learning rate this step used */
+    double examples_per_s; /* over the epoch so far; label rows, as samples_per_second */
+    /* GLIA_RECORD_EVAL: the epoch's mean training figures, and the validation split's
+     * (-1 when there is no validation split) */
+    double train_loss, train_accuracy, val_loss, val_accuracy;
+} glia_train_record;
+
+/* Called after every step and every evaluation; must not fail nor stop the run (a
+ * recorder that cannot write says so itself, once). */
+typedef void (*glia_record_fn)(const glia_train_record *rec, void *user);
+
 typedef struct {
     int best_epoch;
     double best_val_accuracy;

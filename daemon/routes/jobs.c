@@ -1,9 +1,14 @@
 /*
  * jobs.c - training jobs over HTTP (admin): POST /v1/train, GET /v1/jobs[?status=],
  * GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel (or DELETE /v1/jobs/{id}),
- * POST /v1/jobs/{id}/resume. daemon/jobs.h does the work; this turns its answers into HTTP.
+ * POST /v1/jobs/{id}/resume, GET /v1/jobs/{id}/history[?since=STEP&limit=N]. daemon/jobs.h does the work;
+ * this turns its answers into HTTP.
  */
 #include "daemon/routes/routes.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 
 http_ret route_training_off(http_request *r)
 {
@@ -63,6 +68,42 @@ http_ret route_job_cancel(http_request *r, const route_params *p)
 http_ret route_job_resume(http_request *r, const route_params *p)
 {
     return on_jobs(r, p->name, jobs_resume);
+}
+
+/* A query parameter that must be a whole number in [min, max] (def when absent); -1 with a
+ * 400 queued when it is not. */
+static long query_number(http_request *r, const char *name, long min, long max, long def, http_ret *ret)
+{
+    const char *text = http_query(r, name);
+    char *end = NULL;
+    if (!text)
+        return def;
+    errno = 0;
+    const long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        *ret =
+            http_fail(r, 400, "%s must be a whole number from %ld to %ld (got '%s')", name, min, max, text);
+        return -1;
+    }
+    return v;
+}
+
+http_ret route_job_history(http_request *r, const route_params *p)
+{
+    jobs *j = route_server(r)->d.jobs;
+    json_t *out = NULL;
+    problem pr = {0};
+    http_ret ret;
+    if (!j)
+        return route_training_off(r);
+    const long since = query_number(r, "since", 0, LONG_MAX, -1, &ret);
+    if (since == -1 && http_query(r, "since"))
+        return ret;
+    const long limit = query_number(r, "limit", 1, JOBS_HISTORY_MAX_STEPS, JOBS_HISTORY_MAX_STEPS, &ret);
+    if (limit < 0)
+        return ret;
+    int status = jobs_history(j, p->name, since, limit, &out, &pr);
+    return route_answer_job(r, status, out, &pr, NULL);
 }
 
 http_ret route_jobs_list(http_request *r, const route_params *p)

@@ -110,6 +110,7 @@ http_ret route_jobs_list(http_request *r, const route_params *p);
 http_ret route_job_get(http_request *r, const route_params *p);
 http_ret route_job_cancel(http_request *r, const route_params *p);
 http_ret route_job_resume(http_request *r, const route_params *p);
+http_ret route_job_history(http_request *r, const route_params *p);
 /* datasets.c */
 http_ret route_datasets_list(http_request *r, const route_params *p);
 http_ret route_dataset_upload(http_request *r, const route_params *p); /* begin: streams to disk */

@@ -86,8 +86,9 @@ def main():
         re.match(r"^chrf=[0-9.]+$", lines[-1])
     check("glia train of the tiny recipe ends with bleu= and chrf= lines", bool(ok), r.stdout[-400:] + r.stderr[-400:])
     files = sorted(os.listdir(whole)) if os.path.isdir(whole) else []
-    check("the bundle holds model.yaml, model.safetensors, recipe.yaml, tokenizer.bpe and no checkpoint",
-          files == ["model.safetensors", "model.yaml", "recipe.yaml", "tokenizer.bpe"], str(files))
+    check("the bundle holds model.yaml, model.safetensors, recipe.yaml, tokenizer.bpe, the run's history.jsonl "
+          "and no checkpoint",
+          files == ["history.jsonl", "model.safetensors", "model.yaml", "recipe.yaml", "tokenizer.bpe"], str(files))
     first = train(glia, resumed, env, kill_after_epoch=True)
     check("kill -9 after the first epoch leaves a checkpoint",
           os.path.exists(os.path.join(resumed, "checkpoint.safetensors")), first[-300:])
@@ -98,6 +99,14 @@ def main():
         os.path.join(whole, "model.safetensors")) and sha256(os.path.join(resumed, "model.safetensors")) == sha256(
         os.path.join(whole, "model.safetensors"))
     check("the resumed run's weights equal the uninterrupted run's (sha256)", same)
+
+    def history_steps(d):
+        with open(os.path.join(d, "history.jsonl")) as f:
+            return [json.loads(line)["step"] for line in f if '"eval"' not in line]
+    steps_whole, steps_resumed = history_steps(whole), history_steps(resumed)
+    check("the resumed run's history.jsonl holds every step once, as the uninterrupted run's",
+          steps_resumed == steps_whole and steps_whole == list(range(1, len(steps_whole) + 1)),
+          (steps_whole[-3:], steps_resumed))
     ev = subprocess.run([glia, "eval", whole, "--limit", "60"], capture_output=True, text=True, env=env)
     check("glia eval prints bleu= and chrf= last, as training measured them",
           ev.returncode == 0 and ev.stdout.strip().splitlines()[-2:] == lines[-2:],

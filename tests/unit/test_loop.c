@@ -65,7 +65,7 @@ static glia_status train(const char *task, float dropout, const glia_recipe *r, 
     }
     glia_source *src = source_of(task, d);
     glia_train_result res;
-    const glia_loop_hooks hooks = {cb, h, NULL};
+    const glia_loop_hooks hooks = {cb, h, NULL, NULL};
     glia_status rc = glia_loop_train(r, model, src, &hooks, &res, err);
     glia_source_free(src);
     return rc;

@@ -178,8 +178,7 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
         glia_run_info info = {m.name, r->dataset, train.n, val.n, model->size, 0, 0};
         h->start(&info, h->user);
     }
-    if ((rc = glia_train_hooked(r, model, 0, &train, &val, &loop, &res->train, err)) ||
-        !writes_bundle(r))
+    if ((rc = glia_train_hooked(r, model, 0, &train, &val, &loop, &res->train, err)) || !writes_bundle(r))
         goto done;
     /* the test split is touched once, after selection on the validation split */
     const glia_test_spec spec = recipe_test_spec(r, 0, 0);

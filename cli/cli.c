@@ -241,6 +241,8 @@ static int train_one(const glia_cli_args *a, const glia_reducer *red)
     if (!cli_quiet) {
         if (glia_cli_progress_open(out, continuing, unit[kind], &progress, &err))
             return glia_cli_fail(&err);
+        if (red)
+            glia_cli_progress_plain(progress);
         glia_cli_progress_hooks(progress, &hooks);
     }
     glia_status rc = glia_run_training(&recipe, out, 0, &hooks, &res, &err);

@@ -109,6 +109,9 @@ int glia_cli_print_progress(const glia_progress *p, void *user);
 typedef struct glia_cli_progress glia_cli_progress;
 glia_status glia_cli_progress_open(const char *dir, int append, const char *unit, glia_cli_progress **out,
                                    glia_err *err);
+/* Plain lines even on a terminal: under mpirun, whose forwarding of each rank's output
+ * (through a pty) does not keep a bar redrawn with \r in place. */
+void glia_cli_progress_plain(glia_cli_progress *p);
 /* Sets h's progress, record and user to p's. */
 void glia_cli_progress_hooks(glia_cli_progress *p, glia_run_hooks *h);
 /* Clears the bar and closes the history (NULL-safe); GLIA_EIO when a write failed. */

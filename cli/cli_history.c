@@ -50,6 +50,12 @@ glia_status glia_cli_progress_open(const char *dir, int append, const char *unit
     return GLIA_OK;
 }
 
+void glia_cli_progress_plain(glia_cli_progress *p)
+{
+    if (p)
+        p->tty = 0;
+}
+
 glia_status glia_cli_progress_close(glia_cli_progress *p, glia_err *err)
 {
     if (!p)

@@ -78,6 +78,11 @@ function fmt(x, digits = 4) {
   return x.toFixed(digits);
 }
 
+// An evaluation's figures in words: accuracy 0.9308, bleu 49.10.
+function evalText(ev) {
+  return ev ? Object.entries(ev).map(([k, v]) => k + " " + fmt(v, Math.abs(v) > 1 ? 2 : 4)).join(", ") : "";
+}
+
 function bars(container, rows) { // rows: [{label, score}]
   container.replaceChildren();
   for (const r of rows) {
@@ -146,7 +151,7 @@ function selectModel() {
   $("panel-image").hidden = task !== "image-classification";
   $("panel-text").hidden = task !== "text-classification";
   $("panel-translate").hidden = task !== "translation";
-  const ev = m && m.evaluation ? Object.entries(m.evaluation).map(([k, v]) => k + " " + fmt(v)).join(", ") : "";
+  const ev = m ? evalText(m.evaluation) : "";
   $("model-info").textContent = m ? (m.loaded ? "version " + m.version + (ev ? "; test " + ev : "") : "not loaded: " + (m.last_error || "")) : "";
 }
 
@@ -406,7 +411,7 @@ async function loadVersions() {
     const card = el("div", { class: "version-card" }, el("h3", { text: m.name }));
     if (!res.ok) { card.append(el("p", { class: "error", text: problemText(res) })); list.append(card); continue; }
     const d = res.body;
-    const ev = d.evaluation ? Object.entries(d.evaluation).map(([k, v]) => k + " " + fmt(v)).join(", ") : "";
+    const ev = evalText(d.evaluation);
     card.append(el("p", { text: (d.loaded ? "serving version " + d.version : "not loaded") + (ev ? "; test " + ev : "") }));
     const labels = await api("GET", "/v1/models/" + encodeURIComponent(m.name) + "/labels");
     if (labels.ok && labels.body) {
@@ -423,7 +428,7 @@ async function loadVersions() {
           (h) => el("th", { scope: "col", text: h })))));
       const body = el("tbody");
       for (const v of versions) {
-        const vev = v.evaluation ? Object.entries(v.evaluation).map(([k, x]) => k + " " + fmt(x)).join(", ") : "";
+        const vev = evalText(v.evaluation);
         const action = el("td");
         if (!v.serving) {
           const back = serving && v.version < serving.version;
@@ -584,7 +589,7 @@ async function pollJob() {
 
 // A line chart on a canvas: series [{name, color, points: [[x, y], ...]}].
 function lineChart(canvas, series, xlabel) {
-  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 40;
+  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 56;
   ctx.clearRect(0, 0, W, H);
   const pts = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p[1]));
   ctx.fillStyle = "#5b6672"; ctx.font = "11px sans-serif";
@@ -685,9 +690,10 @@ async function pollMetrics() {
   $("stat-models").textContent = String(sum("glia_model_loaded"));
   if (Number.isFinite(rps)) metricsHistory.push([metricsHistory.length, rps, Number.isFinite(p99) ? p99 * 1000 : NaN]);
   if (metricsHistory.length > 150) metricsHistory.shift();
-  lineChart($("chart-rps"), [
-    { color: "#1f6fb2", points: metricsHistory.map((p, i) => [i, p[1]]) },
-    { color: "#c2410c", points: metricsHistory.map((p, i) => [i, p[2]]) }], "poll");
+  // one chart per unit: requests/s and milliseconds do not share an axis
+  lineChart($("chart-rps"), [{ color: "#1f6fb2", points: metricsHistory.map((p, i) => [i, p[1]]) }], "poll");
+  lineChart($("chart-p99"), [{ color: "#c2410c", points: metricsHistory.map((p, i) => [i, p[2]]) }], "poll");
+  $("stat-polls").textContent = String(metricsHistory.length);
 }
 
 // ---------------------------------------------------------------- start

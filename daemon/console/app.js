@@ -588,7 +588,9 @@ async function pollJob() {
 }
 
 // A line chart on a canvas: series [{name, color, points: [[x, y], ...]}].
-function lineChart(canvas, series, xlabel) {
+// zero: the y axis starts at 0 (rates, latencies, learning rates), so that jitter in a
+// steady figure does not fill the chart.
+function lineChart(canvas, series, xlabel, zero = false) {
   const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 56;
   ctx.clearRect(0, 0, W, H);
   const pts = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p[1]));
@@ -596,11 +598,13 @@ function lineChart(canvas, series, xlabel) {
   if (!pts.length) { ctx.fillText("no points yet", W / 2 - 30, H / 2); return; }
   let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
   let [y0, y1] = [Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1]))];
+  if (zero) y0 = Math.min(0, y0);
   if (x1 === x0) { x0 -= 1; x1 += 1; }
   if (y1 === y0) { y0 -= Math.abs(y0) * 0.1 || 1; y1 += Math.abs(y1) * 0.1 || 1; }
   const X = (x) => pad + ((x - x0) / (x1 - x0)) * (W - pad - 10), Y = (y) => H - 20 - ((y - y0) / (y1 - y0)) * (H - 30);
   ctx.strokeStyle = "#d4dae0"; ctx.beginPath(); ctx.moveTo(pad, 10); ctx.lineTo(pad, H - 20); ctx.lineTo(W - 10, H - 20); ctx.stroke();
-  ctx.fillText(fmt(y1, 3), 2, 14); ctx.fillText(fmt(y0, 3), 2, H - 22);
+  const tick = (y) => (y === 0 ? "0" : Number(y.toPrecision(3)).toString());
+  ctx.fillText(tick(y1), 2, 14); ctx.fillText(tick(y0), 2, H - 22);
   ctx.fillText(String(x0), pad, H - 6); ctx.fillText(xlabel + " " + x1, W - 80, H - 6);
   for (const s of series) {
     const p = s.points.filter((q) => Number.isFinite(q[1]));
@@ -617,7 +621,7 @@ function drawCharts() {
   const job = state.job;
   const steps = job ? job.steps : [], evals = job ? job.evals : [];
   lineChart($("chart-loss"), [{ color: "#1f6fb2", points: steps.map((s) => [s.step, s.loss]) }], "step");
-  lineChart($("chart-lr"), [{ color: "#15803d", points: steps.map((s) => [s.step, s.lr]) }], "step");
+  lineChart($("chart-lr"), [{ color: "#15803d", points: steps.map((s) => [s.step, s.lr]) }], "step", true);
   const names = [...new Set(evals.flatMap((e) => Object.keys(e)))].filter(
     (k) => !["step", "epoch"].includes(k) && evals.some((e) => typeof e[k] === "number"));
   lineChart($("chart-eval"), names.map((n, i) => ({ color: EVAL_COLORS[i % EVAL_COLORS.length],
@@ -691,8 +695,8 @@ async function pollMetrics() {
   if (Number.isFinite(rps)) metricsHistory.push([metricsHistory.length, rps, Number.isFinite(p99) ? p99 * 1000 : NaN]);
   if (metricsHistory.length > 150) metricsHistory.shift();
   // one chart per unit: requests/s and milliseconds do not share an axis
-  lineChart($("chart-rps"), [{ color: "#1f6fb2", points: metricsHistory.map((p, i) => [i, p[1]]) }], "poll");
-  lineChart($("chart-p99"), [{ color: "#c2410c", points: metricsHistory.map((p, i) => [i, p[2]]) }], "poll");
+  lineChart($("chart-rps"), [{ color: "#1f6fb2", points: metricsHistory.map((p, i) => [i, p[1]]) }], "poll", true);
+  lineChart($("chart-p99"), [{ color: "#c2410c", points: metricsHistory.map((p, i) => [i, p[2]]) }], "poll", true);
   $("stat-polls").textContent = String(metricsHistory.length);
 }
 

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -284,10 +285,31 @@ def main():
         driver.switch_to.active_element.send_keys(Keys.ENTER)
         wait.until(lambda _: driver.execute_script("return location.hash") == "#server")
         wait.until(lambda _: text_of("stat-rps") not in ("-", "…", "?", ""))
-        wait.until(lambda _: int(text_of("stat-polls") or 0) >= 3)  # a curve, not a dot, for the screenshot
         rps, queue = text_of("stat-rps"), text_of("stat-queue")
         check("the server page shows requests/s and queue depth from /metrics (%s req/s, queue %s)" % (rps, queue),
               float(rps) >= 0 and queue.isdigit(), (rps, queue))
+        # under load (predictions from a thread, back to back) the page's requests/s rises
+        # above its own polling (one request per 2 s)
+        stop, sent = threading.Event(), [0]
+
+        def load():
+            while not stop.is_set():
+                d.request("POST", "/v1/models/sentiment-lstm/predict", b"fine", {"Content-Type": "text/plain"})
+                sent[0] += 1
+        t = threading.Thread(target=load)
+        t.start()
+        seen = []
+        try:
+            start = int(text_of("stat-polls") or 0)
+            for _ in range(3):
+                n = len(seen) + start + 1
+                wait.until(lambda _: int(text_of("stat-polls") or 0) >= n)
+                seen.append(float(text_of("stat-rps")))
+        finally:
+            stop.set()
+            t.join()
+        check("with %d predictions sent, the page shows more requests/s than its own polls (%s)" % (sent[0], seen),
+              sent[0] >= 10 and max(seen) > 1.0, (sent[0], seen))
         shot("console-server", by_id(By.ID, "page-server"))
 
         # admin actions without the token: a prompt, and nothing happens

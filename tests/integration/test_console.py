@@ -395,6 +395,21 @@ def main():
         errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE" and
                   not any(k in e["message"] for k in ("/explain", "/history", "401", "403"))]
         check("no script error in the browser's console", not errors, errors)
+        # console.enabled: false, and a console.dir without the page: the API serves, / is a 404 saying why
+        driver.quit()
+        driver = None
+        d.stop()
+        for name, extra, why in (("off", "console: {enabled: false}\n", "console.enabled: false"),
+                                 ("missing", "console: {dir: %s}\n" % os.path.join(tmp, "nowhere"), "not installed")):
+            off_tmp = os.path.join(tmp, name)
+            os.makedirs(off_tmp)
+            d = tg.Daemon(gliad, off_tmp, workers=1, admin_token=TOKEN, extra=extra)
+            s, h, b = d.json("GET", "/")
+            s2, _, _ = d.json("GET", "/console/app.js")
+            s3, _, _ = d.json("GET", "/readyz")
+            check("console %s: / and /console/app.js are 404 problem+json saying '%s', the API serves" % (name, why),
+                  tg.is_problem(s, h, b, 404) and why in b["detail"] and s2 == 404 and s3 == 200, (s, b, s2, s3))
+            d.stop()
     finally:
         if driver:
             driver.quit()

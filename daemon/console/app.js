@@ -299,6 +299,7 @@ function setupImage() {
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", (e) => {
     e.preventDefault(); zone.classList.remove("over");
+    $("image-file").value = ""; // the chooser must not name an earlier file beside the dropped one
     takeFile(e.dataTransfer.files[0]);
   });
   // the drop zone is a button too: Enter or Space opens the file picker
@@ -308,6 +309,14 @@ function setupImage() {
   zone.addEventListener("click", () => $("image-file").click());
   $("image-file").addEventListener("change", (e) => takeFile(e.target.files[0]));
   $("saliency-toggle").addEventListener("change", (e) => { $("saliency-view").hidden = !e.target.checked; });
+  // a method's own setting is enabled only with that method
+  const follow = (select, input, method) => {
+    const sync = () => { $(input).disabled = $(select).value !== method; };
+    $(select).addEventListener("change", sync);
+    sync();
+  };
+  follow("image-method", "image-samples", "smoothgrad");
+  follow("text-method", "text-steps", "integrated_gradients");
   setupDrawing();
 }
 

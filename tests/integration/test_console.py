@@ -196,6 +196,22 @@ def main():
             bars = driver.find_elements(By.CSS_SELECTOR, "#image-bars .bar")
             check("upload %s: the page shows the API's label '%s' and top-5 bars" % (sample, want),
                   want is not None and got == want and len(bars) == 5, (got, want, len(bars)))
+        # drag and drop: a drop event carrying a PNG file on the drop zone (what a browser
+        # dispatches when a file is dropped; WebDriver cannot drag from the desktop)
+        with open(os.path.join(ROOT, "models", "fashion-cnn", "samples", "sneaker.png"), "rb") as f:
+            sneaker = f.read()
+        s, _, api = d.json("POST", "/v1/models/fashion-cnn/predict",
+                           {"inputs": [{"image": base64.b64encode(sneaker).decode()}]})
+        driver.execute_script("""
+          document.getElementById('image-label').textContent = '-';
+          const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], 'sneaker.png', {type: 'image/png'}));
+          document.getElementById('drop-zone').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+          """, base64.b64encode(sneaker).decode())
+        got = settled("image-label")
+        check("a PNG dropped on the drop zone: '%s', as the API says" % got,
+              s == 200 and got == api["outputs"][0]["label"], (got, api))
         # the explanation: a heat map, or (before the explain route exists) a clear note
         wait.until(lambda _: driver.execute_script(
             "return document.getElementById('saliency-view').dataset.max !== undefined") or

@@ -60,6 +60,8 @@ void config_defaults(config *c)
     c->repo_poll_interval_ms = 5000;
     c->repo_policy.kind = CONFIG_POLICY_LATEST;
     c->repo_policy.latest = 1;
+    c->console_enabled = 1;
+    snprintf(c->console_dir, sizeof c->console_dir, "%s", GLIA_CONSOLE_DIR);
 }
 
 void config_free(config *c)
@@ -354,6 +356,25 @@ static glia_status parse_connection_limits(glia_yaml *y, yaml_node_t *n, config 
     return GLIA_OK;
 }
 
+/* console: {enabled, dir} (issue 15). A directory that does not exist is no error here:
+ * gliad serves the API without the page (every console path answers 404 saying so). */
+static glia_status parse_console(glia_yaml *y, yaml_node_t *n, config *c, glia_err *err)
+{
+    static const char *const keys[] = {"enabled", "dir", NULL};
+    glia_status rc;
+    yaml_node_t *v;
+    if (is_null(n))
+        return GLIA_OK;
+    if ((rc = glia_yaml_check_keys(y, n, "console", keys, err)))
+        return rc;
+    if ((v = glia_yaml_get(y, n, "enabled")) &&
+        (rc = glia_yaml_bool(y, v, "console.enabled", &c->console_enabled, err)))
+        return rc;
+    if ((v = glia_yaml_get(y, n, "dir")))
+        return path_value(y, v, "console.dir", c, 0, c->console_dir, err);
+    return GLIA_OK;
+}
+
 /* ---- TLS and CORS (issue 14) ---- */
 
 /* listen.tls: {cert_file, key_file}, both required; a YAML null (every key commented
@@ -586,7 +607,7 @@ static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_e
     static const char *const top[] = {
         "listen",           "workers",    "queue",     "batching", "limits", "drain_timeout_ms",
         "blas_threads",     "models",     "state_dir", "auth",     "log",    "training",
-        "model_repository", "repository", "cors",      NULL};
+        "model_repository", "repository", "cors",      "console",  NULL};
     static const char *const queue_keys[] = {"length", "timeout_ms", NULL};
     static const char *const batch_keys[] = {"max_size", "max_wait_us", NULL};
     static const char *const limit_keys[] = {"body",
@@ -650,6 +671,8 @@ static glia_status parse_root(glia_yaml *y, yaml_node_t *root, config *c, glia_e
     if ((n = glia_yaml_get(y, root, "log")) && (rc = parse_log(y, n, c, err)))
         return rc;
     if ((n = glia_yaml_get(y, root, "cors")) && (rc = parse_cors(y, n, c, err)))
+        return rc;
+    if ((n = glia_yaml_get(y, root, "console")) && (rc = parse_console(y, n, c, err)))
         return rc;
     return parse_model_repository(y, root, c, err);
 }

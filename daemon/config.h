@@ -111,6 +111,11 @@ typedef struct {
     config_policy repo_policy;
     int nrepo_models;
     config_repo_model *repo_models; /* owned */
+    /* console (issue 15): the web console's static files served at / and /console/NAME
+     * from console_dir (default: where meson installs them, GLIA_CONSOLE_DIR); enabled 0 =
+     * those paths answer 404. Both change only with a restart. */
+    int console_enabled;
+    char console_dir[CONFIG_PATH_MAX];
 } config;
 
 /* Repository model name's entry (labels, policy), or NULL. */

@@ -253,6 +253,8 @@ static void reload(daemon_state *d)
         log_warn("model_repository changes only with a restart");
     if (next.train_enabled != d->cfg.train_enabled) /* the training thread exists or not from the start */
         log_warn("training.enabled changes only with a restart");
+    if (next.console_enabled != d->cfg.console_enabled || strcmp(next.console_dir, d->cfg.console_dir) != 0)
+        log_warn("console.enabled and console.dir change only with a restart");
     if (d->repo) {
         repository_configure(d->repo, &next);
         failures += repository_scan(d->repo);

@@ -15,6 +15,9 @@
 /* Every route gliad answers. Rows sharing a pattern list their methods in the order a
  * 405's Allow header names them. */
 static const route routes[] = {
+    /* the web console (issue 15): static files; the page calls the routes below */
+    {"GET", "/", ROUTE_OPEN, 0, route_console_index, NULL},
+    {"GET", "/console/{name}", ROUTE_OPEN, 0, route_console_file, NULL},
     {"GET", "/healthz", ROUTE_OPEN, 0, route_live, NULL},
     {"GET", "/readyz", ROUTE_OPEN, 0, route_ready, NULL},
     {"GET", "/metrics", ROUTE_OPEN, 0, route_metrics, NULL},

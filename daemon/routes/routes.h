@@ -114,6 +114,9 @@ http_ret route_job_history(http_request *r, const route_params *p);
 /* datasets.c */
 http_ret route_datasets_list(http_request *r, const route_params *p);
 http_ret route_dataset_upload(http_request *r, const route_params *p); /* begin: streams to disk */
+/* console.c: the web console's static files (issue 15) */
+http_ret route_console_index(http_request *r, const route_params *p);
+http_ret route_console_file(http_request *r, const route_params *p);
 /* health.c */
 http_ret route_live(http_request *r, const route_params *p);
 http_ret route_ready(http_request *r, const route_params *p);

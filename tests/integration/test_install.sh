@@ -17,7 +17,7 @@ models=("$@")
 tmp=$(mktemp -d /tmp/glia-test-install-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
-echo "1..5"
+echo "1..6"
 # shellcheck source=tests/support/tap.sh
 . "$(dirname "$0")/../support/tap.sh"
 # shellcheck source=tests/support/gliad_check.sh
@@ -49,5 +49,12 @@ if [ -n "$doc" ] && [ -f "$root$doc" ] && cmp -s "$root$doc" "${GLIA_SOURCE_ROOT
   ok "the unit's Documentation= file://$doc is the installed README"
 else
   not_ok "the unit's Documentation= is installed" "Documentation=file://${doc:-?}: no such file in $root"
+fi
+# The web console (issue 15): the installed configuration's console.dir holds the page.
+console_dir=$(sed -n 's|^  dir: \(.*/console\)$|\1|p' "$root$config")
+if [ -n "$console_dir" ] && [ -f "$root$console_dir/index.html" ] && [ -f "$root$console_dir/app.js" ]; then
+  ok "the installed gliad.yaml's console.dir $console_dir holds index.html and app.js"
+else
+  not_ok "the web console is installed" "console.dir '${console_dir:-?}' in $config: no index.html under $root"
 fi
 [ "$failed" -eq 0 ]

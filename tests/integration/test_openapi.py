@@ -70,12 +70,20 @@ def main():
     png = tg.png_bytes(images[0])
     tmp = tempfile.mkdtemp(prefix="glia-test-openapi-")
     d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", os.path.join(ROOT, "models", "sentiment-lstm")),
-                                            ("translate-en-es", os.path.join(ROOT, "models", "translate-en-es"))])
+                                            ("translate-en-es", os.path.join(ROOT, "models", "translate-en-es"))],
+                  extra="console: {dir: %s}\n" % os.path.join(ROOT, "daemon", "console"))
     text = {"Content-Type": "text/plain; charset=utf-8"}
     admin = {"Authorization": "Bearer s3cret-admin-token"}
     calls = [
         ("/healthz", "get", "/healthz", None, {}),
         ("/readyz", "get", "/readyz", None, {}),
+        # the web console's files (issue 15)
+        ("/", "get", "/", None, {}),
+        ("/", "post", "/", b"", {}),
+        ("/console/{name}", "get", "/console/app.js", None, {}),
+        ("/console/{name}", "get", "/console/style.css", None, {}),
+        ("/console/{name}", "get", "/console/..", None, {}),
+        ("/console/{name}", "get", "/console/nope.js", None, {}),
         ("/metrics", "get", "/metrics", None, {}),
         ("/v1/models", "get", "/v1/models", None, {}),
         ("/v1/models/{name}", "get", "/v1/models/fashion-cnn", None, {}),

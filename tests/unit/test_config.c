@@ -330,6 +330,10 @@ START_TEST(bad_files_name_file_line_key)
         {"cors: {allowed_origins: ['null']}\n", "sandboxed", 1, 26},
         {"cors: {max_age_s: 86401}\n", "cors.max_age_s", 1, 19},
         {"cors: {origins: []}\n", "origins", 1, 8},
+        /* console (issue 15) */
+        {"console: {dir: ''}\n", "console.dir", 1, 16},
+        {"console: {enabled: maybe}\n", "console.enabled", 1, 20},
+        {"console: {path: x}\n", "path", 1, 11},
         {"limits: {body: 8 parsecs}\n", "limits.body", 1, 16},
         {"limits: {connections: 1}\n", "limits.connections", 1, 23},
         {"limits: {connections_per_client: -1}\n", "limits.connections_per_client", 1, 34},
@@ -409,6 +413,27 @@ START_TEST(tls_and_cors)
     ck_assert_str_eq(c.tls_cert_file, "");
     ck_assert_int_eq(c.ncors_origins, 0);
     ck_assert_int_eq(c.cors_max_age_s, 0);
+    config_free(&c);
+}
+END_TEST
+
+/* console (issue 15): on by default at the installed directory; a relative dir is the
+ * config file's; off stays off. */
+START_TEST(console_section)
+{
+    glia_err err = {0};
+    config c;
+    char want[CONFIG_PATH_MAX];
+    ck_assert_msg(load_text("console.yaml", "workers: 1\n", &c, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_int_eq(c.console_enabled, 1);
+    ck_assert_str_eq(c.console_dir, GLIA_CONSOLE_DIR);
+    config_free(&c);
+    ck_assert_msg(load_text("console.yaml", "console: {enabled: false, dir: www/console}\n", &c, &err) ==
+                      GLIA_OK,
+                  "%s", err.msg);
+    snprintf(want, sizeof want, "%s/www/console", tmpdir);
+    ck_assert_int_eq(c.console_enabled, 0);
+    ck_assert_str_eq(c.console_dir, want);
     config_free(&c);
 }
 END_TEST
@@ -593,6 +618,7 @@ int main(void)
     tcase_add_test(tc, relative_config_path);
     tcase_add_test(tc, size_strings);
     tcase_add_test(tc, bad_files_name_file_line_key);
+    tcase_add_test(tc, console_section);
     tcase_add_test(tc, duplicate_model_names);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, token_files);

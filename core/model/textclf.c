@@ -213,6 +213,88 @@ static glia_status text_predict(const glia_model *model, glia_model_ctx *ctx, co
                                 &out->logits, err);
 }
 
+/* Attributions of one text to its tokens, over the token vectors x = cat(embedding, lexicon)
+ * (the lexicon is an embedding table too, frozen; leaving it out would hide its share):
+ *   gradient_x_embedding   score_t = sum_j dlogit/dx_tj . x_tj
+ *   integrated_gradients   score_t = sum_j x_tj . mean over k of dlogit/dx_tj at ((k + 1/2)/steps) x
+ * the midpoint rule along the straight path from the all-zero input, so that the scores add
+ * up to logit(x) - logit(0) as the number of steps grows. The path's points run CHUNK at a
+ * time through one ctx. */
+static glia_status text_explain(const glia_model *model, const glia_batch *b, const glia_explain_opts *opts,
+                                glia_explanation *out, glia_err *err)
+{
+    enum { CHUNK = 16 };
+    const glia_textnet *net = net_of(model);
+    const int len = b->lengths[0], k = model->outputs, X = net->input_size;
+    const int ig = opts->method == GLIA_EXPLAIN_INTEGRATED_GRADIENTS;
+    const int points = ig ? opts->steps : 1, chunk = points < CHUNK ? points : CHUNK;
+    const size_t row = (size_t)len * (size_t)X;
+    glia_textnet_ctx *ctx = NULL;
+    const float *logits = NULL;
+    glia_status rc = GLIA_OK;
+    if (opts->method != GLIA_EXPLAIN_GRADIENT_X_EMBEDDING && !ig)
+        return glia_err_set(err, GLIA_EUNSUPPORTED,
+                            "method %s is not one for texts (gradient_x_embedding, integrated_gradients)",
+                            glia_explain_method_name(opts->method));
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)len * (size_t)chunk);
+    int32_t *lengths = malloc(sizeof(int32_t) * (size_t)chunk);
+    float *alpha = malloc(sizeof(float) * (size_t)chunk), *x = malloc(sizeof(float) * row);
+    float *dx = malloc(sizeof(float) * row * (size_t)chunk), *grad = calloc(row, sizeof(float));
+    float *dlogits = calloc((size_t)k * (size_t)chunk, sizeof(float));
+    if (!ids || !lengths || !alpha || !x || !dx || !grad || !dlogits) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for an explanation");
+        goto done;
+    }
+    for (int r = 0; r < chunk; r++) {
+        memcpy(ids + (size_t)r * (size_t)len, b->ids, sizeof(int32_t) * (size_t)len);
+        lengths[r] = len;
+    }
+    if ((rc = glia_textnet_ctx_new_input_grad(net, chunk, len, &ctx, err)) ||
+        (rc = glia_textnet_forward_scaled(net, ctx, ids, lengths, 1, len, NULL, &logits, err)))
+        goto done;
+    const int predicted = glia_softmax_argmax(logits, k, out->probs);
+    out->target = opts->target < 0 ? predicted : opts->target;
+    out->logit = logits[out->target];
+    out->baseline_logit = 0.0f;
+    memcpy(x, glia_textnet_inputs(ctx), sizeof(float) * row);
+    for (int r = 0; r < chunk; r++)
+        dlogits[(size_t)r * (size_t)k + (size_t)out->target] = 1.0f;
+    if (!ig) {
+        glia_textnet_input_backward(net, ctx, dlogits, grad);
+    } else {
+        alpha[0] = 0.0f;
+        if ((rc = glia_textnet_forward_scaled(net, ctx, ids, lengths, 1, len, alpha, &logits, err)))
+            goto done;
+        out->baseline_logit = logits[out->target];
+        for (int s0 = 0; s0 < points; s0 += chunk) {
+            const int m = points - s0 < chunk ? points - s0 : chunk;
+            for (int r = 0; r < m; r++)
+                alpha[r] = ((float)(s0 + r) + 0.5f) / (float)points;
+            if ((rc = glia_textnet_forward_scaled(net, ctx, ids, lengths, m, len, alpha, &logits, err)))
+                goto done;
+            glia_textnet_input_backward(net, ctx, dlogits, dx);
+            for (size_t i = 0; i < row * (size_t)m; i++)
+                grad[i % row] += dx[i] / (float)points;
+        }
+    }
+    for (int t = 0; t < len; t++) {
+        double sum = 0.0;
+        for (int j = 0; j < X; j++)
+            sum += (double)grad[(size_t)t * X + j] * (double)x[(size_t)t * X + j];
+        out->scores[t] = (float)sum;
+    }
+done:
+    glia_textnet_ctx_free(ctx);
+    free(ids);
+    free(lengths);
+    free(alpha);
+    free(x);
+    free(dx);
+    free(grad);
+    free(dlogits);
+    return rc;
+}
+
 const glia_model_ops glia_family_text_classifier = {
     .task = "text-classification",
     .family = "text-classifier",
@@ -234,4 +316,5 @@ const glia_model_ops glia_family_text_classifier = {
     .forward = text_forward,
     .backward = text_backward,
     .predict = text_predict,
+    .explain = text_explain,
 };

@@ -221,7 +221,7 @@ START_TEST(sentiment_integrated_gradients_add_up)
         ck_assert_int_eq(glia_bundle_text_input(&bundle, &texts[i], &n, 1, ids, &len, &steps, NULL, &err),
                          GLIA_OK);
         glia_batch b = {.n = 1, .ids = ids, .lengths = &len, .steps = steps};
-        glia_explain_opts o = {.method = GLIA_EXPLAIN_INTEGRATED_GRADIENTS, .target = -1, .steps = 128};
+        glia_explain_opts o = {.method = GLIA_EXPLAIN_INTEGRATED_GRADIENTS, .target = -1, .steps = 256};
         glia_explanation e = {.probs = probs, .scores = scores};
         ck_assert_int_eq(glia_model_explain(bundle.model, &b, &o, &e, &err), GLIA_OK);
         double sum = 0.0;

@@ -1,0 +1,375 @@
+/*
+ * explain.c - POST /v1/models/{name}/explain: why a model answered what it did, for one
+ * input taken in predict's forms (a JSON {"inputs": [X]} or, for an image model, a raw image
+ * body), with the method's settings and the class to explain ("target", default the
+ * predicted one). The explanation runs on a worker like a prediction (its own item, never
+ * batched: core's explain op, model.h); this file parses, validates and encodes only.
+ *
+ * The request's settings are checked here, before anything is queued, against the model's
+ * kind of input: image methods for images, text methods for texts; a method of the other
+ * kind, a target out of range or an unknown label, samples or steps beyond core's caps are
+ * 400s that say what is allowed. Translation models have no explain op yet: 501.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/image/heatmap.h"
+#include "daemon/log.h"
+#include "daemon/routes/routes.h"
+
+/* The defaults of the API contract (api-spec/openapi.yaml). */
+enum { DEFAULT_SAMPLES = 16, DEFAULT_STEPS = 32, HEATMAP_SIDE = 224 };
+#define DEFAULT_NOISE 0.15
+
+/* A request's settings and, once a worker ran it, its explanation. */
+typedef struct {
+    glia_explain_opts opts;
+    int png;       /* "format": "png" */
+    float *probs;  /* [outputs] */
+    float *scores; /* [input_size] or [max_tokens] */
+    float logit, baseline_logit;
+    double seconds; /* the worker's time */
+} explain_state;
+
+static void state_free(void *p)
+{
+    explain_state *st = p;
+    if (st) {
+        free(st->probs);
+        free(st->scores);
+        free(st);
+    }
+}
+
+static void count(infer *in, const char *outcome)
+{
+    const explain_state *st = in->route_state;
+    metrics_explain(route_server(in->r)->d.met, in->model->name, in->model->bundle.manifest.version,
+                    glia_explain_method_name(st->opts.method), outcome,
+                    strcmp(outcome, "ok") == 0 ? st->seconds : -1.0);
+}
+
+/* On a worker: the explanation of input 0 into the state. */
+static int run(workq_item *it)
+{
+    infer *in = it->user;
+    explain_state *st = in->route_state;
+    const glia_model *model = it->model->bundle.model;
+    const workq_input *x = &it->in;
+    glia_batch b = {
+        .n = 1, .x = x->x, .ids = x->ids, .lengths = x->lengths, .steps = x->lengths ? x->lengths[0] : 0};
+    glia_explanation e = {.probs = st->probs, .scores = st->scores};
+    glia_err err = {0};
+    const double t0 = workq_now();
+    glia_status rc = glia_model_explain(model, &b, &st->opts, &e, &err);
+    st->seconds = workq_now() - t0;
+    if (rc != GLIA_OK) {
+        log_error("explain: %s: %s", it->model->name, err.msg);
+        return -1;
+    }
+    st->opts.target = e.target;
+    st->logit = e.logit;
+    st->baseline_logit = e.baseline_logit;
+    return 0;
+}
+
+static json_t *float_array(const float *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_real(isfinite(v[i]) ? v[i] : 0.0));
+    return a;
+}
+
+/* {"model", "version", "target": {index, label}, "probabilities", "method"}: what both
+ * kinds of answer start with. */
+static json_t *answer_head(const infer *in, const explain_state *st)
+{
+    const glia_manifest *man = &in->model->bundle.manifest;
+    const int k = in->model->bundle.model->outputs, t = st->opts.target;
+    char fallback[32];
+    snprintf(fallback, sizeof fallback, "%d", t);
+    return json_pack("{s:s, s:I, s:{s:i, s:s}, s:o, s:s}", "model", in->model->name, "version",
+                     (json_int_t)man->version, "target", "index", t, "label",
+                     t < man->nlabels ? man->labels[t] : fallback, "probabilities",
+                     float_array(st->probs, (size_t)k), "method", glia_explain_method_name(st->opts.method));
+}
+
+/* The heat map of the saliency over the input, as the image it was: base64 PNG, or NULL. */
+static char *heatmap_base64(const infer *in, const explain_state *st, int h, int w)
+{
+    const glia_manifest *man = &in->model->bundle.manifest;
+    const float *x = in->item.in.x;
+    float lo, hi;
+    glia_bundle_input_range(man, &lo, &hi);
+    /* back from the network's values to pixels: preprocessing is increasing in the pixel */
+    const float span = hi > lo ? hi - lo : 1.0f;
+    float *gray = malloc(sizeof(float) * (size_t)h * (size_t)w);
+    unsigned char *png = NULL;
+    size_t len = 0;
+    char *text = NULL;
+    glia_err err = {0};
+    if (!gray)
+        return NULL;
+    for (size_t i = 0; i < (size_t)h * (size_t)w; i++) {
+        const float q = (x[i] - lo) / span * 255.0f;
+        gray[i] = man->pre.invert ? 255.0f - q : q;
+    }
+    int scale = HEATMAP_SIDE / (h > w ? h : w);
+    scale = scale < 1 ? 1 : (scale > GLIA_HEATMAP_MAX_SCALE ? GLIA_HEATMAP_MAX_SCALE : scale);
+    if (glia_heatmap_png(st->scores, gray, h, w, scale, &png, &len, &err) == GLIA_OK)
+        text = codec_base64_encode(png, len);
+    else
+        log_error("explain: %s", err.msg);
+    free(png);
+    free(gray);
+    return text;
+}
+
+static http_ret answer_image(infer *in, explain_state *st)
+{
+    const glia_manifest *man = &in->model->bundle.manifest;
+    const int h = man->input.h, w = man->input.w;
+    json_t *o = answer_head(in, st);
+    if (!o)
+        return http_fail(in->r, 500, "cannot encode the explanation");
+    json_object_set_new(
+        o, "saliency",
+        json_pack("{s:[i, i], s:o}", "shape", h, w, "data", float_array(st->scores, (size_t)h * w)));
+    if (st->png) {
+        char *b64 = heatmap_base64(in, st, h, w);
+        if (!b64) {
+            json_decref(o);
+            return http_fail(in->r, 500, "cannot draw the heat map");
+        }
+        json_object_set_new(o, "png", json_string(b64));
+        free(b64);
+    }
+    return http_reply_json(in->r, 200, o);
+}
+
+static http_ret answer_text(infer *in, explain_state *st)
+{
+    const glia_tokenizer *tok = in->model->bundle.tokenizer;
+    const int len = in->item.in.lengths[0];
+    json_t *o = answer_head(in, st), *tokens = json_array();
+    for (int t = 0; o && tokens && t < len; t++) {
+        char *word = NULL;
+        glia_err err = {0};
+        if (glia_tokenizer_decode(tok, in->item.in.ids + t, 1, &word, NULL, &err) != GLIA_OK) {
+            json_decref(tokens);
+            tokens = NULL;
+            break;
+        }
+        /* specials decode to nothing: name them, so that every score has its token */
+        json_array_append_new(tokens, json_string(*word                     ? word
+                                                  : in->item.in.ids[t] == 1 ? "<unk>"
+                                                                            : "<special>"));
+        free(word);
+    }
+    if (!o || !tokens) {
+        json_decref(o);
+        json_decref(tokens);
+        return http_fail(in->r, 500, "cannot encode the explanation");
+    }
+    json_object_set_new(o, "tokens", tokens);
+    json_object_set_new(o, "scores", float_array(st->scores, (size_t)len));
+    json_object_set_new(o, "logit", json_real(st->logit));
+    if (st->opts.method == GLIA_EXPLAIN_INTEGRATED_GRADIENTS)
+        json_object_set_new(o, "baseline_logit", json_real(st->baseline_logit));
+    return http_reply_json(in->r, 200, o);
+}
+
+static http_ret answer_explain(infer *in)
+{
+    explain_state *st = in->route_state;
+    if (in->model->bundle.model->ops->input == GLIA_INPUT_TENSOR)
+        return answer_image(in, st);
+    return answer_text(in, st);
+}
+
+/* ---- the request's settings ---- */
+
+static int bad(problem *p, const char *fmt, const char *a, const char *b)
+{
+    return problem_set(p, 400, fmt, a, b);
+}
+
+/* "target": a class index or one of the manifest's labels. */
+static int parse_target(const registry_model *m, const json_t *v, int *target, problem *p)
+{
+    const glia_manifest *man = &m->bundle.manifest;
+    const int k = m->bundle.model->outputs;
+    *target = -1;
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) {
+        const json_int_t t = json_integer_value(v);
+        if (t < 0 || t >= k)
+            return problem_set(p, 400, "\"target\" %lld is out of range: model '%s' has classes 0 to %d",
+                               (long long)t, m->name, k - 1);
+        *target = (int)t;
+        return 0;
+    }
+    if (json_is_string(v)) {
+        for (int i = 0; i < man->nlabels && i < k; i++)
+            if (strcmp(man->labels[i], json_string_value(v)) == 0) {
+                *target = i;
+                return 0;
+            }
+        return problem_set(p, 400,
+                           "\"target\" \"%s\" is not a label of model '%s' (GET /v1/models/%s lists them)",
+                           json_string_value(v), m->name, m->name);
+    }
+    return bad(p, "\"target\" must be a class index or a label%s%s", "", "");
+}
+
+/* An integer field in [lo, hi], or def when absent. */
+static int parse_int(const json_t *body, const char *key, int lo, int hi, int def, int *out, problem *p)
+{
+    const json_t *v = json_object_get(body, key);
+    *out = def;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return problem_set(p, 400, "\"%s\" must be an integer from %d to %d", key, lo, hi);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+/* The settings of body (NULL: a raw body, all defaults) for model m into st. */
+static int parse_settings(const registry_model *m, const json_t *body, explain_state *st, problem *p)
+{
+    const int image = m->bundle.model->ops->input == GLIA_INPUT_TENSOR;
+    const char *const image_methods = "gradient_x_input, smoothgrad";
+    const char *const text_methods = "gradient_x_embedding, integrated_gradients";
+    const json_t *method = body ? json_object_get(body, "method") : NULL;
+    glia_explain_opts *o = &st->opts;
+    o->method = image ? GLIA_EXPLAIN_GRADIENT_X_INPUT : GLIA_EXPLAIN_GRADIENT_X_EMBEDDING;
+    if (method) {
+        const int parsed = json_is_string(method) ? glia_explain_method_parse(json_string_value(method)) : -1;
+        const int for_images = parsed == GLIA_EXPLAIN_GRADIENT_X_INPUT || parsed == GLIA_EXPLAIN_SMOOTHGRAD;
+        if (parsed < 0 || for_images != image)
+            return bad(p, "\"method\" must be one of %s for %s models", image ? image_methods : text_methods,
+                       image ? "image" : "text");
+        o->method = (glia_explain_method)parsed;
+    }
+    const int smooth = o->method == GLIA_EXPLAIN_SMOOTHGRAD,
+              ig = o->method == GLIA_EXPLAIN_INTEGRATED_GRADIENTS;
+    if (body && !smooth && (json_object_get(body, "samples") || json_object_get(body, "noise")))
+        return bad(p, "\"samples\" and \"noise\" are settings of %s%s", "method smoothgrad", "");
+    if (body && !ig && json_object_get(body, "steps"))
+        return bad(p, "\"steps\" is a setting of %s%s", "method integrated_gradients", "");
+    if (parse_int(body, "samples", 1, GLIA_EXPLAIN_MAX_SAMPLES, DEFAULT_SAMPLES, &o->samples, p) ||
+        parse_int(body, "steps", 1, GLIA_EXPLAIN_MAX_STEPS, DEFAULT_STEPS, &o->steps, p) ||
+        parse_target(m, body ? json_object_get(body, "target") : NULL, &o->target, p))
+        return -1;
+    const json_t *noise = body ? json_object_get(body, "noise") : NULL;
+    o->noise = (float)DEFAULT_NOISE;
+    if (noise) {
+        if (!json_is_number(noise) || json_number_value(noise) < 0.0 || json_number_value(noise) > 1.0)
+            return bad(p, "\"noise\" must be a number from 0 to 1 (%s%s)",
+                       "the noise's std as a fraction of the ", "input's range");
+        o->noise = (float)json_number_value(noise);
+    }
+    const json_t *format = body ? json_object_get(body, "format") : NULL;
+    if (format) {
+        if (!image)
+            return bad(p, "\"format\" is for image models%s%s", "", "");
+        if (!json_is_string(format) ||
+            (strcmp(json_string_value(format), "png") != 0 && strcmp(json_string_value(format), "json") != 0))
+            return bad(p, "\"format\" must be \"png\" (a heat map as well) or \"json\"%s%s", "", "");
+        st->png = strcmp(json_string_value(format), "png") == 0;
+    }
+    float lo, hi;
+    glia_bundle_input_range(&m->bundle.manifest, &lo, &hi);
+    o->range = hi - lo;
+    /* a black pixel, as the network sees it: the background explains nothing */
+    o->blank = m->bundle.manifest.pre.invert ? hi : lo;
+    o->seed = 0x9e3779b97f4a7c15u; /* one seed: the same request, the same SmoothGrad */
+    return 0;
+}
+
+/* 0 if every field of body is one explain knows. */
+static int check_fields(const json_t *body, problem *p)
+{
+    static const char *const known[] = {"inputs", "target", "method", "samples",
+                                        "noise",  "steps",  "format", NULL};
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)body, key, val)
+    {
+        int ok = 0;
+        for (int i = 0; known[i]; i++)
+            ok |= strcmp(key, known[i]) == 0;
+        if (!ok)
+            return bad(
+                p, "unknown field \"%s\" (known: inputs, target, method, samples, noise, steps, format)%s",
+                key, "");
+    }
+    return 0;
+}
+
+static http_ret explain(http_request *r, const char *name, const json_t *body)
+{
+    http_ret ret;
+    problem p = {0};
+    const json_t *inputs = NULL;
+    if (body) {
+        if (!json_is_object(body))
+            return http_fail(r, 400, "the body must be a JSON object with \"inputs\": [one input]");
+        if (check_fields(body, &p))
+            return http_fail(r, p.status, "%s", p.detail);
+        inputs = json_object_get(body, "inputs");
+        if (!json_is_array(inputs) || json_array_size(inputs) != 1)
+            return http_fail(r, 400, "\"inputs\" must be an array of exactly one input (explain takes one)");
+    }
+    infer *in = infer_take_model(r, name, &ret);
+    if (!in)
+        return ret;
+    const glia_model *model = in->model->bundle.model;
+    if (!model->ops->explain)
+        return http_fail(
+            r, 501,
+            "model '%s' is a %s model, which this gliad cannot explain yet (image and text classifiers only)",
+            name, model->ops->family);
+    explain_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return http_fail(r, 503, "out of memory");
+    in->route_state = st;
+    in->route_state_free = state_free;
+    const size_t room =
+        model->input_size > 0 ? model->input_size : (size_t)in->model->bundle.manifest.max_tokens;
+    st->probs = calloc((size_t)model->outputs, sizeof(float));
+    st->scores = calloc(room > 0 ? room : 1, sizeof(float));
+    if (!st->probs || !st->scores)
+        return http_fail(r, 503, "out of memory");
+    if (parse_settings(in->model, body, st, &p))
+        return http_fail(r, p.status, "%s", p.detail);
+    in->count = count;
+    in->top_k = 1;
+    if (infer_alloc_inputs(in, 1, &ret))
+        return ret;
+    if (body ? in->codec->decode_json(in->model, json_array_get(inputs, 0), 0, &in->item.in, &p)
+             : in->codec->decode_raw(in->model, http_header(r, "Content-Type"), r->body, r->len, &in->item.in,
+                                     &p))
+        return http_fail(r, p.status, "%s", p.detail);
+    in->item.run = run;
+    return infer_enqueue(in, answer_explain);
+}
+
+http_ret route_model_explain(http_request *r, const route_params *p)
+{
+    const char *type = http_header(r, "Content-Type");
+    if (type && strncmp(type, "application/json", 16) != 0)
+        return explain(r, p->name, NULL);
+    http_ret ret;
+    json_t *body = http_body_json(r, JSON_REJECT_DUPLICATES, &ret);
+    if (!body)
+        return ret;
+    ret = explain(r, p->name, body);
+    json_decref(body);
+    return ret;
+}

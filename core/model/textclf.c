@@ -228,13 +228,13 @@ static glia_status text_predict(const glia_model *model, glia_model_ctx *ctx, co
  * flat stretches are still sampled). The path's points run CHUNK at a time through one ctx. */
 enum { CHUNK = 16, GRID = 4 };
 
-/* The target's logit at alpha[0..n) x the text (ids repeated CHUNK times) into f. */
+/* The target's logit at alpha[0..n) x the text (ids repeated chunk times, ctx's batch) into f. */
 static glia_status logits_along(const glia_textnet *net, glia_textnet_ctx *ctx, const int32_t *ids,
-                                const int32_t *lengths, int len, int k, int target, const float *alpha, int n,
-                                float *f, glia_err *err)
+                                const int32_t *lengths, int len, int chunk, int k, int target,
+                                const float *alpha, int n, float *f, glia_err *err)
 {
-    for (int s0 = 0; s0 < n; s0 += CHUNK) {
-        const int m = n - s0 < CHUNK ? n - s0 : CHUNK;
+    for (int s0 = 0; s0 < n; s0 += chunk) {
+        const int m = n - s0 < chunk ? n - s0 : chunk;
         const float *logits = NULL;
         glia_status rc =
             glia_textnet_forward_scaled(net, ctx, ids, lengths, m, len, alpha + s0, &logits, err);
@@ -319,7 +319,7 @@ static glia_status text_explain(const glia_model *model, const glia_batch *b, co
     } else {
         for (int j = 0; j <= g; j++)
             grid[j] = (float)j / (float)g;
-        if ((rc = logits_along(net, ctx, ids, lengths, len, k, out->target, grid, g + 1, f, err)))
+        if ((rc = logits_along(net, ctx, ids, lengths, len, chunk, k, out->target, grid, g + 1, f, err)))
             goto done;
         out->baseline_logit = f[0];
         place_steps(f, g, points, at, width);

@@ -129,6 +129,18 @@ def main():
          {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["good", "bad"]}]}, {}),
         ("/v2/models/{name}/infer", "post", "/v2/models/sentiment-lstm/infer",
          {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [""]}]}, {}),
+        # explanations (issue 15)
+        ("/v1/models/{name}/explain", "post", "/v1/models/fashion-cnn/explain",
+         {"inputs": [{"image": base64.b64encode(png).decode()}], "format": "png"}, {}),
+        ("/v1/models/{name}/explain", "post", "/v1/models/fashion-cnn/explain", png, {"Content-Type": "image/png"}),
+        ("/v1/models/{name}/explain", "post", "/v1/models/fashion-cnn/explain",
+         {"inputs": [{"image": base64.b64encode(png).decode()}], "method": "smoothgrad", "samples": 99}, {}),
+        ("/v1/models/{name}/explain", "post", "/v1/models/sentiment-lstm/explain",
+         {"inputs": ["I loved it"], "method": "integrated_gradients", "steps": 8, "target": "negative"}, {}),
+        ("/v1/models/{name}/explain", "post", "/v1/models/sentiment-lstm/explain", b"Great value", text),
+        ("/v1/models/{name}/explain", "post", "/v1/models/sentiment-lstm/explain", {"inputs": ["ok"], "target": 7}, {}),
+        ("/v1/models/{name}/explain", "post", "/v1/models/translate-en-es/explain", {"inputs": ["File"]}, {}),
+        ("/v1/models/{name}/explain", "get", "/v1/models/fashion-cnn/explain", None, {}),
         # the translation model
         ("/v1/models/{name}", "get", "/v1/models/translate-en-es", None, {}),
         ("/v1/predict", "post", "/v1/predict", {"model": "translate-en-es", "inputs": ["Cannot open file"],

@@ -58,7 +58,7 @@ void glia_model_zero_grads(glia_model *model)
 }
 
 static const char *const method_names[] = {"gradient_x_input", "smoothgrad", "gradient_x_embedding",
-                                           "integrated_gradients"};
+                                           "integrated_gradients", "attention"};
 
 const char *glia_explain_method_name(glia_explain_method m)
 {
@@ -80,7 +80,7 @@ glia_status glia_model_explain(const glia_model *model, const glia_batch *b, con
         return glia_err_set(err, GLIA_EUNSUPPORTED, "%s models have no explanations", model->ops->family);
     if (b->n != 1)
         return glia_err_set(err, GLIA_EINVAL, "explain takes one input (got %d)", b->n);
-    if (opts->target < -1 || opts->target >= model->outputs)
+    if (opts->target < -1 || (model->ops->output == GLIA_OUTPUT_CLASSES && opts->target >= model->outputs))
         return glia_err_set(err, GLIA_EINVAL, "target %d is out of range: the model has classes 0 to %d",
                             opts->target, model->outputs - 1);
     if (opts->method == GLIA_EXPLAIN_SMOOTHGRAD &&

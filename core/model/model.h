@@ -103,6 +103,7 @@ typedef enum {
     GLIA_EXPLAIN_SMOOTHGRAD,           /* images: the same, averaged over noisy copies */
     GLIA_EXPLAIN_GRADIENT_X_EMBEDDING, /* texts: d logit / d embedding . embedding, per token */
     GLIA_EXPLAIN_INTEGRATED_GRADIENTS, /* texts: along the straight path from zero embeddings */
+    GLIA_EXPLAIN_ATTENTION,            /* translation: the decoder's cross-attention */
 } glia_explain_method;
 
 /* Caps that bound one explanation's work: a request beyond them is refused, never cut. */
@@ -126,6 +127,13 @@ typedef struct {
     int target;           /* the class explained */
     float logit;          /* the target's logit at the input */
     float baseline_logit; /* integrated gradients: the target's logit at the baseline */
+    /* sequence models: the decoded output (b->decode's search) explained token by token;
+     * room for decode.max_tokens + 1 output tokens (</s> counts when the decoder ended there) */
+    int32_t *tokens;  /* [max_tokens + 1]: the output's ids, </s> included when it ended there */
+    int ntokens;      /* filled */
+    float *log_probs; /* [max_tokens + 1]: each output token's log-probability given the ones before */
+    float *alignment; /* [max_tokens + 1, source length]: the last decoder layer's cross-attention,
+                       * averaged over heads; each row sums to 1 */
 } glia_explanation;
 
 /* What a ctx must hold. Inference (training 0) sizes for predict, and for forward without

@@ -430,6 +430,14 @@ static sub_kind kind_of(glia_tf_kind kind, int k)
     return k == 0 ? SUB_SELF : k == 1 ? SUB_CROSS : SUB_FF;
 }
 
+const float *glia_tf_cross_attention(const glia_tf_ctx *ctx, int layer)
+{
+    if (ctx->kind != GLIA_TF_DECODER || !ctx->has_forward || layer < 0 || layer >= ctx->cfg.num_layers ||
+        (!ctx->training && layer != ctx->cfg.num_layers - 1))
+        return NULL;
+    return ctx->sub[ctx->training ? layer : 0][1].p;
+}
+
 glia_status glia_tf_ctx_new(const glia_tf_stack *st, int max_batch, int max_steps, int max_mem_steps,
                             int training, glia_tf_ctx **out, glia_err *err)
 {

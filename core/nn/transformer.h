@@ -197,6 +197,11 @@ glia_status glia_tf_forward(const glia_tf_stack *st, glia_tf_ctx *ctx, const flo
  * mem_steps, E] is overwritten with dL/d(memory), summed over the layers (NULL: skipped);
  * feed it to the encoder's backward as its dout. Parameter gradients accumulate. */
 void glia_tf_backward(glia_tf_stack *st, glia_tf_ctx *ctx, const float *dout, float *dx, float *dmemory);
+/* A decoder's cross-attention probabilities of layer `layer` in the last forward, [batch,
+ * heads, steps, mem_steps] (valid rows and columns by the lengths; borrowed from ctx until
+ * the next forward), for explanations; NULL when ctx does not hold that layer's: an inference
+ * ctx shares one layer's buffers, so it holds only the last layer's. */
+const float *glia_tf_cross_attention(const glia_tf_ctx *ctx, int layer);
 
 /* ---- incremental decoding (inference) ---- */
 

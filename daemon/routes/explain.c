@@ -8,7 +8,9 @@
  * The request's settings are checked here, before anything is queued, against the model's
  * kind of input: image methods for images, text methods for texts; a method of the other
  * kind, a target out of range or an unknown label, samples or steps beyond core's caps are
- * 400s that say what is allowed. Translation models have no explain op yet: 501.
+ * 400s that say what is allowed. Translation models answer the decoder's cross-attention
+ * (last layer; every layer's is not implemented yet: 501) and each output token's
+ * log-probability.
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "core/image/heatmap.h"
+#include "core/nn/seq2seq.h"
 #include "daemon/log.h"
 #include "daemon/routes/routes.h"
 
@@ -30,6 +33,10 @@ typedef struct {
     float *probs;  /* [outputs] */
     float *scores; /* [input_size] or [max_tokens] */
     float logit, baseline_logit;
+    /* translation: room for decode.max_tokens + 1 output tokens */
+    int32_t *tokens;
+    float *log_probs, *alignment; /* [cap], [cap, source length] */
+    int ntokens;
     double seconds; /* the worker's time */
 } explain_state;
 
@@ -39,6 +46,9 @@ static void state_free(void *p)
     if (st) {
         free(st->probs);
         free(st->scores);
+        free(st->tokens);
+        free(st->log_probs);
+        free(st->alignment);
         free(st);
     }
 }
@@ -60,7 +70,12 @@ static int run(workq_item *it)
     const workq_input *x = &it->in;
     glia_batch b = {
         .n = 1, .x = x->x, .ids = x->ids, .lengths = x->lengths, .steps = x->lengths ? x->lengths[0] : 0};
-    glia_explanation e = {.probs = st->probs, .scores = st->scores};
+    b.decode = x->decode;
+    glia_explanation e = {.probs = st->probs,
+                          .scores = st->scores,
+                          .tokens = st->tokens,
+                          .log_probs = st->log_probs,
+                          .alignment = st->alignment};
     glia_err err = {0};
     const double t0 = workq_now();
     glia_status rc = glia_model_explain(model, &b, &st->opts, &e, &err);
@@ -72,6 +87,7 @@ static int run(workq_item *it)
     st->opts.target = e.target;
     st->logit = e.logit;
     st->baseline_logit = e.baseline_logit;
+    st->ntokens = e.ntokens;
     return 0;
 }
 
@@ -182,9 +198,44 @@ static http_ret answer_text(infer *in, explain_state *st)
     return http_reply_json(in->r, 200, o);
 }
 
+/* A subword as the vocabulary spells it (a byte piece, "<0x..>", included). */
+static json_t *piece(const glia_tokenizer *tok, int32_t id)
+{
+    const char *text = glia_bpe_token(glia_tokenizer_subwords(tok), id);
+    json_t *j = text ? json_string(text) : NULL;
+    return j ? j : json_string("<?>");
+}
+
+static http_ret answer_translation(infer *in, explain_state *st)
+{
+    const glia_tokenizer *tok = in->model->bundle.tokenizer;
+    const int S = in->item.in.lengths[0], n = st->ntokens;
+    const int32_t *src = in->item.in.ids;
+    const int words = n > 0 && st->tokens[n - 1] == GLIA_S2S_EOS ? n - 1 : n;
+    char *text = NULL;
+    glia_err err = {0};
+    if (glia_tokenizer_decode(tok, st->tokens, words, &text, NULL, &err) != GLIA_OK)
+        return http_fail(in->r, 500, "cannot decode the translation: %s", err.msg);
+    json_t *source = json_array(), *output = json_array(), *rows = json_array();
+    for (int s = 0; s < S; s++)
+        json_array_append_new(source, piece(tok, src[s]));
+    for (int t = 0; t < n; t++) {
+        json_array_append_new(output, piece(tok, st->tokens[t]));
+        json_array_append_new(rows, float_array(st->alignment + (size_t)t * (size_t)S, (size_t)S));
+    }
+    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:o, s:o, s:o, s:o}", "model", in->model->name, "version",
+                          (json_int_t)in->model->bundle.manifest.version, "method", "attention",
+                          "translation", text, "source_tokens", source, "output_tokens", output, "alignment",
+                          rows, "log_probs", float_array(st->log_probs, (size_t)n));
+    free(text);
+    return o ? http_reply_json(in->r, 200, o) : http_fail(in->r, 500, "cannot encode the explanation");
+}
+
 static http_ret answer_explain(infer *in)
 {
     explain_state *st = in->route_state;
+    if (in->model->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE)
+        return answer_translation(in, st);
     if (in->model->bundle.model->ops->input == GLIA_INPUT_TENSOR)
         return answer_image(in, st);
     return answer_text(in, st);
@@ -240,8 +291,36 @@ static int parse_int(const json_t *body, const char *key, int lo, int hi, int de
 }
 
 /* The settings of body (NULL: a raw body, all defaults) for model m into st. */
+static int parse_sequence_settings(const json_t *body, explain_state *st, problem *p)
+{
+    static const char *const others[] = {"target", "samples", "noise", "steps", "format", NULL};
+    const json_t *method = body ? json_object_get(body, "method") : NULL;
+    const json_t *layers = body ? json_object_get(body, "layers") : NULL;
+    st->opts.method = GLIA_EXPLAIN_ATTENTION;
+    st->opts.target = -1;
+    for (int i = 0; body && others[i]; i++)
+        if (json_object_get(body, others[i]))
+            return bad(p, "\"%s\" is not a setting of translation models (they take method, layers, %s)",
+                       others[i], "beam_size and max_tokens");
+    if (method && (!json_is_string(method) || strcmp(json_string_value(method), "attention") != 0))
+        return bad(p, "\"method\" must be \"attention\" for translation models%s%s", "", "");
+    if (layers && (!json_is_string(layers) || (strcmp(json_string_value(layers), "last") != 0 &&
+                                               strcmp(json_string_value(layers), "all") != 0)))
+        return bad(p, "\"layers\" must be \"last\" or \"all\"%s%s", "", "");
+    if (layers && strcmp(json_string_value(layers), "all") == 0)
+        return problem_set(p, 501,
+                           "\"layers\": \"all\" (every decoder layer's alignment) is not implemented in "
+                           "this gliad yet; \"last\" is");
+    return 0;
+}
+
 static int parse_settings(const registry_model *m, const json_t *body, explain_state *st, problem *p)
 {
+    if (m->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE)
+        return parse_sequence_settings(body, st, p);
+    if (body && (json_object_get(body, "layers") || json_object_get(body, "beam_size") ||
+                 json_object_get(body, "max_tokens")))
+        return bad(p, "\"layers\", \"beam_size\" and \"max_tokens\" are for translation models%s%s", "", "");
     const int image = m->bundle.model->ops->input == GLIA_INPUT_TENSOR;
     const char *const image_methods = "gradient_x_input, smoothgrad";
     const char *const text_methods = "gradient_x_embedding, integrated_gradients";
@@ -295,19 +374,20 @@ static int parse_settings(const registry_model *m, const json_t *body, explain_s
 /* 0 if every field of body is one explain knows. */
 static int check_fields(const json_t *body, problem *p)
 {
-    static const char *const known[] = {"inputs", "target", "method", "samples",
-                                        "noise",  "steps",  "format", NULL};
+    static const char *const known[] = {"inputs", "target", "method", "samples",   "noise",
+                                        "steps",  "format", "layers", "beam_size", "max_tokens"};
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)body, key, val)
     {
         int ok = 0;
-        for (int i = 0; known[i]; i++)
+        for (int i = 0; i < (int)(sizeof known / sizeof known[0]); i++)
             ok |= strcmp(key, known[i]) == 0;
         if (!ok)
-            return bad(
-                p, "unknown field \"%s\" (known: inputs, target, method, samples, noise, steps, format)%s",
-                key, "");
+            return bad(p,
+                       "unknown field \"%s\" (known: inputs, target, method, samples, noise, steps, format; "
+                       "layers, beam_size, max_tokens%s)",
+                       key, " for translation");
     }
     return 0;
 }
@@ -356,6 +436,16 @@ static http_ret explain(http_request *r, const char *name, const json_t *body)
              : in->codec->decode_raw(in->model, http_header(r, "Content-Type"), r->body, r->len, &in->item.in,
                                      &p))
         return http_fail(r, p.status, "%s", p.detail);
+    if (model->ops->output == GLIA_OUTPUT_SEQUENCE) {
+        if (body && in->codec->options && in->codec->options(in->model, body, &in->item.in.decode, &p))
+            return http_fail(r, p.status, "%s", p.detail);
+        const size_t cap = (size_t)in->item.in.decode.max_tokens + 1, S = (size_t)in->item.in.stride;
+        st->tokens = malloc(sizeof(int32_t) * cap);
+        st->log_probs = malloc(sizeof(float) * cap);
+        st->alignment = malloc(sizeof(float) * cap * (S > 0 ? S : 1));
+        if (!st->tokens || !st->log_probs || !st->alignment)
+            return http_fail(r, 503, "out of memory");
+    }
     in->item.run = run;
     return infer_enqueue(in, answer_explain);
 }

@@ -22,6 +22,7 @@ import test_gliad as tg  # noqa: E402  (the Daemon harness and the TAP helpers)
 
 check = tg.check
 SENTIMENT = os.path.join(tg.ROOT, "models", "sentiment-lstm")
+TRANSLATE = os.path.join(tg.ROOT, "models", "translate-en-es")
 IMAGES = 20
 
 
@@ -38,9 +39,9 @@ def probs_of(d, tensor):
 
 def main():
     gliad, _glia = sys.argv[1], sys.argv[2]
-    print("1..14")
+    print("1..17")
     with tempfile.TemporaryDirectory() as tmp:
-        d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", SENTIMENT)])
+        d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", SENTIMENT), ("translate-en-es", TRANSLATE)])
         try:
             run(d)
         finally:
@@ -115,6 +116,25 @@ def run(d):
           status == 200 and body["method"] == "gradient_x_embedding" and body["target"]["index"] == 0 and
           len(body["tokens"]) == len(body["scores"]) and "baseline_logit" not in body, body)
 
+    # translation: the cross-attention alignment and each output token's log-probability
+    sentence = "Cannot open the file for writing"
+    status, _, body = d.json("POST", "/v1/models/translate-en-es/explain",
+                             {"inputs": [sentence], "beam_size": 2, "max_tokens": 40})
+    _, _, pred = d.json("POST", "/v1/models/translate-en-es/predict",
+                        {"inputs": [sentence], "beam_size": 2, "max_tokens": 40})
+    ok = status == 200 and body["translation"] == pred["outputs"][0]["translation"]
+    check("a translation's explanation translates as predict does", ok, (body, pred))
+    rows = body.get("alignment", []) if ok else []
+    ok = (ok and len(rows) == len(body["output_tokens"]) == len(body["log_probs"]) and
+          all(len(r) == len(body["source_tokens"]) for r in rows) and
+          all(abs(sum(r) - 1) <= 1e-5 and min(r) >= 0 for r in rows) and all(v <= 0 for v in body["log_probs"]))
+    check("alignment rows sum to 1 over the source tokens, one row and one log-probability per output token",
+          ok, body)
+    print("# %s -> %s: source %s, output %s" % (sentence, body.get("translation"), body.get("source_tokens"),
+                                               body.get("output_tokens")))
+    status, h, body = d.json("POST", "/v1/models/translate-en-es/explain", {"inputs": ["File"], "layers": "all"})
+    check("layers all is 501 (not implemented yet)", tg.is_problem(status, h, body, 501), body)
+
     bad = [
         ("an unknown target label", "fashion-cnn", {"inputs": [image_input(images[0])], "target": "Hat"}, 400),
         ("a target out of range", "fashion-cnn", {"inputs": [image_input(images[0])], "target": 10}, 400),
@@ -125,6 +145,9 @@ def run(d):
          {"inputs": [image_input(images[0])], "method": "smoothgrad", "samples": 65}, 400),
         ("steps out of range", "sentiment-lstm", {"inputs": ["ok"], "method": "integrated_gradients", "steps": 0}, 400),
         ("two inputs", "sentiment-lstm", {"inputs": ["good", "bad"]}, 400),
+        ("a target for a translation", "translate-en-es", {"inputs": ["File"], "target": 1}, 400),
+        ("beam_size for a classifier", "sentiment-lstm", {"inputs": ["good"], "beam_size": 2}, 400),
+        ("a bad beam_size", "translate-en-es", {"inputs": ["File"], "beam_size": 0}, 400),
         ("an unknown model", "nope", {"inputs": ["good"]}, 404),
     ]
     fails = []

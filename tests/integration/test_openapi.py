@@ -140,6 +140,8 @@ def main():
         ("/v1/models/{name}/explain", "post", "/v1/models/sentiment-lstm/explain", b"Great value", text),
         ("/v1/models/{name}/explain", "post", "/v1/models/sentiment-lstm/explain", {"inputs": ["ok"], "target": 7}, {}),
         ("/v1/models/{name}/explain", "post", "/v1/models/translate-en-es/explain", {"inputs": ["File"]}, {}),
+        ("/v1/models/{name}/explain", "post", "/v1/models/translate-en-es/explain",
+         {"inputs": ["File"], "layers": "all"}, {}),
         ("/v1/models/{name}/explain", "get", "/v1/models/fashion-cnn/explain", None, {}),
         # the translation model
         ("/v1/models/{name}", "get", "/v1/models/translate-en-es", None, {}),

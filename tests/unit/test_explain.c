@@ -130,6 +130,55 @@ START_TEST(refuses_out_of_range)
 }
 END_TEST
 
+/* A translation's explanation: the greedy output predict gives, each row of the alignment a
+ * distribution over the source, and the output tokens' log-probabilities adding up to the
+ * greedy search's own score (the sequence's log-probability, </s> included). */
+START_TEST(tiny_translation_alignment)
+{
+    glia_manifest m = tiny_models_manifest("translation", 0.3f);
+    glia_model *model = NULL;
+    glia_err err = {0};
+    glia_rng rng;
+    glia_rng_seed(&rng, 23);
+    ck_assert_int_eq(glia_model_new(&m, &model, &err), GLIA_OK);
+    model->ops->reset(model, &rng);
+    int32_t src[TINY_STEPS] = {5, 9, 4, 7, 3}, len = TINY_STEPS;
+    glia_batch b = {.n = 1, .ids = src, .lengths = &len, .steps = TINY_STEPS, .decode = {1, 6, 0.0f}};
+    glia_ctx_spec spec = {.max_batch = 1, .max_steps = TINY_STEPS, .max_beam = 1};
+    glia_model_ctx *ctx = NULL;
+    glia_sequence seq = {0};
+    glia_prediction pred = {.seqs = &seq};
+    ck_assert_int_eq(model->ops->ctx_new(model, &spec, &ctx, &err), GLIA_OK);
+    ck_assert_int_eq(model->ops->predict(model, ctx, &b, &pred, &err), GLIA_OK);
+    int32_t tokens[7];
+    float log_probs[7], alignment[7 * TINY_STEPS];
+    glia_explanation e = {.tokens = tokens, .log_probs = log_probs, .alignment = alignment};
+    glia_explain_opts o = {.method = GLIA_EXPLAIN_ATTENTION, .target = -1};
+    ck_assert_msg(glia_model_explain(model, &b, &o, &e, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_int_eq(e.ntokens, seq.n + seq.finished);
+    double sum = 0.0;
+    for (int t = 0; t < e.ntokens; t++) {
+        if (t < seq.n)
+            ck_assert_int_eq(tokens[t], seq.ids[t]);
+        double row = 0.0;
+        for (int s = 0; s < len; s++) {
+            ck_assert(alignment[t * len + s] >= 0.0f);
+            row += alignment[t * len + s];
+        }
+        ck_assert_msg(fabs(row - 1.0) <= 1e-5, "row %d sums to %.8f", t, row);
+        ck_assert(log_probs[t] <= 0.0f);
+        sum += log_probs[t];
+    }
+    ck_assert_msg(fabs(sum - seq.score) <= 1e-4 * (1.0 + fabs(seq.score)), "log-probabilities %g vs score %g",
+                  sum, seq.score);
+    o.method = GLIA_EXPLAIN_SMOOTHGRAD;
+    o.samples = 4;
+    ck_assert_int_eq(glia_model_explain(model, &b, &o, &e, &err), GLIA_EUNSUPPORTED);
+    model->ops->ctx_free(ctx);
+    glia_model_free(model);
+}
+END_TEST
+
 enum { MASK_IMAGES = 200 };
 
 static int by_score_desc(const void *a, const void *b, void *scores)
@@ -254,6 +303,7 @@ int main(void)
     tcase_add_test(tc, tiny_image_gradient_matches_differences);
     tcase_add_test(tc, tiny_text_gradient_matches_differences);
     tcase_add_test(tc, refuses_out_of_range);
+    tcase_add_test(tc, tiny_translation_alignment);
     tcase_add_test(tc, cnn_masking_salient_pixels_beats_random);
     tcase_add_test(tc, sentiment_integrated_gradients_add_up);
     suite_add_tcase(s, tc);

@@ -30,17 +30,27 @@ static void logits_of(const glia_model *model, const glia_batch *b, float *out)
     model->ops->ctx_free(ctx);
 }
 
+/* A tiny model of task with PyTorch's initialisation drawn from seed. */
+static glia_model *tiny_model(const char *task, float dropout, uint64_t seed)
+{
+    glia_manifest m = tiny_models_manifest(task, dropout);
+    glia_model *model = NULL;
+    glia_err err = {0};
+    glia_rng rng;
+    glia_rng_seed(&rng, seed);
+    ck_assert_msg(glia_model_new(&m, &model, &err) == GLIA_OK, "%s", err.msg);
+    model->ops->reset(model, &rng);
+    return model;
+}
+
 /* score_p = d logit_target / d x_p . (x_p - blank), checked by central differences on every
  * input of the tiny image net (dropout 0.5: the explanation must run without it). */
 START_TEST(tiny_image_gradient_matches_differences)
 {
-    glia_manifest m = tiny_models_manifest("image-classification", 0.5f);
-    glia_model *model = NULL;
+    glia_model *model = tiny_model("image-classification", 0.5f, 11);
     glia_err err = {0};
     glia_rng rng;
-    glia_rng_seed(&rng, 11);
-    ck_assert_int_eq(glia_model_new(&m, &model, &err), GLIA_OK);
-    model->ops->reset(model, &rng);
+    glia_rng_seed(&rng, 12);
     float x[9], scores[9], probs[TINY_CLASSES], lp[TINY_CLASSES], lm[TINY_CLASSES];
     for (int i = 0; i < 9; i++)
         x[i] = glia_rng_uniform(&rng) * 2.0f - 1.0f;
@@ -69,13 +79,8 @@ END_TEST
  * by central differences along alpha on the tiny LSTM classifier (dropout 0.5 too). */
 START_TEST(tiny_text_gradient_matches_differences)
 {
-    glia_manifest m = tiny_models_manifest("text-classification", 0.5f);
-    glia_model *model = NULL;
+    glia_model *model = tiny_model("text-classification", 0.5f, 5);
     glia_err err = {0};
-    glia_rng rng;
-    glia_rng_seed(&rng, 5);
-    ck_assert_int_eq(glia_model_new(&m, &model, &err), GLIA_OK);
-    model->ops->reset(model, &rng);
     int32_t ids[TINY_STEPS] = {4, 7, 9, 5, 10}, len = TINY_STEPS;
     glia_batch b = {.n = 1, .ids = ids, .lengths = &len, .steps = TINY_STEPS};
     float scores[TINY_STEPS], probs[TINY_CLASSES];
@@ -135,13 +140,8 @@ END_TEST
  * greedy search's own score (the sequence's log-probability, </s> included). */
 START_TEST(tiny_translation_alignment)
 {
-    glia_manifest m = tiny_models_manifest("translation", 0.3f);
-    glia_model *model = NULL;
+    glia_model *model = tiny_model("translation", 0.3f, 23);
     glia_err err = {0};
-    glia_rng rng;
-    glia_rng_seed(&rng, 23);
-    ck_assert_int_eq(glia_model_new(&m, &model, &err), GLIA_OK);
-    model->ops->reset(model, &rng);
     int32_t src[TINY_STEPS] = {5, 9, 4, 7, 3}, len = TINY_STEPS;
     glia_batch b = {.n = 1, .ids = src, .lengths = &len, .steps = TINY_STEPS, .decode = {1, 6, 0.0f}};
     glia_ctx_spec spec = {.max_batch = 1, .max_steps = TINY_STEPS, .max_beam = 1};

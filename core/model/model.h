@@ -111,13 +111,14 @@ enum { GLIA_EXPLAIN_MAX_SAMPLES = 64, GLIA_EXPLAIN_MAX_STEPS = 256 };
 
 typedef struct {
     glia_explain_method method;
-    int target;    /* the class explained, or -1: the predicted one */
-    int samples;   /* smoothgrad: noisy copies, 1..GLIA_EXPLAIN_MAX_SAMPLES */
-    float noise;   /* smoothgrad: the noise's std as a fraction of range */
-    int steps;     /* integrated gradients: 1..GLIA_EXPLAIN_MAX_STEPS */
-    float blank;   /* images: the input value of a blank pixel, which gets no attribution */
-    float range;   /* images: the width of the input's range (for the noise) */
-    uint64_t seed; /* smoothgrad's noise */
+    int target;     /* the class explained, or -1: the predicted one */
+    int samples;    /* smoothgrad: noisy copies, 1..GLIA_EXPLAIN_MAX_SAMPLES */
+    float noise;    /* smoothgrad: the noise's std as a fraction of range */
+    int steps;      /* integrated gradients: 1..GLIA_EXPLAIN_MAX_STEPS */
+    float blank;    /* images: the input value of a blank pixel, which gets no attribution */
+    float range;    /* images: the width of the input's range (for the noise) */
+    uint64_t seed;  /* smoothgrad's noise */
+    int all_layers; /* attention: every decoder layer's alignment too */
 } glia_explain_opts;
 
 /* One input's explanation; the arrays are the caller's. */
@@ -129,11 +130,14 @@ typedef struct {
     float baseline_logit; /* integrated gradients: the target's logit at the baseline */
     /* sequence models: the decoded output (b->decode's search) explained token by token;
      * room for decode.max_tokens + 1 output tokens (</s> counts when the decoder ended there) */
-    int32_t *tokens;  /* [max_tokens + 1]: the output's ids, </s> included when it ended there */
-    int ntokens;      /* filled */
-    float *log_probs; /* [max_tokens + 1]: each output token's log-probability given the ones before */
-    float *alignment; /* [max_tokens + 1, source length]: the last decoder layer's cross-attention,
-                       * averaged over heads; each row sums to 1 */
+    int32_t *tokens;         /* [max_tokens + 1]: the output's ids, </s> included when it ended there */
+    int ntokens;             /* filled */
+    float *log_probs;        /* [max_tokens + 1]: each output token's log-probability given the ones before */
+    float *alignment;        /* [max_tokens + 1, source length]: the last decoder layer's cross-attention,
+                              * averaged over heads; each row sums to 1 */
+    float *layer_alignments; /* with opts->all_layers: malloc'd [nlayers, ntokens, source length],
+                              * the caller frees it (NULL otherwise) */
+    int nlayers;
 } glia_explanation;
 
 /* What a ctx must hold. Inference (training 0) sizes for predict, and for forward without

@@ -318,6 +318,17 @@ static glia_status tr_predict(const glia_model *model, glia_model_ctx *ctx, cons
     return rc;
 }
 
+/* out [T, S] = p [heads, T, S] averaged over heads (one sequence's attention). */
+static void head_mean(const float *p, int heads, int T, int S, float *out)
+{
+    for (size_t i = 0; i < (size_t)T * (size_t)S; i++) {
+        double a = 0.0;
+        for (int h = 0; h < heads; h++)
+            a += p[(size_t)h * (size_t)T * (size_t)S + i];
+        out[i] = (float)(a / heads);
+    }
+}
+
 /* Why the translation is what it is: the input is decoded as predict decodes it (b->decode),
  * then the decoder is run once more, teacher-forced on its own output (<s> o1 .. o(m-1)), in
  * an evaluation ctx: row t's logits give o_t's log-probability given the tokens before it,
@@ -333,11 +344,14 @@ static glia_status tr_explain(const glia_model *model, const glia_batch *b, cons
     if (opts->method != GLIA_EXPLAIN_ATTENTION)
         return glia_err_set(err, GLIA_EUNSUPPORTED, "method %s is not one for translation (attention)",
                             glia_explain_method_name(opts->method));
+    out->layer_alignments = NULL;
+    out->nlayers = 0;
     if (cap > m->cfg.max_positions)
         return glia_err_set(err, GLIA_EINVAL, "max_tokens %d is beyond the model's %d positions",
                             b->decode.max_tokens, m->cfg.max_positions - 1);
     glia_ctx_spec spec = {.max_batch = beam, .max_steps = S, .max_tgt_steps = cap, .max_beam = beam};
     glia_model_ctx *ctx = NULL;
+    glia_s2s_ctx *keep = NULL;
     glia_sequence seq = {0};
     glia_prediction pred = {.seqs = &seq};
     int32_t *tgt = malloc(sizeof(int32_t) * (size_t)cap);
@@ -358,9 +372,27 @@ static glia_status tr_explain(const glia_model *model, const glia_batch *b, cons
     tgt[0] = GLIA_S2S_BOS;
     memcpy(tgt + 1, out->tokens, sizeof(int32_t) * (size_t)(n - 1));
     tr_ctx *t = ctx->impl;
-    if ((rc = glia_s2s_forward(m, t->train, b->ids, b->lengths, S, tgt, &n, n, 1, NULL, &logits, &rows, err)))
+    const int L = m->cfg.num_decoder_layers;
+    glia_s2s_ctx *run = t->train;
+    /* every layer's attention needs a ctx that keeps every layer's (a training one, without
+     * dropout); the last layer's, an evaluation ctx's shared buffers hold */
+    if (opts->all_layers) {
+        if ((rc = glia_s2s_ctx_new(m, 1, S, n, 0, 1, &keep, err)))
+            goto done;
+        glia_s2s_ctx_no_dropout(keep);
+        run = keep;
+        out->layer_alignments = malloc(sizeof(float) * (size_t)L * (size_t)n * (size_t)S);
+        if (!out->layer_alignments) {
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %d layers' alignments", L);
+            goto done;
+        }
+    }
+    if ((rc = glia_s2s_forward(m, run, b->ids, b->lengths, S, tgt, &n, n, 1, NULL, &logits, &rows, err)))
         goto done;
-    const float *p = glia_s2s_cross_attention(t->train, m->cfg.num_decoder_layers - 1);
+    for (int l = 0; opts->all_layers && l < L; l++)
+        head_mean(glia_s2s_cross_attention(run, l), H, n, S, out->layer_alignments + (size_t)l * n * S);
+    out->nlayers = opts->all_layers ? L : 0;
+    const float *p = glia_s2s_cross_attention(run, L - 1);
     GLIA_ASSERT(rows == n && p);
     for (int r = 0; r < n; r++) {
         const float *row = logits + (size_t)r * (size_t)V;
@@ -370,15 +402,15 @@ static glia_status tr_explain(const glia_model *model, const glia_batch *b, cons
         for (int j = 0; j < V; j++)
             sum += exp((double)row[j] - top);
         out->log_probs[r] = (float)((double)row[out->tokens[r]] - top - log(sum));
-        for (int s = 0; s < S; s++) {
-            double a = 0.0;
-            for (int h = 0; h < H; h++)
-                a += p[((size_t)h * (size_t)n + (size_t)r) * (size_t)S + (size_t)s];
-            out->alignment[(size_t)r * (size_t)S + (size_t)s] = (float)(a / H);
-        }
     }
+    head_mean(p, H, n, S, out->alignment);
     out->target = -1;
 done:
+    if (rc) {
+        free(out->layer_alignments);
+        out->layer_alignments = NULL;
+    }
+    glia_s2s_ctx_free(keep);
     if (ctx)
         tr_ctx_free(ctx);
     free(tgt);

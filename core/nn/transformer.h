@@ -202,6 +202,9 @@ void glia_tf_backward(glia_tf_stack *st, glia_tf_ctx *ctx, const float *dout, fl
  * the next forward), for explanations; NULL when ctx does not hold that layer's: an inference
  * ctx shares one layer's buffers, so it holds only the last layer's. */
 const float *glia_tf_cross_attention(const glia_tf_ctx *ctx, int layer);
+/* Makes a training ctx forward as inference does (no dropout, no rng needed) while it keeps
+ * every layer's state: what an explanation reads. */
+void glia_tf_ctx_no_dropout(glia_tf_ctx *ctx);
 
 /* ---- incremental decoding (inference) ---- */
 

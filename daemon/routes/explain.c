@@ -9,8 +9,7 @@
  * kind of input: image methods for images, text methods for texts; a method of the other
  * kind, a target out of range or an unknown label, samples or steps beyond core's caps are
  * 400s that say what is allowed. Translation models answer the decoder's cross-attention
- * (last layer; every layer's is not implemented yet: 501) and each output token's
- * log-probability.
+ * (the last layer's, and every layer's on request) and each output token's log-probability.
  */
 #include <math.h>
 #include <stdio.h>
@@ -36,7 +35,8 @@ typedef struct {
     /* translation: room for decode.max_tokens + 1 output tokens */
     int32_t *tokens;
     float *log_probs, *alignment; /* [cap], [cap, source length] */
-    int ntokens;
+    float *layer_alignments;      /* layers all: core's [nlayers, ntokens, source length] */
+    int ntokens, nlayers;
     double seconds; /* the worker's time */
 } explain_state;
 
@@ -49,6 +49,7 @@ static void state_free(void *p)
         free(st->tokens);
         free(st->log_probs);
         free(st->alignment);
+        free(st->layer_alignments);
         free(st);
     }
 }
@@ -88,6 +89,8 @@ static int run(workq_item *it)
     st->logit = e.logit;
     st->baseline_logit = e.baseline_logit;
     st->ntokens = e.ntokens;
+    st->layer_alignments = e.layer_alignments;
+    st->nlayers = e.nlayers;
     return 0;
 }
 
@@ -228,6 +231,15 @@ static http_ret answer_translation(infer *in, explain_state *st)
                           "translation", text, "source_tokens", source, "output_tokens", output, "alignment",
                           rows, "log_probs", float_array(st->log_probs, (size_t)n));
     free(text);
+    for (int l = 0; o && l < st->nlayers; l++) {
+        json_t *layers = json_object_get(o, "layer_alignments"), *layer = json_array();
+        if (!layers)
+            json_object_set_new(o, "layer_alignments", layers = json_array());
+        for (int t = 0; t < n; t++)
+            json_array_append_new(
+                layer, float_array(st->layer_alignments + ((size_t)l * n + t) * (size_t)S, (size_t)S));
+        json_array_append_new(layers, layer);
+    }
     return o ? http_reply_json(in->r, 200, o) : http_fail(in->r, 500, "cannot encode the explanation");
 }
 
@@ -307,10 +319,7 @@ static int parse_sequence_settings(const json_t *body, explain_state *st, proble
     if (layers && (!json_is_string(layers) || (strcmp(json_string_value(layers), "last") != 0 &&
                                                strcmp(json_string_value(layers), "all") != 0)))
         return bad(p, "\"layers\" must be \"last\" or \"all\"%s%s", "", "");
-    if (layers && strcmp(json_string_value(layers), "all") == 0)
-        return problem_set(p, 501,
-                           "\"layers\": \"all\" (every decoder layer's alignment) is not implemented in "
-                           "this gliad yet; \"last\" is");
+    st->opts.all_layers = layers && strcmp(json_string_value(layers), "all") == 0;
     return 0;
 }
 

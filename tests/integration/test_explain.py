@@ -132,8 +132,13 @@ def run(d):
           ok, body)
     print("# %s -> %s: source %s, output %s" % (sentence, body.get("translation"), body.get("source_tokens"),
                                                body.get("output_tokens")))
-    status, h, body = d.json("POST", "/v1/models/translate-en-es/explain", {"inputs": ["File"], "layers": "all"})
-    check("layers all is 501 (not implemented yet)", tg.is_problem(status, h, body, 501), body)
+    status, h, last = d.json("POST", "/v1/models/translate-en-es/explain", {"inputs": [sentence], "layers": "all"})
+    layers = last.get("layer_alignments", []) if status == 200 else []
+    ok = (len(layers) >= 2 and all(len(a) == len(last["output_tokens"]) for a in layers) and
+          all(abs(sum(r) - 1) <= 1e-5 for a in layers for r in a) and
+          all(abs(x - y) <= 1e-5 for r, s in zip(layers[-1], last["alignment"]) for x, y in zip(r, s)))
+    check("layers all: one alignment per decoder layer, rows summing to 1, the last one the default alignment",
+          ok, (status, len(layers)))
 
     bad = [
         ("an unknown target label", "fashion-cnn", {"inputs": [image_input(images[0])], "target": "Hat"}, 400),

@@ -142,6 +142,8 @@ def main():
         ("/v1/models/{name}/explain", "post", "/v1/models/translate-en-es/explain", {"inputs": ["File"]}, {}),
         ("/v1/models/{name}/explain", "post", "/v1/models/translate-en-es/explain",
          {"inputs": ["File"], "layers": "all"}, {}),
+        ("/v1/models/{name}/explain", "post", "/v1/models/translate-en-es/explain",
+         {"inputs": ["File"], "layers": "some"}, {}),
         ("/v1/models/{name}/explain", "get", "/v1/models/fashion-cnn/explain", None, {}),
         # the translation model
         ("/v1/models/{name}", "get", "/v1/models/translate-en-es", None, {}),

@@ -171,6 +171,16 @@ START_TEST(tiny_translation_alignment)
     }
     ck_assert_msg(fabs(sum - seq.score) <= 1e-4 * (1.0 + fabs(seq.score)), "log-probabilities %g vs score %g",
                   sum, seq.score);
+    /* every layer's, from a ctx that keeps them all (and applies no dropout): the last is the same */
+    ck_assert_ptr_null(e.layer_alignments);
+    o.all_layers = 1;
+    ck_assert_int_eq(glia_model_explain(model, &b, &o, &e, &err), GLIA_OK);
+    ck_assert_int_ge(e.nlayers, 1);
+    const float *last = e.layer_alignments + (size_t)(e.nlayers - 1) * (size_t)e.ntokens * (size_t)len;
+    for (int i = 0; i < e.ntokens * len; i++)
+        ck_assert_msg(fabsf(last[i] - alignment[i]) <= 1e-5f, "%d: %g vs %g", i, (double)last[i],
+                      (double)alignment[i]);
+    free(e.layer_alignments);
     o.method = GLIA_EXPLAIN_SMOOTHGRAD;
     o.samples = 4;
     ck_assert_int_eq(glia_model_explain(model, &b, &o, &e, &err), GLIA_EUNSUPPORTED);

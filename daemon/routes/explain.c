@@ -420,10 +420,8 @@ static http_ret explain(http_request *r, const char *name, const json_t *body)
         return ret;
     const glia_model *model = in->model->bundle.model;
     if (!model->ops->explain)
-        return http_fail(
-            r, 501,
-            "model '%s' is a %s model, which this gliad cannot explain yet (image and text classifiers only)",
-            name, model->ops->family);
+        return http_fail(r, 501, "model '%s' is a %s model, whose family has no explanations in this gliad",
+                         name, model->ops->family);
     explain_state *st = calloc(1, sizeof *st);
     if (!st)
         return http_fail(r, 503, "out of memory");

@@ -255,11 +255,6 @@ static http_ret answer_explain(infer *in)
 
 /* ---- the request's settings ---- */
 
-static int bad(problem *p, const char *fmt, const char *a, const char *b)
-{
-    return problem_set(p, 400, fmt, a, b);
-}
-
 /* "target": a class index or one of the manifest's labels. */
 static int parse_target(const registry_model *m, const json_t *v, int *target, problem *p)
 {
@@ -286,7 +281,7 @@ static int parse_target(const registry_model *m, const json_t *v, int *target, p
                            "\"target\" \"%s\" is not a label of model '%s' (GET /v1/models/%s lists them)",
                            json_string_value(v), m->name, m->name);
     }
-    return bad(p, "\"target\" must be a class index or a label%s%s", "", "");
+    return problem_set(p, 400, "\"target\" must be a class index or a label");
 }
 
 /* An integer field in [lo, hi], or def when absent. */
@@ -302,7 +297,7 @@ static int parse_int(const json_t *body, const char *key, int lo, int hi, int de
     return 0;
 }
 
-/* The settings of body (NULL: a raw body, all defaults) for model m into st. */
+/* A translation's settings (its search's are the codec's options). */
 static int parse_sequence_settings(const json_t *body, explain_state *st, problem *p)
 {
     static const char *const others[] = {"target", "samples", "noise", "steps", "format", NULL};
@@ -312,24 +307,27 @@ static int parse_sequence_settings(const json_t *body, explain_state *st, proble
     st->opts.target = -1;
     for (int i = 0; body && others[i]; i++)
         if (json_object_get(body, others[i]))
-            return bad(p, "\"%s\" is not a setting of translation models (they take method, layers, %s)",
-                       others[i], "beam_size and max_tokens");
+            return problem_set(p, 400,
+                               "\"%s\" is not a setting of translation models (they take method, layers, "
+                               "beam_size and max_tokens)",
+                               others[i]);
     if (method && (!json_is_string(method) || strcmp(json_string_value(method), "attention") != 0))
-        return bad(p, "\"method\" must be \"attention\" for translation models%s%s", "", "");
+        return problem_set(p, 400, "\"method\" must be \"attention\" for translation models");
     if (layers && (!json_is_string(layers) || (strcmp(json_string_value(layers), "last") != 0 &&
                                                strcmp(json_string_value(layers), "all") != 0)))
-        return bad(p, "\"layers\" must be \"last\" or \"all\"%s%s", "", "");
+        return problem_set(p, 400, "\"layers\" must be \"last\" or \"all\"");
     st->opts.all_layers = layers && strcmp(json_string_value(layers), "all") == 0;
     return 0;
 }
 
+/* The settings of body (NULL: a raw body, all defaults) for model m into st. */
 static int parse_settings(const registry_model *m, const json_t *body, explain_state *st, problem *p)
 {
     if (m->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE)
         return parse_sequence_settings(body, st, p);
     if (body && (json_object_get(body, "layers") || json_object_get(body, "beam_size") ||
                  json_object_get(body, "max_tokens")))
-        return bad(p, "\"layers\", \"beam_size\" and \"max_tokens\" are for translation models%s%s", "", "");
+        return problem_set(p, 400, "\"layers\", \"beam_size\" and \"max_tokens\" are for translation models");
     const int image = m->bundle.model->ops->input == GLIA_INPUT_TENSOR;
     const char *const image_methods = "gradient_x_input, smoothgrad";
     const char *const text_methods = "gradient_x_embedding, integrated_gradients";
@@ -339,17 +337,19 @@ static int parse_settings(const registry_model *m, const json_t *body, explain_s
     if (method) {
         const int parsed = json_is_string(method) ? glia_explain_method_parse(json_string_value(method)) : -1;
         const int for_images = parsed == GLIA_EXPLAIN_GRADIENT_X_INPUT || parsed == GLIA_EXPLAIN_SMOOTHGRAD;
-        if (parsed < 0 || for_images != image)
-            return bad(p, "\"method\" must be one of %s for %s models", image ? image_methods : text_methods,
-                       image ? "image" : "text");
+        const int for_texts =
+            parsed == GLIA_EXPLAIN_GRADIENT_X_EMBEDDING || parsed == GLIA_EXPLAIN_INTEGRATED_GRADIENTS;
+        if (image ? !for_images : !for_texts)
+            return problem_set(p, 400, "\"method\" must be one of %s for %s models",
+                               image ? image_methods : text_methods, image ? "image" : "text");
         o->method = (glia_explain_method)parsed;
     }
     const int smooth = o->method == GLIA_EXPLAIN_SMOOTHGRAD,
               ig = o->method == GLIA_EXPLAIN_INTEGRATED_GRADIENTS;
     if (body && !smooth && (json_object_get(body, "samples") || json_object_get(body, "noise")))
-        return bad(p, "\"samples\" and \"noise\" are settings of %s%s", "method smoothgrad", "");
+        return problem_set(p, 400, "\"samples\" and \"noise\" are settings of method smoothgrad");
     if (body && !ig && json_object_get(body, "steps"))
-        return bad(p, "\"steps\" is a setting of %s%s", "method integrated_gradients", "");
+        return problem_set(p, 400, "\"steps\" is a setting of method integrated_gradients");
     if (parse_int(body, "samples", 1, GLIA_EXPLAIN_MAX_SAMPLES, DEFAULT_SAMPLES, &o->samples, p) ||
         parse_int(body, "steps", 1, GLIA_EXPLAIN_MAX_STEPS, DEFAULT_STEPS, &o->steps, p) ||
         parse_target(m, body ? json_object_get(body, "target") : NULL, &o->target, p))
@@ -358,17 +358,18 @@ static int parse_settings(const registry_model *m, const json_t *body, explain_s
     o->noise = (float)DEFAULT_NOISE;
     if (noise) {
         if (!json_is_number(noise) || json_number_value(noise) < 0.0 || json_number_value(noise) > 1.0)
-            return bad(p, "\"noise\" must be a number from 0 to 1 (%s%s)",
-                       "the noise's std as a fraction of the ", "input's range");
+            return problem_set(p, 400,
+                               "\"noise\" must be a number from 0 to 1 (the noise's std as a fraction of the "
+                               "input's range)");
         o->noise = (float)json_number_value(noise);
     }
     const json_t *format = body ? json_object_get(body, "format") : NULL;
     if (format) {
         if (!image)
-            return bad(p, "\"format\" is for image models%s%s", "", "");
+            return problem_set(p, 400, "\"format\" is for image models");
         if (!json_is_string(format) ||
             (strcmp(json_string_value(format), "png") != 0 && strcmp(json_string_value(format), "json") != 0))
-            return bad(p, "\"format\" must be \"png\" (a heat map as well) or \"json\"%s%s", "", "");
+            return problem_set(p, 400, "\"format\" must be \"png\" (a heat map as well) or \"json\"");
         st->png = strcmp(json_string_value(format), "png") == 0;
     }
     float lo, hi;
@@ -393,10 +394,11 @@ static int check_fields(const json_t *body, problem *p)
         for (int i = 0; i < (int)(sizeof known / sizeof known[0]); i++)
             ok |= strcmp(key, known[i]) == 0;
         if (!ok)
-            return bad(p,
-                       "unknown field \"%s\" (known: inputs, target, method, samples, noise, steps, format; "
-                       "layers, beam_size, max_tokens%s)",
-                       key, " for translation");
+            return problem_set(
+                p, 400,
+                "unknown field \"%s\" (known: inputs, target, method, samples, noise, steps, format; "
+                "layers, beam_size, max_tokens for translation)",
+                key);
     }
     return 0;
 }

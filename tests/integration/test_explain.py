@@ -144,6 +144,7 @@ def run(d):
         ("an unknown target label", "fashion-cnn", {"inputs": [image_input(images[0])], "target": "Hat"}, 400),
         ("a target out of range", "fashion-cnn", {"inputs": [image_input(images[0])], "target": 10}, 400),
         ("an unknown method", "fashion-cnn", {"inputs": [image_input(images[0])], "method": "lime"}, 400),
+        ("the translation method on a text model", "sentiment-lstm", {"inputs": ["ok"], "method": "attention"}, 400),
         ("a text method on an image model", "fashion-cnn",
          {"inputs": [image_input(images[0])], "method": "integrated_gradients"}, 400),
         ("samples out of range", "fashion-cnn",

@@ -248,6 +248,14 @@ static http_ret answer_explain(infer *in)
     explain_state *st = in->route_state;
     if (in->model->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE)
         return answer_translation(in, st);
+    /* inputs far outside the trained range overflow a network: no explanation of NaN */
+    int finite = isfinite(st->logit);
+    for (int j = 0; j < in->model->bundle.model->outputs; j++)
+        finite = finite && isfinite(st->probs[j]);
+    if (!finite)
+        return http_fail(in->r, 422,
+                         "the model's outputs are not finite for this input (its values overflow the "
+                         "network): there is nothing to explain");
     if (in->model->bundle.model->ops->input == GLIA_INPUT_TENSOR)
         return answer_image(in, st);
     return answer_text(in, st);

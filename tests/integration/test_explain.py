@@ -151,6 +151,8 @@ def run(d):
          {"inputs": [image_input(images[0])], "method": "smoothgrad", "samples": 65}, 400),
         ("steps out of range", "sentiment-lstm", {"inputs": ["ok"], "method": "integrated_gradients", "steps": 0}, 400),
         ("two inputs", "sentiment-lstm", {"inputs": ["good", "bad"]}, 400),
+        ("an input that overflows the network", "fashion-cnn",
+         {"inputs": [{"tensor": {"shape": [1, 28, 28], "data": [-3.3e38] * 784}}]}, 422),
         ("a target for a translation", "translate-en-es", {"inputs": ["File"], "target": 1}, 400),
         ("beam_size for a classifier", "sentiment-lstm", {"inputs": ["good"], "beam_size": 2}, 400),
         ("a bad beam_size", "translate-en-es", {"inputs": ["File"], "beam_size": 0}, 400),
@@ -169,7 +171,8 @@ def run(d):
     m = re.search(r'glia_explain_requests_total\{model="fashion-cnn",version="1",method="gradient_x_input",'
                   r'outcome="ok"\} (\d+)', metrics)
     check("glia_explain_requests_total counts the image explanations",
-          m is not None and int(m.group(1)) == IMAGES + 2, m and m.group(0))
+          # the images, the raw body, the first image and the overflowing tensor (it ran: its 422 is the answer's)
+          m is not None and int(m.group(1)) == IMAGES + 3, m and m.group(0))
     check("glia_explain_duration_seconds has the smoothgrad run",
           'glia_explain_duration_seconds_count{model="fashion-cnn",version="1",method="smoothgrad"} 1' in metrics)
     m = re.search(r'glia_inference_requests_total\{model="sentiment-lstm",version="1",outcome="ok"\} (\d+)', metrics)

@@ -8,6 +8,7 @@
 #include "core/data/images.h"
 #include "core/model/bundle.h"
 #include "core/model/model.h"
+#include "core/nn/net.h"
 #include "core/nn/textnet.h"
 #include "tests/support/check_main.h"
 #include "tests/support/tiny_models.h"
@@ -72,6 +73,67 @@ START_TEST(tiny_image_gradient_matches_differences)
                       (double)scores[i], fd);
     }
     glia_model_free(model);
+}
+END_TEST
+
+/* A conv net's input gradient (glia_net_input_backward: the first conv's dx, a ReLU folded into
+ * a conv, max pooling, dropout kept out) against central differences of a chosen logit, in
+ * double-checked float: 2 channels, 6 x 6 inputs. */
+START_TEST(conv_input_gradient_matches_differences)
+{
+    static const glia_layer_kind kinds[] = {GLIA_LAYER_CONV2D,  GLIA_LAYER_RELU,  GLIA_LAYER_MAXPOOL2D,
+                                            GLIA_LAYER_CONV2D,  GLIA_LAYER_TANH,  GLIA_LAYER_FLATTEN,
+                                            GLIA_LAYER_DROPOUT, GLIA_LAYER_LINEAR};
+    enum { NL = sizeof kinds / sizeof kinds[0], C = 2, HW = 6, K = 4 };
+    glia_layer specs[NL];
+    memset(specs, 0, sizeof specs);
+    for (int i = 0; i < NL; i++) {
+        specs[i].kind = kinds[i];
+        snprintf(specs[i].name, sizeof specs[i].name, "body.%d", i);
+    }
+    for (int i = 0; i < 4; i += 3) { /* conv2d(C -> 3) and conv2d(3 -> 4), 3 x 3, padding 1 */
+        specs[i].cfg.conv.in_channels = i ? 3 : C;
+        specs[i].cfg.conv.out_channels = i ? 4 : 3;
+        specs[i].cfg.conv.kernel = 3;
+        specs[i].cfg.conv.stride = 1;
+        specs[i].cfg.conv.padding = 1;
+    }
+    specs[2].cfg.pool.kernel = specs[2].cfg.pool.stride = 2;
+    specs[6].cfg.dropout.p = 0.5f;
+    specs[7].cfg.linear.in_features = 4 * 3 * 3;
+    specs[7].cfg.linear.out_features = K;
+    glia_net *net = NULL;
+    glia_ctx *grad_ctx = NULL, *ctx = NULL;
+    glia_err err = {0};
+    glia_rng rng;
+    glia_rng_seed(&rng, 31);
+    ck_assert_msg(glia_net_new((glia_shape3){C, HW, HW}, specs, NL, &net, &err) == GLIA_OK, "%s", err.msg);
+    glia_net_reset(net, &rng);
+    ck_assert_int_eq(glia_ctx_new_input_grad(net, 1, &grad_ctx, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(net, 1, 0, &ctx, &err), GLIA_OK);
+    float x[C * HW * HW], dx[C * HW * HW], dout[K] = {0, 0, 1, 0};
+    for (int i = 0; i < C * HW * HW; i++)
+        x[i] = glia_rng_uniform(&rng) * 2.0f - 1.0f;
+    glia_net_forward(net, grad_ctx, x, 1, NULL);
+    glia_net_input_backward(net, grad_ctx, dout, dx);
+    const float h = 1e-3f;
+    int close = 0;
+    for (int i = 0; i < C * HW * HW; i++) {
+        const float keep = x[i];
+        x[i] = keep + h;
+        const double up = glia_net_forward(net, ctx, x, 1, NULL)[2];
+        x[i] = keep - h;
+        const double down = glia_net_forward(net, ctx, x, 1, NULL)[2];
+        x[i] = keep;
+        const double fd = (up - down) / (2.0 * h);
+        close += fabs(fd - dx[i]) <= 2e-3 + 2e-2 * fabs(fd);
+    }
+    /* a ReLU or a max pool may switch inside +-h for a pixel or two; never for most */
+    ck_assert_msg(close >= C * HW * HW - 2, "%d of %d input gradients match the differences", close,
+                  C * HW * HW);
+    glia_ctx_free(ctx);
+    glia_ctx_free(grad_ctx);
+    glia_net_free(net);
 }
 END_TEST
 
@@ -311,6 +373,7 @@ int main(void)
     TCase *tc = tcase_create("explain");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, tiny_image_gradient_matches_differences);
+    tcase_add_test(tc, conv_input_gradient_matches_differences);
     tcase_add_test(tc, tiny_text_gradient_matches_differences);
     tcase_add_test(tc, refuses_out_of_range);
     tcase_add_test(tc, tiny_translation_alignment);

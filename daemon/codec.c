@@ -30,6 +30,25 @@ static int b64_value(unsigned char c)
     return -1;
 }
 
+char *codec_base64_encode(const unsigned char *bytes, size_t len)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((len + 2) / 3 * 4 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        const unsigned v = (unsigned)bytes[i] << 16 | (i + 1 < len ? (unsigned)bytes[i + 1] << 8 : 0u) |
+                           (i + 2 < len ? bytes[i + 2] : 0u);
+        out[o++] = digits[v >> 18 & 63];
+        out[o++] = digits[v >> 12 & 63];
+        out[o++] = i + 1 < len ? digits[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < len ? digits[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
 unsigned char *codec_base64_decode(const char *text, size_t len, size_t *out_len)
 {
     while (len > 0 && text[len - 1] == '=')

@@ -70,5 +70,7 @@ const codec *codec_for(const registry_model *m);
 /* Standard base64 (RFC 4648, padding optional, whitespace refused). Returns a malloc'd
  * buffer and its length, or NULL if the text is not base64. */
 unsigned char *codec_base64_decode(const char *text, size_t len, size_t *out_len);
+/* Standard base64 with padding of bytes[0..len): a malloc'd NUL-terminated string, or NULL. */
+char *codec_base64_encode(const unsigned char *bytes, size_t len);
 
 #endif

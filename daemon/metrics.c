@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 enum {
-    MAX_LABELS = 3,
+    MAX_LABELS = 4,
     MAX_CELLS = 15,                      /* the most buckets of any histogram (latency: 14), plus +Inf */
     INDEX_SIZE = 2 * METRICS_MAX_SERIES, /* power of two; never more than half full */
 };
@@ -84,6 +84,8 @@ enum {
     F_BATCH,
     F_LOAD_FAILURES,
     F_CONN_CLOSED,
+    F_EXPLAIN,
+    F_EXPLAIN_DURATION,
     NFAMILIES
 };
 
@@ -304,6 +306,17 @@ void metrics_compute(metrics *m, const char *model, long version, double seconds
     observe(&m->f[F_BATCH], values, (double)batch_size);
 }
 
+void metrics_explain(metrics *m, const char *model, long version, const char *method, const char *outcome,
+                     double seconds)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%ld", version);
+    const char *values[4] = {model, v, method, outcome};
+    count(&m->f[F_EXPLAIN], values);
+    if (seconds >= 0.0)
+        observe(&m->f[F_EXPLAIN_DURATION], values, seconds);
+}
+
 void metrics_model_load_failure(metrics *m, const char *model)
 {
     count(&m->f[F_LOAD_FAILURES], &model);
@@ -409,6 +422,14 @@ glia_status metrics_new(const char *version, metrics **out, glia_err *err)
            "to be read (write), one sat idle too long (idle), or to keep slots free for new clients "
            "(reserve).",
            COUNTER, NULL, 0, 1, "reason", NULL, NULL);
+    /* four labels: the fourth is set after family_init, which names three */
+    FAMILY(F_EXPLAIN, "glia_explain_requests_total",
+           "Explanation requests by model, version, method and outcome (ok, error, rejected, timeout).",
+           COUNTER, NULL, 0, 4, "model", "version", "method");
+    m->f[F_EXPLAIN].label_names[3] = "outcome";
+    FAMILY(F_EXPLAIN_DURATION, "glia_explain_duration_seconds",
+           "Time a worker spent computing one explanation (forward and backward passes).", HISTOGRAM,
+           latency_bounds, nlat, 3, "model", "version", "method");
 #undef FAMILY
     *out = m;
     return GLIA_OK;
@@ -789,6 +810,8 @@ char *metrics_render(metrics *m, const metrics_snapshot *s)
     render_models(&b, s);
     render_family(&b, &m->f[F_LOAD_FAILURES]);
     render_family(&b, &m->f[F_CONN_CLOSED]);
+    render_family(&b, &m->f[F_EXPLAIN]);
+    render_family(&b, &m->f[F_EXPLAIN_DURATION]);
     render_process(&b);
     if (s->training)
         render_training(&b, s->training);

@@ -52,6 +52,11 @@ void metrics_inference(metrics *m, const char *model, long version, const char *
 void metrics_queue_wait(metrics *m, const char *model, long version, double seconds);
 /* One batch run by a worker: its compute time and its number of samples. */
 void metrics_compute(metrics *m, const char *model, long version, double seconds, int batch_size);
+/* One explanation request: glia_explain_requests_total{model,version,method,outcome} and,
+ * when seconds >= 0 (it ran), glia_explain_duration_seconds{model,version,method}. method is
+ * one of the API's names (validated before), outcome as metrics_inference's. */
+void metrics_explain(metrics *m, const char *model, long version, const char *method, const char *outcome,
+                     double seconds);
 void metrics_model_load_failure(metrics *m, const char *model);
 /* A connection gliad closed: glia_http_connections_closed_total{reason}; reason is a
  * static string (conns.h: idle, header, body, write, reserve). */

@@ -44,6 +44,7 @@ const char *problem_title(int status)
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     case 507: return "Insufficient Storage";

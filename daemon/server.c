@@ -25,6 +25,7 @@ static const route routes[] = {
     {"POST", "/v1/predict", ROUTE_INFERENCE, 0, route_predict, NULL},
     {"GET", "/v1/models/{name}", ROUTE_OPEN, 0, route_model_get, NULL},
     {"POST", "/v1/models/{name}/predict", ROUTE_INFERENCE, 0, route_model_predict, NULL},
+    {"POST", "/v1/models/{name}/explain", ROUTE_INFERENCE, 0, route_model_explain, NULL},
     {"POST", "/v1/models/{name}/reload", ROUTE_ADMIN, 0, route_model_reload, NULL},
     {"POST", "/v1/models/{name}/versions/{version}/promote", ROUTE_ADMIN, 0, route_version_promote, NULL},
     /* the model repository and version labels (issue 14) */

@@ -158,7 +158,7 @@ static workq_item *take_next(workq *q)
 static int joins(const workq_item *first, const workq_item *it)
 {
     const glia_decode_opts *a = &first->in.decode, *b = &it->in.decode;
-    return it->model->id == first->model->id &&
+    return !first->run && !it->run && it->model->id == first->model->id &&
            (!sequence_model(it->model) || (a->beam_size == b->beam_size && a->max_tokens == b->max_tokens &&
                                            a->length_penalty == b->length_penalty));
 }
@@ -472,6 +472,12 @@ static void run_batch(worker *w, workq_item *batch, int samples)
     samples = drop_from_batch(&batch, samples, unprepared, WORKQ_INVALID);
     if (!batch)
         return;
+    if (batch->run) { /* its own work, alone (joins keeps others out of its batch) */
+        batch->started = workq_now();
+        batch->batch = 1;
+        complete_one(batch, batch->run(batch) == 0 ? WORKQ_OK : WORKQ_ERROR);
+        return;
+    }
     ctx_slot *slot = worker_slot(w, m, samples, batch->in.decode.beam_size);
     glia_batch b;
     if (!slot || pack(&w->pack, m, batch, samples, &b)) {

@@ -91,6 +91,11 @@ struct workq_item {
     int batch;                          /* inputs in the batch it ran in (its last turn's) */
     char error[256];                    /* WORKQ_INVALID: why, for the client */
     int taken, slice, left; /* the queue's: inputs run in past turns, in this turn, not yet decided */
+    /* Optional: work of its own instead of the model's predict (an explanation). A worker
+     * runs such an item alone, never in a batch, after preparing its inputs as any other
+     * (and after the deadline check); returns 0, or -1 for WORKQ_ERROR. Called without
+     * queue locks held; it may write the item's outputs and user's state. */
+    int (*run)(workq_item *it);
     /* called exactly once, from a worker or the deadline thread, without queue locks held */
     void (*done)(workq_item *it);
     void *user;

@@ -109,6 +109,7 @@ typedef struct {
     int channels;
     /* encoding: one source row and the growing output */
     const glia_image *img;
+    const unsigned char *rgb; /* encoding colour instead: img's size, 3 bytes a pixel */
     unsigned char *row;
     unsigned char *out;
     size_t out_len, out_cap;
@@ -311,10 +312,12 @@ static int png_encode_run(png_job *job)
         return -1;
     png_set_write_fn(job->png, job, png_job_write, png_job_flush);
     png_set_IHDR(job->png, job->info, (png_uint_32)img->width, (png_uint_32)img->height, 8,
-                 PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
+                 job->rgb ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(job->png, job->info);
-    for (int y = 0; y < img->height; y++) {
+    for (int y = 0; job->rgb && y < img->height; y++)
+        png_write_row(job->png, (png_const_bytep)(job->rgb + (size_t)y * 3 * (size_t)img->width));
+    for (int y = 0; !job->rgb && y < img->height; y++) {
         const float *src = img->pixels + (size_t)y * img->width;
         for (int x = 0; x < img->width; x++)
             job->row[x] = to_u8(src[x]);
@@ -324,10 +327,10 @@ static int png_encode_run(png_job *job)
     return 0;
 }
 
-glia_status glia_image_encode_png(const glia_image *img, unsigned char **out_buf, size_t *out_len,
-                                  glia_err *err)
+static glia_status encode_png(const glia_image *img, const unsigned char *rgb, unsigned char **out_buf,
+                              size_t *out_len, glia_err *err)
 {
-    png_job job = {.img = img};
+    png_job job = {.img = img, .rgb = rgb};
     glia_status rc;
 
     *out_buf = NULL;
@@ -358,6 +361,21 @@ fail:
     free(job.row);
     free(job.out);
     return rc;
+}
+
+glia_status glia_image_encode_png(const glia_image *img, unsigned char **out_buf, size_t *out_len,
+                                  glia_err *err)
+{
+    return encode_png(img, NULL, out_buf, out_len, err);
+}
+
+glia_status glia_image_encode_png_rgb(const unsigned char *rgb, int width, int height,
+                                      unsigned char **out_buf, size_t *out_len, glia_err *err)
+{
+    /* the size check wants an image; its pixels are not read */
+    float dummy = 0.0f;
+    const glia_image shape = {width, height, &dummy};
+    return encode_png(&shape, rgb, out_buf, out_len, err);
 }
 
 /* ---- PGM (netpbm P5 and P2) -------------------------------------------------------------------- */

@@ -68,6 +68,9 @@ glia_status glia_image_resize(const glia_image *src, int w, int h, glia_image *d
  * NULL / 0. */
 glia_status glia_image_encode_png(const glia_image *img, unsigned char **out_buf, size_t *out_len,
                                   glia_err *err);
+/* An 8-bit RGB PNG of rgb (width x height x 3 bytes, row-major), e.g. a heat map. */
+glia_status glia_image_encode_png_rgb(const unsigned char *rgb, int width, int height,
+                                      unsigned char **out_buf, size_t *out_len, glia_err *err);
 glia_status glia_image_encode_pgm(const glia_image *img, unsigned char **out_buf, size_t *out_len,
                                   glia_err *err);
 

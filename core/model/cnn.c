@@ -321,6 +321,73 @@ static glia_status cnn_predict(const glia_model *model, glia_model_ctx *ctx, con
     return run(model, ctx, b, NULL, &out->logits, err);
 }
 
+/* The saliency of one image: the target logit's gradient with respect to the pixels, times
+ * each pixel's distance from a blank one (so that an empty background, which the network
+ * sees as opts->blank, explains nothing), summed over channels. SmoothGrad averages the
+ * gradient over noisy copies of the image (noise ~ N(0, (noise x range)^2)) before the
+ * product. The copies run in chunks of CHUNK so that the ctx stays a few MB. */
+static glia_status cnn_explain(const glia_model *model, const glia_batch *b, const glia_explain_opts *opts,
+                               glia_explanation *out, glia_err *err)
+{
+    enum { CHUNK = 16 };
+    const glia_net *net = net_of(model);
+    const size_t size = model->input_size, hw = (size_t)net->input.h * (size_t)net->input.w;
+    const int k = model->outputs;
+    const int smooth = opts->method == GLIA_EXPLAIN_SMOOTHGRAD;
+    const int copies = smooth ? opts->samples : 1, chunk = copies < CHUNK ? copies : CHUNK;
+    glia_ctx *ctx = NULL;
+    glia_status rc = GLIA_OK;
+    if (opts->method != GLIA_EXPLAIN_GRADIENT_X_INPUT && !smooth)
+        return glia_err_set(err, GLIA_EUNSUPPORTED,
+                            "method %s is not one for images (gradient_x_input, smoothgrad)",
+                            glia_explain_method_name(opts->method));
+    float *x = malloc(sizeof(float) * size * (size_t)chunk),
+          *dx = malloc(sizeof(float) * size * (size_t)chunk);
+    float *grad = calloc(size, sizeof(float)), *dout = calloc((size_t)k * (size_t)chunk, sizeof(float));
+    if (!x || !dx || !grad || !dout) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for an explanation");
+        goto done;
+    }
+    if ((rc = glia_ctx_new_input_grad(net, chunk, &ctx, err)))
+        goto done;
+    const float *logits = glia_net_forward(net, ctx, b->x, 1, NULL);
+    const int predicted = glia_softmax_argmax(logits, k, out->probs);
+    out->target = opts->target < 0 ? predicted : opts->target;
+    out->logit = logits[out->target];
+    out->baseline_logit = 0.0f;
+    for (int r = 0; r < chunk; r++)
+        dout[(size_t)r * (size_t)k + (size_t)out->target] = 1.0f;
+    if (!smooth) {
+        glia_net_input_backward(net, ctx, dout, grad);
+    } else {
+        glia_rng rng;
+        glia_rng_seed(&rng, opts->seed);
+        const float sigma = opts->noise * opts->range;
+        for (int s0 = 0; s0 < copies; s0 += chunk) {
+            const int m = copies - s0 < chunk ? copies - s0 : chunk;
+            for (size_t i = 0; i < (size_t)m * size; i++)
+                x[i] = b->x[i % size] + sigma * glia_rng_normal(&rng);
+            glia_net_forward(net, ctx, x, m, NULL);
+            glia_net_input_backward(net, ctx, dout, dx);
+            for (size_t i = 0; i < (size_t)m * size; i++)
+                grad[i % size] += dx[i] / (float)copies;
+        }
+    }
+    for (size_t p = 0; p < hw; p++) {
+        float sum = 0.0f;
+        for (size_t c = 0; c < size / hw; c++)
+            sum += grad[c * hw + p] * (b->x[c * hw + p] - opts->blank);
+        out->scores[p] = sum;
+    }
+done:
+    glia_ctx_free(ctx);
+    free(x);
+    free(dx);
+    free(grad);
+    free(dout);
+    return rc;
+}
+
 const glia_model_ops glia_family_cnn = {
     .task = "image-classification",
     .family = "cnn",
@@ -341,4 +408,5 @@ const glia_model_ops glia_family_cnn = {
     .forward = cnn_forward,
     .backward = cnn_backward,
     .predict = cnn_predict,
+    .explain = cnn_explain,
 };

@@ -3,6 +3,7 @@
  */
 #include "core/model/model.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "core/model/family.h"
@@ -54,6 +55,57 @@ void glia_model_zero_grads(glia_model *model)
 {
     if (model->grads)
         memset(model->grads, 0, sizeof(float) * model->size);
+}
+
+static const char *const method_names[] = {"gradient_x_input", "smoothgrad", "gradient_x_embedding",
+                                           "integrated_gradients", "attention"};
+
+const char *glia_explain_method_name(glia_explain_method m)
+{
+    return (unsigned)m < sizeof method_names / sizeof method_names[0] ? method_names[m] : "unknown";
+}
+
+int glia_explain_method_parse(const char *name)
+{
+    for (int i = 0; name && i < (int)(sizeof method_names / sizeof method_names[0]); i++)
+        if (strcmp(method_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+glia_status glia_model_explain(const glia_model *model, const glia_batch *b, const glia_explain_opts *opts,
+                               glia_explanation *out, glia_err *err)
+{
+    if (!model->ops->explain)
+        return glia_err_set(err, GLIA_EUNSUPPORTED, "%s models have no explanations", model->ops->family);
+    if (b->n != 1)
+        return glia_err_set(err, GLIA_EINVAL, "explain takes one input (got %d)", b->n);
+    if (opts->target < -1 || (model->ops->output == GLIA_OUTPUT_CLASSES && opts->target >= model->outputs))
+        return glia_err_set(err, GLIA_EINVAL, "target %d is out of range: the model has classes 0 to %d",
+                            opts->target, model->outputs - 1);
+    if (opts->method == GLIA_EXPLAIN_SMOOTHGRAD &&
+        (opts->samples < 1 || opts->samples > GLIA_EXPLAIN_MAX_SAMPLES || !(opts->noise >= 0.0f) ||
+         opts->noise > 10.0f))
+        return glia_err_set(err, GLIA_EINVAL, "smoothgrad needs samples 1..%d and noise 0..10 (got %d, %g)",
+                            GLIA_EXPLAIN_MAX_SAMPLES, opts->samples, (double)opts->noise);
+    if (opts->method == GLIA_EXPLAIN_INTEGRATED_GRADIENTS &&
+        (opts->steps < 1 || opts->steps > GLIA_EXPLAIN_MAX_STEPS))
+        return glia_err_set(err, GLIA_EINVAL, "integrated_gradients needs steps 1..%d (got %d)",
+                            GLIA_EXPLAIN_MAX_STEPS, opts->steps);
+    return model->ops->explain(model, b, opts, out, err);
+}
+
+int glia_softmax_argmax(const float *logits, int k, float *probs)
+{
+    int best = 0;
+    for (int j = 1; j < k; j++)
+        best = logits[j] > logits[best] ? j : best;
+    double sum = 0.0;
+    for (int j = 0; j < k; j++)
+        sum += exp((double)logits[j] - (double)logits[best]);
+    for (int j = 0; j < k; j++)
+        probs[j] = (float)(exp((double)logits[j] - (double)logits[best]) / sum);
+    return best;
 }
 
 const glia_param *glia_model_find_param(const glia_model *model, const char *name)

@@ -96,6 +96,50 @@ typedef struct {
     void *user;
 } glia_prediction;
 
+/* ---- explanations: why a model answered what it did (an optional op per family) ---- */
+
+typedef enum {
+    GLIA_EXPLAIN_GRADIENT_X_INPUT,     /* images: d logit / d pixel x (pixel - blank) */
+    GLIA_EXPLAIN_SMOOTHGRAD,           /* images: the same, averaged over noisy copies */
+    GLIA_EXPLAIN_GRADIENT_X_EMBEDDING, /* texts: d logit / d embedding . embedding, per token */
+    GLIA_EXPLAIN_INTEGRATED_GRADIENTS, /* texts: along the straight path from zero embeddings */
+    GLIA_EXPLAIN_ATTENTION,            /* translation: the decoder's cross-attention */
+} glia_explain_method;
+
+/* Caps that bound one explanation's work: a request beyond them is refused, never cut. */
+enum { GLIA_EXPLAIN_MAX_SAMPLES = 64, GLIA_EXPLAIN_MAX_STEPS = 256 };
+
+typedef struct {
+    glia_explain_method method;
+    int target;     /* the class explained, or -1: the predicted one */
+    int samples;    /* smoothgrad: noisy copies, 1..GLIA_EXPLAIN_MAX_SAMPLES */
+    float noise;    /* smoothgrad: the noise's std as a fraction of range */
+    int steps;      /* integrated gradients: 1..GLIA_EXPLAIN_MAX_STEPS */
+    float blank;    /* images: the input value of a blank pixel, which gets no attribution */
+    float range;    /* images: the width of the input's range (for the noise) */
+    uint64_t seed;  /* smoothgrad's noise */
+    int all_layers; /* attention: every decoder layer's alignment too */
+} glia_explain_opts;
+
+/* One input's explanation; the arrays are the caller's. */
+typedef struct {
+    float *probs;         /* [outputs]: the softmax of the input's logits */
+    float *scores;        /* images: [H * W] (summed over channels); texts: [length] per token */
+    int target;           /* the class explained */
+    float logit;          /* the target's logit at the input */
+    float baseline_logit; /* integrated gradients: the target's logit at the baseline */
+    /* sequence models: the decoded output (b->decode's search) explained token by token;
+     * room for decode.max_tokens + 1 output tokens (</s> counts when the decoder ended there) */
+    int32_t *tokens;         /* [max_tokens + 1]: the output's ids, </s> included when it ended there */
+    int ntokens;             /* filled */
+    float *log_probs;        /* [max_tokens + 1]: each output token's log-probability given the ones before */
+    float *alignment;        /* [max_tokens + 1, source length]: the last decoder layer's cross-attention,
+                              * averaged over heads; each row sums to 1 */
+    float *layer_alignments; /* with opts->all_layers: malloc'd [nlayers, ntokens, source length],
+                              * the caller frees it (NULL otherwise) */
+    int nlayers;
+} glia_explanation;
+
 /* What a ctx must hold. Inference (training 0) sizes for predict, and for forward without
  * dropout (evaluation; a sequence model's needs max_tgt_steps > 0); training for
  * forward/backward of the largest batch, which keeps activations and applies dropout. */
@@ -147,6 +191,13 @@ typedef struct {
     /* Inference ctx, no dropout. */
     glia_status (*predict)(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b,
                            glia_prediction *out, glia_err *err);
+    /* Optional (NULL: the family explains nothing). Explains input 0 of b (n = 1) for the
+     * class opts->target; GLIA_EUNSUPPORTED for a method the family has not, GLIA_EINVAL for
+     * a target or setting out of range. Reads the model only, so it runs on a served model
+     * from any thread; what it writes is sized by the input and the caps above, allocated
+     * per call and freed before it returns. */
+    glia_status (*explain)(const glia_model *model, const glia_batch *b, const glia_explain_opts *opts,
+                           glia_explanation *out, glia_err *err);
 } glia_model_ops;
 
 struct glia_model {
@@ -175,6 +226,15 @@ void glia_model_free(glia_model *model); /* NULL-safe */
  * names none. */
 glia_decode_opts glia_model_decode_defaults(const glia_manifest *m);
 void glia_model_zero_grads(glia_model *model);
+/* The method's name in the API ("gradient_x_input", ...), and back (-1: unknown). */
+const char *glia_explain_method_name(glia_explain_method m);
+int glia_explain_method_parse(const char *name);
+/* Checks opts against the caps, then runs the family's explain; GLIA_EUNSUPPORTED when the
+ * family has none. */
+glia_status glia_model_explain(const glia_model *model, const glia_batch *b, const glia_explain_opts *opts,
+                               glia_explanation *out, glia_err *err);
+/* probs[k] = softmax(logits)[k] (numerically stable); returns the argmax. */
+int glia_softmax_argmax(const float *logits, int k, float *probs);
 const glia_param *glia_model_find_param(const glia_model *model, const char *name);
 
 #endif

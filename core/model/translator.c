@@ -11,6 +11,7 @@
 #include "core/model/family.h"
 #include "core/nn/seq2seq.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -317,6 +318,105 @@ static glia_status tr_predict(const glia_model *model, glia_model_ctx *ctx, cons
     return rc;
 }
 
+/* out [T, S] = p [heads, T, S] averaged over heads (one sequence's attention). */
+static void head_mean(const float *p, int heads, int T, int S, float *out)
+{
+    for (size_t i = 0; i < (size_t)T * (size_t)S; i++) {
+        double a = 0.0;
+        for (int h = 0; h < heads; h++)
+            a += p[(size_t)h * (size_t)T * (size_t)S + i];
+        out[i] = (float)(a / heads);
+    }
+}
+
+/* Why the translation is what it is: the input is decoded as predict decodes it (b->decode),
+ * then the decoder is run once more, teacher-forced on its own output (<s> o1 .. o(m-1)), in
+ * an evaluation ctx: row t's logits give o_t's log-probability given the tokens before it,
+ * and the last decoder layer's cross-attention (which an evaluation ctx keeps: its layers
+ * share one set of buffers) gives the source positions output token t looked at, averaged
+ * over heads. Both runs fit one ctx made for this call. */
+static glia_status tr_explain(const glia_model *model, const glia_batch *b, const glia_explain_opts *opts,
+                              glia_explanation *out, glia_err *err)
+{
+    const glia_s2s *m = s2s_of(model);
+    const int S = b->lengths[0], beam = b->decode.beam_size, H = m->cfg.nhead, V = model->outputs;
+    const int cap = b->decode.max_tokens + 1;
+    if (opts->method != GLIA_EXPLAIN_ATTENTION)
+        return glia_err_set(err, GLIA_EUNSUPPORTED, "method %s is not one for translation (attention)",
+                            glia_explain_method_name(opts->method));
+    out->layer_alignments = NULL;
+    out->nlayers = 0;
+    if (cap > m->cfg.max_positions)
+        return glia_err_set(err, GLIA_EINVAL, "max_tokens %d is beyond the model's %d positions",
+                            b->decode.max_tokens, m->cfg.max_positions - 1);
+    glia_ctx_spec spec = {.max_batch = beam, .max_steps = S, .max_tgt_steps = cap, .max_beam = beam};
+    glia_model_ctx *ctx = NULL;
+    glia_s2s_ctx *keep = NULL;
+    glia_sequence seq = {0};
+    glia_prediction pred = {.seqs = &seq};
+    int32_t *tgt = malloc(sizeof(int32_t) * (size_t)cap);
+    const float *logits = NULL;
+    int rows = 0;
+    glia_status rc = tgt ? tr_ctx_new(model, &spec, &ctx, err)
+                         : glia_err_set(err, GLIA_ENOMEM, "out of memory for an explanation");
+    glia_batch one = *b;
+    one.n = 1;
+    one.steps = S;
+    if (rc || (rc = tr_predict(model, ctx, &one, &pred, err)))
+        goto done;
+    int n = seq.n < cap - 1 ? seq.n : cap - 1;
+    memcpy(out->tokens, seq.ids, sizeof(int32_t) * (size_t)n);
+    if (seq.finished || n == 0)
+        out->tokens[n++] = GLIA_S2S_EOS;
+    out->ntokens = n;
+    tgt[0] = GLIA_S2S_BOS;
+    memcpy(tgt + 1, out->tokens, sizeof(int32_t) * (size_t)(n - 1));
+    tr_ctx *t = ctx->impl;
+    const int L = m->cfg.num_decoder_layers;
+    glia_s2s_ctx *run = t->train;
+    /* every layer's attention needs a ctx that keeps every layer's (a training one, without
+     * dropout); the last layer's, an evaluation ctx's shared buffers hold */
+    if (opts->all_layers) {
+        if ((rc = glia_s2s_ctx_new(m, 1, S, n, 0, 1, &keep, err)))
+            goto done;
+        glia_s2s_ctx_no_dropout(keep);
+        run = keep;
+        out->layer_alignments = malloc(sizeof(float) * (size_t)L * (size_t)n * (size_t)S);
+        if (!out->layer_alignments) {
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %d layers' alignments", L);
+            goto done;
+        }
+    }
+    if ((rc = glia_s2s_forward(m, run, b->ids, b->lengths, S, tgt, &n, n, 1, NULL, &logits, &rows, err)))
+        goto done;
+    for (int l = 0; opts->all_layers && l < L; l++)
+        head_mean(glia_s2s_cross_attention(run, l), H, n, S, out->layer_alignments + (size_t)l * n * S);
+    out->nlayers = opts->all_layers ? L : 0;
+    const float *p = glia_s2s_cross_attention(run, L - 1);
+    GLIA_ASSERT(rows == n && p);
+    for (int r = 0; r < n; r++) {
+        const float *row = logits + (size_t)r * (size_t)V;
+        double top = row[0], sum = 0.0;
+        for (int j = 1; j < V; j++)
+            top = row[j] > top ? row[j] : top;
+        for (int j = 0; j < V; j++)
+            sum += exp((double)row[j] - top);
+        out->log_probs[r] = (float)((double)row[out->tokens[r]] - top - log(sum));
+    }
+    head_mean(p, H, n, S, out->alignment);
+    out->target = -1;
+done:
+    if (rc) {
+        free(out->layer_alignments);
+        out->layer_alignments = NULL;
+    }
+    glia_s2s_ctx_free(keep);
+    if (ctx)
+        tr_ctx_free(ctx);
+    free(tgt);
+    return rc;
+}
+
 const glia_model_ops glia_family_translator = {
     .task = "translation",
     .family = "translator",
@@ -338,4 +438,5 @@ const glia_model_ops glia_family_translator = {
     .forward = tr_forward,
     .backward = tr_backward,
     .predict = tr_predict,
+    .explain = tr_explain,
 };

@@ -30,7 +30,7 @@ static void dropout_forward(glia_layer *l, const float *x, float *y, int n, glia
 {
     size_t total = glia_shape3_size(l->in) * (size_t)n;
     float prob = l->cfg.dropout.p;
-    if (!p->training || prob == 0.0f) {
+    if (!p->training || prob == 0.0f || p->no_dropout) {
         memcpy(y, x, sizeof(float) * total);
         if (p->training)
             memset(p->saved, 1, total);
@@ -44,6 +44,10 @@ static void dropout_backward(glia_layer *l, const float *x, const float *y, cons
 {
     if (!dx)
         return;
+    if (p->no_dropout) {
+        memcpy(dx, dy, sizeof(float) * glia_shape3_size(l->in) * (size_t)n);
+        return;
+    }
     glia_dropout_backward(dy, dx, p->saved, glia_shape3_size(l->in) * (size_t)n, l->cfg.dropout.p);
 }
 

@@ -63,6 +63,9 @@ typedef struct {
     void *saved;    /* this layer's saved state: at least saved_bytes_per_sample * n */
     int training;   /* dropout active, saved state written */
     glia_rng *rng;  /* dropout masks; may be NULL when !training */
+    /* a pass kept for a backward to the inputs (explanations), not for training: saved
+     * state is written but dropout is the identity both ways, as in inference */
+    int no_dropout;
 } glia_pass;
 
 typedef struct glia_layer glia_layer;

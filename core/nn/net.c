@@ -30,6 +30,7 @@ struct glia_ctx {
     void **saved;   /* training only: per layer, may be NULL */
     float *scratch;
     size_t bytes;
+    int no_dropout;     /* an input-gradient ctx: training's buffers, inference's forward */
     const float *input; /* training: x of the last forward */
     int n;              /* batch of the last forward */
 };
@@ -253,6 +254,14 @@ oom:
     return glia_err_set(err, GLIA_ENOMEM, "out of memory for a run context of batch %d", max_batch);
 }
 
+glia_status glia_ctx_new_input_grad(const glia_net *net, int max_batch, glia_ctx **out, glia_err *err)
+{
+    glia_status rc = glia_ctx_new(net, max_batch, 1, out, err);
+    if (rc == GLIA_OK)
+        (*out)->no_dropout = 1;
+    return rc;
+}
+
 void glia_ctx_free(glia_ctx *ctx)
 {
     if (!ctx)
@@ -282,7 +291,7 @@ size_t glia_ctx_bytes(const glia_ctx *ctx)
 const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x, int n, glia_rng *rng)
 {
     GLIA_ASSERT(n > 0 && n <= ctx->max_batch && ctx->nlayers == net->nlayers);
-    GLIA_ASSERT(!ctx->training || rng);
+    GLIA_ASSERT(!ctx->training || rng || ctx->no_dropout);
     ctx->input = x;
     ctx->n = n;
     const float *in = x;
@@ -292,7 +301,7 @@ const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x
         glia_layer *l = (glia_layer *)&net->layers[i];
         int fused = folds_relu(l);
         float *y = ctx->training ? ctx->acts[i + fused] : ctx->acts[slot];
-        glia_pass pass = {ctx->scratch, ctx->saved[i], ctx->training, rng};
+        glia_pass pass = {ctx->scratch, ctx->saved[i], ctx->training, rng, ctx->no_dropout};
         l->ops->forward(l, in, y, n, &pass);
         in = y;
         slot ^= 1;
@@ -301,9 +310,10 @@ const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x
     return in;
 }
 
-void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout)
+/* The backward pass from dout down to the first layer; dx0 receives the first layer's input
+ * gradient (NULL: not computed, as training needs none). */
+static void backward_to(const glia_net *net, glia_ctx *ctx, const float *dout, float *dx0)
 {
-    GLIA_ASSERT(ctx->training && net->grads && ctx->input);
     int n = ctx->n;
     const float *dy = dout;
     int slot = 0; /* the gradient buffer the next layer writes; dy is in the other */
@@ -311,12 +321,26 @@ void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout)
         /* a ReLU folded into the conv before it: the conv takes its y and dy */
         int fused = i > 0 && folds_relu(&net->layers[i - 1]);
         i -= fused;
-        glia_layer *l = &net->layers[i];
+        /* backward writes parameter gradients only through params[].grad, which a served net
+         * leaves NULL: the layer itself is not modified */
+        glia_layer *l = (glia_layer *)&net->layers[i];
         const float *x = i > 0 ? ctx->acts[i - 1] : ctx->input;
-        float *dx = i > 0 ? ctx->grad[slot] : NULL;
-        glia_pass pass = {ctx->scratch, ctx->saved[i], 1, NULL};
+        float *dx = i > 0 ? ctx->grad[slot] : dx0;
+        glia_pass pass = {ctx->scratch, ctx->saved[i], 1, NULL, ctx->no_dropout};
         l->ops->backward(l, x, ctx->acts[i + fused], dy, dx, n, &pass);
         dy = dx;
         slot ^= 1;
     }
+}
+
+void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout)
+{
+    GLIA_ASSERT(ctx->training && net->grads && ctx->input);
+    backward_to(net, ctx, dout, NULL);
+}
+
+void glia_net_input_backward(const glia_net *net, glia_ctx *ctx, const float *dout, float *dx)
+{
+    GLIA_ASSERT(ctx->no_dropout && ctx->input && dx);
+    backward_to(net, ctx, dout, dx);
 }

@@ -56,6 +56,9 @@ glia_status glia_net_save(const glia_net *net, const char *path, const char *con
 /* A run context for batches of up to max_batch samples. training = 1 keeps every
  * activation and the saved state for backward, and applies dropout. */
 glia_status glia_ctx_new(const glia_net *net, int max_batch, int training, glia_ctx **out, glia_err *err);
+/* A ctx for gradients with respect to the input (explanations): it keeps every activation
+ * as a training ctx does, but its forward is inference's (no dropout, no rng needed). */
+glia_status glia_ctx_new_input_grad(const glia_net *net, int max_batch, glia_ctx **out, glia_err *err);
 void glia_ctx_free(glia_ctx *ctx);
 int glia_ctx_max_batch(const glia_ctx *ctx);
 /* Bytes this ctx holds (for RSS budgets and benchmarks). */
@@ -69,5 +72,10 @@ const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x
 /* Backward pass of the last training forward: dout is dL/d(output) (n x output).
  * Accumulates into net->grads. */
 void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout);
+/* dx (n x input) = dL/dx of the last forward of an input-gradient ctx, from dout (n x
+ * output). The net is not written when it has no gradient buffer (a served net), so any
+ * number of threads may run this on one net, each with its own ctx; a net with gradients
+ * enabled gets them accumulated too, as in glia_net_backward. */
+void glia_net_input_backward(const glia_net *net, glia_ctx *ctx, const float *dout, float *dx);
 
 #endif

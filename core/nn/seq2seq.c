@@ -256,6 +256,17 @@ struct glia_s2s_ctx {
     size_t bytes;
 };
 
+const float *glia_s2s_cross_attention(const glia_s2s_ctx *ctx, int layer)
+{
+    return glia_tf_cross_attention(ctx->dec, layer);
+}
+
+void glia_s2s_ctx_no_dropout(glia_s2s_ctx *ctx)
+{
+    glia_tf_ctx_no_dropout(ctx->enc);
+    glia_tf_ctx_no_dropout(ctx->dec);
+}
+
 void glia_s2s_ctx_free(glia_s2s_ctx *c)
 {
     if (!c)

@@ -113,6 +113,12 @@ glia_status glia_s2s_ctx_new(const glia_s2s *m, int max_batch, int max_src, int 
                              int training, glia_s2s_ctx **out, glia_err *err);
 void glia_s2s_ctx_free(glia_s2s_ctx *ctx); /* NULL-safe */
 size_t glia_s2s_ctx_bytes(const glia_s2s_ctx *ctx);
+/* The decoder's cross-attention probabilities of layer `layer` in the last forward, [batch,
+ * nhead, T, S] (glia_tf_cross_attention: an evaluation ctx holds the last layer's only). */
+const float *glia_s2s_cross_attention(const glia_s2s_ctx *ctx, int layer);
+/* Makes a training ctx forward without dropout (rng NULL) while it keeps every layer's
+ * state, so that glia_s2s_cross_attention has every layer's: for explanations. */
+void glia_s2s_ctx_no_dropout(glia_s2s_ctx *ctx);
 
 /* src [batch, S] with src_len[b] in 1..S, tgt [batch, T] (decoder input) with tgt_len[b] in
  * 1..T -> *logits [rows, V] (borrowed from ctx), one row per valid target position in order

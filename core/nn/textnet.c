@@ -33,6 +33,7 @@ struct glia_textnet_ctx {
     int32_t *ids, *lengths;  /* copies of the last forward's */
     const float *h;          /* the rnn's output of the last forward (borrowed from rnn ctx) */
     int batch, steps, has_forward;
+    int no_dropout; /* an input-gradient ctx: training's buffers, inference's forward */
 };
 
 static glia_status check_config(const glia_textnet_config *c, glia_err *err)
@@ -284,9 +285,23 @@ size_t glia_textnet_ctx_bytes(const glia_textnet_ctx *ctx)
     return ctx->bytes;
 }
 
-glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx, const int32_t *ids,
-                                 const int32_t *lengths, int batch, int steps, glia_rng *rng,
-                                 const float **logits, glia_err *err)
+glia_status glia_textnet_ctx_new_input_grad(const glia_textnet *net, int max_batch, int max_steps,
+                                            glia_textnet_ctx **out, glia_err *err)
+{
+    glia_status rc = glia_textnet_ctx_new(net, max_batch, max_steps, 1, out, err);
+    if (rc == GLIA_OK)
+        (*out)->no_dropout = 1;
+    return rc;
+}
+
+const float *glia_textnet_inputs(const glia_textnet_ctx *ctx)
+{
+    return ctx->x;
+}
+
+static glia_status forward(const glia_textnet *net, glia_textnet_ctx *ctx, const int32_t *ids,
+                           const int32_t *lengths, int batch, int steps, glia_rng *rng, const float *alpha,
+                           const float **logits, glia_err *err)
 {
     *logits = NULL;
     ctx->has_forward = 0;
@@ -311,7 +326,10 @@ glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx,
         if (K > 0)
             memcpy(ctx->x + i * X + E, ctx->lex + i * K, sizeof(float) * (size_t)K);
     }
-    const int drop_x = ctx->training && net->cfg.embedding_dropout > 0.0f;
+    for (int b = 0; alpha && b < batch; b++)
+        for (size_t i = 0; i < (size_t)steps * (size_t)X; i++)
+            ctx->x[(size_t)b * (size_t)steps * (size_t)X + i] *= alpha[b];
+    const int drop_x = ctx->training && !ctx->no_dropout && net->cfg.embedding_dropout > 0.0f;
     if (drop_x) {
         GLIA_ASSERT(rng);
         glia_dropout_forward(ctx->x, ctx->x, ctx->xkeep, bt * (size_t)X, net->cfg.embedding_dropout, rng);
@@ -320,7 +338,7 @@ glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx,
         return rc;
     glia_rnn_pool_forward(net->cfg.pool, ctx->h, lengths, batch, steps, F, net->rnn.directions, ctx->pooled);
     const float *fc_in = ctx->pooled;
-    if (ctx->training && net->cfg.dropout > 0.0f) {
+    if (ctx->training && !ctx->no_dropout && net->cfg.dropout > 0.0f) {
         GLIA_ASSERT(rng);
         glia_dropout_forward(ctx->pooled, ctx->dropped, ctx->pkeep, (size_t)batch * F, net->cfg.dropout, rng);
         fc_in = ctx->dropped;
@@ -337,6 +355,36 @@ glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx,
     ctx->has_forward = 1;
     *logits = ctx->logits;
     return GLIA_OK;
+}
+
+glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx, const int32_t *ids,
+                                 const int32_t *lengths, int batch, int steps, glia_rng *rng,
+                                 const float **logits, glia_err *err)
+{
+    return forward(net, ctx, ids, lengths, batch, steps, rng, NULL, logits, err);
+}
+
+glia_status glia_textnet_forward_scaled(const glia_textnet *net, glia_textnet_ctx *ctx, const int32_t *ids,
+                                        const int32_t *lengths, int batch, int steps, const float *alpha,
+                                        const float **logits, glia_err *err)
+{
+    GLIA_ASSERT(ctx->no_dropout);
+    return forward(net, ctx, ids, lengths, batch, steps, NULL, alpha, logits, err);
+}
+
+void glia_textnet_input_backward(const glia_textnet *net, glia_textnet_ctx *ctx, const float *dlogits,
+                                 float *dx)
+{
+    GLIA_ASSERT(ctx->no_dropout && ctx->has_forward);
+    const int B = ctx->batch, T = ctx->steps, X = net->input_size, F = net->features;
+    const int C = net->cfg.num_classes;
+    /* parameter gradients go through the params' grad views, NULL on a served net */
+    glia_linear_backward(ctx->dropped, B, F, net->fc_weight->value, net->fc_weight->grad, net->fc_bias->grad,
+                         C, dlogits, C, ctx->dpooled, 0.0f);
+    glia_rnn_pool_backward(net->cfg.pool, ctx->h, ctx->lengths, B, T, F, net->rnn.directions, ctx->dpooled,
+                           ctx->dh);
+    glia_rnn_backward((glia_rnn *)&net->rnn, ctx->rnn, ctx->dh, NULL, NULL, ctx->dx);
+    memcpy(dx, ctx->dx, sizeof(float) * (size_t)B * (size_t)T * (size_t)X);
 }
 
 void glia_textnet_backward(glia_textnet *net, glia_textnet_ctx *ctx, const float *dlogits)

@@ -106,4 +106,23 @@ glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx,
  * accumulates into the trainable parameters' gradients (never the lexicon's). */
 void glia_textnet_backward(glia_textnet *net, glia_textnet_ctx *ctx, const float *dlogits);
 
+/* ---- gradients with respect to the token vectors x = cat(embedding, lexicon), for
+ * explanations; the net is only read (a served net has no gradient buffer) ---- */
+
+/* A ctx that keeps what a backward needs, as a training ctx does, with inference's forward
+ * (no dropout). */
+glia_status glia_textnet_ctx_new_input_grad(const glia_textnet *net, int max_batch, int max_steps,
+                                            glia_textnet_ctx **out, glia_err *err);
+/* glia_textnet_forward with row b's token vectors scaled by alpha[b] (alpha NULL: 1), the
+ * straight path from the all-zero input that integrated gradients walks. */
+glia_status glia_textnet_forward_scaled(const glia_textnet *net, glia_textnet_ctx *ctx, const int32_t *ids,
+                                        const int32_t *lengths, int batch, int steps, const float *alpha,
+                                        const float **logits, glia_err *err);
+/* The token vectors [batch, steps, input_size] the last forward ran on (borrowed). */
+const float *glia_textnet_inputs(const glia_textnet_ctx *ctx);
+/* dx [batch, steps, input_size] = dL/dx of the last forward of an input-gradient ctx, for
+ * dlogits [batch, C] (0 at padded steps). */
+void glia_textnet_input_backward(const glia_textnet *net, glia_textnet_ctx *ctx, const float *dlogits,
+                                 float *dx);
+
 #endif

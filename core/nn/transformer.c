@@ -410,11 +410,12 @@ struct glia_tf_ctx {
     uint8_t *masks;
     int32_t *len, *mem_len;
     int batch, steps, mem_steps, dropping, has_forward;
-    float *input;                                        /* [N, E] x with padded rows zeroed */
-    float *mem;                                          /* decoder: [Nk, E] memory with padded rows zeroed */
-    tf_sub sub[GLIA_TF_MAX_LAYERS][3];                   /* inference: every layer uses [0] */
-    float *fin_mean, *fin_rstd, *out;                    /* final norm */
-    float *f;                                            /* [N, E] a sublayer's f before dropout */
+    int no_dropout;                    /* a training ctx kept for an explanation: inference's forward */
+    float *input;                      /* [N, E] x with padded rows zeroed */
+    float *mem;                        /* decoder: [Nk, E] memory with padded rows zeroed */
+    tf_sub sub[GLIA_TF_MAX_LAYERS][3]; /* inference: every layer uses [0] */
+    float *fin_mean, *fin_rstd, *out;  /* final norm */
+    float *f;                          /* [N, E] a sublayer's f before dropout */
     float *g[2], *df, *du, *datt, *dq, *dkv, *dp, *dhid; /* backward */
 };
 
@@ -428,6 +429,19 @@ static sub_kind kind_of(glia_tf_kind kind, int k)
     if (kind == GLIA_TF_ENCODER)
         return k == 0 ? SUB_SELF : SUB_FF;
     return k == 0 ? SUB_SELF : k == 1 ? SUB_CROSS : SUB_FF;
+}
+
+const float *glia_tf_cross_attention(const glia_tf_ctx *ctx, int layer)
+{
+    if (ctx->kind != GLIA_TF_DECODER || !ctx->has_forward || layer < 0 || layer >= ctx->cfg.num_layers ||
+        (!ctx->training && layer != ctx->cfg.num_layers - 1))
+        return NULL;
+    return ctx->sub[ctx->training ? layer : 0][1].p;
+}
+
+void glia_tf_ctx_no_dropout(glia_tf_ctx *ctx)
+{
+    ctx->no_dropout = 1;
 }
 
 glia_status glia_tf_ctx_new(const glia_tf_stack *st, int max_batch, int max_steps, int max_mem_steps,
@@ -734,7 +748,7 @@ glia_status glia_tf_forward(const glia_tf_stack *st, glia_tf_ctx *c, const float
         return rc;
     if (dec && (rc = check_lengths(mem_lengths, batch, mem_steps, "memory", c->mem_len, err)) != GLIA_OK)
         return rc;
-    c->dropping = c->training && st->cfg.dropout > 0.0f;
+    c->dropping = c->training && !c->no_dropout && st->cfg.dropout > 0.0f;
     if (c->dropping && !rng)
         return glia_err_set(err, GLIA_EINVAL, "transformer: a training forward with dropout needs an rng");
     c->batch = batch;

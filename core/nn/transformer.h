@@ -197,6 +197,14 @@ glia_status glia_tf_forward(const glia_tf_stack *st, glia_tf_ctx *ctx, const flo
  * mem_steps, E] is overwritten with dL/d(memory), summed over the layers (NULL: skipped);
  * feed it to the encoder's backward as its dout. Parameter gradients accumulate. */
 void glia_tf_backward(glia_tf_stack *st, glia_tf_ctx *ctx, const float *dout, float *dx, float *dmemory);
+/* A decoder's cross-attention probabilities of layer `layer` in the last forward, [batch,
+ * heads, steps, mem_steps] (valid rows and columns by the lengths; borrowed from ctx until
+ * the next forward), for explanations; NULL when ctx does not hold that layer's: an inference
+ * ctx shares one layer's buffers, so it holds only the last layer's. */
+const float *glia_tf_cross_attention(const glia_tf_ctx *ctx, int layer);
+/* Makes a training ctx forward as inference does (no dropout, no rng needed) while it keeps
+ * every layer's state: what an explanation reads. */
+void glia_tf_ctx_no_dropout(glia_tf_ctx *ctx);
 
 /* ---- incremental decoding (inference) ---- */
 

@@ -12,14 +12,23 @@
 
 enum { MAX_INPUTS = 1024 };
 
+/* The request's outcome, in the route's metrics. */
+static void count(infer *in, const char *outcome)
+{
+    if (in->count)
+        in->count(in, outcome);
+    else
+        metrics_inference(route_server(in->r)->d.met, in->model->name, in->model->bundle.manifest.version,
+                          outcome);
+}
+
 static void infer_free(http_request *r)
 {
     infer *in = r->state;
     /* a 413 for a model is a size or cost limit (limits.*, a text's bytes): counted, so that
      * an operator sees clients hit one before they complain */
     if (r->status == 413 && in->model)
-        metrics_inference(route_server(r)->d.met, in->model->name, in->model->bundle.manifest.version,
-                          "limited");
+        count(in, "limited");
     workq_item_release(&in->item);
     registry_model_unref(in->model);
     if (in->route_state_free)
@@ -160,7 +169,7 @@ static http_ret answer(http_request *r)
     const char *model = in->model->name;
     const long version = in->model->bundle.manifest.version;
     if (in->rejected) {
-        metrics_inference(s->d.met, model, version, "rejected");
+        count(in, "rejected");
         return http_fail_with(r, 503, "Retry-After", "1",
                               atomic_load(&s->draining) ? "gliad is shutting down"
                                                         : "the inference queue is full; retry");
@@ -168,7 +177,7 @@ static http_ret answer(http_request *r)
     workq_item *it = &in->item;
     if (it->status == WORKQ_INVALID) /* the client's input, as when a codec refuses it: not counted */
         return http_fail(r, 422, "%s", it->error);
-    metrics_inference(s->d.met, model, version, outcome_of(it->status));
+    count(in, outcome_of(it->status));
     if (it->status == WORKQ_OK || it->status == WORKQ_TIMEOUT)
         metrics_queue_wait(s->d.met, model, version,
                            (it->status == WORKQ_OK ? it->started : it->finished) - it->enqueued);

@@ -41,6 +41,9 @@ struct infer {
      * freed by route_state_free with the request */
     void *route_state;
     void (*route_state_free)(void *state);
+    /* counts the request's outcome (ok, error, rejected, timeout, limited) in the route's
+     * own metrics; NULL: glia_inference_requests_total */
+    void (*count)(infer *in, const char *outcome);
 };
 
 /* The request's inference state, holding the model named; NULL with 404 (unknown), 503
@@ -84,6 +87,8 @@ http_ret route_answer_job(http_request *r, int status, json_t *body, const probl
 /* inference_v1.c */
 http_ret route_predict(http_request *r, const route_params *p);
 http_ret route_model_predict(http_request *r, const route_params *p);
+/* explain.c: POST /v1/models/{name}/explain */
+http_ret route_model_explain(http_request *r, const route_params *p);
 /* oip_v2.c */
 http_ret route_oip_server(http_request *r, const route_params *p);
 http_ret route_oip_model(http_request *r, const route_params *p);

@@ -165,14 +165,14 @@ size_t gc_out_size(const gc_layer *g)
 void gc_forward(gc_layer *g, const float *x, float *y)
 {
     glia_rng rng = g->rng;
-    glia_pass p = {g->scratch, g->saved, g->training, &rng};
+    glia_pass p = {.scratch = g->scratch, .saved = g->saved, .training = g->training, .rng = &rng};
     g->l.ops->forward(&g->l, x, y, g->n, &p);
 }
 
 void gc_backward(gc_layer *g, const float *x, const float *y, const float *dy, float *dx)
 {
     memset(g->grads, 0, sizeof(float) * g->nvalues);
-    glia_pass p = {g->scratch, g->saved, 1, NULL};
+    glia_pass p = {.scratch = g->scratch, .saved = g->saved, .training = 1};
     g->l.ops->backward(&g->l, x, y, dy, dx, g->n, &p);
 }
 

@@ -814,7 +814,7 @@ START_TEST(backward_contract)
             dx2[i] = 1e30f;
         }
         /* again, without zeroing: parameter gradients double, dx is the same */
-        glia_pass pass = {g.scratch, g.saved, 1, NULL};
+        glia_pass pass = {.scratch = g.scratch, .saved = g.saved, .training = 1};
         g.l.ops->backward(&g.l, x, y, dy, dx2, g.n, &pass);
         ck_assert_mem_eq(dx, dx2, sizeof(float) * nx);
         for (size_t i = 0; i < g.nvalues; i++)

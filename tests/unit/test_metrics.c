@@ -202,6 +202,30 @@ static void assert_families(const char *text, const char *const (*families)[2], 
 
 /* ---- tests ---- */
 
+/* Explanations: four labels, and a duration only for what ran. */
+START_TEST(explain_series)
+{
+    metrics *m = fresh();
+    metrics_explain(m, "fashion-cnn", 1, "smoothgrad", "ok", 0.02);
+    metrics_explain(m, "fashion-cnn", 1, "smoothgrad", "ok", 0.03);
+    metrics_explain(m, "fashion-cnn", 1, "smoothgrad", "timeout", -1.0);
+    char *t = render(m);
+    assert_value(t,
+                 "glia_explain_requests_total{model=\"fashion-cnn\",version=\"1\",method=\"smoothgrad\","
+                 "outcome=\"ok\"}",
+                 2);
+    assert_value(t,
+                 "glia_explain_requests_total{model=\"fashion-cnn\",version=\"1\",method=\"smoothgrad\","
+                 "outcome=\"timeout\"}",
+                 1);
+    assert_value(
+        t, "glia_explain_duration_seconds_count{model=\"fashion-cnn\",version=\"1\",method=\"smoothgrad\"}",
+        2);
+    free(t);
+    metrics_free(m);
+}
+END_TEST
+
 START_TEST(counters_and_histograms)
 {
     metrics *m = fresh();
@@ -318,6 +342,8 @@ START_TEST(help_and_type_once_even_without_series)
         {"glia_model_loaded", "gauge"},
         {"glia_model_load_failures_total", "counter"},
         {"glia_http_connections_closed_total", "counter"},
+        {"glia_explain_requests_total", "counter"},
+        {"glia_explain_duration_seconds", "histogram"},
         {"process_cpu_seconds_total", "counter"},
         {"process_resident_memory_bytes", "gauge"},
         {"process_virtual_memory_bytes", "gauge"},
@@ -803,6 +829,7 @@ int main(void)
     tcase_add_test(tc, counters_and_histograms);
     tcase_add_test(tc, bucket_edges_and_batch_buckets);
     tcase_add_test(tc, help_and_type_once_even_without_series);
+    tcase_add_test(tc, explain_series);
     tcase_add_test(tc, escaping_and_sanitising);
     tcase_add_test(tc, training_series);
     tcase_add_test(tc, model_name_escaped_everywhere);

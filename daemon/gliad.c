@@ -70,7 +70,8 @@ typedef struct {
 
 typedef struct {
     const char *config_path;
-    const char *listen, *port; /* command-line overrides, or NULL */
+    const char *listen, *port;    /* command-line overrides, or NULL */
+    const char *admin_token_file; /* --admin-token-file: overrides auth.admin_token_file */
     config cfg;
     registry *reg;
     workq *queue;
@@ -120,6 +121,13 @@ static glia_status load_config(daemon_state *d, config *cfg, glia_err *err)
             return glia_err_set(err, GLIA_EINVAL, "--port must be 0..65535, got '%s'", d->port);
         }
         cfg->port = (int)p;
+    }
+    if (d->admin_token_file) {
+        if (strlen(d->admin_token_file) >= sizeof cfg->admin_token_file) {
+            config_free(cfg);
+            return glia_err_set(err, GLIA_EINVAL, "--admin-token-file is too long");
+        }
+        snprintf(cfg->admin_token_file, sizeof cfg->admin_token_file, "%s", d->admin_token_file);
     }
     return GLIA_OK;
 }
@@ -369,8 +377,9 @@ static void on_batch(void *user, const registry_model *m, int samples, double se
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: gliad --config FILE [--listen ADDR] [--port N] [--check]\n"
+    fprintf(f, "usage: gliad --config FILE [--listen ADDR] [--port N] [--admin-token-file FILE] [--check]\n"
                "       gliad --help | --version\n"
+               "  --admin-token-file  the admin token (chmod 600) instead of auth.admin_token_file\n"
                "  --check     load the configuration and the models, report, and exit\n"
                "  --version   print the version, the git revision and the BLAS core, and exit\n");
 }
@@ -379,11 +388,12 @@ static void usage(FILE *f)
  * 2 for a usage error). */
 static int parse_args(int argc, char **argv, daemon_state *d, int *check_only)
 {
-    enum { OPT_CONFIG = 1, OPT_LISTEN, OPT_PORT, OPT_CHECK, OPT_VERSION };
+    enum { OPT_CONFIG = 1, OPT_LISTEN, OPT_PORT, OPT_CHECK, OPT_VERSION, OPT_ADMIN_TOKEN };
     static const struct option options[] = {{"config", required_argument, NULL, OPT_CONFIG},
                                             {"listen", required_argument, NULL, OPT_LISTEN},
                                             {"port", required_argument, NULL, OPT_PORT},
                                             {"check", no_argument, NULL, OPT_CHECK},
+                                            {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
                                             {"help", no_argument, NULL, 'h'},
                                             {"version", no_argument, NULL, OPT_VERSION},
                                             {NULL, 0, NULL, 0}};
@@ -395,6 +405,7 @@ static int parse_args(int argc, char **argv, daemon_state *d, int *check_only)
         case OPT_CONFIG: d->config_path = optarg; break;
         case OPT_LISTEN: d->listen = optarg; break;
         case OPT_PORT: d->port = optarg; break;
+        case OPT_ADMIN_TOKEN: d->admin_token_file = optarg; break;
         case OPT_CHECK: *check_only = 1; break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION:

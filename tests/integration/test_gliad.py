@@ -113,7 +113,7 @@ def softmax_rows(weight, bias, rows):
 class Daemon:
     def __init__(self, gliad, tmp, workers=2, queue=64, max_batch=32, wait_us=500, body="1MiB",
                  timeout_ms=5000, admin_token="s3cret-admin-token", extra_models=(), inference_token=None,
-                 env=None, limits="", state_dir=None, extra=""):
+                 env=None, limits="", state_dir=None, extra="", args=()):
         self.tmp = tmp
         if isinstance(limits, dict):  # extra keys of the limits: map, as a dict or as "key: value, ..."
             limits = ", ".join("%s: %s" % kv for kv in limits.items())
@@ -140,7 +140,8 @@ class Daemon:
         self.log_path = os.path.join(tmp, "gliad.log")
         self.log = open(self.log_path, "w")
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen([gliad, "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen([gliad, "--config", self.config] + list(args), stdout=self.log,
+                                     stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **(env or {})))
         self.port = None
         deadline = time.monotonic() + 30
@@ -343,7 +344,7 @@ def weights_and_finite_numbers(gliad, tmp, images):
 
 def main():
     gliad, glia = sys.argv[1], sys.argv[2]
-    print("1..54")
+    print("1..56")
     images = fashion_test_images(64)
     tmp = tempfile.mkdtemp(prefix="glia-test-gliad-")
     try:
@@ -619,6 +620,23 @@ def main():
         check("an inference token guards predict (401 without, 200 with), not health",
               is_problem(*r1, 401) and r2[0] == 200 and r3[0] == 200, (r1, r2[0], r3[0]))
         d.stop()
+
+        # --admin-token-file (scripts/run's) wins over auth.admin_token_file
+        other = os.path.join(tmp, "run.token")
+        with open(other, "w") as f:
+            f.write("run-token-7\n")
+        os.chmod(other, 0o600)
+        d = Daemon(gliad, tmp, args=["--admin-token-file", other])
+        r1 = d.json("GET", "/v1/jobs", headers={"Authorization": "Bearer run-token-7"})
+        r2 = d.json("GET", "/v1/jobs", headers={"Authorization": "Bearer s3cret-admin-token"})
+        check("--admin-token-file FILE: its token opens the admin routes (200), the config's no longer (403)",
+              r1[0] == 200 and is_problem(*r2, 403), (r1[:2], r2))
+        d.stop()
+        os.chmod(other, 0o644)
+        r = subprocess.run([gliad, "--config", d.config, "--admin-token-file", other, "--check"],
+                           capture_output=True, text=True)
+        check("--admin-token-file naming a file others can read: the start fails naming it",
+              r.returncode != 0 and "run.token" in r.stderr + r.stdout, (r.returncode, r.stderr[-300:]))
 
         # OIP v2 answers a model with more classes than any fixed buffer would hold
         wide = os.path.join(tmp, "wide")

@@ -7,13 +7,14 @@
  */
 #include "core/train/plot.h"
 
+#include <errno.h>
 #include <math.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base/afile.h"
+#include "core/image/image.h"
 #include "core/train/font5x7.h"
 
 enum { MARGIN_LEFT = 80, MARGIN_RIGHT = 24, MARGIN_TOP = 34, MARGIN_BOTTOM = 40, MAX_TICKS = 12 };
@@ -403,23 +404,20 @@ glia_status glia_plot_write_png(const glia_plot *p, const char *path, glia_err *
         for (size_t i = 0; i < (size_t)r.w * (size_t)r.h; i++)
             put(&r, (long)(i % (size_t)r.w), (long)(i / (size_t)r.w), BACKGROUND);
         draw(p, &r.base, bx, by);
-        rc = glia_afile_open(&a, path, 0644, err);
     }
-    if (rc == GLIA_OK) {
-        png_image img;
-        memset(&img, 0, sizeof img);
-        img.version = PNG_IMAGE_VERSION;
-        img.width = (png_uint_32)r.w;
-        img.height = (png_uint_32)r.h;
-        img.format = PNG_FORMAT_RGB;
-        if (!png_image_write_to_stdio(&img, a.f, 0, r.rgb, r.w * 3, NULL)) {
-            rc = glia_err_set(err, GLIA_EIO, "cannot write %s: %s", path, img.message);
+    /* encoded by the image module's PNG writer, the one gliad's heat maps use */
+    unsigned char *png = NULL;
+    size_t len = 0;
+    if (rc == GLIA_OK && (rc = glia_image_encode_png_rgb(r.rgb, r.w, r.h, &png, &len, err)) == GLIA_OK &&
+        (rc = glia_afile_open(&a, path, 0644, err)) == GLIA_OK) {
+        if (fwrite(png, 1, len, a.f) != len) {
+            rc = glia_err_set(err, GLIA_EIO, "cannot write %s: %s", path, strerror(errno));
             glia_afile_abort(&a);
         } else {
             rc = glia_afile_commit(&a, err);
         }
-        png_image_free(&img);
     }
+    free(png);
     free(r.rgb);
     free(bx);
     free(by);

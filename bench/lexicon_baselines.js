@@ -4,6 +4,13 @@
 //
 //   scripts/setup --test                      # the data set and the pinned npm scorers
 //   node bench/lexicon_baselines.js [--c-test build/tests/test_text] [--runs 5]
+//       [--contrast models/sentiment-lstm/contrast.tsv] [--glia build/cli/glia --model models/sentiment-lstm]
+//
+// --contrast also scores the contrast set (label, category, origin, text; bench/make_contrast.py
+// wrote it): accuracy per category. --glia runs `glia predict MODEL` on the same sentences and
+// adds its row, and an exact McNemar test of glia against every scorer on the test split: the
+// sentences exactly one of the two gets right are the discordant pairs (b glia only, c scorer
+// only), and p is the two-sided binomial tail, min(1, 2 P(X <= min(b, c))), X ~ Bin(b + c, 1/2).
 //
 // The split is core/data/uci.c's, reimplemented here: strip ASCII white space, skip the
 // {"text": "", "class": null} trailer, drop later duplicates (amazon, imdb, yelp, file order),
@@ -48,10 +55,13 @@ function fail(msg) {
 }
 
 function parseArgs(argv) {
-  const args = { cTest: null, runs: 5 };
+  const args = { cTest: null, runs: 5, contrast: null, glia: null, model: null };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--c-test' && i + 1 < argv.length) args.cTest = argv[++i];
     else if (argv[i] === '--runs' && i + 1 < argv.length) args.runs = Number(argv[++i]);
+    else if (argv[i] === '--contrast' && i + 1 < argv.length) args.contrast = argv[++i];
+    else if (argv[i] === '--glia' && i + 1 < argv.length) args.glia = argv[++i];
+    else if (argv[i] === '--model' && i + 1 < argv.length) args.model = argv[++i];
     else if (argv[i] === '-h' || argv[i] === '--help') {
       process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 25)
         .map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
@@ -59,6 +69,7 @@ function parseArgs(argv) {
     } else fail(`unknown argument ${argv[i]} (see --help)`);
   }
   if (!Number.isInteger(args.runs) || args.runs < 1) fail('--runs wants a positive integer');
+  if (!args.glia !== !args.model) fail('--glia and --model go together');
   return args;
 }
 
@@ -185,6 +196,54 @@ function scorers() {
   ];
 }
 
+// The contrast set: a header line, then label<TAB>category<TAB>origin<TAB>text.
+function loadContrast(file) {
+  let lines;
+  try {
+    lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  } catch (e) {
+    fail(`${file}: ${e.message}`);
+  }
+  if (lines.shift() !== 'label\tcategory\torigin\ttext') fail(`${file}: line 1 must be label, category, origin, text`);
+  return lines.map((l, i) => {
+    const [label, category, origin, text] = l.split('\t');
+    if ((label !== '0' && label !== '1') || !category || !origin || !text)
+      fail(`${file}:${i + 2}: expected 0|1<TAB>category<TAB>origin<TAB>text`);
+    return { text, label: Number(label), category, origin };
+  });
+}
+
+// glia's label (0/1, the index in the bundle's labels.txt) for every text, from `glia predict`.
+function gliaPredict(glia, model, texts) {
+  const labels = fs.readFileSync(path.join(model, 'labels.txt'), 'utf8').split('\n').filter((l) => l);
+  const out = new Map();
+  for (let i = 0; i < texts.length; i += 200) {
+    const chunk = texts.slice(i, i + 200);
+    const run = spawnSync(glia, ['predict', model, '--', ...chunk], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (run.error || run.status !== 0) fail(`${glia} predict: ${run.error ? run.error.message : run.stderr}`);
+    const rows = run.stdout.split('\n').filter((l) => l);
+    if (rows.length !== chunk.length) fail(`${glia} predict printed ${rows.length} lines for ${chunk.length} texts`);
+    rows.forEach((r, k) => {
+      const label = labels.indexOf(r.split('\t')[0]);
+      if (label < 0) fail(`${glia} predict: unknown label in '${r}'`);
+      out.set(chunk[k], label);
+    });
+  }
+  return out;
+}
+
+// Exact McNemar: two-sided binomial test on the discordant pairs.
+function mcnemar(b, c) {
+  const n = b + c;
+  if (n === 0) return 1;
+  let pmf = Math.pow(0.5, n), tail = 0; // P(X = 0), then P(X = k) by the ratio (n - k + 1) / k
+  for (let k = 0; k <= Math.min(b, c); k++) {
+    if (k > 0) pmf *= (n - k + 1) / k;
+    tail += pmf;
+  }
+  return Math.min(1, 2 * tail);
+}
+
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -209,11 +268,12 @@ function main() {
     `all ${examples.length}`.padStart(10), 'ms/test'.padStart(9)];
   const rows = [];
 
-  const row = (name, predictOf, undecidedOf, ms) => {
+  const row = (name, predictOf, undecidedOf, ms, testOnly = false) => {
     const acc = (list) => list.filter((e) => predictOf(e) === e.label).length / list.length;
     const cells = groups.map((g) => (100 * acc(test.filter(g.keep))).toFixed(1).padStart(12));
     const und = undecidedOf ? (100 * test.filter(undecidedOf).length / test.length).toFixed(1) + '%' : '-';
-    rows.push([name.padEnd(34), ...cells, und.padStart(10), (100 * acc(examples)).toFixed(1).padStart(10),
+    rows.push([name.padEnd(34), ...cells, und.padStart(10),
+      (testOnly ? '-' : (100 * acc(examples)).toFixed(1)).padStart(10),
       (ms === null ? '-' : ms.toFixed(1)).padStart(9)]);
   };
 
@@ -230,6 +290,22 @@ function main() {
     row(s.name, predict, (e) => verdict.get(e) === 0, median(times));
   }
 
+  const calls = new Map(); // scorer name -> text -> 0/1
+  for (const s of scorers()) {
+    const m = new Map();
+    for (const e of examples) {
+      const v = s.call(e.text);
+      m.set(e.text, v === 0 ? tie : v > 0 ? 1 : 0);
+    }
+    calls.set(s.name, m);
+  }
+  const contrast = args.contrast ? loadContrast(args.contrast) : [];
+  let glia = null;
+  if (args.glia) {
+    glia = gliaPredict(args.glia, args.model, [...test.map((e) => e.text), ...contrast.map((e) => e.text)]);
+    row(`glia ${path.basename(args.model)}`, (e) => glia.get(e.text), null, null, true);
+  }
+
   const positive = test.filter((e) => e.label === 1).length;
   process.stdout.write(`UCI sentiment sentences, test split of core/data/uci.c: ${test.length} sentences ` +
     `(${(100 * positive / test.length).toFixed(1)}% positive), verified against the C split` +
@@ -239,6 +315,38 @@ function main() {
     '(the lexicons are not trained on any)\n\n');
   process.stdout.write(header.join(' ') + '\n');
   for (const r of rows) process.stdout.write(r.join(' ') + '\n');
+  if (glia) {
+    process.stdout.write(`\nexact McNemar, glia ${path.basename(args.model)} against each scorer on the ${test.length} test ` +
+      'sentences (b: only glia right, c: only the scorer right):\n');
+    for (const s of scorers()) {
+      const m = calls.get(s.name);
+      const b = test.filter((e) => glia.get(e.text) === e.label && m.get(e.text) !== e.label).length;
+      const c = test.filter((e) => glia.get(e.text) !== e.label && m.get(e.text) === e.label).length;
+      process.stdout.write(`  ${s.name.padEnd(34)} b=${String(b).padStart(3)} c=${String(c).padStart(3)} ` +
+        `p=${mcnemar(b, c).toPrecision(3)}\n`);
+    }
+  }
+  if (contrast.length) {
+    const cats = [...new Set(contrast.map((e) => e.category))];
+    const groups2 = [...cats.map((c) => ({ name: c, keep: (e) => e.category === c })),
+      { name: 'hand', keep: (e) => e.origin === 'hand' }, { name: 'all', keep: () => true }];
+    process.stdout.write(`\ncontrast set ${args.contrast}: ${contrast.length} sentences, accuracy in % ` +
+      '(hand = the hand-written ones of every category)\n');
+    process.stdout.write(['scorer'.padEnd(34), ...groups2.map((g) =>
+      `${g.name} (${contrast.filter(g.keep).length})`.padStart(22))].join(' ') + '\n');
+    const crow = (name, predict) => {
+      const cells = groups2.map((g) => {
+        const list = contrast.filter(g.keep);
+        return (100 * list.filter((e) => predict(e) === e.label).length / list.length).toFixed(1).padStart(22);
+      });
+      process.stdout.write([name.padEnd(34), ...cells].join(' ') + '\n');
+    };
+    for (const s of scorers()) {
+      const m = new Map(contrast.map((e) => { const v = s.call(e.text); return [e.text, v === 0 ? tie : v > 0 ? 1 : 0]; }));
+      crow(s.name, (e) => m.get(e.text));
+    }
+    if (glia) crow(`glia ${path.basename(args.model)}`, (e) => glia.get(e.text));
+  }
 }
 
 main();

@@ -55,6 +55,8 @@ static glia_status load_tokenizer(glia_bundle *b, glia_err *err)
         return GLIA_OK;
     glia_status rc = glia_tokenizer_load(ops->tokenizer, b->manifest.tokenizer, &b->tokenizer, err);
     if (rc == GLIA_OK)
+        rc = glia_tokenizer_set_negscope(b->tokenizer, &b->manifest.negscope, err);
+    if (rc == GLIA_OK)
         rc = ops->set_vocab_size(&b->manifest, glia_tokenizer_size(b->tokenizer), err);
     return rc;
 }

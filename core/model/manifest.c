@@ -62,7 +62,8 @@ static glia_status read_labels(glia_manifest *m, const char *path, glia_err *err
 glia_status glia_manifest_parse_token_input(glia_yaml *y, yaml_node_t *root, const char *file_key,
                                             glia_manifest *m, glia_err *err)
 {
-    static const char *const input_keys[] = {"max_tokens", NULL};
+    static const char *const input_keys[] = {"max_tokens", "negation_scope", NULL};
+    static const char *const neg_keys[] = {"max_words", NULL};
     yaml_node_t *file = glia_yaml_get(y, root, file_key), *input = glia_yaml_get(y, root, "input");
     const char *path = NULL;
     glia_status rc;
@@ -75,6 +76,18 @@ glia_status glia_manifest_parse_token_input(glia_yaml *y, yaml_node_t *root, con
     if (input && ((rc = glia_yaml_check_keys(y, input, "input", input_keys, err)) ||
                   (rc = glia_yaml_opt_int(y, input, "max_tokens", 1, 4096, &m->max_tokens, err))))
         return rc;
+    /* negation_scope: {max_words: N} (core/text/negscope.h): the words after a negator are read
+     * marked. Only a word vocabulary can hold marked words. */
+    yaml_node_t *neg = input ? glia_yaml_get(y, input, "negation_scope") : NULL;
+    if (!neg)
+        return GLIA_OK;
+    if (strcmp(file_key, "vocabulary") != 0)
+        return glia_yaml_error(y, neg, GLIA_EINVAL, err,
+                               "input.negation_scope needs a word vocabulary; a %s model has none", m->task);
+    if ((rc = glia_yaml_check_keys(y, neg, "input.negation_scope", neg_keys, err)) ||
+        (rc = glia_yaml_opt_int(y, neg, "max_words", 0, 64, &m->negscope.max_words, err)))
+        return rc;
+    m->negscope.enabled = true;
     return GLIA_OK;
 }
 

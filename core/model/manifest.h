@@ -17,6 +17,7 @@
 #include "core/nn/layer.h"
 #include "core/nn/seq2seq.h"
 #include "core/nn/textnet.h"
+#include "core/text/negscope.h"
 
 #define GLIA_MANIFEST_RESULTS_MARKER "# --- results (written by glia train; do not edit below) ---"
 
@@ -49,6 +50,7 @@ typedef struct {
     char tokenizer[GLIA_PATH_MAX]; /* resolved path: a word vocabulary ('vocabulary') or BPE file
                                       ('tokenizer') */
     int max_tokens;                /* input.max_tokens: the most tokens an input may have (</s> included) */
+    glia_negscope_cfg negscope;    /* input.negation_scope (word vocabularies): how texts are read */
     /* the family's own sections, filled by its parse_manifest (model.h): */
     glia_textnet_config text; /* text-classification; vocab_size 0: the tokenizer's */
     glia_s2s_config s2s;      /* translation; vocab_size 0: the tokenizer's */

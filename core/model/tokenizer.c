@@ -50,6 +50,16 @@ glia_tokenizer_kind glia_tokenizer_kind_of(const glia_tokenizer *t)
     return t->kind;
 }
 
+glia_status glia_tokenizer_set_negscope(glia_tokenizer *t, const glia_negscope_cfg *neg, glia_err *err)
+{
+    if (!t->words)
+        return neg && neg->enabled
+                   ? glia_err_set(err, GLIA_EINVAL, "negation scopes need a word vocabulary, not subwords")
+                   : GLIA_OK;
+    glia_vocab_set_negscope(t->words, neg);
+    return GLIA_OK;
+}
+
 int glia_tokenizer_size(const glia_tokenizer *t)
 {
     return (int)(t->words ? glia_vocab_size(t->words) : glia_bpe_size(t->subwords));

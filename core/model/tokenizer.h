@@ -42,6 +42,9 @@ glia_status glia_tokenizer_load(glia_tokenizer_kind kind, const char *path, glia
 void glia_tokenizer_free(glia_tokenizer *t); /* NULL-safe */
 
 glia_tokenizer_kind glia_tokenizer_kind_of(const glia_tokenizer *t);
+/* Words: read texts with negation scopes marked as neg says (core/text/negscope.h), once,
+ * right after loading; the manifest's input.negation_scope. Subwords: GLIA_EINVAL. */
+glia_status glia_tokenizer_set_negscope(glia_tokenizer *t, const glia_negscope_cfg *neg, glia_err *err);
 /* Number of ids, specials included: the vocabulary a model over t embeds. */
 int glia_tokenizer_size(const glia_tokenizer *t);
 

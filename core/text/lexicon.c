@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text/negscope.h"
+#include "core/text/tokenize.h"
+
 glia_status glia_lexicon_format_parse(const char *name, glia_lexicon_format *out, glia_err *err)
 {
     if (strcmp(name, "json") == 0)
@@ -21,22 +24,73 @@ glia_status glia_lexicon_format_parse(const char *name, glia_lexicon_format *out
     return GLIA_OK;
 }
 
-/* Writes score * scale into column col of token's row, if the vocabulary holds the token
- * as such (a lookup returning <unk> for anything but "<unk>" itself is a miss). */
-static void put(const glia_vocab *v, const char *token, double score, float scale, float *table, int n,
-                int col, size_t *matched)
+/* Where read_json/read_tsv send each entry: into a table's column (table != NULL), or into a
+ * vocabulary that grows by the entries' words (grow != NULL). */
+typedef struct {
+    const glia_vocab *v;
+    glia_vocab *grow;
+    float *table;
+    int n, col;
+    size_t *matched;
+} sink;
+
+/* The lexicon's entry token -> score: written score * scale into column col of token's row, if
+ * the vocabulary holds the token as such (a lookup returning <unk> for anything but "<unk>"
+ * itself is a miss); when the vocabulary marks negation scopes, the marked token
+ * (negscope.h) gets the score negated: "not_bad" is as positive as "bad" is negative. */
+static void put_score(const sink *k, const char *token, double score, float scale)
 {
+    char marked[256];
     if (strchr(token, ' '))
         return;
-    int32_t id = glia_vocab_id(v, token);
-    if (id == GLIA_VOCAB_UNK || id == GLIA_VOCAB_PAD)
+    int32_t id = glia_vocab_id(k->v, token);
+    if (id != GLIA_VOCAB_UNK && id != GLIA_VOCAB_PAD) {
+        k->table[(size_t)id * (size_t)k->n + (size_t)k->col] = (float)score * scale;
+        (*k->matched)++;
+    }
+    if (!glia_vocab_negscope(k->v).enabled ||
+        !glia_negscope_mark(token, strlen(token), marked, sizeof marked))
         return;
-    table[(size_t)id * (size_t)n + (size_t)col] = (float)score * scale;
-    (*matched)++;
+    id = glia_vocab_id(k->v, marked);
+    if (id != GLIA_VOCAB_UNK && id != GLIA_VOCAB_PAD)
+        k->table[(size_t)id * (size_t)k->n + (size_t)k->col] = -(float)score * scale;
 }
 
-static glia_status read_json(const glia_lexicon_source *src, const glia_vocab *v, float *table, int n,
-                             int col, size_t *matched, glia_err *err)
+/* Appends token (and its marked form when the vocabulary marks scopes) to k->grow when the
+ * tokenizer reads it as exactly that one token: "great" yes, "can't stand" or ":-)" no. */
+static glia_status put_word(const sink *k, const char *token, glia_err *err)
+{
+    glia_tok_list toks = {0};
+    glia_err ignored = {0};
+    char marked[256];
+    bool added = false;
+    glia_status rc = GLIA_OK;
+    if (glia_tok_split(token, strlen(token), &toks, &ignored) != GLIA_OK || toks.n != 1 ||
+        strcmp(toks.tokens[0], token) != 0)
+        goto out;
+    if ((rc = glia_vocab_append(k->grow, token, &added, err)))
+        goto out;
+    *k->matched += added;
+    if (glia_vocab_negscope(k->grow).enabled && !glia_negscope_is_negator(token, strlen(token)) &&
+        glia_negscope_mark(token, strlen(token), marked, sizeof marked)) {
+        if ((rc = glia_vocab_append(k->grow, marked, &added, err)))
+            goto out;
+        *k->matched += added;
+    }
+out:
+    glia_tok_list_free(&toks);
+    return rc;
+}
+
+static glia_status put(const sink *k, const char *token, double score, float scale, glia_err *err)
+{
+    if (k->grow)
+        return put_word(k, token, err);
+    put_score(k, token, score, scale);
+    return GLIA_OK;
+}
+
+static glia_status read_json(const glia_lexicon_source *src, const sink *k, glia_err *err)
 {
     json_error_t je;
     json_t *root = json_load_file(src->path, 0, &je);
@@ -55,15 +109,15 @@ static glia_status read_json(const glia_lexicon_source *src, const glia_vocab *v
             rc = glia_err_set(err, GLIA_EFORMAT, "%s: the value of '%.60s' is not a number", src->path, key);
             goto out;
         }
-        put(v, key, json_number_value(val), src->scale, table, n, col, matched);
+        if ((rc = put(k, key, json_number_value(val), src->scale, err)))
+            goto out;
     }
 out:
     json_decref(root);
     return rc;
 }
 
-static glia_status read_tsv(const glia_lexicon_source *src, const glia_vocab *v, float *table, int n, int col,
-                            size_t *matched, glia_err *err)
+static glia_status read_tsv(const glia_lexicon_source *src, const sink *k, glia_err *err)
 {
     FILE *f = fopen(src->path, "r");
     if (!f)
@@ -84,7 +138,8 @@ static glia_status read_tsv(const glia_lexicon_source *src, const glia_vocab *v,
             break;
         }
         *tab = '\0';
-        put(v, line, score, src->scale, table, n, col, matched);
+        if ((rc = put(k, line, score, src->scale, err)))
+            break;
     }
     fclose(f);
     return rc;
@@ -96,13 +151,29 @@ glia_status glia_lexicon_table(const glia_lexicon_source *sources, int n, const 
     memset(table, 0, sizeof(float) * glia_vocab_size(v) * (size_t)n);
     for (int i = 0; i < n; i++) {
         size_t hits = 0;
-        glia_status rc = sources[i].format == GLIA_LEXICON_JSON
-                             ? read_json(&sources[i], v, table, n, i, &hits, err)
-                             : read_tsv(&sources[i], v, table, n, i, &hits, err);
+        const sink k = {.v = v, .table = table, .n = n, .col = i, .matched = &hits};
+        glia_status rc = sources[i].format == GLIA_LEXICON_JSON ? read_json(&sources[i], &k, err)
+                                                                : read_tsv(&sources[i], &k, err);
         if (rc != GLIA_OK)
             return rc;
         if (matched)
             matched[i] = hits;
     }
+    return GLIA_OK;
+}
+
+glia_status glia_lexicon_extend_vocab(const glia_lexicon_source *sources, int n, glia_vocab *v, size_t *added,
+                                      glia_err *err)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const sink k = {.v = v, .grow = v, .matched = &total};
+        glia_status rc = sources[i].format == GLIA_LEXICON_JSON ? read_json(&sources[i], &k, err)
+                                                                : read_tsv(&sources[i], &k, err);
+        if (rc != GLIA_OK)
+            return rc;
+    }
+    if (added)
+        *added = total;
     return GLIA_OK;
 }

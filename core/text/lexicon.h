@@ -9,7 +9,8 @@
  *         languages/en/labels.json, or its negators.json with 1 per word)
  *   tsv   lines "token<TAB>number[<TAB>...]" (VADER's vader_lexicon.txt)
  * Only single-token entries can match a vocabulary token; entries with spaces
- * ("can't stand") are skipped and counted.
+ * ("can't stand") are skipped and counted. When the vocabulary marks negation scopes
+ * (negscope.h), a marked token's score is the word's negated.
  */
 #ifndef GLIA_TEXT_LEXICON_H
 #define GLIA_TEXT_LEXICON_H
@@ -35,5 +36,11 @@ glia_status glia_lexicon_format_parse(const char *name, glia_lexicon_format *out
  * tsv). */
 glia_status glia_lexicon_table(const glia_lexicon_source *sources, int n, const glia_vocab *v, float *table,
                                size_t *matched, glia_err *err);
+
+/* Appends to v every single-token word of the lists that v lacks (and, when v marks negation
+ * scopes, its marked form), in file order: test texts hold sentiment words the train split
+ * never has, and as <unk> they would lose their scores. *added (may be NULL) counts them. */
+glia_status glia_lexicon_extend_vocab(const glia_lexicon_source *sources, int n, glia_vocab *v, size_t *added,
+                                      glia_err *err);
 
 #endif

@@ -12,6 +12,7 @@
 #include "core/base/afile.h"
 #include "core/base/htable.h"
 
+#include "core/text/negscope.h"
 #include "core/text/tokenize.h"
 
 #include <errno.h>
@@ -24,8 +25,23 @@
 #include <unistd.h>
 
 struct glia_vocab {
-    glia_htable tokens; /* token id is key id */
+    glia_htable tokens;    /* token id is key id */
+    glia_negscope_cfg neg; /* how texts are read: negation scopes marked or not */
 };
+
+/* Longest token that is marked; a longer one (never a word) is read as it is. */
+enum { MARK_MAX = 256 };
+
+/* The token to count or look up for token[0..len) at its place in the text: marked when the
+ * scope state says so and it fits buf. */
+static const char *scoped(glia_negscope *s, const char *token, size_t *len, char *buf)
+{
+    if (glia_negscope_next(s, token, *len) && glia_negscope_mark(token, *len, buf, MARK_MAX)) {
+        *len += GLIA_NEGSCOPE_PREFIX_LEN;
+        return buf;
+    }
+    return token;
+}
 
 /* Longest token quoted in a message. */
 enum { QUOTE_MAX = 60 };
@@ -85,11 +101,14 @@ typedef struct {
     glia_htable seen;
     size_t *count;
     size_t cap;
+    glia_negscope scope; /* of the text being counted */
 } counter;
 
 static glia_status count_token(void *ctx, const char *token, size_t len, glia_err *err)
 {
     counter *c = ctx;
+    char buf[MARK_MAX];
+    token = scoped(&c->scope, token, &len, buf);
     int32_t id;
     bool added;
     glia_status rc = glia_htable_add(&c->seen, token, len, &id, &added, err);
@@ -125,6 +144,12 @@ static int cmp_count_desc(const void *a, const void *b)
 glia_status glia_vocab_build(const char *const *texts, size_t n, size_t min_count, size_t max_size,
                              glia_vocab **out, glia_err *err)
 {
+    return glia_vocab_build_scoped(texts, n, min_count, max_size, NULL, out, err);
+}
+
+glia_status glia_vocab_build_scoped(const char *const *texts, size_t n, size_t min_count, size_t max_size,
+                                    const glia_negscope_cfg *neg, glia_vocab **out, glia_err *err)
+{
     counter c = {0};
     count_entry *kept = NULL;
     glia_vocab *v = NULL;
@@ -138,6 +163,7 @@ glia_status glia_vocab_build(const char *const *texts, size_t n, size_t min_coun
                             "vocabulary max_size must be 0 (no limit) or at least 2 (<pad> and <unk>)");
     GLIA_ASSERT(texts != NULL || n == 0);
     for (size_t i = 0; i < n; i++) {
+        glia_negscope_init(&c.scope, neg);
         rc = glia_tok_each(texts[i], strlen(texts[i]), count_token, &c, err);
         if (rc != GLIA_OK) {
             glia_err_prefix(err, "text %zu", i);
@@ -166,6 +192,7 @@ glia_status glia_vocab_build(const char *const *texts, size_t n, size_t min_coun
 
     if ((rc = vocab_alloc(&v, err)) != GLIA_OK)
         goto fail;
+    glia_vocab_set_negscope(v, neg);
     int32_t dup;
     if ((rc = vocab_add(v, GLIA_VOCAB_PAD_TOKEN, strlen(GLIA_VOCAB_PAD_TOKEN), &dup, err)) != GLIA_OK ||
         (rc = vocab_add(v, GLIA_VOCAB_UNK_TOKEN, strlen(GLIA_VOCAB_UNK_TOKEN), &dup, err)) != GLIA_OK)
@@ -185,6 +212,31 @@ fail:
     glia_vocab_free(v);
     free(kept);
     counter_free(&c);
+    return rc;
+}
+
+void glia_vocab_set_negscope(glia_vocab *v, const glia_negscope_cfg *neg)
+{
+    v->neg = neg ? *neg : (glia_negscope_cfg){0};
+}
+
+glia_negscope_cfg glia_vocab_negscope(const glia_vocab *v)
+{
+    return v->neg;
+}
+
+glia_status glia_vocab_append(glia_vocab *v, const char *token, bool *added, glia_err *err)
+{
+    const size_t len = strlen(token);
+    int32_t dup = -1;
+    glia_status rc = glia_tok_check_token(token, len, err);
+    if (rc == GLIA_OK && glia_vocab_size(v) >= (size_t)INT32_MAX)
+        rc = glia_err_set(err, GLIA_EUNSUPPORTED, "a vocabulary of %zu tokens cannot grow",
+                          glia_vocab_size(v));
+    if (rc == GLIA_OK)
+        rc = vocab_add(v, token, len, &dup, err);
+    if (added)
+        *added = rc == GLIA_OK && dup < 0;
     return rc;
 }
 
@@ -286,12 +338,15 @@ typedef struct {
     const glia_vocab *v;
     int32_t *ids;
     size_t max_len, n_ids, n_tokens;
+    glia_negscope scope;
 } encoder;
 
 static glia_status encode_token(void *ctx, const char *token, size_t len, glia_err *err)
 {
     encoder *e = ctx;
+    char buf[MARK_MAX];
     (void)err;
+    token = scoped(&e->scope, token, &len, buf);
     if (e->n_ids < e->max_len) {
         int32_t id = glia_htable_find(&e->v->tokens, token, len);
         e->ids[e->n_ids++] = id >= 0 ? id : GLIA_VOCAB_UNK;
@@ -305,6 +360,7 @@ glia_status glia_vocab_encode(const glia_vocab *v, const char *text, size_t len,
 {
     encoder e = {.v = v, .ids = ids, .max_len = max_len};
     GLIA_ASSERT(v != NULL && n_ids != NULL && (ids != NULL || max_len == 0));
+    glia_negscope_init(&e.scope, &v->neg);
     glia_status rc = glia_tok_each(text, len, encode_token, &e, err);
     if (rc != GLIA_OK)
         e.n_ids = e.n_tokens = 0;

@@ -16,10 +16,12 @@
 #ifndef GLIA_TEXT_VOCAB_H
 #define GLIA_TEXT_VOCAB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/base/err.h"
+#include "core/text/negscope.h"
 
 typedef struct glia_vocab glia_vocab; /* opaque, immutable once built or loaded */
 
@@ -40,6 +42,22 @@ enum {
  * failure. */
 glia_status glia_vocab_build(const char *const *texts, size_t n, size_t min_count, size_t max_size,
                              glia_vocab **out, glia_err *err);
+
+/* glia_vocab_build reading every text with negation scopes marked as neg says (negscope.h;
+ * NULL or !neg->enabled: plain); the vocabulary keeps neg and encodes texts the same way. */
+glia_status glia_vocab_build_scoped(const char *const *texts, size_t n, size_t min_count, size_t max_size,
+                                    const glia_negscope_cfg *neg, glia_vocab **out, glia_err *err);
+
+/* Sets how v reads texts (NULL: plain). A model's manifest says it (input.negation_scope) and the
+ * bundle sets it once, right after loading and before v is shared: a vocabulary file alone does
+ * not say whether its texts were marked. */
+void glia_vocab_set_negscope(glia_vocab *v, const glia_negscope_cfg *neg);
+glia_negscope_cfg glia_vocab_negscope(const glia_vocab *v);
+
+/* Appends token as the next id unless v holds it already (*added false then); for a trainer
+ * that adds words its texts lack (a lexicon's) before v is shared. The token must pass
+ * glia_tok_check_token. */
+glia_status glia_vocab_append(glia_vocab *v, const char *token, bool *added, glia_err *err);
 
 /* Reads a vocabulary file (see above); errors name the file and the line. */
 glia_status glia_vocab_load(const char *path, glia_vocab **out, glia_err *err);

@@ -95,12 +95,12 @@ static void resolve_path(const char *recipe_path, const char *rel, char out[GLIA
         snprintf(out, GLIA_PATH_MAX, "%s/%s", dirname(dir), rel);
 }
 
-/* The text part: vocabulary: {min_count, max_size}, lexicon: [{path, format, scale}],
+/* The text part: vocabulary: {min_count, max_size, lexicon_words}, lexicon: [{path, format, scale}],
  * embedding: {pretrained, init_std}. */
 static glia_status parse_text_part(glia_yaml *y, yaml_node_t *root, const char *path, glia_recipe_text *t,
                                    glia_err *err)
 {
-    static const char *const vocab_keys[] = {"min_count", "max_size", NULL};
+    static const char *const vocab_keys[] = {"min_count", "max_size", "lexicon_words", NULL};
     static const char *const lex_keys[] = {"path", "format", "scale", NULL};
     static const char *const emb_keys[] = {"pretrained", "init_std", NULL};
     glia_status rc;
@@ -109,7 +109,8 @@ static glia_status parse_text_part(glia_yaml *y, yaml_node_t *root, const char *
     if ((n = glia_yaml_get(y, root, "vocabulary")) &&
         ((rc = glia_yaml_check_keys(y, n, "vocabulary", vocab_keys, err)) ||
          (rc = glia_yaml_opt_long(y, n, "min_count", 1, 1L << 30, &t->vocab_min_count, err)) ||
-         (rc = glia_yaml_opt_long(y, n, "max_size", 0, 1L << 24, &t->vocab_max_size, err))))
+         (rc = glia_yaml_opt_long(y, n, "max_size", 0, 1L << 24, &t->vocab_max_size, err)) ||
+         (rc = glia_yaml_opt_bool(y, n, "lexicon_words", &t->vocab_lexicon_words, err))))
         return rc;
     if (t->vocab_max_size == 1)
         return glia_yaml_error(y, n, GLIA_EINVAL, err, "vocabulary.max_size must be 0 (no cap) or >= 2");
@@ -178,7 +179,7 @@ static glia_status parse_translation_part(glia_yaml *y, yaml_node_t *root, glia_
 static glia_status apply_training_keys(glia_yaml *y, yaml_node_t *root, glia_recipe *r, glia_err *err)
 {
     static const char *const loss_keys[] = {"label_smoothing", NULL};
-    static const char *const aug_keys[] = {"hflip", "translate", NULL};
+    static const char *const aug_keys[] = {"hflip", "translate", "negation", NULL};
     glia_status rc;
     yaml_node_t *n;
     long seed = (long)r->seed;
@@ -204,7 +205,8 @@ static glia_status apply_training_keys(glia_yaml *y, yaml_node_t *root, glia_rec
     if ((n = glia_yaml_get(y, root, "augment")) &&
         ((rc = glia_yaml_check_keys(y, n, "augment", aug_keys, err)) ||
          (rc = glia_yaml_opt_bool(y, n, "hflip", &r->image.hflip, err)) ||
-         (rc = glia_yaml_opt_int(y, n, "translate", 0, 64, &r->image.translate, err))))
+         (rc = glia_yaml_opt_int(y, n, "translate", 0, 64, &r->image.translate, err)) ||
+         (rc = glia_yaml_opt_bool(y, n, "negation", &r->text.augment_negation, err))))
         return rc;
     return GLIA_OK;
 }

@@ -42,9 +42,11 @@ typedef struct {
 
 /* Sentences (see texttrain.h). The dev split selects, so `validation` is not used. */
 typedef struct {
-    long vocab_min_count; /* vocabulary.min_count: keep tokens seen this often */
-    long vocab_max_size;  /* vocabulary.max_size (0 = no cap) */
-    int nlexicons;        /* lexicon: one frozen feature column per list */
+    long vocab_min_count;    /* vocabulary.min_count: keep tokens seen this often */
+    long vocab_max_size;     /* vocabulary.max_size (0 = no cap) */
+    int vocab_lexicon_words; /* vocabulary.lexicon_words: add the lexicons' words (lexicon.h) */
+    int augment_negation;    /* augment.negation: add each train sentence negated by rule, label flipped */
+    int nlexicons;           /* lexicon: one frozen feature column per list */
     glia_recipe_lexicon lexicons[GLIA_RECIPE_MAX_LEXICONS];
     char pretrained[GLIA_PATH_MAX]; /* embedding.pretrained: a word2vec output directory, "" = none */
     float embedding_init_std;       /* embedding.init_std: N(0, std) instead of PyTorch's N(0, 1); 0 = 1 */

@@ -14,6 +14,8 @@
 
 #include "core/data/catalog.h"
 #include "core/text/lexicon.h"
+#include "core/text/negscope.h"
+#include "core/text/tokenize.h"
 #include "core/train/word2vec.h"
 
 /* ---- encoded data ---- */
@@ -81,10 +83,57 @@ void glia_text_job_free(glia_text_job *job)
 }
 
 /* The recipe's lexicon files, as core/text/lexicon.h reads them, into the frozen table. */
+static glia_status lexicon_sources(const glia_recipe_text *t, glia_lexicon_source *src, glia_err *err);
 static glia_status lexicon_table(const glia_recipe_text *t, const glia_vocab *v, float *table,
                                  size_t *matched, glia_err *err)
 {
     glia_lexicon_source src[GLIA_RECIPE_MAX_LEXICONS];
+    glia_status rc = lexicon_sources(t, src, err);
+    return rc ? rc : glia_lexicon_table(src, t->nlexicons, v, table, matched, err);
+}
+
+/* augment.negation: every train sentence that negscope.h's rule negates is added once more,
+ * negated, with the other label (two classes only). The copies are train examples of the set
+ * (the vocabulary sees them); dev and test are never touched. A copy that would not tokenize
+ * back to the rule's tokens is skipped. */
+static glia_status augment_negation(glia_uci_set *set, size_t *added, glia_err *err)
+{
+    char text[4096];
+    glia_status rc = GLIA_OK;
+    const size_t n = set->n;
+    *added = 0;
+    glia_uci_example *grown = realloc(set->examples, sizeof *grown * (2 * n + 1));
+    if (!grown)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu negated sentences", n);
+    set->examples = grown;
+    for (size_t i = 0; i < n && rc == GLIA_OK; i++) {
+        const glia_uci_example *e = &set->examples[i];
+        glia_tok_list toks = {0}, back = {0};
+        if (e->split != GLIA_UCI_TRAIN || e->label < 0 || e->label > 1 ||
+            glia_tok_split(e->text, e->len, &toks, err) != GLIA_OK ||
+            !glia_negscope_negate(toks.tokens, toks.n, text, sizeof text) ||
+            glia_tok_split(text, strlen(text), &back, err) != GLIA_OK ||
+            (back.n != toks.n + 1 && back.n + 1 != toks.n))
+            goto next;
+        glia_uci_example copy = *e;
+        if (!(copy.text = strdup(text))) {
+            rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for a negated sentence");
+            goto next;
+        }
+        copy.len = strlen(text);
+        copy.label = 1 - e->label;
+        set->examples[set->n++] = copy;
+        (*added)++;
+    next:
+        glia_tok_list_free(&toks);
+        glia_tok_list_free(&back);
+    }
+    return rc;
+}
+
+/* The lexicon files of the recipe as lexicon.h takes them. */
+static glia_status lexicon_sources(const glia_recipe_text *t, glia_lexicon_source *src, glia_err *err)
+{
     for (int i = 0; i < t->nlexicons; i++) {
         glia_status rc = glia_lexicon_format_parse(t->lexicons[i].format, &src[i].format, err);
         if (rc != GLIA_OK) /* the recipe checked it: only a recipe built by hand gets here */
@@ -92,7 +141,7 @@ static glia_status lexicon_table(const glia_recipe_text *t, const glia_vocab *v,
         snprintf(src[i].path, sizeof src[i].path, "%s", t->lexicons[i].path);
         src[i].scale = t->lexicons[i].scale;
     }
-    return glia_lexicon_table(src, t->nlexicons, v, table, matched, err);
+    return GLIA_OK;
 }
 
 glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err *err)
@@ -121,9 +170,16 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
                   ? glia_uci_load_jsonl(r->dataset_file, m->labels, m->nlabels, &job->set, err)
                   : glia_uci_load(r->dataset_path[0] ? r->dataset_path : glia_uci_default_dir(), &job->set,
                                   err)) ||
+        (r->text.augment_negation && (rc = augment_negation(&job->set, &job->negated, err))) ||
         (rc = glia_uci_texts(&job->set, GLIA_UCI_TRAIN, &texts, &ntexts, err)) ||
-        (rc = glia_vocab_build(texts, ntexts, (size_t)r->text.vocab_min_count, (size_t)r->text.vocab_max_size,
-                               &job->vocab, err)))
+        (rc = glia_vocab_build_scoped(texts, ntexts, (size_t)r->text.vocab_min_count,
+                                      (size_t)r->text.vocab_max_size, &m->negscope, &job->vocab, err)))
+        goto fail;
+    const size_t trained_words = glia_vocab_size(job->vocab);
+    glia_lexicon_source src[GLIA_RECIPE_MAX_LEXICONS];
+    if (r->text.vocab_lexicon_words &&
+        ((rc = lexicon_sources(&r->text, src, err)) ||
+         (rc = glia_lexicon_extend_vocab(src, r->text.nlexicons, job->vocab, &job->lexicon_words, err))))
         goto fail;
     const int vocab_size = (int)glia_vocab_size(job->vocab);
     if (m->text.vocab_size && m->text.vocab_size != vocab_size) {
@@ -144,6 +200,11 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
     if (r->text.embedding_init_std > 0) /* N(0, 1) draws scaled: N(0, std), padding row still 0 */
         for (size_t i = 0; i < emb->size; i++)
             emb->value[i] *= r->text.embedding_init_std;
+    /* The lexicon's words that no train sentence holds never get a gradient: a random row
+     * would stay noise the classifier never learned to read, a zero row leaves them to their
+     * lexicon features. */
+    memset(emb->value + trained_words * (size_t)m->text.embedding_dim, 0,
+           sizeof(float) * ((size_t)vocab_size - trained_words) * (size_t)m->text.embedding_dim);
     if (m->text.lexicon_features > 0) {
         float *table = (float *)glia_model_find_param(job->model, "lexicon.weight")->value;
         if ((rc = lexicon_table(&r->text, job->vocab, table, job->lexicon_matched, err)))

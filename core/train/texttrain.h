@@ -51,6 +51,8 @@ typedef struct {
     glia_model *model; /* a text classifier */
     glia_text_data train, dev, test;
     size_t lexicon_matched[GLIA_RECIPE_MAX_LEXICONS];
+    size_t negated;       /* augment.negation: negated train sentences added */
+    size_t lexicon_words; /* vocabulary.lexicon_words: tokens the lexicons added */
     size_t pretrained_found;
 } glia_text_job;
 glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err *err);

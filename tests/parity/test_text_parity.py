@@ -14,7 +14,10 @@
 #      two directions, with and without the lexicon). glia's copy of the batch holds ids
 #      outside the vocabulary at padded positions, so reading one would fail the run;
 #   3. a state_dict without lexicon.weight, or with a wrongly shaped one, is refused by glia
-#      with a message naming the tensor.
+#      with a message naming the tensor;
+#   4. the shipped bundle itself (its manifest marks negation scopes: "not bad" reads the ids
+#      of "not" and "not_bad") loads into TextRNN strictly and gives glia's logits on ids that
+#      include marked words. Marking is preprocessing: the module sees ids either way.
 # Training needs the UCI sentences and the npm word lists that `scripts/setup --test`
 # fetches (GLIA_UCI_SENTIMENT, else .cache/data/uci-sentiment and .cache/npm-bench under
 # GLIA_SOURCE_ROOT); without them the checks of part 1 are reported as "# SKIP".
@@ -87,9 +90,27 @@ def tokenize(text):
     return re.findall(r"n't|[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]", text)
 
 
-def batch_ids(vocab, glia_pad):
+NEGATORS = {"not", "n't", "no", "never"}
+
+
+def mark_scopes(tokens):
+    """A rough copy of core/text/negscope.h's rule, enough to put marked ids in a batch."""
+    out, scope = [], False
+    for t in tokens:
+        if t in NEGATORS:
+            out.append("not" if t == "n't" else t)
+            scope = True
+        elif scope and (t in {"but", "and", "or"} or not t[0].isalnum()):
+            out.append(t)
+            scope = False
+        else:
+            out.append("not_" + t if scope else t)
+    return out
+
+
+def batch_ids(vocab, glia_pad, marked=False):
     """ids [N, T] (0 at padded positions for PyTorch, glia_pad for glia) and lengths [N]."""
-    enc = [gt.encode_tokens(vocab, tokenize(s)) for s in SENTENCES]
+    enc = [gt.encode_tokens(vocab, mark_scopes(tokenize(s)) if marked else tokenize(s)) for s in SENTENCES]
     t = max(len(e) for e in enc)
     ids = torch.zeros(len(enc), t, dtype=torch.int64)
     for i, e in enumerate(enc):
@@ -248,7 +269,7 @@ def main():
     glia = sys.argv[1]
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    n_tests = (1 + 3) + (1 + 1) + len(TORCH_CONFIGS) + 3
+    n_tests = (1 + 3) + (1 + 1) + len(TORCH_CONFIGS) + 3 + 1
     print("1..%d" % n_tests)
     with tempfile.TemporaryDirectory() as tmp:
         # 1. glia-trained weights in PyTorch
@@ -305,6 +326,17 @@ def main():
         got, err = glia_forward(glia, d, ids_glia, lengths, tmp)
         check("an rnn.weight_hh_l1 of the wrong shape is refused, naming it",
               got is None and "rnn.weight_hh_l1" in err, err[:200].replace("\n", " "))
+
+        # 4. the shipped bundle, negation scopes and all
+        vocab = gt.read_vocab(os.path.join(SHIPPED, "vocab.txt"))
+        ids, ids_glia, lengths = batch_ids(vocab, len(vocab) + 1000, marked=True)
+        marked = sum(1 for i in ids.flatten().tolist() if vocab[i].startswith("not_"))
+        sd = gt.load_safetensors(os.path.join(SHIPPED, "model.safetensors"))
+        got, err = glia_forward(glia, SHIPPED, ids_glia, lengths, tmp)
+        want = torch_logits(os.path.join(SHIPPED, "model.yaml"), sd, ids, lengths)
+        d = maxdiff(got, want)
+        check("the shipped sentiment-lstm (negation scopes) in PyTorch: same logits, %d marked ids" % marked,
+              d < TOL and marked >= 3, "max |diff| %.3g%s" % (d, ("; " + err[:200]) if err else ""))
 
     return 0 if all(results) and len(results) == n_tests else 1
 

@@ -80,10 +80,15 @@ int glia_cli_print_progress(const glia_progress *p, void *user)
 static void print_start(const glia_run_info *info, void *user)
 {
     (void)user;
-    if (info->vocabulary)
+    if (info->vocabulary) {
         printf("training %s on %s: %zu train, %zu dev sentences, vocabulary %zu tokens, %zu parameters\n",
                info->model, info->dataset, info->train, info->val, info->vocabulary, info->parameters);
-    else
+        if (info->negated || info->lexicon_words)
+            printf(
+                "  %zu of the train sentences negated by rule (augment.negation), %zu vocabulary tokens from "
+                "the word lists (vocabulary.lexicon_words)\n",
+                info->negated, info->lexicon_words);
+    } else
         printf("training %s on %s: %zu train, %zu validation examples, %zu parameters\n", info->model,
                info->dataset, info->train, info->val, info->parameters);
     fflush(stdout);

@@ -14,18 +14,20 @@
  *   lexicon: {features: K}                    (optional)
  *   rnn: {type: lstm|rnn_tanh, hidden_size: H, num_layers: 1, bidirectional: false}
  *   pooling: last|mean|max, embedding_dropout: 0, dropout: 0
+ *   embedding_dropout_scope: all|words      (words: the lexicon features are never dropped)
  *   classifier: {out_features: C}
  */
 static glia_status parse_text_architecture(glia_yaml *y, yaml_node_t *arch, glia_manifest *m, glia_err *err)
 {
     static const char *const arch_keys[] = {
-        "type", "embedding", "lexicon", "rnn", "pooling", "embedding_dropout", "dropout", "classifier", NULL};
+        "type",    "embedding",  "lexicon", "rnn", "pooling", "embedding_dropout", "embedding_dropout_scope",
+        "dropout", "classifier", NULL};
     static const char *const emb_keys[] = {"num_embeddings", "embedding_dim", "padding_idx", NULL};
     static const char *const lex_keys[] = {"features", NULL};
     static const char *const rnn_keys[] = {"type", "hidden_size", "num_layers", "bidirectional", NULL};
     static const char *const cls_keys[] = {"out_features", NULL};
     glia_textnet_config *t = &m->text;
-    const char *type = NULL, *mode = "lstm", *pool = "last";
+    const char *type = NULL, *mode = "lstm", *pool = "last", *scope = "all";
     long padding_idx = 0;
     glia_status rc;
     *t = (glia_textnet_config){.mode = GLIA_RNN_LSTM, .num_layers = 1, .pool = GLIA_RNN_POOL_LAST};
@@ -55,6 +57,7 @@ static glia_status parse_text_architecture(glia_yaml *y, yaml_node_t *arch, glia
         (rc = glia_yaml_opt_bool(y, rnn, "bidirectional", &t->bidirectional, err)) ||
         (rc = glia_yaml_opt_string(y, arch, "pooling", &pool, err)) ||
         (rc = glia_yaml_opt_float(y, arch, "embedding_dropout", 0.0, 0.99, &t->embedding_dropout, err)) ||
+        (rc = glia_yaml_opt_string(y, arch, "embedding_dropout_scope", &scope, err)) ||
         (rc = glia_yaml_opt_float(y, arch, "dropout", 0.0, 0.99, &t->dropout, err)) ||
         (rc = glia_yaml_check_keys(y, cls, "architecture.classifier", cls_keys, err)) ||
         (rc = glia_yaml_opt_int(y, cls, "out_features", 2, 4096, &t->num_classes, err)))
@@ -64,6 +67,12 @@ static glia_status parse_text_architecture(glia_yaml *y, yaml_node_t *arch, glia
             y, arch, GLIA_EINVAL, err,
             "architecture: embedding.embedding_dim, rnn.hidden_size and classifier.out_features "
             "are required");
+    if (strcmp(scope, "all") != 0 && strcmp(scope, "words") != 0)
+        return glia_yaml_error(y, arch, GLIA_EINVAL, err,
+                               "architecture.embedding_dropout_scope: expected all (every column of x) or "
+                               "words (the embedding's, not the lexicon's), got '%s'",
+                               scope);
+    t->dropout_words_only = strcmp(scope, "words") == 0;
     if ((rc = glia_rnn_mode_parse(mode, &t->mode, err)))
         return glia_yaml_error(y, rnn, rc, err, "architecture.rnn.type: %s", err->msg);
     if ((rc = glia_rnn_pool_parse(pool, &t->pool, err)))

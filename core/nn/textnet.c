@@ -332,7 +332,16 @@ static glia_status forward(const glia_textnet *net, glia_textnet_ctx *ctx, const
     const int drop_x = ctx->training && !ctx->no_dropout && net->cfg.embedding_dropout > 0.0f;
     if (drop_x) {
         GLIA_ASSERT(rng);
-        glia_dropout_forward(ctx->x, ctx->x, ctx->xkeep, bt * (size_t)X, net->cfg.embedding_dropout, rng);
+        if (!net->cfg.dropout_words_only || K == 0) {
+            glia_dropout_forward(ctx->x, ctx->x, ctx->xkeep, bt * (size_t)X, net->cfg.embedding_dropout, rng);
+        } else { /* per row: the E word columns; the K lexicon columns are kept (and their
+                    gradient, scaled by backward, is dropped anyway: the table is frozen) */
+            for (size_t i = 0; i < bt; i++) {
+                glia_dropout_forward(ctx->x + i * X, ctx->x + i * X, ctx->xkeep + i * X, (size_t)E,
+                                     net->cfg.embedding_dropout, rng);
+                memset(ctx->xkeep + i * X + E, 1, (size_t)K);
+            }
+        }
     }
     if ((rc = glia_rnn_forward(&net->rnn, ctx->rnn, ctx->x, lengths, batch, steps, &ctx->h, err)))
         return rc;

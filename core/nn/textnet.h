@@ -2,7 +2,8 @@
  * textnet.h - the text classifier: token ids in, class logits out.
  *
  *   x      = cat(embedding(ids), lexicon(ids))         [B, T, E + K]   (lexicon optional)
- *   x      = dropout(x, embedding_dropout)             (training only)
+ *   x      = dropout(x, embedding_dropout)             (training only; x[..., :E] only when
+ *                                                        dropout_words_only)
  *   h      = rnn(x, lengths)                           [B, T, F]       (LSTM or tanh RNN, F = H * dirs)
  *   p      = pool_over_valid_steps(h)                  [B, F]          (last, mean or max)
  *   logits = fc(dropout(p, dropout))                   [B, C]
@@ -41,6 +42,8 @@ typedef struct {
     int bidirectional;       /* 0 or 1 */
     glia_rnn_pool pool;      /* how the steps become one vector */
     float embedding_dropout; /* on x, in [0, 1) */
+    int dropout_words_only;  /* 1: embedding_dropout drops only the embedding's E columns of x, never
+                                the frozen lexicon features (the word lists are a sure signal) */
     float dropout;           /* on the pooled vector, in [0, 1) */
     int num_classes;         /* C >= 2 */
 } glia_textnet_config;

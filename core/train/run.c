@@ -175,7 +175,7 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
         val = glia_dataset_view(&all, all.n - nval, nval);
     }
     if (h->start) {
-        glia_run_info info = {m.name, r->dataset, train.n, val.n, model->size, 0, 0};
+        glia_run_info info = {m.name, r->dataset, train.n, val.n, model->size, 0, 0, 0, 0};
         h->start(&info, h->user);
     }
     if ((rc = glia_train_hooked(r, model, 0, &train, &val, &loop, &res->train, err)) || !writes_bundle(r))
@@ -222,7 +222,9 @@ static glia_status run_text(const glia_recipe *r, const char *out, long version,
                               .val = (size_t)job.dev.n,
                               .parameters = job.model->size,
                               .vocabulary = glia_vocab_size(job.vocab),
-                              .pretrained = job.pretrained_found};
+                              .pretrained = job.pretrained_found,
+                              .negated = job.negated,
+                              .lexicon_words = job.lexicon_words};
         h->start(&info, h->user);
     }
     glia_source *src = NULL;

@@ -28,8 +28,10 @@ typedef struct {
     const char *dataset; /* the recipe's data set */
     size_t train, val;   /* examples */
     size_t parameters;
-    size_t vocabulary; /* text models: tokens; else 0 */
-    size_t pretrained; /* text models: tokens whose embedding came from embedding.pretrained */
+    size_t vocabulary;    /* text models: tokens; else 0 */
+    size_t pretrained;    /* text models: tokens whose embedding came from embedding.pretrained */
+    size_t negated;       /* text models: train sentences added by augment.negation (in train) */
+    size_t lexicon_words; /* text models: vocabulary tokens added by vocabulary.lexicon_words */
 } glia_run_info;
 
 typedef struct {

@@ -100,7 +100,7 @@ class TextRNN(nn.Module):
 
     def __init__(self, vocab_size, embedding_dim, lexicon_features=0, mode="lstm", hidden_size=64,
                  num_layers=1, bidirectional=False, pooling="last", embedding_dropout=0.0, dropout=0.0,
-                 num_classes=2):
+                 num_classes=2, dropout_words_only=False):
         super().__init__()
         if mode not in ("lstm", "rnn_tanh"):
             raise ValueError("unsupported rnn type: %r" % mode)
@@ -113,6 +113,7 @@ class TextRNN(nn.Module):
         else:
             self.lexicon = None
         self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.dropout_words_only = dropout_words_only  # embedding_dropout_scope: words
         cls, kw = (nn.LSTM, {}) if mode == "lstm" else (nn.RNN, {"nonlinearity": "tanh"})
         self.rnn = cls(embedding_dim + lexicon_features, hidden_size, num_layers=num_layers,
                        bidirectional=bool(bidirectional), batch_first=True, **kw)
@@ -126,9 +127,12 @@ class TextRNN(nn.Module):
         lengths = lengths.long().cpu()
         n, t = ids.shape
         x = self.embedding(ids)
+        if self.dropout_words_only:
+            x = self.embedding_dropout(x)
         if self.lexicon is not None:
             x = torch.cat([x, self.lexicon(ids)], dim=2)
-        x = self.embedding_dropout(x)
+        if not self.dropout_words_only:
+            x = self.embedding_dropout(x)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, state = self.rnn(packed)
         h_n = state[0] if isinstance(state, tuple) else state
@@ -183,7 +187,8 @@ def build_text_module(manifest_path, vocab_size=None):
                    mode=rnn.get("type", "lstm"), hidden_size=rnn["hidden_size"],
                    num_layers=rnn.get("num_layers", 1), bidirectional=bool(rnn.get("bidirectional", False)),
                    pooling=arch.get("pooling", "last"), embedding_dropout=arch.get("embedding_dropout", 0.0),
-                   dropout=arch.get("dropout", 0.0), num_classes=arch["classifier"]["out_features"])
+                   dropout=arch.get("dropout", 0.0), num_classes=arch["classifier"]["out_features"],
+                   dropout_words_only=arch.get("embedding_dropout_scope", "all") == "words")
 
 
 def preprocess(images, manifest):

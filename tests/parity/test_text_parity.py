@@ -15,7 +15,7 @@
 #      outside the vocabulary at padded positions, so reading one would fail the run;
 #   3. a state_dict without lexicon.weight, or with a wrongly shaped one, is refused by glia
 #      with a message naming the tensor;
-#   4. the shipped bundle itself (its manifest marks negation scopes: "not bad" reads the ids
+#   4. the shipped sentiment-negation bundle (its manifest marks negation scopes: "not bad" reads the ids
 #      of "not" and "not_bad") loads into TextRNN strictly and gives glia's logits on ids that
 #      include marked words. Marking is preprocessing: the module sees ids either way.
 # Training needs the UCI sentences and the npm word lists that `scripts/setup --test`
@@ -44,6 +44,7 @@ import glia_torch as gt  # noqa: E402
 
 ROOT = os.environ.get("GLIA_SOURCE_ROOT") or os.path.dirname(os.path.dirname(HERE))
 SHIPPED = os.path.join(ROOT, "models", "sentiment-lstm")
+NEGATION = os.path.join(ROOT, "models", "sentiment-negation")
 UCI = os.environ.get("GLIA_UCI_SENTIMENT") or os.path.join(ROOT, ".cache", "data", "uci-sentiment")
 NPM = os.path.join(ROOT, ".cache", "npm-bench", "node_modules")
 LEXICONS = [  # the shipped recipe's, made absolute
@@ -327,15 +328,15 @@ def main():
         check("an rnn.weight_hh_l1 of the wrong shape is refused, naming it",
               got is None and "rnn.weight_hh_l1" in err, err[:200].replace("\n", " "))
 
-        # 4. the shipped bundle, negation scopes and all
-        vocab = gt.read_vocab(os.path.join(SHIPPED, "vocab.txt"))
+        # 4. the shipped sentiment-negation bundle, negation scopes and all
+        vocab = gt.read_vocab(os.path.join(NEGATION, "vocab.txt"))
         ids, ids_glia, lengths = batch_ids(vocab, len(vocab) + 1000, marked=True)
         marked = sum(1 for i in ids.flatten().tolist() if vocab[i].startswith("not_"))
-        sd = gt.load_safetensors(os.path.join(SHIPPED, "model.safetensors"))
-        got, err = glia_forward(glia, SHIPPED, ids_glia, lengths, tmp)
-        want = torch_logits(os.path.join(SHIPPED, "model.yaml"), sd, ids, lengths)
+        sd = gt.load_safetensors(os.path.join(NEGATION, "model.safetensors"))
+        got, err = glia_forward(glia, NEGATION, ids_glia, lengths, tmp)
+        want = torch_logits(os.path.join(NEGATION, "model.yaml"), sd, ids, lengths)
         d = maxdiff(got, want)
-        check("the shipped sentiment-lstm (negation scopes) in PyTorch: same logits, %d marked ids" % marked,
+        check("the shipped sentiment-negation (negation scopes) in PyTorch: same logits, %d marked ids" % marked,
               d < TOL and marked >= 3, "max |diff| %.3g%s" % (d, ("; " + err[:200]) if err else ""))
 
     return 0 if all(results) and len(results) == n_tests else 1

@@ -19,6 +19,10 @@ sys.path.insert(0, HERE)
 import test_gliad as tg  # noqa: E402  (the Daemon harness and the TAP helpers)
 
 BUNDLE = os.path.join(tg.ROOT, "models", "sentiment-lstm")
+NEGATION = os.path.join(tg.ROOT, "models", "sentiment-negation")  # reads negation scopes
+# negated negatives, then negated positives: sentiment-negation must get the sign right
+NEGATED = ["not bad at all", "I don't hate it", "The service was not terrible", "not good",
+           "I would not recommend this place.", "It wasn't worth it."]
 UCI = os.environ.get("GLIA_UCI_SENTIMENT", os.path.join(tg.ROOT, ".cache", "data", "uci-sentiment"))
 check = tg.check
 JSON = {"Content-Type": "application/json"}
@@ -35,8 +39,8 @@ SENTENCES = [
 ]
 
 
-def glia_predict(glia, texts):
-    out = subprocess.run([glia, "predict", BUNDLE] + texts, capture_output=True, text=True, check=True).stdout
+def glia_predict(glia, texts, bundle=BUNDLE):
+    out = subprocess.run([glia, "predict", bundle] + texts, capture_output=True, text=True, check=True).stdout
     rows = []
     for line in out.splitlines():
         label, prob, text = line.split("\t", 2)
@@ -78,7 +82,8 @@ def main():
         print("1..0 # SKIP models/sentiment-lstm has no weights")
         return 77
     tmp = tempfile.mkdtemp(prefix="glia-text-")
-    d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", BUNDLE)], max_batch=16, wait_us=2000)
+    d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", BUNDLE), ("sentiment-negation", NEGATION)],
+                  max_batch=16, wait_us=2000)
     try:
         check("gliad starts with both shipped models", d.port is not None, d.text()[-500:] if d.port is None else "")
         if d.port is None:
@@ -99,6 +104,16 @@ def main():
         check("the answers make sense (loved -> positive, awful -> negative)",
               shaped and outs[0]["label"] == "positive" and outs[1]["label"] == "negative" and
               outs[3]["label"] == "positive" and outs[5]["label"] == "negative", str([o["label"] for o in outs]))
+
+        # the manifest's negation_scope applies in the daemon as in glia predict
+        ns, _, nbody = d.json("POST", "/v1/predict", {"model": "sentiment-negation", "inputs": NEGATED})
+        nouts = nbody.get("outputs", []) if isinstance(nbody, dict) else []
+        want_neg = glia_predict(glia, NEGATED, NEGATION)
+        check("sentiment-negation: the daemon's answers are glia predict's, negated negatives positive",
+              ns == 200 and len(nouts) == len(NEGATED) and
+              all(o["label"] == w[0] and abs(o["score"] - w[1]) < 1e-4 for o, w in zip(nouts, want_neg)) and
+              [o["label"] for o in nouts] == ["positive"] * 3 + ["negative"] * 3,
+              "; ".join("%s %.4f vs %s %.4f" % (o["label"], o["score"], w[0], w[1]) for o, w in zip(nouts, want_neg)))
 
         # batching and padding never change a result: concurrent single requests of
         # different lengths (batched together by the queue) == one batch == glia predict

@@ -5,6 +5,7 @@
  * negated score for a marked word, the lexicon's words added to a vocabulary, and the rule that
  * negates a one-clause sentence for augmentation (and refuses the others).
  */
+#include "core/model/manifest.h"
 #include "core/text/lexicon.h"
 #include "core/text/negscope.h"
 #include "core/text/tokenize.h"
@@ -192,6 +193,43 @@ START_TEST(negate_one_clause_sentences)
 }
 END_TEST
 
+/* A manifest with input text in; its load's status, the message in err. */
+static glia_status load_manifest(const char *yaml, glia_manifest *m, glia_err *err)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/model.yaml", tmpdir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(yaml, f);
+    fclose(f);
+    return glia_manifest_load(path, m, err);
+}
+
+START_TEST(manifest_says_how_to_read)
+{
+    static const char *const text =
+        "name: t\ntask: text-classification\nvocabulary: vocab.txt\ninput: {max_tokens: 8, "
+        "negation_scope: {max_words: %s}}\narchitecture: {type: text-rnn, embedding: {embedding_dim: 4}, "
+        "rnn: {type: lstm, hidden_size: 2}, classifier: {out_features: 2}}\n";
+    char yaml[1024];
+    glia_manifest m;
+    glia_err err = {0};
+    snprintf(yaml, sizeof yaml, text, "3");
+    ck_assert_msg(load_manifest(yaml, &m, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert(m.negscope.enabled);
+    ck_assert_int_eq(m.negscope.max_words, 3);
+    glia_manifest_free(&m);
+    snprintf(yaml, sizeof yaml, text, "-1");
+    ck_assert_int_ne(load_manifest(yaml, &m, &err), GLIA_OK);
+    ck_assert_msg(strstr(err.msg, "max_words"), "%s", err.msg);
+    ck_assert_int_ne(load_manifest("name: t\ntask: translation\ntokenizer: t.bpe\n"
+                                   "input: {negation_scope: {}}\narchitecture: {type: transformer-seq2seq}\n",
+                                   &m, &err),
+                     GLIA_OK);
+    ck_assert_msg(strstr(err.msg, "negation_scope"), "%s", err.msg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("negscope");
@@ -201,6 +239,7 @@ int main(void)
     tcase_add_test(t, vocab_marks_when_told);
     tcase_add_test(t, lexicon_negates_marked_words_and_extends);
     tcase_add_test(t, negate_one_clause_sentences);
+    tcase_add_test(t, manifest_says_how_to_read);
     suite_add_tcase(s, t);
     return glia_check_run(s);
 }

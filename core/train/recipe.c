@@ -178,7 +178,7 @@ static glia_status parse_translation_part(glia_yaml *y, yaml_node_t *root, glia_
 static glia_status apply_training_keys(glia_yaml *y, yaml_node_t *root, glia_recipe *r, glia_err *err)
 {
     static const char *const loss_keys[] = {"label_smoothing", NULL};
-    static const char *const aug_keys[] = {"hflip", "translate", NULL};
+    static const char *const aug_keys[] = {"hflip", "translate", "cutout", NULL};
     glia_status rc;
     yaml_node_t *n;
     long seed = (long)r->seed;
@@ -204,7 +204,8 @@ static glia_status apply_training_keys(glia_yaml *y, yaml_node_t *root, glia_rec
     if ((n = glia_yaml_get(y, root, "augment")) &&
         ((rc = glia_yaml_check_keys(y, n, "augment", aug_keys, err)) ||
          (rc = glia_yaml_opt_bool(y, n, "hflip", &r->image.hflip, err)) ||
-         (rc = glia_yaml_opt_int(y, n, "translate", 0, 64, &r->image.translate, err))))
+         (rc = glia_yaml_opt_int(y, n, "translate", 0, 64, &r->image.translate, err)) ||
+         (rc = glia_yaml_opt_int(y, n, "cutout", 0, 1024, &r->image.cutout, err))))
         return rc;
     return GLIA_OK;
 }

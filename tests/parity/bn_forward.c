@@ -65,7 +65,7 @@ int main(int argc, char **argv)
     /* OUT: eval, train, and one gradient per parameter (buffers have none) */
     const int nout = 2 + net->ntrainable;
     glia_st_entry *e = calloc((size_t)nout, sizeof *e);
-    char (*names)[GLIA_NAME_MAX + 8] = calloc((size_t)nout, sizeof *names);
+    char(*names)[GLIA_NAME_MAX + 8] = calloc((size_t)nout, sizeof *names);
     if (!e || !names)
         die("out of memory", NULL);
     const int64_t lshape[2] = {n, (int64_t)k};

@@ -160,6 +160,7 @@ static const struct {
     {"recipe.loss.label_smoothing", FIELD_NUMBER},
     {"recipe.augment.hflip", FIELD_BOOLEAN},
     {"recipe.augment.translate", FIELD_INTEGER},
+    {"recipe.augment.cutout", FIELD_INTEGER},
 };
 
 /* The value at a dotted path of body, or NULL when any part of it is absent (or not an

@@ -18,6 +18,7 @@ static glia_status parse_layer(glia_yaml *y, yaml_node_t *node, const char *modu
     static const char *const pool_keys[] = {"type", "kernel_size", "stride", "padding", NULL};
     static const char *const linear_keys[] = {"type", "in_features", "out_features", NULL};
     static const char *const dropout_keys[] = {"type", "p", NULL};
+    static const char *const bn_keys[] = {"type", "num_features", "eps", "momentum", NULL};
     static const char *const plain_keys[] = {"type", NULL};
     const char *type = NULL;
     glia_status rc;
@@ -73,6 +74,18 @@ static glia_status parse_layer(glia_yaml *y, yaml_node_t *node, const char *modu
         if ((rc = glia_yaml_check_keys(y, node, l->name, dropout_keys, err)) ||
             (rc = glia_yaml_opt_float(y, node, "p", 0.0, 1.0, &l->cfg.dropout.p, err)))
             return rc;
+        break;
+    case GLIA_LAYER_BATCHNORM2D:
+        l->cfg.bn.eps = 1e-5f;
+        l->cfg.bn.momentum = 0.1f;
+        if ((rc = glia_yaml_check_keys(y, node, l->name, bn_keys, err)) ||
+            (rc = glia_yaml_opt_int(y, node, "num_features", 1, big, &l->cfg.bn.num_features, err)) ||
+            (rc = glia_yaml_opt_float(y, node, "eps", 1e-12, 1.0, &l->cfg.bn.eps, err)) ||
+            (rc = glia_yaml_opt_float(y, node, "momentum", 0.0, 1.0, &l->cfg.bn.momentum, err)))
+            return rc;
+        if (!l->cfg.bn.num_features)
+            return glia_yaml_error(y, node, GLIA_EINVAL, err, "layer %s: batchnorm2d needs num_features",
+                                   l->name);
         break;
     default:
         if ((rc = glia_yaml_check_keys(y, node, l->name, plain_keys, err)))
@@ -200,11 +213,15 @@ static glia_net *net_of(const glia_model *model)
 static void sync_base(glia_model *model)
 {
     glia_net *net = net_of(model);
-    model->nparams = model->ntrainable = net->nparams;
-    model->params = model->trainable = net->params;
+    model->nparams = net->nparams;
+    model->params = net->params;
+    model->ntrainable = net->ntrainable;
+    model->trainable = net->trainable;
     model->size = net->size;
     model->values = net->values;
     model->grads = net->grads;
+    model->nbuffers = net->size - net->grad_size;
+    model->buffers = net->own_buffers ? net->own_buffers : net->values + net->grad_size;
     model->input_size = glia_shape3_size(net->input);
     model->outputs = net->output.c;
 }

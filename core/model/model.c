@@ -54,7 +54,7 @@ glia_decode_opts glia_model_decode_defaults(const glia_manifest *m)
 void glia_model_zero_grads(glia_model *model)
 {
     if (model->grads)
-        memset(model->grads, 0, sizeof(float) * model->size);
+        memset(model->grads, 0, sizeof(float) * (model->size - model->nbuffers));
 }
 
 static const char *const method_names[] = {"gradient_x_input", "smoothgrad", "gradient_x_embedding",

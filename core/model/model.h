@@ -206,12 +206,18 @@ struct glia_model {
     glia_param *params; /* every stored tensor in state_dict order (views; the family's) */
     int ntrainable;
     glia_param *trainable; /* what an optimizer updates (frozen tables left out) */
-    size_t size;           /* floats of all parameters */
+    size_t size;           /* floats of all parameters (and buffers) */
     float *values;         /* the flat parameter buffer */
     float *grads;          /* the flat gradient buffer, NULL until enable_grads */
-    size_t input_size;     /* GLIA_INPUT_TENSOR: floats per input */
-    int outputs;           /* the width of a logits row: classes, or the vocabulary */
-    void *impl;            /* the family's own object */
+    /* Buffers (batch norm's running statistics): the last nbuffers of values' size floats
+     * are no parameters - the gradient buffer is size - nbuffers long - and a training
+     * forward writes them at `buffers` (values' tail; a replica's own copy, which the
+     * trainer averages over the lanes after each step). 0 and NULL in families without. */
+    size_t nbuffers;
+    float *buffers;
+    size_t input_size; /* GLIA_INPUT_TENSOR: floats per input */
+    int outputs;       /* the width of a logits row: classes, or the vocabulary */
+    void *impl;        /* the family's own object */
 };
 
 /* The family for a task, or NULL when glia has none. */

@@ -20,6 +20,7 @@ static const struct {
     {"sigmoid", GLIA_LAYER_SIGMOID, &glia_sigmoid_ops},
     {"flatten", GLIA_LAYER_FLATTEN, &glia_flatten_ops},
     {"dropout", GLIA_LAYER_DROPOUT, &glia_dropout_ops},
+    {"batchnorm2d", GLIA_LAYER_BATCHNORM2D, &glia_batchnorm2d_ops},
 };
 
 const glia_layer_ops *glia_layer_ops_for(glia_layer_kind kind)
@@ -41,7 +42,7 @@ glia_status glia_layer_kind_parse(const char *type, glia_layer_kind *kind, glia_
     }
     return glia_err_set(err, GLIA_ENOTFOUND,
                         "unknown layer type '%s' (known: conv2d, maxpool2d, avgpool2d, linear, relu, tanh, "
-                        "sigmoid, flatten, dropout)",
+                        "sigmoid, flatten, dropout, batchnorm2d)",
                         type);
 }
 
@@ -69,6 +70,8 @@ void glia_param_shape(glia_param *p, int ndim, const int64_t *shape, int decay)
         p->size *= (size_t)shape[i];
     }
     p->decay = decay;
+    p->buffer = 0;
+    p->int64 = 0;
     p->value = NULL;
     p->grad = NULL;
 }

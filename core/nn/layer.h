@@ -43,9 +43,10 @@ typedef enum {
     GLIA_LAYER_SIGMOID,
     GLIA_LAYER_FLATTEN,
     GLIA_LAYER_DROPOUT,
+    GLIA_LAYER_BATCHNORM2D,
 } glia_layer_kind;
 
-enum { GLIA_MAX_PARAMS = 2, GLIA_NAME_MAX = 128 };
+enum { GLIA_MAX_PARAMS = 2, GLIA_MAX_BUFFERS = 3, GLIA_NAME_MAX = 128 };
 
 typedef struct {
     char name[GLIA_NAME_MAX]; /* full PyTorch path, e.g. "features.0.weight" */
@@ -55,6 +56,12 @@ typedef struct {
     float *value; /* borrowed view into the network's parameter buffer */
     float *grad;  /* borrowed view into a gradient buffer, or NULL (inference) */
     int decay;    /* informational: the optimizers decay every parameter, as torch.optim does */
+    /* a buffer (batch norm's running statistics), not a parameter: saved and loaded with the
+     * weights, never trained, no gradient (grad stays NULL) */
+    int buffer;
+    /* held as a float (exact below 2^24) but an int64 in weights files, as PyTorch's
+     * num_batches_tracked is */
+    int int64;
 } glia_param;
 
 /* Everything a forward/backward call may touch besides x, y, dx, dy. */
@@ -72,11 +79,12 @@ typedef struct glia_layer glia_layer;
 
 typedef struct {
     const char *type; /* manifest spelling: "conv2d", "maxpool2d", ... */
-    /* Checks the config against the input shape; sets out, params[] shapes and sizes,
-     * nparams, saved_bytes_per_sample and scratch_floats_per_sample. */
+    /* Checks the config against the input shape; sets out, params[] and buffers[] shapes
+     * and sizes, nparams, nbuffers, saved_bytes_per_sample and scratch_floats_per_sample. */
     glia_status (*init)(glia_layer *l, glia_shape3 in, glia_err *err);
     /* PyTorch's default initialisation for this module type (kaiming_uniform a=sqrt(5)
-     * for weights, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for biases). */
+     * for weights, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for biases; batch norm: weight 1,
+     * bias 0, running mean 0, running variance 1, no batch tracked). */
     void (*reset)(glia_layer *l, glia_rng *rng);
     /* x is (n, in), y is (n, out); both contiguous. */
     void (*forward)(glia_layer *l, const float *x, float *y, int n, glia_pass *p);
@@ -93,6 +101,10 @@ struct glia_layer {
     glia_shape3 in, out;
     int nparams;
     glia_param params[GLIA_MAX_PARAMS];
+    /* buffers, after the parameters in state_dict order; views into the value buffer's tail
+     * (a replica's own copy: see net.h) */
+    int nbuffers;
+    glia_param buffers[GLIA_MAX_BUFFERS];
     size_t saved_bytes_per_sample;
     size_t scratch_floats_per_sample;
     union {
@@ -113,6 +125,10 @@ struct glia_layer {
         struct {
             float p;
         } dropout;
+        struct {
+            int num_features;
+            float eps, momentum; /* PyTorch's defaults: 1e-5, 0.1 */
+        } bn;
     } cfg;
 };
 
@@ -130,6 +146,7 @@ extern const glia_layer_ops glia_tanh_ops;
 extern const glia_layer_ops glia_sigmoid_ops;
 extern const glia_layer_ops glia_flatten_ops;
 extern const glia_layer_ops glia_dropout_ops;
+extern const glia_layer_ops glia_batchnorm2d_ops;
 
 #endif
 

@@ -35,9 +35,37 @@ struct glia_ctx {
     int n;              /* batch of the last forward */
 };
 
-static const char *param_local_name(int i)
+/* A layer's stored tensor j; b = j - nparams is its buffer index when >= 0 (PyTorch's
+ * BatchNorm buffer names: the only layer with buffers). */
+static const char *param_local_name(int b, int j)
 {
-    return i == 0 ? "weight" : "bias";
+    static const char *const buffers[GLIA_MAX_BUFFERS] = {"running_mean", "running_var",
+                                                          "num_batches_tracked"};
+    return b >= 0 ? buffers[b] : j == 0 ? "weight" : "bias";
+}
+
+/* Points the layers' parameter views into values (and grads, when not NULL) and their
+ * buffer views into bufs, in order, and refreshes the net's copies of the views. */
+static void bind_views(glia_net *net, float *values, float *grads, float *bufs)
+{
+    size_t off = 0, boff = 0;
+    int k = 0, t = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        glia_layer *l = &net->layers[i];
+        for (int j = 0; j < l->nparams; j++) {
+            l->params[j].value = values + off;
+            l->params[j].grad = grads ? grads + off : NULL;
+            off += l->params[j].size;
+            net->params[k++] = l->params[j];
+            net->trainable[t++] = l->params[j];
+        }
+        for (int j = 0; j < l->nbuffers; j++) {
+            l->buffers[j].value = bufs + boff;
+            l->buffers[j].grad = NULL;
+            boff += l->buffers[j].size;
+            net->params[k++] = l->buffers[j];
+        }
+    }
 }
 
 glia_status glia_net_new(glia_shape3 input, const glia_layer *specs, int nlayers, glia_net **out,
@@ -69,15 +97,17 @@ glia_status glia_net_new(glia_shape3 input, const glia_layer *specs, int nlayers
             glia_err_prefix(err, "layer %s", l->name);
             goto fail;
         }
-        for (int j = 0; j < l->nparams; j++) {
-            int w =
-                snprintf(l->params[j].name, sizeof l->params[j].name, "%s.%s", l->name, param_local_name(j));
-            if (w < 0 || (size_t)w >= sizeof l->params[j].name) {
+        for (int j = 0; j < l->nparams + l->nbuffers; j++) {
+            glia_param *p = j < l->nparams ? &l->params[j] : &l->buffers[j - l->nparams];
+            int w = snprintf(p->name, sizeof p->name, "%s.%s", l->name, param_local_name(j - l->nparams, j));
+            if (w < 0 || (size_t)w >= sizeof p->name) {
                 rc = glia_err_set(err, GLIA_EINVAL, "layer name '%s' is too long", l->name);
                 goto fail;
             }
-            net->size += l->params[j].size;
+            net->size += p->size;
+            net->grad_size += j < l->nparams ? p->size : 0;
             net->nparams++;
+            net->ntrainable += j < l->nparams;
         }
         shape = l->out;
     }
@@ -86,21 +116,13 @@ glia_status glia_net_new(glia_shape3 input, const glia_layer *specs, int nlayers
             net->layers[i].cfg.conv.relu = i + 1 < nlayers && net->layers[i + 1].kind == GLIA_LAYER_RELU;
     net->output = shape;
     net->params = calloc((size_t)(net->nparams > 0 ? net->nparams : 1), sizeof *net->params);
+    net->trainable = calloc((size_t)(net->ntrainable > 0 ? net->ntrainable : 1), sizeof *net->trainable);
     net->values = calloc(net->size > 0 ? net->size : 1, sizeof(float));
-    if (!net->params || !net->values) {
+    if (!net->params || !net->trainable || !net->values) {
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu parameters", net->size);
         goto fail;
     }
-    size_t off = 0;
-    int k = 0;
-    for (int i = 0; i < nlayers; i++) {
-        glia_layer *l = &net->layers[i];
-        for (int j = 0; j < l->nparams; j++) {
-            l->params[j].value = net->values + off;
-            off += l->params[j].size;
-            net->params[k++] = l->params[j];
-        }
-    }
+    bind_views(net, net->values, NULL, net->values + net->grad_size);
     *out = net;
     return GLIA_OK;
 fail:
@@ -114,6 +136,8 @@ void glia_net_free(glia_net *net)
         return;
     free(net->layers);
     free(net->params);
+    free(net->trainable);
+    free(net->own_buffers);
     if (!net->shares_values)
         free(net->values);
     free(net->grads);
@@ -127,20 +151,20 @@ glia_status glia_net_replica(const glia_net *master, glia_net **out, glia_err *e
     *out = NULL;
     if ((rc = glia_net_new(master->input, master->layers, master->nlayers, &r, err)))
         return rc;
-    /* the same specs give the same layout, so offsets carry over */
+    /* the same specs give the same layout, so offsets carry over; the buffers start as a
+     * copy of master's */
+    const size_t nbuf = r->size - r->grad_size;
     free(r->values);
     r->values = master->values;
     r->shares_values = 1;
-    int k = 0;
-    for (int i = 0; i < r->nlayers; i++) {
-        glia_layer *l = &r->layers[i];
-        for (int j = 0; j < l->nparams; j++) {
-            l->params[j].value = master->layers[i].params[j].value;
-            l->params[j].grad = NULL;
-            r->params[k] = l->params[j];
-            k++;
+    if (nbuf) {
+        if (!(r->own_buffers = malloc(sizeof(float) * nbuf))) {
+            glia_net_free(r);
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for a replica's buffers");
         }
+        memcpy(r->own_buffers, master->values + master->grad_size, sizeof(float) * nbuf);
     }
+    bind_views(r, r->values, NULL, nbuf ? r->own_buffers : r->values + r->grad_size);
     if ((rc = glia_net_enable_grads(r, err))) {
         glia_net_free(r);
         return rc;
@@ -159,24 +183,18 @@ glia_status glia_net_enable_grads(glia_net *net, glia_err *err)
 {
     if (net->grads)
         return GLIA_OK;
-    net->grads = calloc(net->size > 0 ? net->size : 1, sizeof(float));
+    net->grads = calloc(net->grad_size > 0 ? net->grad_size : 1, sizeof(float));
     if (!net->grads)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu gradients", net->size);
-    int k = 0;
-    for (int i = 0; i < net->nlayers; i++) {
-        glia_layer *l = &net->layers[i];
-        for (int j = 0; j < l->nparams; j++) {
-            l->params[j].grad = net->grads + (l->params[j].value - net->values);
-            net->params[k++].grad = l->params[j].grad;
-        }
-    }
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for %zu gradients", net->grad_size);
+    bind_views(net, net->values, net->grads,
+               net->own_buffers ? net->own_buffers : net->values + net->grad_size);
     return GLIA_OK;
 }
 
 void glia_net_zero_grads(glia_net *net)
 {
     if (net->grads)
-        memset(net->grads, 0, sizeof(float) * net->size);
+        memset(net->grads, 0, sizeof(float) * net->grad_size);
 }
 
 const glia_param *glia_net_find_param(const glia_net *net, const char *name)

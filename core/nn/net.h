@@ -11,6 +11,11 @@
  *
  * Weights load strictly, like load_state_dict(strict=True): every parameter must be
  * present with its exact shape, and no unexpected tensor may be in the file.
+ *
+ * Buffers (batch norm's running statistics) are stored tensors but not parameters: they
+ * sit in the value buffer after every parameter, so selection, checkpoints and the ranks'
+ * agreement see them with the weights, while the gradient buffer and the optimizer cover
+ * the parameters only (no gradient, no weight decay).
  */
 #ifndef GLIA_NN_NET_H
 #define GLIA_NN_NET_H
@@ -24,11 +29,18 @@ typedef struct {
     int nlayers;
     glia_layer *layers; /* owned */
     int nparams;
-    glia_param *params; /* owned: every parameter, state_dict order (views shared with layers) */
-    size_t size;        /* total parameter floats */
-    float *values;      /* owned flat parameter buffer */
-    float *grads;       /* owned flat gradient buffer, NULL until glia_net_enable_grads */
-    int shares_values;  /* a replica: values belong to another net */
+    glia_param *params; /* owned: every stored tensor, state_dict order (views shared with layers) */
+    int ntrainable;
+    glia_param *trainable; /* owned: the parameters alone (no buffers), what an optimizer updates */
+    size_t size;           /* floats of every stored tensor: parameters, then buffers */
+    size_t grad_size;      /* floats of the parameters alone: the gradient buffer's length */
+    float *values;         /* owned flat buffer: parameters [0, grad_size), buffers after */
+    float *grads;          /* owned flat gradient buffer, NULL until glia_net_enable_grads */
+    int shares_values;     /* a replica: values belong to another net */
+    /* a replica's own copy of the buffers (size - grad_size floats, NULL without buffers): a
+     * training forward writes its running statistics, which lanes must not race on; the
+     * trainer averages the lanes' copies after each step (loop.c) */
+    float *own_buffers;
 } glia_net;
 
 typedef struct glia_ctx glia_ctx;

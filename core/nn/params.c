@@ -64,6 +64,18 @@ glia_status glia_params_load(const glia_param *params, int n, const glia_st_file
             return glia_err_set(err, GLIA_EINVAL, "tensor '%s' has shape %s but the %s expects %s", p->name,
                                 got, owner, want);
         }
+        if (p->int64) { /* a counter such as num_batches_tracked: PyTorch stores an int64 */
+            int64_t v = 0;
+            if (t->dtype != GLIA_DT_I64 || t->nbytes != sizeof v)
+                return glia_err_set(err, GLIA_EINVAL, "tensor '%s' is %s but the %s expects an I64 scalar",
+                                    p->name, glia_dtype_name(t->dtype), owner);
+            memcpy(&v, t->data, sizeof v); /* little-endian, as safetensors and every host glia runs on */
+            if (v < 0 || v > (1LL << 24))
+                return glia_err_set(err, GLIA_EINVAL, "tensor '%s' holds %lld, outside [0, 2^24]", p->name,
+                                    (long long)v);
+            p->value[0] = (float)v;
+            continue;
+        }
         /* Checked before the copy: a NaN weight would load fine and turn every answer into NaN. */
         glia_status rc = glia_st_check_finite(t, err);
         if (rc == GLIA_OK)
@@ -94,16 +106,27 @@ glia_status glia_params_save(const glia_param *params, int n, const char *path, 
                              glia_err *err)
 {
     glia_st_entry *entries = calloc((size_t)(n > 0 ? n : 1), sizeof *entries);
-    if (!entries)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory saving %s", path);
+    int64_t *ints = calloc((size_t)(n > 0 ? n : 1), sizeof *ints); /* the int64 tensors' values */
+    glia_status rc;
+    if (!entries || !ints) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory saving %s", path);
+        goto done;
+    }
     for (int i = 0; i < n; i++) {
         entries[i].name = params[i].name;
         entries[i].dtype = GLIA_DT_F32;
         entries[i].ndim = params[i].ndim;
         entries[i].shape = params[i].shape;
         entries[i].data = params[i].value;
+        if (params[i].int64) {
+            ints[i] = (int64_t)params[i].value[0];
+            entries[i].dtype = GLIA_DT_I64;
+            entries[i].data = &ints[i];
+        }
     }
-    glia_status rc = glia_st_write(path, entries, (size_t)n, meta, err);
+    rc = glia_st_write(path, entries, (size_t)n, meta, err);
+done:
     free(entries);
+    free(ints);
     return rc;
 }

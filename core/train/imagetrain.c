@@ -9,7 +9,7 @@
 typedef struct {
     glia_source base;
     const glia_dataset *split[GLIA_NSPLITS];
-    int hflip, translate, eval_batch;
+    int hflip, translate, cutout, eval_batch;
     size_t sample, pos;
     uint32_t *order;
     float *x; /* a training batch, augmented */
@@ -34,6 +34,21 @@ static void augment(const float *src, float *dst, glia_shape3 s, int flip, int d
             }
         }
     }
+}
+
+/* Cutout (DeVries and Taylor, 2017): a side x side square centred on a uniformly drawn
+ * pixel, clipped at the borders (so that the edges are erased less often than the middle,
+ * as in the paper), is set to the background in every channel. */
+static void cutout(float *img, glia_shape3 s, int side, glia_rng *rng, float background)
+{
+    const int cy = (int)glia_rng_below(rng, (uint64_t)s.h), cx = (int)glia_rng_below(rng, (uint64_t)s.w);
+    const int y0 = cy - side / 2 < 0 ? 0 : cy - side / 2, x0 = cx - side / 2 < 0 ? 0 : cx - side / 2;
+    const int y1 = cy - side / 2 + side > s.h ? s.h : cy - side / 2 + side;
+    const int x1 = cx - side / 2 + side > s.w ? s.w : cx - side / 2 + side;
+    for (int c = 0; c < s.c; c++)
+        for (int i = y0; i < y1; i++)
+            for (int j = x0; j < x1; j++)
+                img[((size_t)c * s.h + i) * s.w + j] = background;
 }
 
 static void img_destroy(glia_source *base)
@@ -91,6 +106,8 @@ static int img_next(glia_source *base, glia_train_streams *rng, glia_batch_polic
         } else {
             memcpy(dst, src, sizeof(float) * s->sample);
         }
+        if (s->cutout) /* drawn after the others, so recipes without it keep their streams */
+            cutout(dst, train->shape, s->cutout, &rng->augment, train->background);
         s->y[j] = train->y[idx];
     }
     s->pos += (size_t)b;
@@ -142,6 +159,7 @@ glia_status glia_image_source_new(const glia_recipe *r, const glia_dataset *trai
         }
     s->hflip = r ? r->image.hflip : 0;
     s->translate = r ? r->image.translate : 0;
+    s->cutout = r ? r->image.cutout : 0;
     s->eval_batch = eval_batch > 0 ? eval_batch : 256;
     *out = &s->base;
     return GLIA_OK;

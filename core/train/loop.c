@@ -340,7 +340,7 @@ static void step_lane(void *arg, int i)
 static void reduce_lane(void *arg, int i)
 {
     step_job *j = arg;
-    const size_t size = j->master->size, lo = size * (size_t)i / (size_t)j->nlanes,
+    const size_t size = j->master->size - j->master->nbuffers, lo = size * (size_t)i / (size_t)j->nlanes,
                  hi = size * (size_t)(i + 1) / (size_t)j->nlanes;
     for (int r = 1; r < j->nlanes; r++) {
         const float *g = j->lanes[r].model->grads;
@@ -480,6 +480,31 @@ static glia_status should_stop(const run_state *s, const atomic_int *cancel, int
     return GLIA_OK;
 }
 
+/* After a step, every lane of every rank holds the running statistics its own shard moved
+ * (batch norm's buffers; PyTorch DDP without SyncBatchNorm normalises by the shard's
+ * statistics too). They become their mean over the run's lanes, back in every lane: the
+ * mean of the lanes' moving averages is the moving average of the shards' mean statistics,
+ * and every rank keeps the same weights, as ranks_agree checks. */
+static glia_status average_buffers(run_state *s, glia_err *err)
+{
+    const size_t nb = s->model->nbuffers;
+    const int total = s->nlanes * s->nranks;
+    float *mine = s->model->buffers;
+    glia_status rc;
+    if (nb == 0 || total == 1)
+        return GLIA_OK;
+    for (int i = 1; i < s->nlanes; i++)
+        for (size_t e = 0; e < nb; e++)
+            mine[e] += s->lanes[i].model->buffers[e];
+    if (s->red && (rc = s->red->sum_f32(s->red, mine, nb, err)))
+        return rc;
+    for (size_t e = 0; e < nb; e++)
+        mine[e] /= (float)total;
+    for (int i = 1; i < s->nlanes; i++)
+        memcpy(s->lanes[i].model->buffers, mine, sizeof(float) * nb);
+    return GLIA_OK;
+}
+
 /* One optimizer step on batch b; adds its summed loss and right rows to the tally. Every
  * rank holds the whole batch b; the run's lane g of G (rank * nlanes + thread) takes
  * examples [n g / G, n (g + 1) / G), so a rank's shard is [n r / N, n (r + 1) / N). Each
@@ -511,7 +536,8 @@ static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epo
         glia_pool_run(s->pool, reduce_lane, &job);
     /* no overlap with the backward pass: a model's backward is one call of its ops table,
      * so the whole buffer is summed once it returns (README: the share this costs) */
-    if (s->red && ((rc = s->red->sum_f32(s->red, s->model->grads, s->model->size, err)) ||
+    const size_t ngrads = s->model->size - s->model->nbuffers;
+    if (s->red && ((rc = s->red->sum_f32(s->red, s->model->grads, ngrads, err)) ||
                    (rc = s->red->sum_f64(s->red, counts, 2, err))))
         return rc;
     const double loss = counts[0];
@@ -524,9 +550,11 @@ static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epo
     t->loss_sum += loss;
     t->seen += (size_t)b->rows;
     if (s->r->clip_norm > 0)
-        glia_clip_grad_norm(s->model->grads, s->model->size, s->r->clip_norm);
+        glia_clip_grad_norm(s->model->grads, ngrads, s->r->clip_norm);
     t->lr = glia_sched_lr(&s->r->sched, s->step, epoch);
     glia_optim_step(s->opt, t->lr);
+    if ((rc = average_buffers(s, err)))
+        return rc;
     s->step++;
     t->last_batch = b->in.n;
     return GLIA_OK;
@@ -636,6 +664,9 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
     s.t0 = glia_train_clock();
     if ((rc = run_resume(&s, &first_epoch, result, err)))
         goto done;
+    /* the replicas copied the buffers when they were made: a resumed run loaded others since */
+    for (int i = 1; i < s.nlanes && model->nbuffers; i++)
+        memcpy(s.lanes[i].model->buffers, model->buffers, sizeof(float) * model->nbuffers);
     for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
         epoch_tally t = {.started = glia_train_clock()};
         glia_labelled b;

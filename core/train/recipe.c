@@ -179,7 +179,7 @@ static glia_status parse_translation_part(glia_yaml *y, yaml_node_t *root, glia_
 static glia_status apply_training_keys(glia_yaml *y, yaml_node_t *root, glia_recipe *r, glia_err *err)
 {
     static const char *const loss_keys[] = {"label_smoothing", NULL};
-    static const char *const aug_keys[] = {"hflip", "translate", "negation", NULL};
+    static const char *const aug_keys[] = {"hflip", "translate", "cutout", "negation", NULL};
     glia_status rc;
     yaml_node_t *n;
     long seed = (long)r->seed;
@@ -206,6 +206,7 @@ static glia_status apply_training_keys(glia_yaml *y, yaml_node_t *root, glia_rec
         ((rc = glia_yaml_check_keys(y, n, "augment", aug_keys, err)) ||
          (rc = glia_yaml_opt_bool(y, n, "hflip", &r->image.hflip, err)) ||
          (rc = glia_yaml_opt_int(y, n, "translate", 0, 64, &r->image.translate, err)) ||
+         (rc = glia_yaml_opt_int(y, n, "cutout", 0, 1024, &r->image.cutout, err)) ||
          (rc = glia_yaml_opt_bool(y, n, "negation", &r->text.augment_negation, err))))
         return rc;
     return GLIA_OK;

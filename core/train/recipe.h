@@ -31,6 +31,7 @@ enum { GLIA_RECIPE_MAX_LEXICONS = 8 };
 typedef struct {
     int hflip;     /* random horizontal flip, p = 0.5 */
     int translate; /* random shift by up to this many pixels, filled with background */
+    int cutout;    /* a random square of this side set to background (0: none), after the rest */
 } glia_recipe_image;
 
 /* One lexicon file of a text recipe (core/text/lexicon.h reads it). */

@@ -175,7 +175,7 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
         val = glia_dataset_view(&all, all.n - nval, nval);
     }
     if (h->start) {
-        glia_run_info info = {m.name, r->dataset, train.n, val.n, model->size, 0, 0, 0, 0};
+        glia_run_info info = {m.name, r->dataset, train.n, val.n, model->size - model->nbuffers, 0, 0, 0, 0};
         h->start(&info, h->user);
     }
     if ((rc = glia_train_hooked(r, model, 0, &train, &val, &loop, &res->train, err)) || !writes_bundle(r))
@@ -220,7 +220,7 @@ static glia_status run_text(const glia_recipe *r, const char *out, long version,
                               .dataset = r->dataset,
                               .train = (size_t)job.train.n,
                               .val = (size_t)job.dev.n,
-                              .parameters = job.model->size,
+                              .parameters = job.model->size - job.model->nbuffers,
                               .vocabulary = glia_vocab_size(job.vocab),
                               .pretrained = job.pretrained_found,
                               .negated = job.negated,
@@ -308,7 +308,7 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
                               .dataset = r->dataset,
                               .train = (size_t)job.train.n,
                               .val = (size_t)job.dev.n,
-                              .parameters = job.model->size,
+                              .parameters = job.model->size - job.model->nbuffers,
                               .vocabulary = glia_bpe_size(job.bpe)};
         h->start(&info, h->user);
     }

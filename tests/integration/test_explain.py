@@ -8,6 +8,8 @@
 #   images through HTTP (tests/unit/test_explain.c does 200 on the core); the PNG heat map is
 #   a 224 x 224 RGB PNG; integrated gradients add up to logit - baseline_logit within 1 %
 #   (steps 256); a raw image body; every refusal is a 4xx problem+json; the metrics count it.
+#   fashion-cnn-bn (batch norm) is served in evaluation mode - its probabilities are PyTorch's
+#   with the running statistics - and its saliency is PyTorch's input gradient through them.
 import base64
 import os
 import random
@@ -23,6 +25,7 @@ import test_gliad as tg  # noqa: E402  (the Daemon harness and the TAP helpers)
 check = tg.check
 SENTIMENT = os.path.join(tg.ROOT, "models", "sentiment-lstm")
 TRANSLATE = os.path.join(tg.ROOT, "models", "translate-en-es")
+FASHION_BN = os.path.join(tg.ROOT, "models", "fashion-cnn-bn")
 IMAGES = 20
 
 
@@ -39,15 +42,56 @@ def probs_of(d, tensor):
 
 def main():
     gliad, _glia = sys.argv[1], sys.argv[2]
-    print("1..17")
+    print("1..19")
     with tempfile.TemporaryDirectory() as tmp:
-        d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", SENTIMENT), ("translate-en-es", TRANSLATE)])
+        d = tg.Daemon(gliad, tmp, extra_models=[("sentiment-lstm", SENTIMENT), ("translate-en-es", TRANSLATE),
+                                                ("fashion-cnn-bn", FASHION_BN)])
         try:
             run(d)
+            run_bn(d)
         finally:
             rc = d.stop()
             check("gliad stopped cleanly", rc == 0, d.text()[-2000:])
     sys.exit(0 if all(tg.results) else 1)
+
+
+def run_bn(d):
+    """The batch-norm bundle against PyTorch in eval mode: predict, and explain's input gradient."""
+    sys.path.insert(0, os.path.join(tg.ROOT, "tests", "parity"))
+    import torch
+    import glia_torch as gt
+    manifest = os.path.join(FASHION_BN, "model.yaml")
+    model = gt.build_module(manifest)
+    model.load_state_dict(gt.load_safetensors(os.path.join(FASHION_BN, "model.safetensors")), strict=True)
+    model.eval()
+    images = tg.fashion_test_images(24)[16:]
+    worst = 0.0
+    for px in images:
+        status, _, out = d.json("POST", "/v1/models/fashion-cnn-bn/predict",
+                                {"inputs": [{"tensor": {"shape": [1, 28, 28], "data": tg.preprocess(px)}}],
+                                 "top_k": 10})
+        x = gt.preprocess(torch.frombuffer(bytearray(px), dtype=torch.uint8).numpy().reshape(1, 28, 28), manifest)
+        with torch.no_grad():
+            ref = torch.softmax(model(x), 1)[0]
+        got = {o["index"]: o["score"] for o in out["outputs"][0]["top_k"]} if status == 200 else {}
+        worst = max([worst] + [abs(got.get(i, -1.0) - float(ref[i])) for i in range(10)])
+    check("fashion-cnn-bn: gliad's probabilities on %d test images are PyTorch's in eval mode (max |diff| %.2g)"
+          % (len(images), worst), worst < 1e-4)
+
+    px = images[0]
+    status, _, e = d.json("POST", "/v1/models/fashion-cnn-bn/explain", {"inputs": [image_input(px)]})
+    x = gt.preprocess(torch.frombuffer(bytearray(px), dtype=torch.uint8).numpy().reshape(1, 28, 28),
+                      manifest).clone().requires_grad_(True)
+    logits = model(x)
+    t = e["target"]["index"] if status == 200 else 0
+    logits[0, t].backward()
+    blank = tg.preprocess([0])[0]
+    ref = (x.grad[0, 0] * (x.detach()[0, 0] - blank)).flatten().tolist()
+    got = e["saliency"]["data"] if status == 200 else [0.0] * 784
+    scale = max(abs(v) for v in ref)
+    diff = max(abs(a - b) for a, b in zip(got, ref)) / scale
+    check("fashion-cnn-bn: the saliency is PyTorch's input gradient x input, eval mode (max |diff| %.2g of the range)"
+          % diff, status == 200 and diff < 1e-3, e if status != 200 else "")
 
 
 def run(d):

@@ -69,6 +69,9 @@ def _layer(spec):
         return nn.Flatten()
     if t == "dropout":
         return nn.Dropout(spec.get("p", 0.5))
+    if t == "batchnorm2d":
+        return nn.BatchNorm2d(spec["num_features"], eps=spec.get("eps", 1e-5),
+                              momentum=spec.get("momentum", 0.1))
     raise ValueError("unsupported layer type: %r" % t)
 
 

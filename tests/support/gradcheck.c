@@ -135,6 +135,16 @@ void gc_layer_new(gc_layer *g, const glia_layer *spec, glia_shape3 in, int n, in
         g->l.params[i].grad = g->grads + off;
         off += g->l.params[i].size;
     }
+    size_t nbuf = 0;
+    for (int i = 0; i < g->l.nbuffers; i++)
+        nbuf += g->l.buffers[i].size;
+    g->buffers = calloc(nbuf + 1, sizeof(float));
+    ck_assert(g->buffers);
+    off = 0;
+    for (int i = 0; i < g->l.nbuffers; i++) {
+        g->l.buffers[i].value = g->buffers + off;
+        off += g->l.buffers[i].size;
+    }
     g->scratch = calloc(glia_layer_scratch_floats(&g->l, n) + 1, sizeof(float));
     g->saved = calloc(g->l.saved_bytes_per_sample * (size_t)n + 1, 1);
     ck_assert(g->values && g->grads && g->scratch && g->saved);
@@ -148,6 +158,7 @@ void gc_layer_free(gc_layer *g)
 {
     free(g->values);
     free(g->grads);
+    free(g->buffers);
     free(g->scratch);
     free(g->saved);
 }
@@ -165,14 +176,18 @@ size_t gc_out_size(const gc_layer *g)
 void gc_forward(gc_layer *g, const float *x, float *y)
 {
     glia_rng rng = g->rng;
-    glia_pass p = {.scratch = g->scratch, .saved = g->saved, .training = g->training, .rng = &rng};
+    glia_pass p = {.scratch = g->scratch,
+                   .saved = g->saved,
+                   .training = g->training || g->input_grad,
+                   .rng = &rng,
+                   .no_dropout = g->input_grad};
     g->l.ops->forward(&g->l, x, y, g->n, &p);
 }
 
 void gc_backward(gc_layer *g, const float *x, const float *y, const float *dy, float *dx)
 {
     memset(g->grads, 0, sizeof(float) * g->nvalues);
-    glia_pass p = {.scratch = g->scratch, .saved = g->saved, .training = 1};
+    glia_pass p = {.scratch = g->scratch, .saved = g->saved, .training = 1, .no_dropout = g->input_grad};
     g->l.ops->backward(&g->l, x, y, dy, dx, g->n, &p);
 }
 
@@ -294,19 +309,20 @@ gc_result gc_net_check(glia_net *net, const float *x, int n, gc_loss_fn loss, vo
     ck_assert_msg(glia_ctx_new(net, n, 1, &ctx, &err) == GLIA_OK, "%s", err.msg);
     size_t ny = glia_shape3_size(net->output) * (size_t)n;
     float *r = probe(ny, o->seed), *dout = malloc(sizeof(float) * (ny + 1));
-    float *grads = malloc(sizeof(float) * (net->size + 1));
+    float *grads = malloc(sizeof(float) * (net->grad_size + 1));
     ck_assert(dout && grads);
     net_run run = {net, ctx, x, n, loss, user, r, o->seed};
 
     glia_net_zero_grads(net);
     double l0 = net_loss(&run, dout);
     glia_net_backward(net, ctx, dout);
-    memcpy(grads, net->grads, sizeof(float) * net->size);
+    memcpy(grads, net->grads, sizeof(float) * net->grad_size);
 
+    /* the parameters only: buffers (batch norm's running statistics) have no gradient */
     glia_rng pick;
     glia_rng_seed(&pick, o->seed + 17);
-    for (size_t j = 0, m = sample_count(o->max_params, net->size); j < m; j++) {
-        size_t i = sample_index(j, o->max_params, net->size, &pick);
+    for (size_t j = 0, m = sample_count(o->max_params, net->grad_size); j < m; j++) {
+        size_t i = sample_index(j, o->max_params, net->grad_size, &pick);
         steps s = perturb(&net->values[i], o->step, net_eval, &run);
         const char *name = "param";
         size_t local = i;

@@ -74,10 +74,14 @@ typedef struct {
     glia_layer l;
     int n;
     float *values, *grads; /* all parameters, flat, owned */
+    float *buffers;        /* the layer's buffers (running statistics), flat, owned */
     size_t nvalues;
     float *scratch;
     void *saved;
     int training;
+    /* set by the caller after gc_layer_new: passes as an input-gradient ctx's (explanations:
+     * saved state kept, inference's forward, so batch norm uses its running statistics) */
+    int input_grad;
     glia_rng rng; /* replayed for every forward */
 } gc_layer;
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static glia_layer cnn_layers[5];
+static glia_layer cnn_layers[6];
 
 glia_manifest tiny_models_manifest(const char *task, float dropout)
 {
@@ -17,6 +17,16 @@ glia_manifest tiny_models_manifest(const char *task, float dropout)
     snprintf(m.path, sizeof m.path, "tiny/%s.yaml", task);
     snprintf(m.task, sizeof m.task, "%s", task);
     m.max_tokens = TINY_STEPS;
+    if (strcmp(task, "image-classification-bn") == 0) { /* the image net behind a batch norm */
+        m = tiny_models_manifest("image-classification", dropout);
+        memmove(cnn_layers + 1, cnn_layers, sizeof(glia_layer) * 5);
+        cnn_layers[0] = (glia_layer){.kind = GLIA_LAYER_BATCHNORM2D, .name = "norm.0"};
+        cnn_layers[0].cfg.bn.num_features = 1;
+        cnn_layers[0].cfg.bn.eps = 1e-5f;
+        cnn_layers[0].cfg.bn.momentum = 0.1f;
+        m.nlayers = 6;
+        return m;
+    }
     if (strcmp(task, "image-classification") == 0) {
         memset(cnn_layers, 0, sizeof cnn_layers);
         m.input = (glia_shape3){1, 3, 3};
@@ -104,7 +114,7 @@ void tiny_data_fill(tiny_data *d, int n)
 
 glia_status tiny_source_new(const char *task, const tiny_data *d, glia_source **out, glia_err *err)
 {
-    if (strcmp(task, "image-classification") == 0)
+    if (strncmp(task, "image-classification", 20) == 0)
         return glia_image_source_new(NULL, &d->images, &d->images, NULL, 16, out, err);
     if (strcmp(task, "text-classification") == 0)
         return glia_text_source_new(&d->texts, &d->texts, NULL, TINY_CLASSES, out, err);

@@ -17,8 +17,10 @@
 
 enum { TINY_VOCAB = 11, TINY_CLASSES = 3, TINY_STEPS = 5 };
 
-/* task is a manifest task; dropout applies wherever the family has it. The returned
- * manifest's layers live in static storage: one image manifest at a time. */
+/* task is a manifest task, or "image-classification-bn": the image net with a batchnorm2d
+ * in front (its buffers exercise the trainer's lanes and ranks); dropout applies wherever
+ * the family has it. The returned manifest's layers live in static storage: one image
+ * manifest at a time. */
 glia_manifest tiny_models_manifest(const char *task, float dropout);
 
 enum { TINY_DATA_N = 48, TINY_TGT = 4 };

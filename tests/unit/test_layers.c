@@ -66,6 +66,16 @@ static glia_layer dropout_spec(float p)
     return l;
 }
 
+static glia_layer bn_spec(int c)
+{
+    glia_layer l = {0};
+    l.kind = GLIA_LAYER_BATCHNORM2D;
+    l.cfg.bn.num_features = c;
+    l.cfg.bn.eps = 1e-5f;
+    l.cfg.bn.momentum = 0.1f;
+    return l;
+}
+
 static glia_layer plain_spec(glia_layer_kind kind)
 {
     glia_layer l = {0};
@@ -884,6 +894,95 @@ START_TEST(reset_uses_pytorch_bounds)
 }
 END_TEST
 
+/* ---- batch normalisation ---- */
+
+/* Training mode: the output of each channel has mean bias and biased variance weight^2
+ * (up to eps), the running estimates move by momentum towards the batch mean and the
+ * UNBIASED variance, and the batch is counted; evaluation then normalises by them. */
+START_TEST(batchnorm_statistics)
+{
+    const int c = 3, n = 4, h = 2, w = 3;
+    const size_t hw = (size_t)h * w, m = hw * n;
+    glia_layer spec = bn_spec(c);
+    gc_layer g;
+    gc_layer_new(&g, &spec, (glia_shape3){c, h, w}, n, 1, 3);
+    for (int ch = 0; ch < c; ch++) {
+        g.l.params[0].value[ch] = 0.5f + (float)ch;  /* weight */
+        g.l.params[1].value[ch] = -1.0f + (float)ch; /* bias */
+    }
+    size_t nx = gc_in_size(&g);
+    float *x = uniform(nx, -3.0f, 5.0f, 21), *y = floats(nx), *ye = floats(nx);
+    gc_forward(&g, x, y);
+    ck_assert_float_eq(g.l.buffers[2].value[0], 1.0f);
+    for (int ch = 0; ch < c; ch++) {
+        double mx = 0, vx = 0, my = 0, vy = 0;
+        for (int i = 0; i < n; i++)
+            for (size_t k = 0; k < hw; k++) {
+                mx += x[((size_t)i * c + ch) * hw + k];
+                my += y[((size_t)i * c + ch) * hw + k];
+            }
+        mx /= (double)m;
+        my /= (double)m;
+        for (int i = 0; i < n; i++)
+            for (size_t k = 0; k < hw; k++) {
+                double dx = x[((size_t)i * c + ch) * hw + k] - mx, dy = y[((size_t)i * c + ch) * hw + k] - my;
+                vx += dx * dx;
+                vy += dy * dy;
+            }
+        const double wgt = g.l.params[0].value[ch];
+        ck_assert_double_eq_tol(my, g.l.params[1].value[ch], 1e-5);
+        ck_assert_double_eq_tol(vy / (double)m, wgt * wgt * (vx / (double)m) / (vx / (double)m + 1e-5), 1e-4);
+        ck_assert_double_eq_tol(g.l.buffers[0].value[ch], 0.1 * mx, 1e-6);
+        ck_assert_double_eq_tol(g.l.buffers[1].value[ch], 0.9 + 0.1 * vx / (double)(m - 1), 1e-5);
+    }
+    /* evaluation: (x - running_mean) / sqrt(running_var + eps) * weight + bias */
+    g.training = 0;
+    gc_forward(&g, x, ye);
+    ck_assert_float_eq(g.l.buffers[2].value[0], 1.0f); /* not counted */
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (size_t k = 0; k < hw; k++) {
+                const size_t at = ((size_t)i * c + ch) * hw + k;
+                const float want = (x[at] - g.l.buffers[0].value[ch]) /
+                                       sqrtf(g.l.buffers[1].value[ch] + 1e-5f) * g.l.params[0].value[ch] +
+                                   g.l.params[1].value[ch];
+                ck_assert_float_eq_tol(ye[at], want, 1e-5f * fmaxf(1.0f, fabsf(want)));
+            }
+    free(x);
+    free(y);
+    free(ye);
+    gc_layer_free(&g);
+}
+END_TEST
+
+/* Backward against finite differences: in training (through the batch mean and variance,
+ * which every input of a channel moves) and in an input-gradient pass (explanations: the
+ * running statistics are constants), with weight, bias and running estimates away from
+ * their initial 1, 0, 0, 1 so that a missing factor shows. */
+START_TEST(batchnorm_gradients)
+{
+    const int input_grad = _i;
+    glia_layer spec = bn_spec(3);
+    gc_layer g;
+    gc_layer_new(&g, &spec, (glia_shape3){3, 3, 2}, 4, 1, 5);
+    g.input_grad = input_grad;
+    for (int ch = 0; ch < 3; ch++) {
+        g.l.params[0].value[ch] = 0.7f + 0.4f * (float)ch;
+        g.l.params[1].value[ch] = 0.3f - 0.2f * (float)ch;
+        g.l.buffers[0].value[ch] = 0.2f * (float)ch - 0.1f;
+        g.l.buffers[1].value[ch] = 0.5f + 0.6f * (float)ch;
+    }
+    float *x = uniform(gc_in_size(&g), -1.0f, 1.0f, 11);
+    gc_opts o = gc_defaults();
+    gc_result r = gc_check(&g, x, &o);
+    gc_expect(&r, input_grad ? "batchnorm2d (input-gradient pass)" : "batchnorm2d (training)");
+    ck_assert_uint_eq(r.checked_inputs, gc_in_size(&g));
+    ck_assert_uint_eq(r.checked_params, 6);
+    free(x);
+    gc_layer_free(&g);
+}
+END_TEST
+
 /* ---- configuration errors ---- */
 
 START_TEST(bad_configurations)
@@ -912,6 +1011,10 @@ START_TEST(bad_configurations)
         {{.kind = GLIA_LAYER_DROPOUT, .cfg.dropout = {1.5f}}, {3, 2, 2}, "p must be in [0, 1]"},
         {{.kind = GLIA_LAYER_DROPOUT, .cfg.dropout = {-0.1f}}, {3, 2, 2}, "p must be in [0, 1]"},
         {{.kind = GLIA_LAYER_DROPOUT, .cfg.dropout = {NAN}}, {3, 2, 2}, "p must be in [0, 1]"},
+        {{.kind = GLIA_LAYER_BATCHNORM2D, .cfg.bn = {4, 1e-5f, 0.1f}}, {3, 2, 2}, "num_features is 4"},
+        {{.kind = GLIA_LAYER_BATCHNORM2D, .cfg.bn = {0, 1e-5f, 0.1f}}, {3, 2, 2}, "positive"},
+        {{.kind = GLIA_LAYER_BATCHNORM2D, .cfg.bn = {3, 0.0f, 0.1f}}, {3, 2, 2}, "eps"},
+        {{.kind = GLIA_LAYER_BATCHNORM2D, .cfg.bn = {3, 1e-5f, 1.5f}}, {3, 2, 2}, "momentum"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         glia_err err = {0};
@@ -939,9 +1042,9 @@ END_TEST
 
 START_TEST(kind_names)
 {
-    static const char *const names[] = {"conv2d", "maxpool2d", "avgpool2d", "linear", "relu",
-                                        "tanh",   "sigmoid",   "flatten",   "dropout"};
-    for (int i = 0; i < 9; i++) {
+    static const char *const names[] = {"conv2d", "maxpool2d", "avgpool2d", "linear",  "relu",
+                                        "tanh",   "sigmoid",   "flatten",   "dropout", "batchnorm2d"};
+    for (int i = 0; i < 10; i++) {
         glia_layer_kind kind;
         glia_err err = {0};
         ck_assert_int_eq(glia_layer_kind_parse(names[i], &kind, &err), GLIA_OK);
@@ -1035,6 +1138,8 @@ int main(void)
     tcase_add_test(tc, dropout_mask_and_scale);
     tcase_add_test(tc, backward_contract);
     tcase_add_test(tc, reset_uses_pytorch_bounds);
+    tcase_add_test(tc, batchnorm_statistics);
+    tcase_add_loop_test(tc, batchnorm_gradients, 0, 2);
     tcase_add_test(tc, bad_configurations);
     tcase_add_test(tc, kind_names);
     tcase_add_test(tc, gradcheck_catches_wrong_backward);

@@ -563,6 +563,190 @@ START_TEST(replica_shares_values_not_gradients)
 }
 END_TEST
 
+/* ---- batch normalisation: buffers ---- */
+
+static const char *bn_manifest(void)
+{
+    return glia_test_write(
+        tmpdir, "bn.yaml",
+        "name: bn\ntask: image-classification\ninput: {shape: [2, 5, 5]}\n"
+        "architecture:\n  type: sequential\n  modules:\n"
+        "    - name: features\n      layers:\n"
+        "        - {type: conv2d, in_channels: 2, out_channels: 3, kernel_size: 3, padding: 1}\n"
+        "        - {type: batchnorm2d, num_features: 3}\n"
+        "        - {type: tanh}\n"
+        "        - {type: conv2d, in_channels: 3, out_channels: 2, kernel_size: 3}\n"
+        "        - {type: batchnorm2d, num_features: 2, momentum: 0.3}\n"
+        "    - name: head\n      layers:\n"
+        "        - {type: flatten}\n"
+        "        - {type: linear, in_features: 18, out_features: 4}\n");
+}
+
+/* Buffers follow the parameters in the value buffer, are named as PyTorch names them in
+ * state_dict order, and have no gradient; the optimizer's list leaves them out. */
+START_TEST(bn_buffers_layout)
+{
+    glia_err err = {0};
+    glia_net *net = net_from(bn_manifest(), 3);
+    static const char *const names[] = {
+        "features.0.weight",
+        "features.0.bias",
+        "features.1.weight",
+        "features.1.bias",
+        "features.1.running_mean",
+        "features.1.running_var",
+        "features.1.num_batches_tracked",
+        "features.3.weight",
+        "features.3.bias",
+        "features.4.weight",
+        "features.4.bias",
+        "features.4.running_mean",
+        "features.4.running_var",
+        "features.4.num_batches_tracked",
+        "head.1.weight",
+        "head.1.bias",
+    };
+    ck_assert_int_eq(net->nparams, 16);
+    ck_assert_int_eq(net->ntrainable, 10);
+    for (int i = 0; i < 16; i++)
+        ck_assert_str_eq(net->params[i].name, names[i]);
+    /* 3*2*9+3 + 3+3 + 2*3*9+2 + 2+2 + 18*4+4 parameters; 3+3+1 + 2+2+1 buffer floats */
+    ck_assert_uint_eq(net->grad_size, 57 + 6 + 56 + 4 + 76);
+    ck_assert_uint_eq(net->size, net->grad_size + 12);
+    ck_assert_int_eq(net->params[6].ndim, 0);
+    ck_assert(net->params[6].int64 && net->params[6].buffer);
+    for (int i = 0; i < net->ntrainable; i++)
+        ck_assert(!net->trainable[i].buffer);
+    ck_assert_int_eq(glia_net_enable_grads(net, &err), GLIA_OK);
+    for (int i = 0; i < net->nparams; i++) {
+        const glia_param *p = &net->params[i];
+        if (p->buffer) {
+            ck_assert_ptr_null(p->grad);
+            ck_assert(p->value >= net->values + net->grad_size &&
+                      p->value + p->size <= net->values + net->size);
+        } else {
+            ck_assert_ptr_eq(p->grad, net->grads + (p->value - net->values));
+        }
+    }
+    /* PyTorch's initial values */
+    ck_assert_float_eq(glia_net_find_param(net, "features.1.weight")->value[2], 1.0f);
+    ck_assert_float_eq(glia_net_find_param(net, "features.1.bias")->value[2], 0.0f);
+    ck_assert_float_eq(glia_net_find_param(net, "features.1.running_mean")->value[2], 0.0f);
+    ck_assert_float_eq(glia_net_find_param(net, "features.1.running_var")->value[2], 1.0f);
+    ck_assert_float_eq(glia_net_find_param(net, "features.4.num_batches_tracked")->value[0], 0.0f);
+    glia_net_free(net);
+}
+END_TEST
+
+/* The whole backward through two batch norms in training mode, against finite differences
+ * of the parameters (the buffers are not among them). */
+START_TEST(bn_whole_net_gradient)
+{
+    glia_net *net = net_from(bn_manifest(), 5);
+    const int n = 3;
+    float *x = batch(net, n, 6);
+    gc_opts o = gc_defaults();
+    /* normalising by the batch's own deviation makes the loss curve more in a weight than a
+     * plain layer does: a smaller step keeps the central difference's truncation error small */
+    o.step = 3e-3f;
+    gc_result r = gc_net_check(net, x, n, NULL, NULL, &o);
+    expect_net_grads(&r, net->grad_size, "whole net with batch norm, probe loss");
+    free(x);
+    glia_net_free(net);
+}
+END_TEST
+
+/* Training forwards move the running estimates and count batches; inference forwards do
+ * not; the weights file keeps num_batches_tracked as an int64 scalar and a fresh net loads
+ * every buffer back; an F32 counter is refused by name. */
+START_TEST(bn_save_load_round_trip)
+{
+    glia_err err = {0};
+    glia_net *a = net_from(bn_manifest(), 3), *b = net_from(bn_manifest(), 9);
+    glia_ctx *train, *infer;
+    ck_assert_int_eq(glia_ctx_new(a, 4, 1, &train, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(a, 4, 0, &infer, &err), GLIA_OK);
+    glia_rng rng;
+    glia_rng_seed(&rng, 1);
+    for (int i = 0; i < 3; i++) {
+        float *x = batch(a, 4, 10 + (unsigned)i);
+        glia_net_forward(a, train, x, 4, &rng);
+        glia_net_forward(a, infer, x, 4, NULL);
+        free(x);
+    }
+    const glia_param *nbt = glia_net_find_param(a, "features.4.num_batches_tracked");
+    const glia_param *rm = glia_net_find_param(a, "features.1.running_mean");
+    ck_assert_float_eq(nbt->value[0], 3.0f);
+    ck_assert(rm->value[0] != 0.0f);
+
+    const char *path = path_in_tmp("bn.safetensors");
+    ck_assert_msg(glia_net_save(a, path, NULL, &err) == GLIA_OK, "%s", err.msg);
+    glia_st_file *st;
+    ck_assert_int_eq(glia_st_open(path, &st, &err), GLIA_OK);
+    ck_assert_uint_eq(glia_st_count(st), 16);
+    const glia_st_tensor *t = glia_st_find(st, "features.4.num_batches_tracked");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(t->dtype, GLIA_DT_I64);
+    ck_assert_int_eq(t->ndim, 0);
+    int64_t v;
+    memcpy(&v, t->data, sizeof v);
+    ck_assert_int_eq(v, 3);
+    ck_assert_msg(glia_net_load(b, st, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_mem_eq(a->values, b->values, sizeof(float) * a->size);
+    glia_st_close(st);
+
+    /* the counter as F32, as a careless converter might write it */
+    float one = 1.0f;
+    glia_st_entry e[16];
+    for (int i = 0; i < 16; i++) {
+        const glia_param *p = &a->params[i];
+        e[i] = (glia_st_entry){p->name, GLIA_DT_F32, p->ndim, p->shape, p->value};
+        if (p->int64)
+            e[i].data = &one;
+    }
+    const char *bad = path_in_tmp("bn-f32.safetensors");
+    ck_assert_int_eq(glia_st_write(bad, e, 16, NULL, &err), GLIA_OK);
+    ck_assert_int_eq(glia_st_open(bad, &st, &err), GLIA_OK);
+    ck_assert_int_eq(glia_net_load(b, st, &err), GLIA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "num_batches_tracked"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "I64"));
+    glia_st_close(st);
+    glia_ctx_free(train);
+    glia_ctx_free(infer);
+    glia_net_free(a);
+    glia_net_free(b);
+}
+END_TEST
+
+/* A replica shares the parameters but keeps its own copy of the buffers, so that lanes
+ * training at once never write one running estimate together. */
+START_TEST(bn_replica_owns_its_buffers)
+{
+    glia_err err = {0};
+    glia_net *net = net_from(bn_manifest(), 3), *r;
+    ck_assert_int_eq(glia_net_enable_grads(net, &err), GLIA_OK);
+    ck_assert_int_eq(glia_net_replica(net, &r, &err), GLIA_OK);
+    const size_t nb = net->size - net->grad_size;
+    ck_assert_ptr_nonnull(r->own_buffers);
+    ck_assert_mem_eq(r->own_buffers, net->values + net->grad_size, sizeof(float) * nb);
+    glia_ctx *ctx;
+    ck_assert_int_eq(glia_ctx_new(r, 2, 1, &ctx, &err), GLIA_OK);
+    float *x = batch(net, 2, 3), *before = malloc(sizeof(float) * nb);
+    memcpy(before, net->values + net->grad_size, sizeof(float) * nb);
+    glia_rng rng;
+    glia_rng_seed(&rng, 1);
+    glia_net_forward(r, ctx, x, 2, &rng);
+    ck_assert_mem_eq(before, net->values + net->grad_size, sizeof(float) * nb);
+    ck_assert(memcmp(before, r->own_buffers, sizeof(float) * nb) != 0);
+    ck_assert_float_eq(glia_net_find_param(r, "features.1.num_batches_tracked")->value[0], 1.0f);
+    free(x);
+    free(before);
+    glia_ctx_free(ctx);
+    glia_net_free(r);
+    glia_net_free(net);
+}
+END_TEST
+
 /* ---- the shipped bundle ---- */
 
 START_TEST(fashion_cnn_builds_and_loads)
@@ -619,6 +803,10 @@ int main(void)
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, strict_load_refuses_mismatches);
     tcase_add_test(tc, replica_shares_values_not_gradients);
+    tcase_add_test(tc, bn_buffers_layout);
+    tcase_add_test(tc, bn_whole_net_gradient);
+    tcase_add_test(tc, bn_save_load_round_trip);
+    tcase_add_test(tc, bn_replica_owns_its_buffers);
     tcase_add_test(tc, fashion_cnn_builds_and_loads);
     suite_add_tcase(s, tc);
     return glia_check_run(s);

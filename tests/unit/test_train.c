@@ -288,6 +288,73 @@ START_TEST(lanes_compute_the_same_step)
 }
 END_TEST
 
+/* Cutout: every training image (of a constant 1 on a background of -1) gets one
+ * axis-aligned rectangle of background, at most side x side (clipped at the borders), a full
+ * square whenever its centre is far enough from the edges; nothing else changes, and a recipe
+ * without it leaves the images alone. The recipe key is read from YAML. */
+START_TEST(cutout_erases_one_square)
+{
+    enum { N = 64, H = 10, W = 12, SIDE = 4 };
+    static float x[N * H * W];
+    static int32_t y[N];
+    for (int i = 0; i < N * H * W; i++)
+        x[i] = 1.0f;
+    glia_dataset d = {.n = N, .shape = {1, H, W}, .x = x, .y = y, .nclasses = 2, .background = -1.0f};
+    glia_err err = {0};
+    glia_recipe r;
+    const char *text = "model: model.yaml\ndataset: {name: fashion-mnist}\nepochs: 1\n"
+                       "batch: {policy: fixed, size: 16}\noptimizer: {type: sgd, lr: 0.1}\n"
+                       "augment: {cutout: 4}\n";
+    const char *path = glia_test_write(tmpdir, "cutout.yaml", text);
+    ck_assert_msg(glia_recipe_load(path, &r, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_int_eq(r.image.cutout, SIDE);
+    for (int with = 0; with < 2; with++) {
+        r.image.cutout = with ? SIDE : 0;
+        glia_source *src = NULL;
+        glia_batch_policy policy;
+        glia_train_streams rng;
+        glia_rng_seed(&rng.shuffle, 1);
+        glia_rng_seed(&rng.batch, 2);
+        glia_rng_seed(&rng.augment, 3);
+        ck_assert_int_eq(glia_batch_init(&policy, &r.batch, &err), GLIA_OK);
+        ck_assert_int_eq(glia_image_source_new(&r, &d, NULL, NULL, 16, &src, &err), GLIA_OK);
+        ck_assert_int_eq(src->ops->begin(src, &policy, &err), GLIA_OK);
+        src->ops->epoch(src, &rng);
+        glia_labelled b;
+        int seen = 0, full = 0;
+        while (src->ops->next(src, &rng, &policy, &b)) {
+            for (int i = 0; i < b.in.n; i++, seen++) {
+                const float *img = b.in.x + (size_t)i * H * W;
+                int y0 = H, y1 = -1, x0 = W, x1 = -1, erased = 0;
+                for (int p = 0; p < H * W; p++) {
+                    ck_assert(img[p] == 1.0f || img[p] == -1.0f);
+                    if (img[p] == -1.0f) {
+                        erased++;
+                        y0 = p / W < y0 ? p / W : y0;
+                        y1 = p / W > y1 ? p / W : y1;
+                        x0 = p % W < x0 ? p % W : x0;
+                        x1 = p % W > x1 ? p % W : x1;
+                    }
+                }
+                if (!with) {
+                    ck_assert_int_eq(erased, 0);
+                    continue;
+                }
+                ck_assert_int_gt(erased, 0);
+                ck_assert_int_le(y1 - y0 + 1, SIDE);
+                ck_assert_int_le(x1 - x0 + 1, SIDE);
+                ck_assert_int_eq(erased, (y1 - y0 + 1) * (x1 - x0 + 1)); /* one filled rectangle */
+                full += erased == SIDE * SIDE;
+            }
+        }
+        ck_assert_int_eq(seen, N);
+        if (with) /* whole for 7 x 9 of the 10 x 12 centres */
+            ck_assert_msg(full > N / 5, "only %d of %d squares whole", full, N);
+        glia_source_free(src);
+    }
+}
+END_TEST
+
 static int stop_after_first(const glia_progress *p, void *user)
 {
     return 1;
@@ -421,6 +488,7 @@ int main(void)
     tcase_add_test(tc, recipe_overrides);
     tcase_add_test(tc, recipe_errors_name_the_place);
     tcase_add_test(tc, pool_runs_every_lane_once);
+    tcase_add_test(tc, cutout_erases_one_square);
     /* these need Fashion-MNIST (scripts/setup --test installs it): without it they fail */
     tcase_add_test(tc, small_run_learns);
     tcase_add_test(tc, same_seed_same_weights);

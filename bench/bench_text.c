@@ -6,9 +6,13 @@
  * it next to PyTorch's figures from the same run).
  *
  *   bench_text BUNDLE_DIR [--threads N] [--runs N] [--words N] [--profile]
+ *              [--ids FILE] [--logits FILE]
  *
  * Token ids are drawn at random from the vocabulary (never <pad>); every sentence has
- * --words tokens (the speed of these kernels does not depend on the values). Every
+ * --words tokens (the speed of these kernels does not depend on the values). --ids reads
+ * the 64 x --words ids from FILE instead (raw int32, little-endian), and --logits writes
+ * the batch-64 logits there (raw float32), so bench/sentiment.py can give ONNX Runtime and
+ * PyTorch the same sentences and compare the answers. Every
  * figure is a median over repeated timings, per the house rule for noisy shared machines.
  *
  * --profile adds "profile_b1_us": where a batch-1 forward spends its time, measured by
@@ -158,11 +162,63 @@ static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, in
     return 0;
 }
 
+/* --ids: n ids from a raw int32 file, each checked against the vocabulary. */
+static int read_ids(const char *path, int32_t *ids, size_t n, int vocab)
+{
+    FILE *f = fopen(path, "rb");
+    int rc = 1;
+    if (!f) {
+        fprintf(stderr, "bench_text: cannot open %s\n", path);
+        return 1;
+    }
+    if (fread(ids, sizeof *ids, n, f) != n || fgetc(f) != EOF) {
+        fprintf(stderr, "bench_text: %s does not hold exactly %zu int32 ids\n", path, n);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab) {
+            fprintf(stderr, "bench_text: id %ld in %s is outside the vocabulary\n", (long)ids[i], path);
+            goto done;
+        }
+    rc = 0;
+done:
+    fclose(f);
+    return rc;
+}
+
+/* --logits: one batch forward on one context, its logits as raw float32. */
+static int write_logits(const glia_textnet *net, const int32_t *ids, const int32_t *lengths, int batch,
+                        int words, const char *path)
+{
+    glia_err err = {0};
+    glia_textnet_ctx *ctx = NULL;
+    const float *logits;
+    FILE *f = NULL;
+    int rc = 1;
+    if (glia_textnet_ctx_new(net, batch, words, 0, &ctx, &err) ||
+        glia_textnet_forward(net, ctx, ids, lengths, batch, words, NULL, &logits, &err)) {
+        fprintf(stderr, "bench_text: %s\n", err.msg);
+        goto done;
+    }
+    const size_t n = (size_t)batch * (size_t)net->cfg.num_classes;
+    if (!(f = fopen(path, "wb")) || fwrite(logits, sizeof *logits, n, f) != n) {
+        fprintf(stderr, "bench_text: cannot write %s\n", path);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (f && fclose(f))
+        rc = 1;
+    glia_textnet_ctx_free(ctx);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     glia_err err = {0};
     glia_bundle b;
     int threads = 1, runs = 2000, words = 20, profile = 0;
+    const char *ids_path = NULL, *logits_path = NULL;
     if (argc < 2) {
         fprintf(stderr, "usage: bench_text BUNDLE_DIR [--threads N] [--runs N] [--words N] [--profile]\n");
         return 2;
@@ -176,6 +232,10 @@ int main(int argc, char **argv)
             runs = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--words") == 0)
             words = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--ids") == 0)
+            ids_path = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--logits") == 0)
+            logits_path = argv[++i];
         else {
             fprintf(stderr, "bench_text: unknown argument '%s'\n", argv[i]);
             return 2;
@@ -207,6 +267,8 @@ int main(int argc, char **argv)
         ids[i] = 2 + (int32_t)glia_rng_below(&rng, (uint64_t)(V - 2)); /* not <pad>, not <unk> */
     for (int i = 0; i < big; i++)
         lengths[i] = words;
+    if (ids_path && read_ids(ids_path, ids, (size_t)big * (size_t)words, V))
+        return 1;
 
     glia_textnet_ctx *c1 = NULL, *cl[16] = {0};
     glia_pool *pool = NULL;
@@ -254,6 +316,9 @@ int main(int argc, char **argv)
     double thr64 = big / bench_median(t, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    /* after the RSS reading: the extra context is not part of the figure */
+    if (logits_path && write_logits(net, ids, lengths, big, words, logits_path))
+        return 1;
 
     printf(
         "{\"impl\": \"glia\", \"threads\": %d, \"words\": %d, \"parameters\": %zu, \"latency_b1_ms\": %.4f, "

@@ -28,6 +28,7 @@
 
 #include "core/nn/kernels.h"
 #include "core/nn/params.h"
+#include "core/nn/vmath.h"
 
 #include <limits.h>
 #include <math.h>
@@ -326,11 +327,6 @@ const float *glia_rnn_c_n(const glia_rnn_ctx *ctx)
 
 /* ---- forward ---- */
 
-static inline float sigmoidf(float x)
-{
-    return 1.0f / (1.0f + expf(-x));
-}
-
 /* Position of sequence b (length len) at step s of direction d. */
 static inline int position(int d, int len, int s)
 {
@@ -375,22 +371,21 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
                 for (int j = 0; j < GH; j++)
                     a[j] += r[j];
             if (!lstm) {
-                for (int j = 0; j < H; j++)
-                    yb[j] = hb[j] = tanhf(a[j]);
+                glia_vtanh(yb, a, (size_t)H);
+                memcpy(hb, yb, sizeof(float) * (size_t)H);
                 continue;
             }
+            /* the gates activated in place (i, f | g | o), whole rows through the vector
+             * kernels; tanh(c) goes through y's row before o scales it */
             float *restrict cb = c + (size_t)b * (size_t)H;
-            for (int j = 0; j < H; j++) {
-                float i = sigmoidf(a[j]), f = sigmoidf(a[H + j]), g = tanhf(a[2 * H + j]),
-                      o = sigmoidf(a[3 * H + j]);
-                float cn = f * cb[j] + i * g;
-                a[j] = i;
-                a[H + j] = f;
-                a[2 * H + j] = g;
-                a[3 * H + j] = o;
-                cb[j] = cn;
-                yb[j] = hb[j] = o * tanhf(cn);
-            }
+            glia_vsigmoid(a, a, 2 * (size_t)H);
+            glia_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
+            glia_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
+            for (int j = 0; j < H; j++)
+                cb[j] = a[H + j] * cb[j] + a[j] * a[2 * H + j];
+            glia_vtanh(yb, cb, (size_t)H);
+            for (int j = 0; j < H; j++)
+                hb[j] = yb[j] = a[3 * H + j] * yb[j];
             if (cells)
                 memcpy(cells + at * (size_t)H, cb, sizeof(float) * (size_t)H);
         }

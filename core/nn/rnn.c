@@ -357,7 +357,9 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
     memset(c, 0, sizeof(float) * (size_t)B * (size_t)H);
 
     for (int s = 0; s < ctx->max_len; s++) {
-        if (s > 0)
+        if (s > 0 && B == 1)
+            glia_gemv(1, GH, H, 1.0f, h, w_hh, H, 0.0f, rec);
+        else if (s > 0)
             glia_gemm(0, 1, B, GH, H, 1.0f, h, H, w_hh, H, 0.0f, rec, GH);
         for (int b = 0; b < B; b++) {
             const int len = ctx->lengths[b];

@@ -625,8 +625,16 @@ void glia_rnn_pool_forward(glia_rnn_pool pool, const float *x, const int32_t *le
                 yb[f] /= (float)len;
             break;
         case GLIA_RNN_POOL_MAX:
-            for (int f = 0; f < features; f++)
-                yb[f] = xb[(size_t)max_step(xb, f, features, len) * F + (size_t)f];
+            /* max_step's answer, row by row so the loop runs along memory and vectorises:
+             * the largest value, or the column's first NaN */
+            memcpy(yb, xb, sizeof(float) * F);
+            for (int t = 1; t < len; t++) {
+                const float *restrict row = xb + (size_t)t * F;
+                for (size_t f = 0; f < F; f++) {
+                    float v = yb[f], u = row[f];
+                    yb[f] = v != v || !(u > v || u != u) ? v : u;
+                }
+            }
             break;
         }
     }

@@ -356,9 +356,15 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
     memset(h, 0, sizeof(float) * (size_t)B * (size_t)H);
     memset(c, 0, sizeof(float) * (size_t)B * (size_t)H);
 
+    /* One sequence: the recurrent product lands straight in its gate row (gemv, beta = 1).
+     * A batch: one GEMM into rec, added per running row (writing into the gate rows, T rows
+     * apart, measured slower: 3.52 -> 3.67 ms of CPU per batch of 64). */
+    const int fused = B == 1;
+
     for (int s = 0; s < ctx->max_len; s++) {
-        if (s > 0 && B == 1)
-            glia_gemv(1, GH, H, 1.0f, h, w_hh, H, 0.0f, rec);
+        if (s > 0 && fused)
+            glia_gemv(1, GH, H, 1.0f, h, w_hh, H, 1.0f,
+                      gates + (size_t)position(d, ctx->lengths[0], s) * (size_t)GH);
         else if (s > 0)
             glia_gemm(0, 1, B, GH, H, 1.0f, h, H, w_hh, H, 0.0f, rec, GH);
         for (int b = 0; b < B; b++) {
@@ -369,7 +375,7 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
             float *restrict a = gates + at * (size_t)GH;
             const float *restrict r = rec + (size_t)b * (size_t)GH;
             float *restrict hb = h + (size_t)b * (size_t)H, *restrict yb = y + at * (size_t)D + (size_t)d * H;
-            if (s > 0)
+            if (s > 0 && !fused)
                 for (int j = 0; j < GH; j++)
                     a[j] += r[j];
             if (!lstm) {

@@ -18,7 +18,7 @@
  * --profile adds "profile_b1_us": where a batch-1 forward spends its time, measured by
  * timing the same pieces through the public layer APIs (embedding lookups, the whole
  * rnn, pooling, fc) and, inside the rnn, GEMMs and gate loops of the same shapes as
- * core/nn/rnn.c's forward_direction (input projection, one recurrent GEMM per step,
+ * core/nn/rnn.c's forward_direction (input projection, one recurrent gemv per step,
  * the LSTM nonlinearities).
  */
 #include "bench/bench_util.h"
@@ -33,6 +33,7 @@
 #include "core/base/pool.h"
 #include "core/model/bundle.h"
 #include "core/nn/kernels.h"
+#include "core/nn/vmath.h"
 
 typedef struct {
     const glia_textnet *net;
@@ -66,11 +67,6 @@ static void infer_lane(void *arg, int i)
         }                                                                                                    \
         (out) = bench_median(tv, (reps));                                                                    \
     } while (0)
-
-static inline float sigm(float x)
-{
-    return 1.0f / (1.0f + expf(-x));
-}
 
 /* The batch-1 breakdown; prints the "profile_b1_us" member (with a leading comma). */
 static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, int reps)
@@ -122,20 +118,23 @@ static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, in
                 gates[(size_t)r * GH + j] = p[2].value[j] + p[3].value[j];
     });
     TIME_US(t_inproj, reps, glia_gemm(0, 1, words, GH, X, 1.0f, x, X, p[0].value, X, 1.0f, gates, GH));
-    TIME_US(t_step_gemm, reps, glia_gemm(0, 1, 1, GH, H, 1.0f, h, H, p[1].value, H, 0.0f, rec, GH));
+    /* one sequence: the recurrent gemv adds into the gate row (forward_direction's B == 1) */
+    TIME_US(t_step_gemm, reps, glia_gemv(1, GH, H, 1e-30f, h, p[1].value, H, 1.0f, rec));
     TIME_US(t_gates, reps, {
         float *a = gates;
         for (int j = 0; j < GH; j++)
-            a[j] += rec[j] * 1e-30f;
+            a[j] = rec[j];
         if (G == 4) {
-            for (int j = 0; j < H; j++) {
-                float i = sigm(a[j]), f = sigm(a[H + j]), g = tanhf(a[2 * H + j]), o = sigm(a[3 * H + j]);
-                c[j] = f * c[j] + i * g;
-                h[j] = o * tanhf(c[j]);
-            }
-        } else {
+            glia_vsigmoid(a, a, 2 * (size_t)H);
+            glia_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
+            glia_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
             for (int j = 0; j < H; j++)
-                h[j] = tanhf(a[j]);
+                c[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
+            glia_vtanh(h, c, (size_t)H);
+            for (int j = 0; j < H; j++)
+                h[j] *= a[3 * H + j];
+        } else {
+            glia_vtanh(h, a, (size_t)H);
         }
     });
     /* what the rnn should cost if it were only these pieces, per layer and direction */
@@ -144,7 +143,7 @@ static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, in
         ", \"profile_b1_us\": {\"embedding_lookups\": %.2f, \"concat\": %.2f, \"rnn_forward\": %.2f, "
         "\"pool\": %.2f, \"fc\": %.2f, \"total_pieces\": %.2f, "
         "\"rnn_detail\": {\"directions_x_layers\": %d, \"bias_fill\": %.2f, \"input_projection_gemm\": %.2f, "
-        "\"step_gemm_1x%dx%d\": %.3f, \"steps\": %d, \"step_gemms_total\": %.2f, \"gate_loop_per_step\": "
+        "\"step_gemv_%dx%d\": %.3f, \"steps\": %d, \"step_gemms_total\": %.2f, \"gate_loop_per_step\": "
         "%.3f, "
         "\"gate_loops_total\": %.2f, \"sum_per_direction\": %.2f, \"sum_all\": %.2f}}",
         t_emb, t_cat, t_rnn, t_pool, t_fc, t_emb + t_cat + t_rnn + t_pool + t_fc, dirs * L, t_bias, t_inproj,

@@ -120,19 +120,7 @@ def export_main(a):
             self.m = m
 
         def forward(self, x_ids, lex):
-            m = self.m
-            x = m.embedding(x_ids)
-            if k:
-                x = torch.cat([x, lex], dim=2)
-            out, state = m.rnn(x)
-            h_n = state[0] if isinstance(state, tuple) else state
-            if m.pooling == "last":
-                p = torch.cat([h_n[-2], h_n[-1]], dim=1) if m.dirs == 2 else h_n[-1]
-            elif m.pooling == "mean":
-                p = out.mean(1)
-            else:
-                p = out.max(1).values
-            return m.fc(p)
+            return unpacked_forward(self.m, x_ids, lex if k else None)
 
     wrapped = Unpacked(model).eval()
     with torch.inference_mode():
@@ -171,6 +159,24 @@ def timings(fn, n, warm=20):
     return statistics.median(t)
 
 
+def unpacked_forward(model, x_ids, lex):
+    """The TextRNN without pack_padded_sequence (right only when no row is padded), with the
+    lexicon features (or None) given as an input."""
+    import torch
+    x = model.embedding(x_ids)
+    if lex is not None:
+        x = torch.cat([x, lex], dim=2)
+    out, state = model.rnn(x)
+    h_n = state[0] if isinstance(state, tuple) else state
+    if model.pooling == "last":
+        p = torch.cat([h_n[-2], h_n[-1]], dim=1) if model.dirs == 2 else h_n[-1]
+    elif model.pooling == "mean":
+        p = out.mean(1)
+    else:
+        p = out.max(1).values
+    return model.fc(p)
+
+
 def torch_main(a):
     """The PyTorch side, in its own process (for its RSS and thread count); one JSON line."""
     import torch
@@ -192,19 +198,7 @@ def torch_main(a):
     lengths = torch.full((64,), a.words, dtype=torch.int64)
 
     def unpacked(x_ids):
-        # the same module without pack_padded_sequence: right only when no row is padded
-        x = model.embedding(x_ids)
-        if model.lexicon is not None:
-            x = torch.cat([x, model.lexicon(x_ids)], dim=2)
-        out, state = model.rnn(x)
-        h_n = state[0] if isinstance(state, tuple) else state
-        if model.pooling == "last":
-            p = torch.cat([h_n[-2], h_n[-1]], dim=1) if model.dirs == 2 else h_n[-1]
-        elif model.pooling == "mean":
-            p = out.mean(1)
-        else:
-            p = out.max(1).values
-        return model.fc(p)
+        return unpacked_forward(model, x_ids, model.lexicon(x_ids) if model.lexicon is not None else None)
 
     with torch.inference_mode():
         d = float((model(ids, lengths) - unpacked(ids)).abs().max())

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE = os.path.join(ROOT, "models", "fashion-cnn")
@@ -70,6 +69,7 @@ def ort(work, threads, shape):
 
 
 def export_main(a):
+    import numpy as np
     """In a child process (the parent never imports torch): the shared images, PyTorch's
     logits of them, the ONNX model and the forward's FLOP count."""
     import torch as th
@@ -105,6 +105,8 @@ def export_main(a):
 
 
 def max_diff(work, a, b):
+    import numpy as np  # here, not at the top: glia's peak RSS (kept across exec) would carry it
+
     x = np.fromfile(os.path.join(work, a), dtype=np.float32)
     y = np.fromfile(os.path.join(work, b), dtype=np.float32)
     return float(np.abs(x - y).max()) if x.shape == y.shape else float("inf")

@@ -40,7 +40,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE = os.path.join(ROOT, "models", "sentiment-lstm")
@@ -98,6 +97,7 @@ def export(a):
 
 
 def export_main(a):
+    import numpy as np
     import torch
     sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
     import glia_torch as gt
@@ -137,6 +137,8 @@ def export_main(a):
 
 
 def max_diff(work, a, b):
+    import numpy as np  # here, not at the top: glia's peak RSS (kept across exec) would carry it
+
     x = np.fromfile(os.path.join(work, a), dtype=np.float32)
     y = np.fromfile(os.path.join(work, b), dtype=np.float32)
     if x.shape != y.shape:
@@ -179,6 +181,7 @@ def unpacked_forward(model, x_ids, lex):
 
 def torch_main(a):
     """The PyTorch side, in its own process (for its RSS and thread count); one JSON line."""
+    import numpy as np
     import torch
     sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
     import glia_torch as gt

@@ -4,9 +4,15 @@
  * (the real trainer, Adam, batch 64) with the batch split over --threads, peak RSS. Prints one JSON line
  * (bench/cnn.py puts it next to PyTorch's figures from the same run).
  *
- *   bench_cnn BUNDLE_DIR [--threads N] [--runs N]
+ *   bench_cnn BUNDLE_DIR [--threads N] [--runs N] [--input FILE] [--logits FILE] [--peak]
  *
  * Inputs are random (the speed of these kernels does not depend on the values);
+ * --input reads the first 64 images from FILE instead (raw float32, the model's input
+ * shape), --logits writes glia's batch-64 logits of them there (raw float32), so
+ * bench/cnn.py can give ONNX Runtime and PyTorch the same images and compare the answers.
+ * --peak adds "sgemm_peak_gflops": the best of 20 single-threaded 512^3 sgemm calls (the best,
+ * since a shared machine only ever slows a call down), the
+ * machine's GEMM ceiling that cnn.py states the CNN's GFLOP/s against.
  * every figure is a median over repeated timings, per the house rule for noisy
  * shared machines.
  */
@@ -47,20 +53,97 @@ static int progress(const glia_progress *p, void *user)
     return 0;
 }
 
+/* --input: exactly n floats from a raw float32 file. */
+static int read_floats(const char *path, float *x, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    int rc = 1;
+    if (!f) {
+        fprintf(stderr, "bench_cnn: cannot open %s\n", path);
+        return 1;
+    }
+    if (fread(x, sizeof *x, n, f) != n || fgetc(f) != EOF)
+        fprintf(stderr, "bench_cnn: %s does not hold exactly %zu float32 values\n", path, n);
+    else
+        rc = 0;
+    fclose(f);
+    return rc;
+}
+
+/* --logits: one batch forward on one context, its logits as raw float32. */
+static int write_logits(const glia_net *net, const float *x, int batch, const char *path)
+{
+    glia_err err = {0};
+    glia_ctx *ctx = NULL;
+    FILE *f = NULL;
+    int rc = 1;
+    if (glia_ctx_new(net, batch, 0, &ctx, &err)) {
+        fprintf(stderr, "bench_cnn: %s\n", err.msg);
+        return 1;
+    }
+    const float *y = glia_net_forward(net, ctx, x, batch, NULL);
+    const size_t n = (size_t)batch * (size_t)net->output.c;
+    if (!(f = fopen(path, "wb")) || fwrite(y, sizeof *y, n, f) != n)
+        fprintf(stderr, "bench_cnn: cannot write %s\n", path);
+    else
+        rc = 0;
+    if (f && fclose(f))
+        rc = 1;
+    glia_ctx_free(ctx);
+    return rc;
+}
+
+/* The best GFLOP/s of 20 single-threaded 512^3 sgemm calls (after one untimed). */
+static double sgemm_peak(void)
+{
+    const int n = 512;
+    float *a = malloc(sizeof(float) * (size_t)n * n), *b = malloc(sizeof(float) * (size_t)n * n),
+          *c = calloc((size_t)n * n, sizeof(float));
+    double best = 0;
+    if (a && b && c) {
+        for (size_t i = 0; i < (size_t)n * n; i++) {
+            a[i] = (float)(i % 13) * 0.01f;
+            b[i] = (float)(i % 7) * 0.01f;
+        }
+        for (int r = 0; r < 21; r++) {
+            double t0 = bench_now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+            double g = 2.0 * n * n * n / (bench_now() - t0) * 1e-9;
+            best = r > 0 && g > best ? g : best;
+        }
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best;
+}
+
 int main(int argc, char **argv)
 {
     glia_err err = {0};
     glia_bundle b;
-    int threads = 1, runs = 1000;
+    int threads = 1, runs = 1000, peak = 0;
+    const char *input_path = NULL, *logits_path = NULL;
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_cnn BUNDLE_DIR [--threads N] [--runs N]\n");
+        fprintf(stderr, "usage: bench_cnn BUNDLE_DIR [--threads N] [--runs N] [--input FILE] [--logits FILE] "
+                        "[--peak]\n");
         return 2;
     }
-    for (int i = 2; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--threads") == 0)
-            threads = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--runs") == 0)
-            runs = atoi(argv[i + 1]);
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--peak") == 0)
+            peak = 1;
+        else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0)
+            threads = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--runs") == 0)
+            runs = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--input") == 0)
+            input_path = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--logits") == 0)
+            logits_path = argv[++i];
+        else {
+            fprintf(stderr, "bench_cnn: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
     }
     if (threads < 1 || threads > 16 || runs < 1) {
         fprintf(stderr, "bench_cnn: --threads 1..16, --runs >= 1\n");
@@ -90,6 +173,8 @@ int main(int argc, char **argv)
         ds.x[i] = glia_rng_normal(&rng);
     for (size_t i = 0; i < ds.n; i++)
         ds.y[i] = (int32_t)glia_rng_below(&rng, (uint64_t)k);
+    if (input_path && read_floats(input_path, ds.x, in * (size_t)big))
+        return 1;
     const float *x = ds.x;
 
     glia_ctx *c1 = NULL, *cl[16] = {0};
@@ -130,6 +215,9 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_infer = ru.ru_maxrss / 1024.0;
+    /* after the RSS reading: the extra context is not part of the figure */
+    if (logits_path && write_logits(net, x, big, logits_path))
+        return 1;
 
     /* training: the real trainer (forward, loss, backward, Adam) over `steps` batches
      * of 64, one epoch; images/s as the trainer reports it */
@@ -162,7 +250,7 @@ int main(int argc, char **argv)
 
     printf("{\"impl\": \"glia\", \"threads\": %d, \"latency_b1_ms\": %.4f, \"throughput_b64\": %.1f, "
            "\"train_images_per_s\": %.1f, \"peak_rss_inference_mb\": %.1f, \"peak_rss_mb\": %.1f, "
-           "\"coretype\": \"%s\"}\n",
+           "\"coretype\": \"%s\"",
            threads, lat1 * 1e3, thr64, train, rss_infer, ru.ru_maxrss / 1024.0,
 #ifdef HAVE_OPENBLAS_THREADS
            openblas_get_corename()
@@ -170,6 +258,9 @@ int main(int argc, char **argv)
            "unknown"
 #endif
     );
+    if (peak)
+        printf(", \"sgemm_peak_gflops\": %.1f", sgemm_peak());
+    printf("}\n");
     free(t);
     glia_dataset_free(&ds);
     glia_ctx_free(c1);

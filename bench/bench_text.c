@@ -6,15 +6,19 @@
  * it next to PyTorch's figures from the same run).
  *
  *   bench_text BUNDLE_DIR [--threads N] [--runs N] [--words N] [--profile]
+ *              [--ids FILE] [--logits FILE]
  *
  * Token ids are drawn at random from the vocabulary (never <pad>); every sentence has
- * --words tokens (the speed of these kernels does not depend on the values). Every
+ * --words tokens (the speed of these kernels does not depend on the values). --ids reads
+ * the 64 x --words ids from FILE instead (raw int32, little-endian), and --logits writes
+ * the batch-64 logits there (raw float32), so bench/sentiment.py can give ONNX Runtime and
+ * PyTorch the same sentences and compare the answers. Every
  * figure is a median over repeated timings, per the house rule for noisy shared machines.
  *
  * --profile adds "profile_b1_us": where a batch-1 forward spends its time, measured by
  * timing the same pieces through the public layer APIs (embedding lookups, the whole
  * rnn, pooling, fc) and, inside the rnn, GEMMs and gate loops of the same shapes as
- * core/nn/rnn.c's forward_direction (input projection, one recurrent GEMM per step,
+ * core/nn/rnn.c's forward_direction (input projection, one recurrent gemv per step,
  * the LSTM nonlinearities).
  */
 #include "bench/bench_util.h"
@@ -29,6 +33,7 @@
 #include "core/base/pool.h"
 #include "core/model/bundle.h"
 #include "core/nn/kernels.h"
+#include "core/nn/vmath.h"
 
 typedef struct {
     const glia_textnet *net;
@@ -62,11 +67,6 @@ static void infer_lane(void *arg, int i)
         }                                                                                                    \
         (out) = bench_median(tv, (reps));                                                                    \
     } while (0)
-
-static inline float sigm(float x)
-{
-    return 1.0f / (1.0f + expf(-x));
-}
 
 /* The batch-1 breakdown; prints the "profile_b1_us" member (with a leading comma). */
 static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, int reps)
@@ -118,20 +118,23 @@ static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, in
                 gates[(size_t)r * GH + j] = p[2].value[j] + p[3].value[j];
     });
     TIME_US(t_inproj, reps, glia_gemm(0, 1, words, GH, X, 1.0f, x, X, p[0].value, X, 1.0f, gates, GH));
-    TIME_US(t_step_gemm, reps, glia_gemm(0, 1, 1, GH, H, 1.0f, h, H, p[1].value, H, 0.0f, rec, GH));
+    /* one sequence: the recurrent gemv adds into the gate row (forward_direction's B == 1) */
+    TIME_US(t_step_gemm, reps, glia_gemv(1, GH, H, 1e-30f, h, p[1].value, H, 1.0f, rec));
     TIME_US(t_gates, reps, {
         float *a = gates;
         for (int j = 0; j < GH; j++)
-            a[j] += rec[j] * 1e-30f;
+            a[j] = rec[j];
         if (G == 4) {
-            for (int j = 0; j < H; j++) {
-                float i = sigm(a[j]), f = sigm(a[H + j]), g = tanhf(a[2 * H + j]), o = sigm(a[3 * H + j]);
-                c[j] = f * c[j] + i * g;
-                h[j] = o * tanhf(c[j]);
-            }
-        } else {
+            glia_vsigmoid(a, a, 2 * (size_t)H);
+            glia_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
+            glia_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
             for (int j = 0; j < H; j++)
-                h[j] = tanhf(a[j]);
+                c[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
+            glia_vtanh(h, c, (size_t)H);
+            for (int j = 0; j < H; j++)
+                h[j] *= a[3 * H + j];
+        } else {
+            glia_vtanh(h, a, (size_t)H);
         }
     });
     /* what the rnn should cost if it were only these pieces, per layer and direction */
@@ -140,7 +143,7 @@ static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, in
         ", \"profile_b1_us\": {\"embedding_lookups\": %.2f, \"concat\": %.2f, \"rnn_forward\": %.2f, "
         "\"pool\": %.2f, \"fc\": %.2f, \"total_pieces\": %.2f, "
         "\"rnn_detail\": {\"directions_x_layers\": %d, \"bias_fill\": %.2f, \"input_projection_gemm\": %.2f, "
-        "\"step_gemm_1x%dx%d\": %.3f, \"steps\": %d, \"step_gemms_total\": %.2f, \"gate_loop_per_step\": "
+        "\"step_gemv_%dx%d\": %.3f, \"steps\": %d, \"step_gemms_total\": %.2f, \"gate_loop_per_step\": "
         "%.3f, "
         "\"gate_loops_total\": %.2f, \"sum_per_direction\": %.2f, \"sum_all\": %.2f}}",
         t_emb, t_cat, t_rnn, t_pool, t_fc, t_emb + t_cat + t_rnn + t_pool + t_fc, dirs * L, t_bias, t_inproj,
@@ -158,11 +161,63 @@ static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, in
     return 0;
 }
 
+/* --ids: n ids from a raw int32 file, each checked against the vocabulary. */
+static int read_ids(const char *path, int32_t *ids, size_t n, int vocab)
+{
+    FILE *f = fopen(path, "rb");
+    int rc = 1;
+    if (!f) {
+        fprintf(stderr, "bench_text: cannot open %s\n", path);
+        return 1;
+    }
+    if (fread(ids, sizeof *ids, n, f) != n || fgetc(f) != EOF) {
+        fprintf(stderr, "bench_text: %s does not hold exactly %zu int32 ids\n", path, n);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab) {
+            fprintf(stderr, "bench_text: id %ld in %s is outside the vocabulary\n", (long)ids[i], path);
+            goto done;
+        }
+    rc = 0;
+done:
+    fclose(f);
+    return rc;
+}
+
+/* --logits: one batch forward on one context, its logits as raw float32. */
+static int write_logits(const glia_textnet *net, const int32_t *ids, const int32_t *lengths, int batch,
+                        int words, const char *path)
+{
+    glia_err err = {0};
+    glia_textnet_ctx *ctx = NULL;
+    const float *logits;
+    FILE *f = NULL;
+    int rc = 1;
+    if (glia_textnet_ctx_new(net, batch, words, 0, &ctx, &err) ||
+        glia_textnet_forward(net, ctx, ids, lengths, batch, words, NULL, &logits, &err)) {
+        fprintf(stderr, "bench_text: %s\n", err.msg);
+        goto done;
+    }
+    const size_t n = (size_t)batch * (size_t)net->cfg.num_classes;
+    if (!(f = fopen(path, "wb")) || fwrite(logits, sizeof *logits, n, f) != n) {
+        fprintf(stderr, "bench_text: cannot write %s\n", path);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (f && fclose(f))
+        rc = 1;
+    glia_textnet_ctx_free(ctx);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     glia_err err = {0};
     glia_bundle b;
     int threads = 1, runs = 2000, words = 20, profile = 0;
+    const char *ids_path = NULL, *logits_path = NULL;
     if (argc < 2) {
         fprintf(stderr, "usage: bench_text BUNDLE_DIR [--threads N] [--runs N] [--words N] [--profile]\n");
         return 2;
@@ -176,6 +231,10 @@ int main(int argc, char **argv)
             runs = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--words") == 0)
             words = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--ids") == 0)
+            ids_path = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--logits") == 0)
+            logits_path = argv[++i];
         else {
             fprintf(stderr, "bench_text: unknown argument '%s'\n", argv[i]);
             return 2;
@@ -207,6 +266,8 @@ int main(int argc, char **argv)
         ids[i] = 2 + (int32_t)glia_rng_below(&rng, (uint64_t)(V - 2)); /* not <pad>, not <unk> */
     for (int i = 0; i < big; i++)
         lengths[i] = words;
+    if (ids_path && read_ids(ids_path, ids, (size_t)big * (size_t)words, V))
+        return 1;
 
     glia_textnet_ctx *c1 = NULL, *cl[16] = {0};
     glia_pool *pool = NULL;
@@ -254,6 +315,9 @@ int main(int argc, char **argv)
     double thr64 = big / bench_median(t, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    /* after the RSS reading: the extra context is not part of the figure */
+    if (logits_path && write_logits(net, ids, lengths, big, words, logits_path))
+        return 1;
 
     printf(
         "{\"impl\": \"glia\", \"threads\": %d, \"words\": %d, \"parameters\": %zu, \"latency_b1_ms\": %.4f, "

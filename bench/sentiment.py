@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# sentiment.py - glia vs PyTorch on a text-classification bundle (sentiment-lstm), measured
-# in one run; prints a markdown table.
+# sentiment.py - glia vs ONNX Runtime vs PyTorch on a text-classification bundle
+# (sentiment-lstm), measured in one run; prints a markdown table.
 #
 # Figures: latency of one 20-word sentence (batch 1) and throughput at batch 64 (20-word
 # sentences), forward pass only (token ids in, logits out; tokenising is not timed), peak
@@ -10,7 +10,14 @@
 # sentence here has the same length, PyTorch is also timed without packing (the same
 # nn.LSTM on the padded tensor), its fastest form for this input, in its own column.
 #
-# For each thread count, glia's bench_text and PyTorch (a child process running this file
+# ONNX Runtime (onnxruntime-node, pinned by scripts/setup --test in .cache/npm-ort/, run by
+# bench/ort_run.js) runs the same weights: the unpacked module above exported with
+# torch.onnx.export (opset 14, dynamic batch), taking the token ids and the lexicon features
+# (the frozen lexicon table's rows, looked up here) as its two inputs, intra-op threads = the
+# row's thread count. All three get the same 64 sentences (--ids / --logits of bench_text), and
+# the largest absolute difference of the batch-64 logits from glia's is printed for each.
+#
+# For each thread count, glia's bench_text, ONNX Runtime and PyTorch (a child process running this file
 # with --torch) run alternately ROUNDS times; every figure is the median over rounds (each
 # itself a median of many timings), and the ratio columns compare the medians, so the
 # shared machine's noise hits both sides alike. glia's batch 1 runs on one thread, as one
@@ -19,6 +26,10 @@
 #
 #   /usr/bin/python3 bench/sentiment.py [--build build] [--bundle models/sentiment-lstm]
 #                                       [--rounds 5] [--threads 1,2] [--words 20] [--profile]
+#                                       [--no-ort]
+#
+# Run it once as the environment is and once with OPENBLAS_CORETYPE=Haswell given on the
+# command line (the first line says which kernels OpenBLAS picked); the script never sets it.
 import argparse
 import json
 import os
@@ -26,7 +37,9 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE = os.path.join(ROOT, "models", "sentiment-lstm")
@@ -37,19 +50,100 @@ def run_json(cmd, env=None):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def glia(build, bundle, threads, words, profile=False):
+def glia(build, bundle, threads, words, profile=False, work=None):
     cmd = [os.path.join(build, "bench", "bench_text"), bundle, "--threads", str(threads), "--words", str(words)]
+    if work:
+        cmd += ["--ids", os.path.join(work, "ids32.bin"), "--logits", os.path.join(work, "glia_logits.bin")]
     r = run_json(cmd + (["--profile"] if profile else []))
     return {"lat": r["latency_b1_ms"], "tp": r["throughput_b64"], "lat_np": None, "tp_np": None,
             "rss": r["peak_rss_mb"], "core": r["coretype"], "params": r["parameters"],
             "profile": r.get("profile_b1_us")}
 
 
-def torch_side(bundle, threads, words):
+def torch_side(bundle, threads, words, work):
     r = run_json(["/usr/bin/python3", os.path.abspath(__file__), "--torch", "--bundle", bundle, "--threads",
-                  str(threads), "--words", str(words)])
+                  str(threads), "--words", str(words), "--work", work])
     return {"lat": r["latency_b1_ms"], "tp": r["throughput_b64"], "lat_np": r["latency_b1_ms_unpacked"],
             "tp_np": r["throughput_b64_unpacked"], "rss": r["peak_rss_mb"], "core": "torch " + r["torch"]}
+
+
+def ort_side(work, threads, words):
+    """ONNX Runtime on the exported model: batch 1 (the first sentence) and batch 64."""
+    spec = {"threads": threads, "cases": []}
+    for name, n, runs, warm in (("b1", 1, 2000, 20), ("b64", 64, 100, 10)):
+        spec["cases"].append({"name": name, "model": "textnet.onnx", "runs": runs, "warm": warm,
+                              "inputs": {"ids": {"file": "ids64_%d.bin" % n, "type": "int64", "dims": [n, words]},
+                                         "lexicon": {"file": "lex_%d.bin" % n, "type": "float32",
+                                                     "dims": [n, words, LEX[0]]}},
+                              "output_file": "ort_logits_%d.bin" % n})
+    path = os.path.join(work, "ort_spec_%d.json" % threads)
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    r = run_json(["node", os.path.join(ROOT, "bench", "ort_run.js"), path])
+    return {"lat": r["cases"]["b1"]["ms"], "tp": 64e3 / r["cases"]["b64"]["ms"], "rss": r["peak_rss_mb"],
+            "core": "onnxruntime " + r["version"]}
+
+
+LEX = [0]
+
+
+def export(a):
+    """Writes the shared inputs, PyTorch's logits and the ONNX model into a.work; returns
+    the lexicon width. Runs in the --torch child so the parent never imports torch."""
+    r = run_json(["/usr/bin/python3", os.path.abspath(__file__), "--export", "--bundle", a.bundle, "--words",
+                  str(a.words), "--work", a.work])
+    LEX[0] = r["lexicon"]
+    return r
+
+
+def export_main(a):
+    import numpy as np
+    import torch
+    sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
+    import glia_torch as gt
+
+    model = gt.build_text_module(os.path.join(a.bundle, "model.yaml"))
+    model.load_state_dict(gt.load_safetensors(os.path.join(a.bundle, "model.safetensors")), strict=True)
+    model.eval()
+    v = model.embedding.num_embeddings
+    g = torch.Generator().manual_seed(7)
+    ids = torch.randint(2, v, (64, a.words), generator=g)
+    ids.to(torch.int32).numpy().tofile(os.path.join(a.work, "ids32.bin"))
+    k = model.lexicon.embedding_dim if model.lexicon is not None else 0
+
+    class Unpacked(torch.nn.Module):
+        """The module without pack_padded_sequence (every row has the same length); the
+        lexicon features come in as an input, as a tokenizer would compute them."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x_ids, lex):
+            return unpacked_forward(self.m, x_ids, lex if k else None)
+
+    wrapped = Unpacked(model).eval()
+    with torch.inference_mode():
+        lex = model.lexicon(ids) if k else torch.zeros(64, a.words, 1)
+        want = model(ids, torch.full((64,), a.words, dtype=torch.int64))
+    want.numpy().astype(np.float32).tofile(os.path.join(a.work, "torch_logits.bin"))
+    for n in (1, 64):
+        ids[:n].numpy().astype(np.int64).tofile(os.path.join(a.work, "ids64_%d.bin" % n))
+        lex[:n].numpy().astype(np.float32).tofile(os.path.join(a.work, "lex_%d.bin" % n))
+    torch.onnx.export(wrapped, (ids[:1], lex[:1]), os.path.join(a.work, "textnet.onnx"), opset_version=14,
+                      input_names=["ids", "lexicon"], output_names=["logits"],
+                      dynamic_axes={"ids": {0: "batch"}, "lexicon": {0: "batch"}, "logits": {0: "batch"}})
+    print(json.dumps({"lexicon": int(lex.shape[2]), "torch": torch.__version__}))
+
+
+def max_diff(work, a, b):
+    import numpy as np  # here, not at the top: glia's peak RSS (kept across exec) would carry it
+
+    x = np.fromfile(os.path.join(work, a), dtype=np.float32)
+    y = np.fromfile(os.path.join(work, b), dtype=np.float32)
+    if x.shape != y.shape:
+        return float("inf")
+    return float(np.abs(x - y).max())
 
 
 def med(rows, key):
@@ -67,8 +161,27 @@ def timings(fn, n, warm=20):
     return statistics.median(t)
 
 
+def unpacked_forward(model, x_ids, lex):
+    """The TextRNN without pack_padded_sequence (right only when no row is padded), with the
+    lexicon features (or None) given as an input."""
+    import torch
+    x = model.embedding(x_ids)
+    if lex is not None:
+        x = torch.cat([x, lex], dim=2)
+    out, state = model.rnn(x)
+    h_n = state[0] if isinstance(state, tuple) else state
+    if model.pooling == "last":
+        p = torch.cat([h_n[-2], h_n[-1]], dim=1) if model.dirs == 2 else h_n[-1]
+    elif model.pooling == "mean":
+        p = out.mean(1)
+    else:
+        p = out.max(1).values
+    return model.fc(p)
+
+
 def torch_main(a):
     """The PyTorch side, in its own process (for its RSS and thread count); one JSON line."""
+    import numpy as np
     import torch
     sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
     import glia_torch as gt
@@ -82,22 +195,13 @@ def torch_main(a):
     v = model.embedding.num_embeddings
     g = torch.Generator().manual_seed(7)
     ids = torch.randint(2, v, (64, a.words), generator=g)
+    if a.work:  # the sentences glia and ONNX Runtime get
+        ids = torch.from_numpy(np.fromfile(os.path.join(a.work, "ids32.bin"), dtype=np.int32).astype(np.int64))
+        ids = ids.reshape(64, a.words)
     lengths = torch.full((64,), a.words, dtype=torch.int64)
 
     def unpacked(x_ids):
-        # the same module without pack_padded_sequence: right only when no row is padded
-        x = model.embedding(x_ids)
-        if model.lexicon is not None:
-            x = torch.cat([x, model.lexicon(x_ids)], dim=2)
-        out, state = model.rnn(x)
-        h_n = state[0] if isinstance(state, tuple) else state
-        if model.pooling == "last":
-            p = torch.cat([h_n[-2], h_n[-1]], dim=1) if model.dirs == 2 else h_n[-1]
-        elif model.pooling == "mean":
-            p = out.mean(1)
-        else:
-            p = out.max(1).values
-        return model.fc(p)
+        return unpacked_forward(model, x_ids, model.lexicon(x_ids) if model.lexicon is not None else None)
 
     with torch.inference_mode():
         d = float((model(ids, lengths) - unpacked(ids)).abs().max())
@@ -122,46 +226,62 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--words", type=int, default=20)
     ap.add_argument("--profile", action="store_true", help="also print glia's batch-1 time by piece")
+    ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
     ap.add_argument("--torch", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--export", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--work", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch:
         torch_main(a)
         return
+    if a.export:
+        export_main(a)
+        return
     a.bundle = os.path.abspath(a.bundle)
     if not os.path.exists(os.path.join(a.bundle, "model.safetensors")):
         sys.exit("%s has no model.safetensors: train one (see its recipe.yaml) and pass --bundle" % a.bundle)
-    first = glia(a.build, a.bundle, 1, a.words)
-    print("%s (%d parameters), %d-word sentences, %d rounds per figure, medians; glia's OpenBLAS kernels: %s"
-          % (os.path.relpath(a.bundle, ROOT) if a.bundle.startswith(ROOT) else a.bundle, first["params"], a.words,
-             a.rounds, first["core"]))
-    print()
-    print("| threads | figure | glia | PyTorch | glia / PyTorch | PyTorch unpacked | glia / unpacked | target |")
-    print("|---|---|---|---|---|---|---|---|")
-    torch_version = ""
-    for t in [int(x) for x in a.threads.split(",")]:
-        g, p = [], []
-        for _ in range(a.rounds):
-            g.append(glia(a.build, a.bundle, t, a.words))
-            p.append(torch_side(a.bundle, t, a.words))
-        torch_version = p[0]["core"]
-        rows = [
-            ("latency, batch 1 (ms)", "lat", "lat_np", True, ">= 2x" if t == 1 else ""),
-            ("throughput, batch 64 (sentences/s)", "tp", "tp_np", False, ""),
-            ("peak RSS (MB)", "rss", None, True, ""),
-        ]
-        for name, key, key_np, lower_better, target in rows:
-            gv, pv = med(g, key), med(p, key)
-            ratio = pv / gv if lower_better else gv / pv
-            if key_np:
-                nv = med(p, key_np)
-                ratio_np = nv / gv if lower_better else gv / nv
-                np_cols = "%.3f | %.2fx" % (nv, ratio_np)
-            else:
-                np_cols = " | "
-            print("| %d | %s | %.3f | %.3f | %.2fx | %s | %s |" % (t, name, gv, pv, ratio, np_cols, target))
-        sys.stdout.flush()
-    print()
-    print("ratios: > 1 means glia is better; target: glia at least 2x PyTorch at batch 1 (%s)" % torch_version)
+    with tempfile.TemporaryDirectory(prefix="glia-sentiment-") as work:
+        a.work = work
+        exp = export(a)
+        first = glia(a.build, a.bundle, 1, a.words, work=work)
+        print("%s (%d parameters), %d-word sentences, %d rounds per figure, medians; glia's OpenBLAS kernels: %s"
+              % (os.path.relpath(a.bundle, ROOT) if a.bundle.startswith(ROOT) else a.bundle, first["params"],
+                 a.words, a.rounds, first["core"]))
+        print()
+        print("| threads | figure | glia | ONNX Runtime | glia / ORT | PyTorch | glia / PyTorch | "
+              "PyTorch unpacked | glia / unpacked |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        ort_version = ""
+        for t in [int(x) for x in a.threads.split(",")]:
+            g, o, p = [], [], []
+            for _ in range(a.rounds):  # alternating, so the machine's noise hits all alike
+                g.append(glia(a.build, a.bundle, t, a.words, work=work))
+                if not a.no_ort:
+                    o.append(ort_side(work, t, a.words))
+                p.append(torch_side(a.bundle, t, a.words, work))
+            ort_version = o[0]["core"] if o else "not run"
+            rows = [
+                ("latency, batch 1 (ms)", "lat", "lat_np", True),
+                ("throughput, batch 64 (sentences/s)", "tp", "tp_np", False),
+                ("peak RSS (MB)", "rss", None, True),
+            ]
+
+            def ratio(gv, xv, lower_better):
+                return xv / gv if lower_better else gv / xv
+
+            for name, key, key_np, lower in rows:
+                gv, pv = med(g, key), med(p, key)
+                ov = med(o, key) if o else float("nan")
+                nv = med(p, key_np) if key_np else None
+                np_cols = "%.3f | %.2fx" % (nv, ratio(gv, nv, lower)) if key_np else " | "
+                print("| %d | %s | %.3f | %.3f | %.2fx | %.3f | %.2fx | %s |"
+                      % (t, name, gv, ov, ratio(gv, ov, lower), pv, ratio(gv, pv, lower), np_cols))
+            sys.stdout.flush()
+        print()
+        print("ratios: > 1 means glia is better (%s, torch %s, one process each)" % (ort_version, exp["torch"]))
+        print("batch-64 logits, largest |difference| from glia's: PyTorch %.2g, ONNX Runtime %s"
+              % (max_diff(work, "glia_logits.bin", "torch_logits.bin"),
+                 "%.2g" % max_diff(work, "glia_logits.bin", "ort_logits_64.bin") if not a.no_ort else "not run"))
     if a.profile:
         rows = [glia(a.build, a.bundle, 1, a.words, profile=True)["profile"] for _ in range(a.rounds)]
         print()

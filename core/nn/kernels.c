@@ -23,6 +23,18 @@ void glia_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const
                 k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+void glia_gemv(int trans_b, int n, int k, float alpha, const float *a, const float *b, int ldb, float beta,
+               float *c)
+{
+    if (n == 0)
+        return;
+    /* c (1 x n) = a (1 x k) op(B): with B (n x k) that is B a, with B (k x n) it is B^T a */
+    if (trans_b)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, alpha, b, ldb, a, 1, beta, c, 1);
+    else
+        cblas_sgemv(CblasRowMajor, CblasTrans, k, n, alpha, b, ldb, a, 1, beta, c, 1);
+}
+
 void glia_linear_forward(const float *x, int n, int in, const float *w, const float *b, int out, float *y,
                          int ldy)
 {

@@ -22,6 +22,13 @@
 void glia_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                const float *b, int ldb, float beta, float *c, int ldc);
 
+/* The one-row case of glia_gemm (m = 1, a is one row of k floats, c one row of n) through
+ * OpenBLAS' sgemv, which reads B where it lies: sgemm packs B on every call, which costs more
+ * than the product itself for one row (and much more with OpenBLAS' Haswell kernels). Sums
+ * in another order than glia_gemm's, so callers pick one path per layer, not per call. */
+void glia_gemv(int trans_b, int n, int k, float alpha, const float *a, const float *b, int ldb, float beta,
+               float *c);
+
 /* nn.Linear: y [n, out] (rows ldy apart) = x [n, in] w^T + b, w (out, in), b (out). The bias
  * is copied into y first and the GEMM adds x w^T to it. */
 void glia_linear_forward(const float *x, int n, int in, const float *w, const float *b, int out, float *y,

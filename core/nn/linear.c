@@ -10,6 +10,7 @@
 #include "core/nn/layer.h"
 
 #include <math.h>
+#include <string.h>
 
 static glia_status linear_init(glia_layer *l, glia_shape3 in, glia_err *err)
 {
@@ -46,6 +47,14 @@ static void linear_reset(glia_layer *l, glia_rng *rng)
 static void linear_forward(glia_layer *l, const float *x, float *y, int n, glia_pass *p)
 {
     const int fin = l->cfg.linear.in_features, fout = l->cfg.linear.out_features;
+    if (n == 1) {
+        /* one sample (a served request): gemv reads the weights where they lie, where sgemm
+         * would pack all of them first (with OpenBLAS' Haswell kernels that packing doubled
+         * the CNN's batch-1 latency) */
+        memcpy(y, l->params[1].value, sizeof(float) * (size_t)fout);
+        glia_gemv(1, fout, fin, 1.0f, x, l->params[0].value, fin, 1.0f, y);
+        return;
+    }
     glia_linear_forward(x, n, fin, l->params[0].value, l->params[1].value, fout, y, fout);
 }
 

@@ -28,6 +28,7 @@
 
 #include "core/nn/kernels.h"
 #include "core/nn/params.h"
+#include "core/nn/vmath.h"
 
 #include <limits.h>
 #include <math.h>
@@ -326,11 +327,6 @@ const float *glia_rnn_c_n(const glia_rnn_ctx *ctx)
 
 /* ---- forward ---- */
 
-static inline float sigmoidf(float x)
-{
-    return 1.0f / (1.0f + expf(-x));
-}
-
 /* Position of sequence b (length len) at step s of direction d. */
 static inline int position(int d, int len, int s)
 {
@@ -360,8 +356,16 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
     memset(h, 0, sizeof(float) * (size_t)B * (size_t)H);
     memset(c, 0, sizeof(float) * (size_t)B * (size_t)H);
 
+    /* One sequence: the recurrent product lands straight in its gate row (gemv, beta = 1).
+     * A batch: one GEMM into rec, added per running row (writing into the gate rows, T rows
+     * apart, measured slower: 3.52 -> 3.67 ms of CPU per batch of 64). */
+    const int fused = B == 1;
+
     for (int s = 0; s < ctx->max_len; s++) {
-        if (s > 0)
+        if (s > 0 && fused)
+            glia_gemv(1, GH, H, 1.0f, h, w_hh, H, 1.0f,
+                      gates + (size_t)position(d, ctx->lengths[0], s) * (size_t)GH);
+        else if (s > 0)
             glia_gemm(0, 1, B, GH, H, 1.0f, h, H, w_hh, H, 0.0f, rec, GH);
         for (int b = 0; b < B; b++) {
             const int len = ctx->lengths[b];
@@ -371,26 +375,25 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
             float *restrict a = gates + at * (size_t)GH;
             const float *restrict r = rec + (size_t)b * (size_t)GH;
             float *restrict hb = h + (size_t)b * (size_t)H, *restrict yb = y + at * (size_t)D + (size_t)d * H;
-            if (s > 0)
+            if (s > 0 && !fused)
                 for (int j = 0; j < GH; j++)
                     a[j] += r[j];
             if (!lstm) {
-                for (int j = 0; j < H; j++)
-                    yb[j] = hb[j] = tanhf(a[j]);
+                glia_vtanh(yb, a, (size_t)H);
+                memcpy(hb, yb, sizeof(float) * (size_t)H);
                 continue;
             }
+            /* the gates activated in place (i, f | g | o), whole rows through the vector
+             * kernels; tanh(c) goes through y's row before o scales it */
             float *restrict cb = c + (size_t)b * (size_t)H;
-            for (int j = 0; j < H; j++) {
-                float i = sigmoidf(a[j]), f = sigmoidf(a[H + j]), g = tanhf(a[2 * H + j]),
-                      o = sigmoidf(a[3 * H + j]);
-                float cn = f * cb[j] + i * g;
-                a[j] = i;
-                a[H + j] = f;
-                a[2 * H + j] = g;
-                a[3 * H + j] = o;
-                cb[j] = cn;
-                yb[j] = hb[j] = o * tanhf(cn);
-            }
+            glia_vsigmoid(a, a, 2 * (size_t)H);
+            glia_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
+            glia_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
+            for (int j = 0; j < H; j++)
+                cb[j] = a[H + j] * cb[j] + a[j] * a[2 * H + j];
+            glia_vtanh(yb, cb, (size_t)H);
+            for (int j = 0; j < H; j++)
+                hb[j] = yb[j] = a[3 * H + j] * yb[j];
             if (cells)
                 memcpy(cells + at * (size_t)H, cb, sizeof(float) * (size_t)H);
         }
@@ -628,8 +631,16 @@ void glia_rnn_pool_forward(glia_rnn_pool pool, const float *x, const int32_t *le
                 yb[f] /= (float)len;
             break;
         case GLIA_RNN_POOL_MAX:
-            for (int f = 0; f < features; f++)
-                yb[f] = xb[(size_t)max_step(xb, f, features, len) * F + (size_t)f];
+            /* max_step's answer, row by row so the loop runs along memory and vectorises:
+             * the largest value, or the column's first NaN */
+            memcpy(yb, xb, sizeof(float) * F);
+            for (int t = 1; t < len; t++) {
+                const float *restrict row = xb + (size_t)t * F;
+                for (size_t f = 0; f < F; f++) {
+                    float v = yb[f], u = row[f];
+                    yb[f] = v != v || !(u > v || u != u) ? v : u;
+                }
+            }
             break;
         }
     }

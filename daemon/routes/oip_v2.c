@@ -437,11 +437,12 @@ static json_t *classification(const registry_model *m, const json_t *probs, int 
         for (int j = 0; j < classes; j++)
             row[j] = (scored){(float)json_number_value(json_array_get(values, (size_t)i * classes + j)), j};
         qsort(row, (size_t)classes, sizeof *row, by_score);
+        /* the score as the FP32 output prints it (jsonnum.h), so that both round alike */
         for (int j = 0; data && j < k; j++) {
-            json_t *s =
-                row[j].index < man->nlabels
-                    ? json_sprintf("%f:%d:%s", (double)row[j].value, row[j].index, man->labels[row[j].index])
-                    : json_sprintf("%f:%d", (double)row[j].value, row[j].index);
+            json_t *s = row[j].index < man->nlabels
+                            ? json_sprintf("%f:%d:%s", glia_json_f32(row[j].value), row[j].index,
+                                           man->labels[row[j].index])
+                            : json_sprintf("%f:%d", glia_json_f32(row[j].value), row[j].index);
             if (json_array_append_new(data, s)) {
                 json_decref(data);
                 data = NULL;

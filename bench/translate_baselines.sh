@@ -81,6 +81,16 @@ echo "gettext-en-es test split, English -> Spanish (BLEU: 13a tokens, 4-grams; c
 printf '%-10s %6s %6s %9s\n' system BLEU chrF sentences
 score apertium "$out/apertium.es"
 score copy "$out/test.en"
+# issue 18: the messages of 16 to 40 English words (glia eval's "long" line) apart
+long() { # file -> its lines whose English message has 16-40 words
+  awk 'NR == FNR { n = split($0, w, /[ \t]+/); if ($0 ~ /^[ \t]/) n--; keep[FNR] = n >= 16 && n <= 40; next }
+       keep[FNR]' "$out/test.en" "$1"
+}
+long "$out/test.es" > "$out/long.es"
+long "$out/apertium.es" > "$out/long.apertium.es"
+s=$("$glia" score --hyp "$out/long.apertium.es" --ref "$out/long.es")
+printf '%-10s %6s %6s %9s   (16-40 English words)\n' apertium "$(printf '%s\n' "$s" | sed -n 's/^bleu=//p')" \
+  "$(printf '%s\n' "$s" | sed -n 's/^chrf=//p')" "$(wc -l < "$out/long.es")"
 echo
 cat "$out/details.txt"
 echo "apertium $(apertium -V 2>/dev/null | head -n 1 | sed 's/^[^0-9]*//'), eng-spa data" \

@@ -286,7 +286,7 @@ static int train_one(const glia_cli_args *a, const glia_reducer *red)
     return 0;
 }
 
-enum { EVAL_LIMIT, EVAL_THREADS, EVAL_BEAM, EVAL_DATA };
+enum { EVAL_LIMIT, EVAL_THREADS, EVAL_BEAM, EVAL_DATA, EVAL_SPLIT, EVAL_LP, EVAL_NGRAM, EVAL_OUTPUT };
 
 /* eval's lines per kind of data set; the last is accuracy=0.XXXX, or bleu= and chrf=. */
 static void print_test(const glia_bundle *b, const glia_test_result *t)
@@ -298,6 +298,12 @@ static void print_test(const glia_bundle *b, const glia_test_result *t)
     case GLIA_DATA_PAIRS:
         printf("test: dataset=%s sentences=%zu token_accuracy=%.4f loss=%.4f beam=%d truncated=%d\n",
                t->data->name, t->examples, e->accuracy, e->loss, t->beam, t->truncated);
+        printf("search: beam=%d length_penalty=%g no_repeat_ngram=%d capped=%zu (outputs that ran to "
+               "max_tokens=%d)\n",
+               t->decode.beam_size, (double)t->decode.length_penalty, t->decode.no_repeat_ngram, t->capped,
+               b->manifest.s2s.max_positions - 1);
+        printf("long (%d-%d English words): sentences=%zu bleu=%.2f chrf=%.2f\n", GLIA_MT_LONG_MIN,
+               GLIA_MT_LONG_MAX, t->long_examples, glia_mt_bleu(t->long_stats), glia_mt_chrf(t->long_stats));
         glia_mt_print(t->stats, stdout);
         return;
     case GLIA_DATA_TEXTS:
@@ -329,7 +335,31 @@ static int cmd_eval(const glia_cli_args *a)
         spec.lanes = 1;
         spec.beam = (int)glia_cli_number(a, EVAL_BEAM, 0);
         spec.dir = glia_cli_string(a, EVAL_DATA);
-    } else if (glia_cli_refuse(a, GLIA_CLI_BIT(EVAL_BEAM) | GLIA_CLI_BIT(EVAL_DATA), "image models")) {
+        spec.output = glia_cli_string(a, EVAL_OUTPUT);
+        const char *split = glia_cli_string(a, EVAL_SPLIT), *lp = glia_cli_string(a, EVAL_LP);
+        if (split && strcmp(split, "dev") != 0 && strcmp(split, "test") != 0) {
+            rc = glia_cli_usage_error(a->cmd, "--split expects dev or test, got '%s'", split);
+            goto done;
+        }
+        spec.dev = split && strcmp(split, "dev") == 0;
+        if (lp) {
+            char *end = NULL;
+            const double alpha = strtod(lp, &end);
+            if (end == lp || *end || !(alpha >= 0.0 && alpha <= 10.0)) {
+                rc = glia_cli_usage_error(a->cmd, "--length-penalty expects a number from 0 to 10, got '%s'",
+                                          lp);
+                goto done;
+            }
+            spec.has_length_penalty = 1;
+            spec.length_penalty = (float)alpha;
+        }
+        spec.no_repeat_ngram = (int)glia_cli_number(a, EVAL_NGRAM, -1);
+        spec.has_no_repeat_ngram = spec.no_repeat_ngram >= 0;
+    } else if (glia_cli_refuse(a,
+                               GLIA_CLI_BIT(EVAL_BEAM) | GLIA_CLI_BIT(EVAL_DATA) | GLIA_CLI_BIT(EVAL_SPLIT) |
+                                   GLIA_CLI_BIT(EVAL_LP) | GLIA_CLI_BIT(EVAL_NGRAM) |
+                                   GLIA_CLI_BIT(EVAL_OUTPUT),
+                               "image models")) {
         rc = 2;
         goto done;
     } else if (data && data->kind == GLIA_DATA_TEXTS) {
@@ -466,6 +496,25 @@ static const glia_cli_option eval_options[] = {
                    .kind = GLIA_CLI_STRING,
                    .value = "DIR",
                    .help = "translation models: the gettext-en-es directory (default: $GLIA_GETTEXT_EN_ES)"},
+    [EVAL_SPLIT] = {.name = "split",
+                    .kind = GLIA_CLI_STRING,
+                    .value = "dev|test",
+                    .help = "translation models: the split to score (default: test; tune on dev)"},
+    [EVAL_LP] = {.name = "length-penalty",
+                 .kind = GLIA_CLI_STRING,
+                 .value = "ALPHA",
+                 .help = "translation models: GNMT's alpha, 0..10 (default: the manifest's)"},
+    [EVAL_NGRAM] = {.name = "no-repeat-ngram",
+                    .kind = GLIA_CLI_NUMBER,
+                    .value = "N",
+                    .min = 0,
+                    .max = GLIA_S2S_MAX_NGRAM,
+                    .help = "translation models: forbid repeating an N-gram of subwords, 0: off "
+                            "(default: the manifest's)"},
+    [EVAL_OUTPUT] = {.name = "output",
+                     .kind = GLIA_CLI_STRING,
+                     .value = "FILE",
+                     .help = "translation models: write the translations there, one a line"},
 };
 
 static const glia_cli_command eval_command = {

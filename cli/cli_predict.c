@@ -22,6 +22,7 @@ typedef struct {
     glia_model_ctx *ctx;
     float *x;     /* GLIA_INPUT_TENSOR: one input */
     int32_t *ids; /* GLIA_INPUT_TOKENS: max_tokens ids */
+    int n_ids;    /* GLIA_INPUT_TOKENS: how many the input has */
     float *probs; /* GLIA_OUTPUT_CLASSES: outputs */
     glia_decode_opts decode;
 } predictor;
@@ -89,6 +90,7 @@ static glia_status read_input(predictor *p, const char *arg, glia_batch *in, int
             return rc;
     }
     *length = n;
+    p->n_ids = n;
     in->ids = p->ids;
     in->lengths = length;
     in->steps = n;
@@ -111,8 +113,8 @@ static glia_status print_answer(const predictor *p, const char *arg, const glia_
     const glia_manifest *m = &p->b->manifest;
     if (p->ops->output == GLIA_OUTPUT_SEQUENCE) {
         char *text = NULL;
-        glia_status rc =
-            glia_tokenizer_decode(p->b->tokenizer, out->seqs[0].ids, out->seqs[0].n, &text, NULL, err);
+        glia_status rc = glia_tokenizer_decode_translation(
+            p->b->tokenizer, p->ids, p->n_ids, out->seqs[0].ids, out->seqs[0].n, &text, NULL, err);
         if (rc == GLIA_OK)
             printf("%s\t%s\n", arg, text);
         free(text);

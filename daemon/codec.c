@@ -6,6 +6,7 @@
  * label, its probability and the top k.
  */
 #include "daemon/codec.h"
+#include "core/base/jsonnum.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -234,11 +235,11 @@ static json_t *image_encode(const registry_model *m, const float *y, const glia_
         snprintf(fallback, sizeof fallback, "%d", order[i]);
         const char *label = order[i] < man->nlabels ? man->labels[order[i]] : fallback;
         json_array_append_new(top, json_pack("{s:s, s:i, s:f}", "label", label, "index", order[i], "score",
-                                             (double)prob[order[i]]));
+                                             glia_json_f32(prob[order[i]])));
     }
     const char *best = order[0] < man->nlabels ? man->labels[order[0]] : "0";
     return json_pack("{s:s, s:i, s:f, s:o}", "label", best, "index", order[0], "score",
-                     (double)prob[order[0]], "top_k", top);
+                     glia_json_f32(prob[order[0]]), "top_k", top);
 }
 
 json_t *codec_v2_probabilities(const registry_model *m, const workq_output *out, int n)
@@ -251,7 +252,7 @@ json_t *codec_v2_probabilities(const registry_model *m, const workq_output *out,
         /* json_real refuses NaN: a value that cannot be encoded fails the answer, rather than
          * leaving a "data" array shorter than its "shape" says. */
         for (int j = 0; data && j < k; j++)
-            if (json_array_append_new(data, json_real(prob[j]))) {
+            if (json_array_append_new(data, json_real(glia_json_f32(prob[j])))) {
                 json_decref(data);
                 data = NULL;
             }

@@ -42,10 +42,15 @@ typedef struct {
                       problem *p);
 } codec;
 
-/* The translation codec (codec_translate.c); its options are "beam_size" (at most this)
- * and "max_tokens". */
+/* The translation codec (codec_translate.c); its options are "beam_size" (at most this),
+ * "max_tokens", "length_penalty" and "no_repeat_ngram". */
 enum { CODEC_TRANSLATE_MAX_BEAM = 16 };
 extern const codec codec_translate;
+/* Those options' names, NULL-terminated, and the first of them obj holds (NULL: none), for
+ * routes that refuse them on a model without options. */
+extern const char *const codec_decode_fields[];
+const char *codec_decode_field_in(const json_t *obj);
+#define CODEC_DECODE_FIELDS_TEXT "beam_size, max_tokens, length_penalty, no_repeat_ngram"
 
 /* The text-classification codec (codec_text.c). */
 extern const codec codec_text;

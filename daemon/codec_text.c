@@ -11,6 +11,7 @@
  * a single text over CODEC_TEXT_MAX_BYTES is 413.
  */
 #include "daemon/codec.h"
+#include "core/base/jsonnum.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,9 +85,10 @@ static json_t *text_encode(const registry_model *m, const float *y, const glia_s
     char fallback[32];
     for (int i = 0; i < k; i++) {
         snprintf(fallback, sizeof fallback, "%d", i);
-        json_object_set_new(probs, i < man->nlabels ? man->labels[i] : fallback, json_real(prob[i]));
+        json_object_set_new(probs, i < man->nlabels ? man->labels[i] : fallback,
+                            json_real(glia_json_f32(prob[i])));
     }
-    const double score = prob[best];
+    const double score = glia_json_f32(prob[best]);
     free(prob);
     snprintf(fallback, sizeof fallback, "%d", best);
     return json_pack("{s:s, s:i, s:f, s:o}", "label", best < man->nlabels ? man->labels[best] : fallback,

@@ -5,13 +5,14 @@
  * where tokens counts the output's subword tokens (</s> not included).
  *
  * An input is the source's subword ids ending in </s>; the request's search settings are the
- * manifest's decoding defaults, which a JSON request's "beam_size" and "max_tokens" replace
- * (the codec's options). Limits, stated in api-spec/openapi.yaml: an empty or all-white-space string
- * is 422, invalid UTF-8 is 400 inside JSON (jansson refuses it) and 422 in text/plain, a text over
- * CODEC_TRANSLATE_MAX_BYTES is 413 and one over the manifest's input.max_tokens subword tokens is 422 (a
- * translation of half a sentence is worse than an error).
+ * manifest's decoding defaults, which a JSON request's "beam_size", "max_tokens",
+ * "length_penalty" and "no_repeat_ngram" replace (the codec's options). Limits, stated in
+ * api-spec/openapi.yaml: an empty or all-white-space string is 422, invalid UTF-8 is 400 inside JSON (jansson
+ * refuses it) and 422 in text/plain, a text over CODEC_TRANSLATE_MAX_BYTES is 413 and one over the manifest's
+ * input.max_tokens subword tokens is 422 (a translation of half a sentence is worse than an error).
  */
 #include "daemon/codec.h"
+#include "core/nn/seq2seq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +77,8 @@ static json_t *encode(const registry_model *m, const float *logits, const glia_s
     (void)top_k;
     char *text = NULL;
     glia_err err = {0};
-    if (glia_tokenizer_decode(m->bundle.tokenizer, seq->ids, seq->n, &text, NULL, &err) != GLIA_OK)
+    if (glia_tokenizer_decode_translation(m->bundle.tokenizer, seq->src, seq->src_n, seq->ids, seq->n, &text,
+                                          NULL, &err) != GLIA_OK)
         return NULL;
     json_t *out = json_pack("{s:s, s:i}", "translation", text, "tokens", seq->n);
     if (out && !seq->finished) /* stopped by max_tokens, not by </s> */
@@ -105,29 +107,48 @@ static json_t *v2_outputs(const registry_model *m, const workq_output *out, int 
                      "data", tokens);
 }
 
-/* "beam_size" and "max_tokens" over the defaults in decode. */
+const char *const codec_decode_fields[] = {"beam_size", "max_tokens", "length_penalty", "no_repeat_ngram",
+                                           NULL};
+
+const char *codec_decode_field_in(const json_t *obj)
+{
+    for (int i = 0; obj && codec_decode_fields[i]; i++)
+        if (json_object_get(obj, codec_decode_fields[i]))
+            return codec_decode_fields[i];
+    return NULL;
+}
+
+/* An integer field lo..hi into *out (absent: *out stays); -1 with a 400 problem. */
+static int int_option(const json_t *body, const char *key, int lo, int hi, int *out, problem *p)
+{
+    const json_t *v = json_object_get(body, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return problem_set(p, 400, "\"%s\" must be an integer from %d to %d", key, lo, hi);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+/* The search settings a request names, over the defaults in decode; decode changes only when
+ * all of them are valid. */
 static int options(const registry_model *m, const json_t *body, glia_decode_opts *decode, problem *p)
 {
     const glia_manifest *man = &m->bundle.manifest;
-    int beam = decode->beam_size, max_tokens = decode->max_tokens;
-    const json_t *b = json_object_get(body, "beam_size"), *t = json_object_get(body, "max_tokens");
-    if (!b && !t)
-        return 0;
-    if (b) {
-        if (!json_is_integer(b) || json_integer_value(b) < 1 ||
-            json_integer_value(b) > CODEC_TRANSLATE_MAX_BEAM)
-            return problem_set(p, 400, "\"beam_size\" must be an integer from 1 to %d",
-                               CODEC_TRANSLATE_MAX_BEAM);
-        beam = (int)json_integer_value(b);
+    glia_decode_opts d = *decode;
+    if (int_option(body, "beam_size", 1, CODEC_TRANSLATE_MAX_BEAM, &d.beam_size, p) ||
+        int_option(body, "max_tokens", 1, man->s2s.max_positions - 1, &d.max_tokens, p) ||
+        int_option(body, "no_repeat_ngram", 0, GLIA_S2S_MAX_NGRAM, &d.no_repeat_ngram, p))
+        return -1;
+    const json_t *lp = json_object_get(body, "length_penalty");
+    if (lp) {
+        /* JSON has one number type: 1 and 1.0 are both a valid alpha */
+        const double a = json_is_number(lp) ? json_number_value(lp) : -1.0;
+        if (!json_is_number(lp) || !(a >= 0.0 && a <= 10.0))
+            return problem_set(p, 400, "\"length_penalty\" must be a number from 0 to 10 (GNMT's alpha)");
+        d.length_penalty = (float)a;
     }
-    if (t) {
-        const int limit = man->s2s.max_positions - 1;
-        if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > limit)
-            return problem_set(p, 400, "\"max_tokens\" must be an integer from 1 to %d", limit);
-        max_tokens = (int)json_integer_value(t);
-    }
-    decode->beam_size = beam;
-    decode->max_tokens = max_tokens;
+    *decode = d;
     return 0;
 }
 

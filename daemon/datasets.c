@@ -2,6 +2,7 @@
  * datasets.c - see datasets.h.
  */
 #include "daemon/datasets.h"
+#include "core/base/jsonnum.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -259,7 +260,7 @@ static int publish(datasets *d, dataset_upload *u, size_t records, json_t *label
     snprintf(tmpdir, sizeof tmpdir, "%s/%s%s", d->dir, NEW_PREFIX, id);
     snprintf(dir, sizeof dir, "%s/%s", d->dir, id);
     snprintf(path, sizeof path, "%s/data.%s", tmpdir, u->format);
-    char *text = json_dumps(meta, JSON_INDENT(2));
+    char *text = json_dumps(meta, JSON_INDENT(2) | GLIA_JSON_REALS);
     if (!text)
         code = problem_fail(p, 500, "cannot store the data set: out of memory");
     else if (!(made = mkdir(tmpdir, 0755) == 0))

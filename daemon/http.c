@@ -1,5 +1,6 @@
 /* http.c - see http.h. */
 #include "daemon/http.h"
+#include "core/base/jsonnum.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -105,7 +106,7 @@ void http_note_model(http_request *r, const char *name, long version)
 static http_ret reply_json_typed(http_request *r, int status, const char *type, json_t *j, const char *name,
                                  const char *value)
 {
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = j ? json_dumps(j, JSON_COMPACT | GLIA_JSON_REALS) : NULL;
     json_decref(j);
     if (!text)
         return http_reply(r, 500, "text/plain", "out of memory\n", 14, NULL, NULL);

@@ -5,6 +5,7 @@
  * is oldest first again after a restart; the sequence goes on from the highest one found.
  */
 #include "daemon/jobstore.h"
+#include "core/base/jsonnum.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -97,7 +98,7 @@ static glia_status write_record(jobstore *s, const job *jb, glia_err *err)
 {
     char path[4300];
     record_path(s, jb, path, sizeof path);
-    char *text = json_dumps(jb->rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+    char *text = json_dumps(jb->rec, JSON_INDENT(2) | JSON_SORT_KEYS | GLIA_JSON_REALS);
     if (!text)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory");
     glia_status rc = glia_afile_write(path, text, strlen(text), 0600, err);

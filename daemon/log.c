@@ -1,6 +1,7 @@
 /* log.c - see log.h. JSON lines are built with Jansson, which escapes every control
  * character, so a client's bytes in a path cannot end a line or forge a field. */
 #include "daemon/log.h"
+#include "core/base/jsonnum.h"
 
 #include <jansson.h>
 #include <netdb.h>
@@ -57,7 +58,7 @@ static json_t *json_text(const char *s)
 /* Writes j as one line and releases it; j NULL (out of memory) writes nothing. */
 static void write_json_line(json_t *j)
 {
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = j ? json_dumps(j, JSON_COMPACT | GLIA_JSON_REALS) : NULL;
     json_decref(j);
     if (!text)
         return;

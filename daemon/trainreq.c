@@ -6,6 +6,7 @@
  * validation split, or as uploaded files (with their ids, for the user's sake).
  */
 #include "daemon/trainreq.h"
+#include "core/base/jsonnum.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,7 +81,7 @@ glia_status trainreq_recipe(const trainreq_env *env, const json_t *rec, glia_rec
         over = json_object();
     json_object_del(over, "max_runtime_seconds"); /* the job's, not the training loop's */
     dataset_overrides(json_object_get(rec, "dataset"), r, over);
-    char *text = json_dumps(over, JSON_COMPACT);
+    char *text = json_dumps(over, JSON_COMPACT | GLIA_JSON_REALS);
     json_decref(over);
     if (!text)
         return glia_err_set(err, GLIA_ENOMEM, "out of memory");

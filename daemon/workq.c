@@ -159,8 +159,9 @@ static int joins(const workq_item *first, const workq_item *it)
 {
     const glia_decode_opts *a = &first->in.decode, *b = &it->in.decode;
     return !first->run && !it->run && it->model->id == first->model->id &&
-           (!sequence_model(it->model) || (a->beam_size == b->beam_size && a->max_tokens == b->max_tokens &&
-                                           a->length_penalty == b->length_penalty));
+           (!sequence_model(it->model) ||
+            (a->beam_size == b->beam_size && a->max_tokens == b->max_tokens &&
+             a->length_penalty == b->length_penalty && a->no_repeat_ngram == b->no_repeat_ngram));
 }
 
 /* Inputs a batch whose first item is first may hold: max_batch, or less for one turn. */
@@ -384,7 +385,9 @@ static void sequence_done(void *user, int i, const glia_sequence *seq)
     const int cap = it->in.decode.max_tokens, n = seq->n < cap ? seq->n : cap;
     int32_t *row = it->out.tokens + (size_t)at * (size_t)cap;
     memcpy(row, seq->ids, sizeof(int32_t) * (size_t)n);
-    it->out.seqs[at] = (glia_sequence){row, n, seq->score, seq->finished};
+    /* the source stays the item's until it is freed: the codec tidies the text against it */
+    const int32_t *src = it->in.ids ? it->in.ids + (size_t)at * (size_t)it->in.stride : NULL;
+    it->out.seqs[at] = (glia_sequence){row, n, seq->score, seq->finished, src, src ? it->in.lengths[at] : 0};
     p->remaining[j]--;
     if (--it->left == 0) {
         p->items[j] = NULL;

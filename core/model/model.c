@@ -48,7 +48,8 @@ void glia_model_free(glia_model *model)
 
 glia_decode_opts glia_model_decode_defaults(const glia_manifest *m)
 {
-    return (glia_decode_opts){m->decoding.beam_size, m->decoding.max_tokens, m->decoding.length_penalty};
+    return (glia_decode_opts){m->decoding.beam_size, m->decoding.max_tokens, m->decoding.length_penalty,
+                              m->decoding.no_repeat_ngram};
 }
 
 void glia_model_zero_grads(glia_model *model)

@@ -58,6 +58,7 @@ typedef struct {
     int beam_size;        /* 1: greedy */
     int max_tokens;       /* output tokens at most, </s> not counted */
     float length_penalty; /* beam: score = log P / ((5 + n) / 6)^alpha */
+    int no_repeat_ngram;  /* > 0: no output repeats an n-gram of this many subword tokens (0: off) */
 } glia_decode_opts;
 
 /* A batch of n inputs. Only the fields of the model's input kind are read. */
@@ -83,6 +84,10 @@ typedef struct {
     int n;
     double score; /* log-probability (greedy) or the length-penalised beam score */
     int finished; /* 1 when </s> ended it, 0 when max_tokens did */
+    /* the source ids it translates, when the caller sets them (predict leaves them NULL, 0):
+     * detokenisation reads the source's spacing (glia_tokenizer_decode_translation) */
+    const int32_t *src;
+    int src_n;
 } glia_sequence;
 
 /* Called the moment input i of a predict is decided (sequence models; in the order inputs

@@ -3,6 +3,7 @@
  * its core/text module.
  */
 #include "core/model/tokenizer.h"
+#include "core/text/detok.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,27 @@ glia_status glia_tokenizer_decode(const glia_tokenizer *t, const int32_t *ids, i
         return glia_err_set(err, GLIA_EINVAL, "%d ids to decode", n);
     return t->words ? decode_words(t->words, ids, n, text, len, err)
                     : glia_bpe_decode(t->subwords, ids, (size_t)n, text, len, err);
+}
+
+glia_status glia_tokenizer_decode_translation(const glia_tokenizer *t, const int32_t *src, int src_n,
+                                              const int32_t *ids, int n, char **text, size_t *len,
+                                              glia_err *err)
+{
+    char *source = NULL;
+    size_t source_len = 0, l = 0;
+    glia_status rc = glia_tokenizer_decode(t, ids, n, text, &l, err);
+    if (rc == GLIA_OK && src)
+        rc = glia_tokenizer_decode(t, src, src_n, &source, &source_len, err);
+    if (rc == GLIA_OK)
+        l = glia_detok_tidy(source, source_len, *text, l);
+    else {
+        free(*text);
+        *text = NULL;
+    }
+    if (len)
+        *len = l;
+    free(source);
+    return rc;
 }
 
 const glia_vocab *glia_tokenizer_words(const glia_tokenizer *t)

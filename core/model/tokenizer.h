@@ -61,6 +61,12 @@ glia_status glia_tokenizer_encode(const glia_tokenizer *t, const char *text, siz
  * *len (may be NULL). An id outside [0, size) is GLIA_EINVAL naming its position. */
 glia_status glia_tokenizer_decode(const glia_tokenizer *t, const int32_t *ids, int n, char **text,
                                   size_t *len, glia_err *err);
+/* A translation's text: glia_tokenizer_decode of ids[0..n), its spacing tidied against the
+ * source src[0..src_n) (core/text/detok.h; the source's text is decoded from its ids, so it
+ * has collapsed white space; src NULL: every rule applies). */
+glia_status glia_tokenizer_decode_translation(const glia_tokenizer *t, const int32_t *src, int src_n,
+                                              const int32_t *ids, int n, char **text, size_t *len,
+                                              glia_err *err);
 
 /* The concrete tokenizer behind t (borrowed), or NULL when t is of the other kind: for code
  * that builds data sets or lexicon tables with it. */

@@ -28,7 +28,7 @@ typedef struct {
 } tr_ctx;
 
 /* architecture: {type: transformer-seq2seq, d_model, nhead, num_encoder_layers, ...} and
- * decoding: {beam_size, max_tokens, length_penalty} */
+ * decoding: {beam_size, max_tokens, length_penalty, no_repeat_ngram} */
 static glia_status parse_translation(glia_yaml *y, yaml_node_t *arch, yaml_node_t *dec, glia_manifest *m,
                                      glia_err *err)
 {
@@ -45,7 +45,8 @@ static glia_status parse_translation(glia_yaml *y, yaml_node_t *arch, yaml_node_
                                        "tie_embeddings",
                                        "max_positions",
                                        NULL};
-    static const char *const dec_keys[] = {"beam_size", "max_tokens", "length_penalty", NULL};
+    static const char *const dec_keys[] = {"beam_size", "max_tokens", "length_penalty", "no_repeat_ngram",
+                                           NULL};
     glia_s2s_config *c = &m->s2s;
     const char *type = NULL;
     glia_status rc;
@@ -85,7 +86,9 @@ static glia_status parse_translation(glia_yaml *y, yaml_node_t *arch, yaml_node_
          (rc = glia_yaml_opt_int(y, dec, "beam_size", 1, 64, &m->decoding.beam_size, err)) ||
          (rc = glia_yaml_opt_int(y, dec, "max_tokens", 1, c->max_positions - 1, &m->decoding.max_tokens,
                                  err)) ||
-         (rc = glia_yaml_opt_float(y, dec, "length_penalty", 0.0, 10.0, &m->decoding.length_penalty, err))))
+         (rc = glia_yaml_opt_float(y, dec, "length_penalty", 0.0, 10.0, &m->decoding.length_penalty, err)) ||
+         (rc = glia_yaml_opt_int(y, dec, "no_repeat_ngram", 0, GLIA_S2S_MAX_NGRAM,
+                                 &m->decoding.no_repeat_ngram, err))))
         return rc;
     return GLIA_OK;
 }
@@ -258,7 +261,7 @@ static void on_decided(void *user, int i, const glia_s2s_output *o)
     const int n = o->n < t->row_len ? o->n : t->row_len;
     memcpy(row, o->ids, sizeof(int32_t) * (size_t)n);
     glia_sequence *s = &t->pred->seqs[at];
-    *s = (glia_sequence){row, n, o->score, o->finished};
+    *s = (glia_sequence){row, n, o->score, o->finished, NULL, 0};
     if (t->pred->on_done)
         t->pred->on_done(t->pred->user, at, s);
 }
@@ -306,7 +309,7 @@ static glia_status tr_predict(const glia_model *model, glia_model_ctx *ctx, cons
     glia_status rc = prepare(m, ctx, beam, b->n, err);
     if (rc)
         return rc;
-    glia_s2s_search opts = {beam, b->decode.max_tokens, b->decode.length_penalty};
+    glia_s2s_search opts = {beam, b->decode.max_tokens, b->decode.length_penalty, b->decode.no_repeat_ngram};
     t->pred = out;
     for (int at = 0; at < b->n && rc == GLIA_OK; at += t->dec_inputs) {
         const int count = b->n - at < t->dec_inputs ? b->n - at : t->dec_inputs;

@@ -470,7 +470,7 @@ void glia_s2s_backward(glia_s2s *m, glia_s2s_ctx *c, const float *dlogits)
 
 glia_s2s_search glia_s2s_search_defaults(void)
 {
-    return (glia_s2s_search){1, 128, 0.6f};
+    return (glia_s2s_search){1, 128, 0.6f, 0};
 }
 
 typedef struct {
@@ -601,6 +601,22 @@ static double length_penalty(int n, float alpha)
     return alpha == 0.0f ? 1.0 : pow((5.0 + n) / 6.0, (double)alpha);
 }
 
+/* The no-repeat n-gram guard (as fairseq's and Hugging Face's no_repeat_ngram_size): a token
+ * that would complete an n-gram the hypothesis ids[0..len) already holds gets logit -inf, so
+ * the softmax renormalises over the rest. Greedy decoding of a small model otherwise falls
+ * into loops ("de la de la de la ...") that run to the length cap. </s> never occurs in ids,
+ * so a hypothesis can always end. */
+static void ban_repeats(const int32_t *ids, int len, int ngram, float *z)
+{
+    if (ngram < 1 || len < ngram)
+        return;
+    const int32_t *tail = ids + len - (ngram - 1); /* the n-1 tokens the next one would follow */
+    const size_t tail_bytes = sizeof(int32_t) * (size_t)(ngram - 1);
+    for (int j = 0; j + ngram <= len; j++)
+        if (tail_bytes == 0 || memcmp(ids + j, tail, tail_bytes) == 0)
+            z[ids[j + ngram - 1]] = -INFINITY;
+}
+
 /* Embeds one position for every live row (token tok[r] at position pos). */
 static glia_status embed_step(const glia_s2s *m, glia_s2s_dec *d, int rows, int pos, glia_err *err)
 {
@@ -635,8 +651,8 @@ static void finish_greedy(glia_s2s_dec *d, int i, glia_s2s_output *out, glia_s2s
         on_done(user, i, &out[i]);
 }
 
-static glia_status greedy(const glia_s2s *m, glia_s2s_dec *d, int n, int max_out, glia_s2s_output *out,
-                          glia_s2s_done_fn on_done, void *user, glia_err *err)
+static glia_status greedy(const glia_s2s *m, glia_s2s_dec *d, int n, int max_out, int ngram,
+                          glia_s2s_output *out, glia_s2s_done_fn on_done, void *user, glia_err *err)
 {
     glia_status rc;
     const int V = m->cfg.vocab_size;
@@ -657,10 +673,11 @@ static glia_status greedy(const glia_s2s *m, glia_s2s_dec *d, int n, int max_out
         int kept = 0;
         for (int r = 0; r < rows; r++) {
             float *z = d->logits + (size_t)r * (size_t)V;
+            hyp *hp = &d->alive[d->owner[r]];
+            ban_repeats(hp->ids, hp->len, ngram, z);
             int best = glia_argmax(z, V);
             double lse;
             logsumexp(z, V, &lse);
-            hyp *hp = &d->alive[d->owner[r]];
             hp->score += (double)z[best] - lse;
             if (best == GLIA_S2S_EOS) {
                 out[d->owner[r]].finished = 1;
@@ -724,7 +741,8 @@ static void add_done(glia_s2s_dec *d, int i, int k, const hyp *h, double norm)
 
 /* The best 2k continuations of input i's live rows r0..r1 into the candidate list, best first
  * (at the last step only </s>); returns how many there are. */
-static int beam_candidates(const glia_s2s *m, glia_s2s_dec *d, int i, int r0, int r1, int k, int last)
+static int beam_candidates(const glia_s2s *m, glia_s2s_dec *d, int i, int r0, int r1, int k, int last,
+                           int ngram)
 {
     const int V = m->cfg.vocab_size;
     int nc = 0;
@@ -733,10 +751,11 @@ static int beam_candidates(const glia_s2s *m, glia_s2s_dec *d, int i, int r0, in
         if (hp->score == -INFINITY)
             continue;
         float *z = d->logits + (size_t)r * (size_t)V;
+        ban_repeats(hp->ids, hp->len, ngram, z);
         double lse;
         logsumexp(z, V, &lse);
         for (int v = 0; v < V; v++) {
-            if (last && v != GLIA_S2S_EOS)
+            if ((last && v != GLIA_S2S_EOS) || z[v] == -INFINITY)
                 continue;
             double s = hp->score + ((double)z[v] - lse);
             if (nc == 2 * k && !(s > d->cand_score[2 * k - 1]))
@@ -806,7 +825,7 @@ static void beam_advance(glia_s2s_dec *d, int i, int k, int live)
         d->alive[(size_t)i * (size_t)k + (size_t)s].score = -INFINITY;
 }
 
-static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int max_out, float alpha,
+static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int max_out, float alpha, int ngram,
                         glia_s2s_output *out, glia_s2s_done_fn on_done, void *user, glia_err *err)
 {
     glia_status rc;
@@ -836,7 +855,7 @@ static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int ma
             int r1 = r0;
             while (r1 < rows && d->owner[r1] == i)
                 r1++;
-            const int nc = beam_candidates(m, d, i, r0, r1, k, last);
+            const int nc = beam_candidates(m, d, i, r0, r1, k, last, ngram);
             const int live = beam_extend(d, i, nc, k, alpha, &kept);
             if (d->ndone[i] >= k || last || live == 0) {
                 kept -= live; /* drop the input's rows */
@@ -876,12 +895,17 @@ glia_status glia_s2s_translate_cb(const glia_s2s *m, glia_s2s_dec *d, const int3
                             opts->max_tokens);
     if (!(opts->length_penalty >= 0.0f && opts->length_penalty <= 10.0f))
         return glia_err_set(err, GLIA_EINVAL, "seq2seq: length_penalty must be in [0, 10]");
+    if (opts->no_repeat_ngram < 0 || opts->no_repeat_ngram > GLIA_S2S_MAX_NGRAM)
+        return glia_err_set(err, GLIA_EINVAL, "seq2seq: no_repeat_ngram must be 0..%d (got %d)",
+                            GLIA_S2S_MAX_NGRAM, opts->no_repeat_ngram);
     int max_out = opts->max_tokens + 1; /* the tokens and the closing </s> */
     if (max_out > d->max_out)
         max_out = d->max_out;
     if ((rc = start(m, d, src, src_len, n, S, err)))
         return rc;
     if (opts->beam_size == 1)
-        return greedy(m, d, n, max_out - 1 > 0 ? max_out - 1 : 1, out, on_done, user, err);
-    return beam(m, d, n, opts->beam_size, max_out, opts->length_penalty, out, on_done, user, err);
+        return greedy(m, d, n, max_out - 1 > 0 ? max_out - 1 : 1, opts->no_repeat_ngram, out, on_done, user,
+                      err);
+    return beam(m, d, n, opts->beam_size, max_out, opts->length_penalty, opts->no_repeat_ngram, out, on_done,
+                user, err);
 }

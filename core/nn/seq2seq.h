@@ -137,9 +137,13 @@ typedef struct {
     int beam_size;        /* 1: greedy */
     int max_tokens;       /* output tokens at most, </s> not counted (capped by max_positions - 1) */
     float length_penalty; /* beam: score = log P / ((5 + n) / 6)^alpha, n tokens incl. </s> */
+    int no_repeat_ngram;  /* > 0: no hypothesis repeats an n-gram of this many tokens (0: off) */
 } glia_s2s_search;
 
-/* beam 1, 128 tokens, alpha 0.6. */
+/* The most no_repeat_ngram may be (a guard longer than the outputs would never fire). */
+#define GLIA_S2S_MAX_NGRAM 16
+
+/* beam 1, 128 tokens, alpha 0.6, no n-gram guard. */
 glia_s2s_search glia_s2s_search_defaults(void);
 
 typedef struct glia_s2s_dec glia_s2s_dec;

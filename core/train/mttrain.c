@@ -6,6 +6,7 @@
  * random batches would pad most rows to the longest message and waste most of the work.
  */
 #include "core/train/mttrain.h"
+#include "core/text/detok.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -345,6 +346,7 @@ glia_status glia_mt_translate_data(const glia_model *model, const glia_bpe *bpe,
     int32_t *src = NULL, *slen = NULL;
     char **texts = NULL;
     size_t *tlens = NULL;
+    char *finished = NULL;
     if (d->n == 0)
         return GLIA_OK;
     int maxS = 1;
@@ -359,7 +361,8 @@ glia_status glia_mt_translate_data(const glia_model *model, const glia_bpe *bpe,
     slen = malloc(sizeof(int32_t) * (size_t)batch);
     texts = calloc((size_t)d->n, sizeof *texts);
     tlens = calloc((size_t)d->n, sizeof *tlens);
-    if (!order || !keys || !seqs || !src || !slen || !texts || !tlens) {
+    finished = calloc((size_t)d->n, 1);
+    if (!order || !keys || !seqs || !src || !slen || !texts || !tlens || !finished) {
         rc = glia_err_set(err, GLIA_ENOMEM, "out of memory translating %d sentences", d->n);
         goto done;
     }
@@ -389,19 +392,28 @@ glia_status glia_mt_translate_data(const glia_model *model, const glia_bpe *bpe,
         glia_prediction pred = {.seqs = seqs};
         if ((rc = model->ops->predict(model, ctx, &in, &pred, err)))
             goto done;
-        for (int j = 0; j < n; j++)
-            if ((rc = glia_bpe_decode(bpe, seqs[j].ids, (size_t)seqs[j].n, &texts[order[at + j]],
-                                      &tlens[order[at + j]], err)))
+        for (int j = 0; j < n; j++) {
+            const uint32_t p = order[at + j];
+            char *source = NULL;
+            size_t source_len = 0;
+            if ((rc = glia_bpe_decode(bpe, seqs[j].ids, (size_t)seqs[j].n, &texts[p], &tlens[p], err)) ||
+                (rc = glia_bpe_decode(bpe, d->ids + d->src_off[p], (size_t)d->src_len[p], &source,
+                                      &source_len, err)))
                 goto done;
+            tlens[p] = glia_detok_tidy(source, source_len, texts[p], tlens[p]);
+            free(source);
+            finished[p] = (char)seqs[j].finished;
+        }
     }
     for (int i = 0; i < d->n; i++)
-        if ((rc = emit(i, texts[i], tlens[i], user, err)))
+        if ((rc = emit(i, texts[i], tlens[i], finished[i], user, err)))
             goto done;
 done:
     for (int i = 0; texts && i < d->n; i++)
         free(texts[i]);
     free(texts);
     free(tlens);
+    free(finished);
     if (ctx)
         model->ops->ctx_free(ctx);
     free(seqs);

@@ -99,9 +99,12 @@ int glia_mt_gather(const glia_mt_data *d, const uint32_t *idx, const glia_mt_spa
                    int32_t *slen, int32_t *tgt, int32_t *tlen, int32_t *labels);
 
 /* Translates every source of d with model's predict (a sequence model over bpe's ids; batches
- * of `batch` sentences sorted by length, decoded with opts) and hands each result to
- * emit(i, text, user) in d's order; text is NUL-terminated, borrowed for the call. */
-typedef glia_status (*glia_mt_emit_fn)(int i, const char *text, size_t len, void *user, glia_err *err);
+ * of `batch` sentences sorted by length, decoded with opts; the text's spacing tidied against
+ * the source, core/text/detok.h) and hands each result to emit(i, text, finished, user) in d's
+ * order; text is NUL-terminated, borrowed for the call; finished is 0 when the output ran to
+ * opts->max_tokens instead of ending with </s>. */
+typedef glia_status (*glia_mt_emit_fn)(int i, const char *text, size_t len, int finished, void *user,
+                                       glia_err *err);
 glia_status glia_mt_translate_data(const glia_model *model, const glia_bpe *bpe, const glia_mt_data *d,
                                    const glia_decode_opts *opts, int batch, glia_mt_emit_fn emit, void *user,
                                    glia_err *err);

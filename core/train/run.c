@@ -264,32 +264,66 @@ done:
     return rc;
 }
 
-/* BLEU and chrF of the model's translations of d against the references (mttrain.h). */
+/* BLEU and chrF of the model's translations of d against the references (mttrain.h), and of
+ * the long sentences alone; the outputs that hit the length cap counted; each translation
+ * written to out when there is one. */
 typedef struct {
     const glia_gt_set *set;
     const glia_mt_data *d;
-    glia_mt_stats *stats;
+    glia_mt_stats *stats, *long_stats; /* long_stats may be NULL */
+    size_t capped, long_examples;
+    FILE *out; /* may be NULL */
 } score_ctx;
 
-static glia_status score_one(int i, const char *text, size_t len, void *user, glia_err *err)
+/* White-space separated words of text[0..len). */
+static int count_words(const char *text, size_t len)
+{
+    int words = 0, in_word = 0;
+    for (size_t i = 0; i < len; i++) {
+        const int space = text[i] == ' ' || text[i] == '\t' || text[i] == '\n';
+        words += !space && !in_word;
+        in_word = !space;
+    }
+    return words;
+}
+
+static glia_status score_one(int i, const char *text, size_t len, int finished, void *user, glia_err *err)
 {
     score_ctx *c = user;
     const glia_gt_pair *p = &c->set->pairs[c->d->pair[i]];
-    return glia_mt_add(c->stats, text, len, p->es, p->es_len, err);
+    c->capped += !finished;
+    if (c->out && fprintf(c->out, "%s\n", text) < 0)
+        return glia_err_set(err, GLIA_EIO, "cannot write the translations: %s", strerror(errno));
+    const int words = count_words(p->en, p->en_len);
+    glia_status rc = glia_mt_add(c->stats, text, len, p->es, p->es_len, err);
+    if (rc == GLIA_OK && c->long_stats && words >= GLIA_MT_LONG_MIN && words <= GLIA_MT_LONG_MAX) {
+        c->long_examples++;
+        rc = glia_mt_add(c->long_stats, text, len, p->es, p->es_len, err);
+    }
+    return rc;
 }
 
 /* Corpus BLEU/chrF statistics of model's translations of d's sources (through its predict,
- * beam `beam`, up to max_positions - 1 tokens, the manifest's length penalty) against their
- * references in set, added to stats: what `glia train` and `glia eval` report. */
+ * with opts, up to max_positions - 1 tokens) against their references in set, added to c's
+ * stats: what `glia train` and `glia eval` report. */
 static glia_status score_translation(const glia_model *model, const glia_manifest *m, const glia_bpe *bpe,
-                                     const glia_gt_set *set, const glia_mt_data *d, int beam,
-                                     glia_mt_stats *stats, glia_err *err)
+                                     const glia_mt_data *d, glia_decode_opts opts, score_ctx *c,
+                                     glia_err *err)
+{
+    opts.max_tokens = m->s2s.max_positions - 1;
+    c->d = d;
+    return glia_mt_translate_data(model, bpe, d, &opts, 32, score_one, c, err);
+}
+
+/* The training run's test score: the manifest's search at beam `beam`. */
+static glia_status score_translation_beam(const glia_model *model, const glia_manifest *m,
+                                          const glia_bpe *bpe, const glia_gt_set *set, const glia_mt_data *d,
+                                          int beam, glia_mt_stats *stats, glia_err *err)
 {
     glia_decode_opts opts = glia_model_decode_defaults(m);
     opts.beam_size = beam;
-    opts.max_tokens = m->s2s.max_positions - 1;
-    score_ctx c = {set, d, stats};
-    return glia_mt_translate_data(model, bpe, d, &opts, 32, score_one, &c, err);
+    score_ctx c = {.set = set, .stats = stats};
+    return score_translation(model, m, bpe, d, opts, &c, err);
 }
 
 static glia_status run_translation(const glia_recipe *r, const char *out, long version,
@@ -316,8 +350,8 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
         !writes_bundle(r) ||
         (rc = glia_mt_source_new(NULL, NULL, &job.test, r->translation.batch_tokens, &src, err)) ||
         (rc = evaluate_test(r, job.model, src, res, err)) || (rc = glia_mt_stats_new(&stats, err)) ||
-        (rc = score_translation(job.model, m, job.bpe, &job.set, &job.test, r->translation.eval_beam, stats,
-                                err)))
+        (rc = score_translation_beam(job.model, m, job.bpe, &job.set, &job.test, r->translation.eval_beam,
+                                     stats, err)))
         goto done;
     res->val_examples = (size_t)job.dev.n;
     res->bleu = glia_mt_bleu(stats);
@@ -395,26 +429,41 @@ static glia_status test_texts(const glia_bundle *b, const glia_test_spec *s, tes
     return rc;
 }
 
-/* The teacher-forced source, and BLEU/chrF of the decoded test split. */
+/* The teacher-forced source, and BLEU/chrF of the decoded test (or dev) split. */
 static glia_status test_pairs(const glia_bundle *b, const glia_test_spec *s, test_split *t,
                               glia_test_result *out, glia_err *err)
 {
     const glia_manifest *m = &b->manifest;
     const glia_bpe *bpe = glia_tokenizer_subwords(b->tokenizer);
+    FILE *f = NULL;
     glia_status rc = s->file ? glia_gt_load_tsv(s->file, &t->pairs, err)
                              : glia_gt_load_dir(s->dir ? s->dir : glia_gt_default_dir(), &t->pairs, err);
-    out->beam = s->beam > 0 ? s->beam : m->decoding.beam_size;
+    out->decode = glia_model_decode_defaults(m);
+    if (s->beam > 0)
+        out->decode.beam_size = s->beam;
+    if (s->has_length_penalty)
+        out->decode.length_penalty = s->length_penalty;
+    if (s->has_no_repeat_ngram)
+        out->decode.no_repeat_ngram = s->no_repeat_ngram;
+    out->beam = out->decode.beam_size;
     if (rc == GLIA_OK)
-        rc = glia_mt_data_encode(&t->pairs, GLIA_GT_TEST, bpe, m->max_tokens, m->s2s.max_positions, 0,
-                                 s->limit, &t->mt, err);
+        rc = glia_mt_data_encode(&t->pairs, s->dev ? GLIA_GT_DEV : GLIA_GT_TEST, bpe, m->max_tokens,
+                                 m->s2s.max_positions, 0, s->limit, &t->mt, err);
     out->examples = (size_t)t->mt.n;
     out->truncated = t->mt.truncated;
     if (rc == GLIA_OK)
         rc = glia_mt_source_new(NULL, NULL, &t->mt, 0, &t->src, err);
+    if (rc == GLIA_OK && (rc = glia_mt_stats_new(&out->stats, err)) == GLIA_OK)
+        rc = glia_mt_stats_new(&out->long_stats, err);
+    if (rc == GLIA_OK && s->output && !(f = fopen(s->output, "w")))
+        rc = glia_err_set(err, GLIA_EIO, "%s: %s", s->output, strerror(errno));
+    score_ctx c = {.set = &t->pairs, .stats = out->stats, .long_stats = out->long_stats, .out = f};
     if (rc == GLIA_OK)
-        rc = glia_mt_stats_new(&out->stats, err);
-    if (rc == GLIA_OK)
-        rc = score_translation(b->model, m, bpe, &t->pairs, &t->mt, out->beam, out->stats, err);
+        rc = score_translation(b->model, m, bpe, &t->mt, out->decode, &c, err);
+    out->capped = c.capped;
+    out->long_examples = c.long_examples;
+    if (f && fclose(f) != 0 && rc == GLIA_OK)
+        rc = glia_err_set(err, GLIA_EIO, "%s: %s", s->output, strerror(errno));
     return rc;
 }
 
@@ -445,7 +494,9 @@ glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long ve
 void glia_test_result_free(glia_test_result *r)
 {
     glia_mt_stats_free(r->stats);
+    glia_mt_stats_free(r->long_stats);
     r->stats = NULL;
+    r->long_stats = NULL;
 }
 
 glia_status glia_run_test(const glia_bundle *b, const glia_test_spec *spec, glia_test_result *out,

@@ -58,13 +58,24 @@ glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long ve
 
 /* Where and how to test a bundle: on the test split of the built-in data set of its kind
  * (core/data/catalog.h), or of an upload of that kind. */
+/* The long-sentence subset `glia eval` scores apart (issue 18: where the model lost its edge). */
+enum { GLIA_MT_LONG_MIN = 16, GLIA_MT_LONG_MAX = 40 };
+
 typedef struct {
     const char *dir;             /* the built-in data set's directory (NULL: its default) */
     const char *file;            /* an uploaded file of sentences or pairs instead (NULL: none) */
     const char *images, *labels; /* uploaded IDX images and labels instead (NULL: none) */
     long limit;                  /* images and pairs: the first N test examples (0: all) */
     int beam;                    /* sequence models: the beam to decode with (0: the manifest's) */
-    int lanes;                   /* threads of the evaluation (<= 1: the calling thread) */
+    /* sequence models: which split of the pairs (0: test; 1: dev, for tuning the search), the
+     * length penalty and no-repeat n-gram size when has_* says so (else the manifest's), and a
+     * file that gets the translations, one a line in the split's order (NULL: none) */
+    int dev;
+    int has_length_penalty, has_no_repeat_ngram;
+    float length_penalty;
+    int no_repeat_ngram;
+    const char *output;
+    int lanes; /* threads of the evaluation (<= 1: the calling thread) */
 } glia_test_spec;
 
 typedef struct {
@@ -75,6 +86,11 @@ typedef struct {
                                 * and accuracy are per target token, teacher-forced */
     int beam;                  /* sequence models: the beam decoded with */
     glia_mt_stats *stats;      /* sequence models: BLEU/chrF of the decoded outputs (owned) */
+    /* sequence models: the search decoded with, how many outputs ran to its max_tokens, and
+     * BLEU/chrF of the sentences of GLIA_MT_LONG_MIN..GLIA_MT_LONG_MAX English words (owned) */
+    glia_decode_opts decode;
+    size_t capped, long_examples;
+    glia_mt_stats *long_stats;
 } glia_test_result;
 
 /* Tests the bundle b as spec says: what `glia eval` prints. The caller frees out with

@@ -1,4 +1,5 @@
 /* describe.c - see routes.h: what GET /v1/models and the OIP metadata say of a model. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -76,7 +77,8 @@ json_t *describe_model(const registry_entry *e)
     json_object_set_new(j, "evaluation", eval);
     json_object_set_new(j, "weights_sha256", json_string(m->bundle.sha256));
     json_object_set_new(j, "loaded_at", json_string(when));
-    json_object_set_new(j, "load_seconds", json_real(m->load_seconds));
+    /* milliseconds are what a load time means */
+    json_object_set_new(j, "load_seconds", json_real(round(m->load_seconds * 1e3) / 1e3));
     return j;
 }
 

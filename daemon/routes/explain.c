@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/image/heatmap.h"
+#include "core/base/jsonnum.h"
 #include "core/nn/seq2seq.h"
 #include "daemon/log.h"
 #include "daemon/routes/routes.h"
@@ -98,7 +99,7 @@ static json_t *float_array(const float *v, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, json_real(isfinite(v[i]) ? v[i] : 0.0));
+        json_array_append_new(a, json_real(isfinite(v[i]) ? glia_json_f32(v[i]) : 0.0));
     return a;
 }
 
@@ -195,9 +196,9 @@ static http_ret answer_text(infer *in, explain_state *st)
     }
     json_object_set_new(o, "tokens", tokens);
     json_object_set_new(o, "scores", float_array(st->scores, (size_t)len));
-    json_object_set_new(o, "logit", json_real(st->logit));
+    json_object_set_new(o, "logit", json_real(glia_json_f32(st->logit)));
     if (st->opts.method == GLIA_EXPLAIN_INTEGRATED_GRADIENTS)
-        json_object_set_new(o, "baseline_logit", json_real(st->baseline_logit));
+        json_object_set_new(o, "baseline_logit", json_real(glia_json_f32(st->baseline_logit)));
     return http_reply_json(in->r, 200, o);
 }
 

@@ -51,7 +51,8 @@ static http_ret predict_raw(http_request *r, const char *name, const char *type)
 /* 0 if every field of body is known (and "model" only where the route names none). */
 static int check_fields(http_request *r, json_t *body, const char *name, http_ret *ret)
 {
-    const char *const known[] = {"model", "inputs", "top_k", "beam_size", "max_tokens", NULL};
+    const char *const known[] = {"model",      "inputs",         "top_k",           "beam_size",
+                                 "max_tokens", "length_penalty", "no_repeat_ngram", NULL};
     const char *key;
     json_t *val;
     json_object_foreach(body, key, val)
@@ -60,10 +61,10 @@ static int check_fields(http_request *r, json_t *body, const char *name, http_re
         for (int i = 0; known[i]; i++)
             ok |= strcmp(key, known[i]) == 0;
         if (!ok || (name && strcmp(key, "model") == 0)) {
-            *ret = http_fail(
-                r, 400,
-                "unknown field \"%s\" (known: %sinputs, top_k; beam_size, max_tokens for translation)", key,
-                name ? "" : "model, ");
+            *ret = http_fail(r, 400,
+                             "unknown field \"%s\" (known: %sinputs, top_k; " CODEC_DECODE_FIELDS_TEXT
+                             " for translation)",
+                             key, name ? "" : "model, ");
             return -1;
         }
     }
@@ -81,8 +82,8 @@ static int decode_inputs(infer *in, const json_t *body, const json_t *inputs, ht
         }
     if (in->codec->options
             ? in->codec->options(in->model, body, &in->item.in.decode, &p)
-            : (json_object_get(body, "beam_size") || json_object_get(body, "max_tokens")) &&
-                  problem_set(&p, 400, "beam_size and max_tokens are for translation models")) {
+            : codec_decode_field_in(body) &&
+                  problem_set(&p, 400, "%s is for translation models", codec_decode_field_in(body))) {
         *ret = http_fail(in->r, p.status, "%s", p.detail);
         return -1;
     }

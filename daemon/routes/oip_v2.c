@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "daemon/oip.h"
+#include "core/base/jsonnum.h"
 #include "daemon/routes/routes.h"
 
 /* ---- server and model metadata ---- */
@@ -174,11 +175,12 @@ static int listed(const char *key, const char *const *list)
     return 0;
 }
 
-/* Request-level "parameters": top_k and binary_data_output here; beam_size and max_tokens are
+/* Request-level "parameters": top_k and binary_data_output here; the decoding ones are
  * the codec's (its options read them from the same object). */
 static int read_parameters(const infer *in, const json_t *params, oip_settings *s, problem *p)
 {
-    static const char *const known[] = {"beam_size", "max_tokens", "top_k", "binary_data_output", NULL};
+    static const char *const known[] = {
+        "beam_size", "max_tokens", "length_penalty", "no_repeat_ngram", "top_k", "binary_data_output", NULL};
     const int sequence = in->model->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE;
     const char *key;
     json_t *v;
@@ -187,11 +189,11 @@ static int read_parameters(const infer *in, const json_t *params, oip_settings *
     json_object_foreach((json_t *)params, key, v)
     {
         if (!listed(key, known))
-            return problem_set(
-                p, 400,
-                "unknown parameter \"%s\" (known: beam_size, max_tokens for translation; top_k for "
-                "classifiers; binary_data_output)",
-                key);
+            return problem_set(p, 400,
+                               "unknown parameter \"%s\" (known: " CODEC_DECODE_FIELDS_TEXT
+                               " for translation; top_k for "
+                               "classifiers; binary_data_output)",
+                               key);
     }
     const json_t *top_k = json_object_get(params, "top_k"),
                  *bin = json_object_get(params, "binary_data_output");
@@ -203,9 +205,8 @@ static int read_parameters(const infer *in, const json_t *params, oip_settings *
         return problem_set(p, 400, "parameter \"top_k\" must be an integer from 1 to %d", MAX_CLASSIFICATION);
     if (bin && !json_is_boolean(bin))
         return problem_set(p, 400, "parameter \"binary_data_output\" must be true or false");
-    if (!in->codec->options &&
-        (json_object_get(params, "beam_size") || json_object_get(params, "max_tokens")))
-        return problem_set(p, 400, "parameters beam_size and max_tokens are for translation models");
+    if (!in->codec->options && codec_decode_field_in(params))
+        return problem_set(p, 400, "parameter %s is for translation models", codec_decode_field_in(params));
     s->top_k = top_k ? (int)json_integer_value(top_k) : 0;
     s->binary = json_is_true(bin);
     return 0;
@@ -436,11 +437,12 @@ static json_t *classification(const registry_model *m, const json_t *probs, int 
         for (int j = 0; j < classes; j++)
             row[j] = (scored){(float)json_number_value(json_array_get(values, (size_t)i * classes + j)), j};
         qsort(row, (size_t)classes, sizeof *row, by_score);
+        /* the score as the FP32 output prints it (jsonnum.h), so that both round alike */
         for (int j = 0; data && j < k; j++) {
-            json_t *s =
-                row[j].index < man->nlabels
-                    ? json_sprintf("%f:%d:%s", (double)row[j].value, row[j].index, man->labels[row[j].index])
-                    : json_sprintf("%f:%d", (double)row[j].value, row[j].index);
+            json_t *s = row[j].index < man->nlabels
+                            ? json_sprintf("%f:%d:%s", glia_json_f32(row[j].value), row[j].index,
+                                           man->labels[row[j].index])
+                            : json_sprintf("%f:%d", glia_json_f32(row[j].value), row[j].index);
             if (json_array_append_new(data, s)) {
                 json_decref(data);
                 data = NULL;
@@ -509,7 +511,7 @@ static http_ret answer_oip(infer *in)
     if (!binary)
         return http_reply_json(in->r, 200, answer);
     /* binary: the JSON header, then the outputs' bytes in the order the header lists them */
-    char *header = json_dumps(answer, JSON_COMPACT), length[32];
+    char *header = json_dumps(answer, JSON_COMPACT | GLIA_JSON_REALS), length[32];
     json_decref(answer);
     const size_t hlen = header ? strlen(header) : 0;
     if (!header || oip_buf_room(&buf, hlen)) {

@@ -144,6 +144,15 @@ def main():
                 ev = m.get("evaluation", {}) if s == 200 else {}
                 check("the shipped model's recorded test BLEU beats Apertium's 28.79 by 10 or more",
                       ev.get("bleu", 0) >= 38.79 and ev.get("chrf", 0) > 48.93, str(ev))
+                # issue 18: no space inside brackets the source has none in; numbers as they mean
+                s, h, body = d.json("POST", "/v1/predict", {"model": name, "inputs": ["(unknown error)"]})
+                t = body["outputs"][0]["translation"] if s == 200 else ""
+                check("'(unknown error)' comes out without '( ' or ' )'", s == 200 and t.startswith("(") and
+                      "( " not in t and " )" not in t, t)
+                s, h, raw = d.request("GET", "/v1/models/" + name)
+                check("/v1/models prints the recorded BLEU as 49.1-style decimals, not 17 digits",
+                      s == 200 and re.search(rb'"bleu":\d+\.\d{1,2}[,}]', raw) is not None and
+                      re.search(rb"\d\.\d{15,}", raw) is None, raw[:400])
                 ev = subprocess.run([glia, "eval", bundle, "--limit", "300"], capture_output=True, text=True, env=env)
                 m = re.search(r"^bleu=([0-9.]+)$", ev.stdout, re.M)
                 check("glia eval of the shipped model on 300 test sentences: BLEU above 38.79",
@@ -176,6 +185,31 @@ def main():
                             {"Content-Type": "text/plain; charset=utf-8"})
         check("a text/plain body is one input translated with the manifest's defaults",
               s == 200 and body["outputs"][0] == base["outputs"][0], str(body)[:200])
+
+        # length_penalty and no_repeat_ngram (issue 18): honoured, the same through OIP parameters
+        opts = {"beam_size": 2, "length_penalty": 1.5, "no_repeat_ngram": 1}
+        s1, h, v1 = d.json("POST", "/v1/predict", dict({"model": "translate-tiny", "inputs": SENTENCES}, **opts))
+        s, h, v2 = d.json("POST", "/v2/models/translate-tiny/infer",
+                          {"parameters": opts, "inputs": [{"name": "text", "shape": [len(SENTENCES)],
+                                                           "datatype": "BYTES", "data": SENTENCES}]})
+        check("length_penalty and no_repeat_ngram: /v1 and OIP parameters give the same translations",
+              s1 == 200 and s == 200 and v2["outputs"][0]["data"] == [o["translation"] for o in v1["outputs"]],
+              (s1, str(v1)[:200], s, str(v2)[:200]))
+        s, h, g = d.json("POST", "/v1/predict", {"model": "translate-tiny", "inputs": SENTENCES, "beam_size": 1,
+                                                 "max_tokens": 40})
+        s1, h, g1 = d.json("POST", "/v1/predict", {"model": "translate-tiny", "inputs": SENTENCES, "beam_size": 1,
+                                                   "max_tokens": 40, "no_repeat_ngram": 1})
+        words = [o["translation"].split() for o in g1.get("outputs", [])] if s1 == 200 else []
+        check("no_repeat_ngram 1: no output repeats a word, and it changes what greedy search loops on",
+              s == 200 and s1 == 200 and words and all(len(w) == len(set(w)) for w in words) and
+              any(len(o["translation"].split()) != len(set(o["translation"].split())) for o in g["outputs"]),
+              (str(g)[:300], str(g1)[:300]))
+        s, h, raw = d.request("POST", "/v1/predict", json.dumps({"model": "fashion-cnn", "inputs": [
+            {"tensor": {"shape": [1, 28, 28], "data": [0.5] * 784}}]}).encode(), JSON)
+        digits = [len(re.sub(rb"[^0-9]", b"", m).lstrip(b"0"))
+                  for m in re.findall(rb"(\d+\.\d+)(?:e[-+]?\d+)?", raw)]
+        check("float32 scores print with at most 9 significant digits", s == 200 and digits and max(digits) <= 9,
+              raw[:300])
 
         # OIP v2
         s, h, meta = d.json("GET", "/v2/models/translate-tiny")
@@ -220,6 +254,12 @@ def main():
             ({"model": "translate-tiny", "inputs": ["ok"], "beam_size": 99}, 400, "beam_size"),
             ({"model": "translate-tiny", "inputs": ["ok"], "max_tokens": 1000}, 400, "max_tokens"),
             ({"model": "translate-tiny", "inputs": ["ok"], "max_tokens": "9"}, 400, "max_tokens"),
+            ({"model": "translate-tiny", "inputs": ["ok"], "length_penalty": -1}, 400, "length_penalty"),
+            ({"model": "translate-tiny", "inputs": ["ok"], "length_penalty": "1"}, 400, "length_penalty"),
+            ({"model": "translate-tiny", "inputs": ["ok"], "no_repeat_ngram": 17}, 400, "no_repeat_ngram"),
+            ({"model": "translate-tiny", "inputs": ["ok"], "no_repeat_ngram": 1.5}, 400, "no_repeat_ngram"),
+            ({"model": "fashion-cnn", "inputs": [{"tensor": {"shape": [1, 28, 28], "data": [0.0] * 784}}],
+              "no_repeat_ngram": 2}, 400, "translation"),
             ({"model": "fashion-cnn", "inputs": [{"tensor": {"shape": [1, 28, 28], "data": [0.0] * 784}}],
               "beam_size": 2}, 400, "translation"),
         ]

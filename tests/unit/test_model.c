@@ -237,7 +237,7 @@ static void decode(glia_model *model, int rows, int beam, const int32_t *ids, co
     glia_model_ctx *ctx = NULL;
     ck_assert_msg(model->ops->ctx_new(model, &spec, &ctx, &err) == GLIA_OK, "%s", err.msg);
     glia_batch b = {.n = n, .ids = ids, .lengths = lengths, .steps = STEPS};
-    b.decode = (glia_decode_opts){beam, 6, 0.6f};
+    b.decode = (glia_decode_opts){beam, 6, 0.6f, 0};
     glia_prediction out = {.seqs = seqs, .on_done = log_done, .user = log};
     ck_assert_msg(model->ops->predict(model, ctx, &b, &out, &err) == GLIA_OK, "%s", err.msg);
     for (int i = 0; i < n; i++)
@@ -266,7 +266,7 @@ START_TEST(sequence_predict_in_groups)
         glia_model_ctx *ctx = NULL;
         ck_assert_int_eq(model->ops->ctx_new(model, &spec, &ctx, &err), GLIA_OK);
         glia_batch bt = {.n = N, .ids = ids, .lengths = lengths, .steps = STEPS};
-        bt.decode = (glia_decode_opts){beam, 6, 0.6f};
+        bt.decode = (glia_decode_opts){beam, 6, 0.6f, 0};
         glia_prediction out = {.seqs = whole, .on_done = log_done, .user = &a};
         ck_assert_int_eq(model->ops->predict(model, ctx, &bt, &out, &err), GLIA_OK);
         for (int i = 0; i < N; i++)
@@ -291,7 +291,7 @@ START_TEST(sequence_predict_in_groups)
     ck_assert_int_eq(model->ops->ctx_new(model, &spec, &ctx, &err), GLIA_OK);
     glia_sequence seqs[N];
     glia_batch bt = {.n = N, .ids = ids, .lengths = lengths, .steps = STEPS};
-    bt.decode = (glia_decode_opts){3, 6, 0.6f};
+    bt.decode = (glia_decode_opts){3, 6, 0.6f, 0};
     glia_prediction out = {.seqs = seqs};
     ck_assert_int_eq(model->ops->predict(model, ctx, &bt, &out, &err), GLIA_EINVAL);
     model->ops->ctx_free(ctx);

@@ -314,6 +314,68 @@ START_TEST(cached_greedy_equals_recomputation_and_beam1)
 }
 END_TEST
 
+/* Does ids[0..n) hold some n-gram of size g twice? */
+static int repeats_ngram(const int32_t *ids, int n, int g)
+{
+    for (int a = 0; a + g <= n; a++)
+        for (int b = a + 1; b + g <= n; b++)
+            if (memcmp(ids + a, ids + b, sizeof(int32_t) * (size_t)g) == 0)
+                return 1;
+    return 0;
+}
+
+START_TEST(no_repeat_ngram_guard)
+{
+    glia_s2s_config cfg = tiny_config(1, 0, 0.0f);
+    glia_s2s *m = tiny_model(&cfg, 5);
+    glia_s2s_dec *d = NULL;
+    glia_err err = {0};
+    glia_s2s_output out[N_IN];
+    ck_assert(glia_s2s_dec_new(m, N_IN, S_IN, 3, &d, &err) == GLIA_OK);
+    for (int k = 1; k <= 3; k += 2) {
+        /* unguarded, the random model repeats itself: otherwise this test could not fail */
+        glia_s2s_search opts = {k, 20, 0.6f, 0};
+        ck_assert(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &opts, out, &err) == GLIA_OK);
+        int32_t plain[N_IN][24];
+        int plain_n[N_IN], repeated = 0;
+        for (int i = 0; i < N_IN; i++) {
+            plain_n[i] = out[i].n;
+            memcpy(plain[i], out[i].ids, sizeof(int32_t) * (size_t)out[i].n);
+            repeated += repeats_ngram(out[i].ids, out[i].n, 2);
+        }
+        ck_assert_msg(repeated > 0, "beam %d: no unguarded output repeats a bigram", k);
+        for (int g = 1; g <= 3; g++) {
+            opts.no_repeat_ngram = g;
+            ck_assert_msg(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &opts, out, &err) == GLIA_OK, "%s",
+                          err.msg);
+            for (int i = 0; i < N_IN; i++)
+                ck_assert_msg(!repeats_ngram(out[i].ids, out[i].n, g), "beam %d, n %d: input %d repeats", k,
+                              g, i);
+        }
+        /* a guard longer than every output never fires: the unguarded outputs at that cap */
+        opts.no_repeat_ngram = 0;
+        opts.max_tokens = GLIA_S2S_MAX_NGRAM - 1;
+        ck_assert(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &opts, out, &err) == GLIA_OK);
+        for (int i = 0; i < N_IN; i++) {
+            plain_n[i] = out[i].n;
+            memcpy(plain[i], out[i].ids, sizeof(int32_t) * (size_t)out[i].n);
+        }
+        opts.no_repeat_ngram = GLIA_S2S_MAX_NGRAM;
+        ck_assert(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &opts, out, &err) == GLIA_OK);
+        for (int i = 0; i < N_IN; i++) {
+            ck_assert_int_eq(out[i].n, plain_n[i]);
+            ck_assert_int_eq(memcmp(out[i].ids, plain[i], sizeof(int32_t) * (size_t)plain_n[i]), 0);
+        }
+    }
+    glia_s2s_search bad = {1, 9, 0.6f, GLIA_S2S_MAX_NGRAM + 1};
+    ck_assert_int_eq(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &bad, out, &err), GLIA_EINVAL);
+    bad.no_repeat_ngram = -1;
+    ck_assert_int_eq(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &bad, out, &err), GLIA_EINVAL);
+    glia_s2s_dec_free(d);
+    glia_s2s_free(m);
+}
+END_TEST
+
 START_TEST(beam_scores_and_batch_independence)
 {
     glia_s2s_config cfg = tiny_config(1, 0, 0.0f);
@@ -322,7 +384,7 @@ START_TEST(beam_scores_and_batch_independence)
     glia_err err = {0};
     ck_assert(glia_s2s_dec_new(m, N_IN, S_IN, 4, &d, &err) == GLIA_OK);
     for (int k = 2; k <= 4; k++) {
-        glia_s2s_search opts = {k, 9, 0.6f};
+        glia_s2s_search opts = {k, 9, 0.6f, 0};
         glia_s2s_output out[N_IN];
         ck_assert_msg(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &opts, out, &err) == GLIA_OK, "%s",
                       err.msg);
@@ -348,10 +410,10 @@ START_TEST(beam_scores_and_batch_independence)
         }
     }
     /* bad options are errors, not crashes */
-    glia_s2s_search bad = {5, 9, 0.6f};
+    glia_s2s_search bad = {5, 9, 0.6f, 0};
     glia_s2s_output out[N_IN];
     ck_assert_int_eq(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &bad, out, &err), GLIA_EINVAL);
-    bad = (glia_s2s_search){1, 0, 0.6f};
+    bad = (glia_s2s_search){1, 0, 0.6f, 0};
     ck_assert_int_eq(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &bad, out, &err), GLIA_EINVAL);
     glia_s2s_dec_free(d);
     glia_s2s_free(m);
@@ -384,7 +446,7 @@ START_TEST(each_input_is_reported_once_when_decided)
     glia_err err = {0};
     ck_assert(glia_s2s_dec_new(m, N_IN, S_IN, 3, &d, &err) == GLIA_OK);
     for (int k = 1; k <= 3; k += 2) {
-        glia_s2s_search opts = {k, 9, 0.6f};
+        glia_s2s_search opts = {k, 9, 0.6f, 0};
         glia_s2s_output out[N_IN];
         cb_log l = {0};
         ck_assert(glia_s2s_translate_cb(m, d, IN, IN_LEN, N_IN, S_IN, &opts, out, on_done, &l, &err) ==
@@ -460,7 +522,7 @@ START_TEST(tiny_model_memorises_pairs)
     glia_s2s_dec *d = NULL;
     ck_assert(glia_s2s_dec_new(m, P, PS, 3, &d, &err) == GLIA_OK);
     for (int k = 1; k <= 3; k++) {
-        glia_s2s_search opts = {k, 8, 0.6f};
+        glia_s2s_search opts = {k, 8, 0.6f, 0};
         glia_s2s_output out[P];
         ck_assert(glia_s2s_translate(m, d, src, slen, P, PS, &opts, out, &err) == GLIA_OK);
         for (int p = 0; p < P; p++) {
@@ -486,6 +548,7 @@ int main(void)
     tcase_add_test(tc, gradients_untied_pre_norm_dropout);
     tcase_add_test(tc, cached_greedy_equals_recomputation_and_beam1);
     tcase_add_test(tc, beam_scores_and_batch_independence);
+    tcase_add_test(tc, no_repeat_ngram_guard);
     tcase_add_test(tc, each_input_is_reported_once_when_decided);
     tcase_add_test(tc, tiny_model_memorises_pairs);
     suite_add_tcase(s, tc);

@@ -346,7 +346,7 @@ static glia_status fake_predict(const glia_model *model, glia_model_ctx *ctx, co
     for (int i = 0; i < b->n; i++) {
         int32_t *id = malloc(sizeof *id);
         *id = b->ids[(size_t)i * (size_t)b->steps] + 100;
-        out->seqs[i] = (glia_sequence){id, 1, 0.0, 1};
+        out->seqs[i] = (glia_sequence){id, 1, 0.0, 1, NULL, 0};
         out->on_done(out->user, i, &out->seqs[i]);
         free(id);
     }

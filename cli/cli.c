@@ -279,9 +279,10 @@ static int train_one(const glia_cli_args *a, glia_reducer *red)
         printf("allreduce: %.2f s of %.2f s training (rank 0)\n", glia_cli_mpi_seconds(red),
                res.train.seconds);
     if (red && res.train.buckets > 0)
-        printf("overlap: %ld of %ld gradient buckets (%zu KiB) started during the backward pass\n",
+        printf("overlap: %ld of %ld gradient buckets (%zu KiB) started during the backward pass, which ran "
+               "%.2f s after a step's first bucket started\n",
                res.train.buckets_during_backward, res.train.buckets,
-               red->bucket_floats * sizeof(float) / 1024);
+               red->bucket_floats * sizeof(float) / 1024, res.train.overlap_seconds);
     else if (red)
         printf("overlap: none (%s): one allreduce of the gradients after each backward pass\n",
                red->bucket_floats == 0 ? "--no-overlap" : "more than one thread per process");

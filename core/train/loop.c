@@ -369,7 +369,9 @@ typedef struct {
     size_t frontier; /* [frontier, size) is final this step */
     size_t next;     /* buckets started cover [next, size) */
     int in_backward;
+    double first;        /* glia_train_clock() when this step's first bucket started (0: none yet) */
     long buckets, early; /* the run's totals */
+    double window;       /* the run's seconds of backward pass left after a step's first bucket started */
     glia_status rc;
     glia_err err;
 } overlap_state;
@@ -380,6 +382,8 @@ static void overlap_start(overlap_state *o)
         const size_t lo = o->next > o->bucket ? o->next - o->bucket : 0;
         if (o->frontier > lo)
             break;
+        if (o->in_backward && o->frontier > 0 && o->first == 0.0)
+            o->first = glia_train_clock();
         o->rc = o->red->start_sum_f32(o->red, o->grads + lo, o->next - lo, &o->err);
         o->next = lo;
         o->buckets++;
@@ -556,12 +560,15 @@ static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epo
         s->ov.grads = s->model->grads; /* enabled by run_open */
         s->ov.frontier = s->ov.next = s->model->size;
         s->ov.in_backward = 1;
+        s->ov.first = 0.0;
         s->ov.rc = GLIA_OK;
         job.ready = &ready;
     }
     glia_pool_run(s->pool, step_lane, &job);
     if (s->overlap) { /* whatever the pass did not start (all, for an empty shard), then wait */
         s->ov.in_backward = 0;
+        if (s->ov.first > 0.0)
+            s->ov.window += glia_train_clock() - s->ov.first;
         s->ov.frontier = 0;
         overlap_start(&s->ov);
         if ((rc = s->ov.rc) || (rc = s->red->wait_all(s->red, &s->ov.err))) {
@@ -735,6 +742,7 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
 done:
     result->buckets = s.ov.buckets;
     result->buckets_during_backward = s.ov.early;
+    result->overlap_seconds = s.ov.window;
     run_free(&s);
     return rc;
 }

@@ -312,7 +312,7 @@ def equivalence(r, tmp, name, recipe, what, extra=()):
     return one, two, out2
 
 
-OVERLAP_LINE = re.compile(r"^overlap: (\d+) of (\d+) gradient buckets \((\d+) KiB\) started during the backward pass$", re.M)
+OVERLAP_LINE = re.compile(r"^overlap: (\d+) of (\d+) gradient buckets \((\d+) KiB\) started during the backward pass", re.M)
 
 
 def overlap_on_off(r, tmp, name, recipe, two, out2):

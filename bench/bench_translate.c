@@ -288,7 +288,7 @@ static int cmd_train(int argc, char **argv)
         }
         losses[k] = glia_xent(logits, b->labels, b->rows, V, r.label_smoothing, -1, dlogits, NULL);
         glia_s2s_zero_grads(m);
-        glia_s2s_backward(m, ctx, dlogits);
+        glia_s2s_backward(m, ctx, dlogits, NULL);
         if (r.clip_norm > 0)
             glia_clip_grad_norm(m->grads, m->size, r.clip_norm);
         glia_optim_step(opt, lrs[k]);

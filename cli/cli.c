@@ -118,7 +118,15 @@ static int is_word2vec_recipe(const char *path)
     return yes;
 }
 
-enum { TRAIN_OUT, TRAIN_EPOCHS, TRAIN_LIMIT, TRAIN_THREADS, TRAIN_RESTART };
+enum {
+    TRAIN_OUT,
+    TRAIN_EPOCHS,
+    TRAIN_LIMIT,
+    TRAIN_THREADS,
+    TRAIN_RESTART,
+    TRAIN_NO_OVERLAP,
+    TRAIN_BUCKET_KB
+};
 
 /* An earlier run killed in the middle of writing a checkpoint or a bundle file leaves a
  * temporary in OUT that nothing would finish: glia train removes it, and says so. */
@@ -137,7 +145,7 @@ static void print_start_once(const glia_run_info *info, void *user)
         print_start(info, user);
 }
 
-static int train_one(const glia_cli_args *a, const glia_reducer *red);
+static int train_one(const glia_cli_args *a, glia_reducer *red);
 
 /* glia train, alone or as one rank of `mpirun -np N glia train` (cli_mpi.h): then every
  * rank trains its shard of each batch, rank 0 writes OUT, and an error on any rank ends
@@ -162,7 +170,7 @@ static int cmd_train(const glia_cli_args *a)
     return 0;
 }
 
-static int train_one(const glia_cli_args *a, const glia_reducer *red)
+static int train_one(const glia_cli_args *a, glia_reducer *red)
 {
     glia_err err = {0};
     glia_recipe recipe;
@@ -173,6 +181,13 @@ static int train_one(const glia_cli_args *a, const glia_reducer *red)
     if (red && (default_threads = sysconf(_SC_NPROCESSORS_ONLN) / glia_cli_mpi_local_size()) < 1)
         default_threads = 1;
     int workers = glia_cli_setup_threads(glia_cli_number(a, TRAIN_THREADS, default_threads));
+    if (!red && glia_cli_refuse(a, GLIA_CLI_BIT(TRAIN_NO_OVERLAP) | GLIA_CLI_BIT(TRAIN_BUCKET_KB),
+                                "a run without mpirun"))
+        return 2;
+    if (red && a->opt[TRAIN_BUCKET_KB].given)
+        red->bucket_floats = (size_t)glia_cli_number(a, TRAIN_BUCKET_KB, 0) * 1024 / sizeof(float);
+    if (red && a->opt[TRAIN_NO_OVERLAP].given)
+        red->bucket_floats = 0;
     if (red && is_word2vec_recipe(path)) {
         fprintf(stderr, "glia: word2vec recipes train in one process: run glia train without mpirun\n");
         return 1;
@@ -268,6 +283,14 @@ static int train_one(const glia_cli_args *a, const glia_reducer *red)
     if (red)
         printf("allreduce: %.2f s of %.2f s training (rank 0)\n", glia_cli_mpi_seconds(red),
                res.train.seconds);
+    if (red && res.train.buckets > 0)
+        printf("overlap: %ld of %ld gradient buckets (%zu KiB) started during the backward pass, which ran "
+               "%.2f s after a step's first bucket started\n",
+               res.train.buckets_during_backward, res.train.buckets,
+               red->bucket_floats * sizeof(float) / 1024, res.train.overlap_seconds);
+    else if (red)
+        printf("overlap: none (%s): one allreduce of the gradients after each backward pass\n",
+               red->bucket_floats == 0 ? "--no-overlap" : "more than one thread per process");
     if (translation) {
         printf("selected epoch %d (dev token accuracy %.4f); trained in %.1f s\n", res.train.best_epoch,
                res.train.best_val_accuracy, res.train.seconds);
@@ -454,6 +477,17 @@ static const glia_cli_option train_options[] = {
                        .help =
                            "translation recipes (any, under mpirun): start over instead of continuing from "
                            "DIR/checkpoint.safetensors"},
+    [TRAIN_NO_OVERLAP] = {.name = "no-overlap",
+                          .kind = GLIA_CLI_FLAG,
+                          .help = "under mpirun: sum the gradients in one MPI_Allreduce after the backward "
+                                  "pass instead of in buckets during it (the same weights, bit for bit)"},
+    [TRAIN_BUCKET_KB] = {.name = "bucket-kb",
+                         .kind = GLIA_CLI_NUMBER,
+                         .value = "N",
+                         .min = 4,
+                         .max = 1L << 21,
+                         .help = "under mpirun: the gradient buckets summed during the backward pass, in KiB "
+                                 "(default 1024)"},
 };
 
 static const glia_cli_command train_command = {
@@ -468,7 +502,8 @@ static const glia_cli_command train_command = {
                "writes vectors.safetensors and vocab.txt instead of a bundle. A translation run writes\n"
                "DIR/checkpoint.safetensors after every epoch and continues from it when started again.\n"
                "Under `mpirun -np N` (a glia built with Open MPI) the N processes train one model: each\n"
-               "takes 1/N of every batch, the gradients are summed with MPI_Allreduce, rank 0 writes DIR\n"
+               "takes 1/N of every batch, the gradients are summed with MPI_Iallreduce in buckets while the\n"
+               "backward pass runs (--no-overlap: one MPI_Allreduce after it), rank 0 writes DIR\n"
                "and, for every family, the checkpoint (resume with the same N); --threads defaults to the\n"
                "cores divided by the processes on the machine.\n"
                "Every step's loss, learning rate and speed, and every evaluation, go into\n"

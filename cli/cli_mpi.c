@@ -1,6 +1,7 @@
 /*
  * cli_mpi.c - cli_mpi.h over Open MPI: the reducer's sums are MPI_Allreduce in place on
- * MPI_COMM_WORLD, its gathers MPI_Allgather.
+ * MPI_COMM_WORLD (the gradient buckets that start during the backward pass MPI_Iallreduce,
+ * tested as the pass goes and waited for after it), its gathers MPI_Allgather.
  *
  * Errors come back as glia_err (MPI_ERRORS_RETURN) so that a failed sum names itself; in
  * practice a dead peer is noticed by mpirun first, which then ends every rank.
@@ -19,7 +20,9 @@
 
 typedef struct {
     glia_reducer base;
-    double seconds; /* in sums and gathers */
+    double seconds;       /* in sums and gathers, the non-blocking ones' calls included */
+    MPI_Request *pending; /* the started sums (MPI_REQUEST_NULL once complete) */
+    int npending, cap;
 } mpi_reducer;
 
 /* MPI counts are ints: a larger buffer is summed in parts. */
@@ -60,6 +63,59 @@ static glia_status sum_f32(const glia_reducer *red, float *buf, size_t n, glia_e
 static glia_status sum_f64(const glia_reducer *red, double *buf, size_t n, glia_err *err)
 {
     return sum_any(red, buf, n, MPI_DOUBLE, sizeof *buf, "MPI_Allreduce of the counters", err);
+}
+
+/* MPI_Iallreduce in place, per part: the request is kept until wait_all. */
+static glia_status start_sum_f32(const glia_reducer *red, float *buf, size_t n, glia_err *err)
+{
+    mpi_reducer *m = red->user;
+    const double t0 = glia_train_clock();
+    glia_status rc = GLIA_OK;
+    for (size_t done = 0; done < n && rc == GLIA_OK;) {
+        const int part = n - done < MPI_PART ? (int)(n - done) : MPI_PART;
+        if (m->npending == m->cap) {
+            const int cap = m->cap ? 2 * m->cap : 64;
+            MPI_Request *grown = realloc(m->pending, sizeof *grown * (size_t)cap);
+            if (!grown) {
+                rc = glia_err_set(err, GLIA_ENOMEM, "rank %d: out of memory for MPI requests", red->rank);
+                break;
+            }
+            m->pending = grown;
+            m->cap = cap;
+        }
+        const int code = MPI_Iallreduce(MPI_IN_PLACE, buf + done, part, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                                        &m->pending[m->npending]);
+        if (code != MPI_SUCCESS)
+            rc = mpi_fail(code, "MPI_Iallreduce of the gradients", red, err);
+        else
+            m->npending++;
+        done += (size_t)part;
+    }
+    m->seconds += glia_train_clock() - t0;
+    return rc;
+}
+
+/* Open MPI runs a non-blocking collective's next round only inside an MPI call (it has no
+ * progress thread by default): testing the requests is what moves them. */
+static glia_status progress(const glia_reducer *red, glia_err *err)
+{
+    mpi_reducer *m = red->user;
+    int flag = 0;
+    const double t0 = glia_train_clock();
+    const int code =
+        m->npending ? MPI_Testall(m->npending, m->pending, &flag, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    m->seconds += glia_train_clock() - t0;
+    return code == MPI_SUCCESS ? GLIA_OK : mpi_fail(code, "MPI_Testall of the gradient sums", red, err);
+}
+
+static glia_status wait_all(const glia_reducer *red, glia_err *err)
+{
+    mpi_reducer *m = red->user;
+    const double t0 = glia_train_clock();
+    const int code = m->npending ? MPI_Waitall(m->npending, m->pending, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    m->npending = 0;
+    m->seconds += glia_train_clock() - t0;
+    return code == MPI_SUCCESS ? GLIA_OK : mpi_fail(code, "MPI_Waitall of the gradient sums", red, err);
 }
 
 static glia_status gather(const glia_reducer *red, const void *mine, size_t bytes, void *all, glia_err *err)
@@ -103,6 +159,10 @@ glia_status glia_cli_mpi_start(glia_reducer **out, glia_err *err)
     m->base.sum_f32 = sum_f32;
     m->base.sum_f64 = sum_f64;
     m->base.gather = gather;
+    m->base.start_sum_f32 = start_sum_f32;
+    m->base.progress = progress;
+    m->base.wait_all = wait_all;
+    m->base.bucket_floats = GLIA_CLI_MPI_BUCKET_BYTES / sizeof(float);
     m->base.user = m;
     *out = &m->base;
     return GLIA_OK;
@@ -138,6 +198,7 @@ void glia_cli_mpi_finish(glia_reducer *red)
     if (!red)
         return;
     MPI_Finalize();
+    free(((mpi_reducer *)red->user)->pending);
     free(red->user);
 }
 

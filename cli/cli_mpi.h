@@ -13,6 +13,13 @@
 #include "core/base/err.h"
 #include "core/train/reduce.h"
 
+/* The gradient bucket's default size: the gradients are summed in buckets of this many
+ * bytes from the buffer's tail, each started (MPI_Iallreduce) as soon as the backward pass
+ * has made it final. Smaller buckets start earlier but pay a collective's fixed cost more
+ * often; README "Data-parallel training over MPI" gives the measurement behind the choice
+ * (PyTorch DDP's bucket_cap_mb is 25, for models 100 times larger than glia's). */
+enum { GLIA_CLI_MPI_BUCKET_BYTES = 1 << 20 };
+
 /* Whether mpirun started this process (OMPI_COMM_WORLD_SIZE or PMIX_RANK is set). */
 int glia_cli_mpi_launched(void);
 

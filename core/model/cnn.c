@@ -327,9 +327,10 @@ static glia_status cnn_forward(const glia_model *model, glia_model_ctx *ctx, con
     return run(model, ctx, b, rng, logits, err);
 }
 
-static void cnn_backward(glia_model *model, glia_model_ctx *ctx, const float *dlogits)
+static void cnn_backward(glia_model *model, glia_model_ctx *ctx, const float *dlogits,
+                         const glia_grad_ready *ready)
 {
-    glia_net_backward(net_of(model), ctx->impl, dlogits);
+    glia_net_backward(net_of(model), ctx->impl, dlogits, ready);
 }
 
 static glia_status cnn_predict(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b,

@@ -191,8 +191,14 @@ typedef struct {
      * rng draws dropout (training ctx; NULL: none). */
     glia_status (*forward)(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b, glia_rng *rng,
                            const float **logits, int *rows, glia_err *err);
-    /* dlogits [rows, outputs] of the last forward; accumulates into model->grads. */
-    void (*backward)(glia_model *model, glia_model_ctx *ctx, const float *dlogits);
+    /* dlogits [rows, outputs] of the last forward; accumulates into model->grads. ready (may
+     * be NULL; its grads = model->grads) is told, as the pass goes, each range of the buffer
+     * that nothing later in the pass adds to: from the tail to the head, the same ranges for
+     * every batch, covering every float once (frozen tables too) - which lets data-parallel
+     * training sum the last layers' gradients across processes while the first layers'
+     * are still being computed (core/train/loop.c). */
+    void (*backward)(glia_model *model, glia_model_ctx *ctx, const float *dlogits,
+                     const glia_grad_ready *ready);
     /* Inference ctx, no dropout. */
     glia_status (*predict)(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b,
                            glia_prediction *out, glia_err *err);

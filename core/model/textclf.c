@@ -211,9 +211,10 @@ static glia_status text_forward(const glia_model *model, glia_model_ctx *ctx, co
                                 err);
 }
 
-static void text_backward(glia_model *model, glia_model_ctx *ctx, const float *dlogits)
+static void text_backward(glia_model *model, glia_model_ctx *ctx, const float *dlogits,
+                          const glia_grad_ready *ready)
 {
-    glia_textnet_backward(net_of(model), ctx->impl, dlogits);
+    glia_textnet_backward(net_of(model), ctx->impl, dlogits, ready);
 }
 
 static glia_status text_predict(const glia_model *model, glia_model_ctx *ctx, const glia_batch *b,

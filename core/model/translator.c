@@ -246,10 +246,11 @@ static glia_status tr_forward(const glia_model *model, glia_model_ctx *ctx, cons
                             b->tgt_steps, b->n, rng, logits, rows, err);
 }
 
-static void tr_backward(glia_model *model, glia_model_ctx *ctx, const float *dlogits)
+static void tr_backward(glia_model *model, glia_model_ctx *ctx, const float *dlogits,
+                        const glia_grad_ready *ready)
 {
     tr_ctx *t = ctx->impl;
-    glia_s2s_backward(s2s_of(model), t->train, dlogits);
+    glia_s2s_backward(s2s_of(model), t->train, dlogits, ready);
 }
 
 /* Input i of the current group is decided: keep a copy, tell the caller. */

@@ -76,6 +76,21 @@ void glia_param_shape(glia_param *p, int ndim, const int64_t *shape, int decay)
     p->grad = NULL;
 }
 
+void glia_grad_ready_range(const glia_grad_ready *ready, size_t offset, size_t count)
+{
+    if (ready && ready->fn)
+        ready->fn(ready->user, offset, count);
+}
+
+void glia_grad_ready_params(const glia_grad_ready *ready, const glia_param *first, const glia_param *last)
+{
+    if (!ready || !ready->fn || last < first)
+        return;
+    GLIA_ASSERT(first->grad && last->grad && last->grad >= first->grad && first->grad >= ready->grads);
+    const size_t offset = (size_t)(first->grad - ready->grads);
+    ready->fn(ready->user, offset, (size_t)(last->grad - first->grad) + last->size);
+}
+
 void glia_fill_uniform(float *x, size_t n, float bound, glia_rng *rng)
 {
     for (size_t i = 0; i < n; i++)

@@ -64,6 +64,24 @@ typedef struct {
     int int64;
 } glia_param;
 
+/* Told during a backward pass that a range of the flat gradient buffer is final: nothing
+ * later in the same pass adds to it. Data-parallel training starts summing those gradients
+ * across processes while the pass goes on (core/train/loop.c); a parameter whose gradient
+ * gathers contributions from several places (a tied embedding) is reported after its last.
+ * Offsets count floats from grads, the start of the model's gradient buffer. The ranges a
+ * pass reports depend on the architecture alone, never on the batch. */
+typedef struct {
+    void (*fn)(void *user, size_t offset, size_t count);
+    void *user;
+    const float *grads; /* borrowed */
+} glia_grad_ready;
+
+/* Reports params first .. last (consecutive views into ready->grads, in that order) as
+ * final; NULL ready: nothing to do. */
+void glia_grad_ready_params(const glia_grad_ready *ready, const glia_param *first, const glia_param *last);
+/* Reports floats [offset, offset + count) of ready->grads as final (NULL ready: nothing). */
+void glia_grad_ready_range(const glia_grad_ready *ready, size_t offset, size_t count);
+
 /* Everything a forward/backward call may touch besides x, y, dx, dy. */
 typedef struct {
     float *scratch; /* at least layer->scratch_floats(n) floats, shared by all layers */

@@ -330,7 +330,8 @@ const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x
 
 /* The backward pass from dout down to the first layer; dx0 receives the first layer's input
  * gradient (NULL: not computed, as training needs none). */
-static void backward_to(const glia_net *net, glia_ctx *ctx, const float *dout, float *dx0)
+static void backward_to(const glia_net *net, glia_ctx *ctx, const float *dout, float *dx0,
+                        const glia_grad_ready *ready)
 {
     int n = ctx->n;
     const float *dy = dout;
@@ -346,19 +347,22 @@ static void backward_to(const glia_net *net, glia_ctx *ctx, const float *dout, f
         float *dx = i > 0 ? ctx->grad[slot] : dx0;
         glia_pass pass = {ctx->scratch, ctx->saved[i], 1, NULL, ctx->no_dropout};
         l->ops->backward(l, x, ctx->acts[i + fused], dy, dx, n, &pass);
+        /* the layers lie in the flat buffer in order, so what is final grows from the tail */
+        if (l->nparams > 0)
+            glia_grad_ready_params(ready, &l->params[0], &l->params[l->nparams - 1]);
         dy = dx;
         slot ^= 1;
     }
 }
 
-void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout)
+void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout, const glia_grad_ready *ready)
 {
     GLIA_ASSERT(ctx->training && net->grads && ctx->input);
-    backward_to(net, ctx, dout, NULL);
+    backward_to(net, ctx, dout, NULL, ready);
 }
 
 void glia_net_input_backward(const glia_net *net, glia_ctx *ctx, const float *dout, float *dx)
 {
     GLIA_ASSERT(ctx->no_dropout && ctx->input && dx);
-    backward_to(net, ctx, dout, dx);
+    backward_to(net, ctx, dout, dx, NULL);
 }

@@ -82,8 +82,9 @@ size_t glia_ctx_bytes(const glia_ctx *ctx);
  * dropout. */
 const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x, int n, glia_rng *rng);
 /* Backward pass of the last training forward: dout is dL/d(output) (n x output).
- * Accumulates into net->grads. */
-void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout);
+ * Accumulates into net->grads, and tells ready (may be NULL) each layer's parameter range
+ * as the pass leaves it: the last layer's first, so the final region grows from the tail. */
+void glia_net_backward(glia_net *net, glia_ctx *ctx, const float *dout, const glia_grad_ready *ready);
 /* dx (n x input) = dL/dx of the last forward of an input-gradient ctx, from dout (n x
  * output). The net is not written when it has no gradient buffer (a served net), so any
  * number of threads may run this on one net, each with its own ctx; a net with gradients

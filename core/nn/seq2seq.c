@@ -442,7 +442,7 @@ glia_status glia_s2s_forward(const glia_s2s *m, glia_s2s_ctx *c, const int32_t *
     return GLIA_OK;
 }
 
-void glia_s2s_backward(glia_s2s *m, glia_s2s_ctx *c, const float *dlogits)
+void glia_s2s_backward(glia_s2s *m, glia_s2s_ctx *c, const float *dlogits, const glia_grad_ready *ready)
 {
     GLIA_ASSERT(c->training && m->grads);
     const int E = m->cfg.d_model, V = m->cfg.vocab_size, B = c->batch, S = c->S, T = c->T, n = c->rows;
@@ -450,20 +450,23 @@ void glia_s2s_backward(glia_s2s *m, glia_s2s_ctx *c, const float *dlogits)
     float *dhv = c->hv; /* hv is no longer needed once read: reuse it for dL/d(hv) */
     glia_linear_backward(c->hv, n, E, m->gen_weight->value, m->gen_weight->grad, m->gen_bias->grad, V,
                          dlogits, V, dhv, 0.0f);
+    /* the generator's tail of the buffer; tied, its weight is the embedding's: not yet final */
+    glia_grad_ready_params(ready, m->cfg.tie_embeddings ? m->gen_bias : m->gen_weight, m->gen_bias);
     memset(c->dh, 0, sizeof(float) * (size_t)B * (size_t)T * (size_t)E);
     int r = 0;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < c->tgt_len[b]; t++, r++)
             memcpy(c->dh + ((size_t)b * (size_t)T + (size_t)t) * (size_t)E, dhv + (size_t)r * (size_t)E,
                    sizeof(float) * (size_t)E);
-    glia_tf_backward(&m->decoder, c->dec, c->dh, c->dy, c->dmem);
-    glia_tf_backward(&m->encoder, c->enc, c->dmem, c->dx, NULL);
+    glia_tf_backward(&m->decoder, c->dec, c->dh, c->dy, c->dmem, ready);
+    glia_tf_backward(&m->encoder, c->enc, c->dmem, c->dx, NULL, ready);
     if (c->xkeep) {
         dropout_back(c->dx, c->xkeep, c->src_len, B, S, E, m->cfg.dropout);
         dropout_back(c->dy, c->ykeep, c->tgt_len, B, T, E, m->cfg.dropout);
     }
     glia_tf_embed_backward(&m->embedding, c->src, c->src_len, B, S, c->dx);
     glia_tf_embed_backward(&m->embedding, c->tgt, c->tgt_len, B, T, c->dy);
+    glia_grad_ready_params(ready, &m->params[0], &m->params[0]);
 }
 
 /* ---- decoding ---- */

@@ -128,8 +128,10 @@ glia_status glia_s2s_forward(const glia_s2s *m, glia_s2s_ctx *ctx, const int32_t
                              int S, const int32_t *tgt, const int32_t *tgt_len, int T, int batch,
                              glia_rng *rng, const float **logits, int *rows, glia_err *err);
 /* Backward of the last forward of a training ctx for dlogits [rows, V]; accumulates into
- * m->grads (zero them first). */
-void glia_s2s_backward(glia_s2s *m, glia_s2s_ctx *ctx, const float *dlogits);
+ * m->grads (zero them first). ready (may be NULL) is told what is final as the pass goes:
+ * the generator, the decoder's layers, the encoder's, and the embedding last (a tied
+ * generator adds to it first, the sources' and targets' lookups last). */
+void glia_s2s_backward(glia_s2s *m, glia_s2s_ctx *ctx, const float *dlogits, const glia_grad_ready *ready);
 
 /* ---- decoding ---- */
 

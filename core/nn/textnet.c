@@ -396,7 +396,8 @@ void glia_textnet_input_backward(const glia_textnet *net, glia_textnet_ctx *ctx,
     memcpy(dx, ctx->dx, sizeof(float) * (size_t)B * (size_t)T * (size_t)X);
 }
 
-void glia_textnet_backward(glia_textnet *net, glia_textnet_ctx *ctx, const float *dlogits)
+void glia_textnet_backward(glia_textnet *net, glia_textnet_ctx *ctx, const float *dlogits,
+                           const glia_grad_ready *ready)
 {
     GLIA_ASSERT(ctx->training && ctx->has_forward && net->grads);
     const int B = ctx->batch, T = ctx->steps;
@@ -405,11 +406,15 @@ void glia_textnet_backward(glia_textnet *net, glia_textnet_ctx *ctx, const float
     /* fc: dW += dlogits^T fc_in, db += column sums, d(fc_in) = dlogits W */
     glia_linear_backward(ctx->dropped, B, F, net->fc_weight->value, net->fc_weight->grad, net->fc_bias->grad,
                          C, dlogits, C, ctx->dpooled, 0.0f);
+    /* state_dict order: the tables, the rnn, fc; the pass meets them the other way round */
+    const glia_param *first_rnn = net->fc_weight - net->rnn.nparams;
+    glia_grad_ready_params(ready, net->fc_weight, net->fc_bias);
     if (net->cfg.dropout > 0.0f)
         glia_dropout_backward(ctx->dpooled, ctx->dpooled, ctx->pkeep, (size_t)B * F, net->cfg.dropout);
     glia_rnn_pool_backward(net->cfg.pool, ctx->h, ctx->lengths, B, T, F, net->rnn.directions, ctx->dpooled,
                            ctx->dh);
     glia_rnn_backward(&net->rnn, ctx->rnn, ctx->dh, NULL, NULL, ctx->dx);
+    glia_grad_ready_params(ready, first_rnn, net->fc_weight - 1);
     if (net->cfg.embedding_dropout > 0.0f)
         glia_dropout_backward(ctx->dx, ctx->dx, ctx->xkeep, bt * (size_t)X, net->cfg.embedding_dropout);
     /* The embedding's share of dx, compacted to [B, T, E] (reusing ctx->emb: the forward's
@@ -417,4 +422,8 @@ void glia_textnet_backward(glia_textnet *net, glia_textnet_ctx *ctx, const float
     for (size_t i = 0; i < bt; i++)
         memcpy(ctx->emb + i * E, ctx->dx + i * X, sizeof(float) * (size_t)E);
     glia_embedding_backward(&net->embedding, ctx->ids, ctx->lengths, B, T, ctx->emb);
+    /* the embedding and the frozen lexicon: the head of the buffer up to the rnn (the
+     * lexicon's region stays zero, and its param has no grad view) */
+    if (ready)
+        glia_grad_ready_range(ready, 0, (size_t)(first_rnn->grad - ready->grads));
 }

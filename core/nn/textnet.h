@@ -106,8 +106,10 @@ glia_status glia_textnet_forward(const glia_textnet *net, glia_textnet_ctx *ctx,
                                  const int32_t *lengths, int batch, int steps, glia_rng *rng,
                                  const float **logits, glia_err *err);
 /* Backward pass of the last forward of a training ctx for dlogits = dL/d(logits) [batch, C]:
- * accumulates into the trainable parameters' gradients (never the lexicon's). */
-void glia_textnet_backward(glia_textnet *net, glia_textnet_ctx *ctx, const float *dlogits);
+ * accumulates into the trainable parameters' gradients (never the lexicon's), and tells
+ * ready (may be NULL) what is final as it goes: fc, then the rnn, then both tables. */
+void glia_textnet_backward(glia_textnet *net, glia_textnet_ctx *ctx, const float *dlogits,
+                           const glia_grad_ready *ready);
 
 /* ---- gradients with respect to the token vectors x = cat(embedding, lexicon), for
  * explanations; the net is only read (a served net has no gradient buffer) ---- */

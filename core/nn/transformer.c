@@ -839,7 +839,8 @@ static void sub_backward(glia_tf_ctx *c, const glia_param *pp, const glia_param 
     }
 }
 
-void glia_tf_backward(glia_tf_stack *st, glia_tf_ctx *c, const float *dout, float *dx, float *dmemory)
+void glia_tf_backward(glia_tf_stack *st, glia_tf_ctx *c, const float *dout, float *dx, float *dmemory,
+                      const glia_grad_ready *ready)
 {
     GLIA_ASSERT(c->training && c->has_forward);
     const int E = st->cfg.d_model, N = c->batch * c->steps, L = st->cfg.num_layers;
@@ -850,6 +851,7 @@ void glia_tf_backward(glia_tf_stack *st, glia_tf_ctx *c, const float *dout, floa
     const glia_param *fin = &st->params[st->nparams - 2];
     glia_layernorm_backward(top, c->fin_mean, c->fin_rstd, fin[0].value, nxt, N, E, cur, fin[0].grad,
                             fin[1].grad);
+    glia_grad_ready_params(ready, &fin[0], &fin[1]);
     if (dec && dmemory)
         memset(dmemory, 0, sizeof(float) * (size_t)c->batch * (size_t)c->mem_steps * (size_t)E);
     for (int l = L - 1; l >= 0; l--) {
@@ -861,6 +863,9 @@ void glia_tf_backward(glia_tf_stack *st, glia_tf_ctx *c, const float *dout, floa
             cur = nxt;
             nxt = t;
         }
+        /* a layer's parameters are touched by its own sublayers only */
+        const glia_param *first = &st->params[(size_t)l * (size_t)st->per_layer];
+        glia_grad_ready_params(ready, first, first + st->per_layer - 1);
     }
     if (dx)
         memcpy(dx, cur, sizeof(float) * (size_t)N * (size_t)E);

@@ -195,8 +195,11 @@ glia_status glia_tf_forward(const glia_tf_stack *st, glia_tf_ctx *ctx, const flo
  * E]: dL/d(out), read only at valid positions. dx [batch, steps, E] is overwritten with
  * dL/dx (0 at padded positions), or skipped when NULL. Decoder: dmemory [batch,
  * mem_steps, E] is overwritten with dL/d(memory), summed over the layers (NULL: skipped);
- * feed it to the encoder's backward as its dout. Parameter gradients accumulate. */
-void glia_tf_backward(glia_tf_stack *st, glia_tf_ctx *ctx, const float *dout, float *dx, float *dmemory);
+ * feed it to the encoder's backward as its dout. Parameter gradients accumulate; ready
+ * (may be NULL) is told the final norm's, then each layer's from the last down, as the pass
+ * leaves them. */
+void glia_tf_backward(glia_tf_stack *st, glia_tf_ctx *ctx, const float *dout, float *dx, float *dmemory,
+                      const glia_grad_ready *ready);
 /* A decoder's cross-attention probabilities of layer `layer` in the last forward, [batch,
  * heads, steps, mem_steps] (valid rows and columns by the lengths; borrowed from ctx until
  * the next forward), for explanations; NULL when ctx does not hold that layer's: an inference

@@ -261,6 +261,7 @@ typedef struct {
     glia_model *master;
     int total_rows; /* label rows of the whole batch */
     float smoothing;
+    const glia_grad_ready *ready; /* lane 0's backward tells it what is final (NULL: nobody) */
 } step_job;
 
 /* ---- one epoch's bookkeeping: progress, the best weights, stopping, reporting ---- */
@@ -333,7 +334,7 @@ static void step_lane(void *arg, int i)
         for (size_t e = 0; e < (size_t)rows * (size_t)k; e++)
             L->dlogits[e] *= scale;
     }
-    ops->backward(L->model, L->ctx, L->dlogits);
+    ops->backward(L->model, L->ctx, L->dlogits, i == 0 ? j->ready : NULL);
 }
 
 /* Lane i adds every replica's gradient into the master for its share of the parameters. */
@@ -347,6 +348,61 @@ static void reduce_lane(void *arg, int i)
         for (size_t e = lo; e < hi; e++)
             j->master->grads[e] += g[e];
     }
+}
+
+/* ---- summing the gradients across processes while the backward pass runs ---- */
+
+/* The buffer is cut into buckets of red->bucket_floats from its tail: bucket k is
+ * [size - (k + 1) b, size - k b) (the head's bucket is shorter). The backward pass reports
+ * the ranges it has made final, tail first (model.h); once the final region [frontier, size)
+ * covers the next bucket, that bucket's sum starts, and the transport is polled so that the
+ * started sums advance during the pass. Cutting by size alone, and starting buckets in
+ * order, gives every rank the same sequence of collectives whatever the timing (a rank whose
+ * shard is empty runs no backward: it starts them all afterwards). A reported range that
+ * does not extend the final region is simply not used early: correctness rests on
+ * finishing every bucket after the pass, never on the reports. */
+typedef struct {
+    const glia_reducer *red;
+    float *grads;
+    size_t size;     /* floats of the buffer */
+    size_t bucket;   /* floats */
+    size_t frontier; /* [frontier, size) is final this step */
+    size_t next;     /* buckets started cover [next, size) */
+    int in_backward;
+    double first;        /* glia_train_clock() when this step's first bucket started (0: none yet) */
+    long buckets, early; /* the run's totals */
+    double window;       /* the run's seconds of backward pass left after a step's first bucket started */
+    glia_status rc;
+    glia_err err;
+} overlap_state;
+
+static void overlap_start(overlap_state *o)
+{
+    while (o->rc == GLIA_OK && o->next > 0) {
+        const size_t lo = o->next > o->bucket ? o->next - o->bucket : 0;
+        if (o->frontier > lo)
+            break;
+        if (o->in_backward && o->frontier > 0 && o->first == 0.0)
+            o->first = glia_train_clock();
+        o->rc = o->red->start_sum_f32(o->red, o->grads + lo, o->next - lo, &o->err);
+        o->next = lo;
+        o->buckets++;
+        /* overlapped: started while some of the pass was still to run (the report that
+         * makes the head final ends the pass, and what it starts overlaps nothing) */
+        o->early += o->in_backward && o->frontier > 0;
+    }
+}
+
+/* glia_grad_ready's callback: runs on the thread of lane 0's backward, which is the loop's
+ * own (overlap runs with one lane only), the one thread that calls the transport. */
+static void overlap_ready(void *user, size_t offset, size_t count)
+{
+    overlap_state *o = user;
+    if (offset + count == o->frontier)
+        o->frontier = offset;
+    overlap_start(o);
+    if (o->rc == GLIA_OK && o->next < o->size) /* some sum is under way: let it move */
+        o->rc = o->red->progress(o->red, &o->err);
 }
 
 /* ---- the run's state ---- */
@@ -368,6 +424,8 @@ typedef struct {
     glia_ckpt_state st;
     long step;
     double t0, earlier; /* earlier: seconds of the runs a checkpoint continues */
+    int overlap;        /* the gradients are summed in buckets during the backward pass */
+    overlap_state ov;
 } run_state;
 
 static void run_free(run_state *s)
@@ -512,7 +570,7 @@ static glia_status average_buffers(run_state *s, glia_err *err)
  * of every rank are the mean over the whole batch. */
 static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epoch_tally *t, glia_err *err)
 {
-    step_job job = {s->lanes, s->nlanes, s->model, b->rows, s->r->label_smoothing};
+    step_job job = {s->lanes, s->nlanes, s->model, b->rows, s->r->label_smoothing, NULL};
     const size_t input_size = s->model->input_size;
     const long lanes = (long)s->nranks * s->nlanes;
     glia_status rc;
@@ -522,7 +580,27 @@ static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epo
         s->lanes[i].part = slice(b, lo, hi - lo, input_size);
         s->lanes[i].rc = GLIA_OK;
     }
+    glia_grad_ready ready = {overlap_ready, &s->ov, s->model->grads};
+    if (s->overlap) {
+        s->ov.grads = s->model->grads; /* enabled by run_open */
+        s->ov.frontier = s->ov.next = s->model->size - s->model->nbuffers;
+        s->ov.in_backward = 1;
+        s->ov.first = 0.0;
+        s->ov.rc = GLIA_OK;
+        job.ready = &ready;
+    }
     glia_pool_run(s->pool, step_lane, &job);
+    if (s->overlap) { /* whatever the pass did not start (all, for an empty shard), then wait */
+        s->ov.in_backward = 0;
+        if (s->ov.first > 0.0)
+            s->ov.window += glia_train_clock() - s->ov.first;
+        s->ov.frontier = 0;
+        overlap_start(&s->ov);
+        if ((rc = s->ov.rc) || (rc = s->red->wait_all(s->red, &s->ov.err))) {
+            *err = s->ov.err;
+            return rc;
+        }
+    }
     double counts[2] = {0.0, 0.0}; /* loss summed over rows, rows predicted right */
     for (int i = 0; i < s->nlanes; i++) {
         if (s->lanes[i].rc) {
@@ -534,10 +612,11 @@ static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epo
     }
     if (s->nlanes > 1)
         glia_pool_run(s->pool, reduce_lane, &job);
-    /* no overlap with the backward pass: a model's backward is one call of its ops table,
-     * so the whole buffer is summed once it returns (README: the share this costs) */
+    /* without overlap (several lanes, whose gradients meet only after every pass; or a
+     * transport without non-blocking sums) the whole buffer is summed once here; the
+     * buffers after the parameters (batch norm's statistics) have no gradient */
     const size_t ngrads = s->model->size - s->model->nbuffers;
-    if (s->red && ((rc = s->red->sum_f32(s->red, s->model->grads, ngrads, err)) ||
+    if (s->red && ((!s->overlap && (rc = s->red->sum_f32(s->red, s->model->grads, ngrads, err))) ||
                    (rc = s->red->sum_f64(s->red, counts, 2, err))))
         return rc;
     const double loss = counts[0];
@@ -653,6 +732,10 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
     s.nlanes = r->workers > 1 ? (r->workers < MAX_LANES ? r->workers : MAX_LANES) : 1;
     s.rank = s.red ? s.red->rank : 0;
     s.nranks = s.red ? s.red->size : 1;
+    /* one lane: its backward runs on this thread, the one that may call the transport */
+    s.overlap = s.red && s.red->start_sum_f32 && s.red->progress && s.red->wait_all &&
+                s.red->bucket_floats > 0 && s.nlanes == 1;
+    s.ov = (overlap_state){.red = s.red, .size = model->size - model->nbuffers, .bucket = s.red ? s.red->bucket_floats : 0};
     if (!hooks)
         hooks = &none;
     memset(result, 0, sizeof *result);
@@ -689,6 +772,9 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
     result->seconds = s.earlier + glia_train_clock() - s.t0;
     result->steps = s.step;
 done:
+    result->buckets = s.ov.buckets;
+    result->buckets_during_backward = s.ov.early;
+    result->overlap_seconds = s.ov.window;
     run_free(&s);
     return rc;
 }

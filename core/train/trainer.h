@@ -57,6 +57,10 @@ typedef struct {
     double best_val_accuracy;
     double seconds;
     long steps;
+    /* across processes (reduce.h), with overlap: gradient buckets summed, and how many of
+     * them were started while the backward pass was still running */
+    long buckets, buckets_during_backward;
+    double overlap_seconds; /* backward time left after each step's first bucket started, summed */
 } glia_train_result;
 
 /* The seeded random streams of a training run: each use draws from its own generator,

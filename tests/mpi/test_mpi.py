@@ -9,11 +9,14 @@
 #   x 1 thread draw exactly what 1 process x 2 threads draws and give the same bits; kill -9
 #   of one rank ends the run with a non-zero status and a message naming it, the checkpoint of
 #   the last epoch stays loadable and a resume with the same N gives the uninterrupted run's
-#   weights bit for bit; a resume with another N, or with other threads, is refused.
+#   weights bit for bit; a resume with another N, or with other threads, is refused. For the
+#   CNN and the Transformer, the gradients summed in buckets during the backward pass
+#   (--bucket-kb 16) and in one allreduce after it (--no-overlap) give the same bits.
 #   Without Open MPI built in (without-mpi), glia under mpirun must refuse to train, saying why.
 #   Every family whose data set is missing is skipped, saying so.
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -289,10 +292,10 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def equivalence(r, tmp, name, recipe, what):
+def equivalence(r, tmp, name, recipe, what, extra=()):
     one, two = os.path.join(tmp, name + "-1"), os.path.join(tmp, name + "-2")
     rc1, out1, t1 = r.train(recipe, one)
-    rc2, out2, t2 = r.train(recipe, two, ranks=2)
+    rc2, out2, t2 = r.train(recipe, two, ranks=2, extra=extra)
     ok = rc1 == 0 and rc2 == 0
     check("%s: 1 process and 2 ranks both train" % name, ok, out1 + out2)
     if not ok:
@@ -306,7 +309,27 @@ def equivalence(r, tmp, name, recipe, what):
     check("%s: 2 ranks x half a batch give the weights of 1 process x the batch after the same %d steps (every tensor within %g of its "
           "scale; worst %.2g)" % (name, steps1, TOLERANCE, rel),
           steps1 == steps2 and steps1 > 0 and rel <= TOLERANCE, "steps %d vs %d; worst %s" % (steps1, steps2, tensor))
-    return one
+    return one, two, out2
+
+
+OVERLAP_LINE = re.compile(r"^overlap: (\d+) of (\d+) gradient buckets \((\d+) KiB\) started during the backward pass", re.M)
+
+
+def overlap_on_off(r, tmp, name, recipe, two, out2):
+    """The run of equivalence() summed its gradients in 16 KiB buckets during the backward
+    pass; one blocking allreduce after it must give the same bits (2 ranks: a + b either
+    way), and the overlapped run must have started buckets before the pass ended."""
+    off = os.path.join(tmp, name + "-no-overlap")
+    rc, out, t = r.train(recipe, off, ranks=2, extra=["--no-overlap"])
+    m = OVERLAP_LINE.search(out2)
+    early, total = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    note("%s: %d of %d gradient buckets of 16 KiB started during the backward pass; --no-overlap %.1f s" %
+         (name, early, total, t))
+    check("%s: buckets were summed during the backward pass (%d of %d started before it ended)" % (name, early, total),
+          m and 0 < early < total, out2)
+    check("%s: overlap on and off (--no-overlap) give the same weights, bit for bit" % name,
+          rc == 0 and "overlap: none (--no-overlap)" in out and
+          same_bits(os.path.join(two, "model.safetensors"), os.path.join(off, "model.safetensors")), out)
 
 
 def with_mpi(glia, tmp):
@@ -319,9 +342,12 @@ def with_mpi(glia, tmp):
             print("ok %d - %s # SKIP %s" % (len(results) + 1, name, missing))
             results.append(True)
             continue
-        got = equivalence(r, tmp, short[name], recipe, what)
-        if short[name] == "cnn":
-            cnn_one = got
+        overlapped = short[name] in ("cnn", "translation")
+        got = equivalence(r, tmp, short[name], recipe, what, ["--bucket-kb", "16"] if overlapped else [])
+        if got and overlapped:
+            overlap_on_off(r, tmp, short[name], recipe, got[1], got[2])
+        if got and short[name] == "cnn":
+            cnn_one = got[0]
     if fams[0][3]:
         print("1..%d" % len(results))
         return 0 if all(results) else 1

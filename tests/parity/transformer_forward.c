@@ -204,8 +204,8 @@ int main(int argc, char **argv)
         float *dout = read_f32(tdout, nt), *dtgt = xcalloc(nt, sizeof(float)),
               *dmem = xcalloc(ns, sizeof(float));
         float *dsrc = xcalloc(ns, sizeof(float));
-        glia_tf_backward(&dec, dctx, dout, dtgt, dmem);
-        glia_tf_backward(&enc, ectx, dmem, dsrc, NULL);
+        glia_tf_backward(&dec, dctx, dout, dtgt, dmem, NULL);
+        glia_tf_backward(&enc, ectx, dmem, dsrc, NULL, NULL);
         add(&o, "dsrc", 3, sshape, dsrc);
         add(&o, "dtgt", 3, tshape, dtgt);
         for (int i = 0; i < nall; i++) {

@@ -315,7 +315,7 @@ gc_result gc_net_check(glia_net *net, const float *x, int n, gc_loss_fn loss, vo
 
     glia_net_zero_grads(net);
     double l0 = net_loss(&run, dout);
-    glia_net_backward(net, ctx, dout);
+    glia_net_backward(net, ctx, dout, NULL);
     memcpy(grads, net->grads, sizeof(float) * net->grad_size);
 
     /* the parameters only: buffers (batch norm's running statistics) have no gradient */

@@ -129,26 +129,34 @@ static double interface_loss(void *user)
     return glia_xent(logits, s->t->labels, rows, s->model->outputs, 0.1f, -1, NULL, NULL);
 }
 
+/* A training forward of a fixed batch (into *t), the label-smoothed loss's dlogits (the
+ * caller frees them) and zeroed gradients: what a backward pass starts from. */
+static float *forward_for_backward(glia_model *model, glia_model_ctx *ctx, tiny_batch *t, int *rows)
+{
+    glia_rng rng;
+    glia_rng_seed(&rng, 11);
+    tiny_batch_fill(t, &rng);
+    const float *logits = NULL;
+    glia_err err = {0};
+    ck_assert_int_eq(model->ops->forward(model, ctx, &t->b, replayed(), &logits, rows, &err), GLIA_OK);
+    float *dlogits = calloc((size_t)*rows * (size_t)model->outputs, sizeof(float));
+    glia_xent(logits, t->labels, *rows, model->outputs, 0.1f, -1, dlogits, NULL);
+    glia_model_zero_grads(model);
+    return dlogits;
+}
+
 START_TEST(gradients_through_interface)
 {
     const char *task = tasks[_i];
     glia_model *model = tiny_model(task, 1);
     glia_model_ctx *ctx = training_ctx(model);
-    glia_rng rng;
-    glia_rng_seed(&rng, 11);
     tiny_batch t;
-    tiny_batch_fill(&t, &rng);
-    const float *logits = NULL;
     int rows = 0;
-    glia_err err = {0};
-    ck_assert_int_eq(model->ops->forward(model, ctx, &t.b, replayed(), &logits, &rows, &err), GLIA_OK);
+    float *dlogits = forward_for_backward(model, ctx, &t, &rows);
     const int want =
         strcmp(task, "translation") == 0 ? t.tgt_lengths[0] + t.tgt_lengths[1] + t.tgt_lengths[2] : BATCH;
     ck_assert_int_eq(rows, want);
-    float *dlogits = calloc((size_t)rows * (size_t)model->outputs, sizeof(float));
-    glia_xent(logits, t.labels, rows, model->outputs, 0.1f, -1, dlogits, NULL);
-    glia_model_zero_grads(model);
-    model->ops->backward(model, ctx, dlogits);
+    model->ops->backward(model, ctx, dlogits, NULL);
 
     loss_state s = {model, ctx, &t};
     gc_opts o = gc_defaults();
@@ -163,6 +171,89 @@ START_TEST(gradients_through_interface)
     }
     gc_expect(&r, task);
     ck_assert_msg(r.kinks * 10 <= r.checked_params, "%s: %zu kinks of %zu", task, r.kinks, r.checked_params);
+    free(dlogits);
+    model->ops->ctx_free(ctx);
+    glia_model_free(model);
+}
+END_TEST
+
+/* ---- what a backward pass reports final (data-parallel overlap, core/train/loop.c) ---- */
+
+typedef struct {
+    const float *grads;
+    size_t size, frontier; /* the reports so far cover [frontier, size) when they come in order */
+    float *seen;           /* each float's gradient at the moment it was reported */
+    unsigned char *covered;
+    int in_order, calls;
+} ready_log;
+
+static void log_ready(void *user, size_t offset, size_t count)
+{
+    ready_log *l = user;
+    ck_assert_msg(offset + count <= l->size, "range %zu + %zu beyond %zu", offset, count, l->size);
+    for (size_t e = offset; e < offset + count; e++) {
+        ck_assert_msg(!l->covered[e], "float %zu reported twice", e);
+        l->covered[e] = 1;
+        l->seen[e] = l->grads[e];
+    }
+    if (offset + count == l->frontier)
+        l->frontier = offset;
+    else
+        l->in_order = 0;
+    l->calls++;
+}
+
+/* Variants beyond the tiny models: 3 a text net with a frozen lexicon and two LSTM layers,
+ * 4 an untied translator with two layers a side. */
+static glia_model *variant_model(int i)
+{
+    if (i < 3)
+        return tiny_model(tasks[i], 1);
+    glia_err err = {0};
+    glia_manifest m = tiny_models_manifest(i == 3 ? tasks[1] : tasks[2], 0.0f);
+    if (i == 3) {
+        m.text.lexicon_features = 2;
+        m.text.num_layers = 2;
+    } else {
+        m.s2s.tie_embeddings = 0;
+        m.s2s.num_encoder_layers = m.s2s.num_decoder_layers = 2;
+    }
+    glia_model *model = NULL;
+    ck_assert_msg(glia_model_new(&m, &model, &err) == GLIA_OK, "variant %d: %s", i, err.msg);
+    glia_rng rng;
+    glia_rng_seed(&rng, 7);
+    model->ops->reset(model, &rng);
+    ck_assert_msg(model->ops->enable_grads(model, &err) == GLIA_OK, "%s", err.msg);
+    return model;
+}
+
+/* Every float of the gradient buffer is reported once, from the tail to the head, and what
+ * was reported is what the pass ends with: nothing added after (a tied embedding's early
+ * report would fail here). */
+START_TEST(backward_reports_final_ranges)
+{
+    glia_model *model = variant_model(_i);
+    glia_model_ctx *ctx = training_ctx(model);
+    tiny_batch t;
+    int rows = 0;
+    float *dlogits = forward_for_backward(model, ctx, &t, &rows);
+    ready_log l = {model->grads,
+                   model->size,
+                   model->size,
+                   calloc(model->size, sizeof(float)),
+                   calloc(model->size, 1),
+                   1,
+                   0};
+    const glia_grad_ready ready = {log_ready, &l, model->grads};
+    model->ops->backward(model, ctx, dlogits, &ready);
+    for (size_t e = 0; e < model->size; e++)
+        ck_assert_msg(l.covered[e], "variant %d: float %zu never reported", _i, e);
+    ck_assert_msg(memcmp(l.seen, model->grads, sizeof(float) * model->size) == 0,
+                  "variant %d: a range changed after it was reported final", _i);
+    ck_assert_msg(l.in_order && l.frontier == 0, "variant %d: the reports do not grow from the tail", _i);
+    ck_assert_int_ge(l.calls, 2);
+    free(l.seen);
+    free(l.covered);
     free(dlogits);
     model->ops->ctx_free(ctx);
     glia_model_free(model);
@@ -196,7 +287,7 @@ START_TEST(replica_shares_values_owns_grads)
         float *d = calloc((size_t)rows * (size_t)both[k]->outputs, sizeof(float));
         glia_xent(logits, t.labels, rows, both[k]->outputs, 0.0f, -1, d, NULL);
         glia_model_zero_grads(both[k]);
-        both[k]->ops->backward(both[k], ctxs[k], d);
+        both[k]->ops->backward(both[k], ctxs[k], d, NULL);
         free(d);
     }
     double norm = 0.0;
@@ -306,6 +397,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, family_table);
     tcase_add_loop_test(tc, gradients_through_interface, 0, 3);
+    tcase_add_loop_test(tc, backward_reports_final_ranges, 0, 5);
     tcase_add_loop_test(tc, replica_shares_values_owns_grads, 0, 3);
     tcase_add_test(tc, sequence_predict_in_groups);
     suite_add_tcase(s, tc);

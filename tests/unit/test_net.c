@@ -263,9 +263,9 @@ START_TEST(gradients_accumulate_until_zeroed)
     ck_assert_ptr_nonnull(once);
     glia_net_zero_grads(net);
     glia_net_forward(net, ctx, x, 2, &rng);
-    glia_net_backward(net, ctx, dout);
+    glia_net_backward(net, ctx, dout, NULL);
     memcpy(once, net->grads, sizeof(float) * net->size);
-    glia_net_backward(net, ctx, dout);
+    glia_net_backward(net, ctx, dout, NULL);
     double norm = 0.0;
     for (size_t i = 0; i < net->size; i++) {
         ck_assert_float_eq_tol(net->grads[i], 2.0f * once[i], 1e-6f * fmaxf(1.0f, fabsf(once[i])));
@@ -305,7 +305,7 @@ START_TEST(folded_conv_relu_matches_layer_by_layer)
         memcpy(logits[unfold][0], glia_net_forward(net, inf, x, 3, NULL), sizeof logits[0][0]);
         glia_net_zero_grads(net);
         memcpy(logits[unfold][1], glia_net_forward(net, tr, x, 3, &rng), sizeof logits[0][1]);
-        glia_net_backward(net, tr, dout);
+        glia_net_backward(net, tr, dout, NULL);
         grads[unfold] = malloc(sizeof(float) * net->size);
         ck_assert_ptr_nonnull(grads[unfold]);
         memcpy(grads[unfold], net->grads, sizeof(float) * net->size);
@@ -548,7 +548,7 @@ START_TEST(replica_shares_values_not_gradients)
     glia_net_zero_grads(net);
     glia_net_zero_grads(r);
     glia_net_forward(r, ctx, x, 2, &rng);
-    glia_net_backward(r, ctx, dout);
+    glia_net_backward(r, ctx, dout, NULL);
     double in_replica = 0, in_master = 0;
     for (size_t i = 0; i < net->size; i++) {
         in_replica += fabs(r->grads[i]);

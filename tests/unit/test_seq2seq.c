@@ -104,7 +104,7 @@ static void gradient_case(int tie, int norm_first, float dropout)
     for (int i = 0; i < r * cfg.vocab_size; i++)
         c.dlogits[i] *= (float)r; /* the loss above is the sum, glia_xent's gradient is of the mean */
     glia_s2s_zero_grads(c.m);
-    glia_s2s_backward(c.m, c.ctx, c.dlogits);
+    glia_s2s_backward(c.m, c.ctx, c.dlogits, NULL);
     float *g = malloc(sizeof(float) * c.m->size);
     memcpy(g, c.m->grads, sizeof(float) * c.m->size);
     /* step 3e-3; a coordinate that fails (or looks like a kink) is tried again at 1e-3 and
@@ -515,7 +515,7 @@ START_TEST(tiny_model_memorises_pairs)
         ck_assert_int_eq(n, rows);
         loss = glia_xent(logits, labels, n, cfg.vocab_size, 0.0f, -1, dl, NULL);
         glia_s2s_zero_grads(m);
-        glia_s2s_backward(m, ctx, dl);
+        glia_s2s_backward(m, ctx, dl, NULL);
         glia_optim_step(opt, oc.lr);
     }
     ck_assert_msg(loss < 0.01, "loss %g after 300 steps", loss);

@@ -155,7 +155,7 @@ static void check_net(const glia_textnet_config *cfg, const char *what)
     fd_case c = {net, ctx, ids, lengths, B, T, probe, 77};
     case_loss(&c);
     glia_textnet_zero_grads(net);
-    glia_textnet_backward(net, ctx, probe);
+    glia_textnet_backward(net, ctx, probe, NULL);
     /* the analytic gradients, copied before the perturbed forwards run */
     float *g = malloc(net->size * sizeof *g);
     ck_assert_ptr_nonnull(g);

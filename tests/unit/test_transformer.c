@@ -329,13 +329,13 @@ static void tf_backward(tf_case *c)
     memset(c->grads, 0, sizeof(float) * c->nvalues);
     tf_forward(c);
     if (c->use_dec) {
-        glia_tf_backward(&c->dec, c->dctx, c->r, c->dtgt, c->dmem);
+        glia_tf_backward(&c->dec, c->dctx, c->r, c->dtgt, c->dmem, NULL);
         if (c->use_enc)
-            glia_tf_backward(&c->enc, c->ectx, c->dmem, c->dsrc, NULL);
+            glia_tf_backward(&c->enc, c->ectx, c->dmem, c->dsrc, NULL, NULL);
         else
             memcpy(c->dsrc, c->dmem, sizeof(float) * (size_t)c->batch * c->src_steps * E_);
     } else {
-        glia_tf_backward(&c->enc, c->ectx, c->r, c->dsrc, NULL);
+        glia_tf_backward(&c->enc, c->ectx, c->r, c->dsrc, NULL, NULL);
     }
 }
 

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     memcpy(ev, glia_net_forward(net, ictx, xs, n, NULL), sizeof(float) * (size_t)n * k);
     memcpy(tr, glia_net_forward(net, tctx, xs, n, &rng), sizeof(float) * (size_t)n * k);
     glia_net_zero_grads(net);
-    glia_net_backward(net, tctx, dout);
+    glia_net_backward(net, tctx, dout, NULL);
 
     /* OUT: eval, train, and one gradient per parameter (buffers have none) */
     const int nout = 2 + net->ntrainable;

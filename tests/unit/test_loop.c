@@ -461,6 +461,7 @@ int main(void)
     tcase_add_test(tc, nan_checkpoint_is_refused);
     tcase_add_loop_test(tc, two_ranks_are_two_lanes, 0, 4);
     tcase_add_loop_test(tc, two_ranks_overlapped_are_two_lanes, 0, 4);
+    tcase_add_test(tc, bn_lanes_count_every_batch);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

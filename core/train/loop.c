@@ -735,7 +735,8 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
     /* one lane: its backward runs on this thread, the one that may call the transport */
     s.overlap = s.red && s.red->start_sum_f32 && s.red->progress && s.red->wait_all &&
                 s.red->bucket_floats > 0 && s.nlanes == 1;
-    s.ov = (overlap_state){.red = s.red, .size = model->size - model->nbuffers, .bucket = s.red ? s.red->bucket_floats : 0};
+    s.ov = (overlap_state){
+        .red = s.red, .size = model->size - model->nbuffers, .bucket = s.red ? s.red->bucket_floats : 0};
     if (!hooks)
         hooks = &none;
     memset(result, 0, sizeof *result);

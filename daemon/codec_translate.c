@@ -118,27 +118,15 @@ const char *codec_decode_field_in(const json_t *obj)
     return NULL;
 }
 
-/* An integer field lo..hi into *out (absent: *out stays); -1 with a 400 problem. */
-static int int_option(const json_t *body, const char *key, int lo, int hi, int *out, problem *p)
-{
-    const json_t *v = json_object_get(body, key);
-    if (!v)
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return problem_set(p, 400, "\"%s\" must be an integer from %d to %d", key, lo, hi);
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
 /* The search settings a request names, over the defaults in decode; decode changes only when
  * all of them are valid. */
 static int options(const registry_model *m, const json_t *body, glia_decode_opts *decode, problem *p)
 {
     const glia_manifest *man = &m->bundle.manifest;
     glia_decode_opts d = *decode;
-    if (int_option(body, "beam_size", 1, CODEC_TRANSLATE_MAX_BEAM, &d.beam_size, p) ||
-        int_option(body, "max_tokens", 1, man->s2s.max_positions - 1, &d.max_tokens, p) ||
-        int_option(body, "no_repeat_ngram", 0, GLIA_S2S_MAX_NGRAM, &d.no_repeat_ngram, p))
+    if (problem_int_field(body, "beam_size", 1, CODEC_TRANSLATE_MAX_BEAM, &d.beam_size, p) ||
+        problem_int_field(body, "max_tokens", 1, man->s2s.max_positions - 1, &d.max_tokens, p) ||
+        problem_int_field(body, "no_repeat_ngram", 0, GLIA_S2S_MAX_NGRAM, &d.no_repeat_ngram, p))
         return -1;
     const json_t *lp = json_object_get(body, "length_penalty");
     if (lp) {

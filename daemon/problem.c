@@ -57,3 +57,14 @@ json_t *problem_json(int status, const char *detail, const char *instance)
     return json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title", problem_title(status),
                      "status", status, "detail", detail, "instance", instance);
 }
+
+int problem_int_field(const json_t *body, const char *key, int lo, int hi, int *out, problem *p)
+{
+    const json_t *v = json_object_get(body, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return problem_set(p, 400, "\"%s\" must be an integer from %d to %d", key, lo, hi);
+    *out = (int)json_integer_value(v);
+    return 0;
+}

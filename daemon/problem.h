@@ -22,6 +22,10 @@ int problem_set(problem *p, int status, const char *fmt, ...) __attribute__((for
 /* The same, returning status: for handlers that answer with the status they chose. */
 int problem_fail(problem *p, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The integer member key of a JSON body, lo..hi, into *out (absent: *out stays as it is);
+ * -1 with a 400 naming the field and the range. */
+int problem_int_field(const json_t *body, const char *key, int lo, int hi, int *out, problem *p);
+
 /* The status's reason phrase ("Not Found"), the problem's title; "Error" for one gliad never answers. */
 const char *problem_title(int status);
 

@@ -296,14 +296,8 @@ static int parse_target(const registry_model *m, const json_t *v, int *target, p
 /* An integer field in [lo, hi], or def when absent. */
 static int parse_int(const json_t *body, const char *key, int lo, int hi, int def, int *out, problem *p)
 {
-    const json_t *v = json_object_get(body, key);
     *out = def;
-    if (!v)
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return problem_set(p, 400, "\"%s\" must be an integer from %d to %d", key, lo, hi);
-    *out = (int)json_integer_value(v);
-    return 0;
+    return problem_int_field(body, key, lo, hi, out, p);
 }
 
 /* A translation's settings (its search's are the codec's options). */

@@ -70,7 +70,7 @@ static void encode(registry_model *m, const codec *c, const uint8_t *data, size_
         int n = (int)(size / 2 < 64 ? size / 2 : 64);
         for (int i = 0; i < n; i++)
             ids[i] = (int32_t)(data[2 * i] | data[2 * i + 1] << 8);
-        glia_sequence seq = {ids, n, 0.0, n % 2};
+        glia_sequence seq = {.ids = ids, .n = n, .score = 0.0, .finished = n % 2};
         out = c->encode(m, NULL, &seq, 1);
     } else if (net->outputs <= 64 && size >= (size_t)net->outputs * sizeof(float) + 1) {
         /* any float a model can give, NaN and infinities included */

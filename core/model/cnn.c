@@ -406,6 +406,20 @@ done:
     return rc;
 }
 
+/* The fully connected layers' weights (the convolutions stay fp32: see README, bf16). */
+static int cnn_matrices(glia_model *model, glia_param **out)
+{
+    glia_net *net = net_of(model);
+    int n = 0;
+    for (int i = 0; i < net->nlayers; i++)
+        if (net->layers[i].kind == GLIA_LAYER_LINEAR) {
+            if (out)
+                out[n] = &net->layers[i].params[0];
+            n++;
+        }
+    return n;
+}
+
 const glia_model_ops glia_family_cnn = {
     .task = "image-classification",
     .family = "cnn",
@@ -427,4 +441,5 @@ const glia_model_ops glia_family_cnn = {
     .backward = cnn_backward,
     .predict = cnn_predict,
     .explain = cnn_explain,
+    .matrices = cnn_matrices,
 };

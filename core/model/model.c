@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "core/model/family.h"
+#include "core/nn/bf16.h"
 #include "core/nn/params.h"
+
+#include <stdlib.h>
 
 /* The one place that lists the families: a new one is a row here. */
 static const glia_model_ops *const families[] = {
@@ -42,8 +45,54 @@ glia_status glia_model_new(const glia_manifest *m, glia_model **out, glia_err *e
 
 void glia_model_free(glia_model *model)
 {
-    if (model)
-        model->ops->destroy(model);
+    if (!model)
+        return;
+    glia_model_set_precision(model, GLIA_PRECISION_FP32, NULL); /* frees the bf16 copies */
+    model->ops->destroy(model);
+}
+
+const char *glia_precision_name(glia_precision p)
+{
+    return p == GLIA_PRECISION_BF16 ? "bf16" : "fp32";
+}
+
+int glia_precision_parse(const char *s)
+{
+    if (s && strcmp(s, "fp32") == 0)
+        return GLIA_PRECISION_FP32;
+    if (s && strcmp(s, "bf16") == 0)
+        return GLIA_PRECISION_BF16;
+    return -1;
+}
+
+glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err)
+{
+    glia_status rc = GLIA_OK;
+    const int n = model->ops->matrices ? model->ops->matrices(model, NULL) : 0;
+    glia_param **mats = n > 0 ? calloc((size_t)n, sizeof *mats) : NULL;
+    if (n > 0 && !mats)
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory listing a model's matrices");
+    if (n > 0)
+        model->ops->matrices(model, mats);
+    /* drop first: a second bf16 call repacks from the values as they are now */
+    for (int i = 0; i < n; i++)
+        glia_bf16_param_drop(mats[i]);
+    model->precision = GLIA_PRECISION_FP32;
+    model->bf16_bytes = 0;
+    if (want == GLIA_PRECISION_BF16 && n > 0 && glia_bf16_available()) {
+        for (int i = 0; i < n && rc == GLIA_OK; i++)
+            if ((rc = glia_bf16_param_attach(mats[i], err)) == GLIA_OK)
+                model->bf16_bytes += glia_bf16_bytes(mats[i]->bf16);
+        if (rc != GLIA_OK) { /* all or nothing */
+            for (int i = 0; i < n; i++)
+                glia_bf16_param_drop(mats[i]);
+            model->bf16_bytes = 0;
+        } else {
+            model->precision = GLIA_PRECISION_BF16;
+        }
+    }
+    free(mats);
+    return rc;
 }
 
 glia_decode_opts glia_model_decode_defaults(const glia_manifest *m)

@@ -41,6 +41,15 @@
 typedef struct glia_model glia_model;
 typedef struct glia_model_ctx glia_model_ctx;
 
+/* The arithmetic a served model's inference runs in (the manifest's and gliad's `precision`).
+ * bf16: the weights of the products that dominate (linear layers, LSTM, the Transformer's
+ * projections and generator) in bf16 with fp32 sums (core/nn/bf16.h), on CPUs with
+ * AVX512_BF16; fp32 everywhere else, and always in training. */
+typedef enum {
+    GLIA_PRECISION_FP32,
+    GLIA_PRECISION_BF16,
+} glia_precision;
+
 /* What a family takes in and gives out: the codecs and the trainer choose by these, not
  * by the family. */
 typedef enum {
@@ -209,6 +218,10 @@ typedef struct {
      * per call and freed before it returns. */
     glia_status (*explain)(const glia_model *model, const glia_batch *b, const glia_explain_opts *opts,
                            glia_explanation *out, glia_err *err);
+    /* Optional (NULL: the family runs fp32 only). The 2-D parameters whose products
+     * dominate inference - the very glia_param structs the forward passes read, which take
+     * the bf16 path when they carry a copy - into out (NULL: just count); returns how many. */
+    int (*matrices)(glia_model *model, glia_param **out);
 } glia_model_ops;
 
 struct glia_model {
@@ -229,6 +242,10 @@ struct glia_model {
     size_t input_size; /* GLIA_INPUT_TENSOR: floats per input */
     int outputs;       /* the width of a logits row: classes, or the vocabulary */
     void *impl;        /* the family's own object */
+    /* the precision in effect (glia_model_set_precision; fp32 from create) and the bytes its
+     * bf16 copies take (0 in fp32: no extra memory) */
+    glia_precision precision;
+    size_t bf16_bytes;
 };
 
 /* The family for a task, or NULL when glia has none. */
@@ -239,6 +256,17 @@ const char *glia_model_tasks(void);
 /* The manifest's family, or GLIA_EUNSUPPORTED naming the task. */
 glia_status glia_model_new(const glia_manifest *m, glia_model **out, glia_err *err);
 void glia_model_free(glia_model *model); /* NULL-safe */
+
+/* Makes inference run in `want`: bf16 packs a bf16 copy of each of the family's matrices
+ * (ops->matrices) from their current values - when glia_bf16_available() and the family has
+ * matrices; otherwise the model stays fp32 - and fp32 frees the copies. model->precision
+ * then says what is in effect. For served models only, after load (and again after loading
+ * other values: the copies do not follow the fp32 buffer); never on a model being trained.
+ * GLIA_ENOMEM leaves the model fp32. */
+glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err);
+/* "fp32" / "bf16", and back (-1: neither). */
+const char *glia_precision_name(glia_precision p);
+int glia_precision_parse(const char *s);
 /* The manifest's decoding settings: what a sequence model's predict uses when a request
  * names none. */
 glia_decode_opts glia_model_decode_defaults(const glia_manifest *m);

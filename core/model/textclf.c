@@ -363,6 +363,23 @@ done:
     return rc;
 }
 
+/* The LSTM's weight_ih and weight_hh of every layer and direction, and fc.weight (the
+ * embedding tables are looked up, not multiplied). */
+static int text_matrices(glia_model *model, glia_param **out)
+{
+    glia_textnet *net = net_of(model);
+    int n = 0;
+    for (int i = 0; i < net->rnn.nparams; i++)
+        if (i % 4 < 2) {
+            if (out)
+                out[n] = &net->rnn.params[i];
+            n++;
+        }
+    if (out)
+        out[n] = net->fc_weight;
+    return n + 1;
+}
+
 const glia_model_ops glia_family_text_classifier = {
     .task = "text-classification",
     .family = "text-classifier",
@@ -385,4 +402,5 @@ const glia_model_ops glia_family_text_classifier = {
     .backward = text_backward,
     .predict = text_predict,
     .explain = text_explain,
+    .matrices = text_matrices,
 };

@@ -421,6 +421,26 @@ done:
     return rc;
 }
 
+/* Every matrix of the encoder and decoder stacks (attention in/out projections, the
+ * feed-forward layers; norms are vectors) and the generator's weight (the embedding's when
+ * tied: that copy serves the generator only, the lookups read the fp32 table). */
+static int tr_matrices(glia_model *model, glia_param **out)
+{
+    glia_s2s *m = s2s_of(model);
+    glia_tf_stack *stacks[2] = {&m->encoder, &m->decoder};
+    int n = 0;
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < stacks[s]->nparams; i++)
+            if (stacks[s]->params[i].ndim == 2) {
+                if (out)
+                    out[n] = &stacks[s]->params[i];
+                n++;
+            }
+    if (out) /* gen_weight points into m->params, which the model owns */
+        out[n] = (glia_param *)m->gen_weight;
+    return n + 1;
+}
+
 const glia_model_ops glia_family_translator = {
     .task = "translation",
     .family = "translator",
@@ -443,4 +463,5 @@ const glia_model_ops glia_family_translator = {
     .backward = tr_backward,
     .predict = tr_predict,
     .explain = tr_explain,
+    .matrices = tr_matrices,
 };

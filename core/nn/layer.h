@@ -48,6 +48,8 @@ typedef enum {
 
 enum { GLIA_MAX_PARAMS = 2, GLIA_MAX_BUFFERS = 3, GLIA_NAME_MAX = 128 };
 
+typedef struct glia_bf16_mat glia_bf16_mat; /* bf16.h */
+
 typedef struct {
     char name[GLIA_NAME_MAX]; /* full PyTorch path, e.g. "features.0.weight" */
     int ndim;
@@ -62,6 +64,9 @@ typedef struct {
     /* held as a float (exact below 2^24) but an int64 in weights files, as PyTorch's
      * num_batches_tracked is */
     int int64;
+    /* inference in bf16 (bf16.h): an owned packed copy of this matrix that the layer's
+     * products read instead of value, or NULL (fp32; always so in training) */
+    glia_bf16_mat *bf16;
 } glia_param;
 
 /* Told during a backward pass that a range of the flat gradient buffer is final: nothing

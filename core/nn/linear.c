@@ -6,6 +6,7 @@
  * so a CNN flattens first and the flatten order is NCHW's, as torch.flatten's.
  *   dW += dy^T x,   db += sum_rows dy,   dx = dy W.
  */
+#include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
 #include "core/nn/layer.h"
 
@@ -47,6 +48,10 @@ static void linear_reset(glia_layer *l, glia_rng *rng)
 static void linear_forward(glia_layer *l, const float *x, float *y, int n, glia_pass *p)
 {
     const int fin = l->cfg.linear.in_features, fout = l->cfg.linear.out_features;
+    if (l->params[0].bf16) { /* bf16 inference (bf16.h), any batch */
+        glia_linear_forward_param(x, n, fin, &l->params[0], 0, l->params[1].value, fout, y, fout);
+        return;
+    }
     if (n == 1) {
         /* one sample (a served request): gemv reads the weights where they lie, where sgemm
          * would pack all of them first (with OpenBLAS' Haswell kernels that packing doubled

@@ -26,6 +26,7 @@
  */
 #include "core/nn/rnn.h"
 
+#include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
 #include "core/nn/params.h"
 #include "core/nn/vmath.h"
@@ -342,7 +343,7 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
     const int D = rnn->output_size, slot = layer * rnn->directions + d;
     const int lstm = rnn->cfg.mode == GLIA_RNN_LSTM, keep = ctx->training && lstm;
     const glia_param *p = &rnn->params[slot * 4];
-    const float *w_ih = p[0].value, *w_hh = p[1].value, *b_ih = p[2].value, *b_hh = p[3].value;
+    const float *w_hh = p[1].value, *b_ih = p[2].value, *b_hh = p[3].value;
     float *gates = keep ? ctx->gate_store[slot] : ctx->gate_store[0];
     float *cells = keep ? ctx->cell_store[slot] : NULL;
     float *h = ctx->h, *c = ctx->c, *rec = ctx->rec;
@@ -352,7 +353,7 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
      * until the recurrence overwrites it */
     for (int j = 0; j < GH; j++)
         rec[j] = b_ih[j] + b_hh[j];
-    glia_linear_forward(x, (int)BT, in, w_ih, rec, GH, gates, GH);
+    glia_linear_forward_param(x, (int)BT, in, &p[0], 0, rec, GH, gates, GH);
     memset(h, 0, sizeof(float) * (size_t)B * (size_t)H);
     memset(c, 0, sizeof(float) * (size_t)B * (size_t)H);
 
@@ -362,7 +363,10 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
     const int fused = B == 1;
 
     for (int s = 0; s < ctx->max_len; s++) {
-        if (s > 0 && fused)
+        if (s > 0 && p[1].bf16) /* bf16 inference (bf16.h): the same products, through the copy */
+            glia_bf16_gemm(B, GH, h, H, p[1].bf16, 0, fused ? 1.0f : 0.0f,
+                           fused ? gates + (size_t)position(d, ctx->lengths[0], s) * (size_t)GH : rec, GH);
+        else if (s > 0 && fused)
             glia_gemv(1, GH, H, 1.0f, h, w_hh, H, 1.0f,
                       gates + (size_t)position(d, ctx->lengths[0], s) * (size_t)GH);
         else if (s > 0)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
 #include "core/nn/params.h"
 
@@ -383,8 +384,8 @@ static void dropout_back(float *dx, const uint8_t *keep, const int32_t *len, int
 /* logits [rows, V] = h [rows, E] W^T + bias */
 static void generator_forward(const glia_s2s *m, const float *h, int rows, float *logits)
 {
-    glia_linear_forward(h, rows, m->cfg.d_model, m->gen_weight->value, m->gen_bias->value, m->cfg.vocab_size,
-                        logits, m->cfg.vocab_size);
+    glia_linear_forward_param(h, rows, m->cfg.d_model, m->gen_weight, 0, m->gen_bias->value,
+                              m->cfg.vocab_size, logits, m->cfg.vocab_size);
 }
 
 glia_status glia_s2s_forward(const glia_s2s *m, glia_s2s_ctx *c, const int32_t *src, const int32_t *src_len,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
 #include "core/nn/params.h"
 
@@ -354,7 +355,7 @@ static glia_status forward(const glia_textnet *net, glia_textnet_ctx *ctx, const
     } else if (ctx->training) {
         memcpy(ctx->dropped, ctx->pooled, sizeof(float) * (size_t)batch * F);
     }
-    glia_linear_forward(fc_in, batch, F, net->fc_weight->value, net->fc_bias->value, C, ctx->logits, C);
+    glia_linear_forward_param(fc_in, batch, F, net->fc_weight, 0, net->fc_bias->value, C, ctx->logits, C);
     if (ctx->training) {
         memcpy(ctx->ids, ids, sizeof(int32_t) * bt);
         memcpy(ctx->lengths, lengths, sizeof(int32_t) * (size_t)batch);

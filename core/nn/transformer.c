@@ -24,6 +24,7 @@
  */
 #include "core/nn/transformer.h"
 
+#include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
 #include "core/nn/params.h"
 
@@ -642,7 +643,7 @@ static void f_forward(glia_tf_ctx *c, const glia_param *pp, sub_kind kind, tf_su
 {
     const int E = c->cfg.d_model, F = c->cfg.dim_feedforward, N = c->batch * c->steps;
     if (kind == SUB_FF) {
-        glia_linear_forward(u, N, E, pp[0].value, pp[1].value, F, s->hid, F);
+        glia_linear_forward_param(u, N, E, &pp[0], 0, pp[1].value, F, s->hid, F);
         const size_t n = (size_t)N * (size_t)F;
         float *restrict hid = s->hid;
         for (size_t i = 0; i < n; i++)
@@ -650,18 +651,18 @@ static void f_forward(glia_tf_ctx *c, const glia_param *pp, sub_kind kind, tf_su
         /* drop(relu(z)): a dropped or non-positive z is +0, a kept positive one z / (1 - p) */
         if (c->dropping)
             glia_dropout_forward(hid, hid, NULL, n, c->cfg.dropout, rng);
-        glia_linear_forward(s->hid, N, F, pp[2].value, pp[3].value, E, c->f, E);
+        glia_linear_forward_param(s->hid, N, F, &pp[2], 0, pp[3].value, E, c->f, E);
         return;
     }
     const float *src = kind == SUB_CROSS ? c->mem : u;
     const int Nk = kind == SUB_CROSS ? c->batch * c->mem_steps : N;
-    const float *w = pp[0].value, *b = pp[1].value;
-    glia_linear_forward(u, N, E, w, b, E, s->q, E);
-    glia_linear_forward(src, Nk, E, w + (size_t)E * (size_t)E, b + E, 2 * E, s->kv, 2 * E);
+    const float *b = pp[1].value;
+    glia_linear_forward_param(u, N, E, &pp[0], 0, b, E, s->q, E);
+    glia_linear_forward_param(src, Nk, E, &pp[0], E, b + E, 2 * E, s->kv, 2 * E);
     glia_attn_shape sh = attn_shape(c, kind);
     glia_attention_forward(&sh, s->q, E, s->kv, s->kv + E, 2 * E, s->p, s->pd,
                            c->dropping ? c->cfg.dropout : 0.0f, c->dropping ? rng : NULL, s->att, E);
-    glia_linear_forward(s->att, N, E, pp[2].value, pp[3].value, E, c->f, E);
+    glia_linear_forward_param(s->att, N, E, &pp[2], 0, pp[3].value, E, c->f, E);
 }
 
 /* out = x + drop(f) (pre-norm) or aux = x + drop(f), out = norm(aux) (post-norm). */
@@ -974,7 +975,6 @@ glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, cons
     if (rc != GLIA_OK)
         return rc;
     const int E = c->cfg.d_model;
-    const size_t EE = (size_t)E * (size_t)E;
     c->batch = batch;
     c->mem_steps = mem_steps;
     c->pos = 0;
@@ -982,9 +982,9 @@ glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, cons
     for (int l = 0; l < c->cfg.num_layers; l++) {
         const glia_param *pp = block_of(dec, l, 1);
         for (int b = 0; b < batch; b++)
-            glia_linear_forward(memory + (size_t)b * (size_t)mem_steps * (size_t)E, c->mem_len[b], E,
-                                pp[0].value + EE, pp[1].value + E, 2 * E,
-                                c->ckv[l] + (size_t)b * (size_t)c->max_mem * 2 * (size_t)E, 2 * E);
+            glia_linear_forward_param(memory + (size_t)b * (size_t)mem_steps * (size_t)E, c->mem_len[b], E,
+                                      &pp[0], E, pp[1].value + E, 2 * E,
+                                      c->ckv[l] + (size_t)b * (size_t)c->max_mem * 2 * (size_t)E, 2 * E);
     }
     c->started = 1;
     return GLIA_OK;
@@ -1055,7 +1055,7 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
         /* causal self-attention over positions 0..pos */
         const glia_param *pp = block_of(dec, l, 0);
         const float *u = step_input(c, norm_of(dec, l, 0));
-        glia_linear_forward(u, B, E, pp[0].value, pp[1].value, 3 * E, c->qkv, 3 * E);
+        glia_linear_forward_param(u, B, E, &pp[0], 0, pp[1].value, 3 * E, c->qkv, 3 * E);
         for (int b = 0; b < B; b++) {
             const size_t row = ((size_t)b * (size_t)T + (size_t)pos) * (size_t)E;
             memcpy(c->k[l] + row, c->qkv + (size_t)b * 3 * E + E, sizeof(float) * (size_t)E);
@@ -1064,28 +1064,28 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
             attend_one(c, c->qkv + (size_t)b * 3 * E, c->k[l] + seq, c->v[l] + seq, E, pos + 1,
                        c->att + (size_t)b * (size_t)E);
         }
-        glia_linear_forward(c->att, B, E, pp[2].value, pp[3].value, E, c->f, E);
+        glia_linear_forward_param(c->att, B, E, &pp[2], 0, pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 0));
 
         /* cross-attention over the memory's valid positions */
         pp = block_of(dec, l, 1);
         u = step_input(c, norm_of(dec, l, 1));
-        glia_linear_forward(u, B, E, pp[0].value, pp[1].value, E, c->qkv, E);
+        glia_linear_forward_param(u, B, E, &pp[0], 0, pp[1].value, E, c->qkv, E);
         for (int b = 0; b < B; b++) {
             const float *kv = c->ckv[l] + (size_t)b * (size_t)c->max_mem * 2 * (size_t)E;
             attend_one(c, c->qkv + (size_t)b * (size_t)E, kv, kv + E, 2 * E, c->mem_len[b],
                        c->att + (size_t)b * E);
         }
-        glia_linear_forward(c->att, B, E, pp[2].value, pp[3].value, E, c->f, E);
+        glia_linear_forward_param(c->att, B, E, &pp[2], 0, pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 1));
 
         /* feed-forward */
         pp = block_of(dec, l, 2);
         u = step_input(c, norm_of(dec, l, 2));
-        glia_linear_forward(u, B, E, pp[0].value, pp[1].value, F, c->hid, F);
+        glia_linear_forward_param(u, B, E, &pp[0], 0, pp[1].value, F, c->hid, F);
         for (size_t i = 0; i < (size_t)B * (size_t)F; i++)
             c->hid[i] = c->hid[i] > 0.0f ? c->hid[i] : 0.0f;
-        glia_linear_forward(c->hid, B, F, pp[2].value, pp[3].value, E, c->f, E);
+        glia_linear_forward_param(c->hid, B, F, &pp[2], 0, pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 2));
     }
     (void)EE;

@@ -1,0 +1,281 @@
+/*
+ * test_bf16.c - core/nn/bf16.h and glia_model_set_precision (model.h):
+ *   - the kernel against an fp32 reference computed on the bf16-rounded inputs, which it
+ *     must match up to summation order (tight: 1e-5 of sum |x w|), and against the fp32
+ *     product of the unrounded inputs (loose: 2^-7 of sum |x w|, twice the worst case of the
+ *     two roundings, each at most 2^-9 relative), over shapes that hit every tile edge, an
+ *     odd column count, more columns than one slice (KC pairs), a row offset and beta 0/1;
+ *   - rounding to nearest even, NaN and infinity;
+ *   - every family's logits in bf16 within a stated distance of fp32 (tiny models from
+ *     tests/support and the shipped fashion-cnn), the copies' bytes and the training path
+ *     untouched;
+ *   - the fallback: GLIA_NO_BF16=1 (bf16.h) leaves a model fp32, bit for bit.
+ * The kernel and model checks need AVX512_BF16; elsewhere they report it and check only
+ * the fallback (which is then what every bf16 model gets).
+ */
+#include "core/model/bundle.h"
+#include "core/model/model.h"
+#include "core/nn/bf16.h"
+#include "tests/support/check_main.h"
+#include "tests/support/tiny_models.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static int have_bf16(void)
+{
+    if (glia_bf16_available())
+        return 1;
+    fprintf(stderr, "# no AVX512_BF16 on this CPU: bf16 kernel checks skipped\n");
+    return 0;
+}
+
+START_TEST(rounds_to_nearest_even)
+{
+    ck_assert_float_eq(glia_bf16_round(1.0f), 1.0f);
+    ck_assert_float_eq(glia_bf16_round(1.0f + 0x1p-8f), 1.0f);                      /* tie: to even (down) */
+    ck_assert_float_eq(glia_bf16_round(1.0f + 3 * 0x1p-8f), 1.0f + 0x1p-6f);        /* tie: to even (up) */
+    ck_assert_float_eq(glia_bf16_round(1.0f + 0x1p-8f + 0x1p-20f), 1.0f + 0x1p-7f); /* above the tie */
+    ck_assert_float_eq(glia_bf16_round(-3.0f), -3.0f);
+    ck_assert(isinf(glia_bf16_round(INFINITY)) && glia_bf16_round(-INFINITY) < 0);
+    ck_assert(isnan(glia_bf16_round(NAN)));
+    ck_assert(isnan(glia_bf16_round(from_bits(0x7f800001u)))); /* a NaN whose top half is inf's */
+    ck_assert(isinf(glia_bf16_round(FLT_MAX)));                /* above bf16's largest finite (0x7f7f): inf */
+    ck_assert_float_eq(glia_bf16_round(from_bits(0x7f7f7fffu)), from_bits(0x7f7f0000u));
+}
+END_TEST
+
+static void fill(float *v, size_t n, unsigned *seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        *seed = *seed * 1103515245u + 12345u;
+        v[i] = ((float)((*seed >> 8) & 0xffff) / 32768.0f - 1.0f) * 1.7f;
+    }
+}
+
+/* y = beta y0 + x w[row0 .. row0 + n)^T for one shape, both references checked. */
+static void check_shape(int m, int n, int k, int rows, int row0, float beta)
+{
+    unsigned seed = (unsigned)(m * 131 + n * 17 + k * 7 + row0);
+    const size_t ld = (size_t)k + 3; /* a row stride past the width, as the packing takes */
+    float *x = malloc(sizeof(float) * (size_t)m * (size_t)k), *w = malloc(sizeof(float) * (size_t)rows * ld);
+    float *y = malloc(sizeof(float) * (size_t)m * (size_t)(n + 1)),
+          *y0 = malloc(sizeof(float) * (size_t)m * (size_t)(n + 1));
+    fill(x, (size_t)m * (size_t)k, &seed);
+    fill(w, (size_t)rows * ld, &seed);
+    fill(y0, (size_t)m * (size_t)(n + 1), &seed);
+    if (beta == 0.0f) /* beta 0 must not read y */
+        for (int i = 0; i < m; i++)
+            y0[(size_t)i * (size_t)(n + 1)] = NAN;
+    memcpy(y, y0, sizeof(float) * (size_t)m * (size_t)(n + 1));
+    glia_bf16_mat *mat = NULL;
+    ck_assert_int_eq(glia_bf16_pack(w, rows, k, ld, &mat, NULL), GLIA_OK);
+    glia_bf16_gemm(m, n, x, k, mat, row0, beta, y, n + 1); /* ldy n + 1: the column past n stays */
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double rounded = 0.0, exact = 0.0, mag = 0.0;
+            for (int t = 0; t < k; t++) {
+                const float xv = x[(size_t)i * (size_t)k + (size_t)t],
+                            wv = w[(size_t)(row0 + j) * ld + (size_t)t];
+                rounded += (double)glia_bf16_round(xv) * (double)glia_bf16_round(wv);
+                exact += (double)xv * (double)wv;
+                mag += fabs((double)xv * (double)wv);
+            }
+            const float old = y0[(size_t)i * (size_t)(n + 1) + (size_t)j];
+            const double base = beta != 0.0f ? (double)beta * old : 0.0;
+            const double got = y[(size_t)i * (size_t)(n + 1) + (size_t)j];
+            ck_assert_msg(fabs(got - (base + rounded)) <= 1e-5 * (mag + fabs(base)) + 1e-6,
+                          "m%d n%d k%d row0 %d beta %g: y[%d][%d] = %.9g, bf16-input reference %.9g", m, n, k,
+                          row0, (double)beta, i, j, got, base + rounded);
+            ck_assert_msg(fabs(got - (base + exact)) <= 0x1p-7 * mag + 1e-5 * fabs(base) + 1e-6,
+                          "m%d n%d k%d: y[%d][%d] = %.9g, fp32 reference %.9g", m, n, k, i, j, got,
+                          base + exact);
+        }
+        if (n < rows) /* the column past the product is untouched */
+            ck_assert_float_eq(y[(size_t)i * (size_t)(n + 1) + (size_t)n],
+                               y0[(size_t)i * (size_t)(n + 1) + (size_t)n]);
+    }
+    glia_bf16_free(mat);
+    free(x);
+    free(w);
+    free(y);
+    free(y0);
+}
+
+START_TEST(kernel_matches_references)
+{
+    if (!have_bf16())
+        return;
+    static const int ms[] = {1, 2, 6, 7, 25, 31};
+    static const int ns[] = {1, 15, 16, 17, 64, 70};
+    static const int ks[] = {1, 2, 3, 33, 513, 600};
+    for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof *ns; b++)
+            for (size_t c = 0; c < sizeof ks / sizeof *ks; c++)
+                check_shape(ms[a], ns[b], ks[c], ns[b] + 1, 0, (a + b + c) % 2 ? 1.0f : 0.0f);
+    /* rows [16, 16 + 40) of a 64-row matrix, and [32, 64) */
+    check_shape(5, 40, 37, 64, 16, 0.0f);
+    check_shape(9, 32, 64, 64, 32, 1.0f);
+    check_shape(3, 20, 10, 64, 32, 0.5f);
+}
+END_TEST
+
+/* The model of a tiny manifest, initialised from a seed. */
+static glia_model *tiny(const char *task)
+{
+    glia_manifest m = tiny_models_manifest(task, 0.0f);
+    glia_model *model = NULL;
+    glia_rng rng;
+    glia_rng_seed(&rng, 7);
+    ck_assert_int_eq(glia_model_new(&m, &model, NULL), GLIA_OK);
+    model->ops->reset(model, &rng);
+    return model;
+}
+
+/* Logits of one inference forward over a fixed batch of model's input kind. */
+static float *logits_of(glia_model *model, int *count)
+{
+    enum { N = 4 };
+    const size_t in = model->input_size ? model->input_size : 1;
+    float *x = malloc(sizeof(float) * N * in);
+    int32_t ids[N * TINY_STEPS], lengths[N] = {5, 3, 1, 4}, tgt[N * TINY_TGT], tgt_len[N] = {4, 2, 1, 3};
+    for (size_t i = 0; i < N * in; i++)
+        x[i] = (float)((i * 7) % 11) / 5.0f - 1.0f;
+    for (int i = 0; i < N * TINY_STEPS; i++)
+        ids[i] = 2 + (i * 5) % (TINY_VOCAB - 2);
+    for (int i = 0; i < N * TINY_TGT; i++)
+        tgt[i] = 2 + (i * 3) % (TINY_VOCAB - 2);
+    glia_batch b = {.n = N, .x = x, .ids = ids, .lengths = lengths, .steps = TINY_STEPS};
+    glia_ctx_spec spec = {.max_batch = N, .max_steps = TINY_STEPS};
+    if (model->ops->output == GLIA_OUTPUT_SEQUENCE) {
+        b.tgt = tgt;
+        b.tgt_lengths = tgt_len;
+        b.tgt_steps = TINY_TGT;
+        spec.max_tgt_steps = TINY_TGT;
+    }
+    glia_model_ctx *ctx = NULL;
+    const float *logits = NULL;
+    int rows = 0;
+    ck_assert_int_eq(model->ops->ctx_new(model, &spec, &ctx, NULL), GLIA_OK);
+    ck_assert_int_eq(model->ops->forward(model, ctx, &b, NULL, &logits, &rows, NULL), GLIA_OK);
+    *count = rows * model->outputs;
+    float *out = malloc(sizeof(float) * (size_t)*count);
+    memcpy(out, logits, sizeof(float) * (size_t)*count);
+    model->ops->ctx_free(ctx);
+    free(x);
+    return out;
+}
+
+/* bf16 logits within tol (absolute, the logits being O(1)) of fp32's, and back to fp32's
+ * bits after glia_model_set_precision(fp32). */
+static void check_family(glia_model *model, double tol)
+{
+    int n32 = 0, n16 = 0, nback = 0;
+    float *f32 = logits_of(model, &n32);
+    ck_assert_int_eq(glia_model_set_precision(model, GLIA_PRECISION_BF16, NULL), GLIA_OK);
+    ck_assert_int_eq(model->precision, GLIA_PRECISION_BF16);
+    ck_assert(model->bf16_bytes > 0);
+    float *f16 = logits_of(model, &n16);
+    ck_assert_int_eq(n16, n32);
+    double worst = 0.0;
+    int differ = 0;
+    for (int i = 0; i < n32; i++) {
+        worst = fmax(worst, fabs((double)f16[i] - (double)f32[i]));
+        differ |= f16[i] != f32[i];
+    }
+    fprintf(stderr, "# %s: %d logits, largest |bf16 - fp32| %.3g, copies %zu bytes\n", model->ops->family,
+            n32, worst, model->bf16_bytes);
+    ck_assert_msg(worst <= tol, "%s: bf16 logits %.3g from fp32 (allowed %.3g)", model->ops->family, worst,
+                  tol);
+    ck_assert_msg(differ, "%s: bf16 logits equal fp32's bit for bit: the bf16 path did not run",
+                  model->ops->family);
+    ck_assert_int_eq(glia_model_set_precision(model, GLIA_PRECISION_FP32, NULL), GLIA_OK);
+    ck_assert_int_eq(model->precision, GLIA_PRECISION_FP32);
+    ck_assert_uint_eq(model->bf16_bytes, 0);
+    float *back = logits_of(model, &nback);
+    ck_assert_int_eq(memcmp(back, f32, sizeof(float) * (size_t)n32), 0);
+    free(f32);
+    free(f16);
+    free(back);
+}
+
+START_TEST(families_stay_close_to_fp32)
+{
+    if (!have_bf16())
+        return;
+    static const char *const tasks[] = {"image-classification", "text-classification", "translation"};
+    for (size_t i = 0; i < sizeof tasks / sizeof *tasks; i++) {
+        glia_model *model = tiny(tasks[i]);
+        check_family(model, 0.05);
+        glia_model_free(model);
+    }
+}
+END_TEST
+
+/* The shipped image model on real test images' worth of inputs: 4 preprocessed rows. */
+START_TEST(shipped_cnn_stays_close)
+{
+    if (!have_bf16())
+        return;
+    glia_bundle b;
+    glia_err err = {0};
+    ck_assert_msg(glia_bundle_load(glia_test_path("models/fashion-cnn"), &b, &err) == GLIA_OK, "%s", err.msg);
+    check_family(b.model, 0.1); /* logits of a few units: 0.1 is about 2 % of their spread */
+    glia_bundle_free(&b);
+}
+END_TEST
+
+START_TEST(fallback_without_bf16_stays_fp32)
+{
+    glia_model *model = tiny("translation");
+    int n32 = 0, n16 = 0;
+    float *f32 = logits_of(model, &n32);
+    setenv("GLIA_NO_BF16", "1", 1);
+    ck_assert_int_eq(glia_bf16_available(), 0);
+    ck_assert_int_eq(glia_model_set_precision(model, GLIA_PRECISION_BF16, NULL), GLIA_OK);
+    unsetenv("GLIA_NO_BF16");
+    ck_assert_int_eq(model->precision, GLIA_PRECISION_FP32);
+    ck_assert_uint_eq(model->bf16_bytes, 0);
+    float *f16 = logits_of(model, &n16);
+    ck_assert_int_eq(memcmp(f16, f32, sizeof(float) * (size_t)n32), 0);
+    free(f32);
+    free(f16);
+    glia_model_free(model);
+}
+END_TEST
+
+START_TEST(precision_names)
+{
+    ck_assert_int_eq(glia_precision_parse("fp32"), GLIA_PRECISION_FP32);
+    ck_assert_int_eq(glia_precision_parse("bf16"), GLIA_PRECISION_BF16);
+    ck_assert_int_eq(glia_precision_parse("BF16"), -1);
+    ck_assert_int_eq(glia_precision_parse("fp16"), -1);
+    ck_assert_int_eq(glia_precision_parse(NULL), -1);
+    ck_assert_str_eq(glia_precision_name(GLIA_PRECISION_BF16), "bf16");
+    ck_assert_str_eq(glia_precision_name(GLIA_PRECISION_FP32), "fp32");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("bf16");
+    TCase *tc = tcase_create("bf16");
+    tcase_add_test(tc, rounds_to_nearest_even);
+    tcase_add_test(tc, kernel_matches_references);
+    tcase_add_test(tc, families_stay_close_to_fp32);
+    tcase_add_test(tc, shipped_cnn_stays_close);
+    tcase_add_test(tc, fallback_without_bf16_stays_fp32);
+    tcase_add_test(tc, precision_names);
+    suite_add_tcase(s, tc);
+    return glia_check_run(s);
+}

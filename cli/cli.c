@@ -6,8 +6,9 @@
  *
  *   glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N] [--restart]
  *                                     (a `task: word2vec` recipe writes word vectors instead)
- *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR]
- *   glia predict DIR INPUT... [--beam N]   (image models: PNG/JPEG/PGM files; text models: sentences)
+ *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR] [--precision fp32|bf16]
+ *   glia predict DIR INPUT... [--beam N] [--precision fp32|bf16]   (image models: PNG/JPEG/PGM
+ *                                     files; text models: sentences)
  *   glia plot HISTORY --out FILE.svg|FILE.png   (cli_history.c)
  *   glia forward DIR IN.safetensors OUT.safetensors   (tensor "input" -> "logits"; text
  *                                                      models: "ids" [N, T] + "lengths" [N])
@@ -309,7 +310,39 @@ static int train_one(const glia_cli_args *a, glia_reducer *red)
     return 0;
 }
 
-enum { EVAL_LIMIT, EVAL_THREADS, EVAL_BEAM, EVAL_DATA, EVAL_SPLIT, EVAL_LP, EVAL_NGRAM, EVAL_OUTPUT };
+enum {
+    EVAL_LIMIT,
+    EVAL_THREADS,
+    EVAL_BEAM,
+    EVAL_DATA,
+    EVAL_SPLIT,
+    EVAL_LP,
+    EVAL_NGRAM,
+    EVAL_OUTPUT,
+    EVAL_PRECISION
+};
+
+/* --precision (option `opt` of cmd), else the manifest's, applied to b's model; a bf16 that
+ * the CPU cannot run is said on stderr and runs fp32. 0, or the exit status. */
+static int apply_precision(const glia_cli_args *a, int opt, glia_bundle *b)
+{
+    glia_err err = {0};
+    const char *s = glia_cli_string(a, opt);
+    const int flag = s ? glia_precision_parse(s) : -1;
+    if (s && flag < 0)
+        return glia_cli_usage_error(a->cmd, "--precision expects fp32 or bf16, got '%s'", s);
+    const glia_precision want = flag >= 0 ? (glia_precision)flag : b->manifest.precision;
+    if (glia_model_set_precision(b->model, want, &err))
+        return glia_cli_fail(&err);
+    if (b->model->precision != want)
+        fprintf(stderr,
+                "glia: precision %s asked but this CPU has no AVX512_BF16 (or GLIA_NO_BF16=1): running %s\n",
+                glia_precision_name(want), glia_precision_name(b->model->precision));
+    else if (want != GLIA_PRECISION_FP32)
+        fprintf(stderr, "glia: precision %s (%.1f MiB of weight copies)\n", glia_precision_name(want),
+                (double)b->model->bf16_bytes / 1048576.0);
+    return 0;
+}
 
 /* eval's lines per kind of data set; the last is accuracy=0.XXXX, or bleu= and chrf=. */
 static void print_test(const glia_bundle *b, const glia_test_result *t)
@@ -350,8 +383,15 @@ static int cmd_eval(const glia_cli_args *a)
     int rc = 1, workers = glia_cli_setup_threads(glia_cli_number(a, EVAL_THREADS, 0));
     if (glia_bundle_load(a->args[0], &b, &err))
         return glia_cli_fail(&err);
+    if ((rc = apply_precision(a, EVAL_PRECISION, &b))) {
+        glia_bundle_free(&b);
+        return rc;
+    }
+    rc = 1;
     const glia_data_set *data = glia_data_for_model(b.model->ops);
-    glia_test_spec spec = {.limit = glia_cli_number(a, EVAL_LIMIT, 0), .lanes = workers};
+    /* bf16 runs on the model's own copies: one lane (a lane's replica would run fp32) */
+    glia_test_spec spec = {.limit = glia_cli_number(a, EVAL_LIMIT, 0),
+                           .lanes = b.model->precision == GLIA_PRECISION_FP32 ? workers : 1};
     if (data && data->kind == GLIA_DATA_PAIRS) {
         /* one evaluation stream whose GEMMs the BLAS threads share */
         glia_cli_set_blas_threads(workers);
@@ -403,7 +443,7 @@ done:
     return rc;
 }
 
-enum { PREDICT_BEAM };
+enum { PREDICT_BEAM, PREDICT_PRECISION };
 
 static int cmd_predict(const glia_cli_args *a)
 {
@@ -415,13 +455,15 @@ static int cmd_predict(const glia_cli_args *a)
     if (glia_bundle_load(a->args[0], &b, &err))
         return glia_cli_fail(&err);
     if (b.model->ops->output != GLIA_OUTPUT_SEQUENCE &&
-        glia_cli_refuse(a, GLIA_CLI_ALL,
+        glia_cli_refuse(a, GLIA_CLI_BIT(PREDICT_BEAM),
                         b.model->ops->input == GLIA_INPUT_TOKENS ? "text-classification models"
                                                                  : "image models")) {
         glia_bundle_free(&b);
         return 2;
     }
-    int rc = glia_cli_predict(&b, ninputs, inputs, (int)glia_cli_number(a, PREDICT_BEAM, 0));
+    int rc = apply_precision(a, PREDICT_PRECISION, &b);
+    if (rc == 0)
+        rc = glia_cli_predict(&b, ninputs, inputs, (int)glia_cli_number(a, PREDICT_BEAM, 0));
     glia_bundle_free(&b);
     return rc;
 }
@@ -439,6 +481,14 @@ static int cmd_forward(const glia_cli_args *a)
     glia_bundle_free(&b);
     return rc;
 }
+
+/* eval's and predict's --precision: the manifest's precision overridden. */
+#define PRECISION_OPTION                                                                                     \
+    {                                                                                                        \
+        .name = "precision", .kind = GLIA_CLI_STRING, .value = "fp32|bf16",                                  \
+        .help = "inference arithmetic: bf16 weights with fp32 sums where the CPU has AVX512_BF16 "           \
+                "(default: the manifest's, fp32 unless it says)"                                             \
+    }
 
 /* eval's and predict's --beam for translation models (seq2seq decoding takes 1..64). */
 #define BEAM_OPTION                                                                                          \
@@ -550,6 +600,7 @@ static const glia_cli_option eval_options[] = {
                      .kind = GLIA_CLI_STRING,
                      .value = "FILE",
                      .help = "translation models: write the translations there, one a line"},
+    [EVAL_PRECISION] = PRECISION_OPTION,
 };
 
 static const glia_cli_command eval_command = {
@@ -569,6 +620,7 @@ static const glia_cli_command eval_command = {
 
 static const glia_cli_option predict_options[] = {
     [PREDICT_BEAM] = BEAM_OPTION,
+    [PREDICT_PRECISION] = PRECISION_OPTION,
 };
 
 static const glia_cli_command predict_command = {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/base/yamlutil.h"
+#include "core/model/model.h"
 #include "daemon/cors.h"
 #include "daemon/log.h"
 
@@ -211,9 +212,27 @@ static glia_status parse_listen(glia_yaml *y, yaml_node_t *map, config *c, glia_
     return GLIA_OK;
 }
 
+/* map's optional 'precision' (fp32 or bf16) into *out, -1 when absent. */
+static glia_status precision_value(glia_yaml *y, yaml_node_t *map, const char *what, int *out, glia_err *err)
+{
+    yaml_node_t *n = glia_yaml_get(y, map, "precision");
+    const char *s = NULL;
+    char key[128];
+    glia_status rc;
+    *out = -1;
+    if (!n)
+        return GLIA_OK;
+    snprintf(key, sizeof key, "%s.precision", what);
+    if ((rc = glia_yaml_string(y, n, key, &s, err)))
+        return rc;
+    if ((*out = glia_precision_parse(s)) < 0)
+        return glia_yaml_error(y, n, GLIA_EINVAL, err, "%s: must be fp32 or bf16 (got '%s')", key, s);
+    return GLIA_OK;
+}
+
 static glia_status parse_models(glia_yaml *y, yaml_node_t *seq, config *c, glia_err *err)
 {
-    static const char *const keys[] = {"name", "path", NULL};
+    static const char *const keys[] = {"name", "path", "precision", NULL};
     if (is_null(seq)) /* "models:" with every entry commented out */
         return GLIA_OK;
     if (!glia_yaml_is_seq(seq))
@@ -230,7 +249,7 @@ static glia_status parse_models(glia_yaml *y, yaml_node_t *seq, config *c, glia_
         snprintf(what, sizeof what, "models[%d]", i);
         if ((rc = glia_yaml_check_keys(y, m, what, keys, err)))
             return rc;
-        for (int k = 0; keys[k]; k++)
+        for (int k = 0; k < 2; k++) /* name and path; precision is optional */
             if (!glia_yaml_get(y, m, keys[k]))
                 return glia_yaml_error(y, m, GLIA_EINVAL, err,
                                        "%s.%s: missing (each model needs a name and a path)", what, keys[k]);
@@ -249,6 +268,8 @@ static glia_status parse_models(glia_yaml *y, yaml_node_t *seq, config *c, glia_
         snprintf(c->models[i].name, sizeof c->models[i].name, "%s", name);
         snprintf(key, sizeof key, "%s.path", what);
         if ((rc = path_value(y, glia_yaml_get(y, m, "path"), key, c, 0, c->models[i].path, err)))
+            return rc;
+        if ((rc = precision_value(y, m, what, &c->models[i].precision, err)))
             return rc;
         c->nmodels = i + 1;
     }
@@ -499,7 +520,7 @@ static glia_status parse_labels(glia_yaml *y, yaml_node_t *n, const char *what, 
 
 static glia_status parse_repo_models(glia_yaml *y, yaml_node_t *seq, config *c, glia_err *err)
 {
-    static const char *const keys[] = {"name", "version_policy", "labels", NULL};
+    static const char *const keys[] = {"name", "version_policy", "labels", "precision", NULL};
     if (!glia_yaml_is_seq(seq))
         return glia_yaml_error(y, seq, GLIA_EINVAL, err,
                                "repository.models: expected a list of {name, version_policy, labels}");
@@ -542,6 +563,8 @@ static glia_status parse_repo_models(glia_yaml *y, yaml_node_t *seq, config *c, 
         }
         snprintf(key, sizeof key, "%s.labels", what);
         if ((v = glia_yaml_get(y, m, "labels")) && (rc = parse_labels(y, v, key, rm, err)))
+            return rc;
+        if ((rc = precision_value(y, m, what, &rm->precision, err)))
             return rc;
         c->nrepo_models = i + 1;
     }

@@ -20,6 +20,7 @@ enum { CONFIG_LOG_ERROR = 0, CONFIG_LOG_WARN = 1, CONFIG_LOG_INFO = 2, CONFIG_LO
 typedef struct {
     char name[128];             /* [A-Za-z0-9._-]{1,64}, unique */
     char path[CONFIG_PATH_MAX]; /* bundle directory or model.yaml */
+    int precision;              /* 'precision': a glia_precision overriding the manifest's; -1: none */
 } config_model;
 
 /* ---- the model repository (model_repository:, repository:; issue 14) ---- */
@@ -42,6 +43,7 @@ typedef struct {
     int has_labels;
     long stable, canary; /* 0: none */
     int canary_percent;  /* 0..100 */
+    int precision;       /* 'precision': a glia_precision for every version; -1: each manifest's */
 } config_repo_model;
 
 typedef struct {

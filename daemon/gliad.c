@@ -132,6 +132,31 @@ static glia_status load_config(daemon_state *d, config *cfg, glia_err *err)
     return GLIA_OK;
 }
 
+/* The config's precision overrides (models[] and repository.models[]) into the registry. */
+static glia_status set_precisions(daemon_state *d, const config *cfg)
+{
+    const int n = cfg->nmodels + cfg->nrepo_models;
+    const char **names = calloc((size_t)n + 1, sizeof *names);
+    int *precs = calloc((size_t)n + 1, sizeof *precs), k = 0;
+    glia_status rc = GLIA_ENOMEM;
+    if (names && precs) {
+        for (int i = 0; i < cfg->nmodels; i++)
+            if (cfg->models[i].precision >= 0) {
+                names[k] = cfg->models[i].name;
+                precs[k++] = cfg->models[i].precision;
+            }
+        for (int i = 0; i < cfg->nrepo_models; i++)
+            if (cfg->repo_models[i].precision >= 0) {
+                names[k] = cfg->repo_models[i].name;
+                precs[k++] = cfg->repo_models[i].precision;
+            }
+        rc = registry_set_precisions(d->reg, names, precs, k);
+    }
+    free(names);
+    free(precs);
+    return rc;
+}
+
 /* Loads or reloads the configured models; failures are counted and logged. */
 static int sync_models(daemon_state *d, const config *cfg, int force)
 {
@@ -146,6 +171,12 @@ static int sync_models(daemon_state *d, const config *cfg, int force)
     if (!serving) {
         free(names);
         free(paths);
+        return -1;
+    }
+    if (set_precisions(d, cfg) != GLIA_OK) {
+        free(names);
+        free(paths);
+        free(serving);
         return -1;
     }
     for (int i = 0; i < cfg->nmodels; i++) {

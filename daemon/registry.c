@@ -10,10 +10,17 @@
 
 #include "daemon/log.h"
 
+typedef struct {
+    char name[128];
+    int precision; /* glia_precision */
+} precision_override;
+
 struct registry {
     pthread_mutex_t mu;
     registry_entry *entries;
     int n;
+    precision_override *overrides; /* the config's; owned */
+    int noverrides;
 };
 
 static atomic_uint_fast64_t next_id = 1;
@@ -111,6 +118,7 @@ void registry_free(registry *r)
     for (int i = 0; i < r->n; i++)
         entry_release(&r->entries[i]);
     free(r->entries);
+    free(r->overrides);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -129,8 +137,61 @@ static time_t manifest_mtime(const char *path)
     return st.st_mtime;
 }
 
-/* Loads a new version; never touches the registry. */
-static registry_model *load(const char *name, const char *path, glia_err *err)
+glia_status registry_set_precisions(registry *r, const char *const *names, const int *precisions, int n)
+{
+    precision_override *next = calloc((size_t)(n > 0 ? n : 1), sizeof *next);
+    if (!next)
+        return GLIA_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        snprintf(next[i].name, sizeof next[i].name, "%s", names[i]);
+        next[i].precision = precisions[i];
+    }
+    pthread_mutex_lock(&r->mu);
+    free(r->overrides);
+    r->overrides = next;
+    r->noverrides = n;
+    pthread_mutex_unlock(&r->mu);
+    return GLIA_OK;
+}
+
+/* The config's precision for name, or -1 (the manifest's). */
+static int precision_override_of(registry *r, const char *name)
+{
+    int p = -1;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->noverrides; i++)
+        if (strcmp(r->overrides[i].name, name) == 0)
+            p = r->overrides[i].precision;
+    pthread_mutex_unlock(&r->mu);
+    return p;
+}
+
+/* The precision m's config override or manifest asks for, applied to its model: bf16
+ * copies of the weights where the CPU can run them, else fp32 with a warning. */
+static glia_status apply_precision(registry_model *m, int override, glia_err *err)
+{
+    glia_model *model = m->bundle.model;
+    m->precision_override = override;
+    m->precision_requested = override >= 0 ? (glia_precision) override : m->bundle.manifest.precision;
+    if (m->precision_requested == GLIA_PRECISION_FP32)
+        return GLIA_OK;
+    glia_status rc = glia_model_set_precision(model, m->precision_requested, err);
+    if (rc != GLIA_OK)
+        return glia_err_prefix(err, "model %s: precision %s", m->name,
+                               glia_precision_name(m->precision_requested));
+    if (model->precision != m->precision_requested)
+        log_warn(
+            "model %s: precision %s asked but this CPU has no AVX512_BF16 (or GLIA_NO_BF16=1): serving fp32",
+            m->name, glia_precision_name(m->precision_requested));
+    else
+        log_info("model %s: serving %s (%.1f MiB of bf16 weight copies)", m->name,
+                 glia_precision_name(model->precision), (double)model->bf16_bytes / 1048576.0);
+    return GLIA_OK;
+}
+
+/* Loads a new version in the precision the config or manifest asks; never touches the
+ * registry's entries. */
+static registry_model *load(registry *r, const char *name, const char *path, glia_err *err)
 {
     registry_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -147,17 +208,24 @@ static registry_model *load(const char *name, const char *path, glia_err *err)
     m->id = atomic_fetch_add(&next_id, 1);
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->path, sizeof m->path, "%s", path);
+    if (apply_precision(m, precision_override_of(r, name), err) != GLIA_OK) {
+        glia_bundle_free(&m->bundle);
+        free(m);
+        return NULL;
+    }
     m->load_seconds = now_seconds() - t0;
     m->loaded_at = time(NULL);
     return m;
 }
 
-/* Has the bundle on disk changed since m was loaded? (weights compared by digest) */
-static int changed(const registry_model *m, const char *path)
+/* Has the bundle on disk changed since m was loaded (weights compared by digest), or the
+ * config's precision for it? */
+static int changed(registry *r, const registry_model *m, const char *path)
 {
     char hex[65];
     glia_err err = {0};
-    if (strcmp(m->path, path) != 0 || manifest_mtime(path) != m->manifest_mtime)
+    if (strcmp(m->path, path) != 0 || manifest_mtime(path) != m->manifest_mtime ||
+        precision_override_of(r, m->name) != m->precision_override)
         return 1;
     if (glia_sha256_file(m->bundle.manifest.weights, hex, &err) != GLIA_OK)
         return 1;
@@ -183,7 +251,7 @@ static int last_load_failed(registry *r, const char *name)
 static int load_into(registry *r, const char *name, const char *path)
 {
     glia_err err = {0};
-    registry_model *m = load(name, path, &err), *old = NULL;
+    registry_model *m = load(r, name, path, &err), *old = NULL;
     int serving = 0;
     pthread_mutex_lock(&r->mu);
     for (int i = 0; i < r->n; i++) {
@@ -271,7 +339,7 @@ int registry_sync(registry *r, const char *const *names, const char *const *path
     /* 2. load what is new or changed, outside the lock */
     for (int j = 0; j < n; j++) {
         registry_model *cur = registry_get(r, names[j]);
-        int need = !cur || force || last_load_failed(r, names[j]) || changed(cur, paths[j]);
+        int need = !cur || force || last_load_failed(r, names[j]) || changed(r, cur, paths[j]);
         registry_model_unref(cur);
         if (need) {
             if (load_into(r, names[j], paths[j]) != 0)
@@ -321,7 +389,7 @@ glia_status registry_serve_path(registry *r, const char *name, const char *path,
     pthread_mutex_unlock(&r->mu);
     if (!known)
         return glia_err_set(err, GLIA_ENOTFOUND, "no model named '%s' is configured", name);
-    registry_model *m = load(name, path, err), *old = NULL;
+    registry_model *m = load(r, name, path, err), *old = NULL;
     if (!m)
         return err->code ? err->code : GLIA_EINVAL;
     const long version = m->bundle.manifest.version;
@@ -415,7 +483,7 @@ int registry_repo_sync(registry *r, const char *name, const registry_version_spe
         if (!need[j])
             continue;
         why[j][0] = '\0';
-        if (!(fresh[j] = load(name, want[j].path, &err))) {
+        if (!(fresh[j] = load(r, name, want[j].path, &err))) {
             snprintf(why[j], sizeof why[j], "%s", err.msg);
             log_error("model %s: version %ld does not load (%s): %s", name, want[j].version, want[j].path,
                       err.msg);

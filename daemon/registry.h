@@ -32,6 +32,11 @@ typedef struct {
     double load_seconds;
     time_t loaded_at;
     time_t manifest_mtime; /* what the next reload compares against */
+    /* precision: the config's override it was loaded with (-1: none, the manifest's), what
+     * that asked for, and what is in effect is bundle.model->precision (fp32 where the CPU
+     * has no AVX512_BF16) */
+    int precision_override;
+    glia_precision precision_requested;
 } registry_model;
 
 enum { REGISTRY_MAX_VERSIONS = 32 }; /* loaded versions of one repository model at most */
@@ -83,6 +88,12 @@ void registry_free(registry *r);
  * ones (another path, or a changed model.yaml or weights file; force = 1 reloads all),
  * drops names not listed. Returns the number of models that failed to load. */
 int registry_sync(registry *r, const char *const *names, const char *const *paths, int n, int force);
+/* The config's precision overrides (models[].precision, repository.models[].precision):
+ * names[i] loads in precisions[i] (a glia_precision) whatever its manifest says; a name not
+ * listed loads in its manifest's. Replaces the previous table; applies to the loads that
+ * follow (registry_sync reloads a config model whose override changed). */
+glia_status registry_set_precisions(registry *r, const char *const *names, const int *precisions, int n);
+
 /* Reloads one configured model from its path. GLIA_ENOTFOUND if name is not configured. */
 glia_status registry_reload(registry *r, const char *name, glia_err *err);
 

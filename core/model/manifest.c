@@ -102,11 +102,11 @@ yaml_node_t *glia_manifest_section(glia_yaml *y, yaml_node_t *root, const char *
 glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err)
 {
     static const char *const top_keys[] = {
-        "name",       "task",     "version",    "weights",   "labels",   "input", "architecture",
-        "evaluation", "training", "vocabulary", "tokenizer", "decoding", NULL};
+        "name",       "task",     "version",    "weights",   "labels",   "input",     "architecture",
+        "evaluation", "training", "vocabulary", "tokenizer", "decoding", "precision", NULL};
     glia_yaml y;
     glia_status rc;
-    const char *name = NULL, *task = NULL, *weights = "model.safetensors", *labels = NULL;
+    const char *name = NULL, *task = NULL, *weights = "model.safetensors", *labels = NULL, *precision = NULL;
     memset(m, 0, sizeof *m);
     m->eval_accuracy = -1.0;
     m->eval_bleu = m->eval_chrf = -1.0;
@@ -125,8 +125,15 @@ glia_status glia_manifest_load(const char *path, glia_manifest *m, glia_err *err
         (rc = glia_yaml_string(&y, glia_yaml_get(&y, root, "task"), "task", &task, err)) ||
         (rc = glia_yaml_opt_long(&y, root, "version", 1, 1L << 40, &m->version, err)) ||
         (rc = glia_yaml_opt_string(&y, root, "weights", &weights, err)) ||
-        (rc = glia_yaml_opt_string(&y, root, "labels", &labels, err)))
+        (rc = glia_yaml_opt_string(&y, root, "labels", &labels, err)) ||
+        (rc = glia_yaml_opt_string(&y, root, "precision", &precision, err)))
         goto fail;
+    if (precision && glia_precision_parse(precision) < 0) {
+        rc = glia_yaml_error(&y, glia_yaml_get(&y, root, "precision"), GLIA_EINVAL, err,
+                             "precision must be fp32 or bf16 (got '%s')", precision);
+        goto fail;
+    }
+    m->precision = precision ? (glia_precision)glia_precision_parse(precision) : GLIA_PRECISION_FP32;
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->task, sizeof m->task, "%s", task);
     glia_manifest_resolve(m, weights, m->weights);

@@ -23,6 +23,16 @@
 
 enum { GLIA_PATH_MAX = 4096 };
 
+/* The arithmetic a served model's inference runs in (the manifest's and gliad's `precision`).
+ * bf16: the weights of the products that dominate (linear layers, LSTM, the Transformer's
+ * projections and generator) in bf16 with fp32 sums (core/nn/bf16.h), on CPUs with
+ * AVX512_BF16; fp32 everywhere else, and always in training. Applied by
+ * glia_model_set_precision (model.h), not by loading. */
+typedef enum {
+    GLIA_PRECISION_FP32,
+    GLIA_PRECISION_BF16,
+} glia_precision;
+
 typedef struct {
     int grayscale;
     int resize_h, resize_w;
@@ -37,6 +47,7 @@ typedef struct {
     char name[128];
     char task[64];
     long version;
+    glia_precision precision;    /* 'precision' (default fp32): what serving asks for */
     char weights[GLIA_PATH_MAX]; /* resolved path of the safetensors file */
     int nlabels;
     char **labels; /* owned */

@@ -41,15 +41,6 @@
 typedef struct glia_model glia_model;
 typedef struct glia_model_ctx glia_model_ctx;
 
-/* The arithmetic a served model's inference runs in (the manifest's and gliad's `precision`).
- * bf16: the weights of the products that dominate (linear layers, LSTM, the Transformer's
- * projections and generator) in bf16 with fp32 sums (core/nn/bf16.h), on CPUs with
- * AVX512_BF16; fp32 everywhere else, and always in training. */
-typedef enum {
-    GLIA_PRECISION_FP32,
-    GLIA_PRECISION_BF16,
-} glia_precision;
-
 /* What a family takes in and gives out: the codecs and the trainer choose by these, not
  * by the family. */
 typedef enum {

@@ -79,6 +79,10 @@ json_t *describe_model(const registry_entry *e)
     json_object_set_new(j, "loaded_at", json_string(when));
     /* milliseconds are what a load time means */
     json_object_set_new(j, "load_seconds", json_real(round(m->load_seconds * 1e3) / 1e3));
+    /* what inference runs in, and what the manifest or config asked (they differ when the
+     * CPU has no AVX512_BF16: bf16 asked, fp32 in effect) */
+    json_object_set_new(j, "precision", json_string(glia_precision_name(m->bundle.model->precision)));
+    json_object_set_new(j, "precision_requested", json_string(glia_precision_name(m->precision_requested)));
     return j;
 }
 

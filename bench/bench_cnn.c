@@ -5,6 +5,10 @@
  * (bench/cnn.py puts it next to PyTorch's figures from the same run).
  *
  *   bench_cnn BUNDLE_DIR [--threads N] [--runs N] [--input FILE] [--logits FILE] [--peak]
+ *             [--precision fp32|bf16] [--no-train]
+ *
+ * --precision runs inference in it (bench_precision.h; "precision" in the line says what
+ * ran); --no-train skips the training figure (bench/precision.py times inference only).
  *
  * Inputs are random (the speed of these kernels does not depend on the values);
  * --input reads the first 64 images from FILE instead (raw float32, the model's input
@@ -16,6 +20,7 @@
  * every figure is a median over repeated timings, per the house rule for noisy
  * shared machines.
  */
+#include "bench/bench_precision.h"
 #include "bench/bench_util.h"
 #include <cblas.h>
 #include <stdio.h>
@@ -122,8 +127,8 @@ int main(int argc, char **argv)
 {
     glia_err err = {0};
     glia_bundle b;
-    int threads = 1, runs = 1000, peak = 0;
-    const char *input_path = NULL, *logits_path = NULL;
+    int threads = 1, runs = 1000, peak = 0, no_train = 0;
+    const char *input_path = NULL, *logits_path = NULL, *precision = NULL;
     if (argc < 2) {
         fprintf(stderr, "usage: bench_cnn BUNDLE_DIR [--threads N] [--runs N] [--input FILE] [--logits FILE] "
                         "[--peak]\n");
@@ -132,6 +137,10 @@ int main(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--peak") == 0)
             peak = 1;
+        else if (strcmp(argv[i], "--no-train") == 0)
+            no_train = 1;
+        else if (i + 1 < argc && strcmp(argv[i], "--precision") == 0)
+            precision = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0)
             threads = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--runs") == 0)
@@ -157,6 +166,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_cnn: %s\n", err.msg);
         return 1;
     }
+    int prc = bench_set_precision(&b, precision, "bench_cnn");
+    if (prc)
+        return prc;
     glia_net *net = b.model->impl; /* a benchmark of this family's kernels */
     const int big = 64, k = net->output.c, steps = 40;
     size_t in = glia_shape3_size(net->input);
@@ -238,14 +250,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_cnn: %s\n", err.msg);
         return 1;
     }
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < (no_train ? 0 : 3); rep++) {
         if (glia_train(&r, model, rep > 0, &ds, NULL, progress, &train, NULL, &res, &err)) {
             fprintf(stderr, "bench_cnn: %s\n", err.msg);
             return 1;
         }
         trains[rep] = train;
     }
-    train = bench_median(trains, 3);
+    train = no_train ? 0.0 : bench_median(trains, 3);
     getrusage(RUSAGE_SELF, &ru);
 
     printf("{\"impl\": \"glia\", \"threads\": %d, \"latency_b1_ms\": %.4f, \"throughput_b64\": %.1f, "
@@ -258,6 +270,7 @@ int main(int argc, char **argv)
            "unknown"
 #endif
     );
+    printf(", \"precision\": \"%s\"", glia_precision_name(b.model->precision));
     if (peak)
         printf(", \"sgemm_peak_gflops\": %.1f", sgemm_peak());
     printf("}\n");

@@ -5,7 +5,7 @@
  * lane, single-threaded BLAS), peak RSS. Prints one JSON line (bench/sentiment.py puts
  * it next to PyTorch's figures from the same run).
  *
- *   bench_text BUNDLE_DIR [--threads N] [--runs N] [--words N] [--profile]
+ *   bench_text BUNDLE_DIR [--threads N] [--runs N] [--words N] [--profile] [--precision fp32|bf16]
  *              [--ids FILE] [--logits FILE]
  *
  * Token ids are drawn at random from the vocabulary (never <pad>); every sentence has
@@ -21,6 +21,7 @@
  * core/nn/rnn.c's forward_direction (input projection, one recurrent gemv per step,
  * the LSTM nonlinearities).
  */
+#include "bench/bench_precision.h"
 #include "bench/bench_util.h"
 #include <cblas.h>
 #include <math.h>
@@ -217,7 +218,7 @@ int main(int argc, char **argv)
     glia_err err = {0};
     glia_bundle b;
     int threads = 1, runs = 2000, words = 20, profile = 0;
-    const char *ids_path = NULL, *logits_path = NULL;
+    const char *ids_path = NULL, *logits_path = NULL, *precision = NULL;
     if (argc < 2) {
         fprintf(stderr, "usage: bench_text BUNDLE_DIR [--threads N] [--runs N] [--words N] [--profile]\n");
         return 2;
@@ -229,6 +230,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--runs") == 0)
             runs = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--precision") == 0)
+            precision = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--words") == 0)
             words = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--ids") == 0)
@@ -252,6 +255,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_text: %s\n", err.msg);
         return 1;
     }
+    int prc = bench_set_precision(&b, precision, "bench_text");
+    if (prc)
+        return prc;
     if (strcmp(b.manifest.task, "text-classification") != 0) {
         fprintf(stderr, "bench_text: %s is not a text-classification bundle\n", argv[1]);
         return 1;
@@ -329,6 +335,7 @@ int main(int argc, char **argv)
         "unknown"
 #endif
     );
+    printf(", \"precision\": \"%s\"", glia_precision_name(b.model->precision));
     if (profile && profile_b1(net, ids, words, runs))
         return 1;
     printf("}\n");

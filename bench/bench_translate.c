@@ -20,7 +20,7 @@
  *       --threads: BLAS threads, as `glia train --threads` gives a translation run.
  *
  *   bench_translate decode BUNDLE --sentences FILE --beam K --batch B [--threads T]
- *                          [--max-tokens N]
+ *                          [--max-tokens N] [--precision fp32|bf16]
  *       One sentence per line of FILE, tokenised with the bundle's tokenizer (subwords and </s>,
  *       cut at input.max_tokens keeping </s>, as the test split is), translated in batches of B
  *       consecutive lines with glia_s2s_translate (beam K; max_tokens and length_penalty from
@@ -29,6 +29,7 @@
  *       sentences per second over the whole file. Also the source ids, the output ids and
  *       texts, for comparing with another implementation. --threads: BLAS threads.
  */
+#include "bench/bench_precision.h"
 #include "bench/bench_util.h"
 #include <cblas.h>
 #include <math.h>
@@ -370,7 +371,7 @@ static char *read_file(const char *path, size_t *len)
 
 static int cmd_decode(int argc, char **argv)
 {
-    const char *bundle = NULL, *sentences = NULL;
+    const char *bundle = NULL, *sentences = NULL, *precision = NULL;
     int beam = 1, bsz = 1, threads = 1, max_tokens = 0;
     for (int i = 0; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--sentences") == 0)
@@ -383,6 +384,8 @@ static int cmd_decode(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--max-tokens") == 0)
             max_tokens = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--precision") == 0)
+            precision = argv[++i];
         else if (!bundle && argv[i][0] != '-')
             bundle = argv[i];
         else {
@@ -394,7 +397,7 @@ static int cmd_decode(int argc, char **argv)
         max_tokens < 0) {
         fprintf(stderr,
                 "usage: bench_translate decode BUNDLE --sentences FILE --beam K --batch B [--threads T] "
-                "[--max-tokens N]\n");
+                "[--max-tokens N] [--precision fp32|bf16]\n");
         return 2;
     }
     set_threads(threads);
@@ -408,6 +411,9 @@ static int cmd_decode(int argc, char **argv)
         fprintf(stderr, "bench_translate: %s is not a translation bundle\n", bundle);
         return 1;
     }
+    int prc = bench_set_precision(&b, precision, "bench_translate");
+    if (prc)
+        return prc;
     const glia_s2s *m = b.model->impl; /* a benchmark of this family's kernels */
     const glia_bpe *bpe = glia_tokenizer_subwords(b.tokenizer);
     glia_s2s_search opts = b.manifest.decoding;
@@ -511,9 +517,10 @@ static int cmd_decode(int argc, char **argv)
         "{\"impl\": \"glia\", \"mode\": \"decode\", \"threads\": %d, \"beam\": %d, \"batch\": %d, "
         "\"sentences\": %d, \"max_tokens\": %d, \"length_penalty\": %g, \"max_src\": %d, "
         "\"batch_ms_median\": %.4f, \"batch_ms_mean\": %.4f, \"total_s\": %.4f, \"sentences_per_s\": %.2f, "
-        "\"output_tokens\": %ld, \"coretype\": \"%s\", \"src\": [",
+        "\"output_tokens\": %ld, \"coretype\": \"%s\", \"precision\": \"%s\", \"src\": [",
         threads, beam, bsz, n, opts.max_tokens, (double)opts.length_penalty, max_src,
-        bench_median(bt, nbatch) * 1e3, mean_ms, total, n / total, out_tokens, corename());
+        bench_median(bt, nbatch) * 1e3, mean_ms, total, n / total, out_tokens, corename(),
+        glia_precision_name(b.model->precision));
     for (int i = 0; i < n; i++) {
         if (i)
             printf(", ");

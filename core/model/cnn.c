@@ -406,13 +406,13 @@ done:
     return rc;
 }
 
-/* The fully connected layers' weights (the convolutions stay fp32: see README, bf16). */
+/* The fully connected layers' and the convolutions' weights. */
 static int cnn_matrices(glia_model *model, glia_param **out)
 {
     glia_net *net = net_of(model);
     int n = 0;
     for (int i = 0; i < net->nlayers; i++)
-        if (net->layers[i].kind == GLIA_LAYER_LINEAR) {
+        if (net->layers[i].kind == GLIA_LAYER_LINEAR || net->layers[i].kind == GLIA_LAYER_CONV2D) {
             if (out)
                 out[n] = &net->layers[i].params[0];
             n++;

@@ -17,6 +17,7 @@
 
 #include <cpuid.h>
 #include <immintrin.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,35 @@ glia_status glia_bf16_pack(const float *w, int rows, int cols, size_t ld, glia_b
     return GLIA_OK;
 }
 
+glia_status glia_bf16_pack_rows(const float *w, int rows, int cols, size_t ld, glia_bf16_mat **out,
+                                glia_err *err)
+{
+    glia_bf16_mat *m = calloc(1, sizeof *m);
+    *out = NULL;
+    if (!m)
+        return glia_err_set(err, GLIA_ENOMEM, "bf16: out of memory for a %d x %d weight", rows, cols);
+    m->rows = rows;
+    m->cols = cols;
+    m->pairs = (cols + 1) / 2;
+    m->blocks = (rows + 15) / 16;
+    m->layout = GLIA_BF16_ROWS;
+    const size_t n = (size_t)rows * (size_t)m->pairs;
+    m->data = aligned_alloc(64, (n * sizeof(uint32_t) + 63) / 64 * 64);
+    if (!m->data) {
+        free(m);
+        return glia_err_set(err, GLIA_ENOMEM, "bf16: out of memory for a %d x %d weight", rows, cols);
+    }
+    for (int r = 0; r < rows; r++) {
+        const float *wr = w + (size_t)r * ld;
+        for (int p = 0; p < m->pairs; p++) {
+            const uint32_t lo = to_bf16(wr[2 * p]), hi = 2 * p + 1 < cols ? to_bf16(wr[2 * p + 1]) : 0;
+            m->data[(size_t)r * (size_t)m->pairs + (size_t)p] = lo | (hi << 16);
+        }
+    }
+    *out = m;
+    return GLIA_OK;
+}
+
 void glia_bf16_free(glia_bf16_mat *m)
 {
     if (!m)
@@ -99,15 +129,18 @@ void glia_bf16_free(glia_bf16_mat *m)
 
 size_t glia_bf16_bytes(const glia_bf16_mat *m)
 {
-    return m ? (size_t)m->blocks * (size_t)m->pairs * 16 * sizeof(uint32_t) : 0;
+    if (!m)
+        return 0;
+    return (m->layout == GLIA_BF16_ROWS ? (size_t)m->rows : (size_t)m->blocks * 16) * (size_t)m->pairs *
+           sizeof(uint32_t);
 }
 
-/* One tile: mr rows of xb (KC pairs apart) times nb weight blocks from wp (bs uint32
+/* One tile: mr rows of xb (xs pairs apart) times nb weight blocks from wp (bs uint32
  * apart) over pc pairs, into y (ncols valid columns from the tile's first). */
 static inline __attribute__((always_inline)) BF16_TARGET void tile(const int mr, const int nb, int pc,
-                                                                   const uint32_t *xb, const uint32_t *wp,
-                                                                   size_t bs, float beta, float *y, int ldy,
-                                                                   int ncols)
+                                                                   const uint32_t *xb, size_t xs,
+                                                                   const uint32_t *wp, size_t bs, float beta,
+                                                                   float *y, int ldy, int ncols)
 {
     __m512 acc[MR][NB];
     for (int r = 0; r < mr; r++)
@@ -116,9 +149,9 @@ static inline __attribute__((always_inline)) BF16_TARGET void tile(const int mr,
     for (int p = 0; p < pc; p++) {
         __m512i bv[NB];
         for (int c = 0; c < nb; c++)
-            bv[c] = _mm512_load_si512((const void *)(wp + (size_t)c * bs + (size_t)p * 16));
+            bv[c] = _mm512_loadu_si512((const void *)(wp + (size_t)c * bs + (size_t)p * 16));
         for (int r = 0; r < mr; r++) {
-            const __m512i a = _mm512_set1_epi32((int)xb[(size_t)r * KC + (size_t)p]);
+            const __m512i a = _mm512_set1_epi32((int)xb[(size_t)r * xs + (size_t)p]);
             for (int c = 0; c < nb; c++)
                 acc[r][c] = _mm512_dpbf16_ps(acc[r][c], (__m512bh)bv[c], (__m512bh)a);
         }
@@ -138,14 +171,14 @@ static inline __attribute__((always_inline)) BF16_TARGET void tile(const int mr,
 
 #define TILE_NB(mr)                                                                                          \
     switch (nb) {                                                                                            \
-    case 1: tile(mr, 1, pc, xb, wp, bs, beta, y, ldy, ncols); break;                                         \
-    case 2: tile(mr, 2, pc, xb, wp, bs, beta, y, ldy, ncols); break;                                         \
-    case 3: tile(mr, 3, pc, xb, wp, bs, beta, y, ldy, ncols); break;                                         \
-    default: tile(mr, 4, pc, xb, wp, bs, beta, y, ldy, ncols); break;                                        \
+    case 1: tile(mr, 1, pc, xb, xs, wp, bs, beta, y, ldy, ncols); break;                                     \
+    case 2: tile(mr, 2, pc, xb, xs, wp, bs, beta, y, ldy, ncols); break;                                     \
+    case 3: tile(mr, 3, pc, xb, xs, wp, bs, beta, y, ldy, ncols); break;                                     \
+    default: tile(mr, 4, pc, xb, xs, wp, bs, beta, y, ldy, ncols); break;                                    \
     }
 
-BF16_TARGET static void tile_any(int mr, int nb, int pc, const uint32_t *xb, const uint32_t *wp, size_t bs,
-                                 float beta, float *y, int ldy, int ncols)
+BF16_TARGET static void tile_any(int mr, int nb, int pc, const uint32_t *xb, size_t xs, const uint32_t *wp,
+                                 size_t bs, float beta, float *y, int ldy, int ncols)
 {
     switch (mr) {
     case 1: TILE_NB(1); break;
@@ -177,8 +210,10 @@ BF16_TARGET static void round_panel(const float *x, int ldx, int mr, int k, int 
     }
 }
 
-BF16_TARGET void glia_bf16_gemm(int m, int n, const float *x, int ldx, const glia_bf16_mat *w, int row0,
-                                float beta, float *y, int ldy)
+/* glia_bf16_gemm's loops; x's rows either fp32 (x, ldx: rounded a panel at a time) or
+ * already bf16 pairs (xr, xrs pairs apart: a glia_bf16_mat of rows layout). */
+BF16_TARGET static void gemm(int m, int n, const float *x, int ldx, const uint32_t *xr, size_t xrs,
+                             const glia_bf16_mat *w, int row0, float beta, float *y, int ldy)
 {
     uint32_t xb[MC * KC] __attribute__((aligned(64)));
     const int k = w->cols, pairs = w->pairs, nblk = (n + 15) / 16, b0 = row0 / 16;
@@ -191,17 +226,86 @@ BF16_TARGET void glia_bf16_gemm(int m, int n, const float *x, int ldx, const gli
         const float bet = p0 == 0 ? beta : 1.0f;
         for (int i0 = 0; i0 < m; i0 += MC) {
             const int mc = m - i0 < MC ? m - i0 : MC;
-            round_panel(x + (size_t)i0 * (size_t)ldx, ldx, mc, k, p0, pc, xb);
+            const uint32_t *panel = xb;
+            size_t xs = KC;
+            if (xr) {
+                panel = xr + (size_t)i0 * xrs + (size_t)p0;
+                xs = xrs;
+            } else {
+                round_panel(x + (size_t)i0 * (size_t)ldx, ldx, mc, k, p0, pc, xb);
+            }
             for (int j0 = 0; j0 < nblk; j0 += NB) {
                 const int nb = nblk - j0 < NB ? nblk - j0 : NB;
                 const uint32_t *wp = w->data + (size_t)(b0 + j0) * bs + (size_t)p0 * 16;
                 for (int r0 = 0; r0 < mc; r0 += MR) {
                     const int mr = mc - r0 < MR ? mc - r0 : MR;
-                    tile_any(mr, nb, pc, xb + (size_t)r0 * KC, wp, bs, bet,
+                    tile_any(mr, nb, pc, panel + (size_t)r0 * xs, xs, wp, bs, bet,
                              y + (size_t)(i0 + r0) * (size_t)ldy + (size_t)(16 * j0), ldy, n - 16 * j0);
                 }
             }
         }
+    }
+}
+
+void glia_bf16_gemm(int m, int n, const float *x, int ldx, const glia_bf16_mat *w, int row0, float beta,
+                    float *y, int ldy)
+{
+    gemm(m, n, x, ldx, NULL, 0, w, row0, beta, y, ldy);
+}
+
+size_t glia_bf16_conv_scratch(int c, int k, int oh, int ow)
+{
+    const size_t ohw = (size_t)oh * (size_t)ow, ckk = (size_t)c * (size_t)k * (size_t)k;
+    const size_t packed = (ohw + 15) / 16 * 16 * ((ckk + 1) / 2);
+    return packed + 16 /* to align it */ + (size_t)(c >= 2 ? 2 : 1) * (size_t)k * (size_t)k * ohw;
+}
+
+/* The patches as glia_bf16_gemm's right operand: rows are output positions (blocks of 16),
+ * columns the c*k*k taps. Two input channels at a time go through the fp32 im2col (so a
+ * pair of taps never straddles the buffer: 2 k^2 rows is even), then each pair of its rows
+ * is rounded and interleaved, 16 positions per vector. */
+BF16_TARGET void glia_bf16_conv(const float *x, int c, int h, int w, int k, int stride, int pad, int oh,
+                                int ow, const glia_bf16_mat *weight, const float *bias, int relu, float *y,
+                                float *scratch)
+{
+    const size_t ohw = (size_t)oh * (size_t)ow, kk = (size_t)k * (size_t)k, ckk = (size_t)c * kk;
+    const size_t pairs = (ckk + 1) / 2, blocks = (ohw + 15) / 16;
+    uint32_t *packed = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *col = (float *)(packed + blocks * 16 * pairs);
+    /* vcvtne2ps2bf16 gives row t's 16 values then row t+1's; this puts them in pairs */
+    const __m512i ilv = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                         22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    GLIA_ASSERT(weight->layout == GLIA_BF16_ROWS && (size_t)weight->cols == ckk);
+    for (int c0 = 0; c0 < c; c0 += 2) {
+        const int cc = c - c0 < 2 ? c - c0 : 2;
+        const size_t rows = (size_t)cc * kk;
+        glia_im2col(x + (size_t)c0 * (size_t)h * (size_t)w, cc, h, w, k, stride, pad, oh, ow, col, ohw);
+        for (size_t t = 0; t < rows; t += 2) {
+            const float *r0 = col + t * ohw, *r1 = t + 1 < rows ? r0 + ohw : NULL;
+            uint32_t *dst = packed + ((size_t)c0 * kk + t) / 2 * 16;
+            for (size_t b = 0; b < blocks; b++) {
+                const size_t at = b * 16, left = ohw - at;
+                const __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+                const __m512 lo = _mm512_maskz_loadu_ps(mask, r0 + at),
+                             hi = r1 ? _mm512_maskz_loadu_ps(mask, r1 + at) : _mm512_setzero_ps();
+                const __m512i v = _mm512_permutexvar_epi16(ilv, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+                _mm512_storeu_si512((void *)(dst + b * pairs * 16), v);
+            }
+        }
+    }
+    const glia_bf16_mat patches = {(int)ohw, (int)ckk, (int)pairs, (int)blocks, GLIA_BF16_BLOCKED, packed};
+    gemm(weight->rows, (int)ohw, NULL, 0, weight->data, pairs, &patches, 0, 0.0f, y, (int)ohw);
+    for (int o = 0; o < weight->rows; o++) {
+        float *restrict yo = y + (size_t)o * ohw;
+        const float b = bias[o];
+        if (relu)
+            for (size_t i = 0; i < ohw; i++) {
+                const float v = yo[i] + b;
+                yo[i] = v > 0.0f ? v : (isnan(v) ? v : 0.0f); /* activation.c's ReLU */
+            }
+        else
+            for (size_t i = 0; i < ohw; i++)
+                yo[i] += b;
     }
 }
 
@@ -221,10 +325,15 @@ glia_status glia_bf16_param_attach(glia_param *p, glia_err *err)
 {
     if (p->bf16)
         return GLIA_OK;
-    if (p->ndim != 2)
-        return glia_err_set(err, GLIA_EINVAL, "bf16: %s is not a matrix (%d dimensions)", p->name, p->ndim);
-    glia_status rc =
-        glia_bf16_pack(p->value, (int)p->shape[0], (int)p->shape[1], (size_t)p->shape[1], &p->bf16, err);
+    glia_status rc;
+    if (p->ndim == 2)
+        rc = glia_bf16_pack(p->value, (int)p->shape[0], (int)p->shape[1], (size_t)p->shape[1], &p->bf16, err);
+    else if (p->ndim == 4) /* (oc, c, k, k): rows of c k k taps */
+        rc = glia_bf16_pack_rows(p->value, (int)p->shape[0], (int)(p->size / (size_t)p->shape[0]),
+                                 p->size / (size_t)p->shape[0], &p->bf16, err);
+    else
+        return glia_err_set(err, GLIA_EINVAL, "bf16: %s has %d dimensions, not a matrix or a convolution's 4",
+                            p->name, p->ndim);
     if (rc)
         glia_err_prefix(err, "%s", p->name);
     return rc;

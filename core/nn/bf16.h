@@ -17,7 +17,9 @@
  * Layout: the rows (outputs) in blocks of 16; in a block, for each pair p of columns, one
  * 64-byte vector of 16 (w[r][2p], w[r][2p+1]) pairs - what vdpbf16ps multiplies with one
  * broadcast pair of an activation row, so the kernel reads the weights once, in order.
- * An odd last column and the rows past the last block's end are zeros.
+ * An odd last column and the rows past the last block's end are zeros. A convolution's
+ * weight is the left operand instead, its patches the packed right one: its copy keeps
+ * plain rows of pairs (GLIA_BF16_ROWS), and glia_bf16_conv packs each image's patches.
  */
 #ifndef GLIA_NN_BF16_H
 #define GLIA_NN_BF16_H
@@ -28,11 +30,14 @@
 #include "core/base/err.h"
 #include "core/nn/layer.h"
 
+enum { GLIA_BF16_BLOCKED = 0, GLIA_BF16_ROWS = 1 };
+
 struct glia_bf16_mat {
     int rows, cols; /* the fp32 matrix's shape: y = x w^T takes cols inputs to rows outputs */
     int pairs;      /* (cols + 1) / 2 */
     int blocks;     /* (rows + 15) / 16 */
-    uint32_t *data; /* owned, 64-byte aligned: blocks * pairs vectors of 16 pairs */
+    int layout;     /* GLIA_BF16_BLOCKED, or GLIA_BF16_ROWS: rows of `pairs` pairs, one after another */
+    uint32_t *data; /* owned, 64-byte aligned: blocks * pairs vectors of 16 pairs (or rows * pairs) */
 };
 
 /* Whether this process can run the bf16 kernel: the CPU has AVX512_BF16 (with AVX-512 F,
@@ -43,6 +48,9 @@ int glia_bf16_available(void);
 /* w (rows x cols, row-major, rows ld floats apart) rounded to bf16 and packed into a new
  * matrix (*out, freed with glia_bf16_free). GLIA_ENOMEM when it does not fit. */
 glia_status glia_bf16_pack(const float *w, int rows, int cols, size_t ld, glia_bf16_mat **out, glia_err *err);
+/* The same in rows layout (GLIA_BF16_ROWS): a convolution's weight for glia_bf16_conv. */
+glia_status glia_bf16_pack_rows(const float *w, int rows, int cols, size_t ld, glia_bf16_mat **out,
+                                glia_err *err);
 void glia_bf16_free(glia_bf16_mat *m); /* NULL-safe */
 size_t glia_bf16_bytes(const glia_bf16_mat *m);
 
@@ -58,12 +66,24 @@ void glia_bf16_gemm(int m, int n, const float *x, int ldx, const glia_bf16_mat *
 void glia_linear_forward_param(const float *x, int n, int in, const glia_param *w, int row0, const float *b,
                                int out, float *y, int ldy);
 
+/* Scratch floats glia_bf16_conv needs for one image: the patches packed (half of
+ * im2col's size) and two input channels' fp32 im2col rows. */
+size_t glia_bf16_conv_scratch(int c, int k, int oh, int ow);
+
+/* One image of a convolution (conv2d.c's shapes: x (c, h, w), y (oc, oh, ow), square
+ * kernel k, stride, zero padding): y = weight * im2col(x) + bias through weight's bf16
+ * copy (rows layout, oc x c*k*k) and the image's patches rounded to bf16, fp32 sums; with
+ * relu, clamped as the ReLU layer does (NaN kept). */
+void glia_bf16_conv(const float *x, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
+                    const glia_bf16_mat *weight, const float *bias, int relu, float *y, float *scratch);
+
 /* x rounded to bf16 (nearest, ties to even; NaN stays NaN) and widened back to fp32: the
  * value the kernel multiplies. For references in tests. */
 float glia_bf16_round(float x);
 
-/* Packs a bf16 copy for the 2-D parameter p (param->bf16), unless it has one; frees it
- * again with glia_bf16_param_drop (NULL-safe on params without). */
+/* Packs a bf16 copy for the parameter p (param->bf16), unless it has one: a 2-D (linear)
+ * weight blocked, a 4-D (convolution) weight in rows of c*k*k. Frees it again with
+ * glia_bf16_param_drop (NULL-safe on params without). */
 glia_status glia_bf16_param_attach(glia_param *p, glia_err *err);
 void glia_bf16_param_drop(glia_param *p);
 

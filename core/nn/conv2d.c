@@ -18,6 +18,7 @@
  * When the network folds the following ReLU in (cfg.conv.relu), forward clamps on
  * the store and backward masks dY by y > 0 where it reads it.
  */
+#include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
 #include "core/nn/layer.h"
 
@@ -104,6 +105,13 @@ static void conv_forward(glia_layer *l, const float *x, float *y, int n, glia_pa
     const int chunk = glia_chunk_samples(l->scratch_floats_per_sample);
     const int relu = l->cfg.conv.relu;
 
+    /* bf16 inference (bf16.h) where the layer's scratch holds its packed patches */
+    if (l->params[0].bf16 && glia_bf16_conv_scratch(ic, k, oh, ow) <= l->scratch_floats_per_sample) {
+        for (int s = 0; s < n; s++)
+            glia_bf16_conv(x + (size_t)s * in_size, ic, h, w, k, stride, pad, oh, ow, l->params[0].bf16, bias,
+                           relu, y + (size_t)s * out_size, p->scratch);
+        return;
+    }
     if (direct_planned(l, direct_fwd_floats(l))) {
         for (int s = 0; s < n; s++)
             glia_conv_direct(x + (size_t)s * in_size, NULL, ic, h, w, weight, ckk, bias, oc, k, pad, relu,

@@ -5,6 +5,8 @@
  *     product of the unrounded inputs (loose: 2^-7 of sum |x w|, twice the worst case of the
  *     two roundings, each at most 2^-9 relative), over shapes that hit every tile edge, an
  *     odd column count, more columns than one slice (KC pairs), a row offset and beta 0/1;
+ *   - the convolution (patches packed per image) the same way, with padding, strides, odd
+ *     tap counts and ReLU;
  *   - rounding to nearest even, NaN and infinity;
  *   - every family's logits in bf16 within a stated distance of fp32 (tiny models from
  *     tests/support and the shipped fashion-cnn), the copies' bytes and the training path
@@ -127,6 +129,71 @@ START_TEST(kernel_matches_references)
     check_shape(5, 40, 37, 64, 16, 0.0f);
     check_shape(9, 32, 64, 64, 32, 1.0f);
     check_shape(3, 20, 10, 64, 32, 0.5f);
+}
+END_TEST
+
+/* One image of a convolution against the double-precision sum over bf16-rounded inputs
+ * (tight: 1e-5 of sum |x w|) and over the fp32 inputs (loose: 2^-7 of it). */
+static void check_conv(int c, int h, int w, int oc, int k, int stride, int pad, int relu)
+{
+    unsigned seed = (unsigned)(c * 7 + h * 13 + oc * 3 + k + stride * 5 + pad);
+    const int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
+    const size_t ckk = (size_t)c * (size_t)k * (size_t)k, ohw = (size_t)oh * (size_t)ow;
+    float *x = malloc(sizeof(float) * (size_t)c * (size_t)h * (size_t)w),
+          *wt = malloc(sizeof(float) * (size_t)oc * ckk);
+    float *bias = malloc(sizeof(float) * (size_t)oc), *y = malloc(sizeof(float) * (size_t)oc * ohw);
+    float *scratch = malloc(sizeof(float) * glia_bf16_conv_scratch(c, k, oh, ow));
+    fill(x, (size_t)c * (size_t)h * (size_t)w, &seed);
+    fill(wt, (size_t)oc * ckk, &seed);
+    fill(bias, (size_t)oc, &seed);
+    glia_bf16_mat *mat = NULL;
+    ck_assert_int_eq(glia_bf16_pack_rows(wt, oc, (int)ckk, ckk, &mat, NULL), GLIA_OK);
+    glia_bf16_conv(x, c, h, w, k, stride, pad, oh, ow, mat, bias, relu, y, scratch);
+    for (int o = 0; o < oc; o++)
+        for (int i = 0; i < oh; i++)
+            for (int j = 0; j < ow; j++) {
+                double rounded = bias[o], exact = bias[o], mag = fabs((double)bias[o]);
+                for (int ci = 0; ci < c; ci++)
+                    for (int ki = 0; ki < k; ki++)
+                        for (int kj = 0; kj < k; kj++) {
+                            const int yi = i * stride - pad + ki, xj = j * stride - pad + kj;
+                            if (yi < 0 || yi >= h || xj < 0 || xj >= w)
+                                continue;
+                            const float xv = x[((size_t)ci * h + yi) * w + xj],
+                                        wv = wt[(size_t)o * ckk + ((size_t)ci * k + ki) * k + kj];
+                            rounded += (double)glia_bf16_round(xv) * (double)glia_bf16_round(wv);
+                            exact += (double)xv * (double)wv;
+                            mag += fabs((double)xv * (double)wv);
+                        }
+                if (relu) {
+                    rounded = rounded > 0 ? rounded : 0;
+                    exact = exact > 0 ? exact : 0;
+                }
+                const double got = y[((size_t)o * oh + i) * ow + j];
+                ck_assert_msg(
+                    fabs(got - rounded) <= 1e-5 * mag + 1e-6,
+                    "conv c%d %dx%d oc%d k%d s%d p%d: y[%d][%d][%d] = %.9g, bf16-input reference %.9g", c, h,
+                    w, oc, k, stride, pad, o, i, j, got, rounded);
+                ck_assert_msg(fabs(got - exact) <= 0x1p-7 * mag + 1e-6,
+                              "conv: y[%d][%d][%d] = %.9g, fp32 %.9g", o, i, j, got, exact);
+            }
+    glia_bf16_free(mat);
+    free(x);
+    free(wt);
+    free(bias);
+    free(y);
+    free(scratch);
+}
+
+START_TEST(conv_matches_references)
+{
+    if (!have_bf16())
+        return;
+    check_conv(1, 28, 28, 32, 3, 1, 1, 1);  /* fashion-cnn's first layer: one channel, odd taps */
+    check_conv(32, 14, 14, 64, 3, 1, 1, 0); /* a deep one: 288 taps, 196 positions (a tail block) */
+    check_conv(3, 9, 7, 20, 3, 2, 0, 1);    /* stride 2, no padding, an odd channel count */
+    check_conv(2, 6, 6, 17, 5, 1, 2, 0);    /* 5x5 taps, 17 outputs (a row tile's tail) */
+    check_conv(5, 40, 40, 8, 3, 1, 1, 1);   /* 1600 positions, 45 taps */
 }
 END_TEST
 
@@ -272,6 +339,7 @@ int main(void)
     TCase *tc = tcase_create("bf16");
     tcase_add_test(tc, rounds_to_nearest_even);
     tcase_add_test(tc, kernel_matches_references);
+    tcase_add_test(tc, conv_matches_references);
     tcase_add_test(tc, families_stay_close_to_fp32);
     tcase_add_test(tc, shipped_cnn_stays_close);
     tcase_add_test(tc, fallback_without_bf16_stays_fp32);

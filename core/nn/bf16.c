@@ -60,7 +60,9 @@ int glia_bf16_available(void)
     return (a >> 5) & 1u;
 }
 
-glia_status glia_bf16_pack(const float *w, int rows, int cols, size_t ld, glia_bf16_mat **out, glia_err *err)
+/* w rounded and packed in layout; see bf16.h. */
+static glia_status pack(const float *w, int rows, int cols, size_t ld, int layout, glia_bf16_mat **out,
+                        glia_err *err)
 {
     glia_bf16_mat *m = calloc(1, sizeof *m);
     *out = NULL;
@@ -70,53 +72,39 @@ glia_status glia_bf16_pack(const float *w, int rows, int cols, size_t ld, glia_b
     m->cols = cols;
     m->pairs = (cols + 1) / 2;
     m->blocks = (rows + 15) / 16;
-    const size_t bytes = (size_t)m->blocks * (size_t)m->pairs * 16 * sizeof(uint32_t);
+    m->layout = layout;
+    const size_t bytes = (glia_bf16_bytes(m) + 63) / 64 * 64; /* aligned_alloc wants a multiple */
     m->data = aligned_alloc(64, bytes > 0 ? bytes : 64);
     if (!m->data) {
         free(m);
         return glia_err_set(err, GLIA_ENOMEM, "bf16: out of memory for a %d x %d weight (%zu bytes)", rows,
                             cols, bytes);
     }
-    memset(m->data, 0, bytes);
+    memset(m->data, 0, bytes); /* the padding rows and columns */
     for (int r = 0; r < rows; r++) {
         const float *wr = w + (size_t)r * ld;
-        uint32_t *dst = m->data + (size_t)(r / 16) * (size_t)m->pairs * 16 + (size_t)(r % 16);
+        const int blocked = layout == GLIA_BF16_BLOCKED;
+        uint32_t *dst = blocked ? m->data + (size_t)(r / 16) * (size_t)m->pairs * 16 + (size_t)(r % 16)
+                                : m->data + (size_t)r * (size_t)m->pairs;
+        const size_t step = blocked ? 16 : 1;
         for (int p = 0; p < m->pairs; p++) {
             const uint32_t lo = to_bf16(wr[2 * p]), hi = 2 * p + 1 < cols ? to_bf16(wr[2 * p + 1]) : 0;
-            dst[(size_t)p * 16] = lo | (hi << 16);
+            dst[(size_t)p * step] = lo | (hi << 16);
         }
     }
     *out = m;
     return GLIA_OK;
 }
 
+glia_status glia_bf16_pack(const float *w, int rows, int cols, size_t ld, glia_bf16_mat **out, glia_err *err)
+{
+    return pack(w, rows, cols, ld, GLIA_BF16_BLOCKED, out, err);
+}
+
 glia_status glia_bf16_pack_rows(const float *w, int rows, int cols, size_t ld, glia_bf16_mat **out,
                                 glia_err *err)
 {
-    glia_bf16_mat *m = calloc(1, sizeof *m);
-    *out = NULL;
-    if (!m)
-        return glia_err_set(err, GLIA_ENOMEM, "bf16: out of memory for a %d x %d weight", rows, cols);
-    m->rows = rows;
-    m->cols = cols;
-    m->pairs = (cols + 1) / 2;
-    m->blocks = (rows + 15) / 16;
-    m->layout = GLIA_BF16_ROWS;
-    const size_t n = (size_t)rows * (size_t)m->pairs;
-    m->data = aligned_alloc(64, (n * sizeof(uint32_t) + 63) / 64 * 64);
-    if (!m->data) {
-        free(m);
-        return glia_err_set(err, GLIA_ENOMEM, "bf16: out of memory for a %d x %d weight", rows, cols);
-    }
-    for (int r = 0; r < rows; r++) {
-        const float *wr = w + (size_t)r * ld;
-        for (int p = 0; p < m->pairs; p++) {
-            const uint32_t lo = to_bf16(wr[2 * p]), hi = 2 * p + 1 < cols ? to_bf16(wr[2 * p + 1]) : 0;
-            m->data[(size_t)r * (size_t)m->pairs + (size_t)p] = lo | (hi << 16);
-        }
-    }
-    *out = m;
-    return GLIA_OK;
+    return pack(w, rows, cols, ld, GLIA_BF16_ROWS, out, err);
 }
 
 void glia_bf16_free(glia_bf16_mat *m)

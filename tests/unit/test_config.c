@@ -3,6 +3,7 @@
  * kind of bad value or unknown key refused with file, line and key, size strings,
  * duplicate model names, relative paths, and the token file rules.
  */
+#include "core/model/manifest.h"
 #include "daemon/config.h"
 #include "tests/support/check_main.h"
 
@@ -535,6 +536,45 @@ START_TEST(model_repository)
 }
 END_TEST
 
+/* models[].precision and repository.models[].precision (issue 17.3): -1 when absent (the
+ * manifest's), a glia_precision when given, anything else refused naming the key. */
+START_TEST(model_precision)
+{
+    glia_err err = {0};
+    config c;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/prepo", tmpdir);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_msg(
+        load_text("p.yaml",
+                  "models:\n  - {name: a, path: x, precision: bf16}\n  - {name: b, path: y, precision: "
+                  "fp32}\n  - {name: c, path: z}\nmodel_repository: prepo\n"
+                  "repository: {models: [{name: r, precision: bf16}, {name: s}]}\n",
+                  &c, &err) == GLIA_OK,
+        "%s", err.msg);
+    ck_assert_int_eq(c.models[0].precision, GLIA_PRECISION_BF16);
+    ck_assert_int_eq(c.models[1].precision, GLIA_PRECISION_FP32);
+    ck_assert_int_eq(c.models[2].precision, -1);
+    ck_assert_int_eq(config_repo_model_find(&c, "r")->precision, GLIA_PRECISION_BF16);
+    ck_assert_int_eq(config_repo_model_find(&c, "s")->precision, -1);
+    config_free(&c);
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"models:\n  - {name: a, path: x, precision: fp16}\n",
+         "p.yaml:2:35: models[0].precision: must be fp32 or bf16 (got 'fp16')"},
+        {"models:\n  - {name: a, path: x, precision: BF16}\n", "models[0].precision: must be fp32 or bf16"},
+        {"models:\n  - {name: a, path: x, precision: [bf16]}\n", "models[0].precision"},
+        {"model_repository: prepo\nrepository: {models: [{name: r, precision: half}]}\n",
+         "repository.models[0].precision: must be fp32 or bf16 (got 'half')"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(load_text("p.yaml", bad[i].text, &c, &err), GLIA_EINVAL);
+        ck_assert_msg(strstr(err.msg, bad[i].want), "%s: %s", bad[i].text, err.msg);
+    }
+}
+END_TEST
+
 START_TEST(missing_file)
 {
     glia_err err = {0};
@@ -625,6 +665,7 @@ int main(void)
     tcase_add_test(tc, token_files);
     tcase_add_test(tc, tls_and_cors);
     tcase_add_test(tc, model_repository);
+    tcase_add_test(tc, model_precision);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -406,18 +406,15 @@ done:
     return rc;
 }
 
-/* The fully connected layers' and the convolutions' weights. */
-static int cnn_matrices(glia_model *model, glia_param **out)
+/* The fully connected layers' and the convolutions' weights, in layer order. */
+static glia_param *cnn_matrix(glia_model *model, int i)
 {
     glia_net *net = net_of(model);
-    int n = 0;
-    for (int i = 0; i < net->nlayers; i++)
-        if (net->layers[i].kind == GLIA_LAYER_LINEAR || net->layers[i].kind == GLIA_LAYER_CONV2D) {
-            if (out)
-                out[n] = &net->layers[i].params[0];
-            n++;
-        }
-    return n;
+    for (int l = 0; l < net->nlayers; l++)
+        if ((net->layers[l].kind == GLIA_LAYER_LINEAR || net->layers[l].kind == GLIA_LAYER_CONV2D) &&
+            i-- == 0)
+            return &net->layers[l].params[0];
+    return NULL;
 }
 
 const glia_model_ops glia_family_cnn = {
@@ -441,5 +438,5 @@ const glia_model_ops glia_family_cnn = {
     .backward = cnn_backward,
     .predict = cnn_predict,
     .explain = cnn_explain,
-    .matrices = cnn_matrices,
+    .matrix = cnn_matrix,
 };

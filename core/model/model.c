@@ -10,8 +10,6 @@
 #include "core/nn/bf16.h"
 #include "core/nn/params.h"
 
-#include <stdlib.h>
-
 /* The one place that lists the families: a new one is a row here. */
 static const glia_model_ops *const families[] = {
     &glia_family_cnn,
@@ -65,34 +63,34 @@ int glia_precision_parse(const char *s)
     return -1;
 }
 
+/* The i-th of model's matrices (ops->matrix), NULL past the last or for a family without. */
+static glia_param *matrix(glia_model *model, int i)
+{
+    return model->ops->matrix ? model->ops->matrix(model, i) : NULL;
+}
+
 glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err)
 {
     glia_status rc = GLIA_OK;
-    const int n = model->ops->matrices ? model->ops->matrices(model, NULL) : 0;
-    glia_param **mats = n > 0 ? calloc((size_t)n, sizeof *mats) : NULL;
-    if (n > 0 && !mats)
-        return glia_err_set(err, GLIA_ENOMEM, "out of memory listing a model's matrices");
-    if (n > 0)
-        model->ops->matrices(model, mats);
+    glia_param *p;
     /* drop first: a second bf16 call repacks from the values as they are now */
-    for (int i = 0; i < n; i++)
-        glia_bf16_param_drop(mats[i]);
+    for (int i = 0; (p = matrix(model, i)); i++)
+        glia_bf16_param_drop(p);
     model->precision = GLIA_PRECISION_FP32;
     model->bf16_bytes = 0;
-    if (want == GLIA_PRECISION_BF16 && n > 0 && glia_bf16_available()) {
-        for (int i = 0; i < n && rc == GLIA_OK; i++)
-            if ((rc = glia_bf16_param_attach(mats[i], err)) == GLIA_OK)
-                model->bf16_bytes += glia_bf16_bytes(mats[i]->bf16);
-        if (rc != GLIA_OK) { /* all or nothing */
-            for (int i = 0; i < n; i++)
-                glia_bf16_param_drop(mats[i]);
-            model->bf16_bytes = 0;
-        } else {
-            model->precision = GLIA_PRECISION_BF16;
-        }
+    if (want != GLIA_PRECISION_BF16 || !matrix(model, 0) || !glia_bf16_available())
+        return GLIA_OK;
+    for (int i = 0; rc == GLIA_OK && (p = matrix(model, i)); i++)
+        if ((rc = glia_bf16_param_attach(p, err)) == GLIA_OK)
+            model->bf16_bytes += glia_bf16_bytes(p->bf16);
+    if (rc != GLIA_OK) { /* all or nothing */
+        for (int i = 0; (p = matrix(model, i)); i++)
+            glia_bf16_param_drop(p);
+        model->bf16_bytes = 0;
+        return rc;
     }
-    free(mats);
-    return rc;
+    model->precision = GLIA_PRECISION_BF16;
+    return GLIA_OK;
 }
 
 glia_decode_opts glia_model_decode_defaults(const glia_manifest *m)

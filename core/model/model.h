@@ -209,10 +209,10 @@ typedef struct {
      * per call and freed before it returns. */
     glia_status (*explain)(const glia_model *model, const glia_batch *b, const glia_explain_opts *opts,
                            glia_explanation *out, glia_err *err);
-    /* Optional (NULL: the family runs fp32 only). The 2-D parameters whose products
-     * dominate inference - the very glia_param structs the forward passes read, which take
-     * the bf16 path when they carry a copy - into out (NULL: just count); returns how many. */
-    int (*matrices)(glia_model *model, glia_param **out);
+    /* Optional (NULL: the family runs fp32 only). The i-th (from 0) of the weights whose
+     * products dominate inference - the very glia_param structs the forward passes read,
+     * which take the bf16 path when they carry a copy - or NULL past the last. */
+    glia_param *(*matrix)(glia_model *model, int i);
 } glia_model_ops;
 
 struct glia_model {

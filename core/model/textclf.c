@@ -365,19 +365,13 @@ done:
 
 /* The LSTM's weight_ih and weight_hh of every layer and direction, and fc.weight (the
  * embedding tables are looked up, not multiplied). */
-static int text_matrices(glia_model *model, glia_param **out)
+static glia_param *text_matrix(glia_model *model, int i)
 {
     glia_textnet *net = net_of(model);
-    int n = 0;
-    for (int i = 0; i < net->rnn.nparams; i++)
-        if (i % 4 < 2) {
-            if (out)
-                out[n] = &net->rnn.params[i];
-            n++;
-        }
-    if (out)
-        out[n] = net->fc_weight;
-    return n + 1;
+    const int n = net->rnn.nparams / 2; /* four per layer and direction, two of them matrices */
+    if (i < n)
+        return &net->rnn.params[i / 2 * 4 + i % 2];
+    return i == n ? net->fc_weight : NULL;
 }
 
 const glia_model_ops glia_family_text_classifier = {
@@ -402,5 +396,5 @@ const glia_model_ops glia_family_text_classifier = {
     .backward = text_backward,
     .predict = text_predict,
     .explain = text_explain,
-    .matrices = text_matrices,
+    .matrix = text_matrix,
 };

@@ -424,21 +424,16 @@ done:
 /* Every matrix of the encoder and decoder stacks (attention in/out projections, the
  * feed-forward layers; norms are vectors) and the generator's weight (the embedding's when
  * tied: that copy serves the generator only, the lookups read the fp32 table). */
-static int tr_matrices(glia_model *model, glia_param **out)
+static glia_param *tr_matrix(glia_model *model, int i)
 {
     glia_s2s *m = s2s_of(model);
     glia_tf_stack *stacks[2] = {&m->encoder, &m->decoder};
-    int n = 0;
     for (int s = 0; s < 2; s++)
-        for (int i = 0; i < stacks[s]->nparams; i++)
-            if (stacks[s]->params[i].ndim == 2) {
-                if (out)
-                    out[n] = &stacks[s]->params[i];
-                n++;
-            }
-    if (out) /* gen_weight points into m->params, which the model owns */
-        out[n] = (glia_param *)m->gen_weight;
-    return n + 1;
+        for (int j = 0; j < stacks[s]->nparams; j++)
+            if (stacks[s]->params[j].ndim == 2 && i-- == 0)
+                return &stacks[s]->params[j];
+    /* gen_weight points into m->params, which the model owns */
+    return i == 0 ? (glia_param *)m->gen_weight : NULL;
 }
 
 const glia_model_ops glia_family_translator = {
@@ -463,5 +458,5 @@ const glia_model_ops glia_family_translator = {
     .backward = tr_backward,
     .predict = tr_predict,
     .explain = tr_explain,
-    .matrices = tr_matrices,
+    .matrix = tr_matrix,
 };

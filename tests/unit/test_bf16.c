@@ -194,6 +194,7 @@ START_TEST(conv_matches_references)
     check_conv(3, 9, 7, 20, 3, 2, 0, 1);    /* stride 2, no padding, an odd channel count */
     check_conv(2, 6, 6, 17, 5, 1, 2, 0);    /* 5x5 taps, 17 outputs (a row tile's tail) */
     check_conv(5, 40, 40, 8, 3, 1, 1, 1);   /* 1600 positions, 45 taps */
+    check_conv(64, 6, 6, 16, 3, 1, 1, 1);   /* 576 taps: more than one slice of KC pairs */
 }
 END_TEST
 

@@ -6,7 +6,7 @@
  *
  *   glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N] [--restart]
  *                                     (a `task: word2vec` recipe writes word vectors instead)
- *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR]
+ *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR] [--dataset NAME]
  *   glia predict DIR INPUT... [--beam N]   (image models: PNG/JPEG/PGM files; text models: sentences)
  *   glia plot HISTORY --out FILE.svg|FILE.png   (cli_history.c)
  *   glia forward DIR IN.safetensors OUT.safetensors   (tensor "input" -> "logits"; text
@@ -309,7 +309,17 @@ static int train_one(const glia_cli_args *a, glia_reducer *red)
     return 0;
 }
 
-enum { EVAL_LIMIT, EVAL_THREADS, EVAL_BEAM, EVAL_DATA, EVAL_SPLIT, EVAL_LP, EVAL_NGRAM, EVAL_OUTPUT };
+enum {
+    EVAL_LIMIT,
+    EVAL_THREADS,
+    EVAL_BEAM,
+    EVAL_DATA,
+    EVAL_SPLIT,
+    EVAL_LP,
+    EVAL_NGRAM,
+    EVAL_OUTPUT,
+    EVAL_DATASET
+};
 
 /* eval's lines per kind of data set; the last is accuracy=0.XXXX, or bleu= and chrf=. */
 static void print_test(const glia_bundle *b, const glia_test_result *t)
@@ -358,6 +368,7 @@ static int cmd_eval(const glia_cli_args *a)
         spec.lanes = 1;
         spec.beam = (int)glia_cli_number(a, EVAL_BEAM, 0);
         spec.dir = glia_cli_string(a, EVAL_DATA);
+        spec.dataset = glia_cli_string(a, EVAL_DATASET);
         spec.output = glia_cli_string(a, EVAL_OUTPUT);
         const char *split = glia_cli_string(a, EVAL_SPLIT), *lp = glia_cli_string(a, EVAL_LP);
         if (split && strcmp(split, "dev") != 0 && strcmp(split, "test") != 0) {
@@ -381,7 +392,7 @@ static int cmd_eval(const glia_cli_args *a)
     } else if (glia_cli_refuse(a,
                                GLIA_CLI_BIT(EVAL_BEAM) | GLIA_CLI_BIT(EVAL_DATA) | GLIA_CLI_BIT(EVAL_SPLIT) |
                                    GLIA_CLI_BIT(EVAL_LP) | GLIA_CLI_BIT(EVAL_NGRAM) |
-                                   GLIA_CLI_BIT(EVAL_OUTPUT),
+                                   GLIA_CLI_BIT(EVAL_OUTPUT) | GLIA_CLI_BIT(EVAL_DATASET),
                                "image models")) {
         rc = 2;
         goto done;
@@ -550,6 +561,12 @@ static const glia_cli_option eval_options[] = {
                      .kind = GLIA_CLI_STRING,
                      .value = "FILE",
                      .help = "translation models: write the translations there, one a line"},
+    [EVAL_DATASET] = {.name = "dataset",
+                      .kind = GLIA_CLI_STRING,
+                      .value = "NAME",
+                      .help =
+                          "translation models: gettext-en-es (default), docs-en-es or gettext-docs-en-es; "
+                          "--data then names that data set's directory"},
 };
 
 static const glia_cli_command eval_command = {

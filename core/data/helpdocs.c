@@ -434,7 +434,7 @@ static glia_status walk(const char *root, const char *rel, path_list *l, glia_er
         }
         char full[MAX_PATH * 2];
         snprintf(full, sizeof full, "%s/%s", root, sub);
-        if (stat(full, &st) != 0) {
+        if (lstat(full, &st) != 0) { /* links are not followed: a loop would never end */
             rc = glia_err_set(err, GLIA_EIO, "%s: %s", full, strerror(errno));
             break;
         }

@@ -8,10 +8,13 @@
 #   copy       the English source itself as the "translation": what a system gets for copying
 #              format strings, numbers, names and untranslated words
 #
-#   bench/translate_baselines.sh [BUILD_DIR]     (default: build; it must hold cli/glia)
+#   bench/translate_baselines.sh [BUILD_DIR] [DATASET]
+#       BUILD_DIR: default build; it must hold cli/glia. DATASET: gettext-en-es (default),
+#       docs-en-es (LibreOffice's help, issue 18.3b) or gettext-docs-en-es.
 #
-# The texts come from `glia gettext` (GLIA_GETTEXT_EN_ES, else where scripts/setup put them);
-# the outputs stay in BUILD_DIR/translate-baselines/ for inspection.
+# The texts come from `glia gettext --dataset DATASET` (GLIA_GETTEXT_EN_ES, GLIA_DOCS_EN_ES,
+# else where scripts/setup put them); the outputs stay in BUILD_DIR/translate-baselines/
+# (gettext-en-es) or BUILD_DIR/translate-baselines-DATASET/ for inspection.
 #
 # Alignment: every English message is translated by its own `apertium -u eng-spa` run (as many
 # at a time as there are cores), and each run must give exactly one line. One run over the whole
@@ -23,6 +26,7 @@
 set -euo pipefail
 
 build=${1:-build}
+dataset=${2:-gettext-en-es}
 root=$(cd "$(dirname "$0")/.." && pwd)
 case "$build" in /*) ;; *) build=$root/$build ;; esac
 glia=$build/cli/glia
@@ -38,9 +42,10 @@ if ! grep -qx '[[:space:]]*eng-spa' <<< "$modes"; then
 fi
 
 out=$build/translate-baselines
+[ "$dataset" = gettext-en-es ] || out=$out-$dataset
 mkdir -p "$out"
-"$glia" gettext --split test --side en > "$out/test.en"
-"$glia" gettext --split test --side es > "$out/test.es"
+"$glia" gettext --dataset "$dataset" --split test --side en > "$out/test.en"
+"$glia" gettext --dataset "$dataset" --split test --side es > "$out/test.es"
 n=$(wc -l < "$out/test.en")
 if [ "$n" -eq 0 ] || [ "$n" -ne "$(wc -l < "$out/test.es")" ]; then
   echo "translate_baselines: test.en and test.es differ in length or are empty" >&2
@@ -77,7 +82,7 @@ score() { # system hypothesis-file
 }
 
 : > "$out/details.txt"
-echo "gettext-en-es test split, English -> Spanish (BLEU: 13a tokens, 4-grams; chrF2: 6-grams)"
+echo "$dataset test split, English -> Spanish (BLEU: 13a tokens, 4-grams; chrF2: 6-grams)"
 printf '%-10s %6s %6s %9s\n' system BLEU chrF sentences
 score apertium "$out/apertium.es"
 score copy "$out/test.en"

@@ -6,7 +6,8 @@
  *
  *   glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N] [--restart]
  *                                     (a `task: word2vec` recipe writes word vectors instead)
- *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR] [--precision fp32|bf16]
+ *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR] [--dataset NAME]
+ *                                     [--precision fp32|bf16]
  *   glia predict DIR INPUT... [--beam N] [--precision fp32|bf16]   (image models: PNG/JPEG/PGM
  *                                     files; text models: sentences)
  *   glia plot HISTORY --out FILE.svg|FILE.png   (cli_history.c)
@@ -319,7 +320,8 @@ enum {
     EVAL_LP,
     EVAL_NGRAM,
     EVAL_OUTPUT,
-    EVAL_PRECISION
+    EVAL_PRECISION,
+    EVAL_DATASET
 };
 
 /* --precision (option `opt` of cmd), else the manifest's, applied to b's model; a bf16 that
@@ -398,6 +400,7 @@ static int cmd_eval(const glia_cli_args *a)
         spec.lanes = 1;
         spec.beam = (int)glia_cli_number(a, EVAL_BEAM, 0);
         spec.dir = glia_cli_string(a, EVAL_DATA);
+        spec.dataset = glia_cli_string(a, EVAL_DATASET);
         spec.output = glia_cli_string(a, EVAL_OUTPUT);
         const char *split = glia_cli_string(a, EVAL_SPLIT), *lp = glia_cli_string(a, EVAL_LP);
         if (split && strcmp(split, "dev") != 0 && strcmp(split, "test") != 0) {
@@ -421,7 +424,7 @@ static int cmd_eval(const glia_cli_args *a)
     } else if (glia_cli_refuse(a,
                                GLIA_CLI_BIT(EVAL_BEAM) | GLIA_CLI_BIT(EVAL_DATA) | GLIA_CLI_BIT(EVAL_SPLIT) |
                                    GLIA_CLI_BIT(EVAL_LP) | GLIA_CLI_BIT(EVAL_NGRAM) |
-                                   GLIA_CLI_BIT(EVAL_OUTPUT),
+                                   GLIA_CLI_BIT(EVAL_OUTPUT) | GLIA_CLI_BIT(EVAL_DATASET),
                                "image models")) {
         rc = 2;
         goto done;
@@ -601,6 +604,12 @@ static const glia_cli_option eval_options[] = {
                      .value = "FILE",
                      .help = "translation models: write the translations there, one a line"},
     [EVAL_PRECISION] = PRECISION_OPTION,
+    [EVAL_DATASET] = {.name = "dataset",
+                      .kind = GLIA_CLI_STRING,
+                      .value = "NAME",
+                      .help =
+                          "translation models: gettext-en-es (default), docs-en-es or gettext-docs-en-es; "
+                          "--data then names that data set's directory"},
 };
 
 static const glia_cli_command eval_command = {

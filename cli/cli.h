@@ -35,7 +35,7 @@ typedef struct {
     const char *help;  /* one line for `glia COMMAND --help` */
 } glia_cli_option;
 
-enum { GLIA_CLI_MAX_OPTIONS = 12 };
+enum { GLIA_CLI_MAX_OPTIONS = 12 }; /* eval has 10; GLIA_CLI_BIT masks hold 32 */
 
 struct glia_cli_args;
 

@@ -7,7 +7,7 @@
  *       one sentence per line in each ('\n' ends a line; a last line without one counts; the
  *       same number of lines in both, else nothing is scored); prints sacrebleu's BLEU details
  *       line, then exactly bleu=NN.NN and chrf=NN.NN (core/train/mtscore.h).
- *   glia gettext [--split train|dev|test] [--side en|es] [--dir DIR]
+ *   glia gettext [--split train|dev|test] [--side en|es] [--dir DIR] [--dataset NAME]
  *       the cleaned texts of one split of gettext-en-es (core/data/gettext.h; default test,
  *       English, glia_gt_default_dir()), one per line in data-set order. Cleaning collapses all
  *       ASCII white space, so no text holds a '\n'; one that did would stop the command rather
@@ -19,6 +19,7 @@
 
 #include "core/base/afile.h"
 #include "core/data/gettext.h"
+#include "core/data/helpdocs.h"
 #include "core/train/mtscore.h"
 #include "cli/cli.h"
 
@@ -103,7 +104,7 @@ done:
     return rc;
 }
 
-enum { GETTEXT_SPLIT, GETTEXT_SIDE, GETTEXT_DIR };
+enum { GETTEXT_SPLIT, GETTEXT_SIDE, GETTEXT_DIR, GETTEXT_DATASET };
 
 static int gettext_split(const glia_cli_args *a)
 {
@@ -123,7 +124,7 @@ static int gettext_split(const glia_cli_args *a)
     const int es = side && strcmp(side, "es") == 0;
     glia_err err = {0};
     glia_gt_set set = {0};
-    if (glia_gt_load_dir(dir ? dir : glia_gt_default_dir(), &set, &err))
+    if (glia_pairs_load(glia_cli_string(a, GETTEXT_DATASET), dir, &set, &err))
         return glia_cli_fail(&err);
     int rc = 0;
     for (size_t i = 0; i < set.n; i++) {
@@ -185,7 +186,11 @@ static const glia_cli_option gettext_options[] = {
     [GETTEXT_DIR] = {.name = "dir",
                      .kind = GLIA_CLI_STRING,
                      .value = "DIR",
-                     .help = "the gettext-en-es directory (default: $GLIA_GETTEXT_EN_ES)"},
+                     .help = "the data set's directory (default: $GLIA_GETTEXT_EN_ES, $GLIA_DOCS_EN_ES)"},
+    [GETTEXT_DATASET] = {.name = "dataset",
+                         .kind = GLIA_CLI_STRING,
+                         .value = "NAME",
+                         .help = "gettext-en-es (default), docs-en-es or gettext-docs-en-es"},
 };
 
 const glia_cli_command glia_cli_gettext_command = {

@@ -10,6 +10,10 @@ static const glia_data_set sets[] = {
     {"fashion-mnist", GLIA_DATA_IMAGES, 0, "images", NULL, GLIA_INPUT_TENSOR, GLIA_OUTPUT_CLASSES},
     {"uci-sentiment", GLIA_DATA_TEXTS, 0, "sentences", NULL, GLIA_INPUT_TOKENS, GLIA_OUTPUT_CLASSES},
     {"gettext-en-es", GLIA_DATA_PAIRS, 0, "translation pairs", NULL, GLIA_INPUT_TOKENS, GLIA_OUTPUT_SEQUENCE},
+    /* after gettext-en-es: the first row of a kind is what a bundle of that kind is tested on */
+    {"docs-en-es", GLIA_DATA_PAIRS, 0, "translation pairs", NULL, GLIA_INPUT_TOKENS, GLIA_OUTPUT_SEQUENCE},
+    {"gettext-docs-en-es", GLIA_DATA_PAIRS, 0, "translation pairs", NULL, GLIA_INPUT_TOKENS,
+     GLIA_OUTPUT_SEQUENCE},
     {"idx-images", GLIA_DATA_IMAGES, 1, "images", "idx-labels", GLIA_INPUT_TENSOR, GLIA_OUTPUT_CLASSES},
     {"jsonl", GLIA_DATA_TEXTS, 1, "sentences", NULL, GLIA_INPUT_TOKENS, GLIA_OUTPUT_CLASSES},
     {"tsv", GLIA_DATA_PAIRS, 1, "translation pairs", NULL, GLIA_INPUT_TOKENS, GLIA_OUTPUT_SEQUENCE},

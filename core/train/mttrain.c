@@ -11,8 +11,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/data/catalog.h"
+#include "core/data/helpdocs.h"
 
 /* ---- encoded data ---- */
 
@@ -116,7 +118,7 @@ glia_status glia_mt_load_pairs(const glia_recipe *r, glia_gt_set *set, glia_err 
 {
     if (r->dataset_file[0])
         return glia_gt_load_tsv(r->dataset_file, set, err);
-    return glia_gt_load_dir(r->dataset_path[0] ? r->dataset_path : glia_gt_default_dir(), set, err);
+    return glia_pairs_load(r->dataset, r->dataset_path[0] ? r->dataset_path : NULL, set, err);
 }
 
 void glia_mt_job_free(glia_mt_job *job)
@@ -135,6 +137,8 @@ glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *er
 {
     const char **texts = NULL;
     size_t *lens = NULL, nt = 0;
+    glia_manifest init = {0}; /* init.bundle's manifest */
+    glia_st_file *st = NULL;
     glia_status rc;
     memset(job, 0, sizeof *job);
     if ((rc = glia_manifest_load(r->model, &job->manifest, err)))
@@ -170,7 +174,17 @@ glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *er
     glia_bpe_opts bo = glia_bpe_defaults();
     bo.vocab_size = (size_t)r->translation.bpe_vocab_size;
     bo.min_pair_count = (size_t)r->translation.bpe_min_pair_count;
-    if ((rc = glia_bpe_learn(texts, lens, nt, &bo, &job->bpe, err))) {
+    if (r->translation.init_bundle[0]) { /* fine-tuning: the bundle's tokenizer, as it is */
+        char mpath[GLIA_PATH_MAX + 16];
+        struct stat sb;
+        snprintf(mpath, sizeof mpath, "%s%s", r->translation.init_bundle,
+                 stat(r->translation.init_bundle, &sb) == 0 && S_ISDIR(sb.st_mode) ? "/model.yaml" : "");
+        if ((rc = glia_manifest_load(mpath, &init, err)) ||
+            (rc = glia_bpe_load(init.tokenizer, &job->bpe, err))) {
+            glia_err_prefix(err, "%s: init.bundle", r->path);
+            goto fail;
+        }
+    } else if ((rc = glia_bpe_learn(texts, lens, nt, &bo, &job->bpe, err))) {
         glia_err_prefix(err, "%s: tokenizer", r->path);
         goto fail;
     }
@@ -186,9 +200,16 @@ glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *er
     job->manifest.s2s.vocab_size = vocab_size;
     if ((rc = glia_model_new(m, &job->model, err)))
         goto fail;
-    glia_rng init;
-    glia_train_seed_stream(&init, r->seed, GLIA_STREAM_INIT);
-    job->model->ops->reset(job->model, &init);
+    glia_rng init_rng;
+    glia_train_seed_stream(&init_rng, r->seed, GLIA_STREAM_INIT);
+    job->model->ops->reset(job->model, &init_rng);
+    if (r->translation.init_bundle[0]) { /* every parameter from the bundle, shapes checked strictly */
+        if ((rc = glia_st_open(init.weights, &st, err)) ||
+            (rc = job->model->ops->load(job->model, st, err))) {
+            glia_err_prefix(err, "%s: init.bundle %s", r->path, init.weights);
+            goto fail;
+        }
+    }
     const int P = m->s2s.max_positions, src_max = m->max_tokens;
     if ((rc = glia_mt_data_encode(&job->set, GLIA_GT_TRAIN, job->bpe, src_max, P, 1, r->limit, &job->train,
                                   err)) ||
@@ -199,10 +220,14 @@ glia_status glia_mt_prepare(const glia_recipe *r, glia_mt_job *job, glia_err *er
         goto fail;
     free(texts);
     free(lens);
+    glia_st_close(st);
+    glia_manifest_free(&init);
     return GLIA_OK;
 fail:
     free(texts);
     free(lens);
+    glia_st_close(st);
+    glia_manifest_free(&init);
     glia_mt_job_free(job);
     return rc;
 }

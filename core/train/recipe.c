@@ -228,9 +228,9 @@ static glia_status finish_recipe(glia_recipe *r, const char *what, glia_err *err
 glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
 {
     static const char *const top_keys[] = {
-        "model",    "dataset",   "seed",      "epochs",         "batch",      "optimizer",
-        "schedule", "loss",      "augment",   "clip_grad_norm", "select",     "vocabulary",
-        "lexicon",  "embedding", "tokenizer", "batch_tokens",   "evaluation", NULL};
+        "model",     "dataset",      "seed",           "epochs", "batch",      "optimizer", "schedule",
+        "loss",      "augment",      "clip_grad_norm", "select", "vocabulary", "lexicon",   "embedding",
+        "tokenizer", "batch_tokens", "evaluation",     "init",   NULL};
     static const char *const data_keys[] = {"name", "path", "validation", "limit", NULL};
     glia_yaml y;
     glia_status rc;
@@ -267,6 +267,19 @@ glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
     }
     if ((rc = parse_translation_part(&y, root, &r->translation, err)))
         goto out;
+    if ((n = glia_yaml_get(&y, root, "init"))) {
+        static const char *const init_keys[] = {"bundle", NULL};
+        const char *bundle = NULL;
+        if ((rc = glia_yaml_check_keys(&y, n, "init", init_keys, err)) ||
+            (rc = glia_yaml_string(&y, glia_yaml_get(&y, n, "bundle"), "init.bundle", &bundle, err)))
+            goto out;
+        if (glia_data_find(dname)->kind != GLIA_DATA_PAIRS) {
+            rc = glia_yaml_error(&y, n, GLIA_EUNSUPPORTED, err,
+                                 "init: starting from a bundle's weights is for translation models only");
+            goto out;
+        }
+        resolve_path(path, bundle, r->translation.init_bundle);
+    }
     snprintf(r->dataset, sizeof r->dataset, "%s", dname);
     if (*dpath)
         resolve_path(path, dpath, r->dataset_path);

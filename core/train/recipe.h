@@ -61,6 +61,9 @@ typedef struct {
     long batch_tokens;       /* batch_tokens: padded source or target tokens per batch, at most */
     int eval_beam;           /* evaluation.beam_size for the test split's BLEU/chrF */
     long eval_limit;         /* evaluation.limit: score only the first N test pairs (0 = all) */
+    /* init.bundle: start from this bundle's weights and keep its tokenizer instead of learning
+     * one (fine-tuning; "" = a fresh model); resolved against the recipe */
+    char init_bundle[GLIA_PATH_MAX];
 } glia_recipe_translation;
 
 typedef struct {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/base/afile.h"
+#include "core/data/helpdocs.h"
 #include "core/model/bundle.h"
 #include "core/train/imagetrain.h"
 #include "core/train/loop.h"
@@ -121,7 +122,8 @@ static glia_status save_weights(const glia_recipe *r, const glia_model *model, c
 /* The test spec of a recipe: its data set's directory or its upload. */
 static glia_test_spec recipe_test_spec(const glia_recipe *r, long limit, int beam)
 {
-    return (glia_test_spec){.dir = r->dataset_path[0] ? r->dataset_path : NULL,
+    return (glia_test_spec){.dataset = r->dataset,
+                            .dir = r->dataset_path[0] ? r->dataset_path : NULL,
                             .file = r->dataset_file[0] ? r->dataset_file : NULL,
                             .images = r->images_file[0] ? r->images_file : NULL,
                             .labels = r->labels_file[0] ? r->labels_file : NULL,
@@ -437,7 +439,7 @@ static glia_status test_pairs(const glia_bundle *b, const glia_test_spec *s, tes
     const glia_bpe *bpe = glia_tokenizer_subwords(b->tokenizer);
     FILE *f = NULL;
     glia_status rc = s->file ? glia_gt_load_tsv(s->file, &t->pairs, err)
-                             : glia_gt_load_dir(s->dir ? s->dir : glia_gt_default_dir(), &t->pairs, err);
+                             : glia_pairs_load(s->dataset, s->dir, &t->pairs, err);
     out->decode = glia_model_decode_defaults(m);
     if (s->beam > 0)
         out->decode.beam_size = s->beam;
@@ -507,6 +509,14 @@ glia_status glia_run_test(const glia_bundle *b, const glia_test_spec *spec, glia
     if (!(out->data = glia_data_for_model(b->model->ops)))
         return glia_err_set(err, GLIA_EUNSUPPORTED, "%s: no data set to test a %s model on", b->manifest.path,
                             b->manifest.task);
+    if (spec->dataset) { /* another built-in data set of the same kind (docs-en-es for a translator) */
+        const glia_data_set *named = glia_data_find(spec->dataset);
+        if (!named || named->kind != out->data->kind || named->input != out->data->input ||
+            named->output != out->data->output)
+            return glia_err_set(err, GLIA_EINVAL, "%s: a %s model cannot be tested on data set '%s'",
+                                b->manifest.path, b->manifest.task, spec->dataset);
+        out->data = named;
+    }
     glia_status rc = kinds[out->data->kind].test(b, spec, &t, out, err);
     if (rc == GLIA_OK)
         rc = glia_loop_evaluate(b->model, t.src, GLIA_SPLIT_TEST, spec->lanes, &out->eval, err);

@@ -62,6 +62,9 @@ glia_status glia_run_training(const glia_recipe *r, const char *out_dir, long ve
 enum { GLIA_MT_LONG_MIN = 16, GLIA_MT_LONG_MAX = 40 };
 
 typedef struct {
+    /* translation pairs: the built-in data set whose split is tested, by name (NULL: the first of
+     * the bundle's kind, gettext-en-es); images and sentences have one each */
+    const char *dataset;
     const char *dir;             /* the built-in data set's directory (NULL: its default) */
     const char *file;            /* an uploaded file of sentences or pairs instead (NULL: none) */
     const char *images, *labels; /* uploaded IDX images and labels instead (NULL: none) */

@@ -7,7 +7,7 @@
 # writes a complete bundle, and clear messages for bad input; then the same for the
 # sentiment-lstm text bundle (needs the UCI sentences of scripts/setup --test). The command
 # line itself: every command's --help, usage errors (exit 2, a message and a usage line),
-# options that do not apply to the model, and --version of glia and gliad.
+# options that do not apply to the model (eval --dataset among them), and --version of glia and gliad.
 # Usage: test_cli.sh path/to/glia [path/to/gliad]
 set -u
 glia=$1
@@ -16,7 +16,7 @@ root=${GLIA_SOURCE_ROOT:-.}
 bundle=$root/models/fashion-cnn
 tmp=$(mktemp -d /tmp/glia-test-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..40"
+echo "1..42"
 # shellcheck source=tests/support/tap.sh
 . "$(dirname "$0")/../support/tap.sh"
 # expect NAME WANT_EXIT PATTERN CMD...: exit status and a pattern in stdout+stderr
@@ -52,6 +52,10 @@ expect "--beam after the sentences is an option: a text model refuses it, exit 2
   "--beam does not apply to text-classification models" "$glia" predict "$text" "I loved it" --beam 2
 expect "the same with POSIXLY_CORRECT set" 2 "--beam does not apply" env POSIXLY_CORRECT=1 "$glia" predict "$text" "I loved it" --beam 2
 expect "--beam on an image model's eval, exit 2" 2 "--beam does not apply to image models" "$glia" eval "$bundle" --beam 2
+expect "--dataset on an image model's eval, exit 2" 2 "--dataset does not apply to image models" \
+  "$glia" eval "$bundle" --dataset docs-en-es
+expect "a translator is tested on translation pairs only, exit 1" 1 "cannot be tested on data set 'fashion-mnist'" \
+  "$glia" eval "$translate" --dataset fashion-mnist
 expect "after --, a sentence may start with '-'" 0 $'\t-not bad at all$' "$glia" predict "$text" -- "-not bad at all"
 expect "options may come first: glia predict --beam 1 DIR TEXT" 0 $'^Cannot open file\t' "$glia" predict --beam 1 "$translate" "Cannot open file"
 expect "score without --ref, exit 2" 2 "--ref FILE is required" "$glia" score --hyp "$tmp/hyp"

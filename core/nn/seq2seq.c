@@ -360,6 +360,13 @@ fail:
     return rc;
 }
 
+/* The generator over one decoding step's live rows (few: glia_linear_forward_few). */
+static void step_generator(const glia_s2s *m, const float *h, int rows, float *logits)
+{
+    glia_linear_forward_few(h, rows, m->cfg.d_model, m->gen_weight->value, m->gen_bias->value,
+                            m->cfg.vocab_size, logits, m->cfg.vocab_size);
+}
+
 /* Inverted dropout on the valid rows of x [batch, steps, E] (each sequence's rows are contiguous);
  * keep records the decisions. */
 static void dropout_rows(float *x, uint8_t *keep, const int32_t *len, int batch, int steps, int E, float p,
@@ -380,7 +387,7 @@ static void dropout_back(float *dx, const uint8_t *keep, const int32_t *len, int
     }
 }
 
-/* logits [rows, V] = h [rows, E] W^T + bias */
+/* logits [rows, V] = h [rows, E] W^T + bias (training's many rows) */
 static void generator_forward(const glia_s2s *m, const float *h, int rows, float *logits)
 {
     glia_linear_forward(h, rows, m->cfg.d_model, m->gen_weight->value, m->gen_bias->value, m->cfg.vocab_size,
@@ -672,7 +679,7 @@ static glia_status greedy(const glia_s2s *m, glia_s2s_dec *d, int n, int max_out
         if ((rc = embed_step(m, d, rows, pos, err)) ||
             (rc = glia_tf_cache_step(&m->decoder, d->cache, d->x, &h, err)))
             return rc;
-        generator_forward(m, h, rows, d->logits);
+        step_generator(m, h, rows, d->logits);
         int kept = 0;
         for (int r = 0; r < rows; r++) {
             float *z = d->logits + (size_t)r * (size_t)V;
@@ -851,7 +858,7 @@ static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int ma
         if ((rc = embed_step(m, d, rows, pos, err)) ||
             (rc = glia_tf_cache_step(&m->decoder, d->cache, d->x, &h, err)))
             return rc;
-        generator_forward(m, h, rows, d->logits);
+        step_generator(m, h, rows, d->logits);
         int kept = 0;
         for (int r0 = 0; r0 < rows;) { /* input i's live rows are r0..r1 */
             const int i = d->owner[r0];

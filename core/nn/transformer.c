@@ -1055,7 +1055,7 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
         /* causal self-attention over positions 0..pos */
         const glia_param *pp = block_of(dec, l, 0);
         const float *u = step_input(c, norm_of(dec, l, 0));
-        glia_linear_forward(u, B, E, pp[0].value, pp[1].value, 3 * E, c->qkv, 3 * E);
+        glia_linear_forward_few(u, B, E, pp[0].value, pp[1].value, 3 * E, c->qkv, 3 * E);
         for (int b = 0; b < B; b++) {
             const size_t row = ((size_t)b * (size_t)T + (size_t)pos) * (size_t)E;
             memcpy(c->k[l] + row, c->qkv + (size_t)b * 3 * E + E, sizeof(float) * (size_t)E);
@@ -1064,28 +1064,28 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
             attend_one(c, c->qkv + (size_t)b * 3 * E, c->k[l] + seq, c->v[l] + seq, E, pos + 1,
                        c->att + (size_t)b * (size_t)E);
         }
-        glia_linear_forward(c->att, B, E, pp[2].value, pp[3].value, E, c->f, E);
+        glia_linear_forward_few(c->att, B, E, pp[2].value, pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 0));
 
         /* cross-attention over the memory's valid positions */
         pp = block_of(dec, l, 1);
         u = step_input(c, norm_of(dec, l, 1));
-        glia_linear_forward(u, B, E, pp[0].value, pp[1].value, E, c->qkv, E);
+        glia_linear_forward_few(u, B, E, pp[0].value, pp[1].value, E, c->qkv, E);
         for (int b = 0; b < B; b++) {
             const float *kv = c->ckv[l] + (size_t)b * (size_t)c->max_mem * 2 * (size_t)E;
             attend_one(c, c->qkv + (size_t)b * (size_t)E, kv, kv + E, 2 * E, c->mem_len[b],
                        c->att + (size_t)b * E);
         }
-        glia_linear_forward(c->att, B, E, pp[2].value, pp[3].value, E, c->f, E);
+        glia_linear_forward_few(c->att, B, E, pp[2].value, pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 1));
 
         /* feed-forward */
         pp = block_of(dec, l, 2);
         u = step_input(c, norm_of(dec, l, 2));
-        glia_linear_forward(u, B, E, pp[0].value, pp[1].value, F, c->hid, F);
+        glia_linear_forward_few(u, B, E, pp[0].value, pp[1].value, F, c->hid, F);
         for (size_t i = 0; i < (size_t)B * (size_t)F; i++)
             c->hid[i] = c->hid[i] > 0.0f ? c->hid[i] : 0.0f;
-        glia_linear_forward(c->hid, B, F, pp[2].value, pp[3].value, E, c->f, E);
+        glia_linear_forward_few(c->hid, B, F, pp[2].value, pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 2));
     }
     (void)EE;

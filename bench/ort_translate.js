@@ -27,27 +27,11 @@
 
 const fs = require('fs');
 const path = require('path');
-const { createRequire } = require('module');
 
-const ROOT = path.resolve(__dirname, '..');
-const MODULES = process.env.GLIA_NPM_ORT || path.join(ROOT, '.cache', 'npm-ort');
+const { loadOrt, median } = require('./ort_run.js');
+
 const BOS = 2;
 const EOS = 3;
-
-function loadOrt() {
-  try {
-    return createRequire(path.join(MODULES, 'package.json'))('onnxruntime-node');
-  } catch (e) {
-    process.stderr.write(`ort_translate: onnxruntime-node is not in ${MODULES}: run scripts/setup --test (${e.message})\n`);
-    process.exit(2);
-  }
-}
-
-function median(v) {
-  const s = [...v].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
 
 // core/nn/seq2seq.c's ban_repeats: a token completing an n-gram the ids already hold gets -inf.
 function banRepeats(ids, ngram, z, off) {

@@ -1,6 +1,16 @@
 #!/usr/bin/python3
-# translate.py - glia vs PyTorch on the translation model (core/nn/seq2seq.h), measured in one
-# run; prints a markdown table.
+# translate.py - glia vs ONNX Runtime vs PyTorch on the translation model (core/nn/seq2seq.h),
+# measured in one run; prints a markdown table.
+#
+# ONNX Runtime (decoding only): the same weights exported by torch.onnx.export (opset 17) as an
+# encoder that returns every decoder layer's cross-attention keys/values of the memory and a
+# decoder step with the self-attention key/value cache as input and output (onnx_modules below,
+# checked against nn.Transformer's forward before export), decoded by bench/ort_translate.js
+# on onnxruntime-node (scripts/setup --test, .cache/npm-ort/) with glia's search rule for rule.
+# Per round: glia's four settings, then ONNX Runtime's, then PyTorch's; the sgemm peak
+# (bench_cnn --peak) once per round for the GFLOP/s note. --no-ort / --no-torch leave a side
+# out. Run it as the environment is and once with OPENBLAS_CORETYPE=Haswell on the command
+# line; the script never sets it.
 #
 # Training: bench_translate cuts the shipped recipe's training split into batches exactly as
 # glia's trainer does (length-bucketed under batch_tokens, first epoch's order), writes the
@@ -38,6 +48,7 @@
 #                                       [--threads 1,2] [--steps 10] [--sentences 100]
 #                                       [--recipe models/translate-en-es/recipe.yaml]
 #                                       [--limit N] [--skip-train] [--skip-decode]
+#                                       [--no-ort] [--no-torch] [--no-peak]
 import argparse
 import json
 import math

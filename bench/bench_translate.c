@@ -515,12 +515,16 @@ static int cmd_decode(int argc, char **argv)
     const double mean_ms = total / nbatch * 1e3;
     printf(
         "{\"impl\": \"glia\", \"mode\": \"decode\", \"threads\": %d, \"beam\": %d, \"batch\": %d, "
-        "\"sentences\": %d, \"max_tokens\": %d, \"length_penalty\": %g, \"max_src\": %d, "
+        "\"sentences\": %d, \"max_tokens\": %d, \"length_penalty\": %g, \"no_repeat_ngram\": %d, "
+        "\"max_positions\": %d, \"max_src\": %d, "
         "\"batch_ms_median\": %.4f, \"batch_ms_mean\": %.4f, \"total_s\": %.4f, \"sentences_per_s\": %.2f, "
-        "\"output_tokens\": %ld, \"coretype\": \"%s\", \"precision\": \"%s\", \"src\": [",
-        threads, beam, bsz, n, opts.max_tokens, (double)opts.length_penalty, max_src,
-        bench_median(bt, nbatch) * 1e3, mean_ms, total, n / total, out_tokens, corename(),
-        glia_precision_name(b.model->precision));
+        "\"output_tokens\": %ld, \"coretype\": \"%s\", \"precision\": \"%s\", \"model\": {\"vocab_size\": "
+        "%d, \"d_model\": %d, "
+        "\"dim_feedforward\": %d, \"num_encoder_layers\": %d, \"num_decoder_layers\": %d}, \"src\": [",
+        threads, beam, bsz, n, opts.max_tokens, (double)opts.length_penalty, opts.no_repeat_ngram,
+        m->cfg.max_positions, max_src, bench_median(bt, nbatch) * 1e3, mean_ms, total, n / total, out_tokens,
+        corename(), glia_precision_name(b.model->precision), m->cfg.vocab_size, m->cfg.d_model,
+        m->cfg.dim_feedforward, m->cfg.num_encoder_layers, m->cfg.num_decoder_layers);
     for (int i = 0; i < n; i++) {
         if (i)
             printf(", ");

@@ -92,7 +92,12 @@ async function main() {
   console.log(JSON.stringify(result));
 }
 
-main().catch((e) => {
-  process.stderr.write(`ort_run: ${e.stack || e}\n`);
-  process.exit(1);
-});
+// bench/ort_translate.js shares the loader and the median
+module.exports = { loadOrt, median };
+
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`ort_run: ${e.stack || e}\n`);
+    process.exit(1);
+  });
+}

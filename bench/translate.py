@@ -1,6 +1,16 @@
 #!/usr/bin/python3
-# translate.py - glia vs PyTorch on the translation model (core/nn/seq2seq.h), measured in one
-# run; prints a markdown table.
+# translate.py - glia vs ONNX Runtime vs PyTorch on the translation model (core/nn/seq2seq.h),
+# measured in one run; prints a markdown table.
+#
+# ONNX Runtime (decoding only): the same weights exported by torch.onnx.export (opset 17) as an
+# encoder that returns every decoder layer's cross-attention keys/values of the memory and a
+# decoder step with the self-attention key/value cache as input and output (onnx_modules below,
+# checked against nn.Transformer's forward before export), decoded by bench/ort_translate.js
+# on onnxruntime-node (scripts/setup --test, .cache/npm-ort/) with glia's search rule for rule.
+# Per round: glia's four settings, then ONNX Runtime's, then PyTorch's; the sgemm peak
+# (bench_cnn --peak) once per round for the GFLOP/s note. --no-ort / --no-torch leave a side
+# out. Run it as the environment is and once with OPENBLAS_CORETYPE=Haswell on the command
+# line; the script never sets it.
 #
 # Training: bench_translate cuts the shipped recipe's training split into batches exactly as
 # glia's trainer does (length-bucketed under batch_tokens, first epoch's order), writes the
@@ -38,6 +48,7 @@
 #                                       [--threads 1,2] [--steps 10] [--sentences 100]
 #                                       [--recipe models/translate-en-es/recipe.yaml]
 #                                       [--limit N] [--skip-train] [--skip-decode]
+#                                       [--no-ort] [--no-torch] [--no-peak]
 import argparse
 import json
 import math
@@ -184,14 +195,29 @@ def last_logits(torch, m, ys, mem, pad, causal):
     return m.generator(h[:, -1])
 
 
-def greedy(torch, m, src, max_steps, causal):
+def ban_repeats(ids, ngram, z):
+    """core/nn/seq2seq.c's no-repeat n-gram guard on one row of logits z (in place)."""
+    n = len(ids)
+    if ngram < 1 or n < ngram:
+        return
+    tail = ids[n - (ngram - 1):]
+    for j in range(n - ngram + 1):
+        if ids[j:j + ngram - 1] == tail:
+            z[ids[j + ngram - 1]] = -math.inf
+
+
+def greedy(torch, m, src, max_steps, causal, ngram=0):
     mem, pad = encode(torch, m, src)
     n = src.shape[0]
     ys = torch.full((n, 1), BOS, dtype=torch.long)
     alive = list(range(n))
     outs = [None] * n
     for _ in range(max_steps):
-        best = last_logits(torch, m, ys, mem, pad, causal).argmax(-1)
+        logits = last_logits(torch, m, ys, mem, pad, causal)
+        if ngram:
+            for r in range(ys.shape[0]):
+                ban_repeats(ys[r, 1:].tolist(), ngram, logits[r])
+        best = logits.argmax(-1)
         fin = (best == EOS).tolist()
         if any(fin):
             for r, f in enumerate(fin):
@@ -222,7 +248,7 @@ def add_done(lst, k, norm, ids):
         at -= 1
 
 
-def beam(torch, m, src, k, max_tokens, alpha, causal):
+def beam(torch, m, src, k, max_tokens, alpha, causal, ngram=0):
     mem0, pad0 = encode(torch, m, src)
     n, V = src.shape[0], m.generator.out_features
     max_out = min(max_tokens + 1, m.pe.shape[0])
@@ -236,6 +262,9 @@ def beam(torch, m, src, k, max_tokens, alpha, causal):
         last = pos == max_out - 1  # </s> is forced after max_out tokens
         idx = torch.tensor(owner)
         logits = last_logits(torch, m, ys, mem0[idx], pad0[idx], causal)
+        if ngram:
+            for r in range(ys.shape[0]):
+                ban_repeats(ys[r, 1:].tolist(), ngram, logits[r])
         cand = scores[:, None] + torch.log_softmax(logits.double(), -1)
         if last:
             only = torch.full_like(cand, -math.inf)
@@ -278,21 +307,28 @@ def beam(torch, m, src, k, max_tokens, alpha, causal):
     return outs
 
 
+def bundle_module(torch, gt, sp, bundle):
+    """The bundle's weights in tests/parity's Translator, eval mode, and its configuration."""
+    man = gt.load_manifest(os.path.join(bundle, "model.yaml"))
+    arch = man["architecture"]
+    w = gt.load_safetensors(os.path.join(bundle, "model.safetensors"))
+    cfg = dict(arch, vocab_size=w["embedding.weight"].shape[0], norm_first=arch.get("norm_first", False),
+               tie_embeddings=arch.get("tie_embeddings", True))
+    m = translator(torch, sp, cfg, 0.0)
+    load_weights(torch, gt, m, os.path.join(bundle, "model.safetensors"), cfg["tie_embeddings"])
+    m.eval()
+    return m, cfg
+
+
 def torch_decode(a):
     torch, gt, sp = torch_setup(a.threads)
     with open(a.spec) as f:
         spec = json.load(f)
-    man = gt.load_manifest(os.path.join(spec["bundle"], "model.yaml"))
-    arch = man["architecture"]
-    w = gt.load_safetensors(os.path.join(spec["bundle"], "model.safetensors"))
-    cfg = dict(arch, vocab_size=w["embedding.weight"].shape[0], norm_first=arch.get("norm_first", False),
-               tie_embeddings=arch.get("tie_embeddings", True))
-    m = translator(torch, sp, cfg, 0.0)
-    load_weights(torch, gt, m, os.path.join(spec["bundle"], "model.safetensors"), cfg["tie_embeddings"])
-    m.eval()
+    m, cfg = bundle_module(torch, gt, sp, spec["bundle"])
     P = cfg["max_positions"]
     causal = torch.nn.Transformer.generate_square_subsequent_mask(P)
     src, max_tokens, alpha = spec["src"], spec["max_tokens"], spec["length_penalty"]
+    ngram = spec.get("no_repeat_ngram", 0)
     results = {}
     with torch.inference_mode():
         for name, k, bsz in CONFIGS:
@@ -302,8 +338,8 @@ def torch_decode(a):
                 for r, s in enumerate(batch):
                     x[r, :len(s)] = torch.tensor(s)
                 if k == 1:
-                    return greedy(torch, m, x, min(max_tokens, P - 1), causal)
-                return beam(torch, m, x, k, max_tokens, alpha, causal)
+                    return greedy(torch, m, x, min(max_tokens, P - 1), causal, ngram)
+                return beam(torch, m, x, k, max_tokens, alpha, causal, ngram)
             run(src[:bsz])  # warm-up
             times, outs = [], []
             for at in range(0, len(src), bsz):
@@ -314,6 +350,163 @@ def torch_decode(a):
             results[name] = {"batch_ms_median": statistics.median(times) * 1e3, "total_s": sum(times),
                              "sentences_per_s": len(src) / sum(times), "out": outs}
     print(json.dumps({"impl": "torch", "torch": torch.__version__, "threads": a.threads, "results": results}))
+
+
+# ------------------------------------------------------------------------------ ONNX export
+
+
+def onnx_modules(torch, m, cfg):
+    """The translator as ONNX Runtime users deploy one (the encoder once, then a decoder step with
+    a key/value cache), written over the PyTorch module's own parameters so that export sees plain
+    matmuls, softmax and LayerNorm (nn.Transformer's fused fast path does not export):
+
+      encoder(src [B, S] int64) -> cross_k, cross_v [L, B, H, S, Dh] (every decoder layer's
+          cross-attention keys and values of the memory, computed once), mem_bias [B, 1, 1, S]
+          (0, or -inf at <pad>)
+      step(tok [B, 1] int64, pos [1] int64, past_k, past_v [L, B, H, t, Dh], cross_k, cross_v,
+           mem_bias) -> logits [B, V], present_k, present_v [L, B, H, t + 1, Dh]
+
+    The arithmetic is nn.Transformer's (pre- or post-norm, q scaled by Dh^-1/2, ReLU, the stacks'
+    final LayerNorms, generator over the last LayerNorm's output)."""
+    nn, F = torch.nn, torch.nn.functional
+    E, H = cfg["d_model"], cfg["nhead"]
+    Dh = E // H
+    pre = bool(cfg["norm_first"])
+    enc_layers, dec_layers = m.transformer.encoder.layers, m.transformer.decoder.layers
+
+    def heads(x):  # [B, T, E] -> [B, H, T, Dh]
+        return x.reshape(x.shape[0], x.shape[1], H, Dh).transpose(1, 2)
+
+    def merge(x):  # [B, H, T, Dh] -> [B, T, E]
+        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], E)
+
+    def attend(q, k, v, bias):
+        sc = torch.matmul(q * (Dh ** -0.5), k.transpose(-1, -2))
+        if bias is not None:
+            sc = sc + bias
+        return merge(torch.matmul(torch.softmax(sc, -1), v))
+
+    def ln(mod, x):
+        return F.layer_norm(x, (E,), mod.weight, mod.bias, mod.eps)
+
+    def ff(layer, x):
+        return F.linear(F.relu(F.linear(x, layer.linear1.weight, layer.linear1.bias)), layer.linear2.weight,
+                        layer.linear2.bias)
+
+    def sublayer(x, norm, f):
+        return x + f(ln(norm, x)) if pre else ln(norm, x + f(x))
+
+    def embed(ids, pe):
+        return m.embedding(ids) * math.sqrt(E) + pe
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = m  # the parameters are the module's: ONNX initializers, not traced constants
+
+        def forward(self, src):
+            S = src.shape[1]
+            bias = torch.zeros(src.shape, dtype=torch.float32).masked_fill(src == 0, float("-inf"))
+            bias = bias[:, None, None, :]
+            x = embed(src, m.pe[:S])
+            for layer in enc_layers:
+                sa = layer.self_attn
+
+                def self_att(u, sa=sa):
+                    q, k, v = F.linear(u, sa.in_proj_weight, sa.in_proj_bias).chunk(3, -1)
+                    return F.linear(attend(heads(q), heads(k), heads(v), bias), sa.out_proj.weight,
+                                    sa.out_proj.bias)
+
+                x = sublayer(x, layer.norm1, self_att)
+                x = sublayer(x, layer.norm2, lambda u, layer=layer: ff(layer, u))
+            x = ln(m.transformer.encoder.norm, x)
+            ks, vs = [], []
+            for layer in dec_layers:
+                ca = layer.multihead_attn
+                k, v = F.linear(x, ca.in_proj_weight[E:], ca.in_proj_bias[E:]).chunk(2, -1)
+                ks.append(heads(k))
+                vs.append(heads(v))
+            return torch.stack(ks), torch.stack(vs), bias
+
+    class Step(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = m
+
+        def forward(self, tok, pos, past_k, past_v, cross_k, cross_v, mem_bias):
+            y = embed(tok, m.pe.index_select(0, pos))
+            new_k, new_v = [], []
+            for i, layer in enumerate(dec_layers):
+                sa, ca = layer.self_attn, layer.multihead_attn
+
+                def self_att(u, sa=sa, i=i):
+                    q, k, v = F.linear(u, sa.in_proj_weight, sa.in_proj_bias).chunk(3, -1)
+                    k = torch.cat([past_k[i], heads(k)], 2)
+                    v = torch.cat([past_v[i], heads(v)], 2)
+                    new_k.append(k)
+                    new_v.append(v)
+                    return F.linear(attend(heads(q), k, v, None), sa.out_proj.weight, sa.out_proj.bias)
+
+                def cross_att(u, ca=ca, i=i):
+                    q = F.linear(u, ca.in_proj_weight[:E], ca.in_proj_bias[:E])
+                    return F.linear(attend(heads(q), cross_k[i], cross_v[i], mem_bias), ca.out_proj.weight,
+                                    ca.out_proj.bias)
+
+                y = sublayer(y, layer.norm1, self_att)
+                y = sublayer(y, layer.norm2, cross_att)
+                y = sublayer(y, layer.norm3, lambda u, layer=layer: ff(layer, u))
+            y = ln(m.transformer.decoder.norm, y)
+            return m.generator(y[:, 0]), torch.stack(new_k), torch.stack(new_v)
+
+    return Encoder().eval(), Step().eval()
+
+
+def export_onnx(a):
+    """Writes encoder.onnx and step.onnx of the bundle into a.work and checks them against
+    nn.Transformer's own forward (teacher-forced logits of a few test sentences)."""
+    torch, gt, sp = torch_setup(1)
+    with open(a.spec_export) as f:
+        spec = json.load(f)
+    m, cfg = bundle_module(torch, gt, sp, spec["bundle"])
+    enc, step = onnx_modules(torch, m, cfg)
+    L, H, E = cfg["num_decoder_layers"], cfg["nhead"], cfg["d_model"]
+    Dh = E // H
+    src = spec["src"][:3]
+    S = max(len(s) for s in src)
+    x = torch.zeros(len(src), S, dtype=torch.long)
+    for r, s in enumerate(src):
+        x[r, :len(s)] = torch.tensor(s)
+    tgt = torch.tensor([[BOS, 5, 9, 14, 7]] * len(src))
+    T = tgt.shape[1]
+    opset = 17
+    with torch.inference_mode():
+        # the cached step against the module's teacher-forced logits
+        ref = m(x, tgt)
+        ck, cv, mb = enc(x)
+        pk = torch.zeros(L, len(src), H, 0, Dh)
+        pv = torch.zeros(L, len(src), H, 0, Dh)
+        worst = 0.0
+        for t in range(T):
+            logits, pk, pv = step(tgt[:, t:t + 1], torch.tensor([t]), pk, pv, ck, cv, mb)
+            worst = max(worst, float((logits - ref[:, t]).abs().max()))
+    if worst > 1e-3:
+        sys.exit("translate.py: the exported decoder step differs from nn.Transformer by %g" % worst)
+    with torch.no_grad():
+        torch.onnx.export(enc, (x,), os.path.join(a.work, "encoder.onnx"), opset_version=opset,
+                          input_names=["src"], output_names=["cross_k", "cross_v", "mem_bias"],
+                          dynamic_axes={"src": {0: "B", 1: "S"}, "cross_k": {1: "B", 3: "S"},
+                                        "cross_v": {1: "B", 3: "S"}, "mem_bias": {0: "B", 3: "S"}})
+        pk3 = torch.zeros(L, len(src), H, 3, Dh)
+        torch.onnx.export(step, (tgt[:, :1], torch.tensor([3]), pk3, pk3.clone(), ck, cv, mb),
+                          os.path.join(a.work, "step.onnx"), opset_version=opset,
+                          input_names=["tok", "pos", "past_k", "past_v", "cross_k", "cross_v", "mem_bias"],
+                          output_names=["logits", "present_k", "present_v"],
+                          dynamic_axes={"tok": {0: "B"}, "past_k": {1: "B", 3: "t"}, "past_v": {1: "B", 3: "t"},
+                                        "cross_k": {1: "B", 3: "S"}, "cross_v": {1: "B", 3: "S"},
+                                        "mem_bias": {0: "B", 3: "S"}, "logits": {0: "B"},
+                                        "present_k": {1: "B", 3: "t1"}, "present_v": {1: "B", 3: "t1"}})
+    print(json.dumps({"torch": torch.__version__, "opset": opset, "step_vs_module_max_abs": worst, "layers": L,
+                      "heads": H, "head_dim": Dh, "vocab": cfg["vocab_size"]}))
 
 
 # ------------------------------------------------------------------------------ orchestration
@@ -387,13 +580,46 @@ def bench_train(a, tmp):
     return out
 
 
+def sgemm_peak(a):
+    """The machine's single-core sgemm peak (bench_cnn --peak: the best of 20 512^3 calls), as
+    bench/cnn.py states it, measured between the rounds of this run."""
+    cnn = os.path.join(ROOT, "models", "fashion-cnn")
+    if not os.path.exists(os.path.join(a.build, "bench", "bench_cnn")) or not os.path.isdir(cnn):
+        return None
+    return run_json([os.path.join(a.build, "bench", "bench_cnn"), cnn, "--threads", "1", "--runs", "1", "--peak"],
+                    env=blas_env(1))["sgemm_peak_gflops"]
+
+
+def ort_export(a, tmp, bundle, src):
+    """encoder.onnx and step.onnx of the bundle in tmp (a child process: the parent never imports
+    torch), checked there against nn.Transformer's forward."""
+    spec = os.path.join(tmp, "export.json")
+    with open(spec, "w") as f:
+        json.dump({"bundle": bundle, "src": src}, f)
+    return run_json(["/usr/bin/python3", os.path.abspath(__file__), "--export-onnx", spec, "--work", tmp])
+
+
+def ort_decode(a, tmp, exp, first, t):
+    spec = {"threads": t, "encoder": "encoder.onnx", "step": "step.onnx", "layers": exp["layers"],
+            "heads": exp["heads"], "head_dim": exp["head_dim"], "vocab": exp["vocab"], "src": first["src"],
+            "max_tokens": first["max_tokens"], "max_positions": first["max_positions"],
+            "length_penalty": first["length_penalty"], "no_repeat_ngram": first["no_repeat_ngram"],
+            "configs": [list(c) for c in CONFIGS]}
+    path = os.path.join(tmp, "ort_decode_%d.json" % t)
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return run_json(["node", os.path.join(ROOT, "bench", "ort_translate.js"), path], env=blas_env(t))
+
+
 def bench_decode(a, tmp, bundle, sentences_file):
+    """glia, ONNX Runtime and PyTorch alternately, a.rounds times per thread count; the sgemm
+    peak once per round."""
     bt = tool(a.build, "bench", "bench_translate")
     spec_path = os.path.join(tmp, "decode.json")
-    out = {}
+    out, exp, peaks = {}, None, []
     for t in a.threads:
         g = {name: [] for name, _, _ in CONFIGS}
-        p = []
+        o, p = [], []
         for rnd in range(a.rounds):
             log("decode: threads %d round %d: glia" % (t, rnd + 1))
             for name, k, bsz in CONFIGS:
@@ -401,14 +627,45 @@ def bench_decode(a, tmp, bundle, sentences_file):
                               str(bsz), "--threads", str(t)], env=blas_env(t))
                 g[name].append(r)
             first = g[CONFIGS[0][0]][0]
-            with open(spec_path, "w") as f:
-                json.dump({"bundle": bundle, "src": first["src"], "max_tokens": first["max_tokens"],
-                           "length_penalty": first["length_penalty"]}, f)
-            log("decode: threads %d round %d: PyTorch" % (t, rnd + 1))
-            p.append(run_json(["/usr/bin/python3", os.path.abspath(__file__), "--torch-decode", spec_path,
-                               "--threads", str(t)], env=blas_env(t)))
-        out[t] = (g, p)
-    return out
+            if not a.no_ort:
+                if exp is None:
+                    log("decode: exporting the encoder and the cached decoder step to ONNX")
+                    exp = ort_export(a, tmp, bundle, first["src"])
+                log("decode: threads %d round %d: ONNX Runtime" % (t, rnd + 1))
+                o.append(ort_decode(a, tmp, exp, first, t))
+            if not a.no_torch:
+                with open(spec_path, "w") as f:
+                    json.dump({"bundle": bundle, "src": first["src"], "max_tokens": first["max_tokens"],
+                               "length_penalty": first["length_penalty"],
+                               "no_repeat_ngram": first["no_repeat_ngram"]}, f)
+                log("decode: threads %d round %d: PyTorch" % (t, rnd + 1))
+                p.append(run_json(["/usr/bin/python3", os.path.abspath(__file__), "--torch-decode", spec_path,
+                                   "--threads", str(t)], env=blas_env(t)))
+            if t == 1 and not a.no_peak:
+                log("decode: round %d: sgemm peak" % (rnd + 1))
+                pk = sgemm_peak(a)
+                if pk:
+                    peaks.append(pk)
+        out[t] = (g, o, p)
+    return out, exp, (statistics.median(peaks) if peaks else None)
+
+
+def decode_flop(cfg, src, outs):
+    """Useful floating-point operations of decoding: per sentence the encoder over its source and
+    one decoder step per output token and the closing </s> (the cached step: the projections,
+    attention over the positions so far and the memory, the feed-forward, the generator), the
+    cross-attention keys/values once; padding and dead rows not counted."""
+    E, F, V = cfg["d_model"], cfg["dim_feedforward"], cfg["vocab_size"]
+    Le, Ld = cfg["num_encoder_layers"], cfg["num_decoder_layers"]
+    total = 0
+    for s, o in zip(src, outs):
+        S, n = len(s), len(o) + 1
+        total += Le * (S * 2 * (4 * E * E + 2 * E * F) + 2 * 2 * S * S * E)  # encoder
+        total += Ld * S * 2 * 2 * E * E  # cross-attention keys and values
+        for t in range(n):
+            total += Ld * (2 * (4 * E * E + 2 * E * E + 2 * E * F) + 2 * 2 * (t + 1) * E + 2 * 2 * S * E)
+            total += 2 * E * V
+    return total
 
 
 def verdict(ratio, need):
@@ -427,9 +684,17 @@ def main():
     ap.add_argument("--sentences", type=int, default=100)
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-decode", action="store_true")
+    ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
+    ap.add_argument("--no-torch", action="store_true", help="leave PyTorch's decoding out")
+    ap.add_argument("--no-peak", action="store_true", help="do not measure the sgemm peak")
     ap.add_argument("--torch-train", dest="spec_train", help=argparse.SUPPRESS)
     ap.add_argument("--torch-decode", dest="spec_decode", help=argparse.SUPPRESS)
+    ap.add_argument("--export-onnx", dest="spec_export", help=argparse.SUPPRESS)
+    ap.add_argument("--work", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.spec_export:
+        export_onnx(a)
+        return
     if a.spec_train or a.spec_decode:
         a.threads = int(a.threads)
         a.spec = a.spec_train or a.spec_decode
@@ -440,7 +705,7 @@ def main():
     t_start = time.time()
     tmp = tempfile.mkdtemp(prefix="glia-bench-translate-")
     rows, notes = [], []
-    torch_version, core = "", ""
+    torch_version, ort_version, core = "", "", ""
 
     if not a.skip_train:
         res = bench_train(a, tmp)
@@ -458,8 +723,9 @@ def main():
             g, p = res[t]
             torch_version = p[0]["torch"]
             gv, pv = med(g, "tokens_per_s"), med(p, "tokens_per_s")
-            rows.append((t, "training, target tokens/s", "%.0f" % gv, "%.0f" % pv, gv / pv, verdict(gv / pv, 1),
-                         spread(g, "tokens_per_s", "%.0f"), spread(p, "tokens_per_s", "%.0f")))
+            rows.append((t, "training, target tokens/s", "%.0f" % gv, "-", "%.0f" % pv, None, gv / pv,
+                         verdict(gv / pv, 1.3), spread(g, "tokens_per_s", "%.0f"), "-",
+                         spread(p, "tokens_per_s", "%.0f")))
             gl = [b["loss"] for b in g[0]["batches"]]
             pl = p[0]["losses"]
             notes.append("training losses, threads %d, round 1, step by step (same initial weights and batches, "
@@ -470,55 +736,99 @@ def main():
         bundle, which = pick_bundle(a, tmp)
         sentences_file = os.path.join(tmp, "sentences.txt")
         sents = test_sentences(a, sentences_file)
-        res = bench_decode(a, tmp, bundle, sentences_file)
+        res, exp, peak = bench_decode(a, tmp, bundle, sentences_file)
         for t in a.threads:
-            g, p = res[t]
-            torch_version = p[0]["torch"]
+            g, o, p = res[t]
+            if p:
+                torch_version = p[0]["torch"]
+            if o:
+                ort_version = o[0]["version"]
             core = core or g[CONFIGS[0][0]][0]["coretype"]
             for name, k, bsz in CONFIGS:
                 gr = g[name]
+                orr = [x["results"][name] for x in o]
                 pr = [x["results"][name] for x in p]
                 what = "greedy" if k == 1 else "beam %d" % k
-                if bsz == 1:
-                    gv, pv = med(gr, "batch_ms_median"), med(pr, "batch_ms_median")
-                    ratio = pv / gv
-                    rows.append((t, "latency per sentence, batch 1, %s (ms)" % what, "%.2f" % gv, "%.2f" % pv,
-                                 ratio, verdict(ratio, 2) if k == 1 else "",
-                                 spread(gr, "batch_ms_median", "%.2f"), spread(pr, "batch_ms_median", "%.2f")))
-                else:
-                    gv, pv = med(gr, "sentences_per_s"), med(pr, "sentences_per_s")
-                    ratio = gv / pv
-                    rows.append((t, "sentences/s, batch %d, %s" % (bsz, what), "%.1f" % gv, "%.1f" % pv, ratio, "",
-                                 spread(gr, "sentences_per_s", "%.1f"), spread(pr, "sentences_per_s", "%.1f")))
-        g, p = res[a.threads[0]]
+                key, fmt = ("batch_ms_median", "%.2f") if bsz == 1 else ("sentences_per_s", "%.1f")
+                gv = med(gr, key)
+                ov = med(orr, key) if orr else None
+                pv = med(pr, key) if pr else None
+                # > 1: glia better (latency: theirs / glia's; throughput: glia's / theirs)
+                ratio = (lambda x: x / gv) if bsz == 1 else (lambda x: gv / x)
+                target = verdict(ratio(ov), 1.2) if ov and (bsz == 1 or k == 1) else ""
+                label = ("latency per sentence, batch 1, %s (ms)" % what if bsz == 1 else
+                         "sentences/s, batch %d, %s" % (bsz, what))
+                rows.append((t, label, fmt % gv, fmt % ov if ov else "-", fmt % pv if pv else "-",
+                             ratio(ov) if ov else None, ratio(pv) if pv else None, target, spread(gr, key, fmt),
+                             spread(orr, key, fmt) if orr else "-", spread(pr, key, fmt) if pr else "-"))
+        g, o, p = res[a.threads[0]]
         first = g[CONFIGS[0][0]][0]
         src_tok = sum(len(s) for s in first["src"])
         notes.append("decoding: %s (%s), %d test sentences (%d source tokens with </s>), max_tokens %d, "
-                     "length penalty %g" % (os.path.relpath(bundle, ROOT) if bundle.startswith(ROOT) else bundle,
-                                            which, len(sents), src_tok, first["max_tokens"],
-                                            first["length_penalty"]))
+                     "length penalty %g, no_repeat_ngram %d (the manifest's; all three sides apply them)" %
+                     (os.path.relpath(bundle, ROOT) if bundle.startswith(ROOT) else bundle, which, len(sents),
+                      src_tok, first["max_tokens"], first["length_penalty"], first["no_repeat_ngram"]))
+        if exp:
+            notes.append("ONNX Runtime: the same weights exported by torch.onnx.export (opset %d) as an encoder "
+                         "(the memory's cross-attention keys/values of every decoder layer, once) and a decoder "
+                         "step with a self-attention key/value cache in and out (largest logit difference of "
+                         "the step from nn.Transformer's forward before export: %.2g); the search "
+                         "(bench/ort_translate.js) is glia's, in JavaScript, one session.run per step" %
+                         (exp["opset"], exp["step_vs_module_max_abs"]))
         for name, k, bsz in CONFIGS:
-            go, po = g[name][0]["out"], p[0]["results"][name]["out"]
-            same = sum(x == y for x, y in zip(go, po))
+            go = g[name][0]["out"]
             unfinished = sum(1 for f in g[name][0]["finished"] if not f)
-            notes.append("%s: glia and PyTorch give identical token sequences for %d of %d sentences "
-                         "(glia: %d output tokens, %d stopped by max_tokens)" %
-                         (name, same, len(go), g[name][0]["output_tokens"], unfinished))
+            same = []
+            for side, r in (("ONNX Runtime", o), ("PyTorch", p)):
+                if r:
+                    same.append("%s %d" % (side, sum(x == y for x, y in zip(go, r[0]["results"][name]["out"]))))
+            inside = ""
+            if o:
+                share = statistics.median(x["results"][name]["session_run_s"] / x["results"][name]["total_s"]
+                                          for x in o)
+                inside = "; ONNX Runtime spent %.0f%% of its time inside session.run" % (100 * share)
+            notes.append("%s: token sequences identical to glia's: %s of %d sentences (glia: %d output tokens, "
+                         "%d stopped by max_tokens)%s" % (name, ", ".join(same) or "-", len(go),
+                                                           g[name][0]["output_tokens"], unfinished, inside))
         gb1, gb32 = g["greedy b1"][0]["out"], g["greedy b32"][0]["out"]
         notes.append("glia greedy, batch 1 vs batch 32: %d of %d identical" %
                      (sum(x == y for x, y in zip(gb1, gb32)), len(gb1)))
+        if peak:
+            cfg = first["model"]
+            parts = []
+            for name, k, bsz in CONFIGS:
+                if k != 1:
+                    continue
+                flop = decode_flop(cfg, first["src"], g[name][0]["out"])
+                t1 = a.threads[0]
+                sides = [("glia", [x["total_s"] for x in res[t1][0][name]])]
+                if o:
+                    sides.append(("ORT", [x["results"][name]["total_s"] for x in o]))
+                if p:
+                    sides.append(("PyTorch", [x["results"][name]["total_s"] for x in p]))
+                parts.append("%s: %s" % (name, ", ".join(
+                    "%s %.1f (%.0f%%)" % (side, flop / statistics.median(v) / 1e9,
+                                          100 * flop / statistics.median(v) / 1e9 / peak) for side, v in sides)))
+            notes.append("useful GFLOP/s of greedy decoding, %d thread(s), against the single-core sgemm peak "
+                         "measured in this run (bench_cnn --peak: %.1f GFLOP/s): %s" %
+                         (a.threads[0], peak, "; ".join(parts)))
         for i in range(min(3, len(sents))):
             notes.append("example: %r -> glia greedy %r" % (sents[i], g["greedy b1"][0]["text"][i]))
 
-    print("glia vs PyTorch %s, translation model; %d rounds per figure, medians; glia's OpenBLAS kernels: %s; "
-          "total %.0f s" % (torch_version, a.rounds, core, time.time() - t_start))
+    print("glia vs ONNX Runtime %s vs PyTorch %s, translation model; %d rounds per figure, alternating, medians; "
+          "glia's OpenBLAS kernels: %s (OPENBLAS_CORETYPE %s); total %.0f s" %
+          (ort_version or "(not run)", torch_version or "(not run)", a.rounds, core,
+           os.environ.get("OPENBLAS_CORETYPE", "unset"), time.time() - t_start))
     print()
-    print("| threads | figure | glia | PyTorch | glia / PyTorch | target | glia by round | PyTorch by round |")
-    print("|---|---|---|---|---|---|---|---|")
-    for t, name, gv, pv, ratio, target, gs, ps in sorted(rows, key=lambda r: r[0]):
-        print("| %d | %s | %s | %s | %.2fx | %s | %s | %s |" % (t, name, gv, pv, ratio, target, gs, ps))
+    print("| threads | figure | glia | ONNX Runtime | PyTorch | glia / ORT | glia / PyTorch | target | "
+          "glia by round | ORT by round | PyTorch by round |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for t, name, gv, ov, pv, ro, rp, target, gs, os_, ps in sorted(rows, key=lambda r: r[0]):
+        print("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" %
+              (t, name, gv, ov, pv, "%.2fx" % ro if ro else "-", "%.2fx" % rp if rp else "-", target, gs, os_, ps))
     print()
-    print("ratios: > 1 means glia is better (tokens/s and sentences/s: glia / PyTorch; latency: PyTorch / glia)")
+    print("ratios: > 1 means glia is better (tokens/s and sentences/s: glia / other; latency: other / glia); "
+          "targets (issue 17): decoding 1.2x ONNX Runtime, training 1.3x PyTorch")
     for n in notes:
         print("- " + n)
     shutil.rmtree(tmp, ignore_errors=True)

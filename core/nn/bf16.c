@@ -309,6 +309,15 @@ void glia_linear_forward_param(const float *x, int n, int in, const glia_param *
     glia_bf16_gemm(n, out, x, in, w->bf16, row0, 1.0f, y, ldy);
 }
 
+void glia_linear_forward_param_few(const float *x, int n, int in, const glia_param *w, const float *b,
+                                   int out, float *y, int ldy)
+{
+    if (w->bf16)
+        glia_linear_forward_param(x, n, in, w, 0, b, out, y, ldy);
+    else
+        glia_linear_forward_few(x, n, in, w->value, b, out, y, ldy);
+}
+
 glia_status glia_bf16_param_attach(glia_param *p, glia_err *err)
 {
     if (p->bf16)

@@ -66,6 +66,12 @@ void glia_bf16_gemm(int m, int n, const float *x, int ldx, const glia_bf16_mat *
 void glia_linear_forward_param(const float *x, int n, int in, const glia_param *w, int row0, const float *b,
                                int out, float *y, int ldy);
 
+/* glia_linear_forward_few (kernels.h: a decoding step's few rows, no sgemm packing) on the
+ * whole 2-D parameter w: through w's bf16 copy when it has one, else exactly
+ * glia_linear_forward_few on fp32 w. */
+void glia_linear_forward_param_few(const float *x, int n, int in, const glia_param *w, const float *b,
+                                   int out, float *y, int ldy);
+
 /* Scratch floats glia_bf16_conv needs for one image: the patches packed (half of
  * im2col's size) and two input channels' fp32 im2col rows. */
 size_t glia_bf16_conv_scratch(int c, int k, int oh, int ow);

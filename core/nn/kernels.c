@@ -9,6 +9,7 @@
 #include "core/nn/kernels.h"
 
 #include "core/base/err.h"
+#include "core/nn/skinny.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -41,6 +42,24 @@ void glia_linear_forward(const float *x, int n, int in, const float *w, const fl
     for (int i = 0; i < n; i++)
         memcpy(y + (size_t)i * (size_t)ldy, b, sizeof(float) * (size_t)out);
     glia_gemm(0, 1, n, out, in, 1.0f, x, in, w, in, 1.0f, y, ldy);
+}
+
+void glia_linear_forward_few(const float *x, int n, int in, const float *w, const float *b, int out, float *y,
+                             int ldy)
+{
+    if (n <= GLIA_LINEAR_SKINNY_ROWS && glia_skinny_available()) {
+        glia_skinny_linear(x, n, in, w, b, out, y, ldy);
+        return;
+    }
+    if (n > GLIA_LINEAR_GEMV_ROWS) {
+        glia_linear_forward(x, n, in, w, b, out, y, ldy);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        float *row = y + (size_t)i * (size_t)ldy;
+        memcpy(row, b, sizeof(float) * (size_t)out);
+        glia_gemv(1, out, in, 1.0f, x + (size_t)i * (size_t)in, w, in, 1.0f, row);
+    }
 }
 
 void glia_linear_backward(const float *x, int n, int in, const float *w, float *dw, float *db, int out,

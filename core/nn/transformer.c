@@ -27,6 +27,7 @@
 #include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
 #include "core/nn/params.h"
+#include "core/nn/vmath.h"
 
 #include <limits.h>
 #include <math.h>
@@ -881,6 +882,9 @@ struct glia_tf_cache {
     size_t bytes;
     float *block;
     int32_t *mem_len, *tmp_len;
+    /* row b's memory: cross-attention keys/values at ckv row mem_row[b]; beams of one input
+     * share it, so reordering rows permutes these indices instead of copying the memory */
+    int32_t *mem_row, *tmp_row;
     float *k[GLIA_TF_MAX_LAYERS], *v[GLIA_TF_MAX_LAYERS]; /* [B, max_steps, E] */
     float *ckv[GLIA_TF_MAX_LAYERS];                       /* [B, max_mem, 2E] */
     float *x, *u, *qkv, *att, *f, *hid, *sc, *out, *tmp;
@@ -911,16 +915,17 @@ glia_status glia_tf_cache_new(const glia_tf_stack *dec, int max_batch, int max_s
     c->max_batch = max_batch;
     c->max_steps = max_steps;
     c->max_mem = max_mem_steps;
-    const size_t used =
-        L * (2 * B * T * E + B * S * 2 * E) + B * (E * 6 + 3 * E + F) + longest + B * longest * 2 * E;
+    const size_t used = L * (2 * B * T * E + B * S * 2 * E) + B * (E * 6 + 3 * E + F) + longest + B * T * E;
     c->block = calloc(used, sizeof(float));
     c->mem_len = calloc(B, sizeof(int32_t));
     c->tmp_len = calloc(B, sizeof(int32_t));
-    if (!c->block || !c->mem_len || !c->tmp_len) {
+    c->mem_row = calloc(B, sizeof(int32_t));
+    c->tmp_row = calloc(B, sizeof(int32_t));
+    if (!c->block || !c->mem_len || !c->tmp_len || !c->mem_row || !c->tmp_row) {
         glia_tf_cache_free(c);
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for a transformer cache of %d rows", max_batch);
     }
-    c->bytes = used * sizeof(float) + 2 * B * sizeof(int32_t) + sizeof *c;
+    c->bytes = used * sizeof(float) + 4 * B * sizeof(int32_t) + sizeof *c;
     float *p = c->block;
     for (size_t l = 0; l < L; l++) {
         c->k[l] = p, p += B * T * E;
@@ -936,7 +941,7 @@ glia_status glia_tf_cache_new(const glia_tf_stack *dec, int max_batch, int max_s
     c->qkv = p, p += B * 3 * E;
     c->hid = p, p += B * F;
     c->sc = p, p += longest;
-    c->tmp = p, p += B * longest * 2 * E;
+    c->tmp = p, p += B * T * E; /* the spare self-attention buffer of glia_tf_cache_gather */
     GLIA_ASSERT((size_t)(p - c->block) == used);
     *out = c;
     return GLIA_OK;
@@ -949,6 +954,8 @@ void glia_tf_cache_free(glia_tf_cache *c)
     free(c->block);
     free(c->mem_len);
     free(c->tmp_len);
+    free(c->mem_row);
+    free(c->tmp_row);
     free(c);
 }
 
@@ -978,6 +985,8 @@ glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, cons
     c->batch = batch;
     c->mem_steps = mem_steps;
     c->pos = 0;
+    for (int b = 0; b < batch; b++)
+        c->mem_row[b] = b;
     /* cross-attention keys/values of the valid memory rows, [b, s] at row b*max_mem + s */
     for (int l = 0; l < c->cfg.num_layers; l++) {
         const glia_param *pp = block_of(dec, l, 1);
@@ -990,7 +999,9 @@ glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, cons
     return GLIA_OK;
 }
 
-/* One query row against n cached keys/values (row stride ld) for every head. */
+/* One query row against n cached keys/values (row stride ld) for every head: two sgemv per
+ * head, which read the cache where it lies (1-row sgemm calls went through OpenBLAS' small-matrix
+ * path with its per-call set-up), and the softmax's exp through vmath. */
 static void attend_one(glia_tf_cache *c, const float *q, const float *k, const float *v, int ld, int n,
                        float *out)
 {
@@ -999,19 +1010,20 @@ static void attend_one(glia_tf_cache *c, const float *q, const float *k, const f
     float *restrict sc = c->sc;
     for (int h = 0; h < H; h++) {
         const size_t o = (size_t)h * (size_t)Dh;
-        glia_gemm(0, 1, 1, n, Dh, scale, q + o, Dh, k + o, ld, 0.0f, sc, n);
+        glia_gemv(1, n, Dh, scale, q + o, k + o, ld, 0.0f, sc);
         float mx = sc[0];
         for (int j = 1; j < n; j++)
             mx = sc[j] > mx ? sc[j] : mx;
+        for (int j = 0; j < n; j++)
+            sc[j] -= mx;
+        glia_vexp(sc, sc, (size_t)n);
         float sum = 0.0f;
-        for (int j = 0; j < n; j++) {
-            sc[j] = expf(sc[j] - mx);
+        for (int j = 0; j < n; j++)
             sum += sc[j];
-        }
         const float inv = 1.0f / sum;
         for (int j = 0; j < n; j++)
             sc[j] *= inv;
-        glia_gemm(0, 0, 1, Dh, n, 1.0f, sc, n, v + o, ld, 0.0f, out + o, Dh);
+        glia_gemv(0, Dh, n, 1.0f, sc, v + o, ld, 0.0f, out + o);
     }
 }
 
@@ -1055,7 +1067,7 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
         /* causal self-attention over positions 0..pos */
         const glia_param *pp = block_of(dec, l, 0);
         const float *u = step_input(c, norm_of(dec, l, 0));
-        glia_linear_forward_param(u, B, E, &pp[0], 0, pp[1].value, 3 * E, c->qkv, 3 * E);
+        glia_linear_forward_param_few(u, B, E, &pp[0], pp[1].value, 3 * E, c->qkv, 3 * E);
         for (int b = 0; b < B; b++) {
             const size_t row = ((size_t)b * (size_t)T + (size_t)pos) * (size_t)E;
             memcpy(c->k[l] + row, c->qkv + (size_t)b * 3 * E + E, sizeof(float) * (size_t)E);
@@ -1064,28 +1076,28 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
             attend_one(c, c->qkv + (size_t)b * 3 * E, c->k[l] + seq, c->v[l] + seq, E, pos + 1,
                        c->att + (size_t)b * (size_t)E);
         }
-        glia_linear_forward_param(c->att, B, E, &pp[2], 0, pp[3].value, E, c->f, E);
+        glia_linear_forward_param_few(c->att, B, E, &pp[2], pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 0));
 
         /* cross-attention over the memory's valid positions */
         pp = block_of(dec, l, 1);
         u = step_input(c, norm_of(dec, l, 1));
-        glia_linear_forward_param(u, B, E, &pp[0], 0, pp[1].value, E, c->qkv, E);
+        glia_linear_forward_param_few(u, B, E, &pp[0], pp[1].value, E, c->qkv, E);
         for (int b = 0; b < B; b++) {
-            const float *kv = c->ckv[l] + (size_t)b * (size_t)c->max_mem * 2 * (size_t)E;
+            const float *kv = c->ckv[l] + (size_t)c->mem_row[b] * (size_t)c->max_mem * 2 * (size_t)E;
             attend_one(c, c->qkv + (size_t)b * (size_t)E, kv, kv + E, 2 * E, c->mem_len[b],
                        c->att + (size_t)b * E);
         }
-        glia_linear_forward_param(c->att, B, E, &pp[2], 0, pp[3].value, E, c->f, E);
+        glia_linear_forward_param_few(c->att, B, E, &pp[2], pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 1));
 
         /* feed-forward */
         pp = block_of(dec, l, 2);
         u = step_input(c, norm_of(dec, l, 2));
-        glia_linear_forward_param(u, B, E, &pp[0], 0, pp[1].value, F, c->hid, F);
+        glia_linear_forward_param_few(u, B, E, &pp[0], pp[1].value, F, c->hid, F);
         for (size_t i = 0; i < (size_t)B * (size_t)F; i++)
             c->hid[i] = c->hid[i] > 0.0f ? c->hid[i] : 0.0f;
-        glia_linear_forward_param(c->hid, B, F, &pp[2], 0, pp[3].value, E, c->f, E);
+        glia_linear_forward_param_few(c->hid, B, F, &pp[2], pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 2));
     }
     (void)EE;
@@ -1105,25 +1117,26 @@ void glia_tf_cache_gather(glia_tf_cache *c, const int32_t *from, int batch)
 {
     GLIA_ASSERT(batch >= 1 && batch <= c->max_batch);
     const size_t E = (size_t)c->cfg.d_model, B = (size_t)batch, old = (size_t)c->batch;
-    const size_t self_row = (size_t)c->max_steps * E, mem_row = (size_t)c->max_mem * 2 * E;
-    const size_t self_n = (size_t)c->pos * E, mem_n = (size_t)c->mem_steps * 2 * E;
+    const size_t self_row = (size_t)c->max_steps * E, self_n = (size_t)c->pos * E;
     for (size_t b = 0; b < B; b++)
         GLIA_ASSERT(from[b] >= 0 && (size_t)from[b] < old);
+    /* each self-attention buffer is copied once, into the spare tmp, which then takes its place
+     * (tmp is at least as large as a buffer); the memory is not copied at all */
     for (int l = 0; l < c->cfg.num_layers; l++) {
-        float *bufs[2] = {c->k[l], c->v[l]};
+        float **bufs[2] = {&c->k[l], &c->v[l]};
         for (int i = 0; i < 2; i++) {
             for (size_t b = 0; b < B; b++)
-                memcpy(c->tmp + b * self_n, bufs[i] + (size_t)from[b] * self_row, sizeof(float) * self_n);
-            for (size_t b = 0; b < B; b++)
-                memcpy(bufs[i] + b * self_row, c->tmp + b * self_n, sizeof(float) * self_n);
+                memcpy(c->tmp + b * self_row, *bufs[i] + (size_t)from[b] * self_row, sizeof(float) * self_n);
+            float *t = *bufs[i];
+            *bufs[i] = c->tmp;
+            c->tmp = t;
         }
-        for (size_t b = 0; b < B; b++)
-            memcpy(c->tmp + b * mem_n, c->ckv[l] + (size_t)from[b] * mem_row, sizeof(float) * mem_n);
-        for (size_t b = 0; b < B; b++)
-            memcpy(c->ckv[l] + b * mem_row, c->tmp + b * mem_n, sizeof(float) * mem_n);
     }
-    for (size_t b = 0; b < B; b++)
+    for (size_t b = 0; b < B; b++) {
         c->tmp_len[b] = c->mem_len[from[b]];
+        c->tmp_row[b] = c->mem_row[from[b]];
+    }
     memcpy(c->mem_len, c->tmp_len, sizeof(int32_t) * B);
+    memcpy(c->mem_row, c->tmp_row, sizeof(int32_t) * B);
     c->batch = batch;
 }

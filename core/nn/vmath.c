@@ -52,6 +52,12 @@ static void sigmoid_scalar(float *y, const float *x, size_t n)
         y[i] = 1.0f / (1.0f + expf(-x[i]));
 }
 
+static void exp_scalar(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = expf(x[i]);
+}
+
 static void tanh_scalar(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -133,7 +139,13 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 tanh16(__
             _mm512_mask_storeu_ps(y + i, m, fn(_mm512_maskz_loadu_ps(m, x + i)));                            \
         }                                                                                                    \
     }
+__attribute__((target("avx512f"), always_inline)) static inline __m512 exp16_nan(__m512 x)
+{
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), exp16(x), x);
+}
+
 VMATH_LOOP16(sigmoid_avx512, sigmoid16)
+VMATH_LOOP16(exp_avx512, exp16_nan)
 VMATH_LOOP16(tanh_avx512, tanh16)
 
 /* ---- AVX2 + FMA, 8 lanes ---- */
@@ -207,7 +219,13 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 tanh8(__
                 y[i + j] = buf[j];                                                                           \
         }                                                                                                    \
     }
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 exp8_nan(__m256 x)
+{
+    return _mm256_blendv_ps(exp8(x), x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
 VMATH_LOOP8(sigmoid_avx2, sigmoid8)
+VMATH_LOOP8(exp_avx2, exp8_nan)
 VMATH_LOOP8(tanh_avx2, tanh8)
 #endif
 
@@ -261,5 +279,16 @@ void glia_vtanh(float *y, const float *x, size_t n)
     case GLIA_VMATH_AVX2: tanh_avx2(y, x, n); return;
 #endif
     default: tanh_scalar(y, x, n);
+    }
+}
+
+void glia_vexp(float *y, const float *x, size_t n)
+{
+    switch (glia_vmath_current()) {
+#ifdef HAVE_X86
+    case GLIA_VMATH_AVX512: exp_avx512(y, x, n); return;
+    case GLIA_VMATH_AVX2: exp_avx2(y, x, n); return;
+#endif
+    default: exp_scalar(y, x, n);
     }
 }

@@ -26,6 +26,10 @@ void glia_vsigmoid(float *y, const float *x, size_t n);
 /* y[i] = tanh(x[i]) for i < n; y may be x. */
 void glia_vtanh(float *y, const float *x, size_t n);
 
+/* y[i] = exp(x[i]) for i < n (softmax over attention scores); y may be x. Same accuracy and
+ * special values as the exp inside sigmoid and tanh (0 below -104, inf above 89, NaN kept). */
+void glia_vexp(float *y, const float *x, size_t n);
+
 /* Whether this CPU can run the path. */
 int glia_vmath_available(glia_vmath_path path);
 

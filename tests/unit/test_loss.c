@@ -159,6 +159,58 @@ START_TEST(gradient_matches_finite_differences)
 }
 END_TEST
 
+/* A vocabulary's rows (k >= 256) with a gradient take their exponentials in float (of z - max
+ * rounded to float, as PyTorch's float32 softmax does): the loss
+ * against the double reference and the gradient against the closed form (softmax - q) / m
+ * in double, for several widths, smoothings and a wide logit range. */
+START_TEST(vocabulary_rows_match_definition)
+{
+    static const int ks[] = {255, 256, 1000, 8000};
+    static const float smoothing[] = {0.0f, 0.1f};
+    glia_rng rng;
+    glia_rng_seed(&rng, 9);
+    for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++)
+        for (size_t b = 0; b < 2; b++) {
+            enum { N = 5 };
+            const int k = ks[a];
+            float *z = malloc(sizeof(float) * N * k), *dz = malloc(sizeof(float) * N * k);
+            ck_assert(z && dz);
+            int32_t y[N];
+            for (int i = 0; i < N * k; i++)
+                z[i] = 30.0f * glia_rng_uniform(&rng) - 15.0f;
+            for (int i = 0; i < N; i++)
+                y[i] = (int32_t)glia_rng_below(&rng, (uint64_t)k);
+            y[2] = -100;
+            int counted, want_counted;
+            double got = glia_xent(z, y, N, k, smoothing[b], -100, dz, &counted);
+            double want = reference(z, y, N, k, smoothing[b], -100, &want_counted);
+            ck_assert_int_eq(counted, want_counted);
+            ck_assert_msg(fabs(got - want) <= 1e-6 * fmax(1.0, fabs(want)), "k=%d ls=%g: %.10g vs %.10g", k,
+                          smoothing[b], got, want);
+            for (int i = 0; i < N; i++) {
+                const float *zi = z + (size_t)i * k;
+                double mx = zi[0], sum = 0.0;
+                for (int j = 1; j < k; j++)
+                    mx = zi[j] > mx ? zi[j] : mx;
+                for (int j = 0; j < k; j++)
+                    sum += exp(zi[j] - mx);
+                for (int j = 0; j < k; j++) {
+                    double q = y[i] == -100 ? 0.0 : (j == y[i] ? 1.0 - smoothing[b] : 0.0) + smoothing[b] / k;
+                    double pj = y[i] == -100 ? 0.0 : exp(zi[j] - mx) / sum / counted;
+                    double closed = y[i] == -100 ? 0.0 : pj - q / counted;
+                    /* z - max rounded to float (|z - max| < 32: 2^-19) moves exp by up to 2e-6 of
+                     * it; p - q may cancel, so the bound is on p's part */
+                    ck_assert_msg(
+                        fabs(dz[(size_t)i * k + j] - closed) <= 4e-6 * pj + 1e-7 * fabs(closed) + 1e-12,
+                        "k=%d row %d logit %d: %.9g vs %.9g", k, i, j, (double)dz[(size_t)i * k + j], closed);
+                }
+            }
+            free(z);
+            free(dz);
+        }
+}
+END_TEST
+
 /* ---- ignore_index ---- */
 
 START_TEST(ignore_index)
@@ -236,6 +288,7 @@ int main(void)
     tcase_add_test(tc, values_match_pytorch);
     tcase_add_test(tc, values_match_definition);
     tcase_add_test(tc, gradient_matches_finite_differences);
+    tcase_add_test(tc, vocabulary_rows_match_definition);
     tcase_add_test(tc, ignore_index);
     tcase_add_test(tc, extremes);
     suite_add_tcase(s, tc);

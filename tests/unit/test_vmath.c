@@ -1,6 +1,6 @@
 /*
  * test_vmath.c - core/nn/vmath.h: on every path this CPU has (libm, AVX2, AVX-512),
- * sigmoid and tanh against the correctly rounded answer (computed in double) over a dense
+ * sigmoid, tanh and exp against the correctly rounded answer (computed in double) over a dense
  * sweep of floats in [-120, 120], the extremes (subnormals, FLT_MAX, infinities), NaN and
  * signed zero; and the same answer for an element wherever it sits (whole vectors and tails).
  */
@@ -26,6 +26,11 @@ static float from_bits(uint32_t u)
 static float ref_sigmoid(float x)
 {
     return (float)(1.0 / (1.0 + exp(-(double)x)));
+}
+
+static float ref_exp(float x)
+{
+    return (float)exp((double)x);
 }
 
 static float ref_tanh(float x)
@@ -123,6 +128,12 @@ START_TEST(tanh_matches_reference)
 }
 END_TEST
 
+START_TEST(exp_matches_reference)
+{
+    check_fn("exp", glia_vexp, ref_exp);
+}
+END_TEST
+
 START_TEST(exact_at_the_edges)
 {
     const float x[6] = {INFINITY, -INFINITY, -0.0f, 0.0f, NAN, 200.0f};
@@ -133,6 +144,10 @@ START_TEST(exact_at_the_edges)
         float s[6], t[6];
         glia_vsigmoid(s, x, 6);
         glia_vtanh(t, x, 6);
+        float e[6];
+        glia_vexp(e, x, 6);
+        ck_assert(e[0] == INFINITY && e[1] == 0.0f && e[2] == 1.0f && e[3] == 1.0f && isnan(e[4]) &&
+                  e[5] == INFINITY);
         ck_assert(s[0] == 1.0f && s[1] == 0.0f && s[2] == 0.5f && s[3] == 0.5f && isnan(s[4]) &&
                   s[5] == 1.0f);
         ck_assert(t[0] == 1.0f && t[1] == -1.0f && t[2] == 0.0f && signbit(t[2]) && t[3] == 0.0f &&
@@ -161,6 +176,7 @@ int main(void)
     TCase *tc = tcase_create("vmath");
     tcase_add_test(tc, sigmoid_matches_reference);
     tcase_add_test(tc, tanh_matches_reference);
+    tcase_add_test(tc, exp_matches_reference);
     tcase_add_test(tc, exact_at_the_edges);
     tcase_add_test(tc, best_path_is_the_default);
     suite_add_tcase(s, tc);

@@ -5,6 +5,7 @@
  * (bench/cnn.py puts it next to PyTorch's figures from the same run).
  *
  *   bench_cnn BUNDLE_DIR [--threads N] [--runs N] [--input FILE] [--logits FILE] [--peak] [--layers]
+ *              [--no-train]
  *
  * Inputs are random (the speed of these kernels does not depend on the values);
  * --input reads the first 64 images from FILE instead (raw float32, the model's input
@@ -13,6 +14,8 @@
  * --peak adds "sgemm_peak_gflops": the best of 20 single-threaded 512^3 sgemm calls (the best,
  * since a shared machine only ever slows a call down), the
  * machine's GEMM ceiling that cnn.py states the CNN's GFLOP/s against.
+ * --no-train skips the training figure ("train_images_per_s" is 0): bench/serve_all.py needs only
+ * the inference ones, several times a run.
  * --layers prints, instead of the figures above, each layer's forward time at batch 1 and 64
  * (one thread, median of many calls, a conv with the ReLU it runs counted as one) and its
  * GFLOP/s: where the time goes, without perf.
@@ -187,11 +190,11 @@ int main(int argc, char **argv)
 {
     glia_err err = {0};
     glia_bundle b;
-    int threads = 1, runs = 1000, peak = 0, layers = 0;
+    int threads = 1, runs = 1000, peak = 0, layers = 0, no_train = 0;
     const char *input_path = NULL, *logits_path = NULL;
     if (argc < 2) {
         fprintf(stderr, "usage: bench_cnn BUNDLE_DIR [--threads N] [--runs N] [--input FILE] [--logits FILE] "
-                        "[--peak] [--layers]\n");
+                        "[--peak] [--layers] [--no-train]\n");
         return 2;
     }
     for (int i = 2; i < argc; i++) {
@@ -199,6 +202,8 @@ int main(int argc, char **argv)
             peak = 1;
         else if (strcmp(argv[i], "--layers") == 0)
             layers = 1;
+        else if (strcmp(argv[i], "--no-train") == 0)
+            no_train = 1;
         else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0)
             threads = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--runs") == 0)
@@ -311,14 +316,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_cnn: %s\n", err.msg);
         return 1;
     }
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < (no_train ? 0 : 3); rep++) {
         if (glia_train(&r, model, rep > 0, &ds, NULL, progress, &train, NULL, &res, &err)) {
             fprintf(stderr, "bench_cnn: %s\n", err.msg);
             return 1;
         }
         trains[rep] = train;
     }
-    train = bench_median(trains, 3);
+    train = no_train ? 0.0 : bench_median(trains, 3);
     getrusage(RUSAGE_SELF, &ru);
 
     printf("{\"impl\": \"glia\", \"threads\": %d, \"latency_b1_ms\": %.4f, \"throughput_b64\": %.1f, "

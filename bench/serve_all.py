@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+# serve_all.py - HTTP against in-process for every shipped model: gliad's requests/s at
+# concurrency 64 (wrk, POST /v1/predict, one input per request) next to the same model's
+# in-process throughput at the batch gliad's batcher builds, measured in the same run.
+#
+# gliad runs one model at a time with --workers workers (default 2, this machine's cores),
+# batching on (max 32 inputs, 500 us), blas_threads 1. The in-process figure is what those
+# workers could do with full batches and no HTTP: the model's bench at batch 64 split over the
+# same number of threads (bench_cnn / bench_text: one lane of 32 per worker, single-threaded
+# BLAS), and for translation, as bench_translate decodes on one thread only, --workers
+# bench_translate processes at once, each decoding batches of 32, their sentences/s added.
+#   fashion-cnn      one Fashion-MNIST test image, a base64 PNG in JSON (as serve.py)
+#   sentiment-lstm   one 20-word sentence (bench_text's default length, random ids in-process)
+#   translate-en-es  one short sentence with the manifest's decoding (beam 4, length penalty,
+#                    no-repeat guard); in-process: the same sentence, --beam 4, batches of 32
+# Rounds alternate the models; every figure is a median over rounds. gliad's CPU time per
+# request (from /proc) is printed too: unlike requests/s, other load on the machine does not
+# inflate it. The OpenBLAS core is the environment's: give OPENBLAS_CORETYPE on the command
+# line to compare, the script never sets it.
+#
+#   /usr/bin/python3 bench/serve_all.py [--build build-rel] [--rounds 3] [--seconds 10] [--workers 2]
+# Needs wrk (Debian package wrk, in scripts/setup) and a release build.
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import serve  # noqa: E402  (free_port, start, wrk, image_png_base64)
+import oip_binary  # noqa: E402  (cpu_seconds)
+
+SENTENCE = ("the food was great but the service was painfully slow and we waited almost an hour "
+            "for a cold table")
+TRANSLATE = "Print the version number and exit."
+
+
+def models():
+    return [
+        ("fashion-cnn", {"model": "fashion-cnn", "inputs": [{"image": serve.image_png_base64()}], "top_k": 1},
+         "images/s"),
+        ("sentiment-lstm", {"model": "sentiment-lstm", "inputs": [SENTENCE]}, "sentences/s"),
+        ("translate-en-es", {"model": "translate-en-es", "inputs": [TRANSLATE]}, "sentences/s"),
+    ]
+
+
+def bundle(name):
+    return os.path.join(ROOT, "models", name)
+
+
+def in_process(build, name, workers, tmp):
+    """Items per second with full batches of 32 per worker and no HTTP; and the OpenBLAS core."""
+    if name == "fashion-cnn":
+        r = json.loads(subprocess.run([os.path.join(build, "bench", "bench_cnn"), bundle(name), "--threads",
+                                       str(workers), "--no-train"], capture_output=True, text=True,
+                                      check=True).stdout)
+        return r["throughput_b64"], r["coretype"]
+    if name == "sentiment-lstm":
+        r = json.loads(subprocess.run([os.path.join(build, "bench", "bench_text"), bundle(name), "--threads",
+                                       str(workers), "--words", "20"], capture_output=True, text=True,
+                                      check=True).stdout)
+        return r["throughput_b64"], r["coretype"]
+    path = os.path.join(tmp, "translate.txt")
+    with open(path, "w") as f:
+        f.write((TRANSLATE + "\n") * 96)
+    cmd = [os.path.join(build, "bench", "bench_translate"), "decode", bundle(name), "--sentences", path,
+           "--beam", "4", "--batch", "32", "--threads", "1"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(workers)]
+    outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    if any(p.returncode for p in procs):
+        raise RuntimeError("bench_translate failed")
+    return sum(o["sentences_per_s"] for o in outs), outs[0].get("coretype", "?")
+
+
+def under_load(build, tmp, name, body, workers, seconds):
+    script = os.path.join(tmp, name + ".lua")
+    with open(script, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = %s\n'
+                % json.dumps(json.dumps(body)))
+    port = serve.free_port()
+    p, _ = serve.start(build, tmp, port, 32, 500, workers, model=name, bundle=bundle(name))
+    try:
+        serve.wrk(port, 64, 1, script)  # warm-up: first batches, page faults
+        cpu0 = oip_binary.cpu_seconds(p.pid)
+        rps, p50, p99, bad = serve.wrk(port, 64, seconds, script)
+        cpu = oip_binary.cpu_seconds(p.pid) - cpu0
+    finally:
+        p.terminate()
+        p.wait()
+    return rps, p50, p99, bad, cpu / (rps * seconds) * 1e6
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-rel"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--models", default="fashion-cnn,sentiment-lstm,translate-en-es")
+    a = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("serve_all.py: needs wrk (scripts/setup installs it)")
+    chosen = [m for m in models() if m[0] in a.models.split(",")]
+    tmp = tempfile.mkdtemp(prefix="glia-bench-serve-all-")
+    http = {m[0]: [] for m in chosen}
+    inproc = {m[0]: [] for m in chosen}
+    core = "?"
+    for r in range(a.rounds):
+        for name, body, _ in chosen:
+            ips, core = in_process(a.build, name, a.workers, tmp)
+            inproc[name].append(ips)
+            http[name].append(under_load(a.build, tmp, name, body, a.workers, a.seconds))
+            print("round %d %s: in-process %.1f/s, HTTP %.1f requests/s" % (r + 1, name, ips, http[name][-1][0]),
+                  file=sys.stderr)
+    print("gliad at concurrency 64 (%d workers, batching max 32 / 500 us, wrk %d s) against in-process "
+          "batches of 32 per worker; OpenBLAS core %s; medians of %d rounds" % (a.workers, a.seconds, core,
+                                                                             a.rounds))
+    print()
+    print("| model | one request | requests/s | p50 (ms) | p99 (ms) | non-2xx | gliad CPU per request (us) "
+          "| in-process (per s) | HTTP / in-process |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    what = {"fashion-cnn": "28x28 image, base64 PNG", "sentiment-lstm": "20-word sentence",
+            "translate-en-es": "7-word sentence, beam 4"}
+    for name, _, unit in chosen:
+        rows = http[name]
+        rps = statistics.median(x[0] for x in rows)
+        ips = statistics.median(inproc[name])
+        print("| %s | %s | %.0f | %.2f | %.2f | %d | %.0f | %.0f %s | **%.2f** |" % (
+            name, what[name], rps, statistics.median(x[1] for x in rows), statistics.median(x[2] for x in rows),
+            sum(x[3] for x in rows), statistics.median(x[4] for x in rows), ips, unit, rps / ips))
+    print()
+    for name, _, _ in chosen:
+        print("%s per round: HTTP %s; in-process %s" % (name, ", ".join("%.0f" % x[0] for x in http[name]),
+                                                       ", ".join("%.0f" % x for x in inproc[name])))
+
+
+if __name__ == "__main__":
+    main()

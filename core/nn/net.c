@@ -8,6 +8,13 @@
  *              gradient buffers, and each layer's saved state (argmax, masks);
  *   both:      one scratch buffer of the largest per-layer need, shared by all layers.
  *
+ * Inference runs the leading layers that work sample by sample - direct convolutions,
+ * activations, pooling, batch norm, flatten, dropout - one sample at a time through all of
+ * them (two small ping-pong buffers of one sample), and only the layers after them (the
+ * fully connected ones, whose GEMM gains from the batch) on the whole batch. Layer by layer,
+ * a batch of 64 streamed each layer's 6 MB of activations through memory between layers;
+ * one sample's stay in L2. The arithmetic per sample is the same, so are the outputs.
+ *
  * A conv2d followed by a ReLU runs as one layer (cfg.conv.relu, set here): forward
  * writes relu(conv(x)) straight into the ReLU's output and skips the ReLU, backward
  * skips the ReLU and lets the conv mask dy. The ReLU's buffers are the ones used, so
@@ -15,6 +22,7 @@
  */
 #include "core/nn/net.h"
 
+#include "core/nn/kernels.h"
 #include "core/nn/params.h"
 
 #include <stdio.h>
@@ -33,6 +41,8 @@ struct glia_ctx {
     int no_dropout;     /* an input-gradient ctx: training's buffers, inference's forward */
     const float *input; /* training: x of the last forward */
     int n;              /* batch of the last forward */
+    int per_sample;     /* inference: layers [0, per_sample) run one sample at a time (0: none) */
+    float *one[2];      /* inference with per_sample: one sample's ping-pong buffers */
 };
 
 /* A layer's stored tensor j; b = j - nparams is its buffer index when >= 0 (PyTorch's
@@ -218,6 +228,37 @@ static int folds_relu(const glia_layer *l)
     return l->kind == GLIA_LAYER_CONV2D && l->cfg.conv.relu;
 }
 
+/* Whether layer l computes each sample alone at no loss against a batched call (see the top
+ * of this file); a convolution only on the direct kernel (im2col's GEMM gains from a batch). */
+static int sample_wise(const glia_layer *l)
+{
+    switch (l->kind) {
+    case GLIA_LAYER_CONV2D:
+        return glia_conv_direct_ok(l->in.h, l->in.w, l->cfg.conv.kernel, l->cfg.conv.stride,
+                                   l->cfg.conv.padding);
+    case GLIA_LAYER_RELU:
+    case GLIA_LAYER_TANH:
+    case GLIA_LAYER_SIGMOID:
+    case GLIA_LAYER_MAXPOOL2D:
+    case GLIA_LAYER_AVGPOOL2D:
+    case GLIA_LAYER_BATCHNORM2D:
+    case GLIA_LAYER_FLATTEN:
+    case GLIA_LAYER_DROPOUT: return 1;
+    default: return 0;
+    }
+}
+
+/* The leading sample-wise layers, when they hold a convolution (else 0). */
+static int sample_wise_prefix(const glia_net *net)
+{
+    int n = 0, conv = 0;
+    while (n < net->nlayers && sample_wise(&net->layers[n])) {
+        conv |= net->layers[n].kind == GLIA_LAYER_CONV2D;
+        n++;
+    }
+    return conv ? n : 0;
+}
+
 static void *alloc_tracked(glia_ctx *ctx, size_t bytes)
 {
     ctx->bytes += bytes;
@@ -255,6 +296,10 @@ glia_status glia_ctx_new(const glia_net *net, int max_batch, int training, glia_
         if (!(ctx->acts[i] = alloc_tracked(ctx, per * (size_t)max_batch * sizeof(float))))
             goto oom;
     }
+    if (!training && max_batch > 1 && (ctx->per_sample = sample_wise_prefix(net)) > 0)
+        for (int j = 0; j < 2; j++)
+            if (!(ctx->one[j] = alloc_tracked(ctx, largest * sizeof(float))))
+                goto oom;
     if (training) {
         for (int j = 0; j < 2; j++)
             if (!(ctx->grad[j] = alloc_tracked(ctx, largest * (size_t)max_batch * sizeof(float))))
@@ -293,6 +338,8 @@ void glia_ctx_free(glia_ctx *ctx)
     free(ctx->saved);
     free(ctx->grad[0]);
     free(ctx->grad[1]);
+    free(ctx->one[0]);
+    free(ctx->one[1]);
     free(ctx->scratch);
     free(ctx);
 }
@@ -314,7 +361,33 @@ const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x
     ctx->n = n;
     const float *in = x;
     int slot = 0; /* inference: the ping-pong buffer the next layer writes */
-    for (int i = 0; i < net->nlayers; i++) {
+    int first = 0;
+    if (ctx->per_sample > 0 && n > 1) {
+        /* layers [0, per_sample) one sample at a time; the last writes its row of acts[0] */
+        const int last = ctx->per_sample;
+        const size_t in_size = glia_shape3_size(net->input);
+        const size_t out_size = glia_shape3_size(net->layers[last - 1].out);
+        for (int s = 0; s < n; s++) {
+            const float *xs = x + (size_t)s * in_size;
+            int one = 0;
+            for (int i = 0; i < last; i++) {
+                glia_layer *l = (glia_layer *)&net->layers[i];
+                int fused = folds_relu(l) && i + 1 < last;
+                float *y = i + fused + 1 == last ? ctx->acts[0] + (size_t)s * out_size : ctx->one[one];
+                glia_pass pass = {ctx->scratch, NULL, 0, rng, 0};
+                if (folds_relu(l) && !fused) /* the prefix ends inside a fused pair: cannot happen */
+                    GLIA_ASSERT(!"sample-wise prefix splits a conv and its ReLU");
+                l->ops->forward(l, xs, y, 1, &pass);
+                xs = y;
+                one ^= 1;
+                i += fused;
+            }
+        }
+        in = ctx->acts[0];
+        slot = 1;
+        first = last;
+    }
+    for (int i = first; i < net->nlayers; i++) {
         /* forward does not modify the layer; ops take a mutable pointer for backward's sake */
         glia_layer *l = (glia_layer *)&net->layers[i];
         int fused = folds_relu(l);

@@ -386,6 +386,65 @@ START_TEST(inference_and_training_contexts_agree)
 }
 END_TEST
 
+/* Inference runs the leading sample-wise layers one sample at a time (net.c): the same bits as
+ * running the batch layer by layer (an input-gradient ctx: training's buffers and path, the
+ * running statistics and no dropout of inference), whether that prefix ends before a linear
+ * (small net: conv, relu, pool; the strided conv after them is not on the direct kernel), holds
+ * batch norms with running statistics of their own (bn net: all but the linear), or is the
+ * whole net (conv net, which also matches a ctx of batch 1 sample by sample: no GEMM follows). */
+static const char *all_conv_manifest(void)
+{
+    return glia_test_write(
+        tmpdir, "conv.yaml",
+        "name: conv\ntask: image-classification\ninput: {shape: [1, 8, 8]}\n"
+        "architecture:\n  type: sequential\n  modules:\n"
+        "    - name: features\n      layers:\n"
+        "        - {type: conv2d, in_channels: 1, out_channels: 5, kernel_size: 3, padding: 1}\n"
+        "        - {type: relu}\n"
+        "        - {type: conv2d, in_channels: 5, out_channels: 3, kernel_size: 3, padding: 1}\n"
+        "        - {type: relu}\n"
+        "        - {type: maxpool2d, kernel_size: 2, stride: 2}\n"
+        "        - {type: flatten}\n");
+}
+
+static const char *bn_manifest(void);
+
+START_TEST(sample_wise_prefix_matches_one_sample_at_a_time)
+{
+    enum { N = 5 };
+    glia_err err = {0};
+    glia_net *nets[3] = {small_net(0), net_from(bn_manifest(), 4), net_from(all_conv_manifest(), 5)};
+    /* batch norm's running statistics away from (0, 1), so that they matter */
+    gc_uniform(nets[1]->values + nets[1]->grad_size, nets[1]->size - nets[1]->grad_size, 0.5f, 2.0f, 8);
+    for (int t = 0; t < 3; t++) {
+        glia_net *net = nets[t];
+        const size_t in = glia_shape3_size(net->input), k = glia_shape3_size(net->output);
+        glia_ctx *big = NULL, *one = NULL, *layered = NULL;
+        ck_assert_int_eq(glia_ctx_new(net, N, 0, &big, &err), GLIA_OK);
+        ck_assert_int_eq(glia_ctx_new(net, 1, 0, &one, &err), GLIA_OK);
+        ck_assert_int_eq(glia_ctx_new_input_grad(net, N, &layered, &err), GLIA_OK);
+        float *x = batch(net, N, 20 + (unsigned)t), *ref = malloc(sizeof(float) * N * k);
+        ck_assert_ptr_nonnull(ref);
+        memcpy(ref, glia_net_forward(net, layered, x, N, NULL), sizeof(float) * N * k);
+        ck_assert_msg(memcmp(glia_net_forward(net, big, x, N, NULL), ref, sizeof(float) * N * k) == 0,
+                      "net %d: batch %d differs from layer by layer", t, N);
+        if (t == 2)
+            for (int s = 0; s < N; s++)
+                ck_assert(memcmp(glia_net_forward(net, one, x + (size_t)s * in, 1, NULL), ref + (size_t)s * k,
+                                 sizeof(float) * k) == 0);
+        /* and a shorter batch in the same ctx */
+        memcpy(ref, glia_net_forward(net, layered, x, 2, NULL), sizeof(float) * 2 * k);
+        ck_assert(memcmp(glia_net_forward(net, big, x, 2, NULL), ref, sizeof(float) * 2 * k) == 0);
+        free(x);
+        free(ref);
+        glia_ctx_free(big);
+        glia_ctx_free(one);
+        glia_ctx_free(layered);
+        glia_net_free(net);
+    }
+}
+END_TEST
+
 /* ---- weights ---- */
 
 static const char *path_in_tmp(const char *name)
@@ -800,6 +859,7 @@ int main(void)
     tcase_add_test(tc, gradients_accumulate_until_zeroed);
     tcase_add_test(tc, folded_conv_relu_matches_layer_by_layer);
     tcase_add_test(tc, inference_and_training_contexts_agree);
+    tcase_add_test(tc, sample_wise_prefix_matches_one_sample_at_a_time);
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, strict_load_refuses_mismatches);
     tcase_add_test(tc, replica_shares_values_not_gradients);

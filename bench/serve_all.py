@@ -18,7 +18,7 @@
 # inflate it. The OpenBLAS core is the environment's: give OPENBLAS_CORETYPE on the command
 # line to compare, the script never sets it.
 #
-#   /usr/bin/python3 bench/serve_all.py [--build build-rel] [--rounds 3] [--seconds 10] [--workers 2]
+#   /usr/bin/python3 bench/serve_all.py [--build build-rel] [--rounds 3] [--seconds 10] [--workers 2] [--rows ...]
 # Needs wrk (Debian package wrk, in scripts/setup) and a release build.
 import argparse
 import json
@@ -40,12 +40,25 @@ SENTENCE = ("the food was great but the service was painfully slow and we waited
 TRANSLATE = "Print the version number and exit."
 
 
+# A turn of a translation batch holds at most limits.translation_turn_tokens (default 4096)
+# sentences x beam x max_tokens: at the manifest's beam 4 and max_tokens 159 that is 6 sentences,
+# so gliad's translation batches are of 6, not 32. The last row gives it room for a full batch
+# of 32 (32 x 4 x 159 = 20352) to show what that bound costs.
+FULL_TURN = "limits: {translation_turn_tokens: 20480}\n"
+
+
 def models():
+    """(row, model, request body, unit, what one request is, extra gliad config)"""
     return [
-        ("fashion-cnn", {"model": "fashion-cnn", "inputs": [{"image": serve.image_png_base64()}], "top_k": 1},
-         "images/s"),
-        ("sentiment-lstm", {"model": "sentiment-lstm", "inputs": [SENTENCE]}, "sentences/s"),
-        ("translate-en-es", {"model": "translate-en-es", "inputs": [TRANSLATE]}, "sentences/s"),
+        ("fashion-cnn", "fashion-cnn",
+         {"model": "fashion-cnn", "inputs": [{"image": serve.image_png_base64()}], "top_k": 1}, "images/s",
+         "28x28 image, base64 PNG", ""),
+        ("sentiment-lstm", "sentiment-lstm", {"model": "sentiment-lstm", "inputs": [SENTENCE]}, "sentences/s",
+         "20-word sentence", ""),
+        ("translate-en-es", "translate-en-es", {"model": "translate-en-es", "inputs": [TRANSLATE]},
+         "sentences/s", "7-word sentence, beam 4", ""),
+        ("translate-en-es-full-turn", "translate-en-es", {"model": "translate-en-es", "inputs": [TRANSLATE]},
+         "sentences/s", "the same, translation_turn_tokens 20480", FULL_TURN),
     ]
 
 
@@ -77,13 +90,13 @@ def in_process(build, name, workers, tmp):
     return sum(o["sentences_per_s"] for o in outs), outs[0].get("coretype", "?")
 
 
-def under_load(build, tmp, name, body, workers, seconds):
-    script = os.path.join(tmp, name + ".lua")
+def under_load(build, tmp, row, name, body, workers, seconds, extra):
+    script = os.path.join(tmp, row + ".lua")
     with open(script, "w") as f:
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = %s\n'
                 % json.dumps(json.dumps(body)))
     port = serve.free_port()
-    p, _ = serve.start(build, tmp, port, 32, 500, workers, model=name, bundle=bundle(name))
+    p, _ = serve.start(build, tmp, port, 32, 500, workers, model=name, bundle=bundle(name), extra=extra)
     try:
         serve.wrk(port, 64, 1, script)  # warm-up: first batches, page faults
         cpu0 = oip_binary.cpu_seconds(p.pid)
@@ -101,21 +114,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--models", default="fashion-cnn,sentiment-lstm,translate-en-es")
+    ap.add_argument("--rows", default="fashion-cnn,sentiment-lstm,translate-en-es,translate-en-es-full-turn")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("serve_all.py: needs wrk (scripts/setup installs it)")
-    chosen = [m for m in models() if m[0] in a.models.split(",")]
+    chosen = [m for m in models() if m[0] in a.rows.split(",")]
     tmp = tempfile.mkdtemp(prefix="glia-bench-serve-all-")
     http = {m[0]: [] for m in chosen}
     inproc = {m[0]: [] for m in chosen}
     core = "?"
     for r in range(a.rounds):
-        for name, body, _ in chosen:
+        for row, name, body, _, _, extra in chosen:
             ips, core = in_process(a.build, name, a.workers, tmp)
-            inproc[name].append(ips)
-            http[name].append(under_load(a.build, tmp, name, body, a.workers, a.seconds))
-            print("round %d %s: in-process %.1f/s, HTTP %.1f requests/s" % (r + 1, name, ips, http[name][-1][0]),
+            inproc[row].append(ips)
+            http[row].append(under_load(a.build, tmp, row, name, body, a.workers, a.seconds, extra))
+            print("round %d %s: in-process %.1f/s, HTTP %.1f requests/s" % (r + 1, row, ips, http[row][-1][0]),
                   file=sys.stderr)
     print("gliad at concurrency 64 (%d workers, batching max 32 / 500 us, wrk %d s) against in-process "
           "batches of 32 per worker; OpenBLAS core %s; medians of %d rounds" % (a.workers, a.seconds, core,
@@ -124,19 +137,17 @@ def main():
     print("| model | one request | requests/s | p50 (ms) | p99 (ms) | non-2xx | gliad CPU per request (us) "
           "| in-process (per s) | HTTP / in-process |")
     print("|---|---|---|---|---|---|---|---|---|")
-    what = {"fashion-cnn": "28x28 image, base64 PNG", "sentiment-lstm": "20-word sentence",
-            "translate-en-es": "7-word sentence, beam 4"}
-    for name, _, unit in chosen:
-        rows = http[name]
+    for row, name, _, unit, what, _ in chosen:
+        rows = http[row]
         rps = statistics.median(x[0] for x in rows)
-        ips = statistics.median(inproc[name])
+        ips = statistics.median(inproc[row])
         print("| %s | %s | %.0f | %.2f | %.2f | %d | %.0f | %.0f %s | **%.2f** |" % (
-            name, what[name], rps, statistics.median(x[1] for x in rows), statistics.median(x[2] for x in rows),
+            name, what, rps, statistics.median(x[1] for x in rows), statistics.median(x[2] for x in rows),
             sum(x[3] for x in rows), statistics.median(x[4] for x in rows), ips, unit, rps / ips))
     print()
-    for name, _, _ in chosen:
-        print("%s per round: HTTP %s; in-process %s" % (name, ", ".join("%.0f" % x[0] for x in http[name]),
-                                                       ", ".join("%.0f" % x for x in inproc[name])))
+    for row, _, _, _, _, _ in chosen:
+        print("%s per round: HTTP %s; in-process %s" % (row, ", ".join("%.0f" % x[0] for x in http[row]),
+                                                       ", ".join("%.0f" % x for x in inproc[row])))
 
 
 if __name__ == "__main__":

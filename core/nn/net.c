@@ -15,6 +15,12 @@
  * a batch of 64 streamed each layer's 6 MB of activations through memory between layers;
  * one sample's stay in L2. The arithmetic per sample is the same, so are the outputs.
  *
+ * Inference also folds a batch norm into the conv before it: in eval mode the norm is a
+ * per-channel affine map, y = x * scale + shift, so the conv runs with weights w * scale and
+ * bias b * scale + shift (computed at each forward into the ctx, since a trainer's weights
+ * move between its evaluations), then the ReLU after the norm, if any, folds in as below.
+ * Training and input-gradient passes (explanations) run the layers as they are.
+ *
  * A conv2d followed by a ReLU runs as one layer (cfg.conv.relu, set here): forward
  * writes relu(conv(x)) straight into the ReLU's output and skips the ReLU, backward
  * skips the ReLU and lets the conv mask dy. The ReLU's buffers are the ones used, so
@@ -25,6 +31,7 @@
 #include "core/nn/kernels.h"
 #include "core/nn/params.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +50,13 @@ struct glia_ctx {
     int n;              /* batch of the last forward */
     int per_sample;     /* inference: layers [0, per_sample) run one sample at a time (0: none) */
     float *one[2];      /* inference with per_sample: one sample's ping-pong buffers */
+    /* inference: plan[i] is what runs at layer i, covering span[i] layers: the net's layer,
+     * or a conv with its batch norm and ReLU folded in (span 3), a copy in folds[i] whose
+     * weights then bias are in folded[i] */
+    const glia_layer **plan;
+    int *span;
+    glia_layer *folds;
+    float **folded;
 };
 
 /* A layer's stored tensor j; b = j - nparams is its buffer index when >= 0 (PyTorch's
@@ -228,6 +242,52 @@ static int folds_relu(const glia_layer *l)
     return l->kind == GLIA_LAYER_CONV2D && l->cfg.conv.relu;
 }
 
+/* Whether inference folds the batch norm after layer i into it. */
+static int folds_bn(const glia_net *net, int i)
+{
+    return net->layers[i].kind == GLIA_LAYER_CONV2D && i + 1 < net->nlayers &&
+           net->layers[i + 1].kind == GLIA_LAYER_BATCHNORM2D;
+}
+
+/* The conv's weights and bias with the eval-mode batch norm after it applied, into out
+ * (weights, then bias): batchnorm.c's scale and shift per output channel. */
+static void fold_bn(const glia_layer *conv, const glia_layer *bn, float *out)
+{
+    const int oc = conv->out.c;
+    const size_t per = conv->params[0].size / (size_t)oc;
+    const float *w = conv->params[0].value, *b = conv->params[1].value;
+    const float *gamma = bn->params[0].value, *beta = bn->params[1].value;
+    const float *mean = bn->buffers[0].value, *var = bn->buffers[1].value;
+    float *fb = out + conv->params[0].size;
+    for (int o = 0; o < oc; o++) {
+        const float invstd = 1.0f / sqrtf(var[o] + bn->cfg.bn.eps);
+        const float scale = gamma[o] * invstd, shift = beta[o] - mean[o] * scale;
+        for (size_t t = 0; t < per; t++)
+            out[(size_t)o * per + t] = w[(size_t)o * per + t] * scale;
+        fb[o] = b[o] * scale + shift;
+    }
+}
+
+/* Fills an inference ctx's plan (see struct glia_ctx) with the current weights. */
+static void plan_inference(const glia_net *net, glia_ctx *ctx)
+{
+    for (int i = 0; i < net->nlayers;) {
+        ctx->plan[i] = &net->layers[i];
+        ctx->span[i] = 1 + folds_relu(&net->layers[i]);
+        if (ctx->folded[i]) {
+            glia_layer *run = &ctx->folds[i];
+            *run = net->layers[i];
+            fold_bn(&net->layers[i], &net->layers[i + 1], ctx->folded[i]);
+            run->params[0].value = ctx->folded[i];
+            run->params[1].value = ctx->folded[i] + run->params[0].size;
+            run->cfg.conv.relu = i + 2 < net->nlayers && net->layers[i + 2].kind == GLIA_LAYER_RELU;
+            ctx->plan[i] = run;
+            ctx->span[i] = 2 + run->cfg.conv.relu;
+        }
+        i += ctx->span[i];
+    }
+}
+
 /* Whether layer l computes each sample alone at no loss against a batched call (see the top
  * of this file); a convolution only on the direct kernel (im2col's GEMM gains from a batch). */
 static int sample_wise(const glia_layer *l)
@@ -296,6 +356,19 @@ glia_status glia_ctx_new(const glia_net *net, int max_batch, int training, glia_
         if (!(ctx->acts[i] = alloc_tracked(ctx, per * (size_t)max_batch * sizeof(float))))
             goto oom;
     }
+    if (!training) {
+        ctx->plan = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->plan);
+        ctx->span = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->span);
+        ctx->folded = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->folded);
+        ctx->folds = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->folds);
+        if (!ctx->plan || !ctx->span || !ctx->folded || !ctx->folds)
+            goto oom;
+        for (int i = 0; i < net->nlayers; i++)
+            if (folds_bn(net, i) &&
+                !(ctx->folded[i] = alloc_tracked(
+                      ctx, sizeof(float) * (net->layers[i].params[0].size + net->layers[i].params[1].size))))
+                goto oom;
+    }
     if (!training && max_batch > 1 && (ctx->per_sample = sample_wise_prefix(net)) > 0)
         for (int j = 0; j < 2; j++)
             if (!(ctx->one[j] = alloc_tracked(ctx, largest * sizeof(float))))
@@ -340,6 +413,12 @@ void glia_ctx_free(glia_ctx *ctx)
     free(ctx->grad[1]);
     free(ctx->one[0]);
     free(ctx->one[1]);
+    for (int i = 0; ctx->folded && i < ctx->nlayers; i++)
+        free(ctx->folded[i]);
+    free(ctx->folded);
+    free(ctx->folds);
+    free(ctx->plan);
+    free(ctx->span);
     free(ctx->scratch);
     free(ctx);
 }
@@ -362,6 +441,8 @@ const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x
     const float *in = x;
     int slot = 0; /* inference: the ping-pong buffer the next layer writes */
     int first = 0;
+    if (!ctx->training)
+        plan_inference(net, ctx);
     if (ctx->per_sample > 0 && n > 1) {
         /* layers [0, per_sample) one sample at a time; the last writes its row of acts[0] */
         const int last = ctx->per_sample;
@@ -370,22 +451,31 @@ const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x
         for (int s = 0; s < n; s++) {
             const float *xs = x + (size_t)s * in_size;
             int one = 0;
-            for (int i = 0; i < last; i++) {
-                glia_layer *l = (glia_layer *)&net->layers[i];
-                int fused = folds_relu(l) && i + 1 < last;
-                float *y = i + fused + 1 == last ? ctx->acts[0] + (size_t)s * out_size : ctx->one[one];
+            for (int i = 0; i < last; i += ctx->span[i]) {
+                /* a span never crosses the prefix's end: every layer it folds is sample-wise */
+                GLIA_ASSERT(i + ctx->span[i] <= last);
+                float *y = i + ctx->span[i] == last ? ctx->acts[0] + (size_t)s * out_size : ctx->one[one];
                 glia_pass pass = {ctx->scratch, NULL, 0, rng, 0};
-                if (folds_relu(l) && !fused) /* the prefix ends inside a fused pair: cannot happen */
-                    GLIA_ASSERT(!"sample-wise prefix splits a conv and its ReLU");
+                /* forward does not modify the layer; ops take a mutable pointer for backward's sake */
+                glia_layer *l = (glia_layer *)ctx->plan[i];
                 l->ops->forward(l, xs, y, 1, &pass);
                 xs = y;
                 one ^= 1;
-                i += fused;
             }
         }
         in = ctx->acts[0];
         slot = 1;
         first = last;
+    }
+    if (!ctx->training) {
+        for (int i = first; i < net->nlayers; i += ctx->span[i]) {
+            glia_pass pass = {ctx->scratch, NULL, 0, rng, 0};
+            glia_layer *l = (glia_layer *)ctx->plan[i];
+            l->ops->forward(l, in, ctx->acts[slot], n, &pass);
+            in = ctx->acts[slot];
+            slot ^= 1;
+        }
+        return in;
     }
     for (int i = first; i < net->nlayers; i++) {
         /* forward does not modify the layer; ops take a mutable pointer for backward's sake */

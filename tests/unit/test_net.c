@@ -409,6 +409,14 @@ static const char *all_conv_manifest(void)
 
 static const char *bn_manifest(void);
 
+/* got within float rounding of want (1e-5 of the larger magnitude, at least 1e-6). */
+static void expect_close(const float *got, const float *want, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(got[i] - want[i]) <= 1e-5f * fmaxf(1.0f, fmaxf(fabsf(got[i]), fabsf(want[i]))),
+                      "%s: output %zu is %.9g, expected %.9g", what, i, (double)got[i], (double)want[i]);
+}
+
 START_TEST(sample_wise_prefix_matches_one_sample_at_a_time)
 {
     enum { N = 5 };
@@ -426,15 +434,23 @@ START_TEST(sample_wise_prefix_matches_one_sample_at_a_time)
         float *x = batch(net, N, 20 + (unsigned)t), *ref = malloc(sizeof(float) * N * k);
         ck_assert_ptr_nonnull(ref);
         memcpy(ref, glia_net_forward(net, layered, x, N, NULL), sizeof(float) * N * k);
-        ck_assert_msg(memcmp(glia_net_forward(net, big, x, N, NULL), ref, sizeof(float) * N * k) == 0,
-                      "net %d: batch %d differs from layer by layer", t, N);
+        const float *got = glia_net_forward(net, big, x, N, NULL);
+        if (t == 1) /* inference folds the batch norms into the convs: rounding differs */
+            expect_close(got, ref, N * k, "bn net, batch norms folded");
+        else
+            ck_assert_msg(memcmp(got, ref, sizeof(float) * N * k) == 0,
+                          "net %d: batch %d differs from layer by layer", t, N);
         if (t == 2)
             for (int s = 0; s < N; s++)
                 ck_assert(memcmp(glia_net_forward(net, one, x + (size_t)s * in, 1, NULL), ref + (size_t)s * k,
                                  sizeof(float) * k) == 0);
         /* and a shorter batch in the same ctx */
         memcpy(ref, glia_net_forward(net, layered, x, 2, NULL), sizeof(float) * 2 * k);
-        ck_assert(memcmp(glia_net_forward(net, big, x, 2, NULL), ref, sizeof(float) * 2 * k) == 0);
+        got = glia_net_forward(net, big, x, 2, NULL);
+        if (t == 1)
+            expect_close(got, ref, 2 * k, "bn net, batch of 2");
+        else
+            ck_assert(memcmp(got, ref, sizeof(float) * 2 * k) == 0);
         free(x);
         free(ref);
         glia_ctx_free(big);
@@ -442,6 +458,51 @@ START_TEST(sample_wise_prefix_matches_one_sample_at_a_time)
         glia_ctx_free(layered);
         glia_net_free(net);
     }
+}
+END_TEST
+
+/* Inference folds each batch norm (and the ReLU after it) into the conv before it, from the
+ * weights and running statistics of the moment: a forward after they change (a trainer's
+ * evaluation between epochs) follows them, and one sample in a ctx of batch 1 agrees too. */
+START_TEST(folded_batch_norm_follows_the_weights)
+{
+    enum { N = 3 };
+    glia_err err = {0};
+    glia_net *net = net_from(bn_manifest(), 6);
+    const size_t in = glia_shape3_size(net->input), k = glia_shape3_size(net->output);
+    glia_ctx *inf = NULL, *one = NULL, *layered = NULL;
+    ck_assert_int_eq(glia_ctx_new(net, N, 0, &inf, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(net, 1, 0, &one, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new_input_grad(net, N, &layered, &err), GLIA_OK);
+    float *x = batch(net, N, 31), *before = malloc(sizeof(float) * N * k),
+          *ref = malloc(sizeof(float) * N * k);
+    ck_assert_ptr_nonnull(before);
+    ck_assert_ptr_nonnull(ref);
+    for (int round = 0; round < 2; round++) {
+        /* new running statistics and batch-norm weights: away from (0, 1) and (1, 0) */
+        gc_uniform(net->values + net->grad_size, net->size - net->grad_size, 0.5f, 2.0f,
+                   40 + (unsigned)round);
+        gc_uniform((float *)glia_net_find_param(net, "features.1.weight")->value, 3, 0.5f, 1.5f,
+                   50 + (unsigned)round);
+        gc_uniform((float *)glia_net_find_param(net, "features.4.bias")->value, 2, -1.0f, 1.0f,
+                   60 + (unsigned)round);
+        memcpy(ref, glia_net_forward(net, layered, x, N, NULL), sizeof(float) * N * k);
+        expect_close(glia_net_forward(net, inf, x, N, NULL), ref, N * k, "batch, folded");
+        for (int s = 0; s < N; s++)
+            expect_close(glia_net_forward(net, one, x + (size_t)s * in, 1, NULL), ref + (size_t)s * k, k,
+                         "one sample, folded");
+        if (round == 0)
+            memcpy(before, ref, sizeof(float) * N * k);
+        else /* the statistics did change the answer */
+            ck_assert(memcmp(before, ref, sizeof(float) * N * k) != 0);
+    }
+    free(x);
+    free(before);
+    free(ref);
+    glia_ctx_free(inf);
+    glia_ctx_free(one);
+    glia_ctx_free(layered);
+    glia_net_free(net);
 }
 END_TEST
 
@@ -860,6 +921,7 @@ int main(void)
     tcase_add_test(tc, folded_conv_relu_matches_layer_by_layer);
     tcase_add_test(tc, inference_and_training_contexts_agree);
     tcase_add_test(tc, sample_wise_prefix_matches_one_sample_at_a_time);
+    tcase_add_test(tc, folded_batch_norm_follows_the_weights);
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, strict_load_refuses_mismatches);
     tcase_add_test(tc, replica_shares_values_not_gradients);

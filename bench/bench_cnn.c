@@ -284,11 +284,14 @@ int main(int argc, char **argv)
     infer_job job = {net, cl, x, in, big, threads};
     for (int i = 0; i < 3; i++)
         glia_pool_run(pool, infer_lane, &job);
+    double cpu0 = bench_cpu_now();
     for (int i = 0; i < reps; i++) {
         double t0 = bench_now();
         glia_pool_run(pool, infer_lane, &job);
         t[i] = bench_now() - t0;
     }
+    /* CPU per sample at batch 64 (all lanes): bench/serve_all.py sets gliad's beside it */
+    double cpu64_us = (bench_cpu_now() - cpu0) / ((double)reps * big) * 1e6;
     double thr64 = big / bench_median(t, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -328,8 +331,8 @@ int main(int argc, char **argv)
 
     printf("{\"impl\": \"glia\", \"threads\": %d, \"latency_b1_ms\": %.4f, \"throughput_b64\": %.1f, "
            "\"train_images_per_s\": %.1f, \"peak_rss_inference_mb\": %.1f, \"peak_rss_mb\": %.1f, "
-           "\"coretype\": \"%s\"",
-           threads, lat1 * 1e3, thr64, train, rss_infer, ru.ru_maxrss / 1024.0,
+           "\"cpu_us_per_image_b64\": %.1f, \"coretype\": \"%s\"",
+           threads, lat1 * 1e3, thr64, train, rss_infer, ru.ru_maxrss / 1024.0, cpu64_us,
 #ifdef HAVE_OPENBLAS_THREADS
            openblas_get_corename()
 #else

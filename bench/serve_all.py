@@ -23,6 +23,7 @@
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -66,28 +67,39 @@ def bundle(name):
     return os.path.join(ROOT, "models", name)
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def in_process(build, name, workers, tmp):
-    """Items per second with full batches of 32 per worker and no HTTP; and the OpenBLAS core."""
+    """Items per second with full batches of 32 per worker and no HTTP, CPU microseconds per
+    item, and the OpenBLAS core. bench_cnn and bench_text time their batch-64 loop's CPU
+    themselves; for translation it is the bench_translate processes' whole CPU time over the
+    sentences they decoded (bundle load and warm-up batch included: a few % high)."""
     if name == "fashion-cnn":
         r = json.loads(subprocess.run([os.path.join(build, "bench", "bench_cnn"), bundle(name), "--threads",
                                        str(workers), "--no-train"], capture_output=True, text=True,
                                       check=True).stdout)
-        return r["throughput_b64"], r["coretype"]
+        return r["throughput_b64"], r["cpu_us_per_image_b64"], r["coretype"]
     if name == "sentiment-lstm":
         r = json.loads(subprocess.run([os.path.join(build, "bench", "bench_text"), bundle(name), "--threads",
                                        str(workers), "--words", "20"], capture_output=True, text=True,
                                       check=True).stdout)
-        return r["throughput_b64"], r["coretype"]
+        return r["throughput_b64"], r["cpu_us_per_sentence_b64"], r["coretype"]
     path = os.path.join(tmp, "translate.txt")
     with open(path, "w") as f:
         f.write((TRANSLATE + "\n") * 96)
     cmd = [os.path.join(build, "bench", "bench_translate"), "decode", bundle(name), "--sentences", path,
            "--beam", "4", "--batch", "32", "--threads", "1"]
+    cpu0 = children_cpu()
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(workers)]
     outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    cpu = children_cpu() - cpu0
     if any(p.returncode for p in procs):
         raise RuntimeError("bench_translate failed")
-    return sum(o["sentences_per_s"] for o in outs), outs[0].get("coretype", "?")
+    sentences = sum(o["sentences"] + o["batch"] for o in outs)  # + the untimed warm-up batch
+    return sum(o["sentences_per_s"] for o in outs), cpu / sentences * 1e6, outs[0].get("coretype", "?")
 
 
 def under_load(build, tmp, row, name, body, workers, seconds, extra):
@@ -125,29 +137,35 @@ def main():
     core = "?"
     for r in range(a.rounds):
         for row, name, body, _, _, extra in chosen:
-            ips, core = in_process(a.build, name, a.workers, tmp)
-            inproc[row].append(ips)
+            ips, cpu, core = in_process(a.build, name, a.workers, tmp)
+            inproc[row].append((ips, cpu))
             http[row].append(under_load(a.build, tmp, row, name, body, a.workers, a.seconds, extra))
-            print("round %d %s: in-process %.1f/s, HTTP %.1f requests/s" % (r + 1, row, ips, http[row][-1][0]),
-                  file=sys.stderr)
+            print("round %d %s: in-process %.1f/s (%.0f us CPU each), HTTP %.1f requests/s (%.0f us CPU each)" % (
+                r + 1, row, ips, cpu, http[row][-1][0], http[row][-1][4]), file=sys.stderr)
     print("gliad at concurrency 64 (%d workers, batching max 32 / 500 us, wrk %d s) against in-process "
           "batches of 32 per worker; OpenBLAS core %s; medians of %d rounds" % (a.workers, a.seconds, core,
                                                                              a.rounds))
     print()
+    # Two ratios: requests/s over the in-process rate (the issue's figure, which other load on
+    # the machine skews, since the two are measured at different moments), and in-process CPU
+    # per item over gliad's CPU per request (the share of gliad's work that is the model's).
     print("| model | one request | requests/s | p50 (ms) | p99 (ms) | non-2xx | gliad CPU per request (us) "
-          "| in-process (per s) | HTTP / in-process |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| in-process (per s) | in-process CPU per item (us) | HTTP / in-process (rate) "
+          "| in-process / HTTP (CPU per item) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row, name, _, unit, what, _ in chosen:
         rows = http[row]
         rps = statistics.median(x[0] for x in rows)
-        ips = statistics.median(inproc[row])
-        print("| %s | %s | %.0f | %.2f | %.2f | %d | %.0f | %.0f %s | **%.2f** |" % (
+        gcpu = statistics.median(x[4] for x in rows)
+        ips = statistics.median(x[0] for x in inproc[row])
+        icpu = statistics.median(x[1] for x in inproc[row])
+        print("| %s | %s | %.0f | %.2f | %.2f | %d | %.0f | %.0f %s | %.0f | **%.2f** | %.2f |" % (
             name, what, rps, statistics.median(x[1] for x in rows), statistics.median(x[2] for x in rows),
-            sum(x[3] for x in rows), statistics.median(x[4] for x in rows), ips, unit, rps / ips))
+            sum(x[3] for x in rows), gcpu, ips, unit, icpu, rps / ips, icpu / gcpu))
     print()
     for row, _, _, _, _, _ in chosen:
-        print("%s per round: HTTP %s; in-process %s" % (row, ", ".join("%.0f" % x[0] for x in http[row]),
-                                                       ", ".join("%.0f" % x for x in inproc[row])))
+        print("%s per round: HTTP %s requests/s; in-process %s per s" % (
+            row, ", ".join("%.0f" % x[0] for x in http[row]), ", ".join("%.0f" % x[0] for x in inproc[row])))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ struct glia_ctx {
     int *span;
     glia_layer *folds;
     float **folded;
+    float **winograd; /* inference: a Winograd conv's transformed weights */
 };
 
 /* A layer's stored tensor j; b = j - nparams is its buffer index when >= 0 (PyTorch's
@@ -268,21 +269,36 @@ static void fold_bn(const glia_layer *conv, const glia_layer *bn, float *out)
     }
 }
 
+/* Whether inference runs conv layer l as a Winograd convolution: not with few input channels,
+ * where its 16 GEMMs have almost no depth (fashion-cnn's first conv, 1 -> 32: the direct
+ * kernel takes 7 us). */
+static int winograd(const glia_layer *l)
+{
+    return l->kind == GLIA_LAYER_CONV2D && l->in.c >= 8 &&
+           glia_winograd_ok(l->cfg.conv.kernel, l->cfg.conv.stride, l->cfg.conv.padding);
+}
+
 /* Fills an inference ctx's plan (see struct glia_ctx) with the current weights. */
 static void plan_inference(const glia_net *net, glia_ctx *ctx)
 {
     for (int i = 0; i < net->nlayers;) {
         ctx->plan[i] = &net->layers[i];
         ctx->span[i] = 1 + folds_relu(&net->layers[i]);
-        if (ctx->folded[i]) {
+        if (ctx->folded[i] || ctx->winograd[i]) {
             glia_layer *run = &ctx->folds[i];
             *run = net->layers[i];
-            fold_bn(&net->layers[i], &net->layers[i + 1], ctx->folded[i]);
-            run->params[0].value = ctx->folded[i];
-            run->params[1].value = ctx->folded[i] + run->params[0].size;
-            run->cfg.conv.relu = i + 2 < net->nlayers && net->layers[i + 2].kind == GLIA_LAYER_RELU;
+            if (ctx->folded[i]) {
+                fold_bn(&net->layers[i], &net->layers[i + 1], ctx->folded[i]);
+                run->params[0].value = ctx->folded[i];
+                run->params[1].value = ctx->folded[i] + run->params[0].size;
+                run->cfg.conv.relu = i + 2 < net->nlayers && net->layers[i + 2].kind == GLIA_LAYER_RELU;
+                ctx->span[i] = 2 + run->cfg.conv.relu;
+            }
+            if (ctx->winograd[i]) {
+                glia_winograd_weights(run->params[0].value, run->out.c, run->in.c, ctx->winograd[i]);
+                run->cfg.conv.winograd = ctx->winograd[i];
+            }
             ctx->plan[i] = run;
-            ctx->span[i] = 2 + run->cfg.conv.relu;
         }
         i += ctx->span[i];
     }
@@ -294,8 +310,8 @@ static int sample_wise(const glia_layer *l)
 {
     switch (l->kind) {
     case GLIA_LAYER_CONV2D:
-        return glia_conv_direct_ok(l->in.h, l->in.w, l->cfg.conv.kernel, l->cfg.conv.stride,
-                                   l->cfg.conv.padding);
+        return winograd(l) || glia_conv_direct_ok(l->in.h, l->in.w, l->cfg.conv.kernel, l->cfg.conv.stride,
+                                                  l->cfg.conv.padding);
     case GLIA_LAYER_RELU:
     case GLIA_LAYER_TANH:
     case GLIA_LAYER_SIGMOID:
@@ -361,8 +377,15 @@ glia_status glia_ctx_new(const glia_net *net, int max_batch, int training, glia_
         ctx->span = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->span);
         ctx->folded = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->folded);
         ctx->folds = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->folds);
-        if (!ctx->plan || !ctx->span || !ctx->folded || !ctx->folds)
+        ctx->winograd = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->winograd);
+        if (!ctx->plan || !ctx->span || !ctx->folded || !ctx->folds || !ctx->winograd)
             goto oom;
+        for (int i = 0; i < net->nlayers; i++)
+            if (winograd(&net->layers[i]) &&
+                !(ctx->winograd[i] =
+                      alloc_tracked(ctx, sizeof(float) * glia_winograd_weight_floats(net->layers[i].out.c,
+                                                                                     net->layers[i].in.c))))
+                goto oom;
         for (int i = 0; i < net->nlayers; i++)
             if (folds_bn(net, i) &&
                 !(ctx->folded[i] = alloc_tracked(
@@ -416,6 +439,9 @@ void glia_ctx_free(glia_ctx *ctx)
     for (int i = 0; ctx->folded && i < ctx->nlayers; i++)
         free(ctx->folded[i]);
     free(ctx->folded);
+    for (int i = 0; ctx->winograd && i < ctx->nlayers; i++)
+        free(ctx->winograd[i]);
+    free(ctx->winograd);
     free(ctx->folds);
     free(ctx->plan);
     free(ctx->span);

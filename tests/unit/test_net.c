@@ -506,6 +506,58 @@ START_TEST(folded_batch_norm_follows_the_weights)
 }
 END_TEST
 
+/* Inference runs a 3x3 "same" conv of 8 or more input channels as a Winograd convolution,
+ * with weights transformed at each forward: within rounding of the layers as they are (an
+ * input-gradient ctx), the same bits in a batch as one sample at a time, and following new
+ * weights. */
+START_TEST(inference_runs_winograd_convs)
+{
+    enum { N = 4 };
+    glia_err err = {0};
+    glia_net *net =
+        net_from(glia_test_write(tmpdir, "wino.yaml",
+                                 "name: wino\ntask: image-classification\ninput: {shape: [1, 9, 10]}\n"
+                                 "architecture:\n  type: sequential\n  modules:\n"
+                                 "    - name: features\n      layers:\n"
+                                 "        - {type: conv2d, in_channels: 1, out_channels: 8, kernel_size: "
+                                 "3, padding: 1}\n"
+                                 "        - {type: relu}\n"
+                                 "        - {type: conv2d, in_channels: 8, out_channels: 6, kernel_size: "
+                                 "3, padding: 1}\n"
+                                 "        - {type: relu}\n"
+                                 "        - {type: maxpool2d, kernel_size: 2, stride: 2}\n"
+                                 "        - {type: flatten}\n"),
+                 7);
+    const size_t in = glia_shape3_size(net->input), k = glia_shape3_size(net->output);
+    glia_ctx *inf = NULL, *one = NULL, *layered = NULL;
+    ck_assert_int_eq(glia_ctx_new(net, N, 0, &inf, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(net, 1, 0, &one, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new_input_grad(net, N, &layered, &err), GLIA_OK);
+    float *x = batch(net, N, 41), *ref = malloc(sizeof(float) * N * k), *got = malloc(sizeof(float) * N * k);
+    ck_assert_ptr_nonnull(ref);
+    ck_assert_ptr_nonnull(got);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) /* new weights for the Winograd conv */
+            gc_uniform((float *)glia_net_find_param(net, "features.2.weight")->value, 8 * 6 * 9, -0.5f, 0.5f,
+                       42);
+        memcpy(ref, glia_net_forward(net, layered, x, N, NULL), sizeof(float) * N * k);
+        memcpy(got, glia_net_forward(net, inf, x, N, NULL), sizeof(float) * N * k);
+        expect_close(got, ref, N * k, "Winograd against the direct convolution");
+        ck_assert(memcmp(got, ref, sizeof(float) * N * k) != 0); /* it did run another way */
+        for (int s = 0; s < N; s++)
+            ck_assert(memcmp(glia_net_forward(net, one, x + (size_t)s * in, 1, NULL), got + (size_t)s * k,
+                             sizeof(float) * k) == 0);
+    }
+    free(x);
+    free(ref);
+    free(got);
+    glia_ctx_free(inf);
+    glia_ctx_free(one);
+    glia_ctx_free(layered);
+    glia_net_free(net);
+}
+END_TEST
+
 /* ---- weights ---- */
 
 static const char *path_in_tmp(const char *name)
@@ -922,6 +974,7 @@ int main(void)
     tcase_add_test(tc, inference_and_training_contexts_agree);
     tcase_add_test(tc, sample_wise_prefix_matches_one_sample_at_a_time);
     tcase_add_test(tc, folded_batch_norm_follows_the_weights);
+    tcase_add_test(tc, inference_runs_winograd_convs);
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, strict_load_refuses_mismatches);
     tcase_add_test(tc, replica_shares_values_not_gradients);

@@ -461,8 +461,12 @@ size_t glia_winograd_weight_floats(int oc, int c)
     return (size_t)16 * (size_t)oc * (size_t)c;
 }
 
-/* u's 16 planes from nb filters' taps g[k][f] (k = 3 row + column), element-wise over f. */
+/* u's 16 planes from nb filters w (nb, 9): their taps transposed to g[k][f] (k = 3 row +
+ * column), then element-wise over f. */
 #define WINOGRAD_WEIGHTS_BODY                                                                                \
+    for (int k = 0; k < 9; k++)                                                                              \
+        for (size_t f = 0; f < nb; f++)                                                                      \
+            g[k * 256 + (int)f] = w[f * 9 + (size_t)k];                                                      \
     _Pragma("GCC ivdep") for (size_t f = 0; f < nb; f++)                                                     \
     {                                                                                                        \
         float t[4][3]; /* G g */                                                                             \
@@ -480,13 +484,14 @@ size_t glia_winograd_weight_floats(int oc, int c)
         }                                                                                                    \
     }
 #if defined(__GNUC__) && defined(__x86_64__)
-__attribute__((target("avx512f"))) static void winograd_weights_avx512(const float *restrict g, size_t nb,
-                                                                       float *restrict d, size_t nf)
+__attribute__((target("avx512f"))) static void
+winograd_weights_avx512(const float *restrict w, float *restrict g, size_t nb, float *restrict d, size_t nf)
 {
     WINOGRAD_WEIGHTS_BODY
 }
 #endif
-static void winograd_weights_base(const float *restrict g, size_t nb, float *restrict d, size_t nf)
+static void winograd_weights_base(const float *restrict w, float *restrict g, size_t nb, float *restrict d,
+                                  size_t nf)
 {
     WINOGRAD_WEIGHTS_BODY
 }
@@ -499,16 +504,13 @@ void glia_winograd_weights(const float *weight, int oc, int c, float *u)
     float g[9 * 256];
     for (size_t f0 = 0; f0 < nf; f0 += 256) {
         const size_t nb = nf - f0 < 256 ? nf - f0 : 256;
-        for (size_t f = 0; f < nb; f++)
-            for (int k = 0; k < 9; k++)
-                g[k * 256 + (int)f] = weight[(f0 + f) * 9 + (size_t)k];
 #if defined(__GNUC__) && defined(__x86_64__)
         if (have_avx512()) {
-            winograd_weights_avx512(g, nb, u + f0, nf);
+            winograd_weights_avx512(weight + f0 * 9, g, nb, u + f0, nf);
             continue;
         }
 #endif
-        winograd_weights_base(g, nb, u + f0, nf);
+        winograd_weights_base(weight + f0 * 9, g, nb, u + f0, nf);
     }
 }
 

@@ -440,6 +440,16 @@ void glia_conv_direct(const float *x, const float *gate, int c, int h, int w, co
 #endif
 }
 
+/* "No dependence between iterations": the Winograd loops' planes share one buffer, and
+ * without it GCC gives up proving they do not overlap and leaves the loops scalar. */
+#if defined(__clang__)
+#define WINOGRAD_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define WINOGRAD_IVDEP _Pragma("GCC ivdep")
+#else
+#define WINOGRAD_IVDEP
+#endif
+
 /* ---- Winograd F(2x2, 3x3) ----
  *
  * With the matrices of Lavin and Gray:
@@ -467,7 +477,7 @@ size_t glia_winograd_weight_floats(int oc, int c)
     for (int k = 0; k < 9; k++)                                                                              \
         for (size_t f = 0; f < nb; f++)                                                                      \
             g[k * 256 + (int)f] = w[f * 9 + (size_t)k];                                                      \
-    _Pragma("GCC ivdep") for (size_t f = 0; f < nb; f++)                                                     \
+    WINOGRAD_IVDEP for (size_t f = 0; f < nb; f++)                                                           \
     {                                                                                                        \
         float t[4][3]; /* G g */                                                                             \
         for (int j = 0; j < 3; j++) {                                                                        \
@@ -519,7 +529,7 @@ void glia_winograd_weights(const float *weight, int oc, int c, float *u)
  * x86-64, where they would run 4 lanes wide). ivdep: their 16 input or output planes lie in
  * one buffer, and GCC would otherwise give up proving they do not overlap. */
 #define WINOGRAD_INPUT_BODY                                                                                  \
-    _Pragma("GCC ivdep") for (size_t t = 0; t < nt; t++)                                                     \
+    WINOGRAD_IVDEP for (size_t t = 0; t < nt; t++)                                                           \
     {                                                                                                        \
         float b[4][4]; /* B^T d, d[i][j] from the parity plane (i % 2, j % 2) */                             \
         for (int j = 0; j < 4; j++) {                                                                        \
@@ -539,7 +549,7 @@ void glia_winograd_weights(const float *weight, int oc, int c, float *u)
         }                                                                                                    \
     }
 #define WINOGRAD_OUTPUT_BODY                                                                                 \
-    _Pragma("GCC ivdep") for (size_t t = 0; t < nt; t++)                                                     \
+    WINOGRAD_IVDEP for (size_t t = 0; t < nt; t++)                                                           \
     {                                                                                                        \
         float s[2][4]; /* A^T m */                                                                           \
         for (int j = 0; j < 4; j++) {                                                                        \
@@ -554,14 +564,14 @@ void glia_winograd_weights(const float *weight, int oc, int c, float *u)
         }                                                                                                    \
     }                                                                                                        \
     if (relu) /* activation.c's ReLU: NaN kept */                                                            \
-        _Pragma("GCC ivdep") for (size_t t = 0; t < 4 * nt; t++) q[t] =                                      \
+        WINOGRAD_IVDEP for (size_t t = 0; t < 4 * nt; t++) q[t] =                                            \
             (q[t] > 0.0f) | (q[t] != q[t]) ? q[t] : 0.0f;
 /* The output's 4 tile positions (q[2 i + j][ty * tw1 + tx]) into y (h, w): strided stores. */
 #define WINOGRAD_SCATTER_BODY                                                                                \
     for (int oy = 0; oy < h; oy++) {                                                                         \
         const float *q0 = q + (size_t)(2 * (oy % 2)) * nt + (size_t)(oy / 2) * tw1, *q1 = q0 + nt;           \
         float *yr = y + (size_t)oy * w;                                                                      \
-        _Pragma("GCC ivdep") for (int tx = 0; tx < w / 2; tx++)                                              \
+        WINOGRAD_IVDEP for (int tx = 0; tx < w / 2; tx++)                                                    \
         {                                                                                                    \
             yr[2 * tx] = q0[tx];                                                                             \
             yr[2 * tx + 1] = q1[tx];                                                                         \

@@ -4,7 +4,7 @@
  * (the real trainer, Adam, batch 64) with the batch split over --threads, peak RSS. Prints one JSON line
  * (bench/cnn.py puts it next to PyTorch's figures from the same run).
  *
- *   bench_cnn BUNDLE_DIR [--threads N] [--runs N] [--input FILE] [--logits FILE] [--peak]
+ *   bench_cnn BUNDLE_DIR [--threads N] [--runs N] [--input FILE] [--logits FILE] [--peak] [--layers]
  *             [--precision fp32|bf16] [--no-train]
  *
  * --precision runs inference in it (bench_precision.h; "precision" in the line says what
@@ -17,6 +17,11 @@
  * --peak adds "sgemm_peak_gflops": the best of 20 single-threaded 512^3 sgemm calls (the best,
  * since a shared machine only ever slows a call down), the
  * machine's GEMM ceiling that cnn.py states the CNN's GFLOP/s against.
+ * --no-train skips the training figure ("train_images_per_s" is 0): bench/serve_all.py needs only
+ * the inference ones, several times a run.
+ * --layers prints, instead of the figures above, each layer's forward time at batch 1 and 64
+ * (one thread, median of many calls, a conv with the ReLU it runs counted as one) and its
+ * GFLOP/s: where the time goes, without perf.
  * every figure is a median over repeated timings, per the house rule for noisy
  * shared machines.
  */
@@ -123,20 +128,84 @@ static double sgemm_peak(void)
     return best;
 }
 
+/* Multiply-adds x 2 of one sample through layer l (convolutions and linears; 0 elsewhere). */
+static double layer_flops(const glia_layer *l)
+{
+    if (l->kind == GLIA_LAYER_CONV2D)
+        return 2.0 * glia_shape3_size(l->out) * l->in.c * l->cfg.conv.kernel * l->cfg.conv.kernel;
+    if (l->kind == GLIA_LAYER_LINEAR)
+        return 2.0 * glia_shape3_size(l->in) * glia_shape3_size(l->out);
+    return 0.0;
+}
+
+/* --layers: each layer's inference forward alone, on buffers of its own, at batch 1 and 64.
+ * The net's ReLU folding is kept (a conv followed by a ReLU runs both), so the rows add up
+ * to what glia_net_forward does. */
+static int layer_profile(const glia_net *net, const float *x)
+{
+    const int batches[2] = {1, 64};
+    size_t largest = glia_shape3_size(net->input), scratch = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        size_t s = glia_shape3_size(net->layers[i].out), sc = glia_layer_scratch_floats(&net->layers[i], 64);
+        largest = s > largest ? s : largest;
+        scratch = sc > scratch ? sc : scratch;
+    }
+    float *a = malloc(sizeof(float) * largest * 64), *b = malloc(sizeof(float) * largest * 64);
+    float *sc = malloc(sizeof(float) * (scratch ? scratch : 1));
+    double t[400], total[2] = {0, 0};
+    if (!a || !b || !sc)
+        return 1;
+    memcpy(a, x, sizeof(float) * glia_shape3_size(net->input) * 64);
+    printf("%-16s %-9s %12s %10s %12s %10s\n", "layer", "kind", "b1 us", "b1 GFLOP/s", "b64 us/img",
+           "b64 GFLOP/s");
+    for (int i = 0; i < net->nlayers; i++) {
+        glia_layer *l = (glia_layer *)&net->layers[i];
+        int fused = l->kind == GLIA_LAYER_CONV2D && l->cfg.conv.relu;
+        double us[2];
+        for (int bi = 0; bi < 2; bi++) {
+            int n = batches[bi], reps = n == 1 ? 400 : 40;
+            glia_pass pass = {sc, NULL, 0, NULL, 0};
+            for (int r = 0; r < reps + 3; r++) {
+                double t0 = bench_now();
+                l->ops->forward(l, a, b, n, &pass);
+                if (r >= 3)
+                    t[r - 3] = bench_now() - t0;
+            }
+            us[bi] = bench_median(t, reps) * 1e6 / n;
+            total[bi] += us[bi];
+        }
+        double f = layer_flops(l);
+        printf("%-16s %-9s %12.1f %10.1f %12.1f %10.1f\n", l->name, fused ? "conv+relu" : l->ops->type, us[0],
+               f / us[0] * 1e-3, us[1], f / us[1] * 1e-3);
+        /* the next layer reads this one's output */
+        float *tmp = a;
+        a = b;
+        b = tmp;
+        i += fused;
+    }
+    printf("%-16s %-9s %12.1f %10s %12.1f\n", "total", "", total[0], "", total[1]);
+    free(a);
+    free(b);
+    free(sc);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     glia_err err = {0};
     glia_bundle b;
-    int threads = 1, runs = 1000, peak = 0, no_train = 0;
+    int threads = 1, runs = 1000, peak = 0, layers = 0, no_train = 0;
     const char *input_path = NULL, *logits_path = NULL, *precision = NULL;
     if (argc < 2) {
         fprintf(stderr, "usage: bench_cnn BUNDLE_DIR [--threads N] [--runs N] [--input FILE] [--logits FILE] "
-                        "[--peak]\n");
+                        "[--peak] [--layers] [--no-train]\n");
         return 2;
     }
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--peak") == 0)
             peak = 1;
+        else if (strcmp(argv[i], "--layers") == 0)
+            layers = 1;
         else if (strcmp(argv[i], "--no-train") == 0)
             no_train = 1;
         else if (i + 1 < argc && strcmp(argv[i], "--precision") == 0)
@@ -188,6 +257,12 @@ int main(int argc, char **argv)
     if (input_path && read_floats(input_path, ds.x, in * (size_t)big))
         return 1;
     const float *x = ds.x;
+    if (layers) {
+        int rc = layer_profile(net, x);
+        glia_dataset_free(&ds);
+        glia_bundle_free(&b);
+        return rc;
+    }
 
     glia_ctx *c1 = NULL, *cl[16] = {0};
     glia_pool *pool = NULL;
@@ -218,11 +293,14 @@ int main(int argc, char **argv)
     infer_job job = {net, cl, x, in, big, threads};
     for (int i = 0; i < 3; i++)
         glia_pool_run(pool, infer_lane, &job);
+    double cpu0 = bench_cpu_now();
     for (int i = 0; i < reps; i++) {
         double t0 = bench_now();
         glia_pool_run(pool, infer_lane, &job);
         t[i] = bench_now() - t0;
     }
+    /* CPU per sample at batch 64 (all lanes): bench/serve_all.py sets gliad's beside it */
+    double cpu64_us = (bench_cpu_now() - cpu0) / ((double)reps * big) * 1e6;
     double thr64 = big / bench_median(t, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -262,8 +340,8 @@ int main(int argc, char **argv)
 
     printf("{\"impl\": \"glia\", \"threads\": %d, \"latency_b1_ms\": %.4f, \"throughput_b64\": %.1f, "
            "\"train_images_per_s\": %.1f, \"peak_rss_inference_mb\": %.1f, \"peak_rss_mb\": %.1f, "
-           "\"coretype\": \"%s\"",
-           threads, lat1 * 1e3, thr64, train, rss_infer, ru.ru_maxrss / 1024.0,
+           "\"cpu_us_per_image_b64\": %.1f, \"coretype\": \"%s\"",
+           threads, lat1 * 1e3, thr64, train, rss_infer, ru.ru_maxrss / 1024.0, cpu64_us,
 #ifdef HAVE_OPENBLAS_THREADS
            openblas_get_corename()
 #else

@@ -309,11 +309,14 @@ int main(int argc, char **argv)
     infer_job job = {net, cl, ids, lengths, big, words, threads, 0};
     for (int i = 0; i < 10; i++)
         glia_pool_run(pool, infer_lane, &job);
+    double cpu0 = bench_cpu_now();
     for (int i = 0; i < reps; i++) {
         double t0 = bench_now();
         glia_pool_run(pool, infer_lane, &job);
         t[i] = bench_now() - t0;
     }
+    /* CPU per sample at batch 64 (all lanes): bench/serve_all.py sets gliad's beside it */
+    double cpu64_us = (bench_cpu_now() - cpu0) / ((double)reps * big) * 1e6;
     if (job.failed) {
         fprintf(stderr, "bench_text: a batch-64 forward failed\n");
         return 1;
@@ -327,8 +330,9 @@ int main(int argc, char **argv)
 
     printf(
         "{\"impl\": \"glia\", \"threads\": %d, \"words\": %d, \"parameters\": %zu, \"latency_b1_ms\": %.4f, "
-        "\"throughput_b64\": %.1f, \"peak_rss_mb\": %.1f, \"coretype\": \"%s\"",
-        threads, words, net->size, lat1 * 1e3, thr64, ru.ru_maxrss / 1024.0,
+        "\"throughput_b64\": %.1f, \"peak_rss_mb\": %.1f, \"cpu_us_per_sentence_b64\": %.2f, \"coretype\": "
+        "\"%s\"",
+        threads, words, net->size, lat1 * 1e3, thr64, ru.ru_maxrss / 1024.0, cpu64_us,
 #ifdef HAVE_OPENBLAS_THREADS
         openblas_get_corename()
 #else

@@ -46,12 +46,14 @@ def image_png_base64():
     return base64.b64encode(png).decode()
 
 
-def start(build, tmp, port, max_batch, wait_us, workers):
+def start(build, tmp, port, max_batch, wait_us, workers, model="fashion-cnn", bundle=BUNDLE, extra=""):
+    """gliad serving one bundle (serve_all.py passes the other shipped models, and extra
+    configuration lines)."""
     cfg = os.path.join(tmp, "gliad.yaml")
     with open(cfg, "w") as f:
         f.write("listen: {address: 127.0.0.1, port: %d}\nworkers: %d\nqueue: {length: 1024}\n"
-                "batching: {max_size: %d, max_wait_us: %d}\nmodels:\n  - {name: fashion-cnn, path: %s}\n"
-                "log: {level: warn}\n" % (port, workers, max_batch, wait_us, BUNDLE))
+                "batching: {max_size: %d, max_wait_us: %d}\nmodels:\n  - {name: %s, path: %s}\n"
+                "log: {level: warn}\n%s" % (port, workers, max_batch, wait_us, model, bundle, extra))
     t0 = time.monotonic()
     p = subprocess.Popen([os.path.join(build, "daemon", "gliad"), "--config", cfg], stderr=subprocess.DEVNULL)
     while True:

@@ -459,6 +459,282 @@ void glia_conv_direct(const float *x, const float *gate, int c, int h, int w, co
 #endif
 }
 
+/* "No dependence between iterations": the Winograd loops' planes share one buffer, and
+ * without it GCC gives up proving they do not overlap and leaves the loops scalar. Not for
+ * clang (the fuzz build): its vectorize(assume_safety) turns into an error wherever the
+ * sanitizers keep it from vectorising, and GCC's pragma is unknown to it. */
+#if defined(__clang__)
+#define WINOGRAD_IVDEP
+#elif defined(__GNUC__)
+#define WINOGRAD_IVDEP _Pragma("GCC ivdep")
+#else
+#define WINOGRAD_IVDEP
+#endif
+
+/* ---- Winograd F(2x2, 3x3) ----
+ *
+ * With the matrices of Lavin and Gray:
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   (input tile d, 4x4)
+ *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]  (filter g, 3x3)
+ *   A^T = [1 1 1 0; 0 1 -1 -1]                       (output tile, 2x2)
+ * Layouts: u[xi][o][ci], v[xi][ci][tile], m[xi][o][tile], xi = 4 * row + column of the 4x4
+ * transformed tile, tile = ty * tw + tx; so the GEMM of point xi is m[xi] = u[xi] v[xi]. The
+ * input is first copied into a zero-bordered plane (1 row and column before, enough after for
+ * whole tiles), so the tile loops read without bounds tests, in tile order, which the compiler
+ * vectorises across tiles. */
+int glia_winograd_ok(int k, int stride, int pad)
+{
+    return k == 3 && stride == 1 && pad == 1;
+}
+
+size_t glia_winograd_weight_floats(int oc, int c)
+{
+    return (size_t)16 * (size_t)oc * (size_t)c;
+}
+
+/* u's 16 planes from nb filters w (nb, 9): their taps transposed to g[k][f] (k = 3 row +
+ * column), then element-wise over f. */
+#define WINOGRAD_WEIGHTS_BODY                                                                                \
+    for (int k = 0; k < 9; k++)                                                                              \
+        for (size_t f = 0; f < nb; f++)                                                                      \
+            g[k * 256 + (int)f] = w[f * 9 + (size_t)k];                                                      \
+    WINOGRAD_IVDEP for (size_t f = 0; f < nb; f++)                                                           \
+    {                                                                                                        \
+        float t[4][3]; /* G g */                                                                             \
+        for (int j = 0; j < 3; j++) {                                                                        \
+            t[0][j] = g[j * 256 + f];                                                                        \
+            t[1][j] = 0.5f * (g[j * 256 + f] + g[(3 + j) * 256 + f] + g[(6 + j) * 256 + f]);                 \
+            t[2][j] = 0.5f * (g[j * 256 + f] - g[(3 + j) * 256 + f] + g[(6 + j) * 256 + f]);                 \
+            t[3][j] = g[(6 + j) * 256 + f];                                                                  \
+        }                                                                                                    \
+        for (int i = 0; i < 4; i++) { /* (G g) G^T */                                                        \
+            d[(size_t)(4 * i + 0) * nf + f] = t[i][0];                                                       \
+            d[(size_t)(4 * i + 1) * nf + f] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);                          \
+            d[(size_t)(4 * i + 2) * nf + f] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);                          \
+            d[(size_t)(4 * i + 3) * nf + f] = t[i][2];                                                       \
+        }                                                                                                    \
+    }
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx512f"))) static void
+winograd_weights_avx512(const float *restrict w, float *restrict g, size_t nb, float *restrict d, size_t nf)
+{
+    WINOGRAD_WEIGHTS_BODY
+}
+#endif
+static void winograd_weights_base(const float *restrict w, float *restrict g, size_t nb, float *restrict d,
+                                  size_t nf)
+{
+    WINOGRAD_WEIGHTS_BODY
+}
+#undef WINOGRAD_WEIGHTS_BODY
+
+void glia_winograd_weights(const float *weight, int oc, int c, float *u)
+{
+    /* blocks of 256 filters: their taps transposed to g[k][f], then element-wise over f */
+    const size_t nf = (size_t)oc * c;
+    float g[9 * 256];
+    for (size_t f0 = 0; f0 < nf; f0 += 256) {
+        const size_t nb = nf - f0 < 256 ? nf - f0 : 256;
+#if defined(__GNUC__) && defined(__x86_64__)
+        if (have_avx512()) {
+            winograd_weights_avx512(weight + f0 * 9, g, nb, u + f0, nf);
+            continue;
+        }
+#endif
+        winograd_weights_base(weight + f0 * 9, g, nb, u + f0, nf);
+    }
+}
+
+/* The element-wise parts of the Winograd transforms, over nt tiles; each is compiled twice,
+ * for AVX-512 and for the baseline, and picked at run time (the build targets baseline
+ * x86-64, where they would run 4 lanes wide). ivdep: their 16 input or output planes lie in
+ * one buffer, and GCC would otherwise give up proving they do not overlap. */
+#define WINOGRAD_INPUT_BODY                                                                                  \
+    WINOGRAD_IVDEP for (size_t t = 0; t < nt; t++)                                                           \
+    {                                                                                                        \
+        float b[4][4]; /* B^T d, d[i][j] from the parity plane (i % 2, j % 2) */                             \
+        for (int j = 0; j < 4; j++) {                                                                        \
+            const float *e = j % 2 ? q1 : q0, *o = j % 2 ? q3 : q2; /* rows of even, odd parity */           \
+            const size_t at = t + (size_t)(j / 2);                                                           \
+            const float d0 = e[at], d1 = o[at], d2 = e[at + tw1], d3 = o[at + tw1];                          \
+            b[0][j] = d0 - d2;                                                                               \
+            b[1][j] = d1 + d2;                                                                               \
+            b[2][j] = d2 - d1;                                                                               \
+            b[3][j] = d1 - d3;                                                                               \
+        }                                                                                                    \
+        for (int i = 0; i < 4; i++) { /* (B^T d) B */                                                        \
+            v[(size_t)(4 * i + 0) * vplane + t] = b[i][0] - b[i][2];                                         \
+            v[(size_t)(4 * i + 1) * vplane + t] = b[i][1] + b[i][2];                                         \
+            v[(size_t)(4 * i + 2) * vplane + t] = b[i][2] - b[i][1];                                         \
+            v[(size_t)(4 * i + 3) * vplane + t] = b[i][1] - b[i][3];                                         \
+        }                                                                                                    \
+    }
+#define WINOGRAD_OUTPUT_BODY                                                                                 \
+    WINOGRAD_IVDEP for (size_t t = 0; t < nt; t++)                                                           \
+    {                                                                                                        \
+        float s[2][4]; /* A^T m */                                                                           \
+        for (int j = 0; j < 4; j++) {                                                                        \
+            const float m0 = m[(size_t)j * mplane + t], m1 = m[(size_t)(4 + j) * mplane + t];                \
+            const float m2 = m[(size_t)(8 + j) * mplane + t], m3 = m[(size_t)(12 + j) * mplane + t];         \
+            s[0][j] = m0 + m1 + m2;                                                                          \
+            s[1][j] = m1 - m2 - m3;                                                                          \
+        }                                                                                                    \
+        for (int i = 0; i < 2; i++) {                                                                        \
+            q[(size_t)(2 * i) * nt + t] = s[i][0] + s[i][1] + s[i][2] + bias;                                \
+            q[(size_t)(2 * i + 1) * nt + t] = s[i][1] - s[i][2] - s[i][3] + bias;                            \
+        }                                                                                                    \
+    }                                                                                                        \
+    if (relu) /* activation.c's ReLU: NaN kept */                                                            \
+        WINOGRAD_IVDEP for (size_t t = 0; t < 4 * nt; t++) q[t] =                                            \
+            (q[t] > 0.0f) | (q[t] != q[t]) ? q[t] : 0.0f;
+/* The output's 4 tile positions (q[2 i + j][ty * tw1 + tx]) into y (h, w): strided stores. */
+#define WINOGRAD_SCATTER_BODY                                                                                \
+    for (int oy = 0; oy < h; oy++) {                                                                         \
+        const float *q0 = q + (size_t)(2 * (oy % 2)) * nt + (size_t)(oy / 2) * tw1, *q1 = q0 + nt;           \
+        float *yr = y + (size_t)oy * w;                                                                      \
+        WINOGRAD_IVDEP for (int tx = 0; tx < w / 2; tx++)                                                    \
+        {                                                                                                    \
+            yr[2 * tx] = q0[tx];                                                                             \
+            yr[2 * tx + 1] = q1[tx];                                                                         \
+        }                                                                                                    \
+        if (w % 2)                                                                                           \
+            yr[w - 1] = q0[w / 2];                                                                           \
+    }
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx512f"))) static void
+winograd_input_avx512(const float *restrict q0, const float *restrict q1, const float *restrict q2,
+                      const float *restrict q3, size_t tw1, size_t nt, float *restrict v, size_t vplane)
+{
+    WINOGRAD_INPUT_BODY
+}
+__attribute__((target("avx512f"))) static void winograd_output_avx512(const float *restrict m, size_t mplane,
+                                                                      size_t nt, float bias, int relu,
+                                                                      float *restrict q)
+{
+    WINOGRAD_OUTPUT_BODY
+}
+__attribute__((target("avx512f"))) static void
+winograd_scatter_avx512(const float *restrict q, size_t nt, int h, int w, int tw1, float *restrict y)
+{
+    WINOGRAD_SCATTER_BODY
+}
+#endif
+static void winograd_input_base(const float *restrict q0, const float *restrict q1, const float *restrict q2,
+                                const float *restrict q3, size_t tw1, size_t nt, float *restrict v,
+                                size_t vplane)
+{
+    WINOGRAD_INPUT_BODY
+}
+static void winograd_output_base(const float *restrict m, size_t mplane, size_t nt, float bias, int relu,
+                                 float *restrict q)
+{
+    WINOGRAD_OUTPUT_BODY
+}
+static void winograd_scatter_base(const float *restrict q, size_t nt, int h, int w, int tw1,
+                                  float *restrict y)
+{
+    WINOGRAD_SCATTER_BODY
+}
+#undef WINOGRAD_INPUT_BODY
+#undef WINOGRAD_OUTPUT_BODY
+#undef WINOGRAD_SCATTER_BODY
+
+/* q: the 4 parity planes (row parity 2 a + column parity b), rows of tw1 */
+static void winograd_input(const float *q, size_t plane, size_t tw1, size_t nt, float *v, size_t vplane)
+{
+    const float *q00 = q, *q01 = q + plane, *q10 = q + 2 * plane, *q11 = q + 3 * plane;
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (have_avx512()) {
+        winograd_input_avx512(q00, q01, q10, q11, tw1, nt, v, vplane);
+        return;
+    }
+#endif
+    winograd_input_base(q00, q01, q10, q11, tw1, nt, v, vplane);
+}
+
+static void winograd_output(const float *m, size_t mplane, size_t nt, float bias, int relu, float *q)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (have_avx512()) {
+        winograd_output_avx512(m, mplane, nt, bias, relu, q);
+        return;
+    }
+#endif
+    winograd_output_base(m, mplane, nt, bias, relu, q);
+}
+
+static void winograd_scatter(const float *q, size_t nt, int h, int w, int tw1, float *y)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (have_avx512()) {
+        winograd_scatter_avx512(q, nt, h, w, tw1, y);
+        return;
+    }
+#endif
+    winograd_scatter_base(q, nt, h, w, tw1, y);
+}
+
+/* Tiles of the padded grid: th rows of tw1 = tw + 1, the last column of each row a dummy tile
+ * (whose outputs are dropped) that makes every tile position a fixed offset into a parity
+ * plane: tile t = ty * tw1 + tx, position (i, j) is plane (i % 2, j % 2) at t + (i / 2) tw1 + j / 2. */
+static size_t winograd_tiles(int h, int w)
+{
+    return (size_t)((h + 1) / 2) * (size_t)((w + 1) / 2 + 1);
+}
+
+/* one parity plane: th + 1 rows of tw1, and one float of slack for the last dummy tile */
+static size_t winograd_parity_plane(int h, int w)
+{
+    return (size_t)((h + 1) / 2 + 1) * (size_t)((w + 1) / 2 + 1) + 1;
+}
+
+size_t glia_winograd_scratch(int c, int oc, int h, int w)
+{
+    const size_t t = winograd_tiles(h, w);
+    /* v, m, the 4 parity planes, and the 4 output planes */
+    return (size_t)16 * (size_t)c * t + (size_t)16 * (size_t)oc * t + 4 * winograd_parity_plane(h, w) + 4 * t;
+}
+
+/* The transforms run element-wise over all tiles of a plane, so that they vectorise: the input
+ * is split by row and column parity into 4 planes in which each of a tile's 16 positions is a
+ * fixed offset (winograd_tiles), and the output's 4 positions are computed into planes, then
+ * scattered into y. */
+void glia_winograd_conv(const float *x, int c, int h, int w, const float *u, const float *bias, int oc,
+                        int relu, float *y, float *scratch)
+{
+    const int th = (h + 1) / 2, tw1 = (w + 1) / 2 + 1;
+    const size_t nt = winograd_tiles(h, w), vplane = (size_t)c * nt, mplane = (size_t)oc * nt;
+    const size_t pplane = winograd_parity_plane(h, w);
+    float *v = scratch, *m = v + 16 * vplane, *par = m + 16 * mplane, *q = par + 4 * pplane;
+    (void)th;
+    memset(par, 0, sizeof(float) * 4 * pplane);
+    for (int ci = 0; ci < c; ci++) {
+        const float *xc = x + (size_t)ci * h * w;
+        /* input (r, col) is padded-grid (r + 1, col + 1): plane (a, b) = ((r + 1) % 2, (col + 1) % 2),
+         * row (r + 1) / 2, column (col + 1) / 2; the zero border is never written */
+        for (int r = 0; r < h; r++) {
+            const int a = (r + 1) % 2;
+            const float *xr = xc + (size_t)r * w;
+            float *even = par + (size_t)(2 * a + 1) * pplane + (size_t)((r + 1) / 2) * tw1; /* col 2k -> k */
+            float *odd =
+                par + (size_t)(2 * a) * pplane + (size_t)((r + 1) / 2) * tw1 + 1; /* col 2k+1 -> k+1 */
+            for (int k = 0; 2 * k < w; k++)
+                even[k] = xr[2 * k];
+            for (int k = 0; 2 * k + 1 < w; k++)
+                odd[k] = xr[2 * k + 1];
+        }
+        winograd_input(par, pplane, (size_t)tw1, nt, v + (size_t)ci * nt, vplane);
+    }
+    for (int xi = 0; xi < 16; xi++)
+        glia_gemm(0, 0, oc, (int)nt, c, 1.0f, u + (size_t)xi * oc * c, c, v + (size_t)xi * vplane, (int)nt,
+                  0.0f, m + (size_t)xi * mplane, (int)nt);
+    for (int o = 0; o < oc; o++) {
+        winograd_output(m + (size_t)o * nt, mplane, nt, bias ? bias[o] : 0.0f, relu, q);
+        winograd_scatter(q, nt, h, w, tw1, y + (size_t)o * h * w);
+    }
+}
+
 void glia_softmax(const float *x, float *y, int n, int k)
 {
     for (int i = 0; i < n; i++) {

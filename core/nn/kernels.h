@@ -94,6 +94,26 @@ size_t glia_conv_direct_scratch(int c, int h, int w, int k, int pad);
  * layer takes the direct path only if its init() planned scratch for it. */
 void glia_conv_direct_enable(int on);
 
+/* Winograd F(2x2, 3x3) convolution of ONE sample (Lavin and Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2015): a 3x3, stride 1, padding 1 convolution computed per
+ * 2x2 output tile from its 4x4 input tile as A^T [(G g G^T) .* (B^T d B)] A, which is 16
+ * multiplies per tile and input channel instead of 36. The 16 element-wise products summed
+ * over the input channels are 16 GEMMs (oc x c) x (c x tiles), which OpenBLAS runs near its
+ * peak even at these sizes; the transforms are adds. 2.25x fewer multiply-adds than the direct
+ * kernel, at the price of rounding: results differ from a direct sum by a few ulp of the
+ * largest terms. Inference only (net.c).
+ *   glia_winograd_ok: the shapes it serves (3x3, stride 1, padding 1);
+ *   glia_winograd_weights: u (16, oc, c) = G g G^T of weight (oc, c, 3, 3), once per forward
+ *     call (glia_winograd_weight_floats floats);
+ *   glia_winograd_conv: x (c, h, w) -> y (oc, h, w) with bias (or NULL) and, with relu, the
+ *     ReLU as activation.c computes it; scratch holds glia_winograd_scratch floats. */
+int glia_winograd_ok(int k, int stride, int pad);
+size_t glia_winograd_weight_floats(int oc, int c);
+void glia_winograd_weights(const float *weight, int oc, int c, float *u);
+size_t glia_winograd_scratch(int c, int oc, int h, int w);
+void glia_winograd_conv(const float *x, int c, int h, int w, const float *u, const float *bias, int oc,
+                        int relu, float *y, float *scratch);
+
 /* Row-wise softmax of x (n x k) into y (may alias x), max-subtracted for stability. */
 void glia_softmax(const float *x, float *y, int n, int k);
 

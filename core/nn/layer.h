@@ -138,6 +138,10 @@ struct glia_layer {
              * with respect to it), which saves two passes over the largest activations
              * per conv; the ReLU layer itself is skipped. */
             int relu;
+            /* not in manifests: an inference plan's copy of the layer (net.c) sets it to the
+             * weights transformed for glia_winograd_conv, which forward then uses; NULL in
+             * every layer of a net, so training and input gradients never see it */
+            const float *winograd;
         } conv;
         struct {
             int kernel, stride, padding;

@@ -8,6 +8,19 @@
  *              gradient buffers, and each layer's saved state (argmax, masks);
  *   both:      one scratch buffer of the largest per-layer need, shared by all layers.
  *
+ * Inference runs the leading layers that work sample by sample - direct convolutions,
+ * activations, pooling, batch norm, flatten, dropout - one sample at a time through all of
+ * them (two small ping-pong buffers of one sample), and only the layers after them (the
+ * fully connected ones, whose GEMM gains from the batch) on the whole batch. Layer by layer,
+ * a batch of 64 streamed each layer's 6 MB of activations through memory between layers;
+ * one sample's stay in L2. The arithmetic per sample is the same, so are the outputs.
+ *
+ * Inference also folds a batch norm into the conv before it: in eval mode the norm is a
+ * per-channel affine map, y = x * scale + shift, so the conv runs with weights w * scale and
+ * bias b * scale + shift (computed at each forward into the ctx, since a trainer's weights
+ * move between its evaluations), then the ReLU after the norm, if any, folds in as below.
+ * Training and input-gradient passes (explanations) run the layers as they are.
+ *
  * A conv2d followed by a ReLU runs as one layer (cfg.conv.relu, set here): forward
  * writes relu(conv(x)) straight into the ReLU's output and skips the ReLU, backward
  * skips the ReLU and lets the conv mask dy. The ReLU's buffers are the ones used, so
@@ -15,8 +28,10 @@
  */
 #include "core/nn/net.h"
 
+#include "core/nn/kernels.h"
 #include "core/nn/params.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +48,16 @@ struct glia_ctx {
     int no_dropout;     /* an input-gradient ctx: training's buffers, inference's forward */
     const float *input; /* training: x of the last forward */
     int n;              /* batch of the last forward */
+    int per_sample;     /* inference: layers [0, per_sample) run one sample at a time (0: none) */
+    float *one[2];      /* inference with per_sample: one sample's ping-pong buffers */
+    /* inference: plan[i] is what runs at layer i, covering span[i] layers: the net's layer,
+     * or a conv with its batch norm and ReLU folded in (span 3), a copy in folds[i] whose
+     * weights then bias are in folded[i] */
+    const glia_layer **plan;
+    int *span;
+    glia_layer *folds;
+    float **folded;
+    float **winograd; /* inference: a Winograd conv's transformed weights */
 };
 
 /* A layer's stored tensor j; b = j - nparams is its buffer index when >= 0 (PyTorch's
@@ -218,6 +243,101 @@ static int folds_relu(const glia_layer *l)
     return l->kind == GLIA_LAYER_CONV2D && l->cfg.conv.relu;
 }
 
+/* Whether inference folds the batch norm after layer i into it. */
+static int folds_bn(const glia_net *net, int i)
+{
+    return net->layers[i].kind == GLIA_LAYER_CONV2D && i + 1 < net->nlayers &&
+           net->layers[i + 1].kind == GLIA_LAYER_BATCHNORM2D;
+}
+
+/* The conv's weights and bias with the eval-mode batch norm after it applied, into out
+ * (weights, then bias): batchnorm.c's scale and shift per output channel. */
+static void fold_bn(const glia_layer *conv, const glia_layer *bn, float *out)
+{
+    const int oc = conv->out.c;
+    const size_t per = conv->params[0].size / (size_t)oc;
+    const float *w = conv->params[0].value, *b = conv->params[1].value;
+    const float *gamma = bn->params[0].value, *beta = bn->params[1].value;
+    const float *mean = bn->buffers[0].value, *var = bn->buffers[1].value;
+    float *fb = out + conv->params[0].size;
+    for (int o = 0; o < oc; o++) {
+        const float invstd = 1.0f / sqrtf(var[o] + bn->cfg.bn.eps);
+        const float scale = gamma[o] * invstd, shift = beta[o] - mean[o] * scale;
+        for (size_t t = 0; t < per; t++)
+            out[(size_t)o * per + t] = w[(size_t)o * per + t] * scale;
+        fb[o] = b[o] * scale + shift;
+    }
+}
+
+/* Whether inference runs conv layer l as a Winograd convolution: not with few input channels,
+ * where its 16 GEMMs have almost no depth (fashion-cnn's first conv, 1 -> 32: the direct
+ * kernel takes 7 us). */
+static int winograd(const glia_layer *l)
+{
+    return l->kind == GLIA_LAYER_CONV2D && l->in.c >= 8 &&
+           glia_winograd_ok(l->cfg.conv.kernel, l->cfg.conv.stride, l->cfg.conv.padding);
+}
+
+/* Fills an inference ctx's plan (see struct glia_ctx) with the current weights. */
+static void plan_inference(const glia_net *net, glia_ctx *ctx)
+{
+    for (int i = 0; i < net->nlayers;) {
+        ctx->plan[i] = &net->layers[i];
+        ctx->span[i] = 1 + folds_relu(&net->layers[i]);
+        /* bf16 inference (bf16.h) runs the conv's own packed weights, which a fold or the
+         * Winograd transform would bypass: such a layer runs as it is, its batch norm after it */
+        const int bf16 = net->layers[i].params[0].bf16 != NULL;
+        if (!bf16 && (ctx->folded[i] || ctx->winograd[i])) {
+            glia_layer *run = &ctx->folds[i];
+            *run = net->layers[i];
+            if (ctx->folded[i]) {
+                fold_bn(&net->layers[i], &net->layers[i + 1], ctx->folded[i]);
+                run->params[0].value = ctx->folded[i];
+                run->params[1].value = ctx->folded[i] + run->params[0].size;
+                run->cfg.conv.relu = i + 2 < net->nlayers && net->layers[i + 2].kind == GLIA_LAYER_RELU;
+                ctx->span[i] = 2 + run->cfg.conv.relu;
+            }
+            if (ctx->winograd[i]) {
+                glia_winograd_weights(run->params[0].value, run->out.c, run->in.c, ctx->winograd[i]);
+                run->cfg.conv.winograd = ctx->winograd[i];
+            }
+            ctx->plan[i] = run;
+        }
+        i += ctx->span[i];
+    }
+}
+
+/* Whether layer l computes each sample alone at no loss against a batched call (see the top
+ * of this file); a convolution only on the direct kernel (im2col's GEMM gains from a batch). */
+static int sample_wise(const glia_layer *l)
+{
+    switch (l->kind) {
+    case GLIA_LAYER_CONV2D:
+        return winograd(l) || glia_conv_direct_ok(l->in.h, l->in.w, l->cfg.conv.kernel, l->cfg.conv.stride,
+                                                  l->cfg.conv.padding);
+    case GLIA_LAYER_RELU:
+    case GLIA_LAYER_TANH:
+    case GLIA_LAYER_SIGMOID:
+    case GLIA_LAYER_MAXPOOL2D:
+    case GLIA_LAYER_AVGPOOL2D:
+    case GLIA_LAYER_BATCHNORM2D:
+    case GLIA_LAYER_FLATTEN:
+    case GLIA_LAYER_DROPOUT: return 1;
+    default: return 0;
+    }
+}
+
+/* The leading sample-wise layers, when they hold a convolution (else 0). */
+static int sample_wise_prefix(const glia_net *net)
+{
+    int n = 0, conv = 0;
+    while (n < net->nlayers && sample_wise(&net->layers[n])) {
+        conv |= net->layers[n].kind == GLIA_LAYER_CONV2D;
+        n++;
+    }
+    return conv ? n : 0;
+}
+
 static void *alloc_tracked(glia_ctx *ctx, size_t bytes)
 {
     ctx->bytes += bytes;
@@ -255,6 +375,30 @@ glia_status glia_ctx_new(const glia_net *net, int max_batch, int training, glia_
         if (!(ctx->acts[i] = alloc_tracked(ctx, per * (size_t)max_batch * sizeof(float))))
             goto oom;
     }
+    if (!training) {
+        ctx->plan = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->plan);
+        ctx->span = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->span);
+        ctx->folded = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->folded);
+        ctx->folds = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->folds);
+        ctx->winograd = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *ctx->winograd);
+        if (!ctx->plan || !ctx->span || !ctx->folded || !ctx->folds || !ctx->winograd)
+            goto oom;
+        for (int i = 0; i < net->nlayers; i++)
+            if (winograd(&net->layers[i]) &&
+                !(ctx->winograd[i] =
+                      alloc_tracked(ctx, sizeof(float) * glia_winograd_weight_floats(net->layers[i].out.c,
+                                                                                     net->layers[i].in.c))))
+                goto oom;
+        for (int i = 0; i < net->nlayers; i++)
+            if (folds_bn(net, i) &&
+                !(ctx->folded[i] = alloc_tracked(
+                      ctx, sizeof(float) * (net->layers[i].params[0].size + net->layers[i].params[1].size))))
+                goto oom;
+    }
+    if (!training && max_batch > 1 && (ctx->per_sample = sample_wise_prefix(net)) > 0)
+        for (int j = 0; j < 2; j++)
+            if (!(ctx->one[j] = alloc_tracked(ctx, largest * sizeof(float))))
+                goto oom;
     if (training) {
         for (int j = 0; j < 2; j++)
             if (!(ctx->grad[j] = alloc_tracked(ctx, largest * (size_t)max_batch * sizeof(float))))
@@ -293,6 +437,17 @@ void glia_ctx_free(glia_ctx *ctx)
     free(ctx->saved);
     free(ctx->grad[0]);
     free(ctx->grad[1]);
+    free(ctx->one[0]);
+    free(ctx->one[1]);
+    for (int i = 0; ctx->folded && i < ctx->nlayers; i++)
+        free(ctx->folded[i]);
+    free(ctx->folded);
+    for (int i = 0; ctx->winograd && i < ctx->nlayers; i++)
+        free(ctx->winograd[i]);
+    free(ctx->winograd);
+    free(ctx->folds);
+    free(ctx->plan);
+    free(ctx->span);
     free(ctx->scratch);
     free(ctx);
 }
@@ -314,7 +469,44 @@ const float *glia_net_forward(const glia_net *net, glia_ctx *ctx, const float *x
     ctx->n = n;
     const float *in = x;
     int slot = 0; /* inference: the ping-pong buffer the next layer writes */
-    for (int i = 0; i < net->nlayers; i++) {
+    int first = 0;
+    if (!ctx->training)
+        plan_inference(net, ctx);
+    if (ctx->per_sample > 0 && n > 1) {
+        /* layers [0, per_sample) one sample at a time; the last writes its row of acts[0] */
+        const int last = ctx->per_sample;
+        const size_t in_size = glia_shape3_size(net->input);
+        const size_t out_size = glia_shape3_size(net->layers[last - 1].out);
+        for (int s = 0; s < n; s++) {
+            const float *xs = x + (size_t)s * in_size;
+            int one = 0;
+            for (int i = 0; i < last; i += ctx->span[i]) {
+                /* a span never crosses the prefix's end: every layer it folds is sample-wise */
+                GLIA_ASSERT(i + ctx->span[i] <= last);
+                float *y = i + ctx->span[i] == last ? ctx->acts[0] + (size_t)s * out_size : ctx->one[one];
+                glia_pass pass = {ctx->scratch, NULL, 0, rng, 0};
+                /* forward does not modify the layer; ops take a mutable pointer for backward's sake */
+                glia_layer *l = (glia_layer *)ctx->plan[i];
+                l->ops->forward(l, xs, y, 1, &pass);
+                xs = y;
+                one ^= 1;
+            }
+        }
+        in = ctx->acts[0];
+        slot = 1;
+        first = last;
+    }
+    if (!ctx->training) {
+        for (int i = first; i < net->nlayers; i += ctx->span[i]) {
+            glia_pass pass = {ctx->scratch, NULL, 0, rng, 0};
+            glia_layer *l = (glia_layer *)ctx->plan[i];
+            l->ops->forward(l, in, ctx->acts[slot], n, &pass);
+            in = ctx->acts[slot];
+            slot ^= 1;
+        }
+        return in;
+    }
+    for (int i = first; i < net->nlayers; i++) {
         /* forward does not modify the layer; ops take a mutable pointer for backward's sake */
         glia_layer *l = (glia_layer *)&net->layers[i];
         int fused = folds_relu(l);

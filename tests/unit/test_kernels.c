@@ -96,6 +96,70 @@ START_TEST(conv_direct_matches_naive)
 }
 END_TEST
 
+/* glia_winograd_conv (with glia_winograd_weights) against a direct loop in double: even and
+ * odd sizes (a last row and column of tiles half outside), one and several channels, bias or
+ * none, ReLU or none, dirty scratch; and the shapes it declines. */
+START_TEST(winograd_matches_naive)
+{
+    static const int cfgs[][4] = {{8, 28, 28, 16}, {16, 14, 14, 8}, {3, 7, 9, 5}, {1, 1, 1, 2}, {5, 2, 5, 3}};
+    glia_rng rng;
+    glia_rng_seed(&rng, 12);
+    for (size_t t = 0; t < sizeof cfgs / sizeof cfgs[0]; t++) {
+        const int c = cfgs[t][0], h = cfgs[t][1], w = cfgs[t][2], oc = cfgs[t][3];
+        const size_t nx = (size_t)c * h * w, ny = (size_t)oc * h * w;
+        float *x = randoms(nx, &rng), *wt = randoms((size_t)oc * c * 9, &rng), *b = randoms((size_t)oc, &rng);
+        float *u = malloc(sizeof(float) * glia_winograd_weight_floats(oc, c)),
+              *y = malloc(sizeof(float) * ny);
+        const size_t ns = glia_winograd_scratch(c, oc, h, w);
+        float *scratch = malloc(sizeof(float) * ns);
+        ck_assert_ptr_nonnull(u);
+        ck_assert_ptr_nonnull(y);
+        ck_assert_ptr_nonnull(scratch);
+        glia_winograd_weights(wt, oc, c, u);
+        for (int variant = 0; variant < 3; variant++) {
+            const int relu = variant == 1;
+            for (size_t i = 0; i < ns; i++)
+                scratch[i] = NAN; /* dirty: what the kernel reads it must write first */
+            glia_winograd_conv(x, c, h, w, u, variant == 2 ? NULL : b, oc, relu, y, scratch);
+            for (int o = 0; o < oc; o++)
+                for (int i = 0; i < h; i++)
+                    for (int j = 0; j < w; j++) {
+                        double acc = variant == 2 ? 0.0 : b[o], mag = fabs(acc);
+                        for (int ci = 0; ci < c; ci++)
+                            for (int a = 0; a < 3; a++)
+                                for (int e = 0; e < 3; e++) {
+                                    const int ih = i - 1 + a, iw = j - 1 + e;
+                                    if (ih < 0 || ih >= h || iw < 0 || iw >= w)
+                                        continue;
+                                    const double p = (double)wt[((size_t)(o * c + ci) * 3 + a) * 3 + e] *
+                                                     x[((size_t)ci * h + ih) * w + iw];
+                                    acc += p;
+                                    mag += fabs(p);
+                                }
+                        if (relu && acc < 0.0)
+                            acc = 0.0;
+                        const float got = y[((size_t)o * h + i) * w + j];
+                        /* rounding relative to the terms' magnitude: the transforms add them in
+                         * another order, up to 4x larger on the way */
+                        ck_assert_msg(fabs(got - acc) <= 1e-5 * fmax(1.0, mag),
+                                      "config %zu variant %d y[%d][%d][%d]: %.8g, expected %.8g", t, variant,
+                                      o, i, j, got, acc);
+                    }
+        }
+        free(x);
+        free(wt);
+        free(b);
+        free(u);
+        free(y);
+        free(scratch);
+    }
+    ck_assert(glia_winograd_ok(3, 1, 1));
+    ck_assert(!glia_winograd_ok(3, 2, 1));
+    ck_assert(!glia_winograd_ok(3, 1, 0));
+    ck_assert(!glia_winograd_ok(5, 1, 2));
+}
+END_TEST
+
 START_TEST(conv_direct_declines_other_shapes)
 {
     ck_assert(!glia_conv_direct_ok(28, 28, 3, 2, 1));  /* stride 2 */
@@ -389,6 +453,7 @@ int main(void)
     tcase_add_test(tc, softmax_is_stable);
     tcase_add_test(tc, conv_direct_matches_naive);
     tcase_add_test(tc, conv_direct_declines_other_shapes);
+    tcase_add_test(tc, winograd_matches_naive);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

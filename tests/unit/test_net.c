@@ -386,6 +386,178 @@ START_TEST(inference_and_training_contexts_agree)
 }
 END_TEST
 
+/* Inference runs the leading sample-wise layers one sample at a time (net.c): the same bits as
+ * running the batch layer by layer (an input-gradient ctx: training's buffers and path, the
+ * running statistics and no dropout of inference), whether that prefix ends before a linear
+ * (small net: conv, relu, pool; the strided conv after them is not on the direct kernel), holds
+ * batch norms with running statistics of their own (bn net: all but the linear), or is the
+ * whole net (conv net, which also matches a ctx of batch 1 sample by sample: no GEMM follows). */
+static const char *all_conv_manifest(void)
+{
+    return glia_test_write(
+        tmpdir, "conv.yaml",
+        "name: conv\ntask: image-classification\ninput: {shape: [1, 8, 8]}\n"
+        "architecture:\n  type: sequential\n  modules:\n"
+        "    - name: features\n      layers:\n"
+        "        - {type: conv2d, in_channels: 1, out_channels: 5, kernel_size: 3, padding: 1}\n"
+        "        - {type: relu}\n"
+        "        - {type: conv2d, in_channels: 5, out_channels: 3, kernel_size: 3, padding: 1}\n"
+        "        - {type: relu}\n"
+        "        - {type: maxpool2d, kernel_size: 2, stride: 2}\n"
+        "        - {type: flatten}\n");
+}
+
+static const char *bn_manifest(void);
+
+/* got within float rounding of want (1e-5 of the larger magnitude, at least 1e-6). */
+static void expect_close(const float *got, const float *want, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(got[i] - want[i]) <= 1e-5f * fmaxf(1.0f, fmaxf(fabsf(got[i]), fabsf(want[i]))),
+                      "%s: output %zu is %.9g, expected %.9g", what, i, (double)got[i], (double)want[i]);
+}
+
+START_TEST(sample_wise_prefix_matches_one_sample_at_a_time)
+{
+    enum { N = 5 };
+    glia_err err = {0};
+    glia_net *nets[3] = {small_net(0), net_from(bn_manifest(), 4), net_from(all_conv_manifest(), 5)};
+    /* batch norm's running statistics away from (0, 1), so that they matter */
+    gc_uniform(nets[1]->values + nets[1]->grad_size, nets[1]->size - nets[1]->grad_size, 0.5f, 2.0f, 8);
+    for (int t = 0; t < 3; t++) {
+        glia_net *net = nets[t];
+        const size_t in = glia_shape3_size(net->input), k = glia_shape3_size(net->output);
+        glia_ctx *big = NULL, *one = NULL, *layered = NULL;
+        ck_assert_int_eq(glia_ctx_new(net, N, 0, &big, &err), GLIA_OK);
+        ck_assert_int_eq(glia_ctx_new(net, 1, 0, &one, &err), GLIA_OK);
+        ck_assert_int_eq(glia_ctx_new_input_grad(net, N, &layered, &err), GLIA_OK);
+        float *x = batch(net, N, 20 + (unsigned)t), *ref = malloc(sizeof(float) * N * k);
+        ck_assert_ptr_nonnull(ref);
+        memcpy(ref, glia_net_forward(net, layered, x, N, NULL), sizeof(float) * N * k);
+        const float *got = glia_net_forward(net, big, x, N, NULL);
+        if (t == 1) /* inference folds the batch norms into the convs: rounding differs */
+            expect_close(got, ref, N * k, "bn net, batch norms folded");
+        else
+            ck_assert_msg(memcmp(got, ref, sizeof(float) * N * k) == 0,
+                          "net %d: batch %d differs from layer by layer", t, N);
+        if (t == 2)
+            for (int s = 0; s < N; s++)
+                ck_assert(memcmp(glia_net_forward(net, one, x + (size_t)s * in, 1, NULL), ref + (size_t)s * k,
+                                 sizeof(float) * k) == 0);
+        /* and a shorter batch in the same ctx */
+        memcpy(ref, glia_net_forward(net, layered, x, 2, NULL), sizeof(float) * 2 * k);
+        got = glia_net_forward(net, big, x, 2, NULL);
+        if (t == 1)
+            expect_close(got, ref, 2 * k, "bn net, batch of 2");
+        else
+            ck_assert(memcmp(got, ref, sizeof(float) * 2 * k) == 0);
+        free(x);
+        free(ref);
+        glia_ctx_free(big);
+        glia_ctx_free(one);
+        glia_ctx_free(layered);
+        glia_net_free(net);
+    }
+}
+END_TEST
+
+/* Inference folds each batch norm (and the ReLU after it) into the conv before it, from the
+ * weights and running statistics of the moment: a forward after they change (a trainer's
+ * evaluation between epochs) follows them, and one sample in a ctx of batch 1 agrees too. */
+START_TEST(folded_batch_norm_follows_the_weights)
+{
+    enum { N = 3 };
+    glia_err err = {0};
+    glia_net *net = net_from(bn_manifest(), 6);
+    const size_t in = glia_shape3_size(net->input), k = glia_shape3_size(net->output);
+    glia_ctx *inf = NULL, *one = NULL, *layered = NULL;
+    ck_assert_int_eq(glia_ctx_new(net, N, 0, &inf, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(net, 1, 0, &one, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new_input_grad(net, N, &layered, &err), GLIA_OK);
+    float *x = batch(net, N, 31), *before = malloc(sizeof(float) * N * k),
+          *ref = malloc(sizeof(float) * N * k);
+    ck_assert_ptr_nonnull(before);
+    ck_assert_ptr_nonnull(ref);
+    for (int round = 0; round < 2; round++) {
+        /* new running statistics and batch-norm weights: away from (0, 1) and (1, 0) */
+        gc_uniform(net->values + net->grad_size, net->size - net->grad_size, 0.5f, 2.0f,
+                   40 + (unsigned)round);
+        gc_uniform((float *)glia_net_find_param(net, "features.1.weight")->value, 3, 0.5f, 1.5f,
+                   50 + (unsigned)round);
+        gc_uniform((float *)glia_net_find_param(net, "features.4.bias")->value, 2, -1.0f, 1.0f,
+                   60 + (unsigned)round);
+        memcpy(ref, glia_net_forward(net, layered, x, N, NULL), sizeof(float) * N * k);
+        expect_close(glia_net_forward(net, inf, x, N, NULL), ref, N * k, "batch, folded");
+        for (int s = 0; s < N; s++)
+            expect_close(glia_net_forward(net, one, x + (size_t)s * in, 1, NULL), ref + (size_t)s * k, k,
+                         "one sample, folded");
+        if (round == 0)
+            memcpy(before, ref, sizeof(float) * N * k);
+        else /* the statistics did change the answer */
+            ck_assert(memcmp(before, ref, sizeof(float) * N * k) != 0);
+    }
+    free(x);
+    free(before);
+    free(ref);
+    glia_ctx_free(inf);
+    glia_ctx_free(one);
+    glia_ctx_free(layered);
+    glia_net_free(net);
+}
+END_TEST
+
+/* Inference runs a 3x3 "same" conv of 8 or more input channels as a Winograd convolution,
+ * with weights transformed at each forward: within rounding of the layers as they are (an
+ * input-gradient ctx), the same bits in a batch as one sample at a time, and following new
+ * weights. */
+START_TEST(inference_runs_winograd_convs)
+{
+    enum { N = 4 };
+    glia_err err = {0};
+    glia_net *net =
+        net_from(glia_test_write(tmpdir, "wino.yaml",
+                                 "name: wino\ntask: image-classification\ninput: {shape: [1, 9, 10]}\n"
+                                 "architecture:\n  type: sequential\n  modules:\n"
+                                 "    - name: features\n      layers:\n"
+                                 "        - {type: conv2d, in_channels: 1, out_channels: 8, kernel_size: "
+                                 "3, padding: 1}\n"
+                                 "        - {type: relu}\n"
+                                 "        - {type: conv2d, in_channels: 8, out_channels: 6, kernel_size: "
+                                 "3, padding: 1}\n"
+                                 "        - {type: relu}\n"
+                                 "        - {type: maxpool2d, kernel_size: 2, stride: 2}\n"
+                                 "        - {type: flatten}\n"),
+                 7);
+    const size_t in = glia_shape3_size(net->input), k = glia_shape3_size(net->output);
+    glia_ctx *inf = NULL, *one = NULL, *layered = NULL;
+    ck_assert_int_eq(glia_ctx_new(net, N, 0, &inf, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(net, 1, 0, &one, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new_input_grad(net, N, &layered, &err), GLIA_OK);
+    float *x = batch(net, N, 41), *ref = malloc(sizeof(float) * N * k), *got = malloc(sizeof(float) * N * k);
+    ck_assert_ptr_nonnull(ref);
+    ck_assert_ptr_nonnull(got);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) /* new weights for the Winograd conv */
+            gc_uniform((float *)glia_net_find_param(net, "features.2.weight")->value, 8 * 6 * 9, -0.5f, 0.5f,
+                       42);
+        memcpy(ref, glia_net_forward(net, layered, x, N, NULL), sizeof(float) * N * k);
+        memcpy(got, glia_net_forward(net, inf, x, N, NULL), sizeof(float) * N * k);
+        expect_close(got, ref, N * k, "Winograd against the direct convolution");
+        ck_assert(memcmp(got, ref, sizeof(float) * N * k) != 0); /* it did run another way */
+        for (int s = 0; s < N; s++)
+            ck_assert(memcmp(glia_net_forward(net, one, x + (size_t)s * in, 1, NULL), got + (size_t)s * k,
+                             sizeof(float) * k) == 0);
+    }
+    free(x);
+    free(ref);
+    free(got);
+    glia_ctx_free(inf);
+    glia_ctx_free(one);
+    glia_ctx_free(layered);
+    glia_net_free(net);
+}
+END_TEST
+
 /* ---- weights ---- */
 
 static const char *path_in_tmp(const char *name)
@@ -800,6 +972,9 @@ int main(void)
     tcase_add_test(tc, gradients_accumulate_until_zeroed);
     tcase_add_test(tc, folded_conv_relu_matches_layer_by_layer);
     tcase_add_test(tc, inference_and_training_contexts_agree);
+    tcase_add_test(tc, sample_wise_prefix_matches_one_sample_at_a_time);
+    tcase_add_test(tc, folded_batch_norm_follows_the_weights);
+    tcase_add_test(tc, inference_runs_winograd_convs);
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, strict_load_refuses_mismatches);
     tcase_add_test(tc, replica_shares_values_not_gradients);

@@ -34,6 +34,7 @@
 #include "core/base/pool.h"
 #include "core/model/bundle.h"
 #include "core/nn/kernels.h"
+#include "core/nn/rnn.h"
 #include "core/nn/vmath.h"
 
 typedef struct {
@@ -126,14 +127,7 @@ static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, in
         for (int j = 0; j < GH; j++)
             a[j] = rec[j];
         if (G == 4) {
-            glia_vsigmoid(a, a, 2 * (size_t)H);
-            glia_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
-            glia_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
-            for (int j = 0; j < H; j++)
-                c[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
-            glia_vtanh(h, c, (size_t)H);
-            for (int j = 0; j < H; j++)
-                h[j] *= a[3 * H + j];
+            glia_lstm_cell(a, c, h, H);
         } else {
             glia_vtanh(h, a, (size_t)H);
         }

@@ -334,6 +334,19 @@ static inline int position(int d, int len, int s)
     return d ? len - 1 - s : s;
 }
 
+void glia_lstm_cell(float *restrict a, float *restrict c, float *restrict y, int H)
+{
+    /* whole rows through the vector kernels; tanh(c) goes through y before o scales it */
+    glia_vsigmoid(a, a, 2 * (size_t)H);
+    glia_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
+    glia_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
+    for (int j = 0; j < H; j++)
+        c[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
+    glia_vtanh(y, c, (size_t)H);
+    for (int j = 0; j < H; j++)
+        y[j] *= a[3 * H + j];
+}
+
 /* One direction of one layer: x [B*T, in] -> its half of y [B*T, D]; final state into
  * h_n/c_n slot `slot`. */
 static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer, int d, const float *x,
@@ -387,17 +400,9 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
                 memcpy(hb, yb, sizeof(float) * (size_t)H);
                 continue;
             }
-            /* the gates activated in place (i, f | g | o), whole rows through the vector
-             * kernels; tanh(c) goes through y's row before o scales it */
             float *restrict cb = c + (size_t)b * (size_t)H;
-            glia_vsigmoid(a, a, 2 * (size_t)H);
-            glia_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
-            glia_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
-            for (int j = 0; j < H; j++)
-                cb[j] = a[H + j] * cb[j] + a[j] * a[2 * H + j];
-            glia_vtanh(yb, cb, (size_t)H);
-            for (int j = 0; j < H; j++)
-                hb[j] = yb[j] = a[3 * H + j] * yb[j];
+            glia_lstm_cell(a, cb, yb, H);
+            memcpy(hb, yb, sizeof(float) * (size_t)H);
             if (cells)
                 memcpy(cells + at * (size_t)H, cb, sizeof(float) * (size_t)H);
         }

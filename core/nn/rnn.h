@@ -94,6 +94,11 @@ typedef struct {
 
 /* Checks cfg and fills names (prefix "." name, or the bare name when prefix is NULL or
  * empty), shapes and size. Parameters are unbound until glia_rnn_bind. */
+/* One LSTM step of one sequence after its products: a [4H] holds the gate pre-activations
+ * (i, f | g | o, PyTorch's order) and is activated in place; c [H] becomes the new cell and
+ * y [H] the new hidden state o * tanh(c). The forward pass and bench_text run this. */
+void glia_lstm_cell(float *restrict a, float *restrict c, float *restrict y, int H);
+
 glia_status glia_rnn_init(glia_rnn *rnn, const glia_rnn_config *cfg, const char *prefix, glia_err *err);
 /* Binds every parameter, in state_dict order, to consecutive slices of values (rnn->size
  * floats) and grads (as many, or NULL for inference). Both borrowed. */

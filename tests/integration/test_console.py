@@ -117,6 +117,7 @@ def main():
     gliad = sys.argv[1]
     try:
         from selenium import webdriver
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.chrome.service import Service
         from selenium.webdriver.common.by import By
         from selenium.webdriver.common.keys import Keys
@@ -373,12 +374,28 @@ def main():
         shot("console-training", by_id(By.ID, "page-training"))
 
         # promote the new version from the versions page, then roll back
+        def click_promote(version):
+            # the versions page re-renders its list as it polls: a button found a moment ago
+            # may be gone, so find it again until a click lands
+            selector = "button.promote[data-model='sentiment-lstm'][data-version='%d']" % version
+
+            def attempt(_):
+                try:
+                    found = driver.find_elements(By.CSS_SELECTOR, selector)
+                    if found:
+                        found[0].click()
+                        return True
+                except StaleElementReferenceException:
+                    pass
+                return False
+            wait.until(attempt)
+
         driver.get(base + "#versions")
         wait.until(lambda _: driver.find_elements(By.CSS_SELECTOR, "button.promote[data-model='sentiment-lstm']"))
         button = driver.find_elements(By.CSS_SELECTOR, "button.promote[data-model='sentiment-lstm']")[0]
         new_version = int(button.get_attribute("data-version"))
         shot("console-versions", by_id(By.ID, "page-versions"))
-        button.click()
+        click_promote(new_version)
         wait.until(lambda _: "serves now" in text_of("versions-msg") or "Not promoted" in text_of("versions-msg"))
         s, _, m = d.json("GET", "/v1/models/sentiment-lstm")
         serving = [v["version"] for v in m.get("versions", []) if v.get("serving")]
@@ -390,7 +407,7 @@ def main():
         label = back.text
         # forget the token first: the roll back must ask for it and change nothing
         by_id(By.ID, "token-forget").click()
-        back.click()
+        click_promote(back_to)
         wait.until(lambda _: "admin token" in text_of("versions-msg"))
         s, _, m = d.json("GET", "/v1/models/sentiment-lstm")
         check("without the token, rolling back asks for it and the version stays",
@@ -398,7 +415,7 @@ def main():
         by_id(By.ID, "token-input").send_keys(TOKEN + Keys.ENTER)
         wait.until(lambda _: "kept" in text_of("token-state"))
         wait.until(lambda _: driver.find_elements(By.CSS_SELECTOR, "button.promote[data-model='sentiment-lstm']"))
-        driver.find_elements(By.CSS_SELECTOR, "button.promote[data-model='sentiment-lstm']")[0].click()
+        click_promote(back_to)
         wait.until(lambda _: "serves now" in text_of("versions-msg"))
         s, _, m = d.json("GET", "/v1/models/sentiment-lstm")
         check("'%s' rolls back (serving %d again)" % (label, back_to),

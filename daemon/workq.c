@@ -1,11 +1,17 @@
 /*
  * workq.c - see workq.h.
  *
- * One mutex guards the queue; workers sleep on `work`, the deadline thread on `tick`,
- * drain on `idle`. `running` says which model each worker runs (the per-model cap counts
- * it); a request's turns are slices [taken, taken + slice) of its inputs. Items are
- * completed (done callbacks) only with the mutex released, because a callback resumes an
- * HTTP connection and must not wait on the queue.
+ * One mutex guards the queue; idle workers sleep on `work`, a worker gathering a short batch
+ * on `fill`, the deadline thread on `tick`, drain on `idle`. `running` says which model each
+ * worker runs (the per-model cap counts it); a request's turns are slices [taken, taken +
+ * slice) of its inputs. Items are completed (done callbacks) only with the mutex released,
+ * because a callback resumes an HTTP connection and must not wait on the queue.
+ *
+ * A submission wakes a thread only when it has something to do: one idle worker if there is
+ * one, a gathering worker only once the queue holds enough inputs to fill its batch (else its
+ * timed wait ends it), the deadline thread only when the new deadline is earlier than the one
+ * it sleeps towards. Waking each of them on every request cost gliad about a third of its
+ * CPU per request at concurrency 64 on a small model (futex wake-ups and context switches).
  */
 #include "daemon/workq.h"
 
@@ -30,10 +36,15 @@ struct workq {
     workq_batch_fn on_batch;
     void *user;
     pthread_mutex_t mu;
-    pthread_cond_t work, tick, idle;
+    pthread_cond_t work, tick, idle, fill;
     workq_item *head, *tail;
     int depth, busy, draining, stopping;
-    int closed; /* drain has cut the queue: a request's next turn is not queued any more */
+    long queued_inputs; /* inputs of the queued items not run yet (an upper bound on what a batch may gather)
+                         */
+    int idle_workers;   /* workers waiting on `work` */
+    int *need;          /* [workers]: inputs a gathering worker's batch lacks; 0 when it is not gathering */
+    double tick_at;     /* when the sleeping deadline thread looks next; 0 while it is awake */
+    int closed;         /* drain has cut the queue: a request's next turn is not queued any more */
     /* [workers]: the name of the model each one runs, "" when idle. A copy, not the model:
      * a batch's requests may release the last reference to an old version (a promote
      * swapped it out) before its worker is done, while the others still read this. */
@@ -72,6 +83,7 @@ static void unlink_item(workq *q, workq_item *prev, workq_item *it)
         q->tail = prev;
     it->next = NULL;
     q->depth--;
+    q->queued_inputs -= it->in.n - it->taken;
 }
 
 /* Puts it at the tail of the queue. Caller holds the mutex. */
@@ -84,6 +96,22 @@ static void append(workq *q, workq_item *it)
         q->head = it;
     q->tail = it;
     q->depth++;
+    q->queued_inputs += it->in.n - it->taken;
+}
+
+/* Wakes who has work now that items were appended: one idle worker (another submission wakes
+ * the next), and the gathering workers once the queue may fill one's batch. The count is of
+ * every queued input, whatever its model: a gatherer may wake for nothing, never sleep through
+ * a full batch. Caller holds the mutex. */
+static void wake_for_work(workq *q)
+{
+    if (q->idle_workers > 0)
+        pthread_cond_signal(&q->work);
+    for (int i = 0; i < q->nthreads; i++)
+        if (q->need[i] > 0 && q->queued_inputs >= q->need[i]) {
+            pthread_cond_broadcast(&q->fill);
+            break;
+        }
 }
 
 static void complete_list(workq_item *list, workq_status status)
@@ -103,25 +131,69 @@ static int sequence_model(const registry_model *m)
     return m->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE;
 }
 
-/* Inputs one turn of a batch whose first item is it may hold: for a sequence model as many
- * as fit in turn_tokens decoder tokens (at least one: a single input is never split), else
- * no bound. Items that join a batch share its decode settings, so this bounds the whole
- * batch: two long requests batched together still make one turn, not two. */
-static int turn_cap(const workq *q, const workq_item *it)
+/* Does it run in turns of turn_tokens decoder tokens (a sequence model, turns on)? */
+static int in_turns(const workq *q, const workq_item *it)
 {
-    if (!sequence_model(it->model) || q->cfg.turn_tokens <= 0)
-        return INT_MAX;
-    const long per = (long)(it->in.decode.beam_size > 0 ? it->in.decode.beam_size : 1) *
-                     (it->in.decode.max_tokens > 0 ? it->in.decode.max_tokens : 1);
-    const long fit = q->cfg.turn_tokens / per;
-    return fit < 1 ? 1 : fit < INT_MAX ? (int)fit : INT_MAX;
+    return sequence_model(it->model) && q->cfg.turn_tokens > 0;
 }
 
-/* Inputs of it the next turn runs: the rest, or as many as turn_cap allows. */
-static int turn_inputs(const workq *q, const workq_item *it)
+long workq_sentence_tokens(const glia_decode_opts *decode, int source_tokens)
 {
-    const int rest = it->in.n - it->taken, cap = turn_cap(q, it);
-    return cap < rest ? cap : rest;
+    const long beam = decode->beam_size > 0 ? decode->beam_size : 1;
+    const long most = decode->max_tokens > 0 ? decode->max_tokens : 1;
+    const long likely = WORKQ_LIKELY_OUTPUT_PER_SOURCE * (long)source_tokens + WORKQ_LIKELY_OUTPUT_EXTRA;
+    return beam * (likely < most ? likely : most);
+}
+
+/* Input i of it's share of a turn (workq_sentence_tokens); without source lengths, its bound. */
+static long input_tokens(const workq_item *it, int i)
+{
+    return workq_sentence_tokens(&it->in.decode, it->in.lengths ? it->in.lengths[i] : INT_MAX / 4);
+}
+
+/* Inputs of it, from it->taken on, that the batch being formed takes: at most room, and for a
+ * model in turns only while their shares fit in the *left tokens of the turn (taken off it).
+ * first: it starts the batch, and takes at least one input whatever it costs (a single
+ * input is never split) and is not bound by room. Any other item is taken whole or not at
+ * all, except in turns, where a slice of it may join and the rest waits for its next turn.
+ * Items that join a batch share its decode settings, so one turn bounds the whole batch:
+ * two long requests batched together still make one turn, not two. */
+static int take_inputs(const workq *q, const workq_item *it, int room, long *left, int first)
+{
+    const int rest = it->in.n - it->taken;
+    if (!in_turns(q, it))
+        return first || rest <= room ? rest : 0;
+    int n = 0;
+    while (n < rest && (first || n < room)) {
+        const long cost = input_tokens(it, it->taken + n);
+        if (cost > *left && !(first && n == 0))
+            break;
+        *left -= cost;
+        n++;
+    }
+    return n;
+}
+
+/* Does the rest of it fit in one turn of its own? */
+static int fits_one_turn(const workq *q, const workq_item *it)
+{
+    long left = q->cfg.turn_tokens;
+    return take_inputs(q, it, INT_MAX, &left, 1) == it->in.n - it->taken;
+}
+
+/* Tokens a new turn starts with: turn_tokens in turns, else no bound. */
+static long turn_budget(const workq *q, const workq_item *first)
+{
+    return in_turns(q, first) ? q->cfg.turn_tokens : LONG_MAX;
+}
+
+/* Is a batch with samples inputs and left tokens of its turn full: may nothing join it? */
+static int batch_full(const workq *q, const workq_item *first, int samples, long left)
+{
+    if (samples >= q->cfg.max_batch)
+        return 1;
+    /* the cheapest input: a one-token source */
+    return in_turns(q, first) && left < workq_sentence_tokens(&first->in.decode, 1);
 }
 
 /* May a worker start it now? Not when its model already runs on model_workers workers
@@ -133,8 +205,7 @@ static int under_cap(const workq *q, const workq_item *it)
     /* A sequence model's request that fits in one turn holds a worker no longer than a turn,
      * the wait the cap bounds anyway: it may take the worker the cap keeps from its model,
      * so that a short translation is not queued behind the long ones of its own model. */
-    if (sequence_model(it->model) && q->cfg.turn_tokens > 0 && it->taken == 0 &&
-        turn_inputs(q, it) == it->in.n)
+    if (in_turns(q, it) && it->taken == 0 && fits_one_turn(q, it))
         return 1;
     int n = 0;
     for (int i = 0; i < q->nthreads; i++)
@@ -164,24 +235,15 @@ static int joins(const workq_item *first, const workq_item *it)
              a->length_penalty == b->length_penalty && a->no_repeat_ngram == b->no_repeat_ngram));
 }
 
-/* Inputs a batch whose first item is first may hold: max_batch, or less for one turn. */
-static int batch_cap(const workq *q, const workq_item *first)
-{
-    const int turn = turn_cap(q, first);
-    return turn < q->cfg.max_batch ? turn : q->cfg.max_batch;
-}
-
-/* Moves queued items that may join the batch onto its tail while they fit in cap inputs.
- * Caller holds the mutex. */
-static void gather(workq *q, const workq_item *first, int cap, workq_item **tail, int *samples)
+/* Moves queued items that may join the batch onto its tail while they fit in max_batch inputs
+ * and the *left tokens of its turn. Caller holds the mutex. */
+static void gather(workq *q, const workq_item *first, long *left, workq_item **tail, int *samples)
 {
     workq_item *prev = NULL, *it = q->head;
-    while (it && *samples < cap) {
+    while (it && !batch_full(q, first, *samples, *left)) {
         workq_item *next = it->next;
-        int n = joins(first, it) ? turn_inputs(q, it) : 0;
-        if (n > cap - *samples && q->cfg.turn_tokens > 0 && sequence_model(it->model))
-            n = cap - *samples; /* a slice of it: the rest waits for its next turn */
-        if (n > 0 && *samples + n <= cap) {
+        const int n = joins(first, it) ? take_inputs(q, it, q->cfg.max_batch - *samples, left, 0) : 0;
+        if (n > 0) {
             unlink_item(q, prev, it);
             it->slice = n;
             (*tail)->next = it;
@@ -442,7 +504,7 @@ static void requeue(workq *q, workq_item *list)
         it->deadline = 0;
         append(q, it);
     }
-    pthread_cond_broadcast(&q->work);
+    wake_for_work(q);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -549,24 +611,30 @@ static void *worker_main(void *arg)
     for (;;) {
         workq_item *batch, *tail;
         /* a model at its cap leaves its items queued: wait for a worker to finish */
-        while (!(batch = take_next(q)) && !(q->stopping && !q->head))
+        while (!(batch = take_next(q)) && !(q->stopping && !q->head)) {
+            q->idle_workers++;
             pthread_cond_wait(&q->work, &q->mu);
+            q->idle_workers--;
+        }
         if (!batch)
             break;
         snprintf(q->running[w->index], sizeof q->running[w->index], "%s", batch->model->name);
         tail = batch;
-        int samples = batch->slice = turn_inputs(q, batch);
-        const int cap = batch_cap(q, batch);
-        gather(q, batch, cap, &tail, &samples);
+        long left = turn_budget(q, batch);
+        int samples = batch->slice = take_inputs(q, batch, INT_MAX, &left, 1);
+        gather(q, batch, &left, &tail, &samples);
         /* busy from here, so that drain never sees this batch as done */
         int others_busy = q->busy++;
-        if (samples < cap && q->cfg.max_wait_us > 0 && others_busy > 0) {
+        if (!batch_full(q, batch, samples, left) && q->cfg.max_wait_us > 0 && others_busy > 0) {
             struct timespec ts;
             double limit = batch->enqueued + q->cfg.max_wait_us * 1e-6;
             until(&ts, limit);
-            while (samples < cap && !q->stopping && workq_now() < limit) {
-                int rc = pthread_cond_timedwait(&q->work, &q->mu, &ts);
-                gather(q, batch, cap, &tail, &samples);
+            while (!batch_full(q, batch, samples, left) && !q->stopping && workq_now() < limit) {
+                /* a batch in turns may fill by tokens before inputs: any arrival may finish it */
+                q->need[w->index] = in_turns(q, batch) ? 1 : q->cfg.max_batch - samples;
+                int rc = pthread_cond_timedwait(&q->fill, &q->mu, &ts);
+                q->need[w->index] = 0;
+                gather(q, batch, &left, &tail, &samples);
                 if (rc == ETIMEDOUT)
                     break;
             }
@@ -621,7 +689,9 @@ static void *deadline_main(void *arg)
         }
         struct timespec ts;
         until(&ts, next);
+        q->tick_at = next; /* a submission with an earlier deadline wakes it */
         pthread_cond_timedwait(&q->tick, &q->mu, &ts);
+        q->tick_at = 0;
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
@@ -646,10 +716,12 @@ glia_status workq_new(const workq_config *cfg, workq_batch_fn on_batch, void *us
     pthread_cond_init(&q->work, &ca);
     pthread_cond_init(&q->tick, &ca);
     pthread_cond_init(&q->idle, &ca);
+    pthread_cond_init(&q->fill, &ca);
     pthread_condattr_destroy(&ca);
     q->threads = calloc((size_t)cfg->workers, sizeof *q->threads);
     q->running = calloc((size_t)cfg->workers, sizeof *q->running);
-    if (!q->threads || !q->running) {
+    q->need = calloc((size_t)cfg->workers, sizeof *q->need);
+    if (!q->threads || !q->running || !q->need) {
         workq_free(q);
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for the work queue");
     }
@@ -688,9 +760,10 @@ int workq_submit(workq *q, workq_item *it)
     it->taken = it->slice = 0;
     it->left = it->in.n;
     append(q, it);
-    /* every waiter: the one woken may be gathering a batch of another model */
-    pthread_cond_broadcast(&q->work);
-    if (it->deadline > 0)
+    wake_for_work(q);
+    /* the deadline thread sleeps towards the earliest deadline it saw; while it is awake
+     * (tick_at 0) it scans the queue again before it sleeps */
+    if (it->deadline > 0 && q->tick_at > 0 && it->deadline < q->tick_at)
         pthread_cond_signal(&q->tick);
     pthread_mutex_unlock(&q->mu);
     return 0;
@@ -709,6 +782,7 @@ int workq_drain(workq *q, int timeout_ms)
     int cut = q->depth;
     q->head = q->tail = NULL;
     q->depth = 0;
+    q->queued_inputs = 0;
     pthread_mutex_unlock(&q->mu);
     complete_list(rest, WORKQ_SHUTDOWN);
     return cut;
@@ -724,6 +798,7 @@ void workq_stop(workq *q)
     q->stopping = 1;
     q->joined = 1;
     pthread_cond_broadcast(&q->work);
+    pthread_cond_broadcast(&q->fill);
     pthread_cond_broadcast(&q->tick);
     pthread_mutex_unlock(&q->mu);
     if (joined)
@@ -743,8 +818,10 @@ void workq_free(workq *q)
     pthread_cond_destroy(&q->work);
     pthread_cond_destroy(&q->tick);
     pthread_cond_destroy(&q->idle);
+    pthread_cond_destroy(&q->fill);
     free(q->threads);
     free(q->running);
+    free(q->need);
     free(q);
 }
 

@@ -17,11 +17,14 @@
  *   - fairness across models: a model (by name, whatever its version) runs on at most
  *     model_workers workers at once; a worker skips the queued items of a model at its cap
  *     and takes the oldest item of another, so a slow model cannot hold every worker;
- *   - a sequence model's request runs in turns of at most turn_tokens decoder tokens
- *     (inputs x beam_size x max_tokens): after each turn what is left goes back to the tail
- *     of the queue (no deadline any more: it has started), so a request that arrived
- *     meanwhile waits for one turn, not for the whole long request. Its outputs are those of
- *     one run: each input is decoded on its own rows, whatever else shares the batch;
+ *   - a sequence model's request runs in turns of at most turn_tokens decoder tokens, each
+ *     sentence counted by the output it is likely to have (workq_sentence_tokens: beam_size x
+ *     its likely length, from its source's, within max_tokens): after each turn what is left
+ *     goes back to the tail of the queue (no deadline any more: it has started), so a request
+ *     that arrived meanwhile waits for one turn, not for the whole long request. A batch's
+ *     sentences share one turn, so short sentences batch together and a long one still bounds
+ *     it. Its outputs are those of one run: each input is decoded on its own rows, whatever
+ *     else shares the batch;
  *   - workq_drain stops new submissions and waits (bounded) until everything queued and
  *     running is done; workq_free then joins the threads.
  *   - a sequence model's request is answered the moment its last input is decided, not when
@@ -122,8 +125,20 @@ typedef struct {
     int max_batch;     /* inputs per batch at most */
     int max_wait_us;   /* how long a short batch may wait for company */
     int model_workers; /* workers one model may hold at once; 0: all of them */
-    long turn_tokens;  /* a sequence model's turn: inputs x beam_size x max_tokens at most; 0: no split */
+    long turn_tokens;  /* a sequence model's turn: workq_sentence_tokens summed at most; 0: no split */
 } workq_config;
+
+/* A sentence's likely output, in decoder steps (</s> included), from its source's subwords
+ * (</s> included): 2 x source + 8. On the gettext-en-es test split no reference exceeds
+ * 2 x source + 4 (the largest ratio is 3.0, on a 2-token source; the median 1.13). */
+enum { WORKQ_LIKELY_OUTPUT_PER_SOURCE = 2, WORKQ_LIKELY_OUTPUT_EXTRA = 8 };
+
+/* Decoder tokens a sentence of source_tokens subwords counts for in a turn: beam_size x
+ * min(max_tokens, its likely output). A translation that runs longer than that (up to
+ * max_tokens) makes its turn longer than turn_tokens by as much: the bound is on the likely
+ * cost, the budget that only max_tokens bounded before let 6 sentences into a batch at the
+ * manifest's beam 4 x max_tokens 159 however short they were. */
+long workq_sentence_tokens(const glia_decode_opts *decode, int source_tokens);
 
 /* Called by a worker after each batch, outside locks (for metrics). */
 typedef void (*workq_batch_fn)(void *user, const registry_model *m, int samples, double compute_seconds);

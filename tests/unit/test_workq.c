@@ -4,7 +4,8 @@
  * refuses instead of blocking; a queued request past its deadline is completed TIMEOUT
  * without running; drain completes everything exactly once; a model at its worker cap
  * leaves the other worker to another model; a long sequence request runs in turns that let
- * a later request through. A worker is held busy by an
+ * a later request through, and a turn counts a sentence by its likely output, so that short
+ * sentences share one. A worker is held busy by an
  * item whose done callback blocks, which makes every scenario deterministic.
  */
 #include "daemon/workq.h"
@@ -498,6 +499,89 @@ START_TEST(long_decodes_run_in_turns)
 }
 END_TEST
 
+/* One sentence of src source subwords at the manifest's beam 4 x max_tokens 159. */
+typedef struct {
+    workq_item it;
+    int32_t ids[128], lengths[1], tokens[159];
+    glia_sequence seqs[1];
+    atomic_int calls;
+} sentence_job;
+
+static void sentence_done(workq_item *it)
+{
+    atomic_fetch_add(&((sentence_job *)it->user)->calls, 1);
+}
+
+static void sentence_init(sentence_job *j, registry_model *m, int src)
+{
+    memset(j, 0, sizeof *j);
+    for (int i = 0; i < src; i++)
+        j->ids[i] = i + 1;
+    j->lengths[0] = src;
+    j->it.model = m;
+    j->it.in = (workq_input){.n = 1,
+                             .ids = j->ids,
+                             .lengths = j->lengths,
+                             .stride = 128,
+                             .decode = {.beam_size = 4, .max_tokens = 159}};
+    j->it.out = (workq_output){.seqs = j->seqs, .tokens = j->tokens};
+    j->it.done = sentence_done;
+    j->it.user = j;
+}
+
+/* A turn counts each sentence by its likely output (beam x min(max_tokens, 2 x source + 8)),
+ * not by beam x max_tokens: in turns of 4096 tokens, 20 queued 9-subword sentences (104
+ * tokens each) run as one batch, where counting 4 x 159 = 636 each let 6 in; 10 sentences of
+ * 100 subwords still count 636 each and run 6, then 4; and one long sentence in a turn of
+ * 1000 leaves room for 3 short ones, not 4. */
+START_TEST(a_turn_counts_sentences_by_their_likely_output)
+{
+    const glia_decode_opts manifest = {.beam_size = 4, .max_tokens = 159};
+    ck_assert_int_eq(workq_sentence_tokens(&manifest, 9), 4 * 26);
+    ck_assert_int_eq(workq_sentence_tokens(&manifest, 100), 4 * 159);
+    ck_assert_int_eq(workq_sentence_tokens(&(glia_decode_opts){.beam_size = 1, .max_tokens = 4}, 1), 4);
+    glia_err err = {0};
+    glia_model net;
+    registry_model *seq = seq_model(&net);
+    seq->bundle.manifest.max_tokens = 128;
+    const long turns[] = {4096, 4096, 1000};
+    const int sources[][2] = {{9, 9}, {100, 100}, {100, 9}}, counts[] = {20, 10, 6};
+    const int expect[][2] = {{20, 20}, {6, 4}, {4, 2}}; /* batch of the first and of the last */
+    static sentence_job jobs[20];
+    for (int t = 0; t < 3; t++) {
+        sem_init(&gate, 0, 0);
+        atomic_store(&gate_armed, 1);
+        atomic_store(&entered, 0);
+        workq *q;
+        workq_config c = {1, 64, 32, 0, 0, turns[t]};
+        ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
+        seq_job blocker;
+        seq_init(&blocker, seq, 1);
+        ck_assert_int_eq(workq_submit(q, &blocker.it), 0);
+        for (int i = 0; i < 60000 && atomic_load(&entered) == 0; i++)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        ck_assert_int_eq(atomic_load(&entered), 1); /* the worker is held: the rest queue up */
+        for (int i = 0; i < counts[t]; i++) {
+            sentence_init(&jobs[i], seq, i == 0 ? sources[t][0] : sources[t][1]);
+            ck_assert_int_eq(workq_submit(q, &jobs[i].it), 0);
+        }
+        sem_post(&gate);
+        for (int i = 0; i < counts[t]; i++) {
+            for (int k = 0; k < 60000 && atomic_load(&jobs[i].calls) == 0; k++)
+                nanosleep(&(struct timespec){0, 1000000}, NULL);
+            ck_assert_int_eq(jobs[i].it.status, WORKQ_OK);
+            ck_assert_int_eq(jobs[i].seqs[0].ids[0], 101);
+        }
+        ck_assert_int_eq(jobs[0].it.batch, expect[t][0]);
+        ck_assert_int_eq(jobs[counts[t] - 1].it.batch, expect[t][1]);
+        workq_free(q);
+        sem_destroy(&gate);
+    }
+    ck_assert_int_eq(atomic_load(&seq->refs), 1);
+    free(seq);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("workq");
@@ -512,6 +596,7 @@ int main(void)
     tcase_add_test(tc, a_model_at_its_cap_leaves_a_worker_to_others);
     tcase_add_test(tc, long_decodes_run_in_turns);
     tcase_add_test(tc, a_short_decode_takes_the_worker_the_cap_keeps);
+    tcase_add_test(tc, a_turn_counts_sentences_by_their_likely_output);
     tcase_add_test(tc, encoded_inputs_are_prepared_by_the_worker);
     suite_add_tcase(s, tc);
     return glia_check_run(s);

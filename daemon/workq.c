@@ -43,8 +43,9 @@ struct workq {
                          */
     int idle_workers;   /* workers waiting on `work` */
     int *need;          /* [workers]: inputs a gathering worker's batch lacks; 0 when it is not gathering */
-    double tick_at;     /* when the sleeping deadline thread looks next; 0 while it is awake */
-    int closed;         /* drain has cut the queue: a request's next turn is not queued any more */
+    const workq_item **gathering; /* [workers]: the first item of the batch it gathers, or NULL */
+    double tick_at;               /* when the sleeping deadline thread looks next; 0 while it is awake */
+    int closed;                   /* drain has cut the queue: a request's next turn is not queued any more */
     /* [workers]: the name of the model each one runs, "" when idle. A copy, not the model:
      * a batch's requests may release the last reference to an old version (a promote
      * swapped it out) before its worker is done, while the others still read this. */
@@ -99,19 +100,27 @@ static void append(workq *q, workq_item *it)
     q->queued_inputs += it->in.n - it->taken;
 }
 
-/* Wakes who has work now that items were appended: one idle worker (another submission wakes
- * the next), and the gathering workers once the queue may fill one's batch. The count is of
- * every queued input, whatever its model: a gatherer may wake for nothing, never sleep through
- * a full batch. Caller holds the mutex. */
-static void wake_for_work(workq *q)
+static int joins(const workq_item *first, const workq_item *it);
+
+/* Wakes who has work now that it (NULL: several items) was appended: the gathering workers
+ * once the queue may fill one's batch, and one idle worker (another submission wakes the next)
+ * unless it may join a batch being gathered, which takes it at the latest when its wait ends:
+ * an idle worker that took it would start a second short batch of the same model. The count is
+ * of every queued input, whatever its model: a gatherer may wake for nothing, never sleep
+ * through a full batch. Caller holds the mutex. */
+static void wake_for_work(workq *q, const workq_item *it)
 {
-    if (q->idle_workers > 0)
+    int fill = 0, joined = 0;
+    for (int i = 0; i < q->nthreads; i++) {
+        if (!q->gathering[i])
+            continue;
+        fill = fill || q->queued_inputs >= q->need[i];
+        joined = joined || (it && joins(q->gathering[i], it));
+    }
+    if (fill)
+        pthread_cond_broadcast(&q->fill);
+    if (!joined && q->idle_workers > 0)
         pthread_cond_signal(&q->work);
-    for (int i = 0; i < q->nthreads; i++)
-        if (q->need[i] > 0 && q->queued_inputs >= q->need[i]) {
-            pthread_cond_broadcast(&q->fill);
-            break;
-        }
 }
 
 static void complete_list(workq_item *list, workq_status status)
@@ -504,7 +513,7 @@ static void requeue(workq *q, workq_item *list)
         it->deadline = 0;
         append(q, it);
     }
-    wake_for_work(q);
+    wake_for_work(q, NULL);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -632,12 +641,16 @@ static void *worker_main(void *arg)
             while (!batch_full(q, batch, samples, left) && !q->stopping && workq_now() < limit) {
                 /* a batch in turns may fill by tokens before inputs: any arrival may finish it */
                 q->need[w->index] = in_turns(q, batch) ? 1 : q->cfg.max_batch - samples;
+                q->gathering[w->index] = batch;
                 int rc = pthread_cond_timedwait(&q->fill, &q->mu, &ts);
-                q->need[w->index] = 0;
+                q->gathering[w->index] = NULL;
                 gather(q, batch, &left, &tail, &samples);
                 if (rc == ETIMEDOUT)
                     break;
             }
+            /* what arrived for it but did not fit was left to this batch: another worker's */
+            if (q->head && q->idle_workers > 0)
+                pthread_cond_signal(&q->work);
         }
         pthread_mutex_unlock(&q->mu);
         run_batch(w, batch, samples);
@@ -721,7 +734,8 @@ glia_status workq_new(const workq_config *cfg, workq_batch_fn on_batch, void *us
     q->threads = calloc((size_t)cfg->workers, sizeof *q->threads);
     q->running = calloc((size_t)cfg->workers, sizeof *q->running);
     q->need = calloc((size_t)cfg->workers, sizeof *q->need);
-    if (!q->threads || !q->running || !q->need) {
+    q->gathering = calloc((size_t)cfg->workers, sizeof *q->gathering);
+    if (!q->threads || !q->running || !q->need || !q->gathering) {
         workq_free(q);
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for the work queue");
     }
@@ -760,7 +774,7 @@ int workq_submit(workq *q, workq_item *it)
     it->taken = it->slice = 0;
     it->left = it->in.n;
     append(q, it);
-    wake_for_work(q);
+    wake_for_work(q, it);
     /* the deadline thread sleeps towards the earliest deadline it saw; while it is awake
      * (tick_at 0) it scans the queue again before it sleeps */
     if (it->deadline > 0 && q->tick_at > 0 && it->deadline < q->tick_at)
@@ -822,6 +836,7 @@ void workq_free(workq *q)
     free(q->threads);
     free(q->running);
     free(q->need);
+    free(q->gathering);
     free(q);
 }
 

@@ -318,6 +318,41 @@ START_TEST(encoded_inputs_are_prepared_by_the_worker)
 }
 END_TEST
 
+/* Three workers: one busy, one gathering a short batch (it waits for company since another is
+ * busy), one idle. Requests that may join the gathered batch go to it, not to the idle worker:
+ * the four run as one batch (before, each submission woke every worker, and the idle one could
+ * take some and start a second short batch). */
+START_TEST(arrivals_join_the_batch_being_gathered)
+{
+    glia_err err = {0};
+    workq *q;
+    workq_config c = {3, 16, 4, 2000000, 0, 0};
+    sem_t hold;
+    sem_init(&hold, 0, 0);
+    ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);
+    job blocker, jobs[4];
+    occupy(q, &blocker, &hold);
+    job_init(&jobs[0], model, 0.0f, 0);
+    ck_assert_int_eq(workq_submit(q, &jobs[0].it), 0);
+    /* taken: the worker that took it holds the mutex until it waits for company */
+    for (int i = 0; i < 60000 && workq_depth(q) > 0; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_int_eq(workq_depth(q), 0);
+    for (int i = 1; i < 4; i++) {
+        job_init(&jobs[i], model, (float)i, 0);
+        ck_assert_int_eq(workq_submit(q, &jobs[i].it), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        wait_calls(&jobs[i], 1);
+        ck_assert_int_eq(jobs[i].it.status, WORKQ_OK);
+        ck_assert_int_eq(jobs[i].it.batch, 4);
+    }
+    sem_post(&hold);
+    workq_free(q);
+    sem_destroy(&hold);
+}
+END_TEST
+
 /* ---- a sequence model's requests in turns ----
  * A stand-in sequence model: input i's output is one id, the input's first id plus 100. Its
  * predict counts its calls and, while `gate_armed`, waits on `gate` (the worker stays in the
@@ -597,6 +632,7 @@ int main(void)
     tcase_add_test(tc, long_decodes_run_in_turns);
     tcase_add_test(tc, a_short_decode_takes_the_worker_the_cap_keeps);
     tcase_add_test(tc, a_turn_counts_sentences_by_their_likely_output);
+    tcase_add_test(tc, arrivals_join_the_batch_being_gathered);
     tcase_add_test(tc, encoded_inputs_are_prepared_by_the_worker);
     suite_add_tcase(s, tc);
     return glia_check_run(s);

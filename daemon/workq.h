@@ -130,7 +130,9 @@ typedef struct {
 
 /* A sentence's likely output, in decoder steps (</s> included), from its source's subwords
  * (</s> included): 2 x source + 8. On the gettext-en-es test split no reference exceeds
- * 2 x source + 4 (the largest ratio is 3.0, on a 2-token source; the median 1.13). */
+ * 2 x source + 4 (the largest ratio is 3.0, on a 2-token source; the median 1.13), and no
+ * translation of translate-en-es at beam 4 takes more than 2 x source + 8 steps (largest
+ * ratio 2.4, median 1.00). */
 enum { WORKQ_LIKELY_OUTPUT_PER_SOURCE = 2, WORKQ_LIKELY_OUTPUT_EXTRA = 8 };
 
 /* Decoder tokens a sentence of source_tokens subwords counts for in a turn: beam_size x

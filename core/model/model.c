@@ -46,6 +46,8 @@ void glia_model_free(glia_model *model)
     if (!model)
         return;
     glia_model_set_precision(model, GLIA_PRECISION_FP32, NULL); /* frees the bf16 copies */
+    if (model->ops->prepare)
+        model->ops->prepare(model, 0, NULL); /* and the fp32 ones that call made */
     model->ops->destroy(model);
 }
 
@@ -78,8 +80,10 @@ glia_status glia_model_set_precision(glia_model *model, glia_precision want, gli
         glia_bf16_param_drop(p);
     model->precision = GLIA_PRECISION_FP32;
     model->bf16_bytes = 0;
+    if (model->ops->prepare)
+        model->ops->prepare(model, 0, NULL);
     if (want != GLIA_PRECISION_BF16 || !matrix(model, 0) || !glia_bf16_available())
-        return GLIA_OK;
+        return model->ops->prepare ? model->ops->prepare(model, 1, err) : GLIA_OK;
     for (int i = 0; rc == GLIA_OK && (p = matrix(model, i)); i++)
         if ((rc = glia_bf16_param_attach(p, err)) == GLIA_OK)
             model->bf16_bytes += glia_bf16_bytes(p->bf16);

@@ -374,6 +374,17 @@ static glia_param *text_matrix(glia_model *model, int i)
     return i == n ? net->fc_weight : NULL;
 }
 
+/* The LSTM's transposed weights for batches below 16 (glia_rnn_pack). */
+static glia_status text_prepare(glia_model *model, int on, glia_err *err)
+{
+    glia_textnet *net = net_of(model);
+    if (!on) {
+        glia_rnn_unpack(&net->rnn);
+        return GLIA_OK;
+    }
+    return glia_rnn_pack(&net->rnn, err);
+}
+
 const glia_model_ops glia_family_text_classifier = {
     .task = "text-classification",
     .family = "text-classifier",
@@ -397,4 +408,5 @@ const glia_model_ops glia_family_text_classifier = {
     .predict = text_predict,
     .explain = text_explain,
     .matrix = text_matrix,
+    .prepare = text_prepare,
 };

@@ -17,12 +17,12 @@
  * (input values, output gradients, token ids) is ever read into a result. A sequence's
  * outputs and gradients do not depend on its neighbours in the batch.
  *
- * Memory: these modules own no parameter buffers. Their parameters are glia_param views
- * (PyTorch names, shapes) into a flat buffer the caller binds, so a model that composes
- * them keeps one parameter buffer and one gradient buffer and saves/loads them with the
- * safetensors code (core/nn/params.h). Everything a forward/backward writes lives in a glia_rnn_ctx sized
- * once for (max_batch, max_steps); forward and backward never allocate. A ctx belongs
- * to one thread at a time; any number of ctxs can run one glia_rnn concurrently.
+ * Memory: these modules own no parameter buffers (glia_rnn_pack's inference copy aside). Their parameters are
+ * glia_param views (PyTorch names, shapes) into a flat buffer the caller binds, so a model that composes them
+ * keeps one parameter buffer and one gradient buffer and saves/loads them with the safetensors code
+ * (core/nn/params.h). Everything a forward/backward writes lives in a glia_rnn_ctx sized once for (max_batch,
+ * max_steps); forward and backward never allocate. A ctx belongs to one thread at a time; any number of ctxs
+ * can run one glia_rnn concurrently.
  *
  * Backward ACCUMULATES parameter gradients (+=), so the caller zeroes them once per
  * step; input gradients (dx) are overwritten. Never: allocate in forward/backward,
@@ -90,6 +90,8 @@ typedef struct {
     int nparams;                            /* num_layers * directions * 4 */
     glia_param params[GLIA_RNN_MAX_PARAMS]; /* state_dict order, views once bound */
     size_t size;                            /* floats of all parameters */
+    /* inference: owned W_ih^T and W_hh^T of every layer and direction (glia_rnn_pack), or NULL */
+    float *packed;
 } glia_rnn;
 
 /* Checks cfg and fills names (prefix "." name, or the bare name when prefix is NULL or
@@ -103,6 +105,14 @@ glia_status glia_rnn_init(glia_rnn *rnn, const glia_rnn_config *cfg, const char 
 /* Binds every parameter, in state_dict order, to consecutive slices of values (rnn->size
  * floats) and grads (as many, or NULL for inference). Both borrowed. */
 void glia_rnn_bind(glia_rnn *rnn, float *values, float *grads);
+/* Inference: an LSTM's W_ih and W_hh transposed, copied once from the values as they are now,
+ * which a forward of fewer than 16 sequences then reads instead of transposing them on every
+ * call (lstm_step.h); rnn owns the copy until glia_rnn_unpack. A no-op for a tanh RNN or where
+ * the kernels do not run. Whoever changes the weights afterwards packs again or unpacks: a
+ * forward reads the copy as it is. */
+glia_status glia_rnn_pack(glia_rnn *rnn, glia_err *err);
+void glia_rnn_unpack(glia_rnn *rnn); /* frees the copy; safe without one */
+
 /* PyTorch's init: every parameter U(-1/sqrt(H), 1/sqrt(H)), drawn in state_dict order. */
 void glia_rnn_reset(glia_rnn *rnn, glia_rng *rng);
 /* "rnn_tanh" / "lstm" (PyTorch's mode strings); GLIA_ENOTFOUND otherwise. */

@@ -179,6 +179,7 @@ void glia_textnet_free(glia_textnet *net)
     if (!net->shares_values)
         free(net->values);
     free(net->grads);
+    glia_rnn_unpack(&net->rnn);
     free(net);
 }
 

@@ -374,15 +374,10 @@ static glia_param *text_matrix(glia_model *model, int i)
     return i == n ? net->fc_weight : NULL;
 }
 
-/* The LSTM's transposed weights for batches below 16 (glia_rnn_pack). */
+/* The LSTM's inference copies (glia_textnet_prepare). */
 static glia_status text_prepare(glia_model *model, int on, glia_err *err)
 {
-    glia_textnet *net = net_of(model);
-    if (!on) {
-        glia_rnn_unpack(&net->rnn);
-        return GLIA_OK;
-    }
-    return glia_rnn_pack(&net->rnn, err);
+    return glia_textnet_prepare(net_of(model), on, err);
 }
 
 const glia_model_ops glia_family_text_classifier = {

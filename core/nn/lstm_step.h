@@ -38,6 +38,12 @@ void glia_lstm_step_enable(int on);
  * glia_lstm_step_one reads. */
 void glia_lstm_step_transpose(const float *w, int rows, int cols, float *wt);
 
+/* The lanes' layout to and from rows, 16 lanes at a time: out[j, i] = rows[i][j] for j < n
+ * (rows[i] NULL: 0), out's rows ldo apart; and rows[i][j] = in[j, i] (rows[i] NULL: skipped).
+ * 16 x 16 tiles transposed in registers where n is a multiple of 16. */
+void glia_lstm_step_columns_in(const float *const rows[16], int n, float *out, size_t ldo);
+void glia_lstm_step_columns_out(const float *in, size_t ldi, int n, float *const rows[16]);
+
 /* The input projection of m steps of one sequence: out [m, n] = x [m, in] wt + bias, wt [in, n]
  * = W_ih^T, bias [n] = b_ih + b_hh, n a multiple of 64; 4 rows x 64 columns of sums in
  * registers, so each weight vector loaded serves 4 steps. */

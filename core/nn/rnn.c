@@ -220,12 +220,15 @@ struct glia_rnn_ctx {
     /* inference LSTM, lstm_step.h's kernels (forward_direction_fast): lanes = max_batch rounded
      * up to 16; gate_store[0] is then at least [4H, max_steps * lanes] */
     int lanes;
-    float *wt;     /* [H, 4H] W_hh^T of the direction running (batch below 16) */
+    float *wt;     /* batch below 16 without rnn->packed: W_ih^T then W_hh^T of the direction */
     float *xg;     /* [max_steps * lanes, widest input] the inputs in step order, per direction */
     float *hT[2];  /* [H, lanes] hidden states, this step's and the last */
     float *cT;     /* [H, lanes] cells */
     float *bsum;   /* [4H] b_ih + b_hh */
     uint16_t *run; /* [lanes / 16] the sequences still running at the step */
+    /* glia_rnn_forward_table: layer 0's projections by token, for the call's duration */
+    const float *table;
+    const int32_t *ids;
 };
 
 glia_status glia_rnn_ctx_new(const glia_rnn *rnn, int max_batch, int max_steps, int training,
@@ -440,13 +443,18 @@ static void forward_direction_fast(const glia_rnn *rnn, glia_rnn_ctx *ctx, int l
     float *h_n = ctx->h_n + (size_t)slot * (size_t)B * (size_t)H;
     float *c_n = ctx->c_n + (size_t)slot * (size_t)B * (size_t)H;
 
+    /* layer 0 of glia_rnn_forward_table: a position's projection (biases in) is its token's row */
+    const float *table = layer == 0 ? ctx->table : NULL;
+    const size_t trow = (size_t)rnn->directions * (size_t)GH;
+
     if (B < 16) {
         const float *wt_ih = ctx->wt, *wt_hh = ctx->wt + (size_t)in * (size_t)GH;
         if (rnn->packed) {
             wt_ih = rnn->packed + packed_offset(rnn, slot);
             wt_hh = wt_ih + (size_t)in * (size_t)GH;
         } else {
-            glia_lstm_step_transpose(w_ih, GH, in, ctx->wt);
+            if (!table)
+                glia_lstm_step_transpose(w_ih, GH, in, ctx->wt);
             glia_lstm_step_transpose(w_hh, GH, H, ctx->wt + (size_t)in * (size_t)GH);
         }
         for (int j = 0; j < GH; j++)
@@ -460,12 +468,15 @@ static void forward_direction_fast(const glia_rnn *rnn, glia_rnn_ctx *ctx, int l
             float *cb = c + (size_t)b * (size_t)H;
             /* the projection of all the sequence's steps first (fused into each step, W_ih came
              * from L2 once per step: 0.070 ms per batch-1 forward against 0.051 split) */
-            glia_lstm_step_project(len, in, GH, x + (size_t)b * (size_t)T * (size_t)in, wt_ih, ctx->bsum,
-                                   gates + (size_t)b * (size_t)T * (size_t)GH);
+            if (!table)
+                glia_lstm_step_project(len, in, GH, x + (size_t)b * (size_t)T * (size_t)in, wt_ih, ctx->bsum,
+                                       gates + (size_t)b * (size_t)T * (size_t)GH);
             for (int s = 0; s < len; s++) {
                 const size_t at = (size_t)b * (size_t)T + (size_t)position(d, len, s);
                 float *yb = y + at * (size_t)D + (size_t)d * H;
-                glia_lstm_step_one(H, wt_hh, gates + at * (size_t)GH, h, cb, yb);
+                const float *a = table ? table + (size_t)ctx->ids[at] * trow + (size_t)d * (size_t)GH
+                                       : gates + at * (size_t)GH;
+                glia_lstm_step_one(H, wt_hh, a, h, cb, yb);
                 h = yb;
             }
             memcpy(h_n + (size_t)b * (size_t)H, h, sizeof(float) * (size_t)H);
@@ -476,7 +487,24 @@ static void forward_direction_fast(const glia_rnn *rnn, glia_rnn_ctx *ctx, int l
 
     const size_t lanes = (size_t)(B + 15) / 16 * 16, N = (size_t)ctx->max_len * lanes;
     float *xg = ctx->xg, *pt = ctx->gate_store[0];
-    for (int s = 0; s < ctx->max_len; s++)
+    if (table) { /* the tokens' rows as columns of pt; the biases are in them */
+        for (int s = 0; s < ctx->max_len; s++)
+            for (size_t b0 = 0; b0 < lanes; b0 += 16) {
+                const float *rows[16];
+                for (size_t i = 0; i < 16; i++) {
+                    const size_t b = b0 + i;
+                    const int len = b < (size_t)B ? ctx->lengths[b] : 0;
+                    rows[i] = s < len
+                                  ? table +
+                                        (size_t)ctx->ids[b * (size_t)T + (size_t)position(d, len, s)] * trow +
+                                        (size_t)d * (size_t)GH
+                                  : NULL;
+                }
+                glia_lstm_step_columns_in(rows, GH, pt + (size_t)s * lanes + b0, N);
+            }
+        memset(ctx->bsum, 0, sizeof(float) * (size_t)GH);
+    }
+    for (int s = 0; !table && s < ctx->max_len; s++)
         for (size_t b = 0; b < lanes; b++) {
             float *row = xg + ((size_t)s * lanes + b) * (size_t)in;
             const int len = b < (size_t)B ? ctx->lengths[b] : 0;
@@ -486,9 +514,11 @@ static void forward_direction_fast(const glia_rnn *rnn, glia_rnn_ctx *ctx, int l
             else
                 memset(row, 0, sizeof(float) * (size_t)in);
         }
-    glia_gemm(0, 1, GH, (int)N, in, 1.0f, w_ih, in, xg, in, 0.0f, pt, (int)N);
-    for (int j = 0; j < GH; j++)
-        ctx->bsum[j] = b_ih[j] + b_hh[j];
+    if (!table) {
+        glia_gemm(0, 1, GH, (int)N, in, 1.0f, w_ih, in, xg, in, 0.0f, pt, (int)N);
+        for (int j = 0; j < GH; j++)
+            ctx->bsum[j] = b_ih[j] + b_hh[j];
+    }
     memset(ctx->cT, 0, sizeof(float) * (size_t)H * lanes);
     const float *h = NULL;
     for (int s = 0; s < ctx->max_len; s++) {
@@ -501,14 +531,16 @@ static void forward_direction_fast(const glia_rnn *rnn, glia_rnn_ctx *ctx, int l
         float *h_out = ctx->hT[s & 1];
         glia_lstm_step_lanes(H, B, w_hh, ctx->bsum, pt + (size_t)s * lanes, N, h, ctx->cT, h_out, lanes,
                              ctx->run);
-        for (int b = 0; b < B; b++) {
-            const int len = ctx->lengths[b];
-            if (s >= len)
-                continue;
-            float *restrict yb =
-                y + ((size_t)b * (size_t)T + (size_t)position(d, len, s)) * (size_t)D + (size_t)d * H;
-            for (int u = 0; u < H; u++)
-                yb[u] = h_out[(size_t)u * lanes + (size_t)b];
+        for (size_t b0 = 0; b0 < (size_t)B; b0 += 16) { /* the running sequences' rows of y */
+            float *rows[16];
+            for (size_t i = 0; i < 16; i++) {
+                const size_t b = b0 + i;
+                const int len = b < (size_t)B ? ctx->lengths[b] : 0;
+                rows[i] = s < len
+                              ? y + (b * (size_t)T + (size_t)position(d, len, s)) * (size_t)D + (size_t)d * H
+                              : NULL;
+            }
+            glia_lstm_step_columns_out(h_out + b0, lanes, H, rows);
         }
         h = h_out;
     }
@@ -584,8 +616,8 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
         memcpy(ctx->c_n + (size_t)slot * (size_t)B * (size_t)H, c, sizeof(float) * (size_t)B * (size_t)H);
 }
 
-glia_status glia_rnn_forward(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float *x, const int32_t *lengths,
-                             int batch, int steps, const float **out, glia_err *err)
+static glia_status run_forward(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float *x, const int32_t *lengths,
+                               int batch, int steps, const float **out, glia_err *err)
 {
     GLIA_ASSERT(memcmp(&ctx->cfg, &rnn->cfg, sizeof rnn->cfg) == 0);
     *out = NULL;
@@ -635,6 +667,53 @@ glia_status glia_rnn_forward(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float
     ctx->has_forward = ctx->training;
     *out = in;
     return GLIA_OK;
+}
+
+glia_status glia_rnn_forward(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float *x, const int32_t *lengths,
+                             int batch, int steps, const float **out, glia_err *err)
+{
+    ctx->table = NULL;
+    ctx->ids = NULL;
+    return run_forward(rnn, ctx, x, lengths, batch, steps, out, err);
+}
+
+int glia_rnn_table_ok(const glia_rnn *rnn, const glia_rnn_ctx *ctx, int batch)
+{
+    if (ctx->training || !ctx->lanes || batch < 1 || batch > ctx->max_batch)
+        return 0;
+    for (int d = 0; d < rnn->directions; d++) {
+        const glia_param *p = &rnn->params[d * 4];
+        if (p[0].bf16 || p[1].bf16 || !glia_lstm_step_available() ||
+            (batch < 16 && rnn->cfg.hidden_size % 16 != 0))
+            return 0;
+    }
+    return 1;
+}
+
+void glia_rnn_table_fill(const glia_rnn *rnn, const float *x, int rows, float *table)
+{
+    const int GH = 4 * rnn->cfg.hidden_size, in = rnn->cfg.input_size, dirs = rnn->directions;
+    for (int d = 0; d < dirs; d++) {
+        const glia_param *p = &rnn->params[d * 4];
+        float *t = table + (size_t)d * (size_t)GH;
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < GH; j++)
+                t[(size_t)r * (size_t)dirs * (size_t)GH + (size_t)j] = p[2].value[j] + p[3].value[j];
+        glia_gemm(0, 1, rows, GH, in, 1.0f, x, in, p[0].value, in, 1.0f, t, dirs * GH);
+    }
+}
+
+glia_status glia_rnn_forward_table(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float *table,
+                                   const int32_t *ids, const int32_t *lengths, int batch, int steps,
+                                   const float **out, glia_err *err)
+{
+    GLIA_ASSERT(glia_rnn_table_ok(rnn, ctx, batch));
+    ctx->table = table;
+    ctx->ids = ids;
+    glia_status rc = run_forward(rnn, ctx, NULL, lengths, batch, steps, out, err);
+    ctx->table = NULL;
+    ctx->ids = NULL;
+    return rc;
 }
 
 /* ---- backward ---- */

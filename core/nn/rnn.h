@@ -135,6 +135,20 @@ size_t glia_rnn_ctx_bytes(const glia_rnn_ctx *ctx);
  * lengths are GLIA_EINVAL. */
 glia_status glia_rnn_forward(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float *x, const int32_t *lengths,
                              int batch, int steps, const float **out, glia_err *err);
+/* Inference of token sequences whose layer-0 input x_t is a fixed row per token (an embedding
+ * lookup): the input projection of every possible row done once, so a forward gathers rows
+ * instead of multiplying. table [rows, directions, 4H] = b_ih + b_hh + x_r W_ih^T for each
+ * direction of layer 0 (glia_rnn_table_fill from x [rows, input_size]; the caller owns it and
+ * fills it again when the weights change). glia_rnn_forward_table runs glia_rnn_forward with
+ * the positions' rows table[ids[b, t]] (ids validated by the caller, read at valid positions
+ * only), on an inference ctx for which glia_rnn_table_ok answers 1 (the LSTM kernels run every
+ * direction in fp32); results as glia_rnn_forward's up to the order of sums. */
+int glia_rnn_table_ok(const glia_rnn *rnn, const glia_rnn_ctx *ctx, int batch);
+void glia_rnn_table_fill(const glia_rnn *rnn, const float *x, int rows, float *table);
+glia_status glia_rnn_forward_table(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float *table,
+                                   const int32_t *ids, const int32_t *lengths, int batch, int steps,
+                                   const float **out, glia_err *err);
+
 /* The last forward's final states, PyTorch's h_n / c_n layout [num_layers * directions,
  * batch, hidden_size] (index layer * directions + direction), borrowed from ctx. c_n is
  * NULL for a tanh RNN. */

@@ -10,8 +10,9 @@
  * second group of 64), different lengths in one batch (a finished sequence must keep its
  * state), two layers, one and two directions, an input width that is no multiple of 16, and
  * hidden sizes 16, 48 and 64 (one to four vectors per gate) and 20 (lanes only: the batch-1
- * kernel needs a multiple of 16 and leaves such a layer to the reference path). Plus the
- * transpose and the projection kernel on their own.
+ * kernel needs a multiple of 16 and leaves such a layer to the reference path). The token
+ * table (glia_rnn_forward_table: layer 0's projections gathered by token id) against the same
+ * forward on the rows the ids pick. Plus the transpose and the projection kernel on their own.
  *
  * Tolerance: products of up to ~170 terms of magnitude <= 0.5 in float, through sigmoid and
  * tanh (slope <= 1) over up to 12 steps: a few 1e-6; 1e-4 leaves room while a wrong gate,
@@ -94,7 +95,7 @@ static void check_case(lcase lc, int pack, unsigned seed)
     ck_assert_ptr_nonnull(len);
     for (int b = 0; b < B; b++) {
         len[b] = b == 0 ? T : 1 + (int)((b * 7u + seed) % (unsigned)T); /* one full length */
-        for (int t = len[b]; t < T; t++) /* padding: never read */
+        for (int t = len[b]; t < T; t++)                                /* padding: never read */
             for (int k = 0; k < lc.in; k++)
                 x[((size_t)b * T + t) * lc.in + k] = NAN;
     }
@@ -190,6 +191,66 @@ START_TEST(forward_matches_reference)
 }
 END_TEST
 
+/* glia_rnn_forward_table against glia_rnn_forward on the rows the ids pick (ids at padded
+ * positions out of range: never read). */
+static void check_table(int in, int H, int B, unsigned seed)
+{
+    glia_err err = {0};
+    glia_rnn rnn;
+    const int T = 7, V = 23;
+    glia_rnn_config cfg = {GLIA_RNN_LSTM, in, H, 1, 1};
+    ck_assert_int_eq(glia_rnn_init(&rnn, &cfg, "rnn", &err), GLIA_OK);
+    float *w = uniform(rnn.size, -0.5f, 0.5f, seed), *rows = uniform((size_t)V * in, -1.0f, 1.0f, seed + 1);
+    glia_rnn_bind(&rnn, w, NULL);
+    float *table = uniform((size_t)V * 2 * 4 * H, 0, 0, 0), *x = uniform((size_t)B * T * in, 0, 0, 0);
+    int32_t *ids = malloc(sizeof *ids * (size_t)B * T), *len = malloc(sizeof *len * (size_t)B);
+    ck_assert(ids && len);
+    glia_rnn_table_fill(&rnn, rows, V, table);
+    for (int b = 0; b < B; b++) {
+        len[b] = b == 0 ? T : 1 + (int)((b * 5u + seed) % (unsigned)T);
+        for (int t = 0; t < T; t++) {
+            const size_t at = (size_t)b * T + t;
+            ids[at] = t < len[b] ? (int32_t)((at * 7 + seed) % (unsigned)V) : -1;
+            if (t < len[b])
+                memcpy(x + at * in, rows + (size_t)ids[at] * in, sizeof(float) * (size_t)in);
+        }
+    }
+    glia_rnn_ctx *c1 = NULL, *c2 = NULL;
+    ck_assert_int_eq(glia_rnn_ctx_new(&rnn, B, T, 0, &c1, &err), GLIA_OK);
+    ck_assert_int_eq(glia_rnn_ctx_new(&rnn, B, T, 0, &c2, &err), GLIA_OK);
+    ck_assert(glia_rnn_table_ok(&rnn, c1, B));
+    const float *want = NULL, *got = NULL;
+    ck_assert_int_eq(glia_rnn_forward(&rnn, c1, x, len, B, T, &want, &err), GLIA_OK);
+    ck_assert_int_eq(glia_rnn_forward_table(&rnn, c2, table, ids, len, B, T, &got, &err), GLIA_OK);
+    for (size_t i = 0; i < (size_t)B * T * 2 * H; i++)
+        ck_assert_msg(fabs(got[i] - want[i]) <= 1e-5, "in %d H %d B %d: y[%zu] = %g, want %g", in, H, B, i,
+                      (double)got[i], (double)want[i]);
+    for (size_t i = 0; i < (size_t)2 * B * H; i++)
+        ck_assert_msg(fabs(glia_rnn_h_n(c2)[i] - glia_rnn_h_n(c1)[i]) <= 1e-5 &&
+                          fabs(glia_rnn_c_n(c2)[i] - glia_rnn_c_n(c1)[i]) <= 1e-5,
+                      "in %d H %d B %d: h_n/c_n[%zu]", in, H, B, i);
+    glia_rnn_ctx_free(c1);
+    glia_rnn_ctx_free(c2);
+    free(w);
+    free(rows);
+    free(table);
+    free(x);
+    free(ids);
+    free(len);
+}
+
+START_TEST(token_table_matches_forward)
+{
+    if (!glia_lstm_step_available())
+        return;
+    check_table(102, 64, 1, 3);
+    check_table(102, 64, 5, 4);
+    check_table(102, 64, 16, 5);
+    check_table(30, 32, 33, 6);
+    check_table(9, 20, 17, 7); /* H = 20: rows of y one unit at a time */
+}
+END_TEST
+
 START_TEST(transpose_and_projection)
 {
     const int rows = 64, cols = 37, m = 7, n = 64, in = 37;
@@ -225,6 +286,7 @@ int main(void)
     Suite *s = suite_create("lstm_step");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, forward_matches_reference);
+    tcase_add_test(tc, token_table_matches_forward);
     tcase_add_test(tc, transpose_and_projection);
     suite_add_tcase(s, tc);
     return glia_check_run(s);

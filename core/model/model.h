@@ -239,7 +239,8 @@ struct glia_model {
     int outputs;       /* the width of a logits row: classes, or the vocabulary */
     void *impl;        /* the family's own object */
     /* the precision in effect (glia_model_set_precision; fp32 from create) and the bytes its
-     * bf16 copies take (0 in fp32: no extra memory) */
+     * bf16 copies take (0 in fp32; the fp32 inference copies of ops->prepare, such as the
+     * text classifier's token table, are not counted here) */
     glia_precision precision;
     size_t bf16_bytes;
 };

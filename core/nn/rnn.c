@@ -23,6 +23,11 @@
  * per step it only needs dh_{t-1} += dA W_hh (one GEMM). The pre-activation gradients dA
  * of every position are kept, so the weight gradients are three GEMMs over the whole
  * block afterwards: dW_ih += dA^T X, dW_hh += dA^T H_prev, dX (+)= dA W_ih.
+ *
+ * Inference of an LSTM in fp32 where the CPU has AVX-512F takes forward_direction_fast instead:
+ * the same results through core/nn/lstm_step.h's kernels (one sequence at a time below 16,
+ * sequences as vector lanes from 16), W_ih^T and W_hh^T from rnn->packed when glia_rnn_pack
+ * made them, and layer 0's projection from a token table under glia_rnn_forward_table.
  */
 #include "core/nn/rnn.h"
 

@@ -173,12 +173,13 @@ static glia_status apply_precision(registry_model *m, int override, glia_err *er
     glia_model *model = m->bundle.model;
     m->precision_override = override;
     m->precision_requested = override >= 0 ? (glia_precision) override : m->bundle.manifest.precision;
-    if (m->precision_requested == GLIA_PRECISION_FP32)
-        return GLIA_OK;
+    /* fp32 too: it makes the family's fp32 inference copies (the LSTM's, ops->prepare) */
     glia_status rc = glia_model_set_precision(model, m->precision_requested, err);
     if (rc != GLIA_OK)
         return glia_err_prefix(err, "model %s: precision %s", m->name,
                                glia_precision_name(m->precision_requested));
+    if (m->precision_requested == GLIA_PRECISION_FP32)
+        return GLIA_OK;
     if (model->precision != m->precision_requested)
         log_warn(
             "model %s: precision %s asked but this CPU has no AVX512_BF16 (or GLIA_NO_BF16=1): serving fp32",

@@ -41,11 +41,29 @@ glia_status glia_model_new(const glia_manifest *m, glia_model **out, glia_err *e
     return ops->create(m, out, err);
 }
 
+/* The i-th of model's matrices (ops->matrix), NULL past the last or for a family without. */
+static glia_param *matrix(glia_model *model, int i)
+{
+    return model->ops->matrix ? model->ops->matrix(model, i) : NULL;
+}
+
+/* Frees every weight copy: the bf16 ones and the family's fp32 inference ones. */
+static void drop_copies(glia_model *model)
+{
+    glia_param *p;
+    for (int i = 0; (p = matrix(model, i)); i++)
+        glia_bf16_param_drop(p);
+    model->precision = GLIA_PRECISION_FP32;
+    model->bf16_bytes = 0;
+    if (model->ops->prepare)
+        model->ops->prepare(model, 0, NULL);
+}
+
 void glia_model_free(glia_model *model)
 {
     if (!model)
         return;
-    glia_model_set_precision(model, GLIA_PRECISION_FP32, NULL); /* frees the bf16 copies */
+    drop_copies(model);
     model->ops->destroy(model);
 }
 
@@ -63,23 +81,14 @@ int glia_precision_parse(const char *s)
     return -1;
 }
 
-/* The i-th of model's matrices (ops->matrix), NULL past the last or for a family without. */
-static glia_param *matrix(glia_model *model, int i)
-{
-    return model->ops->matrix ? model->ops->matrix(model, i) : NULL;
-}
-
 glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err)
 {
     glia_status rc = GLIA_OK;
     glia_param *p;
-    /* drop first: a second bf16 call repacks from the values as they are now */
-    for (int i = 0; (p = matrix(model, i)); i++)
-        glia_bf16_param_drop(p);
-    model->precision = GLIA_PRECISION_FP32;
-    model->bf16_bytes = 0;
+    /* drop first: a second call copies from the values as they are now */
+    drop_copies(model);
     if (want != GLIA_PRECISION_BF16 || !matrix(model, 0) || !glia_bf16_available())
-        return GLIA_OK;
+        return model->ops->prepare ? model->ops->prepare(model, 1, err) : GLIA_OK;
     for (int i = 0; rc == GLIA_OK && (p = matrix(model, i)); i++)
         if ((rc = glia_bf16_param_attach(p, err)) == GLIA_OK)
             model->bf16_bytes += glia_bf16_bytes(p->bf16);

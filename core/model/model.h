@@ -213,6 +213,11 @@ typedef struct {
      * products dominate inference - the very glia_param structs the forward passes read,
      * which take the bf16 path when they carry a copy - or NULL past the last. */
     glia_param *(*matrix)(glia_model *model, int i);
+    /* Optional (NULL: nothing to prepare). on = 1 makes the family's fp32 inference copies of
+     * weights in the layout a kernel reads fastest (the LSTM's transposed W_ih and W_hh,
+     * core/nn/lstm_step.h) from the values as they are now; on = 0 frees them. Called by
+     * glia_model_set_precision: made for fp32, freed for bf16 and by glia_model_free. */
+    glia_status (*prepare)(glia_model *model, int on, glia_err *err);
 } glia_model_ops;
 
 struct glia_model {
@@ -234,7 +239,8 @@ struct glia_model {
     int outputs;       /* the width of a logits row: classes, or the vocabulary */
     void *impl;        /* the family's own object */
     /* the precision in effect (glia_model_set_precision; fp32 from create) and the bytes its
-     * bf16 copies take (0 in fp32: no extra memory) */
+     * bf16 copies take (0 in fp32; the fp32 inference copies of ops->prepare, such as the
+     * text classifier's token table, are not counted here) */
     glia_precision precision;
     size_t bf16_bytes;
 };

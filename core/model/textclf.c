@@ -374,6 +374,12 @@ static glia_param *text_matrix(glia_model *model, int i)
     return i == n ? net->fc_weight : NULL;
 }
 
+/* The LSTM's inference copies (glia_textnet_prepare). */
+static glia_status text_prepare(glia_model *model, int on, glia_err *err)
+{
+    return glia_textnet_prepare(net_of(model), on, err);
+}
+
 const glia_model_ops glia_family_text_classifier = {
     .task = "text-classification",
     .family = "text-classifier",
@@ -397,4 +403,5 @@ const glia_model_ops glia_family_text_classifier = {
     .predict = text_predict,
     .explain = text_explain,
     .matrix = text_matrix,
+    .prepare = text_prepare,
 };

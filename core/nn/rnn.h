@@ -17,12 +17,12 @@
  * (input values, output gradients, token ids) is ever read into a result. A sequence's
  * outputs and gradients do not depend on its neighbours in the batch.
  *
- * Memory: these modules own no parameter buffers. Their parameters are glia_param views
- * (PyTorch names, shapes) into a flat buffer the caller binds, so a model that composes
- * them keeps one parameter buffer and one gradient buffer and saves/loads them with the
- * safetensors code (core/nn/params.h). Everything a forward/backward writes lives in a glia_rnn_ctx sized
- * once for (max_batch, max_steps); forward and backward never allocate. A ctx belongs
- * to one thread at a time; any number of ctxs can run one glia_rnn concurrently.
+ * Memory: these modules own no parameter buffers (glia_rnn_pack's inference copy aside). Their parameters are
+ * glia_param views (PyTorch names, shapes) into a flat buffer the caller binds, so a model that composes them
+ * keeps one parameter buffer and one gradient buffer and saves/loads them with the safetensors code
+ * (core/nn/params.h). Everything a forward/backward writes lives in a glia_rnn_ctx sized once for (max_batch,
+ * max_steps); forward and backward never allocate. A ctx belongs to one thread at a time; any number of ctxs
+ * can run one glia_rnn concurrently.
  *
  * Backward ACCUMULATES parameter gradients (+=), so the caller zeroes them once per
  * step; input gradients (dx) are overwritten. Never: allocate in forward/backward,
@@ -90,6 +90,8 @@ typedef struct {
     int nparams;                            /* num_layers * directions * 4 */
     glia_param params[GLIA_RNN_MAX_PARAMS]; /* state_dict order, views once bound */
     size_t size;                            /* floats of all parameters */
+    /* inference: owned W_ih^T and W_hh^T of every layer and direction (glia_rnn_pack), or NULL */
+    float *packed;
 } glia_rnn;
 
 /* Checks cfg and fills names (prefix "." name, or the bare name when prefix is NULL or
@@ -103,6 +105,14 @@ glia_status glia_rnn_init(glia_rnn *rnn, const glia_rnn_config *cfg, const char 
 /* Binds every parameter, in state_dict order, to consecutive slices of values (rnn->size
  * floats) and grads (as many, or NULL for inference). Both borrowed. */
 void glia_rnn_bind(glia_rnn *rnn, float *values, float *grads);
+/* Inference: an LSTM's W_ih and W_hh transposed, copied once from the values as they are now,
+ * which a forward of fewer than 16 sequences then reads instead of transposing them on every
+ * call (lstm_step.h); rnn owns the copy until glia_rnn_unpack. A no-op for a tanh RNN or where
+ * the kernels do not run. Whoever changes the weights afterwards packs again or unpacks: a
+ * forward reads the copy as it is. */
+glia_status glia_rnn_pack(glia_rnn *rnn, glia_err *err);
+void glia_rnn_unpack(glia_rnn *rnn); /* frees the copy; safe without one */
+
 /* PyTorch's init: every parameter U(-1/sqrt(H), 1/sqrt(H)), drawn in state_dict order. */
 void glia_rnn_reset(glia_rnn *rnn, glia_rng *rng);
 /* "rnn_tanh" / "lstm" (PyTorch's mode strings); GLIA_ENOTFOUND otherwise. */
@@ -125,6 +135,20 @@ size_t glia_rnn_ctx_bytes(const glia_rnn_ctx *ctx);
  * lengths are GLIA_EINVAL. */
 glia_status glia_rnn_forward(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float *x, const int32_t *lengths,
                              int batch, int steps, const float **out, glia_err *err);
+/* Inference of token sequences whose layer-0 input x_t is a fixed row per token (an embedding
+ * lookup): the input projection of every possible row done once, so a forward gathers rows
+ * instead of multiplying. table [rows, directions, 4H] = b_ih + b_hh + x_r W_ih^T for each
+ * direction of layer 0 (glia_rnn_table_fill from x [rows, input_size]; the caller owns it and
+ * fills it again when the weights change). glia_rnn_forward_table runs glia_rnn_forward with
+ * the positions' rows table[ids[b, t]] (ids validated by the caller, read at valid positions
+ * only), on an inference ctx for which glia_rnn_table_ok answers 1 (the LSTM kernels run every
+ * direction in fp32); results as glia_rnn_forward's up to the order of sums. */
+int glia_rnn_table_ok(const glia_rnn *rnn, const glia_rnn_ctx *ctx, int batch);
+void glia_rnn_table_fill(const glia_rnn *rnn, const float *x, int rows, float *table);
+glia_status glia_rnn_forward_table(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float *table,
+                                   const int32_t *ids, const int32_t *lengths, int batch, int steps,
+                                   const float **out, glia_err *err);
+
 /* The last forward's final states, PyTorch's h_n / c_n layout [num_layers * directions,
  * batch, hidden_size] (index layer * directions + direction), borrowed from ctx. c_n is
  * NULL for a tanh RNN. */

@@ -179,7 +179,43 @@ void glia_textnet_free(glia_textnet *net)
     if (!net->shares_values)
         free(net->values);
     free(net->grads);
+    glia_textnet_prepare(net, 0, NULL);
     free(net);
+}
+
+glia_status glia_textnet_prepare(glia_textnet *net, int on, glia_err *err)
+{
+    glia_rnn_unpack(&net->rnn);
+    free(net->token_table);
+    net->token_table = NULL;
+    if (!on)
+        return GLIA_OK;
+    glia_status rc = glia_rnn_pack(&net->rnn, err);
+    const int V = net->cfg.vocab_size, E = net->cfg.embedding_dim, K = net->cfg.lexicon_features;
+    const int X = net->input_size;
+    const size_t width = (size_t)net->rnn.directions * 4 * (size_t)net->cfg.hidden_size;
+    /* only where the kernels run (glia_rnn_pack made its copy) and within the budget: the
+     * table is vocabulary x 2 x 4H floats, 9.4 MB for sentiment-lstm, 42 MB for the 20,489
+     * words of sentiment-negation, which keeps the GEMM */
+    if (rc != GLIA_OK || !net->rnn.packed || (size_t)V * width > GLIA_TEXTNET_TABLE_MAX_BYTES / sizeof(float))
+        return rc;
+    float *x = malloc(sizeof(float) * (size_t)V * (size_t)X);
+    net->token_table = malloc(sizeof(float) * (size_t)V * width);
+    if (!x || !net->token_table) {
+        free(x);
+        free(net->token_table);
+        net->token_table = NULL;
+        return glia_err_set(err, GLIA_ENOMEM, "out of memory for the text classifier's token table");
+    }
+    for (int v = 0; v < V; v++) {
+        memcpy(x + (size_t)v * X, net->embedding.weight.value + (size_t)v * E, sizeof(float) * (size_t)E);
+        if (K > 0)
+            memcpy(x + (size_t)v * X + E, net->lexicon.weight.value + (size_t)v * K,
+                   sizeof(float) * (size_t)K);
+    }
+    glia_rnn_table_fill(&net->rnn, x, V, net->token_table);
+    free(x);
+    return GLIA_OK;
 }
 
 void glia_textnet_reset(glia_textnet *net, glia_rng *rng)
@@ -317,7 +353,25 @@ static glia_status forward(const glia_textnet *net, glia_textnet_ctx *ctx, const
     const int E = net->cfg.embedding_dim, K = net->cfg.lexicon_features, X = net->input_size;
     const int F = net->features, C = net->cfg.num_classes;
     const size_t bt = (size_t)batch * (size_t)steps;
-    glia_status rc = glia_embedding_forward(&net->embedding, ids, lengths, batch, steps, ctx->emb, err);
+    glia_status rc;
+    if (!ctx->training && !alpha && net->token_table && glia_rnn_table_ok(&net->rnn, ctx->rnn, batch)) {
+        /* inference through the token table: the embedding, the lexicon and layer 0's input
+         * projection are one row per token, gathered by the rnn */
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < lengths[b]; t++) {
+                const int32_t id = ids[(size_t)b * (size_t)steps + (size_t)t];
+                if (id < 0 || id >= net->cfg.vocab_size)
+                    return glia_err_set(err, GLIA_EINVAL,
+                                        "embedding: token id %ld at sequence %d, step %d is outside the "
+                                        "vocabulary [0, %d)",
+                                        (long)id, b, t, net->cfg.vocab_size);
+            }
+        if ((rc = glia_rnn_forward_table(&net->rnn, ctx->rnn, net->token_table, ids, lengths, batch, steps,
+                                         &ctx->h, err)))
+            return rc;
+        goto pooled;
+    }
+    rc = glia_embedding_forward(&net->embedding, ids, lengths, batch, steps, ctx->emb, err);
     if (rc == GLIA_OK && K > 0)
         rc = glia_embedding_forward(&net->lexicon, ids, lengths, batch, steps, ctx->lex, err);
     if (rc != GLIA_OK)
@@ -346,6 +400,7 @@ static glia_status forward(const glia_textnet *net, glia_textnet_ctx *ctx, const
     }
     if ((rc = glia_rnn_forward(&net->rnn, ctx->rnn, ctx->x, lengths, batch, steps, &ctx->h, err)))
         return rc;
+pooled:
     glia_rnn_pool_forward(net->cfg.pool, ctx->h, lengths, batch, steps, F, net->rnn.directions, ctx->pooled);
     const float *fc_in = ctx->pooled;
     if (ctx->training && !ctx->no_dropout && net->cfg.dropout > 0.0f) {

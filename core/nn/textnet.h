@@ -68,11 +68,22 @@ typedef struct {
     float *values;                   /* owned */
     float *grads;                    /* owned, NULL until glia_textnet_enable_grads */
     int shares_values;               /* a replica: values belong to another net */
+    /* inference (glia_textnet_prepare): the LSTM's layer-0 projection of every token, owned,
+     * [vocab_size, directions, 4H] (glia_rnn_forward_table), or NULL */
+    float *token_table;
 } glia_textnet;
 
 /* Checks cfg (every field named in its message) and builds the net with zero weights. */
 glia_status glia_textnet_new(const glia_textnet_config *cfg, glia_textnet **out, glia_err *err);
 void glia_textnet_free(glia_textnet *net); /* NULL-safe */
+
+/* Inference copies made from the weights as they are now (on = 1) or freed (on = 0): the
+ * LSTM's transposed weights (glia_rnn_pack) and, when it takes at most
+ * GLIA_TEXTNET_TABLE_MAX_BYTES, the table of every token's layer-0 projection, through which
+ * an inference forward gathers rows instead of multiplying (glia_rnn_forward_table). Whoever
+ * changes the weights afterwards prepares again; training never reads the copies. */
+enum { GLIA_TEXTNET_TABLE_MAX_BYTES = 32 << 20 };
+glia_status glia_textnet_prepare(glia_textnet *net, int on, glia_err *err);
 /* PyTorch's default initialisation of every trainable parameter, drawn from rng in
  * state_dict order: embedding N(0, 1) with a zero padding row, rnn U(-1/sqrt(H),
  * 1/sqrt(H)), fc kaiming-uniform. The lexicon table is left as it is. */

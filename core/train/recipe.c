@@ -273,12 +273,16 @@ glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
         if ((rc = glia_yaml_check_keys(&y, n, "init", init_keys, err)) ||
             (rc = glia_yaml_string(&y, glia_yaml_get(&y, n, "bundle"), "init.bundle", &bundle, err)))
             goto out;
-        if (glia_data_find(dname)->kind != GLIA_DATA_PAIRS) {
-            rc = glia_yaml_error(&y, n, GLIA_EUNSUPPORTED, err,
-                                 "init: starting from a bundle's weights is for translation models only");
+        const glia_data_kind kind = glia_data_find(dname)->kind;
+        if (kind != GLIA_DATA_PAIRS && kind != GLIA_DATA_TEXTS) {
+            rc = glia_yaml_error(
+                &y, n, GLIA_EUNSUPPORTED, err,
+                "init: starting from a bundle's weights is for translation and text models only");
             goto out;
         }
-        resolve_path(path, bundle, r->translation.init_bundle);
+        /* translation: a bundle; text: a language model's pretraining output (lmtrain.h) */
+        resolve_path(path, bundle,
+                     kind == GLIA_DATA_PAIRS ? r->translation.init_bundle : r->text.init_bundle);
     }
     snprintf(r->dataset, sizeof r->dataset, "%s", dname);
     if (*dpath)

@@ -51,6 +51,10 @@ typedef struct {
     glia_recipe_lexicon lexicons[GLIA_RECIPE_MAX_LEXICONS];
     char pretrained[GLIA_PATH_MAX]; /* embedding.pretrained: a word2vec output directory, "" = none */
     float embedding_init_std;       /* embedding.init_std: N(0, std) instead of PyTorch's N(0, 1); 0 = 1 */
+    /* init.bundle: start the embedding and the rnn from a language model's pretraining output
+     * (core/train/lmtrain.h: vocab.txt and model.safetensors), whose vocabulary must be the one
+     * this recipe builds; "" = none; resolved against the recipe */
+    char init_bundle[GLIA_PATH_MAX];
 } glia_recipe_text;
 
 /* Translation pairs (see mttrain.h). dataset.limit keeps the first N training pairs; the

@@ -268,11 +268,20 @@ glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
     if ((rc = parse_translation_part(&y, root, &r->translation, err)))
         goto out;
     if ((n = glia_yaml_get(&y, root, "init"))) {
-        static const char *const init_keys[] = {"bundle", NULL};
-        const char *bundle = NULL;
+        static const char *const init_keys[] = {"bundle", "tensors", NULL};
+        const char *bundle = NULL, *tensors = "all";
         if ((rc = glia_yaml_check_keys(&y, n, "init", init_keys, err)) ||
-            (rc = glia_yaml_string(&y, glia_yaml_get(&y, n, "bundle"), "init.bundle", &bundle, err)))
+            (rc = glia_yaml_string(&y, glia_yaml_get(&y, n, "bundle"), "init.bundle", &bundle, err)) ||
+            (rc = glia_yaml_opt_string(&y, n, "tensors", &tensors, err)))
             goto out;
+        /* text recipes: every pretrained tensor (all) or the word vectors alone (embedding) */
+        if ((strcmp(tensors, "all") != 0 && strcmp(tensors, "embedding") != 0) ||
+            (strcmp(tensors, "all") != 0 && glia_data_find(dname)->kind != GLIA_DATA_TEXTS)) {
+            rc = glia_yaml_error(&y, glia_yaml_get(&y, n, "tensors"), GLIA_EINVAL, err,
+                                 "init.tensors: expected all or embedding (text recipes), got '%s'", tensors);
+            goto out;
+        }
+        r->text.init_embedding_only = strcmp(tensors, "embedding") == 0;
         const glia_data_kind kind = glia_data_find(dname)->kind;
         if (kind != GLIA_DATA_PAIRS && kind != GLIA_DATA_TEXTS) {
             rc = glia_yaml_error(

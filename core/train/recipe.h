@@ -55,6 +55,7 @@ typedef struct {
      * (core/train/lmtrain.h: vocab.txt and model.safetensors), whose vocabulary must be the one
      * this recipe builds; "" = none; resolved against the recipe */
     char init_bundle[GLIA_PATH_MAX];
+    int init_embedding_only; /* init.tensors: embedding: take only embedding.weight (the rnn starts fresh) */
 } glia_recipe_text;
 
 /* Translation pairs (see mttrain.h). dataset.limit keeps the first N training pairs; the

@@ -149,8 +149,10 @@ static glia_status lexicon_sources(const glia_recipe_text *t, glia_lexicon_sourc
  * (lmtrain.h) replace the fresh ones. Strict: its vocab.txt must be this recipe's vocabulary
  * line for line (ids index the embedding), every tensor of its file must be one of the
  * classifier's but fc, each with its exact shape, and its frozen lexicon table the one this
- * recipe's word lists give. */
-static glia_status init_from_lm(const char *dir, const glia_vocab *v, glia_model *model, glia_err *err)
+ * recipe's word lists give. embedding_only (init.tensors: embedding) takes the word vectors
+ * alone and leaves the rnn as the seed drew it. */
+static glia_status init_from_lm(const char *dir, int embedding_only, const glia_vocab *v, glia_model *model,
+                                glia_err *err)
 {
     char path[GLIA_PATH_MAX + 32];
     glia_vocab *lmv = NULL;
@@ -188,7 +190,8 @@ static glia_status init_from_lm(const char *dir, const glia_vocab *v, glia_model
         }
     }
     for (int i = 0; i < model->nparams; i++)
-        if (strncmp(model->params[i].name, "fc.", 3) != 0)
+        if (embedding_only ? strcmp(model->params[i].name, "embedding.weight") == 0
+                           : strncmp(model->params[i].name, "fc.", 3) != 0)
             sub[nsub++] = model->params[i];
     const glia_param *lp = glia_model_find_param(model, "lexicon.weight");
     if (lp && !(lex = malloc(sizeof(float) * lp->size))) {
@@ -292,7 +295,8 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
                           r->path);
         goto fail;
     }
-    if (r->text.init_bundle[0] && (rc = init_from_lm(r->text.init_bundle, job->vocab, job->model, err))) {
+    if (r->text.init_bundle[0] &&
+        (rc = init_from_lm(r->text.init_bundle, r->text.init_embedding_only, job->vocab, job->model, err))) {
         glia_err_prefix(err, "%s: init.bundle", r->path);
         goto fail;
     }

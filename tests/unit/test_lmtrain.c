@@ -377,6 +377,30 @@ START_TEST(pretraining_lowers_the_loss_resumes_and_seeds_a_classifier)
     ck_assert_int_ge(copied, 9); /* the embedding and the 8 tensors of a bidirectional LSTM */
     glia_text_job_free(&job);
 
+    /* init.tensors: embedding takes the word vectors alone: the rnn is the seed's, not the file's */
+    snprintf(text, sizeof text,
+             "model: model.yaml\ndataset: {name: uci-sentiment, path: uci}\nseed: 3\n"
+             "init: {bundle: lm, tensors: embedding}\n");
+    ck_assert(glia_recipe_load(glia_test_write(tmpdir, "fte.yaml", text), &cr, &err) == GLIA_OK);
+    ck_assert_msg(glia_text_prepare(&cr, &job, &err) == GLIA_OK, "%s", err.msg);
+    for (int i = 0; i < job.model->nparams; i++) {
+        const glia_param *p = &job.model->params[i];
+        const glia_st_tensor *t = glia_st_find(st, p->name);
+        if (!t)
+            continue;
+        float *want = malloc(sizeof(float) * p->size);
+        ck_assert(glia_st_read_f32(t, want, p->size, &err) == GLIA_OK);
+        const int same = memcmp(want, p->value, sizeof(float) * p->size) == 0;
+        ck_assert_msg(same == (strcmp(p->name, "embedding.weight") == 0), "%s: same %d", p->name, same);
+        free(want);
+    }
+    glia_text_job_free(&job);
+    snprintf(text, sizeof text,
+             "model: model.yaml\ndataset: {name: uci-sentiment, path: uci}\n"
+             "init: {bundle: lm, tensors: rnn}\n");
+    ck_assert_int_eq(glia_recipe_load(glia_test_write(tmpdir, "ftr.yaml", text), &cr, &err), GLIA_EINVAL);
+    ck_assert_msg(strstr(err.msg, "init.tensors"), "%s", err.msg);
+
     /* another architecture (hidden 5 instead of 4): the misshapen tensor is named */
     snprintf(text, sizeof text,
              "model: model5.yaml\ndataset: {name: uci-sentiment, path: uci}\n"

@@ -8,7 +8,6 @@
  */
 #include "core/train/lmtrain.h"
 
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,16 +263,6 @@ typedef struct {
     uint32_t hash; /* of the recipe file's bytes, to refuse a checkpoint of another recipe */
 } lm_recipe;
 
-static void resolve(const char *recipe_path, const char *rel, char out[GLIA_PATH_MAX])
-{
-    char dir[GLIA_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", recipe_path);
-    if (rel[0] == '/')
-        snprintf(out, GLIA_PATH_MAX, "%s", rel);
-    else
-        snprintf(out, GLIA_PATH_MAX, "%s/%s", dirname(dir), rel);
-}
-
 static glia_status recipe_load(const char *path, lm_recipe *r, glia_err *err)
 {
     static const char *const keys[] = {
@@ -298,7 +287,7 @@ static glia_status recipe_load(const char *path, lm_recipe *r, glia_err *err)
     }
     if ((rc = glia_yaml_string(&y, glia_yaml_get(&y, root, "classifier"), "classifier", &classifier, err)))
         goto out;
-    resolve(path, classifier, r->classifier);
+    glia_recipe_resolve(path, classifier, r->classifier);
     corpus = glia_yaml_get(&y, root, "corpus");
     if (!corpus || !glia_yaml_is_seq(corpus) || glia_yaml_seq_len(corpus) == 0) {
         rc = glia_yaml_error(&y, corpus ? corpus : root, GLIA_EINVAL, err,
@@ -334,7 +323,7 @@ static glia_status recipe_load(const char *path, lm_recipe *r, glia_err *err)
         (rc = glia_yaml_opt_long(&y, root, "seed", 0, 0x7fffffffL, &r->seed, err)))
         goto out;
     if (fdir && *fdir)
-        resolve(path, fdir, r->fortunes_dir);
+        glia_recipe_resolve(path, fdir, r->fortunes_dir);
     else
         snprintf(r->fortunes_dir, sizeof r->fortunes_dir, "%s", glia_fortunes_default_dir());
     FILE *f = fopen(path, "rb");

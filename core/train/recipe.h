@@ -118,6 +118,9 @@ typedef struct {
  * set (core/data/catalog.h) is an error. */
 glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err);
 
+/* rel resolved against the directory of the recipe file recipe_path (an absolute rel as it is). */
+void glia_recipe_resolve(const char *recipe_path, const char *rel, char out[GLIA_PATH_MAX]);
+
 /* The kind of the recipe's data set (core/data/catalog.h): what chooses its loader, batch
  * source and messages. GLIA_DATA_NKINDS for a name the table does not have, which a recipe
  * read by glia_recipe_load never has. */

@@ -5,7 +5,8 @@
  * for train, eval, predict and forward, and in cli_mt.c for score and gettext.
  *
  *   glia train RECIPE.yaml --out DIR [--epochs N] [--limit N] [--threads N] [--restart]
- *                                     (a `task: word2vec` recipe writes word vectors instead)
+ *                                     (a `task: word2vec` recipe writes word vectors instead,
+ *                                     a `task: lm` one a pretrained embedding and LSTM)
  *   glia eval DIR [--limit N] [--threads N] [--beam N] [--data DIR] [--dataset NAME]
  *                                     [--precision fp32|bf16]
  *   glia predict DIR INPUT... [--beam N] [--precision fp32|bf16]   (image models: PNG/JPEG/PGM
@@ -19,6 +20,7 @@
  */
 #include <cblas.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@
 #include "core/nn/kernels.h"
 #include "core/nn/version.h"
 #include "core/base/yamlutil.h"
+#include "core/train/lmtrain.h"
 #include "core/train/word2vec.h"
 #include "core/train/run.h"
 #include "core/train/trainer.h"
@@ -106,18 +109,50 @@ static void print_w2v(const glia_w2v_progress *p, void *user)
     fflush(stdout);
 }
 
-/* Whether a recipe file says `task: word2vec` (word vectors rather than a model bundle). */
-static int is_word2vec_recipe(const char *path)
+static void print_lm(const glia_lm_progress *p, void *user)
+{
+    (void)user;
+    if (p->seconds == 0.0) { /* before training (or at the epoch a resumed run starts from) */
+        printf("lm: %ld train + %ld held-out sentences, %ld tokens, vocabulary %d, softmax over %d\n",
+               p->sentences, p->holdout_sentences, p->tokens, p->vocab, p->softmax);
+        printf("epoch %d/%d  held-out loss=%.4f (perplexity %.1f)\n", p->epoch, p->epochs, p->holdout_loss,
+               exp(p->holdout_loss));
+    } else {
+        printf("epoch %d/%d  loss=%.4f  held-out loss=%.4f (perplexity %.1f)  elapsed=%.1fs\n", p->epoch,
+               p->epochs, p->train_loss, p->holdout_loss, exp(p->holdout_loss), p->seconds);
+    }
+    fflush(stdout);
+}
+
+/* The `task:` of a recipe file ("" when it names none), into task[0..n). */
+static void recipe_task(const char *path, char *task, size_t n)
 {
     glia_yaml y;
     glia_err err = {0};
+    task[0] = '\0';
     if (glia_yaml_load_file(path, &y, &err) != GLIA_OK)
-        return 0; /* glia_recipe_load will say what is wrong */
-    const char *task = NULL;
-    yaml_node_t *n = glia_yaml_get(&y, glia_yaml_root(&y), "task");
-    int yes = n && glia_yaml_string(&y, n, "task", &task, &err) == GLIA_OK && strcmp(task, "word2vec") == 0;
+        return; /* glia_recipe_load will say what is wrong */
+    const char *t = NULL;
+    yaml_node_t *node = glia_yaml_get(&y, glia_yaml_root(&y), "task");
+    if (node && glia_yaml_string(&y, node, "task", &t, &err) == GLIA_OK)
+        snprintf(task, n, "%s", t);
     glia_yaml_free(&y);
-    return yes;
+}
+
+/* Whether a recipe file says `task: lm` (language-model pretraining, core/train/lmtrain.h). */
+static int is_lm_recipe(const char *path)
+{
+    char task[32];
+    recipe_task(path, task, sizeof task);
+    return strcmp(task, "lm") == 0;
+}
+
+/* Whether a recipe file says `task: word2vec` (word vectors rather than a model bundle). */
+static int is_word2vec_recipe(const char *path)
+{
+    char task[32];
+    recipe_task(path, task, sizeof task);
+    return strcmp(task, "word2vec") == 0;
 }
 
 enum {
@@ -193,6 +228,26 @@ static int train_one(const glia_cli_args *a, glia_reducer *red)
     if (red && is_word2vec_recipe(path)) {
         fprintf(stderr, "glia: word2vec recipes train in one process: run glia train without mpirun\n");
         return 1;
+    }
+    if (red && is_lm_recipe(path)) {
+        fprintf(stderr, "glia: language-model recipes train in one process: run glia train without mpirun\n");
+        return 1;
+    }
+    if (is_lm_recipe(path)) {
+        if (glia_cli_refuse(a, GLIA_CLI_ALL & ~(GLIA_CLI_BIT(TRAIN_OUT) | GLIA_CLI_BIT(TRAIN_THREADS)),
+                            "language-model recipes"))
+            return 2;
+        if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "glia: cannot create %s: %s\n", out, strerror(errno));
+            return 1;
+        }
+        if (glia_lm_recipe_run(path, out, print_lm, NULL, NULL, &err))
+            return glia_cli_fail(&err);
+        printf(
+            "pretrained embedding and rnn written to %s (model.safetensors, vocab.txt): start a classifier "
+            "from them with init: {bundle: %s}\n",
+            out, out);
+        return 0;
     }
     if (is_word2vec_recipe(path)) {
         if (glia_cli_refuse(a, GLIA_CLI_ALL & ~GLIA_CLI_BIT(TRAIN_OUT), "word2vec recipes"))
@@ -549,18 +604,21 @@ static const glia_cli_command train_command = {
     .args = "RECIPE.yaml",
     .min_args = 1,
     .max_args = 1,
-    .details = "Shows a progress bar on a terminal (else prints one line per epoch), then the test split's\n"
-               "results: the last line is\n"
-               "accuracy=0.XXXX (translation: bleu=NN.NN and chrf=NN.NN). A `task: word2vec` recipe\n"
-               "writes vectors.safetensors and vocab.txt instead of a bundle. A translation run writes\n"
-               "DIR/checkpoint.safetensors after every epoch and continues from it when started again.\n"
-               "Under `mpirun -np N` (a glia built with Open MPI) the N processes train one model: each\n"
-               "takes 1/N of every batch, the gradients are summed with MPI_Iallreduce in buckets while the\n"
-               "backward pass runs (--no-overlap: one MPI_Allreduce after it), rank 0 writes DIR\n"
-               "and, for every family, the checkpoint (resume with the same N); --threads defaults to the\n"
-               "cores divided by the processes on the machine.\n"
-               "Every step's loss, learning rate and speed, and every evaluation, go into\n"
-               "DIR/history.jsonl as they happen (`glia plot` draws them).\n",
+    .details =
+        "Shows a progress bar on a terminal (else prints one line per epoch), then the test split's\n"
+        "results: the last line is\n"
+        "accuracy=0.XXXX (translation: bleu=NN.NN and chrf=NN.NN). A `task: word2vec` recipe\n"
+        "writes vectors.safetensors and vocab.txt instead of a bundle, a `task: lm` recipe a language\n"
+        "model's pretrained embedding and LSTM (model.safetensors, vocab.txt; resumed from\n"
+        "DIR/lm.safetensors). A translation run writes\n"
+        "DIR/checkpoint.safetensors after every epoch and continues from it when started again.\n"
+        "Under `mpirun -np N` (a glia built with Open MPI) the N processes train one model: each\n"
+        "takes 1/N of every batch, the gradients are summed with MPI_Iallreduce in buckets while the\n"
+        "backward pass runs (--no-overlap: one MPI_Allreduce after it), rank 0 writes DIR\n"
+        "and, for every family, the checkpoint (resume with the same N); --threads defaults to the\n"
+        "cores divided by the processes on the machine.\n"
+        "Every step's loss, learning rate and speed, and every evaluation, go into\n"
+        "DIR/history.jsonl as they happen (`glia plot` draws them).\n",
     GLIA_CLI_OPTIONS(train_options),
     .run = cmd_train,
 };

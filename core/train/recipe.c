@@ -85,7 +85,7 @@ static glia_status parse_batch(glia_yaml *y, yaml_node_t *n, glia_batch_config *
 }
 
 /* rel resolved against the directory of the recipe at recipe_path (absolute paths kept). */
-static void resolve_path(const char *recipe_path, const char *rel, char out[GLIA_PATH_MAX])
+void glia_recipe_resolve(const char *recipe_path, const char *rel, char out[GLIA_PATH_MAX])
 {
     char dir[GLIA_PATH_MAX];
     snprintf(dir, sizeof dir, "%s", recipe_path);
@@ -133,7 +133,7 @@ static glia_status parse_text_part(glia_yaml *y, yaml_node_t *root, const char *
             if ((rc = glia_lexicon_format_parse(format, &known, err)))
                 return glia_yaml_error(y, e, rc, err, "lexicon[%d].format: %s", i, err->msg);
             snprintf(lex->format, sizeof lex->format, "%s", format);
-            resolve_path(path, lpath, lex->path);
+            glia_recipe_resolve(path, lpath, lex->path);
             t->nlexicons++;
         }
     }
@@ -144,7 +144,7 @@ static glia_status parse_text_part(glia_yaml *y, yaml_node_t *root, const char *
          (rc = glia_yaml_opt_float(y, n, "init_std", 1e-6, 100, &t->embedding_init_std, err))))
         return rc;
     if (pre && *pre)
-        resolve_path(path, pre, t->pretrained);
+        glia_recipe_resolve(path, pre, t->pretrained);
     return GLIA_OK;
 }
 
@@ -250,7 +250,7 @@ glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
     if ((rc = glia_yaml_check_keys(&y, root, "recipe", top_keys, err)) ||
         (rc = glia_yaml_string(&y, glia_yaml_get(&y, root, "model"), "model", &model, err)))
         goto out;
-    resolve_path(path, model, r->model);
+    glia_recipe_resolve(path, model, r->model);
     n = glia_yaml_get(&y, root, "dataset");
     if ((rc = glia_yaml_check_keys(&y, n, "dataset", data_keys, err)) ||
         (rc = glia_yaml_string(&y, glia_yaml_get(&y, n, "name"), "dataset.name", &dname, err)) ||
@@ -268,21 +268,34 @@ glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
     if ((rc = parse_translation_part(&y, root, &r->translation, err)))
         goto out;
     if ((n = glia_yaml_get(&y, root, "init"))) {
-        static const char *const init_keys[] = {"bundle", NULL};
-        const char *bundle = NULL;
+        static const char *const init_keys[] = {"bundle", "tensors", NULL};
+        const char *bundle = NULL, *tensors = "all";
         if ((rc = glia_yaml_check_keys(&y, n, "init", init_keys, err)) ||
-            (rc = glia_yaml_string(&y, glia_yaml_get(&y, n, "bundle"), "init.bundle", &bundle, err)))
+            (rc = glia_yaml_string(&y, glia_yaml_get(&y, n, "bundle"), "init.bundle", &bundle, err)) ||
+            (rc = glia_yaml_opt_string(&y, n, "tensors", &tensors, err)))
             goto out;
-        if (glia_data_find(dname)->kind != GLIA_DATA_PAIRS) {
-            rc = glia_yaml_error(&y, n, GLIA_EUNSUPPORTED, err,
-                                 "init: starting from a bundle's weights is for translation models only");
+        /* text recipes: every pretrained tensor (all) or the word vectors alone (embedding) */
+        if ((strcmp(tensors, "all") != 0 && strcmp(tensors, "embedding") != 0) ||
+            (strcmp(tensors, "all") != 0 && glia_data_find(dname)->kind != GLIA_DATA_TEXTS)) {
+            rc = glia_yaml_error(&y, glia_yaml_get(&y, n, "tensors"), GLIA_EINVAL, err,
+                                 "init.tensors: expected all or embedding (text recipes), got '%s'", tensors);
             goto out;
         }
-        resolve_path(path, bundle, r->translation.init_bundle);
+        r->text.init_embedding_only = strcmp(tensors, "embedding") == 0;
+        const glia_data_kind kind = glia_data_find(dname)->kind;
+        if (kind != GLIA_DATA_PAIRS && kind != GLIA_DATA_TEXTS) {
+            rc = glia_yaml_error(
+                &y, n, GLIA_EUNSUPPORTED, err,
+                "init: starting from a bundle's weights is for translation and text models only");
+            goto out;
+        }
+        /* translation: a bundle; text: a language model's pretraining output (lmtrain.h) */
+        glia_recipe_resolve(path, bundle,
+                            kind == GLIA_DATA_PAIRS ? r->translation.init_bundle : r->text.init_bundle);
     }
     snprintf(r->dataset, sizeof r->dataset, "%s", dname);
     if (*dpath)
-        resolve_path(path, dpath, r->dataset_path);
+        glia_recipe_resolve(path, dpath, r->dataset_path);
     if ((rc = parse_text_part(&y, root, path, &r->text, err)) || (rc = apply_training_keys(&y, root, r, err)))
         goto out;
     rc = finish_recipe(r, path, err);

@@ -51,6 +51,11 @@ typedef struct {
     glia_recipe_lexicon lexicons[GLIA_RECIPE_MAX_LEXICONS];
     char pretrained[GLIA_PATH_MAX]; /* embedding.pretrained: a word2vec output directory, "" = none */
     float embedding_init_std;       /* embedding.init_std: N(0, std) instead of PyTorch's N(0, 1); 0 = 1 */
+    /* init.bundle: start the embedding and the rnn from a language model's pretraining output
+     * (core/train/lmtrain.h: vocab.txt and model.safetensors), whose vocabulary must be the one
+     * this recipe builds; "" = none; resolved against the recipe */
+    char init_bundle[GLIA_PATH_MAX];
+    int init_embedding_only; /* init.tensors: embedding: take only embedding.weight (the rnn starts fresh) */
 } glia_recipe_text;
 
 /* Translation pairs (see mttrain.h). dataset.limit keeps the first N training pairs; the
@@ -112,6 +117,9 @@ typedef struct {
 /* Fills PyTorch-like defaults, then reads path. A dataset.name that is not a built-in data
  * set (core/data/catalog.h) is an error. */
 glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err);
+
+/* rel resolved against the directory of the recipe file recipe_path (an absolute rel as it is). */
+void glia_recipe_resolve(const char *recipe_path, const char *rel, char out[GLIA_PATH_MAX]);
 
 /* The kind of the recipe's data set (core/data/catalog.h): what chooses its loader, batch
  * source and messages. GLIA_DATA_NKINDS for a name the table does not have, which a recipe

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/data/catalog.h"
+#include "core/nn/params.h"
 #include "core/text/lexicon.h"
 #include "core/text/negscope.h"
 #include "core/text/tokenize.h"
@@ -144,6 +145,78 @@ static glia_status lexicon_sources(const glia_recipe_text *t, glia_lexicon_sourc
     return GLIA_OK;
 }
 
+/* init.bundle: the embedding, lexicon and rnn tensors of a language model's pretraining
+ * (lmtrain.h) replace the fresh ones. Strict: its vocab.txt must be this recipe's vocabulary
+ * line for line (ids index the embedding), every tensor of its file must be one of the
+ * classifier's but fc, each with its exact shape, and its frozen lexicon table the one this
+ * recipe's word lists give. embedding_only (init.tensors: embedding) takes the word vectors
+ * alone and leaves the rnn as the seed drew it. */
+static glia_status init_from_lm(const char *dir, int embedding_only, const glia_vocab *v, glia_model *model,
+                                glia_err *err)
+{
+    char path[GLIA_PATH_MAX + 32];
+    glia_vocab *lmv = NULL;
+    glia_st_file *st = NULL;
+    float *lex = NULL;
+    glia_param *sub = malloc(sizeof *sub * (size_t)(model->nparams + 1));
+    int nsub = 0;
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    glia_status rc = sub ? glia_vocab_load(path, &lmv, err) : glia_err_set(err, GLIA_ENOMEM, "out of memory");
+    if (rc != GLIA_OK)
+        goto out;
+    const size_t nv = glia_vocab_size(v), nl = glia_vocab_size(lmv);
+    for (size_t i = 0; i < (nv > nl ? nv : nl); i++) {
+        const char *want = i < nv ? glia_vocab_token(v, (int32_t)i) : "(nothing)",
+                   *got = i < nl ? glia_vocab_token(lmv, (int32_t)i) : "(nothing)";
+        if (strcmp(want, got) != 0) {
+            rc = glia_err_set(
+                err, GLIA_EINVAL,
+                "%s: line %zu is '%s' but the vocabulary this recipe builds has '%s' there "
+                "(%zu and %zu tokens): pretrain with this recipe as the language model's classifier",
+                path, i + 1, got, want, nl, nv);
+            goto out;
+        }
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if ((rc = glia_st_open(path, &st, err)))
+        goto out;
+    for (size_t i = 0; i < glia_st_count(st); i++) {
+        const char *name = glia_st_at(st, i)->name;
+        if (!glia_model_find_param(model, name) || strncmp(name, "fc.", 3) == 0) {
+            rc =
+                glia_err_set(err, GLIA_EINVAL,
+                             "%s: holds tensor '%s', which the classifier does not take from it", path, name);
+            goto out;
+        }
+    }
+    for (int i = 0; i < model->nparams; i++)
+        if (embedding_only ? strcmp(model->params[i].name, "embedding.weight") == 0
+                           : strncmp(model->params[i].name, "fc.", 3) != 0)
+            sub[nsub++] = model->params[i];
+    const glia_param *lp = glia_model_find_param(model, "lexicon.weight");
+    if (lp && !(lex = malloc(sizeof(float) * lp->size))) {
+        rc = glia_err_set(err, GLIA_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (lp)
+        memcpy(lex, lp->value, sizeof(float) * lp->size);
+    if ((rc = glia_params_load(sub, nsub, st, "classifier", err))) {
+        glia_err_prefix(err, "%s", path);
+        goto out;
+    }
+    if (lp && memcmp(lex, lp->value, sizeof(float) * lp->size) != 0)
+        rc = glia_err_set(err, GLIA_EINVAL,
+                          "%s: lexicon.weight is not the table this recipe's lexicon files give (other word "
+                          "lists or scales)",
+                          path);
+out:
+    glia_vocab_free(lmv);
+    glia_st_close(st);
+    free(lex);
+    free(sub);
+    return rc;
+}
+
 glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err *err)
 {
     const char **texts = NULL;
@@ -213,6 +286,18 @@ glia_status glia_text_prepare(const glia_recipe *r, glia_text_job *job, glia_err
     if (r->text.pretrained[0] && (rc = glia_w2v_apply(r->text.pretrained, job->vocab, emb->value,
                                                       m->text.embedding_dim, &job->pretrained_found, err))) {
         glia_err_prefix(err, "%s: embedding.pretrained", r->path);
+        goto fail;
+    }
+    if (r->text.init_bundle[0] && r->text.pretrained[0]) {
+        rc = glia_err_set(err, GLIA_EINVAL,
+                          "%s: embedding.pretrained and init.bundle both set the embedding: "
+                          "choose one",
+                          r->path);
+        goto fail;
+    }
+    if (r->text.init_bundle[0] &&
+        (rc = init_from_lm(r->text.init_bundle, r->text.init_embedding_only, job->vocab, job->model, err))) {
+        glia_err_prefix(err, "%s: init.bundle", r->path);
         goto fail;
     }
     if ((rc = glia_text_data_from_uci(&job->set, GLIA_UCI_TRAIN, job->vocab, m->max_tokens, &job->train,

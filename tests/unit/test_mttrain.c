@@ -202,9 +202,10 @@ START_TEST(init_recipe_errors)
     glia_recipe r;
     glia_err err = {0};
     const char *p = glia_test_write(tmpdir, "a.yaml",
-                                    "model: m.yaml\ninit: {bundle: x}\ndataset: {name: uci-sentiment}\n");
+                                    "model: m.yaml\ninit: {bundle: x}\ndataset: {name: fashion-mnist}\n");
     ck_assert_int_eq(glia_recipe_load(p, &r, &err), GLIA_EUNSUPPORTED);
-    ck_assert_msg(strstr(err.msg, "a.yaml") && strstr(err.msg, "translation models only"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "a.yaml") && strstr(err.msg, "translation and text models only"), "%s",
+                  err.msg);
     p = glia_test_write(tmpdir, "b.yaml",
                         "model: m.yaml\ninit: {bundel: x}\ndataset: {name: gettext-en-es}\n");
     ck_assert_int_ne(glia_recipe_load(p, &r, &err), GLIA_OK);

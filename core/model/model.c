@@ -69,7 +69,15 @@ static glia_param *matrix(glia_model *model, int i)
     return model->ops->matrix ? model->ops->matrix(model, i) : NULL;
 }
 
-glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err)
+void glia_model_weights_changed(const glia_model *model)
+{
+    if (model->ops->weights_changed)
+        model->ops->weights_changed(model);
+}
+
+/* The plans of an inference ctx (net.c) depend on which layers carry a bf16 copy, so every
+ * return below follows a weights change. */
+static glia_status set_precision(glia_model *model, glia_precision want, glia_err *err)
 {
     glia_status rc = GLIA_OK;
     glia_param *p;
@@ -91,6 +99,13 @@ glia_status glia_model_set_precision(glia_model *model, glia_precision want, gli
     }
     model->precision = GLIA_PRECISION_BF16;
     return GLIA_OK;
+}
+
+glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err)
+{
+    glia_status rc = set_precision(model, want, err);
+    glia_model_weights_changed(model);
+    return rc;
 }
 
 glia_decode_opts glia_model_decode_defaults(const glia_manifest *m)

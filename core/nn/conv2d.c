@@ -19,7 +19,8 @@
  * the store and backward masks dY by y > 0 where it reads it.
  * An inference plan (net.c) may hand forward a copy of the layer with Winograd-transformed
  * weights (cfg.conv.winograd): 3x3 stride-1 "same" convolutions then run as
- * glia_winograd_conv, 2.25x fewer multiply-adds.
+ * glia_winograd_conv, 2.25x fewer multiply-adds, and a 2x2 max-pool after such a conv (and its
+ * ReLU) is taken inside it (cfg.conv.pool): forward's y is then the pool's output.
  */
 #include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
@@ -118,10 +119,12 @@ static void conv_forward(glia_layer *l, const float *x, float *y, int n, glia_pa
         return;
     }
     if (l->cfg.conv.winograd && !p->training) {
-        /* an inference plan's copy with the transformed weights (net.c) */
+        /* an inference plan's copy with the transformed weights (net.c), maybe its pool too */
+        const int pool = l->cfg.conv.pool;
+        const size_t y_size = pool ? (size_t)oc * (oh / 2) * (ow / 2) : out_size;
         for (int s = 0; s < n; s++)
-            glia_winograd_conv(x + (size_t)s * in_size, ic, h, w, l->cfg.conv.winograd, bias, oc, relu,
-                               y + (size_t)s * out_size, p->scratch);
+            glia_winograd_conv(x + (size_t)s * in_size, ic, h, w, l->cfg.conv.winograd, bias, oc, relu, pool,
+                               y + (size_t)s * y_size, p->scratch);
         return;
     }
     if (direct_planned(l, direct_fwd_floats(l))) {

@@ -587,6 +587,22 @@ void glia_winograd_weights(const float *weight, int oc, int c, float *u)
     if (relu) /* activation.c's ReLU: NaN kept */                                                            \
         WINOGRAD_IVDEP for (size_t t = 0; t < 4 * nt; t++) q[t] =                                            \
             (q[t] > 0.0f) | (q[t] != q[t]) ? q[t] : 0.0f;
+/* With a 2x2 stride-2 max-pool after it: each tile's 2x2 outputs (the 4 planes of q, after
+ * WINOGRAD_OUTPUT_BODY's bias and ReLU) are one pooling window, so the tile's maximum is the
+ * pool's output, in pool2d.c's order and NaN rule (a later value wins if larger or NaN), over
+ * the whole plane of tiles (rows of a few tiles are too short for a vector), into the first
+ * plane; the caller copies its rows of whole tiles out: no scatter into the conv's output and no
+ * pooling pass over it. */
+#define WINOGRAD_POOL_BODY                                                                                   \
+    WINOGRAD_IVDEP for (size_t t = 0; t < nt; t++)                                                           \
+    {                                                                                                        \
+        float best = q[t];                                                                                   \
+        const float b1 = q[nt + t], b2 = q[2 * nt + t], b3 = q[3 * nt + t];                                  \
+        best = (b1 > best) | (b1 != b1) ? b1 : best;                                                         \
+        best = (b2 > best) | (b2 != b2) ? b2 : best;                                                         \
+        best = (b3 > best) | (b3 != b3) ? b3 : best;                                                         \
+        q[t] = best;                                                                                         \
+    }
 /* The output's 4 tile positions (q[2 i + j][ty * tw1 + tx]) into y (h, w): strided stores. */
 #define WINOGRAD_SCATTER_BODY                                                                                \
     for (int oy = 0; oy < h; oy++) {                                                                         \
@@ -614,6 +630,10 @@ __attribute__((target("avx512f"))) static void winograd_output_avx512(const floa
 {
     WINOGRAD_OUTPUT_BODY
 }
+__attribute__((target("avx512f"))) static void winograd_pool_avx512(float *q, size_t nt)
+{
+    WINOGRAD_POOL_BODY
+}
 __attribute__((target("avx512f"))) static void
 winograd_scatter_avx512(const float *restrict q, size_t nt, int h, int w, int tw1, float *restrict y)
 {
@@ -631,6 +651,10 @@ static void winograd_output_base(const float *restrict m, size_t mplane, size_t 
 {
     WINOGRAD_OUTPUT_BODY
 }
+static void winograd_pool_base(float *q, size_t nt)
+{
+    WINOGRAD_POOL_BODY
+}
 static void winograd_scatter_base(const float *restrict q, size_t nt, int h, int w, int tw1,
                                   float *restrict y)
 {
@@ -638,6 +662,7 @@ static void winograd_scatter_base(const float *restrict q, size_t nt, int h, int
 }
 #undef WINOGRAD_INPUT_BODY
 #undef WINOGRAD_OUTPUT_BODY
+#undef WINOGRAD_POOL_BODY
 #undef WINOGRAD_SCATTER_BODY
 
 /* q: the 4 parity planes (row parity 2 a + column parity b), rows of tw1 */
@@ -662,6 +687,17 @@ static void winograd_output(const float *m, size_t mplane, size_t nt, float bias
     }
 #endif
     winograd_output_base(m, mplane, nt, bias, relu, q);
+}
+
+static void winograd_pool(float *q, size_t nt)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (have_avx512()) {
+        winograd_pool_avx512(q, nt);
+        return;
+    }
+#endif
+    winograd_pool_base(q, nt);
 }
 
 static void winograd_scatter(const float *q, size_t nt, int h, int w, int tw1, float *y)
@@ -701,7 +737,7 @@ size_t glia_winograd_scratch(int c, int oc, int h, int w)
  * fixed offset (winograd_tiles), and the output's 4 positions are computed into planes, then
  * scattered into y. */
 void glia_winograd_conv(const float *x, int c, int h, int w, const float *u, const float *bias, int oc,
-                        int relu, float *y, float *scratch)
+                        int relu, int pool, float *y, float *scratch)
 {
     const int th = (h + 1) / 2, tw1 = (w + 1) / 2 + 1;
     const size_t nt = winograd_tiles(h, w), vplane = (size_t)c * nt, mplane = (size_t)oc * nt;
@@ -729,6 +765,18 @@ void glia_winograd_conv(const float *x, int c, int h, int w, const float *u, con
     for (int xi = 0; xi < 16; xi++)
         glia_gemm(0, 0, oc, (int)nt, c, 1.0f, u + (size_t)xi * oc * c, c, v + (size_t)xi * vplane, (int)nt,
                   0.0f, m + (size_t)xi * mplane, (int)nt);
+    if (pool) {
+        /* the tiles wholly inside the image are the pool's windows (floor, as PyTorch's) */
+        const int ph = h / 2, pw = w / 2;
+        for (int o = 0; o < oc; o++) {
+            winograd_output(m + (size_t)o * nt, mplane, nt, bias ? bias[o] : 0.0f, relu, q);
+            winograd_pool(q, nt);
+            float *yo = y + (size_t)o * ph * pw;
+            for (int ty = 0; ty < ph; ty++)
+                memcpy(yo + (size_t)ty * pw, q + (size_t)ty * tw1, sizeof(float) * (size_t)pw);
+        }
+        return;
+    }
     for (int o = 0; o < oc; o++) {
         winograd_output(m + (size_t)o * nt, mplane, nt, bias ? bias[o] : 0.0f, relu, q);
         winograd_scatter(q, nt, h, w, tw1, y + (size_t)o * h * w);

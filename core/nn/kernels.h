@@ -106,13 +106,15 @@ void glia_conv_direct_enable(int on);
  *   glia_winograd_weights: u (16, oc, c) = G g G^T of weight (oc, c, 3, 3), once per forward
  *     call (glia_winograd_weight_floats floats);
  *   glia_winograd_conv: x (c, h, w) -> y (oc, h, w) with bias (or NULL) and, with relu, the
- *     ReLU as activation.c computes it; scratch holds glia_winograd_scratch floats. */
+ *     ReLU as activation.c computes it; with pool, y (oc, h / 2, w / 2) is then a 2x2 stride-2
+ *     max-pool of that, as pool2d.c computes it (same bits), taken per output tile: a tile is a
+ *     pooling window. scratch holds glia_winograd_scratch floats. */
 int glia_winograd_ok(int k, int stride, int pad);
 size_t glia_winograd_weight_floats(int oc, int c);
 void glia_winograd_weights(const float *weight, int oc, int c, float *u);
 size_t glia_winograd_scratch(int c, int oc, int h, int w);
 void glia_winograd_conv(const float *x, int c, int h, int w, const float *u, const float *bias, int oc,
-                        int relu, float *y, float *scratch);
+                        int relu, int pool, float *y, float *scratch);
 
 /* Row-wise softmax of x (n x k) into y (may alias x), max-subtracted for stability. */
 void glia_softmax(const float *x, float *y, int n, int k);

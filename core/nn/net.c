@@ -28,6 +28,10 @@
  * half-written copy, and a net stays read-only while it serves. The price is one copy per ctx
  * (fashion-cnn: 0.4 MB).
  *
+ * An inference plan's Winograd conv also takes a 2x2 max-pool after it (and after its ReLU)
+ * into its output transform (cfg.conv.pool), whose 2x2 tiles are the pooling windows: the
+ * pool's output without writing the conv's, 4x larger, or reading it back.
+ *
  * A conv2d followed by a ReLU runs as one layer (cfg.conv.relu, set here): forward
  * writes relu(conv(x)) straight into the ReLU's output and skips the ReLU, backward
  * skips the ReLU and lets the conv mask dy. The ReLU's buffers are the ones used, so
@@ -314,6 +318,17 @@ static int winograd(const glia_layer *l)
            glia_winograd_ok(l->cfg.conv.kernel, l->cfg.conv.stride, l->cfg.conv.padding);
 }
 
+/* Whether layer i is a 2x2, stride 2, unpadded max-pool: a Winograd conv's output tiles are its
+ * windows (the tiles start at even rows and columns), so the conv can take it. */
+static int pools_2x2(const glia_net *net, int i)
+{
+    if (i >= net->nlayers)
+        return 0;
+    const glia_layer *l = &net->layers[i];
+    return l->kind == GLIA_LAYER_MAXPOOL2D && l->cfg.pool.kernel == 2 && l->cfg.pool.stride == 2 &&
+           l->cfg.pool.padding == 0;
+}
+
 /* Fills an inference ctx's plan (see struct glia_ctx) from the current weights, unless it
  * already holds the plan of this net's current weights generation. */
 static void plan_inference(const glia_net *net, glia_ctx *ctx)
@@ -343,6 +358,10 @@ static void plan_inference(const glia_net *net, glia_ctx *ctx)
             if (ctx->winograd[i]) {
                 glia_winograd_weights(run->params[0].value, run->out.c, run->in.c, ctx->winograd[i]);
                 run->cfg.conv.winograd = ctx->winograd[i];
+                /* a 2x2 max-pool after it runs inside its output transform */
+                const int next = i + ctx->span[i];
+                if ((run->cfg.conv.pool = pools_2x2(net, next)))
+                    ctx->span[i]++;
             }
             ctx->plan[i] = run;
         }

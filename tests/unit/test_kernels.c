@@ -98,7 +98,8 @@ END_TEST
 
 /* glia_winograd_conv (with glia_winograd_weights) against a direct loop in double: even and
  * odd sizes (a last row and column of tiles half outside), one and several channels, bias or
- * none, ReLU or none, dirty scratch; and the shapes it declines. */
+ * none, ReLU or none, dirty scratch; with the 2x2 max-pool inside, the bits of pooling its
+ * output; and the shapes it declines. */
 START_TEST(winograd_matches_naive)
 {
     static const int cfgs[][4] = {{8, 28, 28, 16}, {16, 14, 14, 8}, {3, 7, 9, 5}, {1, 1, 1, 2}, {5, 2, 5, 3}};
@@ -120,7 +121,7 @@ START_TEST(winograd_matches_naive)
             const int relu = variant == 1;
             for (size_t i = 0; i < ns; i++)
                 scratch[i] = NAN; /* dirty: what the kernel reads it must write first */
-            glia_winograd_conv(x, c, h, w, u, variant == 2 ? NULL : b, oc, relu, y, scratch);
+            glia_winograd_conv(x, c, h, w, u, variant == 2 ? NULL : b, oc, relu, 0, y, scratch);
             for (int o = 0; o < oc; o++)
                 for (int i = 0; i < h; i++)
                     for (int j = 0; j < w; j++) {
@@ -145,6 +146,36 @@ START_TEST(winograd_matches_naive)
                                       "config %zu variant %d y[%d][%d][%d]: %.8g, expected %.8g", t, variant,
                                       o, i, j, got, acc);
                     }
+            /* with the 2x2 max-pool taken inside: the same bits as pooling y (pool2d.c's rule,
+             * a NaN wins; one planted where the pool keeps it) */
+            if (h >= 2 && w >= 2) {
+                const int ph = h / 2, pw = w / 2;
+                float *pooled = malloc(sizeof(float) * (size_t)oc * ph * pw);
+                ck_assert_ptr_nonnull(pooled);
+                const float x0 = x[0];
+                x[0] = variant == 1 ? NAN : x0;
+                glia_winograd_conv(x, c, h, w, u, variant == 2 ? NULL : b, oc, relu, 0, y, scratch);
+                for (size_t i = 0; i < ns; i++)
+                    scratch[i] = NAN;
+                glia_winograd_conv(x, c, h, w, u, variant == 2 ? NULL : b, oc, relu, 1, pooled, scratch);
+                for (int o = 0; o < oc; o++)
+                    for (int i = 0; i < ph; i++)
+                        for (int j = 0; j < pw; j++) {
+                            const float *yo = y + (size_t)o * h * w;
+                            float best = -INFINITY;
+                            for (int a = 0; a < 2; a++)
+                                for (int e = 0; e < 2; e++) {
+                                    const float v = yo[(2 * i + a) * w + 2 * j + e];
+                                    best = v > best || isnan(v) ? v : best;
+                                }
+                            const float got = pooled[((size_t)o * ph + i) * pw + j];
+                            ck_assert_msg(memcmp(&got, &best, sizeof got) == 0 || (isnan(got) && isnan(best)),
+                                          "config %zu variant %d pooled[%d][%d][%d]: %.9g, expected %.9g", t,
+                                          variant, o, i, j, got, best);
+                        }
+                free(pooled);
+                x[0] = x0;
+            }
         }
         free(x);
         free(wt);

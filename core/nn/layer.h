@@ -146,6 +146,9 @@ struct glia_layer {
              * stride-2 max-pool follows (after the ReLU, if any): forward then writes the pool's
              * output (oc, h / 2, w / 2), taken inside Winograd's output transform (kernels.h) */
             int pool;
+            /* not in manifests: with pool, the winograd weights are F(4x4, 3x3)'s and forward
+             * runs glia_winograd4_pool_conv */
+            int winograd4;
         } conv;
         struct {
             int kernel, stride, padding;

@@ -101,6 +101,27 @@ END_TEST
  * odd sizes (a last row and column of tiles half outside), one and several channels, bias or
  * none, ReLU or none, dirty scratch; with the 2x2 max-pool inside, the bits of pooling its
  * output; and the shapes it declines. */
+/* Output (o, i, j) of a 3x3, stride 1, padding 1 convolution of x (c, h, w) with wt (oc, c, 3, 3)
+ * and bias (or NULL), in double; *mag gets the sum of its terms' magnitudes. */
+static double naive_conv3(const float *x, int c, int h, int w, const float *wt, const float *bias, int o,
+                          int i, int j, double *mag)
+{
+    double acc = bias ? bias[o] : 0.0;
+    *mag = fabs(acc);
+    for (int ci = 0; ci < c; ci++)
+        for (int a = 0; a < 3; a++)
+            for (int e = 0; e < 3; e++) {
+                const int ih = i - 1 + a, iw = j - 1 + e;
+                if (ih < 0 || ih >= h || iw < 0 || iw >= w)
+                    continue;
+                const double p =
+                    (double)wt[((size_t)(o * c + ci) * 3 + a) * 3 + e] * x[((size_t)ci * h + ih) * w + iw];
+                acc += p;
+                *mag += fabs(p);
+            }
+    return acc;
+}
+
 /* glia_winograd4_pool_conv against a direct loop in double, then ReLU and 2x2 max-pool: even
  * and odd sizes (tiles partly outside), bias or none, ReLU or none, dirty scratch. Its rounding
  * is F(4x4)'s: within 1e-5 of the terms' magnitude (the largest error seen is printed). */
@@ -130,20 +151,9 @@ START_TEST(winograd4_pool_matches_naive)
             for (int o = 0; o < oc; o++) {
                 for (int i = 0; i < h; i++)
                     for (int j = 0; j < w; j++) {
-                        double acc = variant == 2 ? 0.0 : b[o], m = fabs(acc);
-                        for (int ci = 0; ci < c; ci++)
-                            for (int a = 0; a < 3; a++)
-                                for (int e = 0; e < 3; e++) {
-                                    const int ih = i - 1 + a, iw = j - 1 + e;
-                                    if (ih < 0 || ih >= h || iw < 0 || iw >= w)
-                                        continue;
-                                    const double p = (double)wt[((size_t)(o * c + ci) * 3 + a) * 3 + e] *
-                                                     x[((size_t)ci * h + ih) * w + iw];
-                                    acc += p;
-                                    m += fabs(p);
-                                }
+                        const double acc =
+                            naive_conv3(x, c, h, w, wt, variant == 2 ? NULL : b, o, i, j, &mag[i * w + j]);
                         full[i * w + j] = relu && acc < 0.0 ? 0.0 : acc;
-                        mag[i * w + j] = m;
                     }
                 for (int i = 0; i < ph; i++)
                     for (int j = 0; j < pw; j++) {
@@ -199,18 +209,8 @@ START_TEST(winograd_matches_naive)
             for (int o = 0; o < oc; o++)
                 for (int i = 0; i < h; i++)
                     for (int j = 0; j < w; j++) {
-                        double acc = variant == 2 ? 0.0 : b[o], mag = fabs(acc);
-                        for (int ci = 0; ci < c; ci++)
-                            for (int a = 0; a < 3; a++)
-                                for (int e = 0; e < 3; e++) {
-                                    const int ih = i - 1 + a, iw = j - 1 + e;
-                                    if (ih < 0 || ih >= h || iw < 0 || iw >= w)
-                                        continue;
-                                    const double p = (double)wt[((size_t)(o * c + ci) * 3 + a) * 3 + e] *
-                                                     x[((size_t)ci * h + ih) * w + iw];
-                                    acc += p;
-                                    mag += fabs(p);
-                                }
+                        double mag;
+                        double acc = naive_conv3(x, c, h, w, wt, variant == 2 ? NULL : b, o, i, j, &mag);
                         if (relu && acc < 0.0)
                             acc = 0.0;
                         const float got = y[((size_t)o * h + i) * w + j];

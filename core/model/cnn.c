@@ -417,6 +417,11 @@ static glia_param *cnn_matrix(glia_model *model, int i)
     return NULL;
 }
 
+static void cnn_weights_changed(const glia_model *model)
+{
+    glia_net_weights_changed(net_of(model));
+}
+
 const glia_model_ops glia_family_cnn = {
     .task = "image-classification",
     .family = "cnn",
@@ -439,4 +444,5 @@ const glia_model_ops glia_family_cnn = {
     .predict = cnn_predict,
     .explain = cnn_explain,
     .matrix = cnn_matrix,
+    .weights_changed = cnn_weights_changed,
 };

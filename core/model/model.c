@@ -81,7 +81,15 @@ int glia_precision_parse(const char *s)
     return -1;
 }
 
-glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err)
+void glia_model_weights_changed(const glia_model *model)
+{
+    if (model->ops->weights_changed)
+        model->ops->weights_changed(model);
+}
+
+/* The plans of an inference ctx (net.c) depend on which layers carry a bf16 copy, so every
+ * return below follows a weights change. */
+static glia_status set_precision(glia_model *model, glia_precision want, glia_err *err)
 {
     glia_status rc = GLIA_OK;
     glia_param *p;
@@ -100,6 +108,13 @@ glia_status glia_model_set_precision(glia_model *model, glia_precision want, gli
     }
     model->precision = GLIA_PRECISION_BF16;
     return GLIA_OK;
+}
+
+glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err)
+{
+    glia_status rc = set_precision(model, want, err);
+    glia_model_weights_changed(model);
+    return rc;
 }
 
 glia_decode_opts glia_model_decode_defaults(const glia_manifest *m)

@@ -218,6 +218,11 @@ typedef struct {
      * core/nn/lstm_step.h) from the values as they are now; on = 0 frees them. Called by
      * glia_model_set_precision: made for fp32, freed for bf16 and by glia_model_free. */
     glia_status (*prepare)(glia_model *model, int on, glia_err *err);
+    /* Optional (NULL: the family derives nothing from its weights). Told that the values were
+     * written (glia_model_weights_changed), so that what its inference derived from them and
+     * keeps (the CNN: batch norm folded into the conv, Winograd's transformed weights) is
+     * derived again. A replica and its master share one account: either may be told. */
+    void (*weights_changed)(const glia_model *model);
 } glia_model_ops;
 
 struct glia_model {
@@ -261,6 +266,10 @@ void glia_model_free(glia_model *model); /* NULL-safe */
  * other values: the copies do not follow the fp32 buffer); never on a model being trained.
  * GLIA_ENOMEM leaves the model fp32. */
 glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err);
+/* Every writer of a model's values calls this after writing them (an optimizer step, a
+ * checkpoint's restore, the best weights copied back, a precision change; ops->load does it
+ * itself): an inference ctx reuses what it derived from the weights until then. */
+void glia_model_weights_changed(const glia_model *model);
 /* "fp32" / "bf16", and back (-1: neither). */
 const char *glia_precision_name(glia_precision p);
 int glia_precision_parse(const char *s);

@@ -19,7 +19,9 @@
  * the store and backward masks dY by y > 0 where it reads it.
  * An inference plan (net.c) may hand forward a copy of the layer with Winograd-transformed
  * weights (cfg.conv.winograd): 3x3 stride-1 "same" convolutions then run as
- * glia_winograd_conv, 2.25x fewer multiply-adds.
+ * glia_winograd_conv, 2.25x fewer multiply-adds, and a 2x2 max-pool after such a conv (and its
+ * ReLU) is taken inside it (cfg.conv.pool): forward's y is then the pool's output; such a
+ * conv may run F(4x4, 3x3) instead (cfg.conv.winograd4), 1.78x fewer again.
  */
 #include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
@@ -85,8 +87,10 @@ static glia_status conv_init(glia_layer *l, glia_shape3 in, glia_err *err)
     glia_param_shape(&l->params[1], 1, bshape, 1);
     size_t gemm = gemm_floats(l), fwd = direct_fwd_floats(l), bwd = direct_bwd_floats(l);
     size_t wino = glia_winograd_ok(k, s, p) ? glia_winograd_scratch(ic, oc, in.h, in.w) : 0;
+    size_t wino4 = glia_winograd_ok(k, s, p) ? glia_winograd4_scratch(ic, oc, in.h, in.w) : 0;
     size_t need = gemm > fwd ? gemm : fwd;
     need = need > wino ? need : wino;
+    need = need > wino4 ? need : wino4;
     l->scratch_floats_per_sample = need > bwd ? need : bwd;
     l->saved_bytes_per_sample = 0;
     return GLIA_OK;
@@ -118,10 +122,16 @@ static void conv_forward(glia_layer *l, const float *x, float *y, int n, glia_pa
         return;
     }
     if (l->cfg.conv.winograd && !p->training) {
-        /* an inference plan's copy with the transformed weights (net.c) */
+        /* an inference plan's copy with the transformed weights (net.c), maybe its pool too */
+        const int pool = l->cfg.conv.pool;
+        const size_t y_size = pool ? (size_t)oc * (oh / 2) * (ow / 2) : out_size;
         for (int s = 0; s < n; s++)
-            glia_winograd_conv(x + (size_t)s * in_size, ic, h, w, l->cfg.conv.winograd, bias, oc, relu,
-                               y + (size_t)s * out_size, p->scratch);
+            if (l->cfg.conv.winograd4)
+                glia_winograd4_pool_conv(x + (size_t)s * in_size, ic, h, w, l->cfg.conv.winograd, bias, oc,
+                                         relu, y + (size_t)s * y_size, p->scratch);
+            else
+                glia_winograd_conv(x + (size_t)s * in_size, ic, h, w, l->cfg.conv.winograd, bias, oc, relu,
+                                   pool, y + (size_t)s * y_size, p->scratch);
         return;
     }
     if (direct_planned(l, direct_fwd_floats(l))) {

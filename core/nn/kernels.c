@@ -465,10 +465,16 @@ void glia_conv_direct(const float *x, const float *gate, int c, int h, int w, co
  * sanitizers keep it from vectorising, and GCC's pragma is unknown to it. */
 #if defined(__clang__)
 #define WINOGRAD_IVDEP
+#define WINOGRAD_UNROLL
 #elif defined(__GNUC__)
-#define WINOGRAD_IVDEP _Pragma("GCC ivdep")
+#define WINOGRAD_IVDEP  _Pragma("GCC ivdep")
+/* F(4x4)'s 6x6 tile loops: GCC vectorises a tile loop across tiles only once the small loops
+ * inside are unrolled, which it does not do by itself at this size (scalar: 0.41x). Not for
+ * clang, for the reason above. */
+#define WINOGRAD_UNROLL _Pragma("GCC unroll 8")
 #else
 #define WINOGRAD_IVDEP
+#define WINOGRAD_UNROLL
 #endif
 
 /* ---- Winograd F(2x2, 3x3) ----
@@ -587,6 +593,22 @@ void glia_winograd_weights(const float *weight, int oc, int c, float *u)
     if (relu) /* activation.c's ReLU: NaN kept */                                                            \
         WINOGRAD_IVDEP for (size_t t = 0; t < 4 * nt; t++) q[t] =                                            \
             (q[t] > 0.0f) | (q[t] != q[t]) ? q[t] : 0.0f;
+/* With a 2x2 stride-2 max-pool after it: each tile's 2x2 outputs (the 4 planes of q, after
+ * WINOGRAD_OUTPUT_BODY's bias and ReLU) are one pooling window, so the tile's maximum is the
+ * pool's output, in pool2d.c's order and NaN rule (a later value wins if larger or NaN), over
+ * the whole plane of tiles (rows of a few tiles are too short for a vector), into the first
+ * plane; the caller copies its rows of whole tiles out: no scatter into the conv's output and no
+ * pooling pass over it. */
+#define WINOGRAD_POOL_BODY                                                                                   \
+    WINOGRAD_IVDEP for (size_t t = 0; t < nt; t++)                                                           \
+    {                                                                                                        \
+        float best = q[t];                                                                                   \
+        const float b1 = q[nt + t], b2 = q[2 * nt + t], b3 = q[3 * nt + t];                                  \
+        best = (b1 > best) | (b1 != b1) ? b1 : best;                                                         \
+        best = (b2 > best) | (b2 != b2) ? b2 : best;                                                         \
+        best = (b3 > best) | (b3 != b3) ? b3 : best;                                                         \
+        q[t] = best;                                                                                         \
+    }
 /* The output's 4 tile positions (q[2 i + j][ty * tw1 + tx]) into y (h, w): strided stores. */
 #define WINOGRAD_SCATTER_BODY                                                                                \
     for (int oy = 0; oy < h; oy++) {                                                                         \
@@ -614,6 +636,10 @@ __attribute__((target("avx512f"))) static void winograd_output_avx512(const floa
 {
     WINOGRAD_OUTPUT_BODY
 }
+__attribute__((target("avx512f"))) static void winograd_pool_avx512(float *q, size_t nt)
+{
+    WINOGRAD_POOL_BODY
+}
 __attribute__((target("avx512f"))) static void
 winograd_scatter_avx512(const float *restrict q, size_t nt, int h, int w, int tw1, float *restrict y)
 {
@@ -631,6 +657,10 @@ static void winograd_output_base(const float *restrict m, size_t mplane, size_t 
 {
     WINOGRAD_OUTPUT_BODY
 }
+static void winograd_pool_base(float *q, size_t nt)
+{
+    WINOGRAD_POOL_BODY
+}
 static void winograd_scatter_base(const float *restrict q, size_t nt, int h, int w, int tw1,
                                   float *restrict y)
 {
@@ -638,6 +668,7 @@ static void winograd_scatter_base(const float *restrict q, size_t nt, int h, int
 }
 #undef WINOGRAD_INPUT_BODY
 #undef WINOGRAD_OUTPUT_BODY
+#undef WINOGRAD_POOL_BODY
 #undef WINOGRAD_SCATTER_BODY
 
 /* q: the 4 parity planes (row parity 2 a + column parity b), rows of tw1 */
@@ -662,6 +693,17 @@ static void winograd_output(const float *m, size_t mplane, size_t nt, float bias
     }
 #endif
     winograd_output_base(m, mplane, nt, bias, relu, q);
+}
+
+static void winograd_pool(float *q, size_t nt)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (have_avx512()) {
+        winograd_pool_avx512(q, nt);
+        return;
+    }
+#endif
+    winograd_pool_base(q, nt);
 }
 
 static void winograd_scatter(const float *q, size_t nt, int h, int w, int tw1, float *y)
@@ -701,7 +743,7 @@ size_t glia_winograd_scratch(int c, int oc, int h, int w)
  * fixed offset (winograd_tiles), and the output's 4 positions are computed into planes, then
  * scattered into y. */
 void glia_winograd_conv(const float *x, int c, int h, int w, const float *u, const float *bias, int oc,
-                        int relu, float *y, float *scratch)
+                        int relu, int pool, float *y, float *scratch)
 {
     const int th = (h + 1) / 2, tw1 = (w + 1) / 2 + 1;
     const size_t nt = winograd_tiles(h, w), vplane = (size_t)c * nt, mplane = (size_t)oc * nt;
@@ -729,9 +771,240 @@ void glia_winograd_conv(const float *x, int c, int h, int w, const float *u, con
     for (int xi = 0; xi < 16; xi++)
         glia_gemm(0, 0, oc, (int)nt, c, 1.0f, u + (size_t)xi * oc * c, c, v + (size_t)xi * vplane, (int)nt,
                   0.0f, m + (size_t)xi * mplane, (int)nt);
+    if (pool) {
+        /* the tiles wholly inside the image are the pool's windows (floor, as PyTorch's) */
+        const int ph = h / 2, pw = w / 2;
+        for (int o = 0; o < oc; o++) {
+            winograd_output(m + (size_t)o * nt, mplane, nt, bias ? bias[o] : 0.0f, relu, q);
+            winograd_pool(q, nt);
+            float *yo = y + (size_t)o * ph * pw;
+            for (int ty = 0; ty < ph; ty++)
+                memcpy(yo + (size_t)ty * pw, q + (size_t)ty * tw1, sizeof(float) * (size_t)pw);
+        }
+        return;
+    }
     for (int o = 0; o < oc; o++) {
         winograd_output(m + (size_t)o * nt, mplane, nt, bias ? bias[o] : 0.0f, relu, q);
         winograd_scatter(q, nt, h, w, tw1, y + (size_t)o * h * w);
+    }
+}
+
+/* ---- Winograd F(4x4, 3x3) with a 2x2 max-pool after it ----
+ *
+ * Lavin and Gray's larger tiles: a 4x4 output tile from its 6x6 input tile, 36 multiplies per
+ * tile and input channel for 16 outputs (F(2x2)'s 16 give 4): 1.78x fewer than F(2x2) where
+ * the image fills whole tiles. Taken only with the pool (the inference plan's conv + ReLU +
+ * 2x2 max-pool): each tile then pools to a 2x2 block, which lands in the same planes as an
+ * F(2x2) tile's outputs, so winograd_scatter puts it in place.
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * Layouts as F(2x2)'s with 36 points; the padded input is split by row and column phase mod 4
+ * into 16 planes, so that each of a tile's 36 positions is again a fixed offset. */
+size_t glia_winograd4_weight_floats(int oc, int c)
+{
+    return (size_t)36 * (size_t)oc * (size_t)c;
+}
+
+void glia_winograd4_weights(const float *weight, int oc, int c, float *u)
+{
+    /* once per weights generation (net.c): plain loops */
+    const size_t nf = (size_t)oc * c;
+    for (size_t f = 0; f < nf; f++) {
+        const float *g = weight + f * 9;
+        float t[6][3]; /* G g */
+        for (int j = 0; j < 3; j++) {
+            const float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+            t[0][j] = g0 / 4.0f;
+            t[1][j] = -(g0 + g1 + g2) / 6.0f;
+            t[2][j] = -(g0 - g1 + g2) / 6.0f;
+            t[3][j] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
+            t[4][j] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
+            t[5][j] = g2;
+        }
+        for (int i = 0; i < 6; i++) { /* (G g) G^T */
+            const float a0 = t[i][0], a1 = t[i][1], a2 = t[i][2];
+            const float r[6] = {a0 / 4.0f,
+                                -(a0 + a1 + a2) / 6.0f,
+                                -(a0 - a1 + a2) / 6.0f,
+                                a0 / 24.0f + a1 / 12.0f + a2 / 6.0f,
+                                a0 / 24.0f - a1 / 12.0f + a2 / 6.0f,
+                                a2};
+            for (int j = 0; j < 6; j++)
+                u[(size_t)(6 * i + j) * nf + f] = r[j];
+        }
+    }
+}
+
+/* tile rows and columns: each tile pools to 2x2 of the (h / 2, w / 2) output */
+static int w4_tiles_h(int h)
+{
+    return (h / 2 + 1) / 2;
+}
+
+static size_t winograd4_tiles(int h, int w)
+{
+    return (size_t)w4_tiles_h(h) * (size_t)(w4_tiles_h(w) + 1);
+}
+
+/* one phase plane: th + 1 rows of tw1, and one float of slack for the last dummy tile */
+static size_t winograd4_phase_plane(int h, int w)
+{
+    return (size_t)(w4_tiles_h(h) + 1) * (size_t)(w4_tiles_h(w) + 1) + 1;
+}
+
+size_t glia_winograd4_scratch(int c, int oc, int h, int w)
+{
+    const size_t t = winograd4_tiles(h, w);
+    /* v, m, the 16 phase planes, and the 4 pooled planes */
+    return (size_t)36 * (size_t)c * t + (size_t)36 * (size_t)oc * t + 16 * winograd4_phase_plane(h, w) +
+           4 * t;
+}
+
+/* B^T d of a 6-vector, in place of r */
+#define W4_BT(d0, d1, d2, d3, d4, d5, r)                                                                     \
+    do {                                                                                                     \
+        r[0] = 4.0f * d0 - 5.0f * d2 + d4;                                                                   \
+        r[1] = -4.0f * d1 - 4.0f * d2 + d3 + d4;                                                             \
+        r[2] = 4.0f * d1 - 4.0f * d2 - d3 + d4;                                                              \
+        r[3] = -2.0f * d1 - d2 + 2.0f * d3 + d4;                                                             \
+        r[4] = 2.0f * d1 - d2 - 2.0f * d3 + d4;                                                              \
+        r[5] = 4.0f * d1 - 5.0f * d3 + d5;                                                                   \
+    } while (0)
+#define WINOGRAD4_INPUT_BODY                                                                                 \
+    WINOGRAD_IVDEP for (size_t t = 0; t < nt; t++)                                                           \
+    {                                                                                                        \
+        float b[6][6]; /* B^T d, column by column */                                                         \
+        WINOGRAD_UNROLL for (int j = 0; j < 6; j++)                                                          \
+        {                                                                                                    \
+            float d[6];                                                                                      \
+            WINOGRAD_UNROLL for (int i = 0; i < 6; i++) d[i] =                                               \
+                ph[(size_t)(4 * (i % 4) + j % 4) * pplane + t + (size_t)(i / 4) * tw1 + (size_t)(j / 4)];    \
+            float r[6];                                                                                      \
+            W4_BT(d[0], d[1], d[2], d[3], d[4], d[5], r);                                                    \
+            WINOGRAD_UNROLL for (int i = 0; i < 6; i++) b[i][j] = r[i];                                      \
+        }                                                                                                    \
+        WINOGRAD_UNROLL for (int i = 0; i < 6; i++)                                                          \
+        { /* (B^T d) B */                                                                                    \
+            float r[6];                                                                                      \
+            W4_BT(b[i][0], b[i][1], b[i][2], b[i][3], b[i][4], b[i][5], r);                                  \
+            WINOGRAD_UNROLL for (int j = 0; j < 6; j++) v[(size_t)(6 * i + j) * vplane + t] = r[j];          \
+        }                                                                                                    \
+    }
+/* A^T m of a 6-vector into 4 */
+#define W4_AT(m0, m1, m2, m3, m4, m5, s)                                                                     \
+    do {                                                                                                     \
+        s[0] = m0 + m1 + m2 + m3 + m4;                                                                       \
+        s[1] = m1 - m2 + 2.0f * m3 - 2.0f * m4;                                                              \
+        s[2] = m1 + m2 + 4.0f * m3 + 4.0f * m4;                                                              \
+        s[3] = m1 - m2 + 8.0f * m3 - 8.0f * m4 + m5;                                                         \
+    } while (0)
+/* the 4x4 outputs (+ bias) pooled 2x2 by pool2d.c's rule into q[2 a + b][t]; the ReLU after,
+ * which commutes with the max (NaN kept by both) */
+#define WINOGRAD4_OUTPUT_BODY                                                                                \
+    WINOGRAD_IVDEP for (size_t t = 0; t < nt; t++)                                                           \
+    {                                                                                                        \
+        float s[4][6]; /* A^T m */                                                                           \
+        WINOGRAD_UNROLL for (int j = 0; j < 6; j++)                                                          \
+        {                                                                                                    \
+            float r[4];                                                                                      \
+            W4_AT(m[(size_t)j * mplane + t], m[(size_t)(6 + j) * mplane + t],                                \
+                  m[(size_t)(12 + j) * mplane + t], m[(size_t)(18 + j) * mplane + t],                        \
+                  m[(size_t)(24 + j) * mplane + t], m[(size_t)(30 + j) * mplane + t], r);                    \
+            WINOGRAD_UNROLL for (int i = 0; i < 4; i++) s[i][j] = r[i];                                      \
+        }                                                                                                    \
+        float o[4][4];                                                                                       \
+        WINOGRAD_UNROLL for (int i = 0; i < 4; i++)                                                          \
+        {                                                                                                    \
+            float r[4];                                                                                      \
+            W4_AT(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], r);                                  \
+            WINOGRAD_UNROLL for (int j = 0; j < 4; j++) o[i][j] = r[j] + bias;                               \
+        }                                                                                                    \
+        WINOGRAD_UNROLL for (int a = 0; a < 2; a++) WINOGRAD_UNROLL for (int e = 0; e < 2; e++)              \
+        {                                                                                                    \
+            float best = o[2 * a][2 * e];                                                                    \
+            const float b1 = o[2 * a][2 * e + 1], b2 = o[2 * a + 1][2 * e], b3 = o[2 * a + 1][2 * e + 1];    \
+            best = (b1 > best) | (b1 != b1) ? b1 : best;                                                     \
+            best = (b2 > best) | (b2 != b2) ? b2 : best;                                                     \
+            best = (b3 > best) | (b3 != b3) ? b3 : best;                                                     \
+            q[(size_t)(2 * a + e) * nt + t] = best;                                                          \
+        }                                                                                                    \
+    }                                                                                                        \
+    if (relu)                                                                                                \
+        WINOGRAD_IVDEP for (size_t t = 0; t < 4 * nt; t++) q[t] =                                            \
+            (q[t] > 0.0f) | (q[t] != q[t]) ? q[t] : 0.0f;
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx512f"))) static void winograd4_input_avx512(const float *restrict ph, size_t pplane,
+                                                                      size_t tw1, size_t nt,
+                                                                      float *restrict v, size_t vplane)
+{
+    WINOGRAD4_INPUT_BODY
+}
+__attribute__((target("avx512f"))) static void winograd4_output_avx512(const float *restrict m, size_t mplane,
+                                                                       size_t nt, float bias, int relu,
+                                                                       float *restrict q)
+{
+    WINOGRAD4_OUTPUT_BODY
+}
+#endif
+static void winograd4_input_base(const float *restrict ph, size_t pplane, size_t tw1, size_t nt,
+                                 float *restrict v, size_t vplane)
+{
+    WINOGRAD4_INPUT_BODY
+}
+static void winograd4_output_base(const float *restrict m, size_t mplane, size_t nt, float bias, int relu,
+                                  float *restrict q)
+{
+    WINOGRAD4_OUTPUT_BODY
+}
+#undef WINOGRAD4_INPUT_BODY
+#undef WINOGRAD4_OUTPUT_BODY
+#undef W4_BT
+#undef W4_AT
+
+void glia_winograd4_pool_conv(const float *x, int c, int h, int w, const float *u, const float *bias, int oc,
+                              int relu, float *y, float *scratch)
+{
+    const int tw1 = w4_tiles_h(w) + 1, ph_n = h / 2, pw_n = w / 2;
+    const size_t nt = winograd4_tiles(h, w), vplane = (size_t)c * nt, mplane = (size_t)oc * nt;
+    const size_t pplane = winograd4_phase_plane(h, w);
+    float *v = scratch, *m = v + 36 * vplane, *ph = m + 36 * mplane, *q = ph + 16 * pplane;
+    memset(ph, 0, sizeof(float) * 16 * pplane);
+    for (int ci = 0; ci < c; ci++) {
+        const float *xc = x + (size_t)ci * h * w;
+        /* input (r, col) is padded-grid (r + 1, col + 1): phase plane ((r + 1) % 4, (col + 1) % 4),
+         * row (r + 1) / 4, column (col + 1) / 4; the zero border is never written */
+        for (int r = 0; r < h; r++) {
+            const float *xr = xc + (size_t)r * w;
+            float *row = ph + (size_t)(4 * ((r + 1) % 4)) * pplane + (size_t)((r + 1) / 4) * tw1;
+            /* column phase b holds columns 4 k + b - 1 at k */
+            for (int b = 0; b < 4; b++) {
+                float *dst = row + (size_t)b * pplane;
+                for (int k = b == 0, col = 4 * k + b - 1; col < w; k++, col += 4)
+                    dst[k] = xr[col];
+            }
+        }
+#if defined(__GNUC__) && defined(__x86_64__)
+        if (have_avx512())
+            winograd4_input_avx512(ph, pplane, (size_t)tw1, nt, v + (size_t)ci * nt, vplane);
+        else
+#endif
+            winograd4_input_base(ph, pplane, (size_t)tw1, nt, v + (size_t)ci * nt, vplane);
+    }
+    for (int xi = 0; xi < 36; xi++)
+        glia_gemm(0, 0, oc, (int)nt, c, 1.0f, u + (size_t)xi * oc * c, c, v + (size_t)xi * vplane, (int)nt,
+                  0.0f, m + (size_t)xi * mplane, (int)nt);
+    for (int o = 0; o < oc; o++) {
+        const float b = bias ? bias[o] : 0.0f;
+#if defined(__GNUC__) && defined(__x86_64__)
+        if (have_avx512())
+            winograd4_output_avx512(m + (size_t)o * nt, mplane, nt, b, relu, q);
+        else
+#endif
+            winograd4_output_base(m + (size_t)o * nt, mplane, nt, b, relu, q);
+        /* each tile's 2x2 pooled block sits where an F(2x2) tile's outputs do */
+        winograd_scatter(q, nt, ph_n, pw_n, tw1, y + (size_t)o * ph_n * pw_n);
     }
 }
 

@@ -106,13 +106,27 @@ void glia_conv_direct_enable(int on);
  *   glia_winograd_weights: u (16, oc, c) = G g G^T of weight (oc, c, 3, 3), once per forward
  *     call (glia_winograd_weight_floats floats);
  *   glia_winograd_conv: x (c, h, w) -> y (oc, h, w) with bias (or NULL) and, with relu, the
- *     ReLU as activation.c computes it; scratch holds glia_winograd_scratch floats. */
+ *     ReLU as activation.c computes it; with pool, y (oc, h / 2, w / 2) is then a 2x2 stride-2
+ *     max-pool of that, as pool2d.c computes it (same bits), taken per output tile: a tile is a
+ *     pooling window. scratch holds glia_winograd_scratch floats. */
 int glia_winograd_ok(int k, int stride, int pad);
 size_t glia_winograd_weight_floats(int oc, int c);
 void glia_winograd_weights(const float *weight, int oc, int c, float *u);
 size_t glia_winograd_scratch(int c, int oc, int h, int w);
 void glia_winograd_conv(const float *x, int c, int h, int w, const float *u, const float *bias, int oc,
-                        int relu, float *y, float *scratch);
+                        int relu, int pool, float *y, float *scratch);
+
+/* Winograd F(4x4, 3x3) (same paper) for a conv whose output then goes through a 2x2 stride-2
+ * max-pool: 36 multiplies per 4x4 output tile and input channel, 1.78x fewer than F(2x2) on
+ * whole tiles, and larger rounding (the transforms' constants reach 8 and 1/24). x (c, h, w) ->
+ * y (oc, h / 2, w / 2) = pool(relu?(conv(x) + bias)), the pool and ReLU as pool2d.c and
+ * activation.c compute them; u from glia_winograd4_weights (glia_winograd4_weight_floats);
+ * scratch holds glia_winograd4_scratch floats. Inference only (net.c). */
+size_t glia_winograd4_weight_floats(int oc, int c);
+void glia_winograd4_weights(const float *weight, int oc, int c, float *u);
+size_t glia_winograd4_scratch(int c, int oc, int h, int w);
+void glia_winograd4_pool_conv(const float *x, int c, int h, int w, const float *u, const float *bias, int oc,
+                              int relu, float *y, float *scratch);
 
 /* Row-wise softmax of x (n x k) into y (may alias x), max-subtracted for stability. */
 void glia_softmax(const float *x, float *y, int n, int k);

@@ -142,6 +142,13 @@ struct glia_layer {
              * weights transformed for glia_winograd_conv, which forward then uses; NULL in
              * every layer of a net, so training and input gradients never see it */
             const float *winograd;
+            /* not in manifests: with winograd, an inference plan's copy sets it when a 2x2
+             * stride-2 max-pool follows (after the ReLU, if any): forward then writes the pool's
+             * output (oc, h / 2, w / 2), taken inside Winograd's output transform (kernels.h) */
+            int pool;
+            /* not in manifests: with pool, the winograd weights are F(4x4, 3x3)'s and forward
+             * runs glia_winograd4_pool_conv */
+            int winograd4;
         } conv;
         struct {
             int kernel, stride, padding;

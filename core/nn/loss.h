@@ -15,7 +15,7 @@
  * (n x k, may be NULL) and returns the mean loss (0 when no row counts); *counted
  * (may be NULL) receives the number of rows that counted. Labels outside [0, k) other
  * than ignore_index are an invariant violation: callers validate data first. */
-double glia_xent(const float *logits, const int32_t *labels, int n, int k, float smoothing, int32_t ignore_index,
-                 float *dlogits, int *counted);
+double glia_xent(const float *logits, const int32_t *labels, int n, int k, float smoothing,
+                 int32_t ignore_index, float *dlogits, int *counted);
 
 #endif

@@ -20,6 +20,8 @@
 #ifndef GLIA_NN_NET_H
 #define GLIA_NN_NET_H
 
+#include <stdatomic.h>
+
 #include "core/formats/safetensors.h"
 #include "core/nn/layer.h"
 
@@ -41,6 +43,14 @@ typedef struct {
      * training forward writes its running statistics, which lanes must not race on; the
      * trainer averages the lanes' copies after each step (loop.c) */
     float *own_buffers;
+    /* The weights' generation: a number no other weights of this process have had, renewed by
+     * glia_net_weights_changed whenever anything writes the values. An inference ctx derives
+     * weights from them (batch norm folded into the conv, Winograd's G g G^T) once and reuses
+     * them while (net, generation) stays what it derived them from. Behind a pointer: a
+     * replica follows its master's (the values are the master's), and a forward that holds the
+     * net const can still renew it (a training pass moves batch norm's running statistics). */
+    atomic_ulong *generation;
+    atomic_ulong own_generation;
 } glia_net;
 
 typedef struct glia_ctx glia_ctx;
@@ -54,6 +64,14 @@ void glia_net_free(glia_net *net);
  * and whose gradients are its own (enabled): data-parallel training runs one replica per
  * thread and sums the gradients. master must outlive the replica. */
 glia_status glia_net_replica(const glia_net *master, glia_net **out, glia_err *err);
+/* Says that net's values (parameters or buffers) were written: every writer calls it after
+ * writing - load, reset, an optimizer step, a checkpoint's restore, the best epoch's weights
+ * copied back, a training forward's batch-norm statistics, a bf16 copy made or dropped - so
+ * that the weights an inference ctx derived from the old values are derived again. Thread-safe
+ * (an atomic store), but it does not make writing the values while another thread runs the net
+ * safe: nothing does. */
+void glia_net_weights_changed(const glia_net *net);
+unsigned long glia_net_generation(const glia_net *net);
 /* PyTorch's default initialisation, drawn from rng in parameter order. */
 void glia_net_reset(glia_net *net, glia_rng *rng);
 glia_status glia_net_enable_grads(glia_net *net, glia_err *err);

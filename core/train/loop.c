@@ -500,6 +500,7 @@ static glia_status run_resume(run_state *s, int *first_epoch, glia_train_result 
 {
     int resumed = 0;
     glia_status rc = glia_ckpt_resume(s->r, &s->st, &s->ck, &resumed, err);
+    glia_model_weights_changed(s->model);
     if (rc ||
         (rc = ranks_agree(s->red, s->model, resumed, resumed ? s->st.epoch : 0, resumed ? s->st.step : 0,
                           "at the start", err)) ||
@@ -632,7 +633,9 @@ static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epo
         glia_clip_grad_norm(s->model->grads, ngrads, s->r->clip_norm);
     t->lr = glia_sched_lr(&s->r->sched, s->step, epoch);
     glia_optim_step(s->opt, t->lr);
-    if ((rc = average_buffers(s, err)))
+    rc = average_buffers(s, err);
+    glia_model_weights_changed(s->model);
+    if (rc)
         return rc;
     s->step++;
     t->last_batch = b->in.n;
@@ -751,6 +754,7 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
     /* the replicas copied the buffers when they were made: a resumed run loaded others since */
     for (int i = 1; i < s.nlanes && model->nbuffers; i++)
         memcpy(s.lanes[i].model->buffers, model->buffers, sizeof(float) * model->nbuffers);
+    glia_model_weights_changed(model);
     for (int epoch = first_epoch; epoch < r->epochs; epoch++) {
         epoch_tally t = {.started = glia_train_clock()};
         glia_labelled b;
@@ -768,8 +772,10 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
         if ((rc = run_epoch_end(&s, epoch, &t, hooks, result, err)))
             goto done;
     }
-    if (r->select_best && result->best_epoch > 0)
+    if (r->select_best && result->best_epoch > 0) {
         memcpy(model->values, s.best, sizeof(float) * model->size);
+        glia_model_weights_changed(model);
+    }
     result->seconds = s.earlier + glia_train_clock() - s.t0;
     result->steps = s.step;
 done:

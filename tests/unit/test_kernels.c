@@ -18,6 +18,7 @@
 #include "tests/support/check_main.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,7 +99,91 @@ END_TEST
 
 /* glia_winograd_conv (with glia_winograd_weights) against a direct loop in double: even and
  * odd sizes (a last row and column of tiles half outside), one and several channels, bias or
- * none, ReLU or none, dirty scratch; and the shapes it declines. */
+ * none, ReLU or none, dirty scratch; with the 2x2 max-pool inside, the bits of pooling its
+ * output; and the shapes it declines. */
+/* Output (o, i, j) of a 3x3, stride 1, padding 1 convolution of x (c, h, w) with wt (oc, c, 3, 3)
+ * and bias (or NULL), in double; *mag gets the sum of its terms' magnitudes. */
+static double naive_conv3(const float *x, int c, int h, int w, const float *wt, const float *bias, int o,
+                          int i, int j, double *mag)
+{
+    double acc = bias ? bias[o] : 0.0;
+    *mag = fabs(acc);
+    for (int ci = 0; ci < c; ci++)
+        for (int a = 0; a < 3; a++)
+            for (int e = 0; e < 3; e++) {
+                const int ih = i - 1 + a, iw = j - 1 + e;
+                if (ih < 0 || ih >= h || iw < 0 || iw >= w)
+                    continue;
+                const double p =
+                    (double)wt[((size_t)(o * c + ci) * 3 + a) * 3 + e] * x[((size_t)ci * h + ih) * w + iw];
+                acc += p;
+                *mag += fabs(p);
+            }
+    return acc;
+}
+
+/* glia_winograd4_pool_conv against a direct loop in double, then ReLU and 2x2 max-pool: even
+ * and odd sizes (tiles partly outside), bias or none, ReLU or none, dirty scratch. Its rounding
+ * is F(4x4)'s: within 1e-5 of the terms' magnitude (the largest error seen is printed). */
+START_TEST(winograd4_pool_matches_naive)
+{
+    static const int cfgs[][4] = {
+        {32, 28, 28, 32}, {64, 14, 14, 16}, {8, 9, 10, 6}, {3, 7, 5, 5}, {2, 2, 3, 3}};
+    glia_rng rng;
+    glia_rng_seed(&rng, 14);
+    double worst = 0.0;
+    for (size_t t = 0; t < sizeof cfgs / sizeof cfgs[0]; t++) {
+        const int c = cfgs[t][0], h = cfgs[t][1], w = cfgs[t][2], oc = cfgs[t][3], ph = h / 2, pw = w / 2;
+        float *x = randoms((size_t)c * h * w, &rng), *wt = randoms((size_t)oc * c * 9, &rng),
+              *b = randoms((size_t)oc, &rng);
+        float *u = malloc(sizeof(float) * glia_winograd4_weight_floats(oc, c)),
+              *y = malloc(sizeof(float) * (size_t)oc * ph * pw);
+        double *full = malloc(sizeof(double) * (size_t)h * w), *mag = malloc(sizeof(double) * (size_t)h * w);
+        const size_t ns = glia_winograd4_scratch(c, oc, h, w);
+        float *scratch = malloc(sizeof(float) * ns);
+        ck_assert(u && y && full && mag && scratch);
+        glia_winograd4_weights(wt, oc, c, u);
+        for (int variant = 0; variant < 3; variant++) {
+            const int relu = variant == 1;
+            for (size_t i = 0; i < ns; i++)
+                scratch[i] = NAN;
+            glia_winograd4_pool_conv(x, c, h, w, u, variant == 2 ? NULL : b, oc, relu, y, scratch);
+            for (int o = 0; o < oc; o++) {
+                for (int i = 0; i < h; i++)
+                    for (int j = 0; j < w; j++) {
+                        const double acc =
+                            naive_conv3(x, c, h, w, wt, variant == 2 ? NULL : b, o, i, j, &mag[i * w + j]);
+                        full[i * w + j] = relu && acc < 0.0 ? 0.0 : acc;
+                    }
+                for (int i = 0; i < ph; i++)
+                    for (int j = 0; j < pw; j++) {
+                        double best = -INFINITY, m = 0.0;
+                        for (int a = 0; a < 2; a++)
+                            for (int e = 0; e < 2; e++) {
+                                best = fmax(best, full[(2 * i + a) * w + 2 * j + e]);
+                                m = fmax(m, mag[(2 * i + a) * w + 2 * j + e]);
+                            }
+                        const float got = y[((size_t)o * ph + i) * pw + j];
+                        const double err = fabs(got - best) / fmax(1.0, m);
+                        worst = fmax(worst, err);
+                        ck_assert_msg(err <= 1e-5, "config %zu variant %d y[%d][%d][%d]: %.8g, expected %.8g",
+                                      t, variant, o, i, j, got, best);
+                    }
+            }
+        }
+        free(x);
+        free(wt);
+        free(b);
+        free(u);
+        free(y);
+        free(full);
+        free(mag);
+        free(scratch);
+    }
+    fprintf(stderr, "F(4x4, 3x3): largest error %.3g of the terms' magnitude\n", worst);
+}
+END_TEST
+
 START_TEST(winograd_matches_naive)
 {
     static const int cfgs[][4] = {{8, 28, 28, 16}, {16, 14, 14, 8}, {3, 7, 9, 5}, {1, 1, 1, 2}, {5, 2, 5, 3}};
@@ -120,22 +205,12 @@ START_TEST(winograd_matches_naive)
             const int relu = variant == 1;
             for (size_t i = 0; i < ns; i++)
                 scratch[i] = NAN; /* dirty: what the kernel reads it must write first */
-            glia_winograd_conv(x, c, h, w, u, variant == 2 ? NULL : b, oc, relu, y, scratch);
+            glia_winograd_conv(x, c, h, w, u, variant == 2 ? NULL : b, oc, relu, 0, y, scratch);
             for (int o = 0; o < oc; o++)
                 for (int i = 0; i < h; i++)
                     for (int j = 0; j < w; j++) {
-                        double acc = variant == 2 ? 0.0 : b[o], mag = fabs(acc);
-                        for (int ci = 0; ci < c; ci++)
-                            for (int a = 0; a < 3; a++)
-                                for (int e = 0; e < 3; e++) {
-                                    const int ih = i - 1 + a, iw = j - 1 + e;
-                                    if (ih < 0 || ih >= h || iw < 0 || iw >= w)
-                                        continue;
-                                    const double p = (double)wt[((size_t)(o * c + ci) * 3 + a) * 3 + e] *
-                                                     x[((size_t)ci * h + ih) * w + iw];
-                                    acc += p;
-                                    mag += fabs(p);
-                                }
+                        double mag;
+                        double acc = naive_conv3(x, c, h, w, wt, variant == 2 ? NULL : b, o, i, j, &mag);
                         if (relu && acc < 0.0)
                             acc = 0.0;
                         const float got = y[((size_t)o * h + i) * w + j];
@@ -145,6 +220,36 @@ START_TEST(winograd_matches_naive)
                                       "config %zu variant %d y[%d][%d][%d]: %.8g, expected %.8g", t, variant,
                                       o, i, j, got, acc);
                     }
+            /* with the 2x2 max-pool taken inside: the same bits as pooling y (pool2d.c's rule,
+             * a NaN wins; one planted where the pool keeps it) */
+            if (h >= 2 && w >= 2) {
+                const int ph = h / 2, pw = w / 2;
+                float *pooled = malloc(sizeof(float) * (size_t)oc * ph * pw);
+                ck_assert_ptr_nonnull(pooled);
+                const float x0 = x[0];
+                x[0] = variant == 1 ? NAN : x0;
+                glia_winograd_conv(x, c, h, w, u, variant == 2 ? NULL : b, oc, relu, 0, y, scratch);
+                for (size_t i = 0; i < ns; i++)
+                    scratch[i] = NAN;
+                glia_winograd_conv(x, c, h, w, u, variant == 2 ? NULL : b, oc, relu, 1, pooled, scratch);
+                for (int o = 0; o < oc; o++)
+                    for (int i = 0; i < ph; i++)
+                        for (int j = 0; j < pw; j++) {
+                            const float *yo = y + (size_t)o * h * w;
+                            float best = -INFINITY;
+                            for (int a = 0; a < 2; a++)
+                                for (int e = 0; e < 2; e++) {
+                                    const float v = yo[(2 * i + a) * w + 2 * j + e];
+                                    best = v > best || isnan(v) ? v : best;
+                                }
+                            const float got = pooled[((size_t)o * ph + i) * pw + j];
+                            ck_assert_msg(memcmp(&got, &best, sizeof got) == 0 || (isnan(got) && isnan(best)),
+                                          "config %zu variant %d pooled[%d][%d][%d]: %.9g, expected %.9g", t,
+                                          variant, o, i, j, got, best);
+                        }
+                free(pooled);
+                x[0] = x0;
+            }
         }
         free(x);
         free(wt);
@@ -454,6 +559,7 @@ int main(void)
     tcase_add_test(tc, conv_direct_matches_naive);
     tcase_add_test(tc, conv_direct_declines_other_shapes);
     tcase_add_test(tc, winograd_matches_naive);
+    tcase_add_test(tc, winograd4_pool_matches_naive);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -10,6 +10,8 @@
  * Across processes (core/train/reduce.h, here two threads playing two ranks through a
  * reducer of their own, so that the seam is tested without MPI): 2 ranks x 1 lane give
  * 1 process x 2 lanes' weights and losses bit for bit, and rank 1 writes no checkpoint.
+ * An inference ctx kept across a run answers as a new one (the loop renews the weights
+ * generation at every write).
  */
 #include "core/formats/safetensors.h"
 #include "core/train/imagetrain.h"
@@ -451,6 +453,116 @@ START_TEST(bn_lanes_count_every_batch)
 }
 END_TEST
 
+/* A tiny conv net over the tiny images (1 x 3 x 3) whose inference derives weights from the
+ * trained ones: conv 1 -> 8, [batch norm,] ReLU, conv 8 -> 4 (a Winograd conv), [batch norm,]
+ * ReLU, flatten, linear 36 -> classes. Without batch norm no training forward writes the
+ * weights: only the optimizer does. */
+static glia_manifest conv_manifest(int bn)
+{
+    static glia_layer layers[8];
+    glia_manifest m = tiny_models_manifest("image-classification", 0.0f);
+    const int chans[2][2] = {{1, 8}, {8, 4}};
+    int n = 0;
+    memset(layers, 0, sizeof layers);
+    for (int c = 0; c < 2; c++) {
+        glia_layer *conv = &layers[n++];
+        *conv = (glia_layer){.kind = GLIA_LAYER_CONV2D};
+        conv->cfg.conv.in_channels = chans[c][0];
+        conv->cfg.conv.out_channels = chans[c][1];
+        conv->cfg.conv.kernel = 3;
+        conv->cfg.conv.stride = 1;
+        conv->cfg.conv.padding = 1;
+        if (bn) {
+            glia_layer *norm = &layers[n++];
+            *norm = (glia_layer){.kind = GLIA_LAYER_BATCHNORM2D};
+            norm->cfg.bn.num_features = chans[c][1];
+            norm->cfg.bn.eps = 1e-5f;
+            norm->cfg.bn.momentum = 0.1f;
+        }
+        layers[n++] = (glia_layer){.kind = GLIA_LAYER_RELU};
+    }
+    layers[n++] = (glia_layer){.kind = GLIA_LAYER_FLATTEN};
+    layers[n] = (glia_layer){.kind = GLIA_LAYER_LINEAR};
+    layers[n].cfg.linear.in_features = 36;
+    layers[n].cfg.linear.out_features = TINY_CLASSES;
+    n++;
+    for (int i = 0; i < n; i++)
+        snprintf(layers[i].name, sizeof layers[i].name, "%s.%d", i < n - 1 ? "features" : "classifier",
+                 i < n - 1 ? i : 0);
+    m.layers = layers;
+    m.nlayers = n;
+    return m;
+}
+
+enum { KEPT_N = 8 };
+
+typedef struct {
+    const glia_model *model;
+    glia_model_ctx *kept;
+    const glia_batch *b;
+} kept_ctx;
+
+/* After each epoch, as an evaluator that keeps its ctx would: the ctx derives its weights from
+ * the epoch's, and the next epoch's steps must renew them. */
+static int predict_with_kept(const glia_progress *p, void *user)
+{
+    kept_ctx *k = user;
+    glia_prediction out = {0};
+    glia_err err = {0};
+    ck_assert_int_eq(k->model->ops->predict(k->model, k->kept, k->b, &out, &err), GLIA_OK);
+    return 0;
+}
+
+/* An inference ctx used before and between a run's epochs and kept (as a served model's or an
+ * evaluator's would be) answers after the run exactly as a new one does: every write of the
+ * loop - the optimizer's steps, the lanes' averaged batch-norm statistics, the best epoch's
+ * weights copied back - renews the weights generation, so the ctx derives its folds and
+ * Winograd weights again. Without batch norm (_i 0) only the optimizer's steps write. */
+START_TEST(a_kept_inference_ctx_follows_training)
+{
+    const int bn = _i > 0, lanes = 1 + _i;
+    static tiny_data d;
+    tiny_data_fill(&d, TINY_DATA_N);
+    glia_err err = {0};
+    glia_manifest m = conv_manifest(bn);
+    glia_model *model = NULL;
+    ck_assert_msg(glia_model_new(&m, &model, &err) == GLIA_OK, "%s", err.msg);
+    glia_rng init;
+    glia_train_seed_stream(&init, 3, GLIA_STREAM_INIT);
+    model->ops->reset(model, &init);
+    const glia_ctx_spec spec = {.max_batch = KEPT_N};
+    glia_model_ctx *kept = NULL, *fresh = NULL;
+    ck_assert_msg(model->ops->ctx_new(model, &spec, &kept, &err) == GLIA_OK, "%s", err.msg);
+    const glia_batch b = {.n = KEPT_N, .x = d.x};
+    glia_prediction p = {0};
+    float before[KEPT_N * TINY_CLASSES], after[KEPT_N * TINY_CLASSES];
+    ck_assert_int_eq(model->ops->predict(model, kept, &b, &p, &err), GLIA_OK);
+    memcpy(before, p.logits, sizeof before);
+
+    glia_recipe r;
+    tiny_recipe(&r, 3, lanes);
+    r.select_best = 1;
+    glia_source *src = source_of("image-classification", &d);
+    glia_train_result res;
+    kept_ctx k = {model, kept, &b};
+    const glia_loop_hooks hooks = {predict_with_kept, &k, NULL, NULL};
+    ck_assert_msg(glia_loop_train(&r, model, src, &hooks, &res, &err) == GLIA_OK, "%s", err.msg);
+    glia_source_free(src);
+
+    ck_assert_int_eq(model->ops->predict(model, kept, &b, &p, &err), GLIA_OK);
+    memcpy(after, p.logits, sizeof after);
+    ck_assert_msg(model->ops->ctx_new(model, &spec, &fresh, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_int_eq(model->ops->predict(model, fresh, &b, &p, &err), GLIA_OK);
+    ck_assert_msg(memcmp(after, p.logits, sizeof after) == 0,
+                  "batch norm %d, %d lane(s): the kept ctx answers %g, a new one %g", bn, lanes,
+                  (double)after[0], (double)p.logits[0]);
+    ck_assert(memcmp(before, after, sizeof after) != 0); /* training did move the weights */
+    model->ops->ctx_free(kept);
+    model->ops->ctx_free(fresh);
+    glia_model_free(model);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loop");
@@ -462,6 +574,7 @@ int main(void)
     tcase_add_loop_test(tc, two_ranks_are_two_lanes, 0, 4);
     tcase_add_loop_test(tc, two_ranks_overlapped_are_two_lanes, 0, 4);
     tcase_add_test(tc, bn_lanes_count_every_batch);
+    tcase_add_loop_test(tc, a_kept_inference_ctx_follows_training, 0, 2);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -486,6 +486,7 @@ START_TEST(folded_batch_norm_follows_the_weights)
                    50 + (unsigned)round);
         gc_uniform((float *)glia_net_find_param(net, "features.4.bias")->value, 2, -1.0f, 1.0f,
                    60 + (unsigned)round);
+        glia_net_weights_changed(net);
         memcpy(ref, glia_net_forward(net, layered, x, N, NULL), sizeof(float) * N * k);
         expect_close(glia_net_forward(net, inf, x, N, NULL), ref, N * k, "batch, folded");
         for (int s = 0; s < N; s++)
@@ -507,7 +508,7 @@ START_TEST(folded_batch_norm_follows_the_weights)
 END_TEST
 
 /* Inference runs a 3x3 "same" conv of 8 or more input channels as a Winograd convolution,
- * with weights transformed at each forward: within rounding of the layers as they are (an
+ * with weights transformed once per weights generation: within rounding of the layers as they are (an
  * input-gradient ctx), the same bits in a batch as one sample at a time, and following new
  * weights. */
 START_TEST(inference_runs_winograd_convs)
@@ -537,9 +538,11 @@ START_TEST(inference_runs_winograd_convs)
     ck_assert_ptr_nonnull(ref);
     ck_assert_ptr_nonnull(got);
     for (int round = 0; round < 2; round++) {
-        if (round == 1) /* new weights for the Winograd conv */
+        if (round == 1) { /* new weights for the Winograd conv */
             gc_uniform((float *)glia_net_find_param(net, "features.2.weight")->value, 8 * 6 * 9, -0.5f, 0.5f,
                        42);
+            glia_net_weights_changed(net);
+        }
         memcpy(ref, glia_net_forward(net, layered, x, N, NULL), sizeof(float) * N * k);
         memcpy(got, glia_net_forward(net, inf, x, N, NULL), sizeof(float) * N * k);
         expect_close(got, ref, N * k, "Winograd against the direct convolution");
@@ -555,6 +558,138 @@ START_TEST(inference_runs_winograd_convs)
     glia_ctx_free(one);
     glia_ctx_free(layered);
     glia_net_free(net);
+}
+END_TEST
+
+static const char *path_in_tmp(const char *name);
+
+/* conv 1 -> 8 (direct), batch norm, ReLU, conv 8 -> 6 (Winograd), batch norm, ReLU, pool: both
+ * kinds of derived weights (the folds and Winograd's), over one channel of 6 x 7 */
+static const char *cached_manifest(void)
+{
+    return glia_test_write(
+        tmpdir, "cached.yaml",
+        "name: cached\ntask: image-classification\ninput: {shape: [1, 6, 7]}\n"
+        "architecture:\n  type: sequential\n  modules:\n"
+        "    - name: features\n      layers:\n"
+        "        - {type: conv2d, in_channels: 1, out_channels: 8, kernel_size: 3, padding: 1}\n"
+        "        - {type: batchnorm2d, num_features: 8}\n"
+        "        - {type: relu}\n"
+        "        - {type: conv2d, in_channels: 8, out_channels: 6, kernel_size: 3, padding: 1}\n"
+        "        - {type: batchnorm2d, num_features: 6}\n"
+        "        - {type: relu}\n"
+        "        - {type: maxpool2d, kernel_size: 2, stride: 2}\n"
+        "        - {type: flatten}\n");
+}
+
+/* want = the net's layers as they are (an input-gradient ctx, the direct kernels), then got =
+ * the inference ctx's, within rounding of it. */
+static void expect_follows(glia_net *net, glia_ctx *inf, glia_ctx *layered, const float *x, int n, float *got,
+                           float *want, const char *what)
+{
+    const size_t k = glia_shape3_size(net->output) * (size_t)n;
+    memcpy(want, glia_net_forward(net, layered, x, n, NULL), sizeof(float) * k);
+    memcpy(got, glia_net_forward(net, inf, x, n, NULL), sizeof(float) * k);
+    expect_close(got, want, k, what);
+}
+
+/* An inference ctx derives its folded and Winograd weights once per weights generation: a
+ * write that nobody announces leaves its answers as they were (the derived weights really are
+ * kept), and after glia_net_weights_changed - or a load, a reset, a training forward that
+ * moves batch norm's statistics - they follow the new weights, within rounding of the direct
+ * kernels, in a batch and one sample at a time. A ctx moved to another net of the same shape
+ * derives that net's. */
+START_TEST(inference_derives_weights_once_per_generation)
+{
+    enum { N = 3 };
+    glia_err err = {0};
+    glia_net *net = net_from(cached_manifest(), 11), *other = net_from(cached_manifest(), 12);
+    const size_t k = glia_shape3_size(net->output);
+    float *conv = (float *)glia_net_find_param(net, "features.3.weight")->value;
+    /* running statistics away from (0, 1), so that the folds matter, with means small enough
+     * that the ReLUs let some of it through */
+    glia_net *both[2] = {net, other};
+    for (int t = 0; t < 2; t++) {
+        gc_uniform(both[t]->values + both[t]->grad_size, both[t]->size - both[t]->grad_size, 0.5f, 2.0f,
+                   13 + (unsigned)t);
+        gc_uniform((float *)glia_net_find_param(both[t], "features.1.running_mean")->value, 8, -0.2f, 0.2f,
+                   15 + (unsigned)t);
+        gc_uniform((float *)glia_net_find_param(both[t], "features.4.running_mean")->value, 6, -0.2f, 0.2f,
+                   17 + (unsigned)t);
+    }
+    glia_net_weights_changed(net);
+    glia_net_weights_changed(other);
+    glia_ctx *inf = NULL, *one = NULL, *layered = NULL, *train = NULL;
+    ck_assert_int_eq(glia_ctx_new(net, N, 0, &inf, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(net, 1, 0, &one, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new_input_grad(net, N, &layered, &err), GLIA_OK);
+    ck_assert_int_eq(glia_ctx_new(net, N, 1, &train, &err), GLIA_OK);
+    float *x = batch(net, N, 15), *first = malloc(sizeof(float) * N * k),
+          *got = malloc(sizeof(float) * N * k), *want = malloc(sizeof(float) * N * k);
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_ptr_nonnull(want);
+
+    expect_follows(net, inf, layered, x, N, first, want, "first forward");
+    int positive = 0;
+    for (size_t i = 0; i < N * k; i++)
+        positive += first[i] > 0.0f;
+    ck_assert_int_gt(positive, (int)(N * k / 4)); /* the ReLUs do not hide the weights */
+    ck_assert(memcmp(glia_net_forward(net, one, x, 1, NULL), first, sizeof(float) * k) == 0);
+
+    /* an unannounced write: the ctx keeps what it derived, the layers as they are do not */
+    const unsigned long before = glia_net_generation(net);
+    for (int i = 0; i < 8 * 6 * 9; i++)
+        conv[i] *= -1.5f;
+    memcpy(got, glia_net_forward(net, inf, x, N, NULL), sizeof(float) * N * k);
+    ck_assert_msg(memcmp(got, first, sizeof(float) * N * k) == 0, "the derived weights were not kept");
+    ck_assert(memcmp(glia_net_forward(net, layered, x, N, NULL), first, sizeof(float) * N * k) != 0);
+    ck_assert_uint_eq(glia_net_generation(net), before);
+
+    /* announced: both ctxs follow */
+    glia_net_weights_changed(net);
+    ck_assert_uint_ne(glia_net_generation(net), before);
+    expect_follows(net, inf, layered, x, N, got, want, "after glia_net_weights_changed");
+    ck_assert(memcmp(got, first, sizeof(float) * N * k) != 0);
+    expect_close(glia_net_forward(net, one, x, 1, NULL), want, k, "one sample, after the change");
+
+    /* a training forward moves the running statistics, and says so */
+    glia_rng rng;
+    glia_rng_seed(&rng, 16);
+    memcpy(first, got, sizeof(float) * N * k);
+    glia_net_forward(net, train, x, N, &rng);
+    expect_follows(net, inf, layered, x, N, got, want, "after a training forward");
+    ck_assert(memcmp(got, first, sizeof(float) * N * k) != 0);
+
+    /* another net of the same shape in the same ctx: its own weights */
+    expect_follows(other, inf, layered, x, N, got, want, "another net");
+    ck_assert(memcmp(got, first, sizeof(float) * N * k) != 0);
+
+    /* a load and a reset are writes too */
+    const char *path = path_in_tmp("cached.safetensors");
+    ck_assert_msg(glia_net_save(other, path, NULL, &err) == GLIA_OK, "%s", err.msg);
+    glia_st_file *st = NULL;
+    ck_assert_msg(glia_st_open(path, &st, &err) == GLIA_OK, "%s", err.msg);
+    glia_net_forward(net, inf, x, N, NULL);
+    ck_assert_msg(glia_net_load(net, st, &err) == GLIA_OK, "%s", err.msg);
+    glia_st_close(st);
+    expect_follows(net, inf, layered, x, N, got, want, "after a load");
+    memcpy(first, got, sizeof(float) * N * k);
+    glia_rng_seed(&rng, 17);
+    glia_net_reset(net, &rng);
+    expect_follows(net, inf, layered, x, N, got, want, "after a reset");
+    ck_assert(memcmp(got, first, sizeof(float) * N * k) != 0);
+
+    free(x);
+    free(first);
+    free(got);
+    free(want);
+    glia_ctx_free(inf);
+    glia_ctx_free(one);
+    glia_ctx_free(layered);
+    glia_ctx_free(train);
+    glia_net_free(net);
+    glia_net_free(other);
 }
 END_TEST
 
@@ -975,6 +1110,7 @@ int main(void)
     tcase_add_test(tc, sample_wise_prefix_matches_one_sample_at_a_time);
     tcase_add_test(tc, folded_batch_norm_follows_the_weights);
     tcase_add_test(tc, inference_runs_winograd_convs);
+    tcase_add_test(tc, inference_derives_weights_once_per_generation);
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, strict_load_refuses_mismatches);
     tcase_add_test(tc, replica_shares_values_not_gradients);

@@ -86,12 +86,13 @@ START_TEST(shipped_config)
     /* etc/README.md promises the shipped file spells out the built-in defaults */
     config_defaults(&d);
     assert_same_settings(&c, &d);
-    ck_assert_int_eq(c.nmodels, 5);
+    ck_assert_int_eq(c.nmodels, 6);
     ck_assert_str_eq(c.models[0].name, "fashion-cnn");
     ck_assert_str_eq(c.models[1].name, "fashion-cnn-bn");
     ck_assert_str_eq(c.models[2].name, "sentiment-lstm");
-    ck_assert_str_eq(c.models[3].name, "translate-en-es");
-    ck_assert_str_eq(c.models[4].name, "translate-en-es-docs");
+    ck_assert_str_eq(c.models[3].name, "sentiment-lm");
+    ck_assert_str_eq(c.models[4].name, "translate-en-es");
+    ck_assert_str_eq(c.models[5].name, "translate-en-es-docs");
     for (int i = 0; i < c.nmodels; i++) {
         ck_assert_msg(stat(c.models[i].path, &st) == 0 && S_ISDIR(st.st_mode), "%s", c.models[i].path);
         snprintf(bundle_yaml, sizeof bundle_yaml, "%s/model.yaml", c.models[i].path);

@@ -74,10 +74,12 @@ int glia_cli_setup_threads(long n)
 
 int glia_cli_print_progress(const glia_progress *p, void *user)
 {
-    printf("epoch %d/%d  loss=%.4f  train_acc=%.4f  val_loss=%.4f  val_acc=%.4f  lr=%.6g  %s/s=%.0f  "
-           "elapsed=%.0fs\n",
-           p->epoch, p->epochs, p->train_loss, p->train_accuracy, p->val_loss, p->val_accuracy, p->lr,
-           user ? (const char *)user : "images", p->samples_per_second, p->seconds);
+    char val[64] = ""; /* the loop reports -1 for both when there is no validation split */
+    if (p->val_loss >= 0.0 || p->val_accuracy >= 0.0)
+        snprintf(val, sizeof val, "  val_loss=%.4f  val_acc=%.4f", p->val_loss, p->val_accuracy);
+    printf("epoch %d/%d  loss=%.4f  train_acc=%.4f%s  lr=%.6g  %s/s=%.0f  elapsed=%.0fs\n", p->epoch,
+           p->epochs, p->train_loss, p->train_accuracy, val, p->lr, user ? (const char *)user : "images",
+           p->samples_per_second, p->seconds);
     fflush(stdout);
     return 0;
 }
@@ -356,8 +358,11 @@ static int train_one(const glia_cli_args *a, glia_reducer *red)
         printf("bleu=%.2f\nchrf=%.2f\n", res.bleu, res.chrf);
         return 0;
     }
-    printf("selected epoch %d (%s accuracy %.4f); trained in %.1f s\n", res.train.best_epoch,
-           text ? "dev" : "validation", res.train.best_val_accuracy, res.train.seconds);
+    if (!text && res.val_examples == 0)
+        printf("kept the last epoch (no validation split); trained in %.1f s\n", res.train.seconds);
+    else
+        printf("selected epoch %d (%s accuracy %.4f); trained in %.1f s\n", res.train.best_epoch,
+               text ? "dev" : "validation", res.train.best_val_accuracy, res.train.seconds);
     printf("test: examples=%zu", res.test_examples);
     for (int s = 0; res.has_per_source && s < GLIA_UCI_NSOURCES; s++)
         printf(" %s=%.4f", glia_uci_source_name((glia_uci_source)s), res.per_source[s]);

@@ -189,14 +189,22 @@ static glia_status run_image(const glia_recipe *r, const char *out, long version
         (rc = evaluate_test(r, model, src, res, err)) || (rc = save_weights(r, model, out, err)))
         goto done;
     res->val_examples = val.n;
-    char results[2048], training[512];
+    char results[2048], training[512], selection[160];
     format_training(training, sizeof training, r, res, r->workers > 1 ? r->workers : 1);
+    /* validation: 0 trains on every training image; nothing selects, the last epoch is kept */
+    if (val.n > 0)
+        snprintf(selection, sizeof selection,
+                 "  validation_examples: %zu\n  validation_accuracy: %.4f\n  selected_epoch: %d\n", val.n,
+                 res->train.best_val_accuracy, res->train.best_epoch);
+    else
+        snprintf(selection, sizeof selection,
+                 "  validation_examples: 0\n  selected_epoch: %d   # the last: no validation split\n",
+                 r->epochs);
     snprintf(results, sizeof results,
              "evaluation:\n"
-             "  dataset: %s\n  split: test\n  examples: %zu\n  accuracy: %.4f\n  loss: %.4f\n"
-             "  validation_examples: %zu\n  validation_accuracy: %.4f\n  selected_epoch: %d\n%s",
+             "  dataset: %s\n  split: test\n  examples: %zu\n  accuracy: %.4f\n  loss: %.4f\n%s%s",
              r->images_file[0] ? r->images_file : r->dataset, test.n, res->test_accuracy, res->test_loss,
-             val.n, res->train.best_val_accuracy, res->train.best_epoch, training);
+             selection, training);
     rc = write_bundle_files(r, &m, out, version, results, err);
 done:
     glia_dataset_free(&all);

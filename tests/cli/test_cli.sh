@@ -16,7 +16,7 @@ root=${GLIA_SOURCE_ROOT:-.}
 bundle=$root/models/fashion-cnn
 tmp=$(mktemp -d /tmp/glia-test-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..42"
+echo "1..43"
 # shellcheck source=tests/support/tap.sh
 . "$(dirname "$0")/../support/tap.sh"
 # expect NAME WANT_EXIT PATTERN CMD...: exit status and a pattern in stdout+stderr
@@ -124,6 +124,15 @@ if [ -s "$tmp/trained/model.safetensors" ] && [ -s "$tmp/trained/labels.txt" ] &
   ok "the trained bundle has weights, labels, recipe and results"; else
   not_ok "the trained bundle is complete" "$(ls -l "$tmp/trained" 2>&1)" "$(tail -n 12 "$tmp/trained/model.yaml" 2>&1)"; fi
 expect "the trained bundle evaluates" 0 "^accuracy=0\.[0-9]{4}$" "$glia" eval "$tmp/trained" --limit 300
+# validation: 0 trains on every image: nothing selects, the last epoch is kept and said so
+sed -e 's/validation: 200/validation: 0/' "$tmp/recipe.yaml" >"$tmp/noval.yaml"
+out=$("$glia" train "$tmp/noval.yaml" --out "$tmp/noval" --limit 300 --threads 1 2>&1)
+if grep -q "^kept the last epoch (no validation split)" <<<"$out" && grep -q "^epoch 1/1 .*train_acc=" <<<"$out" &&
+  ! grep -q "val_acc=" <<<"$out" &&
+  grep -qE "^  selected_epoch: 1 +# the last: no validation split$" "$tmp/noval/model.yaml" &&
+  ! grep -q "validation_accuracy" "$tmp/noval/model.yaml"; then
+  ok "glia train without a validation split keeps the last epoch and writes no validation accuracy"; else
+  not_ok "glia train without a validation split" "$out" "$(tail -n 12 "$tmp/noval/model.yaml" 2>&1)"; fi
 printf 'model: m.yaml\ndataset: {name: fashion-mnist}\noptimizer: {type: adam, learning_rate: 1}\n' >"$tmp/bad.yaml"
 expect "a bad recipe is refused with file, line and key" 1 "bad.yaml:3:.*learning_rate" \
   "$glia" train "$tmp/bad.yaml" --out "$tmp/never"

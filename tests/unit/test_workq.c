@@ -326,7 +326,9 @@ START_TEST(arrivals_join_the_batch_being_gathered)
 {
     glia_err err = {0};
     workq *q;
-    workq_config c = {3, 16, 4, 2000000, 0, 0};
+    /* a full batch (4) runs at once; the 30 s wait only keeps a slow, busy machine from running
+     * the gathered batch short between two submissions */
+    workq_config c = {3, 16, 4, 30000000, 0, 0};
     sem_t hold;
     sem_init(&hold, 0, 0);
     ck_assert_int_eq(workq_new(&c, NULL, NULL, &q, &err), GLIA_OK);

@@ -12,6 +12,7 @@
 #include "core/nn/lstm_step.h"
 
 #include "core/base/err.h"
+#include "core/nn/vmath.h"
 
 static int enabled = 1;
 
@@ -260,20 +261,11 @@ __attribute__((target("avx512f"))) static void columns_out_avx512(const float *i
     }
 }
 
-static int has_avx512(void)
-{
-    return __builtin_cpu_supports("avx512f");
-}
-#else
-static int has_avx512(void)
-{
-    return 0;
-}
 #endif
 
 int glia_lstm_step_available(void)
 {
-    return enabled && has_avx512();
+    return enabled && glia_vmath_available(GLIA_VMATH_AVX512); /* 0 off x86 */
 }
 
 void glia_lstm_step_enable(int on)
@@ -284,7 +276,7 @@ void glia_lstm_step_enable(int on)
 void glia_lstm_step_transpose(const float *w, int rows, int cols, float *wt)
 {
 #ifdef HAVE_X86
-    if (rows % 16 == 0 && has_avx512()) {
+    if (rows % 16 == 0 && glia_vmath_available(GLIA_VMATH_AVX512)) {
         transpose_avx512(w, rows, cols, wt);
         return;
     }
@@ -308,7 +300,7 @@ void glia_lstm_step_project(int m, int in, int n, const float *x, const float *w
 void glia_lstm_step_columns_in(const float *const rows[16], int n, float *out, size_t ldo)
 {
 #ifdef HAVE_X86
-    if (n % 16 == 0 && has_avx512()) {
+    if (n % 16 == 0 && glia_vmath_available(GLIA_VMATH_AVX512)) {
         columns_in_avx512(rows, n, out, ldo);
         return;
     }
@@ -321,7 +313,7 @@ void glia_lstm_step_columns_in(const float *const rows[16], int n, float *out, s
 void glia_lstm_step_columns_out(const float *in, size_t ldi, int n, float *const rows[16])
 {
 #ifdef HAVE_X86
-    if (n % 16 == 0 && has_avx512()) {
+    if (n % 16 == 0 && glia_vmath_available(GLIA_VMATH_AVX512)) {
         columns_out_avx512(in, ldi, n, rows);
         return;
     }

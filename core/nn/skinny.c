@@ -13,6 +13,7 @@
  * the compiler keeps the accumulators in registers and unrolls the row and column loops.
  */
 #include "core/nn/skinny.h"
+#include "core/nn/vmath.h"
 
 #include <stddef.h>
 
@@ -127,14 +128,15 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void block8(con
 
 SKINNY_DRIVER(linear_avx2, "avx2,fma", block8)
 
+/* the CPU checks are vmath's, one place for the whole core */
 static int has_avx512(void)
 {
-    return __builtin_cpu_supports("avx512f");
+    return glia_vmath_available(GLIA_VMATH_AVX512);
 }
 
 static int has_avx2(void)
 {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return glia_vmath_available(GLIA_VMATH_AVX2);
 }
 #endif
 

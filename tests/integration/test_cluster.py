@@ -412,6 +412,8 @@ def main():
                 return False
             except ConnectionRefusedError:
                 return True
+            except ConnectionResetError:  # the listener closing as we connected: not yet refused
+                return False
         closed = poll(refused, 60)
         still_running = long_request.is_alive()
         try:

@@ -133,6 +133,7 @@ static const struct {
     {"recipe.seed", FIELD_INTEGER},
     {"recipe.epochs", FIELD_INTEGER},
     {"recipe.clip_grad_norm", FIELD_NUMBER},
+    {"recipe.ema", FIELD_NUMBER},
     {"recipe.lr", FIELD_NUMBER},
     {"recipe.dataset.limit", FIELD_INTEGER},
     {"recipe.dataset.validation", FIELD_INTEGER},
@@ -162,6 +163,7 @@ static const struct {
     {"recipe.augment.hflip", FIELD_BOOLEAN},
     {"recipe.augment.translate", FIELD_INTEGER},
     {"recipe.augment.cutout", FIELD_INTEGER},
+    {"recipe.augment.negation", FIELD_BOOLEAN},
 };
 
 /* The value at a dotted path of body, or NULL when any part of it is absent (or not an
@@ -417,9 +419,9 @@ int trainreq_parse(const trainreq_env *env, const json_t *body, trainreq *out, p
     }
     out->rec = rec;
     out->effective =
-        json_pack("{s:i, s:I, s:s, s:f, s:s, s:i}", "epochs", r.epochs, "seed", (json_int_t)r.seed,
+        json_pack("{s:i, s:I, s:s, s:f, s:s, s:i, s:f}", "epochs", r.epochs, "seed", (json_int_t)r.seed,
                   "optimizer", glia_optim_kind_name(r.optim.kind), "lr", (double)r.optim.lr, "schedule",
-                  glia_sched_kind_name(r.sched.kind), "batch_size", r.batch.size);
+                  glia_sched_kind_name(r.sched.kind), "batch_size", r.batch.size, "ema", (double)r.ema);
     out->epochs = r.epochs;
     out->dry_run = json_is_true(json_object_get(body, "dry_run"));
     return 0;

@@ -81,8 +81,13 @@ static void rng_put(meta_list *m, const char *key, const glia_rng *r)
 
 glia_ckpt_model glia_ckpt_describe(const glia_model *model, float *best, glia_optim *opt)
 {
-    return (glia_ckpt_model){model->params, model->nparams,   model->values,    best,
-                             opt,           model->trainable, model->ntrainable};
+    return (glia_ckpt_model){.params = model->params,
+                             .nparams = model->nparams,
+                             .base = model->values,
+                             .best = best,
+                             .opt = opt,
+                             .opt_params = model->trainable,
+                             .nopt = model->ntrainable};
 }
 
 /* ---- save ---- */
@@ -91,7 +96,7 @@ glia_status glia_ckpt_save(const char *path, const glia_ckpt_state *st, const gl
                            glia_err *err)
 {
     GLIA_ASSERT(st->nlanes >= 1 && st->nlanes <= GLIA_CKPT_MAX_LANES);
-    const size_t cap = (size_t)m->nparams * 2 + (size_t)m->nopt * MAX_BUFS;
+    const size_t cap = (size_t)m->nparams * 3 + (size_t)m->nopt * MAX_BUFS;
     glia_st_entry *entries = calloc(cap, sizeof *entries);
     char(*names)[NAME_MAX_LEN] = calloc(cap, sizeof *names);
     meta_list *meta = calloc(1, sizeof *meta);
@@ -110,6 +115,12 @@ glia_status glia_ckpt_save(const char *path, const glia_ckpt_state *st, const gl
             snprintf(names[n], NAME_MAX_LEN, "best.%s", p->name);
             entries[n] =
                 (glia_st_entry){names[n], GLIA_DT_F32, p->ndim, p->shape, m->best + (p->value - m->base)};
+            n++;
+        }
+        if (m->ema) {
+            snprintf(names[n], NAME_MAX_LEN, "ema.%s", p->name);
+            entries[n] =
+                (glia_st_entry){names[n], GLIA_DT_F32, p->ndim, p->shape, m->ema + (p->value - m->base)};
             n++;
         }
     }
@@ -132,6 +143,7 @@ glia_status glia_ckpt_save(const char *path, const glia_ckpt_state *st, const gl
     meta_put(meta, "best_epoch", "%d", st->best_epoch);
     meta_put(meta, "best_val_accuracy", "%.17g", st->best_val_accuracy);
     meta_put(meta, "has_best", "%d", m->best != NULL);
+    meta_put(meta, "has_ema", "%d", m->ema != NULL);
     meta_put(meta, "policy.current", "%d", st->policy.current);
     meta_put(meta, "policy.best_loss", "%.9g", (double)st->policy.best_loss);
     meta_put(meta, "policy.stale", "%d", st->policy.stale);
@@ -223,6 +235,12 @@ static glia_status walk(const glia_st_file *f, const glia_ckpt_model *m, int has
                 (rc = take(t, m->best + (p->value - m->base), p->size, apply, err)))
                 return rc;
         }
+        if (m->ema) {
+            snprintf(name, sizeof name, "ema.%s", p->name);
+            if ((rc = find_sized(f, name, p->size, &t, err)) ||
+                (rc = take(t, m->ema + (p->value - m->base), p->size, apply, err)))
+                return rc;
+        }
     }
     for (int i = 0; m->opt && i < m->nopt; i++) {
         float *bufs[MAX_BUFS];
@@ -269,6 +287,18 @@ glia_status glia_ckpt_load(const char *path, glia_ckpt_state *st, const glia_ckp
         (rc = rng_parse(glia_st_metadata(f, "rng.batch"), &s.batch, "rng.batch", err)) ||
         (rc = rng_parse(glia_st_metadata(f, "rng.augment"), &s.augment, "rng.augment", err)))
         goto done;
+    /* the average is part of the run's state: a run with it cannot continue one without
+     * (its average would start over) nor the reverse; checkpoints older than it have none */
+    long has_ema = 0;
+    if (glia_st_metadata(f, "has_ema") && (rc = meta_long(f, "has_ema", 0, 1, &has_ema, err)))
+        goto done;
+    if (has_ema != (m->ema != NULL)) {
+        rc = glia_err_set(err, GLIA_EINVAL,
+                          "%s was written by a run %s a moving average of the weights (recipe key ema); "
+                          "resume it with the same recipe, or the result would differ",
+                          path, has_ema ? "with" : "without");
+        goto done;
+    }
     /* a checkpoint from before processes were counted is one process's */
     if (glia_st_metadata(f, "ranks") && (rc = meta_long(f, "ranks", 1, GLIA_CKPT_MAX_LANES, &ranks, err)))
         goto done;

@@ -9,7 +9,8 @@
  * lane, augmentation). Shuffling happens at the start of an epoch, so an epoch boundary
  * is a complete position in the data.
  *
- * Layout: tensors "model.<param>", "best.<param>" (when there is a best copy) and
+ * Layout: tensors "model.<param>", "best.<param>" (when there is a best copy), "ema.<param>"
+ * (when the run averages its weights) and
  * "optim.<param>.<buffer>" (PyTorch's state keys: exp_avg, exp_avg_sq, momentum_buffer,
  * ...), all F32; scalars and random states in the metadata ("glia.checkpoint": "1",
  * "epoch", "step", ..., "rng.<stream>" as 64 hex digits). A file that does not match the
@@ -55,6 +56,7 @@ typedef struct {
     glia_optim *opt;
     const glia_param *opt_params;
     int nopt;
+    float *ema; /* the weights' moving average (recipe key ema), laid out as base; NULL: none */
 } glia_ckpt_model;
 
 /* The one description of a model for a checkpoint: its parameters and value buffer, and

@@ -420,6 +420,8 @@ typedef struct {
     glia_batch_policy policy;
     glia_train_streams rng;
     float *best;
+    float *ema, *live; /* the weights' moving average (recipe key ema), and a place for the
+                        * live weights while the average is evaluated; NULL when off */
     glia_ckpt_model ck;
     glia_ckpt_state st;
     long step;
@@ -442,6 +444,8 @@ static void run_free(run_state *s)
     glia_pool_free(s->pool);
     glia_optim_free(s->opt);
     free(s->best);
+    free(s->ema);
+    free(s->live);
 }
 
 static glia_status lanes_new(run_state *s, glia_err *err)
@@ -489,9 +493,15 @@ static glia_status run_open(run_state *s, glia_err *err)
         (rc = glia_optim_new(&r->optim, s->model->trainable, s->model->ntrainable, &s->opt, err)) ||
         (rc = lanes_new(s, err)))
         return rc;
-    if (!(s->best = malloc(sizeof(float) * (s->model->size ? s->model->size : 1))))
+    const size_t bytes = sizeof(float) * (s->model->size ? s->model->size : 1);
+    if (!(s->best = malloc(bytes)) ||
+        (r->ema > 0 && (!(s->ema = malloc(bytes)) || !(s->live = malloc(bytes)))))
         return glia_err_set(err, GLIA_ENOMEM, "out of memory for training buffers");
+    /* the average starts at the initial weights (a resumed run loads its own) */
+    if (s->ema)
+        memcpy(s->ema, s->model->values, sizeof(float) * s->model->size);
     s->ck = glia_ckpt_describe(s->model, s->best, s->opt);
+    s->ck.ema = s->ema;
     s->st = (glia_ckpt_state){.nlanes = s->nranks * s->nlanes, .nranks = s->nranks, .policy = s->policy};
     return GLIA_OK;
 }
@@ -637,6 +647,10 @@ static glia_status run_step(run_state *s, const glia_labelled *b, int epoch, epo
     glia_model_weights_changed(s->model);
     if (rc)
         return rc;
+    /* the whole value buffer, batch norm's running statistics included (PyTorch's
+     * AveragedModel with use_buffers=True): the average is a model of its own */
+    if (s->ema)
+        glia_ema_update(s->ema, s->model->values, s->model->size, glia_ema_decay(s->r->ema, s->step));
     s->step++;
     t->last_batch = b->in.n;
     return GLIA_OK;
@@ -683,22 +697,45 @@ static void record_eval(const run_state *s, const glia_loop_hooks *h, const glia
     h->record(&rec, h->user);
 }
 
+/* With a moving average: puts it in the model's place (in = 1) for evaluation and
+ * selection, keeping the live weights aside, or the live weights back (in = 0). */
+static void ema_swap(run_state *s, int in)
+{
+    const size_t bytes = sizeof(float) * s->model->size;
+    if (in) {
+        memcpy(s->live, s->model->values, bytes);
+        memcpy(s->model->values, s->ema, bytes);
+    } else {
+        memcpy(s->model->values, s->live, bytes);
+    }
+    glia_model_weights_changed(s->model);
+}
+
 /* After an epoch: validation, selection, checkpoint, then the report (so that a run its
- * callback stops can resume). */
+ * callback stops can resume). With a moving average, validation and selection judge the
+ * average, and the best copy is the average's. */
 static glia_status run_epoch_end(run_state *s, int epoch, const epoch_tally *t, const glia_loop_hooks *h,
                                  glia_train_result *result, glia_err *err)
 {
     glia_progress p = epoch_progress(s->r, epoch, s->step, t);
     const int has_val = s->src->examples[GLIA_SPLIT_VAL] > 0;
     glia_status rc;
+    if (s->ema)
+        ema_swap(s, 1);
     if (has_val) {
         glia_eval_result ev;
-        if ((rc = evaluate_on(s->pool, s->model, s->src, GLIA_SPLIT_VAL, s->red, &ev, err)))
+        rc = evaluate_on(s->pool, s->model, s->src, GLIA_SPLIT_VAL, s->red, &ev, err);
+        if (rc) {
+            if (s->ema)
+                ema_swap(s, 0);
             return rc;
+        }
         p.val_loss = ev.loss;
         p.val_accuracy = ev.accuracy;
     }
     epoch_done(&p, has_val, &s->policy, s->model->values, s->best, s->model->size, s->t0, result);
+    if (s->ema)
+        ema_swap(s, 0);
     s->st.shuffle = s->rng.shuffle;
     s->st.batch = s->rng.batch;
     s->st.augment = s->rng.augment;
@@ -774,6 +811,9 @@ glia_status glia_loop_train(const glia_recipe *r, glia_model *model, glia_source
     }
     if (r->select_best && result->best_epoch > 0) {
         memcpy(model->values, s.best, sizeof(float) * model->size);
+        glia_model_weights_changed(model);
+    } else if (s.ema) {
+        memcpy(model->values, s.ema, sizeof(float) * model->size);
         glia_model_weights_changed(model);
     }
     result->seconds = s.earlier + glia_train_clock() - s.t0;

@@ -175,7 +175,7 @@ static glia_status parse_translation_part(glia_yaml *y, yaml_node_t *root, glia_
 }
 
 /* The keys a recipe and a job's overrides share: seed, epochs, clip_grad_norm, select,
- * batch, optimizer, schedule, loss, augment. Each present key changes only what it names. */
+ * ema, batch, optimizer, schedule, loss, augment. Each present key changes only what it names. */
 static glia_status apply_training_keys(glia_yaml *y, yaml_node_t *root, glia_recipe *r, glia_err *err)
 {
     static const char *const loss_keys[] = {"label_smoothing", NULL};
@@ -184,11 +184,17 @@ static glia_status apply_training_keys(glia_yaml *y, yaml_node_t *root, glia_rec
     yaml_node_t *n;
     long seed = (long)r->seed;
     const char *select = r->select_best ? "best" : "last";
+    float ema = r->ema;
     if ((rc = glia_yaml_opt_long(y, root, "seed", 0, 0x7fffffffL, &seed, err)) ||
         (rc = glia_yaml_opt_int(y, root, "epochs", 1, 100000, &r->epochs, err)) ||
         (rc = glia_yaml_opt_float(y, root, "clip_grad_norm", 0, 1e9, &r->clip_norm, err)) ||
+        (rc = glia_yaml_opt_float(y, root, "ema", 0, 1, &ema, err)) ||
         (rc = glia_yaml_opt_string(y, root, "select", &select, err)))
         return rc;
+    if (ema >= 1.0f) /* an average that never moves from the initial weights */
+        return glia_yaml_error(y, glia_yaml_get(y, root, "ema"), GLIA_EINVAL, err,
+                               "ema: the decay must be below 1 (0 turns the average off)");
+    r->ema = ema;
     r->seed = (unsigned long)seed;
     if (strcmp(select, "best") != 0 && strcmp(select, "last") != 0)
         return glia_yaml_error(y, glia_yaml_get(y, root, "select"), GLIA_EINVAL, err,
@@ -230,7 +236,7 @@ glia_status glia_recipe_load(const char *path, glia_recipe *r, glia_err *err)
     static const char *const top_keys[] = {
         "model",     "dataset",      "seed",           "epochs", "batch",      "optimizer", "schedule",
         "loss",      "augment",      "clip_grad_norm", "select", "vocabulary", "lexicon",   "embedding",
-        "tokenizer", "batch_tokens", "evaluation",     "init",   NULL};
+        "tokenizer", "batch_tokens", "evaluation",     "init",   "ema",        NULL};
     static const char *const data_keys[] = {"name", "path", "validation", "limit", NULL};
     glia_yaml y;
     glia_status rc;
@@ -307,8 +313,9 @@ out:
 glia_status glia_recipe_override(glia_recipe *r, const char *text, size_t len, const char *name,
                                  glia_err *err)
 {
-    static const char *const keys[] = {"seed",    "epochs", "batch", "optimizer", "schedule",       "loss",
-                                       "augment", "select", "lr",    "dataset",   "clip_grad_norm", NULL};
+    static const char *const keys[] = {"seed",           "epochs",  "batch",  "optimizer", "schedule",
+                                       "loss",           "augment", "select", "lr",        "dataset",
+                                       "clip_grad_norm", "ema",     NULL};
     static const char *const data_keys[] = {"validation", "limit", NULL};
     glia_yaml y;
     glia_status rc = glia_yaml_load_buffer(text, len, name, &y, err);

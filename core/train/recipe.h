@@ -86,6 +86,10 @@ typedef struct {
     float label_smoothing;
     float clip_norm; /* clip the global gradient norm to this (0 = off) */
     int select_best; /* keep the epoch with the best validation accuracy (else the last) */
+    /* ema: the decay of an exponential moving average of the weights updated after every
+     * step (0 = off). When on, validation and selection judge the average, and the run
+     * ends with the average (the best epoch's, or the last's) in the model. */
+    float ema;
     /* The part of each kind of data set: only the recipe's own kind's is used. */
     glia_recipe_image image;
     glia_recipe_text text;

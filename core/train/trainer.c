@@ -42,3 +42,16 @@ double glia_clip_grad_norm(float *grads, size_t n, float max_norm)
     }
     return norm;
 }
+
+float glia_ema_decay(float decay, long t)
+{
+    const float warm = (float)((1.0 + (double)t) / (10.0 + (double)t));
+    return warm < decay ? warm : decay;
+}
+
+void glia_ema_update(float *avg, const float *w, size_t n, float d)
+{
+    const float a = 1.0f - d;
+    for (size_t i = 0; i < n; i++)
+        avg[i] += a * (w[i] - avg[i]);
+}

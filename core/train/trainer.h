@@ -83,4 +83,14 @@ double glia_train_clock(void);
  * max_norm / (norm + 1e-6) when the L2 norm exceeds max_norm (> 0). Returns the norm. */
 double glia_clip_grad_norm(float *grads, size_t n, float max_norm);
 
+/* The decay of a weights average's update number t (0 for the first): the recipe's decay,
+ * held lower while few updates are in, min(decay, (1 + t) / (10 + t)) (TensorFlow's
+ * ExponentialMovingAverage with num_updates), so that the average soon forgets the
+ * initial weights rather than after about 1 / (1 - decay) steps. */
+float glia_ema_decay(float decay, long t);
+
+/* One update of an exponential moving average of n weights: avg += (1 - d) (w - avg),
+ * PyTorch's ema.lerp_(w, 1 - d) (torch.optim.swa_utils.get_ema_multi_avg_fn). */
+void glia_ema_update(float *avg, const float *w, size_t n, float d);
+
 #endif

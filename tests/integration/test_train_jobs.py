@@ -80,11 +80,16 @@ def main():
               detail)
         s, h, b = submit(d, {"model": "fashion-cnn", "recipe": {"epochs": 0}})
         check("a bad override names its key", tg.is_problem(s, h, b, 422) and "epochs" in b["detail"], str(b))
-        s, h, b = submit(d, {"model": "fashion-cnn", "recipe": {"epochs": "3", "optimizer": {"amsgrad": "true"}},
+        s, h, b = submit(d, {"model": "fashion-cnn", "recipe": {"epochs": "3", "optimizer": {"amsgrad": "true"},
+                                                                "ema": "0.99"},
                              "dry_run": True})
         check("numbers and booleans given as strings -> 400 naming each field and its type",
               tg.is_problem(s, h, b, 400) and "recipe.epochs: expected an integer" in b["detail"] and
-              "recipe.optimizer.amsgrad: expected true or false" in b["detail"], str(b))
+              "recipe.optimizer.amsgrad: expected true or false" in b["detail"] and
+              "recipe.ema: expected a number" in b["detail"], str(b))
+        s, h, b = submit(d, {"model": "fashion-cnn", "recipe": {"ema": 1}, "dry_run": True})
+        check("an average that never moves (ema 1) -> 422 naming ema", tg.is_problem(s, h, b, 422) and
+              "ema" in b["detail"], str(b))
         s, h, b = submit(d, {"model": "fashion-cnn", "recipe": {"optimizer": {"type": "adamx"}}})
         check("an unknown optimizer is named", tg.is_problem(s, h, b, 422) and "optimizer.type" in b["detail"], str(b))
         s, h, b = submit(d, {"model": "fashion-cnn", "dataset": "uci-sentiment"})
@@ -92,10 +97,12 @@ def main():
               b["detail"], str(b))
         s, h, b = d.json("POST", "/v1/train", b"{not json", dict(ADMIN, **{"Content-Type": "application/json"}))
         check("malformed JSON -> 400", tg.is_problem(s, h, b, 400), str(b))
-        s, h, b = submit(d, {"model": "fashion-cnn", "dataset": SMALL, "recipe": {"epochs": 2, "lr": 0.002},
+        s, h, b = submit(d, {"model": "fashion-cnn", "dataset": SMALL, "recipe": {"epochs": 2, "lr": 0.002,
+                                                                                 "ema": 0.99},
                              "dry_run": True})
         check("dry_run validates and answers the effective recipe without queueing",
               s == 200 and b.get("valid") is True and b["recipe"]["epochs"] == 2 and abs(b["recipe"]["lr"] - 0.002) < 1e-6
+              and abs(b["recipe"]["ema"] - 0.99) < 1e-6
               and d.json("GET", "/v1/jobs", headers=ADMIN)[2]["jobs"] == [], str(b))
 
         # ---- a short job from submit to a served version ----

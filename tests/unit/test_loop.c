@@ -11,7 +11,10 @@
  * reducer of their own, so that the seam is tested without MPI): 2 ranks x 1 lane give
  * 1 process x 2 lanes' weights and losses bit for bit, and rank 1 writes no checkpoint.
  * An inference ctx kept across a run answers as a new one (the loop renews the weights
- * generation at every write).
+ * generation at every write). With a moving average of the weights (recipe key ema) the
+ * run ends with the average an independent double-precision account of every step gives,
+ * validation judges the average (the kept weights score what the epoch reported), a
+ * resumed run continues it bit for bit, and a checkpoint without one is refused.
  */
 #include "core/formats/safetensors.h"
 #include "core/train/imagetrain.h"
@@ -115,9 +118,10 @@ START_TEST(two_lanes_give_one_lanes_loss)
 }
 END_TEST
 
-START_TEST(two_lanes_resume_bit_for_bit)
+/* A 2-lane run stopped after its first epoch and resumed gives the uninterrupted run's
+ * weights bit for bit; ema: the recipe's moving-average decay (0: none). */
+static void resume_case(const char *task, float ema)
 {
-    const char *task = tasks[_i];
     static tiny_data d;
     char dir[256];
     tiny_data_fill(&d, TINY_DATA_N);
@@ -126,6 +130,8 @@ START_TEST(two_lanes_resume_bit_for_bit)
     glia_err err = {0};
     glia_model *a = NULL, *b = NULL;
     tiny_recipe(&r, 3, 2);
+    r.ema = ema;
+    r.select_best = 0;
     ck_assert_msg(train(task, 0.2f, &r, &d, NULL, NULL, &a, &err) == GLIA_OK, "%s: %s", task, err.msg);
     snprintf(r.checkpoint, sizeof r.checkpoint, "%s/run.ckpt", dir);
     r.resume = 1;
@@ -136,6 +142,129 @@ START_TEST(two_lanes_resume_bit_for_bit)
                   task);
     glia_model_free(a);
     glia_model_free(b);
+    glia_test_rmtree(dir);
+}
+
+START_TEST(two_lanes_resume_bit_for_bit)
+{
+    resume_case(tasks[_i], 0.0f);
+}
+END_TEST
+
+START_TEST(ema_resumes_bit_for_bit)
+{
+    resume_case(tasks[_i], 0.9f);
+}
+END_TEST
+
+/* The record hook's account of the average: after every step (rec->step steps taken), the
+ * live weights folded in with glia_ema_decay's decay, in double precision. */
+typedef struct {
+    const glia_model *model;
+    double *avg;
+    float *live; /* the live weights after the last step */
+    float decay;
+    long steps;
+} ema_account;
+
+static void ema_record(const glia_train_record *rec, void *user)
+{
+    ema_account *a = user;
+    if (rec->kind != GLIA_RECORD_STEP)
+        return;
+    const long t = rec->step - 1; /* updates before this one */
+    const double d = fmin((double)a->decay, (1.0 + (double)t) / (10.0 + (double)t));
+    for (size_t i = 0; i < a->model->size; i++)
+        a->avg[i] = d * a->avg[i] + (1.0 - d) * a->model->values[i];
+    memcpy(a->live, a->model->values, sizeof(float) * a->model->size);
+    a->steps++;
+}
+
+static int record_val(const glia_progress *p, void *user)
+{
+    history *h = user;
+    if (h->n < 4)
+        h->loss[h->n++] = p->val_loss;
+    return 0;
+}
+
+START_TEST(ema_ends_with_the_average)
+{
+    const char *task = tasks[_i];
+    static tiny_data d;
+    tiny_data_fill(&d, TINY_DATA_N);
+    glia_recipe r;
+    glia_err err = {0};
+    glia_train_result res;
+    glia_manifest m = tiny_models_manifest(task, 0.2f);
+    glia_model *model = NULL;
+    ck_assert_msg(glia_model_new(&m, &model, &err) == GLIA_OK, "%s", err.msg);
+    glia_rng init;
+    glia_train_seed_stream(&init, 3, GLIA_STREAM_INIT);
+    model->ops->reset(model, &init);
+    ema_account acc = {model, calloc(model->size, sizeof(double)), calloc(model->size, sizeof(float)), 0.9f,
+                       0};
+    ck_assert(acc.avg && acc.live);
+    for (size_t i = 0; i < model->size; i++)
+        acc.avg[i] = model->values[i];
+    tiny_recipe(&r, 2, 1);
+    r.ema = acc.decay;
+    r.select_best = 0;
+    glia_source *src = source_of(task, &d);
+    const glia_loop_hooks hooks = {NULL, NULL, NULL, ema_record};
+    glia_loop_hooks h = hooks;
+    h.user = &acc;
+    ck_assert_msg(glia_loop_train(&r, model, src, &h, &res, &err) == GLIA_OK, "%s: %s", task, err.msg);
+    ck_assert_int_eq(acc.steps, res.steps);
+    ck_assert_msg(acc.steps >= 4, "%s: only %ld steps", task, acc.steps);
+    double worst = 0.0;
+    for (size_t i = 0; i < model->size; i++) {
+        const double e = fabs((double)model->values[i] - acc.avg[i]) / (1e-3 + fabs(acc.avg[i]));
+        worst = e > worst ? e : worst;
+    }
+    ck_assert_msg(worst < 1e-4, "%s: the final weights are not the average (relative error %g)", task, worst);
+    ck_assert_msg(memcmp(model->values, acc.live, sizeof(float) * model->size) != 0,
+                  "%s: the run ended with its live weights, not the average", task);
+    /* selection judges the average: the kept weights score what their epoch reported (the
+     * loss: on these easy splits the accuracy of the live weights may well be the same) */
+    glia_model_free(model);
+    model = NULL;
+    r.select_best = 1;
+    history val = {0};
+    ck_assert_msg(train_res(task, 0.2f, &r, &d, record_val, &val, &model, &res, &err) == GLIA_OK, "%s: %s",
+                  task, err.msg);
+    ck_assert_int_gt(res.best_epoch, 0);
+    glia_eval_result ev;
+    ck_assert_msg(glia_loop_evaluate(model, src, GLIA_SPLIT_VAL, 1, &ev, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(fabs(ev.accuracy - res.best_val_accuracy) < 1e-12 &&
+                      fabs(ev.loss - val.loss[res.best_epoch - 1]) < 1e-9 * (1.0 + ev.loss),
+                  "%s: the kept weights score %.6f (loss %.9f), their epoch reported %.6f (loss %.9f)", task,
+                  ev.accuracy, ev.loss, res.best_val_accuracy, val.loss[res.best_epoch - 1]);
+    glia_source_free(src);
+    glia_model_free(model);
+    free(acc.avg);
+    free(acc.live);
+}
+END_TEST
+
+/* A checkpoint of a run without the average cannot continue a run with it. */
+START_TEST(ema_refuses_a_checkpoint_without_it)
+{
+    static tiny_data d;
+    char dir[256];
+    tiny_data_fill(&d, TINY_DATA_N);
+    glia_test_mkdtemp(dir, sizeof dir, "loop");
+    glia_recipe r;
+    glia_err err = {0};
+    glia_model *a = NULL;
+    tiny_recipe(&r, 2, 1);
+    snprintf(r.checkpoint, sizeof r.checkpoint, "%s/run.ckpt", dir);
+    r.resume = 1;
+    ck_assert_int_eq(train(tasks[0], 0.0f, &r, &d, stop_after_first, NULL, &a, &err), GLIA_ECANCELLED);
+    r.ema = 0.99f;
+    ck_assert_int_eq(train(tasks[0], 0.0f, &r, &d, NULL, NULL, &a, &err), GLIA_EINVAL);
+    ck_assert_msg(strstr(err.msg, "ema") != NULL, "%s", err.msg);
+    glia_model_free(a);
     glia_test_rmtree(dir);
 }
 END_TEST
@@ -570,6 +699,9 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, two_lanes_give_one_lanes_loss, 0, 4);
     tcase_add_loop_test(tc, two_lanes_resume_bit_for_bit, 0, 4);
+    tcase_add_loop_test(tc, ema_resumes_bit_for_bit, 0, 4);
+    tcase_add_loop_test(tc, ema_ends_with_the_average, 0, 4);
+    tcase_add_test(tc, ema_refuses_a_checkpoint_without_it);
     tcase_add_test(tc, nan_checkpoint_is_refused);
     tcase_add_loop_test(tc, two_ranks_are_two_lanes, 0, 4);
     tcase_add_loop_test(tc, two_ranks_overlapped_are_two_lanes, 0, 4);

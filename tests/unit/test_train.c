@@ -155,8 +155,14 @@ START_TEST(recipe_overrides)
     ck_assert_float_eq(r.optim.weight_decay, 0.0f); /* a new type starts from its defaults */
     ck_assert_float_eq(r.optim.lr, 0.2f);
     ck_assert_int_eq(r.sched.kind, GLIA_SCHED_CONSTANT);
+    ck_assert_float_eq(r.ema, 0.0f);
+    o = "{\"ema\": 0.995}";
+    ck_assert_msg(glia_recipe_override(&r, o, strlen(o), "overrides", &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_float_eq(r.ema, 0.995f);
     static const char *const bad[][2] = {
         {"{\"epochs\": 0}", "epochs"},
+        {"{\"ema\": 1}", "ema"},
+        {"{\"ema\": -0.5}", "ema"},
         {"{\"model\": \"x.yaml\"}", "model"},
         {"{\"optimizer\": {\"type\": \"adamx\"}}", "optimizer.type"},
         {"{\"batch\": {\"policy\": \"random\", \"min\": 9, \"max\": 3}}", "overrides"},

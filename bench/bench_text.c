@@ -127,21 +127,23 @@ static void detail_kernels(const glia_textnet *net, const float *x, int words, i
 /* Inside the rnn on the reference path (forward_direction: no AVX-512F, bf16 copies, or a
  * hidden size no multiple of 16), layer 0, direction 0, with forward_direction's calls (bf16
  * products where the model carries bf16 copies): the biases summed, the input projection of
- * every step, one recurrent product per step, the gate loops. Prints "rnn_detail". */
-static void detail_reference(const glia_textnet *net, const float *x, int words, int reps, double *tv,
-                             double *per_dir)
+ * every step (none when a token table gives it), one recurrent product per step, the gate
+ * loops. Prints "rnn_detail". */
+static void detail_reference(const glia_textnet *net, const float *x, int words, int table, int reps,
+                             double *tv, double *per_dir)
 {
     const int X = net->input_size, H = net->cfg.hidden_size, G = net->rnn.gates, GH = G * H;
     const glia_param *p = &net->rnn.params[0];
     float *gates = calloc((size_t)words * (size_t)GH, sizeof(float));
     float *h = calloc((size_t)H, sizeof(float)), *c = calloc((size_t)H, sizeof(float));
     float *rec = calloc((size_t)GH, sizeof(float)), *bias = calloc((size_t)GH, sizeof(float));
-    double t_bias, t_inproj, t_step, t_gates;
+    double t_bias, t_inproj = 0.0, t_step, t_gates;
     TIME_US(t_bias, reps, {
         for (int j = 0; j < GH; j++)
             bias[j] = p[2].value[j] + p[3].value[j];
     });
-    TIME_US(t_inproj, reps, glia_linear_forward_param(x, words, X, &p[0], 0, bias, GH, gates, GH));
+    if (!table) /* a bf16 LSTM's token table holds the projection (rnn.c) */
+        TIME_US(t_inproj, reps, glia_linear_forward_param(x, words, X, &p[0], 0, bias, GH, gates, GH));
     /* one sequence: the recurrent product adds into the gate row (forward_direction's B == 1) */
     if (p[1].bf16)
         TIME_US(t_step, reps, glia_bf16_gemm(1, GH, h, H, p[1].bf16, 0, 1.0f, rec, GH));
@@ -238,7 +240,7 @@ static int profile_b1(const glia_textnet *net, const int32_t *ids, int words, in
     if (kernels)
         detail_kernels(net, x, words, table, reps, tv, &per_dir);
     else
-        detail_reference(net, x, words, reps, tv, &per_dir);
+        detail_reference(net, x, words, table, reps, tv, &per_dir);
     /* layer 0, direction 0 stands for every one (later layers' inputs are 2H wide) */
     printf(", \"directions_x_layers\": %d, \"sum_all\": %.2f}}", dirs * L, per_dir * dirs * L);
     glia_rnn_ctx_free(rctx);

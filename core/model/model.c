@@ -107,6 +107,11 @@ static glia_status set_precision(glia_model *model, glia_precision want, glia_er
         return rc;
     }
     model->precision = GLIA_PRECISION_BF16;
+    /* the family's inference copies of a bf16 model (the text classifier: its token table,
+     * made from the bf16 copies); without them it runs as it is */
+    glia_err ignored = {0};
+    if (model->ops->prepare)
+        model->ops->prepare(model, 1, &ignored);
     return GLIA_OK;
 }
 

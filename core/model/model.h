@@ -217,7 +217,9 @@ typedef struct {
      * weights in the layout a kernel reads fastest (the LSTM's transposed W_ih and W_hh,
      * core/nn/lstm_step.h) from the values as they are now, and from then on remade after
      * every weights_changed, before the next inference forward reads them; on = 0 frees them.
-     * Called by glia_model_set_precision: made for fp32, freed for bf16 and by glia_model_free. */
+     * Called by glia_model_set_precision, after it attached any bf16 copies (the family makes
+     * what its bf16 path reads: the text classifier's token table from the bf16 copy of
+     * W_ih), and with on = 0 by glia_model_free. */
     glia_status (*prepare)(glia_model *model, int on, glia_err *err);
     /* Optional (NULL: the family derives nothing from its weights). Told that the values were
      * written (glia_model_weights_changed), so that what its inference derived from them and

@@ -222,14 +222,18 @@ static glia_status make_copies(glia_textnet *net, int on, glia_err *err)
     net->token_table = NULL;
     if (!on)
         return GLIA_OK;
-    glia_status rc = glia_rnn_pack(&net->rnn, err);
+    /* a bf16 LSTM (glia_model_set_precision attached copies to every matrix) runs the reference
+     * path, which reads no transposed fp32 copy: only its table is made, from the bf16 copy */
+    const int bf16 = net->rnn.params[0].bf16 != NULL;
+    glia_status rc = bf16 ? GLIA_OK : glia_rnn_pack(&net->rnn, err);
     const int V = net->cfg.vocab_size, E = net->cfg.embedding_dim, K = net->cfg.lexicon_features;
     const int X = net->input_size;
     const size_t width = (size_t)net->rnn.directions * 4 * (size_t)net->cfg.hidden_size;
-    /* only where the kernels run (glia_rnn_pack made its copy) and within the budget: the
-     * table is vocabulary x 2 x 4H floats, 9.4 MB for sentiment-lstm, 42 MB for the 20,489
-     * words of sentiment-negation, which keeps the GEMM */
-    if (rc != GLIA_OK || !net->rnn.packed || (size_t)V * width > GLIA_TEXTNET_TABLE_MAX_BYTES / sizeof(float))
+    /* only where a path reads it - the kernels' (glia_rnn_pack made its copy) or a bf16 LSTM's -
+     * and within the budget: the table is vocabulary x 2 x 4H floats, 9.4 MB for sentiment-lstm,
+     * 42 MB for the 20,489 words of sentiment-negation, which keeps the GEMM */
+    const int reads = net->rnn.packed || (bf16 && net->cfg.mode == GLIA_RNN_LSTM);
+    if (rc != GLIA_OK || !reads || (size_t)V * width > GLIA_TEXTNET_TABLE_MAX_BYTES / sizeof(float))
         return rc;
     float *x = malloc(sizeof(float) * (size_t)V * (size_t)X);
     net->token_table = malloc(sizeof(float) * (size_t)V * width);

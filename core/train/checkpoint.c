@@ -245,7 +245,7 @@ glia_status glia_ckpt_load(const char *path, glia_ckpt_state *st, const glia_ckp
     glia_st_file *f = NULL;
     glia_ckpt_state s;
     long epoch, step, optim_steps, best_epoch, has_best, lanes, ranks = 1, current, stale, have_best;
-    double best_loss;
+    double best_loss = 0.0;
     glia_status rc = glia_st_open(path, &f, err);
     if (rc != GLIA_OK)
         return rc;

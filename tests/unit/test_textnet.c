@@ -20,6 +20,7 @@
 #include "tests/support/gradcheck.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,6 +389,83 @@ START_TEST(inference_copies_follow_the_weights)
 }
 END_TEST
 
+typedef struct {
+    const glia_textnet *net;
+    glia_textnet_ctx *ctx;
+    const int32_t *ids, *len;
+    pthread_barrier_t *start;
+    float out[16 * 3];
+} racer;
+
+static void *race_forward(void *arg)
+{
+    racer *r = arg;
+    glia_err err = {0};
+    const float *logits = NULL;
+    pthread_barrier_wait(r->start);
+    if (glia_textnet_forward(r->net, r->ctx, r->ids, r->len, 16, 6, NULL, &logits, &err) == GLIA_OK)
+        memcpy(r->out, logits, sizeof r->out);
+    else
+        memset(r->out, 0xff, sizeof r->out); /* NaN: never equal */
+    return NULL;
+}
+
+/* gliad's workers share one model: after an announced write, four threads with their own ctxs
+ * start forwards at once; one remakes the copies while the others wait on the lock, and every
+ * answer is the new weights' (the lock path, every round; a thread reading a half-made table
+ * or a freed one would answer otherwise, or crash under ASan). */
+START_TEST(threads_share_one_remake)
+{
+    if (!glia_lstm_step_available())
+        return;
+    glia_textnet_config cfg = small_config();
+    /* a vocabulary large enough that a remake (the table's 4 MB) takes a while: threads that
+     * did not wait for it would meet it half made */
+    cfg.vocab_size = 8000, cfg.embedding_dim = 8, cfg.hidden_size = 16, cfg.num_classes = 3;
+    enum { B = 16, T = 6, THREADS = 4 };
+    glia_textnet *net = build(&cfg, 5), *fresh = build(&cfg, 5);
+    glia_err err = {0};
+    ck_assert_int_eq(glia_textnet_prepare(net, 1, &err), GLIA_OK);
+    int32_t ids[B * T], len[B];
+    for (int b = 0; b < B; b++) {
+        len[b] = 1 + (b * 5 + 2) % T;
+        for (int t = 0; t < T; t++)
+            ids[b * T + t] = 2 + (b * 7 + t * 3) % (cfg.vocab_size - 2);
+    }
+    pthread_barrier_t start;
+    racer r[THREADS];
+    pthread_t th[THREADS];
+    glia_textnet_ctx *want_ctx = NULL;
+    float want[B * 3];
+    ck_assert_int_eq(glia_textnet_ctx_new(fresh, B, T, 0, &want_ctx, &err), GLIA_OK);
+    for (int i = 0; i < THREADS; i++) {
+        r[i] = (racer){.net = net, .ids = ids, .len = len, .start = &start};
+        ck_assert_int_eq(glia_textnet_ctx_new(net, B, T, 0, &r[i].ctx, &err), GLIA_OK);
+    }
+    for (int round = 0; round < 3; round++) {
+        gc_uniform(net->values, net->size, -0.6f, 0.6f, 300u + (unsigned)round);
+        glia_textnet_weights_changed(net);
+        memcpy(fresh->values, net->values, sizeof(float) * net->size);
+        ck_assert_int_eq(glia_textnet_prepare(fresh, 1, &err), GLIA_OK);
+        run_copy(fresh, want_ctx, ids, len, B, T, want);
+        pthread_barrier_init(&start, NULL, THREADS);
+        for (int i = 0; i < THREADS; i++)
+            ck_assert_int_eq(pthread_create(&th[i], NULL, race_forward, &r[i]), 0);
+        for (int i = 0; i < THREADS; i++)
+            pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&start);
+        for (int i = 0; i < THREADS; i++)
+            ck_assert_msg(max_diff(r[i].out, want, (size_t)B * 3) <= 1e-6, "round %d, thread %d: %g off",
+                          round, i, max_diff(r[i].out, want, (size_t)B * 3));
+    }
+    for (int i = 0; i < THREADS; i++)
+        glia_textnet_ctx_free(r[i].ctx);
+    glia_textnet_ctx_free(want_ctx);
+    glia_textnet_free(net);
+    glia_textnet_free(fresh);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("textnet");
@@ -400,6 +478,7 @@ int main(void)
     tcase_add_test(tc, save_load_strict);
     tcase_add_test(tc, errors);
     tcase_add_test(tc, inference_copies_follow_the_weights);
+    tcase_add_test(tc, threads_share_one_remake);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

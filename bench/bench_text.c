@@ -309,9 +309,16 @@ int main(int argc, char **argv)
     glia_bundle b;
     int threads = 1, runs = 2000, words = 20, profile = 0;
     const char *ids_path = NULL, *logits_path = NULL, *precision = NULL;
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_text BUNDLE_DIR [--threads N] [--runs N] [--words N] [--profile]\n");
-        return 2;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        /* the whole usage: the file's comment says what each figure and option means */
+        fprintf(argc < 2 ? stderr : stdout,
+                "usage: bench_text BUNDLE_DIR [--threads N] [--runs N] [--words N] [--profile]\n"
+                "                  [--precision fp32|bf16] [--ids FILE] [--logits FILE]\n"
+                "One JSON line: batch-1 latency, batch-64 throughput split over --threads, peak RSS,\n"
+                "CPU per sentence at batch 64, the OpenBLAS core and the precision that ran; --profile\n"
+                "adds the batch-1 forward's pieces on the path it takes (lstm_step kernels, token table,\n"
+                "or the reference path).\n");
+        return argc < 2 ? 2 : 0;
     }
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--profile") == 0)

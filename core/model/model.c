@@ -87,8 +87,8 @@ void glia_model_weights_changed(const glia_model *model)
         model->ops->weights_changed(model);
 }
 
-/* The plans of an inference ctx (net.c) depend on which layers carry a bf16 copy, so every
- * return below follows a weights change. */
+/* The plans of an inference ctx (net.c) depend on which layers carry a bf16 copy, so the
+ * caller announces a weights change around this. */
 static glia_status set_precision(glia_model *model, glia_precision want, glia_err *err)
 {
     glia_status rc = GLIA_OK;
@@ -107,14 +107,21 @@ static glia_status set_precision(glia_model *model, glia_precision want, glia_er
         return rc;
     }
     model->precision = GLIA_PRECISION_BF16;
+    /* the family's inference copies of a bf16 model (the text classifier: its token table,
+     * made from the bf16 copies); without them it runs as it is */
+    glia_err ignored = {0};
+    if (model->ops->prepare)
+        model->ops->prepare(model, 1, &ignored);
     return GLIA_OK;
 }
 
 glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err)
 {
-    glia_status rc = set_precision(model, want, err);
+    /* first: ops->prepare's copies are then made at the generation they serve (textnet.h), not
+     * found stale and remade by the first request; a ctx's plan is derived at its next forward
+     * either way */
     glia_model_weights_changed(model);
-    return rc;
+    return set_precision(model, want, err);
 }
 
 glia_decode_opts glia_model_decode_defaults(const glia_manifest *m)

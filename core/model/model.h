@@ -215,13 +215,17 @@ typedef struct {
     glia_param *(*matrix)(glia_model *model, int i);
     /* Optional (NULL: nothing to prepare). on = 1 makes the family's fp32 inference copies of
      * weights in the layout a kernel reads fastest (the LSTM's transposed W_ih and W_hh,
-     * core/nn/lstm_step.h) from the values as they are now; on = 0 frees them. Called by
-     * glia_model_set_precision: made for fp32, freed for bf16 and by glia_model_free. */
+     * core/nn/lstm_step.h) from the values as they are now, and from then on remade after
+     * every weights_changed, before the next inference forward reads them; on = 0 frees them.
+     * Called by glia_model_set_precision, after it attached any bf16 copies (the family makes
+     * what its bf16 path reads: the text classifier's token table from the bf16 copy of
+     * W_ih), and with on = 0 by glia_model_free. */
     glia_status (*prepare)(glia_model *model, int on, glia_err *err);
     /* Optional (NULL: the family derives nothing from its weights). Told that the values were
      * written (glia_model_weights_changed), so that what its inference derived from them and
-     * keeps (the CNN: batch norm folded into the conv, Winograd's transformed weights) is
-     * derived again. A replica and its master share one account: either may be told. */
+     * keeps (the CNN: batch norm folded into the conv, Winograd's transformed weights; the text
+     * classifier: prepare's copies) is derived again. A replica and its master share one
+     * account: either may be told. */
     void (*weights_changed)(const glia_model *model);
 } glia_model_ops;
 
@@ -263,8 +267,8 @@ void glia_model_free(glia_model *model); /* NULL-safe */
  * (ops->matrices) from their current values - when glia_bf16_available() and the family has
  * matrices; otherwise the model stays fp32 - and fp32 frees the copies. model->precision
  * then says what is in effect. For served models only, after load (and again after loading
- * other values: the copies do not follow the fp32 buffer); never on a model being trained.
- * GLIA_ENOMEM leaves the model fp32. */
+ * other values: the bf16 copies do not follow the fp32 buffer, as ops->prepare's do); never on a model being
+ * trained. GLIA_ENOMEM leaves the model fp32. */
 glia_status glia_model_set_precision(glia_model *model, glia_precision want, glia_err *err);
 /* Every writer of a model's values calls this after writing them (an optimizer step, a
  * checkpoint's restore, the best weights copied back, a precision change; ops->load does it

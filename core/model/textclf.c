@@ -380,6 +380,12 @@ static glia_status text_prepare(glia_model *model, int on, glia_err *err)
     return glia_textnet_prepare(net_of(model), on, err);
 }
 
+/* The copies above follow the weights' generation (textnet.h). */
+static void text_weights_changed(const glia_model *model)
+{
+    glia_textnet_weights_changed(net_of(model));
+}
+
 const glia_model_ops glia_family_text_classifier = {
     .task = "text-classification",
     .family = "text-classifier",
@@ -404,4 +410,5 @@ const glia_model_ops glia_family_text_classifier = {
     .explain = text_explain,
     .matrix = text_matrix,
     .prepare = text_prepare,
+    .weights_changed = text_weights_changed,
 };

@@ -572,10 +572,22 @@ static void forward_direction(const glia_rnn *rnn, glia_rnn_ctx *ctx, int layer,
     const size_t BT = (size_t)B * (size_t)T;
 
     /* gates = x W_ih^T + (b_ih + b_hh) at every position at once; rec holds the summed bias
-     * until the recurrence overwrites it */
+     * until the recurrence overwrites it. Under glia_rnn_forward_table (bf16 copies: the
+     * kernels' path takes the fp32 ones) layer 0's are the tokens' rows, biases in. */
+    const float *table = layer == 0 ? ctx->table : NULL;
+    const size_t trow = (size_t)rnn->directions * (size_t)GH;
     for (int j = 0; j < GH; j++)
         rec[j] = b_ih[j] + b_hh[j];
-    glia_linear_forward_param(x, (int)BT, in, &p[0], 0, rec, GH, gates, GH);
+    if (table) {
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < ctx->lengths[b]; t++) {
+                const size_t at = (size_t)b * (size_t)T + (size_t)t;
+                memcpy(gates + at * (size_t)GH, table + (size_t)ctx->ids[at] * trow + (size_t)d * (size_t)GH,
+                       sizeof(float) * (size_t)GH);
+            }
+    } else {
+        glia_linear_forward_param(x, (int)BT, in, &p[0], 0, rec, GH, gates, GH);
+    }
     memset(h, 0, sizeof(float) * (size_t)B * (size_t)H);
     memset(c, 0, sizeof(float) * (size_t)B * (size_t)H);
 
@@ -688,8 +700,11 @@ int glia_rnn_table_ok(const glia_rnn *rnn, const glia_rnn_ctx *ctx, int batch)
         return 0;
     for (int d = 0; d < rnn->directions; d++) {
         const glia_param *p = &rnn->params[d * 4];
-        if (p[0].bf16 || p[1].bf16 || !glia_lstm_step_available() ||
-            (batch < 16 && rnn->cfg.hidden_size % 16 != 0))
+        /* the kernels' path (forward_direction_fast), or the reference one with bf16 copies of
+         * both matrices (forward_direction, which then copies the rows instead of projecting) */
+        const int fast = !p[0].bf16 && !p[1].bf16 && glia_lstm_step_available() &&
+                         (batch >= 16 || rnn->cfg.hidden_size % 16 == 0);
+        if (!fast && !(p[0].bf16 && p[1].bf16))
             return 0;
     }
     return 1;
@@ -704,7 +719,11 @@ void glia_rnn_table_fill(const glia_rnn *rnn, const float *x, int rows, float *t
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < GH; j++)
                 t[(size_t)r * (size_t)dirs * (size_t)GH + (size_t)j] = p[2].value[j] + p[3].value[j];
-        glia_gemm(0, 1, rows, GH, in, 1.0f, x, in, p[0].value, in, 1.0f, t, dirs * GH);
+        /* with a bf16 copy, the product forward_direction's projection makes from it */
+        if (p[0].bf16)
+            glia_bf16_gemm(rows, GH, x, in, p[0].bf16, 0, 1.0f, t, dirs * GH);
+        else
+            glia_gemm(0, 1, rows, GH, in, 1.0f, x, in, p[0].value, in, 1.0f, t, dirs * GH);
     }
 }
 

@@ -142,7 +142,9 @@ glia_status glia_rnn_forward(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float
  * fills it again when the weights change). glia_rnn_forward_table runs glia_rnn_forward with
  * the positions' rows table[ids[b, t]] (ids validated by the caller, read at valid positions
  * only), on an inference ctx for which glia_rnn_table_ok answers 1 (the LSTM kernels run every
- * direction in fp32); results as glia_rnn_forward's up to the order of sums. */
+ * direction in fp32, or both matrices of every direction of layer 0 carry bf16 copies, whose
+ * product the table then holds: glia_rnn_table_fill multiplies by the copy); results as
+ * glia_rnn_forward's up to the order of sums. */
 int glia_rnn_table_ok(const glia_rnn *rnn, const glia_rnn_ctx *ctx, int batch);
 void glia_rnn_table_fill(const glia_rnn *rnn, const float *x, int rows, float *table);
 glia_status glia_rnn_forward_table(const glia_rnn *rnn, glia_rnn_ctx *ctx, const float *table,

@@ -5,16 +5,33 @@
  * interleaved into x [B, T, E + K], so glia_embedding_forward/backward (which work on
  * contiguous [B, T, dim] blocks) are reused as they are; the copies are a few KB per
  * sentence, nothing next to the recurrent GEMMs.
+ *
+ * The inference copies (the token table, the LSTM's transposed weights) live in the net, not
+ * in each ctx as net.c's derived weights do: the table is 9.4 MB for sentiment-lstm, once per
+ * model rather than once per gliad worker and batch size, and it is made at load, not by a
+ * served request. They follow the weights' generation all the same. A forward reads the
+ * generation, then the one the copies were made from (acquire: what the remake wrote is seen);
+ * equal, it reads the copies without a lock. Otherwise it takes the lock, looks again, and the
+ * first thread remakes them while the others wait. Nothing else can be reading the old copies
+ * then: a forward that read them began before the write it would overlap, which is the
+ * caller's to prevent (textnet.h).
  */
 #include "core/nn/textnet.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
 #include "core/nn/params.h"
+
+struct glia_textnet_copies {
+    pthread_mutex_t lock;
+    atomic_int wanted; /* between glia_textnet_prepare(net, 1) and (net, 0) */
+    atomic_ulong made; /* the generation the copies were made from (0: none yet) */
+};
 
 struct glia_textnet_ctx {
     int max_batch, max_steps, training;
@@ -99,8 +116,13 @@ glia_status glia_textnet_new(const glia_textnet_config *cfg, glia_textnet **out,
     if (rc != GLIA_OK)
         return rc;
     glia_textnet *net = calloc(1, sizeof *net);
-    if (!net)
+    if (!net || !(net->copies = calloc(1, sizeof *net->copies))) {
+        free(net);
         return glia_err_set(err, GLIA_ENOMEM, "out of memory building the text model");
+    }
+    pthread_mutex_init(&net->copies->lock, NULL);
+    net->generation = &net->own_generation;
+    atomic_init(&net->own_generation, 1);
     net->cfg = *cfg;
     net->input_size = cfg->embedding_dim + cfg->lexicon_features;
     glia_rnn_config rc_cfg = {cfg->mode, net->input_size, cfg->hidden_size, cfg->num_layers,
@@ -164,6 +186,7 @@ glia_status glia_textnet_replica(const glia_textnet *master, glia_textnet **out,
     free(r->values);
     r->values = master->values;
     r->shares_values = 1;
+    r->generation = master->generation;
     if ((rc = glia_textnet_enable_grads(r, err))) {
         glia_textnet_free(r);
         return rc;
@@ -180,24 +203,37 @@ void glia_textnet_free(glia_textnet *net)
         free(net->values);
     free(net->grads);
     glia_textnet_prepare(net, 0, NULL);
+    pthread_mutex_destroy(&net->copies->lock);
+    free(net->copies);
     free(net);
 }
 
-glia_status glia_textnet_prepare(glia_textnet *net, int on, glia_err *err)
+void glia_textnet_weights_changed(const glia_textnet *net)
+{
+    /* release: a forward that reads the new generation (acquire) sees the values written before */
+    atomic_fetch_add_explicit(net->generation, 1, memory_order_release);
+}
+
+/* Frees the copies and, with on, makes them again from the values as they are now. */
+static glia_status make_copies(glia_textnet *net, int on, glia_err *err)
 {
     glia_rnn_unpack(&net->rnn);
     free(net->token_table);
     net->token_table = NULL;
     if (!on)
         return GLIA_OK;
-    glia_status rc = glia_rnn_pack(&net->rnn, err);
+    /* a bf16 LSTM (glia_model_set_precision attached copies to every matrix) runs the reference
+     * path, which reads no transposed fp32 copy: only its table is made, from the bf16 copy */
+    const int bf16 = net->rnn.params[0].bf16 != NULL;
+    glia_status rc = bf16 ? GLIA_OK : glia_rnn_pack(&net->rnn, err);
     const int V = net->cfg.vocab_size, E = net->cfg.embedding_dim, K = net->cfg.lexicon_features;
     const int X = net->input_size;
     const size_t width = (size_t)net->rnn.directions * 4 * (size_t)net->cfg.hidden_size;
-    /* only where the kernels run (glia_rnn_pack made its copy) and within the budget: the
-     * table is vocabulary x 2 x 4H floats, 9.4 MB for sentiment-lstm, 42 MB for the 20,489
-     * words of sentiment-negation, which keeps the GEMM */
-    if (rc != GLIA_OK || !net->rnn.packed || (size_t)V * width > GLIA_TEXTNET_TABLE_MAX_BYTES / sizeof(float))
+    /* only where a path reads it - the kernels' (glia_rnn_pack made its copy) or a bf16 LSTM's -
+     * and within the budget: the table is vocabulary x 2 x 4H floats, 9.4 MB for sentiment-lstm,
+     * 42 MB for the 20,489 words of sentiment-negation, which keeps the GEMM */
+    const int reads = net->rnn.packed || (bf16 && net->cfg.mode == GLIA_RNN_LSTM);
+    if (rc != GLIA_OK || !reads || (size_t)V * width > GLIA_TEXTNET_TABLE_MAX_BYTES / sizeof(float))
         return rc;
     float *x = malloc(sizeof(float) * (size_t)V * (size_t)X);
     net->token_table = malloc(sizeof(float) * (size_t)V * width);
@@ -218,6 +254,35 @@ glia_status glia_textnet_prepare(glia_textnet *net, int on, glia_err *err)
     return GLIA_OK;
 }
 
+glia_status glia_textnet_prepare(glia_textnet *net, int on, glia_err *err)
+{
+    /* read before making: a write announced meanwhile leaves the copies older, remade later */
+    const unsigned long generation = atomic_load_explicit(net->generation, memory_order_acquire);
+    glia_status rc = make_copies(net, on, err);
+    atomic_store_explicit(&net->copies->wanted, on, memory_order_relaxed);
+    atomic_store_explicit(&net->copies->made, on ? generation : 0, memory_order_release);
+    return rc;
+}
+
+/* Before an inference forward: the copies of the current weights (see the top of this file). */
+static void copies_follow(const glia_textnet *net)
+{
+    struct glia_textnet_copies *c = net->copies;
+    const unsigned long generation = atomic_load_explicit(net->generation, memory_order_acquire);
+    if (!atomic_load_explicit(&c->wanted, memory_order_relaxed) ||
+        atomic_load_explicit(&c->made, memory_order_acquire) == generation)
+        return;
+    pthread_mutex_lock(&c->lock);
+    if (atomic_load_explicit(&c->made, memory_order_relaxed) != generation) {
+        glia_err ignored = {0};
+        /* the net is never a const object (glia_textnet_new allocates it) and the lock keeps
+         * this the one writer: the const of a forward says it leaves the weights alone */
+        make_copies((glia_textnet *)net, 1, &ignored);
+        atomic_store_explicit(&c->made, generation, memory_order_release);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 void glia_textnet_reset(glia_textnet *net, glia_rng *rng)
 {
     glia_embedding_reset(&net->embedding, rng);
@@ -225,6 +290,7 @@ void glia_textnet_reset(glia_textnet *net, glia_rng *rng)
     float bound = 1.0f / sqrtf((float)net->features);
     glia_fill_uniform(net->fc_weight->value, net->fc_weight->size, bound, rng);
     glia_fill_uniform(net->fc_bias->value, net->fc_bias->size, bound, rng);
+    glia_textnet_weights_changed(net);
 }
 
 void glia_textnet_zero_grads(glia_textnet *net)
@@ -240,7 +306,9 @@ const glia_param *glia_textnet_find_param(const glia_textnet *net, const char *n
 
 glia_status glia_textnet_load(glia_textnet *net, const glia_st_file *st, glia_err *err)
 {
-    return glia_params_load_strict(net->params, net->nparams, st, "manifest", err);
+    glia_status rc = glia_params_load_strict(net->params, net->nparams, st, "manifest", err);
+    glia_textnet_weights_changed(net); /* a failed load may have written some tensors */
+    return rc;
 }
 
 glia_status glia_textnet_save(const glia_textnet *net, const char *path, const char *const *meta,
@@ -354,6 +422,8 @@ static glia_status forward(const glia_textnet *net, glia_textnet_ctx *ctx, const
     const int F = net->features, C = net->cfg.num_classes;
     const size_t bt = (size_t)batch * (size_t)steps;
     glia_status rc;
+    if (!ctx->training)
+        copies_follow(net);
     if (!ctx->training && !alpha && net->token_table && glia_rnn_table_ok(&net->rnn, ctx->rnn, batch)) {
         /* inference through the token table: the embedding, the lexicon and layer 0's input
          * projection are one row per token, gathered by the rnn */

@@ -25,6 +25,7 @@
 #ifndef GLIA_NN_TEXTNET_H
 #define GLIA_NN_TEXTNET_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "core/base/err.h"
@@ -71,6 +72,13 @@ typedef struct {
     /* inference (glia_textnet_prepare): the LSTM's layer-0 projection of every token, owned,
      * [vocab_size, directions, 4H] (glia_rnn_forward_table), or NULL */
     float *token_table;
+    /* The weights' generation, as net.h's: renewed by glia_textnet_weights_changed whenever
+     * anything writes the values; behind a pointer, so that a replica follows its master's. */
+    atomic_ulong *generation;
+    atomic_ulong own_generation;
+    /* Owned: which generation token_table and rnn.packed were made from, and the lock under
+     * which the one inference forward that finds them older remakes them (textnet.c). */
+    struct glia_textnet_copies *copies;
 } glia_textnet;
 
 /* Checks cfg (every field named in its message) and builds the net with zero weights. */
@@ -80,10 +88,19 @@ void glia_textnet_free(glia_textnet *net); /* NULL-safe */
 /* Inference copies made from the weights as they are now (on = 1) or freed (on = 0): the
  * LSTM's transposed weights (glia_rnn_pack) and, when it takes at most
  * GLIA_TEXTNET_TABLE_MAX_BYTES, the table of every token's layer-0 projection, through which
- * an inference forward gathers rows instead of multiplying (glia_rnn_forward_table). Whoever
- * changes the weights afterwards prepares again; training never reads the copies. */
+ * an inference forward gathers rows instead of multiplying (glia_rnn_forward_table). Until
+ * prepare(net, 0) the copies follow the weights: an inference forward that finds the
+ * generation moved since they were made remakes them first (once, under a lock, whichever
+ * thread gets there; the others wait), so a writer only announces its write
+ * (glia_textnet_weights_changed). A failed remake (out of memory) leaves no copies, and
+ * forwards take the plain path. Training never reads the copies. */
 enum { GLIA_TEXTNET_TABLE_MAX_BYTES = 32 << 20 };
 glia_status glia_textnet_prepare(glia_textnet *net, int on, glia_err *err);
+/* Says that net's values were written - by a load, a reset, an optimizer step, a checkpoint's
+ * restore, anything - so that the inference copies are remade before the next inference
+ * forward reads them. Thread-safe (an atomic add), but, as for net.h's nets, writing the values
+ * while another thread runs the net is not made safe by anything. */
+void glia_textnet_weights_changed(const glia_textnet *net);
 /* PyTorch's default initialisation of every trainable parameter, drawn from rng in
  * state_dict order: embedding N(0, 1) with a zero padding row, rnn U(-1/sqrt(H),
  * 1/sqrt(H)), fc kaiming-uniform. The lexicon table is left as it is. */

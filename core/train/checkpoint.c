@@ -158,6 +158,8 @@ glia_status glia_ckpt_save(const char *path, const glia_ckpt_state *st, const gl
         snprintf(key, sizeof key, "rng.dropout.%d", i);
         rng_put(meta, key, &st->dropout[i]);
     }
+    if (st->recipe[0])
+        meta_put(meta, "recipe", "%s", st->recipe);
     rc = glia_st_write(path, entries, n, meta->kv, err);
 done:
     free(entries);
@@ -261,14 +263,26 @@ glia_status glia_ckpt_load(const char *path, glia_ckpt_state *st, const glia_ckp
     glia_st_file *f = NULL;
     glia_ckpt_state s;
     long epoch, step, optim_steps, best_epoch, has_best, lanes, ranks = 1, current, stale, have_best;
-    double best_loss;
+    double best_loss = 0.0;
     glia_status rc = glia_st_open(path, &f, err);
     if (rc != GLIA_OK)
         return rc;
     memset(&s, 0, sizeof s);
-    const char *tag = glia_st_metadata(f, "glia.checkpoint");
+    const char *tag = glia_st_metadata(f, "glia.checkpoint"), *format = glia_st_metadata(f, "format");
     if (!tag || strcmp(tag, "1") != 0) {
-        rc = glia_err_set(err, GLIA_EFORMAT, "%s is not a glia checkpoint (version 1)", path);
+        /* a file of an older layout says its own "format" (lmtrain.c's "glia-lm-checkpoint") */
+        rc = glia_err_set(err, GLIA_EFORMAT, "%s is not a glia checkpoint (version 1)%s%s%s", path,
+                          format ? " but a '" : "", format ? format : "",
+                          format ? "' file of an older glia: remove it to start the run afresh" : "");
+        goto done;
+    }
+    const char *recipe = glia_st_metadata(f, "recipe");
+    if (st->recipe[0] && (!recipe || strcmp(recipe, st->recipe) != 0)) {
+        rc =
+            glia_err_set(err, GLIA_EINVAL,
+                         "%s is the checkpoint of another recipe (or another version of this one): remove it "
+                         "or write the run elsewhere",
+                         path);
         goto done;
     }
     if ((rc = meta_long(f, "epoch", 0, 1L << 30, &epoch, err)) ||
@@ -333,6 +347,7 @@ glia_status glia_ckpt_load(const char *path, glia_ckpt_state *st, const glia_ckp
     }
     s.epoch = (int)epoch;
     s.step = step;
+    memcpy(s.recipe, st->recipe, sizeof s.recipe);
     s.best_epoch = (int)best_epoch;
     s.policy = st->policy; /* the configuration comes from the recipe; the state from the file */
     s.policy.current = (int)current;

@@ -13,9 +13,10 @@
  * (when the run averages its weights) and
  * "optim.<param>.<buffer>" (PyTorch's state keys: exp_avg, exp_avg_sq, momentum_buffer,
  * ...), all F32; scalars and random states in the metadata ("glia.checkpoint": "1",
- * "epoch", "step", ..., "rng.<stream>" as 64 hex digits). A file that does not match the
- * model (a missing tensor, another shape, another number of lanes or processes) is refused with a
- * message naming what differs, never half-loaded into a run.
+ * "epoch", "step", ..., "rng.<stream>" as 64 hex digits, "recipe" when the loop names one). A file that does
+ * not match the model (a missing tensor, another shape, another number of lanes or processes, another recipe
+ * when the loop names one) is refused with a message naming what differs, never half-loaded into
+ * a run.
  */
 #ifndef GLIA_TRAIN_CHECKPOINT_H
 #define GLIA_TRAIN_CHECKPOINT_H
@@ -28,7 +29,7 @@
 #include "core/train/trainer.h"
 
 /* Lanes of the whole run: threads of one process, or processes x threads (reduce.h). */
-enum { GLIA_CKPT_MAX_LANES = 256 };
+enum { GLIA_CKPT_MAX_LANES = 256, GLIA_CKPT_RECIPE_MAX = 24 };
 
 typedef struct {
     int epoch;      /* epochs completed */
@@ -41,13 +42,19 @@ typedef struct {
     glia_batch_policy policy;
     int best_epoch;
     double best_val_accuracy;
+    /* What the run trains, as its loop names it (lmtrain.c: a hash of the recipe's bytes), or
+     * "": saved as "recipe"; a load asked for a non-empty one refuses a file with another, since
+     * a checkpoint of the same shapes from another recipe would resume silently into a run that
+     * neither recipe describes. */
+    char recipe[GLIA_CKPT_RECIPE_MAX];
 } glia_ckpt_state;
 
 /* What a checkpoint holds besides st: the model's parameters (their values), the buffer
  * they point into (base) and a copy of it holding the best weights so far (best, NULL when
  * the run keeps none), and the optimizer with the parameters it was created over (the
  * trainable ones: a text model's frozen lexicon table is a model parameter, not an
- * optimizer one). */
+ * optimizer one). Without best the parameters need not share one buffer (base unused): a
+ * loop may list tensors of its own beside the model's, as lmtrain.c its softmax head. */
 typedef struct {
     const glia_param *params;
     int nparams;

@@ -21,6 +21,7 @@
 #include "core/nn/loss.h"
 #include "core/nn/params.h"
 #include "core/text/vocab.h"
+#include "core/train/checkpoint.h"
 #include "core/train/optim.h"
 #include "core/train/recipe.h"
 #include "core/train/texttrain.h"
@@ -342,13 +343,16 @@ out:
 }
 
 /* What the run trains: the net (a copy of the classifier's freshly initialised one), the
- * head, Adam over both. */
+ * head, Adam over both; and what its checkpoint holds as the model (checkpoint.h): every
+ * tensor kept after pretraining (the frozen lexicon too) and the head. */
 typedef struct {
     glia_textnet *net;
     glia_lm *lm;
     glia_param params[GLIA_TEXTNET_MAX_PARAMS + 2];
     int nparams;
     glia_optim *opt;
+    glia_param saved[GLIA_TEXTNET_MAX_PARAMS + 2];
+    int nsaved;
 } lm_run;
 
 /* The tensors kept after pretraining: every textnet tensor but the classifier's fc. */
@@ -357,12 +361,23 @@ static int kept_params(const glia_textnet *net)
     return net->nparams - 2; /* fc.weight, fc.bias are the state_dict's last two */
 }
 
-static glia_status save_epoch(const lm_run *run, const glia_vocab *v, const lm_recipe *r, const char *out_dir,
-                              int epoch, glia_err *err)
+/* The run as checkpoint.c sees it: no best copy, so the tensors need not share a buffer. */
+static glia_ckpt_model ckpt_model(const lm_run *run)
 {
-    char path[GLIA_PATH_MAX + 32], ep[16], hash[16];
+    return (glia_ckpt_model){.params = run->saved,
+                             .nparams = run->nsaved,
+                             .opt = run->opt,
+                             .opt_params = run->params,
+                             .nopt = run->nparams};
+}
+
+/* The output of `epoch` (vocab.txt, model.safetensors), then the checkpoint: st as the loop
+ * filled it (the shuffle stream after this epoch's draw, the recipe), with the counters. */
+static glia_status save_epoch(const lm_run *run, const glia_vocab *v, const char *out_dir, int epoch,
+                              double seconds, glia_ckpt_state *st, glia_err *err)
+{
+    char path[GLIA_PATH_MAX + 32], ep[16];
     snprintf(ep, sizeof ep, "%d", epoch);
-    snprintf(hash, sizeof hash, "%08x", (unsigned)r->hash);
     const char *meta[] = {"format", "glia-lm-pretrained", "epoch", ep, NULL};
     snprintf(path, sizeof path, "%s/vocab.txt", out_dir);
     glia_status rc = glia_vocab_save(v, path, err);
@@ -371,88 +386,27 @@ static glia_status save_epoch(const lm_run *run, const glia_vocab *v, const lm_r
         rc = glia_params_save(run->net->params, kept_params(run->net), path, meta, err);
     if (rc != GLIA_OK)
         return rc;
-    /* the checkpoint: the head, Adam's state (named after its parameter) and its step count */
-    glia_st_entry entries[3 * (GLIA_TEXTNET_MAX_PARAMS + 2) + 2];
-    char names[3 * (GLIA_TEXTNET_MAX_PARAMS + 2)][GLIA_NAME_MAX + 16];
-    int64_t shapes[3 * (GLIA_TEXTNET_MAX_PARAMS + 2)][4];
-    size_t ne = 0;
-    int nhead;
-    glia_param *head = glia_lm_head(run->lm, &nhead);
-    for (int i = 0; i < nhead; i++)
-        entries[ne++] =
-            (glia_st_entry){head[i].name, GLIA_DT_F32, head[i].ndim, head[i].shape, head[i].value};
-    for (int i = 0; i < run->nparams; i++) {
-        float *bufs[3];
-        const char *bnames[3];
-        const int nb = glia_optim_buffers(run->opt, i, bufs, bnames);
-        for (int k = 0; k < nb; k++) {
-            const size_t j = ne - (size_t)nhead;
-            snprintf(names[j], sizeof names[j], "optim.%s.%s", run->params[i].name, bnames[k]);
-            shapes[j][0] = (int64_t)run->params[i].size;
-            entries[ne++] = (glia_st_entry){names[j], GLIA_DT_F32, 1, shapes[j], bufs[k]};
-        }
-    }
-    char steps[32];
-    snprintf(steps, sizeof steps, "%ld", glia_optim_steps(run->opt));
-    const char *cmeta[] = {"format", "glia-lm-checkpoint", "epoch", ep, "steps", steps, "recipe", hash, NULL};
+    st->epoch = epoch;
+    st->step = glia_optim_steps(run->opt);
+    st->seconds = seconds;
+    const glia_ckpt_model m = ckpt_model(run);
     snprintf(path, sizeof path, "%s/lm.safetensors", out_dir);
-    return glia_st_write(path, entries, ne, cmeta, err);
+    return glia_ckpt_save(path, st, &m, err);
 }
 
-/* Continues from out_dir's checkpoint when it is this recipe's: *epochs_done (0: none). */
-static glia_status try_resume(lm_run *run, const lm_recipe *r, const char *out_dir, int *epochs_done,
-                              glia_err *err)
+/* Continues from out_dir's checkpoint when there is one (it must be this recipe's): every
+ * tensor, Adam's state and steps, and st; st->epoch = 0 when there is none. The tensors come
+ * from the checkpoint alone, never from model.safetensors, which an interrupted epoch may have
+ * written after it. */
+static glia_status try_resume(lm_run *run, const char *out_dir, glia_ckpt_state *st, glia_err *err)
 {
-    char path[GLIA_PATH_MAX + 32], hash[16];
+    char path[GLIA_PATH_MAX + 32];
     struct stat sb;
-    glia_st_file *ck = NULL, *st = NULL;
-    *epochs_done = 0;
     snprintf(path, sizeof path, "%s/lm.safetensors", out_dir);
     if (stat(path, &sb) != 0)
         return GLIA_OK;
-    glia_status rc = glia_st_open(path, &ck, err);
-    if (rc != GLIA_OK)
-        return rc;
-    snprintf(hash, sizeof hash, "%08x", (unsigned)r->hash);
-    const char *rh = glia_st_metadata(ck, "recipe"), *ep = glia_st_metadata(ck, "epoch"),
-               *steps = glia_st_metadata(ck, "steps");
-    if (!rh || !ep || !steps || strcmp(rh, hash) != 0) {
-        rc = glia_err_set(err, GLIA_EINVAL,
-                          "lm: %s is the checkpoint of another recipe (or another version of this one): "
-                          "remove it or choose another output directory",
-                          path);
-        goto out;
-    }
-    int nhead;
-    glia_param *head = glia_lm_head(run->lm, &nhead);
-    if ((rc = glia_params_load(head, nhead, ck, "checkpoint", err)))
-        goto out;
-    for (int i = 0; i < run->nparams; i++) {
-        float *bufs[3];
-        const char *bnames[3];
-        const int nb = glia_optim_buffers(run->opt, i, bufs, bnames);
-        for (int k = 0; k < nb; k++) {
-            char name[GLIA_NAME_MAX + 16];
-            snprintf(name, sizeof name, "optim.%s.%s", run->params[i].name, bnames[k]);
-            const glia_st_tensor *t = glia_st_find(ck, name);
-            if (!t) {
-                rc = glia_err_set(err, GLIA_ENOTFOUND, "lm: %s has no tensor %s", path, name);
-                goto out;
-            }
-            if ((rc = glia_st_read_f32(t, bufs[k], run->params[i].size, err)))
-                goto out;
-        }
-    }
-    glia_optim_set_steps(run->opt, atol(steps));
-    snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
-    if ((rc = glia_st_open(path, &st, err)) ||
-        (rc = glia_params_load_strict(run->net->params, kept_params(run->net), st, "checkpoint", err)))
-        goto out;
-    *epochs_done = atoi(ep);
-out:
-    glia_st_close(ck);
-    glia_st_close(st);
-    return rc;
+    const glia_ckpt_model m = ckpt_model(run);
+    return glia_ckpt_load(path, st, &m, err);
 }
 
 /* One pass over rows order[0..n) of the sentences in batches; training when opt is set. */
@@ -523,7 +477,7 @@ glia_status glia_lm_recipe_run(const char *recipe_path, const char *out_dir, gli
     int32_t *ids = NULL, *lengths = NULL, *bids = NULL, *blens = NULL;
     uint32_t *train_rows = NULL, *hold_rows = NULL;
     long n = 0, tokens = 0, ntrain = 0, nhold = 0;
-    int done = 0;
+    glia_ckpt_state st = {.nlanes = 1, .nranks = 1};
     memset(&job, 0, sizeof job);
     glia_status rc = recipe_load(recipe_path, &r, err);
     if (rc != GLIA_OK)
@@ -589,12 +543,18 @@ glia_status glia_lm_recipe_run(const char *recipe_path, const char *out_dir, gli
     glia_param *head = glia_lm_head(run.lm, &nhead);
     for (int i = 0; i < nhead; i++)
         run.params[run.nparams++] = head[i];
+    for (int i = 0; i < kept_params(run.net); i++)
+        run.saved[run.nsaved++] = run.net->params[i];
+    for (int i = 0; i < nhead; i++)
+        run.saved[run.nsaved++] = head[i];
+    snprintf(st.recipe, sizeof st.recipe, "lm-%08x", (unsigned)r.hash);
     glia_optim_config oc;
     glia_optim_defaults(GLIA_OPTIM_ADAM, &oc);
     oc.lr = r.lr;
     if ((rc = glia_optim_new(&oc, run.params, run.nparams, &run.opt, err)) ||
-        (rc = try_resume(&run, &r, out_dir, &done, err)))
+        (rc = try_resume(&run, out_dir, &st, err)))
         goto out;
+    const int done = st.epoch;
     glia_lm_progress p = {.epochs = r.epochs,
                           .sentences = ntrain,
                           .holdout_sentences = nhold,
@@ -609,18 +569,29 @@ glia_status glia_lm_recipe_run(const char *recipe_path, const char *out_dir, gli
     if (cb)
         cb(&p, user);
     for (int e = 1; e <= r.epochs; e++) {
-        glia_rng_shuffle(&shuffle, train_rows, (size_t)ntrain); /* replayed when resuming */
+        /* each epoch shuffles the last one's order, so a resumed run replays the draws; the
+         * stream then stands where the checkpoint's did, unless the corpus has changed */
+        glia_rng_shuffle(&shuffle, train_rows, (size_t)ntrain);
+        if (e == done && memcmp(&shuffle, &st.shuffle, sizeof shuffle) != 0) {
+            rc = glia_err_set(err, GLIA_EINVAL,
+                              "lm: %s/lm.safetensors was written over another corpus (%ld training sentences "
+                              "now): remove it or write the run elsewhere",
+                              out_dir, ntrain);
+            goto out;
+        }
         if (e <= done)
             continue;
         const double t0 = glia_train_clock();
         if ((rc = run_pass(&run, &r, ids, lengths, train_rows, ntrain, 1, cancel, bids, blens, &p.train_loss,
                            err)) ||
             (rc = run_pass(&run, &r, ids, lengths, hold_rows, nhold, 0, cancel, bids, blens, &p.holdout_loss,
-                           err)) ||
-            (rc = save_epoch(&run, job.vocab, &r, out_dir, e, err)))
+                           err)))
             goto out;
         p.epoch = e;
         p.seconds = glia_train_clock() - t0;
+        st.shuffle = shuffle;
+        if ((rc = save_epoch(&run, job.vocab, out_dir, e, st.seconds + p.seconds, &st, err)))
+            goto out;
         if (cb)
             cb(&p, user);
     }

@@ -29,10 +29,12 @@
  *     seed: 1                                    # measure the loss; limit: first N sentences
  *
  * Output (out_dir): vocab.txt, model.safetensors (the pretrained tensors, head dropped),
- * written after every epoch; lm.safetensors (the head and Adam's state, to resume) and
- * progress in lm.log. A run whose out_dir holds the checkpoint of an earlier run of the same
- * recipe continues from it after its last finished epoch, with the result an uninterrupted
- * run would have given.
+ * written after every epoch; lm.safetensors, the checkpoint (checkpoint.h's format: the kept
+ * tensors and the head as "model.<name>", Adam's state, its steps, the shuffle stream and a
+ * hash of the recipe's bytes), and progress in lm.log. A run whose out_dir holds the checkpoint
+ * of an earlier run of the same recipe continues from it after its last finished epoch, with
+ * the result an uninterrupted run would have given; another recipe's checkpoint, or one written
+ * by a glia before this format (metadata "format": "glia-lm-checkpoint"), is refused, saying so.
  *
  * Never: read the dev or test split, print, or keep a pointer to the caller's arrays.
  */

@@ -51,7 +51,7 @@ static void version_text(const registry_model *m, char *buf, size_t cap)
     snprintf(buf, cap, "%ld", m->bundle.manifest.version);
 }
 
-/* {name, versions, platform, inputs, outputs} of m, served as name. */
+/* {name, versions, platform, inputs, outputs, parameters} of m, served as name. */
 static json_t *model_metadata(registry *reg, const registry_model *m, const char *name)
 {
     long loaded[64];
@@ -72,8 +72,13 @@ static json_t *model_metadata(registry *reg, const registry_model *m, const char
     if (m->bundle.model->ops->output == GLIA_OUTPUT_SEQUENCE)
         json_array_append_new(
             outputs, json_pack("{s:s, s:s, s:[i]}", "name", "tokens", "datatype", "INT32", "shape", -1));
-    return json_pack("{s:s, s:o, s:s, s:o, s:o}", "name", name, "versions", versions, "platform", "glia",
-                     "inputs", inputs, "outputs", outputs);
+    /* the precision in effect and the one asked, as /v1/models says them: OIP's metadata has no
+     * field of its own for them, and "parameters" ($parameters: string values) is where its
+     * implementations (MLServer's MetadataModelResponse) put what the protocol does not name */
+    return json_pack("{s:s, s:o, s:s, s:o, s:o, s:{s:s, s:s}}", "name", name, "versions", versions,
+                     "platform", "glia", "inputs", inputs, "outputs", outputs, "parameters", "precision",
+                     glia_precision_name(m->bundle.model->precision), "precision_requested",
+                     glia_precision_name(m->precision_requested));
 }
 
 /* The version of name a metadata route names (version < 0: the serving one), or NULL with

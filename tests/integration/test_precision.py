@@ -3,7 +3,8 @@
 #
 # Usage: test_precision.py GLIAD GLIA
 #   gliad's config overrides a manifest's precision per model (models[].precision), a manifest's
-#   own `precision: bf16` is honoured, /v1/models says the precision in effect and the one asked,
+#   own `precision: bf16` is honoured, /v1/models and the OIP model metadata (/v2/models/NAME,
+#   its "parameters") say the precision in effect and the one asked,
 #   and bf16 answers stay close to fp32's (same labels, probabilities within 0.02) for the image
 #   and text models and the translator; with GLIA_NO_BF16=1 (bf16.h: the fallback a CPU without
 #   AVX512_BF16 takes) the same config serves fp32, says so in /v1/models and the log, and
@@ -32,6 +33,13 @@ ENGLISH = ["Cannot open file", "Print the version and exit", "No such file or di
 def served(d, name):
     e = tg.model_entry(d, name)
     return e.get("precision"), e.get("precision_requested")
+
+
+def oip_served(d, name):
+    """The same pair from the Open Inference Protocol's model metadata, or the answer when it has none."""
+    s, _, b = d.json("GET", "/v2/models/" + name)
+    p = b.get("parameters") if s == 200 and isinstance(b, dict) else None
+    return (p.get("precision"), p.get("precision_requested")) if isinstance(p, dict) else (s, b)
 
 
 def probs(d, name, body, ctype="application/json"):
@@ -92,6 +100,11 @@ def main():
             check("/v1/models: the manifest's bf16, and the config's fp32 over it",
                   served(d, "sentiment-bf16") == (want_bf16, "bf16") and served(d, "sentiment-fp32") == ("fp32", "fp32"),
                   (served(d, "sentiment-bf16"), served(d, "sentiment-fp32")))
+            names = [n for n, _, _ in extra] + ["fashion-cnn"]
+            check("OIP model metadata: parameters.precision and precision_requested as /v1/models says them",
+                  all(oip_served(d, n) == served(d, n) for n in names) and
+                  oip_served(d, "sentiment-bf16") == (want_bf16, "bf16"),
+                  [(n, oip_served(d, n), served(d, n)) for n in names])
             a, b = probs(d, "fashion-cnn", img_body), probs(d, "fashion-bf16", img_body)
             check("image model: bf16 gives fp32's labels, probabilities within 0.02", close(a, b, 0.02),
                   json.dumps([a, b])[:600])
@@ -113,8 +126,9 @@ def main():
             with open(d.config, "w") as f:
                 f.write(config.replace("precision: fp32", "precision: bf16"))
             tg.sighup_and_wait(d)
-            check("SIGHUP with another precision reloads the model in it",
-                  served(d, "sentiment-fp32") == (want_bf16, "bf16"), served(d, "sentiment-fp32"))
+            check("SIGHUP with another precision reloads the model in it (/v1/models and OIP metadata)",
+                  served(d, "sentiment-fp32") == (want_bf16, "bf16") == oip_served(d, "sentiment-fp32"),
+                  (served(d, "sentiment-fp32"), oip_served(d, "sentiment-fp32")))
         finally:
             d.stop()
 
@@ -125,6 +139,10 @@ def main():
             check("GLIA_NO_BF16=1: bf16 asked, fp32 in effect",
                   served(d, "fashion-bf16") == ("fp32", "bf16") and served(d, "sentiment-bf16") == ("fp32", "bf16"),
                   (served(d, "fashion-bf16"), served(d, "sentiment-bf16")))
+            check("GLIA_NO_BF16=1: the OIP model metadata says fp32 in effect, bf16 asked",
+                  oip_served(d, "fashion-bf16") == ("fp32", "bf16") and
+                  oip_served(d, "sentiment-bf16") == ("fp32", "bf16"),
+                  (oip_served(d, "fashion-bf16"), oip_served(d, "sentiment-bf16")))
             check("GLIA_NO_BF16=1: the log says bf16 falls back", "no AVX512_BF16" in d.text(), d.text()[-1500:])
             check("GLIA_NO_BF16=1: answers exactly as fp32",
                   probs(d, "fashion-bf16", img_body) == probs(d, "fashion-cnn", img_body) and

@@ -11,13 +11,16 @@
  *   - every family's logits in bf16 within a stated distance of fp32 (tiny models from
  *     tests/support and the shipped fashion-cnn), the copies' bytes and the training path
  *     untouched;
- *   - the fallback: GLIA_NO_BF16=1 (bf16.h) leaves a model fp32, bit for bit.
+ *   - the fallback: GLIA_NO_BF16=1 (bf16.h) leaves a model fp32, bit for bit;
+ *   - a bf16 LSTM's token table (textnet.h) holds the products of the bf16 copy: the logits
+ *     with it are those without it, at batch 1 and 16.
  * The kernel and model checks need AVX512_BF16; elsewhere they report it and check only
  * the fallback (which is then what every bf16 model gets).
  */
 #include "core/model/bundle.h"
 #include "core/model/model.h"
 #include "core/nn/bf16.h"
+#include "core/nn/textnet.h"
 #include "tests/support/check_main.h"
 #include "tests/support/tiny_models.h"
 
@@ -339,6 +342,76 @@ START_TEST(precision_names)
 }
 END_TEST
 
+/* logits of ids [B, T] through net on a fresh inference ctx, copied to out [B, C] */
+static void text_logits(const glia_textnet *net, const int32_t *ids, const int32_t *len, int B, int T,
+                        float *out)
+{
+    glia_err err = {0};
+    glia_textnet_ctx *ctx = NULL;
+    const float *logits = NULL;
+    ck_assert_int_eq(glia_textnet_ctx_new(net, B, T, 0, &ctx, &err), GLIA_OK);
+    ck_assert_msg(glia_textnet_forward(net, ctx, ids, len, B, T, NULL, &logits, &err) == GLIA_OK, "%s",
+                  err.msg);
+    memcpy(out, logits, sizeof(float) * (size_t)B * (size_t)net->cfg.num_classes);
+    glia_textnet_ctx_free(ctx);
+}
+
+/* A bf16 LSTM (its matrices carry bf16 copies) gets a token table from glia_textnet_prepare:
+ * layer 0's projection of every token made with the bf16 copy of W_ih, which the reference path
+ * then copies instead of projecting. The same products, summed in another grouping: the logits
+ * equal those without a table within 1e-5, at batch 1 and 16 (padded rows among them). A table
+ * of the fp32 weights would be off by the rounding of W_ih (2^-9 relative: ~1e-3 here). */
+START_TEST(bf16_lstm_token_table_holds_the_bf16_projection)
+{
+    if (!have_bf16())
+        return;
+    const glia_textnet_config cfg = {.vocab_size = 50,
+                                     .embedding_dim = 12,
+                                     .lexicon_features = 2,
+                                     .mode = GLIA_RNN_LSTM,
+                                     .hidden_size = 20, /* no multiple of 16: bf16 needs none */
+                                     .num_layers = 2,
+                                     .bidirectional = 1,
+                                     .pool = GLIA_RNN_POOL_MAX,
+                                     .num_classes = 3};
+    enum { B = 16, T = 7 };
+    glia_textnet *net = NULL;
+    glia_err err = {0};
+    ck_assert_int_eq(glia_textnet_new(&cfg, &net, &err), GLIA_OK);
+    glia_rng rng;
+    glia_rng_seed(&rng, 4);
+    for (size_t i = 0; i < net->size; i++) /* every tensor, the lexicon too, O(0.5) */
+        net->values[i] = glia_rng_uniform(&rng) - 0.5f;
+    for (int i = 0; i < net->rnn.nparams; i += 4) {
+        ck_assert_int_eq(glia_bf16_param_attach(&net->rnn.params[i], &err), GLIA_OK);
+        ck_assert_int_eq(glia_bf16_param_attach(&net->rnn.params[i + 1], &err), GLIA_OK);
+    }
+    int32_t ids[B * T], len[B];
+    for (int b = 0; b < B; b++) {
+        len[b] = 1 + (b * 3 + 1) % T;
+        for (int t = 0; t < T; t++)
+            ids[b * T + t] = 2 + (int32_t)glia_rng_below(&rng, cfg.vocab_size - 2);
+    }
+    float want1[3], want16[B * 3], got1[3], got16[B * 3];
+    text_logits(net, ids, len, 1, T, want1);
+    text_logits(net, ids, len, B, T, want16);
+    ck_assert_int_eq(glia_textnet_prepare(net, 1, &err), GLIA_OK);
+    ck_assert_ptr_nonnull(net->token_table);
+    ck_assert_ptr_null(net->rnn.packed); /* the bf16 path reads no fp32 transposes */
+    text_logits(net, ids, len, 1, T, got1);
+    text_logits(net, ids, len, B, T, got16);
+    double worst = 0.0;
+    for (int i = 0; i < 3; i++)
+        worst = fmax(worst, fabs((double)got1[i] - want1[i]));
+    for (int i = 0; i < B * 3; i++)
+        worst = fmax(worst, fabs((double)got16[i] - want16[i]));
+    ck_assert_msg(worst <= 1e-5, "bf16 logits with the token table %.3g from those without", worst);
+    for (int i = 0; i < net->rnn.nparams; i++)
+        glia_bf16_param_drop(&net->rnn.params[i]);
+    glia_textnet_free(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("bf16");
@@ -350,6 +423,7 @@ int main(void)
     tcase_add_test(tc, shipped_cnn_stays_close);
     tcase_add_test(tc, fallback_without_bf16_stays_fp32);
     tcase_add_test(tc, precision_names);
+    tcase_add_test(tc, bf16_lstm_token_table_holds_the_bf16_projection);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

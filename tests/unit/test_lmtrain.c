@@ -288,15 +288,17 @@ static const char *lm_recipe(int epochs)
 
 typedef struct {
     double first, last;
-    int calls, stop_after;
+    int calls, stop_after, first_epoch;
     atomic_int cancel;
 } progress;
 
 static void on_progress(const glia_lm_progress *p, void *user)
 {
     progress *g = user;
-    if (g->calls++ == 0)
+    if (g->calls++ == 0) {
         g->first = p->holdout_loss;
+        g->first_epoch = p->epoch;
+    }
     g->last = p->holdout_loss;
     if (g->stop_after && p->epoch == g->stop_after && p->seconds > 0)
         atomic_store(&g->cancel, 1);
@@ -336,6 +338,9 @@ START_TEST(pretraining_lowers_the_loss_resumes_and_seeds_a_classifier)
     ck_assert_int_eq(glia_lm_recipe_run(recipe, out2, on_progress, &s, &s.cancel, &err), GLIA_ECANCELLED);
     progress r2 = {0};
     ck_assert_msg(glia_lm_recipe_run(recipe, out2, on_progress, &r2, NULL, &err) == GLIA_OK, "%s", err.msg);
+    /* it continued after epoch 1 (a run that started over would give the same bytes too) */
+    ck_assert_int_eq(r2.first_epoch, 1);
+    ck_assert_int_eq(r2.calls, 3);
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     snprintf(path2, sizeof path2, "%s/model.safetensors", out2);
     size_t la, lb;
@@ -346,6 +351,19 @@ START_TEST(pretraining_lowers_the_loss_resumes_and_seeds_a_classifier)
     /* another recipe's checkpoint is refused */
     ck_assert_int_eq(glia_lm_recipe_run(lm_recipe(4), out2, NULL, NULL, NULL, &err), GLIA_EINVAL);
     ck_assert_msg(strstr(err.msg, "another recipe"), "%s", err.msg);
+    /* a checkpoint of the layout before checkpoint.h's (head and Adam's state beside
+     * model.safetensors) is refused, naming its format, and nothing is trained over it */
+    {
+        const int64_t shape1[1] = {1};
+        const float zero[1] = {0};
+        const glia_st_entry old_head[1] = {{"head.bias", GLIA_DT_F32, 1, shape1, zero}};
+        const char *old_meta[] = {"format", "glia-lm-checkpoint", "epoch", "1", "steps", "3", NULL};
+        char old_path[400];
+        snprintf(old_path, sizeof old_path, "%s/lm.safetensors", out2);
+        ck_assert(glia_st_write(old_path, old_head, 1, old_meta, &err) == GLIA_OK);
+        ck_assert_int_eq(glia_lm_recipe_run(recipe, out2, NULL, NULL, NULL, &err), GLIA_EFORMAT);
+        ck_assert_msg(strstr(err.msg, "glia-lm-checkpoint") && strstr(err.msg, "older glia"), "%s", err.msg);
+    }
 
     /* a classifier from the pretrained tensors: every one copied exactly, fc its own */
     char text[600];

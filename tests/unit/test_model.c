@@ -6,8 +6,10 @@
  * against central differences of the trainer's loss (one logits row per label, whatever
  * the family); replicas (shared values, own gradients equal to the master's on the same
  * batch); a sequence model's predict decoding in groups (a decoder smaller than the batch)
- * gives what one group gives, calls on_done once per input, and keeps every sequence.
+ * gives what one group gives, calls on_done once per input, and keeps every sequence; a
+ * served text classifier's inference copies follow glia_model_weights_changed.
  */
+#include "core/model/bundle.h"
 #include "core/model/model.h"
 #include "core/nn/loss.h"
 #include "tests/support/check_main.h"
@@ -390,6 +392,57 @@ START_TEST(sequence_predict_in_groups)
 }
 END_TEST
 
+/* The logits of two sentences through model's predict (copied into out [2, outputs]). */
+static void predict_two(const glia_model *model, float *out)
+{
+    glia_err err = {0};
+    const int32_t ids[2 * 5] = {5, 17, 230, 9, 41, 77, 8, 1200, 3, 0}, lengths[2] = {5, 4};
+    glia_ctx_spec spec = {.max_batch = 2, .max_steps = 5};
+    glia_model_ctx *ctx = NULL;
+    ck_assert_msg(model->ops->ctx_new(model, &spec, &ctx, &err) == GLIA_OK, "%s", err.msg);
+    glia_batch bt = {.n = 2, .ids = ids, .lengths = lengths, .steps = 5};
+    glia_prediction p = {0};
+    ck_assert_msg(model->ops->predict(model, ctx, &bt, &p, &err) == GLIA_OK, "%s", err.msg);
+    memcpy(out, p.logits, sizeof(float) * 2 * (size_t)model->outputs);
+    model->ops->ctx_free(ctx);
+}
+
+/* A text classifier served in fp32 (glia_model_set_precision made its inference copies: the
+ * token table, the LSTM's transposed weights) whose values are written and the write announced
+ * (glia_model_weights_changed) predicts what the same bundle predicts when its copies are made
+ * from those values, not what it predicted before. */
+START_TEST(text_copies_follow_weights_changed)
+{
+    glia_bundle a, b;
+    glia_err err = {0};
+    const char *dir = glia_test_path("models/sentiment-lstm");
+    ck_assert_msg(glia_bundle_load(dir, &a, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_bundle_load(dir, &b, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_int_eq(glia_model_set_precision(a.model, GLIA_PRECISION_FP32, &err), GLIA_OK);
+    float before[2 * 8], got[2 * 8], want[2 * 8];
+    ck_assert_int_le(a.model->outputs, 8);
+    const size_t n = 2 * (size_t)a.model->outputs;
+    predict_two(a.model, before);
+    for (size_t i = 0; i < a.model->size; i++) { /* every tensor: the embedding, the LSTM, fc */
+        a.model->values[i] = -0.5f * a.model->values[i] + 0.01f;
+        b.model->values[i] = a.model->values[i];
+    }
+    glia_model_weights_changed(a.model);
+    ck_assert_int_eq(glia_model_set_precision(b.model, GLIA_PRECISION_FP32, &err), GLIA_OK);
+    predict_two(a.model, got);
+    predict_two(b.model, want);
+    double same = 0.0, moved = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        same = fmax(same, fabs((double)got[i] - want[i]));
+        moved = fmax(moved, fabs((double)got[i] - before[i]));
+    }
+    ck_assert_msg(same <= 1e-6, "written and announced: %g from the copies made from the new values", same);
+    ck_assert_msg(moved > 1e-2, "the new values predict as the old (%g apart)", moved);
+    glia_bundle_free(&a);
+    glia_bundle_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model");
@@ -400,6 +453,7 @@ int main(void)
     tcase_add_loop_test(tc, backward_reports_final_ranges, 0, 5);
     tcase_add_loop_test(tc, replica_shares_values_owns_grads, 0, 3);
     tcase_add_test(tc, sequence_predict_in_groups);
+    tcase_add_test(tc, text_copies_follow_weights_changed);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -9,14 +9,18 @@
  * tests/support/gradcheck.h). The frozen lexicon table never receives a gradient and is
  * not among the trainable parameters. Padding invariance: a sentence scores the same
  * alone and inside a batch of longer neighbours whose padding holds garbage ids. Plus
- * PyTorch's state_dict names and order, strict save/load, and the errors.
+ * PyTorch's state_dict names and order, strict save/load, and the errors. And the inference
+ * copies (glia_textnet_prepare: token table, transposed LSTM weights) follow the weights: after a
+ * write that is announced, a prepared net answers as a net prepared from the new values.
  */
 #include "core/formats/safetensors.h"
+#include "core/nn/lstm_step.h"
 #include "core/nn/textnet.h"
 #include "tests/support/check_main.h"
 #include "tests/support/gradcheck.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +309,163 @@ START_TEST(errors)
 }
 END_TEST
 
+/* logits of ids [B, T] through net on ctx, copied to out [B, C] */
+static void run_copy(const glia_textnet *net, glia_textnet_ctx *ctx, const int32_t *ids, const int32_t *len,
+                     int B, int T, float *out)
+{
+    glia_err err = {0};
+    const float *logits = NULL;
+    ck_assert_msg(glia_textnet_forward(net, ctx, ids, len, B, T, NULL, &logits, &err) == GLIA_OK, "%s",
+                  err.msg);
+    memcpy(out, logits, sizeof(float) * (size_t)B * (size_t)net->cfg.num_classes);
+}
+
+/* max |a - b| over n floats */
+static double max_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* A prepared net whose values are written and the write announced (glia_textnet_weights_changed,
+ * or a reset, which announces itself) answers, at batch 1 (the transposed copies) and 16 (the
+ * token table gathered into lanes), as a net prepared from the new values, and not as before:
+ * a forward that read copies made from the old values would give the old answers. The copies
+ * are made only where the LSTM kernels run (AVX-512F); elsewhere there is nothing to follow. */
+START_TEST(inference_copies_follow_the_weights)
+{
+    if (!glia_lstm_step_available())
+        return;
+    glia_textnet_config cfg = small_config();
+    cfg.vocab_size = 40, cfg.embedding_dim = 8, cfg.hidden_size = 16, cfg.num_classes = 3;
+    enum { B = 16, T = 6 };
+    glia_textnet *net = build(&cfg, 5), *fresh = build(&cfg, 5);
+    glia_textnet_ctx *c1 = NULL, *c16 = NULL;
+    glia_err err = {0};
+    ck_assert_int_eq(glia_textnet_prepare(net, 1, &err), GLIA_OK);
+    ck_assert_ptr_nonnull(net->token_table);
+    ck_assert_int_eq(glia_textnet_ctx_new(net, 1, T, 0, &c1, &err), GLIA_OK);
+    ck_assert_int_eq(glia_textnet_ctx_new(net, B, T, 0, &c16, &err), GLIA_OK);
+    int32_t ids[B * T], len[B];
+    for (int b = 0; b < B; b++) {
+        len[b] = 1 + (b * 5 + 2) % T;
+        for (int t = 0; t < T; t++)
+            ids[b * T + t] = 2 + (b * 7 + t * 3) % (cfg.vocab_size - 2);
+    }
+    const size_t n1 = (size_t)cfg.num_classes, n16 = (size_t)B * cfg.num_classes;
+    float before1[3], before16[B * 3], got1[3], got16[B * 3], want1[3], want16[B * 3];
+    run_copy(net, c1, ids, len, 1, T, before1);
+    run_copy(net, c16, ids, len, B, T, before16);
+    for (int round = 0; round < 2; round++) {
+        if (round == 0) { /* every value rewritten in place, then announced */
+            gc_uniform(net->values, net->size, -0.6f, 0.6f, 77);
+            glia_textnet_weights_changed(net);
+        } else { /* a reset writes and announces */
+            glia_rng rng;
+            glia_rng_seed(&rng, 99);
+            glia_textnet_reset(net, &rng);
+        }
+        memcpy(fresh->values, net->values, sizeof(float) * net->size);
+        ck_assert_int_eq(glia_textnet_prepare(fresh, 1, &err), GLIA_OK);
+        run_copy(fresh, c1, ids, len, 1, T, want1);
+        run_copy(fresh, c16, ids, len, B, T, want16);
+        run_copy(net, c1, ids, len, 1, T, got1);
+        run_copy(net, c16, ids, len, B, T, got16);
+        ck_assert_ptr_nonnull(net->token_table); /* remade, not dropped */
+        ck_assert_msg(max_diff(got1, want1, n1) <= 1e-6 && max_diff(got16, want16, n16) <= 1e-6,
+                      "round %d: the new weights answer %g / %g away from a net prepared with them", round,
+                      max_diff(got1, want1, n1), max_diff(got16, want16, n16));
+        ck_assert_msg(max_diff(got1, before1, n1) > 1e-3 && max_diff(got16, before16, n16) > 1e-3,
+                      "round %d: the new weights answer as the old", round);
+        memcpy(before1, got1, sizeof got1);
+        memcpy(before16, got16, sizeof got16);
+    }
+    glia_textnet_ctx_free(c1);
+    glia_textnet_ctx_free(c16);
+    glia_textnet_free(net);
+    glia_textnet_free(fresh);
+}
+END_TEST
+
+typedef struct {
+    const glia_textnet *net;
+    glia_textnet_ctx *ctx;
+    const int32_t *ids, *len;
+    pthread_barrier_t *start;
+    float out[16 * 3];
+} racer;
+
+static void *race_forward(void *arg)
+{
+    racer *r = arg;
+    glia_err err = {0};
+    const float *logits = NULL;
+    pthread_barrier_wait(r->start);
+    if (glia_textnet_forward(r->net, r->ctx, r->ids, r->len, 16, 6, NULL, &logits, &err) == GLIA_OK)
+        memcpy(r->out, logits, sizeof r->out);
+    else
+        memset(r->out, 0xff, sizeof r->out); /* NaN: never equal */
+    return NULL;
+}
+
+/* gliad's workers share one model: after an announced write, four threads with their own ctxs
+ * start forwards at once; one remakes the copies while the others wait on the lock, and every
+ * answer is the new weights' (the lock path, every round; a thread reading a half-made table
+ * or a freed one would answer otherwise, or crash under ASan). */
+START_TEST(threads_share_one_remake)
+{
+    if (!glia_lstm_step_available())
+        return;
+    glia_textnet_config cfg = small_config();
+    /* a vocabulary large enough that a remake (the table's 4 MB) takes a while: threads that
+     * did not wait for it would meet it half made */
+    cfg.vocab_size = 8000, cfg.embedding_dim = 8, cfg.hidden_size = 16, cfg.num_classes = 3;
+    enum { B = 16, T = 6, THREADS = 4 };
+    glia_textnet *net = build(&cfg, 5), *fresh = build(&cfg, 5);
+    glia_err err = {0};
+    ck_assert_int_eq(glia_textnet_prepare(net, 1, &err), GLIA_OK);
+    int32_t ids[B * T], len[B];
+    for (int b = 0; b < B; b++) {
+        len[b] = 1 + (b * 5 + 2) % T;
+        for (int t = 0; t < T; t++)
+            ids[b * T + t] = 2 + (b * 7 + t * 3) % (cfg.vocab_size - 2);
+    }
+    pthread_barrier_t start;
+    racer r[THREADS];
+    pthread_t th[THREADS];
+    glia_textnet_ctx *want_ctx = NULL;
+    float want[B * 3];
+    ck_assert_int_eq(glia_textnet_ctx_new(fresh, B, T, 0, &want_ctx, &err), GLIA_OK);
+    for (int i = 0; i < THREADS; i++) {
+        r[i] = (racer){.net = net, .ids = ids, .len = len, .start = &start};
+        ck_assert_int_eq(glia_textnet_ctx_new(net, B, T, 0, &r[i].ctx, &err), GLIA_OK);
+    }
+    for (int round = 0; round < 3; round++) {
+        gc_uniform(net->values, net->size, -0.6f, 0.6f, 300u + (unsigned)round);
+        glia_textnet_weights_changed(net);
+        memcpy(fresh->values, net->values, sizeof(float) * net->size);
+        ck_assert_int_eq(glia_textnet_prepare(fresh, 1, &err), GLIA_OK);
+        run_copy(fresh, want_ctx, ids, len, B, T, want);
+        pthread_barrier_init(&start, NULL, THREADS);
+        for (int i = 0; i < THREADS; i++)
+            ck_assert_int_eq(pthread_create(&th[i], NULL, race_forward, &r[i]), 0);
+        for (int i = 0; i < THREADS; i++)
+            pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&start);
+        for (int i = 0; i < THREADS; i++)
+            ck_assert_msg(max_diff(r[i].out, want, (size_t)B * 3) <= 1e-6, "round %d, thread %d: %g off",
+                          round, i, max_diff(r[i].out, want, (size_t)B * 3));
+    }
+    for (int i = 0; i < THREADS; i++)
+        glia_textnet_ctx_free(r[i].ctx);
+    glia_textnet_ctx_free(want_ctx);
+    glia_textnet_free(net);
+    glia_textnet_free(fresh);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("textnet");
@@ -316,6 +477,8 @@ int main(void)
     tcase_add_test(tc, padding_invariance);
     tcase_add_test(tc, save_load_strict);
     tcase_add_test(tc, errors);
+    tcase_add_test(tc, inference_copies_follow_the_weights);
+    tcase_add_test(tc, threads_share_one_remake);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -12,7 +12,7 @@
  * it) against a direct loop in double, with its ReLU, its gate, a weight stride
  * longer than c*k*k, both of its vector layouts and dirty scratch; and the shapes it
  * must decline (stride 2, pad >= k, rows over 64). glia_dropout_forward/backward against
- * one draw per element of the same stream.
+ * one draw per element of the same stream; glia_relu_backward's mask.
  */
 #include "core/base/rng.h"
 #include "core/nn/kernels.h"
@@ -590,6 +590,34 @@ START_TEST(dropout_follows_the_stream_in_blocks)
 }
 END_TEST
 
+/* glia_relu_backward: d * scale where y > 0, exactly +0 elsewhere (y = 0, -0, negative, NaN),
+ * also where d is infinite or NaN (a masked gradient never leaks through as NaN or -0). */
+START_TEST(relu_backward_masks_by_the_output)
+{
+    enum { N = 1037 };
+    glia_rng rng;
+    glia_rng_seed(&rng, 9);
+    float *y = randoms(N, &rng), *d = randoms(N, &rng), *want = malloc(sizeof(float) * N);
+    ck_assert_ptr_nonnull(want);
+    y[0] = 0.0f, y[1] = -0.0f, y[2] = NAN, y[3] = 1.0f, y[4] = -1.0f;
+    d[2] = -3.0f, d[3] = INFINITY, d[4] = INFINITY, d[5] = NAN;
+    y[5] = -2.0f;
+    const float scale = 1.0f / 0.9f;
+    for (int i = 0; i < N; i++)
+        want[i] = y[i] > 0.0f ? d[i] * scale : 0.0f;
+    glia_relu_backward(y, d, N, scale);
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(d[i] == want[i] || (isnan(d[i]) && isnan(want[i])), "d[%d] = %g, want %g", i, d[i],
+                      want[i]);
+        ck_assert(!signbit(d[i]) || y[i] > 0.0f);
+    }
+    ck_assert(isinf(d[3]) && d[4] == 0.0f && d[5] == 0.0f);
+    free(y);
+    free(d);
+    free(want);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kernels");
@@ -608,6 +636,7 @@ int main(void)
     tcase_add_test(tc, winograd_matches_naive);
     tcase_add_test(tc, winograd4_pool_matches_naive);
     tcase_add_test(tc, dropout_follows_the_stream_in_blocks);
+    tcase_add_test(tc, relu_backward_masks_by_the_output);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

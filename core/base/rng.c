@@ -14,7 +14,10 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 void glia_rng_seed(glia_rng *rng, uint64_t seed)
 {
@@ -36,7 +39,30 @@ uint64_t glia_rng_next(glia_rng *rng)
     return result;
 }
 
-float glia_rng_uniform(glia_rng *rng) { return (float)(glia_rng_next(rng) >> 40) * (1.0f / 16777216.0f); }
+float glia_rng_uniform(glia_rng *rng)
+{
+    return (float)(glia_rng_next(rng) >> 40) * (1.0f / 16777216.0f);
+}
+
+void glia_rng_uniform_fill(glia_rng *rng, float *u, size_t n)
+{
+    /* glia_rng_next's steps on local copies of the state, written back once */
+    uint64_t s0 = rng->s[0], s1 = rng->s[1], s2 = rng->s[2], s3 = rng->s[3];
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t result = rotl(s1 * 5, 7) * 9, t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = rotl(s3, 45);
+        u[i] = (float)(result >> 40) * (1.0f / 16777216.0f);
+    }
+    rng->s[0] = s0;
+    rng->s[1] = s1;
+    rng->s[2] = s2;
+    rng->s[3] = s3;
+}
 
 uint64_t glia_rng_below(glia_rng *rng, uint64_t n)
 {

@@ -19,6 +19,10 @@ void glia_rng_seed(glia_rng *rng, uint64_t seed);
 uint64_t glia_rng_next(glia_rng *rng);
 /* Uniform in [0, 1) with 24 random bits (exactly representable as float). */
 float glia_rng_uniform(glia_rng *rng);
+/* u[0..n) = n successive glia_rng_uniform draws, the same numbers in the same order, with the
+ * state kept in registers: dropout draws one per element, and a call per draw was most of its
+ * time. */
+void glia_rng_uniform_fill(glia_rng *rng, float *u, size_t n);
 /* Uniform integer in [0, n), unbiased; n > 0. */
 uint64_t glia_rng_below(glia_rng *rng, uint64_t n);
 /* Standard normal (Box-Muller, one value per call). */

@@ -82,14 +82,37 @@ static float dropout_scale(float p)
     return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
 }
 
+/* v where keep is 1, +0 where it is 0, as bits: `keep ? v : 0.0f` became a branch that GCC
+ * would not vectorise (under -ftrapping-math it does not execute the multiply that makes v on
+ * both paths), and v * keep would give NaN for an infinite v and -0 for a negative one. */
+static inline float kept_or_zero(float v, int keep)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= 0u - (uint32_t)keep;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/* Draws per block of glia_dropout_forward: the uniform numbers are made in a block (one call,
+ * the generator's state in registers), then the block is masked and scaled by a loop the
+ * compiler vectorises. */
+#define DROPOUT_BLOCK 512
+
 void glia_dropout_forward(const float *x, float *y, uint8_t *keep, size_t n, float p, glia_rng *rng)
 {
     const float scale = dropout_scale(p);
-    for (size_t i = 0; i < n; i++) {
-        const int k = glia_rng_uniform(rng) >= p;
+    float u[DROPOUT_BLOCK];
+    for (size_t at = 0; at < n; at += DROPOUT_BLOCK) {
+        const size_t m = n - at < DROPOUT_BLOCK ? n - at : DROPOUT_BLOCK;
+        glia_rng_uniform_fill(rng, u, m);
+        const float *xb = x + at;
+        float *yb = y + at;
+        for (size_t i = 0; i < m; i++)
+            yb[i] = kept_or_zero(xb[i] * scale, u[i] >= p);
         if (keep)
-            keep[i] = (uint8_t)k;
-        y[i] = k ? x[i] * scale : 0.0f;
+            for (size_t i = 0; i < m; i++)
+                keep[at + i] = (uint8_t)(u[i] >= p);
     }
 }
 
@@ -97,7 +120,13 @@ void glia_dropout_backward(const float *dy, float *dx, const uint8_t *keep, size
 {
     const float scale = dropout_scale(p);
     for (size_t i = 0; i < n; i++)
-        dx[i] = keep[i] ? dy[i] * scale : 0.0f;
+        dx[i] = kept_or_zero(dy[i] * scale, keep[i] != 0);
+}
+
+void glia_relu_backward(const float *y, float *d, size_t n, float scale)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] = kept_or_zero(d[i] * scale, y[i] > 0.0f);
 }
 
 int glia_argmax(const float *x, int k)

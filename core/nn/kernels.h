@@ -61,6 +61,10 @@ void glia_dropout_forward(const float *x, float *y, uint8_t *keep, size_t n, flo
 /* dx = dy / (1 - p) where keep says kept, else 0; dx may be dy. */
 void glia_dropout_backward(const float *dy, float *dx, const uint8_t *keep, size_t n, float p);
 
+/* ReLU's backward from its output y (drop(relu(z)) when a dropout follows it): d = d * scale
+ * where y > 0, else +0, in place (scale 1 / (1 - p) folds that dropout's backward in). */
+void glia_relu_backward(const float *y, float *d, size_t n, float scale);
+
 /* The index of the first largest of x[0..k) (k >= 1); a NaN never beats an earlier value. */
 int glia_argmax(const float *x, int k);
 

@@ -20,27 +20,57 @@
 
 #define FLOAT_EXP_MIN 256
 
+/* Partial sums per pass of row_float_exp: independent accumulators, so that the compiler runs
+ * them side by side in vector registers (one serial chain of double adds over 8,000 classes
+ * waited on each add's latency; the loss was 3 % of a translation model's training step). */
+#define LANES 8
+
 /* One row's loss -sum_j q_j log p_j and dz = (p - q) / m, with the exponentials in float. */
 static double row_float_exp(const float *z, int k, int label, double on, double off, int m, float *dz)
 {
-    float max = z[0];
-    for (int j = 1; j < k; j++)
+    float mx[LANES];
+    for (int l = 0; l < LANES; l++)
+        mx[l] = z[0];
+    const int kb = k - k % LANES;
+    for (int j = 0; j < kb; j += LANES)
+        for (int l = 0; l < LANES; l++)
+            mx[l] = z[j + l] > mx[l] ? z[j + l] : mx[l];
+    float max = mx[0];
+    for (int l = 1; l < LANES; l++)
+        max = mx[l] > max ? mx[l] : max;
+    for (int j = kb; j < k; j++)
         max = z[j] > max ? z[j] : max;
-    double zsum = 0.0;
-    for (int j = 0; j < k; j++) {
-        zsum += z[j];
+    double zs[LANES] = {0};
+    for (int j = 0; j < kb; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            zs[l] += z[j + l];
+            dz[j + l] = z[j + l] - max;
+        }
+    for (int j = kb; j < k; j++) {
+        zs[0] += z[j];
         dz[j] = z[j] - max;
     }
     glia_vexp(dz, dz, (size_t)k);
-    double sum = 0.0;
-    for (int j = 0; j < k; j++)
-        sum += dz[j];
+    double es[LANES] = {0};
+    for (int j = 0; j < kb; j += LANES)
+        for (int l = 0; l < LANES; l++)
+            es[l] += dz[j + l];
+    for (int j = kb; j < k; j++)
+        es[0] += dz[j];
+    double zsum = 0.0, sum = 0.0;
+    for (int l = 0; l < LANES; l++) {
+        zsum += zs[l];
+        sum += es[l];
+    }
     const double logsum = log(sum) + max;
     /* sum_j q_j log p_j = off sum_j (z_j - logsum) + (on - off) (z_label - logsum) */
     const double row = -(off * (zsum - k * logsum) + (on - off) * ((double)z[label] - logsum));
-    const double inv = 1.0 / sum;
+    /* 1/m once instead of a double division per class; the label's entry is redone with on */
+    const double inv = 1.0 / sum, inv_m = 1.0 / m;
+    const double p_label = dz[label] * inv;
     for (int j = 0; j < k; j++)
-        dz[j] = (float)((dz[j] * inv - (j == label ? on : off)) / m);
+        dz[j] = (float)((dz[j] * inv - off) * inv_m);
+    dz[label] = (float)((p_label - on) * inv_m);
     return row;
 }
 

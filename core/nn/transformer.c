@@ -37,6 +37,8 @@
 
 /* ---- layer norm ---- */
 
+#define LN_LANES 8
+
 void glia_layernorm_forward(const float *x, int n, int dim, const float *weight, const float *bias, float eps,
                             float *y, float *mean, float *rstd)
 {
@@ -69,17 +71,33 @@ void glia_layernorm_backward(const float *x, const float *mean, const float *rst
         const float *restrict xi = x + (size_t)i * (size_t)dim, *restrict dyi = dy + (size_t)i * (size_t)dim;
         float *restrict dxi = dx + (size_t)i * (size_t)dim;
         const float m = mean[i], r = rstd[i];
-        double a = 0.0, c = 0.0; /* sums of g = dy * w and of g * xhat */
-        for (int j = 0; j < dim; j++) {
+        /* sums of g = dy * w and of g * xhat in LN_LANES independent partial sums: one serial
+         * chain of double adds per row kept the loop from vectorising */
+        double a[LN_LANES] = {0}, c[LN_LANES] = {0};
+        const int db = dim - dim % LN_LANES;
+        for (int j = 0; j < db; j += LN_LANES)
+            for (int l = 0; l < LN_LANES; l++) {
+                const float xh = (xi[j + l] - m) * r, g = dyi[j + l] * weight[j + l];
+                a[l] += g;
+                c[l] += (double)g * xh;
+            }
+        for (int j = db; j < dim; j++) {
             const float xh = (xi[j] - m) * r, g = dyi[j] * weight[j];
-            a += g;
-            c += (double)g * xh;
-            if (dweight)
-                dweight[j] += dyi[j] * xh;
-            if (dbias)
-                dbias[j] += dyi[j];
+            a[0] += g;
+            c[0] += (double)g * xh;
         }
-        const float ma = (float)(a / dim), mc = (float)(c / dim);
+        if (dweight)
+            for (int j = 0; j < dim; j++)
+                dweight[j] += dyi[j] * ((xi[j] - m) * r);
+        if (dbias)
+            for (int j = 0; j < dim; j++)
+                dbias[j] += dyi[j];
+        double as = 0.0, cs = 0.0;
+        for (int l = 0; l < LN_LANES; l++) {
+            as += a[l];
+            cs += c[l];
+        }
+        const float ma = (float)(as / dim), mc = (float)(cs / dim);
         for (int j = 0; j < dim; j++) {
             const float xh = (xi[j] - m) * r;
             dxi[j] = r * (dyi[j] * weight[j] - ma - xh * mc);
@@ -787,11 +805,7 @@ static void f_backward(glia_tf_ctx *c, const glia_param *pp, sub_kind kind, tf_s
     if (kind == SUB_FF) {
         glia_linear_backward(s->hid, N, F, pp[2].value, pp[2].grad, pp[3].grad, E, df, E, c->dhid, 0.0f);
         const float scale = c->dropping ? 1.0f / (1.0f - c->cfg.dropout) : 1.0f;
-        const size_t n = (size_t)N * (size_t)F;
-        float *restrict dh = c->dhid;
-        const float *restrict hid = s->hid;
-        for (size_t i = 0; i < n; i++)
-            dh[i] = hid[i] > 0.0f ? dh[i] * scale : 0.0f;
+        glia_relu_backward(s->hid, c->dhid, (size_t)N * (size_t)F, scale);
         glia_linear_backward(u, N, E, pp[0].value, pp[0].grad, pp[1].grad, F, c->dhid, F, du, 0.0f);
         return;
     }

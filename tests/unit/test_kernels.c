@@ -11,7 +11,8 @@
  * infinite inputs stay finite, in place works. glia_conv_direct (where this CPU runs
  * it) against a direct loop in double, with its ReLU, its gate, a weight stride
  * longer than c*k*k, both of its vector layouts and dirty scratch; and the shapes it
- * must decline (stride 2, pad >= k, rows over 64).
+ * must decline (stride 2, pad >= k, rows over 64). glia_dropout_forward/backward against
+ * one draw per element of the same stream; glia_relu_backward's mask.
  */
 #include "core/base/rng.h"
 #include "core/nn/kernels.h"
@@ -543,6 +544,80 @@ START_TEST(softmax_is_stable)
 }
 END_TEST
 
+/* ---- dropout ---- */
+
+/* glia_dropout_forward keeps element i exactly when the i-th uniform draw of the stream is >= p
+ * (its draws come in blocks: sizes below, at and past a block, in place and not), scales the
+ * kept ones by 1/(1-p), writes +0 elsewhere, records the mask, and leaves the generator where
+ * n single draws would; glia_dropout_backward passes dy through that mask. */
+START_TEST(dropout_follows_the_stream_in_blocks)
+{
+    static const size_t sizes[] = {1, 7, 511, 512, 513, 1300};
+    static const float ps[] = {0.1f, 0.5f, 1.0f};
+    glia_rng data;
+    glia_rng_seed(&data, 5);
+    float *x = randoms(1300, &data), *y = malloc(sizeof(float) * 1300), *dx = malloc(sizeof(float) * 1300);
+    uint8_t *keep = malloc(1300);
+    ck_assert(y && dx && keep);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int k = 0; k < 3; k++)
+            for (int in_place = 0; in_place < 2; in_place++) {
+                const size_t n = sizes[s];
+                const float p = ps[k], scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+                glia_rng a, b;
+                glia_rng_seed(&a, 11 + s);
+                glia_rng_seed(&b, 11 + s);
+                if (in_place)
+                    memcpy(y, x, sizeof(float) * n);
+                glia_dropout_forward(in_place ? y : x, y, keep, n, p, &a);
+                for (size_t i = 0; i < n; i++) {
+                    const int kept = glia_rng_uniform(&b) >= p;
+                    ck_assert_int_eq(keep[i], kept);
+                    if (kept)
+                        ck_assert_float_eq(y[i], x[i] * scale);
+                    else
+                        ck_assert(y[i] == 0.0f && !signbit(y[i]));
+                }
+                ck_assert_uint_eq(glia_rng_next(&a), glia_rng_next(&b));
+                glia_dropout_backward(x, dx, keep, n, p);
+                for (size_t i = 0; i < n; i++)
+                    ck_assert_float_eq(dx[i], keep[i] ? x[i] * scale : 0.0f);
+            }
+    free(x);
+    free(y);
+    free(dx);
+    free(keep);
+}
+END_TEST
+
+/* glia_relu_backward: d * scale where y > 0, exactly +0 elsewhere (y = 0, -0, negative, NaN),
+ * also where d is infinite or NaN (a masked gradient never leaks through as NaN or -0). */
+START_TEST(relu_backward_masks_by_the_output)
+{
+    enum { N = 1037 };
+    glia_rng rng;
+    glia_rng_seed(&rng, 9);
+    float *y = randoms(N, &rng), *d = randoms(N, &rng), *want = malloc(sizeof(float) * N);
+    ck_assert_ptr_nonnull(want);
+    y[0] = 0.0f, y[1] = -0.0f, y[2] = NAN, y[3] = 1.0f, y[4] = -1.0f;
+    d[2] = -3.0f, d[3] = INFINITY, d[4] = INFINITY, d[5] = NAN;
+    y[5] = -2.0f;
+    const float scale = 1.0f / 0.9f;
+    for (int i = 0; i < N; i++)
+        want[i] = y[i] > 0.0f ? d[i] * scale : 0.0f;
+    glia_relu_backward(y, d, N, scale);
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(d[i] == want[i] || (isnan(d[i]) && isnan(want[i])), "d[%d] = %g, want %g", i, d[i],
+                      want[i]);
+        ck_assert(!signbit(d[i]) || y[i] > 0.0f);
+    }
+    ck_assert(isinf(d[3]) && d[4] == 0.0f && d[5] == 0.0f);
+    free(y);
+    free(d);
+    free(want);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kernels");
@@ -560,6 +635,8 @@ int main(void)
     tcase_add_test(tc, conv_direct_declines_other_shapes);
     tcase_add_test(tc, winograd_matches_naive);
     tcase_add_test(tc, winograd4_pool_matches_naive);
+    tcase_add_test(tc, dropout_follows_the_stream_in_blocks);
+    tcase_add_test(tc, relu_backward_masks_by_the_output);
     suite_add_tcase(s, tc);
     return glia_check_run(s);
 }

@@ -25,6 +25,24 @@ START_TEST(seed_fixes_the_stream)
 }
 END_TEST
 
+/* The block fill is the same stream as one draw at a time, in order, and leaves the state where
+ * those draws would: dropout's masks, and so every training run's numbers, depend on it. */
+START_TEST(uniform_fill_is_the_stream_of_single_draws)
+{
+    glia_rng a, b;
+    glia_rng_seed(&a, 7);
+    glia_rng_seed(&b, 7);
+    float u[1000];
+    static const size_t sizes[] = {0, 1, 3, 64, 1000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        glia_rng_uniform_fill(&a, u, sizes[s]);
+        for (size_t i = 0; i < sizes[s]; i++)
+            ck_assert_float_eq(u[i], glia_rng_uniform(&b));
+    }
+    ck_assert_uint_eq(glia_rng_next(&a), glia_rng_next(&b));
+}
+END_TEST
+
 START_TEST(uniform_and_normal_moments)
 {
     glia_rng r;
@@ -93,6 +111,7 @@ int main(void)
     Suite *s = suite_create("rng");
     TCase *tc = tcase_create("rng");
     tcase_add_test(tc, seed_fixes_the_stream);
+    tcase_add_test(tc, uniform_fill_is_the_stream_of_single_draws);
     tcase_add_test(tc, uniform_and_normal_moments);
     tcase_add_test(tc, below_is_unbiased);
     tcase_add_test(tc, shuffle_is_a_permutation);

@@ -236,6 +236,26 @@ static float sum16(const float *x, size_t n)
     return acc;
 }
 
+/* The folded ReLU's backward: dst = dy where y > 0, else 0. */
+static void relu_gate(const float *dy, const float *y, float *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float g = dy[i]; /* loaded unconditionally: see relu_backward */
+        dst[i] = y[i] > 0.0f ? g : 0.0f;
+    }
+}
+
+/* The transposed convolution's weights for dx: wt (ic, oc, k, k) with
+ * wt[ci][o][t] = w[o][ci][kk-1-t], both taps flipped. */
+static void flip_weights(const float *weight, int oc, int ic, int kk, float *wt)
+{
+    const size_t ckk = (size_t)ic * kk;
+    for (int ci = 0; ci < ic; ci++)
+        for (int o = 0; o < oc; o++)
+            for (int t = 0; t < kk; t++)
+                wt[((size_t)ci * oc + o) * kk + t] = weight[(size_t)o * ckk + (size_t)ci * kk + (kk - 1 - t)];
+}
+
 static void conv_backward(glia_layer *l, const float *x, const float *y, const float *dy, float *dx, int n,
                           glia_pass *p)
 {
@@ -255,12 +275,7 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
     float *wt = p->scratch + (size_t)(n < chunk ? n : chunk) * (ckk + (size_t)oc) * ohw;
     float *pad_buf = wt + (size_t)ic * oc * kk;
     if (direct_dx) {
-        /* wt (ic, oc, k, k): wt[ci][o][t] = w[o][ci][kk-1-t], both taps flipped */
-        for (int ci = 0; ci < ic; ci++)
-            for (int o = 0; o < oc; o++)
-                for (int t = 0; t < kk; t++)
-                    wt[((size_t)ci * oc + o) * kk + t] =
-                        weight[(size_t)o * ckk + (size_t)ci * kk + (kk - 1 - t)];
+        flip_weights(weight, oc, ic, kk, wt);
     } else if (dx && !wino_dx) {
         memset(dx, 0, sizeof(float) * in_size * (size_t)n);
     }
@@ -272,11 +287,7 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
         work = p->scratch + wino_dx_weights(l);
         gchunk = (int)((avail - wino_dx_weights(l)) / gemm_floats(l));
         gchunk = gchunk < 1 ? 1 : gchunk;
-        for (int ci = 0; ci < ic; ci++)
-            for (int o = 0; o < oc; o++)
-                for (int t = 0; t < kk; t++)
-                    wf[((size_t)ci * oc + o) * kk + t] =
-                        weight[(size_t)o * ckk + (size_t)ci * kk + (kk - 1 - t)];
+        flip_weights(weight, oc, ic, kk, wf);
         glia_winograd_weights(wf, ic, oc, u);
     }
     for (int s0 = 0; s0 < n; s0 += gchunk) {
@@ -292,10 +303,7 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
                 const float *src = dys + (size_t)o * ohw, *yo = relu ? ys + (size_t)o * ohw : NULL;
                 float *dst = dout + (size_t)o * ld + s * ohw;
                 if (relu)
-                    for (size_t i = 0; i < ohw; i++) {
-                        float g = src[i]; /* loaded unconditionally: see relu_backward */
-                        dst[i] = yo[i] > 0.0f ? g : 0.0f;
-                    }
+                    relu_gate(src, yo, dst, ohw);
                 else
                     memcpy(dst, src, sizeof(float) * ohw);
                 if (dbias)
@@ -316,11 +324,7 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
             for (int s = 0; s < m; s++) {
                 const float *dys = dy + (size_t)(s0 + s) * out_size;
                 if (relu) {
-                    const float *ys = y + (size_t)(s0 + s) * out_size;
-                    for (size_t i = 0; i < out_size; i++) {
-                        float g = dys[i]; /* loaded unconditionally: see relu_backward */
-                        gdy[i] = ys[i] > 0.0f ? g : 0.0f;
-                    }
+                    relu_gate(dys, y + (size_t)(s0 + s) * out_size, gdy, out_size);
                     dys = gdy;
                 }
                 glia_winograd_conv(dys, oc, oh, ow, u, NULL, ic, 0, 0, dx + (size_t)(s0 + s) * in_size, ws);

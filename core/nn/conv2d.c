@@ -15,6 +15,8 @@
  * where the CPU has one (kernels.h, glia_conv_direct): forward per sample, and dx as
  * the transposed convolution (dY padded by k-1-pad, convolved with W flipped in both
  * taps and with in/out channels swapped), which replaces dcol's GEMM and col2im.
+ * Training runs 3x3, stride-1, padding-1 convolutions of 8 or more input channels as Winograd
+ * F(2x2, 3x3) instead, forward and dx (see train_winograd); dW keeps im2col + GEMM.
  * When the network folds the following ReLU in (cfg.conv.relu), forward clamps on
  * the store and backward masks dY by y > 0 where it reads it.
  * An inference plan (net.c) may hand forward a copy of the layer with Winograd-transformed
@@ -56,6 +58,45 @@ static size_t direct_bwd_floats(const glia_layer *l)
            glia_conv_direct_scratch(l->out.c, l->out.h, l->out.w, k, k - 1 - p);
 }
 
+/* Training (not an input-gradient pass, whose forward is inference's: no_dropout) runs a 3x3,
+ * stride 1, padding 1 conv of 8 or more input channels as Winograd
+ * F(2x2, 3x3) (kernels.h), forward and for dx (the transposed convolution is the same shape),
+ * with the weights transformed once per call: 2.25x fewer multiply-adds than the direct
+ * kernel, measured 1.3-1.6x faster per sample on fashion-cnn's layers (OpenBLAS Cooperlake
+ * kernels; 1.23-1.34x with its Haswell ones). Not with fewer input channels, for the reason
+ * net.c's inference plan gives. Forward's scratch: the transformed weights, then the
+ * convolution's; dx's: the flipped weights and their transform, then a chunk's dW product
+ * (as many samples as fit), then in its place one sample's gated dY and the convolution's
+ * scratch. */
+static int train_winograd(const glia_layer *l)
+{
+    return l->in.c >= 8 && glia_winograd_ok(l->cfg.conv.kernel, l->cfg.conv.stride, l->cfg.conv.padding);
+}
+
+static size_t wino_fwd_floats(const glia_layer *l)
+{
+    if (!train_winograd(l))
+        return 0;
+    return glia_winograd_weight_floats(l->out.c, l->in.c) +
+           glia_winograd_scratch(l->in.c, l->out.c, l->in.h, l->in.w);
+}
+
+/* dx's flipped weights and their transform, made once per call */
+static size_t wino_dx_weights(const glia_layer *l)
+{
+    const int k = l->cfg.conv.kernel;
+    return (size_t)l->in.c * l->out.c * k * k + glia_winograd_weight_floats(l->in.c, l->out.c);
+}
+
+static size_t wino_dx_floats(const glia_layer *l)
+{
+    if (!train_winograd(l))
+        return 0;
+    size_t gemm = gemm_floats(l),
+           conv = glia_shape3_size(l->out) + glia_winograd_scratch(l->out.c, l->in.c, l->out.h, l->out.w);
+    return wino_dx_weights(l) + (gemm > conv ? gemm : conv);
+}
+
 /* Whether a direct path runs: it serves the shape now and init() planned scratch for
  * it (glia_conv_direct_enable may have changed in between). */
 static int direct_planned(const glia_layer *l, size_t need)
@@ -91,6 +132,9 @@ static glia_status conv_init(glia_layer *l, glia_shape3 in, glia_err *err)
     size_t need = gemm > fwd ? gemm : fwd;
     need = need > wino ? need : wino;
     need = need > wino4 ? need : wino4;
+    size_t twf = wino_fwd_floats(l), twd = wino_dx_floats(l);
+    need = need > twf ? need : twf;
+    need = need > twd ? need : twd;
     l->scratch_floats_per_sample = need > bwd ? need : bwd;
     l->saved_bytes_per_sample = 0;
     return GLIA_OK;
@@ -132,6 +176,14 @@ static void conv_forward(glia_layer *l, const float *x, float *y, int n, glia_pa
             else
                 glia_winograd_conv(x + (size_t)s * in_size, ic, h, w, l->cfg.conv.winograd, bias, oc, relu,
                                    pool, y + (size_t)s * y_size, p->scratch);
+        return;
+    }
+    if (p->training && !p->no_dropout && direct_planned(l, wino_fwd_floats(l))) {
+        float *u = p->scratch, *ws = u + glia_winograd_weight_floats(oc, ic);
+        glia_winograd_weights(weight, oc, ic, u);
+        for (int s = 0; s < n; s++)
+            glia_winograd_conv(x + (size_t)s * in_size, ic, h, w, u, bias, oc, relu, 0,
+                               y + (size_t)s * out_size, ws);
         return;
     }
     if (direct_planned(l, direct_fwd_floats(l))) {
@@ -184,6 +236,26 @@ static float sum16(const float *x, size_t n)
     return acc;
 }
 
+/* The folded ReLU's backward: dst = dy where y > 0, else 0. */
+static void relu_gate(const float *dy, const float *y, float *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float g = dy[i]; /* loaded unconditionally: see relu_backward */
+        dst[i] = y[i] > 0.0f ? g : 0.0f;
+    }
+}
+
+/* The transposed convolution's weights for dx: wt (ic, oc, k, k) with
+ * wt[ci][o][t] = w[o][ci][kk-1-t], both taps flipped. */
+static void flip_weights(const float *weight, int oc, int ic, int kk, float *wt)
+{
+    const size_t ckk = (size_t)ic * kk;
+    for (int ci = 0; ci < ic; ci++)
+        for (int o = 0; o < oc; o++)
+            for (int t = 0; t < kk; t++)
+                wt[((size_t)ci * oc + o) * kk + t] = weight[(size_t)o * ckk + (size_t)ci * kk + (kk - 1 - t)];
+}
+
 static void conv_backward(glia_layer *l, const float *x, const float *y, const float *dy, float *dx, int n,
                           glia_pass *p)
 {
@@ -195,26 +267,33 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
     float *dweight = l->params[0].grad, *dbias = l->params[1].grad;
     const int chunk = glia_chunk_samples(l->scratch_floats_per_sample);
     const int relu = l->cfg.conv.relu;
-    const int direct_dx = dx && direct_planned(l, direct_bwd_floats(l));
+    const int wino_dx = dx && !p->no_dropout && direct_planned(l, wino_dx_floats(l));
+    const int direct_dx = dx && !wino_dx && direct_planned(l, direct_bwd_floats(l));
     const int kk = k * k;
 
     /* the flipped weights for the direct dx sit after the largest chunk's GEMM part */
     float *wt = p->scratch + (size_t)(n < chunk ? n : chunk) * (ckk + (size_t)oc) * ohw;
     float *pad_buf = wt + (size_t)ic * oc * kk;
     if (direct_dx) {
-        /* wt (ic, oc, k, k): wt[ci][o][t] = w[o][ci][kk-1-t], both taps flipped */
-        for (int ci = 0; ci < ic; ci++)
-            for (int o = 0; o < oc; o++)
-                for (int t = 0; t < kk; t++)
-                    wt[((size_t)ci * oc + o) * kk + t] =
-                        weight[(size_t)o * ckk + (size_t)ci * kk + (kk - 1 - t)];
-    } else if (dx) {
+        flip_weights(weight, oc, ic, kk, wt);
+    } else if (dx && !wino_dx) {
         memset(dx, 0, sizeof(float) * in_size * (size_t)n);
     }
-    for (int s0 = 0; s0 < n; s0 += chunk) {
-        int m = n - s0 < chunk ? n - s0 : chunk;
+    /* Winograd dx: its weights first (planned: at least one sample's GEMM part follows) */
+    float *wf = p->scratch, *u = wf + (size_t)ic * oc * kk, *work = p->scratch;
+    int gchunk = chunk;
+    if (wino_dx) {
+        const size_t avail = (size_t)(n < chunk ? n : chunk) * l->scratch_floats_per_sample;
+        work = p->scratch + wino_dx_weights(l);
+        gchunk = (int)((avail - wino_dx_weights(l)) / gemm_floats(l));
+        gchunk = gchunk < 1 ? 1 : gchunk;
+        flip_weights(weight, oc, ic, kk, wf);
+        glia_winograd_weights(wf, ic, oc, u);
+    }
+    for (int s0 = 0; s0 < n; s0 += gchunk) {
+        int m = n - s0 < gchunk ? n - s0 : gchunk;
         size_t ld = (size_t)m * ohw;
-        float *col = p->scratch, *dout = p->scratch + ckk * ld;
+        float *col = work, *dout = work + ckk * ld;
         /* gather dY into (OC, chunk*OHW), applying the folded ReLU's backward, and
          * reduce the bias gradient on the way */
         for (int s = 0; s < m; s++) {
@@ -224,10 +303,7 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
                 const float *src = dys + (size_t)o * ohw, *yo = relu ? ys + (size_t)o * ohw : NULL;
                 float *dst = dout + (size_t)o * ld + s * ohw;
                 if (relu)
-                    for (size_t i = 0; i < ohw; i++) {
-                        float g = src[i]; /* loaded unconditionally: see relu_backward */
-                        dst[i] = yo[i] > 0.0f ? g : 0.0f;
-                    }
+                    relu_gate(src, yo, dst, ohw);
                 else
                     memcpy(dst, src, sizeof(float) * ohw);
                 if (dbias)
@@ -241,7 +317,19 @@ static void conv_backward(glia_layer *l, const float *x, const float *y, const f
             glia_gemm(0, 1, oc, (int)ckk, (int)ld, 1.0f, dout, (int)ld, col, (int)ld, 1.0f, dweight,
                       (int)ckk);
         }
-        if (direct_dx) {
+        if (wino_dx) {
+            /* in the place of the columns, which dW has used: one sample's gated dY, then the
+             * convolution's scratch */
+            float *gdy = work, *ws = gdy + out_size;
+            for (int s = 0; s < m; s++) {
+                const float *dys = dy + (size_t)(s0 + s) * out_size;
+                if (relu) {
+                    relu_gate(dys, y + (size_t)(s0 + s) * out_size, gdy, out_size);
+                    dys = gdy;
+                }
+                glia_winograd_conv(dys, oc, oh, ow, u, NULL, ic, 0, 0, dx + (size_t)(s0 + s) * in_size, ws);
+            }
+        } else if (direct_dx) {
             for (int s = 0; s < m; s++)
                 glia_conv_direct(dy + (size_t)(s0 + s) * out_size,
                                  relu ? y + (size_t)(s0 + s) * out_size : NULL, oc, oh, ow, wt,

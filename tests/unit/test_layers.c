@@ -6,7 +6,8 @@
  * Backward: input and parameter gradients against central finite differences
  * (tests/support/gradcheck), and convolution's also against a direct-loop reference, for
  * batches that span several of conv2d.c's im2col chunks; all of it on both convolution
- * paths (im2col + GEMM, and the direct kernel where the CPU has it), and a conv with
+ * paths (im2col + GEMM, and the direct kernel where the CPU has it; training's Winograd
+ * path for 3x3, padding-1 convs of 8 or more input channels), and a conv with
  * the network's folded ReLU against conv followed by ReLU. The backward contract of
  * layer.h (parameter gradients accumulate, dx is overwritten, dx may be NULL), PyTorch's
  * rules (max-pool ties go to the first maximum, NaN wins; dropout scales survivors by
@@ -167,6 +168,11 @@ static const int conv_cfgs[][8] = {
     {3, 10, 3, 1, 1, 4, 16, 1},
     {2, 3, 3, 1, 0, 3, 35, 1},
     {1, 8, 5, 1, 2, 7, 7, 2},
+    /* training's Winograd path (conv2d.c: 3x3, stride 1, padding 1, in_channels >= 8),
+     * forward and dx, odd sizes (tiles half outside) and several samples; beside it the same
+     * channels with padding 0, which keep the direct kernel */
+    {8, 9, 3, 1, 1, 6, 17, 3},
+    {9, 4, 3, 1, 0, 5, 7, 2},
 };
 enum { NCONV = sizeof conv_cfgs / sizeof conv_cfgs[0] };
 
@@ -352,9 +358,11 @@ END_TEST
 START_TEST(conv_relu_folded)
 {
     conv_path(_i);
-    static const int cfg[][8] = {
-        {1, 9, 3, 1, 1, 6, 17, 2}, {3, 4, 3, 2, 1, 7, 6, 2}, {2, 5, 3, 1, 1, 14, 14, 3}};
-    for (int c = 0; c < 3; c++) {
+    static const int cfg[][8] = {{1, 9, 3, 1, 1, 6, 17, 2},
+                                 {3, 4, 3, 2, 1, 7, 6, 2},
+                                 {2, 5, 3, 1, 1, 14, 14, 3},
+                                 {8, 9, 3, 1, 1, 6, 17, 2}};
+    for (int c = 0; c < 4; c++) {
         const int *v = cfg[c];
         const glia_shape3 in = {v[0], v[5], v[6]};
         glia_layer fs = conv_cfg_spec(v), ps = conv_cfg_spec(v), rs = plain_spec(GLIA_LAYER_RELU);

@@ -10,6 +10,7 @@
 
 #include "core/base/err.h"
 #include "core/nn/skinny.h"
+#include "core/nn/vmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -281,14 +282,10 @@ void glia_conv_direct_enable(int on)
     direct_on = on;
 }
 
+/* the direct kernels are AVX-512F: the core's one CPU check (vmath.h) says whether it runs */
 static int have_avx512(void)
 {
-#if defined(__GNUC__) && defined(__x86_64__)
-    /* a load and a bit test: libgcc fills the CPU model at start-up */
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
-#else
-    return 0;
-#endif
+    return glia_vmath_available(GLIA_VMATH_AVX512);
 }
 
 int glia_conv_direct_ok(int h, int w, int k, int stride, int pad)

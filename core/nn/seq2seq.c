@@ -24,6 +24,7 @@
 
 #include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
+#include "core/nn/panel.h"
 #include "core/nn/params.h"
 
 /* ---- the model ---- */
@@ -384,13 +385,6 @@ fail:
     return rc;
 }
 
-/* The generator over one decoding step's live rows (few: glia_linear_forward_param_few). */
-static void step_generator(const glia_s2s *m, const float *h, int rows, float *logits)
-{
-    glia_linear_forward_param_few(h, rows, m->cfg.d_model, m->gen_weight, m->gen_bias->value,
-                                  m->cfg.vocab_size, logits, m->cfg.vocab_size);
-}
-
 /* Inverted dropout on the valid rows of x [batch, steps, E] (each sequence's rows are contiguous);
  * keep records the decisions. */
 static void dropout_rows(float *x, uint8_t *keep, const int32_t *len, int batch, int steps, int E, float p,
@@ -529,8 +523,49 @@ struct glia_s2s_dec {
     int32_t *store;     /* the ids of alive, next and done */
     double *cand_score; /* per input: the best 2k candidates */
     int32_t *cand_row, *cand_tok;
+    float *gen_panels; /* the generator's weight in panels (glia_panel), when this run packed them */
+    int use_panels;
     size_t bytes;
 };
+
+/* The generator over one decoding step's live rows: on the panels packed for this run, else
+ * glia_linear_forward_param_few. */
+static void step_generator(const glia_s2s *m, const glia_s2s_dec *d, const float *h, int rows, float *logits)
+{
+    if (d->use_panels)
+        glia_panel_linear(h, rows, m->cfg.d_model, d->gen_panels, m->gen_bias->value, m->cfg.vocab_size,
+                          logits, m->cfg.vocab_size);
+    else
+        glia_linear_forward_param_few(h, rows, m->cfg.d_model, m->gen_weight, m->gen_bias->value,
+                                      m->cfg.vocab_size, logits, m->cfg.vocab_size);
+}
+
+/* From how many rows (inputs x beam) a translation packs the decoder's and the generator's
+ * weights into panels: up to 4 rows skinny's blocks already read each weight once a step, and
+ * packing costs about one step's reading (~3.5 ms for this model, against a batch-32 greedy
+ * translation's ~400 ms). */
+enum { PANEL_MIN_ROWS = 5 };
+
+/* Packs the weights for a translation of `rows` rows, or leaves the few-row paths on. */
+static glia_status use_panels(const glia_s2s *m, glia_s2s_dec *d, int rows, glia_err *err)
+{
+    const int on = rows >= PANEL_MIN_ROWS && glia_panel_available() && !m->gen_weight->bf16;
+    d->use_panels = 0;
+    glia_status rc = glia_tf_cache_use_panels(&m->decoder, d->cache, on, err);
+    if (rc != GLIA_OK || !on)
+        return rc;
+    const int V = m->cfg.vocab_size, E = m->cfg.d_model;
+    if (!d->gen_panels) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, glia_panel_floats(V, E) * sizeof(float)) != 0)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for the generator's packed weights");
+        d->gen_panels = p;
+        d->bytes += glia_panel_floats(V, E) * sizeof(float);
+    }
+    glia_panel_pack(m->gen_weight->value, V, E, (size_t)E, d->gen_panels);
+    d->use_panels = 1;
+    return GLIA_OK;
+}
 
 void glia_s2s_dec_free(glia_s2s_dec *d)
 {
@@ -552,6 +587,7 @@ void glia_s2s_dec_free(glia_s2s_dec *d)
     free(d->cand_score);
     free(d->cand_row);
     free(d->cand_tok);
+    free(d->gen_panels);
     free(d);
 }
 
@@ -703,7 +739,7 @@ static glia_status greedy(const glia_s2s *m, glia_s2s_dec *d, int n, int max_out
         if ((rc = embed_step(m, d, rows, pos, err)) ||
             (rc = glia_tf_cache_step(&m->decoder, d->cache, d->x, &h, err)))
             return rc;
-        step_generator(m, h, rows, d->logits);
+        step_generator(m, d, h, rows, d->logits);
         int kept = 0;
         for (int r = 0; r < rows; r++) {
             float *z = d->logits + (size_t)r * (size_t)V;
@@ -882,7 +918,7 @@ static glia_status beam(const glia_s2s *m, glia_s2s_dec *d, int n, int k, int ma
         if ((rc = embed_step(m, d, rows, pos, err)) ||
             (rc = glia_tf_cache_step(&m->decoder, d->cache, d->x, &h, err)))
             return rc;
-        step_generator(m, h, rows, d->logits);
+        step_generator(m, d, h, rows, d->logits);
         int kept = 0;
         for (int r0 = 0; r0 < rows;) { /* input i's live rows are r0..r1 */
             const int i = d->owner[r0];
@@ -935,7 +971,7 @@ glia_status glia_s2s_translate_cb(const glia_s2s *m, glia_s2s_dec *d, const int3
     int max_out = opts->max_tokens + 1; /* the tokens and the closing </s> */
     if (max_out > d->max_out)
         max_out = d->max_out;
-    if ((rc = start(m, d, src, src_len, n, S, err)))
+    if ((rc = start(m, d, src, src_len, n, S, err)) || (rc = use_panels(m, d, n * opts->beam_size, err)))
         return rc;
     if (opts->beam_size == 1)
         return greedy(m, d, n, max_out - 1 > 0 ? max_out - 1 : 1, opts->no_repeat_ngram, out, on_done, user,

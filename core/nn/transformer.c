@@ -26,6 +26,7 @@
 
 #include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
+#include "core/nn/panel.h"
 #include "core/nn/params.h"
 #include "core/nn/vmath.h"
 
@@ -888,6 +889,11 @@ struct glia_tf_cache {
     float *k[GLIA_TF_MAX_LAYERS], *v[GLIA_TF_MAX_LAYERS]; /* [B, max_steps, E] */
     float *ckv[GLIA_TF_MAX_LAYERS];                       /* [B, max_mem, 2E] */
     float *x, *u, *qkv, *att, *f, *hid, *sc, *out, *tmp;
+    /* the step's six matrices per layer packed into panels (glia_tf_cache_use_panels): self
+     * in_proj, self out_proj, cross q (in_proj rows 0..E), cross out_proj, linear1, linear2 */
+    int use_panels;
+    float *panels;
+    float *pw[GLIA_TF_MAX_LAYERS][6];
 };
 
 glia_status glia_tf_cache_new(const glia_tf_stack *dec, int max_batch, int max_steps, int max_mem_steps,
@@ -951,6 +957,7 @@ void glia_tf_cache_free(glia_tf_cache *c)
 {
     if (!c)
         return;
+    free(c->panels);
     free(c->block);
     free(c->mem_len);
     free(c->tmp_len);
@@ -1027,6 +1034,56 @@ static void attend_one(glia_tf_cache *c, const float *q, const float *k, const f
     }
 }
 
+/* The step's nn.Linear number `slot` of layer l (pw's order) over the batch's rows: on the
+ * panels when this run packed them, else the few-row path (skinny, sgemv, bf16 or sgemm). */
+static void step_linear(const glia_tf_cache *c, int l, int slot, const float *x, int in, const glia_param *w,
+                        const float *b, int out, float *y, int ldy)
+{
+    if (c->use_panels)
+        glia_panel_linear(x, c->batch, in, c->pw[l][slot], b, out, y, ldy);
+    else
+        glia_linear_forward_param_few(x, c->batch, in, w, b, out, y, ldy);
+}
+
+glia_status glia_tf_cache_use_panels(const glia_tf_stack *dec, glia_tf_cache *c, int on, glia_err *err)
+{
+    GLIA_ASSERT(dec->kind == GLIA_TF_DECODER && dec->cfg.d_model == c->cfg.d_model);
+    c->use_panels = 0;
+    if (!on || !glia_panel_available())
+        return GLIA_OK;
+    for (int i = 0; i < dec->nparams; i++)
+        if (dec->params[i].bf16) /* bf16 copies read half the bytes: keep them */
+            return GLIA_OK;
+    const int E = c->cfg.d_model, F = c->cfg.dim_feedforward, L = c->cfg.num_layers;
+    const int rows[6] = {3 * E, E, E, E, F, E}, cols[6] = {E, E, E, E, E, F};
+    if (!c->panels) {
+        size_t n = 0;
+        for (int k = 0; k < 6; k++)
+            n += glia_panel_floats(rows[k], cols[k]);
+        n *= (size_t)L;
+        void *p = NULL;
+        if (posix_memalign(&p, 64, n * sizeof(float)) != 0)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for the decoder's packed weights");
+        c->panels = p;
+        c->bytes += n * sizeof(float);
+        float *q = c->panels;
+        for (int l = 0; l < L; l++)
+            for (int k = 0; k < 6; k++) {
+                c->pw[l][k] = q;
+                q += glia_panel_floats(rows[k], cols[k]);
+            }
+    }
+    /* packed now, from the values now: training may change them between translations */
+    for (int l = 0; l < L; l++) {
+        const glia_param *sa = block_of(dec, l, 0), *ca = block_of(dec, l, 1), *ff = block_of(dec, l, 2);
+        const glia_param *w[6] = {&sa[0], &sa[2], &ca[0], &ca[2], &ff[0], &ff[2]};
+        for (int k = 0; k < 6; k++)
+            glia_panel_pack(w[k]->value, rows[k], cols[k], (size_t)cols[k], c->pw[l][k]);
+    }
+    c->use_panels = 1;
+    return GLIA_OK;
+}
+
 /* Residual and norm of one step's sublayer: x = norm(x + f) or x = x + f. */
 static void step_residual(glia_tf_cache *c, const glia_param *norm)
 {
@@ -1067,7 +1124,7 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
         /* causal self-attention over positions 0..pos */
         const glia_param *pp = block_of(dec, l, 0);
         const float *u = step_input(c, norm_of(dec, l, 0));
-        glia_linear_forward_param_few(u, B, E, &pp[0], pp[1].value, 3 * E, c->qkv, 3 * E);
+        step_linear(c, l, 0, u, E, &pp[0], pp[1].value, 3 * E, c->qkv, 3 * E);
         for (int b = 0; b < B; b++) {
             const size_t row = ((size_t)b * (size_t)T + (size_t)pos) * (size_t)E;
             memcpy(c->k[l] + row, c->qkv + (size_t)b * 3 * E + E, sizeof(float) * (size_t)E);
@@ -1076,28 +1133,28 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
             attend_one(c, c->qkv + (size_t)b * 3 * E, c->k[l] + seq, c->v[l] + seq, E, pos + 1,
                        c->att + (size_t)b * (size_t)E);
         }
-        glia_linear_forward_param_few(c->att, B, E, &pp[2], pp[3].value, E, c->f, E);
+        step_linear(c, l, 1, c->att, E, &pp[2], pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 0));
 
         /* cross-attention over the memory's valid positions */
         pp = block_of(dec, l, 1);
         u = step_input(c, norm_of(dec, l, 1));
-        glia_linear_forward_param_few(u, B, E, &pp[0], pp[1].value, E, c->qkv, E);
+        step_linear(c, l, 2, u, E, &pp[0], pp[1].value, E, c->qkv, E);
         for (int b = 0; b < B; b++) {
             const float *kv = c->ckv[l] + (size_t)c->mem_row[b] * (size_t)c->max_mem * 2 * (size_t)E;
             attend_one(c, c->qkv + (size_t)b * (size_t)E, kv, kv + E, 2 * E, c->mem_len[b],
                        c->att + (size_t)b * E);
         }
-        glia_linear_forward_param_few(c->att, B, E, &pp[2], pp[3].value, E, c->f, E);
+        step_linear(c, l, 3, c->att, E, &pp[2], pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 1));
 
         /* feed-forward */
         pp = block_of(dec, l, 2);
         u = step_input(c, norm_of(dec, l, 2));
-        glia_linear_forward_param_few(u, B, E, &pp[0], pp[1].value, F, c->hid, F);
+        step_linear(c, l, 4, u, E, &pp[0], pp[1].value, F, c->hid, F);
         for (size_t i = 0; i < (size_t)B * (size_t)F; i++)
             c->hid[i] = c->hid[i] > 0.0f ? c->hid[i] : 0.0f;
-        glia_linear_forward_param_few(c->hid, B, F, &pp[2], pp[3].value, E, c->f, E);
+        step_linear(c, l, 5, c->hid, F, &pp[2], pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 2));
     }
     (void)EE;

@@ -225,6 +225,13 @@ size_t glia_tf_cache_bytes(const glia_tf_cache *c);
  * cache as keys/values; padded memory rows are not read) and sets the position to 0. */
 glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
                                 const int32_t *mem_lengths, int batch, int mem_steps, glia_err *err);
+/* Whether the steps that follow run their products on copies of the decoder's weights packed
+ * into panels (core/nn/panel.h): on = 1 packs them now (allocated at the first call, from the
+ * values as they are now: call it again after the weights change), where the CPU has the kernel
+ * and the stack has no bf16 copies; else, and with on = 0, the steps take the few-row path
+ * (skinny, sgemv or sgemm by row count). Worth it from a few rows up: packing reads every
+ * weight once, as one step at one row does. GLIA_ENOMEM when the copy does not fit. */
+glia_status glia_tf_cache_use_panels(const glia_tf_stack *dec, glia_tf_cache *c, int on, glia_err *err);
 /* One position for every row: y [batch, E] (the embedded token at this position, with
  * its positional encoding) -> *out [batch, E], the decoder stack's output there (after
  * the final norm), borrowed until the next step. Equals row t of the full causal

@@ -883,7 +883,8 @@ struct glia_tf_cache {
     size_t bytes;
     float *block;
     int32_t *mem_len, *tmp_len;
-    /* row b's memory: cross-attention keys/values at ckv row mem_row[b]; beams of one input
+    /* row b's memory: cross-attention keys/values from ckv row mem_row[b] on (the valid memory
+     * rows of the batch, packed one sequence after another); beams of one input
      * share it, so reordering rows permutes these indices instead of copying the memory */
     int32_t *mem_row, *tmp_row;
     float *k[GLIA_TF_MAX_LAYERS], *v[GLIA_TF_MAX_LAYERS]; /* [B, max_steps, E] */
@@ -976,8 +977,10 @@ int glia_tf_cache_position(const glia_tf_cache *c)
     return c->pos;
 }
 
-glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
-                                const int32_t *mem_lengths, int batch, int mem_steps, glia_err *err)
+/* Checks a start's sizes and lengths and resets the position; row b's memory keys/values will
+ * start at ckv row mem_row[b]: the sum of the lengths before it (the valid rows, packed). */
+static glia_status cache_begin(const glia_tf_stack *dec, glia_tf_cache *c, const int32_t *mem_lengths,
+                               int batch, int mem_steps, glia_err *err)
 {
     GLIA_ASSERT(dec->kind == GLIA_TF_DECODER && dec->cfg.d_model == c->cfg.d_model);
     c->started = 0;
@@ -988,19 +991,51 @@ glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, cons
     glia_status rc = check_lengths(mem_lengths, batch, mem_steps, "memory", c->mem_len, err);
     if (rc != GLIA_OK)
         return rc;
-    const int E = c->cfg.d_model;
     c->batch = batch;
     c->mem_steps = mem_steps;
     c->pos = 0;
-    for (int b = 0; b < batch; b++)
-        c->mem_row[b] = b;
-    /* cross-attention keys/values of the valid memory rows, [b, s] at row b*max_mem + s */
+    int32_t at = 0;
+    for (int b = 0; b < batch; b++) {
+        c->mem_row[b] = at;
+        at += c->mem_len[b];
+    }
+    return GLIA_OK;
+}
+
+glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
+                                const int32_t *mem_lengths, int batch, int mem_steps, glia_err *err)
+{
+    glia_status rc = cache_begin(dec, c, mem_lengths, batch, mem_steps, err);
+    if (rc != GLIA_OK)
+        return rc;
+    const int E = c->cfg.d_model;
+    /* cross-attention keys/values of the valid memory rows, [b, s] at row mem_row[b] + s */
     for (int l = 0; l < c->cfg.num_layers; l++) {
         const glia_param *pp = block_of(dec, l, 1);
         for (int b = 0; b < batch; b++)
             glia_linear_forward_param(memory + (size_t)b * (size_t)mem_steps * (size_t)E, c->mem_len[b], E,
                                       &pp[0], E, pp[1].value + E, 2 * E,
-                                      c->ckv[l] + (size_t)b * (size_t)c->max_mem * 2 * (size_t)E, 2 * E);
+                                      c->ckv[l] + (size_t)c->mem_row[b] * 2 * (size_t)E, 2 * E);
+    }
+    c->started = 1;
+    return GLIA_OK;
+}
+
+glia_status glia_tf_cache_start_packed(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
+                                       const int32_t *mem_lengths, int batch, glia_err *err)
+{
+    GLIA_ASSERT(mem_lengths != NULL);
+    int longest = 1;
+    for (int b = 0; b < batch; b++)
+        longest = mem_lengths[b] > longest ? mem_lengths[b] : longest;
+    glia_status rc = cache_begin(dec, c, mem_lengths, batch, longest, err);
+    if (rc != GLIA_OK)
+        return rc;
+    const int E = c->cfg.d_model, rows = c->mem_row[batch - 1] + c->mem_len[batch - 1];
+    /* the valid rows lie as the keys/values will: one GEMM per layer for the whole batch */
+    for (int l = 0; l < c->cfg.num_layers; l++) {
+        const glia_param *pp = block_of(dec, l, 1);
+        glia_linear_forward_param(memory, rows, E, &pp[0], E, pp[1].value + E, 2 * E, c->ckv[l], 2 * E);
     }
     c->started = 1;
     return GLIA_OK;
@@ -1141,7 +1176,7 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
         u = step_input(c, norm_of(dec, l, 1));
         step_linear(c, l, 2, u, E, &pp[0], pp[1].value, E, c->qkv, E);
         for (int b = 0; b < B; b++) {
-            const float *kv = c->ckv[l] + (size_t)c->mem_row[b] * (size_t)c->max_mem * 2 * (size_t)E;
+            const float *kv = c->ckv[l] + (size_t)c->mem_row[b] * 2 * (size_t)E;
             attend_one(c, c->qkv + (size_t)b * (size_t)E, kv, kv + E, 2 * E, c->mem_len[b],
                        c->att + (size_t)b * E);
         }

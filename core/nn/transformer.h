@@ -225,6 +225,11 @@ size_t glia_tf_cache_bytes(const glia_tf_cache *c);
  * cache as keys/values; padded memory rows are not read) and sets the position to 0. */
 glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
                                 const int32_t *mem_lengths, int batch, int mem_steps, glia_err *err);
+/* The same for a memory whose valid rows are packed: sequence b's mem_lengths[b] rows
+ * (1..max_mem_steps each, lengths not NULL) follow sequence b-1's, without padding, as the
+ * cache keeps them; one product per layer then computes the whole batch's keys/values. */
+glia_status glia_tf_cache_start_packed(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
+                                       const int32_t *mem_lengths, int batch, glia_err *err);
 /* Whether the steps that follow run their products on copies of the decoder's weights packed
  * into panels (core/nn/panel.h): on = 1 packs them now (allocated at the first call, from the
  * values as they are now: call it again after the weights change), where the CPU has the kernel

@@ -314,6 +314,51 @@ START_TEST(cached_greedy_equals_recomputation_and_beam1)
 }
 END_TEST
 
+/* A batch of short and long sources, which start() encodes in two groups (one padded
+ * batch would be 12 x 16 rows for 102 valid ones), decoded greedily with 12 rows (the step's
+ * products on packed panels) and with a beam of 2: every output equals the uncached greedy
+ * search of its source alone, and its score the teacher-forced log-probability. */
+START_TEST(grouped_sources_and_panel_steps_match_each_input_alone)
+{
+    enum { N = 12, SMAX = 16 };
+    glia_s2s_config cfg = tiny_config(1, 1, 0.0f);
+    glia_s2s *m = tiny_model(&cfg, 23);
+    int32_t src[N * SMAX] = {0}, len[N];
+    for (int i = 0; i < N; i++) {
+        len[i] = i % 2 ? 15 + i % 3 / 2 : 1 + i % 3;
+        for (int t = 0; t < len[i] - 1; t++)
+            src[i * SMAX + t] = 4 + (i * 7 + t * 3) % 9;
+        src[i * SMAX + len[i] - 1] = GLIA_S2S_EOS;
+    }
+    glia_s2s_dec *d = NULL;
+    glia_err err = {0};
+    ck_assert(glia_s2s_dec_new(m, N, SMAX, 2, &d, &err) == GLIA_OK);
+    glia_s2s_search opts = glia_s2s_search_defaults();
+    opts.max_tokens = 10;
+    glia_s2s_output out[N];
+    ck_assert_msg(glia_s2s_translate(m, d, src, len, N, SMAX, &opts, out, &err) == GLIA_OK, "%s", err.msg);
+    int total = 0;
+    for (int i = 0; i < N; i++) {
+        int32_t ref[16];
+        const int n = greedy_nocache(m, src + i * SMAX, len[i], 10, ref);
+        ck_assert_int_eq(out[i].n, n);
+        ck_assert_int_eq(memcmp(out[i].ids, ref, sizeof(int32_t) * (size_t)n), 0);
+        if (out[i].finished)
+            ck_assert_double_eq_tol(out[i].score, score_of(m, src + i * SMAX, len[i], ref, n), 1e-4);
+        total += n;
+    }
+    ck_assert_int_gt(total, 0);
+    opts.beam_size = 2;
+    opts.length_penalty = 0.0f;
+    ck_assert(glia_s2s_translate(m, d, src, len, N, SMAX, &opts, out, &err) == GLIA_OK);
+    for (int i = 0; i < N; i++)
+        ck_assert_double_eq_tol(out[i].score, score_of(m, src + i * SMAX, len[i], out[i].ids, out[i].n),
+                                1e-4);
+    glia_s2s_dec_free(d);
+    glia_s2s_free(m);
+}
+END_TEST
+
 /* Does ids[0..n) hold some n-gram of size g twice? */
 static int repeats_ngram(const int32_t *ids, int n, int g)
 {
@@ -548,6 +593,7 @@ int main(void)
     tcase_add_test(tc, gradients_untied_pre_norm_dropout);
     tcase_add_test(tc, cached_greedy_equals_recomputation_and_beam1);
     tcase_add_test(tc, beam_scores_and_batch_independence);
+    tcase_add_test(tc, grouped_sources_and_panel_steps_match_each_input_alone);
     tcase_add_test(tc, no_repeat_ngram_guard);
     tcase_add_test(tc, each_input_is_reported_once_when_decided);
     tcase_add_test(tc, tiny_model_memorises_pairs);

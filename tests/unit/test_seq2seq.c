@@ -265,6 +265,21 @@ static double score_of(const glia_s2s *m, const int32_t *src, int slen, const in
     return s;
 }
 
+/* Output o of a cached greedy search with max_tokens 10 equals the uncached search of its
+ * source (ref, 16 ids), ends as it does, and scores log P of its ids and </s>; returns its length. */
+static int check_greedy(const glia_s2s *m, const glia_s2s_output *o, const int32_t *src, int slen,
+                        int32_t *ref)
+{
+    const int n = greedy_nocache(m, src, slen, 10, ref);
+    ck_assert_int_eq(o->n, n);
+    for (int t = 0; t < n; t++)
+        ck_assert_int_eq(o->ids[t], ref[t]);
+    ck_assert_int_eq(o->finished, n < 10);
+    if (o->finished)
+        ck_assert_double_eq_tol(o->score, score_of(m, src, slen, ref, n), 1e-4);
+    return n;
+}
+
 enum { N_IN = 4, S_IN = 6 };
 static const int32_t IN[N_IN * S_IN] = {4, 5, 6,  3,  0,  0, 7, 3, 0, 0, 0, 0,
                                         8, 9, 10, 11, 12, 3, 5, 5, 3, 0, 0, 0};
@@ -288,13 +303,7 @@ START_TEST(cached_greedy_equals_recomputation_and_beam1)
         int total = 0;
         for (int i = 0; i < N_IN; i++) {
             int32_t ref[16];
-            int n = greedy_nocache(m, IN + i * S_IN, IN_LEN[i], 10, ref);
-            ck_assert_int_eq(out[i].n, n);
-            for (int t = 0; t < n; t++)
-                ck_assert_int_eq(out[i].ids[t], ref[t]);
-            ck_assert_int_eq(out[i].finished, n < 10);
-            if (out[i].finished) /* greedy's score is log P of its output and </s> */
-                ck_assert_double_eq_tol(out[i].score, score_of(m, IN + i * S_IN, IN_LEN[i], ref, n), 1e-4);
+            const int n = check_greedy(m, &out[i], IN + i * S_IN, IN_LEN[i], ref);
             memcpy(greedy_ids[i], ref, sizeof ref);
             greedy_n[i] = n;
             total += n;
@@ -340,12 +349,7 @@ START_TEST(grouped_sources_and_panel_steps_match_each_input_alone)
     int total = 0;
     for (int i = 0; i < N; i++) {
         int32_t ref[16];
-        const int n = greedy_nocache(m, src + i * SMAX, len[i], 10, ref);
-        ck_assert_int_eq(out[i].n, n);
-        ck_assert_int_eq(memcmp(out[i].ids, ref, sizeof(int32_t) * (size_t)n), 0);
-        if (out[i].finished)
-            ck_assert_double_eq_tol(out[i].score, score_of(m, src + i * SMAX, len[i], ref, n), 1e-4);
-        total += n;
+        total += check_greedy(m, &out[i], src + i * SMAX, len[i], ref);
     }
     ck_assert_int_gt(total, 0);
     opts.beam_size = 2;

@@ -28,6 +28,7 @@
 #include "core/nn/kernels.h"
 #include "core/nn/panel.h"
 #include "core/nn/params.h"
+#include "core/nn/skinny.h"
 #include "core/nn/vmath.h"
 
 #include <limits.h>
@@ -639,13 +640,26 @@ static glia_attn_shape attn_shape(const glia_tf_ctx *c, sub_kind kind)
     return s;
 }
 
+/* A forward's nn.Linear: an inference ctx's few rows (up to GLIA_LINEAR_SKINNY_ROWS: a short
+ * source encoded alone) take skinny (core/nn/skinny.h), which reads each weight once where it
+ * lies - sgemm packed the encoder's 9.4 MB of weights again for every ~10-row product, 8 % of
+ * batch-1 decoding. Training, bf16 copies and larger batches keep glia_linear_forward_param. */
+static void ctx_linear(const glia_tf_ctx *c, const float *x, int n, int in, const glia_param *w, int row0,
+                       const float *b, int out, float *y, int ldy)
+{
+    if (!c->training && !w->bf16 && n <= GLIA_LINEAR_SKINNY_ROWS && glia_skinny_available())
+        glia_skinny_linear(x, n, in, w->value + (size_t)row0 * (size_t)in, b, out, y, ldy);
+    else
+        glia_linear_forward_param(x, n, in, w, row0, b, out, y, ldy);
+}
+
 /* f(u) into c->f for one sublayer; pp: its first parameter. */
 static void f_forward(glia_tf_ctx *c, const glia_param *pp, sub_kind kind, tf_sub *s, const float *u,
                       glia_rng *rng)
 {
     const int E = c->cfg.d_model, F = c->cfg.dim_feedforward, N = c->batch * c->steps;
     if (kind == SUB_FF) {
-        glia_linear_forward_param(u, N, E, &pp[0], 0, pp[1].value, F, s->hid, F);
+        ctx_linear(c, u, N, E, &pp[0], 0, pp[1].value, F, s->hid, F);
         const size_t n = (size_t)N * (size_t)F;
         float *restrict hid = s->hid;
         for (size_t i = 0; i < n; i++)
@@ -653,18 +667,18 @@ static void f_forward(glia_tf_ctx *c, const glia_param *pp, sub_kind kind, tf_su
         /* drop(relu(z)): a dropped or non-positive z is +0, a kept positive one z / (1 - p) */
         if (c->dropping)
             glia_dropout_forward(hid, hid, NULL, n, c->cfg.dropout, rng);
-        glia_linear_forward_param(s->hid, N, F, &pp[2], 0, pp[3].value, E, c->f, E);
+        ctx_linear(c, s->hid, N, F, &pp[2], 0, pp[3].value, E, c->f, E);
         return;
     }
     const float *src = kind == SUB_CROSS ? c->mem : u;
     const int Nk = kind == SUB_CROSS ? c->batch * c->mem_steps : N;
     const float *b = pp[1].value;
-    glia_linear_forward_param(u, N, E, &pp[0], 0, b, E, s->q, E);
-    glia_linear_forward_param(src, Nk, E, &pp[0], E, b + E, 2 * E, s->kv, 2 * E);
+    ctx_linear(c, u, N, E, &pp[0], 0, b, E, s->q, E);
+    ctx_linear(c, src, Nk, E, &pp[0], E, b + E, 2 * E, s->kv, 2 * E);
     glia_attn_shape sh = attn_shape(c, kind);
     glia_attention_forward(&sh, s->q, E, s->kv, s->kv + E, 2 * E, s->p, s->pd,
                            c->dropping ? c->cfg.dropout : 0.0f, c->dropping ? rng : NULL, s->att, E);
-    glia_linear_forward_param(s->att, N, E, &pp[2], 0, pp[3].value, E, c->f, E);
+    ctx_linear(c, s->att, N, E, &pp[2], 0, pp[3].value, E, c->f, E);
 }
 
 /* out = x + drop(f) (pre-norm) or aux = x + drop(f), out = norm(aux) (post-norm). */

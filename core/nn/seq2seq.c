@@ -158,6 +158,7 @@ void glia_s2s_free(glia_s2s *m)
         free(m->values);
     free(m->grads);
     free(m->pe);
+    glia_s2s_prepare(m, 0, NULL);
     free(m);
 }
 
@@ -525,53 +526,96 @@ struct glia_s2s_dec {
     int32_t *store;     /* the ids of alive, next and done */
     double *cand_score; /* per input: the best 2k candidates */
     int32_t *cand_row, *cand_tok;
-    float *gen_panels; /* the generator's weight in panels (glia_panel), when this run packed them */
+    /* the panels of this translation (the model's when prepared, else the dec's own, packed per
+     * translation from PANEL_MIN_ROWS rows), or gen NULL: the few-row path */
+    const float *gen;
+    glia_tf_panels own;
+    float *gen_own;
+    size_t gen_own_bytes;
     /* start(): sources by length, their groups, one group's padded ids and lengths, each
      * source's lengths and first row in the packed memory */
     int32_t *order, *group_end, *group_src, *group_len, *src_len, *mem_at, *plan_cut;
     int64_t *plan_cost;
     float *mem;     /* the encoder's valid output rows, packed */
     float *scratch; /* [V]: logsumexp's exponentials */
-    int use_panels;
     size_t bytes;
 };
 
-/* The generator over one decoding step's live rows: on the panels packed for this run, else
+/* The generator over one decoding step's live rows: on this translation's panels, else
  * glia_linear_forward_param_few. */
 static void step_generator(const glia_s2s *m, const glia_s2s_dec *d, const float *h, int rows, float *logits)
 {
-    if (d->use_panels)
-        glia_panel_linear(h, rows, m->cfg.d_model, d->gen_panels, m->gen_bias->value, m->cfg.vocab_size,
-                          logits, m->cfg.vocab_size);
+    if (d->gen)
+        glia_panel_linear(h, rows, m->cfg.d_model, d->gen, m->gen_bias->value, m->cfg.vocab_size, logits,
+                          m->cfg.vocab_size);
     else
         glia_linear_forward_param_few(h, rows, m->cfg.d_model, m->gen_weight, m->gen_bias->value,
                                       m->cfg.vocab_size, logits, m->cfg.vocab_size);
 }
 
-/* From how many rows (inputs x beam) a translation packs the decoder's and the generator's
- * weights into panels: up to 4 rows skinny's blocks already read each weight once a step, and
- * packing costs about one step's reading (~3.5 ms for this model, against a batch-32 greedy
- * translation's ~400 ms). */
+/* From how many rows (inputs x beam) a translation on an unprepared model packs the decoder's
+ * and the generator's weights into panels of its own: up to 4 rows skinny's blocks already read
+ * each weight once a step, and packing costs about one step's reading (~3.5 ms for this model,
+ * against a batch-32 greedy translation's ~250 ms). */
 enum { PANEL_MIN_ROWS = 5 };
 
-/* Packs the weights for a translation of `rows` rows, or leaves the few-row paths on. */
-static glia_status use_panels(const glia_s2s *m, glia_s2s_dec *d, int rows, glia_err *err)
+static int has_bf16(const glia_s2s *m)
 {
-    const int on = rows >= PANEL_MIN_ROWS && glia_panel_available() && !m->gen_weight->bf16;
-    d->use_panels = 0;
-    glia_status rc = glia_tf_cache_use_panels(&m->decoder, d->cache, on, err);
-    if (rc != GLIA_OK || !on)
-        return rc;
+    return m->gen_weight->bf16 || m->decoder.params[0].bf16;
+}
+
+/* Packs V x E generator weights into *gp (allocated at the first call). */
+static glia_status pack_generator(const glia_s2s *m, float **gp, glia_err *err)
+{
     const int V = m->cfg.vocab_size, E = m->cfg.d_model;
-    if (!d->gen_panels) {
+    if (!*gp) {
         void *p = NULL;
         if (posix_memalign(&p, 64, glia_panel_floats(V, E) * sizeof(float)) != 0)
             return glia_err_set(err, GLIA_ENOMEM, "out of memory for the generator's packed weights");
-        d->gen_panels = p;
-        d->bytes += glia_panel_floats(V, E) * sizeof(float);
+        *gp = p;
     }
-    glia_panel_pack(m->gen_weight->value, V, E, (size_t)E, d->gen_panels);
-    d->use_panels = 1;
+    glia_panel_pack(m->gen_weight->value, V, E, (size_t)E, *gp);
+    return GLIA_OK;
+}
+
+glia_status glia_s2s_prepare(glia_s2s *m, int on, glia_err *err)
+{
+    glia_tf_panels_free(&m->panels);
+    free(m->gen_panels);
+    m->gen_panels = NULL;
+    if (!on || !glia_panel_available() || has_bf16(m))
+        return GLIA_OK;
+    glia_status rc = glia_tf_panels_pack(&m->decoder, &m->panels, err);
+    if (rc == GLIA_OK)
+        rc = pack_generator(m, &m->gen_panels, err);
+    if (rc != GLIA_OK) { /* all or nothing */
+        glia_tf_panels_free(&m->panels);
+        free(m->gen_panels);
+        m->gen_panels = NULL;
+    }
+    return rc;
+}
+
+/* The panels a translation of `rows` rows runs on: the model's when prepared, else its own
+ * packed now (the values may have changed since the last translation) from PANEL_MIN_ROWS up,
+ * else none. */
+static glia_status use_panels(const glia_s2s *m, glia_s2s_dec *d, int rows, glia_err *err)
+{
+    glia_status rc;
+    d->gen = NULL;
+    glia_tf_cache_use_panels(d->cache, NULL);
+    if (m->gen_panels) {
+        d->gen = m->gen_panels;
+        glia_tf_cache_use_panels(d->cache, &m->panels);
+        return GLIA_OK;
+    }
+    if (rows < PANEL_MIN_ROWS || !glia_panel_available() || has_bf16(m))
+        return GLIA_OK;
+    if ((rc = glia_tf_panels_pack(&m->decoder, &d->own, err)) || (rc = pack_generator(m, &d->gen_own, err)))
+        return rc;
+    d->gen_own_bytes = glia_panel_floats(m->cfg.vocab_size, m->cfg.d_model) * sizeof(float);
+    d->gen = d->gen_own;
+    glia_tf_cache_use_panels(d->cache, &d->own);
     return GLIA_OK;
 }
 
@@ -595,7 +639,8 @@ void glia_s2s_dec_free(glia_s2s_dec *d)
     free(d->cand_score);
     free(d->cand_row);
     free(d->cand_tok);
-    free(d->gen_panels);
+    glia_tf_panels_free(&d->own);
+    free(d->gen_own);
     free(d->order);
     free(d->group_end);
     free(d->group_src);
@@ -611,7 +656,8 @@ void glia_s2s_dec_free(glia_s2s_dec *d)
 
 size_t glia_s2s_dec_bytes(const glia_s2s_dec *d)
 {
-    return d->bytes + glia_tf_ctx_bytes(d->enc) + glia_tf_cache_bytes(d->cache);
+    return d->bytes + glia_tf_ctx_bytes(d->enc) + glia_tf_cache_bytes(d->cache) + d->own.bytes +
+           d->gen_own_bytes;
 }
 
 glia_status glia_s2s_dec_new(const glia_s2s *m, int max_inputs, int max_src, int max_beam, glia_s2s_dec **out,

@@ -904,11 +904,7 @@ struct glia_tf_cache {
     float *k[GLIA_TF_MAX_LAYERS], *v[GLIA_TF_MAX_LAYERS]; /* [B, max_steps, E] */
     float *ckv[GLIA_TF_MAX_LAYERS];                       /* [B, max_mem, 2E] */
     float *x, *u, *qkv, *att, *f, *hid, *sc, *out, *tmp;
-    /* the step's six matrices per layer packed into panels (glia_tf_cache_use_panels): self
-     * in_proj, self out_proj, cross q (in_proj rows 0..E), cross out_proj, linear1, linear2 */
-    int use_panels;
-    float *panels;
-    float *pw[GLIA_TF_MAX_LAYERS][6];
+    const glia_tf_panels *panels; /* glia_tf_cache_use_panels: borrowed, NULL when off */
 };
 
 glia_status glia_tf_cache_new(const glia_tf_stack *dec, int max_batch, int max_steps, int max_mem_steps,
@@ -972,7 +968,6 @@ void glia_tf_cache_free(glia_tf_cache *c)
 {
     if (!c)
         return;
-    free(c->panels);
     free(c->block);
     free(c->mem_len);
     free(c->tmp_len);
@@ -1083,54 +1078,57 @@ static void attend_one(glia_tf_cache *c, const float *q, const float *k, const f
     }
 }
 
-/* The step's nn.Linear number `slot` of layer l (pw's order) over the batch's rows: on the
- * panels when this run packed them, else the few-row path (skinny, sgemv, bf16 or sgemm). */
+/* The step's nn.Linear number `slot` of layer l (glia_tf_panels' order) over the batch's rows:
+ * on the panels when the cache has them, else the few-row path (skinny, sgemv, bf16 or sgemm). */
 static void step_linear(const glia_tf_cache *c, int l, int slot, const float *x, int in, const glia_param *w,
                         const float *b, int out, float *y, int ldy)
 {
-    if (c->use_panels)
-        glia_panel_linear(x, c->batch, in, c->pw[l][slot], b, out, y, ldy);
+    if (c->panels)
+        glia_panel_linear(x, c->batch, in, c->panels->w[l][slot], b, out, y, ldy);
     else
         glia_linear_forward_param_few(x, c->batch, in, w, b, out, y, ldy);
 }
 
-glia_status glia_tf_cache_use_panels(const glia_tf_stack *dec, glia_tf_cache *c, int on, glia_err *err)
+glia_status glia_tf_panels_pack(const glia_tf_stack *dec, glia_tf_panels *p, glia_err *err)
 {
-    GLIA_ASSERT(dec->kind == GLIA_TF_DECODER && dec->cfg.d_model == c->cfg.d_model);
-    c->use_panels = 0;
-    if (!on || !glia_panel_available())
-        return GLIA_OK;
-    for (int i = 0; i < dec->nparams; i++)
-        if (dec->params[i].bf16) /* bf16 copies read half the bytes: keep them */
-            return GLIA_OK;
-    const int E = c->cfg.d_model, F = c->cfg.dim_feedforward, L = c->cfg.num_layers;
+    GLIA_ASSERT(dec->kind == GLIA_TF_DECODER);
+    const int E = dec->cfg.d_model, F = dec->cfg.dim_feedforward, L = dec->cfg.num_layers;
     const int rows[6] = {3 * E, E, E, E, F, E}, cols[6] = {E, E, E, E, E, F};
-    if (!c->panels) {
+    if (!p->block) {
         size_t n = 0;
         for (int k = 0; k < 6; k++)
             n += glia_panel_floats(rows[k], cols[k]);
         n *= (size_t)L;
-        void *p = NULL;
-        if (posix_memalign(&p, 64, n * sizeof(float)) != 0)
+        void *q = NULL;
+        if (posix_memalign(&q, 64, n * sizeof(float)) != 0)
             return glia_err_set(err, GLIA_ENOMEM, "out of memory for the decoder's packed weights");
-        c->panels = p;
-        c->bytes += n * sizeof(float);
-        float *q = c->panels;
+        p->block = q;
+        p->bytes = n * sizeof(float);
+        float *at = p->block;
         for (int l = 0; l < L; l++)
             for (int k = 0; k < 6; k++) {
-                c->pw[l][k] = q;
-                q += glia_panel_floats(rows[k], cols[k]);
+                p->w[l][k] = at;
+                at += glia_panel_floats(rows[k], cols[k]);
             }
     }
-    /* packed now, from the values now: training may change them between translations */
     for (int l = 0; l < L; l++) {
         const glia_param *sa = block_of(dec, l, 0), *ca = block_of(dec, l, 1), *ff = block_of(dec, l, 2);
         const glia_param *w[6] = {&sa[0], &sa[2], &ca[0], &ca[2], &ff[0], &ff[2]};
         for (int k = 0; k < 6; k++)
-            glia_panel_pack(w[k]->value, rows[k], cols[k], (size_t)cols[k], c->pw[l][k]);
+            glia_panel_pack(w[k]->value, rows[k], cols[k], (size_t)cols[k], p->w[l][k]);
     }
-    c->use_panels = 1;
     return GLIA_OK;
+}
+
+void glia_tf_panels_free(glia_tf_panels *p)
+{
+    free(p->block);
+    memset(p, 0, sizeof *p);
+}
+
+void glia_tf_cache_use_panels(glia_tf_cache *c, const glia_tf_panels *p)
+{
+    c->panels = p;
 }
 
 /* Residual and norm of one step's sublayer: x = norm(x + f) or x = x + f. */

@@ -16,6 +16,7 @@
  * Learning: a tiny model trained with Adam reproduces four pairs exactly (greedy).
  */
 #include "core/nn/loss.h"
+#include "core/nn/panel.h"
 #include "core/nn/seq2seq.h"
 #include "core/train/optim.h"
 #include "tests/support/check_main.h"
@@ -363,6 +364,53 @@ START_TEST(grouped_sources_and_panel_steps_match_each_input_alone)
 }
 END_TEST
 
+/* A prepared model (glia_s2s_prepare: the decoder's and the generator's weights in panels for
+ * every row count) decodes as the unprepared one: the same ids at batch 1 and in a batch,
+ * greedy and beam 3, scores within rounding; prepare(0) goes back. */
+START_TEST(prepared_panels_decode_as_unprepared)
+{
+    glia_s2s_config cfg = tiny_config(0, 1, 0.0f);
+    glia_s2s *m = tiny_model(&cfg, 31);
+    glia_s2s_dec *d = NULL;
+    glia_err err = {0};
+    ck_assert(glia_s2s_dec_new(m, N_IN, S_IN, 3, &d, &err) == GLIA_OK);
+    for (int k = 1; k <= 3; k += 2) {
+        glia_s2s_search opts = {k, 9, 0.6f, 0};
+        glia_s2s_output out[N_IN];
+        int32_t ids[N_IN][16];
+        int n[N_IN];
+        double score[N_IN];
+        ck_assert(glia_s2s_prepare(m, 0, &err) == GLIA_OK);
+        ck_assert(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &opts, out, &err) == GLIA_OK);
+        for (int i = 0; i < N_IN; i++) {
+            n[i] = out[i].n;
+            score[i] = out[i].score;
+            memcpy(ids[i], out[i].ids, sizeof(int32_t) * (size_t)n[i]);
+        }
+        ck_assert_msg(glia_s2s_prepare(m, 1, &err) == GLIA_OK, "%s", err.msg);
+        ck_assert_int_eq(m->gen_panels != NULL, glia_panel_available());
+        for (int alone = 0; alone < 2; alone++)
+            for (int i = 0; i < N_IN; i++) {
+                const glia_s2s_output *o = &out[i];
+                if (alone) {
+                    ck_assert(glia_s2s_translate(m, d, IN + i * S_IN, IN_LEN + i, 1, S_IN, &opts, out,
+                                                 &err) == GLIA_OK);
+                    o = &out[0];
+                } else if (i == 0) {
+                    ck_assert(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &opts, out, &err) == GLIA_OK);
+                }
+                ck_assert_int_eq(o->n, n[i]);
+                ck_assert_int_eq(memcmp(o->ids, ids[i], sizeof(int32_t) * (size_t)n[i]), 0);
+                ck_assert_double_eq_tol(o->score, score[i], 1e-5);
+            }
+    }
+    ck_assert(glia_s2s_prepare(m, 0, &err) == GLIA_OK);
+    ck_assert_ptr_null(m->gen_panels);
+    glia_s2s_dec_free(d);
+    glia_s2s_free(m);
+}
+END_TEST
+
 /* Does ids[0..n) hold some n-gram of size g twice? */
 static int repeats_ngram(const int32_t *ids, int n, int g)
 {
@@ -598,6 +646,7 @@ int main(void)
     tcase_add_test(tc, cached_greedy_equals_recomputation_and_beam1);
     tcase_add_test(tc, beam_scores_and_batch_independence);
     tcase_add_test(tc, grouped_sources_and_panel_steps_match_each_input_alone);
+    tcase_add_test(tc, prepared_panels_decode_as_unprepared);
     tcase_add_test(tc, no_repeat_ngram_guard);
     tcase_add_test(tc, each_input_is_reported_once_when_decided);
     tcase_add_test(tc, tiny_model_memorises_pairs);

@@ -436,6 +436,13 @@ static glia_param *tr_matrix(glia_model *model, int i)
     return i == 0 ? (glia_param *)m->gen_weight : NULL;
 }
 
+/* A served model's fp32 inference copies: the decoder's and the generator's weights in panels
+ * (glia_s2s_prepare), which every translation then reads at any row count. */
+static glia_status tr_prepare(glia_model *model, int on, glia_err *err)
+{
+    return glia_s2s_prepare(s2s_of(model), on, err);
+}
+
 const glia_model_ops glia_family_translator = {
     .task = "translation",
     .family = "translator",
@@ -459,4 +466,5 @@ const glia_model_ops glia_family_translator = {
     .predict = tr_predict,
     .explain = tr_explain,
     .matrix = tr_matrix,
+    .prepare = tr_prepare,
 };

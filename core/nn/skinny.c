@@ -61,31 +61,32 @@ __attribute__((target("avx512f"), always_inline)) static inline void block16(con
             y[(size_t)r * (size_t)ldy + c] = (b ? b[c] : 0.0f) + _mm512_reduce_add_ps(acc[r][c]);
 }
 
-/* Rows four at a time (w read once per four rows), columns four at a time, the last n % 4
- * columns one row at a time: the same walk for every instruction set. */
+/* Columns four at a time outermost, and for each four columns every block of up to four rows:
+ * the four weight rows (4 x k floats) stay in L1 while the row blocks pass, so w streams from
+ * memory once per call whatever the row count (rows outermost read it once per four rows). The
+ * last n % 4 columns go one row at a time. Each output is the same block's sum either way. */
 #define SKINNY_DRIVER(name, target_isa, block)                                                               \
     __attribute__((target(target_isa))) static void name(const float *x, int m, int k, const float *w,       \
                                                          const float *b, int n, float *y, int ldy)           \
     {                                                                                                        \
-        for (int r0 = 0; r0 < m; r0 += MAX_ROWS) {                                                           \
-            const int rows = m - r0 < MAX_ROWS ? m - r0 : MAX_ROWS;                                          \
-            const float *xr = x + (size_t)r0 * (size_t)k;                                                    \
-            float *yr = y + (size_t)r0 * (size_t)ldy;                                                        \
-            int j = 0;                                                                                       \
-            for (; j + COLS <= n; j += COLS) {                                                               \
-                const float *wj = w + (size_t)j * (size_t)k, *bj = b ? b + j : NULL;                         \
-                switch (rows) {                                                                              \
-                case 4: block(xr, k, wj, bj, yr + j, ldy, 4, COLS); break;                                   \
-                case 3: block(xr, k, wj, bj, yr + j, ldy, 3, COLS); break;                                   \
-                case 2: block(xr, k, wj, bj, yr + j, ldy, 2, COLS); break;                                   \
-                default: block(xr, k, wj, bj, yr + j, ldy, 1, COLS); break;                                  \
+        int j = 0;                                                                                           \
+        for (; j + COLS <= n; j += COLS) {                                                                   \
+            const float *wj = w + (size_t)j * (size_t)k, *bj = b ? b + j : NULL;                             \
+            for (int r0 = 0; r0 < m; r0 += MAX_ROWS) {                                                       \
+                const float *xr = x + (size_t)r0 * (size_t)k;                                                \
+                float *yr = y + (size_t)r0 * (size_t)ldy + j;                                                \
+                switch (m - r0 < MAX_ROWS ? m - r0 : MAX_ROWS) {                                             \
+                case 4: block(xr, k, wj, bj, yr, ldy, 4, COLS); break;                                       \
+                case 3: block(xr, k, wj, bj, yr, ldy, 3, COLS); break;                                       \
+                case 2: block(xr, k, wj, bj, yr, ldy, 2, COLS); break;                                       \
+                default: block(xr, k, wj, bj, yr, ldy, 1, COLS); break;                                      \
                 }                                                                                            \
             }                                                                                                \
-            for (; j < n; j++)                                                                               \
-                for (int r = 0; r < rows; r++)                                                               \
-                    block(xr + (size_t)r * (size_t)k, k, w + (size_t)j * (size_t)k, b ? b + j : NULL,        \
-                          yr + (size_t)r * (size_t)ldy + j, ldy, 1, 1);                                      \
         }                                                                                                    \
+        for (; j < n; j++)                                                                                   \
+            for (int r = 0; r < m; r++)                                                                      \
+                block(x + (size_t)r * (size_t)k, k, w + (size_t)j * (size_t)k, b ? b + j : NULL,             \
+                      y + (size_t)r * (size_t)ldy + j, ldy, 1, 1);                                           \
     }
 SKINNY_DRIVER(linear_avx512, "avx512f", block16)
 

@@ -26,7 +26,9 @@
 
 #include "core/nn/bf16.h"
 #include "core/nn/kernels.h"
+#include "core/nn/panel.h"
 #include "core/nn/params.h"
+#include "core/nn/skinny.h"
 #include "core/nn/vmath.h"
 
 #include <limits.h>
@@ -656,13 +658,26 @@ static glia_attn_shape attn_shape(const glia_tf_ctx *c, sub_kind kind)
     return s;
 }
 
+/* A forward's nn.Linear: an inference ctx's few rows (up to GLIA_LINEAR_SKINNY_ROWS: a short
+ * source encoded alone) take skinny (core/nn/skinny.h), which reads each weight once where it
+ * lies - sgemm packed the encoder's 9.4 MB of weights again for every ~10-row product, 8 % of
+ * batch-1 decoding. Training, bf16 copies and larger batches keep glia_linear_forward_param. */
+static void ctx_linear(const glia_tf_ctx *c, const float *x, int n, int in, const glia_param *w, int row0,
+                       const float *b, int out, float *y, int ldy)
+{
+    if (!c->training && !w->bf16 && n <= GLIA_LINEAR_SKINNY_ROWS && glia_skinny_available())
+        glia_skinny_linear(x, n, in, w->value + (size_t)row0 * (size_t)in, b, out, y, ldy);
+    else
+        glia_linear_forward_param(x, n, in, w, row0, b, out, y, ldy);
+}
+
 /* f(u) into c->f for one sublayer; pp: its first parameter. */
 static void f_forward(glia_tf_ctx *c, const glia_param *pp, sub_kind kind, tf_sub *s, const float *u,
                       glia_rng *rng)
 {
     const int E = c->cfg.d_model, F = c->cfg.dim_feedforward, N = c->batch * c->steps;
     if (kind == SUB_FF) {
-        glia_linear_forward_param(u, N, E, &pp[0], 0, pp[1].value, F, s->hid, F);
+        ctx_linear(c, u, N, E, &pp[0], 0, pp[1].value, F, s->hid, F);
         const size_t n = (size_t)N * (size_t)F;
         float *restrict hid = s->hid;
         for (size_t i = 0; i < n; i++)
@@ -670,18 +685,18 @@ static void f_forward(glia_tf_ctx *c, const glia_param *pp, sub_kind kind, tf_su
         /* drop(relu(z)): a dropped or non-positive z is +0, a kept positive one z / (1 - p) */
         if (c->dropping)
             glia_dropout_forward(hid, hid, NULL, n, c->cfg.dropout, rng);
-        glia_linear_forward_param(s->hid, N, F, &pp[2], 0, pp[3].value, E, c->f, E);
+        ctx_linear(c, s->hid, N, F, &pp[2], 0, pp[3].value, E, c->f, E);
         return;
     }
     const float *src = kind == SUB_CROSS ? c->mem : u;
     const int Nk = kind == SUB_CROSS ? c->batch * c->mem_steps : N;
     const float *b = pp[1].value;
-    glia_linear_forward_param(u, N, E, &pp[0], 0, b, E, s->q, E);
-    glia_linear_forward_param(src, Nk, E, &pp[0], E, b + E, 2 * E, s->kv, 2 * E);
+    ctx_linear(c, u, N, E, &pp[0], 0, b, E, s->q, E);
+    ctx_linear(c, src, Nk, E, &pp[0], E, b + E, 2 * E, s->kv, 2 * E);
     glia_attn_shape sh = attn_shape(c, kind);
     glia_attention_forward(&sh, s->q, E, s->kv, s->kv + E, 2 * E, s->p, s->pd,
                            c->dropping ? c->cfg.dropout : 0.0f, c->dropping ? rng : NULL, s->att, E);
-    glia_linear_forward_param(s->att, N, E, &pp[2], 0, pp[3].value, E, c->f, E);
+    ctx_linear(c, s->att, N, E, &pp[2], 0, pp[3].value, E, c->f, E);
 }
 
 /* out = x + drop(f) (pre-norm) or aux = x + drop(f), out = norm(aux) (post-norm). */
@@ -896,12 +911,14 @@ struct glia_tf_cache {
     size_t bytes;
     float *block;
     int32_t *mem_len, *tmp_len;
-    /* row b's memory: cross-attention keys/values at ckv row mem_row[b]; beams of one input
+    /* row b's memory: cross-attention keys/values from ckv row mem_row[b] on (the valid memory
+     * rows of the batch, packed one sequence after another); beams of one input
      * share it, so reordering rows permutes these indices instead of copying the memory */
     int32_t *mem_row, *tmp_row;
     float *k[GLIA_TF_MAX_LAYERS], *v[GLIA_TF_MAX_LAYERS]; /* [B, max_steps, E] */
     float *ckv[GLIA_TF_MAX_LAYERS];                       /* [B, max_mem, 2E] */
     float *x, *u, *qkv, *att, *f, *hid, *sc, *out, *tmp;
+    const glia_tf_panels *panels; /* glia_tf_cache_use_panels: borrowed, NULL when off */
 };
 
 glia_status glia_tf_cache_new(const glia_tf_stack *dec, int max_batch, int max_steps, int max_mem_steps,
@@ -983,8 +1000,10 @@ int glia_tf_cache_position(const glia_tf_cache *c)
     return c->pos;
 }
 
-glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
-                                const int32_t *mem_lengths, int batch, int mem_steps, glia_err *err)
+/* Checks a start's sizes and lengths and resets the position; row b's memory keys/values will
+ * start at ckv row mem_row[b]: the sum of the lengths before it (the valid rows, packed). */
+static glia_status cache_begin(const glia_tf_stack *dec, glia_tf_cache *c, const int32_t *mem_lengths,
+                               int batch, int mem_steps, glia_err *err)
 {
     GLIA_ASSERT(dec->kind == GLIA_TF_DECODER && dec->cfg.d_model == c->cfg.d_model);
     c->started = 0;
@@ -995,19 +1014,51 @@ glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, cons
     glia_status rc = check_lengths(mem_lengths, batch, mem_steps, "memory", c->mem_len, err);
     if (rc != GLIA_OK)
         return rc;
-    const int E = c->cfg.d_model;
     c->batch = batch;
     c->mem_steps = mem_steps;
     c->pos = 0;
-    for (int b = 0; b < batch; b++)
-        c->mem_row[b] = b;
-    /* cross-attention keys/values of the valid memory rows, [b, s] at row b*max_mem + s */
+    int32_t at = 0;
+    for (int b = 0; b < batch; b++) {
+        c->mem_row[b] = at;
+        at += c->mem_len[b];
+    }
+    return GLIA_OK;
+}
+
+glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
+                                const int32_t *mem_lengths, int batch, int mem_steps, glia_err *err)
+{
+    glia_status rc = cache_begin(dec, c, mem_lengths, batch, mem_steps, err);
+    if (rc != GLIA_OK)
+        return rc;
+    const int E = c->cfg.d_model;
+    /* cross-attention keys/values of the valid memory rows, [b, s] at row mem_row[b] + s */
     for (int l = 0; l < c->cfg.num_layers; l++) {
         const glia_param *pp = block_of(dec, l, 1);
         for (int b = 0; b < batch; b++)
             glia_linear_forward_param(memory + (size_t)b * (size_t)mem_steps * (size_t)E, c->mem_len[b], E,
                                       &pp[0], E, pp[1].value + E, 2 * E,
-                                      c->ckv[l] + (size_t)b * (size_t)c->max_mem * 2 * (size_t)E, 2 * E);
+                                      c->ckv[l] + (size_t)c->mem_row[b] * 2 * (size_t)E, 2 * E);
+    }
+    c->started = 1;
+    return GLIA_OK;
+}
+
+glia_status glia_tf_cache_start_packed(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
+                                       const int32_t *mem_lengths, int batch, glia_err *err)
+{
+    GLIA_ASSERT(mem_lengths != NULL);
+    int longest = 1;
+    for (int b = 0; b < batch; b++)
+        longest = mem_lengths[b] > longest ? mem_lengths[b] : longest;
+    glia_status rc = cache_begin(dec, c, mem_lengths, batch, longest, err);
+    if (rc != GLIA_OK)
+        return rc;
+    const int E = c->cfg.d_model, rows = c->mem_row[batch - 1] + c->mem_len[batch - 1];
+    /* the valid rows lie as the keys/values will: one GEMM per layer for the whole batch */
+    for (int l = 0; l < c->cfg.num_layers; l++) {
+        const glia_param *pp = block_of(dec, l, 1);
+        glia_linear_forward_param(memory, rows, E, &pp[0], E, pp[1].value + E, 2 * E, c->ckv[l], 2 * E);
     }
     c->started = 1;
     return GLIA_OK;
@@ -1039,6 +1090,59 @@ static void attend_one(glia_tf_cache *c, const float *q, const float *k, const f
             sc[j] *= inv;
         glia_gemv(0, Dh, n, 1.0f, sc, v + o, ld, 0.0f, out + o);
     }
+}
+
+/* The step's nn.Linear number `slot` of layer l (glia_tf_panels' order) over the batch's rows:
+ * on the panels when the cache has them, else the few-row path (skinny, sgemv, bf16 or sgemm). */
+static void step_linear(const glia_tf_cache *c, int l, int slot, const float *x, int in, const glia_param *w,
+                        const float *b, int out, float *y, int ldy)
+{
+    if (c->panels)
+        glia_panel_linear(x, c->batch, in, c->panels->w[l][slot], b, out, y, ldy);
+    else
+        glia_linear_forward_param_few(x, c->batch, in, w, b, out, y, ldy);
+}
+
+glia_status glia_tf_panels_pack(const glia_tf_stack *dec, glia_tf_panels *p, glia_err *err)
+{
+    GLIA_ASSERT(dec->kind == GLIA_TF_DECODER);
+    const int E = dec->cfg.d_model, F = dec->cfg.dim_feedforward, L = dec->cfg.num_layers;
+    const int rows[6] = {3 * E, E, E, E, F, E}, cols[6] = {E, E, E, E, E, F};
+    if (!p->block) {
+        size_t n = 0;
+        for (int k = 0; k < 6; k++)
+            n += glia_panel_floats(rows[k], cols[k]);
+        n *= (size_t)L;
+        void *q = NULL;
+        if (posix_memalign(&q, 64, n * sizeof(float)) != 0)
+            return glia_err_set(err, GLIA_ENOMEM, "out of memory for the decoder's packed weights");
+        p->block = q;
+        p->bytes = n * sizeof(float);
+        float *at = p->block;
+        for (int l = 0; l < L; l++)
+            for (int k = 0; k < 6; k++) {
+                p->w[l][k] = at;
+                at += glia_panel_floats(rows[k], cols[k]);
+            }
+    }
+    for (int l = 0; l < L; l++) {
+        const glia_param *sa = block_of(dec, l, 0), *ca = block_of(dec, l, 1), *ff = block_of(dec, l, 2);
+        const glia_param *w[6] = {&sa[0], &sa[2], &ca[0], &ca[2], &ff[0], &ff[2]};
+        for (int k = 0; k < 6; k++)
+            glia_panel_pack(w[k]->value, rows[k], cols[k], (size_t)cols[k], p->w[l][k]);
+    }
+    return GLIA_OK;
+}
+
+void glia_tf_panels_free(glia_tf_panels *p)
+{
+    free(p->block);
+    memset(p, 0, sizeof *p);
+}
+
+void glia_tf_cache_use_panels(glia_tf_cache *c, const glia_tf_panels *p)
+{
+    c->panels = p;
 }
 
 /* Residual and norm of one step's sublayer: x = norm(x + f) or x = x + f. */
@@ -1081,7 +1185,7 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
         /* causal self-attention over positions 0..pos */
         const glia_param *pp = block_of(dec, l, 0);
         const float *u = step_input(c, norm_of(dec, l, 0));
-        glia_linear_forward_param_few(u, B, E, &pp[0], pp[1].value, 3 * E, c->qkv, 3 * E);
+        step_linear(c, l, 0, u, E, &pp[0], pp[1].value, 3 * E, c->qkv, 3 * E);
         for (int b = 0; b < B; b++) {
             const size_t row = ((size_t)b * (size_t)T + (size_t)pos) * (size_t)E;
             memcpy(c->k[l] + row, c->qkv + (size_t)b * 3 * E + E, sizeof(float) * (size_t)E);
@@ -1090,28 +1194,28 @@ glia_status glia_tf_cache_step(const glia_tf_stack *dec, glia_tf_cache *c, const
             attend_one(c, c->qkv + (size_t)b * 3 * E, c->k[l] + seq, c->v[l] + seq, E, pos + 1,
                        c->att + (size_t)b * (size_t)E);
         }
-        glia_linear_forward_param_few(c->att, B, E, &pp[2], pp[3].value, E, c->f, E);
+        step_linear(c, l, 1, c->att, E, &pp[2], pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 0));
 
         /* cross-attention over the memory's valid positions */
         pp = block_of(dec, l, 1);
         u = step_input(c, norm_of(dec, l, 1));
-        glia_linear_forward_param_few(u, B, E, &pp[0], pp[1].value, E, c->qkv, E);
+        step_linear(c, l, 2, u, E, &pp[0], pp[1].value, E, c->qkv, E);
         for (int b = 0; b < B; b++) {
-            const float *kv = c->ckv[l] + (size_t)c->mem_row[b] * (size_t)c->max_mem * 2 * (size_t)E;
+            const float *kv = c->ckv[l] + (size_t)c->mem_row[b] * 2 * (size_t)E;
             attend_one(c, c->qkv + (size_t)b * (size_t)E, kv, kv + E, 2 * E, c->mem_len[b],
                        c->att + (size_t)b * E);
         }
-        glia_linear_forward_param_few(c->att, B, E, &pp[2], pp[3].value, E, c->f, E);
+        step_linear(c, l, 3, c->att, E, &pp[2], pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 1));
 
         /* feed-forward */
         pp = block_of(dec, l, 2);
         u = step_input(c, norm_of(dec, l, 2));
-        glia_linear_forward_param_few(u, B, E, &pp[0], pp[1].value, F, c->hid, F);
+        step_linear(c, l, 4, u, E, &pp[0], pp[1].value, F, c->hid, F);
         for (size_t i = 0; i < (size_t)B * (size_t)F; i++)
             c->hid[i] = c->hid[i] > 0.0f ? c->hid[i] : 0.0f;
-        glia_linear_forward_param_few(c->hid, B, F, &pp[2], pp[3].value, E, c->f, E);
+        step_linear(c, l, 5, c->hid, F, &pp[2], pp[3].value, E, c->f, E);
         step_residual(c, norm_of(dec, l, 2));
     }
     (void)EE;

@@ -225,6 +225,28 @@ size_t glia_tf_cache_bytes(const glia_tf_cache *c);
  * cache as keys/values; padded memory rows are not read) and sets the position to 0. */
 glia_status glia_tf_cache_start(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
                                 const int32_t *mem_lengths, int batch, int mem_steps, glia_err *err);
+/* The same for a memory whose valid rows are packed: sequence b's mem_lengths[b] rows
+ * (1..max_mem_steps each, lengths not NULL) follow sequence b-1's, without padding, as the
+ * cache keeps them; one product per layer then computes the whole batch's keys/values. */
+glia_status glia_tf_cache_start_packed(const glia_tf_stack *dec, glia_tf_cache *c, const float *memory,
+                                       const int32_t *mem_lengths, int batch, glia_err *err);
+/* The cached step's six products per decoder layer (self in_proj, self out_proj, cross q =
+ * in_proj rows 0..E, cross out_proj, linear1, linear2) on copies of their weights packed into
+ * panels (core/nn/panel.h): from 5 rows up sgemm would pack them again on every call, and at
+ * one row the panel kernel streams them about twice as fast as skinny. */
+typedef struct {
+    float *block;                    /* owned, NULL until packed */
+    float *w[GLIA_TF_MAX_LAYERS][6]; /* into block */
+    size_t bytes;
+} glia_tf_panels;
+/* Packs dec's weights as they are now into p (allocated at the first call: start from a zeroed
+ * p); pack again after they change. Only call it when glia_panel_available(). GLIA_ENOMEM. */
+glia_status glia_tf_panels_pack(const glia_tf_stack *dec, glia_tf_panels *p, glia_err *err);
+void glia_tf_panels_free(glia_tf_panels *p); /* zeroes p; NULL block is fine */
+/* The steps that follow run their products on p (borrowed: it must outlive them and hold this
+ * stack's weights as they are), or with NULL on the few-row path (skinny, sgemv or sgemm by row
+ * count, bf16 where the weights carry copies). */
+void glia_tf_cache_use_panels(glia_tf_cache *c, const glia_tf_panels *p);
 /* One position for every row: y [batch, E] (the embedded token at this position, with
  * its positional encoding) -> *out [batch, E], the decoder stack's output there (after
  * the final norm), borrowed until the next step. Equals row t of the full causal

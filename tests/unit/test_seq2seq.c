@@ -16,6 +16,7 @@
  * Learning: a tiny model trained with Adam reproduces four pairs exactly (greedy).
  */
 #include "core/nn/loss.h"
+#include "core/nn/panel.h"
 #include "core/nn/seq2seq.h"
 #include "core/train/optim.h"
 #include "tests/support/check_main.h"
@@ -265,6 +266,21 @@ static double score_of(const glia_s2s *m, const int32_t *src, int slen, const in
     return s;
 }
 
+/* Output o of a cached greedy search with max_tokens 10 equals the uncached search of its
+ * source (ref, 16 ids), ends as it does, and scores log P of its ids and </s>; returns its length. */
+static int check_greedy(const glia_s2s *m, const glia_s2s_output *o, const int32_t *src, int slen,
+                        int32_t *ref)
+{
+    const int n = greedy_nocache(m, src, slen, 10, ref);
+    ck_assert_int_eq(o->n, n);
+    for (int t = 0; t < n; t++)
+        ck_assert_int_eq(o->ids[t], ref[t]);
+    ck_assert_int_eq(o->finished, n < 10);
+    if (o->finished)
+        ck_assert_double_eq_tol(o->score, score_of(m, src, slen, ref, n), 1e-4);
+    return n;
+}
+
 enum { N_IN = 4, S_IN = 6 };
 static const int32_t IN[N_IN * S_IN] = {4, 5, 6,  3,  0,  0, 7, 3, 0, 0, 0, 0,
                                         8, 9, 10, 11, 12, 3, 5, 5, 3, 0, 0, 0};
@@ -277,6 +293,9 @@ START_TEST(cached_greedy_equals_recomputation_and_beam1)
         glia_s2s *m = tiny_model(&cfg, 11 + (unsigned)tie);
         glia_s2s_dec *d = NULL;
         glia_err err = {0};
+        /* the second model prepared (glia_s2s_prepare): its steps read panels at any row count */
+        ck_assert_msg(glia_s2s_prepare(m, tie, &err) == GLIA_OK, "%s", err.msg);
+        ck_assert_int_eq(m->gen_panels != NULL, tie && glia_panel_available());
         ck_assert(glia_s2s_dec_new(m, N_IN, S_IN, 4, &d, &err) == GLIA_OK);
         glia_s2s_search opts = glia_s2s_search_defaults();
         opts.max_tokens = 10;
@@ -288,13 +307,7 @@ START_TEST(cached_greedy_equals_recomputation_and_beam1)
         int total = 0;
         for (int i = 0; i < N_IN; i++) {
             int32_t ref[16];
-            int n = greedy_nocache(m, IN + i * S_IN, IN_LEN[i], 10, ref);
-            ck_assert_int_eq(out[i].n, n);
-            for (int t = 0; t < n; t++)
-                ck_assert_int_eq(out[i].ids[t], ref[t]);
-            ck_assert_int_eq(out[i].finished, n < 10);
-            if (out[i].finished) /* greedy's score is log P of its output and </s> */
-                ck_assert_double_eq_tol(out[i].score, score_of(m, IN + i * S_IN, IN_LEN[i], ref, n), 1e-4);
+            const int n = check_greedy(m, &out[i], IN + i * S_IN, IN_LEN[i], ref);
             memcpy(greedy_ids[i], ref, sizeof ref);
             greedy_n[i] = n;
             total += n;
@@ -311,6 +324,46 @@ START_TEST(cached_greedy_equals_recomputation_and_beam1)
         glia_s2s_dec_free(d);
         glia_s2s_free(m);
     }
+}
+END_TEST
+
+/* A batch of short and long sources, which start() encodes in two groups (one padded
+ * batch would be 12 x 16 rows for 102 valid ones), decoded greedily with 12 rows (the step's
+ * products on packed panels) and with a beam of 2: every output equals the uncached greedy
+ * search of its source alone, and its score the teacher-forced log-probability. */
+START_TEST(grouped_sources_and_panel_steps_match_each_input_alone)
+{
+    enum { N = 12, SMAX = 16 };
+    glia_s2s_config cfg = tiny_config(1, 1, 0.0f);
+    glia_s2s *m = tiny_model(&cfg, 23);
+    int32_t src[N * SMAX] = {0}, len[N];
+    for (int i = 0; i < N; i++) {
+        len[i] = i % 2 ? 15 + i % 3 / 2 : 1 + i % 3;
+        for (int t = 0; t < len[i] - 1; t++)
+            src[i * SMAX + t] = 4 + (i * 7 + t * 3) % 9;
+        src[i * SMAX + len[i] - 1] = GLIA_S2S_EOS;
+    }
+    glia_s2s_dec *d = NULL;
+    glia_err err = {0};
+    ck_assert(glia_s2s_dec_new(m, N, SMAX, 2, &d, &err) == GLIA_OK);
+    glia_s2s_search opts = glia_s2s_search_defaults();
+    opts.max_tokens = 10;
+    glia_s2s_output out[N];
+    ck_assert_msg(glia_s2s_translate(m, d, src, len, N, SMAX, &opts, out, &err) == GLIA_OK, "%s", err.msg);
+    int total = 0;
+    for (int i = 0; i < N; i++) {
+        int32_t ref[16];
+        total += check_greedy(m, &out[i], src + i * SMAX, len[i], ref);
+    }
+    ck_assert_int_gt(total, 0);
+    opts.beam_size = 2;
+    opts.length_penalty = 0.0f;
+    ck_assert(glia_s2s_translate(m, d, src, len, N, SMAX, &opts, out, &err) == GLIA_OK);
+    for (int i = 0; i < N; i++)
+        ck_assert_double_eq_tol(out[i].score, score_of(m, src + i * SMAX, len[i], out[i].ids, out[i].n),
+                                1e-4);
+    glia_s2s_dec_free(d);
+    glia_s2s_free(m);
 }
 END_TEST
 
@@ -383,7 +436,12 @@ START_TEST(beam_scores_and_batch_independence)
     glia_s2s_dec *d = NULL;
     glia_err err = {0};
     ck_assert(glia_s2s_dec_new(m, N_IN, S_IN, 4, &d, &err) == GLIA_OK);
-    for (int k = 2; k <= 4; k++) {
+    /* unprepared, then prepared (glia_s2s_prepare: panels at any row count), which must agree */
+    int32_t first[3][N_IN][16];
+    for (int pass = 0; pass < 6; pass++) {
+        const int k = 2 + pass % 3;
+        if (pass == 3)
+            ck_assert_msg(glia_s2s_prepare(m, 1, &err) == GLIA_OK, "%s", err.msg);
         glia_s2s_search opts = {k, 9, 0.6f, 0};
         glia_s2s_output out[N_IN];
         ck_assert_msg(glia_s2s_translate(m, d, IN, IN_LEN, N_IN, S_IN, &opts, out, &err) == GLIA_OK, "%s",
@@ -395,6 +453,10 @@ START_TEST(beam_scores_and_batch_independence)
             n[i] = out[i].n;
             score[i] = out[i].score;
             memcpy(ids[i], out[i].ids, sizeof(int32_t) * (size_t)n[i]);
+            if (pass < 3)
+                memcpy(first[pass][i], ids[i], sizeof ids[i]);
+            else
+                ck_assert_int_eq(memcmp(first[pass - 3][i], ids[i], sizeof(int32_t) * (size_t)n[i]), 0);
             ck_assert_int_le(n[i], 9);
             double lp = pow((5.0 + n[i] + 1) / 6.0, 0.6);
             ck_assert_double_eq_tol(score[i] * lp, score_of(m, IN + i * S_IN, IN_LEN[i], ids[i], n[i]), 1e-4);
@@ -548,6 +610,7 @@ int main(void)
     tcase_add_test(tc, gradients_untied_pre_norm_dropout);
     tcase_add_test(tc, cached_greedy_equals_recomputation_and_beam1);
     tcase_add_test(tc, beam_scores_and_batch_independence);
+    tcase_add_test(tc, grouped_sources_and_panel_steps_match_each_input_alone);
     tcase_add_test(tc, no_repeat_ngram_guard);
     tcase_add_test(tc, each_input_is_reported_once_when_decided);
     tcase_add_test(tc, tiny_model_memorises_pairs);

@@ -173,6 +173,13 @@ static void bind_all(glia_s2s *m)
     glia_tf_stack_bind(&m->decoder, p + at, g ? g + at : NULL);
 }
 
+/* A prepared model's panels are copies of the values: after load or reset writes them, the
+ * panels are packed again (a failure leaves none, and translations pack their own). */
+static glia_status repack(glia_s2s *m, glia_err *err)
+{
+    return m->gen_panels ? glia_s2s_prepare(m, 1, err) : GLIA_OK;
+}
+
 void glia_s2s_reset(glia_s2s *m, glia_rng *rng)
 {
     const float std = 1.0f / sqrtf((float)m->cfg.d_model);
@@ -189,6 +196,7 @@ void glia_s2s_reset(glia_s2s *m, glia_rng *rng)
             g->value[i] = (2.0f * glia_rng_uniform(rng) - 1.0f) * std;
     }
     memset(m->gen_bias->value, 0, sizeof(float) * m->gen_bias->size);
+    repack(m, NULL);
 }
 
 glia_status glia_s2s_enable_grads(glia_s2s *m, glia_err *err)
@@ -231,7 +239,16 @@ const glia_param *glia_s2s_find_param(const glia_s2s *m, const char *name)
     return glia_params_find(m->params, m->nparams, name);
 }
 
+static glia_status load_values(glia_s2s *m, const glia_st_file *st, glia_err *err);
+
 glia_status glia_s2s_load(glia_s2s *m, const glia_st_file *st, glia_err *err)
+{
+    glia_status rc = load_values(m, st, err);
+    glia_status rp = repack(m, rc ? NULL : err);
+    return rc ? rc : rp;
+}
+
+static glia_status load_values(glia_s2s *m, const glia_st_file *st, glia_err *err)
 {
     glia_status rc;
     if (!m->cfg.tie_embeddings)

@@ -102,8 +102,9 @@ void glia_s2s_zero_grads(glia_s2s *m);
  * (core/nn/panel.h; ~19 MB for translate-en-es) that every later decoding reads - at batch 1
  * twice as fast as the few-row path, and no packing per translation; where the CPU has no
  * kernel, or the weights carry bf16 copies, nothing is made. on = 0 frees them. For served
- * models only (the copies do not follow the values: prepare again after loading others; never
- * on a model being trained). A model without them packs its own per translation from 5 rows. */
+ * models only (glia_s2s_load and glia_s2s_reset pack them again; any other write to the
+ * values must prepare again; never on a model being trained, whose every step would repack).
+ * A model without them packs its own per translation from 5 rows. */
 glia_status glia_s2s_prepare(glia_s2s *m, int on, glia_err *err);
 const glia_param *glia_s2s_find_param(const glia_s2s *m, const char *name);
 

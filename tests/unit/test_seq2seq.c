@@ -15,6 +15,7 @@
  *
  * Learning: a tiny model trained with Adam reproduces four pairs exactly (greedy).
  */
+#include "core/formats/safetensors.h"
 #include "core/nn/loss.h"
 #include "core/nn/panel.h"
 #include "core/nn/seq2seq.h"
@@ -530,6 +531,55 @@ START_TEST(each_input_is_reported_once_when_decided)
 }
 END_TEST
 
+/* A prepared model's panels follow load and reset: after either, it translates as an
+ * unprepared model holding the same weights (stale panels would decode the old weights). */
+START_TEST(prepared_panels_follow_load_and_reset)
+{
+    glia_s2s_config cfg = tiny_config(1, 0, 0.0f);
+    glia_s2s *a = tiny_model(&cfg, 5), *b = tiny_model(&cfg, 9);
+    glia_s2s_dec *da = NULL, *db = NULL;
+    glia_st_file *st = NULL;
+    glia_err err = {0};
+    char dir[256], path[300];
+    glia_test_mkdtemp(dir, sizeof dir, "s2s-prepare");
+    snprintf(path, sizeof path, "%s/b.safetensors", dir);
+    ck_assert_msg(glia_s2s_save(b, path, NULL, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_s2s_prepare(a, 1, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert(glia_s2s_dec_new(a, N_IN, S_IN, 4, &da, &err) == GLIA_OK);
+    ck_assert(glia_s2s_dec_new(b, N_IN, S_IN, 4, &db, &err) == GLIA_OK);
+    ck_assert_msg(glia_st_open(path, &st, &err) == GLIA_OK, "%s", err.msg);
+    ck_assert_msg(glia_s2s_load(a, st, &err) == GLIA_OK, "%s", err.msg);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) { /* both reset from one seed: b's scaled weights are gone too */
+            glia_rng r1, r2;
+            glia_rng_seed(&r1, 11);
+            glia_rng_seed(&r2, 11);
+            glia_s2s_reset(a, &r1);
+            glia_s2s_reset(b, &r2);
+        }
+        for (int k = 1; k <= 4; k += 3) {
+            glia_s2s_search opts = {k, 9, 0.6f, 0};
+            glia_s2s_output oa[N_IN], ob[N_IN];
+            ck_assert(glia_s2s_translate(a, da, IN, IN_LEN, N_IN, S_IN, &opts, oa, &err) == GLIA_OK);
+            ck_assert(glia_s2s_translate(b, db, IN, IN_LEN, N_IN, S_IN, &opts, ob, &err) == GLIA_OK);
+            for (int i = 0; i < N_IN; i++) {
+                ck_assert_msg(oa[i].n == ob[i].n &&
+                                  memcmp(oa[i].ids, ob[i].ids, sizeof(int32_t) * (size_t)oa[i].n) == 0,
+                              "round %d, beam %d, input %d: the prepared model decoded other weights", round,
+                              k, i);
+                ck_assert_double_eq_tol(oa[i].score, ob[i].score, 1e-4);
+            }
+        }
+    }
+    glia_st_close(st);
+    glia_s2s_dec_free(da);
+    glia_s2s_dec_free(db);
+    glia_s2s_free(a);
+    glia_s2s_free(b);
+    glia_test_rmtree(dir);
+}
+END_TEST
+
 /* ---- learning ---- */
 
 START_TEST(tiny_model_memorises_pairs)
@@ -613,6 +663,7 @@ int main(void)
     tcase_add_test(tc, grouped_sources_and_panel_steps_match_each_input_alone);
     tcase_add_test(tc, no_repeat_ngram_guard);
     tcase_add_test(tc, each_input_is_reported_once_when_decided);
+    tcase_add_test(tc, prepared_panels_follow_load_and_reset);
     tcase_add_test(tc, tiny_model_memorises_pairs);
     suite_add_tcase(s, tc);
     return glia_check_run(s);

@@ -130,6 +130,21 @@ void glia_relu_backward(const float *y, float *d, size_t n, float scale)
         d[i] = kept_or_zero(d[i] * scale, y[i] > 0.0f);
 }
 
+double glia_sum_f64(const float *x, size_t n)
+{
+    double part[8] = {0.0};
+    const size_t nb = n - n % 8;
+    for (size_t i = 0; i < nb; i += 8)
+        for (int l = 0; l < 8; l++)
+            part[l] += x[i + (size_t)l];
+    for (size_t i = nb; i < n; i++)
+        part[0] += x[i];
+    double s = 0.0;
+    for (int l = 0; l < 8; l++)
+        s += part[l];
+    return s;
+}
+
 int glia_argmax(const float *x, int k)
 {
     int best = 0;

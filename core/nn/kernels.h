@@ -68,6 +68,12 @@ void glia_relu_backward(const float *y, float *d, size_t n, float scale);
 /* The index of the first largest of x[0..k) (k >= 1); a NaN never beats an earlier value. */
 int glia_argmax(const float *x, int k);
 
+/* The sum of x[0..n) in double, over 8 interleaved partial sums (element j in sum j % 8 up to
+ * the last whole 8, the rest in sum 0; then the sums in order): one running double sum over
+ * a vocabulary row waits on every add's latency, 8 independent ones vectorise. The order is
+ * fixed, so the result is deterministic. */
+double glia_sum_f64(const float *x, size_t n);
+
 /* One image x (c, h, w) into columns: row (ci*kernel + ki)*kernel + kj, column oh*ow_n + ow
  * of col, whose rows are ld floats apart (so several images can sit side by side).
  * Out-of-image taps (padding) are 0. */

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "core/base/err.h"
+#include "core/nn/kernels.h"
 #include "core/nn/vmath.h"
 
 #define FLOAT_EXP_MIN 256
@@ -51,17 +52,10 @@ static double row_float_exp(const float *z, int k, int label, double on, double 
         dz[j] = z[j] - max;
     }
     glia_vexp(dz, dz, (size_t)k);
-    double es[LANES] = {0};
-    for (int j = 0; j < kb; j += LANES)
-        for (int l = 0; l < LANES; l++)
-            es[l] += dz[j + l];
-    for (int j = kb; j < k; j++)
-        es[0] += dz[j];
-    double zsum = 0.0, sum = 0.0;
-    for (int l = 0; l < LANES; l++) {
+    const double sum = glia_sum_f64(dz, (size_t)k);
+    double zsum = 0.0;
+    for (int l = 0; l < LANES; l++)
         zsum += zs[l];
-        sum += es[l];
-    }
     const double logsum = log(sum) + max;
     /* sum_j q_j log p_j = off sum_j (z_j - logsum) + (on - off) (z_label - logsum) */
     const double row = -(off * (zsum - k * logsum) + (on - off) * ((double)z[label] - logsum));

@@ -757,17 +757,7 @@ static double logsumexp(const float *z, int V, float mx, float *scratch)
     for (int v = 0; v < V; v++)
         scratch[v] = z[v] - mx;
     glia_vexp(scratch, scratch, (size_t)V);
-    double part[8] = {0.0};
-    int v = 0;
-    for (; v + 8 <= V; v += 8)
-        for (int j = 0; j < 8; j++)
-            part[j] += scratch[v + j];
-    double s = 0.0;
-    for (; v < V; v++)
-        s += scratch[v];
-    for (int j = 0; j < 8; j++)
-        s += part[j];
-    return (double)mx + log(s);
+    return (double)mx + log(glia_sum_f64(scratch, (size_t)V));
 }
 
 static double length_penalty(int n, float alpha)

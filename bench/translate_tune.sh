@@ -6,9 +6,11 @@
 #
 #   bench/translate_tune.sh [BUILD_DIR [MODEL_DIR [SETTINGS...]]]
 #
-# SETTINGS are beam:alpha:n triples (default: the grid below). One OpenBLAS thread, niced: the
+# SETTINGS are beam:alpha:n triples (default: the grid below). DATASET=NAME in the environment
+# tunes on another translation data set's dev split (docs-en-es, gettext-docs-en-es; default
+# gettext-en-es). One OpenBLAS thread, niced: the
 # grid takes about 2 minutes a setting on a shared 2-core machine. Each setting's log and
-# translations stay in BUILD_DIR/translate-tune/; the table goes to stdout and is appended to
+# translations stay in BUILD_DIR/translate-tune/MODEL-DATASET/; the table goes to stdout and is appended to
 # grid.tsv there.
 set -euo pipefail
 
@@ -27,13 +29,14 @@ if [ ${#settings[@]} -eq 0 ]; then
             4:0.6:3 4:1.0:3 4:1.5:3 4:2.0:3
             8:1.0:0 8:1.5:0)
 fi
-out=$build/translate-tune
+dataset=${DATASET:-gettext-en-es}
+out=$build/translate-tune/$(basename "$model")-$dataset
 mkdir -p "$out"
 printf 'beam\talpha\tngram\tbleu\tchrf\tbp\tcapped\tlong_bleu\tlong_chrf\n' | tee -a "$out/grid.tsv"
 for s in "${settings[@]}"; do
   IFS=: read -r beam alpha n <<< "$s"
   tag="dev-b$beam-a$alpha-n$n"
-  OPENBLAS_NUM_THREADS=1 nice -n 10 "$glia" eval "$model" --split dev --threads 1 --beam "$beam" \
+  OPENBLAS_NUM_THREADS=1 nice -n 10 "$glia" eval "$model" --dataset "$dataset" --split dev --threads 1 --beam "$beam" \
     --length-penalty "$alpha" --no-repeat-ngram "$n" --output "$out/$tag.es" > "$out/$tag.log"
   bleu=$(sed -n 's/^bleu=//p' "$out/$tag.log")
   chrf=$(sed -n 's/^chrf=//p' "$out/$tag.log")

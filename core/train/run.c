@@ -15,6 +15,7 @@
 #include "core/base/afile.h"
 #include "core/data/helpdocs.h"
 #include "core/model/bundle.h"
+#include "core/nn/version.h"
 #include "core/train/imagetrain.h"
 #include "core/train/loop.h"
 #include "core/train/mttrain.h"
@@ -373,7 +374,12 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
         goto done;
     if ((rc = save_weights(r, job.model, out, err)))
         goto done;
-    format_training(training, sizeof training, r, res, r->workers > 1 ? r->workers : 1);
+    /* one training stream whose GEMMs OpenBLAS' threads share (glia train --threads) */
+    const int blas = glia_version_blas_threads();
+    format_training(training, sizeof training, r, res,
+                    blas > r->workers ? blas
+                    : r->workers > 1  ? r->workers
+                                      : 1);
     snprintf(
         results, sizeof results,
         "evaluation:\n"

@@ -503,6 +503,7 @@ static glia_status run_open(run_state *s, glia_err *err)
     s->ck = glia_ckpt_describe(s->model, s->best, s->opt);
     s->ck.ema = s->ema;
     s->st = (glia_ckpt_state){.nlanes = s->nranks * s->nlanes, .nranks = s->nranks, .policy = s->policy};
+    glia_recipe_fingerprint(r, s->st.recipe, sizeof s->st.recipe);
     return GLIA_OK;
 }
 

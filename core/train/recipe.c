@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base/hash.h"
 #include "core/base/yamlutil.h"
 #include "core/data/catalog.h"
 #include "core/text/lexicon.h"
@@ -339,6 +340,49 @@ glia_status glia_recipe_override(glia_recipe *r, const char *text, size_t len, c
 out:
     glia_yaml_free(&y);
     return rc;
+}
+
+void glia_recipe_fingerprint(const glia_recipe *r, char *out, size_t len)
+{
+    char buf[2048];
+    size_t n = 0;
+#define ADD(...)                                                                                             \
+    do {                                                                                                     \
+        if (n < sizeof buf)                                                                                  \
+            n += (size_t)snprintf(buf + n, sizeof buf - n, __VA_ARGS__);                                     \
+    } while (0)
+    const glia_batch_config *b = &r->batch;
+    const glia_optim_config *o = &r->optim;
+    const glia_sched_config *sc = &r->sched;
+    ADD("data %s %ld %ld seed %lu ", r->dataset, r->validation, r->limit, r->seed);
+    ADD("batch %d %d %d %d %.9g %d %.9g ", (int)b->kind, b->size, b->min, b->max, (double)b->growth,
+        b->patience, (double)b->min_delta);
+    ADD("optim %d %.9g %.9g %.9g %d %.9g %.9g %d %.9g %.9g %.9g %d ", (int)o->kind, (double)o->lr,
+        (double)o->momentum, (double)o->dampening, o->nesterov, (double)o->weight_decay, (double)o->alpha,
+        o->centered, (double)o->beta1, (double)o->beta2, (double)o->eps, o->amsgrad);
+    ADD("sched %d %.9g %d %.9g %d %.9g %ld %.9g ", (int)sc->kind, (double)sc->base_lr, sc->step_size,
+        (double)sc->gamma, sc->kind == GLIA_SCHED_COSINE ? sc->total_epochs : 0, (double)sc->min_lr,
+        sc->warmup_steps, (double)sc->warmup_start_factor);
+    ADD("loss %.9g clip %.9g ", (double)r->label_smoothing, (double)r->clip_norm);
+    switch (glia_recipe_kind(r)) {
+    case GLIA_DATA_IMAGES: ADD("image %d %d %d", r->image.hflip, r->image.translate, r->image.cutout); break;
+    case GLIA_DATA_TEXTS: {
+        const glia_recipe_text *t = &r->text;
+        ADD("text %ld %ld %d %d %.9g %d %d %d", t->vocab_min_count, t->vocab_max_size, t->vocab_lexicon_words,
+            t->augment_negation, (double)t->embedding_init_std, t->pretrained[0] != 0, t->init_bundle[0] != 0,
+            t->init_embedding_only);
+        for (int i = 0; i < t->nlexicons; i++)
+            ADD(" %s %.9g", t->lexicons[i].format, (double)t->lexicons[i].scale);
+        break;
+    }
+    case GLIA_DATA_PAIRS:
+        ADD("pairs %ld %ld %ld %d", r->translation.bpe_vocab_size, r->translation.bpe_min_pair_count,
+            r->translation.batch_tokens, r->translation.init_bundle[0] != 0);
+        break;
+    default: break;
+    }
+#undef ADD
+    snprintf(out, len, "run-%08x", (unsigned)glia_fnv1a32(buf, n < sizeof buf ? n : sizeof buf - 1));
 }
 
 glia_data_kind glia_recipe_kind(const glia_recipe *r)

@@ -130,6 +130,14 @@ void glia_recipe_resolve(const char *recipe_path, const char *rel, char out[GLIA
  * read by glia_recipe_load never has. */
 glia_data_kind glia_recipe_kind(const glia_recipe *r);
 
+/* What a training run's checkpoint is of: "run-" and 8 hex digits hashing the settings that
+ * shape its steps - data set, limit, validation, seed, batch, optimizer, schedule, loss,
+ * clipping, augmentation, the kind's own settings - so that a checkpoint of another recipe
+ * is refused instead of resumed into a run that neither describes. Left out on purpose:
+ * paths (a moved directory resumes), the epoch count unless the schedule depends on it
+ * (cosine), the selection, the evaluation settings, and ema (checkpoint.c names that one). */
+void glia_recipe_fingerprint(const glia_recipe *r, char *out, size_t len);
+
 /* Applies overrides to a loaded recipe: text[0..len) is YAML (JSON is YAML too) mapping
  * any of seed, epochs, batch, optimizer, schedule, loss, augment, select, clip_grad_norm,
  * dataset {validation, limit} and lr (optimizer.lr) to new values; each key changes only

@@ -17,6 +17,7 @@
  * resumed run continues it bit for bit, and a checkpoint without one is refused.
  */
 #include "core/formats/safetensors.h"
+#include "core/train/checkpoint.h"
 #include "core/train/imagetrain.h"
 #include "core/train/loop.h"
 #include "tests/support/check_main.h"
@@ -247,25 +248,77 @@ START_TEST(ema_ends_with_the_average)
 }
 END_TEST
 
+/* The first epoch of a 2-epoch run of the tiny recipe, its checkpoint in a new directory
+ * (the test removes it), stopped there. */
+typedef struct {
+    tiny_data d;
+    char dir[256];
+    glia_recipe r;
+    glia_model *a;
+} stopped_run;
+
+static void stopped_after_first_epoch(stopped_run *s)
+{
+    glia_err err = {0};
+    tiny_data_fill(&s->d, TINY_DATA_N);
+    glia_test_mkdtemp(s->dir, sizeof s->dir, "loop");
+    tiny_recipe(&s->r, 2, 1);
+    snprintf(s->r.checkpoint, sizeof s->r.checkpoint, "%s/run.ckpt", s->dir);
+    s->r.resume = 1;
+    s->a = NULL;
+    ck_assert_int_eq(train(tasks[0], 0.0f, &s->r, &s->d, stop_after_first, NULL, &s->a, &err),
+                     GLIA_ECANCELLED);
+}
+
 /* A checkpoint of a run without the average cannot continue a run with it. */
 START_TEST(ema_refuses_a_checkpoint_without_it)
 {
-    static tiny_data d;
-    char dir[256];
-    tiny_data_fill(&d, TINY_DATA_N);
-    glia_test_mkdtemp(dir, sizeof dir, "loop");
-    glia_recipe r;
+    static stopped_run s;
     glia_err err = {0};
-    glia_model *a = NULL;
-    tiny_recipe(&r, 2, 1);
-    snprintf(r.checkpoint, sizeof r.checkpoint, "%s/run.ckpt", dir);
-    r.resume = 1;
-    ck_assert_int_eq(train(tasks[0], 0.0f, &r, &d, stop_after_first, NULL, &a, &err), GLIA_ECANCELLED);
-    r.ema = 0.99f;
-    ck_assert_int_eq(train(tasks[0], 0.0f, &r, &d, NULL, NULL, &a, &err), GLIA_EINVAL);
+    stopped_after_first_epoch(&s);
+    s.r.ema = 0.99f;
+    ck_assert_int_eq(train(tasks[0], 0.0f, &s.r, &s.d, NULL, NULL, &s.a, &err), GLIA_EINVAL);
     ck_assert_msg(strstr(err.msg, "ema") != NULL, "%s", err.msg);
-    glia_model_free(a);
-    glia_test_rmtree(dir);
+    glia_model_free(s.a);
+    glia_test_rmtree(s.dir);
+}
+END_TEST
+
+/* A checkpoint records which recipe wrote it (glia_recipe_fingerprint): resuming it with
+ * another learning rate is refused by name and nothing is applied, while another epoch count
+ * under a schedule that does not depend on it (here constant) resumes, as `glia train
+ * --epochs N` does after a recipe's run was stopped; under cosine the epoch count is the
+ * period, so there it is refused too. */
+START_TEST(checkpoint_of_another_recipe_is_refused)
+{
+    static stopped_run s;
+    glia_err err = {0};
+    stopped_after_first_epoch(&s);
+    char mine[GLIA_CKPT_RECIPE_MAX], other[GLIA_CKPT_RECIPE_MAX];
+    glia_recipe_fingerprint(&s.r, mine, sizeof mine);
+    glia_recipe changed = s.r;
+    changed.optim.lr *= 2.0f;
+    changed.sched.base_lr *= 2.0f;
+    glia_recipe_fingerprint(&changed, other, sizeof other);
+    ck_assert_str_ne(mine, other);
+    ck_assert_int_eq(train(tasks[0], 0.0f, &changed, &s.d, NULL, NULL, &s.a, &err), GLIA_EINVAL);
+    ck_assert_msg(strstr(err.msg, "another recipe") != NULL, "%s", err.msg);
+    /* the refused resume left the checkpoint as it was: the recipe that wrote it continues */
+    glia_recipe longer = s.r;
+    longer.epochs = 3;
+    longer.sched.total_epochs = 3;
+    glia_recipe_fingerprint(&longer, other, sizeof other);
+    ck_assert_str_eq(mine, other);
+    glia_recipe cosine = longer;
+    cosine.sched.kind = GLIA_SCHED_COSINE;
+    glia_recipe_fingerprint(&cosine, mine, sizeof mine);
+    cosine.sched.total_epochs = 2;
+    glia_recipe_fingerprint(&cosine, other, sizeof other);
+    ck_assert_str_ne(mine, other);
+    err = (glia_err){0};
+    ck_assert_msg(train(tasks[0], 0.0f, &longer, &s.d, NULL, NULL, &s.a, &err) == GLIA_OK, "%s", err.msg);
+    glia_model_free(s.a);
+    glia_test_rmtree(s.dir);
 }
 END_TEST
 
@@ -702,6 +755,7 @@ int main(void)
     tcase_add_loop_test(tc, ema_resumes_bit_for_bit, 0, 4);
     tcase_add_loop_test(tc, ema_ends_with_the_average, 0, 4);
     tcase_add_test(tc, ema_refuses_a_checkpoint_without_it);
+    tcase_add_test(tc, checkpoint_of_another_recipe_is_refused);
     tcase_add_test(tc, nan_checkpoint_is_refused);
     tcase_add_loop_test(tc, two_ranks_are_two_lanes, 0, 4);
     tcase_add_loop_test(tc, two_ranks_overlapped_are_two_lanes, 0, 4);

@@ -3,10 +3,9 @@
 
 Trains the recipe once per seed (`glia train`, one thread), then scores every single bundle
 and the ensembles of every k of them (mean of P(positive)) on uci-sentiment's dev and test
-splits, through `glia predict`. The split is recomputed here as core/data/uci.h defines it
-(strip ASCII white space, drop later duplicates reading amazon, imdb, yelp in file order,
-FNV-1a 32 of the UTF-8 bytes: % 10 == 1 dev, 0 test); the sentence counts are checked
-against glia's own (309 dev, 307 test).
+splits, through `glia predict`. The split is the one core/data/uci.h defines, as
+tests/integration/test_text_serving.py's uci_splits recomputes it; the sentence counts are
+checked against glia's own (309 dev, 307 test).
 
 Dev decides, test is printed beside it for the record (issue 18: select on dev, never tune on
 test). README, "Language-model pretraining", has the figures of models/sentiment-lm's recipe.
@@ -16,38 +15,14 @@ test). README, "Language-model pretraining", has the figures of models/sentiment
 """
 import argparse
 import itertools
-import json
 import os
 import re
 import subprocess
 import sys
 
-STRIP = " \t\n\v\f\r"
-
-
-def fnv1a32(data):
-    h = 0x811C9DC5
-    for c in data:
-        h = ((h ^ c) * 0x01000193) & 0xFFFFFFFF
-    return h
-
-
-def uci_splits(data_dir):
-    """{'dev': [(label, text)], 'test': [...]} as glia_uci_load splits the three files."""
-    seen, out = set(), {"dev": [], "test": []}
-    for source in ("amazon", "imdb", "yelp"):
-        with open(os.path.join(data_dir, source + ".json"), encoding="utf-8") as f:
-            for el in json.load(f):
-                text = el["text"].strip(STRIP)
-                if not text and el["class"] is None:
-                    continue  # the conversion's blank trailer
-                if text in seen:
-                    continue
-                seen.add(text)
-                split = {0: "test", 1: "dev"}.get(fnv1a32(text.encode("utf-8")) % 10)
-                if split:
-                    out[split].append((int(el["class"]), text))
-    return out
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import test_text_serving as ts  # noqa: E402  (the UCI split and `glia predict`, as the tests read them)
 
 
 def train_seed(glia, recipe, seed, work):
@@ -73,16 +48,11 @@ def train_seed(glia, recipe, seed, work):
 
 
 def p_positive(glia, bundle, texts):
-    """P(positive) of each text, from `glia predict` (LABEL, PROBABILITY, SENTENCE lines)."""
-    lines = subprocess.run([glia, "predict", bundle, "--"] + texts, check=True, capture_output=True,
-                           text=True).stdout.splitlines()
-    if len(lines) != len(texts):
-        sys.exit("glia predict answered %d lines for %d texts" % (len(lines), len(texts)))
-    probs = []
-    for line in lines:
-        label, prob, _ = line.split("\t", 2)
-        probs.append(float(prob) if label == "positive" else 1.0 - float(prob))
-    return probs
+    """P(positive) of each text, from `glia predict`."""
+    rows = ts.glia_predict(glia, texts, bundle)
+    if len(rows) != len(texts):
+        sys.exit("glia predict answered %d lines for %d texts" % (len(rows), len(texts)))
+    return [prob if label == "positive" else 1.0 - prob for label, prob, _ in rows]
 
 
 def accuracy(probs, gold):
@@ -98,16 +68,18 @@ def main():
     ap.add_argument("--data", default=os.environ.get("GLIA_UCI_SENTIMENT", ".cache/data/uci-sentiment"))
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    splits = uci_splits(args.data)
+    splits = ts.uci_splits(args.data)
+    if not splits:
+        sys.exit("%s: no UCI sentences (scripts/setup --test fetches them)" % args.data)
     if (len(splits["dev"]), len(splits["test"])) != (309, 307):
         sys.exit("split sizes %d/%d, not glia's 309/307" % (len(splits["dev"]), len(splits["test"])))
     os.makedirs(args.work, exist_ok=True)
     bundles = [train_seed(args.glia, args.recipe, s, args.work) for s in seeds]
     probs = {}
     for name, rows in splits.items():
-        texts = [t for _, t in rows]
+        texts = [t for t, _ in rows]
         probs[name] = [p_positive(args.glia, b, texts) for b in bundles]
-    gold = {name: [g for g, _ in rows] for name, rows in splits.items()}
+    gold = {name: [g for _, g in rows] for name, rows in splits.items()}
     print("| members | dev: mean / min / max over the subsets | test: mean / min / max |")
     print("|---|---|---|")
     for k in range(1, len(bundles) + 1):

@@ -40,7 +40,9 @@ SENTENCES = [
 
 
 def glia_predict(glia, texts, bundle=BUNDLE):
-    out = subprocess.run([glia, "predict", bundle] + texts, capture_output=True, text=True, check=True).stdout
+    # "--": a text may start with '-' (the UCI splits hold "-My order was not correct.")
+    out = subprocess.run([glia, "predict", bundle, "--"] + texts, capture_output=True, text=True,
+                         check=True).stdout
     rows = []
     for line in out.splitlines():
         label, prob, text = line.split("\t", 2)
@@ -55,11 +57,13 @@ def fnv1a(b):
     return h
 
 
-def uci_test_split():
-    """The test split of tests/unit/test_text.c (strip, skip blanks, dedupe, FNV-1a % 10 == 0)."""
-    seen, rows = set(), []
+def uci_splits(data_dir=UCI):
+    """{"dev": rows, "test": rows} of (text, label), split as core/data/uci.h does (strip,
+    skip blanks, dedupe reading amazon, imdb, yelp, FNV-1a % 10: 1 dev, 0 test); None when
+    the sentences are missing."""
+    seen, rows = set(), {"dev": [], "test": []}
     for source in ("amazon", "imdb", "yelp"):
-        path = os.path.join(UCI, source + ".json")
+        path = os.path.join(data_dir, source + ".json")
         if not os.path.exists(path):
             return None
         with open(path, encoding="utf-8") as f:
@@ -68,9 +72,16 @@ def uci_test_split():
                 if not text or e.get("class") is None or text in seen:
                     continue
                 seen.add(text)
-                if fnv1a(text.encode()) % 10 == 0:
-                    rows.append((text, 1 if e["class"] in (1, "1", "positive") else 0))
+                split = {0: "test", 1: "dev"}.get(fnv1a(text.encode()) % 10)
+                if split:
+                    rows[split].append((text, 1 if e["class"] in (1, "1", "positive") else 0))
     return rows
+
+
+def uci_test_split():
+    """The test split of tests/unit/test_text.c."""
+    splits = uci_splits()
+    return splits["test"] if splits else None
 
 
 def main():

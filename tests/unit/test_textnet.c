@@ -320,6 +320,16 @@ static void run_copy(const glia_textnet *net, glia_textnet_ctx *ctx, const int32
     memcpy(out, logits, sizeof(float) * (size_t)B * (size_t)net->cfg.num_classes);
 }
 
+/* B texts of 1..T ids in [2, vocab) (no padding id 0 nor <unk> 1), ids [B, T] row-major. */
+static void fill_texts(int32_t *ids, int32_t *len, int B, int T, int vocab)
+{
+    for (int b = 0; b < B; b++) {
+        len[b] = 1 + (b * 5 + 2) % T;
+        for (int t = 0; t < T; t++)
+            ids[b * T + t] = 2 + (b * 7 + t * 3) % (vocab - 2);
+    }
+}
+
 /* max |a - b| over n floats */
 static double max_diff(const float *a, const float *b, size_t n)
 {
@@ -349,11 +359,7 @@ START_TEST(inference_copies_follow_the_weights)
     ck_assert_int_eq(glia_textnet_ctx_new(net, 1, T, 0, &c1, &err), GLIA_OK);
     ck_assert_int_eq(glia_textnet_ctx_new(net, B, T, 0, &c16, &err), GLIA_OK);
     int32_t ids[B * T], len[B];
-    for (int b = 0; b < B; b++) {
-        len[b] = 1 + (b * 5 + 2) % T;
-        for (int t = 0; t < T; t++)
-            ids[b * T + t] = 2 + (b * 7 + t * 3) % (cfg.vocab_size - 2);
-    }
+    fill_texts(ids, len, B, T, cfg.vocab_size);
     const size_t n1 = (size_t)cfg.num_classes, n16 = (size_t)B * cfg.num_classes;
     float before1[3], before16[B * 3], got1[3], got16[B * 3], want1[3], want16[B * 3];
     run_copy(net, c1, ids, len, 1, T, before1);
@@ -427,11 +433,7 @@ START_TEST(threads_share_one_remake)
     glia_err err = {0};
     ck_assert_int_eq(glia_textnet_prepare(net, 1, &err), GLIA_OK);
     int32_t ids[B * T], len[B];
-    for (int b = 0; b < B; b++) {
-        len[b] = 1 + (b * 5 + 2) % T;
-        for (int t = 0; t < T; t++)
-            ids[b * T + t] = 2 + (b * 7 + t * 3) % (cfg.vocab_size - 2);
-    }
+    fill_texts(ids, len, B, T, cfg.vocab_size);
     pthread_barrier_t start;
     racer r[THREADS];
     pthread_t th[THREADS];

@@ -5,6 +5,7 @@
 #include "core/base/rng.h"
 
 #include <math.h>
+#include <string.h>
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -25,11 +26,11 @@ void glia_rng_seed(glia_rng *rng, uint64_t seed)
         rng->s[i] = splitmix64(&seed);
 }
 
-uint64_t glia_rng_next(glia_rng *rng)
+/* One xoshiro256** step on s[0..3]: the next output. glia_rng_uniform_fill runs it on a local
+ * copy of the state, which the compiler keeps in registers across the loop. */
+static inline uint64_t xoshiro_step(uint64_t *s)
 {
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
+    const uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
     s[1] ^= s[2];
@@ -39,6 +40,11 @@ uint64_t glia_rng_next(glia_rng *rng)
     return result;
 }
 
+uint64_t glia_rng_next(glia_rng *rng)
+{
+    return xoshiro_step(rng->s);
+}
+
 float glia_rng_uniform(glia_rng *rng)
 {
     return (float)(glia_rng_next(rng) >> 40) * (1.0f / 16777216.0f);
@@ -46,22 +52,10 @@ float glia_rng_uniform(glia_rng *rng)
 
 void glia_rng_uniform_fill(glia_rng *rng, float *u, size_t n)
 {
-    /* glia_rng_next's steps on local copies of the state, written back once */
-    uint64_t s0 = rng->s[0], s1 = rng->s[1], s2 = rng->s[2], s3 = rng->s[3];
-    for (size_t i = 0; i < n; i++) {
-        const uint64_t result = rotl(s1 * 5, 7) * 9, t = s1 << 17;
-        s2 ^= s0;
-        s3 ^= s1;
-        s1 ^= s2;
-        s0 ^= s3;
-        s2 ^= t;
-        s3 = rotl(s3, 45);
-        u[i] = (float)(result >> 40) * (1.0f / 16777216.0f);
-    }
-    rng->s[0] = s0;
-    rng->s[1] = s1;
-    rng->s[2] = s2;
-    rng->s[3] = s3;
+    uint64_t s[4] = {rng->s[0], rng->s[1], rng->s[2], rng->s[3]};
+    for (size_t i = 0; i < n; i++)
+        u[i] = (float)(xoshiro_step(s) >> 40) * (1.0f / 16777216.0f);
+    memcpy(rng->s, s, sizeof s);
 }
 
 uint64_t glia_rng_below(glia_rng *rng, uint64_t n)

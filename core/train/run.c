@@ -375,11 +375,8 @@ static glia_status run_translation(const glia_recipe *r, const char *out, long v
     if ((rc = save_weights(r, job.model, out, err)))
         goto done;
     /* one training stream whose GEMMs OpenBLAS' threads share (glia train --threads) */
-    const int blas = glia_version_blas_threads();
-    format_training(training, sizeof training, r, res,
-                    blas > r->workers ? blas
-                    : r->workers > 1  ? r->workers
-                                      : 1);
+    const int blas = glia_version_blas_threads(), lanes = r->workers > 1 ? r->workers : 1;
+    format_training(training, sizeof training, r, res, blas > lanes ? blas : lanes);
     snprintf(
         results, sizeof results,
         "evaluation:\n"
